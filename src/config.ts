@@ -1,0 +1,137 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every environment variable Appeal reads, with its default. */
+const schema = z.object({
+  /** HTTP port. @defaultValue 3000 */
+  PORT: integer(1, 65535).default(3000),
+  /** Base of every link in an email. @defaultValue http://localhost:PORT */
+  PUBLIC_URL: url(['http:', 'https:']).optional(),
+  /** Embedded database, dev outbox, spawned Redis. @defaultValue ./data */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /** postgres://… ; unset means PGlite under DATA_DIR. */
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  /** Unset: try the default and otherwise spawn redis-server under DATA_DIR. */
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /** smtp:// or smtps:// ; unset means the dev outbox. */
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  /** Sender of every message, as `Name <address>` or a bare address. @defaultValue Appeal <letters@localhost> */
+  MAIL_FROM: z
+    .string()
+    .default('Appeal <letters@localhost>')
+    .refine((v) => parseMailbox(v) !== null, 'must be an address like "Appeal <letters@example.org>"'),
+  /** Shown in From and on pages. @defaultValue Appeal */
+  ORG_NAME: z
+    .string()
+    .min(1)
+    .max(100)
+    .default('Appeal')
+    .refine((v) => !/[\r\n]/.test(v), 'must be one line'),
+  /** DKIM signing domain; with DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE. */
+  DKIM_DOMAIN: z.string().min(1).optional(),
+  DKIM_SELECTOR: z.string().min(1).optional(),
+  DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  /** Cookie signing; generated into DATA_DIR on first start when unset. */
+  SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** BullMQ prefix, so several instances can share a Redis. @defaultValue appeal */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'may hold letters, digits, _ . - only')
+    .default('appeal'),
+  /** Send jobs one worker process runs at once. @defaultValue 10 */
+  WORKER_CONCURRENCY: integer(1, 1000).default(10),
+  /** Anonymous public posts one IP may make per 10 minutes; 0 turns it off. @defaultValue 20 */
+  RATE_LIMIT_PER_IP: integer(0, 1_000_000_000).default(20),
+  /** Express `trust proxy` value (e.g. 1, loopback). */
+  TRUST_PROXY: z.string().min(1).optional(),
+  /** Days before unconfirmed signatures and subscribers are purged. @defaultValue 7 */
+  RETENTION_UNCONFIRMED_DAYS: integer(1, 3650).default(7),
+  /** pino level. @defaultValue info */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Mailbox {
+  name: string;
+  address: string;
+}
+
+/** Parses `Name <a@b>` or `a@b`; null when it is not one mailbox on one line. */
+export function parseMailbox(value: string): Mailbox | null {
+  if (/[\r\n]/.test(value)) return null;
+  const match = /^\s*(?:"?([^"<]*?)"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value) ?? /^\s*()([^<>\s"]+@[^<>\s"]+)\s*$/.exec(value);
+  if (!match) return null;
+  return { name: (match[1] ?? '').trim(), address: match[2]! };
+}
+
+export interface Config {
+  port: number;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  smtpUrl: string | undefined;
+  mailFrom: Mailbox;
+  orgName: string;
+  dkim: { domainName: string; keySelector: string; privateKeyFile: string } | undefined;
+  sessionSecret: string | undefined;
+  queuePrefix: string;
+  workerConcurrency: number;
+  rateLimitPerIp: number;
+  trustProxy: string | undefined;
+  retentionUnconfirmedDays: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads config from an env object. Empty strings count as unset.
+ * @throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dkimParts = [e.DKIM_DOMAIN, e.DKIM_SELECTOR, e.DKIM_PRIVATE_KEY_FILE];
+  if (dkimParts.some(Boolean) && !dkimParts.every(Boolean)) {
+    const missing = ['DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY_FILE'].find((_, i) => !dkimParts[i]);
+    throw new ConfigError(`${missing}: DKIM needs DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE together`);
+  }
+  return Object.freeze({
+    port: e.PORT,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: parseMailbox(e.MAIL_FROM)!,
+    orgName: e.ORG_NAME,
+    dkim: e.DKIM_DOMAIN
+      ? { domainName: e.DKIM_DOMAIN, keySelector: e.DKIM_SELECTOR!, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE! }
+      : undefined,
+    sessionSecret: e.SESSION_SECRET,
+    queuePrefix: e.QUEUE_PREFIX,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    rateLimitPerIp: e.RATE_LIMIT_PER_IP,
+    trustProxy: e.TRUST_PROXY,
+    retentionUnconfirmedDays: e.RETENTION_UNCONFIRMED_DAYS,
+    logLevel: e.LOG_LEVEL,
+  });
+}

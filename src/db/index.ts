@@ -1,0 +1,100 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+/** What every service function takes first: the pool, or a transaction inside it. */
+export interface Queryable {
+  query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs a script of several statements (migrations). */
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+// int8 (counts, ids) as numbers: ids stay far below 2^53.
+const INT8_OID = 20;
+
+/** A pool on a Postgres server. `searchPath` pins a schema (tests own one each). */
+export function openPostgres(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
+  });
+  // An idle client losing its server is reported here; without a listener it would crash the process.
+  pool.on('error', () => {});
+  return {
+    kind: 'postgres',
+    async query<T>(sql: string, params?: unknown[]) {
+      const result = await pool.query(sql, params as unknown[]);
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    },
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = {
+          async query<T>(sql: string, params?: unknown[]) {
+            const result = await client.query(sql, params as unknown[]);
+            return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+          },
+        };
+        const value = await fn(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(sql) {
+      await pool.query(sql);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** Wraps a PGlite instance (embedded Postgres in WASM) in the same interface. */
+export function wrapPglite(lite: PGlite): Db {
+  const run = async <T>(q: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) => {
+    const result = await q.query<T>(sql, params);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  };
+  return {
+    kind: 'pglite',
+    query: (sql, params) => run(lite, sql, params),
+    transaction: (fn) => lite.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
+    async exec(sql) {
+      await lite.exec(sql);
+    },
+    async close() {
+      await lite.close();
+    },
+  };
+}
+
+/** Opens PGlite in `dir`, or in memory when `dir` is undefined. */
+export async function openPglite(dir?: string): Promise<{ db: Db; lite: PGlite }> {
+  if (dir) await fs.mkdir(path.dirname(dir), { recursive: true });
+  const lite = await PGlite.create(dir, { parsers: { [INT8_OID]: Number } });
+  return { db: wrapPglite(lite), lite };
+}
