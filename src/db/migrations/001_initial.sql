@@ -140,7 +140,7 @@ CREATE TABLE deliveries (
 );
 CREATE UNIQUE INDEX deliveries_once_key ON deliveries (kind, source_id, lower(recipient));
 -- The sweeper reads only unfinished rows; a partial index keeps that cheap however many are sent.
-CREATE INDEX deliveries_unfinished_idx ON deliveries (status, updated_at) WHERE status IN ('queued', 'retry', 'sending');
+CREATE INDEX deliveries_unfinished_idx ON deliveries (id) WHERE status IN ('queued', 'retry', 'sending');
 CREATE INDEX deliveries_campaign_idx ON deliveries (campaign_id, status);
 
 CREATE TABLE suppressions (

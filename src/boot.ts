@@ -1,0 +1,94 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import { openPostgres, type Db } from './db/index.ts';
+import { openEmbedded } from './db/embedded.ts';
+import { migrate } from './db/migrate.ts';
+import { createMailer } from './mail/transport.ts';
+import { createQueues } from './queues.ts';
+import { connectRedis } from './redis.ts';
+import { loadViews } from './views.ts';
+
+/** SESSION_SECRET, or one generated on first start and kept (0600) in DATA_DIR. */
+export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): string {
+  if (config.sessionSecret) return config.sessionSecret;
+  const file = path.join(config.dataDir, 'secret');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const secret = crypto.randomBytes(32).toString('base64url');
+  try {
+    fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    return secret;
+  } catch {
+    // Another process wrote it first: use theirs.
+    return fs.readFileSync(file, 'utf8').trim();
+  }
+}
+
+export interface Booted extends AppContext {
+  close(): Promise<void>;
+}
+
+export interface BootOptions {
+  /** Open the embedded database (PGlite) when DATABASE_URL is unset. Only `npm start` and the cli may. */
+  allowEmbedded: boolean;
+  log?: Logger;
+  /** SMTP pool size. */
+  maxConnections?: number;
+}
+
+/** Opens the database and migrates it. */
+export async function openDatabase(config: Config, allowEmbedded: boolean, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
+  if (config.databaseUrl) {
+    const db = openPostgres(config.databaseUrl);
+    await migrate(db);
+    return { db, close: () => db.close() };
+  }
+  if (!allowEmbedded) {
+    throw new Error(
+      'DATABASE_URL: running web and worker as separate processes needs a Postgres server, because the embedded ' +
+        'database belongs to one process. Set DATABASE_URL=postgres://…, or use `npm start` to run both in one process.',
+    );
+  }
+  const embedded = await openEmbedded(config.dataDir, log);
+  await migrate(embedded.db);
+  return embedded;
+}
+
+/** Builds everything a process needs, once, from config. */
+export async function boot(config: Readonly<Config>, opts: BootOptions): Promise<Booted> {
+  const log = opts.log ?? pino({ level: config.logLevel });
+  const database = await openDatabase(config, opts.allowEmbedded, log);
+  let redis;
+  try {
+    redis = await connectRedis(config);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  const queues = createQueues(redis.options, config.queuePrefix);
+  const mailer = createMailer(config, { maxConnections: opts.maxConnections });
+  return {
+    config,
+    db: database.db,
+    redis,
+    queues,
+    mailer,
+    views: loadViews(),
+    secret: loadSecret(config),
+    log,
+    async close() {
+      await queues.close();
+      mailer.close();
+      await redis.close();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import Handlebars from 'handlebars';
+import { TemplateError } from '../errors.ts';
+
+/** The variables a letter may use (DESIGN.md); anything else is a compile error. */
+export const LETTER_VARIABLES = [
+  'supporter.fullName',
+  'supporter.city',
+  'supporter.country',
+  'supporter.personalNote',
+  'target.name',
+  'target.title',
+  'target.salutation',
+  'case.personName',
+  'case.location',
+  'campaign.title',
+  'date',
+] as const;
+const ALLOWED = new Set<string>(LETTER_VARIABLES);
+const BLOCK_HELPERS = new Set(['if', 'unless']);
+
+export type Disclose = 'name' | 'name_place' | 'full';
+
+export interface LetterContext {
+  supporter: { fullName: string; city: string; country: string; personalNote: string };
+  target: { name: string; title: string; salutation: string };
+  case: { personName: string; location: string };
+  campaign: { title: string };
+  date: string;
+}
+
+// Letters get their own Handlebars with no partials and only if/unless: an organizer's
+// template can read the listed variables and nothing else.
+const letters = Handlebars.create();
+for (const name of ['each', 'with', 'lookup', 'log', 'helperMissing', 'blockHelperMissing']) {
+  if (name !== 'helperMissing' && name !== 'blockHelperMissing') letters.unregisterHelper(name);
+}
+
+function fail(field: string, message: string, line?: number): never {
+  throw new TemplateError({ [field]: line ? `Line ${line}: ${message}` : message }, `The letter ${field} does not compile.`);
+}
+
+function checkNode(field: string, node: hbs.AST.Node): void {
+  const line = node.loc?.start.line;
+  switch (node.type) {
+    case 'Program':
+      for (const s of (node as hbs.AST.Program).body) checkNode(field, s);
+      return;
+    case 'ContentStatement':
+    case 'CommentStatement':
+      return;
+    case 'MustacheStatement': {
+      const m = node as hbs.AST.MustacheStatement;
+      if (m.params.length || m.hash) fail(field, 'helpers are not available in letters', line);
+      checkPath(field, m.path, line);
+      return;
+    }
+    case 'BlockStatement': {
+      const b = node as hbs.AST.BlockStatement;
+      const helper = (b.path as hbs.AST.PathExpression).original;
+      if (!BLOCK_HELPERS.has(helper) || b.params.length !== 1) {
+        fail(field, `only {{#if variable}} and {{#unless variable}} blocks are allowed, not "${helper}"`, line);
+      }
+      checkPath(field, b.params[0]!, line);
+      checkNode(field, b.program);
+      if (b.inverse) checkNode(field, b.inverse);
+      return;
+    }
+    default:
+      fail(field, 'partials and decorators are not available in letters', line);
+  }
+}
+
+function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void {
+  if (expr.type !== 'PathExpression') fail(field, 'only variables can be used here', line);
+  const name = (expr as hbs.AST.PathExpression).original;
+  if (!ALLOWED.has(name)) {
+    fail(field, `unknown variable "${name}"; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
+  }
+}
+
+/**
+ * Checks a letter subject or body: Handlebars syntax, the allowed variables, if/unless only.
+ * @throws TemplateError naming the field and the line.
+ */
+export function validateLetterTemplate(field: 'subject' | 'body', source: string): void {
+  let ast: hbs.AST.Program;
+  try {
+    ast = letters.parse(source);
+  } catch (err) {
+    const e = err as { message: string; lineNumber?: number };
+    const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]) ?? undefined;
+    fail(field, e.message.split('\n')[0]!.replace(/^Parse error on line \d+:?\s*/, 'syntax error '), line || undefined);
+  }
+  checkNode(field, ast);
+}
+
+const compiled = new Map<string, HandlebarsTemplateDelegate>();
+
+function compile(source: string): HandlebarsTemplateDelegate {
+  let template = compiled.get(source);
+  if (!template) {
+    // Letters are plain text: no HTML escaping here. The HTML part escapes the finished text.
+    template = letters.compile(source, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
+    if (compiled.size > 500) compiled.clear();
+    compiled.set(source, template);
+  }
+  return template;
+}
+
+/** What the target may learn of the supporter; the rest renders empty. */
+export function discloseTo(disclose: Disclose, supporter: LetterContext['supporter']): LetterContext['supporter'] {
+  if (disclose === 'name') return { ...supporter, city: '', country: '' };
+  return supporter;
+}
+
+const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
+
+export function renderLetter(subject: string, body: string, context: LetterContext): { subject: string; text: string } {
+  return {
+    // A header must be one line, whatever a supporter typed.
+    subject: compile(subject)(context, RUNTIME).replace(/[\r\n\t]+/g, ' ').replace(/\s{2,}/g, ' ').trim(),
+    text: compile(body)(context, RUNTIME).replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n',
+  };
+}

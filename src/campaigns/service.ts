@@ -1,0 +1,109 @@
+import type { Db, Queryable } from '../db/index.ts';
+import { getCase, getCaseById } from '../cases/service.ts';
+import type { Case } from '../cases/types.ts';
+import { countDeliveries } from '../deliveries/service.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import { validateLetterTemplate } from './letter-template.ts';
+import * as q from './queries.ts';
+import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
+
+function parseCampaign(input: unknown): CampaignInput {
+  const c = parseInput(campaignInput, input);
+  validateLetterTemplate('subject', c.letter.subject);
+  validateLetterTemplate('body', c.letter.body);
+  return c;
+}
+
+async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
+  try {
+    return await getCase(db, caseSlug);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new ValidationError({ caseSlug: 'no case has this slug' });
+    throw err;
+  }
+}
+
+/**
+ * Creates a draft campaign with its targets; the letter templates are compiled now so an
+ * organizer sees mistakes before anyone signs.
+ * @throws ValidationError (TemplateError for the letter), ConflictError when the slug is taken.
+ */
+export async function createCampaign(db: Db, input: unknown): Promise<Campaign> {
+  const c = parseCampaign(input);
+  const kase = await caseFor(db, c.caseSlug);
+  return db.transaction(async (tx) => {
+    const campaign = await q.insertCampaign(tx, kase.id, c);
+    if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`);
+    await q.replaceTargets(tx, campaign.id, c.targets);
+    return campaign;
+  });
+}
+
+/** @throws NotFoundError, ValidationError */
+export async function updateCampaign(db: Db, slug: string, input: unknown): Promise<Campaign> {
+  const existing = await getCampaign(db, slug);
+  const c = parseCampaign({ ...(input as object), slug });
+  const kase = await caseFor(db, c.caseSlug);
+  return db.transaction(async (tx) => {
+    const campaign = (await q.updateCampaign(tx, existing.id, kase.id, c))!;
+    await q.replaceTargets(tx, campaign.id, c.targets);
+    return campaign;
+  });
+}
+
+/** @throws NotFoundError */
+export async function getCampaign(db: Queryable, slug: string): Promise<Campaign> {
+  const campaign = await q.getCampaignBySlug(db, slug);
+  if (!campaign) throw new NotFoundError('campaign');
+  return campaign;
+}
+
+/** A campaign with what its public page needs. Drafts are not public. @throws NotFoundError */
+export async function getPublicCampaign(db: Queryable, slug: string) {
+  const campaign = await q.getCampaignBySlug(db, slug);
+  if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
+  const [kase, targets, signatures] = await Promise.all([
+    getCaseById(db, campaign.case_id),
+    q.listTargets(db, campaign.id),
+    q.countSignatures(db, campaign.id),
+  ]);
+  return { campaign, case: kase!, targets, signatures };
+}
+
+const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; from: CampaignStatus[] }> = {
+  launch: { to: 'live', from: ['draft', 'paused'] },
+  pause: { to: 'paused', from: ['live'] },
+  close: { to: 'closed', from: ['draft', 'live', 'paused'] },
+};
+
+/**
+ * Launches, pauses or closes a campaign. Asking for the state it is in already is not an error.
+ * @throws NotFoundError; ConflictError for a move the current state does not allow.
+ */
+export async function changeCampaignStatus(db: Queryable, slug: string, action: keyof typeof TRANSITIONS): Promise<Campaign> {
+  const campaign = await getCampaign(db, slug);
+  const { to, from } = TRANSITIONS[action];
+  if (campaign.status === to) return campaign;
+  const changed = await q.setCampaignStatus(db, campaign.id, to, from);
+  if (!changed) throw new ConflictError('invalid_transition', `A ${campaign.status} campaign cannot ${action}.`);
+  return changed;
+}
+
+/** Signature and letter counts. Deliveries here are the letters to targets, not confirmations. */
+export async function getCampaignStats(db: Queryable, slug: string): Promise<CampaignStats> {
+  const campaign = await getCampaign(db, slug);
+  const [signatures, letters, digests] = await Promise.all([
+    q.countSignatures(db, campaign.id),
+    countDeliveries(db, { campaignId: campaign.id, kind: 'letter' }),
+    countDeliveries(db, { campaignId: campaign.id, kind: 'digest' }),
+  ]);
+  const deliveries = { ...letters };
+  for (const k of Object.keys(deliveries) as (keyof typeof deliveries)[]) deliveries[k] += digests[k];
+  return { signatures, deliveries };
+}
+
+export const listCampaigns = q.listCampaigns;
+export const listTargets: (db: Queryable, campaignId: number) => Promise<Target[]> = q.listTargets;
+export const getCampaignById = q.getCampaignById;
+export const countSignatures = q.countSignatures;

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { line, slug } from '../cases/types.ts';
+import type { Disclose } from './letter-template.ts';
+
+export type CampaignStatus = 'draft' | 'live' | 'paused' | 'closed';
+export type DeliveryMode = 'each' | 'digest';
+
+export interface Campaign {
+  id: number;
+  slug: string;
+  case_id: number;
+  title: string;
+  summary: string;
+  letter_subject: string;
+  letter_body: string;
+  status: CampaignStatus;
+  delivery_mode: DeliveryMode;
+  digest_hour: number;
+  goal: number | null;
+  require_confirmation: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface Target {
+  id: number;
+  campaign_id: number;
+  position: number;
+  name: string;
+  title: string;
+  email: string;
+  salutation: string;
+  disclose: Disclose;
+}
+
+export const email = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email({ message: 'must be a valid email address' }));
+
+export const targetInput = z.object({
+  name: line(200).pipe(z.string().min(1, 'is required')),
+  title: line(200).optional().default(''),
+  email,
+  salutation: line(200).optional().default(''),
+  disclose: z.enum(['name', 'name_place', 'full']).optional().default('name_place'),
+});
+
+export const campaignInput = z.object({
+  slug,
+  caseSlug: slug,
+  title: line(200).pipe(z.string().min(1, 'is required')),
+  summary: z.string().trim().max(20_000).optional().default(''),
+  letter: z.object({
+    subject: line(300).pipe(z.string().min(1, 'is required')),
+    body: z.string().trim().min(1, 'is required').max(20_000),
+  }),
+  targets: z.array(targetInput).min(1, 'add at least one target').max(500),
+  deliveryMode: z.enum(['each', 'digest']).optional().default('each'),
+  digestHour: z.number().int().min(0).max(23).optional().default(9),
+  goal: z.number().int().positive().max(100_000_000).nullish(),
+  requireConfirmation: z.boolean().optional().default(true),
+});
+export type CampaignInput = z.output<typeof campaignInput>;
+
+export interface CampaignStats {
+  signatures: { pending: number; confirmed: number };
+  deliveries: { queued: number; sending: number; retry: number; sent: number; failed: number };
+}

@@ -1,0 +1,33 @@
+import type { Queryable } from '../db/index.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { parseInput } from '../validation.ts';
+import * as q from './queries.ts';
+import { caseInput, type Case } from './types.ts';
+
+/**
+ * Creates a case.
+ * @throws ValidationError for bad fields; ConflictError when the slug is taken.
+ */
+export async function createCase(db: Queryable, input: unknown): Promise<Case> {
+  const c = parseInput(caseInput, input);
+  const created = await q.insertCase(db, c);
+  if (!created) throw new ConflictError('slug_taken', `A case with the slug "${c.slug}" exists already.`);
+  return created;
+}
+
+/** @throws NotFoundError, ValidationError */
+export async function updateCase(db: Queryable, slug: string, input: unknown): Promise<Case> {
+  const existing = await getCase(db, slug);
+  const c = parseInput(caseInput, { ...(input as object), slug });
+  return (await q.updateCase(db, existing.id, c))!;
+}
+
+/** @throws NotFoundError */
+export async function getCase(db: Queryable, slug: string): Promise<Case> {
+  const c = await q.getCaseBySlug(db, slug);
+  if (!c) throw new NotFoundError('case');
+  return c;
+}
+
+export const getCaseById = q.getCaseById;
+export const listCases = q.listCases;

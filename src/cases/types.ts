@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+export const CASE_STATUSES = ['detained', 'at_risk', 'on_trial', 'released', 'granted_stay', 'deported', 'missing'] as const;
+export type CaseStatus = (typeof CASE_STATUSES)[number];
+
+export interface Case {
+  id: number;
+  slug: string;
+  person_name: string;
+  summary: string;
+  status: CaseStatus;
+  location: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const slug = z
+  .string()
+  .trim()
+  .min(2, 'must be at least 2 characters')
+  .max(80)
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
+
+/** One line of text: no control characters, so it can never break a header or a CSV row. */
+export const line = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must be one line of text');
+
+export const caseStatus = z
+  .string()
+  .transform((v) => v.trim().toLowerCase().replace(/[\s-]+/g, '_'))
+  .pipe(z.enum(CASE_STATUSES, { message: `must be one of: ${CASE_STATUSES.join(', ')}` }));
+
+export const caseInput = z.object({
+  slug,
+  personName: line(200).pipe(z.string().min(1, 'is required')),
+  summary: z.string().trim().min(1, 'is required').max(20_000),
+  status: caseStatus,
+  location: line(200).optional().default(''),
+});
+export type CaseInput = z.input<typeof caseInput>;

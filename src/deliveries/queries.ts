@@ -1,0 +1,95 @@
+import type { Queryable } from '../db/index.ts';
+import type { Delivery, DeliveryStatus } from './types.ts';
+
+/**
+ * Takes a delivery for sending: only queued or retry rows, or sending rows whose lease ran out
+ * (their worker died). Two workers racing for one row: the UPDATE lets exactly one win.
+ * `suppressed` rides along so the send path costs one round trip here.
+ */
+export async function claimDelivery(db: Queryable, id: number, leaseSeconds: number) {
+  const { rows } = await db.query<Delivery & { suppressed: boolean }>(
+    `UPDATE deliveries d
+        SET status = 'sending', attempts = attempts + 1, updated_at = now(),
+            lease_until = now() + make_interval(secs => $2)
+      WHERE id = $1
+        AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
+      RETURNING d.*, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
+    [id, leaseSeconds],
+  );
+  return rows[0];
+}
+
+export async function getDeliveryState(db: Queryable, id: number) {
+  const { rows } = await db.query<{ status: DeliveryStatus; lease_until: Date | null }>(
+    'SELECT status, lease_until FROM deliveries WHERE id = $1',
+    [id],
+  );
+  return rows[0];
+}
+
+/** The conditions on status make a late or repeated outcome a no-op. */
+export async function markSent(db: Queryable, id: number, messageId: string) {
+  await db.query(
+    `UPDATE deliveries SET status = 'sent', message_id = $2, sent_at = now(), updated_at = now(),
+            lease_until = NULL, last_error = NULL
+      WHERE id = $1 AND status = 'sending'`,
+    [id, messageId],
+  );
+}
+
+export async function markRetry(db: Queryable, id: number, error: string, retryInMs: number) {
+  await db.query(
+    `UPDATE deliveries SET status = 'retry', last_error = $2, updated_at = now(), lease_until = NULL,
+            next_attempt_at = now() + make_interval(secs => $3)
+      WHERE id = $1 AND status = 'sending'`,
+    [id, error, retryInMs / 1000],
+  );
+}
+
+export async function markFailed(db: Queryable, id: number, error: string) {
+  await db.query(
+    `UPDATE deliveries SET status = 'failed', last_error = $2, updated_at = now(), lease_until = NULL
+      WHERE id = $1 AND status IN ('queued', 'sending', 'retry')`,
+    [id, error],
+  );
+}
+
+export async function insertSuppression(db: Queryable, email: string, reason: string) {
+  await db.query(
+    'INSERT INTO suppressions (email, reason) VALUES (lower($1), $2) ON CONFLICT (email) DO NOTHING',
+    [email, reason],
+  );
+}
+
+/**
+ * One keyset page of deliveries that should have a job but may not: queued or retry rows left
+ * alone longer than `graceSeconds`, and sending rows whose lease has run out.
+ */
+export async function listStrandedDeliveries(db: Queryable, afterId: number, graceSeconds: number, limit: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT id FROM deliveries
+      WHERE id > $1
+        AND status IN ('queued', 'retry', 'sending')
+        AND CASE status
+              WHEN 'queued' THEN updated_at < now() - make_interval(secs => $2)
+              WHEN 'retry' THEN coalesce(next_attempt_at, updated_at) < now() - make_interval(secs => $2)
+              ELSE lease_until < now()
+            END
+      ORDER BY id
+      LIMIT $3`,
+    [afterId, graceSeconds, limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function countDeliveriesByStatus(db: Queryable, where: { campaignId?: number; kind?: string; sourceId?: number }) {
+  const { rows } = await db.query<{ status: DeliveryStatus; n: number }>(
+    `SELECT status, count(*)::int AS n FROM deliveries
+      WHERE ($1::bigint IS NULL OR campaign_id = $1)
+        AND ($2::text IS NULL OR kind = $2)
+        AND ($3::bigint IS NULL OR source_id = $3)
+      GROUP BY status`,
+    [where.campaignId ?? null, where.kind ?? null, where.sourceId ?? null],
+  );
+  return rows;
+}

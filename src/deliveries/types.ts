@@ -1,0 +1,21 @@
+export type DeliveryKind = 'confirm' | 'optin' | 'letter' | 'digest' | 'alert' | 'welcome';
+export type DeliveryStatus = 'queued' | 'sending' | 'retry' | 'sent' | 'failed';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['queued', 'sending', 'retry', 'sent', 'failed'];
+
+export interface Delivery {
+  id: number;
+  kind: DeliveryKind;
+  source_id: number;
+  target_id: number | null;
+  subscriber_id: number | null;
+  campaign_id: number | null;
+  recipient: string;
+  status: DeliveryStatus;
+  attempts: number;
+  lease_until: Date | null;
+  last_error: string | null;
+  message_id: string | null;
+  sent_at: Date | null;
+}
+
+export type DeliveryCounts = Record<DeliveryStatus, number>;

@@ -1,0 +1,67 @@
+/** Failures a person can cause. src/web/middleware/errors.ts alone maps them to HTTP. */
+
+export type FieldErrors = Record<string, string>;
+
+export class ValidationError extends Error {
+  override name = 'ValidationError';
+  constructor(
+    readonly fields: FieldErrors,
+    message = 'Some fields need attention.',
+  ) {
+    super(message);
+  }
+}
+
+/** A letter template that does not compile; `fields` names the template and line. */
+export class TemplateError extends ValidationError {
+  override name = 'TemplateError';
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+  constructor(readonly what: string) {
+    super(`${what} not found`);
+  }
+}
+
+/** The request conflicts with the current state (a slug taken, a transition not allowed). */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The campaign does not take signatures now: paused (409) or closed (410). */
+export class CampaignNotOpenError extends Error {
+  override name = 'CampaignNotOpenError';
+  constructor(
+    readonly status: 'paused' | 'closed',
+    readonly campaignTitle: string,
+  ) {
+    super(status === 'closed' ? 'This campaign is closed.' : 'This campaign is paused and not taking signatures right now.');
+  }
+}
+
+/** A link that worked once and has been used or has expired. */
+export class GoneError extends Error {
+  override name = 'GoneError';
+}
+
+export class RateLimitedError extends Error {
+  override name = 'RateLimitedError';
+  constructor(readonly retryAfterSeconds: number) {
+    super('Too many requests.');
+  }
+}
+
+export class UnauthorizedError extends Error {
+  override name = 'UnauthorizedError';
+}
+
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
+}

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import type { Config } from '../config.ts';
+
+export type Message = Mail.Options;
+
+export interface SentInfo {
+  messageId: string;
+  /** Where the dev outbox wrote the message; undefined for SMTP. */
+  file?: string;
+}
+
+export interface Mailer {
+  readonly kind: 'smtp' | 'outbox';
+  readonly outboxDir?: string;
+  send(message: Message): Promise<SentInfo>;
+  close(): void;
+}
+
+export interface MailerOptions {
+  /** Parallel SMTP connections in the pool. @defaultValue 5 */
+  maxConnections?: number;
+}
+
+function smtpOptions(smtpUrl: string, opts: MailerOptions): SMTPPool.Options {
+  const u = new URL(smtpUrl);
+  const secure = u.protocol === 'smtps:';
+  return {
+    pool: true,
+    host: u.hostname,
+    port: Number(u.port || (secure ? 465 : 587)),
+    secure,
+    auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+    maxConnections: opts.maxConnections ?? 5,
+    maxMessages: Infinity,
+    // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well
+    // inside the delivery lease so the claim stays meaningful.
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  };
+}
+
+/**
+ * The one transport for the process, chosen from config: pooled SMTP when SMTP_URL is set,
+ * otherwise `.eml` files under DATA_DIR/outbox. Every message is DKIM-signed when DKIM is set.
+ */
+export function createMailer(config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim'>, opts: MailerOptions = {}): Mailer {
+  const dkim = config.dkim && {
+    domainName: config.dkim.domainName,
+    keySelector: config.dkim.keySelector,
+    privateKey: fs.readFileSync(config.dkim.privateKeyFile, 'utf8'),
+  };
+  if (config.smtpUrl) {
+    const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts), dkim });
+    return {
+      kind: 'smtp',
+      async send(message) {
+        const info = await transport.sendMail(message);
+        return { messageId: info.messageId };
+      },
+      close: () => transport.close(),
+    };
+  }
+  const outboxDir = path.join(config.dataDir, 'outbox');
+  fs.mkdirSync(outboxDir, { recursive: true });
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix', dkim });
+  return {
+    kind: 'outbox',
+    outboxDir,
+    async send(message) {
+      const info = await transport.sendMail(message);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const id = info.messageId.replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
+      const file = path.join(outboxDir, `${stamp}-${id}.eml`);
+      await fsp.writeFile(file, info.message as Buffer, { mode: 0o600 });
+      return { messageId: info.messageId, file };
+    },
+    close: () => transport.close(),
+  };
+}
+
+export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
+
+/**
+ * Classifies a send error by nodemailer's `responseCode` and `code`, never by message text:
+ * 4xx and lost connections are worth another try; 5xx is final, and a 5xx on RCPT TO
+ * (code EENVELOPE) means the address itself is refused.
+ */
+export function classifySendError(err: unknown): SendFailure {
+  const e = err as { responseCode?: number; code?: string };
+  if (typeof e.responseCode === 'number') {
+    if (e.responseCode >= 500) return e.code === 'EENVELOPE' ? 'recipient-rejected' : 'permanent';
+    return 'retry';
+  }
+  // An address nodemailer refuses to put on the envelope will never go out.
+  if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return 'permanent';
+  return 'retry';
+}

@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import { z } from 'zod';
+import type { Queryable } from '../db/index.ts';
+import { email } from '../campaigns/types.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import { hashToken, randomToken } from '../tokens.ts';
+import { parseInput } from '../validation.ts';
+import { hashPassword } from './passwords.ts';
+
+export interface Organizer {
+  id: number;
+  email: string;
+  name: string;
+  role: 'admin' | 'organizer';
+  password_hash: string;
+  failed_logins: number;
+  locked_until: Date | null;
+}
+
+const organizerInput = z.object({
+  email,
+  name: z.string().trim().max(200).optional().default(''),
+  role: z.enum(['admin', 'organizer']).optional().default('organizer'),
+  password: z.string().min(10, 'must be at least 10 characters').max(200).optional(),
+});
+
+/**
+ * Adds an organizer. Without a password one is generated and returned, to be shown once.
+ * @throws ValidationError; ConflictError when the email is taken.
+ */
+export async function addOrganizer(db: Queryable, input: unknown): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+  const o = parseInput(organizerInput, input);
+  const generatedPassword = o.password ? undefined : crypto.randomBytes(12).toString('base64url');
+  const { rows } = await db.query<Organizer>(
+    `INSERT INTO organizers (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (lower(email)) DO NOTHING RETURNING *`,
+    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!)],
+  );
+  if (!rows[0]) throw new ConflictError('email_taken', `An organizer with the email ${o.email} exists already.`);
+  return { organizer: rows[0], generatedPassword };
+}
+
+export async function findOrganizerByEmail(db: Queryable, address: string) {
+  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE lower(email) = lower($1)', [address]);
+  return rows[0];
+}
+
+export async function countOrganizers(db: Queryable): Promise<number> {
+  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizers')).rows[0]!.n;
+}
+
+/**
+ * Creates an API token for an organizer. The token is returned once; only its hash is stored.
+ * @throws NotFoundError when no organizer has that email.
+ */
+export async function createApiToken(db: Queryable, organizerEmail: string, label = ''): Promise<string> {
+  const organizer = await findOrganizerByEmail(db, organizerEmail);
+  if (!organizer) throw new NotFoundError('organizer');
+  const token = `apl_${randomToken()}`;
+  await db.query('INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, $2, $3)', [
+    organizer.id,
+    hashToken(token),
+    label.slice(0, 100),
+  ]);
+  return token;
+}
+
+/** The organizer a bearer token belongs to, or undefined for an unknown or revoked token. */
+export async function authenticateApiToken(db: Queryable, token: string): Promise<Organizer | undefined> {
+  const { rows } = await db.query<Organizer>(
+    `UPDATE api_tokens t SET last_used_at = now()
+       FROM organizers o
+      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND o.id = t.organizer_id
+      RETURNING o.*`,
+    [hashToken(token)],
+  );
+  return rows[0];
+}
+
+export async function recordAudit(db: Queryable, organizerId: number | null, action: string, object: string, detail?: object) {
+  await db.query('INSERT INTO audit_log (organizer_id, action, object, detail) VALUES ($1, $2, $3, $4)', [
+    organizerId,
+    action,
+    object,
+    detail ? JSON.stringify(detail) : null,
+  ]);
+}

@@ -1,0 +1,72 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
+
+/** Queue names. A processor for each lives in workers/. */
+export const QUEUES = {
+  /** One job per delivery row; job id = delivery id. */
+  send: 'send',
+  /** Periodic upkeep: sweeper, retention purge, digests. */
+  maintenance: 'maintenance',
+  /** One job per case update: pages through subscribers and creates alert deliveries. */
+  fanout: 'fanout',
+} as const;
+
+export interface SendJob {
+  deliveryId: number;
+}
+export type MaintenanceJob = { task: 'sweep' } | { task: 'purge' } | { task: 'digest' };
+export interface FanoutJob {
+  caseUpdateId: number;
+}
+
+/** Send attempts before a delivery counts as failed; the row's attempts column is the truth. */
+export const MAX_SEND_ATTEMPTS = 8;
+
+export const SEND_JOB_OPTIONS: JobsOptions = {
+  // BullMQ's own count is a backstop: the worker fails the row after MAX_SEND_ATTEMPTS claims.
+  attempts: MAX_SEND_ATTEMPTS + 2,
+  backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+  // A completed job is dead weight; the row already says `sent`. Re-adding a removed id is
+  // safe because the claim skips rows that are not queued or retry.
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export interface Queues {
+  send: Queue<SendJob>;
+  maintenance: Queue<MaintenanceJob>;
+  fanout: Queue<FanoutJob>;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: RedisOptions, prefix: string): Queues {
+  // ioredis's and BullMQ's option types differ only in optional callback signatures.
+  const opts = { connection: connection as ConnectionOptions, prefix };
+  const send = new Queue<SendJob>(QUEUES.send, opts);
+  const maintenance = new Queue<MaintenanceJob>(QUEUES.maintenance, opts);
+  const fanout = new Queue<FanoutJob>(QUEUES.fanout, opts);
+  const all = [send, maintenance, fanout];
+  // Without a listener a lost connection would be an unhandled 'error' event.
+  for (const q of all) q.on('error', () => {});
+  return {
+    send,
+    maintenance,
+    fanout,
+    async close() {
+      await Promise.all(all.map((q) => q.close()));
+    },
+  };
+}
+
+/** Adds one send job per delivery id. Adding an id that has a job already is a no-op. */
+export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 1000) {
+    await queues.send.addBulk(
+      ids.slice(i, i + 1000).map((id) => ({
+        name: 'send',
+        data: { deliveryId: id },
+        opts: { ...SEND_JOB_OPTIONS, jobId: String(id) },
+      })),
+    );
+  }
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config.ts';
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+export interface RedisHandle {
+  /** Options for every connection (BullMQ needs maxRetriesPerRequest: null). */
+  options: RedisOptions;
+  /** A shared connection for rate limits and health checks. */
+  client: Redis;
+  /** Stops the redis-server this process spawned, if any. */
+  close(): Promise<void>;
+}
+
+async function answers(options: RedisOptions): Promise<boolean> {
+  const probe = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function optionsFromUrl(url: string): RedisOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** Starts redis-server on a unix socket under DATA_DIR, with AOF and noeviction like production. */
+async function spawnRedis(dataDir: string): Promise<{ options: RedisOptions; child: ChildProcess }> {
+  const dir = path.join(dataDir, 'redis');
+  await fs.mkdir(dir, { recursive: true });
+  const socket = path.join(dir, 'redis.sock');
+  const child = spawn(
+    'redis-server',
+    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
+      '--save', '', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
+  const spawned = await new Promise<boolean>((resolve) => {
+    child.once('error', () => resolve(false));
+    child.once('spawn', () => resolve(true));
+  });
+  if (!spawned) {
+    throw new RedisUnavailableError(
+      `REDIS_URL: nothing answers on ${DEFAULT_URL} and redis-server is not on PATH. ` +
+        'Install Redis (e.g. apt-get install redis-server) or set REDIS_URL=redis://host:port.',
+    );
+  }
+  const options: RedisOptions = { path: socket, maxRetriesPerRequest: null };
+  for (let i = 0; i < 50; i++) {
+    if (await answers(options)) return { options, child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new RedisUnavailableError(`REDIS_URL: the redis-server started under ${dir} did not answer within 5 s`);
+}
+
+/**
+ * Connects to REDIS_URL; when it is unset, to the default address, or else spawns redis-server.
+ * @throws RedisUnavailableError with a message that says how to get one.
+ */
+export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>): Promise<RedisHandle> {
+  let options: RedisOptions;
+  let child: ChildProcess | undefined;
+  if (config.redisUrl) {
+    options = optionsFromUrl(config.redisUrl);
+    if (!(await answers(options))) {
+      throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${new URL(config.redisUrl).host}`);
+    }
+  } else if (await answers(optionsFromUrl(DEFAULT_URL))) {
+    options = optionsFromUrl(DEFAULT_URL);
+  } else {
+    ({ options, child } = await spawnRedis(config.dataDir));
+  }
+  const client = new Redis(options);
+  client.on('error', () => {});
+  return {
+    options,
+    client,
+    async close() {
+      client.disconnect();
+      if (child && child.exitCode === null) {
+        const exited = new Promise((r) => child!.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import type { Config } from '../config.ts';
+import { discloseTo, renderLetter } from '../campaigns/letter-template.ts';
+import type { Composer } from '../deliveries/service.ts';
+import type { Views } from '../views.ts';
+import * as q from './queries.ts';
+import { confirmToken } from './service.ts';
+
+export interface EmailDeps {
+  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
+  views: Views;
+  secret: string;
+}
+
+const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+
+export function formatLetterDate(d: Date): string {
+  return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** The letter's HTML part: the same text, escaped, in paragraphs. */
+export function letterHtml(text: string): string {
+  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p>${escapeHtml(p).replace(/\n/g, '<br>\n')}</p>`);
+  return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
+}
+
+/**
+ * Letters go From "<Full Name> via ORG_NAME" <MAIL_FROM address>, never from the supporter's own
+ * address (their domain's DMARC would reject it). What the target learns follows `disclose`.
+ */
+export function createLetterComposer({ config }: EmailDeps): Composer {
+  return async (db, delivery) => {
+    if (delivery.target_id === null) return null;
+    const p = await q.getLetterParts(db, delivery.source_id, delivery.target_id);
+    if (!p || p.sig_status !== 'confirmed') return null;
+    const supporter = discloseTo(p.disclose, {
+      fullName: p.full_name,
+      city: p.city,
+      country: p.country,
+      personalNote: p.personal_note,
+    });
+    const { subject, text } = renderLetter(p.letter_subject, p.letter_body, {
+      supporter,
+      target: { name: p.target_name, title: p.target_title, salutation: p.salutation },
+      case: { personName: p.person_name, location: p.location },
+      campaign: { title: p.campaign_title },
+      date: formatLetterDate(p.confirmed_at ?? p.created_at),
+    });
+    return {
+      from: { name: oneLine(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
+      to: { name: oneLine(p.target_name), address: delivery.recipient },
+      replyTo: p.disclose === 'full' ? { name: oneLine(p.full_name), address: p.email } : undefined,
+      subject,
+      text,
+      html: letterHtml(text),
+    };
+  };
+}
+
+export function createConfirmComposer({ config, views, secret }: EmailDeps): Composer {
+  return async (db, delivery) => {
+    const p = await q.getConfirmParts(db, delivery.source_id);
+    if (!p || p.status !== 'pending') return null;
+    const body = views.email('confirm', {
+      orgName: config.orgName,
+      fullName: p.full_name,
+      campaignTitle: p.campaign_title,
+      personName: p.person_name,
+      confirmUrl: `${config.publicUrl}/confirm/${confirmToken(secret, p.id)}`,
+      campaignUrl: `${config.publicUrl}/c/${p.campaign_slug}`,
+    });
+    return {
+      from: { name: config.orgName, address: config.mailFrom.address },
+      to: delivery.recipient,
+      subject: oneLine(`Please confirm your signature: ${p.campaign_title}`),
+      ...body,
+    };
+  };
+}

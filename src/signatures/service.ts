@@ -1,0 +1,84 @@
+import type { Db, Queryable } from '../db/index.ts';
+import { getCampaign } from '../campaigns/service.ts';
+import { CampaignNotOpenError, NotFoundError } from '../errors.ts';
+import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { subscribeConfirmedSigner } from '../subscribers/service.ts';
+import { deriveToken, hashToken } from '../tokens.ts';
+import { parseInput } from '../validation.ts';
+import * as q from './queries.ts';
+import { signatureInput, type ConfirmResult, type Signature, type SignResult } from './types.ts';
+
+export interface SignDeps {
+  queues: Pick<Queues, 'send'>;
+  /** Server secret the confirmation token is derived from. */
+  secret: string;
+}
+
+export const confirmToken = (secret: string, signatureId: number) => deriveToken(secret, 'confirm-signature', signatureId);
+
+/** Letters for a confirmed signature: one per target now, or none yet when the campaign sends digests. */
+async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: string): Promise<number[]> {
+  return deliveryMode === 'each' ? q.insertLetterDeliveries(tx, signature) : [];
+}
+
+/**
+ * Records a signature. With confirmation on, stores it pending with a confirmation email;
+ * with it off, confirms at once and queues the letters. The rows commit together; jobs follow.
+ * A second signature by the same address changes and sends nothing.
+ * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
+ */
+export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, meta: { ipHash: string | null }): Promise<SignResult> {
+  const campaign = await getCampaign(db, slug);
+  if (campaign.status === 'draft') throw new NotFoundError('campaign');
+  if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
+  const s = parseInput(signatureInput, input);
+  const confirmNow = !campaign.require_confirmation;
+
+  const outcome = await db.transaction(async (tx) => {
+    const signature = await q.insertSignature(tx, campaign.id, s, confirmNow ? 'confirmed' : 'pending', meta.ipHash);
+    if (!signature) return { result: 'already-signed' as const, ids: [] };
+    if (confirmNow) {
+      if (signature.subscribe) await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form');
+      return { result: 'signed' as const, ids: await lettersFor(tx, signature, campaign.delivery_mode) };
+    }
+    await q.setConfirmTokenHash(tx, signature.id, hashToken(confirmToken(deps.secret, signature.id)));
+    return { result: 'confirmation-sent' as const, ids: await q.insertConfirmDelivery(tx, signature) };
+  });
+  await enqueueDeliveries(deps.queues, outcome.ids);
+  return { kind: outcome.result, campaignSlug: campaign.slug };
+}
+
+/** What the confirmation page shows before the button is pressed. @throws NotFoundError */
+export async function findSignatureByToken(db: Queryable, token: string) {
+  const signature = await q.getSignatureByTokenHash(db, hashToken(token));
+  if (!signature) throw new NotFoundError('confirmation link');
+  const parts = (await q.getConfirmParts(db, signature.id))!;
+  return { signature, campaignTitle: parts.campaign_title, campaignSlug: parts.campaign_slug, personName: parts.person_name };
+}
+
+/**
+ * Confirms a signature and queues its letters in the same transaction. Confirming twice is not
+ * an error and sends nothing new.
+ * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed meanwhile.
+ */
+export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, token: string): Promise<ConfirmResult> {
+  const found = await q.getSignatureByTokenHash(db, hashToken(token));
+  if (!found) throw new NotFoundError('confirmation link');
+  const campaign = (await db.query<{ slug: string; title: string; status: string; delivery_mode: string; case_id: number }>(
+    'SELECT slug, title, status, delivery_mode, case_id FROM campaigns WHERE id = $1',
+    [found.campaign_id],
+  )).rows[0]!;
+  if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
+  if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
+
+  const ids = await db.transaction(async (tx) => {
+    const signature = await q.markConfirmed(tx, found.id);
+    if (!signature) return [];
+    if (signature.subscribe) await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form');
+    return lettersFor(tx, signature, campaign.delivery_mode);
+  });
+  await enqueueDeliveries(deps.queues, ids);
+  return { kind: 'confirmed', campaignSlug: campaign.slug };
+}
+
+export const listSignaturesPage = q.listSignaturesPage;

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { email } from '../campaigns/types.ts';
+import { line } from '../cases/types.ts';
+
+export interface Signature {
+  id: number;
+  campaign_id: number;
+  full_name: string;
+  email: string;
+  city: string;
+  country: string;
+  personal_note: string;
+  status: 'pending' | 'confirmed';
+  subscribe: boolean;
+  created_at: Date;
+  confirmed_at: Date | null;
+}
+
+const checkbox = z
+  .union([z.boolean(), z.string(), z.array(z.string())])
+  .optional()
+  .transform((v) => (Array.isArray(v) ? v.length > 0 : v === true || (typeof v === 'string' && /^(on|true|1|yes)$/i.test(v))));
+
+export const signatureInput = z.object({
+  fullName: line(120).pipe(z.string().min(2, 'please give your full name')),
+  email,
+  city: line(100).optional().default(''),
+  country: line(100).optional().default(''),
+  personalNote: z
+    .string()
+    .trim()
+    .max(2000, 'must be at most 2000 characters')
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), 'contains characters that are not text')
+    .optional()
+    .default(''),
+  subscribe: checkbox,
+});
+export type SignatureInput = z.output<typeof signatureInput>;
+
+export type SignResult =
+  | { kind: 'confirmation-sent'; campaignSlug: string }
+  | { kind: 'signed'; campaignSlug: string }
+  | { kind: 'already-signed'; campaignSlug: string };
+
+export type ConfirmResult =
+  | { kind: 'confirmed'; campaignSlug: string }
+  | { kind: 'already-confirmed'; campaignSlug: string };

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+
+export const TEMPLATES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'templates');
+
+export interface Views {
+  /** A page in templates/pages inside a layout (default `main`); `false` for none. */
+  page(name: string, data: object, layout?: string | false): string;
+  /** An email in templates/emails: `<name>.txt.hbs` and, if present, `<name>.html.hbs`, each in its email layout. */
+  email(name: string, data: object): { text: string; html?: string };
+}
+
+function walk(dir: string, base = dir): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? walk(full, base) : [path.relative(base, full)];
+  });
+}
+
+function registerHelpers(h: typeof Handlebars): void {
+  h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  h.registerHelper('plural', (n: number, one: string, many: string) => (n === 1 ? one : many));
+  h.registerHelper('percent', (n: number, of: number) => (of > 0 ? Math.min(100, Math.round((100 * n) / of)) : 0));
+  h.registerHelper('formatDate', (d: Date | string | null) =>
+    d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '');
+  h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
+  h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));
+  h.registerHelper('json', (v: unknown) => JSON.stringify(v));
+}
+
+/**
+ * Loads every page, email and partial once. Pages escape by default; `.txt` emails are plain
+ * text and are compiled without HTML escaping. Partials are named by their path under
+ * templates/partials without the extension (`signatures/form`).
+ */
+export function loadViews(dir = TEMPLATES_DIR): Views {
+  const html = Handlebars.create();
+  const text = Handlebars.create();
+  registerHelpers(html);
+  registerHelpers(text);
+  for (const file of walk(path.join(dir, 'partials'))) {
+    const name = file.replace(/\.hbs$/, '');
+    const source = fs.readFileSync(path.join(dir, 'partials', file), 'utf8');
+    html.registerPartial(name, source);
+    text.registerPartial(name, source);
+  }
+  const cache = new Map<string, HandlebarsTemplateDelegate>();
+  const runtime = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
+  const get = (file: string) => {
+    let t = cache.get(file);
+    if (!t) {
+      const full = path.join(dir, file);
+      if (!fs.existsSync(full)) return undefined;
+      const source = fs.readFileSync(full, 'utf8');
+      t = file.endsWith('.txt.hbs') ? text.compile(source, { noEscape: true }) : html.compile(source, { strict: false });
+      cache.set(file, t);
+    }
+    return t;
+  };
+  const must = (file: string) => {
+    const t = get(file);
+    if (!t) throw new Error(`template ${file} is missing`);
+    return t;
+  };
+  return {
+    page(name, data, layout = 'main') {
+      const body = must(`pages/${name}.hbs`)(data, runtime);
+      return layout === false ? body : must(`layouts/${layout}.hbs`)({ ...data, body }, runtime);
+    },
+    email(name, data) {
+      const textBody = must(`emails/${name}.txt.hbs`)(data, runtime);
+      const out: { text: string; html?: string } = { text: must('layouts/email.txt.hbs')({ ...data, body: textBody }, runtime) };
+      const htmlTemplate = get(`emails/${name}.html.hbs`);
+      if (htmlTemplate) out.html = must('layouts/email.html.hbs')({ ...data, body: htmlTemplate(data, runtime) }, runtime);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { Worker } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import type { Composers } from '../src/deliveries/service.ts';
+import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
+import { createMaintenanceWorker, scheduleMaintenance } from './maintenance.ts';
+import { createSendWorker } from './send.ts';
+
+/** One composer per delivery kind. */
+export function createComposers(ctx: AppContext): Composers {
+  const deps = { config: ctx.config, views: ctx.views, secret: ctx.secret };
+  return {
+    confirm: createConfirmComposer(deps),
+    letter: createLetterComposer(deps),
+  };
+}
+
+export interface Workers {
+  workers: Worker[];
+  /** Stops taking jobs, lets in-flight sends finish, closes connections. */
+  close(): Promise<void>;
+}
+
+export async function startWorkers(ctx: AppContext, opts: { concurrency?: number } = {}): Promise<Workers> {
+  const composers = createComposers(ctx);
+  const workers = [createSendWorker(ctx, composers, opts.concurrency), createMaintenanceWorker(ctx)];
+  await scheduleMaintenance(ctx.queues);
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  return {
+    workers,
+    async close() {
+      // Worker.close() waits for the jobs in progress to finish before it resolves.
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import type { AppContext } from '../src/context.ts';
+import { sweepDeliveries } from '../src/deliveries/service.ts';
+import { purgeUnconfirmed } from '../src/retention/service.ts';
+import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
+
+export const SWEEP_EVERY_MS = 30_000;
+export const PURGE_EVERY_MS = 24 * 3600_000;
+
+/**
+ * Registers the periodic jobs. Job schedulers are upserts keyed by id, so every worker process
+ * may call this at start and there is still one schedule.
+ */
+export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
+  await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
+  await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' } });
+}
+
+export function createMaintenanceWorker(ctx: AppContext) {
+  const worker = new Worker<MaintenanceJob>(
+    QUEUES.maintenance,
+    async (job) => {
+      switch (job.data.task) {
+        case 'sweep': {
+          const requeued = await sweepDeliveries(ctx.db, ctx.queues);
+          if (requeued) ctx.log.info({ requeued }, 'sweeper re-enqueued deliveries');
+          return { requeued };
+        }
+        case 'purge':
+          return purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
+        default:
+          return null;
+      }
+    },
+    { connection: ctx.redis.options as ConnectionOptions, prefix: ctx.config.queuePrefix, concurrency: 1 },
+  );
+  worker.on('error', (err) => ctx.log.error({ err }, 'maintenance worker error'));
+  worker.on('failed', (job, err) => ctx.log.error({ task: job?.data.task, err: err.message }, 'maintenance job failed'));
+  return worker;
+}
