@@ -58,6 +58,12 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
   };
 }
 
+/**
+ * The job id of a delivery's send job. BullMQ refuses integer-like custom ids (they would
+ * collide with its own counter), so the delivery id carries a prefix; it is still one id per row.
+ */
+export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
+
 /** Adds one send job per delivery id. Adding an id that has a job already is a no-op. */
 export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
@@ -65,7 +71,7 @@ export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: reado
       ids.slice(i, i + 1000).map((id) => ({
         name: 'send',
         data: { deliveryId: id },
-        opts: { ...SEND_JOB_OPTIONS, jobId: String(id) },
+        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id) },
       })),
     );
   }

@@ -77,7 +77,8 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
 export function wrapPglite(lite: PGlite): Db {
   const run = async <T>(q: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) => {
     const result = await q.query<T>(sql, params);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    // PGlite counts only written rows in affectedRows; pg's rowCount counts a SELECT's rows too.
+    return { rows: result.rows, rowCount: Math.max(result.affectedRows ?? 0, result.rows.length) };
   };
   return {
     kind: 'pglite',

@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError } from '../mail/transport.ts';
-import { enqueueDeliveries, MAX_SEND_ATTEMPTS, type Queues, type SendJob } from '../queues.ts';
+import { deliveryJobId, enqueueDeliveries, MAX_SEND_ATTEMPTS, type Queues, type SendJob } from '../queues.ts';
 import * as q from './queries.ts';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryCounts, type DeliveryKind } from './types.ts';
 
@@ -94,12 +94,12 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
     const ids = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
     if (ids.length === 0) return requeued;
     afterId = ids[ids.length - 1]!;
-    const states = await Promise.all(ids.map((id) => queues.send.getJobState(String(id))));
+    const states = await Promise.all(ids.map((id) => queues.send.getJobState(deliveryJobId(id))));
     const missing: number[] = [];
     await Promise.all(
       ids.map(async (id, i) => {
         const state = states[i];
-        if (state === 'completed' || state === 'failed') await queues.send.remove(String(id));
+        if (state === 'completed' || state === 'failed') await queues.send.remove(deliveryJobId(id));
         if (state === 'completed' || state === 'failed' || state === 'unknown') missing.push(id);
       }),
     );

@@ -1,0 +1,37 @@
+import { renderLetter, type LetterContext } from './letter-template.ts';
+
+/** Supporter fields the sign form fills in, with the form field names and placeholders. */
+export const PREVIEW_FIELDS = [
+  { key: 'fullName', field: 'full_name', placeholder: '[your name]' },
+  { key: 'city', field: 'city', placeholder: '[your city]' },
+  { key: 'country', field: 'country', placeholder: '[your country]' },
+  { key: 'personalNote', field: 'personal_note', placeholder: '[your note]' },
+] as const;
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+// Private-use characters mark where each supporter field lands; they cannot come from a template
+// author's intent and are replaced after escaping, so the markup added is ours alone.
+const mark = (key: string) => `\uE000${key}\uE001`;
+
+/**
+ * The letter as HTML with each supporter field in a `<span data-field>`, so the page's script can
+ * fill in what is typed. Without the script the typed values (or placeholders) show as they are.
+ */
+export function previewLetterHtml(
+  subject: string,
+  body: string,
+  base: Omit<LetterContext, 'supporter'>,
+  values: Partial<Record<'fullName' | 'city' | 'country' | 'personalNote', string>> = {},
+): { subject: string; body: string } {
+  const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f) => [f.key, mark(f.key)])) as LetterContext['supporter'];
+  const rendered = renderLetter(subject, body, { ...base, supporter });
+  const fill = (text: string) =>
+    escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
+      const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
+      const value = values[f.key]?.trim();
+      return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
+    });
+  return { subject: fill(rendered.subject), body: fill(rendered.text) };
+}

@@ -1,0 +1,80 @@
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { boot, type Booted } from './boot.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { isEmpty, seedDemo } from './demo.ts';
+import { countOrganizers } from './organizers/service.ts';
+import { createWebApp } from './web/app.ts';
+import { startWorkers, type Workers } from '../workers/index.ts';
+
+type Mode = 'all' | 'web' | 'worker';
+
+function fatal(message: string): never {
+  process.stderr.write(`appeal: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(mode: Mode): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fatal(err.message);
+    throw err;
+  }
+  const log = pino({ level: config.logLevel });
+  let ctx: Booted;
+  try {
+    ctx = await boot(config, { allowEmbedded: mode === 'all', log });
+  } catch (err) {
+    fatal((err as Error).message);
+  }
+
+  if (mode === 'all' && (await isEmpty(ctx.db))) {
+    const added = await seedDemo(ctx.db);
+    log.info({ campaigns: added }, 'empty database: demo campaigns added');
+  }
+
+  let server: Server | undefined;
+  let workers: Workers | undefined;
+  if (mode !== 'worker') {
+    const app = createWebApp(ctx);
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.port, () => resolve(s)).on('error', reject);
+    }).catch((err: Error) => fatal(`PORT: cannot listen on ${config.port}: ${err.message}`));
+  }
+  if (mode !== 'web') workers = await startWorkers(ctx);
+
+  const lines = [`Appeal (${mode}) is running.`];
+  if (server) lines.push(`  Open ${config.publicUrl}/`);
+  lines.push(`  Database: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`}`);
+  if (workers) {
+    lines.push(ctx.mailer.kind === 'outbox'
+      ? `  Mail: written as .eml files to ${ctx.mailer.outboxDir} (set SMTP_URL to send for real)`
+      : '  Mail: sent through SMTP_URL');
+  }
+  if (server && (await countOrganizers(ctx.db)) === 0) {
+    lines.push('  No organizer yet. Create the first admin with:  npm run cli -- organizer:add you@example.org --admin');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight work');
+    // Stop taking requests and jobs first; in-flight sends finish before connections close.
+    const closing = server && new Promise((r) => server!.close(r));
+    server?.closeIdleConnections();
+    await workers?.close();
+    await closing;
+    await ctx.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+const mode = (process.argv[2] ?? 'all') as Mode;
+if (!['all', 'web', 'worker'].includes(mode)) fatal(`unknown mode "${mode}"; use web, worker, or nothing for both`);
+await main(mode);

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import helmet from 'helmet';
+import type { AppContext } from '../context.ts';
+import { errorHandler, sendError } from './middleware/errors.ts';
+import { createLimits } from './middleware/limits.ts';
+import { apiRoutes } from './routes/api.ts';
+import { healthRoutes } from './routes/health.ts';
+import { publicRoutes } from './routes/public.ts';
+
+const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
+/** Public forms are small; anything bigger is not a signature. */
+const BODY_LIMIT = '32kb';
+
+function trustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined) return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
+}
+
+/** The Express app: pages, form posts, JSON API. No listening here; see src/main.ts. */
+export function createWebApp(ctx: AppContext): express.Express {
+  const app = express();
+  app.set('trust proxy', trustProxy(ctx.config.trustProxy));
+  app.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'self'"],
+          // Only behind https: on a plain-http install it would send forms to a port nobody serves.
+          upgradeInsecureRequests: ctx.config.publicUrl.startsWith('https:') ? [] : null,
+        },
+      },
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  );
+  app.use((_req, res, next) => {
+    res.locals.orgName = ctx.config.orgName;
+    next();
+  });
+  app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
+  app.use(express.json({ limit: BODY_LIMIT }));
+
+  const limits = createLimits(ctx);
+  app.use(healthRoutes(ctx));
+  app.use('/api/v1', apiRoutes(ctx, limits));
+  app.use(publicRoutes(ctx, limits));
+
+  app.use((req, res) => sendError(res, req, ctx.views, { status: 404, code: 'not_found', title: 'Not found', message: 'There is no page at this address.' }));
+  app.use(errorHandler(ctx.views, ctx.log));
+  return app;
+}

@@ -1,0 +1,22 @@
+import type { RequestHandler } from 'express';
+import type { Db } from '../../db/index.ts';
+import { UnauthorizedError } from '../../errors.ts';
+import { authenticateApiToken, type Organizer } from '../../organizers/service.ts';
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    organizer?: Organizer;
+  }
+}
+
+/** `Authorization: Bearer <token>`; the token's hash is looked up. */
+export function requireApiToken(db: Db): RequestHandler {
+  return async (req, res, next) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    if (!match) throw new UnauthorizedError('Send an API token as "Authorization: Bearer <token>".');
+    const organizer = await authenticateApiToken(db, match[1]!);
+    if (!organizer) throw new UnauthorizedError('The API token is not valid.');
+    res.locals.organizer = organizer;
+    next();
+  };
+}

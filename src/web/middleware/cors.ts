@@ -1,0 +1,15 @@
+import type { RequestHandler } from 'express';
+
+/** Public embed endpoints: any origin may POST JSON; no cookies are read, so no credentials. */
+export const publicCors: RequestHandler = (req, res, next) => {
+  res.set('Access-Control-Allow-Origin', '*');
+  res.set('Vary', 'Origin');
+  if (req.method === 'OPTIONS') {
+    res.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.set('Access-Control-Allow-Headers', 'Content-Type');
+    res.set('Access-Control-Max-Age', '600');
+    res.status(204).end();
+    return;
+  }
+  next();
+};

@@ -1,0 +1,84 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { Views } from '../../views.ts';
+import {
+  CampaignNotOpenError,
+  ConflictError,
+  ForbiddenError,
+  GoneError,
+  NotFoundError,
+  RateLimitedError,
+  TemplateError,
+  UnauthorizedError,
+  ValidationError,
+} from '../../errors.ts';
+
+interface Mapped {
+  status: number;
+  code: string;
+  title: string;
+  message: string;
+  fields?: Record<string, string>;
+}
+
+function minutes(seconds: number): string {
+  const m = Math.max(1, Math.ceil(seconds / 60));
+  return m === 1 ? 'a minute' : `${m} minutes`;
+}
+
+/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
+export function mapError(err: unknown): Mapped | undefined {
+  const e = err as { type?: string; status?: number };
+  if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON.' };
+  if (e.type === 'entity.too.large') return { status: 413, code: 'too_large', title: 'Too large', message: 'The request body is too large.' };
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+    return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
+  }
+  if (err instanceof TemplateError) return { status: 422, code: 'invalid_template', title: 'Template error', message: err.message, fields: err.fields };
+  if (err instanceof ValidationError) return { status: 422, code: 'invalid_input', title: 'Check the form', message: err.message, fields: err.fields };
+  if (err instanceof NotFoundError) {
+    return { status: 404, code: 'not_found', title: 'Not found', message: `This ${err.what} does not exist, or is no longer available.` };
+  }
+  if (err instanceof CampaignNotOpenError) {
+    return err.status === 'closed'
+      ? { status: 410, code: 'campaign_closed', title: 'Campaign closed', message: `“${err.campaignTitle}” is closed and no longer takes signatures. Thank you for caring.` }
+      : { status: 409, code: 'campaign_paused', title: 'Campaign paused', message: `“${err.campaignTitle}” is paused and not taking signatures right now. Please try again later.` };
+  }
+  if (err instanceof ConflictError) return { status: 409, code: err.code, title: 'Conflict', message: err.message };
+  if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
+  if (err instanceof RateLimitedError) {
+    return { status: 429, code: 'rate_limited', title: 'Too many attempts', message: `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.` };
+  }
+  if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
+  if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return { status: e.status, code: 'bad_request', title: 'Bad request', message: 'The request could not be understood.' };
+  }
+  return undefined;
+}
+
+export function wantsJson(req: Request): boolean {
+  return req.path.startsWith('/api/') || (!req.accepts('html') && !!req.accepts('json'));
+}
+
+export function sendError(res: Response, req: Request, views: Views, m: Mapped): void {
+  if (m.status === 401 && req.path.startsWith('/api/')) res.set('WWW-Authenticate', 'Bearer');
+  if (wantsJson(req)) {
+    res.status(m.status).json({ error: { code: m.code, message: m.message, ...(m.fields ? { fields: m.fields } : {}) } });
+    return;
+  }
+  res.status(m.status).type('html').send(views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields }));
+}
+
+export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+    const mapped = mapError(err);
+    if (!mapped) {
+      // Never the request body: it may hold a supporter's details.
+      log.error({ err, method: req.method, path: req.route?.path ?? 'unmatched' }, 'request failed');
+    }
+    if (res.headersSent) return;
+    sendError(res, req, views, mapped ?? { status: 500, code: 'internal', title: 'Something went wrong', message: 'Something went wrong on our side. Nothing you sent was lost; please try again in a moment.' });
+  };
+}

@@ -1,0 +1,124 @@
+import { Router, type Request } from 'express';
+import { stringify } from 'csv-stringify';
+import type { AppContext } from '../../context.ts';
+import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats, listTargets } from '../../campaigns/service.ts';
+import type { Campaign, Target } from '../../campaigns/types.ts';
+import { createCase, getCase } from '../../cases/service.ts';
+import type { Case } from '../../cases/types.ts';
+import { recordAudit } from '../../organizers/service.ts';
+import { listSignaturesPage, sign } from '../../signatures/service.ts';
+import { hashIdentifier } from '../../tokens.ts';
+import { requireApiToken } from '../middleware/auth.ts';
+import { publicCors } from '../middleware/cors.ts';
+import { honeypot } from '../middleware/honeypot.ts';
+import type { createLimits } from '../middleware/limits.ts';
+
+export const caseJson = (c: Case) => ({
+  id: c.id,
+  slug: c.slug,
+  personName: c.person_name,
+  summary: c.summary,
+  status: c.status,
+  location: c.location,
+  createdAt: c.created_at,
+  updatedAt: c.updated_at,
+});
+
+export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) => ({
+  id: c.id,
+  slug: c.slug,
+  caseSlug,
+  title: c.title,
+  summary: c.summary,
+  status: c.status,
+  deliveryMode: c.delivery_mode,
+  goal: c.goal,
+  requireConfirmation: c.require_confirmation,
+  letter: { subject: c.letter_subject, body: c.letter_body },
+  ...(targets && {
+    targets: targets.map((t) => ({ name: t.name, title: t.title, email: t.email, salutation: t.salutation, disclose: t.disclose })),
+  }),
+  createdAt: c.created_at,
+  updatedAt: c.updated_at,
+});
+
+/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
+const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+
+export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
+  const { db } = ctx;
+  const router = Router();
+  const auth = requireApiToken(db);
+  const actor = (req: Request) => (req.res!.locals.organizer?.id ?? null);
+  const caseSlugOf = async (c: Campaign) => (await db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!.slug;
+
+  router.options('/campaigns/:slug/signatures', publicCors);
+  router.post(
+    '/campaigns/:slug/signatures',
+    publicCors,
+    limits.perIp,
+    honeypot((_req, res) => void res.status(202).json({ status: 'received' })),
+    limits.perEmail,
+    async (req, res) => {
+      const result = await sign(db, ctx, String(req.params.slug), req.body ?? {}, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+      // Signing twice answers like the first time: the answer tells nobody whether an address signed.
+      res.status(202).json({ status: result.kind === 'signed' ? 'signed' : 'received' });
+    },
+  );
+
+  router.post('/cases', auth, async (req, res) => {
+    const kase = await createCase(db, req.body ?? {});
+    await recordAudit(db, actor(req), 'case.create', `case:${kase.slug}`);
+    res.status(201).json(caseJson(kase));
+  });
+
+  router.get('/cases/:slug', auth, async (req, res) => {
+    res.json(caseJson(await getCase(db, String(req.params.slug))));
+  });
+
+  router.post('/campaigns', auth, async (req, res) => {
+    const campaign = await createCampaign(db, req.body ?? {});
+    await recordAudit(db, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
+    res.status(201).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
+  });
+
+  router.get('/campaigns/:slug', auth, async (req, res) => {
+    const campaign = await getCampaign(db, String(req.params.slug));
+    res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
+  });
+
+  for (const action of ['launch', 'pause', 'close'] as const) {
+    router.post(`/campaigns/:slug/${action}`, auth, async (req, res) => {
+      const campaign = await changeCampaignStatus(db, String(req.params.slug), action);
+      await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
+      res.json(campaignJson(campaign, await caseSlugOf(campaign)));
+    });
+  }
+
+  router.get('/campaigns/:slug/stats', auth, async (req, res) => {
+    res.json(await getCampaignStats(db, String(req.params.slug)));
+  });
+
+  router.get('/campaigns/:slug/signatures.csv', auth, async (req, res) => {
+    const campaign = await getCampaign(db, String(req.params.slug));
+    await recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`);
+    res.type('text/csv; charset=utf-8').attachment(`${campaign.slug}-signatures.csv`);
+    const csv = stringify({
+      header: true,
+      columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'signed_at', 'confirmed_at'],
+    });
+    csv.pipe(res);
+    for (let afterId = 0; ; ) {
+      const page = await listSignaturesPage(db, campaign.id, afterId, 1000);
+      if (page.length === 0) break;
+      for (const s of page) {
+        const ok = csv.write([s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''].map(neutralize));
+        if (!ok) await new Promise((r) => csv.once('drain', r));
+      }
+      afterId = page[page.length - 1]!.id;
+    }
+    csv.end();
+  });
+
+  return router;
+}

@@ -1,0 +1,21 @@
+import { Router } from 'express';
+import type { AppContext } from '../../context.ts';
+
+export function healthRoutes(ctx: AppContext): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  /** Ready when the database and Redis both answer. */
+  router.get('/readyz', async (_req, res) => {
+    const timeout = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+    const [database, redis] = await Promise.all([
+      timeout(ctx.db.query('SELECT 1')).then(() => 'ok', () => 'down'),
+      timeout(ctx.redis.client.ping()).then(() => 'ok', () => 'down'),
+    ]);
+    const ok = database === 'ok' && redis === 'ok';
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database, redis });
+  });
+  return router;
+}

@@ -1,0 +1,117 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../context.ts';
+import { previewLetterHtml } from '../../campaigns/preview.ts';
+import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
+import { getCase } from '../../cases/service.ts';
+import { ValidationError } from '../../errors.ts';
+import { formatLetterDate } from '../../signatures/emails.ts';
+import { confirmSignature, findSignatureByToken, sign } from '../../signatures/service.ts';
+import { hashIdentifier } from '../../tokens.ts';
+import { honeypot } from '../middleware/honeypot.ts';
+import type { createLimits } from '../middleware/limits.ts';
+
+/** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
+const SIGN_FIELDS = { full_name: 'fullName', email: 'email', city: 'city', country: 'country', personal_note: 'personalNote', subscribe: 'subscribe' } as const;
+
+function formToInput(body: Record<string, unknown>) {
+  return Object.fromEntries(Object.entries(SIGN_FIELDS).map(([form, key]) => [key, body[form]]));
+}
+
+function errorsToForm(fields: Record<string, string>) {
+  const byKey = Object.fromEntries(Object.entries(SIGN_FIELDS).map(([form, key]) => [key, form]));
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [byKey[k] ?? k, v]));
+}
+
+export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
+  const { db, views, config } = ctx;
+  const router = Router();
+  const page = (res: Response, name: string, data: object, status = 200) =>
+    res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
+
+  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) {
+    const c = await getPublicCampaign(db, slug);
+    const values = form.values ?? {};
+    const first = c.targets[0];
+    const preview = previewLetterHtml(
+      c.campaign.letter_subject,
+      c.campaign.letter_body,
+      {
+        target: { name: first?.name ?? '', title: first?.title ?? '', salutation: first?.salutation ?? '' },
+        case: { personName: c.case.person_name, location: c.case.location },
+        campaign: { title: c.campaign.title },
+        date: formatLetterDate(new Date()),
+      },
+      { fullName: String(values.full_name ?? ''), city: String(values.city ?? ''), country: String(values.country ?? ''), personalNote: String(values.personal_note ?? '') },
+    );
+    page(res, 'campaign', {
+      title: c.campaign.title,
+      campaign: c.campaign,
+      case: c.case,
+      targets: c.targets,
+      signatures: c.signatures,
+      open: c.campaign.status === 'live',
+      preview,
+      values,
+      errors: form.errors,
+      errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, message })),
+    }, status);
+  }
+
+  const checkEmail = (slug: string, res: Response) => res.redirect(303, `/c/${encodeURIComponent(slug)}/check-email`);
+
+  router.get('/', async (_req, res) => {
+    const campaigns = await listCampaigns(db, { status: 'live' });
+    page(res, 'home', { title: 'Campaigns', campaigns });
+  });
+
+  router.get('/c/:slug', async (req, res) => {
+    await renderCampaign(res, req.params.slug);
+  });
+
+  router.post(
+    '/c/:slug/sign',
+    limits.perIp,
+    honeypot((req, res) => checkEmail(req.params.slug as string, res)),
+    limits.perEmail,
+    async (req, res) => {
+      const slug = String(req.params.slug);
+      try {
+        const result = await sign(db, ctx, slug, formToInput(req.body ?? {}), { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+        if (result.kind === 'signed') return res.redirect(303, `/c/${encodeURIComponent(slug)}/thanks`);
+        checkEmail(slug, res);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        await renderCampaign(res, slug, { values: req.body ?? {}, errors: errorsToForm(err.fields) }, 400);
+      }
+    },
+  );
+
+  router.get('/c/:slug/check-email', async (req, res) => {
+    const c = await getPublicCampaign(db, req.params.slug);
+    page(res, 'check-email', { title: 'Check your email', campaign: c.campaign });
+  });
+
+  router.get('/c/:slug/thanks', async (req, res) => {
+    const c = await getPublicCampaign(db, req.params.slug);
+    const url = `${config.publicUrl}/c/${c.campaign.slug}`;
+    page(res, 'thanks', { title: 'Thank you', campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
+  });
+
+  router.get('/confirm/:token', async (req, res) => {
+    const found = await findSignatureByToken(db, req.params.token);
+    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, confirmed: found.signature.status === 'confirmed' });
+  });
+
+  router.post('/confirm/:token', async (req, res) => {
+    const result = await confirmSignature(db, ctx, req.params.token);
+    res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
+  });
+
+  router.get('/cases/:slug', async (req, res) => {
+    const kase = await getCase(db, req.params.slug);
+    const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
+    page(res, 'case', { title: kase.person_name, case: kase, campaigns });
+  });
+
+  return router;
+}
