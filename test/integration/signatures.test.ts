@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ParsedMail } from 'mailparser';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign } from '../helpers/fixtures.ts';
+
+const addressOf = (a: ParsedMail['to'] | ParsedMail['from'] | ParsedMail['replyTo']) =>
+  (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
+
+function confirmLink(mail: ParsedMail): string {
+  const match = /\/confirm\/([A-Za-z0-9_-]+)/.exec(mail.text ?? '');
+  if (!match) throw new Error('no confirmation link in the email');
+  return match[1]!;
+}
+
+async function post(url: string, form: Record<string, string>) {
+  return fetch(url, { method: 'POST', body: new URLSearchParams(form), redirect: 'manual' });
+}
+
+describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('sends a confirmation, then one letter per target once confirmed', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {
+      targets: [
+        { name: 'Judge Name', email: 'judge@court.example', salutation: 'Your Honour', disclose: 'name' },
+        { name: 'Place Official', email: 'place@gov.example', disclose: 'name_place' },
+        { name: 'Full Official', email: 'full@gov.example', disclose: 'full' },
+      ],
+    });
+    const res = await post(`${base}/c/${slug}/sign`, {
+      full_name: 'Dana Signer', email: 'dana@supporter.example', city: 'Lyon', country: 'France', personal_note: 'Free her now.',
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/c/${slug}/check-email`);
+
+    const [confirmation] = await ctx.sink!.waitFor(1);
+    expect(addressOf(confirmation!.to)).toEqual(['dana@supporter.example']);
+    const token = confirmLink(confirmation!);
+
+    const page = await fetch(`${base}/confirm/${token}`);
+    expect(await page.text()).toContain(`action="/confirm/${token}"`);
+    expect(ctx.sink!.messages).toHaveLength(1);
+
+    const confirmed = await post(`${base}/confirm/${token}`, {});
+    expect(confirmed.status).toBe(303);
+    const all = await ctx.sink!.waitFor(4);
+    const letters = all.slice(1);
+    expect(letters.map((m) => addressOf(m.to)[0]).sort()).toEqual(['full@gov.example', 'judge@court.example', 'place@gov.example']);
+    for (const letter of letters) {
+      expect(letter.from!.value[0]).toEqual({ name: 'Dana Signer via Appeal Test', address: 'letters@appeal.test' });
+      expect(letter.messageId).toMatch(/^<.+@.+>$/);
+      expect(letter.text).toContain('Free her now.');
+      expect(letter.headers.get('from')).not.toMatchObject({ text: expect.stringContaining('dana@supporter.example') });
+    }
+    const by = (address: string) => letters.find((m) => addressOf(m.to)[0] === address)!;
+    const raw = (m: ParsedMail) => JSON.stringify({ h: [...m.headers.entries()], t: m.text, html: m.html });
+
+    expect(raw(by('judge@court.example'))).not.toMatch(/Lyon|France|dana@supporter/);
+    expect(addressOf(by('judge@court.example').replyTo)).toEqual([]);
+    expect(raw(by('place@gov.example'))).toContain('Lyon');
+    expect(raw(by('place@gov.example'))).not.toContain('dana@supporter.example');
+    expect(addressOf(by('full@gov.example').replyTo)).toEqual(['dana@supporter.example']);
+
+    const again = await post(`${base}/confirm/${token}`, {});
+    expect(again.status).toBe(303);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ctx.sink!.messages).toHaveLength(4);
+  });
+});
