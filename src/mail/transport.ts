@@ -4,7 +4,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import type { Config } from '../config.ts';
+import { ConfigError, type Config } from '../config.ts';
 
 export type Message = Mail.Options;
 
@@ -24,6 +24,19 @@ export interface Mailer {
 export interface MailerOptions {
   /** Parallel SMTP connections in the pool. @defaultValue 5 */
   maxConnections?: number;
+}
+
+function readDkimKey(file: string): string {
+  let key: string;
+  try {
+    key = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is not a PEM private key`);
+  }
+  return key;
 }
 
 function smtpOptions(smtpUrl: string, opts: MailerOptions): SMTPPool.Options {
@@ -53,7 +66,7 @@ export function createMailer(config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim'
   const dkim = config.dkim && {
     domainName: config.dkim.domainName,
     keySelector: config.dkim.keySelector,
-    privateKey: fs.readFileSync(config.dkim.privateKeyFile, 'utf8'),
+    privateKey: readDkimKey(config.dkim.privateKeyFile),
   };
   if (config.smtpUrl) {
     const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts), dkim });
