@@ -1,0 +1,155 @@
+import type { ParsedMail } from 'mailparser';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCampaign, listTargets } from '../../src/campaigns/service.ts';
+import type { Target } from '../../src/campaigns/types.ts';
+import { seedDemo } from '../../src/demo.ts';
+import { launchBrowser, screenshot } from '../helpers/browser.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+
+const addressesOf = (a: ParsedMail['to']) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
+
+/** The first message the sink got for `address`, waiting for it to arrive. */
+async function mailTo(ctx: TestContext, address: string, timeoutMs = 20_000): Promise<ParsedMail> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = ctx.sink!.messages.find((m) => addressesOf(m.to).includes(address));
+    if (found) return found;
+    if (Date.now() > until) throw new Error(`no message to ${address} in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function confirmationLink(mail: ParsedMail): string {
+  const match = /https?:\/\/\S+\/confirm\/[A-Za-z0-9_-]+/.exec(mail.text ?? '');
+  if (!match) throw new Error('no confirmation link in the email');
+  return match[0];
+}
+
+/** True when the page is wider than the window, i.e. the reader would have to scroll sideways. */
+const scrollsSideways = (page: Page) =>
+  page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+
+describe('signing in a real browser', () => {
+  let ctx: TestContext;
+  let base: string;
+  let browser: Browser;
+  let slug: string;
+  let targets: Target[];
+  const contexts: BrowserContext[] = [];
+
+  async function newPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+    const context = await browser.newContext(options);
+    contexts.push(context);
+    return context.newPage();
+  }
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'pglite' });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    [slug] = (await seedDemo(ctx.db)) as [string];
+    targets = await listTargets(ctx.db, (await getCampaign(ctx.db, slug)).id);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await ctx?.close();
+  });
+
+  it('shows the typed name in the letter preview, signs, confirms from the email, and sends the letters', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/c/${slug}`);
+    const previewName = page.locator('#letter-preview [data-field=full_name]').first();
+    expect(await previewName.textContent()).toBe('[your name]');
+
+    await page.locator('#f-full_name').pressSequentially('Dana Signer');
+    await expect.poll(() => previewName.textContent()).toBe('Dana Signer');
+    await page.fill('#f-email', 'dana@supporter.example');
+    await page.fill('#f-city', 'Lyon');
+    await expect.poll(() => page.locator('#letter-preview [data-field=city]').first().textContent()).toBe('Lyon');
+    await page.fill('#f-country', 'France');
+    await page.fill('#f-personal_note', 'Please let her stay.');
+    await screenshot(page, 'campaign-filled');
+
+    await page.getByRole('button', { name: 'Sign the letter' }).click();
+    await page.waitForURL(`${base}/c/${slug}/check-email`);
+    expect(await page.locator('h1').textContent()).toBe('Check your email');
+    await screenshot(page, 'check-email');
+
+    const confirmation = await mailTo(ctx, 'dana@supporter.example');
+    await page.goto(confirmationLink(confirmation));
+    await screenshot(page, 'confirm');
+    expect(ctx.sink!.messages).toHaveLength(1);
+
+    await page.getByRole('button', { name: 'Confirm and send my letter' }).click();
+    await page.waitForURL(`${base}/c/${slug}/thanks`);
+    expect(await page.locator('h1').textContent()).toBe('Thank you');
+    expect(await page.locator('.count').first().textContent()).toBe('1');
+    await screenshot(page, 'thanks');
+
+    const letters = (await ctx.sink!.waitFor(1 + targets.length)).slice(1);
+    expect(letters.flatMap((m) => addressesOf(m.to)).sort()).toEqual(targets.map((t) => t.email).sort());
+    for (const letter of letters) {
+      expect(letter.from!.value[0]!.name).toBe('Dana Signer via Appeal Test');
+      expect(letter.text).toContain('Please let her stay.');
+    }
+  });
+
+  it('re-renders a form without a name with the error announced and the typed values kept', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/c/${slug}`);
+    await page.fill('#f-email', 'nameless@supporter.example');
+    await page.fill('#f-city', 'Oslo');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/c/${slug}/sign`)),
+      page.getByRole('button', { name: 'Sign the letter' }).click(),
+    ]);
+    expect(response.status()).toBe(400);
+    await page.waitForLoadState();
+
+    const alert = page.getByRole('alert');
+    expect(await alert.textContent()).toContain('Please check the form');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
+    expect(await page.locator('#f-full_name').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('#e-full_name').isVisible()).toBe(true);
+    expect(await page.inputValue('#f-email')).toBe('nameless@supporter.example');
+    expect(await page.inputValue('#f-city')).toBe('Oslo');
+    await screenshot(page, 'campaign-error');
+  });
+
+  it('signs and confirms with JavaScript turned off', async () => {
+    const page = await newPage({ javaScriptEnabled: false });
+    await page.goto(`${base}/c/${slug}`);
+    // The server shows the letter with placeholders where the supporter's words go.
+    expect(await page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('[your name]');
+    await page.fill('#f-full_name', 'Noscript Reader');
+    await page.fill('#f-email', 'noscript@supporter.example');
+    await page.getByRole('button', { name: 'Sign the letter' }).click();
+    await page.waitForURL(`${base}/c/${slug}/check-email`);
+
+    await page.goto(confirmationLink(await mailTo(ctx, 'noscript@supporter.example')));
+    await page.getByRole('button', { name: 'Confirm and send my letter' }).click();
+    await page.waitForURL(`${base}/c/${slug}/thanks`);
+    expect(await page.locator('.count').first().textContent()).toBe('2');
+    await screenshot(page, 'thanks-no-js');
+  });
+
+  it('fits a phone screen without sideways scrolling', async () => {
+    const page = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const kase = await getCampaign(ctx.db, slug);
+    const caseSlug = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [kase.case_id])).rows[0]!.slug;
+    for (const [name, path] of [
+      ['home', '/'],
+      ['campaign', `/c/${slug}`],
+      ['check-email', `/c/${slug}/check-email`],
+      ['thanks', `/c/${slug}/thanks`],
+      ['case', `/cases/${caseSlug}`],
+    ] as const) {
+      await page.goto(`${base}${path}`);
+      expect({ name, sideways: await scrollsSideways(page) }).toEqual({ name, sideways: false });
+      await screenshot(page, `phone-${name}`);
+    }
+  });
+});
