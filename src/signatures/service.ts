@@ -38,7 +38,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     const signature = await q.insertSignature(tx, campaign.id, s, confirmNow ? 'confirmed' : 'pending', meta.ipHash);
     if (!signature) return { result: 'already-signed' as const, ids: [] };
     if (confirmNow) {
-      if (signature.subscribe) await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form');
+      // No subscription here: nobody has confirmed this address, and alerts need double opt-in.
       return { result: 'signed' as const, ids: await lettersFor(tx, signature, campaign.delivery_mode) };
     }
     await q.setConfirmTokenHash(tx, signature.id, hashToken(confirmToken(deps.secret, signature.id)));
