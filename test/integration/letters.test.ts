@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ParsedMail } from 'mailparser';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { addressOf, confirmToken, everything, mailTo, postForm, settled } from '../helpers/signing.ts';
+
+describe.each(DB_KINDS)('letters on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  const letterCount = async (slug: string) =>
+    (await ctx.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id WHERE c.slug = $1 AND d.kind = 'letter'",
+      [slug],
+    )).rows[0]!.n;
+  const sentTo = (addresses: string[]) => ctx.sink!.messages.filter((m) => addressOf(m.to).some((a) => addresses.includes(a!)));
+
+  describe('when a supporter signs and confirms', () => {
+    const supporter = { full_name: 'Dana Signer', email: `${uniq('dana')}@supporter.example`, city: 'Lyonville', country: 'Freedonia', personal_note: 'Free her now.' };
+    const to = { name: `${uniq('name')}@court.example`, place: `${uniq('place')}@gov.example`, full: `${uniq('full')}@gov.example` };
+    let slug: string;
+    let lettersBeforeConfirm: number;
+    let letters: ParsedMail[];
+    const letterTo = (address: string) => letters.find((m) => addressOf(m.to)[0] === address)!;
+
+    beforeAll(async () => {
+      ({ slug } = await createLiveCampaign(ctx.db, {
+        letter: { subject: 'About {{case.personName}}, from {{supporter.city}}', body: 'Dear {{target.name}},\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}} {{supporter.country}}' },
+        targets: [
+          { name: 'Judge Name', email: to.name, salutation: 'Your Honour', disclose: 'name' },
+          { name: 'Place Official', email: to.place, disclose: 'name_place' },
+          { name: 'Full Official', email: to.full, disclose: 'full' },
+        ],
+      }));
+      const signed = await postForm(`${base}/c/${slug}/sign`, supporter);
+      expect(signed.status).toBe(303);
+      const [confirmation] = await mailTo(ctx.sink!, supporter.email);
+      lettersBeforeConfirm = await letterCount(slug);
+      const confirmed = await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+      expect(confirmed.status).toBe(303);
+      expect(confirmed.headers.get('location')).toBe(`/c/${slug}/thanks`);
+      await settled(ctx.db);
+      letters = sentTo(Object.values(to));
+    });
+
+    it('sends no letter before the signature is confirmed', () => {
+      expect(lettersBeforeConfirm).toBe(0);
+    });
+
+    it('sends exactly one letter to each target, addressed to that target alone', () => {
+      expect(letters.map((m) => addressOf(m.to)).sort()).toEqual([[to.full], [to.name], [to.place]]);
+      for (const m of letters) {
+        expect(m.cc).toBeUndefined();
+        expect(m.bcc).toBeUndefined();
+      }
+    });
+
+    it('sends each letter From "<Full Name> via ORG_NAME" at the MAIL_FROM address, with a Message-ID and a plain-text body', () => {
+      for (const m of letters) {
+        expect(m.from!.value).toEqual([{ name: 'Dana Signer via Appeal Test', address: 'letters@appeal.test' }]);
+        expect(m.messageId).toMatch(/^<[^<>@\s]+@[^<>@\s]+>$/);
+        expect(m.text).toContain('Free her now.');
+        expect(m.text).toContain('Dana Signer');
+      }
+      expect(letterTo(to.name).text).toMatch(/^Dear Judge Name,/);
+    });
+
+    it('tells a `name` target the name only: no city, country or email anywhere in the message', () => {
+      const all = everything(letterTo(to.name));
+      expect(all).not.toMatch(/Lyonville|Freedonia|supporter\.example/);
+      expect(letterTo(to.name).subject).toBe('About Aigerim Test, from');
+      expect(letterTo(to.name).replyTo).toBeUndefined();
+    });
+
+    it('tells a `name_place` target the city and country but not the email', () => {
+      const m = letterTo(to.place);
+      expect(m.subject).toBe('About Aigerim Test, from Lyonville');
+      expect(m.text).toContain('Lyonville Freedonia');
+      expect(everything(m)).not.toContain('supporter.example');
+      expect(m.replyTo).toBeUndefined();
+    });
+
+    it('gives a `full` target the supporter as Reply-To, and never puts the supporter in From', () => {
+      const m = letterTo(to.full);
+      expect(addressOf(m.replyTo)).toEqual([supporter.email]);
+      expect(m.text).toContain('Lyonville Freedonia');
+      expect(addressOf(m.from)).toEqual(['letters@appeal.test']);
+    });
+
+    it('sends nothing more when the confirmation is pressed again', async () => {
+      const [confirmation] = await mailTo(ctx.sink!, supporter.email);
+      const again = await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+      expect(again.status).toBe(303);
+      await settled(ctx.db);
+      expect(await letterCount(slug)).toBe(3);
+      expect(sentTo(Object.values(to))).toHaveLength(3);
+    });
+  });
+
+  it('with confirmation off, sends the letters at once and no confirmation email', async () => {
+    const targets = [`${uniq('a')}@gov.example`, `${uniq('b')}@gov.example`];
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      targets: targets.map((email, i) => ({ name: `Official ${i}`, email })),
+    });
+    const email = `${uniq('quick')}@supporter.example`;
+    const res = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Signer', email });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/c/${slug}/thanks`);
+    await mailTo(ctx.sink!, targets[0]!);
+    await mailTo(ctx.sink!, targets[1]!);
+    await settled(ctx.db);
+    expect(ctx.sink!.messages.filter((m) => addressOf(m.to).includes(email))).toEqual([]);
+    expect(sentTo(targets)).toHaveLength(2);
+  });
+
+  it('with confirmation off, does not subscribe an address nobody confirmed, even when the box is ticked', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Official', email: `${uniq('o')}@gov.example` }] });
+    const email = `${uniq('sub')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Keen Signer', email, subscribe: 'on' });
+    const { rows } = await ctx.db.query("SELECT 1 FROM subscribers WHERE lower(email) = lower($1) AND status = 'active'", [email]);
+    expect(rows).toEqual([]);
+  });
+
+  it('sends nothing new for a second signature by the same email in other capitals, before or after confirming', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Official', email: target }] });
+    const email = `${uniq('Twice')}@Supporter.example`;
+    const sign = (address: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Twice Signer', email: address });
+
+    expect((await sign(email)).status).toBe(303);
+    await settled(ctx.db);
+    const afterFirst = ctx.sink!.messages.length;
+    const again = await sign(email.toLowerCase());
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe(`/c/${slug}/check-email`);
+    await settled(ctx.db);
+    expect(ctx.sink!.messages.length).toBe(afterFirst);
+
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+    await mailTo(ctx.sink!, target);
+    await settled(ctx.db);
+    const afterConfirm = ctx.sink!.messages.length;
+    expect((await sign(email.toUpperCase())).status).toBe(303);
+    await settled(ctx.db);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ctx.sink!.messages.length).toBe(afterConfirm);
+    expect(sentTo([target])).toHaveLength(1);
+    const { rows } = await ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM signatures WHERE lower(email) = lower($1)', [email]);
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  it('in digest mode, confirming a signature sends no letters yet', async () => {
+    const target = `${uniq('digest')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', targets: [{ name: 'Official', email: target }] });
+    const email = `${uniq('dig')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Digest Signer', email });
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    const confirmed = await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+    expect(confirmed.status).toBe(303);
+    await settled(ctx.db);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await letterCount(slug)).toBe(0);
+    expect(sentTo([target])).toEqual([]);
+    const { rows } = await ctx.db.query<{ status: string }>('SELECT status FROM signatures WHERE email = $1', [email]);
+    expect(rows).toEqual([{ status: 'confirmed' }]);
+  });
+});
