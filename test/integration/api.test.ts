@@ -1,0 +1,222 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'csv-parse/sync';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
+import { confirmToken, mailTo, postForm, postJson, rowCounts, settled, until } from '../helpers/signing.ts';
+
+describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+  let token: string;
+  const auth = () => ({ authorization: `Bearer ${token}` });
+  const api = (path: string, body?: unknown, headers: Record<string, string> = auth()) =>
+    body === undefined
+      ? fetch(`${base}/api/v1${path}`, { method: 'POST', headers })
+      : postJson(`${base}/api/v1${path}`, body, headers);
+  const get = (path: string, headers: Record<string, string> = auth()) => fetch(`${base}/api/v1${path}`, { headers });
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    token = await createToken(ctx.db);
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  async function newCase(): Promise<string> {
+    const slug = uniq('case');
+    const res = await api('/cases', { slug, personName: 'Serik Test', summary: 'Detained at the border.', status: 'detained', location: 'Almaty' });
+    expect(res.status).toBe(201);
+    return slug;
+  }
+
+  const campaignBody = (caseSlug: string, extra: Record<string, unknown> = {}) => ({
+    slug: uniq('camp'),
+    caseSlug,
+    title: 'Free Serik',
+    summary: 'Write to the ministry.',
+    letter: { subject: 'About {{case.personName}}', body: LETTER_BODY },
+    targets: [
+      { name: 'Minister', title: 'Interior', email: `${uniq('min')}@gov.example`, salutation: 'Dear Minister' },
+      { name: 'Judge', email: `${uniq('judge')}@court.example`, disclose: 'full' },
+    ],
+    deliveryMode: 'each',
+    goal: 50,
+    ...extra,
+  });
+
+  it('creates a case, then a draft campaign with its targets', async () => {
+    const caseSlug = uniq('case');
+    const created = await api('/cases', { slug: caseSlug, personName: 'Serik Test', summary: 'Detained.', status: 'at risk' });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ slug: caseSlug, personName: 'Serik Test', status: 'at_risk', location: '' });
+
+    const body = campaignBody(caseSlug);
+    const res = await api('/campaigns', body);
+    expect(res.status).toBe(201);
+    const campaign = await res.json();
+    expect(campaign).toMatchObject({
+      slug: body.slug,
+      caseSlug,
+      title: 'Free Serik',
+      status: 'draft',
+      deliveryMode: 'each',
+      goal: 50,
+      requireConfirmation: true,
+      letter: body.letter,
+    });
+    expect(campaign.targets).toEqual([
+      { name: 'Minister', title: 'Interior', email: body.targets[0]!.email, salutation: 'Dear Minister', disclose: 'name_place' },
+      { name: 'Judge', title: '', email: body.targets[1]!.email, salutation: '', disclose: 'full' },
+    ]);
+    const fetched = await get(`/campaigns/${body.slug}`);
+    expect((await fetched.json()).targets).toHaveLength(2);
+  });
+
+  it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {
+    const { slug } = (await (await api('/campaigns', campaignBody(await newCase()))).json()) as { slug: string };
+    const move = async (action: string) => {
+      const res = await api(`/campaigns/${slug}/${action}`);
+      return { status: res.status, body: await res.json() };
+    };
+    expect(await move('pause')).toMatchObject({ status: 409, body: { error: { code: 'invalid_transition' } } });
+    expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
+    expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
+    expect(await move('pause')).toMatchObject({ status: 200, body: { status: 'paused' } });
+    expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
+    expect(await move('close')).toMatchObject({ status: 200, body: { status: 'closed' } });
+    const refused = await move('launch');
+    expect(refused).toMatchObject({ status: 409, body: { error: { code: 'invalid_transition' } } });
+    expect(refused.body.error.message).toEqual(expect.any(String));
+    expect(await move('pause')).toMatchObject({ status: 409 });
+    expect(await move('close')).toMatchObject({ status: 200, body: { status: 'closed' } });
+    expect((await api('/campaigns/no-such-campaign/launch')).status).toBe(404);
+
+    const { rows } = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE object = $1 ORDER BY id', [`campaign:${slug}`]);
+    expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'campaign.close']);
+  });
+
+  it('counts signatures and letters in stats as they are confirmed and sent', async () => {
+    const { slug, targets } = (await (await api('/campaigns', campaignBody(await newCase()))).json()) as { slug: string; targets: unknown[] };
+    await api(`/campaigns/${slug}/launch`);
+    const stats = async () => (await get(`/campaigns/${slug}/stats`)).json();
+    expect(await stats()).toEqual({ signatures: { pending: 0, confirmed: 0 }, deliveries: { queued: 0, sending: 0, retry: 0, sent: 0, failed: 0 } });
+
+    const emails = [`${uniq('s1')}@supporter.example`, `${uniq('s2')}@supporter.example`];
+    for (const email of emails) {
+      const res = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Stat Signer', email });
+      expect(res.status).toBe(202);
+    }
+    await settled(ctx.db);
+    expect(await stats()).toEqual({ signatures: { pending: 2, confirmed: 0 }, deliveries: { queued: 0, sending: 0, retry: 0, sent: 0, failed: 0 } });
+
+    const [confirmation] = await mailTo(ctx.sink!, emails[0]!);
+    await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+    const after = await until(async () => {
+      const s = await stats();
+      return s.deliveries.sent === targets.length ? s : undefined;
+    }, 'letters counted as sent');
+    expect(after).toEqual({ signatures: { pending: 1, confirmed: 1 }, deliveries: { queued: 0, sending: 0, retry: 0, sent: 2, failed: 0 } });
+    expect((await get('/campaigns/no-such-campaign/stats')).status).toBe(404);
+  });
+
+  it('exports signatures.csv with every signature, formula-like cells neutralised', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const evil = { fullName: '=HYPERLINK("http://evil.example","x")', email: `${uniq('csv')}@supporter.example`, city: '+SUM(1,2)', country: '@cmd', personalNote: '-2+3 and, "quoted"' };
+    const plain = { fullName: 'Plain Person', email: `${uniq('plain')}@supporter.example`, city: 'Oslo', country: 'Norway', personalNote: 'Line one\nline two' };
+    for (const s of [evil, plain]) expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, s)).status).toBe(202);
+
+    const res = await get(`/campaigns/${slug}/signatures.csv`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="?${slug}-signatures\\.csv"?$`));
+    const rows = parse(await res.text(), { columns: true }) as Record<string, string>[];
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({
+      full_name: `'${evil.fullName}`,
+      email: evil.email,
+      city: `'${evil.city}`,
+      country: `'${evil.country}`,
+      personal_note: `'${evil.personalNote}`,
+      status: 'confirmed',
+    });
+    expect(rows[1]).toMatchObject({ full_name: 'Plain Person', city: 'Oslo', country: 'Norway', personal_note: 'Line one\nline two', status: 'confirmed' });
+    expect(new Date(rows[1]!.signed_at!).getTime()).not.toBeNaN();
+  });
+
+  describe('the public signature endpoint', () => {
+    it('answers a CORS preflight from any origin', async () => {
+      const { slug } = await createLiveCampaign(ctx.db);
+      const res = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://embed.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+      expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('content-type');
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    });
+
+    it('takes a cross-origin signature with 202 and sends the confirmation', async () => {
+      const { slug } = await createLiveCampaign(ctx.db);
+      const email = `${uniq('embed')}@supporter.example`;
+      const res = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Embed Signer', email, city: 'Oslo', subscribe: true }, { origin: 'https://embed.example' });
+      expect(res.status).toBe(202);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(await res.json()).toEqual({ status: 'received' });
+      await mailTo(ctx.sink!, email);
+    });
+
+    it('gives the same answer to a second signature by the same address', async () => {
+      const { slug } = await createLiveCampaign(ctx.db);
+      const email = `${uniq('again')}@supporter.example`;
+      const first = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Again Signer', email });
+      const second = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Again Signer', email: email.toUpperCase() });
+      expect([first.status, second.status]).toEqual([202, 202]);
+      expect(await second.json()).toEqual(await first.json());
+    });
+
+    it('does not open organizer routes to other origins', async () => {
+      const res = await get('/campaigns/whatever/stats', { ...auth(), origin: 'https://embed.example' });
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    });
+  });
+
+  describe('without a valid bearer token', () => {
+    const cases: [string, Record<string, string>][] = [
+      ['missing', {}],
+      ['not a bearer token', { authorization: 'Basic dXNlcjpwYXNz' }],
+      ['unknown', { authorization: 'Bearer apl_not-a-real-token' }],
+      ['empty', { authorization: 'Bearer ' }],
+    ];
+    it.each(cases)('answers 401 with the error shape when the token is %s, and changes nothing', async (_what, headers) => {
+      const caseSlug = uniq('case');
+      const before = await rowCounts(ctx.db);
+      const responses = [
+        await api('/cases', { slug: caseSlug, personName: 'X', summary: 'Y', status: 'detained' }, headers),
+        await api('/campaigns', campaignBody('anything'), headers),
+        await api('/campaigns/anything/launch', undefined, headers),
+        await get('/campaigns/anything/stats', headers),
+        await get('/campaigns/anything/signatures.csv', headers),
+      ];
+      for (const res of responses) {
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toBe('Bearer');
+        const body = await res.json();
+        expect(body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+        expect(body.error.message.length).toBeGreaterThan(0);
+      }
+      expect(await rowCounts(ctx.db)).toEqual(before);
+    });
+
+    it('keeps only a hash of each token', async () => {
+      const { rows } = await ctx.db.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens');
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) expect(r.token_hash).not.toContain(token.slice(4, 20));
+    });
+  });
+});
