@@ -1,0 +1,36 @@
+# Appeal: one image for every process (web, worker, cli); pick one with the command.
+#   docker build -t appeal .
+#   docker run -e DATABASE_URL=… -e REDIS_URL=… -e SESSION_SECRET=… -p 3000:3000 appeal node --import tsx src/main.ts web
+# docker-compose.yml wires it to Postgres, Redis and a mail catcher.
+FROM node:24-slim
+
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    PORT=3000
+WORKDIR /app
+
+# tsx runs the TypeScript as it is (no build step) and is a runtime dependency, so
+# --omit=dev keeps it and drops only the test and type-checking tools.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+COPY workers ./workers
+COPY templates ./templates
+COPY public ./public
+
+# DATA_DIR: the embedded database, the dev outbox and the generated secret when those are used.
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+USER node
+
+EXPOSE 3000
+# /healthz says the process is up; /readyz also checks Postgres and Redis. No curl in the slim image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+# node itself is PID 1 (not npm, not a shell), so `docker stop`'s SIGTERM reaches Appeal's handler:
+# it stops taking requests and jobs, lets in-flight sends finish, then closes its connections.
+# With no argument this is `npm start`'s mode (web + workers in one process); add `web` or `worker`.
+CMD ["node", "--import", "tsx", "src/main.ts"]
