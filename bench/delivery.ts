@@ -1,0 +1,115 @@
+// 2. Delivery throughput: letters from `deliveries` rows through the send worker and pooled
+// nodemailer into a counting SMTP sink, against bare pooled nodemailer sending as many letters
+// of the same shape to the same sink.
+import { createBenchEnv, type BenchEnv } from './lib/bench-env.ts';
+import { startChild, type Child } from './lib/child.ts';
+import { drain } from './lib/drain.ts';
+import { createBenchCampaign, insertSignatures, queueLetters, type BenchCampaign } from './lib/fixtures.ts';
+import type { MeasurementResult, Sizes } from './lib/result.ts';
+import { alternate, summarize } from './lib/stats.ts';
+
+/** Product defaults: WORKER_CONCURRENCY 10, a pool of 5 SMTP connections. */
+export const CONCURRENCY = 10;
+export const POOL = 5;
+
+export interface LetterRun {
+  env: BenchEnv;
+  sink: Child;
+  campaign: BenchCampaign;
+  n: number;
+}
+
+/** Sets up a schema with `n` confirmed signatures (one letter each) and a sink child. */
+export async function prepareLetters(n: number): Promise<LetterRun & { close(): Promise<void> }> {
+  const env = await createBenchEnv();
+  let sink: Child | undefined;
+  try {
+    sink = await startChild('sink-process.ts', {});
+    const campaign = await createBenchCampaign(env.db, { requireConfirmation: true });
+    await insertSignatures(env.db, campaign.id, n);
+    await env.db.query('ANALYZE');
+    const s = sink;
+    return { env, sink: s, campaign, n, close: async () => { await s.stop(); await env.close(); } };
+  } catch (err) {
+    await sink?.stop();
+    await env.close();
+    throw err;
+  }
+}
+
+async function sinkCount(sink: Child) {
+  return sink.call<number>('count');
+}
+
+/**
+ * Queues `n` letters and sends them with `processes` send-worker children of `concurrency` each.
+ * @returns messages per second, from the workers' start to the last row marked sent.
+ */
+export async function sendLetters(run: LetterRun, processes: number, concurrency: number, pool: number): Promise<number> {
+  const { env, sink, campaign, n } = run;
+  await env.resetQueues();
+  await queueLetters(env.db, env.queues, campaign.id);
+  const childEnv = { ...env.env, SMTP_URL: String(sink.info.url), BENCH_ROLE: 'send', WORKER_CONCURRENCY: String(concurrency), BENCH_SMTP_POOL: String(pool) };
+  const workers = await Promise.all(Array.from({ length: processes }, () => startChild('worker-process.ts', childEnv)));
+  try {
+    const before = await sinkCount(sink);
+    const r = await drain(workers, n);
+    const { rows } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
+    const received = (await sinkCount(sink)) - before;
+    if (r.failed || rows[0]!.n !== n || received !== n) {
+      throw new Error(`send workers: ${r.failed} jobs failed, ${rows[0]!.n} of ${n} rows sent, sink got ${received}`);
+    }
+    return n / r.seconds;
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+/** Bare pooled nodemailer with the same pool and as many messages in flight as the worker runs jobs. */
+export async function sendRaw(run: LetterRun, concurrency: number, pool: number): Promise<number> {
+  const { env, sink, n } = run;
+  const sender = await startChild('worker-process.ts', {
+    ...env.env, SMTP_URL: String(sink.info.url), BENCH_ROLE: 'raw-nodemailer', WORKER_CONCURRENCY: String(concurrency), BENCH_SMTP_POOL: String(pool),
+  });
+  try {
+    const before = await sinkCount(sink);
+    const r = await drain([sender], n);
+    const received = (await sinkCount(sink)) - before;
+    if (r.failed || received !== n) throw new Error(`raw nodemailer: ${r.failed} failed, sink got ${received} of ${n}`);
+    return n / r.seconds;
+  } finally {
+    await sender.stop();
+  }
+}
+
+export async function benchDelivery(sizes: Sizes): Promise<MeasurementResult> {
+  const started = performance.now();
+  const run = await prepareLetters(sizes.deliveries);
+  const product: number[] = [];
+  const raw: number[] = [];
+  try {
+    await alternate(
+      sizes.rounds,
+      async () => void product.push(await sendLetters(run, 1, CONCURRENCY, POOL)),
+      async () => void raw.push(await sendRaw(run, CONCURRENCY, POOL)),
+    );
+  } finally {
+    await run.close();
+  }
+  return {
+    id: 'delivery',
+    title: '2. Delivery throughput',
+    setup:
+      `${sizes.deliveries.toLocaleString('en-US')} letter deliveries per round (rows and jobs made before the clock starts) through one send-worker ` +
+      `process (concurrency ${CONCURRENCY}, pooled nodemailer, maxConnections ${POOL}, maxMessages Infinity) into a counting smtp-server ` +
+      `in another process; baseline: bare pooled nodemailer in its own process, same pool, ${CONCURRENCY} messages in flight. ` +
+      'Clock: from the start command to the last job completed (row marked sent).',
+    series: [
+      { label: 'send worker (claim, compose, send, mark sent)', unit: 'msgs/s', values: product },
+      { label: 'raw pooled nodemailer', unit: 'msgs/s', values: raw },
+    ],
+    targets: [{ name: 'worker / raw', value: summarize(product).median / summarize(raw).median, kind: 'atLeast', target: 0.7, format: 'percent' }],
+    notes: [],
+    seconds: (performance.now() - started) / 1000,
+  };
+}

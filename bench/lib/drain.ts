@@ -1,0 +1,38 @@
+import type { Child } from './child.ts';
+import { sleep } from './stats.ts';
+
+const POLL_MS = 25;
+
+export interface Drained {
+  seconds: number;
+  done: number;
+  failed: number;
+}
+
+/**
+ * Tells each worker child to start and waits until together they have finished `n` jobs or
+ * messages. Timing starts at `start`, so process start-up and connecting are not counted.
+ * @throws when nothing moves for `stallMs`.
+ */
+export async function drain(children: Child[], n: number, stallMs = 60_000): Promise<Drained> {
+  const counts = () => Promise.all(children.map((c) => c.call<{ done: number; failed: number }>('count')));
+  const before = await counts();
+  const t0 = performance.now();
+  await Promise.all(children.map((c) => c.call('start', { n: Math.ceil(n / children.length) })));
+  let last = -1;
+  let lastChange = t0;
+  for (;;) {
+    const now = await counts();
+    const done = now.reduce((s, c, i) => s + c.done - before[i]!.done, 0);
+    const failed = now.reduce((s, c, i) => s + c.failed - before[i]!.failed, 0);
+    const t = performance.now();
+    if (done + failed >= n) return { seconds: (t - t0) / 1000, done, failed };
+    if (done + failed !== last) {
+      last = done + failed;
+      lastChange = t;
+    } else if (t - lastChange > stallMs) {
+      throw new Error(`stalled at ${done} done, ${failed} failed of ${n}`);
+    }
+    await sleep(POLL_MS);
+  }
+}

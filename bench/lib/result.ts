@@ -1,0 +1,47 @@
+import type { Series, Target } from './stats.ts';
+
+/** How big each measurement is. `--quick` and the test suite shrink them. */
+export interface Sizes {
+  /** Rounds of product and baseline, alternating. */
+  rounds: number;
+  intake: { seconds: number; connections: number };
+  /** Letters per delivery round (points 2 and 4). */
+  deliveries: number;
+  /** Jobs per worker-overhead round. */
+  overheadJobs: number;
+  /** Confirmed subscribers the fan-out pages through. */
+  subscribers: number;
+}
+
+export const FULL: Sizes = {
+  rounds: 3,
+  intake: { seconds: 10, connections: 50 },
+  deliveries: 20_000,
+  overheadJobs: 20_000,
+  subscribers: 1_000_000,
+};
+
+export const QUICK: Sizes = {
+  rounds: 3,
+  intake: { seconds: 1.5, connections: 50 },
+  deliveries: 1_000,
+  overheadJobs: 1_000,
+  subscribers: 10_000,
+};
+
+/** One measurement's figures, ready for the console and BENCHMARKS.md. */
+export interface MeasurementResult {
+  id: string;
+  title: string;
+  /** What ran, in a sentence or two. */
+  setup: string;
+  series: Series[];
+  targets: Target[];
+  notes: string[];
+  seconds: number;
+}
+
+/** A measurement whose product code is not in the tree: reported as not measured, not as a failure. */
+export class NotReadyError extends Error {
+  override name = 'NotReadyError';
+}
