@@ -2,6 +2,10 @@ import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import type { Composers } from '../src/deliveries/service.ts';
 import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
+import { createAlertComposer } from '../src/alerts/emails.ts';
+import { createDigestComposer } from '../src/digests/emails.ts';
+import { createOptinComposer } from '../src/subscribers/emails.ts';
+import { createFanoutWorker, resumeFanoutsAtStart } from './fanout.ts';
 import { createMaintenanceWorker, scheduleMaintenance } from './maintenance.ts';
 import { createSendWorker } from './send.ts';
 
@@ -11,6 +15,9 @@ export function createComposers(ctx: AppContext): Composers {
   return {
     confirm: createConfirmComposer(deps),
     letter: createLetterComposer(deps),
+    optin: createOptinComposer(deps),
+    alert: createAlertComposer(deps),
+    digest: createDigestComposer(deps),
   };
 }
 
@@ -22,8 +29,9 @@ export interface Workers {
 
 export async function startWorkers(ctx: AppContext, opts: { concurrency?: number } = {}): Promise<Workers> {
   const composers = createComposers(ctx);
-  const workers = [createSendWorker(ctx, composers, opts.concurrency), createMaintenanceWorker(ctx)];
+  const workers = [createSendWorker(ctx, composers, opts.concurrency), createMaintenanceWorker(ctx), createFanoutWorker(ctx)];
   await scheduleMaintenance(ctx.queues);
+  await resumeFanoutsAtStart(ctx);
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   return {
     workers,

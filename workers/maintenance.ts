@@ -2,10 +2,14 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
 import { purgeUnconfirmed } from '../src/retention/service.ts';
+import { resumeFanouts } from '../src/alerts/service.ts';
+import { runDueDigests } from '../src/digests/service.ts';
 import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
 export const PURGE_EVERY_MS = 24 * 3600_000;
+/** Each campaign's digest goes out in the first check after its digest_hour. */
+export const DIGEST_EVERY_MS = 15 * 60_000;
 
 /**
  * Registers the periodic jobs. Job schedulers are upserts keyed by id, so every worker process
@@ -14,6 +18,7 @@ export const PURGE_EVERY_MS = 24 * 3600_000;
 export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
   await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
   await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' } });
+  await queues.maintenance.upsertJobScheduler('digest', { every: DIGEST_EVERY_MS }, { name: 'digest', data: { task: 'digest' } });
 }
 
 export function createMaintenanceWorker(ctx: AppContext) {
@@ -24,10 +29,17 @@ export function createMaintenanceWorker(ctx: AppContext) {
         case 'sweep': {
           const requeued = await sweepDeliveries(ctx.db, ctx.queues);
           if (requeued) ctx.log.info({ requeued }, 'sweeper re-enqueued deliveries');
-          return { requeued };
+          const fanouts = await resumeFanouts(ctx.db, ctx.queues);
+          if (fanouts) ctx.log.info({ fanouts }, 'sweeper re-enqueued unfinished fan-outs');
+          return { requeued, fanouts };
         }
         case 'purge':
           return purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
+        case 'digest': {
+          const runs = await runDueDigests(ctx.db, ctx.queues);
+          if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');
+          return { digests: runs.length };
+        }
         default:
           return null;
       }

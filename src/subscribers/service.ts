@@ -1,30 +1,166 @@
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { getCase } from '../cases/service.ts';
+import { GoneError, NotFoundError } from '../errors.ts';
+import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
+import { deriveToken, hashToken } from '../tokens.ts';
+import { parseInput } from '../validation.ts';
+import * as q from './queries.ts';
+import { consentWording, signFormWording, subscribeInput, type ConsentSource, type Followed, type Subscriber } from './types.ts';
+
+export { consentWording } from './types.ts';
+export type { ConsentSource, Followed, Subscriber } from './types.ts';
+
+export interface SubscribeDeps {
+  queues: Pick<Queues, 'send'>;
+  /** Server secret the opt-in and manage tokens are derived from. */
+  secret: string;
+}
+
+/** The link in opt-in email number `round`; a newer opt-in email makes older links stop working. */
+export const optinToken = (secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>) =>
+  deriveToken(secret, `subscriber-optin-${subscriber.optin_round}`, subscriber.id);
+
+/** The link in every alert to the preferences page and to unsubscribe; it never changes. */
+export const manageToken = (secret: string, subscriberId: number) => deriveToken(secret, 'subscriber-manage', subscriberId);
+
+/**
+ * Asks for alerts about one case (or all cases) for an address and sends an opt-in email.
+ * Nothing changes for anyone until that email's button is pressed. Whether the address was
+ * known, active or unsubscribed, the caller sees the same outcome, so the answer reveals nothing.
+ * @throws ValidationError (email, caseSlug), NotFoundError for an unknown case.
+ */
+export async function requestSubscription(db: Db, deps: SubscribeDeps, input: unknown, source: ConsentSource): Promise<void> {
+  const s = parseInput(subscribeInput, input);
+  const kase = s.caseSlug ? await getCase(db, s.caseSlug) : undefined;
+  const outcome = await db.transaction(async (tx) => {
+    const subscriber = await q.upsertSubscriber(tx, s.email);
+    await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
+    const fresh = await q.insertOptinDelivery(tx, subscriber);
+    const requeued = fresh === undefined ? await q.requeueOptinDelivery(tx, subscriber.id) : undefined;
+    const deliveryId = fresh ?? requeued;
+    if (deliveryId !== undefined) {
+      const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };
+      await q.setOptinRound(tx, next.id, next.optin_round, hashToken(optinToken(deps.secret, next)), hashToken(manageToken(deps.secret, next.id)));
+    }
+    return { deliveryId, requeued: requeued !== undefined };
+  });
+  if (outcome.deliveryId === undefined) return;
+  // A finished job may still hold the id (failed jobs are kept a while); adding would be a no-op.
+  if (outcome.requeued) await deps.queues.send.remove(deliveryJobId(outcome.deliveryId));
+  await enqueueDeliveries(deps.queues, [outcome.deliveryId]);
+}
+
+export interface OptinView {
+  subscriber: Subscriber;
+  /** What confirming adds. */
+  pending: Followed[];
+}
+
+/**
+ * What the opt-in page shows before its button is pressed.
+ * @throws NotFoundError for an unknown link; GoneError when it was used and nothing waits for it.
+ */
+export async function findOptin(db: Queryable, token: string): Promise<OptinView> {
+  const subscriber = await q.getSubscriberByConfirmHash(db, hashToken(token));
+  if (!subscriber) throw new NotFoundError('confirmation link');
+  const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
+  if (pending.length === 0) {
+    throw new GoneError('This confirmation link was already used. Every alert has a link to change what you follow.');
+  }
+  return { subscriber, pending };
+}
+
+/**
+ * Confirms an opt-in: the subscriber becomes active (again, after an unsubscribe) and follows what
+ * they asked for; the consent record says when, through which form, and the wording shown.
+ * @returns the manage token, for a link to the preferences page.
+ * @throws NotFoundError, GoneError as findOptin.
+ */
+export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] }> {
+  return db.transaction(async (tx) => {
+    const { subscriber } = await findOptin(tx, token);
+    const confirmed = await q.activatePendingSubscriptions(tx, subscriber.id);
+    // Two presses racing: the second finds nothing pending once the first commits.
+    if (confirmed.length === 0) throw new GoneError('This confirmation link was already used.');
+    await q.markActive(tx, subscriber.id, { source: confirmed[0]!.consent_source, text: confirmed[0]!.consent_text });
+    return { manageToken: manageToken(deps.secret, subscriber.id), following: await q.listSubscriptions(tx, subscriber.id, 'active') };
+  });
+}
+
+async function byManageToken(db: Queryable, token: string): Promise<Subscriber> {
+  const subscriber = await q.getSubscriberByManageHash(db, hashToken(token));
+  if (!subscriber) throw new NotFoundError('subscription link');
+  return subscriber;
+}
+
+export interface PreferencesView {
+  subscriber: Subscriber;
+  active: boolean;
+  followsAll: boolean;
+  cases: { id: number; slug: string; person_name: string; status: string; followed: boolean }[];
+}
+
+/** What the preferences page shows. @throws NotFoundError for an unknown link. */
+export async function getPreferences(db: Queryable, token: string): Promise<PreferencesView> {
+  const subscriber = await byManageToken(db, token);
+  const followed = await q.listSubscriptions(db, subscriber.id, 'active');
+  const ids = new Set(followed.map((f) => f.caseId));
+  const cases = (await q.listCasesToFollow(db)).map((c) => ({ ...c, followed: ids.has(c.id) }));
+  return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), cases };
+}
+
+/**
+ * Sets which cases an active subscriber follows. Someone who left must opt in again first, so
+ * this changes nothing for them.
+ * @returns false when nothing could change (not active).
+ * @throws NotFoundError for an unknown link.
+ */
+export async function updatePreferences(db: Db, token: string, choice: { all: boolean; caseSlugs: string[] }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const subscriber = await byManageToken(tx, token);
+    if (subscriber.status !== 'active') return false;
+    const known = await q.listCasesToFollow(tx);
+    const ids = known.filter((c) => choice.caseSlugs.includes(c.slug)).map((c) => c.id);
+    await q.replaceSubscriptions(tx, subscriber.id, choice.all ? [0, ...ids] : ids, 'preferences page');
+    return true;
+  });
+}
+
+/** What the unsubscribe page shows before its button. @throws NotFoundError */
+export async function findByManageToken(db: Queryable, token: string): Promise<Subscriber> {
+  return byManageToken(db, token);
+}
+
+/**
+ * Unsubscribes at once (RFC 8058 one-click, or the page's button). Repeating it is no error.
+ * @throws NotFoundError for an unknown link, and then nothing changes.
+ */
+export async function unsubscribe(db: Db, token: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const subscriber = await byManageToken(tx, token);
+    await q.markUnsubscribed(tx, subscriber.id);
+  });
+}
 
 /**
  * A signer who ticked `subscribe` follows the case once their signature is confirmed: they
  * confirmed this address already, so no second opt-in is asked. An address that unsubscribed
- * before stays unsubscribed.
+ * (or bounced) before stays so: only a new opt-in brings it back.
  */
 export async function subscribeConfirmedSigner(db: Queryable, email: string, caseId: number, source: string): Promise<void> {
-  const { rows } = await db.query<{ id: number; status: string }>(
-    `INSERT INTO subscribers (email, status, consent_at, consent_source, consent_text, confirmed_at)
-     VALUES ($1, 'active', now(), $2, $3, now())
-     ON CONFLICT (lower(email)) DO UPDATE SET email = subscribers.email
-     RETURNING id, status`,
-    [email, source, 'Keep me informed about this case by email.'],
-  );
-  const subscriber = rows[0]!;
-  if (subscriber.status === 'pending') {
-    await db.query(
-      `UPDATE subscribers SET status = 'active', confirmed_at = now(), consent_at = now(), consent_source = $2
-        WHERE id = $1 AND status = 'pending'`,
-      [subscriber.id, source],
-    );
-  } else if (subscriber.status !== 'active') {
-    return;
-  }
-  await db.query(
-    'INSERT INTO subscriptions (subscriber_id, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-    [subscriber.id, caseId],
-  );
+  const subscriber = await q.upsertSubscriber(db, email);
+  if (subscriber.status === 'unsubscribed' || subscriber.status === 'bounced') return;
+  const kase = await db.query<{ person_name: string }>('SELECT person_name FROM cases WHERE id = $1', [caseId]);
+  const text = signFormWording(kase.rows[0]?.person_name ?? '');
+  await q.upsertActiveSubscription(db, subscriber.id, caseId, source, text);
+  if (subscriber.status === 'pending') await q.markActive(db, subscriber.id, { source, text });
 }
+
+/** Subscribers made by subscribeConfirmedSigner have no manage token hash until their first alert. */
+export async function ensureManageToken(db: Queryable, secret: string, subscriberId: number): Promise<string> {
+  const token = manageToken(secret, subscriberId);
+  await q.setManageTokenHash(db, subscriberId, hashToken(token));
+  return token;
+}
+
+export const getSubscriber = q.getSubscriber;

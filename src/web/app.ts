@@ -8,6 +8,7 @@ import { createLimits } from './middleware/limits.ts';
 import { apiRoutes } from './routes/api.ts';
 import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
+import { subscriberRoutes } from './routes/subscribers.ts';
 
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
 /** Public forms are small; anything bigger is not a signature. */
@@ -56,6 +57,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use(healthRoutes(ctx));
   app.use('/api/v1', apiRoutes(ctx, limits));
   app.use(publicRoutes(ctx, limits));
+  app.use(subscriberRoutes(ctx, limits));
 
   app.use((req, res) => sendError(res, req, ctx.views, { status: 404, code: 'not_found', title: 'Not found', message: 'There is no page at this address.' }));
   app.use(errorHandler(ctx.views, ctx.log));

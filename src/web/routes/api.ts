@@ -6,6 +6,8 @@ import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
 import { recordAudit } from '../../organizers/service.ts';
+import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
+import { requestSubscription } from '../../subscribers/service.ts';
 import { listSignaturesPage, sign } from '../../signatures/service.ts';
 import { hashIdentifier } from '../../tokens.ts';
 import { requireApiToken } from '../middleware/auth.ts';
@@ -65,6 +67,30 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       res.status(202).json({ status: result.kind === 'signed' ? 'signed' : 'received' });
     },
   );
+
+  router.options('/subscribers', publicCors);
+  router.post(
+    '/subscribers',
+    publicCors,
+    limits.perIp,
+    honeypot((_req, res) => void res.status(202).json({ status: 'received' })),
+    limits.perEmail,
+    async (req, res) => {
+      await requestSubscription(db, ctx, req.body ?? {}, 'api');
+      // The same answer whether the address was known, active or unsubscribed.
+      res.status(202).json({ status: 'received' });
+    },
+  );
+
+  router.post('/cases/:slug/updates', auth, async (req, res) => {
+    const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req));
+    await recordAudit(db, actor(req), 'case.update', `case:${String(req.params.slug)}`);
+    res.status(202).json({ id: update.id, recipients: update.recipients });
+  });
+
+  router.get('/alerts/:id', auth, async (req, res) => {
+    res.json(await getAlertStats(db, /^\d{1,15}$/.test(req.params.id as string) ? Number(req.params.id) : NaN));
+  });
 
   router.post('/cases', auth, async (req, res) => {
     const kase = await createCase(db, req.body ?? {});

@@ -7,8 +7,10 @@ import { ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, sign } from '../../signatures/service.ts';
 import { hashIdentifier } from '../../tokens.ts';
+import { listCaseUpdates } from '../../alerts/service.ts';
 import { honeypot } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
+import { subscribeForm } from './subscribers.ts';
 
 /** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
 const SIGN_FIELDS = { full_name: 'fullName', email: 'email', city: 'city', country: 'country', personal_note: 'personalNote', subscribe: 'subscribe' } as const;
@@ -110,7 +112,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
     const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
-    page(res, 'case', { title: kase.person_name, case: kase, campaigns });
+    const updates = await listCaseUpdates(db, kase.id);
+    page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, subscribeForm: subscribeForm(kase) });
   });
 
   return router;

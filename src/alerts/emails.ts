@@ -1,0 +1,54 @@
+import type { Config } from '../config.ts';
+import type { Composer } from '../deliveries/service.ts';
+import { ensureManageToken, manageToken } from '../subscribers/service.ts';
+import type { Views } from '../views.ts';
+import * as q from './queries.ts';
+
+export interface AlertEmailDeps {
+  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
+  views: Views;
+  secret: string;
+}
+
+const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+
+/**
+ * One case alert. Nothing is sent to someone who left or stopped following the case after the
+ * fan-out. The List-* headers come from nodemailer's `list` option; RFC 8058 one-click needs
+ * List-Unsubscribe-Post beside an https List-Unsubscribe, and the POST it triggers is answered by
+ * `POST /unsubscribe/:token` without any cookie or login.
+ */
+export function createAlertComposer({ config, views, secret }: AlertEmailDeps): Composer {
+  const listDomain = config.mailFrom.address.split('@')[1] ?? 'localhost';
+  return async (db, delivery) => {
+    if (delivery.subscriber_id === null) return null;
+    const p = await q.getAlertParts(db, delivery.source_id, delivery.subscriber_id);
+    if (!p || p.subscriber_status !== 'active' || !p.still_follows) return null;
+    const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
+    const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;
+    const body = views.email('alert', {
+      orgName: config.orgName,
+      personName: p.person_name,
+      location: p.location,
+      caseStatus: p.case_status,
+      title: p.title,
+      body: p.body,
+      publishedAt: p.published_at,
+      caseUrl: `${config.publicUrl}/cases/${p.case_slug}`,
+      preferencesUrl: `${config.publicUrl}/preferences/${token}`,
+      unsubscribeUrl,
+    });
+    return {
+      from: { name: config.orgName, address: config.mailFrom.address },
+      to: delivery.recipient,
+      subject: oneLine(`${p.person_name}: ${p.title}`),
+      ...body,
+      list: {
+        // One header with both ways out: the https one is what one-click POSTs to.
+        unsubscribe: [[unsubscribeUrl, `mailto:${config.mailFrom.address}?subject=unsubscribe%20${token}`]],
+        id: { url: `case-alerts.${listDomain}`, comment: `${config.orgName} case alerts` },
+      },
+      headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    };
+  };
+}

@@ -1,0 +1,110 @@
+import type { Queryable } from '../db/index.ts';
+import type { CaseUpdate } from './types.ts';
+
+// Who receives a case's alerts: active subscribers with an active subscription to the case or to
+// all cases. EXISTS rather than a join, so following both still yields one row per subscriber.
+const FOLLOWS_CASE = `s.status = 'active'
+  AND EXISTS (SELECT 1 FROM subscriptions x
+               WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))`;
+
+/** Stores an update with its recipient count, counted in the same statement. */
+export async function insertCaseUpdate(db: Queryable, caseId: number, u: { title: string; body: string }, publishedBy: number | null) {
+  const { rows } = await db.query<CaseUpdate>(
+    `INSERT INTO case_updates (case_id, title, body, published_by, recipients)
+     VALUES ($1, $2, $3, $4, (SELECT count(*) FROM subscribers s WHERE ${FOLLOWS_CASE}))
+     RETURNING *`,
+    [caseId, u.title, u.body, publishedBy],
+  );
+  return rows[0]!;
+}
+
+export async function getCaseUpdate(db: Queryable, id: number) {
+  const { rows } = await db.query<CaseUpdate>('SELECT * FROM case_updates WHERE id = $1', [id]);
+  return rows[0];
+}
+
+export async function listCaseUpdates(db: Queryable, caseId: number, limit: number) {
+  const { rows } = await db.query<CaseUpdate>(
+    'SELECT * FROM case_updates WHERE case_id = $1 ORDER BY published_at DESC, id DESC LIMIT $2',
+    [caseId, limit],
+  );
+  return rows;
+}
+
+/**
+ * One keyset page of the fan-out, in one statement: the next `limit` recipients after
+ * subscriber `afterId` (walking the primary key, so each page costs the same however far in),
+ * their alert deliveries inserted with ON CONFLICT DO NOTHING, and the ids to enqueue.
+ * A re-run after a crash finds this page's rows already there: the conflict skips them, and
+ * those still `queued` come back in `ids` (the INSERT's own rows are invisible to the rest of
+ * the statement, so the two sets never overlap). `last_id` moves the cursor even when every
+ * row of the page conflicted.
+ */
+export async function insertAlertPage(db: Queryable, u: { id: number; case_id: number }, afterId: number, limit: number) {
+  const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover'; id: number | null }>(
+    `WITH page AS (
+       SELECT s.id, s.email FROM subscribers s
+        WHERE s.id > $2 AND ${FOLLOWS_CASE}
+        ORDER BY s.id
+        LIMIT $3
+     ), inserted AS (
+       INSERT INTO deliveries (kind, source_id, subscriber_id, recipient)
+       SELECT 'alert', $4, p.id, p.email FROM page p ORDER BY p.id
+       ON CONFLICT DO NOTHING
+       RETURNING id
+     )
+     SELECT 'cursor' AS what, max(id) AS id FROM page
+     UNION ALL
+     SELECT 'inserted', id FROM inserted
+     UNION ALL
+     SELECT 'leftover', d.id FROM page p
+       JOIN deliveries d ON d.kind = 'alert' AND d.source_id = $4 AND lower(d.recipient) = lower(p.email)
+      WHERE d.status = 'queued'`,
+    [u.case_id, afterId, limit, u.id],
+  );
+  const pick = (what: string) => rows.filter((r) => r.what === what).map((r) => r.id!);
+  return { lastId: rows.find((r) => r.what === 'cursor')?.id ?? null, inserted: pick('inserted'), leftover: pick('leftover') };
+}
+
+export async function markFannedOut(db: Queryable, id: number) {
+  await db.query('UPDATE case_updates SET fanned_out_at = now() WHERE id = $1 AND fanned_out_at IS NULL', [id]);
+}
+
+/** Updates whose fan-out never finished (a lost job, or one that failed for good), oldest first. */
+export async function listUnfinishedFanouts(db: Queryable, olderThanSeconds: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT id FROM case_updates
+      WHERE fanned_out_at IS NULL AND published_at < now() - make_interval(secs => $1)
+      ORDER BY id LIMIT 100`,
+    [olderThanSeconds],
+  );
+  return rows.map((r) => r.id);
+}
+
+export interface AlertParts {
+  title: string;
+  body: string;
+  published_at: Date;
+  case_slug: string;
+  person_name: string;
+  case_status: string;
+  location: string;
+  subscriber_status: string;
+  needs_manage_hash: boolean;
+  still_follows: boolean;
+}
+
+export async function getAlertParts(db: Queryable, caseUpdateId: number, subscriberId: number) {
+  const { rows } = await db.query<AlertParts>(
+    `SELECT u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
+            s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
+            EXISTS (SELECT 1 FROM subscriptions x
+                     WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = u.case_id OR x.case_id IS NULL)) AS still_follows
+       FROM case_updates u
+       JOIN cases c ON c.id = u.case_id
+       JOIN subscribers s ON s.id = $2
+      WHERE u.id = $1`,
+    [caseUpdateId, subscriberId],
+  );
+  return rows[0];
+}

@@ -1,0 +1,110 @@
+import type { JobsOptions } from 'bullmq';
+import type { Queryable } from '../db/index.ts';
+import { getCase } from '../cases/service.ts';
+import { countDeliveries } from '../deliveries/service.ts';
+import { NotFoundError } from '../errors.ts';
+import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { parseInput } from '../validation.ts';
+import * as q from './queries.ts';
+import { caseUpdateInput, type AlertStats, type CaseUpdate, type FanoutResult } from './types.ts';
+
+export type { AlertStats, CaseUpdate, FanoutResult } from './types.ts';
+
+/** Recipients per fan-out page: one INSERT and one addBulk each, whatever the list's size. */
+export const FANOUT_PAGE = 1_000;
+/** A fan-out not finished this long after its update was posted has lost its job. */
+const FANOUT_GRACE_SECONDS = 120;
+
+/** One fan-out job per case update; adding it twice is a no-op. BullMQ refuses integer-like ids. */
+export const fanoutJobId = (caseUpdateId: number) => `u-${caseUpdateId}`;
+
+const FANOUT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: number): Promise<void> {
+  await queues.fanout.add('fanout', { caseUpdateId }, { ...FANOUT_JOB_OPTIONS, jobId: fanoutJobId(caseUpdateId) });
+}
+
+/**
+ * Posts a case update: stores it with the number of subscribers it will reach, then adds one
+ * fan-out job. If the process dies between the two, resumeFanouts adds the job later.
+ * @throws ValidationError (title, body), NotFoundError for an unknown case.
+ */
+export async function postCaseUpdate(
+  db: Queryable,
+  queues: Pick<Queues, 'fanout'>,
+  caseSlug: string,
+  input: unknown,
+  publishedBy: number | null,
+): Promise<CaseUpdate> {
+  const u = parseInput(caseUpdateInput, input);
+  const kase = await getCase(db, caseSlug);
+  const update = await q.insertCaseUpdate(db, kase.id, u, publishedBy);
+  await enqueueFanout(queues, update.id);
+  return update;
+}
+
+/**
+ * Creates one alert delivery per subscriber of the update's case or of all cases and enqueues
+ * them, a keyset page at a time: memory stays flat whatever the list's size. Safe to run again
+ * after a crash at any point: existing rows are skipped by ON CONFLICT, and those a crashed run
+ * left queued are enqueued again (an id that has a job already is a no-op).
+ * @returns what this run did; null when the update is gone.
+ */
+export async function fanOutCaseUpdate(
+  db: Queryable,
+  queues: Pick<Queues, 'send'>,
+  caseUpdateId: number,
+  pageSize = FANOUT_PAGE,
+): Promise<FanoutResult | null> {
+  const update = await q.getCaseUpdate(db, caseUpdateId);
+  if (!update) return null;
+  const result: FanoutResult = { created: 0, enqueued: 0, pages: 0 };
+  for (let afterId = 0; ; ) {
+    const page = await q.insertAlertPage(db, update, afterId, pageSize);
+    if (page.lastId === null) break;
+    await enqueueDeliveries(queues, [...page.inserted, ...page.leftover]);
+    result.created += page.inserted.length;
+    result.enqueued += page.inserted.length + page.leftover.length;
+    result.pages += 1;
+    afterId = page.lastId;
+  }
+  await q.markFannedOut(db, update.id);
+  return result;
+}
+
+/**
+ * Adds the fan-out job again for updates whose fan-out never finished: the job was lost with
+ * Redis's data, the process died between storing the update and adding it, or it failed for good.
+ * A finished job still holding the id would swallow the add, so it is removed first.
+ * @returns how many fan-outs got a job again.
+ */
+export async function resumeFanouts(db: Queryable, queues: Pick<Queues, 'fanout'>, graceSeconds = FANOUT_GRACE_SECONDS): Promise<number> {
+  let resumed = 0;
+  for (const id of await q.listUnfinishedFanouts(db, graceSeconds)) {
+    const state = await queues.fanout.getJobState(fanoutJobId(id));
+    if (state === 'completed' || state === 'failed') await queues.fanout.remove(fanoutJobId(id));
+    if (state === 'completed' || state === 'failed' || state === 'unknown') {
+      await enqueueFanout(queues, id);
+      resumed += 1;
+    }
+  }
+  return resumed;
+}
+
+/** @throws NotFoundError for an unknown update id. */
+export async function getAlertStats(db: Queryable, caseUpdateId: number): Promise<AlertStats> {
+  const update = Number.isSafeInteger(caseUpdateId) ? await q.getCaseUpdate(db, caseUpdateId) : undefined;
+  if (!update) throw new NotFoundError('alert');
+  const counts = await countDeliveries(db, { kind: 'alert', sourceId: update.id });
+  return { recipients: update.recipients, sent: counts.sent, failed: counts.failed };
+}
+
+/** The latest updates of a case, newest first, for its public page. */
+export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20): Promise<CaseUpdate[]> {
+  return q.listCaseUpdates(db, caseId, limit);
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { line } from '../cases/types.ts';
+
+export interface CaseUpdate {
+  id: number;
+  case_id: number;
+  title: string;
+  body: string;
+  published_by: number | null;
+  published_at: Date;
+  recipients: number;
+  fanned_out_at: Date | null;
+}
+
+export const caseUpdateInput = z.object({
+  title: line(300).pipe(z.string().min(1, 'is required')),
+  body: z.string().trim().min(1, 'is required').max(20_000, 'must be at most 20000 characters'),
+});
+
+export interface AlertStats {
+  recipients: number;
+  sent: number;
+  failed: number;
+}
+
+export interface FanoutResult {
+  /** Deliveries this run created (a re-run after a crash creates only the missing ones). */
+  created: number;
+  /** Deliveries this run handed to the send queue, created now or left queued by a crashed run. */
+  enqueued: number;
+  pages: number;
+}

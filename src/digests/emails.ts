@@ -1,0 +1,96 @@
+import { stringify } from 'csv-stringify/sync';
+import type { Config } from '../config.ts';
+import { renderLetter } from '../campaigns/letter-template.ts';
+import type { Queryable } from '../db/index.ts';
+import type { Composer } from '../deliveries/service.ts';
+import { formatLetterDate } from '../signatures/emails.ts';
+import type { Views } from '../views.ts';
+import * as q from './queries.ts';
+
+export interface DigestEmailDeps {
+  config: Pick<Config, 'orgName' | 'mailFrom'>;
+  views: Views;
+}
+
+const SIGNER_PAGE = 1_000;
+
+const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
+const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+
+interface ShownSigner {
+  name: string;
+  city: string;
+  country: string;
+  note: string;
+  email: string;
+}
+
+/** The signers of a digest as the target may see them: `name` hides the place, only `full` shows the email. */
+async function loadSigners(db: Queryable, digestId: number, disclose: q.DigestParts['disclose']): Promise<ShownSigner[]> {
+  const shown: ShownSigner[] = [];
+  for (let afterId = 0; ; ) {
+    const page = await q.listDigestSigners(db, digestId, afterId, SIGNER_PAGE);
+    if (page.length === 0) return shown;
+    for (const s of page) {
+      shown.push({
+        name: oneLine(s.full_name),
+        city: disclose === 'name' ? '' : oneLine(s.city),
+        country: disclose === 'name' ? '' : oneLine(s.country),
+        note: s.personal_note.trim(),
+        email: disclose === 'full' ? s.email : '',
+      });
+    }
+    afterId = page[page.length - 1]!.id;
+  }
+}
+
+function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
+  const columns = withEmail ? ['name', 'city', 'country', 'note', 'email'] : ['name', 'city', 'country', 'note'];
+  const rows = signers.map((s) => (withEmail ? [s.name, s.city, s.country, s.note, s.email] : [s.name, s.city, s.country, s.note]).map(neutralize));
+  return stringify(rows, { header: true, columns });
+}
+
+/**
+ * A digest letter: the campaign's letter to one target, signed by every supporter the digest
+ * claimed, listed in the body and in a CSV attachment. What the target learns of each supporter
+ * follows its `disclose`, as for single letters.
+ */
+export function createDigestComposer({ config, views }: DigestEmailDeps): Composer {
+  return async (db, delivery) => {
+    if (delivery.target_id === null) return null;
+    const p = await q.getDigestParts(db, delivery.source_id, delivery.target_id);
+    if (!p) return null;
+    const signers = await loadSigners(db, p.digest_id, p.disclose);
+    if (signers.length === 0) return null;
+    const date = formatLetterDate(p.created_at);
+    const letter = renderLetter(p.letter_subject, p.letter_body, {
+      supporter: { fullName: '', city: '', country: '', personalNote: '' },
+      target: { name: p.target_name, title: p.target_title, salutation: p.salutation },
+      case: { personName: p.person_name, location: p.location },
+      campaign: { title: p.campaign_title },
+      date,
+    });
+    const people = signers.length === 1 ? '1 supporter' : `${signers.length} supporters`;
+    const data = {
+      orgName: config.orgName,
+      letter: letter.text,
+      people,
+      since: p.since ? formatLetterDate(p.since) : null,
+      signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', ') })),
+    };
+    return {
+      from: { name: oneLine(`${people} via ${config.orgName}`), address: config.mailFrom.address },
+      to: { name: oneLine(p.target_name), address: delivery.recipient },
+      subject: oneLine(`${letter.subject} (${people}, ${date})`),
+      ...views.email('digest', data),
+      attachments: [
+        {
+          filename: `${p.campaign_slug}-signers-${p.created_at.toISOString().slice(0, 10)}.csv`,
+          content: signersCsv(signers, p.disclose === 'full'),
+          contentType: 'text/csv; charset=utf-8',
+        },
+      ],
+    };
+  };
+}

@@ -1,0 +1,115 @@
+import type { Queryable } from '../db/index.ts';
+import type { Disclose } from '../campaigns/letter-template.ts';
+
+// Any fixed number, the same in every process: with the campaign id it names one campaign's digest lock.
+const DIGEST_LOCK = 7_417_002;
+
+// When today's digest of campaign `c` falls due: its digest_hour, in UTC, on the day of $1.
+const DUE_AT = `((date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(hours => c.digest_hour)) AT TIME ZONE 'UTC')`;
+
+// A digest campaign is due when its hour has come today, it has had no digest since, and some
+// confirmed signer waits for one. Closed and paused campaigns still owe their signers' letters.
+const IS_DUE = `c.delivery_mode = 'digest'
+  AND $1::timestamptz >= ${DUE_AT}
+  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT})
+  AND EXISTS (SELECT 1 FROM signatures s WHERE s.campaign_id = c.id AND s.status = 'confirmed' AND s.digest_id IS NULL)`;
+
+export async function listDueCampaigns(db: Queryable, now: Date) {
+  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE ${IS_DUE} ORDER BY c.id`, [now]);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Serialises digest runs of one campaign until the transaction ends, then re-checks that it is
+ * still due: a second run that waited here sees the first one's digest and does nothing.
+ */
+export async function lockDueCampaign(db: Queryable, campaignId: number, now: Date) {
+  await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [DIGEST_LOCK, campaignId]);
+  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${IS_DUE}`, [now, campaignId]);
+  return rows.length > 0;
+}
+
+export async function insertDigest(db: Queryable, campaignId: number, now: Date) {
+  const { rows } = await db.query<{ id: number }>(
+    'INSERT INTO digests (campaign_id, created_at) VALUES ($1, $2) RETURNING id',
+    [campaignId, now],
+  );
+  return rows[0]!.id;
+}
+
+/** Claims every confirmed signer not yet in a digest; a claimed signer is never claimed again. */
+export async function claimSignatures(db: Queryable, campaignId: number, digestId: number) {
+  const { rowCount } = await db.query(
+    `UPDATE signatures SET digest_id = $2
+      WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL`,
+    [campaignId, digestId],
+  );
+  await db.query('UPDATE digests SET signatures = $2 WHERE id = $1', [digestId, rowCount]);
+  return rowCount;
+}
+
+/** One letter per target; source_id is the digest. */
+export async function insertDigestDeliveries(db: Queryable, campaignId: number, digestId: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
+     SELECT 'digest', $2, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $1
+     ORDER BY t.position, t.id
+     ON CONFLICT DO NOTHING RETURNING id`,
+    [campaignId, digestId],
+  );
+  return rows.map((r) => r.id);
+}
+
+export interface DigestParts {
+  digest_id: number;
+  signatures: number;
+  created_at: Date;
+  /** When the campaign's previous digest ran; null for its first. */
+  since: Date | null;
+  campaign_slug: string;
+  campaign_title: string;
+  letter_subject: string;
+  letter_body: string;
+  person_name: string;
+  location: string;
+  target_name: string;
+  target_title: string;
+  salutation: string;
+  disclose: Disclose;
+}
+
+export async function getDigestParts(db: Queryable, digestId: number, targetId: number) {
+  const { rows } = await db.query<DigestParts>(
+    `SELECT d.id AS digest_id, d.signatures, d.created_at,
+            (SELECT max(p.created_at) FROM digests p WHERE p.campaign_id = d.campaign_id AND p.id < d.id) AS since,
+            c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
+            k.person_name, k.location,
+            t.name AS target_name, t.title AS target_title, t.salutation, t.disclose
+       FROM digests d
+       JOIN campaigns c ON c.id = d.campaign_id
+       JOIN cases k ON k.id = c.case_id
+       JOIN targets t ON t.id = $2 AND t.campaign_id = d.campaign_id
+      WHERE d.id = $1`,
+    [digestId, targetId],
+  );
+  return rows[0];
+}
+
+export interface DigestSigner {
+  id: number;
+  full_name: string;
+  email: string;
+  city: string;
+  country: string;
+  personal_note: string;
+}
+
+/** One keyset page of a digest's signers, in signing order. */
+export async function listDigestSigners(db: Queryable, digestId: number, afterId: number, limit: number) {
+  const { rows } = await db.query<DigestSigner>(
+    `SELECT id, full_name, email, city, country, personal_note FROM signatures
+      WHERE digest_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+    [digestId, afterId, limit],
+  );
+  return rows;
+}

@@ -1,0 +1,172 @@
+import type { Queryable } from '../db/index.ts';
+import type { Followed, Subscriber } from './types.ts';
+
+/**
+ * The subscriber for an address, created pending when new. The unique index on lower(email)
+ * makes any casing the same subscriber; the no-op update returns the row and locks it for the
+ * rest of the transaction, so two requests for one address queue up instead of racing.
+ */
+export async function upsertSubscriber(db: Queryable, email: string) {
+  const { rows } = await db.query<Subscriber>(
+    `INSERT INTO subscribers (email) VALUES ($1)
+     ON CONFLICT (lower(email)) DO UPDATE SET email = subscribers.email
+     RETURNING *`,
+    [email],
+  );
+  return rows[0]!;
+}
+
+/**
+ * Asks for a subscription; it stays pending until the opt-in is confirmed. An active one is left
+ * as it is; a pending one takes the wording of the latest form.
+ */
+export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
+  await db.query(
+    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
+     VALUES ($1, $2, 'pending', $3, $4)
+     ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
+       SET consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
+       WHERE subscriptions.status = 'pending'`,
+    [subscriberId, caseId, source, text],
+  );
+}
+
+/** A subscription that needs no opt-in (a confirmed signer); a pending one becomes active. */
+export async function upsertActiveSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
+  await db.query(
+    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
+     VALUES ($1, $2, 'active', $3, $4, now())
+     ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
+       SET status = 'active', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text,
+           confirmed_at = now()
+       WHERE subscriptions.status = 'pending'`,
+    [subscriberId, caseId, source, text],
+  );
+}
+
+/** The opt-in email; source_id is the subscriber. Nothing comes back when one exists already. */
+export async function insertOptinDelivery(db: Queryable, subscriber: Pick<Subscriber, 'id' | 'email'>) {
+  const { rows } = await db.query<{ id: number }>(
+    `INSERT INTO deliveries (kind, source_id, subscriber_id, recipient) VALUES ('optin', $1, $1, $2)
+     ON CONFLICT DO NOTHING RETURNING id`,
+    [subscriber.id, subscriber.email],
+  );
+  return rows[0]?.id;
+}
+
+/**
+ * The unique (kind, source, recipient) key allows one opt-in row per subscriber, so asking again
+ * re-queues that row once its previous email is finished. One still on its way is left alone:
+ * it carries the current link. Per-address rate limits bound how often this can happen.
+ */
+export async function requeueOptinDelivery(db: Queryable, subscriberId: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `UPDATE deliveries
+        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL,
+            lease_until = NULL, next_attempt_at = NULL, updated_at = now()
+      WHERE kind = 'optin' AND source_id = $1 AND status IN ('sent', 'failed')
+      RETURNING id`,
+    [subscriberId],
+  );
+  return rows[0]?.id;
+}
+
+export async function setOptinRound(db: Queryable, id: number, round: number, confirmHash: string, manageHash: string) {
+  await db.query(
+    'UPDATE subscribers SET optin_round = $2, confirm_token_hash = $3, manage_token_hash = $4 WHERE id = $1',
+    [id, round, confirmHash, manageHash],
+  );
+}
+
+/** Subscribers made without a form (confirmed signers) get their manage token hash on first use. */
+export async function setManageTokenHash(db: Queryable, id: number, manageHash: string) {
+  await db.query('UPDATE subscribers SET manage_token_hash = $2 WHERE id = $1 AND manage_token_hash IS NULL', [id, manageHash]);
+}
+
+export async function getSubscriber(db: Queryable, id: number) {
+  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE id = $1', [id]);
+  return rows[0];
+}
+
+export async function getSubscriberByConfirmHash(db: Queryable, hash: string) {
+  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE confirm_token_hash = $1', [hash]);
+  return rows[0];
+}
+
+export async function getSubscriberByManageHash(db: Queryable, hash: string) {
+  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE manage_token_hash = $1', [hash]);
+  return rows[0];
+}
+
+/** The cases a subscriber follows (or asked to follow), "all cases" first. */
+export async function listSubscriptions(db: Queryable, subscriberId: number, status: 'pending' | 'active') {
+  const { rows } = await db.query<Followed>(
+    `SELECT x.case_id AS "caseId", c.slug, c.person_name AS "personName"
+       FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
+      WHERE x.subscriber_id = $1 AND x.status = $2
+      ORDER BY x.case_id NULLS FIRST`,
+    [subscriberId, status],
+  );
+  return rows;
+}
+
+/** Confirms every pending subscription; the latest one's consent becomes the subscriber's. */
+export async function activatePendingSubscriptions(db: Queryable, subscriberId: number) {
+  const { rows } = await db.query<{ consent_source: string; consent_text: string; created_at: Date }>(
+    `UPDATE subscriptions SET status = 'active', confirmed_at = now()
+      WHERE subscriber_id = $1 AND status = 'pending'
+      RETURNING consent_source, consent_text, created_at`,
+    [subscriberId],
+  );
+  return rows.sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
+}
+
+/** The opt-in is the consent: when, through which form, with which wording. */
+export async function markActive(db: Queryable, id: number, consent: { source: string; text: string }) {
+  await db.query(
+    `UPDATE subscribers
+        SET status = 'active', confirmed_at = coalesce(confirmed_at, now()), unsubscribed_at = NULL,
+            consent_at = now(), consent_source = $2, consent_text = $3
+      WHERE id = $1`,
+    [id, consent.source, consent.text],
+  );
+}
+
+/** Leaving ends every subscription; the row stays so a later import cannot bring the address back. */
+export async function markUnsubscribed(db: Queryable, id: number) {
+  await db.query(
+    `UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now()
+      WHERE id = $1 AND status IN ('pending', 'active')`,
+    [id],
+  );
+  await db.query('DELETE FROM subscriptions WHERE subscriber_id = $1', [id]);
+}
+
+/**
+ * Makes the active subscriptions exactly `caseIds` (0 stands for all cases). Unknown case ids
+ * are dropped by the join. A pending subscription the subscriber now ticks becomes active: the
+ * manage link proves the address as well as the opt-in would.
+ */
+export async function replaceSubscriptions(db: Queryable, subscriberId: number, caseIds: number[], source: string) {
+  await db.query(
+    'DELETE FROM subscriptions WHERE subscriber_id = $1 AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[]))',
+    [subscriberId, caseIds],
+  );
+  await db.query(
+    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
+     SELECT $1, nullif(k.id, 0), 'active', $3, 'Chosen on the preferences page', now()
+       FROM (SELECT 0::bigint AS id WHERE 0 = ANY ($2::bigint[])
+             UNION ALL SELECT id FROM cases WHERE id = ANY ($2::bigint[])) k
+     ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
+       SET status = 'active', confirmed_at = now()
+       WHERE subscriptions.status = 'pending'`,
+    [subscriberId, caseIds, source],
+  );
+}
+
+export async function listCasesToFollow(db: Queryable) {
+  const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
+    'SELECT id, slug, person_name, status FROM cases ORDER BY person_name, id LIMIT 500',
+  );
+  return rows;
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { email } from '../campaigns/types.ts';
+import { slug } from '../cases/types.ts';
+
+export type SubscriberStatus = 'pending' | 'active' | 'unsubscribed' | 'bounced';
+
+export interface Subscriber {
+  id: number;
+  email: string;
+  status: SubscriberStatus;
+  optin_round: number;
+  consent_at: Date | null;
+  consent_source: string | null;
+  consent_text: string | null;
+  created_at: Date;
+  confirmed_at: Date | null;
+  unsubscribed_at: Date | null;
+}
+
+/** Where a subscription came from; stored with the wording that form showed. */
+export type ConsentSource = 'subscribe page' | 'case page' | 'api' | 'sign form';
+
+export const subscribeInput = z.object({
+  email,
+  /** Absent or empty: all cases. */
+  caseSlug: z
+    .union([slug, z.literal('')])
+    .optional()
+    .transform((v) => v || undefined),
+});
+export type SubscribeInput = z.output<typeof subscribeInput>;
+
+/** One case a subscriber follows (caseId null: all cases). */
+export interface Followed {
+  caseId: number | null;
+  slug: string | null;
+  personName: string | null;
+}
+
+/**
+ * The consent wording every subscribe form shows next to its button, and what the consent
+ * record stores: the two must be the same text.
+ */
+export function consentWording(personName?: string | null): string {
+  const about = personName ? `about ${personName}` : 'about every case';
+  return `Email me updates ${about}. I confirm by email first, and I can leave at any time with one click.`;
+}
+
+/** The checkbox label on the sign form (templates/partials/signatures/form.hbs). */
+export const signFormWording = (personName: string) => `Email me updates about ${personName}`;

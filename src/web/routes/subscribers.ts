@@ -1,0 +1,101 @@
+import { Router, type Request, type Response } from 'express';
+import type { AppContext } from '../../context.ts';
+import { getCase } from '../../cases/service.ts';
+import type { Case } from '../../cases/types.ts';
+import { ValidationError } from '../../errors.ts';
+import {
+  confirmSubscription,
+  consentWording,
+  findByManageToken,
+  findOptin,
+  getPreferences,
+  requestSubscription,
+  unsubscribe,
+  updatePreferences,
+} from '../../subscribers/service.ts';
+import { honeypot } from '../middleware/honeypot.ts';
+import type { createLimits } from '../middleware/limits.ts';
+
+/** Form field → service field: the form says `case`, the service and API say `caseSlug`. */
+const FIELD_NAMES: Record<string, string> = { caseSlug: 'case' };
+
+/** What templates/partials/subscribers/form.hbs renders: for one case, or for all when `kase` is absent. */
+export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: { values?: object; errors?: Record<string, string> } = {}) {
+  return {
+    caseSlug: kase?.slug,
+    personName: kase?.person_name,
+    consentText: consentWording(kase?.person_name),
+    values: form.values ?? {},
+    errors: form.errors,
+    errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, message })),
+  };
+}
+
+const asList = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
+
+/** Subscribe (double opt-in), confirm, preferences and unsubscribe pages. */
+export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
+  const { db, views } = ctx;
+  const router = Router();
+  const page = (res: Response, name: string, data: object, status = 200) =>
+    res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
+  const checkEmail = (_req: Request, res: Response) => res.redirect(303, '/subscribe/check-email');
+  const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getCase(db, slug) : undefined);
+
+  router.get('/subscribe', async (req, res) => {
+    page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(await caseOf(req.query.case)) });
+  });
+
+  router.post('/subscribe', limits.perIp, honeypot(checkEmail), limits.perEmail, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const kase = await caseOf(body.case);
+    try {
+      await requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
+      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(kase, { values: body, errors }) }, 400);
+    }
+    checkEmail(req, res);
+  });
+
+  router.get('/subscribe/check-email', (_req, res) => {
+    page(res, 'subscribe-check-email', { title: 'Check your email' });
+  });
+
+  // Mail scanners open links: the emailed link shows a button, and only its POST confirms.
+  router.get('/subscribe/confirm/:token', async (req, res) => {
+    const found = await findOptin(db, req.params.token);
+    page(res, 'subscribe-confirm', { title: 'Confirm your subscription', token: req.params.token, pending: found.pending });
+  });
+
+  router.post('/subscribe/confirm/:token', async (req, res) => {
+    const confirmed = await confirmSubscription(db, ctx, req.params.token);
+    page(res, 'subscribe-confirmed', { title: 'You are subscribed', ...confirmed });
+  });
+
+  router.get('/preferences/:token', async (req, res) => {
+    const prefs = await getPreferences(db, req.params.token);
+    page(res, 'preferences', { title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', ...prefs });
+  });
+
+  router.post('/preferences/:token', async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const saved = await updatePreferences(db, req.params.token, { all: body.all === 'on', caseSlugs: asList(body.cases) });
+    res.redirect(303, `/preferences/${encodeURIComponent(req.params.token)}${saved ? '?saved=1' : ''}`);
+  });
+
+  router.get('/unsubscribe/:token', async (req, res) => {
+    const subscriber = await findByManageToken(db, req.params.token);
+    page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status === 'active' || subscriber.status === 'pending' });
+  });
+
+  // RFC 8058 one-click: a mailbox provider POSTs `List-Unsubscribe=One-Click` with no cookie and
+  // no way to answer a question, so the POST alone unsubscribes, whatever its body.
+  router.post('/unsubscribe/:token', async (req, res) => {
+    await unsubscribe(db, req.params.token);
+    page(res, 'unsubscribe-done', { title: 'You are unsubscribed' });
+  });
+
+  return router;
+}

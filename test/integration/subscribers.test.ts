@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { eventually, mailsTo, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
+
+const emailOf = (name: string) => `${uniq(name)}@reader.example`;
+
+describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+  let caseSlug: string;
+  let otherCaseSlug: string;
+
+  const subscriber = async (email: string) =>
+    (await ctx.db.query<{ id: number; status: string; consent_at: Date | null; consent_source: string | null; consent_text: string | null }>(
+      'SELECT id, status, consent_at, consent_source, consent_text FROM subscribers WHERE lower(email) = lower($1)',
+      [email],
+    )).rows;
+  const subscriptions = async (email: string) =>
+    (await ctx.db.query<{ case_slug: string | null; status: string }>(
+      `SELECT c.slug AS case_slug, x.status FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
+         LEFT JOIN cases c ON c.id = x.case_id WHERE lower(s.email) = lower($1) ORDER BY c.slug NULLS FIRST`,
+      [email],
+    )).rows;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    ({ caseSlug } = await createLiveCampaign(ctx.db));
+    ({ caseSlug: otherCaseSlug } = await createLiveCampaign(ctx.db));
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('subscribes from a case page only after the emailed button is pressed, and records the consent shown', async () => {
+    const email = emailOf('case-page');
+    const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
+    expect(casePage).toContain('action="/subscribe"');
+    expect(casePage).toContain(`name="case" value="${caseSlug}"`);
+    const wording = /<p class="muted small" id="s-consent">([^<]+)<\/p>/.exec(casePage)![1]!;
+
+    const res = await postForm(`${base}/subscribe`, { email, case: caseSlug, website: '' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/subscribe/check-email');
+    expect(await subscriber(email)).toMatchObject([{ status: 'pending', consent_at: null }]);
+
+    const optin = await waitForMail(ctx, email);
+    expect(optin.subject).toContain('Please confirm');
+    expect(optin.text).toContain('Aigerim Test');
+    const token = tokenIn(optin, 'subscribe/confirm');
+
+    // Opening the link (as a mail scanner would) changes nothing; the page's button does.
+    const page = await fetch(`${base}/subscribe/confirm/${token}`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(`action="/subscribe/confirm/${token}"`);
+    expect(await subscriber(email)).toMatchObject([{ status: 'pending' }]);
+
+    const confirmed = await postForm(`${base}/subscribe/confirm/${token}`, {});
+    expect(confirmed.status).toBe(200);
+    expect(await confirmed.text()).toMatch(/href="\/preferences\/[A-Za-z0-9_-]+"/);
+    const [row] = await subscriber(email);
+    expect(row).toMatchObject({ status: 'active', consent_source: 'case page', consent_text: wording.replace(/&#x27;/g, "'") });
+    expect(row!.consent_at).toBeInstanceOf(Date);
+    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
+
+    const again = await postForm(`${base}/subscribe/confirm/${token}`, {});
+    expect(again.status).toBe(410);
+    expect((await fetch(`${base}/subscribe/confirm/${token}`)).status).toBe(410);
+  });
+
+  it('keeps one subscriber per address whatever its casing, and answers alike for known and new addresses', async () => {
+    const email = emailOf('casing');
+    const first = await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
+    const second = await postJson(`${base}/api/v1/subscribers`, { email: email.toUpperCase(), caseSlug });
+    const fresh = await postJson(`${base}/api/v1/subscribers`, { email: emailOf('fresh') });
+    expect([first.status, second.status, fresh.status]).toEqual([202, 202, 202]);
+    const bodies = await Promise.all([first.json(), second.json(), fresh.json()]);
+    expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
+    expect(first.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await subscriber(email)).toHaveLength(1);
+    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
+  });
+
+  it('lets a newer opt-in email replace the older one: the old link stops working', async () => {
+    const email = emailOf('resend');
+    await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
+    const oldToken = tokenIn(await waitForMail(ctx, email, 1), 'subscribe/confirm');
+    // The sink has it before the worker records it sent; only a finished email is sent anew.
+    await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1) AND status = 'sent'`, [email])).rowCount ? true : undefined));
+    await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: otherCaseSlug });
+    const newToken = tokenIn(await waitForMail(ctx, email, 2), 'subscribe/confirm');
+    expect(newToken).not.toBe(oldToken);
+    expect((await fetch(`${base}/subscribe/confirm/${oldToken}`)).status).toBe(404);
+    expect((await postForm(`${base}/subscribe/confirm/${newToken}`, {})).status).toBe(200);
+    expect(await subscriptions(email)).toEqual(
+      [{ case_slug: caseSlug, status: 'active' }, { case_slug: otherCaseSlug, status: 'active' }].sort((a, b) => a.case_slug.localeCompare(b.case_slug)),
+    );
+  });
+
+  it('changes followed cases on the preferences page and can follow all cases', async () => {
+    const email = emailOf('prefs');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const page = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(page).toContain(`value="${caseSlug}" checked`);
+    expect(page).toContain(`value="${otherCaseSlug}"`);
+    expect(page).toContain(`action="/unsubscribe/${manage}"`);
+
+    const saved = await postForm(`${base}/preferences/${manage}`, { all: 'on', cases: [otherCaseSlug, 'no-such-case'] });
+    expect(saved.status).toBe(303);
+    expect(saved.headers.get('location')).toBe(`/preferences/${manage}?saved=1`);
+    expect(await subscriptions(email)).toEqual([
+      { case_slug: null, status: 'active' },
+      { case_slug: otherCaseSlug, status: 'active' },
+    ]);
+    const after = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
+    expect(after).toContain('Saved.');
+    expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);
+  });
+
+  it('unsubscribes with the page button, and stays unsubscribed until a new opt-in is confirmed', async () => {
+    const email = emailOf('leave');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const confirmPage = await fetch(`${base}/unsubscribe/${manage}`);
+    expect(await confirmPage.text()).toContain(`action="/unsubscribe/${manage}"`);
+    expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+
+    const left = await postForm(`${base}/unsubscribe/${manage}`, {});
+    expect(left.status).toBe(200);
+    expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
+    expect(await subscriptions(email)).toEqual([]);
+    expect((await postForm(`${base}/unsubscribe/${manage}`, {})).status).toBe(200);
+
+    // Asking again is only asking: still unsubscribed until the new email's button is pressed.
+    const mailsBefore = mailsTo(ctx, email).length;
+    expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug })).status).toBe(202);
+    const optin = await waitForMail(ctx, email, mailsBefore + 1);
+    expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
+    const prefs = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(prefs).toContain('it has unsubscribed');
+    await postForm(`${base}/preferences/${manage}`, { all: 'on' });
+    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
+
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(200);
+    expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+  });
+
+  it('answers an unknown token with 404 and changes nothing', async () => {
+    const email = emailOf('bystander');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const statuses = async () => (await ctx.db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM subscribers GROUP BY status ORDER BY status')).rows;
+    const before = await statuses();
+    const unknown = 'A'.repeat(43);
+    const oneClick = await fetch(`${base}/unsubscribe/${unknown}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(oneClick.status).toBe(404);
+    expect((await fetch(`${base}/unsubscribe/x`)).status).toBe(404);
+    expect((await postForm(`${base}/unsubscribe/x`, {})).status).toBe(404);
+    expect((await fetch(`${base}/preferences/${unknown}`)).status).toBe(404);
+    expect((await postForm(`${base}/preferences/${unknown}`, { all: 'on' })).status).toBe(404);
+    expect((await fetch(`${base}/subscribe/confirm/${unknown}`)).status).toBe(404);
+    expect((await postForm(`${base}/subscribe/confirm/${unknown}`, {})).status).toBe(404);
+    expect(await statuses()).toEqual(before);
+  });
+
+  it('refuses bad input with the field named, an unknown case with 404 and an oversize body with 413', async () => {
+    const api = await postJson(`${base}/api/v1/subscribers`, { email: 'not-an-address' });
+    expect(api.status).toBe(422);
+    expect(((await api.json()) as { error: { fields: Record<string, string> } }).error.fields).toHaveProperty('email');
+
+    const form = await postForm(`${base}/subscribe`, { email: 'nope', case: caseSlug });
+    expect(form.status).toBe(400);
+    const html = await form.text();
+    expect(html).toContain('aria-invalid="true"');
+    expect(html).toContain('value="nope"');
+    expect(html).toContain('href="#s-email"');
+
+    expect((await postJson(`${base}/api/v1/subscribers`, { email: emailOf('x'), caseSlug: 'no-such-case' })).status).toBe(404);
+    expect((await postForm(`${base}/subscribe`, { email: emailOf('x'), case: 'no-such-case' })).status).toBe(404);
+    expect((await postJson(`${base}/api/v1/subscribers`, { email: emailOf('x'), padding: 'x'.repeat(40_000) })).status).toBe(413);
+    expect((await postForm(`${base}/subscribe`, { email: emailOf('x'), padding: 'x'.repeat(40_000) })).status).toBe(413);
+  });
+
+  it('stores and sends nothing for a filled honeypot, answering as if it had', async () => {
+    const email = emailOf('bot');
+    const form = await postForm(`${base}/subscribe`, { email, website: 'http://spam.example' });
+    expect(form.status).toBe(303);
+    expect(form.headers.get('location')).toBe('/subscribe/check-email');
+    expect((await postJson(`${base}/api/v1/subscribers`, { email, website: 'x' })).status).toBe(202);
+    expect(await subscriber(email)).toEqual([]);
+  });
+
+  it('limits how often one address can be subscribed', async () => {
+    const email = emailOf('flood');
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await postJson(`${base}/api/v1/subscribers`, { email })).status);
+    expect(statuses.slice(0, 10).every((s) => s === 202)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    // A flood of requests still sends one opt-in at a time: a new one only once the last went out.
+    await eventually(async () => (mailsTo(ctx, email).length >= 1 ? true : undefined));
+    expect(mailsTo(ctx, email).length).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('subscribing from one address too often', () => {
+  let ctx: TestContext;
+  let base: string;
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'pglite', env: { RATE_LIMIT_PER_IP: '3' } });
+    base = await ctx.startWeb();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('answers 429 with Retry-After once the per-IP limit is used up', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await postForm(`${base}/subscribe`, { email: emailOf('ip') })).status);
+    expect(statuses).toEqual([303, 303, 303, 429]);
+    const api = await postJson(`${base}/api/v1/subscribers`, { email: emailOf('ip') });
+    expect(api.status).toBe(429);
+    expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
