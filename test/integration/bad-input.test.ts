@@ -1,0 +1,398 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
+import { addressOf, mailTo, postForm, postJson, rowCounts, settled } from '../helpers/signing.ts';
+import { changeCampaignStatus, createCampaign } from '../../src/campaigns/service.ts';
+import { createCase } from '../../src/cases/service.ts';
+
+/** What a browser script would need to run; escaped text never contains these. */
+const RAW_MARKUP = /<script>alert|<img src=x|<b onmouseover|<i>Signer/;
+const SCRIPT = '<script>alert(1)</script>';
+const IMG = '"><img src=x onerror=alert(1)>';
+
+describe.each(DB_KINDS)('bad input on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+  let token: string;
+  const rcpts: string[] = [];
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    token = await createToken(ctx.db);
+    ctx.sink!.behavior.onRcptTo = (address) => {
+      rcpts.push(address.address);
+      return undefined;
+    };
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  const auth = () => ({ authorization: `Bearer ${token}` });
+  const signForm = (slug: string, form: Record<string, string>, headers?: Record<string, string>) => postForm(`${base}/c/${slug}/sign`, form, headers);
+  const signJson = (slug: string, body: unknown, headers?: Record<string, string>) => postJson(`${base}/api/v1/campaigns/${slug}/signatures`, body, headers);
+  const valid = () => ({ full_name: 'Valid Signer', email: `${uniq('v')}@supporter.example` });
+
+  /** Runs `act` and checks that it stored nothing and sent nothing. */
+  async function changesNothing(act: () => Promise<void>): Promise<void> {
+    await settled(ctx.db);
+    const before = await rowCounts(ctx.db);
+    const sent = ctx.sink!.messages.length;
+    await act();
+    // Every email is first a deliveries row, so unchanged rows mean nothing is on its way either.
+    await settled(ctx.db);
+    expect(await rowCounts(ctx.db)).toEqual(before);
+    expect(ctx.sink!.messages.length).toBe(sent);
+  }
+
+  it('answers malformed JSON with 400 in the error shape', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      for (const res of [
+        await postJson(`${base}/api/v1/cases`, '{"slug": "x",', auth()),
+        await signJson(slug, '{fullName: nope}'),
+      ]) {
+        expect(res.status).toBe(400);
+        expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: expect.any(String) } });
+      }
+    });
+  });
+
+  it('answers schema errors in JSON with 422 and a message per field', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const kase = await postJson(`${base}/api/v1/cases`, { slug: 'Not A Slug!', status: 'happy' }, auth());
+      expect(kase.status).toBe(422);
+      const k = await kase.json();
+      expect(k.error.code).toBe('invalid_input');
+      expect(Object.keys(k.error.fields).sort()).toEqual(['personName', 'slug', 'status', 'summary']);
+
+      const campaign = await postJson(`${base}/api/v1/campaigns`, {
+        slug: uniq('camp'), caseSlug, title: 'T', letter: { subject: 'S', body: 'B' },
+        targets: [{ name: '', email: 'not-an-email' }], deliveryMode: 'sometimes',
+      }, auth());
+      expect(campaign.status).toBe(422);
+      expect((await campaign.json()).error.fields).toMatchObject({
+        'targets.0.name': expect.any(String),
+        'targets.0.email': 'must be a valid email address',
+        deliveryMode: expect.any(String),
+      });
+
+      const noCase = await postJson(`${base}/api/v1/campaigns`, {
+        slug: uniq('camp'), caseSlug: 'no-such-case', title: 'T', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }],
+      }, auth());
+      expect(noCase.status).toBe(422);
+      expect((await noCase.json()).error.fields).toEqual({ caseSlug: expect.any(String) });
+
+      const signature = await signJson(slug, { fullName: '', email: 'nope', personalNote: 7 });
+      expect(signature.status).toBe(422);
+      expect(Object.keys((await signature.json()).error.fields).sort()).toEqual(['email', 'fullName', 'personalNote']);
+    });
+  });
+
+  it('re-renders an invalid sign form with 400, the messages, and the typed values kept and escaped', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const res = await signForm(slug, { full_name: IMG, email: 'not-an-email', city: 'Oslo', country: 'Norway', personal_note: SCRIPT, subscribe: 'on' });
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(html).toContain('must be a valid email address');
+      expect(html).toMatch(/id="f-email"[^>]*value="not-an-email"/);
+      expect(html).toMatch(/id="f-city"[^>]*value="Oslo"/);
+      expect(html).toMatch(/id="f-subscribe"[^>]*checked/);
+      expect(html).toMatch(/id="f-full_name"[^>]*value="&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert\(1\)&gt;"/);
+      expect(html).toContain('>&lt;script&gt;alert(1)&lt;/script&gt;</textarea>');
+      // The preview shows the typed note too, as text.
+      expect(html).toMatch(/data-field="personal_note"[^>]*>&lt;script&gt;alert\(1\)&lt;\/script&gt;</);
+      expect(html).not.toMatch(RAW_MARKUP);
+    });
+  });
+
+  it('answers a body over the limit with 413', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const form = await signForm(slug, { ...valid(), personal_note: 'x'.repeat(40_000) });
+      expect(form.status).toBe(413);
+      expect(await form.text()).toContain('too large');
+      const json = await signJson(slug, { fullName: 'Big Signer', email: `${uniq('big')}@supporter.example`, personalNote: 'x'.repeat(40_000) });
+      expect(json.status).toBe(413);
+      expect((await json.json()).error.code).toBe('too_large');
+    });
+  });
+
+  it('answers an unknown or draft campaign with 404', async () => {
+    const { slug: draft } = await createLiveCampaign(ctx.db, {}, 'draft');
+    await changesNothing(async () => {
+      for (const slug of ['no-such-campaign', draft]) {
+        expect((await fetch(`${base}/c/${slug}`)).status).toBe(404);
+        const form = await signForm(slug, valid());
+        expect(form.status).toBe(404);
+        expect(await form.text()).toContain('does not exist');
+        const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('u')}@supporter.example` });
+        expect(json.status).toBe(404);
+        expect((await json.json()).error.code).toBe('not_found');
+      }
+      expect((await fetch(`${base}/cases/no-such-case`)).status).toBe(404);
+    });
+  });
+
+  it('answers a signature on a paused campaign with a 409 page saying so', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'paused');
+    await changesNothing(async () => {
+      const form = await signForm(slug, valid());
+      expect(form.status).toBe(409);
+      expect(await form.text()).toMatch(/paused and not taking signatures/);
+      const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('p')}@supporter.example` });
+      expect(json.status).toBe(409);
+      expect((await json.json()).error.code).toBe('campaign_paused');
+    });
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('This campaign is paused');
+  });
+
+  it('answers a signature on a closed campaign with a 410 page saying so', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'closed');
+    await changesNothing(async () => {
+      const form = await signForm(slug, valid());
+      expect(form.status).toBe(410);
+      expect(await form.text()).toMatch(/is closed and no longer takes signatures/);
+      const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('c')}@supporter.example` });
+      expect(json.status).toBe(410);
+      expect((await json.json()).error.code).toBe('campaign_closed');
+    });
+  });
+
+  it('answers a filled honeypot as if accepted, and stores and sends nothing', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    await changesNothing(async () => {
+      const form = await signForm(slug, { ...valid(), website: 'http://spam.example' });
+      expect(form.status).toBe(303);
+      expect(form.headers.get('location')).toBe(`/c/${slug}/check-email`);
+      const json = await signJson(slug, { fullName: 'Bot Signer', email: `${uniq('bot')}@supporter.example`, website: 'x' });
+      expect(json.status).toBe(202);
+      expect(await json.json()).toEqual({ status: 'received' });
+    });
+  });
+
+  it('answers more than 10 posts for one email within the hour with 429, whatever the capitals', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('busy')}@supporter.example`;
+    for (let i = 0; i < 10; i++) expect((await signForm(slug, { full_name: 'Busy Signer', email })).status).toBe(303);
+    await changesNothing(async () => {
+      const form = await signForm(slug, { full_name: 'Busy Signer', email: email.toUpperCase() });
+      expect(form.status).toBe(429);
+      expect(Number(form.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await form.text()).toMatch(/try again in \d+ minutes/);
+      const json = await signJson(slug, { fullName: 'Busy Signer', email });
+      expect(json.status).toBe(429);
+      expect((await json.json()).error.code).toBe('rate_limited');
+    });
+  });
+
+  describe('CR/LF in a field that reaches a header', () => {
+    const injected = 'Eve\r\nBcc: victim@evil.example\r\nX-Injected: yes';
+
+    it('refuses it in the supporter fields with 400 and stores nothing', async () => {
+      const { slug } = await createLiveCampaign(ctx.db);
+      await changesNothing(async () => {
+        for (const field of ['full_name', 'city', 'country'] as const) {
+          const res = await signForm(slug, { ...valid(), [field]: injected });
+          expect(res.status).toBe(400);
+          expect(await res.text()).toContain('must be one line of text');
+        }
+        const email = await signForm(slug, { full_name: 'Eve', email: 'eve@supporter.example\r\nBcc: victim@evil.example' });
+        expect(email.status).toBe(400);
+        const json = await signJson(slug, { fullName: injected, email: `${uniq('e')}@supporter.example` });
+        expect(json.status).toBe(422);
+      });
+    });
+
+    it('refuses it in case, campaign and target fields with 422 and stores nothing', async () => {
+      const { caseSlug } = await createLiveCampaign(ctx.db);
+      const campaign = (over: Record<string, unknown>, target: Record<string, unknown> = {}) => ({
+        slug: uniq('camp'), caseSlug, title: 'Title', letter: { subject: 'About {{case.personName}}', body: LETTER_BODY },
+        targets: [{ name: 'Judge', email: `${uniq('j')}@court.example`, ...target }], ...over,
+      });
+      await changesNothing(async () => {
+        const bad: [unknown, string][] = [
+          [campaign({}, { name: injected }), 'targets.0.name'],
+          [campaign({}, { salutation: injected }), 'targets.0.salutation'],
+          [campaign({}, { email: 'judge@court.example\r\nBcc: victim@evil.example' }), 'targets.0.email'],
+          [campaign({ title: injected }), 'title'],
+          [campaign({ letter: { subject: `About {{case.personName}}\r\nBcc: victim@evil.example`, body: 'B' } }), 'letter.subject'],
+        ];
+        for (const [body, field] of bad) {
+          const res = await postJson(`${base}/api/v1/campaigns`, body, auth());
+          expect(res.status).toBe(422);
+          expect(Object.keys((await res.json()).error.fields)).toContain(field);
+        }
+        const kase = await postJson(`${base}/api/v1/cases`, { slug: uniq('case'), personName: injected, summary: 'S', status: 'detained', location: injected }, auth());
+        expect(kase.status).toBe(422);
+        expect(Object.keys((await kase.json()).error.fields).sort()).toEqual(['location', 'personName']);
+      });
+    });
+
+    it('renders a multi-line personal note used in the subject on one line, with no header added', async () => {
+      const target = `${uniq('subj')}@gov.example`;
+      const { slug } = await createLiveCampaign(ctx.db, {
+        requireConfirmation: false,
+        letter: { subject: 'From {{supporter.fullName}}: {{supporter.personalNote}}', body: LETTER_BODY },
+        targets: [{ name: 'Official', email: target, disclose: 'full' }],
+      });
+      const res = await signForm(slug, { full_name: 'Eve "Boss" <boss@evil.example>', email: `${uniq('eve')}@supporter.example`, personal_note: injected });
+      expect(res.status).toBe(303);
+      const [letter] = await mailTo(ctx.sink!, target);
+      expect(letter!.subject).toBe('From Eve "Boss" <boss@evil.example>: Eve Bcc: victim@evil.example X-Injected: yes');
+      expect(letter!.headers.has('x-injected')).toBe(false);
+      expect(letter!.bcc).toBeUndefined();
+      expect(addressOf(letter!.to)).toEqual([target]);
+      // A name that looks like an address stays a display name: the From address is MAIL_FROM's.
+      expect(letter!.from!.value).toEqual([{ name: 'Eve "Boss" <boss@evil.example> via Appeal Test', address: 'letters@appeal.test' }]);
+      expect(addressOf(letter!.replyTo)).toHaveLength(1);
+      await settled(ctx.db);
+      expect(rcpts).not.toContain('victim@evil.example');
+      expect(rcpts).not.toContain('boss@evil.example');
+    });
+  });
+
+  describe('markup in a field shown on a page', () => {
+    let slug: string;
+    let caseSlug: string;
+
+    beforeAll(async () => {
+      caseSlug = uniq('case');
+      await createCase(ctx.db, { slug: caseSlug, personName: `Aigerim ${IMG}`, summary: `She fled. ${SCRIPT}`, status: 'detained', location: `Almaty ${SCRIPT}` });
+      slug = uniq('camp');
+      await createCampaign(ctx.db, {
+        slug,
+        caseSlug,
+        title: `Free her ${SCRIPT}`,
+        summary: `Summary ${IMG}`,
+        letter: { subject: 'About <b onmouseover=x>{{case.personName}}</b>', body: `<i>Signer</i> {{supporter.fullName}} for {{case.personName}}\n{{supporter.personalNote}}` },
+        targets: [{ name: `<b onmouseover=x>Judge</b>`, title: SCRIPT, email: `${uniq('j')}@court.example`, disclose: 'full' }],
+        requireConfirmation: false,
+      });
+      await changeCampaignStatus(ctx.db, slug, 'launch');
+    });
+
+    it('escapes it on the campaign page: case, campaign, targets and the letter preview', async () => {
+      const html = await (await fetch(`${base}/c/${slug}`)).text();
+      expect(html).not.toMatch(RAW_MARKUP);
+      expect(html).toContain('Free her &lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(html).toContain('&lt;b onmouseover&#x3D;x&gt;Judge&lt;/b&gt;');
+      expect(html).toContain('She fled. &lt;script&gt;');
+      expect(html).toContain('&lt;i&gt;Signer&lt;/i&gt;');
+    });
+
+    it('escapes it on the home page, the case page, and the pages after signing', async () => {
+      for (const path of ['/', `/cases/${caseSlug}`, `/c/${slug}/check-email`, `/c/${slug}/thanks`]) {
+        const res = await fetch(`${base}${path}`);
+        expect(res.status).toBe(200);
+        const html = await res.text();
+        expect(html).toContain('Free her &lt;script&gt;');
+        expect(html).not.toMatch(RAW_MARKUP);
+      }
+    });
+
+    it('keeps the letter itself as plain text with an escaped HTML part', async () => {
+      const target = (await ctx.db.query<{ email: string }>('SELECT t.email FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows[0]!.email;
+      await signForm(slug, { full_name: 'Mark Up', email: `${uniq('mu')}@supporter.example`, personal_note: SCRIPT });
+      const [letter] = await mailTo(ctx.sink!, target);
+      expect(letter!.text).toContain(SCRIPT);
+      expect(letter!.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(String(letter!.html)).not.toMatch(RAW_MARKUP);
+    });
+  });
+
+  describe('a letter template that does not compile', () => {
+    it('is a 422 naming the line, and creates nothing', async () => {
+      const { caseSlug } = await createLiveCampaign(ctx.db);
+      const create = (letter: { subject: string; body: string }) =>
+        postJson(`${base}/api/v1/campaigns`, { slug: uniq('camp'), caseSlug, title: 'T', letter, targets: [{ name: 'N', email: 'n@gov.example' }] }, auth());
+      await changesNothing(async () => {
+        const unclosed = await create({ subject: 'S', body: 'Dear {{target.name}},\n\n{{#if supporter.city}}\nfrom {{supporter.city}}' });
+        expect(unclosed.status).toBe(422);
+        const u = await unclosed.json();
+        expect(u.error.code).toBe('invalid_template');
+        expect(u.error.fields.body).toMatch(/^Line 4: /);
+
+        const unknown = await create({ subject: 'S', body: 'Dear {{target.name}},\n\nreply to {{supporter.email}}' });
+        expect((await unknown.json()).error.fields.body).toMatch(/^Line 3: unknown variable "supporter\.email"/);
+
+        const subject = await create({ subject: 'About {{constructor.constructor}}', body: 'B' });
+        expect(subject.status).toBe(422);
+        expect((await subject.json()).error.fields.subject).toMatch(/^Line 1: unknown variable/);
+      });
+    });
+  });
+
+  it('sends a CSP and no X-Powered-By', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    for (const res of [await fetch(`${base}/`), await fetch(`${base}/c/${slug}`), await fetch(`${base}/nowhere`), await signJson(slug, {})]) {
+      expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+      expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+      expect(res.headers.get('x-powered-by')).toBeNull();
+    }
+  });
+
+  it('answers /healthz and /readyz with 200', async () => {
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ database: 'ok', redis: 'ok' });
+  });
+});
+
+describe('the per-IP limit', () => {
+  // Counters live in Redis alone, so one database kind is enough here.
+  const limited = (env: Record<string, string>) => {
+    let ctx: TestContext;
+    let base: string;
+    let slug: string;
+    beforeAll(async () => {
+      ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '3', ...env } });
+      base = await ctx.startWeb();
+      ({ slug } = await createLiveCampaign(ctx.db));
+    });
+    afterAll(async () => {
+      await ctx?.close();
+    });
+    // Posts that pass the limiter are refused later (no email), so they store nothing.
+    const post = (ip: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Limit Tester' }, { 'x-forwarded-for': ip });
+    return { ctx: () => ctx, post, base: () => base, slug: () => slug };
+  };
+
+  describe('without TRUST_PROXY', () => {
+    const t = limited({});
+
+    it('answers the 4th post from one address with a 429 page saying when to try again, whatever X-Forwarded-For says', async () => {
+      for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) expect((await t.post(ip)).status).toBe(400);
+      const before = await rowCounts(t.ctx().db);
+      const res = await t.post('203.0.113.4');
+      expect(res.status).toBe(429);
+      const retryAfter = Number(res.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(500);
+      expect(retryAfter).toBeLessThanOrEqual(600);
+      const html = await res.text();
+      expect(html).toContain('Please try again in 10 minutes.');
+      const json = await postJson(`${t.base()}/api/v1/campaigns/${t.slug()}/signatures`, { fullName: 'Limit Tester', email: 'limit@supporter.example' });
+      expect(json.status).toBe(429);
+      expect(json.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await rowCounts(t.ctx().db)).toEqual(before);
+    });
+  });
+
+  describe('with TRUST_PROXY=loopback', () => {
+    const t = limited({ TRUST_PROXY: 'loopback' });
+
+    it('counts each client behind the proxy separately', async () => {
+      for (let i = 0; i < 3; i++) expect((await t.post('198.51.100.7')).status).toBe(400);
+      expect((await t.post('198.51.100.7')).status).toBe(429);
+      expect((await t.post('198.51.100.8')).status).toBe(400);
+      expect((await t.post('198.51.100.9, 198.51.100.7')).status).toBe(429);
+    });
+  });
+});
