@@ -100,14 +100,15 @@ export function createMailer(config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim'
 export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
 
 /**
- * Classifies a send error by nodemailer's `responseCode` and `code`, never by message text:
- * 4xx and lost connections are worth another try; 5xx is final, and a 5xx on RCPT TO
- * (code EENVELOPE) means the address itself is refused.
+ * Classifies a send error by nodemailer's `responseCode`, `code` and `command`, never by message
+ * text: 4xx and lost connections are worth another try; 5xx is final, and only a 5xx to RCPT TO
+ * means the address itself is refused. nodemailer gives a refused sender (MAIL FROM) or DATA
+ * command the same EENVELOPE code, and those say nothing against the recipient.
  */
 export function classifySendError(err: unknown): SendFailure {
-  const e = err as { responseCode?: number; code?: string };
+  const e = err as { responseCode?: number; code?: string; command?: string };
   if (typeof e.responseCode === 'number') {
-    if (e.responseCode >= 500) return e.code === 'EENVELOPE' ? 'recipient-rejected' : 'permanent';
+    if (e.responseCode >= 500) return e.code === 'EENVELOPE' && e.command === 'RCPT TO' ? 'recipient-rejected' : 'permanent';
     return 'retry';
   }
   // An address nodemailer refuses to put on the envelope will never go out.
