@@ -11,6 +11,7 @@ export const LEASE_SECONDS = 90;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
 const RETRY_BASE_MS = 2_000;
 const SWEEP_PAGE = 1_000;
+const RECORD_SENT_TRIES = 4;
 
 /** Builds the message for a claimed delivery; null when what it served is gone. */
 export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
@@ -18,11 +19,29 @@ export type Composers = Partial<Record<DeliveryKind, Composer>>;
 
 export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'failed' | 'suppressed';
 
-function describe(err: unknown): string {
-  const e = err as { responseCode?: number; code?: string; response?: string; message?: string };
-  // The SMTP response names the problem; the recipient's address is not repeated in it here.
-  const text = e.response ?? e.message ?? String(err);
-  return [e.code, e.responseCode, text].filter(Boolean).join(' ').slice(0, 500);
+interface SendError {
+  responseCode?: number;
+  code?: string;
+  command?: string;
+  response?: string;
+  message?: string;
+}
+
+/**
+ * What the row's last_error keeps: codes and the relay's reply. Relays often quote the refused
+ * address back ("550 5.1.1 <a@b>: …"); the row names its recipient already, so it is cut here.
+ */
+function describe(err: unknown, recipient: string): string {
+  const e = err as SendError;
+  const quoted = new RegExp(recipient.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
+  const reply = e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ');
+  return [e.code, e.command, reply.replace(quoted, '[recipient]')].filter(Boolean).join(' ').slice(0, 500);
+}
+
+/** What a thrown error may say: codes only, since it reaches logs and Redis. */
+function codesOf(err: unknown): string {
+  const e = err as SendError;
+  return [e.code, e.command, e.responseCode].filter(Boolean).join(' ') || 'error';
 }
 
 /**
@@ -54,7 +73,14 @@ export async function sendDelivery(
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
-  const message = compose ? await compose(db, delivery) : null;
+  let message: Message | null;
+  try {
+    message = compose ? await compose(db, delivery) : null;
+  } catch (err) {
+    // A failing read or render must give the lease back and count as an attempt; otherwise the
+    // row would sit in `sending` until the lease ends, and come back forever without failing.
+    return settleFailure(db, delivery, err);
+  }
   if (!message) {
     await q.markFailed(db, id, compose ? 'nothing to send: its source is gone' : `no composer for ${delivery.kind}`);
     return 'failed';
@@ -65,20 +91,35 @@ export async function sendDelivery(
   } catch (err) {
     return settleFailure(db, delivery, err);
   }
-  await q.markSent(db, id, messageId);
+  await recordSent(db, id, messageId);
   return 'sent';
+}
+
+/**
+ * The relay has the message: failing to record that would send it again once the lease ends,
+ * so a database blip here gets a few tries before the error goes up.
+ */
+async function recordSent(db: Queryable, id: number, messageId: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await q.markSent(db, id, messageId);
+    } catch (err) {
+      if (attempt >= RECORD_SENT_TRIES) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
 }
 
 async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): Promise<SendOutcome> {
   const failure = classifySendError(err);
-  const error = describe(err);
+  const error = describe(err, delivery.recipient);
   if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
     await q.markRetry(db, delivery.id, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
-    throw new Error(`delivery ${delivery.id}: temporary failure: ${error}`);
+    throw new Error(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`);
   }
   await q.markFailed(db, delivery.id, error);
   if (failure === 'recipient-rejected') await q.insertSuppression(db, delivery.recipient, `bounce: ${error}`);
-  throw new UnrecoverableError(`delivery ${delivery.id}: failed: ${error}`);
+  throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
 }
 
 /**
