@@ -19,8 +19,12 @@ export interface FanoutJob {
   caseUpdateId: number;
 }
 
-/** Send attempts before a delivery counts as failed; the row's attempts column is the truth. */
-export const MAX_SEND_ATTEMPTS = 8;
+/**
+ * Send attempts before a delivery counts as failed; the row's attempts column is the truth.
+ * With the doubling backoff below, 12 attempts span 35–70 minutes: past greylisting (postgrey
+ * refuses retries for 5 minutes) and a short relay outage. 8 gave up after 2–4 minutes.
+ */
+export const MAX_SEND_ATTEMPTS = 12;
 
 export const SEND_JOB_OPTIONS: JobsOptions = {
   // BullMQ's own count is a backstop: the worker fails the row after MAX_SEND_ATTEMPTS claims.
