@@ -28,6 +28,8 @@ export interface SmtpSink {
   waitFor(n: number, timeoutMs?: number): Promise<ParsedMail[]>;
   /** Destroys every open connection, as a relay that drops the line. */
   dropConnections(): void;
+  /** Destroys the one connection a session runs on, e.g. from a hook, as a line lost mid-message. */
+  dropConnection(session: SMTPServerSession): void;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,9 @@ export async function startSmtpSink(behavior: SinkBehavior = {}): Promise<SmtpSi
     },
     dropConnections() {
       for (const s of sockets) s.destroy();
+    },
+    dropConnection(session: SMTPServerSession) {
+      for (const s of sockets) if (s.remotePort === session.remotePort) s.destroy();
     },
     close() {
       for (const s of sockets) s.destroy();
