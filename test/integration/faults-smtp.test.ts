@@ -1,0 +1,233 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from 'bullmq';
+import { deliveryJobId, enqueueDeliveries } from '../../src/queues.ts';
+import type { Workers } from '../../workers/index.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import {
+  copiesOf,
+  createLetterCampaign,
+  deliveriesOf,
+  duplicatesIn,
+  insertLetters,
+  signAs,
+  waitUntilSettled,
+  type LetterCampaign,
+} from '../helpers/faults.ts';
+
+/** Every letter of the campaign arrived exactly once, and each row says so with the Message-ID that arrived. */
+async function expectEachLetterOnce(ctx: TestContext, campaign: LetterCampaign, letters: number) {
+  const rows = await waitUntilSettled(ctx.db, campaign);
+  expect(rows).toHaveLength(letters);
+  expect(rows.filter((r) => r.status !== 'sent')).toEqual([]);
+  const copies = copiesOf(ctx.sink!.messages, campaign);
+  expect(copies.size).toBe(letters);
+  expect(duplicatesIn(copies)).toBe(0);
+  const arrivedIds = ctx.sink!.messages.filter((m) => m.subject?.startsWith(campaign.tag)).map((m) => m.messageId);
+  expect(rows.map((r) => r.message_id).sort()).toEqual(arrivedIds.sort());
+  return rows;
+}
+
+describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
+  let ctx: TestContext;
+  let workers: Workers;
+  /** Every RCPT TO address the relay was asked to take, refused or not. */
+  let rcpts: string[] = [];
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind });
+    workers = await ctx.startWorkers();
+  });
+  afterEach(() => {
+    ctx.sink!.behavior = {};
+    rcpts = [];
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  const recordRcpts = (refuse?: (address: string) => { code: number } | undefined) => ({
+    onRcptTo: (a: { address: string }) => {
+      rcpts.push(a.address);
+      return refuse?.(a.address);
+    },
+  });
+
+  it('a relay answering 421 at MAIL FROM for a while gets every letter exactly once, after retries', async () => {
+    let refusals = 3;
+    ctx.sink!.behavior = { onMailFrom: () => (refusals-- > 0 ? { code: 421, message: 'busy, try later' } : undefined) };
+    const campaign = await createLetterCampaign(ctx.db, 3);
+    await signAs(ctx, campaign, 'Dana Busy');
+
+    const rows = await expectEachLetterOnce(ctx, campaign, 3);
+    expect(refusals).toBeLessThan(0);
+    expect(Math.max(...rows.map((r) => r.attempts))).toBeGreaterThan(1);
+    expect(rows.reduce((n, r) => n + r.attempts, 0)).toBeLessThanOrEqual(3 + 3);
+  });
+
+  it('a relay answering 421 after DATA for a while gets every letter exactly once', async () => {
+    let refusals = 3;
+    ctx.sink!.behavior = { onData: () => (refusals-- > 0 ? { code: 421, message: 'cannot queue now' } : undefined) };
+    const campaign = await createLetterCampaign(ctx.db, 3);
+    await signAs(ctx, campaign, 'Dana Data');
+
+    const rows = await expectEachLetterOnce(ctx, campaign, 3);
+    expect(refusals).toBeLessThan(0);
+    expect(Math.max(...rows.map((r) => r.attempts))).toBeGreaterThan(1);
+  });
+
+  it('a greylisting relay (450 at RCPT TO on first sight) gets the letter once, on a later attempt', async () => {
+    const seen = new Set<string>();
+    ctx.sink!.behavior = recordRcpts((address) => {
+      if (seen.has(address)) return undefined;
+      seen.add(address);
+      return { code: 450 };
+    });
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    await signAs(ctx, campaign, 'Gert Grey');
+
+    const rows = await expectEachLetterOnce(ctx, campaign, 2);
+    expect(rows.map((r) => r.attempts)).toEqual([2, 2]);
+    for (const target of campaign.targets) expect(rcpts.filter((a) => a === target)).toHaveLength(2);
+  });
+
+  it('a 550 for one recipient fails that delivery, suppresses the address, and the other letters go out', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 3);
+    const refused = campaign.targets[1]!;
+    ctx.sink!.behavior = recordRcpts((address) =>
+      address === refused ? { code: 550, message: `5.1.1 <${address}>: Recipient address rejected` } : undefined,
+    );
+    await signAs(ctx, campaign, 'Rita Refused');
+
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    const bounced = rows.find((r) => r.recipient === refused)!;
+    expect(bounced).toMatchObject({ status: 'failed', attempts: 1, message_id: null });
+    expect(bounced.last_error).toBe('EENVELOPE RCPT TO 550 5.1.1 <[recipient]>: Recipient address rejected');
+    // The relay quoted the address; neither the row's error nor the failed job in Redis repeats it.
+    expect(bounced.last_error).not.toContain(refused);
+    const job = await ctx.queues.send.getJob(deliveryJobId(bounced.id));
+    expect(job!.failedReason).toMatch(/550/);
+    expect(job!.failedReason).not.toContain(refused);
+    expect(rows.filter((r) => r !== bounced).map((r) => r.status)).toEqual(['sent', 'sent']);
+    const copies = copiesOf(ctx.sink!.messages, campaign);
+    expect([...copies.keys()].map((k) => k.split('|')[0]).sort()).toEqual(campaign.targets.filter((t) => t !== refused).sort());
+    const { rows: suppressed } = await ctx.db.query<{ email: string; reason: string }>('SELECT email, reason FROM suppressions WHERE email = $1', [refused]);
+    expect(suppressed).toHaveLength(1);
+    expect(suppressed[0]!.reason).toMatch(/^bounce: .*550/);
+
+    // A later signer's letter to the suppressed address fails without the relay ever hearing of it.
+    await signAs(ctx, campaign, 'Sam Second');
+    const after = await waitUntilSettled(ctx.db, campaign);
+    const second = after.filter((r) => r.recipient === refused && r.id !== bounced.id);
+    expect(second).toHaveLength(1);
+    expect(second[0]).toMatchObject({ status: 'failed', message_id: null });
+    expect(second[0]!.last_error).toMatch(/suppress/);
+    expect(rcpts.filter((a) => a === refused)).toHaveLength(1);
+    expect(after.filter((r) => r.status === 'sent')).toHaveLength(4);
+  });
+
+  it('a 5xx refusing the sender fails the letters but puts no recipient on the suppression list', async () => {
+    ctx.sink!.behavior = { onMailFrom: () => ({ code: 553, message: 'sender not allowed' }) };
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    await signAs(ctx, campaign, 'Fay Sender');
+
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    expect(rows.map((r) => [r.status, r.attempts])).toEqual([['failed', 1], ['failed', 1]]);
+    const { rows: suppressed } = await ctx.db.query('SELECT email FROM suppressions WHERE email = ANY($1)', [campaign.targets]);
+    expect(suppressed).toEqual([]);
+  });
+
+  it('a line dropped after the message was sent but before the relay answered is retried, each letter arriving once', async () => {
+    let drops = 2;
+    ctx.sink!.behavior = {
+      onData: (session) => {
+        if (drops-- <= 0) return undefined;
+        // The relay dies before it says 250: it has not taken the message.
+        ctx.sink!.dropConnection(session);
+        return { code: 451 };
+      },
+    };
+    const campaign = await createLetterCampaign(ctx.db, 4);
+    await signAs(ctx, campaign, 'Lena Line');
+
+    const rows = await expectEachLetterOnce(ctx, campaign, 4);
+    expect(rows.reduce((n, r) => n + r.attempts, 0)).toBe(4 + 2);
+  });
+
+  it('connections dropped in the middle of a batch: every letter arrives, at most one extra copy per connection', async () => {
+    let mailFroms = 0;
+    ctx.sink!.behavior = {
+      onMailFrom: () => {
+        if (++mailFroms !== 6) return undefined;
+        // Mid-batch: the other pooled connections may be anywhere in their own messages.
+        ctx.sink!.dropConnections();
+        return { code: 421 };
+      },
+    };
+    const campaign = await createLetterCampaign(ctx.db, 4);
+    for (const name of ['Ann Drop', 'Ben Drop', 'Cem Drop']) await signAs(ctx, campaign, name);
+
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    expect(rows.map((r) => r.status)).toEqual(Array(12).fill('sent'));
+    const copies = copiesOf(ctx.sink!.messages, campaign);
+    expect(copies.size).toBe(12);
+    expect(mailFroms).toBeGreaterThan(6);
+    // The one window for a second copy: the relay took a message just as its line went, before
+    // the worker heard 250. At most one message per pooled connection (createMailer keeps 5).
+    expect(duplicatesIn(copies)).toBeLessThanOrEqual(5);
+  });
+
+  it('a second job for a delivery that was sent sends nothing', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await signAs(ctx, campaign, 'Otto Once');
+    const [row] = await expectEachLetterOnce(ctx, campaign, 1);
+
+    const outcome = new Promise<unknown>((resolve) => {
+      const onCompleted = (job: Job, result: unknown) => {
+        if (job.data.deliveryId !== row!.id) return;
+        workers.workers[0]!.off('completed', onCompleted);
+        resolve(result);
+      };
+      workers.workers[0]!.on('completed', onCompleted);
+    });
+    await enqueueDeliveries(ctx.queues, [row!.id]);
+    expect(await outcome).toBe('skipped');
+    expect(copiesOf(ctx.sink!.messages, campaign).size).toBe(1);
+    expect((await deliveriesOf(ctx.db, campaign))[0]).toMatchObject({ status: 'sent', attempts: 1, message_id: row!.message_id });
+  });
+
+  it('a letter that cannot be composed gives its lease back, and goes out once when the cause is fixed', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    // Saved templates compile; a row changed behind the app's back is what a bug would look like.
+    await ctx.db.query(`UPDATE campaigns SET letter_body = '{{#if}}broken' WHERE id = $1`, [campaign.id]);
+    await signAs(ctx, campaign, 'Bea Broken');
+
+    const deadline = Date.now() + 10_000;
+    let row = (await deliveriesOf(ctx.db, campaign))[0]!;
+    while (row.status !== 'retry' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      row = (await deliveriesOf(ctx.db, campaign))[0]!;
+    }
+    expect(row).toMatchObject({ status: 'retry', attempts: 1, lease_until: null });
+    expect(row.last_error).toBeTruthy();
+
+    await ctx.db.query(`UPDATE campaigns SET letter_body = 'Release her.' WHERE id = $1`, [campaign.id]);
+    const [sent] = await expectEachLetterOnce(ctx, campaign, 1);
+    expect(sent!.attempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a job for a delivery another worker holds waits until the lease ends, then sends once', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    const [id] = await insertLetters(ctx.db, campaign, 1);
+    const { rows } = await ctx.db.query<{ lease_until: Date }>(
+      `UPDATE deliveries SET status = 'sending', attempts = 1, lease_until = now() + interval '2 seconds'
+        WHERE id = $1 RETURNING lease_until`,
+      [id],
+    );
+    await enqueueDeliveries(ctx.queues, [id!]);
+
+    const [delivered] = await expectEachLetterOnce(ctx, campaign, 1);
+    expect(delivered!.attempts).toBe(2);
+    expect(delivered!.sent_at!.getTime()).toBeGreaterThanOrEqual(rows[0]!.lease_until.getTime());
+  });
+});
