@@ -1,0 +1,170 @@
+import type { ParsedMail } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
+import { eventually, getJson, mailsTo, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
+
+const emailOf = (name: string) => `${uniq(name)}@reader.example`;
+/** A header as it was sent (mailparser folds List-* headers into one parsed object). */
+const header = (mail: ParsedMail, name: string) =>
+  (mail.headerLines.find((h) => h.key === name)?.line ?? '').replace(/^[^:]+:\s*/, '').replace(/\r?\n\s+/g, ' ');
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(DB_KINDS)('case alerts on %s', (kind) => {
+  let ctx: TestContext;
+  let base: string;
+  let apiToken: string;
+
+  /** Posts an update through the API and waits until its fan-out has created every delivery. */
+  async function postUpdate(caseSlug: string, title = uniq('Hearing moved')) {
+    const res = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title, body: 'The court meets on Monday.\nPlease write now.' }, apiToken);
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { id: number; recipients: number };
+    await eventually(async () => ((await ctx.db.query('SELECT 1 FROM case_updates WHERE id = $1 AND fanned_out_at IS NOT NULL', [body.id])).rowCount ? true : undefined));
+    return { ...body, title };
+  }
+  const alertStats = (id: number) => getJson(`${base}/api/v1/alerts/${id}`, apiToken);
+  const settled = (id: number, recipients: number) =>
+    eventually(async () => {
+      const { body } = await alertStats(id);
+      return (body.sent as number) + (body.failed as number) >= recipients ? body : undefined;
+    });
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    apiToken = await createToken(ctx.db);
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('sends a confirmed subscriber an alert with the case, the update, and preferences and unsubscribe links', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('follower');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+
+    const update = await postUpdate(caseSlug, 'Hearing moved to Monday');
+    expect(update.recipients).toBe(1);
+    const alert = await waitForMail(ctx, email, 2);
+    expect(alert.subject).toBe('Aigerim Test: Hearing moved to Monday');
+    expect(alert.from!.value[0]).toEqual({ name: 'Appeal Test', address: 'letters@appeal.test' });
+    for (const part of [alert.text!, alert.html as string]) {
+      expect(part).toContain('Hearing moved to Monday');
+      expect(part).toContain('The court meets on Monday.');
+      expect(part).toContain(`${base}/cases/${caseSlug}`);
+      expect(part).toContain(`${base}/preferences/${manage}`);
+      expect(part).toContain(`${base}/unsubscribe/${manage}`);
+    }
+    expect(header(alert, 'list-unsubscribe')).toContain(`${base}/unsubscribe/${manage}`);
+    expect(header(alert, 'list-unsubscribe')).toContain('mailto:letters@appeal.test');
+    expect(header(alert, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(header(alert, 'list-id')).toContain('case-alerts.appeal.test');
+    expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0 });
+
+    const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
+    expect(casePage).toContain('Hearing moved to Monday');
+  });
+
+  it('sends nothing to an address that never confirmed', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('unconfirmed');
+    await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
+    await waitForMail(ctx, email, 1);
+    const update = await postUpdate(caseSlug);
+    expect(update.recipients).toBe(0);
+    await pause(500);
+    expect(mailsTo(ctx, email).map((m) => m.subject)).toEqual([expect.stringContaining('Please confirm')]);
+    expect((await alertStats(update.id)).body).toEqual({ recipients: 0, sent: 0, failed: 0 });
+  });
+
+  it('sends one alert to a follower of the case and of all cases; after a one-click unsubscribe, none', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('both');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    await subscribeAndConfirm(ctx, base, email);
+    const mailsBefore = mailsTo(ctx, email).length;
+
+    const update = await postUpdate(caseSlug);
+    expect(update.recipients).toBe(1);
+    const alert = await waitForMail(ctx, email, mailsBefore + 1);
+    await settled(update.id, 1);
+    await pause(300);
+    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
+
+    // What a mailbox provider does (RFC 8058): POST to the https URL, no cookie, no page shown.
+    const url = /<(http[^>]+\/unsubscribe\/[^>]+)>/.exec(header(alert, 'list-unsubscribe'))![1]!;
+    const oneClick = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+      redirect: 'manual',
+    });
+    expect(oneClick.status).toBeGreaterThanOrEqual(200);
+    expect(oneClick.status).toBeLessThan(300);
+
+    const next = await postUpdate(caseSlug);
+    expect(next.recipients).toBe(0);
+    await pause(500);
+    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
+  });
+
+  it('lets a signer who ticked "subscribe" hear the outcome once their signature is confirmed', async () => {
+    const { caseSlug, slug } = await createLiveCampaign(ctx.db);
+    const ticked = emailOf('signer');
+    const unticked = emailOf('quiet-signer');
+    for (const [email, subscribe] of [[ticked, 'on'], [unticked, undefined]] as const) {
+      const res = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Dana Signer', email, ...(subscribe ? { subscribe } : {}) });
+      expect(res.status).toBe(303);
+      const confirmation = await waitForMail(ctx, email);
+      expect((await postForm(`${base}/confirm/${tokenIn(confirmation, 'confirm')}`, {})).status).toBe(303);
+    }
+    const update = await postUpdate(caseSlug, 'Released on bail');
+    expect(update.recipients).toBe(1);
+    const alert = await waitForMail(ctx, ticked, 2);
+    expect(alert.subject).toBe('Aigerim Test: Released on bail');
+    expect(alert.text).toMatch(/\/unsubscribe\/[A-Za-z0-9_-]{40,}/);
+    await settled(update.id, 1);
+    expect(mailsTo(ctx, unticked)).toHaveLength(1);
+
+    // The signer's manage link works although no form ever gave them one.
+    const manage = tokenIn(alert, 'preferences');
+    expect((await fetch(`${base}/preferences/${manage}`)).status).toBe(200);
+  });
+
+  it('does not send an alert already queued to someone who left before it went out', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('left-early');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const mailsBefore = mailsTo(ctx, email).length;
+    const hold = ctx.sink!.behavior;
+    // The relay answers 451 for this address until the subscriber has left, so the alert waits in retry.
+    let left = false;
+    ctx.sink!.behavior = { ...hold, onRcptTo: (address) => (!left && address.address === email ? { code: 451 } : undefined) };
+    try {
+      const update = await postUpdate(caseSlug);
+      await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'alert' AND source_id = $1 AND status = 'retry'`, [update.id])).rowCount ? true : undefined));
+      expect((await postForm(`${base}/unsubscribe/${manage}`, {})).status).toBe(200);
+      left = true;
+      const stats = await settled(update.id, 1);
+      expect(stats).toMatchObject({ sent: 0, failed: 1 });
+      expect(mailsTo(ctx, email)).toHaveLength(mailsBefore);
+    } finally {
+      ctx.sink!.behavior = hold;
+    }
+  });
+
+  it('refuses a bad update, an unknown case or alert, and a missing token', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const bad = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { body: 'no title' }, apiToken);
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { error: { fields: object } }).error.fields).toHaveProperty('title');
+    expect((await postJson(`${base}/api/v1/cases/no-such-case/updates`, { title: 't', body: 'b' }, apiToken)).status).toBe(404);
+    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'b' })).status).toBe(401);
+    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(40_000) }, apiToken)).status).toBe(413);
+    expect((await alertStats(99_999_999)).status).toBe(404);
+    expect((await alertStats('abc' as unknown as number)).status).toBe(404);
+  });
+});
