@@ -108,3 +108,9 @@ export async function getAlertParts(db: Queryable, caseUpdateId: number, subscri
   );
   return rows[0];
 }
+
+/** How many subscribers an update of the case would reach now (the console's confirmation step). */
+export async function countFollowers(db: Queryable, caseId: number) {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscribers s WHERE ${FOLLOWS_CASE}`, [caseId]);
+  return rows[0]!.n;
+}

@@ -108,3 +108,12 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
 export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20): Promise<CaseUpdate[]> {
   return q.listCaseUpdates(db, caseId, limit);
 }
+
+/**
+ * How many subscribers an update of this case would be sent to if posted now: the same rule the
+ * fan-out uses. @throws NotFoundError for an unknown case.
+ */
+export async function countAlertRecipients(db: Queryable, caseSlug: string): Promise<number> {
+  const kase = await getCase(db, caseSlug);
+  return q.countFollowers(db, kase.id);
+}
