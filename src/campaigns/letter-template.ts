@@ -79,6 +79,21 @@ function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void
 }
 
 /**
+ * Handlebars' parser names grammar tokens ("Expecting 'ID', got 'EOF'"); an organizer needs to
+ * hear which tag is wrong instead.
+ */
+function describeParseError(message: string): string {
+  const got = /got '(\w+)'\s*$/.exec(message)?.[1];
+  if (got === 'EOF') return 'the template ends before an {{#if}} or {{#unless}} block is closed';
+  if (got === 'INVALID') return 'a tag is not closed with }}';
+  if (got === 'INVERSE' || got === 'OPEN_INVERSE_CHAIN') return '{{else}} outside an {{#if}} or {{#unless}} block';
+  if (got === 'CLOSE') return 'a tag ends too early';
+  if (got) return `unexpected ${got.toLowerCase().replace(/_/g, ' ')}`;
+  // Lexer errors and mismatched blocks ("if doesn't match unless - 2:5") say it in words already.
+  return message.split('\n')[0]!.replace(/^(Parse|Lexical) error on line \d+[.:]?\s*/, '').replace(/\s+-\s+\d+:\d+$/, '');
+}
+
+/**
  * Checks a letter subject or body: Handlebars syntax, the allowed variables, if/unless only.
  * @throws TemplateError naming the field and the line.
  */
@@ -88,8 +103,8 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
     ast = letters.parse(source);
   } catch (err) {
     const e = err as { message: string; lineNumber?: number };
-    const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]) ?? undefined;
-    fail(field, e.message.split('\n')[0]!.replace(/^Parse error on line \d+:?\s*/, 'syntax error '), line || undefined);
+    const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]);
+    fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
   }
   checkNode(field, ast);
 }
