@@ -26,7 +26,15 @@ export function previewLetterHtml(
   values: Partial<Record<'fullName' | 'city' | 'country' | 'personalNote', string>> = {},
 ): { subject: string; body: string } {
   const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f) => [f.key, mark(f.key)])) as LetterContext['supporter'];
-  const rendered = renderLetter(subject, body, { ...base, supporter });
+  // Marker characters typed into a template or a case are dropped, so every marker left is ours.
+  const unmark = (s: string) => s.replace(/[\uE000\uE001]/g, '');
+  const rendered = renderLetter(unmark(subject), unmark(body), {
+    target: { name: unmark(base.target.name), title: unmark(base.target.title), salutation: unmark(base.target.salutation) },
+    case: { personName: unmark(base.case.personName), location: unmark(base.case.location) },
+    campaign: { title: unmark(base.campaign.title) },
+    date: base.date,
+    supporter,
+  });
   const fill = (text: string) =>
     escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
       const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
