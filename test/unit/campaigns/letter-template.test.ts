@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { discloseTo, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
+import { TemplateError } from '../../../src/errors.ts';
+
+const context: LetterContext = {
+  supporter: { fullName: 'Dana Signer', city: 'Lyonville', country: 'Freedonia', personalNote: 'Free her.' },
+  target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
+  case: { personName: 'Aigerim', location: 'Almaty' },
+  campaign: { title: 'Free Aigerim' },
+  date: '1 May 2026',
+};
+
+/** The field messages of the TemplateError `source` raises. */
+function errorsOf(source: string, field: 'subject' | 'body' = 'body'): Record<string, string> {
+  try {
+    validateLetterTemplate(field, source);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TemplateError);
+    return (err as TemplateError).fields;
+  }
+  throw new Error('the template compiled');
+}
+
+describe('validating a letter template', () => {
+  it('accepts every documented variable, with if, unless and else', () => {
+    const source = LETTER_VARIABLES.map((v) => `{{${v}}}`).join('\n') +
+      '\n{{#if supporter.city}}from {{supporter.city}}{{else if supporter.country}}{{supporter.country}}{{else}}-{{/if}}' +
+      '\n{{#unless target.salutation}}Dear {{target.name}}{{/unless}}{{!-- a comment --}}{{{supporter.fullName}}}';
+    expect(() => validateLetterTemplate('body', source)).not.toThrow();
+  });
+
+  it('names the line of a syntax error, in words', () => {
+    expect(errorsOf('Dear {{target.name}},\n\n{{#if supporter.city}}\nfrom {{supporter.city}}')).toEqual({
+      body: 'Line 4: syntax error: the template ends before an {{#if}} or {{#unless}} block is closed',
+    });
+    expect(errorsOf('one\ntwo {{target.name')).toEqual({ body: 'Line 2: syntax error: a tag is not closed with }}' });
+    expect(errorsOf('one\n\n{{else}}').body).toMatch(/^Line 3: syntax error: \{\{else\}\} outside/);
+    expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
+  });
+
+  it('names the field it checked', () => {
+    expect(Object.keys(errorsOf('About {{case.nme}}', 'subject'))).toEqual(['subject']);
+  });
+
+  it('refuses an unknown variable, naming it and the line', () => {
+    expect(errorsOf('Dear {{target.name}},\n\nreply to {{supporter.email}}').body).toMatch(/^Line 3: unknown variable "supporter\.email"; use one of: supporter\.fullName/);
+    expect(errorsOf('{{#if supporter.email}}x{{/if}}').body).toMatch(/^Line 1: unknown variable "supporter\.email"/);
+  });
+
+  it('refuses anything that reaches past the variables: prototype, parent, root, this', () => {
+    for (const source of ['{{constructor}}', '{{supporter.constructor}}', '{{__proto__}}', '{{supporter.__proto__.polluted}}',
+      '{{constructor.constructor}}', '{{supporter.fullName.length}}', '{{this}}', '{{@root.supporter.fullName}}', '{{../supporter.fullName}}']) {
+      expect(errorsOf(source).body, source).toMatch(/^Line 1: unknown variable/);
+    }
+  });
+
+  it('refuses helpers, other blocks, partials and decorators', () => {
+    expect(errorsOf('{{lookup supporter "email"}}').body).toMatch(/helpers are not available/);
+    expect(errorsOf('{{log supporter}}').body).toMatch(/helpers are not available/);
+    expect(errorsOf('{{#each case}}x{{/each}}').body).toMatch(/not "each"/);
+    expect(errorsOf('{{#with supporter}}{{city}}{{/with}}').body).toMatch(/not "with"/);
+    expect(errorsOf('{{#if (lookup supporter "email")}}x{{/if}}').body).toMatch(/only variables/);
+    expect(errorsOf('x\n{{> footer}}').body).toBe('Line 2: partials and decorators are not available in letters');
+    expect(errorsOf('{{#*inline "x"}}y{{/inline}}').body).toMatch(/partials and decorators/);
+  });
+});
+
+describe('rendering a letter', () => {
+  it('fills in the variables as plain text, markup included as typed', () => {
+    const letter = renderLetter('About {{case.personName}}', '{{target.salutation}},\n\n<b>{{supporter.personalNote}}</b>\n{{supporter.fullName}}, {{date}}', {
+      ...context,
+      supporter: { ...context.supporter, personalNote: 'Tom & <Jerry>' },
+    });
+    expect(letter).toEqual({ subject: 'About Aigerim', text: 'Your Honour,\n\n<b>Tom & <Jerry></b>\nDana Signer, 1 May 2026\n' });
+  });
+
+  it('keeps the subject on one line whatever the variables hold', () => {
+    const letter = renderLetter('From {{supporter.personalNote}} to {{target.name}}', 'x', {
+      ...context,
+      supporter: { ...context.supporter, personalNote: 'a\r\nBcc: victim@evil.example\n\tX-Injected: yes' },
+    });
+    expect(letter.subject).toBe('From a Bcc: victim@evil.example X-Injected: yes to Judge One');
+  });
+
+  it('collapses runs of blank lines that empty variables leave', () => {
+    const letter = renderLetter('s', 'Dear,\n\n{{supporter.city}}\n\n\n\n{{supporter.fullName}}\n\n', { ...context, supporter: { ...context.supporter, city: '' } });
+    expect(letter.text).toBe('Dear,\n\nDana Signer\n');
+  });
+
+  it('reads nothing from the prototype, even from a template that was never validated', () => {
+    const letter = renderLetter('{{supporter.constructor.name}}', '[{{constructor}}][{{supporter.__proto__}}][{{supporter.toString}}]', context);
+    expect(letter).toEqual({ subject: '', text: '[][][]\n' });
+  });
+});
+
+describe('what a target learns of the supporter', () => {
+  it('hides city and country from a `name` target', () => {
+    expect(discloseTo('name', context.supporter)).toEqual({ fullName: 'Dana Signer', city: '', country: '', personalNote: 'Free her.' });
+  });
+
+  it('shows them to `name_place` and `full` targets', () => {
+    expect(discloseTo('name_place', context.supporter)).toEqual(context.supporter);
+    expect(discloseTo('full', context.supporter)).toEqual(context.supporter);
+  });
+
+  it('never offers the email as a variable', () => {
+    expect(LETTER_VARIABLES.some((v) => /email/i.test(v))).toBe(false);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { previewLetterHtml } from '../../../src/campaigns/preview.ts';
+
+const base = {
+  target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
+  case: { personName: 'Aigerim', location: 'Almaty' },
+  campaign: { title: 'Free Aigerim' },
+  date: '1 May 2026',
+};
+const BODY = '{{target.salutation}},\n{{supporter.personalNote}}\n{{supporter.fullName}}, {{supporter.city}} {{supporter.country}}';
+
+describe('the letter preview', () => {
+  it('marks each supporter field with a span the page script fills, showing a placeholder until typed', () => {
+    const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base);
+    expect(subject).toBe('From <span class="fill empty" data-field="full_name" data-placeholder="[your name]">[your name]</span>');
+    expect(body).toContain('Your Honour,');
+    for (const [field, placeholder] of [['personal_note', '[your note]'], ['full_name', '[your name]'], ['city', '[your city]'], ['country', '[your country]']]) {
+      expect(body).toContain(`<span class="fill empty" data-field="${field}" data-placeholder="${placeholder}">${placeholder}</span>`);
+    }
+  });
+
+  it('shows typed values, escaped, in place of the placeholders', () => {
+    const { body } = previewLetterHtml('s', BODY, base, { fullName: ' Dana ', personalNote: '<script>alert(1)</script>', city: '"><img src=x onerror=alert(1)>' });
+    expect(body).toContain('<span class="fill" data-field="full_name" data-placeholder="[your name]">Dana</span>');
+    expect(body).toContain('>&lt;script&gt;alert(1)&lt;/script&gt;</span>');
+    expect(body).toContain('>&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</span>');
+    expect(body).not.toMatch(/<script|<img/);
+  });
+
+  it('escapes markup in the template and in the case', () => {
+    const { subject, body } = previewLetterHtml('<b>{{case.personName}}</b>', '<i>{{case.location}}</i>', { ...base, case: { personName: '<u>A</u>', location: "O'Brien & co" } });
+    expect(subject).toBe('&lt;b&gt;&lt;u&gt;A&lt;/u&gt;&lt;/b&gt;');
+    expect(body).toBe('&lt;i&gt;O&#39;Brien &amp; co&lt;/i&gt;\n');
+  });
+
+  it('treats marker characters typed into a template or a case as nothing, never as a field', () => {
+    const { subject, body } = previewLetterHtml('A \uE000nope\uE001 B', 'For {{case.personName}}', {
+      ...base,
+      case: { personName: '\uE000fullName\uE001 X', location: '' },
+    });
+    expect(subject).toBe('A nope B');
+    expect(body).toBe('For fullName X\n');
+  });
+});
