@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { deliveryJobId, enqueueDeliveries, QUEUES } from '../../src/queues.ts';
+import { SWEEP_EVERY_MS } from '../../workers/maintenance.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, signAs, waitUntilSettled, type LetterCampaign } from '../helpers/faults.ts';
+
+describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)', (kind) => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind });
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  /** Starts workers only once the scene is set, then lets them deliver everything. */
+  async function deliverAll(campaign: LetterCampaign, letters: number) {
+    const workers = await ctx.startWorkers();
+    try {
+      const rows = await waitUntilSettled(ctx.db, campaign);
+      expect(rows.map((r) => r.status)).toEqual(Array(letters).fill('sent'));
+      const copies = copiesOf(ctx.sink!.messages, campaign);
+      expect(copies.size).toBe(letters);
+      expect(duplicatesIn(copies)).toBe(0);
+      return rows;
+    } finally {
+      await workers.close();
+    }
+  }
+
+  const jobState = (id: number) => ctx.queues.send.getJobState(deliveryJobId(id));
+
+  it('letters whose jobs Redis lost are each sent once after the sweeper runs', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 3);
+    for (const name of ['Ada Lost', 'Bo Lost']) await signAs(ctx, campaign, name);
+    // Every row has its job: nothing to do.
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(0);
+
+    await ctx.queues.send.obliterate({ force: true });
+    expect(await ctx.queues.send.count()).toBe(0);
+    // Rows younger than the grace period may still be on their way to the queue: left alone.
+    expect(await sweepDeliveries(ctx.db, ctx.queues)).toBe(0);
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(6);
+
+    await deliverAll(campaign, 6);
+  });
+
+  it('letters committed without a job (a crash before enqueue) are sent once by the scheduled sweep job', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    await insertLetters(ctx.db, campaign, 3);
+    // The sweep job waits 30 s before it calls a queued row stranded; let that time pass.
+    await ctx.db.query(`UPDATE deliveries SET updated_at = now() - interval '1 minute' WHERE campaign_id = $1`, [campaign.id]);
+
+    const workers = await ctx.startWorkers();
+    const swept: number[] = [];
+    workers.workers[1]!.on('completed', (job: Job, result: { requeued?: number } | null) => {
+      if (job.name === 'sweep') swept.push(result?.requeued ?? 0);
+    });
+    try {
+      expect(await ctx.queues.maintenance.getJobScheduler('sweep')).toMatchObject({ every: SWEEP_EVERY_MS });
+      await ctx.queues.maintenance.add('sweep', { task: 'sweep' });
+      const rows = await waitUntilSettled(ctx.db, campaign);
+      expect(rows.map((r) => r.status)).toEqual(Array(6).fill('sent'));
+      expect(swept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(6);
+      expect(duplicatesIn(copiesOf(ctx.sink!.messages, campaign))).toBe(0);
+      expect(copiesOf(ctx.sink!.messages, campaign).size).toBe(6);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('a delivery whose job failed in BullMQ while its row still says retry is re-enqueued and sent', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    const [id] = await insertLetters(ctx.db, campaign, 1);
+    await enqueueDeliveries(ctx.queues, [id!]);
+    // BullMQ gave up on the job (its own attempts ran out) before the row's attempts did.
+    const failing = new Worker(QUEUES.send, async () => {
+      throw new UnrecoverableError('simulated: job attempts used up');
+    }, { connection: ctx.redis.options as ConnectionOptions, prefix: ctx.config.queuePrefix });
+    await new Promise((resolve) => failing.once('failed', resolve));
+    await failing.close();
+    await ctx.db.query(
+      `UPDATE deliveries SET status = 'retry', attempts = 3, next_attempt_at = now() - interval '1 second' WHERE id = $1`,
+      [id],
+    );
+    expect(await jobState(id!)).toBe('failed');
+
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(1);
+    expect(await jobState(id!)).toBe('waiting');
+    const [row] = await deliverAll(campaign, 1);
+    expect(row!.attempts).toBe(4);
+  });
+
+  it('a delivery left sending past its lease, with no job, is re-enqueued and sent once', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    const ids = await insertLetters(ctx.db, campaign, 1);
+    // Its worker claimed it and died; the lease has run out and Redis has no job for it.
+    await ctx.db.query(
+      `UPDATE deliveries SET status = 'sending', attempts = 1, lease_until = now() - interval '1 second' WHERE id = $1`,
+      [ids[0]],
+    );
+    // The other one is still under a live lease: not the sweeper's to take.
+    await ctx.db.query(
+      `UPDATE deliveries SET status = 'sending', attempts = 1, lease_until = now() + interval '1 hour' WHERE id = $1`,
+      [ids[1]],
+    );
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(1);
+    expect(await jobState(ids[0]!)).toBe('waiting');
+    expect(await jobState(ids[1]!)).toBe('unknown');
+
+    await ctx.db.query(`UPDATE deliveries SET lease_until = now() - interval '1 second' WHERE id = $1`, [ids[1]]);
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(1);
+    const rows = await deliverAll(campaign, 2);
+    expect(rows.map((r) => r.attempts)).toEqual([2, 2]);
+  });
+});
