@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -11,6 +12,19 @@ const url = (protocols: string[]) =>
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** What Express's `trust proxy` takes: a hop count, true/false, or names, IPs and subnets separated by commas. */
+function isTrustProxy(value: string): boolean {
+  if (/^\d+$/.test(value) || value === 'true' || value === 'false') return true;
+  return value.split(',').every((part) => {
+    const [address, mask, ...rest] = part.trim().split('/');
+    if (PROXY_NAMES.has(address!) && mask === undefined) return true;
+    if (rest.length || !net.isIP(address!)) return false;
+    return mask === undefined || /^\d{1,3}$/.test(mask) || net.isIP(mask) !== 0;
+  });
+}
 
 /** Every environment variable Appeal reads, with its default. */
 const schema = z.object({
@@ -54,7 +68,10 @@ const schema = z.object({
   /** Anonymous public posts one IP may make per 10 minutes; 0 turns it off. @defaultValue 20 */
   RATE_LIMIT_PER_IP: integer(0, 1_000_000_000).default(20),
   /** Express `trust proxy` value (e.g. 1, loopback). */
-  TRUST_PROXY: z.string().min(1).optional(),
+  TRUST_PROXY: z
+    .string()
+    .refine(isTrustProxy, 'must be a hop count (1), true, or addresses and names like loopback, 10.0.0.0/8')
+    .optional(),
   /** Days before unconfirmed signatures and subscribers are purged. @defaultValue 7 */
   RETENTION_UNCONFIRMED_DAYS: integer(1, 3650).default(7),
   /** pino level. @defaultValue info */
