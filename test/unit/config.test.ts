@@ -1,0 +1,104 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseMailbox } from '../../src/config.ts';
+
+function errorOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`${JSON.stringify(env)} was accepted`);
+}
+
+describe('loading config from the environment', () => {
+  it('fills in every default', () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      publicUrl: 'http://localhost:3000',
+      dataDir: path.resolve('./data'),
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      smtpUrl: undefined,
+      mailFrom: { name: 'Appeal', address: 'letters@localhost' },
+      orgName: 'Appeal',
+      dkim: undefined,
+      sessionSecret: undefined,
+      queuePrefix: 'appeal',
+      workerConcurrency: 10,
+      rateLimitPerIp: 20,
+      trustProxy: undefined,
+      retentionUnconfirmedDays: 7,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable it is given', () => {
+    const config = loadConfig({
+      PORT: '8080', PUBLIC_URL: 'https://appeal.example/', DATA_DIR: '/tmp/appeal', DATABASE_URL: 'postgres://u@db/appeal',
+      REDIS_URL: 'redis://cache:6380', SMTP_URL: 'smtps://u:p@mail.example', MAIL_FROM: '"Letters, Appeal" <letters@appeal.example>',
+      ORG_NAME: 'Free Them', DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: '/etc/dkim.pem',
+      SESSION_SECRET: 'a-long-enough-secret', QUEUE_PREFIX: 'appeal-2', WORKER_CONCURRENCY: '4', RATE_LIMIT_PER_IP: '0',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8', RETENTION_UNCONFIRMED_DAYS: '3', LOG_LEVEL: 'warn',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      publicUrl: 'https://appeal.example',
+      dataDir: '/tmp/appeal',
+      mailFrom: { name: 'Letters, Appeal', address: 'letters@appeal.example' },
+      dkim: { domainName: 'appeal.example', keySelector: 's1', privateKeyFile: '/etc/dkim.pem' },
+      workerConcurrency: 4,
+      rateLimitPerIp: 0,
+      trustProxy: 'loopback, 10.0.0.0/8',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('counts an empty variable as unset', () => {
+    expect(loadConfig({ PORT: '', SMTP_URL: '' })).toMatchObject({ port: 3000, smtpUrl: undefined });
+  });
+
+  const bad: [string, string][] = [
+    ['PORT', 'abc'], ['PORT', '70000'], ['PORT', '0'], ['PORT', '80.5'],
+    ['PUBLIC_URL', 'appeal.example'], ['PUBLIC_URL', 'ftp://appeal.example'],
+    ['DATABASE_URL', 'mysql://db/appeal'], ['REDIS_URL', 'http://cache'], ['SMTP_URL', 'nonsense'], ['SMTP_URL', 'http://mail.example'],
+    ['MAIL_FROM', 'not an address'], ['MAIL_FROM', 'Appeal <letters@appeal.example>\r\nBcc: victim@evil.example'],
+    ['ORG_NAME', 'Appeal\r\nBcc: victim@evil.example'], ['ORG_NAME', 'x'.repeat(101)],
+    ['SESSION_SECRET', 'short'], ['QUEUE_PREFIX', 'has space'], ['QUEUE_PREFIX', 'a:b'],
+    ['WORKER_CONCURRENCY', '0'], ['RATE_LIMIT_PER_IP', '-1'], ['RETENTION_UNCONFIRMED_DAYS', '0'],
+    ['TRUST_PROXY', 'yes'], ['TRUST_PROXY', 'loopback, 300.1.1.1'], ['LOG_LEVEL', 'loud'],
+  ];
+  it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
+    const message = errorOf({ [name]: value });
+    expect(message.startsWith(`${name}: `)).toBe(true);
+    expect(message).not.toMatch(/[\r\n]/);
+  });
+
+  it('asks for all three DKIM variables together, naming the missing one', () => {
+    expect(errorOf({ DKIM_DOMAIN: 'appeal.example' })).toMatch(/^DKIM_SELECTOR: /);
+    expect(errorOf({ DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1' })).toMatch(/^DKIM_PRIVATE_KEY_FILE: /);
+  });
+
+  it('takes TRUST_PROXY in every form Express understands', () => {
+    for (const value of ['1', 'true', 'false', 'loopback', 'loopback,linklocal,uniquelocal', '10.0.0.1', '10.0.0.0/8', '10.0.0.0/255.0.0.0', 'fe80::/10']) {
+      expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toBe(value);
+    }
+  });
+});
+
+describe('parsing a mailbox', () => {
+  it('reads a name and address, a quoted name, or a bare address', () => {
+    expect(parseMailbox('Appeal <letters@localhost>')).toEqual({ name: 'Appeal', address: 'letters@localhost' });
+    expect(parseMailbox('"Appeal, Letters" <letters@appeal.example>')).toEqual({ name: 'Appeal, Letters', address: 'letters@appeal.example' });
+    expect(parseMailbox('  <letters@appeal.example> ')).toEqual({ name: '', address: 'letters@appeal.example' });
+    expect(parseMailbox('letters@appeal.example')).toEqual({ name: '', address: 'letters@appeal.example' });
+  });
+
+  it('refuses anything but one mailbox on one line', () => {
+    for (const value of ['', 'Appeal', 'Appeal <>', 'Appeal <letters>', 'a@b.example, c@d.example', 'A <a@b.example> <c@d.example>',
+      'Appeal <letters@appeal.example>\nBcc: x@evil.example', 'letters@appeal.example\r\n', 'two words@appeal.example']) {
+      expect(parseMailbox(value), JSON.stringify(value)).toBeNull();
+    }
+  });
+});
