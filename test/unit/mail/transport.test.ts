@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifySendError, createMailer } from '../../../src/mail/transport.ts';
+import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
+
+const message = { from: 'Appeal <letters@appeal.test>', to: 'judge@court.example', subject: 'About Aigerim', text: 'Free her.\n' };
+
+describe('classifying what a real SMTP server answers', () => {
+  let sink: SmtpSink;
+  let dataDir: string;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-transport-'));
+  });
+  afterAll(async () => {
+    await sink?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** The error nodemailer raises when the sink behaves like this, or undefined when it sent. */
+  async function sendWith(behavior: SinkBehavior, smtpUrl = sink.url): Promise<unknown> {
+    sink.behavior = behavior;
+    const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined });
+    try {
+      await mailer.send(message);
+      return undefined;
+    } catch (err) {
+      return err;
+    } finally {
+      mailer.close();
+      sink.behavior = {};
+    }
+  }
+
+  it('sends through SMTP_URL and reports the Message-ID', async () => {
+    expect(await sendWith({})).toBeUndefined();
+    expect(sink.messages.at(-1)!.subject).toBe('About Aigerim');
+  });
+
+  it('retries a 4xx at any step', async () => {
+    expect(classifySendError(await sendWith({ onMailFrom: () => ({ code: 451 }) }))).toBe('retry');
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 450 }) }))).toBe('retry');
+    expect(classifySendError(await sendWith({ onData: () => ({ code: 421 }) }))).toBe('retry');
+  });
+
+  it('blames the recipient only for a 5xx to RCPT TO', async () => {
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550 }) }))).toBe('recipient-rejected');
+    expect(classifySendError(await sendWith({ onMailFrom: () => ({ code: 550 }) }))).toBe('permanent');
+    expect(classifySendError(await sendWith({ onData: () => ({ code: 554 }) }))).toBe('permanent');
+  });
+
+  it('retries when nothing answers', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    expect(classifySendError(await sendWith({}, `smtp://127.0.0.1:${port}`))).toBe('retry');
+  });
+
+  it('fails for good a message nodemailer cannot address', () => {
+    const err = Object.assign(new Error('No recipients defined'), { code: 'EENVELOPE' });
+    expect(classifySendError(err)).toBe('permanent');
+  });
+});
+
+describe('the dev outbox', () => {
+  it('writes each message as an .eml file under DATA_DIR/outbox', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-outbox-'));
+    try {
+      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined });
+      expect(mailer.kind).toBe('outbox');
+      const info = await mailer.send(message);
+      mailer.close();
+      expect(info.file).toBe(path.join(dataDir, 'outbox', path.basename(info.file!)));
+      expect(info.file).toMatch(/\.eml$/);
+      const eml = fs.readFileSync(info.file!, 'utf8');
+      expect(eml).toContain('Subject: About Aigerim');
+      expect(eml).toContain(`Message-ID: ${info.messageId}`);
+      expect(fs.statSync(info.file!).mode & 0o077).toBe(0);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
