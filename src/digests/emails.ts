@@ -74,7 +74,8 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     const people = signers.length === 1 ? '1 supporter' : `${signers.length} supporters`;
     const data = {
       orgName: config.orgName,
-      letter: letter.text,
+      // Supporter variables render empty in a letter many people sign: drop the blank lines they leave.
+      letter: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
       people,
       since: p.since ? formatLetterDate(p.since) : null,
       signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', ') })),

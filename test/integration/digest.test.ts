@@ -1,0 +1,159 @@
+import { parse } from 'csv-parse/sync';
+import type { ParsedMail } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCampaign } from '../../src/campaigns/service.ts';
+import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { createDigest, runDueDigests } from '../../src/digests/service.ts';
+import { sign } from '../../src/signatures/service.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { eventually, mailsTo, waitForMail } from '../helpers/subscribers.ts';
+
+const DAY_MS = 24 * 3600_000;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Signer {
+  fullName: string;
+  city: string;
+  country: string;
+  personalNote: string;
+  email: string;
+}
+
+const csvOf = (mail: ParsedMail) => parse(mail.attachments[0]!.content.toString('utf8'), { columns: true }) as Record<string, string>[];
+
+describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
+  let ctx: TestContext;
+
+  /** A live digest campaign, due every day from midnight UTC, so it is due whenever the test runs. */
+  async function digestCampaign() {
+    const tag = uniq('digest');
+    const targets = {
+      name: `court@${tag}.example`,
+      place: `ministry@${tag}.example`,
+      full: `ombudsman@${tag}.example`,
+    };
+    const { slug } = await createLiveCampaign(ctx.db, {
+      deliveryMode: 'digest',
+      digestHour: 0,
+      requireConfirmation: false,
+      targets: [
+        { name: 'District Court', email: targets.name, salutation: 'Your Honour', disclose: 'name' },
+        { name: 'Foreign Ministry', email: targets.place, salutation: 'Dear Minister', disclose: 'name_place' },
+        { name: 'Ombudsman', email: targets.full, disclose: 'full' },
+      ],
+    });
+    const campaign = await getCampaign(ctx.db, slug);
+    let n = 0;
+    const addSigner = async (): Promise<Signer> => {
+      n += 1;
+      const s = { fullName: `Signer ${n} ${tag}`, email: `s${n}@${tag}.example`, city: `City${n}`, country: 'France', personalNote: n % 2 ? `Note ${n}` : '' };
+      const result = await sign(ctx.db, ctx, slug, s, { ipHash: null });
+      expect(result.kind).toBe('signed');
+      return s;
+    };
+    return { slug, id: campaign.id, targets, addSigner };
+  }
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: kind });
+    await ctx.startWorkers();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('sends each target one letter naming every new signer with a CSV, and nothing when there is no new signer', async () => {
+    const c = await digestCampaign();
+    const signers = [await c.addSigner(), await c.addSigner(), await c.addSigner()];
+    // Confirming a signature in digest mode sends no letter by itself.
+    await pause(300);
+    expect(mailsTo(ctx, c.targets.name)).toEqual([]);
+
+    // The maintenance task, as its schedule runs it.
+    await ctx.queues.maintenance.add('digest', { task: 'digest' });
+    const [court, ministry, ombudsman] = await Promise.all([c.targets.name, c.targets.place, c.targets.full].map((t) => waitForMail(ctx, t)));
+    for (const letter of [court!, ministry!, ombudsman!]) {
+      expect(letter.from!.value[0]).toEqual({ name: '3 supporters via Appeal Test', address: 'letters@appeal.test' });
+      expect(letter.subject).toContain('3 supporters');
+      for (const s of signers) expect(letter.text).toContain(s.fullName);
+      expect(letter.text).toContain('Note 1');
+      expect(letter.attachments).toHaveLength(1);
+      expect(letter.attachments[0]!.contentType).toBe('text/csv');
+      expect(letter.attachments[0]!.filename).toMatch(/\.csv$/);
+    }
+    expect(court!.text).toContain('Your Honour');
+    expect(court!.text).not.toMatch(/City1|France/);
+    expect(csvOf(court!)).toEqual(signers.map((s) => ({ name: s.fullName, city: '', country: '', note: s.personalNote })));
+    expect(ministry!.text).toContain('City2, France');
+    expect(csvOf(ministry!)).toEqual(signers.map((s) => ({ name: s.fullName, city: s.city, country: s.country, note: s.personalNote })));
+    expect(JSON.stringify([ministry!.text, ministry!.html, csvOf(ministry!)])).not.toContain(signers[0]!.email);
+    expect(csvOf(ombudsman!)[0]).toEqual({ name: signers[0]!.fullName, city: 'City1', country: 'France', note: 'Note 1', email: signers[0]!.email });
+
+    // The same day again, and the next day with nobody new: nothing.
+    expect(await runDueDigests(ctx.db, ctx.queues)).toEqual([]);
+    expect(await runDueDigests(ctx.db, ctx.queues, new Date(Date.now() + DAY_MS))).toEqual([]);
+
+    // The next day's digest names only who signed since.
+    const late = await c.addSigner();
+    expect(await runDueDigests(ctx.db, ctx.queues)).toEqual([]);
+    const [next] = await runDueDigests(ctx.db, ctx.queues, new Date(Date.now() + DAY_MS));
+    expect(next).toMatchObject({ campaignId: c.id, signatures: 1 });
+    const second = await waitForMail(ctx, c.targets.place, 2);
+    expect(second.from!.value[0]!.name).toBe('1 supporter via Appeal Test');
+    expect(csvOf(second).map((r) => r.name)).toEqual([late.fullName]);
+    expect(second.text).toContain('who signed since');
+    await pause(300);
+    expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
+  });
+
+  it('puts each signer in exactly one digest across a crash, a re-run, and two runs at once', async () => {
+    const c = await digestCampaign();
+    const first = [await c.addSigner(), await c.addSigner(), await c.addSigner(), await c.addSigner()];
+    const now = new Date();
+
+    // A crash before the digest's transaction commits leaves nothing claimed.
+    await expect(ctx.db.transaction(async (tx) => {
+      await createDigest(tx, c.id, now);
+      throw new Error('worker died');
+    })).rejects.toThrow('worker died');
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE campaign_id = $1 AND digest_id IS NOT NULL', [c.id])).rowCount).toBe(0);
+
+    // A crash after the commit, before any job was added: the letters wait as queued rows.
+    const committed = await ctx.db.transaction((tx) => createDigest(tx, c.id, now));
+    expect(committed).toMatchObject({ signatures: 4 });
+    expect(committed!.deliveryIds).toHaveLength(3);
+
+    // The re-run creates nothing; the sweeper sends what the crashed run left.
+    expect(await runDueDigests(ctx.db, ctx.queues, now)).toEqual([]);
+    await sweepDeliveries(ctx.db, ctx.queues, 0);
+    await Promise.all(Object.values(c.targets).map((t) => waitForMail(ctx, t)));
+
+    // Next day, two runs at once (two maintenance workers) make one digest.
+    const second = [await c.addSigner(), await c.addSigner()];
+    const tomorrow = new Date(now.getTime() + DAY_MS);
+    const runs = (await Promise.all([runDueDigests(ctx.db, ctx.queues, tomorrow), runDueDigests(ctx.db, ctx.queues, tomorrow)])).flat();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ signatures: 2 });
+    await Promise.all(Object.values(c.targets).map((t) => waitForMail(ctx, t, 2)));
+    await pause(300);
+
+    for (const target of Object.values(c.targets)) {
+      const letters = mailsTo(ctx, target);
+      expect(letters).toHaveLength(2);
+      const named = letters.flatMap((l) => csvOf(l).map((r) => r.name));
+      expect(named.sort()).toEqual([...first, ...second].map((s) => s.fullName).sort());
+    }
+    const digests = await ctx.db.query<{ digest_id: number; n: number }>(
+      'SELECT digest_id, count(*)::int AS n FROM signatures WHERE campaign_id = $1 GROUP BY digest_id ORDER BY digest_id',
+      [c.id],
+    );
+    expect(digests.rows.map((r) => r.n)).toEqual([4, 2]);
+    expect(digests.rows.every((r) => r.digest_id !== null)).toBe(true);
+    await eventually(async () => {
+      const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE campaign_id = $1 AND kind = 'digest' AND status = 'sent'`, [c.id]);
+      return rows[0]!.n === 6 ? true : undefined;
+    });
+  });
+});

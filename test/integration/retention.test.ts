@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeUnconfirmed } from '../../src/retention/service.ts';
+import { sign } from '../../src/signatures/service.ts';
+import { requestSubscription } from '../../src/subscribers/service.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { DB_KINDS } from '../helpers/db.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { eventually } from '../helpers/subscribers.ts';
+
+describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    // No workers: the deliveries stay as rows, and the purge job is run by hand below.
+    ctx = await createTestContext({ db: kind, env: { RETENTION_UNCONFIRMED_DAYS: '7' } });
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  /** Signatures and subscribers of every state, half of them made to look `days` old. */
+  async function population(tag: string) {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const withConfirmation = slug;
+    const { slug: noConfirmation } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const email = (who: string) => `${who}@${tag}.example`;
+    const signAs = (campaign: string, who: string) => sign(ctx.db, ctx, campaign, { fullName: who, email: email(who) }, { ipHash: null });
+    await signAs(withConfirmation, 'old-pending-signer');
+    await signAs(withConfirmation, 'new-pending-signer');
+    await signAs(noConfirmation, 'old-confirmed-signer');
+    const subscribe = (who: string) => requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
+    await subscribe('old-pending-subscriber');
+    await subscribe('new-pending-subscriber');
+    await subscribe('old-active-subscriber');
+    await subscribe('old-unsubscribed-subscriber');
+    await ctx.db.query(`UPDATE subscribers SET status = 'active' WHERE email = $1`, [email('old-active-subscriber')]);
+    await ctx.db.query(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = $1`, [email('old-unsubscribed-subscriber')]);
+    await ctx.db.query(`UPDATE signatures SET created_at = now() - interval '8 days' WHERE email LIKE 'old-%' || $1`, [`@${tag}.example`]);
+    await ctx.db.query(`UPDATE subscribers SET created_at = now() - interval '8 days' WHERE email LIKE 'old-%' || $1`, [`@${tag}.example`]);
+  }
+
+  const left = async (tag: string) => ({
+    signatures: (await ctx.db.query<{ email: string }>('SELECT email FROM signatures WHERE email LIKE $1 ORDER BY email', [`%@${tag}.example`])).rows.map((r) => r.email.split('@')[0]),
+    subscribers: (await ctx.db.query<{ email: string }>('SELECT email FROM subscribers WHERE email LIKE $1 ORDER BY email', [`%@${tag}.example`])).rows.map((r) => r.email.split('@')[0]),
+    deliveries: (await ctx.db.query<{ kind: string; recipient: string }>(
+      `SELECT kind, recipient FROM deliveries WHERE recipient LIKE $1 OR source_id IN (SELECT id FROM signatures WHERE email LIKE $1) ORDER BY kind, recipient`,
+      [`%@${tag}.example`],
+    )).rows.map((r) => `${r.kind} ${r.recipient.split('@')[0]}`),
+  });
+
+  it('deletes signatures and subscribers never confirmed within the retention period, with their deliveries, and keeps the rest', async () => {
+    const tag = uniq('retention');
+    await population(tag);
+    expect((await left(tag)).deliveries).toEqual(expect.arrayContaining(['confirm old-pending-signer', 'optin old-pending-subscriber']));
+
+    await purgeUnconfirmed(ctx.db, 7);
+    const after = await left(tag);
+    expect(after.signatures).toEqual(['new-pending-signer', 'old-confirmed-signer']);
+    expect(after.subscribers).toEqual(['new-pending-subscriber', 'old-active-subscriber', 'old-unsubscribed-subscriber']);
+    expect(after.deliveries).not.toContain('confirm old-pending-signer');
+    expect(after.deliveries).not.toContain('optin old-pending-subscriber');
+    expect(after.deliveries).toEqual(expect.arrayContaining(['confirm new-pending-signer', 'optin new-pending-subscriber']));
+    // The confirmed signer's letters stay (their recipients are the targets).
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND s.email = $1`, [`old-confirmed-signer@${tag}.example`])).rowCount).toBe(2);
+    expect((await ctx.db.query(`SELECT 1 FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE s.email LIKE $1`, [`old-pending-subscriber@%`])).rowCount).toBe(0);
+  });
+
+  it('runs as the daily maintenance job with RETENTION_UNCONFIRMED_DAYS', async () => {
+    const tag = uniq('retention-job');
+    await population(tag);
+    const workers = await ctx.startWorkers();
+    try {
+      const job = await ctx.queues.maintenance.add('purge', { task: 'purge' });
+      await eventually(async () => ((await job.isCompleted()) ? true : undefined));
+      const after = await left(tag);
+      expect(after.signatures).toEqual(['new-pending-signer', 'old-confirmed-signer']);
+      expect(after.subscribers).toEqual(['new-pending-subscriber', 'old-active-subscriber', 'old-unsubscribed-subscriber']);
+    } finally {
+      await workers.close();
+    }
+  });
+});
