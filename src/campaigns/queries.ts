@@ -91,3 +91,124 @@ export async function countSignatures(db: Queryable, campaignId: number) {
   );
   return rows[0]!;
 }
+
+export interface CampaignOverview {
+  id: number;
+  slug: string;
+  title: string;
+  status: CampaignStatus;
+  goal: number | null;
+  delivery_mode: string;
+  updated_at: Date;
+  person_name: string;
+  case_slug: string;
+  confirmed: number;
+  pending: number;
+  sent: number;
+  failed: number;
+  waiting: number;
+}
+
+/**
+ * Campaigns with their signature and letter counts in one statement (the console's lists).
+ * `recentDays` keeps live and paused campaigns plus any changed within that many days.
+ */
+export async function listCampaignOverview(db: Queryable, filter: { status?: CampaignStatus; recentDays?: number }) {
+  const { rows } = await db.query<CampaignOverview>(
+    `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
+            s.confirmed, s.pending, d.sent, d.failed, d.waiting
+       FROM campaigns c
+       JOIN cases k ON k.id = c.case_id
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed,
+                count(*) FILTER (WHERE status = 'pending')::int AS pending
+           FROM signatures WHERE campaign_id = c.id) s
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
+                count(*) FILTER (WHERE status = 'failed')::int AS failed,
+                count(*) FILTER (WHERE status IN ('queued', 'sending', 'retry'))::int AS waiting
+           FROM deliveries WHERE campaign_id = c.id AND kind IN ('letter', 'digest')) d
+      WHERE ($1::text IS NULL OR c.status = $1)
+        AND ($2::int IS NULL OR c.status IN ('live', 'paused') OR c.updated_at > now() - make_interval(days => $2))
+      ORDER BY c.status = 'live' DESC, c.updated_at DESC, c.id DESC
+      LIMIT 200`,
+    [filter.status ?? null, filter.recentDays ?? null],
+  );
+  return rows;
+}
+
+/** Signatures started per UTC day over the last `days` days, with how many of them are confirmed. */
+export async function countSignaturesPerDay(db: Queryable, campaignId: number, days: number) {
+  const { rows } = await db.query<{ day: string; total: number; confirmed: number }>(
+    `SELECT to_char(date_trunc('day', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day,
+            count(*)::int AS total, count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed
+       FROM signatures
+      WHERE campaign_id = $1 AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $2 - 1)
+      GROUP BY 1 ORDER BY 1`,
+    [campaignId, days],
+  );
+  return rows;
+}
+
+export interface SignatureListing {
+  id: number;
+  full_name: string;
+  email: string;
+  city: string;
+  country: string;
+  status: string;
+  subscribe: boolean;
+  created_at: Date;
+  confirmed_at: Date | null;
+}
+
+/**
+ * One keyset page of a campaign's signatures, newest first, optionally those whose name, email,
+ * city or country contains `search`. LIKE wildcards typed by the organizer are matched literally.
+ */
+export async function searchSignatures(db: Queryable, campaignId: number, opts: { search?: string; beforeId?: number; limit: number }) {
+  const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const { rows } = await db.query<SignatureListing>(
+    `SELECT id, full_name, email, city, country, status, subscribe, created_at, confirmed_at
+       FROM signatures
+      WHERE campaign_id = $1 AND ($2::bigint IS NULL OR id < $2)
+        AND ($3::text IS NULL OR full_name ILIKE $3 OR email ILIKE $3 OR city ILIKE $3 OR country ILIKE $3)
+      ORDER BY id DESC LIMIT $4`,
+    [campaignId, opts.beforeId ?? null, pattern, opts.limit],
+  );
+  return rows;
+}
+
+/** Appends targets after the last position; an email the campaign targets already is skipped. */
+export async function appendTargets(db: Queryable, campaignId: number, targets: CampaignInput['targets']) {
+  const { rows } = await db.query<Target>(
+    `INSERT INTO targets (campaign_id, position, name, title, email, salutation, disclose)
+     SELECT $1, coalesce((SELECT max(position) FROM targets WHERE campaign_id = $1), 0) + t.ord,
+            t.name, t.title, t.email, t.salutation, t.disclose
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+            AS t(name, title, email, salutation, disclose, ord)
+      WHERE NOT EXISTS (SELECT 1 FROM targets x WHERE x.campaign_id = $1 AND lower(x.email) = lower(t.email))
+     RETURNING *`,
+    [campaignId, targets.map((t) => t.name), targets.map((t) => t.title), targets.map((t) => t.email),
+      targets.map((t) => t.salutation), targets.map((t) => t.disclose)],
+  );
+  return rows;
+}
+
+/**
+ * Deletes a target that has no deliveries. Deliveries cascade from targets, so a target that
+ * has letters stays: deleting it would erase the record of what was sent.
+ */
+export async function deleteUnusedTarget(db: Queryable, campaignId: number, targetId: number) {
+  const { rows } = await db.query<Target>(
+    `DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.target_id = t.id)
+     RETURNING *`,
+    [campaignId, targetId],
+  );
+  return rows[0];
+}
+
+export async function countTargets(db: Queryable, campaignId: number) {
+  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM targets WHERE campaign_id = $1', [campaignId])).rows[0]!.n;
+}

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
-import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
+import { campaignInput, targetInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
 function parseCampaign(input: unknown): CampaignInput {
   const c = parseInput(campaignInput, input);
@@ -107,3 +107,67 @@ export const listCampaigns = q.listCampaigns;
 export const listTargets: (db: Queryable, campaignId: number) => Promise<Target[]> = q.listTargets;
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
+
+/**
+ * Changes what a campaign says and how it sends, leaving its targets (and their deliveries) alone.
+ * The slug stays: links to the campaign are out in the world.
+ * @throws NotFoundError; ValidationError (TemplateError for the letter).
+ */
+export async function updateCampaignDetails(db: Db, slug: string, input: unknown): Promise<Campaign> {
+  const existing = await getCampaign(db, slug);
+  const c = parseCampaign({ ...(input as object), slug, targets: [{ name: 'kept', email: 'kept@example.org' }] });
+  const kase = await caseFor(db, c.caseSlug);
+  return (await q.updateCampaign(db, existing.id, kase.id, c))!;
+}
+
+/**
+ * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
+ * live campaign the new targets get the letters of signatures confirmed from now on.
+ * @throws NotFoundError; ValidationError for a bad target or more than 500 in all.
+ */
+export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {
+  const campaign = await getCampaign(db, slug);
+  const targets = input.map((t, i) => {
+    try {
+      return parseInput(targetInput, t);
+    } catch (err) {
+      if (err instanceof ValidationError && input.length > 1) {
+        throw new ValidationError(Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [`targets.${i}.${k}`, v])));
+      }
+      throw err;
+    }
+  });
+  return db.transaction(async (tx) => {
+    const added = await q.appendTargets(tx, campaign.id, targets);
+    if ((await q.countTargets(tx, campaign.id)) > 500) throw new ValidationError({ targets: 'a campaign takes at most 500 targets' });
+    return { added, skipped: targets.length - added.length };
+  });
+}
+
+/**
+ * Removes a target that has no letters yet; one that has letters stays, so the record of what
+ * was sent stays too, and so does the last target.
+ * @throws NotFoundError; ConflictError when it has letters or is the last one.
+ */
+export async function removeTarget(db: Db, slug: string, targetId: number): Promise<Target> {
+  const campaign = await getCampaign(db, slug);
+  return db.transaction(async (tx) => {
+    if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
+    const removed = await q.deleteUnusedTarget(tx, campaign.id, targetId);
+    if (removed) return removed;
+    const exists = (await q.listTargets(tx, campaign.id)).some((t) => t.id === targetId);
+    if (!exists) throw new NotFoundError('target');
+    throw new ConflictError('target_has_letters', 'Letters have gone to this target already, so it stays on record. Close the campaign and start a new one to stop writing to it.');
+  });
+}
+
+export const listCampaignOverview = q.listCampaignOverview;
+export const countSignaturesPerDay = q.countSignaturesPerDay;
+export const searchSignatures = q.searchSignatures;
+export type { CampaignOverview, SignatureListing } from './queries.ts';
+export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
+
+/** Checks a campaign as createCampaign would, without saving: a form can show every problem at once. @throws ValidationError */
+export function validateCampaignInput(input: unknown): CampaignInput {
+  return parseCampaign(input);
+}

@@ -93,3 +93,63 @@ export async function countDeliveriesByStatus(db: Queryable, where: { campaignId
   );
   return rows;
 }
+
+export interface FailedDelivery {
+  id: number;
+  kind: string;
+  recipient: string;
+  attempts: number;
+  last_error: string | null;
+  updated_at: Date;
+  target_name: string | null;
+}
+
+/** Failed deliveries newest first, of one campaign or of all. */
+export async function listFailedDeliveries(db: Queryable, filter: { campaignId?: number; limit: number }) {
+  const { rows } = await db.query<FailedDelivery>(
+    `SELECT d.id, d.kind, d.recipient, d.attempts, d.last_error, d.updated_at, t.name AS target_name
+       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
+      WHERE d.status = 'failed' AND ($1::bigint IS NULL OR d.campaign_id = $1)
+      ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
+    [filter.campaignId ?? null, filter.limit],
+  );
+  return rows;
+}
+
+/** Failed deliveries by kind, for the dashboard. */
+export async function countFailedByKind(db: Queryable) {
+  const { rows } = await db.query<{ kind: string; n: number }>(
+    `SELECT kind, count(*)::int AS n FROM deliveries WHERE status = 'failed' GROUP BY kind ORDER BY kind`,
+  );
+  return rows;
+}
+
+/** Only a failed delivery goes back to the queue, with its attempts counted afresh. */
+export async function requeueFailed(db: Queryable, id: number) {
+  const { rows } = await db.query<{ id: number; campaign_id: number | null; kind: string }>(
+    `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+      WHERE id = $1 AND status = 'failed' RETURNING id, campaign_id, kind`,
+    [id],
+  );
+  return rows[0];
+}
+
+/** One keyset page of the suppression list in address order, optionally those containing `search`. */
+export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; limit: number }) {
+  const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const { rows } = await db.query<{ email: string; reason: string; created_at: Date }>(
+    `SELECT email, reason, created_at FROM suppressions
+      WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2)
+      ORDER BY email LIMIT $3`,
+    [opts.afterEmail ?? null, pattern, opts.limit],
+  );
+  return rows;
+}
+
+export async function deleteSuppression(db: Queryable, email: string) {
+  const { rows } = await db.query<{ email: string; reason: string }>(
+    'DELETE FROM suppressions WHERE email = lower($1) RETURNING email, reason',
+    [email],
+  );
+  return rows[0];
+}

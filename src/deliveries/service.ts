@@ -156,3 +156,30 @@ export async function countDeliveries(db: Queryable, where: { campaignId?: numbe
 }
 
 export { enqueueDeliveries };
+
+export const listFailedDeliveries = q.listFailedDeliveries;
+export const countFailedByKind = q.countFailedByKind;
+export const listSuppressions = q.listSuppressions;
+export type { FailedDelivery } from './queries.ts';
+
+/**
+ * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job.
+ * Its old job may still sit in the failed set under the same id, which would swallow the add,
+ * so it is removed first. An address on the suppression list fails again at once.
+ * @returns false when the delivery is not failed (sent meanwhile, or retried already).
+ */
+export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send'>, id: number): Promise<boolean> {
+  const requeued = await q.requeueFailed(db, id);
+  if (!requeued) return false;
+  await queues.send.remove(deliveryJobId(id));
+  await enqueueDeliveries(queues, [id]);
+  return true;
+}
+
+/**
+ * Takes an address off the suppression list, so mail to it goes out again.
+ * @returns the entry removed, or undefined when it was not on the list.
+ */
+export async function removeSuppression(db: Queryable, email: string) {
+  return q.deleteSuppression(db, email);
+}

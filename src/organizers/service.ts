@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { hashPassword } from './passwords.ts';
+import * as q from './queries.ts';
 
 export interface Organizer {
   id: number;
@@ -84,4 +85,57 @@ export async function recordAudit(db: Queryable, organizerId: number | null, act
     object,
     detail ? JSON.stringify(detail) : null,
   ]);
+}
+
+export { checkLogin, changePassword, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';
+export { createSession, findSession, endSession, endOtherSessions, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from './sessions.ts';
+export type { ApiTokenListing, AuditEntry, OrganizerListing } from './queries.ts';
+
+export const listOrganizers = q.listOrganizers;
+export const listApiTokens = q.listApiTokens;
+
+/** Audit log entries newest first, `limit` at a time; `action` matches it or its children (`campaign` → `campaign.launch`). */
+export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; limit?: number } = {}) {
+  return q.listAudit(db, { ...filter, limit: Math.min(filter.limit ?? 100, 500) });
+}
+
+/** Revokes an API token; revoking it again is a no-op. @returns whether it was live. */
+export async function revokeApiToken(db: Queryable, actorId: number, tokenId: number): Promise<boolean> {
+  const revoked = await q.revokeApiToken(db, tokenId);
+  if (revoked) await recordAudit(db, actorId, 'token.revoke', `token:${tokenId}`, { label: revoked.label });
+  return !!revoked;
+}
+
+/** Ends a lockout early (an admin vouching for the organizer). @throws NotFoundError */
+export async function unlockOrganizer(db: Queryable, actorId: number, organizerId: number): Promise<void> {
+  if (!(await q.getOrganizer(db, organizerId))) throw new NotFoundError('organizer');
+  await q.clearFailedLogins(db, organizerId);
+  await recordAudit(db, actorId, 'organizer.unlock', `organizer:${organizerId}`);
+}
+
+/**
+ * Makes an organizer an admin or takes it back. The last admin stays an admin, so someone can
+ * always manage organizers from the console.
+ * @throws NotFoundError; ConflictError for the last admin.
+ */
+export async function setOrganizerRole(db: Queryable, actorId: number, organizerId: number, role: 'admin' | 'organizer'): Promise<void> {
+  const organizer = await q.getOrganizer(db, organizerId);
+  if (!organizer) throw new NotFoundError('organizer');
+  if (organizer.role === role) return;
+  if (role === 'organizer' && (await q.countAdmins(db)) <= 1) throw new ConflictError('last_admin', 'The last admin cannot stop being an admin.');
+  await q.setRole(db, organizerId, role);
+  await recordAudit(db, actorId, 'organizer.role', `organizer:${organizerId}`, { role });
+}
+
+/**
+ * Removes an organizer with their sessions and API tokens; the audit log keeps their actions.
+ * @throws NotFoundError; ConflictError for oneself or the last admin.
+ */
+export async function removeOrganizer(db: Queryable, actorId: number, organizerId: number): Promise<void> {
+  if (actorId === organizerId) throw new ConflictError('self', 'You cannot remove yourself.');
+  const organizer = await q.getOrganizer(db, organizerId);
+  if (!organizer) throw new NotFoundError('organizer');
+  if (organizer.role === 'admin' && (await q.countAdmins(db)) <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
+  await q.deleteOrganizer(db, organizerId);
+  await recordAudit(db, actorId, 'organizer.remove', `organizer:${organizerId}`);
 }

@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { createLimits } from './middleware/limits.ts';
+import { adminRoutes } from './routes/admin/index.ts';
 import { apiRoutes } from './routes/api.ts';
 import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
@@ -50,6 +51,8 @@ export function createWebApp(ctx: AppContext): express.Express {
     next();
   });
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  // Before the public body parsers: the console parses its own bodies, with larger limits.
+  app.use('/admin', adminRoutes(ctx));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
   app.use(express.json({ limit: BODY_LIMIT }));
 

@@ -1,0 +1,60 @@
+// The console works without this file; it only adds comfort. No inline scripts: the CSP forbids them.
+(function () {
+  'use strict';
+  document.documentElement.classList.add('has-js');
+
+  // Forms that say what they will do before doing it.
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    var message = form.getAttribute && form.getAttribute('data-confirm');
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // Move focus to the error summary, so a screen reader announces it.
+  var errors = document.querySelector('.errors[role=alert]');
+  if (errors) errors.focus();
+
+  var copy = document.querySelectorAll('input.copy');
+  for (var i = 0; i < copy.length; i++) copy[i].addEventListener('focus', function (e) { e.target.select(); });
+
+  // A chosen CSV file is read here into the textarea, so it is posted like a pasted one.
+  var files = document.querySelectorAll('input[type=file][data-fill]');
+  for (var j = 0; j < files.length; j++) {
+    files[j].addEventListener('change', function (e) {
+      var input = e.target;
+      var target = document.getElementById(input.getAttribute('data-fill'));
+      var file = input.files && input.files[0];
+      if (!target || !file) return;
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result); };
+      reader.readAsText(file);
+    });
+  }
+
+  // Live letter preview: the server renders it (the same code that renders real letters);
+  // this only asks again, a moment after typing stops.
+  var form = document.getElementById('letter-form');
+  var preview = document.getElementById('letter-preview');
+  if (form && preview && window.fetch) {
+    var timer = null;
+    var seq = 0;
+    var refresh = function () {
+      var mine = ++seq;
+      var body = new URLSearchParams();
+      ['_csrf', 'letter_subject', 'letter_body', 'target'].forEach(function (name) {
+        var field = form.elements.namedItem(name);
+        if (field) body.append(name, field.value);
+      });
+      fetch(form.getAttribute('data-preview'), { method: 'POST', body: body, credentials: 'same-origin' })
+        .then(function (res) { return res.ok ? res.text() : Promise.reject(res.status); })
+        .then(function (html) { if (mine === seq) preview.innerHTML = html; })
+        .catch(function () { /* the Preview button still works */ });
+    };
+    var schedule = function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    };
+    form.addEventListener('input', schedule);
+    form.addEventListener('change', schedule);
+  }
+})();

@@ -1,0 +1,67 @@
+import { parse } from 'csv-parse/sync';
+import type { CampaignInput } from './types.ts';
+import { targetInput } from './types.ts';
+
+/** Columns in the order a header-less file is read. */
+export const TARGET_CSV_COLUMNS = ['name', 'title', 'email', 'salutation', 'disclose'] as const;
+/** More rows than a campaign may have targets is a mistake, not an import. */
+const MAX_ROWS = 500;
+
+export interface TargetCsvRow {
+  /** Line in the file where the row starts (1-based). */
+  line: number;
+  values: Record<(typeof TARGET_CSV_COLUMNS)[number], string>;
+  target?: CampaignInput['targets'][number];
+  errors: string[];
+}
+
+export interface TargetCsv {
+  rows: TargetCsvRow[];
+  /** A problem with the file as a whole (not CSV, no rows, too many rows). */
+  fileError?: string;
+  valid: boolean;
+}
+
+function headerOf(first: string[]): string[] | undefined {
+  const names = first.map((h) => h.trim().toLowerCase());
+  return names.includes('email') && names.includes('name') ? names : undefined;
+}
+
+/**
+ * Reads targets from CSV: `name, title, email, salutation[, disclose]`, with or without that
+ * header line (a header may order the columns as it likes). Each row is checked like a target
+ * typed into the form; a second row with the same email is an error.
+ */
+export function parseTargetsCsv(text: string): TargetCsv {
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(text.replace(/^\uFEFF/, ''), {
+      info: true,
+      skip_empty_lines: true,
+      relax_column_count: true,
+      trim: true,
+      delimiter: text.includes(';') && !text.includes(',') ? ';' : ',',
+    }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (err) {
+    const e = err as { message: string; lines?: number };
+    return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
+  }
+  const header = records[0] && headerOf(records[0].record);
+  const body = header ? records.slice(1) : records;
+  if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
+  if (body.length > MAX_ROWS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_ROWS} targets; this CSV has ${body.length} rows.` };
+  const columns: readonly string[] = header ?? TARGET_CSV_COLUMNS;
+  const seen = new Set<string>();
+  const rows = body.map(({ record, info }): TargetCsvRow => {
+    const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');
+    const values = Object.fromEntries(TARGET_CSV_COLUMNS.map((c) => [c, cell(c)])) as TargetCsvRow['values'];
+    const parsed = targetInput.safeParse({ ...values, disclose: values.disclose || undefined });
+    const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${String(i.path[0] ?? 'row')} ${i.message}`);
+    const key = values.email.toLowerCase();
+    if (key && seen.has(key)) errors.push('email appears twice in this file');
+    seen.add(key);
+    // csv-parse counts the line a record ends on; a record can span lines inside quotes.
+    return { line: info.lines, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
+  });
+  return { rows, valid: rows.every((r) => r.errors.length === 0) };
+}

@@ -1,0 +1,155 @@
+import type { Queryable } from '../db/index.ts';
+import type { Organizer } from './service.ts';
+
+export interface SessionRow {
+  organizer: Organizer;
+  createdAt: Date;
+}
+
+export async function insertSession(db: Queryable, idHash: string, organizerId: number, idleSeconds: number) {
+  await db.query(
+    `INSERT INTO organizer_sessions (id_hash, organizer_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))`,
+    [idHash, organizerId, idleSeconds],
+  );
+}
+
+/**
+ * Finds a live session and slides its expiry in the same statement: idle sessions end after
+ * `idleSeconds`, every session after `maxSeconds` from sign-in whatever its activity.
+ */
+export async function touchSession(db: Queryable, idHash: string, idleSeconds: number, maxSeconds: number) {
+  const { rows } = await db.query<Organizer & { session_created_at: Date }>(
+    `UPDATE organizer_sessions s
+        SET last_seen_at = now(),
+            expires_at = least(s.created_at + make_interval(secs => $3), now() + make_interval(secs => $2))
+       FROM organizers o
+      WHERE s.id_hash = $1 AND s.expires_at > now() AND o.id = s.organizer_id
+      RETURNING o.*, s.created_at AS session_created_at`,
+    [idHash, idleSeconds, maxSeconds],
+  );
+  return rows[0];
+}
+
+export async function deleteSession(db: Queryable, idHash: string) {
+  await db.query('DELETE FROM organizer_sessions WHERE id_hash = $1', [idHash]);
+}
+
+export async function deleteSessionsOf(db: Queryable, organizerId: number, exceptHash: string | null) {
+  await db.query('DELETE FROM organizer_sessions WHERE organizer_id = $1 AND id_hash IS DISTINCT FROM $2', [organizerId, exceptHash]);
+}
+
+export async function deleteExpiredSessions(db: Queryable) {
+  await db.query('DELETE FROM organizer_sessions WHERE expires_at <= now()');
+}
+
+/**
+ * Counts one failed sign-in. The count resets when it reaches `maxFailures` and the account is
+ * locked for `lockSeconds`; a locked account is not touched, so failures during a lockout do
+ * not extend it and a lockout always ends.
+ * @returns whether this failure locked the account.
+ */
+export async function recordFailedLogin(db: Queryable, id: number, maxFailures: number, lockSeconds: number) {
+  const { rows } = await db.query<{ locked: boolean }>(
+    `UPDATE organizers
+        SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+            locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) ELSE NULL END
+      WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now())
+      RETURNING locked_until IS NOT NULL AS locked`,
+    [id, maxFailures, lockSeconds],
+  );
+  return rows[0]?.locked ?? false;
+}
+
+export async function clearFailedLogins(db: Queryable, id: number) {
+  await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
+}
+
+export async function setPasswordHash(db: Queryable, id: number, hash: string) {
+  await db.query('UPDATE organizers SET password_hash = $2 WHERE id = $1', [id, hash]);
+}
+
+export interface OrganizerListing {
+  id: number;
+  email: string;
+  name: string;
+  role: 'admin' | 'organizer';
+  locked_until: Date | null;
+  created_at: Date;
+  last_seen_at: Date | null;
+}
+
+export async function listOrganizers(db: Queryable) {
+  const { rows } = await db.query<OrganizerListing>(
+    `SELECT o.id, o.email, o.name, o.role, CASE WHEN o.locked_until > now() THEN o.locked_until END AS locked_until, o.created_at,
+            (SELECT max(s.last_seen_at) FROM organizer_sessions s WHERE s.organizer_id = o.id) AS last_seen_at
+       FROM organizers o ORDER BY lower(o.email) LIMIT 500`,
+  );
+  return rows;
+}
+
+export async function getOrganizer(db: Queryable, id: number) {
+  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE id = $1', [id]);
+  return rows[0];
+}
+
+export async function setRole(db: Queryable, id: number, role: 'admin' | 'organizer') {
+  const { rows } = await db.query<{ id: number }>('UPDATE organizers SET role = $2 WHERE id = $1 RETURNING id', [id, role]);
+  return rows[0];
+}
+
+export async function deleteOrganizer(db: Queryable, id: number) {
+  const { rows } = await db.query<{ email: string }>('DELETE FROM organizers WHERE id = $1 RETURNING email', [id]);
+  return rows[0];
+}
+
+export async function countAdmins(db: Queryable) {
+  return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizers WHERE role = 'admin'`)).rows[0]!.n;
+}
+
+export interface ApiTokenListing {
+  id: number;
+  label: string;
+  organizer_email: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export async function listApiTokens(db: Queryable) {
+  const { rows } = await db.query<ApiTokenListing>(
+    `SELECT t.id, t.label, o.email AS organizer_email, t.created_at, t.last_used_at, t.revoked_at
+       FROM api_tokens t JOIN organizers o ON o.id = t.organizer_id
+      ORDER BY t.revoked_at IS NOT NULL, t.id DESC LIMIT 500`,
+  );
+  return rows;
+}
+
+/** Only a live token is revoked, so a second click changes nothing. */
+export async function revokeApiToken(db: Queryable, id: number) {
+  const { rows } = await db.query<{ id: number; label: string }>(
+    'UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id, label',
+    [id],
+  );
+  return rows[0];
+}
+
+export interface AuditEntry {
+  id: number;
+  organizer_email: string | null;
+  action: string;
+  object: string;
+  detail: Record<string, unknown> | null;
+  at: Date;
+}
+
+/** One keyset page of the audit log, newest first. */
+export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; limit: number }) {
+  const { rows } = await db.query<AuditEntry>(
+    `SELECT a.id, o.email AS organizer_email, a.action, a.object, a.detail, a.at
+       FROM audit_log a LEFT JOIN organizers o ON o.id = a.organizer_id
+      WHERE ($1::bigint IS NULL OR a.id < $1) AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%')
+      ORDER BY a.id DESC LIMIT $3`,
+    [filter.beforeId ?? null, filter.action ?? null, filter.limit],
+  );
+  return rows;
+}

@@ -1,0 +1,43 @@
+import crypto from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { ForbiddenError } from '../../errors.ts';
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** The token every state-changing console form carries as `_csrf`. */
+    csrfToken?: string;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A synchronizer token derived from the session it protects: HMAC(secret, kind:session id). It is
+ * never stored, changes with every sign-in, and a cross-site page cannot read it.
+ * `kind` keeps a signed-in session's token apart from a sign-in form's.
+ */
+export function csrfTokenFor(secret: string, kind: 'session' | 'login', sessionKey: string): string {
+  return crypto.createHmac('sha256', secret).update(`csrf:${kind}:${sessionKey}`).digest('base64url');
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+/**
+ * Every POST (and other unsafe method) must carry the session's token, as the `_csrf` form field
+ * or an `X-CSRF-Token` header (admin.js's preview). Without it: 403, and the handler never runs.
+ * Needs the session middleware first, which sets `res.locals.csrfToken`.
+ */
+export const requireCsrf: RequestHandler = (req, res, next) => {
+  if (SAFE_METHODS.has(req.method)) return next();
+  const expected = res.locals.csrfToken;
+  const body = req.body as { _csrf?: unknown } | undefined;
+  const sent = typeof body?._csrf === 'string' ? body._csrf : req.get('x-csrf-token');
+  if (!expected || !sent || !same(sent, expected)) {
+    throw new ForbiddenError('This form has expired or did not come from this site. Go back, reload the page and try again.');
+  }
+  next();
+};

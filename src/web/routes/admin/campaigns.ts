@@ -1,0 +1,139 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import {
+  changeCampaignStatus, createCampaign, getCampaign, listCampaignOverview, listTargets, parseTargetsCsv, updateCampaignDetails,
+  validateCampaignInput,
+} from '../../../campaigns/service.ts';
+import type { CampaignStatus } from '../../../campaigns/types.ts';
+import { LETTER_VARIABLES } from '../../../campaigns/letter-template.ts';
+import { getCaseById, listCases } from '../../../cases/service.ts';
+import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
+import { formErrors, str, type Render } from './render.ts';
+
+const STARTER_BODY = `{{target.salutation}},
+
+I am writing to you about {{case.personName}}{{#if case.location}}, who is held in {{case.location}}{{/if}}.
+
+[Say what has happened and what you ask the official to do.]
+
+{{#if supporter.personalNote}}
+{{supporter.personalNote}}
+
+{{/if}}
+Yours sincerely,
+
+{{supporter.fullName}}
+{{#if supporter.city}}{{supporter.city}}, {{supporter.country}}{{/if}}
+{{date}}`;
+
+const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
+
+/** What each move does, said before it is done. */
+const ACTIONS = {
+  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.' },
+  pause: { verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Letters of signatures already confirmed still go out. You can launch it again.' },
+  close: { verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out.' },
+} as const;
+
+export function campaignRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+
+  const renderForm = async (res: Response, data: { editing?: string; values: Record<string, unknown>; errors?: FieldErrors; csv?: ReturnType<typeof parseTargetsCsv> }, status = 200) => {
+    const cases = (await listCases(db)).map((c) => ({ value: c.slug, label: `${c.person_name} (${c.slug})`, selected: c.slug === data.values.case_slug }));
+    render(res, 'campaign-form', {
+      title: data.editing ? `Edit “${String(data.values.title)}”` : 'New campaign',
+      section: 'campaigns',
+      editing: data.editing,
+      values: data.values,
+      cases,
+      variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
+      csv: data.csv,
+      csvErrors: data.csv?.rows.filter((r) => r.errors.length),
+      ...(data.errors ? formErrors(data.errors) : {}),
+    }, status);
+  };
+
+  router.get('/campaigns', async (req, res) => {
+    const status = STATUS_FILTERS.find((s) => s === req.query.status);
+    const campaigns = await listCampaignOverview(db, { status });
+    render(res, 'campaigns', {
+      title: 'Campaigns', section: 'campaigns', campaigns, status,
+      filters: [{ value: '', label: 'All', current: !status }, ...STATUS_FILTERS.map((s) => ({ value: s, label: s, current: s === status }))],
+    });
+  });
+
+  router.get('/campaigns/new', async (req, res) => {
+    await renderForm(res, { values: { case_slug: str(req.query.case), delivery_mode: 'each', digest_hour: '9', require_confirmation: 'on', letter_body: STARTER_BODY } });
+  });
+
+  router.post('/campaigns/new', async (req, res) => {
+    const { input, errors } = campaignForm(req.body);
+    const csv = parseTargetsCsv(str(req.body?.targets_csv));
+    const all: FieldErrors = { ...errors };
+    try {
+      validateCampaignInput({ ...input, targets: csv.rows.map((r) => r.target ?? { name: 'row', email: 'row@example.org' }) });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      Object.assign(all, { ...renameCampaignErrors(err.fields), ...errors });
+    }
+    if (!csv.valid) all.targets_csv = csv.fileError ?? 'some rows need attention; see the table below';
+    if (Object.keys(all).length === 0) {
+      try {
+        const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
+        await recordAudit(db, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length });
+        setFlash(ctx, res, `Draft campaign created with ${csv.rows.length} ${csv.rows.length === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`);
+        return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
+      } catch (err) {
+        if (err instanceof ConflictError) all.slug = err.message;
+        else if (err instanceof ValidationError) Object.assign(all, renameCampaignErrors(err.fields));
+        else throw err;
+      }
+    }
+    await renderForm(res, { values: req.body ?? {}, errors: all, csv: csv.rows.length ? csv : undefined }, 400);
+  });
+
+  router.get('/campaigns/:slug/edit', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const kase = (await getCaseById(db, campaign.case_id))!;
+    await renderForm(res, { editing: campaign.slug, values: campaignValues(campaign, kase.slug) });
+  });
+
+  router.post('/campaigns/:slug/edit', async (req, res) => {
+    const existing = await getCampaign(db, req.params.slug);
+    const { input, errors } = campaignForm(req.body);
+    try {
+      if (Object.keys(errors).length) throw new ValidationError(errors);
+      const campaign = await updateCampaignDetails(db, existing.slug, input);
+      await recordAudit(db, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
+      setFlash(ctx, res, 'Campaign saved.');
+      res.redirect(303, `/admin/campaigns/${campaign.slug}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors(err.fields), ...errors } }, 400);
+    }
+  });
+
+  for (const [action, a] of Object.entries(ACTIONS) as [keyof typeof ACTIONS, (typeof ACTIONS)[keyof typeof ACTIONS]][]) {
+    router.get(`/campaigns/:slug/${action}`, async (req, res) => {
+      const campaign = await getCampaign(db, String(req.params.slug));
+      const targets = await listTargets(db, campaign.id);
+      render(res, 'campaign-status', {
+        title: `${a.verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb: a.verb, explain: a.explain,
+        allowed: (a.from as readonly string[]).includes(campaign.status), targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+      });
+    });
+    router.post(`/campaigns/:slug/${action}`, async (req, res) => {
+      const campaign = await changeCampaignStatus(db, String(req.params.slug), action);
+      await recordAudit(db, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
+      setFlash(ctx, res, `“${campaign.title}” is now ${campaign.status}.`);
+      res.redirect(303, `/admin/campaigns/${campaign.slug}`);
+    });
+  }
+
+  return router;
+}

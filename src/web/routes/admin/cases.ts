@@ -1,0 +1,100 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { listCampaignOverview } from '../../../campaigns/service.ts';
+import { createCase, getCase, listCases, updateCase } from '../../../cases/service.ts';
+import { CASE_STATUSES } from '../../../cases/types.ts';
+import { ConflictError, ValidationError } from '../../../errors.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { formErrors, str, type Render } from './render.ts';
+import { caseUpdatesWithStats } from './updates.ts';
+
+const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
+
+function caseForm(body: Record<string, unknown> = {}) {
+  return { slug: str(body.slug), personName: str(body.person_name), summary: str(body.summary), status: str(body.status), location: str(body.location) };
+}
+
+const statuses = (current?: string) => CASE_STATUSES.map((s) => ({ value: s, label: s.replace(/_/g, ' '), selected: s === current }));
+
+export function caseRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+
+  const renderForm = (res: Response, data: { editing?: string; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
+    const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS)
+      : data.err ? formErrors({ slug: data.err.message }) : {};
+    render(res, 'case-form', {
+      title: data.editing ? `Edit ${data.values.person_name}` : 'New case',
+      section: 'cases',
+      editing: data.editing,
+      values: data.values,
+      statuses: statuses(data.values.status),
+      ...errors,
+    }, status);
+  };
+
+  router.get('/cases', async (_req, res) => {
+    render(res, 'cases', { title: 'Cases', section: 'cases', cases: await listCases(db) });
+  });
+
+  router.get('/cases/new', (_req, res) => renderForm(res, { values: { status: 'detained' } }));
+
+  router.post('/cases', async (req, res) => {
+    try {
+      const kase = await createCase(db, caseForm(req.body));
+      await recordAudit(db, actor(res), 'case.create', `case:${kase.slug}`);
+      setFlash(ctx, res, `Case “${kase.person_name}” created.`);
+      res.redirect(303, `/admin/cases/${kase.slug}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError || err instanceof ConflictError)) throw err;
+      renderForm(res, { values: req.body ?? {}, err }, err instanceof ConflictError ? 409 : 400);
+    }
+  });
+
+  router.get('/cases/:slug', async (req, res) => {
+    const kase = await getCase(db, req.params.slug);
+    const [campaigns, updates] = await Promise.all([
+      listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
+      caseUpdatesWithStats(db, kase),
+    ]);
+    render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, statuses: statuses(kase.status), values: {} });
+  });
+
+  router.get('/cases/:slug/edit', async (req, res) => {
+    const kase = await getCase(db, req.params.slug);
+    renderForm(res, { editing: kase.slug, values: { slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
+  });
+
+  router.post('/cases/:slug', async (req, res) => {
+    const existing = await getCase(db, req.params.slug);
+    try {
+      const kase = await updateCase(db, existing.slug, caseForm(req.body));
+      await recordAudit(db, actor(res), 'case.update', `case:${kase.slug}`, kase.status !== existing.status ? { status: kase.status } : undefined);
+      setFlash(ctx, res, 'Case saved.');
+      res.redirect(303, `/admin/cases/${kase.slug}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, err }, 400);
+    }
+  });
+
+  /** The status alone, from the case page: the rest of the case stays as it is. */
+  router.post('/cases/:slug/status', async (req, res) => {
+    const existing = await getCase(db, req.params.slug);
+    try {
+      const kase = await updateCase(db, existing.slug, {
+        personName: existing.person_name, summary: existing.summary, location: existing.location, status: str(req.body?.status),
+      });
+      await recordAudit(db, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
+      setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      setFlash(ctx, res, `Status not changed: ${Object.values(err.fields).join('; ')}`);
+    }
+    res.redirect(303, `/admin/cases/${existing.slug}`);
+  });
+
+  return router;
+}

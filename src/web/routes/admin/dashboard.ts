@@ -1,0 +1,56 @@
+import { Router } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { listCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
+import { countFailedByKind } from '../../../deliveries/service.ts';
+import type { Render } from './render.ts';
+
+/** A live campaign this close to its goal is worth a look (raise the goal, plan the hand-over). */
+const NEAR_GOAL = 0.8;
+const RECENT_DAYS = 30;
+
+export interface Attention {
+  href: string;
+  text: string;
+}
+
+function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: string; n: number }[]): Attention[] {
+  const items: Attention[] = [];
+  for (const c of campaigns) {
+    if (c.failed > 0) items.push({ href: `/admin/campaigns/${c.slug}#failed`, text: `${c.failed} ${c.failed === 1 ? 'letter' : 'letters'} failed in “${c.title}”` });
+    if (c.status === 'live' && c.goal && c.confirmed >= c.goal) items.push({ href: `/admin/campaigns/${c.slug}/edit`, text: `“${c.title}” reached its goal of ${c.goal}` });
+    else if (c.status === 'live' && c.goal && c.confirmed >= NEAR_GOAL * c.goal) {
+      items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is at ${c.confirmed} of ${c.goal}: near its goal` });
+    }
+    if (c.status === 'paused') items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is paused and takes no signatures` });
+  }
+  for (const f of failedByKind) {
+    if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${f.kind} ${f.n === 1 ? 'email' : 'emails'}` });
+  }
+  return items;
+}
+
+export function dashboardRoutes(ctx: AppContext, render: Render): Router {
+  const router = Router();
+
+  router.get('/', async (_req, res) => {
+    const [campaigns, failedByKind] = await Promise.all([
+      listCampaignOverview(ctx.db, { recentDays: RECENT_DAYS }),
+      countFailedByKind(ctx.db),
+    ]);
+    const totals = campaigns.reduce(
+      (t, c) => ({ confirmed: t.confirmed + c.confirmed, pending: t.pending + c.pending, sent: t.sent + c.sent, failed: t.failed + c.failed }),
+      { confirmed: 0, pending: 0, sent: 0, failed: 0 },
+    );
+    render(res, 'dashboard', {
+      title: 'Dashboard',
+      section: 'dashboard',
+      campaigns,
+      live: campaigns.filter((c) => c.status === 'live').length,
+      totals,
+      attention: attentionFor(campaigns, failedByKind),
+      recentDays: RECENT_DAYS,
+    });
+  });
+
+  return router;
+}

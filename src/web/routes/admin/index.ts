@@ -1,0 +1,70 @@
+import cookieParser from 'cookie-parser';
+import express, { Router, type ErrorRequestHandler } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { RateLimitedError } from '../../../errors.ts';
+import { requireCsrf } from '../../middleware/csrf.ts';
+import { mapError, wantsJson } from '../../middleware/errors.ts';
+import { loadSession, requireAdmin, requireOrganizer } from '../../middleware/session.ts';
+import { authRoutes } from './auth.ts';
+import { campaignRoutes } from './campaigns.ts';
+import { caseRoutes } from './cases.ts';
+import { dashboardRoutes } from './dashboard.ts';
+import { letterRoutes } from './letter.ts';
+import { operationsRoutes } from './operations.ts';
+import { peopleRoutes } from './people.ts';
+import { queuesBoard } from './queues.ts';
+import { createRender, type Render } from './render.ts';
+import { targetRoutes } from './targets.ts';
+import { updateRoutes } from './updates.ts';
+import { watchRoutes } from './watch.ts';
+
+/** Console forms: letters and case summaries run to 20,000 characters, which urlencoded may triple. */
+const FORM_LIMIT = '256kb';
+/** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
+export const CSV_LIMIT = '1mb';
+const CSV_PATHS = ['/campaigns/new', '/campaigns/:slug/targets/import'];
+
+function adminErrors(render: Render): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    const mapped = mapError(err);
+    if (!mapped || res.headersSent || wantsJson(req)) return next(err);
+    if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+    render(res, 'error', { title: mapped.title, status: mapped.status, message: mapped.message, fields: mapped.fields }, mapped.status);
+  };
+}
+
+/**
+ * The organizer console at /admin. Mounted before the public body parsers: it parses its own
+ * bodies with larger limits. The chain: cookies → session → (queues board) → body → CSRF →
+ * sign-in pages → signed-in only → admin only.
+ */
+export function adminRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const render = createRender(ctx);
+  router.use((_req, res, next) => {
+    // Console pages hold supporters' names and addresses: no shared cache keeps them.
+    res.set('Cache-Control', 'no-store');
+    res.set('X-Robots-Tag', 'noindex');
+    next();
+  });
+  router.use(cookieParser(ctx.secret));
+  router.use(loadSession(ctx));
+  router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
+  router.use(CSV_PATHS, express.urlencoded({ extended: false, limit: CSV_LIMIT, parameterLimit: 50 }));
+  router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 }));
+  router.use(requireCsrf);
+  router.use(authRoutes(ctx, render));
+  router.use(requireOrganizer);
+  router.use(dashboardRoutes(ctx, render));
+  router.use(caseRoutes(ctx, render));
+  router.use(updateRoutes(ctx, render));
+  router.use(campaignRoutes(ctx, render));
+  router.use(targetRoutes(ctx, render));
+  router.use(letterRoutes(ctx, render));
+  router.use(watchRoutes(ctx, render));
+  router.use(operationsRoutes(ctx, render));
+  router.use(peopleRoutes(ctx, render));
+  router.use((_req, res) => render(res, 'error', { title: 'Not found', status: 404, message: 'There is no console page at this address.' }, 404));
+  router.use(adminErrors(render));
+  return router;
+}

@@ -1,0 +1,126 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { discloseTo, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
+import { getCampaign, listTargets, updateCampaignDetails } from '../../../campaigns/service.ts';
+import type { Campaign, Target } from '../../../campaigns/types.ts';
+import { getCaseById } from '../../../cases/service.ts';
+import type { Case } from '../../../cases/types.ts';
+import { TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { formatLetterDate } from '../../../signatures/emails.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
+import { formErrors, str, type Render } from './render.ts';
+
+/** The supporter every preview signs as: invented, and filling every field a letter may use. */
+export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
+  fullName: 'Dana Example',
+  city: 'Lyon',
+  country: 'France',
+  personalNote: 'I have followed this case for months and I ask you to act now.',
+};
+/** Lines of source shown around a compile error. */
+const CONTEXT_LINES = 3;
+
+interface Draft {
+  subject: string;
+  body: string;
+}
+
+function check(draft: Draft): FieldErrors | undefined {
+  const errors: FieldErrors = {};
+  for (const field of ['subject', 'body'] as const) {
+    try {
+      validateLetterTemplate(field, draft[field]);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      Object.assign(errors, err.fields);
+    }
+  }
+  return Object.keys(errors).length ? { ...(errors.subject && { letter_subject: errors.subject }), ...(errors.body && { letter_body: errors.body }) } : undefined;
+}
+
+/** The body's lines around the line a compile error names, the bad one marked. */
+function sourceAround(body: string, error: string | undefined) {
+  const line = Number(/^Line (\d+):/.exec(error ?? '')?.[1]);
+  if (!line) return undefined;
+  const lines = body.split(/\r?\n/);
+  const from = Math.max(1, line - CONTEXT_LINES);
+  return lines.slice(from - 1, Math.min(lines.length, line + CONTEXT_LINES)).map((text, i) => ({ n: from + i, text, bad: from + i === line }));
+}
+
+/** The letter one target would get from the sample supporter, with what the target may not see left out. */
+function previewFor(draft: Draft, campaign: Campaign, kase: Case, target: Target | undefined) {
+  const supporter = discloseTo(target?.disclose ?? 'name_place', SAMPLE_SUPPORTER);
+  return renderLetter(draft.subject, draft.body, {
+    supporter,
+    target: { name: target?.name ?? 'Target Name', title: target?.title ?? '', salutation: target?.salutation ?? 'Dear Sir or Madam' },
+    case: { personName: kase.person_name, location: kase.location },
+    campaign: { title: campaign.title },
+    date: formatLetterDate(new Date()),
+  });
+}
+
+/** The letter template editor: compile errors at the line, and a preview rendered here, not in the browser. */
+export function letterRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+
+  async function load(slug: string) {
+    const campaign = await getCampaign(db, slug);
+    const [kase, targets] = await Promise.all([getCaseById(db, campaign.case_id), listTargets(db, campaign.id)]);
+    return { campaign, kase: kase!, targets };
+  }
+
+  function previewData(l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown) {
+    const errors = check(draft);
+    const target = l.targets.find((t) => String(t.id) === String(targetId)) ?? l.targets[0];
+    return {
+      errors,
+      source: sourceAround(draft.body, errors?.letter_body),
+      preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
+      target,
+      targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (shows ${t.disclose.replace('_', ' + ')})`, selected: t.id === target?.id })),
+      sample: SAMPLE_SUPPORTER,
+    };
+  }
+
+  const renderEditor = (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, extra?: FieldErrors) => {
+    const p = previewData(l, draft, targetId);
+    if (extra) p.errors = { ...extra, ...p.errors };
+    render(res, 'letter', {
+      title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
+      ...p, ...(p.errors ? formErrors(p.errors) : {}),
+    }, p.errors ? 400 : 200);
+  };
+
+  router.get('/campaigns/:slug/letter', async (req, res) => {
+    const l = await load(req.params.slug);
+    renderEditor(res, l, { subject: l.campaign.letter_subject, body: l.campaign.letter_body }, req.query.target);
+  });
+
+  /** The live preview admin.js asks for as the organizer types: an HTML fragment, nothing saved. */
+  router.post('/campaigns/:slug/letter/preview', async (req, res) => {
+    const l = await load(req.params.slug);
+    const p = previewData(l, { subject: str(req.body?.letter_subject), body: str(req.body?.letter_body) }, req.body?.target);
+    res.type('html').send(ctx.views.page('admin/letter-preview', p, false));
+  });
+
+  router.post('/campaigns/:slug/letter', async (req, res) => {
+    const l = await load(req.params.slug);
+    const draft = { subject: str(req.body?.letter_subject), body: str(req.body?.letter_body) };
+    if (req.body?.action !== 'save' || check(draft)) return renderEditor(res, l, draft, req.body?.target);
+    const { input } = campaignForm({ ...campaignValues(l.campaign, l.kase.slug), letter_subject: draft.subject, letter_body: draft.body });
+    try {
+      await updateCampaignDetails(db, l.campaign.slug, input);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEditor(res, l, draft, req.body?.target, renameCampaignErrors(err.fields));
+    }
+    await recordAudit(db, res.locals.organizer!.id, 'campaign.letter', `campaign:${l.campaign.slug}`);
+    setFlash(ctx, res, 'Letter saved.');
+    res.redirect(303, `/admin/campaigns/${l.campaign.slug}/letter`);
+  });
+
+  return router;
+}

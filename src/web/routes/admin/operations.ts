@@ -1,0 +1,72 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { listFailedDeliveries, listSuppressions, removeSuppression } from '../../../deliveries/service.ts';
+import { ValidationError } from '../../../errors.ts';
+import { listAudit, recordAudit } from '../../../organizers/service.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { listOutbox, readOutbox } from './outbox.ts';
+import { formErrors, idParam, str, type Render } from './render.ts';
+
+const PAGE = 100;
+
+/** The dev outbox, failed deliveries, the suppression list and the audit log. */
+export function operationsRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+
+  router.get('/outbox', async (_req, res) => {
+    const dir = ctx.mailer.outboxDir;
+    render(res, 'outbox', { title: 'Outbox', section: 'outbox', dir, messages: dir ? await listOutbox(dir) : [] });
+  });
+
+  router.get('/outbox/:file', async (req, res) => {
+    const dir = ctx.mailer.outboxDir;
+    if (!dir) return res.redirect(303, '/admin/outbox');
+    const message = await readOutbox(dir, req.params.file);
+    if (req.query.download === '1') return res.type('message/rfc822').attachment(req.params.file).send(message.raw);
+    render(res, 'outbox-message', { title: message.headers.subject || req.params.file, section: 'outbox', file: req.params.file, ...message });
+  });
+
+  router.get('/deliveries/failed', async (_req, res) => {
+    render(res, 'failed', { title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: await listFailedDeliveries(db, { limit: PAGE }) });
+  });
+
+  const renderSuppressions = async (res: Response, query: Record<string, unknown>, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) => {
+    const search = str(query.q).trim().slice(0, 200) || undefined;
+    const after = str(query.after) || undefined;
+    const rows = await listSuppressions(db, { search, afterEmail: after, limit: PAGE + 1 });
+    render(res, 'suppressions', {
+      title: 'Suppression list', section: 'suppressions', search, suppressions: rows.slice(0, PAGE),
+      next: rows.length > PAGE ? rows[PAGE - 1]!.email : undefined, values: form.values ?? {}, ...(form.errors ? formErrors(form.errors) : {}),
+    }, status);
+  };
+
+  router.get('/suppressions', async (req, res) => renderSuppressions(res, req.query));
+
+  router.post('/suppressions/remove', async (req, res) => {
+    const email = str(req.body?.email).trim();
+    const reason = str(req.body?.reason).trim();
+    try {
+      if (reason.length < 3) throw new ValidationError({ [`reason`]: 'say why this address may get mail again' });
+      const removed = await removeSuppression(db, email);
+      if (!removed) throw new ValidationError({ reason: 'this address is not on the list (any more)' });
+      await recordAudit(db, actor(res), 'suppression.remove', `suppression:${removed.email}`, { reason: reason.slice(0, 500), was: removed.reason.slice(0, 200) });
+      setFlash(ctx, res, `${removed.email} can get mail again.`);
+      res.redirect(303, '/admin/suppressions');
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderSuppressions(res, { q: email }, { values: { email, reason }, errors: err.fields }, 400);
+    }
+  });
+
+  router.get('/audit', async (req, res) => {
+    const action = str(req.query.action).trim().slice(0, 60) || undefined;
+    const before = req.query.before ? idParam(req.query.before, 'page') : undefined;
+    const rows = await listAudit(db, { action, beforeId: before, limit: PAGE + 1 });
+    const entries = rows.slice(0, PAGE).map((e) => ({ ...e, detailText: e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '' }));
+    render(res, 'audit', { title: 'Audit log', section: 'audit', action, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
+  });
+
+  return router;
+}

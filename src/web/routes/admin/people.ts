@@ -1,0 +1,93 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { ConflictError, ValidationError } from '../../../errors.ts';
+import {
+  addOrganizer, createApiToken, endOtherSessions, listApiTokens, listOrganizers, recordAudit, removeOrganizer, revokeApiToken,
+  setOrganizerRole, unlockOrganizer,
+} from '../../../organizers/service.ts';
+import { requireAdmin, setFlash } from '../../middleware/session.ts';
+import { formErrors, idParam, str, type Render } from './render.ts';
+
+/** Admins only: organizers and API tokens. */
+export function peopleRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+  router.use(['/organizers', '/tokens'], requireAdmin);
+
+  const renderOrganizers = async (res: Response, extra: object = {}, status = 200) => {
+    render(res, 'organizers', { title: 'Organizers', section: 'organizers', organizers: await listOrganizers(db), values: { role: 'organizer' }, ...extra }, status);
+  };
+
+  router.get('/organizers', async (_req, res) => renderOrganizers(res));
+
+  router.post('/organizers', async (req, res) => {
+    const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
+    try {
+      // No password from the form: one is generated and shown once, to hand over in person.
+      const { organizer, generatedPassword } = await addOrganizer(db, values);
+      await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { role: organizer.role });
+      await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
+    } catch (err) {
+      if (err instanceof ConflictError) return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
+      if (!(err instanceof ValidationError)) throw err;
+      await renderOrganizers(res, { values, ...formErrors(err.fields) }, 400);
+    }
+  });
+
+  router.post('/organizers/:id/role', async (req, res) => {
+    const id = idParam(req.params.id, 'organizer');
+    const role = req.body?.role === 'admin' ? 'admin' : 'organizer';
+    try {
+      await setOrganizerRole(db, actor(res), id, role);
+      setFlash(ctx, res, `Role changed to ${role}.`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      setFlash(ctx, res, err.message);
+    }
+    res.redirect(303, '/admin/organizers');
+  });
+
+  router.post('/organizers/:id/unlock', async (req, res) => {
+    await unlockOrganizer(db, actor(res), idParam(req.params.id, 'organizer'));
+    setFlash(ctx, res, 'Sign-in unlocked.');
+    res.redirect(303, '/admin/organizers');
+  });
+
+  router.post('/organizers/:id/remove', async (req, res) => {
+    const id = idParam(req.params.id, 'organizer');
+    try {
+      await endOtherSessions(db, id);
+      await removeOrganizer(db, actor(res), id);
+      setFlash(ctx, res, 'Organizer removed; their sessions and API tokens no longer work.');
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      setFlash(ctx, res, err.message);
+    }
+    res.redirect(303, '/admin/organizers');
+  });
+
+  const renderTokens = async (res: Response, extra: object = {}, status = 200) => {
+    const organizers = (await listOrganizers(db)).map((o) => ({ value: o.email, label: `${o.email} (${o.role})`, selected: o.id === actor(res) }));
+    render(res, 'tokens', { title: 'API tokens', section: 'tokens', tokens: await listApiTokens(db), organizers_options: organizers, values: {}, ...extra }, status);
+  };
+
+  router.get('/tokens', async (_req, res) => renderTokens(res));
+
+  router.post('/tokens', async (req, res) => {
+    const label = str(req.body?.label).trim();
+    const email = str(req.body?.organizer) || res.locals.organizer!.email;
+    if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400);
+    const token = await createApiToken(db, email, label);
+    await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label: label.slice(0, 100) });
+    await renderTokens(res, { created: { token, label } });
+  });
+
+  router.post('/tokens/:id/revoke', async (req, res) => {
+    const revoked = await revokeApiToken(db, actor(res), idParam(req.params.id, 'token'));
+    setFlash(ctx, res, revoked ? 'Token revoked: it no longer works.' : 'That token was revoked already.');
+    res.redirect(303, '/admin/tokens');
+  });
+
+  return router;
+}

@@ -1,0 +1,46 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Router, type RequestHandler } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { ForbiddenError } from '../../../errors.ts';
+
+/**
+ * bull-board's own actions (retry, clean, pause) are JSON calls without our CSRF token. The
+ * session cookie is SameSite=Lax, so another site's requests arrive without it; this check also
+ * turns away any write whose Origin is not this host.
+ */
+const sameOriginWrites: RequestHandler = (req, _res, next) => {
+  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  const origin = req.get('origin');
+  const site = req.get('sec-fetch-site');
+  if (site === 'same-origin' || (origin && new URL(origin).host === req.get('host'))) return next();
+  throw new ForbiddenError('Queue actions must come from this console.');
+};
+
+/**
+ * bull-board's UI styles itself with style attributes, which the site-wide CSP forbids; here
+ * alone inline styles are allowed. Scripts stay 'self' only (its config is a JSON block).
+ */
+const boardCsp: RequestHandler = (_req, res, next) => {
+  res.set(
+    'Content-Security-Policy',
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+      "font-src 'self' data:; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+  );
+  next();
+};
+
+/** The queues in bull-board at /admin/queues; the caller mounts it behind the admin check. */
+export function queuesBoard(ctx: AppContext): Router {
+  const adapter = new ExpressAdapter();
+  adapter.setBasePath('/admin/queues');
+  createBullBoard({
+    queues: [ctx.queues.send, ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
+    serverAdapter: adapter,
+    options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues` } },
+  });
+  const router = Router();
+  router.use(sameOriginWrites, boardCsp, adapter.getRouter() as RequestHandler);
+  return router;
+}

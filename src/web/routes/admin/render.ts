@@ -1,0 +1,47 @@
+import type { Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { NotFoundError, type FieldErrors } from '../../../errors.ts';
+
+export type Render = (res: Response, name: string, data: { title: string; section?: string; [key: string]: unknown }, status?: number) => void;
+
+/**
+ * Renders templates/pages/admin/<name> in the admin layout. Only what the layout needs is taken
+ * from the session: never the organizer row itself, which holds the password hash.
+ */
+export function createRender(ctx: AppContext): Render {
+  return (res, name, data, status = 200) => {
+    const o = res.locals.organizer;
+    const me = o && { id: o.id, email: o.email, name: o.name, role: o.role, isAdmin: o.role === 'admin' };
+    const base = {
+      orgName: ctx.config.orgName,
+      csrfToken: res.locals.csrfToken,
+      flash: res.locals.flash,
+      me,
+      outbox: ctx.mailer.kind === 'outbox',
+    };
+    res.status(status).type('html').send(ctx.views.page(`admin/${name}`, { ...base, ...data }, 'admin'));
+  };
+}
+
+/** Field errors for a form: by field name, and as a list for the summary at the top (each links to its field). */
+export function formErrors(fields: FieldErrors, rename: Record<string, string> = {}) {
+  const errors: Record<string, string> = {};
+  for (const [key, message] of Object.entries(fields)) errors[rename[key] ?? key] ??= message;
+  return { errors, errorList: Object.entries(errors).map(([field, message]) => ({ field, id: `f-${field.replace(/\W/g, '-')}`, message })) };
+}
+
+/** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
+export function idParam(value: unknown, what: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new NotFoundError(what);
+  return n;
+}
+
+/** A form value as one string (a repeated field or a missing one is read as empty). */
+export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** Only console paths: `next` must never send a signed-in organizer to another site. */
+export function safeNext(value: unknown): string {
+  const v = str(value);
+  return /^\/admin(?:[/?#]|$)/.test(v) && !v.includes('\\') ? v : '/admin';
+}

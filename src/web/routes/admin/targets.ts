@@ -1,0 +1,91 @@
+import { Router, type Response } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { addTargets, getCampaign, listTargets, parseTargetsCsv, removeTarget, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
+import type { Campaign } from '../../../campaigns/types.ts';
+import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { formErrors, idParam, str, type Render } from './render.ts';
+
+const DISCLOSE = [
+  { value: 'name_place', label: 'Name, city and country (default)' },
+  { value: 'name', label: 'Name only' },
+  { value: 'full', label: 'Name, place and email (as Reply-To)' },
+];
+
+/** Targets one by one, and from CSV with a preview before anything is saved. */
+export function targetRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+
+  const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
+    const values = form.values ?? { disclose: 'name_place' };
+    render(res, 'targets', {
+      title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, targets: await listTargets(db, campaign.id), values,
+      disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
+      ...(form.errors ? formErrors(form.errors) : {}),
+    }, status);
+  };
+
+  router.get('/campaigns/:slug/targets', async (req, res) => {
+    await renderTargets(res, await getCampaign(db, req.params.slug));
+  });
+
+  router.post('/campaigns/:slug/targets', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const b = req.body ?? {};
+    try {
+      const { added } = await addTargets(db, campaign.slug, [{ name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }]);
+      if (added.length === 0) throw new ValidationError({ email: 'this campaign writes to this address already' });
+      await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id });
+      setFlash(ctx, res, `${added[0]!.name} added.`);
+      res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderTargets(res, campaign, { values: b, errors: err.fields }, 400);
+    }
+  });
+
+  router.post('/campaigns/:slug/targets/:id/remove', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    try {
+      const removed = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
+      await recordAudit(db, actor(res), 'target.remove', `campaign:${campaign.slug}`, { target: removed.id });
+      setFlash(ctx, res, `${removed.name} removed.`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      setFlash(ctx, res, err.message);
+    }
+    res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+  });
+
+  router.get('/campaigns/:slug/targets/import', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    render(res, 'targets-import', { title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: {} });
+  });
+
+  /** `step=preview` shows what would be imported; `step=import` saves, and only a file with no bad row. */
+  router.post('/campaigns/:slug/targets/import', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const text = str(req.body?.csv);
+    const csv = parseTargetsCsv(text);
+    const existing = new Set((await listTargets(db, campaign.id)).map((t) => t.email.toLowerCase()));
+    const rows = csv.rows.map((r) => ({ ...r, exists: existing.has(r.values.email.toLowerCase()) }));
+    const fresh = rows.filter((r) => r.target && !r.exists).length;
+    if (req.body?.step === 'import' && csv.valid) {
+      const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
+      await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
+      setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
+      return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+    }
+    const errors = csv.fileError ? { csv: csv.fileError } : !csv.valid ? { csv: `${rows.filter((r) => r.errors.length).length} rows need attention; nothing is imported until every row is right.` } : undefined;
+    render(res, 'targets-import', {
+      title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
+      rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0,
+      ...(errors ? formErrors(errors) : {}),
+    }, errors ? 400 : 200);
+  });
+
+  return router;
+}

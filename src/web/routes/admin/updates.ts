@@ -1,0 +1,67 @@
+import { Router } from 'express';
+import type { AppContext } from '../../../context.ts';
+import { countAlertRecipients, getAlertStats, listCaseUpdates, postCaseUpdate } from '../../../alerts/service.ts';
+import { caseUpdateInput } from '../../../alerts/types.ts';
+import { getCase } from '../../../cases/service.ts';
+import type { Case } from '../../../cases/types.ts';
+import type { Db } from '../../../db/index.ts';
+import { ValidationError } from '../../../errors.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { parseInput } from '../../../validation.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { formErrors, str, type Render } from './render.ts';
+
+/** The latest updates of a case with each alert's recipients, sent and failed. */
+export async function caseUpdatesWithStats(db: Db, kase: Case) {
+  const updates = await listCaseUpdates(db, kase.id, 20);
+  return Promise.all(updates.map(async (u) => ({ ...u, stats: await getAlertStats(db, u.id) })));
+}
+
+/**
+ * Posting a case update sends an alert to every follower, so it takes two steps: a preview of
+ * the email with the number of subscribers it will reach, then the send.
+ */
+export function updateRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+
+  /** The alert as a subscriber will read it (text part), with stand-in links. */
+  function previewEmail(kase: Case, u: { title: string; body: string }) {
+    const sample = `${ctx.config.publicUrl}/unsubscribe/…`;
+    return {
+      subject: `${kase.person_name}: ${u.title}`,
+      text: ctx.views.email('alert', {
+        orgName: ctx.config.orgName, personName: kase.person_name, location: kase.location, caseStatus: kase.status,
+        title: u.title, body: u.body, publishedAt: new Date(), caseUrl: `${ctx.config.publicUrl}/cases/${kase.slug}`,
+        preferencesUrl: `${ctx.config.publicUrl}/preferences/…`, unsubscribeUrl: sample,
+      }).text,
+    };
+  }
+
+  router.post('/cases/:slug/updates/preview', async (req, res) => {
+    const kase = await getCase(db, req.params.slug);
+    const values = { title: str(req.body?.title), body: str(req.body?.body) };
+    try {
+      const u = parseInput(caseUpdateInput, values);
+      render(res, 'case-update', {
+        title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
+        email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
+      });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      render(res, 'case-update', { title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values, ...formErrors(err.fields) }, 400);
+    }
+  });
+
+  router.post('/cases/:slug/updates', async (req, res) => {
+    const kase = await getCase(db, req.params.slug);
+    const update = await postCaseUpdate(db, ctx.queues, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id);
+    await recordAudit(db, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
+    const expected = Number(str(req.body?.expected));
+    const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
+    setFlash(ctx, res, `Update posted: the alert is going to ${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}${changed}.`);
+    res.redirect(303, `/admin/cases/${kase.slug}#updates`);
+  });
+
+  return router;
+}

@@ -1,0 +1,88 @@
+import { Router, type Response } from 'express';
+import { stringify } from 'csv-stringify';
+import type { AppContext } from '../../../context.ts';
+import { countSignaturesPerDay, getCampaign, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
+import { getCaseById } from '../../../cases/service.ts';
+import { listFailedDeliveries, retryFailedDelivery } from '../../../deliveries/service.ts';
+import { recordAudit } from '../../../organizers/service.ts';
+import { listSignaturesPage } from '../../../signatures/service.ts';
+import { setFlash } from '../../middleware/session.ts';
+import { signatureChart } from './chart.ts';
+import { idParam, safeNext, str, type Render } from './render.ts';
+
+const CHART_DAYS = 30;
+const PAGE = 50;
+
+/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
+const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+
+/** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
+export function watchRoutes(ctx: AppContext, render: Render): Router {
+  const { db } = ctx;
+  const router = Router();
+  const actor = (res: Response) => res.locals.organizer!.id;
+
+  async function signaturesPage(campaignId: number, query: Record<string, unknown>, limit: number) {
+    const search = str(query.q).trim().slice(0, 100) || undefined;
+    const before = query.before ? idParam(query.before, 'page') : undefined;
+    const rows = await searchSignatures(db, campaignId, { search, beforeId: before, limit: limit + 1 });
+    const more = rows.length > limit;
+    const shown = rows.slice(0, limit);
+    return { search, signatures: shown, older: more ? shown[shown.length - 1]!.id : undefined, paged: !!before };
+  }
+
+  router.get('/campaigns/:slug', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const [kase, targets, stats, perDay, failed, sigs] = await Promise.all([
+      getCaseById(db, campaign.case_id),
+      listTargets(db, campaign.id),
+      getCampaignStats(db, campaign.slug),
+      countSignaturesPerDay(db, campaign.id, CHART_DAYS),
+      listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
+      signaturesPage(campaign.id, req.query, 10),
+    ]);
+    render(res, 'campaign', {
+      title: campaign.title, section: 'campaigns', campaign, case: kase, targets, stats, failed, ...sigs,
+      chart: signatureChart(perDay, CHART_DAYS),
+      back: `/admin/campaigns/${campaign.slug}`,
+      publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+      canLaunch: campaign.status === 'draft' || campaign.status === 'paused',
+      canPause: campaign.status === 'live',
+      canClose: campaign.status !== 'closed',
+    });
+  });
+
+  router.get('/campaigns/:slug/signatures', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const sigs = await signaturesPage(campaign.id, req.query, PAGE);
+    render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, ...sigs });
+  });
+
+  router.get('/campaigns/:slug/signatures.csv', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    await recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`);
+    res.type('text/csv; charset=utf-8').attachment(`${campaign.slug}-signatures.csv`);
+    const csv = stringify({ header: true, columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'] });
+    csv.pipe(res);
+    for (let afterId = 0; ; ) {
+      const page = await listSignaturesPage(db, campaign.id, afterId, 1000);
+      if (page.length === 0) break;
+      for (const s of page) {
+        const row = [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''];
+        if (!csv.write(row.map(neutralize))) await new Promise((r) => csv.once('drain', r));
+      }
+      afterId = page[page.length - 1]!.id;
+    }
+    csv.end();
+  });
+
+  router.post('/deliveries/:id/retry', async (req, res) => {
+    const id = idParam(req.params.id, 'delivery');
+    const retried = await retryFailedDelivery(db, ctx.queues, id);
+    if (retried) await recordAudit(db, actor(res), 'delivery.retry', `delivery:${id}`);
+    setFlash(ctx, res, retried ? 'The delivery is queued again.' : 'That delivery is not failed any more; nothing to retry.');
+    res.redirect(303, safeNext(req.body?.back));
+  });
+
+  return router;
+}

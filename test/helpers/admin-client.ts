@@ -1,0 +1,82 @@
+import type { Db } from '../../src/db/index.ts';
+import { addOrganizer } from '../../src/organizers/service.ts';
+import { uniq } from './fixtures.ts';
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** A browser without the browser: keeps cookies, follows nothing, reads the CSRF token off forms. */
+export class ConsoleClient {
+  readonly cookies = new Map<string, string>();
+  lastSetCookies: string[] = [];
+
+  constructor(readonly base: string) {}
+
+  private remember(res: Response) {
+    this.lastSetCookies = res.headers.getSetCookie();
+    for (const line of this.lastSetCookies) {
+      const [pair] = line.split(';');
+      const i = pair!.indexOf('=');
+      const name = pair!.slice(0, i);
+      const value = pair!.slice(i + 1);
+      if (!value || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  private header() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(path: string): Promise<{ status: number; text: string; location: string | null; res: Response }> {
+    const res = await fetch(this.base + path, { headers: { cookie: this.header() }, redirect: 'manual' });
+    this.remember(res);
+    return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
+  }
+
+  async post(path: string, form: Record<string, string>, opts: { csrf?: string | false } = {}) {
+    const body = new URLSearchParams(form);
+    if (opts.csrf !== false) body.set('_csrf', opts.csrf ?? this.csrf ?? '');
+    const res = await fetch(this.base + path, {
+      method: 'POST',
+      body,
+      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+    });
+    this.remember(res);
+    const text = await res.text();
+    const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
+    if (token) this.csrf = token;
+    return { status: res.status, text, location: res.headers.get('location'), res };
+  }
+
+  csrf: string | undefined;
+
+  /** GETs a page and keeps the CSRF token of its forms. */
+  async open(path: string) {
+    const page = await this.get(path);
+    const token = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
+    if (token) this.csrf = token;
+    return page;
+  }
+
+  async login(email: string, password = PASSWORD) {
+    await this.open('/admin/login');
+    const res = await this.post('/admin/login', { email, password, next: '/admin' });
+    if (res.status === 303) await this.open('/admin');
+    return res;
+  }
+}
+
+export async function createOrganizer(db: Db, role: 'admin' | 'organizer' = 'organizer') {
+  const email = `${uniq(role)}@appeal.test`;
+  const { organizer } = await addOrganizer(db, { email, role, password: PASSWORD, name: `Test ${role}` });
+  return organizer;
+}
+
+export async function signedIn(base: string, db: Db, role: 'admin' | 'organizer' = 'organizer') {
+  const organizer = await createOrganizer(db, role);
+  const client = new ConsoleClient(base);
+  const res = await client.login(organizer.email);
+  if (res.status !== 303) throw new Error(`sign-in failed with ${res.status}`);
+  return { client, organizer };
+}
