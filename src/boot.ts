@@ -5,7 +5,6 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db } from './db/index.ts';
-import { openEmbedded } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createMailer } from './mail/transport.ts';
 import { createQueues } from './queues.ts';
@@ -57,6 +56,8 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
         'database belongs to one process. Set DATABASE_URL=postgres://…, or use `npm start` to run both in one process.',
     );
   }
+  // Imported here, not at the top: PGlite is only for the embedded default (~40 MB of RSS under tsx).
+  const { openEmbedded } = await import('./db/embedded.ts');
   const embedded = await openEmbedded(config.dataDir, log);
   await migrate(embedded.db);
   return embedded;
