@@ -11,14 +11,20 @@ export interface Drained {
 
 /**
  * Tells each worker child to start and waits until together they have finished `n` jobs or
- * messages. Timing starts at `start`, so process start-up and connecting are not counted.
+ * messages (or `n` completions of whatever `startArgs` asks for). Timing starts at `start`, so
+ * process start-up and connecting are not counted.
  * @throws when nothing moves for `stallMs`.
  */
-export async function drain(children: Child[], n: number, stallMs = 60_000): Promise<Drained> {
+export async function drain(
+  children: Child[],
+  n: number,
+  opts: { stallMs?: number; startArgs?: Record<string, unknown> } = {},
+): Promise<Drained> {
+  const stallMs = opts.stallMs ?? 60_000;
   const counts = () => Promise.all(children.map((c) => c.call<{ done: number; failed: number }>('count')));
   const before = await counts();
   const t0 = performance.now();
-  await Promise.all(children.map((c) => c.call('start', { n: Math.ceil(n / children.length) })));
+  await Promise.all(children.map((c) => c.call('start', opts.startArgs ?? { n: Math.ceil(n / children.length) })));
   let last = -1;
   let lastChange = t0;
   for (;;) {

@@ -1,29 +1,22 @@
-// Child process: one side of a delivery or worker-overhead bench, chosen by BENCH_ROLE.
+// Child process: one side of a delivery, worker-overhead or fan-out bench, chosen by BENCH_ROLE.
 //   send            Appeal's send worker (workers/send.ts) on the booted app, SMTP from SMTP_URL;
 //                   BENCH_MAILER=noop swaps in a mailer that resolves at once.
 //   raw-bullmq      a bare BullMQ Worker on the same queue whose processor does nothing.
 //   raw-nodemailer  a bare pooled nodemailer transport sending letters of the same shape.
-// The parent calls `start`, then polls `count` until the work is done.
-import { Worker, type ConnectionOptions } from 'bullmq';
-import nodemailer, { type Transporter } from 'nodemailer';
-import { pino } from 'pino';
-import { boot } from '../../src/boot.ts';
+//   fanout          Appeal's fan-out worker (workers/fanout.ts); the parent posts the case update.
+//   raw-addbulk     bare Queue.addBulk of as many send jobs, in chunks of 1,000.
+// The parent calls `start`, then polls `count` until the work is done. Each role imports only
+// what it uses, so a baseline does not carry the product's modules (nor their memory).
+import type { Queue, Worker } from 'bullmq';
+import type { Transporter } from 'nodemailer';
 import { loadConfig } from '../../src/config.ts';
-import type { Mailer } from '../../src/mail/transport.ts';
-import { QUEUES } from '../../src/queues.ts';
-import { connectRedis } from '../../src/redis.ts';
-import { createComposers } from '../../workers/index.ts';
-import { createSendWorker } from '../../workers/send.ts';
 import { serveParent } from './child.ts';
 
-const role = process.env.BENCH_ROLE;
 const config = loadConfig(process.env);
 const pool = Number(process.env.BENCH_SMTP_POOL ?? 5);
 let done = 0;
 let failed = 0;
 const count = () => ({ done, failed });
-
-const noopMailer: Mailer = { kind: 'smtp', send: async () => ({ messageId: '<noop@bench.example>' }), close() {} };
 
 function countJobs(worker: Worker) {
   worker.on('completed', () => void (done += 1));
@@ -31,9 +24,19 @@ function countJobs(worker: Worker) {
   worker.on('error', (err) => process.stderr.write(`bench worker: ${err.message}\n`));
 }
 
-if (role === 'send') {
-  const booted = await boot(config, { allowEmbedded: false, log: pino({ level: 'warn' }), maxConnections: pool });
-  const ctx = process.env.BENCH_MAILER === 'noop' ? { ...booted, mailer: noopMailer } : booted;
+async function bootApp() {
+  const { boot } = await import('../../src/boot.ts');
+  const { pino } = await import('pino');
+  return boot(config, { allowEmbedded: false, log: pino({ level: 'warn' }), maxConnections: pool });
+}
+
+async function send() {
+  const booted = await bootApp();
+  const { createSendWorker } = await import('../../workers/send.ts');
+  const { createComposers } = await import('../../workers/index.ts');
+  const ctx = process.env.BENCH_MAILER === 'noop'
+    ? { ...booted, mailer: { kind: 'smtp' as const, send: async () => ({ messageId: '<noop@bench.example>' }), close() {} } }
+    : booted;
   let worker: Worker | undefined;
   serveParent(
     {
@@ -48,14 +51,38 @@ if (role === 'send') {
       await booted.close();
     },
   );
-} else if (role === 'raw-bullmq') {
+}
+
+async function fanout() {
+  const booted = await bootApp();
+  const { createFanoutWorker } = await import('../../workers/fanout.ts');
+  let worker: Worker | undefined;
+  serveParent(
+    {
+      async start() {
+        worker = createFanoutWorker(booted);
+        countJobs(worker);
+        await worker.waitUntilReady();
+      },
+      count,
+    },
+    async () => {
+      await worker?.close();
+      await booted.close();
+    },
+  );
+}
+
+async function rawBullmq() {
+  const { Worker } = await import('bullmq');
+  const { connectRedis } = await import('../../src/redis.ts');
   const redis = await connectRedis(config);
   let worker: Worker | undefined;
   serveParent(
     {
       start() {
-        worker = new Worker(QUEUES.send, async () => {}, {
-          connection: redis.options as ConnectionOptions,
+        worker = new Worker('send', async () => {}, {
+          connection: redis.options as never,
           prefix: config.queuePrefix,
           concurrency: config.workerConcurrency,
         });
@@ -68,7 +95,44 @@ if (role === 'send') {
       await redis.close();
     },
   );
-} else if (role === 'raw-nodemailer') {
+}
+
+async function rawAddBulk() {
+  const { Queue } = await import('bullmq');
+  const { connectRedis } = await import('../../src/redis.ts');
+  const { SEND_JOB_OPTIONS } = await import('../../src/queues.ts');
+  const redis = await connectRedis(config);
+  const queue = new Queue('send', { connection: redis.options as never, prefix: config.queuePrefix });
+  queue.on('error', () => {});
+  // The same jobs the fan-out adds (ids `d-<n>`, the send options), a chunk of 1,000 at a time.
+  const addAll = async (q: Queue, n: number) => {
+    for (let i = 1; i <= n; i += 1000) {
+      const chunk = [];
+      for (let id = i; id < Math.min(i + 1000, n + 1); id++) {
+        chunk.push({ name: 'send', data: { deliveryId: id }, opts: { ...SEND_JOB_OPTIONS, jobId: `d-${id}` } });
+      }
+      await q.addBulk(chunk);
+    }
+  };
+  serveParent(
+    {
+      start({ n }) {
+        void addAll(queue, n as number).then(
+          () => void (done += 1),
+          () => void (failed += 1),
+        );
+      },
+      count,
+    },
+    async () => {
+      await queue.close();
+      await redis.close();
+    },
+  );
+}
+
+async function rawNodemailer() {
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({ pool: true, url: config.smtpUrl, maxConnections: pool, maxMessages: Infinity });
   serveParent(
     {
@@ -79,8 +143,6 @@ if (role === 'send') {
     },
     async () => transport.close(),
   );
-} else {
-  throw new Error(`BENCH_ROLE must be send, raw-bullmq or raw-nodemailer, not ${role}`);
 }
 
 /** What the letter composer would build: the same headers, a text part and its HTML twin. */
@@ -126,3 +188,14 @@ async function sendAll(transport: Transporter, n: number, inFlight: number) {
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
 }
+
+const roles: Record<string, () => Promise<void>> = {
+  send,
+  fanout,
+  'raw-bullmq': rawBullmq,
+  'raw-addbulk': rawAddBulk,
+  'raw-nodemailer': rawNodemailer,
+};
+const role = roles[process.env.BENCH_ROLE ?? ''];
+if (!role) throw new Error(`BENCH_ROLE must be one of ${Object.keys(roles).join(', ')}, not ${process.env.BENCH_ROLE}`);
+await role();
