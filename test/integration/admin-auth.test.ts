@@ -1,0 +1,250 @@
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
+import { createWebApp } from '../../src/web/app.ts';
+import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { uniq } from '../helpers/fixtures.ts';
+
+const failureText = (html: string) => /<div class="errors" role="alert"[^>]*><p>([^<]+)<\/p>/.exec(html)?.[1];
+const cookieLine = (lines: string[], name: string) => lines.find((l) => l.startsWith(`${name}=`));
+
+describe('signing in to the console (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
+    base = await ctx.startWeb();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('sends a signed-out visitor to the sign-in page and back after signing in', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    const first = await client.get('/admin/campaigns');
+    expect(first.status).toBe(303);
+    expect(first.location).toBe('/admin/login?next=%2Fadmin%2Fcampaigns');
+    await client.open(first.location!);
+    const res = await client.post('/admin/login', { email: organizer.email, password: PASSWORD, next: '/admin/campaigns' });
+    expect(res.status).toBe(303);
+    expect(res.location).toBe('/admin/campaigns');
+    expect((await client.get('/admin/campaigns')).status).toBe(200);
+  });
+
+  it('never redirects off the console after sign-in', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    const res = await client.post('/admin/login', { email: organizer.email, password: PASSWORD, next: '//evil.example/admin' });
+    expect(res.location).toBe('/admin');
+  });
+
+  it('sets an HttpOnly, SameSite=Lax session cookie scoped to /admin, not Secure on http, and stores only its hash', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    await client.post('/admin/login', { email: organizer.email, password: PASSWORD });
+    const line = cookieLine(client.lastSetCookies, 'appeal_session')!;
+    expect(line).toMatch(/; HttpOnly/i);
+    expect(line).toMatch(/; SameSite=Lax/i);
+    expect(line).toMatch(/; Path=\/admin/i);
+    expect(line).not.toMatch(/; Secure/i);
+    expect(line).not.toMatch(/Max-Age|Expires/i);
+    // cookie-parser signs as s:<value>.<hmac>
+    const raw = decodeURIComponent(client.cookies.get('appeal_session')!).replace(/^s:/, '').replace(/\.[^.]+$/, '');
+    const { rows } = await ctx.db.query<{ id_hash: string }>('SELECT id_hash FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
+    expect(rows.map((r) => r.id_hash)).toEqual([crypto.createHash('sha256').update(raw).digest('hex')]);
+  });
+
+  it('marks the cookies Secure when PUBLIC_URL is https', async () => {
+    const app = createWebApp({ ...ctx, config: Object.freeze({ ...ctx.config, publicUrl: 'https://appeal.example' }) });
+    const server = await new Promise<import('node:http').Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const organizer = await createOrganizer(ctx.db);
+      const client = new ConsoleClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      await client.open('/admin/login');
+      expect(cookieLine(client.lastSetCookies, 'appeal_login')).toMatch(/; Secure/i);
+      await client.post('/admin/login', { email: organizer.email, password: PASSWORD });
+      expect(cookieLine(client.lastSetCookies, 'appeal_session')).toMatch(/; Secure/i);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('refuses a tampered session cookie', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    const value = decodeURIComponent(client.cookies.get('appeal_session')!);
+    client.cookies.set('appeal_session', encodeURIComponent(value.replace(/^s:./, 's:A')));
+    expect((await client.get('/admin')).status).toBe(303);
+  });
+
+  it('answers a wrong password and an unknown email with the same message', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    const wrong = await client.post('/admin/login', { email: organizer.email, password: 'not the password at all' });
+    const unknown = await client.post('/admin/login', { email: `${uniq('nobody')}@appeal.test`, password: 'not the password at all' });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(failureText(wrong.text)).toBeTruthy();
+    expect(failureText(unknown.text)).toBe(failureText(wrong.text));
+    expect(unknown.text.replace(/name="_csrf" value="[^"]+"/, '').replace(/value="[^"]*@appeal.test"/, ''))
+      .toBe(wrong.text.replace(/name="_csrf" value="[^"]+"/, '').replace(/value="[^"]*@appeal.test"/, ''));
+  });
+
+  it(`locks an account after ${LOGIN_MAX_FAILURES} wrong passwords, refuses even the right one with the same message, and unlocks after the window`, async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    let last = '';
+    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) {
+      const res = await client.post('/admin/login', { email: organizer.email, password: `wrong ${i} wrong wrong` });
+      expect(res.status).toBe(401);
+      last = failureText(res.text)!;
+    }
+    const { rows } = await ctx.db.query<{ locked_until: Date }>('SELECT locked_until FROM organizers WHERE id = $1', [organizer.id]);
+    expect(rows[0]!.locked_until.getTime()).toBeGreaterThan(Date.now());
+
+    const locked = await client.post('/admin/login', { email: organizer.email, password: PASSWORD });
+    expect(locked.status).toBe(401);
+    expect(failureText(locked.text)).toBe(last);
+    expect(client.cookies.has('appeal_session')).toBe(false);
+
+    // Failures during the lockout do not extend it.
+    await client.post('/admin/login', { email: organizer.email, password: 'still wrong wrong' });
+    const after = await ctx.db.query<{ locked_until: Date }>('SELECT locked_until FROM organizers WHERE id = $1', [organizer.id]);
+    expect(after.rows[0]!.locked_until.getTime()).toBe(rows[0]!.locked_until.getTime());
+
+    // The window passes.
+    await ctx.db.query(`UPDATE organizers SET locked_until = now() - interval '1 second' WHERE id = $1`, [organizer.id]);
+    const ok = await client.post('/admin/login', { email: organizer.email, password: PASSWORD });
+    expect(ok.status).toBe(303);
+    const audit = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizer.id]);
+    expect(audit.rows.map((r) => r.action)).toEqual([
+      ...Array(LOGIN_MAX_FAILURES - 1).fill('login.failed'), 'login.locked', 'login.refused', 'login.refused', 'login',
+    ]);
+  });
+
+  it('signs out: the session row is gone and the old cookie opens nothing', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db);
+    const stolen = client.cookies.get('appeal_session')!;
+    const out = await client.post('/admin/logout', {});
+    expect(out.status).toBe(303);
+    const { rows } = await ctx.db.query('SELECT 1 FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
+    expect(rows).toHaveLength(0);
+    const replay = new ConsoleClient(base);
+    replay.cookies.set('appeal_session', stolen);
+    expect((await replay.get('/admin')).status).toBe(303);
+  });
+
+  it('changes the password only with the current one, and signs out every other browser', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db);
+    const other = new ConsoleClient(base);
+    await other.login(organizer.email);
+    expect((await other.get('/admin')).status).toBe(200);
+
+    await client.open('/admin/password');
+    const bad = await client.post('/admin/password', { current_password: 'not it at all', new_password: 'short', confirm_password: 'different' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('is not your current password');
+    expect(bad.text).toContain('must be at least 10 characters');
+    expect(bad.text).toContain('does not match the new password');
+
+    const ok = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'a brand new passphrase', confirm_password: 'a brand new passphrase' });
+    expect(ok.status).toBe(303);
+    expect((await client.get('/admin')).status).toBe(200);
+    expect((await other.get('/admin')).status).toBe(303);
+    const again = new ConsoleClient(base);
+    expect((await again.login(organizer.email, 'a brand new passphrase')).status).toBe(303);
+  });
+});
+
+describe('CSRF and roles in the console (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
+    base = await ctx.startWeb();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  const caseForm = (slug: string) => ({ slug, person_name: 'Erlan Test', summary: 'Detained at the border.', status: 'detained', location: 'Almaty' });
+  const caseExists = async (slug: string) => (await ctx.db.query('SELECT 1 FROM cases WHERE slug = $1', [slug])).rows.length > 0;
+
+  it('refuses a sign-in form without its token', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    const res = await client.post('/admin/login', { email: organizer.email, password: PASSWORD }, { csrf: false });
+    expect(res.status).toBe(403);
+    expect(client.cookies.has('appeal_session')).toBe(false);
+  });
+
+  it('answers a form without a token with 403 and changes nothing', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    const slug = uniq('case');
+    const res = await client.post('/admin/cases', caseForm(slug), { csrf: false });
+    expect(res.status).toBe(403);
+    expect(await caseExists(slug)).toBe(false);
+  });
+
+  it('answers a token of another session with 403 and changes nothing', async () => {
+    const { client: mallory } = await signedIn(base, ctx.db);
+    const { client } = await signedIn(base, ctx.db);
+    const slug = uniq('case');
+    const res = await client.post('/admin/cases', caseForm(slug), { csrf: mallory.csrf! });
+    expect(res.status).toBe(403);
+    expect(await caseExists(slug)).toBe(false);
+    const ok = await client.post('/admin/cases', caseForm(slug));
+    expect(ok.status).toBe(303);
+    expect(await caseExists(slug)).toBe(true);
+  });
+
+  it('refuses a sign-out without a token, so another site cannot sign an organizer out', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    expect((await client.post('/admin/logout', {}, { csrf: false })).status).toBe(403);
+    expect((await client.get('/admin')).status).toBe(200);
+  });
+
+  it('gives an organizer 403 on admin pages, and nothing changes', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db, 'organizer');
+    for (const path of ['/admin/organizers', '/admin/tokens', '/admin/queues/', '/admin/queues/api/queues']) {
+      expect((await client.get(path)).status, path).toBe(403);
+    }
+    const before = (await ctx.db.query('SELECT id FROM api_tokens')).rows.length;
+    expect((await client.post('/admin/tokens', { label: 'sneaky', organizer: organizer.email })).status).toBe(403);
+    expect((await client.post('/admin/organizers', { email: `${uniq('x')}@appeal.test`, role: 'admin' })).status).toBe(403);
+    expect((await ctx.db.query('SELECT id FROM api_tokens')).rows.length).toBe(before);
+    expect((await ctx.db.query(`SELECT role FROM organizers WHERE id = $1`, [organizer.id])).rows).toEqual([{ role: 'organizer' }]);
+  });
+
+  it('lets an admin open the organizer, token and queue pages', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    for (const path of ['/admin/organizers', '/admin/tokens', '/admin/queues/']) {
+      expect((await client.get(path)).status, path).toBe(200);
+    }
+    const queues = await client.get('/admin/queues/api/queues');
+    expect(queues.status).toBe(200);
+    expect(JSON.parse(queues.text).queues.map((q: { name: string }) => q.name).sort()).toEqual(['fanout', 'maintenance', 'send']);
+  });
+
+  it('refuses a queue action from another origin', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    const res = await fetch(`${base}/admin/queues/api/queues/send/pause`, {
+      method: 'PUT',
+      headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; '), origin: 'https://evil.example' },
+    });
+    expect(res.status).toBe(403);
+    expect(await ctx.queues.send.isPaused()).toBe(false);
+  });
+});
