@@ -51,7 +51,8 @@ describe('signing in a real browser', () => {
     [slug] = (await seedDemo(ctx.db)) as [string];
     targets = await listTargets(ctx.db, (await getCampaign(ctx.db, slug)).id);
     browser = await launchBrowser();
-  });
+    // PGlite's start and chromium's launch are CPU-bound; on a busy 2-core machine they take long.
+  }, 120_000);
   afterAll(async () => {
     for (const c of contexts) await c.close();
     await browser?.close();
