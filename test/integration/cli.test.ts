@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPglite } from '../../src/db/index.ts';
+import { findOrganizerByEmail } from '../../src/organizers/service.ts';
+import { verifyPassword } from '../../src/organizers/passwords.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { uniq } from '../helpers/fixtures.ts';
+import { runTsx, type Ran } from '../helpers/spawn.ts';
+
+const cli = (env: Record<string, string>, args: string[], stdin?: string) => runTsx('src/cli.ts', args, { LOG_LEVEL: 'silent', ...env }, { stdin, timeoutMs: 120_000 });
+
+describe('the cli against Postgres (DATABASE_URL)', () => {
+  let ctx: TestContext;
+  const admin = `${uniq('admin')}@appeal.test`;
+  const organizer = `${uniq('org')}@appeal.test`;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token', Ran>;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres' });
+    // Independent commands run side by side; each is a whole process start.
+    const [migrate, seed, addAdmin, addGenerated, shortPassword, badConfig] = await Promise.all([
+      cli(ctx.env, ['migrate']),
+      cli(ctx.env, ['seed-demo']),
+      cli(ctx.env, ['organizer:add', admin, '--admin', '--name', 'Ada Admin'], 'correct horse battery staple\n'),
+      cli(ctx.env, ['organizer:add', organizer], ''),
+      cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
+      cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
+    ]);
+    const [seedAgain, token] = await Promise.all([cli(ctx.env, ['seed-demo']), cli(ctx.env, ['token:create', admin, '--label', 'ci'])]);
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token };
+  }, 300_000);
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('migrate says the database is up to date', () => {
+    expect(r.migrate).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
+  });
+
+  it('seed-demo adds the live demo campaigns once', async () => {
+    expect(r.seed).toMatchObject({ code: 0, stdout: 'added demo campaigns: protect-aigerim, stop-deportation-yerlan-dias\n' });
+    expect(r.seedAgain).toMatchObject({ code: 0, stdout: 'demo campaigns exist already\n' });
+    const { rows } = await ctx.db.query<{ slug: string; status: string }>('SELECT slug, status FROM campaigns ORDER BY slug');
+    expect(rows).toEqual([{ slug: 'protect-aigerim', status: 'live' }, { slug: 'stop-deportation-yerlan-dias', status: 'live' }]);
+    const targets = await ctx.db.query<{ email: string }>('SELECT email FROM targets');
+    for (const t of targets.rows) expect(t.email).toMatch(/@example\.org$/);
+  });
+
+  it('organizer:add takes the password from stdin and prints none', async () => {
+    expect(r.addAdmin).toMatchObject({ code: 0, stdout: `added admin ${admin}\n` });
+    const row = (await findOrganizerByEmail(ctx.db, admin))!;
+    expect(row).toMatchObject({ role: 'admin', name: 'Ada Admin' });
+    expect(await verifyPassword('correct horse battery staple', row.password_hash)).toBe(true);
+  });
+
+  it('organizer:add generates a password and prints it once when stdin is empty', async () => {
+    expect(r.addGenerated.code).toBe(0);
+    const password = /^password: (\S+)$/m.exec(r.addGenerated.stdout)?.[1];
+    expect(password).toBeDefined();
+    expect(password!.length).toBeGreaterThanOrEqual(16);
+    const row = (await findOrganizerByEmail(ctx.db, organizer))!;
+    expect(row.role).toBe('organizer');
+    expect(await verifyPassword(password!, row.password_hash)).toBe(true);
+  });
+
+  it('token:create prints a token that works against the API', async () => {
+    expect(r.token.code).toBe(0);
+    const token = r.token.stdout.trim();
+    expect(token).toMatch(/^apl_[A-Za-z0-9_-]{43}$/);
+    const base = await ctx.startWeb();
+    const res = await fetch(`${base}/api/v1/campaigns/protect-aigerim/stats`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ signatures: { pending: 0, confirmed: 0 } });
+    const { rows } = await ctx.db.query<{ label: string; token_hash: string }>('SELECT label, token_hash FROM api_tokens');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.label).toBe('ci');
+    expect(rows[0]!.token_hash).not.toContain(token.slice(4));
+  });
+
+  it('fails with one line and exit code 1 on a bad password or a bad variable', () => {
+    for (const [ran, pattern] of [
+      [r.shortPassword, /^appeal: .*password: must be at least 10 characters/],
+      [r.badConfig, /^appeal: PORT: /],
+    ] as const) {
+      expect(ran.code).toBe(1);
+      expect(ran.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(ran.stderr).toMatch(pattern);
+    }
+  });
+});
+
+describe('the cli on the embedded database (DATA_DIR)', () => {
+  let dataDir: string;
+  const email = `${uniq('embedded')}@appeal.test`;
+
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-cli-'));
+  });
+  afterAll(() => {
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('migrates and adds an organizer in the PGlite under DATA_DIR, then lets go of it', async () => {
+    const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email, '--admin'], 'correct horse battery staple\n');
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toBe(`added admin ${email}\n`);
+
+    expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
+    const { db } = await openPglite(path.join(dataDir, 'pglite'));
+    try {
+      const organizer = (await findOrganizerByEmail(db, email))!;
+      expect(organizer.role).toBe('admin');
+      expect(await verifyPassword('correct horse battery staple', organizer.password_hash)).toBe(true);
+      const { rows } = await db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+      expect(rows[0]).toEqual({ name: '001_initial.sql' });
+    } finally {
+      await db.close();
+    }
+  }, 300_000);
+});
