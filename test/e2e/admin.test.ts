@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ParsedMail } from 'mailparser';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addOrganizer } from '../../src/organizers/service.ts';
+import { launchBrowser, screenshot } from '../helpers/browser.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { uniq } from '../helpers/fixtures.ts';
+
+const addressesOf = (a: ParsedMail['to']) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
+
+async function mailTo(ctx: TestContext, address: string, timeoutMs = 20_000): Promise<ParsedMail> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = ctx.sink!.messages.find((m) => addressesOf(m.to).includes(address));
+    if (found) return found;
+    if (Date.now() > until) throw new Error(`no message to ${address} in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Reloads until `read` returns what `want` accepts: the console shows counts as they are now. */
+async function reloadUntil(page: Page, read: () => Promise<string>, want: (v: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (want(value)) return value;
+    if (Date.now() > until) throw new Error(`still "${value}" after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 400));
+    await page.reload();
+  }
+}
+
+const TARGETS_CSV = `name,title,email,salutation
+Judge Serik Example,District judge,judge@court.example,Your Honour
+Ministry Desk,Foreign ministry,desk@mfa.example,Dear Minister
+Consul General,Embassy,consul@embassy.example,Dear Consul General
+`;
+
+describe('running a campaign from the console in a real browser', () => {
+  let ctx: TestContext;
+  let base: string;
+  let browser: Browser;
+  let admin: Page;
+  const contexts: BrowserContext[] = [];
+  const email = `${uniq('admin')}@appeal.test`;
+  const password = 'a long console passphrase';
+  const caseSlug = uniq('erlan');
+  const slug = uniq('free-erlan');
+
+  async function newPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+    const context = await browser.newContext(options);
+    contexts.push(context);
+    return context.newPage();
+  }
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres' });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    await addOrganizer(ctx.db, { email, password, role: 'admin', name: 'Aruzhan Admin' });
+    browser = await launchBrowser();
+    admin = await newPage({ viewport: { width: 1280, height: 900 } });
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await ctx?.close();
+  });
+
+  it('signs in, with no script errors on the way', async () => {
+    const problems: string[] = [];
+    admin.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    admin.on('pageerror', (e) => problems.push(e.message));
+    await admin.goto(`${base}/admin`);
+    expect(new URL(admin.url()).pathname).toBe('/admin/login');
+    await screenshot(admin, 'admin-login');
+    await admin.getByLabel('Email').fill(email);
+    await admin.getByLabel('Password').fill(password);
+    await admin.getByRole('button', { name: 'Sign in' }).click();
+    await admin.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it('creates a case', async () => {
+    await admin.goto(`${base}/admin/cases/new`);
+    await admin.getByLabel("Person's name").fill('Erlan Example');
+    await admin.getByLabel('Address (slug)').fill(caseSlug);
+    await admin.getByLabel('Status').selectOption('at_risk');
+    await admin.getByLabel('Location').fill('Almaty, Kazakhstan');
+    await admin.getByLabel('Summary').fill('Erlan crossed the border to escape the camps and now faces deportation to China.');
+    await admin.getByRole('button', { name: 'Create case' }).click();
+    await admin.getByRole('heading', { name: 'Erlan Example' }).waitFor();
+  });
+
+  it('shows the CSV rows that need fixing and keeps what was typed', async () => {
+    await admin.goto(`${base}/admin/campaigns/new?case=${caseSlug}`);
+    await admin.getByLabel('Title').first().fill('Do not deport Erlan');
+    await admin.getByLabel('Address (slug)').fill(slug);
+    await admin.getByLabel('Subject').fill('About {{case.personName}}');
+    await admin.getByLabel('Targets as CSV').fill('name,title,email,salutation\nJudge,Court,not-an-address,Your Honour\n');
+    await admin.getByRole('button', { name: 'Create draft campaign' }).click();
+    await admin.locator('.errors[role=alert]').waitFor();
+    expect(await admin.locator('.csv-rows .row-bad').innerText()).toContain('email must be a valid email address');
+    expect(await admin.getByLabel('Title').first().inputValue()).toBe('Do not deport Erlan');
+    await screenshot(admin, 'admin-campaign-new-errors');
+  });
+
+  it('creates a campaign with a CSV file of targets', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'targets-')), 'targets.csv');
+    fs.writeFileSync(file, TARGETS_CSV);
+    // The file input is read into the textarea by admin.js, then posted like a paste.
+    await admin.locator('#f-targets_file').setInputFiles(file);
+    await expect.poll(() => admin.getByLabel('Targets as CSV').inputValue()).toContain('consul@embassy.example');
+    await admin.getByLabel('Goal').fill('1');
+    await admin.getByRole('button', { name: 'Create draft campaign' }).click();
+    await admin.getByRole('heading', { name: /Do not deport Erlan/ }).waitFor();
+    expect(await admin.locator('.flash').innerText()).toContain('3 targets');
+  });
+
+  it('edits the letter and sees the server-rendered preview change as it types', async () => {
+    await admin.goto(`${base}/admin/campaigns/${slug}/letter`);
+    const body = admin.locator('#f-letter_body');
+    await body.fill('{{target.salutation}},\n\nRelease {{case.personName}} now.\n\n{{supporter.fullName}}');
+    await expect.poll(() => admin.locator('#letter-preview').innerText()).toContain('Release Erlan Example now.');
+    expect(await admin.locator('#letter-preview').innerText()).toContain('Your Honour,');
+
+    await body.fill('{{target.salutation}},\n\nRelease {{case.personName}} now.\n{{supporter.password}}\n{{supporter.fullName}}');
+    await expect.poll(() => admin.locator('#letter-preview').innerText()).toContain('Line 4');
+    await screenshot(admin, 'admin-letter-error');
+
+    await body.fill('{{target.salutation}},\n\nRelease {{case.personName}} from detention in {{case.location}} now.\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}}');
+    await expect.poll(() => admin.locator('#letter-preview').innerText()).toContain('from detention in Almaty, Kazakhstan now.');
+    await admin.getByRole('button', { name: 'Save letter' }).click();
+    await admin.locator('.flash').waitFor();
+    expect(await admin.locator('.flash').innerText()).toBe('Letter saved.');
+    await screenshot(admin, 'admin-letter');
+  });
+
+  it('launches the campaign after a confirmation', async () => {
+    await admin.goto(`${base}/admin/campaigns/${slug}`);
+    await admin.getByRole('link', { name: 'Launch…' }).click();
+    await admin.getByRole('heading', { name: /Launch/ }).waitFor();
+    expect(await admin.locator('main').innerText()).toContain('Letters go to 3 targets');
+    await admin.getByRole('button', { name: 'Yes, Launch' }).click();
+    await admin.locator('.flash').waitFor();
+    expect(await admin.locator('h1 .status').innerText()).toMatch(/live/i);
+  });
+
+  it('watches a signature from the public page turn into letters sent', async () => {
+    const supporter = await newPage({ viewport: { width: 390, height: 844 } });
+    await supporter.goto(`${base}/c/${slug}`);
+    await supporter.getByLabel('Full name').fill('Dana Signer');
+    await supporter.locator('#f-email').fill('dana@supporter.example');
+    await supporter.locator('#f-city').fill('Lyon');
+    await supporter.locator('#f-country').fill('France');
+    await supporter.getByLabel(/Email me updates/).check();
+    await supporter.getByRole('button', { name: 'Sign the letter' }).click();
+    await supporter.waitForURL(/check-email/);
+
+    await admin.goto(`${base}/admin/campaigns/${slug}`);
+    await reloadUntil(admin, () => admin.locator('[data-stat=pending]').innerText(), (v) => v === '1');
+
+    const link = /https?:\/\/\S+\/confirm\/[A-Za-z0-9_-]+/.exec((await mailTo(ctx, 'dana@supporter.example')).text ?? '')![0];
+    await supporter.goto(link);
+    await supporter.getByRole('button', { name: 'Confirm and send my letter' }).click();
+    await supporter.waitForURL(/thanks/);
+
+    await reloadUntil(admin, () => admin.locator('[data-stat=confirmed]').innerText(), (v) => v === '1');
+    await reloadUntil(admin, () => admin.locator('#delivery-counts [data-status=sent]').innerText(), (v) => v === '3');
+    expect(await admin.locator('#delivery-counts [data-status=failed]').innerText()).toBe('0');
+    expect(await admin.locator('table').last().innerText()).toContain('Dana Signer');
+    expect(await admin.locator('.chart svg title').first().textContent()).toContain('Signatures per day');
+    await screenshot(admin, 'admin-campaign');
+
+    await admin.goto(`${base}/admin`);
+    expect(await admin.locator('.attention').innerText()).toMatch(/near its goal|reached/);
+    await screenshot(admin, 'admin-dashboard');
+  });
+
+  it('posts a case update after seeing how many subscribers get it, and sees the alert counts', async () => {
+    await admin.goto(`${base}/admin/cases/${caseSlug}`);
+    await admin.getByLabel('Title').fill('Court hearing moved to Monday');
+    await admin.getByLabel('What happened').fill('The hearing is on Monday at 10:00. Please write before then.');
+    await admin.getByRole('button', { name: 'Preview the alert' }).click();
+    await admin.locator('#recipients').waitFor();
+    expect(await admin.locator('#recipients').innerText()).toBe('1 subscriber will get this email.');
+    expect(await admin.locator('.email-preview').innerText()).toContain('Court hearing moved to Monday');
+    await screenshot(admin, 'admin-case-update-preview');
+    await admin.getByRole('button', { name: 'Post update and send to 1 subscriber' }).click();
+    await admin.locator('.flash').waitFor();
+    const sentCell = () => admin.locator('table.updates tbody tr').first().locator('td').nth(3).innerText();
+    await reloadUntil(admin, sentCell, (v) => v === '1');
+    expect(await admin.locator('table.updates tbody tr').first().locator('td').nth(2).innerText()).toBe('1');
+    await mailTo(ctx, 'dana@supporter.example');
+    await screenshot(admin, 'admin-case');
+  });
+
+  it('reads well on a phone', async () => {
+    const phone = await newPage({ viewport: { width: 390, height: 844 } });
+    await phone.goto(`${base}/admin/login`);
+    await phone.getByLabel('Email').fill(email);
+    await phone.getByLabel('Password').fill(password);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    await phone.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await screenshot(phone, 'admin-dashboard-phone');
+    const sideways = await phone.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+    expect(sideways).toBe(false);
+  });
+});
