@@ -25,7 +25,7 @@ function errorsToForm(fields: Record<string, string>) {
 }
 
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
-  const { db, views, config } = ctx;
+  const { db, views } = ctx;
   const router = Router();
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
@@ -95,7 +95,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/c/:slug/thanks', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
-    const url = `${config.publicUrl}/c/${c.campaign.slug}`;
+    const url = `${ctx.config.publicUrl}/c/${c.campaign.slug}`;
     page(res, 'thanks', { title: 'Thank you', campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
   });
 
