@@ -6,8 +6,8 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: more files at once only queue up behind each other and stretch timeouts.
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     reporters: ['default'],
   },
 });
