@@ -1,6 +1,6 @@
 /** Geometry of the signatures chart; templates/partials/admin/chart.hbs draws it as inline SVG. */
-const WIDTH = 640;
-const HEIGHT = 180;
+const WIDTH = 900;
+const HEIGHT = 200;
 const LEFT = 36;
 const BOTTOM = 22;
 const TOP = 8;
