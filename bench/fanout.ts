@@ -59,15 +59,17 @@ export async function benchFanout(sizes: Sizes): Promise<MeasurementResult> {
       const child: Child = await startChild('worker-process.ts', { ...env.env, BENCH_ROLE: 'fanout' });
       try {
         await child.call('start');
-        const t0 = performance.now();
-        const update = await postCaseUpdate(env.db, env.queues, caseSlug, { title: 'Verdict postponed', body: 'The court meets again next month.' }, null);
-        for (;;) {
-          const { done, failed } = await child.call<{ done: number; failed: number }>('count');
-          if (failed) throw new Error('the fan-out job failed');
-          if (done) break;
-          await sleep(25);
-        }
-        const seconds = (performance.now() - t0) / 1000;
+        const { update, seconds } = await child.profile(async () => {
+          const t0 = performance.now();
+          const update = await postCaseUpdate(env.db, env.queues, caseSlug, { title: 'Verdict postponed', body: 'The court meets again next month.' }, null);
+          for (;;) {
+            const { done, failed } = await child.call<{ done: number; failed: number }>('count');
+            if (failed) throw new Error('the fan-out job failed');
+            if (done) break;
+            await sleep(25);
+          }
+          return { update, seconds: (performance.now() - t0) / 1000 };
+        });
         productRss.push(peakRssMb(child.pid));
         const { rows } = await env.db.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM deliveries WHERE kind = 'alert' AND source_id = $1`,

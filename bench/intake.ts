@@ -67,12 +67,12 @@ export async function benchIntake(sizes: Sizes): Promise<MeasurementResult> {
     await alternate(
       sizes.rounds,
       async () => {
-        const l = await load(appPort, campaign.slug, seconds, connections);
+        const l = await app.profile(() => load(appPort, campaign.slug, seconds, connections));
         product.push(l);
         addCounts(productStatus, l.byStatus);
       },
       async () => {
-        const l = await load(plainPort, campaign.slug, seconds, connections);
+        const l = await plain.profile(() => load(plainPort, campaign.slug, seconds, connections));
         trivial.push(l);
         addCounts(trivialStatus, l.byStatus);
       },

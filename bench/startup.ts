@@ -13,7 +13,8 @@ import { sleep, summarize } from './lib/stats.ts';
 import { loadConfig } from '../src/config.ts';
 import { connectRedis } from '../src/redis.ts';
 
-const TIMEOUT_MS = 60_000;
+// Generous: on a crowded machine a cold start can take tens of seconds.
+const TIMEOUT_MS = 180_000;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

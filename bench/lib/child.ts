@@ -1,4 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +32,11 @@ export interface Child {
   info: Record<string, unknown>;
   /** Runs one of the child's handlers and resolves with its value. */
   call<T = unknown>(cmd: string, args?: Record<string, unknown>): Promise<T>;
+  /**
+   * With BENCH_PROFILE_DIR set, records a V8 CPU profile of the child while `fn` runs (the
+   * measured part only, not start-up) into that directory; open it in Chrome DevTools.
+   */
+  profile<T>(fn: () => Promise<T>): Promise<T>;
   /** Asks the child to close what it opened and exit; kills it if it does not within 10 s. */
   stop(): Promise<void>;
 }
@@ -42,8 +49,7 @@ export async function startChild(script: string, env: Record<string, string>): P
   const child: ChildProcess = fork(path.join(ROOT, 'bench', 'lib', script), [], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of every child there (open in Chrome DevTools).
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+    execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -74,16 +80,30 @@ export async function startChild(script: string, env: Record<string, string>): P
       resolve(m.info);
     });
   });
+  function call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    if (exited) return Promise.reject(new Error(`${script} has exited`));
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      child.send({ type: 'call', id, cmd, args } satisfies Call);
+    });
+  }
+  const label = env.BENCH_ROLE ?? env.BENCH_WEB ?? path.basename(script, '.ts');
   return {
     pid: child.pid!,
     info,
-    call<T>(cmd: string, args: Record<string, unknown> = {}) {
-      if (exited) return Promise.reject(new Error(`${script} has exited`));
-      const id = nextId++;
-      return new Promise<T>((resolve, reject) => {
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        child.send({ type: 'call', id, cmd, args } satisfies Call);
-      });
+    call,
+    async profile(fn) {
+      const dir = process.env.BENCH_PROFILE_DIR;
+      if (!dir) return fn();
+      await call('profile:start');
+      try {
+        return await fn();
+      } finally {
+        const profile = await call<string>('profile:stop');
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, `${label}-${child.pid}-${Date.now()}.cpuprofile`), profile);
+      }
     },
     async stop() {
       if (exited) return;
@@ -112,6 +132,20 @@ export function serveParent(handlers: Record<string, Handler>, close: () => Prom
     return closing;
   };
   process.on('disconnect', () => void shutdown());
+  const session = new Session();
+  handlers = {
+    ...handlers,
+    async 'profile:start'() {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    },
+    async 'profile:stop'() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return JSON.stringify(profile);
+    },
+  };
   process.on('message', async (m: Call) => {
     if (m?.type !== 'call') return;
     if (m.cmd === 'exit') return void shutdown();

@@ -20,6 +20,14 @@ export async function drain(
   n: number,
   opts: { stallMs?: number; startArgs?: Record<string, unknown> } = {},
 ): Promise<Drained> {
+  const [first] = children;
+  if (children.length === 1 && first) {
+    return first.profile(() => run(children, n, opts));
+  }
+  return run(children, n, opts);
+}
+
+async function run(children: Child[], n: number, opts: { stallMs?: number; startArgs?: Record<string, unknown> }): Promise<Drained> {
   const stallMs = opts.stallMs ?? 60_000;
   const counts = () => Promise.all(children.map((c) => c.call<{ done: number; failed: number }>('count')));
   const before = await counts();
