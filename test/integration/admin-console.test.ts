@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleClient, signedIn } from '../helpers/admin-client.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+
+const actions = async (ctx: TestContext, organizerId: number) =>
+  (await ctx.db.query<{ action: string; object: string }>('SELECT action, object FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`gave up waiting; last value ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('the organizer console on PGlite', () => {
+  let ctx: TestContext;
+  let base: string;
+  let client: ConsoleClient;
+  let organizerId: number;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'pglite' });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    const s = await signedIn(base, ctx.db, 'admin');
+    client = s.client;
+    organizerId = s.organizer.id;
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('runs a case and a campaign from forms and records every action in the audit log', async () => {
+    const caseSlug = uniq('case');
+    const slug = uniq('camp');
+    expect((await client.post('/admin/cases', { slug: caseSlug, person_name: 'Nurlan Test', summary: 'Held at the border.', status: 'detained', location: '' })).status).toBe(303);
+    expect((await client.post(`/admin/cases/${caseSlug}/status`, { status: 'on_trial' })).status).toBe(303);
+    const created = await client.post('/admin/campaigns/new', {
+      slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}',
+      letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}', delivery_mode: 'each', digest_hour: '9', goal: '50',
+      require_confirmation: 'on', targets_csv: 'Judge One,Judge,judge@court.example,Your Honour\nMinistry,,mfa@gov.example,Dear Minister\n',
+    });
+    expect(created.status).toBe(303);
+    expect(created.location).toBe(`/admin/campaigns/${slug}`);
+    expect((await client.post(`/admin/campaigns/${slug}/targets`, { name: 'Embassy', title: '', email: 'consul@embassy.example', salutation: '', disclose: 'name' })).status).toBe(303);
+    expect((await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Free {{case.personName}}', letter_body: 'Dear {{target.name}}, act now.' })).status).toBe(303);
+    for (const action of ['launch', 'pause', 'launch', 'close']) {
+      expect((await client.post(`/admin/campaigns/${slug}/${action}`, {})).status, action).toBe(303);
+    }
+    const csv = await client.get(`/admin/campaigns/${slug}/signatures.csv`);
+    expect(csv.res.headers.get('content-type')).toMatch(/^text\/csv/);
+
+    expect((await actions(ctx, organizerId)).filter((a) => a.object.includes(slug) || a.object.includes(caseSlug)).map((a) => a.action)).toEqual([
+      'case.create', 'case.status', 'campaign.create', 'target.add', 'campaign.letter',
+      'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'signatures.export',
+    ]);
+    const page = await client.get('/admin/audit?action=campaign');
+    expect(page.text).toContain(`campaign:${slug}`);
+    expect(page.text).not.toContain(`case:${caseSlug}`);
+  });
+
+  it('keeps an invalid letter in the form and names the line of the error; nothing is saved', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await client.open(`/admin/campaigns/${slug}/letter`);
+    const body = 'Dear {{target.name}},\n\nplease {{#each targets}}x{{/each}}\n';
+    const res = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Hi', letter_body: body });
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('Line 3: only {{#if variable}} and {{#unless variable}} blocks are allowed');
+    expect(res.text).toContain('please {{#each targets}}x{{/each}}');
+    const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [slug]);
+    expect(rows[0]!.letter_body).not.toContain('#each');
+  });
+
+  it('renders the live preview for the target chosen, leaving out what that target may not see', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const targets = (await ctx.db.query<{ id: number; disclose: string }>('SELECT t.id, t.disclose FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 ORDER BY t.position', [slug])).rows;
+    const body = '{{target.salutation}}, from {{supporter.fullName}} of {{supporter.city}}';
+    const place = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(targets[0]!.id) });
+    expect(place.text).toContain('Your Honour, from Dana Example of Lyon');
+    const nameOnly = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(targets[1]!.id) });
+    expect(nameOnly.text).toContain('Dear Minister, from Dana Example of\n');
+    expect(nameOnly.text).not.toContain('<html');
+  });
+
+  it('previews a CSV import row by row, refuses it while a row is wrong, then imports it', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const bad = 'name,title,email,salutation\nNew Judge,Judge,new@court.example,Your Honour\nNo Address,,,\nJudge One,Judge,judge@court.example,\n';
+    const preview = await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: bad, step: 'import' });
+    expect(preview.status).toBe(400);
+    expect(preview.text).toMatch(/<td>3<\/td><td>No Address<\/td>[\s\S]*?email is required|email must be a valid email address/);
+    expect(preview.text).toContain('already a target: skipped');
+    expect(preview.text).toContain('No Address'); // the input is kept
+    const count = async () => (await ctx.db.query('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows.length;
+    expect(await count()).toBe(2);
+
+    const good = bad.replace('No Address,,,\n', '');
+    const ok = await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: good, step: 'preview' });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('Import 1 target');
+    expect(await count()).toBe(2);
+    expect((await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: good, step: 'import' })).status).toBe(303);
+    expect(await count()).toBe(3);
+  });
+
+  it('answers a 5 MB CSV with 413 and imports nothing', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const row = 'Someone Example,Official,someone@gov.example,Dear Official\n';
+    const huge = row.repeat(Math.ceil((5 * 1024 * 1024) / row.length));
+    const res = await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: huge, step: 'import' });
+    expect(res.status).toBe(413);
+    const { rows } = await ctx.db.query('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug]);
+    expect(rows).toHaveLength(2);
+  });
+
+  it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {
+    const refused = `${uniq('gone')}@gov.example`;
+    ctx.sink!.behavior.onRcptTo = (address) => (address.address === refused ? { code: 550, message: 'no such mailbox' } : undefined);
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      targets: [{ name: 'Gone Official', email: refused, salutation: 'Dear Official' }],
+    });
+    await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: 'Aru Signer', email: `${uniq('aru')}@supporter.example` }), redirect: 'manual' });
+    const failed = await until(
+      async () => (await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM deliveries WHERE recipient = $1`, [refused])).rows[0],
+      (d) => d?.status === 'failed',
+    );
+    const page = await client.open(`/admin/campaigns/${slug}`);
+    expect(page.text).toContain('no such mailbox');
+    expect((await client.get('/admin/suppressions')).text).toContain(refused);
+
+    const noReason = await client.post('/admin/suppressions/remove', { email: refused, reason: '' });
+    expect(noReason.status).toBe(400);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [refused])).rows).toHaveLength(1);
+    expect((await client.post('/admin/suppressions/remove', { email: refused, reason: 'mailbox restored, checked by phone' })).status).toBe(303);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [refused])).rows).toHaveLength(0);
+
+    ctx.sink!.behavior.onRcptTo = undefined;
+    const retry = await client.post(`/admin/deliveries/${failed.id}/retry`, { back: `/admin/campaigns/${slug}` });
+    expect(retry.status).toBe(303);
+    expect(retry.location).toBe(`/admin/campaigns/${slug}`);
+    await until(async () => (await ctx.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [failed.id])).rows[0]!.status, (s) => s === 'sent');
+    const log = (await actions(ctx, organizerId)).map((a) => a.action);
+    expect(log).toContain('suppression.remove');
+    expect(log).toContain('delivery.retry');
+  });
+
+  it('creates an API token shown once, shows its last use, and revokes it', async () => {
+    await client.open('/admin/tokens');
+    const created = await client.post('/admin/tokens', { label: 'nightly export' });
+    const token = /value="(apl_[^"]+)"/.exec(created.text)![1]!;
+    expect((await client.get('/admin/tokens')).text).not.toContain(token);
+    const api = await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } });
+    expect(api.status).toBe(404);
+    const listed = await client.open('/admin/tokens');
+    expect(listed.text).toMatch(/nightly export<\/td><td class="break">[^<]+<\/td><td class="nowrap">[^<]+<\/td><td class="nowrap">\d{4}-/);
+    const id = (await ctx.db.query<{ id: number }>(`SELECT id FROM api_tokens WHERE label = 'nightly export'`)).rows[0]!.id;
+    expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
+    expect((await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    expect((await actions(ctx, organizerId)).map((a) => a.action)).toEqual(expect.arrayContaining(['token.create', 'token.revoke']));
+  });
+
+  it('adds an organizer with a password shown once, who can sign in', async () => {
+    await client.open('/admin/organizers');
+    const email = `${uniq('new')}@appeal.test`;
+    const res = await client.post('/admin/organizers', { email, name: 'New Person', role: 'organizer' });
+    expect(res.status).toBe(200);
+    const password = /value="([^"]+)" aria-label="Generated password"/.exec(res.text)![1]!;
+    const fresh = new ConsoleClient(base);
+    expect((await fresh.login(email, password)).status).toBe(303);
+    expect((await fresh.get('/admin/organizers')).status).toBe(403);
+  });
+});
