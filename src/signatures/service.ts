@@ -45,7 +45,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     return { result: 'confirmation-sent' as const, ids: await q.insertConfirmDelivery(tx, signature) };
   });
   await enqueueDeliveries(deps.queues, outcome.ids);
-  return { kind: outcome.result, campaignSlug: campaign.slug };
+  return { kind: outcome.result, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
 }
 
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */

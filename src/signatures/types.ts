@@ -37,10 +37,15 @@ export const signatureInput = z.object({
 });
 export type SignatureInput = z.output<typeof signatureInput>;
 
-export type SignResult =
-  | { kind: 'confirmation-sent'; campaignSlug: string }
-  | { kind: 'signed'; campaignSlug: string }
-  | { kind: 'already-signed'; campaignSlug: string };
+export interface SignResult {
+  kind: 'confirmation-sent' | 'signed' | 'already-signed';
+  campaignSlug: string;
+  /**
+   * Whether the campaign asks signers to confirm by email. What a signer is told depends on this
+   * alone, so the answer never shows whether an address signed before.
+   */
+  confirmationRequired: boolean;
+}
 
 export type ConfirmResult =
   | { kind: 'confirmed'; campaignSlug: string }

@@ -64,7 +64,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     async (req, res) => {
       const result = await sign(db, ctx, String(req.params.slug), req.body ?? {}, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
-      res.status(202).json({ status: result.kind === 'signed' ? 'signed' : 'received' });
+      res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },
   );
 

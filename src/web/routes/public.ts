@@ -79,7 +79,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       const slug = String(req.params.slug);
       try {
         const result = await sign(db, ctx, slug, formToInput(req.body ?? {}), { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
-        if (result.kind === 'signed') return res.redirect(303, `/c/${encodeURIComponent(slug)}/thanks`);
+        if (!result.confirmationRequired) return res.redirect(303, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
