@@ -123,7 +123,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
-  it('answers an unknown or draft campaign with 404', async () => {
+  it('answers an unknown or draft campaign, and an unknown confirmation link, with 404', async () => {
     const { slug: draft } = await createLiveCampaign(ctx.db, {}, 'draft');
     await changesNothing(async () => {
       for (const slug of ['no-such-campaign', draft]) {
@@ -136,6 +136,8 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         expect((await json.json()).error.code).toBe('not_found');
       }
       expect((await fetch(`${base}/cases/no-such-case`)).status).toBe(404);
+      expect((await fetch(`${base}/confirm/not-a-token`)).status).toBe(404);
+      expect((await postForm(`${base}/confirm/not-a-token`, {})).status).toBe(404);
     });
   });
 

@@ -122,6 +122,13 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     expect(ctx.sink!.messages.filter((m) => addressOf(m.to).includes(email))).toEqual([]);
     expect(sentTo(targets)).toHaveLength(2);
+
+    // Signing again looks the same, so the page tells nobody that this address signed before.
+    const again = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Signer', email: email.toUpperCase() });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe(`/c/${slug}/thanks`);
+    await settled(ctx.db);
+    expect(sentTo(targets)).toHaveLength(2);
   });
 
   it('with confirmation off, does not subscribe an address nobody confirmed, even when the box is ticked', async () => {
