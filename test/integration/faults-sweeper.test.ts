@@ -10,9 +10,10 @@ import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, signAs, wa
 describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)', (kind) => {
   let ctx: TestContext;
 
+  // Starting PGlite and migrating it takes seconds, and much longer on a busy machine.
   beforeAll(async () => {
     ctx = await createTestContext({ db: kind });
-  });
+  }, 180_000);
   afterAll(async () => {
     await ctx?.close();
   });
