@@ -124,10 +124,10 @@ describe('the organizer console on PGlite', () => {
       targets: [{ name: 'Gone Official', email: refused, salutation: 'Dear Official' }],
     });
     await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: 'Aru Signer', email: `${uniq('aru')}@supporter.example` }), redirect: 'manual' });
-    const failed = await until(
+    const failed = (await until(
       async () => (await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM deliveries WHERE recipient = $1`, [refused])).rows[0],
       (d) => d?.status === 'failed',
-    );
+    ))!;
     const page = await client.open(`/admin/campaigns/${slug}`);
     expect(page.text).toContain('no such mailbox');
     expect((await client.get('/admin/suppressions')).text).toContain(refused);
