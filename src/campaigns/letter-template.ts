@@ -57,7 +57,7 @@ function checkNode(field: string, node: hbs.AST.Node): void {
     case 'BlockStatement': {
       const b = node as hbs.AST.BlockStatement;
       const helper = (b.path as hbs.AST.PathExpression).original;
-      if (!BLOCK_HELPERS.has(helper) || b.params.length !== 1) {
+      if (!BLOCK_HELPERS.has(helper) || b.params.length !== 1 || b.hash) {
         fail(field, `only {{#if variable}} and {{#unless variable}} blocks are allowed, not "${helper}"`, line);
       }
       checkPath(field, b.params[0]!, line);

@@ -60,6 +60,7 @@ describe('validating a letter template', () => {
     expect(errorsOf('{{#each case}}x{{/each}}').body).toMatch(/not "each"/);
     expect(errorsOf('{{#with supporter}}{{city}}{{/with}}').body).toMatch(/not "with"/);
     expect(errorsOf('{{#if (lookup supporter "email")}}x{{/if}}').body).toMatch(/only variables/);
+    expect(errorsOf('{{#if supporter.city includeZero=supporter.constructor}}x{{/if}}').body).toMatch(/only \{\{#if variable\}\}/);
     expect(errorsOf('x\n{{> footer}}').body).toBe('Line 2: partials and decorators are not available in letters');
     expect(errorsOf('{{#*inline "x"}}y{{/inline}}').body).toMatch(/partials and decorators/);
   });
