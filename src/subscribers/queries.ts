@@ -170,3 +170,34 @@ export async function listCasesToFollow(db: Queryable) {
   );
   return rows;
 }
+
+export interface SubscriberExportRow {
+  id: number;
+  email: string;
+  status: string;
+  consent_at: Date | null;
+  consent_source: string | null;
+  created_at: Date;
+  confirmed_at: Date | null;
+  unsubscribed_at: Date | null;
+  /** Slugs of the cases followed, `*` for all cases; active and pending subscriptions alike. */
+  follows: string;
+}
+
+/** One keyset page of subscribers with what each follows, for the console's CSV export. */
+export async function listSubscribersPage(db: Queryable, afterId: number, limit: number) {
+  const { rows } = await db.query<SubscriberExportRow>(
+    `SELECT s.id, s.email, s.status, s.consent_at, s.consent_source, s.created_at, s.confirmed_at, s.unsubscribed_at,
+            coalesce((SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST)
+                        FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
+                       WHERE x.subscriber_id = s.id), '') AS follows
+       FROM subscribers s WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows;
+}
+
+export async function countSubscribersByStatus(db: Queryable) {
+  const { rows } = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM subscribers GROUP BY status ORDER BY status');
+  return rows;
+}

@@ -164,3 +164,8 @@ export async function ensureManageToken(db: Queryable, secret: string, subscribe
 }
 
 export const getSubscriber = q.getSubscriber;
+
+/** Subscribers a keyset page at a time, with the cases each follows (console CSV export). */
+export const listSubscribersPage = q.listSubscribersPage;
+export const countSubscribersByStatus = q.countSubscribersByStatus;
+export type { SubscriberExportRow } from './queries.ts';
