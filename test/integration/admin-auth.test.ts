@@ -218,7 +218,7 @@ describe('CSRF and roles in the console (Postgres)', () => {
 
   it('gives an organizer 403 on admin pages, and nothing changes', async () => {
     const { client, organizer } = await signedIn(base, ctx.db, 'organizer');
-    for (const path of ['/admin/organizers', '/admin/tokens', '/admin/queues/', '/admin/queues/api/queues']) {
+    for (const path of ['/admin/organizers', '/admin/tokens', '/admin/subscribers', '/admin/subscribers.csv', '/admin/queues/', '/admin/queues/api/queues']) {
       expect((await client.get(path)).status, path).toBe(403);
     }
     const before = (await ctx.db.query('SELECT id FROM api_tokens')).rows.length;
@@ -246,5 +246,19 @@ describe('CSRF and roles in the console (Postgres)', () => {
     });
     expect(res.status).toBe(403);
     expect(await ctx.queues.send.isPaused()).toBe(false);
+  });
+
+  it('lists the dev outbox and opens a message, but no file outside it', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    const sent = await ctx.mailer.send({ from: 'letters@appeal.test', to: 'judge@court.example', subject: 'Über den Fall', text: 'Hello court.' });
+    const file = sent.file!.split('/').pop()!;
+    const list = await client.get('/admin/outbox');
+    expect(list.text).toContain('Über den Fall');
+    expect(list.text).toContain(`/admin/outbox/${file}`);
+    const one = await client.get(`/admin/outbox/${file}`);
+    expect(one.status).toBe(200);
+    expect(one.text).toContain('Hello court.');
+    expect((await client.get('/admin/outbox/..%2Fsecret')).status).toBe(404);
+    expect((await client.get('/admin/outbox/nothing-here.eml')).status).toBe(404);
   });
 });

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleClient, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { getCase } from '../../src/cases/service.ts';
+import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
 
 const actions = async (ctx: TestContext, organizerId: number) =>
   (await ctx.db.query<{ action: string; object: string }>('SELECT action, object FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
@@ -172,5 +174,19 @@ describe('the organizer console on PGlite', () => {
     const fresh = new ConsoleClient(base);
     expect((await fresh.login(email, password)).status).toBe(303);
     expect((await fresh.get('/admin/organizers')).status).toBe(403);
+  });
+
+  it('exports subscribers with the cases they follow, neutralising formula cells, and records the export', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const kase = await getCase(ctx.db, caseSlug);
+    const address = `=cmd-${uniq('sub')}@supporter.example`;
+    await subscribeConfirmedSigner(ctx.db, address, kase.id, 'sign form');
+    const res = await client.get('/admin/subscribers.csv');
+    expect(res.status).toBe(200);
+    const line = res.text.split('\n').find((l) => l.includes(address))!;
+    expect(line.startsWith(`'=cmd-`)).toBe(true);
+    expect(line).toContain(`,active,${caseSlug},`);
+    expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('subscribers.export');
+    expect((await client.get('/admin/subscribers')).text).toContain('active');
   });
 });

@@ -1,19 +1,24 @@
 import { Router, type Response } from 'express';
+import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, ValidationError } from '../../../errors.ts';
 import {
   addOrganizer, createApiToken, endOtherSessions, listApiTokens, listOrganizers, recordAudit, removeOrganizer, revokeApiToken,
   setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
+import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
 
-/** Admins only: organizers and API tokens. */
+/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
+const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+
+/** Admins only: organizers, API tokens, and the subscriber list (the most sensitive list there is). */
 export function peopleRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
-  router.use(['/organizers', '/tokens'], requireAdmin);
+  router.use(['/organizers', '/tokens', '/subscribers', '/subscribers.csv'], requireAdmin);
 
   const renderOrganizers = async (res: Response, extra: object = {}, status = 200) => {
     render(res, 'organizers', { title: 'Organizers', section: 'organizers', organizers: await listOrganizers(db), values: { role: 'organizer' }, ...extra }, status);
@@ -87,6 +92,29 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const revoked = await revokeApiToken(db, actor(res), idParam(req.params.id, 'token'));
     setFlash(ctx, res, revoked ? 'Token revoked: it no longer works.' : 'That token was revoked already.');
     res.redirect(303, '/admin/tokens');
+  });
+
+  router.get('/subscribers', async (_req, res) => {
+    const counts = await countSubscribersByStatus(db);
+    render(res, 'subscribers', { title: 'Subscribers', section: 'subscribers', counts, total: counts.reduce((n, c) => n + c.n, 0) });
+  });
+
+  router.get('/subscribers.csv', async (_req, res) => {
+    await recordAudit(db, actor(res), 'subscribers.export', 'subscribers');
+    res.type('text/csv; charset=utf-8').attachment('subscribers.csv');
+    const csv = stringify({ header: true, columns: ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at'] });
+    csv.pipe(res);
+    const iso = (d: Date | null) => d?.toISOString() ?? '';
+    for (let afterId = 0; ; ) {
+      const page = await listSubscribersPage(db, afterId, 1000);
+      if (page.length === 0) break;
+      for (const s of page) {
+        const row = [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at)];
+        if (!csv.write(row.map(neutralize))) await new Promise((r) => csv.once('drain', r));
+      }
+      afterId = page[page.length - 1]!.id;
+    }
+    csv.end();
   });
 
   return router;
