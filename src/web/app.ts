@@ -4,6 +4,7 @@ import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
+import { publicCors } from './middleware/cors.ts';
 import { createLimits } from './middleware/limits.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -53,6 +54,8 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));
+  // Before the body parsers, so an embedding page can read a 400 or 413 from them too.
+  app.use(['/api/v1/campaigns/:slug/signatures', '/api/v1/subscribers'], publicCors);
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
   app.use(express.json({ limit: BODY_LIMIT }));
 
