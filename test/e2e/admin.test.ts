@@ -198,6 +198,31 @@ describe('running a campaign from the console in a real browser', () => {
     await screenshot(admin, 'admin-case');
   });
 
+  it('previews a CSV import with row-level errors before importing anything', async () => {
+    await admin.goto(`${base}/admin/campaigns/${slug}/targets/import`);
+    await admin.getByLabel('CSV', { exact: true }).fill('name,title,email,salutation\nMP Example,Member of parliament,mp@parliament.example,Dear Member\nNo Email,,,\n');
+    await admin.getByRole('button', { name: 'Preview' }).click();
+    expect(await admin.locator('.csv-rows .row-bad').innerText()).toContain('email');
+    await screenshot(admin, 'admin-targets-import');
+    await admin.getByLabel('CSV', { exact: true }).fill('MP Example,Member of parliament,mp@parliament.example,Dear Member\n');
+    await admin.getByRole('button', { name: 'Preview' }).click();
+    await admin.getByRole('button', { name: 'Import 1 target' }).click();
+    await admin.locator('.flash').waitFor();
+    expect(await admin.locator('main table').innerText()).toContain('mp@parliament.example');
+  });
+
+  it('shows the queues to an admin in bull-board and the audit log of what was done', async () => {
+    await admin.goto(`${base}/admin/queues/`);
+    await admin.getByText('send', { exact: true }).first().waitFor({ timeout: 20_000 });
+    await screenshot(admin, 'admin-queues');
+    await admin.goto(`${base}/admin/audit`);
+    const log = await admin.locator('table.audit').innerText();
+    for (const action of ['login', 'case.create', 'campaign.create', 'campaign.letter', 'campaign.launch', 'case.update_post', 'target.import']) {
+      expect(log).toContain(action);
+    }
+    await screenshot(admin, 'admin-audit');
+  });
+
   it('reads well on a phone', async () => {
     const phone = await newPage({ viewport: { width: 390, height: 844 } });
     await phone.goto(`${base}/admin/login`);

@@ -88,6 +88,16 @@ describe('the organizer console on PGlite', () => {
     expect(nameOnly.text).not.toContain('<html');
   });
 
+  it('puts the saved letter into the editor exactly as saved, line for line', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const page = await client.get(`/admin/campaigns/${slug}/letter`);
+    const shown = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(page.text)![1]!
+      .replace(/&#x3D;/g, '=').replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [slug]);
+    expect(shown).toBe(rows[0]!.letter_body);
+    expect(page.text).toMatch(/<pre class="letter" data-preview="body">[^\n]*\n\nI write about/);
+  });
+
   it('previews a CSV import row by row, refuses it while a row is wrong, then imports it', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const bad = 'name,title,email,salutation\nNew Judge,Judge,new@court.example,Your Honour\nNo Address,,,\nJudge One,Judge,judge@court.example,\n';

@@ -79,7 +79,9 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
       return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     }
-    const errors = csv.fileError ? { csv: csv.fileError } : !csv.valid ? { csv: `${rows.filter((r) => r.errors.length).length} rows need attention; nothing is imported until every row is right.` } : undefined;
+    const bad = rows.filter((r) => r.errors.length).length;
+    const errors = csv.fileError ? { csv: csv.fileError }
+      : !csv.valid ? { csv: `${bad} ${bad === 1 ? 'row needs' : 'rows need'} attention; nothing is imported until every row is right.` } : undefined;
     render(res, 'targets-import', {
       title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
       rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0,
