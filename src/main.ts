@@ -1,11 +1,7 @@
 import type { Server } from 'node:http';
-import { pino } from 'pino';
-import { boot, type Booted } from './boot.ts';
+import type { Booted } from './boot.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { isEmpty, seedDemo } from './demo.ts';
-import { countOrganizers } from './organizers/service.ts';
-import { createWebApp } from './web/app.ts';
-import { startWorkers, type Workers } from '../workers/index.ts';
+import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
 
@@ -22,6 +18,15 @@ async function main(mode: Mode): Promise<void> {
     if (err instanceof ConfigError) fatal(err.message);
     throw err;
   }
+  // The rest loads only once config is valid, so a bad variable is reported at once.
+  const [{ pino }, { boot }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
+    import('pino'),
+    import('./boot.ts'),
+    import('./demo.ts'),
+    import('./organizers/service.ts'),
+    import('./web/app.ts'),
+    import('../workers/index.ts'),
+  ]);
   const log = pino({ level: config.logLevel });
   let ctx: Booted;
   try {
