@@ -57,4 +57,29 @@
     form.addEventListener('input', schedule);
     form.addEventListener('change', schedule);
   }
+
+  // Campaign page: counts follow the database while the page is open (every few seconds, and
+  // not while the tab is hidden). Without this script the page shows them as of its loading.
+  var counts = document.getElementById('counts');
+  if (counts && window.fetch) {
+    var set = function (selector, value) {
+      var el = document.querySelector(selector);
+      if (el && el.textContent !== String(value)) el.textContent = String(value);
+    };
+    var poll = function () {
+      if (document.hidden) return;
+      fetch(counts.getAttribute('data-stats'), { credentials: 'same-origin', headers: { accept: 'application/json' } })
+        .then(function (res) { return res.ok ? res.json() : Promise.reject(res.status); })
+        .then(function (s) {
+          set('[data-stat=confirmed]', s.signatures.confirmed);
+          set('[data-stat=pending]', s.signatures.pending);
+          set('[data-stat=sent]', s.deliveries.sent);
+          set('[data-stat=waiting]', s.deliveries.queued);
+          set('[data-stat=failed]', s.deliveries.failed);
+          ['queued', 'sending', 'retry', 'sent', 'failed'].forEach(function (k) { set('#delivery-counts [data-status=' + k + ']', s.deliveries[k]); });
+        })
+        .catch(function () { /* a reload still shows them */ });
+    };
+    setInterval(poll, 4000);
+  }
 })();

@@ -168,8 +168,10 @@ describe('running a campaign from the console in a real browser', () => {
     await supporter.getByRole('button', { name: 'Confirm and send my letter' }).click();
     await supporter.waitForURL(/thanks/);
 
-    await reloadUntil(admin, () => admin.locator('[data-stat=confirmed]').innerText(), (v) => v === '1');
-    await reloadUntil(admin, () => admin.locator('#delivery-counts [data-status=sent]').innerText(), (v) => v === '3');
+    // No reload: admin.js keeps the counts current while the page is open.
+    await expect.poll(() => admin.locator('[data-stat=confirmed]').innerText(), { timeout: 30_000 }).toBe('1');
+    await expect.poll(() => admin.locator('#delivery-counts [data-status=sent]').innerText(), { timeout: 30_000 }).toBe('3');
+    await admin.reload();
     expect(await admin.locator('#delivery-counts [data-status=failed]').innerText()).toBe('0');
     expect(await admin.locator('table').last().innerText()).toContain('Dana Signer');
     expect(await admin.locator('.chart svg title').first().textContent()).toContain('Signatures per day');

@@ -52,6 +52,11 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     });
   });
 
+  /** What admin.js polls to keep the campaign page's counts current without a reload. */
+  router.get('/campaigns/:slug/stats.json', async (req, res) => {
+    res.json(await getCampaignStats(db, req.params.slug));
+  });
+
   router.get('/campaigns/:slug/signatures', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     const sigs = await signaturesPage(campaign.id, req.query, PAGE);
