@@ -107,6 +107,10 @@ export interface CampaignOverview {
   sent: number;
   failed: number;
   waiting: number;
+  /** YYYY-MM-DD, or null. */
+  deadline: string | null;
+  /** Whole days from today (UTC) to the deadline; negative once it has passed. */
+  days_left: number | null;
 }
 
 /**
@@ -116,7 +120,8 @@ export interface CampaignOverview {
 export async function listCampaignOverview(db: Queryable, filter: { status?: CampaignStatus; recentDays?: number }) {
   const { rows } = await db.query<CampaignOverview>(
     `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
-            s.confirmed, s.pending, d.sent, d.failed, d.waiting
+            s.confirmed, s.pending, d.sent, d.failed, d.waiting,
+            to_char(c.deadline, 'YYYY-MM-DD') AS deadline, c.deadline - (now() AT TIME ZONE 'UTC')::date AS days_left
        FROM campaigns c
        JOIN cases k ON k.id = c.case_id
        CROSS JOIN LATERAL (
@@ -211,4 +216,13 @@ export async function deleteUnusedTarget(db: Queryable, campaignId: number, targ
 
 export async function countTargets(db: Queryable, campaignId: number) {
   return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM targets WHERE campaign_id = $1', [campaignId])).rows[0]!.n;
+}
+
+export async function setDeadline(db: Queryable, id: number, deadline: string | null) {
+  await db.query('UPDATE campaigns SET deadline = $2::date, updated_at = now() WHERE id = $1', [id, deadline]);
+}
+
+export async function getDeadline(db: Queryable, id: number) {
+  const { rows } = await db.query<{ deadline: string | null }>(`SELECT to_char(deadline, 'YYYY-MM-DD') AS deadline FROM campaigns WHERE id = $1`, [id]);
+  return rows[0]?.deadline ?? null;
 }

@@ -171,3 +171,22 @@ export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow 
 export function validateCampaignInput(input: unknown): CampaignInput {
   return parseCampaign(input);
 }
+
+/**
+ * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none).
+ * @throws NotFoundError; ValidationError naming `deadline`.
+ */
+export async function setCampaignDeadline(db: Queryable, slug: string, deadline: string): Promise<string | null> {
+  const campaign = await getCampaign(db, slug);
+  const value = deadline.trim() || null;
+  if (value !== null && (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value)) {
+    throw new ValidationError({ deadline: 'must be a date like 2026-03-31' });
+  }
+  await q.setDeadline(db, campaign.id, value);
+  return value;
+}
+
+/** @throws NotFoundError */
+export async function getCampaignDeadline(db: Queryable, slug: string): Promise<string | null> {
+  return q.getDeadline(db, (await getCampaign(db, slug)).id);
+}

@@ -199,4 +199,19 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('subscribers.export');
     expect((await client.get('/admin/subscribers')).text).toContain('active');
   });
+
+  it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const page = await client.open(`/admin/campaigns/${slug}/edit`);
+    const values = Object.fromEntries([...page.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(page.text)![1]!.replace(/&#x3D;/g, '=');
+    const form = { ...values, case_slug: (await ctx.db.query<{ slug: string }>('SELECT k.slug FROM cases k JOIN campaigns c ON c.case_id = k.id WHERE c.slug = $1', [slug])).rows[0]!.slug, letter_body: body, delivery_mode: 'each', require_confirmation: 'on' };
+    const bad = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: '2026-02-30' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('must be a date like');
+    const soon = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: soon })).status).toBe(303);
+    const dashboard = await client.get('/admin');
+    expect(dashboard.text).toContain(`ends in 3 days (${soon})`);
+  });
 });

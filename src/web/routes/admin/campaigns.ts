@@ -1,8 +1,8 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, getCampaign, listCampaignOverview, listTargets, parseTargetsCsv, updateCampaignDetails,
-  validateCampaignInput,
+  changeCampaignStatus, createCampaign, getCampaign, getCampaignDeadline, listCampaignOverview, listTargets, parseTargetsCsv,
+  setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES } from '../../../campaigns/letter-template.ts';
@@ -28,6 +28,8 @@ Yours sincerely,
 {{supporter.fullName}}
 {{#if supporter.city}}{{supporter.city}}, {{supporter.country}}{{/if}}
 {{date}}`;
+
+const isDate = (v: string) => /^\d{4}-\d{2}-\d{2}$/.test(v.trim()) && !Number.isNaN(Date.parse(`${v.trim()}T00:00:00Z`));
 
 const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 
@@ -82,9 +84,12 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       Object.assign(all, { ...renameCampaignErrors(err.fields), ...errors });
     }
     if (!csv.valid) all.targets_csv = csv.fileError ?? 'some rows need attention; see the table below';
+    const deadline = str(req.body?.deadline);
+    if (deadline && !isDate(deadline)) all.deadline = 'must be a date like 2026-03-31';
     if (Object.keys(all).length === 0) {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
+        if (deadline) await setCampaignDeadline(db, campaign.slug, deadline);
         await recordAudit(db, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length });
         setFlash(ctx, res, `Draft campaign created with ${csv.rows.length} ${csv.rows.length === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
@@ -100,15 +105,18 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   router.get('/campaigns/:slug/edit', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     const kase = (await getCaseById(db, campaign.case_id))!;
-    await renderForm(res, { editing: campaign.slug, values: campaignValues(campaign, kase.slug) });
+    await renderForm(res, { editing: campaign.slug, values: { ...campaignValues(campaign, kase.slug), deadline: (await getCampaignDeadline(db, campaign.slug)) ?? '' } });
   });
 
   router.post('/campaigns/:slug/edit', async (req, res) => {
     const existing = await getCampaign(db, req.params.slug);
     const { input, errors } = campaignForm(req.body);
     try {
+      const deadline = str(req.body?.deadline);
+      if (deadline && !isDate(deadline)) errors.deadline = 'must be a date like 2026-03-31';
       if (Object.keys(errors).length) throw new ValidationError(errors);
       const campaign = await updateCampaignDetails(db, existing.slug, input);
+      await setCampaignDeadline(db, campaign.slug, deadline);
       await recordAudit(db, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);

@@ -7,6 +7,8 @@ import type { Render } from './render.ts';
 /** A live campaign this close to its goal is worth a look (raise the goal, plan the hand-over). */
 const NEAR_GOAL = 0.8;
 const RECENT_DAYS = 30;
+/** A deadline this many days off or closer is worth a look. */
+const DEADLINE_WARNING_DAYS = 7;
 
 export interface Attention {
   href: string;
@@ -20,6 +22,13 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
     if (c.status === 'live' && c.goal && c.confirmed >= c.goal) items.push({ href: `/admin/campaigns/${c.slug}/edit`, text: `“${c.title}” reached its goal of ${c.goal}` });
     else if (c.status === 'live' && c.goal && c.confirmed >= NEAR_GOAL * c.goal) {
       items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is at ${c.confirmed} of ${c.goal}: near its goal` });
+    }
+    if ((c.status === 'live' || c.status === 'paused') && c.days_left !== null && c.days_left <= DEADLINE_WARNING_DAYS) {
+      items.push({
+        href: `/admin/campaigns/${c.slug}`,
+        text: c.days_left < 0 ? `“${c.title}” passed its deadline (${c.deadline}): close it, or move the deadline`
+          : c.days_left === 0 ? `“${c.title}” ends today` : `“${c.title}” ends in ${c.days_left} ${c.days_left === 1 ? 'day' : 'days'} (${c.deadline})`,
+      });
     }
     if (c.status === 'paused') items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is paused and takes no signatures` });
   }

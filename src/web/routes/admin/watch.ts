@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../../context.ts';
-import { countSignaturesPerDay, getCampaign, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
+import { countSignaturesPerDay, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listFailedDeliveries, retryFailedDelivery } from '../../../deliveries/service.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -33,16 +33,17 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const [kase, targets, stats, perDay, failed, sigs] = await Promise.all([
+    const [kase, targets, stats, perDay, failed, sigs, deadline] = await Promise.all([
       getCaseById(db, campaign.case_id),
       listTargets(db, campaign.id),
       getCampaignStats(db, campaign.slug),
       countSignaturesPerDay(db, campaign.id, CHART_DAYS),
       listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
       signaturesPage(campaign.id, req.query, 10),
+      getCampaignDeadline(db, campaign.slug),
     ]);
     render(res, 'campaign', {
-      title: campaign.title, section: 'campaigns', campaign, case: kase, targets, stats, failed, ...sigs,
+      title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, ...sigs,
       chart: signatureChart(perDay, CHART_DAYS),
       back: `/admin/campaigns/${campaign.slug}`,
       publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
