@@ -214,4 +214,21 @@ describe('the organizer console on PGlite', () => {
     const dashboard = await client.get('/admin');
     expect(dashboard.text).toContain(`ends in 3 days (${soon})`);
   });
+
+  it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {
+    const admins = async () => (await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows.length;
+    expect(await admins()).toBe(1);
+    await client.open('/admin/organizers');
+    expect((await client.post(`/admin/organizers/${organizerId}/role`, { role: 'organizer' })).status).toBe(303);
+    expect(await admins()).toBe(1);
+    expect((await client.get('/admin/organizers')).text).toContain('The last admin cannot stop being an admin.');
+
+    const { client: other, organizer } = await signedIn(base, ctx.db, 'organizer');
+    expect((await other.get('/admin')).status).toBe(200);
+    expect((await client.post(`/admin/organizers/${organizerId}/remove`, {})).status).toBe(303);
+    expect((await client.get('/admin')).status).toBe(200);
+    expect((await client.post(`/admin/organizers/${organizer.id}/remove`, {})).status).toBe(303);
+    expect((await other.get('/admin')).status).toBe(303);
+    expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('organizer.remove');
+  });
 });

@@ -3,7 +3,7 @@ import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizer, createApiToken, endOtherSessions, listApiTokens, listOrganizers, recordAudit, removeOrganizer, revokeApiToken,
+  addOrganizer, createApiToken, listApiTokens, listOrganizers, recordAudit, removeOrganizer, revokeApiToken,
   setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
@@ -62,7 +62,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   router.post('/organizers/:id/remove', async (req, res) => {
     const id = idParam(req.params.id, 'organizer');
     try {
-      await endOtherSessions(db, id);
+      // Their sessions and API tokens go with the row (ON DELETE CASCADE).
       await removeOrganizer(db, actor(res), id);
       setFlash(ctx, res, 'Organizer removed; their sessions and API tokens no longer work.');
     } catch (err) {
