@@ -19,6 +19,8 @@ export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
   country: 'France',
   personalNote: 'I have followed this case for months and I ask you to act now.',
 };
+/** What each disclosure level lets a target see of the supporter, for the target picker. */
+const SEES = { name: 'the name only', name_place: 'name and place', full: 'name, place and email' } as const;
 /** Lines of source shown around a compile error. */
 const CONTEXT_LINES = 3;
 
@@ -80,7 +82,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       source: sourceAround(draft.body, errors?.letter_body),
       preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
       target,
-      targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (shows ${t.disclose.replace('_', ' + ')})`, selected: t.id === target?.id })),
+      targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
       sample: SAMPLE_SUPPORTER,
     };
   }
