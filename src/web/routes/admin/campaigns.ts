@@ -29,7 +29,11 @@ Yours sincerely,
 {{#if supporter.city}}{{supporter.city}}, {{supporter.country}}{{/if}}
 {{date}}`;
 
-const isDate = (v: string) => /^\d{4}-\d{2}-\d{2}$/.test(v.trim()) && !Number.isNaN(Date.parse(`${v.trim()}T00:00:00Z`));
+/** A real calendar day as YYYY-MM-DD: 2026-02-30 is refused, not rolled over to March. */
+const isDate = (v: string) => {
+  const d = new Date(`${v.trim()}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(v.trim()) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v.trim();
+};
 
 const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 
