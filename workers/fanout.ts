@@ -6,8 +6,10 @@ import { QUEUES, type FanoutJob } from '../src/queues.ts';
 // A fan-out is a loop of short pages: one at a time per process is plenty, and it keeps the
 // send workers' share of the database.
 const CONCURRENCY = 1;
-// A killed worker's fan-out comes back once its lock lapses; re-running it is safe (ON CONFLICT).
-const LOCK_MS = 15_000;
+// A killed worker's fan-out comes back once its lock lapses, and every send waits on it, so the
+// lock is short. A false stall only runs the fan-out twice, which ON CONFLICT makes harmless.
+const LOCK_MS = 10_000;
+const STALLED_CHECK_MS = 5_000;
 // A stall is a crash, not a poison message: let it come back a few times before failing.
 const MAX_STALLED = 5;
 
@@ -17,7 +19,7 @@ export function createFanoutWorker(ctx: AppContext) {
     QUEUES.fanout,
     async (job) => {
       const started = Date.now();
-      const result = await fanOutCaseUpdate(ctx.db, ctx.queues, job.data.caseUpdateId);
+      const result = await fanOutCaseUpdate(ctx.db, ctx, job.data.caseUpdateId);
       const memory = process.memoryUsage();
       ctx.log.info(
         { caseUpdateId: job.data.caseUpdateId, ...result, ms: Date.now() - started, rssMb: Math.round(memory.rss / 2 ** 20), heapMb: Math.round(memory.heapUsed / 2 ** 20) },
@@ -30,7 +32,7 @@ export function createFanoutWorker(ctx: AppContext) {
       prefix: ctx.config.queuePrefix,
       concurrency: CONCURRENCY,
       lockDuration: LOCK_MS,
-      stalledInterval: LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
       maxStalledCount: MAX_STALLED,
     },
   );

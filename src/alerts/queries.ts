@@ -32,38 +32,66 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
 }
 
 /**
- * One keyset page of the fan-out, in one statement: the next `limit` recipients after
- * subscriber `afterId` (walking the primary key, so each page costs the same however far in),
- * their alert deliveries inserted with ON CONFLICT DO NOTHING, and the ids to enqueue.
- * A re-run after a crash finds this page's rows already there: the conflict skips them, and
- * those still `queued` come back in `ids` (the INSERT's own rows are invisible to the rest of
- * the statement, so the two sets never overlap). `last_id` moves the cursor even when every
- * row of the page conflicted.
+ * One keyset page of the fan-out, in one statement: the next `limit` subscribers after
+ * `afterId` by primary key, alert deliveries inserted for those who are active and follow the
+ * case or all cases (ON CONFLICT DO NOTHING), and the ids to enqueue. A re-run after a crash
+ * finds a page's rows already there: the conflict skips them, and those still `queued` come
+ * back as `leftover` (the INSERT's own rows are invisible to the rest of the statement, so the
+ * two sets never overlap). `cursor` is the last subscriber looked at; null when none is left.
+ * `tokenless` are recipients without a manage token hash yet (subscribed as signers).
+ *
+ * Paging over subscribers rather than over matches bounds every page's work by `limit`,
+ * whatever the statistics say (they are stale right after a bulk import) and however few
+ * follow the case. The scalar subquery is one probe of subscriptions per subscriber, and the
+ * LIMIT 1 keeps each leftover lookup a probe of deliveries_once_key: neither can become a join
+ * over the whole table.
  */
 export async function insertAlertPage(db: Queryable, u: { id: number; case_id: number }, afterId: number, limit: number) {
-  const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover'; id: number | null }>(
-    `WITH page AS (
-       SELECT s.id, s.email FROM subscribers s
-        WHERE s.id > $2 AND ${FOLLOWS_CASE}
-        ORDER BY s.id
-        LIMIT $3
+  const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover' | 'tokenless'; id: number | null }>(
+    `WITH span AS (
+       SELECT s.id, s.email, s.status, s.manage_token_hash FROM subscribers s WHERE s.id > $2 ORDER BY s.id LIMIT $3
+     ), page AS (
+       SELECT s.id, s.email, s.manage_token_hash FROM span s
+        WHERE s.status = 'active'
+          AND coalesce((SELECT true FROM subscriptions x
+                         WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL)
+                         LIMIT 1), false)
      ), inserted AS (
        INSERT INTO deliveries (kind, source_id, subscriber_id, recipient)
        SELECT 'alert', $4, p.id, p.email FROM page p ORDER BY p.id
        ON CONFLICT DO NOTHING
        RETURNING id
      )
-     SELECT 'cursor' AS what, max(id) AS id FROM page
+     SELECT 'cursor' AS what, max(id) AS id FROM span
      UNION ALL
      SELECT 'inserted', id FROM inserted
      UNION ALL
      SELECT 'leftover', d.id FROM page p
-       JOIN deliveries d ON d.kind = 'alert' AND d.source_id = $4 AND lower(d.recipient) = lower(p.email)
-      WHERE d.status = 'queued'`,
+       CROSS JOIN LATERAL (SELECT d.id FROM deliveries d
+                            WHERE d.kind = 'alert' AND d.source_id = $4 AND lower(d.recipient) = lower(p.email)
+                              AND d.status = 'queued'
+                            LIMIT 1) d
+     UNION ALL
+     SELECT 'tokenless', p.id FROM page p WHERE p.manage_token_hash IS NULL`,
     [u.case_id, afterId, limit, u.id],
   );
   const pick = (what: string) => rows.filter((r) => r.what === what).map((r) => r.id!);
-  return { lastId: rows.find((r) => r.what === 'cursor')?.id ?? null, inserted: pick('inserted'), leftover: pick('leftover') };
+  return {
+    lastId: rows.find((r) => r.what === 'cursor')?.id ?? null,
+    inserted: pick('inserted'),
+    leftover: pick('leftover'),
+    tokenless: pick('tokenless'),
+  };
+}
+
+/** Stores manage token hashes for a page of subscribers in one statement. */
+export async function setManageTokenHashes(db: Queryable, ids: number[], hashes: string[]) {
+  await db.query(
+    `UPDATE subscribers s SET manage_token_hash = t.hash
+       FROM unnest($1::bigint[], $2::text[]) AS t(id, hash)
+      WHERE s.id = t.id AND s.manage_token_hash IS NULL`,
+    [ids, hashes],
+  );
 }
 
 export async function markFannedOut(db: Queryable, id: number) {

@@ -4,13 +4,15 @@ import { getCase } from '../cases/service.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { NotFoundError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { manageToken } from '../subscribers/service.ts';
+import { hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
 import { caseUpdateInput, type AlertStats, type CaseUpdate, type FanoutResult } from './types.ts';
 
 export type { AlertStats, CaseUpdate, FanoutResult } from './types.ts';
 
-/** Recipients per fan-out page: one INSERT and one addBulk each, whatever the list's size. */
+/** Subscribers looked at per fan-out page: one INSERT and one addBulk each, whatever the list's size. */
 export const FANOUT_PAGE = 1_000;
 /** A fan-out not finished this long after its update was posted has lost its job. */
 const FANOUT_GRACE_SECONDS = 120;
@@ -57,7 +59,7 @@ export async function postCaseUpdate(
  */
 export async function fanOutCaseUpdate(
   db: Queryable,
-  queues: Pick<Queues, 'send'>,
+  deps: { queues: Pick<Queues, 'send'>; secret: string },
   caseUpdateId: number,
   pageSize = FANOUT_PAGE,
 ): Promise<FanoutResult | null> {
@@ -67,7 +69,12 @@ export async function fanOutCaseUpdate(
   for (let afterId = 0; ; ) {
     const page = await q.insertAlertPage(db, update, afterId, pageSize);
     if (page.lastId === null) break;
-    await enqueueDeliveries(queues, [...page.inserted, ...page.leftover]);
+    // Every alert links to the preferences page; a page of hashes costs one UPDATE here
+    // instead of one per message in the send path.
+    if (page.tokenless.length) {
+      await q.setManageTokenHashes(db, page.tokenless, page.tokenless.map((id) => hashToken(manageToken(deps.secret, id))));
+    }
+    await enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover]);
     result.created += page.inserted.length;
     result.enqueued += page.inserted.length + page.leftover.length;
     result.pages += 1;

@@ -211,7 +211,7 @@ describe('subscribing from one address too often', () => {
   let ctx: TestContext;
   let base: string;
   beforeAll(async () => {
-    ctx = await createTestContext({ db: 'pglite', env: { RATE_LIMIT_PER_IP: '3' } });
+    ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '3' } });
     base = await ctx.startWeb();
   });
   afterAll(async () => {
