@@ -233,7 +233,12 @@ describe('running a campaign from the console in a real browser', () => {
     await phone.getByRole('button', { name: 'Sign in' }).click();
     await phone.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await screenshot(phone, 'admin-dashboard-phone');
-    const sideways = await phone.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-    expect(sideways).toBe(false);
+    const sideways = () => phone.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+    expect(await sideways()).toBe(false);
+    for (const [page, name] of [[`/admin/campaigns/${slug}`, 'admin-campaign-phone'], [`/admin/campaigns/${slug}/letter`, 'admin-letter-phone']] as const) {
+      await phone.goto(`${base}${page}`);
+      await screenshot(phone, name);
+      expect(await sideways(), page).toBe(false);
+    }
   });
 });

@@ -1,8 +1,8 @@
 /** Geometry of the signatures chart; templates/partials/admin/chart.hbs draws it as inline SVG. */
 const WIDTH = 900;
 const HEIGHT = 200;
-const LEFT = 36;
-const BOTTOM = 22;
+const LEFT = 44;
+const BOTTOM = 26;
 const TOP = 8;
 
 export interface DayCount {
@@ -44,7 +44,7 @@ export function signatureChart(rows: DayCount[], days: number, today = new Date(
       pendingY: +y(s.total).toFixed(1), pendingH: +(y(s.confirmed) - y(s.total)).toFixed(1),
     };
   });
-  const ticks = [0, max / 2, max].filter((v, i, a) => Number.isInteger(v) && a.indexOf(v) === i).map((v) => ({ value: v, y: +y(v).toFixed(1), labelX: LEFT - 6, labelY: +(y(v) + 4).toFixed(1) }));
+  const ticks = [0, max / 2, max].filter((v, i, a) => Number.isInteger(v) && a.indexOf(v) === i).map((v) => ({ value: v, y: +y(v).toFixed(1), labelX: LEFT - 6, labelY: +(y(v) + 5).toFixed(1) }));
   const labelAt = (i: number, anchor: string) => ({ text: slots[i]!.day.slice(5), x: +(LEFT + i * slot + slot / 2).toFixed(1), anchor });
   return {
     width: WIDTH, height: HEIGHT, left: LEFT, right: WIDTH, baseY: TOP + plotH, labelY: HEIGHT - 6,
