@@ -156,6 +156,20 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     }
   });
 
+  it('skips an address on the suppression list and counts it as failed', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const bounced = emailOf('bounced');
+    const reader = emailOf('reader');
+    await subscribeAndConfirm(ctx, base, bounced, caseSlug);
+    await subscribeAndConfirm(ctx, base, reader, caseSlug);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: 550 test')`, [bounced]);
+    const update = await postUpdate(caseSlug);
+    expect(update.recipients).toBe(2);
+    expect(await settled(update.id, 2)).toEqual({ recipients: 2, sent: 1, failed: 1 });
+    expect(mailsTo(ctx, bounced)).toHaveLength(1);
+    expect(mailsTo(ctx, reader)).toHaveLength(2);
+  });
+
   it('refuses a bad update, an unknown case or alert, and a missing token', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const bad = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { body: 'no title' }, apiToken);
