@@ -130,7 +130,8 @@ async function startCountingSink() {
 }
 
 /** Peak resident memory of a process in MiB, from the kernel's high-water mark. */
-const peakMemoryMb = (pid: number) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
+const memoryMb = (pid: number, field: 'VmHWM' | 'VmRSS') =>
+  Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
 
 describe('fan-out to 20,000 subscribers on postgres, with the worker process killed midway', () => {
   const SUBSCRIBERS = 20_000;
@@ -178,7 +179,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
       const { total } = await deliveryCounts(ctx.db, update.id);
       return total >= SUBSCRIBERS / 4 ? total : undefined;
     }, 60_000);
-    const firstPeakMb = peakMemoryMb(first.pid);
+    const firstPeakMb = memoryMb(first.pid, 'VmHWM');
     first.kill('SIGKILL');
     await first.exited;
     const fannedOutAtKill = (await ctx.db.query('SELECT 1 FROM case_updates WHERE id = $1 AND fanned_out_at IS NOT NULL', [update.id])).rowCount > 0;
@@ -188,10 +189,17 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
     const held = await ctx.db.query(`UPDATE deliveries SET lease_until = now() WHERE status = 'sending' AND kind = 'alert' AND source_id = $1`, [update.id]);
 
     const second = await startWorkerProcess(env);
+    // Resident memory as the restarted worker works through the list: flat, not growing with it.
+    const rssByProgress: Record<string, number> = {};
+    const sampler = setInterval(() => {
+      const quarter = `${Math.floor((4 * sink.received.size) / SUBSCRIBERS) * 25}%`;
+      rssByProgress[quarter] = Math.max(rssByProgress[quarter] ?? 0, memoryMb(second.pid, 'VmRSS'));
+    }, 1000);
     await eventually(async () => (sink.received.size >= SUBSCRIBERS ? true : undefined), 180_000);
     await eventually(async () => ((await getAlertStats(ctx.db, update.id)).sent === SUBSCRIBERS ? true : undefined), 30_000);
     const seconds = (Date.now() - started) / 1000;
-    const secondPeakMb = peakMemoryMb(second.pid);
+    clearInterval(sampler);
+    const secondPeakMb = memoryMb(second.pid, 'VmHWM');
     second.kill('SIGTERM');
     await second.exited;
 
@@ -213,6 +221,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
       duplicates,
       workerConcurrency: CONCURRENCY,
       peakMemoryMb: { killedWorker: firstPeakMb, restartedWorker: secondPeakMb },
+      restartedWorkerRssMbBySent: rssByProgress,
       fanoutLog: fanoutLog && JSON.parse(fanoutLog),
     }));
   });
