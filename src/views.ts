@@ -55,7 +55,7 @@ export function loadViews(dir = TEMPLATES_DIR): Views {
       const full = path.join(dir, file);
       if (!fs.existsSync(full)) return undefined;
       const source = fs.readFileSync(full, 'utf8');
-      t = file.endsWith('.txt.hbs') ? text.compile(source, { noEscape: true }) : html.compile(source, { strict: false });
+      t = file.endsWith('.txt.hbs') ? text.compile(source, { noEscape: true, preventIndent: true }) : html.compile(source, { strict: false, preventIndent: true });
       cache.set(file, t);
     }
     return t;

@@ -24,9 +24,11 @@ export async function updateCampaign(db: Queryable, id: number, caseId: number, 
   return rows[0];
 }
 
-/** Replaces the target list in one statement: unnest keeps it one round trip whatever the size. */
-export async function replaceTargets(db: Queryable, campaignId: number, targets: CampaignInput['targets']) {
-  await db.query('DELETE FROM targets WHERE campaign_id = $1', [campaignId]);
+/**
+ * Inserts a new campaign's targets in one statement: unnest keeps it one round trip whatever the
+ * size. Targets are never replaced wholesale: deliveries reference them.
+ */
+export async function insertTargets(db: Queryable, campaignId: number, targets: CampaignInput['targets']) {
   await db.query(
     `INSERT INTO targets (campaign_id, position, name, title, email, salutation, disclose)
      SELECT $1, t.ord, t.name, t.title, t.email, t.salutation, t.disclose

@@ -35,19 +35,7 @@ export async function createCampaign(db: Db, input: unknown): Promise<Campaign> 
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
     if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`);
-    await q.replaceTargets(tx, campaign.id, c.targets);
-    return campaign;
-  });
-}
-
-/** @throws NotFoundError, ValidationError */
-export async function updateCampaign(db: Db, slug: string, input: unknown): Promise<Campaign> {
-  const existing = await getCampaign(db, slug);
-  const c = parseCampaign({ ...(input as object), slug });
-  const kase = await caseFor(db, c.caseSlug);
-  return db.transaction(async (tx) => {
-    const campaign = (await q.updateCampaign(tx, existing.id, kase.id, c))!;
-    await q.replaceTargets(tx, campaign.id, c.targets);
+    await q.insertTargets(tx, campaign.id, c.targets);
     return campaign;
   });
 }
