@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { getCase, getCaseById } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
@@ -10,8 +10,16 @@ import { campaignInput, targetInput, type Campaign, type CampaignInput, type Cam
 
 function parseCampaign(input: unknown): CampaignInput {
   const c = parseInput(campaignInput, input);
-  validateLetterTemplate('subject', c.letter.subject);
-  validateLetterTemplate('body', c.letter.body);
+  try {
+    validateLetterTemplate('subject', c.letter.subject);
+    validateLetterTemplate('body', c.letter.body);
+  } catch (err) {
+    // Named by their path in the input, like every other field error: letter.subject, letter.body.
+    if (err instanceof TemplateError) {
+      throw new TemplateError(Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [`letter.${k}`, v])), err.message);
+    }
+    throw err;
+  }
   return c;
 }
 

@@ -318,14 +318,14 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         expect(unclosed.status).toBe(422);
         const u = await unclosed.json();
         expect(u.error.code).toBe('invalid_template');
-        expect(u.error.fields.body).toMatch(/^Line 4: /);
+        expect(u.error.fields['letter.body']).toMatch(/^Line 4: /);
 
         const unknown = await create({ subject: 'S', body: 'Dear {{target.name}},\n\nreply to {{supporter.email}}' });
-        expect((await unknown.json()).error.fields.body).toMatch(/^Line 3: unknown variable "supporter\.email"/);
+        expect((await unknown.json()).error.fields['letter.body']).toMatch(/^Line 3: unknown variable "supporter\.email"/);
 
         const subject = await create({ subject: 'About {{constructor.constructor}}', body: 'B' });
         expect(subject.status).toBe(422);
-        expect((await subject.json()).error.fields.subject).toMatch(/^Line 1: unknown variable/);
+        expect((await subject.json()).error.fields['letter.subject']).toMatch(/^Line 1: unknown variable/);
       });
     });
   });
