@@ -151,7 +151,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
     await sink?.close();
   });
 
-  it('reaches every subscriber once the worker is restarted, with at most WORKER_CONCURRENCY duplicates', { timeout: 240_000 }, async () => {
+  it('reaches every subscriber once the worker is restarted, with at most WORKER_CONCURRENCY duplicates', { timeout: 360_000 }, async () => {
     const tag = uniq('mass');
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const kase = await getCase(ctx.db, caseSlug);
@@ -195,7 +195,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
       const quarter = `${Math.floor((4 * sink.received.size) / SUBSCRIBERS) * 25}%`;
       rssByProgress[quarter] = Math.max(rssByProgress[quarter] ?? 0, memoryMb(second.pid, 'VmRSS'));
     }, 1000);
-    await eventually(async () => (sink.received.size >= SUBSCRIBERS ? true : undefined), 180_000);
+    await eventually(async () => (sink.received.size >= SUBSCRIBERS ? true : undefined), 300_000);
     await eventually(async () => ((await getAlertStats(ctx.db, update.id)).sent === SUBSCRIBERS ? true : undefined), 30_000);
     const seconds = (Date.now() - started) / 1000;
     clearInterval(sampler);
