@@ -46,7 +46,11 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   });
   if (outcome.deliveryId === undefined) return;
   // A finished job may still hold the id (failed jobs are kept a while); adding would be a no-op.
-  if (outcome.requeued) await deps.queues.send.remove(deliveryJobId(outcome.deliveryId));
+  // One still active is finishing the previous email: the sweeper enqueues the row once it is gone.
+  if (outcome.requeued) {
+    const state = await deps.queues.send.getJobState(deliveryJobId(outcome.deliveryId));
+    if (state === 'completed' || state === 'failed') await deps.queues.send.remove(deliveryJobId(outcome.deliveryId));
+  }
   await enqueueDeliveries(deps.queues, [outcome.deliveryId]);
 }
 
