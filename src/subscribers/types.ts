@@ -22,10 +22,10 @@ export type ConsentSource = 'subscribe page' | 'case page' | 'api' | 'sign form'
 
 export const subscribeInput = z.object({
   email,
-  /** Absent or empty: all cases. */
+  /** Absent, null or empty: all cases. */
   caseSlug: z
     .union([slug, z.literal('')])
-    .optional()
+    .nullish()
     .transform((v) => v || undefined),
 });
 export type SubscribeInput = z.output<typeof subscribeInput>;
