@@ -71,6 +71,11 @@ export async function requeueOptinDelivery(db: Queryable, subscriberId: number) 
   return rows[0]?.id;
 }
 
+/** Retention counts unconfirmed requests from the latest one. */
+export async function markOptinRequested(db: Queryable, id: number) {
+  await db.query('UPDATE subscribers SET optin_requested_at = now() WHERE id = $1', [id]);
+}
+
 export async function setOptinRound(db: Queryable, id: number, round: number, confirmHash: string, manageHash: string) {
   await db.query(
     'UPDATE subscribers SET optin_round = $2, confirm_token_hash = $3, manage_token_hash = $4 WHERE id = $1',

@@ -35,6 +35,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.upsertSubscriber(tx, s.email);
     await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
+    await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
     const requeued = fresh === undefined ? await q.requeueOptinDelivery(tx, subscriber.id) : undefined;
     const deliveryId = fresh ?? requeued;

@@ -36,7 +36,10 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await ctx.db.query(`UPDATE subscribers SET status = 'active' WHERE email = $1`, [email('old-active-subscriber')]);
     await ctx.db.query(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = $1`, [email('old-unsubscribed-subscriber')]);
     await ctx.db.query(`UPDATE signatures SET created_at = now() - interval '8 days' WHERE email LIKE 'old-%' || $1`, [`@${tag}.example`]);
-    await ctx.db.query(`UPDATE subscribers SET created_at = now() - interval '8 days' WHERE email LIKE 'old-%' || $1`, [`@${tag}.example`]);
+    await ctx.db.query(
+      `UPDATE subscribers SET created_at = now() - interval '8 days', optin_requested_at = now() - interval '8 days' WHERE email LIKE 'old-%' || $1`,
+      [`@${tag}.example`],
+    );
   }
 
   const left = async (tag: string) => ({
@@ -78,5 +81,40 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     } finally {
       await workers.close();
     }
+  });
+  it('counts from the latest opt-in request, so asking again after a week keeps the new opt-in email', async () => {
+    const tag = uniq('again');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const address = `late@${tag}.example`;
+    await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
+    await ctx.db.query(
+      `UPDATE subscribers SET created_at = now() - interval '30 days', optin_requested_at = now() - interval '30 days' WHERE email = $1`,
+      [address],
+    );
+    await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
+
+    await purgeUnconfirmed(ctx.db, 7);
+    const kept = await ctx.db.query(`SELECT 1 FROM subscribers WHERE email = $1`, [address]);
+    const optin = await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [address]);
+    expect(kept.rowCount).toBe(1);
+    expect(optin.rowCount).toBe(1);
+  });
+
+  it('drops an unsubscribed address\'s request to follow again when it is never confirmed, and keeps the address unsubscribed', async () => {
+    const tag = uniq('unsub');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const address = `gone@${tag}.example`;
+    await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = $1`, [address]);
+    await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [address]);
+
+    await purgeUnconfirmed(ctx.db, 7);
+    const subscriber = await ctx.db.query<{ status: string; pending: number }>(
+      `SELECT s.status, (SELECT count(*)::int FROM subscriptions p WHERE p.subscriber_id = s.id AND p.status = 'pending') AS pending
+         FROM subscribers s WHERE s.email = $1`,
+      [address],
+    );
+    expect(subscriber.rows).toEqual([{ status: 'unsubscribed', pending: 0 }]);
   });
 });
