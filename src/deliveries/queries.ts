@@ -2,21 +2,23 @@ import type { Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryStatus } from './types.ts';
 
 /**
- * Takes a delivery for sending: only queued or retry rows, or sending rows whose lease ran out
+ * Takes deliveries for sending: only queued or retry rows, or sending rows whose lease ran out
  * (their worker died). Two workers racing for one row: the UPDATE lets exactly one win.
- * `suppressed` rides along so the send path costs one round trip here.
+ * `suppressed` rides along so the send path costs one round trip here. Many ids share one
+ * statement (see coalesce.ts); rows are locked in id order, so two such statements cannot deadlock.
+ * @returns the rows claimed; an id that could not be claimed has none.
  */
-export async function claimDelivery(db: Queryable, id: number, leaseSeconds: number) {
+export async function claimDeliveries(db: Queryable, ids: readonly number[], leaseSeconds: number) {
   const { rows } = await db.query<Delivery & { suppressed: boolean }>(
     `UPDATE deliveries d
         SET status = 'sending', attempts = attempts + 1, updated_at = now(),
             lease_until = now() + make_interval(secs => $2)
-      WHERE id = $1
+      WHERE id = ANY ($1::bigint[])
         AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
       RETURNING d.*, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
-    [id, leaseSeconds],
+    [ids, leaseSeconds],
   );
-  return rows[0];
+  return rows;
 }
 
 export async function getDeliveryState(db: Queryable, id: number) {
@@ -27,13 +29,18 @@ export async function getDeliveryState(db: Queryable, id: number) {
   return rows[0];
 }
 
-/** The conditions on status make a late or repeated outcome a no-op. */
-export async function markSent(db: Queryable, id: number, messageId: string) {
+/**
+ * Records what the relay accepted, for many deliveries in one statement. The conditions on
+ * status make a late or repeated outcome a no-op.
+ */
+export async function markSent(db: Queryable, sent: readonly { id: number; messageId: string }[]) {
+  const ordered = [...sent].sort((a, b) => a.id - b.id);
   await db.query(
-    `UPDATE deliveries SET status = 'sent', message_id = $2, sent_at = now(), updated_at = now(),
+    `UPDATE deliveries d SET status = 'sent', message_id = v.message_id, sent_at = now(), updated_at = now(),
             lease_until = NULL, last_error = NULL
-      WHERE id = $1 AND status = 'sending'`,
-    [id, messageId],
+       FROM unnest($1::bigint[], $2::text[]) AS v (id, message_id)
+      WHERE d.id = v.id AND d.status = 'sending'`,
+    [ordered.map((s) => s.id), ordered.map((s) => s.messageId)],
   );
 }
 
