@@ -20,8 +20,9 @@ function peakRssMb(pid: number): number {
 /** `n` active subscribers: nine in ten follow the case, one in ten all cases. */
 async function insertSubscribers(env: BenchEnv, caseId: number, n: number): Promise<void> {
   await env.db.query(
-    `INSERT INTO subscribers (email, status, consent_at, consent_source, consent_text, confirmed_at)
-     SELECT 'subscriber' || i || '@bench.example', 'active', now(), 'bench', 'Alerts about this case', now()
+    // Opted in through the form, so each already has its manage-token hash (a stand-in value here).
+    `INSERT INTO subscribers (email, status, manage_token_hash, consent_at, consent_source, consent_text, confirmed_at)
+     SELECT 'subscriber' || i || '@bench.example', 'active', md5('manage' || i), now(), 'bench', 'Alerts about this case', now()
        FROM generate_series(1, $1::int) AS i`,
     [n],
   );

@@ -1,5 +1,6 @@
 // `npm run bench`: the product against the raw tools it is built on, side by side, on this machine.
-// Options: --quick (small sizes), --only=intake,delivery,…  --rounds=N  --out=FILE  --no-write
+// Options: --quick (small sizes), --issue-sizes (the issue's 20,000 letters and 1,000,000 subscribers,
+// about half an hour), --only=intake,delivery,…  --rounds=N  --out=FILE  --no-write
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDelivery } from './delivery.ts';
@@ -9,7 +10,7 @@ import { createBenchEnv } from './lib/bench-env.ts';
 import { ROOT } from './lib/child.ts';
 import { describeMachine, loadAverage } from './lib/machine.ts';
 import { renderFigures, writeFigures, type Skipped } from './lib/report.ts';
-import { FULL, NotReadyError, QUICK, type MeasurementResult, type Sizes } from './lib/result.ts';
+import { FULL, ISSUE, NotReadyError, QUICK, type MeasurementResult, type Sizes } from './lib/result.ts';
 import { describeTarget, formatNumber, summarize } from './lib/stats.ts';
 import { benchScaleOut } from './scale-out.ts';
 import { benchStartup } from './startup.ts';
@@ -40,13 +41,14 @@ async function main() {
   const { values: args } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      'issue-sizes': { type: 'boolean', default: false },
       only: { type: 'string' },
       rounds: { type: 'string' },
       out: { type: 'string', default: path.join(ROOT, 'BENCHMARKS.md') },
       'no-write': { type: 'boolean', default: false },
     },
   });
-  const sizes: Sizes = { ...(args.quick ? QUICK : FULL) };
+  const sizes: Sizes = { ...(args.quick ? QUICK : args['issue-sizes'] ? ISSUE : FULL) };
   if (args.rounds) sizes.rounds = Math.max(1, Number(args.rounds));
   const ids = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(MEASUREMENTS);
   for (const id of ids) if (!MEASUREMENTS[id]) throw new Error(`unknown measurement "${id}"; pick from ${Object.keys(MEASUREMENTS).join(', ')}`);
@@ -56,7 +58,7 @@ async function main() {
   const loadBefore = loadAverage();
   const t0 = performance.now();
   process.stdout.write(
-    `Appeal bench (${args.quick ? 'quick' : 'full'}): ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, ` +
+    `Appeal bench (${args.quick ? 'quick' : args['issue-sizes'] ? 'issue sizes' : 'full'}): ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, ` +
       `Redis ${machine.redis}, PostgreSQL ${machine.postgres}; load ${loadBefore}\n`,
   );
 
