@@ -85,7 +85,7 @@ async function main() {
   if (!args['no-write']) {
     const argv = process.argv.slice(2).filter((a) => !a.startsWith('--out'));
     const figures = renderFigures(
-      { command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '), quick: args.quick!, date: new Date(), machine, loadBefore, loadAfter, minutes },
+      { command: ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' '), mode: args.quick ? 'quick' : args['issue-sizes'] ? 'issue sizes' : 'full', sizes, date: new Date(), machine, loadBefore, loadAfter, minutes },
       results,
       skipped,
     );

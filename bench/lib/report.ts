@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import type { Machine } from './machine.ts';
-import type { MeasurementResult } from './result.ts';
+import type { MeasurementResult, Sizes } from './result.ts';
 import { describeTarget, formatNumber, formatValue, met, summarize } from './stats.ts';
 
 export interface RunInfo {
   command: string;
-  quick: boolean;
+  mode: 'quick' | 'full' | 'issue sizes';
+  sizes: Sizes;
   date: Date;
   machine: Machine;
   loadBefore: string;
@@ -37,10 +38,13 @@ export function renderFigures(run: RunInfo, results: MeasurementResult[], skippe
   const out = [
     BEGIN,
     '',
-    run.quick
+    run.mode === 'quick'
       ? '**Quick run** (`--quick`: small sizes, short rounds). These figures only show the bench works; a full run replaces them.'
-      : '**Full run.**',
+      : `**${run.mode === 'full' ? 'Full run' : 'Run at the issue\'s sizes'}.**`,
     '',
+    `- Sizes: ${run.sizes.rounds} rounds per measurement; intake ${run.sizes.intake.seconds} s × ${run.sizes.intake.connections} connections; ` +
+      `${run.sizes.deliveries.toLocaleString('en-US')} letters per delivery round; ${run.sizes.overheadJobs.toLocaleString('en-US')} jobs per overhead round; ` +
+      `${run.sizes.subscribers.toLocaleString('en-US')} subscribers`,
     `- Command: \`${run.command}\``,
     `- Date: ${run.date.toISOString().replace('T', ' ').slice(0, 16)} UTC; the whole run took ${run.minutes.toFixed(1)} min`,
     `- Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB.toFixed(1)} GiB memory, ${m.os}`,
