@@ -21,6 +21,8 @@ export function createComposers(ctx: AppContext): Composers {
   };
 }
 
+const RESCHEDULE_EVERY_MS = 60_000;
+
 export interface Workers {
   workers: Worker[];
   /** Stops taking jobs, lets in-flight sends finish, closes connections. */
@@ -33,9 +35,16 @@ export async function startWorkers(ctx: AppContext, opts: { concurrency?: number
   await scheduleMaintenance(ctx.queues);
   await resumeFanoutsAtStart(ctx);
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Schedules live in Redis: if Redis restarts empty, the sweeper that recovers from exactly that
+  // must come back without waiting for a worker to restart. Upserting is idempotent.
+  const reschedule = setInterval(() => {
+    scheduleMaintenance(ctx.queues).catch((err) => ctx.log.warn({ err }, 'could not renew maintenance schedules'));
+  }, RESCHEDULE_EVERY_MS);
+  reschedule.unref();
   return {
     workers,
     async close() {
+      clearInterval(reschedule);
       // Worker.close() waits for the jobs in progress to finish before it resolves.
       await Promise.all(workers.map((w) => w.close()));
     },

@@ -104,9 +104,13 @@ export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
  * text: 4xx and lost connections are worth another try; 5xx is final, and only a 5xx to RCPT TO
  * means the address itself is refused. nodemailer gives a refused sender (MAIL FROM) or DATA
  * command the same EENVELOPE code, and those say nothing against the recipient.
+ * A refused login or a refused sender is the relay's setup, not this message: failing every
+ * letter for good on a wrong password would lose them all, so those are retried (with backoff,
+ * up to the attempt limit) while an operator fixes SMTP_URL or MAIL_FROM.
  */
 export function classifySendError(err: unknown): SendFailure {
   const e = err as { responseCode?: number; code?: string; command?: string };
+  if (e.code === 'EAUTH' || e.command === 'MAIL FROM') return 'retry';
   if (typeof e.responseCode === 'number') {
     if (e.responseCode >= 500) return e.code === 'EENVELOPE' && e.command === 'RCPT TO' ? 'recipient-rejected' : 'permanent';
     return 'retry';

@@ -147,13 +147,14 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(suppressed).toEqual([]);
   });
 
-  it('a 5xx refusing the sender fails the letters but puts no recipient on the suppression list', async () => {
-    ctx.sink!.behavior = { onMailFrom: () => ({ code: 553, message: 'sender not allowed' }) };
+  it('a relay refusing the sender (its setup, not the letter) holds the letters for retry, suppresses no one, and sends each once it is fixed', async () => {
+    let refusals = 2;
+    ctx.sink!.behavior = { onMailFrom: () => (refusals-- > 0 ? { code: 553, message: 'sender not allowed' } : undefined) };
     const campaign = await createLetterCampaign(ctx.db, 2);
     await signAs(ctx, campaign, 'Fay Sender');
 
-    const rows = await waitUntilSettled(ctx.db, campaign);
-    expect(rows.map((r) => [r.status, r.attempts])).toEqual([['failed', 1], ['failed', 1]]);
+    const rows = await expectEachLetterOnce(ctx, campaign, 2);
+    expect(rows.every((r) => r.status === 'sent')).toBe(true);
     const { rows: suppressed } = await ctx.db.query('SELECT email FROM suppressions WHERE email = ANY($1)', [campaign.targets]);
     expect(suppressed).toEqual([]);
   });

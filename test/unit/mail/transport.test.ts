@@ -48,8 +48,13 @@ describe('classifying what a real SMTP server answers', () => {
 
   it('blames the recipient only for a 5xx to RCPT TO', async () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550 }) }))).toBe('recipient-rejected');
-    expect(classifySendError(await sendWith({ onMailFrom: () => ({ code: 550 }) }))).toBe('permanent');
     expect(classifySendError(await sendWith({ onData: () => ({ code: 554 }) }))).toBe('permanent');
+  });
+
+  it('retries a refused sender or login: that is the relay setup, which an operator fixes, not the letter', async () => {
+    expect(classifySendError(await sendWith({ onMailFrom: () => ({ code: 550 }) }))).toBe('retry');
+    const refusedLogin = Object.assign(new Error('Invalid login: 535 Authentication failed'), { code: 'EAUTH', responseCode: 535 });
+    expect(classifySendError(refusedLogin)).toBe('retry');
   });
 
   it('retries when nothing answers', async () => {
