@@ -113,6 +113,14 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const existing = await getCampaign(db, slug);
   const c = parseCampaign({ ...(input as object), slug, targets: [{ name: 'kept', email: 'kept@example.org' }] });
   const kase = await caseFor(db, c.caseSlug);
+  if (c.deliveryMode !== existing.delivery_mode) {
+    // Signers so far were handled by the old mode: switching would send their letters again in a
+    // digest, or (digest → each) never send the letters of those not yet in one.
+    const { pending, confirmed } = await q.countSignatures(db, existing.id);
+    if (pending + confirmed > 0) {
+      throw new ValidationError({ deliveryMode: 'cannot change once people have signed; start a new campaign instead' });
+    }
+  }
   return (await q.updateCampaign(db, existing.id, kase.id, c))!;
 }
 

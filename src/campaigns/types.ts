@@ -56,7 +56,19 @@ export const campaignInput = z.object({
     subject: line(300).pipe(z.string().min(1, 'is required')),
     body: z.string().trim().min(1, 'is required').max(20_000),
   }),
-  targets: z.array(targetInput).min(1, 'add at least one target').max(500),
+  targets: z
+    .array(targetInput)
+    .min(1, 'add at least one target')
+    .max(500)
+    // One letter per signature and address: a second target with the same email would never get one.
+    .superRefine((targets, ctx) => {
+      const seen = new Set<string>();
+      targets.forEach((t, i) => {
+        const key = t.email.toLowerCase();
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'email'], message: 'another target has this email already' });
+        seen.add(key);
+      });
+    }),
   deliveryMode: z.enum(['each', 'digest']).optional().default('each'),
   digestHour: z.number().int().min(0).max(23).optional().default(9),
   goal: z.number().int().positive().max(100_000_000).nullish(),

@@ -14,7 +14,7 @@ const sameOriginWrites: RequestHandler = (req, _res, next) => {
   if (req.method === 'GET' || req.method === 'HEAD') return next();
   const origin = req.get('origin');
   const site = req.get('sec-fetch-site');
-  if (site === 'same-origin' || (origin && new URL(origin).host === req.get('host'))) return next();
+  if (site === 'same-origin' || (origin && URL.canParse(origin) && new URL(origin).host === req.get('host'))) return next();
   throw new ForbiddenError('Queue actions must come from this console.');
 };
 

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { ValidationError } from '../../src/errors.ts';
+import { sign } from '../../src/signatures/service.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
+
+describe('campaign rules that keep letters from being lost or doubled', () => {
+  let ctx: TestContext;
+  let base: string;
+  let token: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres' });
+    base = await ctx.startWeb();
+    token = await createToken(ctx.db);
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('refuses two targets with the same email, since the second would never get a letter', async () => {
+    const caseRes = await fetch(`${base}/api/v1/cases`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug: uniq('case'), personName: 'A. Person', summary: 'S', status: 'detained' }),
+    });
+    const kase = (await caseRes.json()) as { slug: string };
+    const before = (await ctx.db.query('SELECT count(*)::int AS n FROM campaigns')).rows[0];
+    const res = await fetch(`${base}/api/v1/campaigns`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        slug: uniq('camp'), caseSlug: kase.slug, title: 'T', summary: '',
+        letter: { subject: 'S', body: 'B' },
+        targets: [{ name: 'One', email: 'same@gov.example' }, { name: 'Two', email: 'SAME@gov.example' }],
+      }),
+    });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { fields: Record<string, string> } }).error.fields['targets.1.email']).toMatch(/another target/);
+    expect((await ctx.db.query('SELECT count(*)::int AS n FROM campaigns')).rows[0]).toEqual(before);
+  });
+
+  it('refuses to switch the delivery mode once people have signed, and allows it before', async () => {
+    const fresh = await createLiveCampaign(ctx.db);
+    const details = (mode: string) => ({ caseSlug: fresh.caseSlug, title: 'Free Aigerim', letter: { subject: 'S', body: 'B' }, deliveryMode: mode });
+    await expect(updateCampaignDetails(ctx.db, fresh.slug, details('digest'))).resolves.toMatchObject({ delivery_mode: 'digest' });
+
+    const signed = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early@supporter.example' }, { ipHash: null });
+    const change = updateCampaignDetails(ctx.db, signed.slug, { ...details('digest'), caseSlug: signed.caseSlug });
+    await expect(change).rejects.toBeInstanceOf(ValidationError);
+    const { rows } = await ctx.db.query<{ delivery_mode: string }>('SELECT delivery_mode FROM campaigns WHERE slug = $1', [signed.slug]);
+    expect(rows[0]!.delivery_mode).toBe('each');
+  });
+
+  it('answers a NUL character in an address or form with a 4xx, not a server error', async () => {
+    expect((await fetch(`${base}/c/%00`)).status).toBe(400);
+    expect((await fetch(`${base}/cases/%00`)).status).toBe(400);
+    const res = await fetch(`${base}/api/v1/cases`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ slug: uniq('case'), personName: 'A', summary: 'with \u0000 inside', status: 'detained' }),
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+  });
+});
