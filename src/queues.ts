@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import type { RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** Queue names. A processor for each lives in workers/. */
 export const QUEUES = {
@@ -40,6 +40,8 @@ export interface Queues {
   send: Queue<SendJob>;
   maintenance: Queue<MaintenanceJob>;
   fanout: Queue<FanoutJob>;
+  /** A plain connection for looking at job keys without BullMQ's per-job Lua scripts (the sweeper). */
+  redis: Redis;
   close(): Promise<void>;
 }
 
@@ -52,12 +54,16 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
   const all = [send, maintenance, fanout];
   // Without a listener a lost connection would be an unhandled 'error' event.
   for (const q of all) q.on('error', () => {});
+  const redis = new Redis({ ...connection, lazyConnect: true });
+  redis.on('error', () => {});
   return {
     send,
     maintenance,
     fanout,
+    redis,
     async close() {
       await Promise.all(all.map((q) => q.close()));
+      redis.disconnect();
     },
   };
 }

@@ -164,22 +164,31 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
  * A job id that still exists as completed or failed would swallow the add, so it is removed first.
  * @returns how many deliveries got a job again.
  */
-export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'>, graceSeconds = 30): Promise<number> {
+export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, graceSeconds = 30): Promise<number> {
   let afterId = 0;
   let requeued = 0;
+  const failedSet = queues.send.toKey('failed');
   for (;;) {
     const ids = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
     if (ids.length === 0) return requeued;
     afterId = ids[ids.length - 1]!;
-    const states = await Promise.all(ids.map((id) => queues.send.getJobState(deliveryJobId(id))));
+    // Constant cost per row, one round trip per page: BullMQ's getJobState searches the wait list
+    // in Lua for every id, which during a large fan-out would block Redis for every worker.
+    // removeOnComplete deletes finished jobs, so a job key that is there is live, or kept as failed.
+    const pipeline = queues.redis.pipeline();
+    for (const id of ids) {
+      pipeline.exists(queues.send.toKey(deliveryJobId(id)));
+      pipeline.zscore(failedSet, deliveryJobId(id));
+    }
+    const replies = (await pipeline.exec()) ?? [];
     const missing: number[] = [];
-    await Promise.all(
-      ids.map(async (id, i) => {
-        const state = states[i];
-        if (state === 'completed' || state === 'failed') await queues.send.remove(deliveryJobId(id));
-        if (state === 'completed' || state === 'failed' || state === 'unknown') missing.push(id);
-      }),
-    );
+    for (const [i, id] of ids.entries()) {
+      const [existsErr, exists] = replies[2 * i] ?? [];
+      const [scoreErr, failedScore] = replies[2 * i + 1] ?? [];
+      if (existsErr || scoreErr) throw existsErr ?? scoreErr;
+      if (failedScore !== null) await queues.send.remove(deliveryJobId(id));
+      if (exists === 0 || failedScore !== null) missing.push(id);
+    }
     await enqueueDeliveries(queues, missing);
     requeued += missing.length;
   }
