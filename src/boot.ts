@@ -58,7 +58,8 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
   }
   // Imported here, not at the top: PGlite is only for the embedded default (~40 MB of RSS under tsx).
   const { openEmbedded } = await import('./db/embedded.ts');
-  const embedded = await openEmbedded(config.dataDir, log);
+  const { runCommand } = await import('./cli/commands.ts');
+  const embedded = await openEmbedded(config.dataDir, log, (db, request) => runCommand(db, config, request));
   await migrate(embedded.db);
   return embedded;
 }

@@ -1,21 +1,38 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { openPglite, openPostgres, type Db } from './index.ts';
+import { openPglite, type Db } from './index.ts';
 
-/** pg looks for `<dir>/.s.PGSQL.<port>`; the running app listens there so the cli can join in. */
-export const SOCKET_NAME = '.s.PGSQL.5432';
+/**
+ * The running app's command socket in DATA_DIR. PGlite is one database session: letting the cli
+ * speak SQL to it beside the app would interleave their transactions (a cli rollback could undo
+ * the app's `sent` marks). So the cli sends its command here and the app runs it itself.
+ */
+export const COMMAND_SOCKET = 'cli.sock';
 
 export class EmbeddedBusyError extends Error {
   override name = 'EmbeddedBusyError';
 }
 
+/** A cli command run on behalf of another process: its words, its stdin, what it printed. */
+export interface CommandRequest {
+  argv: string[];
+  stdin: string;
+}
+export interface CommandReply {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+export type CommandRunner = (db: Db, request: CommandRequest) => Promise<CommandReply>;
+
 function lockFile(dataDir: string) {
   return path.join(dataDir, 'pglite.pid');
 }
 
-function holder(dataDir: string): number | undefined {
+/** The pid of another live process holding the embedded database, if any. */
+export function embeddedHolder(dataDir: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
     if (!pid || pid === process.pid) return undefined;
@@ -27,13 +44,17 @@ function holder(dataDir: string): number | undefined {
 }
 
 /**
- * Opens PGlite under DATA_DIR for this process alone and serves it on a unix socket in
- * DATA_DIR, so `npm run cli` can use the database while `npm start` holds it.
+ * Opens PGlite under DATA_DIR for this process alone. With `commands`, also listens on the
+ * command socket so `npm run cli` works while this process holds the database.
  * @throws EmbeddedBusyError when another live process holds it.
  */
-export async function openEmbedded(dataDir: string, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
+export async function openEmbedded(
+  dataDir: string,
+  log: Logger,
+  commands?: CommandRunner,
+): Promise<{ db: Db; close(): Promise<void> }> {
   fs.mkdirSync(dataDir, { recursive: true });
-  const pid = holder(dataDir);
+  const pid = embeddedHolder(dataDir);
   if (pid) {
     throw new EmbeddedBusyError(
       `DATA_DIR: the embedded database in ${dataDir} is in use by process ${pid}. ` +
@@ -41,21 +62,20 @@ export async function openEmbedded(dataDir: string, log: Logger): Promise<{ db: 
     );
   }
   fs.writeFileSync(lockFile(dataDir), String(process.pid));
-  const { db, lite } = await openPglite(path.join(dataDir, 'pglite'));
-  const socketPath = path.join(dataDir, SOCKET_NAME);
-  let server: PGLiteSocketServer | undefined;
-  if (socketPath.length < 100) {
+  const { db } = await openPglite(path.join(dataDir, 'pglite'));
+  const socketPath = path.join(dataDir, COMMAND_SOCKET);
+  let server: net.Server | undefined;
+  if (commands) {
     fs.rmSync(socketPath, { force: true });
-    server = new PGLiteSocketServer({ db: lite, path: socketPath, maxConnections: 4 });
-    server.addEventListener('error', (event) => log.warn({ event }, 'embedded database socket error'));
-    await server.start();
-  } else {
-    log.warn('DATA_DIR path is too long for a unix socket; `npm run cli` cannot reach the running app');
+    server = net.createServer((socket) => serveCommand(socket, db, commands, log));
+    await new Promise<void>((resolve, reject) => server!.listen(socketPath, resolve).once('error', reject));
+    // Only this user may ask the app to add organizers or tokens.
+    fs.chmodSync(socketPath, 0o600);
   }
   return {
     db,
     async close() {
-      await server?.stop();
+      if (server) await new Promise((r) => server!.close(r));
       await db.close();
       fs.rmSync(lockFile(dataDir), { force: true });
       fs.rmSync(socketPath, { force: true });
@@ -63,17 +83,49 @@ export async function openEmbedded(dataDir: string, log: Logger): Promise<{ db: 
   };
 }
 
-/**
- * The embedded database for a short-lived command: through the running app's socket when it
- * holds the database, else opened directly.
- */
-export async function openEmbeddedForCli(dataDir: string, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
-  if (holder(dataDir)) {
-    if (!fs.existsSync(path.join(dataDir, SOCKET_NAME))) {
-      throw new EmbeddedBusyError(`DATA_DIR: the embedded database in ${dataDir} is held by a running app without a socket.`);
+function serveCommand(socket: net.Socket, db: Db, commands: CommandRunner, log: Logger): void {
+  let input = '';
+  socket.setEncoding('utf8');
+  socket.on('error', () => {});
+  socket.on('data', async (chunk: string) => {
+    input += chunk;
+    if (!input.includes('\n') || input.length > 64 * 1024) return;
+    socket.pause();
+    let reply: CommandReply;
+    try {
+      reply = await commands(db, JSON.parse(input.slice(0, input.indexOf('\n'))) as CommandRequest);
+    } catch (err) {
+      log.warn({ err }, 'cli command over the socket failed');
+      reply = { code: 1, stdout: '', stderr: `appeal: ${(err as Error).message}\n` };
     }
-    const db = openPostgres(`postgresql://postgres@${encodeURIComponent(dataDir)}:5432/postgres`, { max: 1 });
-    return { db, close: () => db.close() };
+    socket.end(JSON.stringify(reply) + '\n');
+  });
+}
+
+/**
+ * Sends a cli command to the app holding the embedded database.
+ * @throws EmbeddedBusyError when the app holds it but has no command socket.
+ */
+export async function sendCommand(dataDir: string, request: CommandRequest): Promise<CommandReply> {
+  const socketPath = path.join(dataDir, COMMAND_SOCKET);
+  if (!fs.existsSync(socketPath)) {
+    throw new EmbeddedBusyError(
+      `DATA_DIR: the embedded database in ${dataDir} is held by process ${embeddedHolder(dataDir)}, which takes no commands. ` +
+        'Stop it and run the command again.',
+    );
   }
-  return openEmbedded(dataDir, log);
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const socket = net.createConnection(socketPath, () => socket.write(JSON.stringify(request) + '\n'));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (output += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      try {
+        resolve(JSON.parse(output) as CommandReply);
+      } catch {
+        reject(new Error('the running app gave no answer to the command'));
+      }
+    });
+  });
 }

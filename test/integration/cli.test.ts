@@ -7,7 +7,8 @@ import { findOrganizerByEmail } from '../../src/organizers/service.ts';
 import { verifyPassword } from '../../src/organizers/passwords.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { uniq } from '../helpers/fixtures.ts';
-import { runTsx, type Ran } from '../helpers/spawn.ts';
+import { spawn } from 'node:child_process';
+import { ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
 const cli = (env: Record<string, string>, args: string[], stdin?: string) => runTsx('src/cli.ts', args, { LOG_LEVEL: 'silent', ...env }, { stdin, timeoutMs: 120_000 });
 
@@ -119,4 +120,45 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
       await db.close();
     }
   }, 300_000);
+});
+
+describe('the cli while npm start holds the embedded database', () => {
+  let dataDir: string;
+  let app: import('node:child_process').ChildProcess | undefined;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-held-'));
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // node itself, not the tsx wrapper: the pid that holds the database is the one we signal.
+    app = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), QUEUE_PREFIX: uniq('held'), LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 600 && !fs.existsSync(path.join(dataDir, 'cli.sock')); i++) await new Promise((r) => setTimeout(r, 100));
+  }, 120_000);
+  afterAll(async () => {
+    if (app && app.exitCode === null) {
+      const exited = new Promise((r) => app!.once('exit', r));
+      app.kill('SIGTERM');
+      await exited;
+    }
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs its commands inside the running app, so the app sees what they added at once', async () => {
+    const email = `${uniq('held')}@appeal.test`;
+    const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email], 'correct horse battery staple\n');
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toBe(`added organizer ${email}\n`);
+    const token = await cli({ DATA_DIR: dataDir }, ['token:create', email]);
+    expect(token.code, token.stderr).toBe(0);
+    expect(token.stdout).toMatch(/^apl_[\w-]+\n$/);
+    const unknown = await cli({ DATA_DIR: dataDir }, ['token:create', 'nobody@appeal.test']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('appeal: organizer not found\n');
+    // The app holds the database the whole time: the cli never opened it.
+    expect(app!.exitCode).toBeNull();
+    expect(Number(fs.readFileSync(path.join(dataDir, 'pglite.pid'), 'utf8'))).toBe(app!.pid);
+  }, 120_000);
 });
