@@ -8,14 +8,27 @@ const FOLLOWS_CASE = `s.status = 'active'
                WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))`;
 
 /** Stores an update with its recipient count, counted in the same statement. */
-export async function insertCaseUpdate(db: Queryable, caseId: number, u: { title: string; body: string }, publishedBy: number | null) {
+/** A repeated request key returns no row: the caller looks up the update it made the first time. */
+export async function insertCaseUpdate(
+  db: Queryable,
+  caseId: number,
+  u: { title: string; body: string },
+  publishedBy: number | null,
+  requestKey: string | null,
+) {
   const { rows } = await db.query<CaseUpdate>(
-    `INSERT INTO case_updates (case_id, title, body, published_by, recipients)
-     VALUES ($1, $2, $3, $4, (SELECT count(*) FROM subscribers s WHERE ${FOLLOWS_CASE}))
+    `INSERT INTO case_updates (case_id, title, body, published_by, recipients, request_key)
+     VALUES ($1, $2, $3, $4, (SELECT count(*) FROM subscribers s WHERE ${FOLLOWS_CASE}), $5)
+     ON CONFLICT (case_id, request_key) WHERE request_key IS NOT NULL DO NOTHING
      RETURNING *`,
-    [caseId, u.title, u.body, publishedBy],
+    [caseId, u.title, u.body, publishedBy, requestKey],
   );
-  return rows[0]!;
+  return rows[0];
+}
+
+export async function getCaseUpdateByRequestKey(db: Queryable, caseId: number, requestKey: string) {
+  const { rows } = await db.query<CaseUpdate>('SELECT * FROM case_updates WHERE case_id = $1 AND request_key = $2', [caseId, requestKey]);
+  return rows[0];
 }
 
 export async function getCaseUpdate(db: Queryable, id: number) {

@@ -42,10 +42,13 @@ export async function postCaseUpdate(
   caseSlug: string,
   input: unknown,
   publishedBy: number | null,
+  requestKey: string | null = null,
 ): Promise<CaseUpdate> {
   const u = parseInput(caseUpdateInput, input);
   const kase = await getCase(db, caseSlug);
-  const update = await q.insertCaseUpdate(db, kase.id, u, publishedBy);
+  const key = requestKey?.trim().slice(0, 200) || null;
+  const update = (await q.insertCaseUpdate(db, kase.id, u, publishedBy, key)) ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
+  // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
   await enqueueFanout(queues, update.id);
   return update;
 }

@@ -41,6 +41,26 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await ctx?.close();
   });
 
+  it('posts an update once when the same request comes twice with one Idempotency-Key', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('twice');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const post = () =>
+      fetch(`${base}/api/v1/cases/${caseSlug}/updates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}`, 'idempotency-key': 'retry-after-timeout-1' },
+        body: JSON.stringify({ title: 'Verdict on Friday', body: 'Write today.' }),
+      });
+    const first = (await (await post()).json()) as { id: number };
+    const second = (await (await post()).json()) as { id: number };
+    expect(second.id).toBe(first.id);
+    await settled(first.id, 1);
+    await pause(500);
+    expect(mailsTo(ctx, email).filter((m) => m.subject?.includes('Verdict on Friday'))).toHaveLength(1);
+    const { rows } = await ctx.db.query('SELECT id FROM case_updates WHERE title = $1', ['Verdict on Friday']);
+    expect(rows).toHaveLength(1);
+  });
+
   it('sends a confirmed subscriber an alert with the case, the update, and preferences and unsubscribe links', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = emailOf('follower');

@@ -83,7 +83,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   );
 
   router.post('/cases/:slug/updates', auth, async (req, res) => {
-    const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req));
+    const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     await recordAudit(db, actor(req), 'case.update', `case:${String(req.params.slug)}`);
     res.status(202).json({ id: update.id, recipients: update.recipients });
   });

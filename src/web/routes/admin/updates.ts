@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countAlertRecipients, getAlertStats, listCaseUpdates, postCaseUpdate } from '../../../alerts/service.ts';
@@ -46,6 +47,8 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
       render(res, 'case-update', {
         title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
         email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
+        // One key per preview: pressing Send twice posts one update.
+        requestKey: crypto.randomUUID(),
       });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -55,7 +58,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    const update = await postCaseUpdate(db, ctx.queues, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id);
+    const update = await postCaseUpdate(db, ctx.queues, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id, str(req.body?.request_key) || null);
     await recordAudit(db, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
     const expected = Number(str(req.body?.expected));
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
