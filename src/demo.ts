@@ -33,12 +33,9 @@ const DEMO = [
         subject: 'Protection for {{case.personName}}',
         body: `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
-I am writing about {{case.personName}}, who is on trial in {{case.location}} for crossing the border from China.
-She fled because members of her family were detained in camps in Xinjiang and she was told she would be next.
-Returning her to China would expose her to arbitrary detention and worse.
+I am writing about {{case.personName}}, who is on trial in {{case.location}} for crossing the border from China. She fled because members of her family were detained in camps in Xinjiang and she was told she would be next. Returning her to China would expose her to arbitrary detention and worse.
 
-I respectfully ask you to consider the reasons she fled, to apply Kazakhstan's obligations under the
-1951 Refugee Convention and the Convention against Torture, and to ensure she is not returned to China.
+I respectfully ask you to consider the reasons she fled, to apply Kazakhstan's obligations under the 1951 Refugee Convention and the Convention against Torture, and to ensure she is not returned to China.
 
 ${SIGN_OFF}`,
       },
@@ -68,8 +65,7 @@ ${SIGN_OFF}`,
         subject: 'Suspend the deportation of {{case.personName}}',
         body: `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
-I am deeply concerned for {{case.personName}}, detained in {{case.location}} after fleeing Xinjiang.
-Their asylum claims were refused without an interpreter. Deporting them to China would put them at grave risk.
+I am deeply concerned for {{case.personName}}, detained in {{case.location}} after fleeing Xinjiang. Their asylum claims were refused without an interpreter. Deporting them to China would put them at grave risk.
 
 Please suspend their deportation and ensure a fair hearing of their claims.
 
