@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/db/index.ts';
 import { findOrganizerByEmail } from '../../src/organizers/service.ts';
 import { verifyPassword } from '../../src/organizers/passwords.ts';
-import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { Redis } from 'ioredis';
+import { createTestContext, TEST_REDIS_URL, type TestContext } from '../helpers/context.ts';
 import { uniq } from '../helpers/fixtures.ts';
 import { spawn } from 'node:child_process';
 import { ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
@@ -123,6 +124,7 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
 });
 
 describe('the cli while npm start holds the embedded database', () => {
+  const prefix = uniq('held');
   let dataDir: string;
   let app: import('node:child_process').ChildProcess | undefined;
 
@@ -132,7 +134,7 @@ describe('the cli while npm start holds the embedded database', () => {
     // node itself, not the tsx wrapper: the pid that holds the database is the one we signal.
     app = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), QUEUE_PREFIX: uniq('held'), LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), QUEUE_PREFIX: prefix, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
     for (let i = 0; i < 600 && !fs.existsSync(path.join(dataDir, 'cli.sock')); i++) await new Promise((r) => setTimeout(r, 100));
@@ -143,6 +145,11 @@ describe('the cli while npm start holds the embedded database', () => {
       app.kill('SIGTERM');
       await exited;
     }
+    // The app's queues and schedules live under its own prefix; leave nothing behind.
+    const redis = new Redis(TEST_REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
