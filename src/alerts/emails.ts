@@ -1,4 +1,6 @@
 import type { Config } from '../config.ts';
+import type { Queryable } from '../db/index.ts';
+import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
@@ -12,6 +14,11 @@ export interface AlertEmailDeps {
 
 const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 
+/** Alerts composed at once share one read: a fan-out sends thousands of them back to back. */
+const alertParts = perDb((db: Queryable) =>
+  batchedRead((pairs: { caseUpdateId: number; subscriberId: number }[]) => q.getAlertPartsBatch(db, pairs)),
+);
+
 /**
  * One case alert. Nothing is sent to someone who left or stopped following the case after the
  * fan-out. The List-* headers come from nodemailer's `list` option; RFC 8058 one-click needs
@@ -22,7 +29,7 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
   const listDomain = config.mailFrom.address.split('@')[1] ?? 'localhost';
   return async (db, delivery) => {
     if (delivery.subscriber_id === null) return null;
-    const p = await q.getAlertParts(db, delivery.source_id, delivery.subscriber_id);
+    const p = await alertParts(db)({ caseUpdateId: delivery.source_id, subscriberId: delivery.subscriber_id });
     if (!p || p.subscriber_status !== 'active' || !p.still_follows) return null;
     const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
     const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;

@@ -135,19 +135,23 @@ export interface AlertParts {
   still_follows: boolean;
 }
 
-export async function getAlertParts(db: Queryable, caseUpdateId: number, subscriberId: number) {
-  const { rows } = await db.query<AlertParts>(
-    `SELECT u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
+/**
+ * The parts of many alerts in one statement, one row per (update, subscriber) pair that exists;
+ * `ord` is the pair's 1-based position in the arguments.
+ */
+export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUpdateId: number; subscriberId: number }[]) {
+  const { rows } = await db.query<AlertParts & { ord: number }>(
+    `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
-            EXISTS (SELECT 1 FROM subscriptions x
-                     WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = u.case_id OR x.case_id IS NULL)) AS still_follows
-       FROM case_updates u
+            EXISTS (SELECT 1 FROM subscriptions f
+                     WHERE f.subscriber_id = s.id AND f.status = 'active' AND (f.case_id = u.case_id OR f.case_id IS NULL)) AS still_follows
+       FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)
+       JOIN case_updates u ON u.id = x.case_update_id
        JOIN cases c ON c.id = u.case_id
-       JOIN subscribers s ON s.id = $2
-      WHERE u.id = $1`,
-    [caseUpdateId, subscriberId],
+       JOIN subscribers s ON s.id = x.subscriber_id`,
+    [pairs.map((p) => p.caseUpdateId), pairs.map((p) => p.subscriberId)],
   );
-  return rows[0];
+  return rows;
 }
 
 /** How many subscribers an update of the case would reach now (the console's confirmation step). */

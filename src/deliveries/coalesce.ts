@@ -35,3 +35,32 @@ export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100
       queueMicrotask(next);
     });
 }
+
+/**
+ * One value per database handle, made on first use: coalesced statements must share a handle's
+ * batches, and a test's second database must not share the first one's.
+ */
+export function perDb<D extends object, T>(make: (db: D) => T): (db: D) => T {
+  const made = new WeakMap<D, T>();
+  return (db) => {
+    let value = made.get(db);
+    if (value === undefined) {
+      value = make(db);
+      made.set(db, value);
+    }
+    return value;
+  };
+}
+
+/**
+ * A coalesced read of one row per key: `load` gets the batch's keys and returns rows carrying
+ * `ord`, the key's 1-based position (SQL's `unnest(…) WITH ORDINALITY`); a key without a row
+ * resolves to undefined.
+ */
+export function batchedRead<K, R extends { ord: number }>(load: (keys: K[]) => Promise<R[]>): (key: K) => Promise<R | undefined> {
+  return coalesce(async (keys: K[]) => {
+    const rows = await load(keys);
+    const byOrd = new Map(rows.map((r) => [r.ord, r]));
+    return keys.map((_, i) => byOrd.get(i + 1));
+  });
+}

@@ -3,7 +3,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError } from '../mail/transport.ts';
 import { deliveryJobId, enqueueDeliveries, MAX_SEND_ATTEMPTS, type Queues, type SendJob } from '../queues.ts';
-import { coalesce } from './coalesce.ts';
+import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryCounts, type DeliveryKind } from './types.ts';
 
@@ -20,34 +20,26 @@ interface Batched {
   claim(id: number): Promise<Claimed | undefined>;
   markSent(sent: { id: number; messageId: string }): Promise<void>;
 }
-const batchedByDb = new WeakMap<Queryable, Batched>();
 
 /**
  * Claims and sent marks of the jobs a worker runs at once share statements: three round trips per
  * message made the database the send worker's bottleneck (`npm run bench`, worker overhead).
  */
-function batched(db: Queryable): Batched {
-  let b = batchedByDb.get(db);
-  if (!b) {
-    b = {
-      claim: coalesce(async (ids: number[]) => {
-        const rows = new Map((await q.claimDeliveries(db, ids, LEASE_SECONDS)).map((r) => [r.id, r]));
-        // An id asked for twice in one batch is claimed once: only its first caller gets the row.
-        return ids.map((id) => {
-          const row = rows.get(id);
-          rows.delete(id);
-          return row;
-        });
-      }),
-      markSent: coalesce(async (sent: { id: number; messageId: string }[]) => {
-        await q.markSent(db, sent);
-        return sent.map(() => undefined);
-      }),
-    };
-    batchedByDb.set(db, b);
-  }
-  return b;
-}
+const batched = perDb((db: Queryable): Batched => ({
+  claim: coalesce(async (ids: number[]) => {
+    const rows = new Map((await q.claimDeliveries(db, ids, LEASE_SECONDS)).map((r) => [r.id, r]));
+    // An id asked for twice in one batch is claimed once: only its first caller gets the row.
+    return ids.map((id) => {
+      const row = rows.get(id);
+      rows.delete(id);
+      return row;
+    });
+  }),
+  markSent: coalesce(async (sent: { id: number; messageId: string }[]) => {
+    await q.markSent(db, sent);
+    return sent.map(() => undefined);
+  }),
+}));
 
 /** Builds the message for a claimed delivery; null when what it served is gone. */
 export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
