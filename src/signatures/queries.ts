@@ -1,27 +1,70 @@
 import type { Queryable } from '../db/index.ts';
+import type { Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
-/** The unique (campaign, lower(email)) index makes a second signature a no-op: no row comes back. */
-export async function insertSignature(
-  db: Queryable,
-  campaignId: number,
-  s: SignatureInput,
-  status: 'pending' | 'confirmed',
-  ipHash: string | null,
-) {
-  const { rows } = await db.query<Signature>(
-    `INSERT INTO signatures (campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
-                             confirmed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $8 = 'confirmed' THEN now() END)
-     ON CONFLICT (campaign_id, lower(email)) DO NOTHING
-     RETURNING *`,
-    [campaignId, s.fullName, s.email, s.city, s.country, s.personalNote, s.subscribe, status, ipHash],
+/**
+ * The campaign a signature is for, with the id the signature will get: the confirmation token is
+ * derived from that id, so knowing it first lets one statement store the signature with its token
+ * hash. An id taken for a signature that is then not stored is a harmless gap.
+ */
+export async function getCampaignForSigning(db: Queryable, slug: string) {
+  const { rows } = await db.query<Campaign & { next_signature_id: number }>(
+    `SELECT c.*, nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
+       FROM campaigns c WHERE c.slug = $1`,
+    [slug],
   );
   return rows[0];
 }
 
-export async function setConfirmTokenHash(db: Queryable, id: number, hash: string) {
-  await db.query('UPDATE signatures SET confirm_token_hash = $2 WHERE id = $1', [id, hash]);
+export interface NewSignature {
+  id: number;
+  campaignId: number;
+  input: SignatureInput;
+  status: 'pending' | 'confirmed';
+  ipHash: string | null;
+  /** For a pending signature: the hash of its confirmation token. */
+  confirmTokenHash: string | null;
+  /** For a confirmed one: whether its letters go now, one per target (not in a digest later). */
+  lettersNow: boolean;
+}
+
+/**
+ * Stores a signature and what it sends in one statement, so they commit together without a
+ * transaction's extra round trips: a pending signature gets its confirmation email, a confirmed one
+ * its letters when `lettersNow`. The unique (campaign, lower(email)) index makes a second signature
+ * by the same address a no-op: `signed` is false and nothing is sent.
+ * @returns whether the signature was stored, and the ids of the deliveries to enqueue.
+ */
+export async function insertSignature(db: Queryable, s: NewSignature) {
+  const { rows } = await db.query<{ signed: boolean; delivery_ids: (string | number)[] }>(
+    `WITH sig AS (
+       INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
+                               confirm_token_hash, confirmed_at)
+       OVERRIDING SYSTEM VALUE
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $9 = 'confirmed' THEN now() END)
+       ON CONFLICT (campaign_id, lower(email)) DO NOTHING
+       RETURNING id, campaign_id, email
+     ), confirm AS (
+       INSERT INTO deliveries (kind, source_id, campaign_id, recipient)
+       SELECT 'confirm', id, campaign_id, email FROM sig WHERE $9 = 'pending'
+       ON CONFLICT DO NOTHING RETURNING id
+     ), letters AS (
+       INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
+       SELECT 'letter', sig.id, t.id, t.campaign_id, t.email FROM sig JOIN targets t ON t.campaign_id = sig.campaign_id
+        WHERE $9 = 'confirmed' AND $12::boolean
+        ORDER BY t.position, t.id
+       ON CONFLICT DO NOTHING RETURNING id
+     )
+     SELECT EXISTS (SELECT 1 FROM sig) AS signed,
+            ARRAY (SELECT id FROM confirm UNION ALL SELECT id FROM letters ORDER BY id) AS delivery_ids`,
+    [
+      s.id, s.campaignId, s.input.fullName, s.input.email, s.input.city, s.input.country, s.input.personalNote,
+      s.input.subscribe, s.status, s.ipHash, s.confirmTokenHash, s.lettersNow,
+    ],
+  );
+  const row = rows[0]!;
+  // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
+  return { signed: row.signed, deliveryIds: row.delivery_ids.map(Number) };
 }
 
 export async function getSignatureByTokenHash(db: Queryable, hash: string) {
@@ -41,15 +84,6 @@ export async function markConfirmed(db: Queryable, id: number) {
     [id],
   );
   return rows[0];
-}
-
-export async function insertConfirmDelivery(db: Queryable, signature: Signature) {
-  const { rows } = await db.query<{ id: number }>(
-    `INSERT INTO deliveries (kind, source_id, campaign_id, recipient) VALUES ('confirm', $1, $2, $3)
-     ON CONFLICT DO NOTHING RETURNING id`,
-    [signature.id, signature.campaign_id, signature.email],
-  );
-  return rows.map((r) => r.id);
 }
 
 /** One letter per target of the signature's campaign. */
@@ -86,20 +120,24 @@ export interface LetterParts {
   location: string;
 }
 
-export async function getLetterParts(db: Queryable, signatureId: number, targetId: number) {
-  const { rows } = await db.query<LetterParts>(
-    `SELECT s.full_name, s.email, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
+/**
+ * The parts of many letters in one statement, one row per (signature, target) pair that exists;
+ * `ord` is the pair's 1-based position in the arguments.
+ */
+export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signatureId: number; targetId: number }[]) {
+  const { rows } = await db.query<LetterParts & { ord: number }>(
+    `SELECT x.ord, s.full_name, s.email, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
             t.name AS target_name, t.title AS target_title, t.email AS target_email, t.salutation, t.disclose,
             c.title AS campaign_title, c.slug AS campaign_slug, c.letter_subject, c.letter_body,
             k.person_name, k.location
-       FROM signatures s
-       JOIN targets t ON t.id = $2 AND t.campaign_id = s.campaign_id
+       FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (signature_id, target_id, ord)
+       JOIN signatures s ON s.id = x.signature_id
+       JOIN targets t ON t.id = x.target_id AND t.campaign_id = s.campaign_id
        JOIN campaigns c ON c.id = s.campaign_id
-       JOIN cases k ON k.id = c.case_id
-      WHERE s.id = $1`,
-    [signatureId, targetId],
+       JOIN cases k ON k.id = c.case_id`,
+    [pairs.map((p) => p.signatureId), pairs.map((p) => p.targetId)],
   );
-  return rows[0];
+  return rows;
 }
 
 export async function getConfirmParts(db: Queryable, signatureId: number) {
