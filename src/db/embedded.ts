@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { openPglite, type Db } from './index.ts';
+import type { Db } from './index.ts';
+import { openPgliteDir } from './template.ts';
 
 /**
  * The running app's command socket in DATA_DIR. PGlite is one database session: letting the cli
@@ -62,7 +63,8 @@ export async function openEmbedded(
     );
   }
   fs.writeFileSync(lockFile(dataDir), String(process.pid));
-  const { db } = await openPglite(path.join(dataDir, 'pglite'));
+  const { db, source } = await openPgliteDir(path.join(dataDir, 'pglite'), log);
+  if (source !== 'existing') log.info({ source }, 'embedded database created');
   const socketPath = path.join(dataDir, COMMAND_SOCKET);
   let server: net.Server | undefined;
   if (commands) {
