@@ -3,17 +3,19 @@ import type { Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
 /**
- * The campaign a signature is for, with the id the signature will get: the confirmation token is
- * derived from that id, so knowing it first lets one statement store the signature with its token
- * hash. An id taken for a signature that is then not stored is a harmless gap.
+ * The campaigns signatures are for, by slug, each row with the id its signature will get: the
+ * confirmation token is derived from that id, so knowing it first lets one statement store the
+ * signature with its token hash. An id taken for a signature that is then not stored is a harmless
+ * gap. `ord` is the slug's 1-based position; an unknown slug has no row.
  */
-export async function getCampaignForSigning(db: Queryable, slug: string) {
-  const { rows } = await db.query<Campaign & { next_signature_id: number }>(
-    `SELECT c.*, nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
-       FROM campaigns c WHERE c.slug = $1`,
-    [slug],
+export async function getCampaignsForSigning(db: Queryable, slugs: readonly string[]) {
+  const { rows } = await db.query<Campaign & { ord: number; next_signature_id: number }>(
+    `SELECT x.ord, c.*, nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
+       FROM unnest($1::text[]) WITH ORDINALITY AS x (slug, ord)
+       JOIN campaigns c ON c.slug = x.slug`,
+    [slugs],
   );
-  return rows[0];
+  return rows;
 }
 
 export interface NewSignature {
@@ -29,42 +31,56 @@ export interface NewSignature {
 }
 
 /**
- * Stores a signature and what it sends in one statement, so they commit together without a
- * transaction's extra round trips: a pending signature gets its confirmation email, a confirmed one
- * its letters when `lettersNow`. The unique (campaign, lower(email)) index makes a second signature
- * by the same address a no-op: `signed` is false and nothing is sent.
- * @returns whether the signature was stored, and the ids of the deliveries to enqueue.
+ * Stores signatures and what they send in one statement, so each commits with its deliveries
+ * without a transaction's extra round trips: a pending signature gets its confirmation email, a
+ * confirmed one its letters when `lettersNow`. The unique (campaign, lower(email)) index makes a
+ * second signature by the same address a no-op, within the batch too: nothing is sent for it.
+ * Rows go in in index order, so two such statements cannot deadlock on each other.
+ * @returns per signature, in order: whether it was stored, and the ids of its deliveries.
  */
-export async function insertSignature(db: Queryable, s: NewSignature) {
-  const { rows } = await db.query<{ signed: boolean; delivery_ids: (string | number)[] }>(
-    `WITH sig AS (
+export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]) {
+  const column = <T>(pick: (s: NewSignature) => T) => sigs.map(pick);
+  const { rows } = await db.query<{ id: number; delivery_ids: (string | number)[] }>(
+    `WITH v AS (
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::boolean[], $9::text[], $10::text[], $11::text[], $12::boolean[])
+         AS v (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
+               confirm_token_hash, letters_now)
+     ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
                                confirm_token_hash, confirmed_at)
        OVERRIDING SYSTEM VALUE
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $9 = 'confirmed' THEN now() END)
+       SELECT id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
+              confirm_token_hash, CASE WHEN status = 'confirmed' THEN now() END
+         FROM v ORDER BY campaign_id, lower(email), id
        ON CONFLICT (campaign_id, lower(email)) DO NOTHING
-       RETURNING id, campaign_id, email
+       RETURNING id, campaign_id, email, status
      ), confirm AS (
        INSERT INTO deliveries (kind, source_id, campaign_id, recipient)
-       SELECT 'confirm', id, campaign_id, email FROM sig WHERE $9 = 'pending'
-       ON CONFLICT DO NOTHING RETURNING id
+       SELECT 'confirm', id, campaign_id, email FROM sig WHERE status = 'pending' ORDER BY id
+       ON CONFLICT DO NOTHING RETURNING id, source_id
      ), letters AS (
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-       SELECT 'letter', sig.id, t.id, t.campaign_id, t.email FROM sig JOIN targets t ON t.campaign_id = sig.campaign_id
-        WHERE $9 = 'confirmed' AND $12::boolean
-        ORDER BY t.position, t.id
-       ON CONFLICT DO NOTHING RETURNING id
+       SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
+         FROM sig JOIN v ON v.id = sig.id JOIN targets t ON t.campaign_id = sig.campaign_id
+        WHERE sig.status = 'confirmed' AND v.letters_now
+        ORDER BY sig.id, t.position, t.id
+       ON CONFLICT DO NOTHING RETURNING id, source_id
+     ), sent AS (
+       SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
      )
-     SELECT EXISTS (SELECT 1 FROM sig) AS signed,
-            ARRAY (SELECT id FROM confirm UNION ALL SELECT id FROM letters ORDER BY id) AS delivery_ids`,
+     SELECT sig.id, ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = sig.id ORDER BY sent.id) AS delivery_ids
+       FROM sig`,
     [
-      s.id, s.campaignId, s.input.fullName, s.input.email, s.input.city, s.input.country, s.input.personalNote,
-      s.input.subscribe, s.status, s.ipHash, s.confirmTokenHash, s.lettersNow,
+      column((s) => s.id), column((s) => s.campaignId), column((s) => s.input.fullName), column((s) => s.input.email),
+      column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
+      column((s) => s.input.subscribe), column((s) => s.status), column((s) => s.ipHash),
+      column((s) => s.confirmTokenHash), column((s) => s.lettersNow),
     ],
   );
-  const row = rows[0]!;
   // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
-  return { signed: row.signed, deliveryIds: row.delivery_ids.map(Number) };
+  const stored = new Map(rows.map((r) => [r.id, r.delivery_ids.map(Number)]));
+  return sigs.map((s) => ({ signed: stored.has(s.id), deliveryIds: stored.get(s.id) ?? [] }));
 }
 
 export async function getSignatureByTokenHash(db: Queryable, hash: string) {

@@ -3,6 +3,7 @@ import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign } from '../helpers/fixtures.ts';
+import { sign } from '../../src/signatures/service.ts';
 
 const addressOf = (a: ParsedMail['to'] | ParsedMail['from'] | ParsedMail['replyTo']) =>
   (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
@@ -76,5 +77,40 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(again.status).toBe(303);
     await new Promise((r) => setTimeout(r, 500));
     expect(ctx.sink!.messages).toHaveLength(4);
+  });
+
+  it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const before = ctx.sink!.messages.length;
+    const emails = Array.from({ length: 30 }, (_, i) => `burst${i}@supporter.example`);
+    // The same addresses again in other capitals, in the same tick: they share statements.
+    const inputs = [...emails, ...emails.slice(0, 10).map((e) => e.toUpperCase())];
+    const results = await Promise.all(
+      inputs.map((email, i) => sign(ctx.db, ctx, slug, { fullName: `Signer ${i}`, email }, { ipHash: null })),
+    );
+    const kinds = results.map((r) => r.kind);
+    expect(kinds.filter((k) => k === 'confirmation-sent')).toHaveLength(30);
+    expect(kinds.filter((k) => k === 'already-signed')).toHaveLength(10);
+
+    const { rows } = await ctx.db.query<{ n: number; tokens: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT confirm_token_hash)::int AS tokens
+         FROM signatures s JOIN campaigns c ON c.id = s.campaign_id WHERE c.slug = $1`,
+      [slug],
+    );
+    expect(rows[0]).toEqual({ n: 30, tokens: 30 });
+    const mail = (await ctx.sink!.waitFor(before + 30)).slice(before);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ctx.sink!.messages).toHaveLength(before + 30);
+    expect(new Set(mail.map((m) => addressOf(m.to)[0]!.toLowerCase())).size).toBe(30);
+
+    // Each confirmation link confirms its own signature. Which spelling of a repeated address was
+    // stored first is not defined; either is the same signer.
+    const one = mail.find((m) => addressOf(m.to)[0]!.toLowerCase() === 'burst7@supporter.example')!;
+    expect((await post(`${base}/confirm/${confirmLink(one)}`, {})).status).toBe(303);
+    const confirmed = await ctx.db.query<{ email: string }>(
+      `SELECT email FROM signatures s JOIN campaigns c ON c.id = s.campaign_id WHERE c.slug = $1 AND s.status = 'confirmed'`,
+      [slug],
+    );
+    expect(confirmed.rows.map((r) => r.email.toLowerCase())).toEqual(['burst7@supporter.example']);
   });
 });
