@@ -34,8 +34,9 @@ function isCluster(dir: string): boolean {
  */
 export async function prepareTemplate(template: string = templateDir()): Promise<boolean> {
   if (isCluster(template)) return false;
-  const scratch = `${template}.tmp-${process.pid}`;
-  fs.rmSync(scratch, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(template), { recursive: true });
+  // A name of its own even within one process: two initdbs in one directory would write over each other.
+  const scratch = fs.mkdtempSync(`${template}.tmp-`);
   try {
     const { db } = await openPglite(scratch);
     await db.close();
