@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { postCaseUpdate } from '../src/alerts/service.ts';
 import { createBenchEnv, type BenchEnv } from './lib/bench-env.ts';
-import { startChild, type Child } from './lib/child.ts';
+import { startChild, WORKER_NODE_FLAGS, type Child } from './lib/child.ts';
 import { drain } from './lib/drain.ts';
 import { createBenchCampaign } from './lib/fixtures.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
@@ -111,7 +111,8 @@ export async function benchFanout(sizes: Sizes): Promise<MeasurementResult> {
       '(the API handler\'s service call) then the fan-out worker in its own process, pages of 1,000: one INSERT … SELECT … ON CONFLICT ' +
       'and one addBulk each; clock from posting to the fan-out job completed, then checked: one alert row and one waiting send job per ' +
       'subscriber. Baseline: bare Queue.addBulk of as many send jobs (same ids and options) in chunks of 1,000, in its own process. ' +
-      'Redis and Postgres emptied between rounds.',
+      `Redis and Postgres emptied between rounds. Both processes run with the V8 flags of \`npm run worker\` (${WORKER_NODE_FLAGS.join(' ') || 'none'}); ` +
+      'peak RSS is the kernel\'s high-water mark (VmHWM) of the whole process, start-up included.',
     series: [
       { label: 'fan-out (rows + jobs)', unit: 'recipients/s', values: product },
       { label: 'raw addBulk (jobs only)', unit: 'jobs/s', values: raw },

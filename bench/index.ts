@@ -1,6 +1,7 @@
 // `npm run bench`: the product against the raw tools it is built on, side by side, on this machine.
 // Options: --quick (small sizes), --issue-sizes (the issue's 20,000 letters and 1,000,000 subscribers,
-// about half an hour), --only=intake,delivery,…  --rounds=N  --out=FILE  --no-write
+// about half an hour), --only=intake,delivery,…  --rounds=N
+// --subscribers=N --deliveries=N (override one size)  --out=FILE  --no-write
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDelivery } from './delivery.ts';
@@ -44,12 +45,16 @@ async function main() {
       'issue-sizes': { type: 'boolean', default: false },
       only: { type: 'string' },
       rounds: { type: 'string' },
+      subscribers: { type: 'string' },
+      deliveries: { type: 'string' },
       out: { type: 'string', default: path.join(ROOT, 'BENCHMARKS.md') },
       'no-write': { type: 'boolean', default: false },
     },
   });
   const sizes: Sizes = { ...(args.quick ? QUICK : args['issue-sizes'] ? ISSUE : FULL) };
   if (args.rounds) sizes.rounds = Math.max(1, Number(args.rounds));
+  if (args.subscribers) sizes.subscribers = Math.max(1, Number(args.subscribers));
+  if (args.deliveries) sizes.deliveries = Math.max(1, Number(args.deliveries));
   const ids = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(MEASUREMENTS);
   for (const id of ids) if (!MEASUREMENTS[id]) throw new Error(`unknown measurement "${id}"; pick from ${Object.keys(MEASUREMENTS).join(', ')}`);
 

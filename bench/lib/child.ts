@@ -7,6 +7,15 @@ import { fileURLToPath } from 'node:url';
 /** The repository root: children run with it as cwd so `--import tsx` resolves. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * The V8 flags `npm run worker` starts a worker with (its heap limit), read from package.json so a
+ * worker measured here runs as a deployed one does. Every worker-process child gets them, the
+ * baselines too: both sides of a comparison run on the same Node settings.
+ */
+export const WORKER_NODE_FLAGS: string[] = (
+  JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+).scripts.worker!.split(/\s+/).filter((arg) => arg.startsWith('--max-'));
+
 type Handler = (args: Record<string, unknown>) => unknown;
 
 interface Call {
@@ -49,7 +58,7 @@ export async function startChild(script: string, env: Record<string, string>): P
   const child: ChildProcess = fork(path.join(ROOT, 'bench', 'lib', script), [], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...(script === 'worker-process.ts' ? WORKER_NODE_FLAGS : []), '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
