@@ -5,38 +5,56 @@ import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
 import * as q from './queries.ts';
 import { findOrganizerByEmail, recordAudit, type Organizer } from './service.ts';
 
-/** Failed sign-ins in a row that lock an account. @defaultValue 5 */
+/** Failed sign-ins within {@link LOGIN_WINDOW_SECONDS} that lock an account. @defaultValue 5 */
 export const LOGIN_MAX_FAILURES = 5;
+/** Failures older than this no longer count towards a lockout. @defaultValue 1 hour */
+export const LOGIN_WINDOW_SECONDS = 60 * 60;
 /**
- * How long a lockout lasts. It always ends, and failures during it do not extend it, so an
- * attacker who knows an organizer's address can slow them down but never lock them out for good.
+ * How long a lockout lasts. It always ends, and failures during it do not extend it. It holds
+ * only for browsers the organizer has not signed in from before: on a trusted device (see
+ * `trustedDeviceOf`) sign-in goes on, so someone who keeps guessing at a known address slows
+ * strangers down but never locks the organizer out.
  * @defaultValue 15 minutes
  */
 export const LOCKOUT_SECONDS = 15 * 60;
 
 export type LoginResult = { kind: 'signed-in'; organizer: Organizer } | { kind: 'failed' };
 
+export interface LoginOptions {
+  /**
+   * The organizer whose trusted-device cookie the browser showed. When it is the organizer of
+   * `email`, the account's lockout does not apply (the device has its own limit in the web layer).
+   */
+  trustedDeviceOf?: number;
+}
+
 /**
  * Checks an email and password. Every failure looks the same to the caller and costs the same
  * scrypt work: an unknown email and a locked account are checked against a dummy hash, so
  * neither the answer nor its timing tells whether an address belongs to an organizer.
+ * An attempt is counted before the password is checked, so a burst of parallel guesses gets no
+ * more checks than the same guesses one by one.
  */
-export async function checkLogin(db: Queryable, email: string, password: string): Promise<LoginResult> {
+export async function checkLogin(db: Queryable, email: string, password: string, options: LoginOptions = {}): Promise<LoginResult> {
   const organizer = email.trim() ? await findOrganizerByEmail(db, email.trim()) : undefined;
-  const locked = !!organizer?.locked_until && organizer.locked_until.getTime() > Date.now();
-  const matches = await verifyPassword(password, organizer && !locked ? organizer.password_hash : DUMMY_HASH);
+  const trusted = organizer !== undefined && organizer.id === options.trustedDeviceOf;
+  const attempt = organizer && !trusted ? await q.reserveLoginAttempt(db, organizer.id, LOGIN_WINDOW_SECONDS) : 0;
+  const allowed = attempt !== undefined && attempt <= LOGIN_MAX_FAILURES;
+  const matches = await verifyPassword(password, organizer && allowed ? organizer.password_hash : DUMMY_HASH);
   if (!organizer) return { kind: 'failed' };
-  if (locked) {
-    await recordAudit(db, organizer.id, 'login.refused', `organizer:${organizer.id}`, { reason: 'locked' });
+  const object = `organizer:${organizer.id}`;
+  if (!allowed) {
+    await recordAudit(db, organizer.id, 'login.refused', object, { reason: 'locked' });
     return { kind: 'failed' };
   }
   if (!matches) {
-    const nowLocked = await q.recordFailedLogin(db, organizer.id, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS);
-    await recordAudit(db, organizer.id, nowLocked ? 'login.locked' : 'login.failed', `organizer:${organizer.id}`);
+    const nowLocked = !trusted && attempt >= LOGIN_MAX_FAILURES && (await q.lockAfterFailures(db, organizer.id, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS));
+    await recordAudit(db, organizer.id, nowLocked ? 'login.locked' : 'login.failed', object, trusted ? { device: 'trusted' } : undefined);
     return { kind: 'failed' };
   }
-  await q.clearFailedLogins(db, organizer.id);
-  await recordAudit(db, organizer.id, 'login', `organizer:${organizer.id}`);
+  // From a trusted device the strangers' count stays: their lockout goes on protecting the account.
+  if (!trusted) await q.clearFailedLogins(db, organizer.id);
+  await recordAudit(db, organizer.id, 'login', object, trusted ? { device: 'trusted' } : undefined);
   return { kind: 'signed-in', organizer };
 }
 

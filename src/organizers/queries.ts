@@ -43,25 +43,39 @@ export async function deleteExpiredSessions(db: Queryable) {
 }
 
 /**
- * Counts one failed sign-in. The count resets when it reaches `maxFailures` and the account is
- * locked for `lockSeconds`; a locked account is not touched, so failures during a lockout do
- * not extend it and a lockout always ends.
- * @returns whether this failure locked the account.
+ * Takes one sign-in attempt from an account's budget before its password is checked, so attempts
+ * sent together cannot all get past the count. The count starts again once `windowSeconds` pass
+ * without a failure. A locked account gives nothing: its attempts neither count nor extend it.
+ * @returns the attempt's number in the current window, or undefined while the account is locked.
  */
-export async function recordFailedLogin(db: Queryable, id: number, maxFailures: number, lockSeconds: number) {
-  const { rows } = await db.query<{ locked: boolean }>(
+export async function reserveLoginAttempt(db: Queryable, id: number, windowSeconds: number) {
+  const { rows } = await db.query<{ attempt: number }>(
     `UPDATE organizers
-        SET failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-            locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => $3) ELSE NULL END
+        SET failed_logins = CASE WHEN last_failed_login_at > now() - make_interval(secs => $2) THEN failed_logins + 1 ELSE 1 END,
+            last_failed_login_at = now()
       WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now())
-      RETURNING locked_until IS NOT NULL AS locked`,
+      RETURNING failed_logins AS attempt`,
+    [id, windowSeconds],
+  );
+  return rows[0]?.attempt;
+}
+
+/**
+ * Locks an account whose attempts ran out, unless a lockout is already running (it is not
+ * extended) or a sign-in succeeded meanwhile (the count was cleared).
+ * @returns whether this call locked it.
+ */
+export async function lockAfterFailures(db: Queryable, id: number, maxFailures: number, lockSeconds: number) {
+  const { rowCount } = await db.query(
+    `UPDATE organizers SET failed_logins = 0, locked_until = now() + make_interval(secs => $3)
+      WHERE id = $1 AND failed_logins >= $2 AND (locked_until IS NULL OR locked_until <= now())`,
     [id, maxFailures, lockSeconds],
   );
-  return rows[0]?.locked ?? false;
+  return (rowCount ?? 0) > 0;
 }
 
 export async function clearFailedLogins(db: Queryable, id: number) {
-  await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
+  await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL, last_failed_login_at = NULL WHERE id = $1', [id]);
 }
 
 export async function setPasswordHash(db: Queryable, id: number, hash: string) {

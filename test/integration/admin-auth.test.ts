@@ -140,6 +140,8 @@ describe('signing in to the console (Postgres)', () => {
     expect(out.status).toBe(303);
     const { rows } = await ctx.db.query('SELECT 1 FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
     expect(rows).toHaveLength(0);
+    const audit = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE organizer_id = $1 ORDER BY id DESC LIMIT 1', [organizer.id]);
+    expect(audit.rows).toEqual([{ action: 'logout' }]);
     const replay = new ConsoleClient(base);
     replay.cookies.set('appeal_session', stolen);
     expect((await replay.get('/admin')).status).toBe(303);
@@ -164,6 +166,113 @@ describe('signing in to the console (Postgres)', () => {
     expect((await other.get('/admin')).status).toBe(303);
     const again = new ConsoleClient(base);
     expect((await again.login(organizer.email, 'a brand new passphrase')).status).toBe(303);
+  });
+});
+
+const checksOf = async (db: TestContext['db'], organizerId: number) =>
+  (await db.query<{ action: string }>('SELECT action FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows.map((r) => r.action);
+
+describe('when sign-in is attacked with a burst of parallel guesses (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
+    base = await ctx.startWeb();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it(`checks no more than ${LOGIN_MAX_FAILURES} passwords and holds the rest of one address's attempts at its limit`, async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const clients = await Promise.all(Array.from({ length: 30 }, async () => {
+      const c = new ConsoleClient(base);
+      await c.open('/admin/login');
+      return c;
+    }));
+    const statuses = await Promise.all(clients.map((c, i) => c.post('/admin/login', { email: organizer.email, password: `guess number ${i}` }).then((r) => r.status)));
+    const actions = await checksOf(ctx.db, organizer.id);
+    const checked = actions.filter((a) => a === 'login.failed' || a === 'login.locked');
+    expect(checked).toHaveLength(LOGIN_MAX_FAILURES);
+    expect(actions.filter((a) => a === 'login.locked')).toHaveLength(1);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+
+    // The right password from a stranger's browser is refused too while the lockout lasts.
+    const late = new ConsoleClient(base);
+    await late.open('/admin/login');
+    expect((await late.post('/admin/login', { email: organizer.email, password: PASSWORD })).status).toBe(429);
+  });
+});
+
+describe('when a known organizer is under attack (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
+    base = await ctx.startWeb();
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('the organizer still signs in from a browser they used before, while a stranger is locked out', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const own = new ConsoleClient(base);
+    expect((await own.login(organizer.email)).status).toBe(303);
+    expect(own.cookies.has('appeal_device')).toBe(true);
+    await own.post('/admin/logout', {});
+
+    const stranger = new ConsoleClient(base);
+    await stranger.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) {
+      expect((await stranger.post('/admin/login', { email: organizer.email, password: `guess ${i} guess` })).status).toBe(401);
+    }
+    expect((await stranger.post('/admin/login', { email: organizer.email, password: PASSWORD })).status).toBe(401);
+
+    expect((await own.login(organizer.email)).status).toBe(303);
+    expect((await own.get('/admin')).status).toBe(200);
+    // Signing in from the trusted device does not lift the stranger's lockout.
+    const { rows } = await ctx.db.query<{ locked: boolean }>('SELECT locked_until > now() AS locked FROM organizers WHERE id = $1', [organizer.id]);
+    expect(rows[0]!.locked).toBe(true);
+  });
+
+  it('a device cookie of one organizer gives no way around another\'s lockout', async () => {
+    const mallory = await createOrganizer(ctx.db);
+    const victim = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    expect((await client.login(mallory.email)).status).toBe(303);
+    await client.post('/admin/logout', {});
+    await client.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES + 2; i++) {
+      await client.post('/admin/login', { email: victim.email, password: `guess ${i} guess` });
+    }
+    const checked = (await checksOf(ctx.db, victim.id)).filter((a) => a === 'login.failed' || a === 'login.locked');
+    expect(checked).toHaveLength(LOGIN_MAX_FAILURES);
+  });
+
+  it('forgets failures older than an hour', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES - 1; i++) await client.post('/admin/login', { email: organizer.email, password: `typo ${i} typo` });
+    await ctx.db.query(`UPDATE organizers SET last_failed_login_at = now() - interval '2 hours' WHERE id = $1`, [organizer.id]);
+    await client.post('/admin/login', { email: organizer.email, password: 'one more typo' });
+    const { rows } = await ctx.db.query<{ failed_logins: number; locked_until: Date | null }>('SELECT failed_logins, locked_until FROM organizers WHERE id = $1', [organizer.id]);
+    expect(rows[0]).toEqual({ failed_logins: 1, locked_until: null });
+  });
+
+  it('answers 429 to a session that keeps guessing its current password', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    await client.open('/admin/password');
+    for (let i = 0; i < 5; i++) {
+      const res = await client.post('/admin/password', { current_password: `guess ${i} guess`, new_password: 'a brand new passphrase', confirm_password: 'a brand new passphrase' });
+      expect(res.status).toBe(400);
+    }
+    const res = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'a brand new passphrase', confirm_password: 'a brand new passphrase' });
+    expect(res.status).toBe(429);
   });
 });
 

@@ -1,39 +1,73 @@
-import { Router, type RequestHandler } from 'express';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { Router, type Request } from 'express';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
-import { changePassword, checkLogin, endOtherSessions, LOCKOUT_SECONDS } from '../../../organizers/service.ts';
-import { hashIdentifier } from '../../../tokens.ts';
-import { ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
+import { changePassword, checkLogin, endOtherSessions, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
+import { hashIdentifier, randomToken } from '../../../tokens.ts';
+import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 
-/** Failed sign-ins one address may make per window, across every account. */
+/** Failed sign-ins one address may make per window, across every account, from untrusted browsers. */
 const LOGIN_FAILURES_PER_IP = 20;
+/** Failed sign-ins one trusted device may make per window before it counts as untrusted. */
+const LOGIN_FAILURES_PER_DEVICE = 5;
+/** Wrong current passwords per organizer per window on the change-password form. */
+const PASSWORD_FAILURES = 5;
 const LOGIN_WINDOW_SECONDS = 15 * 60;
 /** One message for every failure: it must not tell an unknown email from a wrong password or a lockout. */
 export const LOGIN_FAILED = `Wrong email or password. After several failed attempts sign-in pauses for ${LOCKOUT_SECONDS / 60} minutes.`;
+/**
+ * A browser the organizer signed in from: their own device keeps working while a stranger's
+ * guesses lock the account (OWASP, "device cookies"). Signed, so only the server mints it.
+ */
+export const DEVICE_COOKIE = 'appeal_device';
+const DEVICE_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
 
-/** Counts failed sign-ins per IP in Redis (keyed hash, like the public limits); success costs nothing. */
-function loginLimiter(ctx: AppContext) {
+/**
+ * Failures counted in Redis under keyed hashes. An attempt is taken from the budget before the
+ * password is checked and given back when it succeeds, so only failures count and a burst of
+ * parallel requests cannot all slip past the count.
+ */
+function failureBudget(ctx: AppContext, name: string, points: number) {
   const limiter = new RateLimiterRedis({
     storeClient: ctx.redis.client,
-    keyPrefix: `${ctx.config.queuePrefix}:rl:login`,
-    points: LOGIN_FAILURES_PER_IP,
+    keyPrefix: `${ctx.config.queuePrefix}:rl:${name}`,
+    points,
     duration: LOGIN_WINDOW_SECONDS,
   });
-  const key = (ip: string | undefined) => hashIdentifier(ctx.secret, ip ?? 'unknown');
-  const check: RequestHandler = async (req, _res, next) => {
-    const state = await limiter.get(key(req.ip));
-    if (state && state.consumedPoints >= LOGIN_FAILURES_PER_IP) throw new RateLimitedError(Math.ceil(state.msBeforeNext / 1000));
-    next();
+  const key = (id: string) => hashIdentifier(ctx.secret, id);
+  return {
+    /** @returns undefined when there is budget left, else the seconds until there is. */
+    async take(id: string): Promise<number | undefined> {
+      try {
+        await limiter.consume(key(id));
+        return undefined;
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        throw err;
+      }
+    },
+    giveBack: (id: string) => limiter.reward(key(id), 1),
   };
-  return { check, fail: (ip: string | undefined) => limiter.penalty(key(ip), 1) };
+}
+
+interface Device {
+  organizerId: number;
+  nonce: string;
+}
+
+function readDevice(req: Request): Device | undefined {
+  const value = (req.signedCookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE];
+  const m = typeof value === 'string' ? /^(\d{1,12})\.([\w-]{16,64})$/.exec(value) : null;
+  return m ? { organizerId: Number(m[1]), nonce: m[2]! } : undefined;
 }
 
 /** Sign-in, sign-out and the organizer's own password. */
 export function authRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
-  const limiter = loginLimiter(ctx);
+  const perIp = failureBudget(ctx, 'login', LOGIN_FAILURES_PER_IP);
+  const perDevice = failureBudget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE);
+  const perOrganizer = failureBudget(ctx, 'password', PASSWORD_FAILURES);
 
   router.get('/login', (req, res) => {
     if (res.locals.organizer) return res.redirect(303, safeNext(req.query.next));
@@ -41,20 +75,32 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'login', { title: 'Sign in', next: safeNext(req.query.next), values: {} });
   });
 
-  router.post('/login', limiter.check, async (req, res) => {
+  router.post('/login', async (req, res) => {
     const email = str(req.body?.email);
-    const result = await checkLogin(ctx.db, email, str(req.body?.password));
+    const device = readDevice(req);
+    // A trusted device that keeps failing loses its trust, and falls under the per-IP limit.
+    const trusted = device !== undefined && (await perDevice.take(device.nonce)) === undefined;
+    if (!trusted) {
+      const wait = await perIp.take(req.ip ?? 'unknown');
+      if (wait !== undefined) throw new RateLimitedError(wait);
+    }
+    const result = await checkLogin(ctx.db, email, str(req.body?.password), { trustedDeviceOf: trusted ? device.organizerId : undefined });
     if (result.kind === 'failed') {
-      await limiter.fail(req.ip);
       return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
+    }
+    await (trusted ? perDevice.giveBack(device.nonce) : perIp.giveBack(req.ip ?? 'unknown'));
+    if (device?.organizerId !== result.organizer.id) {
+      res.cookie(DEVICE_COOKIE, `${result.organizer.id}.${randomToken(24)}`, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
     }
     await startSession(ctx, res, result.organizer.id);
     res.redirect(303, safeNext(req.body?.next));
   });
 
   router.post('/logout', async (_req, res) => {
-    if (res.locals.organizer) {
+    const organizer = res.locals.organizer;
+    if (organizer) {
       await stopSession(ctx, res);
+      await recordAudit(ctx.db, organizer.id, 'logout', `organizer:${organizer.id}`);
       setFlash(ctx, res, 'You are signed out.');
     }
     res.redirect(303, '/admin/login');
@@ -65,6 +111,10 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.post('/password', requireOrganizer, async (req, res) => {
+    // A stolen session must not become a way to guess the password it was stolen without.
+    const organizerId = String(res.locals.organizer!.id);
+    const wait = await perOrganizer.take(organizerId);
+    if (wait !== undefined) throw new RateLimitedError(wait);
     try {
       await changePassword(ctx.db, res.locals.organizer!, {
         current: str(req.body?.current_password),
@@ -73,8 +123,10 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
       });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
+      if (!err.fields.current_password) await perOrganizer.giveBack(organizerId);
       return render(res, 'password', { title: 'Change your password', section: 'account', ...formErrors(err.fields) }, 400);
     }
+    await perOrganizer.giveBack(organizerId);
     // A stolen session must not outlive the password it was stolen with: all end, this one restarts.
     await endOtherSessions(ctx.db, res.locals.organizer!.id);
     await startSession(ctx, res, res.locals.organizer!.id);
