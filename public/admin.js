@@ -1,8 +1,6 @@
 // The console works without this file; it only adds comfort. No inline scripts: the CSP forbids them.
 (function () {
   'use strict';
-  document.documentElement.classList.add('has-js');
-
   // Forms that say what they will do before doing it.
   document.addEventListener('submit', function (event) {
     var form = event.target;
@@ -17,7 +15,8 @@
   var copy = document.querySelectorAll('input.copy');
   for (var i = 0; i < copy.length; i++) copy[i].addEventListener('focus', function (e) { e.target.select(); });
 
-  // A chosen CSV file is read here into the textarea, so it is posted like a pasted one.
+  // A chosen CSV file is read here into the textarea, to be seen and corrected before it is
+  // posted; the file input is emptied so it is not posted twice. Without this the file is posted.
   var files = document.querySelectorAll('input[type=file][data-fill]');
   for (var j = 0; j < files.length; j++) {
     files[j].addEventListener('change', function (e) {
@@ -26,7 +25,7 @@
       var file = input.files && input.files[0];
       if (!target || !file) return;
       var reader = new FileReader();
-      reader.onload = function () { target.value = String(reader.result); };
+      reader.onload = function () { target.value = String(reader.result); input.value = ''; };
       reader.readAsText(file);
     });
   }

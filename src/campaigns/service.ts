@@ -2,24 +2,47 @@ import type { Db, Queryable } from '../db/index.ts';
 import { getCase, getCaseById } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
-import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import { campaignInput, targetInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
-function parseCampaign(input: unknown): CampaignInput {
-  const c = parseInput(campaignInput, input);
-  try {
-    validateLetterTemplate('subject', c.letter.subject);
-    validateLetterTemplate('body', c.letter.body);
-  } catch (err) {
-    // Named by their path in the input, like every other field error: letter.subject, letter.body.
-    if (err instanceof TemplateError) {
-      throw new TemplateError(Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [`letter.${k}`, v])), err.message);
+const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
+
+/** The letter's template errors, named by their path in the input: letter.subject, letter.body. */
+function letterTemplateErrors(input: unknown): FieldErrors {
+  const letter = (input as { letter?: { subject?: unknown; body?: unknown } } | null)?.letter;
+  const fields: FieldErrors = {};
+  for (const part of ['subject', 'body'] as const) {
+    const source = letter?.[part];
+    if (typeof source !== 'string') continue;
+    try {
+      validateLetterTemplate(part, source);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      for (const [k, v] of Object.entries(err.fields)) fields[`letter.${k}`] = v;
     }
+  }
+  return fields;
+}
+
+/**
+ * Every mistake at once: the input's field errors and the letter's template errors together, so
+ * an organizer fixing an empty title learns about the template in the same round.
+ * @throws TemplateError when the letter has errors (with any field errors), else ValidationError.
+ */
+function parseCampaign(input: unknown): CampaignInput {
+  const templateErrors = letterTemplateErrors(input);
+  let c: CampaignInput;
+  try {
+    c = parseInput(campaignInput, input);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    if (Object.keys(templateErrors).length) throw new TemplateError({ ...err.fields, ...templateErrors }, LETTER_DOES_NOT_COMPILE);
     throw err;
   }
+  if (Object.keys(templateErrors).length) throw new TemplateError(templateErrors, LETTER_DOES_NOT_COMPILE);
   return c;
 }
 

@@ -27,21 +27,28 @@ function headerOf(first: string[]): string[] | undefined {
   return names.includes('email') && names.includes('name') ? names : undefined;
 }
 
+interface CsvRecord {
+  record: string[];
+  info: { lines: number };
+  raw: string;
+}
+
 /**
  * Reads targets from CSV: `name, title, email, salutation[, disclose]`, with or without that
  * header line (a header may order the columns as it likes). Each row is checked like a target
  * typed into the form; a second row with the same email is an error.
  */
 export function parseTargetsCsv(text: string): TargetCsv {
-  let records: { record: string[]; info: { lines: number } }[];
+  let records: CsvRecord[];
   try {
     records = parse(text.replace(/^\uFEFF/, ''), {
       info: true,
+      raw: true,
       skip_empty_lines: true,
       relax_column_count: true,
       trim: true,
       delimiter: text.includes(';') && !text.includes(',') ? ';' : ',',
-    }) as unknown as { record: string[]; info: { lines: number } }[];
+    }) as unknown as CsvRecord[];
   } catch (err) {
     const e = err as { message: string; lines?: number };
     return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
@@ -52,7 +59,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
   if (body.length > MAX_ROWS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_ROWS} targets; this CSV has ${body.length} rows.` };
   const columns: readonly string[] = header ?? TARGET_CSV_COLUMNS;
   const seen = new Set<string>();
-  const rows = body.map(({ record, info }): TargetCsvRow => {
+  const rows = body.map(({ record, info, raw }): TargetCsvRow => {
     const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');
     const values = Object.fromEntries(TARGET_CSV_COLUMNS.map((c) => [c, cell(c)])) as TargetCsvRow['values'];
     const parsed = targetInput.safeParse({ ...values, disclose: values.disclose || undefined });
@@ -60,8 +67,10 @@ export function parseTargetsCsv(text: string): TargetCsv {
     const key = values.email.toLowerCase();
     if (key && seen.has(key)) errors.push('email appears twice in this file');
     seen.add(key);
-    // csv-parse counts the line a record ends on; a record can span lines inside quotes.
-    return { line: info.lines, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
+    // csv-parse counts the line a record ends on; a record can span lines inside quotes, so the
+    // line breaks within it lead back to the line it starts on.
+    const inner = raw.replace(/(\r\n|\n|\r)$/, '').match(/\r\n|\n|\r/g)?.length ?? 0;
+    return { line: info.lines - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
   });
   return { rows, valid: rows.every((r) => r.errors.length === 0) };
 }

@@ -128,6 +128,24 @@ describe('the organizer console on PGlite', () => {
     expect(rows).toHaveLength(2);
   });
 
+  it('imports targets from a chosen file posted without JavaScript, and answers a 5 MB file with 413', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const count = async () => (await ctx.db.query('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows.length;
+    const csv = 'name,title,email,salutation\nFile Judge,Judge,file-judge@court.example,Your Honour\n';
+    const preview = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'preview' }, { csv_file: { name: 'targets.csv', content: csv } });
+    expect(preview.status).toBe(200);
+    expect(preview.text).toContain('File Judge');
+    const ok = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'import' }, { csv_file: { name: 'targets.csv', content: csv } });
+    expect(ok.status).toBe(303);
+    expect(await count()).toBe(3);
+
+    const row = 'Someone Example,Official,someone@gov.example,Dear Official\n';
+    const huge = row.repeat(Math.ceil((5 * 1024 * 1024) / row.length));
+    const res = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'import' }, { csv_file: { name: 'huge.csv', content: huge } });
+    expect(res.status).toBe(413);
+    expect(await count()).toBe(3);
+  });
+
   it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {
     const refused = `${uniq('gone')}@gov.example`;
     ctx.sink!.behavior.onRcptTo = (address) => (address.address === refused ? { code: 550, message: 'no such mailbox' } : undefined);

@@ -326,6 +326,14 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         const subject = await create({ subject: 'About {{constructor.constructor}}', body: 'B' });
         expect(subject.status).toBe(422);
         expect((await subject.json()).error.fields['letter.subject']).toMatch(/^Line 1: unknown variable/);
+
+        const both = await postJson(`${base}/api/v1/campaigns`, {
+          slug: uniq('camp'), caseSlug, title: '', letter: { subject: '{{nope}}', body: 'Hi\n{{supporter.email}}' }, targets: [{ name: 'N', email: 'n@gov.example' }],
+        }, auth());
+        expect(both.status).toBe(422);
+        const fields = (await both.json()).error.fields;
+        expect(Object.keys(fields).sort()).toEqual(['letter.body', 'letter.subject', 'title']);
+        expect(fields['letter.body']).toMatch(/^Line 2: unknown variable/);
       });
     });
   });

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
+import multer from 'multer';
 import type { Logger } from 'pino';
 import type { Views } from '../../views.ts';
 import {
@@ -31,6 +32,11 @@ export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
   if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON.' };
   if (e.type === 'entity.too.large') return { status: 413, code: 'too_large', title: 'Too large', message: 'The request body is too large.' };
+  if (err instanceof multer.MulterError) {
+    return err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'
+      ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }
+      : { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
+  }
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
   }

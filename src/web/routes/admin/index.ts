@@ -1,5 +1,6 @@
 import cookieParser from 'cookie-parser';
-import express, { Router, type ErrorRequestHandler } from 'express';
+import express, { Router, type ErrorRequestHandler, type RequestHandler } from 'express';
+import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError } from '../../../errors.ts';
 import { requireCsrf } from '../../middleware/csrf.ts';
@@ -22,7 +23,30 @@ import { watchRoutes } from './watch.ts';
 const FORM_LIMIT = '256kb';
 /** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
 export const CSV_LIMIT = '1mb';
+const CSV_BYTES = 1024 * 1024;
 const CSV_PATHS = ['/campaigns/new', '/campaigns/:slug/targets/import'];
+/** File inputs of the CSV forms → the text field whose place a chosen file takes. */
+const CSV_FILES: Record<string, string> = { targets_file: 'targets_csv', csv_file: 'csv' };
+
+/**
+ * The CSV forms post as multipart/form-data, so a file can be chosen without JavaScript. The file
+ * is read in memory (it is at most CSV_BYTES) and stands in for the pasted text; only one per form.
+ */
+function csvUpload(): RequestHandler[] {
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 60, parts: 61 },
+  }).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
+  const useFile: RequestHandler = (req, _res, next) => {
+    const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
+    for (const [fileField, textField] of Object.entries(CSV_FILES)) {
+      const file = files[fileField]?.[0];
+      if (file && file.size > 0) (req.body as Record<string, unknown>)[textField] = file.buffer.toString('utf8');
+    }
+    next();
+  };
+  return [upload, useFile];
+}
 
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
@@ -50,7 +74,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(cookieParser(ctx.secret));
   router.use(loadSession(ctx));
   router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
-  router.use(CSV_PATHS, express.urlencoded({ extended: false, limit: CSV_LIMIT, parameterLimit: 50 }));
+  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_LIMIT, parameterLimit: 50 }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 }));
   router.use(requireCsrf);
   router.use(authRoutes(ctx, render));
