@@ -47,7 +47,12 @@ export interface BootOptions {
 export async function openDatabase(config: Config, allowEmbedded: boolean, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
   if (config.databaseUrl) {
     const db = openPostgres(config.databaseUrl);
-    await migrate(db);
+    try {
+      await migrate(db);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw new Error(`DATABASE_URL: cannot open the database: ${(err as Error).message}`);
+    }
     return { db, close: () => db.close() };
   }
   if (!allowEmbedded) {
@@ -76,7 +81,16 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     throw err;
   }
   const queues = createQueues(redis.options, config.queuePrefix);
-  const mailer = createMailer(config, { maxConnections: opts.maxConnections });
+  let mailer;
+  try {
+    mailer = createMailer(config, { maxConnections: opts.maxConnections });
+  } catch (err) {
+    // A bad DKIM key, say: stop what is open already, a spawned redis-server included.
+    await queues.close();
+    await redis.close();
+    await database.close();
+    throw err;
+  }
   return {
     config,
     db: database.db,

@@ -5,18 +5,21 @@ import { z } from 'zod';
 const url = (protocols: string[]) =>
   z.string().refine((value) => {
     try {
-      return protocols.includes(new URL(value).protocol);
+      const u = new URL(value);
+      // A host is needed to connect anywhere; Postgres may name a socket directory as ?host=/path.
+      return protocols.includes(u.protocol) && (u.hostname !== '' || u.searchParams.has('host'));
     } catch {
       return false;
     }
-  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }, `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/** Digits only: Number() would also take 0x10, 1e3 and " 8 ". */
 const integer = (min: number, max: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`);
+  z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
@@ -62,7 +65,7 @@ const schema = z.object({
   DKIM_SELECTOR: z.string().min(1).optional(),
   DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   /** Cookie signing; generated into DATA_DIR on first start when unset. */
-  SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  SESSION_SECRET: z.string().refine((v) => v.trim().length >= 16, 'must be at least 16 characters, not counting spaces at the ends').optional(),
   /** BullMQ prefix, so several instances can share a Redis. @defaultValue appeal */
   QUEUE_PREFIX: z
     .string()

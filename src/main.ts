@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { Booted } from './boot.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Workers } from '../workers/index.ts';
@@ -44,9 +44,14 @@ async function main(mode: Mode): Promise<void> {
   let workers: Workers | undefined;
   if (mode !== 'worker') {
     const app = createWebApp(ctx);
+    // Not app.listen: Express 5 hands a listen error to its callback, which would read as success.
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, () => resolve(s)).on('error', reject);
-    }).catch((err: Error) => fatal(`PORT: cannot listen on ${config.port}: ${err.message}`));
+      const s = http.createServer(app);
+      s.once('error', reject).listen(config.port, () => resolve(s));
+    }).catch(async (err: Error) => {
+      await ctx.close();
+      return fatal(`PORT: cannot listen on ${config.port}: ${err.message}`);
+    });
   }
   if (mode !== 'web') workers = await startWorkers(ctx);
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -46,11 +46,49 @@ function optionsFromUrl(url: string): RedisOptions {
   };
 }
 
-/** Starts redis-server on a unix socket under DATA_DIR, with AOF and noeviction like production. */
-async function spawnRedis(dataDir: string): Promise<{ options: RedisOptions; child: ChildProcess }> {
+interface Spawned {
+  options: RedisOptions;
+  /** Stops the redis-server when this process is its owner. */
+  stop?: () => Promise<void>;
+}
+
+/** Whether the process that started the redis-server under `dir` still runs (and is not us). */
+async function ownerRuns(ownerFile: string): Promise<boolean> {
+  const pid = Number(await fs.readFile(ownerFile, 'utf8').catch(() => ''));
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function shutdownRedis(options: RedisOptions): Promise<void> {
+  const conn = new Redis({ ...options, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  conn.on('error', () => {});
+  // The server closes the connection as it shuts down, so the command never gets an answer.
+  await conn.call('SHUTDOWN').catch(() => undefined);
+  conn.disconnect();
+}
+
+/**
+ * Starts redis-server on a unix socket under DATA_DIR, with AOF and noeviction like production.
+ * One that answers there already is used: shared while the process that started it runs, taken
+ * over (and stopped at exit) when that process died without stopping it, so a killed start never
+ * leaves a second server on the same files.
+ */
+export async function spawnRedis(dataDir: string): Promise<Spawned> {
   const dir = path.join(dataDir, 'redis');
   await fs.mkdir(dir, { recursive: true });
   const socket = path.join(dir, 'redis.sock');
+  const ownerFile = path.join(dir, 'owner.pid');
+  const options: RedisOptions = { path: socket, maxRetriesPerRequest: null };
+  if (await answers(options)) {
+    if (await ownerRuns(ownerFile)) return { options };
+    await fs.writeFile(ownerFile, String(process.pid));
+    return { options, stop: () => shutdownRedis(options) };
+  }
   const child = spawn(
     'redis-server',
     ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
@@ -67,12 +105,18 @@ async function spawnRedis(dataDir: string): Promise<{ options: RedisOptions; chi
         'Install Redis (e.g. apt-get install redis-server) or set REDIS_URL=redis://host:port.',
     );
   }
-  const options: RedisOptions = { path: socket, maxRetriesPerRequest: null };
+  await fs.writeFile(ownerFile, String(process.pid));
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
   for (let i = 0; i < 50; i++) {
-    if (await answers(options)) return { options, child };
+    if (await answers(options)) return { options, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
-  child.kill();
+  await stop();
   throw new RedisUnavailableError(`REDIS_URL: the redis-server started under ${dir} did not answer within 5 s`);
 }
 
@@ -82,7 +126,7 @@ async function spawnRedis(dataDir: string): Promise<{ options: RedisOptions; chi
  */
 export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>): Promise<RedisHandle> {
   let options: RedisOptions;
-  let child: ChildProcess | undefined;
+  let stop: (() => Promise<void>) | undefined;
   if (config.redisUrl) {
     options = optionsFromUrl(config.redisUrl);
     if (!(await answers(options))) {
@@ -91,7 +135,7 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>)
   } else if (await answers(optionsFromUrl(DEFAULT_URL))) {
     options = optionsFromUrl(DEFAULT_URL);
   } else {
-    ({ options, child } = await spawnRedis(config.dataDir));
+    ({ options, stop } = await spawnRedis(config.dataDir));
   }
   // Commands issued in the same tick (the rate limits of concurrent requests) leave as one write:
   // on a busy web process the socket writes, not Redis, were the cost (`npm run bench`, intake).
@@ -102,11 +146,7 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>)
     client,
     async close() {
       client.disconnect();
-      if (child && child.exitCode === null) {
-        const exited = new Promise((r) => child!.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stop?.();
     },
   };
 }

@@ -16,9 +16,11 @@ export const DIGEST_EVERY_MS = 15 * 60_000;
  * may call this at start and there is still one schedule.
  */
 export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
-  await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' } });
-  await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' } });
-  await queues.maintenance.upsertJobScheduler('digest', { every: DIGEST_EVERY_MS }, { name: 'digest', data: { task: 'digest' } });
+  // A sweep every 30 s is 2,880 jobs a day: keep the last few for the queues board, not all forever.
+  const opts = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
+  await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' }, opts });
+  await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' }, opts });
+  await queues.maintenance.upsertJobScheduler('digest', { every: DIGEST_EVERY_MS }, { name: 'digest', data: { task: 'digest' }, opts });
 }
 
 export function createMaintenanceWorker(ctx: AppContext) {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,8 @@ const BAD: { env: Record<string, string>; mode?: string; names: string }[] = [
   { env: { SMTP_URL: 'nonsense' }, mode: 'worker', names: 'SMTP_URL' },
   // Valid values, but web alone cannot share the embedded database.
   { env: {}, mode: 'web', names: 'DATABASE_URL' },
+  // Valid, but nothing answers there.
+  { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' }, mode: 'worker', names: 'DATABASE_URL' },
 ];
 
 describe('starting with a bad configuration', () => {
@@ -41,4 +44,22 @@ describe('starting with a bad configuration', () => {
       expect(stdout).toBe('');
     },
   );
+});
+
+describe('starting on a port that is taken', () => {
+  it('exits non-zero naming PORT instead of saying it runs', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '0.0.0.0', r));
+    const port = (taken.address() as AddressInfo).port;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-port-'));
+    try {
+      const { code, stdout, stderr } = await runTsx('src/main.ts', [], { DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'silent', QUEUE_PREFIX: `port-${port}` }, { timeoutMs: 60_000 });
+      expect(code).toBe(1);
+      expect(stderr.trimEnd()).toMatch(new RegExp(`^appeal: PORT: cannot listen on ${port}: .*EADDRINUSE`));
+      expect(stdout).not.toContain('is running');
+    } finally {
+      taken.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -68,6 +68,8 @@ describe('loading config from the environment', () => {
     ['SESSION_SECRET', 'short'], ['QUEUE_PREFIX', 'has space'], ['QUEUE_PREFIX', 'a:b'],
     ['WORKER_CONCURRENCY', '0'], ['RATE_LIMIT_PER_IP', '-1'], ['RETENTION_UNCONFIRMED_DAYS', '0'],
     ['TRUST_PROXY', 'yes'], ['TRUST_PROXY', 'loopback, 300.1.1.1'], ['LOG_LEVEL', 'loud'],
+    ['PORT', '0x10'], ['PORT', '1e3'], ['PORT', ' 80'], ['SMTP_URL', 'smtp://'], ['SMTP_URL', 'smtp:nonsense'],
+    ['DATABASE_URL', 'postgres:'], ['REDIS_URL', 'redis:'], ['SESSION_SECRET', ' '.repeat(20)],
   ];
   it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
     const message = errorOf({ [name]: value });

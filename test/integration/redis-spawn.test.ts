@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnRedis } from '../../src/redis.ts';
+
+const serversOn = (socket: string) => {
+  try {
+    return execFileSync('pgrep', ['-f', socket], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+};
+
+const ping = async (socket: string) => {
+  const conn = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  conn.on('error', () => {});
+  try {
+    await conn.connect();
+    return await conn.ping();
+  } catch {
+    return 'no answer';
+  } finally {
+    conn.disconnect();
+  }
+};
+
+describe('the redis-server started under DATA_DIR', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-'));
+  const socket = path.join(dataDir, 'redis', 'redis.sock');
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('is taken over, not started twice, when the start that ran it was killed, and stops with its new owner', async () => {
+    const first = await spawnRedis(dataDir);
+    expect(await ping(socket)).toBe('PONG');
+    // The first start dies without stopping its server: its pid in owner.pid names no process.
+    fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
+    const second = await spawnRedis(dataDir);
+    expect(serversOn(socket)).toBe(1);
+    expect(second.stop).toBeDefined();
+    await second.stop!();
+    expect(await ping(socket)).toBe('no answer');
+    await first.stop?.();
+  });
+
+  it('is shared, and left running, while the process that started it runs', async () => {
+    const first = await spawnRedis(dataDir);
+    // Another live process owns it (our parent stands in for it).
+    fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), String(process.ppid));
+    const second = await spawnRedis(dataDir);
+    expect(second.stop).toBeUndefined();
+    expect(serversOn(socket)).toBe(1);
+    await first.stop!();
+    expect(await ping(socket)).toBe('no answer');
+  });
+});
