@@ -2,10 +2,14 @@ import type { Queryable } from '../db/index.ts';
 import type { CaseUpdate } from './types.ts';
 
 // Who receives a case's alerts: active subscribers with an active subscription to the case or to
-// all cases. EXISTS rather than a join, so following both still yields one row per subscriber.
+// all cases, less suppressed addresses (a mailbox that refused us for good is not an alert's
+// recipient, nor a failure every time). EXISTS rather than a join, so following both still yields
+// one row per subscriber; suppressions hold lower-cased addresses, so the check is a key probe.
+const NOT_SUPPRESSED = `NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email = lower(s.email))`;
 const FOLLOWS_CASE = `s.status = 'active'
   AND EXISTS (SELECT 1 FROM subscriptions x
-               WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))`;
+               WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))
+  AND ${NOT_SUPPRESSED}`;
 
 /** Stores an update with its recipient count, counted in the same statement. */
 /** A repeated request key returns no row: the caller looks up the update it made the first time. */
@@ -69,6 +73,7 @@ export async function insertAlertPage(db: Queryable, u: { id: number; case_id: n
           AND coalesce((SELECT true FROM subscriptions x
                          WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL)
                          LIMIT 1), false)
+          AND ${NOT_SUPPRESSED}
      ), inserted AS (
        INSERT INTO deliveries (kind, source_id, subscriber_id, recipient)
        SELECT 'alert', $4, p.id, p.email FROM page p ORDER BY p.id

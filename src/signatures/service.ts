@@ -2,7 +2,8 @@ import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, NotFoundError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
-import { subscribeConfirmedSigner } from '../subscribers/service.ts';
+import { getCaseById } from '../cases/service.ts';
+import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
@@ -71,8 +72,18 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     lettersNow: campaign.delivery_mode === 'each',
   });
   if (stored.deliveryIds.length > 0) await enqueueTogether(deps.queues)(stored.deliveryIds);
+  if (confirmNow && stored.signed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+}
+
+/**
+ * A signer who ticked `subscribe` on a campaign without confirmation: nobody has confirmed this
+ * address, so the alerts wait for the usual opt-in email instead of starting at once.
+ */
+async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: number): Promise<void> {
+  const kase = await getCaseById(db, caseId);
+  if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, 'sign form');
 }
 
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */

@@ -10,7 +10,7 @@ import { adminRoutes } from './routes/admin/index.ts';
 import { apiRoutes } from './routes/api.ts';
 import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
-import { subscriberRoutes } from './routes/subscribers.ts';
+import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
 /** Public forms are small; anything bigger is not a signature. */
@@ -56,6 +56,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/admin', adminRoutes(ctx));
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too.
   app.use(['/api/v1/campaigns/:slug/signatures', '/api/v1/subscribers'], publicCors);
+  app.use(oneClickUnsubscribe(ctx));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
   app.use(express.json({ limit: BODY_LIMIT }));
 

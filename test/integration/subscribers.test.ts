@@ -71,6 +71,26 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect((await fetch(`${base}/subscribe/confirm/${token}`)).status).toBe(410);
   });
 
+  it('asks a signer who ticked the box on a campaign without confirmation to opt in by email', async () => {
+    const campaign = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const email = emailOf('quick-signer');
+    const res = await postForm(`${base}/c/${campaign.slug}/sign`, { full_name: 'Quick Signer', email, subscribe: 'on' });
+    expect(res.status).toBe(303);
+    expect(await subscriber(email)).toMatchObject([{ status: 'pending' }]);
+    const optin = await waitForMail(ctx, email);
+    expect(optin.subject).toContain('Please confirm');
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(200);
+    expect(await subscriber(email)).toMatchObject([{ status: 'active', consent_source: 'sign form' }]);
+    expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
+  });
+
+  it('refuses a form naming two cases instead of following all of them', async () => {
+    const email = emailOf('two-cases');
+    const res = await postForm(`${base}/subscribe`, { email, case: [caseSlug, otherCaseSlug] });
+    expect(res.status).toBe(400);
+    expect(await subscriber(email)).toEqual([]);
+  });
+
   it('keeps one subscriber per address whatever its casing, and answers alike for known and new addresses', async () => {
     const email = emailOf('casing');
     const first = await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
@@ -145,6 +165,22 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
 
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(200);
     expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+  });
+
+  it('unsubscribes with one click whatever charset, encoding or body the mailbox provider sends', async () => {
+    const bodies: [string, string, Record<string, string>?][] = [
+      ['application/x-www-form-urlencoded; charset=windows-1252', 'List-Unsubscribe=One-Click'],
+      ['application/x-www-form-urlencoded', 'List-Unsubscribe=One-Click', { 'content-encoding': 'br' }],
+      ['application/json', '{not json'],
+      ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--\r\n'],
+    ];
+    for (const [type, body, headers] of bodies) {
+      const email = emailOf('one-click');
+      const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+      const res = await fetch(`${base}/unsubscribe/${manage}`, { method: 'POST', headers: { 'content-type': type, ...headers }, body });
+      expect(res.status, type).toBe(200);
+      expect(await subscriber(email), type).toMatchObject([{ status: 'unsubscribed' }]);
+    }
   });
 
   it('answers an unknown token with 404 and changes nothing', async () => {

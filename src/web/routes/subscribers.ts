@@ -48,6 +48,9 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   router.post('/subscribe', limits.perIp, honeypot(checkEmail), limits.perEmail, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    if (Array.isArray(body.case)) {
+      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: body.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
+    }
     const kase = await caseOf(body.case);
     try {
       await requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page');
@@ -90,12 +93,19 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status === 'active' || subscriber.status === 'pending' });
   });
 
-  // RFC 8058 one-click: a mailbox provider POSTs `List-Unsubscribe=One-Click` with no cookie and
-  // no way to answer a question, so the POST alone unsubscribes, whatever its body.
-  router.post('/unsubscribe/:token', async (req, res) => {
-    await unsubscribe(db, req.params.token);
-    page(res, 'unsubscribe-done', { title: 'You are unsubscribed' });
-  });
+  return router;
+}
 
+/**
+ * RFC 8058 one-click: a mailbox provider POSTs `List-Unsubscribe=One-Click` with no cookie and no
+ * way to answer a question, so the POST alone unsubscribes, whatever its body. Mounted before the
+ * body parsers: a body in a charset or encoding they refuse must not keep anyone subscribed.
+ */
+export function oneClickUnsubscribe(ctx: AppContext): Router {
+  const router = Router();
+  router.post('/unsubscribe/:token', async (req, res) => {
+    await unsubscribe(ctx.db, req.params.token);
+    res.type('html').send(ctx.views.page('unsubscribe-done', { ...res.locals, title: 'You are unsubscribed' }));
+  });
   return router;
 }
