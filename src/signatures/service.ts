@@ -46,6 +46,26 @@ const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
   }),
 );
 
+/** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
+async function openCampaign(db: Queryable, slug: string) {
+  const campaign = await intake(db).campaign(slug);
+  if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
+  if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
+  return campaign;
+}
+
+/**
+ * What `sign` would answer, with the same checks, storing and sending nothing: a bot caught by
+ * the honeypot gets the answer a person would, so it cannot tell it was caught.
+ * @throws as `sign` does.
+ */
+export async function pretendToSign(db: Queryable, slug: string, input: unknown): Promise<SignResult> {
+  const campaign = await openCampaign(db, slug);
+  parseInput(signatureInput, input);
+  const confirmNow = !campaign.require_confirmation;
+  return { kind: confirmNow ? 'signed' : 'confirmation-sent', campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+}
+
 /**
  * Records a signature. With confirmation on, stores it pending with a confirmation email;
  * with it off, confirms at once and queues the letters. The rows commit together; jobs follow.
@@ -53,9 +73,7 @@ const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
 export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, meta: { ipHash: string | null }): Promise<SignResult> {
-  const campaign = await intake(db).campaign(slug);
-  if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
-  if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
+  const campaign = await openCampaign(db, slug);
   const s = parseInput(signatureInput, input);
   const confirmNow = !campaign.require_confirmation;
   const id = campaign.next_signature_id;

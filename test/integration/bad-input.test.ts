@@ -166,15 +166,20 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
-  it('answers a filled honeypot as if accepted, and stores and sends nothing', async () => {
-    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+  it.each([true, false])('answers a filled honeypot as a real signature is answered (confirmation %s), and stores and sends nothing', async (requireConfirmation) => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation });
+    const realForm = await signForm(slug, valid());
+    const realJson = await signJson(slug, { fullName: 'Real Signer', email: `${uniq('real')}@supporter.example` });
+    const realBody = await realJson.json();
     await changesNothing(async () => {
       const form = await signForm(slug, { ...valid(), website: 'http://spam.example' });
-      expect(form.status).toBe(303);
-      expect(form.headers.get('location')).toBe(`/c/${slug}/check-email`);
+      expect(form.status).toBe(realForm.status);
+      expect(form.headers.get('location')).toBe(realForm.headers.get('location'));
       const json = await signJson(slug, { fullName: 'Bot Signer', email: `${uniq('bot')}@supporter.example`, website: 'x' });
-      expect(json.status).toBe(202);
-      expect(await json.json()).toEqual({ status: 'received' });
+      expect(json.status).toBe(realJson.status);
+      expect(await json.json()).toEqual(realBody);
+      // A bot's invalid input is refused as a person's would be.
+      expect((await signForm(slug, { ...valid(), email: 'nope', website: 'x' })).status).toBe(400);
     });
   });
 

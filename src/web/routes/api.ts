@@ -8,11 +8,11 @@ import type { Case } from '../../cases/types.ts';
 import { recordAudit } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { requestSubscription } from '../../subscribers/service.ts';
-import { listSignaturesPage, sign } from '../../signatures/service.ts';
+import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
 import { hashIdentifier } from '../../tokens.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
-import { honeypot } from '../middleware/honeypot.ts';
+import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 export const caseJson = (c: Case) => ({
@@ -59,10 +59,12 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     '/campaigns/:slug/signatures',
     publicCors,
     limits.perIp,
-    honeypot((_req, res) => void res.status(202).json({ status: 'received' })),
     limits.perEmail,
     async (req, res) => {
-      const result = await sign(db, ctx, String(req.params.slug), req.body ?? {}, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+      const slug = String(req.params.slug);
+      const result = honeypotFilled(req.body)
+        ? await pretendToSign(db, slug, req.body ?? {})
+        : await sign(db, ctx, slug, req.body ?? {}, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
       res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },

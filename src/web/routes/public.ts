@@ -5,10 +5,10 @@ import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
 import { ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
-import { confirmSignature, findSignatureByToken, sign } from '../../signatures/service.ts';
+import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { hashIdentifier } from '../../tokens.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { honeypot } from '../middleware/honeypot.ts';
+import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { subscribeForm } from './subscribers.ts';
 
@@ -73,12 +73,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.post(
     '/c/:slug/sign',
     limits.perIp,
-    honeypot((req, res) => checkEmail(req.params.slug as string, res)),
     limits.perEmail,
     async (req, res) => {
       const slug = String(req.params.slug);
+      const input = formToInput(req.body ?? {});
       try {
-        const result = await sign(db, ctx, slug, formToInput(req.body ?? {}), { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+        const result = honeypotFilled(req.body)
+          ? await pretendToSign(db, slug, input)
+          : await sign(db, ctx, slug, input, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
         if (!result.confirmationRequired) return res.redirect(303, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
