@@ -75,6 +75,15 @@
           set('[data-stat=sent]', s.deliveries.sent);
           set('[data-stat=waiting]', s.deliveries.queued);
           set('[data-stat=failed]', s.deliveries.failed);
+          set('[data-stat=sending]', s.deliveries.sending);
+          set('[data-stat=retry]', s.deliveries.retry);
+          var meter = document.getElementById('goal-meter');
+          if (meter) {
+            var goal = Number(meter.getAttribute('max'));
+            meter.value = s.signatures.confirmed;
+            meter.textContent = s.signatures.confirmed + ' of ' + goal;
+            set('[data-stat=percent]', goal > 0 ? Math.min(100, Math.round((100 * s.signatures.confirmed) / goal)) : 0);
+          }
           ['queued', 'sending', 'retry', 'sent', 'failed'].forEach(function (k) { set('#delivery-counts [data-status=' + k + ']', s.deliveries[k]); });
         })
         .catch(function () { /* a reload still shows them */ });
