@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -27,6 +28,26 @@ export interface Db extends Queryable {
 // int8 (counts, ids) as numbers: ids stay far below 2^53.
 const INT8_OID = 20;
 
+/** Statements named once and kept prepared per connection; past this many, the rest are not. */
+const MAX_PREPARED = 300;
+
+/**
+ * Names parameterised statements by their text, so each connection parses and plans one once
+ * and then only binds and runs it: the send path runs the same few statements for every message.
+ */
+function preparedStatements() {
+  const names = new Map<string, string>();
+  return (text: string, params?: unknown[]): pg.QueryConfig => {
+    if (!params?.length) return { text };
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_PREPARED) {
+      name = `appeal_${crypto.createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, name);
+    }
+    return { name, text, values: params };
+  };
+}
+
 /** A pool on a Postgres server. `searchPath` pins a schema (tests own one each). */
 export function openPostgres(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
   const pool = new pg.Pool({
@@ -38,10 +59,20 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
   });
   // An idle client losing its server is reported here; without a listener it would crash the process.
   pool.on('error', () => {});
+  const statement = preparedStatements();
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: unknown[]) {
-      const result = await pool.query(sql, params as unknown[]);
+      const config = statement(sql, params);
+      let result;
+      try {
+        result = await pool.query(config);
+      } catch (err) {
+        // A migration run by a newer process can change what a statement prepared before it
+        // returns ("cached plan must not change result type"): run it unprepared once.
+        if (!config.name || (err as { code?: string }).code !== '0A000') throw err;
+        result = await pool.query(sql, params as unknown[]);
+      }
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async transaction(fn) {
@@ -50,7 +81,7 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
         await client.query('BEGIN');
         const tx: Queryable = {
           async query<T>(sql: string, params?: unknown[]) {
-            const result = await client.query(sql, params as unknown[]);
+            const result = await client.query(statement(sql, params));
             return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
           },
         };
