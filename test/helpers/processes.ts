@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +23,14 @@ export interface WorkerProcess {
 
 const running = new Set<ChildProcess>();
 
+/** `npm run worker` without npm: the same node flags (its heap limit included) and entry point. */
+const WORKER_ARGS = (() => {
+  const { scripts } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [node, ...args] = scripts.worker!.split(/\s+/);
+  if (node !== 'node') throw new Error(`package.json "worker" no longer starts with node: ${scripts.worker}`);
+  return args;
+})();
+
 /**
  * Starts `src/main.ts worker` as a process of its own, sharing a test context's database schema,
  * queue prefix and SMTP sink through `env`, and resolves once it takes jobs.
@@ -29,7 +38,7 @@ const running = new Set<ChildProcess>();
  * `pid` reaches the process doing the work, SIGKILL included.
  */
 export async function startWorkerProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+  const child = spawn(process.execPath, WORKER_ARGS, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
