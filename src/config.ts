@@ -6,8 +6,9 @@ const url = (protocols: string[]) =>
   z.string().refine((value) => {
     try {
       const u = new URL(value);
-      // A host is needed to connect anywhere; Postgres may name a socket directory as ?host=/path.
-      return protocols.includes(u.protocol) && (u.hostname !== '' || u.searchParams.has('host'));
+      // A host is needed to connect anywhere, except that Postgres falls back to its local socket
+      // (postgres:///db, or ?host=/path) as libpq does.
+      return protocols.includes(u.protocol) && (u.hostname !== '' || (u.protocol.startsWith('postgres') && u.pathname.length > 1));
     } catch {
       return false;
     }

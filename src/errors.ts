@@ -51,6 +51,11 @@ export class GoneError extends Error {
   override name = 'GoneError';
 }
 
+/** A request body over what its route takes. */
+export class TooLargeError extends Error {
+  override name = 'TooLargeError';
+}
+
 export class RateLimitedError extends Error {
   override name = 'RateLimitedError';
   constructor(readonly retryAfterSeconds: number) {

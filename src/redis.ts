@@ -64,12 +64,32 @@ async function ownerRuns(ownerFile: string): Promise<boolean> {
   }
 }
 
-async function shutdownRedis(options: RedisOptions): Promise<void> {
+/**
+ * Stops a redis-server taken over from a killed start, unless another process uses it still (it
+ * then keeps running, and the next start to find it without a live owner takes it over).
+ */
+async function stopAdoptedRedis(options: RedisOptions, ownerFile: string): Promise<void> {
   const conn = new Redis({ ...options, maxRetriesPerRequest: 0, retryStrategy: () => null });
   conn.on('error', () => {});
-  // The server closes the connection as it shuts down, so the command never gets an answer.
-  await conn.call('SHUTDOWN').catch(() => undefined);
-  conn.disconnect();
+  try {
+    // Our own connections were closed just before; give the server a moment to see them go.
+    let clients = 0;
+    for (let i = 0; i < 10; i++) {
+      clients = String(await conn.call('CLIENT', 'LIST')).trim().split('\n').length;
+      if (clients === 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (clients > 1) {
+      await fs.rm(ownerFile, { force: true });
+      return;
+    }
+    // The server closes the connection as it shuts down, so the command never gets an answer.
+    await conn.call('SHUTDOWN').catch(() => undefined);
+  } catch {
+    // Gone already: nothing to stop.
+  } finally {
+    conn.disconnect();
+  }
 }
 
 /**
@@ -87,7 +107,7 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
   if (await answers(options)) {
     if (await ownerRuns(ownerFile)) return { options };
     await fs.writeFile(ownerFile, String(process.pid));
-    return { options, stop: () => shutdownRedis(options) };
+    return { options, stop: () => stopAdoptedRedis(options, ownerFile) };
   }
   const child = spawn(
     'redis-server',

@@ -69,7 +69,9 @@ export function parseTargetsCsv(text: string): TargetCsv {
     seen.add(key);
     // csv-parse counts the line a record ends on; a record can span lines inside quotes, so the
     // line breaks within it lead back to the line it starts on.
-    const inner = raw.replace(/(\r\n|\n|\r)$/, '').match(/\r\n|\n|\r/g)?.length ?? 0;
+    // `raw` also holds the empty lines skipped before the record: they are not inside it.
+    const recordText = raw.replace(/^(?:[ \t]*(?:\r\n|\n|\r))+/, '').replace(/(\r\n|\n|\r)$/, '');
+    const inner = recordText.match(/\r\n|\n|\r/g)?.length ?? 0;
     return { line: info.lines - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
   });
   return { rows, valid: rows.every((r) => r.errors.length === 0) };

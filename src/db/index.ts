@@ -48,11 +48,15 @@ function preparedStatements() {
   };
 }
 
+/** "cached plan must not change result type": a prepared statement outlived a change to its table. */
+const isStalePlan = (err: unknown) => (err as { code?: string }).code === '0A000';
+
 /** A pool on a Postgres server. `searchPath` pins a schema (tests own one each). */
 export function openPostgres(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
+  const poolSize = opts.max ?? 10;
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.max ?? 10,
+    max: poolSize,
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
@@ -70,29 +74,36 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
       } catch (err) {
         // A migration run by a newer process can change what a statement prepared before it
         // returns ("cached plan must not change result type"): run it unprepared once.
-        if (!config.name || (err as { code?: string }).code !== '0A000') throw err;
+        if (!config.name || !isStalePlan(err)) throw err;
         result = await pool.query(sql, params as unknown[]);
       }
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const tx: Queryable = {
-          async query<T>(sql: string, params?: unknown[]) {
-            const result = await client.query(statement(sql, params));
-            return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
-          },
-        };
-        const value = await fn(tx);
-        await client.query('COMMIT');
-        return value;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
+      for (let attempt = 1; ; attempt++) {
+        const client = await pool.connect();
+        let stale: Error | undefined;
+        try {
+          await client.query('BEGIN');
+          const tx: Queryable = {
+            async query<T>(sql: string, params?: unknown[]) {
+              const result = await client.query(statement(sql, params));
+              return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+            },
+          };
+          const value = await fn(tx);
+          await client.query('COMMIT');
+          return value;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          // A statement prepared before a migration changed its table: this connection's copies
+          // are stale, so it is closed rather than pooled, and the transaction runs again on
+          // another (each pooled connection may be stale once). Nothing of a failed run committed.
+          if (isStalePlan(err)) stale = err as Error;
+          if (!stale || attempt > poolSize) throw err;
+        } finally {
+          client.release(stale);
+        }
       }
     },
     async exec(sql) {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
@@ -17,6 +18,21 @@ export const LOGIN_WINDOW_SECONDS = 60 * 60;
  * @defaultValue 15 minutes
  */
 export const LOCKOUT_SECONDS = 15 * 60;
+
+/**
+ * What a trusted-device cookie carries besides the organizer's id: a keyed hash of their password
+ * hash, so the cookies earned with an old password are worth nothing once it changes.
+ */
+export function deviceTag(secret: string, organizer: Pick<Organizer, 'password_hash'>): string {
+  return crypto.createHmac('sha256', secret).update(`device:${organizer.password_hash}`).digest('base64url').slice(0, 22);
+}
+
+/** Whether a device cookie was earned by this organizer with their current password. */
+export function isTrustedDevice(secret: string, organizer: Pick<Organizer, 'id' | 'password_hash'>, device: { organizerId: number; tag: string }): boolean {
+  const expected = Buffer.from(deviceTag(secret, organizer));
+  const given = Buffer.from(device.tag);
+  return device.organizerId === organizer.id && given.length === expected.length && crypto.timingSafeEqual(given, expected);
+}
 
 export type LoginResult = { kind: 'signed-in'; organizer: Organizer } | { kind: 'failed' };
 

@@ -87,7 +87,7 @@ export async function recordAudit(db: Queryable, organizerId: number | null, act
   ]);
 }
 
-export { checkLogin, changePassword, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';
+export { checkLogin, changePassword, deviceTag, isTrustedDevice, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';
 export { createSession, findSession, endSession, endOtherSessions, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from './sessions.ts';
 export type { ApiTokenListing, AuditEntry, OrganizerListing } from './queries.ts';
 

@@ -28,3 +28,27 @@ describe('statements on Postgres', () => {
     expect(rows).toEqual([{ n: 2 }]);
   });
 });
+
+describe('transactions on Postgres', () => {
+  let t: TestDb;
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+    await t.db.exec('CREATE TABLE marks (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)');
+    await t.db.query('INSERT INTO marks (id) VALUES ($1)', [1]);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('keep working when a migration changes a table their prepared statements return', async () => {
+    const bump = () => t.db.transaction(async (tx) => (await tx.query<Record<string, unknown>>('UPDATE marks SET n = n + 1 WHERE id = $1 RETURNING *', [1])).rows[0]);
+    // Every pooled connection prepares the statement.
+    await Promise.all(Array.from({ length: 20 }, bump));
+    await t.db.exec('ALTER TABLE marks ADD COLUMN note text');
+    const after = await Promise.all(Array.from({ length: 20 }, bump));
+    for (const row of after) expect(row).toMatchObject({ id: 1, note: null });
+    const { rows } = await t.db.query<{ n: number }>('SELECT n FROM marks WHERE id = $1', [1]);
+    expect(rows[0]!.n).toBe(40);
+  });
+});

@@ -45,6 +45,19 @@ describe('the redis-server started under DATA_DIR', () => {
     await first.stop?.();
   });
 
+  it('is left running by the process that took it over while another process still uses it', async () => {
+    const first = await spawnRedis(dataDir);
+    fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
+    const second = await spawnRedis(dataDir);
+    const user = new Redis({ path: socket });
+    await user.ping();
+    await second.stop!();
+    expect(await ping(socket)).toBe('PONG');
+    user.disconnect();
+    await first.stop!();
+    expect(await ping(socket)).toBe('no answer');
+  });
+
   it('is shared, and left running, while the process that started it runs', async () => {
     const first = await spawnRedis(dataDir);
     // Another live process owns it (our parent stands in for it).

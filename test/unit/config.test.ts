@@ -82,6 +82,11 @@ describe('loading config from the environment', () => {
     expect(errorOf({ DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1' })).toMatch(/^DKIM_PRIVATE_KEY_FILE: /);
   });
 
+  it('takes a Postgres URL that names only a database, for the local socket', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres:///appeal' }).databaseUrl).toBe('postgres:///appeal');
+    expect(loadConfig({ DATABASE_URL: 'postgresql:///appeal?host=/var/run/postgresql' }).databaseUrl).toBe('postgresql:///appeal?host=/var/run/postgresql');
+  });
+
   it('takes TRUST_PROXY in every form Express understands', () => {
     for (const value of ['1', 'true', 'false', 'loopback', 'loopback,linklocal,uniquelocal', '10.0.0.1', '10.0.0.0/8', '10.0.0.0/255.0.0.0', 'fe80::/10']) {
       expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toBe(value);

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   RateLimitedError,
   TemplateError,
+  TooLargeError,
   UnauthorizedError,
   ValidationError,
 } from '../../errors.ts';
@@ -32,6 +33,7 @@ export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
   if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON.' };
   if (e.type === 'entity.too.large') return { status: 413, code: 'too_large', title: 'Too large', message: 'The request body is too large.' };
+  if (err instanceof TooLargeError) return { status: 413, code: 'too_large', title: 'Too large', message: err.message || 'The request body is too large.' };
   if (err instanceof multer.MulterError) {
     return err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'
       ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }

@@ -14,6 +14,11 @@ describe('reading targets from CSV', () => {
     expect(csv.rows[1]!.errors.join()).toMatch(/email/);
   });
 
+  it('counts the empty lines between rows', () => {
+    const csv = parseTargetsCsv('name,title,email\nA Judge,x,a@court.example\n\n  \nB Judge,y,bad\n');
+    expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
+  });
+
   it('refuses a second row with the same email, in any casing', () => {
     const csv = parseTargetsCsv('name,email\nOne,x@gov.example\nTwo,X@GOV.example\n');
     expect(csv.valid).toBe(false);

@@ -2,15 +2,16 @@ import { Router, type Request } from 'express';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
-import { changePassword, checkLogin, endOtherSessions, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
+import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
 import { hashIdentifier, randomToken } from '../../../tokens.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 
 /** Failed sign-ins one address may make per window, across every account, from untrusted browsers. */
 const LOGIN_FAILURES_PER_IP = 20;
-/** Failed sign-ins one trusted device may make per window before it counts as untrusted. */
+/** Failed sign-ins one trusted device may make per day before it counts as untrusted. */
 const LOGIN_FAILURES_PER_DEVICE = 5;
+const DEVICE_WINDOW_SECONDS = 24 * 3600;
 /** Wrong current passwords per organizer per window on the change-password form. */
 const PASSWORD_FAILURES = 5;
 const LOGIN_WINDOW_SECONDS = 15 * 60;
@@ -28,12 +29,12 @@ const DEVICE_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
  * password is checked and given back when it succeeds, so only failures count and a burst of
  * parallel requests cannot all slip past the count.
  */
-function failureBudget(ctx: AppContext, name: string, points: number) {
+function failureBudget(ctx: AppContext, name: string, points: number, seconds = LOGIN_WINDOW_SECONDS) {
   const limiter = new RateLimiterRedis({
     storeClient: ctx.redis.client,
     keyPrefix: `${ctx.config.queuePrefix}:rl:${name}`,
     points,
-    duration: LOGIN_WINDOW_SECONDS,
+    duration: seconds,
   });
   const key = (id: string) => hashIdentifier(ctx.secret, id);
   return {
@@ -54,19 +55,21 @@ function failureBudget(ctx: AppContext, name: string, points: number) {
 interface Device {
   organizerId: number;
   nonce: string;
+  /** Ties the cookie to the password it was earned with: a new password ends every device's trust. */
+  tag: string;
 }
 
 function readDevice(req: Request): Device | undefined {
   const value = (req.signedCookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE];
-  const m = typeof value === 'string' ? /^(\d{1,12})\.([\w-]{16,64})$/.exec(value) : null;
-  return m ? { organizerId: Number(m[1]), nonce: m[2]! } : undefined;
+  const m = typeof value === 'string' ? /^(\d{1,12})\.([\w-]{16,64})\.([\w-]{8,64})$/.exec(value) : null;
+  return m ? { organizerId: Number(m[1]), nonce: m[2]!, tag: m[3]! } : undefined;
 }
 
 /** Sign-in, sign-out and the organizer's own password. */
 export function authRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
   const perIp = failureBudget(ctx, 'login', LOGIN_FAILURES_PER_IP);
-  const perDevice = failureBudget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE);
+  const perDevice = failureBudget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE, DEVICE_WINDOW_SECONDS);
   const perOrganizer = failureBudget(ctx, 'password', PASSWORD_FAILURES);
 
   router.get('/login', (req, res) => {
@@ -78,19 +81,22 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
   router.post('/login', async (req, res) => {
     const email = str(req.body?.email);
     const device = readDevice(req);
-    // A trusted device that keeps failing loses its trust, and falls under the per-IP limit.
-    const trusted = device !== undefined && (await perDevice.take(device.nonce)) === undefined;
+    // Trusted: a device cookie earned by this email's organizer with their current password, and
+    // with failures left (one that keeps failing falls back under the per-IP limit and the lockout).
+    const owner = device && (await findOrganizerByEmail(ctx.db, email.trim()));
+    const trusted = !!device && !!owner && isTrustedDevice(ctx.secret, owner, device) && (await perDevice.take(device.nonce)) === undefined;
     if (!trusted) {
       const wait = await perIp.take(req.ip ?? 'unknown');
       if (wait !== undefined) throw new RateLimitedError(wait);
     }
-    const result = await checkLogin(ctx.db, email, str(req.body?.password), { trustedDeviceOf: trusted ? device.organizerId : undefined });
+    const result = await checkLogin(ctx.db, email, str(req.body?.password), { trustedDeviceOf: trusted ? device!.organizerId : undefined });
     if (result.kind === 'failed') {
       return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
     }
-    await (trusted ? perDevice.giveBack(device.nonce) : perIp.giveBack(req.ip ?? 'unknown'));
-    if (device?.organizerId !== result.organizer.id) {
-      res.cookie(DEVICE_COOKIE, `${result.organizer.id}.${randomToken(24)}`, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
+    await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(req.ip ?? 'unknown'));
+    if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) {
+      const value = `${result.organizer.id}.${randomToken(24)}.${deviceTag(ctx.secret, result.organizer)}`;
+      res.cookie(DEVICE_COOKIE, value, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
     }
     await startSession(ctx, res, result.organizer.id);
     res.redirect(303, safeNext(req.body?.next));

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { RateLimitedError } from '../../../errors.ts';
+import { RateLimitedError, TooLargeError } from '../../../errors.ts';
 import { requireCsrf } from '../../middleware/csrf.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer } from '../../middleware/session.ts';
@@ -24,18 +24,26 @@ const FORM_LIMIT = '256kb';
 /** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
 export const CSV_LIMIT = '1mb';
 const CSV_BYTES = 1024 * 1024;
+/** Room for a CSV form's other fields. */
+const FORM_BYTES = 256 * 1024;
 const CSV_PATHS = ['/campaigns/new', '/campaigns/:slug/targets/import'];
 /** File inputs of the CSV forms → the text field whose place a chosen file takes. */
 const CSV_FILES: Record<string, string> = { targets_file: 'targets_csv', csv_file: 'csv' };
 
 /**
  * The CSV forms post as multipart/form-data, so a file can be chosen without JavaScript. The file
- * is read in memory (it is at most CSV_BYTES) and stands in for the pasted text; only one per form.
+ * is read in memory and stands in for the pasted text; only one per form. Only a signed-in
+ * organizer's body is read, and one that says it is larger than a form with a full CSV is refused
+ * before it is: multer's limits are per part, not per body.
  */
 function csvUpload(): RequestHandler[] {
+  const declared: RequestHandler = (req, _res, next) => {
+    if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError('The form with its CSV is larger than 1 MB.');
+    next();
+  };
   const upload = multer({
     storage: multer.memoryStorage(),
-    limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 60, parts: 61 },
+    limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31 },
   }).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
   const useFile: RequestHandler = (req, _res, next) => {
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
@@ -45,7 +53,7 @@ function csvUpload(): RequestHandler[] {
     }
     next();
   };
-  return [upload, useFile];
+  return [requireOrganizer, declared, upload, useFile];
 }
 
 function adminErrors(render: Render): ErrorRequestHandler {
