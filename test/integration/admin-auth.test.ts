@@ -10,16 +10,24 @@ import { uniq } from '../helpers/fixtures.ts';
 const failureText = (html: string) => /<div class="errors" role="alert"[^>]*><p>([^<]+)<\/p>/.exec(html)?.[1];
 const cookieLine = (lines: string[], name: string) => lines.find((l) => l.startsWith(`${name}=`));
 
-describe('signing in to the console (Postgres)', () => {
-  let ctx: TestContext;
-  let base: string;
-
+/** A web app of the block's own: its own schema, queue prefix and so its own rate-limit counters. */
+function ownConsole(set: (ctx: TestContext, base: string) => void) {
+  let ctx: TestContext | undefined;
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
-    base = await ctx.startWeb();
+    set(ctx, await ctx.startWeb());
   });
   afterAll(async () => {
     await ctx?.close();
+  });
+}
+
+describe('signing in to the console (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
   });
 
   it('sends a signed-out visitor to the sign-in page and back after signing in', async () => {
@@ -175,13 +183,9 @@ const checksOf = async (db: TestContext['db'], organizerId: number) =>
 describe('when sign-in is attacked with a burst of parallel guesses (Postgres)', () => {
   let ctx: TestContext;
   let base: string;
-
-  beforeAll(async () => {
-    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
-    base = await ctx.startWeb();
-  });
-  afterAll(async () => {
-    await ctx?.close();
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
   });
 
   it(`checks no more than ${LOGIN_MAX_FAILURES} passwords and holds the rest of one address's attempts at its limit`, async () => {
@@ -209,13 +213,9 @@ describe('when sign-in is attacked with a burst of parallel guesses (Postgres)',
 describe('when a known organizer is under attack (Postgres)', () => {
   let ctx: TestContext;
   let base: string;
-
-  beforeAll(async () => {
-    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
-    base = await ctx.startWeb();
-  });
-  afterAll(async () => {
-    await ctx?.close();
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
   });
 
   it('the organizer still signs in from a browser they used before, while a stranger is locked out', async () => {
@@ -280,13 +280,9 @@ describe('when a known organizer is under attack (Postgres)', () => {
 describe('when one organizer\'s trusted device is used against another (Postgres)', () => {
   let ctx: TestContext;
   let base: string;
-
-  beforeAll(async () => {
-    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
-    base = await ctx.startWeb();
-  });
-  afterAll(async () => {
-    await ctx?.close();
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
   });
 
   it('its cookie lifts neither the victim\'s lockout nor the per-address limit', async () => {
@@ -308,13 +304,9 @@ describe('when one organizer\'s trusted device is used against another (Postgres
 describe('CSRF and roles in the console (Postgres)', () => {
   let ctx: TestContext;
   let base: string;
-
-  beforeAll(async () => {
-    ctx = await createTestContext({ db: 'postgres', mail: 'outbox' });
-    base = await ctx.startWeb();
-  });
-  afterAll(async () => {
-    await ctx?.close();
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
   });
 
   const caseForm = (slug: string) => ({ slug, person_name: 'Erlan Test', summary: 'Detained at the border.', status: 'detained', location: 'Almaty' });
