@@ -20,8 +20,9 @@ export async function upsertSubscriber(db: Queryable, email: string) {
  * Asks for a subscription; it stays pending until the opt-in is confirmed. An active one is left
  * as it is; a pending one takes the wording of the latest form.
  */
+/** @returns false when the subscriber follows that case already (nothing waits for an opt-in). */
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
-  await db.query(
+  const { rowCount } = await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
      VALUES ($1, $2, 'pending', $3, $4)
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
@@ -29,6 +30,7 @@ export async function insertPendingSubscription(db: Queryable, subscriberId: num
        WHERE subscriptions.status = 'pending'`,
     [subscriberId, caseId, source, text],
   );
+  return rowCount > 0;
 }
 
 /** A subscription that needs no opt-in (a confirmed signer); a pending one becomes active. */

@@ -34,7 +34,9 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   const kase = s.caseSlug ? await getCase(db, s.caseSlug) : undefined;
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.upsertSubscriber(tx, s.email);
-    await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
+    const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
+    // Following that case already: no email, and the link of an opt-in still on its way stays good.
+    if (!waits) return { deliveryId: undefined, requeued: false };
     await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
     const requeued = fresh === undefined ? await q.requeueOptinDelivery(tx, subscriber.id) : undefined;

@@ -84,6 +84,23 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
   });
 
+  it('sends nothing to a subscriber who asks again for a case they follow, and answers as for anyone', async () => {
+    const email = emailOf('already');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const mailsBefore = mailsTo(ctx, email).length;
+    const res = await postForm(`${base}/subscribe`, { email: email.toUpperCase(), case: caseSlug });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/subscribe/check-email');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore);
+    const failed = await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1) AND status = 'failed'`, [email]);
+    expect(failed.rowCount).toBe(0);
+    // Asking for another case still sends an opt-in for it.
+    await postForm(`${base}/subscribe`, { email, case: otherCaseSlug });
+    const optin = await waitForMail(ctx, email, mailsBefore + 1);
+    expect(optin.subject).toContain('Please confirm');
+  });
+
   it('refuses a form naming two cases instead of following all of them', async () => {
     const email = emailOf('two-cases');
     const res = await postForm(`${base}/subscribe`, { email, case: [caseSlug, otherCaseSlug] });
