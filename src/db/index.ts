@@ -48,8 +48,15 @@ function preparedStatements() {
   };
 }
 
-/** "cached plan must not change result type": a prepared statement outlived a change to its table. */
-const isStalePlan = (err: unknown) => (err as { code?: string }).code === '0A000';
+/**
+ * "cached plan must not change result type": a prepared statement outlived a change to its table.
+ * Told by the server function that raises it, since 0A000 alone means any unsupported feature
+ * and the message text may be translated.
+ */
+const isStalePlan = (err: unknown) => {
+  const e = err as { code?: string; routine?: string };
+  return e.code === '0A000' && e.routine === 'RevalidateCachedQuery';
+};
 
 /** A pool on a Postgres server. `searchPath` pins a schema (tests own one each). */
 export function openPostgres(url: string, opts: { max?: number; searchPath?: string } = {}): Db {

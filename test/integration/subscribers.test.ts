@@ -88,9 +88,13 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const email = emailOf('already');
     await subscribeAndConfirm(ctx, base, email, caseSlug);
     const mailsBefore = mailsTo(ctx, email).length;
+    const optinRows = async () => (await ctx.db.query<{ status: string }>(`SELECT status FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1)`, [email])).rows;
+    expect(await optinRows()).toEqual([{ status: 'sent' }]);
     const res = await postForm(`${base}/subscribe`, { email: email.toUpperCase(), case: caseSlug });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/subscribe/check-email');
+    // Nothing was queued again: the opt-in row is as the first email left it.
+    expect(await optinRows()).toEqual([{ status: 'sent' }]);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(mailsTo(ctx, email)).toHaveLength(mailsBefore);
     const failed = await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1) AND status = 'failed'`, [email]);

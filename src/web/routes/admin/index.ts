@@ -22,7 +22,6 @@ import { watchRoutes } from './watch.ts';
 /** Console forms: letters and case summaries run to 20,000 characters, which urlencoded may triple. */
 const FORM_LIMIT = '256kb';
 /** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
-export const CSV_LIMIT = '1mb';
 const CSV_BYTES = 1024 * 1024;
 /** Room for a CSV form's other fields. */
 const FORM_BYTES = 256 * 1024;
@@ -82,7 +81,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(cookieParser(ctx.secret));
   router.use(loadSession(ctx));
   router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
-  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_LIMIT, parameterLimit: 50 }));
+  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES, parameterLimit: 50 }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 }));
   router.use(requireCsrf);
   router.use(authRoutes(ctx, render));
