@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendDelivery, type Composers } from '../src/deliveries/service.ts';
+import { sendDelivery, settleSentMarks, type Composers } from '../src/deliveries/service.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
 
 // A dead worker's jobs come back after the lock lapses; short enough that a crash costs
@@ -9,11 +9,29 @@ const LOCK_MS = 15_000;
 // A stalled job is a crash, not a poison message: let it come back a few times before failing.
 const MAX_STALLED = 5;
 
+/** A job ends before its sent mark commits; closing waits for those marks too. */
+class SendWorker extends Worker<SendJob> {
+  constructor(
+    private readonly db: AppContext['db'],
+    ...args: ConstructorParameters<typeof Worker<SendJob>>
+  ) {
+    super(...args);
+  }
+
+  override async close(force?: boolean): Promise<void> {
+    await super.close(force);
+    await settleSentMarks(this.db);
+  }
+}
+
 /** Sends one delivery per job; job data is the delivery id only, the row is the truth. */
 export function createSendWorker(ctx: AppContext, composers: Composers, concurrency = ctx.config.workerConcurrency) {
-  const worker = new Worker<SendJob>(
+  const unrecorded = (err: unknown, deliveryId: number) =>
+    ctx.log.error({ err, deliveryId }, 'sent mark not recorded: the message goes again when its lease ends');
+  const worker = new SendWorker(
+    ctx.db,
     QUEUES.send,
-    (job, token) => sendDelivery(ctx.db, ctx.mailer, composers, job, token),
+    (job, token) => sendDelivery(ctx.db, ctx.mailer, composers, job, token, unrecorded),
     {
       connection: ctx.redis.options as ConnectionOptions,
       prefix: ctx.config.queuePrefix,

@@ -1,22 +1,39 @@
 import type { Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryStatus } from './types.ts';
 
+export interface SentMark {
+  id: number;
+  messageId: string;
+}
+
 /**
- * Takes deliveries for sending: only queued or retry rows, or sending rows whose lease ran out
- * (their worker died). Two workers racing for one row: the UPDATE lets exactly one win.
- * `suppressed` rides along so the send path costs one round trip here. Many ids share one
- * statement (see coalesce.ts); rows are locked in id order, so two such statements cannot deadlock.
+ * Records what the relay accepted and takes deliveries for sending, in one statement: on this
+ * kind of machine a round trip costs more than the rows it carries, and the send worker's own
+ * jobs supply both halves at once (see coalesce.ts).
+ *
+ * Sent marks: only rows still `sending` change, so a late or repeated outcome is a no-op.
+ * Claims: only queued or retry rows, or sending rows whose lease ran out (their worker died).
+ * Two workers racing for one row: the UPDATE lets exactly one win. An id marked sent in the same
+ * statement is not claimed, since one statement must not change a row twice. `suppressed` rides
+ * along so the send path needs no lookup of its own.
  * @returns the rows claimed; an id that could not be claimed has none.
  */
-export async function claimDeliveries(db: Queryable, ids: readonly number[], leaseSeconds: number) {
+export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[], claimIds: readonly number[], leaseSeconds: number) {
+  const marks = [...sent].sort((a, b) => a.id - b.id);
   const { rows } = await db.query<Delivery & { suppressed: boolean }>(
-    `UPDATE deliveries d
+    `WITH sent AS (
+       UPDATE deliveries d SET status = 'sent', message_id = v.message_id, sent_at = now(), updated_at = now(),
+              lease_until = NULL, last_error = NULL
+         FROM unnest($1::bigint[], $2::text[]) AS v (id, message_id)
+        WHERE d.id = v.id AND d.status = 'sending'
+     )
+     UPDATE deliveries d
         SET status = 'sending', attempts = attempts + 1, updated_at = now(),
-            lease_until = now() + make_interval(secs => $2)
-      WHERE id = ANY ($1::bigint[])
+            lease_until = now() + make_interval(secs => $4)
+      WHERE id = ANY ($3::bigint[]) AND id <> ALL ($1::bigint[])
         AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
       RETURNING d.*, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
-    [ids, leaseSeconds],
+    [marks.map((m) => m.id), marks.map((m) => m.messageId), [...claimIds].sort((a, b) => a - b), leaseSeconds],
   );
   return rows;
 }
@@ -27,21 +44,6 @@ export async function getDeliveryState(db: Queryable, id: number) {
     [id],
   );
   return rows[0];
-}
-
-/**
- * Records what the relay accepted, for many deliveries in one statement. The conditions on
- * status make a late or repeated outcome a no-op.
- */
-export async function markSent(db: Queryable, sent: readonly { id: number; messageId: string }[]) {
-  const ordered = [...sent].sort((a, b) => a.id - b.id);
-  await db.query(
-    `UPDATE deliveries d SET status = 'sent', message_id = v.message_id, sent_at = now(), updated_at = now(),
-            lease_until = NULL, last_error = NULL
-       FROM unnest($1::bigint[], $2::text[]) AS v (id, message_id)
-      WHERE d.id = v.id AND d.status = 'sending'`,
-    [ordered.map((s) => s.id), ordered.map((s) => s.messageId)],
-  );
 }
 
 export async function markRetry(db: Queryable, id: number, error: string, retryInMs: number) {

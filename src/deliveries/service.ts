@@ -16,30 +16,31 @@ const RECORD_SENT_TRIES = 4;
 
 type Claimed = Delivery & { suppressed: boolean };
 
-interface Batched {
-  claim(id: number): Promise<Claimed | undefined>;
-  markSent(sent: { id: number; messageId: string }): Promise<void>;
-}
+type LedgerStep = { claim: number } | { sent: q.SentMark };
 
 /**
- * Claims and sent marks of the jobs a worker runs at once share statements: three round trips per
- * message made the database the send worker's bottleneck (`npm run bench`, worker overhead).
+ * Claims and sent marks of the jobs a worker runs at once share one statement: round trips to
+ * Postgres were most of the send worker's cost (`npm run bench`, worker overhead), and while one
+ * job waits for its claim another has just sent, so each statement carries both.
  */
-const batched = perDb((db: Queryable): Batched => ({
-  claim: coalesce(async (ids: number[]) => {
-    const rows = new Map((await q.claimDeliveries(db, ids, LEASE_SECONDS)).map((r) => [r.id, r]));
+const ledger = perDb((db: Queryable) =>
+  coalesce(async (steps: LedgerStep[]): Promise<(Claimed | undefined)[]> => {
+    const sent: q.SentMark[] = [];
+    const claims: number[] = [];
+    for (const step of steps) {
+      if ('sent' in step) sent.push(step.sent);
+      else claims.push(step.claim);
+    }
+    const rows = new Map((await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS)).map((r) => [r.id, r]));
     // An id asked for twice in one batch is claimed once: only its first caller gets the row.
-    return ids.map((id) => {
-      const row = rows.get(id);
-      rows.delete(id);
+    return steps.map((step) => {
+      if ('sent' in step) return undefined;
+      const row = rows.get(step.claim);
+      rows.delete(step.claim);
       return row;
     });
   }),
-  markSent: coalesce(async (sent: { id: number; messageId: string }[]) => {
-    await q.markSent(db, sent);
-    return sent.map(() => undefined);
-  }),
-}));
+);
 
 /** Builds the message for a claimed delivery; null when what it served is gone. */
 export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
@@ -75,6 +76,8 @@ function codesOf(err: unknown): string {
 /**
  * Sends one delivery at most once per claim: claim with a lease, compose from the rows, send,
  * and record the outcome. A delivery already sent, failed or held by a live lease is not sent.
+ * A sent mark is committed after this resolves (settleSentMarks waits for it); `onUnrecorded`
+ * hears of one that could not be, whose message will go again when its lease ends.
  * @throws DelayedError after moving the job to when another worker's lease ends.
  * @throws UnrecoverableError when the delivery failed for good (5xx, attempts used up).
  * @throws Error on a temporary failure, so BullMQ retries the job with backoff.
@@ -85,9 +88,10 @@ export async function sendDelivery(
   composers: Composers,
   job: Job<SendJob>,
   token: string | undefined,
+  onUnrecorded: (err: unknown, deliveryId: number) => void,
 ): Promise<SendOutcome> {
   const id = job.data.deliveryId;
-  const delivery = await batched(db).claim(id);
+  const delivery = await ledger(db)({ claim: id });
   if (!delivery) {
     const state = await q.getDeliveryState(db, id);
     if (state?.status === 'sending' && state.lease_until) {
@@ -119,8 +123,27 @@ export async function sendDelivery(
   } catch (err) {
     return settleFailure(db, delivery, err);
   }
-  await recordSent(db, id, messageId);
+  // The job ends here and its sent mark rides on the statement that carries the next claims (see
+  // ledger): waiting for it held a job slot for a round trip that did nothing for the message.
+  // It widens nothing: a slot's next claim is queued behind this mark and commits with it or
+  // after it, so a killed worker still leaves at most one unrecorded message per slot, and that
+  // row, still `sending`, goes again once its lease ends, exactly as before.
+  const recorded = recordSent(db, id, messageId).catch((err: unknown) => onUnrecorded(err, id));
+  const pending = unrecorded(db);
+  pending.add(recorded);
+  void recorded.finally(() => pending.delete(recorded));
   return 'sent';
+}
+
+/** Sent marks not yet committed, per handle, so a closing worker can wait for them. */
+const unrecorded = perDb((_db: Queryable) => new Set<Promise<void>>());
+
+/**
+ * Resolves once every sent mark made so far on `db` is committed or given up on; a send worker
+ * calls it after its last job and before the database closes.
+ */
+export async function settleSentMarks(db: Queryable): Promise<void> {
+  await Promise.all(unrecorded(db));
 }
 
 /**
@@ -130,7 +153,8 @@ export async function sendDelivery(
 async function recordSent(db: Queryable, id: number, messageId: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await batched(db).markSent({ id, messageId });
+      await ledger(db)({ sent: { id, messageId } });
+      return;
     } catch (err) {
       if (attempt >= RECORD_SENT_TRIES) throw err;
       await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
