@@ -15,7 +15,8 @@ export interface SentMark {
  * Claims: only queued or retry rows, or sending rows whose lease ran out (their worker died).
  * Two workers racing for one row: the UPDATE lets exactly one win. An id marked sent in the same
  * statement is not claimed, since one statement must not change a row twice. `suppressed` rides
- * along so the send path needs no lookup of its own.
+ * along so the send path needs no lookup of its own; only Delivery's columns come back, since pg
+ * parses every column of every row it returns.
  * @returns the rows claimed; an id that could not be claimed has none.
  */
 export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[], claimIds: readonly number[], leaseSeconds: number) {
@@ -32,7 +33,9 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
             lease_until = now() + make_interval(secs => $4)
       WHERE id = ANY ($3::bigint[]) AND id <> ALL ($1::bigint[])
         AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
-      RETURNING d.*, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
+      RETURNING d.id, d.kind, d.source_id, d.target_id, d.subscriber_id, d.campaign_id, d.recipient, d.status,
+                d.attempts, d.lease_until, d.last_error, d.message_id, d.sent_at,
+                EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
     [marks.map((m) => m.id), marks.map((m) => m.messageId), [...claimIds].sort((a, b) => a - b), leaseSeconds],
   );
   return rows;

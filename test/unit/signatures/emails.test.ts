@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { formatLetterDate } from '../../../src/signatures/emails.ts';
+
+describe('formatLetterDate', () => {
+  it('writes the UTC day in British English', () => {
+    expect(formatLetterDate(new Date('2026-12-02T23:59:59Z'))).toBe('2 December 2026');
+  });
+
+  it('gives each day its own date, however many days have been formatted before', () => {
+    const start = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 40; i++) {
+      const d = new Date(start + i * 86_400_000 + 3_600_000);
+      expect(formatLetterDate(d)).toBe(new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d));
+    }
+    expect(formatLetterDate(new Date('2026-01-01T00:00:00Z'))).toBe('1 January 2026');
+    expect(formatLetterDate(new Date('2025-12-31T23:59:59.999Z'))).toBe('31 December 2025');
+  });
+});
