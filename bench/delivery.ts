@@ -3,7 +3,8 @@
 // of the same shape to the same sink.
 import { createBenchEnv, type BenchEnv } from './lib/bench-env.ts';
 import { startChild, type Child } from './lib/child.ts';
-import { drain } from './lib/drain.ts';
+import { drain, untilSent } from './lib/drain.ts';
+import { cpuShares, cpuTimes, type CpuShares } from './lib/machine.ts';
 import { createBenchCampaign, insertSignatures, queueLetters, type BenchCampaign } from './lib/fixtures.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
 import { alternate, summarize } from './lib/stats.ts';
@@ -41,11 +42,15 @@ async function sinkCount(sink: Child) {
   return sink.call<number>('count');
 }
 
-/**
- * Queues `n` letters and sends them with `processes` send-worker children of `concurrency` each.
- * @returns messages per second, from the workers' start to the last row marked sent.
- */
-export async function sendLetters(run: LetterRun, processes: number, concurrency: number, pool: number): Promise<number> {
+export interface LetterRate {
+  /** Messages per second, from the workers' start to the last row marked sent. */
+  rate: number;
+  /** How the machine's cores spent that time. */
+  cpu?: CpuShares;
+}
+
+/** Queues `n` letters and sends them with `processes` send-worker children of `concurrency` each. */
+export async function sendLetters(run: LetterRun, processes: number, concurrency: number, pool: number): Promise<LetterRate> {
   const { env, sink, campaign, n } = run;
   await env.resetQueues();
   await queueLetters(env.db, env.queues, campaign.id);
@@ -53,13 +58,16 @@ export async function sendLetters(run: LetterRun, processes: number, concurrency
   const workers = await Promise.all(Array.from({ length: processes }, () => startChild('worker-process.ts', childEnv)));
   try {
     const before = await sinkCount(sink);
+    const cpuBefore = cpuTimes();
     const r = await drain(workers, n);
+    const seconds = r.seconds + (await untilSent(env.db, n));
+    const cpu = cpuShares(cpuBefore, cpuTimes());
     const { rows } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
     const received = (await sinkCount(sink)) - before;
     if (r.failed || rows[0]!.n !== n || received !== n) {
       throw new Error(`send workers: ${r.failed} jobs failed, ${rows[0]!.n} of ${n} rows sent, sink got ${received}`);
     }
-    return n / r.seconds;
+    return { rate: n / seconds, cpu };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
@@ -90,7 +98,7 @@ export async function benchDelivery(sizes: Sizes): Promise<MeasurementResult> {
   try {
     await alternate(
       sizes.rounds,
-      async () => void product.push(await sendLetters(run, 1, CONCURRENCY, POOL)),
+      async () => void product.push((await sendLetters(run, 1, CONCURRENCY, POOL)).rate),
       async () => void raw.push(await sendRaw(run, CONCURRENCY, POOL)),
     );
   } finally {
@@ -103,7 +111,7 @@ export async function benchDelivery(sizes: Sizes): Promise<MeasurementResult> {
       `${sizes.deliveries.toLocaleString('en-US')} letter deliveries per round (rows and jobs made before the clock starts) through one send-worker ` +
       `process (concurrency ${CONCURRENCY}, pooled nodemailer, maxConnections ${POOL}, maxMessages Infinity) into a counting smtp-server ` +
       `in another process; baseline: bare pooled nodemailer in its own process, same pool, ${CONCURRENCY} messages in flight. ` +
-      'Clock: from the start command to the last job completed (row marked sent).',
+      'Clock: from the start command until every row is marked sent.',
     series: [
       { label: 'send worker (claim, compose, send, mark sent)', unit: 'msgs/s', values: product },
       { label: 'raw pooled nodemailer', unit: 'msgs/s', values: raw },

@@ -1,3 +1,4 @@
+import type { Queryable } from '../../src/db/index.ts';
 import type { Child } from './child.ts';
 import { sleep } from './stats.ts';
 
@@ -48,5 +49,21 @@ async function run(children: Child[], n: number, opts: { stallMs?: number; start
       throw new Error(`stalled at ${done} done, ${failed} failed of ${n}`);
     }
     await sleep(POLL_MS);
+  }
+}
+
+/**
+ * A send job ends before its sent mark commits (src/deliveries/service.ts), so a run is over only
+ * once `n` rows say `sent`: polls until they do.
+ * @returns the seconds that took after the last job ended, to add to the run's clock.
+ * @throws when they do not within `timeoutMs`.
+ */
+export async function untilSent(db: Queryable, n: number, timeoutMs = 30_000): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
+    if (rows[0]!.n >= n) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > timeoutMs) throw new Error(`${rows[0]!.n} of ${n} rows marked sent ${timeoutMs / 1000} s after the last job ended`);
+    await sleep(5);
   }
 }

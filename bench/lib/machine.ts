@@ -13,6 +13,32 @@ export interface Machine {
   postgres: string;
 }
 
+/** The machine's CPU time so far, all cores together, by /proc/stat's columns; undefined off Linux. */
+export function cpuTimes(): number[] | undefined {
+  try {
+    return fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CpuShares {
+  /** Share of all cores' time spent idle or waiting on I/O. */
+  idle: number;
+  /** Share the hypervisor gave to other guests. */
+  steal: number;
+}
+
+/** How the machine's cores spent the time between two readings of cpuTimes. */
+export function cpuShares(before: number[] | undefined, after: number[] | undefined): CpuShares | undefined {
+  if (!before || !after) return undefined;
+  const d = after.map((v, i) => v - (before[i] ?? 0));
+  const total = d.reduce((a, b) => a + b, 0);
+  if (total <= 0) return undefined;
+  // user nice system idle iowait irq softirq steal …
+  return { idle: ((d[3] ?? 0) + (d[4] ?? 0)) / total, steal: (d[7] ?? 0) / total };
+}
+
 export const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
 function cpuModel(): string {
