@@ -2,6 +2,8 @@ import type { Queryable } from '../db/index.ts';
 import type { Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
+export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
+
 /**
  * The campaigns signatures are for, by slug, each row with the id its signature will get: the
  * confirmation token is derived from that id, so knowing it first lets one statement store the
@@ -9,8 +11,11 @@ import type { Signature, SignatureInput } from './types.ts';
  * gap. `ord` is the slug's 1-based position; an unknown slug has no row.
  */
 export async function getCampaignsForSigning(db: Queryable, slugs: readonly string[]) {
-  const { rows } = await db.query<Campaign & { ord: number; next_signature_id: number }>(
-    `SELECT x.ord, c.*, nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
+  // Only what signing reads: every signature of a batch gets its own row, and pg parses each
+  // column of each (the letter template and the dates were most of this read's client time).
+  const { rows } = await db.query<CampaignForSigning & { ord: number; next_signature_id: number }>(
+    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
+            nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
        FROM unnest($1::text[]) WITH ORDINALITY AS x (slug, ord)
        JOIN campaigns c ON c.slug = x.slug`,
     [slugs],
