@@ -30,8 +30,9 @@ export const SEND_JOB_OPTIONS: JobsOptions = {
   // BullMQ's own count is a backstop: the worker fails the row after MAX_SEND_ATTEMPTS claims.
   attempts: MAX_SEND_ATTEMPTS + 2,
   backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
-  // A completed job is dead weight; the row already says `sent`. Re-adding a removed id is
-  // safe because the claim skips rows that are not queued or retry.
+  // A completed job is dead weight: the row says `sent`, or will once the worker's next statement
+  // commits. Re-adding a removed id is safe because the claim skips rows that are not queued or
+  // retry, and waits out a live lease.
   removeOnComplete: true,
   removeOnFail: { age: 7 * 24 * 3600 },
 };

@@ -12,6 +12,7 @@ export const LEASE_SECONDS = 90;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
 const RETRY_BASE_MS = 2_000;
 const SWEEP_PAGE = 1_000;
+/** Tries of a statement carrying sent marks; past them the marks are given up, and their rows go again once their leases end. */
 const RECORD_SENT_TRIES = 4;
 
 type Claimed = Delivery & { suppressed: boolean };
@@ -22,6 +23,12 @@ type LedgerStep = { claim: number } | { sent: q.SentMark };
  * Claims and sent marks of the jobs a worker runs at once share one statement: round trips to
  * Postgres were most of the send worker's cost (`npm run bench`, worker overhead), and while one
  * job waits for its claim another has just sent, so each statement carries both.
+ *
+ * A statement carrying sent marks is tried again here, a few times with backoff, before the next
+ * batch may go: the relay has those messages, and while their marks are owed no claim may commit,
+ * or a job slot could send again with its last message still unrecorded (see sendDelivery). A
+ * deadlock abort (two workers, one marking a row whose lease ran out while the other claims it)
+ * is such a failure too. A statement of claims alone fails at once; BullMQ retries its jobs.
  */
 const ledger = perDb((db: Queryable) =>
   coalesce(async (steps: LedgerStep[]): Promise<(Claimed | undefined)[]> => {
@@ -31,7 +38,7 @@ const ledger = perDb((db: Queryable) =>
       if ('sent' in step) sent.push(step.sent);
       else claims.push(step.claim);
     }
-    const rows = new Map((await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS)).map((r) => [r.id, r]));
+    const rows = new Map((await recordSentAndClaim(db, sent, claims)).map((r) => [r.id, r]));
     // An id asked for twice in one batch is claimed once: only its first caller gets the row.
     return steps.map((step) => {
       if ('sent' in step) return undefined;
@@ -41,6 +48,17 @@ const ledger = perDb((db: Queryable) =>
     });
   }),
 );
+
+async function recordSentAndClaim(db: Queryable, sent: q.SentMark[], claims: number[]) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
+    } catch (err) {
+      if (sent.length === 0 || attempt >= RECORD_SENT_TRIES) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+}
 
 /** Builds the message for a claimed delivery; null when what it served is gone. */
 export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
@@ -76,8 +94,9 @@ function codesOf(err: unknown): string {
 /**
  * Sends one delivery at most once per claim: claim with a lease, compose from the rows, send,
  * and record the outcome. A delivery already sent, failed or held by a live lease is not sent.
- * A sent mark is committed after this resolves (settleSentMarks waits for it); `onUnrecorded`
- * hears of one that could not be, whose message will go again when its lease ends.
+ * A sent mark is committed after this resolves (settleSentMarks waits for it); `onUnrecorded`,
+ * which must not throw, hears of one that could not be, whose message goes again when its lease
+ * ends.
  * @throws DelayedError after moving the job to when another worker's lease ends.
  * @throws UnrecoverableError when the delivery failed for good (5xx, attempts used up).
  * @throws Error on a temporary failure, so BullMQ retries the job with backoff.
@@ -128,10 +147,14 @@ export async function sendDelivery(
   // It widens nothing: a slot's next claim is queued behind this mark and commits with it or
   // after it, so a killed worker still leaves at most one unrecorded message per slot, and that
   // row, still `sending`, goes again once its lease ends, exactly as before.
-  const recorded = recordSent(db, id, messageId).catch((err: unknown) => onUnrecorded(err, id));
   const pending = unrecorded(db);
+  const recorded: Promise<void> = ledger(db)({ sent: { id, messageId } })
+    .then(
+      () => undefined,
+      (err: unknown) => onUnrecorded(err, id),
+    )
+    .finally(() => pending.delete(recorded));
   pending.add(recorded);
-  void recorded.finally(() => pending.delete(recorded));
   return 'sent';
 }
 
@@ -144,22 +167,6 @@ const unrecorded = perDb((_db: Queryable) => new Set<Promise<void>>());
  */
 export async function settleSentMarks(db: Queryable): Promise<void> {
   await Promise.all(unrecorded(db));
-}
-
-/**
- * The relay has the message: failing to record that would send it again once the lease ends,
- * so a database blip here gets a few tries before the error goes up.
- */
-async function recordSent(db: Queryable, id: number, messageId: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ledger(db)({ sent: { id, messageId } });
-      return;
-    } catch (err) {
-      if (attempt >= RECORD_SENT_TRIES) throw err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-    }
-  }
 }
 
 async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): Promise<SendOutcome> {

@@ -1,5 +1,10 @@
+import type { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/index.ts';
 import { recordSentAndClaim } from '../../src/deliveries/queries.ts';
+import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/service.ts';
+import type { Mailer } from '../../src/mail/transport.ts';
+import type { SendJob } from '../../src/queues.ts';
 import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';
 
 describe.each(DB_KINDS)('the send ledger on %s', (kind) => {
@@ -64,5 +69,96 @@ describe.each(DB_KINDS)('the send ledger on %s', (kind) => {
     const id = await delivery('failed');
     await recordSentAndClaim(t.db, [{ id, messageId: '<stray@appeal.test>' }], [], 90);
     expect(await row(id)).toMatchObject({ status: 'failed', message_id: null });
+  });
+});
+
+describe.each(DB_KINDS)('sending on %s', (kind) => {
+  let t: TestDb;
+  beforeEach(async () => {
+    t = await createTestDb(kind);
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('a job ends once the relay has the message, and settleSentMarks waits for its row to say sent', async () => {
+    const { rows } = await t.db.query<{ id: number }>(`INSERT INTO deliveries (kind, source_id, recipient) VALUES ('confirm', 1, 'r@appeal.test') RETURNING id`);
+    const id = rows[0]!.id;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    // Sent marks are held back until released, as a slow statement would be.
+    const db: Db = {
+      ...t.db,
+      async query(sql, params) {
+        if (sql.startsWith('WITH sent AS') && (params![0] as number[]).length > 0) await held;
+        return t.db.query(sql, params);
+      },
+    };
+    const mailer: Mailer = { kind: 'smtp', send: async () => ({ messageId: '<held@appeal.test>' }), close() {} };
+    const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+    expect(await sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).toBe('sent');
+    expect((await t.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id])).rows[0]!.status).toBe('sending');
+    let settled = false;
+    const settling = settleSentMarks(db).then(() => void (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    release();
+    await settling;
+    expect((await t.db.query<{ status: string; message_id: string }>('SELECT status, message_id FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({ status: 'sent', message_id: '<held@appeal.test>' });
+  });
+});
+
+describe.each(DB_KINDS)('when a statement carrying sent marks fails, on %s', (kind) => {
+  let t: TestDb;
+  beforeEach(async () => {
+    t = await createTestDb(kind);
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('no claim commits before the marks it carried are recorded', async () => {
+    const { rows } = await t.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
+    );
+    const [a, b, c] = rows.map((r) => r.id) as [number, number, number];
+    // What each ledger statement carried and whether it committed; the first one with a mark fails.
+    const log: { marks: number[]; claims: number[]; ok: boolean }[] = [];
+    let failed = false;
+    const db: Db = {
+      ...t.db,
+      async query(sql, params) {
+        if (!sql.startsWith('WITH sent AS')) return t.db.query(sql, params);
+        const entry = { marks: params![0] as number[], claims: params![2] as number[], ok: false };
+        log.push(entry);
+        if (!failed && entry.marks.length > 0) {
+          failed = true;
+          throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        }
+        const result = await t.db.query(sql, params);
+        entry.ok = true;
+        return result as never;
+      },
+    };
+    const mailer: Mailer = { kind: 'smtp', send: async () => ({ messageId: `<${log.length}@appeal.test>` }), close() {} };
+    const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+    const unrecorded: number[] = [];
+    const send = (id: number) =>
+      sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, (_err, deliveryId) => void unrecorded.push(deliveryId));
+
+    expect(await send(a)).toBe('sent');
+    // b's claim joins a's mark in the statement that fails; c asks once that failure is seen.
+    const second = send(b);
+    await expect.poll(() => failed).toBe(true);
+    const third = send(c);
+    expect(await second).toBe('sent');
+    expect(await third).toBe('sent');
+    await settleSentMarks(db);
+
+    const firstCommitAfterFailure = log.slice(log.findIndex((e) => !e.ok) + 1).find((e) => e.ok)!;
+    expect(firstCommitAfterFailure.marks).toContain(a);
+    expect(unrecorded).toEqual([]);
+    const statuses = await t.db.query<{ status: string }>('SELECT status FROM deliveries ORDER BY id');
+    expect(statuses.rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
   });
 });
