@@ -72,6 +72,10 @@ describe.each(DB_KINDS)('the send ledger on %s', (kind) => {
   });
 });
 
+/** A relay that accepts everything at once. */
+const mailerAnswering = (messageId: () => string): Mailer => ({ kind: 'smtp', send: async () => ({ messageId: messageId() }), close() {} });
+const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+
 describe.each(DB_KINDS)('sending on %s', (kind) => {
   let t: TestDb;
   beforeEach(async () => {
@@ -94,8 +98,7 @@ describe.each(DB_KINDS)('sending on %s', (kind) => {
         return t.db.query(sql, params);
       },
     };
-    const mailer: Mailer = { kind: 'smtp', send: async () => ({ messageId: '<held@appeal.test>' }), close() {} };
-    const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+    const mailer = mailerAnswering(() => '<held@appeal.test>');
     expect(await sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).toBe('sent');
     expect((await t.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id])).rows[0]!.status).toBe('sending');
     let settled = false;
@@ -106,18 +109,8 @@ describe.each(DB_KINDS)('sending on %s', (kind) => {
     await settling;
     expect((await t.db.query<{ status: string; message_id: string }>('SELECT status, message_id FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({ status: 'sent', message_id: '<held@appeal.test>' });
   });
-});
 
-describe.each(DB_KINDS)('when a statement carrying sent marks fails, on %s', (kind) => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb(kind);
-  });
-  afterEach(async () => {
-    await t.close();
-  });
-
-  it('no claim commits before the marks it carried are recorded', async () => {
+  it('when a statement carrying sent marks fails, no claim commits before the marks it carried are recorded', async () => {
     const { rows } = await t.db.query<{ id: number }>(
       `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
     );
@@ -140,8 +133,7 @@ describe.each(DB_KINDS)('when a statement carrying sent marks fails, on %s', (ki
         return result as never;
       },
     };
-    const mailer: Mailer = { kind: 'smtp', send: async () => ({ messageId: `<${log.length}@appeal.test>` }), close() {} };
-    const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+    const mailer = mailerAnswering(() => `<${log.length}@appeal.test>`);
     const unrecorded: number[] = [];
     const send = (id: number) =>
       sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, (_err, deliveryId) => void unrecorded.push(deliveryId));
