@@ -29,7 +29,7 @@ export async function benchWorkerOverhead(sizes: Sizes): Promise<MeasurementResu
       try {
         const r = await drain([worker], n);
         if (r.failed) throw new Error(`${role}: ${r.failed} jobs failed`);
-        return n / (r.seconds + (role === 'send' ? await untilSent(env.db, n) : 0));
+        return n / (r.seconds + (role === 'send' ? (await untilSent(env.db, n)).seconds : 0));
       } finally {
         await worker.stop();
       }

@@ -55,15 +55,17 @@ async function run(children: Child[], n: number, opts: { stallMs?: number; start
 /**
  * A send job ends before its sent mark commits (src/deliveries/service.ts), so a run is over only
  * once `n` rows say `sent`: polls until they do.
- * @returns the seconds that took after the last job ended, to add to the run's clock.
+ * @returns the seconds that took after the last job ended, to add to the run's clock, and how
+ * many rows said `sent` then.
  * @throws when they do not within `timeoutMs`.
  */
-export async function untilSent(db: Queryable, n: number, timeoutMs = 30_000): Promise<number> {
+export async function untilSent(db: Queryable, n: number, timeoutMs = 30_000): Promise<{ seconds: number; sent: number }> {
   const t0 = performance.now();
   for (;;) {
     const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
-    if (rows[0]!.n >= n) return (performance.now() - t0) / 1000;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${rows[0]!.n} of ${n} rows marked sent ${timeoutMs / 1000} s after the last job ended`);
+    const sent = rows[0]!.n;
+    if (sent >= n) return { seconds: (performance.now() - t0) / 1000, sent };
+    if (performance.now() - t0 > timeoutMs) throw new Error(`${sent} of ${n} rows marked sent ${timeoutMs / 1000} s after the last job ended`);
     await sleep(5);
   }
 }

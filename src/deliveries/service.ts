@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
@@ -38,7 +39,7 @@ const ledger = perDb((db: Queryable) =>
       if ('sent' in step) sent.push(step.sent);
       else claims.push(step.claim);
     }
-    const rows = new Map((await recordSentAndClaim(db, sent, claims)).map((r) => [r.id, r]));
+    const rows = new Map((await runLedgerStatement(db, sent, claims)).map((r) => [r.id, r]));
     // An id asked for twice in one batch is claimed once: only its first caller gets the row.
     return steps.map((step) => {
       if ('sent' in step) return undefined;
@@ -49,13 +50,13 @@ const ledger = perDb((db: Queryable) =>
   }),
 );
 
-async function recordSentAndClaim(db: Queryable, sent: q.SentMark[], claims: number[]) {
+async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
     } catch (err) {
       if (sent.length === 0 || attempt >= RECORD_SENT_TRIES) throw err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      await sleep(200 * 2 ** attempt);
     }
   }
 }

@@ -1,82 +1,17 @@
+import os from 'node:os';
 import type { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { recordSentAndClaim } from '../../src/deliveries/queries.ts';
 import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/service.ts';
-import type { Mailer } from '../../src/mail/transport.ts';
+import { createMailer, type Mailer } from '../../src/mail/transport.ts';
 import type { SendJob } from '../../src/queues.ts';
 import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
-describe.each(DB_KINDS)('the send ledger on %s', (kind) => {
-  let t: TestDb;
-  beforeEach(async () => {
-    t = await createTestDb(kind);
-  });
-  afterEach(async () => {
-    await t.close();
-  });
-
-  async function delivery(status: string, leaseSeconds: number | null = null): Promise<number> {
-    const { rows } = await t.db.query<{ id: number }>(
-      `INSERT INTO deliveries (kind, source_id, recipient, status, attempts, lease_until)
-       VALUES ('confirm', (SELECT coalesce(max(source_id), 0) + 1 FROM deliveries), 'someone@appeal.test', $1, $2,
-               CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
-       RETURNING id`,
-      [status, status === 'queued' ? 0 : 1, leaseSeconds],
-    );
-    return rows[0]!.id;
-  }
-  const row = async (id: number) =>
-    (await t.db.query<{ status: string; attempts: number; message_id: string | null; lease_until: Date | null }>(
-      'SELECT status, attempts, message_id, lease_until FROM deliveries WHERE id = $1',
-      [id],
-    )).rows[0]!;
-
-  it('records a sent mark and claims other deliveries in the same statement', async () => {
-    const sending = await delivery('sending', 90);
-    const queued = await delivery('queued');
-    const claimed = await recordSentAndClaim(t.db, [{ id: sending, messageId: '<one@appeal.test>' }], [queued], 90);
-    expect(claimed.map((d) => d.id)).toEqual([queued]);
-    expect(claimed[0]).toMatchObject({ status: 'sending', attempts: 1, suppressed: false });
-    expect(await row(sending)).toMatchObject({ status: 'sent', message_id: '<one@appeal.test>', lease_until: null });
-  });
-
-  it('does not claim a delivery it marks sent in the same statement, even with its lease run out', async () => {
-    const lapsed = await delivery('sending', -5);
-    const claimed = await recordSentAndClaim(t.db, [{ id: lapsed, messageId: '<late@appeal.test>' }], [lapsed], 90);
-    expect(claimed).toEqual([]);
-    expect(await row(lapsed)).toMatchObject({ status: 'sent', attempts: 1, message_id: '<late@appeal.test>' });
-  });
-
-  it('claims a delivery whose lease ran out, but not one held by a live lease, nor one already sent', async () => {
-    const lapsed = await delivery('sending', -5);
-    const held = await delivery('sending', 90);
-    const sent = await delivery('sent');
-    const claimed = await recordSentAndClaim(t.db, [], [lapsed, held, sent], 90);
-    expect(claimed.map((d) => d.id)).toEqual([lapsed]);
-    expect((await row(lapsed)).attempts).toBe(2);
-    expect((await row(held)).attempts).toBe(1);
-  });
-
-  it('a repeated or late sent mark changes nothing', async () => {
-    const id = await delivery('sending', 90);
-    await recordSentAndClaim(t.db, [{ id, messageId: '<first@appeal.test>' }], [], 90);
-    await recordSentAndClaim(t.db, [{ id, messageId: '<second@appeal.test>' }], [], 90);
-    expect(await row(id)).toMatchObject({ status: 'sent', message_id: '<first@appeal.test>' });
-  });
-
-  it('leaves a failed delivery failed: only a sending row becomes sent', async () => {
-    const id = await delivery('failed');
-    await recordSentAndClaim(t.db, [{ id, messageId: '<stray@appeal.test>' }], [], 90);
-    expect(await row(id)).toMatchObject({ status: 'failed', message_id: null });
-  });
-});
-
-/** A relay that accepts everything at once. */
-const mailerAnswering = (messageId: () => string): Mailer => ({ kind: 'smtp', send: async () => ({ messageId: messageId() }), close() {} });
 const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
 
-describe.each(DB_KINDS)('sending on %s', (kind) => {
+describe.each(DB_KINDS)('deliveries on %s', (kind) => {
   let t: TestDb;
   beforeEach(async () => {
     t = await createTestDb(kind);
@@ -85,72 +20,141 @@ describe.each(DB_KINDS)('sending on %s', (kind) => {
     await t.close();
   });
 
-  it('a job ends once the relay has the message, and settleSentMarks waits for its row to say sent', async () => {
-    const { rows } = await t.db.query<{ id: number }>(`INSERT INTO deliveries (kind, source_id, recipient) VALUES ('confirm', 1, 'r@appeal.test') RETURNING id`);
-    const id = rows[0]!.id;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    // Sent marks are held back until released, as a slow statement would be.
-    const db: Db = {
-      ...t.db,
-      async query(sql, params) {
-        if (sql.startsWith('WITH sent AS') && (params![0] as number[]).length > 0) await held;
-        return t.db.query(sql, params);
-      },
-    };
-    const mailer = mailerAnswering(() => '<held@appeal.test>');
-    expect(await sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).toBe('sent');
-    expect((await t.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id])).rows[0]!.status).toBe('sending');
-    let settled = false;
-    const settling = settleSentMarks(db).then(() => void (settled = true));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(settled).toBe(false);
-    release();
-    await settling;
-    expect((await t.db.query<{ status: string; message_id: string }>('SELECT status, message_id FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({ status: 'sent', message_id: '<held@appeal.test>' });
+  describe('the send ledger', () => {
+    async function delivery(status: string, leaseSeconds: number | null = null): Promise<number> {
+      const { rows } = await t.db.query<{ id: number }>(
+        `INSERT INTO deliveries (kind, source_id, recipient, status, attempts, lease_until)
+         VALUES ('confirm', (SELECT coalesce(max(source_id), 0) + 1 FROM deliveries), 'someone@appeal.test', $1, $2,
+                 CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(secs => $3::int) END)
+         RETURNING id`,
+        [status, status === 'queued' ? 0 : 1, leaseSeconds],
+      );
+      return rows[0]!.id;
+    }
+    const row = async (id: number) =>
+      (await t.db.query<{ status: string; attempts: number; message_id: string | null; lease_until: Date | null }>(
+        'SELECT status, attempts, message_id, lease_until FROM deliveries WHERE id = $1',
+        [id],
+      )).rows[0]!;
+
+    it('records a sent mark and claims other deliveries in the same statement', async () => {
+      const sending = await delivery('sending', 90);
+      const queued = await delivery('queued');
+      const claimed = await recordSentAndClaim(t.db, [{ id: sending, messageId: '<one@appeal.test>' }], [queued], 90);
+      expect(claimed.map((d) => d.id)).toEqual([queued]);
+      expect(claimed[0]).toMatchObject({ status: 'sending', attempts: 1, suppressed: false });
+      expect(await row(sending)).toMatchObject({ status: 'sent', message_id: '<one@appeal.test>', lease_until: null });
+    });
+
+    it('does not claim a delivery it marks sent in the same statement, even with its lease run out', async () => {
+      const lapsed = await delivery('sending', -5);
+      const claimed = await recordSentAndClaim(t.db, [{ id: lapsed, messageId: '<late@appeal.test>' }], [lapsed], 90);
+      expect(claimed).toEqual([]);
+      expect(await row(lapsed)).toMatchObject({ status: 'sent', attempts: 1, message_id: '<late@appeal.test>' });
+    });
+
+    it('claims a delivery whose lease ran out, but not one held by a live lease, nor one already sent', async () => {
+      const lapsed = await delivery('sending', -5);
+      const held = await delivery('sending', 90);
+      const sent = await delivery('sent');
+      const claimed = await recordSentAndClaim(t.db, [], [lapsed, held, sent], 90);
+      expect(claimed.map((d) => d.id)).toEqual([lapsed]);
+      expect((await row(lapsed)).attempts).toBe(2);
+      expect((await row(held)).attempts).toBe(1);
+    });
+
+    it('a repeated or late sent mark changes nothing', async () => {
+      const id = await delivery('sending', 90);
+      await recordSentAndClaim(t.db, [{ id, messageId: '<first@appeal.test>' }], [], 90);
+      await recordSentAndClaim(t.db, [{ id, messageId: '<second@appeal.test>' }], [], 90);
+      expect(await row(id)).toMatchObject({ status: 'sent', message_id: '<first@appeal.test>' });
+    });
+
+    it('leaves a failed delivery failed: only a sending row becomes sent', async () => {
+      const id = await delivery('failed');
+      await recordSentAndClaim(t.db, [{ id, messageId: '<stray@appeal.test>' }], [], 90);
+      expect(await row(id)).toMatchObject({ status: 'failed', message_id: null });
+    });
   });
 
-  it('when a statement carrying sent marks fails, no claim commits before the marks it carried are recorded', async () => {
-    const { rows } = await t.db.query<{ id: number }>(
-      `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
-    );
-    const [a, b, c] = rows.map((r) => r.id) as [number, number, number];
-    // What each ledger statement carried and whether it committed; the first one with a mark fails.
-    const log: { marks: number[]; claims: number[]; ok: boolean }[] = [];
-    let failed = false;
-    const db: Db = {
-      ...t.db,
-      async query(sql, params) {
-        if (!sql.startsWith('WITH sent AS')) return t.db.query(sql, params);
-        const entry = { marks: params![0] as number[], claims: params![2] as number[], ok: false };
-        log.push(entry);
-        if (!failed && entry.marks.length > 0) {
-          failed = true;
-          throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
-        }
-        const result = await t.db.query(sql, params);
-        entry.ok = true;
-        return result as never;
-      },
-    };
-    const mailer = mailerAnswering(() => `<${log.length}@appeal.test>`);
-    const unrecorded: number[] = [];
-    const send = (id: number) =>
-      sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, (_err, deliveryId) => void unrecorded.push(deliveryId));
+  describe('sending through a real SMTP sink', () => {
+    let sink: SmtpSink;
+    let mailer: Mailer;
+    beforeEach(async () => {
+      sink = await startSmtpSink();
+      mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined });
+    });
+    afterEach(async () => {
+      mailer.close();
+      await sink.close();
+    });
 
-    expect(await send(a)).toBe('sent');
-    // b's claim joins a's mark in the statement that fails; c asks once that failure is seen.
-    const second = send(b);
-    await expect.poll(() => failed).toBe(true);
-    const third = send(c);
-    expect(await second).toBe('sent');
-    expect(await third).toBe('sent');
-    await settleSentMarks(db);
+    it('a job ends once the relay has the message, and settleSentMarks waits for its row to say sent', async () => {
+      const { rows } = await t.db.query<{ id: number }>(`INSERT INTO deliveries (kind, source_id, recipient) VALUES ('confirm', 1, 'r@appeal.test') RETURNING id`);
+      const id = rows[0]!.id;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      // Sent marks are held back until released, as a slow statement would be.
+      const db: Db = {
+        ...t.db,
+        async query(sql, params) {
+          if (sql.startsWith('WITH sent AS') && (params![0] as number[]).length > 0) await held;
+          return t.db.query(sql, params);
+        },
+      };
+      expect(await sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).toBe('sent');
+      expect((await t.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [id])).rows[0]!.status).toBe('sending');
+      let settled = false;
+      const settling = settleSentMarks(db).then(() => void (settled = true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(settled).toBe(false);
+      release();
+      await settling;
+      expect((await t.db.query<{ status: string; message_id: string }>('SELECT status, message_id FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({ status: 'sent', message_id: sink.messages[0]!.messageId });
+    });
 
-    const firstCommitAfterFailure = log.slice(log.findIndex((e) => !e.ok) + 1).find((e) => e.ok)!;
-    expect(firstCommitAfterFailure.marks).toContain(a);
-    expect(unrecorded).toEqual([]);
-    const statuses = await t.db.query<{ status: string }>('SELECT status FROM deliveries ORDER BY id');
-    expect(statuses.rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+    it('when a statement carrying sent marks fails, no claim commits before the marks it carried are recorded', async () => {
+      const { rows } = await t.db.query<{ id: number }>(
+        `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
+      );
+      const [a, b, c] = rows.map((r) => r.id) as [number, number, number];
+      // What each ledger statement carried and whether it committed; the first one with a mark fails.
+      const log: { marks: number[]; claims: number[]; ok: boolean }[] = [];
+      let failed = false;
+      const db: Db = {
+        ...t.db,
+        async query(sql, params) {
+          if (!sql.startsWith('WITH sent AS')) return t.db.query(sql, params);
+          const entry = { marks: params![0] as number[], claims: params![2] as number[], ok: false };
+          log.push(entry);
+          if (!failed && entry.marks.length > 0) {
+            failed = true;
+            throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+          }
+          const result = await t.db.query(sql, params);
+          entry.ok = true;
+          return result as never;
+        },
+      };
+      const unrecorded: number[] = [];
+      const send = (id: number) =>
+        sendDelivery(db, mailer, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, (_err, deliveryId) => void unrecorded.push(deliveryId));
+
+      expect(await send(a)).toBe('sent');
+      // b's claim joins a's mark in the statement that fails; c asks once that failure is seen.
+      const second = send(b);
+      await expect.poll(() => failed).toBe(true);
+      const third = send(c);
+      expect(await second).toBe('sent');
+      expect(await third).toBe('sent');
+      await settleSentMarks(db);
+
+      const firstCommitAfterFailure = log.slice(log.findIndex((e) => !e.ok) + 1).find((e) => e.ok)!;
+      expect(firstCommitAfterFailure.marks).toContain(a);
+      expect(unrecorded).toEqual([]);
+      const statuses = await t.db.query<{ status: string }>('SELECT status FROM deliveries ORDER BY id');
+      expect(statuses.rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+      expect(sink.messages).toHaveLength(3);
+    });
   });
 });
