@@ -9,9 +9,9 @@ import { createBenchCampaign, insertSignatures, queueLetters, type BenchCampaign
 import type { MeasurementResult, Sizes } from './lib/result.ts';
 import { alternate, summarize } from './lib/stats.ts';
 
-/** Product defaults: WORKER_CONCURRENCY 10, a pool of 5 SMTP connections. */
+/** Product defaults: WORKER_CONCURRENCY 10, and as many pooled SMTP connections (one per job slot). */
 export const CONCURRENCY = 10;
-export const POOL = 5;
+export const POOL = CONCURRENCY;
 
 export interface LetterRun {
   env: BenchEnv;

@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config.ts';
 import { serveParent } from './child.ts';
 
 const config = loadConfig(process.env);
-const pool = Number(process.env.BENCH_SMTP_POOL ?? 5);
+const pool = Number(process.env.BENCH_SMTP_POOL ?? config.workerConcurrency);
 let done = 0;
 let failed = 0;
 const count = () => ({ done, failed });

@@ -22,7 +22,11 @@ export interface Mailer {
 }
 
 export interface MailerOptions {
-  /** Parallel SMTP connections in the pool. @defaultValue 5 */
+  /**
+   * Parallel SMTP connections in the pool. @defaultValue WORKER_CONCURRENCY, one per job slot:
+   * with fewer, a slot whose message waits for a connection holds a job and does nothing
+   * (`npm run bench`, delivery throughput).
+   */
   maxConnections?: number;
 }
 
@@ -39,7 +43,7 @@ function readDkimKey(file: string): string {
   return key;
 }
 
-function smtpOptions(smtpUrl: string, opts: MailerOptions): SMTPPool.Options {
+function smtpOptions(smtpUrl: string, maxConnections: number): SMTPPool.Options {
   const u = new URL(smtpUrl);
   const secure = u.protocol === 'smtps:';
   return {
@@ -48,7 +52,7 @@ function smtpOptions(smtpUrl: string, opts: MailerOptions): SMTPPool.Options {
     port: Number(u.port || (secure ? 465 : 587)),
     secure,
     auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
-    maxConnections: opts.maxConnections ?? 5,
+    maxConnections,
     maxMessages: Infinity,
     // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well
     // inside the delivery lease so the claim stays meaningful.
@@ -62,14 +66,17 @@ function smtpOptions(smtpUrl: string, opts: MailerOptions): SMTPPool.Options {
  * The one transport for the process, chosen from config: pooled SMTP when SMTP_URL is set,
  * otherwise `.eml` files under DATA_DIR/outbox. Every message is DKIM-signed when DKIM is set.
  */
-export function createMailer(config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim'>, opts: MailerOptions = {}): Mailer {
+export function createMailer(
+  config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim' | 'workerConcurrency'>,
+  opts: MailerOptions = {},
+): Mailer {
   const dkim = config.dkim && {
     domainName: config.dkim.domainName,
     keySelector: config.dkim.keySelector,
     privateKey: readDkimKey(config.dkim.privateKeyFile),
   };
   if (config.smtpUrl) {
-    const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts), dkim });
+    const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts.maxConnections ?? config.workerConcurrency), dkim });
     return {
       kind: 'smtp',
       async send(message) {

@@ -82,7 +82,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
     let mailer: Mailer;
     beforeEach(async () => {
       sink = await startSmtpSink();
-      mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined });
+      mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined, workerConcurrency: 10 });
     });
     afterEach(async () => {
       mailer.close();

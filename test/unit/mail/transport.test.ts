@@ -23,7 +23,7 @@ describe('classifying what a real SMTP server answers', () => {
   /** The error nodemailer raises when the sink behaves like this, or undefined when it sent. */
   async function sendWith(behavior: SinkBehavior, smtpUrl = sink.url): Promise<unknown> {
     sink.behavior = behavior;
-    const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined });
+    const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined, workerConcurrency: 10 });
     try {
       await mailer.send(message);
       return undefined;
@@ -38,6 +38,19 @@ describe('classifying what a real SMTP server answers', () => {
   it('sends through SMTP_URL and reports the Message-ID', async () => {
     expect(await sendWith({})).toBeUndefined();
     expect(sink.messages.at(-1)!.subject).toBe('About Aigerim');
+  });
+
+  it('opens one pooled connection per job slot (WORKER_CONCURRENCY), no more', async () => {
+    const sessions = new Set<string>();
+    sink.behavior = { onMailFrom: (_address, session) => void sessions.add(session.id) };
+    const mailer = createMailer({ smtpUrl: sink.url, dataDir, dkim: undefined, workerConcurrency: 4 });
+    try {
+      await Promise.all(Array.from({ length: 12 }, (_, i) => mailer.send({ ...message, subject: `Letter ${i}` })));
+    } finally {
+      mailer.close();
+      sink.behavior = {};
+    }
+    expect(sessions.size).toBe(4);
   });
 
   it('retries a 4xx at any step', async () => {
@@ -75,7 +88,7 @@ describe('the dev outbox', () => {
   it('writes each message as an .eml file under DATA_DIR/outbox', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-outbox-'));
     try {
-      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined });
+      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined, workerConcurrency: 10 });
       expect(mailer.kind).toBe('outbox');
       const info = await mailer.send(message);
       mailer.close();
