@@ -5,6 +5,7 @@ import type { Composer } from '../deliveries/service.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
+import { oneLine } from '../mail/address.ts';
 
 export interface AlertEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
@@ -12,7 +13,6 @@ export interface AlertEmailDeps {
   secret: string;
 }
 
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 
 /** Alerts composed at once share one read: a fan-out sends thousands of them back to back. */
 const alertParts = perDb((db: Queryable) =>

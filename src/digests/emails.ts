@@ -6,6 +6,7 @@ import type { Composer } from '../deliveries/service.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
+import { displayName, oneLine } from '../mail/address.ts';
 
 export interface DigestEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom'>;
@@ -14,7 +15,6 @@ export interface DigestEmailDeps {
 
 const SIGNER_PAGE = 1_000;
 
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 /** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
 const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
@@ -81,8 +81,8 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', ') })),
     };
     return {
-      from: { name: oneLine(`${people} via ${config.orgName}`), address: config.mailFrom.address },
-      to: { name: oneLine(p.target_name), address: delivery.recipient },
+      from: { name: displayName(`${people} via ${config.orgName}`), address: config.mailFrom.address },
+      to: { name: displayName(p.target_name), address: delivery.recipient },
       subject: oneLine(`${letter.subject} (${people}, ${date})`),
       ...views.email('digest', data),
       attachments: [

@@ -6,6 +6,7 @@ import type { Queryable } from '../db/index.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
+import { displayName, oneLine } from '../mail/address.ts';
 
 export interface EmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
@@ -13,7 +14,6 @@ export interface EmailDeps {
   secret: string;
 }
 
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 
 // Built once: constructing an Intl.DateTimeFormat costs most of a millisecond, more than the
 // rest of composing a letter (measured by `npm run bench`, worker overhead).
@@ -71,9 +71,9 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
       date: formatLetterDate(p.confirmed_at ?? p.created_at),
     });
     return {
-      from: { name: oneLine(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
-      to: { name: oneLine(p.target_name), address: delivery.recipient },
-      replyTo: p.disclose === 'full' ? { name: oneLine(p.full_name), address: p.email } : undefined,
+      from: { name: displayName(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
+      to: { name: displayName(p.target_name), address: delivery.recipient },
+      replyTo: p.disclose === 'full' ? { name: displayName(p.full_name), address: p.email } : undefined,
       subject,
       text,
       html: letterHtml(text),

@@ -167,6 +167,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       const res = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Embed Signer', email, city: 'Oslo', subscribe: true }, { origin: 'https://embed.example' });
       expect(res.status).toBe(202);
       expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
       expect(await res.json()).toEqual({ status: 'received' });
       await mailTo(ctx.sink!, email);
     });

@@ -4,6 +4,8 @@ import type { RequestHandler } from 'express';
 export const publicCors: RequestHandler = (req, res, next) => {
   res.set('Access-Control-Allow-Origin', '*');
   res.set('Vary', 'Origin');
+  // A page embedding the form should be able to say when to try again after a 429.
+  res.set('Access-Control-Expose-Headers', 'Retry-After');
   if (req.method === 'OPTIONS') {
     res.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
     res.set('Access-Control-Allow-Headers', 'Content-Type');
