@@ -1,5 +1,6 @@
 // 4. Scale-out: the delivery run of point 2 with two send-worker processes against one, the
 // same total concurrency and SMTP connections, the same sink.
+import os from 'node:os';
 import { prepareLetters, sendLetters, type LetterRate } from './delivery.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
 import { alternate, summarize } from './lib/stats.ts';
@@ -10,6 +11,23 @@ function sharesOf(rates: LetterRate[], key: 'idle' | 'steal'): string {
   const values = rates.flatMap((r) => (r.cpu ? [r.cpu[key]] : []));
   return values.length ? `${Math.round(summarize(values).median * 100)} %` : 'not measured';
 }
+
+/** The machine's busy CPU time per message, all cores together, in µs (median of the rounds). */
+function cpuPerMessage(rates: LetterRate[]): number | undefined {
+  const values = rates.flatMap((r) => (r.cpu ? [((1 - r.cpu.idle - r.cpu.steal) * os.availableParallelism() * 1e6) / r.rate] : []));
+  return values.length ? summarize(values).median : undefined;
+}
+
+/**
+ * Where it stops: at one process's CPU cost per message, every core the hypervisor leaves us could
+ * carry at most this multiple of one process's rate, whatever the second process does.
+ */
+function ceiling(one: LetterRate[]): number | undefined {
+  const values = one.flatMap((r) => (r.cpu ? [(1 - r.cpu.steal) / (1 - r.cpu.idle - r.cpu.steal)] : []));
+  return values.length ? summarize(values).median : undefined;
+}
+
+const µs = (v: number | undefined) => (v === undefined ? 'not measured' : `${Math.round(v).toLocaleString('en-US')} µs`);
 
 export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
   const started = performance.now();
@@ -41,6 +59,9 @@ export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
       // Where it stops: a second process can only go faster on CPU time nobody else is using.
       `Machine CPU idle while sending (all cores; median of the rounds): one process ${sharesOf(one, 'idle')}, two processes ${sharesOf(two, 'idle')}; ` +
         `stolen by the hypervisor: ${sharesOf(one, 'steal')} and ${sharesOf(two, 'steal')}.`,
+      `Machine CPU per message (every process on it: workers, sink, Postgres, Redis): one process ${µs(cpuPerMessage(one))}, ` +
+        `two processes ${µs(cpuPerMessage(two))}. At one process's cost per message the whole machine could carry ` +
+        `${ceiling(one)?.toFixed(2) ?? '(not measured)'}× its rate: the most a second process on these cores can reach.`,
     ],
     seconds: (performance.now() - started) / 1000,
   };
