@@ -1,7 +1,7 @@
 // 4. Scale-out: the delivery run of point 2 with two send-worker processes against one, the
 // same total concurrency and SMTP connections, the same sink.
 import os from 'node:os';
-import { prepareLetters, sendLetters, type LetterRate } from './delivery.ts';
+import { microseconds, prepareLetters, senderCpu, sendLetters, sendRaw, type LetterRate } from './delivery.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
 import { alternate, summarize } from './lib/stats.ts';
 
@@ -27,18 +27,26 @@ function ceiling(one: LetterRate[]): number | undefined {
   return values.length ? summarize(values).median : undefined;
 }
 
-const µs = (v: number | undefined) => (v === undefined ? 'not measured' : `${Math.round(v).toLocaleString('en-US')} µs`);
+const rate = (rates: LetterRate[]) => summarize(rates.map((r) => r.rate)).median;
 
 export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
   const started = performance.now();
   const run = await prepareLetters(sizes.deliveries);
   const two: LetterRate[] = [];
   const one: LetterRate[] = [];
+  const rawTwo: LetterRate[] = [];
+  const rawOne: LetterRate[] = [];
   try {
     await alternate(
       sizes.rounds,
-      async () => void two.push(await sendLetters(run, 2, TOTAL_CONCURRENCY / 2, TOTAL_CONCURRENCY / 2)),
-      async () => void one.push(await sendLetters(run, 1, TOTAL_CONCURRENCY, TOTAL_CONCURRENCY)),
+      async () => {
+        two.push(await sendLetters(run, 2, TOTAL_CONCURRENCY / 2, TOTAL_CONCURRENCY / 2));
+        rawTwo.push(await sendRaw(run, TOTAL_CONCURRENCY, TOTAL_CONCURRENCY, 2));
+      },
+      async () => {
+        one.push(await sendLetters(run, 1, TOTAL_CONCURRENCY, TOTAL_CONCURRENCY));
+        rawOne.push(await sendRaw(run, TOTAL_CONCURRENCY, TOTAL_CONCURRENCY, 1));
+      },
     );
   } finally {
     await run.close();
@@ -49,19 +57,25 @@ export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
     setup:
       `${sizes.deliveries.toLocaleString('en-US')} letters per round as in point 2. Two send-worker processes at concurrency ` +
       `${TOTAL_CONCURRENCY / 2} with ${TOTAL_CONCURRENCY / 2} SMTP connections each, against one process at concurrency ` +
-      `${TOTAL_CONCURRENCY} with ${TOTAL_CONCURRENCY} connections.`,
+      `${TOTAL_CONCURRENCY} with ${TOTAL_CONCURRENCY} connections. For reference, bare pooled nodemailer split the same way ` +
+      '(two sender processes sharing the messages, the connections and the messages in flight, against one), in the same rounds.',
     series: [
       { label: 'two worker processes', unit: 'msgs/s', values: two.map((r) => r.rate) },
       { label: 'one worker process', unit: 'msgs/s', values: one.map((r) => r.rate) },
+      { label: 'raw nodemailer, two processes', unit: 'msgs/s', values: rawTwo.map((r) => r.rate) },
+      { label: 'raw nodemailer, one process', unit: 'msgs/s', values: rawOne.map((r) => r.rate) },
     ],
-    targets: [{ name: 'two / one', value: summarize(two.map((r) => r.rate)).median / summarize(one.map((r) => r.rate)).median, kind: 'atLeast', target: 1.5, format: 'times' }],
+    targets: [{ name: 'two / one', value: rate(two) / rate(one), kind: 'atLeast', target: 1.5, format: 'times' }],
     notes: [
       // Where it stops: a second process can only go faster on CPU time nobody else is using.
       `Machine CPU idle while sending (all cores; median of the rounds): one process ${sharesOf(one, 'idle')}, two processes ${sharesOf(two, 'idle')}; ` +
         `stolen by the hypervisor: ${sharesOf(one, 'steal')} and ${sharesOf(two, 'steal')}.`,
-      `Machine CPU per message (every process on it: workers, sink, Postgres, Redis): one process ${µs(cpuPerMessage(one))}, ` +
-        `two processes ${µs(cpuPerMessage(two))}. At one process's cost per message the whole machine could carry ` +
+      `Machine CPU per message (every process on it: workers, sink, Postgres, Redis): one process ${microseconds(cpuPerMessage(one))}, ` +
+        `two processes ${microseconds(cpuPerMessage(two))}. At one process's cost per message the whole machine could carry ` +
         `${ceiling(one)?.toFixed(2) ?? '(not measured)'}× its rate: the most a second process on these cores can reach.`,
+      `CPU time of the send-worker processes per message, together: one process ${senderCpu(one)}, two processes ${senderCpu(two)}; ` +
+        `of bare nodemailer's: one process ${senderCpu(rawOne)}, two processes ${senderCpu(rawTwo)}.`,
+      `Bare nodemailer itself, two processes / one: ${(rate(rawTwo) / rate(rawOne)).toFixed(2)}× on this machine.`,
     ],
     seconds: (performance.now() - started) / 1000,
   };

@@ -22,6 +22,32 @@ export function cpuTimes(): number[] | undefined {
   }
 }
 
+/** Linux's USER_HZ: /proc reports CPU time in these ticks (100 on every mainstream build). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time a process has used so far (user + system, all its threads), in ms; undefined off Linux or once it is gone. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name, in parentheses, may hold spaces: count fields after its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time the processes used between two readings of processCpuMs, together; undefined if any reading is missing. */
+export function cpuUsedMs(before: (number | undefined)[], after: (number | undefined)[]): number | undefined {
+  let sum = 0;
+  for (const [i, b] of before.entries()) {
+    const a = after[i];
+    if (a === undefined || b === undefined) return undefined;
+    sum += a - b;
+  }
+  return sum;
+}
+
 export interface CpuShares {
   /** Share of all cores' time spent idle or waiting on I/O. */
   idle: number;
