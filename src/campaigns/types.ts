@@ -44,7 +44,7 @@ export const targetInput = z.object({
   title: line(200).optional().default(''),
   email,
   salutation: line(200).optional().default(''),
-  disclose: z.enum(['name', 'name_place', 'full']).optional().default('name_place'),
+  disclose: z.enum(['name', 'name_place', 'full'], { message: 'must be one of: name, name_place, full' }).optional().default('name_place'),
 });
 
 export const campaignInput = z.object({
@@ -69,7 +69,7 @@ export const campaignInput = z.object({
         seen.add(key);
       });
     }),
-  deliveryMode: z.enum(['each', 'digest']).optional().default('each'),
+  deliveryMode: z.enum(['each', 'digest'], { message: 'must be one of: each, digest' }).optional().default('each'),
   digestHour: z.number().int().min(0).max(23).optional().default(9),
   goal: z.number().int().positive().max(100_000_000).nullish(),
   requireConfirmation: z.boolean().optional().default(true),

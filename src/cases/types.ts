@@ -18,7 +18,7 @@ export const slug = z
   .string()
   .trim()
   .min(2, 'must be at least 2 characters')
-  .max(80)
+  .max(80, 'must be at most 80 characters')
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
 
 /** One line of text: no control characters, so it can never break a header or a CSV row. */

@@ -24,9 +24,10 @@ export const subscribeInput = z.object({
   email,
   /** Absent, null or empty: all cases. */
   caseSlug: z
-    .union([slug, z.literal('')])
+    .string()
     .nullish()
-    .transform((v) => v || undefined),
+    .transform((v) => v?.trim() || undefined)
+    .pipe(slug.optional()),
 });
 export type SubscribeInput = z.output<typeof subscribeInput>;
 

@@ -78,7 +78,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect((await campaign.json()).error.fields).toMatchObject({
         'targets.0.name': expect.any(String),
         'targets.0.email': 'must be a valid email address',
-        deliveryMode: expect.any(String),
+        deliveryMode: 'must be one of: each, digest',
       });
 
       const noCase = await postJson(`${base}/api/v1/campaigns`, {
@@ -90,6 +90,10 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const signature = await signJson(slug, { fullName: '', email: 'nope', personalNote: 7 });
       expect(signature.status).toBe(422);
       expect(Object.keys((await signature.json()).error.fields).sort()).toEqual(['email', 'fullName', 'personalNote']);
+
+      const subscriber = await postJson(`${base}/api/v1/subscribers`, { email: `${uniq('sub')}@supporter.example`, caseSlug: 'Not A Slug!' });
+      expect(subscriber.status).toBe(422);
+      expect((await subscriber.json()).error.fields).toEqual({ caseSlug: 'use lowercase letters, digits and single hyphens' });
     });
   });
 
@@ -255,8 +259,9 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(letter!.headers.has('x-injected')).toBe(false);
       expect(letter!.bcc).toBeUndefined();
       expect(addressOf(letter!.to)).toEqual([target]);
-      // A name that looks like an address stays a display name: the From address is MAIL_FROM's.
-      expect(letter!.from!.value).toEqual([{ name: 'Eve "Boss" <boss@evil.example> via Appeal Test', address: 'letters@appeal.test' }]);
+      // A name that looks like an address stays a display name, and shows no address of its own:
+      // the From address is MAIL_FROM's.
+      expect(letter!.from!.value).toEqual([{ name: 'Eve "Boss" boss evil.example via Appeal Test', address: 'letters@appeal.test' }]);
       expect(addressOf(letter!.replyTo)).toHaveLength(1);
       await settled(ctx.db);
       expect(rcpts).not.toContain('victim@evil.example');
