@@ -63,6 +63,14 @@ export class RateLimitedError extends Error {
   }
 }
 
+/** A path that exists, asked with a method it does not take. */
+export class MethodNotAllowedError extends Error {
+  override name = 'MethodNotAllowedError';
+  constructor(readonly allowed: readonly string[]) {
+    super(`This address takes ${allowed.join(', ')}.`);
+  }
+}
+
 export class UnauthorizedError extends Error {
   override name = 'UnauthorizedError';
 }

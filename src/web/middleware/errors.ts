@@ -7,6 +7,7 @@ import {
   ConflictError,
   ForbiddenError,
   GoneError,
+  MethodNotAllowedError,
   NotFoundError,
   RateLimitedError,
   TemplateError,
@@ -62,6 +63,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof RateLimitedError) {
     return { status: 429, code: 'rate_limited', title: 'Too many attempts', message: `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.` };
   }
+  if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
   if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
@@ -86,6 +88,7 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
 export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+    if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
     const mapped = mapError(err);
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.

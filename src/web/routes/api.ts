@@ -13,6 +13,7 @@ import { hashIdentifier } from '../../tokens.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
+import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 export const caseJson = (c: Case) => ({
@@ -148,5 +149,6 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     csv.end();
   });
 
+  answerOtherMethods(router);
   return router;
 }
