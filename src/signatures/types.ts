@@ -22,7 +22,8 @@ const checkbox = z
   .transform((v) => (Array.isArray(v) ? v.length > 0 : v === true || (typeof v === 'string' && /^(on|true|1|yes)$/i.test(v))));
 
 export const signatureInput = z.object({
-  fullName: line(120).pipe(z.string().min(2, 'please give your full name')),
+  // One character is a whole name in some scripts (李, 김); empty is what is refused.
+  fullName: line(120).pipe(z.string().min(1, 'please give your full name')),
   email,
   city: line(100).optional().default(''),
   country: line(100).optional().default(''),
