@@ -81,7 +81,9 @@ export async function sendLetters(run: LetterRun, processes: number, concurrency
  * jobs; with `processes` > 1, that many senders share the messages, the pool and the concurrency.
  */
 export async function sendRaw(run: LetterRun, concurrency: number, pool: number, processes = 1): Promise<LetterRate> {
-  const { env, sink, n } = run;
+  const { env, sink } = run;
+  // Each sender sends its own share; an odd count split in two sends one message more.
+  const n = Math.ceil(run.n / processes) * processes;
   const senders = await Promise.all(
     Array.from({ length: processes }, () =>
       startChild('worker-process.ts', {

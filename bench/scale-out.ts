@@ -14,7 +14,7 @@ function sharesOf(rates: LetterRate[], key: 'idle' | 'steal'): string {
 
 /** The machine's busy CPU time per message, all cores together, in µs (median of the rounds). */
 function cpuPerMessage(rates: LetterRate[]): number | undefined {
-  const values = rates.flatMap((r) => (r.cpu ? [((1 - r.cpu.idle - r.cpu.steal) * os.availableParallelism() * 1e6) / r.rate] : []));
+  const values = rates.flatMap((r) => (r.cpu ? [((1 - r.cpu.idle - r.cpu.steal) * os.cpus().length * 1e6) / r.rate] : []));
   return values.length ? summarize(values).median : undefined;
 }
 

@@ -3,11 +3,14 @@ export function oneLine(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 }
 
+/** `<`, `>`, `@` and whatever Unicode folds into them (fullwidth ＜＞＠, small ﹤﹥﹫). */
+const ADDRESS_MARKS = /[<>@\uFE64\uFE65\uFE6B\uFF1C\uFF1E\uFF20]+/g;
+
 /**
- * A display name for From, To or Reply-To. Beyond `oneLine`, `<`, `>` and `@` go: a supporter
- * named `Ann <minister@gov.example>` would otherwise show an address that is not the sender's in
- * a mail client that prints the name alone. No real name needs them.
+ * A display name for From, To or Reply-To. Beyond `oneLine`, address marks go: a supporter named
+ * `Ann <minister@gov.example>` would otherwise show an address that is not the sender's in a mail
+ * client that prints the name alone. No real name needs them.
  */
 export function displayName(s: string): string {
-  return oneLine(s.replace(/[<>@]+/g, ' ')).replace(/\s{2,}/g, ' ');
+  return oneLine(s.replace(ADDRESS_MARKS, ' ')).replace(/\s{2,}/g, ' ');
 }

@@ -24,8 +24,10 @@ export interface Mailer {
 export interface MailerOptions {
   /**
    * Parallel SMTP connections in the pool. @defaultValue WORKER_CONCURRENCY, one per job slot:
-   * with fewer, a slot whose message waits for a connection holds a job and does nothing
-   * (`npm run bench`, delivery throughput).
+   * with fewer, a slot whose message waits for a connection holds a job and does nothing, and
+   * against a real relay, where a message takes tens of milliseconds of network, a worker's rate
+   * is its connections divided by that time. (Against `npm run bench`'s sink on loopback the
+   * difference is within the noise.)
    */
   maxConnections?: number;
 }

@@ -22,7 +22,7 @@ export type ConsentSource = 'subscribe page' | 'case page' | 'api' | 'sign form'
 
 export const subscribeInput = z.object({
   email,
-  /** Absent, null or empty: all cases. */
+  /** Absent, null, empty or blank: all cases. */
   caseSlug: z
     .string()
     .nullish()

@@ -191,12 +191,12 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
   it('answers a known address asked with a method it does not take with 405 and Allow, in the error shape', async () => {
     const wrong = await fetch(`${base}/api/v1/cases`, { headers: auth() });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('POST');
+    expect(wrong.headers.get('allow')).toBe('POST, OPTIONS');
     expect(await wrong.json()).toEqual({ error: { code: 'method_not_allowed', message: expect.stringContaining('POST') } });
 
     const del = await fetch(`${base}/api/v1/campaigns/any-slug/stats`, { method: 'DELETE', headers: auth() });
     expect(del.status).toBe(405);
-    expect(del.headers.get('allow')).toBe('GET, HEAD');
+    expect(del.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
 
     const options = await fetch(`${base}/api/v1/cases`, { method: 'OPTIONS' });
     expect(options.status).toBe(204);

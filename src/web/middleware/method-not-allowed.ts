@@ -23,10 +23,10 @@ export function answerOtherMethods(router: Router): void {
   for (const [path, methods] of byPath) {
     if (methods.has('GET')) methods.add('HEAD');
     methods.delete('OPTIONS');
-    const allowed = [...methods].sort();
+    const allowed = [...[...methods].sort(), 'OPTIONS'];
     const handler: RequestHandler = (req, res, next) => {
       if (req.method === 'OPTIONS') {
-        res.set('Allow', [...allowed, 'OPTIONS'].join(', ')).status(204).end();
+        res.set('Allow', allowed.join(', ')).status(204).end();
         return;
       }
       next(new MethodNotAllowedError(allowed));

@@ -9,6 +9,7 @@ describe('header text', () => {
   it('keeps a display name from showing an address of its own', () => {
     expect(displayName('Ann <minister@gov.example> via Appeal')).toBe('Ann minister gov.example via Appeal');
     expect(displayName('Айгерим "<x@evil.com>" Нурлановна')).toBe('Айгерим " x evil.com " Нурлановна');
+    expect(displayName('Ann ＜minister＠gov.example＞ ﹤x﹫y.example﹥')).toBe('Ann minister gov.example x y.example');
   });
 
   it('leaves real names as they are', () => {
