@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Job } from 'bullmq';
 import { deliveryJobId, enqueueDeliveries, MAX_SEND_ATTEMPTS } from '../../src/queues.ts';
 import type { Workers } from '../../workers/index.ts';
@@ -206,10 +206,15 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     const campaign = await createLetterCampaign(ctx.db, 1);
     await signAs(ctx, campaign, 'Otto Once');
     const [row] = await expectEachLetterOnce(ctx, campaign, 1);
+    // The row says sent once its mark commits, which may be before BullMQ has finished the first
+    // job: until that job is gone, adding the same id would be a no-op. Its 'completed' may still
+    // come after that, so only a job added from here on counts.
+    await vi.waitFor(async () => expect(await ctx.queues.send.getJobState(deliveryJobId(row!.id))).toBe('unknown'), { timeout: 10_000, interval: 50 });
+    const addedFrom = Date.now();
 
     const outcome = new Promise<unknown>((resolve) => {
       const onCompleted = (job: Job, result: unknown) => {
-        if (job.data.deliveryId !== row!.id) return;
+        if (job.data.deliveryId !== row!.id || job.timestamp < addedFrom) return;
         workers.workers[0]!.off('completed', onCompleted);
         resolve(result);
       };
