@@ -4,10 +4,10 @@
 import { createBenchEnv, type BenchEnv } from './lib/bench-env.ts';
 import { startChild, type Child } from './lib/child.ts';
 import { drain, untilSent } from './lib/drain.ts';
-import { cpuShares, cpuTimes, cpuUsedMs, processCpuMs, type CpuShares } from './lib/machine.ts';
+import { cpuMeter, cpuShares, cpuTimes, type CpuShares } from './lib/machine.ts';
 import { createBenchCampaign, insertSignatures, queueLetters, type BenchCampaign } from './lib/fixtures.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
-import { alternate, summarize } from './lib/stats.ts';
+import { alternate, medianOf } from './lib/stats.ts';
 
 /** Product defaults: WORKER_CONCURRENCY 10, and as many pooled SMTP connections (one per job slot). */
 export const CONCURRENCY = 10;
@@ -51,6 +51,8 @@ export interface LetterRate {
   senderCpuUs?: number;
 }
 
+const perMessageUs = (ms: number | undefined, n: number) => (ms === undefined ? undefined : (ms * 1000) / n);
+
 /** Queues `n` letters and sends them with `processes` send-worker children of `concurrency` each. */
 export async function sendLetters(run: LetterRun, processes: number, concurrency: number, pool: number): Promise<LetterRate> {
   const { env, sink, campaign, n } = run;
@@ -61,16 +63,16 @@ export async function sendLetters(run: LetterRun, processes: number, concurrency
   try {
     const before = await sinkCount(sink);
     const cpuBefore = cpuTimes();
-    const senderBefore = workers.map((w) => processCpuMs(w.pid));
+    const senderCpu = cpuMeter(workers.map((w) => w.pid));
     const r = await drain(workers, n);
     const marked = await untilSent(env.db, n);
     const cpu = cpuShares(cpuBefore, cpuTimes());
-    const senderMs = cpuUsedMs(senderBefore, workers.map((w) => processCpuMs(w.pid)));
+    const senderMs = senderCpu();
     const received = (await sinkCount(sink)) - before;
     if (r.failed || marked.sent !== n || received !== n) {
       throw new Error(`send workers: ${r.failed} jobs failed, ${marked.sent} of ${n} rows sent, sink got ${received}`);
     }
-    return { rate: n / (r.seconds + marked.seconds), cpu, senderCpuUs: senderMs === undefined ? undefined : (senderMs * 1000) / n };
+    return { rate: n / (r.seconds + marked.seconds), cpu, senderCpuUs: perMessageUs(senderMs, n) };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
@@ -97,12 +99,12 @@ export async function sendRaw(run: LetterRun, concurrency: number, pool: number,
   );
   try {
     const before = await sinkCount(sink);
-    const senderBefore = senders.map((s) => processCpuMs(s.pid));
+    const senderCpu = cpuMeter(senders.map((s) => s.pid));
     const r = await drain(senders, n);
-    const senderMs = cpuUsedMs(senderBefore, senders.map((s) => processCpuMs(s.pid)));
+    const senderMs = senderCpu();
     const received = (await sinkCount(sink)) - before;
     if (r.failed || received !== n) throw new Error(`raw nodemailer: ${r.failed} failed, sink got ${received} of ${n}`);
-    return { rate: n / r.seconds, senderCpuUs: senderMs === undefined ? undefined : (senderMs * 1000) / n };
+    return { rate: n / r.seconds, senderCpuUs: perMessageUs(senderMs, n) };
   } finally {
     await Promise.all(senders.map((s) => s.stop()));
   }
@@ -111,10 +113,10 @@ export async function sendRaw(run: LetterRun, concurrency: number, pool: number,
 export const microseconds = (v: number | undefined) => (v === undefined ? 'not measured' : `${Math.round(v).toLocaleString('en-US')} µs`);
 
 /** The sending processes' CPU per message, median of the rounds. */
-export function senderCpu(rates: LetterRate[]): string {
-  const values = rates.flatMap((r) => (r.senderCpuUs === undefined ? [] : [r.senderCpuUs]));
-  return microseconds(values.length ? summarize(values).median : undefined);
-}
+export const senderCpu = (rates: LetterRate[]) => microseconds(medianOf(rates, (r) => r.senderCpuUs));
+
+/** Messages per second, median of the rounds. */
+export const medianRate = (rates: LetterRate[]) => medianOf(rates, (r) => r.rate) ?? NaN;
 
 export async function benchDelivery(sizes: Sizes): Promise<MeasurementResult> {
   const started = performance.now();
@@ -142,7 +144,7 @@ export async function benchDelivery(sizes: Sizes): Promise<MeasurementResult> {
       { label: 'send worker (claim, compose, send, mark sent)', unit: 'msgs/s', values: product.map((r) => r.rate) },
       { label: 'raw pooled nodemailer', unit: 'msgs/s', values: raw.map((r) => r.rate) },
     ],
-    targets: [{ name: 'worker / raw', value: summarize(product.map((r) => r.rate)).median / summarize(raw.map((r) => r.rate)).median, kind: 'atLeast', target: 0.7, format: 'percent' }],
+    targets: [{ name: 'worker / raw', value: medianRate(product) / medianRate(raw), kind: 'atLeast', target: 0.7, format: 'percent' }],
     notes: [
       // Where it stops: each side sends from one event loop, so its CPU per message bounds its rate.
       `CPU time of the sending process per message (median): send worker ${senderCpu(product)}, raw nodemailer ${senderCpu(raw)}.`,

@@ -1,21 +1,23 @@
 // 4. Scale-out: the delivery run of point 2 with two send-worker processes against one, the
 // same total concurrency and SMTP connections, the same sink.
 import os from 'node:os';
-import { microseconds, prepareLetters, senderCpu, sendLetters, sendRaw, type LetterRate } from './delivery.ts';
+import { medianRate, microseconds, prepareLetters, senderCpu, sendLetters, sendRaw, type LetterRate } from './delivery.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
-import { alternate, summarize } from './lib/stats.ts';
+import { alternate, medianOf } from './lib/stats.ts';
 
 const TOTAL_CONCURRENCY = 10;
 
 function sharesOf(rates: LetterRate[], key: 'idle' | 'steal'): string {
-  const values = rates.flatMap((r) => (r.cpu ? [r.cpu[key]] : []));
-  return values.length ? `${Math.round(summarize(values).median * 100)} %` : 'not measured';
+  const share = medianOf(rates, (r) => r.cpu?.[key]);
+  return share === undefined ? 'not measured' : `${Math.round(share * 100)} %`;
 }
+
+/** Share of all cores' time that was busy: neither idle nor stolen. */
+const busy = (cpu: NonNullable<LetterRate['cpu']>) => 1 - cpu.idle - cpu.steal;
 
 /** The machine's busy CPU time per message, all cores together, in µs (median of the rounds). */
 function cpuPerMessage(rates: LetterRate[]): number | undefined {
-  const values = rates.flatMap((r) => (r.cpu ? [((1 - r.cpu.idle - r.cpu.steal) * os.cpus().length * 1e6) / r.rate] : []));
-  return values.length ? summarize(values).median : undefined;
+  return medianOf(rates, (r) => r.cpu && (busy(r.cpu) * os.cpus().length * 1e6) / r.rate);
 }
 
 /**
@@ -23,11 +25,8 @@ function cpuPerMessage(rates: LetterRate[]): number | undefined {
  * carry at most this multiple of one process's rate, whatever the second process does.
  */
 function ceiling(one: LetterRate[]): number | undefined {
-  const values = one.flatMap((r) => (r.cpu ? [(1 - r.cpu.steal) / (1 - r.cpu.idle - r.cpu.steal)] : []));
-  return values.length ? summarize(values).median : undefined;
+  return medianOf(one, (r) => r.cpu && (1 - r.cpu.steal) / busy(r.cpu));
 }
-
-const rate = (rates: LetterRate[]) => summarize(rates.map((r) => r.rate)).median;
 
 export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
   const started = performance.now();
@@ -65,7 +64,7 @@ export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
       { label: 'raw nodemailer, two processes', unit: 'msgs/s', values: rawTwo.map((r) => r.rate) },
       { label: 'raw nodemailer, one process', unit: 'msgs/s', values: rawOne.map((r) => r.rate) },
     ],
-    targets: [{ name: 'two / one', value: rate(two) / rate(one), kind: 'atLeast', target: 1.5, format: 'times' }],
+    targets: [{ name: 'two / one', value: medianRate(two) / medianRate(one), kind: 'atLeast', target: 1.5, format: 'times' }],
     notes: [
       // Where it stops: a second process can only go faster on CPU time nobody else is using.
       `Machine CPU idle while sending (all cores; median of the rounds): one process ${sharesOf(one, 'idle')}, two processes ${sharesOf(two, 'idle')}; ` +
@@ -75,7 +74,7 @@ export async function benchScaleOut(sizes: Sizes): Promise<MeasurementResult> {
         `${ceiling(one)?.toFixed(2) ?? '(not measured)'}× its rate: the most a second process on these cores can reach.`,
       `CPU time of the send-worker processes per message, together: one process ${senderCpu(one)}, two processes ${senderCpu(two)}; ` +
         `of bare nodemailer's: one process ${senderCpu(rawOne)}, two processes ${senderCpu(rawTwo)}.`,
-      `Bare nodemailer itself, two processes / one: ${(rate(rawTwo) / rate(rawOne)).toFixed(2)}× on this machine.`,
+      `Bare nodemailer itself, two processes / one: ${(medianRate(rawTwo) / medianRate(rawOne)).toFixed(2)}× on this machine.`,
     ],
     seconds: (performance.now() - started) / 1000,
   };

@@ -26,7 +26,7 @@ export function cpuTimes(): number[] | undefined {
 const TICKS_PER_SECOND = 100;
 
 /** CPU time a process has used so far (user + system, all its threads), in ms; undefined off Linux or once it is gone. */
-export function processCpuMs(pid: number): number | undefined {
+function processCpuMs(pid: number): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name, in parentheses, may hold spaces: count fields after its closing one.
@@ -37,15 +37,21 @@ export function processCpuMs(pid: number): number | undefined {
   }
 }
 
-/** CPU time the processes used between two readings of processCpuMs, together; undefined if any reading is missing. */
-export function cpuUsedMs(before: (number | undefined)[], after: (number | undefined)[]): number | undefined {
-  let sum = 0;
-  for (const [i, b] of before.entries()) {
-    const a = after[i];
-    if (a === undefined || b === undefined) return undefined;
-    sum += a - b;
-  }
-  return sum;
+/**
+ * Starts counting the CPU time of the processes: the function returned gives what they have used
+ * since, together, in ms; undefined if any of them cannot be read.
+ */
+export function cpuMeter(pids: readonly number[]): () => number | undefined {
+  const before = pids.map(processCpuMs);
+  return () => {
+    let sum = 0;
+    for (const [i, pid] of pids.entries()) {
+      const [b, a] = [before[i], processCpuMs(pid)];
+      if (a === undefined || b === undefined) return undefined;
+      sum += a - b;
+    }
+    return sum;
+  };
 }
 
 export interface CpuShares {

@@ -19,6 +19,15 @@ export function summarize(values: readonly number[]): Summary {
   return { min: s[0]!, median, max: s[s.length - 1]! };
 }
 
+/** The median of a figure over the rounds that have it; undefined when none has. */
+export function medianOf<T>(rounds: readonly T[], pick: (round: T) => number | undefined): number | undefined {
+  const values = rounds.flatMap((r) => {
+    const v = pick(r);
+    return v === undefined ? [] : [v];
+  });
+  return values.length ? summarize(values).median : undefined;
+}
+
 /** A ratio and the target it must reach (`atLeast`) or stay under (`below`). */
 export interface Target {
   name: string;

@@ -2,17 +2,16 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
+import { oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
-import { oneLine } from '../mail/address.ts';
 
 export interface AlertEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
   views: Views;
   secret: string;
 }
-
 
 /** Alerts composed at once share one read: a fan-out sends thousands of them back to back. */
 const alertParts = perDb((db: Queryable) =>

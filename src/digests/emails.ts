@@ -3,10 +3,10 @@ import type { Config } from '../config.ts';
 import { renderLetter } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/service.ts';
+import { displayName, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
-import { displayName, oneLine } from '../mail/address.ts';
 
 export interface DigestEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom'>;

@@ -3,17 +3,16 @@ import { discloseTo, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
 import type { Queryable } from '../db/index.ts';
+import { displayName, oneLine } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
-import { displayName, oneLine } from '../mail/address.ts';
 
 export interface EmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
   views: Views;
   secret: string;
 }
-
 
 // Built once: constructing an Intl.DateTimeFormat costs most of a millisecond, more than the
 // rest of composing a letter (measured by `npm run bench`, worker overhead).
