@@ -1,3 +1,4 @@
+import Handlebars from 'handlebars';
 import { renderLetter, type LetterContext } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
@@ -8,8 +9,7 @@ export const PREVIEW_FIELDS = [
   { key: 'personalNote', field: 'personal_note', placeholder: '[your note]' },
 ] as const;
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = Handlebars.Utils.escapeExpression;
 
 // Private-use characters mark where each supporter field lands; they cannot come from a template
 // author's intent and are replaced after escaping, so the markup added is ours alone.

@@ -6,6 +6,7 @@ import type { Composer } from '../deliveries/service.ts';
 import { displayName, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
+import { neutralize } from '../csv.ts';
 import * as q from './queries.ts';
 
 export interface DigestEmailDeps {
@@ -14,9 +15,6 @@ export interface DigestEmailDeps {
 }
 
 const SIGNER_PAGE = 1_000;
-
-/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
-const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 interface ShownSigner {
   name: string;

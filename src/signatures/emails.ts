@@ -1,3 +1,4 @@
+import Handlebars from 'handlebars';
 import type { Config } from '../config.ts';
 import { discloseTo, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
@@ -34,13 +35,9 @@ export function formatLetterDate(d: Date): string {
   return text;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 /** The letter's HTML part: the same text, escaped, in paragraphs. */
 export function letterHtml(text: string): string {
-  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p>${escapeHtml(p).replace(/\n/g, '<br>\n')}</p>`);
+  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p>${Handlebars.Utils.escapeExpression(p).replace(/\n/g, '<br>\n')}</p>`);
   return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
 }
 

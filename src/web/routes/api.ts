@@ -1,5 +1,4 @@
 import { Router, type Request } from 'express';
-import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../context.ts';
 import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats, listTargets } from '../../campaigns/service.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
@@ -14,6 +13,7 @@ import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
+import { sendCsv } from '../../csv.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 export const caseJson = (c: Case) => ({
@@ -44,9 +44,6 @@ export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) 
   createdAt: c.created_at,
   updatedAt: c.updated_at,
 });
-
-/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
-const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db } = ctx;
@@ -131,22 +128,13 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   router.get('/campaigns/:slug/signatures.csv', auth, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
     await recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`);
-    res.type('text/csv; charset=utf-8').attachment(`${campaign.slug}-signatures.csv`);
-    const csv = stringify({
-      header: true,
-      columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'signed_at', 'confirmed_at'],
-    });
-    csv.pipe(res);
-    for (let afterId = 0; ; ) {
-      const page = await listSignaturesPage(db, campaign.id, afterId, 1000);
-      if (page.length === 0) break;
-      for (const s of page) {
-        const ok = csv.write([s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''].map(neutralize));
-        if (!ok) await new Promise((r) => csv.once('drain', r));
-      }
-      afterId = page[page.length - 1]!.id;
-    }
-    csv.end();
+    await sendCsv(
+      res,
+      `${campaign.slug}-signatures.csv`,
+      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'signed_at', 'confirmed_at'],
+      (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
+      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+    );
   });
 
   answerOtherMethods(router);

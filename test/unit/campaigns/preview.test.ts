@@ -23,14 +23,14 @@ describe('the letter preview', () => {
     const { body } = previewLetterHtml('s', BODY, base, { fullName: ' Dana ', personalNote: '<script>alert(1)</script>', city: '"><img src=x onerror=alert(1)>' });
     expect(body).toContain('<span class="fill" data-field="full_name" data-placeholder="[your name]">Dana</span>');
     expect(body).toContain('>&lt;script&gt;alert(1)&lt;/script&gt;</span>');
-    expect(body).toContain('>&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</span>');
+    expect(body).toContain('>&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;</span>');
     expect(body).not.toMatch(/<script|<img/);
   });
 
   it('escapes markup in the template and in the case', () => {
     const { subject, body } = previewLetterHtml('<b>{{case.personName}}</b>', '<i>{{case.location}}</i>', { ...base, case: { personName: '<u>A</u>', location: "O'Brien & co" } });
     expect(subject).toBe('&lt;b&gt;&lt;u&gt;A&lt;/u&gt;&lt;/b&gt;');
-    expect(body).toBe('&lt;i&gt;O&#39;Brien &amp; co&lt;/i&gt;\n');
+    expect(body).toBe('&lt;i&gt;O&#x27;Brien &amp; co&lt;/i&gt;\n');
   });
 
   it('treats marker characters typed into a template or a case as nothing, never as a field', () => {

@@ -1,5 +1,4 @@
 import { Router, type Response } from 'express';
-import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, ValidationError } from '../../../errors.ts';
 import {
@@ -8,10 +7,8 @@ import {
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
+import { sendCsv } from '../../../csv.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
-
-/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
-const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 /** Admins only: organizers, API tokens, and the subscriber list (the most sensitive list there is). */
 export function peopleRoutes(ctx: AppContext, render: Render): Router {
@@ -101,20 +98,14 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/subscribers.csv', async (_req, res) => {
     await recordAudit(db, actor(res), 'subscribers.export', 'subscribers');
-    res.type('text/csv; charset=utf-8').attachment('subscribers.csv');
-    const csv = stringify({ header: true, columns: ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at'] });
-    csv.pipe(res);
     const iso = (d: Date | null) => d?.toISOString() ?? '';
-    for (let afterId = 0; ; ) {
-      const page = await listSubscribersPage(db, afterId, 1000);
-      if (page.length === 0) break;
-      for (const s of page) {
-        const row = [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at)];
-        if (!csv.write(row.map(neutralize))) await new Promise((r) => csv.once('drain', r));
-      }
-      afterId = page[page.length - 1]!.id;
-    }
-    csv.end();
+    await sendCsv(
+      res,
+      'subscribers.csv',
+      ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at'],
+      (afterId) => listSubscribersPage(db, afterId, 1000),
+      (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at)],
+    );
   });
 
   return router;

@@ -1,5 +1,4 @@
 import { Router, type Response } from 'express';
-import { stringify } from 'csv-stringify';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -7,14 +6,12 @@ import { listFailedDeliveries, retryFailedDelivery } from '../../../deliveries/s
 import { recordAudit } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
+import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
 import { idParam, safeNext, str, type Render } from './render.ts';
 
 const CHART_DAYS = 30;
 const PAGE = 50;
-
-/** CSV cells that start like a formula are prefixed, so a spreadsheet shows them as text. */
-const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 /** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
 export function watchRoutes(ctx: AppContext, render: Render): Router {
@@ -67,19 +64,13 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
   router.get('/campaigns/:slug/signatures.csv', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     await recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`);
-    res.type('text/csv; charset=utf-8').attachment(`${campaign.slug}-signatures.csv`);
-    const csv = stringify({ header: true, columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'] });
-    csv.pipe(res);
-    for (let afterId = 0; ; ) {
-      const page = await listSignaturesPage(db, campaign.id, afterId, 1000);
-      if (page.length === 0) break;
-      for (const s of page) {
-        const row = [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''];
-        if (!csv.write(row.map(neutralize))) await new Promise((r) => csv.once('drain', r));
-      }
-      afterId = page[page.length - 1]!.id;
-    }
-    csv.end();
+    await sendCsv(
+      res,
+      `${campaign.slug}-signatures.csv`,
+      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
+      (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
+      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+    );
   });
 
   router.post('/deliveries/:id/retry', async (req, res) => {

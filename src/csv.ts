@@ -1,0 +1,37 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { stringify } from 'csv-stringify';
+import type { Response } from 'express';
+
+/** A cell that starts like a formula gets a leading quote, so a spreadsheet shows it as text. */
+export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+
+/**
+ * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
+ * page in memory. The rows wait for the client (backpressure); a client that goes away stops the
+ * reading, and a read that fails mid-way cuts the download off instead of leaving it hanging.
+ */
+export async function sendCsv<T extends { id: number }>(
+  res: Response,
+  filename: string,
+  columns: string[],
+  page: (afterId: number) => Promise<T[]>,
+  row: (item: T) => string[],
+): Promise<void> {
+  res.type('text/csv; charset=utf-8').attachment(filename);
+  async function* rows() {
+    for (let afterId = 0; ; ) {
+      const items = await page(afterId);
+      if (items.length === 0) return;
+      for (const item of items) yield row(item).map(neutralize);
+      afterId = items[items.length - 1]!.id;
+    }
+  }
+  try {
+    await pipeline(Readable.from(rows()), stringify({ header: true, columns }), res);
+  } catch (err) {
+    // The client closed the connection: nothing to answer, and nothing went wrong on our side.
+    if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) return;
+    throw err;
+  }
+}
