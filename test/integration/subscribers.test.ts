@@ -112,6 +112,16 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriber(email)).toEqual([]);
   });
 
+  it('shows the form again, with the address typed, when the case is no longer listed', async () => {
+    const email = emailOf('gone-case');
+    const res = await postForm(`${base}/subscribe`, { email, case: 'no-such-case' });
+    expect(res.status).toBe(404);
+    const html = await res.text();
+    expect(html).toContain(`value="${email}"`);
+    expect(html).toContain('this case is no longer listed');
+    expect(await subscriber(email)).toEqual([]);
+  });
+
   it('keeps one subscriber per address whatever its casing, and answers alike for known and new addresses', async () => {
     const email = emailOf('casing');
     const first = await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });

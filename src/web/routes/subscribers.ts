@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
 import { getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
-import { ValidationError } from '../../errors.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
 import {
   confirmSubscription,
   consentWording,
@@ -51,7 +51,15 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     if (Array.isArray(body.case)) {
       return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: body.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
     }
-    const kase = await caseOf(body.case);
+    let kase: Awaited<ReturnType<typeof caseOf>>;
+    try {
+      kase = await caseOf(body.case);
+    } catch (err) {
+      // A case taken down since the page was opened: the form again, with what was typed.
+      if (!(err instanceof NotFoundError)) throw err;
+      const errors = { case: 'this case is no longer listed; subscribe without it to hear about every case' };
+      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: body.email }, errors }) }, 404);
+    }
     try {
       await requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page');
     } catch (err) {
