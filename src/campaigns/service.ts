@@ -136,12 +136,16 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const existing = await getCampaign(db, slug);
   const c = parseCampaign({ ...(input as object), slug, targets: [{ name: 'kept', email: 'kept@example.org' }] });
   const kase = await caseFor(db, c.caseSlug);
-  if (c.deliveryMode !== existing.delivery_mode) {
+  const modeChanged = c.deliveryMode !== existing.delivery_mode;
+  const caseChanged = kase.id !== existing.case_id;
+  if (modeChanged || caseChanged) {
     // Signers so far were handled by the old mode: switching would send their letters again in a
-    // digest, or (digest → each) never send the letters of those not yet in one.
+    // digest, or (digest → each) never send the letters of those not yet in one. And each of them
+    // signed about this case: their names must not go out on letters about another person.
     const { pending, confirmed } = await q.countSignatures(db, existing.id);
     if (pending + confirmed > 0) {
-      throw new ValidationError({ deliveryMode: 'cannot change once people have signed; start a new campaign instead' });
+      const refused = 'cannot change once people have signed; start a new campaign instead';
+      throw new ValidationError({ ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) });
     }
   }
   return (await q.updateCampaign(db, existing.id, kase.id, c))!;

@@ -54,6 +54,22 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(rows[0]!.delivery_mode).toBe('each');
   });
 
+  it('refuses to move a campaign to another case once people have signed, and allows it before', async () => {
+    const other = await createLiveCampaign(ctx.db);
+    const details = (caseSlug: string) => ({ caseSlug, title: 'Free Aigerim', letter: { subject: 'S', body: 'B' }, deliveryMode: 'each' });
+    const fresh = await createLiveCampaign(ctx.db);
+    const caseOf = async (slug: string) =>
+      (await ctx.db.query<{ slug: string }>('SELECT k.slug FROM campaigns c JOIN cases k ON k.id = c.case_id WHERE c.slug = $1', [slug])).rows[0]!.slug;
+    await updateCampaignDetails(ctx.db, fresh.slug, details(other.caseSlug));
+    expect(await caseOf(fresh.slug)).toBe(other.caseSlug);
+
+    const signed = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early-case@supporter.example' }, { ipHash: null });
+    const change = updateCampaignDetails(ctx.db, signed.slug, details(other.caseSlug));
+    await expect(change).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/once people have signed/) } });
+    expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
+  });
+
   it('answers a NUL character in an address or form with a 4xx, not a server error', async () => {
     expect((await fetch(`${base}/c/%00`)).status).toBe(400);
     expect((await fetch(`${base}/cases/%00`)).status).toBe(400);
