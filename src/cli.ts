@@ -13,7 +13,9 @@ async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]!.trim();
+  // The first line as typed: spaces may be part of a password. A blank line means none given.
+  const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]!;
+  return line.trim() === '' ? '' : line;
 }
 
 /**

@@ -25,7 +25,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const [migrate, seed, addAdmin, addGenerated, shortPassword, badConfig] = await Promise.all([
       cli(ctx.env, ['migrate']),
       cli(ctx.env, ['seed-demo']),
-      cli(ctx.env, ['organizer:add', admin, '--admin', '--name', 'Ada Admin'], 'correct horse battery staple\n'),
+      cli(ctx.env, ['organizer:add', admin, '--admin', '--name', 'Ada Admin'], '  correct horse battery staple \n'),
       cli(ctx.env, ['organizer:add', organizer], ''),
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
@@ -50,11 +50,11 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     for (const t of targets.rows) expect(t.email).toMatch(/@example\.org$/);
   });
 
-  it('organizer:add takes the password from stdin and prints none', async () => {
+  it('organizer:add takes the password from stdin as typed, spaces too, and prints none', async () => {
     expect(r.addAdmin).toMatchObject({ code: 0, stdout: `added admin ${admin}\n` });
     const row = (await findOrganizerByEmail(ctx.db, admin))!;
     expect(row).toMatchObject({ role: 'admin', name: 'Ada Admin' });
-    expect(await verifyPassword('correct horse battery staple', row.password_hash)).toBe(true);
+    expect(await verifyPassword('  correct horse battery staple ', row.password_hash)).toBe(true);
   });
 
   it('organizer:add generates a password and prints it once when stdin is empty', async () => {
