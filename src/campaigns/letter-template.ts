@@ -72,8 +72,10 @@ function checkNode(field: string, node: hbs.AST.Node): void {
 
 function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void {
   if (expr.type !== 'PathExpression') fail(field, 'only variables can be used here', line);
-  const name = (expr as hbs.AST.PathExpression).original;
-  if (!ALLOWED.has(name)) {
+  const { original: name, parts } = expr as hbs.AST.PathExpression;
+  // Brackets are stripped from `original`: {{[supporter.fullName]}} reads as one key with a dot in
+  // it, which renders empty, so each part must be a segment of an allowed name.
+  if (!ALLOWED.has(name) || parts.join('.') !== name || parts.some((p) => p.includes('.'))) {
     fail(field, `unknown variable "${name}"; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
   }
 }

@@ -42,6 +42,11 @@ describe('validating a letter template', () => {
     expect(Object.keys(errorsOf('About {{case.nme}}', 'subject'))).toEqual(['subject']);
   });
 
+  it('refuses a whole variable in brackets, which Handlebars reads as one key and renders empty', () => {
+    expect(errorsOf('Signed, {{[supporter.fullName]}}').body).toMatch(/^Line 1: unknown variable "supporter\.fullName"/);
+    expect(() => validateLetterTemplate('body', 'Signed, {{[supporter].fullName}} {{supporter.[fullName]}}')).not.toThrow();
+  });
+
   it('refuses an unknown variable, naming it and the line', () => {
     expect(errorsOf('Dear {{target.name}},\n\nreply to {{supporter.email}}').body).toMatch(/^Line 3: unknown variable "supporter\.email"; use one of: supporter\.fullName/);
     expect(errorsOf('{{#if supporter.email}}x{{/if}}').body).toMatch(/^Line 1: unknown variable "supporter\.email"/);
