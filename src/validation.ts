@@ -12,7 +12,7 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 }
 
 function expected(type: string): string {
-  return ({ string: 'text', number: 'a number', boolean: 'true or false', array: 'a list', object: 'an object' } as Record<string, string>)[type] ?? `of type ${type}`;
+  return ({ string: 'text', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', object: 'an object' } as Record<string, string>)[type] ?? `of type ${type}`;
 }
 
 /**

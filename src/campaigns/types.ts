@@ -70,8 +70,8 @@ export const campaignInput = z.object({
       });
     }),
   deliveryMode: z.enum(['each', 'digest'], { message: 'must be one of: each, digest' }).optional().default('each'),
-  digestHour: z.number().int().min(0).max(23).optional().default(9),
-  goal: z.number().int().positive().max(100_000_000).nullish(),
+  digestHour: z.number().int().min(0, 'must be an hour from 0 to 23').max(23, 'must be an hour from 0 to 23').optional().default(9),
+  goal: z.number().int().positive('must be a whole number of at least 1').max(100_000_000, 'must be at most 100,000,000').nullish(),
   requireConfirmation: z.boolean().optional().default(true),
 });
 export type CampaignInput = z.output<typeof campaignInput>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
 import { parseInput } from '../../src/validation.ts';
+import { campaignInput } from '../../src/campaigns/types.ts';
 
 const schema = z.object({ name: z.string(), tags: z.array(z.object({ label: z.string() })), age: z.number().optional() });
 
@@ -26,5 +27,23 @@ describe('field messages of parsed input', () => {
       'tags.0.label': 'must be text',
       age: 'must be a number',
     });
+  });
+});
+
+describe("a campaign's numbers", () => {
+  const numbers = campaignInput.pick({ goal: true, digestHour: true });
+  const fields = (input: unknown) => {
+    try {
+      parseInput(numbers, input);
+    } catch (err) {
+      if (err instanceof ValidationError) return err.fields;
+      throw err;
+    }
+    return {};
+  };
+
+  it('are refused in words an organizer can act on, not the schema library’s', () => {
+    expect(fields({ goal: -5, digestHour: 25 })).toEqual({ goal: 'must be a whole number of at least 1', digestHour: 'must be an hour from 0 to 23' });
+    expect(fields({ goal: 1.5, digestHour: 9 })).toEqual({ goal: 'must be a whole number' });
   });
 });
