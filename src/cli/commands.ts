@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
@@ -22,13 +23,30 @@ class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+/**
+ * A command's one email and its options, strictly: an unknown option, an option without its
+ * value (`--name --admin`) or an argument too many is a usage error, not a silent guess.
+ */
+function parseCommand<O extends OptionSpec>(command: string, args: string[], options: O, usage: string) {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message.split('\n')[0]}\nusage: npm run cli -- ${usage}`);
+  }
+  const [email, ...extra] = parsed.positionals;
+  if (!email) throw new UsageError(`${command} needs an email\nusage: npm run cli -- ${usage}`);
+  if (extra.length) throw new UsageError(`${command}: unexpected argument "${extra[0]}"\nusage: npm run cli -- ${usage}`);
+  return { email, values: parsed.values };
 }
 
 /** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
 async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [command, ...args]: string[], stdin: string): Promise<string> {
+  if (['migrate', 'seed-demo', 'purge'].includes(command!) && args.length) {
+    throw new UsageError(`${command} takes no arguments (got "${args[0]}")`);
+  }
   if (command !== 'migrate') await migrate(db);
   switch (command) {
     case 'migrate': {
@@ -40,21 +58,19 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [co
       return added.length ? `added demo campaigns: ${added.join(', ')}\n` : 'demo campaigns exist already\n';
     }
     case 'organizer:add': {
-      const email = args[0];
-      if (!email || email.startsWith('--')) throw new UsageError('organizer:add needs an email: npm run cli -- organizer:add you@example.org');
+      const { email, values } = parseCommand(command, args, { admin: { type: 'boolean' }, name: { type: 'string' } }, 'organizer:add <email> [--admin] [--name "Name"]');
       const { organizer, generatedPassword } = await addOrganizer(db, {
         email,
-        name: option(args, '--name'),
-        role: args.includes('--admin') ? 'admin' : 'organizer',
+        name: values.name as string | undefined,
+        role: values.admin ? 'admin' : 'organizer',
         password: stdin || undefined,
       });
       return `added ${organizer.role} ${organizer.email}\n` +
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
     }
     case 'token:create': {
-      const email = args[0];
-      if (!email || email.startsWith('--')) throw new UsageError('token:create needs an organizer email');
-      return `${await createApiToken(db, email, option(args, '--label') ?? 'cli')}\n`;
+      const { email, values } = parseCommand(command, args, { label: { type: 'string' } }, 'token:create <email> [--label "what for"]');
+      return `${await createApiToken(db, email, (values.label as string | undefined) ?? 'cli')}\n`;
     }
     case 'purge': {
       const purged = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);

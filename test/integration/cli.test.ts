@@ -17,7 +17,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,8 +30,13 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token] = await Promise.all([cli(ctx.env, ['seed-demo']), cli(ctx.env, ['token:create', admin, '--label', 'ci'])]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token };
+    const [seedAgain, token, nameWithoutValue, extraArgument] = await Promise.all([
+      cli(ctx.env, ['seed-demo']),
+      cli(ctx.env, ['token:create', admin, '--label', 'ci']),
+      cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
+      cli(ctx.env, ['token:create', admin, 'ci']),
+    ]);
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -79,6 +84,16 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.label).toBe('ci');
     expect(rows[0]!.token_hash).not.toContain(token.slice(4));
+  });
+
+  it('refuses an option without its value or an argument too many (exit code 2), and stores nothing', async () => {
+    expect(r.nameWithoutValue.code).toBe(2);
+    expect(r.nameWithoutValue.stderr).toMatch(/^appeal: organizer:add: Option '--name' argument is ambiguous/);
+    expect(r.nameWithoutValue.stderr).toContain('usage: npm run cli -- organizer:add <email> [--admin] [--name "Name"]');
+    expect(r.extraArgument.code).toBe(2);
+    expect(r.extraArgument.stderr).toMatch(/^appeal: token:create: unexpected argument "ci"/);
+    const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizers WHERE email LIKE 'novalue%'`);
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('fails with one line and exit code 1 on a bad password or a bad variable', () => {
