@@ -136,14 +136,25 @@ export async function countFailedByKind(db: Queryable) {
   return rows;
 }
 
-/** Only a failed delivery goes back to the queue, with its attempts counted afresh. */
+/**
+ * Only a failed delivery goes back to the queue, with its attempts counted afresh, and only when
+ * its address is not suppressed: the claim would fail it again at once.
+ * @returns the row requeued, or why not: it is not failed (or is gone), or its address is suppressed.
+ */
 export async function requeueFailed(db: Queryable, id: number) {
-  const { rows } = await db.query<{ id: number; campaign_id: number | null; kind: string }>(
-    `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
-      WHERE id = $1 AND status = 'failed' RETURNING id, campaign_id, kind`,
+  const { rows } = await db.query<{ requeued: boolean; suppressed: boolean }>(
+    `WITH d AS (
+       SELECT id, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(recipient)) AS suppressed
+         FROM deliveries WHERE id = $1 AND status = 'failed'
+     ), requeued AS (
+       UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+         FROM d WHERE deliveries.id = d.id AND NOT d.suppressed AND deliveries.status = 'failed'
+       RETURNING deliveries.id
+     )
+     SELECT EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM d), false) AS suppressed`,
     [id],
   );
-  return rows[0];
+  return rows[0]!;
 }
 
 /** One keyset page of the suppression list in address order, optionally those containing `search`. */

@@ -231,18 +231,22 @@ export const countFailedByKind = q.countFailedByKind;
 export const listSuppressions = q.listSuppressions;
 export type { FailedDelivery } from './queries.ts';
 
+export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';
+
 /**
  * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job.
  * Its old job may still sit in the failed set under the same id, which would swallow the add,
- * so it is removed first. An address on the suppression list fails again at once.
- * @returns false when the delivery is not failed (sent meanwhile, or retried already).
+ * so it is removed first. A delivery whose address is on the suppression list stays failed: it
+ * would fail again at once, so the address must come off the list first.
+ * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
+ * `suppressed` when its address is suppressed.
  */
-export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send'>, id: number): Promise<boolean> {
-  const requeued = await q.requeueFailed(db, id);
-  if (!requeued) return false;
+export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send'>, id: number): Promise<RetryOutcome> {
+  const { requeued, suppressed } = await q.requeueFailed(db, id);
+  if (!requeued) return suppressed ? 'suppressed' : 'not-failed';
   await queues.send.remove(deliveryJobId(id));
   await enqueueDeliveries(queues, [id]);
-  return true;
+  return 'queued';
 }
 
 /**

@@ -162,6 +162,11 @@ describe('the organizer console on PGlite', () => {
     expect(page.text).toContain('no such mailbox');
     expect((await client.get('/admin/suppressions')).text).toContain(refused);
 
+    const stillSuppressed = await client.post(`/admin/deliveries/${failed.id}/retry`, { back: `/admin/campaigns/${slug}` });
+    expect(stillSuppressed.status).toBe(303);
+    expect((await client.open(stillSuppressed.location!)).text).toContain('Not retried: its address is on the suppression list');
+    expect((await ctx.db.query<{ status: string }>('SELECT status FROM deliveries WHERE id = $1', [failed.id])).rows[0]!.status).toBe('failed');
+
     const noReason = await client.post('/admin/suppressions/remove', { email: refused, reason: '' });
     expect(noReason.status).toBe(400);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [refused])).rows).toHaveLength(1);

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
-import { listFailedDeliveries, retryFailedDelivery } from '../../../deliveries/service.ts';
+import { listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -14,6 +14,13 @@ const CHART_DAYS = 30;
 const PAGE = 50;
 
 /** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
+/** What the console says after a retry, by outcome. */
+const RETRY_FLASH: Record<RetryOutcome, string> = {
+  queued: 'The delivery is queued again.',
+  'not-failed': 'That delivery is not failed any more; nothing to retry.',
+  suppressed: 'Not retried: its address is on the suppression list. Take it off the list first if the cause is fixed.',
+};
+
 export function watchRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
@@ -75,9 +82,9 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/deliveries/:id/retry', async (req, res) => {
     const id = idParam(req.params.id, 'delivery');
-    const retried = await retryFailedDelivery(db, ctx.queues, id);
-    if (retried) await recordAudit(db, actor(res), 'delivery.retry', `delivery:${id}`);
-    setFlash(ctx, res, retried ? 'The delivery is queued again.' : 'That delivery is not failed any more; nothing to retry.');
+    const outcome = await retryFailedDelivery(db, ctx.queues, id);
+    if (outcome === 'queued') await recordAudit(db, actor(res), 'delivery.retry', `delivery:${id}`);
+    setFlash(ctx, res, RETRY_FLASH[outcome]);
     res.redirect(303, safeNext(req.body?.back));
   });
 
