@@ -10,6 +10,8 @@ export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
  * page in memory. The rows wait for the client (backpressure); a client that goes away stops the
  * reading, and a read that fails mid-way cuts the download off instead of leaving it hanging.
+ * `recordExport` (the audit entry) runs before the first read; a HEAD request gets the headers
+ * only, with nothing read and nothing recorded, since no personal data leaves.
  */
 export async function sendCsv<T extends { id: number }>(
   res: Response,
@@ -17,8 +19,14 @@ export async function sendCsv<T extends { id: number }>(
   columns: string[],
   page: (afterId: number) => Promise<T[]>,
   row: (item: T) => string[],
+  recordExport: () => Promise<unknown>,
 ): Promise<void> {
   res.type('text/csv; charset=utf-8').attachment(filename);
+  if (res.req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  await recordExport();
   async function* rows() {
     for (let afterId = 0; ; ) {
       const items = await page(afterId);

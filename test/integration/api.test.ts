@@ -123,14 +123,22 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await get('/campaigns/no-such-campaign/stats')).status).toBe(404);
   });
 
-  it('exports signatures.csv with every signature, formula-like cells neutralised', async () => {
+  it('exports signatures.csv with every signature, formula-like cells neutralised, and records each export (a HEAD reads and records nothing)', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const evil = { fullName: '=HYPERLINK("http://evil.example","x")', email: `${uniq('csv')}@supporter.example`, city: '+SUM(1,2)', country: '@cmd', personalNote: '-2+3 and, "quoted"' };
     const plain = { fullName: 'Plain Person', email: `${uniq('plain')}@supporter.example`, city: 'Oslo', country: 'Norway', personalNote: 'Line one\nline two' };
     for (const s of [evil, plain]) expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, s)).status).toBe(202);
 
+    const exports = async () =>
+      (await ctx.db.query('SELECT 1 FROM audit_log WHERE action = $1 AND object = $2', ['signatures.export', `campaign:${slug}`])).rows.length;
+    const head = await fetch(`${base}/api/v1/campaigns/${slug}/signatures.csv`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(await exports()).toBe(0);
+
     const res = await get(`/campaigns/${slug}/signatures.csv`);
     expect(res.status).toBe(200);
+    expect(await exports()).toBe(1);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="?${slug}-signatures\\.csv"?$`));
     const rows = parse(await res.text(), { columns: true }) as Record<string, string>[];

@@ -97,7 +97,6 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.get('/subscribers.csv', async (_req, res) => {
-    await recordAudit(db, actor(res), 'subscribers.export', 'subscribers');
     const iso = (d: Date | null) => d?.toISOString() ?? '';
     await sendCsv(
       res,
@@ -105,6 +104,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
       ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at'],
       (afterId) => listSubscribersPage(db, afterId, 1000),
       (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at)],
+      () => recordAudit(db, actor(res), 'subscribers.export', 'subscribers'),
     );
   });
 

@@ -70,13 +70,13 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug/signatures.csv', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    await recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`);
     await sendCsv(
       res,
       `${campaign.slug}-signatures.csv`,
       ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
       (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
       (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+      () => recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`),
     );
   });
 
