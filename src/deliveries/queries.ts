@@ -66,6 +66,11 @@ export async function markFailed(db: Queryable, id: number, error: string) {
   );
 }
 
+/** Drops a claimed delivery that has nothing left to send; only its own claim may. */
+export async function deleteUnsendable(db: Queryable, id: number) {
+  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending'`, [id]);
+}
+
 export async function insertSuppression(db: Queryable, email: string, reason: string) {
   await db.query(
     'INSERT INTO suppressions (email, reason) VALUES (lower($1), $2) ON CONFLICT (email) DO NOTHING',

@@ -125,17 +125,24 @@ export async function sendDelivery(
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
+  if (!compose) {
+    await q.markFailed(db, id, `no composer for ${delivery.kind}`);
+    return 'failed';
+  }
   let message: Message | null;
   try {
-    message = compose ? await compose(db, delivery) : null;
+    message = await compose(db, delivery);
   } catch (err) {
     // A failing read or render must give the lease back and count as an attempt; otherwise the
     // row would sit in `sending` until the lease ends, and come back forever without failing.
     return settleFailure(db, delivery, err);
   }
   if (!message) {
-    await q.markFailed(db, id, compose ? 'nothing to send: its source is gone' : `no composer for ${delivery.kind}`);
-    return 'failed';
+    // What it served is gone: a subscriber left, a signature was purged, a target removed. That is
+    // no failure, and the row keeps an address for nothing; a fan-out that reached the subscriber
+    // after they left would have made no row at all.
+    await q.deleteUnsendable(db, id);
+    return 'skipped';
   }
   let messageId: string;
   try {
