@@ -5,17 +5,13 @@ import type { Signature, SignatureInput } from './types.ts';
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
 
 /**
- * The campaigns signatures are for, by slug, each row with the id its signature will get: the
- * confirmation token is derived from that id, so knowing it first lets one statement store the
- * signature with its token hash. An id taken for a signature that is then not stored is a harmless
- * gap. `ord` is the slug's 1-based position; an unknown slug has no row.
+ * The campaigns signatures are for, by slug, with only what signing reads (pg parses every column
+ * of every row, and each signature of a batch gets its own). `ord` is the slug's 1-based
+ * position; an unknown slug has no row.
  */
 export async function getCampaignsForSigning(db: Queryable, slugs: readonly string[]) {
-  // Only what signing reads: every signature of a batch gets its own row, and pg parses each
-  // column of each (the letter template and the dates were most of this read's client time).
-  const { rows } = await db.query<CampaignForSigning & { ord: number; next_signature_id: number }>(
-    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
-            nextval(pg_get_serial_sequence('signatures', 'id')) AS next_signature_id
+  const { rows } = await db.query<CampaignForSigning & { ord: number }>(
+    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode
        FROM unnest($1::text[]) WITH ORDINALITY AS x (slug, ord)
        JOIN campaigns c ON c.slug = x.slug`,
     [slugs],
@@ -23,41 +19,64 @@ export async function getCampaignsForSigning(db: Queryable, slugs: readonly stri
   return rows;
 }
 
+/**
+ * Takes `n` signature ids from the table's sequence. A signature's confirmation token is derived
+ * from its id, so knowing the id first lets one statement store the signature with its token
+ * hash; an id taken and never used is a harmless gap.
+ */
+export async function reserveSignatureIds(db: Queryable, n: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT nextval(pg_get_serial_sequence('signatures', 'id')) AS id FROM generate_series(1, $1)`,
+    [n],
+  );
+  return rows.map((r) => r.id);
+}
+
 export interface NewSignature {
   id: number;
-  campaignId: number;
+  campaignSlug: string;
   input: SignatureInput;
-  status: 'pending' | 'confirmed';
   ipHash: string | null;
-  /** For a pending signature: the hash of its confirmation token. */
-  confirmTokenHash: string | null;
-  /** For a confirmed one: whether its letters go now, one per target (not in a digest later). */
-  lettersNow: boolean;
+  /** The hash of its confirmation token; kept only when the campaign asks for confirmation. */
+  confirmTokenHash: string;
+}
+
+export interface StoredSignature {
+  /** The campaign named, whatever its status; undefined for an unknown slug. */
+  campaign: CampaignForSigning | undefined;
+  /** False when the campaign is not live, or the address signed it before. */
+  signed: boolean;
+  deliveryIds: number[];
 }
 
 /**
- * Stores signatures and what they send in one statement, so each commits with its deliveries
- * without a transaction's extra round trips: a pending signature gets its confirmation email, a
- * confirmed one its letters when `lettersNow`. The unique (campaign, lower(email)) index makes a
- * second signature by the same address a no-op, within the batch too: nothing is sent for it.
- * Rows go in in index order, so two such statements cannot deadlock on each other.
- * @returns per signature, in order: whether it was stored, and the ids of its deliveries.
+ * Stores signatures and what they send in one statement, each on the campaign its slug names and
+ * only while that campaign is live, so a signature commits with its deliveries without a
+ * transaction's extra round trips, and the campaign is read in the same statement: a pending
+ * signature (the campaign asks for confirmation) gets its confirmation email, a confirmed one
+ * its letters when the campaign sends one per signature (not a digest later). The unique
+ * (campaign, lower(email)) index makes a second signature by the same address a no-op, within the
+ * batch too: nothing is sent for it. Rows go in in index order, so two such statements cannot
+ * deadlock on each other.
+ * @returns per signature, in order: its campaign, whether it was stored, and its deliveries' ids.
  */
-export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]) {
+export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]): Promise<StoredSignature[]> {
   const column = <T>(pick: (s: NewSignature) => T) => sigs.map(pick);
-  const { rows } = await db.query<{ id: number; delivery_ids: (string | number)[] }>(
+  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; delivery_ids: (string | number)[] }>(
     `WITH v AS (
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::boolean[], $9::text[], $10::text[], $11::text[], $12::boolean[])
-         AS v (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
-               confirm_token_hash, letters_now)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::boolean[], $9::text[], $10::text[])
+         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, ip_hash, confirm_token_hash)
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
                                confirm_token_hash, confirmed_at)
        OVERRIDING SYSTEM VALUE
-       SELECT id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
-              confirm_token_hash, CASE WHEN status = 'confirmed' THEN now() END
-         FROM v ORDER BY campaign_id, lower(email), id
+       SELECT v.id, c.id, v.full_name, v.email, v.city, v.country, v.personal_note, v.subscribe,
+              CASE WHEN c.require_confirmation THEN 'pending' ELSE 'confirmed' END, v.ip_hash,
+              CASE WHEN c.require_confirmation THEN v.confirm_token_hash END,
+              CASE WHEN NOT c.require_confirmation THEN now() END
+         FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
+        ORDER BY c.id, lower(v.email), v.id
        ON CONFLICT (campaign_id, lower(email)) DO NOTHING
        RETURNING id, campaign_id, email, status
      ), confirm AS (
@@ -67,25 +86,34 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      ), letters AS (
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
        SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
-         FROM sig JOIN v ON v.id = sig.id JOIN targets t ON t.campaign_id = sig.campaign_id
-        WHERE sig.status = 'confirmed' AND v.letters_now
+         FROM sig JOIN campaigns c ON c.id = sig.campaign_id AND c.delivery_mode = 'each'
+              JOIN targets t ON t.campaign_id = sig.campaign_id
+        WHERE sig.status = 'confirmed'
         ORDER BY sig.id, t.position, t.id
        ON CONFLICT DO NOTHING RETURNING id, source_id
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
      )
-     SELECT sig.id, ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = sig.id ORDER BY sent.id) AS delivery_ids
-       FROM sig`,
+     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
+            sig.id IS NOT NULL AS signed,
+            ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
+       FROM v LEFT JOIN campaigns c ON c.slug = v.slug LEFT JOIN sig ON sig.id = v.id`,
     [
-      column((s) => s.id), column((s) => s.campaignId), column((s) => s.input.fullName), column((s) => s.input.email),
+      column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
-      column((s) => s.input.subscribe), column((s) => s.status), column((s) => s.ipHash),
-      column((s) => s.confirmTokenHash), column((s) => s.lettersNow),
+      column((s) => s.input.subscribe), column((s) => s.ipHash), column((s) => s.confirmTokenHash),
     ],
   );
-  // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
-  const stored = new Map(rows.map((r) => [r.id, r.delivery_ids.map(Number)]));
-  return sigs.map((s) => ({ signed: stored.has(s.id), deliveryIds: stored.get(s.id) ?? [] }));
+  const byId = new Map(rows.map((r) => [r.sig_id, r]));
+  return sigs.map((s) => {
+    const r = byId.get(s.id)!;
+    const campaign: CampaignForSigning | undefined = r.id === null ? undefined : {
+      id: r.id, slug: r.slug, title: r.title, status: r.status, case_id: r.case_id,
+      require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode,
+    };
+    // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
+    return { campaign, signed: r.signed, deliveryIds: r.delivery_ids.map(Number) };
+  });
 }
 
 export async function getSignatureByTokenHash(db: Queryable, hash: string) {

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { CampaignNotOpenError, NotFoundError } from '../errors.ts';
+import { CampaignNotOpenError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { getCaseById } from '../cases/service.ts';
@@ -7,7 +7,7 @@ import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/se
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
-import { signatureInput, type ConfirmResult, type Signature, type SignResult } from './types.ts';
+import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignResult } from './types.ts';
 
 export interface SignDeps {
   queues: Pick<Queues, 'send'>;
@@ -22,13 +22,17 @@ async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: str
   return deliveryMode === 'each' ? q.insertLetterDeliveries(tx, signature) : [];
 }
 
+/** Signature ids taken from the sequence at once: one round trip serves this many signatures. */
+const ID_BLOCK = 100;
+
 /**
- * Signatures arriving together share their statements and their enqueue: under load a web
+ * Signatures arriving together share their statement and their enqueue: under load a web
  * process's round trips to Postgres and Redis, not its own work, set how many it takes per second
  * (`npm run bench`, intake). Each caller still answers only after its own rows have committed.
  */
 const intake = perDb((db: Queryable) => ({
   campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs)),
+  nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK)),
   store: coalesce(async (sigs: q.NewSignature[]) => {
     try {
       return await q.insertSignatures(db, sigs);
@@ -46,12 +50,31 @@ const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
   }),
 );
 
+/** Hands out ids from blocks taken with `take`; callers that find none left share one refill. */
+function reservedIds(take: () => Promise<number[]>): () => Promise<number> {
+  const ids: number[] = [];
+  let refill: Promise<void> | undefined;
+  return async () => {
+    while (ids.length === 0) {
+      refill ??= take()
+        .then((got) => void ids.push(...got))
+        .finally(() => (refill = undefined));
+      await refill;
+    }
+    return ids.shift()!;
+  };
+}
+
 /** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
-async function openCampaign(db: Queryable, slug: string) {
-  const campaign = await intake(db).campaign(slug);
+function checkOpen(campaign: q.CampaignForSigning | undefined): q.CampaignForSigning {
   if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
   if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
   return campaign;
+}
+
+/** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
+async function openCampaign(db: Queryable, slug: string) {
+  return checkOpen(await intake(db).campaign(slug));
 }
 
 /**
@@ -73,23 +96,29 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
 export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, meta: { ipHash: string | null }): Promise<SignResult> {
-  const campaign = await openCampaign(db, slug);
-  const s = parseInput(signatureInput, input);
-  const confirmNow = !campaign.require_confirmation;
-  const id = campaign.next_signature_id;
-
-  // No subscription when confirming at once: nobody has confirmed this address, and alerts need
-  // double opt-in.
+  let s: SignatureInput;
+  try {
+    s = parseInput(signatureInput, input);
+  } catch (err) {
+    // A campaign that is gone or closed says so before the form's mistakes do.
+    if (err instanceof ValidationError) await openCampaign(db, slug);
+    throw err;
+  }
+  const id = await intake(db).nextId();
+  // The campaign is read in the statement that stores the signature: its status decides whether
+  // anything is stored, and whether the signature waits for confirmation or sends at once.
   const stored = await intake(db).store({
     id,
-    campaignId: campaign.id,
+    campaignSlug: slug,
     input: s,
-    status: confirmNow ? 'confirmed' : 'pending',
     ipHash: meta.ipHash,
-    confirmTokenHash: confirmNow ? null : hashToken(confirmToken(deps.secret, id)),
-    lettersNow: campaign.delivery_mode === 'each',
+    confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
   });
+  const campaign = checkOpen(stored.campaign);
+  const confirmNow = !campaign.require_confirmation;
   if (stored.deliveryIds.length > 0) await enqueueTogether(deps.queues)(stored.deliveryIds);
+  // No subscription when confirming at once: nobody has confirmed this address, and alerts need
+  // double opt-in.
   if (confirmNow && stored.signed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
