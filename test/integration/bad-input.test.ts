@@ -115,6 +115,19 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
+  it('answers a JSON body whose fields are objects, posted to the HTML forms, with 400 and the form again', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const json = { 'content-type': 'application/json' };
+      const sign = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', headers: json, body: JSON.stringify({ full_name: { toString: 1 }, email: 'x', city: ['Oslo'] }) });
+      expect(sign.status).toBe(400);
+      expect(await sign.text()).toMatch(/id="f-city"[^>]*value="Oslo"/);
+      const subscribe = await fetch(`${base}/subscribe`, { method: 'POST', headers: json, body: JSON.stringify({ email: { toString: 1 } }) });
+      expect(subscribe.status).toBe(400);
+      expect(await subscribe.text()).toContain('name="email"');
+    });
+  });
+
   it('answers a body over the limit with 413', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     await changesNothing(async () => {

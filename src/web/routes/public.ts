@@ -8,6 +8,7 @@ import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { hashIdentifier } from '../../tokens.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
+import { typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { subscribeForm } from './subscribers.ts';
@@ -30,7 +31,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
 
-  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) {
+  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string> } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const values = form.values ?? {};
     const first = c.targets[0];
@@ -43,7 +44,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         campaign: { title: c.campaign.title },
         date: formatLetterDate(new Date()),
       },
-      { fullName: String(values.full_name ?? ''), city: String(values.city ?? ''), country: String(values.country ?? ''), personalNote: String(values.personal_note ?? '') },
+      { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
     );
     page(res, 'campaign', {
       title: c.campaign.title,
@@ -88,7 +89,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        await renderCampaign(res, slug, { values: req.body ?? {}, errors: errorsToForm(err.fields) }, 400);
+        await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields) }, 400);
       }
     },
   );

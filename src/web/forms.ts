@@ -1,0 +1,14 @@
+/**
+ * What a re-shown form may put back in its fields: the strings that were typed, and nothing
+ * else. A body parsed from JSON can hold objects (`{"toString": 1}`) that neither `String()` nor
+ * the template's escaping can turn into text; such a field comes back empty.
+ */
+export function typedValues(body: unknown): Record<string, string> {
+  if (!body || typeof body !== 'object') return {};
+  const values: Record<string, string> = {};
+  for (const [field, value] of Object.entries(body)) {
+    if (typeof value === 'string') values[field] = value;
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) values[field] = value.join(', ');
+  }
+  return values;
+}
