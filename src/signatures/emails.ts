@@ -81,9 +81,10 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
   return async (db, delivery) => {
     const p = await q.getConfirmParts(db, delivery.source_id);
     if (!p || p.status !== 'pending') return null;
+    // No typed name: anyone can put any address in the form, and the name would be their words
+    // mailed from the organisation's domain to a stranger.
     const body = views.email('confirm', {
       orgName: config.orgName,
-      fullName: p.full_name,
       campaignTitle: p.campaign_title,
       personName: p.person_name,
       confirmUrl: `${config.publicUrl}/confirm/${confirmToken(secret, p.id)}`,

@@ -47,6 +47,10 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
 
     const [confirmation] = await ctx.sink!.waitFor(1);
     expect(addressOf(confirmation!.to)).toEqual(['dana@supporter.example']);
+    // Anyone can type any name with any address: mail sent before the address is confirmed
+    // must not carry text a stranger chose.
+    expect(confirmation!.text).not.toContain('Dana Signer');
+    expect(confirmation!.html).not.toContain('Dana Signer');
     const token = confirmLink(confirmation!);
 
     const page = await fetch(`${base}/confirm/${token}`);
