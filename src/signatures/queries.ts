@@ -36,7 +36,6 @@ export interface NewSignature {
   id: number;
   campaignSlug: string;
   input: SignatureInput;
-  ipHash: string | null;
   /** The hash of its confirmation token; kept only when the campaign asks for confirmation. */
   confirmTokenHash: string;
 }
@@ -65,14 +64,14 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
   const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; delivery_ids: (string | number)[] }>(
     `WITH v AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::boolean[], $9::text[], $10::text[])
-         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, ip_hash, confirm_token_hash)
+                            $8::boolean[], $9::text[])
+         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash)
      ), sig AS (
-       INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status, ip_hash,
+       INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status,
                                confirm_token_hash, confirmed_at)
        OVERRIDING SYSTEM VALUE
        SELECT v.id, c.id, v.full_name, v.email, v.city, v.country, v.personal_note, v.subscribe,
-              CASE WHEN c.require_confirmation THEN 'pending' ELSE 'confirmed' END, v.ip_hash,
+              CASE WHEN c.require_confirmation THEN 'pending' ELSE 'confirmed' END,
               CASE WHEN c.require_confirmation THEN v.confirm_token_hash END,
               CASE WHEN NOT c.require_confirmation THEN now() END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
@@ -101,7 +100,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
-      column((s) => s.input.subscribe), column((s) => s.ipHash), column((s) => s.confirmTokenHash),
+      column((s) => s.input.subscribe), column((s) => s.confirmTokenHash),
     ],
   );
   const byId = new Map(rows.map((r) => [r.sig_id, r]));

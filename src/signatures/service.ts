@@ -95,7 +95,7 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * A second signature by the same address changes and sends nothing.
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
-export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, meta: { ipHash: string | null }): Promise<SignResult> {
+export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown): Promise<SignResult> {
   let s: SignatureInput;
   try {
     s = parseInput(signatureInput, input);
@@ -111,7 +111,6 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     id,
     campaignSlug: slug,
     input: s,
-    ipHash: meta.ipHash,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
   });
   const campaign = checkOpen(stored.campaign);

@@ -32,7 +32,7 @@ export async function createLetterCampaign(db: Db, targetCount: number): Promise
 /** Signs through the service, as the sign form does: letters commit with the signature, then jobs follow. */
 export async function signAs(ctx: TestContext, campaign: LetterCampaign, fullName: string): Promise<void> {
   const email = `${fullName.toLowerCase().replace(/\W+/g, '.')}@supporter.example`;
-  await sign(ctx.db, { queues: ctx.queues, secret: ctx.secret }, campaign.slug, { fullName, email }, { ipHash: null });
+  await sign(ctx.db, { queues: ctx.queues, secret: ctx.secret }, campaign.slug, { fullName, email });
 }
 
 /**

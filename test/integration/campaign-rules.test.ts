@@ -47,7 +47,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await expect(updateCampaignDetails(ctx.db, fresh.slug, details('digest'))).resolves.toMatchObject({ delivery_mode: 'digest' });
 
     const signed = await createLiveCampaign(ctx.db, { requireConfirmation: false });
-    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early@supporter.example' }, { ipHash: null });
+    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early@supporter.example' });
     const change = updateCampaignDetails(ctx.db, signed.slug, { ...details('digest'), caseSlug: signed.caseSlug });
     await expect(change).rejects.toBeInstanceOf(ValidationError);
     const { rows } = await ctx.db.query<{ delivery_mode: string }>('SELECT delivery_mode FROM campaigns WHERE slug = $1', [signed.slug]);
@@ -64,7 +64,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(await caseOf(fresh.slug)).toBe(other.caseSlug);
 
     const signed = await createLiveCampaign(ctx.db, { requireConfirmation: false });
-    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early-case@supporter.example' }, { ipHash: null });
+    await sign(ctx.db, ctx, signed.slug, { fullName: 'Early Signer', email: 'early-case@supporter.example' });
     const change = updateCampaignDetails(ctx.db, signed.slug, details(other.caseSlug));
     await expect(change).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/once people have signed/) } });
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);

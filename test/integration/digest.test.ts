@@ -49,7 +49,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const addSigner = async (): Promise<Signer> => {
       n += 1;
       const s = { fullName: `Signer ${n} ${tag}`, email: `s${n}@${tag}.example`, city: `City${n}`, country: 'France', personalNote: n % 2 ? `Note ${n}` : '' };
-      const result = await sign(ctx.db, ctx, slug, s, { ipHash: null });
+      const result = await sign(ctx.db, ctx, slug, s);
       expect(result.kind).toBe('signed');
       return s;
     };

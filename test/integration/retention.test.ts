@@ -24,7 +24,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     const withConfirmation = slug;
     const { slug: noConfirmation } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const email = (who: string) => `${who}@${tag}.example`;
-    const signAs = (campaign: string, who: string) => sign(ctx.db, ctx, campaign, { fullName: who, email: email(who) }, { ipHash: null });
+    const signAs = (campaign: string, who: string) => sign(ctx.db, ctx, campaign, { fullName: who, email: email(who) });
     await signAs(withConfirmation, 'old-pending-signer');
     await signAs(withConfirmation, 'new-pending-signer');
     await signAs(noConfirmation, 'old-confirmed-signer');

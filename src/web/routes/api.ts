@@ -8,7 +8,6 @@ import { recordAudit } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { requestSubscription } from '../../subscribers/service.ts';
 import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
-import { hashIdentifier } from '../../tokens.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
@@ -62,7 +61,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       const slug = String(req.params.slug);
       const result = honeypotFilled(req.body)
         ? await pretendToSign(db, slug, req.body ?? {})
-        : await sign(db, ctx, slug, req.body ?? {}, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+        : await sign(db, ctx, slug, req.body ?? {});
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
       res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },

@@ -6,7 +6,6 @@ import { getCase } from '../../cases/service.ts';
 import { ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
-import { hashIdentifier } from '../../tokens.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
@@ -84,7 +83,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await sign(db, ctx, slug, input, { ipHash: hashIdentifier(ctx.secret, req.ip ?? '') });
+          : await sign(db, ctx, slug, input);
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
