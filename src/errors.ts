@@ -58,7 +58,11 @@ export class TooLargeError extends Error {
 
 export class RateLimitedError extends Error {
   override name = 'RateLimitedError';
-  constructor(readonly retryAfterSeconds: number) {
+  /** @param by what ran out: this client's posts, or the emails one address may be sent. */
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly by: 'client' | 'address' = 'client',
+  ) {
     super('Too many requests.');
   }
 }

@@ -61,7 +61,10 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof ConflictError) return { status: 409, code: err.code, title: 'Conflict', message: err.message };
   if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
   if (err instanceof RateLimitedError) {
-    return { status: 429, code: 'rate_limited', title: 'Too many attempts', message: `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.` };
+    const message = err.by === 'address'
+      ? `This email address has been sent as many emails from us as we send one address in an hour. Please try again in ${minutes(err.retryAfterSeconds)}.`
+      : `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.`;
+    return { status: 429, code: 'rate_limited', title: 'Too many attempts', message };
   }
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };

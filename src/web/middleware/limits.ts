@@ -5,26 +5,15 @@ import { RateLimitedError } from '../../errors.ts';
 import { hashIdentifier } from '../../tokens.ts';
 
 const WINDOW_SECONDS = 600;
-/** Posts one address may make per hour across all public forms, whatever the IP. */
+/** Emails public posts may send to, or in the name of, one address in an hour, whatever the IP. */
 export const PER_EMAIL_PER_HOUR = 10;
-
-function limiter(l: RateLimiterRedis, key: (req: Parameters<RequestHandler>[0]) => string | undefined): RequestHandler {
-  return async (req, _res, next) => {
-    const k = key(req);
-    if (!k) return next();
-    try {
-      await l.consume(k);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) throw new RateLimitedError(Math.ceil(err.msBeforeNext / 1000));
-      throw err;
-    }
-    next();
-  };
-}
 
 /**
  * Counters in Redis, keyed by keyed hashes: a Redis dump shows no IP or address.
- * `perIp` honours TRUST_PROXY through req.ip; RATE_LIMIT_PER_IP=0 turns it off.
+ * `perIp` is middleware; it honours TRUST_PROXY through req.ip, and RATE_LIMIT_PER_IP=0 turns it off.
+ * `perEmail` wraps the act itself: it counts what a post sends to an address, not the post, so
+ * posts that send nothing (a second signature, a caught bot, a closed campaign, a form with
+ * mistakes) cannot use up someone else's allowance and lock them out.
  */
 export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>) {
   const prefix = `${ctx.config.queuePrefix}:rl`;
@@ -41,10 +30,41 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
     duration: 3600,
   });
   const perIp: RequestHandler =
-    ctx.config.rateLimitPerIp > 0 ? limiter(ipLimiter, (req) => hashIdentifier(ctx.secret, req.ip ?? 'unknown')) : (_req, _res, next) => next();
-  const perEmail = limiter(emailLimiter, (req) => {
-    const email = (req.body as { email?: unknown } | undefined)?.email;
-    return typeof email === 'string' && email.trim() ? hashIdentifier(ctx.secret, email.trim()) : undefined;
-  });
+    ctx.config.rateLimitPerIp > 0
+      ? async (req, _res, next) => {
+          await take(ipLimiter, hashIdentifier(ctx.secret, req.ip ?? 'unknown'), 'client');
+          next();
+        }
+      : (_req, _res, next) => next();
+
+  /**
+   * Runs `act` on the hourly allowance of the address it emails. A point is taken before it runs,
+   * so posts arriving together cannot overrun the allowance, and given back when `act` fails or
+   * `sent` says it emailed nobody.
+   * @throws RateLimitedError when the address has had its allowance.
+   */
+  async function perEmail<T>(email: unknown, act: () => Promise<T>, sent: (outcome: T) => boolean): Promise<T> {
+    if (typeof email !== 'string' || !email.trim()) return act();
+    const key = hashIdentifier(ctx.secret, email.trim());
+    await take(emailLimiter, key, 'address');
+    let outcome: T;
+    try {
+      outcome = await act();
+    } catch (err) {
+      await emailLimiter.reward(key, 1);
+      throw err;
+    }
+    if (!sent(outcome)) await emailLimiter.reward(key, 1);
+    return outcome;
+  }
   return { perIp, perEmail };
+}
+
+async function take(l: RateLimiterRedis, key: string, by: 'client' | 'address'): Promise<void> {
+  try {
+    await l.consume(key);
+  } catch (err) {
+    if (err instanceof RateLimiterRes) throw new RateLimitedError(Math.ceil(err.msBeforeNext / 1000), by);
+    throw err;
+  }
 }

@@ -5,7 +5,7 @@ import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
 import { ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
-import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
+import { confirmSignature, findSignatureByToken, pretendToSign, sign, signedAnew } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
@@ -76,14 +76,13 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.post(
     '/c/:slug/sign',
     limits.perIp,
-    limits.perEmail,
     async (req, res) => {
       const slug = String(req.params.slug);
       const input = formToInput(req.body ?? {});
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await sign(db, ctx, slug, input);
+          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input), signedAnew);
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {

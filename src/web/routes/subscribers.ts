@@ -47,7 +47,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(await caseOf(req.query.case)) });
   });
 
-  router.post('/subscribe', limits.perIp, honeypot(checkEmail), limits.perEmail, async (req, res) => {
+  router.post('/subscribe', limits.perIp, honeypot(checkEmail), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = typedValues(body);
     if (Array.isArray(body.case)) {
@@ -63,7 +63,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
     }
     try {
-      await requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page');
+      await limits.perEmail(body.email, () => requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page'), (optinSent) => optinSent);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
