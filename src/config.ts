@@ -66,7 +66,12 @@ const schema = z.object({
   DKIM_SELECTOR: z.string().min(1).optional(),
   DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   /** Cookie signing; generated into DATA_DIR on first start when unset. */
-  SESSION_SECRET: z.string().refine((v) => v.trim().length >= 16, 'must be at least 16 characters, not counting spaces at the ends').optional(),
+  SESSION_SECRET: z
+    .string()
+    .refine((v) => v.trim().length >= 16, 'must be at least 16 characters, not counting spaces at the ends')
+    // A value copied from an example is public, and emailed links are derived from it.
+    .refine((v) => !/replace[-_ ]?me|change[-_ ]?me|your[-_ ]?secret/i.test(v), 'is a placeholder: set a random value, e.g. openssl rand -base64 32')
+    .optional(),
   /** BullMQ prefix, so several instances can share a Redis. @defaultValue appeal */
   QUEUE_PREFIX: z
     .string()

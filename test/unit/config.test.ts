@@ -65,7 +65,7 @@ describe('loading config from the environment', () => {
     ['DATABASE_URL', 'mysql://db/appeal'], ['REDIS_URL', 'http://cache'], ['SMTP_URL', 'nonsense'], ['SMTP_URL', 'http://mail.example'],
     ['MAIL_FROM', 'not an address'], ['MAIL_FROM', 'Appeal <letters@appeal.example>\r\nBcc: victim@evil.example'],
     ['ORG_NAME', 'Appeal\r\nBcc: victim@evil.example'], ['ORG_NAME', 'x'.repeat(101)],
-    ['SESSION_SECRET', 'short'], ['QUEUE_PREFIX', 'has space'], ['QUEUE_PREFIX', 'a:b'],
+    ['SESSION_SECRET', 'short'], ['SESSION_SECRET', 'REPLACE-ME-with-openssl-rand-base64-32'], ['QUEUE_PREFIX', 'has space'], ['QUEUE_PREFIX', 'a:b'],
     ['WORKER_CONCURRENCY', '0'], ['RATE_LIMIT_PER_IP', '-1'], ['RETENTION_UNCONFIRMED_DAYS', '0'],
     ['TRUST_PROXY', 'yes'], ['TRUST_PROXY', 'loopback, 300.1.1.1'], ['LOG_LEVEL', 'loud'],
     ['PORT', '0x10'], ['PORT', '1e3'], ['PORT', ' 80'], ['SMTP_URL', 'smtp://'], ['SMTP_URL', 'smtp:nonsense'],
