@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { renderLetter, type LetterContext } from './letter-template.ts';
+import { discloseTo, renderLetter, type Disclose, type LetterContext } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
 export const PREVIEW_FIELDS = [
@@ -15,17 +15,22 @@ const escapeHtml = Handlebars.Utils.escapeExpression;
 // author's intent and are replaced after escaping, so the markup added is ours alone.
 const mark = (key: string) => `\uE000${key}\uE001`;
 
+type SupporterField = (typeof PREVIEW_FIELDS)[number]['key'];
+
 /**
  * The letter as HTML with each supporter field in a `<span data-field>`, so the page's script can
  * fill in what is typed. Without the script the typed values (or placeholders) show as they are.
+ * A field in `hidden` renders empty, as in the letter its reader gets (a target's `disclose`, or
+ * a digest, which lists its signers below the letter instead).
  */
 export function previewLetterHtml(
   subject: string,
   body: string,
   base: Omit<LetterContext, 'supporter'>,
-  values: Partial<Record<'fullName' | 'city' | 'country' | 'personalNote', string>> = {},
+  values: Partial<Record<SupporterField, string>> = {},
+  hidden: ReadonlySet<SupporterField> = new Set(),
 ): { subject: string; body: string } {
-  const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f) => [f.key, mark(f.key)])) as LetterContext['supporter'];
+  const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f) => [f.key, hidden.has(f.key) ? '' : mark(f.key)])) as LetterContext['supporter'];
   // Marker characters typed into a template or a case are dropped, so every marker left is ours.
   const unmark = (s: string) => s.replace(/[\uE000\uE001]/g, '');
   const rendered = renderLetter(unmark(subject), unmark(body), {
@@ -43,3 +48,17 @@ export function previewLetterHtml(
     });
   return { subject: fill(rendered.subject), body: fill(rendered.text) };
 }
+
+/** What the preview must leave empty: what `disclose` hides, or every supporter field of a digest. */
+export function hiddenInPreview(deliveryMode: string, disclose: Disclose): Set<SupporterField> {
+  if (deliveryMode === 'digest') return new Set(PREVIEW_FIELDS.map((f) => f.key));
+  const shown = discloseTo(disclose, { fullName: 'x', city: 'x', country: 'x', personalNote: 'x' });
+  return new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !shown[k]));
+}
+
+/** What a target learns of a supporter, in words for the sign page. */
+export const DISCLOSE_WORDS: Record<Disclose, string> = {
+  name: 'your name and note',
+  name_place: 'your name, city, country and note',
+  full: 'your name, city, country, note and email address (to reply to you)',
+};

@@ -113,6 +113,10 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       requireConfirmation: false,
       targets: targets.map((email, i) => ({ name: `Official ${i}`, email })),
     });
+    // The page promises no confirmation step it will not take.
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).toContain('Your letter is sent as soon as you sign');
+    expect(page).not.toContain('Your letter is sent only after you confirm');
     const email = `${uniq('quick')}@supporter.example`;
     const res = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Signer', email });
     expect(res.status).toBe(303);
@@ -168,9 +172,27 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(rows[0]!.n).toBe(1);
   });
 
+  it('shows on the page what each official learns of a signer, and previews the first one\'s letter as it is sent', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'From {{supporter.fullName}}', body: '{{supporter.fullName}} of {{supporter.city}}, {{supporter.country}}' },
+      targets: [
+        { name: 'Judge Name', email: `${uniq('j')}@court.example`, disclose: 'name' },
+        { name: 'Full Official', email: `${uniq('f')}@gov.example`, disclose: 'full' },
+      ],
+    });
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).toContain('What each official learns about you:');
+    expect(page).toContain('Judge Name: your name and note; Full Official: your name, city, country, note and email address (to reply to you).');
+    expect(page).toContain('Your letter is sent only after you confirm');
+    const preview = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(page)![1]!;
+    expect(preview).toContain('data-field="full_name"');
+    expect(preview).not.toContain('data-field="city"');
+  });
+
   it('in digest mode, confirming a signature sends no letters yet', async () => {
     const target = `${uniq('digest')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', targets: [{ name: 'Official', email: target }] });
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('Once a day each official receives one copy listing everyone who signed');
     const email = `${uniq('dig')}@supporter.example`;
     await postForm(`${base}/c/${slug}/sign`, { full_name: 'Digest Signer', email });
     const [confirmation] = await mailTo(ctx.sink!, email);

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { previewLetterHtml } from '../../campaigns/preview.ts';
+import { DISCLOSE_WORDS, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
 import { ValidationError } from '../../errors.ts';
@@ -34,6 +34,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const c = await getPublicCampaign(db, slug);
     const values = form.values ?? {};
     const first = c.targets[0];
+    const digest = c.campaign.delivery_mode === 'digest';
     const preview = previewLetterHtml(
       c.campaign.letter_subject,
       c.campaign.letter_body,
@@ -44,12 +45,15 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         date: formatLetterDate(new Date()),
       },
       { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
+      hiddenInPreview(c.campaign.delivery_mode, first?.disclose ?? 'name_place'),
     );
     page(res, 'campaign', {
       title: c.campaign.title,
       campaign: c.campaign,
       case: c.case,
-      targets: c.targets,
+      targets: c.targets.map((t) => ({ ...t, learns: DISCLOSE_WORDS[t.disclose] })),
+      digest,
+      confirmFirst: c.campaign.require_confirmation,
       signatures: c.signatures,
       open: c.campaign.status === 'live',
       preview,

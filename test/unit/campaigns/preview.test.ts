@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { previewLetterHtml } from '../../../src/campaigns/preview.ts';
+import { hiddenInPreview, previewLetterHtml } from '../../../src/campaigns/preview.ts';
 
 const base = {
   target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
@@ -17,6 +17,22 @@ describe('the letter preview', () => {
     for (const [field, placeholder] of [['personal_note', '[your note]'], ['full_name', '[your name]'], ['city', '[your city]'], ['country', '[your country]']]) {
       expect(body).toContain(`<span class="fill empty" data-field="${field}" data-placeholder="${placeholder}">${placeholder}</span>`);
     }
+  });
+
+  it('leaves empty what the first target is not shown, as its letter does', () => {
+    const { body } = previewLetterHtml('s', BODY, base, { city: 'Lyon' }, hiddenInPreview('each', 'name'));
+    expect(body).toContain('data-field="full_name"');
+    expect(body).toContain('data-field="personal_note"');
+    expect(body).not.toContain('data-field="city"');
+    expect(body).not.toContain('Lyon');
+    expect(body).not.toContain('data-field="country"');
+  });
+
+  it('leaves every supporter field empty for a digest, which lists its signers below the letter', () => {
+    const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base, { fullName: 'Dana' }, hiddenInPreview('digest', 'full'));
+    expect(subject).toBe('From');
+    expect(body).not.toContain('data-field');
+    expect(body).not.toContain('Dana');
   });
 
   it('shows typed values, escaped, in place of the placeholders', () => {
