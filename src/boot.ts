@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Config } from './config.ts';
+import { makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
@@ -20,7 +20,7 @@ export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): s
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  makeDataDir(config.dataDir);
   const secret = crypto.randomBytes(32).toString('base64url');
   try {
     fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -126,6 +127,21 @@ export interface Config {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * Makes `dir` (DATA_DIR or a folder in it) when missing. Only what uses DATA_DIR calls it, so a
+ * deployment on Postgres, Redis and SMTP needs none.
+ * @throws ConfigError naming DATA_DIR when it cannot be made or written to (a file, no permission).
+ */
+export function makeDataDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(`DATA_DIR: cannot use ${dir} (${code}): it must be a folder this process can write to`);
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from './config.ts';
+import { makeDataDir, type Config } from './config.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
@@ -100,7 +100,7 @@ async function stopAdoptedRedis(options: RedisOptions, ownerFile: string): Promi
  */
 export async function spawnRedis(dataDir: string): Promise<Spawned> {
   const dir = path.join(dataDir, 'redis');
-  await fs.mkdir(dir, { recursive: true });
+  makeDataDir(dir);
   const socket = path.join(dir, 'redis.sock');
   const ownerFile = path.join(dir, 'owner.pid');
   const options: RedisOptions = { path: socket, maxRetriesPerRequest: null };

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { makeDataDir } from '../config.ts';
 import type { Db } from './index.ts';
 import { openPgliteDir } from './template.ts';
 
@@ -54,7 +55,7 @@ export async function openEmbedded(
   log: Logger,
   commands?: CommandRunner,
 ): Promise<{ db: Db; close(): Promise<void> }> {
-  fs.mkdirSync(dataDir, { recursive: true });
+  makeDataDir(dataDir);
   const pid = embeddedHolder(dataDir);
   if (pid) {
     throw new EmbeddedBusyError(

@@ -4,7 +4,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, makeDataDir, type Config } from '../config.ts';
 
 export type Message = Mail.Options;
 
@@ -89,7 +89,7 @@ export function createMailer(
     };
   }
   const outboxDir = path.join(config.dataDir, 'outbox');
-  fs.mkdirSync(outboxDir, { recursive: true });
+  makeDataDir(outboxDir);
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix', dkim });
   return {
     kind: 'outbox',
