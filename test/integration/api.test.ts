@@ -74,6 +74,10 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     ]);
     const fetched = await get(`/campaigns/${body.slug}`);
     expect((await fetched.json()).targets).toHaveLength(2);
+
+    const digest = await api('/campaigns', campaignBody(caseSlug, { deliveryMode: 'digest', digestHour: 0 }));
+    expect(digest.status).toBe(201);
+    expect(await digest.json()).toMatchObject({ deliveryMode: 'digest', digestHour: 0 });
   });
 
   it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {

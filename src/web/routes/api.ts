@@ -34,6 +34,7 @@ export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) 
   summary: c.summary,
   status: c.status,
   deliveryMode: c.delivery_mode,
+  digestHour: c.digest_hour,
   goal: c.goal,
   requireConfirmation: c.require_confirmation,
   letter: { subject: c.letter_subject, body: c.letter_body },
