@@ -189,8 +189,8 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
 }
 
 export async function getConfirmParts(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; campaign_title: string; campaign_slug: string; person_name: string }>(
-    `SELECT s.id, s.full_name, s.email, s.status, c.title AS campaign_title, c.slug AS campaign_slug, k.person_name
+  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; campaign_title: string; campaign_slug: string; campaign_status: string; person_name: string }>(
+    `SELECT s.id, s.full_name, s.email, s.status, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name
        FROM signatures s JOIN campaigns c ON c.id = s.campaign_id JOIN cases k ON k.id = c.case_id
       WHERE s.id = $1`,
     [signatureId],

@@ -140,7 +140,7 @@ export async function findSignatureByToken(db: Queryable, token: string) {
   const signature = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!signature) throw new NotFoundError('confirmation link');
   const parts = (await q.getConfirmParts(db, signature.id))!;
-  return { signature, campaignTitle: parts.campaign_title, campaignSlug: parts.campaign_slug, personName: parts.person_name };
+  return { signature, campaignTitle: parts.campaign_title, campaignSlug: parts.campaign_slug, personName: parts.person_name, campaignClosed: parts.campaign_status === 'closed' };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { changeCampaignStatus } from '../../src/campaigns/service.ts';
 import { addressOf, confirmToken, everything, mailTo, postForm, settled } from '../helpers/signing.ts';
 
 describe.each(DB_KINDS)('letters on %s', (kind) => {
@@ -187,6 +188,23 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const preview = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(page)![1]!;
     expect(preview).toContain('data-field="full_name"');
     expect(preview).not.toContain('data-field="city"');
+  });
+
+  it('shows no confirm button once the campaign closed, and sends nothing for a confirmation after it', async () => {
+    const target = `${uniq('late')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Official', email: target }] });
+    const email = `${uniq('late')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Late Signer', email });
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    await changeCampaignStatus(ctx.db, slug, 'close');
+    const page = await fetch(`${base}/confirm/${confirmToken(confirmation!)}`);
+    expect(page.status).toBe(410);
+    const html = await page.text();
+    expect(html).toContain('closed before your signature was confirmed');
+    expect(html).not.toContain('Confirm and send my letter');
+    expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(410);
+    await settled(ctx.db);
+    expect(await letterCount(slug)).toBe(0);
   });
 
   it('in digest mode, confirming a signature sends no letters yet', async () => {

@@ -109,7 +109,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/confirm/:token', async (req, res) => {
     const found = await findSignatureByToken(db, req.params.token);
-    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, confirmed: found.signature.status === 'confirmed' });
+    const confirmed = found.signature.status === 'confirmed';
+    // A campaign that closed before the signer confirmed takes no more letters: no button to press.
+    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, confirmed }, !confirmed && found.campaignClosed ? 410 : 200);
   });
 
   router.post('/confirm/:token', async (req, res) => {
