@@ -27,7 +27,9 @@ export const line = (max: number) =>
     .string()
     .trim()
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must be one line of text');
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must be one line of text')
+    // They turn how the text shows around (an address read backwards); no name needs them.
+    .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters');
 
 export const caseStatus = z
   .string()

@@ -1,6 +1,15 @@
-/** Header text on one line: control characters (CR and LF among them) become a space. */
+/**
+ * Header text on one line: control characters (CR and LF among them) become a space; the
+ * controls that reorder how text shows (U+202A–202E, U+2066–2069) go; and `=?` is broken up, so
+ * what a supporter typed cannot be an RFC 2047 encoded word that a mail client decodes into
+ * something else (`=?utf-8?b?…?=` showing `Minister <minister@gov.example>`).
+ */
 export function oneLine(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return s
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\u202a-\u202e\u2066-\u2069]/g, '')
+    .replace(/=\?/g, '= ?')
+    .trim();
 }
 
 /** `<`, `>`, `@` and whatever Unicode folds into them (fullwidth ＜＞＠, small ﹤﹥﹫). */

@@ -12,7 +12,17 @@ describe('header text', () => {
     expect(displayName('Ann ＜minister＠gov.example＞ ﹤x﹫y.example﹥')).toBe('Ann minister gov.example x y.example');
   });
 
+  it('breaks up an encoded word, so no client decodes a typed name into an address', () => {
+    const encoded = '=?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4=?=';
+    expect(displayName(encoded)).not.toContain('=?');
+    expect(oneLine(`Appeal for ${encoded}`)).toBe('Appeal for = ?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4= ?=');
+  });
+
+  it('drops the controls that reverse how text shows', () => {
+    expect(displayName('Ann \u202Eelpmaxe.vog@retsinim\u202C via Appeal')).toBe('Ann elpmaxe.vog@retsinim via Appeal'.replace('@', ' '));
+  });
+
   it('leaves real names as they are', () => {
-    for (const name of ["Zhanar O'Neil-Seitkali", 'Dr. Nurlan Ä. Bek, Jr.', '李', 'Ayşe & Friends']) expect(displayName(name)).toBe(name);
+    for (const name of ["Zhanar O'Neil-Seitkali", 'Dr. Nurlan Ä. Bek, Jr.', '李', 'Ayşe & Friends', 'ئايگېرىم نۇرلان', 'x = y?']) expect(displayName(name)).toBe(name);
   });
 });

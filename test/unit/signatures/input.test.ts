@@ -11,4 +11,11 @@ describe('the signature form', () => {
   it('refuses an empty or blank name, and a name of more than one line', () => {
     for (const fullName of ['', '   ', 'Ann\nBcc: x@evil.example']) expect(signatureInput.safeParse({ ...base, fullName }).success).toBe(false);
   });
+
+  it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {
+    const reversed = signatureInput.safeParse({ ...base, fullName: 'Ann \u202Eelpmaxe.vog@retsinim' });
+    expect(reversed.success).toBe(false);
+    expect(reversed.error!.issues[0]!.message).toBe('must not contain text-direction control characters');
+    expect(signatureInput.parse({ ...base, fullName: 'ئايگېرىم نۇرلان', city: 'ئۈرۈمچی' }).city).toBe('ئۈرۈمچی');
+  });
 });
