@@ -379,8 +379,8 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(await ctx.queues.send.isPaused()).toBe(false);
   });
 
-  it('lists the dev outbox and opens a message, but no file outside it', async () => {
-    const { client } = await signedIn(base, ctx.db);
+  it('lists the dev outbox to an admin and opens a message, but no file outside it', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
     const sent = await ctx.mailer.send({ from: 'letters@appeal.test', to: 'judge@court.example', subject: 'Über den Fall', text: 'Hello court.' });
     const file = sent.file!.split('/').pop()!;
     const list = await client.get('/admin/outbox');

@@ -207,6 +207,9 @@ describe('the organizer console on PGlite', () => {
     const fresh = new ConsoleClient(base);
     expect((await fresh.login(email, password)).status).toBe(303);
     expect((await fresh.get('/admin/organizers')).status).toBe(403);
+    // The outbox shows every email's links and recipients: admins only, as the subscriber list.
+    expect((await fresh.get('/admin/outbox')).status).toBe(403);
+    expect((await fresh.get('/admin/outbox/any.eml')).status).toBe(403);
   });
 
   it('exports subscribers with the cases they follow, neutralising formula cells, and records the export', async () => {

@@ -3,7 +3,7 @@ import type { AppContext } from '../../../context.ts';
 import { listFailedDeliveries, listSuppressions, removeSuppression } from '../../../deliveries/service.ts';
 import { ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
-import { setFlash } from '../../middleware/session.ts';
+import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, readOutbox } from './outbox.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
 
@@ -15,6 +15,9 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
 
+  // The outbox holds every email's links (confirmation, unsubscribe) and recipients, subscribers
+  // among them, whom only admins may see (the subscriber list is theirs too).
+  router.use('/outbox', requireAdmin);
   router.get('/outbox', async (_req, res) => {
     const dir = ctx.mailer.outboxDir;
     render(res, 'outbox', { title: 'Outbox', section: 'outbox', dir, messages: dir ? await listOutbox(dir) : [] });
