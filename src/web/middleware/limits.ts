@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AppContext } from '../../context.ts';
 import { RateLimitedError } from '../../errors.ts';
@@ -32,7 +33,7 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
   const perIp: RequestHandler =
     ctx.config.rateLimitPerIp > 0
       ? async (req, _res, next) => {
-          await take(ipLimiter, hashIdentifier(ctx.secret, req.ip ?? 'unknown'), 'client');
+          await take(ipLimiter, hashIdentifier(ctx.secret, clientNetwork(req.ip ?? 'unknown')), 'client');
           next();
         }
       : (_req, _res, next) => next();
@@ -67,4 +68,16 @@ async function take(l: RateLimiterRedis, key: string, by: 'client' | 'address'):
     if (err instanceof RateLimiterRes) throw new RateLimitedError(Math.ceil(err.msBeforeNext / 1000), by);
     throw err;
   }
+}
+
+/**
+ * What one client holds: an IPv4 address, or an IPv6 /64. One home or phone line gets a whole /64,
+ * so counting single IPv6 addresses would give one sender 2^64 allowances. An IPv4-mapped IPv6
+ * address (`::ffff:192.0.2.1`, as a dual-stack socket reports IPv4 clients) counts as its IPv4.
+ */
+export function clientNetwork(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${address.toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
 }
