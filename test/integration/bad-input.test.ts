@@ -209,7 +209,9 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const form = await signForm(slugs[10]!, { full_name: 'Busy Signer', email: email.toUpperCase() });
       expect(form.status).toBe(429);
       expect(Number(form.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect(await form.text()).toMatch(/This email address has been sent as many emails from us as we send one address in an hour\. Please try again in \d+ minutes/);
+      const html = await form.text();
+      expect(html).toMatch(/This email address has been sent as many emails from us as we send one address in an hour\. Please try again in \d+ minutes/);
+      expect(html).toMatch(/id="f-full_name"[^>]*value="Busy Signer"/);
       const json = await signJson(slugs[10]!, { fullName: 'Busy Signer', email });
       expect(json.status).toBe(429);
       expect((await json.json()).error.code).toBe('rate_limited');
@@ -431,6 +433,8 @@ describe('the per-IP limit', () => {
       expect(retryAfter).toBeLessThanOrEqual(600);
       const html = await res.text();
       expect(html).toContain('Please try again in 10 minutes.');
+      // The form comes back with what was typed, as for a form with mistakes.
+      expect(html).toMatch(/id="f-full_name"[^>]*value="Limit Tester"/);
       const json = await postJson(`${t.base()}/api/v1/campaigns/${t.slug()}/signatures`, { fullName: 'Limit Tester', email: 'limit@supporter.example' });
       expect(json.status).toBe(429);
       expect(json.headers.get('retry-after')).toMatch(/^\d+$/);

@@ -1,13 +1,14 @@
-import { Router, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
 import { DISCLOSE_WORDS, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
-import { ValidationError } from '../../errors.ts';
+import { RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign, signedAnew } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { typedValues } from '../forms.ts';
+import { mapError } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { subscribeForm } from './subscribers.ts';
@@ -77,10 +78,20 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     await renderCampaign(res, req.params.slug);
   });
 
+  /**
+   * A sign form refused for its rate comes back with what was typed, as a form with mistakes
+   * does (still 429, with Retry-After): a personal note should not have to be written twice.
+   */
+  const keepTypedWhenLimited: ErrorRequestHandler = async (err, req, res, next) => {
+    if (!(err instanceof RateLimitedError)) return next(err);
+    res.set('Retry-After', String(err.retryAfterSeconds));
+    await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { form: mapError(err)!.message } }, 429);
+  };
+
   router.post(
     '/c/:slug/sign',
     limits.perIp,
-    async (req, res) => {
+    async (req: Request, res: Response) => {
       const slug = String(req.params.slug);
       const input = formToInput(req.body ?? {});
       try {
@@ -94,6 +105,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields) }, 400);
       }
     },
+    keepTypedWhenLimited,
   );
 
   router.get('/c/:slug/check-email', async (req, res) => {
