@@ -123,9 +123,6 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
 }
 
-/** Whether `sign` stored a new signature, so that its confirmation email or letters go out. */
-export const signedAnew = (result: SignResult) => result.kind !== 'already-signed';
-
 /**
  * A signer who ticked `subscribe` on a campaign without confirmation: nobody has confirmed this
  * address, so the alerts wait for the usual opt-in email instead of starting at once.

@@ -26,11 +26,10 @@ export const manageToken = (secret: string, subscriberId: number) => deriveToken
 /**
  * Asks for alerts about one case (or all cases) for an address and sends an opt-in email.
  * Nothing changes for anyone until that email's button is pressed. Whether the address was
- * known, active or unsubscribed, the caller must answer the same, so the answer reveals nothing.
- * @returns whether an opt-in email is on its way (for the address's hourly limit, never for the answer).
+ * known, active or unsubscribed, the caller sees the same outcome, so the answer reveals nothing.
  * @throws ValidationError (email, caseSlug), NotFoundError for an unknown case.
  */
-export async function requestSubscription(db: Db, deps: SubscribeDeps, input: unknown, source: ConsentSource): Promise<boolean> {
+export async function requestSubscription(db: Db, deps: SubscribeDeps, input: unknown, source: ConsentSource): Promise<void> {
   const s = parseInput(subscribeInput, input);
   const kase = s.caseSlug ? await getCase(db, s.caseSlug) : undefined;
   const outcome = await db.transaction(async (tx) => {
@@ -48,7 +47,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     }
     return { deliveryId, requeued: requeued !== undefined };
   });
-  if (outcome.deliveryId === undefined) return false;
+  if (outcome.deliveryId === undefined) return;
   // A finished job may still hold the id (failed jobs are kept a while); adding would be a no-op.
   // One still active is finishing the previous email: the sweeper enqueues the row once it is gone.
   if (outcome.requeued) {
@@ -56,7 +55,6 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     if (state === 'completed' || state === 'failed') await deps.queues.send.remove(deliveryJobId(outcome.deliveryId));
   }
   await enqueueDeliveries(deps.queues, [outcome.deliveryId]);
-  return true;
 }
 
 export interface OptinView {

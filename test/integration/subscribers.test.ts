@@ -268,7 +268,7 @@ describe('posting the same subscription again and again', () => {
   let ctx: TestContext;
   let base: string;
   beforeAll(async () => {
-    // No workers: the first opt-in stays on its way, so every later post has nothing to send.
+    // No workers: the first opt-in stays on its way, so every later post sends nothing.
     ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '0' } });
     base = await ctx.startWeb();
   });
@@ -276,15 +276,19 @@ describe('posting the same subscription again and again', () => {
     await ctx?.close();
   });
 
-  it('queues one opt-in and is never refused: posts that send nothing do not use up the address', async () => {
+  it('queues one opt-in, and refuses the 11th post as it would if each had sent one, so the 429 tells nothing', async () => {
     const email = emailOf('again');
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const statuses: number[] = [];
-    for (let i = 0; i < 15; i++) statuses.push((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: i % 2 ? caseSlug : undefined })).status);
-    for (let i = 0; i < 5; i++) statuses.push((await postForm(`${base}/subscribe`, { email })).status);
-    expect(statuses).toEqual([...Array(15).fill(202), ...Array(5).fill(303)]);
+    for (let i = 0; i < 8; i++) statuses.push((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: i % 2 ? caseSlug : undefined })).status);
+    for (let i = 0; i < 3; i++) statuses.push((await postForm(`${base}/subscribe`, { email })).status);
+    expect(statuses).toEqual([...Array(8).fill(202), 303, 303, 429]);
     const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email]);
     expect(rows[0]!.n).toBe(1);
+    // A post refused for what it is (an unknown case) does not count.
+    const other = emailOf('typo');
+    for (let i = 0; i < 12; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email: other, caseSlug: 'no-such-case' })).status).toBe(404);
+    expect((await postJson(`${base}/api/v1/subscribers`, { email: other })).status).toBe(202);
   });
 });
 

@@ -62,7 +62,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
   if (err instanceof RateLimitedError) {
     const message = err.by === 'address'
-      ? `This email address has been sent as many emails from us as we send one address in an hour. Please try again in ${minutes(err.retryAfterSeconds)}.`
+      ? `This email address was given in as many requests as we take for one address in an hour. Please try again in ${minutes(err.retryAfterSeconds)}.`
       : `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.`;
     return { status: 429, code: 'rate_limited', title: 'Too many attempts', message };
   }

@@ -6,15 +6,17 @@ import { RateLimitedError } from '../../errors.ts';
 import { hashIdentifier } from '../../tokens.ts';
 
 const WINDOW_SECONDS = 600;
-/** Emails public posts may send to, or in the name of, one address in an hour, whatever the IP. */
+/** Public posts (sign, subscribe) that may name one address in an hour, whatever the IP. */
 export const PER_EMAIL_PER_HOUR = 10;
 
 /**
  * Counters in Redis, keyed by keyed hashes: a Redis dump shows no IP or address.
  * `perIp` is middleware; it honours TRUST_PROXY through req.ip, and RATE_LIMIT_PER_IP=0 turns it off.
- * `perEmail` wraps the act itself: it counts what a post sends to an address, not the post, so
- * posts that send nothing (a second signature, a caught bot, a closed campaign, a form with
- * mistakes) cannot use up someone else's allowance and lock them out.
+ * `perEmail` wraps the act itself, so that a post refused for what it is (a form with mistakes,
+ * an unknown, paused or closed campaign or case) does not count against the address it names:
+ * ten such posts could otherwise lock someone out for an hour. Everything else counts, whether
+ * or not it sent an email: a second signature or subscription sends nothing, and counting it
+ * differently would let anyone learn, from when the 429 comes, whether an address signed.
  */
 export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>) {
   const prefix = `${ctx.config.queuePrefix}:rl`;
@@ -39,24 +41,21 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
       : (_req, _res, next) => next();
 
   /**
-   * Runs `act` on the hourly allowance of the address it emails. A point is taken before it runs,
-   * so posts arriving together cannot overrun the allowance, and given back when `act` fails or
-   * `sent` says it emailed nobody.
+   * Runs `act` on the hourly allowance of the address it names. A point is taken before it runs,
+   * so posts arriving together cannot overrun the allowance, and given back only when `act`
+   * throws: its outcome then depends on the post, never on what is stored about the address.
    * @throws RateLimitedError when the address has had its allowance.
    */
-  async function perEmail<T>(email: unknown, act: () => Promise<T>, sent: (outcome: T) => boolean): Promise<T> {
+  async function perEmail<T>(email: unknown, act: () => Promise<T>): Promise<T> {
     if (typeof email !== 'string' || !email.trim()) return act();
     const key = hashIdentifier(ctx.secret, email.trim());
     await take(emailLimiter, key, 'address');
-    let outcome: T;
     try {
-      outcome = await act();
+      return await act();
     } catch (err) {
       await emailLimiter.reward(key, 1);
       throw err;
     }
-    if (!sent(outcome)) await emailLimiter.reward(key, 1);
-    return outcome;
   }
   return { perIp, perEmail };
 }

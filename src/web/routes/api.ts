@@ -7,7 +7,7 @@ import type { Case } from '../../cases/types.ts';
 import { recordAudit } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { requestSubscription } from '../../subscribers/service.ts';
-import { listSignaturesPage, pretendToSign, sign, signedAnew } from '../../signatures/service.ts';
+import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
@@ -62,7 +62,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       const body = req.body ?? {};
       const result = honeypotFilled(body)
         ? await pretendToSign(db, slug, body)
-        : await limits.perEmail(body.email, () => sign(db, ctx, slug, body), signedAnew);
+        : await limits.perEmail(body.email, () => sign(db, ctx, slug, body));
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
       res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },
@@ -76,7 +76,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     honeypot((_req, res) => void res.status(202).json({ status: 'received' })),
     async (req, res) => {
       const body = req.body ?? {};
-      await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'), (optinSent) => optinSent);
+      await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
       res.status(202).json({ status: 'received' });
     },

@@ -5,7 +5,7 @@ import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
 import { RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
-import { confirmSignature, findSignatureByToken, pretendToSign, sign, signedAnew } from '../../signatures/service.ts';
+import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { typedValues } from '../forms.ts';
 import { mapError } from '../middleware/errors.ts';
@@ -97,7 +97,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input), signedAnew);
+          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input));
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {

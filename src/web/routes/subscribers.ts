@@ -63,7 +63,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
     }
     try {
-      await limits.perEmail(body.email, () => requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page'), (optinSent) => optinSent);
+      await limits.perEmail(body.email, () => requestSubscription(db, ctx, { email: body.email, caseSlug: kase?.slug }, kase ? 'case page' : 'subscribe page'));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
