@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { makeDataDir, type Config } from './config.ts';
+import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
@@ -18,7 +18,8 @@ export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): s
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new ConfigError(`DATA_DIR: cannot read ${file} (${code ?? String(err)}); or set SESSION_SECRET`);
   }
   makeDataDir(config.dataDir);
   const secret = crypto.randomBytes(32).toString('base64url');
@@ -72,6 +73,8 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
 /** Builds everything a process needs, once, from config. */
 export async function boot(config: Readonly<Config>, opts: BootOptions): Promise<Booted> {
   const log = opts.log ?? pino({ level: config.logLevel });
+  // First: a DATA_DIR that cannot hold the secret stops the start before anything is opened.
+  const secret = loadSecret(config);
   const database = await openDatabase(config, opts.allowEmbedded, log);
   let redis;
   try {
@@ -98,7 +101,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     queues,
     mailer,
     views: loadViews(),
-    secret: loadSecret(config),
+    secret,
     log,
     async close() {
       await queues.close();

@@ -1,5 +1,6 @@
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.ts';
+import { oneLine } from '../mail/address.ts';
 
 /** The variables a letter may use (DESIGN.md); anything else is a compile error. */
 export const LETTER_VARIABLES = [
@@ -134,8 +135,9 @@ const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefau
 
 export function renderLetter(subject: string, body: string, context: LetterContext): { subject: string; text: string } {
   return {
-    // A header must be one line, whatever a supporter typed.
-    subject: compile(subject)(context, RUNTIME).replace(/[\r\n\t]+/g, ' ').replace(/\s{2,}/g, ' ').trim(),
+    // A header must be one line, and hold no encoded word or direction control, whatever a
+    // supporter typed (see oneLine).
+    subject: oneLine(compile(subject)(context, RUNTIME)).replace(/\s{2,}/g, ' '),
     text: compile(body)(context, RUNTIME).replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n',
   };
 }

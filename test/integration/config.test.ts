@@ -16,8 +16,9 @@ const BAD: { env: Record<string, string>; mode?: string; names: string }[] = [
   { env: {}, mode: 'web', names: 'DATABASE_URL' },
   // Valid, but nothing answers there.
   { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' }, mode: 'worker', names: 'DATABASE_URL' },
-  // A file, not a folder: nothing can be made under it.
+  // A file, not a folder: nothing can be made under it, on the embedded database or not.
   { env: { DATA_DIR: '/dev/null/appeal' }, names: 'DATA_DIR' },
+  { env: { DATA_DIR: '/dev/null/appeal', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' }, mode: 'worker', names: 'DATA_DIR' },
 ];
 
 describe('starting with a bad configuration', () => {

@@ -88,6 +88,14 @@ describe('rendering a letter', () => {
     expect(letter.subject).toBe('From a Bcc: victim@evil.example X-Injected: yes to Judge One');
   });
 
+  it('leaves no encoded word nor direction control a supporter typed in the subject', () => {
+    const letter = renderLetter('Letter from {{supporter.fullName}}', 'x', {
+      ...context,
+      supporter: { ...context.supporter, fullName: '=?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4=?= \u202Eevil' },
+    });
+    expect(letter.subject).toBe('Letter from = ?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4= ?= evil');
+  });
+
   it('collapses runs of blank lines that empty variables leave', () => {
     const letter = renderLetter('s', 'Dear,\n\n{{supporter.city}}\n\n\n\n{{supporter.fullName}}\n\n', { ...context, supporter: { ...context.supporter, city: '' } });
     expect(letter.text).toBe('Dear,\n\nDana Signer\n');
