@@ -24,6 +24,12 @@ async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: str
 
 /** Signature ids taken from the sequence at once: one round trip serves this many signatures. */
 const ID_BLOCK = 100;
+/**
+ * Reserved ids older than this are dropped: lists show signatures in id order, and with several
+ * web processes each holding a block, an old block would file a new signature among old ones.
+ * Under load a block lasts milliseconds; when it is quiet a fresh one costs one round trip.
+ */
+const ID_BLOCK_MS = 1_000;
 
 /**
  * Signatures arriving together share their statement and their enqueue: under load a web
@@ -32,7 +38,7 @@ const ID_BLOCK = 100;
  */
 const intake = perDb((db: Queryable) => ({
   campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs)),
-  nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK)),
+  nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK), ID_BLOCK_MS),
   store: coalesce(async (sigs: q.NewSignature[]) => {
     try {
       return await q.insertSignatures(db, sigs);
@@ -50,14 +56,22 @@ const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
   }),
 );
 
-/** Hands out ids from blocks taken with `take`; callers that find none left share one refill. */
-function reservedIds(take: () => Promise<number[]>): () => Promise<number> {
-  const ids: number[] = [];
+/**
+ * Hands out ids from blocks taken with `take`, none from a block older than `maxAgeMs`; callers
+ * that find none left share one refill.
+ */
+export function reservedIds(take: () => Promise<number[]>, maxAgeMs: number): () => Promise<number> {
+  let ids: number[] = [];
+  let takenAt = 0;
   let refill: Promise<void> | undefined;
   return async () => {
+    if (performance.now() - takenAt > maxAgeMs) ids = [];
     while (ids.length === 0) {
       refill ??= take()
-        .then((got) => void ids.push(...got))
+        .then((got) => {
+          ids = got;
+          takenAt = performance.now();
+        })
         .finally(() => (refill = undefined));
       await refill;
     }
