@@ -210,7 +210,13 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
   it('in digest mode, confirming a signature sends no letters yet', async () => {
     const target = `${uniq('digest')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', targets: [{ name: 'Official', email: target }] });
-    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('Once a day each official receives one copy listing everyone who signed');
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).toContain('Once a day each official receives one copy listing everyone who signed');
+    expect(page).toContain('Your name goes into the daily letter only after you confirm.');
+    const quick = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', requireConfirmation: false });
+    const quickPage = await (await fetch(`${base}/c/${quick.slug}`)).text();
+    expect(quickPage).toContain('Your name goes into the next daily letter as soon as you sign: there is no confirmation step.');
+    expect(quickPage).not.toContain('Your letter is sent');
     const email = `${uniq('dig')}@supporter.example`;
     await postForm(`${base}/c/${slug}/sign`, { full_name: 'Digest Signer', email });
     const [confirmation] = await mailTo(ctx.sink!, email);
