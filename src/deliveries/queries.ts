@@ -66,9 +66,12 @@ export async function markFailed(db: Queryable, id: number, error: string) {
   );
 }
 
-/** Drops a claimed delivery that has nothing left to send; only its own claim may. */
-export async function deleteUnsendable(db: Queryable, id: number) {
-  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending'`, [id]);
+/**
+ * Drops a claimed delivery that has nothing left to send. Only the claim that read it may: a
+ * compose that outlived its lease may find the row claimed again (its attempts moved on) and sent.
+ */
+export async function deleteUnsendable(db: Queryable, id: number, attempts: number) {
+  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [id, attempts]);
 }
 
 export async function insertSuppression(db: Queryable, email: string, reason: string) {

@@ -141,7 +141,7 @@ export async function sendDelivery(
     // What it served is gone: a subscriber left, a signature was purged, a target removed. That is
     // no failure, and the row keeps an address for nothing; a fan-out that reached the subscriber
     // after they left would have made no row at all.
-    await q.deleteUnsendable(db, id);
+    await q.deleteUnsendable(db, id, delivery.attempts);
     return 'skipped';
   }
   let messageId: string;

@@ -39,13 +39,16 @@ const ID_BLOCK_MS = 1_000;
 const intake = perDb((db: Queryable) => ({
   campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs)),
   nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK), ID_BLOCK_MS),
-  store: coalesce(async (sigs: q.NewSignature[]) => {
+  store: coalesce(async (sigs: q.NewSignature[]): Promise<(q.StoredSignature | Error)[]> => {
     try {
       return await q.insertSignatures(db, sigs);
     } catch (err) {
-      // One row the database refuses must not fail the others that shared its statement.
       if (sigs.length === 1) throw err;
-      return Promise.all(sigs.map(async (s) => (await q.insertSignatures(db, [s]))[0]!));
+      // One row the database refuses must not fail the others that shared its statement: each
+      // goes again alone, and only the refused one's caller hears of it.
+      const alone = (s: q.NewSignature) =>
+        q.insertSignatures(db, [s]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      return Promise.all(sigs.map(alone));
     }
   }),
 }));
@@ -127,6 +130,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
     input: s,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
   });
+  if (stored instanceof Error) throw stored;
   const campaign = checkOpen(stored.campaign);
   const confirmNow = !campaign.require_confirmation;
   if (stored.deliveryIds.length > 0) await enqueueTogether(deps.queues)(stored.deliveryIds);

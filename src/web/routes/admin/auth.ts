@@ -4,6 +4,7 @@ import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
 import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
 import { hashIdentifier, randomToken } from '../../../tokens.ts';
+import { clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 
@@ -86,14 +87,14 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     const owner = device && (await findOrganizerByEmail(ctx.db, email.trim()));
     const trusted = !!device && !!owner && isTrustedDevice(ctx.secret, owner, device) && (await perDevice.take(device.nonce)) === undefined;
     if (!trusted) {
-      const wait = await perIp.take(req.ip ?? 'unknown');
+      const wait = await perIp.take(clientNetwork(req.ip ?? 'unknown'));
       if (wait !== undefined) throw new RateLimitedError(wait);
     }
     const result = await checkLogin(ctx.db, email, str(req.body?.password), { trustedDeviceOf: trusted ? device!.organizerId : undefined });
     if (result.kind === 'failed') {
       return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
     }
-    await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(req.ip ?? 'unknown'));
+    await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(clientNetwork(req.ip ?? 'unknown')));
     if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) {
       const value = `${result.organizer.id}.${randomToken(24)}.${deviceTag(ctx.secret, result.organizer)}`;
       res.cookie(DEVICE_COOKIE, value, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
