@@ -171,9 +171,19 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
   );
 }
 
-export async function listCasesToFollow(db: Queryable) {
+/**
+ * The cases a subscriber may choose from: those made public by a campaign that left draft or by
+ * an update, and those they follow already. A case an organizer is still preparing is not listed
+ * to every subscriber before it is announced.
+ */
+export async function listCasesToFollow(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
-    'SELECT id, slug, person_name, status FROM cases ORDER BY person_name, id LIMIT 500',
+    `SELECT k.id, k.slug, k.person_name, k.status FROM cases k
+      WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+         OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id)
+         OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1)
+      ORDER BY k.person_name, k.id LIMIT 500`,
+    [subscriberId],
   );
   return rows;
 }

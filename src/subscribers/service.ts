@@ -112,7 +112,7 @@ export async function getPreferences(db: Queryable, token: string): Promise<Pref
   const subscriber = await byManageToken(db, token);
   const followed = await q.listSubscriptions(db, subscriber.id, 'active');
   const ids = new Set(followed.map((f) => f.caseId));
-  const cases = (await q.listCasesToFollow(db)).map((c) => ({ ...c, followed: ids.has(c.id) }));
+  const cases = (await q.listCasesToFollow(db, subscriber.id)).map((c) => ({ ...c, followed: ids.has(c.id) }));
   return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), cases };
 }
 
@@ -126,7 +126,7 @@ export async function updatePreferences(db: Db, token: string, choice: { all: bo
   return db.transaction(async (tx) => {
     const subscriber = await byManageToken(tx, token);
     if (subscriber.status !== 'active') return false;
-    const known = await q.listCasesToFollow(tx);
+    const known = await q.listCasesToFollow(tx, subscriber.id);
     const ids = known.filter((c) => choice.caseSlugs.includes(c.slug)).map((c) => c.id);
     await q.replaceSubscriptions(tx, subscriber.id, choice.all ? [0, ...ids] : ids, 'preferences page');
     return true;

@@ -158,8 +158,14 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(page).toContain(`value="${caseSlug}" checked`);
     expect(page).toContain(`value="${otherCaseSlug}"`);
     expect(page).toContain(`action="/unsubscribe/${manage}"`);
+    // A case still being prepared (only a draft campaign) is not shown to subscribers, nor can be followed yet.
+    const { caseSlug: preparing } = await createLiveCampaign(ctx.db, {}, 'draft');
+    const { caseSlug: announced } = await createLiveCampaign(ctx.db, {}, 'paused');
+    const again = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(again).not.toContain(`value="${preparing}"`);
+    expect(again).toContain(`value="${announced}"`);
 
-    const saved = await postForm(`${base}/preferences/${manage}`, { all: 'on', cases: [otherCaseSlug, 'no-such-case'] });
+    const saved = await postForm(`${base}/preferences/${manage}`, { all: 'on', cases: [otherCaseSlug, 'no-such-case', preparing] });
     expect(saved.status).toBe(303);
     expect(saved.headers.get('location')).toBe(`/preferences/${manage}?saved=1`);
     expect(await subscriptions(email)).toEqual([
