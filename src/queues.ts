@@ -41,6 +41,14 @@ export interface Queues {
   send: Queue<SendJob>;
   maintenance: Queue<MaintenanceJob>;
   fanout: Queue<FanoutJob>;
+  /**
+   * Runs an enqueue nobody waits for: adding the jobs of rows already committed, after the request
+   * that made them has been answered. It must handle its own failure (the sweeper adds the jobs of
+   * rows left without one); closing the queues waits for it first.
+   */
+  later(enqueue: Promise<void>): void;
+  /** Resolves once every enqueue handed to `later` so far has ended. */
+  settled(): Promise<void>;
   /** A plain connection for looking at job keys without BullMQ's per-job Lua scripts (the sweeper). */
   redis: Redis;
   close(): Promise<void>;
@@ -57,12 +65,21 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
   for (const q of all) q.on('error', () => {});
   const redis = new Redis({ ...connection, lazyConnect: true });
   redis.on('error', () => {});
+  const pending = new Set<Promise<void>>();
   return {
     send,
     maintenance,
     fanout,
     redis,
+    later(enqueue) {
+      pending.add(enqueue);
+      void enqueue.finally(() => pending.delete(enqueue));
+    },
+    async settled() {
+      await Promise.all(pending);
+    },
     async close() {
+      await this.settled();
       await Promise.all(all.map((q) => q.close()));
       redis.disconnect();
     },

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
@@ -10,9 +11,10 @@ import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignResult } from './types.ts';
 
 export interface SignDeps {
-  queues: Pick<Queues, 'send'>;
+  queues: Pick<Queues, 'send' | 'later'>;
   /** Server secret the confirmation token is derived from. */
   secret: string;
+  log: Pick<Logger, 'warn'>;
 }
 
 export const confirmToken = (secret: string, signatureId: number) => deriveToken(secret, 'confirm-signature', signatureId);
@@ -133,7 +135,17 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   if (stored instanceof Error) throw stored;
   const campaign = checkOpen(stored.campaign);
   const confirmNow = !campaign.require_confirmation;
-  if (stored.deliveryIds.length > 0) await enqueueTogether(deps.queues)(stored.deliveryIds);
+  // The rows are committed, so the signer is answered now and the jobs follow: a job not added
+  // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
+  // Waiting for them cost every signature a round trip to Redis (`npm run bench`, intake).
+  if (stored.deliveryIds.length > 0) {
+    const ids = stored.deliveryIds;
+    deps.queues.later(
+      enqueueTogether(deps.queues)(ids).catch((err: unknown) =>
+        deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+      ),
+    );
+  }
   // No subscription when confirming at once: nobody has confirmed this address, and alerts need
   // double opt-in.
   if (confirmNow && stored.signed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);

@@ -29,10 +29,11 @@ export async function createLetterCampaign(db: Db, targetCount: number): Promise
   return { slug, id: (await getCampaign(db, slug)).id, tag, targets };
 }
 
-/** Signs through the service, as the sign form does: letters commit with the signature, then jobs follow. */
+/** Signs through the service, as the sign form does: letters commit with the signature, then jobs follow (waited for here). */
 export async function signAs(ctx: TestContext, campaign: LetterCampaign, fullName: string): Promise<void> {
   const email = `${fullName.toLowerCase().replace(/\W+/g, '.')}@supporter.example`;
-  await sign(ctx.db, { queues: ctx.queues, secret: ctx.secret }, campaign.slug, { fullName, email });
+  await sign(ctx.db, ctx, campaign.slug, { fullName, email });
+  await ctx.queues.settled();
 }
 
 /**

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { sign } from '../../src/signatures/service.ts';
 import { deliveryJobId, enqueueDeliveries, QUEUES } from '../../src/queues.ts';
 import { SWEEP_EVERY_MS } from '../../workers/maintenance.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -48,6 +49,23 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
     expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(6);
 
     await deliverAll(campaign, 6);
+  });
+
+  it('a signature whose jobs cannot be added is still answered, its letters stay queued, and the sweeper adds them', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    const warned: unknown[] = [];
+    // A send queue whose Redis refuses every add, as when Redis is away after the rows committed.
+    const refusing = { ...ctx.queues.send, addBulk: async () => { throw new Error('Redis is away'); } } as unknown as typeof ctx.queues.send;
+    const deps = { queues: { send: refusing, later: ctx.queues.later }, secret: ctx.secret, log: { warn: (...args: unknown[]) => void warned.push(args) } };
+    const result = await sign(ctx.db, deps, campaign.slug, { fullName: 'Ada Away', email: 'ada.away@supporter.example' });
+    expect(result.kind).toBe('signed');
+    await ctx.queues.settled();
+    expect(warned).toHaveLength(1);
+    expect(await ctx.queues.send.count()).toBe(0);
+    const { rows } = await ctx.db.query<{ id: number; status: string }>('SELECT id, status FROM deliveries WHERE campaign_id = $1', [campaign.id]);
+    expect(rows.map((r) => r.status)).toEqual(['queued', 'queued']);
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(2);
+    await deliverAll(campaign, 2);
   });
 
   it('letters committed without a job (a crash before enqueue) are sent once by the scheduled sweep job', async () => {
