@@ -11,25 +11,47 @@ import { createQueues } from './queues.ts';
 import { connectRedis } from './redis.ts';
 import { loadViews } from './views.ts';
 
-/** SESSION_SECRET, or one generated on first start and kept (0600) in DATA_DIR. */
+/** Shorter than this, a stored secret was cut short or tampered with: never sign with it. */
+const MIN_STORED_SECRET = 32;
+
+/**
+ * SESSION_SECRET, or one generated on first start and kept (0600) in DATA_DIR. The file appears
+ * whole or not at all (written aside, then linked into place), so a process starting beside
+ * another never reads it half-written.
+ * @throws ConfigError naming DATA_DIR when the file cannot be read, or holds no usable secret.
+ */
 export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): string {
   if (config.sessionSecret) return config.sessionSecret;
   const file = path.join(config.dataDir, 'secret');
+  const stored = readSecret(file);
+  if (stored !== undefined) return stored;
+  makeDataDir(config.dataDir);
+  const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(aside, crypto.randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    fs.linkSync(aside, file);
+  } catch (err) {
+    // Another process put its secret in place first: use theirs.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    fs.rmSync(aside, { force: true });
+  }
+  return readSecret(file)!;
+}
+
+function readSecret(file: string): string | undefined {
+  let secret: string;
+  try {
+    secret = fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new ConfigError(`DATA_DIR: cannot read ${file} (${code ?? String(err)}); or set SESSION_SECRET`);
+    if (code === 'ENOENT') return undefined;
+    throw new ConfigError(`DATA_DIR: cannot read ${file} (${code ?? String(err)}); or set SESSION_SECRET`);
   }
-  makeDataDir(config.dataDir);
-  const secret = crypto.randomBytes(32).toString('base64url');
-  try {
-    fs.writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
-    return secret;
-  } catch {
-    // Another process wrote it first: use theirs.
-    return fs.readFileSync(file, 'utf8').trim();
+  if (secret.length < MIN_STORED_SECRET) {
+    throw new ConfigError(`DATA_DIR: ${file} holds no usable secret (${secret.length} characters); delete it to make a new one (emailed links made with the old one stop working), or set SESSION_SECRET`);
   }
+  return secret;
 }
 
 export interface Booted extends AppContext {
