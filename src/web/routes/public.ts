@@ -79,11 +79,13 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   });
 
   /**
-   * A sign form refused for its rate comes back with what was typed, as a form with mistakes
-   * does (still 429, with Retry-After): a personal note should not have to be written twice.
+   * A sign form refused for its address's hourly limit comes back with what was typed, as a form
+   * with mistakes does (still 429, with Retry-After): a personal note should not have to be
+   * written twice. A client over the per-IP limit gets the plain error page: rendering the
+   * campaign for a flood would undo what the limit is for.
    */
   const keepTypedWhenLimited: ErrorRequestHandler = async (err, req, res, next) => {
-    if (!(err instanceof RateLimitedError)) return next(err);
+    if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { form: mapError(err)!.message } }, 429);
   };
