@@ -49,29 +49,32 @@ export async function getDeliveryState(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function markRetry(db: Queryable, id: number, error: string, retryInMs: number) {
-  await db.query(
-    `UPDATE deliveries SET status = 'retry', last_error = $2, updated_at = now(), lease_until = NULL,
-            next_attempt_at = now() + make_interval(secs => $3)
-      WHERE id = $1 AND status = 'sending'`,
-    [id, error, retryInMs / 1000],
-  );
-}
-
-export async function markFailed(db: Queryable, id: number, error: string) {
-  await db.query(
-    `UPDATE deliveries SET status = 'failed', last_error = $2, updated_at = now(), lease_until = NULL
-      WHERE id = $1 AND status IN ('queued', 'sending', 'retry')`,
-    [id, error],
-  );
-}
-
 /**
- * Drops a claimed delivery that has nothing left to send. Only the claim that read it may: a
- * compose that outlived its lease may find the row claimed again (its attempts moved on) and sent.
+ * The outcome of one claim: `claim` is the row as that claim left it (its attempts), so a worker
+ * whose lease ran out while another claimed the row again changes nothing of the newer claim's.
  */
-export async function deleteUnsendable(db: Queryable, id: number, attempts: number) {
-  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [id, attempts]);
+type Claim = { id: number; attempts: number };
+
+export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number) {
+  await db.query(
+    `UPDATE deliveries SET status = 'retry', last_error = $3, updated_at = now(), lease_until = NULL,
+            next_attempt_at = now() + make_interval(secs => $4)
+      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
+    [claim.id, claim.attempts, error, retryInMs / 1000],
+  );
+}
+
+export async function markFailed(db: Queryable, claim: Claim, error: string) {
+  await db.query(
+    `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL
+      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
+    [claim.id, claim.attempts, error],
+  );
+}
+
+/** Drops a claimed delivery that has nothing left to send (see Claim). */
+export async function deleteUnsendable(db: Queryable, claim: Claim) {
+  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [claim.id, claim.attempts]);
 }
 
 export async function insertSuppression(db: Queryable, email: string, reason: string) {

@@ -121,12 +121,12 @@ export async function sendDelivery(
     return 'skipped';
   }
   if (delivery.suppressed) {
-    await q.markFailed(db, id, 'suppressed: the address is on the suppression list');
+    await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
   if (!compose) {
-    await q.markFailed(db, id, `no composer for ${delivery.kind}`);
+    await q.markFailed(db, delivery, `no composer for ${delivery.kind}`);
     return 'failed';
   }
   let message: Message | null;
@@ -141,7 +141,7 @@ export async function sendDelivery(
     // What it served is gone: a subscriber left, a signature was purged, a target removed. That is
     // no failure, and the row keeps an address for nothing; a fan-out that reached the subscriber
     // after they left would have made no row at all.
-    await q.deleteUnsendable(db, id, delivery.attempts);
+    await q.deleteUnsendable(db, delivery);
     return 'skipped';
   }
   let messageId: string;
@@ -181,10 +181,10 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
   const failure = classifySendError(err);
   const error = describe(err, delivery.recipient);
   if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
-    await q.markRetry(db, delivery.id, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
+    await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
     throw new Error(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`);
   }
-  await q.markFailed(db, delivery.id, error);
+  await q.markFailed(db, delivery, error);
   if (failure === 'recipient-rejected') await q.insertSuppression(db, delivery.recipient, `bounce: ${error}`);
   throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
 }

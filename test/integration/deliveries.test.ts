@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
-import { recordSentAndClaim } from '../../src/deliveries/queries.ts';
+import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
 import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/service.ts';
 import { createMailer, type Mailer } from '../../src/mail/transport.ts';
 import type { SendJob } from '../../src/queues.ts';
@@ -61,6 +61,19 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(claimed.map((d) => d.id)).toEqual([lapsed]);
       expect((await row(lapsed)).attempts).toBe(2);
       expect((await row(held)).attempts).toBe(1);
+    });
+
+    it('a claim whose lease ran out and was claimed again changes nothing of the newer claim', async () => {
+      const id = await delivery('sending', -5);
+      const [newer] = await recordSentAndClaim(t.db, [], [id], 90);
+      expect(newer!.attempts).toBe(2);
+      const stale = { id, attempts: 1 };
+      await markRetry(t.db, stale, 'late 451', 2_000);
+      await markFailed(t.db, stale, 'late 550');
+      await deleteUnsendable(t.db, stale);
+      expect(await row(id)).toMatchObject({ status: 'sending', attempts: 2 });
+      await markRetry(t.db, newer!, '451 try later', 2_000);
+      expect(await row(id)).toMatchObject({ status: 'retry', attempts: 2 });
     });
 
     it('a repeated or late sent mark changes nothing', async () => {
