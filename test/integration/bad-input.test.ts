@@ -382,6 +382,18 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
+  it('answers a public page asked with a method it does not take with 405 and Allow, not 404', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const put = await fetch(`${base}/c/${slug}/sign`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('POST, OPTIONS');
+    const del = await fetch(`${base}/c/${slug}`, { method: 'DELETE' });
+    expect(del.status).toBe(405);
+    expect(del.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+    expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${base}/c/${slug}/nothing-here`)).status).toBe(404);
+  });
+
   it('sends a CSP and no X-Powered-By', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     for (const res of [await fetch(`${base}/`), await fetch(`${base}/c/${slug}`), await fetch(`${base}/nowhere`), await signJson(slug, {})]) {

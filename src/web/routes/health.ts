@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AppContext } from '../../context.ts';
+import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 
 export function healthRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -17,5 +18,6 @@ export function healthRoutes(ctx: AppContext): Router {
     const ok = database === 'ok' && redis === 'ok';
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database, redis });
   });
+  answerOtherMethods(router);
   return router;
 }

@@ -11,6 +11,7 @@ import { typedValues } from '../forms.ts';
 import { mapError } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
+import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { subscribeForm } from './subscribers.ts';
 
 /** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
@@ -140,5 +141,6 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, subscribeForm: subscribeForm(kase) });
   });
 
+  answerOtherMethods(router);
   return router;
 }
