@@ -19,23 +19,13 @@ export const PER_EMAIL_PER_HOUR = 10;
  * differently would let anyone learn, from when the 429 comes, whether an address signed.
  */
 export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>) {
-  const prefix = `${ctx.config.queuePrefix}:rl`;
-  const ipLimiter = new RateLimiterRedis({
-    storeClient: ctx.redis.client,
-    keyPrefix: `${prefix}:ip`,
-    points: Math.max(1, ctx.config.rateLimitPerIp),
-    duration: WINDOW_SECONDS,
-  });
-  const emailLimiter = new RateLimiterRedis({
-    storeClient: ctx.redis.client,
-    keyPrefix: `${prefix}:email`,
-    points: PER_EMAIL_PER_HOUR,
-    duration: 3600,
-  });
+  const ipBudget = budget(ctx, 'ip', Math.max(1, ctx.config.rateLimitPerIp), WINDOW_SECONDS);
+  const emailBudget = budget(ctx, 'email', PER_EMAIL_PER_HOUR, 3600);
   const perIp: RequestHandler =
     ctx.config.rateLimitPerIp > 0
       ? async (req, _res, next) => {
-          await take(ipLimiter, hashIdentifier(ctx.secret, clientNetwork(req.ip ?? 'unknown')), 'client');
+          const wait = await ipBudget.take(clientNetwork(req.ip ?? 'unknown'));
+          if (wait !== undefined) throw new RateLimitedError(wait, 'client');
           next();
         }
       : (_req, _res, next) => next();
@@ -48,25 +38,45 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
    */
   async function perEmail<T>(email: unknown, act: () => Promise<T>): Promise<T> {
     if (typeof email !== 'string' || !email.trim()) return act();
-    const key = hashIdentifier(ctx.secret, email.trim());
-    await take(emailLimiter, key, 'address');
+    const address = email.trim();
+    const wait = await emailBudget.take(address);
+    if (wait !== undefined) throw new RateLimitedError(wait, 'address');
     try {
       return await act();
     } catch (err) {
-      await emailLimiter.reward(key, 1);
+      await emailBudget.giveBack(address);
       throw err;
     }
   }
   return { perIp, perEmail };
 }
 
-async function take(l: RateLimiterRedis, key: string, by: 'client' | 'address'): Promise<void> {
-  try {
-    await l.consume(key);
-  } catch (err) {
-    if (err instanceof RateLimiterRes) throw new RateLimitedError(Math.ceil(err.msBeforeNext / 1000), by);
-    throw err;
-  }
+/**
+ * Attempts counted in Redis under `QUEUE_PREFIX:rl:<name>`, keyed by keyed hashes of who made them.
+ * An attempt is taken from the budget before the act, so a burst of parallel requests cannot all
+ * slip past the count, and may be given back when the act turns out not to count.
+ */
+export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, name: string, points: number, seconds: number) {
+  const limiter = new RateLimiterRedis({
+    storeClient: ctx.redis.client,
+    keyPrefix: `${ctx.config.queuePrefix}:rl:${name}`,
+    points,
+    duration: seconds,
+  });
+  const key = (id: string) => hashIdentifier(ctx.secret, id);
+  return {
+    /** @returns undefined when there is budget left, else the seconds until there is. */
+    async take(id: string): Promise<number | undefined> {
+      try {
+        await limiter.consume(key(id));
+        return undefined;
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        throw err;
+      }
+    },
+    giveBack: (id: string) => limiter.reward(key(id), 1),
+  };
 }
 
 /**

@@ -1,10 +1,9 @@
 import { Router, type Request } from 'express';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
 import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
-import { hashIdentifier, randomToken } from '../../../tokens.ts';
-import { clientNetwork } from '../../middleware/limits.ts';
+import { randomToken } from '../../../tokens.ts';
+import { budget, clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 
@@ -25,34 +24,6 @@ export const LOGIN_FAILED = `Wrong email or password. After several failed attem
 export const DEVICE_COOKIE = 'appeal_device';
 const DEVICE_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
 
-/**
- * Failures counted in Redis under keyed hashes. An attempt is taken from the budget before the
- * password is checked and given back when it succeeds, so only failures count and a burst of
- * parallel requests cannot all slip past the count.
- */
-function failureBudget(ctx: AppContext, name: string, points: number, seconds = LOGIN_WINDOW_SECONDS) {
-  const limiter = new RateLimiterRedis({
-    storeClient: ctx.redis.client,
-    keyPrefix: `${ctx.config.queuePrefix}:rl:${name}`,
-    points,
-    duration: seconds,
-  });
-  const key = (id: string) => hashIdentifier(ctx.secret, id);
-  return {
-    /** @returns undefined when there is budget left, else the seconds until there is. */
-    async take(id: string): Promise<number | undefined> {
-      try {
-        await limiter.consume(key(id));
-        return undefined;
-      } catch (err) {
-        if (err instanceof RateLimiterRes) return Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-        throw err;
-      }
-    },
-    giveBack: (id: string) => limiter.reward(key(id), 1),
-  };
-}
-
 interface Device {
   organizerId: number;
   nonce: string;
@@ -69,9 +40,9 @@ function readDevice(req: Request): Device | undefined {
 /** Sign-in, sign-out and the organizer's own password. */
 export function authRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
-  const perIp = failureBudget(ctx, 'login', LOGIN_FAILURES_PER_IP);
-  const perDevice = failureBudget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE, DEVICE_WINDOW_SECONDS);
-  const perOrganizer = failureBudget(ctx, 'password', PASSWORD_FAILURES);
+  const perIp = budget(ctx, 'login', LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS);
+  const perDevice = budget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE, DEVICE_WINDOW_SECONDS);
+  const perOrganizer = budget(ctx, 'password', PASSWORD_FAILURES, LOGIN_WINDOW_SECONDS);
 
   router.get('/login', (req, res) => {
     if (res.locals.organizer) return res.redirect(303, safeNext(req.query.next));
