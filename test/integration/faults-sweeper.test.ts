@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
 import { sign } from '../../src/signatures/service.ts';
-import { deliveryJobId, enqueueDeliveries, QUEUES } from '../../src/queues.ts';
+import { deliveryJobId, enqueueDeliveries, QUEUES, type SendJob } from '../../src/queues.ts';
 import { SWEEP_EVERY_MS } from '../../workers/maintenance.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -54,12 +54,17 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
   it('a signature whose jobs cannot be added is still answered, its letters stay queued, and the sweeper adds them', async () => {
     const campaign = await createLetterCampaign(ctx.db, 2);
     const warned: unknown[] = [];
-    // A send queue whose Redis refuses every add, as when Redis is away after the rows committed.
-    const refusing = { ...ctx.queues.send, addBulk: async () => { throw new Error('Redis is away'); } } as unknown as typeof ctx.queues.send;
-    const deps = { queues: { send: refusing, later: ctx.queues.later }, secret: ctx.secret, log: { warn: (...args: unknown[]) => void warned.push(args) } };
+    // A send queue whose connection to Redis was lost after the rows committed: the real client,
+    // disconnected, refuses every command.
+    const away = new Queue<SendJob>(QUEUES.send, { connection: ctx.redis.options as ConnectionOptions, prefix: ctx.env.QUEUE_PREFIX });
+    away.on('error', () => {});
+    await away.waitUntilReady();
+    await away.disconnect();
+    const deps = { queues: { send: away, later: ctx.queues.later }, secret: ctx.secret, log: { warn: (...args: unknown[]) => void warned.push(args) } };
     const result = await sign(ctx.db, deps, campaign.slug, { fullName: 'Ada Away', email: 'ada.away@supporter.example' });
     expect(result.kind).toBe('signed');
     await ctx.queues.settled();
+    await away.close().catch(() => undefined);
     expect(warned).toHaveLength(1);
     expect(await ctx.queues.send.count()).toBe(0);
     const { rows } = await ctx.db.query<{ id: number; status: string }>('SELECT id, status FROM deliveries WHERE campaign_id = $1', [campaign.id]);
