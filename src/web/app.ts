@@ -56,7 +56,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/admin', adminRoutes(ctx));
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too.
   app.use(['/api/v1/campaigns/:slug/signatures', '/api/v1/subscribers'], publicCors);
-  app.use(oneClickUnsubscribe(ctx));
+  app.post('/unsubscribe/:token', oneClickUnsubscribe(ctx));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
   app.use(express.json({ limit: BODY_LIMIT }));
 

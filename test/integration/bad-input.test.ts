@@ -394,6 +394,20 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     expect((await fetch(`${base}/c/${slug}/nothing-here`)).status).toBe(404);
   });
 
+  it('answers subscriber pages asked with a method they do not take with 405, naming the one-click POST in Allow', async () => {
+    const put = await fetch(`${base}/subscribe`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST, OPTIONS');
+    const del = await fetch(`${base}/unsubscribe/some-token`, { method: 'DELETE' });
+    expect(del.status).toBe(405);
+    expect(del.headers.get('allow')).toBe('GET, HEAD, POST, OPTIONS');
+    const options = await fetch(`${base}/unsubscribe/some-token`, { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe('GET, HEAD, POST, OPTIONS');
+    // The one-click POST is still the one-click unsubscribe, not a 405.
+    expect((await fetch(`${base}/unsubscribe/some-token`, { method: 'POST' })).status).not.toBe(405);
+  });
+
   it('sends a CSP and no X-Powered-By', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     for (const res of [await fetch(`${base}/`), await fetch(`${base}/c/${slug}`), await fetch(`${base}/nowhere`), await signJson(slug, {})]) {

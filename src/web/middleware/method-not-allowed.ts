@@ -8,9 +8,10 @@ interface RouteLayer {
 /**
  * Call once a router's routes are all registered: a path it routes, asked with a method none of
  * its routes take, answers 405 with `Allow` (and OPTIONS 204 with `Allow`) instead of falling
- * through to 404, which would say the address does not exist.
+ * through to 404, which would say the address does not exist. `routedElsewhere` names methods a
+ * path takes through another router mounted before this one, so that `Allow` lists them too.
  */
-export function answerOtherMethods(router: Router): void {
+export function answerOtherMethods(router: Router, routedElsewhere: Record<string, string[]> = {}): void {
   const byPath = new Map<string, Set<string>>();
   for (const { route } of router.stack as RouteLayer[]) {
     if (!route) continue;
@@ -19,6 +20,9 @@ export function answerOtherMethods(router: Router): void {
       for (const [method, on] of Object.entries(route.methods)) if (on && method !== '_all') methods.add(method.toUpperCase());
       byPath.set(path, methods);
     }
+  }
+  for (const [path, methods] of Object.entries(routedElsewhere)) {
+    for (const method of methods) byPath.get(path)?.add(method);
   }
   for (const [path, methods] of byPath) {
     if (methods.has('GET')) methods.add('HEAD');

@@ -1,4 +1,5 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import type { AppContext } from '../../context.ts';
 import { getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
@@ -103,19 +104,20 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status === 'active' || subscriber.status === 'pending' });
   });
 
+  answerOtherMethods(router, { '/unsubscribe/:token': ['POST'] });
   return router;
 }
 
 /**
  * RFC 8058 one-click: a mailbox provider POSTs `List-Unsubscribe=One-Click` with no cookie and no
- * way to answer a question, so the POST alone unsubscribes, whatever its body. Mounted before the
- * body parsers: a body in a charset or encoding they refuse must not keep anyone subscribed.
+ * way to answer a question, so the POST alone unsubscribes, whatever its body. Mounted as
+ * `POST /unsubscribe/:token` before the body parsers: a body in a charset or encoding they refuse
+ * must not keep anyone subscribed. (A handler, not a router: a router would answer OPTIONS for the
+ * path itself, with only POST in Allow.)
  */
-export function oneClickUnsubscribe(ctx: AppContext): Router {
-  const router = Router();
-  router.post('/unsubscribe/:token', async (req, res) => {
-    await unsubscribe(ctx.db, req.params.token);
+export function oneClickUnsubscribe(ctx: AppContext): RequestHandler {
+  return async (req, res) => {
+    await unsubscribe(ctx.db, String(req.params.token));
     res.type('html').send(ctx.views.page('unsubscribe-done', { ...res.locals, title: 'You are unsubscribed' }));
-  });
-  return router;
+  };
 }
