@@ -108,21 +108,43 @@ export function createMailer(
 
 export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
 
+/** The relay's own setup: login, sender, greeting, EHLO, TLS. Never the letter's or its recipient's fault. */
+const RELAY_STEPS = new Set(['CONN', 'EHLO', 'HELO', 'STARTTLS', 'MAIL FROM']);
+
+/** An enhanced status code (RFC 3463) at the head of a reply: `550 5.1.1 …` gives [5, 1, 1]. */
+function enhancedStatus(response: unknown): [number, number, number] | undefined {
+  const m = typeof response === 'string' ? /^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(response) : null;
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
 /**
- * Classifies a send error by nodemailer's `responseCode`, `code` and `command`, never by message
- * text: 4xx and lost connections are worth another try; 5xx is final, and only a 5xx to RCPT TO
- * means the address itself is refused. nodemailer gives a refused sender (MAIL FROM) or DATA
- * command the same EENVELOPE code, and those say nothing against the recipient.
- * A refused login or a refused sender is the relay's setup, not this message: failing every
- * letter for good on a wrong password would lose them all, so those are retried (with backoff,
- * up to the attempt limit) while an operator fixes SMTP_URL or MAIL_FROM.
+ * Classifies a send error by nodemailer's `responseCode`, `code` and `command`, and the reply's
+ * enhanced status code, never by its free text: 4xx and lost connections are worth another try;
+ * 5xx is final. A refused login, greeting or sender is the relay's setup, not this message:
+ * failing every letter for good on a wrong password or a relay that does not know us yet would
+ * lose them all, so those are retried (with backoff, up to the attempt limit) while an operator
+ * fixes SMTP_URL or MAIL_FROM.
+ *
+ * Only a 5xx to RCPT TO that is about the address puts it on the suppression list: `5.1.x`
+ * (no such mailbox or domain) or `5.2.1` (mailbox disabled), or, from a server that gives no
+ * enhanced code, 550, 551 or 553. A policy refusal (`5.7.x`: "relay access denied", "sender not
+ * allowed") says nothing against the address and fails only this delivery; suppressing on it
+ * would, behind a misconfigured relay, strike every official and subscriber for good. A 552 to
+ * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
  */
 export function classifySendError(err: unknown): SendFailure {
-  const e = err as { responseCode?: number; code?: string; command?: string };
-  if (e.code === 'EAUTH' || e.command === 'MAIL FROM') return 'retry';
+  const e = err as { responseCode?: number; code?: string; command?: string; response?: string };
+  if (e.code === 'EAUTH' || (e.command && RELAY_STEPS.has(e.command))) return 'retry';
   if (typeof e.responseCode === 'number') {
-    if (e.responseCode >= 500) return e.code === 'EENVELOPE' && e.command === 'RCPT TO' ? 'recipient-rejected' : 'permanent';
-    return 'retry';
+    if (e.responseCode < 500) return 'retry';
+    if (e.code !== 'EENVELOPE' || e.command !== 'RCPT TO') return 'permanent';
+    if (e.responseCode === 552) return 'retry';
+    const enhanced = enhancedStatus(e.response);
+    if (enhanced) {
+      const [, subject, detail] = enhanced;
+      return subject === 1 || (subject === 2 && detail === 1) ? 'recipient-rejected' : 'permanent';
+    }
+    return [550, 551, 553].includes(e.responseCode) ? 'recipient-rejected' : 'permanent';
   }
   // An address nodemailer refuses to put on the envelope will never go out.
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return 'permanent';

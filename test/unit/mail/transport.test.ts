@@ -59,9 +59,35 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onData: () => ({ code: 421 }) }))).toBe('retry');
   });
 
-  it('blames the recipient only for a 5xx to RCPT TO', async () => {
+  it('blames the recipient only for a 5xx to RCPT TO about the address', async () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550 }) }))).toBe('recipient-rejected');
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.1.1 <x>: Recipient address rejected: User unknown' }) }))).toBe('recipient-rejected');
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: '5.2.1 Mailbox disabled' }) }))).toBe('recipient-rejected');
     expect(classifySendError(await sendWith({ onData: () => ({ code: 554 }) }))).toBe('permanent');
+  });
+
+  it('fails a policy refusal at RCPT TO without blaming the address: a relay that will not relay for us refuses every recipient', async () => {
+    const relayDenied = await sendWith({ onRcptTo: () => ({ code: 554, message: '5.7.1 <judge@court.example>: Relay access denied' }) });
+    expect(classifySendError(relayDenied)).toBe('permanent');
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.7.1 Sender not allowed' }) }))).toBe('permanent');
+    // No enhanced code: only the codes that mean "no such mailbox" blame it.
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: 'Transaction failed' }) }))).toBe('permanent');
+  });
+
+  it('retries a 552 to RCPT TO, which RFC 5321 says to take as 452', async () => {
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 552, message: '5.5.3 Too many recipients' }) }))).toBe('retry');
+  });
+
+  it('retries a relay that refuses the connection at its greeting', async () => {
+    const refusing = net.createServer((socket) => socket.end('554 Service not available: client host rejected\r\n'));
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const err = await sendWith({}, `smtp://127.0.0.1:${(refusing.address() as net.AddressInfo).port}`);
+      expect(err).toMatchObject({ responseCode: 554, command: 'CONN' });
+      expect(classifySendError(err)).toBe('retry');
+    } finally {
+      await new Promise((r) => refusing.close(r));
+    }
   });
 
   it('retries a refused sender or login: that is the relay setup, which an operator fixes, not the letter', async () => {
