@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import type { Composers } from '../src/deliveries/service.ts';
+import type { Composer, Composers } from '../src/deliveries/service.ts';
+import { deriveToken } from '../src/tokens.ts';
 import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
 import { createAlertComposer } from '../src/alerts/emails.ts';
 import { createDigestComposer } from '../src/digests/emails.ts';
@@ -9,16 +10,32 @@ import { createFanoutWorker, resumeFanoutsAtStart } from './fanout.ts';
 import { createMaintenanceWorker, scheduleMaintenance } from './maintenance.ts';
 import { createSendWorker } from './send.ts';
 
-/** One composer per delivery kind. */
+/** One composer per delivery kind; every message a delivery's attempts send has one Message-ID. */
 export function createComposers(ctx: AppContext): Composers {
   const deps = { config: ctx.config, views: ctx.views, secret: ctx.secret };
-  return {
+  const composers: Composers = {
     confirm: createConfirmComposer(deps),
     letter: createLetterComposer(deps),
     optin: createOptinComposer(deps),
     alert: createAlertComposer(deps),
     digest: createDigestComposer(deps),
   };
+  const domain = ctx.config.mailFrom.address.split('@').pop();
+  const sameId = (compose: Composer): Composer => async (db, delivery) => {
+    const message = await compose(db, delivery);
+    return message && { ...message, messageId: messageId(ctx.secret, delivery.id, domain) };
+  };
+  return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)]));
+}
+
+/**
+ * The Message-ID of every attempt at one delivery. When a relay took a message but its reply was
+ * lost, the delivery goes again (the one duplicate SMTP cannot rule out); with the same id the
+ * recipient's server and mail client can tell the two copies are one message. Derived with the
+ * secret, so it gives away neither the delivery's number nor how many there are.
+ */
+export function messageId(secret: string, deliveryId: number, domain = 'localhost'): string {
+  return `<${deriveToken(secret, 'message-id', deliveryId).slice(0, 32)}@${domain}>`;
 }
 
 const RESCHEDULE_EVERY_MS = 60_000;

@@ -202,6 +202,30 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     console.info(`dropped connections (${kind}): 12 letters, ${duplicatesIn(copies)} duplicate(s)`);
   });
 
+  it('a reply to DATA lost on the line: the letter goes again with the same Message-ID, so the copies are one message', async () => {
+    let dropped = false;
+    ctx.sink!.behavior = {
+      onData: (session) => {
+        if (dropped) return undefined;
+        dropped = true;
+        // The relay has the message; the worker never hears its 250.
+        ctx.sink!.dropConnection(session);
+        return undefined;
+      },
+    };
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await signAs(ctx, campaign, 'Lia Lost');
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    expect(rows).toMatchObject([{ status: 'sent', attempts: 2 }]);
+    const arrived = ctx.sink!.messages.filter((m) => m.subject?.startsWith(campaign.tag));
+    expect(arrived).toHaveLength(2);
+    expect(arrived[1]!.messageId).toBe(arrived[0]!.messageId);
+    expect(rows[0]!.message_id).toBe(arrived[0]!.messageId);
+    // Keyed with the secret: the id says nothing of the delivery's number.
+    expect(arrived[0]!.messageId).toMatch(/^<[A-Za-z0-9_-]{32}@appeal\.test>$/);
+    expect(arrived[0]!.messageId).not.toContain(String(rows[0]!.id));
+  });
+
   it('a second job for a delivery that was sent sends nothing', async () => {
     const campaign = await createLetterCampaign(ctx.db, 1);
     await signAs(ctx, campaign, 'Otto Once');
