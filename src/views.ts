@@ -29,6 +29,16 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));
   h.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
+  // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<p>{{#each this}}…`
+  h.registerHelper('paragraphs', (s: unknown) =>
+    String(s ?? '')
+      .replace(/\r\n?/g, '\n')
+      .trim()
+      .split(/\n{2,}/)
+      .filter(Boolean)
+      .map((p) => p.split('\n')),
+  );
 }
 
 /**

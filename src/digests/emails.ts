@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { renderLetter } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/service.ts';
-import { displayName, oneLine } from '../mail/address.ts';
+import { bodyLine, displayName, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import { neutralize } from '../csv.ts';
@@ -32,9 +32,9 @@ async function loadSigners(db: Queryable, digestId: number, disclose: q.DigestPa
     if (page.length === 0) return shown;
     for (const s of page) {
       shown.push({
-        name: oneLine(s.full_name),
-        city: disclose === 'name' ? '' : oneLine(s.city),
-        country: disclose === 'name' ? '' : oneLine(s.country),
+        name: bodyLine(s.full_name),
+        city: disclose === 'name' ? '' : bodyLine(s.city),
+        country: disclose === 'name' ? '' : bodyLine(s.country),
         note: s.personal_note.trim(),
         email: disclose === 'full' ? s.email : '',
       });
@@ -46,7 +46,9 @@ async function loadSigners(db: Queryable, digestId: number, disclose: q.DigestPa
 function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
   const columns = withEmail ? ['name', 'city', 'country', 'note', 'email'] : ['name', 'city', 'country', 'note'];
   const rows = signers.map((s) => (withEmail ? [s.name, s.city, s.country, s.note, s.email] : [s.name, s.city, s.country, s.note]).map(neutralize));
-  return stringify(rows, { header: true, columns });
+  // With a byte order mark: Excel, which officials open it in, reads a CSV without one in the
+  // machine's legacy code page, and every Cyrillic or Uyghur name comes out garbled.
+  return stringify(rows, { header: true, columns, bom: true });
 }
 
 /**

@@ -7,15 +7,17 @@ const DIGEST_LOCK = 7_417_002;
 // When today's digest of campaign `c` falls due: its digest_hour, in UTC, on the day of $1.
 const DUE_AT = `((date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(hours => c.digest_hour)) AT TIME ZONE 'UTC')`;
 
-// A digest campaign is due when its hour has come today, it has had no digest since, and some
-// confirmed signer waits for one. Closed and paused campaigns still owe their signers' letters.
-const IS_DUE = `c.delivery_mode = 'digest'
+// A digest campaign is due when its hour has come today, it has had no digest since (or only
+// full ones: a letter carries at most `max` signers, $MAX below, and the rest go in the next one
+// at once), and some confirmed signer waits for one. Closed and paused campaigns still owe their
+// signers' letters.
+const isDue = (max: string) => `c.delivery_mode = 'digest'
   AND $1::timestamptz >= ${DUE_AT}
-  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT})
+  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT} AND d.signatures < ${max})
   AND EXISTS (SELECT 1 FROM signatures s WHERE s.campaign_id = c.id AND s.status = 'confirmed' AND s.digest_id IS NULL)`;
 
-export async function listDueCampaigns(db: Queryable, now: Date) {
-  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE ${IS_DUE} ORDER BY c.id`, [now]);
+export async function listDueCampaigns(db: Queryable, now: Date, max: number) {
+  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE ${isDue('$2')} ORDER BY c.id`, [now, max]);
   return rows.map((r) => r.id);
 }
 
@@ -23,9 +25,9 @@ export async function listDueCampaigns(db: Queryable, now: Date) {
  * Serialises digest runs of one campaign until the transaction ends, then re-checks that it is
  * still due: a second run that waited here sees the first one's digest and does nothing.
  */
-export async function lockDueCampaign(db: Queryable, campaignId: number, now: Date) {
+export async function lockDueCampaign(db: Queryable, campaignId: number, now: Date, max: number) {
   await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [DIGEST_LOCK, campaignId]);
-  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${IS_DUE}`, [now, campaignId]);
+  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${isDue('$3')}`, [now, campaignId, max]);
   return rows.length > 0;
 }
 
@@ -37,12 +39,14 @@ export async function insertDigest(db: Queryable, campaignId: number, now: Date)
   return rows[0]!.id;
 }
 
-/** Claims every confirmed signer not yet in a digest; a claimed signer is never claimed again. */
-export async function claimSignatures(db: Queryable, campaignId: number, digestId: number) {
+/** Claims the first `max` confirmed signers not yet in a digest; a claimed signer is never claimed again. */
+export async function claimSignatures(db: Queryable, campaignId: number, digestId: number, max: number) {
   const { rowCount } = await db.query(
     `UPDATE signatures SET digest_id = $2
-      WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL`,
-    [campaignId, digestId],
+      WHERE id IN (SELECT id FROM signatures
+                    WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL
+                    ORDER BY id LIMIT $3)`,
+    [campaignId, digestId, max],
   );
   await db.query('UPDATE digests SET signatures = $2 WHERE id = $1', [digestId, rowCount]);
   return rowCount;
@@ -81,7 +85,7 @@ export interface DigestParts {
 export async function getDigestParts(db: Queryable, digestId: number, targetId: number) {
   const { rows } = await db.query<DigestParts>(
     `SELECT d.id AS digest_id, d.signatures, d.created_at,
-            (SELECT max(p.created_at) FROM digests p WHERE p.campaign_id = d.campaign_id AND p.id < d.id) AS since,
+            (SELECT max(p.created_at) FROM digests p WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at) AS since,
             c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
             k.person_name, k.location,
             t.name AS target_name, t.title AS target_title, t.salutation, t.disclose

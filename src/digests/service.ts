@@ -2,6 +2,15 @@ import type { Db, Queryable } from '../db/index.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
 
+/**
+ * Signers one digest letter carries at most; more waiting go in further letters of the same run.
+ * A signer can take ~30 kB of a message (a 2,000-character note in Cyrillic, quoted-printable in
+ * the text and the HTML part, and again in the CSV): 250 keep a letter under ~8 MB, below the
+ * 10 MB that relays commonly refuse past, where one unbounded letter was refused (552) and every
+ * signer in it lost.
+ */
+export const DIGEST_MAX_SIGNERS = 250;
+
 export interface DigestRun {
   digestId: number;
   campaignId: number;
@@ -10,32 +19,35 @@ export interface DigestRun {
 }
 
 /**
- * Creates a campaign's digest inside `tx`: claims every confirmed signer not yet in a digest
- * and inserts one letter per target. Claim and letters commit together, so a crash leaves
+ * Creates a campaign's digest inside `tx`: claims the first `max` confirmed signers not yet in a
+ * digest and inserts one letter per target. Claim and letters commit together, so a crash leaves
  * either both or neither, and a signer is in exactly one digest.
  * @returns null when the campaign is not due or has no new signer (nothing is sent).
  */
-export async function createDigest(tx: Queryable, campaignId: number, now: Date): Promise<DigestRun | null> {
-  if (!(await q.lockDueCampaign(tx, campaignId, now))) return null;
+export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS): Promise<DigestRun | null> {
+  if (!(await q.lockDueCampaign(tx, campaignId, now, max))) return null;
   const digestId = await q.insertDigest(tx, campaignId, now);
-  const signatures = await q.claimSignatures(tx, campaignId, digestId);
+  const signatures = await q.claimSignatures(tx, campaignId, digestId, max);
   // lockDueCampaign saw a waiting signer and holds the campaign's lock, so this is a safeguard.
   if (signatures === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
   return { digestId, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, digestId) };
 }
 
 /**
- * The maintenance task: one digest per due campaign, each in its own transaction, then its
- * letters enqueued. Running it twice, or at once in two processes, sends nothing twice; a crash
- * after a commit leaves queued letters that the sweeper enqueues.
+ * The maintenance task: the digests of every due campaign, each in its own transaction, then its
+ * letters enqueued; a campaign with more than `max` waiting signers gets several. Running it
+ * twice, or at once in two processes, sends nothing twice; a crash after a commit leaves queued
+ * letters that the sweeper enqueues.
  */
-export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = new Date()): Promise<DigestRun[]> {
+export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = new Date(), max = DIGEST_MAX_SIGNERS): Promise<DigestRun[]> {
   const runs: DigestRun[] = [];
-  for (const campaignId of await q.listDueCampaigns(db, now)) {
-    const run = await db.transaction((tx) => createDigest(tx, campaignId, now));
-    if (!run) continue;
-    await enqueueDeliveries(queues, run.deliveryIds);
-    runs.push(run);
+  for (const campaignId of await q.listDueCampaigns(db, now, max)) {
+    for (;;) {
+      const run = await db.transaction((tx) => createDigest(tx, campaignId, now, max));
+      if (!run) break;
+      await enqueueDeliveries(queues, run.deliveryIds);
+      runs.push(run);
+    }
   }
   return runs;
 }

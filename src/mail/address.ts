@@ -5,10 +5,17 @@
  * something else (`=?utf-8?b?…?=` showing `Minister <minister@gov.example>`).
  */
 export function oneLine(s: string): string {
+  return bodyLine(s).replace(/=\?/g, '= ?');
+}
+
+/**
+ * One line of a message body or attachment, such as a signer's name in a digest's list: as
+ * `oneLine`, less the breaking of `=?`, which a body does not decode, so the name stays as typed.
+ */
+export function bodyLine(s: string): string {
   return s
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     .replace(/[\u202a-\u202e\u2066-\u2069]/g, '')
-    .replace(/=\?/g, '= ?')
     .trim();
 }
 

@@ -21,7 +21,7 @@ interface Signer {
   email: string;
 }
 
-const csvOf = (mail: ParsedMail) => parse(mail.attachments[0]!.content.toString('utf8'), { columns: true }) as Record<string, string>[];
+const csvOf = (mail: ParsedMail) => parse(mail.attachments[0]!.content.toString('utf8'), { columns: true, bom: true }) as Record<string, string>[];
 
 describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   let ctx: TestContext;
@@ -87,6 +87,11 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
       expect(letter.attachments[0]!.filename).toMatch(/\.csv$/);
     }
     expect(court!.text).toContain('Your Honour');
+    // Paragraphs in the HTML part, not one block with `white-space: pre-wrap` (which Outlook ignores).
+    expect(court!.html).toMatch(/<p>Your Honour,?<\/p>/);
+    expect(court!.html).not.toContain('pre-wrap');
+    // A byte order mark, so that Excel reads the names as UTF-8.
+    expect(court!.attachments[0]!.content.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
     expect(court!.text).not.toMatch(/City1|France/);
     expect(csvOf(court!)).toEqual(signers.map((s) => ({ name: s.fullName, city: '', country: '', note: s.personalNote })));
     expect(ministry!.text).toContain('City2, France');
@@ -109,6 +114,28 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(second.text).toContain('who signed since');
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
+  });
+
+  it('splits a run with more waiting signers than one letter carries into several letters, each signer in one', async () => {
+    const c = await digestCampaign();
+    const signers = [];
+    for (let i = 0; i < 5; i++) signers.push(await c.addSigner());
+    // A name as typed, `=?` and all: a body decodes nothing, so it is not broken up there.
+    await ctx.db.query(`UPDATE signatures SET full_name = full_name || ' =?x?=' WHERE email = $1`, [signers[0]!.email]);
+
+    const runs = await runDueDigests(ctx.db, ctx.queues, new Date(), 2);
+    expect(runs.map((r) => r.signatures)).toEqual([2, 2, 1]);
+    // Done for today: the parts are one day's digest.
+    expect(await runDueDigests(ctx.db, ctx.queues, new Date(), 2)).toEqual([]);
+
+    const letters = await waitForMail(ctx, c.targets.place, 3).then(() => mailsTo(ctx, c.targets.place));
+    expect(letters).toHaveLength(3);
+    const named = letters.flatMap((l) => csvOf(l).map((r) => r.name));
+    expect(named.sort()).toEqual([`${signers[0]!.fullName} =?x?=`, ...signers.slice(1).map((s) => s.fullName)].sort());
+    expect(letters.map((l) => l.from!.value[0]!.name).sort()).toEqual(['1 supporter via Appeal Test', '2 supporters via Appeal Test', '2 supporters via Appeal Test']);
+    expect(letters.some((l) => l.text!.includes(`${signers[0]!.fullName} =?x?=`))).toBe(true);
+    // A first digest: no part claims an earlier one ("who signed since") because of its sibling.
+    for (const l of letters) expect(l.text).not.toContain('who signed since');
   });
 
   it('puts each signer in exactly one digest across a crash, a re-run, and two runs at once', async () => {
