@@ -77,9 +77,13 @@ export async function deleteUnsendable(db: Queryable, claim: Claim) {
   await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [claim.id, claim.attempts]);
 }
 
+/** Suppresses an address a relay refused, and an active subscriber with it becomes `bounced`. */
 export async function insertSuppression(db: Queryable, email: string, reason: string) {
   await db.query(
-    'INSERT INTO suppressions (email, reason) VALUES (lower($1), $2) ON CONFLICT (email) DO NOTHING',
+    `WITH suppressed AS (
+       INSERT INTO suppressions (email, reason) VALUES (lower($1), $2) ON CONFLICT (email) DO NOTHING
+     )
+     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower($1) AND status = 'active'`,
     [email, reason],
   );
 }
@@ -180,9 +184,13 @@ export async function listSuppressions(db: Queryable, opts: { afterEmail?: strin
   return rows;
 }
 
+/** Lifts a suppression; a subscriber who had bounced is active again, as they last chose. */
 export async function deleteSuppression(db: Queryable, email: string) {
   const { rows } = await db.query<{ email: string; reason: string }>(
-    'DELETE FROM suppressions WHERE email = lower($1) RETURNING email, reason',
+    `WITH lifted AS (
+       UPDATE subscribers SET status = 'active' WHERE lower(email) = lower($1) AND status = 'bounced'
+     )
+     DELETE FROM suppressions WHERE email = lower($1) RETURNING email, reason`,
     [email],
   );
   return rows[0];

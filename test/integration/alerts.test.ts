@@ -193,6 +193,28 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(mailsTo(ctx, reader)).toHaveLength(2);
   });
 
+  it('marks a subscriber whose address the relay refuses as bounced, and active again once the suppression is lifted', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const gone = emailOf('gone');
+    await subscribeAndConfirm(ctx, base, gone, caseSlug);
+    const status = async () => (await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE lower(email) = lower($1)', [gone])).rows[0]!.status;
+    const hold = ctx.sink!.behavior;
+    ctx.sink!.behavior = { onRcptTo: (a) => (a.address === gone ? { code: 550, message: '5.1.1 User unknown' } : undefined) };
+    try {
+      const update = await postUpdate(caseSlug);
+      expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 0, failed: 1 });
+    } finally {
+      ctx.sink!.behavior = hold;
+    }
+    expect(await status()).toBe('bounced');
+    expect((await postUpdate(caseSlug)).recipients).toBe(0);
+
+    const { removeSuppression } = await import('../../src/deliveries/service.ts');
+    expect(await removeSuppression(ctx.db, gone)).toMatchObject({ email: gone.toLowerCase() });
+    expect(await status()).toBe('active');
+    expect((await postUpdate(caseSlug)).recipients).toBe(1);
+  });
+
   it('refuses a bad update, an unknown case or alert, and a missing token', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const bad = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { body: 'no title' }, apiToken);

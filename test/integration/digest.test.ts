@@ -118,7 +118,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
 
   it('splits a run with more waiting signers than one letter carries into several letters, each signer in one', async () => {
     const c = await digestCampaign();
-    const signers = [];
+    const signers: Signer[] = [];
     for (let i = 0; i < 5; i++) signers.push(await c.addSigner());
     // A name as typed, `=?` and all: a body decodes nothing, so it is not broken up there.
     await ctx.db.query(`UPDATE signatures SET full_name = full_name || ' =?x?=' WHERE email = $1`, [signers[0]!.email]);

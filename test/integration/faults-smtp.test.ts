@@ -132,6 +132,16 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(after.filter((r) => r.status === 'sent')).toHaveLength(4);
   });
 
+  it('a relay that will not relay for us (554 5.7.1 at RCPT TO) fails the letters and suppresses no official', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    ctx.sink!.behavior = recordRcpts((address) => ({ code: 554, message: `5.7.1 <${address}>: Relay access denied` }));
+    await signAs(ctx, campaign, 'Rolf Relay');
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    expect(rows.map((r) => r.status)).toEqual(['failed', 'failed']);
+    const { rows: suppressed } = await ctx.db.query('SELECT 1 FROM suppressions WHERE email = ANY ($1)', [campaign.targets]);
+    expect(suppressed).toHaveLength(0);
+  });
+
   it('a letter that keeps getting 4xx fails on its last allowed attempt, with no suppression', async () => {
     ctx.sink!.behavior = { onMailFrom: () => ({ code: 421, message: 'still busy' }) };
     const campaign = await createLetterCampaign(ctx.db, 1);
