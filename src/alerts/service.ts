@@ -43,14 +43,15 @@ export async function postCaseUpdate(
   input: unknown,
   publishedBy: number | null,
   requestKey: string | null = null,
-): Promise<CaseUpdate> {
+): Promise<CaseUpdate & { repeated: boolean }> {
   const u = parseInput(caseUpdateInput, input);
   const kase = await getCase(db, caseSlug);
   const key = requestKey?.trim().slice(0, 200) || null;
-  const update = (await q.insertCaseUpdate(db, kase.id, u, publishedBy, key)) ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
+  const inserted = await q.insertCaseUpdate(db, kase.id, u, publishedBy, key);
+  const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
   await enqueueFanout(queues, update.id);
-  return update;
+  return { ...update, repeated: !inserted };
 }
 
 /**

@@ -59,6 +59,9 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(mailsTo(ctx, email).filter((m) => m.subject?.includes('Verdict on Friday'))).toHaveLength(1);
     const { rows } = await ctx.db.query('SELECT id FROM case_updates WHERE title = $1', ['Verdict on Friday']);
     expect(rows).toHaveLength(1);
+    // Audited once, as the console audits a posted update.
+    const audit = await ctx.db.query<{ action: string; detail: object }>(`SELECT action, detail FROM audit_log WHERE object = $1`, [`case:${caseSlug}`]);
+    expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1 } }]);
   });
 
   it('sends a confirmed subscriber an alert with the case, the update, and preferences and unsubscribe links', async () => {

@@ -84,7 +84,8 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/cases/:slug/updates', auth, async (req, res) => {
     const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
-    await recordAudit(db, actor(req), 'case.update', `case:${String(req.params.slug)}`);
+    // The console's action for the same thing, so the audit log shows every alert however it was posted.
+    if (!update.repeated) await recordAudit(db, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
     res.status(202).json({ id: update.id, recipients: update.recipients });
   });
 
