@@ -99,10 +99,14 @@ export async function listAudit(db: Queryable, filter: { beforeId?: number; acti
   return q.listAudit(db, { ...filter, limit: Math.min(filter.limit ?? 100, 500) });
 }
 
-/** Revokes an API token; revoking it again is a no-op. @returns whether it was live. */
+/**
+ * Revokes an API token; revoking it again is a no-op. @returns whether it was live.
+ * @throws NotFoundError for a token that never existed (or went with its organizer).
+ */
 export async function revokeApiToken(db: Queryable, actorId: number, tokenId: number): Promise<boolean> {
   const revoked = await q.revokeApiToken(db, tokenId);
   if (revoked) await recordAudit(db, actorId, 'token.revoke', `token:${tokenId}`, { label: revoked.label });
+  else if ((await db.query('SELECT 1 FROM api_tokens WHERE id = $1', [tokenId])).rowCount === 0) throw new NotFoundError('token');
   return !!revoked;
 }
 
@@ -137,5 +141,6 @@ export async function removeOrganizer(db: Queryable, actorId: number, organizerI
   if (!organizer) throw new NotFoundError('organizer');
   if (organizer.role === 'admin' && (await q.countAdmins(db)) <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
   await q.deleteOrganizer(db, organizerId);
-  await recordAudit(db, actorId, 'organizer.remove', `organizer:${organizerId}`);
+  // The log's entries of theirs lose their author (ON DELETE SET NULL): this one keeps who it was.
+  await recordAudit(db, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role });
 }

@@ -195,6 +195,13 @@ describe('the organizer console on PGlite', () => {
     const id = (await ctx.db.query<{ id: number }>(`SELECT id FROM api_tokens WHERE label = 'nightly export'`)).rows[0]!.id;
     expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
     expect((await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    // Again: a no-op; a token that never was: not found, not "revoked already".
+    expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
+    expect((await client.post('/admin/tokens/99999999/revoke', {})).status).toBe(404);
+    // A label past 100 characters is refused with the form, not cut short without a word.
+    const long = await client.post('/admin/tokens', { label: 'x'.repeat(101) });
+    expect(long.status).toBe(400);
+    expect(long.text).toContain('at most 100 characters');
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toEqual(expect.arrayContaining(['token.create', 'token.revoke']));
   });
 
@@ -256,5 +263,8 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/organizers/${organizer.id}/remove`, {})).status).toBe(303);
     expect((await other.get('/admin')).status).toBe(303);
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('organizer.remove');
+    // Their own entries lose their author with the row; the removal keeps who they were.
+    const removal = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'organizer.remove' AND object = $1`, [`organizer:${organizer.id}`]);
+    expect(removal.rows[0]!.detail).toEqual({ email: organizer.email, role: 'organizer' });
   });
 });

@@ -28,7 +28,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
       const { organizer, generatedPassword } = await addOrganizer(db, values);
-      await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { role: organizer.role });
+      await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
       if (err instanceof ConflictError) return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
@@ -80,8 +80,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const label = str(req.body?.label).trim();
     const email = str(req.body?.organizer) || res.locals.organizer!.email;
     if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400);
+    if (label.length > 100) return renderTokens(res, { values: { label }, ...formErrors({ label: 'must be at most 100 characters' }) }, 400);
     const token = await createApiToken(db, email, label);
-    await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label: label.slice(0, 100) });
+    await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label });
     await renderTokens(res, { created: { token, label } });
   });
 
