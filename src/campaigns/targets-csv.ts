@@ -38,6 +38,16 @@ interface CsvRecord {
  * header line (a header may order the columns as it likes). Each row is checked like a target
  * typed into the form; a second row with the same email is an error.
  */
+/**
+ * The separator the file's first line uses most: a comma, or the semicolon of Excel in Russian,
+ * Kazakh or German settings (whose cells may hold commas: "District Court, Zharkent"), or a tab.
+ */
+function guessDelimiter(text: string): string {
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/).find((l) => l.trim()) ?? '';
+  const count = (c: string) => first.split(c).length - 1;
+  return [',', ';', '\t'].reduce((best, c) => (count(c) > count(best) ? c : best));
+}
+
 export function parseTargetsCsv(text: string): TargetCsv {
   let records: CsvRecord[];
   try {
@@ -47,7 +57,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
       skip_empty_lines: true,
       relax_column_count: true,
       trim: true,
-      delimiter: text.includes(';') && !text.includes(',') ? ';' : ',',
+      delimiter: guessDelimiter(text),
     }) as unknown as CsvRecord[];
   } catch (err) {
     const e = err as { message: string; lines?: number };

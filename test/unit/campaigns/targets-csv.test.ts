@@ -8,6 +8,14 @@ describe('reading targets from CSV', () => {
     expect(csv.rows.map((r) => r.target)).toEqual([expect.objectContaining({ name: 'Judge One', email: 'judge@court.example' })]);
   });
 
+  it('reads the semicolons of a Russian or German Excel export, also with a comma in a cell, and tabs', () => {
+    const semi = parseTargetsCsv('\uFEFFname;title;email;salutation\nСудья Ермек;Районный суд, Жаркент;judge2@example.org;Уважаемый судья\n');
+    expect(semi.valid).toBe(true);
+    expect(semi.rows[0]!.target).toMatchObject({ name: 'Судья Ермек', title: 'Районный суд, Жаркент', email: 'judge2@example.org' });
+    const tabs = parseTargetsCsv('name\temail\nJudge One\tjudge@court.example\n');
+    expect(tabs.rows[0]!.target).toMatchObject({ name: 'Judge One', email: 'judge@court.example' });
+  });
+
   it('names the line a row starts on, also after a quoted value that spans lines', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,"Judge of the\ndistrict\ncourt",a@court.example\nNo Address,,\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
