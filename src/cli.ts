@@ -52,7 +52,7 @@ const argv = process.argv.slice(2);
 if (!argv[0] || argv[0] === 'help' || argv[0] === '--help') {
   process.stdout.write(USAGE);
 } else {
-  const stdin = argv[0] === 'organizer:add' ? await readStdin() : '';
+  const stdin = ['organizer:add', 'organizer:password'].includes(argv[0] ?? '') ? await readStdin() : '';
   let reply: CommandReply;
   try {
     reply = await execute(config, { argv, stdin });

@@ -4,8 +4,8 @@ import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
-import { addOrganizer, createApiToken } from '../organizers/service.ts';
-import { purgeUnconfirmed } from '../retention/service.ts';
+import { addOrganizer, createApiToken, resetPassword } from '../organizers/service.ts';
+import { forgetPerson, purgeUnconfirmed } from '../retention/service.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
 
@@ -14,8 +14,12 @@ export const USAGE = `Usage: npm run cli -- <command>
   organizer:add <email> [--admin] [--name "Name"]
                                 add an organizer; the password is read from stdin,
                                 or generated and printed when stdin is a terminal or empty
+  organizer:password <email>    set a new password for an organizer who lost theirs (read
+                                from stdin, or generated and printed); ends their sessions
   token:create <email> [--label "what for"]
                                 create an API token for an organizer and print it
+  forget <email>                erase a supporter or subscriber on request: their signatures,
+                                subscriptions and the emails to them that are still kept
   purge                         delete unconfirmed signatures and subscribers now
 `;
 
@@ -67,6 +71,17 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [co
       });
       return `added ${organizer.role} ${organizer.email}\n` +
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
+    }
+    case 'organizer:password': {
+      const { email } = parseCommand(command, args, {}, 'organizer:password <email>');
+      const { organizer, generatedPassword } = await resetPassword(db, email, stdin || undefined);
+      return `new password set for ${organizer.email}; their sessions are ended\n` +
+        (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
+    }
+    case 'forget': {
+      const { email } = parseCommand(command, args, {}, 'forget <email>');
+      const f = await forgetPerson(db, email);
+      return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n`;
     }
     case 'token:create': {
       const { email, values } = parseCommand(command, args, { label: { type: 'string' } }, 'token:create <email> [--label "what for"]');

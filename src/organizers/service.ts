@@ -41,6 +41,24 @@ export async function addOrganizer(db: Queryable, input: unknown): Promise<{ org
   return { organizer: rows[0], generatedPassword };
 }
 
+/**
+ * Sets a new password for an organizer who lost theirs (from the command line: whoever runs it
+ * holds the database already), ends their sessions and any lockout. Without a password one is
+ * generated and returned, to be handed over once.
+ * @throws ValidationError for a short password; NotFoundError when no organizer has that email.
+ */
+export async function resetPassword(db: Queryable, email: string, password?: string): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+  const { password: chosen } = parseInput(organizerInput.pick({ password: true }), { password });
+  const organizer = await findOrganizerByEmail(db, email);
+  if (!organizer) throw new NotFoundError('organizer');
+  const generatedPassword = chosen ? undefined : crypto.randomBytes(12).toString('base64url');
+  await q.setPasswordHash(db, organizer.id, await hashPassword(chosen ?? generatedPassword!));
+  await q.deleteSessionsOf(db, organizer.id, null);
+  await q.clearFailedLogins(db, organizer.id);
+  await recordAudit(db, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });
+  return { organizer, generatedPassword };
+}
+
 export async function findOrganizerByEmail(db: Queryable, address: string) {
   const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE lower(email) = lower($1)', [address]);
   return rows[0];

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 
 /**
  * Deletes signatures and subscribers never confirmed within `days`, with the deliveries that
@@ -35,4 +35,33 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
     cutoff,
   );
   return { signatures: signatures.rowCount, subscribers: subscribers.rowCount };
+}
+
+export interface Forgotten {
+  signatures: number;
+  subscribers: number;
+  emails: number;
+}
+
+/**
+ * Erases one person on request ("delete what you hold on me"): their signatures on every campaign,
+ * their subscriber record with what they follow, every email to their address that is still
+ * kept, their letters not yet sent, and their address on the suppression list. Letters already
+ * sent stay counted: those rows hold the official's address and a dangling signature id, nothing
+ * of the person. The address itself is not logged anywhere.
+ */
+export async function forgetPerson(db: Db, email: string): Promise<Forgotten> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `DELETE FROM deliveries d USING signatures s
+        WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status <> 'sent' AND lower(s.email) = lower($1)`,
+      [email],
+    );
+    const emails = await tx.query('DELETE FROM deliveries WHERE lower(recipient) = lower($1)', [email]);
+    const signatures = await tx.query('DELETE FROM signatures WHERE lower(email) = lower($1)', [email]);
+    // Their subscriptions and alert rows go with the subscriber (ON DELETE CASCADE).
+    const subscribers = await tx.query('DELETE FROM subscribers WHERE lower(email) = lower($1)', [email]);
+    await tx.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
+    return { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
+  });
 }

@@ -96,6 +96,51 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
+  it('organizer:password sets a new password for one who lost theirs, ends their sessions and lockout', async () => {
+    const row = (await findOrganizerByEmail(ctx.db, organizer))!;
+    await ctx.db.query(`INSERT INTO organizer_sessions (id_hash, organizer_id, expires_at) VALUES ('forgotten-session', $1, now() + interval '1 day')`, [row.id]);
+    const reset = await cli(ctx.env, ['organizer:password', organizer], 'a new long passphrase\n');
+    expect(reset).toMatchObject({ code: 0, stdout: `new password set for ${organizer}; their sessions are ended\n` });
+    expect(await verifyPassword('a new long passphrase', (await findOrganizerByEmail(ctx.db, organizer))!.password_hash)).toBe(true);
+    expect((await ctx.db.query('SELECT 1 FROM organizer_sessions WHERE organizer_id = $1', [row.id])).rowCount).toBe(0);
+    const unknown = await cli(ctx.env, ['organizer:password', `${uniq('nobody')}@appeal.test`], 'a new long passphrase\n');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^appeal: .*organizer/);
+  });
+
+  it('forget erases a person: signatures, subscriber, emails to them and unsent letters; sent letters stay counted', async () => {
+    const { createLiveCampaign } = await import('../helpers/fixtures.ts');
+    const { slug } = await createLiveCampaign(ctx.db);
+    const person = `${uniq('Forget.Me')}@supporter.example`;
+    const { rows: [camp] } = await ctx.db.query<{ id: number; case_id: number }>('SELECT id, case_id FROM campaigns WHERE slug = $1', [slug]);
+    const { rows: [sig] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO signatures (campaign_id, full_name, email, city, country, personal_note, status, confirmed_at) VALUES ($1, 'Forget Me', $2, 'Lyon', 'France', '', 'confirmed', now()) RETURNING id`,
+      [camp!.id, person],
+    );
+    const { rows: [target] } = await ctx.db.query<{ id: number; email: string }>('SELECT id, email FROM targets WHERE campaign_id = $1 LIMIT 1', [camp!.id]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, campaign_id, status) VALUES ('confirm', $1, $2, $3, 'sent')`, [sig!.id, person, camp!.id]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, 'sent@court.example', $3, 'sent')`, [sig!.id, target!.id, camp!.id]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, $3, $4, 'queued')`, [sig!.id, target!.id, target!.email, camp!.id]);
+    const { subscribeConfirmedSigner } = await import('../../src/subscribers/service.ts');
+    await subscribeConfirmedSigner(ctx.db, person.toUpperCase(), camp!.case_id, 'sign form');
+    await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: test')`, [person]);
+
+    const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
+    expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\n' });
+    const left = await ctx.db.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM signatures WHERE lower(email) = lower($1))
+            + (SELECT count(*) FROM subscribers WHERE lower(email) = lower($1))
+            + (SELECT count(*) FROM suppressions WHERE email = lower($1))
+            + (SELECT count(*) FROM deliveries WHERE lower(recipient) = lower($1))
+            + (SELECT count(*) FROM deliveries WHERE source_id = $2 AND kind = 'letter' AND status <> 'sent') AS n`,
+      [person, sig!.id],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE source_id = $1 AND kind = 'letter' AND status = 'sent'`, [sig!.id])).rowCount).toBe(1);
+    // Nothing logged names them.
+    expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
+  });
+
   it('fails with one line and exit code 1 on a bad password or a bad variable', () => {
     for (const [ran, pattern] of [
       [r.shortPassword, /^appeal: .*password: must be at least 10 characters/],
