@@ -391,5 +391,24 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(one.text).toContain('Hello court.');
     expect((await client.get('/admin/outbox/..%2Fsecret')).status).toBe(404);
     expect((await client.get('/admin/outbox/nothing-here.eml')).status).toBe(404);
+    expect((await client.get('/admin/outbox/nothing-here.eml?download=1')).status).toBe(404);
+  });
+
+  it('shows an outbox message decoded: Cyrillic text as written, a long link whole and clickable, the full file to download', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    const link = `http://localhost:3000/confirm/${'A'.repeat(60)}`;
+    const text = `Здравствуйте, Айгерим!\n\nПодтвердите подпись: ${link}\n`;
+    const sent = await ctx.mailer.send({
+      from: 'letters@appeal.test', to: { name: 'Министр Иванов', address: 'ministry@gov.example' }, subject: 'Подтвердите подпись', text, html: `<p>${'x'.repeat(600_000)}</p>`,
+    });
+    const file = sent.file!.split('/').pop()!;
+    const page = await client.get(`/admin/outbox/${file}`);
+    expect(page.text).toContain('Здравствуйте, Айгерим!');
+    expect(page.text).toContain(`<a href="${link}" rel="noreferrer">${link}</a>`);
+    expect(page.text).toContain('Министр Иванов&quot; &lt;ministry@gov.example&gt;');
+    expect(page.text).toContain('only its first 512 KB are shown');
+    const download = await client.get(`/admin/outbox/${file}?download=1`);
+    expect(download.status).toBe(200);
+    expect(download.text.length).toBeGreaterThan(600_000);
   });
 });

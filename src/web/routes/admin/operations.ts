@@ -1,10 +1,11 @@
+import fs from 'node:fs/promises';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listFailedDeliveries, listSuppressions, removeSuppression } from '../../../deliveries/service.ts';
-import { ValidationError } from '../../../errors.ts';
+import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
-import { listOutbox, readOutbox } from './outbox.ts';
+import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
 
 const PAGE = 100;
@@ -26,8 +27,15 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   router.get('/outbox/:file', async (req, res) => {
     const dir = ctx.mailer.outboxDir;
     if (!dir) return res.redirect(303, '/admin/outbox');
+    if (req.query.download === '1') {
+      // The whole file, not the viewer's first 512 KB.
+      const file = outboxPath(dir, req.params.file);
+      await fs.access(file).catch(() => {
+        throw new NotFoundError('message');
+      });
+      return res.type('message/rfc822').attachment(req.params.file).sendFile(file);
+    }
     const message = await readOutbox(dir, req.params.file);
-    if (req.query.download === '1') return res.type('message/rfc822').attachment(req.params.file).send(message.raw);
     render(res, 'outbox-message', { title: message.headers.subject || req.params.file, section: 'outbox', file: req.params.file, ...message });
   });
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { simpleParser, type AddressObject } from 'mailparser';
 import { NotFoundError } from '../../../errors.ts';
 
 /** Newest first; an outbox is a dev tool, so a page of the latest is enough. */
@@ -14,29 +15,21 @@ export interface OutboxEntry {
   at: Date;
 }
 
-/** RFC 2047 encoded words (`=?UTF-8?Q?…?=`) as text, for the list's subject and addresses. */
-function decodeWords(value: string): string {
-  return value.replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=\s*/g, (_m, charset: string, enc: string, text: string) => {
-    const bytes = enc.toUpperCase() === 'B'
-      ? Buffer.from(text, 'base64')
-      : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-    try {
-      return new TextDecoder(charset).decode(bytes);
-    } catch {
-      return bytes.toString('latin1');
-    }
-  });
+export interface OutboxHeaders {
+  subject: string;
+  from: string;
+  to: string;
+  replyTo: string;
+  date: string;
 }
 
-/** Header fields of a message: unfolded, decoded, first occurrence. */
-export function headersOf(raw: string): Record<string, string> {
-  const head = raw.split(/\r?\n\r?\n/, 1)[0] ?? '';
-  const out: Record<string, string> = {};
-  for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i).toLowerCase()] ??= decodeWords(line.slice(i + 1).trim());
-  }
-  return out;
+const addresses = (a: AddressObject | AddressObject[] | undefined) => [a ?? []].flat().map((x) => x.text).join(', ');
+
+/** A message's header block parsed by mailparser: encoded words decoded, addresses as mail clients show them. */
+async function parseHeaders(raw: string): Promise<OutboxHeaders> {
+  const head = (raw.split(/\r?\n\r?\n/, 1)[0] ?? '') + '\r\n\r\n';
+  const m = await simpleParser(head, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
+  return { subject: m.subject ?? '', from: addresses(m.from), to: addresses(m.to), replyTo: addresses(m.replyTo), date: m.date?.toUTCString() ?? '' };
 }
 
 export async function listOutbox(dir: string): Promise<(OutboxEntry & { subject: string; to: string })[]> {
@@ -46,26 +39,53 @@ export async function listOutbox(dir: string): Promise<(OutboxEntry & { subject:
     const [stat, handle] = await Promise.all([fs.stat(full), fs.open(full)]);
     try {
       const { buffer, bytesRead } = await handle.read(Buffer.alloc(8192), 0, 8192, 0);
-      const h = headersOf(buffer.subarray(0, bytesRead).toString('utf8'));
-      return { file, size: stat.size, at: stat.mtime, subject: h.subject ?? '', to: h.to ?? '' };
+      const h = await parseHeaders(buffer.subarray(0, bytesRead).toString('utf8'));
+      return { file, size: stat.size, at: stat.mtime, subject: h.subject, to: h.to };
     } finally {
       await handle.close();
     }
   }));
 }
 
-/** One message's source. Only a plain file name inside the outbox is read. @throws NotFoundError */
-export async function readOutbox(dir: string, file: string): Promise<{ raw: string; cut: boolean; headers: Record<string, string> }> {
-  if (!FILE_NAME.test(file) || path.basename(file) !== file) throw new NotFoundError('message');
-  const handle = await fs.open(path.join(dir, file)).catch(() => {
+export interface OutboxMessage {
+  headers: OutboxHeaders;
+  /** The text part as a reader sees it: quoted-printable and base64 undone, lines whole. */
+  text: string;
+  /** Every link in the text part, so a confirmation can be followed from the console. */
+  links: string[];
+  attachments: string[];
+  /** The source, the first 512 KB of it. */
+  raw: string;
+  cut: boolean;
+}
+
+/** One message, decoded. Only a plain file name inside the outbox is read. @throws NotFoundError */
+export async function readOutbox(dir: string, file: string): Promise<OutboxMessage> {
+  const full = outboxPath(dir, file);
+  const handle = await fs.open(full).catch(() => {
     throw new NotFoundError('message');
   });
   try {
     const { size } = await handle.stat();
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(Math.min(size, VIEW_BYTES)), 0, Math.min(size, VIEW_BYTES), 0);
     const raw = buffer.subarray(0, bytesRead).toString('utf8');
-    return { raw, cut: size > VIEW_BYTES, headers: headersOf(raw) };
+    const m = await simpleParser(buffer.subarray(0, bytesRead), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
+    const text = m.text ?? '';
+    return {
+      headers: await parseHeaders(raw),
+      text,
+      links: [...new Set(text.match(/https?:\/\/[^\s<>"]+/g) ?? [])],
+      attachments: m.attachments.map((a) => a.filename ?? a.contentType),
+      raw,
+      cut: size > VIEW_BYTES,
+    };
   } finally {
     await handle.close();
   }
+}
+
+/** Where a message's file is, for a download of the whole of it. @throws NotFoundError for a name that is not a plain .eml file name */
+export function outboxPath(dir: string, file: string): string {
+  if (!FILE_NAME.test(file) || path.basename(file) !== file) throw new NotFoundError('message');
+  return path.join(dir, file);
 }
