@@ -228,3 +228,20 @@ export async function getDeadline(db: Queryable, id: number) {
   const { rows } = await db.query<{ deadline: string | null }>(`SELECT to_char(deadline, 'YYYY-MM-DD') AS deadline FROM campaigns WHERE id = $1`, [id]);
   return rows[0]?.deadline ?? null;
 }
+
+/**
+ * What a change to the letter would still reach: letters queued and not yet gone, and signatures
+ * whose letters are not made yet (unconfirmed, or waiting for the next digest). Letters are
+ * composed when they go, from the campaign's current template.
+ */
+export async function countLettersToGo(db: Queryable, campaignId: number) {
+  const { rows } = await db.query<{ letters: number; signatures: number }>(
+    `SELECT (SELECT count(*) FROM deliveries
+              WHERE campaign_id = $1 AND kind IN ('letter', 'digest') AND status IN ('queued', 'retry', 'sending'))::int AS letters,
+            (SELECT count(*) FROM signatures s JOIN campaigns c ON c.id = s.campaign_id
+              WHERE s.campaign_id = $1
+                AND (s.status = 'pending' OR (c.delivery_mode = 'digest' AND s.status = 'confirmed' AND s.digest_id IS NULL)))::int AS signatures`,
+    [campaignId],
+  );
+  return rows[0]!;
+}

@@ -126,6 +126,7 @@ export const listCampaigns = q.listCampaigns;
 export const listTargets: (db: Queryable, campaignId: number) => Promise<Target[]> = q.listTargets;
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
+export const countLettersToGo = q.countLettersToGo;
 
 /**
  * Changes what a campaign says and how it sends, leaving its targets (and their deliveries) alone.

@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Config } from '../config.ts';
-import { renderLetter } from '../campaigns/letter-template.ts';
+import { renderLetter, type LetterContext } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/service.ts';
 import { bodyLine, displayName, oneLine } from '../mail/address.ts';
@@ -51,6 +51,22 @@ function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
   return stringify(rows, { header: true, columns, bom: true });
 }
 
+/** Who signed a digest, as its From and subject say it. */
+export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} supporters`);
+
+/**
+ * The letter a digest carries: the campaign's template with the supporter variables empty (many
+ * people sign it; their list follows the letter), the blank lines they leave dropped, and who
+ * signed and when in the subject. The console's preview of a digest campaign shows the same.
+ */
+export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number) {
+  const letter = renderLetter(subject, body, { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } });
+  return {
+    subject: oneLine(`${letter.subject} (${supportersText(signers)}, ${context.date})`),
+    text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
+  };
+}
+
 /**
  * A digest letter: the campaign's letter to one target, signed by every supporter the digest
  * claimed, listed in the body and in a CSV attachment. What the target learns of each supporter
@@ -63,19 +79,16 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     if (!p) return null;
     const signers = await loadSigners(db, p.digest_id, p.disclose);
     if (signers.length === 0) return null;
-    const date = formatLetterDate(p.created_at);
-    const letter = renderLetter(p.letter_subject, p.letter_body, {
-      supporter: { fullName: '', city: '', country: '', personalNote: '' },
+    const letter = renderDigestLetter(p.letter_subject, p.letter_body, {
       target: { name: p.target_name, title: p.target_title, salutation: p.salutation },
       case: { personName: p.person_name, location: p.location },
       campaign: { title: p.campaign_title },
-      date,
-    });
-    const people = signers.length === 1 ? '1 supporter' : `${signers.length} supporters`;
+      date: formatLetterDate(p.created_at),
+    }, signers.length);
+    const people = supportersText(signers.length);
     const data = {
       orgName: config.orgName,
-      // Supporter variables render empty in a letter many people sign: drop the blank lines they leave.
-      letter: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
+      letter: letter.text,
       people,
       since: p.since ? formatLetterDate(p.since) : null,
       signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', ') })),
@@ -83,7 +96,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     return {
       from: { name: displayName(`${people} via ${config.orgName}`), address: config.mailFrom.address },
       to: { name: displayName(p.target_name), address: delivery.recipient },
-      subject: oneLine(`${letter.subject} (${people}, ${date})`),
+      subject: letter.subject,
       ...views.email('digest', data),
       attachments: [
         {

@@ -88,6 +88,24 @@ describe('the organizer console on PGlite', () => {
     expect(nameOnly.text).not.toContain('<html');
   });
 
+  it('previews a digest campaign as the digest sends it, and warns that a saved letter reaches letters still to go', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', requireConfirmation: false });
+    const body = '{{target.salutation}},\n\nFree her.\n\n{{supporter.fullName}}\n{{supporter.city}}';
+    const preview = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'About {{case.personName}}', letter_body: body });
+    expect(preview.text).not.toContain('Dana Example');
+    expect(preview.text).toMatch(/About [^<]+ \(3 supporters, \d{1,2} \w+ \d{4}\)/);
+    expect(preview.text).toContain('Then the list of everyone who signed');
+    const quiet = await client.get(`/admin/campaigns/${slug}/letter`);
+    expect(quiet.text).not.toContain('Letters are written when they go out');
+    const draft = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' }, 'draft');
+    expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, each target gets one letter');
+
+    const { rows: [c] } = await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Wai Ting', 'wait@supporter.example', 'confirmed', now())`, [c!.id]);
+    const page = await client.get(`/admin/campaigns/${slug}/letter`);
+    expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
+  });
+
   it('puts the saved letter into the editor exactly as saved, line for line', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const page = await client.get(`/admin/campaigns/${slug}/letter`);

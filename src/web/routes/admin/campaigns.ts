@@ -39,7 +39,7 @@ const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 
 /** What each move does, said before it is done. */
 const ACTIONS = {
-  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.' },
+  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one.' },
   pause: { verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Letters of signatures already confirmed still go out. You can launch it again.' },
   close: { verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out.' },
 } as const;
@@ -135,7 +135,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const campaign = await getCampaign(db, String(req.params.slug));
       const targets = await listTargets(db, campaign.id);
       render(res, 'campaign-status', {
-        title: `${a.verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb: a.verb, explain: a.explain,
+        title: `${a.verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb: a.verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
         allowed: (a.from as readonly string[]).includes(campaign.status), targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
       });
     });

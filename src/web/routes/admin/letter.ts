@@ -1,12 +1,13 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { discloseTo, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
-import { getCampaign, listTargets, updateCampaignDetails } from '../../../campaigns/service.ts';
+import { countLettersToGo, getCampaign, listTargets, updateCampaignDetails } from '../../../campaigns/service.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
 import { TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
+import { renderDigestLetter } from '../../../digests/emails.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
@@ -51,16 +52,26 @@ function sourceAround(body: string, error: string | undefined) {
   return lines.slice(from - 1, Math.min(lines.length, line + CONTEXT_LINES)).map((text, i) => ({ n: from + i, text, bad: from + i === line }));
 }
 
-/** The letter one target would get from the sample supporter, with what the target may not see left out. */
+/** Signers a digest preview says it carries. */
+const SAMPLE_DIGEST_SIGNERS = 3;
+
+/**
+ * The letter one target would get from the sample supporter, with what the target may not see
+ * left out; for a digest campaign, the day's letter as the digest sends it (no supporter in it,
+ * the list of signers after it).
+ */
 function previewFor(draft: Draft, campaign: Campaign, kase: Case, target: Target | undefined) {
-  const supporter = discloseTo(target?.disclose ?? 'name_place', SAMPLE_SUPPORTER);
-  return renderLetter(draft.subject, draft.body, {
-    supporter,
+  const context = {
     target: { name: target?.name ?? 'Target Name', title: target?.title ?? '', salutation: target?.salutation ?? 'Dear Sir or Madam' },
     case: { personName: kase.person_name, location: kase.location },
     campaign: { title: campaign.title },
     date: formatLetterDate(new Date()),
-  });
+  };
+  if (campaign.delivery_mode === 'digest') {
+    const letter = renderDigestLetter(draft.subject, draft.body, context, SAMPLE_DIGEST_SIGNERS);
+    return { ...letter, text: `${letter.text}\n[Then the list of everyone who signed since the last digest, and the same list as a CSV file.]\n` };
+  }
+  return renderLetter(draft.subject, draft.body, { ...context, supporter: discloseTo(target?.disclose ?? 'name_place', SAMPLE_SUPPORTER) });
 }
 
 /** The letter template editor: compile errors at the line, and a preview rendered here, not in the browser. */
@@ -70,8 +81,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
 
   async function load(slug: string) {
     const campaign = await getCampaign(db, slug);
-    const [kase, targets] = await Promise.all([getCaseById(db, campaign.case_id), listTargets(db, campaign.id)]);
-    return { campaign, kase: kase!, targets };
+    const [kase, targets, toGo] = await Promise.all([getCaseById(db, campaign.case_id), listTargets(db, campaign.id), countLettersToGo(db, campaign.id)]);
+    return { campaign, kase: kase!, targets, toGo };
   }
 
   function previewData(l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown) {
@@ -92,6 +103,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
+      toGo: l.toGo.letters + l.toGo.signatures > 0 ? l.toGo : undefined, digest: l.campaign.delivery_mode === 'digest',
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, p.errors ? 400 : 200);
   };
