@@ -45,15 +45,25 @@ function readDkimKey(file: string): string {
   return key;
 }
 
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
+}
+
 function smtpOptions(smtpUrl: string, maxConnections: number): SMTPPool.Options {
   const u = new URL(smtpUrl);
   const secure = u.protocol === 'smtps:';
+  const auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined;
   return {
     pool: true,
     host: u.hostname,
     port: Number(u.port || (secure ? 465 : 587)),
     secure,
-    auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+    auth,
+    // With a login, STARTTLS is required, not merely taken when offered: a relay that does not
+    // offer it (or someone on the path who strips it) would otherwise get the password and every
+    // supporter's letter in the clear. A relay on this machine is spared, as nothing is on its path.
+    requireTLS: !secure && !!auth && !isLoopback(u.hostname),
     maxConnections,
     maxMessages: Infinity,
     // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMTPServer } from 'smtp-server';
 import { classifySendError, createMailer } from '../../../src/mail/transport.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
@@ -94,6 +95,34 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onMailFrom: () => ({ code: 550 }) }))).toBe('retry');
     const refusedLogin = Object.assign(new Error('Invalid login: 535 Authentication failed'), { code: 'EAUTH', responseCode: 535 });
     expect(classifySendError(refusedLogin)).toBe('retry');
+  });
+
+  // A relay "on another machine" is this one reached by a non-loopback address; without one, skip.
+  const address = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  it.skipIf(!address)('with a login, insists on STARTTLS from a relay on another machine: no password or letter goes in the clear', async () => {
+    let loggedIn = false;
+    const plain = new SMTPServer({
+      disabledCommands: ['STARTTLS'],
+      authOptional: true,
+      logger: false,
+      onAuth: (_auth, _session, cb) => {
+        loggedIn = true;
+        cb(null, { user: 'x' });
+      },
+    });
+    await new Promise<void>((r) => plain.listen(0, '0.0.0.0', r));
+    const port = (plain.server.address() as net.AddressInfo).port;
+    try {
+      const err = await sendWith({}, `smtp://relayuser:s3cret@${address}:${port}`);
+      expect(err).toBeInstanceOf(Error);
+      expect(loggedIn).toBe(false);
+      // The relay's setup, fixed by an operator: the letters wait, they are not failed.
+      expect(classifySendError(err)).toBe('retry');
+      // The same relay on this machine, or without a login, is used as before.
+      expect(await sendWith({}, `smtp://${address}:${port}`)).toBeUndefined();
+    } finally {
+      await new Promise<void>((r) => plain.close(() => r()));
+    }
   });
 
   it('retries when nothing answers', async () => {
