@@ -129,18 +129,58 @@ export interface FailedDelivery {
   last_error: string | null;
   updated_at: Date;
   target_name: string | null;
+  campaign_slug: string | null;
+  campaign_title: string | null;
 }
 
-/** Failed deliveries newest first, of one campaign or of all. */
-export async function listFailedDeliveries(db: Queryable, filter: { campaignId?: number; limit: number }) {
+/** Where a page of failed deliveries ends, to ask for the one after it. */
+export interface FailedCursor {
+  updatedAt: Date;
+  id: number;
+}
+
+/** Failed deliveries newest first, of one campaign or of all; a keyset page after `before`. */
+export async function listFailedDeliveries(db: Queryable, filter: { campaignId?: number; before?: FailedCursor; limit: number }) {
   const { rows } = await db.query<FailedDelivery>(
-    `SELECT d.id, d.kind, d.recipient, d.attempts, d.last_error, d.updated_at, t.name AS target_name
-       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
+    `SELECT d.id, d.kind, d.recipient, d.attempts, d.last_error, d.updated_at, t.name AS target_name,
+            c.slug AS campaign_slug, c.title AS campaign_title
+       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id LEFT JOIN campaigns c ON c.id = d.campaign_id
       WHERE d.status = 'failed' AND ($1::bigint IS NULL OR d.campaign_id = $1)
+        AND ($3::timestamptz IS NULL OR (d.updated_at, d.id) < ($3, $4::bigint))
       ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
-    [filter.campaignId ?? null, filter.limit],
+    [filter.campaignId ?? null, filter.limit, filter.before?.updatedAt ?? null, filter.before?.id ?? 0],
   );
   return rows;
+}
+
+/**
+ * Puts up to `limit` failed deliveries whose address is not suppressed back in the queue, as
+ * requeueFailed does one (attempts counted afresh). For after an outage of the relay or a fix
+ * to its setup, when the failures were not the letters'.
+ * @returns the ids requeued; fewer than `limit` when none are left.
+ */
+export async function requeueFailedPage(db: Queryable, limit: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+      WHERE id IN (SELECT id FROM deliveries d
+                    WHERE d.status = 'failed'
+                      AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))
+                    ORDER BY d.id LIMIT $1)
+        AND status = 'failed'
+      RETURNING id`,
+    [limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Failed deliveries: all, and how many of them have a suppressed address. */
+export async function countFailed(db: Queryable) {
+  const { rows } = await db.query<{ failed: number; suppressed: number }>(
+    `SELECT count(*)::int AS failed,
+            count(*) FILTER (WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)))::int AS suppressed
+       FROM deliveries d WHERE d.status = 'failed'`,
+  );
+  return rows[0]!;
 }
 
 /** Failed deliveries by kind, for the dashboard. */

@@ -257,6 +257,26 @@ export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 's
 }
 
 /**
+ * Gives every failed delivery whose address is not suppressed another go, a page at a time, each
+ * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the
+ * sweeper enqueues). Their old jobs may still sit in the failed set under the same ids.
+ * @returns how many were queued again.
+ */
+export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send'>): Promise<number> {
+  let queued = 0;
+  for (;;) {
+    const ids = await q.requeueFailedPage(db, SWEEP_PAGE);
+    if (ids.length === 0) return queued;
+    await Promise.all(ids.map((id) => queues.send.remove(deliveryJobId(id))));
+    await enqueueDeliveries(queues, ids);
+    queued += ids.length;
+  }
+}
+
+export const countFailed = q.countFailed;
+export type { FailedCursor } from './queries.ts';
+
+/**
  * Takes an address off the suppression list, so mail to it goes out again.
  * @returns the entry removed, or undefined when it was not on the list.
  */

@@ -164,6 +164,48 @@ describe('the organizer console on PGlite', () => {
     expect(await count()).toBe(3);
   });
 
+  it('after a relay outage, retries every failed delivery at once from the failed list, which names their campaigns', async () => {
+    const tag = uniq('outage');
+    ctx.sink!.behavior.onRcptTo = (address) => (address.address.includes(tag) ? { code: 554, message: '5.7.1 Relay access denied' } : undefined);
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      title: `Outage ${tag}`,
+      targets: [{ name: 'Court', email: `court-${tag}@gov.example` }, { name: 'Ministry', email: `ministry-${tag}@gov.example` }],
+    });
+    await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: 'Ola Outage', email: `${uniq('ola')}@supporter.example` }), redirect: 'manual' });
+    const statuses = async () => (await ctx.db.query<{ status: string }>(`SELECT d.status FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id WHERE c.slug = $1 AND d.kind = 'letter'`, [slug])).rows.map((r) => r.status);
+    await until(statuses, (s) => s.length === 2 && s.every((x) => x === 'failed'));
+    const page = await client.open('/admin/deliveries/failed');
+    expect(page.text).toContain(`Outage ${tag}`);
+    expect(page.text).toMatch(/Retry all \d+/);
+
+    delete ctx.sink!.behavior.onRcptTo;
+    const retried = await client.post('/admin/deliveries/failed/retry-all', {});
+    expect(retried.status).toBe(303);
+    expect((await client.open(retried.location!)).text).toMatch(/\d+ failed deliver(y is|ies are) queued again/);
+    await until(statuses, (s) => s.every((x) => x === 'sent'));
+    expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('delivery.retry_all');
+  });
+
+  it('pages through failed deliveries past the first hundred', async () => {
+    const tag = uniq('many');
+    await ctx.db.query(
+      `INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error, updated_at)
+       SELECT 'confirm', 900000 + i, 'x' || i || '-${tag}@supporter.example', 'failed', 1, 'test', now() - make_interval(secs => i)
+         FROM generate_series(1, 130) AS i`,
+    );
+    const first = await client.get('/admin/deliveries/failed');
+    const older = /href="\/admin\/deliveries\/failed\?before=([^"]+)"/.exec(first.text)?.[1];
+    expect(older).toBeDefined();
+    const second = await client.get(`/admin/deliveries/failed?before=${older}`);
+    const shown = (html: string) => new Set([...html.matchAll(new RegExp(`x(\\d+)-${tag}`, 'g'))].map((m) => m[1]));
+    const a = shown(first.text);
+    const b = shown(second.text);
+    expect([...a].filter((x) => b.has(x))).toEqual([]);
+    expect(a.size + b.size).toBeGreaterThanOrEqual(130);
+    await ctx.db.query(`DELETE FROM deliveries WHERE recipient LIKE $1`, [`%-${tag}@supporter.example`]);
+  });
+
   it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {
     const refused = `${uniq('gone')}@gov.example`;
     ctx.sink!.behavior.onRcptTo = (address) => (address.address === refused ? { code: 550, message: 'no such mailbox' } : undefined);

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { listFailedDeliveries, listSuppressions, removeSuppression } from '../../../deliveries/service.ts';
+import { countFailed, listFailedDeliveries, listSuppressions, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -39,8 +39,24 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'outbox-message', { title: message.headers.subject || req.params.file, section: 'outbox', file: req.params.file, ...message });
   });
 
-  router.get('/deliveries/failed', async (_req, res) => {
-    render(res, 'failed', { title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: await listFailedDeliveries(db, { limit: PAGE }) });
+  router.get('/deliveries/failed', async (req, res) => {
+    // A page's last row as `<ISO time>~<id>`: keyset paging in the list's own order.
+    const [at, id] = str(req.query.before).split('~');
+    const before = at && /^\d+$/.test(id ?? '') && !Number.isNaN(Date.parse(at)) ? { updatedAt: new Date(at), id: Number(id) } : undefined;
+    const [rows, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
+    const last = rows[PAGE - 1];
+    render(res, 'failed', {
+      title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: rows.slice(0, PAGE), showCampaign: true,
+      counts, retryable: counts.failed - counts.suppressed, paged: !!before,
+      next: rows.length > PAGE && last ? `${last.updated_at.toISOString()}~${last.id}` : undefined,
+    });
+  });
+
+  router.post('/deliveries/failed/retry-all', async (_req, res) => {
+    const queued = await retryAllFailed(db, ctx.queues);
+    if (queued) await recordAudit(db, actor(res), 'delivery.retry_all', 'deliveries', { queued });
+    setFlash(ctx, res, queued ? `${queued} failed ${queued === 1 ? 'delivery is' : 'deliveries are'} queued again.` : 'Nothing to retry.');
+    res.redirect(303, '/admin/deliveries/failed');
   });
 
   const renderSuppressions = async (res: Response, query: Record<string, unknown>, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) => {
