@@ -258,6 +258,10 @@ describe('the organizer console on PGlite', () => {
     // Again: a no-op; a token that never was: not found, not "revoked already".
     expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
     expect((await client.post('/admin/tokens/99999999/revoke', {})).status).toBe(404);
+    // The console's JSON answers its errors in JSON too.
+    const stats = await client.get('/admin/campaigns/nope/stats.json');
+    expect(stats.status).toBe(404);
+    expect(JSON.parse(stats.text)).toMatchObject({ error: { code: 'not_found' } });
     // A label past 100 characters is refused with the form, not cut short without a word.
     const long = await client.post('/admin/tokens', { label: 'x'.repeat(101) });
     expect(long.status).toBe(400);

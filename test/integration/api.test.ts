@@ -154,6 +154,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       country: `'${evil.country}`,
       personal_note: `'${evil.personalNote}`,
       status: 'confirmed',
+      subscribe: expect.stringMatching(/^(yes|no)$/),
     });
     expect(rows[1]).toMatchObject({ full_name: 'Plain Person', city: 'Oslo', country: 'Norway', personal_note: 'Line one\nline two', status: 'confirmed' });
     expect(new Date(rows[1]!.signed_at!).getTime()).not.toBeNaN();

@@ -131,9 +131,9 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     await sendCsv(
       res,
       `${campaign.slug}-signatures.csv`,
-      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'signed_at', 'confirmed_at'],
+      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
       (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
-      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
       () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`),
     );
   });
