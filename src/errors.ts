@@ -19,7 +19,11 @@ export class TemplateError extends ValidationError {
 
 export class NotFoundError extends Error {
   override name = 'NotFoundError';
-  constructor(readonly what: string) {
+  /** @param hint what the person may do about it, said after "does not exist". */
+  constructor(
+    readonly what: string,
+    readonly hint?: string,
+  ) {
     super(`${what} not found`);
   }
 }

@@ -162,10 +162,13 @@ async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: numbe
   if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, 'sign form');
 }
 
+/** A signature not confirmed within the retention period is deleted with its link. */
+const SIGNATURE_LINK_HINT = 'A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
+
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */
 export async function findSignatureByToken(db: Queryable, token: string) {
   const signature = await q.getSignatureByTokenHash(db, hashToken(token));
-  if (!signature) throw new NotFoundError('confirmation link');
+  if (!signature) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const parts = (await q.getConfirmParts(db, signature.id))!;
   return { signature, campaignTitle: parts.campaign_title, campaignSlug: parts.campaign_slug, personName: parts.person_name, campaignClosed: parts.campaign_status === 'closed' };
 }
@@ -177,7 +180,7 @@ export async function findSignatureByToken(db: Queryable, token: string) {
  */
 export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, token: string): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
-  if (!found) throw new NotFoundError('confirmation link');
+  if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const campaign = (await db.query<{ slug: string; title: string; status: string; delivery_mode: string; case_id: number }>(
     'SELECT slug, title, status, delivery_mode, case_id FROM campaigns WHERE id = $1',
     [found.campaign_id],

@@ -63,13 +63,17 @@ export interface OptinView {
   pending: Followed[];
 }
 
+/** Asking again sends a new link and the old one stops working; unconfirmed requests are deleted. */
+const OPTIN_LINK_HINT =
+  'If the address was given more than once, only the link in the newest email works. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
+
 /**
  * What the opt-in page shows before its button is pressed.
  * @throws NotFoundError for an unknown link; GoneError when it was used and nothing waits for it.
  */
 export async function findOptin(db: Queryable, token: string): Promise<OptinView> {
   const subscriber = await q.getSubscriberByConfirmHash(db, hashToken(token));
-  if (!subscriber) throw new NotFoundError('confirmation link');
+  if (!subscriber) throw new NotFoundError('confirmation link', OPTIN_LINK_HINT);
   const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
   if (pending.length === 0) {
     throw new GoneError('This confirmation link was already used. Every alert has a link to change what you follow.');

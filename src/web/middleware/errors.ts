@@ -51,7 +51,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof TemplateError) return { status: 422, code: 'invalid_template', title: 'Template error', message: err.message, fields: err.fields };
   if (err instanceof ValidationError) return { status: 422, code: 'invalid_input', title: 'Check the form', message: err.message, fields: err.fields };
   if (err instanceof NotFoundError) {
-    return { status: 404, code: 'not_found', title: 'Not found', message: `This ${err.what} does not exist, or is no longer available.` };
+    return { status: 404, code: 'not_found', title: 'Not found', message: `This ${err.what} does not exist, or is no longer available.${err.hint ? ` ${err.hint}` : ''}` };
   }
   if (err instanceof CampaignNotOpenError) {
     return err.status === 'closed'
