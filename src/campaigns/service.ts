@@ -46,6 +46,19 @@ function parseCampaign(input: unknown): CampaignInput {
   return c;
 }
 
+/** Field errors for a case slug that names no case and a campaign slug already taken, as typed. */
+async function unknownOrTaken(db: Queryable, input: unknown): Promise<FieldErrors> {
+  const { caseSlug, slug } = (input ?? {}) as { caseSlug?: unknown; slug?: unknown };
+  const fields: FieldErrors = {};
+  if (typeof caseSlug === 'string' && caseSlug && !(await db.query('SELECT 1 FROM cases WHERE slug = $1', [caseSlug])).rowCount) {
+    fields.caseSlug = 'no case has this slug';
+  }
+  if (typeof slug === 'string' && slug && (await db.query('SELECT 1 FROM campaigns WHERE slug = $1', [slug])).rowCount) {
+    fields.slug = 'a campaign with this slug exists already';
+  }
+  return fields;
+}
+
 async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
   try {
     return await getCase(db, caseSlug);
@@ -61,7 +74,15 @@ async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
  * @throws ValidationError (TemplateError for the letter), ConflictError when the slug is taken.
  */
 export async function createCampaign(db: Db, input: unknown): Promise<Campaign> {
-  const c = parseCampaign(input);
+  let c: CampaignInput;
+  try {
+    c = parseCampaign(input);
+  } catch (err) {
+    // Every problem at once: the form's mistakes and an unknown case or a taken slug, not the
+    // last two only once the rest is mended.
+    if (err instanceof ValidationError) Object.assign(err.fields, await unknownOrTaken(db, input), err.fields);
+    throw err;
+  }
   const kase = await caseFor(db, c.caseSlug);
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);

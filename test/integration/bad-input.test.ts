@@ -382,6 +382,15 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
+  it('names an unknown case and a taken slug with the other mistakes of a new campaign, not after they are mended', async () => {
+    const { slug: taken } = await createLiveCampaign(ctx.db);
+    const all = await postJson(`${base}/api/v1/campaigns`, {
+      slug: taken, caseSlug: 'no-such-case', title: '', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }],
+    }, auth());
+    expect(all.status).toBe(422);
+    expect((await all.json()).error.fields).toMatchObject({ title: expect.any(String), caseSlug: 'no case has this slug', slug: 'a campaign with this slug exists already' });
+  });
+
   it('answers a public page asked with a method it does not take with 405 and Allow, not 404', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const put = await fetch(`${base}/c/${slug}/sign`, { method: 'PUT' });
