@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { getCase, getCaseById } from '../cases/service.ts';
+import { findCase, getCase, getCaseById } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
@@ -46,16 +46,12 @@ function parseCampaign(input: unknown): CampaignInput {
   return c;
 }
 
-/** Field errors for a case slug that names no case and a campaign slug already taken, as typed. */
+/** Field errors for a case slug that names no case and a campaign slug already taken, as the form would read them. */
 async function unknownOrTaken(db: Queryable, input: unknown): Promise<FieldErrors> {
   const { caseSlug, slug } = (input ?? {}) as { caseSlug?: unknown; slug?: unknown };
   const fields: FieldErrors = {};
-  if (typeof caseSlug === 'string' && caseSlug && !(await db.query('SELECT 1 FROM cases WHERE slug = $1', [caseSlug])).rowCount) {
-    fields.caseSlug = 'no case has this slug';
-  }
-  if (typeof slug === 'string' && slug && (await db.query('SELECT 1 FROM campaigns WHERE slug = $1', [slug])).rowCount) {
-    fields.slug = 'a campaign with this slug exists already';
-  }
+  if (typeof caseSlug === 'string' && caseSlug.trim() && !(await findCase(db, caseSlug.trim()))) fields.caseSlug = 'no case has this slug';
+  if (typeof slug === 'string' && slug.trim() && (await q.getCampaignBySlug(db, slug.trim()))) fields.slug = 'a campaign with this slug exists already';
   return fields;
 }
 
@@ -74,15 +70,7 @@ async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
  * @throws ValidationError (TemplateError for the letter), ConflictError when the slug is taken.
  */
 export async function createCampaign(db: Db, input: unknown): Promise<Campaign> {
-  let c: CampaignInput;
-  try {
-    c = parseCampaign(input);
-  } catch (err) {
-    // Every problem at once: the form's mistakes and an unknown case or a taken slug, not the
-    // last two only once the rest is mended.
-    if (err instanceof ValidationError) Object.assign(err.fields, await unknownOrTaken(db, input), err.fields);
-    throw err;
-  }
+  const c = await validateCampaignInput(db, input);
   const kase = await caseFor(db, c.caseSlug);
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
@@ -220,9 +208,19 @@ export const searchSignatures = q.searchSignatures;
 export type { CampaignOverview, SignatureListing } from './queries.ts';
 export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
 
-/** Checks a campaign as createCampaign would, without saving: a form can show every problem at once. @throws ValidationError */
-export function validateCampaignInput(input: unknown): CampaignInput {
-  return parseCampaign(input);
+/**
+ * Checks a campaign as createCampaign does, without saving, so a form can show every problem at
+ * once: its mistakes with an unknown case or a taken slug, not those two only once the rest is
+ * mended. (Alone, those two are left to createCampaign, which answers them as it always has.)
+ * @throws ValidationError
+ */
+export async function validateCampaignInput(db: Queryable, input: unknown): Promise<CampaignInput> {
+  try {
+    return parseCampaign(input);
+  } catch (err) {
+    if (err instanceof ValidationError) Object.assign(err.fields, await unknownOrTaken(db, input), err.fields);
+    throw err;
+  }
 }
 
 /**

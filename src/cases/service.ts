@@ -30,4 +30,6 @@ export async function getCase(db: Queryable, slug: string): Promise<Case> {
 }
 
 export const getCaseById = q.getCaseById;
+/** The case with this slug, or undefined. */
+export const findCase = q.getCaseBySlug;
 export const listCases = q.listCases;

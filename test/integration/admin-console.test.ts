@@ -41,6 +41,14 @@ describe('the organizer console on PGlite', () => {
     const slug = uniq('camp');
     expect((await client.post('/admin/cases', { slug: caseSlug, person_name: 'Nurlan Test', summary: 'Held at the border.', status: 'detained', location: '' })).status).toBe(303);
     expect((await client.post(`/admin/cases/${caseSlug}/status`, { status: 'on_trial' })).status).toBe(303);
+    // Mistakes and an unknown case at once, named in the summary as the form labels them.
+    const wrong = await client.post('/admin/campaigns/new', {
+      slug, case_slug: 'no-such-case', title: '', summary: '', letter_subject: 'S', letter_body: 'B', delivery_mode: 'each', digest_hour: '9', goal: '',
+      require_confirmation: 'on', targets_csv: 'Judge One,Judge,judge@court.example,Your Honour\n',
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.text).toContain('Case: no case has this slug');
+    expect(wrong.text).toContain('>Title: is required<');
     const created = await client.post('/admin/campaigns/new', {
       slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}',
       letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}', delivery_mode: 'each', digest_hour: '9', goal: '50',

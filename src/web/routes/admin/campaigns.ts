@@ -82,7 +82,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     const csv = parseTargetsCsv(str(req.body?.targets_csv));
     const all: FieldErrors = { ...errors };
     try {
-      validateCampaignInput({ ...input, targets: csv.rows.map((r, i) => r.target ?? { name: 'row', email: `row-${i}@example.org` }) });
+      await validateCampaignInput(db, { ...input, targets: csv.rows.map((r, i) => r.target ?? { name: 'row', email: `row-${i}@example.org` }) });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       Object.assign(all, { ...renameCampaignErrors(err.fields), ...errors });

@@ -27,8 +27,29 @@ export function createRender(ctx: AppContext): Render {
 export function formErrors(fields: FieldErrors, rename: Record<string, string> = {}) {
   const errors: Record<string, string> = {};
   for (const [key, message] of Object.entries(fields)) errors[rename[key] ?? key] ??= message;
-  return { errors, errorList: Object.entries(errors).map(([field, message]) => ({ field, id: `f-${field.replace(/\W/g, '-')}`, message })) };
+  return {
+    errors,
+    errorList: Object.entries(errors).map(([field, message]) => ({ field, label: FIELD_LABELS[field] ?? capitalized(field.replace(/_/g, ' ')), id: `f-${field.replace(/\W/g, '-')}`, message })),
+  };
 }
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** What the error summary calls a field whose form label is not its name made readable. */
+const FIELD_LABELS: Record<string, string> = {
+  case_slug: 'Case',
+  slug: 'Address (slug)',
+  delivery_mode: 'Delivery mode',
+  require_confirmation: 'Confirmation',
+  digest_hour: 'Digest hour',
+  person_name: "Person's name",
+  letter_subject: 'Subject',
+  letter_body: 'Body',
+  targets_csv: 'Targets as CSV',
+  body: 'What happened',
+  label: 'What it is for',
+  confirm_password: 'New password again',
+};
 
 /** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
 export function idParam(value: unknown, what: string): number {
