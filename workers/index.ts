@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import type { Composer, Composers } from '../src/deliveries/service.ts';
-import { deriveToken } from '../src/tokens.ts';
+import { stableMessageId } from '../src/mail/address.ts';
 import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
 import { createAlertComposer } from '../src/alerts/emails.ts';
 import { createDigestComposer } from '../src/digests/emails.ts';
@@ -21,21 +21,13 @@ export function createComposers(ctx: AppContext): Composers {
     digest: createDigestComposer(deps),
   };
   const domain = ctx.config.mailFrom.address.split('@').pop();
+  // Keyed by the delivery unless the composer keys it itself (an opt-in row is sent again, with a
+  // new link, for each new request).
   const sameId = (compose: Composer): Composer => async (db, delivery) => {
     const message = await compose(db, delivery);
-    return message && { ...message, messageId: messageId(ctx.secret, delivery.id, domain) };
+    return message && { messageId: stableMessageId(ctx.secret, `delivery:${delivery.id}`, domain), ...message };
   };
   return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)]));
-}
-
-/**
- * The Message-ID of every attempt at one delivery. When a relay took a message but its reply was
- * lost, the delivery goes again (the one duplicate SMTP cannot rule out); with the same id the
- * recipient's server and mail client can tell the two copies are one message. Derived with the
- * secret, so it gives away neither the delivery's number nor how many there are.
- */
-export function messageId(secret: string, deliveryId: number, domain = 'localhost'): string {
-  return `<${deriveToken(secret, 'message-id', deliveryId).slice(0, 32)}@${domain}>`;
 }
 
 const RESCHEDULE_EVERY_MS = 60_000;

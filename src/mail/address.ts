@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * Header text on one line: control characters (CR and LF among them) become a space; the
  * controls that reorder how text shows (U+202A–202E, U+2066–2069) go; and `=?` is broken up, so
@@ -29,4 +31,14 @@ const ADDRESS_MARKS = /[<>@\uFE64\uFE65\uFE6B\uFF1C\uFF1E\uFF20]+/g;
  */
 export function displayName(s: string): string {
   return oneLine(s.replace(ADDRESS_MARKS, ' ')).replace(/\s{2,}/g, ' ');
+}
+
+/**
+ * A Message-ID derived from `key` with the secret: the same key gives the same id, so every
+ * attempt at one email carries one id (when a relay took a message but its reply was lost, the
+ * copy sent again is recognisably the same message), and it gives away no numbers. A new email
+ * needs a new key: mail providers drop a message whose id they have seen.
+ */
+export function stableMessageId(secret: string, key: string, domain = 'localhost'): string {
+  return `<${crypto.createHmac('sha256', secret).update(`message-id:${key}`).digest('base64url').slice(0, 32)}@${domain}>`;
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Composer } from '../deliveries/service.ts';
+import { stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { optinToken } from './service.ts';
@@ -27,6 +28,8 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
       confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
     });
     return {
+      // One id per round: each new request sends a new email, with a new link, on the same row.
+      messageId: stableMessageId(secret, `optin:${subscriber.id}:${subscriber.optin_round}`, config.mailFrom.address.split('@').pop()),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: `Please confirm: case alerts from ${config.orgName}`,

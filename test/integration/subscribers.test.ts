@@ -142,8 +142,11 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     // The sink has it before the worker records it sent; only a finished email is sent anew.
     await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1) AND status = 'sent'`, [email])).rowCount ? true : undefined));
     await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: otherCaseSlug });
-    const newToken = tokenIn(await waitForMail(ctx, email, 2), 'subscribe/confirm');
+    const newMail = await waitForMail(ctx, email, 2);
+    const newToken = tokenIn(newMail, 'subscribe/confirm');
     expect(newToken).not.toBe(oldToken);
+    // A new email, not the old one again: providers drop a message whose Message-ID they have seen.
+    expect(newMail.messageId).not.toBe((await waitForMail(ctx, email, 1)).messageId);
     const old = await fetch(`${base}/subscribe/confirm/${oldToken}`);
     expect(old.status).toBe(404);
     // The page says why, so the person looks for the newer email rather than giving up.
