@@ -121,6 +121,13 @@ export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
 /** The relay's own setup: login, sender, greeting, EHLO, TLS. Never the letter's or its recipient's fault. */
 const RELAY_STEPS = new Set(['CONN', 'EHLO', 'HELO', 'STARTTLS', 'MAIL FROM']);
 
+/**
+ * Enhanced codes (RFC 3463, 3886, 7505) that refuse the recipient's address itself: bad mailbox,
+ * bad system, bad syntax, moved, no mail accepted (null MX), mailbox disabled. Not 5.1.0, 5.1.7
+ * or 5.1.8, which Postfix gives at RCPT TO for a refused *sender* (`smtpd_delay_reject`).
+ */
+const ADDRESS_REFUSED = new Set(['1.1', '1.2', '1.3', '1.6', '1.10', '2.1']);
+
 /** An enhanced status code (RFC 3463) at the head of a reply: `550 5.1.1 …` gives [5, 1, 1]. */
 function enhancedStatus(response: unknown): [number, number, number] | undefined {
   const m = typeof response === 'string' ? /^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(response) : null;
@@ -135,9 +142,9 @@ function enhancedStatus(response: unknown): [number, number, number] | undefined
  * lose them all, so those are retried (with backoff, up to the attempt limit) while an operator
  * fixes SMTP_URL or MAIL_FROM.
  *
- * Only a 5xx to RCPT TO that is about the address puts it on the suppression list: `5.1.x`
- * (no such mailbox or domain) or `5.2.1` (mailbox disabled), or, from a server that gives no
- * enhanced code, 550, 551 or 553. A policy refusal (`5.7.x`: "relay access denied", "sender not
+ * Only a 5xx to RCPT TO that is about the address puts it on the suppression list (ADDRESS_REFUSED:
+ * no such mailbox or domain, mailbox disabled, …), or, from a server that gives no enhanced code,
+ * 550, 551 or 553. A policy refusal (`5.7.x`: "relay access denied", "sender not
  * allowed") says nothing against the address and fails only this delivery; suppressing on it
  * would, behind a misconfigured relay, strike every official and subscriber for good. A 552 to
  * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
@@ -150,10 +157,7 @@ export function classifySendError(err: unknown): SendFailure {
     if (e.code !== 'EENVELOPE' || e.command !== 'RCPT TO') return 'permanent';
     if (e.responseCode === 552) return 'retry';
     const enhanced = enhancedStatus(e.response);
-    if (enhanced) {
-      const [, subject, detail] = enhanced;
-      return subject === 1 || (subject === 2 && detail === 1) ? 'recipient-rejected' : 'permanent';
-    }
+    if (enhanced) return ADDRESS_REFUSED.has(`${enhanced[1]}.${enhanced[2]}`) ? 'recipient-rejected' : 'permanent';
     return [550, 551, 553].includes(e.responseCode) ? 'recipient-rejected' : 'permanent';
   }
   // An address nodemailer refuses to put on the envelope will never go out.

@@ -71,6 +71,9 @@ describe('classifying what a real SMTP server answers', () => {
     const relayDenied = await sendWith({ onRcptTo: () => ({ code: 554, message: '5.7.1 <judge@court.example>: Relay access denied' }) });
     expect(classifySendError(relayDenied)).toBe('permanent');
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.7.1 Sender not allowed' }) }))).toBe('permanent');
+    // Postfix refuses a bad sender at RCPT TO (smtpd_delay_reject): our MAIL_FROM, not the address.
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.1.0 <letters@appeal.test>: Sender address rejected: User unknown' }) }))).toBe('permanent');
+    expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: '5.1.8 <letters@appeal.test>: Sender address rejected: Domain not found' }) }))).toBe('permanent');
     // No enhanced code: only the codes that mean "no such mailbox" blame it.
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: 'Transaction failed' }) }))).toBe('permanent');
   });
