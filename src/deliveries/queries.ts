@@ -131,11 +131,13 @@ export interface FailedDelivery {
   target_name: string | null;
   campaign_slug: string | null;
   campaign_title: string | null;
+  /** This row's place in the list, to ask for the page after it: its time as Postgres writes it (to the microsecond, which a JS Date is not) and its id. */
+  cursor: string;
 }
 
-/** Where a page of failed deliveries ends, to ask for the one after it. */
+/** Where a page of failed deliveries ends (a row's `cursor`, split). */
 export interface FailedCursor {
-  updatedAt: Date;
+  updatedAt: string;
   id: number;
 }
 
@@ -143,10 +145,10 @@ export interface FailedCursor {
 export async function listFailedDeliveries(db: Queryable, filter: { campaignId?: number; before?: FailedCursor; limit: number }) {
   const { rows } = await db.query<FailedDelivery>(
     `SELECT d.id, d.kind, d.recipient, d.attempts, d.last_error, d.updated_at, t.name AS target_name,
-            c.slug AS campaign_slug, c.title AS campaign_title
+            c.slug AS campaign_slug, c.title AS campaign_title, d.updated_at::text || '~' || d.id AS cursor
        FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id LEFT JOIN campaigns c ON c.id = d.campaign_id
       WHERE d.status = 'failed' AND ($1::bigint IS NULL OR d.campaign_id = $1)
-        AND ($3::timestamptz IS NULL OR (d.updated_at, d.id) < ($3, $4::bigint))
+        AND ($3::timestamptz IS NULL OR (d.updated_at, d.id) < ($3::timestamptz, $4::bigint))
       ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
     [filter.campaignId ?? null, filter.limit, filter.before?.updatedAt ?? null, filter.before?.id ?? 0],
   );

@@ -195,11 +195,11 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('delivery.retry_all');
   });
 
-  it('pages through failed deliveries past the first hundred', async () => {
+  it('pages through failed deliveries past the first hundred, also when many failed within one millisecond', async () => {
     const tag = uniq('many');
     await ctx.db.query(
       `INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error, updated_at)
-       SELECT 'confirm', 900000 + i, 'x' || i || '-${tag}@supporter.example', 'failed', 1, 'test', now() - make_interval(secs => i)
+       SELECT 'confirm', 900000 + i, 'x' || i || '-${tag}@supporter.example', 'failed', 1, 'test', now() - make_interval(secs => i % 3 * 0.0000017)
          FROM generate_series(1, 130) AS i`,
     );
     const first = await client.get('/admin/deliveries/failed');
@@ -210,7 +210,7 @@ describe('the organizer console on PGlite', () => {
     const a = shown(first.text);
     const b = shown(second.text);
     expect([...a].filter((x) => b.has(x))).toEqual([]);
-    expect(a.size + b.size).toBeGreaterThanOrEqual(130);
+    expect(a.size + b.size).toBe(130);
     await ctx.db.query(`DELETE FROM deliveries WHERE recipient LIKE $1`, [`%-${tag}@supporter.example`]);
   });
 

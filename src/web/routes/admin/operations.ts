@@ -40,15 +40,15 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.get('/deliveries/failed', async (req, res) => {
-    // A page's last row as `<ISO time>~<id>`: keyset paging in the list's own order.
-    const [at, id] = str(req.query.before).split('~');
-    const before = at && /^\d+$/.test(id ?? '') && !Number.isNaN(Date.parse(at)) ? { updatedAt: new Date(at), id: Number(id) } : undefined;
+    // A page's last row's cursor, `<time>~<id>`: keyset paging in the list's own order.
+    const m = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?[+-]\d\d(?::\d\d)?)~(\d{1,15})$/.exec(str(req.query.before));
+    const before = m ? { updatedAt: m[1]!, id: Number(m[2]) } : undefined;
     const [rows, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
     const last = rows[PAGE - 1];
     render(res, 'failed', {
       title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: rows.slice(0, PAGE), showCampaign: true,
       counts, retryable: counts.failed - counts.suppressed, paged: !!before,
-      next: rows.length > PAGE && last ? `${last.updated_at.toISOString()}~${last.id}` : undefined,
+      next: rows.length > PAGE && last ? last.cursor : undefined,
     });
   });
 
