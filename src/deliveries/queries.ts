@@ -158,21 +158,28 @@ export async function listFailedDeliveries(db: Queryable, filter: { campaignId?:
 /**
  * Puts up to `limit` failed deliveries whose address is not suppressed back in the queue, as
  * requeueFailed does one (attempts counted afresh). For after an outage of the relay or a fix
- * to its setup, when the failures were not the letters'.
- * @returns the ids requeued; fewer than `limit` when none are left.
+ * to its setup, when the failures were not the letters'. A keyset page: ids after `afterId`, up to
+ * `upToId`.
+ * @returns the ids requeued, in order; none when the range holds no more.
  */
-export async function requeueFailedPage(db: Queryable, limit: number) {
+export async function requeueFailedPage(db: Queryable, range: { afterId: number; upToId: number }, limit: number) {
   const { rows } = await db.query<{ id: number }>(
     `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
       WHERE id IN (SELECT id FROM deliveries d
-                    WHERE d.status = 'failed'
+                    WHERE d.status = 'failed' AND d.id > $1 AND d.id <= $2
                       AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))
-                    ORDER BY d.id LIMIT $1)
+                    ORDER BY d.id LIMIT $3)
         AND status = 'failed'
       RETURNING id`,
-    [limit],
+    [range.afterId, range.upToId, limit],
   );
-  return rows.map((r) => r.id);
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+/** The highest id of a failed delivery, 0 when none is. */
+export async function lastFailedId(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ max: string | null }>(`SELECT max(id) AS max FROM deliveries WHERE status = 'failed'`);
+  return Number(rows[0]?.max ?? 0);
 }
 
 /** Failed deliveries: all, and how many of them have a suppressed address. */

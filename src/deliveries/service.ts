@@ -263,10 +263,16 @@ export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 's
  * @returns how many were queued again.
  */
 export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send'>): Promise<number> {
+  // Those failed when it began, once each: a row that fails again meanwhile (the relay still
+  // refusing) is not taken again, so this ends.
+  const upToId = await q.lastFailedId(db);
   let queued = 0;
-  for (;;) {
-    const ids = await q.requeueFailedPage(db, SWEEP_PAGE);
+  for (let afterId = 0; ; ) {
+    const ids = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
     if (ids.length === 0) return queued;
+    afterId = ids[ids.length - 1]!;
+    // A job still active for a row marked failed makes the remove a no-op and the add a duplicate
+    // the queue ignores; the sweeper gives that row its job once the old one is gone.
     await Promise.all(ids.map((id) => queues.send.remove(deliveryJobId(id))));
     await enqueueDeliveries(queues, ids);
     queued += ids.length;

@@ -212,6 +212,17 @@ describe('the organizer console on PGlite', () => {
     expect([...a].filter((x) => b.has(x))).toEqual([]);
     expect(a.size + b.size).toBe(130);
     await ctx.db.query(`DELETE FROM deliveries WHERE recipient LIKE $1`, [`%-${tag}@supporter.example`]);
+
+    // A subscriber's address is for admins, as the subscriber list is.
+    const reader = `reader-${tag}@reader.example`;
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error) VALUES ('alert', 1, $1, 'failed', 1, 'test')`, [reader]);
+    expect((await client.get('/admin/deliveries/failed')).text).toContain(reader);
+    const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    const seen = await organizer.get('/admin/deliveries/failed');
+    expect(seen.status).toBe(200);
+    expect(seen.text).not.toContain(reader);
+    expect(seen.text).toContain('a subscriber (admins see the address)');
+    await ctx.db.query('DELETE FROM deliveries WHERE recipient = $1', [reader]);
   });
 
   it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {

@@ -9,6 +9,8 @@ import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
 
 const PAGE = 100;
+/** Emails to subscribers rather than to signers or officials. */
+const SUBSCRIBER_KINDS = new Set(['alert', 'optin', 'welcome']);
 
 /** The dev outbox, failed deliveries, the suppression list and the audit log. */
 export function operationsRoutes(ctx: AppContext, render: Render): Router {
@@ -45,8 +47,11 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const before = m ? { updatedAt: m[1]!, id: Number(m[2]) } : undefined;
     const [rows, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
     const last = rows[PAGE - 1];
+    // Subscribers' addresses are for admins, as the subscriber list is; a signer's is on their campaign already.
+    const admin = res.locals.organizer!.role === 'admin';
+    const shown = rows.slice(0, PAGE).map((r) => (admin || !SUBSCRIBER_KINDS.has(r.kind) ? r : { ...r, recipient: 'a subscriber (admins see the address)' }));
     render(res, 'failed', {
-      title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: rows.slice(0, PAGE), showCampaign: true,
+      title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: shown, showCampaign: true,
       counts, retryable: counts.failed - counts.suppressed, paged: !!before,
       next: rows.length > PAGE && last ? last.cursor : undefined,
     });
