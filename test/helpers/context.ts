@@ -45,7 +45,8 @@ export interface TestContextOptions {
 export async function createTestContext(opts: TestContextOptions): Promise<TestContext> {
   const testDb = await createTestDb(opts.db);
   const sink = opts.mail === 'outbox' ? undefined : await startSmtpSink();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-test-'));
+  // Under a dot-directory, as ~/.appeal would be: what serves files from DATA_DIR must not trip on it.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), '.appeal-test-'));
   const prefix = `test-${crypto.randomBytes(5).toString('hex')}`;
   const env: Record<string, string> = {
     DATA_DIR: dataDir,

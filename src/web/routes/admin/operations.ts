@@ -30,12 +30,12 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const dir = ctx.mailer.outboxDir;
     if (!dir) return res.redirect(303, '/admin/outbox');
     if (req.query.download === '1') {
-      // The whole file, not the viewer's first 512 KB.
-      const file = outboxPath(dir, req.params.file);
-      await fs.access(file).catch(() => {
+      // The whole file, not the viewer's first 512 KB. Sent relative to the outbox as root: an
+      // absolute path would be refused under a DATA_DIR such as ~/.appeal (send ignores dot-paths).
+      await fs.access(outboxPath(dir, req.params.file)).catch(() => {
         throw new NotFoundError('message');
       });
-      return res.type('message/rfc822').attachment(req.params.file).sendFile(file);
+      return res.type('message/rfc822').attachment(req.params.file).sendFile(req.params.file, { root: dir });
     }
     const message = await readOutbox(dir, req.params.file);
     render(res, 'outbox-message', { title: message.headers.subject || req.params.file, section: 'outbox', file: req.params.file, ...message });

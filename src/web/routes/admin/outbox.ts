@@ -7,7 +7,7 @@ import { NotFoundError } from '../../../errors.ts';
 const LIST_LIMIT = 200;
 /** A bigger file is shown cut: the viewer is for reading messages, not attachments. */
 const VIEW_BYTES = 512 * 1024;
-const FILE_NAME = /^[A-Za-z0-9._-]+\.eml$/;
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*\.eml$/;
 
 export interface OutboxEntry {
   file: string;
@@ -74,7 +74,8 @@ export async function readOutbox(dir: string, file: string): Promise<OutboxMessa
     return {
       headers: await parseHeaders(raw),
       text,
-      links: [...new Set(text.match(/https?:\/\/[^\s<>"]+/g) ?? [])],
+      // A link ends before trailing punctuation of the sentence it sits in.
+      links: [...new Set((text.match(/https?:\/\/[^\s<>"]+/g) ?? []).map((l) => l.replace(/[.,;:!?)\]]+$/, '')))],
       attachments: m.attachments.map((a) => a.filename ?? a.contentType),
       raw,
       cut: size > VIEW_BYTES,
