@@ -38,18 +38,25 @@ export interface Workers {
   close(): Promise<void>;
 }
 
-export async function startWorkers(ctx: AppContext, opts: { concurrency?: number } = {}): Promise<Workers> {
+/**
+ * Starts the send, maintenance and fan-out workers. `schedule: false` leaves the maintenance
+ * schedules (sweep, purge, digest) alone, for a test that runs those tasks itself.
+ */
+export async function startWorkers(ctx: AppContext, opts: { concurrency?: number; schedule?: boolean } = {}): Promise<Workers> {
   const composers = createComposers(ctx);
   const workers = [createSendWorker(ctx, composers, opts.concurrency), createMaintenanceWorker(ctx), createFanoutWorker(ctx)];
-  await scheduleMaintenance(ctx.queues);
+  const schedule = opts.schedule ?? true;
+  if (schedule) await scheduleMaintenance(ctx.queues);
   await resumeFanoutsAtStart(ctx);
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   // Schedules live in Redis: if Redis restarts empty, the sweeper that recovers from exactly that
   // must come back without waiting for a worker to restart. Upserting is idempotent.
-  const reschedule = setInterval(() => {
-    scheduleMaintenance(ctx.queues).catch((err) => ctx.log.warn({ err }, 'could not renew maintenance schedules'));
-  }, RESCHEDULE_EVERY_MS);
-  reschedule.unref();
+  const reschedule = schedule
+    ? setInterval(() => {
+        scheduleMaintenance(ctx.queues).catch((err) => ctx.log.warn({ err }, 'could not renew maintenance schedules'));
+      }, RESCHEDULE_EVERY_MS)
+    : undefined;
+  reschedule?.unref();
   return {
     workers,
     async close() {

@@ -7,13 +7,18 @@ const DIGEST_LOCK = 7_417_002;
 // When today's digest of campaign `c` falls due: its digest_hour, in UTC, on the day of $1.
 const DUE_AT = `((date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(hours => c.digest_hour)) AT TIME ZONE 'UTC')`;
 
-// A digest campaign is due when its hour has come today, it has had no digest since (or only
-// full ones: a letter carries at most `max` signers, $MAX below, and the rest go in the next one
-// at once), and some confirmed signer waits for one. Closed and paused campaigns still owe their
-// signers' letters.
+// A digest campaign is due when its hour has come today, it has had no digest since, and some
+// confirmed signer waits for one. A letter carries at most `max` signers (the placeholder passed
+// in), so a run with more makes several: a full digest of today does not count as today's while
+// signers it left behind (confirmed before it was made) still wait. One who confirms later waits
+// for tomorrow, as after any digest. Closed and paused campaigns still owe their signers' letters.
 const isDue = (max: string) => `c.delivery_mode = 'digest'
   AND $1::timestamptz >= ${DUE_AT}
-  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT} AND d.signatures < ${max})
+  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT}
+                    AND (d.signatures < ${max}
+                         OR NOT EXISTS (SELECT 1 FROM signatures w
+                                         WHERE w.campaign_id = c.id AND w.status = 'confirmed' AND w.digest_id IS NULL
+                                           AND coalesce(w.confirmed_at, w.created_at) <= d.created_at)))
   AND EXISTS (SELECT 1 FROM signatures s WHERE s.campaign_id = c.id AND s.status = 'confirmed' AND s.digest_id IS NULL)`;
 
 export async function listDueCampaigns(db: Queryable, now: Date, max: number) {

@@ -26,7 +26,7 @@ export interface TestContext extends AppContext {
   env: Record<string, string>;
   /** Starts the web app on a free port. @returns its base URL */
   startWeb(): Promise<string>;
-  startWorkers(opts?: { concurrency?: number }): Promise<Workers>;
+  startWorkers(opts?: { concurrency?: number; schedule?: boolean }): Promise<Workers>;
   close(): Promise<void>;
 }
 

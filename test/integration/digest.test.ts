@@ -58,10 +58,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: kind });
-    await ctx.startWorkers();
-    // The schedule's own first run could land mid-test; these tests run the digest task themselves.
-    await ctx.queues.maintenance.removeJobScheduler('digest');
-    await ctx.queues.maintenance.drain(true);
+    // No maintenance schedules: their own digest run (renewed every minute) could land mid-test;
+    // these tests run the digest task themselves.
+    await ctx.startWorkers({ schedule: false });
   });
   afterAll(async () => {
     await ctx?.close();
@@ -136,6 +135,17 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(letters.some((l) => l.text!.includes(`${signers[0]!.fullName} =?x?=`))).toBe(true);
     // A first digest: no part claims an earlier one ("who signed since") because of its sibling.
     for (const l of letters) expect(l.text).not.toContain('who signed since');
+  });
+
+  it('sends no second digest the same day after a run that ended on a full letter', async () => {
+    const c = await digestCampaign();
+    for (let i = 0; i < 4; i++) await c.addSigner();
+    const now = new Date();
+    expect((await runDueDigests(ctx.db, ctx.queues, now, 2)).map((r) => r.signatures)).toEqual([2, 2]);
+    // Someone confirms later the same day: tomorrow's digest, not a third letter today.
+    await c.addSigner();
+    expect(await runDueDigests(ctx.db, ctx.queues, new Date(now.getTime() + 60_000), 2)).toEqual([]);
+    expect((await runDueDigests(ctx.db, ctx.queues, new Date(now.getTime() + DAY_MS), 2)).map((r) => r.signatures)).toEqual([1]);
   });
 
   it('puts each signer in exactly one digest across a crash, a re-run, and two runs at once', async () => {
