@@ -48,7 +48,8 @@ export interface Forgotten {
  * their subscriber record with what they follow, every email to their address that is still
  * kept, their letters not yet sent, and their address on the suppression list. Letters already
  * sent stay counted: those rows hold the official's address and a dangling signature id, nothing
- * of the person. The address itself is not logged anywhere.
+ * of the person. Audit entries that name the address lose what names it; the erasure itself is
+ * not logged with the address.
  */
 export async function forgetPerson(db: Db, email: string): Promise<Forgotten> {
   return db.transaction(async (tx) => {
@@ -62,6 +63,13 @@ export async function forgetPerson(db: Db, email: string): Promise<Forgotten> {
     // Their subscriptions and alert rows go with the subscriber (ON DELETE CASCADE).
     const subscribers = await tx.query('DELETE FROM subscribers WHERE lower(email) = lower($1)', [email]);
     await tx.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
+    // The console's log of a lifted suppression names the address (and an organizer may have
+    // written it in the reason): the entry stays, what names them goes.
+    await tx.query(
+      `UPDATE audit_log SET object = 'suppression:(forgotten)', detail = NULL
+        WHERE object = 'suppression:' || lower($1) OR position(lower($1) IN lower(coalesce(detail::text, ''))) > 0`,
+      [email],
+    );
     return { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
   });
 }

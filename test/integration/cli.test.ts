@@ -123,7 +123,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, $3, $4, 'queued')`, [sig!.id, target!.id, target!.email, camp!.id]);
     const { subscribeConfirmedSigner } = await import('../../src/subscribers/service.ts');
     await subscribeConfirmedSigner(ctx.db, person.toUpperCase(), camp!.case_id, 'sign form');
+    // A suppression lifted once from the console (which logs the address), and the address bouncing again.
+    const { removeSuppression } = await import('../../src/deliveries/service.ts');
+    const { recordAudit } = await import('../../src/organizers/service.ts');
     await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: test')`, [person]);
+    const lifted = (await removeSuppression(ctx.db, person))!;
+    await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${lifted.email}`, { reason: `they wrote from ${person}`, was: lifted.reason });
+    await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: test')`, [person]);
+    expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).toContain(person.toLowerCase());
 
     const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
     expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\n' });
