@@ -139,11 +139,14 @@ export async function markActive(db: Queryable, id: number, consent: { source: s
   );
 }
 
-/** Leaving ends every subscription; the row stays so a later import cannot bring the address back. */
+/**
+ * Leaving ends every subscription; the row stays so a later import cannot bring the address back.
+ * A bounced subscriber who leaves has left too: lifting the suppression must not make them active.
+ */
 export async function markUnsubscribed(db: Queryable, id: number) {
   await db.query(
     `UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now()
-      WHERE id = $1 AND status IN ('pending', 'active')`,
+      WHERE id = $1 AND status IN ('pending', 'active', 'bounced')`,
     [id],
   );
   await db.query('DELETE FROM subscriptions WHERE subscriber_id = $1', [id]);

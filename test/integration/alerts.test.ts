@@ -216,6 +216,18 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(await removeSuppression(ctx.db, gone)).toMatchObject({ email: gone.toLowerCase() });
     expect(await status()).toBe('active');
     expect((await postUpdate(caseSlug)).recipients).toBe(1);
+
+    // One who bounced and then left stays gone when the suppression is lifted.
+    const left = emailOf('left');
+    await subscribeAndConfirm(ctx, base, left, caseSlug);
+    const { unsubscribe, manageToken } = await import('../../src/subscribers/service.ts');
+    const { rows: [sub] } = await ctx.db.query<{ id: number }>('SELECT id FROM subscribers WHERE lower(email) = lower($1)', [left]);
+    const { insertSuppression } = await import('../../src/deliveries/queries.ts');
+    await insertSuppression(ctx.db, left, 'bounce: test');
+    expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('bounced');
+    await unsubscribe(ctx.db, manageToken(ctx.secret, sub!.id));
+    await removeSuppression(ctx.db, left);
+    expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('unsubscribed');
   });
 
   it('refuses a bad update, an unknown case or alert, and a missing token', async () => {
