@@ -34,11 +34,6 @@ interface CsvRecord {
 }
 
 /**
- * Reads targets from CSV: `name, title, email, salutation[, disclose]`, with or without that
- * header line (a header may order the columns as it likes). Each row is checked like a target
- * typed into the form; a second row with the same email is an error.
- */
-/**
  * The separator the file's first line uses most: a comma, or the semicolon of Excel in Russian,
  * Kazakh or German settings (whose cells may hold commas: "District Court, Zharkent"), or a tab.
  */
@@ -48,6 +43,11 @@ function guessDelimiter(text: string): string {
   return [',', ';', '\t'].reduce((best, c) => (count(c) > count(best) ? c : best));
 }
 
+/**
+ * Reads targets from CSV: `name, title, email, salutation[, disclose]`, with or without that
+ * header line (a header may order the columns as it likes). Each row is checked like a target
+ * typed into the form; a second row with the same email is an error.
+ */
 export function parseTargetsCsv(text: string): TargetCsv {
   let records: CsvRecord[];
   try {

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { email } from '../campaigns/types.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { hashPassword } from './passwords.ts';
@@ -47,15 +47,19 @@ export async function addOrganizer(db: Queryable, input: unknown): Promise<{ org
  * generated and returned, to be handed over once.
  * @throws ValidationError for a short password; NotFoundError when no organizer has that email.
  */
-export async function resetPassword(db: Queryable, email: string, password?: string): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+export async function resetPassword(db: Db, email: string, password?: string): Promise<{ organizer: Organizer; generatedPassword?: string }> {
   const { password: chosen } = parseInput(organizerInput.pick({ password: true }), { password });
   const organizer = await findOrganizerByEmail(db, email);
   if (!organizer) throw new NotFoundError('organizer');
   const generatedPassword = chosen ? undefined : crypto.randomBytes(12).toString('base64url');
-  await q.setPasswordHash(db, organizer.id, await hashPassword(chosen ?? generatedPassword!));
-  await q.deleteSessionsOf(db, organizer.id, null);
-  await q.clearFailedLogins(db, organizer.id);
-  await recordAudit(db, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });
+  const hash = await hashPassword(chosen ?? generatedPassword!);
+  // All or nothing: a new password with the old sessions still signed in would not be a reset.
+  await db.transaction(async (tx) => {
+    await q.setPasswordHash(tx, organizer.id, hash);
+    await q.deleteSessionsOf(tx, organizer.id, null);
+    await q.clearFailedLogins(tx, organizer.id);
+    await recordAudit(tx, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });
+  });
   return { organizer, generatedPassword };
 }
 
@@ -68,18 +72,21 @@ export async function countOrganizers(db: Queryable): Promise<number> {
   return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizers')).rows[0]!.n;
 }
 
+const TOKEN_LABEL_MAX = 100;
+
 /**
  * Creates an API token for an organizer. The token is returned once; only its hash is stored.
- * @throws NotFoundError when no organizer has that email.
+ * @throws ValidationError for a label over 100 characters; NotFoundError when no organizer has that email.
  */
 export async function createApiToken(db: Queryable, organizerEmail: string, label = ''): Promise<string> {
+  if (label.length > TOKEN_LABEL_MAX) throw new ValidationError({ label: `must be at most ${TOKEN_LABEL_MAX} characters` });
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;
   await db.query('INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, $2, $3)', [
     organizer.id,
     hashToken(token),
-    label.slice(0, 100),
+    label,
   ]);
   return token;
 }

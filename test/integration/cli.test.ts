@@ -99,10 +99,12 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   it('organizer:password sets a new password for one who lost theirs, ends their sessions and lockout', async () => {
     const row = (await findOrganizerByEmail(ctx.db, organizer))!;
     await ctx.db.query(`INSERT INTO organizer_sessions (id_hash, organizer_id, expires_at) VALUES ('forgotten-session', $1, now() + interval '1 day')`, [row.id]);
+    await ctx.db.query(`UPDATE organizers SET failed_logins = 10, locked_until = now() + interval '1 hour' WHERE id = $1`, [row.id]);
     const reset = await cli(ctx.env, ['organizer:password', organizer], 'a new long passphrase\n');
     expect(reset).toMatchObject({ code: 0, stdout: `new password set for ${organizer}; their sessions are ended\n` });
     expect(await verifyPassword('a new long passphrase', (await findOrganizerByEmail(ctx.db, organizer))!.password_hash)).toBe(true);
     expect((await ctx.db.query('SELECT 1 FROM organizer_sessions WHERE organizer_id = $1', [row.id])).rowCount).toBe(0);
+    expect((await findOrganizerByEmail(ctx.db, organizer))!).toMatchObject({ failed_logins: 0, locked_until: null });
     const unknown = await cli(ctx.env, ['organizer:password', `${uniq('nobody')}@appeal.test`], 'a new long passphrase\n');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^appeal: .*organizer/);

@@ -121,8 +121,10 @@ describe('classifying what a real SMTP server answers', () => {
       expect(loggedIn).toBe(false);
       // The relay's setup, fixed by an operator: the letters wait, they are not failed.
       expect(classifySendError(err)).toBe('retry');
-      // The same relay on this machine, or without a login, is used as before.
+      // Without a login, or with one to a relay on this machine, it is used as before.
       expect(await sendWith({}, `smtp://${address}:${port}`)).toBeUndefined();
+      expect(await sendWith({}, `smtp://relayuser:s3cret@127.0.0.1:${port}`)).toBeUndefined();
+      expect(loggedIn).toBe(true);
     } finally {
       await new Promise<void>((r) => plain.close(() => r()));
     }

@@ -80,8 +80,13 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const label = str(req.body?.label).trim();
     const email = str(req.body?.organizer) || res.locals.organizer!.email;
     if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400);
-    if (label.length > 100) return renderTokens(res, { values: { label }, ...formErrors({ label: 'must be at most 100 characters' }) }, 400);
-    const token = await createApiToken(db, email, label);
+    let token: string;
+    try {
+      token = await createApiToken(db, email, label);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400);
+    }
     await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label });
     await renderTokens(res, { created: { token, label } });
   });
