@@ -12,7 +12,9 @@ WORKDIR /app
 # tsx runs the TypeScript as it is (no build step) and is a runtime dependency, so
 # --omit=dev keeps it and drops only the test and type-checking tools.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# --ignore-scripts: postinstall prepares a PGlite template from src/, which is not copied yet
+# (and a container uses Postgres).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY src ./src
@@ -21,8 +23,9 @@ COPY templates ./templates
 COPY public ./public
 
 # DATA_DIR: the embedded database, the dev outbox and the generated secret when those are used.
+# No VOLUME here: every container (migrate, each worker) would get an anonymous volume of its own
+# that outlives it; mount one where it is wanted (docker-compose.yml's appdata).
 RUN mkdir -p /data && chown node:node /data
-VOLUME ["/data"]
 USER node
 
 EXPOSE 3000

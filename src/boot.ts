@@ -100,7 +100,8 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   const database = await openDatabase(config, opts.allowEmbedded, log);
   let redis;
   try {
-    redis = await connectRedis(config);
+    // Only the all-in-one process may start a Redis of its own, as only it may hold the embedded database.
+    redis = await connectRedis(config, { spawn: opts.allowEmbedded });
   } catch (err) {
     await database.close();
     throw err;

@@ -47,7 +47,9 @@ const schema = z.object({
   /** postgres://… ; unset means PGlite under DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   /** Unset: try the default and otherwise spawn redis-server under DATA_DIR. */
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_URL: url(['redis:', 'rediss:'])
+    .refine((v) => /^\/?\d*$/.test(new URL(v).pathname), 'the database after the host must be a number, as in redis://host:6379/0')
+    .optional(),
   /** smtp:// or smtps:// ; unset means the dev outbox. */
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   /** Sender of every message, as `Name <address>` or a bare address. @defaultValue Appeal <letters@localhost> */

@@ -141,10 +141,12 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
 }
 
 /**
- * Connects to REDIS_URL; when it is unset, to the default address, or else spawns redis-server.
+ * Connects to REDIS_URL; when it is unset, to the default address, or else, with `spawn` (the
+ * all-in-one `npm start`), starts redis-server under DATA_DIR. Web and worker processes on their
+ * own do not: each would get a Redis of its own and they would not share their queues.
  * @throws RedisUnavailableError with a message that says how to get one.
  */
-export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>): Promise<RedisHandle> {
+export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>, opts: { spawn?: boolean } = {}): Promise<RedisHandle> {
   let options: RedisOptions;
   let stop: (() => Promise<void>) | undefined;
   if (config.redisUrl) {
@@ -154,8 +156,13 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>)
     }
   } else if (await answers(optionsFromUrl(DEFAULT_URL))) {
     options = optionsFromUrl(DEFAULT_URL);
-  } else {
+  } else if (opts.spawn) {
     ({ options, stop } = await spawnRedis(config.dataDir));
+  } else {
+    throw new RedisUnavailableError(
+      `REDIS_URL: nothing answers at ${new URL(DEFAULT_URL).host}. Web and worker processes run apart need one Redis ` +
+        'they share: set REDIS_URL=redis://…, or use `npm start` to run both in one process (it starts redis-server itself).',
+    );
   }
   // Commands issued in the same tick (the rate limits of concurrent requests) leave as one write:
   // on a busy web process the socket writes, not Redis, were the cost (`npm run bench`, intake).

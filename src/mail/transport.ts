@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -39,8 +40,16 @@ function readDkimKey(file: string): string {
   } catch (err) {
     throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
   }
-  if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) {
-    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is not a PEM private key`);
+  // Parsed now, not at the first send: nodemailer signs nothing with a key it cannot read, and
+  // labels an EC signature rsa-sha256, which every receiver rejects. Both must stop the start.
+  let parsed: crypto.KeyObject;
+  try {
+    parsed = crypto.createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is not a readable PEM private key`);
+  }
+  if (parsed.asymmetricKeyType !== 'rsa') {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${parsed.asymmetricKeyType ?? 'non-RSA'} key; DKIM here signs with RSA (openssl genrsa)`);
   }
   return key;
 }
@@ -109,7 +118,9 @@ export function createMailer(
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const id = info.messageId.replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
       const file = path.join(outboxDir, `${stamp}-${id}.eml`);
-      await fsp.writeFile(file, info.message as Buffer, { mode: 0o600 });
+      // Written aside and renamed into place: a process killed mid-write leaves no empty message.
+      await fsp.writeFile(`${file}.part`, info.message as Buffer, { mode: 0o600 });
+      await fsp.rename(`${file}.part`, file);
       return { messageId: info.messageId, file };
     },
     close: () => transport.close(),

@@ -77,6 +77,12 @@ describe('loading config from the environment', () => {
     expect(message).not.toMatch(/[\r\n]/);
   });
 
+  it('takes a Redis database number after the host, and refuses anything else there', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/2' }).redisUrl).toBe('redis://127.0.0.1:6379/2');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(errorOf({ REDIS_URL: 'redis://127.0.0.1:6379/abc' })).toMatch(/^REDIS_URL: the database after the host must be a number/);
+  });
+
   it('asks for all three DKIM variables together, naming the missing one', () => {
     expect(errorOf({ DKIM_DOMAIN: 'appeal.example' })).toMatch(/^DKIM_SELECTOR: /);
     expect(errorOf({ DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1' })).toMatch(/^DKIM_PRIVATE_KEY_FILE: /);

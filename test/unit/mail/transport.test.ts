@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -141,6 +142,35 @@ describe('classifying what a real SMTP server answers', () => {
   it('fails for good a message nodemailer cannot address', () => {
     const err = Object.assign(new Error('No recipients defined'), { code: 'EENVELOPE' });
     expect(classifySendError(err)).toBe('permanent');
+  });
+});
+
+describe('DKIM', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-dkim-'));
+  const keyFile = (name: string, pem: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, pem);
+    return file;
+  };
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const dkim = (privateKeyFile: string) => ({ domainName: 'appeal.test', keySelector: 's2026', privateKeyFile });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('signs every message with the RSA key, naming the domain and selector', async () => {
+    const mailer = createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(keyFile('rsa.pem', rsa)), workerConcurrency: 1 });
+    const info = await mailer.send(message);
+    mailer.close();
+    const eml = fs.readFileSync(info.file!, 'utf8');
+    expect(eml).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=appeal\.test;[^]*?s=s2026;/m);
+  });
+
+  it('stops the start on a key that is cut short or not RSA, naming DKIM_PRIVATE_KEY_FILE', () => {
+    const cut = keyFile('cut.pem', rsa.slice(0, 200) + '\n-----END RSA PRIVATE KEY-----\n');
+    const ec = keyFile('ec.pem', crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString());
+    for (const [file, said] of [[cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/]] as const) {
+      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1 })).toThrow(said);
+      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1 })).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
+    }
   });
 });
 
