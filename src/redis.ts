@@ -146,7 +146,11 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
  * own do not: each would get a Redis of its own and they would not share their queues.
  * @throws RedisUnavailableError with a message that says how to get one.
  */
-export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>, opts: { spawn?: boolean } = {}): Promise<RedisHandle> {
+export async function connectRedis(
+  config: Pick<Config, 'redisUrl' | 'dataDir'>,
+  opts: { spawn?: boolean; /** Where an unset REDIS_URL looks first (tests point it at nothing). */ defaultUrl?: string } = {},
+): Promise<RedisHandle> {
+  const defaultUrl = opts.defaultUrl ?? DEFAULT_URL;
   let options: RedisOptions;
   let stop: (() => Promise<void>) | undefined;
   if (config.redisUrl) {
@@ -154,13 +158,13 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>,
     if (!(await answers(options))) {
       throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${new URL(config.redisUrl).host}`);
     }
-  } else if (await answers(optionsFromUrl(DEFAULT_URL))) {
-    options = optionsFromUrl(DEFAULT_URL);
+  } else if (await answers(optionsFromUrl(defaultUrl))) {
+    options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {
     ({ options, stop } = await spawnRedis(config.dataDir));
   } else {
     throw new RedisUnavailableError(
-      `REDIS_URL: nothing answers at ${new URL(DEFAULT_URL).host}. Web and worker processes run apart need one Redis ` +
+      `REDIS_URL: nothing answers at ${new URL(defaultUrl).host}. Web and worker processes run apart need one Redis ` +
         'they share: set REDIS_URL=redis://…, or use `npm start` to run both in one process (it starts redis-server itself).',
     );
   }

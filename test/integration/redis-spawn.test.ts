@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnRedis } from '../../src/redis.ts';
+import { connectRedis, spawnRedis } from '../../src/redis.ts';
 
 const serversOn = (socket: string) => {
   try {
@@ -67,5 +67,32 @@ describe('the redis-server started under DATA_DIR', () => {
     expect(serversOn(socket)).toBe(1);
     await first.stop!();
     expect(await ping(socket)).toBe('no answer');
+  });
+});
+
+describe('with REDIS_URL unset and nothing answering on the default address', () => {
+  // A port nothing listens on stands for a machine without a Redis of its own.
+  const nowhere = 'redis://127.0.0.1:1';
+
+  it('a web or worker process alone refuses to start a Redis of its own, and says to set REDIS_URL', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-'));
+    try {
+      await expect(connectRedis({ redisUrl: undefined, dataDir }, { defaultUrl: nowhere })).rejects.toThrow(/^REDIS_URL: nothing answers at 127\.0\.0\.1:1\. Web and worker processes run apart need one Redis/);
+      expect(fs.existsSync(path.join(dataDir, 'redis'))).toBe(false);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('npm start (web and workers in one process) starts redis-server under DATA_DIR', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-'));
+    const redis = await connectRedis({ redisUrl: undefined, dataDir }, { spawn: true, defaultUrl: nowhere });
+    try {
+      expect(await redis.client.ping()).toBe('PONG');
+      expect(redis.options.path).toBe(path.join(dataDir, 'redis', 'redis.sock'));
+    } finally {
+      await redis.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
