@@ -25,6 +25,26 @@ export async function updateCampaign(db: Queryable, id: number, caseId: number, 
 }
 
 /**
+ * Before a campaign's letter changes: keeps the text being replaced, and points every signature
+ * made under it (those not pointing at an older text already) at it, so their letters, whenever
+ * they go, carry what their signers saw. Nothing happens when the text is not changing.
+ */
+export async function keepReplacedLetter(db: Queryable, campaignId: number, next: { subject: string; body: string }) {
+  await db.query(
+    `WITH kept AS (
+       INSERT INTO letter_versions (campaign_id, letter_subject, letter_body)
+       SELECT id, letter_subject, letter_body FROM campaigns
+        WHERE id = $1 AND (letter_subject <> $2 OR letter_body <> $3)
+       RETURNING id
+     )
+     UPDATE signatures SET letter_version_id = kept.id
+       FROM kept
+      WHERE signatures.campaign_id = $1 AND signatures.letter_version_id IS NULL`,
+    [campaignId, next.subject, next.body],
+  );
+}
+
+/**
  * Inserts a new campaign's targets in one statement: unnest keeps it one round trip whatever the
  * size. Targets are never replaced wholesale: deliveries reference them.
  */

@@ -139,7 +139,8 @@ export const countLettersToGo = q.countLettersToGo;
 
 /**
  * Changes what a campaign says and how it sends, leaving its targets (and their deliveries) alone.
- * The slug stays: links to the campaign are out in the world.
+ * The slug stays: links to the campaign are out in the world. A new letter text is for signatures
+ * from now on: those made before keep the text their signers saw (keepReplacedLetter).
  * @throws NotFoundError; ValidationError (TemplateError for the letter).
  */
 export async function updateCampaignDetails(db: Db, slug: string, input: unknown): Promise<Campaign> {
@@ -158,7 +159,10 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
       throw new ValidationError({ ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) });
     }
   }
-  return (await q.updateCampaign(db, existing.id, kase.id, c))!;
+  return db.transaction(async (tx) => {
+    await q.keepReplacedLetter(tx, existing.id, c.letter);
+    return (await q.updateCampaign(tx, existing.id, kase.id, c))!;
+  });
 }
 
 /**

@@ -176,13 +176,15 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
   const { rows } = await db.query<LetterParts & { ord: number }>(
     `SELECT x.ord, s.full_name, s.email, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
             t.name AS target_name, t.title AS target_title, t.email AS target_email, t.salutation, t.disclose,
-            c.title AS campaign_title, c.slug AS campaign_slug, c.letter_subject, c.letter_body,
+            c.title AS campaign_title, c.slug AS campaign_slug,
+            coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,
             k.person_name, k.location
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (signature_id, target_id, ord)
        JOIN signatures s ON s.id = x.signature_id
        JOIN targets t ON t.id = x.target_id AND t.campaign_id = s.campaign_id
        JOIN campaigns c ON c.id = s.campaign_id
-       JOIN cases k ON k.id = c.case_id`,
+       JOIN cases k ON k.id = c.case_id
+       LEFT JOIN letter_versions v ON v.id = s.letter_version_id`,
     [pairs.map((p) => p.signatureId), pairs.map((p) => p.targetId)],
   );
   return rows;

@@ -108,6 +108,39 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     });
   });
 
+  it('sends the letter a supporter signed, even when the organizer changes the text before they confirm', async () => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text Ana read.\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge', email: judge }],
+    });
+    const ana = { full_name: 'Ana Early', email: `${uniq('ana')}@supporter.example` };
+    expect((await postForm(`${base}/c/${slug}/sign`, ana)).status).toBe(303);
+    const [confirmation] = await mailTo(ctx.sink!, ana.email);
+
+    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
+    const c = await getCampaign(ctx.db, slug);
+    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
+    await updateCampaignDetails(ctx.db, slug, {
+      caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation,
+      letter: { subject: 'Free {{case.personName}} now', body: 'Dear {{target.name}},\n\nThe new text.\n\n{{supporter.fullName}}' },
+    });
+
+    const ben = { full_name: 'Ben Later', email: `${uniq('ben')}@supporter.example` };
+    expect((await postForm(`${base}/c/${slug}/sign`, ben)).status).toBe(303);
+    const [benConfirmation] = await mailTo(ctx.sink!, ben.email);
+    expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(303);
+    expect((await postForm(`${base}/confirm/${confirmToken(benConfirmation!)}`, {})).status).toBe(303);
+    await settled(ctx.db);
+
+    const letters = sentTo([judge]);
+    const of = (name: string) => letters.find((m) => m.text!.includes(name))!;
+    expect(of('Ana Early')).toMatchObject({ subject: expect.stringMatching(/^Release /) });
+    expect(of('Ana Early').text).toContain('The text Ana read.');
+    expect(of('Ben Later')).toMatchObject({ subject: expect.stringMatching(/^Free .* now$/) });
+    expect(of('Ben Later').text).toContain('The new text.');
+  });
+
   it('with confirmation off, sends the letters at once and no confirmation email', async () => {
     const targets = [`${uniq('a')}@gov.example`, `${uniq('b')}@gov.example`];
     const { slug } = await createLiveCampaign(ctx.db, {
