@@ -114,6 +114,18 @@ describe('the organizer console on PGlite', () => {
     expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
   });
 
+  it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const form = await (await fetch(`${base}/c/${slug}`)).text();
+    for (const field of ['full_name', 'city', 'country']) expect(form).toMatch(new RegExp(`<input id="f-${field}" name="${field}" dir="auto"`));
+    expect(form).toContain('<textarea id="f-personal_note" name="personal_note" dir="auto"');
+    const name = 'ئايگېرىم قاسىمقىزى';
+    await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: name, email: `${uniq('rtl')}@supporter.example`, city: 'غۇلجا' }), redirect: 'manual' });
+    const listed = await client.get(`/admin/campaigns/${slug}/signatures`);
+    expect(listed.text).toContain(`<bdi>${name}</bdi>`);
+    expect(listed.text).toContain('<bdi>غۇلجا</bdi>');
+  });
+
   it('puts the saved letter into the editor exactly as saved, line for line', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const page = await client.get(`/admin/campaigns/${slug}/letter`);
