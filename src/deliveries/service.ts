@@ -198,31 +198,40 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
 export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, graceSeconds = 30): Promise<number> {
   let afterId = 0;
   let requeued = 0;
-  const failedSet = queues.send.toKey('failed');
   for (;;) {
     const ids = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
     if (ids.length === 0) return requeued;
     afterId = ids[ids.length - 1]!;
-    // Constant cost per row, one round trip per page: BullMQ's getJobState searches the wait list
-    // in Lua for every id, which during a large fan-out would block Redis for every worker.
-    // removeOnComplete deletes finished jobs, so a job key that is there is live, or kept as failed.
-    const pipeline = queues.redis.pipeline();
-    for (const id of ids) {
-      pipeline.exists(queues.send.toKey(deliveryJobId(id)));
-      pipeline.zscore(failedSet, deliveryJobId(id));
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const missing: number[] = [];
-    for (const [i, id] of ids.entries()) {
-      const [existsErr, exists] = replies[2 * i] ?? [];
-      const [scoreErr, failedScore] = replies[2 * i + 1] ?? [];
-      if (existsErr || scoreErr) throw existsErr ?? scoreErr;
-      if (failedScore !== null) await queues.send.remove(deliveryJobId(id));
-      if (exists === 0 || failedScore !== null) missing.push(id);
-    }
-    await enqueueDeliveries(queues, missing);
-    requeued += missing.length;
+    requeued += await enqueueAfresh(queues, ids);
   }
+}
+
+/**
+ * Gives rows a job again unless one is live: a job kept as failed under the same id would swallow
+ * the add, so it is removed first. Constant cost per row, one round trip per call: BullMQ's
+ * getJobState searches the wait list in Lua for every id, which during a large fan-out would block
+ * Redis for every worker. removeOnComplete deletes finished jobs, so a job key that is there is
+ * live, or kept as failed.
+ * @returns how many rows got a job.
+ */
+export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[]): Promise<number> {
+  const failedSet = queues.send.toKey('failed');
+  const pipeline = queues.redis.pipeline();
+  for (const id of ids) {
+    pipeline.exists(queues.send.toKey(deliveryJobId(id)));
+    pipeline.zscore(failedSet, deliveryJobId(id));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  const missing: number[] = [];
+  for (const [i, id] of ids.entries()) {
+    const [existsErr, exists] = replies[2 * i] ?? [];
+    const [scoreErr, failedScore] = replies[2 * i + 1] ?? [];
+    if (existsErr || scoreErr) throw existsErr ?? scoreErr;
+    if (failedScore !== null) await queues.send.remove(deliveryJobId(id));
+    if (exists === 0 || failedScore !== null) missing.push(id);
+  }
+  await enqueueDeliveries(queues, missing);
+  return missing.length;
 }
 
 export async function countDeliveries(db: Queryable, where: { campaignId?: number; kind?: DeliveryKind; sourceId?: number }): Promise<DeliveryCounts> {
@@ -241,28 +250,27 @@ export type { FailedDelivery } from './queries.ts';
 export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';
 
 /**
- * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job.
- * Its old job may still sit in the failed set under the same id, which would swallow the add,
- * so it is removed first. A delivery whose address is on the suppression list stays failed: it
- * would fail again at once, so the address must come off the list first.
+ * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job
+ * (enqueueAfresh: its old job may still sit in the failed set under the same id). A delivery whose
+ * address is on the suppression list stays failed: it would fail again at once, so the address
+ * must come off the list first.
  * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
  * `suppressed` when its address is suppressed.
  */
-export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send'>, id: number): Promise<RetryOutcome> {
+export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, id: number): Promise<RetryOutcome> {
   const { requeued, suppressed } = await q.requeueFailed(db, id);
   if (!requeued) return suppressed ? 'suppressed' : 'not-failed';
-  await queues.send.remove(deliveryJobId(id));
-  await enqueueDeliveries(queues, [id]);
+  await enqueueAfresh(queues, [id]);
   return 'queued';
 }
 
 /**
  * Gives every failed delivery whose address is not suppressed another go, a page at a time, each
  * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the
- * sweeper enqueues). Their old jobs may still sit in the failed set under the same ids.
+ * sweeper enqueues), as the sweeper adds them (enqueueAfresh).
  * @returns how many were queued again.
  */
-export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send'>): Promise<number> {
+export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>): Promise<number> {
   // Those failed when it began, once each: a row that fails again meanwhile (the relay still
   // refusing) is not taken again, so this ends.
   const upToId = await q.lastFailedId(db);
@@ -271,10 +279,9 @@ export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send'>
     const ids = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
     if (ids.length === 0) return queued;
     afterId = ids[ids.length - 1]!;
-    // A job still active for a row marked failed makes the remove a no-op and the add a duplicate
-    // the queue ignores; the sweeper gives that row its job once the old one is gone.
-    await Promise.all(ids.map((id) => queues.send.remove(deliveryJobId(id))));
-    await enqueueDeliveries(queues, ids);
+    // A job still live for a row marked failed keeps its id and is finishing; the sweeper gives
+    // that row its job once it is gone.
+    await enqueueAfresh(queues, ids);
     queued += ids.length;
   }
 }

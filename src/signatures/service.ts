@@ -11,7 +11,7 @@ import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignResult } from './types.ts';
 
 export interface SignDeps {
-  queues: Pick<Queues, 'send' | 'later'>;
+  queues: Pick<Queues, 'send' | 'later' | 'redis'>;
   /** Server secret the confirmation token is derived from. */
   secret: string;
   log: Pick<Logger, 'warn'>;

@@ -1,7 +1,8 @@
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
-import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
+import { enqueueAfresh } from '../deliveries/service.ts';
+import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
@@ -11,7 +12,7 @@ export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
 
 export interface SubscribeDeps {
-  queues: Pick<Queues, 'send'>;
+  queues: Pick<Queues, 'send' | 'redis'>;
   /** Server secret the opt-in and manage tokens are derived from. */
   secret: string;
 }
@@ -48,13 +49,10 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     return { deliveryId, requeued: requeued !== undefined };
   });
   if (outcome.deliveryId === undefined) return;
-  // A finished job may still hold the id (failed jobs are kept a while); adding would be a no-op.
-  // One still active is finishing the previous email: the sweeper enqueues the row once it is gone.
-  if (outcome.requeued) {
-    const state = await deps.queues.send.getJobState(deliveryJobId(outcome.deliveryId));
-    if (state === 'completed' || state === 'failed') await deps.queues.send.remove(deliveryJobId(outcome.deliveryId));
-  }
-  await enqueueDeliveries(deps.queues, [outcome.deliveryId]);
+  // A requeued row's old job may still hold the id (failed jobs are kept a while): enqueueAfresh
+  // removes it. One still live is finishing the previous email: the sweeper enqueues the row once
+  // it is gone.
+  await enqueueAfresh(deps.queues, [outcome.deliveryId]);
 }
 
 export interface OptinView {
