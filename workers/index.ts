@@ -20,12 +20,11 @@ export function createComposers(ctx: AppContext): Composers {
     alert: createAlertComposer(deps),
     digest: createDigestComposer(deps),
   };
-  const domain = ctx.config.mailFrom.address.split('@').pop();
   // Keyed by the delivery unless the composer keys it itself (an opt-in row is sent again, with a
   // new link, for each new request).
   const sameId = (compose: Composer): Composer => async (db, delivery) => {
     const message = await compose(db, delivery);
-    return message && { messageId: stableMessageId(ctx.secret, `delivery:${delivery.id}`, domain), ...message };
+    return message && { messageId: stableMessageId(ctx.secret, 'delivery', delivery.id, ctx.config.mailFrom.address), ...message };
   };
   return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)]));
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
-import { oneLine } from '../mail/address.ts';
+import { domainOf, oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -25,7 +25,7 @@ const alertParts = perDb((db: Queryable) =>
  * `POST /unsubscribe/:token` without any cookie or login.
  */
 export function createAlertComposer({ config, views, secret }: AlertEmailDeps): Composer {
-  const listDomain = config.mailFrom.address.split('@')[1] ?? 'localhost';
+  const listDomain = domainOf(config.mailFrom.address);
   return async (db, delivery) => {
     if (delivery.subscriber_id === null) return null;
     const p = await alertParts(db)({ caseUpdateId: delivery.source_id, subscriberId: delivery.subscriber_id });

@@ -222,7 +222,9 @@ export async function validateCampaignInput(db: Queryable, input: unknown): Prom
   try {
     return parseCampaign(input);
   } catch (err) {
-    if (err instanceof ValidationError) Object.assign(err.fields, await unknownOrTaken(db, input), err.fields);
+    if (err instanceof ValidationError) {
+      for (const [field, message] of Object.entries(await unknownOrTaken(db, input))) err.fields[field] ??= message;
+    }
     throw err;
   }
 }

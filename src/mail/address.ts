@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { deriveToken } from '../tokens.ts';
 
 /**
  * Header text on one line: control characters (CR and LF among them) become a space; the
@@ -33,12 +33,17 @@ export function displayName(s: string): string {
   return oneLine(s.replace(ADDRESS_MARKS, ' ')).replace(/\s{2,}/g, ' ');
 }
 
+/** The domain of an address (MAIL_FROM's, for ids and list names that must be ours). */
+export function domainOf(address: string): string {
+  return address.split('@').pop() || 'localhost';
+}
+
 /**
- * A Message-ID derived from `key` with the secret: the same key gives the same id, so every
- * attempt at one email carries one id (when a relay took a message but its reply was lost, the
- * copy sent again is recognisably the same message), and it gives away no numbers. A new email
- * needs a new key: mail providers drop a message whose id they have seen.
+ * A Message-ID derived with the secret from what the email is (`purpose`, `id`): the same pair
+ * gives the same id, so every attempt at one email carries one id (when a relay took a message but
+ * its reply was lost, the copy sent again is recognisably the same message), and it gives away no
+ * numbers. A new email needs a new pair: mail providers drop a message whose id they have seen.
  */
-export function stableMessageId(secret: string, key: string, domain = 'localhost'): string {
-  return `<${crypto.createHmac('sha256', secret).update(`message-id:${key}`).digest('base64url').slice(0, 32)}@${domain}>`;
+export function stableMessageId(secret: string, purpose: string, id: number, from: string): string {
+  return `<${deriveToken(secret, `message-id-${purpose}`, id).slice(0, 32)}@${domainOf(from)}>`;
 }

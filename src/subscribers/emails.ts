@@ -29,7 +29,7 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
     });
     return {
       // One id per round: each new request sends a new email, with a new link, on the same row.
-      messageId: stableMessageId(secret, `optin:${subscriber.id}:${subscriber.optin_round}`, config.mailFrom.address.split('@').pop()),
+      messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, subscriber.id, config.mailFrom.address),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: `Please confirm: case alerts from ${config.orgName}`,

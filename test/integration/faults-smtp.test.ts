@@ -234,7 +234,7 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(rows[0]!.message_id).toBe(arrived[0]!.messageId);
     // Keyed with the secret: the id says nothing of the delivery's number.
     expect(arrived[0]!.messageId).toMatch(/^<[A-Za-z0-9_-]{32}@appeal\.test>$/);
-    expect(arrived[0]!.messageId).toBe(stableMessageId(ctx.secret, `delivery:${rows[0]!.id}`, 'appeal.test'));
+    expect(arrived[0]!.messageId).toBe(stableMessageId(ctx.secret, 'delivery', rows[0]!.id, 'letters@appeal.test'));
   });
 
   it('a second job for a delivery that was sent sends nothing', async () => {

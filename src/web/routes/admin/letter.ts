@@ -81,8 +81,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
 
   async function load(slug: string) {
     const campaign = await getCampaign(db, slug);
-    const [kase, targets, toGo] = await Promise.all([getCaseById(db, campaign.case_id), listTargets(db, campaign.id), countLettersToGo(db, campaign.id)]);
-    return { campaign, kase: kase!, targets, toGo };
+    const [kase, targets] = await Promise.all([getCaseById(db, campaign.case_id), listTargets(db, campaign.id)]);
+    return { campaign, kase: kase!, targets };
   }
 
   function previewData(l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown) {
@@ -98,19 +98,23 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     };
   }
 
-  const renderEditor = (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, extra?: FieldErrors) => {
+  const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, extra?: FieldErrors) => {
     const p = previewData(l, draft, targetId);
+    // Only a digest takes the letter as it is when it goes (signatures keep the text they signed);
+    // counted for the page, not for the preview asked for at every pause in typing.
+    const digest = l.campaign.delivery_mode === 'digest';
+    const toGo = digest ? await countLettersToGo(db, l.campaign.id) : undefined;
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      toGo: l.toGo.letters + l.toGo.signatures > 0 ? l.toGo : undefined, digest: l.campaign.delivery_mode === 'digest',
+      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, p.errors ? 400 : 200);
   };
 
   router.get('/campaigns/:slug/letter', async (req, res) => {
     const l = await load(req.params.slug);
-    renderEditor(res, l, { subject: l.campaign.letter_subject, body: l.campaign.letter_body }, req.query.target);
+    await renderEditor(res, l, { subject: l.campaign.letter_subject, body: l.campaign.letter_body }, req.query.target);
   });
 
   /** The live preview admin.js asks for as the organizer types: an HTML fragment, nothing saved. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { simpleParser, type AddressObject } from 'mailparser';
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { NotFoundError } from '../../../errors.ts';
 
 /** Newest first; an outbox is a dev tool, so a page of the latest is enough. */
@@ -25,10 +25,10 @@ export interface OutboxHeaders {
 
 const addresses = (a: AddressObject | AddressObject[] | undefined) => [a ?? []].flat().map((x) => x.text).join(', ');
 
-/** A message's header block parsed by mailparser: encoded words decoded, addresses as mail clients show them. */
-async function parseHeaders(raw: string): Promise<OutboxHeaders> {
-  const head = (raw.split(/\r?\n\r?\n/, 1)[0] ?? '') + '\r\n\r\n';
-  const m = await simpleParser(head, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
+const PARSE = { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true } as const;
+
+/** What the console shows of a parsed message's header: encoded words decoded, addresses as mail clients show them. */
+function headersOf(m: ParsedMail): OutboxHeaders {
   return { subject: m.subject ?? '', from: addresses(m.from), to: addresses(m.to), replyTo: addresses(m.replyTo), date: m.date?.toUTCString() ?? '' };
 }
 
@@ -39,7 +39,9 @@ export async function listOutbox(dir: string): Promise<(OutboxEntry & { subject:
     const [stat, handle] = await Promise.all([fs.stat(full), fs.open(full)]);
     try {
       const { buffer, bytesRead } = await handle.read(Buffer.alloc(8192), 0, 8192, 0);
-      const h = await parseHeaders(buffer.subarray(0, bytesRead).toString('utf8'));
+      // The header block alone: the list needs no body.
+      const head = (buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n\r?\n/, 1)[0] ?? '') + '\r\n\r\n';
+      const h = headersOf(await simpleParser(head, PARSE));
       return { file, size: stat.size, at: stat.mtime, subject: h.subject, to: h.to };
     } finally {
       await handle.close();
@@ -69,10 +71,10 @@ export async function readOutbox(dir: string, file: string): Promise<OutboxMessa
     const { size } = await handle.stat();
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(Math.min(size, VIEW_BYTES)), 0, Math.min(size, VIEW_BYTES), 0);
     const raw = buffer.subarray(0, bytesRead).toString('utf8');
-    const m = await simpleParser(buffer.subarray(0, bytesRead), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
+    const m = await simpleParser(buffer.subarray(0, bytesRead), PARSE);
     const text = m.text ?? '';
     return {
-      headers: await parseHeaders(raw),
+      headers: headersOf(m),
       text,
       // A link ends before trailing punctuation of the sentence it sits in.
       links: [...new Set((text.match(/https?:\/\/[^\s<>"]+/g) ?? []).map((l) => l.replace(/[.,;:!?)\]]+$/, '')))],
