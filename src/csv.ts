@@ -8,7 +8,8 @@ export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 /**
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
- * page in memory. The rows wait for the client (backpressure); a client that goes away stops the
+ * page in memory. It starts with a byte-order mark: without one Excel reads the file in its legacy
+ * code page, and names in Cyrillic or Uyghur come out garbled. The rows wait for the client (backpressure); a client that goes away stops the
  * reading, and a read that fails mid-way cuts the download off instead of leaving it hanging.
  * `recordExport` (the audit entry) runs before the first read; a HEAD request gets the headers
  * only, with nothing read and nothing recorded, since no personal data leaves.
@@ -36,7 +37,7 @@ export async function sendCsv<T extends { id: number }>(
     }
   }
   try {
-    await pipeline(Readable.from(rows()), stringify({ header: true, columns }), res);
+    await pipeline(Readable.from(rows()), stringify({ header: true, columns, bom: true }), res);
   } catch (err) {
     // The client closed the connection: nothing to answer, and nothing went wrong on our side.
     if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) return;

@@ -55,6 +55,11 @@ export class GoneError extends Error {
   override name = 'GoneError';
 }
 
+/** A request body in a format its route does not read (the API reads JSON only). */
+export class UnsupportedMediaTypeError extends Error {
+  override name = 'UnsupportedMediaTypeError';
+}
+
 /** A request body over what its route takes. */
 export class TooLargeError extends Error {
   override name = 'TooLargeError';

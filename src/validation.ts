@@ -15,12 +15,36 @@ function expected(type: string): string {
   return ({ string: 'text', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', object: 'an object' } as Record<string, string>)[type] ?? `of type ${type}`;
 }
 
+/** What an issue says where its schema gave no message of its own: zod's defaults speak its types. */
+function plainly(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'too_big':
+      if (issue.maximum === Number.MAX_SAFE_INTEGER) return 'is too large';
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      if (issue.origin === 'array') return `may have at most ${issue.maximum} entries`;
+      return `must be at most ${issue.maximum}`;
+    case 'too_small':
+      if (issue.minimum === Number.MIN_SAFE_INTEGER) return 'is too small';
+      if (issue.origin === 'string') return Number(issue.minimum) <= 1 ? 'is required' : `must be at least ${issue.minimum} characters`;
+      if (issue.origin === 'array') return `needs at least ${issue.minimum} entries`;
+      return `must be at least ${issue.minimum}`;
+    case 'invalid_value':
+      return `must be one of: ${issue.values.map(String).join(', ')}`;
+    case 'invalid_union':
+      return 'is not a value this field takes';
+    case 'invalid_format':
+      return issue.format === 'email' ? 'must be a valid email address' : `is not a valid ${issue.format}`;
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Parses input with a zod schema.
  * @throws ValidationError with one message per field path (`targets.0.email`).
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { error: plainly });
   if (result.success) return result.data;
   const fields: FieldErrors = {};
   for (const issue of result.error.issues) {

@@ -2,7 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
 import { countDeliveries } from '../deliveries/service.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { manageToken } from '../subscribers/service.ts';
 import { hashToken } from '../tokens.ts';
@@ -49,6 +49,14 @@ export async function postCaseUpdate(
   const key = requestKey?.trim().slice(0, 200) || null;
   const inserted = await q.insertCaseUpdate(db, kase.id, u, publishedBy, key);
   const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
+  // A key sent again with other content, or by someone else, is a mistake: answering with the
+  // first update would drop the new text unseen.
+  if (!inserted && (update.title !== u.title || update.body !== u.body || update.published_by !== publishedBy)) {
+    throw new ValidationError(
+      { idempotencyKey: 'was used before for a different update; send new content with a new key' },
+      'This Idempotency-Key was used before for a different request.',
+    );
+  }
   // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
   await enqueueFanout(queues, update.id);
   return { ...update, repeated: !inserted };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { line } from '../cases/types.ts';
+import { line, prose } from '../cases/types.ts';
 
 export interface CaseUpdate {
   id: number;
@@ -14,7 +14,7 @@ export interface CaseUpdate {
 
 export const caseUpdateInput = z.object({
   title: line(300).pipe(z.string().min(1, 'is required')),
-  body: z.string().trim().min(1, 'is required').max(20_000, 'must be at most 20000 characters'),
+  body: prose(20_000).pipe(z.string().min(1, 'is required')),
 });
 
 export interface AlertStats {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { line, slug } from '../cases/types.ts';
+import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
 import type { Disclose } from './letter-template.ts';
 
 export type CampaignStatus = 'draft' | 'live' | 'paused' | 'closed';
@@ -41,20 +41,20 @@ export const email = z
 
 export const targetInput = z.object({
   name: line(200).pipe(z.string().min(1, 'is required')),
-  title: line(200).optional().default(''),
+  title: nullAsAbsent(line(200).optional().default('')),
   email,
-  salutation: line(200).optional().default(''),
-  disclose: z.enum(['name', 'name_place', 'full'], { message: 'must be one of: name, name_place, full' }).optional().default('name_place'),
+  salutation: nullAsAbsent(line(200).optional().default('')),
+  disclose: nullAsAbsent(z.enum(['name', 'name_place', 'full'], { message: 'must be one of: name, name_place, full' }).optional().default('name_place')),
 });
 
 export const campaignInput = z.object({
   slug,
   caseSlug: slug,
   title: line(200).pipe(z.string().min(1, 'is required')),
-  summary: z.string().trim().max(20_000).optional().default(''),
+  summary: nullAsAbsent(prose(20_000).optional().default('')),
   letter: z.object({
     subject: line(300).pipe(z.string().min(1, 'is required')),
-    body: z.string().trim().min(1, 'is required').max(20_000),
+    body: prose(20_000).pipe(z.string().min(1, 'is required')),
   }),
   targets: z
     .array(targetInput)
@@ -69,10 +69,10 @@ export const campaignInput = z.object({
         seen.add(key);
       });
     }),
-  deliveryMode: z.enum(['each', 'digest'], { message: 'must be one of: each, digest' }).optional().default('each'),
-  digestHour: z.number().int().min(0, 'must be an hour from 0 to 23').max(23, 'must be an hour from 0 to 23').optional().default(9),
+  deliveryMode: nullAsAbsent(z.enum(['each', 'digest'], { message: 'must be one of: each, digest' }).optional().default('each')),
+  digestHour: nullAsAbsent(z.number().int().min(0, 'must be an hour from 0 to 23').max(23, 'must be an hour from 0 to 23').optional().default(9)),
   goal: z.number().int().positive('must be a whole number of at least 1').max(100_000_000, 'must be at most 100,000,000').nullish(),
-  requireConfirmation: z.boolean().optional().default(true),
+  requireConfirmation: nullAsAbsent(z.boolean().optional().default(true)),
 });
 export type CampaignInput = z.output<typeof campaignInput>;
 

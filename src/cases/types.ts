@@ -31,6 +31,21 @@ export const line = (max: number) =>
     // They turn how the text shows around (an address read backwards); no name needs them.
     .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters');
 
+/**
+ * Paragraphs of text: line breaks and tabs, no other control characters (Postgres refuses a NUL,
+ * and none belongs in a letter or an alert). A browser sends each line break as CRLF; it counts
+ * as one character, as the textarea's maxlength counted it.
+ */
+export const prose = (max: number) =>
+  z
+    .string()
+    .transform((v) => v.replace(/\r\n?/g, '\n').trim())
+    .pipe(z.string().max(max, `must be at most ${max} characters`))
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), 'contains characters that are not text');
+
+/** An optional field a JSON client may send as null for "none": null is taken as absent. */
+export const nullAsAbsent = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === null ? undefined : v), schema);
+
 export const caseStatus = z
   .string()
   .transform((v) => v.trim().toLowerCase().replace(/[\s-]+/g, '_'))
@@ -39,8 +54,8 @@ export const caseStatus = z
 export const caseInput = z.object({
   slug,
   personName: line(200).pipe(z.string().min(1, 'is required')),
-  summary: z.string().trim().min(1, 'is required').max(20_000),
+  summary: prose(20_000).pipe(z.string().min(1, 'is required')),
   status: caseStatus,
-  location: line(200).optional().default(''),
+  location: nullAsAbsent(line(200).optional().default('')),
 });
 export type CaseInput = z.input<typeof caseInput>;

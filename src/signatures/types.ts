@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { email } from '../campaigns/types.ts';
-import { line } from '../cases/types.ts';
+import { line, nullAsAbsent, prose } from '../cases/types.ts';
 
 export interface Signature {
   id: number;
@@ -17,23 +17,17 @@ export interface Signature {
 }
 
 const checkbox = z
-  .union([z.boolean(), z.string(), z.array(z.string())])
-  .optional()
+  .union([z.boolean(), z.string(), z.array(z.string())], { message: 'must be true or false' })
+  .nullish()
   .transform((v) => (Array.isArray(v) ? v.length > 0 : v === true || (typeof v === 'string' && /^(on|true|1|yes)$/i.test(v))));
 
 export const signatureInput = z.object({
   // One character is a whole name in some scripts (李, 김); empty is what is refused.
   fullName: line(120).pipe(z.string().min(1, 'please give your full name')),
   email,
-  city: line(100).optional().default(''),
-  country: line(100).optional().default(''),
-  personalNote: z
-    .string()
-    .trim()
-    .max(2000, 'must be at most 2000 characters')
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), 'contains characters that are not text')
-    .optional()
-    .default(''),
+  city: nullAsAbsent(line(100).optional().default('')),
+  country: nullAsAbsent(line(100).optional().default('')),
+  personalNote: nullAsAbsent(prose(2000).optional().default('')),
   subscribe: checkbox,
 });
 export type SignatureInput = z.output<typeof signatureInput>;

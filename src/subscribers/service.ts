@@ -25,6 +25,16 @@ export const optinToken = (secret: string, subscriber: Pick<Subscriber, 'id' | '
 export const manageToken = (secret: string, subscriberId: number) => deriveToken(secret, 'subscriber-manage', subscriberId);
 
 /**
+ * What requestSubscription checks, storing and sending nothing: a bot caught by the honeypot gets
+ * the answer a person would, mistakes included, so it cannot tell it was caught.
+ * @throws as requestSubscription does.
+ */
+export async function pretendToSubscribe(db: Queryable, input: unknown): Promise<void> {
+  const s = parseInput(subscribeInput, input);
+  if (s.caseSlug) await getCase(db, s.caseSlug);
+}
+
+/**
  * Asks for alerts about one case (or all cases) for an address and sends an opt-in email.
  * Nothing changes for anyone until that email's button is pressed. Whether the address was
  * known, active or unsubscribed, the caller sees the same outcome, so the answer reveals nothing.

@@ -57,12 +57,13 @@ export function createWebApp(ctx: AppContext): express.Express {
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too.
   app.use(['/api/v1/campaigns/:slug/signatures', '/api/v1/subscribers'], publicCors);
   app.post('/unsubscribe/:token', oneClickUnsubscribe(ctx));
+  const limits = createLimits(ctx);
+  app.use(healthRoutes(ctx));
+  // The API reads JSON alone, each route with its own limit (src/web/routes/api.ts).
+  app.use('/api/v1', apiRoutes(ctx, limits));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
   app.use(express.json({ limit: BODY_LIMIT }));
 
-  const limits = createLimits(ctx);
-  app.use(healthRoutes(ctx));
-  app.use('/api/v1', apiRoutes(ctx, limits));
   app.use(publicRoutes(ctx, limits));
   app.use(subscriberRoutes(ctx, limits));
 

@@ -45,15 +45,20 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = emailOf('twice');
     await subscribeAndConfirm(ctx, base, email, caseSlug);
-    const post = () =>
+    const post = (body = 'Write today.', token = apiToken) =>
       fetch(`${base}/api/v1/cases/${caseSlug}/updates`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}`, 'idempotency-key': 'retry-after-timeout-1' },
-        body: JSON.stringify({ title: 'Verdict on Friday', body: 'Write today.' }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': 'retry-after-timeout-1' },
+        body: JSON.stringify({ title: 'Verdict on Friday', body }),
       });
     const first = (await (await post()).json()) as { id: number };
     const second = (await (await post()).json()) as { id: number };
     expect(second.id).toBe(first.id);
+    // The key again with other text, or from another organizer: refused, not answered with the first update.
+    const changed = await post('Write today, and call.');
+    expect(changed.status).toBe(422);
+    expect(((await changed.json()) as { error: { fields: object } }).error.fields).toHaveProperty('idempotencyKey');
+    expect((await post('Write today.', await createToken(ctx.db))).status).toBe(422);
     await settled(first.id, 1);
     await pause(500);
     expect(mailsTo(ctx, email).filter((m) => m.subject?.includes('Verdict on Friday'))).toHaveLength(1);
@@ -237,7 +242,10 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(((await bad.json()) as { error: { fields: object } }).error.fields).toHaveProperty('title');
     expect((await postJson(`${base}/api/v1/cases/no-such-case/updates`, { title: 't', body: 'b' }, apiToken)).status).toBe(404);
     expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'b' })).status).toBe(401);
-    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(40_000) }, apiToken)).status).toBe(413);
+    const long = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(40_000) }, apiToken);
+    expect(long.status).toBe(422);
+    expect((await long.json()).error.fields).toEqual({ body: 'must be at most 20000 characters' });
+    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(1_100_000) }, apiToken)).status).toBe(413);
     expect((await alertStats(99_999_999)).status).toBe(404);
     expect((await alertStats('abc' as unknown as number)).status).toBe(404);
   });

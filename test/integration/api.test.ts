@@ -80,6 +80,43 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await digest.json()).toMatchObject({ deliveryMode: 'digest', digestHour: 0 });
   });
 
+  it('reads JSON alone, organizer bodies as large as their fields allow, null as "none", and says where it put what it made', async () => {
+    const caseSlug = uniq('case');
+    // Not JSON: 415 saying so, not 422 "is required" for every field; a public post the same.
+    const plain = await fetch(`${base}/api/v1/cases`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'text/plain' },
+      body: JSON.stringify({ slug: caseSlug, personName: 'Serik Test', summary: 'Detained.', status: 'detained' }),
+    });
+    expect(plain.status).toBe(415);
+    expect(await plain.json()).toMatchObject({ error: { code: 'unsupported_media_type', message: expect.stringContaining('application/json') } });
+    const form = await postForm(`${base}/api/v1/subscribers`, { email: `${uniq('form')}@supporter.example` });
+    expect(form.status).toBe(415);
+    expect(form.headers.get('access-control-allow-origin')).toBe('*');
+
+    // 19,000 characters of Cyrillic are 38 kB of UTF-8: over the public limit, within a case's.
+    const summary = 'Задержан на границе. '.repeat(900).trim();
+    const created = await api('/cases', { slug: caseSlug, personName: 'Serik Test', summary, status: 'detained', location: null });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('location')).toBe(`/api/v1/cases/${caseSlug}`);
+    expect(await created.json()).toMatchObject({ summary, location: '' });
+
+    const body = campaignBody(caseSlug, { summary: null, goal: null, targets: [{ name: 'Minister', title: null, salutation: null, email: `${uniq('min')}@gov.example` }] });
+    const campaign = await api('/campaigns', body);
+    expect(campaign.status).toBe(201);
+    expect(campaign.headers.get('location')).toBe(`/api/v1/campaigns/${body.slug}`);
+    expect(await campaign.json()).toMatchObject({ summary: '', goal: null, targets: [{ title: '', salutation: '', disclose: 'name_place' }] });
+    // A state change answers with the campaign as every other route does, targets included.
+    expect(await (await api(`/campaigns/${body.slug}/launch`)).json()).toMatchObject({ status: 'live', targets: [{ name: 'Minister' }] });
+
+    // Mistakes name their field in plain words, a NUL included (Postgres would refuse it).
+    const wrong = await api('/campaigns', campaignBody(caseSlug, { goal: 1e20, summary: 'a\u0000b' }));
+    expect(wrong.status).toBe(422);
+    expect((await wrong.json()).error.fields).toEqual({ goal: 'is too large', summary: 'contains characters that are not text' });
+    const unticked = await postJson(`${base}/api/v1/campaigns/${body.slug}/signatures`, { fullName: 'Ana', email: `${uniq('ana')}@supporter.example`, subscribe: 5 });
+    expect((await unticked.json()).error.fields).toEqual({ subscribe: 'must be true or false' });
+  });
+
   it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {
     const { slug } = (await (await api('/campaigns', campaignBody(await newCase()))).json()) as { slug: string };
     const move = async (action: string) => {
@@ -145,7 +182,10 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await exports()).toBe(1);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="?${slug}-signatures\\.csv"?$`));
-    const rows = parse(await res.text(), { columns: true }) as Record<string, string>[];
+    const bytes = Buffer.from(await res.arrayBuffer());
+    // A byte-order mark first, so Excel reads the names as UTF-8 (fetch's text() would drop it).
+    expect(bytes.subarray(0, 12).toString('latin1')).toBe('\xef\xbb\xbffull_name');
+    const rows = parse(bytes, { columns: true, bom: true }) as Record<string, string>[];
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({
       full_name: `'${evil.fullName}`,

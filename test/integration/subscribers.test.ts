@@ -272,6 +272,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(form.headers.get('location')).toBe('/subscribe/check-email');
     expect((await postJson(`${base}/api/v1/subscribers`, { email, website: 'x' })).status).toBe(202);
     expect(await subscriber(email)).toEqual([]);
+    // Its mistakes are answered as a person's would be: a 202 for a bad address would give it away.
+    expect((await postJson(`${base}/api/v1/subscribers`, { email: 'not-an-address', website: 'x' })).status).toBe(422);
+    expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: 'no-such-case', website: 'x' })).status).toBe(404);
+    expect((await postForm(`${base}/subscribe`, { email: 'not-an-address', website: 'x' })).status).toBe(400);
+    expect((await postForm(`${base}/subscribe`, { email, case: 'no-such-case', website: 'x' })).status).toBe(404);
+    expect(await subscriber(email)).toEqual([]);
   });
 
 });

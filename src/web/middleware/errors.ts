@@ -13,6 +13,7 @@ import {
   TemplateError,
   TooLargeError,
   UnauthorizedError,
+  UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.ts';
 
@@ -32,8 +33,12 @@ function minutes(seconds: number): string {
 /** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
-  if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON.' };
+  if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON: send one JSON object.' };
   if (e.type === 'entity.too.large') return { status: 413, code: 'too_large', title: 'Too large', message: 'The request body is too large.' };
+  if (e.type === 'parameters.too.many') return { status: 413, code: 'too_large', title: 'Too large', message: 'The form has more fields than this page takes.' };
+  if (err instanceof UnsupportedMediaTypeError) {
+    return { status: 415, code: 'unsupported_media_type', title: 'Unsupported', message: err.message || 'The request body is in a format this address does not read.' };
+  }
   if (err instanceof TooLargeError) return { status: 413, code: 'too_large', title: 'Too large', message: err.message || 'The request body is too large.' };
   if (err instanceof multer.MulterError) {
     return err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'

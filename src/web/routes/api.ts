@@ -1,16 +1,17 @@
-import { Router, type Request } from 'express';
+import express, { Router, type Request, type RequestHandler } from 'express';
 import type { AppContext } from '../../context.ts';
 import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats, listTargets } from '../../campaigns/service.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
+import { UnsupportedMediaTypeError } from '../../errors.ts';
 import { recordAudit } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
-import { requestSubscription } from '../../subscribers/service.ts';
+import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
 import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
-import { honeypot, honeypotFilled } from '../middleware/honeypot.ts';
+import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendCsv } from '../../csv.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -45,10 +46,37 @@ export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) 
   updatedAt: c.updated_at,
 });
 
+/** A public post is a signature or an address; anything bigger is not one. */
+const PUBLIC_BODY = '32kb';
+/**
+ * An organizer's post: a summary and a letter of up to 20,000 characters each, which a client
+ * escaping non-ASCII writes as six bytes a character, and up to 500 targets.
+ */
+const ORGANIZER_BODY = '1mb';
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/**
+ * Reads a JSON body of up to `limit`. A body of another type is refused with 415: read as nothing,
+ * it would be answered that every field is missing.
+ */
+function jsonBody(limit: string): RequestHandler {
+  const parse = express.json({ limit, type: JSON_TYPES });
+  return (req, res, next) => {
+    // No body (null) or an empty one is what the routes without one (launch, pause, close) get.
+    if (req.is(JSON_TYPES) === false && req.headers['content-length'] !== '0') {
+      next(new UnsupportedMediaTypeError('Send the body as JSON, with the header Content-Type: application/json.'));
+      return;
+    }
+    parse(req, res, next);
+  };
+}
+
 export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db } = ctx;
   const router = Router();
-  const auth = requireApiToken(db);
+  // The token is checked before a body up to a megabyte is read.
+  const auth = [requireApiToken(db), jsonBody(ORGANIZER_BODY)] as const;
+  const publicBody = jsonBody(PUBLIC_BODY);
   const actor = (req: Request) => (req.res!.locals.organizer?.id ?? null);
   const caseSlugOf = async (c: Campaign) => (await db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!.slug;
 
@@ -57,6 +85,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     '/campaigns/:slug/signatures',
     publicCors,
     limits.perIp,
+    publicBody,
     async (req, res) => {
       const slug = String(req.params.slug);
       const body = req.body ?? {};
@@ -73,60 +102,61 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     '/subscribers',
     publicCors,
     limits.perIp,
-    honeypot((_req, res) => void res.status(202).json({ status: 'received' })),
+    publicBody,
     async (req, res) => {
       const body = req.body ?? {};
-      await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
+      if (honeypotFilled(body)) await pretendToSubscribe(db, body);
+      else await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
       res.status(202).json({ status: 'received' });
     },
   );
 
-  router.post('/cases/:slug/updates', auth, async (req, res) => {
+  router.post('/cases/:slug/updates', ...auth, async (req, res) => {
     const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     // The console's action for the same thing, so the audit log shows every alert however it was posted.
     if (!update.repeated) await recordAudit(db, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
     res.status(202).json({ id: update.id, recipients: update.recipients });
   });
 
-  router.get('/alerts/:id', auth, async (req, res) => {
+  router.get('/alerts/:id', ...auth, async (req, res) => {
     res.json(await getAlertStats(db, /^\d{1,15}$/.test(req.params.id as string) ? Number(req.params.id) : NaN));
   });
 
-  router.post('/cases', auth, async (req, res) => {
+  router.post('/cases', ...auth, async (req, res) => {
     const kase = await createCase(db, req.body ?? {});
     await recordAudit(db, actor(req), 'case.create', `case:${kase.slug}`);
-    res.status(201).json(caseJson(kase));
+    res.status(201).location(`/api/v1/cases/${kase.slug}`).json(caseJson(kase));
   });
 
-  router.get('/cases/:slug', auth, async (req, res) => {
+  router.get('/cases/:slug', ...auth, async (req, res) => {
     res.json(caseJson(await getCase(db, String(req.params.slug))));
   });
 
-  router.post('/campaigns', auth, async (req, res) => {
+  router.post('/campaigns', ...auth, async (req, res) => {
     const campaign = await createCampaign(db, req.body ?? {});
     await recordAudit(db, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
-    res.status(201).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
+    res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });
 
-  router.get('/campaigns/:slug', auth, async (req, res) => {
+  router.get('/campaigns/:slug', ...auth, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
     res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });
 
   for (const action of ['launch', 'pause', 'close'] as const) {
-    router.post(`/campaigns/:slug/${action}`, auth, async (req, res) => {
+    router.post(`/campaigns/:slug/${action}`, ...auth, async (req, res) => {
       const campaign = await changeCampaignStatus(db, String(req.params.slug), action);
       await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
-      res.json(campaignJson(campaign, await caseSlugOf(campaign)));
+      res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
     });
   }
 
-  router.get('/campaigns/:slug/stats', auth, async (req, res) => {
+  router.get('/campaigns/:slug/stats', ...auth, async (req, res) => {
     res.json(await getCampaignStats(db, String(req.params.slug)));
   });
 
-  router.get('/campaigns/:slug/signatures.csv', auth, async (req, res) => {
+  router.get('/campaigns/:slug/signatures.csv', ...auth, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
     await sendCsv(
       res,
