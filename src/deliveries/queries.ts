@@ -41,6 +41,25 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
   return rows;
 }
 
+/**
+ * The unique (kind, source, recipient) key allows one row per email a source sends, so an email
+ * that must go again with a new link (an opt-in asked for again, a signature made again before
+ * confirming) re-queues that row once its previous email is finished. One still on its way is
+ * left alone: it is composed with the current link. Per-address rate limits bound how often.
+ * @returns the delivery requeued, or undefined.
+ */
+export async function requeueFinished(db: Queryable, kind: 'optin' | 'confirm', sourceId: number) {
+  const { rows } = await db.query<{ id: number }>(
+    `UPDATE deliveries
+        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL,
+            lease_until = NULL, next_attempt_at = NULL, updated_at = now()
+      WHERE kind = $1 AND source_id = $2 AND status IN ('sent', 'failed')
+      RETURNING id`,
+    [kind, sourceId],
+  );
+  return rows[0]?.id;
+}
+
 export async function getDeliveryState(db: Queryable, id: number) {
   const { rows } = await db.query<{ status: DeliveryStatus; lease_until: Date | null }>(
     'SELECT status, lease_until FROM deliveries WHERE id = $1',

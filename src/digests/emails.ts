@@ -25,10 +25,10 @@ interface ShownSigner {
 }
 
 /** The signers of a digest as the target may see them: `name` hides the place, only `full` shows the email. */
-async function loadSigners(db: Queryable, digestId: number, disclose: q.DigestParts['disclose']): Promise<ShownSigner[]> {
+async function loadSigners(db: Queryable, digestId: number, targetId: number, disclose: q.DigestParts['disclose']): Promise<ShownSigner[]> {
   const shown: ShownSigner[] = [];
   for (let afterId = 0; ; ) {
-    const page = await q.listDigestSigners(db, digestId, afterId, SIGNER_PAGE);
+    const page = await q.listDigestSigners(db, digestId, targetId, afterId, SIGNER_PAGE);
     if (page.length === 0) return shown;
     for (const s of page) {
       shown.push({
@@ -77,7 +77,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     if (delivery.target_id === null) return null;
     const p = await q.getDigestParts(db, delivery.source_id, delivery.target_id);
     if (!p) return null;
-    const signers = await loadSigners(db, p.digest_id, p.disclose);
+    const signers = await loadSigners(db, p.digest_id, delivery.target_id, p.disclose);
     if (signers.length === 0) return null;
     const letter = renderDigestLetter(p.letter_subject, p.letter_body, {
       target: { name: p.target_name, title: p.target_title, salutation: p.salutation },

@@ -113,12 +113,16 @@ export interface DigestSigner {
   personal_note: string;
 }
 
-/** One keyset page of a digest's signers, in signing order. */
-export async function listDigestSigners(db: Queryable, digestId: number, afterId: number, limit: number) {
+/**
+ * One keyset page of a digest's signers for one target, in signing order: those who signed before
+ * the target was added did not write to it.
+ */
+export async function listDigestSigners(db: Queryable, digestId: number, targetId: number, afterId: number, limit: number) {
   const { rows } = await db.query<DigestSigner>(
-    `SELECT id, full_name, email, city, country, personal_note FROM signatures
-      WHERE digest_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-    [digestId, afterId, limit],
+    `SELECT s.id, s.full_name, s.email, s.city, s.country, s.personal_note
+       FROM signatures s JOIN targets t ON t.id = $2
+      WHERE s.digest_id = $1 AND s.id > $3 AND s.created_at >= t.added_at ORDER BY s.id LIMIT $4`,
+    [digestId, targetId, afterId, limit],
   );
   return rows;
 }

@@ -4,7 +4,7 @@ import { discloseTo, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
 import type { Queryable } from '../db/index.ts';
-import { displayName, oneLine } from '../mail/address.ts';
+import { displayName, oneLine, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
@@ -87,10 +87,13 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
       orgName: config.orgName,
       campaignTitle: p.campaign_title,
       personName: p.person_name,
-      confirmUrl: `${config.publicUrl}/confirm/${confirmToken(secret, p.id)}`,
+      confirmUrl: `${config.publicUrl}/confirm/${confirmToken(secret, p.id, p.confirm_round)}`,
       campaignUrl: `${config.publicUrl}/c/${p.campaign_slug}`,
     });
     return {
+      // A new email for each round (signing again sends one): a copy of the first one's id would be
+      // taken for the same message and dropped by some mailboxes.
+      messageId: stableMessageId(secret, `confirm-${p.confirm_round}`, delivery.id, config.mailFrom.address),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: oneLine(`Please confirm your signature: ${p.campaign_title}`),

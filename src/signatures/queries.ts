@@ -134,16 +134,51 @@ export async function markConfirmed(db: Queryable, id: number) {
   return rows[0];
 }
 
-/** One letter per target of the signature's campaign. */
+/**
+ * One letter per target of the signature's campaign that was there when it was signed: a target
+ * added since is not one the signer saw.
+ */
 export async function insertLetterDeliveries(db: Queryable, signature: Signature) {
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-     SELECT 'letter', $1, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $2
+     SELECT 'letter', $1, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $2 AND t.added_at <= $3
      ORDER BY t.position, t.id
      ON CONFLICT DO NOTHING RETURNING id`,
-    [signature.id, signature.campaign_id],
+    [signature.id, signature.campaign_id, signature.created_at],
   );
   return rows.map((r) => r.id);
+}
+
+/** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
+export async function listSignatureTargets(db: Queryable, signatureId: number) {
+  const { rows } = await db.query<{ name: string; title: string }>(
+    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND t.added_at <= s.created_at
+      WHERE s.id = $1 ORDER BY t.position, t.id`,
+    [signatureId],
+  );
+  return rows;
+}
+
+/**
+ * A signature still waiting for confirmation takes what its address signs with now: whoever gave
+ * the address first must not decide what a letter in that person's name says. The address itself
+ * stays as first written (its confirmation email's key). A confirmed signature does not change.
+ * @returns the signature replaced, or undefined when the address's signature is confirmed.
+ */
+export async function replacePendingSignature(db: Queryable, campaignId: number, input: SignatureInput) {
+  const { rows } = await db.query<{ id: number; confirm_round: number }>(
+    `UPDATE signatures
+        SET full_name = $3, city = $4, country = $5, personal_note = $6, subscribe = $7,
+            letter_version_id = NULL, created_at = now()
+      WHERE campaign_id = $1 AND lower(email) = lower($2) AND status = 'pending'
+      RETURNING id, confirm_round`,
+    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe],
+  );
+  return rows[0];
+}
+
+export async function setConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string) {
+  await db.query('UPDATE signatures SET confirm_round = $2, confirm_token_hash = $3 WHERE id = $1', [signatureId, round, tokenHash]);
 }
 
 export interface LetterParts {
@@ -191,8 +226,8 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
 }
 
 export async function getConfirmParts(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; campaign_title: string; campaign_slug: string; campaign_status: string; person_name: string }>(
-    `SELECT s.id, s.full_name, s.email, s.status, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name
+  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; confirm_round: number; campaign_title: string; campaign_slug: string; campaign_status: string; delivery_mode: string; person_name: string }>(
+    `SELECT s.id, s.full_name, s.email, s.status, s.confirm_round, c.delivery_mode, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name
        FROM signatures s JOIN campaigns c ON c.id = s.campaign_id JOIN cases k ON k.id = c.case_id
       WHERE s.id = $1`,
     [signatureId],

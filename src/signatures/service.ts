@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
+import { requeueFinished } from '../deliveries/queries.ts';
+import { enqueueAfresh } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { getCaseById } from '../cases/service.ts';
 import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
@@ -17,7 +19,12 @@ export interface SignDeps {
   log: Pick<Logger, 'warn'>;
 }
 
-export const confirmToken = (secret: string, signatureId: number) => deriveToken(secret, 'confirm-signature', signatureId);
+/**
+ * The link in a signature's confirmation email number `round` (0: the first); signing again before
+ * confirming sends a new email, and the older links stop working.
+ */
+export const confirmToken = (secret: string, signatureId: number, round = 0) =>
+  deriveToken(secret, round === 0 ? 'confirm-signature' : `confirm-signature-${round}`, signatureId);
 
 /** Letters for a confirmed signature: one per target now, or none yet when the campaign sends digests. */
 async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: string): Promise<number[]> {
@@ -111,7 +118,9 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
 /**
  * Records a signature. With confirmation on, stores it pending with a confirmation email;
  * with it off, confirms at once and queues the letters. The rows commit together; jobs follow.
- * A second signature by the same address changes and sends nothing.
+ * A second signature by the same address sends no second letter: one still waiting for
+ * confirmation takes the new details and gets a new confirmation email (see signAgain), and a
+ * confirmed one only asks for alerts when `subscribe` is ticked. Every case answers alike.
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
 export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown): Promise<SignResult> {
@@ -146,11 +155,34 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
       ),
     );
   }
+  const confirmed = stored.signed ? confirmNow : !(await signAgain(db, deps, campaign.id, s));
   // No subscription when confirming at once: nobody has confirmed this address, and alerts need
-  // double opt-in.
-  if (confirmNow && stored.signed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
+  // double opt-in. A pending signature subscribes when it is confirmed.
+  if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+}
+
+/**
+ * The address signed this campaign before. While that signature waits for confirmation it takes
+ * these details, and its confirmation email goes again with a new link (the older one stops
+ * working) unless one is still on its way, which will carry them. Otherwise a stranger who gave
+ * the address first would choose what the person then confirms, and the person could not sign.
+ * @returns whether a pending signature was replaced; false when it is confirmed.
+ */
+async function signAgain(db: Db, deps: SignDeps, campaignId: number, s: SignatureInput): Promise<boolean> {
+  const again = await db.transaction(async (tx) => {
+    const replaced = await q.replacePendingSignature(tx, campaignId, s);
+    if (!replaced) return undefined;
+    const deliveryId = await requeueFinished(tx, 'confirm', replaced.id);
+    if (deliveryId !== undefined) {
+      const round = replaced.confirm_round + 1;
+      await q.setConfirmRound(tx, replaced.id, round, hashToken(confirmToken(deps.secret, replaced.id, round)));
+    }
+    return { deliveryId };
+  });
+  if (again?.deliveryId !== undefined) await enqueueAfresh(deps.queues, [again.deliveryId]);
+  return again !== undefined;
 }
 
 /**
@@ -163,14 +195,25 @@ async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: numbe
 }
 
 /** A signature not confirmed within the retention period is deleted with its link. */
-const SIGNATURE_LINK_HINT = 'A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
+const SIGNATURE_LINK_HINT =
+  'If you signed more than once, only the link in the newest email works. A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
 
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */
 export async function findSignatureByToken(db: Queryable, token: string) {
   const signature = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!signature) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const parts = (await q.getConfirmParts(db, signature.id))!;
-  return { signature, campaignTitle: parts.campaign_title, campaignSlug: parts.campaign_slug, personName: parts.person_name, campaignClosed: parts.campaign_status === 'closed' };
+  return {
+    signature,
+    // What the button sends, and to whom: the person confirms what they see, not what whoever
+    // gave their address may have written.
+    targets: await q.listSignatureTargets(db, signature.id),
+    digest: parts.delivery_mode === 'digest',
+    campaignTitle: parts.campaign_title,
+    campaignSlug: parts.campaign_slug,
+    personName: parts.person_name,
+    campaignClosed: parts.campaign_status === 'closed',
+  };
 }
 
 /**

@@ -56,23 +56,6 @@ export async function insertOptinDelivery(db: Queryable, subscriber: Pick<Subscr
   return rows[0]?.id;
 }
 
-/**
- * The unique (kind, source, recipient) key allows one opt-in row per subscriber, so asking again
- * re-queues that row once its previous email is finished. One still on its way is left alone:
- * it carries the current link. Per-address rate limits bound how often this can happen.
- */
-export async function requeueOptinDelivery(db: Queryable, subscriberId: number) {
-  const { rows } = await db.query<{ id: number }>(
-    `UPDATE deliveries
-        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL,
-            lease_until = NULL, next_attempt_at = NULL, updated_at = now()
-      WHERE kind = 'optin' AND source_id = $1 AND status IN ('sent', 'failed')
-      RETURNING id`,
-    [subscriberId],
-  );
-  return rows[0]?.id;
-}
-
 /** Retention counts unconfirmed requests from the latest one. */
 export async function markOptinRequested(db: Queryable, id: number) {
   await db.query('UPDATE subscribers SET optin_requested_at = now() WHERE id = $1', [id]);

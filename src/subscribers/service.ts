@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
+import { requeueFinished } from '../deliveries/queries.ts';
 import { enqueueAfresh } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
@@ -50,7 +51,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     if (!waits) return { deliveryId: undefined, requeued: false };
     await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
-    const requeued = fresh === undefined ? await q.requeueOptinDelivery(tx, subscriber.id) : undefined;
+    const requeued = fresh === undefined ? await requeueFinished(tx, 'optin', subscriber.id) : undefined;
     const deliveryId = fresh ?? requeued;
     if (deliveryId !== undefined) {
       const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };

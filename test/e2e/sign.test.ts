@@ -152,5 +152,10 @@ describe('signing in a real browser', () => {
       expect({ name, sideways: await scrollsSideways(page) }).toEqual({ name, sideways: false });
       await screenshot(page, `phone-${name}`);
     }
+    // A pasted link has no place to break; the live preview shows it in the letter as typed.
+    await page.goto(`${base}/c/${slug}`);
+    await page.fill('#f-personal_note', `https://docs.example/document/d/${'1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'.repeat(4)}/edit?usp=sharing`);
+    expect(await scrollsSideways(page)).toBe(false);
+    await screenshot(page, 'phone-long-link');
   });
 });

@@ -177,33 +177,79 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(rows).toEqual([]);
   });
 
-  it('sends nothing new for a second signature by the same email in other capitals, before or after confirming', async () => {
+  it('lets a second signature before confirming replace the first and email a new link, so whoever gave the address first decides nothing', async () => {
     const target = `${uniq('t')}@gov.example`;
-    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Official', email: target }] });
+    const { slug } = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'About {{case.personName}}', body: 'Dear {{target.name}},\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}, {{supporter.city}}' },
+      targets: [{ name: 'Judge Official', email: target, disclose: 'full' }],
+    });
     const email = `${uniq('Twice')}@Supporter.example`;
-    const sign = (address: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Twice Signer', email: address });
+    const sign = (address: string, fields: Record<string, string>) => postForm(`${base}/c/${slug}/sign`, { email: address, ...fields });
 
-    expect((await sign(email)).status).toBe(303);
-    await settled(ctx.db);
-    const afterFirst = ctx.sink!.messages.length;
-    const again = await sign(email.toLowerCase());
+    // A stranger signs first with the person's address and words of their own.
+    expect((await sign(email, { full_name: 'Dana Victim', city: 'Urumqi', personal_note: 'A threat the person never wrote.' })).status).toBe(303);
+    const [first] = await mailTo(ctx.sink!, email);
+    // The person signs with their own; the answer is the same as a first signature's.
+    const again = await sign(email.toLowerCase(), { full_name: 'Dana Real', city: 'Berlin', personal_note: 'Please let her stay.', subscribe: 'on' });
     expect(again.status).toBe(303);
     expect(again.headers.get('location')).toBe(`/c/${slug}/check-email`);
-    await settled(ctx.db);
-    expect(ctx.sink!.messages.length).toBe(afterFirst);
+    const [, second] = await mailTo(ctx.sink!, email, 2);
+    expect(second!.messageId).not.toBe(first!.messageId);
+    expect(confirmToken(second!)).not.toBe(confirmToken(first!));
 
-    const [confirmation] = await mailTo(ctx.sink!, email);
-    await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
-    await mailTo(ctx.sink!, target);
+    // The older link no longer works; the newer one shows what will be sent, and to whom.
+    expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(404);
+    const page = await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text();
+    expect(page).toContain('Dana Real');
+    expect(page).toContain('Please let her stay.');
+    expect(page).toContain('Judge Official');
+    expect(page).not.toContain('threat');
+    expect((await postForm(`${base}/confirm/${confirmToken(first!)}`, {})).status).toBe(404);
+    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, {})).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.text).toContain('Please let her stay.');
+    expect(letter!.text).toContain('Dana Real, Berlin');
+    expect(letter!.text).not.toContain('threat');
     await settled(ctx.db);
+
+    // Confirmed: signing again sends no second letter and changes nothing.
     const afterConfirm = ctx.sink!.messages.length;
-    expect((await sign(email.toUpperCase())).status).toBe(303);
+    expect((await sign(email.toUpperCase(), { full_name: 'Someone Else', personal_note: 'Too late.' })).status).toBe(303);
     await settled(ctx.db);
     await new Promise((r) => setTimeout(r, 300));
     expect(ctx.sink!.messages.length).toBe(afterConfirm);
     expect(sentTo([target])).toHaveLength(1);
-    const { rows } = await ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM signatures WHERE lower(email) = lower($1)', [email]);
-    expect(rows[0]!.n).toBe(1);
+    const { rows } = await ctx.db.query<{ n: number; full_name: string }>('SELECT count(*)::int AS n, max(full_name) AS full_name FROM signatures WHERE lower(email) = lower($1)', [email]);
+    expect(rows[0]).toEqual({ n: 1, full_name: 'Dana Real' });
+  });
+
+  it('sends a letter only to the targets a signer saw: one added before they confirm gets none', async () => {
+    const first = `${uniq('first')}@gov.example`;
+    const added = `${uniq('added')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'First Official', email: first }] });
+    const email = `${uniq('early')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Early Signer', email })).status).toBe(303);
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    const { addTargets } = await import('../../src/campaigns/service.ts');
+    await addTargets(ctx.db, slug, [{ name: 'Added Later', email: added, disclose: 'full' }]);
+
+    const page = await (await fetch(`${base}/confirm/${confirmToken(confirmation!)}`)).text();
+    expect(page).toContain('First Official');
+    expect(page).not.toContain('Added Later');
+    expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(303);
+    await mailTo(ctx.sink!, first);
+    await settled(ctx.db);
+    expect(sentTo([added])).toEqual([]);
+
+    // Who signs after it was added writes to both.
+    const later = `${uniq('later')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Later Signer', email: later });
+    const [laterConfirmation] = await mailTo(ctx.sink!, later);
+    await postForm(`${base}/confirm/${confirmToken(laterConfirmation!)}`, {});
+    await mailTo(ctx.sink!, added);
+    await settled(ctx.db);
+    expect(sentTo([first])).toHaveLength(2);
+    expect(sentTo([added])).toHaveLength(1);
   });
 
   it('shows on the page what each official learns of a signer, and previews the first one\'s letter as it is sent', async () => {

@@ -125,8 +125,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/confirm/:token', async (req, res) => {
     const found = await findSignatureByToken(db, req.params.token);
     const confirmed = found.signature.status === 'confirmed';
+    const place = [found.signature.city, found.signature.country].filter(Boolean).join(', ');
     // A campaign that closed before the signer confirmed takes no more letters: no button to press.
-    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, confirmed }, !confirmed && found.campaignClosed ? 410 : 200);
+    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, place, confirmed }, !confirmed && found.campaignClosed ? 410 : 200);
   });
 
   router.post('/confirm/:token', async (req, res) => {
