@@ -112,6 +112,8 @@ describe('signing in a real browser', () => {
 
     const alert = page.getByRole('alert');
     expect(await alert.textContent()).toContain('Please check the form');
+    expect(await alert.getByRole('link').first().textContent()).toMatch(/^Full name: /);
+    expect(await page.title()).toMatch(/^Error: /);
     expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     expect(await page.locator('#f-full_name').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('#e-full_name').isVisible()).toBe(true);
@@ -125,7 +127,12 @@ describe('signing in a real browser', () => {
     await page.goto(`${base}/c/${slug}`);
     // The server shows the letter with placeholders where the supporter's words go.
     expect(await page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('[your name]');
+    // A mistake: the page comes back opened on the list of mistakes, not at its top.
     await page.fill('#f-full_name', 'Noscript Reader');
+    await page.fill('#f-email', 'not-an-address');
+    await page.getByRole('button', { name: 'Sign the letter' }).click();
+    await page.waitForLoadState();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     await page.fill('#f-email', 'noscript@supporter.example');
     await page.getByRole('button', { name: 'Sign the letter' }).click();
     await page.waitForURL(`${base}/c/${slug}/check-email`);

@@ -26,6 +26,16 @@ function errorsToForm(fields: Record<string, string>) {
   return Object.fromEntries(Object.entries(fields).map(([k, v]) => [byKey[k] ?? k, v]));
 }
 
+/** The sign form's labels, to name each mistake in the summary above the form. */
+const SIGN_FIELD_LABELS: Record<string, string> = {
+  full_name: 'Full name',
+  email: 'Email',
+  city: 'City',
+  country: 'Country',
+  personal_note: 'Personal note',
+  subscribe: 'Updates',
+};
+
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
   const router = Router();
@@ -50,7 +60,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       hiddenInPreview(c.campaign.delivery_mode, first?.disclose ?? 'name_place'),
     );
     page(res, 'campaign', {
-      title: c.campaign.title,
+      // A screen reader hears the title first: it says the form came back with mistakes.
+      title: form.errors ? `Error: ${c.campaign.title}` : c.campaign.title,
       campaign: c.campaign,
       case: c.case,
       targets: c.targets.map((t) => ({ ...t, learns: DISCLOSE_WORDS[t.disclose] })),
@@ -61,7 +72,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       preview,
       values,
       errors: form.errors,
-      errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, message })),
+      errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, label: SIGN_FIELD_LABELS[field] ?? field, message })),
     }, status);
   }
 

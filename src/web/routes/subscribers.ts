@@ -53,7 +53,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = typedValues(body);
     if (Array.isArray(body.case)) {
-      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
+      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
     }
     let kase: Awaited<ReturnType<typeof caseOf>>;
     try {
@@ -62,7 +62,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       // A case taken down since the page was opened: the form again, with what was typed.
       if (!(err instanceof NotFoundError)) throw err;
       const errors = { case: 'this case is no longer listed; subscribe without it to hear about every case' };
-      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
+      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
     }
     try {
       const input = { email: body.email, caseSlug: kase?.slug };
@@ -72,7 +72,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
-      return page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(kase, { values: typed, errors }) }, 400);
+      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(kase, { values: typed, errors }) }, 400);
     }
     checkEmail(req, res);
   });
