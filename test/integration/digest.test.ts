@@ -115,6 +115,23 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
   });
 
+  it('gives a target added since some signed only the signers who came after it', async () => {
+    const c = await digestCampaign();
+    const before = await c.addSigner();
+    const added = `added@${uniq('later')}.example`;
+    const { addTargets } = await import('../../src/campaigns/service.ts');
+    await addTargets(ctx.db, c.slug, [{ name: 'Added Later', email: added, disclose: 'full' }]);
+    await pause(5);
+    const after = await c.addSigner();
+
+    await ctx.queues.maintenance.add('digest', { task: 'digest' });
+    const [court, later] = await Promise.all([waitForMail(ctx, c.targets.name), waitForMail(ctx, added)]);
+    expect(csvOf(court!).map((r) => r.name)).toEqual([before.fullName, after.fullName]);
+    expect(csvOf(later!).map((r) => r.name)).toEqual([after.fullName]);
+    expect(later!.text).not.toContain(before.fullName);
+    expect(later!.from!.value[0]!.name).toBe('1 supporter via Appeal Test');
+  });
+
   it('splits a run with more waiting signers than one letter carries into several letters, each signer in one', async () => {
     const c = await digestCampaign();
     const signers: Signer[] = [];
