@@ -240,26 +240,44 @@ export async function requeueFailed(db: Queryable, id: number) {
   return rows[0]!;
 }
 
-/** One keyset page of the suppression list in address order, optionally those containing `search`. */
-export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; limit: number }) {
+/** A suppressed address that some campaign writes to: an official's, not a supporter's or a subscriber's. */
+const OFFICIAL = 'EXISTS (SELECT 1 FROM targets t WHERE lower(t.email) = s.email)';
+
+/**
+ * One keyset page of the suppression list in address order, optionally those containing `search`;
+ * `officialsOnly`: only the addresses of targets (what an organizer who is not an admin sees).
+ */
+export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; officialsOnly?: boolean; limit: number }) {
   const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
   const { rows } = await db.query<{ email: string; reason: string; created_at: Date }>(
-    `SELECT email, reason, created_at FROM suppressions
+    `SELECT email, reason, created_at FROM suppressions s
       WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2)
+        AND (NOT $4::boolean OR ${OFFICIAL})
       ORDER BY email LIMIT $3`,
-    [opts.afterEmail ?? null, pattern, opts.limit],
+    [opts.afterEmail ?? null, pattern, opts.limit, opts.officialsOnly ?? false],
   );
   return rows;
 }
 
-/** Lifts a suppression; a subscriber who had bounced is active again, as they last chose. */
-export async function deleteSuppression(db: Queryable, email: string) {
+/** How many suppressed addresses are not officials' (see listSuppressions). */
+export async function countOtherSuppressions(db: Queryable) {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM suppressions s WHERE NOT ${OFFICIAL}`);
+  return rows[0]!.n;
+}
+
+/**
+ * Lifts a suppression (with `officialsOnly`, only an official's); a subscriber who had bounced
+ * is active again, as they last chose.
+ */
+export async function deleteSuppression(db: Queryable, email: string, officialsOnly = false) {
   const { rows } = await db.query<{ email: string; reason: string }>(
-    `WITH lifted AS (
-       UPDATE subscribers SET status = 'active' WHERE lower(email) = lower($1) AND status = 'bounced'
+    `WITH gone AS (
+       DELETE FROM suppressions s WHERE email = lower($1) AND (NOT $2::boolean OR ${OFFICIAL}) RETURNING email, reason
+     ), lifted AS (
+       UPDATE subscribers SET status = 'active' WHERE lower(email) IN (SELECT email FROM gone) AND status = 'bounced'
      )
-     DELETE FROM suppressions WHERE email = lower($1) RETURNING email, reason`,
-    [email],
+     SELECT email, reason FROM gone`,
+    [email, officialsOnly],
   );
   return rows[0];
 }

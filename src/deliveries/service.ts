@@ -245,6 +245,7 @@ export { enqueueDeliveries };
 export const listFailedDeliveries = q.listFailedDeliveries;
 export const countFailedByKind = q.countFailedByKind;
 export const listSuppressions = q.listSuppressions;
+export const countOtherSuppressions = q.countOtherSuppressions;
 export type { FailedDelivery } from './queries.ts';
 
 export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';
@@ -293,6 +294,6 @@ export type { FailedCursor } from './queries.ts';
  * Takes an address off the suppression list, so mail to it goes out again.
  * @returns the entry removed, or undefined when it was not on the list.
  */
-export async function removeSuppression(db: Queryable, email: string) {
-  return q.deleteSuppression(db, email);
+export async function removeSuppression(db: Queryable, email: string, officialsOnly = false) {
+  return q.deleteSuppression(db, email, officialsOnly);
 }

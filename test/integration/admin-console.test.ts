@@ -237,6 +237,27 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query('DELETE FROM deliveries WHERE recipient = $1', [reader]);
   });
 
+  it('shows an organizer who is not an admin the officials on the suppression list, and no supporter or subscriber, in the list, its search or its removal', async () => {
+    const tag = uniq('supp');
+    const official = `judge-${tag}@court.example`;
+    const reader = `reader-${tag}@reader.example`;
+    await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge', email: official }] });
+    await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES ($1, 'bounce: 550'), ($2, 'bounce: 550')`, [official, reader]);
+    const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    for (const path of ['/admin/suppressions', `/admin/suppressions?q=${tag}`, `/admin/suppressions?q=reader-${tag}`]) {
+      const page = await organizer.get(path);
+      expect(page.text).not.toContain(reader);
+      if (!path.includes('reader-')) expect(page.text).toContain(official);
+    }
+    expect((await organizer.get('/admin/suppressions')).text).toMatch(/\d+ more \(supporters', subscribers'\) are shown to admins only/);
+    expect((await organizer.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(400);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [reader])).rows).toHaveLength(1);
+    expect((await client.get(`/admin/suppressions?q=${tag}`)).text).toContain(reader);
+    expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'mailbox restored' })).status).toBe(303);
+    expect((await client.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(303);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email IN ($1, $2)', [official, reader])).rows).toHaveLength(0);
+  });
+
   it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {
     const refused = `${uniq('gone')}@gov.example`;
     ctx.sink!.behavior.onRcptTo = (address) => (address.address === refused ? { code: 550, message: 'no such mailbox' } : undefined);

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countFailed, listFailedDeliveries, listSuppressions, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
+import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -64,11 +64,16 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     res.redirect(303, '/admin/deliveries/failed');
   });
 
+  // Officials' addresses are every organizer's to manage; a supporter's or a subscriber's are for
+  // admins, as the subscriber list is: the list, its search and its removal alike, or a search
+  // would tell whether an address is on it.
+  const officialsOnly = (res: Response) => res.locals.organizer!.role !== 'admin';
   const renderSuppressions = async (res: Response, query: Record<string, unknown>, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) => {
     const search = str(query.q).trim().slice(0, 200) || undefined;
     const after = str(query.after) || undefined;
-    const rows = await listSuppressions(db, { search, afterEmail: after, limit: PAGE + 1 });
+    const rows = await listSuppressions(db, { search, afterEmail: after, officialsOnly: officialsOnly(res), limit: PAGE + 1 });
     render(res, 'suppressions', {
+      hiddenFromYou: officialsOnly(res) ? await countOtherSuppressions(db) : 0,
       title: 'Suppression list', section: 'suppressions', search, suppressions: rows.slice(0, PAGE),
       next: rows.length > PAGE ? rows[PAGE - 1]!.email : undefined, values: form.values ?? {}, ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
@@ -81,7 +86,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const reason = str(req.body?.reason).trim();
     try {
       if (reason.length < 3) throw new ValidationError({ [`reason`]: 'say why this address may get mail again' });
-      const removed = await removeSuppression(db, email);
+      const removed = await removeSuppression(db, email, officialsOnly(res));
       if (!removed) throw new ValidationError({ reason: 'this address is not on the list (any more)' });
       await recordAudit(db, actor(res), 'suppression.remove', `suppression:${removed.email}`, { reason: reason.slice(0, 500), was: removed.reason.slice(0, 200) });
       setFlash(ctx, res, `${removed.email} can get mail again.`);
