@@ -29,12 +29,13 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
   return async (db, delivery) => {
     if (delivery.subscriber_id === null) return null;
     const p = await alertParts(db)({ caseUpdateId: delivery.source_id, subscriberId: delivery.subscriber_id });
-    if (!p || p.subscriber_status !== 'active' || !p.still_follows) return null;
+    if (!p || p.subscriber_status !== 'active' || !(p.follows_case || p.follows_all)) return null;
     const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
     const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;
     const body = views.email('alert', {
       orgName: config.orgName,
       personName: p.person_name,
+      followsCase: p.follows_case,
       location: p.location,
       caseStatus: p.case_status,
       title: p.title,

@@ -137,7 +137,9 @@ export interface AlertParts {
   location: string;
   subscriber_status: string;
   needs_manage_hash: boolean;
-  still_follows: boolean;
+  /** Follows this case, or all cases; neither when they stopped after the fan-out. */
+  follows_case: boolean;
+  follows_all: boolean;
 }
 
 /**
@@ -148,8 +150,8 @@ export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUp
   const { rows } = await db.query<AlertParts & { ord: number }>(
     `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
-            EXISTS (SELECT 1 FROM subscriptions f
-                     WHERE f.subscriber_id = s.id AND f.status = 'active' AND (f.case_id = u.case_id OR f.case_id IS NULL)) AS still_follows
+            EXISTS (SELECT 1 FROM subscriptions f WHERE f.subscriber_id = s.id AND f.status = 'active' AND f.case_id = u.case_id) AS follows_case,
+            EXISTS (SELECT 1 FROM subscriptions f WHERE f.subscriber_id = s.id AND f.status = 'active' AND f.case_id IS NULL) AS follows_all
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)
        JOIN case_updates u ON u.id = x.case_update_id
        JOIN cases c ON c.id = u.case_id

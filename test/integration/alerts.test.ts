@@ -121,22 +121,32 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await settled(update.id, 1);
     await pause(300);
     expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
+    // Why it came: the case, which it follows besides all cases.
+    expect(alert.text).toContain('because you follow Aigerim Test.');
+    const everyCase = emailOf('every');
+    await subscribeAndConfirm(ctx, base, everyCase);
+    const forAll = await postUpdate(caseSlug, 'For every case');
+    const everyAlert = await waitForMail(ctx, everyCase, mailsTo(ctx, everyCase).length + 1);
+    expect(everyAlert.text).toContain('because you follow all cases.');
+    await settled(forAll.id, 2);
 
     // What a mailbox provider does (RFC 8058): POST to the https URL, no cookie, no page shown.
-    const url = /<(http[^>]+\/unsubscribe\/[^>]+)>/.exec(header(alert, 'list-unsubscribe'))![1]!;
-    const oneClick = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'List-Unsubscribe=One-Click',
-      redirect: 'manual',
-    });
-    expect(oneClick.status).toBeGreaterThanOrEqual(200);
-    expect(oneClick.status).toBeLessThan(300);
+    for (const mail of [alert, everyAlert]) {
+      const url = /<(http[^>]+\/unsubscribe\/[^>]+)>/.exec(header(mail, 'list-unsubscribe'))![1]!;
+      const oneClick = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+        redirect: 'manual',
+      });
+      expect(oneClick.status).toBeGreaterThanOrEqual(200);
+      expect(oneClick.status).toBeLessThan(300);
+    }
 
     const next = await postUpdate(caseSlug);
     expect(next.recipients).toBe(0);
     await pause(500);
-    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
+    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 2);
   });
 
   it('lets a signer who ticked "subscribe" hear the outcome once their signature is confirmed', async () => {
