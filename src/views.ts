@@ -20,6 +20,25 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
+/** An http(s) link in plain text, without the punctuation a sentence puts after it. */
+const LINK = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
+
+/**
+ * Plain text, escaped, with its http(s) links made clickable: for what organizers write (a case's
+ * summary, its updates), where a link to a news report or a court notice is common. Nothing of the
+ * text becomes markup but those links, which open with no referrer.
+ */
+export function linkify(text: string): string {
+  const e = Handlebars.escapeExpression;
+  let out = '';
+  let last = 0;
+  for (const m of text.matchAll(LINK)) {
+    out += e(text.slice(last, m.index)) + `<a href="${e(m[0])}" rel="nofollow noopener noreferrer">${e(m[0])}</a>`;
+    last = m.index + m[0].length;
+  }
+  return out + e(text.slice(last));
+}
+
 function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   h.registerHelper('plural', (n: number, one: string, many: string) => (n === 1 ? one : many));
@@ -29,6 +48,7 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));
   h.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
   // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<p>{{#each this}}…`
   h.registerHelper('paragraphs', (s: unknown) =>
