@@ -91,6 +91,8 @@ const schema = z.object({
     .optional(),
   /** Days before unconfirmed signatures and subscribers are purged. @defaultValue 7 */
   RETENTION_UNCONFIRMED_DAYS: integer(1, 3650).default(7),
+  /** Days a subscriber who left is kept (their manage link still answers), then deleted. @defaultValue 30 */
+  RETENTION_UNSUBSCRIBED_DAYS: integer(1, 3650).default(30),
   /** pino level. @defaultValue info */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -124,6 +126,7 @@ export interface Config {
   rateLimitPerIp: number;
   trustProxy: string | undefined;
   retentionUnconfirmedDays: number;
+  retentionUnsubscribedDays: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -181,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     rateLimitPerIp: e.RATE_LIMIT_PER_IP,
     trustProxy: e.TRUST_PROXY,
     retentionUnconfirmedDays: e.RETENTION_UNCONFIRMED_DAYS,
+    retentionUnsubscribedDays: e.RETENTION_UNSUBSCRIBED_DAYS,
     logLevel: e.LOG_LEVEL,
   });
 }

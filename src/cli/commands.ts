@@ -5,7 +5,7 @@ import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, resetPassword } from '../organizers/service.ts';
-import { forgetPerson, purgeUnconfirmed } from '../retention/service.ts';
+import { forgetPerson, purgeUnconfirmed, purgeUnsubscribed } from '../retention/service.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
 
@@ -47,7 +47,7 @@ function parseCommand<O extends OptionSpec>(command: string, args: string[], opt
 }
 
 /** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
-async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [command, ...args]: string[], stdin: string): Promise<string> {
+async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, [command, ...args]: string[], stdin: string): Promise<string> {
   if (['migrate', 'seed-demo', 'purge'].includes(command!) && args.length) {
     throw new UsageError(`${command} takes no arguments (got "${args[0]}")`);
   }
@@ -89,7 +89,8 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [co
     }
     case 'purge': {
       const purged = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
-      return `purged ${purged.signatures} signatures and ${purged.subscribers} subscribers\n`;
+      const left = await purgeUnsubscribed(db, config.retentionUnsubscribedDays);
+      return `purged ${purged.signatures} signatures and ${purged.subscribers} subscribers never confirmed, and ${left} subscribers who left\n`;
     }
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);
@@ -97,7 +98,7 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, [co
 }
 
 /** A command's outcome as exit code and output; failures a person can cause become one line. */
-export async function runCommand(db: Db, config: Pick<Config, 'retentionUnconfirmedDays'>, request: CommandRequest): Promise<CommandReply> {
+export async function runCommand(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, request: CommandRequest): Promise<CommandReply> {
   try {
     return { code: 0, stdout: await run(db, config, request.argv, request.stdin), stderr: '' };
   } catch (err) {

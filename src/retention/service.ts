@@ -37,6 +37,27 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
   return { signatures: signatures.rowCount, subscribers: subscribers.rowCount };
 }
 
+/**
+ * Deletes subscribers who left more than `days` ago, with what they followed and every email to
+ * them that is kept (opt-ins and alerts carry the subscriber, ON DELETE CASCADE): someone who said
+ * no more is not kept on a list a hostile state would want. Until then their manage link still
+ * answers (a mistaken click can be undone). Kept longer: one who asked to follow again since,
+ * until that request is as old; one with a signature still waiting for confirmation with the
+ * updates box ticked, since its confirmation must find them unsubscribed (see
+ * subscribeConfirmedSigner); and a bounced subscriber, so lifting the suppression can restore them.
+ * @returns how many were deleted.
+ */
+export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM subscribers s
+      WHERE s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1)
+        AND s.optin_requested_at < now() - make_interval(days => $1)
+        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`,
+    [days],
+  );
+  return rowCount;
+}
+
 export interface Forgotten {
   signatures: number;
   subscribers: number;

@@ -123,8 +123,10 @@ export async function markActive(db: Queryable, id: number, consent: { source: s
 }
 
 /**
- * Leaving ends every subscription; the row stays so a later import cannot bring the address back.
- * A bounced subscriber who leaves has left too: lifting the suppression must not make them active.
+ * Leaving ends every subscription; the row stays (until RETENTION_UNSUBSCRIBED_DAYS, see
+ * purgeUnsubscribed) so the manage link still answers and a signature confirmed meanwhile with the
+ * box ticked does not bring the address back. A bounced subscriber who leaves has left too:
+ * lifting the suppression must not make them active.
  */
 export async function markUnsubscribed(db: Queryable, id: number) {
   await db.query(

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, statusCounts, waitUntilSettled } from '../helpers/faults.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { addressOf, until } from '../helpers/signing.ts';
 
 const LETTERS = 1_200;
 
@@ -80,6 +82,32 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
       // so nothing may arrive twice.
       expect(duplicatesIn(copies)).toBe(0);
       console.log(`redis restart: ${sentAtCrash} of ${LETTERS} letters sent before the crash; all ${LETTERS} delivered once after it`);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('answers a signer at once while Redis is away (the limits count in memory), and sends the confirmation once it is back', { timeout: 120_000 }, async () => {
+    const base = await ctx.startWeb();
+    const { slug } = await createLiveCampaign(ctx.db);
+    await stop(redis, 'SIGKILL');
+    const email = `${uniq('outage')}@supporter.example`;
+    const started = Date.now();
+    const res = await fetch(`${base}/c/${slug}/sign`, {
+      method: 'POST',
+      body: new URLSearchParams({ full_name: 'Outage Signer', email }),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(303);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await ctx.db.query(`SELECT status FROM signatures WHERE email = $1`, [email])).rows).toEqual([{ status: 'pending' }]);
+
+    redis = await startRedis(port, dir);
+    const workers = await ctx.startWorkers();
+    try {
+      // Its job was added when Redis came back, or else by the sweeper (30 s of grace).
+      await until(() => ctx.sink!.messages.find((m) => addressOf(m.to).includes(email)), `the confirmation to ${email}`, 90_000);
     } finally {
       await workers.close();
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { purgeUnconfirmed } from '../../src/retention/service.ts';
+import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { requestSubscription } from '../../src/subscribers/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -98,6 +98,37 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     const optin = await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [address]);
     expect(kept.rowCount).toBe(1);
     expect(optin.rowCount).toBe(1);
+  });
+
+  it('deletes a subscriber who left longer ago than the retention period, with the emails to them, and keeps the rest', async () => {
+    const tag = uniq('left');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = (who: string) => `${who}@${tag}.example`;
+    for (const who of ['left-long-ago', 'left-lately', 'left-then-asked-again', 'left-but-signing', 'bounced', 'active']) {
+      await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
+      await ctx.db.query(
+        `INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) SELECT 'alert', 1, id, email, 'sent' FROM subscribers WHERE email = $1`,
+        [email(who)],
+      );
+    }
+    const set = (who: string, sql: string) => ctx.db.query(`UPDATE subscribers SET ${sql} WHERE email = $1`, [email(who)]);
+    await ctx.db.query(`UPDATE subscribers SET status = 'active', optin_requested_at = now() - interval '40 days' WHERE email LIKE $1`, [`%@${tag}.example`]);
+    await set('left-long-ago', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days'`);
+    await set('left-lately', `status = 'unsubscribed', unsubscribed_at = now() - interval '29 days'`);
+    await set('left-then-asked-again', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '2 days'`);
+    await set('left-but-signing', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days'`);
+    await set('bounced', `status = 'bounced', unsubscribed_at = now() - interval '31 days'`);
+    // A signature waiting for confirmation, box ticked: its confirmation must still find the address unsubscribed.
+    const { slug } = await createLiveCampaign(ctx.db);
+    await sign(ctx.db, ctx, slug, { fullName: 'Still Signing', email: email('left-but-signing'), subscribe: true });
+
+    const before = (await left(tag)).deliveries;
+    expect(before).toEqual(expect.arrayContaining(['alert left-long-ago', 'optin left-long-ago']));
+    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(1);
+    const after = await left(tag);
+    expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again']);
+    expect(after.deliveries.filter((d) => d.includes('left-long-ago'))).toEqual([]);
+    expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
   });
 
   it('drops an unsubscribed address\'s request to follow again when it is never confirmed, and keeps the address unsubscribed', async () => {

@@ -30,6 +30,7 @@ describe('loading config from the environment', () => {
       rateLimitPerIp: 20,
       trustProxy: undefined,
       retentionUnconfirmedDays: 7,
+      retentionUnsubscribedDays: 30,
       logLevel: 'info',
     });
   });

@@ -1,11 +1,13 @@
 import type { RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import type { AppContext } from '../../context.ts';
 import { RateLimitedError } from '../../errors.ts';
 import { hashIdentifier } from '../../tokens.ts';
 
 const WINDOW_SECONDS = 600;
+/** How long a count may wait for Redis before this process counts on its own (see budget). */
+const REDIS_WAIT_MS = 500;
 /** Public posts (sign, subscribe) that may name one address in an hour, whatever the IP. */
 export const PER_EMAIL_PER_HOUR = 10;
 
@@ -55,13 +57,18 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
  * Attempts counted in Redis under `QUEUE_PREFIX:rl:<name>`, keyed by keyed hashes of who made them.
  * An attempt is taken from the budget before the act, so a burst of parallel requests cannot all
  * slip past the count, and may be given back when the act turns out not to count.
+ *
+ * While Redis is away (not connected, or not answering within REDIS_WAIT_MS) each web process
+ * counts in its own memory instead: the shared client queues commands until Redis is back, and a
+ * sign form would otherwise hang without an answer for as long as the outage lasts. The limits
+ * still hold, per process; what is signed meanwhile is stored, and its jobs follow (the sweeper).
  */
 export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, name: string, points: number, seconds: number) {
-  const limiter = new RateLimiterRedis({
-    storeClient: ctx.redis.client,
-    keyPrefix: `${ctx.config.queuePrefix}:rl:${name}`,
-    points,
-    duration: seconds,
+  const keyPrefix = `${ctx.config.queuePrefix}:rl:${name}`;
+  const limiter = new RLWrapperTimeouts({
+    limiter: new RateLimiterRedis({ storeClient: ctx.redis.client, keyPrefix, points, duration: seconds, rejectIfRedisNotReady: true }),
+    timeoutMs: REDIS_WAIT_MS,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: seconds }),
   });
   const key = (id: string) => hashIdentifier(ctx.secret, id);
   return {
