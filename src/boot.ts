@@ -4,11 +4,12 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
-import { openPostgres, type Db } from './db/index.ts';
+import { openPostgres, type Db, type Queryable } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { createMailer } from './mail/transport.ts';
 import { createQueues } from './queues.ts';
 import { connectRedis } from './redis.ts';
+import { deriveToken } from './tokens.ts';
 import { loadViews } from './views.ts';
 
 /** Shorter than this, a stored secret was cut short or tampered with: never sign with it. */
@@ -92,12 +93,43 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
   return embedded;
 }
 
+/**
+ * Refuses a secret other than the one this database was first used with. Every emailed link
+ * (confirm, opt-in, unsubscribe) is derived from it: a process with another one, a worker started
+ * without SESSION_SECRET and with a DATA_DIR of its own, say, would mail links that never work,
+ * and nobody would hear of it. The database keeps a keyed hash of a constant, not the secret.
+ * @throws ConfigError naming SESSION_SECRET.
+ */
+export async function checkSecret(db: Queryable, secret: string): Promise<void> {
+  const fingerprint = deriveToken(secret, 'secret-fingerprint', 0);
+  const { rows } = await db.query<{ value: string }>(
+    `WITH kept AS (
+       INSERT INTO settings (name, value) VALUES ('secret_fingerprint', $1) ON CONFLICT (name) DO NOTHING RETURNING value
+     )
+     SELECT value FROM kept UNION ALL SELECT value FROM settings WHERE name = 'secret_fingerprint'`,
+    [fingerprint],
+  );
+  if (rows[0]!.value !== fingerprint) {
+    throw new ConfigError(
+      'SESSION_SECRET: this database was first used with another secret, and the links already emailed (confirm, unsubscribe) ' +
+        'only work with that one. Give every web and worker process the same SESSION_SECRET (or, on one machine, the same DATA_DIR). ' +
+        "To change the secret on purpose, which breaks every link sent so far, delete the row: DELETE FROM settings WHERE name = 'secret_fingerprint'.",
+    );
+  }
+}
+
 /** Builds everything a process needs, once, from config. */
 export async function boot(config: Readonly<Config>, opts: BootOptions): Promise<Booted> {
   const log = opts.log ?? pino({ level: config.logLevel });
   // First: a DATA_DIR that cannot hold the secret stops the start before anything is opened.
   const secret = loadSecret(config);
   const database = await openDatabase(config, opts.allowEmbedded, log);
+  try {
+    await checkSecret(database.db, secret);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   let redis;
   try {
     // Only the all-in-one process may start a Redis of its own, as only it may hold the embedded database.

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { makeDataDir, type Config } from './config.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
+
+const READY_WAIT_MS = 10_000;
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
@@ -172,6 +175,15 @@ export async function connectRedis(
   // on a busy web process the socket writes, not Redis, were the cost (`npm run bench`, intake).
   const client = new Redis({ ...options, enableAutoPipelining: true });
   client.on('error', () => {});
+  // Ready before anything counts on it: the rate limits count in memory while it is not (see
+  // src/web/middleware/limits.ts), and the first requests' counts would be lost from Redis's.
+  try {
+    if (client.status !== 'ready') await once(client, 'ready', { signal: AbortSignal.timeout(READY_WAIT_MS) });
+  } catch {
+    client.disconnect();
+    await stop?.();
+    throw new RedisUnavailableError(`REDIS_URL: ${options.host ?? 'redis'}:${options.port ?? 6379} answered but was not ready within ${READY_WAIT_MS / 1000} s`);
+  }
   return {
     options,
     client,

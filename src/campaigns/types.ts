@@ -33,6 +33,13 @@ export interface Target {
   disclose: Disclose;
 }
 
+/**
+ * SQL: target `t` is one the signer of signature `s` saw, there when they signed (created_at,
+ * which signing again renews). Letters and digests go only to those: a target added later is not
+ * one they wrote to. Compared in SQL, at the database's precision.
+ */
+export const TARGET_SEEN = 't.added_at <= s.created_at';
+
 export const email = z
   .string()
   .trim()

@@ -96,14 +96,17 @@ export async function deleteUnsendable(db: Queryable, claim: Claim) {
   await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [claim.id, claim.attempts]);
 }
 
-/** Suppresses an address a relay refused, and an active subscriber with it becomes `bounced`. */
-export async function insertSuppression(db: Queryable, email: string, reason: string) {
+/**
+ * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
+ * active subscriber with it becomes `bounced`.
+ */
+export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
   await db.query(
     `WITH suppressed AS (
-       INSERT INTO suppressions (email, reason) VALUES (lower($1), $2) ON CONFLICT (email) DO NOTHING
+       INSERT INTO suppressions (email, reason, kind) VALUES (lower($1), $2, $3) ON CONFLICT (email) DO NOTHING
      )
      UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower($1) AND status = 'active'`,
-    [email, reason],
+    [email, reason, kind],
   );
 }
 
@@ -240,8 +243,12 @@ export async function requeueFailed(db: Queryable, id: number) {
   return rows[0]!;
 }
 
-/** A suppressed address that some campaign writes to: an official's, not a supporter's or a subscriber's. */
-const OFFICIAL = 'EXISTS (SELECT 1 FROM targets t WHERE lower(t.email) = s.email)';
+/**
+ * A suppressed address refused on a letter or a digest: an official's, not a supporter's or a
+ * subscriber's. Told by what was refused, not by the targets: any organizer can add an address as
+ * a target.
+ */
+const OFFICIAL = "s.kind IN ('letter', 'digest')";
 
 /**
  * One keyset page of the suppression list in address order, optionally those containing `search`;

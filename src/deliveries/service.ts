@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError } from '../mail/transport.ts';
@@ -185,7 +186,7 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
     throw new Error(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`);
   }
   await q.markFailed(db, delivery, error);
-  if (failure === 'recipient-rejected') await q.insertSuppression(db, delivery.recipient, `bounce: ${error}`);
+  if (failure === 'recipient-rejected') await q.insertSuppression(db, delivery.recipient, `bounce: ${error}`, delivery.kind);
   throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
 }
 
@@ -233,6 +234,22 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
   await enqueueDeliveries(queues, missing);
   return missing.length;
 }
+
+/**
+ * enqueueAfresh without waiting for Redis: the caller answers once its rows have committed, and a
+ * job not added (Redis away) is added by the sweeper, as after any crash between commit and
+ * enqueue. Waiting would leave a person without an answer for as long as Redis is away.
+ */
+export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[]): void {
+  queues.later(
+    enqueueAfresh(queues, ids).then(
+      () => undefined,
+      (err: unknown) => log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+    ),
+  );
+}
+
+export const requeueFinished = q.requeueFinished;
 
 export async function countDeliveries(db: Queryable, where: { campaignId?: number; kind?: DeliveryKind; sourceId?: number }): Promise<DeliveryCounts> {
   const counts = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as DeliveryCounts;

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
+import { TARGET_SEEN } from '../campaigns/types.ts';
 
 // Any fixed number, the same in every process: with the campaign id it names one campaign's digest lock.
 const DIGEST_LOCK = 7_417_002;
@@ -121,7 +122,7 @@ export async function listDigestSigners(db: Queryable, digestId: number, targetI
   const { rows } = await db.query<DigestSigner>(
     `SELECT s.id, s.full_name, s.email, s.city, s.country, s.personal_note
        FROM signatures s JOIN targets t ON t.id = $2
-      WHERE s.digest_id = $1 AND s.id > $3 AND s.created_at >= t.added_at ORDER BY s.id LIMIT $4`,
+      WHERE s.digest_id = $1 AND s.id > $3 AND ${TARGET_SEEN} ORDER BY s.id LIMIT $4`,
     [digestId, targetId, afterId, limit],
   );
   return rows;

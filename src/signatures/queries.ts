@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import type { Campaign } from '../campaigns/types.ts';
+import { TARGET_SEEN, type Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
@@ -125,11 +125,14 @@ export async function getSignature(db: Queryable, id: number) {
   return rows[0];
 }
 
-/** Only a pending signature moves, so two clicks on the button confirm once. */
-export async function markConfirmed(db: Queryable, id: number) {
+/**
+ * Only a pending signature moves, so two clicks on the button confirm once; and only as the page
+ * showed it (`edits`), so words put in by signing again meanwhile are not confirmed unseen.
+ */
+export async function markConfirmed(db: Queryable, id: number, edits: number) {
   const { rows } = await db.query<Signature>(
-    `UPDATE signatures SET status = 'confirmed', confirmed_at = now() WHERE id = $1 AND status = 'pending' RETURNING *`,
-    [id],
+    `UPDATE signatures SET status = 'confirmed', confirmed_at = now() WHERE id = $1 AND status = 'pending' AND edits = $2 RETURNING *`,
+    [id, edits],
   );
   return rows[0];
 }
@@ -141,10 +144,12 @@ export async function markConfirmed(db: Queryable, id: number) {
 export async function insertLetterDeliveries(db: Queryable, signature: Signature) {
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-     SELECT 'letter', $1, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $2 AND t.added_at <= $3
+     SELECT 'letter', s.id, t.id, t.campaign_id, t.email
+       FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN}
+      WHERE s.id = $1
      ORDER BY t.position, t.id
      ON CONFLICT DO NOTHING RETURNING id`,
-    [signature.id, signature.campaign_id, signature.created_at],
+    [signature.id],
   );
   return rows.map((r) => r.id);
 }
@@ -152,7 +157,7 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
 /** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
 export async function listSignatureTargets(db: Queryable, signatureId: number) {
   const { rows } = await db.query<{ name: string; title: string }>(
-    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND t.added_at <= s.created_at
+    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN}
       WHERE s.id = $1 ORDER BY t.position, t.id`,
     [signatureId],
   );
@@ -169,7 +174,7 @@ export async function replacePendingSignature(db: Queryable, campaignId: number,
   const { rows } = await db.query<{ id: number; confirm_round: number }>(
     `UPDATE signatures
         SET full_name = $3, city = $4, country = $5, personal_note = $6, subscribe = $7,
-            letter_version_id = NULL, created_at = now()
+            letter_version_id = NULL, created_at = now(), edits = edits + 1
       WHERE campaign_id = $1 AND lower(email) = lower($2) AND status = 'pending'
       RETURNING id, confirm_round`,
     [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe],

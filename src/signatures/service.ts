@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
-import { CampaignNotOpenError, NotFoundError, ValidationError } from '../errors.ts';
+import { CampaignNotOpenError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
-import { requeueFinished } from '../deliveries/queries.ts';
-import { enqueueAfresh } from '../deliveries/service.ts';
+import { enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { getCaseById } from '../cases/service.ts';
 import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
@@ -181,7 +180,7 @@ async function signAgain(db: Db, deps: SignDeps, campaignId: number, s: Signatur
     }
     return { deliveryId };
   });
-  if (again?.deliveryId !== undefined) await enqueueAfresh(deps.queues, [again.deliveryId]);
+  if (again?.deliveryId !== undefined) enqueueAfreshLater(deps.queues, deps.log, [again.deliveryId]);
   return again !== undefined;
 }
 
@@ -193,6 +192,9 @@ async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: numbe
   const kase = await getCaseById(db, caseId);
   if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, 'sign form');
 }
+
+const SIGNATURE_CHANGED =
+  'Someone signed again with this address after this page was opened, so the signature now says something else. Nothing was sent. Check what it says now before you confirm.';
 
 /** A signature not confirmed within the retention period is deleted with its link. */
 const SIGNATURE_LINK_HINT =
@@ -217,11 +219,13 @@ export async function findSignatureByToken(db: Queryable, token: string) {
 }
 
 /**
- * Confirms a signature and queues its letters in the same transaction. Confirming twice is not
- * an error and sends nothing new.
- * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed meanwhile.
+ * Confirms a signature as the confirmation page showed it (`shown`: its `edits`) and queues its
+ * letters in the same transaction. Confirming twice is not an error and sends nothing new.
+ * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed
+ * meanwhile; ConflictError `signature_changed` when someone signed again with the address after
+ * the page was opened: the page must show the new words before they can be confirmed.
  */
-export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, token: string): Promise<ConfirmResult> {
+export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, token: string, shown: number): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const campaign = (await db.query<{ slug: string; title: string; status: string; delivery_mode: string; case_id: number }>(
@@ -231,9 +235,15 @@ export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, t
   if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
   if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
 
+  if (found.edits !== shown) throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
   const ids = await db.transaction(async (tx) => {
-    const signature = await q.markConfirmed(tx, found.id);
-    if (!signature) return [];
+    const signature = await q.markConfirmed(tx, found.id, shown);
+    if (!signature) {
+      // Confirmed by another click meanwhile, or changed by signing again since it was read.
+      const now = await q.getSignature(tx, found.id);
+      if (now?.status === 'pending') throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
+      return [];
+    }
     if (signature.subscribe) await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form');
     return lettersFor(tx, signature, campaign.delivery_mode);
   });

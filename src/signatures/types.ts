@@ -11,6 +11,8 @@ export interface Signature {
   country: string;
   personal_note: string;
   status: 'pending' | 'confirmed';
+  /** Times signing again replaced it while pending; the confirmation page sends the one it showed. */
+  edits: number;
   subscribe: boolean;
   created_at: Date;
   confirmed_at: Date | null;

@@ -1,8 +1,8 @@
+import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
-import { requeueFinished } from '../deliveries/queries.ts';
-import { enqueueAfresh } from '../deliveries/service.ts';
+import { enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
@@ -13,7 +13,8 @@ export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
 
 export interface SubscribeDeps {
-  queues: Pick<Queues, 'send' | 'redis'>;
+  queues: Pick<Queues, 'send' | 'redis' | 'later'>;
+  log: Pick<Logger, 'warn'>;
   /** Server secret the opt-in and manage tokens are derived from. */
   secret: string;
 }
@@ -63,7 +64,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   // A requeued row's old job may still hold the id (failed jobs are kept a while): enqueueAfresh
   // removes it. One still live is finishing the previous email: the sweeper enqueues the row once
   // it is gone.
-  await enqueueAfresh(deps.queues, [outcome.deliveryId]);
+  enqueueAfreshLater(deps.queues, deps.log, [outcome.deliveryId]);
 }
 
 export interface OptinView {

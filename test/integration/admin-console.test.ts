@@ -241,8 +241,10 @@ describe('the organizer console on PGlite', () => {
     const tag = uniq('supp');
     const official = `judge-${tag}@court.example`;
     const reader = `reader-${tag}@reader.example`;
-    await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge', email: official }] });
-    await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES ($1, 'bounce: 550'), ($2, 'bounce: 550')`, [official, reader]);
+    // The reader is also added as a target somewhere: what makes an address an official's is the
+    // letter refused, not a target any organizer can add.
+    await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge', email: official }, { name: 'Not an official', email: reader }] });
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550', 'letter'), ($2, 'bounce: 550', 'alert')`, [official, reader]);
     const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
     for (const path of ['/admin/suppressions', `/admin/suppressions?q=${tag}`, `/admin/suppressions?q=reader-${tag}`]) {
       const page = await organizer.get(path);

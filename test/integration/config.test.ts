@@ -66,3 +66,23 @@ describe('starting on a port that is taken', () => {
     }
   }, 90_000);
 });
+
+describe('starting with another secret than the database was first used with', () => {
+  it('stops naming SESSION_SECRET, instead of mailing links that never work; the same secret starts', async () => {
+    const { createTestContext } = await import('../helpers/context.ts');
+    const { checkSecret } = await import('../../src/boot.ts');
+    const ctx = await createTestContext({ db: 'postgres' });
+    try {
+      // A process with this context's secret came first.
+      await checkSecret(ctx.db, ctx.env.SESSION_SECRET!);
+      await checkSecret(ctx.db, ctx.env.SESSION_SECRET!);
+      const { code, stdout, stderr } = await runTsx('src/main.ts', ['worker'], { ...ctx.env, SESSION_SECRET: 'another-secret-of-enough-length', LOG_LEVEL: 'silent' }, { timeoutMs: 60_000 });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(/^appeal: SESSION_SECRET: this database was first used with another secret/);
+    } finally {
+      await ctx.close();
+    }
+  });
+});

@@ -189,6 +189,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     // A stranger signs first with the person's address and words of their own.
     expect((await sign(email, { full_name: 'Dana Victim', city: 'Urumqi', personal_note: 'A threat the person never wrote.' })).status).toBe(303);
     const [first] = await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
     // The person signs with their own; the answer is the same as a first signature's.
     const again = await sign(email.toLowerCase(), { full_name: 'Dana Real', city: 'Berlin', personal_note: 'Please let her stay.', subscribe: 'on' });
     expect(again.status).toBe(303);
@@ -205,7 +206,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(page).toContain('Judge Official');
     expect(page).not.toContain('threat');
     expect((await postForm(`${base}/confirm/${confirmToken(first!)}`, {})).status).toBe(404);
-    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, {})).status).toBe(303);
+    const shown = /name="v" value="(\d+)"/.exec(page)![1]!;
+    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, { v: shown })).status).toBe(303);
     const [letter] = await mailTo(ctx.sink!, target);
     expect(letter!.text).toContain('Please let her stay.');
     expect(letter!.text).toContain('Dana Real, Berlin');
@@ -221,6 +223,42 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(sentTo([target])).toHaveLength(1);
     const { rows } = await ctx.db.query<{ n: number; full_name: string }>('SELECT count(*)::int AS n, max(full_name) AS full_name FROM signatures WHERE lower(email) = lower($1)', [email]);
     expect(rows[0]).toEqual({ n: 1, full_name: 'Dana Real' });
+  });
+
+  it('confirms only the words the confirmation page showed: signing again while it is open makes its button send nothing', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'About {{case.personName}}', body: 'Dear {{target.name}},\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge Official', email: target }],
+    });
+    const email = `${uniq('open')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Page Reader', email, personal_note: 'My own words.' });
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
+    const link = `${base}/confirm/${confirmToken(confirmation!)}`;
+    const opened = await (await fetch(link)).text();
+    const shown = /name="v" value="(\d+)"/.exec(opened)![1]!;
+    expect(opened).toContain('My own words.');
+
+    // While the page is open, a stranger signs with the address; its email is still on its way, so
+    // the link stays good (held here as if a worker were sending it).
+    await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Page Reader', email, personal_note: 'Words of a stranger.' });
+    const refused = await postForm(link, { v: shown });
+    expect(refused.status).toBe(409);
+    const again = await refused.text();
+    expect(again).toContain('Someone signed again with this address');
+    expect(again).toContain('Words of a stranger.');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sentTo([target])).toEqual([]);
+    expect((await ctx.db.query(`SELECT status FROM signatures WHERE email = $1`, [email])).rows).toEqual([{ status: 'pending' }]);
+
+    // Pressed on the page that shows them, the words go.
+    const now = /name="v" value="(\d+)"/.exec(again)![1]!;
+    expect((await postForm(link, { v: now })).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.text).toContain('Words of a stranger.');
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', lease_until = NULL WHERE kind = 'confirm' AND recipient = $1`, [email]);
   });
 
   it('sends a letter only to the targets a signer saw: one added before they confirm gets none', async () => {

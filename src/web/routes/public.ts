@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.ts';
 import { DISCLOSE_WORDS, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
-import { RateLimitedError, ValidationError } from '../../errors.ts';
+import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
@@ -133,17 +133,27 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     page(res, 'thanks', { title: 'Thank you', campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
   });
 
-  router.get('/confirm/:token', async (req, res) => {
-    const found = await findSignatureByToken(db, req.params.token);
+  const confirmPage = async (res: Response, token: string, changed?: string) => {
+    const found = await findSignatureByToken(db, token);
     const confirmed = found.signature.status === 'confirmed';
     const place = [found.signature.city, found.signature.country].filter(Boolean).join(', ');
     // A campaign that closed before the signer confirmed takes no more letters: no button to press.
-    page(res, 'confirm', { title: 'Confirm your signature', token: req.params.token, ...found, place, confirmed }, !confirmed && found.campaignClosed ? 410 : 200);
-  });
+    const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
+    page(res, 'confirm', { title: 'Confirm your signature', token, ...found, place, confirmed, changed }, status);
+  };
+
+  router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));
 
   router.post('/confirm/:token', async (req, res) => {
-    const result = await confirmSignature(db, ctx, req.params.token);
-    res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
+    // The version of the signature the page showed; a post without one confirms only a signature never replaced.
+    const shown = /^\d{1,9}$/.test(String(req.body?.v ?? '')) ? Number(req.body.v) : 0;
+    try {
+      const result = await confirmSignature(db, ctx, req.params.token, shown);
+      res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
+    } catch (err) {
+      if (!(err instanceof ConflictError) || err.code !== 'signature_changed') throw err;
+      await confirmPage(res, req.params.token, err.message);
+    }
   });
 
   router.get('/cases/:slug', async (req, res) => {
