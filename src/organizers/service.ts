@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db, Queryable } from '../db/index.ts';
 import { email } from '../campaigns/types.ts';
+import { line } from '../cases/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
@@ -20,7 +21,8 @@ export interface Organizer {
 
 const organizerInput = z.object({
   email,
-  name: z.string().trim().max(200).optional().default(''),
+  // Shown in the console and the audit log: one line, like every name.
+  name: line(200).optional().default(''),
   role: z.enum(['admin', 'organizer']).optional().default('organizer'),
   password: z.string().min(10, 'must be at least 10 characters').max(200).optional(),
 });

@@ -90,11 +90,14 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     });
     expect(plain.status).toBe(415);
     expect(await plain.json()).toMatchObject({ error: { code: 'unsupported_media_type', message: expect.stringContaining('application/json') } });
+    // The token is checked before the body is read: a stranger's 1.2 MB is refused as a stranger's (401), not read (413).
+    const stranger = await fetch(`${base}/api/v1/cases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ summary: 'x'.repeat(1_200_000) }) });
+    expect(stranger.status).toBe(401);
     const form = await postForm(`${base}/api/v1/subscribers`, { email: `${uniq('form')}@supporter.example` });
     expect(form.status).toBe(415);
     expect(form.headers.get('access-control-allow-origin')).toBe('*');
 
-    // 19,000 characters of Cyrillic are 38 kB of UTF-8: over the public limit, within a case's.
+    // About 19,000 characters, mostly Cyrillic: 34 kB of UTF-8, over the public limit, within a case's.
     const summary = 'Задержан на границе. '.repeat(900).trim();
     const created = await api('/cases', { slug: caseSlug, personName: 'Serik Test', summary, status: 'detained', location: null });
     expect(created.status).toBe(201);

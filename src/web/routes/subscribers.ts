@@ -19,6 +19,11 @@ import { typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
+/** The page's title when the form comes back with mistakes: a screen reader hears it first. */
+const FORM_ERROR_TITLE = 'Error: Case alerts';
+/** The form's labels, to name each mistake in the summary above it. */
+const LABELS: Record<string, string> = { email: 'Email', case: 'Case' };
+
 /** Form field → service field: the form says `case`, the service and API say `caseSlug`. */
 const FIELD_NAMES: Record<string, string> = { caseSlug: 'case' };
 
@@ -30,7 +35,7 @@ export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: {
     consentText: consentWording(kase?.person_name),
     values: form.values ?? {},
     errors: form.errors,
-    errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, message })),
+    errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, label: LABELS[field] ?? field, message })),
   };
 }
 
@@ -53,7 +58,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = typedValues(body);
     if (Array.isArray(body.case)) {
-      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
+      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
     }
     let kase: Awaited<ReturnType<typeof caseOf>>;
     try {
@@ -62,7 +67,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       // A case taken down since the page was opened: the form again, with what was typed.
       if (!(err instanceof NotFoundError)) throw err;
       const errors = { case: 'this case is no longer listed; subscribe without it to hear about every case' };
-      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
+      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
     }
     try {
       const input = { email: body.email, caseSlug: kase?.slug };
@@ -72,7 +77,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
-      return page(res, 'subscribe', { title: 'Error: Case alerts', subscribeForm: subscribeForm(kase, { values: typed, errors }) }, 400);
+      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(kase, { values: typed, errors }) }, 400);
     }
     checkEmail(req, res);
   });
