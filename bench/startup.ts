@@ -66,6 +66,7 @@ async function startOnce(dataDir: string, prefix: string): Promise<number> {
 
 export async function benchStartup(sizes: Sizes): Promise<MeasurementResult> {
   const started = performance.now();
+  // A prefix per round: each empty DATA_DIR is a new installation, and a QUEUE_PREFIX is one installation's.
   const prefix = `bench-start-${crypto.randomBytes(4).toString('hex')}`;
   const cold: number[] = [];
   const warm: number[] = [];
@@ -74,14 +75,14 @@ export async function benchStartup(sizes: Sizes): Promise<MeasurementResult> {
     for (let r = 0; r < sizes.rounds; r++) {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-start-'));
       try {
-        cold.push(await startOnce(dataDir, prefix));
-        warm.push(await startOnce(dataDir, prefix));
+        cold.push(await startOnce(dataDir, `${prefix}-${r}`));
+        warm.push(await startOnce(dataDir, `${prefix}-${r}`));
       } finally {
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
     }
   } finally {
-    await deleteKeys(redis.client, `${prefix}:*`);
+    await deleteKeys(redis.client, `${prefix}-*`);
     await redis.close();
   }
   return {

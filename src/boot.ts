@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
@@ -102,20 +103,77 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
  */
 export async function checkSecret(db: Queryable, secret: string): Promise<void> {
   const fingerprint = deriveToken(secret, 'secret-fingerprint', 0);
-  const { rows } = await db.query<{ value: string }>(
-    `WITH kept AS (
-       INSERT INTO settings (name, value) VALUES ('secret_fingerprint', $1) ON CONFLICT (name) DO NOTHING RETURNING value
-     )
-     SELECT value FROM kept UNION ALL SELECT value FROM settings WHERE name = 'secret_fingerprint'`,
-    [fingerprint],
-  );
-  if (rows[0]!.value !== fingerprint) {
+  if ((await keepSetting(db, 'secret_fingerprint', fingerprint)) !== fingerprint) {
     throw new ConfigError(
       'SESSION_SECRET: this database was first used with another secret, and the links already emailed (confirm, unsubscribe) ' +
         'only work with that one. Give every web and worker process the same SESSION_SECRET (or, on one machine, the same DATA_DIR). ' +
         "To change the secret on purpose, which breaks every link sent so far, delete the row: DELETE FROM settings WHERE name = 'secret_fingerprint'.",
     );
   }
+}
+
+/** A setting of the installation: the one stored, or `value` when none was (it is stored then). */
+async function keepSetting(db: Queryable, name: string, value: string): Promise<string> {
+  const { rows } = await db.query<{ value: string }>(
+    `WITH kept AS (
+       INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value
+     )
+     SELECT value FROM kept UNION ALL SELECT value FROM settings WHERE name = $1`,
+    [name, value],
+  );
+  return rows[0]!.value;
+}
+
+/** How long a claim on QUEUE_PREFIX lasts unrenewed: a crashed installation's claim lapses. */
+const CLAIM_MS = 90_000;
+const RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/**
+ * One installation (one database) per QUEUE_PREFIX on a Redis: two would take each other's jobs
+ * (a job's id is its delivery's id) and skip them, finding no such delivery in their own database,
+ * so every email would wait for a sweeper. Each web and worker process holds the claim
+ * `<prefix>:installation`, the database's installation id, and renews it; a process of another
+ * installation refuses to start while it is held. Redis restarted empty: the next renewal claims
+ * it again.
+ * @returns what releases the claim when the process stops.
+ * @throws ConfigError naming QUEUE_PREFIX.
+ */
+export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: string, log: Pick<Logger, 'error'>): Promise<{ release(): Promise<void> }> {
+  const id = await keepSetting(db, 'installation', crypto.randomUUID());
+  const key = `${prefix}:installation`;
+  /** @returns the id of another installation holding the claim, or undefined when it is ours. */
+  const claim = async (): Promise<string | undefined> => {
+    for (;;) {
+      if ((await client.set(key, id, 'PX', CLAIM_MS, 'NX')) === 'OK') return undefined;
+      const holder = await client.get(key);
+      if (holder === id) {
+        await client.pexpire(key, CLAIM_MS);
+        return undefined;
+      }
+      if (holder !== null) return holder;
+      // It lapsed between the two calls: try again.
+    }
+  };
+  if (await claim()) {
+    throw new ConfigError(
+      `QUEUE_PREFIX: "${prefix}" is in use on this Redis by another Appeal installation (another database); the two would take ` +
+        `each other's jobs. Give each installation its own QUEUE_PREFIX. If this installation's database was replaced, the old ` +
+        `claim lapses ${CLAIM_MS / 1000} s after the last process that used it stopped.`,
+    );
+  }
+  const renew = setInterval(() => {
+    claim().then(
+      (other) => other && log.error({ prefix }, 'another Appeal installation took this QUEUE_PREFIX while this one runs: give each its own'),
+      () => undefined,
+    );
+  }, CLAIM_MS / 3);
+  renew.unref();
+  return {
+    async release() {
+      clearInterval(renew);
+      await client.eval(RELEASE_IF_OURS, 1, key, id).catch(() => undefined);
+    },
+  };
 }
 
 /** Builds everything a process needs, once, from config. */
@@ -131,10 +189,18 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     throw err;
   }
   let redis;
+  let prefixClaim;
   try {
     // Only the all-in-one process may start a Redis of its own, as only it may hold the embedded database.
     redis = await connectRedis(config, { spawn: opts.allowEmbedded });
   } catch (err) {
+    await database.close();
+    throw err;
+  }
+  try {
+    prefixClaim = await claimQueuePrefix(database.db, redis.client, config.queuePrefix, log);
+  } catch (err) {
+    await redis.close();
     await database.close();
     throw err;
   }
@@ -145,6 +211,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   } catch (err) {
     // A bad DKIM key, say: stop what is open already, a spawned redis-server included.
     await queues.close();
+    await prefixClaim.release();
     await redis.close();
     await database.close();
     throw err;
@@ -161,6 +228,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     async close() {
       await queues.close();
       mailer.close();
+      await prefixClaim.release();
       await redis.close();
       await database.close();
     },

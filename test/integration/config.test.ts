@@ -86,3 +86,30 @@ describe('starting with another secret than the database was first used with', (
     }
   });
 });
+
+describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
+  it('refuses the second while the first holds the prefix, naming QUEUE_PREFIX, and lets it start once the first stopped', async () => {
+    const { createTestContext } = await import('../helpers/context.ts');
+    const { claimQueuePrefix } = await import('../../src/boot.ts');
+    const { ConfigError } = await import('../../src/config.ts');
+    const [a, b] = [await createTestContext({ db: 'postgres' }), await createTestContext({ db: 'postgres' })];
+    const log = { error: () => undefined };
+    const prefix = `${a.env.QUEUE_PREFIX}-shared`;
+    try {
+      const first = await claimQueuePrefix(a.db, a.redis.client, prefix, log);
+      // Another process of the same installation (the same database) shares it.
+      const sameInstallation = await claimQueuePrefix(a.db, a.redis.client, prefix, log);
+      const refused = await claimQueuePrefix(b.db, b.redis.client, prefix, log).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(ConfigError);
+      expect((refused as Error).message).toMatch(/^QUEUE_PREFIX: ".*" is in use on this Redis by another Appeal installation/);
+      await sameInstallation.release();
+      await first.release();
+      const second = await claimQueuePrefix(b.db, b.redis.client, prefix, log);
+      await second.release();
+    } finally {
+      await a.redis.client.del(`${prefix}:installation`);
+      await a.close();
+      await b.close();
+    }
+  });
+});
