@@ -1,7 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
-import { purgeUnconfirmed } from '../src/retention/service.ts';
+import { purgeUnconfirmed, purgeUnsubscribed } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
 import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
@@ -35,8 +35,10 @@ export function createMaintenanceWorker(ctx: AppContext) {
           if (fanouts) ctx.log.info({ fanouts }, 'sweeper re-enqueued unfinished fan-outs');
           return { requeued, fanouts };
         }
-        case 'purge':
-          return purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
+        case 'purge': {
+          const unconfirmed = await purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
+          return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(ctx.db, ctx.config.retentionUnsubscribedDays) };
+        }
         case 'digest': {
           const runs = await runDueDigests(ctx.db, ctx.queues);
           if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');

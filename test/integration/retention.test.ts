@@ -68,16 +68,18 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect((await ctx.db.query(`SELECT 1 FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE s.email LIKE $1`, [`old-pending-subscriber@%`])).rowCount).toBe(0);
   });
 
-  it('runs as the daily maintenance job with RETENTION_UNCONFIRMED_DAYS', async () => {
+  it('runs as the daily maintenance job with RETENTION_UNCONFIRMED_DAYS and RETENTION_UNSUBSCRIBED_DAYS', async () => {
     const tag = uniq('retention-job');
     await population(tag);
+    // Left 31 days ago: past the default 30 days.
+    await ctx.db.query(`UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '40 days' WHERE email = $1`, [`old-active-subscriber@${tag}.example`]);
     const workers = await ctx.startWorkers();
     try {
       const job = await ctx.queues.maintenance.add('purge', { task: 'purge' });
       await eventually(async () => ((await job.isCompleted()) ? true : undefined));
       const after = await left(tag);
       expect(after.signatures).toEqual(['new-pending-signer', 'old-confirmed-signer']);
-      expect(after.subscribers).toEqual(['new-pending-subscriber', 'old-active-subscriber', 'old-unsubscribed-subscriber']);
+      expect(after.subscribers).toEqual(['new-pending-subscriber', 'old-unsubscribed-subscriber']);
     } finally {
       await workers.close();
     }
