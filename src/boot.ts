@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
@@ -126,6 +127,7 @@ async function keepSetting(db: Queryable, name: string, value: string): Promise<
 
 /** How long a claim on QUEUE_PREFIX lasts unrenewed: a crashed installation's claim lapses. */
 const CLAIM_MS = 90_000;
+const RELEASE_WAIT_MS = 1_000;
 const RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /**
@@ -171,7 +173,10 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
   return {
     async release() {
       clearInterval(renew);
-      await client.eval(RELEASE_IF_OURS, 1, key, id).catch(() => undefined);
+      // Not while Redis is away: the client would hold the command, and the process its stop, until
+      // it came back. The claim then lapses on its own.
+      if (client.status !== 'ready') return;
+      await Promise.race([client.eval(RELEASE_IF_OURS, 1, key, id).catch(() => undefined), sleep(RELEASE_WAIT_MS, undefined, { ref: false })]);
     },
   };
 }

@@ -106,6 +106,15 @@ describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
       await first.release();
       const second = await claimQueuePrefix(b.db, b.redis.client, prefix, log);
       await second.release();
+
+      // Stopping while Redis is away does not wait for it: the claim lapses on its own.
+      const { Redis } = await import('ioredis');
+      const away = new Redis(a.redis.options);
+      const held = await claimQueuePrefix(a.db, away, prefix, log);
+      away.disconnect();
+      const started = Date.now();
+      await held.release();
+      expect(Date.now() - started).toBeLessThan(500);
     } finally {
       await a.redis.client.del(`${prefix}:installation`);
       await a.close();
