@@ -252,7 +252,7 @@ const OFFICIAL = "s.kind IN ('letter', 'digest')";
 
 /**
  * One keyset page of the suppression list in address order, optionally those containing `search`;
- * `officialsOnly`: only the addresses of targets (what an organizer who is not an admin sees).
+ * `officialsOnly`: only officials' addresses (see OFFICIAL; what an organizer who is not an admin sees).
  */
 export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; officialsOnly?: boolean; limit: number }) {
   const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;

@@ -235,7 +235,6 @@ export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, t
   if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
   if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
 
-  if (found.edits !== shown) throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
   const ids = await db.transaction(async (tx) => {
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {

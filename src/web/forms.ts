@@ -1,4 +1,19 @@
 /**
+ * The summary of a form's mistakes, shown above it: each names its field by its label (`labels`,
+ * else the field's name made readable: `full_name` → "Full name") and links to it by `id`.
+ */
+export function errorSummary(errors: Record<string, string>, labels: Record<string, string> = {}) {
+  return Object.entries(errors).map(([field, message]) => ({
+    field,
+    label: labels[field] ?? capitalized(field.replace(/_/g, ' ')),
+    id: `f-${field.replace(/\W/g, '-')}`,
+    message,
+  }));
+}
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/**
  * What a re-shown form may put back in its fields: the strings that were typed, and nothing
  * else. A body parsed from JSON can hold objects (`{"toString": 1}`) that neither `String()` nor
  * the template's escaping can turn into text; such a field comes back empty.

@@ -7,7 +7,7 @@ import { ConflictError, RateLimitedError, ValidationError } from '../../errors.t
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { typedValues } from '../forms.ts';
+import { errorSummary, typedValues } from '../forms.ts';
 import { mapError } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -25,16 +25,6 @@ function errorsToForm(fields: Record<string, string>) {
   const byKey = Object.fromEntries(Object.entries(SIGN_FIELDS).map(([form, key]) => [key, form]));
   return Object.fromEntries(Object.entries(fields).map(([k, v]) => [byKey[k] ?? k, v]));
 }
-
-/** The sign form's labels, to name each mistake in the summary above the form. */
-const SIGN_FIELD_LABELS: Record<string, string> = {
-  full_name: 'Full name',
-  email: 'Email',
-  city: 'City',
-  country: 'Country',
-  personal_note: 'Personal note',
-  subscribe: 'Updates',
-};
 
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
@@ -72,7 +62,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       preview,
       values,
       errors: form.errors,
-      errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, label: SIGN_FIELD_LABELS[field] ?? field, message })),
+      errorList: form.errors && errorSummary(form.errors),
     }, status);
   }
 

@@ -15,14 +15,12 @@ import {
   unsubscribe,
   updatePreferences,
 } from '../../subscribers/service.ts';
-import { typedValues } from '../forms.ts';
+import { errorSummary, typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 /** The page's title when the form comes back with mistakes: a screen reader hears it first. */
 const FORM_ERROR_TITLE = 'Error: Case alerts';
-/** The form's labels, to name each mistake in the summary above it. */
-const LABELS: Record<string, string> = { email: 'Email', case: 'Case' };
 
 /** Form field → service field: the form says `case`, the service and API say `caseSlug`. */
 const FIELD_NAMES: Record<string, string> = { caseSlug: 'case' };
@@ -35,7 +33,7 @@ export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: {
     consentText: consentWording(kase?.person_name),
     values: form.values ?? {},
     errors: form.errors,
-    errorList: form.errors && Object.entries(form.errors).map(([field, message]) => ({ field, label: LABELS[field] ?? field, message })),
+    errorList: form.errors && errorSummary(form.errors),
   };
 }
 

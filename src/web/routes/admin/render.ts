@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { NotFoundError, type FieldErrors } from '../../../errors.ts';
+import { errorSummary } from '../../forms.ts';
 
 export type Render = (res: Response, name: string, data: { title: string; section?: string; [key: string]: unknown }, status?: number) => void;
 
@@ -29,11 +30,9 @@ export function formErrors(fields: FieldErrors, rename: Record<string, string> =
   for (const [key, message] of Object.entries(fields)) errors[rename[key] ?? key] ??= message;
   return {
     errors,
-    errorList: Object.entries(errors).map(([field, message]) => ({ field, label: FIELD_LABELS[field] ?? capitalized(field.replace(/_/g, ' ')), id: `f-${field.replace(/\W/g, '-')}`, message })),
+    errorList: errorSummary(errors, FIELD_LABELS),
   };
 }
-
-const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** What the error summary calls a field whose form label is not its name made readable. */
 const FIELD_LABELS: Record<string, string> = {
