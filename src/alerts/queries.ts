@@ -150,12 +150,16 @@ export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUp
   const { rows } = await db.query<AlertParts & { ord: number }>(
     `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
-            EXISTS (SELECT 1 FROM subscriptions f WHERE f.subscriber_id = s.id AND f.status = 'active' AND f.case_id = u.case_id) AS follows_case,
-            EXISTS (SELECT 1 FROM subscriptions f WHERE f.subscriber_id = s.id AND f.status = 'active' AND f.case_id IS NULL) AS follows_all
+            f.follows_case, f.follows_all
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)
        JOIN case_updates u ON u.id = x.case_update_id
        JOIN cases c ON c.id = u.case_id
-       JOIN subscribers s ON s.id = x.subscriber_id`,
+       JOIN subscribers s ON s.id = x.subscriber_id
+       -- One look at the subscriber's active subscriptions answers both.
+       CROSS JOIN LATERAL (
+         SELECT coalesce(bool_or(f.case_id = u.case_id), false) AS follows_case, coalesce(bool_or(f.case_id IS NULL), false) AS follows_all
+           FROM subscriptions f WHERE f.subscriber_id = s.id AND f.status = 'active'
+       ) f`,
     [pairs.map((p) => p.caseUpdateId), pairs.map((p) => p.subscriberId)],
   );
   return rows;
