@@ -21,7 +21,7 @@ function walk(dir: string, base = dir): string[] {
 }
 
 /** An http(s) link in plain text, without the punctuation a sentence puts after it. */
-const LINK = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
+export const LINK = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
 
 /**
  * Plain text, escaped, with its http(s) links made clickable: for what organizers write (a case's

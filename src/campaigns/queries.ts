@@ -250,17 +250,17 @@ export async function getDeadline(db: Queryable, id: number) {
 }
 
 /**
- * What a change to the letter would still reach: letters queued and not yet gone, and signatures
- * whose letters are not made yet (unconfirmed, or waiting for the next digest). Letters are
- * composed when they go, from the campaign's current template.
+ * What a change to a digest campaign's letter would still reach: digests queued and not yet gone,
+ * and signatures not in a digest yet (unconfirmed, or waiting for the next one). A digest is
+ * composed when it goes, from the campaign's current template; letters of `each` campaigns keep
+ * the text their signers saw, so only digest campaigns ask.
  */
 export async function countLettersToGo(db: Queryable, campaignId: number) {
   const { rows } = await db.query<{ letters: number; signatures: number }>(
     `SELECT (SELECT count(*) FROM deliveries
               WHERE campaign_id = $1 AND kind IN ('letter', 'digest') AND status IN ('queued', 'retry', 'sending'))::int AS letters,
-            (SELECT count(*) FROM signatures s JOIN campaigns c ON c.id = s.campaign_id
-              WHERE s.campaign_id = $1
-                AND (s.status = 'pending' OR (c.delivery_mode = 'digest' AND s.status = 'confirmed' AND s.digest_id IS NULL)))::int AS signatures`,
+            (SELECT count(*) FROM signatures s
+              WHERE s.campaign_id = $1 AND (s.status = 'pending' OR (s.status = 'confirmed' AND s.digest_id IS NULL)))::int AS signatures`,
     [campaignId],
   );
   return rows[0]!;

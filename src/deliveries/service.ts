@@ -224,13 +224,16 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
   }
   const replies = (await pipeline.exec()) ?? [];
   const missing: number[] = [];
+  const keptFailed: number[] = [];
   for (const [i, id] of ids.entries()) {
     const [existsErr, exists] = replies[2 * i] ?? [];
     const [scoreErr, failedScore] = replies[2 * i + 1] ?? [];
     if (existsErr || scoreErr) throw existsErr ?? scoreErr;
-    if (failedScore !== null) await queues.send.remove(deliveryJobId(id));
+    if (failedScore !== null) keptFailed.push(id);
     if (exists === 0 || failedScore !== null) missing.push(id);
   }
+  // Together, not one round trip after another: "Retry all" after a relay outage meets a page of them.
+  await Promise.all(keptFailed.map((id) => queues.send.remove(deliveryJobId(id))));
   await enqueueDeliveries(queues, missing);
   return missing.length;
 }

@@ -397,7 +397,8 @@ describe('CSRF and roles in the console (Postgres)', () => {
   it('shows an outbox message decoded: Cyrillic text as written, a long link whole and clickable, the full file to download', async () => {
     const { client } = await signedIn(base, ctx.db, 'admin');
     const link = `http://localhost:3000/confirm/${'A'.repeat(60)}`;
-    const text = `Здравствуйте, Айгерим!\n\nПодтвердите подпись: ${link}\n`;
+    // The sentence's full stop after the link is not part of it.
+    const text = `Здравствуйте, Айгерим!\n\nПодтвердите подпись: ${link}.\n`;
     const sent = await ctx.mailer.send({
       from: 'letters@appeal.test', to: { name: 'Министр Иванов', address: 'ministry@gov.example' }, subject: 'Подтвердите подпись', text, html: `<p>${'x'.repeat(600_000)}</p>`,
     });

@@ -104,7 +104,8 @@ describe('the organizer console on PGlite', () => {
     expect(preview.text).toMatch(/About [^<]+ \(3 supporters, \d{1,2} \w+ \d{4}\)/);
     expect(preview.text).toContain('Then the list of everyone who signed');
     const quiet = await client.get(`/admin/campaigns/${slug}/letter`);
-    expect(quiet.text).not.toContain('Letters are written when they go out');
+    // Nobody waits yet: no notice (its wording is asserted below, once someone does).
+    expect(quiet.text).not.toContain('A digest is written when it goes out');
     const draft = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' }, 'draft');
     expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, each target gets one letter');
 

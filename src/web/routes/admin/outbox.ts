@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { NotFoundError } from '../../../errors.ts';
+import { LINK } from '../../../views.ts';
 
 /** Newest first; an outbox is a dev tool, so a page of the latest is enough. */
 const LIST_LIMIT = 200;
@@ -76,8 +77,8 @@ export async function readOutbox(dir: string, file: string): Promise<OutboxMessa
     return {
       headers: headersOf(m),
       text,
-      // A link ends before trailing punctuation of the sentence it sits in.
-      links: [...new Set((text.match(/https?:\/\/[^\s<>"]+/g) ?? []).map((l) => l.replace(/[.,;:!?)\]]+$/, '')))],
+      // What the public pages make clickable, the same way (src/views.ts).
+      links: [...new Set(text.match(LINK) ?? [])],
       attachments: m.attachments.map((a) => a.filename ?? a.contentType),
       raw,
       cut: size > VIEW_BYTES,
