@@ -112,9 +112,17 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(bounced.last_error).toBe('EENVELOPE RCPT TO 550 5.1.1 <[recipient]>: Recipient address rejected');
     // The relay quoted the address; neither the row's error nor the failed job in Redis repeats it.
     expect(bounced.last_error).not.toContain(refused);
-    const job = await ctx.queues.send.getJob(deliveryJobId(bounced.id));
-    expect(job!.failedReason).toMatch(/550/);
-    expect(job!.failedReason).not.toContain(refused);
+    // The row says failed a moment before BullMQ moves the job to its failed set.
+    const job = await vi.waitFor(
+      async () => {
+        const found = await ctx.queues.send.getJob(deliveryJobId(bounced.id));
+        expect(found?.failedReason).toBeTypeOf('string');
+        return found!;
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(job.failedReason).toMatch(/550/);
+    expect(job.failedReason).not.toContain(refused);
     expect(rows.filter((r) => r !== bounced).map((r) => r.status)).toEqual(['sent', 'sent']);
     const copies = copiesOf(ctx.sink!.messages, campaign);
     expect([...copies.keys()].map((k) => k.split('|')[0]).sort()).toEqual(campaign.targets.filter((t) => t !== refused).sort());
@@ -154,7 +162,7 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     const [row] = await waitUntilSettled(ctx.db, campaign);
     expect(row).toMatchObject({ status: 'failed', attempts: MAX_SEND_ATTEMPTS, message_id: null });
     expect(row!.last_error).toMatch(/421 still busy/);
-    expect(await ctx.queues.send.getJobState(deliveryJobId(id!))).toBe('failed');
+    await vi.waitFor(async () => expect(await ctx.queues.send.getJobState(deliveryJobId(id!))).toBe('failed'), { timeout: 10_000, interval: 50 });
     const { rows: suppressed } = await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [campaign.targets[0]]);
     expect(suppressed).toEqual([]);
   });
