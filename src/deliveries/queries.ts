@@ -83,11 +83,22 @@ export async function markRetry(db: Queryable, claim: Claim, error: string, retr
   );
 }
 
-export async function markFailed(db: Queryable, claim: Claim, error: string) {
+/**
+ * Fails a claimed delivery. With `suppress`, the same statement puts the address a relay refused
+ * on the suppression list (see insertSuppression): a row that says failed for a bounce always has
+ * its suppression, whatever happens to the process after.
+ */
+export async function markFailed(db: Queryable, claim: Claim, error: string, suppress?: { email: string; reason: string; kind: string }) {
+  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL
+      WHERE id = $1 AND status = 'sending' AND attempts = $2`;
+  if (!suppress) {
+    await db.query(failed, [claim.id, claim.attempts, error]);
+    return;
+  }
   await db.query(
-    `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL
-      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
-    [claim.id, claim.attempts, error],
+    `WITH failed AS (${failed}),
+     ${suppressing('$4', '$5', '$6')}`,
+    [claim.id, claim.attempts, error, suppress.email, suppress.reason, suppress.kind],
   );
 }
 
@@ -101,14 +112,14 @@ export async function deleteUnsendable(db: Queryable, claim: Claim) {
  * active subscriber with it becomes `bounced`.
  */
 export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
-  await db.query(
-    `WITH suppressed AS (
-       INSERT INTO suppressions (email, reason, kind) VALUES (lower($1), $2, $3) ON CONFLICT (email) DO NOTHING
-     )
-     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower($1) AND status = 'active'`,
-    [email, reason, kind],
-  );
+  await db.query(`WITH ${suppressing('$1', '$2', '$3')}`, [email, reason, kind]);
 }
+
+/** The end of a statement suppressing an address, given the parameters that hold what it needs. */
+const suppressing = (email: string, reason: string, kind: string) => `suppressed AS (
+       INSERT INTO suppressions (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind}) ON CONFLICT (email) DO NOTHING
+     )
+     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
 /**
  * One keyset page of deliveries that should have a job but may not: queued or retry rows left

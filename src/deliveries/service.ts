@@ -185,8 +185,8 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
     await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
     throw new Error(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`);
   }
-  await q.markFailed(db, delivery, error);
-  if (failure === 'recipient-rejected') await q.insertSuppression(db, delivery.recipient, `bounce: ${error}`, delivery.kind);
+  const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
+  await q.markFailed(db, delivery, error, suppress);
   throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
 }
 
