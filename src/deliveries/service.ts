@@ -216,6 +216,11 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
  * @returns how many rows got a job.
  */
 export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[]): Promise<number> {
+  return ids.length - (await addMissingJobs(queues, ids)).length;
+}
+
+/** enqueueAfresh's work. @returns the ids left alone because their job is live. */
+async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[]): Promise<number[]> {
   const failedSet = queues.send.toKey('failed');
   const pipeline = queues.redis.pipeline();
   for (const id of ids) {
@@ -225,18 +230,27 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
   const replies = (await pipeline.exec()) ?? [];
   const missing: number[] = [];
   const keptFailed: number[] = [];
+  const live: number[] = [];
   for (const [i, id] of ids.entries()) {
     const [existsErr, exists] = replies[2 * i] ?? [];
     const [scoreErr, failedScore] = replies[2 * i + 1] ?? [];
     if (existsErr || scoreErr) throw existsErr ?? scoreErr;
     if (failedScore !== null) keptFailed.push(id);
     if (exists === 0 || failedScore !== null) missing.push(id);
+    else live.push(id);
   }
   // Together, not one round trip after another: "Retry all" after a relay outage meets a page of them.
   await Promise.all(keptFailed.map((id) => queues.send.remove(deliveryJobId(id))));
   await enqueueDeliveries(queues, missing);
-  return missing.length;
+  return live;
 }
+
+/**
+ * How long enqueueAfreshLater waits before looking again at a row whose job was still live. Its
+ * rows were sent or failed a moment ago, so such a job is one finishing: without a second look
+ * the email asked for again would wait for the sweeper, a minute later.
+ */
+const LIVE_JOB_RECHECKS_MS = [100, 400, 1_600];
 
 /**
  * enqueueAfresh without waiting for Redis: the caller answers once its rows have committed, and a
@@ -244,8 +258,16 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
  * enqueue. Waiting would leave a person without an answer for as long as Redis is away.
  */
 export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[]): void {
+  const addAll = async () => {
+    let live = await addMissingJobs(queues, ids);
+    for (const wait of LIVE_JOB_RECHECKS_MS) {
+      if (live.length === 0) return;
+      await sleep(wait);
+      live = await addMissingJobs(queues, live);
+    }
+  };
   queues.later(
-    enqueueAfresh(queues, ids).then(
+    addAll().then(
       () => undefined,
       (err: unknown) => log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
     ),

@@ -62,8 +62,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   });
   if (outcome.deliveryId === undefined) return;
   // A requeued row's old job may still hold the id (failed jobs are kept a while): enqueueAfresh
-  // removes it. One still live is finishing the previous email: the sweeper enqueues the row once
-  // it is gone.
+  // removes it. One still live is finishing the previous email: enqueueAfreshLater looks again.
   enqueueAfreshLater(deps.queues, deps.log, [outcome.deliveryId]);
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { enqueueAfreshLater, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { deliveryJobId, enqueueDeliveries, QUEUES, type SendJob } from '../../src/queues.ts';
 import { SWEEP_EVERY_MS } from '../../workers/maintenance.ts';
@@ -71,6 +71,21 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
     expect(rows.map((r) => r.status)).toEqual(['queued', 'queued']);
     expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(2);
     await deliverAll(campaign, 2);
+  });
+
+  it('a row asked for again while its last job is finishing gets a job once that one is gone, without waiting for the sweeper', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    const [id] = await insertLetters(ctx.db, campaign, 1);
+    // The job that sent the row a moment ago, not yet removed by BullMQ.
+    await ctx.queues.send.add('send', { deliveryId: id! }, { jobId: deliveryJobId(id!), delay: 60_000 });
+    const warned: unknown[] = [];
+    enqueueAfreshLater(ctx.queues, { warn: (...args: unknown[]) => void warned.push(args) }, [id!]);
+    await new Promise((r) => setTimeout(r, 50));
+    await ctx.queues.send.remove(deliveryJobId(id!));
+    await ctx.queues.settled();
+    expect(warned).toEqual([]);
+    expect(await jobState(id!)).toBe('waiting');
+    await deliverAll(campaign, 1);
   });
 
   it('letters committed without a job (a crash before enqueue) are sent once by the scheduled sweep job', async () => {
