@@ -114,7 +114,7 @@ describe('signing in a real browser', () => {
     expect(await alert.textContent()).toContain('Please check the form');
     expect(await alert.getByRole('link').first().textContent()).toMatch(/^Full name: /);
     expect(await page.title()).toMatch(/^Error: /);
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     expect(await page.locator('#f-full_name').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('#e-full_name').isVisible()).toBe(true);
     expect(await page.inputValue('#f-email')).toBe('nameless@supporter.example');
@@ -132,7 +132,7 @@ describe('signing in a real browser', () => {
     await page.fill('#f-email', 'not-an-address');
     await page.getByRole('button', { name: 'Sign the letter' }).click();
     await page.waitForLoadState();
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('alert');
     await page.fill('#f-email', 'noscript@supporter.example');
     await page.getByRole('button', { name: 'Sign the letter' }).click();
     await page.waitForURL(`${base}/c/${slug}/check-email`);

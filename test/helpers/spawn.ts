@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,4 +36,13 @@ export function runTsx(script: string, args: string[], env: Record<string, strin
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a process started next. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }

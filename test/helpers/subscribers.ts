@@ -43,6 +43,14 @@ export const getJson = async (url: string, token: string) => {
 };
 
 /**
+ * Resolves once the opt-in email to `email` is recorded sent. The sink has it a moment before the
+ * worker records it; a later ask for the same address sends anew only once it is.
+ */
+export async function optinSent(ctx: TestContext, email: string): Promise<void> {
+  await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND lower(recipient) = lower($1) AND status = 'sent'`, [email])).rowCount ? true : undefined));
+}
+
+/**
  * Subscribes through the public API and confirms through the emailed link's page, as a person
  * would. @returns the manage token from the confirmation page's preferences link.
  */
@@ -51,6 +59,7 @@ export async function subscribeAndConfirm(ctx: TestContext, base: string, email:
   const res = await postJson(`${base}/api/v1/subscribers`, { email, ...(caseSlug ? { caseSlug } : {}) });
   if (res.status !== 202) throw new Error(`subscribe answered ${res.status}`);
   const optin = await waitForMail(ctx, email, before + 1);
+  await optinSent(ctx, email);
   const confirmed = await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {});
   const page = await confirmed.text();
   const manage = /\/preferences\/([A-Za-z0-9_-]+)/.exec(page);

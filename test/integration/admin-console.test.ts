@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConsoleClient, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { getCase } from '../../src/cases/service.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
+import { deliveryJobId } from '../../src/queues.ts';
 
 const actions = async (ctx: TestContext, organizerId: number) =>
   (await ctx.db.query<{ action: string; object: string }>('SELECT action, object FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
@@ -196,6 +197,11 @@ describe('the organizer console on PGlite', () => {
     await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: 'Ola Outage', email: `${uniq('ola')}@supporter.example` }), redirect: 'manual' });
     const statuses = async () => (await ctx.db.query<{ status: string }>(`SELECT d.status FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id WHERE c.slug = $1 AND d.kind = 'letter'`, [slug])).rows.map((r) => r.status);
     await until(statuses, (s) => s.length === 2 && s.every((x) => x === 'failed'));
+    // BullMQ moves a job to failed a moment after its row says so; a job still active keeps its id.
+    const { rows: failedIds } = await ctx.db.query<{ id: number }>(`SELECT d.id FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id WHERE c.slug = $1 AND d.kind = 'letter'`, [slug]);
+    for (const { id } of failedIds) {
+      await vi.waitFor(async () => expect(await ctx.queues.send.getJobState(deliveryJobId(id))).toBe('failed'), { timeout: 10_000, interval: 50 });
+    }
     const page = await client.open('/admin/deliveries/failed');
     expect(page.text).toContain(`Outage ${tag}`);
     expect(page.text).toMatch(/Retry all \d+/);

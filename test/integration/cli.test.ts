@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { createTestContext, TEST_REDIS_URL, type TestContext } from '../helpers/context.ts';
 import { uniq } from '../helpers/fixtures.ts';
 import { spawn } from 'node:child_process';
-import { ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
+import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
 const cli = (env: Record<string, string>, args: string[], stdin?: string) => runTsx('src/cli.ts', args, { LOG_LEVEL: 'silent', ...env }, { stdin, timeoutMs: 120_000 });
 
@@ -199,7 +199,7 @@ describe('the cli while npm start holds the embedded database', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-held-'));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     // node itself, not the tsx wrapper: the pid that holds the database is the one we signal.
     app = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: ROOT,
@@ -207,6 +207,7 @@ describe('the cli while npm start holds the embedded database', () => {
       stdio: 'ignore',
     });
     for (let i = 0; i < 600 && !fs.existsSync(path.join(dataDir, 'cli.sock')); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!fs.existsSync(path.join(dataDir, 'cli.sock'))) throw new Error(`npm start did not open ${dataDir}/cli.sock in 60 s (exit code ${app.exitCode})`);
   }, 120_000);
   afterAll(async () => {
     if (app && app.exitCode === null) {

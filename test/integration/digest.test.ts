@@ -111,6 +111,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(second.from!.value[0]!.name).toBe('1 supporter via Appeal Test');
     expect(csvOf(second).map((r) => r.name)).toEqual([late.fullName]);
     expect(second.text).toContain('who signed since');
+    await waitForMail(ctx, c.targets.name, 2);
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
   });

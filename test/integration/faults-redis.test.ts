@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,16 +9,9 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, statusCounts, waitUntilSettled } from '../helpers/faults.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { addressOf, until } from '../helpers/signing.ts';
+import { freePort } from '../helpers/spawn.ts';
 
 const LETTERS = 1_200;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A redis-server of this test's own that keeps nothing on disk, as on this machine. */
 async function startRedis(port: number, dir: string): Promise<ChildProcess> {
