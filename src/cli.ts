@@ -49,8 +49,12 @@ try {
   throw err;
 }
 const argv = process.argv.slice(2);
-if (!argv[0] || argv[0] === 'help' || argv[0] === '--help') {
+if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
   process.stdout.write(USAGE);
+} else if (!argv[0]) {
+  // A script that forgot its command must not pass as if it had run one.
+  process.stderr.write(`appeal: no command given\n${USAGE}`);
+  process.exitCode = 2;
 } else {
   const stdin = ['organizer:add', 'organizer:password'].includes(argv[0] ?? '') ? await readStdin() : '';
   let reply: CommandReply;

@@ -17,7 +17,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,13 +30,15 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
       cli(ctx.env, ['token:create', admin, 'ci']),
+      cli(ctx.env, []),
+      cli(ctx.env, ['--help']),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -94,6 +96,16 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(r.extraArgument.stderr).toMatch(/^appeal: token:create: unexpected argument "ci"/);
     const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizers WHERE email LIKE 'novalue%'`);
     expect(rows[0]!.n).toBe(0);
+  });
+
+  it('prints its usage on --help (exit 0), and with no command says so on stderr (exit 2)', () => {
+    expect(r.help.code).toBe(0);
+    expect(r.help.stdout).toContain('organizer:add <email>');
+    expect(r.help.stderr).toBe('');
+    expect(r.noCommand.code).toBe(2);
+    expect(r.noCommand.stdout).toBe('');
+    expect(r.noCommand.stderr).toMatch(/^appeal: no command given\n/);
+    expect(r.noCommand.stderr).toContain('organizer:add <email>');
   });
 
   it('organizer:password sets a new password for one who lost theirs, ends their sessions and lockout', async () => {
