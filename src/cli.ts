@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { pino } from 'pino';
 import { runCommand, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -33,6 +34,9 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   }
   const { embeddedHolder, openEmbedded, sendCommand } = await import('./db/embedded.ts');
   if (embeddedHolder(config.dataDir)) return sendCommand(config.dataDir, request);
+  // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
+  // organizer to a database no deployed process reads.
+  process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);
   const embedded = await openEmbedded(config.dataDir, pino({ level: 'warn' }));
   try {
     return await runCommand(embedded.db, config, request);

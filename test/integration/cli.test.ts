@@ -189,6 +189,7 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email, '--admin'], 'correct horse battery staple\n');
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toBe(`added admin ${email}\n`);
+    expect(added.stderr).toBe(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(dataDir)}\n`);
 
     expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
     const { db } = await openPglite(path.join(dataDir, 'pglite'));
@@ -240,6 +241,7 @@ describe('the cli while npm start holds the embedded database', () => {
     const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email], 'correct horse battery staple\n');
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toBe(`added organizer ${email}\n`);
+    expect(added.stderr).toBe('');
     const token = await cli({ DATA_DIR: dataDir }, ['token:create', email]);
     expect(token.code, token.stderr).toBe(0);
     expect(token.stdout).toMatch(/^apl_[\w-]+\n$/);
