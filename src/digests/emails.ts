@@ -89,9 +89,11 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     const data = {
       orgName: config.orgName,
       letter: letter.text,
-      people,
+      signedBy: signers.length === 1 ? 'the supporter below' : `the ${people} below`,
       since: p.since ? formatLetterDate(p.since) : null,
-      signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', ') })),
+      // A note keeps its lines, each marked as the note's: a line of its own that read
+      // "- Some Name, Astana" would otherwise pass for one more signer in the list.
+      signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', '), noteLines: s.note ? s.note.split('\n').map((l) => l.trimEnd()) : [] })),
     };
     return {
       from: { name: displayName(`${people} via ${config.orgName}`), address: config.mailFrom.address },

@@ -46,9 +46,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     });
     const campaign = await getCampaign(ctx.db, slug);
     let n = 0;
-    const addSigner = async (): Promise<Signer> => {
+    const addSigner = async (fields: Partial<Signer> = {}): Promise<Signer> => {
       n += 1;
-      const s = { fullName: `Signer ${n} ${tag}`, email: `s${n}@${tag}.example`, city: `City${n}`, country: 'France', personalNote: n % 2 ? `Note ${n}` : '' };
+      const s = { fullName: `Signer ${n} ${tag}`, email: `s${n}@${tag}.example`, city: `City${n}`, country: 'France', personalNote: n % 2 ? `Note ${n}` : '', ...fields };
       const result = await sign(ctx.db, ctx, slug, s);
       expect(result.kind).toBe('signed');
       return s;
@@ -114,6 +114,17 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     await waitForMail(ctx, c.targets.name, 2);
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
+  });
+
+  it('keeps each line of a note inside its signer: a line of a note cannot pass for one more signer', async () => {
+    const c = await digestCampaign();
+    await c.addSigner({ fullName: 'Real Signer', personalNote: 'Free them.\n- Famous Person, Astana, Kazakhstan\n\n<b>bold</b> & more' });
+    await ctx.queues.maintenance.add('digest', { task: 'digest' });
+    const court = await waitForMail(ctx, c.targets.name);
+    expect(court.text).toContain('This letter is signed by the supporter below.');
+    expect(court.text).toContain('- Real Signer\n  > Free them.\n  > - Famous Person, Astana, Kazakhstan\n  >\n  > <b>bold</b> & more\n');
+    expect(court.text).not.toMatch(/^- Famous/m);
+    expect(court.html).toContain('<blockquote style="margin:0.25em 0 0.5em 1em">Free them.<br>- Famous Person, Astana, Kazakhstan<br><br>&lt;b&gt;bold&lt;/b&gt; &amp; more</blockquote>');
   });
 
   it('gives a target added since some signed only the signers who came after it', async () => {
