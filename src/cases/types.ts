@@ -27,7 +27,8 @@ export const line = (max: number) =>
     .string()
     .trim()
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'must be one line of text')
+    // C0 and C1 control characters and Unicode's line and paragraph separators: all break lines somewhere.
+    .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), 'must be one line of text')
     // They turn how the text shows around (an address read backwards); no name needs them.
     .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters');
 
@@ -41,7 +42,7 @@ export const prose = (max: number) =>
     .string()
     .transform((v) => v.replace(/\r\n?/g, '\n').trim())
     .pipe(z.string().max(max, `must be at most ${max} characters`))
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(v), 'contains characters that are not text');
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(v), 'contains characters that are not text');
 
 /** An optional field a JSON client may send as null for "none": null is taken as absent. */
 export const nullAsAbsent = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === null ? undefined : v), schema);

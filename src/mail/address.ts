@@ -1,7 +1,7 @@
 import { deriveToken } from '../tokens.ts';
 
 /**
- * Header text on one line: control characters (CR and LF among them) become a space; the
+ * Header text on one line: control characters (CR and LF among them, C1 and U+2028/2029 too) become a space; the
  * controls that reorder how text shows (U+202A–202E, U+2066–2069) go; and `=?` is broken up, so
  * what a supporter typed cannot be an RFC 2047 encoded word that a mail client decodes into
  * something else (`=?utf-8?b?…?=` showing `Minister <minister@gov.example>`).
@@ -16,7 +16,7 @@ export function oneLine(s: string): string {
  */
 export function bodyLine(s: string): string {
   return s
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
     .replace(/[\u202a-\u202e\u2066-\u2069]/g, '')
     .trim();
 }

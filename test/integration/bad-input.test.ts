@@ -247,6 +247,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
           expect(res.status).toBe(400);
           expect(await res.text()).toContain('must be one line of text');
         }
+        // Unicode's own line breaks: some mail clients show them as one.
+        for (const separator of ['\u2028', '\u2029', '\u0085']) {
+          const res = await signForm(slug, { ...valid(), full_name: `Real Person${separator}Minister of Justice` });
+          expect(res.status).toBe(400);
+          expect(await res.text()).toContain('must be one line of text');
+        }
         const email = await signForm(slug, { full_name: 'Eve', email: 'eve@supporter.example\r\nBcc: victim@evil.example' });
         expect(email.status).toBe(400);
         const json = await signJson(slug, { fullName: injected, email: `${uniq('e')}@supporter.example` });

@@ -4,6 +4,7 @@ import { displayName, oneLine } from '../../../src/mail/address.ts';
 describe('header text', () => {
   it('puts a value on one line', () => {
     expect(oneLine(' Aigerim\r\nBcc: x@evil.example\t')).toBe('Aigerim Bcc: x@evil.example');
+    expect(oneLine('Real Person\u2028Minister\u2029of\u0085Justice\u009b')).toBe('Real Person Minister of Justice');
   });
 
   it('keeps a display name from showing an address of its own', () => {
