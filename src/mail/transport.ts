@@ -1,11 +1,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { ConfigError, makeDataDir, type Config } from '../config.ts';
+import { domainOf } from './address.ts';
 
 export type Message = Mail.Options;
 
@@ -59,12 +61,22 @@ function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
-function smtpOptions(smtpUrl: string, maxConnections: number): SMTPPool.Options {
+/**
+ * The name Appeal greets a relay with (EHLO): this machine's when it is a full domain name, else
+ * MAIL_FROM's domain. nodemailer's own fallback, "[127.0.0.1]" (a container's or a VM's host name
+ * has no dot), is a loopback address from a public one, which spam filters hold against a sender.
+ */
+export function ehloName(mailFrom: string, hostname = os.hostname()): string {
+  return hostname.includes('.') ? hostname : domainOf(mailFrom);
+}
+
+function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMTPPool.Options {
   const u = new URL(smtpUrl);
   const secure = u.protocol === 'smtps:';
   const auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined;
   return {
     pool: true,
+    name,
     host: u.hostname,
     port: Number(u.port || (secure ? 465 : 587)),
     secure,
@@ -88,7 +100,7 @@ function smtpOptions(smtpUrl: string, maxConnections: number): SMTPPool.Options 
  * otherwise `.eml` files under DATA_DIR/outbox. Every message is DKIM-signed when DKIM is set.
  */
 export function createMailer(
-  config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim' | 'workerConcurrency'>,
+  config: Pick<Config, 'smtpUrl' | 'dataDir' | 'dkim' | 'workerConcurrency' | 'mailFrom'>,
   opts: MailerOptions = {},
 ): Mailer {
   const dkim = config.dkim && {
@@ -97,7 +109,7 @@ export function createMailer(
     privateKey: readDkimKey(config.dkim.privateKeyFile),
   };
   if (config.smtpUrl) {
-    const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts.maxConnections ?? config.workerConcurrency), dkim });
+    const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts.maxConnections ?? config.workerConcurrency, ehloName(config.mailFrom.address)), dkim });
     return {
       kind: 'smtp',
       async send(message) {

@@ -95,7 +95,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
     let mailer: Mailer;
     beforeEach(async () => {
       sink = await startSmtpSink();
-      mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined, workerConcurrency: 10 });
+      mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined, workerConcurrency: 10, mailFrom: { name: 'Appeal', address: 'letters@appeal.test' } });
     });
     afterEach(async () => {
       mailer.close();

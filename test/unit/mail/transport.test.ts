@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
-import { classifySendError, createMailer } from '../../../src/mail/transport.ts';
+import { classifySendError, createMailer, ehloName } from '../../../src/mail/transport.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
+const MAIL_FROM = { name: 'Appeal', address: 'letters@appeal.test' };
 const message = { from: 'Appeal <letters@appeal.test>', to: 'judge@court.example', subject: 'About Aigerim', text: 'Free her.\n' };
 
 describe('classifying what a real SMTP server answers', () => {
@@ -25,7 +26,7 @@ describe('classifying what a real SMTP server answers', () => {
   /** The error nodemailer raises when the sink behaves like this, or undefined when it sent. */
   async function sendWith(behavior: SinkBehavior, smtpUrl = sink.url): Promise<unknown> {
     sink.behavior = behavior;
-    const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined, workerConcurrency: 10 });
+    const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined, workerConcurrency: 10, mailFrom: MAIL_FROM });
     try {
       await mailer.send(message);
       return undefined;
@@ -42,10 +43,18 @@ describe('classifying what a real SMTP server answers', () => {
     expect(sink.messages.at(-1)!.subject).toBe('About Aigerim');
   });
 
+  it('greets the relay with a domain name, never "[127.0.0.1]"', async () => {
+    const greeted: string[] = [];
+    expect(await sendWith({ onMailFrom: (_address, session) => void greeted.push(session.hostNameAppearsAs) })).toBeUndefined();
+    expect(greeted).toEqual([ehloName(MAIL_FROM.address)]);
+    expect(ehloName('letters@appeal.example', 'vm')).toBe('appeal.example');
+    expect(ehloName('letters@appeal.example', 'mail.appeal.example')).toBe('mail.appeal.example');
+  });
+
   it('opens one pooled connection per job slot (WORKER_CONCURRENCY), no more', async () => {
     const sessions = new Set<string>();
     sink.behavior = { onMailFrom: (_address, session) => void sessions.add(session.id) };
-    const mailer = createMailer({ smtpUrl: sink.url, dataDir, dkim: undefined, workerConcurrency: 4 });
+    const mailer = createMailer({ smtpUrl: sink.url, dataDir, dkim: undefined, workerConcurrency: 4, mailFrom: MAIL_FROM });
     try {
       await Promise.all(Array.from({ length: 12 }, (_, i) => mailer.send({ ...message, subject: `Letter ${i}` })));
     } finally {
@@ -157,7 +166,7 @@ describe('DKIM', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('signs every message with the RSA key, naming the domain and selector', async () => {
-    const mailer = createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(keyFile('rsa.pem', rsa)), workerConcurrency: 1 });
+    const mailer = createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(keyFile('rsa.pem', rsa)), workerConcurrency: 1, mailFrom: MAIL_FROM });
     const info = await mailer.send(message);
     mailer.close();
     const eml = fs.readFileSync(info.file!, 'utf8');
@@ -168,8 +177,8 @@ describe('DKIM', () => {
     const cut = keyFile('cut.pem', rsa.slice(0, 200) + '\n-----END RSA PRIVATE KEY-----\n');
     const ec = keyFile('ec.pem', crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString());
     for (const [file, said] of [[cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/]] as const) {
-      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1 })).toThrow(said);
-      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1 })).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
+      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1, mailFrom: MAIL_FROM })).toThrow(said);
+      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1, mailFrom: MAIL_FROM })).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
     }
   });
 });
@@ -178,7 +187,7 @@ describe('the dev outbox', () => {
   it('writes each message as an .eml file under DATA_DIR/outbox', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-outbox-'));
     try {
-      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined, workerConcurrency: 10 });
+      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined, workerConcurrency: 10, mailFrom: MAIL_FROM });
       expect(mailer.kind).toBe('outbox');
       const info = await mailer.send(message);
       mailer.close();
