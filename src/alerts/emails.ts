@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
-import { domainOf, oneLine } from '../mail/address.ts';
+import { AUTOMATIC, domainOf, oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -55,7 +55,7 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
         unsubscribe: [[unsubscribeUrl, `mailto:${config.mailFrom.address}?subject=unsubscribe%20${token}`]],
         id: { url: `case-alerts.${listDomain}`, comment: `${config.orgName} case alerts` },
       },
-      headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      headers: { ...AUTOMATIC, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
     };
   };
 }

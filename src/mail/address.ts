@@ -47,3 +47,10 @@ export function domainOf(address: string): string {
 export function stableMessageId(secret: string, purpose: string, id: number, from: string): string {
   return `<${deriveToken(secret, `message-id-${purpose}`, id).slice(0, 32)}@${domainOf(from)}>`;
 }
+
+/**
+ * Headers of the emails Appeal writes by itself (confirmations, opt-ins, alerts), not of letters,
+ * which a person signed: RFC 3834 asks vacation replies and other automatic answers not to
+ * answer them, so none goes back to the MAIL_FROM mailbox.
+ */
+export const AUTOMATIC = { 'Auto-Submitted': 'auto-generated' } as const;

@@ -4,7 +4,7 @@ import { discloseTo, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
 import type { Queryable } from '../db/index.ts';
-import { displayName, oneLine, stableMessageId } from '../mail/address.ts';
+import { AUTOMATIC, displayName, oneLine, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
@@ -97,6 +97,7 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: oneLine(`Please confirm your signature: ${p.campaign_title}`),
+      headers: AUTOMATIC,
       ...body,
     };
   };

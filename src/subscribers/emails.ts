@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Composer } from '../deliveries/service.ts';
-import { stableMessageId } from '../mail/address.ts';
+import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { optinToken } from './service.ts';
@@ -33,6 +33,7 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: `Please confirm: case alerts from ${config.orgName}`,
+      headers: AUTOMATIC,
       ...body,
     };
   };

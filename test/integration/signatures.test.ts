@@ -54,6 +54,8 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     // must not carry text a stranger chose.
     expect(confirmation!.text).not.toContain('Dana Signer');
     expect(confirmation!.html).not.toContain('Dana Signer');
+    // Written by the system, not by a person: vacation replies stay away (RFC 3834).
+    expect(confirmation!.headers.get('auto-submitted')).toBe('auto-generated');
     const token = confirmLink(confirmation!);
 
     const page = await fetch(`${base}/confirm/${token}`);
@@ -68,6 +70,8 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     for (const letter of letters) {
       expect(letter.from!.value[0]).toEqual({ name: 'Dana Signer via Appeal Test', address: 'letters@appeal.test' });
       expect(letter.messageId).toMatch(/^<.+@.+>$/);
+      // A letter is a person's, signed by them: no Auto-Submitted.
+      expect(letter.headers.has('auto-submitted')).toBe(false);
       expect(letter.text).toContain('Free her now.');
       expect(letter.headers.get('from')).not.toMatchObject({ text: expect.stringContaining('dana@supporter.example') });
     }

@@ -49,6 +49,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
 
     const optin = await waitForMail(ctx, email);
     expect(optin.subject).toContain('Please confirm');
+    expect(optin.headers.get('auto-submitted')).toBe('auto-generated');
     expect(optin.text).toContain('Aigerim Test');
     const token = tokenIn(optin, 'subscribe/confirm');
 
