@@ -188,3 +188,28 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     logLevel: e.LOG_LEVEL,
   });
 }
+
+/** A host name or address that only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\./.test(h);
+}
+
+/**
+ * Settings that start but work against the people they serve, said at start so an operator sees
+ * them before the first email does: the process runs either way.
+ */
+export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim'>): string[] {
+  const warnings: string[] = [];
+  const url = new URL(config.publicUrl);
+  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
+    warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');
+  }
+  if (config.dkim) {
+    const from = config.mailFrom.address.split('@').pop()!.toLowerCase();
+    const signer = config.dkim.domainName.toLowerCase();
+    const aligned = from === signer || from.endsWith(`.${signer}`) || signer.endsWith(`.${from}`);
+    if (!aligned) warnings.push(`DKIM_DOMAIN ${signer} is not the domain of MAIL_FROM (${from}): DMARC sees no aligned signature, and strict receivers reject or junk the letters`);
+  }
+  return warnings;
+}

@@ -1,6 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { Booted } from './boot.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
@@ -62,6 +62,10 @@ async function main(mode: Mode): Promise<void> {
     lines.push(ctx.mailer.kind === 'outbox'
       ? `  Mail: written as .eml files to ${ctx.mailer.outboxDir} (set SMTP_URL to send for real)`
       : '  Mail: sent through SMTP_URL');
+  }
+  for (const warning of configWarnings(config)) {
+    lines.push(`  Warning: ${warning}.`);
+    log.warn(warning);
   }
   if (server && (await countOrganizers(ctx.db)) === 0) {
     lines.push('  No organizer yet. Create the first admin with:  npm run cli -- organizer:add you@example.org --admin');

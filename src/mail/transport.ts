@@ -6,7 +6,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { ConfigError, makeDataDir, type Config } from '../config.ts';
+import { ConfigError, isLoopback, makeDataDir, type Config } from '../config.ts';
 import { domainOf } from './address.ts';
 
 export type Message = Mail.Options;
@@ -54,11 +54,6 @@ function readDkimKey(file: string): string {
     throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${parsed.asymmetricKeyType ?? 'non-RSA'} key; DKIM here signs with RSA (openssl genrsa)`);
   }
   return key;
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseMailbox } from '../../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, parseMailbox } from '../../src/config.ts';
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -114,5 +114,29 @@ describe('parsing a mailbox', () => {
       'Appeal <letters@appeal.example>\nBcc: x@evil.example', 'letters@appeal.example\r\n', 'two words@appeal.example']) {
       expect(parseMailbox(value), JSON.stringify(value)).toBeNull();
     }
+  });
+});
+
+describe('warnings at start', () => {
+  const warned = (env: Record<string, string>) => configWarnings(loadConfig(env));
+  const dkim = { DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: '/run/keys/dkim.pem' };
+
+  it('says nothing of a local http PUBLIC_URL or an aligned DKIM domain', () => {
+    expect(warned({})).toEqual([]);
+    expect(warned({ PUBLIC_URL: 'http://127.0.0.1:3000' })).toEqual([]);
+    expect(warned({ PUBLIC_URL: 'https://appeal.example', MAIL_FROM: 'Appeal <letters@appeal.example>', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
+    expect(warned({ MAIL_FROM: 'letters@mail.appeal.example', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
+  });
+
+  it('names PUBLIC_URL when a public one is not https', () => {
+    expect(warned({ PUBLIC_URL: 'http://appeal.example' })).toEqual([expect.stringMatching(/^PUBLIC_URL is not https: .*one-click unsubscribe/)]);
+  });
+
+  it('names DKIM_DOMAIN when it is not the domain of MAIL_FROM', () => {
+    expect(warned({ MAIL_FROM: 'letters@appeal.example', DKIM_DOMAIN: 'other.example', ...dkim })).toEqual([
+      'DKIM_DOMAIN other.example is not the domain of MAIL_FROM (appeal.example): DMARC sees no aligned signature, and strict receivers reject or junk the letters',
+    ]);
+    // A suffix that is not a parent domain is no alignment.
+    expect(warned({ MAIL_FROM: 'letters@notappeal.example', DKIM_DOMAIN: 'appeal.example', ...dkim })).toHaveLength(1);
   });
 });
