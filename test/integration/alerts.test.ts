@@ -18,7 +18,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
 
   /** Posts an update through the API and waits until its fan-out has created every delivery. */
   async function postUpdate(caseSlug: string, title = uniq('Hearing moved')) {
-    const res = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title, body: 'The court meets on Monday.\nPlease write now.' }, apiToken);
+    const res = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title, body: 'The court meets on Monday.\nPlease write now: https://news.example/report?a=1&b=2.' }, apiToken);
     expect(res.status).toBe(202);
     const body = (await res.json()) as { id: number; recipients: number };
     await eventually(async () => ((await ctx.db.query('SELECT 1 FROM case_updates WHERE id = $1 AND fanned_out_at IS NOT NULL', [body.id])).rowCount ? true : undefined));
@@ -86,6 +86,9 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       expect(part).toContain(`${base}/preferences/${manage}`);
       expect(part).toContain(`${base}/unsubscribe/${manage}`);
     }
+    // A link in the update is one in the HTML part too, as on the case page.
+    expect(alert.html).toContain('<br>\nPlease write now: <a href="https://news.example/report?a&#x3D;1&amp;b&#x3D;2" rel="nofollow noopener noreferrer">https://news.example/report?a&#x3D;1&amp;b&#x3D;2</a>.</p>');
+    expect(alert.text).toContain('Please write now: https://news.example/report?a=1&b=2.');
     expect(header(alert, 'list-unsubscribe')).toContain(`${base}/unsubscribe/${manage}`);
     expect(header(alert, 'list-unsubscribe')).toContain('mailto:letters@appeal.test');
     expect(header(alert, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
