@@ -3,13 +3,19 @@ import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { Response } from 'express';
 
+/**
+ * How every CSV Appeal writes is laid out: a header row; a byte-order mark, without which Excel
+ * reads the file in its legacy code page and names in Cyrillic or Uyghur come out garbled; and
+ * CRLF between records, as RFC 4180 has it.
+ */
+export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows' } as const;
+
 /** A cell that starts like a formula gets a leading quote, so a spreadsheet shows it as text. */
 export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
 /**
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
- * page in memory. It starts with a byte-order mark: without one Excel reads the file in its legacy
- * code page, and names in Cyrillic or Uyghur come out garbled. The rows wait for the client (backpressure); a client that goes away stops the
+ * page in memory, laid out as CSV_FORMAT. The rows wait for the client (backpressure); a client that goes away stops the
  * reading, and a read that fails mid-way cuts the download off instead of leaving it hanging.
  * `recordExport` (the audit entry) runs before the first read; a HEAD request gets the headers
  * only, with nothing read and nothing recorded, since no personal data leaves.
@@ -37,7 +43,7 @@ export async function sendCsv<T extends { id: number }>(
     }
   }
   try {
-    await pipeline(Readable.from(rows()), stringify({ header: true, columns, bom: true }), res);
+    await pipeline(Readable.from(rows()), stringify({ ...CSV_FORMAT, columns }), res);
   } catch (err) {
     // The client closed the connection: nothing to answer, and nothing went wrong on our side.
     if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) return;

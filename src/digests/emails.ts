@@ -6,7 +6,7 @@ import type { Composer } from '../deliveries/service.ts';
 import { bodyLine, displayName, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
-import { neutralize } from '../csv.ts';
+import { CSV_FORMAT, neutralize } from '../csv.ts';
 import * as q from './queries.ts';
 
 export interface DigestEmailDeps {
@@ -46,9 +46,7 @@ async function loadSigners(db: Queryable, digestId: number, targetId: number, di
 function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
   const columns = withEmail ? ['name', 'city', 'country', 'note', 'email'] : ['name', 'city', 'country', 'note'];
   const rows = signers.map((s) => (withEmail ? [s.name, s.city, s.country, s.note, s.email] : [s.name, s.city, s.country, s.note]).map(neutralize));
-  // With a byte order mark: Excel, which officials open it in, reads a CSV without one in the
-  // machine's legacy code page, and every Cyrillic or Uyghur name comes out garbled.
-  return stringify(rows, { header: true, columns, bom: true });
+  return stringify(rows, { ...CSV_FORMAT, columns });
 }
 
 /** Who signed a digest, as its From and subject say it. */

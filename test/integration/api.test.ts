@@ -188,6 +188,8 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const bytes = Buffer.from(await res.arrayBuffer());
     // A byte-order mark first, so Excel reads the names as UTF-8 (fetch's text() would drop it).
     expect(bytes.subarray(0, 12).toString('latin1')).toBe('\xef\xbb\xbffull_name');
+    // Records end in CRLF (RFC 4180): the header, two rows, and nothing after the last.
+    expect(bytes.toString('utf8').split('\r\n')).toHaveLength(4);
     const rows = parse(bytes, { columns: true, bom: true }) as Record<string, string>[];
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({
