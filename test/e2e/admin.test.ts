@@ -235,10 +235,32 @@ describe('running a campaign from the console in a real browser', () => {
     await screenshot(phone, 'admin-dashboard-phone');
     const sideways = () => phone.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
     expect(await sideways()).toBe(false);
-    for (const [page, name] of [[`/admin/campaigns/${slug}`, 'admin-campaign-phone'], [`/admin/campaigns/${slug}/letter`, 'admin-letter-phone']] as const) {
+    // A table scrolls in its own box; no cell is squeezed into one letter a line.
+    const squeezed = () =>
+      phone.evaluate(() =>
+        [...document.querySelectorAll('.table-wrap td, .table-wrap th')]
+          .filter((cell) => /^\S{4,}$/.test(cell.textContent!.trim()) && !cell.querySelector('.sr-only'))
+          .filter((cell) => {
+            const text = document.createRange();
+            text.selectNodeContents(cell);
+            return text.getBoundingClientRect().height > 3 * parseFloat(getComputedStyle(cell).lineHeight);
+          })
+          .map((cell) => cell.textContent!.trim()),
+      );
+    const pages = [
+      [`/admin/campaigns/${slug}`, 'admin-campaign-phone'],
+      [`/admin/campaigns/${slug}/letter`, 'admin-letter-phone'],
+      [`/admin/campaigns/${slug}/targets`, 'admin-targets-phone'],
+      [`/admin/campaigns/${slug}/signatures`, 'admin-signatures-phone'],
+      ['/admin/audit', 'admin-audit-phone'],
+      ['/admin/deliveries/failed', 'admin-failed-phone'],
+      ['/admin/suppressions', 'admin-suppressions-phone'],
+    ] as const;
+    for (const [page, name] of pages) {
       await phone.goto(`${base}${page}`);
       await screenshot(phone, name);
       expect(await sideways(), page).toBe(false);
+      expect(await squeezed(), page).toEqual([]);
     }
   });
 });
