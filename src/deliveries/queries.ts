@@ -259,7 +259,9 @@ export async function requeueFailed(db: Queryable, id: number) {
  * subscriber's. Told by what was refused, not by the targets: any organizer can add an address as
  * a target.
  */
-const OFFICIAL = "s.kind IN ('letter', 'digest')";
+/** Kinds of email that go to officials: an address suppressed for one of them is an official's. */
+export const OFFICIAL_KINDS = ['letter', 'digest'];
+const OFFICIAL = `s.kind IN (${OFFICIAL_KINDS.map((k) => `'${k}'`).join(', ')})`;
 
 /**
  * One keyset page of the suppression list in address order, optionally those containing `search`;
@@ -288,13 +290,13 @@ export async function countOtherSuppressions(db: Queryable) {
  * is active again, as they last chose.
  */
 export async function deleteSuppression(db: Queryable, email: string, officialsOnly = false) {
-  const { rows } = await db.query<{ email: string; reason: string }>(
+  const { rows } = await db.query<{ email: string; reason: string; kind: string | null }>(
     `WITH gone AS (
-       DELETE FROM suppressions s WHERE email = lower($1) AND (NOT $2::boolean OR ${OFFICIAL}) RETURNING email, reason
+       DELETE FROM suppressions s WHERE email = lower($1) AND (NOT $2::boolean OR ${OFFICIAL}) RETURNING email, reason, kind
      ), lifted AS (
        UPDATE subscribers SET status = 'active' WHERE lower(email) IN (SELECT email FROM gone) AND status = 'bounced'
      )
-     SELECT email, reason FROM gone`,
+     SELECT email, reason, kind FROM gone`,
     [email, officialsOnly],
   );
   return rows[0];

@@ -288,6 +288,7 @@ export const listFailedDeliveries = q.listFailedDeliveries;
 export const countFailedByKind = q.countFailedByKind;
 export const listSuppressions = q.listSuppressions;
 export const countOtherSuppressions = q.countOtherSuppressions;
+export const OFFICIAL_KINDS: readonly string[] = q.OFFICIAL_KINDS;
 export type { FailedDelivery } from './queries.ts';
 
 export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';

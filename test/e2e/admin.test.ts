@@ -238,7 +238,7 @@ describe('running a campaign from the console in a real browser', () => {
     // A table scrolls in its own box; no cell is squeezed into one letter a line.
     const squeezed = () =>
       phone.evaluate(() =>
-        [...document.querySelectorAll('.table-wrap td, .table-wrap th')]
+        Array.from(document.querySelectorAll('.table-wrap td, .table-wrap th'))
           .filter((cell) => /^\S{4,}$/.test(cell.textContent!.trim()) && !cell.querySelector('.sr-only'))
           .filter((cell) => {
             const text = document.createRange();

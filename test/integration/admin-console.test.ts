@@ -265,6 +265,13 @@ describe('the organizer console on PGlite', () => {
     expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'mailbox restored' })).status).toBe(303);
     expect((await client.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(303);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email IN ($1, $2)', [official, reader])).rows).toHaveLength(0);
+    // Nor in the audit log of those removals: the official's is there for everyone, the reader's for admins.
+    const log = (await organizer.get('/admin/audit?action=suppression')).text;
+    expect(log).toContain(`suppression:${official}`);
+    expect(log).not.toContain(reader);
+    expect(log).not.toContain('asked by phone');
+    expect(log).toContain('suppression: an address only admins see');
+    expect((await client.get('/admin/audit?action=suppression')).text).toContain(`suppression:${reader}`);
   });
 
   it('shows a refused letter with its error, takes the address off the suppression list with a reason, and retries it to sent', async () => {

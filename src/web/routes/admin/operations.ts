@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
+import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -88,7 +88,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
       if (reason.length < 3) throw new ValidationError({ [`reason`]: 'say why this address may get mail again' });
       const removed = await removeSuppression(db, email, officialsOnly(res));
       if (!removed) throw new ValidationError({ reason: 'this address is not on the list (any more)' });
-      await recordAudit(db, actor(res), 'suppression.remove', `suppression:${removed.email}`, { reason: reason.slice(0, 500), was: removed.reason.slice(0, 200) });
+      await recordAudit(db, actor(res), 'suppression.remove', `suppression:${removed.email}`, { reason: reason.slice(0, 500), was: removed.reason.slice(0, 200), kind: removed.kind });
       setFlash(ctx, res, `${removed.email} can get mail again.`);
       res.redirect(303, '/admin/suppressions');
     } catch (err) {
@@ -101,7 +101,13 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const action = str(req.query.action).trim().slice(0, 60) || undefined;
     const before = req.query.before ? idParam(req.query.before, 'page') : undefined;
     const rows = await listAudit(db, { action, beforeId: before, limit: PAGE + 1 });
-    const entries = rows.slice(0, PAGE).map((e) => ({ ...e, detailText: e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '' }));
+    const entries = rows.slice(0, PAGE).map((e) => {
+      // A subscriber's or supporter's address taken off the suppression list is for admins only,
+      // as on the list itself; an official's is not. An entry from before kinds were kept is hidden.
+      const hidden = officialsOnly(res) && e.action === 'suppression.remove' && !OFFICIAL_KINDS.includes(String(e.detail?.kind));
+      if (hidden) return { ...e, object: 'suppression: an address only admins see', detailText: '' };
+      return { ...e, detailText: e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '' };
+    });
     render(res, 'audit', { title: 'Audit log', section: 'audit', action, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
   });
 
