@@ -106,16 +106,21 @@ const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; fr
 };
 
 /**
- * Launches, pauses or closes a campaign. Asking for the state it is in already is not an error.
+ * Launches, pauses or closes a campaign. Asking for the state it is in already is not an error,
+ * and changes nothing: `changed` says whether this call moved it (two clicks, or two organizers
+ * at once, make one change).
  * @throws NotFoundError; ConflictError for a move the current state does not allow.
  */
-export async function changeCampaignStatus(db: Queryable, slug: string, action: keyof typeof TRANSITIONS): Promise<Campaign> {
-  const campaign = await getCampaign(db, slug);
+export async function changeCampaignStatus(db: Queryable, slug: string, action: keyof typeof TRANSITIONS): Promise<{ campaign: Campaign; changed: boolean }> {
   const { to, from } = TRANSITIONS[action];
-  if (campaign.status === to) return campaign;
-  const changed = await q.setCampaignStatus(db, campaign.id, to, from);
-  if (!changed) throw new ConflictError('invalid_transition', `A ${campaign.status} campaign cannot ${action}.`);
-  return changed;
+  const campaign = await getCampaign(db, slug);
+  if (campaign.status === to) return { campaign, changed: false };
+  const moved = await q.setCampaignStatus(db, campaign.id, to, from);
+  if (moved) return { campaign: moved, changed: true };
+  // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.
+  const now = await getCampaign(db, slug);
+  if (now.status === to) return { campaign: now, changed: false };
+  throw new ConflictError('invalid_transition', `A ${now.status} campaign cannot ${action}.`);
 }
 
 /** Signature and letter counts. Deliveries here are the letters to targets, not confirmations. */

@@ -129,7 +129,8 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await move('pause')).toMatchObject({ status: 409, body: { error: { code: 'invalid_transition' } } });
     expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
     expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
-    expect(await move('pause')).toMatchObject({ status: 200, body: { status: 'paused' } });
+    // Two at once (a double click, two organizers) make one change, and both are answered as done.
+    expect(await Promise.all([move('pause'), move('pause')])).toMatchObject([{ status: 200, body: { status: 'paused' } }, { status: 200, body: { status: 'paused' } }]);
     expect(await move('launch')).toMatchObject({ status: 200, body: { status: 'live' } });
     expect(await move('close')).toMatchObject({ status: 200, body: { status: 'closed' } });
     const refused = await move('launch');
@@ -140,7 +141,8 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await api('/campaigns/no-such-campaign/launch')).status).toBe(404);
 
     const { rows } = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE object = $1 ORDER BY id', [`campaign:${slug}`]);
-    expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'campaign.close']);
+    // What changed the campaign, once each: asking for the state it is in is no action.
+    expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close']);
   });
 
   it('counts signatures and letters in stats as they are confirmed and sent', async () => {

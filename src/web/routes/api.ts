@@ -146,8 +146,8 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   for (const action of ['launch', 'pause', 'close'] as const) {
     router.post(`/campaigns/:slug/${action}`, ...auth, async (req, res) => {
-      const campaign = await changeCampaignStatus(db, String(req.params.slug), action);
-      await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
+      const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
+      if (changed) await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
       res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
     });
   }

@@ -140,9 +140,9 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {
-      const campaign = await changeCampaignStatus(db, String(req.params.slug), action);
-      await recordAudit(db, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
-      setFlash(ctx, res, `“${campaign.title}” is now ${campaign.status}.`);
+      const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
+      if (changed) await recordAudit(db, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
+      setFlash(ctx, res, `“${campaign.title}” is ${changed ? 'now' : 'already'} ${campaign.status}.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     });
   }
