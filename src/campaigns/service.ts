@@ -172,7 +172,7 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
 
 /**
  * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
- * live campaign the new targets get the letters of signatures confirmed from now on.
+ * live campaign the new targets get the letters of those who sign from now on (TARGET_SEEN).
  * @throws NotFoundError; ValidationError for a bad target or more than 500 in all.
  */
 export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {

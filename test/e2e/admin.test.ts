@@ -190,6 +190,8 @@ describe('running a campaign from the console in a real browser', () => {
     await admin.locator('#recipients').waitFor();
     expect(await admin.locator('#recipients').innerText()).toBe('1 subscriber will get this email.');
     expect(await admin.locator('.email-preview').innerText()).toContain('Court hearing moved to Monday');
+    // As a follower of this case reads it, not one of all cases.
+    expect(await admin.locator('.email-preview').innerText()).toMatch(/You get this because you follow (?!all cases)/);
     await screenshot(admin, 'admin-case-update-preview');
     await admin.getByRole('button', { name: 'Post update and send to 1 subscriber' }).click();
     await admin.locator('.flash').waitFor();

@@ -26,13 +26,13 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
 
-  /** The alert as a subscriber will read it (text part), with stand-in links. */
+  /** The alert as a follower of this case will read it (text part), with stand-in links. */
   function previewEmail(kase: Case, u: { title: string; body: string }) {
     const sample = `${ctx.config.publicUrl}/unsubscribe/…`;
     return {
       subject: `${kase.person_name}: ${u.title}`,
       text: ctx.views.email('alert', {
-        orgName: ctx.config.orgName, personName: kase.person_name, location: kase.location, caseStatus: kase.status,
+        orgName: ctx.config.orgName, personName: kase.person_name, followsCase: true, location: kase.location, caseStatus: kase.status,
         title: u.title, body: u.body, publishedAt: new Date(), caseUrl: `${ctx.config.publicUrl}/cases/${kase.slug}`,
         preferencesUrl: `${ctx.config.publicUrl}/preferences/…`, unsubscribeUrl: sample,
       }).text,
