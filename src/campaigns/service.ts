@@ -150,7 +150,7 @@ export const countLettersToGo = q.countLettersToGo;
  */
 export async function updateCampaignDetails(db: Db, slug: string, input: unknown): Promise<Campaign> {
   const existing = await getCampaign(db, slug);
-  const c = parseCampaign({ ...(input as object), slug, targets: [{ name: 'kept', email: 'kept@example.org' }] });
+  const c = parseDetails(slug, input);
   const kase = await caseFor(db, c.caseSlug);
   const modeChanged = c.deliveryMode !== existing.delivery_mode;
   const caseChanged = kase.id !== existing.case_id;
@@ -168,6 +168,23 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     return (await q.updateCampaign(tx, existing.id, kase.id, c))!;
   });
+}
+
+/** A campaign's details as updateCampaignDetails reads them: its slug and targets stay. */
+const parseDetails = (slug: string, input: unknown) => parseCampaign({ ...(input as object), slug, targets: [{ name: 'kept', email: 'kept@example.org' }] });
+
+/**
+ * What is wrong with new details for a campaign, field by field, without looking at the database:
+ * for a form that found mistakes of its own first and names them all at once.
+ */
+export function detailErrors(slug: string, input: unknown): FieldErrors {
+  try {
+    parseDetails(slug, input);
+    return {};
+  } catch (err) {
+    if (err instanceof ValidationError) return err.fields;
+    throw err;
+  }
 }
 
 /**

@@ -56,7 +56,7 @@ export const targetInput = z.object({
 
 export const campaignInput = z.object({
   slug,
-  caseSlug: slug,
+  caseSlug: z.string().trim().min(1, 'choose the case this campaign is about').pipe(slug),
   title: line(200).pipe(z.string().min(1, 'is required')),
   summary: nullAsAbsent(prose(20_000).optional().default('')),
   letter: z.object({

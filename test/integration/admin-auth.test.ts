@@ -108,6 +108,19 @@ describe('signing in to the console (Postgres)', () => {
       .toBe(wrong.text.replace(/name="_csrf" value="[^"]+"/, '').replace(/value="[^"]*@appeal.test"/, ''));
   });
 
+  it('says which field is empty, and counts an empty form as no attempt', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES + 1; i++) {
+      const empty = await client.post('/admin/login', { email: organizer.email, password: '' });
+      expect(empty.status).toBe(400);
+      expect(failureText(empty.text)).toBe('Enter your password.');
+    }
+    expect(failureText((await client.post('/admin/login', { email: '', password: '' })).text)).toBe('Enter your email and password.');
+    expect((await client.post('/admin/login', { email: organizer.email, password: PASSWORD })).status).toBe(303);
+  });
+
   it(`locks an account after ${LOGIN_MAX_FAILURES} wrong passwords, refuses even the right one with the same message, and unlocks after the window`, async () => {
     const organizer = await createOrganizer(ctx.db);
     const client = new ConsoleClient(base);

@@ -374,6 +374,11 @@ describe('the organizer console on PGlite', () => {
     const bad = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: '2026-02-30' });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('must be a date like');
+    // Every mistake at once, each in its own words, not only the form's first.
+    const many = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: '', goal: '-5', digest_hour: '25', deadline: 'soon' });
+    expect(many.status).toBe(400);
+    for (const said of ['must be a date like', 'must be a whole number of at least 1', 'must be an hour from 0 to 23']) expect(many.text).toContain(said);
+    expect(many.text).toMatch(/Title: [^<]*(required|at least)/);
     const soon = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
     expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: soon })).status).toBe(303);
     const dashboard = await client.get('/admin');

@@ -39,3 +39,13 @@ describe("a campaign's numbers", () => {
     expect(fields({ goal: 1.5, digestHour: 9 })).toEqual({ goal: 'must be a whole number' });
   });
 });
+
+describe("a campaign's case", () => {
+  const fields = (input: unknown) => fieldsOf(input, campaignInput.pick({ caseSlug: true }));
+
+  it('asks for one when none was chosen, and for a slug when one was typed wrong', () => {
+    expect(fields({ caseSlug: '' })).toEqual({ caseSlug: 'choose the case this campaign is about' });
+    expect(fields({ caseSlug: 'Not A Slug' })).toEqual({ caseSlug: 'use lowercase letters, digits and single hyphens' });
+    expect(fields({ caseSlug: 'aigerim' })).toEqual({});
+  });
+});

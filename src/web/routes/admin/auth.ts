@@ -52,6 +52,11 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/login', async (req, res) => {
     const email = str(req.body?.email);
+    // A field left empty is a slip, not a guess: said as such, and not counted against anyone.
+    if (email.trim() === '' || str(req.body?.password) === '') {
+      const missing = email.trim() === '' ? (str(req.body?.password) === '' ? 'your email and password' : 'your email') : 'your password';
+      return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: `Enter ${missing}.` }, 400);
+    }
     const device = readDevice(req);
     // Trusted: a device cookie earned by this email's organizer with their current password, and
     // with failures left (one that keeps failing falls back under the per-IP limit and the lockout).

@@ -22,7 +22,7 @@ export function campaignForm(body: Record<string, unknown> = {}) {
   const errors: FieldErrors = {};
   const whole = (field: string, v: string) => {
     if (v.trim() === '') return null;
-    if (!/^\d+$/.test(v.trim())) {
+    if (!/^-?\d+$/.test(v.trim())) {
       errors[field] = 'must be a whole number';
       return null;
     }

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, getCampaign, getCampaignDeadline, listCampaignOverview, listTargets, parseTargetsCsv,
+  changeCampaignStatus, createCampaign, detailErrors, getCampaign, getCampaignDeadline, listCampaignOverview, listTargets, parseTargetsCsv,
   setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
@@ -118,7 +118,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     try {
       const deadline = str(req.body?.deadline);
       if (deadline && !isDate(deadline)) errors.deadline = 'must be a date like 2026-03-31';
-      if (Object.keys(errors).length) throw new ValidationError(errors);
+      // Every mistake at once: the form's own (numbers, the date) and those the details have.
+      if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
       const campaign = await updateCampaignDetails(db, existing.slug, input);
       await setCampaignDeadline(db, campaign.slug, deadline);
       await recordAudit(db, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
