@@ -265,3 +265,12 @@ export async function countLettersToGo(db: Queryable, campaignId: number) {
   );
   return rows[0]!;
 }
+
+/** Confirmed signatures of a digest campaign that no digest has carried yet. */
+export async function countWaitingForDigest(db: Queryable, campaignId: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL",
+    [campaignId],
+  );
+  return rows[0]!.n;
+}

@@ -141,6 +141,7 @@ export const listTargets: (db: Queryable, campaignId: number) => Promise<Target[
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
 export const countLettersToGo = q.countLettersToGo;
+export const countWaitingForDigest = q.countWaitingForDigest;
 
 /**
  * Changes what a campaign says and how it sends, leaving its targets (and their deliveries) alone.

@@ -114,6 +114,8 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Wai Ting', 'wait@supporter.example', 'confirmed', now())`, [c!.id]);
     const page = await client.get(`/admin/campaigns/${slug}/letter`);
     expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
+    // The campaign page counts who waits for the digest: no letter is queued for them yet.
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {
