@@ -20,16 +20,17 @@ const alertParts = perDb((db: Queryable) =>
 
 /**
  * One case alert. Nothing is sent to someone who left or stopped following the case after the
- * fan-out. The List-* headers come from nodemailer's `list` option; RFC 8058 one-click needs
- * List-Unsubscribe-Post beside an https List-Unsubscribe, and the POST it triggers is answered by
- * `POST /unsubscribe/:token` without any cookie or login.
+ * fan-out, nor for an update withdrawn meanwhile. The List-* headers come from nodemailer's
+ * `list` option; RFC 8058 one-click needs List-Unsubscribe-Post beside an https
+ * List-Unsubscribe, and the POST it triggers is answered by `POST /unsubscribe/:token` without
+ * any cookie or login.
  */
 export function createAlertComposer({ config, views, secret }: AlertEmailDeps): Composer {
   const listDomain = domainOf(config.mailFrom.address);
   return async (db, delivery) => {
     if (delivery.subscriber_id === null) return null;
     const p = await alertParts(db)({ caseUpdateId: delivery.source_id, subscriberId: delivery.subscriber_id });
-    if (!p || p.subscriber_status !== 'active' || !(p.follows_case || p.follows_all)) return null;
+    if (!p || p.withdrawn || p.subscriber_status !== 'active' || !(p.follows_case || p.follows_all)) return null;
     const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
     const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;
     const body = views.email('alert', {

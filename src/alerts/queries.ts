@@ -40,12 +40,35 @@ export async function getCaseUpdate(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function listCaseUpdates(db: Queryable, caseId: number, limit: number) {
+export async function listCaseUpdates(db: Queryable, caseId: number, limit: number, withWithdrawn: boolean) {
   const { rows } = await db.query<CaseUpdate>(
-    'SELECT * FROM case_updates WHERE case_id = $1 ORDER BY published_at DESC, id DESC LIMIT $2',
-    [caseId, limit],
+    `SELECT * FROM case_updates WHERE case_id = $1 AND ($3::boolean OR withdrawn_at IS NULL)
+      ORDER BY published_at DESC, id DESC LIMIT $2`,
+    [caseId, limit, withWithdrawn],
   );
   return rows;
+}
+
+/**
+ * Withdraws an update and drops its alerts that no worker has taken yet, in one statement. An
+ * alert being sent at this moment still goes; those queued or waiting to retry do not.
+ * @returns the update, and how many alerts were dropped; undefined when there is no such update
+ * of that case.
+ */
+export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
+  const { rows } = await db.query<CaseUpdate & { dropped: number }>(
+    `WITH taken AS (
+       UPDATE case_updates SET withdrawn_at = coalesce(withdrawn_at, now()), withdrawn_by = coalesce(withdrawn_by, $3)
+        WHERE id = $2 AND case_id = $1
+       RETURNING *
+     ), dropped AS (
+       DELETE FROM deliveries WHERE kind = 'alert' AND source_id IN (SELECT id FROM taken) AND status IN ('queued', 'retry')
+       RETURNING 1
+     )
+     SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped FROM taken`,
+    [caseId, id, by],
+  );
+  return rows[0];
 }
 
 /**
@@ -70,6 +93,7 @@ export async function insertAlertPage(db: Queryable, u: { id: number; case_id: n
      ), page AS (
        SELECT s.id, s.email, s.manage_token_hash FROM span s
         WHERE s.status = 'active'
+          AND (SELECT withdrawn_at IS NULL FROM case_updates WHERE id = $4)
           AND coalesce((SELECT true FROM subscriptions x
                          WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL)
                          LIMIT 1), false)
@@ -140,6 +164,7 @@ export interface AlertParts {
   /** Follows this case, or all cases; neither when they stopped after the fan-out. */
   follows_case: boolean;
   follows_all: boolean;
+  withdrawn: boolean;
 }
 
 /**
@@ -150,7 +175,7 @@ export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUp
   const { rows } = await db.query<AlertParts & { ord: number }>(
     `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
-            f.follows_case, f.follows_all
+            f.follows_case, f.follows_all, u.withdrawn_at IS NOT NULL AS withdrawn
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)
        JOIN case_updates u ON u.id = x.case_update_id
        JOIN cases c ON c.id = u.case_id

@@ -123,9 +123,25 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
   return { recipients: update.recipients, sent: counts.sent, failed: counts.failed };
 }
 
-/** The latest updates of a case, newest first, for its public page. */
-export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20): Promise<CaseUpdate[]> {
-  return q.listCaseUpdates(db, caseId, limit);
+/** The latest updates of a case, newest first: for its public page, those not withdrawn. */
+export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20, opts: { withWithdrawn?: boolean } = {}): Promise<CaseUpdate[]> {
+  return q.listCaseUpdates(db, caseId, limit, opts.withWithdrawn ?? false);
+}
+
+/**
+ * Takes an update back: off the case's public page, and its alerts not yet sent are dropped (the
+ * fan-out, if still running, adds no more; an alert a worker is sending now still goes).
+ * Withdrawing it again changes nothing.
+ * @returns the update and how many unsent alerts were dropped now.
+ * @throws NotFoundError for an unknown case or an update not of that case.
+ */
+export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; already: boolean }> {
+  const kase = await getCase(db, caseSlug);
+  const before = Number.isSafeInteger(id) ? await q.getCaseUpdate(db, id) : undefined;
+  const row = before && before.case_id === kase.id ? await q.withdrawCaseUpdate(db, kase.id, id, by) : undefined;
+  if (!row) throw new NotFoundError('update');
+  const { dropped, ...update } = row;
+  return { update, dropped, already: before!.withdrawn_at !== null };
 }
 
 /**

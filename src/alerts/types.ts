@@ -10,6 +10,8 @@ export interface CaseUpdate {
   published_at: Date;
   recipients: number;
   fanned_out_at: Date | null;
+  /** Taken back by an organizer: off the public page, its unsent alerts dropped. */
+  withdrawn_at: Date | null;
 }
 
 export const caseUpdateInput = z.object({

@@ -118,6 +118,23 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
   });
 
+  it('withdraws a case update posted by mistake: off the public page, marked in the console, recorded once', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const title = `Posted by mistake ${uniq('u')}`;
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title, body: 'She is held in the building on …', request_key: uniq('k') })).status).toBe(303);
+    expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).toContain(title);
+    const { rows: [u] } = await ctx.db.query<{ id: number }>('SELECT id FROM case_updates WHERE title = $1', [title]);
+    const withdrawn = await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, {});
+    expect(withdrawn.status).toBe(303);
+    expect((await client.open(withdrawn.location!)).text).toContain(`“${title}” is withdrawn: it is off the case page`);
+    expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain(title);
+    const page = (await client.get(`/admin/cases/${caseSlug}`)).text;
+    expect(page).toMatch(new RegExp(`${title} <span class="badge">withdrawn</span>`));
+    expect((await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, {})).status).toBe(303);
+    expect((await actions(ctx, organizerId)).filter((a) => a.action === 'case.update_withdraw' && a.object === `case:${caseSlug}`)).toHaveLength(1);
+    expect((await client.post(`/admin/cases/${caseSlug}/updates/999999999/withdraw`, {})).status).toBe(404);
+  });
+
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const form = await (await fetch(`${base}/c/${slug}`)).text();

@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fanOutCaseUpdate, fanoutJobId, getAlertStats, postCaseUpdate, resumeFanouts } from '../../src/alerts/service.ts';
+import { fanOutCaseUpdate, fanoutJobId, getAlertStats, listCaseUpdates, postCaseUpdate, resumeFanouts, withdrawCaseUpdate } from '../../src/alerts/service.ts';
+import { createComposers } from '../../workers/index.ts';
 import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
+import type { Delivery } from '../../src/deliveries/types.ts';
 import type { Queues } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -93,6 +95,41 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     // Once more changes nothing.
     expect(await fanOutCaseUpdate(ctx.db, ctx, update.id, 500)).toMatchObject({ created: 0 });
     expect(await deliveryCounts(ctx.db, update.id)).toEqual(done);
+  });
+
+  it('withdraws an update: off the case page, its unsent alerts dropped, none added or composed after', async () => {
+    const tag = uniq('withdraw');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const kase = await getCase(ctx.db, caseSlug);
+    const expected = await insertSubscribers(ctx.db, kase.id, tag, 300);
+    const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Wrong place named', body: 'She is held at …' }, null);
+    // Half the fan-out has run when the organizer sees the mistake.
+    const firstPage = await ctx.db.query<{ id: number }>(`SELECT id FROM subscribers WHERE email LIKE $1 ORDER BY id LIMIT 1 OFFSET 150`, [`%@${tag}.example`]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, subscriber_id, recipient)
+                        SELECT 'alert', $1, s.id, s.email FROM subscribers s WHERE s.email LIKE $2 AND s.status = 'active' AND s.id < $3`, [update.id, `%@${tag}.example`, firstPage.rows[0]!.id]);
+    const one = (await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'alert' AND source_id = $1 LIMIT 1`, [update.id])).rows[0]!;
+    await ctx.db.query(`UPDATE deliveries SET status = 'sending', attempts = 1, lease_until = now() + interval '1 minute' WHERE id = $1`, [one.id]);
+    const before = await deliveryCounts(ctx.db, update.id);
+    expect(before.total).toBeGreaterThan(100);
+
+    const withdrawn = await withdrawCaseUpdate(ctx.db, caseSlug, update.id, null);
+    // The one a worker holds still goes; every other is dropped.
+    expect(withdrawn).toMatchObject({ dropped: before.total - 1, already: false, update: { id: update.id, withdrawn_at: expect.any(Date) } });
+    expect((await deliveryCounts(ctx.db, update.id)).total).toBe(1);
+    expect((await listCaseUpdates(ctx.db, kase.id)).map((u) => u.id)).not.toContain(update.id);
+    expect((await listCaseUpdates(ctx.db, kase.id, 20, { withWithdrawn: true })).map((u) => u.id)).toContain(update.id);
+
+    // The rest of the fan-out adds nothing; an alert claimed after the withdrawal is not composed.
+    expect(await fanOutCaseUpdate(ctx.db, ctx, update.id, 100)).toMatchObject({ created: 0 });
+    expect((await deliveryCounts(ctx.db, update.id)).total).toBe(1);
+    const held = (await ctx.db.query<Delivery>(`SELECT * FROM deliveries WHERE id = $1`, [one.id])).rows[0]!;
+    expect(await createComposers(ctx).alert!(ctx.db, held)).toBeNull();
+    expect(expected).toBeGreaterThan(before.total);
+
+    // Again: nothing changes; another case's slug does not reach it.
+    expect(await withdrawCaseUpdate(ctx.db, caseSlug, update.id, null)).toMatchObject({ dropped: 0, already: true });
+    const other = await createLiveCampaign(ctx.db);
+    await expect(withdrawCaseUpdate(ctx.db, other.caseSlug, update.id, null)).rejects.toThrow(/not found/i);
   });
 
   it('gives a fan-out whose job was lost a new one', async () => {

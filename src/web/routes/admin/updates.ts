@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countAlertRecipients, getAlertStats, listCaseUpdates, postCaseUpdate } from '../../../alerts/service.ts';
+import { countAlertRecipients, getAlertStats, listCaseUpdates, postCaseUpdate, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
@@ -10,11 +10,11 @@ import { ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { parseInput } from '../../../validation.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, str, type Render } from './render.ts';
+import { formErrors, idParam, str, type Render } from './render.ts';
 
 /** The latest updates of a case with each alert's recipients, sent and failed. */
 export async function caseUpdatesWithStats(db: Db, kase: Case) {
-  const updates = await listCaseUpdates(db, kase.id, 20);
+  const updates = await listCaseUpdates(db, kase.id, 20, { withWithdrawn: true });
   return Promise.all(updates.map(async (u) => ({ ...u, stats: await getAlertStats(db, u.id) })));
 }
 
@@ -64,6 +64,16 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
     setFlash(ctx, res, `Update posted: the alert is going to ${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}${changed}.`);
     res.redirect(303, `/admin/cases/${kase.slug}#updates`);
+  });
+
+  router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
+    const id = idParam(req.params.id, 'update');
+    const { update, dropped, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
+    if (!already) await recordAudit(db, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, dropped });
+    setFlash(ctx, res, already
+      ? `“${update.title}” was withdrawn already.`
+      : `“${update.title}” is withdrawn: it is off the case page${dropped ? `, and ${dropped} ${dropped === 1 ? 'alert' : 'alerts'} not yet sent will not be sent` : ''}. Alerts already sent cannot be taken back.`);
+    res.redirect(303, `/admin/cases/${String(req.params.slug)}#updates`);
   });
 
   return router;
