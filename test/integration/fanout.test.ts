@@ -56,11 +56,15 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     await ctx?.close();
   });
 
-  it('continues after a crash midway: the re-run creates only the missing alerts and re-enqueues those left behind', async () => {
-    const tag = uniq('fanout');
+  /** A live campaign's case with `count` subscribers (insertSubscribers). */
+  async function caseWithSubscribers(tag: string, count: number) {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const kase = await getCase(ctx.db, caseSlug);
-    const expected = await insertSubscribers(ctx.db, kase.id, tag, 2_500);
+    return { caseSlug, kase, expected: await insertSubscribers(ctx.db, kase.id, tag, count) };
+  }
+
+  it('continues after a crash midway: the re-run creates only the missing alerts and re-enqueues those left behind', async () => {
+    const { caseSlug, expected } = await caseWithSubscribers(uniq('fanout'), 2_500);
 
     const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Verdict', body: 'Acquitted.' }, null);
     expect(update.recipients).toBe(expected);
@@ -99,9 +103,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
 
   it('withdraws an update: off the case page, its unsent alerts dropped, none added or composed after', async () => {
     const tag = uniq('withdraw');
-    const { caseSlug } = await createLiveCampaign(ctx.db);
-    const kase = await getCase(ctx.db, caseSlug);
-    const expected = await insertSubscribers(ctx.db, kase.id, tag, 300);
+    const { caseSlug, kase, expected } = await caseWithSubscribers(tag, 300);
     const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Wrong place named', body: 'She is held at …' }, null);
     // Half the fan-out has run when the organizer sees the mistake.
     const firstPage = await ctx.db.query<{ id: number }>(`SELECT id FROM subscribers WHERE email LIKE $1 ORDER BY id LIMIT 1 OFFSET 150`, [`%@${tag}.example`]);
