@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
-import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.ts';
+import { DUMMY_HASH, hashPassword, passwordWeakness, verifyPassword } from './passwords.ts';
 import * as q from './queries.ts';
 import { findOrganizerByEmail, recordAudit, type Organizer } from './service.ts';
 
@@ -89,6 +89,10 @@ export async function changePassword(
   const parsed = newPassword.safeParse(input.next);
   if (!parsed.success) fields.new_password = parsed.error.issues[0]!.message;
   else if (input.next === input.current) fields.new_password = 'must differ from the current password';
+  else {
+    const weak = await passwordWeakness(input.next, [organizer.email, organizer.name]);
+    if (weak) fields.new_password = weak;
+  }
   if (input.next !== input.confirm) fields.confirm_password = 'does not match the new password';
   const stored = (await q.getOrganizer(db, organizer.id))?.password_hash ?? DUMMY_HASH;
   if (!(await verifyPassword(input.current, stored))) fields.current_password = 'is not your current password';

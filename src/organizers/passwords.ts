@@ -26,3 +26,25 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 /** A hash of a random password nobody knows: lets a failed login for an unknown email cost the same. */
 export const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
+/** zxcvbn's estimate of 0–4; below this a password falls to an offline guesser within hours. */
+const MIN_STRENGTH = 3;
+
+let estimator: Promise<import('@zxcvbn-ts/core').ZxcvbnFactory> | undefined;
+
+/**
+ * What is wrong with a new password beyond its length: one of the common passwords or close to
+ * one, a keyboard walk, a date, or made of the organizer's own email or name. Estimated with
+ * zxcvbn (its common-password dictionaries are loaded at the first call, not at start).
+ * @returns a message for the password field, or undefined when the password is strong enough.
+ */
+export async function passwordWeakness(password: string, userInputs: string[] = []): Promise<string | undefined> {
+  estimator ??= Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common')]).then(
+    ([{ ZxcvbnFactory }, common]) => new ZxcvbnFactory({ dictionary: common.dictionary, graphs: common.adjacencyGraphs }),
+  );
+  const inputs = userInputs.flatMap((s) => [s, ...s.split(/[@.\s_-]+/)]).filter((s) => s.length >= 3);
+  const result = (await estimator).check(password, inputs);
+  if (result.score >= MIN_STRENGTH) return undefined;
+  const why = result.feedback.warning === 'userInputs' ? 'it is made of your email or name' : 'it is, or is close to, a common password or pattern';
+  return `is too easy to guess (${why}); a few unrelated words make a strong one`;
+}

@@ -6,7 +6,7 @@ import { line } from '../cases/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
-import { hashPassword } from './passwords.ts';
+import { hashPassword, passwordWeakness } from './passwords.ts';
 import * as q from './queries.ts';
 
 export interface Organizer {
@@ -33,6 +33,8 @@ const organizerInput = z.object({
  */
 export async function addOrganizer(db: Queryable, input: unknown): Promise<{ organizer: Organizer; generatedPassword?: string }> {
   const o = parseInput(organizerInput, input);
+  const weak = o.password && (await passwordWeakness(o.password, [o.email, o.name]));
+  if (weak) throw new ValidationError({ password: weak });
   const generatedPassword = o.password ? undefined : crypto.randomBytes(12).toString('base64url');
   const { rows } = await db.query<Organizer>(
     `INSERT INTO organizers (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
@@ -53,6 +55,8 @@ export async function resetPassword(db: Db, email: string, password?: string): P
   const { password: chosen } = parseInput(organizerInput.pick({ password: true }), { password });
   const organizer = await findOrganizerByEmail(db, email);
   if (!organizer) throw new NotFoundError('organizer');
+  const weak = chosen && (await passwordWeakness(chosen, [organizer.email, organizer.name]));
+  if (weak) throw new ValidationError({ password: weak });
   const generatedPassword = chosen ? undefined : crypto.randomBytes(12).toString('base64url');
   const hash = await hashPassword(chosen ?? generatedPassword!);
   // All or nothing: a new password with the old sessions still signed in would not be a reset.

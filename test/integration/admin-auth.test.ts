@@ -180,6 +180,9 @@ describe('signing in to the console (Postgres)', () => {
     expect(bad.text).toContain('is not your current password');
     expect(bad.text).toContain('must be at least 10 characters');
     expect(bad.text).toContain('does not match the new password');
+    const common = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'password1234', confirm_password: 'password1234' });
+    expect(common.status).toBe(400);
+    expect(common.text).toContain('is too easy to guess');
 
     const ok = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'a brand new passphrase', confirm_password: 'a brand new passphrase' });
     expect(ok.status).toBe(303);

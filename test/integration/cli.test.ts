@@ -17,7 +17,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'commonPassword', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,15 +30,16 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, commonPassword] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
       cli(ctx.env, ['token:create', admin, 'ci']),
       cli(ctx.env, []),
       cli(ctx.env, ['--help']),
+      cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, commonPassword };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -162,9 +163,10 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
   });
 
-  it('fails with one line and exit code 1 on a bad password or a bad variable', () => {
+  it('fails with one line and exit code 1 on a short or common password or a bad variable', () => {
     for (const [ran, pattern] of [
       [r.shortPassword, /^appeal: .*password: must be at least 10 characters/],
+      [r.commonPassword, /^appeal: .*password: is too easy to guess/],
       [r.badConfig, /^appeal: PORT: /],
     ] as const) {
       expect(ran.code).toBe(1);
