@@ -69,8 +69,12 @@ export async function getCampaignById(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function listTargets(db: Queryable, campaignId: number) {
-  const { rows } = await db.query<Target>('SELECT * FROM targets WHERE campaign_id = $1 ORDER BY position, id', [campaignId]);
+/** A campaign's targets; those retired (no longer written to) only when asked for. */
+export async function listTargets(db: Queryable, campaignId: number, withRetired = false) {
+  const { rows } = await db.query<Target>(
+    'SELECT * FROM targets WHERE campaign_id = $1 AND ($2::boolean OR retired_at IS NULL) ORDER BY position, id',
+    [campaignId, withRetired],
+  );
   return rows;
 }
 
@@ -237,7 +241,34 @@ export async function deleteUnusedTarget(db: Queryable, campaignId: number, targ
 }
 
 export async function countTargets(db: Queryable, campaignId: number) {
-  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM targets WHERE campaign_id = $1', [campaignId])).rows[0]!.n;
+  return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM targets WHERE campaign_id = $1 AND retired_at IS NULL', [campaignId])).rows[0]!.n;
+}
+
+/**
+ * Stops writing to a target that letters went to already, and drops its letters no worker has
+ * taken yet (one being sent now still goes). Retiring it again changes nothing.
+ * @returns the target and how many letters were dropped; undefined when it is not the campaign's.
+ */
+export async function retireTarget(db: Queryable, campaignId: number, targetId: number) {
+  const { rows } = await db.query<Target & { dropped: number }>(
+    `WITH retired AS (
+       UPDATE targets SET retired_at = coalesce(retired_at, now()) WHERE id = $2 AND campaign_id = $1 RETURNING *
+     ), dropped AS (
+       DELETE FROM deliveries WHERE target_id IN (SELECT id FROM retired) AND status IN ('queued', 'retry') RETURNING 1
+     )
+     SELECT retired.*, (SELECT count(*) FROM dropped)::int AS dropped FROM retired`,
+    [campaignId, targetId],
+  );
+  return rows[0];
+}
+
+/** Writes to a retired target again: letters of those who sign from now on go to it. */
+export async function reinstateTarget(db: Queryable, campaignId: number, targetId: number) {
+  const { rows } = await db.query<Target>(
+    'UPDATE targets SET retired_at = NULL WHERE id = $2 AND campaign_id = $1 RETURNING *',
+    [campaignId, targetId],
+  );
+  return rows[0];
 }
 
 export async function setDeadline(db: Queryable, id: number, deadline: string | null) {

@@ -137,7 +137,9 @@ export async function getCampaignStats(db: Queryable, slug: string): Promise<Cam
 }
 
 export const listCampaigns = q.listCampaigns;
-export const listTargets: (db: Queryable, campaignId: number) => Promise<Target[]> = q.listTargets;
+/** A campaign's targets written to; with `withRetired`, also those retired (the console's list). */
+export const listTargets = (db: Queryable, campaignId: number, opts: { withRetired?: boolean } = {}): Promise<Target[]> =>
+  q.listTargets(db, campaignId, opts.withRetired ?? false);
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
 export const countLettersToGo = q.countLettersToGo;
@@ -213,20 +215,36 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
 }
 
 /**
- * Removes a target that has no letters yet; one that has letters stays, so the record of what
- * was sent stays too, and so does the last target.
- * @throws NotFoundError; ConflictError when it has letters or is the last one.
+ * Takes a target off a campaign. One that no letter went to is deleted. One that letters went to
+ * stays on record, retired: no new letter or digest goes to it, and its letters not yet taken by a
+ * worker are dropped (an official who left office, or asked to be written to no more).
+ * @returns the target, whether it was retired rather than deleted, and how many letters were dropped.
+ * @throws NotFoundError; ConflictError when it is the campaign's last target written to.
  */
-export async function removeTarget(db: Db, slug: string, targetId: number): Promise<Target> {
+export async function removeTarget(db: Db, slug: string, targetId: number): Promise<{ target: Target; retired: boolean; dropped: number }> {
   const campaign = await getCampaign(db, slug);
   return db.transaction(async (tx) => {
+    const target = (await q.listTargets(tx, campaign.id, true)).find((t) => t.id === targetId);
+    if (!target) throw new NotFoundError('target');
+    if (target.retired_at) return { target, retired: true, dropped: 0 };
     if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
     const removed = await q.deleteUnusedTarget(tx, campaign.id, targetId);
-    if (removed) return removed;
-    const exists = (await q.listTargets(tx, campaign.id)).some((t) => t.id === targetId);
-    if (!exists) throw new NotFoundError('target');
-    throw new ConflictError('target_has_letters', 'Letters have gone to this target already, so it stays on record. Close the campaign and start a new one to stop writing to it.');
+    if (removed) return { target: removed, retired: false, dropped: 0 };
+    const { dropped, ...retired } = (await q.retireTarget(tx, campaign.id, targetId))!;
+    return { target: retired, retired: true, dropped };
   });
+}
+
+/**
+ * Writes to a retired target again: letters made from now on (signatures confirmed from now on)
+ * go to it again.
+ * @throws NotFoundError
+ */
+export async function reinstateTarget(db: Queryable, slug: string, targetId: number): Promise<Target> {
+  const campaign = await getCampaign(db, slug);
+  const target = await q.reinstateTarget(db, campaign.id, targetId);
+  if (!target) throw new NotFoundError('target');
+  return target;
 }
 
 export const listCampaignOverview = q.listCampaignOverview;

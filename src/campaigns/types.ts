@@ -31,6 +31,8 @@ export interface Target {
   email: string;
   salutation: string;
   disclose: Disclose;
+  /** No longer written to (see TARGET_WRITTEN); null for a target that is. */
+  retired_at: Date | null;
 }
 
 /**
@@ -39,6 +41,9 @@ export interface Target {
  * one they wrote to. Compared in SQL, at the database's precision.
  */
 export const TARGET_SEEN = 't.added_at <= s.created_at';
+
+/** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
+export const TARGET_WRITTEN = 't.retired_at IS NULL';
 
 export const email = z
   .string()

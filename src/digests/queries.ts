@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
-import { TARGET_SEEN } from '../campaigns/types.ts';
+import { TARGET_SEEN, TARGET_WRITTEN } from '../campaigns/types.ts';
 
 // Any fixed number, the same in every process: with the campaign id it names one campaign's digest lock.
 const DIGEST_LOCK = 7_417_002;
@@ -62,7 +62,7 @@ export async function claimSignatures(db: Queryable, campaignId: number, digestI
 export async function insertDigestDeliveries(db: Queryable, campaignId: number, digestId: number) {
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-     SELECT 'digest', $2, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $1
+     SELECT 'digest', $2, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $1 AND ${TARGET_WRITTEN}
      ORDER BY t.position, t.id
      ON CONFLICT DO NOTHING RETURNING id`,
     [campaignId, digestId],

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { TARGET_SEEN, type Campaign } from '../campaigns/types.ts';
+import { TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
@@ -86,7 +86,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
        SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
          FROM sig JOIN campaigns c ON c.id = sig.campaign_id AND c.delivery_mode = 'each'
-              JOIN targets t ON t.campaign_id = sig.campaign_id
+              JOIN targets t ON t.campaign_id = sig.campaign_id AND ${TARGET_WRITTEN}
         WHERE sig.status = 'confirmed'
         ORDER BY sig.id, t.position, t.id
        ON CONFLICT DO NOTHING RETURNING id, source_id
@@ -145,7 +145,7 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
      SELECT 'letter', s.id, t.id, t.campaign_id, t.email
-       FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN}
+       FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
       WHERE s.id = $1
      ORDER BY t.position, t.id
      ON CONFLICT DO NOTHING RETURNING id`,
@@ -157,7 +157,7 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
 /** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
 export async function listSignatureTargets(db: Queryable, signatureId: number) {
   const { rows } = await db.query<{ name: string; title: string }>(
-    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN}
+    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
       WHERE s.id = $1 ORDER BY t.position, t.id`,
     [signatureId],
   );

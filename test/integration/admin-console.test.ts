@@ -118,6 +118,40 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
   });
 
+  it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
+    const tag = uniq('retire');
+    const court = `court-${tag}@gov.example`;
+    const gone = `gone-${tag}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Court', email: court }, { name: 'Former Minister', email: gone }] });
+    const letters = async (to: string) => (await ctx.db.query<{ status: string }>(`SELECT status FROM deliveries WHERE kind = 'letter' AND recipient = $1 ORDER BY id`, [to])).rows.map((r) => r.status);
+    const sign = async (name: string) =>
+      expect((await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: name, email: `${uniq('s')}@supporter.example` }), redirect: 'manual' })).status).toBe(303);
+    await sign('First Signer');
+    await until(() => letters(gone), (l) => l.length === 1 && l[0] === 'sent');
+    const { rows: [target] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM targets WHERE email = $1', [gone]);
+    // A letter to it still waiting (no worker has it: no job) is dropped with the retirement.
+    const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Waiting Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${tag}@supporter.example`]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient) VALUES ('letter', $1, $2, $3, $4)`, [sig!.id, target!.id, target!.campaign_id, gone]);
+
+    const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, {});
+    expect(removed.status).toBe(303);
+    expect((await client.open(removed.location!)).text).toContain('Former Minister is written to no more: 1 letter not yet sent will not be sent.');
+    expect(await letters(gone)).toEqual(['sent']);
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain('<span class="badge">written to no more</span>');
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).not.toContain('Former Minister');
+    await sign('Second Signer');
+    await until(() => letters(court), (l) => l.length === 2 && l.every((x) => x === 'sent'));
+    expect(await letters(gone)).toEqual(['sent']);
+    // The last target written to stays.
+    const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
+    expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, {})).location!)).text).toContain('A campaign needs at least one target');
+
+    expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/reinstate`, {})).status).toBe(303);
+    await sign('Third Signer');
+    await until(() => letters(gone), (l) => l.length === 2 && l.every((x) => x === 'sent'));
+    expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.retire', 'target.reinstate']);
+  });
+
   it('withdraws a case update posted by mistake: off the public page, marked in the console, recorded once', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const title = `Posted by mistake ${uniq('u')}`;

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { addTargets, getCampaign, listTargets, parseTargetsCsv, removeTarget, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
+import { addTargets, getCampaign, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import type { Campaign } from '../../../campaigns/types.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -22,7 +22,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
     const values = form.values ?? { disclose: 'name_place' };
     render(res, 'targets', {
-      title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, targets: await listTargets(db, campaign.id), values,
+      title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, targets: await listTargets(db, campaign.id, { withRetired: true }), values,
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
@@ -37,7 +37,10 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const b = req.body ?? {};
     try {
       const { added } = await addTargets(db, campaign.slug, [{ name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }]);
-      if (added.length === 0) throw new ValidationError({ email: 'this campaign writes to this address already' });
+      if (added.length === 0) {
+        const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === str(b.email).trim().toLowerCase());
+        throw new ValidationError({ email: retired ? 'is a target this campaign no longer writes to: press “Write to it again” in the list above' : 'this campaign writes to this address already' });
+      }
       await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id });
       setFlash(ctx, res, `${added[0]!.name} added.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
@@ -50,13 +53,23 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/:slug/targets/:id/remove', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     try {
-      const removed = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-      await recordAudit(db, actor(res), 'target.remove', `campaign:${campaign.slug}`, { target: removed.id });
-      setFlash(ctx, res, `${removed.name} removed.`);
+      const { target, retired, dropped } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
+      await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, ...(retired ? { dropped } : {}) });
+      setFlash(ctx, res, retired
+        ? `${target.name} is written to no more${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
+        : `${target.name} removed.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
     }
+    res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+  });
+
+  router.post('/campaigns/:slug/targets/:id/reinstate', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const target = await reinstateTarget(db, campaign.slug, idParam(req.params.id, 'target'));
+    await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
+    setFlash(ctx, res, `${target.name} is written to again: letters of signatures confirmed from now on go to it.`);
     res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
   });
 
@@ -70,7 +83,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     const text = str(req.body?.csv);
     const csv = parseTargetsCsv(text);
-    const existing = new Set((await listTargets(db, campaign.id)).map((t) => t.email.toLowerCase()));
+    const existing = new Set((await listTargets(db, campaign.id, { withRetired: true })).map((t) => t.email.toLowerCase()));
     const rows = csv.rows.map((r) => ({ ...r, exists: existing.has(r.values.email.toLowerCase()) }));
     const fresh = rows.filter((r) => r.target && !r.exists).length;
     if (req.body?.step === 'import' && csv.valid) {
