@@ -33,13 +33,13 @@ export class ConsoleClient {
     return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
   }
 
-  async post(path: string, form: Record<string, string>, opts: { csrf?: string | false } = {}) {
+  async post(path: string, form: Record<string, string>, opts: { csrf?: string | false; headers?: Record<string, string> } = {}) {
     const body = new URLSearchParams(form);
     if (opts.csrf !== false) body.set('_csrf', opts.csrf ?? this.csrf ?? '');
     const res = await fetch(this.base + path, {
       method: 'POST',
       body,
-      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded', ...opts.headers },
       redirect: 'manual',
     });
     this.remember(res);

@@ -337,6 +337,27 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(client.cookies.has('appeal_session')).toBe(false);
   });
 
+  it('gives back what was typed when the session ended before the form was sent, and saves nothing', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db);
+    await client.open('/admin/cases/new');
+    // Eight hours without a click, or signed out in another tab.
+    await ctx.db.query('DELETE FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
+    const slug = uniq('case');
+    const res = await client.post('/admin/cases', { ...caseForm(slug), summary: 'Detained at the border <b>on Monday</b>.' }, { headers: { 'sec-fetch-site': 'same-origin', referer: `${base}/admin/cases/new` } });
+    expect(res.status).toBe(401);
+    expect(res.text).toContain('You were signed out');
+    expect(res.text).toContain('Detained at the border &lt;b&gt;on Monday&lt;/b&gt;.');
+    expect(res.text).toContain('href="/admin/login?next=%2Fadmin%2Fcases%2Fnew"');
+    // The form's fields as labelled, not its token.
+    expect(res.text).toMatch(/<label for="typed-\d+">person name<\/label>/);
+    expect(res.text).not.toMatch(/<label[^>]*>_?csrf/i);
+    expect(await caseExists(slug)).toBe(false);
+    // Sent from another site: the plain refusal, nothing shown back.
+    const cross = await client.post('/admin/cases', caseForm(slug), { headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(cross.status).toBe(403);
+    expect(cross.text).not.toContain('Detained at the border');
+  });
+
   it('answers a form without a token with 403 and changes nothing', async () => {
     const { client } = await signedIn(base, ctx.db);
     const slug = uniq('case');

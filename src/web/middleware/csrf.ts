@@ -11,6 +11,29 @@ declare module 'express-serve-static-core' {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Form fields never shown back: secrets, and the form's own machinery. */
+const NOT_SHOWN = /password|^_csrf$|^request_key$|^step$|^expected$|^back$|^next$/;
+
+/**
+ * A console form sent from this site by a browser whose session ended meanwhile (8 hours idle, or
+ * signed out in another tab). Nothing was done; `typed` is what the form held, so the page can
+ * give it back to copy instead of losing it.
+ */
+export class SignedOutError extends Error {
+  override name = 'SignedOutError';
+  constructor(readonly typed: { name: string; value: string }[]) {
+    super('You were signed out, so nothing was saved.');
+  }
+}
+
+/** The browser says the form came from a page of this site (Fetch Metadata, else Origin). */
+function fromThisSite(req: Parameters<RequestHandler>[0]): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site) return site === 'same-origin';
+  const origin = req.get('origin');
+  return !!origin && URL.canParse(origin) && new URL(origin).host === req.get('host');
+}
+
 /**
  * A synchronizer token derived from the session it protects: HMAC(secret, kind:session id). It is
  * never stored, changes with every sign-in, and a cross-site page cannot read it.
@@ -37,6 +60,12 @@ export const requireCsrf: RequestHandler = (req, res, next) => {
   const body = req.body as { _csrf?: unknown } | undefined;
   const sent = typeof body?._csrf === 'string' ? body._csrf : req.get('x-csrf-token');
   if (!expected || !sent || !same(sent, expected)) {
+    if (!res.locals.organizer && sent && fromThisSite(req) && req.path !== '/login') {
+      const typed = Object.entries(body ?? {})
+        .filter(([name, value]) => !NOT_SHOWN.test(name) && typeof value === 'string' && value.trim() !== '')
+        .map(([name, value]) => ({ name, value: value as string }));
+      throw new SignedOutError(typed);
+    }
     throw new ForbiddenError('This form has expired or did not come from this site. Go back, reload the page and try again.');
   }
   next();

@@ -3,7 +3,7 @@ import express, { Router, type ErrorRequestHandler, type RequestHandler } from '
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, TooLargeError } from '../../../errors.ts';
-import { requireCsrf } from '../../middleware/csrf.ts';
+import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer } from '../../middleware/session.ts';
 import { authRoutes } from './auth.ts';
@@ -14,7 +14,7 @@ import { letterRoutes } from './letter.ts';
 import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
-import { createRender, type Render } from './render.ts';
+import { createRender, safeNext, type Render } from './render.ts';
 import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
@@ -57,6 +57,11 @@ function csvUpload(): RequestHandler[] {
 
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
+    if (err instanceof SignedOutError && !res.headersSent) {
+      // The page the form was on, to come back to after signing in (same site: fromThisSite).
+      const back = URL.canParse(req.get('referer') ?? '') ? new URL(req.get('referer')!).pathname : '/admin';
+      return render(res, 'signed-out', { title: 'You were signed out', typed: err.typed, next: safeNext(back) }, 401);
+    }
     const mapped = mapError(err);
     if (!mapped || res.headersSent || wantsJson(req)) return next(err);
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
