@@ -192,7 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
 /** A host name or address that only this machine reaches. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\./.test(h);
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
 /**

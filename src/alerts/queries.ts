@@ -53,13 +53,13 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
  * Withdraws an update and drops its alerts that no worker has taken yet, in one statement. An
  * alert being sent at this moment still goes; those queued or waiting to retry do not.
  * @returns the update, and how many alerts were dropped; undefined when there is no such update
- * of that case.
+ * of that case, or it was withdrawn already (by this call's twin, say).
  */
 export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
   const { rows } = await db.query<CaseUpdate & { dropped: number }>(
     `WITH taken AS (
-       UPDATE case_updates SET withdrawn_at = coalesce(withdrawn_at, now()), withdrawn_by = coalesce(withdrawn_by, $3)
-        WHERE id = $2 AND case_id = $1
+       UPDATE case_updates SET withdrawn_at = now(), withdrawn_by = $3
+        WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL
        RETURNING *
      ), dropped AS (
        DELETE FROM deliveries WHERE kind = 'alert' AND source_id IN (SELECT id FROM taken) AND status IN ('queued', 'retry')

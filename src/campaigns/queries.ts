@@ -233,7 +233,7 @@ export async function appendTargets(db: Queryable, campaignId: number, targets: 
 export async function deleteUnusedTarget(db: Queryable, campaignId: number, targetId: number) {
   const { rows } = await db.query<Target>(
     `DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.target_id = t.id)
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = t.campaign_id AND d.target_id = t.id)
      RETURNING *`,
     [campaignId, targetId],
   );
@@ -246,15 +246,18 @@ export async function countTargets(db: Queryable, campaignId: number) {
 
 /**
  * Stops writing to a target that letters went to already, and drops its letters no worker has
- * taken yet (one being sent now still goes). Retiring it again changes nothing.
- * @returns the target and how many letters were dropped; undefined when it is not the campaign's.
+ * taken yet (one being sent now still goes).
+ * @returns the target and how many letters were dropped; undefined when it is not the campaign's
+ * or was retired already.
  */
 export async function retireTarget(db: Queryable, campaignId: number, targetId: number) {
   const { rows } = await db.query<Target & { dropped: number }>(
     `WITH retired AS (
-       UPDATE targets SET retired_at = coalesce(retired_at, now()) WHERE id = $2 AND campaign_id = $1 RETURNING *
+       UPDATE targets SET retired_at = now() WHERE id = $2 AND campaign_id = $1 AND retired_at IS NULL RETURNING *
      ), dropped AS (
-       DELETE FROM deliveries WHERE target_id IN (SELECT id FROM retired) AND status IN ('queued', 'retry') RETURNING 1
+       DELETE FROM deliveries
+        WHERE campaign_id = $1 AND target_id IN (SELECT id FROM retired) AND status IN ('queued', 'retry')
+       RETURNING 1
      )
      SELECT retired.*, (SELECT count(*) FROM dropped)::int AS dropped FROM retired`,
     [campaignId, targetId],
@@ -304,4 +307,9 @@ export async function countWaitingForDigest(db: Queryable, campaignId: number): 
     [campaignId],
   );
   return rows[0]!.n;
+}
+
+/** Holds the campaign's row until the transaction ends: its targets change one change at a time. */
+export async function lockCampaign(db: Queryable, campaignId: number) {
+  await db.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaignId]);
 }

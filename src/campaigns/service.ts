@@ -218,20 +218,23 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
  * Takes a target off a campaign. One that no letter went to is deleted. One that letters went to
  * stays on record, retired: no new letter or digest goes to it, and its letters not yet taken by a
  * worker are dropped (an official who left office, or asked to be written to no more).
- * @returns the target, whether it was retired rather than deleted, and how many letters were dropped.
+ * @returns the target, whether it was retired rather than deleted, how many letters were dropped,
+ * and whether this call changed anything (a target retired already is left as it is).
  * @throws NotFoundError; ConflictError when it is the campaign's last target written to.
  */
-export async function removeTarget(db: Db, slug: string, targetId: number): Promise<{ target: Target; retired: boolean; dropped: number }> {
+export async function removeTarget(db: Db, slug: string, targetId: number): Promise<{ target: Target; retired: boolean; dropped: number; changed: boolean }> {
   const campaign = await getCampaign(db, slug);
   return db.transaction(async (tx) => {
+    // Two removals at once must not both count the other's target as left.
+    await q.lockCampaign(tx, campaign.id);
     const target = (await q.listTargets(tx, campaign.id, true)).find((t) => t.id === targetId);
     if (!target) throw new NotFoundError('target');
-    if (target.retired_at) return { target, retired: true, dropped: 0 };
+    if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
     if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
     const removed = await q.deleteUnusedTarget(tx, campaign.id, targetId);
-    if (removed) return { target: removed, retired: false, dropped: 0 };
+    if (removed) return { target: removed, retired: false, dropped: 0, changed: true };
     const { dropped, ...retired } = (await q.retireTarget(tx, campaign.id, targetId))!;
-    return { target: retired, retired: true, dropped };
+    return { target: retired, retired: true, dropped, changed: true };
   });
 }
 

@@ -255,11 +255,10 @@ export async function requeueFailed(db: Queryable, id: number) {
 }
 
 /**
- * A suppressed address refused on a letter or a digest: an official's, not a supporter's or a
- * subscriber's. Told by what was refused, not by the targets: any organizer can add an address as
- * a target.
+ * Kinds of email that go to officials. A suppressed address refused on one of them is an
+ * official's, not a supporter's or a subscriber's: told by what was refused, not by the targets,
+ * since any organizer can add an address as a target.
  */
-/** Kinds of email that go to officials: an address suppressed for one of them is an official's. */
 export const OFFICIAL_KINDS = ['letter', 'digest'];
 const OFFICIAL = `s.kind IN (${OFFICIAL_KINDS.map((k) => `'${k}'`).join(', ')})`;
 

@@ -98,7 +98,7 @@ export async function getDigestParts(db: Queryable, digestId: number, targetId: 
        FROM digests d
        JOIN campaigns c ON c.id = d.campaign_id
        JOIN cases k ON k.id = c.case_id
-       JOIN targets t ON t.id = $2 AND t.campaign_id = d.campaign_id
+       JOIN targets t ON t.id = $2 AND t.campaign_id = d.campaign_id AND ${TARGET_WRITTEN}
       WHERE d.id = $1`,
     [digestId, targetId],
   );

@@ -41,6 +41,10 @@ let estimator: Promise<import('@zxcvbn-ts/core').ZxcvbnFactory> | undefined;
 export async function passwordWeakness(password: string, userInputs: string[] = []): Promise<string | undefined> {
   estimator ??= Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-common')]).then(
     ([{ ZxcvbnFactory }, common]) => new ZxcvbnFactory({ dictionary: common.dictionary, graphs: common.adjacencyGraphs }),
+    (err: unknown) => {
+      estimator = undefined; // the next check tries again
+      throw err;
+    },
   );
   const inputs = userInputs.flatMap((s) => [s, ...s.split(/[@.\s_-]+/)]).filter((s) => s.length >= 3);
   const result = (await estimator).check(password, inputs);

@@ -221,7 +221,8 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
             k.person_name, k.location
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (signature_id, target_id, ord)
        JOIN signatures s ON s.id = x.signature_id
-       JOIN targets t ON t.id = x.target_id AND t.campaign_id = s.campaign_id
+       -- A retired target's letter is not composed (a retry, or one made as it retired): it is dropped.
+       JOIN targets t ON t.id = x.target_id AND t.campaign_id = s.campaign_id AND ${TARGET_WRITTEN}
        JOIN campaigns c ON c.id = s.campaign_id
        JOIN cases k ON k.id = c.case_id
        LEFT JOIN letter_versions v ON v.id = s.letter_version_id`,

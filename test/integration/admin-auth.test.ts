@@ -356,6 +356,10 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const cross = await client.post('/admin/cases', caseForm(slug), { headers: { 'sec-fetch-site': 'cross-site' } });
     expect(cross.status).toBe(403);
     expect(cross.text).not.toContain('Detained at the border');
+    // A form whose body is read only for a signed-in organizer (with a CSV) says so too, without its text.
+    const campaign = await client.post('/admin/campaigns/new', { title: 'Free Erlan' }, { headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(campaign.status).toBe(401);
+    expect(campaign.text).toContain('You were signed out');
   });
 
   it('answers a form without a token with 403 and changes nothing', async () => {

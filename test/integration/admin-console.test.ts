@@ -142,6 +142,13 @@ describe('the organizer console on PGlite', () => {
     await sign('Second Signer');
     await until(() => letters(court), (l) => l.length === 2 && l.every((x) => x === 'sent'));
     expect(await letters(gone)).toEqual(['sent']);
+    // A letter to it that failed earlier, retried now, is not sent: it is dropped when its turn comes.
+    const { rows: [failed] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts, last_error) VALUES ('letter', $1, $2, $3, $4, 'failed', 1, 'test') RETURNING id`,
+      [sig!.id, target!.id, target!.campaign_id, gone]);
+    expect((await client.post(`/admin/deliveries/${failed!.id}/retry`, { back: `/admin/campaigns/${slug}` })).status).toBe(303);
+    await until(async () => (await ctx.db.query('SELECT 1 FROM deliveries WHERE id = $1', [failed!.id])).rowCount, (n) => n === 0);
+    expect(ctx.sink!.messages.filter((m) => m.text?.includes('Waiting Signer'))).toEqual([]);
     // The last target written to stays.
     const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
     expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, {})).location!)).text).toContain('A campaign needs at least one target');

@@ -27,7 +27,7 @@ export class SignedOutError extends Error {
 }
 
 /** The browser says the form came from a page of this site (Fetch Metadata, else Origin). */
-function fromThisSite(req: Parameters<RequestHandler>[0]): boolean {
+export function fromThisSite(req: Parameters<RequestHandler>[0]): boolean {
   const site = req.get('sec-fetch-site');
   if (site) return site === 'same-origin';
   const origin = req.get('origin');

@@ -3,7 +3,7 @@ import type { AppContext } from '../../context.ts';
 import { ForbiddenError } from '../../errors.ts';
 import { createSession, endSession, findSession } from '../../organizers/service.ts';
 import { randomToken } from '../../tokens.ts';
-import { csrfTokenFor } from './csrf.ts';
+import { csrfTokenFor, fromThisSite, SignedOutError } from './csrf.ts';
 
 /** The console session: a random id, signed; the database holds only its hash. */
 export const SESSION_COOKIE = 'appeal_session';
@@ -85,10 +85,17 @@ export function setFlash(ctx: AppContext, res: Response, message: string): void 
   res.cookie(FLASH_COOKIE, message.slice(0, 300), { ...cookieOptions(ctx), maxAge: 60_000 });
 }
 
-/** Signed-out visitors go to the sign-in page and come back afterwards; other methods get 403. */
+/**
+ * Signed-out visitors go to the sign-in page and come back afterwards; other methods get 403, or,
+ * for a form this site's page sent after its session ended, the signed-out page (SignedOutError;
+ * a form read before this check gives back what was typed, see requireCsrf).
+ */
 export const requireOrganizer: RequestHandler = (req, res, next) => {
   if (res.locals.organizer) return next();
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new ForbiddenError('Sign in first.');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    if (fromThisSite(req)) throw new SignedOutError([]);
+    throw new ForbiddenError('Sign in first.');
+  }
   const back = req.originalUrl.startsWith('/admin') && !req.originalUrl.startsWith('/admin/login') ? req.originalUrl : '/admin';
   res.redirect(303, `/admin/login?next=${encodeURIComponent(back)}`);
 };

@@ -53,8 +53,8 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/:slug/targets/:id/remove', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     try {
-      const { target, retired, dropped } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-      await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, ...(retired ? { dropped } : {}) });
+      const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
+      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, ...(retired ? { dropped } : {}) });
       setFlash(ctx, res, retired
         ? `${target.name} is written to no more${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
         : `${target.name} removed.`);
