@@ -1,9 +1,7 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { ForbiddenError } from '../../../errors.ts';
+import { fromThisSite } from '../../middleware/csrf.ts';
 
 /**
  * bull-board's own actions (retry, clean, pause) are JSON calls without our CSRF token. The
@@ -11,10 +9,7 @@ import { ForbiddenError } from '../../../errors.ts';
  * turns away any write whose Origin is not this host.
  */
 const sameOriginWrites: RequestHandler = (req, _res, next) => {
-  if (req.method === 'GET' || req.method === 'HEAD') return next();
-  const origin = req.get('origin');
-  const site = req.get('sec-fetch-site');
-  if (site === 'same-origin' || (origin && URL.canParse(origin) && new URL(origin).host === req.get('host'))) return next();
+  if (req.method === 'GET' || req.method === 'HEAD' || fromThisSite(req)) return next();
   throw new ForbiddenError('Queue actions must come from this console.');
 };
 
@@ -31,16 +26,35 @@ const boardCsp: RequestHandler = (_req, res, next) => {
   next();
 };
 
-/** The queues in bull-board at /admin/queues; the caller mounts it behind the admin check. */
+/**
+ * The queues in bull-board at /admin/queues; the caller mounts it behind the admin check.
+ * bull-board is loaded at the first visit, not at start: few open it, and every process start
+ * would pay for its modules.
+ */
 export function queuesBoard(ctx: AppContext): Router {
-  const adapter = new ExpressAdapter();
-  adapter.setBasePath('/admin/queues');
-  createBullBoard({
-    queues: [ctx.queues.send, ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
-    serverAdapter: adapter,
-    options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues` } },
-  });
+  let board: Promise<RequestHandler> | undefined;
+  const load = async (): Promise<RequestHandler> => {
+    const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/express'),
+    ]);
+    const adapter = new ExpressAdapter();
+    adapter.setBasePath('/admin/queues');
+    createBullBoard({
+      queues: [ctx.queues.send, ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
+      serverAdapter: adapter,
+      options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues` } },
+    });
+    return adapter.getRouter() as RequestHandler;
+  };
   const router = Router();
-  router.use(sameOriginWrites, boardCsp, adapter.getRouter() as RequestHandler);
+  router.use(sameOriginWrites, boardCsp, (req, res, next) => {
+    board ??= load().catch((err: unknown) => {
+      board = undefined; // the next visit tries again
+      throw err;
+    });
+    board.then((handle) => handle(req, res, next), next);
+  });
   return router;
 }
