@@ -87,7 +87,7 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
  * over the whole table.
  */
 export async function insertAlertPage(db: Queryable, u: { id: number; case_id: number }, afterId: number, limit: number) {
-  const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover' | 'tokenless'; id: number | null }>(
+  const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover' | 'tokenless' | 'withdrawn'; id: number | null }>(
     `WITH span AS (
        SELECT s.id, s.email, s.status, s.manage_token_hash FROM subscribers s WHERE s.id > $2 ORDER BY s.id LIMIT $3
      ), page AS (
@@ -114,7 +114,9 @@ export async function insertAlertPage(db: Queryable, u: { id: number; case_id: n
                               AND d.status = 'queued'
                             LIMIT 1) d
      UNION ALL
-     SELECT 'tokenless', p.id FROM page p WHERE p.manage_token_hash IS NULL`,
+     SELECT 'tokenless', p.id FROM page p WHERE p.manage_token_hash IS NULL
+     UNION ALL
+     SELECT 'withdrawn', id FROM case_updates WHERE id = $4 AND withdrawn_at IS NOT NULL`,
     [u.case_id, afterId, limit, u.id],
   );
   const pick = (what: string) => rows.filter((r) => r.what === what).map((r) => r.id!);
@@ -123,6 +125,8 @@ export async function insertAlertPage(db: Queryable, u: { id: number; case_id: n
     inserted: pick('inserted'),
     leftover: pick('leftover'),
     tokenless: pick('tokenless'),
+    /** The update was withdrawn: this page added nothing, and no later page would. */
+    withdrawn: rows.some((r) => r.what === 'withdrawn'),
   };
 }
 

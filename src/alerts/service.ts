@@ -80,7 +80,7 @@ export async function fanOutCaseUpdate(
   const result: FanoutResult = { created: 0, enqueued: 0, pages: 0 };
   for (let afterId = 0; ; ) {
     const page = await q.insertAlertPage(db, update, afterId, pageSize);
-    if (page.lastId === null) break;
+    if (page.lastId === null || page.withdrawn) break;
     // Every alert links to the preferences page; a page of hashes costs one UPDATE here
     // instead of one per message in the send path.
     if (page.tokenless.length) {

@@ -122,7 +122,9 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect((await listCaseUpdates(ctx.db, kase.id, 20, { withWithdrawn: true })).map((u) => u.id)).toContain(update.id);
 
     // The rest of the fan-out adds nothing; an alert claimed after the withdrawal is not composed.
-    expect(await fanOutCaseUpdate(ctx.db, ctx, update.id, 100)).toMatchObject({ created: 0 });
+    // It stops at its first page, and counts as done (resumeFanouts leaves it alone).
+    expect(await fanOutCaseUpdate(ctx.db, ctx, update.id, 100)).toEqual({ created: 0, enqueued: 0, pages: 0 });
+    expect((await ctx.db.query('SELECT fanned_out_at FROM case_updates WHERE id = $1', [update.id])).rows[0]).toMatchObject({ fanned_out_at: expect.any(Date) });
     expect((await deliveryCounts(ctx.db, update.id)).total).toBe(1);
     const held = (await ctx.db.query<Delivery>(`SELECT * FROM deliveries WHERE id = $1`, [one.id])).rows[0]!;
     expect(await createComposers(ctx).alert!(ctx.db, held)).toBeNull();
