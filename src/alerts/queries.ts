@@ -88,12 +88,14 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
  */
 export async function insertAlertPage(db: Queryable, u: { id: number; case_id: number }, afterId: number, limit: number) {
   const { rows } = await db.query<{ what: 'cursor' | 'inserted' | 'leftover' | 'tokenless' | 'withdrawn'; id: number | null }>(
-    `WITH span AS (
+    `WITH live AS (
+       SELECT withdrawn_at IS NULL AS yes FROM case_updates WHERE id = $4
+     ), span AS (
        SELECT s.id, s.email, s.status, s.manage_token_hash FROM subscribers s WHERE s.id > $2 ORDER BY s.id LIMIT $3
      ), page AS (
        SELECT s.id, s.email, s.manage_token_hash FROM span s
         WHERE s.status = 'active'
-          AND (SELECT withdrawn_at IS NULL FROM case_updates WHERE id = $4)
+          AND (SELECT yes FROM live)
           AND coalesce((SELECT true FROM subscriptions x
                          WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL)
                          LIMIT 1), false)
@@ -116,7 +118,7 @@ export async function insertAlertPage(db: Queryable, u: { id: number; case_id: n
      UNION ALL
      SELECT 'tokenless', p.id FROM page p WHERE p.manage_token_hash IS NULL
      UNION ALL
-     SELECT 'withdrawn', id FROM case_updates WHERE id = $4 AND withdrawn_at IS NOT NULL`,
+     SELECT 'withdrawn', NULL FROM live WHERE NOT yes`,
     [u.case_id, afterId, limit, u.id],
   );
   const pick = (what: string) => rows.filter((r) => r.what === what).map((r) => r.id!);

@@ -137,13 +137,14 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20,
  */
 export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; already: boolean }> {
   const kase = await getCase(db, caseSlug);
-  const row = Number.isSafeInteger(id) ? await q.withdrawCaseUpdate(db, kase.id, id, by) : undefined;
+  if (!Number.isSafeInteger(id)) throw new NotFoundError('update');
+  const row = await q.withdrawCaseUpdate(db, kase.id, id, by);
   if (row) {
     const { dropped, ...update } = row;
     return { update, dropped, already: false };
   }
   // Withdrawn already (two clicks, two organizers), or not an update of this case.
-  const update = Number.isSafeInteger(id) ? await q.getCaseUpdate(db, id) : undefined;
+  const update = await q.getCaseUpdate(db, id);
   if (!update || update.case_id !== kase.id) throw new NotFoundError('update');
   return { update, dropped: 0, already: true };
 }

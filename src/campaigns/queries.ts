@@ -265,10 +265,10 @@ export async function retireTarget(db: Queryable, campaignId: number, targetId: 
   return rows[0];
 }
 
-/** Writes to a retired target again: letters of those who sign from now on go to it. */
+/** Writes to a retired target again. @returns it; undefined when it is not a retired target of the campaign. */
 export async function reinstateTarget(db: Queryable, campaignId: number, targetId: number) {
   const { rows } = await db.query<Target>(
-    'UPDATE targets SET retired_at = NULL WHERE id = $2 AND campaign_id = $1 RETURNING *',
+    'UPDATE targets SET retired_at = NULL WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL RETURNING *',
     [campaignId, targetId],
   );
   return rows[0];

@@ -240,14 +240,15 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
 
 /**
  * Writes to a retired target again: letters made from now on (signatures confirmed from now on)
- * go to it again.
+ * go to it again. A target written to already is left as it is (`changed` false).
  * @throws NotFoundError
  */
-export async function reinstateTarget(db: Queryable, slug: string, targetId: number): Promise<Target> {
-  const campaign = await getCampaign(db, slug);
+export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
   const target = await q.reinstateTarget(db, campaign.id, targetId);
-  if (!target) throw new NotFoundError('target');
-  return target;
+  if (target) return { target, changed: true };
+  const current = (await q.listTargets(db, campaign.id, true)).find((t) => t.id === targetId);
+  if (!current) throw new NotFoundError('target');
+  return { target: current, changed: false };
 }
 
 export const listCampaignOverview = q.listCampaignOverview;

@@ -67,8 +67,8 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/campaigns/:slug/targets/:id/reinstate', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const target = await reinstateTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-    await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
+    const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
+    if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
     setFlash(ctx, res, `${target.name} is written to again: letters of signatures confirmed from now on go to it.`);
     res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
   });
