@@ -53,3 +53,55 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   }
   throw new ValidationError(fields);
 }
+
+type Def = { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; innerType?: z.ZodType; in?: z.ZodType; out?: z.ZodType };
+const defOf = (schema: z.ZodType) => schema._zod.def as unknown as Def;
+
+/** The schema a value must match once wrappers (optional, default, preprocess, pipe) are looked through. */
+function unwrapped(schema: z.ZodType | undefined, type: 'object' | 'array'): z.ZodType | undefined {
+  if (!schema) return undefined;
+  const def = defOf(schema);
+  if (def.type === type) return schema;
+  if (def.type === 'pipe') return unwrapped(def.in, type) ?? unwrapped(def.out, type);
+  return unwrapped(def.innerType, type);
+}
+
+function collectUnknown(schema: z.ZodType, value: unknown, path: string[], allowed: ReadonlySet<string>, found: FieldErrors): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    const array = unwrapped(schema, 'array');
+    const element = array && defOf(array).element;
+    if (element) value.forEach((item, i) => collectUnknown(element, item, [...path, String(i)], allowed, found));
+    return;
+  }
+  const object = unwrapped(schema, 'object');
+  if (!object) return;
+  const shape = defOf(object).shape!;
+  for (const [key, item] of Object.entries(value)) {
+    const at = [...path, key];
+    if (Object.hasOwn(shape, key)) collectUnknown(shape[key]!, item, at, allowed, found);
+    else if (!allowed.has(at.join('.'))) found[at.join('.')] = 'is not a field this request takes; check its spelling';
+  }
+}
+
+/**
+ * Refuses a JSON body that carries fields its schema does not name: a misspelt field would be
+ * dropped unseen, and some change what is stored or disclosed (`Disclose`, `requireConfirmaton`).
+ * Forms are not checked: they carry fields of their own (the CSRF token, buttons).
+ * @param allowed dotted paths taken though the schema does not name them (the honeypot).
+ * @throws ValidationError naming each unknown field, with the body's other mistakes beside them.
+ */
+export function refuseUnknownFields(schema: z.ZodType, input: unknown, allowed: readonly string[] = []): void {
+  const unknown: FieldErrors = {};
+  collectUnknown(schema, input, [], new Set(allowed), unknown);
+  const names = Object.keys(unknown);
+  if (names.length === 0) return;
+  let others: FieldErrors = {};
+  try {
+    parseInput(schema, input);
+  } catch (err) {
+    if (err instanceof ValidationError) others = err.fields;
+    else throw err;
+  }
+  throw new ValidationError({ ...others, ...unknown }, `Unknown ${names.length === 1 ? 'field' : 'fields'}: ${names.join(', ')}.`);
+}

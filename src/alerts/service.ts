@@ -27,6 +27,9 @@ const FANOUT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/** Longest Idempotency-Key taken (a UUID is 36). */
+const MAX_REQUEST_KEY = 200;
+
 async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: number): Promise<void> {
   await queues.fanout.add('fanout', { caseUpdateId }, { ...FANOUT_JOB_OPTIONS, jobId: fanoutJobId(caseUpdateId) });
 }
@@ -45,8 +48,12 @@ export async function postCaseUpdate(
   requestKey: string | null = null,
 ): Promise<CaseUpdate & { repeated: boolean }> {
   const u = parseInput(caseUpdateInput, input);
+  const key = requestKey?.trim() || null;
+  // Cut short, two different keys could be taken for one, and the second update never posted.
+  if (key && key.length > MAX_REQUEST_KEY) {
+    throw new ValidationError({ idempotencyKey: `must be at most ${MAX_REQUEST_KEY} characters` }, `The Idempotency-Key header must be at most ${MAX_REQUEST_KEY} characters.`);
+  }
   const kase = await getCase(db, caseSlug);
-  const key = requestKey?.trim().slice(0, 200) || null;
   const inserted = await q.insertCaseUpdate(db, kase.id, u, publishedBy, key);
   const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // A key sent again with other content, or by someone else, is a mistake: answering with the

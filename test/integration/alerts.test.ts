@@ -59,6 +59,14 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(changed.status).toBe(422);
     expect(((await changed.json()) as { error: { fields: object } }).error.fields).toHaveProperty('idempotencyKey');
     expect((await post('Write today.', await createToken(ctx.db))).status).toBe(422);
+    // A key too long to keep whole is refused, not cut: two cut the same way would be one update.
+    const long = await fetch(`${base}/api/v1/cases/${caseSlug}/updates`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}`, 'idempotency-key': 'k'.repeat(201) },
+      body: JSON.stringify({ title: 'Verdict on Friday', body: 'Write today.' }),
+    });
+    expect(long.status).toBe(422);
+    expect(((await long.json()) as { error: { fields: object } }).error.fields).toEqual({ idempotencyKey: 'must be at most 200 characters' });
     await settled(first.id, 1);
     await pause(500);
     expect(mailsTo(ctx, email).filter((m) => m.subject?.includes('Verdict on Friday'))).toHaveLength(1);

@@ -120,6 +120,45 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await unticked.json()).error.fields).toEqual({ subscribe: 'must be true or false' });
   });
 
+  it('refuses fields a route does not take, by name, and stores nothing', async () => {
+    const caseSlug = await newCase();
+    const { slug } = await createLiveCampaign(ctx.db);
+    const before = await rowCounts(ctx.db);
+    // A misspelt `disclose` would have sent an embassy the signer's city and country.
+    const body = campaignBody(caseSlug, { requireConfirmaton: false, goal: 0 });
+    body.targets[1] = { name: 'Embassy', email: `${uniq('emb')}@embassy.example`, Disclose: 'name' } as unknown as (typeof body.targets)[1];
+    const res = await api('/campaigns', body);
+    expect(res.status).toBe(422);
+    const { error } = await res.json();
+    expect(error.message).toBe('Unknown fields: targets.1.Disclose, requireConfirmaton.');
+    // The body's other mistakes are named beside them, so one round fixes all.
+    expect(error.fields).toEqual({
+      requireConfirmaton: expect.stringContaining('not a field'),
+      'targets.1.Disclose': expect.stringContaining('not a field'),
+      goal: 'must be a whole number of at least 1',
+    });
+    expect((await api('/cases', { slug: uniq('case'), personName: 'X', summary: 'Y', status: 'detained', bogus: 1 })).status).toBe(422);
+    const note = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Ana', email: `${uniq('ana')}@supporter.example`, note: 'Free him' });
+    expect(note.status).toBe(422);
+    expect(note.headers.get('access-control-allow-origin')).toBe('*');
+    expect((await note.json()).error.fields).toEqual({ note: expect.stringContaining('not a field') });
+    expect(await rowCounts(ctx.db)).toEqual(before);
+    // The honeypot is taken: an embed form may carry it as the page's form does.
+    const honeypot = await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Ana', email: `${uniq('ana')}@supporter.example`, website: '' });
+    expect(honeypot.status).toBe(202);
+  });
+
+  it('keeps its answers out of caches, and answers /api itself in JSON', async () => {
+    const stats = await get(`/campaigns/${(await createLiveCampaign(ctx.db)).slug}/stats`);
+    expect(stats.headers.get('cache-control')).toBe('no-store');
+    const csv = await get(`/campaigns/${(await createLiveCampaign(ctx.db)).slug}/signatures.csv`);
+    expect(csv.headers.get('cache-control')).toBe('no-store');
+    await csv.text();
+    const root = await fetch(`${base}/api`);
+    expect(root.status).toBe(404);
+    expect(await root.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
   it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {
     const { slug } = (await (await api('/campaigns', campaignBody(await newCase()))).json()) as { slug: string };
     const move = async (action: string) => {

@@ -81,7 +81,7 @@ export function mapError(err: unknown): Mapped | undefined {
 }
 
 export function wantsJson(req: Request): boolean {
-  return req.path.startsWith('/api/') || req.path.endsWith('.json') || (!req.accepts('html') && !!req.accepts('json'));
+  return req.path === '/api' || req.path.startsWith('/api/') || req.path.endsWith('.json') || (!req.accepts('html') && !!req.accepts('json'));
 }
 
 export function sendError(res: Response, req: Request, views: Views, m: Mapped): void {

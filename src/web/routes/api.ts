@@ -14,6 +14,12 @@ import { publicCors } from '../middleware/cors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendCsv } from '../../csv.ts';
+import { refuseUnknownFields } from '../../validation.ts';
+import { campaignInput } from '../../campaigns/types.ts';
+import { caseInput } from '../../cases/types.ts';
+import { caseUpdateInput } from '../../alerts/types.ts';
+import { signatureInput } from '../../signatures/types.ts';
+import { subscribeInput } from '../../subscribers/types.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 export const caseJson = (c: Case) => ({
@@ -74,6 +80,11 @@ function jsonBody(limit: string): RequestHandler {
 export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db } = ctx;
   const router = Router();
+  // Answers name supporters, tokens' owners and counts of the moment: no cache keeps them.
+  router.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   // The token is checked before a body up to a megabyte is read.
   const auth = [requireApiToken(db), jsonBody(ORGANIZER_BODY)] as const;
   const publicBody = jsonBody(PUBLIC_BODY);
@@ -89,6 +100,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     async (req, res) => {
       const slug = String(req.params.slug);
       const body = req.body ?? {};
+      refuseUnknownFields(signatureInput, body, ['website']);
       const result = honeypotFilled(body)
         ? await pretendToSign(db, slug, body)
         : await limits.perEmail(body.email, () => sign(db, ctx, slug, body));
@@ -105,6 +117,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     publicBody,
     async (req, res) => {
       const body = req.body ?? {};
+      refuseUnknownFields(subscribeInput, body, ['website']);
       if (honeypotFilled(body)) await pretendToSubscribe(db, body);
       else await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
@@ -113,6 +126,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   );
 
   router.post('/cases/:slug/updates', ...auth, async (req, res) => {
+    refuseUnknownFields(caseUpdateInput, req.body);
     const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     // The console's action for the same thing, so the audit log shows every alert however it was posted.
     if (!update.repeated) await recordAudit(db, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
@@ -124,6 +138,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   });
 
   router.post('/cases', ...auth, async (req, res) => {
+    refuseUnknownFields(caseInput, req.body);
     const kase = await createCase(db, req.body ?? {});
     await recordAudit(db, actor(req), 'case.create', `case:${kase.slug}`);
     res.status(201).location(`/api/v1/cases/${kase.slug}`).json(caseJson(kase));
@@ -134,6 +149,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   });
 
   router.post('/campaigns', ...auth, async (req, res) => {
+    refuseUnknownFields(campaignInput, req.body);
     const campaign = await createCampaign(db, req.body ?? {});
     await recordAudit(db, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
     res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
