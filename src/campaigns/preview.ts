@@ -56,9 +56,16 @@ export function hiddenInPreview(deliveryMode: string, disclose: Disclose): Set<S
   return new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !shown[k]));
 }
 
-/** What a target learns of a supporter, in words for the sign page. */
-export const DISCLOSE_WORDS: Record<Disclose, string> = {
+const DISCLOSE_WORDS: Record<Disclose, string> = {
   name: 'your name and note',
   name_place: 'your name, city, country and note',
   full: 'your name, city, country, note and email address (to reply to you)',
 };
+
+/**
+ * What a target learns of a supporter, in words for the sign page. An address is passed on only
+ * once its owner confirmed it, so without confirmation `full` shows what `name_place` does.
+ */
+export function discloseWords(disclose: Disclose, requireConfirmation: boolean): string {
+  return DISCLOSE_WORDS[disclose === 'full' && !requireConfirmation ? 'name_place' : disclose];
+}

@@ -120,7 +120,8 @@ export interface DigestSigner {
  */
 export async function listDigestSigners(db: Queryable, digestId: number, targetId: number, afterId: number, limit: number) {
   const { rows } = await db.query<DigestSigner>(
-    `SELECT s.id, s.full_name, s.email, s.city, s.country, s.personal_note
+    // An address nobody confirmed (a campaign without confirmation) is only what was typed: not passed on.
+    `SELECT s.id, s.full_name, CASE WHEN s.confirm_token_hash IS NOT NULL THEN s.email ELSE '' END AS email, s.city, s.country, s.personal_note
        FROM signatures s JOIN targets t ON t.id = $2
       WHERE s.digest_id = $1 AND s.id > $3 AND ${TARGET_SEEN} ORDER BY s.id LIMIT $4`,
     [digestId, targetId, afterId, limit],

@@ -69,7 +69,9 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
     return {
       from: { name: displayName(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
       to: { name: displayName(p.target_name), address: delivery.recipient },
-      replyTo: p.disclose === 'full' ? { name: displayName(p.full_name), address: p.email } : undefined,
+      // Only an address its owner confirmed: with confirmation off, anyone can type anyone's, and
+      // the official's answer would go to a stranger who never signed.
+      replyTo: p.disclose === 'full' && p.email_confirmed ? { name: displayName(p.full_name), address: p.email } : undefined,
       subject,
       text,
       html: letterHtml(text),

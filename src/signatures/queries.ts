@@ -189,6 +189,8 @@ export async function setConfirmRound(db: Queryable, signatureId: number, round:
 export interface LetterParts {
   full_name: string;
   email: string;
+  /** Whether the signer confirmed the address by email; signed without confirmation, it is only what was typed. */
+  email_confirmed: boolean;
   city: string;
   country: string;
   personal_note: string;
@@ -214,7 +216,7 @@ export interface LetterParts {
  */
 export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signatureId: number; targetId: number }[]) {
   const { rows } = await db.query<LetterParts & { ord: number }>(
-    `SELECT x.ord, s.full_name, s.email, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
+    `SELECT x.ord, s.full_name, s.email, s.confirm_token_hash IS NOT NULL AS email_confirmed, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
             t.name AS target_name, t.title AS target_title, t.email AS target_email, t.salutation, t.disclose,
             c.title AS campaign_title, c.slug AS campaign_slug,
             coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,

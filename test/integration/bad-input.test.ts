@@ -302,7 +302,8 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       // A name that looks like an address stays a display name, and shows no address of its own:
       // the From address is MAIL_FROM's.
       expect(letter!.from!.value).toEqual([{ name: 'Eve "Boss" boss evil.example via Appeal Test', address: 'letters@appeal.test' }]);
-      expect(addressOf(letter!.replyTo)).toHaveLength(1);
+      // Signed without confirmation: the address is not passed on (letters.test.ts), so no Reply-To to inject into.
+      expect(letter!.replyTo).toBeUndefined();
       await settled(ctx.db);
       expect(rcpts).not.toContain('victim@evil.example');
       expect(rcpts).not.toContain('boss@evil.example');

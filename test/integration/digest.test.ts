@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCampaign } from '../../src/campaigns/service.ts';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
 import { createDigest, runDueDigests } from '../../src/digests/service.ts';
-import { sign } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -27,7 +27,8 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   let ctx: TestContext;
 
   /** A live digest campaign, due every day from midnight UTC, so it is due whenever the test runs. */
-  async function digestCampaign() {
+  /** With `confirmByEmail`, each signer confirms through the emailed link's token, as a person would. */
+  async function digestCampaign({ confirmByEmail = false } = {}) {
     const tag = uniq('digest');
     const targets = {
       name: `court@${tag}.example`,
@@ -37,7 +38,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const { slug } = await createLiveCampaign(ctx.db, {
       deliveryMode: 'digest',
       digestHour: 0,
-      requireConfirmation: false,
+      requireConfirmation: confirmByEmail,
       targets: [
         { name: 'District Court', email: targets.name, salutation: 'Your Honour', disclose: 'name' },
         { name: 'Foreign Ministry', email: targets.place, salutation: 'Dear Minister', disclose: 'name_place' },
@@ -50,7 +51,11 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
       n += 1;
       const s = { fullName: `Signer ${n} ${tag}`, email: `s${n}@${tag}.example`, city: `City${n}`, country: 'France', personalNote: n % 2 ? `Note ${n}` : '', ...fields };
       const result = await sign(ctx.db, ctx, slug, s);
-      expect(result.kind).toBe('signed');
+      expect(result.kind).toBe(confirmByEmail ? 'confirmation-sent' : 'signed');
+      if (confirmByEmail) {
+        const { rows } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE campaign_id = $1 AND email = $2', [campaign.id, s.email]);
+        expect((await confirmSignature(ctx.db, ctx, confirmToken(ctx.secret, rows[0]!.id), 0)).kind).toBe('confirmed');
+      }
       return s;
     };
     return { slug, id: campaign.id, targets, addSigner };
@@ -67,7 +72,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   });
 
   it('sends each target one letter naming every new signer with a CSV, and nothing when there is no new signer', async () => {
-    const c = await digestCampaign();
+    const c = await digestCampaign({ confirmByEmail: true });
     const signers = [await c.addSigner(), await c.addSigner(), await c.addSigner()];
     // Confirming a signature in digest mode sends no letter by itself.
     await pause(300);
@@ -114,6 +119,15 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     await waitForMail(ctx, c.targets.name, 2);
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
+  });
+
+  it('passes on no address its owner did not confirm: signed without confirmation, a `full` target sees none', async () => {
+    const c = await digestCampaign();
+    const signer = await c.addSigner();
+    await ctx.queues.maintenance.add('digest', { task: 'digest' });
+    const ombudsman = await waitForMail(ctx, c.targets.full);
+    expect(csvOf(ombudsman)).toEqual([{ name: signer.fullName, city: signer.city, country: signer.country, note: signer.personalNote, email: '' }]);
+    expect(JSON.stringify([ombudsman.text, ombudsman.html])).not.toContain(signer.email);
   });
 
   it('keeps each line of a note inside its signer: a line of a note cannot pass for one more signer', async () => {

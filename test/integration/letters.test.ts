@@ -177,6 +177,21 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(rows).toEqual([]);
   });
 
+  it('passes on no address its owner did not confirm: with confirmation off a `full` target gets no Reply-To', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Official', email: target, disclose: 'full' }] });
+    // Anyone can type anyone's address: the official's answer would go to someone who never signed.
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).toContain('Judge Official: your name, city, country and note.');
+    const email = `${uniq('victim')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Dana Victim', email, city: 'Berlin' })).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.replyTo).toBeUndefined();
+    expect(letter!.text).toContain('Dana Victim');
+    expect(JSON.stringify([letter!.text, letter!.html, [...letter!.headers]])).not.toContain(email);
+    await settled(ctx.db);
+  });
+
   it('lets a second signature before confirming replace the first and email a new link, so whoever gave the address first decides nothing', async () => {
     const target = `${uniq('t')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, {

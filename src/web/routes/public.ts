@@ -1,6 +1,6 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { DISCLOSE_WORDS, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
+import { discloseWords, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getCase } from '../../cases/service.ts';
 import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
@@ -54,7 +54,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       title: form.errors ? `Error: ${c.campaign.title}` : c.campaign.title,
       campaign: c.campaign,
       case: c.case,
-      targets: c.targets.map((t) => ({ ...t, learns: DISCLOSE_WORDS[t.disclose] })),
+      targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),
       digest,
       confirmFirst: c.campaign.require_confirmation,
       signatures: c.signatures,

@@ -10,7 +10,7 @@ import { formErrors, idParam, str, type Render } from './render.ts';
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city and country (default)' },
   { value: 'name', label: 'Name only' },
-  { value: 'full', label: 'Name, place and email (as Reply-To)' },
+  { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
 ];
 
 /** Targets one by one, and from CSV with a preview before anything is saved. */
