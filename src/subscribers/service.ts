@@ -90,6 +90,27 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
   return { subscriber, pending };
 }
 
+/** What an opt-in link shows: its button while something waits for it, else what it confirmed. */
+export type OptinPage = ({ kind: 'pending' } & OptinView) | { kind: 'confirmed'; manageToken: string; following: Followed[] };
+
+/**
+ * The opt-in link's page. Opened again after its button was pressed (a reload, the email's link a
+ * second time), it shows the subscription it confirmed rather than an error, while the subscriber
+ * still gets alerts.
+ * @throws NotFoundError for an unknown link; GoneError when it was used and its subscriber left since.
+ */
+export async function openOptin(db: Queryable, secret: string, token: string): Promise<OptinPage> {
+  try {
+    return { kind: 'pending', ...(await findOptin(db, token)) };
+  } catch (err) {
+    if (!(err instanceof GoneError)) throw err;
+    const subscriber = (await q.getSubscriberByConfirmHash(db, hashToken(token)))!;
+    const following = subscriber.status === 'active' ? await q.listSubscriptions(db, subscriber.id, 'active') : [];
+    if (following.length === 0) throw new GoneError('This confirmation link was already used, and these alerts have stopped since. To get alerts again, subscribe again.');
+    return { kind: 'confirmed', manageToken: manageToken(secret, subscriber.id), following };
+  }
+}
+
 /**
  * Confirms an opt-in: the subscriber becomes active (again, after an unsubscribe) and follows what
  * they asked for; the consent record says when, through which form, and the wording shown.

@@ -65,6 +65,9 @@ describe('case alerts in a real browser', () => {
     await page.getByRole('button', { name: 'Confirm my subscription' }).click();
     expect(await page.locator('h1').textContent()).toBe('You are subscribed');
     expect(await statusOf(email)).toBe('active');
+    // A reload shows the same page: the button's POST answered with a redirect.
+    await page.reload();
+    expect(await page.locator('h1').textContent()).toBe('You are subscribed');
     await screenshot(page, 'subscribe-confirmed');
 
     await page.getByRole('link', { name: 'Choose what you follow' }).click();

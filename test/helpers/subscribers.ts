@@ -60,10 +60,12 @@ export async function subscribeAndConfirm(ctx: TestContext, base: string, email:
   if (res.status !== 202) throw new Error(`subscribe answered ${res.status}`);
   const optin = await waitForMail(ctx, email, before + 1);
   await optinSent(ctx, email);
-  const confirmed = await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {});
-  const page = await confirmed.text();
-  const manage = /\/preferences\/([A-Za-z0-9_-]+)/.exec(page);
-  if (confirmed.status !== 200 || !manage) throw new Error(`confirming answered ${confirmed.status}`);
+  const link = `${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`;
+  const pressed = await postForm(link, {});
+  if (pressed.status !== 303) throw new Error(`confirming answered ${pressed.status}`);
+  const confirmed = await fetch(link);
+  const manage = /\/preferences\/([A-Za-z0-9_-]+)/.exec(await confirmed.text());
+  if (confirmed.status !== 200 || !manage) throw new Error(`the confirmed page answered ${confirmed.status}`);
   return manage[1]!;
 }
 

@@ -59,17 +59,30 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await page.text()).toContain(`action="/subscribe/confirm/${token}"`);
     expect(await subscriber(email)).toMatchObject([{ status: 'pending' }]);
 
+    // The button's answer is a redirect to the link's page, so a reload does not post it again.
     const confirmed = await postForm(`${base}/subscribe/confirm/${token}`, {});
-    expect(confirmed.status).toBe(200);
-    expect(await confirmed.text()).toMatch(/href="\/preferences\/[A-Za-z0-9_-]+"/);
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.get('location')).toBe(`/subscribe/confirm/${token}`);
+    const done = await fetch(`${base}/subscribe/confirm/${token}`);
+    expect(done.status).toBe(200);
+    const donePage = await done.text();
+    expect(donePage).toContain('You are subscribed');
+    expect(donePage).toMatch(/href="\/preferences\/[A-Za-z0-9_-]+"/);
     const [row] = await subscriber(email);
     expect(row).toMatchObject({ status: 'active', consent_source: 'case page', consent_text: wording.replace(/&#x27;/g, "'") });
     expect(row!.consent_at).toBeInstanceOf(Date);
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
 
+    // Pressed again, or the link opened again: what it confirmed, not an error.
     const again = await postForm(`${base}/subscribe/confirm/${token}`, {});
-    expect(again.status).toBe(410);
-    expect((await fetch(`${base}/subscribe/confirm/${token}`)).status).toBe(410);
+    expect(again.status).toBe(303);
+    expect(await (await fetch(`${base}/subscribe/confirm/${token}`)).text()).toContain('You are subscribed');
+    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
+    // Once the subscriber has left, the used link says so.
+    await postForm(`${base}${/\/preferences\/([A-Za-z0-9_-]+)/.exec(donePage)![0]!.replace('preferences', 'unsubscribe')}`, {});
+    const left = await fetch(`${base}/subscribe/confirm/${token}`);
+    expect(left.status).toBe(410);
+    expect(await left.text()).toContain('subscribe again');
   });
 
   it('asks a signer who ticked the box on a campaign without confirmation to opt in by email', async () => {
@@ -80,7 +93,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriber(email)).toMatchObject([{ status: 'pending' }]);
     const optin = await waitForMail(ctx, email);
     expect(optin.subject).toContain('Please confirm');
-    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(200);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active', consent_source: 'sign form' }]);
     expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
   });
@@ -151,7 +164,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(old.status).toBe(404);
     // The page says why, so the person looks for the newer email rather than giving up.
     expect(await old.text()).toContain('only the link in the newest email works');
-    expect((await postForm(`${base}/subscribe/confirm/${newToken}`, {})).status).toBe(200);
+    expect((await postForm(`${base}/subscribe/confirm/${newToken}`, {})).status).toBe(303);
     expect(await subscriptions(email)).toEqual(
       [{ case_slug: caseSlug, status: 'active' }, { case_slug: otherCaseSlug, status: 'active' }].sort((a, b) => a.case_slug.localeCompare(b.case_slug)),
     );
@@ -206,7 +219,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     await postForm(`${base}/preferences/${manage}`, { all: 'on' });
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
 
-    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(200);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
   });
 

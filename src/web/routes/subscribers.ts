@@ -3,12 +3,12 @@ import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import type { AppContext } from '../../context.ts';
 import { getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
-import { NotFoundError, ValidationError } from '../../errors.ts';
+import { GoneError, NotFoundError, ValidationError } from '../../errors.ts';
 import {
   confirmSubscription,
   consentWording,
   findByManageToken,
-  findOptin,
+  openOptin,
   getPreferences,
   pretendToSubscribe,
   requestSubscription,
@@ -86,13 +86,21 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   // Mail scanners open links: the emailed link shows a button, and only its POST confirms.
   router.get('/subscribe/confirm/:token', async (req, res) => {
-    const found = await findOptin(db, req.params.token);
+    const found = await openOptin(db, ctx.secret, req.params.token);
+    if (found.kind === 'confirmed') return page(res, 'subscribe-confirmed', { title: 'You are subscribed', ...found });
     page(res, 'subscribe-confirm', { title: 'Confirm your subscription', token: req.params.token, pending: found.pending });
   });
 
+  // Answered with a redirect to the link's page, which then shows the subscription: a reload asks
+  // again for that page instead of posting the button again.
   router.post('/subscribe/confirm/:token', async (req, res) => {
-    const confirmed = await confirmSubscription(db, ctx, req.params.token);
-    page(res, 'subscribe-confirmed', { title: 'You are subscribed', ...confirmed });
+    try {
+      await confirmSubscription(db, ctx, req.params.token);
+    } catch (err) {
+      // Pressed twice, or in two tabs: the page says what the first press did.
+      if (!(err instanceof GoneError)) throw err;
+    }
+    res.redirect(303, `/subscribe/confirm/${encodeURIComponent(req.params.token)}`);
   });
 
   router.get('/preferences/:token', async (req, res) => {
