@@ -3,14 +3,14 @@ import { changeCampaignStatus, createCampaign } from './campaigns/service.ts';
 import { createCase } from './cases/service.ts';
 
 // Invented people and example.org addresses only: a demo must never mail a real official.
-const SIGN_OFF = `{{#if supporter.personalNote}}
+export const SIGN_OFF = `{{#if supporter.personalNote}}
 {{supporter.personalNote}}
 
 {{/if}}
 Yours respectfully,
 
 {{supporter.fullName}}
-{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{supporter.country}}{{/if}}{{/if}}
+{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}
 {{date}}`;
 
 const DEMO = [

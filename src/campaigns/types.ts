@@ -45,16 +45,21 @@ export const TARGET_SEEN = 't.added_at <= s.created_at';
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';
 
-export const email = z
-  .string()
-  .trim()
-  .max(254, 'must be at most 254 characters')
-  .pipe(z.email({ message: 'must be a valid email address' }));
+const emailAddress = (whenEmpty: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, whenEmpty)
+    .max(254, 'must be at most 254 characters')
+    .pipe(z.email({ message: 'must be a valid email address' }));
+
+/** A supporter's or subscriber's own address: left empty, they are asked for it. */
+export const email = emailAddress('please give your email address');
 
 export const targetInput = z.object({
   name: line(200).pipe(z.string().min(1, 'is required')),
   title: nullAsAbsent(line(200).optional().default('')),
-  email,
+  email: emailAddress('is required'),
   salutation: nullAsAbsent(line(200).optional().default('')),
   disclose: nullAsAbsent(z.enum(['name', 'name_place', 'full'], { message: 'must be one of: name, name_place, full' }).optional().default('name_place')),
 });

@@ -25,6 +25,8 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
     const body = views.email('optin', {
       orgName: config.orgName,
       cases: pending.map((p) => ({ all: p.caseId === null, personName: p.personName })),
+      // Someone already getting alerts loses nothing by ignoring it; nobody deletes their address.
+      active: subscriber.status === 'active',
       confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
     });
     return {

@@ -109,6 +109,10 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(html).toMatch(/id="f-subscribe"[^>]*checked/);
       expect(html).toMatch(/id="f-full_name"[^>]*value="&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert\(1\)&gt;"/);
       expect(html).toContain('>&lt;script&gt;alert(1)&lt;/script&gt;</textarea>');
+      // An empty address is asked for, not called invalid; the page's header leads to case alerts.
+      const empty = await (await signForm(slug, { full_name: 'Ana', email: '  ' })).text();
+      expect(empty).toContain('please give your email address');
+      expect(empty).toContain('<a class="alerts" href="/subscribe">Case alerts by email</a>');
       // The preview shows the typed note too, as text.
       expect(html).toMatch(/data-field="personal_note"[^>]*>&lt;script&gt;alert\(1\)&lt;\/script&gt;</);
       expect(html).not.toMatch(RAW_MARKUP);
@@ -212,7 +216,8 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(form.status).toBe(429);
       expect(Number(form.headers.get('retry-after'))).toBeGreaterThan(0);
       const html = await form.text();
-      expect(html).toMatch(/This email address was given in as many requests as we take for one address in an hour\. Please try again in \d+ minutes/);
+      // Beside the email field it is about, not under a "Form" label.
+      expect(html).toMatch(/href="#f-email">Email: this address was given in as many requests as we take for one address in an hour; please try again in \d+ minutes/);
       expect(html).toMatch(/id="f-full_name"[^>]*value="Busy Signer"/);
       const json = await signJson(slugs[5]!, { fullName: 'Busy Signer', email });
       expect(json.status).toBe(429);
@@ -474,6 +479,7 @@ describe('the per-IP limit', () => {
       expect(retryAfter).toBeLessThanOrEqual(600);
       const html = await res.text();
       expect(html).toContain('Please try again in 10 minutes.');
+      expect(html).toContain("Your browser's Back button takes you to the form with what you typed.");
       // A flood gets the plain page: nothing of the campaign is read for it.
       expect(html).not.toContain('id="f-full_name"');
       const json = await postJson(`${t.base()}/api/v1/campaigns/${t.slug()}/signatures`, { fullName: 'Limit Tester', email: 'limit@supporter.example' });

@@ -51,6 +51,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(optin.subject).toContain('Please confirm');
     expect(optin.headers.get('auto-submitted')).toBe('auto-generated');
     expect(optin.text).toContain('Aigerim Test');
+    expect(optin.text).toContain('the address is\ndeleted after a few days');
     const token = tokenIn(optin, 'subscribe/confirm');
 
     // Opening the link (as a mail scanner would) changes nothing; the page's button does.
@@ -117,6 +118,9 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     await postForm(`${base}/subscribe`, { email, case: otherCaseSlug });
     const optin = await waitForMail(ctx, email, mailsBefore + 1);
     expect(optin.subject).toContain('Please confirm');
+    // Ignoring it costs someone already subscribed nothing, and deletes nothing of theirs.
+    expect(optin.text).toContain('nothing changes, and the alerts this\naddress gets already go on as before');
+    expect(optin.text).not.toContain('deleted');
   });
 
   it('refuses a form naming two cases instead of following all of them', async () => {
@@ -192,8 +196,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
       { case_slug: otherCaseSlug, status: 'active' },
     ]);
     const after = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
-    expect(after).toContain('Saved.');
+    expect(after).toContain('Saved. You will get alerts for what is ticked below.');
     expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);
+    // Nothing ticked: the page says that means no alerts, and where leaving is.
+    await postForm(`${base}/preferences/${manage}`, {});
+    const none = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
+    expect(none).toContain('Nothing is ticked, so no alert will come');
   });
 
   it('unsubscribes with the page button, and stays unsubscribed until a new opt-in is confirmed', async () => {

@@ -25,7 +25,7 @@ interface Mapped {
   fields?: Record<string, string>;
 }
 
-function minutes(seconds: number): string {
+export function minutes(seconds: number): string {
   const m = Math.max(1, Math.ceil(seconds / 60));
   return m === 1 ? 'a minute' : `${m} minutes`;
 }

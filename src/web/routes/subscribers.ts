@@ -105,7 +105,8 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   router.get('/preferences/:token', async (req, res) => {
     const prefs = await getPreferences(db, req.params.token);
-    page(res, 'preferences', { title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', ...prefs });
+    const followsNothing = !prefs.followsAll && !prefs.cases.some((c) => c.followed);
+    page(res, 'preferences', { title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs });
   });
 
   router.post('/preferences/:token', async (req, res) => {

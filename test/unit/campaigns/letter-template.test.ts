@@ -121,3 +121,19 @@ describe('what a target learns of the supporter', () => {
     expect(LETTER_VARIABLES.some((v) => /email/i.test(v))).toBe(false);
   });
 });
+
+describe('the letters Appeal starts organizers with', () => {
+  // The demo campaigns' sign-off and the console's starter letter: a country typed without a city
+  // was dropped, and a city without a country left a dangling comma.
+  it.each([
+    ['demo', async () => (await import('../../../src/demo.ts')).SIGN_OFF],
+    ['starter', async () => (await import('../../../src/web/routes/admin/campaigns.ts')).STARTER_BODY],
+  ])('places a signer by what they gave (%s)', async (_name, load) => {
+    const body = await load();
+    const place = (city: string, country: string) => renderLetter('S', body, { ...context, supporter: { ...context.supporter, city, country } }).text;
+    expect(place('Lyonville', 'Freedonia')).toContain('Dana Signer\nLyonville, Freedonia\n');
+    expect(place('', 'Freedonia')).toContain('Dana Signer\nFreedonia\n');
+    expect(place('Lyonville', '')).toContain('Dana Signer\nLyonville\n');
+    expect(place('', '')).toMatch(/Dana Signer\n\n?1 May 2026/);
+  });
+});

@@ -13,7 +13,7 @@ import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { formErrors, str, type Render } from './render.ts';
 
-const STARTER_BODY = `{{target.salutation}},
+export const STARTER_BODY = `{{target.salutation}},
 
 I am writing to you about {{case.personName}}{{#if case.location}}, who is held in {{case.location}}{{/if}}.
 
@@ -26,7 +26,7 @@ I am writing to you about {{case.personName}}{{#if case.location}}, who is held 
 Yours sincerely,
 
 {{supporter.fullName}}
-{{#if supporter.city}}{{supporter.city}}, {{supporter.country}}{{/if}}
+{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}
 {{date}}`;
 
 /** A real calendar day as YYYY-MM-DD: 2026-02-30 is refused, not rolled over to March. */
@@ -40,7 +40,7 @@ const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 /** What each move does, said before it is done. */
 const ACTIONS = {
   launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one.' },
-  pause: { verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Letters of signatures already confirmed still go out. You can launch it again.' },
+  pause: { verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.' },
   close: { verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out.' },
 } as const;
 
