@@ -69,6 +69,13 @@ export interface BootOptions {
   maxConnections?: number;
 }
 
+function refuseEmbedded(): never {
+  throw new Error(
+    'DATABASE_URL: running web and worker as separate processes needs a Postgres server, because the embedded ' +
+      'database belongs to one process. Set DATABASE_URL=postgres://…, or use `npm start` to run both in one process.',
+  );
+}
+
 /** Opens the database and migrates it. */
 export async function openDatabase(config: Config, allowEmbedded: boolean, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
   if (config.databaseUrl) {
@@ -81,12 +88,7 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
     }
     return { db, close: () => db.close() };
   }
-  if (!allowEmbedded) {
-    throw new Error(
-      'DATABASE_URL: running web and worker as separate processes needs a Postgres server, because the embedded ' +
-        'database belongs to one process. Set DATABASE_URL=postgres://…, or use `npm start` to run both in one process.',
-    );
-  }
+  if (!allowEmbedded) refuseEmbedded();
   // Imported here, not at the top: PGlite is only for the embedded default (~40 MB of RSS under tsx).
   const { openEmbedded } = await import('./db/embedded.ts');
   const { runCommand } = await import('./cli/commands.ts');
@@ -184,7 +186,9 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
 /** Builds everything a process needs, once, from config. */
 export async function boot(config: Readonly<Config>, opts: BootOptions): Promise<Booted> {
   const log = opts.log ?? pino({ level: config.logLevel });
-  // First: a DATA_DIR that cannot hold the secret stops the start before anything is opened.
+  // First: what stops the start stops it before anything is written or opened (the secret file
+  // in DATA_DIR, the database).
+  if (!config.databaseUrl && !opts.allowEmbedded) refuseEmbedded();
   const secret = loadSecret(config);
   const database = await openDatabase(config, opts.allowEmbedded, log);
   try {

@@ -1,19 +1,40 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import crypto from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
+/** Whether `s` decodes as a URL's user or password: `%` not followed by two hex digits does not. */
+const decodes = (s: string) => {
+  try {
+    decodeURIComponent(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      const u = new URL(value);
-      // A host is needed to connect anywhere, except that Postgres falls back to its local socket
-      // (postgres:///db, or ?host=/path) as libpq does.
-      return protocols.includes(u.protocol) && (u.hostname !== '' || (u.protocol.startsWith('postgres') && u.pathname.length > 1));
-    } catch {
-      return false;
-    }
-  }, `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  z
+    .string()
+    .refine(
+      (value) => {
+        try {
+          const u = new URL(value);
+          // A host is needed to connect anywhere, except that Postgres falls back to its local socket
+          // (postgres:///db, or ?host=/path) as libpq does.
+          return protocols.includes(u.protocol) && (u.hostname !== '' || (u.protocol.startsWith('postgres') && u.pathname.length > 1));
+        } catch {
+          return false;
+        }
+      },
+      // abort: the checks after this one read the value as a URL.
+      { message: `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, abort: true },
+    )
+    .refine((value) => decodes(new URL(value).username) && decodes(new URL(value).password), {
+      message: 'has a user name or password with a % not followed by two hex digits: write a % in them as %25',
+      abort: true,
+    });
 
 /** Digits only: Number() would also take 0x10, 1e3 and " 8 ". */
 const integer = (min: number, max: number) =>
@@ -25,16 +46,31 @@ const integer = (min: number, max: number) =>
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
-/** What Express's `trust proxy` takes: a hop count, true/false, or names, IPs and subnets separated by commas. */
+/**
+ * What Express's `trust proxy` takes: a hop count, true/false, or names, IPs and subnets separated
+ * by commas. Subnets are checked as Express's proxy-addr reads them (with ipaddr.js), so a value
+ * that passes here cannot stop the web app at its start: a prefix longer than the address, or a
+ * netmask with gaps.
+ */
 function isTrustProxy(value: string): boolean {
   if (/^\d+$/.test(value) || value === 'true' || value === 'false') return true;
   return value.split(',').every((part) => {
     const [address, mask, ...rest] = part.trim().split('/');
     if (PROXY_NAMES.has(address!) && mask === undefined) return true;
-    if (rest.length || !net.isIP(address!)) return false;
-    return mask === undefined || /^\d{1,3}$/.test(mask) || net.isIP(mask) !== 0;
+    if (rest.length || !ipaddr.isValid(address!)) return false;
+    if (mask === undefined) return true;
+    const ip = ipaddr.parse(address!);
+    const bits = ip.kind() === 'ipv4' ? 32 : 128;
+    if (/^\d{1,3}$/.test(mask)) return Number(mask) <= bits;
+    if (!ipaddr.IPv4.isValid(mask) || ip.kind() !== 'ipv4') return false;
+    return ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() !== null;
   });
 }
+
+/** Longest path a unix socket can have (sun_path holds 108 bytes with the closing NUL). */
+const SOCKET_PATH_MAX = 107;
+/** The longest socket path under DATA_DIR: the Redis that `npm start` may run (src/redis.ts). */
+const LONGEST_SOCKET = path.join('redis', 'redis.sock');
 
 /** Every environment variable Appeal reads, with its default. */
 const schema = z.object({
@@ -119,7 +155,8 @@ export interface Config {
   smtpUrl: string | undefined;
   mailFrom: Mailbox;
   orgName: string;
-  dkim: { domainName: string; keySelector: string; privateKeyFile: string } | undefined;
+  /** With the key read and checked at start: a bad key stops the start before anything opens. */
+  dkim: { domainName: string; keySelector: string; privateKeyFile: string; privateKey: string } | undefined;
   sessionSecret: string | undefined;
   queuePrefix: string;
   workerConcurrency: number;
@@ -149,6 +186,27 @@ export function makeDataDir(dir: string): void {
   }
 }
 
+function readDkimKey(file: string): string {
+  let key: string;
+  try {
+    key = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  // Parsed now, not at the first send: nodemailer signs nothing with a key it cannot read, and
+  // labels an EC signature rsa-sha256, which every receiver rejects. Both must stop the start.
+  let parsed: crypto.KeyObject;
+  try {
+    parsed = crypto.createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is not a readable PEM private key`);
+  }
+  if (parsed.asymmetricKeyType !== 'rsa') {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${parsed.asymmetricKeyType ?? 'non-RSA'} key; DKIM here signs with RSA (openssl genrsa)`);
+  }
+  return key;
+}
+
 /**
  * Reads config from an env object. Empty strings count as unset.
  * @throws ConfigError naming the first bad variable.
@@ -166,17 +224,23 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     const missing = ['DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY_FILE'].find((_, i) => !dkimParts[i]);
     throw new ConfigError(`${missing}: DKIM needs DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE together`);
   }
+  const dataDir = path.resolve(e.DATA_DIR);
+  // Its sockets (the embedded database's command socket, a Redis started for it) live in DATA_DIR:
+  // a path too long for one would stop the start after the database was made.
+  if ((!e.DATABASE_URL || !e.REDIS_URL) && Buffer.byteLength(path.join(dataDir, LONGEST_SOCKET)) > SOCKET_PATH_MAX) {
+    throw new ConfigError(`DATA_DIR: ${dataDir} is too long: the sockets Appeal opens in it need a path of at most ${SOCKET_PATH_MAX - LONGEST_SOCKET.length - 1} bytes`);
+  }
   return Object.freeze({
     port: e.PORT,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
-    dataDir: path.resolve(e.DATA_DIR),
+    dataDir,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     smtpUrl: e.SMTP_URL,
     mailFrom: parseMailbox(e.MAIL_FROM)!,
     orgName: e.ORG_NAME,
     dkim: e.DKIM_DOMAIN
-      ? { domainName: e.DKIM_DOMAIN, keySelector: e.DKIM_SELECTOR!, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE! }
+      ? { domainName: e.DKIM_DOMAIN, keySelector: e.DKIM_SELECTOR!, privateKeyFile: e.DKIM_PRIVATE_KEY_FILE!, privateKey: readDkimKey(e.DKIM_PRIVATE_KEY_FILE!) }
       : undefined,
     sessionSecret: e.SESSION_SECRET,
     queuePrefix: e.QUEUE_PREFIX,

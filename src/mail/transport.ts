@@ -6,7 +6,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { ConfigError, isLoopback, makeDataDir, type Config } from '../config.ts';
+import { isLoopback, makeDataDir, type Config } from '../config.ts';
 import { domainOf } from './address.ts';
 
 export type Message = Mail.Options;
@@ -33,27 +33,6 @@ export interface MailerOptions {
    * difference is within the noise.)
    */
   maxConnections?: number;
-}
-
-function readDkimKey(file: string): string {
-  let key: string;
-  try {
-    key = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code})`);
-  }
-  // Parsed now, not at the first send: nodemailer signs nothing with a key it cannot read, and
-  // labels an EC signature rsa-sha256, which every receiver rejects. Both must stop the start.
-  let parsed: crypto.KeyObject;
-  try {
-    parsed = crypto.createPrivateKey(key);
-  } catch {
-    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is not a readable PEM private key`);
-  }
-  if (parsed.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${parsed.asymmetricKeyType ?? 'non-RSA'} key; DKIM here signs with RSA (openssl genrsa)`);
-  }
-  return key;
 }
 
 /**
@@ -101,7 +80,7 @@ export function createMailer(
   const dkim = config.dkim && {
     domainName: config.dkim.domainName,
     keySelector: config.dkim.keySelector,
-    privateKey: readDkimKey(config.dkim.privateKeyFile),
+    privateKey: config.dkim.privateKey,
   };
   if (config.smtpUrl) {
     const transport = nodemailer.createTransport({ ...smtpOptions(config.smtpUrl, opts.maxConnections ?? config.workerConcurrency, ehloName(config.mailFrom.address)), dkim });

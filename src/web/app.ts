@@ -16,7 +16,7 @@ const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..',
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
 
-function trustProxy(value: string | undefined): boolean | number | string {
+export function trustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined) return false;
   if (/^\d+$/.test(value)) return Number(value);
   if (value === 'true' || value === 'false') return value === 'true';

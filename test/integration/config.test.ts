@@ -12,6 +12,9 @@ import { runTsx, type Ran } from '../helpers/spawn.ts';
 const BAD: { env: Record<string, string>; mode?: string; names: string }[] = [
   { env: { PORT: 'abc' }, names: 'PORT' },
   { env: { SMTP_URL: 'nonsense' }, mode: 'worker', names: 'SMTP_URL' },
+  // Read at start, before the database is opened or made.
+  { env: { DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: '/nonexistent/dkim.pem' }, names: 'DKIM_PRIVATE_KEY_FILE' },
+  { env: { REDIS_URL: '127.0.0.1:6379' }, names: 'REDIS_URL' },
   // Valid values, but web alone cannot share the embedded database.
   { env: {}, mode: 'web', names: 'DATABASE_URL' },
   // Valid, but nothing answers there.
@@ -47,6 +50,11 @@ describe('starting with a bad configuration', () => {
       expect(stdout).toBe('');
     },
   );
+
+  it('writes nothing in DATA_DIR for web alone on the embedded database', () => {
+    // The refusal comes before the secret is made: a wrong command leaves no ./data behind.
+    expect(fs.existsSync(path.join(dataDir, String(BAD.findIndex((b) => b.mode === 'web'))))).toBe(false);
+  });
 });
 
 describe('starting on a port that is taken', () => {

@@ -1,6 +1,16 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import express from 'express';
 import { ConfigError, configWarnings, loadConfig, parseMailbox } from '../../src/config.ts';
+import { trustProxy } from '../../src/web/app.ts';
+
+/** A real RSA key: the DKIM key is read and checked with the config. */
+const KEY_FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-config-')), 'dkim.pem');
+fs.writeFileSync(KEY_FILE, crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }));
+afterAll(() => fs.rmSync(path.dirname(KEY_FILE), { recursive: true, force: true }));
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -39,7 +49,7 @@ describe('loading config from the environment', () => {
     const config = loadConfig({
       PORT: '8080', PUBLIC_URL: 'https://appeal.example/', DATA_DIR: '/tmp/appeal', DATABASE_URL: 'postgres://u@db/appeal',
       REDIS_URL: 'redis://cache:6380', SMTP_URL: 'smtps://u:p@mail.example', MAIL_FROM: '"Letters, Appeal" <letters@appeal.example>',
-      ORG_NAME: 'Free Them', DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: '/etc/dkim.pem',
+      ORG_NAME: 'Free Them', DKIM_DOMAIN: 'appeal.example', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: KEY_FILE,
       SESSION_SECRET: 'a-long-enough-secret', QUEUE_PREFIX: 'appeal-2', WORKER_CONCURRENCY: '4', RATE_LIMIT_PER_IP: '0',
       TRUST_PROXY: 'loopback, 10.0.0.0/8', RETENTION_UNCONFIRMED_DAYS: '3', LOG_LEVEL: 'warn',
     });
@@ -48,7 +58,7 @@ describe('loading config from the environment', () => {
       publicUrl: 'https://appeal.example',
       dataDir: '/tmp/appeal',
       mailFrom: { name: 'Letters, Appeal', address: 'letters@appeal.example' },
-      dkim: { domainName: 'appeal.example', keySelector: 's1', privateKeyFile: '/etc/dkim.pem' },
+      dkim: { domainName: 'appeal.example', keySelector: 's1', privateKeyFile: KEY_FILE, privateKey: expect.stringContaining('PRIVATE KEY') },
       workerConcurrency: 4,
       rateLimitPerIp: 0,
       trustProxy: 'loopback, 10.0.0.0/8',
@@ -71,6 +81,11 @@ describe('loading config from the environment', () => {
     ['TRUST_PROXY', 'yes'], ['TRUST_PROXY', 'loopback, 300.1.1.1'], ['LOG_LEVEL', 'loud'],
     ['PORT', '0x10'], ['PORT', '1e3'], ['PORT', ' 80'], ['SMTP_URL', 'smtp://'], ['SMTP_URL', 'smtp:nonsense'],
     ['DATABASE_URL', 'postgres:'], ['REDIS_URL', 'redis:'], ['SESSION_SECRET', ' '.repeat(20)],
+    // Each of these once passed the check and then stopped the start with a stack trace, or a
+    // message that named nothing, after the database was opened.
+    ['REDIS_URL', 'bogus'], ['REDIS_URL', '127.0.0.1:6379'], ['TRUST_PROXY', '10.0.0.0/99'], ['TRUST_PROXY', '1.2.3.4/255.0.255.0'],
+    ['TRUST_PROXY', 'fe80::/ffff::'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
+    ['DATA_DIR', `/tmp/${'x'.repeat(100)}`],
   ];
   it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
     const message = errorOf({ [name]: value });
@@ -97,6 +112,8 @@ describe('loading config from the environment', () => {
   it('takes TRUST_PROXY in every form Express understands', () => {
     for (const value of ['1', 'true', 'false', 'loopback', 'loopback,linklocal,uniquelocal', '10.0.0.1', '10.0.0.0/8', '10.0.0.0/255.0.0.0', 'fe80::/10']) {
       expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toBe(value);
+      // As Express reads it when the web app starts (it compiles the value at once).
+      expect(() => express().set('trust proxy', trustProxy(value))).not.toThrow();
     }
   });
 });
@@ -119,7 +136,7 @@ describe('parsing a mailbox', () => {
 
 describe('warnings at start', () => {
   const warned = (env: Record<string, string>) => configWarnings(loadConfig(env));
-  const dkim = { DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: '/run/keys/dkim.pem' };
+  const dkim = { DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: KEY_FILE };
 
   it('says nothing of a local http PUBLIC_URL or an aligned DKIM domain', () => {
     expect(warned({})).toEqual([]);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { classifySendError, createMailer, ehloName } from '../../../src/mail/transport.ts';
+import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
 const MAIL_FROM = { name: 'Appeal', address: 'letters@appeal.test' };
@@ -164,7 +165,8 @@ describe('DKIM', () => {
     return file;
   };
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const dkim = (privateKeyFile: string) => ({ domainName: 'appeal.test', keySelector: 's2026', privateKeyFile });
+  /** The key is read and checked with the rest of the config, before anything is opened. */
+  const dkim = (privateKeyFile: string) => loadConfig({ DATA_DIR: dir, DKIM_DOMAIN: 'appeal.test', DKIM_SELECTOR: 's2026', DKIM_PRIVATE_KEY_FILE: privateKeyFile }).dkim;
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('signs every message with the RSA key, naming the domain and selector', async () => {
@@ -175,12 +177,12 @@ describe('DKIM', () => {
     expect(eml).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=appeal\.test;[^]*?s=s2026;/m);
   });
 
-  it('stops the start on a key that is cut short or not RSA, naming DKIM_PRIVATE_KEY_FILE', () => {
+  it('stops the start on a key that is missing, cut short or not RSA, naming DKIM_PRIVATE_KEY_FILE', () => {
     const cut = keyFile('cut.pem', rsa.slice(0, 200) + '\n-----END RSA PRIVATE KEY-----\n');
     const ec = keyFile('ec.pem', crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString());
-    for (const [file, said] of [[cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/]] as const) {
-      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1, mailFrom: MAIL_FROM })).toThrow(said);
-      expect(() => createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(file), workerConcurrency: 1, mailFrom: MAIL_FROM })).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
+    for (const [file, said] of [[cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/], [path.join(dir, 'none.pem'), /cannot read .* \(ENOENT\)/]] as const) {
+      expect(() => dkim(file)).toThrow(said);
+      expect(() => dkim(file)).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
     }
   });
 });
