@@ -93,13 +93,13 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
 export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
 
 /** Adds one send job per delivery id. Adding an id that has a job already is a no-op. */
-export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[]): Promise<void> {
+export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[], delayMs = 0): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
     await queues.send.addBulk(
       ids.slice(i, i + 1000).map((id) => ({
         name: 'send',
         data: { deliveryId: id },
-        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id) },
+        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id), ...(delayMs > 0 && { delay: delayMs }) },
       })),
     );
   }

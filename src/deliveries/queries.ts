@@ -46,18 +46,22 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
  * that must go again with a new link (an opt-in asked for again, a signature made again before
  * confirming) re-queues that row once its previous email is finished. One still on its way is
  * left alone: it is composed with the current link. Per-address rate limits bound how often.
- * @returns the delivery requeued, or undefined.
+ * @param gapSeconds least time between two of the row's emails: `waitMs` says how long the new
+ * one must wait for it.
+ * @returns the delivery requeued and how long its email must wait, or undefined.
  */
-export async function requeueFinished(db: Queryable, kind: 'optin' | 'confirm', sourceId: number) {
-  const { rows } = await db.query<{ id: number }>(
-    `UPDATE deliveries
+export async function requeueFinished(db: Queryable, kind: 'optin' | 'confirm', sourceId: number, gapSeconds: number) {
+  const { rows } = await db.query<{ id: number; wait_ms: number }>(
+    `UPDATE deliveries d
         SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL,
             lease_until = NULL, next_attempt_at = NULL, updated_at = now()
-      WHERE kind = $1 AND source_id = $2 AND status IN ('sent', 'failed')
-      RETURNING id`,
-    [kind, sourceId],
+       FROM (SELECT id, sent_at FROM deliveries WHERE kind = $1 AND source_id = $2) AS before
+      WHERE d.id = before.id AND d.status IN ('sent', 'failed')
+      RETURNING d.id,
+                greatest(0, ceil(extract(epoch FROM before.sent_at + make_interval(secs => $3) - now()) * 1000))::int AS wait_ms`,
+    [kind, sourceId, gapSeconds],
   );
-  return rows[0]?.id;
+  return rows[0] && { id: rows[0].id, waitMs: rows[0].wait_ms ?? 0 };
 }
 
 export async function getDeliveryState(db: Queryable, id: number) {

@@ -219,8 +219,11 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
   return ids.length - (await addMissingJobs(queues, ids)).length;
 }
 
-/** enqueueAfresh's work. @returns the ids left alone because their job is live. */
-async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[]): Promise<number[]> {
+/**
+ * enqueueAfresh's work; `delayMs` holds the jobs it adds back that long.
+ * @returns the ids left alone because their job is live.
+ */
+async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], delayMs = 0): Promise<number[]> {
   const failedSet = queues.send.toKey('failed');
   const pipeline = queues.redis.pipeline();
   for (const id of ids) {
@@ -241,7 +244,7 @@ async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: reado
   }
   // Together, not one round trip after another: "Retry all" after a relay outage meets a page of them.
   await Promise.all(keptFailed.map((id) => queues.send.remove(deliveryJobId(id))));
-  await enqueueDeliveries(queues, missing);
+  await enqueueDeliveries(queues, missing, delayMs);
   return live;
 }
 
@@ -257,13 +260,14 @@ const LIVE_JOB_RECHECKS_MS = [100, 400, 1_600];
  * job not added (Redis away) is added by the sweeper, as after any crash between commit and
  * enqueue. Waiting would leave a person without an answer for as long as Redis is away.
  */
-export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[]): void {
+export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[], delayMs = 0): void {
+  const started = Date.now();
   const addAll = async () => {
-    let live = await addMissingJobs(queues, ids);
+    let live = await addMissingJobs(queues, ids, delayMs);
     for (const wait of LIVE_JOB_RECHECKS_MS) {
       if (live.length === 0) return;
       await sleep(wait);
-      live = await addMissingJobs(queues, live);
+      live = await addMissingJobs(queues, live, Math.max(0, delayMs - (Date.now() - started)));
     }
   };
   queues.later(
@@ -274,7 +278,16 @@ export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'late
   );
 }
 
-export const requeueFinished = q.requeueFinished;
+/**
+ * Least time between two emails of one confirmation or opt-in row. Asked again sooner (ten posts
+ * of one address within a second, by someone who is not its owner), the row's next email waits
+ * out the gap, and the requests that come meanwhile find it queued and only change what it
+ * will say: a burst sends one email now and one a minute later, not one each.
+ */
+export const RESEND_GAP_SECONDS = 60;
+
+/** requeueFinished with the resend gap; see the query. */
+export const requeueFinished = (db: Queryable, kind: 'optin' | 'confirm', sourceId: number) => q.requeueFinished(db, kind, sourceId, RESEND_GAP_SECONDS);
 
 export async function countDeliveries(db: Queryable, where: { campaignId?: number; kind?: DeliveryKind; sourceId?: number }): Promise<DeliveryCounts> {
   const counts = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as DeliveryCounts;

@@ -173,14 +173,14 @@ async function signAgain(db: Db, deps: SignDeps, campaignId: number, s: Signatur
   const again = await db.transaction(async (tx) => {
     const replaced = await q.replacePendingSignature(tx, campaignId, s);
     if (!replaced) return undefined;
-    const deliveryId = await requeueFinished(tx, 'confirm', replaced.id);
-    if (deliveryId !== undefined) {
+    const requeued = await requeueFinished(tx, 'confirm', replaced.id);
+    if (requeued) {
       const round = replaced.confirm_round + 1;
       await q.setConfirmRound(tx, replaced.id, round, hashToken(confirmToken(deps.secret, replaced.id, round)));
     }
-    return { deliveryId };
+    return { requeued };
   });
-  if (again?.deliveryId !== undefined) enqueueAfreshLater(deps.queues, deps.log, [again.deliveryId]);
+  if (again?.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);
   return again !== undefined;
 }
 

@@ -49,21 +49,21 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     const subscriber = await q.upsertSubscriber(tx, s.email);
     const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
     // Following that case already: no email, and the link of an opt-in still on its way stays good.
-    if (!waits) return { deliveryId: undefined, requeued: false };
+    if (!waits) return undefined;
     await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
     const requeued = fresh === undefined ? await requeueFinished(tx, 'optin', subscriber.id) : undefined;
-    const deliveryId = fresh ?? requeued;
-    if (deliveryId !== undefined) {
+    const delivery = fresh !== undefined ? { id: fresh, waitMs: 0 } : requeued;
+    if (delivery) {
       const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };
       await q.setOptinRound(tx, next.id, next.optin_round, hashToken(optinToken(deps.secret, next)), hashToken(manageToken(deps.secret, next.id)));
     }
-    return { deliveryId, requeued: requeued !== undefined };
+    return delivery;
   });
-  if (outcome.deliveryId === undefined) return;
+  if (!outcome) return;
   // A requeued row's old job may still hold the id (failed jobs are kept a while): enqueueAfresh
   // removes it. One still live is finishing the previous email: enqueueAfreshLater looks again.
-  enqueueAfreshLater(deps.queues, deps.log, [outcome.deliveryId]);
+  enqueueAfreshLater(deps.queues, deps.log, [outcome.id], outcome.waitMs);
 }
 
 export interface OptinView {

@@ -1,5 +1,6 @@
 import type { ParsedMail } from 'mailparser';
 import type { Queryable } from '../../src/db/index.ts';
+import { RESEND_GAP_SECONDS } from '../../src/deliveries/service.ts';
 import type { SmtpSink } from './smtp-sink.ts';
 
 /** Addresses in a parsed To / From / Reply-To header. */
@@ -68,4 +69,17 @@ export async function rowCounts(db: Queryable): Promise<Record<string, number>> 
     `SELECT ${tables.map((t) => `(SELECT count(*)::int FROM ${t}) AS ${t}`).join(', ')}`,
   );
   return rows[0]!;
+}
+
+/**
+ * As if the resend gap had passed since the last email to `email`: confirmation and opt-in rows
+ * asked for again sooner hold their next email back (RESEND_GAP_SECONDS). Call it once that
+ * email is sent, before asking again.
+ */
+export async function pastResendGap(db: Queryable, email: string): Promise<void> {
+  await db.query(
+    `UPDATE deliveries SET sent_at = sent_at - make_interval(secs => $2)
+      WHERE lower(recipient) = lower($1) AND kind IN ('confirm', 'optin') AND sent_at IS NOT NULL`,
+    [email, RESEND_GAP_SECONDS],
+  );
 }

@@ -4,7 +4,9 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus } from '../../src/campaigns/service.ts';
-import { addressOf, confirmToken, everything, mailTo, postForm, settled } from '../helpers/signing.ts';
+import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, settled, until } from '../helpers/signing.ts';
+import { RESEND_GAP_SECONDS } from '../../src/deliveries/service.ts';
+import { deliveryJobId } from '../../src/queues.ts';
 
 describe.each(DB_KINDS)('letters on %s', (kind) => {
   let ctx: TestContext;
@@ -192,6 +194,31 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
   });
 
+  it('sends a burst of signatures by one address one more confirmation, held back a minute, with the last words', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('burst')}@supporter.example`;
+    const sign = (note: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Burst Target', email, personal_note: note });
+    expect((await sign('first')).status).toBe(303);
+    await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
+    // Someone posts the address again and again within seconds: each answer is the usual one.
+    for (const n of [2, 3, 4, 5]) expect((await sign(`post ${n}`)).status).toBe(303);
+    const { rows } = await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    expect(rows).toEqual([{ id: expect.any(Number), status: 'queued' }]);
+    const job = await until(async () => (await ctx.queues.send.getJob(deliveryJobId(rows[0]!.id))) ?? undefined, 'the held-back job');
+    expect(await job.getState()).toBe('delayed');
+    expect(job.opts.delay).toBeGreaterThan((RESEND_GAP_SECONDS - 5) * 1000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sentTo([email])).toHaveLength(1);
+    // Once the minute is up, one email goes, and its link confirms the last words.
+    await job.promote();
+    const [, second] = await mailTo(ctx.sink!, email, 2);
+    const page = await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text();
+    expect(page).toContain('post 5');
+    await settled(ctx.db);
+    expect(sentTo([email])).toHaveLength(2);
+  });
+
   it('lets a second signature before confirming replace the first and email a new link, so whoever gave the address first decides nothing', async () => {
     const target = `${uniq('t')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, {
@@ -205,6 +232,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect((await sign(email, { full_name: 'Dana Victim', city: 'Urumqi', personal_note: 'A threat the person never wrote.' })).status).toBe(303);
     const [first] = await mailTo(ctx.sink!, email);
     await settled(ctx.db);
+    await pastResendGap(ctx.db, email);
     // The person signs with their own; the answer is the same as a first signature's.
     const again = await sign(email.toLowerCase(), { full_name: 'Dana Real', city: 'Berlin', personal_note: 'Please let her stay.', subscribe: 'on' });
     expect(again.status).toBe(303);

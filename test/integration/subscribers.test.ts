@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
-import { mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
+import { eventually, mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
+import { pastResendGap } from '../helpers/signing.ts';
 
 const emailOf = (name: string) => `${uniq(name)}@reader.example`;
 
@@ -153,11 +154,33 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
   });
 
+  it('holds a second opt-in asked for within the resend gap back until the gap is over, and sends one for a burst', async () => {
+    const email = emailOf('burst');
+    await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
+    await waitForMail(ctx, email, 1);
+    await optinSent(ctx, email);
+    for (let i = 0; i < 4; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: i % 2 ? caseSlug : otherCaseSlug })).status).toBe(202);
+    const { rows } = await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email]);
+    expect(rows).toEqual([{ id: expect.any(Number), status: 'queued' }]);
+    // Added once the answer has gone (Queues.later): looked for until it is there.
+    const job = await eventually(async () => (await ctx.queues.send.getJob(`d-${rows[0]!.id}`)) ?? undefined);
+    expect(await job.getState()).toBe('delayed');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(mailsTo(ctx, email)).toHaveLength(1);
+    await job.promote();
+    const second = await waitForMail(ctx, email, 2);
+    expect(second.text).toContain('Aigerim Test');
+    await optinSent(ctx, email);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mailsTo(ctx, email)).toHaveLength(2);
+  });
+
   it('lets a newer opt-in email replace the older one: the old link stops working', async () => {
     const email = emailOf('resend');
     await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
     const oldToken = tokenIn(await waitForMail(ctx, email, 1), 'subscribe/confirm');
     await optinSent(ctx, email);
+    await pastResendGap(ctx.db, email);
     await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: otherCaseSlug });
     const newMail = await waitForMail(ctx, email, 2);
     const newToken = tokenIn(newMail, 'subscribe/confirm');
