@@ -49,7 +49,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   const fields: FieldErrors = {};
   for (const issue of result.error.issues) {
     const key = issue.path.join('.') || '_';
-    fields[key] ??= issue.code === 'invalid_type' ? (valueAt(input, issue.path) === undefined ? 'is required' : `must be ${expected(issue.expected)}`) : issue.message;
+    // null for a field that is not optional is a missing value, as an absent one is.
+    fields[key] ??= issue.code === 'invalid_type' ? (valueAt(input, issue.path) == null ? 'is required' : `must be ${expected(issue.expected)}`) : issue.message;
   }
   throw new ValidationError(fields);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.ts';
-import { parseInput } from '../../src/validation.ts';
+import { parseInput, refuseUnknownFields } from '../../src/validation.ts';
 import { campaignInput } from '../../src/campaigns/types.ts';
 
 const schema = z.object({ name: z.string(), tags: z.array(z.object({ label: z.string() })), age: z.number().optional() });
@@ -17,8 +17,9 @@ const fieldsOf = (input: unknown, of: z.ZodType = schema) => {
 };
 
 describe('field messages of parsed input', () => {
-  it('says a missing field is required', () => {
+  it('says a missing field is required, whether absent or null', () => {
     expect(fieldsOf({ tags: [] })).toEqual({ name: 'is required' });
+    expect(fieldsOf({ name: null, tags: [] })).toEqual({ name: 'is required' });
   });
 
   it('says what a field of the wrong type should be, also deep in a list', () => {
@@ -47,5 +48,34 @@ describe("a campaign's case", () => {
     expect(fields({ caseSlug: '' })).toEqual({ caseSlug: 'choose the case this campaign is about' });
     expect(fields({ caseSlug: 'Not A Slug' })).toEqual({ caseSlug: 'use lowercase letters, digits and single hyphens' });
     expect(fields({ caseSlug: 'aigerim' })).toEqual({});
+  });
+});
+
+describe('fields a JSON body may not carry', () => {
+  const refused = (input: unknown, allowed: string[] = []) => {
+    try {
+      refuseUnknownFields(campaignInput, input, allowed);
+    } catch (err) {
+      if (err instanceof ValidationError) return err.fields;
+      throw err;
+    }
+    return {};
+  };
+  const body = { slug: 'free-her', caseSlug: 'her', title: 'T', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }] };
+
+  it('passes a body with only fields the schema names, optional ones absent', () => {
+    expect(refused(body)).toEqual({});
+  });
+
+  it('names unknown fields at any depth, through optional, default and preprocessed fields', () => {
+    expect(refused({ ...body, extra: 1, letter: { ...body.letter, html: 'x' }, targets: [{ ...body.targets[0], Disclose: 'name' }] })).toEqual({
+      extra: expect.stringContaining('not a field'),
+      'letter.html': expect.stringContaining('not a field'),
+      'targets.0.Disclose': expect.stringContaining('not a field'),
+    });
+  });
+
+  it('takes the paths it is told to allow', () => {
+    expect(refused({ ...body, website: '' }, ['website'])).toEqual({});
   });
 });
