@@ -2,24 +2,35 @@
 (function () {
   'use strict';
   // Live letter preview: fill each [data-field] span with what is typed in the field of that name.
+  // When the letter's {{#if}} blocks depend on which fields are filled in, the server sent every
+  // version (data-variants, built from escaped text): show the one for the fields filled in so far.
   var preview = document.getElementById('letter-preview');
   if (preview) {
-    var spans = preview.querySelectorAll('[data-field]');
-    var update = function (name, value) {
+    var names = ['full_name', 'city', 'country', 'personal_note'];
+    var inputs = names.map(function (name) { return document.querySelector('[name="' + name + '"]'); });
+    var variants = preview.getAttribute('data-variants') ? JSON.parse(preview.getAttribute('data-variants')) : null;
+    var shown = -1;
+    var update = function () {
+      var values = inputs.map(function (input) { return input ? input.value.trim() : ''; });
+      if (variants) {
+        var bits = values.reduce(function (acc, v, i) { return v ? acc | (1 << i) : acc; }, 0);
+        var index = variants.masks[bits];
+        if (index !== shown) {
+          shown = index;
+          preview.querySelector('[data-preview="subject"]').innerHTML = variants.list[index].subject;
+          preview.querySelector('[data-preview="body"]').innerHTML = variants.list[index].body;
+        }
+      }
+      var spans = preview.querySelectorAll('[data-field]');
       for (var i = 0; i < spans.length; i++) {
         var span = spans[i];
-        if (span.getAttribute('data-field') !== name) continue;
-        var text = value.trim();
+        var text = values[names.indexOf(span.getAttribute('data-field'))] || '';
         span.textContent = text || span.getAttribute('data-placeholder');
         span.classList.toggle('empty', !text);
       }
     };
-    ['full_name', 'city', 'country', 'personal_note'].forEach(function (name) {
-      var input = document.querySelector('[name="' + name + '"]');
-      if (!input) return;
-      input.addEventListener('input', function () { update(name, input.value); });
-      if (input.value) update(name, input.value);
-    });
+    inputs.forEach(function (input) { if (input) input.addEventListener('input', update); });
+    update();
   }
   // Forms that say what they will do before doing it.
   document.addEventListener('submit', function (event) {

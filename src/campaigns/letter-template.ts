@@ -134,10 +134,64 @@ export function discloseTo(disclose: Disclose, supporter: LetterContext['support
 const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
 
 export function renderLetter(subject: string, body: string, context: LetterContext): { subject: string; text: string } {
+  return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
+}
+
+function finish(subject: string, text: string): { subject: string; text: string } {
   return {
     // A header must be one line, and hold no encoded word or direction control, whatever a
     // supporter typed (see oneLine).
-    subject: oneLine(compile(subject)(context, RUNTIME)).replace(/\s{2,}/g, ' '),
-    text: compile(body)(context, RUNTIME).replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n',
+    subject: oneLine(subject).replace(/\s{2,}/g, ' '),
+    text: text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n',
   };
+}
+
+export type SupporterField = keyof LetterContext['supporter'];
+
+/**
+ * Where renderMarked puts a supporter field: private-use characters, which cannot come from a
+ * template author's intent (the preview drops any typed into a template or a case).
+ */
+export const fieldMark = (field: SupporterField) => `\uE000${field}\uE001`;
+
+const markedTemplates = new Map<string, HandlebarsTemplateDelegate>();
+
+/** The template with each output of a supporter field in `marked` replaced by its fieldMark. */
+function compileMarked(source: string, marked: ReadonlySet<SupporterField>): HandlebarsTemplateDelegate {
+  const key = `${[...marked].sort().join(',')}\u0000${source}`;
+  let template = markedTemplates.get(key);
+  if (!template) {
+    const replace = (program: hbs.AST.Program): void => {
+      program.body = program.body.map((node) => {
+        if (node.type === 'BlockStatement') {
+          const b = node as hbs.AST.BlockStatement;
+          replace(b.program);
+          if (b.inverse) replace(b.inverse);
+          return node;
+        }
+        if (node.type !== 'MustacheStatement') return node;
+        const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
+        const field = name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
+        if (!field || !marked.has(field)) return node;
+        const text = fieldMark(field);
+        return { type: 'ContentStatement', value: text, original: text, loc: node.loc } as unknown as hbs.AST.ContentStatement;
+      });
+    };
+    // Parsed (whitespace control applied), then the field outputs swapped for plain text.
+    const ast = letters.parse(source);
+    replace(ast);
+    template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
+    if (markedTemplates.size > 500) markedTemplates.clear();
+    markedTemplates.set(key, template);
+  }
+  return template;
+}
+
+/**
+ * The letter as the sign page's preview shows it: where a field in `marked` is written, its
+ * fieldMark stands, whatever its value, so the page can put in what is typed; {{#if}} and
+ * {{#unless}} read the values in `context`, so they decide as they will in the letter.
+ */
+export function renderMarked(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>): { subject: string; text: string } {
+  return finish(compileMarked(subject, marked)(context, RUNTIME), compileMarked(body, marked)(context, RUNTIME));
 }

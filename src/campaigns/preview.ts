@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { discloseTo, renderLetter, type Disclose, type LetterContext } from './letter-template.ts';
+import { discloseTo, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
 export const PREVIEW_FIELDS = [
@@ -11,17 +11,24 @@ export const PREVIEW_FIELDS = [
 
 const escapeHtml = Handlebars.Utils.escapeExpression;
 
-// Private-use characters mark where each supporter field lands; they cannot come from a template
-// author's intent and are replaced after escaping, so the markup added is ours alone.
-const mark = (key: string) => `\uE000${key}\uE001`;
+export type { SupporterField };
 
-type SupporterField = (typeof PREVIEW_FIELDS)[number]['key'];
+/** A rendered preview: the subject and body as HTML, each supporter field in a `<span data-field>`. */
+export interface PreviewHtml {
+  subject: string;
+  body: string;
+}
 
 /**
  * The letter as HTML with each supporter field in a `<span data-field>`, so the page's script can
- * fill in what is typed. Without the script the typed values (or placeholders) show as they are.
- * A field in `hidden` renders empty, as in the letter its reader gets (a target's `disclose`, or
- * a digest, which lists its signers below the letter instead).
+ * fill in what is typed. A field in `hidden` renders empty, as in the letter its reader gets (a
+ * target's `disclose`, or a digest, which lists its signers below the letter instead).
+ *
+ * {{#if}} and {{#unless}} on supporter fields decide as in the letter for the fields typed so far
+ * (before anything is typed, as if every field were filled in, so the whole letter shows with its
+ * placeholders). When they change what the letter says, `variants` holds every version, one per
+ * set of filled-in fields (`masks[bits]` is the index of that set's version; bit i is
+ * PREVIEW_FIELDS[i]), so the page's script shows the one for what is typed.
  */
 export function previewLetterHtml(
   subject: string,
@@ -29,24 +36,43 @@ export function previewLetterHtml(
   base: Omit<LetterContext, 'supporter'>,
   values: Partial<Record<SupporterField, string>> = {},
   hidden: ReadonlySet<SupporterField> = new Set(),
-): { subject: string; body: string } {
-  const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f) => [f.key, hidden.has(f.key) ? '' : mark(f.key)])) as LetterContext['supporter'];
+): PreviewHtml & { variants?: { masks: number[]; list: PreviewHtml[] } } {
   // Marker characters typed into a template or a case are dropped, so every marker left is ours.
   const unmark = (s: string) => s.replace(/[\uE000\uE001]/g, '');
-  const rendered = renderLetter(unmark(subject), unmark(body), {
+  const context = {
     target: { name: unmark(base.target.name), title: unmark(base.target.title), salutation: unmark(base.target.salutation) },
     case: { personName: unmark(base.case.personName), location: unmark(base.case.location) },
     campaign: { title: unmark(base.campaign.title) },
     date: base.date,
-    supporter,
-  });
+  };
+  const shown = new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !hidden.has(k)));
   const fill = (text: string) =>
     escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
       const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
       const value = values[f.key]?.trim();
       return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
     });
-  return { subject: fill(rendered.subject), body: fill(rendered.text) };
+  const render = (bits: number): PreviewHtml => {
+    // A filled-in field is any non-empty text for the conditions; where it is written, its marker.
+    const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && bits & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
+    const rendered = renderMarked(unmark(subject), unmark(body), { ...context, supporter }, shown);
+    return { subject: fill(rendered.subject), body: fill(rendered.text) };
+  };
+  const ALL = (1 << PREVIEW_FIELDS.length) - 1;
+  const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key]?.trim() ? bits | (1 << i) : bits), 0);
+  const current = render(typed === 0 ? ALL : typed);
+  const list: PreviewHtml[] = [];
+  const seen = new Map<string, number>();
+  const masks = Array.from({ length: ALL + 1 }, (_, bits) => {
+    const version = render(bits === 0 ? ALL : bits);
+    const key = `${version.subject}\u0000${version.body}`;
+    if (!seen.has(key)) {
+      seen.set(key, list.length);
+      list.push(version);
+    }
+    return seen.get(key)!;
+  });
+  return list.length > 1 ? { ...current, variants: { masks, list } } : current;
 }
 
 /** What the preview must leave empty: what `disclose` hides, or every supporter field of a digest. */

@@ -64,9 +64,16 @@ describe('signing in a real browser', () => {
     await page.goto(`${base}/c/${slug}`);
     const previewName = page.locator('#letter-preview [data-field=full_name]').first();
     expect(await previewName.textContent()).toBe('[your name]');
+    const previewText = () => page.locator('#letter-preview').innerText();
+    // Before anything is typed, the whole letter with its placeholders.
+    expect(await previewText()).toContain('[your city]');
 
     await page.locator('#f-full_name').pressSequentially('Dana Signer');
     await expect.poll(() => previewName.textContent()).toBe('Dana Signer');
+    // The letter's {{#if}} blocks decide as they will for what is typed: no city, no city line.
+    await expect.poll(previewText).not.toContain('[your city]');
+    expect(await previewText()).toContain('[your country]');
+    expect(await previewText()).not.toContain('[your note]');
     await page.fill('#f-email', 'dana@supporter.example');
     await page.fill('#f-city', 'Lyon');
     await expect.poll(() => page.locator('#letter-preview [data-field=city]').first().textContent()).toBe('Lyon');

@@ -57,4 +57,35 @@ describe('the letter preview', () => {
     expect(subject).toBe('A nope B');
     expect(body).toBe('For fullName X\n');
   });
+
+  describe('with {{#if}} on a supporter field', () => {
+    const PLACE = 'Yours,\n{{supporter.fullName}}\n{{#if supporter.city}}{{supporter.city}}, {{/if}}{{supporter.country}}';
+    const text = (html: string) => html.replace(/<[^>]+>/g, '');
+
+    it('shows the whole letter with placeholders before anything is typed', () => {
+      expect(text(previewLetterHtml('s', PLACE, base).body)).toBe('Yours,\n[your name]\n[your city], [your country]\n');
+    });
+
+    it('decides as the letter will for what is typed: a country alone comes without the city', () => {
+      const { body } = previewLetterHtml('s', PLACE, base, { fullName: 'Dana', country: 'Kazakhstan' });
+      expect(text(body)).toBe('Yours,\nDana\nKazakhstan\n');
+    });
+
+    it('sends every version for the page to choose from as fields are filled in, once each', () => {
+      const { variants } = previewLetterHtml('s', PLACE, base);
+      expect(variants!.list).toHaveLength(2);
+      expect(variants!.masks).toHaveLength(16);
+      const cityBit = 1 << 1;
+      for (const [bits, index] of variants!.masks.entries()) {
+        const withCity = bits === 0 || (bits & cityBit) !== 0;
+        expect(text(variants!.list[index]!.body).includes('[your city], ')).toBe(withCity);
+      }
+    });
+
+    it('sends no versions when no block depends on the supporter, nor for fields a target does not see', () => {
+      expect(previewLetterHtml('s', BODY, base).variants).toBeUndefined();
+      expect(previewLetterHtml('s', '{{#if case.location}}in {{case.location}}{{/if}}', base).variants).toBeUndefined();
+      expect(previewLetterHtml('s', PLACE, base, {}, hiddenInPreview('each', 'name')).variants).toBeUndefined();
+    });
+  });
 });
