@@ -78,13 +78,16 @@ interface SendError {
 
 /**
  * What the row's last_error keeps: codes and the relay's reply. Relays often quote the refused
- * address back ("550 5.1.1 <a@b>: …"); the row names its recipient already, so it is cut here.
+ * address back ("550 5.1.1 <a@b>: …"); the row names its recipient already, so it is cut here,
+ * and so is any other address in the reply (a forwarding target, another spelling of it): the
+ * console shows errors to organizers who may not see subscribers' addresses.
  */
 function describe(err: unknown, recipient: string): string {
   const e = err as SendError;
   const quoted = new RegExp(recipient.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
   const reply = e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ');
-  return [e.code, e.command, reply.replace(quoted, '[recipient]')].filter(Boolean).join(' ').slice(0, 500);
+  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '[address]');
+  return [e.code, e.command, cut].filter(Boolean).join(' ').slice(0, 500);
 }
 
 /** What a thrown error may say: codes only, since it reaches logs and Redis. */

@@ -54,3 +54,26 @@ export function stableMessageId(secret: string, purpose: string, id: number, fro
  * answer them, so none goes back to the MAIL_FROM mailbox.
  */
 export const AUTOMATIC = { 'Auto-Submitted': 'auto-generated' } as const;
+
+/** Providers that ignore dots in the local part: one mailbox, many spellings. */
+const DOTLESS_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
+
+/**
+ * The mailbox an address reaches, for counting what is asked of it: lower case, without a
+ * `+tag` (most providers deliver `ann+1@…` to `ann@…`), and for Gmail without dots. Ten posts
+ * naming `ann+1@…` to `ann+10@…` are ten asked of one inbox. Only for counting: what is stored
+ * and sent to is the address as typed.
+ */
+export function mailboxKey(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 1) return email.trim().toLowerCase();
+  let local = email.slice(0, at).trim().toLowerCase();
+  let domain = email.slice(at + 1).trim().toLowerCase();
+  const plus = local.indexOf('+');
+  if (plus > 0) local = local.slice(0, plus);
+  if (DOTLESS_DOMAINS.has(domain)) {
+    local = local.replace(/\./g, '');
+    domain = 'gmail.com';
+  }
+  return `${local}@${domain}`;
+}

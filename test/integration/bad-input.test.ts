@@ -225,6 +225,8 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const json = await signJson(slugs[5]!, { fullName: 'Busy Signer', email });
       expect(json.status).toBe(429);
       expect((await json.json()).error.code).toBe('rate_limited');
+      // Another spelling of the same inbox shares its allowance.
+      expect((await signForm(slugs[5]!, { full_name: 'Busy Signer', email: email.replace('@', '+again@') })).status).toBe(429);
     });
   });
 

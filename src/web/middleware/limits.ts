@@ -4,6 +4,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts 
 import type { AppContext } from '../../context.ts';
 import { RateLimitedError } from '../../errors.ts';
 import { hashIdentifier } from '../../tokens.ts';
+import { mailboxKey } from '../../mail/address.ts';
 
 const WINDOW_SECONDS = 600;
 /** How long a count may wait for Redis before this process counts on its own (see budget). */
@@ -40,7 +41,8 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
    */
   async function perEmail<T>(email: unknown, act: () => Promise<T>): Promise<T> {
     if (typeof email !== 'string' || !email.trim()) return act();
-    const address = email.trim();
+    // Counted per inbox, so `ann+1@…`, `ann+2@…` share one allowance.
+    const address = mailboxKey(email);
     const wait = await emailBudget.take(address);
     if (wait !== undefined) throw new RateLimitedError(wait, 'address');
     try {

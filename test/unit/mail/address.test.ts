@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { displayName, oneLine } from '../../../src/mail/address.ts';
+import { displayName, mailboxKey, oneLine } from '../../../src/mail/address.ts';
 
 describe('header text', () => {
   it('puts a value on one line', () => {
@@ -25,5 +25,20 @@ describe('header text', () => {
 
   it('leaves real names as they are', () => {
     for (const name of ["Zhanar O'Neil-Seitkali", 'Dr. Nurlan Ä. Bek, Jr.', '李', 'Ayşe & Friends', 'ئايگېرىم نۇرلان', 'x = y?']) expect(displayName(name)).toBe(name);
+  });
+});
+
+describe('the mailbox an address reaches, for counting', () => {
+  it('folds case, a +tag, and Gmail dots and domains into one key', () => {
+    expect(mailboxKey(' Ann+1@Example.ORG ')).toBe('ann@example.org');
+    expect(mailboxKey('ann+x+y@example.org')).toBe('ann@example.org');
+    expect(mailboxKey('a.n.n+news@googlemail.com')).toBe('ann@gmail.com');
+    expect(mailboxKey('A.nn@gmail.com')).toBe('ann@gmail.com');
+  });
+
+  it('keeps dots elsewhere, and an address that starts with + as it is', () => {
+    expect(mailboxKey('a.nn@example.org')).toBe('a.nn@example.org');
+    expect(mailboxKey('+ann@example.org')).toBe('+ann@example.org');
+    expect(mailboxKey('not-an-address')).toBe('not-an-address');
   });
 });
