@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import ipaddr from 'ipaddr.js';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /** Whether `s` decodes as a URL's user or password: `%` not followed by two hex digits does not. */
@@ -44,27 +44,19 @@ const integer = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
-
 /**
  * What Express's `trust proxy` takes: a hop count, true/false, or names, IPs and subnets separated
- * by commas. Subnets are checked as Express's proxy-addr reads them (with ipaddr.js), so a value
- * that passes here cannot stop the web app at its start: a prefix longer than the address, or a
- * netmask with gaps.
+ * by commas, checked by the library Express compiles it with (proxy-addr), so a value that passes
+ * here cannot stop the web app at its start (`10.1/8`, `1.2.3.4/0`, a netmask with gaps).
  */
 function isTrustProxy(value: string): boolean {
   if (/^\d+$/.test(value) || value === 'true' || value === 'false') return true;
-  return value.split(',').every((part) => {
-    const [address, mask, ...rest] = part.trim().split('/');
-    if (PROXY_NAMES.has(address!) && mask === undefined) return true;
-    if (rest.length || !ipaddr.isValid(address!)) return false;
-    if (mask === undefined) return true;
-    const ip = ipaddr.parse(address!);
-    const bits = ip.kind() === 'ipv4' ? 32 : 128;
-    if (/^\d{1,3}$/.test(mask)) return Number(mask) <= bits;
-    if (!ipaddr.IPv4.isValid(mask) || ip.kind() !== 'ipv4') return false;
-    return ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() !== null;
-  });
+  try {
+    proxyaddr.compile(value.split(',').map((part) => part.trim()));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Longest path a unix socket can have (sun_path holds 108 bytes with the closing NUL). */

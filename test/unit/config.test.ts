@@ -84,7 +84,8 @@ describe('loading config from the environment', () => {
     // Each of these once passed the check and then stopped the start with a stack trace, or a
     // message that named nothing, after the database was opened.
     ['REDIS_URL', 'bogus'], ['REDIS_URL', '127.0.0.1:6379'], ['TRUST_PROXY', '10.0.0.0/99'], ['TRUST_PROXY', '1.2.3.4/255.0.255.0'],
-    ['TRUST_PROXY', 'fe80::/ffff::'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
+    ['TRUST_PROXY', 'fe80::/ffff::'], ['TRUST_PROXY', '1.2.3.4/0'], ['TRUST_PROXY', '::/0'], ['TRUST_PROXY', '10.0.0.1/0.0.0.0'],
+    ['TRUST_PROXY', '10.1/8'], ['TRUST_PROXY', '1.2.3/24'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
     ['DATA_DIR', `/tmp/${'x'.repeat(100)}`],
   ];
   it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
