@@ -51,17 +51,20 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
  * @returns the delivery requeued and how long its email must wait, or undefined.
  */
 export async function requeueFinished(db: Queryable, kind: 'optin' | 'confirm', sourceId: number, gapSeconds: number) {
+  // The row joined to itself: RETURNING sees the row as updated, and the gap runs from when the
+  // last email went (or failed), which the update clears. The row keeps when the next may go
+  // (next_attempt_at), so a sweeper re-adding a lost job waits for it too.
   const { rows } = await db.query<{ id: number; wait_ms: number }>(
     `UPDATE deliveries d
-        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL,
-            lease_until = NULL, next_attempt_at = NULL, updated_at = now()
-       FROM (SELECT id, sent_at FROM deliveries WHERE kind = $1 AND source_id = $2) AS before
+        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL, lease_until = NULL,
+            next_attempt_at = nullif(greatest(now(), coalesce(before.sent_at, before.updated_at) + make_interval(secs => $3)), now()),
+            updated_at = now()
+       FROM (SELECT id, sent_at, updated_at FROM deliveries WHERE kind = $1 AND source_id = $2) AS before
       WHERE d.id = before.id AND d.status IN ('sent', 'failed')
-      RETURNING d.id,
-                greatest(0, ceil(extract(epoch FROM before.sent_at + make_interval(secs => $3) - now()) * 1000))::int AS wait_ms`,
+      RETURNING d.id, ceil(extract(epoch FROM coalesce(d.next_attempt_at - now(), interval '0')) * 1000)::int AS wait_ms`,
     [kind, sourceId, gapSeconds],
   );
-  return rows[0] && { id: rows[0].id, waitMs: rows[0].wait_ms ?? 0 };
+  return rows[0] && { id: rows[0].id, waitMs: rows[0].wait_ms };
 }
 
 export async function getDeliveryState(db: Queryable, id: number) {
@@ -135,7 +138,8 @@ export async function listStrandedDeliveries(db: Queryable, afterId: number, gra
       WHERE id > $1
         AND status IN ('queued', 'retry', 'sending')
         AND CASE status
-              WHEN 'queued' THEN updated_at < now() - make_interval(secs => $2)
+              -- A queued row may be held back (requeueFinished): its job is added once that time is up.
+              WHEN 'queued' THEN coalesce(next_attempt_at, updated_at) < now() - make_interval(secs => $2)
               WHEN 'retry' THEN coalesce(next_attempt_at, updated_at) < now() - make_interval(secs => $2)
               ELSE lease_until < now()
             END
