@@ -13,7 +13,7 @@
     var update = function () {
       var values = inputs.map(function (input) { return input ? input.value.trim() : ''; });
       if (variants) {
-        var bits = values.reduce(function (acc, v, i) { return v ? acc | (1 << i) : acc; }, 0);
+        var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
         var index = variants.masks[bits];
         if (index !== shown) {
           shown = index;

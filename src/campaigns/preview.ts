@@ -19,6 +19,65 @@ export interface PreviewHtml {
   body: string;
 }
 
+type Rendered = { subject: string; text: string };
+
+/** A letter's versions: `texts`, with field markers, and `masks[bits]`, the index of the one for that set of filled-in fields. */
+interface Versions {
+  masks: number[];
+  texts: Rendered[];
+  /** Every version as HTML with placeholders, for the page's script; absent when there is one, or they are too long to send. */
+  variants?: { fields: string[]; masks: number[]; list: PreviewHtml[] };
+}
+
+const ALL_FIELDS = (1 << PREVIEW_FIELDS.length) - 1;
+/** Most the versions of one letter may weigh on its page; past it the page shows the whole letter. */
+const VARIANTS_MAX_CHARS = 100_000;
+
+/**
+ * Each page view of a campaign asks for the same versions until the letter, its first target or
+ * the date change: sixteen renders of a long letter took a few milliseconds a view.
+ */
+const versionsCache = new Map<string, Versions>();
+
+function versionsOf(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, shown: ReadonlySet<SupporterField>): Versions {
+  const key = JSON.stringify([subject, body, context, [...shown]]);
+  const cached = versionsCache.get(key);
+  if (cached) return cached;
+  const texts: Rendered[] = [];
+  const seen = new Map<string, number>();
+  const masks = Array.from({ length: ALL_FIELDS + 1 }, (_, bits) => {
+    // A filled-in field is any non-empty text for the conditions; where it is written, its marker.
+    const on = bits === 0 ? ALL_FIELDS : bits;
+    const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && on & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
+    const version = renderMarked(subject, body, { ...context, supporter }, shown);
+    const id = `${version.subject}\u0000${version.text}`;
+    if (!seen.has(id)) {
+      seen.set(id, texts.length);
+      texts.push(version);
+    }
+    return seen.get(id)!;
+  });
+  const versions: Versions = { masks, texts };
+  if (texts.length > 1) {
+    const list = texts.map((t) => ({ subject: fillFields(t.subject, {}), body: fillFields(t.text, {}) }));
+    if (list.reduce((n, v) => n + v.subject.length + v.body.length, 0) <= VARIANTS_MAX_CHARS) {
+      versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, list };
+    }
+  }
+  if (versionsCache.size >= 200) versionsCache.clear();
+  versionsCache.set(key, versions);
+  return versions;
+}
+
+/** Escapes a rendered text and puts each field marker's span in, holding what was typed or its placeholder. */
+function fillFields(text: string, values: Partial<Record<SupporterField, string>>): string {
+  return escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
+    const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
+    const value = values[f.key]?.trim();
+    return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
+  });
+}
+
 /**
  * The letter as HTML with each supporter field in a `<span data-field>`, so the page's script can
  * fill in what is typed. A field in `hidden` renders empty, as in the letter its reader gets (a
@@ -27,8 +86,8 @@ export interface PreviewHtml {
  * {{#if}} and {{#unless}} on supporter fields decide as in the letter for the fields typed so far
  * (before anything is typed, as if every field were filled in, so the whole letter shows with its
  * placeholders). When they change what the letter says, `variants` holds every version, one per
- * set of filled-in fields (`masks[bits]` is the index of that set's version; bit i is
- * PREVIEW_FIELDS[i]), so the page's script shows the one for what is typed.
+ * set of filled-in fields (`masks[bits]` is the index of that set's version; bit i is the form
+ * field `fields[i]`), so the page's script shows the one for what is typed.
  */
 export function previewLetterHtml(
   subject: string,
@@ -36,7 +95,7 @@ export function previewLetterHtml(
   base: Omit<LetterContext, 'supporter'>,
   values: Partial<Record<SupporterField, string>> = {},
   hidden: ReadonlySet<SupporterField> = new Set(),
-): PreviewHtml & { variants?: { masks: number[]; list: PreviewHtml[] } } {
+): PreviewHtml & { variants?: Versions['variants'] } {
   // Marker characters typed into a template or a case are dropped, so every marker left is ours.
   const unmark = (s: string) => s.replace(/[\uE000\uE001]/g, '');
   const context = {
@@ -46,33 +105,10 @@ export function previewLetterHtml(
     date: base.date,
   };
   const shown = new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !hidden.has(k)));
-  const fill = (text: string) =>
-    escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
-      const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
-      const value = values[f.key]?.trim();
-      return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
-    });
-  const render = (bits: number): PreviewHtml => {
-    // A filled-in field is any non-empty text for the conditions; where it is written, its marker.
-    const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && bits & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
-    const rendered = renderMarked(unmark(subject), unmark(body), { ...context, supporter }, shown);
-    return { subject: fill(rendered.subject), body: fill(rendered.text) };
-  };
-  const ALL = (1 << PREVIEW_FIELDS.length) - 1;
+  const versions = versionsOf(unmark(subject), unmark(body), context, shown);
   const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key]?.trim() ? bits | (1 << i) : bits), 0);
-  const current = render(typed === 0 ? ALL : typed);
-  const list: PreviewHtml[] = [];
-  const seen = new Map<string, number>();
-  const masks = Array.from({ length: ALL + 1 }, (_, bits) => {
-    const version = render(bits === 0 ? ALL : bits);
-    const key = `${version.subject}\u0000${version.body}`;
-    if (!seen.has(key)) {
-      seen.set(key, list.length);
-      list.push(version);
-    }
-    return seen.get(key)!;
-  });
-  return list.length > 1 ? { ...current, variants: { masks, list } } : current;
+  const current = versions.texts[versions.masks[typed]!]!;
+  return { subject: fillFields(current.subject, values), body: fillFields(current.text, values), ...(versions.variants && { variants: versions.variants }) };
 }
 
 /** What the preview must leave empty: what `disclose` hides, or every supporter field of a digest. */

@@ -75,11 +75,20 @@ describe('the letter preview', () => {
       const { variants } = previewLetterHtml('s', PLACE, base);
       expect(variants!.list).toHaveLength(2);
       expect(variants!.masks).toHaveLength(16);
+      expect(variants!.fields).toEqual(['full_name', 'city', 'country', 'personal_note']);
       const cityBit = 1 << 1;
       for (const [bits, index] of variants!.masks.entries()) {
         const withCity = bits === 0 || (bits & cityBit) !== 0;
         expect(text(variants!.list[index]!.body).includes('[your city], ')).toBe(withCity);
       }
+    });
+
+    it('sends no versions of a letter too long to send in all of them: the page shows the whole letter', () => {
+      const long = `${'A long paragraph about the case. '.repeat(1200)}\n${PLACE}\n{{#if supporter.personalNote}}{{supporter.personalNote}}{{/if}}`;
+      const preview = previewLetterHtml('s', long, base, { country: 'Kazakhstan' });
+      expect(preview.variants).toBeUndefined();
+      // What is typed still decides the version shown when the page is made.
+      expect(text(preview.body)).not.toContain('[your city]');
     });
 
     it('sends no versions when no block depends on the supporter, nor for fields a target does not see', () => {
