@@ -85,30 +85,14 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
   if (!subscriber) throw new NotFoundError('confirmation link', OPTIN_LINK_HINT);
   const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
   if (pending.length === 0) {
-    throw new GoneError('This confirmation link was already used. Every alert has a link to change what you follow.');
+    // Not the preferences themselves: a forwarded or leaked opt-in email must not open them for good.
+    throw new GoneError(
+      subscriber.status === 'active'
+        ? 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.'
+        : 'This link was already used, and these alerts have stopped since. To get alerts again, subscribe again.',
+    );
   }
   return { subscriber, pending };
-}
-
-/** What an opt-in link shows: its button while something waits for it, else what it confirmed. */
-export type OptinPage = ({ kind: 'pending' } & OptinView) | { kind: 'confirmed'; manageToken: string; following: Followed[] };
-
-/**
- * The opt-in link's page. Opened again after its button was pressed (a reload, the email's link a
- * second time), it shows the subscription it confirmed rather than an error, while the subscriber
- * still gets alerts.
- * @throws NotFoundError for an unknown link; GoneError when it was used and its subscriber left since.
- */
-export async function openOptin(db: Queryable, secret: string, token: string): Promise<OptinPage> {
-  try {
-    return { kind: 'pending', ...(await findOptin(db, token)) };
-  } catch (err) {
-    if (!(err instanceof GoneError)) throw err;
-    const subscriber = (await q.getSubscriberByConfirmHash(db, hashToken(token)))!;
-    const following = subscriber.status === 'active' ? await q.listSubscriptions(db, subscriber.id, 'active') : [];
-    if (following.length === 0) throw new GoneError('This confirmation link was already used, and these alerts have stopped since. To get alerts again, subscribe again.');
-    return { kind: 'confirmed', manageToken: manageToken(secret, subscriber.id), following };
-  }
 }
 
 /**
@@ -138,6 +122,8 @@ export interface PreferencesView {
   subscriber: Subscriber;
   active: boolean;
   followsAll: boolean;
+  /** What the subscriber follows, all cases as a null slug. */
+  following: Followed[];
   cases: { id: number; slug: string; person_name: string; status: string; followed: boolean }[];
 }
 
@@ -147,7 +133,7 @@ export async function getPreferences(db: Queryable, token: string): Promise<Pref
   const followed = await q.listSubscriptions(db, subscriber.id, 'active');
   const ids = new Set(followed.map((f) => f.caseId));
   const cases = (await q.listCasesToFollow(db, subscriber.id)).map((c) => ({ ...c, followed: ids.has(c.id) }));
-  return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), cases };
+  return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), following: followed, cases };
 }
 
 /**

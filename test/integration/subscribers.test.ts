@@ -61,27 +61,32 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await page.text()).toContain(`action="/subscribe/confirm/${token}"`);
     expect(await subscriber(email)).toMatchObject([{ status: 'pending' }]);
 
-    // The button's answer is a redirect to the link's page, so a reload does not post it again.
+    // The button's answer is a redirect to the subscriber's own page, so a reload does not post it again.
     const confirmed = await postForm(`${base}/subscribe/confirm/${token}`, {});
     expect(confirmed.status).toBe(303);
-    expect(confirmed.headers.get('location')).toBe(`/subscribe/confirm/${token}`);
-    const done = await fetch(`${base}/subscribe/confirm/${token}`);
+    const location = confirmed.headers.get('location')!;
+    expect(location).toMatch(/^\/preferences\/[A-Za-z0-9_-]+\?subscribed=1$/);
+    const done = await fetch(`${base}${location}`);
     expect(done.status).toBe(200);
     const donePage = await done.text();
     expect(donePage).toContain('You are subscribed');
-    expect(donePage).toMatch(/href="\/preferences\/[A-Za-z0-9_-]+"/);
+    expect(donePage).toContain(`href="${location.replace('?subscribed=1', '')}"`);
     const [row] = await subscriber(email);
     expect(row).toMatchObject({ status: 'active', consent_source: 'case page', consent_text: wording.replace(/&#x27;/g, "'") });
     expect(row!.consent_at).toBeInstanceOf(Date);
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
 
-    // Pressed again, or the link opened again: what it confirmed, not an error.
-    const again = await postForm(`${base}/subscribe/confirm/${token}`, {});
-    expect(again.status).toBe(303);
-    expect(await (await fetch(`${base}/subscribe/confirm/${token}`)).text()).toContain('You are subscribed');
+    // Pressed again, or the link opened again: it says the subscription is confirmed, and opens
+    // nothing (a forwarded opt-in email is no key to the preferences).
+    for (const again of [await postForm(`${base}/subscribe/confirm/${token}`, {}), await fetch(`${base}/subscribe/confirm/${token}`)]) {
+      expect(again.status).toBe(410);
+      const text = await again.text();
+      expect(text).toContain('the subscription it asked for is confirmed');
+      expect(text).not.toContain('/preferences/');
+    }
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
     // Once the subscriber has left, the used link says so.
-    await postForm(`${base}${/\/preferences\/([A-Za-z0-9_-]+)/.exec(donePage)![0]!.replace('preferences', 'unsubscribe')}`, {});
+    await postForm(`${base}${location.replace('preferences', 'unsubscribe').replace('?subscribed=1', '')}`, {});
     const left = await fetch(`${base}/subscribe/confirm/${token}`);
     expect(left.status).toBe(410);
     expect(await left.text()).toContain('subscribe again');

@@ -3,12 +3,12 @@ import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import type { AppContext } from '../../context.ts';
 import { getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
-import { GoneError, NotFoundError, ValidationError } from '../../errors.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
 import {
   confirmSubscription,
   consentWording,
   findByManageToken,
-  openOptin,
+  findOptin,
   getPreferences,
   pretendToSubscribe,
   requestSubscription,
@@ -86,25 +86,22 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   // Mail scanners open links: the emailed link shows a button, and only its POST confirms.
   router.get('/subscribe/confirm/:token', async (req, res) => {
-    const found = await openOptin(db, ctx.secret, req.params.token);
-    if (found.kind === 'confirmed') return page(res, 'subscribe-confirmed', { title: 'You are subscribed', ...found });
+    const found = await findOptin(db, req.params.token);
     page(res, 'subscribe-confirm', { title: 'Confirm your subscription', token: req.params.token, pending: found.pending });
   });
 
-  // Answered with a redirect to the link's page, which then shows the subscription: a reload asks
-  // again for that page instead of posting the button again.
+  // Answered with a redirect to the subscriber's own page, which says what they now follow: a
+  // reload asks for that page again instead of posting the button again.
   router.post('/subscribe/confirm/:token', async (req, res) => {
-    try {
-      await confirmSubscription(db, ctx, req.params.token);
-    } catch (err) {
-      // Pressed twice, or in two tabs: the page says what the first press did.
-      if (!(err instanceof GoneError)) throw err;
-    }
-    res.redirect(303, `/subscribe/confirm/${encodeURIComponent(req.params.token)}`);
+    const confirmed = await confirmSubscription(db, ctx, req.params.token);
+    res.redirect(303, `/preferences/${encodeURIComponent(confirmed.manageToken)}?subscribed=1`);
   });
 
   router.get('/preferences/:token', async (req, res) => {
     const prefs = await getPreferences(db, req.params.token);
+    if (req.query.subscribed === '1' && prefs.active) {
+      return page(res, 'subscribe-confirmed', { title: 'You are subscribed', manageToken: req.params.token, following: prefs.following });
+    }
     const followsNothing = !prefs.followsAll && !prefs.cases.some((c) => c.followed);
     page(res, 'preferences', { title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs });
   });
