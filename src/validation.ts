@@ -67,12 +67,12 @@ function unwrapped(schema: z.ZodType | undefined, type: 'object' | 'array'): z.Z
   return unwrapped(def.innerType, type);
 }
 
-function collectUnknown(schema: z.ZodType, value: unknown, path: string[], allowed: ReadonlySet<string>, found: FieldErrors): void {
+function collectUnknown(schema: z.ZodType, value: unknown, path: string[], found: FieldErrors): void {
   if (value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     const array = unwrapped(schema, 'array');
     const element = array && defOf(array).element;
-    if (element) value.forEach((item, i) => collectUnknown(element, item, [...path, String(i)], allowed, found));
+    if (element) value.forEach((item, i) => collectUnknown(element, item, [...path, String(i)], found));
     return;
   }
   const object = unwrapped(schema, 'object');
@@ -80,8 +80,8 @@ function collectUnknown(schema: z.ZodType, value: unknown, path: string[], allow
   const shape = defOf(object).shape!;
   for (const [key, item] of Object.entries(value)) {
     const at = [...path, key];
-    if (Object.hasOwn(shape, key)) collectUnknown(shape[key]!, item, at, allowed, found);
-    else if (!allowed.has(at.join('.'))) found[at.join('.')] = 'is not a field this request takes; check its spelling';
+    if (Object.hasOwn(shape, key)) collectUnknown(shape[key]!, item, at, found);
+    else found[at.join('.')] = 'is not a field this request takes; check its spelling';
   }
 }
 
@@ -89,12 +89,11 @@ function collectUnknown(schema: z.ZodType, value: unknown, path: string[], allow
  * Refuses a JSON body that carries fields its schema does not name: a misspelt field would be
  * dropped unseen, and some change what is stored or disclosed (`Disclose`, `requireConfirmaton`).
  * Forms are not checked: they carry fields of their own (the CSRF token, buttons).
- * @param allowed dotted paths taken though the schema does not name them (the honeypot).
  * @throws ValidationError naming each unknown field, with the body's other mistakes beside them.
  */
-export function refuseUnknownFields(schema: z.ZodType, input: unknown, allowed: readonly string[] = []): void {
+export function refuseUnknownFields(schema: z.ZodType, input: unknown): void {
   const unknown: FieldErrors = {};
-  collectUnknown(schema, input, [], new Set(allowed), unknown);
+  collectUnknown(schema, input, [], unknown);
   const names = Object.keys(unknown);
   if (names.length === 0) return;
   let others: FieldErrors = {};

@@ -18,8 +18,6 @@ import { refuseUnknownFields } from '../../validation.ts';
 import { campaignInput } from '../../campaigns/types.ts';
 import { caseInput } from '../../cases/types.ts';
 import { caseUpdateInput } from '../../alerts/types.ts';
-import { signatureInput } from '../../signatures/types.ts';
-import { subscribeInput } from '../../subscribers/types.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
 export const caseJson = (c: Case) => ({
@@ -99,8 +97,10 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     publicBody,
     async (req, res) => {
       const slug = String(req.params.slug);
+      // Fields it does not take are passed over here, unlike on the organizer routes: a page that
+      // embeds the form may post its own (a consent box, a tracking field), and refusing them
+      // would lose the signature of someone who cannot fix the page.
       const body = req.body ?? {};
-      refuseUnknownFields(signatureInput, body, ['website']);
       const result = honeypotFilled(body)
         ? await pretendToSign(db, slug, body)
         : await limits.perEmail(body.email, () => sign(db, ctx, slug, body));
@@ -117,7 +117,6 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     publicBody,
     async (req, res) => {
       const body = req.body ?? {};
-      refuseUnknownFields(subscribeInput, body, ['website']);
       if (honeypotFilled(body)) await pretendToSubscribe(db, body);
       else await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
