@@ -218,7 +218,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   try {
     mailer = createMailer(config, { maxConnections: opts.maxConnections });
   } catch (err) {
-    // A bad DKIM key, say: stop what is open already, a spawned redis-server included.
+    // The outbox folder not writable, say: stop what is open already, a spawned redis-server included.
     await queues.close();
     await prefixClaim.release();
     await redis.close();

@@ -51,9 +51,10 @@ describe('starting with a bad configuration', () => {
     },
   );
 
-  it('writes nothing in DATA_DIR for web alone on the embedded database', () => {
-    // The refusal comes before the secret is made: a wrong command leaves no ./data behind.
+  it('writes nothing in DATA_DIR for web alone on the embedded database, nor for a bad DKIM key', () => {
+    // The refusal comes before the secret is made or the database opened: no ./data is left behind.
     expect(fs.existsSync(path.join(dataDir, String(BAD.findIndex((b) => b.mode === 'web'))))).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, String(BAD.findIndex((b) => 'DKIM_DOMAIN' in b.env))))).toBe(false);
   });
 });
 

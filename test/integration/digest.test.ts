@@ -26,8 +26,11 @@ const csvOf = (mail: ParsedMail) => parse(mail.attachments[0]!.content.toString(
 describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   let ctx: TestContext;
 
-  /** A live digest campaign, due every day from midnight UTC, so it is due whenever the test runs. */
-  /** With `confirmByEmail`, each signer confirms through the emailed link's token, as a person would. */
+  /**
+   * A live digest campaign, due every day from midnight UTC, so it is due whenever the test runs.
+   * With `confirmByEmail` it asks signers to confirm, and each does with the token their email's
+   * link carries (derived here as the app derives it).
+   */
   async function digestCampaign({ confirmByEmail = false } = {}) {
     const tag = uniq('digest');
     const targets = {

@@ -179,6 +179,20 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(rows).toEqual([]);
   });
 
+  it('gives a confirmed signer with an address-like name one Reply-To, their own, under a name that shows no address', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Official', email: target, disclose: 'full' }] });
+    const email = `${uniq('eve')}@supporter.example`;
+    await postForm(`${base}/c/${slug}/sign`, { full_name: 'Eve "Boss" <boss@evil.example>', email });
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    const link = `${base}/confirm/${confirmToken(confirmation!)}`;
+    const shown = /name="v" value="(\d+)"/.exec(await (await fetch(link)).text())![1]!;
+    expect((await postForm(link, { v: shown })).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.replyTo!.value).toEqual([{ name: 'Eve "Boss" boss evil.example', address: email }]);
+    await settled(ctx.db);
+  });
+
   it('passes on no address its owner did not confirm: with confirmation off a `full` target gets no Reply-To', async () => {
     const target = `${uniq('t')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Official', email: target, disclose: 'full' }] });
