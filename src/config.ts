@@ -31,7 +31,10 @@ const url = (protocols: string[]) =>
       // abort: the checks after this one read the value as a URL.
       { message: `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, abort: true },
     )
-    .refine((value) => decodes(new URL(value).username) && decodes(new URL(value).password), {
+    .refine((value) => {
+      const { username, password } = new URL(value);
+      return decodes(username) && decodes(password);
+    }, {
       message: 'has a user name or password with a % not followed by two hex digits: write a % in them as %25',
       abort: true,
     });

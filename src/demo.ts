@@ -1,6 +1,7 @@
 import type { Db } from './db/index.ts';
 import { changeCampaignStatus, createCampaign } from './campaigns/service.ts';
 import { createCase } from './cases/service.ts';
+import { SIGNER_PLACE } from './campaigns/letter-template.ts';
 
 // Invented people and example.org addresses only: a demo must never mail a real official.
 export const SIGN_OFF = `{{#if supporter.personalNote}}
@@ -10,7 +11,7 @@ export const SIGN_OFF = `{{#if supporter.personalNote}}
 Yours respectfully,
 
 {{supporter.fullName}}
-{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}
+${SIGNER_PLACE}
 {{date}}`;
 
 const DEMO = [

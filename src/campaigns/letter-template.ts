@@ -29,6 +29,17 @@ export interface LetterContext {
   date: string;
 }
 
+export type SupporterField = keyof LetterContext['supporter'];
+
+/**
+ * Where renderMarked puts a supporter field: private-use characters, which cannot come from a
+ * template author's intent (the preview drops any typed into a template or a case).
+ */
+export const fieldMark = (field: SupporterField) => `\uE000${field}\uE001`;
+
+/** The line that places a signer, for the letters Appeal starts with: city, country, either or neither. */
+export const SIGNER_PLACE = '{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}';
+
 // Letters get their own Handlebars with no partials and only if/unless: an organizer's
 // template can read the listed variables and nothing else.
 const letters = Handlebars.create();
@@ -113,16 +124,42 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
 }
 
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
+const NO_MARKS: ReadonlySet<SupporterField> = new Set();
 
-function compile(source: string): HandlebarsTemplateDelegate {
-  let template = compiled.get(source);
+/**
+ * The template compiled once per source (and per set of marked fields, see renderMarked): a
+ * letter is rendered for every message.
+ */
+function compile(source: string, marked = NO_MARKS): HandlebarsTemplateDelegate {
+  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}\u0000${source}`;
+  let template = compiled.get(key);
   if (!template) {
+    // Parsed (whitespace control applied), then each output of a marked field swapped for its mark.
+    const ast = letters.parse(source);
+    if (marked.size > 0) markFields(ast, marked);
     // Letters are plain text: no HTML escaping here. The HTML part escapes the finished text.
-    template = letters.compile(source, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
+    template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
     if (compiled.size > 500) compiled.clear();
-    compiled.set(source, template);
+    compiled.set(key, template);
   }
   return template;
+}
+
+function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>): void {
+  program.body = program.body.map((node) => {
+    if (node.type === 'BlockStatement') {
+      const b = node as hbs.AST.BlockStatement;
+      markFields(b.program, marked);
+      if (b.inverse) markFields(b.inverse, marked);
+      return node;
+    }
+    if (node.type !== 'MustacheStatement') return node;
+    const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
+    const field = name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
+    if (!field || !marked.has(field)) return node;
+    const text = fieldMark(field);
+    return { type: 'ContentStatement', value: text, original: text, loc: node.loc } as unknown as hbs.AST.ContentStatement;
+  });
 }
 
 /** What the target may learn of the supporter; the rest renders empty. */
@@ -146,46 +183,6 @@ function finish(subject: string, text: string): { subject: string; text: string 
   };
 }
 
-export type SupporterField = keyof LetterContext['supporter'];
-
-/**
- * Where renderMarked puts a supporter field: private-use characters, which cannot come from a
- * template author's intent (the preview drops any typed into a template or a case).
- */
-export const fieldMark = (field: SupporterField) => `\uE000${field}\uE001`;
-
-const markedTemplates = new Map<string, HandlebarsTemplateDelegate>();
-
-/** The template with each output of a supporter field in `marked` replaced by its fieldMark. */
-function compileMarked(source: string, marked: ReadonlySet<SupporterField>): HandlebarsTemplateDelegate {
-  const key = `${[...marked].sort().join(',')}\u0000${source}`;
-  let template = markedTemplates.get(key);
-  if (!template) {
-    const replace = (program: hbs.AST.Program): void => {
-      program.body = program.body.map((node) => {
-        if (node.type === 'BlockStatement') {
-          const b = node as hbs.AST.BlockStatement;
-          replace(b.program);
-          if (b.inverse) replace(b.inverse);
-          return node;
-        }
-        if (node.type !== 'MustacheStatement') return node;
-        const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
-        const field = name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
-        if (!field || !marked.has(field)) return node;
-        const text = fieldMark(field);
-        return { type: 'ContentStatement', value: text, original: text, loc: node.loc } as unknown as hbs.AST.ContentStatement;
-      });
-    };
-    // Parsed (whitespace control applied), then the field outputs swapped for plain text.
-    const ast = letters.parse(source);
-    replace(ast);
-    template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
-    if (markedTemplates.size > 500) markedTemplates.clear();
-    markedTemplates.set(key, template);
-  }
-  return template;
-}
 
 /**
  * The letter as the sign page's preview shows it: where a field in `marked` is written, its
@@ -193,5 +190,5 @@ function compileMarked(source: string, marked: ReadonlySet<SupporterField>): Han
  * {{#unless}} read the values in `context`, so they decide as they will in the letter.
  */
 export function renderMarked(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>): { subject: string; text: string } {
-  return finish(compileMarked(subject, marked)(context, RUNTIME), compileMarked(body, marked)(context, RUNTIME));
+  return finish(compile(subject, marked)(context, RUNTIME), compile(body, marked)(context, RUNTIME));
 }

@@ -45,6 +45,12 @@ export const TARGET_SEEN = 't.added_at <= s.created_at';
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';
 
+/**
+ * SQL: signer `s` confirmed their address by email (its confirmation link's hash is kept). Signed
+ * where confirmation is off, the address is only what was typed, and no official is given it.
+ */
+export const ADDRESS_CONFIRMED = 's.confirm_token_hash IS NOT NULL';
+
 const emailAddress = (whenEmpty: string) =>
   z
     .string()

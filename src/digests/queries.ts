@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
-import { TARGET_SEEN, TARGET_WRITTEN } from '../campaigns/types.ts';
+import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN } from '../campaigns/types.ts';
 
 // Any fixed number, the same in every process: with the campaign id it names one campaign's digest lock.
 const DIGEST_LOCK = 7_417_002;
@@ -120,8 +120,7 @@ export interface DigestSigner {
  */
 export async function listDigestSigners(db: Queryable, digestId: number, targetId: number, afterId: number, limit: number) {
   const { rows } = await db.query<DigestSigner>(
-    // An address nobody confirmed (a campaign without confirmation) is only what was typed: not passed on.
-    `SELECT s.id, s.full_name, CASE WHEN s.confirm_token_hash IS NOT NULL THEN s.email ELSE '' END AS email, s.city, s.country, s.personal_note
+    `SELECT s.id, s.full_name, CASE WHEN ${ADDRESS_CONFIRMED} THEN s.email ELSE '' END AS email, s.city, s.country, s.personal_note
        FROM signatures s JOIN targets t ON t.id = $2
       WHERE s.digest_id = $1 AND s.id > $3 AND ${TARGET_SEEN} ORDER BY s.id LIMIT $4`,
     [digestId, targetId, afterId, limit],

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
+import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
@@ -216,7 +216,7 @@ export interface LetterParts {
  */
 export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signatureId: number; targetId: number }[]) {
   const { rows } = await db.query<LetterParts & { ord: number }>(
-    `SELECT x.ord, s.full_name, s.email, s.confirm_token_hash IS NOT NULL AS email_confirmed, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
+    `SELECT x.ord, s.full_name, s.email, ${ADDRESS_CONFIRMED} AS email_confirmed, s.city, s.country, s.personal_note, s.status AS sig_status, s.confirmed_at, s.created_at,
             t.name AS target_name, t.title AS target_title, t.email AS target_email, t.salutation, t.disclose,
             c.title AS campaign_title, c.slug AS campaign_slug,
             coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,

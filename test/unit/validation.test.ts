@@ -6,15 +6,17 @@ import { campaignInput } from '../../src/campaigns/types.ts';
 
 const schema = z.object({ name: z.string(), tags: z.array(z.object({ label: z.string() })), age: z.number().optional() });
 
-const fieldsOf = (input: unknown, of: z.ZodType = schema) => {
+/** The field messages of the ValidationError `act` throws; none when it throws nothing. */
+const fieldsThrownBy = (act: () => unknown) => {
   try {
-    parseInput(of, input);
+    act();
   } catch (err) {
     if (err instanceof ValidationError) return err.fields;
     throw err;
   }
   return {};
 };
+const fieldsOf = (input: unknown, of: z.ZodType = schema) => fieldsThrownBy(() => parseInput(of, input));
 
 describe('field messages of parsed input', () => {
   it('says a missing field is required, whether absent or null', () => {
@@ -52,15 +54,7 @@ describe("a campaign's case", () => {
 });
 
 describe('fields a JSON body may not carry', () => {
-  const refused = (input: unknown) => {
-    try {
-      refuseUnknownFields(campaignInput, input);
-    } catch (err) {
-      if (err instanceof ValidationError) return err.fields;
-      throw err;
-    }
-    return {};
-  };
+  const refused = (input: unknown) => fieldsThrownBy(() => refuseUnknownFields(campaignInput, input));
   const body = { slug: 'free-her', caseSlug: 'her', title: 'T', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }] };
 
   it('passes a body with only fields the schema names, optional ones absent', () => {

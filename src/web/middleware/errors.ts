@@ -25,6 +25,9 @@ interface Mapped {
   fields?: Record<string, string>;
 }
 
+/** What the per-address limit says of an address that has had its allowance. */
+export const ADDRESS_LIMITED = 'was given in as many requests as we take for one address in an hour';
+
 export function minutes(seconds: number): string {
   const m = Math.max(1, Math.ceil(seconds / 60));
   return m === 1 ? 'a minute' : `${m} minutes`;
@@ -67,7 +70,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
   if (err instanceof RateLimitedError) {
     const message = err.by === 'address'
-      ? `This email address was given in as many requests as we take for one address in an hour. Please try again in ${minutes(err.retryAfterSeconds)}.`
+      ? `This email address ${ADDRESS_LIMITED}. Please try again in ${minutes(err.retryAfterSeconds)}.`
       : `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.`;
     return { status: 429, code: 'rate_limited', title: 'Too many attempts', message };
   }

@@ -8,7 +8,7 @@ import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, typedValues } from '../forms.ts';
-import { minutes } from '../middleware/errors.ts';
+import { ADDRESS_LIMITED, minutes } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
@@ -89,7 +89,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const keepTypedWhenLimited: ErrorRequestHandler = async (err, req, res, next) => {
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
-    const email = `this address was given in as many requests as we take for one address in an hour; please try again in ${minutes(err.retryAfterSeconds)}`;
+    const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
     await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { email } }, 429);
   };
 

@@ -5,7 +5,7 @@ import {
   setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
-import { LETTER_VARIABLES } from '../../../campaigns/letter-template.ts';
+import { LETTER_VARIABLES, SIGNER_PLACE } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -26,7 +26,7 @@ I am writing to you about {{case.personName}}{{#if case.location}}, who is held 
 Yours sincerely,
 
 {{supporter.fullName}}
-{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}
+${SIGNER_PLACE}
 {{date}}`;
 
 /** A real calendar day as YYYY-MM-DD: 2026-02-30 is refused, not rolled over to March. */
