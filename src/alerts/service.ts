@@ -85,15 +85,19 @@ export async function fanOutCaseUpdate(
   const update = await q.getCaseUpdate(db, caseUpdateId);
   if (!update) return null;
   const result: FanoutResult = { created: 0, enqueued: 0, pages: 0 };
+  // Each page's jobs are added while Postgres stores the next page: the two wait on different
+  // servers. A page's jobs are added only after its rows committed, and the update is marked done
+  // only after the last page's jobs are in.
+  let adding: Promise<void> = Promise.resolve();
   for (let afterId = 0; ; ) {
-    const page = await q.insertAlertPage(db, update, afterId, pageSize);
+    const [page] = await Promise.all([q.insertAlertPage(db, update, afterId, pageSize), adding]);
     if (page.lastId === null || page.withdrawn) break;
     // Every alert links to the preferences page; a page of hashes costs one UPDATE here
     // instead of one per message in the send path.
     if (page.tokenless.length) {
       await q.setManageTokenHashes(db, page.tokenless, page.tokenless.map((id) => hashToken(manageToken(deps.secret, id))));
     }
-    await enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover]);
+    adding = enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover]);
     result.created += page.inserted.length;
     result.enqueued += page.inserted.length + page.leftover.length;
     result.pages += 1;
