@@ -74,7 +74,7 @@ export interface OptinView {
 
 /** Asking again sends a new link and the old one stops working; unconfirmed requests are deleted. */
 const OPTIN_LINK_HINT =
-  'If the address was given more than once, only the link in the newest email works. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
+  'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
 
 /**
  * What the opt-in page shows before its button is pressed.
