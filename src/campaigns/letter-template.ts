@@ -40,6 +40,9 @@ export const fieldMark = (field: SupporterField) => `\uE000${field}\uE001`;
 /** The line that places a signer, for the letters Appeal starts with: city, country, either or neither. */
 export const SIGNER_PLACE = '{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}';
 
+/** The line of the console's starter letter an organizer must replace; a letter still holding it is not launched. */
+export const STARTER_PLACEHOLDER = '[Say what has happened and what you ask the official to do.]';
+
 // Letters get their own Handlebars with no partials and only if/unless: an organizer's
 // template can read the listed variables and nothing else.
 const letters = Handlebars.create();

@@ -56,6 +56,8 @@ export function parseTargetsCsv(text: string): TargetCsv {
       raw: true,
       skip_empty_lines: true,
       relax_column_count: true,
+      // A quote inside an unquoted field (Judge "Iron" X) is taken as written, as spreadsheets write it.
+      relax_quotes: true,
       trim: true,
       delimiter: guessDelimiter(text),
     }) as unknown as CsvRecord[];

@@ -3,6 +3,8 @@ import { ConsoleClient, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { getCase } from '../../src/cases/service.ts';
+import { getCampaign } from '../../src/campaigns/service.ts';
+import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
 import { deliveryJobId } from '../../src/queues.ts';
 
@@ -118,6 +120,23 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
   });
 
+  it('does not launch a campaign whose letter still holds the starter placeholder', async () => {
+    const body = `Dear {{target.name}},\n\n${STARTER_PLACEHOLDER}\n\n{{supporter.fullName}}`;
+    const { slug } = await createLiveCampaign(ctx.db, { letter: { subject: 'About {{case.personName}}', body } }, 'draft');
+    const page = await client.get(`/admin/campaigns/${slug}/launch`);
+    expect(page.text).toContain('The letter still says');
+    expect(page.text).not.toContain('Yes, Launch');
+    expect(page.text).toContain(`href="/admin/campaigns/${slug}/letter"`);
+    const refused = await client.post(`/admin/campaigns/${slug}/launch`, {});
+    expect(refused.status).toBe(409);
+    expect(refused.text).toContain('The letter still says');
+    expect((await getCampaign(ctx.db, slug)).status).toBe('draft');
+
+    await ctx.db.query(`UPDATE campaigns SET letter_body = 'Dear {{target.name}}, free her.' WHERE slug = $1`, [slug]);
+    expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
+    expect((await getCampaign(ctx.db, slug)).status).toBe('live');
+  });
+
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
     const tag = uniq('retire');
     const court = `court-${tag}@gov.example`;
@@ -135,9 +154,9 @@ describe('the organizer console on PGlite', () => {
 
     const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, {});
     expect(removed.status).toBe(303);
-    expect((await client.open(removed.location!)).text).toContain('Former Minister is written to no more: 1 letter not yet sent will not be sent.');
+    expect((await client.open(removed.location!)).text).toContain('Former Minister gets no more letters: 1 letter not yet sent will not be sent.');
     expect(await letters(gone)).toEqual(['sent']);
-    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain('<span class="badge">written to no more</span>');
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain('<span class="badge">gets no more letters</span>');
     expect(await (await fetch(`${base}/c/${slug}`)).text()).not.toContain('Former Minister');
     await sign('Second Signer');
     await until(() => letters(court), (l) => l.length === 2 && l.every((x) => x === 'sent'));

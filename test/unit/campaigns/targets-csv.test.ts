@@ -33,6 +33,12 @@ describe('reading targets from CSV', () => {
     expect(csv.rows[1]!.errors).toContain('email appears twice in this file');
   });
 
+  it('takes a quote inside an unquoted cell as written', () => {
+    const csv = parseTargetsCsv('name,email\nJudge "Iron" X,iron@court.example\n"Quoted, Name",q@court.example\n');
+    expect(csv.valid).toBe(true);
+    expect(csv.rows.map((r) => r.target?.name)).toEqual(['Judge "Iron" X', 'Quoted, Name']);
+  });
+
   it('says so when nothing is readable', () => {
     expect(parseTargetsCsv('name,email\n"unclosed,x\n').fileError).toMatch(/not readable CSV/);
     expect(parseTargetsCsv('name,email\n').fileError).toBe('There are no targets in this CSV.');

@@ -1,11 +1,11 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, detailErrors, getCampaign, getCampaignDeadline, listCampaignOverview, listTargets, parseTargetsCsv,
+  changeCampaignStatus, createCampaign, detailErrors, getCampaign, getCampaignDeadline, launchBlocker, listCampaignOverview, listTargets, parseTargetsCsv,
   setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
-import { LETTER_VARIABLES, SIGNER_PLACE } from '../../../campaigns/letter-template.ts';
+import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -17,7 +17,7 @@ export const STARTER_BODY = `{{target.salutation}},
 
 I am writing to you about {{case.personName}}{{#if case.location}}, who is held in {{case.location}}{{/if}}.
 
-[Say what has happened and what you ask the official to do.]
+${STARTER_PLACEHOLDER}
 
 {{#if supporter.personalNote}}
 {{supporter.personalNote}}
@@ -135,9 +135,13 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     router.get(`/campaigns/:slug/${action}`, async (req, res) => {
       const campaign = await getCampaign(db, String(req.params.slug));
       const targets = await listTargets(db, campaign.id);
+      const allowed = (a.from as readonly string[]).includes(campaign.status);
+      // A paused campaign is launched again: the organizer resumes it.
+      const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
       render(res, 'campaign-status', {
-        title: `${a.verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb: a.verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
-        allowed: (a.from as readonly string[]).includes(campaign.status), targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+        title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
+        allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+        blocker: allowed && action === 'launch' ? launchBlocker(campaign) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

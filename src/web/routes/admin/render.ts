@@ -45,6 +45,7 @@ const FIELD_LABELS: Record<string, string> = {
   letter_subject: 'Subject',
   letter_body: 'Body',
   targets_csv: 'Targets as CSV',
+  csv: 'CSV',
   body: 'What happened',
   label: 'What it is for',
   confirm_password: 'New password again',

@@ -13,6 +13,9 @@ const DISCLOSE = [
   { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
 ];
 
+/** The Sees column: what the form offered, in short. */
+const SEES: Record<string, string> = { name_place: 'Name, city and country', name: 'Name only', full: 'Name, place and email' };
+
 /** Targets one by one, and from CSV with a preview before anything is saved. */
 export function targetRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -22,7 +25,8 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
     const values = form.values ?? { disclose: 'name_place' };
     render(res, 'targets', {
-      title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, targets: await listTargets(db, campaign.id, { withRetired: true }), values,
+      title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
+      targets: (await listTargets(db, campaign.id, { withRetired: true })).map((t) => ({ ...t, sees: SEES[t.disclose] })),
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
@@ -56,7 +60,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
       if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, ...(retired ? { dropped } : {}) });
       setFlash(ctx, res, retired
-        ? `${target.name} is written to no more${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
+        ? `${target.name} gets no more letters${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
         : `${target.name} removed.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
