@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
-import { AUTOMATIC, domainOf, oneLine } from '../mail/address.ts';
+import { BULK, domainOf, oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -56,7 +56,7 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
         unsubscribe: [[unsubscribeUrl, `mailto:${config.mailFrom.address}?subject=unsubscribe%20${token}`]],
         id: { url: `case-alerts.${listDomain}`, comment: `${config.orgName} case alerts` },
       },
-      headers: { ...AUTOMATIC, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      headers: { ...BULK, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
     };
   };
 }

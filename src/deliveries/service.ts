@@ -62,6 +62,14 @@ async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: num
   }
 }
 
+/**
+ * Emails a person asks for on a form, one per request and limited per address, go even to a
+ * suppressed address: they ask whether it works again (an address that bounced once, a full
+ * mailbox since emptied), and confirming through one lifts the suppression. Without this an
+ * address that bounced could never sign or subscribe again.
+ */
+const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
+
 /** Builds the message for a claimed delivery; null when what it served is gone. */
 export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
 export type Composers = Partial<Record<DeliveryKind, Composer>>;
@@ -124,7 +132,7 @@ export async function sendDelivery(
     }
     return 'skipped';
   }
-  if (delivery.suppressed) {
+  if (delivery.suppressed && !ASKED_FOR.has(delivery.kind)) {
     await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
     return 'suppressed';
   }
@@ -348,6 +356,14 @@ export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send' 
 
 export const countFailed = q.countFailed;
 export type { FailedCursor } from './queries.ts';
+
+/**
+ * A link in an email to `email` was followed: mail reaches it, so a suppression from an earlier
+ * bounce is lifted (a bounced subscriber becomes active again, as when an organizer lifts it).
+ */
+export async function addressWorks(db: Queryable, email: string): Promise<void> {
+  await q.deleteSuppression(db, email);
+}
 
 /**
  * Takes an address off the suppression list, so mail to it goes out again.

@@ -51,9 +51,13 @@ export function stableMessageId(secret: string, purpose: string, id: number, fro
 /**
  * Headers of the emails Appeal writes by itself (confirmations, opt-ins, alerts), not of letters,
  * which a person signed: RFC 3834 asks vacation replies and other automatic answers not to
- * answer them, so none goes back to the MAIL_FROM mailbox.
+ * answer them, so none goes back to the MAIL_FROM mailbox. Exchange and Outlook heed their own
+ * header for it instead.
  */
-export const AUTOMATIC = { 'Auto-Submitted': 'auto-generated' } as const;
+export const AUTOMATIC = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' } as const;
+
+/** Alerts go to a list: `Precedence: bulk` is what older vacation responders look for. */
+export const BULK = { ...AUTOMATIC, Precedence: 'bulk' } as const;
 
 /** Providers that ignore dots in the local part: one mailbox, many spellings. */
 const DOTLESS_DOMAINS = new Set(['gmail.com', 'googlemail.com']);

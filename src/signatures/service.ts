@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
-import { enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
+import { addressWorks, enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { getCaseById } from '../cases/service.ts';
 import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
@@ -185,8 +185,9 @@ async function signAgain(db: Db, deps: SignDeps, campaignId: number, s: Signatur
 }
 
 /**
- * A signer who ticked `subscribe` on a campaign without confirmation: nobody has confirmed this
- * address, so the alerts wait for the usual opt-in email instead of starting at once.
+ * A signer who ticked `subscribe` on a campaign without confirmation (nobody has confirmed this
+ * address), or whose address left the alerts before: the alerts wait for the usual opt-in email
+ * instead of starting at once.
  */
 async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: number): Promise<void> {
   const kase = await getCaseById(db, caseId);
@@ -225,7 +226,7 @@ export async function findSignatureByToken(db: Queryable, token: string) {
  * meanwhile; ConflictError `signature_changed` when someone signed again with the address after
  * the page was opened: the page must show the new words before they can be confirmed.
  */
-export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, token: string, shown: number): Promise<ConfirmResult> {
+export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown: number): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const campaign = (await db.query<{ slug: string; title: string; status: string; delivery_mode: string; case_id: number }>(
@@ -235,18 +236,21 @@ export async function confirmSignature(db: Db, deps: Pick<SignDeps, 'queues'>, t
   if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
   if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
 
-  const ids = await db.transaction(async (tx) => {
+  const { ids, askFor } = await db.transaction(async (tx) => {
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
       // Confirmed by another click meanwhile, or changed by signing again since it was read.
       const now = await q.getSignature(tx, found.id);
       if (now?.status === 'pending') throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
-      return [];
+      return { ids: [], askFor: null };
     }
-    if (signature.subscribe) await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form');
-    return lettersFor(tx, signature, campaign.delivery_mode);
+    await addressWorks(tx, signature.email);
+    const subscribed = signature.subscribe ? await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form') : 'subscribed';
+    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: subscribed === 'ask' ? signature.email : null };
   });
   await enqueueDeliveries(deps.queues, ids);
+  // They left these alerts once: the tick asks, and their own click in the opt-in email answers.
+  if (askFor) await askForAlerts(db, deps, askFor, campaign.case_id);
   return { kind: 'confirmed', campaignSlug: campaign.slug };
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
-import { enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
+import { addressWorks, enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
@@ -107,6 +107,7 @@ export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'sec
     const confirmed = await q.activatePendingSubscriptions(tx, subscriber.id);
     // Two presses racing: the second finds nothing pending once the first commits.
     if (confirmed.length === 0) throw new GoneError('This confirmation link was already used.');
+    await addressWorks(tx, subscriber.email);
     await q.markActive(tx, subscriber.id, { source: confirmed[0]!.consent_source, text: confirmed[0]!.consent_text });
     return { manageToken: manageToken(deps.secret, subscriber.id), following: await q.listSubscriptions(tx, subscriber.id, 'active') };
   });
@@ -172,15 +173,18 @@ export async function unsubscribe(db: Db, token: string): Promise<void> {
 /**
  * A signer who ticked `subscribe` follows the case once their signature is confirmed: they
  * confirmed this address already, so no second opt-in is asked. An address that unsubscribed
- * (or bounced) before stays so: only a new opt-in brings it back.
+ * (or bounced) before is not brought back by a tick alone: the caller sends it the usual opt-in
+ * email instead (requestSubscription), so leaving is undone only by the person's own click.
+ * @returns 'ask' when an opt-in email must ask first.
  */
-export async function subscribeConfirmedSigner(db: Queryable, email: string, caseId: number, source: string): Promise<void> {
+export async function subscribeConfirmedSigner(db: Queryable, email: string, caseId: number, source: string): Promise<'subscribed' | 'ask'> {
   const subscriber = await q.upsertSubscriber(db, email);
-  if (subscriber.status === 'unsubscribed' || subscriber.status === 'bounced') return;
+  if (subscriber.status === 'unsubscribed' || subscriber.status === 'bounced') return 'ask';
   const kase = await db.query<{ person_name: string }>('SELECT person_name FROM cases WHERE id = $1', [caseId]);
   const text = signFormWording(kase.rows[0]?.person_name ?? '');
   await q.upsertActiveSubscription(db, subscriber.id, caseId, source, text);
   if (subscriber.status === 'pending') await q.markActive(db, subscriber.id, { source, text });
+  return 'subscribed';
 }
 
 /** Subscribers made by subscribeConfirmedSigner have no manage token hash until their first alert. */

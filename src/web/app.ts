@@ -51,6 +51,12 @@ export function createWebApp(ctx: AppContext): express.Express {
     res.locals.orgName = ctx.config.orgName;
     next();
   });
+  // A page whose address holds a token is one person's: no shared cache keeps it, no search
+  // engine lists it (a forwarded email's link can end up anywhere).
+  app.use(['/confirm', '/subscribe/confirm', '/preferences', '/unsubscribe'], (_req, res, next) => {
+    res.set({ 'Cache-Control': 'no-store, private', 'X-Robots-Tag': 'noindex, nofollow' });
+    next();
+  });
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));

@@ -101,6 +101,8 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(header(alert, 'list-unsubscribe')).toContain('mailto:letters@appeal.test');
     expect(header(alert, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     expect(header(alert, 'auto-submitted')).toBe('auto-generated');
+    expect(header(alert, 'precedence')).toBe('bulk');
+    expect(header(alert, 'x-auto-response-suppress')).toBe('All');
     expect(header(alert, 'list-id')).toContain('case-alerts.appeal.test');
     expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0 });
 

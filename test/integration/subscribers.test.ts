@@ -3,7 +3,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
-import { pastResendGap } from '../helpers/signing.ts';
+import { confirmToken, pastResendGap } from '../helpers/signing.ts';
 
 const emailOf = (name: string) => `${uniq(name)}@reader.example`;
 
@@ -103,6 +103,51 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active', consent_source: 'sign form' }]);
     expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
+  });
+
+  it('asks a signer who had left the alerts and ticks the box again to opt in by email once the signature is confirmed', async () => {
+    const campaign = await createLiveCampaign(ctx.db);
+    const email = emailOf('came-back');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    expect((await postForm(`${base}/unsubscribe/${manage}`, {})).status).toBe(200);
+    const before = mailsTo(ctx, email).length;
+    expect((await postForm(`${base}/c/${campaign.slug}/sign`, { full_name: 'Came Back', email, subscribe: 'on' })).status).toBe(303);
+    const confirmation = await waitForMail(ctx, email, before + 1);
+    expect((await postForm(`${base}/confirm/${confirmToken(confirmation)}`, { v: '0' })).status).toBe(303);
+    // The tick alone does not undo leaving: an opt-in email asks, and its button does.
+    const optin = await waitForMail(ctx, email, before + 2);
+    expect(optin.subject).toContain('Please confirm');
+    expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
+    expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+    expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
+  });
+
+  it('lets a bounced subscriber ask again: the opt-in goes despite the suppression, and confirming it lifts the suppression', async () => {
+    const email = emailOf('bounced-back');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES (lower($1), 'bounce: 550 5.1.1 test', 'alert')`, [email]);
+    await ctx.db.query(`UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower($1)`, [email]);
+
+    const prefs = await fetch(`${base}/preferences/${manage}`);
+    expect(prefs.headers.get('cache-control')).toBe('no-store, private');
+    expect(prefs.headers.get('x-robots-tag')).toContain('noindex');
+    const prefsPage = await prefs.text();
+    expect(prefsPage).toContain('its mail server refused one');
+    expect(prefsPage).toContain(`action="/unsubscribe/${manage}"`);
+    // Not "already unsubscribed": one who bounced has not left, and may leave for good here.
+    expect(await (await fetch(`${base}/unsubscribe/${manage}`)).text()).toContain(`action="/unsubscribe/${manage}"`);
+
+    const before = mailsTo(ctx, email).length;
+    expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: otherCaseSlug })).status).toBe(202);
+    const optin = await waitForMail(ctx, email, before + 1);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
+    expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = lower($1)', [email])).rowCount).toBe(0);
+    expect(await subscriptions(email)).toEqual([
+      { case_slug: caseSlug, status: 'active' },
+      { case_slug: otherCaseSlug, status: 'active' },
+    ].sort((a, b) => a.case_slug.localeCompare(b.case_slug)));
   });
 
   it('sends nothing to a subscriber who asks again for a case they follow, and answers as for anyone', async () => {

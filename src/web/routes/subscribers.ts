@@ -103,7 +103,10 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       return page(res, 'subscribe-confirmed', { title: 'You are subscribed', manageToken: req.params.token, following: prefs.following });
     }
     const followsNothing = !prefs.followsAll && !prefs.cases.some((c) => c.followed);
-    page(res, 'preferences', { title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs });
+    page(res, 'preferences', {
+      title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs,
+      bounced: prefs.subscriber.status === 'bounced', keepDays: ctx.config.retentionUnsubscribedDays,
+    });
   });
 
   router.post('/preferences/:token', async (req, res) => {
@@ -114,7 +117,8 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   router.get('/unsubscribe/:token', async (req, res) => {
     const subscriber = await findByManageToken(db, req.params.token);
-    page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status === 'active' || subscriber.status === 'pending' });
+    // A bounced subscriber has not left: lifting the suppression would bring the alerts back.
+    page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status !== 'unsubscribed' });
   });
 
   answerOtherMethods(router, { '/unsubscribe/:token': ['POST'] });
