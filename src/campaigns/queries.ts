@@ -13,13 +13,15 @@ export async function insertCampaign(db: Queryable, caseId: number, c: CampaignI
   return rows[0];
 }
 
-export async function updateCampaign(db: Queryable, id: number, caseId: number, c: CampaignInput) {
+/** @returns the campaign saved; undefined when `revision` is given and no longer its own. */
+export async function updateCampaign(db: Queryable, id: number, caseId: number, c: CampaignInput, revision: number | null) {
   const { rows } = await db.query<Campaign>(
     `UPDATE campaigns SET case_id = $2, title = $3, summary = $4, letter_subject = $5, letter_body = $6,
-            delivery_mode = $7, digest_hour = $8, goal = $9, require_confirmation = $10, updated_at = now()
-      WHERE id = $1 RETURNING *`,
+            delivery_mode = $7, digest_hour = $8, goal = $9, require_confirmation = $10, updated_at = now(),
+            revision = revision + 1
+      WHERE id = $1 AND ($11::int IS NULL OR revision = $11) RETURNING *`,
     [id, caseId, c.title, c.summary, c.letter.subject, c.letter.body, c.deliveryMode, c.digestHour,
-      c.goal ?? null, c.requireConfirmation],
+      c.goal ?? null, c.requireConfirmation, revision],
   );
   return rows[0];
 }

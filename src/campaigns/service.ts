@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { findCase, getCase, getCaseById } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
-import { ConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
+import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
@@ -166,9 +166,10 @@ export const countWaitingForDigest = q.countWaitingForDigest;
  * Changes what a campaign says and how it sends, leaving its targets (and their deliveries) alone.
  * The slug stays: links to the campaign are out in the world. A new letter text is for signatures
  * from now on: those made before keep the text their signers saw (keepReplacedLetter).
- * @throws NotFoundError; ValidationError (TemplateError for the letter).
+ * With `revision` (what a form was opened on), a campaign saved since is not overwritten.
+ * @throws NotFoundError; ValidationError (TemplateError for the letter); EditConflictError.
  */
-export async function updateCampaignDetails(db: Db, slug: string, input: unknown): Promise<Campaign> {
+export async function updateCampaignDetails(db: Db, slug: string, input: unknown, revision: number | null = null): Promise<Campaign> {
   const existing = await getCampaign(db, slug);
   const c = parseDetails(slug, input);
   const kase = await caseFor(db, c.caseSlug);
@@ -186,7 +187,9 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   }
   return db.transaction(async (tx) => {
     await q.keepReplacedLetter(tx, existing.id, c.letter);
-    return (await q.updateCampaign(tx, existing.id, kase.id, c))!;
+    const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
+    if (!saved) throw new EditConflictError('campaign');
+    return saved;
   });
 }
 

@@ -7,6 +7,8 @@ export type DeliveryMode = 'each' | 'digest';
 
 export interface Campaign {
   id: number;
+  /** Saves of its details and letter so far (see updateCampaignDetails). */
+  revision: number;
   slug: string;
   case_id: number;
   title: string;

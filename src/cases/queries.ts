@@ -10,11 +10,12 @@ export async function insertCase(db: Queryable, c: { slug: string; personName: s
   return rows[0];
 }
 
-export async function updateCase(db: Queryable, id: number, c: { personName: string; summary: string; status: CaseStatus; location: string }) {
+/** @returns the case saved; undefined when `revision` is given and no longer its own. */
+export async function updateCase(db: Queryable, id: number, c: { personName: string; summary: string; status: CaseStatus; location: string }, revision: number | null) {
   const { rows } = await db.query<Case>(
-    `UPDATE cases SET person_name = $2, summary = $3, status = $4, location = $5, updated_at = now()
-      WHERE id = $1 RETURNING *`,
-    [id, c.personName, c.summary, c.status, c.location],
+    `UPDATE cases SET person_name = $2, summary = $3, status = $4, location = $5, updated_at = now(), revision = revision + 1
+      WHERE id = $1 AND ($6::int IS NULL OR revision = $6) RETURNING *`,
+    [id, c.personName, c.summary, c.status, c.location, revision],
   );
   return rows[0];
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, EditConflictError, NotFoundError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
 import { caseInput, type Case } from './types.ts';
@@ -15,11 +15,13 @@ export async function createCase(db: Queryable, input: unknown): Promise<Case> {
   return created;
 }
 
-/** @throws NotFoundError, ValidationError */
-export async function updateCase(db: Queryable, slug: string, input: unknown): Promise<Case> {
+/** With `revision` (what a form was opened on), a case saved since is not overwritten. @throws NotFoundError, ValidationError, EditConflictError */
+export async function updateCase(db: Queryable, slug: string, input: unknown, revision: number | null = null): Promise<Case> {
   const existing = await getCase(db, slug);
   const c = parseInput(caseInput, { ...(input as object), slug });
-  return (await q.updateCase(db, existing.id, c))!;
+  const saved = await q.updateCase(db, existing.id, c, revision);
+  if (!saved) throw new EditConflictError('case');
+  return saved;
 }
 
 /** @throws NotFoundError */

@@ -5,6 +5,8 @@ export type CaseStatus = (typeof CASE_STATUSES)[number];
 
 export interface Case {
   id: number;
+  /** Saves so far (see updateCase). */
+  revision: number;
   slug: string;
   person_name: string;
   summary: string;

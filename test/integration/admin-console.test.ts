@@ -466,6 +466,41 @@ describe('the organizer console on PGlite', () => {
     expect(dashboard.text).toContain(`ends in 3 days (${soon})`);
   });
 
+  it('refuses to save a form opened before someone else saved, keeping what was typed, and saves it when sent again', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const revisionIn = (html: string) => /name="revision" value="(\d+)"/.exec(html)![1]!;
+    // Tab B opens the details; tab A then saves a new letter.
+    const details = await client.open(`/admin/campaigns/${slug}/edit`);
+    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const oldBody = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(details.text)![1]!.replace(/&#x3D;/g, '=');
+    const form = { ...values, case_slug: caseSlug, letter_body: oldBody, delivery_mode: 'each', require_confirmation: 'on', revision: revisionIn(details.text) };
+    const letterPage = await client.open(`/admin/campaigns/${slug}/letter`);
+    const newLetter = { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, the new text.', revision: revisionIn(letterPage.text) };
+    expect((await client.post(`/admin/campaigns/${slug}/letter`, newLetter)).status).toBe(303);
+
+    const stale = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, goal: '50' });
+    expect(stale.status).toBe(409);
+    expect(stale.text).toContain('Someone saved this campaign after you opened this form');
+    expect(stale.text).toContain('value="50"');
+    expect((await getCampaign(ctx.db, slug))).toMatchObject({ letter_body: 'Dear {{target.name}}, the new text.', goal: 100 });
+    // Sent again from the page that said so, it replaces what is there, knowingly.
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, goal: '50', revision: revisionIn(stale.text) })).status).toBe(303);
+    expect((await getCampaign(ctx.db, slug)).goal).toBe(50);
+
+    // The letter editor opened before that save is refused too.
+    const staleLetter = await client.post(`/admin/campaigns/${slug}/letter`, { ...newLetter, letter_body: 'Dear {{target.name}}, an older draft.' });
+    expect(staleLetter.status).toBe(409);
+    expect(staleLetter.text).toContain('an older draft');
+
+    // A case edited while its status changed on the case page.
+    const caseForm = await client.open(`/admin/cases/${caseSlug}/edit`);
+    expect((await client.post(`/admin/cases/${caseSlug}/status`, { status: 'released' })).status).toBe(303);
+    const staleCase = await client.post(`/admin/cases/${caseSlug}`, { person_name: 'Aigerim Test', summary: 'A new summary.', status: 'detained', location: 'Almaty', revision: revisionIn(caseForm.text) });
+    expect(staleCase.status).toBe(409);
+    expect(staleCase.text).toContain('Someone saved this case');
+    expect((await getCase(ctx.db, caseSlug))).toMatchObject({ status: 'released', summary: 'Fled the camps.' });
+  });
+
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {
     const admins = async () => (await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows.length;
     expect(await admins()).toBe(1);

@@ -45,10 +45,10 @@ export function campaignForm(body: Record<string, unknown> = {}) {
 /** The form's values for a saved campaign. */
 export function campaignValues(c: {
   slug: string; title: string; summary: string; letter_subject: string; letter_body: string;
-  delivery_mode: string; digest_hour: number; goal: number | null; require_confirmation: boolean;
+  delivery_mode: string; digest_hour: number; goal: number | null; require_confirmation: boolean; revision: number;
 }, caseSlug: string) {
   return {
-    slug: c.slug, case_slug: caseSlug, title: c.title, summary: c.summary, letter_subject: c.letter_subject, letter_body: c.letter_body,
+    revision: String(c.revision), slug: c.slug, case_slug: caseSlug, title: c.title, summary: c.summary, letter_subject: c.letter_subject, letter_body: c.letter_body,
     delivery_mode: c.delivery_mode, digest_hour: String(c.digest_hour), goal: c.goal === null ? '' : String(c.goal),
     require_confirmation: c.require_confirmation ? 'on' : '',
   };

@@ -7,11 +7,11 @@ import {
 import type { CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
-import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { formErrors, str, type Render } from './render.ts';
+import { formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{target.salutation}},
 
@@ -120,12 +120,17 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       if (deadline && !isDate(deadline)) errors.deadline = 'must be a date like 2026-03-31';
       // Every mistake at once: the form's own (numbers, the date) and those the details have.
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
-      const campaign = await updateCampaignDetails(db, existing.slug, input);
+      const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));
       await setCampaignDeadline(db, campaign.slug, deadline);
       await recordAudit(db, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     } catch (err) {
+      if (err instanceof EditConflictError) {
+        // The form now carries the revision saved meanwhile: saving it again replaces that, knowingly.
+        const now = await getCampaign(db, existing.slug);
+        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(now.revision) }, errors: { revision: err.message } }, 409);
+      }
       if (!(err instanceof ValidationError)) throw err;
       await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors(err.fields), ...errors } }, 400);
     }

@@ -3,10 +3,10 @@ import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
 import { createCase, getCase, listCases, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES } from '../../../cases/types.ts';
-import { ConflictError, ValidationError } from '../../../errors.ts';
+import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, str, type Render } from './render.ts';
+import { formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
@@ -24,6 +24,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   const renderForm = (res: Response, data: { editing?: string; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
     const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS)
+      : data.err instanceof EditConflictError ? formErrors({ revision: data.err.message })
       : data.err ? formErrors({ slug: data.err.message }) : {};
     render(res, 'case-form', {
       title: data.editing ? `Edit ${data.values.person_name}` : 'New case',
@@ -64,17 +65,22 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases/:slug/edit', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    renderForm(res, { editing: kase.slug, values: { slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
+    renderForm(res, { editing: kase.slug, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
   });
 
   router.post('/cases/:slug', async (req, res) => {
     const existing = await getCase(db, req.params.slug);
     try {
-      const kase = await updateCase(db, existing.slug, caseForm(req.body));
+      const kase = await updateCase(db, existing.slug, caseForm(req.body), revisionOf(req.body));
       await recordAudit(db, actor(res), 'case.update', `case:${kase.slug}`, kase.status !== existing.status ? { status: kase.status } : undefined);
       setFlash(ctx, res, 'Case saved.');
       res.redirect(303, `/admin/cases/${kase.slug}`);
     } catch (err) {
+      // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
+      if (err instanceof EditConflictError) {
+        const now = await getCase(db, existing.slug);
+        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(now.revision) }, err }, 409);
+      }
       if (!(err instanceof ValidationError)) throw err;
       renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, err }, 400);
     }

@@ -5,13 +5,13 @@ import { countLettersToGo, getCampaign, listTargets, updateCampaignDetails } fro
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
-import { TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { EditConflictError, TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { renderDigestLetter } from '../../../digests/emails.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { formErrors, str, type Render } from './render.ts';
+import { formErrors, revisionOf, SEES, str, type Render } from './render.ts';
 
 /** The supporter every preview signs as: invented, and filling every field a letter may use. */
 export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
@@ -21,7 +21,6 @@ export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
   personalNote: 'I have followed this case for months and I ask you to act now.',
 };
 /** What each disclosure level lets a target see of the supporter, for the target picker. */
-const SEES = { name: 'the name only', name_place: 'name and place', full: 'name, place and email' } as const;
 /** Lines of source shown around a compile error. */
 const CONTEXT_LINES = 3;
 
@@ -98,7 +97,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     };
   }
 
-  const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, extra?: FieldErrors) => {
+  /** `revision`: what the form carries back, the one it was opened on (see updateCampaignDetails). */
+  const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, revision: number | null, extra?: FieldErrors) => {
     const p = previewData(l, draft, targetId);
     // Only a digest takes the letter as it is when it goes (signatures keep the text they signed);
     // counted for the page, not for the preview asked for at every pause in typing.
@@ -107,14 +107,14 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest,
+      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
-    }, p.errors ? 400 : 200);
+    }, extra?.revision ? 409 : p.errors ? 400 : 200);
   };
 
   router.get('/campaigns/:slug/letter', async (req, res) => {
     const l = await load(req.params.slug);
-    await renderEditor(res, l, { subject: l.campaign.letter_subject, body: l.campaign.letter_body }, req.query.target);
+    await renderEditor(res, l, { subject: l.campaign.letter_subject, body: l.campaign.letter_body }, req.query.target, l.campaign.revision);
   });
 
   /** The live preview admin.js asks for as the organizer types: an HTML fragment, nothing saved. */
@@ -127,13 +127,16 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/:slug/letter', async (req, res) => {
     const l = await load(req.params.slug);
     const draft = { subject: str(req.body?.letter_subject), body: str(req.body?.letter_body) };
-    if (req.body?.action !== 'save' || check(draft)) return renderEditor(res, l, draft, req.body?.target);
+    const revision = revisionOf(req.body);
+    if (req.body?.action !== 'save' || check(draft)) return renderEditor(res, l, draft, req.body?.target, revision);
     const { input } = campaignForm({ ...campaignValues(l.campaign, l.kase.slug), letter_subject: draft.subject, letter_body: draft.body });
     try {
-      await updateCampaignDetails(db, l.campaign.slug, input);
+      await updateCampaignDetails(db, l.campaign.slug, input, revision);
     } catch (err) {
+      // The page comes back with the revision saved meanwhile: saving again replaces it, knowingly.
+      if (err instanceof EditConflictError) return renderEditor(res, l, draft, req.body?.target, l.campaign.revision, { revision: err.message });
       if (!(err instanceof ValidationError)) throw err;
-      return renderEditor(res, l, draft, req.body?.target, renameCampaignErrors(err.fields));
+      return renderEditor(res, l, draft, req.body?.target, revision, renameCampaignErrors(err.fields));
     }
     await recordAudit(db, res.locals.organizer!.id, 'campaign.letter', `campaign:${l.campaign.slug}`);
     setFlash(ctx, res, 'Letter saved.');

@@ -49,7 +49,17 @@ const FIELD_LABELS: Record<string, string> = {
   body: 'What happened',
   label: 'What it is for',
   confirm_password: 'New password again',
+  revision: 'Not saved',
 };
+
+/** What a target learns of each supporter (its `disclose`), in the console's words. */
+export const SEES = { name: 'the name only', name_place: 'name, city and country', full: 'name, place and email' } as const;
+
+/** The revision a form was opened on (its hidden field); null when it sent none, and then nothing is checked. */
+export function revisionOf(body: unknown): number | null {
+  const v = str((body as Record<string, unknown> | undefined)?.revision);
+  return /^\d{1,9}$/.test(v) ? Number(v) : null;
+}
 
 /** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
 export function idParam(value: unknown, what: string): number {

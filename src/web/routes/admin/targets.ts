@@ -5,7 +5,7 @@ import type { Campaign } from '../../../campaigns/types.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, idParam, str, type Render } from './render.ts';
+import { formErrors, idParam, SEES, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city and country (default)' },
@@ -13,8 +13,6 @@ const DISCLOSE = [
   { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
 ];
 
-/** The Sees column: what the form offered, in short. */
-const SEES: Record<string, string> = { name_place: 'Name, city and country', name: 'Name only', full: 'Name, place and email' };
 
 /** Targets one by one, and from CSV with a preview before anything is saved. */
 export function targetRoutes(ctx: AppContext, render: Render): Router {
