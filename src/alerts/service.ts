@@ -36,12 +36,13 @@ async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: numbe
 
 /**
  * Posts a case update: stores it with the number of subscribers it will reach, then adds one
- * fan-out job. If the process dies between the two, resumeFanouts adds the job later.
+ * fan-out job without waiting for it. If the add fails or the process dies between the two,
+ * resumeFanouts adds the job later.
  * @throws ValidationError (title, body), NotFoundError for an unknown case.
  */
 export async function postCaseUpdate(
   db: Queryable,
-  queues: Pick<Queues, 'fanout'>,
+  queues: Pick<Queues, 'fanout' | 'later'>,
   caseSlug: string,
   input: unknown,
   publishedBy: number | null,
@@ -65,7 +66,9 @@ export async function postCaseUpdate(
     );
   }
   // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
-  await enqueueFanout(queues, update.id);
+  // Not waited for: while Redis is away the organizer still gets an answer, and an add that fails
+  // is made by resumeFanouts (the sweep task), which also logs it.
+  queues.later(enqueueFanout(queues, update.id).catch(() => undefined));
   return { ...update, repeated: !inserted };
 }
 

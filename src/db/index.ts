@@ -25,6 +25,19 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/** Errors that say the database could not be reached or is restarting, not that a statement is wrong. */
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+
+/**
+ * Whether `err` says the database is out of reach for now (refused or dropped connections, a
+ * server shutting down or starting, too many connections): worth trying again in a moment.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e?.code === 'string' && (UNAVAILABLE.has(e.code) || e.code.startsWith('08'))) return true;
+  return typeof e?.message === 'string' && /^Connection terminated|timeout exceeded when trying to connect/.test(e.message);
+}
+
 // int8 (counts, ids) as numbers: ids stay far below 2^53.
 const INT8_OID = 20;
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Db, Queryable } from '../db/index.ts';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError } from '../mail/transport.ts';
 import { deliveryJobId, enqueueDeliveries, MAX_SEND_ATTEMPTS, type Queues, type SendJob } from '../queues.ts';
@@ -14,8 +14,15 @@ export const LEASE_SECONDS = 90;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
 const RETRY_BASE_MS = 2_000;
 const SWEEP_PAGE = 1_000;
-/** Tries of a statement carrying sent marks; past them the marks are given up, and their rows go again once their leases end. */
-const RECORD_SENT_TRIES = 4;
+/** How soon a job whose claim found the database away is tried again. */
+const DATABASE_AWAY_RETRY_MS = 5_000;
+/**
+ * How long a statement carrying sent marks is tried again: a database restart or failover takes
+ * seconds to a minute, and a mark given up on sends its message again once the lease ends. Past
+ * this the lease is nearly over anyway.
+ */
+const RECORD_SENT_FOR_MS = (LEASE_SECONDS - 20) * 1_000;
+const RECORD_SENT_BACKOFF_MS = { first: 200, most: 2_000 };
 
 type Claimed = Delivery & { suppressed: boolean };
 
@@ -26,8 +33,8 @@ type LedgerStep = { claim: number } | { sent: q.SentMark };
  * Postgres were most of the send worker's cost (`npm run bench`, worker overhead), and while one
  * job waits for its claim another has just sent, so each statement carries both.
  *
- * A statement carrying sent marks is tried again here, a few times with backoff, before the next
- * batch may go: the relay has those messages, and while their marks are owed no claim may commit,
+ * A statement carrying sent marks is tried again here, with backoff, for most of a lease (a
+ * Postgres restart must not send those messages twice), before the next batch may go: the relay has those messages, and while their marks are owed no claim may commit,
  * or a job slot could send again with its last message still unrecorded (see sendDelivery). A
  * deadlock abort (two workers, one marking a row whose lease ran out while the other claims it)
  * is such a failure too. A statement of claims alone fails at once; BullMQ retries its jobs.
@@ -52,12 +59,13 @@ const ledger = perDb((db: Queryable) =>
 );
 
 async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
-  for (let attempt = 1; ; attempt++) {
+  const giveUpAt = Date.now() + RECORD_SENT_FOR_MS;
+  for (let wait = RECORD_SENT_BACKOFF_MS.first; ; wait = Math.min(wait * 2, RECORD_SENT_BACKOFF_MS.most)) {
     try {
       return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
     } catch (err) {
-      if (sent.length === 0 || attempt >= RECORD_SENT_TRIES) throw err;
-      await sleep(200 * 2 ** attempt);
+      if (sent.length === 0 || Date.now() + wait > giveUpAt) throw err;
+      await sleep(wait);
     }
   }
 }
@@ -123,7 +131,15 @@ export async function sendDelivery(
   onUnrecorded: (err: unknown, deliveryId: number) => void,
 ): Promise<SendOutcome> {
   const id = job.data.deliveryId;
-  const delivery = await ledger(db)({ claim: id });
+  const delivery = await ledger(db)({ claim: id }).catch(async (err: unknown) => {
+    // The database is away (a restart, a failover): try again shortly without using up an
+    // attempt, so the backoff does not grow through the outage and hold the backlog after it.
+    if (token && isDatabaseUnavailable(err)) {
+      await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    throw err;
+  });
   if (!delivery) {
     const state = await q.getDeliveryState(db, id);
     if (state?.status === 'sending' && state.lease_until) {

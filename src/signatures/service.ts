@@ -248,7 +248,15 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     const subscribed = signature.subscribe ? await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form') : 'subscribed';
     return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: subscribed === 'ask' ? signature.email : null };
   });
-  await enqueueDeliveries(deps.queues, ids);
+  // Not waited for, as when signing: the signer is answered while Redis is away, and the sweeper
+  // adds the jobs of letters an add failed for.
+  if (ids.length) {
+    deps.queues.later(
+      enqueueDeliveries(deps.queues, ids).catch((err: unknown) =>
+        deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+      ),
+    );
+  }
   // They left these alerts once: the tick asks, and their own click in the opt-in email answers.
   if (askFor) await askForAlerts(db, deps, askFor, campaign.case_id);
   return { kind: 'confirmed', campaignSlug: campaign.slug };

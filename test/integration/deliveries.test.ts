@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
@@ -76,6 +76,29 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(await row(id)).toMatchObject({ status: 'retry', attempts: 2 });
     });
 
+    it('puts a job off for a few seconds, using no attempt, when its claim finds the database away', async () => {
+      const id = await delivery('queued');
+      const db: Db = {
+        ...t.db,
+        async query(sql, params) {
+          if (sql.startsWith('WITH sent AS')) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          return t.db.query(sql, params);
+        },
+      };
+      const delays: number[] = [];
+      const job = { data: { deliveryId: id }, moveToDelayed: async (at: number) => void delays.push(at - Date.now()) } as unknown as Job<SendJob>;
+      const mailer = { kind: 'smtp', send: async () => { throw new Error('must not send'); }, close: async () => {} } as unknown as Mailer;
+      await expect(sendDelivery(db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
+      expect(delays).toHaveLength(1);
+      expect(delays[0]).toBeGreaterThan(3_000);
+      expect(delays[0]).toBeLessThanOrEqual(5_000);
+      expect(await row(id)).toMatchObject({ status: 'queued', attempts: 0 });
+      // Any other failure of the claim is BullMQ's to retry, as before.
+      const broken: Db = { ...t.db, query: async () => { throw Object.assign(new Error('syntax error'), { code: '42601' }); } };
+      await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {})).rejects.toThrow('syntax error');
+      expect(delays).toHaveLength(1);
+    });
+
     it('a repeated or late sent mark changes nothing', async () => {
       const id = await delivery('sending', 90);
       await recordSentAndClaim(t.db, [{ id, messageId: '<first@appeal.test>' }], [], 90);
@@ -126,13 +149,15 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect((await t.db.query<{ status: string; message_id: string }>('SELECT status, message_id FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({ status: 'sent', message_id: sink.messages[0]!.messageId });
     });
 
-    it('when a statement carrying sent marks fails, no claim commits before the marks it carried are recorded', async () => {
+    it('when statements carrying sent marks fail for seconds (a database restart), no claim commits before the marks they carried are recorded, and none is given up', async () => {
       const { rows } = await t.db.query<{ id: number }>(
         `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
       );
       const [a, b, c] = rows.map((r) => r.id) as [number, number, number];
-      // What each ledger statement carried and whether it committed; the first one with a mark fails.
+      // What each ledger statement carried and whether it committed; the first five with a mark
+      // fail (about 5 s of backoff: more than the four tries once given before a mark was dropped).
       const log: { marks: number[]; claims: number[]; ok: boolean }[] = [];
+      let failures = 0;
       let failed = false;
       const db: Db = {
         ...t.db,
@@ -140,9 +165,10 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
           if (!sql.startsWith('WITH sent AS')) return t.db.query(sql, params);
           const entry = { marks: params![0] as number[], claims: params![2] as number[], ok: false };
           log.push(entry);
-          if (!failed && entry.marks.length > 0) {
+          if (failures < 5 && entry.marks.length > 0) {
+            failures += 1;
             failed = true;
-            throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+            throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
           }
           const result = await t.db.query(sql, params);
           entry.ok = true;
@@ -164,6 +190,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
 
       const firstCommitAfterFailure = log.slice(log.findIndex((e) => !e.ok) + 1).find((e) => e.ok)!;
       expect(firstCommitAfterFailure.marks).toContain(a);
+      expect(log.filter((e) => !e.ok)).toHaveLength(5);
       expect(unrecorded).toEqual([]);
       const statuses = await t.db.query<{ status: string }>('SELECT status FROM deliveries ORDER BY id');
       expect(statuses.rows.map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);

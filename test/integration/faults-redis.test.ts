@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, statusCounts, waitUntilSettled } from '../helpers/faults.ts';
-import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
-import { addressOf, until } from '../helpers/signing.ts';
+import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
+import { confirmToken } from '../../src/signatures/service.ts';
+import { until } from '../helpers/signing.ts';
 import { freePort } from '../helpers/spawn.ts';
 
 const LETTERS = 1_200;
@@ -80,9 +81,10 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
     }
   });
 
-  it('answers a signer at once while Redis is away (the limits count in memory), and sends the confirmation once it is back', { timeout: 120_000 }, async () => {
+  it('answers a signer, a confirmation and a case update at once while Redis is away, and sends their mail once it is back', { timeout: 120_000 }, async () => {
     const base = await ctx.startWeb();
-    const { slug } = await createLiveCampaign(ctx.db);
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const apiToken = await createToken(ctx.db);
     await stop(redis, 'SIGKILL');
     const email = `${uniq('outage')}@supporter.example`;
     const started = Date.now();
@@ -94,13 +96,30 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
     });
     expect(res.status).toBe(303);
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect((await ctx.db.query(`SELECT status FROM signatures WHERE email = $1`, [email])).rows).toEqual([{ status: 'pending' }]);
+    const { rows: [signature] } = await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM signatures WHERE email = $1`, [email]);
+    expect(signature).toMatchObject({ status: 'pending' });
+
+    // Confirming and posting an update store their rows and answer; the jobs wait for Redis.
+    const quick = async (url: string, init: RequestInit) => {
+      const at = Date.now();
+      const answer = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      expect(Date.now() - at, url).toBeLessThan(5_000);
+      return answer;
+    };
+    const confirmed = await quick(`${base}/confirm/${confirmToken(ctx.secret, signature!.id)}`, { method: 'POST', body: new URLSearchParams({ v: '0' }) });
+    expect(confirmed.status).toBe(303);
+    const posted = await quick(`${base}/api/v1/cases/${caseSlug}/updates`, {
+      method: 'POST', headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Hearing moved', body: 'To next week.' }),
+    });
+    expect(posted.status).toBe(202);
+    expect((await ctx.db.query(`SELECT count(*)::int AS n FROM deliveries WHERE kind = 'letter' AND source_id = $1`, [signature!.id])).rows).toEqual([{ n: 2 }]);
 
     redis = await startRedis(port, dir);
     const workers = await ctx.startWorkers();
     try {
-      // Its job was added when Redis came back, or else by the sweeper (30 s of grace).
-      await until(() => ctx.sink!.messages.find((m) => addressOf(m.to).includes(email)), `the confirmation to ${email}`, 90_000);
+      // Its letters' jobs were added when Redis came back, or else by the sweeper (30 s of grace);
+      // confirmed meanwhile, the signer needs no confirmation email any more.
+      await until(() => (ctx.sink!.messages.filter((m) => m.text?.includes('Outage Signer')).length === 2 ? true : undefined), 'the two letters', 90_000);
     } finally {
       await workers.close();
     }

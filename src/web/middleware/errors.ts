@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../../db/index.ts';
 import type { Views } from '../../views.ts';
 import {
   CampaignNotOpenError,
@@ -77,6 +78,9 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
   if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
+  if (isDatabaseUnavailable(err)) {
+    return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent was not saved. Please try again in a minute.' };
+  }
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return { status: e.status, code: 'bad_request', title: 'Bad request', message: 'The request could not be understood.' };
   }
@@ -101,11 +105,15 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
     const mapped = mapError(err);
+    if (mapped?.status === 503) {
+      res.set('Retry-After', '30');
+      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, 'request failed: database unavailable');
+    }
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.
       log.error({ err, method: req.method, path: req.route?.path ?? 'unmatched' }, 'request failed');
     }
     if (res.headersSent) return;
-    sendError(res, req, views, mapped ?? { status: 500, code: 'internal', title: 'Something went wrong', message: 'Something went wrong on our side. Nothing you sent was lost; please try again in a moment.' });
+    sendError(res, req, views, mapped ?? { status: 500, code: 'internal', title: 'Something went wrong', message: 'Something went wrong on our side. Please try again in a moment; if it keeps happening, tell the organizers.' });
   };
 }
