@@ -3,7 +3,7 @@ import type { Composer } from '../deliveries/service.ts';
 import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
-import { optinToken } from './service.ts';
+import { manageToken, optinToken } from './service.ts';
 
 export interface SubscriberEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
@@ -14,14 +14,31 @@ export interface SubscriberEmailDeps {
 /**
  * The opt-in email: what the subscriber asked to follow and a link to a page whose button
  * confirms (mail scanners follow links, so the link itself changes nothing). Composed with the
- * current round's token; nothing is sent when nothing waits for confirmation any more.
+ * current round's token. When nothing waits for confirmation, an active subscriber who asked
+ * again (for what they follow already) gets the link to their preferences instead: asking is how
+ * someone who lost every alert email finds the way to change or stop them. Otherwise nothing.
  */
 export function createOptinComposer({ config, views, secret }: SubscriberEmailDeps): Composer {
   return async (db, delivery) => {
     const subscriber = await q.getSubscriber(db, delivery.source_id);
     if (!subscriber) return null;
     const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
-    if (pending.length === 0) return null;
+    if (pending.length === 0) {
+      if (subscriber.status !== 'active') return null;
+      const following = await q.listSubscriptions(db, subscriber.id, 'active');
+      return {
+        messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, subscriber.id, config.mailFrom.address),
+        from: { name: config.orgName, address: config.mailFrom.address },
+        to: delivery.recipient,
+        subject: `Your case alerts from ${config.orgName}`,
+        headers: AUTOMATIC,
+        ...views.email('manage', {
+          orgName: config.orgName,
+          cases: following.map((p) => ({ all: p.caseId === null, personName: p.personName })),
+          manageUrl: `${config.publicUrl}/preferences/${manageToken(secret, subscriber.id)}`,
+        }),
+      };
+    }
     const body = views.email('optin', {
       orgName: config.orgName,
       cases: pending.map((p) => ({ all: p.caseId === null, personName: p.personName })),

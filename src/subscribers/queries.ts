@@ -18,16 +18,18 @@ export async function upsertSubscriber(db: Queryable, email: string) {
 
 /**
  * Asks for a subscription; it stays pending until the opt-in is confirmed. An active one is left
- * as it is; a pending one takes the wording of the latest form.
+ * as it is, unless its subscriber bounced: then it waits for the opt-in too, whose confirmation
+ * shows the address works again. A pending one takes the wording of the latest form.
+ * @returns false when the subscriber follows that case already (nothing waits for an opt-in).
  */
-/** @returns false when the subscriber follows that case already (nothing waits for an opt-in). */
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   const { rowCount } = await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
      VALUES ($1, $2, 'pending', $3, $4)
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
-       SET consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
-       WHERE subscriptions.status = 'pending'`,
+       SET status = 'pending', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
+       WHERE subscriptions.status = 'pending'
+          OR EXISTS (SELECT 1 FROM subscribers s WHERE s.id = $1 AND s.status = 'bounced')`,
     [subscriberId, caseId, source, text],
   );
   return rowCount > 0;

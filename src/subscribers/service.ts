@@ -48,9 +48,10 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.upsertSubscriber(tx, s.email);
     const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
-    // Following that case already: no email, and the link of an opt-in still on its way stays good.
-    if (!waits) return undefined;
-    await q.markOptinRequested(tx, subscriber.id);
+    // Following that case already: the opt-in row's email then carries the link to their
+    // preferences (see createOptinComposer), for whoever lost every alert email. An opt-in still
+    // on its way for something else is sent again with this one, with a new link.
+    if (waits) await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
     const requeued = fresh === undefined ? await requeueFinished(tx, 'optin', subscriber.id) : undefined;
     const delivery = fresh !== undefined ? { id: fresh, waitMs: 0 } : requeued;

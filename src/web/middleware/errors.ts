@@ -27,7 +27,7 @@ interface Mapped {
 }
 
 /** What the per-address limit says of an address that has had its allowance. */
-export const ADDRESS_LIMITED = 'was given in as many requests as we take for one address in an hour';
+export const ADDRESS_LIMITED = 'has been used in too many requests this hour (we limit each address so nobody can flood a mailbox)';
 
 export function minutes(seconds: number): string {
   const m = Math.max(1, Math.ceil(seconds / 60));
