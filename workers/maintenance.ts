@@ -8,8 +8,12 @@ import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
 export const PURGE_EVERY_MS = 24 * 3600_000;
-/** Each campaign's digest goes out in the first check after its digest_hour. */
-export const DIGEST_EVERY_MS = 15 * 60_000;
+/**
+ * Each campaign's digest goes out in the first check after its digest_hour: checks run on the
+ * quarter hours of the clock (UTC), so a digest set for 21:00 is made at 21:00, not up to a
+ * quarter later depending on when a worker started.
+ */
+export const DIGEST_CHECKS = { pattern: '0,15,30,45 * * * *', tz: 'UTC' };
 
 /**
  * Registers the periodic jobs. Job schedulers are upserts keyed by id, so every worker process
@@ -20,7 +24,7 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
   const opts = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
   await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' }, opts });
   await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' }, opts });
-  await queues.maintenance.upsertJobScheduler('digest', { every: DIGEST_EVERY_MS }, { name: 'digest', data: { task: 'digest' }, opts });
+  await queues.maintenance.upsertJobScheduler('digest', DIGEST_CHECKS, { name: 'digest', data: { task: 'digest' }, opts });
 }
 
 export function createMaintenanceWorker(ctx: AppContext) {

@@ -9,6 +9,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, waitForMail } from '../helpers/subscribers.ts';
+import { scheduleMaintenance } from '../../workers/maintenance.ts';
 
 const DAY_MS = 24 * 3600_000;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,6 +73,15 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   });
   afterAll(async () => {
     await ctx?.close();
+  });
+
+  it('checks for due digests on the quarter hours of the clock, whenever a worker started', async () => {
+    await scheduleMaintenance(ctx.queues);
+    const scheduler = await ctx.queues.maintenance.getJobScheduler('digest');
+    expect(scheduler).toMatchObject({ pattern: '0,15,30,45 * * * *' });
+    expect(Number(scheduler!.next) % (15 * 60_000)).toBe(0);
+    // The other tests here run the tasks themselves.
+    for (const id of ['sweep', 'purge', 'digest']) await ctx.queues.maintenance.removeJobScheduler(id);
   });
 
   it('sends each target one letter naming every new signer with a CSV, and nothing when there is no new signer', async () => {
