@@ -196,6 +196,24 @@ export async function listFailedDeliveries(db: Queryable, filter: { campaignId?:
   return rows;
 }
 
+/** A campaign's letters waiting to be tried again after a temporary failure, soonest first, with why. */
+export async function listRetryingDeliveries(db: Queryable, campaignId: number, limit: number) {
+  const { rows } = await db.query<{ id: number; recipient: string; attempts: number; last_error: string | null; next_attempt_at: Date | null; target_name: string | null }>(
+    `SELECT d.id, d.recipient, d.attempts, d.last_error, d.next_attempt_at, t.name AS target_name
+       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
+      WHERE d.campaign_id = $1 AND d.status = 'retry'
+      ORDER BY d.next_attempt_at NULLS FIRST, d.id LIMIT $2`,
+    [campaignId, limit],
+  );
+  return rows;
+}
+
+/** Which of `emails` are on the suppression list (lower-cased). */
+export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ email: string }>('SELECT email FROM suppressions WHERE email = ANY($1::text[])', [emails.map((e) => e.toLowerCase())]);
+  return new Set(rows.map((r) => r.email));
+}
+
 /**
  * Puts up to `limit` failed deliveries whose address is not suppressed back in the queue, as
  * requeueFailed does one (attempts counted afresh). For after an outage of the relay or a fix

@@ -325,6 +325,8 @@ export async function countDeliveries(db: Queryable, where: { campaignId?: numbe
 export { enqueueDeliveries };
 
 export const listFailedDeliveries = q.listFailedDeliveries;
+export const listRetryingDeliveries = q.listRetryingDeliveries;
+export const suppressedAmong = q.suppressedAmong;
 export const countFailedByKind = q.countFailedByKind;
 export const listSuppressions = q.listSuppressions;
 export const countOtherSuppressions = q.countOtherSuppressions;

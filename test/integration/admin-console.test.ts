@@ -370,6 +370,19 @@ describe('the organizer console on PGlite', () => {
     const page = await client.open(`/admin/campaigns/${slug}`);
     expect(page.text).toContain('no such mailbox');
     expect((await client.get('/admin/suppressions')).text).toContain(refused);
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toMatch(/bounced<\/a>/);
+
+    // A letter the relay turned away for now shows why, and when it goes again.
+    const { rows: [later] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts, last_error, next_attempt_at)
+       SELECT 'letter', d.source_id + 1000000, d.target_id, d.campaign_id, d.recipient, 'retry', 2, '451 4.7.1 try again later', now() + interval '4 minutes'
+         FROM deliveries d WHERE d.id = $1 RETURNING id`,
+      [failed.id],
+    );
+    const retryingPage = (await client.get(`/admin/campaigns/${slug}`)).text;
+    expect(retryingPage).toContain('<h3>Retrying</h3>');
+    expect(retryingPage).toContain('451 4.7.1 try again later');
+    await ctx.db.query('DELETE FROM deliveries WHERE id = $1', [later!.id]);
 
     const stillSuppressed = await client.post(`/admin/deliveries/${failed.id}/retry`, { back: `/admin/campaigns/${slug}` });
     expect(stillSuppressed.status).toBe(303);

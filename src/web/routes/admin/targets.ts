@@ -2,6 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { addTargets, getCampaign, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import type { Campaign } from '../../../campaigns/types.ts';
+import { suppressedAmong } from '../../../deliveries/service.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -22,9 +23,12 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
     const values = form.values ?? { disclose: 'name_place' };
+    const targets = await listTargets(db, campaign.id, { withRetired: true });
+    // An official whose server refused a letter for good gets no more until the address is fixed.
+    const suppressed = await suppressedAmong(db, targets.map((t) => t.email));
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
-      targets: (await listTargets(db, campaign.id, { withRetired: true })).map((t) => ({ ...t, sees: SEES[t.disclose] })),
+      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], suppressed: suppressed.has(t.email.toLowerCase()) })),
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
-import { listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
+import { listFailedDeliveries, listRetryingDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -37,18 +37,19 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const [kase, targets, stats, perDay, failed, sigs, deadline, waitingForDigest] = await Promise.all([
+    const [kase, targets, stats, perDay, failed, retrying, sigs, deadline, waitingForDigest] = await Promise.all([
       getCaseById(db, campaign.case_id),
       listTargets(db, campaign.id),
       getCampaignStats(db, campaign.slug),
       countSignaturesPerDay(db, campaign.id, CHART_DAYS),
       listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
+      listRetryingDeliveries(db, campaign.id, 20),
       signaturesPage(campaign.id, req.query, 10),
       getCampaignDeadline(db, campaign.slug),
       campaign.delivery_mode === 'digest' ? countWaitingForDigest(db, campaign.id) : undefined,
     ]);
     render(res, 'campaign', {
-      title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, ...sigs,
+      title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying, ...sigs,
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
