@@ -1,11 +1,14 @@
 // The console works without this file; it only adds comfort. No inline scripts: the CSP forbids them.
 (function () {
   'use strict';
-  // Forms that say what they will do before doing it.
+  // Forms that say what they will do before doing it. Without this script the server asks on a
+  // page of its own, as it does for a form whose `confirmed` field stays empty.
   document.addEventListener('submit', function (event) {
     var form = event.target;
     var message = form.getAttribute && form.getAttribute('data-confirm');
-    if (message && !window.confirm(message)) event.preventDefault();
+    if (!message) return;
+    if (!window.confirm(message)) return event.preventDefault();
+    if (form.elements.confirmed) form.elements.confirmed.value = '1';
   });
 
   // Move focus to the error summary, so a screen reader announces it.

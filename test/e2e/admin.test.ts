@@ -200,6 +200,17 @@ describe('running a campaign from the console in a real browser', () => {
     expect(await admin.locator('table.updates tbody tr').first().locator('td').nth(2).innerText()).toBe('1');
     await mailTo(ctx, 'dana@supporter.example');
     await screenshot(admin, 'admin-case');
+
+    // Withdrawing asks first; the script's dialog stands in for the page that asks without it.
+    let asked = '';
+    admin.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await admin.locator('table.updates tbody tr').first().getByRole('button', { name: 'Withdraw' }).click();
+    await admin.locator('.flash').waitFor();
+    expect(asked).toContain('Withdraw “Court hearing moved to Monday”?');
+    expect(await admin.locator('.flash').innerText()).toContain('is withdrawn');
   });
 
   it('previews a CSV import with row-level errors before importing anything', async () => {

@@ -152,7 +152,13 @@ describe('the organizer console on PGlite', () => {
     const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Waiting Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${tag}@supporter.example`]);
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient) VALUES ('letter', $1, $2, $3, $4)`, [sig!.id, target!.id, target!.campaign_id, gone]);
 
-    const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, {});
+    // Without the page's script nothing is removed yet: a page asks first, in the form's words.
+    const asked = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { question: 'Remove Former Minister from this campaign?' });
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('Remove Former Minister from this campaign?');
+    expect(asked.text).toContain('name="confirmed" value="1"');
+    expect((await ctx.db.query('SELECT retired_at FROM targets WHERE id = $1', [target!.id])).rows[0]).toEqual({ retired_at: null });
+    const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
     expect(removed.status).toBe(303);
     expect((await client.open(removed.location!)).text).toContain('Former Minister gets no more letters: 1 letter not yet sent will not be sent.');
     expect(await letters(gone)).toEqual(['sent']);
@@ -170,7 +176,7 @@ describe('the organizer console on PGlite', () => {
     expect(ctx.sink!.messages.filter((m) => m.text?.includes('Waiting Signer'))).toEqual([]);
     // The last target written to stays.
     const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
-    expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, {})).location!)).text).toContain('A campaign needs at least one target');
+    expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, { confirmed: '1' })).location!)).text).toContain('A campaign needs at least one target');
 
     expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/reinstate`, {})).status).toBe(303);
     // Twice (a double click): one change, one audit entry.
@@ -186,15 +192,15 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title, body: 'She is held in the building on …', request_key: uniq('k') })).status).toBe(303);
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).toContain(title);
     const { rows: [u] } = await ctx.db.query<{ id: number }>('SELECT id FROM case_updates WHERE title = $1', [title]);
-    const withdrawn = await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, {});
+    const withdrawn = await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, { confirmed: '1' });
     expect(withdrawn.status).toBe(303);
     expect((await client.open(withdrawn.location!)).text).toContain(`“${title}” is withdrawn: it is off the case page`);
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain(title);
     const page = (await client.get(`/admin/cases/${caseSlug}`)).text;
     expect(page).toMatch(new RegExp(`${title} <span class="badge">withdrawn</span>`));
-    expect((await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, {})).status).toBe(303);
+    expect((await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, { confirmed: '1' })).status).toBe(303);
     expect((await actions(ctx, organizerId)).filter((a) => a.action === 'case.update_withdraw' && a.object === `case:${caseSlug}`)).toHaveLength(1);
-    expect((await client.post(`/admin/cases/${caseSlug}/updates/999999999/withdraw`, {})).status).toBe(404);
+    expect((await client.post(`/admin/cases/${caseSlug}/updates/999999999/withdraw`, { confirmed: '1' })).status).toBe(404);
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {
@@ -415,11 +421,11 @@ describe('the organizer console on PGlite', () => {
     const listed = await client.open('/admin/tokens');
     expect(listed.text).toMatch(/nightly export<\/td><td class="break">[^<]+<\/td><td class="nowrap">[^<]+<\/td><td class="nowrap">\d{4}-/);
     const id = (await ctx.db.query<{ id: number }>(`SELECT id FROM api_tokens WHERE label = 'nightly export'`)).rows[0]!.id;
-    expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
+    expect((await client.post(`/admin/tokens/${id}/revoke`, { confirmed: '1' })).status).toBe(303);
     expect((await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     // Again: a no-op; a token that never was: not found, not "revoked already".
-    expect((await client.post(`/admin/tokens/${id}/revoke`, {})).status).toBe(303);
-    expect((await client.post('/admin/tokens/99999999/revoke', {})).status).toBe(404);
+    expect((await client.post(`/admin/tokens/${id}/revoke`, { confirmed: '1' })).status).toBe(303);
+    expect((await client.post('/admin/tokens/99999999/revoke', { confirmed: '1' })).status).toBe(404);
     // The console's JSON answers its errors in JSON too.
     const stats = await client.get('/admin/campaigns/nope/stats.json');
     expect(stats.status).toBe(404);
@@ -524,9 +530,9 @@ describe('the organizer console on PGlite', () => {
 
     const { client: other, organizer } = await signedIn(base, ctx.db, 'organizer');
     expect((await other.get('/admin')).status).toBe(200);
-    expect((await client.post(`/admin/organizers/${organizerId}/remove`, {})).status).toBe(303);
+    expect((await client.post(`/admin/organizers/${organizerId}/remove`, { confirmed: '1' })).status).toBe(303);
     expect((await client.get('/admin')).status).toBe(200);
-    expect((await client.post(`/admin/organizers/${organizer.id}/remove`, {})).status).toBe(303);
+    expect((await client.post(`/admin/organizers/${organizer.id}/remove`, { confirmed: '1' })).status).toBe(303);
     expect((await other.get('/admin')).status).toBe(303);
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('organizer.remove');
     // Their own entries lose their author with the row; the removal keeps who they were.

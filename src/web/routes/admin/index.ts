@@ -14,7 +14,7 @@ import { letterRoutes } from './letter.ts';
 import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
-import { createRender, safeNext, type Render } from './render.ts';
+import { createRender, safeNext, str, type Render } from './render.ts';
 import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
@@ -74,6 +74,25 @@ function adminErrors(render: Render): ErrorRequestHandler {
  * bodies with larger limits. The chain: cookies → session → (queues board) → body → CSRF →
  * sign-in pages → signed-in only → admin only.
  */
+/** Forms that undo something for good: the page's script asks before sending, or askFirst does. */
+const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', '/organizers/:id/remove', '/tokens/:id/revoke'];
+
+/**
+ * A destructive form sent without its confirmation (no script ran in the browser) is answered
+ * with a page that asks, in the form's own words, and sends it again confirmed.
+ */
+function askFirst(render: Render): RequestHandler {
+  return (req, res, next) => {
+    if (str(req.body?.confirmed) === '1') return next();
+    render(res, 'ask-first', {
+      title: 'Are you sure?',
+      question: str(req.body?.question) || 'This cannot be undone.',
+      action: req.originalUrl,
+      back: safeNext(new URL(req.get('referer') ?? '/admin', 'http://x').pathname),
+    });
+  };
+}
+
 export function adminRoutes(ctx: AppContext): Router {
   const router = Router();
   const render = createRender(ctx);
@@ -91,6 +110,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(requireCsrf);
   router.use(authRoutes(ctx, render));
   router.use(requireOrganizer);
+  router.post(ASK_FIRST, askFirst(render));
   router.use(dashboardRoutes(ctx, render));
   router.use(caseRoutes(ctx, render));
   router.use(updateRoutes(ctx, render));
