@@ -173,24 +173,40 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const existing = await getCampaign(db, slug);
   const c = parseDetails(slug, input);
   const kase = await caseFor(db, c.caseSlug);
-  const modeChanged = c.deliveryMode !== existing.delivery_mode;
-  const caseChanged = kase.id !== existing.case_id;
-  if (modeChanged || caseChanged) {
-    // Signers so far were handled by the old mode: switching would send their letters again in a
-    // digest, or (digest → each) never send the letters of those not yet in one. And each of them
-    // signed about this case: their names must not go out on letters about another person.
-    const { pending, confirmed } = await q.countSignatures(db, existing.id);
-    if (pending + confirmed > 0) {
-      const refused = 'cannot change once people have signed; start a new campaign instead';
-      throw new ValidationError({ ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) });
-    }
-  }
+  const refused = await frozenDetailErrors(db, existing, { caseId: kase.id, deliveryMode: c.deliveryMode });
+  if (Object.keys(refused).length) throw new ValidationError(refused);
   return db.transaction(async (tx) => {
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
     if (!saved) throw new EditConflictError('campaign');
     return saved;
   });
+}
+
+/**
+ * The details that may not change once people have signed: the delivery mode (signers so far were
+ * handled by the old one: switching would send their letters again in a digest, or, digest →
+ * each, never send the letters of those not yet in one) and the case (each of them signed about
+ * this case: their names must not go out on letters about another person).
+ */
+async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { caseId: number | undefined; deliveryMode: string }): Promise<FieldErrors> {
+  const modeChanged = next.deliveryMode !== existing.delivery_mode;
+  const caseChanged = next.caseId !== undefined && next.caseId !== existing.case_id;
+  if (!modeChanged && !caseChanged) return {};
+  const { pending, confirmed } = await q.countSignatures(db, existing.id);
+  if (pending + confirmed === 0) return {};
+  const refused = 'cannot change once people have signed; start a new campaign instead';
+  return { ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) };
+}
+
+/**
+ * What is wrong with new details for a campaign that the form's other mistakes would otherwise
+ * hide until they are fixed: a case or delivery mode that may no longer change.
+ */
+export async function frozenDetailsChanged(db: Queryable, slug: string, input: { caseSlug?: unknown; deliveryMode?: unknown }): Promise<FieldErrors> {
+  const existing = await getCampaign(db, slug);
+  const kase = typeof input.caseSlug === 'string' ? await findCase(db, input.caseSlug) : undefined;
+  return frozenDetailErrors(db, existing, { caseId: kase?.id, deliveryMode: typeof input.deliveryMode === 'string' && input.deliveryMode ? input.deliveryMode : 'each' });
 }
 
 /** A campaign's details as updateCampaignDetails reads them: its slug and targets stay. */

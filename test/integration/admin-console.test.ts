@@ -520,6 +520,18 @@ describe('the organizer console on PGlite', () => {
     expect((await getCase(ctx.db, caseSlug))).toMatchObject({ status: 'released', summary: 'Fled the camps.' });
   });
 
+  it('names a delivery mode that may no longer change together with the form\'s other mistakes', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Early Signer', 'early@supporter.example', 'confirmed', now() FROM campaigns WHERE slug = $1`, [slug]);
+    const details = await client.open(`/admin/campaigns/${slug}/edit`);
+    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(details.text)![1]!.replace(/&#x3D;/g, '=');
+    const res = await client.post(`/admin/campaigns/${slug}/edit`, { ...values, title: '', case_slug: caseSlug, letter_body: body, delivery_mode: 'digest', require_confirmation: 'on' });
+    expect(res.status).toBe(400);
+    expect(res.text).toMatch(/Title: [^<]*(required|at least)/);
+    expect(res.text).toContain('Delivery mode: cannot change once people have signed');
+  });
+
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {
     const admins = async () => (await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows.length;
     expect(await admins()).toBe(1);

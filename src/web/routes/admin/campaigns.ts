@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, detailErrors, getCampaign, getCampaignDeadline, launchBlocker, listCampaignOverview, listTargets, parseTargetsCsv,
+  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, launchBlocker, listCampaignOverview, listTargets, parseTargetsCsv,
   setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
@@ -132,7 +132,9 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(now.revision) }, errors: { revision: err.message } }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
-      await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors(err.fields), ...errors } }, 400);
+      // Every mistake at once: a case or mode that may no longer change too, not after the rest is fixed.
+      const frozen = await frozenDetailsChanged(db, existing.slug, input);
+      await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, 400);
     }
   });
 
