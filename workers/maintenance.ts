@@ -5,6 +5,7 @@ import { purgeUnconfirmed, purgeUnsubscribed } from '../src/retention/service.ts
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
 import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
+import { workerErrorLog } from './errors.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
 export const PURGE_EVERY_MS = 24 * 3600_000;
@@ -54,7 +55,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
     },
     { connection: ctx.redis.options as ConnectionOptions, prefix: ctx.config.queuePrefix, concurrency: 1 },
   );
-  worker.on('error', (err) => ctx.log.error({ err }, 'maintenance worker error'));
+  worker.on('error', workerErrorLog(ctx.log, 'maintenance worker error'));
   worker.on('failed', (job, err) => ctx.log.error({ task: job?.data.task, err: err.message }, 'maintenance job failed'));
   return worker;
 }

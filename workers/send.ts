@@ -2,6 +2,7 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sendDelivery, settleSentMarks, type Composers } from '../src/deliveries/service.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
+import { workerErrorLog } from './errors.ts';
 
 // A dead worker's jobs come back after the lock lapses; short enough that a crash costs
 // seconds, long enough that a busy event loop renews it in time.
@@ -41,7 +42,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
       maxStalledCount: MAX_STALLED,
     },
   );
-  worker.on('error', (err) => ctx.log.error({ err }, 'send worker error'));
+  worker.on('error', workerErrorLog(ctx.log, 'send worker error'));
   worker.on('failed', (job, err) => {
     if (job) ctx.log.warn({ deliveryId: job.data.deliveryId, err: err.message }, 'delivery not sent');
   });

@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+
+/**
+ * A worker's 'error' listener that writes each kind of error once per `everyMs`, with how many of
+ * that kind it left out since. While Redis is away every BullMQ worker reports the refused
+ * connection many times a second, and after it comes back empty each lost job says its key is
+ * missing: a log that repeats them all buries everything else. Numbers in a message (job ids,
+ * ports) do not make a new kind.
+ */
+export function workerErrorLog(log: Pick<Logger, 'error'>, msg: string, everyMs = 30_000): (err: Error) => void {
+  const seen = new Map<string, { at: number; left: number }>();
+  return (err) => {
+    const kind = (err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120);
+    const now = Date.now();
+    const last = seen.get(kind);
+    if (last && now - last.at < everyMs) {
+      last.left += 1;
+      return;
+    }
+    seen.set(kind, { at: now, left: 0 });
+    log.error({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, msg);
+  };
+}
