@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sendDelivery, settleSentMarks, type Composers } from '../src/deliveries/service.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
@@ -44,7 +44,11 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
   );
   worker.on('error', workerErrorLog(ctx.log, 'send worker error'));
   worker.on('failed', (job, err) => {
-    if (job) ctx.log.warn({ deliveryId: job.data.deliveryId, err: err.message }, 'delivery not sent');
+    if (!job) return;
+    // A job BullMQ will run again is a retry; one it will not is a letter that failed for good.
+    const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) ctx.log.warn({ deliveryId: job.data.deliveryId, err: err.message }, 'delivery failed');
+    else ctx.log.info({ deliveryId: job.data.deliveryId, attempt: job.attemptsMade, err: err.message }, 'delivery will be retried');
   });
   return worker;
 }
