@@ -97,6 +97,6 @@ export async function changePassword(
   const stored = (await q.getOrganizer(db, organizer.id))?.password_hash ?? DUMMY_HASH;
   if (!(await verifyPassword(input.current, stored))) fields.current_password = 'is not your current password';
   if (Object.keys(fields).length) throw new ValidationError(fields);
-  await q.setPasswordHash(db, organizer.id, await hashPassword(input.next));
+  await q.setPasswordHash(db, organizer.id, await hashPassword(input.next), false);
   await recordAudit(db, organizer.id, 'organizer.password', `organizer:${organizer.id}`);
 }

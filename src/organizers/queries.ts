@@ -78,8 +78,9 @@ export async function clearFailedLogins(db: Queryable, id: number) {
   await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL, last_failed_login_at = NULL WHERE id = $1', [id]);
 }
 
-export async function setPasswordHash(db: Queryable, id: number, hash: string) {
-  await db.query('UPDATE organizers SET password_hash = $2 WHERE id = $1', [id, hash]);
+/** `mustChange`: the password was generated for someone else to hand over (see Organizer). */
+export async function setPasswordHash(db: Queryable, id: number, hash: string, mustChange: boolean) {
+  await db.query('UPDATE organizers SET password_hash = $2, password_must_change = $3 WHERE id = $1', [id, hash, mustChange]);
 }
 
 export interface OrganizerListing {

@@ -15,6 +15,8 @@ export interface Organizer {
   name: string;
   role: 'admin' | 'organizer';
   password_hash: string;
+  /** The password was generated and handed over: the organizer chooses their own first. */
+  password_must_change: boolean;
   failed_logins: number;
   locked_until: Date | null;
 }
@@ -37,9 +39,9 @@ export async function addOrganizer(db: Queryable, input: unknown): Promise<{ org
   if (weak) throw new ValidationError({ password: weak });
   const generatedPassword = o.password ? undefined : crypto.randomBytes(12).toString('base64url');
   const { rows } = await db.query<Organizer>(
-    `INSERT INTO organizers (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
+    `INSERT INTO organizers (email, name, role, password_hash, password_must_change) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (lower(email)) DO NOTHING RETURNING *`,
-    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!)],
+    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!), generatedPassword !== undefined],
   );
   if (!rows[0]) throw new ConflictError('email_taken', `An organizer with the email ${o.email} exists already.`);
   return { organizer: rows[0], generatedPassword };
@@ -61,7 +63,7 @@ export async function resetPassword(db: Db, email: string, password?: string): P
   const hash = await hashPassword(chosen ?? generatedPassword!);
   // All or nothing: a new password with the old sessions still signed in would not be a reset.
   await db.transaction(async (tx) => {
-    await q.setPasswordHash(tx, organizer.id, hash);
+    await q.setPasswordHash(tx, organizer.id, hash, generatedPassword !== undefined);
     await q.deleteSessionsOf(tx, organizer.id, null);
     await q.clearFailedLogins(tx, organizer.id);
     await recordAudit(tx, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });

@@ -437,7 +437,7 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toEqual(expect.arrayContaining(['token.create', 'token.revoke']));
   });
 
-  it('adds an organizer with a password shown once, who can sign in', async () => {
+  it('adds an organizer with a password shown once, who can sign in and must choose their own first', async () => {
     await client.open('/admin/organizers');
     const email = `${uniq('new')}@appeal.test`;
     const res = await client.post('/admin/organizers', { email, name: 'New Person', role: 'organizer' });
@@ -445,6 +445,13 @@ describe('the organizer console on PGlite', () => {
     const password = /value="([^"]+)" aria-label="Generated password"/.exec(res.text)![1]!;
     const fresh = new ConsoleClient(base);
     expect((await fresh.login(email, password)).status).toBe(303);
+    // The password was shown to the admin: every page leads to choosing their own first.
+    for (const path of ['/admin', '/admin/campaigns']) expect((await fresh.get(path)).location).toBe('/admin/password');
+    const page = await fresh.open('/admin/password');
+    expect(page.text).toContain('Your password was made for you');
+    const chosen = 'correct horse battery staple 42';
+    expect((await fresh.post('/admin/password', { current_password: password, new_password: chosen, confirm_password: chosen })).status).toBe(303);
+    expect((await fresh.open('/admin')).status).toBe(200);
     expect((await fresh.get('/admin/organizers')).status).toBe(403);
     // The outbox shows every email's links and recipients: admins only, as the subscriber list.
     expect((await fresh.get('/admin/outbox')).status).toBe(403);

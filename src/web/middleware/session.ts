@@ -100,6 +100,15 @@ export const requireOrganizer: RequestHandler = (req, res, next) => {
   res.redirect(303, `/admin/login?next=${encodeURIComponent(back)}`);
 };
 
+/**
+ * An organizer signed in with a password someone else was shown (generated when they were added,
+ * or by a reset) sees the change-password page first, whatever they open; signing out still works.
+ */
+export const requireOwnPassword: RequestHandler = (req, res, next) => {
+  if (!res.locals.organizer?.password_must_change || req.path === '/password' || req.path === '/logout') return next();
+  res.redirect(303, '/admin/password');
+};
+
 /** Admin-only pages: organizers and API tokens, the queues. */
 export const requireAdmin: RequestHandler = (_req, res, next) => {
   if (res.locals.organizer?.role !== 'admin') throw new ForbiddenError('Only an admin may open this page.');

@@ -90,7 +90,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.get('/password', requireOrganizer, (_req, res) => {
-    render(res, 'password', { title: 'Change your password', section: 'account' });
+    render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change });
   });
 
   router.post('/password', requireOrganizer, async (req, res) => {
@@ -107,7 +107,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       if (!err.fields.current_password) await perOrganizer.giveBack(organizerId);
-      return render(res, 'password', { title: 'Change your password', section: 'account', ...formErrors(err.fields) }, 400);
+      return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, ...formErrors(err.fields) }, 400);
     }
     await perOrganizer.giveBack(organizerId);
     // A stolen session must not outlive the password it was stolen with: all end, this one restarts.

@@ -5,7 +5,7 @@ import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, TooLargeError } from '../../../errors.ts';
 import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
-import { loadSession, requireAdmin, requireOrganizer } from '../../middleware/session.ts';
+import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
 import { authRoutes } from './auth.ts';
 import { campaignRoutes } from './campaigns.ts';
 import { caseRoutes } from './cases.ts';
@@ -110,6 +110,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(requireCsrf);
   router.use(authRoutes(ctx, render));
   router.use(requireOrganizer);
+  router.use(requireOwnPassword);
   router.post(ASK_FIRST, askFirst(render));
   router.use(dashboardRoutes(ctx, render));
   router.use(caseRoutes(ctx, render));
