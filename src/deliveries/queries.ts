@@ -208,6 +208,17 @@ export async function listRetryingDeliveries(db: Queryable, campaignId: number, 
   return rows;
 }
 
+/** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
+export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {
+  const { rowCount } = await db.query('UPDATE suppressions SET asked_at = now() WHERE email = lower($1) AND asked_at IS NULL', [email]);
+  return rowCount > 0;
+}
+
+/** Takes an address off the suppression list, leaving any bounced subscriber with it as it is. */
+export async function liftSuppressionOnly(db: Queryable, email: string) {
+  await db.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
+}
+
 /** Which of `emails` are on the suppression list (lower-cased). */
 export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
   const { rows } = await db.query<{ email: string }>('SELECT email FROM suppressions WHERE email = ANY($1::text[])', [emails.map((e) => e.toLowerCase())]);

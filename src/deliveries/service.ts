@@ -71,10 +71,10 @@ async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: num
 }
 
 /**
- * Emails a person asks for on a form, one per request and limited per address, go even to a
- * suppressed address: they ask whether it works again (an address that bounced once, a full
- * mailbox since emptied), and confirming through one lifts the suppression. Without this an
- * address that bounced could never sign or subscribe again.
+ * An email a person asks for on a form goes to a suppressed address once per suppression: it asks
+ * whether the address works again (a mailbox since emptied or reopened), and following its link
+ * lifts the suppression (addressWorks). Without it an address that bounced could never sign or
+ * subscribe again; more than one would let anyone keep mailing an address known to bounce.
  */
 const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 
@@ -148,7 +148,7 @@ export async function sendDelivery(
     }
     return 'skipped';
   }
-  if (delivery.suppressed && !ASKED_FOR.has(delivery.kind)) {
+  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await q.takeSuppressedAsk(db, delivery.recipient)))) {
     await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
     return 'suppressed';
   }
@@ -377,10 +377,11 @@ export type { FailedCursor } from './queries.ts';
 
 /**
  * A link in an email to `email` was followed: mail reaches it, so a suppression from an earlier
- * bounce is lifted (a bounced subscriber becomes active again, as when an organizer lifts it).
+ * bounce is lifted. A bounced subscriber stays so: the address may have a new owner, who gets
+ * alerts only for what they confirm themselves (confirmSubscription).
  */
 export async function addressWorks(db: Queryable, email: string): Promise<void> {
-  await q.deleteSuppression(db, email);
+  await q.liftSuppressionOnly(db, email);
 }
 
 /**

@@ -103,6 +103,10 @@ export async function listSubscriptions(db: Queryable, subscriberId: number, sta
 }
 
 /** Confirms every pending subscription; the latest one's consent becomes the subscriber's. */
+export async function dropActiveSubscriptions(db: Queryable, subscriberId: number) {
+  await db.query(`DELETE FROM subscriptions WHERE subscriber_id = $1 AND status = 'active'`, [subscriberId]);
+}
+
 export async function activatePendingSubscriptions(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ consent_source: string; consent_text: string; created_at: Date }>(
     `UPDATE subscriptions SET status = 'active', confirmed_at = now()

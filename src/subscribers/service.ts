@@ -105,6 +105,9 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
 export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] }> {
   return db.transaction(async (tx) => {
     const { subscriber } = await findOptin(tx, token);
+    // An address that bounced may have a new owner: what it followed before does not come back
+    // with what this email listed, which is all they confirm.
+    if (subscriber.status === 'bounced') await q.dropActiveSubscriptions(tx, subscriber.id);
     const confirmed = await q.activatePendingSubscriptions(tx, subscriber.id);
     // Two presses racing: the second finds nothing pending once the first commits.
     if (confirmed.length === 0) throw new GoneError('This confirmation link was already used.');
