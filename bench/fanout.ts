@@ -62,7 +62,7 @@ export async function benchFanout(sizes: Sizes): Promise<MeasurementResult> {
         await child.call('start');
         const { update, seconds } = await child.profile(async () => {
           const t0 = performance.now();
-          const update = await postCaseUpdate(env.db, env.queues, caseSlug, { title: 'Verdict postponed', body: 'The court meets again next month.' }, null);
+          const update = await postCaseUpdate(env.db, { queues: env.queues, log: console }, caseSlug, { title: 'Verdict postponed', body: 'The court meets again next month.' }, null);
           for (;;) {
             const { done, failed } = await child.call<{ done: number; failed: number }>('count');
             if (failed) throw new Error('the fan-out job failed');

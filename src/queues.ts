@@ -73,10 +73,12 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
     redis,
     later(enqueue) {
       pending.add(enqueue);
-      void enqueue.finally(() => pending.delete(enqueue));
+      // The caller logs its own failure; a rejection left here would end the process.
+      const done = () => void pending.delete(enqueue);
+      void enqueue.then(done, done);
     },
     async settled() {
-      await Promise.all(pending);
+      await Promise.allSettled(pending);
     },
     async close() {
       await this.settled();

@@ -28,6 +28,12 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
   await queues.maintenance.upsertJobScheduler('digest', DIGEST_CHECKS, { name: 'digest', data: { task: 'digest' }, opts });
 }
 
+/** The quarter hour of the clock closest to `at`. */
+export function nearestQuarterHour(at: Date): Date {
+  const quarter = 15 * 60_000;
+  return new Date(Math.round(at.getTime() / quarter) * quarter);
+}
+
 export function createMaintenanceWorker(ctx: AppContext) {
   const worker = new Worker<MaintenanceJob>(
     QUEUES.maintenance,
@@ -45,7 +51,9 @@ export function createMaintenanceWorker(ctx: AppContext) {
           return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(ctx.db, ctx.config.retentionUnsubscribedDays) };
         }
         case 'digest': {
-          const runs = await runDueDigests(ctx.db, ctx.queues);
+          // As of the quarter hour this check is for: a worker whose clock is a little behind the
+          // scheduler's must not find 21:00's digests not yet due until 21:15.
+          const runs = await runDueDigests(ctx.db, ctx.queues, nearestQuarterHour(new Date()));
           if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');
           return { digests: runs.length };
         }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { JobsOptions } from 'bullmq';
 import type { Queryable } from '../db/index.ts';
 import { getCase } from '../cases/service.ts';
@@ -42,7 +43,7 @@ async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: numbe
  */
 export async function postCaseUpdate(
   db: Queryable,
-  queues: Pick<Queues, 'fanout' | 'later'>,
+  deps: { queues: Pick<Queues, 'fanout' | 'later'>; log: Pick<Logger, 'warn'> },
   caseSlug: string,
   input: unknown,
   publishedBy: number | null,
@@ -67,8 +68,12 @@ export async function postCaseUpdate(
   }
   // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
   // Not waited for: while Redis is away the organizer still gets an answer, and an add that fails
-  // is made by resumeFanouts (the sweep task), which also logs it.
-  queues.later(enqueueFanout(queues, update.id).catch(() => undefined));
+  // is made by resumeFanouts (the sweep task) once the update is FANOUT_GRACE_SECONDS old.
+  deps.queues.later(
+    enqueueFanout(deps.queues, update.id).catch((err: unknown) =>
+      deps.log.warn({ err, caseUpdateId: update.id }, 'fan-out job not added; the sweeper adds it within a few minutes'),
+    ),
+  );
   return { ...update, repeated: !inserted };
 }
 
@@ -93,7 +98,7 @@ export async function fanOutCaseUpdate(
   // only after the last page's jobs are in.
   let adding: Promise<void> = Promise.resolve();
   for (let afterId = 0; ; ) {
-    const [page] = await Promise.all([q.insertAlertPage(db, update, afterId, pageSize), adding]);
+    const [page] = await bothSettled(q.insertAlertPage(db, update, afterId, pageSize), adding);
     if (page.lastId === null || page.withdrawn) break;
     // Every alert links to the preferences page; a page of hashes costs one UPDATE here
     // instead of one per message in the send path.
@@ -108,6 +113,17 @@ export async function fanOutCaseUpdate(
   }
   await q.markFannedOut(db, update.id);
   return result;
+}
+
+/**
+ * Waits for both, then fails with the first failure: the job must not end (and be retried, or its
+ * database closed) while the other is still running.
+ */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /**

@@ -201,7 +201,7 @@ export async function listRetryingDeliveries(db: Queryable, campaignId: number, 
   const { rows } = await db.query<{ id: number; recipient: string; attempts: number; last_error: string | null; next_attempt_at: Date | null; target_name: string | null }>(
     `SELECT d.id, d.recipient, d.attempts, d.last_error, d.next_attempt_at, t.name AS target_name
        FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
-      WHERE d.campaign_id = $1 AND d.status = 'retry'
+      WHERE d.campaign_id = $1 AND d.kind IN ('letter', 'digest') AND d.status = 'retry'
       ORDER BY d.next_attempt_at NULLS FIRST, d.id LIMIT $2`,
     [campaignId, limit],
   );

@@ -17,11 +17,12 @@ const SWEEP_PAGE = 1_000;
 /** How soon a job whose claim found the database away is tried again. */
 const DATABASE_AWAY_RETRY_MS = 5_000;
 /**
- * How long a statement carrying sent marks is tried again: a database restart or failover takes
- * seconds to a minute, and a mark given up on sends its message again once the lease ends. Past
- * this the lease is nearly over anyway.
+ * How long a statement carrying sent marks is tried again while the database is away (a restart
+ * or failover takes seconds to a minute; a mark given up on sends its message again once the lease
+ * ends), and how many times after any other failure, such as a deadlock.
  */
-const RECORD_SENT_FOR_MS = (LEASE_SECONDS - 20) * 1_000;
+const RECORD_SENT_FOR_MS = 70_000;
+const RECORD_SENT_TRIES = 4;
 const RECORD_SENT_BACKOFF_MS = { first: 200, most: 2_000 };
 
 type Claimed = Delivery & { suppressed: boolean };
@@ -33,8 +34,9 @@ type LedgerStep = { claim: number } | { sent: q.SentMark };
  * Postgres were most of the send worker's cost (`npm run bench`, worker overhead), and while one
  * job waits for its claim another has just sent, so each statement carries both.
  *
- * A statement carrying sent marks is tried again here, with backoff, for most of a lease (a
- * Postgres restart must not send those messages twice), before the next batch may go: the relay has those messages, and while their marks are owed no claim may commit,
+ * A statement carrying sent marks is tried again here, with backoff (for up to 70 s while the
+ * database is away: a Postgres restart must not send those messages twice), before the next batch
+ * may go: the relay has those messages, and while their marks are owed no claim may commit,
  * or a job slot could send again with its last message still unrecorded (see sendDelivery). A
  * deadlock abort (two workers, one marking a row whose lease ran out while the other claims it)
  * is such a failure too. A statement of claims alone fails at once; BullMQ retries its jobs.
@@ -60,11 +62,12 @@ const ledger = perDb((db: Queryable) =>
 
 async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
   const giveUpAt = Date.now() + RECORD_SENT_FOR_MS;
-  for (let wait = RECORD_SENT_BACKOFF_MS.first; ; wait = Math.min(wait * 2, RECORD_SENT_BACKOFF_MS.most)) {
+  for (let attempt = 1, wait = RECORD_SENT_BACKOFF_MS.first; ; attempt++, wait = Math.min(wait * 2, RECORD_SENT_BACKOFF_MS.most)) {
     try {
       return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
     } catch (err) {
-      if (sent.length === 0 || Date.now() + wait > giveUpAt) throw err;
+      const more = isDatabaseUnavailable(err) ? Date.now() + wait <= giveUpAt : attempt < RECORD_SENT_TRIES;
+      if (sent.length === 0 || !more) throw err;
       await sleep(wait);
     }
   }

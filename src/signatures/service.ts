@@ -245,8 +245,8 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
       return { ids: [], askFor: null };
     }
     await addressWorks(tx, signature.email);
-    const subscribed = signature.subscribe ? await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form') : 'subscribed';
-    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: subscribed === 'ask' ? signature.email : null };
+    const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form')) === 'ask';
+    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature.email : null };
   });
   // Not waited for, as when signing: the signer is answered while Redis is away, and the sweeper
   // adds the jobs of letters an add failed for.

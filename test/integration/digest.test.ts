@@ -9,7 +9,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, waitForMail } from '../helpers/subscribers.ts';
-import { scheduleMaintenance } from '../../workers/maintenance.ts';
+import { nearestQuarterHour, scheduleMaintenance } from '../../workers/maintenance.ts';
 
 const DAY_MS = 24 * 3600_000;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,6 +80,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const scheduler = await ctx.queues.maintenance.getJobScheduler('digest');
     expect(scheduler).toMatchObject({ pattern: '0,15,30,45 * * * *' });
     expect(Number(scheduler!.next) % (15 * 60_000)).toBe(0);
+    // A check run a little early or late by its worker's clock counts as of its quarter hour.
+    expect(nearestQuarterHour(new Date('2026-12-03T20:59:59.950Z')).toISOString()).toBe('2026-12-03T21:00:00.000Z');
+    expect(nearestQuarterHour(new Date('2026-12-03T21:00:04.000Z')).toISOString()).toBe('2026-12-03T21:00:00.000Z');
     // The other tests here run the tasks themselves.
     for (const id of ['sweep', 'purge', 'digest']) await ctx.queues.maintenance.removeJobScheduler(id);
   });

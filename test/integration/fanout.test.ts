@@ -66,7 +66,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
   it('continues after a crash midway: the re-run creates only the missing alerts and re-enqueues those left behind', async () => {
     const { caseSlug, expected } = await caseWithSubscribers(uniq('fanout'), 2_500);
 
-    const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Verdict', body: 'Acquitted.' }, null);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Verdict', body: 'Acquitted.' }, null);
     expect(update.recipients).toBe(expected);
     expect(await ctx.queues.fanout.getJobState(fanoutJobId(update.id))).toBe('waiting');
 
@@ -104,7 +104,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
   it('withdraws an update: off the case page, its unsent alerts dropped, none added or composed after', async () => {
     const tag = uniq('withdraw');
     const { caseSlug, kase, expected } = await caseWithSubscribers(tag, 300);
-    const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Wrong place named', body: 'She is held at …' }, null);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Wrong place named', body: 'She is held at …' }, null);
     // Half the fan-out has run when the organizer sees the mistake.
     const firstPage = await ctx.db.query<{ id: number }>(`SELECT id FROM subscribers WHERE email LIKE $1 ORDER BY id LIMIT 1 OFFSET 150`, [`%@${tag}.example`]);
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, subscriber_id, recipient)
@@ -138,7 +138,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
 
   it('gives a fan-out whose job was lost a new one', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
-    const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Moved', body: 'To another prison.' }, null);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Moved', body: 'To another prison.' }, null);
     await ctx.queues.fanout.remove(fanoutJobId(update.id));
     expect(await ctx.queues.fanout.getJobState(fanoutJobId(update.id))).toBe('unknown');
     expect(await resumeFanouts(ctx.db, ctx.queues, 0)).toBeGreaterThanOrEqual(1);
@@ -212,7 +212,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
     const first = await startWorkerProcess(env);
 
     const started = Date.now();
-    const update = await postCaseUpdate(ctx.db, ctx.queues, caseSlug, { title: 'Deportation halted', body: 'The court stopped it.' }, null);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Deportation halted', body: 'The court stopped it.' }, null);
     expect(update.recipients).toBe(SUBSCRIBERS);
 
     // Kill the worker while the fan-out is still paging (and sends are under way).

@@ -79,7 +79,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
   if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
   if (isDatabaseUnavailable(err)) {
-    return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent was not saved. Please try again in a minute.' };
+    return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return { status: e.status, code: 'bad_request', title: 'Bad request', message: 'The request could not be understood.' };

@@ -126,7 +126,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/cases/:slug/updates', ...auth, async (req, res) => {
     refuseUnknownFields(caseUpdateInput, req.body);
-    const update = await postCaseUpdate(db, ctx.queues, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
+    const update = await postCaseUpdate(db, ctx, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     // The console's action for the same thing, so the audit log shows every alert however it was posted.
     if (!update.repeated) await recordAudit(db, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
     res.status(202).json({ id: update.id, recipients: update.recipients });

@@ -90,12 +90,17 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/status', async (req, res) => {
     const existing = await getCase(db, req.params.slug);
     try {
+      // The rest as read just now: a save of the whole case in between is not undone (its revision).
       const kase = await updateCase(db, existing.slug, {
         personName: existing.person_name, summary: existing.summary, location: existing.location, status: str(req.body?.status),
-      });
+      }, existing.revision);
       await recordAudit(db, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
       setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.`);
     } catch (err) {
+      if (err instanceof EditConflictError) {
+        setFlash(ctx, res, 'Status not changed: the case was saved by someone else at that moment. Check it and set the status again.');
+        return res.redirect(303, `/admin/cases/${existing.slug}`);
+      }
       if (!(err instanceof ValidationError)) throw err;
       setFlash(ctx, res, `Status not changed: ${Object.values(err.fields).join('; ')}`);
     }

@@ -63,17 +63,13 @@ function adminErrors(render: Render): ErrorRequestHandler {
       return render(res, 'signed-out', { title: 'You were signed out', typed: err.typed, next: safeNext(back) }, 401);
     }
     const mapped = mapError(err);
-    if (!mapped || res.headersSent || wantsJson(req)) return next(err);
+    // The app's handler logs a 503 and says when to come back (Retry-After).
+    if (!mapped || mapped.status === 503 || res.headersSent || wantsJson(req)) return next(err);
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     render(res, 'error', { title: mapped.title, status: mapped.status, message: mapped.message, fields: mapped.fields }, mapped.status);
   };
 }
 
-/**
- * The organizer console at /admin. Mounted before the public body parsers: it parses its own
- * bodies with larger limits. The chain: cookies → session → (queues board) → body → CSRF →
- * sign-in pages → signed-in only → admin only.
- */
 /** Forms that undo something for good: the page's script asks before sending, or askFirst does. */
 const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', '/organizers/:id/remove', '/tokens/:id/revoke'];
 
@@ -88,11 +84,17 @@ function askFirst(render: Render): RequestHandler {
       title: 'Are you sure?',
       question: str(req.body?.question) || 'This cannot be undone.',
       action: req.originalUrl,
-      back: safeNext(new URL(req.get('referer') ?? '/admin', 'http://x').pathname),
+      back: safeNext(URL.canParse(req.get('referer') ?? '') ? new URL(req.get('referer')!).pathname : '/admin'),
     });
   };
 }
 
+/**
+ * The organizer console at /admin. Mounted before the public body parsers: it parses its own
+ * bodies with larger limits. The chain: cookies → session → (queues board) → body → CSRF →
+ * sign-in pages → signed-in only → own password chosen → (admin only, where it applies) →
+ * destructive forms asked about first → the pages.
+ */
 export function adminRoutes(ctx: AppContext): Router {
   const router = Router();
   const render = createRender(ctx);
@@ -111,6 +113,8 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(authRoutes(ctx, render));
   router.use(requireOrganizer);
   router.use(requireOwnPassword);
+  // Admin-only forms are refused before they are asked about.
+  router.post(['/organizers/:id/remove', '/tokens/:id/revoke'], requireAdmin);
   router.post(ASK_FIRST, askFirst(render));
   router.use(dashboardRoutes(ctx, render));
   router.use(caseRoutes(ctx, render));

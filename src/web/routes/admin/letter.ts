@@ -20,7 +20,7 @@ export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
   country: 'France',
   personalNote: 'I have followed this case for months and I ask you to act now.',
 };
-/** What each disclosure level lets a target see of the supporter, for the target picker. */
+
 /** Lines of source shown around a compile error. */
 const CONTEXT_LINES = 3;
 

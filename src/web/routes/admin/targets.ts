@@ -14,7 +14,6 @@ const DISCLOSE = [
   { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
 ];
 
-
 /** Targets one by one, and from CSV with a preview before anything is saved. */
 export function targetRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;

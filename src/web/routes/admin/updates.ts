@@ -58,7 +58,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    const update = await postCaseUpdate(db, ctx.queues, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id, str(req.body?.request_key) || null);
+    const update = await postCaseUpdate(db, ctx, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id, str(req.body?.request_key) || null);
     if (!update.repeated) await recordAudit(db, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
     const expected = Number(str(req.body?.expected));
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';

@@ -13,12 +13,12 @@ async function closedPort(): Promise<number> {
 }
 
 describe('what a failed request answers', () => {
-  it('is 503 "not saved, try again" when the database cannot be reached or is restarting', async () => {
+  it('is 503 "may not have been saved, send it again" when the database cannot be reached or is restarting', async () => {
     const client = new pg.Client({ host: '127.0.0.1', port: await closedPort(), connectionTimeoutMillis: 2_000 });
     const refused = await client.connect().then(() => undefined, (err: unknown) => err);
-    expect(mapError(refused)).toMatchObject({ status: 503, code: 'unavailable', message: expect.stringContaining('was not saved') });
+    expect(mapError(refused)).toMatchObject({ status: 503, code: 'unavailable', message: expect.stringContaining('may not have been saved') });
     expect(mapError(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toMatchObject({ status: 503 });
-    expect(mapError(new Error('Connection terminated unexpectedly'))).toMatchObject({ status: 503 });
+    expect(mapError(Object.assign(new Error('connection failure'), { code: '08006' }))).toMatchObject({ status: 503 });
   });
 
   it('is left to the 500 page for a statement that is wrong, which is logged', () => {
