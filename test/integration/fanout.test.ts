@@ -136,6 +136,25 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     await expect(withdrawCaseUpdate(ctx.db, other.caseSlug, update.id, null)).rejects.toThrow(/not found/i);
   });
 
+  it('is not marked done when the last page\'s jobs could not be added, so it runs again', async () => {
+    const { caseSlug } = await caseWithSubscribers(uniq('lastpage'), 600);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Hearing', body: 'Tomorrow.' }, null);
+    let adds = 0;
+    const failingLast = {
+      send: {
+        addBulk: async (jobs: Parameters<Queues['send']['addBulk']>[0]) => {
+          adds += 1;
+          if (adds === 2) throw new Error('Redis went away');
+          return ctx.queues.send.addBulk(jobs);
+        },
+      },
+    } as unknown as Pick<Queues, 'send'>;
+    await expect(fanOutCaseUpdate(ctx.db, { queues: failingLast, secret: ctx.secret }, update.id, 500)).rejects.toThrow('Redis went away');
+    expect(adds).toBe(2);
+    const { rows } = await ctx.db.query<{ fanned_out_at: Date | null }>('SELECT fanned_out_at FROM case_updates WHERE id = $1', [update.id]);
+    expect(rows).toEqual([{ fanned_out_at: null }]);
+  });
+
   it('gives a fan-out whose job was lost a new one', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Moved', body: 'To another prison.' }, null);
