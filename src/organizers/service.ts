@@ -30,10 +30,12 @@ const organizerInput = z.object({
 });
 
 /**
- * Adds an organizer. Without a password one is generated and returned, to be shown once.
+ * Adds an organizer; without a password one is generated and returned, to be shown once.
+ * `handedOver`: someone else sees that password (an admin in the console), so the organizer must
+ * choose their own at the first sign-in. Whoever runs the cli adds, most often, themselves.
  * @throws ValidationError; ConflictError when the email is taken.
  */
-export async function addOrganizer(db: Queryable, input: unknown): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+export async function addOrganizer(db: Queryable, input: unknown, opts: { handedOver?: boolean } = {}): Promise<{ organizer: Organizer; generatedPassword?: string }> {
   const o = parseInput(organizerInput, input);
   const weak = o.password && (await passwordWeakness(o.password, [o.email, o.name]));
   if (weak) throw new ValidationError({ password: weak });
@@ -41,7 +43,7 @@ export async function addOrganizer(db: Queryable, input: unknown): Promise<{ org
   const { rows } = await db.query<Organizer>(
     `INSERT INTO organizers (email, name, role, password_hash, password_must_change) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (lower(email)) DO NOTHING RETURNING *`,
-    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!), generatedPassword !== undefined],
+    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!), generatedPassword !== undefined && opts.handedOver === true],
   );
   if (!rows[0]) throw new ConflictError('email_taken', `An organizer with the email ${o.email} exists already.`);
   return { organizer: rows[0], generatedPassword };
@@ -63,7 +65,7 @@ export async function resetPassword(db: Db, email: string, password?: string): P
   const hash = await hashPassword(chosen ?? generatedPassword!);
   // All or nothing: a new password with the old sessions still signed in would not be a reset.
   await db.transaction(async (tx) => {
-    await q.setPasswordHash(tx, organizer.id, hash, generatedPassword !== undefined);
+    await q.setPasswordHash(tx, organizer.id, hash, false);
     await q.deleteSessionsOf(tx, organizer.id, null);
     await q.clearFailedLogins(tx, organizer.id);
     await recordAudit(tx, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });

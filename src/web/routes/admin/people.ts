@@ -27,7 +27,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
-      const { organizer, generatedPassword } = await addOrganizer(db, values);
+      const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true });
       await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
