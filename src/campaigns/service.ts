@@ -106,32 +106,24 @@ const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; fr
 };
 
 /**
- * What keeps a campaign from going live, said so an organizer can fix it: a letter still holding
- * the starter's placeholder would reach officials as written. (A campaign always keeps a target:
- * removeTarget refuses the last one.)
+ * What the console warns about before a campaign goes live or while it is: a letter still holding
+ * the starter's placeholder line reaches officials as written.
  */
-export function launchBlocker(campaign: Campaign): { code: string; message: string } | null {
-  if (campaign.letter_body.includes(STARTER_PLACEHOLDER) || campaign.letter_subject.includes(STARTER_PLACEHOLDER)) {
-    return { code: 'letter_unfinished', message: `The letter still says “${STARTER_PLACEHOLDER}”. Write what has happened and what you ask the official to do in its place, then launch.` };
-  }
-  return null;
+export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+  if (!campaign.letter_body.includes(STARTER_PLACEHOLDER) && !campaign.letter_subject.includes(STARTER_PLACEHOLDER)) return null;
+  return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
 }
 
 /**
  * Launches, pauses or closes a campaign. Asking for the state it is in already is not an error,
  * and changes nothing: `changed` says whether this call moved it (two clicks, or two organizers
  * at once, make one change).
- * @throws NotFoundError; ConflictError for a move the current state does not allow, or a launch
- * launchBlocker refuses.
+ * @throws NotFoundError; ConflictError for a move the current state does not allow.
  */
 export async function changeCampaignStatus(db: Queryable, slug: string, action: keyof typeof TRANSITIONS): Promise<{ campaign: Campaign; changed: boolean }> {
   const { to, from } = TRANSITIONS[action];
   const campaign = await getCampaign(db, slug);
   if (campaign.status === to) return { campaign, changed: false };
-  if (action === 'launch') {
-    const unready = launchBlocker(campaign);
-    if (unready) throw new ConflictError(unready.code, unready.message);
-  }
   const moved = await q.setCampaignStatus(db, campaign.id, to, from);
   if (moved) return { campaign: moved, changed: true };
   // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.

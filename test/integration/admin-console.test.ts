@@ -120,21 +120,17 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
   });
 
-  it('does not launch a campaign whose letter still holds the starter placeholder', async () => {
+  it('warns before launching a campaign whose letter still holds the starter placeholder, and on its page', async () => {
     const body = `Dear {{target.name}},\n\n${STARTER_PLACEHOLDER}\n\n{{supporter.fullName}}`;
     const { slug } = await createLiveCampaign(ctx.db, { letter: { subject: 'About {{case.personName}}', body } }, 'draft');
-    const page = await client.get(`/admin/campaigns/${slug}/launch`);
+    const page = await client.open(`/admin/campaigns/${slug}/launch`);
     expect(page.text).toContain('The letter still says');
-    expect(page.text).not.toContain('Yes, Launch');
     expect(page.text).toContain(`href="/admin/campaigns/${slug}/letter"`);
-    const refused = await client.post(`/admin/campaigns/${slug}/launch`, {});
-    expect(refused.status).toBe(409);
-    expect(refused.text).toContain('The letter still says');
-    expect((await getCampaign(ctx.db, slug)).status).toBe('draft');
-
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('officials would get that line as it is');
+    // Written in its place, the warnings go.
     await ctx.db.query(`UPDATE campaigns SET letter_body = 'Dear {{target.name}}, free her.' WHERE slug = $1`, [slug]);
-    expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
-    expect((await getCampaign(ctx.db, slug)).status).toBe('live');
+    expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('The letter still says');
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).not.toContain('officials would get that line');
   });
 
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {

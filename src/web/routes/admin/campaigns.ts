@@ -1,8 +1,8 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, launchBlocker, listCampaignOverview, listTargets, parseTargetsCsv,
-  setCampaignDeadline, updateCampaignDetails, validateCampaignInput,
+  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, listTargets, parseTargetsCsv,
+  setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
@@ -148,7 +148,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
         allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
-        blocker: allowed && action === 'launch' ? launchBlocker(campaign) : null,
+        unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures } from '../../../campaigns/service.ts';
+import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listFailedDeliveries, listRetryingDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -50,6 +50,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     ]);
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying, ...sigs,
+      unfinished: unfinishedLetter(campaign),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
