@@ -196,6 +196,35 @@ export async function listFailedDeliveries(db: Queryable, filter: { campaignId?:
   return rows;
 }
 
+export interface CampaignLetter {
+  id: number;
+  kind: string;
+  recipient: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  sent_at: Date | null;
+  created_at: Date;
+  target_name: string | null;
+}
+
+/**
+ * A campaign's letters and digests, newest first, a keyset page at a time (ids below `beforeId`),
+ * optionally of one status: which official got which letter, and when. Nothing of the signer.
+ */
+export async function listCampaignLetters(db: Queryable, campaignId: number, opts: { status?: string; beforeId?: number; limit: number }) {
+  const { rows } = await db.query<CampaignLetter>(
+    `SELECT d.id, d.kind, d.recipient, d.status, d.attempts, d.last_error, d.next_attempt_at, d.sent_at, d.created_at, t.name AS target_name
+       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
+      WHERE d.campaign_id = $1 AND d.kind IN ('letter', 'digest')
+        AND ($2::text IS NULL OR d.status = $2) AND ($3::bigint IS NULL OR d.id < $3)
+      ORDER BY d.id DESC LIMIT $4`,
+    [campaignId, opts.status ?? null, opts.beforeId ?? null, opts.limit],
+  );
+  return rows;
+}
+
 /** A campaign's letters waiting to be tried again after a temporary failure, soonest first, with why. */
 export async function listRetryingDeliveries(db: Queryable, campaignId: number, limit: number) {
   const { rows } = await db.query<{ id: number; recipient: string; attempts: number; last_error: string | null; next_attempt_at: Date | null; target_name: string | null }>(

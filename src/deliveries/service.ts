@@ -329,6 +329,7 @@ export { enqueueDeliveries };
 
 export const listFailedDeliveries = q.listFailedDeliveries;
 export const listRetryingDeliveries = q.listRetryingDeliveries;
+export const listCampaignLetters = q.listCampaignLetters;
 export const suppressedAmong = q.suppressedAmong;
 export const countFailedByKind = q.countFailedByKind;
 export const listSuppressions = q.listSuppressions;

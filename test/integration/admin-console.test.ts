@@ -385,6 +385,13 @@ describe('the organizer console on PGlite', () => {
     expect(retryingPage).toContain('<h3>Retrying</h3>');
     expect(retryingPage).toContain('451 4.7.1 try again later');
     await ctx.db.query('DELETE FROM deliveries WHERE id = $1', [later!.id]);
+    // The campaign's letters, all of them or by status: which official, what happened, no signer.
+    const letters = (await client.get(`/admin/campaigns/${slug}/letters`)).text;
+    expect(letters).toContain('Gone Official');
+    expect(letters).toContain('no such mailbox');
+    expect(letters).not.toContain('Aru Signer');
+    expect((await client.get(`/admin/campaigns/${slug}/letters?status=failed`)).text).toContain('Gone Official');
+    expect((await client.get(`/admin/campaigns/${slug}/letters?status=sent`)).text).toContain('No letter with this status yet.');
 
     const stillSuppressed = await client.post(`/admin/deliveries/${failed.id}/retry`, { back: `/admin/campaigns/${slug}` });
     expect(stillSuppressed.status).toBe(303);

@@ -2,7 +2,8 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
-import { listFailedDeliveries, listRetryingDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
+import { listCampaignLetters, listFailedDeliveries, listRetryingDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
+import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -71,6 +72,20 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     const sigs = await signaturesPage(campaign.id, req.query, PAGE);
     render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, ...sigs });
+  });
+
+  /** Every letter of the campaign: which official got which, when, and what the relay said. */
+  router.get('/campaigns/:slug/letters', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const status = DELIVERY_STATUSES.find((s) => s === req.query.status);
+    const before = req.query.before ? idParam(req.query.before, 'page') : undefined;
+    const rows = await listCampaignLetters(db, campaign.id, { status, beforeId: before, limit: PAGE + 1 });
+    const letters = rows.slice(0, PAGE);
+    render(res, 'letters', {
+      title: `Letters of “${campaign.title}”`, section: 'campaigns', campaign, letters, status, paged: before !== undefined,
+      older: rows.length > PAGE ? letters[letters.length - 1]!.id : undefined,
+      filters: [{ value: '', label: 'All', current: !status }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s === 'retry' ? 'retrying' : s, current: s === status }))],
+    });
   });
 
   router.get('/campaigns/:slug/signatures.csv', async (req, res) => {
