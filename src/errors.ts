@@ -42,7 +42,11 @@ export class ConflictError extends Error {
 /** Someone saved the thing being edited after the form was opened; the form's save would undo theirs. */
 export class EditConflictError extends ConflictError {
   override name = 'EditConflictError';
-  constructor(what: string) {
+  /** `revision`: the one saved meanwhile, for the form to carry if it is sent again on purpose. */
+  constructor(
+    what: string,
+    readonly revision: number,
+  ) {
     super('edit_conflict', `Someone saved this ${what} after you opened this form, so your changes were not saved: they would have undone theirs. Your changes are still in the form. Look at the ${what} in another tab, then save again to replace what is there.`);
   }
 }

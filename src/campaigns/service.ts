@@ -170,7 +170,7 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   return db.transaction(async (tx) => {
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
-    if (!saved) throw new EditConflictError('campaign');
+    if (!saved) throw new EditConflictError('campaign', (await getCampaign(tx, slug)).revision);
     return saved;
   });
 }
@@ -195,8 +195,7 @@ async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { cas
  * What is wrong with new details for a campaign that the form's other mistakes would otherwise
  * hide until they are fixed: a case or delivery mode that may no longer change.
  */
-export async function frozenDetailsChanged(db: Queryable, slug: string, input: { caseSlug?: unknown; deliveryMode?: unknown }): Promise<FieldErrors> {
-  const existing = await getCampaign(db, slug);
+export async function frozenDetailsChanged(db: Queryable, existing: Campaign, input: { caseSlug?: unknown; deliveryMode?: unknown }): Promise<FieldErrors> {
   const kase = typeof input.caseSlug === 'string' ? await findCase(db, input.caseSlug) : undefined;
   return frozenDetailErrors(db, existing, { caseId: kase?.id, deliveryMode: typeof input.deliveryMode === 'string' && input.deliveryMode ? input.deliveryMode : 'each' });
 }

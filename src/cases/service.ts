@@ -20,7 +20,7 @@ export async function updateCase(db: Queryable, slug: string, input: unknown, re
   const existing = await getCase(db, slug);
   const c = parseInput(caseInput, { ...(input as object), slug });
   const saved = await q.updateCase(db, existing.id, c, revision);
-  if (!saved) throw new EditConflictError('case');
+  if (!saved) throw new EditConflictError('case', (await getCase(db, slug)).revision);
   return saved;
 }
 

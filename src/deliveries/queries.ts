@@ -225,18 +225,6 @@ export async function listCampaignLetters(db: Queryable, campaignId: number, opt
   return rows;
 }
 
-/** A campaign's letters waiting to be tried again after a temporary failure, soonest first, with why. */
-export async function listRetryingDeliveries(db: Queryable, campaignId: number, limit: number) {
-  const { rows } = await db.query<{ id: number; recipient: string; attempts: number; last_error: string | null; next_attempt_at: Date | null; target_name: string | null }>(
-    `SELECT d.id, d.recipient, d.attempts, d.last_error, d.next_attempt_at, t.name AS target_name
-       FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id
-      WHERE d.campaign_id = $1 AND d.kind IN ('letter', 'digest') AND d.status = 'retry'
-      ORDER BY d.next_attempt_at NULLS FIRST, d.id LIMIT $2`,
-    [campaignId, limit],
-  );
-  return rows;
-}
-
 /** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
 export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {
   const { rowCount } = await db.query('UPDATE suppressions SET asked_at = now() WHERE email = lower($1) AND asked_at IS NULL', [email]);

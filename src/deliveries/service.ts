@@ -328,7 +328,6 @@ export async function countDeliveries(db: Queryable, where: { campaignId?: numbe
 export { enqueueDeliveries };
 
 export const listFailedDeliveries = q.listFailedDeliveries;
-export const listRetryingDeliveries = q.listRetryingDeliveries;
 export const listCampaignLetters = q.listCampaignLetters;
 export const suppressedAmong = q.suppressedAmong;
 export const countFailedByKind = q.countFailedByKind;

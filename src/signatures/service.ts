@@ -68,6 +68,20 @@ const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
 );
 
 /**
+ * Adds the send jobs of committed rows without holding up the answer: jobs of requests that
+ * arrive together share one addBulk, and a job not added (Redis away, the process gone) is added
+ * by the sweeper, as after any crash between commit and enqueue.
+ */
+function addJobsAfterAnswer(deps: Pick<SignDeps, 'queues' | 'log'>, ids: number[]): void {
+  if (ids.length === 0) return;
+  deps.queues.later(
+    enqueueTogether(deps.queues)(ids).catch((err: unknown) =>
+      deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+    ),
+  );
+}
+
+/**
  * Hands out ids from blocks taken with `take`, none from a block older than `maxAgeMs`; callers
  * that find none left share one refill.
  */
@@ -146,14 +160,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   // The rows are committed, so the signer is answered now and the jobs follow: a job not added
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
   // Waiting for them cost every signature a round trip to Redis (`npm run bench`, intake).
-  if (stored.deliveryIds.length > 0) {
-    const ids = stored.deliveryIds;
-    deps.queues.later(
-      enqueueTogether(deps.queues)(ids).catch((err: unknown) =>
-        deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
-      ),
-    );
-  }
+  addJobsAfterAnswer(deps, stored.deliveryIds);
   const confirmed = stored.signed ? confirmNow : !(await signAgain(db, deps, campaign.id, s));
   // No subscription when confirming at once: nobody has confirmed this address, and alerts need
   // double opt-in. A pending signature subscribes when it is confirmed.
@@ -248,15 +255,8 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form')) === 'ask';
     return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature.email : null };
   });
-  // Not waited for, as when signing: the signer is answered while Redis is away, and the sweeper
-  // adds the jobs of letters an add failed for.
-  if (ids.length) {
-    deps.queues.later(
-      enqueueDeliveries(deps.queues, ids).catch((err: unknown) =>
-        deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
-      ),
-    );
-  }
+  // Not waited for, as when signing: the signer is answered while Redis is away.
+  addJobsAfterAnswer(deps, ids);
   // They left these alerts once: the tick asks, and their own click in the opt-in email answers.
   if (askFor) await askForAlerts(db, deps, askFor, campaign.case_id);
   return { kind: 'confirmed', campaignSlug: campaign.slug };

@@ -23,37 +23,36 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
     const subscriber = await q.getSubscriber(db, delivery.source_id);
     if (!subscriber) return null;
     const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
-    if (pending.length === 0) {
-      if (subscriber.status !== 'active') return null;
-      const following = await q.listSubscriptions(db, subscriber.id, 'active');
-      return {
-        messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, subscriber.id, config.mailFrom.address),
-        from: { name: config.orgName, address: config.mailFrom.address },
-        to: delivery.recipient,
-        subject: `Your case alerts from ${config.orgName}`,
-        headers: AUTOMATIC,
-        ...views.email('manage', {
-          orgName: config.orgName,
-          cases: following.map((p) => ({ all: p.caseId === null, personName: p.personName })),
-          manageUrl: `${config.publicUrl}/preferences/${manageToken(secret, subscriber.id)}`,
-        }),
-      };
-    }
-    const body = views.email('optin', {
-      orgName: config.orgName,
-      cases: pending.map((p) => ({ all: p.caseId === null, personName: p.personName })),
-      // Someone already getting alerts loses nothing by ignoring it; nobody deletes their address.
-      active: subscriber.status === 'active',
-      confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
-    });
-    return {
+    if (pending.length === 0 && subscriber.status !== 'active') return null;
+    const listed = (cases: typeof pending) => cases.map((p) => ({ all: p.caseId === null, personName: p.personName }));
+    const envelope = {
       // One id per round: each new request sends a new email, with a new link, on the same row.
       messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, subscriber.id, config.mailFrom.address),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
-      subject: `Please confirm: case alerts from ${config.orgName}`,
       headers: AUTOMATIC,
-      ...body,
+    };
+    if (pending.length === 0) {
+      return {
+        ...envelope,
+        subject: `Your case alerts from ${config.orgName}`,
+        ...views.email('manage', {
+          orgName: config.orgName,
+          cases: listed(await q.listSubscriptions(db, subscriber.id, 'active')),
+          manageUrl: `${config.publicUrl}/preferences/${manageToken(secret, subscriber.id)}`,
+        }),
+      };
+    }
+    return {
+      ...envelope,
+      subject: `Please confirm: case alerts from ${config.orgName}`,
+      ...views.email('optin', {
+        orgName: config.orgName,
+        cases: listed(pending),
+        // Someone already getting alerts loses nothing by ignoring it; nobody deletes their address.
+        active: subscriber.status === 'active',
+        confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
+      }),
     };
   };
 }

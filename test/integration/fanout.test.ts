@@ -63,6 +63,25 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     return { caseSlug, kase, expected: await insertSubscribers(ctx.db, kase.id, tag, count) };
   }
 
+  /** The real send queue, but its second addBulk fails with `message`: `added` counts the jobs of the first. */
+  const failingSecondAdd = (message: string) => {
+    const state = {
+      adds: 0,
+      added: 0,
+      queues: {
+        send: {
+          addBulk: async (jobs: Parameters<Queues['send']['addBulk']>[0]) => {
+            state.adds += 1;
+            if (state.adds === 2) throw new Error(message);
+            state.added += jobs.length;
+            return ctx.queues.send.addBulk(jobs);
+          },
+        },
+      } as unknown as Pick<Queues, 'send'>,
+    };
+    return state;
+  };
+
   it('continues after a crash midway: the re-run creates only the missing alerts and re-enqueues those left behind', async () => {
     const { caseSlug, expected } = await caseWithSubscribers(uniq('fanout'), 2_500);
 
@@ -71,19 +90,9 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await ctx.queues.fanout.getJobState(fanoutJobId(update.id))).toBe('waiting');
 
     // The process dies while adding the second page's jobs: its rows are committed, their jobs are not.
-    let adds = 0;
-    let firstPageJobs = 0;
-    const dying = {
-      send: {
-        addBulk: async (jobs: Parameters<Queues['send']['addBulk']>[0]) => {
-          adds += 1;
-          if (adds === 2) throw new Error('process killed');
-          firstPageJobs = jobs.length;
-          return ctx.queues.send.addBulk(jobs);
-        },
-      },
-    } as unknown as Pick<Queues, 'send'>;
-    await expect(fanOutCaseUpdate(ctx.db, { queues: dying, secret: ctx.secret }, update.id, 500)).rejects.toThrow('process killed');
+    const dying = failingSecondAdd('process killed');
+    await expect(fanOutCaseUpdate(ctx.db, { queues: dying.queues, secret: ctx.secret }, update.id, 500)).rejects.toThrow('process killed');
+    const firstPageJobs = dying.added;
     const crashed = await deliveryCounts(ctx.db, update.id);
     expect(crashed.total).toBeGreaterThan(firstPageJobs);
     expect(crashed.total).toBeLessThan(expected);
@@ -139,18 +148,9 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
   it('is not marked done when the last page\'s jobs could not be added, so it runs again', async () => {
     const { caseSlug } = await caseWithSubscribers(uniq('lastpage'), 600);
     const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Hearing', body: 'Tomorrow.' }, null);
-    let adds = 0;
-    const failingLast = {
-      send: {
-        addBulk: async (jobs: Parameters<Queues['send']['addBulk']>[0]) => {
-          adds += 1;
-          if (adds === 2) throw new Error('Redis went away');
-          return ctx.queues.send.addBulk(jobs);
-        },
-      },
-    } as unknown as Pick<Queues, 'send'>;
-    await expect(fanOutCaseUpdate(ctx.db, { queues: failingLast, secret: ctx.secret }, update.id, 500)).rejects.toThrow('Redis went away');
-    expect(adds).toBe(2);
+    const failingLast = failingSecondAdd('Redis went away');
+    await expect(fanOutCaseUpdate(ctx.db, { queues: failingLast.queues, secret: ctx.secret }, update.id, 500)).rejects.toThrow('Redis went away');
+    expect(failingLast.adds).toBe(2);
     const { rows } = await ctx.db.query<{ fanned_out_at: Date | null }>('SELECT fanned_out_at FROM case_updates WHERE id = $1', [update.id]);
     expect(rows).toEqual([{ fanned_out_at: null }]);
   });

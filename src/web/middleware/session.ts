@@ -101,8 +101,9 @@ export const requireOrganizer: RequestHandler = (req, res, next) => {
 };
 
 /**
- * An organizer signed in with a password someone else was shown (generated when they were added,
- * or by a reset) sees the change-password page first, whatever they open; signing out still works.
+ * An organizer signed in with a password someone else was shown (generated when an admin added
+ * them in the console) sees the change-password page first, whatever they open; signing out still
+ * works.
  */
 export const requireOwnPassword: RequestHandler = (req, res, next) => {
   if (!res.locals.organizer?.password_must_change || req.path === '/password' || req.path === '/logout') return next();

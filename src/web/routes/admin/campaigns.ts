@@ -126,14 +126,13 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     } catch (err) {
+      // The form now carries the revision saved meanwhile: saving it again replaces that, knowingly.
       if (err instanceof EditConflictError) {
-        // The form now carries the revision saved meanwhile: saving it again replaces that, knowingly.
-        const now = await getCampaign(db, existing.slug);
-        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(now.revision) }, errors: { revision: err.message } }, 409);
+        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: err.message } }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
       // Every mistake at once: a case or mode that may no longer change too, not after the rest is fixed.
-      const frozen = await frozenDetailsChanged(db, existing.slug, input);
+      const frozen = await frozenDetailsChanged(db, existing, input);
       await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, 400);
     }
   });

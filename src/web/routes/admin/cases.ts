@@ -78,8 +78,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
-        const now = await getCase(db, existing.slug);
-        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(now.revision) }, err }, 409);
+        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
       renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, err }, 400);

@@ -1,5 +1,5 @@
 import cookieParser from 'cookie-parser';
-import express, { Router, type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, TooLargeError } from '../../../errors.ts';
@@ -55,12 +55,16 @@ function csvUpload(): RequestHandler[] {
   return [requireOrganizer, declared, upload, useFile];
 }
 
+/** The console page a form was on (same site: fromThisSite), to go back to; the dashboard otherwise. */
+function refererPage(req: Request): string {
+  const referer = req.get('referer') ?? '';
+  return safeNext(URL.canParse(referer) ? new URL(referer).pathname : '/admin');
+}
+
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (err instanceof SignedOutError && !res.headersSent) {
-      // The page the form was on, to come back to after signing in (same site: fromThisSite).
-      const back = URL.canParse(req.get('referer') ?? '') ? new URL(req.get('referer')!).pathname : '/admin';
-      return render(res, 'signed-out', { title: 'You were signed out', typed: err.typed, next: safeNext(back) }, 401);
+      return render(res, 'signed-out', { title: 'You were signed out', typed: err.typed, next: refererPage(req) }, 401);
     }
     const mapped = mapError(err);
     // The app's handler logs a 503 and says when to come back (Retry-After).
@@ -84,7 +88,7 @@ function askFirst(render: Render): RequestHandler {
       title: 'Are you sure?',
       question: str(req.body?.question) || 'This cannot be undone.',
       action: req.originalUrl,
-      back: safeNext(URL.canParse(req.get('referer') ?? '') ? new URL(req.get('referer')!).pathname : '/admin'),
+      back: refererPage(req),
     });
   };
 }

@@ -134,7 +134,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       await updateCampaignDetails(db, l.campaign.slug, input, revision);
     } catch (err) {
       // The page comes back with the revision saved meanwhile: saving again replaces it, knowingly.
-      if (err instanceof EditConflictError) return renderEditor(res, l, draft, req.body?.target, l.campaign.revision, { revision: err.message });
+      if (err instanceof EditConflictError) return renderEditor(res, l, draft, req.body?.target, err.revision, { revision: err.message });
       if (!(err instanceof ValidationError)) throw err;
       return renderEditor(res, l, draft, req.body?.target, revision, renameCampaignErrors(err.fields));
     }

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, listTargets, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { getCaseById } from '../../../cases/service.ts';
-import { listCampaignLetters, listFailedDeliveries, listRetryingDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
+import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
@@ -44,7 +44,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       getCampaignStats(db, campaign.slug),
       countSignaturesPerDay(db, campaign.id, CHART_DAYS),
       listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
-      listRetryingDeliveries(db, campaign.id, 20),
+      listCampaignLetters(db, campaign.id, { status: 'retry', limit: 20 }),
       signaturesPage(campaign.id, req.query, 10),
       getCampaignDeadline(db, campaign.slug),
       campaign.delivery_mode === 'digest' ? countWaitingForDigest(db, campaign.id) : undefined,
