@@ -5,10 +5,12 @@ import type { Response } from 'express';
 
 /**
  * How every CSV Appeal writes is laid out: a header row; a byte-order mark, without which Excel
- * reads the file in its legacy code page and names in Cyrillic or Uyghur come out garbled; and
- * CRLF between records, as RFC 4180 has it.
+ * reads the file in its legacy code page and names in Cyrillic or Uyghur come out garbled; CRLF
+ * between records, as RFC 4180 has it; and a cell holding a line break quoted. csv-stringify
+ * quotes only the record delimiter itself, and a personal note keeps its lines as bare LF, which
+ * every reader would take for the end of the record.
  */
-export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows' } as const;
+export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ } as const;
 
 /** A cell that starts like a formula gets a leading quote, so a spreadsheet shows it as text. */
 export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);

@@ -229,6 +229,9 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(bytes.subarray(0, 12).toString('latin1')).toBe('\xef\xbb\xbffull_name');
     // Records end in CRLF (RFC 4180): the header, two rows, and nothing after the last.
     expect(bytes.toString('utf8').split('\r\n')).toHaveLength(4);
+    // A note's own line break is quoted: a strict reader (Python's csv, a spreadsheet) would
+    // otherwise end the record there.
+    expect(bytes.toString('utf8')).toContain(',"Line one\nline two",');
     const rows = parse(bytes, { columns: true, bom: true }) as Record<string, string>[];
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({

@@ -89,7 +89,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
 
   it('sends each target one letter naming every new signer with a CSV, and nothing when there is no new signer', async () => {
     const c = await digestCampaign({ confirmByEmail: true });
-    const signers = [await c.addSigner(), await c.addSigner(), await c.addSigner()];
+    const signers = [await c.addSigner(), await c.addSigner(), await c.addSigner({ personalNote: 'Line one\nline two' })];
     // Confirming a signature in digest mode sends no letter by itself.
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toEqual([]);
@@ -112,6 +112,8 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(court!.html).not.toContain('pre-wrap');
     // A byte order mark, so that Excel reads the names as UTF-8.
     expect(court!.attachments[0]!.content.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+    // A note's line break is quoted, or a strict reader would end the record there.
+    expect(court!.attachments[0]!.content.toString('utf8')).toContain(',"Line one\nline two"\r\n');
     expect(court!.text).not.toMatch(/City1|France/);
     expect(csvOf(court!)).toEqual(signers.map((s) => ({ name: s.fullName, city: '', country: '', note: s.personalNote })));
     expect(ministry!.text).toContain('City2, France');
