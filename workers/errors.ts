@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
  * missing: a log that repeats them all buries everything else. Numbers in a message (job ids,
  * ports) do not make a new kind.
  */
-export function workerErrorLog(log: Pick<Logger, 'error'>, msg: string, everyMs = 30_000): (err: Error) => void {
+export function workerErrorLog(log: Pick<Logger, 'error' | 'warn'>, msg: string, everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: Error) => void {
   const seen = new Map<string, { at: number; left: number }>();
   return (err) => {
     const kind = (err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120);
@@ -18,6 +18,6 @@ export function workerErrorLog(log: Pick<Logger, 'error'>, msg: string, everyMs 
       return;
     }
     seen.set(kind, { at: now, left: 0 });
-    log.error({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, msg);
+    log[level]({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, msg);
   };
 }

@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendDelivery, settleSentMarks, type Composers } from '../src/deliveries/service.ts';
+import { sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/service.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 
@@ -43,12 +43,18 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
     },
   );
   worker.on('error', workerErrorLog(ctx.log, 'send worker error'));
+  // A relay that cannot be reached or refuses the login holds every letter; one retry at info
+  // level a letter would not say so.
+  const relayTrouble = workerErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');
   worker.on('failed', (job, err) => {
     if (!job) return;
     // A job BullMQ will run again is a retry; one it will not is a letter that failed for good.
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) ctx.log.warn({ deliveryId: job.data.deliveryId, err: err.message }, 'delivery failed');
-    else ctx.log.info({ deliveryId: job.data.deliveryId, attempt: job.attemptsMade, err: err.message }, 'delivery will be retried');
+    else {
+      ctx.log.info({ deliveryId: job.data.deliveryId, attempt: job.attemptsMade, err: err.message }, 'delivery will be retried');
+      if (err instanceof TemporaryFailure && err.relay) relayTrouble(err);
+    }
   });
   return worker;
 }

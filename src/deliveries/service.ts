@@ -3,7 +3,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
-import { classifySendError } from '../mail/transport.ts';
+import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
 import { deliveryJobId, enqueueDeliveries, MAX_SEND_ATTEMPTS, type Queues, type SendJob } from '../queues.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
@@ -197,6 +197,13 @@ export async function sendDelivery(
   return 'sent';
 }
 
+/** A send to try again later; `relay` when the relay itself failed, not this one message. */
+export class TemporaryFailure extends Error {
+  constructor(message: string, readonly relay: boolean) {
+    super(message);
+  }
+}
+
 /** Sent marks not yet committed, per handle, so a closing worker can wait for them. */
 const unrecorded = perDb((_db: Queryable) => new Set<Promise<void>>());
 
@@ -213,7 +220,7 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
   const error = describe(err, delivery.recipient);
   if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
     await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
-    throw new Error(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`);
+    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err));
   }
   const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
   await q.markFailed(db, delivery, error, suppress);

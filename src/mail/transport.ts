@@ -46,6 +46,7 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
   const u = new URL(smtpUrl);
   const secure = u.protocol === 'smtps:';
   const auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined;
+  const loopback = isLoopback(u.hostname);
   return {
     pool: true,
     name,
@@ -55,8 +56,12 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
     auth,
     // With a login, STARTTLS is required, not merely taken when offered: a relay that does not
     // offer it (or someone on the path who strips it) would otherwise get the password and every
-    // supporter's letter in the clear. A relay on this machine is spared, as nothing is on its path.
-    requireTLS: !secure && !!auth && !isLoopback(u.hostname),
+    // supporter's letter in the clear. A relay on this machine is spared: nothing is on its path.
+    requireTLS: !secure && !!auth && !loopback,
+    // A relay on this machine is taken with whatever certificate it shows: Debian's Postfix offers
+    // STARTTLS with a self-signed "snakeoil" one out of the box, and refusing it would hold every
+    // letter for a check that protects nothing on loopback. A remote relay's is verified.
+    ...(loopback ? { tls: { rejectUnauthorized: false } } : {}),
     maxConnections,
     maxMessages: Infinity,
     // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well
@@ -113,6 +118,9 @@ export function createMailer(
 
 export type SendFailure = 'retry' | 'permanent' | 'recipient-rejected';
 
+/** Codes nodemailer gives a relay it could not reach, speak TLS with, or log in to. */
+const RELAY_DOWN = new Set(['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EDNS', 'ETLS', 'EAUTH']);
+
 /** The relay's own setup: login, sender, greeting, EHLO, TLS. Never the letter's or its recipient's fault. */
 const RELAY_STEPS = new Set(['CONN', 'EHLO', 'HELO', 'STARTTLS', 'MAIL FROM']);
 
@@ -144,6 +152,16 @@ function enhancedStatus(response: unknown): [number, number, number] | undefined
  * would, behind a misconfigured relay, strike every official and subscriber for good. A 552 to
  * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
  */
+/**
+ * Whether a failure is the relay's rather than one message's: it could not be reached, refused us
+ * at a step before any recipient, or refused the login. Every letter waits on such a failure
+ * until an operator fixes SMTP_URL or the relay, so it is worth a warning, not only a retry.
+ */
+export function isRelayTrouble(err: unknown): boolean {
+  const e = err as { code?: string; command?: string };
+  return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
+}
+
 export function classifySendError(err: unknown): SendFailure {
   const e = err as { responseCode?: number; code?: string; command?: string; response?: string };
   if (e.code === 'EAUTH' || (e.command && RELAY_STEPS.has(e.command))) return 'retry';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
-import { classifySendError, createMailer, ehloName } from '../../../src/mail/transport.ts';
+import { classifySendError, createMailer, ehloName, isRelayTrouble } from '../../../src/mail/transport.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
@@ -143,12 +143,45 @@ describe('classifying what a real SMTP server answers', () => {
     }
   });
 
+  it('takes a relay on this machine whatever certificate its STARTTLS shows, and checks one on another machine', async () => {
+    // smtp-server's own certificate is self-signed, as Debian's Postfix "snakeoil" one is.
+    const secured: boolean[] = [];
+    const selfSigned = new SMTPServer({
+      authOptional: true,
+      logger: false,
+      onData: (stream, session, cb) => {
+        secured.push(session.secure);
+        stream.resume().on('end', () => cb());
+      },
+    });
+    await new Promise<void>((r) => selfSigned.listen(0, '0.0.0.0', r));
+    const port = (selfSigned.server.address() as net.AddressInfo).port;
+    try {
+      expect(await sendWith({}, `smtp://127.0.0.1:${port}`)).toBeUndefined();
+      expect(secured).toEqual([true]);
+      if (address) {
+        const err = await sendWith({}, `smtp://${address}:${port}`);
+        expect(String(err)).toMatch(/certificate/);
+        expect(classifySendError(err)).toBe('retry');
+        expect(isRelayTrouble(err)).toBe(true);
+        expect(secured).toEqual([true]);
+      }
+    } finally {
+      await new Promise<void>((r) => selfSigned.close(() => r()));
+    }
+  });
+
   it('retries when nothing answers', async () => {
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    expect(classifySendError(await sendWith({}, `smtp://127.0.0.1:${port}`))).toBe('retry');
+    const err = await sendWith({}, `smtp://127.0.0.1:${port}`);
+    expect(classifySendError(err)).toBe('retry');
+    // Every letter waits on that, so the worker warns of it; a busy mailbox is one letter's matter.
+    expect(isRelayTrouble(err)).toBe(true);
+    expect(isRelayTrouble(await sendWith({ onRcptTo: () => ({ code: 450 }) }))).toBe(false);
+    expect(isRelayTrouble(await sendWith({ onMailFrom: () => ({ code: 550 }) }))).toBe(true);
   });
 
   it('fails for good a message nodemailer cannot address', () => {
