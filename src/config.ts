@@ -39,6 +39,14 @@ const url = (protocols: string[]) =>
       abort: true,
     });
 
+/** A DNS name as DKIM's d= and s= carry it: dot-separated labels of letters, digits and hyphens. */
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const dnsName = (what: string, example: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^${LABEL}(?:\\.${LABEL})*$`), `must be ${what} of letters, digits, hyphens and dots only, like ${example}`)
+    .max(253, 'must be at most 253 characters');
+
 /** Digits only: Number() would also take 0x10, 1e3 and " 8 ". */
 const integer = (min: number, max: number) =>
   z
@@ -72,7 +80,14 @@ const schema = z.object({
   /** HTTP port. @defaultValue 3000 */
   PORT: integer(1, 65535).default(3000),
   /** Base of every link in an email. @defaultValue http://localhost:PORT */
-  PUBLIC_URL: url(['http:', 'https:']).optional(),
+  PUBLIC_URL: url(['http:', 'https:'])
+    // Links are this plus a path: a query or fragment would swallow the path, and a password in
+    // every email is a leak.
+    .refine((v) => {
+      const u = new URL(v);
+      return !u.search && !u.hash && !v.includes('?') && !v.includes('#') && !u.username && !u.password;
+    }, 'must be the site address only (scheme, host, port and path), with no ?query, #fragment or user:password')
+    .optional(),
   /** Embedded database, dev outbox, spawned Redis. @defaultValue ./data */
   DATA_DIR: z.string().min(1).default('./data'),
   /** postgres://… ; unset means PGlite under DATA_DIR. */
@@ -92,12 +107,17 @@ const schema = z.object({
   ORG_NAME: z
     .string()
     .min(1)
-    .max(100)
+    .max(100, 'must be at most 100 characters')
     .default('Appeal')
     .refine((v) => !/[\r\n]/.test(v), 'must be one line'),
   /** DKIM signing domain; with DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE. */
-  DKIM_DOMAIN: z.string().min(1).optional(),
-  DKIM_SELECTOR: z.string().min(1).optional(),
+  DKIM_DOMAIN: dnsName('a domain name', 'example.org').refine((v) => v.includes('.'), 'must be a full domain name, like example.org').optional(),
+  /** The selector alone: `appeal2026`, not `appeal2026._domainkey.example.org`. */
+  DKIM_SELECTOR: z
+    .string()
+    .refine((v) => !/\._domainkey(\.|$)/i.test(v), { message: 'must be the selector alone (appeal2026), not the record name appeal2026._domainkey.example.org', abort: true })
+    .pipe(dnsName('a selector', 'appeal2026'))
+    .optional(),
   DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   /** Cookie signing; generated into DATA_DIR on first start when unset. */
   SESSION_SECRET: z
@@ -125,7 +145,7 @@ const schema = z.object({
   /** Days a subscriber who left is kept (their manage link still answers), then deleted. @defaultValue 30 */
   RETENTION_UNSUBSCRIBED_DAYS: integer(1, 3650).default(30),
   /** pino level. @defaultValue info */
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent').default('info'),
 });
 
 export interface Mailbox {

@@ -87,11 +87,25 @@ describe('loading config from the environment', () => {
     ['TRUST_PROXY', 'fe80::/ffff::'], ['TRUST_PROXY', '1.2.3.4/0'], ['TRUST_PROXY', '::/0'], ['TRUST_PROXY', '10.0.0.1/0.0.0.0'],
     ['TRUST_PROXY', '10.1/8'], ['TRUST_PROXY', '1.2.3/24'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
     ['DATA_DIR', `/tmp/${'x'.repeat(100)}`],
+    // These started and then broke every link or every DKIM signature without a word.
+    ['PUBLIC_URL', 'https://appeal.example/?a=b#frag'], ['PUBLIC_URL', 'https://appeal.example/x?'], ['PUBLIC_URL', 'https://user:pw@appeal.example'],
+    ['DKIM_DOMAIN', 'exa mple.org'], ['DKIM_DOMAIN', 'https://appeal.example'], ['DKIM_DOMAIN', 'localhost'],
+    ['DKIM_SELECTOR', 's;x=y'], ['DKIM_SELECTOR', 's1._domainkey.appeal.example'],
   ];
   it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
     const message = errorOf({ [name]: value });
     expect(message.startsWith(`${name}: `)).toBe(true);
     expect(message).not.toMatch(/[\r\n]/);
+  });
+
+  it('says what is wrong in words, not in the terms of the schema', () => {
+    expect(errorOf({ ORG_NAME: 'x'.repeat(101) })).toBe('ORG_NAME: must be at most 100 characters');
+    expect(errorOf({ LOG_LEVEL: 'loud' })).toBe('LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent');
+    expect(errorOf({ DKIM_SELECTOR: 's1._domainkey.appeal.example' })).toMatch(/^DKIM_SELECTOR: must be the selector alone/);
+  });
+
+  it('takes a PUBLIC_URL with a path, as behind a proxy that serves Appeal under /appeal', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://campaigns.example/appeal/' }).publicUrl).toBe('https://campaigns.example/appeal');
   });
 
   it('takes a Redis database number after the host, and refuses anything else there', () => {
