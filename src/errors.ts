@@ -34,6 +34,8 @@ export class ConflictError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** The field whose value clashes, when one does (a slug taken), as input errors name theirs. */
+    readonly fields?: FieldErrors,
   ) {
     super(message);
   }

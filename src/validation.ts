@@ -67,7 +67,7 @@ function unwrapped(schema: z.ZodType | undefined, type: 'object' | 'array'): z.Z
   return unwrapped(def.innerType, type);
 }
 
-function collectUnknown(schema: z.ZodType, value: unknown, path: string[], found: FieldErrors): void {
+function collectUnknown(schema: z.ZodType, value: unknown, path: string[], found: Map<string, string>): void {
   if (value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     const array = unwrapped(schema, 'array');
@@ -81,7 +81,7 @@ function collectUnknown(schema: z.ZodType, value: unknown, path: string[], found
   for (const [key, item] of Object.entries(value)) {
     const at = [...path, key];
     if (Object.hasOwn(shape, key)) collectUnknown(shape[key]!, item, at, found);
-    else found[at.join('.')] = 'is not a field this request takes; check its spelling';
+    else found.set(at.join('.'), 'is not a field this request takes; check its spelling');
   }
 }
 
@@ -92,10 +92,13 @@ function collectUnknown(schema: z.ZodType, value: unknown, path: string[], found
  * @throws ValidationError naming each unknown field, with the body's other mistakes beside them.
  */
 export function refuseUnknownFields(schema: z.ZodType, input: unknown): void {
-  const unknown: FieldErrors = {};
-  collectUnknown(schema, input, [], unknown);
-  const names = Object.keys(unknown);
-  if (names.length === 0) return;
+  // A Map, then fromEntries: assigning `__proto__` to a plain object would set its prototype
+  // instead of naming the field, and the body would pass.
+  const found = new Map<string, string>();
+  collectUnknown(schema, input, [], found);
+  if (found.size === 0) return;
+  const unknown: FieldErrors = Object.fromEntries(found);
+  const names = [...found.keys()];
   let others: FieldErrors = {};
   try {
     parseInput(schema, input);

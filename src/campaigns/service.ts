@@ -74,7 +74,7 @@ export async function createCampaign(db: Db, input: unknown): Promise<Campaign> 
   const kase = await caseFor(db, c.caseSlug);
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
-    if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`);
+    if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
     await q.insertTargets(tx, campaign.id, c.targets);
     return campaign;
   });

@@ -11,7 +11,7 @@ import { caseInput, type Case } from './types.ts';
 export async function createCase(db: Queryable, input: unknown): Promise<Case> {
   const c = parseInput(caseInput, input);
   const created = await q.insertCase(db, c);
-  if (!created) throw new ConflictError('slug_taken', `A case with the slug "${c.slug}" exists already.`);
+  if (!created) throw new ConflictError('slug_taken', `A case with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
   return created;
 }
 

@@ -53,6 +53,10 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const created = await api('/cases', { slug: caseSlug, personName: 'Serik Test', summary: 'Detained.', status: 'at risk' });
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ slug: caseSlug, personName: 'Serik Test', status: 'at_risk', location: '' });
+    // The same slug again: a conflict, naming the field as input errors do.
+    const again = await api('/cases', { slug: caseSlug, personName: 'Other', summary: 'Other.', status: 'detained' });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toEqual({ error: { code: 'slug_taken', message: expect.stringContaining(caseSlug), fields: { slug: expect.stringContaining('taken') } } });
 
     const body = campaignBody(caseSlug);
     const res = await api('/campaigns', body);

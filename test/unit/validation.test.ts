@@ -68,4 +68,10 @@ describe('fields a JSON body may not carry', () => {
       'targets.0.Disclose': expect.stringContaining('not a field'),
     });
   });
+
+  it('names a __proto__ key as JSON.parse keeps it (an own field), rather than losing it to the prototype setter', () => {
+    const { letter: _, ...rest } = body;
+    const fields = refused(JSON.parse(`{"__proto__": {"x": 1}, "letter": {"subject": "S", "body": "B", "__proto__": null}, ${JSON.stringify(rest).slice(1)}`));
+    expect(Object.keys(fields).sort()).toEqual(['__proto__', 'letter.__proto__']);
+  });
 });
