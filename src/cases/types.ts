@@ -23,11 +23,19 @@ export const slug = z
   .max(80, 'must be at most 80 characters')
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
 
+/**
+ * Blank at either end: white space, and characters that show nothing (zero-width spaces and
+ * joiners, the byte-order mark, Hangul and Braille blanks). A name of only these would pass a
+ * plain trim and sign a letter as nobody.
+ */
+const BLANK_ENDS = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
+export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
+
 /** One line of text: no control characters, so it can never break a header or a CSV row. */
 export const line = (max: number) =>
   z
     .string()
-    .trim()
+    .overwrite(trimBlank)
     .max(max, `must be at most ${max} characters`)
     // C0 and C1 control characters and Unicode's line and paragraph separators: all break lines somewhere.
     .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), 'must be one line of text')

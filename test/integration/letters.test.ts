@@ -199,6 +199,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     // Anyone can type anyone's address: the official's answer would go to someone who never signed.
     const page = await (await fetch(`${base}/c/${slug}`)).text();
     expect(page).toContain('Judge Official: your name, city, country and note.');
+    expect(page).toContain('(never given to the officials)');
+    expect(page).not.toContain('reply address');
     const email = `${uniq('victim')}@supporter.example`;
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Dana Victim', email, city: 'Berlin' })).status).toBe(303);
     const [letter] = await mailTo(ctx.sink!, target);
@@ -378,6 +380,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(page).toContain('What each official learns about you:');
     expect(page).toContain('Judge Name: your name and note; Full Official: your name, city, country, note and email address (to reply to you).');
     expect(page).toContain('Your letter is sent only after you confirm');
+    expect(page).toContain('(to confirm; never given to the officials except as a reply address to Full Official)');
     const preview = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(page)![1]!;
     expect(preview).toContain('data-field="full_name"');
     expect(preview).not.toContain('data-field="city"');

@@ -32,6 +32,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
 
+  const AND = new Intl.ListFormat('en', { type: 'conjunction' });
+
   async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string> } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const values = form.values ?? {};
@@ -55,6 +57,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       campaign: c.campaign,
       case: c.case,
       targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),
+      // Who gets the address as Reply-To: `full` targets, and only of an address its owner confirmed.
+      replyTo: c.campaign.require_confirmation ? AND.format(c.targets.filter((t) => t.disclose === 'full').map((t) => t.name)) : '',
       digest,
       confirmFirst: c.campaign.require_confirmation,
       signatures: c.signatures,

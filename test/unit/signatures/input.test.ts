@@ -12,6 +12,15 @@ describe('the signature form', () => {
     for (const fullName of ['', '   ', 'Ann\nBcc: x@evil.example']) expect(signatureInput.safeParse({ ...base, fullName }).success).toBe(false);
   });
 
+  it('refuses a name of characters that show nothing, and drops them at the ends of one that shows', () => {
+    for (const fullName of ['\u200b\u200b', '\u3164', ' \ufeff ', '\u2800', '\u200d\u2060']) {
+      expect(signatureInput.safeParse({ ...base, fullName }).error?.issues[0]?.message, JSON.stringify(fullName)).toBe('please give your full name');
+    }
+    expect(signatureInput.parse({ ...base, fullName: '\u200bAigerim N.\u200d', city: '\ufeffAlmaty' })).toMatchObject({ fullName: 'Aigerim N.', city: 'Almaty' });
+    // Joiners inside a name stay: they make one emoji, or join letters in some scripts.
+    expect(signatureInput.parse({ ...base, fullName: 'Ann 👩\u200d👩\u200d👧 Lee' }).fullName).toBe('Ann 👩\u200d👩\u200d👧 Lee');
+  });
+
   it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {
     const reversed = signatureInput.safeParse({ ...base, fullName: 'Ann \u202Eelpmaxe.vog@retsinim' });
     expect(reversed.success).toBe(false);
