@@ -37,8 +37,12 @@ export type SupporterField = keyof LetterContext['supporter'];
  */
 export const fieldMark = (field: SupporterField) => `\uE000${field}\uE001`;
 
-/** The line that places a signer, for the letters Appeal starts with: city, country, either or neither. */
-export const SIGNER_PLACE = '{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{supporter.country}}';
+/**
+ * The line that places a signer, for the letters Appeal starts with: city, country, either or
+ * neither. The country has its own {{#if}} too, so that the page's preview, which shows a field
+ * written unconditionally with its placeholder until it is typed, drops it once a city alone is.
+ */
+export const SIGNER_PLACE = '{{#if supporter.city}}{{supporter.city}}{{#if supporter.country}}, {{/if}}{{/if}}{{#if supporter.country}}{{supporter.country}}{{/if}}';
 
 /** The line of the console's starter letter an organizer must replace; a letter still holding it is not launched. */
 export const STARTER_PLACEHOLDER = '[Say what has happened and what you ask the official to do.]';

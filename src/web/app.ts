@@ -36,6 +36,8 @@ export function createWebApp(ctx: AppContext): express.Express {
           scriptSrc: ["'self'"],
           styleSrc: ["'self'"],
           imgSrc: ["'self'", 'data:'],
+          // helmet's default would also take fonts from anywhere on https; nothing here loads any.
+          fontSrc: ["'self'"],
           formAction: ["'self'"],
           frameAncestors: ["'none'"],
           objectSrc: ["'none'"],

@@ -412,7 +412,11 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     const { slug } = await createLiveCampaign(ctx.db);
     const put = await fetch(`${base}/c/${slug}/sign`, { method: 'PUT' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('POST, OPTIONS');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST, OPTIONS');
+    // Opening the form's own address (a reload after a form with mistakes) leads to the campaign.
+    const opened = await fetch(`${base}/c/${slug}/sign`, { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    expect(opened.headers.get('location')).toBe(`/c/${slug}`);
     const del = await fetch(`${base}/c/${slug}`, { method: 'DELETE' });
     expect(del.status).toBe(405);
     expect(del.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
@@ -439,6 +443,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     for (const res of [await fetch(`${base}/`), await fetch(`${base}/c/${slug}`), await fetch(`${base}/nowhere`), await signJson(slug, {})]) {
       expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
       expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+      expect(res.headers.get('content-security-policy')).toMatch(/font-src 'self'(;|$)/);
       expect(res.headers.get('x-powered-by')).toBeNull();
     }
   });

@@ -117,6 +117,10 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     keepTypedWhenLimited,
   );
 
+  // The form's address is in the address bar after a form came back with mistakes; opening it
+  // again (a reload, a bookmark) shows the campaign, not an error about methods.
+  router.get('/c/:slug/sign', (req, res) => seeOther(res, `/c/${encodeURIComponent(req.params.slug)}`));
+
   router.get('/c/:slug/check-email', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
     page(res, 'check-email', { title: 'Check your email', campaign: c.campaign });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hiddenInPreview, previewLetterHtml } from '../../../src/campaigns/preview.ts';
+import { SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
 
 const base = {
   target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
@@ -81,6 +82,14 @@ describe('the letter preview', () => {
         const withCity = bits === 0 || (bits & cityBit) !== 0;
         expect(text(variants!.list[index]!.body).includes('[your city], ')).toBe(withCity);
       }
+    });
+
+    it('shows the starter letters\' place line as it will read, a city typed alone with no country placeholder after it', () => {
+      const place = `Yours,\n{{supporter.fullName}}\n${SIGNER_PLACE}`;
+      expect(text(previewLetterHtml('s', place, base).body)).toBe('Yours,\n[your name]\n[your city], [your country]\n');
+      expect(text(previewLetterHtml('s', place, base, { city: '上海' }).body)).toBe('Yours,\n[your name]\n上海\n');
+      expect(text(previewLetterHtml('s', place, base, { country: 'Kazakhstan' }).body)).toBe('Yours,\n[your name]\nKazakhstan\n');
+      expect(text(previewLetterHtml('s', place, base, { city: 'Almaty', country: 'Kazakhstan' }).body)).toBe('Yours,\n[your name]\nAlmaty, Kazakhstan\n');
     });
 
     it('sends no versions of a letter too long to send in all of them: the page shows the whole letter', () => {
