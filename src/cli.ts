@@ -53,7 +53,8 @@ try {
   throw err;
 }
 const argv = process.argv.slice(2);
-if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+// `token:create --help` asks for help too, and must not open a database or make a token.
+if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
   process.stdout.write(USAGE);
 } else if (!argv[0]) {
   // A script that forgot its command must not pass as if it had run one.

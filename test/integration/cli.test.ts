@@ -36,7 +36,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
       cli(ctx.env, ['token:create', admin, 'ci']),
       cli(ctx.env, []),
-      cli(ctx.env, ['--help']),
+      cli(ctx.env, ['token:create', '--help']),
       cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
     ]);
     r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, commonPassword };
@@ -99,7 +99,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
-  it('prints its usage on --help (exit 0), and with no command says so on stderr (exit 2)', () => {
+  it('prints its usage on --help, after a command too (exit 0), and with no command says so on stderr (exit 2)', () => {
     expect(r.help.code).toBe(0);
     expect(r.help.stdout).toContain('organizer:add <email>');
     expect(r.help.stderr).toBe('');
