@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import type { Campaign, CampaignInput, CampaignStatus, Target } from './types.ts';
+import { TARGET_SEEN, type Campaign, type CampaignInput, type CampaignStatus, type Target } from './types.ts';
 
 export async function insertCampaign(db: Queryable, caseId: number, c: CampaignInput) {
   const { rows } = await db.query<Campaign>(
@@ -265,6 +265,40 @@ export async function retireTarget(db: Queryable, campaignId: number, targetId: 
     [campaignId, targetId],
   );
   return rows[0];
+}
+
+/**
+ * Saves a target's details. Letters and digests to it not sent yet (queued, waiting for a retry, or
+ * failed) follow a changed address; those sent keep the one they went to.
+ * @returns the target as saved and how many failed letters now name the new address; undefined
+ * when it is not the campaign's.
+ */
+export async function updateTarget(db: Queryable, campaignId: number, targetId: number, t: CampaignInput['targets'][number]) {
+  const { rows } = await db.query<Target & { failed_moved: number }>(
+    `WITH updated AS (
+       UPDATE targets SET name = $3, title = $4, email = $5, salutation = $6, disclose = $7
+        WHERE id = $2 AND campaign_id = $1
+       RETURNING *
+     ), moved AS (
+       UPDATE deliveries d SET recipient = u.email, updated_at = now()
+         FROM updated u
+        WHERE d.campaign_id = $1 AND d.target_id = u.id AND d.status IN ('queued', 'retry', 'failed') AND d.recipient <> u.email
+       RETURNING d.status
+     )
+     SELECT updated.*, (SELECT count(*) FROM moved WHERE status = 'failed')::int AS failed_moved FROM updated`,
+    [campaignId, targetId, t.name, t.title, t.email, t.salutation, t.disclose],
+  );
+  return rows[0];
+}
+
+/** Whether anyone signed a campaign since `target` was added: people who were told what it learns. */
+export async function signedSinceAdded(db: Queryable, campaignId: number, targetId: number) {
+  const { rows } = await db.query(
+    `SELECT 1 FROM signatures s JOIN targets t ON t.id = $2 AND t.campaign_id = s.campaign_id
+      WHERE s.campaign_id = $1 AND ${TARGET_SEEN} LIMIT 1`,
+    [campaignId, targetId],
+  );
+  return rows.length > 0;
 }
 
 /** Writes to a retired target again. @returns it; undefined when it is not a retired target of the campaign. */

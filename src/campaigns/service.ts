@@ -265,6 +265,45 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
   });
 }
 
+/** How much each `disclose` tells a target, least first. */
+const DISCLOSE_ORDER = ['name', 'name_place', 'full'] as const;
+
+/**
+ * Corrects a target: its name, title, salutation and address, and what it learns of a supporter.
+ * Letters not sent yet (queued, waiting for a retry, or failed) go to a changed address; sent
+ * ones keep the address they went to. What it learns may be narrowed at any time, and widened
+ * only until someone signed after it was added: they signed being told what it would learn.
+ * @returns the target, and how many failed letters now name its new address (to send again).
+ * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
+ * targets has, or a wider `disclose` once people signed.
+ */
+export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown): Promise<{ target: Target; failedMoved: number }> {
+  const t = parseInput(targetInput, input);
+  return db.transaction(async (tx) => {
+    await q.lockCampaign(tx, campaign.id);
+    const all = await q.listTargets(tx, campaign.id, true);
+    const current = all.find((x) => x.id === targetId);
+    if (!current) throw new NotFoundError('target');
+    if (all.some((x) => x.id !== targetId && x.email.toLowerCase() === t.email.toLowerCase())) {
+      throw new ValidationError({ email: 'another target of this campaign has this address' });
+    }
+    if (DISCLOSE_ORDER.indexOf(t.disclose) > DISCLOSE_ORDER.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
+      throw new ValidationError({ disclose: 'people signed being told what this target learns of them: it can be told less now, not more' });
+    }
+    try {
+      const { failed_moved: failedMoved, ...target } = (await q.updateTarget(tx, campaign.id, targetId, t))!;
+      return { target, failedMoved };
+    } catch (err) {
+      // A digest run names each address once: another campaign's target with this address has
+      // one in the same run, not sent yet.
+      if ((err as { code?: string }).code === '23505') {
+        throw new ValidationError({ email: 'a digest not sent yet goes to this address already; try again once it has gone' });
+      }
+      throw err;
+    }
+  });
+}
+
 /**
  * Writes to a retired target again: letters made from now on (signatures confirmed from now on)
  * go to it again. A target written to already is left as it is (`changed` false).

@@ -7,6 +7,7 @@ import { getCampaign } from '../../src/campaigns/service.ts';
 import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
 import { deliveryJobId } from '../../src/queues.ts';
+import { waitForMail } from '../helpers/subscribers.ts';
 
 const actions = async (ctx: TestContext, organizerId: number) =>
   (await ctx.db.query<{ action: string; object: string }>('SELECT action, object FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
@@ -180,6 +181,55 @@ describe('the organizer console on PGlite', () => {
     await sign('Third Signer');
     await until(() => letters(gone), (l) => l.length === 2 && l.every((x) => x === 'sent'));
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.retire', 'target.reinstate']);
+  });
+
+  it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {
+    const tag = uniq('edit');
+    const court = `court-${tag}@gov.example`;
+    const typo = `minstry-${tag}@gov.example`;
+    const fixed = `ministry-${tag}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Court', email: court }, { name: 'Minstry', email: typo, disclose: 'name' }] });
+    const { rows: [target] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM targets WHERE email = $1', [typo]);
+    const edit = `/admin/campaigns/${slug}/targets/${target!.id}/edit`;
+    const form = { name: 'Ministry of Foreign Affairs', title: '', email: fixed, salutation: 'Dear Minister', disclose: 'name' };
+    const sign = async (name: string) =>
+      expect((await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: name, email: `${uniq('s')}@supporter.example`, city: 'Oslo' }), redirect: 'manual' })).status).toBe(303);
+    const letters = async () => (await ctx.db.query<{ recipient: string; status: string }>(`SELECT recipient, status FROM deliveries WHERE kind = 'letter' AND target_id = $1 ORDER BY id`, [target!.id])).rows;
+
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain(`href="${edit}"`);
+    const page = await client.get(edit);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(`value="${typo}"`);
+    await sign('First Signer');
+    await until(letters, (l) => l.length === 1 && l[0]!.status === 'sent');
+    // One that failed at the misspelt address (no job: nothing sends it until it is retried).
+    const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Failed Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${tag}@supporter.example`]);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts, last_error) VALUES ('letter', $1, $2, $3, $4, 'failed', 1, '550 no such user')`, [sig!.id, target!.id, target!.campaign_id, typo]);
+
+    // People signed being told it learns their name only: it may not be told more now.
+    const wider = await client.post(edit, { ...form, disclose: 'name_place' });
+    expect(wider.status).toBe(400);
+    expect(wider.text).toContain('it can be told less now, not more');
+    expect(wider.text).toContain('value="Ministry of Foreign Affairs"');
+    // Another target's address is refused.
+    expect((await client.post(edit, { ...form, email: court.toUpperCase() })).text).toContain('another target of this campaign has this address');
+    expect((await ctx.db.query('SELECT name, email, disclose FROM targets WHERE id = $1', [target!.id])).rows[0]).toEqual({ name: 'Minstry', email: typo, disclose: 'name' });
+
+    const saved = await client.post(edit, form);
+    expect(saved.status).toBe(303);
+    expect((await client.open(saved.location!)).text).toContain('Ministry of Foreign Affairs saved: letters not sent yet go to the new address. 1 letter that failed names it now');
+    expect(await letters()).toEqual([{ recipient: typo, status: 'sent' }, { recipient: fixed, status: 'failed' }]);
+    expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.edit']);
+    // Telling less is always allowed.
+    const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
+    expect((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/edit`, { name: 'Court', title: '', email: court, salutation: '', disclose: 'name' })).status).toBe(303);
+
+    await sign('Second Signer');
+    const letter = await waitForMail(ctx, fixed);
+    expect(letter.to!.value[0]).toEqual({ name: 'Ministry of Foreign Affairs', address: fixed });
+    expect(letter.text).toContain('Dear Minister');
+    expect((await waitForMail(ctx, court)).text).toContain('Oslo');
+    expect((await waitForMail(ctx, court, 2)).text).not.toContain('Oslo');
   });
 
   it('withdraws a case update posted by mistake: off the public page, marked in the console, recorded once', async () => {

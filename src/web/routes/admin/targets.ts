@@ -1,9 +1,9 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { addTargets, getCampaign, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
-import type { Campaign } from '../../../campaigns/types.ts';
+import { addTargets, getCampaign, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS, updateTarget } from '../../../campaigns/service.ts';
+import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
-import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, NotFoundError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { formErrors, idParam, SEES, str, type Render } from './render.ts';
@@ -52,6 +52,45 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       await renderTargets(res, campaign, { values: b, errors: err.fields }, 400);
+    }
+  });
+
+  const findTarget = async (campaign: Campaign, id: unknown): Promise<Target> => {
+    const target = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.id === idParam(id, 'target'));
+    if (!target) throw new NotFoundError('target');
+    return target;
+  };
+
+  const renderEdit = (res: Response, campaign: Campaign, target: Target, form: { values: Record<string, unknown>; errors?: FieldErrors }, status = 200) => {
+    render(res, 'target-edit', {
+      title: `Edit ${target.name}`, section: 'campaigns', campaign, target, values: form.values,
+      disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === form.values.disclose })),
+      ...(form.errors ? formErrors(form.errors) : {}),
+    }, status);
+  };
+
+  router.get('/campaigns/:slug/targets/:id/edit', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const target = await findTarget(campaign, req.params.id);
+    renderEdit(res, campaign, target, { values: target as unknown as Record<string, unknown> });
+  });
+
+  /** A correction: a misspelt name, an address that bounced, an official told too much. */
+  router.post('/campaigns/:slug/targets/:id/edit', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const before = await findTarget(campaign, req.params.id);
+    const b = req.body ?? {};
+    try {
+      const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined });
+      const changed = (['name', 'title', 'email', 'salutation', 'disclose'] as const).filter((k) => before[k] !== target[k]);
+      if (changed.length) await recordAudit(db, actor(res), 'target.edit', `campaign:${campaign.slug}`, { target: target.id, changed });
+      setFlash(ctx, res, !changed.length ? 'Nothing changed.'
+        : `${target.name} saved${changed.includes('email') ? ': letters not sent yet go to the new address' : ''}.${failedMoved
+          ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}`);
+      res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      renderEdit(res, campaign, before, { values: b, errors: err.fields }, 400);
     }
   });
 
