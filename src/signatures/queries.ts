@@ -45,6 +45,8 @@ export interface StoredSignature {
   campaign: CampaignForSigning | undefined;
   /** False when the campaign is not live, or the address signed it before. */
   signed: boolean;
+  /** The status of the signature the address made before (`signed` false on a live campaign). */
+  earlier?: 'pending' | 'confirmed';
   deliveryIds: number[];
 }
 
@@ -54,14 +56,17 @@ export interface StoredSignature {
  * transaction's extra round trips, and the campaign is read in the same statement: a pending
  * signature (the campaign asks for confirmation) gets its confirmation email, a confirmed one
  * its letters when the campaign sends one per signature (not a digest later). The unique
- * (campaign, lower(email)) index makes a second signature by the same address a no-op, within the
- * batch too: nothing is sent for it. Rows go in in index order, so two such statements cannot
- * deadlock on each other.
+ * (campaign, lower(email)) index makes a second signature by the same address send nothing; its
+ * row is written anyway (an update that changes no value), so that the statement commits a write
+ * whether or not the address had signed: a repeat that wrote nothing answered measurably sooner,
+ * and the time of the answer told whether an address had signed. The same address twice in one
+ * batch fails the statement (an upsert may not touch a row twice), and each is stored alone.
+ * Rows go in in index order, so two such statements cannot deadlock on each other.
  * @returns per signature, in order: its campaign, whether it was stored, and its deliveries' ids.
  */
 export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]): Promise<StoredSignature[]> {
   const column = <T>(pick: (s: NewSignature) => T) => sigs.map(pick);
-  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; delivery_ids: (string | number)[] }>(
+  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; delivery_ids: (string | number)[] }>(
     `WITH v AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                             $8::boolean[], $9::text[])
@@ -76,27 +81,28 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
               CASE WHEN NOT c.require_confirmation THEN now() END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
         ORDER BY c.id, lower(v.email), v.id
-       ON CONFLICT (campaign_id, lower(email)) DO NOTHING
-       RETURNING id, campaign_id, email, status
+       ON CONFLICT (campaign_id, lower(email)) DO UPDATE SET status = signatures.status
+       RETURNING id, campaign_id, email, status, xmax = 0 AS inserted
      ), confirm AS (
        INSERT INTO deliveries (kind, source_id, campaign_id, recipient)
-       SELECT 'confirm', id, campaign_id, email FROM sig WHERE status = 'pending' ORDER BY id
+       SELECT 'confirm', id, campaign_id, email FROM sig WHERE inserted AND status = 'pending' ORDER BY id
        ON CONFLICT DO NOTHING RETURNING id, source_id
      ), letters AS (
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
        SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
          FROM sig JOIN campaigns c ON c.id = sig.campaign_id AND c.delivery_mode = 'each'
               JOIN targets t ON t.campaign_id = sig.campaign_id AND ${TARGET_WRITTEN}
-        WHERE sig.status = 'confirmed'
+        WHERE sig.inserted AND sig.status = 'confirmed'
         ORDER BY sig.id, t.position, t.id
        ON CONFLICT DO NOTHING RETURNING id, source_id
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
      )
      SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
-            sig.id IS NOT NULL AS signed,
+            coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
-       FROM v LEFT JOIN campaigns c ON c.slug = v.slug LEFT JOIN sig ON sig.id = v.id`,
+       FROM v LEFT JOIN campaigns c ON c.slug = v.slug
+            LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)`,
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
@@ -111,7 +117,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
       require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode,
     };
     // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
-    return { campaign, signed: r.signed, deliveryIds: r.delivery_ids.map(Number) };
+    return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number) };
   });
 }
 

@@ -161,7 +161,8 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
   // Waiting for them cost every signature a round trip to Redis (`npm run bench`, intake).
   addJobsAfterAnswer(deps, stored.deliveryIds);
-  const confirmed = stored.signed ? confirmNow : !(await signAgain(db, deps, campaign.id, s));
+  // A confirmed signature stays as it is: nothing more to do, and nothing that takes longer.
+  const confirmed = stored.signed ? confirmNow : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign.id, s));
   // No subscription when confirming at once: nobody has confirmed this address, and alerts need
   // double opt-in. A pending signature subscribes when it is confirmed.
   if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);

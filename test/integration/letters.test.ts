@@ -292,9 +292,14 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(letter!.text).not.toContain('threat');
     await settled(ctx.db);
 
-    // Confirmed: signing again sends no second letter and changes nothing.
+    // Confirmed: signing again sends no second letter and changes nothing. Its row is written all
+    // the same (a new row version, the same values), as a first signature's would be: an answer
+    // that came without a write came sooner, and its time told that the address had signed.
     const afterConfirm = ctx.sink!.messages.length;
+    const version = async () => (await ctx.db.query<{ xmin: string }>('SELECT xmin::text FROM signatures WHERE lower(email) = lower($1)', [email])).rows[0]!.xmin;
+    const before = await version();
     expect((await sign(email.toUpperCase(), { full_name: 'Someone Else', personal_note: 'Too late.' })).status).toBe(303);
+    expect(await version()).not.toBe(before);
     await settled(ctx.db);
     await new Promise((r) => setTimeout(r, 300));
     expect(ctx.sink!.messages.length).toBe(afterConfirm);
