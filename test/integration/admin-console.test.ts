@@ -67,11 +67,15 @@ describe('the organizer console on PGlite', () => {
     }
     const csv = await client.get(`/admin/campaigns/${slug}/signatures.csv`);
     expect(csv.res.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect((await client.get(`/admin/campaigns/${slug}/signatures?q=Dana`)).status).toBe(200);
 
     expect((await actions(ctx, organizerId)).filter((a) => a.object.includes(slug) || a.object.includes(caseSlug)).map((a) => a.action)).toEqual([
       'case.create', 'case.status', 'campaign.create', 'target.add', 'campaign.letter',
-      'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'signatures.export',
+      'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'signatures.export', 'signatures.view',
     ]);
+    // Whether a list was searched is kept; what was searched for (a name, perhaps) is not.
+    const { rows: [viewed] } = await ctx.db.query(`SELECT * FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`]);
+    expect(JSON.stringify(viewed)).not.toContain('Dana');
     const page = await client.get('/admin/audit?action=campaign');
     expect(page.text).toContain(`campaign:${slug}`);
     expect(page.text).not.toContain(`case:${caseSlug}`);
