@@ -44,13 +44,18 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
  * answers (a mistaken click can be undone). Kept longer: one who asked to follow again since,
  * until that request is as old; one with a signature still waiting for confirmation with the
  * updates box ticked, since its confirmation must find them unsubscribed (see
- * subscribeConfirmedSigner); and a bounced subscriber, so lifting the suppression can restore them.
+ * subscribeConfirmedSigner). A subscriber whose address bounced goes too once the bounce (its
+ * suppression) is as old: until then, lifting the suppression restores them as they last chose;
+ * after, what they followed is not kept for an address that no longer takes mail. The suppression
+ * itself stays, so nothing is sent there again.
  * @returns how many were deleted.
  */
 export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
   const { rowCount } = await db.query(
     `DELETE FROM subscribers s
-      WHERE s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1)
+      WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
+             OR (s.status = 'bounced' AND NOT EXISTS (
+                   SELECT 1 FROM suppressions x WHERE x.email = lower(s.email) AND x.created_at >= now() - make_interval(days => $1))))
         AND s.optin_requested_at < now() - make_interval(days => $1)
         AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`,
     [days],

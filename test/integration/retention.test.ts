@@ -102,11 +102,11 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(optin.rowCount).toBe(1);
   });
 
-  it('deletes a subscriber who left longer ago than the retention period, with the emails to them, and keeps the rest', async () => {
+  it('deletes a subscriber who left, or whose address bounced, longer ago than the retention period, with the emails to them, and keeps the rest', async () => {
     const tag = uniq('left');
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = (who: string) => `${who}@${tag}.example`;
-    for (const who of ['left-long-ago', 'left-lately', 'left-then-asked-again', 'left-but-signing', 'bounced', 'active']) {
+    for (const who of ['left-long-ago', 'left-lately', 'left-then-asked-again', 'left-but-signing', 'bounced', 'bounced-long-ago', 'active']) {
       await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
       await ctx.db.query(
         `INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) SELECT 'alert', 1, id, email, 'sent' FROM subscribers WHERE email = $1`,
@@ -120,16 +120,20 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await set('left-then-asked-again', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '2 days'`);
     await set('left-but-signing', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days'`);
     await set('bounced', `status = 'bounced', unsubscribed_at = now() - interval '31 days'`);
+    await set('bounced-long-ago', `status = 'bounced'`);
+    // When each bounced is when its address went on the suppression list, which stays.
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, created_at) VALUES ($1, 'bounce: 550', now() - interval '29 days'), ($2, 'bounce: 550', now() - interval '31 days')`, [email('bounced'), email('bounced-long-ago')]);
     // A signature waiting for confirmation, box ticked: its confirmation must still find the address unsubscribed.
     const { slug } = await createLiveCampaign(ctx.db);
     await sign(ctx.db, ctx, slug, { fullName: 'Still Signing', email: email('left-but-signing'), subscribe: true });
 
     const before = (await left(tag)).deliveries;
     expect(before).toEqual(expect.arrayContaining(['alert left-long-ago', 'optin left-long-ago']));
-    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(1);
+    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(2);
     const after = await left(tag);
     expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again']);
-    expect(after.deliveries.filter((d) => d.includes('left-long-ago'))).toEqual([]);
+    expect(after.deliveries.filter((d) => d.includes('long-ago'))).toEqual([]);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email('bounced-long-ago')])).rowCount).toBe(1);
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
   });
 
