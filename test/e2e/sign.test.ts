@@ -70,9 +70,10 @@ describe('signing in a real browser', () => {
 
     await page.locator('#f-full_name').pressSequentially('Dana Signer');
     await expect.poll(() => previewName.textContent()).toBe('Dana Signer');
-    // The letter's {{#if}} blocks decide as they will for what is typed: no city, no city line.
+    // The letter's {{#if}} blocks decide as they will for what is typed: no city and no country,
+    // no line placing the signer.
     await expect.poll(previewText).not.toContain('[your city]');
-    expect(await previewText()).toContain('[your country]');
+    expect(await previewText()).not.toContain('[your country]');
     expect(await previewText()).not.toContain('[your note]');
     await page.fill('#f-email', 'dana@supporter.example');
     await page.fill('#f-city', 'Lyon');
