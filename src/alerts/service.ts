@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobsOptions } from 'bullmq';
 import type { Queryable } from '../db/index.ts';
-import { getCase } from '../cases/service.ts';
+import { getCase, requirePublished } from '../cases/service.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
@@ -56,6 +56,8 @@ export async function postCaseUpdate(
     throw new ValidationError({ idempotencyKey: `must be at most ${MAX_REQUEST_KEY} characters` }, `The Idempotency-Key header must be at most ${MAX_REQUEST_KEY} characters.`);
   }
   const kase = await getCase(db, caseSlug);
+  // An update goes to everyone following all cases: it would announce a case kept unpublished.
+  requirePublished(kase, 'post the update');
   const inserted = await q.insertCaseUpdate(db, kase.id, u, publishedBy, key);
   const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // A key sent again with other content, or by someone else, is a mistake: answering with the

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { findCase, getCase, getCaseById } from '../cases/service.ts';
+import { findCase, getCase, getCaseById, requirePublished } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
@@ -124,6 +124,8 @@ export async function changeCampaignStatus(db: Queryable, slug: string, action: 
   const { to, from } = TRANSITIONS[action];
   const campaign = await getCampaign(db, slug);
   if (campaign.status === to) return { campaign, changed: false };
+  // A live campaign shows its case: one the organizers keep unpublished stays so until they say.
+  if (action === 'launch') requirePublished((await getCaseById(db, campaign.case_id))!, 'launch the campaign');
   const moved = await q.setCampaignStatus(db, campaign.id, to, from);
   if (moved) return { campaign: moved, changed: true };
   // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.

@@ -1,11 +1,11 @@
 import type { Queryable } from '../db/index.ts';
 import type { Case, CaseStatus } from './types.ts';
 
-export async function insertCase(db: Queryable, c: { slug: string; personName: string; summary: string; status: CaseStatus; location: string }) {
+export async function insertCase(db: Queryable, c: { slug: string; personName: string; summary: string; status: CaseStatus; location: string }, published: boolean) {
   const { rows } = await db.query<Case>(
-    `INSERT INTO cases (slug, person_name, summary, status, location) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO cases (slug, person_name, summary, status, location, published) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (slug) DO NOTHING RETURNING *`,
-    [c.slug, c.personName, c.summary, c.status, c.location],
+    [c.slug, c.personName, c.summary, c.status, c.location, published],
   );
   return rows[0];
 }
@@ -16,6 +16,22 @@ export async function updateCase(db: Queryable, id: number, c: { personName: str
     `UPDATE cases SET person_name = $2, summary = $3, status = $4, location = $5, updated_at = now(), revision = revision + 1
       WHERE id = $1 AND ($6::int IS NULL OR revision = $6) RETURNING *`,
     [id, c.personName, c.summary, c.status, c.location, revision],
+  );
+  return rows[0];
+}
+
+/** SQL: case `k` was announced: a campaign of it left draft, or an update of it was posted. */
+const ANNOUNCED = `(EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL))`;
+
+/**
+ * Publishes a case, or takes it off the public site while it was never announced.
+ * @returns the case; undefined when it is to be unpublished and was announced.
+ */
+export async function setCasePublished(db: Queryable, id: number, published: boolean) {
+  const { rows } = await db.query<Case>(
+    `UPDATE cases k SET published = $2, updated_at = now() WHERE k.id = $1 AND ($2 OR NOT ${ANNOUNCED}) RETURNING *`,
+    [id, published],
   );
   return rows[0];
 }

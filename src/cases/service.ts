@@ -5,12 +5,13 @@ import * as q from './queries.ts';
 import { caseInput, type Case } from './types.ts';
 
 /**
- * Creates a case.
+ * Creates a case, public at once unless `published` is false: then its page, its alerts and its
+ * campaigns wait until it is published (publishCase).
  * @throws ValidationError for bad fields; ConflictError when the slug is taken.
  */
-export async function createCase(db: Queryable, input: unknown): Promise<Case> {
+export async function createCase(db: Queryable, input: unknown, { published = true }: { published?: boolean } = {}): Promise<Case> {
   const c = parseInput(caseInput, input);
-  const created = await q.insertCase(db, c);
+  const created = await q.insertCase(db, c, published);
   if (!created) throw new ConflictError('slug_taken', `A case with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
   return created;
 }
@@ -22,6 +23,35 @@ export async function updateCase(db: Queryable, slug: string, input: unknown, re
   const saved = await q.updateCase(db, existing.id, c, revision);
   if (!saved) throw new EditConflictError('case', (await getCase(db, slug)).revision);
   return saved;
+}
+
+/** Makes a case's page public. @throws NotFoundError */
+export async function publishCase(db: Queryable, slug: string): Promise<Case> {
+  return (await q.setCasePublished(db, (await getCase(db, slug)).id, true))!;
+}
+
+/**
+ * Takes a case off the public site again, while nothing announced it yet.
+ * @throws NotFoundError; ConflictError once a campaign of it left draft or an update was posted.
+ */
+export async function unpublishCase(db: Queryable, slug: string): Promise<Case> {
+  const unpublished = await q.setCasePublished(db, (await getCase(db, slug)).id, false);
+  if (!unpublished) throw new ConflictError('case_announced', 'This case was announced (a campaign of it was launched, or an update posted): its page stays public.');
+  return unpublished;
+}
+
+/** @throws ConflictError when the case is not published: a campaign or an update would announce it. */
+export function requirePublished(kase: Case, doing: string): void {
+  if (!kase.published) {
+    throw new ConflictError('case_unpublished', `The case of ${kase.person_name} is not published yet: publish it first (on its page in the console), then ${doing}.`);
+  }
+}
+
+/** A case as the public sees it: one not published is not there. @throws NotFoundError */
+export async function getPublicCase(db: Queryable, slug: string): Promise<Case> {
+  const c = await getCase(db, slug);
+  if (!c.published) throw new NotFoundError('case');
+  return c;
 }
 
 /** @throws NotFoundError */

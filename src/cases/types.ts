@@ -12,6 +12,8 @@ export interface Case {
   summary: string;
   status: CaseStatus;
   location: string;
+  /** Whether its page is public; one being prepared is not (see publishCase). */
+  published: boolean;
   created_at: Date;
   updated_at: Date;
 }

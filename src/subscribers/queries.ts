@@ -173,9 +173,10 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
 export async function listCasesToFollow(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
     `SELECT k.id, k.slug, k.person_name, k.status FROM cases k
-      WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
-         OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)
-         OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1)
+      WHERE k.published
+        AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+             OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)
+             OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1))
       ORDER BY k.person_name, k.id LIMIT 500`,
     [subscriberId],
   );

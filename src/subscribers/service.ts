@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
-import { getCase } from '../cases/service.ts';
+import { getPublicCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
@@ -33,7 +33,7 @@ export const manageToken = (secret: string, subscriberId: number) => deriveToken
  */
 export async function pretendToSubscribe(db: Queryable, input: unknown): Promise<void> {
   const s = parseInput(subscribeInput, input);
-  if (s.caseSlug) await getCase(db, s.caseSlug);
+  if (s.caseSlug) await getPublicCase(db, s.caseSlug);
 }
 
 /**
@@ -44,7 +44,7 @@ export async function pretendToSubscribe(db: Queryable, input: unknown): Promise
  */
 export async function requestSubscription(db: Db, deps: SubscribeDeps, input: unknown, source: ConsentSource): Promise<void> {
   const s = parseInput(subscribeInput, input);
-  const kase = s.caseSlug ? await getCase(db, s.caseSlug) : undefined;
+  const kase = s.caseSlug ? await getPublicCase(db, s.caseSlug) : undefined;
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.upsertSubscriber(tx, s.email);
     const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));

@@ -236,6 +236,40 @@ describe('the organizer console on PGlite', () => {
     expect((await waitForMail(ctx, court, 2)).text).not.toContain('Oslo');
   });
 
+  it('keeps a case off the public site until it is published: no page, no subscription, no launch, no update', async () => {
+    const caseSlug = uniq('quiet');
+    const created = await client.post('/admin/cases', { slug: caseSlug, person_name: 'Quiet Person', summary: 'Not yet agreed with the family.', status: 'detained', location: '', keep_unpublished: 'on' });
+    expect(created.status).toBe(303);
+    expect((await client.open(created.location!)).text).toContain('Not published.');
+    expect((await client.get('/admin/cases')).text).toContain('not published');
+    expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(404);
+    const subscribe = await fetch(`${base}/api/v1/subscribers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `${uniq('s')}@supporter.example`, caseSlug }) });
+    expect(subscribe.status).toBe(404);
+
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'draft');
+    await ctx.db.query('UPDATE campaigns SET case_id = (SELECT id FROM cases WHERE slug = $1) WHERE slug = $2', [caseSlug, slug]);
+    expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).toContain('is not published yet');
+    const refused = await client.post(`/admin/campaigns/${slug}/launch`, {});
+    expect((await client.open(refused.location!)).text).toContain('is not published yet: publish it first');
+    expect((await getCampaign(ctx.db, slug)).status).toBe('draft');
+    expect((await client.get(`/admin/cases/${caseSlug}`)).text).toContain('Updates can be posted once the case is published');
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title: 'News', body: 'Something.' })).status).toBe(409);
+    expect((await ctx.db.query('SELECT 1 FROM case_updates u JOIN cases k ON k.id = u.case_id WHERE k.slug = $1', [caseSlug])).rowCount).toBe(0);
+
+    expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
+    expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(200);
+    // Not announced yet: it can go back.
+    expect((await client.post(`/admin/cases/${caseSlug}/unpublish`, {})).status).toBe(303);
+    expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(404);
+    expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
+    expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
+    expect((await getCampaign(ctx.db, slug)).status).toBe('live');
+    // Announced by its campaign: it stays public.
+    expect((await client.open((await client.post(`/admin/cases/${caseSlug}/unpublish`, {})).location!)).text).toContain('its page stays public');
+    expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(200);
+    expect((await actions(ctx, organizerId)).filter((a) => a.object === `case:${caseSlug}`).map((a) => a.action)).toEqual(['case.create', 'case.publish', 'case.unpublish', 'case.publish']);
+  });
+
   it('withdraws a case update posted by mistake: off the public page, marked in the console, recorded once', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const title = `Posted by mistake ${uniq('u')}`;

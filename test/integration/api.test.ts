@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { DB_KINDS } from '../helpers/db.ts';
+import { createCase } from '../../src/cases/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
 import { confirmToken, mailTo, postForm, postJson, rowCounts, settled, until } from '../helpers/signing.ts';
@@ -159,6 +160,20 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const root = await fetch(`${base}/api`);
     expect(root.status).toBe(404);
     expect(await root.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('answers 409 to launching a campaign, or posting an update, of a case kept unpublished', async () => {
+    const caseSlug = uniq('quiet');
+    await createCase(ctx.db, { slug: caseSlug, personName: 'Quiet Person', summary: 'Being prepared.', status: 'detained' }, { published: false });
+    expect(await (await get(`/cases/${caseSlug}`)).json()).toMatchObject({ slug: caseSlug, published: false });
+    const body = campaignBody(caseSlug);
+    expect((await api('/campaigns', body)).status).toBe(201);
+    const launch = await api(`/campaigns/${body.slug}/launch`);
+    expect(launch.status).toBe(409);
+    expect((await launch.json()).error).toMatchObject({ code: 'case_unpublished', message: expect.stringContaining('publish it first') });
+    const update = await api(`/cases/${caseSlug}/updates`, { title: 'News', body: 'Something happened.' });
+    expect(update.status).toBe(409);
+    expect((await update.json()).error.code).toBe('case_unpublished');
   });
 
   it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {

@@ -27,6 +27,7 @@ export const caseJson = (c: Case) => ({
   summary: c.summary,
   status: c.status,
   location: c.location,
+  published: c.published,
   createdAt: c.created_at,
   updatedAt: c.updated_at,
 });

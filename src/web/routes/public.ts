@@ -2,7 +2,7 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { AppContext } from '../../context.ts';
 import { discloseWords, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
-import { getCase } from '../../cases/service.ts';
+import { getPublicCase } from '../../cases/service.ts';
 import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
@@ -156,7 +156,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   });
 
   router.get('/cases/:slug', async (req, res) => {
-    const kase = await getCase(db, req.params.slug);
+    const kase = await getPublicCase(db, req.params.slug);
     const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
     const updates = await listCaseUpdates(db, kase.id);
     page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, subscribeForm: subscribeForm(kase) });

@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import type { AppContext } from '../../context.ts';
-import { getCase } from '../../cases/service.ts';
+import { getPublicCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import {
@@ -46,7 +46,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
   const checkEmail = (_req: Request, res: Response) => res.redirect(303, '/subscribe/check-email');
-  const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getCase(db, slug) : undefined);
+  const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getPublicCase(db, slug) : undefined);
 
   router.get('/subscribe', async (req, res) => {
     page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(await caseOf(req.query.case)) });

@@ -144,14 +144,24 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const allowed = (a.from as readonly string[]).includes(campaign.status);
       // A paused campaign is launched again: the organizer resumes it.
       const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
+      const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
+        caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {
-      const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
+      let moved: Awaited<ReturnType<typeof changeCampaignStatus>>;
+      try {
+        moved = await changeCampaignStatus(db, String(req.params.slug), action);
+      } catch (err) {
+        if (!(err instanceof ConflictError) || err.code !== 'case_unpublished') throw err;
+        setFlash(ctx, res, err.message);
+        return res.redirect(303, `/admin/campaigns/${String(req.params.slug)}`);
+      }
+      const { campaign, changed } = moved;
       if (changed) await recordAudit(db, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
       setFlash(ctx, res, `“${campaign.title}” is ${changed ? 'now' : 'already'} ${campaign.status}.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
-import { createCase, getCase, listCases, updateCase } from '../../../cases/service.ts';
+import { createCase, getCase, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -22,7 +22,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
 
-  const renderForm = (res: Response, data: { editing?: string; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
+  const renderForm = (res: Response, data: { editing?: string; published?: boolean; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
     const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS)
       : data.err instanceof EditConflictError ? formErrors({ revision: data.err.message })
       : data.err ? formErrors({ slug: data.err.message }) : {};
@@ -30,6 +30,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       title: data.editing ? `Edit ${data.values.person_name}` : 'New case',
       section: 'cases',
       editing: data.editing,
+      published: data.published,
       values: data.values,
       statuses: statuses(data.values.status),
       ...errors,
@@ -44,9 +45,9 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases', async (req, res) => {
     try {
-      const kase = await createCase(db, caseForm(req.body));
-      await recordAudit(db, actor(res), 'case.create', `case:${kase.slug}`);
-      setFlash(ctx, res, `Case “${kase.person_name}” created.`);
+      const kase = await createCase(db, caseForm(req.body), { published: !req.body?.keep_unpublished });
+      await recordAudit(db, actor(res), 'case.create', `case:${kase.slug}`, kase.published ? undefined : { published: false });
+      setFlash(ctx, res, `Case “${kase.person_name}” created${kase.published ? '' : ', not published: its page is not public until you publish it'}.`);
       res.redirect(303, `/admin/cases/${kase.slug}`);
     } catch (err) {
       if (!(err instanceof ValidationError || err instanceof ConflictError)) throw err;
@@ -60,12 +61,35 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
       caseUpdatesWithStats(db, kase),
     ]);
-    render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, statuses: statuses(kase.status), values: {} });
+    // Nothing announced it yet: no campaign left draft, no update was posted (withdrawn ones count).
+    const canUnpublish = campaigns.every((c) => c.status === 'draft') && updates.length === 0;
+    render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, canUnpublish, statuses: statuses(kase.status), values: {} });
+  });
+
+  router.post('/cases/:slug/publish', async (req, res) => {
+    const before = await getCase(db, req.params.slug);
+    const kase = await publishCase(db, before.slug);
+    if (!before.published) await recordAudit(db, actor(res), 'case.publish', `case:${kase.slug}`);
+    setFlash(ctx, res, `The case of ${kase.person_name} is published: its page is public.`);
+    res.redirect(303, `/admin/cases/${kase.slug}`);
+  });
+
+  router.post('/cases/:slug/unpublish', async (req, res) => {
+    const before = await getCase(db, req.params.slug);
+    try {
+      const kase = await unpublishCase(db, before.slug);
+      if (before.published) await recordAudit(db, actor(res), 'case.unpublish', `case:${kase.slug}`);
+      setFlash(ctx, res, `The case of ${kase.person_name} is off the public site until you publish it again.`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      setFlash(ctx, res, err.message);
+    }
+    res.redirect(303, `/admin/cases/${before.slug}`);
   });
 
   router.get('/cases/:slug/edit', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    renderForm(res, { editing: kase.slug, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
+    renderForm(res, { editing: kase.slug, published: kase.published, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
   });
 
   router.post('/cases/:slug', async (req, res) => {
@@ -78,10 +102,10 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
-        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
+        return renderForm(res, { editing: existing.slug, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
-      renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, err }, 400);
+      renderForm(res, { editing: existing.slug, published: existing.published, values: { ...req.body, slug: existing.slug }, err }, 400);
     }
   });
 
