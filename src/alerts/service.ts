@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobsOptions } from 'bullmq';
-import type { Queryable } from '../db/index.ts';
-import { getCase, requirePublished } from '../cases/service.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { getCase, whilePublished } from '../cases/service.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
@@ -39,10 +39,11 @@ async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: numbe
  * Posts a case update: stores it with the number of subscribers it will reach, then adds one
  * fan-out job without waiting for it. If the add fails or the process dies between the two,
  * resumeFanouts adds the job later.
- * @throws ValidationError (title, body), NotFoundError for an unknown case.
+ * @throws ValidationError (title, body), NotFoundError for an unknown case, ConflictError for
+ * one not published.
  */
 export async function postCaseUpdate(
-  db: Queryable,
+  db: Db,
   deps: { queues: Pick<Queues, 'fanout' | 'later'>; log: Pick<Logger, 'warn'> },
   caseSlug: string,
   input: unknown,
@@ -57,8 +58,7 @@ export async function postCaseUpdate(
   }
   const kase = await getCase(db, caseSlug);
   // An update goes to everyone following all cases: it would announce a case kept unpublished.
-  requirePublished(kase, 'post the update');
-  const inserted = await q.insertCaseUpdate(db, kase.id, u, publishedBy, key);
+  const inserted = await db.transaction((tx) => whilePublished(tx, kase.id, 'post the update', () => q.insertCaseUpdate(tx, kase.id, u, publishedBy, key)));
   const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // A key sent again with other content, or by someone else, is a mistake: answering with the
   // first update would drop the new text unseen.

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { findCase, getCase, getCaseById, requirePublished } from '../cases/service.ts';
+import { findCase, getCase, getCaseById, whilePublished } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
@@ -96,6 +96,8 @@ export async function getPublicCampaign(db: Queryable, slug: string) {
     q.listTargets(db, campaign.id),
     q.countSignatures(db, campaign.id),
   ]);
+  // A draft closed without launching leaves its case unpublished: its page would show the person.
+  if (!kase!.published) throw new NotFoundError('campaign');
   return { campaign, case: kase!, targets, signatures };
 }
 
@@ -120,13 +122,14 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
  * at once, make one change).
  * @throws NotFoundError; ConflictError for a move the current state does not allow.
  */
-export async function changeCampaignStatus(db: Queryable, slug: string, action: keyof typeof TRANSITIONS): Promise<{ campaign: Campaign; changed: boolean }> {
+export async function changeCampaignStatus(db: Db, slug: string, action: keyof typeof TRANSITIONS): Promise<{ campaign: Campaign; changed: boolean }> {
   const { to, from } = TRANSITIONS[action];
   const campaign = await getCampaign(db, slug);
   if (campaign.status === to) return { campaign, changed: false };
   // A live campaign shows its case: one the organizers keep unpublished stays so until they say.
-  if (action === 'launch') requirePublished((await getCaseById(db, campaign.case_id))!, 'launch the campaign');
-  const moved = await q.setCampaignStatus(db, campaign.id, to, from);
+  const moved = action === 'launch'
+    ? await db.transaction((tx) => whilePublished(tx, campaign.case_id, 'launch the campaign', () => q.setCampaignStatus(tx, campaign.id, to, from)))
+    : await q.setCampaignStatus(db, campaign.id, to, from);
   if (moved) return { campaign: moved, changed: true };
   // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.
   const now = await getCampaign(db, slug);

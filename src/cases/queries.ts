@@ -20,12 +20,32 @@ export async function updateCase(db: Queryable, id: number, c: { personName: str
   return rows[0];
 }
 
-/** SQL: case `k` was announced: a campaign of it left draft, or an update of it was posted. */
+/**
+ * SQL: case `k` was announced: a campaign of it left draft, an update of it was posted (withdrawn
+ * or not: its alerts went out), or someone asked to follow it (their opt-in email named it).
+ */
 const ANNOUNCED = `(EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
-                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL))`;
+                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id)
+                  OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id))`;
+
+export async function isAnnounced(db: Queryable, id: number) {
+  const { rows } = await db.query<{ announced: boolean }>(`SELECT ${ANNOUNCED} AS announced FROM cases k WHERE k.id = $1`, [id]);
+  return rows[0]?.announced ?? false;
+}
 
 /**
- * Publishes a case, or takes it off the public site while it was never announced.
+ * Locks a case row against a change of `published` (`share`: launching a campaign or posting an
+ * update of it) or for one (`update`), so the check of the one and the write of the other cannot
+ * pass each other. @returns the case as locked.
+ */
+export async function lockCase(db: Queryable, id: number, mode: 'share' | 'update') {
+  const { rows } = await db.query<Case>(`SELECT * FROM cases WHERE id = $1 FOR ${mode === 'share' ? 'SHARE' : 'UPDATE'}`, [id]);
+  return rows[0];
+}
+
+/**
+ * Publishes a case, or takes it off the public site while it was never announced (run it under
+ * lockCase(…, 'update')).
  * @returns the case; undefined when it is to be unpublished and was announced.
  */
 export async function setCasePublished(db: Queryable, id: number, published: boolean) {

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { ConflictError, EditConflictError, NotFoundError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
@@ -32,19 +32,33 @@ export async function publishCase(db: Queryable, slug: string): Promise<Case> {
 
 /**
  * Takes a case off the public site again, while nothing announced it yet.
- * @throws NotFoundError; ConflictError once a campaign of it left draft or an update was posted.
+ * @throws NotFoundError; ConflictError once a campaign of it left draft, an update was posted, or
+ * someone asked to follow it.
  */
-export async function unpublishCase(db: Queryable, slug: string): Promise<Case> {
-  const unpublished = await q.setCasePublished(db, (await getCase(db, slug)).id, false);
-  if (!unpublished) throw new ConflictError('case_announced', 'This case was announced (a campaign of it was launched, or an update posted): its page stays public.');
+export async function unpublishCase(db: Db, slug: string): Promise<Case> {
+  const kase = await getCase(db, slug);
+  const unpublished = await db.transaction(async (tx) => {
+    await q.lockCase(tx, kase.id, 'update');
+    return q.setCasePublished(tx, kase.id, false);
+  });
+  if (!unpublished) throw new ConflictError('case_announced', 'This case was announced (a campaign of it was launched, an update posted, or someone asked to follow it): its page stays public.');
   return unpublished;
 }
 
-/** @throws ConflictError when the case is not published: a campaign or an update would announce it. */
-export function requirePublished(kase: Case, doing: string): void {
+/** Whether anything announced the case, so that it can no longer be unpublished. */
+export const isAnnounced = (db: Queryable, kase: Pick<Case, 'id'>) => q.isAnnounced(db, kase.id);
+
+/**
+ * Runs `act` (launching a campaign of the case, posting an update) only while the case is
+ * published, holding it so: it cannot be unpublished in between.
+ * @throws ConflictError when the case is not published: a campaign or an update would announce it.
+ */
+export async function whilePublished<T>(tx: Queryable, caseId: number, doing: string, act: () => Promise<T>): Promise<T> {
+  const kase = (await q.lockCase(tx, caseId, 'share'))!;
   if (!kase.published) {
     throw new ConflictError('case_unpublished', `The case of ${kase.person_name} is not published yet: publish it first (on its page in the console), then ${doing}.`);
   }
+  return act();
 }
 
 /** A case as the public sees it: one not published is not there. @throws NotFoundError */

@@ -166,17 +166,17 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
 }
 
 /**
- * The cases a subscriber may choose from: those made public by a campaign that left draft or by
- * an update, and those they follow already. A case an organizer is still preparing is not listed
- * to every subscriber before it is announced.
+ * The cases a subscriber may choose from: published ones made public by a campaign that left
+ * draft or by an update, and those they follow already. A case an organizer is still preparing is
+ * not listed to every subscriber before it is announced.
  */
 export async function listCasesToFollow(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
     `SELECT k.id, k.slug, k.person_name, k.status FROM cases k
-      WHERE k.published
-        AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
-             OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)
-             OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1))
+      WHERE (k.published
+             AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))
+         OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1)
       ORDER BY k.person_name, k.id LIMIT 500`,
     [subscriberId],
   );

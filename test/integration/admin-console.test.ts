@@ -261,6 +261,11 @@ describe('the organizer console on PGlite', () => {
     // Not announced yet: it can go back.
     expect((await client.post(`/admin/cases/${caseSlug}/unpublish`, {})).status).toBe(303);
     expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(404);
+    // A draft of it closed without launching shows nothing of it either.
+    const other = await createLiveCampaign(ctx.db, {}, 'draft');
+    await ctx.db.query('UPDATE campaigns SET case_id = (SELECT id FROM cases WHERE slug = $1) WHERE slug = $2', [caseSlug, other.slug]);
+    expect((await client.post(`/admin/campaigns/${other.slug}/close`, {})).status).toBe(303);
+    expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
     expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
     expect((await getCampaign(ctx.db, slug)).status).toBe('live');

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
-import { createCase, getCase, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
+import { createCase, getCase, isAnnounced, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
@@ -61,8 +61,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
       caseUpdatesWithStats(db, kase),
     ]);
-    // Nothing announced it yet: no campaign left draft, no update was posted (withdrawn ones count).
-    const canUnpublish = campaigns.every((c) => c.status === 'draft') && updates.length === 0;
+    const canUnpublish = kase.published && !(await isAnnounced(db, kase));
     render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, canUnpublish, statuses: statuses(kase.status), values: {} });
   });
 
