@@ -82,7 +82,8 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
         ORDER BY c.id, lower(v.email), v.id
        ON CONFLICT (campaign_id, lower(email)) DO UPDATE SET status = signatures.status
-       RETURNING id, campaign_id, email, status, xmax = 0 AS inserted
+       -- A row stored now has an id of this batch's (reserved up front); one that was there keeps its own.
+       RETURNING id, campaign_id, email, status, id = ANY ($1::bigint[]) AS inserted
      ), confirm AS (
        INSERT INTO deliveries (kind, source_id, campaign_id, recipient)
        SELECT 'confirm', id, campaign_id, email FROM sig WHERE inserted AND status = 'pending' ORDER BY id

@@ -161,13 +161,29 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
   // Waiting for them cost every signature a round trip to Redis (`npm run bench`, intake).
   addJobsAfterAnswer(deps, stored.deliveryIds);
-  // A confirmed signature stays as it is: nothing more to do, and nothing that takes longer.
-  const confirmed = stored.signed ? confirmNow : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign.id, s));
-  // No subscription when confirming at once: nobody has confirmed this address, and alerts need
-  // double opt-in. A pending signature subscribes when it is confirmed.
-  if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
+  // What a repeat or a ticked box asks for besides comes after the answer too: done before it,
+  // it made the answer measurably later for an address that had signed (or had asked for
+  // alerts), and the time of the answer told whether it had.
+  if (!stored.signed || (confirmNow && s.subscribe)) {
+    deps.queues.later(
+      followUp(db, deps, campaign, s, stored).catch((err: unknown) =>
+        deps.log.warn({ err }, 'a repeated signature or its request for alerts was not recorded'),
+      ),
+    );
+  }
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+}
+
+/**
+ * After a signature is answered: one by an address that signed before replaces a pending one
+ * (signAgain); a confirmed signature with `subscribe` ticked asks for alerts. No subscription when
+ * confirming at once: nobody has confirmed this address, and alerts need double opt-in (a pending
+ * signature subscribes when it is confirmed).
+ */
+async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature): Promise<void> {
+  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign.id, s));
+  if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
 }
 
 /**
