@@ -197,9 +197,17 @@ export async function sendDelivery(
   return 'sent';
 }
 
-/** A send to try again later; `relay` when the relay itself failed, not this one message. */
+/**
+ * A send to try again later; `relay` when the relay itself failed, not this one message, and
+ * `detail` what it answered (as the row's last_error keeps it: no address), for the log.
+ */
 export class TemporaryFailure extends Error {
-  constructor(message: string, readonly relay: boolean) {
+  override name = 'TemporaryFailure';
+  constructor(
+    message: string,
+    readonly relay: boolean,
+    readonly detail: string,
+  ) {
     super(message);
   }
 }
@@ -220,7 +228,7 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
   const error = describe(err, delivery.recipient);
   if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
     await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
-    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err));
+    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err), error);
   }
   const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
   await q.markFailed(db, delivery, error, suppress);

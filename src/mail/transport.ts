@@ -138,6 +138,16 @@ function enhancedStatus(response: unknown): [number, number, number] | undefined
 }
 
 /**
+ * Whether a failure is the relay's rather than one message's: it could not be reached, refused us
+ * at a step before any recipient, or refused the login. Every letter waits on such a failure
+ * until an operator fixes SMTP_URL or the relay, so it is worth a warning, not only a retry.
+ */
+export function isRelayTrouble(err: unknown): boolean {
+  const e = err as { code?: string; command?: string };
+  return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
+}
+
+/**
  * Classifies a send error by nodemailer's `responseCode`, `code` and `command`, and the reply's
  * enhanced status code, never by its free text: 4xx and lost connections are worth another try;
  * 5xx is final. A refused login, greeting or sender is the relay's setup, not this message:
@@ -152,16 +162,6 @@ function enhancedStatus(response: unknown): [number, number, number] | undefined
  * would, behind a misconfigured relay, strike every official and subscriber for good. A 552 to
  * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
  */
-/**
- * Whether a failure is the relay's rather than one message's: it could not be reached, refused us
- * at a step before any recipient, or refused the login. Every letter waits on such a failure
- * until an operator fixes SMTP_URL or the relay, so it is worth a warning, not only a retry.
- */
-export function isRelayTrouble(err: unknown): boolean {
-  const e = err as { code?: string; command?: string };
-  return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
-}
-
 export function classifySendError(err: unknown): SendFailure {
   const e = err as { responseCode?: number; code?: string; command?: string; response?: string };
   if (e.code === 'EAUTH' || (e.command && RELAY_STEPS.has(e.command))) return 'retry';

@@ -224,6 +224,8 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(saved.location!)).text).toContain('Ministry of Foreign Affairs saved: letters not sent yet go to the new address. 1 letter that failed names it now');
     expect(await letters()).toEqual([{ recipient: typo, status: 'sent' }, { recipient: fixed, status: 'failed' }]);
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.edit']);
+    const { rows: [edited] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'target.edit' AND object = $1`, [`campaign:${slug}`]);
+    expect(edited!.detail).toMatchObject({ changed: ['name', 'email', 'salutation'], from: typo, to: fixed });
     // Telling less is always allowed.
     const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
     expect((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/edit`, { name: 'Court', title: '', email: court, salutation: '', disclose: 'name' })).status).toBe(303);

@@ -83,7 +83,12 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     try {
       const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined });
       const changed = (['name', 'title', 'email', 'salutation', 'disclose'] as const).filter((k) => before[k] !== target[k]);
-      if (changed.length) await recordAudit(db, actor(res), 'target.edit', `campaign:${campaign.slug}`, { target: target.id, changed });
+      // Letters signed for this official now go to the address saved: which one it was is kept.
+      if (changed.length) {
+        await recordAudit(db, actor(res), 'target.edit', `campaign:${campaign.slug}`, {
+          target: target.id, changed, ...(changed.includes('email') ? { from: before.email, to: target.email } : {}),
+        });
+      }
       setFlash(ctx, res, !changed.length ? 'Nothing changed.'
         : `${target.name} saved${changed.includes('email') ? ': letters not sent yet go to the new address' : ''}.${failedMoved
           ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}`);

@@ -45,7 +45,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       countSignaturesPerDay(db, campaign.id, CHART_DAYS),
       listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
       listCampaignLetters(db, campaign.id, { status: 'retry', limit: 20 }),
-      signaturesPage(campaign.id, req.query, 10),
+      // The newest ten only: searching and paging signers is the list's, which records each view.
+      signaturesPage(campaign.id, {}, 10),
       getCampaignDeadline(db, campaign.slug),
       campaign.delivery_mode === 'digest' ? countWaitingForDigest(db, campaign.id) : undefined,
     ]);
