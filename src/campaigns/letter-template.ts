@@ -175,11 +175,35 @@ export function discloseTo(disclose: Disclose, supporter: LetterContext['support
   return supporter;
 }
 
+/** The supporter fields discloseTo empties for a target, for renderLetter. */
+export function hiddenBy(disclose: Disclose): ReadonlySet<SupporterField> {
+  return disclose === 'name' ? NAME_ONLY_HIDES : NO_MARKS;
+}
+const NAME_ONLY_HIDES: ReadonlySet<SupporterField> = new Set(['city', 'country']);
+
+/** Every supporter field: a digest's letter names nobody in its text (its signers are listed after it). */
+export const ALL_SUPPORTER_FIELDS: ReadonlySet<SupporterField> = new Set(['fullName', 'city', 'country', 'personalNote']);
+
 const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
 
-export function renderLetter(subject: string, body: string, context: LetterContext): { subject: string; text: string } {
-  return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
+/**
+ * Renders a letter. Fields in `hidden` (what a target's `disclose` keeps from it, or every
+ * supporter field in a digest) render empty, and a line they leave with nothing but punctuation
+ * ("Oslo, Norway" become ", ") goes: the official reads no empty place line, no stray comma.
+ */
+export function renderLetter(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField> = NO_MARKS): { subject: string; text: string } {
+  if (hidden.size === 0) return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
+  const text = compile(body, hidden)(context, RUNTIME)
+    .split('\n')
+    .filter((line) => !(MARK.test(line) && /^[\s\p{P}]*$/u.test(line.replace(MARKS, ''))))
+    .join('\n');
+  const title = compile(subject, hidden)(context, RUNTIME).replace(MARKS, '').replace(/\(\s*\)|\[\s*\]/g, '');
+  return finish(title, text.replace(MARKS, ''));
 }
+
+/** A field mark (fieldMark), one or every one. */
+const MARK = /\uE000\w+\uE001/;
+const MARKS = /\uE000\w+\uE001/g;
 
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {

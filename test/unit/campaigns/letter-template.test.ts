@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discloseTo, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
+import { discloseTo, hiddenBy, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
 import { TemplateError } from '../../../src/errors.ts';
 
 const context: LetterContext = {
@@ -115,6 +115,15 @@ describe('what a target learns of the supporter', () => {
   it('shows them to `name_place` and `full` targets', () => {
     expect(discloseTo('name_place', context.supporter)).toEqual(context.supporter);
     expect(discloseTo('full', context.supporter)).toEqual(context.supporter);
+  });
+
+  it('drops a line a disclosure leaves with nothing but punctuation, and empty brackets in the subject', () => {
+    const body = 'Dear judge,\n\nFree her.\n\n{{supporter.fullName}}\n{{supporter.city}}, {{supporter.country}}\n({{supporter.city}})\n{{date}}\n';
+    const hidden = renderLetter('From {{supporter.fullName}} ({{supporter.city}})', body, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name'));
+    expect(hidden).toEqual({ subject: 'From Dana Signer', text: 'Dear judge,\n\nFree her.\n\nDana Signer\n1 May 2026\n' });
+    // A line that says something besides stays, the hidden field empty in it; shown fields are untouched.
+    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name')).text).toBe('Written in  today.\n');
+    expect(renderLetter('S', body, context, hiddenBy('name_place')).text).toContain('Dana Signer\nLyonville, Freedonia\n(Lyonville)\n');
   });
 
   it('never offers the email as a variable', () => {
