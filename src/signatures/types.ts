@@ -29,7 +29,10 @@ export const signatureInput = z.object({
   email,
   city: nullAsAbsent(line(100).optional().default('')),
   country: nullAsAbsent(line(100).optional().default('')),
-  personalNote: nullAsAbsent(prose(2000).optional().default('')),
+  // The overrides that show text in the reverse of its order (U+202D, U+202E) make a note read one
+  // way to the official and another way to the code; nobody types them. Embeddings and isolates,
+  // which editors put around mixed right-to-left text, stay.
+  personalNote: nullAsAbsent(prose(2000).refine((v) => !/[\u202d\u202e]/.test(v), 'must not contain text-direction override characters').optional().default('')),
   subscribe: checkbox,
 });
 export type SignatureInput = z.output<typeof signatureInput>;

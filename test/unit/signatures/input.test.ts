@@ -26,5 +26,8 @@ describe('the signature form', () => {
     expect(reversed.success).toBe(false);
     expect(reversed.error!.issues[0]!.message).toBe('must not contain text-direction control characters');
     expect(signatureInput.parse({ ...base, fullName: 'ئايگېرىم نۇرلان', city: 'ئۈرۈمچی' }).city).toBe('ئۈرۈمچی');
+    // In a note: no override, but the isolates editors put around mixed text are kept.
+    expect(signatureInput.safeParse({ ...base, fullName: 'Ann', personalNote: 'Free her \u202Eyadot' }).error?.issues[0]?.message).toBe('must not contain text-direction override characters');
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'She said \u2067ئازاد\u2069 today.' }).personalNote).toBe('She said \u2067ئازاد\u2069 today.');
   });
 });
