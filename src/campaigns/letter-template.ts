@@ -137,13 +137,13 @@ const NO_MARKS: ReadonlySet<SupporterField> = new Set();
  * The template compiled once per source (and per set of marked fields, see renderMarked): a
  * letter is rendered for every message.
  */
-function compile(source: string, marked = NO_MARKS): HandlebarsTemplateDelegate {
-  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}\u0000${source}`;
+function compile(source: string, marked = NO_MARKS, blocks = false): HandlebarsTemplateDelegate {
+  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}${blocks ? '+blocks' : ''}\u0000${source}`;
   let template = compiled.get(key);
   if (!template) {
     // Parsed (whitespace control applied), then each output of a marked field swapped for its mark.
     const ast = letters.parse(source);
-    if (marked.size > 0) markFields(ast, marked);
+    if (marked.size > 0) markFields(ast, marked, blocks);
     // Letters are plain text: no HTML escaping here. The HTML part escapes the finished text.
     template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
     if (compiled.size > 500) compiled.clear();
@@ -152,20 +152,32 @@ function compile(source: string, marked = NO_MARKS): HandlebarsTemplateDelegate 
   return template;
 }
 
-function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>): void {
-  program.body = program.body.map((node) => {
+/**
+ * Swaps each output of a marked field for its mark. With `blocks`, a mark also goes before each
+ * {{#if}} or {{#unless}} on a marked field, so that a line such a block leaves empty is known to
+ * be the field's (renderLetter drops it); the block itself still decides as before.
+ */
+function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>, blocks: boolean): void {
+  const fieldOf = (path: unknown) => {
+    const name = (path as hbs.AST.PathExpression | undefined)?.original;
+    const field = typeof name === 'string' && name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
+    return field && marked.has(field) ? field : undefined;
+  };
+  const mark = (field: SupporterField, loc: hbs.AST.SourceLocation) => {
+    const text = fieldMark(field);
+    return { type: 'ContentStatement', value: text, original: text, loc } as unknown as hbs.AST.ContentStatement;
+  };
+  program.body = program.body.flatMap((node): hbs.AST.Statement[] => {
     if (node.type === 'BlockStatement') {
       const b = node as hbs.AST.BlockStatement;
-      markFields(b.program, marked);
-      if (b.inverse) markFields(b.inverse, marked);
-      return node;
+      markFields(b.program, marked, blocks);
+      if (b.inverse) markFields(b.inverse, marked, blocks);
+      const field = blocks ? fieldOf(b.params[0]) : undefined;
+      return field ? [mark(field, b.loc), node] : [node];
     }
-    if (node.type !== 'MustacheStatement') return node;
-    const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
-    const field = name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
-    if (!field || !marked.has(field)) return node;
-    const text = fieldMark(field);
-    return { type: 'ContentStatement', value: text, original: text, loc: node.loc } as unknown as hbs.AST.ContentStatement;
+    if (node.type !== 'MustacheStatement') return [node];
+    const field = fieldOf((node as hbs.AST.MustacheStatement).path);
+    return field ? [mark(field, node.loc)] : [node];
   });
 }
 
@@ -188,14 +200,15 @@ const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefau
 
 /**
  * Renders a letter. Fields in `hidden` (what a target's `disclose` keeps from it, or every
- * supporter field in a digest) render empty, and a line they leave with nothing but punctuation
- * ("Oslo, Norway" become ", ") goes: the official reads no empty place line, no stray comma.
+ * supporter field in a digest) render empty, and a line they (or an {{#if}} on them) leave empty
+ * or with nothing but separators ("Oslo, Norway" become ", ") goes: the official reads no empty
+ * place line, no stray comma.
  */
 export function renderLetter(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField> = NO_MARKS): { subject: string; text: string } {
   if (hidden.size === 0) return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
-  const text = compile(body, hidden)(context, RUNTIME)
+  const text = compile(body, hidden, true)(context, RUNTIME)
     .split('\n')
-    .filter((line) => !(MARK.test(line) && /^[\s\p{P}]*$/u.test(line.replace(MARKS, ''))))
+    .filter((line) => !(MARK.test(line) && /^[\s,;:·()[\]/]*$/u.test(line.replace(MARKS, ''))))
     .join('\n');
   const title = compile(subject, hidden)(context, RUNTIME).replace(MARKS, '').replace(/\(\s*\)|\[\s*\]/g, '');
   return finish(title, text.replace(MARKS, ''));

@@ -213,7 +213,7 @@ describe('the organizer console on PGlite', () => {
     // People signed being told it learns their name only: it may not be told more now.
     const wider = await client.post(edit, { ...form, disclose: 'name_place' });
     expect(wider.status).toBe(400);
-    expect(wider.text).toContain('it can be told less now, not more');
+    expect(wider.text).toContain('What this target learns: people signed being told what this target learns of them: it can be told less now, not more');
     expect(wider.text).toContain('value="Ministry of Foreign Affairs"');
     // Another target's address is refused.
     expect((await client.post(edit, { ...form, email: court.toUpperCase() })).text).toContain('another target of this campaign has this address');
@@ -271,7 +271,8 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
     expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
     expect((await getCampaign(ctx.db, slug)).status).toBe('live');
-    // Announced by its campaign: it stays public.
+    // Announced by its campaign: it stays public, and its page says why there is no Unpublish.
+    expect((await client.get(`/admin/cases/${caseSlug}`)).text).toContain('Its page is public, and stays so');
     expect((await client.open((await client.post(`/admin/cases/${caseSlug}/unpublish`, {})).location!)).text).toContain('its page stays public');
     expect((await fetch(`${base}/cases/${caseSlug}`)).status).toBe(200);
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `case:${caseSlug}`).map((a) => a.action)).toEqual(['case.create', 'case.publish', 'case.unpublish', 'case.publish']);

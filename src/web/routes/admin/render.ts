@@ -50,6 +50,7 @@ const FIELD_LABELS: Record<string, string> = {
   label: 'What it is for',
   confirm_password: 'New password again',
   revision: 'Not saved',
+  disclose: 'What this target learns',
 };
 
 /** What a target learns of each supporter (its `disclose`), in the console's words. */
