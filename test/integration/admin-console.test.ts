@@ -76,6 +76,8 @@ describe('the organizer console on PGlite', () => {
     // Whether a list was searched is kept; what was searched for (a name, perhaps) is not.
     const { rows: [viewed] } = await ctx.db.query(`SELECT * FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`]);
     expect(JSON.stringify(viewed)).not.toContain('Dana');
+    expect(JSON.stringify(viewed).toLowerCase()).not.toContain('dana');
+    expect(viewed!.detail).toMatchObject({ search: true, older: false });
     const page = await client.get('/admin/audit?action=campaign');
     expect(page.text).toContain(`campaign:${slug}`);
     expect(page.text).not.toContain(`case:${caseSlug}`);
@@ -136,6 +138,11 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query(`UPDATE campaigns SET letter_body = 'Dear {{target.name}}, free her.' WHERE slug = $1`, [slug]);
     expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('The letter still says');
     expect((await client.get(`/admin/campaigns/${slug}`)).text).not.toContain('officials would get that line');
+    // A warning, not a refusal: one left as it is launches when asked.
+    const { slug: asIs } = await createLiveCampaign(ctx.db, { letter: { subject: 'About {{case.personName}}', body } }, 'draft');
+    expect((await client.get(`/admin/campaigns/${asIs}/launch`)).text).toContain('Yes, Launch');
+    expect((await client.post(`/admin/campaigns/${asIs}/launch`, {})).status).toBe(303);
+    expect((await getCampaign(ctx.db, asIs)).status).toBe('live');
   });
 
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
@@ -236,6 +243,12 @@ describe('the organizer console on PGlite', () => {
     expect(letter.text).toContain('Dear Minister');
     expect((await waitForMail(ctx, court)).text).toContain('Oslo');
     expect((await waitForMail(ctx, court, 2)).text).not.toContain('Oslo');
+    // A target added after those signatures was seen by nobody who signed: it may still be told more.
+    const late = `late-${tag}@gov.example`;
+    expect((await client.post(`/admin/campaigns/${slug}/targets`, { name: 'Late Official', title: '', email: late, salutation: '', disclose: 'name' })).status).toBe(303);
+    const { rows: [lateTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [late]);
+    expect((await client.post(`/admin/campaigns/${slug}/targets/${lateTarget!.id}/edit`, { name: 'Late Official', title: '', email: late, salutation: '', disclose: 'name_place' })).status).toBe(303);
+    expect((await ctx.db.query('SELECT disclose FROM targets WHERE id = $1', [lateTarget!.id])).rows[0]).toEqual({ disclose: 'name_place' });
   });
 
   it('keeps a case off the public site until it is published: no page, no subscription, no launch, no update', async () => {

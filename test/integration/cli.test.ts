@@ -17,7 +17,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'commonPassword', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,16 +30,17 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, commonPassword] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
       cli(ctx.env, ['token:create', admin, 'ci']),
       cli(ctx.env, []),
+      cli(ctx.env, ['--help']),
       cli(ctx.env, ['token:create', '--help']),
       cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, commonPassword };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -100,9 +101,11 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   });
 
   it('prints its usage on --help, after a command too (exit 0), and with no command says so on stderr (exit 2)', () => {
-    expect(r.help.code).toBe(0);
-    expect(r.help.stdout).toContain('organizer:add <email>');
-    expect(r.help.stderr).toBe('');
+    for (const help of [r.help, r.helpAfterCommand]) {
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain('organizer:add <email>');
+      expect(help.stderr).toBe('');
+    }
     expect(r.noCommand.code).toBe(2);
     expect(r.noCommand.stdout).toBe('');
     expect(r.noCommand.stderr).toMatch(/^appeal: no command given\n/);

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
 import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/service.ts';
@@ -88,7 +88,13 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const delays: number[] = [];
       const job = { data: { deliveryId: id }, moveToDelayed: async (at: number) => void delays.push(at - Date.now()) } as unknown as Job<SendJob>;
       const mailer = { kind: 'smtp', send: async () => { throw new Error('must not send'); }, close: async () => {} } as unknown as Mailer;
-      await expect(sendDelivery(db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
+      // Date stands still (timers do not), so the delay measured is the one asked for, however slow the machine.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        await expect(sendDelivery(db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
+      } finally {
+        vi.useRealTimers();
+      }
       expect(delays).toHaveLength(1);
       expect(delays[0]).toBeGreaterThan(3_000);
       expect(delays[0]).toBeLessThanOrEqual(5_000);

@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { workerErrorLog } from '../../../workers/errors.ts';
 
 describe("a worker's error log", () => {
+  // The clock is the test's: a pause of the machine between two calls must not open a new period.
+  afterEach(() => void vi.useRealTimers());
+
   it('writes each kind of error once per period, then says how many alike it left out', async () => {
+    vi.useFakeTimers();
     const lines: { obj: Record<string, unknown>; msg: string }[] = [];
     const onError = workerErrorLog({ error: (obj: Record<string, unknown>, msg: string) => void lines.push({ obj, msg }) } as never, 'send worker error', 40);
     const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
@@ -11,7 +15,7 @@ describe("a worker's error log", () => {
     onError(new Error('Missing key for job d-18. moveToFinished'));
     expect(lines.map((l) => l.msg)).toEqual(['send worker error', 'send worker error']);
     expect(lines[0]!.obj).not.toHaveProperty('alikeLeftOut');
-    await new Promise((r) => setTimeout(r, 60));
+    await vi.advanceTimersByTimeAsync(60);
     onError(refused());
     expect(lines).toHaveLength(3);
     expect(lines[2]!.obj).toMatchObject({ alikeLeftOut: 4 });
