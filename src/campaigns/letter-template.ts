@@ -187,14 +187,18 @@ export function discloseTo(disclose: Disclose, supporter: LetterContext['support
   return supporter;
 }
 
-/** The supporter fields discloseTo empties for a target, for renderLetter. */
-export function hiddenBy(disclose: Disclose): ReadonlySet<SupporterField> {
-  return disclose === 'name' ? NAME_ONLY_HIDES : NO_MARKS;
-}
-const NAME_ONLY_HIDES: ReadonlySet<SupporterField> = new Set(['city', 'country']);
+const SUPPORTER_FIELDS: readonly SupporterField[] = ['fullName', 'city', 'country', 'personalNote'];
 
-/** Every supporter field: a digest's letter names nobody in its text (its signers are listed after it). */
-export const ALL_SUPPORTER_FIELDS: ReadonlySet<SupporterField> = new Set(['fullName', 'city', 'country', 'personalNote']);
+/**
+ * The supporter fields a target's letter leaves empty: what discloseTo hides from it, or, in a
+ * digest, every one (its text names nobody; the signers are listed after it). For renderLetter
+ * and the sign page's preview alike.
+ */
+export function hiddenFor(deliveryMode: string, disclose: Disclose): ReadonlySet<SupporterField> {
+  if (deliveryMode === 'digest') return new Set(SUPPORTER_FIELDS);
+  const shown = discloseTo(disclose, { fullName: 'x', city: 'x', country: 'x', personalNote: 'x' });
+  return new Set(SUPPORTER_FIELDS.filter((k) => !shown[k]));
+}
 
 const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
 

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { discloseTo, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
+import { renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
 export const PREVIEW_FIELDS = [
@@ -109,13 +109,6 @@ export function previewLetterHtml(
   const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key]?.trim() ? bits | (1 << i) : bits), 0);
   const current = versions.texts[versions.masks[typed]!]!;
   return { subject: fillFields(current.subject, values), body: fillFields(current.text, values), ...(versions.variants && { variants: versions.variants }) };
-}
-
-/** What the preview must leave empty: what `disclose` hides, or every supporter field of a digest. */
-export function hiddenInPreview(deliveryMode: string, disclose: Disclose): Set<SupporterField> {
-  if (deliveryMode === 'digest') return new Set(PREVIEW_FIELDS.map((f) => f.key));
-  const shown = discloseTo(disclose, { fullName: 'x', city: 'x', country: 'x', personalNote: 'x' });
-  return new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !shown[k]));
 }
 
 const DISCLOSE_WORDS: Record<Disclose, string> = {

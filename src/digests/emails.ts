@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Config } from '../config.ts';
-import { ALL_SUPPORTER_FIELDS, renderLetter, type LetterContext } from '../campaigns/letter-template.ts';
+import { hiddenFor, renderLetter, type LetterContext } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/service.ts';
 import { bodyLine, displayName, oneLine } from '../mail/address.ts';
@@ -58,7 +58,7 @@ export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} su
  * signed and when in the subject. The console's preview of a digest campaign shows the same.
  */
 export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number) {
-  const letter = renderLetter(subject, body, { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } }, ALL_SUPPORTER_FIELDS);
+  const letter = renderLetter(subject, body, { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } }, hiddenFor('digest', 'name'));
   return {
     subject: oneLine(`${letter.subject} (${supportersText(signers)}, ${context.date})`),
     text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),

@@ -1,6 +1,6 @@
 import Handlebars from 'handlebars';
 import type { Config } from '../config.ts';
-import { discloseTo, hiddenBy, renderLetter } from '../campaigns/letter-template.ts';
+import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/service.ts';
 import type { Queryable } from '../db/index.ts';
@@ -65,7 +65,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
       case: { personName: p.person_name, location: p.location },
       campaign: { title: p.campaign_title },
       date: formatLetterDate(p.confirmed_at ?? p.created_at),
-    }, hiddenBy(p.disclose));
+    }, hiddenFor('each', p.disclose));
     return {
       from: { name: displayName(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
       to: { name: displayName(p.target_name), address: delivery.recipient },

@@ -1,6 +1,7 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { discloseWords, hiddenInPreview, previewLetterHtml } from '../../campaigns/preview.ts';
+import { hiddenFor } from '../../campaigns/letter-template.ts';
+import { discloseWords, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
@@ -49,7 +50,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         date: formatLetterDate(new Date()),
       },
       { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
-      hiddenInPreview(c.campaign.delivery_mode, first?.disclose ?? 'name_place'),
+      hiddenFor(c.campaign.delivery_mode, first?.disclose ?? 'name_place'),
     );
     page(res, 'campaign', {
       // A screen reader hears the title first: it says the form came back with mistakes.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discloseTo, hiddenBy, LETTER_VARIABLES, renderLetter, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
+import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
 import { TemplateError } from '../../../src/errors.ts';
 
 const context: LetterContext = {
@@ -119,17 +119,17 @@ describe('what a target learns of the supporter', () => {
 
   it('drops a line a disclosure leaves with nothing but punctuation, and empty brackets in the subject', () => {
     const body = 'Dear judge,\n\nFree her.\n\n{{supporter.fullName}}\n{{supporter.city}}, {{supporter.country}}\n({{supporter.city}})\n{{date}}\n';
-    const hidden = renderLetter('From {{supporter.fullName}} ({{supporter.city}})', body, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name'));
+    const hidden = renderLetter('From {{supporter.fullName}} ({{supporter.city}})', body, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name'));
     expect(hidden).toEqual({ subject: 'From Dana Signer', text: 'Dear judge,\n\nFree her.\n\nDana Signer\n1 May 2026\n' });
     // A line that says something besides stays, the hidden field empty in it; shown fields are untouched.
-    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name')).text).toBe('Written in  today.\n');
-    expect(renderLetter('S', body, context, hiddenBy('name_place')).text).toContain('Dana Signer\nLyonville, Freedonia\n(Lyonville)\n');
+    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Written in  today.\n');
+    expect(renderLetter('S', body, context, hiddenFor('each', 'name_place')).text).toContain('Dana Signer\nLyonville, Freedonia\n(Lyonville)\n');
     // The starter letters write the place line inside {{#if}}s: it goes too, leaving no empty line.
     const starter = `Yours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
-    expect(renderLetter('S', starter, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name')).text).toBe('Yours,\n\nDana Signer\n1 May 2026\n');
-    expect(renderLetter('S', starter, context, hiddenBy('name_place')).text).toBe('Yours,\n\nDana Signer\nLyonville, Freedonia\n1 May 2026\n');
+    expect(renderLetter('S', starter, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Yours,\n\nDana Signer\n1 May 2026\n');
+    expect(renderLetter('S', starter, context, hiddenFor('each', 'name_place')).text).toBe('Yours,\n\nDana Signer\nLyonville, Freedonia\n1 May 2026\n');
     // A separator line of the letter's own after such a block stays.
-    expect(renderLetter('S', 'A\n{{#if supporter.city}}\nfrom {{supporter.city}}\n{{/if}}\n--\nB', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenBy('name')).text).toBe('A\n--\nB\n');
+    expect(renderLetter('S', 'A\n{{#if supporter.city}}\nfrom {{supporter.city}}\n{{/if}}\n--\nB', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('A\n--\nB\n');
   });
 
   it('never offers the email as a variable', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hiddenInPreview, previewLetterHtml } from '../../../src/campaigns/preview.ts';
-import { SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
+import { previewLetterHtml } from '../../../src/campaigns/preview.ts';
+import { hiddenFor, SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
 
 const base = {
   target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
@@ -21,7 +21,7 @@ describe('the letter preview', () => {
   });
 
   it('leaves empty what the first target is not shown, as its letter does', () => {
-    const { body } = previewLetterHtml('s', BODY, base, { city: 'Lyon' }, hiddenInPreview('each', 'name'));
+    const { body } = previewLetterHtml('s', BODY, base, { city: 'Lyon' }, hiddenFor('each', 'name'));
     expect(body).toContain('data-field="full_name"');
     expect(body).toContain('data-field="personal_note"');
     expect(body).not.toContain('data-field="city"');
@@ -30,7 +30,7 @@ describe('the letter preview', () => {
   });
 
   it('leaves every supporter field empty for a digest, which lists its signers below the letter', () => {
-    const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base, { fullName: 'Dana' }, hiddenInPreview('digest', 'full'));
+    const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base, { fullName: 'Dana' }, hiddenFor('digest', 'full'));
     expect(subject).toBe('From');
     expect(body).not.toContain('data-field');
     expect(body).not.toContain('Dana');
@@ -103,7 +103,7 @@ describe('the letter preview', () => {
     it('sends no versions when no block depends on the supporter, nor for fields a target does not see', () => {
       expect(previewLetterHtml('s', BODY, base).variants).toBeUndefined();
       expect(previewLetterHtml('s', '{{#if case.location}}in {{case.location}}{{/if}}', base).variants).toBeUndefined();
-      expect(previewLetterHtml('s', PLACE, base, {}, hiddenInPreview('each', 'name')).variants).toBeUndefined();
+      expect(previewLetterHtml('s', PLACE, base, {}, hiddenFor('each', 'name')).variants).toBeUndefined();
     });
   });
 });

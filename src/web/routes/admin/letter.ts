@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { discloseTo, hiddenBy, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
+import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
 import { countLettersToGo, getCampaign, listTargets, updateCampaignDetails } from '../../../campaigns/service.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -71,7 +71,7 @@ function previewFor(draft: Draft, campaign: Campaign, kase: Case, target: Target
     return { ...letter, text: `${letter.text}\n[Then the list of everyone who signed since the last digest, and the same list as a CSV file.]\n` };
   }
   const disclose = target?.disclose ?? 'name_place';
-  return renderLetter(draft.subject, draft.body, { ...context, supporter: discloseTo(disclose, SAMPLE_SUPPORTER) }, hiddenBy(disclose));
+  return renderLetter(draft.subject, draft.body, { ...context, supporter: discloseTo(disclose, SAMPLE_SUPPORTER) }, hiddenFor('each', disclose));
 }
 
 /** The letter template editor: compile errors at the line, and a preview rendered here, not in the browser. */
