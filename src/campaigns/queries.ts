@@ -80,6 +80,12 @@ export async function listTargets(db: Queryable, campaignId: number, withRetired
   return rows;
 }
 
+/** One target of a campaign, retired or not; undefined when it is not the campaign's. */
+export async function getTarget(db: Queryable, campaignId: number, targetId: number) {
+  const { rows } = await db.query<Target>('SELECT * FROM targets WHERE id = $2 AND campaign_id = $1', [campaignId, targetId]);
+  return rows[0];
+}
+
 /** Moves a campaign only from the states listed, so a repeated or racing request is a no-op. */
 export async function setCampaignStatus(db: Queryable, id: number, to: CampaignStatus, from: CampaignStatus[]) {
   const { rows } = await db.query<Campaign>(

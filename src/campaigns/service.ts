@@ -259,7 +259,7 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
   return db.transaction(async (tx) => {
     // Two removals at once must not both count the other's target as left.
     await q.lockCampaign(tx, campaign.id);
-    const target = (await q.listTargets(tx, campaign.id, true)).find((t) => t.id === targetId);
+    const target = await q.getTarget(tx, campaign.id, targetId);
     if (!target) throw new NotFoundError('target');
     if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
     if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
@@ -317,9 +317,16 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
 export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
   const target = await q.reinstateTarget(db, campaign.id, targetId);
   if (target) return { target, changed: true };
-  const current = (await q.listTargets(db, campaign.id, true)).find((t) => t.id === targetId);
+  const current = await q.getTarget(db, campaign.id, targetId);
   if (!current) throw new NotFoundError('target');
   return { target: current, changed: false };
+}
+
+/** One target of a campaign, retired or not. @throws NotFoundError */
+export async function getTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<Target> {
+  const target = await q.getTarget(db, campaign.id, targetId);
+  if (!target) throw new NotFoundError('target');
+  return target;
 }
 
 export const listCampaignOverview = q.listCampaignOverview;

@@ -1,9 +1,9 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { addTargets, getCampaign, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS, updateTarget } from '../../../campaigns/service.ts';
+import { addTargets, getCampaign, getTarget, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS, updateTarget } from '../../../campaigns/service.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
-import { ConflictError, NotFoundError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { formErrors, idParam, SEES, str, type Render } from './render.ts';
@@ -55,12 +55,6 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     }
   });
 
-  const findTarget = async (campaign: Campaign, id: unknown): Promise<Target> => {
-    const target = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.id === idParam(id, 'target'));
-    if (!target) throw new NotFoundError('target');
-    return target;
-  };
-
   const renderEdit = (res: Response, campaign: Campaign, target: Target, form: { values: Record<string, unknown>; errors?: FieldErrors }, status = 200) => {
     render(res, 'target-edit', {
       title: `Edit ${target.name}`, section: 'campaigns', campaign, target, values: form.values,
@@ -71,14 +65,14 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug/targets/:id/edit', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const target = await findTarget(campaign, req.params.id);
+    const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     renderEdit(res, campaign, target, { values: target as unknown as Record<string, unknown> });
   });
 
   /** A correction: a misspelt name, an address that bounced, an official told too much. */
   router.post('/campaigns/:slug/targets/:id/edit', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const before = await findTarget(campaign, req.params.id);
+    const before = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const b = req.body ?? {};
     try {
       const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined });
