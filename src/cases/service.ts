@@ -25,9 +25,11 @@ export async function updateCase(db: Queryable, slug: string, input: unknown, re
   return saved;
 }
 
-/** Makes a case's page public. @throws NotFoundError */
-export async function publishCase(db: Queryable, slug: string): Promise<Case> {
-  return (await q.setCasePublished(db, (await getCase(db, slug)).id, true))!;
+/** Makes a case's page public; `changed` false when it was already. @throws NotFoundError */
+export async function publishCase(db: Queryable, slug: string): Promise<{ case: Case; changed: boolean }> {
+  const kase = await getCase(db, slug);
+  if (kase.published) return { case: kase, changed: false };
+  return { case: (await q.setCasePublished(db, kase.id, true))!, changed: true };
 }
 
 /**
@@ -35,14 +37,15 @@ export async function publishCase(db: Queryable, slug: string): Promise<Case> {
  * @throws NotFoundError; ConflictError once a campaign of it left draft, an update was posted, or
  * someone asked to follow it.
  */
-export async function unpublishCase(db: Db, slug: string): Promise<Case> {
+export async function unpublishCase(db: Db, slug: string): Promise<{ case: Case; changed: boolean }> {
   const kase = await getCase(db, slug);
+  if (!kase.published) return { case: kase, changed: false };
   const unpublished = await db.transaction(async (tx) => {
     await q.lockCase(tx, kase.id, 'update');
     return q.setCasePublished(tx, kase.id, false);
   });
   if (!unpublished) throw new ConflictError('case_announced', 'This case was announced (a campaign of it was launched, an update posted, or someone asked to follow it): its page stays public.');
-  return unpublished;
+  return { case: unpublished, changed: true };
 }
 
 /** Whether anything announced the case, so that it can no longer be unpublished. */

@@ -57,33 +57,32 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    const [campaigns, updates] = await Promise.all([
+    const [campaigns, updates, announced] = await Promise.all([
       listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
       caseUpdatesWithStats(db, kase),
+      isAnnounced(db, kase),
     ]);
-    const canUnpublish = kase.published && !(await isAnnounced(db, kase));
+    const canUnpublish = kase.published && !announced;
     render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, canUnpublish, statuses: statuses(kase.status), values: {} });
   });
 
   router.post('/cases/:slug/publish', async (req, res) => {
-    const before = await getCase(db, req.params.slug);
-    const kase = await publishCase(db, before.slug);
-    if (!before.published) await recordAudit(db, actor(res), 'case.publish', `case:${kase.slug}`);
+    const { case: kase, changed } = await publishCase(db, req.params.slug);
+    if (changed) await recordAudit(db, actor(res), 'case.publish', `case:${kase.slug}`);
     setFlash(ctx, res, `The case of ${kase.person_name} is published: its page is public.`);
     res.redirect(303, `/admin/cases/${kase.slug}`);
   });
 
   router.post('/cases/:slug/unpublish', async (req, res) => {
-    const before = await getCase(db, req.params.slug);
     try {
-      const kase = await unpublishCase(db, before.slug);
-      if (before.published) await recordAudit(db, actor(res), 'case.unpublish', `case:${kase.slug}`);
+      const { case: kase, changed } = await unpublishCase(db, req.params.slug);
+      if (changed) await recordAudit(db, actor(res), 'case.unpublish', `case:${kase.slug}`);
       setFlash(ctx, res, `The case of ${kase.person_name} is off the public site until you publish it again.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
     }
-    res.redirect(303, `/admin/cases/${before.slug}`);
+    res.redirect(303, `/admin/cases/${encodeURIComponent(req.params.slug)}`);
   });
 
   router.get('/cases/:slug/edit', async (req, res) => {
