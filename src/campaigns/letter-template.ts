@@ -19,7 +19,9 @@ export const LETTER_VARIABLES = [
 const ALLOWED = new Set<string>(LETTER_VARIABLES);
 const BLOCK_HELPERS = new Set(['if', 'unless']);
 
-export type Disclose = 'name' | 'name_place' | 'full';
+/** What a target may learn of a supporter, least first. */
+export const DISCLOSE_LEVELS = ['name', 'name_place', 'full'] as const;
+export type Disclose = (typeof DISCLOSE_LEVELS)[number];
 
 export interface LetterContext {
   supporter: { fullName: string; city: string; country: string; personalNote: string };

@@ -4,7 +4,7 @@ import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput } from '../validation.ts';
-import { STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
+import { DISCLOSE_LEVELS, STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import { campaignInput, targetInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
@@ -270,9 +270,6 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
   });
 }
 
-/** How much each `disclose` tells a target, least first. */
-const DISCLOSE_ORDER = ['name', 'name_place', 'full'] as const;
-
 /**
  * Corrects a target: its name, title, salutation and address, and what it learns of a supporter.
  * Letters not sent yet (queued, waiting for a retry, or failed) go to a changed address; sent
@@ -292,7 +289,7 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
     if (all.some((x) => x.id !== targetId && x.email.toLowerCase() === t.email.toLowerCase())) {
       throw new ValidationError({ email: 'another target of this campaign has this address' });
     }
-    if (DISCLOSE_ORDER.indexOf(t.disclose) > DISCLOSE_ORDER.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
+    if (DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
       throw new ValidationError({ disclose: 'people signed being told what this target learns of them: it can be told less now, not more' });
     }
     try {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
-import type { Disclose } from './letter-template.ts';
+import { DISCLOSE_LEVELS, type Disclose } from './letter-template.ts';
 
 export type CampaignStatus = 'draft' | 'live' | 'paused' | 'closed';
 export type DeliveryMode = 'each' | 'digest';
@@ -69,7 +69,7 @@ export const targetInput = z.object({
   title: nullAsAbsent(line(200).optional().default('')),
   email: emailAddress('is required'),
   salutation: nullAsAbsent(line(200).optional().default('')),
-  disclose: nullAsAbsent(z.enum(['name', 'name_place', 'full'], { message: 'must be one of: name, name_place, full' }).optional().default('name_place')),
+  disclose: nullAsAbsent(z.enum(DISCLOSE_LEVELS, { message: `must be one of: ${DISCLOSE_LEVELS.join(', ')}` }).optional().default('name_place')),
 });
 
 export const campaignInput = z.object({
