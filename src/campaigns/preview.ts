@@ -118,9 +118,15 @@ const DISCLOSE_WORDS: Record<Disclose, string> = {
 };
 
 /**
- * What a target learns of a supporter, in words for the sign page. An address is passed on only
- * once its owner confirmed it, so without confirmation `full` shows what `name_place` does.
+ * Whether a target gets the supporter's address (as Reply-To): a `full` one, and only of an
+ * address its owner confirmed, so only where the campaign asks for confirmation.
+ */
+export const learnsAddress = (disclose: Disclose, requireConfirmation: boolean) => disclose === 'full' && requireConfirmation;
+
+/**
+ * What a target learns of a supporter, in words for the sign page: without the address
+ * (learnsAddress), `full` shows what `name_place` does.
  */
 export function discloseWords(disclose: Disclose, requireConfirmation: boolean): string {
-  return DISCLOSE_WORDS[disclose === 'full' && !requireConfirmation ? 'name_place' : disclose];
+  return DISCLOSE_WORDS[disclose === 'full' && !learnsAddress(disclose, requireConfirmation) ? 'name_place' : disclose];
 }

@@ -1,7 +1,7 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
 import { hiddenFor } from '../../campaigns/letter-template.ts';
-import { discloseWords, previewLetterHtml } from '../../campaigns/preview.ts';
+import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
@@ -58,8 +58,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       campaign: c.campaign,
       case: c.case,
       targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),
-      // Who gets the address as Reply-To: `full` targets, and only of an address its owner confirmed.
-      replyTo: c.campaign.require_confirmation ? AND.format(c.targets.filter((t) => t.disclose === 'full').map((t) => t.name)) : '',
+      // The officials the email field's note names as getting the address.
+      replyTo: AND.format(c.targets.filter((t) => learnsAddress(t.disclose, c.campaign.require_confirmation)).map((t) => t.name)),
       digest,
       confirmFirst: c.campaign.require_confirmation,
       signatures: c.signatures,
