@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { keepSetting } from '../../src/boot.ts';
 
 describe('statements on Postgres', () => {
   let t: TestDb;
@@ -50,5 +51,30 @@ describe('transactions on Postgres', () => {
     for (const row of after) expect(row).toMatchObject({ id: 1, note: null });
     const { rows } = await t.db.query<{ n: number }>('SELECT n FROM marks WHERE id = $1', [1]);
     expect(rows[0]!.n).toBe(40);
+  });
+});
+
+describe('settings kept by processes starting at once', () => {
+  let t: TestDb;
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('gives the second the value the first stored, when the second asks while the first has not committed', async () => {
+    // The second's insert waits on the first's uncommitted row; then its snapshot predates the row.
+    let second: Promise<string> | undefined;
+    await t.db.transaction(async (tx) => {
+      expect(await keepSetting(tx, 'installation', 'first')).toBe('first');
+      second = keepSetting(t.db, 'installation', 'second');
+      // Until the first commits, the second is held on the row: it has not answered.
+      const held = await Promise.race([second.then(() => 'answered'), new Promise((r) => setTimeout(() => r('held'), 300))]);
+      expect(held).toBe('held');
+    });
+    expect(await second).toBe('first');
+    expect(await keepSetting(t.db, 'installation', 'third')).toBe('first');
   });
 });
