@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/service.ts';
+import { sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/send.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 

@@ -53,7 +53,7 @@ async function run(children: Child[], n: number, opts: { stallMs?: number; start
 }
 
 /**
- * A send job ends before its sent mark commits (src/deliveries/service.ts), so a run is over only
+ * A send job ends before its sent mark commits (src/deliveries/send.ts), so a run is over only
  * once `n` rows say `sent`: polls until they do.
  * @returns the seconds that took after the last job ended, to add to the run's clock, and how
  * many rows said `sent` then.

@@ -3,7 +3,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
-import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/service.ts';
+import { sendDelivery, settleSentMarks, type Composers } from '../../src/deliveries/send.ts';
 import { createMailer, type Mailer } from '../../src/mail/transport.ts';
 import type { SendJob } from '../../src/queues.ts';
 import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';

@@ -1,0 +1,234 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
+import type { Mailer, Message } from '../mail/transport.ts';
+import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
+import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
+import { coalesce, perDb } from './coalesce.ts';
+import * as q from './queries.ts';
+import type { Delivery, DeliveryKind } from './types.ts';
+
+/** A send must end inside its lease; the mail transport's own timeouts are well below it. */
+export const LEASE_SECONDS = 90;
+/** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
+const RETRY_BASE_MS = 2_000;
+/** How soon a job whose claim found the database away is tried again. */
+const DATABASE_AWAY_RETRY_MS = 5_000;
+/**
+ * How long a statement carrying sent marks is tried again while the database is away (a restart
+ * or failover takes seconds to a minute; a mark given up on sends its message again once the lease
+ * ends), and how many times after any other failure, such as a deadlock.
+ */
+const RECORD_SENT_FOR_MS = 70_000;
+const RECORD_SENT_TRIES = 4;
+const RECORD_SENT_BACKOFF_MS = { first: 200, most: 2_000 };
+
+type Claimed = Delivery & { suppressed: boolean };
+
+type LedgerStep = { claim: number } | { sent: q.SentMark };
+
+/**
+ * Claims and sent marks of the jobs a worker runs at once share one statement: round trips to
+ * Postgres were most of the send worker's cost (`npm run bench`, worker overhead), and while one
+ * job waits for its claim another has just sent, so each statement carries both.
+ *
+ * A statement carrying sent marks is tried again here, with backoff (for up to 70 s while the
+ * database is away: a Postgres restart must not send those messages twice), before the next batch
+ * may go: the relay has those messages, and while their marks are owed no claim may commit,
+ * or a job slot could send again with its last message still unrecorded (see sendDelivery). A
+ * deadlock abort (two workers, one marking a row whose lease ran out while the other claims it)
+ * is such a failure too. A statement of claims alone fails at once; BullMQ retries its jobs.
+ */
+const ledger = perDb((db: Queryable) =>
+  coalesce(async (steps: LedgerStep[]): Promise<(Claimed | undefined)[]> => {
+    const sent: q.SentMark[] = [];
+    const claims: number[] = [];
+    for (const step of steps) {
+      if ('sent' in step) sent.push(step.sent);
+      else claims.push(step.claim);
+    }
+    const rows = new Map((await runLedgerStatement(db, sent, claims)).map((r) => [r.id, r]));
+    // An id asked for twice in one batch is claimed once: only its first caller gets the row.
+    return steps.map((step) => {
+      if ('sent' in step) return undefined;
+      const row = rows.get(step.claim);
+      rows.delete(step.claim);
+      return row;
+    });
+  }),
+);
+
+async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
+  const giveUpAt = Date.now() + RECORD_SENT_FOR_MS;
+  for (let attempt = 1, wait = RECORD_SENT_BACKOFF_MS.first; ; attempt++, wait = Math.min(wait * 2, RECORD_SENT_BACKOFF_MS.most)) {
+    try {
+      return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
+    } catch (err) {
+      const more = isDatabaseUnavailable(err) ? Date.now() + wait <= giveUpAt : attempt < RECORD_SENT_TRIES;
+      if (sent.length === 0 || !more) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * An email a person asks for on a form goes to a suppressed address once per suppression: it asks
+ * whether the address works again (a mailbox since emptied or reopened), and following its link
+ * lifts the suppression (addressWorks). Without it an address that bounced could never sign or
+ * subscribe again; more than one would let anyone keep mailing an address known to bounce.
+ */
+const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
+
+/** Builds the message for a claimed delivery; null when what it served is gone. */
+export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
+export type Composers = Partial<Record<DeliveryKind, Composer>>;
+
+export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'failed' | 'suppressed';
+
+interface SendError {
+  responseCode?: number;
+  code?: string;
+  command?: string;
+  response?: string;
+  message?: string;
+}
+
+/**
+ * What the row's last_error keeps: codes and the relay's reply. Relays often quote the refused
+ * address back ("550 5.1.1 <a@b>: …"); the row names its recipient already, so it is cut here,
+ * and so is any other address in the reply (a forwarding target, another spelling of it): the
+ * console shows errors to organizers who may not see subscribers' addresses.
+ */
+function describe(err: unknown, recipient: string): string {
+  const e = err as SendError;
+  const quoted = new RegExp(recipient.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
+  const reply = e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ');
+  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '[address]');
+  return [e.code, e.command, cut].filter(Boolean).join(' ').slice(0, 500);
+}
+
+/** What a thrown error may say: codes only, since it reaches logs and Redis. */
+function codesOf(err: unknown): string {
+  const e = err as SendError;
+  return [e.code, e.command, e.responseCode].filter(Boolean).join(' ') || 'error';
+}
+
+/**
+ * Sends one delivery at most once per claim: claim with a lease, compose from the rows, send,
+ * and record the outcome. A delivery already sent, failed or held by a live lease is not sent.
+ * A sent mark is committed after this resolves (settleSentMarks waits for it); `onUnrecorded`,
+ * which must not throw, hears of one that could not be, whose message goes again when its lease
+ * ends.
+ * @throws DelayedError after moving the job to when another worker's lease ends.
+ * @throws UnrecoverableError when the delivery failed for good (5xx, attempts used up).
+ * @throws Error on a temporary failure, so BullMQ retries the job with backoff.
+ */
+export async function sendDelivery(
+  db: Db,
+  mailer: Mailer,
+  composers: Composers,
+  job: Job<SendJob>,
+  token: string | undefined,
+  onUnrecorded: (err: unknown, deliveryId: number) => void,
+): Promise<SendOutcome> {
+  const id = job.data.deliveryId;
+  const delivery = await ledger(db)({ claim: id }).catch(async (err: unknown) => {
+    // The database is away (a restart, a failover): try again shortly without using up an
+    // attempt, so the backoff does not grow through the outage and hold the backlog after it.
+    if (token && isDatabaseUnavailable(err)) {
+      await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    throw err;
+  });
+  if (!delivery) {
+    const state = await q.getDeliveryState(db, id);
+    if (state?.status === 'sending' && state.lease_until) {
+      await job.moveToDelayed(state.lease_until.getTime() + 1000, token);
+      throw new DelayedError();
+    }
+    return 'skipped';
+  }
+  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await q.takeSuppressedAsk(db, delivery.recipient)))) {
+    await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
+    return 'suppressed';
+  }
+  const compose = composers[delivery.kind];
+  if (!compose) {
+    await q.markFailed(db, delivery, `no composer for ${delivery.kind}`);
+    return 'failed';
+  }
+  let message: Message | null;
+  try {
+    message = await compose(db, delivery);
+  } catch (err) {
+    // A failing read or render must give the lease back and count as an attempt; otherwise the
+    // row would sit in `sending` until the lease ends, and come back forever without failing.
+    return settleFailure(db, delivery, err);
+  }
+  if (!message) {
+    // What it served is gone: a subscriber left, a signature was purged, a target removed. That is
+    // no failure, and the row keeps an address for nothing; a fan-out that reached the subscriber
+    // after they left would have made no row at all.
+    await q.deleteUnsendable(db, delivery);
+    return 'skipped';
+  }
+  let messageId: string;
+  try {
+    ({ messageId } = await mailer.send(message));
+  } catch (err) {
+    return settleFailure(db, delivery, err);
+  }
+  // The job ends here and its sent mark rides on the statement that carries the next claims (see
+  // ledger): waiting for it held a job slot for a round trip that did nothing for the message.
+  // It widens nothing: a slot's next claim is queued behind this mark and commits with it or
+  // after it, so a killed worker still leaves at most one unrecorded message per slot, and that
+  // row, still `sending`, goes again once its lease ends, exactly as before.
+  const pending = unrecorded(db);
+  const recorded: Promise<void> = ledger(db)({ sent: { id, messageId } })
+    .then(
+      () => undefined,
+      (err: unknown) => onUnrecorded(err, id),
+    )
+    .finally(() => pending.delete(recorded));
+  pending.add(recorded);
+  return 'sent';
+}
+
+/**
+ * A send to try again later; `relay` when the relay itself failed, not this one message, and
+ * `detail` what it answered (as the row's last_error keeps it: no address), for the log.
+ */
+export class TemporaryFailure extends Error {
+  override name = 'TemporaryFailure';
+  constructor(
+    message: string,
+    readonly relay: boolean,
+    readonly detail: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Sent marks not yet committed, per handle, so a closing worker can wait for them. */
+const unrecorded = perDb((_db: Queryable) => new Set<Promise<void>>());
+
+/**
+ * Resolves once every sent mark made so far on `db` is committed or given up on; a send worker
+ * calls it after its last job and before the database closes.
+ */
+export async function settleSentMarks(db: Queryable): Promise<void> {
+  await Promise.all(unrecorded(db));
+}
+
+async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): Promise<SendOutcome> {
+  const failure = classifySendError(err);
+  const error = describe(err, delivery.recipient);
+  if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
+    await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
+    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err), error);
+  }
+  const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
+  await q.markFailed(db, delivery, error, suppress);
+  throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
+}
