@@ -4,9 +4,9 @@ import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput } from '../validation.ts';
-import { DISCLOSE_LEVELS, STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
+import { STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
-import { campaignInput, targetInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
+import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus } from './types.ts';
 
 const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
 
@@ -151,9 +151,6 @@ export async function getCampaignStats(db: Queryable, slug: string): Promise<Cam
 }
 
 export const listCampaigns = q.listCampaigns;
-/** A campaign's targets written to; with `withRetired`, also those retired (the console's list). */
-export const listTargets = (db: Queryable, campaignId: number, opts: { withRetired?: boolean } = {}): Promise<Target[]> =>
-  q.listTargets(db, campaignId, opts.withRetired ?? false);
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
 export const countLettersToGo = q.countLettersToGo;
@@ -220,110 +217,6 @@ export function detailErrors(slug: string, input: unknown): FieldErrors {
     if (err instanceof ValidationError) return err.fields;
     throw err;
   }
-}
-
-/**
- * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
- * live campaign the new targets get the letters of those who sign from now on (TARGET_SEEN).
- * @throws NotFoundError; ValidationError for a bad target or more than 500 in all.
- */
-export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {
-  const campaign = await getCampaign(db, slug);
-  const targets = input.map((t, i) => {
-    try {
-      return parseInput(targetInput, t);
-    } catch (err) {
-      if (err instanceof ValidationError && input.length > 1) {
-        throw new ValidationError(Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [`targets.${i}.${k}`, v])));
-      }
-      throw err;
-    }
-  });
-  return db.transaction(async (tx) => {
-    const added = await q.appendTargets(tx, campaign.id, targets);
-    if ((await q.countTargets(tx, campaign.id)) > 500) throw new ValidationError({ targets: 'a campaign takes at most 500 targets' });
-    return { added, skipped: targets.length - added.length };
-  });
-}
-
-/**
- * Takes a target off a campaign. One that no letter went to is deleted. One that letters went to
- * stays on record, retired: no new letter or digest goes to it, and its letters not yet taken by a
- * worker are dropped (an official who left office, or asked to be written to no more).
- * @returns the target, whether it was retired rather than deleted, how many letters were dropped,
- * and whether this call changed anything (a target retired already is left as it is).
- * @throws NotFoundError; ConflictError when it is the campaign's last target written to.
- */
-export async function removeTarget(db: Db, slug: string, targetId: number): Promise<{ target: Target; retired: boolean; dropped: number; changed: boolean }> {
-  const campaign = await getCampaign(db, slug);
-  return db.transaction(async (tx) => {
-    // Two removals at once must not both count the other's target as left.
-    await q.lockCampaign(tx, campaign.id);
-    const target = await q.getTarget(tx, campaign.id, targetId);
-    if (!target) throw new NotFoundError('target');
-    if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
-    if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
-    const removed = await q.deleteUnusedTarget(tx, campaign.id, targetId);
-    if (removed) return { target: removed, retired: false, dropped: 0, changed: true };
-    const { dropped, ...retired } = (await q.retireTarget(tx, campaign.id, targetId))!;
-    return { target: retired, retired: true, dropped, changed: true };
-  });
-}
-
-/**
- * Corrects a target: its name, title, salutation and address, and what it learns of a supporter.
- * Letters not sent yet (queued, waiting for a retry, or failed) go to a changed address; sent
- * ones keep the address they went to. What it learns may be narrowed at any time, and widened
- * only until someone signed after it was added: they signed being told what it would learn.
- * @returns the target, and how many failed letters now name its new address (to send again).
- * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
- * targets has, or a wider `disclose` once people signed.
- */
-export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown): Promise<{ target: Target; failedMoved: number }> {
-  const t = parseInput(targetInput, input);
-  return db.transaction(async (tx) => {
-    await q.lockCampaign(tx, campaign.id);
-    const all = await q.listTargets(tx, campaign.id, true);
-    const current = all.find((x) => x.id === targetId);
-    if (!current) throw new NotFoundError('target');
-    if (all.some((x) => x.id !== targetId && x.email.toLowerCase() === t.email.toLowerCase())) {
-      throw new ValidationError({ email: 'another target of this campaign has this address' });
-    }
-    if (DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
-      throw new ValidationError({ disclose: 'people signed being told what this target learns of them: it can be told less now, not more' });
-    }
-    try {
-      const { failed_moved: failedMoved, ...target } = (await q.updateTarget(tx, campaign.id, targetId, t))!;
-      return { target, failedMoved };
-    } catch (err) {
-      // A digest run names each address once: another campaign's target with this address has
-      // one in the same run, not sent yet.
-      if ((err as { code?: string }).code === '23505') {
-        throw new ValidationError({ email: 'a digest not sent yet goes to this address already; try again once it has gone' });
-      }
-      throw err;
-    }
-  });
-}
-
-/**
- * Writes to a retired target again: letters made from now on (signatures confirmed from now on)
- * go to it again. A target written to already is left as it is (`changed` false).
- * @throws NotFoundError
- */
-export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
-  const target = await q.reinstateTarget(db, campaign.id, targetId);
-  if (target) return { target, changed: true };
-  const current = await q.getTarget(db, campaign.id, targetId);
-  if (!current) throw new NotFoundError('target');
-  return { target: current, changed: false };
-}
-
-/** One target of a campaign, retired or not. @throws NotFoundError */
-export async function getTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<Target> {
-  const target = await q.getTarget(db, campaign.id, targetId);
-  if (!target) throw new NotFoundError('target');
-  return target;
 }
 
 export const listCampaignOverview = q.listCampaignOverview;

@@ -1,7 +1,8 @@
 import type { ParsedMail } from 'mailparser';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCampaign, listTargets } from '../../src/campaigns/service.ts';
+import { getCampaign } from '../../src/campaigns/service.ts';
+import { listTargets } from '../../src/campaigns/targets.ts';
 import type { Target } from '../../src/campaigns/types.ts';
 import { seedDemo } from '../../src/demo.ts';
 import { launchBrowser, screenshot } from '../helpers/browser.ts';

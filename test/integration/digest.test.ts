@@ -163,7 +163,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const c = await digestCampaign();
     const before = await c.addSigner();
     const added = `added@${uniq('later')}.example`;
-    const { addTargets } = await import('../../src/campaigns/service.ts');
+    const { addTargets } = await import('../../src/campaigns/targets.ts');
     await addTargets(ctx.db, c.slug, [{ name: 'Added Later', email: added, disclose: 'full' }]);
     await pause(5);
     const after = await c.addSigner();

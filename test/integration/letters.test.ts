@@ -351,7 +351,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const email = `${uniq('early')}@supporter.example`;
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Early Signer', email })).status).toBe(303);
     const [confirmation] = await mailTo(ctx.sink!, email);
-    const { addTargets } = await import('../../src/campaigns/service.ts');
+    const { addTargets } = await import('../../src/campaigns/targets.ts');
     await addTargets(ctx.db, slug, [{ name: 'Added Later', email: added, disclose: 'full' }]);
 
     const page = await (await fetch(`${base}/confirm/${confirmToken(confirmation!)}`)).text();

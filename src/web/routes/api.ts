@@ -1,6 +1,7 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import type { AppContext } from '../../context.ts';
-import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats, listTargets } from '../../campaigns/service.ts';
+import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats } from '../../campaigns/service.ts';
+import { listTargets } from '../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';

@@ -1,7 +1,8 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
-import { countLettersToGo, getCampaign, listTargets, updateCampaignDetails } from '../../../campaigns/service.ts';
+import { countLettersToGo, getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
+import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';

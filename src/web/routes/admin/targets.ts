@@ -1,6 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { addTargets, getCampaign, getTarget, listTargets, parseTargetsCsv, reinstateTarget, removeTarget, TARGET_CSV_COLUMNS, updateTarget } from '../../../campaigns/service.ts';
+import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
+import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
