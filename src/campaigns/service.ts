@@ -6,6 +6,7 @@ import { ConflictError, EditConflictError, NotFoundError, TemplateError, Validat
 import { parseInput } from '../validation.ts';
 import { STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
+import * as tq from './target-queries.ts';
 import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus } from './types.ts';
 
 const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
@@ -75,7 +76,7 @@ export async function createCampaign(db: Db, input: unknown): Promise<Campaign> 
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
     if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
-    await q.insertTargets(tx, campaign.id, c.targets);
+    await tq.insertTargets(tx, campaign.id, c.targets);
     return campaign;
   });
 }
@@ -93,7 +94,7 @@ export async function getPublicCampaign(db: Queryable, slug: string) {
   if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
   const [kase, targets, signatures] = await Promise.all([
     getCaseById(db, campaign.case_id),
-    q.listTargets(db, campaign.id),
+    tq.listTargets(db, campaign.id),
     q.countSignatures(db, campaign.id),
   ]);
   // A draft closed without launching leaves its case unpublished: its page would show the person.

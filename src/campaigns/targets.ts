@@ -2,7 +2,8 @@ import type { Db, Queryable } from '../db/index.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { DISCLOSE_LEVELS } from './letter-template.ts';
-import * as q from './queries.ts';
+import { lockCampaign } from './queries.ts';
+import * as q from './target-queries.ts';
 import { getCampaign } from './service.ts';
 import { targetInput, type Campaign, type Target } from './types.ts';
 
@@ -48,7 +49,7 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
   const campaign = await getCampaign(db, slug);
   return db.transaction(async (tx) => {
     // Two removals at once must not both count the other's target as left.
-    await q.lockCampaign(tx, campaign.id);
+    await lockCampaign(tx, campaign.id);
     const target = await q.getTarget(tx, campaign.id, targetId);
     if (!target) throw new NotFoundError('target');
     if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
@@ -72,7 +73,7 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
 export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown): Promise<{ target: Target; failedMoved: number }> {
   const t = parseInput(targetInput, input);
   return db.transaction(async (tx) => {
-    await q.lockCampaign(tx, campaign.id);
+    await lockCampaign(tx, campaign.id);
     const all = await q.listTargets(tx, campaign.id, true);
     const current = all.find((x) => x.id === targetId);
     if (!current) throw new NotFoundError('target');

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryStatus } from './types.ts';
+import { suppressing } from './suppression-queries.ts';
 
 export interface SentMark {
   id: number;
@@ -115,20 +116,6 @@ export async function deleteUnsendable(db: Queryable, claim: Claim) {
 }
 
 /**
- * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
- * active subscriber with it becomes `bounced`.
- */
-export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
-  await db.query(`WITH ${suppressing('$1', '$2', '$3')}`, [email, reason, kind]);
-}
-
-/** The end of a statement suppressing an address, given the parameters that hold what it needs. */
-const suppressing = (email: string, reason: string, kind: string) => `suppressed AS (
-       INSERT INTO suppressions (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind}) ON CONFLICT (email) DO NOTHING
-     )
-     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
-
-/**
  * One keyset page of deliveries that should have a job but may not: queued or retry rows left
  * alone longer than `graceSeconds`, and sending rows whose lease has run out.
  */
@@ -225,23 +212,6 @@ export async function listCampaignLetters(db: Queryable, campaignId: number, opt
   return rows;
 }
 
-/** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
-export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {
-  const { rowCount } = await db.query('UPDATE suppressions SET asked_at = now() WHERE email = lower($1) AND asked_at IS NULL', [email]);
-  return rowCount > 0;
-}
-
-/** Takes an address off the suppression list, leaving any bounced subscriber with it as it is. */
-export async function liftSuppressionOnly(db: Queryable, email: string) {
-  await db.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
-}
-
-/** Which of `emails` are on the suppression list (lower-cased). */
-export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ email: string }>('SELECT email FROM suppressions WHERE email = ANY($1::text[])', [emails.map((e) => e.toLowerCase())]);
-  return new Set(rows.map((r) => r.email));
-}
-
 /**
  * Puts up to `limit` failed deliveries whose address is not suppressed back in the queue, as
  * requeueFailed does one (attempts counted afresh). For after an outage of the relay or a fix
@@ -306,51 +276,4 @@ export async function requeueFailed(db: Queryable, id: number) {
     [id],
   );
   return rows[0]!;
-}
-
-/**
- * Kinds of email that go to officials. A suppressed address refused on one of them is an
- * official's, not a supporter's or a subscriber's: told by what was refused, not by the targets,
- * since any organizer can add an address as a target.
- */
-export const OFFICIAL_KINDS = ['letter', 'digest'];
-const OFFICIAL = `s.kind IN (${OFFICIAL_KINDS.map((k) => `'${k}'`).join(', ')})`;
-
-/**
- * One keyset page of the suppression list in address order, optionally those containing `search`;
- * `officialsOnly`: only officials' addresses (see OFFICIAL; what an organizer who is not an admin sees).
- */
-export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; officialsOnly?: boolean; limit: number }) {
-  const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-  const { rows } = await db.query<{ email: string; reason: string; created_at: Date }>(
-    `SELECT email, reason, created_at FROM suppressions s
-      WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2)
-        AND (NOT $4::boolean OR ${OFFICIAL})
-      ORDER BY email LIMIT $3`,
-    [opts.afterEmail ?? null, pattern, opts.limit, opts.officialsOnly ?? false],
-  );
-  return rows;
-}
-
-/** How many suppressed addresses are not officials' (see listSuppressions). */
-export async function countOtherSuppressions(db: Queryable) {
-  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM suppressions s WHERE NOT ${OFFICIAL}`);
-  return rows[0]!.n;
-}
-
-/**
- * Lifts a suppression (with `officialsOnly`, only an official's); a subscriber who had bounced
- * is active again, as they last chose.
- */
-export async function deleteSuppression(db: Queryable, email: string, officialsOnly = false) {
-  const { rows } = await db.query<{ email: string; reason: string; kind: string | null }>(
-    `WITH gone AS (
-       DELETE FROM suppressions s WHERE email = lower($1) AND (NOT $2::boolean OR ${OFFICIAL}) RETURNING email, reason, kind
-     ), lifted AS (
-       UPDATE subscribers SET status = 'active' WHERE lower(email) IN (SELECT email FROM gone) AND status = 'bounced'
-     )
-     SELECT email, reason, kind FROM gone`,
-    [email, officialsOnly],
-  );
-  return rows[0];
 }

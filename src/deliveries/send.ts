@@ -6,6 +6,7 @@ import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
 import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
+import { takeSuppressedAsk } from './suppression-queries.ts';
 import type { Delivery, DeliveryKind } from './types.ts';
 
 /** A send must end inside its lease; the mail transport's own timeouts are well below it. */
@@ -149,7 +150,7 @@ export async function sendDelivery(
     }
     return 'skipped';
   }
-  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await q.takeSuppressedAsk(db, delivery.recipient)))) {
+  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient)))) {
     await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
     return 'suppressed';
   }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Queryable } from '../db/index.ts';
 import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
+import * as sq from './suppression-queries.ts';
 import { DELIVERY_STATUSES, type DeliveryCounts, type DeliveryKind } from './types.ts';
 
 // Sending one delivery (claim, compose, send, record) is in send.ts; this file is what keeps the
@@ -119,11 +120,11 @@ export { enqueueDeliveries };
 
 export const listFailedDeliveries = q.listFailedDeliveries;
 export const listCampaignLetters = q.listCampaignLetters;
-export const suppressedAmong = q.suppressedAmong;
+export const suppressedAmong = sq.suppressedAmong;
 export const countFailedByKind = q.countFailedByKind;
-export const listSuppressions = q.listSuppressions;
-export const countOtherSuppressions = q.countOtherSuppressions;
-export const OFFICIAL_KINDS: readonly string[] = q.OFFICIAL_KINDS;
+export const listSuppressions = sq.listSuppressions;
+export const countOtherSuppressions = sq.countOtherSuppressions;
+export const OFFICIAL_KINDS: readonly string[] = sq.OFFICIAL_KINDS;
 export type { FailedDelivery } from './queries.ts';
 
 export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';
@@ -174,7 +175,7 @@ export type { FailedCursor } from './queries.ts';
  * alerts only for what they confirm themselves (confirmSubscription).
  */
 export async function addressWorks(db: Queryable, email: string): Promise<void> {
-  await q.liftSuppressionOnly(db, email);
+  await sq.liftSuppressionOnly(db, email);
 }
 
 /**
@@ -182,5 +183,5 @@ export async function addressWorks(db: Queryable, email: string): Promise<void> 
  * @returns the entry removed, or undefined when it was not on the list.
  */
 export async function removeSuppression(db: Queryable, email: string, officialsOnly = false) {
-  return q.deleteSuppression(db, email, officialsOnly);
+  return sq.deleteSuppression(db, email, officialsOnly);
 }

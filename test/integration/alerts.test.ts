@@ -253,7 +253,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await subscribeAndConfirm(ctx, base, left, caseSlug);
     const { unsubscribe, manageToken } = await import('../../src/subscribers/service.ts');
     const { rows: [sub] } = await ctx.db.query<{ id: number }>('SELECT id FROM subscribers WHERE lower(email) = lower($1)', [left]);
-    const { insertSuppression } = await import('../../src/deliveries/queries.ts');
+    const { insertSuppression } = await import('../../src/deliveries/suppression-queries.ts');
     await insertSuppression(ctx.db, left, 'bounce: test', 'alert');
     expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('bounced');
     await unsubscribe(ctx.db, manageToken(ctx.secret, sub!.id));
