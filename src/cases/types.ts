@@ -33,6 +33,13 @@ export const slug = z
 const BLANK_ENDS = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
 export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
 
+const NOT_TEXT = 'contains characters that are not text';
+/**
+ * Half of a character: JSON can spell one (`"\\ud800"`), UTF-8 cannot, and Postgres would store it
+ * as U+FFFD, so a name would reach officials with a replacement character in it.
+ */
+const wellFormed = (v: string) => !/\p{Cs}/u.test(v);
+
 /** One line of text: no control characters, so it can never break a header or a CSV row. */
 export const line = (max: number) =>
   z
@@ -42,7 +49,8 @@ export const line = (max: number) =>
     // C0 and C1 control characters and Unicode's line and paragraph separators: all break lines somewhere.
     .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), 'must be one line of text')
     // They turn how the text shows around (an address read backwards); no name needs them.
-    .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters');
+    .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters')
+    .refine(wellFormed, NOT_TEXT);
 
 /**
  * Paragraphs of text: line breaks and tabs, no other control characters (Postgres refuses a NUL,
@@ -54,7 +62,7 @@ export const prose = (max: number) =>
     .string()
     .transform((v) => v.replace(/\r\n?/g, '\n').trim())
     .pipe(z.string().max(max, `must be at most ${max} characters`))
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(v), 'contains characters that are not text');
+    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(v) && wellFormed(v), NOT_TEXT);
 
 /** An optional field a JSON client may send as null for "none": null is taken as absent. */
 export const nullAsAbsent = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === null ? undefined : v), schema);

@@ -18,10 +18,23 @@ export interface Signature {
   confirmed_at: Date | null;
 }
 
-const checkbox = z
-  .union([z.boolean(), z.string(), z.array(z.string())], { message: 'must be true or false' })
-  .nullish()
-  .transform((v) => (Array.isArray(v) ? v.length > 0 : v === true || (typeof v === 'string' && /^(on|true|1|yes)$/i.test(v))));
+/**
+ * A box ticked or not: true or false from JSON, what a form sends for a ticked box (`on`, or its
+ * value), or nothing. A word that says neither (`"maybe"`) is refused rather than read as no, and a
+ * form that sends the field twice (a hidden `0` before the box) is ticked when either says so.
+ */
+const TICKED = /^(on|true|1|yes)$/i;
+const UNTICKED = /^(|off|false|0|no)$/i;
+const isTick = (x: unknown) => x === true || (typeof x === 'string' && TICKED.test(x.trim()));
+const saysEither = (x: unknown) => x == null || typeof x === 'boolean' || (typeof x === 'string' && (TICKED.test(x.trim()) || UNTICKED.test(x.trim())));
+const checkbox = z.unknown().optional().transform((v, ctx) => {
+  const said = Array.isArray(v) ? v : [v];
+  if (said.length > 5 || !said.every(saysEither)) {
+    ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+    return z.NEVER;
+  }
+  return said.some(isTick);
+});
 
 export const signatureInput = z.object({
   // One character is a whole name in some scripts (李, 김); empty is what is refused.

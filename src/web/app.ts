@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
+import { UnsupportedMediaTypeError } from '../errors.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
+import { utf8Form, utf8Json } from './middleware/utf8.ts';
 import { createLimits } from './middleware/limits.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -15,6 +17,7 @@ import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
+const PUBLIC_FORM_TYPES = ['application/x-www-form-urlencoded', 'application/json'];
 
 export function trustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined) return false;
@@ -69,8 +72,14 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use(healthRoutes(ctx));
   // The API reads JSON alone, each route with its own limit (src/web/routes/api.ts).
   app.use('/api/v1', apiRoutes(ctx, limits));
-  app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }));
-  app.use(express.json({ limit: BODY_LIMIT }));
+  app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));
+  app.use(express.json({ limit: BODY_LIMIT, verify: utf8Json }));
+  // Another body type (a multipart form) would be read as no fields, and its signer told that
+  // every field is missing with what they typed gone: say what to send instead.
+  app.use((req, _res, next) => {
+    if (req.method === 'POST' && req.is(PUBLIC_FORM_TYPES) === false) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
+    else next();
+  });
 
   app.use(publicRoutes(ctx, limits));
   app.use(subscriberRoutes(ctx, limits));

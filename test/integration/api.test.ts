@@ -278,6 +278,14 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       expect(res.headers.get('access-control-allow-methods')).toContain('POST');
       expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('content-type');
       expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+      // Headers the embedding page's script adds is allowed too, so its fetch is not refused.
+      const more = await fetch(`${base}/api/v1/subscribers`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://embed.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-requested-with' },
+      });
+      expect(more.status).toBe(204);
+      expect(more.headers.get('access-control-allow-headers')).toBe('content-type,x-requested-with');
+      expect(more.headers.get('vary')).toContain('Access-Control-Request-Headers');
     });
 
     it('takes a cross-origin signature with 202 and sends the confirmation', async () => {

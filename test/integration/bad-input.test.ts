@@ -144,6 +144,96 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
+  it('answers a body that is not UTF-8, or a lone half of a character, with 400 and stores nothing', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const bytes = (text: string) => Buffer.from(text, 'latin1');
+    await changesNothing(async () => {
+      // Ay\xf0\x9fgerim: a cut-off four-byte character, which the JSON decoder would turn into U+FFFD.
+      const json = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: bytes(`{"fullName":"Ay\xf0\x9fgerim","email":"${uniq('u8')}@supporter.example"}`),
+      });
+      expect(json.status).toBe(400);
+      expect(await json.json()).toEqual({ error: { code: 'invalid_encoding', message: expect.stringContaining('UTF-8') } });
+      const kase = await fetch(`${base}/api/v1/cases`, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...auth() },
+        body: bytes(`{"slug":"${uniq('enc')}","personName":"P\xff\xfe","summary":"S","status":"detained"}`),
+      });
+      expect(kase.status).toBe(400);
+      // A Latin-1 page's form: %E9 is é there, and no UTF-8 at all.
+      const form = await fetch(`${base}/c/${slug}/sign`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual',
+        body: `full_name=Dana%E9Ex&email=${uniq('l1')}%40supporter.example`,
+      });
+      expect(form.status).toBe(400);
+      expect(await form.text()).toContain('UTF-8');
+      const half = await signJson(slug, `{"fullName":"Ay\\ud800gerim","email":"${uniq('sur')}@supporter.example"}`);
+      expect(half.status).toBe(422);
+      expect((await half.json()).error.fields).toEqual({ fullName: 'contains characters that are not text' });
+    });
+    // Text that is UTF-8 passes, escaped or not, as does a form that says it is ISO-8859-1.
+    const ok = await signForm(slug, { full_name: 'Айгерім 😀 Dana', email: `${uniq('ok8')}@supporter.example`, personal_note: '100% sure: %E9 is not é' });
+    expect(ok.status).toBe(303);
+    const latin1 = await fetch(`${base}/c/${slug}/sign`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' }, redirect: 'manual',
+      body: `full_name=Ren%E9e+Example&email=${uniq('iso')}%40supporter.example`,
+    });
+    expect(latin1.status).toBe(303);
+    const { rows } = await ctx.db.query<{ full_name: string }>(`SELECT full_name FROM signatures WHERE full_name LIKE 'Ren%Example'`);
+    expect(rows.map((r) => r.full_name)).toEqual(['Renée Example']);
+  });
+
+  it('refuses a subscribe value that says neither yes nor no, and reads a form sending the box twice', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      for (const subscribe of ['maybe', ['no', 'perhaps'], 2]) {
+        const res = await signJson(slug, { fullName: 'Unsure Signer', email: `${uniq('cb')}@supporter.example`, subscribe });
+        expect(res.status).toBe(422);
+        expect((await res.json()).error.fields).toEqual({ subscribe: 'must be true or false' });
+      }
+    });
+    const twice = `${uniq('tw')}@supporter.example`;
+    const res = await fetch(`${base}/c/${slug}/sign`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual',
+      body: `full_name=Box+Twice&email=${encodeURIComponent(twice)}&subscribe=0&subscribe=on`,
+    });
+    expect(res.status).toBe(303);
+    const { rows } = await ctx.db.query<{ subscribe: boolean }>('SELECT subscribe FROM signatures WHERE email = $1', [twice]);
+    expect(rows).toEqual([{ subscribe: true }]);
+  });
+
+  it('answers launch, pause and close sent fields they do not take with 422, and changes nothing', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const res = await postJson(`${base}/api/v1/campaigns/${slug}/close`, { status: 'live', force: true }, auth());
+      expect(res.status).toBe(422);
+      expect((await res.json()).error.fields).toEqual({ status: expect.any(String), force: expect.any(String) });
+      const list = await postJson(`${base}/api/v1/campaigns/${slug}/pause`, [], auth());
+      expect(list.status).toBe(422);
+    });
+    expect((await ctx.db.query('SELECT status FROM campaigns WHERE slug = $1', [slug])).rows[0]).toEqual({ status: 'live' });
+    // No body, or an empty object, is what they take.
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/pause`, {}, auth())).status).toBe(200);
+    expect((await fetch(`${base}/api/v1/campaigns/${slug}/launch`, { method: 'POST', headers: auth() })).status).toBe(200);
+  });
+
+  it('answers a multipart form posted to the public forms with 415, and a subscribe naming a case by a number with 400', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await changesNothing(async () => {
+      const multipart = new FormData();
+      multipart.set('full_name', 'Multi Part');
+      multipart.set('email', `${uniq('mp')}@supporter.example`);
+      const sign = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: multipart, redirect: 'manual' });
+      expect(sign.status).toBe(415);
+      expect(await sign.text()).toContain('application/x-www-form-urlencoded');
+      const subscribe = await fetch(`${base}/subscribe`, { method: 'POST', body: multipart, redirect: 'manual' });
+      expect(subscribe.status).toBe(415);
+      const numbered = await postJson(`${base}/subscribe`, { email: `${uniq('num')}@supporter.example`, case: 5 }, { accept: 'text/html' });
+      expect(numbered.status).toBe(400);
+      expect(await numbered.text()).toContain('choose one case, or none for all cases');
+    });
+  });
+
   it('answers an unknown or draft campaign, and an unknown confirmation link, with 404', async () => {
     const { slug: draft } = await createLiveCampaign(ctx.db, {}, 'draft');
     await changesNothing(async () => {

@@ -8,7 +8,10 @@ export const publicCors: RequestHandler = (req, res, next) => {
   res.set('Access-Control-Expose-Headers', 'Retry-After');
   if (req.method === 'OPTIONS') {
     res.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
-    res.set('Access-Control-Allow-Headers', 'Content-Type');
+    // Whatever headers the embedding page's script adds (X-Requested-With, a tracing header):
+    // nothing here reads them, and no credentials are ever allowed, so naming them risks nothing.
+    res.set('Access-Control-Allow-Headers', req.get('Access-Control-Request-Headers') || 'Content-Type');
+    res.append('Vary', 'Access-Control-Request-Headers');
     res.set('Access-Control-Max-Age', '600');
     res.status(204).end();
     return;

@@ -49,6 +49,9 @@ export function mapError(err: unknown): Mapped | undefined {
       ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }
       : { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
   }
+  if (e.type === 'encoding.invalid') {
+    return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
+  }
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
   }

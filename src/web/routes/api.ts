@@ -1,4 +1,5 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats } from '../../campaigns/service.ts';
 import { listTargets } from '../../campaigns/targets.ts';
@@ -12,10 +13,11 @@ import { pretendToSubscribe, requestSubscription } from '../../subscribers/servi
 import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
+import { utf8Json } from '../middleware/utf8.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendCsv } from '../../csv.ts';
-import { refuseUnknownFields } from '../../validation.ts';
+import { parseInput, refuseUnknownFields } from '../../validation.ts';
 import { campaignInput } from '../../campaigns/types.ts';
 import { caseInput } from '../../cases/types.ts';
 import { caseUpdateInput } from '../../alerts/types.ts';
@@ -60,13 +62,15 @@ const PUBLIC_BODY = '32kb';
  */
 const ORGANIZER_BODY = '1mb';
 const JSON_TYPES = ['application/json', 'application/*+json'];
+/** The body of a request that takes none: nothing, or an empty object. */
+const NO_FIELDS = z.object({});
 
 /**
  * Reads a JSON body of up to `limit`. A body of another type is refused with 415: read as nothing,
  * it would be answered that every field is missing.
  */
 function jsonBody(limit: string): RequestHandler {
-  const parse = express.json({ limit, type: JSON_TYPES });
+  const parse = express.json({ limit, type: JSON_TYPES, verify: utf8Json });
   return (req, res, next) => {
     // No body (null) or an empty one is what the routes without one (launch, pause, close) get.
     if (req.is(JSON_TYPES) === false && req.headers['content-length'] !== '0') {
@@ -163,6 +167,9 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   for (const action of ['launch', 'pause', 'close'] as const) {
     router.post(`/campaigns/:slug/${action}`, ...auth, async (req, res) => {
+      // They take no fields: `{"status": "live"}` sent to /close must not read as done as asked.
+      refuseUnknownFields(NO_FIELDS, req.body ?? {});
+      parseInput(NO_FIELDS, req.body ?? {});
       const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
       if (changed) await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
       res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));

@@ -55,7 +55,8 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   router.post('/subscribe', limits.perIp, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = typedValues(body);
-    if (Array.isArray(body.case)) {
+    // A case is one slug, or nothing for all cases; a list or a number (from a JSON body) is neither.
+    if (body.case != null && typeof body.case !== 'string') {
       return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
     }
     let kase: Awaited<ReturnType<typeof caseOf>>;

@@ -6,6 +6,7 @@ import { RateLimitedError, TooLargeError } from '../../../errors.ts';
 import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
+import { utf8Form } from '../../middleware/utf8.ts';
 import { authRoutes } from './auth.ts';
 import { campaignRoutes } from './campaigns.ts';
 import { caseRoutes } from './cases.ts';
@@ -111,8 +112,8 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(cookieParser(ctx.secret));
   router.use(loadSession(ctx));
   router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
-  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES, parameterLimit: 50 }));
-  router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100 }));
+  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES, parameterLimit: 50, verify: utf8Form }));
+  router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100, verify: utf8Form }));
   router.use(requireCsrf);
   router.use(authRoutes(ctx, render));
   router.use(requireOrganizer);

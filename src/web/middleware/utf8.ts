@@ -1,0 +1,35 @@
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A body that is not UTF-8. The parsers would carry on regardless: JSON's decoder puts U+FFFD in
+ * place of each bad byte, and a form field whose escapes are not UTF-8 (a Latin-1 page's `%E9`)
+ * is kept as the escape itself, so a signer's name would reach officials as `Ay�gerim` or
+ * `Dana%E9Ex`. Refused with a 400 instead (see mapError), and nothing is stored.
+ */
+export class InvalidEncodingError extends Error {
+  override name = 'InvalidEncodingError';
+  readonly status = 400;
+  readonly type = 'encoding.invalid';
+  constructor() {
+    super('The request body is not valid UTF-8.');
+  }
+}
+
+type Verify = (req: IncomingMessage, res: ServerResponse, buf: Buffer, encoding: string) => void;
+
+/** For express.json's `verify`: the raw body, when it says it is UTF-8, must be. */
+export const utf8Json: Verify = (_req, _res, buf, encoding) => {
+  if (encoding === 'utf-8' && !isUtf8(buf)) throw new InvalidEncodingError();
+};
+
+/**
+ * For express.urlencoded's `verify`: the bytes the form's escapes stand for must be UTF-8 (a form
+ * posted as ISO-8859-1, which says so in its Content-Type, is decoded as such by the parser).
+ */
+export const utf8Form: Verify = (_req, _res, buf, encoding) => {
+  if (encoding !== 'utf-8') return;
+  const text = buf.toString('latin1');
+  const bytes = text.includes('%') ? Buffer.from(text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1') : buf;
+  if (!isUtf8(bytes)) throw new InvalidEncodingError();
+};
