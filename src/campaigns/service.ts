@@ -168,7 +168,7 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const existing = await getCampaign(db, slug);
   const c = parseDetails(slug, input);
   const kase = await caseFor(db, c.caseSlug);
-  const refused = await frozenDetailErrors(db, existing, { caseId: kase.id, deliveryMode: c.deliveryMode });
+  const refused = await frozenDetailErrors(db, existing, { caseId: kase.id, deliveryMode: c.deliveryMode, letter: c.letter });
   if (Object.keys(refused).length) throw new ValidationError(refused);
   return db.transaction(async (tx) => {
     await q.keepReplacedLetter(tx, existing.id, c.letter);
@@ -182,25 +182,41 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
  * The details that may not change once people have signed: the delivery mode (signers so far were
  * handled by the old one: switching would send their letters again in a digest, or, digest →
  * each, never send the letters of those not yet in one) and the case (each of them signed about
- * this case: their names must not go out on letters about another person).
+ * this case: their names must not go out on letters about another person); and, once the campaign
+ * is closed, the letter (closedLetterErrors).
  */
-async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { caseId: number | undefined; deliveryMode: string }): Promise<FieldErrors> {
+async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { caseId: number | undefined; deliveryMode: string; letter?: { subject?: unknown; body?: unknown } }): Promise<FieldErrors> {
+  const closed = existing.status === 'closed' ? closedLetterErrors(existing, next.letter) : {};
   const modeChanged = next.deliveryMode !== existing.delivery_mode;
   const caseChanged = next.caseId !== undefined && next.caseId !== existing.case_id;
-  if (!modeChanged && !caseChanged) return {};
+  if (!modeChanged && !caseChanged) return closed;
   const { pending, confirmed } = await q.countSignatures(db, existing.id);
   if (pending + confirmed === 0) return {};
   const refused = 'cannot change once people have signed; start a new campaign instead';
-  return { ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) };
+  return { ...closed, ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) };
+}
+
+/**
+ * A closed campaign's page shows the letter its signers sent: a text saved afterwards would show
+ * there as what went out. Its title and summary may still change (to tell how it ended).
+ */
+function closedLetterErrors(existing: Campaign, letter: { subject?: unknown; body?: unknown } | undefined): FieldErrors {
+  const refused = 'cannot change once the campaign is closed: its page shows the letter people sent';
+  const differs = (next: unknown, now: string) => typeof next === 'string' && next.replace(/\r\n?/g, '\n').trim() !== now;
+  return {
+    ...(differs(letter?.subject, existing.letter_subject) ? { 'letter.subject': refused } : {}),
+    ...(differs(letter?.body, existing.letter_body) ? { 'letter.body': refused } : {}),
+  };
 }
 
 /**
  * What is wrong with new details for a campaign that the form's other mistakes would otherwise
  * hide until they are fixed: a case or delivery mode that may no longer change.
  */
-export async function frozenDetailsChanged(db: Queryable, existing: Campaign, input: { caseSlug?: unknown; deliveryMode?: unknown }): Promise<FieldErrors> {
+export async function frozenDetailsChanged(db: Queryable, existing: Campaign, input: { caseSlug?: unknown; deliveryMode?: unknown; letter?: unknown }): Promise<FieldErrors> {
   const kase = typeof input.caseSlug === 'string' ? await findCase(db, input.caseSlug) : undefined;
-  return frozenDetailErrors(db, existing, { caseId: kase?.id, deliveryMode: typeof input.deliveryMode === 'string' && input.deliveryMode ? input.deliveryMode : 'each' });
+  const letter = typeof input.letter === 'object' && input.letter !== null ? input.letter : undefined;
+  return frozenDetailErrors(db, existing, { caseId: kase?.id, deliveryMode: typeof input.deliveryMode === 'string' && input.deliveryMode ? input.deliveryMode : 'each', letter });
 }
 
 /** A campaign's details as updateCampaignDetails reads them: its slug and targets stay. */

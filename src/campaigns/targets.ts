@@ -14,12 +14,24 @@ export const listTargets = (db: Queryable, campaignId: number, opts: { withRetir
   q.listTargets(db, campaignId, opts.withRetired ?? false);
 
 /**
+ * A closed campaign's page says who its letters went to: nobody is added to that list afterwards.
+ * Its targets may still be corrected (a failed letter sent again to a fixed address) or retired.
+ * @throws ConflictError `campaign_closed`
+ */
+function refuseIfClosed(campaign: Pick<Campaign, 'status'>): void {
+  if (campaign.status === 'closed') {
+    throw new ConflictError('campaign_closed', 'This campaign is closed: it writes to nobody new, and its page keeps the officials its letters went to.');
+  }
+}
+
+/**
  * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
  * live campaign the new targets get the letters of those who sign from now on (TARGET_SEEN).
- * @throws NotFoundError; ValidationError for a bad target or more than 500 in all.
+ * @throws NotFoundError; ConflictError `campaign_closed`; ValidationError for a bad target or more than 500 in all.
  */
 export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {
   const campaign = await getCampaign(db, slug);
+  refuseIfClosed(campaign);
   const targets = input.map((t, i) => {
     try {
       return parseInput(targetInput, t);
@@ -100,9 +112,10 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
 /**
  * Writes to a retired target again: letters made from now on (signatures confirmed from now on)
  * go to it again. A target written to already is left as it is (`changed` false).
- * @throws NotFoundError
+ * @throws NotFoundError; ConflictError `campaign_closed`
  */
-export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
+export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id' | 'status'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
+  refuseIfClosed(campaign);
   const target = await q.reinstateTarget(db, campaign.id, targetId);
   if (target) return { target, changed: true };
   const current = await q.getTarget(db, campaign.id, targetId);

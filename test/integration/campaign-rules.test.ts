@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { addTargets, listTargets, reinstateTarget, updateTarget } from '../../src/campaigns/targets.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -68,6 +69,26 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const change = updateCampaignDetails(ctx.db, signed.slug, details(other.caseSlug));
     await expect(change).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/once people have signed/) } });
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
+  });
+
+  it('keeps a closed campaign\'s letter and officials as they were, while its title and its targets\' addresses may still be corrected', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, {}, 'closed');
+    const campaign = await getCampaign(ctx.db, slug);
+    const details = { caseSlug, title: 'Free Aigerim: she was released', letter: { subject: campaign.letter_subject, body: campaign.letter_body }, deliveryMode: 'each' };
+    await expect(updateCampaignDetails(ctx.db, slug, { ...details, letter: { subject: 'New words', body: 'Written after closing' } })).rejects.toMatchObject({
+      fields: { 'letter.subject': expect.stringMatching(/closed/), 'letter.body': expect.stringMatching(/closed/) },
+    });
+    await expect(updateCampaignDetails(ctx.db, slug, details)).resolves.toMatchObject({ title: 'Free Aigerim: she was released', letter_body: campaign.letter_body });
+
+    await expect(addTargets(ctx.db, slug, [{ name: 'After Close', email: 'after@gov.example' }])).rejects.toMatchObject({ code: 'campaign_closed' });
+    const [judge, ministry] = await listTargets(ctx.db, campaign.id);
+    await ctx.db.query('UPDATE targets SET retired_at = now() WHERE id = $1', [ministry!.id]);
+    await expect(reinstateTarget(ctx.db, campaign, ministry!.id)).rejects.toMatchObject({ code: 'campaign_closed' });
+    await expect(updateTarget(ctx.db, campaign, judge!.id, { name: judge!.name, email: 'fixed@court.example' })).resolves.toMatchObject({ target: { email: 'fixed@court.example' } });
+    expect((await listTargets(ctx.db, campaign.id, { withRetired: true })).map((t) => [t.name, !!t.retired_at])).toEqual([['Judge One', false], ['Ministry', true]]);
+
+    const page = await fetch(`${base}/c/${slug}`);
+    expect(await page.text()).not.toContain('After Close');
   });
 
   it('answers a NUL character in an address or form with a 4xx, not a server error', async () => {

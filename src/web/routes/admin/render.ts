@@ -49,7 +49,7 @@ const FIELD_LABELS: Record<string, string> = {
   body: 'What happened',
   label: 'What it is for',
   confirm_password: 'New password again',
-  revision: 'Not saved',
+  revision: 'Edit conflict',
   disclose: 'What this target learns',
 };
 

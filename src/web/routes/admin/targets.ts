@@ -51,6 +51,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       setFlash(ctx, res, `${added[0]!.name} added.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
+      if (err instanceof ConflictError) return renderTargets(res, campaign, { values: b, errors: { email: err.message } }, 409);
       if (!(err instanceof ValidationError)) throw err;
       await renderTargets(res, campaign, { values: b, errors: err.fields }, 400);
     }
@@ -111,9 +112,14 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/campaigns/:slug/targets/:id/reinstate', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
-    if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
-    setFlash(ctx, res, `${target.name} is written to again: letters of signatures confirmed from now on go to it.`);
+    try {
+      const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
+      if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
+      setFlash(ctx, res, `${target.name} is written to again: letters of signatures confirmed from now on go to it.`);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      setFlash(ctx, res, err.message);
+    }
     res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
   });
 
@@ -130,14 +136,15 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const existing = new Set((await listTargets(db, campaign.id, { withRetired: true })).map((t) => t.email.toLowerCase()));
     const rows = csv.rows.map((r) => ({ ...r, exists: existing.has(r.values.email.toLowerCase()) }));
     const fresh = rows.filter((r) => r.target && !r.exists).length;
-    if (req.body?.step === 'import' && csv.valid) {
+    if (req.body?.step === 'import' && csv.valid && campaign.status !== 'closed') {
       const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
       await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
       setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
       return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     }
     const bad = rows.filter((r) => r.errors.length).length;
-    const errors = csv.fileError ? { csv: csv.fileError }
+    const errors = campaign.status === 'closed' ? { csv: 'This campaign is closed: it writes to nobody new.' }
+      : csv.fileError ? { csv: csv.fileError }
       : !csv.valid ? { csv: `${bad} ${bad === 1 ? 'row needs' : 'rows need'} attention; nothing is imported until every row is right.` } : undefined;
     render(res, 'targets-import', {
       title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
