@@ -205,12 +205,16 @@ export function hiddenFor(deliveryMode: string, disclose: Disclose): ReadonlySet
 const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
 
 /**
- * Renders a letter. Fields in `hidden` (what a target's `disclose` keeps from it, or every
+ * Renders a letter. Fields in `hiddenFields` (what a target's `disclose` keeps from it, or every
  * supporter field in a digest) render empty, and a line they (or an {{#if}} on them) leave empty
  * or with nothing but separators ("Oslo, Norway" become ", ") goes: the official reads no empty
- * place line, no stray comma.
+ * place line, no stray comma. So does a line of a field the supporter left empty (no city, no
+ * note), so a letter reads the same whether a field was hidden or never given.
  */
-export function renderLetter(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField> = NO_MARKS): { subject: string; text: string } {
+export function renderLetter(subject: string, body: string, context: LetterContext, hiddenFields: ReadonlySet<SupporterField> = NO_MARKS): { subject: string; text: string } {
+  // A field the supporter left empty renders as a hidden one does, and its line goes the same way.
+  const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
+  const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
   if (hidden.size === 0) return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
   const text = compile(body, hidden, true)(context, RUNTIME)
     .split('\n')

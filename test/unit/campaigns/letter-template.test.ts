@@ -132,6 +132,19 @@ describe('what a target learns of the supporter', () => {
     expect(renderLetter('S', 'A\n{{#if supporter.city}}\nfrom {{supporter.city}}\n{{/if}}\n--\nB', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('A\n--\nB\n');
   });
 
+  it('drops the line of a field the supporter left empty as it drops a hidden one, so every official reads the same', () => {
+    const starter = `Dear judge,\n\n{{supporter.personalNote}}\n\nYours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
+    const nameOnly = { ...context, supporter: { ...context.supporter, city: '', country: '', personalNote: '' } };
+    const expected = 'Dear judge,\n\nYours,\n\nDana Signer\n1 May 2026\n';
+    for (const disclose of ['name', 'name_place', 'full'] as const) {
+      expect(renderLetter('S', starter, { ...nameOnly, supporter: discloseTo(disclose, nameOnly.supporter) }, hiddenFor('each', disclose)).text).toBe(expected);
+    }
+    // Country alone: the comma goes with the city, the line stays.
+    const countryOnly = { ...context, supporter: { ...context.supporter, city: '' } };
+    expect(renderLetter('S', starter, countryOnly, hiddenFor('each', 'full')).text).toContain('Dana Signer\nFreedonia\n1 May 2026');
+    expect(renderLetter('From {{supporter.fullName}} ({{supporter.city}})', 'B', nameOnly, hiddenFor('each', 'full')).subject).toBe('From Dana Signer');
+  });
+
   it('never offers the email as a variable', () => {
     expect(LETTER_VARIABLES.some((v) => /email/i.test(v))).toBe(false);
   });
