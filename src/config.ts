@@ -82,11 +82,13 @@ const schema = z.object({
   /** Base of every link in an email. @defaultValue http://localhost:PORT */
   PUBLIC_URL: url(['http:', 'https:'])
     // Links are this plus a path: a query or fragment would swallow the path, and a password in
-    // every email is a leak.
+    // every email is a leak. Pages link from the root of the host (/static/…, /c/…), so under a
+    // path prefix every link in an email and on a page would lead nowhere.
     .refine((v) => {
       const u = new URL(v);
       return !u.search && !u.hash && !v.includes('?') && !v.includes('#') && !u.username && !u.password;
-    }, 'must be the site address only (scheme, host, port and path), with no ?query, #fragment or user:password')
+    }, 'must be the site address only (scheme, host, port), with no ?query, #fragment or user:password')
+    .refine((v) => new URL(v).pathname === '/', 'must have no path: Appeal is served at the root of its host name (give it a host name of its own, such as https://appeal.example.org)')
     .optional(),
   /** Embedded database, dev outbox, spawned Redis. @defaultValue ./data */
   DATA_DIR: z.string().min(1).default('./data'),

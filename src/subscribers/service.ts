@@ -77,21 +77,21 @@ export interface OptinView {
 const OPTIN_LINK_HINT =
   'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
 
+/** What a used opt-in link says while its subscription lasts (as a used signature link does, not an error). */
+export const OPTIN_ALREADY_CONFIRMED = 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.';
+
 /**
- * What the opt-in page shows before its button is pressed.
- * @throws NotFoundError for an unknown link; GoneError when it was used and nothing waits for it.
+ * What the opt-in page shows before its button is pressed; `pending` is empty when the link was
+ * used and its subscription is confirmed (OPTIN_ALREADY_CONFIRMED).
+ * @throws NotFoundError for an unknown link; GoneError when it was used and the alerts stopped since.
  */
 export async function findOptin(db: Queryable, token: string): Promise<OptinView> {
   const subscriber = await q.getSubscriberByConfirmHash(db, hashToken(token));
   if (!subscriber) throw new NotFoundError('confirmation link', OPTIN_LINK_HINT);
   const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
-  if (pending.length === 0) {
-    // Not the preferences themselves: a forwarded or leaked opt-in email must not open them for good.
-    throw new GoneError(
-      subscriber.status === 'active'
-        ? 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.'
-        : 'This link was already used, and these alerts have stopped since. To get alerts again, subscribe again.',
-    );
+  // Not the preferences themselves: a forwarded or leaked opt-in email must not open them for good.
+  if (pending.length === 0 && subscriber.status !== 'active') {
+    throw new GoneError('This link was already used, and these alerts have stopped since. To get alerts again, subscribe again.');
   }
   return { subscriber, pending };
 }
@@ -99,27 +99,36 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
 /**
  * Confirms an opt-in: the subscriber becomes active (again, after an unsubscribe) and follows what
  * they asked for; the consent record says when, through which form, and the wording shown.
- * @returns the manage token, for a link to the preferences page.
+ * @returns the manage token, for a link to the preferences page; `already-confirmed` when the link
+ * was used and its subscription lasts.
  * @throws NotFoundError, GoneError as findOptin.
  */
-export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] }> {
+export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] } | 'already-confirmed'> {
   return db.transaction(async (tx) => {
-    const { subscriber } = await findOptin(tx, token);
+    const { subscriber, pending } = await findOptin(tx, token);
+    if (pending.length === 0) return 'already-confirmed';
     // An address that bounced may have a new owner: what it followed before does not come back
     // with what this email listed, which is all they confirm.
     if (subscriber.status === 'bounced') await q.dropActiveSubscriptions(tx, subscriber.id);
     const confirmed = await q.activatePendingSubscriptions(tx, subscriber.id);
     // Two presses racing: the second finds nothing pending once the first commits.
-    if (confirmed.length === 0) throw new GoneError('This confirmation link was already used.');
+    if (confirmed.length === 0) return 'already-confirmed';
     await addressWorks(tx, subscriber.email);
     await q.markActive(tx, subscriber.id, { source: confirmed[0]!.consent_source, text: confirmed[0]!.consent_text });
     return { manageToken: manageToken(deps.secret, subscriber.id), following: await q.listSubscriptions(tx, subscriber.id, 'active') };
   });
 }
 
+/**
+ * An unknown manage link is most often an old alert's, for an address deleted after it left: that
+ * address gets nothing from us, and its owner should not be left wondering.
+ */
+const MANAGE_LINK_HINT =
+  'An address is deleted some weeks after it unsubscribes, and its old links stop working then: no alert goes to it any more. If alerts still reach you, use the link in the latest one.';
+
 async function byManageToken(db: Queryable, token: string): Promise<Subscriber> {
   const subscriber = await q.getSubscriberByManageHash(db, hashToken(token));
-  if (!subscriber) throw new NotFoundError('subscription link');
+  if (!subscriber) throw new NotFoundError('subscription link', MANAGE_LINK_HINT);
   return subscriber;
 }
 

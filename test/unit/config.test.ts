@@ -104,8 +104,9 @@ describe('loading config from the environment', () => {
     expect(errorOf({ DKIM_SELECTOR: 's1._domainkey.appeal.example' })).toMatch(/^DKIM_SELECTOR: must be the selector alone/);
   });
 
-  it('takes a PUBLIC_URL with a path, as behind a proxy that serves Appeal under /appeal', () => {
-    expect(loadConfig({ PUBLIC_URL: 'https://campaigns.example/appeal/' }).publicUrl).toBe('https://campaigns.example/appeal');
+  it('refuses a PUBLIC_URL with a path, since pages and emails link from the root of the host', () => {
+    expect(errorOf({ PUBLIC_URL: 'https://campaigns.example/appeal/' })).toMatch(/^PUBLIC_URL: must have no path/);
+    expect(loadConfig({ PUBLIC_URL: 'https://campaigns.example/' }).publicUrl).toBe('https://campaigns.example');
   });
 
   it('takes a Redis database number after the host, and refuses anything else there', () => {

@@ -9,6 +9,7 @@ import {
   consentWording,
   findByManageToken,
   findOptin,
+  OPTIN_ALREADY_CONFIRMED,
   getPreferences,
   pretendToSubscribe,
   requestSubscription,
@@ -46,6 +47,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
   const checkEmail = (_req: Request, res: Response) => res.redirect(303, '/subscribe/check-email');
+  const alreadyConfirmed = (res: Response) => page(res, 'subscribe-confirm', { title: 'Already confirmed', already: OPTIN_ALREADY_CONFIRMED });
   const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getPublicCase(db, slug) : undefined);
 
   router.get('/subscribe', async (req, res) => {
@@ -88,6 +90,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   // Mail scanners open links: the emailed link shows a button, and only its POST confirms.
   router.get('/subscribe/confirm/:token', async (req, res) => {
     const found = await findOptin(db, req.params.token);
+    if (found.pending.length === 0) return alreadyConfirmed(res);
     page(res, 'subscribe-confirm', { title: 'Confirm your subscription', token: req.params.token, pending: found.pending });
   });
 
@@ -95,6 +98,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   // reload asks for that page again instead of posting the button again.
   router.post('/subscribe/confirm/:token', async (req, res) => {
     const confirmed = await confirmSubscription(db, ctx, req.params.token);
+    if (confirmed === 'already-confirmed') return alreadyConfirmed(res);
     res.redirect(303, `/preferences/${encodeURIComponent(confirmed.manageToken)}?subscribed=1`);
   });
 

@@ -50,10 +50,12 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
 
-  const renderForm = async (res: Response, data: { editing?: string; values: Record<string, unknown>; errors?: FieldErrors; csv?: ReturnType<typeof parseTargetsCsv> }, status = 200) => {
+  const renderForm = async (res: Response, data: { editing?: string; savedTitle?: string; values: Record<string, unknown>; errors?: FieldErrors; csv?: ReturnType<typeof parseTargetsCsv> }, status = 200) => {
     const cases = (await listCases(db)).map((c) => ({ value: c.slug, label: `${c.person_name} (${c.slug})`, selected: c.slug === data.values.case_slug }));
     render(res, 'campaign-form', {
-      title: data.editing ? `Edit “${String(data.values.title)}”` : 'New campaign',
+      // The heading names the campaign as saved: what is typed may be empty or a mistake.
+      title: data.editing ? `Edit “${data.savedTitle}”` : 'New campaign',
+      savedTitle: data.savedTitle,
       section: 'campaigns',
       editing: data.editing,
       values: data.values,
@@ -110,7 +112,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   router.get('/campaigns/:slug/edit', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     const kase = (await getCaseById(db, campaign.case_id))!;
-    await renderForm(res, { editing: campaign.slug, values: { ...campaignValues(campaign, kase.slug), deadline: (await getCampaignDeadline(db, campaign.slug)) ?? '' } });
+    await renderForm(res, { editing: campaign.slug, savedTitle: campaign.title, values: { ...campaignValues(campaign, kase.slug), deadline: (await getCampaignDeadline(db, campaign.slug)) ?? '' } });
   });
 
   router.post('/campaigns/:slug/edit', async (req, res) => {
@@ -129,12 +131,12 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form now carries the revision saved meanwhile: saving it again replaces that, knowingly.
       if (err instanceof EditConflictError) {
-        return renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: err.message } }, 409);
+        return renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: err.message } }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
       // Every mistake at once: a case or mode that may no longer change too, not after the rest is fixed.
       const frozen = await frozenDetailsChanged(db, existing, input);
-      await renderForm(res, { editing: existing.slug, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, 400);
+      await renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, 400);
     }
   });
 

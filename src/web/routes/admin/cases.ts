@@ -22,12 +22,14 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
 
-  const renderForm = (res: Response, data: { editing?: string; published?: boolean; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
+  const renderForm = (res: Response, data: { editing?: string; savedName?: string; published?: boolean; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
     const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS)
       : data.err instanceof EditConflictError ? formErrors({ revision: data.err.message })
       : data.err ? formErrors({ slug: data.err.message }) : {};
     render(res, 'case-form', {
-      title: data.editing ? `Edit ${data.values.person_name}` : 'New case',
+      // The heading names the case as saved: what is typed may be empty or a mistake.
+      title: data.editing ? `Edit ${data.savedName}` : 'New case',
+      savedName: data.savedName,
       section: 'cases',
       editing: data.editing,
       published: data.published,
@@ -87,7 +89,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases/:slug/edit', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    renderForm(res, { editing: kase.slug, published: kase.published, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
+    renderForm(res, { editing: kase.slug, savedName: kase.person_name, published: kase.published, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
   });
 
   router.post('/cases/:slug', async (req, res) => {
@@ -100,10 +102,10 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
-        return renderForm(res, { editing: existing.slug, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
+        return renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
-      renderForm(res, { editing: existing.slug, published: existing.published, values: { ...req.body, slug: existing.slug }, err }, 400);
+      renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug }, err }, 400);
     }
   });
 
