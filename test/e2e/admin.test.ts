@@ -144,7 +144,7 @@ describe('running a campaign from the console in a real browser', () => {
     await admin.getByRole('link', { name: 'Launch…' }).click();
     await admin.getByRole('heading', { name: /Launch/ }).waitFor();
     expect(await admin.locator('main').innerText()).toContain('Letters go to 3 targets');
-    await admin.getByRole('button', { name: 'Yes, Launch' }).click();
+    await admin.getByRole('button', { name: 'Launch the campaign' }).click();
     await admin.locator('.flash').waitFor();
     expect(await admin.locator('h1 .status').innerText()).toMatch(/live/i);
   });

@@ -140,7 +140,7 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).not.toContain('officials would get that line');
     // A warning, not a refusal: one left as it is launches when asked.
     const { slug: asIs } = await createLiveCampaign(ctx.db, { letter: { subject: 'About {{case.personName}}', body } }, 'draft');
-    expect((await client.get(`/admin/campaigns/${asIs}/launch`)).text).toContain('Yes, Launch');
+    expect((await client.get(`/admin/campaigns/${asIs}/launch`)).text).toContain('Launch the campaign');
     expect((await client.post(`/admin/campaigns/${asIs}/launch`, {})).status).toBe(303);
     expect((await getCampaign(ctx.db, asIs)).status).toBe('live');
   });
@@ -594,12 +594,13 @@ describe('the organizer console on PGlite', () => {
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('must be a date like');
     // Every mistake at once, each in its own words, not only the form's first.
-    const many = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: '', goal: '-5', digest_hour: '25', deadline: 'soon' });
+    const many = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: '', goal: '-5', delivery_mode: 'digest', digest_hour: '25', deadline: 'soon' });
     expect(many.status).toBe(400);
     for (const said of ['must be a date like', 'must be a whole number of at least 1', 'must be an hour from 0 to 23']) expect(many.text).toContain(said);
     expect(many.text).toMatch(/Title: [^<]*(required|at least)/);
     const soon = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
-    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: soon })).status).toBe(303);
+    // The digest hour is a digest's: sending each letter at once, a slip in it stops nothing.
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, digest_hour: '25', deadline: soon })).status).toBe(303);
     const dashboard = await client.get('/admin');
     expect(dashboard.text).toContain(`ends in 3 days (${soon})`);
   });

@@ -28,14 +28,18 @@ export function campaignForm(body: Record<string, unknown> = {}) {
     }
     return Number(v);
   };
+  const deliveryMode = str(body.delivery_mode) || 'each';
+  // The hour says when a digest goes; a campaign sending each letter at once has no use for it,
+  // so a slip in that field does not stop its form (the hour is kept, or 9, until it is a digest).
+  const hour = deliveryMode === 'digest' ? whole('digest_hour', str(body.digest_hour)) : /^\s*(\d|1\d|2[0-3])\s*$/.test(str(body.digest_hour)) ? Number(str(body.digest_hour)) : null;
   const input = {
     slug: str(body.slug),
     caseSlug: str(body.case_slug),
     title: str(body.title),
     summary: str(body.summary),
     letter: { subject: str(body.letter_subject), body: str(body.letter_body) },
-    deliveryMode: str(body.delivery_mode) || 'each',
-    digestHour: whole('digest_hour', str(body.digest_hour)) ?? 9,
+    deliveryMode,
+    digestHour: hour ?? 9,
     goal: whole('goal', str(body.goal)),
     requireConfirmation: body.require_confirmation === 'on' || body.require_confirmation === 'true',
   };
