@@ -255,9 +255,13 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
   it('answers a signature on a paused campaign with a 409 page saying so', async () => {
     const { slug } = await createLiveCampaign(ctx.db, {}, 'paused');
     await changesNothing(async () => {
-      const form = await signForm(slug, valid());
+      // Paused after the page was opened: the campaign page again, and the note typed is kept.
+      const form = await signForm(slug, { ...valid(), personal_note: 'Please <free> her' });
       expect(form.status).toBe(409);
-      expect(await form.text()).toMatch(/paused and not taking signatures/);
+      const html = await form.text();
+      expect(html).toMatch(/paused and not taking signatures/);
+      expect(html).toContain('Your signature was not sent.');
+      expect(html).toMatch(/<textarea id="kept-note" readonly[^>]*>Please &lt;free&gt; her<\/textarea>/);
       const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('p')}@supporter.example` });
       expect(json.status).toBe(409);
       expect((await json.json()).error.code).toBe('campaign_paused');

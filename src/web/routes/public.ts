@@ -4,7 +4,7 @@ import { hiddenFor } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
-import { ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
+import { CampaignNotOpenError, ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
@@ -88,10 +88,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   /**
    * A sign form refused for its address's hourly limit comes back with what was typed, as a form
    * with mistakes does (still 429, with Retry-After): a personal note should not have to be
-   * written twice. A client over the per-IP limit gets the plain error page: rendering the
+   * written twice; so does the note of one refused because the campaign paused or closed meanwhile. A client over the per-IP limit gets the plain error page: rendering the
    * campaign for a flood would undo what the limit is for.
    */
-  const keepTypedWhenLimited: ErrorRequestHandler = async (err, req, res, next) => {
+  const keepTyped: ErrorRequestHandler = async (err, req, res, next) => {
+    // Paused or closed since the page was opened: the campaign as it is now, with the note typed.
+    if (err instanceof CampaignNotOpenError) {
+      return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body) }, err.status === 'closed' ? 410 : 409);
+    }
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
@@ -115,7 +119,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields) }, 400);
       }
     },
-    keepTypedWhenLimited,
+    keepTyped,
   );
 
   // The form's address is in the address bar after a form came back with mistakes; opening it
