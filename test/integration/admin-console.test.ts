@@ -291,6 +291,19 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `case:${caseSlug}`).map((a) => a.action)).toEqual(['case.create', 'case.publish', 'case.unpublish', 'case.publish']);
   });
 
+  it('lists a form\'s mistakes in the order of its fields, and heads an edit page with the name saved, not the one typed', async () => {
+    const summary = (html: string) => [...html.matchAll(/<li><a href="#f-([\w-]+)">/g)].map((m) => m[1]);
+    const bad = await client.post('/admin/cases', { slug: 'Not A Slug', person_name: '', summary: '', status: 'happy', location: '' });
+    expect(bad.status).toBe(400);
+    expect(summary(bad.text)).toEqual(['person_name', 'slug', 'status', 'summary']);
+
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const edit = await client.post(`/admin/campaigns/${slug}/edit`, { title: '', case_slug: caseSlug, summary: '', letter_subject: '', letter_body: 'B', delivery_mode: 'each', digest_hour: '9', goal: 'x' });
+    expect(edit.status).toBe(400);
+    expect(summary(edit.text)).toEqual(['title', 'letter_subject', 'goal']);
+    expect(edit.text).toContain('<h1>Edit “Free Aigerim”</h1>');
+  });
+
   it('withdraws a case update posted by mistake: off the public page, marked in the console, recorded once', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const title = `Posted by mistake ${uniq('u')}`;

@@ -12,7 +12,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { formErrors, revisionOf, str, type Render } from './render.ts';
+import { CAMPAIGN_FORM_ORDER, formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{target.salutation}},
 
@@ -63,7 +63,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
       csv: data.csv,
       csvErrors: data.csv?.rows.filter((r) => r.errors.length),
-      ...(data.errors ? formErrors(data.errors) : {}),
+      ...(data.errors ? formErrors(data.errors, {}, CAMPAIGN_FORM_ORDER) : {}),
     }, status);
   };
 

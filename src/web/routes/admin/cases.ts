@@ -6,7 +6,7 @@ import { CASE_STATUSES } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, revisionOf, str, type Render } from './render.ts';
+import { CASE_FORM_ORDER, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
@@ -23,7 +23,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   const actor = (res: Response) => res.locals.organizer!.id;
 
   const renderForm = (res: Response, data: { editing?: string; savedName?: string; published?: boolean; values: Record<string, string>; err?: ValidationError | ConflictError }, status = 200) => {
-    const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS)
+    const errors = data.err instanceof ValidationError ? formErrors(data.err.fields, FIELDS, CASE_FORM_ORDER)
       : data.err instanceof EditConflictError ? formErrors({ revision: data.err.message })
       : data.err ? formErrors({ slug: data.err.message }) : {};
     render(res, 'case-form', {

@@ -25,14 +25,22 @@ export function createRender(ctx: AppContext): Render {
 }
 
 /** Field errors for a form: by field name, and as a list for the summary at the top (each links to its field). */
-export function formErrors(fields: FieldErrors, rename: Record<string, string> = {}) {
+export function formErrors(fields: FieldErrors, rename: Record<string, string> = {}, order: readonly string[] = []) {
   const errors: Record<string, string> = {};
   for (const [key, message] of Object.entries(fields)) errors[rename[key] ?? key] ??= message;
+  // The summary reads in the form's order, whichever check found each mistake first; fields it
+  // does not name (a conflict, a target's row) keep theirs, after.
+  const rank = (field: string) => (order.includes(field) ? order.indexOf(field) : order.length);
+  const sorted = Object.fromEntries(Object.entries(errors).sort(([a], [b]) => rank(a) - rank(b)));
   return {
-    errors,
-    errorList: errorSummary(errors, FIELD_LABELS),
+    errors: sorted,
+    errorList: errorSummary(sorted, FIELD_LABELS),
   };
 }
+
+/** Fields of the console's campaign and case forms, in the order the pages show them. */
+export const CAMPAIGN_FORM_ORDER = ['revision', 'title', 'slug', 'case_slug', 'summary', 'letter_subject', 'letter_body', 'delivery_mode', 'digest_hour', 'goal', 'deadline', 'require_confirmation', 'targets_csv'];
+export const CASE_FORM_ORDER = ['revision', 'person_name', 'slug', 'status', 'location', 'summary'];
 
 /** What the error summary calls a field whose form label is not its name made readable. */
 const FIELD_LABELS: Record<string, string> = {
