@@ -26,10 +26,15 @@ export interface FanoutJob {
  */
 export const MAX_SEND_ATTEMPTS = 12;
 
+/** The send worker's own backoff strategy (BullMQ's `settings.backoffStrategy`). */
+export const SEND_BACKOFF = 'delivery-attempts';
+
 export const SEND_JOB_OPTIONS: JobsOptions = {
   // BullMQ's own count is a backstop: the worker fails the row after MAX_SEND_ATTEMPTS claims.
   attempts: MAX_SEND_ATTEMPTS + 2,
-  backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+  // The delay follows the row's attempts (sendBackoff in src/deliveries/send.ts), not the job's: a
+  // job added again after Redis lost its data carries on where the letter was, not at 2 s.
+  backoff: { type: SEND_BACKOFF },
   // A completed job is dead weight: the row says `sent`, or will once the worker's next statement
   // commits. Re-adding a removed id is safe because the claim skips rows that are not queued or
   // retry, and waits out a live lease.

@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/send.ts';
+import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/send.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 
@@ -40,19 +40,26 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
       lockDuration: LOCK_MS,
       stalledInterval: LOCK_MS,
       maxStalledCount: MAX_STALLED,
+      settings: { backoffStrategy: sendBackoff },
     },
   );
   worker.on('error', workerErrorLog(ctx.log, 'send worker error'));
   // A relay that cannot be reached or refuses the login holds every letter; one retry at info
   // level a letter would not say so.
   const relayTrouble = workerErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');
+  // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
+  worker.on('completed', (job, outcome) => {
+    if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');
+  });
   worker.on('failed', (job, err) => {
     if (!job) return;
     // A job BullMQ will run again is a retry; one it will not is a letter that failed for good.
     const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) ctx.log.warn({ deliveryId: job.data.deliveryId, err: err.message }, 'delivery failed');
     else {
-      ctx.log.info({ deliveryId: job.data.deliveryId, attempt: job.attemptsMade, err: err.message }, 'delivery will be retried');
+      // The row's count: a job added again after Redis lost its data starts its own from 1.
+      const attempt = err instanceof TemporaryFailure ? err.attempt : job.attemptsMade;
+      ctx.log.info({ deliveryId: job.data.deliveryId, attempt, err: err.message }, 'delivery will be retried');
       if (err instanceof TemporaryFailure && err.relay) relayTrouble(err);
     }
   });

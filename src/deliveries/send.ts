@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type BackoffStrategy, type Job } from 'bullmq';
 import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
@@ -60,13 +60,24 @@ const ledger = perDb((db: Queryable) =>
 );
 
 async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
+  const statement = () => q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
+  return sent.length === 0 ? statement() : untilRecorded(statement, RECORD_SENT_TRIES);
+}
+
+/**
+ * Runs a write that records what happened to a claimed delivery, again with backoff while the
+ * database is away (for up to RECORD_SENT_FOR_MS), and up to `tries` times in all after any other
+ * failure. A retry or failure mark lost to a dropped connection would leave its row `sending`, held
+ * by the lease for a minute and a half.
+ */
+async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> {
   const giveUpAt = Date.now() + RECORD_SENT_FOR_MS;
   for (let attempt = 1, wait = RECORD_SENT_BACKOFF_MS.first; ; attempt++, wait = Math.min(wait * 2, RECORD_SENT_BACKOFF_MS.most)) {
     try {
-      return await q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
+      return await write();
     } catch (err) {
-      const more = isDatabaseUnavailable(err) ? Date.now() + wait <= giveUpAt : attempt < RECORD_SENT_TRIES;
-      if (sent.length === 0 || !more) throw err;
+      const more = isDatabaseUnavailable(err) ? Date.now() + wait <= giveUpAt : attempt < tries;
+      if (!more) throw err;
       await sleep(wait);
     }
   }
@@ -151,12 +162,12 @@ export async function sendDelivery(
     return 'skipped';
   }
   if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient)))) {
-    await q.markFailed(db, delivery, 'suppressed: the address is on the suppression list');
+    await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list'));
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
   if (!compose) {
-    await q.markFailed(db, delivery, `no composer for ${delivery.kind}`);
+    await untilRecorded(() => q.markFailed(db, delivery, `no composer for ${delivery.kind}`));
     return 'failed';
   }
   let message: Message | null;
@@ -171,7 +182,7 @@ export async function sendDelivery(
     // What it served is gone: a subscriber left, a signature was purged, a target removed. That is
     // no failure, and the row keeps an address for nothing; a fan-out that reached the subscriber
     // after they left would have made no row at all.
-    await q.deleteUnsendable(db, delivery);
+    await untilRecorded(() => q.deleteUnsendable(db, delivery));
     return 'skipped';
   }
   let messageId: string;
@@ -198,7 +209,8 @@ export async function sendDelivery(
 
 /**
  * A send to try again later; `relay` when the relay itself failed, not this one message, and
- * `detail` what it answered (as the row's last_error keeps it: no address), for the log.
+ * `detail` what it answered (as the row's last_error keeps it: no address), for the log;
+ * `attempt` the row's count, and `retryInMs` when the row says it goes again (sendBackoff).
  */
 export class TemporaryFailure extends Error {
   override name = 'TemporaryFailure';
@@ -206,10 +218,30 @@ export class TemporaryFailure extends Error {
     message: string,
     readonly relay: boolean,
     readonly detail: string,
+    readonly attempt: number,
+    readonly retryInMs: number,
   ) {
     super(message);
   }
 }
+
+/**
+ * How long after its `attempts`-th try a delivery goes again: doubling from RETRY_BASE_MS, each
+ * between half and all of it so that letters refused together do not all come back together.
+ */
+export function retryDelay(attempts: number): number {
+  const full = RETRY_BASE_MS * 2 ** (Math.max(1, attempts) - 1);
+  return Math.round(full * (0.5 + Math.random() * 0.5));
+}
+
+/**
+ * The send worker's BullMQ backoff (SEND_BACKOFF): the delay the row was given, so a job added
+ * again by the sweeper (Redis restarted empty) waits as long as the letter's own attempts say,
+ * not as its new job's count would. A job that failed before its row was claimed backs off by
+ * its own count.
+ */
+export const sendBackoff: BackoffStrategy = (attemptsMade, _type, err) =>
+  err instanceof TemporaryFailure ? err.retryInMs : retryDelay(attemptsMade);
 
 /** Sent marks not yet committed, per handle, so a closing worker can wait for them. */
 const unrecorded = perDb((_db: Queryable) => new Set<Promise<void>>());
@@ -226,10 +258,12 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
   const failure = classifySendError(err);
   const error = describe(err, delivery.recipient);
   if (failure === 'retry' && delivery.attempts < MAX_SEND_ATTEMPTS) {
-    await q.markRetry(db, delivery, error, RETRY_BASE_MS * 2 ** (delivery.attempts - 1));
-    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err), error);
+    const retryInMs = retryDelay(delivery.attempts);
+    await untilRecorded(() => q.markRetry(db, delivery, error, retryInMs));
+    throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err), error, delivery.attempts, retryInMs);
   }
   const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
-  await q.markFailed(db, delivery, error, suppress);
-  throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts`);
+  await untilRecorded(() => q.markFailed(db, delivery, error, suppress));
+  const suppressed = suppress ? '; its address is now on the suppression list' : '';
+  throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts${suppressed}`);
 }

@@ -105,6 +105,31 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(delays).toHaveLength(1);
     });
 
+    it('records a retry or a failure again when the connection drops under it, so the row is not left sending for its lease', async () => {
+      const dropsLeft = { 'SET status = \'retry\'': 1, 'SET status = \'failed\'': 1 };
+      const db: Db = {
+        ...t.db,
+        async query(sql, params) {
+          for (const [write, left] of Object.entries(dropsLeft)) {
+            if (sql.includes(write) && left > 0) {
+              dropsLeft[write as keyof typeof dropsLeft] = left - 1;
+              throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+            }
+          }
+          return t.db.query(sql, params);
+        },
+      };
+      const refusing = (code: number) => ({ kind: 'smtp', send: async () => { throw Object.assign(new Error(`${code} no`), { responseCode: code, command: 'RCPT TO' }); }, close: async () => {} }) as unknown as Mailer;
+      const job = (id: number) => ({ data: { deliveryId: id } }) as Job<SendJob>;
+      const later = await delivery('queued');
+      await expect(sendDelivery(db, refusing(451), composers, job(later), undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure', attempt: 1 });
+      expect(await row(later)).toMatchObject({ status: 'retry', attempts: 1 });
+      const never = await delivery('queued');
+      await expect(sendDelivery(db, refusing(550), composers, job(never), undefined, () => {})).rejects.toThrow(/failed/);
+      expect(await row(never)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(dropsLeft).toEqual({ 'SET status = \'retry\'': 0, 'SET status = \'failed\'': 0 });
+    });
+
     it('a repeated or late sent mark changes nothing', async () => {
       const id = await delivery('sending', 90);
       await recordSentAndClaim(t.db, [{ id, messageId: '<first@appeal.test>' }], [], 90);

@@ -167,6 +167,32 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(suppressed).toEqual([]);
   });
 
+  it('a letter whose job was added afresh (Redis lost its data) backs off by its own attempts, not from 2 s again', async () => {
+    ctx.sink!.behavior = { onMailFrom: () => ({ code: 421, message: 'still busy' }) };
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    const [id] = await insertLetters(ctx.db, campaign, 1);
+    // Six attempts made under a job that Redis has since lost; the sweeper gave it a new one.
+    await ctx.db.query(`UPDATE deliveries SET status = 'retry', attempts = 6 WHERE id = $1`, [id]);
+    await enqueueDeliveries(ctx.queues, [id!]);
+
+    const job = await vi.waitFor(async () => {
+      const j = await ctx.queues.send.getJob(deliveryJobId(id!));
+      expect(await j?.getState()).toBe('delayed');
+      return j!;
+    }, { timeout: 15_000, interval: 50 });
+    const { rows: [row] } = await ctx.db.query<{ attempts: number; wait_ms: number }>(
+      `SELECT attempts, extract(epoch FROM next_attempt_at - updated_at) * 1000 AS wait_ms FROM deliveries WHERE id = $1`, [id],
+    );
+    // The seventh attempt waits 2 s × 2^6 (half of it to all of it), in the row and in Redis alike.
+    expect(row!.attempts).toBe(7);
+    expect(Number(row!.wait_ms)).toBeGreaterThanOrEqual(64_000);
+    expect(Number(row!.wait_ms)).toBeLessThanOrEqual(128_000);
+    expect(job.delay).toBeGreaterThanOrEqual(64_000);
+    expect(Math.abs(job.delay - Number(row!.wait_ms))).toBeLessThan(1_000);
+    await job.remove();
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, [id]);
+  });
+
   it('a relay refusing the sender (its setup, not the letter) holds the letters for retry, suppresses no one, and sends each once it is fixed', async () => {
     let refusals = 2;
     ctx.sink!.behavior = { onMailFrom: () => (refusals-- > 0 ? { code: 553, message: 'sender not allowed' } : undefined) };
