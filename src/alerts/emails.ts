@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/send.ts';
-import { BULK, domainOf, oneLine } from '../mail/address.ts';
+import { BULK, domainOf, listIdHeader, oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -20,8 +20,8 @@ const alertParts = perDb((db: Queryable) =>
 
 /**
  * One case alert. Nothing is sent to someone who left or stopped following the case after the
- * fan-out, nor for an update withdrawn meanwhile. The List-* headers come from nodemailer's
- * `list` option; RFC 8058 one-click needs List-Unsubscribe-Post beside an https
+ * fan-out, nor for an update withdrawn meanwhile. List-Unsubscribe comes from nodemailer's
+ * `list` option, List-ID from listIdHeader; RFC 8058 one-click needs List-Unsubscribe-Post beside an https
  * List-Unsubscribe, and the POST it triggers is answered by `POST /unsubscribe/:token` without
  * any cookie or login.
  */
@@ -54,9 +54,8 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
       list: {
         // One header with both ways out: the https one is what one-click POSTs to.
         unsubscribe: [[unsubscribeUrl, `mailto:${config.mailFrom.address}?subject=unsubscribe%20${token}`]],
-        id: { url: `case-alerts.${listDomain}`, comment: `${config.orgName} case alerts` },
       },
-      headers: { ...BULK, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      headers: { ...BULK, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'List-ID': listIdHeader(`${config.orgName} case alerts`, `case-alerts.${listDomain}`) },
     };
   };
 }

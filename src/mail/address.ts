@@ -1,3 +1,4 @@
+import { encodeWords, foldLines, isPlainText, quoteString } from 'nodemailer/lib/mime-funcs';
 import { deriveToken } from '../tokens.ts';
 
 /**
@@ -46,6 +47,18 @@ export function domainOf(address: string): string {
  */
 export function stableMessageId(secret: string, purpose: string, id: number, from: string): string {
   return `<${deriveToken(secret, `message-id-${purpose}`, id).slice(0, 32)}@${domainOf(from)}>`;
+}
+
+/**
+ * A List-ID header (RFC 2919) for the list called `name`, as a header nodemailer sends as it is.
+ * Its own `list.id` puts a name that is not ASCII (an ORG_NAME in Kazakh) in one encoded word of
+ * any length, past RFC 2047's 75 characters and a line's 78; here the name is cut into words that
+ * fit, and the header folded between them.
+ */
+export function listIdHeader(name: string, id: string): { prepared: true; value: string } {
+  const text = oneLine(name);
+  const phrase = isPlainText(text) ? quoteString(text) : encodeWords(text, 'Q', 52, true);
+  return { prepared: true, value: foldLines(`List-ID: ${phrase} <${id}>`, 76).slice('List-ID: '.length) };
 }
 
 /**

@@ -37,7 +37,7 @@ export function formatLetterDate(d: Date): string {
 
 /** The letter's HTML part: the same text, escaped, in paragraphs. */
 export function letterHtml(text: string): string {
-  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p>${Handlebars.Utils.escapeExpression(p).replace(/\n/g, '<br>\n')}</p>`);
+  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p dir="auto">${Handlebars.Utils.escapeExpression(p).replace(/\n/g, '<br>\n')}</p>`);
   return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
 }
 

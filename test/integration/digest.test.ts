@@ -108,7 +108,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     }
     expect(court!.text).toContain('Your Honour');
     // Paragraphs in the HTML part, not one block with `white-space: pre-wrap` (which Outlook ignores).
-    expect(court!.html).toMatch(/<p>Your Honour,?<\/p>/);
+    expect(court!.html).toMatch(/<p dir="auto">Your Honour,?<\/p>/);
     expect(court!.html).not.toContain('pre-wrap');
     // A byte order mark, so that Excel reads the names as UTF-8.
     expect(court!.attachments[0]!.content.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { displayName, mailboxKey, oneLine } from '../../../src/mail/address.ts';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { simpleParser } from 'mailparser';
+import { displayName, listIdHeader, mailboxKey, oneLine } from '../../../src/mail/address.ts';
 
 describe('header text', () => {
   it('puts a value on one line', () => {
@@ -41,5 +43,33 @@ describe('the mailbox an address reaches, for counting', () => {
     ['not-an-address', 'not-an-address'],
   ])('counts %j as %j', (address, key) => {
     expect(mailboxKey(address)).toBe(key);
+  });
+});
+
+describe('the List-ID header', () => {
+  const build = async (name: string) => {
+    const raw = await new MailComposer({ from: 'letters@example.org', to: 'a@example.net', subject: 's', text: 't', headers: { 'List-ID': listIdHeader(name, 'case-alerts.example.org') } }).compile().build();
+    const head = raw.toString().split('\r\n\r\n')[0]!;
+    const lines = head.slice(head.indexOf('List-ID:')).split('\r\n');
+    const header = [lines[0]!, ...lines.slice(1).filter((_, i) => lines.slice(1, i + 2).every((l) => l.startsWith(' ')))];
+    return { header, parsed: ((await simpleParser(raw)).headers.get('list') as { id: { name: string; id: string } }).id };
+  };
+
+  it('cuts a name that is not ASCII into encoded words of at most 75 characters, on lines of at most 78', async () => {
+    const { header, parsed } = await build('Атажұрт Еріктілері — Қазақстан, case alerts');
+    expect(header.length).toBeGreaterThan(1);
+    for (const line of header) expect(line.length).toBeLessThanOrEqual(78);
+    for (const word of header.join('').match(/=\?[^?]+\?Q\?[^?]*\?=/g)!) expect(word.length).toBeLessThanOrEqual(75);
+    // The words, decoded (RFC 2047 Q: `_` a space, `=XX` a byte) and joined, give the name back.
+    const bytes = header.join('').match(/=\?UTF-8\?Q\?([^?]*)\?=/g)!.map((w) => w.slice('=?UTF-8?Q?'.length, -2)).join('')
+      .replace(/_/g, ' ').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    expect(Buffer.from(bytes, 'latin1').toString('utf8')).toBe('Атажұрт Еріктілері — Қазақстан, case alerts');
+    expect(parsed.id).toBe('case-alerts.example.org');
+  });
+
+  it('quotes an ASCII name, so a comma or a quote in it cannot spill into the id', async () => {
+    const { header, parsed } = await build('Free "Them", Now');
+    expect(header).toEqual(['List-ID: "Free \\"Them\\", Now" <case-alerts.example.org>']);
+    expect(parsed.id).toBe('case-alerts.example.org');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLetterDate } from '../../../src/signatures/emails.ts';
+import { formatLetterDate, letterHtml } from '../../../src/signatures/emails.ts';
 
 describe('formatLetterDate', () => {
   it('writes the UTC day in British English', () => {
@@ -14,5 +14,13 @@ describe('formatLetterDate', () => {
     }
     expect(formatLetterDate(new Date('2026-01-01T00:00:00Z'))).toBe('1 January 2026');
     expect(formatLetterDate(new Date('2025-12-31T23:59:59.999Z'))).toBe('31 December 2025');
+  });
+});
+
+describe('letterHtml', () => {
+  it('lets each paragraph take the direction of its own text, so a note in Arabic reads right to left', () => {
+    const html = letterHtml('Dear judge,\n\nأرجو منكم عدم ترحيله <b>\nدبي\n\nDana');
+    expect(html).toContain('<p dir="auto">أرجو منكم عدم ترحيله &lt;b&gt;<br>\nدبي</p>');
+    expect(html.match(/<p dir="auto">/g)).toHaveLength(3);
   });
 });
