@@ -221,6 +221,12 @@ function readDkimKey(file: string): string {
   if (parsed.asymmetricKeyType !== 'rsa') {
     throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${parsed.asymmetricKeyType ?? 'non-RSA'} key; DKIM here signs with RSA (openssl genrsa)`);
   }
+  // RFC 8301: receivers must not take a signature by a key under 1,024 bits, so every message
+  // would go out as if unsigned, and DMARC would see no aligned signature.
+  const bits = parsed.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < 1024) {
+    throw new ConfigError(`DKIM_PRIVATE_KEY_FILE: ${file} is a ${bits}-bit key; receivers ignore DKIM keys under 1024 bits (make one with openssl genrsa 2048)`);
+  }
   return key;
 }
 

@@ -38,7 +38,8 @@ const checkbox = z.unknown().optional().transform((v, ctx) => {
 
 export const signatureInput = z.object({
   // One character is a whole name in some scripts (李, 김); empty is what is refused.
-  fullName: line(120).pipe(z.string().min(1, 'please give your full name')),
+  // A name of marks alone (`<@>`) would sign the letter, and its From, as nobody.
+  fullName: line(120).pipe(z.string().min(1, 'please give your full name').refine((v) => v === '' || /[\p{L}\p{N}]/u.test(v), 'please give your name in letters')),
   email,
   city: nullAsAbsent(line(100).optional().default('')),
   country: nullAsAbsent(line(100).optional().default('')),

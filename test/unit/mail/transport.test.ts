@@ -221,10 +221,14 @@ describe('DKIM', () => {
     expect(eml).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=appeal\.test;[^]*?s=s2026;/m);
   });
 
-  it('stops the start on a key that is missing, cut short or not RSA, naming DKIM_PRIVATE_KEY_FILE', () => {
+  it('stops the start on a key that is missing, cut short, not RSA or too short for receivers, naming DKIM_PRIVATE_KEY_FILE', () => {
     const cut = keyFile('cut.pem', rsa.slice(0, 200) + '\n-----END RSA PRIVATE KEY-----\n');
     const ec = keyFile('ec.pem', crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString());
-    for (const [file, said] of [[cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/], [path.join(dir, 'none.pem'), /cannot read .* \(ENOENT\)/]] as const) {
+    const short = keyFile('short.pem', crypto.generateKeyPairSync('rsa', { modulusLength: 512 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
+    for (const [file, said] of [
+      [cut, /not a readable PEM private key/], [ec, /is a ec key; DKIM here signs with RSA/], [path.join(dir, 'none.pem'), /cannot read .* \(ENOENT\)/],
+      [short, /is a 512-bit key; receivers ignore DKIM keys under 1024 bits/],
+    ] as const) {
       expect(() => dkim(file)).toThrow(said);
       expect(() => dkim(file)).toThrow(/^DKIM_PRIVATE_KEY_FILE: /);
     }

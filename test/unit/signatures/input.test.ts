@@ -10,6 +10,8 @@ describe('the signature form', () => {
 
   it('refuses an empty or blank name, and a name of more than one line', () => {
     for (const fullName of ['', '   ', 'Ann\nBcc: x@evil.example']) expect(signatureInput.safeParse({ ...base, fullName }).success).toBe(false);
+    // Marks alone would sign as nobody: the From of every letter would read "via ORG_NAME".
+    for (const fullName of ['<@>', '—', '...', '😀']) expect(signatureInput.safeParse({ ...base, fullName }).error?.issues[0]?.message).toBe('please give your name in letters');
   });
 
   it('refuses a name of characters that show nothing, and drops them at the ends of one that shows', () => {
