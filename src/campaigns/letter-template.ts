@@ -136,16 +136,16 @@ const compiled = new Map<string, HandlebarsTemplateDelegate>();
 const NO_MARKS: ReadonlySet<SupporterField> = new Set();
 
 /**
- * The template compiled once per source (and per set of marked fields, see renderMarked): a
+ * The template compiled once per source (and per set of marked fields, see markFields): a
  * letter is rendered for every message.
  */
-function compile(source: string, marked = NO_MARKS, blocks = false): HandlebarsTemplateDelegate {
-  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}${blocks ? '+blocks' : ''}\u0000${source}`;
+function compile(source: string, marked = NO_MARKS, blockMarked = NO_MARKS): HandlebarsTemplateDelegate {
+  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}+${[...blockMarked].sort().join(',')}\u0000${source}`;
   let template = compiled.get(key);
   if (!template) {
     // Parsed (whitespace control applied), then each output of a marked field swapped for its mark.
     const ast = letters.parse(source);
-    if (marked.size > 0) markFields(ast, marked, blocks);
+    if (marked.size > 0) markFields(ast, marked, blockMarked);
     // Letters are plain text: no HTML escaping here. The HTML part escapes the finished text.
     template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
     if (compiled.size > 500) compiled.clear();
@@ -155,15 +155,15 @@ function compile(source: string, marked = NO_MARKS, blocks = false): HandlebarsT
 }
 
 /**
- * Swaps each output of a marked field for its mark. With `blocks`, a mark also goes before each
- * {{#if}} or {{#unless}} on a marked field, so that a line such a block leaves empty is known to
- * be the field's (renderLetter drops it); the block itself still decides as before.
+ * Swaps each output of a field in `marked` for its mark. A mark also goes before each {{#if}} or
+ * {{#unless}} on a field in `blockMarked`, so that a line such a block leaves empty is known to be
+ * the field's (dropEmptiedLines); the block itself still decides as before.
  */
-function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>, blocks: boolean): void {
-  const fieldOf = (path: unknown) => {
+function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>, blockMarked: ReadonlySet<SupporterField>): void {
+  const fieldIn = (path: unknown, set: ReadonlySet<SupporterField>) => {
     const name = (path as hbs.AST.PathExpression | undefined)?.original;
     const field = typeof name === 'string' && name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
-    return field && marked.has(field) ? field : undefined;
+    return field && set.has(field) ? field : undefined;
   };
   const mark = (field: SupporterField, loc: hbs.AST.SourceLocation) => {
     const text = fieldMark(field);
@@ -172,13 +172,13 @@ function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField
   program.body = program.body.flatMap((node): hbs.AST.Statement[] => {
     if (node.type === 'BlockStatement') {
       const b = node as hbs.AST.BlockStatement;
-      markFields(b.program, marked, blocks);
-      if (b.inverse) markFields(b.inverse, marked, blocks);
-      const field = blocks ? fieldOf(b.params[0]) : undefined;
+      markFields(b.program, marked, blockMarked);
+      if (b.inverse) markFields(b.inverse, marked, blockMarked);
+      const field = fieldIn(b.params[0], blockMarked);
       return field ? [mark(field, b.loc), node] : [node];
     }
     if (node.type !== 'MustacheStatement') return [node];
-    const field = fieldOf((node as hbs.AST.MustacheStatement).path);
+    const field = fieldIn((node as hbs.AST.MustacheStatement).path, marked);
     return field ? [mark(field, node.loc)] : [node];
   });
 }
@@ -216,17 +216,33 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
   if (hidden.size === 0) return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
-  const text = compile(body, hidden, true)(context, RUNTIME)
-    .split('\n')
-    .filter((line) => !(MARK.test(line) && /^[\s,;:·()[\]/]*$/u.test(line.replace(MARKS, ''))))
-    .join('\n');
-  const title = compile(subject, hidden)(context, RUNTIME).replace(MARKS, '').replace(/\(\s*\)|\[\s*\]/g, '');
-  return finish(title, text.replace(MARKS, ''));
+  return renderDropping(subject, body, context, hidden, hidden);
 }
 
-/** A field mark (fieldMark), one or every one. */
-const MARK = /\uE000\w+\uE001/;
-const MARKS = /\uE000\w+\uE001/g;
+/**
+ * The letter as the sign page's preview shows it: where a field not in `hidden` is written, its
+ * fieldMark stands, whatever its value, so the page can put in what is typed; {{#if}} and
+ * {{#unless}} read the values in `context`, so they decide as they will in the letter. A line
+ * that a field in `hidden` leaves empty goes, as in the letter that target gets.
+ */
+export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>): { subject: string; text: string } {
+  return renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden);
+}
+
+/**
+ * Renders with every field in `marked` written as its mark, then drops each line that a field in
+ * `dropped` (or an {{#if}} on one) leaves with nothing but separators, and the marks of `dropped`.
+ * A mark of another field on a line is something the line says, so the line stays.
+ */
+function renderDropping(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>, dropped: ReadonlySet<SupporterField>) {
+  const ofDropped = new RegExp(`\uE000(?:${[...dropped].join('|')})\uE001`, 'g');
+  const text = compile(body, marked, dropped)(context, RUNTIME)
+    .split('\n')
+    .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
+    .join('\n');
+  const title = compile(subject, marked)(context, RUNTIME).replace(ofDropped, '').replace(/\(\s*\)|\[\s*\]/g, '');
+  return finish(title, text.replace(ofDropped, ''));
+}
 
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {
@@ -238,11 +254,3 @@ function finish(subject: string, text: string): { subject: string; text: string 
 }
 
 
-/**
- * The letter as the sign page's preview shows it: where a field in `marked` is written, its
- * fieldMark stands, whatever its value, so the page can put in what is typed; {{#if}} and
- * {{#unless}} read the values in `context`, so they decide as they will in the letter.
- */
-export function renderMarked(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>): { subject: string; text: string } {
-  return finish(compile(subject, marked)(context, RUNTIME), compile(body, marked)(context, RUNTIME));
-}

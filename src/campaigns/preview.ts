@@ -41,6 +41,7 @@ const versionsCache = new Map<string, Versions>();
 
 function versionsOf(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, shown: ReadonlySet<SupporterField>): Versions {
   const key = JSON.stringify([subject, body, context, [...shown]]);
+  const hidden = new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !shown.has(k)));
   const cached = versionsCache.get(key);
   if (cached) return cached;
   const texts: Rendered[] = [];
@@ -49,7 +50,7 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
     // A filled-in field is any non-empty text for the conditions; where it is written, its marker.
     const on = bits === 0 ? ALL_FIELDS : bits;
     const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && on & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
-    const version = renderMarked(subject, body, { ...context, supporter }, shown);
+    const version = renderMarked(subject, body, { ...context, supporter }, hidden);
     const id = `${version.subject}\u0000${version.text}`;
     if (!seen.has(id)) {
       seen.set(id, texts.length);

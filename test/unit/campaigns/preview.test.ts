@@ -29,6 +29,15 @@ describe('the letter preview', () => {
     expect(body).not.toContain('data-field="country"');
   });
 
+  it('drops the line a hidden field leaves empty, as that target\'s letter does, and keeps a line with a field it is shown', () => {
+    const starter = `Yours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
+    const nameOnly = previewLetterHtml('s', starter, base, { fullName: 'Dana', city: 'Lyon' }, hiddenFor('each', 'name'));
+    expect(nameOnly.body).toBe('Yours,\n\n<span class="fill" data-field="full_name" data-placeholder="[your name]">Dana</span>\n1 May 2026\n');
+    expect(nameOnly.variants).toBeUndefined();
+    // The line with the name and the hidden city stays, the city empty in it.
+    expect(previewLetterHtml('s', '{{supporter.fullName}}, {{supporter.city}}', base, {}, hiddenFor('each', 'name')).body).toContain('data-field="full_name"');
+  });
+
   it('leaves every supporter field empty for a digest, which lists its signers below the letter', () => {
     const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base, { fullName: 'Dana' }, hiddenFor('digest', 'full'));
     expect(subject).toBe('From');
