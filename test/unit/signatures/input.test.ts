@@ -32,4 +32,11 @@ describe('the signature form', () => {
     expect(signatureInput.safeParse({ ...base, fullName: 'Ann', personalNote: 'Free her \u202Eyadot' }).error?.issues[0]?.message).toBe('must not contain text-direction override characters');
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'She said \u2067ئازاد\u2069 today.' }).personalNote).toBe('She said \u2067ئازاد\u2069 today.');
   });
+
+  it('takes an address on a domain in another script in its ASCII form, and refuses other letters before the @ in words', () => {
+    expect(signatureInput.parse({ fullName: 'Ann', email: 'ann@bücher.example' }).email).toBe('ann@xn--bcher-kva.example');
+    expect(signatureInput.parse({ fullName: 'Aigerim', email: 'Aigerim@мысал.қаз' }).email).toBe('Aigerim@xn--80awbu3c.xn--80ao21a');
+    expect(signatureInput.safeParse({ fullName: 'Aigerim', email: 'айгерім@example.kz' }).error?.issues[0]?.message).toMatch(/^must have only Latin letters/);
+    for (const email of ['ann@b', 'ann@-bad-.example', 'not an address']) expect(signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues[0]?.message).toBe('must be a valid email address');
+  });
 });
