@@ -240,7 +240,11 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
     .split('\n')
     .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
     .join('\n');
-  const title = compile(subject, marked)(context, RUNTIME).replace(ofDropped, '').replace(/\(\s*\)|\[\s*\]/g, '');
+  const withMarks = compile(subject, marked)(context, RUNTIME);
+  let title = withMarks.replace(ofDropped, '').replace(/\(\s*\)|\[\s*\]/g, '');
+  // "Free her – {{supporter.fullName}}" with the name hidden ends in a dash; a digest's subject
+  // would read "Free her – (3 supporters, …)".
+  if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
   return finish(title, text.replace(ofDropped, ''));
 }
 

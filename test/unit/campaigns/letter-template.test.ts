@@ -143,6 +143,10 @@ describe('what a target learns of the supporter', () => {
     const countryOnly = { ...context, supporter: { ...context.supporter, city: '' } };
     expect(renderLetter('S', starter, countryOnly, hiddenFor('each', 'full')).text).toContain('Dana Signer\nFreedonia\n1 May 2026');
     expect(renderLetter('From {{supporter.fullName}} ({{supporter.city}})', 'B', nameOnly, hiddenFor('each', 'full')).subject).toBe('From Dana Signer');
+    // A dash or comma a hidden field leaves at either end of the subject goes too; one of the subject's own stays.
+    expect(renderLetter('Free her – {{supporter.fullName}}', 'B', context, hiddenFor('digest', 'full')).subject).toBe('Free her');
+    expect(renderLetter('{{supporter.city}}: free her', 'B', nameOnly, hiddenFor('each', 'full')).subject).toBe('free her');
+    expect(renderLetter('Free her –', 'B', context, hiddenFor('digest', 'full')).subject).toBe('Free her –');
   });
 
   it('never offers the email as a variable', () => {
