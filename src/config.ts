@@ -88,7 +88,7 @@ const schema = z.object({
       const u = new URL(v);
       return !u.search && !u.hash && !v.includes('?') && !v.includes('#') && !u.username && !u.password;
     }, 'must be the site address only (scheme, host, port), with no ?query, #fragment or user:password')
-    .refine((v) => new URL(v).pathname === '/', 'must have no path: Appeal is served at the root of its host name (give it a host name of its own, such as https://appeal.example.org)')
+    .refine((v) => new URL(v).pathname.replace(/\/+$/, '') === '', 'must have no path: Appeal is served at the root of its host name (give it a host name of its own, such as https://appeal.example.org)')
     .optional(),
   /** Embedded database, dev outbox, spawned Redis. @defaultValue ./data */
   DATA_DIR: z.string().min(1).default('./data'),
@@ -255,7 +255,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
   }
   return Object.freeze({
     port: e.PORT,
-    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    // The origin alone: scheme, host and port, however the address was written (a trailing `/.`).
+    publicUrl: e.PUBLIC_URL ? new URL(e.PUBLIC_URL).origin : `http://localhost:${e.PORT}`,
     dataDir,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,

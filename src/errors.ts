@@ -74,6 +74,19 @@ export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError';
 }
 
+/**
+ * A body that is not UTF-8 (see src/web/middleware/utf8.ts). `status` and `type` are what
+ * body-parser reads from an error thrown by its `verify`: without them it would answer 403.
+ */
+export class InvalidEncodingError extends Error {
+  override name = 'InvalidEncodingError';
+  readonly status = 400;
+  readonly type = 'encoding.invalid';
+  constructor() {
+    super('The request body is not valid UTF-8.');
+  }
+}
+
 /** A request body over what its route takes. */
 export class TooLargeError extends Error {
   override name = 'TooLargeError';

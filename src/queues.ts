@@ -21,7 +21,7 @@ export interface FanoutJob {
 
 /**
  * Send attempts before a delivery counts as failed; the row's attempts column is the truth.
- * With the doubling backoff below, 12 attempts span 35–70 minutes: past greylisting (postgrey
+ * With the doubling backoff (retryDelay in src/deliveries/send.ts), 12 attempts span 35–70 minutes: past greylisting (postgrey
  * refuses retries for 5 minutes) and a short relay outage. 8 gave up after 2–4 minutes.
  */
 export const MAX_SEND_ATTEMPTS = 12;

@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import type { Composer, Composers } from '../src/deliveries/send.ts';
+import type { Composer, Composers } from '../src/deliveries/types.ts';
 import { stableMessageId } from '../src/mail/address.ts';
 import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
 import { createAlertComposer } from '../src/alerts/emails.ts';

@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure, type Composers } from '../src/deliveries/send.ts';
+import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '../src/deliveries/send.ts';
+import type { Composers } from '../src/deliveries/types.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 

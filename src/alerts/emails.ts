@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
-import type { Composer } from '../deliveries/send.ts';
+import type { Composer } from '../deliveries/types.ts';
 import { BULK, domainOf, listIdHeader, oneLine } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';

@@ -171,6 +171,11 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const refused = await frozenDetailErrors(db, existing, { caseId: kase.id, deliveryMode: c.deliveryMode, letter: c.letter });
   if (Object.keys(refused).length) throw new ValidationError(refused);
   return db.transaction(async (tx) => {
+    // A close that landed since `existing` was read keeps the letter too.
+    if (existing.status !== 'closed' && (await q.lockCampaign(tx, existing.id)).status === 'closed') {
+      const closed = closedLetterErrors(existing, c.letter);
+      if (Object.keys(closed).length) throw new ValidationError(closed);
+    }
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
     if (!saved) throw new EditConflictError('campaign', (await getCampaign(tx, slug)).revision);
@@ -191,7 +196,7 @@ async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { cas
   const caseChanged = next.caseId !== undefined && next.caseId !== existing.case_id;
   if (!modeChanged && !caseChanged) return closed;
   const { pending, confirmed } = await q.countSignatures(db, existing.id);
-  if (pending + confirmed === 0) return {};
+  if (pending + confirmed === 0) return closed;
   const refused = 'cannot change once people have signed; start a new campaign instead';
   return { ...closed, ...(modeChanged ? { deliveryMode: refused } : {}), ...(caseChanged ? { caseSlug: refused } : {}) };
 }

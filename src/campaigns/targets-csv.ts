@@ -76,7 +76,8 @@ export function parseTargetsCsv(text: string): TargetCsv {
     const values = Object.fromEntries(TARGET_CSV_COLUMNS.map((c) => [c, cell(c)])) as TargetCsvRow['values'];
     const parsed = targetInput.safeParse({ ...values, disclose: values.disclose || undefined });
     const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${String(i.path[0] ?? 'row')} ${i.message}`);
-    const key = values.email.toLowerCase();
+    // As stored: two spellings of one domain (in its own script and in ASCII) are one address.
+    const key = (parsed.success ? parsed.data.email : values.email).toLowerCase();
     if (key && seen.has(key)) errors.push('email appears twice in this file');
     seen.add(key);
     // csv-parse counts the line a record ends on; a record can span lines inside quotes, so the

@@ -31,7 +31,6 @@ function refuseIfClosed(campaign: Pick<Campaign, 'status'>): void {
  */
 export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {
   const campaign = await getCampaign(db, slug);
-  refuseIfClosed(campaign);
   const targets = input.map((t, i) => {
     try {
       return parseInput(targetInput, t);
@@ -43,6 +42,8 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
     }
   });
   return db.transaction(async (tx) => {
+    // Locked and read again: a close that lands meanwhile must not be passed by.
+    refuseIfClosed(await lockCampaign(tx, campaign.id));
     const added = await q.appendTargets(tx, campaign.id, targets);
     if ((await q.countTargets(tx, campaign.id)) > 500) throw new ValidationError({ targets: 'a campaign takes at most 500 targets' });
     return { added, skipped: targets.length - added.length };
@@ -114,13 +115,15 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
  * go to it again. A target written to already is left as it is (`changed` false).
  * @throws NotFoundError; ConflictError `campaign_closed`
  */
-export async function reinstateTarget(db: Queryable, campaign: Pick<Campaign, 'id' | 'status'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
-  refuseIfClosed(campaign);
-  const target = await q.reinstateTarget(db, campaign.id, targetId);
-  if (target) return { target, changed: true };
-  const current = await q.getTarget(db, campaign.id, targetId);
-  if (!current) throw new NotFoundError('target');
-  return { target: current, changed: false };
+export async function reinstateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
+  return db.transaction(async (tx) => {
+    refuseIfClosed(await lockCampaign(tx, campaign.id));
+    const target = await q.reinstateTarget(tx, campaign.id, targetId);
+    if (target) return { target, changed: true };
+    const current = await q.getTarget(tx, campaign.id, targetId);
+    if (!current) throw new NotFoundError('target');
+    return { target: current, changed: false };
+  });
 }
 
 /** One target of a campaign, retired or not. @throws NotFoundError */

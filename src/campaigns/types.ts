@@ -1,6 +1,6 @@
-import { domainToASCII } from 'node:url';
 import { z } from 'zod';
 import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
+import { asciiAddress } from '../mail/address.ts';
 import { DISCLOSE_LEVELS, type Disclose } from './letter-template.ts';
 
 export type CampaignStatus = 'draft' | 'live' | 'paused' | 'closed';
@@ -54,17 +54,6 @@ export const TARGET_WRITTEN = 't.retired_at IS NULL';
  */
 export const ADDRESS_CONFIRMED = 's.confirm_token_hash IS NOT NULL';
 
-/**
- * An address whose domain is written in another script (`ann@bücher.example`, a `.қаз` domain) in
- * the ASCII form (punycode) that DNS and every relay take. Letters outside ASCII before the @ need
- * SMTPUTF8 of every relay on the way, which few offer, so such an address is refused in words.
- */
-function asciiDomain(address: string): string {
-  const at = address.lastIndexOf('@');
-  if (at < 0 || /^[\x00-\x7f]*$/.test(address.slice(at + 1))) return address;
-  return address.slice(0, at + 1) + (domainToASCII(address.slice(at + 1)) || address.slice(at + 1));
-}
-
 /** zod's address pattern, with the top-level domain also in its ASCII form (`.xn--80ao21a`, `.қаз`). */
 const EMAIL = /^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+(?:[A-Za-z]{2,}|xn--[A-Za-z0-9\-]+)$/;
 
@@ -74,8 +63,10 @@ const emailAddress = (whenEmpty: string) =>
     .trim()
     .min(1, whenEmpty)
     .max(254, 'must be at most 254 characters')
+    // Letters outside ASCII before the @ need SMTPUTF8 of every relay on the way, which few offer;
+    // a domain in another script is taken in its ASCII form.
     .refine((v) => !v.includes('@') || /^[\x00-\x7f]*$/.test(v.slice(0, v.lastIndexOf('@'))), 'must have only Latin letters, digits and . _ + - before the @: addresses with other letters there cannot be sent to yet')
-    .transform(asciiDomain)
+    .transform(asciiAddress)
     .pipe(z.string().max(254, 'must be at most 254 characters').pipe(z.email({ pattern: EMAIL, message: 'must be a valid email address' })));
 
 /** A supporter's or subscriber's own address: left empty, they are asked for it. */

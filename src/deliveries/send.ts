@@ -7,7 +7,7 @@ import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
 import { takeSuppressedAsk } from './suppression-queries.ts';
-import type { Delivery, DeliveryKind } from './types.ts';
+import type { Composers, Delivery, DeliveryKind } from './types.ts';
 
 /** A send must end inside its lease; the mail transport's own timeouts are well below it. */
 export const LEASE_SECONDS = 90;
@@ -91,9 +91,6 @@ async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> 
  */
 const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 
-/** Builds the message for a claimed delivery; null when what it served is gone. */
-export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
-export type Composers = Partial<Record<DeliveryKind, Composer>>;
 
 export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'failed' | 'suppressed';
 

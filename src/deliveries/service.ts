@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Queryable } from '../db/index.ts';
+import { asciiAddress } from '../mail/address.ts';
 import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
 import * as sq from './suppression-queries.ts';
@@ -183,5 +184,5 @@ export async function addressWorks(db: Queryable, email: string): Promise<void> 
  * @returns the entry removed, or undefined when it was not on the list.
  */
 export async function removeSuppression(db: Queryable, email: string, officialsOnly = false) {
-  return sq.deleteSuppression(db, email, officialsOnly);
+  return sq.deleteSuppression(db, asciiAddress(email), officialsOnly);
 }

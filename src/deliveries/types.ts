@@ -1,3 +1,6 @@
+import type { Queryable } from '../db/index.ts';
+import type { Message } from '../mail/transport.ts';
+
 export type DeliveryKind = 'confirm' | 'optin' | 'letter' | 'digest' | 'alert' | 'welcome';
 export type DeliveryStatus = 'queued' | 'sending' | 'retry' | 'sent' | 'failed';
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['queued', 'sending', 'retry', 'sent', 'failed'];
@@ -19,3 +22,7 @@ export interface Delivery {
 }
 
 export type DeliveryCounts = Record<DeliveryStatus, number>;
+
+/** Builds the message for a claimed delivery; null when what it served is gone. */
+export type Composer = (db: Queryable, delivery: Delivery) => Promise<Message | null>;
+export type Composers = Partial<Record<DeliveryKind, Composer>>;

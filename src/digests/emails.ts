@@ -2,7 +2,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Config } from '../config.ts';
 import { hiddenFor, renderLetter, type LetterContext } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
-import type { Composer } from '../deliveries/send.ts';
+import type { Composer } from '../deliveries/types.ts';
 import { bodyLine, displayName, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';

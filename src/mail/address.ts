@@ -1,4 +1,5 @@
-import { encodeWords, foldLines, isPlainText, quoteString } from 'nodemailer/lib/mime-funcs';
+import { domainToASCII } from 'node:url';
+import { encodeWords, isPlainText, quoteString } from 'nodemailer/lib/mime-funcs';
 import { deriveToken } from '../tokens.ts';
 
 /**
@@ -55,10 +56,10 @@ export function stableMessageId(secret: string, purpose: string, id: number, fro
  * any length, past RFC 2047's 75 characters and a line's 78; here the name is cut into words that
  * fit, and the header folded between them.
  */
-export function listIdHeader(name: string, id: string): { prepared: true; value: string } {
+export function listIdHeader(name: string, id: string): { prepared: true; foldLines: true; value: string } {
   const text = oneLine(name);
   const phrase = isPlainText(text) ? quoteString(text) : encodeWords(text, 'Q', 52, true);
-  return { prepared: true, value: foldLines(`List-ID: ${phrase} <${id}>`, 76).slice('List-ID: '.length) };
+  return { prepared: true, foldLines: true, value: `${phrase} <${id}>` };
 }
 
 /**
@@ -72,6 +73,21 @@ export const AUTOMATIC = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-
 /** Alerts go to a list: `Precedence: bulk` is what older vacation responders look for. */
 export const BULK = { ...AUTOMATIC, Precedence: 'bulk' } as const;
 
+/**
+ * An address as it is stored and looked up: trimmed, and a domain written in another script
+ * (`ann@bücher.example`, a `.қаз` domain) in the ASCII form (punycode) that DNS and every relay
+ * take. The conversion also drops what shows nothing in a domain (a soft hyphen, a zero-width
+ * space) and folds full-width letters, so every lookup by a typed address must go through it too,
+ * or `ann@gmai\u00adl.com` would be another address to a limit and the same one to the mailbox.
+ */
+export function asciiAddress(address: string): string {
+  const trimmed = address.trim();
+  const at = trimmed.lastIndexOf('@');
+  const domain = trimmed.slice(at + 1);
+  if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return trimmed;
+  return trimmed.slice(0, at + 1) + (domainToASCII(domain) || domain);
+}
+
 /** Providers that ignore dots in the local part: one mailbox, many spellings. */
 const DOTLESS_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
 
@@ -79,13 +95,14 @@ const DOTLESS_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
  * The mailbox an address reaches, for counting what is asked of it: lower case, without a
  * `+tag` (most providers deliver `ann+1@…` to `ann@…`), and for Gmail without dots. Ten posts
  * naming `ann+1@…` to `ann+10@…` are ten asked of one inbox. Only for counting: what is stored
- * and sent to is the address as typed.
+ * and sent to is the address as typed (in its ASCII form, asciiAddress).
  */
-export function mailboxKey(email: string): string {
+export function mailboxKey(typed: string): string {
+  const email = asciiAddress(typed);
   const at = email.lastIndexOf('@');
-  if (at < 1) return email.trim().toLowerCase();
-  let local = email.slice(0, at).trim().toLowerCase();
-  let domain = email.slice(at + 1).trim().toLowerCase();
+  if (at < 1) return email.toLowerCase();
+  let local = email.slice(0, at).toLowerCase();
+  let domain = email.slice(at + 1).toLowerCase();
   const plus = local.indexOf('+');
   if (plus > 0) local = local.slice(0, plus);
   if (DOTLESS_DOMAINS.has(domain)) {

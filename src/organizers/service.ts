@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db, Queryable } from '../db/index.ts';
 import { email } from '../campaigns/types.ts';
+import { asciiAddress } from '../mail/address.ts';
 import { line } from '../cases/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
@@ -74,7 +75,7 @@ export async function resetPassword(db: Db, email: string, password?: string): P
 }
 
 export async function findOrganizerByEmail(db: Queryable, address: string) {
-  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE lower(email) = lower($1)', [address]);
+  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE lower(email) = lower($1)', [asciiAddress(address)]);
   return rows[0];
 }
 

@@ -1,4 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
+import { asciiAddress } from '../mail/address.ts';
 
 /**
  * Deletes signatures and subscribers never confirmed within `days`, with the deliveries that
@@ -77,7 +78,8 @@ export interface Forgotten {
  * of the person. Audit entries that name the address lose what names it; the erasure itself is
  * not logged with the address.
  */
-export async function forgetPerson(db: Db, email: string): Promise<Forgotten> {
+export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
+  const email = asciiAddress(typed);
   return db.transaction(async (tx) => {
     await tx.query(
       `DELETE FROM deliveries d USING signatures s

@@ -2,7 +2,7 @@ import Handlebars from 'handlebars';
 import type { Config } from '../config.ts';
 import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
-import type { Composer } from '../deliveries/send.ts';
+import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
 import { AUTOMATIC, displayName, oneLine, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Composer } from '../deliveries/send.ts';
+import type { Composer } from '../deliveries/types.ts';
 import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';

@@ -77,7 +77,8 @@ export function createWebApp(ctx: AppContext): express.Express {
   // Another body type (a multipart form) would be read as no fields, and its signer told that
   // every field is missing with what they typed gone: say what to send instead.
   app.use((req, _res, next) => {
-    if (req.method === 'POST' && req.is(PUBLIC_FORM_TYPES) === false) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
+    // No body at all (a button posting nothing) has no type to refuse.
+    if (req.method === 'POST' && req.headers['content-length'] !== '0' && req.is(PUBLIC_FORM_TYPES) === false) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
     else next();
   });
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
+import { addOrganizer, LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -41,6 +41,17 @@ describe('signing in to the console (Postgres)', () => {
     expect(res.status).toBe(303);
     expect(res.location).toBe('/admin/campaigns');
     expect((await client.get('/admin/campaigns')).status).toBe(200);
+  });
+
+  it('signs in an organizer whose address is on a domain in another script, however the domain is typed', async () => {
+    const local = uniq('idn');
+    const { organizer } = await addOrganizer(ctx.db, { email: `${local}@bücher.example`, role: 'organizer', password: PASSWORD, name: 'Idn Organizer' });
+    expect(organizer.email).toBe(`${local}@xn--bcher-kva.example`);
+    for (const typed of [`${local}@BÜCHER.example`, `${local}@xn--bcher-kva.example`]) {
+      const client = new ConsoleClient(base);
+      await client.open('/admin/login');
+      expect((await client.post('/admin/login', { email: typed, password: PASSWORD })).location).toBe('/admin');
+    }
   });
 
   it('never redirects off the console after sign-in', async () => {

@@ -228,6 +228,8 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(await sign.text()).toContain('application/x-www-form-urlencoded');
       const subscribe = await fetch(`${base}/subscribe`, { method: 'POST', body: multipart, redirect: 'manual' });
       expect(subscribe.status).toBe(415);
+      // A button posting no body at all has no type to refuse: the link is looked up as ever.
+      expect((await fetch(`${base}/subscribe/confirm/no-such-token`, { method: 'POST', redirect: 'manual' })).status).toBe(404);
       const numbered = await postJson(`${base}/subscribe`, { email: `${uniq('num')}@supporter.example`, case: 5 }, { accept: 'text/html' });
       expect(numbered.status).toBe(400);
       expect(await numbered.text()).toContain('choose one case, or none for all cases');

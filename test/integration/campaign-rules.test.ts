@@ -78,6 +78,10 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await expect(updateCampaignDetails(ctx.db, slug, { ...details, letter: { subject: 'New words', body: 'Written after closing' } })).rejects.toMatchObject({
       fields: { 'letter.subject': expect.stringMatching(/closed/), 'letter.body': expect.stringMatching(/closed/) },
     });
+    // Nobody signed it, so its mode may change; its letter still may not, alongside or alone.
+    await expect(updateCampaignDetails(ctx.db, slug, { ...details, deliveryMode: 'digest', letter: { subject: 'New words', body: campaign.letter_body } })).rejects.toMatchObject({
+      fields: { 'letter.subject': expect.stringMatching(/closed/) },
+    });
     await expect(updateCampaignDetails(ctx.db, slug, details)).resolves.toMatchObject({ title: 'Free Aigerim: she was released', letter_body: campaign.letter_body });
 
     await expect(addTargets(ctx.db, slug, [{ name: 'After Close', email: 'after@gov.example' }])).rejects.toMatchObject({ code: 'campaign_closed' });

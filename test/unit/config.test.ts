@@ -106,7 +106,9 @@ describe('loading config from the environment', () => {
 
   it('refuses a PUBLIC_URL with a path, since pages and emails link from the root of the host', () => {
     expect(errorOf({ PUBLIC_URL: 'https://campaigns.example/appeal/' })).toMatch(/^PUBLIC_URL: must have no path/);
-    expect(loadConfig({ PUBLIC_URL: 'https://campaigns.example/' }).publicUrl).toBe('https://campaigns.example');
+    for (const written of ['https://campaigns.example/', 'https://campaigns.example//', 'https://campaigns.example/.', 'https://Campaigns.Example:443']) {
+      expect(loadConfig({ PUBLIC_URL: written }).publicUrl).toBe('https://campaigns.example');
+    }
   });
 
   it('takes a Redis database number after the host, and refuses anything else there', () => {

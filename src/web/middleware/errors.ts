@@ -8,6 +8,7 @@ import {
   ConflictError,
   ForbiddenError,
   GoneError,
+  InvalidEncodingError,
   MethodNotAllowedError,
   NotFoundError,
   RateLimitedError,
@@ -49,7 +50,7 @@ export function mapError(err: unknown): Mapped | undefined {
       ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }
       : { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
   }
-  if (e.type === 'encoding.invalid') {
+  if (err instanceof InvalidEncodingError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
   }
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {

@@ -1,20 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InvalidEncodingError } from '../../errors.ts';
 
-/**
- * A body that is not UTF-8. The parsers would carry on regardless: JSON's decoder puts U+FFFD in
- * place of each bad byte, and a form field whose escapes are not UTF-8 (a Latin-1 page's `%E9`)
- * is kept as the escape itself, so a signer's name would reach officials as `Ay�gerim` or
- * `Dana%E9Ex`. Refused with a 400 instead (see mapError), and nothing is stored.
- */
-export class InvalidEncodingError extends Error {
-  override name = 'InvalidEncodingError';
-  readonly status = 400;
-  readonly type = 'encoding.invalid';
-  constructor() {
-    super('The request body is not valid UTF-8.');
-  }
-}
+// A body that is not UTF-8 is refused (400, nothing stored). The parsers would carry on
+// regardless: JSON's decoder puts U+FFFD in place of each bad byte, and a form field whose escapes
+// are not UTF-8 (a Latin-1 page's `%E9`) is kept as the escape itself, so a signer's name would
+// reach officials as `Ay�gerim` or `Dana%E9Ex`.
 
 type Verify = (req: IncomingMessage, res: ServerResponse, buf: Buffer, encoding: string) => void;
 

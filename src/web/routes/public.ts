@@ -88,8 +88,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   /**
    * A sign form refused for its address's hourly limit comes back with what was typed, as a form
    * with mistakes does (still 429, with Retry-After): a personal note should not have to be
-   * written twice; so does the note of one refused because the campaign paused or closed meanwhile. A client over the per-IP limit gets the plain error page: rendering the
-   * campaign for a flood would undo what the limit is for.
+   * written twice. So does the note of one refused because the campaign paused or closed
+   * meanwhile. A client over the per-IP limit gets the plain error page: rendering the campaign
+   * for a flood would undo what the limit is for.
    */
   const keepTyped: ErrorRequestHandler = async (err, req, res, next) => {
     // Paused or closed since the page was opened: the campaign as it is now, with the note typed.

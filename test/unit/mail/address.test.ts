@@ -41,6 +41,11 @@ describe('the mailbox an address reaches, for counting', () => {
     ['a.nn@example.org', 'a.nn@example.org'],
     ['+ann@example.org', '+ann@example.org'],
     ['not-an-address', 'not-an-address'],
+    // A domain as the schema stores it: what shows nothing or folds in it is no other inbox.
+    ['victim@gmai\u00adl.com', 'victim@gmail.com'],
+    ['victim@ｇｍａｉｌ.com', 'victim@gmail.com'],
+    ['ann@ex\u200bample.org', 'ann@example.org'],
+    ['ann@Bücher.example', 'ann@xn--bcher-kva.example'],
   ])('counts %j as %j', (address, key) => {
     expect(mailboxKey(address)).toBe(key);
   });
@@ -65,6 +70,12 @@ describe('the List-ID header', () => {
       .replace(/_/g, ' ').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
     expect(Buffer.from(bytes, 'latin1').toString('utf8')).toBe('Атажұрт Еріктілері — Қазақстан, case alerts');
     expect(parsed.id).toBe('case-alerts.example.org');
+  });
+
+  it('folds a name of one long word with CRLF, never a bare line feed', async () => {
+    const { header } = await build('Amnesty-International-Kazakhstan-Section-Volunteer-Network-Coordination case alerts');
+    expect(header.join('\r\n')).not.toMatch(/[^\r]\n/);
+    expect(header.join(' ')).toContain('<case-alerts.example.org>');
   });
 
   it('quotes an ASCII name, so a comma or a quote in it cannot spill into the id', async () => {

@@ -4,6 +4,7 @@ import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campa
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
+import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -44,7 +45,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     try {
       const { added } = await addTargets(db, campaign.slug, [{ name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }]);
       if (added.length === 0) {
-        const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === str(b.email).trim().toLowerCase());
+        const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === asciiAddress(str(b.email)).toLowerCase());
         throw new ValidationError({ email: retired ? 'is a target this campaign no longer writes to: press “Write to it again” in the list above' : 'this campaign writes to this address already' });
       }
       await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id });
@@ -134,23 +135,29 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const text = str(req.body?.csv);
     const csv = parseTargetsCsv(text);
     const existing = new Set((await listTargets(db, campaign.id, { withRetired: true })).map((t) => t.email.toLowerCase()));
-    const rows = csv.rows.map((r) => ({ ...r, exists: existing.has(r.values.email.toLowerCase()) }));
+    const rows = csv.rows.map((r) => ({ ...r, exists: existing.has((r.target?.email ?? r.values.email).toLowerCase()) }));
     const fresh = rows.filter((r) => r.target && !r.exists).length;
-    if (req.body?.step === 'import' && csv.valid && campaign.status !== 'closed') {
-      const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
-      await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
-      setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
-      return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+    let refused: string | undefined;
+    if (req.body?.step === 'import' && csv.valid) {
+      try {
+        const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
+        await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
+        setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
+        return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        refused = err.message;
+      }
     }
     const bad = rows.filter((r) => r.errors.length).length;
-    const errors = campaign.status === 'closed' ? { csv: 'This campaign is closed: it writes to nobody new.' }
+    const errors = refused ? { csv: refused }
       : csv.fileError ? { csv: csv.fileError }
       : !csv.valid ? { csv: `${bad} ${bad === 1 ? 'row needs' : 'rows need'} attention; nothing is imported until every row is right.` } : undefined;
     render(res, 'targets-import', {
       title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
       rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0,
       ...(errors ? formErrors(errors) : {}),
-    }, errors ? 400 : 200);
+    }, refused ? 409 : errors ? 400 : 200);
   });
 
   return router;
