@@ -17,7 +17,6 @@ import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
-const PUBLIC_FORM_TYPES = ['application/x-www-form-urlencoded', 'application/json'];
 
 export function trustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined) return false;
@@ -77,8 +76,10 @@ export function createWebApp(ctx: AppContext): express.Express {
   // Another body type (a multipart form) would be read as no fields, and its signer told that
   // every field is missing with what they typed gone: say what to send instead.
   app.use((req, _res, next) => {
-    // No body at all (a button posting nothing) has no type to refuse.
-    if (req.method === 'POST' && req.headers['content-length'] !== '0' && req.is(PUBLIC_FORM_TYPES) === false) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
+    // A body the parsers above took is a form or JSON; no body at all (a button posting nothing)
+    // has no type to refuse.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if (req.method === 'POST' && req.body === undefined && hasBody) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
     else next();
   });
 

@@ -20,7 +20,11 @@ export const utf8Json: Verify = (_req, _res, buf, encoding) => {
  */
 export const utf8Form: Verify = (_req, _res, buf, encoding) => {
   if (encoding !== 'utf-8') return;
+  if (!isUtf8(buf)) throw new InvalidEncodingError();
+  // Escapes of bytes under 0x80 (`%40`, every one a Latin form sends) are ASCII: only a body with
+  // an escape of a higher byte needs decoding to be checked.
   const text = buf.toString('latin1');
-  const bytes = text.includes('%') ? Buffer.from(text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1') : buf;
+  if (!/%[89a-f][0-9a-f]/i.test(text)) return;
+  const bytes = Buffer.from(text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
   if (!isUtf8(bytes)) throw new InvalidEncodingError();
 };
