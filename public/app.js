@@ -11,7 +11,8 @@
     var variants = preview.getAttribute('data-variants') ? JSON.parse(preview.getAttribute('data-variants')) : null;
     var shown = -1;
     var update = function () {
-      var values = inputs.map(function (input) { return input ? input.value.trim() : ''; });
+      // As the letter has it: never more than one blank line in a row.
+      var values = inputs.map(function (input) { return input ? input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() : ''; });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
         var index = variants.masks[bits];

@@ -74,7 +74,8 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 function fillFields(text: string, values: Partial<Record<SupporterField, string>>): string {
   return escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
-    const value = values[f.key]?.trim();
+    // As the letter has it: its text never holds more than one blank line in a row (finish).
+    const value = values[f.key]?.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
     return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
   });
 }

@@ -38,6 +38,11 @@ describe('the letter preview', () => {
     expect(previewLetterHtml('s', '{{supporter.fullName}}, {{supporter.city}}', base, {}, hiddenFor('each', 'name')).body).toContain('data-field="full_name"');
   });
 
+  it('shows a note with no more than one blank line in a row, as the letter has it', () => {
+    const { body } = previewLetterHtml('s', BODY, base, { personalNote: 'One.\r\n\r\n\r\n\r\nTwo.' });
+    expect(body).toContain('>One.\n\nTwo.</span>');
+  });
+
   it('leaves every supporter field empty for a digest, which lists its signers below the letter', () => {
     const { subject, body } = previewLetterHtml('From {{supporter.fullName}}', BODY, base, { fullName: 'Dana' }, hiddenFor('digest', 'full'));
     expect(subject).toBe('From');
