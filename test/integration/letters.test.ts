@@ -373,7 +373,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(sentTo([added])).toHaveLength(1);
   });
 
-  it('shows on the page what each official learns of a signer, and previews the first one\'s letter as it is sent', async () => {
+  it('shows on the page what each official learns of a signer, and previews the letter of the one told the most, as it is sent', async () => {
     const { slug } = await createLiveCampaign(ctx.db, {
       letter: { subject: 'From {{supporter.fullName}}', body: '{{supporter.fullName}} of {{supporter.city}}, {{supporter.country}}' },
       targets: [
@@ -387,8 +387,17 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(page).toContain('Your letter is sent only after you confirm');
     expect(page).toContain('(to confirm; never given to the officials except as a reply address to Full Official)');
     const preview = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(page)![1]!;
+    // The name-only judge comes first; the letter shown is the full official's, with the place in it.
     expect(preview).toContain('data-field="full_name"');
-    expect(preview).not.toContain('data-field="city"');
+    expect(preview).toContain('data-field="city"');
+    // Where every official is told the name only, no place shows.
+    const nameOnly = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'S', body: '{{supporter.fullName}} of {{supporter.city}}' },
+      targets: [{ name: 'Judge Name', email: `${uniq('j')}@court.example`, disclose: 'name' }],
+    });
+    const other = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(await (await fetch(`${base}/c/${nameOnly.slug}`)).text())![1]!;
+    expect(other).toContain('data-field="full_name"');
+    expect(other).not.toContain('data-field="city"');
   });
 
   it('shows no confirm button once the campaign closed, and sends nothing for a confirmation after it', async () => {

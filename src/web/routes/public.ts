@@ -1,6 +1,6 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { hiddenFor } from '../../campaigns/letter-template.ts';
+import { DISCLOSE_LEVELS, hiddenFor } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
@@ -38,19 +38,25 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string> } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const values = form.values ?? {};
-    const first = c.targets[0];
+    // The letter as the official told the most reads it, so every field a supporter types shows
+    // where it goes (a name-only court first in the list would hide the city and country); the
+    // page says what each official learns.
+    const shownTo = c.targets.reduce<(typeof c.targets)[number] | undefined>(
+      (best, t) => (!best || DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(best.disclose) ? t : best),
+      undefined,
+    );
     const digest = c.campaign.delivery_mode === 'digest';
     const preview = previewLetterHtml(
       c.campaign.letter_subject,
       c.campaign.letter_body,
       {
-        target: { name: first?.name ?? '', title: first?.title ?? '', salutation: first?.salutation ?? '' },
+        target: { name: shownTo?.name ?? '', title: shownTo?.title ?? '', salutation: shownTo?.salutation ?? '' },
         case: { personName: c.case.person_name, location: c.case.location },
         campaign: { title: c.campaign.title },
         date: formatLetterDate(new Date()),
       },
       { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
-      hiddenFor(c.campaign.delivery_mode, first?.disclose ?? 'name_place'),
+      hiddenFor(c.campaign.delivery_mode, shownTo?.disclose ?? 'name_place'),
     );
     page(res, 'campaign', {
       // A screen reader hears the title first: it says the form came back with mistakes.
