@@ -34,8 +34,9 @@ const ALL_FIELDS = (1 << PREVIEW_FIELDS.length) - 1;
 const VARIANTS_MAX_CHARS = 100_000;
 
 /**
- * Each page view of a campaign asks for the same versions until the letter, the target it is shown as sent to, or
- * the date change: sixteen renders of a long letter took a few milliseconds a view.
+ * Each page view of a campaign asks for the same versions until the letter, the target it is
+ * shown as sent to, or the date change: sixteen renders of a long letter took a few milliseconds
+ * a view.
  */
 const versionsCache = new Map<string, Versions>();
 
