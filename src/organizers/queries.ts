@@ -150,7 +150,10 @@ export async function revokeApiToken(db: Queryable, id: number) {
 
 export interface AuditEntry {
   id: number;
+  /** Who acted, as their address was then; null for the command line and the system. */
   organizer_email: string | null;
+  /** Whether that organizer has been removed since. */
+  removed: boolean;
   action: string;
   object: string;
   detail: Record<string, unknown> | null;
@@ -160,7 +163,8 @@ export interface AuditEntry {
 /** One keyset page of the audit log, newest first. */
 export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; limit: number }) {
   const { rows } = await db.query<AuditEntry>(
-    `SELECT a.id, o.email AS organizer_email, a.action, a.object, a.detail, a.at
+    `SELECT a.id, coalesce(a.actor, o.email) AS organizer_email, (a.organizer_id IS NULL AND a.actor IS NOT NULL) AS removed,
+            a.action, a.object, a.detail, a.at
        FROM audit_log a LEFT JOIN organizers o ON o.id = a.organizer_id
       WHERE ($1::bigint IS NULL OR a.id < $1) AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%')
       ORDER BY a.id DESC LIMIT $3`,

@@ -115,7 +115,8 @@ export async function authenticateApiToken(db: Queryable, token: string): Promis
 }
 
 export async function recordAudit(db: Queryable, organizerId: number | null, action: string, object: string, detail?: object) {
-  await db.query('INSERT INTO audit_log (organizer_id, action, object, detail) VALUES ($1, $2, $3, $4)', [
+  // The actor's address is kept on the entry: it outlives the organizer's removal.
+  await db.query('INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, (SELECT email FROM organizers WHERE id = $1), $2, $3, $4)', [
     organizerId,
     action,
     object,

@@ -675,13 +675,18 @@ describe('the organizer console on PGlite', () => {
 
     const { client: other, organizer } = await signedIn(base, ctx.db, 'organizer');
     expect((await other.get('/admin')).status).toBe(200);
+    // What they do before they are removed stays theirs in the audit log.
+    const { slug } = await createLiveCampaign(ctx.db);
+    expect((await other.get(`/admin/campaigns/${slug}/signatures.csv`)).status).toBe(200);
     expect((await client.post(`/admin/organizers/${organizerId}/remove`, { confirmed: '1' })).status).toBe(303);
     expect((await client.get('/admin')).status).toBe(200);
     expect((await client.post(`/admin/organizers/${organizer.id}/remove`, { confirmed: '1' })).status).toBe(303);
     expect((await other.get('/admin')).status).toBe(303);
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('organizer.remove');
-    // Their own entries lose their author with the row; the removal keeps who they were.
+    // The removal keeps who they were, and their own entries keep their author.
     const removal = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'organizer.remove' AND object = $1`, [`organizer:${organizer.id}`]);
     expect(removal.rows[0]!.detail).toEqual({ email: organizer.email, role: 'organizer' });
+    const audit = await client.get('/admin/audit?action=signatures.export');
+    expect(audit.text).toMatch(new RegExp(`${organizer.email.replace(/[.]/g, '\\.')} <span class="badge">removed since</span></td><td><code>signatures.export</code></td><td class="break">campaign:${slug}<`));
   });
 });
