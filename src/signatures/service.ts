@@ -275,7 +275,12 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   // Not waited for, as when signing: the signer is answered while Redis is away.
   addJobsAfterAnswer(deps, ids);
   // They left these alerts once: the tick asks, and their own click in the opt-in email answers.
-  if (askFor) await askForAlerts(db, deps, askFor, campaign.case_id);
+  // After the answer, as when signing: the confirmation page need not wait for the opt-in's rows.
+  if (askFor) {
+    deps.queues.later(
+      askForAlerts(db, deps, askFor, campaign.case_id).catch((err: unknown) => deps.log.warn({ err }, 'a confirmed signer\'s request for alerts was not recorded')),
+    );
+  }
   return { kind: 'confirmed', campaignSlug: campaign.slug };
 }
 
