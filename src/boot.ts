@@ -137,34 +137,49 @@ export async function keepSetting(db: Queryable, name: string, value: string): P
 /** How long a claim on QUEUE_PREFIX lasts unrenewed: a crashed installation's claim lapses. */
 const CLAIM_MS = 90_000;
 const RELEASE_WAIT_MS = 1_000;
-const RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+/**
+ * Takes or renews the claim (KEYS[1]) for installation ARGV[1], and notes process ARGV[2] among
+ * its holders (KEYS[2], each with when its note lapses), for ARGV[3] ms.
+ * @returns the other installation's id when it holds the claim, else nothing.
+ */
+const CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return false`;
+/** Drops process ARGV[2]'s note, and the claim with it when no other live process holds it. */
+const RELEASE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
 
 /**
  * One installation (one database) per QUEUE_PREFIX on a Redis: two would take each other's jobs
  * (a job's id is its delivery's id) and skip them, finding no such delivery in their own database,
  * so every email would wait for a sweeper. Each web and worker process holds the claim
  * `<prefix>:installation`, the database's installation id, and renews it; a process of another
- * installation refuses to start while it is held. Redis restarted empty: the next renewal claims
- * it again.
+ * installation refuses to start while it is held, and the claim lasts until the last process that
+ * holds it stops (or 90 s after it crashed). Redis restarted empty: the next renewal claims it again.
  * @returns what releases the claim when the process stops.
  * @throws ConfigError naming QUEUE_PREFIX.
  */
 export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: string, log: Pick<Logger, 'error'>): Promise<{ release(): Promise<void> }> {
   const id = await keepSetting(db, 'installation', crypto.randomUUID());
   const key = `${prefix}:installation`;
+  // Every process of the installation notes itself beside the claim, so that one stopping (or
+  // failing to start) leaves the claim to the others instead of releasing it under them.
+  const holders = `${key}:processes`;
+  const self = crypto.randomUUID();
   /** @returns the id of another installation holding the claim, or undefined when it is ours. */
-  const claim = async (): Promise<string | undefined> => {
-    for (;;) {
-      if ((await client.set(key, id, 'PX', CLAIM_MS, 'NX')) === 'OK') return undefined;
-      const holder = await client.get(key);
-      if (holder === id) {
-        await client.pexpire(key, CLAIM_MS);
-        return undefined;
-      }
-      if (holder !== null) return holder;
-      // It lapsed between the two calls: try again.
-    }
-  };
+  const claim = async (): Promise<string | undefined> =>
+    ((await client.eval(CLAIM, 2, key, holders, id, self, String(CLAIM_MS))) as string | null) ?? undefined;
   if (await claim()) {
     throw new ConfigError(
       `QUEUE_PREFIX: "${prefix}" is in use on this Redis by another Appeal installation (another database); the two would take ` +
@@ -185,7 +200,7 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
       // Not while Redis is away: the client would hold the command, and the process its stop, until
       // it came back. The claim then lapses on its own.
       if (client.status !== 'ready') return;
-      await Promise.race([client.eval(RELEASE_IF_OURS, 1, key, id).catch(() => undefined), sleep(RELEASE_WAIT_MS, undefined, { ref: false })]);
+      await Promise.race([client.eval(RELEASE, 2, key, holders, id, self).catch(() => undefined), sleep(RELEASE_WAIT_MS, undefined, { ref: false })]);
     },
   };
 }

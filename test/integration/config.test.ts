@@ -111,7 +111,9 @@ describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
       const refused = await claimQueuePrefix(b.db, b.redis.client, prefix, log).catch((err: unknown) => err);
       expect(refused).toBeInstanceOf(ConfigError);
       expect((refused as Error).message).toMatch(/^QUEUE_PREFIX: ".*" is in use on this Redis by another Appeal installation/);
+      // One of its processes stopping leaves the claim to the others: it is still refused.
       await sameInstallation.release();
+      expect(await claimQueuePrefix(b.db, b.redis.client, prefix, log).catch((err: unknown) => err)).toBeInstanceOf(ConfigError);
       await first.release();
       const second = await claimQueuePrefix(b.db, b.redis.client, prefix, log);
       await second.release();
@@ -125,7 +127,7 @@ describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
       await held.release();
       expect(Date.now() - started).toBeLessThan(500);
     } finally {
-      await a.redis.client.del(`${prefix}:installation`);
+      await a.redis.client.del(`${prefix}:installation`, `${prefix}:installation:processes`);
       await a.close();
       await b.close();
     }
