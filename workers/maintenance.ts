@@ -48,7 +48,10 @@ export function createMaintenanceWorker(ctx: AppContext) {
         }
         case 'purge': {
           const unconfirmed = await purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
-          return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(ctx.db, ctx.config.retentionUnsubscribedDays) };
+          const purged = { ...unconfirmed, unsubscribed: await purgeUnsubscribed(ctx.db, ctx.config.retentionUnsubscribedDays) };
+          // Counts only: what was deleted is gone, and the log must not keep it.
+          if (purged.signatures || purged.subscribers || purged.unsubscribed) ctx.log.info(purged, 'retention purge deleted unconfirmed and departed records');
+          return purged;
         }
         case 'digest': {
           // As of the quarter hour this check is for: a worker whose clock is a little behind the

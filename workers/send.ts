@@ -51,6 +51,8 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
   // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
   worker.on('completed', (job, outcome) => {
     if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');
+    // Every send, at LOG_LEVEL=debug: by id, so a relay's log can be matched through the row.
+    else ctx.log.debug({ deliveryId: job.data.deliveryId, outcome }, 'delivery done');
   });
   worker.on('failed', (job, err) => {
     if (!job) return;

@@ -4,7 +4,7 @@ import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
-import { addOrganizer, createApiToken, resetPassword } from '../organizers/service.ts';
+import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
 import { forgetPerson, purgeUnconfirmed, purgeUnsubscribed } from '../retention/service.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
@@ -20,7 +20,8 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 create an API token for an organizer and print it
   forget <email>                erase a supporter or subscriber on request: their signatures,
                                 subscriptions and the emails to them that are still kept
-  purge                         delete unconfirmed signatures and subscribers now
+  purge                         delete now what retention would: unconfirmed signatures and
+                                subscribers, and subscribers who left or bounced long enough ago
 `;
 
 class UsageError extends Error {
@@ -69,6 +70,8 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
         role: values.admin ? 'admin' : 'organizer',
         password: stdin || undefined,
       });
+      // As the console records it, by nobody signed in: a new admin is what an intruder would make.
+      await recordAudit(db, null, 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role, by: 'cli' });
       return `added ${organizer.role} ${organizer.email}\n` +
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
     }
@@ -85,12 +88,16 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
     }
     case 'token:create': {
       const { email, values } = parseCommand(command, args, { label: { type: 'string' } }, 'token:create <email> [--label "what for"]');
-      return `${await createApiToken(db, email, (values.label as string | undefined) ?? 'cli')}\n`;
+      const label = (values.label as string | undefined) ?? 'cli';
+      const token = await createApiToken(db, email, label);
+      await recordAudit(db, null, 'token.create', `organizer:${email}`, { label, by: 'cli' });
+      return `${token}\n`;
     }
     case 'purge': {
       const purged = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
       const left = await purgeUnsubscribed(db, config.retentionUnsubscribedDays);
-      return `purged ${purged.signatures} signatures and ${purged.subscribers} subscribers never confirmed, and ${left} subscribers who left\n`;
+      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(left, 'subscriber', 'subscribers')} who left or bounced\n`;
     }
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);

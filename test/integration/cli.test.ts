@@ -64,6 +64,9 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const row = (await findOrganizerByEmail(ctx.db, admin))!;
     expect(row).toMatchObject({ role: 'admin', name: 'Ada Admin' });
     expect(await verifyPassword('  correct horse battery staple ', row.password_hash)).toBe(true);
+    // Recorded as the console records it, with nobody signed in: a new admin is what an intruder makes.
+    const { rows } = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'organizer.add' AND object = $1`, [`organizer:${row.id}`]);
+    expect(rows.map((a) => a.detail)).toEqual([{ email: admin, role: 'admin', by: 'cli' }]);
   });
 
   it('organizer:add generates a password and prints it once when stdin is empty', async () => {
@@ -88,6 +91,8 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.label).toBe('ci');
     expect(rows[0]!.token_hash).not.toContain(token.slice(4));
+    const audit = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'token.create' AND object = $1`, [`organizer:${admin}`]);
+    expect(audit.rows.map((a) => a.detail)).toEqual([{ label: 'ci', by: 'cli' }]);
   });
 
   it('refuses an option without its value or an argument too many (exit code 2), and stores nothing', async () => {
