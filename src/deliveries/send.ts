@@ -113,7 +113,9 @@ function describe(err: unknown, recipient: string): string {
   const quoted = new RegExp(recipient.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
   const reply = e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ');
   const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '[address]');
-  return [e.code, e.command, cut].filter(Boolean).join(' ').slice(0, 500);
+  // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
+  const why = e.code === 'ETLS' ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)' : '';
+  return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);
 }
 
 /** What a thrown error may say: codes only, since it reaches logs and Redis. */

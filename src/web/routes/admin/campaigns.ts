@@ -41,8 +41,14 @@ const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 /** What each move does, said before it is done. */
 const ACTIONS = {
   launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one.' },
-  pause: { verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.' },
-  close: { verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.' },
+  pause: {
+    verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.',
+    digest: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
+  },
+  close: {
+    verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
+    digest: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
+  },
 } as const;
 
 export function campaignRoutes(ctx: AppContext, render: Render): Router {
