@@ -1,7 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
-import { purgeUnconfirmed, purgeUnsubscribed } from '../src/retention/service.ts';
+import { purgeExpired } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
 import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
@@ -47,8 +47,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
           return { requeued, fanouts };
         }
         case 'purge': {
-          const unconfirmed = await purgeUnconfirmed(ctx.db, ctx.config.retentionUnconfirmedDays);
-          const purged = { ...unconfirmed, unsubscribed: await purgeUnsubscribed(ctx.db, ctx.config.retentionUnsubscribedDays) };
+          const purged = await purgeExpired(ctx.db, ctx.config);
           // Counts only: what was deleted is gone, and the log must not keep it.
           if (purged.signatures || purged.subscribers || purged.unsubscribed) ctx.log.info(purged, 'retention purge deleted unconfirmed and departed records');
           return purged;

@@ -248,12 +248,15 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
   return finish(title, text.replace(ofDropped, ''));
 }
 
+/** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
+export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
+
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {
     // A header must be one line, and hold no encoded word or direction control, whatever a
     // supporter typed (see oneLine).
     subject: oneLine(subject).replace(/\s{2,}/g, ' '),
-    text: text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() + '\n',
+    text: letterText(text) + '\n',
   };
 }
 

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
+import { letterText, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
 export const PREVIEW_FIELDS = [
@@ -75,8 +75,8 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 function fillFields(text: string, values: Partial<Record<SupporterField, string>>): string {
   return escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
-    // As the letter has it: its text never holds more than one blank line in a row (finish).
-    const value = values[f.key]?.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
+    const typed = values[f.key];
+    const value = typed === undefined ? undefined : letterText(typed);
     return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
   });
 }

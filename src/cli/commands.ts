@@ -5,7 +5,7 @@ import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
-import { forgetPerson, purgeUnconfirmed, purgeUnsubscribed } from '../retention/service.ts';
+import { forgetPerson, purgeExpired } from '../retention/service.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
 
@@ -94,10 +94,9 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
       return `${token}\n`;
     }
     case 'purge': {
-      const purged = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
-      const left = await purgeUnsubscribed(db, config.retentionUnsubscribedDays);
+      const purged = await purgeExpired(db, config);
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(left, 'subscriber', 'subscribers')} who left or bounced\n`;
+      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced\n`;
     }
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);

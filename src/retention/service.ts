@@ -1,3 +1,4 @@
+import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { asciiAddress } from '../mail/address.ts';
 
@@ -68,6 +69,22 @@ export interface Forgotten {
   signatures: number;
   subscribers: number;
   emails: number;
+}
+
+export interface Purged {
+  signatures: number;
+  subscribers: number;
+  /** Subscribers who left or bounced, deleted with what they followed. */
+  unsubscribed: number;
+}
+
+/**
+ * What retention deletes, all of it: the daily maintenance job's and `npm run cli -- purge`'s.
+ * @returns how many of each were deleted.
+ */
+export async function purgeExpired(db: Queryable, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>): Promise<Purged> {
+  const unconfirmed = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
+  return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(db, config.retentionUnsubscribedDays) };
 }
 
 /**
