@@ -229,13 +229,22 @@ export function renderMarked(subject: string, body: string, context: LetterConte
   return renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden);
 }
 
+/** The marks of `fields`, one pattern per set of them: a letter is rendered for every message. */
+const markPatterns = new Map<string, RegExp>();
+function marksOf(fields: ReadonlySet<SupporterField>): RegExp {
+  const key = [...fields].sort().join('|');
+  let pattern = markPatterns.get(key);
+  if (!pattern) markPatterns.set(key, (pattern = new RegExp(`\uE000(?:${key})\uE001`, 'g')));
+  return pattern;
+}
+
 /**
  * Renders with every field in `marked` written as its mark, then drops each line that a field in
  * `dropped` (or an {{#if}} on one) leaves with nothing but separators, and the marks of `dropped`.
  * A mark of another field on a line is something the line says, so the line stays.
  */
 function renderDropping(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>, dropped: ReadonlySet<SupporterField>) {
-  const ofDropped = new RegExp(`\uE000(?:${[...dropped].join('|')})\uE001`, 'g');
+  const ofDropped = marksOf(dropped);
   const text = compile(body, marked, dropped)(context, RUNTIME)
     .split('\n')
     .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
