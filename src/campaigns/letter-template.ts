@@ -71,24 +71,39 @@ function checkNode(field: string, node: hbs.AST.Node): void {
       return;
     case 'MustacheStatement': {
       const m = node as hbs.AST.MustacheStatement;
-      if (m.params.length || m.hash) fail(field, 'helpers are not available in letters', line);
+      if (m.params.length || m.hash) {
+        fail(field, `"{{${tagText(m)}}}" is not a variable: a tag holds one variable's name, with no spaces and nothing else; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
+      }
       checkPath(field, m.path, line);
       return;
     }
     case 'BlockStatement': {
       const b = node as hbs.AST.BlockStatement;
       const helper = (b.path as hbs.AST.PathExpression).original;
-      if (!BLOCK_HELPERS.has(helper) || b.params.length !== 1 || b.hash) {
-        fail(field, `only {{#if variable}} and {{#unless variable}} blocks are allowed, not "${helper}"`, line);
+      if (!BLOCK_HELPERS.has(helper)) fail(field, `{{#${helper}}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed`, line);
+      if (b.params.length === 0) fail(field, `{{#${helper}}} needs the variable it tests, as in {{#${helper} supporter.city}}`, line);
+      if (b.params.length > 1 || b.hash) {
+        fail(field, `{{#${helper}}} tests one variable, as in {{#${helper} supporter.city}}; to test two, put one block inside the other`, line);
       }
       checkPath(field, b.params[0]!, line);
-      checkNode(field, b.program);
+      // {{^if x}}…{{/if}} has only an inverse: its program is absent.
+      if (b.program) checkNode(field, b.program);
       if (b.inverse) checkNode(field, b.inverse);
       return;
     }
     default:
       fail(field, 'partials and decorators are not available in letters', line);
   }
+}
+
+/** A mustache as an organizer typed it, near enough to recognise: `uppercase case.personName`. */
+function tagText(m: hbs.AST.MustacheStatement): string {
+  const words = [m.path, ...m.params].map((e) => {
+    const { original } = e as { original?: unknown };
+    return typeof original === 'string' || typeof original === 'number' || typeof original === 'boolean' ? String(original) : '…';
+  });
+  if (m.hash) words.push(...m.hash.pairs.map((p) => `${p.key}=…`));
+  return words.join(' ');
 }
 
 function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void {
@@ -117,6 +132,22 @@ function describeParseError(message: string): string {
 }
 
 /**
+ * The innermost block a template leaves open, and its line: Handlebars reports the end of the
+ * template, which in a letter with three {{#if}} blocks says nothing of which one.
+ */
+function unclosedBlock(source: string): { helper: string; line: number } | undefined {
+  // Comments may hold tags; blank them out, keeping their line breaks.
+  const text = source.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (c) => c.replace(/[^\n]/g, ' '));
+  const open: { helper: string; line: number }[] = [];
+  for (const tag of text.matchAll(/\{\{~?\s*([#^/])\s*([\w.-]+)/g)) {
+    const [, kind, helper] = tag;
+    if (kind === '/') open.pop();
+    else open.push({ helper: helper!, line: text.slice(0, tag.index).split('\n').length });
+  }
+  return open.at(-1);
+}
+
+/**
  * Checks a letter subject or body: Handlebars syntax, the allowed variables, if/unless only.
  * @throws TemplateError naming the field and the line.
  */
@@ -126,6 +157,8 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
     ast = letters.parse(source);
   } catch (err) {
     const e = err as { message: string; lineNumber?: number };
+    const open = /got 'EOF'\s*$/.test(e.message) ? unclosedBlock(source) : undefined;
+    if (open) fail(field, `syntax error: the {{#${open.helper}}} block opened here is never closed with {{/${open.helper}}}`, open.line);
     const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]);
     fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
   }
@@ -172,7 +205,7 @@ function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField
   program.body = program.body.flatMap((node): hbs.AST.Statement[] => {
     if (node.type === 'BlockStatement') {
       const b = node as hbs.AST.BlockStatement;
-      markFields(b.program, marked, blockMarked);
+      if (b.program) markFields(b.program, marked, blockMarked);
       if (b.inverse) markFields(b.inverse, marked, blockMarked);
       const field = fieldIn(b.params[0], blockMarked);
       return field ? [mark(field, b.loc), node] : [node];

@@ -89,7 +89,7 @@ describe('the organizer console on PGlite', () => {
     const body = 'Dear {{target.name}},\n\nplease {{#each targets}}x{{/each}}\n';
     const res = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Hi', letter_body: body });
     expect(res.status).toBe(400);
-    expect(res.text).toContain('Line 3: only {{#if variable}} and {{#unless variable}} blocks are allowed');
+    expect(res.text).toContain('Line 3: {{#each}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed');
     expect(res.text).toContain('please {{#each targets}}x{{/each}}');
     const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [slug]);
     expect(rows[0]!.letter_body).not.toContain('#each');

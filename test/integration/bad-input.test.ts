@@ -475,7 +475,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         expect(unclosed.status).toBe(422);
         const u = await unclosed.json();
         expect(u.error.code).toBe('invalid_template');
-        expect(u.error.fields['letter.body']).toMatch(/^Line 4: /);
+        expect(u.error.fields['letter.body']).toMatch(/^Line 3: syntax error: the \{\{#if\}\} block opened here is never closed/);
+
+        // An inverted block has no program of its own: checking it once answered 500.
+        const inverted = await create({ subject: 'S', body: 'Dear {{target.name}},\n{{^if supporter.email}}x{{/if}}' });
+        expect(inverted.status).toBe(422);
+        expect((await inverted.json()).error.fields['letter.body']).toMatch(/^Line 2: unknown variable "supporter\.email"/);
 
         const unknown = await create({ subject: 'S', body: 'Dear {{target.name}},\n\nreply to {{supporter.email}}' });
         expect((await unknown.json()).error.fields['letter.body']).toMatch(/^Line 3: unknown variable "supporter\.email"/);
@@ -493,6 +498,23 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         expect(fields['letter.body']).toMatch(/^Line 2: unknown variable/);
       });
     });
+  });
+
+  it('takes a letter with inverted blocks ({{^if}}, {{^unless}}) and sends it as written', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const slug = uniq('inv');
+    const created = await postJson(`${base}/api/v1/campaigns`, {
+      slug, caseSlug, title: 'T', requireConfirmation: false,
+      letter: { subject: 'Letter{{^if supporter.city}} (no city){{/if}}', body: 'Dear {{target.name}},\n{{^if supporter.city}}No city given.{{/if}}\n{{^unless supporter.city}}From {{supporter.city}}.{{/unless}}' },
+      targets: [{ name: 'Inv Target', email: `${slug}@gov.example` }],
+    }, auth());
+    expect(created.status).toBe(201);
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/launch`, {}, auth())).status).toBe(200);
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'No Place', email: `${uniq('np')}@supporter.example` })).status).toBe(202);
+    const [letter] = await mailTo(ctx.sink!, `${slug}@gov.example`);
+    expect(letter!.subject).toBe('Letter (no city)');
+    expect(letter!.text).toContain('No city given.');
+    expect(letter!.text).not.toContain('From');
   });
 
   it('names an unknown case and a taken slug with the other mistakes of a new campaign, not after they are mended', async () => {

@@ -31,11 +31,34 @@ describe('validating a letter template', () => {
 
   it('names the line of a syntax error, in words', () => {
     expect(errorsOf('Dear {{target.name}},\n\n{{#if supporter.city}}\nfrom {{supporter.city}}')).toEqual({
-      body: 'Line 4: syntax error: the template ends before an {{#if}} or {{#unless}} block is closed',
+      body: 'Line 3: syntax error: the {{#if}} block opened here is never closed with {{/if}}',
     });
     expect(errorsOf('one\ntwo {{target.name')).toEqual({ body: 'Line 2: syntax error: a tag is not closed with }}' });
     expect(errorsOf('one\n\n{{else}}').body).toMatch(/^Line 3: syntax error: \{\{else\}\} outside/);
     expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
+  });
+
+  it('names the block left open, on the line it opens, when several are', () => {
+    const source = 'Dear {{target.name}},\n{{#if supporter.city}}from {{supporter.city}}{{/if}}\n{{#unless supporter.country}}\n{{!-- {{/unless}} --}}\n{{#if supporter.personalNote}}{{supporter.personalNote}}{{/if}}\n';
+    expect(errorsOf(source).body).toBe('Line 3: syntax error: the {{#unless}} block opened here is never closed with {{/unless}}');
+  });
+
+  it('tells an organizer what is wrong with a tag in words they used', () => {
+    expect(errorsOf('{{uppercase case.personName}}').body).toMatch(/^Line 1: "\{\{uppercase case.personName\}\}" is not a variable: a tag holds one variable's name, with no spaces/);
+    expect(errorsOf('Signed,\n{{supporter.full name}}').body).toMatch(/^Line 2: "\{\{supporter.full name\}\}" is not a variable/);
+    expect(errorsOf('{{date "DD.MM.YYYY"}}').body).toMatch(/"\{\{date DD.MM.YYYY\}\}" is not a variable/);
+    expect(errorsOf('{{#if}}x{{/if}}').body).toBe('Line 1: {{#if}} needs the variable it tests, as in {{#if supporter.city}}');
+    expect(errorsOf('{{#unless supporter.city supporter.country}}x{{/unless}}').body).toMatch(/^Line 1: \{\{#unless\}\} tests one variable, as in \{\{#unless supporter.city\}\}; to test two, put one block inside the other$/);
+  });
+
+  it('takes an inverted block ({{^if}}, {{^unless}}) and renders it', () => {
+    const subject = 'Letter{{^if supporter.city}} (no city){{/if}}';
+    const body = '{{^if supporter.city}}No city given.{{/if}}\n{{^unless supporter.country}}Has a country.{{/unless}}{{^unless supporter.personalNote}}A note.{{/unless}}';
+    expect(() => validateLetterTemplate('subject', subject)).not.toThrow();
+    expect(() => validateLetterTemplate('body', body)).not.toThrow();
+    const letter = renderLetter(subject, body, { ...context, supporter: { ...context.supporter, city: '', country: '' } });
+    // {{^unless x}} is {{#if x}}: no country, so not its words; a note, so these.
+    expect(letter).toEqual({ subject: 'Letter (no city)', text: 'No city given.\nA note.\n' });
   });
 
   it('names the field it checked', () => {
@@ -60,12 +83,12 @@ describe('validating a letter template', () => {
   });
 
   it('refuses helpers, other blocks, partials and decorators', () => {
-    expect(errorsOf('{{lookup supporter "email"}}').body).toMatch(/helpers are not available/);
-    expect(errorsOf('{{log supporter}}').body).toMatch(/helpers are not available/);
-    expect(errorsOf('{{#each case}}x{{/each}}').body).toMatch(/not "each"/);
-    expect(errorsOf('{{#with supporter}}{{city}}{{/with}}').body).toMatch(/not "with"/);
+    expect(errorsOf('{{lookup supporter "email"}}').body).toMatch(/^Line 1: "\{\{lookup supporter email\}\}" is not a variable/);
+    expect(errorsOf('{{log supporter}}').body).toMatch(/"\{\{log supporter\}\}" is not a variable/);
+    expect(errorsOf('{{#each case}}x{{/each}}').body).toBe('Line 1: {{#each}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed');
+    expect(errorsOf('{{#with supporter}}{{city}}{{/with}}').body).toMatch(/\{\{#with\}\} is not available/);
     expect(errorsOf('{{#if (lookup supporter "email")}}x{{/if}}').body).toMatch(/only variables/);
-    expect(errorsOf('{{#if supporter.city includeZero=supporter.constructor}}x{{/if}}').body).toMatch(/only \{\{#if variable\}\}/);
+    expect(errorsOf('{{#if supporter.city includeZero=supporter.constructor}}x{{/if}}').body).toMatch(/\{\{#if\}\} tests one variable/);
     expect(errorsOf('x\n{{> footer}}').body).toBe('Line 2: partials and decorators are not available in letters');
     expect(errorsOf('{{#*inline "x"}}y{{/inline}}').body).toMatch(/partials and decorators/);
   });
