@@ -8,6 +8,7 @@ import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db, type Queryable } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
+import { settlesWithin } from './deadline.ts';
 import { createMailer } from './mail/transport.ts';
 import { createQueues } from './queues.ts';
 import { connectRedis } from './redis.ts';
@@ -137,6 +138,8 @@ export async function keepSetting(db: Queryable, name: string, value: string): P
 /** How long a claim on QUEUE_PREFIX lasts unrenewed: a crashed installation's claim lapses. */
 const CLAIM_MS = 90_000;
 const RELEASE_WAIT_MS = 1_000;
+/** How long a stopping process waits for the jobs it is still adding. */
+const QUEUES_CLOSE_MS = 5_000;
 /**
  * Takes or renews the claim (KEYS[1]) for installation ARGV[1], and notes process ARGV[2] among
  * its holders (KEYS[2], each with when its note lapses), for ARGV[3] ms.
@@ -257,7 +260,9 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     secret,
     log,
     async close() {
-      await queues.close();
+      // Jobs still being added wait for Redis; while it is away they must not keep the database,
+      // embedded PGlite above all, from closing cleanly. The sweeper adds what they did not.
+      if (!(await settlesWithin(queues.close(), QUEUES_CLOSE_MS))) log.warn(`Redis did not answer within ${QUEUES_CLOSE_MS / 1000} s of stopping: jobs still being added are left to the sweeper`);
       mailer.close();
       await prefixClaim.release();
       await redis.close();

@@ -1,9 +1,13 @@
 import http, { type Server } from 'node:http';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
+import { settlesWithin } from './deadline.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
+
+/** How long a stopping web process lets requests in progress finish. */
+const REQUESTS_CLOSE_MS = 10_000;
 
 function fatal(message: string): never {
   process.stderr.write(`appeal: ${message}\n`);
@@ -74,14 +78,18 @@ async function main(mode: Mode): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: the operator would rather not wait.
+      log.warn({ signal }, 'stopping now, without waiting for the work in flight');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight work');
     // Stop taking requests and jobs first; in-flight sends finish before connections close.
     const closing = server && new Promise((r) => server!.close(r));
     server?.closeIdleConnections();
     await workers?.close();
-    await closing;
+    if (closing && !(await settlesWithin(closing, REQUESTS_CLOSE_MS))) server!.closeAllConnections();
     await ctx.close();
     process.exit(0);
   };

@@ -1,5 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
+import { settlesWithin } from '../src/deadline.ts';
+import { settleSentMarks } from '../src/deliveries/send.ts';
 import type { Composer, Composers } from '../src/deliveries/types.ts';
 import { stableMessageId } from '../src/mail/address.ts';
 import { createConfirmComposer, createLetterComposer } from '../src/signatures/emails.ts';
@@ -30,6 +32,8 @@ export function createComposers(ctx: AppContext): Composers {
 }
 
 const RESCHEDULE_EVERY_MS = 60_000;
+/** How long stopping waits for the workers: a send in flight ends within the SMTP timeout (30 s). */
+const CLOSE_WORKERS_MS = 35_000;
 
 export interface Workers {
   workers: Worker[];
@@ -60,8 +64,14 @@ export async function startWorkers(ctx: AppContext, opts: { concurrency?: number
     workers,
     async close() {
       clearInterval(reschedule);
-      // Worker.close() waits for the jobs in progress to finish before it resolves.
-      await Promise.all(workers.map((w) => w.close()));
+      // Worker.close() waits for the jobs in progress to finish before it resolves, and for Redis:
+      // while Redis is away it never does, and a process told to stop must not hang on as a worker
+      // that takes nothing. A send in flight ends within the SMTP timeout; what matters past it
+      // is the sent marks, which go to Postgres and are waited for here whatever Redis does.
+      const closed = Promise.all(workers.map((w) => w.close()));
+      if (await settlesWithin(closed, CLOSE_WORKERS_MS)) return;
+      ctx.log.warn(`the workers did not stop within ${CLOSE_WORKERS_MS / 1000} s (is Redis answering?): stopping without them; the jobs they hold come back once their locks lapse`);
+      await settleSentMarks(ctx.db);
     },
   };
 }

@@ -10,6 +10,7 @@ import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, statusCoun
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
 import { confirmToken } from '../../src/signatures/service.ts';
 import { until } from '../helpers/signing.ts';
+import { startWorkerProcess } from '../helpers/processes.ts';
 import { freePort } from '../helpers/spawn.ts';
 
 const LETTERS = 1_200;
@@ -122,6 +123,21 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
       await until(() => (ctx.sink!.messages.filter((m) => m.text?.includes('Outage Signer')).length === 2 ? true : undefined), 'the two letters', 90_000);
     } finally {
       await workers.close();
+    }
+  });
+  it('a worker process told to stop while Redis is away exits, instead of hanging on as a worker that takes nothing', { timeout: 120_000 }, async () => {
+    const worker = await startWorkerProcess(ctx.env);
+    try {
+      await stop(redis, 'SIGKILL');
+      const signalled = Date.now();
+      worker.kill('SIGTERM');
+      // The workers get the SMTP timeout and a little more (35 s), then the process closes Postgres and exits.
+      const exit = await Promise.race([worker.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))]);
+      expect(exit, worker.output()).toEqual({ code: 0, signal: null });
+      expect(Date.now() - signalled).toBeLessThan(50_000);
+    } finally {
+      worker.kill('SIGKILL');
+      redis = await startRedis(port, dir);
     }
   });
 });

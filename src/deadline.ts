@@ -1,0 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Waits for `work` for at most `ms`; true if it settled (resolved or rejected) in time. What it
+ * waits for goes on: a stopping process uses this to leave a Redis or Postgres that no longer
+ * answers, whose client would otherwise hold the command, and the process, until it came back.
+ */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = work.then(() => true, () => true);
+  return Promise.race([settled, sleep(ms, false, { ref: false })]);
+}
