@@ -22,10 +22,41 @@ export interface TargetCsv {
   valid: boolean;
 }
 
-function headerOf(first: string[]): string[] | undefined {
-  const names = first.map((h) => h.trim().toLowerCase());
-  return names.includes('email') && names.includes('name') ? names : undefined;
+type Column = (typeof TARGET_CSV_COLUMNS)[number];
+
+/** Column names as spreadsheets and people write them, with case, spaces, dots, dashes and underscores taken out. */
+const HEADER_NAMES: Record<string, Column> = {
+  name: 'name', fullname: 'name', official: 'name', target: 'name',
+  title: 'title', position: 'title', jobtitle: 'title', role: 'title',
+  email: 'email', emailaddress: 'email', mail: 'email',
+  salutation: 'salutation', greeting: 'salutation',
+  disclose: 'disclose',
+};
+
+/**
+ * The columns a first line names, when it is a header: it holds no address (every target row
+ * does) and at least one column name Appeal knows. A header without both a name and an email
+ * column is an error of the file: read as a target, it would only say "email is required".
+ */
+function headerOf(first: string[]): { columns: string[] } | { error: string } | undefined {
+  if (first.some((cell) => cell.includes('@'))) return undefined;
+  const columns = first.map((h) => HEADER_NAMES[h.toLowerCase().replace(/[\s._-]+/g, '')] ?? '');
+  if (!columns.some(Boolean)) return undefined;
+  if (columns.includes('name') && columns.includes('email')) return { columns };
+  const missing = (['name', 'email'] as const).filter((c) => !columns.includes(c));
+  return {
+    error: `The first line reads as column names (${first.map((h) => `"${h}"`).join(', ')}), but none of them is ${missing.map((c) => `"${c}"`).join(' or ')}. ` +
+      `Name the columns ${TARGET_CSV_COLUMNS.join(', ')}, or leave that line out and put the columns in that order.`,
+  };
 }
+
+/**
+ * A spreadsheet saved in a legacy encoding (Excel's "CSV" on Russian or Kazakh Windows is
+ * Windows-1251) arrives with every letter outside English replaced by U+FFFD: names an official
+ * would read as "����". Refused, saying how to save it, rather than imported.
+ */
+const NOT_UTF8 = 'This file is not saved as UTF-8, so its letters outside English cannot be read (they show as "�"). ' +
+  'In Excel choose File › Save As › "CSV UTF-8 (Comma delimited)"; in LibreOffice tick "Edit filter settings" and choose "Unicode (UTF-8)". Then choose the file again.';
 
 interface CsvRecord {
   record: string[];
@@ -49,6 +80,7 @@ function guessDelimiter(text: string): string {
  * typed into the form; a second row with the same email is an error.
  */
 export function parseTargetsCsv(text: string): TargetCsv {
+  if (text.includes('\uFFFD')) return { rows: [], valid: false, fileError: NOT_UTF8 };
   let records: CsvRecord[];
   try {
     records = parse(text.replace(/^\uFEFF/, ''), {
@@ -66,10 +98,11 @@ export function parseTargetsCsv(text: string): TargetCsv {
     return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
   }
   const header = records[0] && headerOf(records[0].record);
+  if (header && 'error' in header) return { rows: [], valid: false, fileError: header.error };
   const body = header ? records.slice(1) : records;
   if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
   if (body.length > MAX_ROWS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_ROWS} targets; this CSV has ${body.length} rows.` };
-  const columns: readonly string[] = header ?? TARGET_CSV_COLUMNS;
+  const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;
   const seen = new Set<string>();
   const rows = body.map(({ record, info, raw }): TargetCsvRow => {
     const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');

@@ -39,6 +39,33 @@ describe('reading targets from CSV', () => {
     expect(csv.rows.map((r) => r.target?.name)).toEqual(['Judge "Iron" X', 'Quoted, Name']);
   });
 
+  it('reads the column names spreadsheets use: E-mail, Email Address, Full name, Position', () => {
+    const csv = parseTargetsCsv('Full name,Position,E-mail,Salutation\nJudge One,District judge,judge@court.example,Your Honour\n');
+    expect(csv.valid).toBe(true);
+    expect(csv.rows[0]!.target).toMatchObject({ name: 'Judge One', title: 'District judge', email: 'judge@court.example', salutation: 'Your Honour' });
+    const reordered = parseTargetsCsv('Email Address;NAME\njudge2@example.org;Judge Two\n');
+    expect(reordered.rows.map((r) => [r.line, r.target?.name, r.errors])).toEqual([[2, 'Judge Two', []]]);
+  });
+
+  it('says what a header lacks, instead of reading it as a target without an address', () => {
+    const csv = parseTargetsCsv('Name,Position,E-post\nJudge One,District judge,judge@court.example\n');
+    expect(csv.valid).toBe(false);
+    expect(csv.fileError).toMatch(/^The first line reads as column names \("Name", "Position", "E-post"\), but none of them is "email"\./);
+    // A first line of a header-less file that lacks its address is still a row with an error.
+    const rowFirst = parseTargetsCsv('Judge One,District judge,,Your Honour\nJudge Two,x,two@court.example\n');
+    expect(rowFirst.fileError).toBeUndefined();
+    expect(rowFirst.rows[0]!.errors.join()).toMatch(/email/);
+  });
+
+  it('refuses a file not saved as UTF-8 (Excel on Russian Windows writes Windows-1251) instead of importing "����"', () => {
+    // "Суд;Судья;sud@example.org" in Windows-1251, read as UTF-8 as the upload is.
+    const bytes = Buffer.from([0xd1, 0xf3, 0xe4, 0x3b, 0xd1, 0xf3, 0xe4, 0xfc, 0xff, 0x3b, ...Buffer.from('sud@example.org\n')]);
+    const csv = parseTargetsCsv(bytes.toString('utf8'));
+    expect(csv.valid).toBe(false);
+    expect(csv.rows).toEqual([]);
+    expect(csv.fileError).toMatch(/not saved as UTF-8.*CSV UTF-8/);
+  });
+
   it('says so when nothing is readable', () => {
     expect(parseTargetsCsv('name,email\n"unclosed,x\n').fileError).toMatch(/not readable CSV/);
     expect(parseTargetsCsv('name,email\n').fileError).toBe('There are no targets in this CSV.');
