@@ -149,6 +149,11 @@ export async function countDeliveriesByStatus(db: Queryable, where: { campaignId
   return rows;
 }
 
+/** SQL: the failed delivery `d` goes to an address on the suppression list. */
+const SUPPRESSED = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))`;
+/** SQL: the failed delivery `d` is a letter to a target since retired, which gets no new letter. */
+const TO_RETIRED = `EXISTS (SELECT 1 FROM targets rt WHERE rt.id = d.target_id AND rt.retired_at IS NOT NULL)`;
+
 export interface FailedDelivery {
   id: number;
   kind: string;
@@ -159,6 +164,12 @@ export interface FailedDelivery {
   target_name: string | null;
   campaign_slug: string | null;
   campaign_title: string | null;
+  /** For an alert: the case and the update it told of. */
+  case_slug: string | null;
+  update_title: string | null;
+  /** Why a retry would not send it: its address is suppressed, or its target retired. */
+  suppressed: boolean;
+  target_retired: boolean;
   /** This row's place in the list, to ask for the page after it: its time as Postgres writes it (to the microsecond, which a JS Date is not) and its id. */
   cursor: string;
 }
@@ -173,8 +184,10 @@ export interface FailedCursor {
 export async function listFailedDeliveries(db: Queryable, filter: { campaignId?: number; before?: FailedCursor; limit: number }) {
   const { rows } = await db.query<FailedDelivery>(
     `SELECT d.id, d.kind, d.recipient, d.attempts, d.last_error, d.updated_at, t.name AS target_name,
-            c.slug AS campaign_slug, c.title AS campaign_title, d.updated_at::text || '~' || d.id AS cursor
+            c.slug AS campaign_slug, c.title AS campaign_title, ac.slug AS case_slug, u.title AS update_title,
+            ${SUPPRESSED} AS suppressed, t.retired_at IS NOT NULL AS target_retired, d.updated_at::text || '~' || d.id AS cursor
        FROM deliveries d LEFT JOIN targets t ON t.id = d.target_id LEFT JOIN campaigns c ON c.id = d.campaign_id
+            LEFT JOIN case_updates u ON d.kind = 'alert' AND u.id = d.source_id LEFT JOIN cases ac ON ac.id = u.case_id
       WHERE d.status = 'failed' AND ($1::bigint IS NULL OR d.campaign_id = $1)
         AND ($3::timestamptz IS NULL OR (d.updated_at, d.id) < ($3::timestamptz, $4::bigint))
       ORDER BY d.updated_at DESC, d.id DESC LIMIT $2`,
@@ -223,8 +236,7 @@ export async function requeueFailedPage(db: Queryable, range: { afterId: number;
   const { rows } = await db.query<{ id: number }>(
     `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
       WHERE id IN (SELECT id FROM deliveries d
-                    WHERE d.status = 'failed' AND d.id > $1 AND d.id <= $2
-                      AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))
+                    WHERE d.status = 'failed' AND d.id > $1 AND d.id <= $2 AND NOT ${SUPPRESSED} AND NOT ${TO_RETIRED}
                     ORDER BY d.id LIMIT $3)
         AND status = 'failed'
       RETURNING id`,
@@ -239,11 +251,15 @@ export async function lastFailedId(db: Queryable): Promise<number> {
   return Number(rows[0]?.max ?? 0);
 }
 
-/** Failed deliveries: all, and how many of them have a suppressed address. */
+/**
+ * Failed deliveries: all, how many have a suppressed address, how many are letters to a retired
+ * target, and how many a retry would send (neither).
+ */
 export async function countFailed(db: Queryable) {
-  const { rows } = await db.query<{ failed: number; suppressed: number }>(
-    `SELECT count(*)::int AS failed,
-            count(*) FILTER (WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)))::int AS suppressed
+  const { rows } = await db.query<{ failed: number; suppressed: number; retired: number; retryable: number }>(
+    `SELECT count(*)::int AS failed, count(*) FILTER (WHERE ${SUPPRESSED})::int AS suppressed,
+            count(*) FILTER (WHERE ${TO_RETIRED})::int AS retired,
+            count(*) FILTER (WHERE NOT ${SUPPRESSED} AND NOT ${TO_RETIRED})::int AS retryable
        FROM deliveries d WHERE d.status = 'failed'`,
   );
   return rows[0]!;
@@ -259,20 +275,23 @@ export async function countFailedByKind(db: Queryable) {
 
 /**
  * Only a failed delivery goes back to the queue, with its attempts counted afresh, and only when
- * its address is not suppressed: the claim would fail it again at once.
- * @returns the row requeued, or why not: it is not failed (or is gone), or its address is suppressed.
+ * its address is not suppressed (the claim would fail it again at once) and it is not a letter to
+ * a retired target (which gets no new letter: the send would drop the row, and its record with it).
+ * @returns the row requeued, or why not: it is not failed (or is gone), its address is
+ * suppressed, or its target retired.
  */
 export async function requeueFailed(db: Queryable, id: number) {
-  const { rows } = await db.query<{ requeued: boolean; suppressed: boolean }>(
-    `WITH d AS (
-       SELECT id, EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(recipient)) AS suppressed
-         FROM deliveries WHERE id = $1 AND status = 'failed'
+  const { rows } = await db.query<{ requeued: boolean; suppressed: boolean; retired: boolean }>(
+    `WITH held AS (
+       SELECT d.id, ${SUPPRESSED} AS suppressed, ${TO_RETIRED} AS retired
+         FROM deliveries d WHERE d.id = $1 AND d.status = 'failed'
      ), requeued AS (
        UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
-         FROM d WHERE deliveries.id = d.id AND NOT d.suppressed AND deliveries.status = 'failed'
+         FROM held WHERE deliveries.id = held.id AND NOT held.suppressed AND NOT held.retired AND deliveries.status = 'failed'
        RETURNING deliveries.id
      )
-     SELECT EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM d), false) AS suppressed`,
+     SELECT EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM held), false) AS suppressed,
+            coalesce((SELECT retired FROM held), false) AS retired`,
     [id],
   );
   return rows[0]!;

@@ -128,25 +128,25 @@ export const countOtherSuppressions = sq.countOtherSuppressions;
 export const OFFICIAL_KINDS: readonly string[] = sq.OFFICIAL_KINDS;
 export type { FailedDelivery } from './queries.ts';
 
-export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed';
+export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
 
 /**
  * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job
  * (enqueueAfresh: its old job may still sit in the failed set under the same id). A delivery whose
  * address is on the suppression list stays failed: it would fail again at once, so the address
- * must come off the list first.
+ * must come off the list first; so does a letter to a target since retired, until it is written to again.
  * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
- * `suppressed` when its address is suppressed.
+ * `suppressed` when its address is suppressed; `retired` when its target is.
  */
 export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, id: number): Promise<RetryOutcome> {
-  const { requeued, suppressed } = await q.requeueFailed(db, id);
-  if (!requeued) return suppressed ? 'suppressed' : 'not-failed';
+  const { requeued, suppressed, retired } = await q.requeueFailed(db, id);
+  if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
   await enqueueAfresh(queues, [id]);
   return 'queued';
 }
 
 /**
- * Gives every failed delivery whose address is not suppressed another go, a page at a time, each
+ * Gives every failed delivery whose address is not suppressed, and whose target is not retired, another go, a page at a time, each
  * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the
  * sweeper enqueues), as the sweeper adds them (enqueueAfresh).
  * @returns how many were queued again.

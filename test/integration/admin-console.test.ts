@@ -175,13 +175,20 @@ describe('the organizer console on PGlite', () => {
     await sign('Second Signer');
     await until(() => letters(court), (l) => l.length === 2 && l.every((x) => x === 'sent'));
     expect(await letters(gone)).toEqual(['sent']);
-    // A letter to it that failed earlier, retried now, is not sent: it is dropped when its turn comes.
+    // A letter to it that failed earlier is not retried, and stays on record as failed: the list
+    // says why instead of offering a Retry that would drop it.
     const { rows: [failed] } = await ctx.db.query<{ id: number }>(
       `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts, last_error) VALUES ('letter', $1, $2, $3, $4, 'failed', 1, 'test') RETURNING id`,
       [sig!.id, target!.id, target!.campaign_id, gone]);
-    expect((await client.post(`/admin/deliveries/${failed!.id}/retry`, { back: `/admin/campaigns/${slug}` })).status).toBe(303);
-    await until(async () => (await ctx.db.query('SELECT 1 FROM deliveries WHERE id = $1', [failed!.id])).rowCount, (n) => n === 0);
+    const listed = await client.get('/admin/deliveries/failed');
+    expect(listed.text).toContain('Official removed from the campaign: not retried');
+    expect(listed.text).not.toContain(`action="/admin/deliveries/${failed!.id}/retry"`);
+    const retried = await client.post(`/admin/deliveries/${failed!.id}/retry`, { back: `/admin/campaigns/${slug}` });
+    expect((await client.open(retried.location!)).text).toContain('Not retried: its official was removed from the campaign');
+    expect((await client.post('/admin/deliveries/failed/retry-all', {})).status).toBe(303);
+    expect((await ctx.db.query('SELECT status FROM deliveries WHERE id = $1', [failed!.id])).rows).toEqual([{ status: 'failed' }]);
     expect(ctx.sink!.messages.filter((m) => m.text?.includes('Waiting Signer'))).toEqual([]);
+    await ctx.db.query('DELETE FROM deliveries WHERE id = $1', [failed!.id]);
     // The last target written to stays.
     const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
     expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, { confirmed: '1' })).location!)).text).toContain('A campaign needs at least one target');

@@ -52,7 +52,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const shown = rows.slice(0, PAGE).map((r) => (admin || !SUBSCRIBER_KINDS.has(r.kind) ? r : { ...r, recipient: 'a subscriber (admins see the address)' }));
     render(res, 'failed', {
       title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: shown, showCampaign: true,
-      counts, retryable: counts.failed - counts.suppressed, paged: !!before,
+      counts, retryable: counts.retryable, paged: !!before,
       next: rows.length > PAGE && last ? last.cursor : undefined,
     });
   });

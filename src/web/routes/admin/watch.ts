@@ -21,6 +21,7 @@ const RETRY_FLASH: Record<RetryOutcome, string> = {
   queued: 'The delivery is queued again.',
   'not-failed': 'That delivery is not failed any more; nothing to retry.',
   suppressed: 'Not retried: its address is on the suppression list. Take it off the list first if the cause is fixed.',
+  retired: 'Not retried: its official was removed from the campaign and gets no new letters. Write to it again from the campaign’s Targets page first.',
 };
 
 export function watchRoutes(ctx: AppContext, render: Render): Router {
