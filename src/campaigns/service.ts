@@ -52,7 +52,7 @@ async function unknownOrTaken(db: Queryable, input: unknown): Promise<FieldError
   const { caseSlug, slug } = (input ?? {}) as { caseSlug?: unknown; slug?: unknown };
   const fields: FieldErrors = {};
   if (typeof caseSlug === 'string' && caseSlug.trim() && !(await findCase(db, caseSlug.trim()))) fields.caseSlug = 'no case has this slug';
-  if (typeof slug === 'string' && slug.trim() && (await q.getCampaignBySlug(db, slug.trim()))) fields.slug = 'a campaign with this slug exists already';
+  if (typeof slug === 'string' && slug.trim() && (await q.getCampaignBySlug(db, slug.trim()))) fields.slug = 'is taken already: choose another';
   return fields;
 }
 

@@ -523,7 +523,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       slug: taken, caseSlug: 'no-such-case', title: '', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }],
     }, auth());
     expect(all.status).toBe(422);
-    expect((await all.json()).error.fields).toMatchObject({ title: expect.any(String), caseSlug: 'no case has this slug', slug: 'a campaign with this slug exists already' });
+    expect((await all.json()).error.fields).toMatchObject({ title: expect.any(String), caseSlug: 'no case has this slug', slug: 'is taken already: choose another' });
   });
 
   it('answers a public page asked with a method it does not take with 405 and Allow, not 404', async () => {
