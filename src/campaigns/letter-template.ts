@@ -282,12 +282,30 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
     .split('\n')
     .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
     .join('\n');
-  const withMarks = compile(subject, marked)(context, RUNTIME);
-  let title = withMarks.replace(ofDropped, '').replace(/\(\s*\)|\[\s*\]/g, '');
-  // "Free her – {{supporter.fullName}}" with the name hidden ends in a dash; a digest's subject
-  // would read "Free her – (3 supporters, …)".
-  if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
+  const title = dropFromSubject(compile(subject, marked)(context, RUNTIME), ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
   return finish(title, text.replace(ofDropped, ''));
+}
+
+const SEPARATOR = '[\\s,;:·/–—-]';
+const LEADING_SEPARATORS = new RegExp(`^${SEPARATOR}*`, 'u');
+const TRAILING_SEPARATORS = new RegExp(`${SEPARATOR}*$`, 'u');
+
+/**
+ * Takes the dropped fields' marks out of a subject with the separators they leave: "Free her –
+ * {{supporter.fullName}}" with the name hidden would end in a dash (and a digest's subject read
+ * "Free her – (3 supporters, …)"), and "… – {{supporter.fullName}}, {{supporter.city}} 🙏" with
+ * the city hidden would keep its comma. A run of marks and separators goes altogether at either
+ * end of the subject; inside it, one of the separators around it stays, a space if either is one.
+ */
+function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
+  const run = new RegExp(`${SEPARATOR}*(?:${ofDropped.source}${SEPARATOR}*)+`, 'gu');
+  return withMarks.replace(run, (found: string, at: number) => {
+    if (at === 0 || at + found.length === withMarks.length) return '';
+    const lead = LEADING_SEPARATORS.exec(found)![0];
+    const trail = TRAILING_SEPARATORS.exec(found)![0];
+    if (/^\s+$/.test(lead) || /^\s+$/.test(trail)) return ' ';
+    return lead || trail;
+  });
 }
 
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */

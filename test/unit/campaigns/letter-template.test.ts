@@ -130,6 +130,19 @@ describe('rendering a letter', () => {
   });
 });
 
+describe('a subject with a field the target may not see', () => {
+  it('loses the separators the hidden field leaves, inside the subject as at its ends', () => {
+    const subject = (template: string) => renderLetter(template, 'x', context, hiddenFor('each', 'name')).subject;
+    expect(subject('Appeal — {{supporter.fullName}}, {{supporter.city}} 🙏')).toBe('Appeal — Dana Signer 🙏');
+    expect(subject('{{case.personName}} – {{supporter.city}} – {{campaign.title}}')).toBe('Aigerim – Free Aigerim');
+    expect(subject('{{supporter.city}}: free her')).toBe('free her');
+    expect(subject('Free her ({{supporter.city}}, {{supporter.country}})')).toBe('Free her');
+    const digest = (template: string) => renderLetter(template, 'x', context, hiddenFor('digest', 'full')).subject;
+    expect(digest('Appeal — {{supporter.fullName}}, {{supporter.city}} 🙏')).toBe('Appeal 🙏');
+    expect(digest('Free her – {{supporter.fullName}}')).toBe('Free her');
+  });
+});
+
 describe('what a target learns of the supporter', () => {
   it('hides city and country from a `name` target', () => {
     expect(discloseTo('name', context.supporter)).toEqual({ fullName: 'Dana Signer', city: '', country: '', personalNote: 'Free her.' });
