@@ -90,7 +90,8 @@ export async function retireTarget(db: Queryable, campaignId: number, targetId: 
 
 /**
  * Saves a target's details. Letters and digests to it not sent yet (queued, waiting for a retry, or
- * failed) follow a changed address; those sent keep the one they went to.
+ * failed) follow a changed address, their last error marked as the previous address's; those
+ * sent keep the one they went to.
  * @returns the target as saved and how many failed letters now name the new address; undefined
  * when it is not the campaign's.
  */
@@ -101,7 +102,10 @@ export async function updateTarget(db: Queryable, campaignId: number, targetId: 
         WHERE id = $2 AND campaign_id = $1
        RETURNING *
      ), moved AS (
-       UPDATE deliveries d SET recipient = u.email, updated_at = now()
+       -- The relay's last answer was about the old address: say so, next to the new one.
+       UPDATE deliveries d SET recipient = u.email, updated_at = now(),
+              last_error = CASE WHEN d.last_error IS NULL OR d.last_error LIKE 'to the previous address: %' THEN d.last_error
+                                ELSE left('to the previous address: ' || d.last_error, 500) END
          FROM updated u
         WHERE d.campaign_id = $1 AND d.target_id = u.id AND d.status IN ('queued', 'retry', 'failed') AND d.recipient <> u.email
        RETURNING d.status

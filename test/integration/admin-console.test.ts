@@ -237,6 +237,8 @@ describe('the organizer console on PGlite', () => {
     expect(saved.status).toBe(303);
     expect((await client.open(saved.location!)).text).toContain('Ministry of Foreign Affairs saved: letters not sent yet go to the new address. 1 letter that failed names it now');
     expect(await letters()).toEqual([{ recipient: typo, status: 'sent' }, { recipient: fixed, status: 'failed' }]);
+    // Its error was the old address's, and the failed list says so beside the new one.
+    expect((await ctx.db.query(`SELECT last_error FROM deliveries WHERE recipient = $1`, [fixed])).rows).toEqual([{ last_error: 'to the previous address: 550 no such user' }]);
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.edit']);
     const { rows: [edited] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'target.edit' AND object = $1`, [`campaign:${slug}`]);
     expect(edited!.detail).toMatchObject({ changed: ['name', 'email', 'salutation'], from: typo, to: fixed });
