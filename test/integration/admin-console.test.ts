@@ -10,7 +10,7 @@ import { deliveryJobId } from '../../src/queues.ts';
 import { waitForMail } from '../helpers/subscribers.ts';
 
 const actions = async (ctx: TestContext, organizerId: number) =>
-  (await ctx.db.query<{ action: string; object: string }>('SELECT action, object FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
+  (await ctx.db.query<{ action: string; object: string; detail: Record<string, unknown> | null }>('SELECT action, object, detail FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows;
 
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -199,6 +199,8 @@ describe('the organizer console on PGlite', () => {
     await sign('Third Signer');
     await until(() => letters(gone), (l) => l.length === 2 && l.every((x) => x === 'sent'));
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.retire', 'target.reinstate']);
+    // The log names the official, which an id alone no longer would once the target is gone.
+    expect((await actions(ctx, organizerId)).find((a) => a.action === 'target.retire')!.detail).toMatchObject({ target: target!.id, name: 'Former Minister' });
   });
 
   it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {

@@ -48,7 +48,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
         const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === asciiAddress(str(b.email)).toLowerCase());
         throw new ValidationError({ email: retired ? 'is a target this campaign no longer writes to: press “Write to it again” in the list above' : 'this campaign writes to this address already' });
       }
-      await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id });
+      await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id, name: added[0]!.name });
       setFlash(ctx, res, `${added[0]!.name} added.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
@@ -100,7 +100,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     try {
       const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, ...(retired ? { dropped } : {}) });
+      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired ? { dropped } : {}) });
       setFlash(ctx, res, retired
         ? `${target.name} gets no more letters${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
         : `${target.name} removed.`);
@@ -115,7 +115,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     try {
       const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
-      if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id });
+      if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id, name: target.name });
       setFlash(ctx, res, `${target.name} is written to again: letters of signatures confirmed from now on go to it.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;

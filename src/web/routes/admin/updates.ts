@@ -69,7 +69,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
     const id = idParam(req.params.id, 'update');
     const { update, dropped, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
-    if (!already) await recordAudit(db, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, dropped });
+    if (!already) await recordAudit(db, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped });
     setFlash(ctx, res, already
       ? `“${update.title}” was withdrawn already.`
       : `“${update.title}” is withdrawn: it is off the case page${dropped ? `, and ${dropped} ${dropped === 1 ? 'alert' : 'alerts'} not yet sent will not be sent` : ''}. Alerts already sent cannot be taken back.`);
