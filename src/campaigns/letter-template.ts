@@ -80,13 +80,14 @@ function checkNode(field: string, node: hbs.AST.Node): void {
     case 'BlockStatement': {
       const b = node as hbs.AST.BlockStatement;
       const helper = (b.path as hbs.AST.PathExpression).original;
-      if (!BLOCK_HELPERS.has(helper)) fail(field, `{{#${helper}}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed`, line);
-      if (b.params.length === 0) fail(field, `{{#${helper}}} needs the variable it tests, as in {{#${helper} supporter.city}}`, line);
+      // {{^if x}}…{{/if}} has only an inverse: its program is absent.
+      const open = b.program ? '#' : '^';
+      if (!BLOCK_HELPERS.has(helper)) fail(field, `{{${open}${helper}}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed`, line);
+      if (b.params.length === 0) fail(field, `{{${open}${helper}}} needs the variable it tests, as in {{${open}${helper} supporter.city}}`, line);
       if (b.params.length > 1 || b.hash) {
-        fail(field, `{{#${helper}}} tests one variable, as in {{#${helper} supporter.city}}; to test two, put one block inside the other`, line);
+        fail(field, `{{${open}${helper}}} tests one variable, as in {{${open}${helper} supporter.city}}; to test two, put one block inside the other`, line);
       }
       checkPath(field, b.params[0]!, line);
-      // {{^if x}}…{{/if}} has only an inverse: its program is absent.
       if (b.program) checkNode(field, b.program);
       if (b.inverse) checkNode(field, b.inverse);
       return;
@@ -282,7 +283,10 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
     .split('\n')
     .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
     .join('\n');
-  const title = dropFromSubject(compile(subject, marked)(context, RUNTIME), ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
+  const withMarks = compile(subject, marked)(context, RUNTIME);
+  let title = dropFromSubject(withMarks, ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
+  // Brackets the field was in are gone now: "Free her – ({{supporter.city}})" ends in a dash.
+  if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
   return finish(title, text.replace(ofDropped, ''));
 }
 

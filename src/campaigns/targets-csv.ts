@@ -26,8 +26,8 @@ type Column = (typeof TARGET_CSV_COLUMNS)[number];
 
 /** Column names as spreadsheets and people write them, with case, spaces, dots, dashes and underscores taken out. */
 const HEADER_NAMES: Record<string, Column> = {
-  name: 'name', fullname: 'name', official: 'name', target: 'name',
-  title: 'title', position: 'title', jobtitle: 'title', role: 'title',
+  name: 'name', fullname: 'name',
+  title: 'title', position: 'title', jobtitle: 'title',
   email: 'email', emailaddress: 'email', mail: 'email',
   salutation: 'salutation', greeting: 'salutation',
   disclose: 'disclose',
@@ -35,13 +35,14 @@ const HEADER_NAMES: Record<string, Column> = {
 
 /**
  * The columns a first line names, when it is a header: it holds no address (every target row
- * does) and at least one column name Appeal knows. A header without both a name and an email
+ * does) and at least two column names Appeal knows. A header without both a name and an email
  * column is an error of the file: read as a target, it would only say "email is required".
  */
 function headerOf(first: string[]): { columns: string[] } | { error: string } | undefined {
   if (first.some((cell) => cell.includes('@'))) return undefined;
   const columns = first.map((h) => HEADER_NAMES[h.toLowerCase().replace(/[\s._-]+/g, '')] ?? '');
-  if (!columns.some(Boolean)) return undefined;
+  // One known word could be a value ("name" is one of disclose's); two make a header.
+  if (columns.filter(Boolean).length < 2) return undefined;
   if (columns.includes('name') && columns.includes('email')) return { columns };
   const missing = (['name', 'email'] as const).filter((c) => !columns.includes(c));
   return {

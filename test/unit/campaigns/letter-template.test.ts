@@ -137,9 +137,12 @@ describe('a subject with a field the target may not see', () => {
     expect(subject('{{case.personName}} – {{supporter.city}} – {{campaign.title}}')).toBe('Aigerim – Free Aigerim');
     expect(subject('{{supporter.city}}: free her')).toBe('free her');
     expect(subject('Free her ({{supporter.city}}, {{supporter.country}})')).toBe('Free her');
+    expect(subject('Free her – ({{supporter.city}})')).toBe('Free her');
+    expect(errorsOf('{{^if}}x{{/if}}').body).toBe('Line 1: {{^if}} needs the variable it tests, as in {{^if supporter.city}}');
     const digest = (template: string) => renderLetter(template, 'x', context, hiddenFor('digest', 'full')).subject;
     expect(digest('Appeal — {{supporter.fullName}}, {{supporter.city}} 🙏')).toBe('Appeal 🙏');
     expect(digest('Free her – {{supporter.fullName}}')).toBe('Free her');
+    expect(digest('Free her — [{{supporter.fullName}}]')).toBe('Free her');
   });
 });
 

@@ -55,6 +55,10 @@ describe('reading targets from CSV', () => {
     const rowFirst = parseTargetsCsv('Judge One,District judge,,Your Honour\nJudge Two,x,two@court.example\n');
     expect(rowFirst.fileError).toBeUndefined();
     expect(rowFirst.rows[0]!.errors.join()).toMatch(/email/);
+    // Nor does one word a column could be named ("name" is a value of disclose).
+    const oneWord = parseTargetsCsv('Jane Doe,Minister,,Dear Minister,name\nJohn,Judge,john@gov.example,Dear Judge\n');
+    expect(oneWord.fileError).toBeUndefined();
+    expect(oneWord.rows.map((r) => [r.line, r.errors.length > 0])).toEqual([[1, true], [2, false]]);
   });
 
   it('refuses a file not saved as UTF-8 (Excel on Russian Windows writes Windows-1251) instead of importing "����"', () => {
