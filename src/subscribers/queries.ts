@@ -192,8 +192,13 @@ export interface SubscriberExportRow {
   created_at: Date;
   confirmed_at: Date | null;
   unsubscribed_at: Date | null;
-  /** Slugs of the cases followed, `*` for all cases; active and pending subscriptions alike. */
+  /** Slugs of the cases followed (confirmed subscriptions), `*` for all cases. */
   follows: string;
+  /**
+   * Slugs asked for on a form and not yet confirmed by email, `*` for all cases. Kept apart from
+   * `follows`: anyone can type an address into a form, so these are no one's consent.
+   */
+  awaiting_confirmation: string;
 }
 
 /** One keyset page of subscribers with what each follows, for the console's CSV export. */
@@ -202,7 +207,10 @@ export async function listSubscribersPage(db: Queryable, afterId: number, limit:
     `SELECT s.id, s.email, s.status, s.consent_at, s.consent_source, s.created_at, s.confirmed_at, s.unsubscribed_at,
             coalesce((SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST)
                         FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
-                       WHERE x.subscriber_id = s.id), '') AS follows
+                       WHERE x.subscriber_id = s.id AND x.status = 'active'), '') AS follows,
+            coalesce((SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST)
+                        FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
+                       WHERE x.subscriber_id = s.id AND x.status = 'pending'), '') AS awaiting_confirmation
        FROM subscribers s WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
     [afterId, limit],
   );

@@ -6,6 +6,7 @@ import { getCase } from '../../src/cases/service.ts';
 import { getCampaign } from '../../src/campaigns/service.ts';
 import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
+import { insertPendingSubscription, upsertSubscriber } from '../../src/subscribers/queries.ts';
 import { deliveryJobId } from '../../src/queues.ts';
 import { waitForMail } from '../helpers/subscribers.ts';
 
@@ -599,11 +600,18 @@ describe('the organizer console on PGlite', () => {
     const kase = await getCase(ctx.db, caseSlug);
     const address = `=cmd-${uniq('sub')}@supporter.example`;
     await subscribeConfirmedSigner(ctx.db, address, kase.id, 'sign form');
+    // Someone else types the same address into another case's form: no consent until confirmed.
+    const other = await getCase(ctx.db, (await createLiveCampaign(ctx.db)).caseSlug);
+    const subscriber = await upsertSubscriber(ctx.db, address);
+    await insertPendingSubscription(ctx.db, subscriber.id, other.id, 'case page', 'Keep me updated');
     const res = await client.get('/admin/subscribers.csv');
     expect(res.status).toBe(200);
-    const line = res.text.split('\n').find((l) => l.includes(address))!;
+    const lines = res.text.split('\r\n');
+    expect(lines[0]).toBe('email,status,follows,consent_at,consent_source,created_at,confirmed_at,unsubscribed_at,awaiting_confirmation');
+    const line = lines.find((l) => l.includes(address))!;
     expect(line.startsWith(`'=cmd-`)).toBe(true);
     expect(line).toContain(`,active,${caseSlug},`);
+    expect(line.endsWith(`,${other.slug}`)).toBe(true);
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('subscribers.export');
     expect((await client.get('/admin/subscribers')).text).toContain('active');
   });

@@ -107,9 +107,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     await sendCsv(
       res,
       'subscribers.csv',
-      ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at'],
+      ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at', 'awaiting_confirmation'],
       (afterId) => listSubscribersPage(db, afterId, 1000),
-      (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at)],
+      (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at), s.awaiting_confirmation],
       () => recordAudit(db, actor(res), 'subscribers.export', 'subscribers'),
     );
   });
