@@ -4,10 +4,10 @@ import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput } from '../validation.ts';
-import { STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
+import { renderLetter, STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
-import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus } from './types.ts';
+import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
 const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
 
@@ -115,6 +115,31 @@ const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; fr
 export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
   if (!campaign.letter_body.includes(STARTER_PLACEHOLDER) && !campaign.letter_subject.includes(STARTER_PLACEHOLDER)) return null;
   return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
+}
+
+/**
+ * A salutation is optional on every form and in a CSV. When officials still written to have none
+ * and the letter puts `{{target.salutation}}` at the start of a line with nothing in its place,
+ * their letters open with a bare comma: said on the campaign's page and before launching.
+ */
+export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'salutation' | 'retired_at'>[]): string | null {
+  const without = targets.filter((t) => t.retired_at === null && t.salutation.trim() === '');
+  if (without.length === 0) return null;
+  let text: string;
+  try {
+    ({ text } = renderLetter(campaign.letter_subject, campaign.letter_body, {
+      supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
+      target: { name: without[0]!.name, title: 'Title', salutation: '' },
+      case: { personName: 'Person', location: 'Place' },
+      campaign: { title: 'Campaign' },
+      date: 'Date',
+    }));
+  } catch {
+    return null;
+  }
+  if (!/^[ \t]*[,;:.]/m.test(text)) return null;
+  const names = without.slice(0, 3).map((t) => t.name).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');
+  return `${names} ${without.length === 1 ? 'has' : 'have'} no salutation, so ${without.length === 1 ? 'their letter begins' : 'their letters begin'} with a bare “,”. Give ${without.length === 1 ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
 }
 
 /**

@@ -5,6 +5,7 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { getCase } from '../../src/cases/service.ts';
 import { getCampaign } from '../../src/campaigns/service.ts';
 import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
+import { STARTER_BODY } from '../../src/web/routes/admin/campaigns.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
 import { insertPendingSubscription, upsertSubscriber } from '../../src/subscribers/queries.ts';
 import { deliveryJobId } from '../../src/queues.ts';
@@ -126,6 +127,16 @@ describe('the organizer console on PGlite', () => {
     expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
     // The campaign page counts who waits for the digest: no letter is queued for them yet.
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, at \d+:00 UTC\./);
+  });
+
+  it('warns before launching when officials with no salutation would get a letter opening with a bare comma', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: 'court@court.example', salutation: 'Your Honour' }, { name: 'Deputy Ospanov', email: 'mp9@parliament.example' }] }, 'draft');
+    const launch = await client.open(`/admin/campaigns/${slug}/launch`);
+    expect(launch.text).toContain('Deputy Ospanov has no salutation, so their letter begins with a bare “,”');
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('Deputy Ospanov has no salutation');
+    // The console's starter letter greets them by name instead: nothing to warn about.
+    await ctx.db.query('UPDATE campaigns SET letter_body = $2 WHERE slug = $1', [slug, STARTER_BODY.replace(STARTER_PLACEHOLDER, 'Free her.')]);
+    expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('no salutation');
   });
 
   it('warns before launching a campaign whose letter still holds the starter placeholder, and on its page', async () => {

@@ -59,7 +59,9 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const token = confirmLink(confirmation!);
 
     const page = await fetch(`${base}/confirm/${token}`);
-    expect(await page.text()).toContain(`action="/confirm/${token}"`);
+    const pageHtml = await page.text();
+    expect(pageHtml).toContain(`action="/confirm/${token}"`);
+    expect(pageHtml).toMatch(/<title>Confirm your signature/);
     expect(ctx.sink!.messages).toHaveLength(1);
 
     const confirmed = await post(`${base}/confirm/${token}`, {});
@@ -86,6 +88,8 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
 
     const again = await post(`${base}/confirm/${token}`, {});
     expect(again.status).toBe(303);
+    // The link opened again: its title says what its heading says, as a screen reader reads it first.
+    expect(await (await fetch(`${base}/confirm/${token}`)).text()).toMatch(/<title>Already confirmed[^<]*<\/title>[\s\S]*<h1>Already confirmed<\/h1>/);
     await new Promise((r) => setTimeout(r, 500));
     expect(ctx.sink!.messages).toHaveLength(4);
   });

@@ -150,7 +150,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const place = [found.signature.city, found.signature.country].filter(Boolean).join(', ');
     // A campaign that closed before the signer confirmed takes no more letters: no button to press.
     const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
-    page(res, 'confirm', { title: 'Confirm your signature', token, ...found, place, confirmed, changed }, status);
+    // The title says what the heading says: a screen reader announces it first.
+    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : 'Confirm your signature';
+    page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
   };
 
   router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));

@@ -207,4 +207,30 @@ describe('the letters Appeal starts organizers with', () => {
     expect(place('Lyonville', '')).toContain('Dana Signer\nLyonville\n');
     expect(place('', '')).toMatch(/Dana Signer\n\n?1 May 2026/);
   });
+
+  it('greets an official with no salutation by name (starter)', async () => {
+    const { STARTER_BODY } = await import('../../../src/web/routes/admin/campaigns.ts');
+    expect(renderLetter('S', STARTER_BODY, context).text).toMatch(/^Your Honour,\n/);
+    expect(renderLetter('S', STARTER_BODY, { ...context, target: { ...context.target, salutation: '' } }).text).toMatch(/^Dear Judge One,\n/);
+  });
+});
+
+describe('missingSalutation', () => {
+  const target = (name: string, salutation: string, retired = false) => ({ name, salutation, retired_at: retired ? new Date() : null });
+  const campaign = (body: string) => ({ letter_subject: 'About {{case.personName}}', letter_body: body });
+
+  it('warns when officials with no salutation would get a letter opening with a bare comma', async () => {
+    const { missingSalutation } = await import('../../../src/campaigns/service.ts');
+    const warning = missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Deputy Ospanov', ''), target('Ministry', ' ')]);
+    expect(warning).toContain('Deputy Ospanov, Ministry have no salutation');
+    expect(warning).toContain('{{#if target.salutation}}');
+  });
+
+  it('says nothing when every official still written to has one, or the letter has a fallback', async () => {
+    const { missingSalutation } = await import('../../../src/campaigns/service.ts');
+    const { STARTER_BODY } = await import('../../../src/web/routes/admin/campaigns.ts');
+    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Former minister', '', true)])).toBeNull();
+    expect(missingSalutation(campaign(STARTER_BODY), [target('Deputy Ospanov', '')])).toBeNull();
+    expect(missingSalutation(campaign('Free her.\n{{target.salutation}}'), [target('Deputy Ospanov', '')])).toBeNull();
+  });
 });

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
-  setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
+  missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
@@ -14,7 +14,7 @@ import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { CAMPAIGN_FORM_ORDER, formErrors, revisionOf, str, type Render } from './render.ts';
 
-export const STARTER_BODY = `{{target.salutation}},
+export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
 I am writing to you about {{case.personName}}{{#if case.location}}, who is held in {{case.location}}{{/if}}.
 
@@ -159,6 +159,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
+        noSalutation: allowed && action === 'launch' ? missingSalutation(campaign, targets) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
+import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
@@ -55,6 +55,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying, ...sigs,
       unfinished: unfinishedLetter(campaign),
+      noSalutation: missingSalutation(campaign, targets),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
