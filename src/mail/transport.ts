@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { isLoopback, makeDataDir, type Config } from '../config.ts';
@@ -73,6 +74,19 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
 }
 
 /**
+ * A header line may not pass 998 octets (RFC 5322 2.1.1), and nodemailer folds a header only at
+ * its spaces and encodes only one holding non-ASCII text or a quote. A subject whose template
+ * runs long values together with no space between them would go out as one line a strict relay
+ * refuses (and one that rewraps it breaks the DKIM signature). Such a subject goes as encoded
+ * words, which nodemailer keeps and folds between.
+ */
+export function foldableSubject(message: Message): Message {
+  const { subject } = message;
+  if (typeof subject !== 'string' || !/\S{78}/.test(subject)) return message;
+  return { ...message, subject: encodeWord(subject, 'Q', 52) };
+}
+
+/**
  * The one transport for the process, chosen from config: pooled SMTP when SMTP_URL is set,
  * otherwise `.eml` files under DATA_DIR/outbox. Every message is DKIM-signed when DKIM is set.
  */
@@ -90,7 +104,7 @@ export function createMailer(
     return {
       kind: 'smtp',
       async send(message) {
-        const info = await transport.sendMail(message);
+        const info = await transport.sendMail(foldableSubject(message));
         return { messageId: info.messageId };
       },
       close: () => transport.close(),
@@ -103,7 +117,7 @@ export function createMailer(
     kind: 'outbox',
     outboxDir,
     async send(message) {
-      const info = await transport.sendMail(message);
+      const info = await transport.sendMail(foldableSubject(message));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const id = info.messageId.replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
       const file = path.join(outboxDir, `${stamp}-${id}.eml`);

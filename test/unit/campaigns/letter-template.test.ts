@@ -161,12 +161,18 @@ describe('what a target learns of the supporter', () => {
     const hidden = renderLetter('From {{supporter.fullName}} ({{supporter.city}})', body, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name'));
     expect(hidden).toEqual({ subject: 'From Dana Signer', text: 'Dear judge,\n\nFree her.\n\nDana Signer\n1 May 2026\n' });
     // A line that says something besides stays, the hidden field empty in it; shown fields are untouched.
-    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Written in  today.\n');
+    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Written in today.\n');
     expect(renderLetter('S', body, context, hiddenFor('each', 'name_place')).text).toContain('Dana Signer\nLyonville, Freedonia\n(Lyonville)\n');
     // The starter letters write the place line inside {{#if}}s: it goes too, leaving no empty line.
     const starter = `Yours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
     expect(renderLetter('S', starter, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Yours,\n\nDana Signer\n1 May 2026\n');
     expect(renderLetter('S', starter, context, hiddenFor('each', 'name_place')).text).toBe('Yours,\n\nDana Signer\nLyonville, Freedonia\n1 May 2026\n');
+    // Inside a line that says more, the separators the hidden fields leave go with them.
+    const nameOnly = { ...context, supporter: discloseTo('name', context.supporter) };
+    expect(renderLetter('S', 'Мен, {{supporter.fullName}}, {{supporter.city}}, {{supporter.country}}, сізден сұраймын.', nameOnly, hiddenFor('each', 'name')).text).toBe('Мен, Dana Signer, сізден сұраймын.\n');
+    expect(renderLetter('S', 'Signed by {{supporter.fullName}} ({{supporter.city}})', nameOnly, hiddenFor('each', 'name')).text).toBe('Signed by Dana Signer\n');
+    // A list's dash and a line's indent stay.
+    expect(renderLetter('S', 'List:\n- from {{supporter.city}}, with love\n  {{supporter.city}}: her home', nameOnly, hiddenFor('each', 'name')).text).toBe('List:\n- from with love\n  her home\n');
     // A separator line of the letter's own after such a block stays.
     expect(renderLetter('S', 'A\n{{#if supporter.city}}\nfrom {{supporter.city}}\n{{/if}}\n--\nB', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('A\n--\nB\n');
   });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
+import { simpleParser } from 'mailparser';
 import { classifySendError, createMailer, ehloName, isRelayTrouble } from '../../../src/mail/transport.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
@@ -221,6 +222,22 @@ describe('DKIM', () => {
     mailer.close();
     const eml = fs.readFileSync(info.file!, 'utf8');
     expect(eml).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=appeal\.test;[^]*?s=s2026;/m);
+  });
+
+  it('folds a subject of long values run together: no header line over 998 octets, signed and read back as written', async () => {
+    // A template of ten names with no space between them, each 120 characters long.
+    const subject = `${'N'.repeat(120)}-`.repeat(10);
+    const mailer = createMailer({ smtpUrl: undefined, dataDir: dir, dkim: dkim(keyFile('rsa-long.pem', rsa)), workerConcurrency: 1, mailFrom: MAIL_FROM });
+    const info = await mailer.send({ ...message, subject });
+    const short = await mailer.send({ ...message, subject: 'About Aigerim, held in Almaty since 2025' });
+    mailer.close();
+    const eml = fs.readFileSync(info.file!, 'utf8');
+    const head = eml.slice(0, eml.indexOf('\n\n'));
+    expect(Math.max(...head.split('\n').map((l) => Buffer.byteLength(l)))).toBeLessThanOrEqual(998);
+    expect((await simpleParser(eml)).subject).toBe(subject);
+    expect(eml).toMatch(/^DKIM-Signature: [^]*?h=[^;]*Subject/im);
+    // A subject that folds at its spaces goes as it is, unencoded.
+    expect(fs.readFileSync(short.file!, 'utf8')).toContain('Subject: About Aigerim, held in Almaty since 2025');
   });
 
   it('stops the start on a key that is missing, cut short, not RSA or too short for receivers, naming DKIM_PRIVATE_KEY_FILE', () => {
