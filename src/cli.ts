@@ -27,6 +27,10 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   if (config.databaseUrl) {
     const db = openPostgres(config.databaseUrl, { max: 2 });
     try {
+      // Named as web and worker name it: what an operator reads when `migrate` cannot connect.
+      await db.query('SELECT 1').catch((err: Error) => {
+        throw new Error(`DATABASE_URL: cannot open the database: ${err.message}`);
+      });
       return await runCommand(db, config, request);
     } finally {
       await db.close();

@@ -74,7 +74,9 @@ async function main(mode: Mode): Promise<void> {
   if (server && (await countOrganizers(ctx.db)) === 0) {
     lines.push('  No organizer yet. Create the first admin with:  npm run cli -- organizer:add you@example.org --admin');
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  // For the person who started it; stdout is the JSON log's alone, for whatever collects it.
+  process.stderr.write(lines.join('\n') + '\n');
+  log.info({ mode, url: server ? `${config.publicUrl}/` : undefined }, 'started');
 
   let stopping = false;
   const stop = async (signal: string) => {

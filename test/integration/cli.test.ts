@@ -17,7 +17,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,7 +30,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
@@ -39,8 +39,9 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['--help']),
       cli(ctx.env, ['token:create', '--help']),
       cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
+      cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['migrate']),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -171,11 +172,13 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
   });
 
-  it('fails with one line and exit code 1 on a short or common password or a bad variable', () => {
+  it('fails with one line and exit code 1 on a short or common password, a bad variable or a database it cannot reach', () => {
     for (const [ran, pattern] of [
       [r.shortPassword, /^appeal: .*password: must be at least 10 characters/],
       [r.commonPassword, /^appeal: .*password: is too easy to guess/],
       [r.badConfig, /^appeal: PORT: /],
+      // What the compose file's migrate service shows when Postgres is not there: the variable to check.
+      [r.noDatabase, /^appeal: DATABASE_URL: cannot open the database: .*ECONNREFUSED/],
     ] as const) {
       expect(ran.code).toBe(1);
       expect(ran.stderr.trimEnd().split('\n')).toHaveLength(1);

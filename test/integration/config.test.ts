@@ -68,7 +68,7 @@ describe('starting on a port that is taken', () => {
       const { code, stdout, stderr } = await runTsx('src/main.ts', [], { DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'silent', QUEUE_PREFIX: `port-${port}` }, { timeoutMs: 60_000 });
       expect(code).toBe(1);
       expect(stderr.trimEnd()).toMatch(new RegExp(`^appeal: PORT: cannot listen on ${port}: .*EADDRINUSE`));
-      expect(stdout).not.toContain('is running');
+      expect(stdout + stderr).not.toContain('is running');
     } finally {
       taken.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
