@@ -274,6 +274,22 @@ export async function countFailedByKind(db: Queryable) {
 }
 
 /**
+ * Emails still being retried a while after they were first asked for: a relay that has refused
+ * them for now (or not answered) for longer than greylisting takes. Uses the unfinished rows' index.
+ */
+export async function countLongRetryingByKind(db: Queryable, olderThanMinutes: number) {
+  const { rows } = await db.query<{ kind: string; n: number; last_error: string | null }>(
+    `SELECT kind, count(*)::int AS n, (array_agg(last_error ORDER BY updated_at DESC))[1] AS last_error
+       FROM deliveries
+      WHERE status IN ('queued', 'retry', 'sending') AND status = 'retry'
+        AND created_at < now() - make_interval(mins => $1)
+      GROUP BY kind ORDER BY kind`,
+    [olderThanMinutes],
+  );
+  return rows;
+}
+
+/**
  * Only a failed delivery goes back to the queue, with its attempts counted afresh, and only when
  * its address is not suppressed (the claim would fail it again at once) and it is not a letter to
  * a retired target (which gets no new letter: the send would drop the row, and its record with it).

@@ -123,6 +123,7 @@ export const listFailedDeliveries = q.listFailedDeliveries;
 export const listCampaignLetters = q.listCampaignLetters;
 export const suppressedAmong = sq.suppressedAmong;
 export const countFailedByKind = q.countFailedByKind;
+export const countLongRetryingByKind = q.countLongRetryingByKind;
 export const listSuppressions = sq.listSuppressions;
 export const countOtherSuppressions = sq.countOtherSuppressions;
 export const OFFICIAL_KINDS: readonly string[] = sq.OFFICIAL_KINDS;

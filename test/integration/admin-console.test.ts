@@ -627,6 +627,22 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get('/admin/subscribers')).text).toContain('active');
   });
 
+  it('says on the dashboard which emails a relay has held back for long, before their attempts run out', async () => {
+    const source = 900_000_000 + Math.floor(Math.random() * 1e6);
+    await ctx.db.query(
+      `INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error, created_at)
+       VALUES ('optin', $1, 'held@example.net', 'retry', 4, '421 4.7.0 [recipient] try again later', now() - interval '2 hours'),
+              ('optin', $1, 'fresh@example.net', 'retry', 1, '451 greylisted', now())`,
+      [source],
+    );
+    try {
+      const text = (await client.get('/admin')).text;
+      expect(text).toContain('1 optin email is still being retried more than 30 minutes after it was asked for; the mail relay said: 421 4.7.0 [recipient] try again later');
+    } finally {
+      await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
+    }
+  });
+
   it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const page = await client.open(`/admin/campaigns/${slug}/edit`);

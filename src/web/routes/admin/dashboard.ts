@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
-import { countFailedByKind } from '../../../deliveries/service.ts';
+import { countFailedByKind, countLongRetryingByKind } from '../../../deliveries/service.ts';
 import type { Render } from './render.ts';
 
 /** A live campaign this close to its goal is worth a look (raise the goal, plan the hand-over). */
@@ -9,13 +9,15 @@ const NEAR_GOAL = 0.8;
 const RECENT_DAYS = 30;
 /** A deadline this many days off or closer is worth a look. */
 const DEADLINE_WARNING_DAYS = 7;
+/** Emails retried past this many minutes after they were asked for: longer than greylisting takes. */
+const RETRYING_MINUTES = 30;
 
 export interface Attention {
-  href: string;
+  href?: string;
   text: string;
 }
 
-function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: string; n: number }[]): Attention[] {
+function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: string; n: number }[], retrying: { kind: string; n: number; last_error: string | null }[]): Attention[] {
   const items: Attention[] = [];
   for (const c of campaigns) {
     if (c.failed > 0) items.push({ href: `/admin/campaigns/${c.slug}#failed`, text: `${c.failed} ${c.failed === 1 ? 'letter' : 'letters'} failed in “${c.title}”` });
@@ -35,6 +37,12 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
   for (const f of failedByKind) {
     if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${f.kind} ${f.n === 1 ? 'email' : 'emails'}` });
   }
+  // Not failed yet, but not going either: a relay down or refusing for now shows here before the
+  // attempts run out. Letters are listed on their campaign's page, alerts on their case's.
+  for (const r of retrying) {
+    const what = `${r.n} ${r.kind} ${r.n === 1 ? 'email is' : 'emails are'}`;
+    items.push({ text: `${what} still being retried more than ${RETRYING_MINUTES} minutes after ${r.n === 1 ? 'it was' : 'they were'} asked for${r.last_error ? `; the mail relay said: ${r.last_error}` : ''}` });
+  }
   return items;
 }
 
@@ -42,9 +50,10 @@ export function dashboardRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
 
   router.get('/', async (_req, res) => {
-    const [campaigns, failedByKind] = await Promise.all([
+    const [campaigns, failedByKind, retrying] = await Promise.all([
       listCampaignOverview(ctx.db, { recentDays: RECENT_DAYS }),
       countFailedByKind(ctx.db),
+      countLongRetryingByKind(ctx.db, RETRYING_MINUTES),
     ]);
     const totals = campaigns.reduce(
       (t, c) => ({ confirmed: t.confirmed + c.confirmed, pending: t.pending + c.pending, sent: t.sent + c.sent, failed: t.failed + c.failed }),
@@ -56,7 +65,7 @@ export function dashboardRoutes(ctx: AppContext, render: Render): Router {
       campaigns,
       live: campaigns.filter((c) => c.status === 'live').length,
       totals,
-      attention: attentionFor(campaigns, failedByKind),
+      attention: attentionFor(campaigns, failedByKind, retrying),
       recentDays: RECENT_DAYS,
     });
   });
