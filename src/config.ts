@@ -287,12 +287,10 @@ export function isLoopback(host: string): boolean {
  * Settings that start but work against the people they serve, said at start so an operator sees
  * them before the first email does: the process runs either way.
  */
-export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'smtpUrl'>): string[] {
+export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim'>): string[] {
   const warnings: string[] = [];
   const url = new URL(config.publicUrl);
-  if (config.smtpUrl && isLoopback(url.hostname)) {
-    warnings.push(`PUBLIC_URL is ${config.publicUrl}, but mail goes out through SMTP_URL: the confirmation, unsubscribe and case links in it open on no one else's machine. Set PUBLIC_URL to the public address`);
-  } else if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
+  if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');
   }
   if (config.dkim) {

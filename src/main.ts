@@ -67,7 +67,17 @@ async function main(mode: Mode): Promise<void> {
       ? `  Mail: written as .eml files to ${ctx.mailer.outboxDir} (set SMTP_URL to send for real)`
       : '  Mail: sent through SMTP_URL');
   }
-  for (const warning of configWarnings(config)) {
+  const warnings = configWarnings(config);
+  // Its default is this process's own address: fine for trying Appeal with the dev outbox, not
+  // for a worker beside a web process (nothing answers on its port) or for real mail.
+  if (!process.env.PUBLIC_URL?.trim()) {
+    if (mode === 'worker') {
+      warnings.push(`PUBLIC_URL is not set: links in the emails this worker sends start with ${config.publicUrl}, its own port, where no web process answers. Set the web's PUBLIC_URL here too`);
+    } else if (workers && ctx.mailer.kind === 'smtp') {
+      warnings.push(`PUBLIC_URL is not set: links in the emails sent through SMTP_URL start with ${config.publicUrl}, which opens on this machine alone. Set PUBLIC_URL to the public address`);
+    }
+  }
+  for (const warning of warnings) {
     lines.push(`  Warning: ${warning}.`);
     log.warn(warning);
   }

@@ -33,6 +33,8 @@ describe('when a worker process dies or is stopped (postgres)', () => {
     const ids = await insertLetters(ctx.db, campaign, 100);
     expect(ids).toHaveLength(1000);
     const first = await startWorkerProcess(env);
+    // Started without PUBLIC_URL, as a worker beside a web process often is: it says what its links would be.
+    expect(first.output()).toContain('PUBLIC_URL is not set: links in the emails this worker sends start with http://localhost:');
     const started = Date.now();
     await enqueueDeliveries(ctx.queues, ids);
 
@@ -48,7 +50,8 @@ describe('when a worker process dies or is stopped (postgres)', () => {
       [campaign.id],
     );
 
-    const second = await startWorkerProcess(env);
+    const second = await startWorkerProcess({ ...env, PUBLIC_URL: 'http://127.0.0.1:3000' });
+    expect(second.output()).not.toContain('PUBLIC_URL is not set');
     const rows = await waitUntilSettled(ctx.db, campaign, 90_000);
     const settledAt = Date.now();
     expect(rows.filter((r) => r.status !== 'sent')).toEqual([]);
