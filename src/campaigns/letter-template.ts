@@ -282,46 +282,34 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
   const text = compile(body, marked, dropped)(context, RUNTIME)
     .split('\n')
     .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
-    // A line that says more keeps it, without the separators the field leaves: "I, Dana, , ,
-    // ask you" becomes "I, Dana, ask you", and "Dana ()" becomes "Dana". Its indent stays, and
-    // dashes, which a line of the letter's own may be made of ("--" after an {{#if}} block).
-    .map((line) => (line.search(ofDropped) >= 0 ? /^[ \t]*/.exec(line)![0] + dropFields(line, ofDropped, IN_LINE).trimStart() : line))
     .join('\n');
   const withMarks = compile(subject, marked)(context, RUNTIME);
-  const title = dropFields(withMarks, ofDropped, IN_SUBJECT);
-  // "({{supporter.city}}) Free her" loses what led to the brackets too.
-  return finish(title === withMarks ? title : title.replace(/^[\s,;:–—-]+/u, ''), text);
+  let title = dropFromSubject(withMarks, ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
+  // Brackets the field was in are gone now: "Free her – ({{supporter.city}})" ends in a dash.
+  if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
+  return finish(title, text.replace(ofDropped, ''));
 }
 
-/** What a dropped field may leave around it, in a subject and in a line of the body. */
-const separators = (chars: string) => ({
-  run: `[${chars}]`,
-  leading: new RegExp(`^[${chars}]*`, 'u'),
-  trailing: new RegExp(`[${chars}]*$`, 'u'),
-  atEnd: new RegExp(`[${chars.replace(':', '')}]+$`, 'u'),
-});
-const IN_SUBJECT = separators('\\s,;:·/–—-');
-const IN_LINE = separators('\\s,;:·/');
+const SEPARATOR = '[\\s,;:·/–—-]';
+const LEADING_SEPARATORS = new RegExp(`^${SEPARATOR}*`, 'u');
+const TRAILING_SEPARATORS = new RegExp(`${SEPARATOR}*$`, 'u');
 
 /**
- * Takes the dropped fields' marks out of a subject or a line, with the separators they leave:
- * "Free her – {{supporter.fullName}}" with the name hidden would end in a dash (and a digest's
- * subject read "Free her – (3 supporters, …)"), and "… – {{supporter.fullName}},
- * {{supporter.city}} 🙏" with the city hidden would keep its comma. A run of marks and separators
- * goes altogether at either end; inside, one of the separators around it stays, a space if either
- * is one. Brackets left empty go, and the separators then left at the end.
+ * Takes the dropped fields' marks out of a subject with the separators they leave: "Free her –
+ * {{supporter.fullName}}" with the name hidden would end in a dash (and a digest's subject read
+ * "Free her – (3 supporters, …)"), and "… – {{supporter.fullName}}, {{supporter.city}} 🙏" with
+ * the city hidden would keep its comma. A run of marks and separators goes altogether at either
+ * end of the subject; inside it, one of the separators around it stays, a space if either is one.
  */
-function dropFields(withMarks: string, ofDropped: RegExp, sep: typeof IN_LINE): string {
-  if (withMarks.search(ofDropped) < 0) return withMarks;
-  const run = new RegExp(`${sep.run}*(?:${ofDropped.source}${sep.run}*)+`, 'gu');
-  const dropped = withMarks.replace(run, (found: string, at: number) => {
+function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
+  const run = new RegExp(`${SEPARATOR}*(?:${ofDropped.source}${SEPARATOR}*)+`, 'gu');
+  return withMarks.replace(run, (found: string, at: number) => {
     if (at === 0 || at + found.length === withMarks.length) return '';
-    const lead = sep.leading.exec(found)![0];
-    const trail = sep.trailing.exec(found)![0];
+    const lead = LEADING_SEPARATORS.exec(found)![0];
+    const trail = TRAILING_SEPARATORS.exec(found)![0];
     if (/^\s+$/.test(lead) || /^\s+$/.test(trail)) return ' ';
     return lead || trail;
   });
-  return dropped.replace(/\(\s*\)|\[\s*\]/g, '').replace(sep.atEnd, '');
 }
 
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */

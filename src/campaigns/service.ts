@@ -119,27 +119,39 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
 
 /**
  * A salutation is optional on every form and in a CSV. When officials still written to have none
- * and the letter puts `{{target.salutation}}` at the start of a line with nothing in its place,
- * their letters open with a bare comma: said on the campaign's page and before launching.
+ * and the letter writes `{{target.salutation}}` with nothing in its place, their letters open
+ * with "Dear ," or a bare comma: said on the campaign's page and before launching, quoting the
+ * line. A salutation inside `{{#if target.salutation}}` (as in the console's starter letter), or
+ * on a line that reads well without it, is not warned about.
  */
 export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'salutation' | 'retired_at'>[]): string | null {
   const without = targets.filter((t) => t.retired_at === null && t.salutation.trim() === '');
   if (without.length === 0) return null;
-  let text: string;
+  const SAMPLE = '\uE002';
+  const lines = (salutation: string) => renderLetter(campaign.letter_subject, campaign.letter_body, {
+    supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
+    target: { name: without[0]!.name, title: 'Title', salutation },
+    case: { personName: 'Person', location: 'Place' },
+    campaign: { title: 'Campaign' },
+    date: 'Date',
+  }).text.split('\n');
+  let bare: string | undefined;
   try {
-    ({ text } = renderLetter(campaign.letter_subject, campaign.letter_body, {
-      supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
-      target: { name: without[0]!.name, title: 'Title', salutation: '' },
-      case: { personName: 'Person', location: 'Place' },
-      campaign: { title: 'Campaign' },
-      date: 'Date',
-    }));
+    const withIt = lines(SAMPLE);
+    const withNone = lines('');
+    // Written unguarded, the line reads the same with the salutation taken out; in an {{#if}},
+    // the lines differ, or there are fewer of them.
+    if (withIt.length === withNone.length) {
+      bare = withIt.find((line, i) => line.includes(SAMPLE) && line.replaceAll(SAMPLE, '') === withNone[i]
+        && /^\s*[,;:.!]|\s[,;:.!]/u.test(withNone[i]!))?.replaceAll(SAMPLE, '').trim();
+    }
   } catch {
     return null;
   }
-  if (!/^[ \t]*[,;:.]/m.test(text)) return null;
+  if (bare === undefined) return null;
   const names = without.slice(0, 3).map((t) => t.name).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');
-  return `${names} ${without.length === 1 ? 'has' : 'have'} no salutation, so ${without.length === 1 ? 'their letter begins' : 'their letters begin'} with a bare “,”. Give ${without.length === 1 ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
+  const one = without.length === 1;
+  return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${bare}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
 }
 
 /**

@@ -132,7 +132,7 @@ describe('the organizer console on PGlite', () => {
   it('warns before launching when officials with no salutation would get a letter opening with a bare comma', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: 'court@court.example', salutation: 'Your Honour' }, { name: 'Deputy Ospanov', email: 'mp9@parliament.example' }] }, 'draft');
     const launch = await client.open(`/admin/campaigns/${slug}/launch`);
-    expect(launch.text).toContain('Deputy Ospanov has no salutation, so their letter begins with a bare “,”');
+    expect(launch.text).toContain('Deputy Ospanov has no salutation, so their letter opens with “,”');
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('Deputy Ospanov has no salutation');
     // The console's starter letter greets them by name instead: nothing to warn about.
     await ctx.db.query('UPDATE campaigns SET letter_body = $2 WHERE slug = $1', [slug, STARTER_BODY.replace(STARTER_PLACEHOLDER, 'Free her.')]);

@@ -161,18 +161,12 @@ describe('what a target learns of the supporter', () => {
     const hidden = renderLetter('From {{supporter.fullName}} ({{supporter.city}})', body, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name'));
     expect(hidden).toEqual({ subject: 'From Dana Signer', text: 'Dear judge,\n\nFree her.\n\nDana Signer\n1 May 2026\n' });
     // A line that says something besides stays, the hidden field empty in it; shown fields are untouched.
-    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Written in today.\n');
+    expect(renderLetter('S', 'Written in {{supporter.city}} today.', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Written in  today.\n');
     expect(renderLetter('S', body, context, hiddenFor('each', 'name_place')).text).toContain('Dana Signer\nLyonville, Freedonia\n(Lyonville)\n');
     // The starter letters write the place line inside {{#if}}s: it goes too, leaving no empty line.
     const starter = `Yours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
     expect(renderLetter('S', starter, { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('Yours,\n\nDana Signer\n1 May 2026\n');
     expect(renderLetter('S', starter, context, hiddenFor('each', 'name_place')).text).toBe('Yours,\n\nDana Signer\nLyonville, Freedonia\n1 May 2026\n');
-    // Inside a line that says more, the separators the hidden fields leave go with them.
-    const nameOnly = { ...context, supporter: discloseTo('name', context.supporter) };
-    expect(renderLetter('S', 'Мен, {{supporter.fullName}}, {{supporter.city}}, {{supporter.country}}, сізден сұраймын.', nameOnly, hiddenFor('each', 'name')).text).toBe('Мен, Dana Signer, сізден сұраймын.\n');
-    expect(renderLetter('S', 'Signed by {{supporter.fullName}} ({{supporter.city}})', nameOnly, hiddenFor('each', 'name')).text).toBe('Signed by Dana Signer\n');
-    // A list's dash and a line's indent stay.
-    expect(renderLetter('S', 'List:\n- from {{supporter.city}}, with love\n  {{supporter.city}}: her home', nameOnly, hiddenFor('each', 'name')).text).toBe('List:\n- from with love\n  her home\n');
     // A separator line of the letter's own after such a block stays.
     expect(renderLetter('S', 'A\n{{#if supporter.city}}\nfrom {{supporter.city}}\n{{/if}}\n--\nB', { ...context, supporter: discloseTo('name', context.supporter) }, hiddenFor('each', 'name')).text).toBe('A\n--\nB\n');
   });
@@ -225,18 +219,24 @@ describe('missingSalutation', () => {
   const target = (name: string, salutation: string, retired = false) => ({ name, salutation, retired_at: retired ? new Date() : null });
   const campaign = (body: string) => ({ letter_subject: 'About {{case.personName}}', letter_body: body });
 
-  it('warns when officials with no salutation would get a letter opening with a bare comma', async () => {
+  it('warns, quoting the line, when officials with no salutation would get a letter opening with a bare comma or "Dear ,"', async () => {
     const { missingSalutation } = await import('../../../src/campaigns/service.ts');
     const warning = missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Deputy Ospanov', ''), target('Ministry', ' ')]);
-    expect(warning).toContain('Deputy Ospanov, Ministry have no salutation');
+    expect(warning).toContain('Deputy Ospanov, Ministry have no salutation, so their letters open with “,”');
     expect(warning).toContain('{{#if target.salutation}}');
+    expect(missingSalutation(campaign('Dear {{target.salutation}},\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('their letter opens with “Dear ,”');
+    expect(missingSalutation(campaign('{{target.salutation}}:\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('with “:”');
   });
 
-  it('says nothing when every official still written to has one, or the letter has a fallback', async () => {
+  it('says nothing when every official still written to has one, the letter has a fallback, or does not use it', async () => {
     const { missingSalutation } = await import('../../../src/campaigns/service.ts');
     const { STARTER_BODY } = await import('../../../src/web/routes/admin/campaigns.ts');
+    const none = [target('Deputy Ospanov', '')];
     expect(missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Former minister', '', true)])).toBeNull();
-    expect(missingSalutation(campaign(STARTER_BODY), [target('Deputy Ospanov', '')])).toBeNull();
-    expect(missingSalutation(campaign('Free her.\n{{target.salutation}}'), [target('Deputy Ospanov', '')])).toBeNull();
+    expect(missingSalutation(campaign(STARTER_BODY), none)).toBeNull();
+    expect(missingSalutation(campaign('{{#if target.salutation}}{{target.salutation}},{{/if}}\nFree her.'), none)).toBeNull();
+    expect(missingSalutation(campaign('Free her.\n{{target.salutation}}'), none)).toBeNull();
+    // A line starting with punctuation that is not the salutation's doing.
+    expect(missingSalutation(campaign('Dear {{target.name}},\n\nFree him.\n...and so on.'), none)).toBeNull();
   });
 });

@@ -55,7 +55,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying, ...sigs,
       unfinished: unfinishedLetter(campaign),
-      noSalutation: missingSalutation(campaign, targets),
+      // A closed campaign sends no more letters: nothing left to fix.
+      noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
