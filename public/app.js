@@ -10,9 +10,12 @@
     var inputs = names.map(function (name) { return document.querySelector('[name="' + name + '"]'); });
     var variants = preview.getAttribute('data-variants') ? JSON.parse(preview.getAttribute('data-variants')) : null;
     var shown = -1;
+    var subject = preview.querySelector('[data-preview="subject"]');
+    // What the form's validation trims from either end: white space and characters that show nothing.
+    var blankEnds = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
     var update = function () {
       // As the letter has it: never more than one blank line in a row.
-      var values = inputs.map(function (input) { return input ? input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim() : ''; });
+      var values = inputs.map(function (input) { return input ? input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').replace(blankEnds, '') : ''; });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
         var index = variants.masks[bits];
@@ -26,6 +29,8 @@
       for (var i = 0; i < spans.length; i++) {
         var span = spans[i];
         var text = values[names.indexOf(span.getAttribute('data-field'))] || '';
+        // A subject is one line: each run of white space in it is one space.
+        if (subject && subject.contains(span)) text = text.replace(/\s+/g, ' ');
         span.textContent = text || span.getAttribute('data-placeholder');
         span.classList.toggle('empty', !text);
       }

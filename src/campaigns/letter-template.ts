@@ -173,13 +173,13 @@ const NO_MARKS: ReadonlySet<SupporterField> = new Set();
  * The template compiled once per source (and per set of marked fields, see markFields): a
  * letter is rendered for every message.
  */
-function compile(source: string, marked = NO_MARKS, blockMarked = NO_MARKS): HandlebarsTemplateDelegate {
-  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}+${[...blockMarked].sort().join(',')}\u0000${source}`;
+function compile(source: string, marked = NO_MARKS, blockMarked = NO_MARKS, unfilled = NO_MARKS): HandlebarsTemplateDelegate {
+  const key = marked.size === 0 ? source : `${[...marked].sort().join(',')}+${[...blockMarked].sort().join(',')}+${[...unfilled].sort().join(',')}\u0000${source}`;
   let template = compiled.get(key);
   if (!template) {
     // Parsed (whitespace control applied), then each output of a marked field swapped for its mark.
     const ast = letters.parse(source);
-    if (marked.size > 0) markFields(ast, marked, blockMarked);
+    if (marked.size > 0) markFields(ast, marked, blockMarked, unfilled);
     // Letters are plain text: no HTML escaping here. The HTML part escapes the finished text.
     template = letters.compile(ast, { noEscape: true, strict: false, knownHelpersOnly: true, knownHelpers: { if: true, unless: true } });
     if (compiled.size > 500) compiled.clear();
@@ -191,29 +191,32 @@ function compile(source: string, marked = NO_MARKS, blockMarked = NO_MARKS): Han
 /**
  * Swaps each output of a field in `marked` for its mark. A mark also goes before each {{#if}} or
  * {{#unless}} on a field in `blockMarked`, so that a line such a block leaves empty is known to be
- * the field's (dropEmptiedLines); the block itself still decides as before.
+ * the field's (dropEmptiedLines); the block itself still decides as before. One on a field in
+ * `unfilled` gets a blockMark: the preview drops the line it leaves empty, as the letter will,
+ * while the field's own outputs stay marks that show its placeholder.
  */
-function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>, blockMarked: ReadonlySet<SupporterField>): void {
+function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField>, blockMarked: ReadonlySet<SupporterField>, unfilled: ReadonlySet<SupporterField>): void {
   const fieldIn = (path: unknown, set: ReadonlySet<SupporterField>) => {
     const name = (path as hbs.AST.PathExpression | undefined)?.original;
     const field = typeof name === 'string' && name.startsWith('supporter.') ? (name.slice('supporter.'.length) as SupporterField) : undefined;
     return field && set.has(field) ? field : undefined;
   };
-  const mark = (field: SupporterField, loc: hbs.AST.SourceLocation) => {
-    const text = fieldMark(field);
+  const mark = (text: string, loc: hbs.AST.SourceLocation) => {
     return { type: 'ContentStatement', value: text, original: text, loc } as unknown as hbs.AST.ContentStatement;
   };
   program.body = program.body.flatMap((node): hbs.AST.Statement[] => {
     if (node.type === 'BlockStatement') {
       const b = node as hbs.AST.BlockStatement;
-      if (b.program) markFields(b.program, marked, blockMarked);
-      if (b.inverse) markFields(b.inverse, marked, blockMarked);
+      if (b.program) markFields(b.program, marked, blockMarked, unfilled);
+      if (b.inverse) markFields(b.inverse, marked, blockMarked, unfilled);
       const field = fieldIn(b.params[0], blockMarked);
-      return field ? [mark(field, b.loc), node] : [node];
+      if (field) return [mark(fieldMark(field), b.loc), node];
+      const empty = fieldIn(b.params[0], unfilled);
+      return empty ? [mark(blockMark(empty), b.loc), node] : [node];
     }
     if (node.type !== 'MustacheStatement') return [node];
     const field = fieldIn((node as hbs.AST.MustacheStatement).path, marked);
-    return field ? [mark(field, node.loc)] : [node];
+    return field ? [mark(fieldMark(field), node.loc)] : [node];
   });
 }
 
@@ -257,18 +260,25 @@ export function renderLetter(subject: string, body: string, context: LetterConte
  * The letter as the sign page's preview shows it: where a field not in `hidden` is written, its
  * fieldMark stands, whatever its value, so the page can put in what is typed; {{#if}} and
  * {{#unless}} read the values in `context`, so they decide as they will in the letter. A line
- * that a field in `hidden` leaves empty goes, as in the letter that target gets.
+ * that a field in `hidden` leaves empty goes, as in the letter that target gets, and so does one
+ * that an {{#if}} on a field in `unfilled` (not typed yet) leaves empty, as it will in the letter
+ * if the field stays empty.
  */
-export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>): { subject: string; text: string } {
-  return renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden);
+export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>, unfilled = NO_MARKS): { subject: string; text: string } {
+  return renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden, unfilled);
 }
+
+/** Where renderMarked puts an {{#if}} on a field not typed yet; never in the text it returns. */
+const blockMark = (field: SupporterField) => `\uE002${field}\uE001`;
 
 /** The marks of `fields`, one pattern per set of them: a letter is rendered for every message. */
 const markPatterns = new Map<string, RegExp>();
-function marksOf(fields: ReadonlySet<SupporterField>): RegExp {
+function marksOf(fields: ReadonlySet<SupporterField>, unfilled = NO_MARKS): RegExp {
   const key = [...fields].sort().join('|');
-  let pattern = markPatterns.get(key);
-  if (!pattern) markPatterns.set(key, (pattern = new RegExp(`\uE000(?:${key})\uE001`, 'g')));
+  const blocks = [...unfilled].sort().join('|');
+  const id = `${key}+${blocks}`;
+  let pattern = markPatterns.get(id);
+  if (!pattern) markPatterns.set(id, (pattern = new RegExp(`\uE000(?:${key})\uE001${blocks ? `|\uE002(?:${blocks})\uE001` : ''}`, 'g')));
   return pattern;
 }
 
@@ -277,17 +287,19 @@ function marksOf(fields: ReadonlySet<SupporterField>): RegExp {
  * `dropped` (or an {{#if}} on one) leaves with nothing but separators, and the marks of `dropped`.
  * A mark of another field on a line is something the line says, so the line stays.
  */
-function renderDropping(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>, dropped: ReadonlySet<SupporterField>) {
+function renderDropping(subject: string, body: string, context: LetterContext, marked: ReadonlySet<SupporterField>, dropped: ReadonlySet<SupporterField>, unfilled = NO_MARKS) {
   const ofDropped = marksOf(dropped);
-  const text = compile(body, marked, dropped)(context, RUNTIME)
+  const gone = unfilled.size ? marksOf(dropped, unfilled) : ofDropped;
+  const text = compile(body, marked, dropped, unfilled)(context, RUNTIME)
     .split('\n')
-    .filter((line) => !(line.search(ofDropped) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(ofDropped, ''))))
-    .join('\n');
+    .filter((line) => !(line.search(gone) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(gone, ''))))
+    .join('\n')
+    .replace(gone, '');
   const withMarks = compile(subject, marked)(context, RUNTIME);
   let title = dropFromSubject(withMarks, ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
   // Brackets the field was in are gone now: "Free her – ({{supporter.city}})" ends in a dash.
   if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
-  return finish(title, text.replace(ofDropped, ''));
+  return finish(title, text);
 }
 
 const SEPARATOR = '[\\s,;:·/–—-]';

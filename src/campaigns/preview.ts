@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars';
+import { trimBlank } from '../cases/types.ts';
 import { letterText, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
@@ -51,7 +52,9 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
     // A filled-in field is any non-empty text for the conditions; where it is written, its marker.
     const on = bits === 0 ? ALL_FIELDS : bits;
     const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && on & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
-    const version = renderMarked(subject, body, { ...context, supporter }, hidden);
+    // A line an {{#if}} on a field not typed leaves empty goes, as it will from the letter.
+    const unfilled = new Set(PREVIEW_FIELDS.filter((f) => shown.has(f.key) && !supporter[f.key]).map((f) => f.key));
+    const version = renderMarked(subject, body, { ...context, supporter }, hidden, unfilled);
     const id = `${version.subject}\u0000${version.text}`;
     if (!seen.has(id)) {
       seen.set(id, texts.length);
@@ -71,12 +74,22 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
   return versions;
 }
 
+/**
+ * A typed value as the stored signature will hold it: blank ends trimmed as the form's validation
+ * trims them (zero-width and Hangul fillers too), blank lines as the letter has them, and in a
+ * subject, which is one line, each run of white space one space.
+ */
+const asSigned = (typed: string, inSubject: boolean) => {
+  const value = trimBlank(letterText(typed));
+  return inSubject ? value.replace(/\s+/g, ' ') : value;
+};
+
 /** Escapes a rendered text and puts each field marker's span in, holding what was typed or its placeholder. */
-function fillFields(text: string, values: Partial<Record<SupporterField, string>>): string {
+function fillFields(text: string, values: Partial<Record<SupporterField, string>>, inSubject = false): string {
   return escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
     const typed = values[f.key];
-    const value = typed === undefined ? undefined : letterText(typed);
+    const value = typed === undefined ? undefined : asSigned(typed, inSubject);
     return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
   });
 }
@@ -100,7 +113,7 @@ export function previewLetterHtml(
   hidden: ReadonlySet<SupporterField> = new Set(),
 ): PreviewHtml & { variants?: Versions['variants'] } {
   // Marker characters typed into a template or a case are dropped, so every marker left is ours.
-  const unmark = (s: string) => s.replace(/[\uE000\uE001]/g, '');
+  const unmark = (s: string) => s.replace(/[\uE000-\uE002]/g, '');
   const context = {
     target: { name: unmark(base.target.name), title: unmark(base.target.title), salutation: unmark(base.target.salutation) },
     case: { personName: unmark(base.case.personName), location: unmark(base.case.location) },
@@ -109,9 +122,9 @@ export function previewLetterHtml(
   };
   const shown = new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !hidden.has(k)));
   const versions = versionsOf(unmark(subject), unmark(body), context, shown);
-  const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key]?.trim() ? bits | (1 << i) : bits), 0);
+  const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key] && asSigned(values[f.key]!, false) ? bits | (1 << i) : bits), 0);
   const current = versions.texts[versions.masks[typed]!]!;
-  return { subject: fillFields(current.subject, values), body: fillFields(current.text, values), ...(versions.variants && { variants: versions.variants }) };
+  return { subject: fillFields(current.subject, values, true), body: fillFields(current.text, values), ...(versions.variants && { variants: versions.variants }) };
 }
 
 const DISCLOSE_WORDS: Record<Disclose, string> = {

@@ -38,6 +38,30 @@ describe('the letter preview', () => {
     expect(previewLetterHtml('s', '{{supporter.fullName}}, {{supporter.city}}', base, {}, hiddenFor('each', 'name')).body).toContain('data-field="full_name"');
   });
 
+  it('drops the line an {{#if}} on a field left empty leaves, as the letter does, while the whole letter shows before anything is typed', async () => {
+    const { renderLetter } = await import('../../../src/campaigns/letter-template.ts');
+    const body = `Dear judge,\n{{#if supporter.city}}Writing from {{supporter.city}}.{{/if}}\n{{#if supporter.personalNote}}{{supporter.personalNote}}{{else}}I have nothing to add.{{/if}}\n\nYours,\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
+    const strip = (html: string) => html.replace(/<[^>]+>/g, '');
+    const nameOnly = previewLetterHtml('s', body, base, { fullName: 'Aru' });
+    const letter = renderLetter('s', body, { ...base, supporter: { fullName: 'Aru', city: '', country: '', personalNote: '' } });
+    expect(strip(nameOnly.body)).toBe(letter.text);
+    expect(letter.text).toBe('Dear judge,\nI have nothing to add.\n\nYours,\nAru\n1 May 2026\n');
+    // The version the page's script shows for the name alone is that one too.
+    const variants = nameOnly.variants!;
+    const nameBit = 1 << variants.fields.indexOf('full_name');
+    expect(strip(variants.list[variants.masks[nameBit]!]!.body).replace('[your name]', 'Aru')).toBe(letter.text);
+    // Before anything is typed, every line shows, with its placeholders.
+    expect(strip(previewLetterHtml('s', body, base).body)).toContain('Writing from [your city].\n[your note]\n\nYours,\n[your name]\n[your city], [your country]\n');
+  });
+
+  it('takes a value as the signature will hold it: invisible ends trimmed, one space at a time in the subject', () => {
+    const body = '{{supporter.fullName}}\n{{#if supporter.city}}Writing from {{supporter.city}}.{{/if}}\nEnd';
+    // A Hangul filler, a zero-width space: the form stores no city, so the letter has no such line.
+    for (const city of ['\u3164', '\u200b ']) expect(previewLetterHtml('s', body, base, { fullName: 'Kim', city }).body).not.toContain('Writing from');
+    expect(previewLetterHtml('s', body, base, { fullName: 'سارا\u200f' }).body).toContain('>سارا</span>');
+    expect(previewLetterHtml('From {{supporter.fullName}}', body, base, { fullName: 'Ana  María' }).subject).toContain('>Ana María</span>');
+  });
+
   it('shows a note with no more than one blank line in a row, as the letter has it', () => {
     const { body } = previewLetterHtml('s', BODY, base, { personalNote: 'One.\r\n\r\n\r\n\r\nTwo.' });
     expect(body).toContain('>One.\n\nTwo.</span>');
