@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.ts';
 import { oneLine } from '../mail/address.ts';
@@ -323,6 +324,13 @@ function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
     return lead || trail;
   });
 }
+
+/**
+ * Names a letter's text: the sign page carries the one it showed, so a signature made while an
+ * organizer saved a new letter is bound to the text its signer read (bindSeenLetter).
+ */
+export const letterFingerprint = (subject: string, body: string) =>
+  crypto.createHash('sha256').update(subject).update('\u0000').update(body).digest('base64url').slice(0, 22);
 
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
 export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();

@@ -2,7 +2,7 @@ import type { Queryable } from '../db/index.ts';
 import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
 import type { Signature, SignatureInput } from './types.ts';
 
-export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode'>;
+export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
 
 /**
  * The campaigns signatures are for, by slug, with only what signing reads (pg parses every column
@@ -11,7 +11,7 @@ export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'statu
  */
 export async function getCampaignsForSigning(db: Queryable, slugs: readonly string[]) {
   const { rows } = await db.query<CampaignForSigning & { ord: number }>(
-    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode
+    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode, c.revision
        FROM unnest($1::text[]) WITH ORDINALITY AS x (slug, ord)
        JOIN campaigns c ON c.slug = x.slug`,
     [slugs],
@@ -99,7 +99,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
      )
-     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
+     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode, c.revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
        FROM v LEFT JOIN campaigns c ON c.slug = v.slug
@@ -115,7 +115,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
     const r = byId.get(s.id)!;
     const campaign: CampaignForSigning | undefined = r.id === null ? undefined : {
       id: r.id, slug: r.slug, title: r.title, status: r.status, case_id: r.case_id,
-      require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode,
+      require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode, revision: r.revision,
     };
     // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
     return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number) };
@@ -257,4 +257,23 @@ export async function listSignaturesPage(db: Queryable, campaignId: number, afte
     [campaignId, afterId, limit],
   );
   return rows;
+}
+
+/**
+ * The campaign's letters, the one it has now (id null) and the ones it replaced, for matching
+ * the text a sign page showed.
+ */
+export async function listLetterTexts(db: Queryable, campaignId: number) {
+  const { rows } = await db.query<{ id: number | null; letter_subject: string; letter_body: string }>(
+    `SELECT NULL::bigint AS id, letter_subject, letter_body FROM campaigns WHERE id = $1
+     UNION ALL
+     SELECT id, letter_subject, letter_body FROM letter_versions WHERE campaign_id = $1`,
+    [campaignId],
+  );
+  return rows;
+}
+
+/** Binds a signature to a letter it replaced: its letters carry that text, whatever comes after. */
+export async function setLetterVersion(db: Queryable, signatureId: number, letterVersionId: number) {
+  await db.query('UPDATE signatures SET letter_version_id = $2 WHERE id = $1', [signatureId, letterVersionId]);
 }

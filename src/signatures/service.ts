@@ -8,6 +8,7 @@ import { getCaseById } from '../cases/service.ts';
 import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
+import { letterFingerprint } from '../campaigns/letter-template.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignResult } from './types.ts';
 
@@ -136,7 +137,7 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * confirmed one only asks for alerts when `subscribe` is ticked. Every case answers alike.
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
-export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown): Promise<SignResult> {
+export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, seenLetter?: string): Promise<SignResult> {
   let s: SignatureInput;
   try {
     s = parseInput(signatureInput, input);
@@ -156,6 +157,8 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   });
   if (stored instanceof Error) throw stored;
   const campaign = checkOpen(stored.campaign);
+  // Before its letters are queued: one saved while the signer read the page is not theirs.
+  if (seenLetter && stored.signed) await bindSeenLetter(db, id, campaign, seenLetter);
   const confirmNow = !campaign.require_confirmation;
   // The rows are committed, so the signer is answered now and the jobs follow: a job not added
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
@@ -173,6 +176,21 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown)
   }
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+}
+
+/**
+ * The sign page carries `revision.fingerprint` of the campaign and letter it showed. When the
+ * campaign has been saved since (rarely: the revision is read in the statement that stored the
+ * signature) and its letter is not the one shown, the signature is bound to the text its signer
+ * read, kept when the new one was saved, so that is what its letters carry. A value that names
+ * no text of the campaign changes nothing.
+ */
+async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.CampaignForSigning, seenLetter: string): Promise<void> {
+  const [revision, fingerprint] = seenLetter.split('.');
+  if (Number(revision) === campaign.revision || !fingerprint) return;
+  const texts = await q.listLetterTexts(db, campaign.id);
+  const seen = texts.find((t) => letterFingerprint(t.letter_subject, t.letter_body) === fingerprint);
+  if (seen && seen.id !== null) await q.setLetterVersion(db, signatureId, seen.id);
 }
 
 /**

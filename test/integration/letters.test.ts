@@ -143,6 +143,42 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(of('Ben Later').text).toContain('The new text.');
   });
 
+  it('sends the letter the sign page showed, even when the organizer saved a new one while the supporter typed', async () => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge', email: judge }],
+    });
+    const seenLetter = (html: string) => /<input type="hidden" name="letter" value="([^"]+)">/.exec(html)![1]!;
+    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+
+    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
+    const c = await getCampaign(ctx.db, slug);
+    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
+    const details = { caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation };
+    await updateCampaignDetails(ctx.db, slug, { ...details, letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' } });
+
+    // Signed from the page opened before the edit, from one opened after it, and with no field (the API's way).
+    const reloaded = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+    expect(reloaded).not.toBe(opened);
+    for (const [name, letter] of [['Typed Before', opened], ['Opened After', reloaded], ['No Field', undefined]] as const) {
+      const form = { full_name: name, email: `${uniq('s')}@supporter.example`, ...(letter ? { letter } : {}) };
+      expect((await postForm(`${base}/c/${slug}/sign`, form)).status).toBe(303);
+    }
+    // A title changed since, the letter not: the page's letter is the one there is.
+    await updateCampaignDetails(ctx.db, slug, { ...details, title: 'Renamed', letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' } });
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'After Rename', email: `${uniq('s')}@supporter.example`, letter: reloaded })).status).toBe(303);
+    await settled(ctx.db);
+
+    const letters = sentTo([judge]);
+    expect(letters).toHaveLength(4);
+    const of = (name: string) => letters.find((m) => m.text!.includes(name))!;
+    expect(of('Typed Before').subject).toMatch(/^Release /);
+    expect(of('Typed Before').text).toContain('The text on the page.');
+    for (const name of ['Opened After', 'No Field', 'After Rename']) expect(of(name).text).toContain('A text nobody read.');
+  });
+
   it('with confirmation off, sends the letters at once and no confirmation email', async () => {
     const targets = [`${uniq('a')}@gov.example`, `${uniq('b')}@gov.example`];
     const { slug } = await createLiveCampaign(ctx.db, {

@@ -1,6 +1,6 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { DISCLOSE_LEVELS, hiddenFor } from '../../campaigns/letter-template.ts';
+import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
@@ -71,6 +71,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       signatures: c.signatures,
       open: c.campaign.status === 'live',
       preview,
+      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}`,
       values,
       errors: form.errors,
       errorList: form.errors && errorSummary(form.errors),
@@ -115,10 +116,12 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     async (req: Request, res: Response) => {
       const slug = String(req.params.slug);
       const input = formToInput(req.body ?? {});
+      // Which letter the page showed (hidden field `letter`): the signature carries that text.
+      const seenLetter = typeof req.body?.letter === 'string' ? req.body.letter.slice(0, 64) : undefined;
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input));
+          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, seenLetter));
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
