@@ -215,12 +215,13 @@ export async function countLettersToGo(db: Queryable, campaignId: number) {
 }
 
 /** Confirmed signatures of a digest campaign that no digest has carried yet. */
-export async function countWaitingForDigest(db: Queryable, campaignId: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL",
+export async function countWaitingForDigest(db: Queryable, campaignId: number): Promise<{ waiting: number; lastDigestAt: Date | null }> {
+  const { rows } = await db.query<{ n: number; last: Date | null }>(
+    `SELECT (SELECT count(*)::int FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL) AS n,
+            (SELECT max(created_at) FROM digests WHERE campaign_id = $1) AS last`,
     [campaignId],
   );
-  return rows[0]!.n;
+  return { waiting: rows[0]!.n, lastDigestAt: rows[0]!.last };
 }
 
 /** Holds the campaign's row until the transaction ends: its targets change one change at a time. */

@@ -7,15 +7,18 @@ const DIGEST_LOCK = 7_417_002;
 
 // When today's digest of campaign `c` falls due: its digest_hour, in UTC, on the day of $1.
 const DUE_AT = `((date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(hours => c.digest_hour)) AT TIME ZONE 'UTC')`;
+/** Midnight UTC of $1's day: a digest made since was today's, whatever the hour was then. */
+const DAY_START = `(date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`;
 
 // A digest campaign is due when its hour has come today, it has had no digest since, and some
 // confirmed signer waits for one. A letter carries at most `max` signers (the placeholder passed
 // in), so a run with more makes several: a full digest of today does not count as today's while
 // signers it left behind (confirmed before it was made) still wait. One who confirms later waits
-// for tomorrow, as after any digest. Closed and paused campaigns still owe their signers' letters.
+// for tomorrow, as after any digest. A digest made earlier today counts even when the hour has
+// moved since: an official gets one a day. Closed and paused campaigns still owe their signers' letters.
 const isDue = (max: string) => `c.delivery_mode = 'digest'
   AND $1::timestamptz >= ${DUE_AT}
-  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DUE_AT}
+  AND NOT EXISTS (SELECT 1 FROM digests d WHERE d.campaign_id = c.id AND d.created_at >= ${DAY_START}
                     AND (d.signatures < ${max}
                          OR NOT EXISTS (SELECT 1 FROM signatures w
                                          WHERE w.campaign_id = c.id AND w.status = 'confirmed' AND w.digest_id IS NULL

@@ -11,6 +11,21 @@ import * as q from './queries.ts';
  */
 export const DIGEST_MAX_SIGNERS = 250;
 
+/**
+ * When the next digest goes, as the console says it: at the campaign's hour today; once that hour
+ * has passed with none made today, at the next quarter hour (digests are made on the quarter hours
+ * of the clock); after one today, tomorrow at the hour.
+ */
+export function nextDigestWords(digestHour: number, lastDigestAt: Date | null, now = new Date()): string {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const at = `${digestHour}:00 UTC`;
+  if (lastDigestAt && lastDigestAt.getTime() >= today) return `tomorrow at ${at}`;
+  if (now.getTime() < today + digestHour * 3_600_000) return `at ${at}`;
+  const quarter = 15 * 60_000;
+  const next = new Date(Math.ceil((now.getTime() + 1) / quarter) * quarter);
+  return `at ${next.getUTCHours()}:${String(next.getUTCMinutes()).padStart(2, '0')} UTC (today's hour, ${at}, has passed)`;
+}
+
 export interface DigestRun {
   digestId: number;
   campaignId: number;

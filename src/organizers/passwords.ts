@@ -47,8 +47,21 @@ export async function passwordWeakness(password: string, userInputs: string[] = 
     },
   );
   const inputs = userInputs.flatMap((s) => [s, ...s.split(/[@.\s_-]+/)]).filter((s) => s.length >= 3);
+  // zxcvbn finds one copy of a name; "Otto Org Otto Org" or the email twice it scores as strong.
+  if (inputs.length > 0 && leftAfter(password, inputs).length < MIN_OWN_CHARACTERS) return tooEasy('it is made of your email or name');
   const result = (await estimator).check(password, inputs);
   if (result.score >= MIN_STRENGTH) return undefined;
-  const why = result.feedback.warning === 'userInputs' ? 'it is made of your email or name' : 'it is, or is close to, a common password or pattern';
-  return `is too easy to guess (${why}); a few unrelated words make a strong one`;
+  return tooEasy(result.feedback.warning === 'userInputs' ? 'it is made of your email or name' : 'it is, or is close to, a common password or pattern');
+}
+
+const tooEasy = (why: string) => `is too easy to guess (${why}); a few unrelated words make a strong one`;
+
+/** Letters and digits a password must have besides the organizer's own email and name. */
+const MIN_OWN_CHARACTERS = 8;
+
+/** The letters and digits of a password once every piece of the email and name is taken out. */
+function leftAfter(password: string, inputs: string[]): string {
+  let rest = password.toLowerCase();
+  for (const piece of [...inputs].sort((a, b) => b.length - a.length)) rest = rest.split(piece.toLowerCase()).join(' ');
+  return rest.replace(/[^\p{L}\p{N}]/gu, '');
 }

@@ -211,6 +211,18 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect((await runDueDigests(ctx.db, ctx.queues, new Date(now.getTime() + DAY_MS), 2)).map((r) => r.signatures)).toEqual([1]);
   });
 
+  it('sends no second digest the same day when the digest hour moves later after today\'s went', async () => {
+    const c = await digestCampaign();
+    await c.addSigner();
+    const now = new Date();
+    expect((await runDueDigests(ctx.db, ctx.queues, now)).map((r) => r.signatures)).toEqual([1]);
+    await ctx.db.query('UPDATE campaigns SET digest_hour = 23 WHERE id = $1', [c.id]);
+    await c.addSigner();
+    const lateToday = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 23, 30));
+    expect(await runDueDigests(ctx.db, ctx.queues, lateToday)).toEqual([]);
+    expect((await runDueDigests(ctx.db, ctx.queues, new Date(lateToday.getTime() + DAY_MS))).map((r) => r.signatures)).toEqual([1]);
+  });
+
   it('puts each signer in exactly one digest across a crash, a re-run, and two runs at once', async () => {
     const c = await digestCampaign();
     const first = [await c.addSigner(), await c.addSigner(), await c.addSigner(), await c.addSigner()];

@@ -1,6 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
+import { nextDigestWords } from '../../../digests/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
@@ -58,7 +59,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       // A closed campaign sends no more letters: nothing left to fix.
       noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
-      waitingForDigest,
+      waitingForDigest: waitingForDigest?.waiting,
+      nextDigest: waitingForDigest && nextDigestWords(campaign.digest_hour, waitingForDigest.lastDigestAt),
       chart: signatureChart(perDay, CHART_DAYS),
       back: `/admin/campaigns/${campaign.slug}`,
       publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { nextDigestWords } from '../../src/digests/service.ts';
+
+describe('when the console says the next digest goes', () => {
+  const at = (iso: string) => new Date(iso);
+
+  it('names the hour while it is still to come today', () => {
+    expect(nextDigestWords(9, null, at('2026-12-04T07:10:00Z'))).toBe('at 9:00 UTC');
+    expect(nextDigestWords(9, at('2026-12-03T09:00:00Z'), at('2026-12-04T08:59:59Z'))).toBe('at 9:00 UTC');
+  });
+
+  it('names the next quarter hour once the hour has passed with no digest today', () => {
+    expect(nextDigestWords(9, null, at('2026-12-04T15:03:00Z'))).toBe("at 15:15 UTC (today's hour, 9:00 UTC, has passed)");
+    expect(nextDigestWords(14, at('2026-12-03T14:00:00Z'), at('2026-12-04T14:45:00Z'))).toBe("at 15:00 UTC (today's hour, 14:00 UTC, has passed)");
+  });
+
+  it('says tomorrow once today\'s digest went, whatever the hour is now', () => {
+    expect(nextDigestWords(9, at('2026-12-04T09:00:00Z'), at('2026-12-04T15:03:00Z'))).toBe('tomorrow at 9:00 UTC');
+    expect(nextDigestWords(15, at('2026-12-04T14:45:00Z'), at('2026-12-04T14:50:00Z'))).toBe('tomorrow at 15:00 UTC');
+  });
+});
