@@ -11,11 +11,16 @@
     var variants = preview.getAttribute('data-variants') ? JSON.parse(preview.getAttribute('data-variants')) : null;
     var shown = -1;
     var subject = preview.querySelector('[data-preview="subject"]');
-    // What the form's validation trims from either end: white space and characters that show nothing.
+    // What the form's validation trims from either end of a one-line field: white space and
+    // characters that show nothing. A note loses white space only.
     var blankEnds = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
     var update = function () {
       // As the letter has it: never more than one blank line in a row.
-      var values = inputs.map(function (input) { return input ? input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').replace(blankEnds, '') : ''; });
+      var values = inputs.map(function (input, i) {
+        if (!input) return '';
+        var text = input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n');
+        return names[i] === 'personal_note' ? text.trim() : text.replace(blankEnds, '');
+      });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
         var index = variants.masks[bits];

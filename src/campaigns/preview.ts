@@ -76,11 +76,12 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 
 /**
  * A typed value as the stored signature will hold it: blank ends trimmed as the form's validation
- * trims them (zero-width and Hangul fillers too), blank lines as the letter has them, and in a
- * subject, which is one line, each run of white space one space.
+ * trims them (a one-line field's zero-width and Hangul fillers too; a note's white space only),
+ * blank lines as the letter has them, and in a subject, which is one line, each run of white
+ * space one space.
  */
-const asSigned = (typed: string, inSubject: boolean) => {
-  const value = trimBlank(letterText(typed));
+const asSigned = (key: SupporterField, typed: string, inSubject: boolean) => {
+  const value = key === 'personalNote' ? letterText(typed) : trimBlank(letterText(typed));
   return inSubject ? value.replace(/\s+/g, ' ') : value;
 };
 
@@ -89,7 +90,7 @@ function fillFields(text: string, values: Partial<Record<SupporterField, string>
   return escapeHtml(text).replace(/\uE000(\w+)\uE001/g, (_, key: string) => {
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
     const typed = values[f.key];
-    const value = typed === undefined ? undefined : asSigned(typed, inSubject);
+    const value = typed === undefined ? undefined : asSigned(f.key, typed, inSubject);
     return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
   });
 }
@@ -122,7 +123,7 @@ export function previewLetterHtml(
   };
   const shown = new Set(PREVIEW_FIELDS.map((f) => f.key).filter((k) => !hidden.has(k)));
   const versions = versionsOf(unmark(subject), unmark(body), context, shown);
-  const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key] && asSigned(values[f.key]!, false) ? bits | (1 << i) : bits), 0);
+  const typed = PREVIEW_FIELDS.reduce((bits, f, i) => (values[f.key] && asSigned(f.key, values[f.key]!, false) ? bits | (1 << i) : bits), 0);
   const current = versions.texts[versions.masks[typed]!]!;
   return { subject: fillFields(current.subject, values, true), body: fillFields(current.text, values), ...(versions.variants && { variants: versions.variants }) };
 }

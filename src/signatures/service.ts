@@ -169,7 +169,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
   // alerts), and the time of the answer told whether it had.
   if (!stored.signed || (confirmNow && s.subscribe)) {
     deps.queues.later(
-      followUp(db, deps, campaign, s, stored).catch((err: unknown) =>
+      followUp(db, deps, campaign, s, stored, seenLetter).catch((err: unknown) =>
         deps.log.warn({ err }, 'a repeated signature or its request for alerts was not recorded'),
       ),
     );
@@ -199,8 +199,8 @@ async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.Ca
  * confirming at once: nobody has confirmed this address, and alerts need double opt-in (a pending
  * signature subscribes when it is confirmed).
  */
-async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature): Promise<void> {
-  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign.id, s));
+async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, seenLetter?: string): Promise<void> {
+  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, seenLetter));
   if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
 }
 
@@ -211,10 +211,12 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
  * the address first would choose what the person then confirms, and the person could not sign.
  * @returns whether a pending signature was replaced; false when it is confirmed.
  */
-async function signAgain(db: Db, deps: SignDeps, campaignId: number, s: SignatureInput): Promise<boolean> {
+async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, seenLetter?: string): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
-    const replaced = await q.replacePendingSignature(tx, campaignId, s);
+    const replaced = await q.replacePendingSignature(tx, campaign.id, s);
     if (!replaced) return undefined;
+    // The new details are for the letter their page showed, as a first signature's are.
+    if (seenLetter) await bindSeenLetter(tx, replaced.id, campaign, seenLetter);
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
     if (requeued) {
       const round = replaced.confirm_round + 1;

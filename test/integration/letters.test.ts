@@ -179,6 +179,37 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     for (const name of ['Opened After', 'No Field', 'After Rename']) expect(of(name).text).toContain('A text nobody read.');
   });
 
+  it('keeps a pending signer on the letter their page showed when they sign again from it after an edit', async () => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge', email: judge }],
+    });
+    const opened = /<input type="hidden" name="letter" value="([^"]+)">/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1]!;
+    const email = `${uniq('again')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'First Try', email, letter: opened })).status).toBe(303);
+    await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
+    await pastResendGap(ctx.db, email);
+
+    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
+    const c = await getCampaign(ctx.db, slug);
+    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
+    await updateCampaignDetails(ctx.db, slug, {
+      caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation,
+      letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' },
+    });
+    // The same page, its form sent again with a corrected name.
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Second Try', email, letter: opened })).status).toBe(303);
+    const [, second] = await mailTo(ctx.sink!, email, 2);
+    const v = /name="v" value="(\d+)"/.exec(await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text())![1]!;
+    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, { v })).status).toBe(303);
+    await settled(ctx.db);
+    const [letter] = sentTo([judge]);
+    expect(letter!.text).toContain('The text on the page.');
+    expect(letter!.text).toContain('Second Try');
+  });
+
   it('with confirmation off, sends the letters at once and no confirmation email', async () => {
     const targets = [`${uniq('a')}@gov.example`, `${uniq('b')}@gov.example`];
     const { slug } = await createLiveCampaign(ctx.db, {

@@ -60,6 +60,9 @@ describe('the letter preview', () => {
     for (const city of ['\u3164', '\u200b ']) expect(previewLetterHtml('s', body, base, { fullName: 'Kim', city }).body).not.toContain('Writing from');
     expect(previewLetterHtml('s', body, base, { fullName: 'سارا\u200f' }).body).toContain('>سارا</span>');
     expect(previewLetterHtml('From {{supporter.fullName}}', body, base, { fullName: 'Ana  María' }).subject).toContain('>Ana María</span>');
+    // A note keeps what is not white space, as the form stores it: a zero-width space is a note.
+    const withNote = '{{#if supporter.personalNote}}{{supporter.personalNote}}{{else}}Please act now.{{/if}}';
+    expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: '  \u200b' }).body).not.toContain('Please act now.');
   });
 
   it('shows a note with no more than one blank line in a row, as the letter has it', () => {
