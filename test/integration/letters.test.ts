@@ -3,7 +3,7 @@ import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
-import { changeCampaignStatus } from '../../src/campaigns/service.ts';
+import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, settled, until } from '../helpers/signing.ts';
 import { RESEND_GAP_SECONDS, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { deliveryJobId } from '../../src/queues.ts';
@@ -27,6 +27,15 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       [slug],
     )).rows[0]!.n;
   const sentTo = (addresses: string[]) => ctx.sink!.messages.filter((m) => addressOf(m.to).some((a) => addresses.includes(a!)));
+  /** Saves a campaign's letter (and a title) as the console's form does, every other detail as it is. */
+  const saveLetter = async (slug: string, letter: { subject: string; body: string }, title?: string) => {
+    const c = await getCampaign(ctx.db, slug);
+    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
+    await updateCampaignDetails(ctx.db, slug, {
+      caseSlug: kase.slug, title: title ?? c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation, letter,
+    });
+  };
+  const seenLetter = (html: string) => /<input type="hidden" name="letter" value="([^"]+)">/.exec(html)![1]!;
 
   describe('when a supporter signs and confirms', () => {
     const supporter = { full_name: 'Dana Signer', email: `${uniq('dana')}@supporter.example`, city: 'Lyonville', country: 'Freedonia', personal_note: 'Free her now.' };
@@ -120,13 +129,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect((await postForm(`${base}/c/${slug}/sign`, ana)).status).toBe(303);
     const [confirmation] = await mailTo(ctx.sink!, ana.email);
 
-    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
-    const c = await getCampaign(ctx.db, slug);
-    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
-    await updateCampaignDetails(ctx.db, slug, {
-      caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation,
-      letter: { subject: 'Free {{case.personName}} now', body: 'Dear {{target.name}},\n\nThe new text.\n\n{{supporter.fullName}}' },
-    });
+    await saveLetter(slug, { subject: 'Free {{case.personName}} now', body: 'Dear {{target.name}},\n\nThe new text.\n\n{{supporter.fullName}}' });
 
     const ben = { full_name: 'Ben Later', email: `${uniq('ben')}@supporter.example` };
     expect((await postForm(`${base}/c/${slug}/sign`, ben)).status).toBe(303);
@@ -150,14 +153,9 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
       targets: [{ name: 'Judge', email: judge }],
     });
-    const seenLetter = (html: string) => /<input type="hidden" name="letter" value="([^"]+)">/.exec(html)![1]!;
     const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
-
-    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
-    const c = await getCampaign(ctx.db, slug);
-    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
-    const details = { caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation };
-    await updateCampaignDetails(ctx.db, slug, { ...details, letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' } });
+    const unread = { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' };
+    await saveLetter(slug, unread);
 
     // Signed from the page opened before the edit, from one opened after it, and with no field (the API's way).
     const reloaded = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
@@ -167,7 +165,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       expect((await postForm(`${base}/c/${slug}/sign`, form)).status).toBe(303);
     }
     // A title changed since, the letter not: the page's letter is the one there is.
-    await updateCampaignDetails(ctx.db, slug, { ...details, title: 'Renamed', letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' } });
+    await saveLetter(slug, unread, 'Renamed');
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'After Rename', email: `${uniq('s')}@supporter.example`, letter: reloaded })).status).toBe(303);
     await settled(ctx.db);
 
@@ -185,20 +183,14 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
       targets: [{ name: 'Judge', email: judge }],
     });
-    const opened = /<input type="hidden" name="letter" value="([^"]+)">/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1]!;
+    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
     const email = `${uniq('again')}@supporter.example`;
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'First Try', email, letter: opened })).status).toBe(303);
     await mailTo(ctx.sink!, email);
     await settled(ctx.db);
     await pastResendGap(ctx.db, email);
 
-    const { getCampaign, updateCampaignDetails } = await import('../../src/campaigns/service.ts');
-    const c = await getCampaign(ctx.db, slug);
-    const kase = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!;
-    await updateCampaignDetails(ctx.db, slug, {
-      caseSlug: kase.slug, title: c.title, summary: c.summary, deliveryMode: c.delivery_mode, digestHour: c.digest_hour, requireConfirmation: c.require_confirmation,
-      letter: { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' },
-    });
+    await saveLetter(slug, { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' });
     // The same page, its form sent again with a corrected name.
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Second Try', email, letter: opened })).status).toBe(303);
     const [, second] = await mailTo(ctx.sink!, email, 2);
