@@ -98,12 +98,19 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        ON CONFLICT DO NOTHING RETURNING id, source_id
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
+     ), saved AS (
+       -- The campaign's revision as committed, not as this statement's snapshot has it: a save that
+       -- held the row while the signature waited for it (its key check) has committed since, and
+       -- a locking read returns the row it wrote (see bindSeenLetter). The key check locks so anyway.
+       SELECT c.id, c.revision FROM campaigns c WHERE c.id IN (SELECT campaign_id FROM sig) FOR KEY SHARE
      )
-     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode, c.revision,
+     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
+            coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
        FROM v LEFT JOIN campaigns c ON c.slug = v.slug
-            LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)`,
+            LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)
+            LEFT JOIN saved ON saved.id = c.id`,
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),

@@ -4,6 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { keepReplacedLetter } from '../../src/campaigns/queries.ts';
 import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, settled, until } from '../helpers/signing.ts';
 import { RESEND_GAP_SECONDS, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { deliveryJobId } from '../../src/queues.ts';
@@ -175,6 +176,32 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(of('Typed Before').subject).toMatch(/^Release /);
     expect(of('Typed Before').text).toContain('The text on the page.');
     for (const name of ['Opened After', 'No Field', 'After Rename']) expect(of(name).text).toContain('A text nobody read.');
+  });
+
+  // Two connections at once: Postgres only (PGlite is one connection).
+  it.runIf(kind === 'postgres')('binds a signature made while a letter save holds the campaign to the letter its page showed', async () => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge', email: judge }],
+    });
+    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+    const c = await getCampaign(ctx.db, slug);
+    const next = { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' };
+    let signing: Promise<Response> | undefined;
+    // A save as updateCampaignDetails makes it, held open while the signature is sent.
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [c.id]);
+      await keepReplacedLetter(tx, c.id, next);
+      await tx.query('UPDATE campaigns SET letter_subject = $2, letter_body = $3, revision = revision + 1 WHERE id = $1', [c.id, next.subject, next.body]);
+      signing = postForm(`${base}/c/${slug}/sign`, { full_name: 'Racing Signer', email: `${uniq('race')}@supporter.example`, letter: opened });
+      await new Promise((r) => setTimeout(r, 700));
+    });
+    expect((await signing!).status).toBe(303);
+    await settled(ctx.db);
+    const [letter] = sentTo([judge]);
+    expect(letter!.text).toContain('The text on the page.');
   });
 
   it('keeps a pending signer on the letter their page showed when they sign again from it after an edit', async () => {
