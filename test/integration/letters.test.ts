@@ -37,6 +37,17 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     });
   };
   const seenLetter = (html: string) => /<input type="hidden" name="letter" value="([^"]+)">/.exec(html)![1]!;
+  /** A live campaign writing to one judge, and the `letter` value its sign page carries. */
+  const openedPage = async (requireConfirmation: boolean) => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation,
+      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge', email: judge }],
+    });
+    return { judge, slug, opened: seenLetter(await (await fetch(`${base}/c/${slug}`)).text()) };
+  };
+  const UNREAD = { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' };
 
   describe('when a supporter signs and confirms', () => {
     const supporter = { full_name: 'Dana Signer', email: `${uniq('dana')}@supporter.example`, city: 'Lyonville', country: 'Freedonia', personal_note: 'Free her now.' };
@@ -148,15 +159,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
   });
 
   it('sends the letter the sign page showed, even when the organizer saved a new one while the supporter typed', async () => {
-    const judge = `${uniq('judge')}@court.example`;
-    const { slug } = await createLiveCampaign(ctx.db, {
-      requireConfirmation: false,
-      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
-      targets: [{ name: 'Judge', email: judge }],
-    });
-    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
-    const unread = { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' };
-    await saveLetter(slug, unread);
+    const { judge, slug, opened } = await openedPage(false);
+    await saveLetter(slug, UNREAD);
 
     // Signed from the page opened before the edit, from one opened after it, and with no field (the API's way).
     const reloaded = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
@@ -166,7 +170,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       expect((await postForm(`${base}/c/${slug}/sign`, form)).status).toBe(303);
     }
     // A title changed since, the letter not: the page's letter is the one there is.
-    await saveLetter(slug, unread, 'Renamed');
+    await saveLetter(slug, UNREAD, 'Renamed');
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'After Rename', email: `${uniq('s')}@supporter.example`, letter: reloaded })).status).toBe(303);
     await settled(ctx.db);
 
@@ -180,15 +184,9 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
 
   // Two connections at once: Postgres only (PGlite is one connection).
   it.runIf(kind === 'postgres')('binds a signature made while a letter save holds the campaign to the letter its page showed', async () => {
-    const judge = `${uniq('judge')}@court.example`;
-    const { slug } = await createLiveCampaign(ctx.db, {
-      requireConfirmation: false,
-      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
-      targets: [{ name: 'Judge', email: judge }],
-    });
-    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+    const { judge, slug, opened } = await openedPage(false);
     const c = await getCampaign(ctx.db, slug);
-    const next = { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' };
+    const next = UNREAD;
     let signing: Promise<Response> | undefined;
     // A save as updateCampaignDetails makes it, held open while the signature is sent.
     await ctx.db.transaction(async (tx) => {
@@ -205,19 +203,14 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
   });
 
   it('keeps a pending signer on the letter their page showed when they sign again from it after an edit', async () => {
-    const judge = `${uniq('judge')}@court.example`;
-    const { slug } = await createLiveCampaign(ctx.db, {
-      letter: { subject: 'Release {{case.personName}}', body: 'Dear {{target.name}},\n\nThe text on the page.\n\n{{supporter.fullName}}' },
-      targets: [{ name: 'Judge', email: judge }],
-    });
-    const opened = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+    const { judge, slug, opened } = await openedPage(true);
     const email = `${uniq('again')}@supporter.example`;
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'First Try', email, letter: opened })).status).toBe(303);
     await mailTo(ctx.sink!, email);
     await settled(ctx.db);
     await pastResendGap(ctx.db, email);
 
-    await saveLetter(slug, { subject: 'Deport {{case.personName}}', body: 'Dear {{target.name}},\n\nA text nobody read.\n\n{{supporter.fullName}}' });
+    await saveLetter(slug, UNREAD);
     // The same page, its form sent again with a corrected name.
     expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Second Try', email, letter: opened })).status).toBe(303);
     const [, second] = await mailTo(ctx.sink!, email, 2);
