@@ -127,7 +127,8 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
 export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'salutation' | 'retired_at'>[]): string | null {
   const without = targets.filter((t) => t.retired_at === null && t.salutation.trim() === '');
   if (without.length === 0) return null;
-  const SAMPLE = '\uE002';
+  // A private-use character no template holds, standing for a salutation there is.
+  const SAMPLE = '\uE003';
   const lines = (salutation: string) => renderLetter(campaign.letter_subject, campaign.letter_body, {
     supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
     target: { name: without[0]!.name, title: 'Title', salutation },

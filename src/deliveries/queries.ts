@@ -2,6 +2,9 @@ import type { Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryStatus } from './types.ts';
 import { suppressing } from './suppression-queries.ts';
 
+/** SQL: the delivery `d` goes to an address on the suppression list. */
+const SUPPRESSED = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))`;
+
 export interface SentMark {
   id: number;
   messageId: string;
@@ -36,7 +39,7 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
         AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
       RETURNING d.id, d.kind, d.source_id, d.target_id, d.subscriber_id, d.campaign_id, d.recipient, d.status,
                 d.attempts, d.lease_until, d.last_error, d.message_id, d.sent_at,
-                EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient)) AS suppressed`,
+                ${SUPPRESSED} AS suppressed`,
     [marks.map((m) => m.id), marks.map((m) => m.messageId), [...claimIds].sort((a, b) => a - b), leaseSeconds],
   );
   return rows;
@@ -149,8 +152,6 @@ export async function countDeliveriesByStatus(db: Queryable, where: { campaignId
   return rows;
 }
 
-/** SQL: the failed delivery `d` goes to an address on the suppression list. */
-const SUPPRESSED = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))`;
 /** SQL: the failed delivery `d` is a letter to a target since retired, which gets no new letter. */
 const TO_RETIRED = `EXISTS (SELECT 1 FROM targets rt WHERE rt.id = d.target_id AND rt.retired_at IS NOT NULL)`;
 

@@ -205,13 +205,15 @@ export interface SubscriberExportRow {
 export async function listSubscribersPage(db: Queryable, afterId: number, limit: number) {
   const { rows } = await db.query<SubscriberExportRow>(
     `SELECT s.id, s.email, s.status, s.consent_at, s.consent_source, s.created_at, s.confirmed_at, s.unsubscribed_at,
-            coalesce((SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST)
-                        FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
-                       WHERE x.subscriber_id = s.id AND x.status = 'active'), '') AS follows,
-            coalesce((SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST)
-                        FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
-                       WHERE x.subscriber_id = s.id AND x.status = 'pending'), '') AS awaiting_confirmation
-       FROM subscribers s WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
+            coalesce(f.follows, '') AS follows, coalesce(f.awaiting, '') AS awaiting_confirmation
+       FROM subscribers s
+            LEFT JOIN LATERAL (
+              SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST) FILTER (WHERE x.status = 'active') AS follows,
+                     string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST) FILTER (WHERE x.status = 'pending') AS awaiting
+                FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
+               WHERE x.subscriber_id = s.id
+            ) f ON true
+      WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
     [afterId, limit],
   );
   return rows;
