@@ -26,6 +26,19 @@ const boardCsp: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/** bull-board's page links its fonts from Google (`<link … fonts.googleapis.com …>`). */
+const THIRD_PARTY_FONTS = /<link\b[^>]*\bhref="https:\/\/fonts\.googleapis\.com\/[^>]*>\s*/g;
+
+/**
+ * Takes that link out of the page: the CSP would block the request anyway, but the browser would
+ * still log the refusal on every visit. The board falls back to the system's sans-serif.
+ */
+const ownFontsOnly: RequestHandler = (_req, res, next) => {
+  const send = res.send.bind(res);
+  res.send = (body?: unknown) => send(typeof body === 'string' ? body.replace(THIRD_PARTY_FONTS, '') : body);
+  next();
+};
+
 /**
  * The queues in bull-board at /admin/queues; the caller mounts it behind the admin check.
  * bull-board is loaded at the first visit, not at start: few open it, and every process start
@@ -49,7 +62,7 @@ export function queuesBoard(ctx: AppContext): Router {
     return adapter.getRouter() as RequestHandler;
   };
   const router = Router();
-  router.use(sameOriginWrites, boardCsp, (req, res, next) => {
+  router.use(sameOriginWrites, boardCsp, ownFontsOnly, (req, res, next) => {
     board ??= load().catch((err: unknown) => {
       board = undefined; // the next visit tries again
       throw err;
