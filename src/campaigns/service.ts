@@ -3,7 +3,7 @@ import { findCase, getCase, getCaseById, whilePublished } from '../cases/service
 import type { Case } from '../cases/types.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
-import { parseInput } from '../validation.ts';
+import { parseInput, refuseUnknownFields } from '../validation.ts';
 import { renderLetter, STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
@@ -68,10 +68,11 @@ async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
 /**
  * Creates a draft campaign with its targets; the letter templates are compiled now so an
  * organizer sees mistakes before anyone signs.
+ * `exact` refuses fields the input does not take (a JSON body; a form carries fields of its own).
  * @throws ValidationError (TemplateError for the letter), ConflictError when the slug is taken.
  */
-export async function createCampaign(db: Db, input: unknown): Promise<Campaign> {
-  const c = await validateCampaignInput(db, input);
+export async function createCampaign(db: Db, input: unknown, { exact = false } = {}): Promise<Campaign> {
+  const c = await validateCampaignInput(db, input, { exact });
   const kase = await caseFor(db, c.caseSlug);
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
@@ -291,8 +292,9 @@ export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow 
  * mended. (Alone, those two are left to createCampaign, which answers them as it always has.)
  * @throws ValidationError
  */
-export async function validateCampaignInput(db: Queryable, input: unknown): Promise<CampaignInput> {
+export async function validateCampaignInput(db: Queryable, input: unknown, { exact = false } = {}): Promise<CampaignInput> {
   try {
+    if (exact) refuseUnknownFields(campaignInput, input);
     return parseCampaign(input);
   } catch (err) {
     if (err instanceof ValidationError) {

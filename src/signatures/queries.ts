@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
-import type { Signature, SignatureInput } from './types.ts';
+import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
 
@@ -38,6 +38,7 @@ export interface NewSignature {
   input: SignatureInput;
   /** The hash of its confirmation token; kept only when the campaign asks for confirmation. */
   confirmTokenHash: string;
+  via: SignedVia;
 }
 
 export interface StoredSignature {
@@ -69,13 +70,13 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
   const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; delivery_ids: (string | number)[] }>(
     `WITH v AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::boolean[], $9::text[])
-         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash)
+                            $8::boolean[], $9::text[], $10::text[])
+         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via)
      ), sig AS (
-       INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, status,
+       INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
                                confirm_token_hash, confirmed_at)
        OVERRIDING SYSTEM VALUE
-       SELECT v.id, c.id, v.full_name, v.email, v.city, v.country, v.personal_note, v.subscribe,
+       SELECT v.id, c.id, v.full_name, v.email, v.city, v.country, v.personal_note, v.subscribe, v.via,
               CASE WHEN c.require_confirmation THEN 'pending' ELSE 'confirmed' END,
               CASE WHEN c.require_confirmation THEN v.confirm_token_hash END,
               CASE WHEN NOT c.require_confirmation THEN now() END
@@ -114,7 +115,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
-      column((s) => s.input.subscribe), column((s) => s.confirmTokenHash),
+      column((s) => s.input.subscribe), column((s) => s.confirmTokenHash), column((s) => s.via),
     ],
   );
   const byId = new Map(rows.map((r) => [r.sig_id, r]));
@@ -184,14 +185,14 @@ export async function listSignatureTargets(db: Queryable, signatureId: number) {
  * stays as first written (its confirmation email's key). A confirmed signature does not change.
  * @returns the signature replaced, or undefined when the address's signature is confirmed.
  */
-export async function replacePendingSignature(db: Queryable, campaignId: number, input: SignatureInput) {
+export async function replacePendingSignature(db: Queryable, campaignId: number, input: SignatureInput, via: SignedVia) {
   const { rows } = await db.query<{ id: number; confirm_round: number }>(
     `UPDATE signatures
-        SET full_name = $3, city = $4, country = $5, personal_note = $6, subscribe = $7,
+        SET full_name = $3, city = $4, country = $5, personal_note = $6, subscribe = $7, via = $8,
             letter_version_id = NULL, created_at = now(), edits = edits + 1
       WHERE campaign_id = $1 AND lower(email) = lower($2) AND status = 'pending'
       RETURNING id, confirm_round`,
-    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe],
+    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via],
   );
   return rows[0];
 }

@@ -10,7 +10,7 @@ import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import * as q from './queries.ts';
-import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignResult } from './types.ts';
+import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
 export interface SignDeps {
   queues: Pick<Queues, 'send' | 'later' | 'redis'>;
@@ -105,6 +105,12 @@ export function reservedIds(take: () => Promise<number[]>, maxAgeMs: number): ()
   };
 }
 
+/**
+ * Where a signature comes from: the campaign page's form, with the letter it showed (its hidden
+ * field `letter`), or a page embedding it through the public API.
+ */
+export type SignedFrom = { via: 'sign form'; seenLetter?: string } | { via: 'api'; seenLetter?: undefined };
+
 /** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
 function checkOpen(campaign: q.CampaignForSigning | undefined): q.CampaignForSigning {
   if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
@@ -137,7 +143,8 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * confirmed one only asks for alerts when `subscribe` is ticked. Every case answers alike.
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
-export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, seenLetter?: string): Promise<SignResult> {
+export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, from: SignedFrom = { via: 'sign form' }): Promise<SignResult> {
+  const { via, seenLetter } = from;
   let s: SignatureInput;
   try {
     s = parseInput(signatureInput, input);
@@ -154,6 +161,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     campaignSlug: slug,
     input: s,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
+    via,
   });
   if (stored instanceof Error) throw stored;
   const campaign = checkOpen(stored.campaign);
@@ -169,7 +177,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
   // alerts), and the time of the answer told whether it had.
   if (!stored.signed || (confirmNow && s.subscribe)) {
     deps.queues.later(
-      followUp(db, deps, campaign, s, stored, seenLetter).catch((err: unknown) =>
+      followUp(db, deps, campaign, s, stored, from).catch((err: unknown) =>
         deps.log.warn({ err }, 'a repeated signature or its request for alerts was not recorded'),
       ),
     );
@@ -199,9 +207,9 @@ async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.Ca
  * confirming at once: nobody has confirmed this address, and alerts need double opt-in (a pending
  * signature subscribes when it is confirmed).
  */
-async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, seenLetter?: string): Promise<void> {
-  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, seenLetter));
-  if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id);
+async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, from: SignedFrom): Promise<void> {
+  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, from));
+  if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id, from.via);
 }
 
 /**
@@ -211,12 +219,12 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
  * the address first would choose what the person then confirms, and the person could not sign.
  * @returns whether a pending signature was replaced; false when it is confirmed.
  */
-async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, seenLetter?: string): Promise<boolean> {
+async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
-    const replaced = await q.replacePendingSignature(tx, campaign.id, s);
+    const replaced = await q.replacePendingSignature(tx, campaign.id, s, from.via);
     if (!replaced) return undefined;
     // The new details are for the letter their page showed, as a first signature's are.
-    if (seenLetter) await bindSeenLetter(tx, replaced.id, campaign, seenLetter);
+    if (from.seenLetter) await bindSeenLetter(tx, replaced.id, campaign, from.seenLetter);
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
     if (requeued) {
       const round = replaced.confirm_round + 1;
@@ -233,9 +241,9 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
  * address), or whose address left the alerts before: the alerts wait for the usual opt-in email
  * instead of starting at once.
  */
-async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: number): Promise<void> {
+async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: number, via: SignedVia): Promise<void> {
   const kase = await getCaseById(db, caseId);
-  if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, 'sign form');
+  if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, via);
 }
 
 const SIGNATURE_CHANGED =
@@ -289,8 +297,8 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
       return { ids: [], askFor: null };
     }
     await addressWorks(tx, signature.email);
-    const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, 'sign form')) === 'ask';
-    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature.email : null };
+    const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, signature.via)) === 'ask';
+    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature : null };
   });
   // Not waited for, as when signing: the signer is answered while Redis is away.
   addJobsAfterAnswer(deps, ids);
@@ -298,7 +306,7 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   // After the answer, as when signing: the confirmation page need not wait for the opt-in's rows.
   if (askFor) {
     deps.queues.later(
-      askForAlerts(db, deps, askFor, campaign.case_id).catch((err: unknown) => deps.log.warn({ err }, 'a confirmed signer\'s request for alerts was not recorded')),
+      askForAlerts(db, deps, askFor.email, campaign.case_id, askFor.via).catch((err: unknown) => deps.log.warn({ err }, 'a confirmed signer\'s request for alerts was not recorded')),
     );
   }
   return { kind: 'confirmed', campaignSlug: campaign.slug };

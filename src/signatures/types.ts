@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { email } from '../campaigns/types.ts';
 import { line, nullAsAbsent, prose } from '../cases/types.ts';
+import type { ConsentSource } from '../subscribers/types.ts';
+
+/** Where a signature was made: the campaign page's form, or a page embedding it through the API. */
+export type SignedVia = Extract<ConsentSource, 'sign form' | 'api'>;
 
 export interface Signature {
   id: number;
@@ -14,6 +18,7 @@ export interface Signature {
   /** Times signing again replaced it while pending; the confirmation page sends the one it showed. */
   edits: number;
   subscribe: boolean;
+  via: SignedVia;
   created_at: Date;
   confirmed_at: Date | null;
 }

@@ -49,3 +49,6 @@ export function consentWording(personName?: string | null): string {
 
 /** The checkbox label on the sign form (templates/partials/signatures/form.hbs). */
 export const signFormWording = (personName: string) => `Email me updates about ${personName}`;
+
+/** What the signature confirmation page says of alerts asked for (templates/pages/confirm.hbs). */
+export const CONFIRM_PAGE_WORDING = 'Case updates by email: Yes, once confirmed';

@@ -527,6 +527,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     }, auth());
     expect(all.status).toBe(422);
     expect((await all.json()).error.fields).toMatchObject({ title: expect.any(String), caseSlug: 'no case has this slug', slug: 'is taken already: choose another' });
+    // A field the route does not take is one of those mistakes too.
+    const unknown = await postJson(`${base}/api/v1/campaigns`, {
+      slug: taken, caseSlug: 'no-such-case', title: 'T', summary: 'S', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }], deliveryMode: 'each', bogus: 1,
+    }, auth());
+    expect(unknown.status).toBe(422);
+    expect((await unknown.json()).error.fields).toEqual({ bogus: expect.stringContaining('not a field'), caseSlug: 'no case has this slug', slug: 'is taken already: choose another' });
   });
 
   it('answers a public page asked with a method it does not take with 405 and Allow, not 404', async () => {

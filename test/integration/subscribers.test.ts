@@ -106,6 +106,33 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriptions(email)).toEqual([{ case_slug: campaign.caseSlug, status: 'active' }]);
   });
 
+  it("records where a signer asked for alerts: the sign form's box, or a page posting through the API", async () => {
+    const campaign = await createLiveCampaign(ctx.db);
+    const consent = async (email: string) =>
+      (await ctx.db.query<{ consent_source: string; consent_text: string }>(
+        `SELECT x.consent_source, x.consent_text FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE lower(s.email) = lower($1)`,
+        [email],
+      )).rows;
+    const byForm = emailOf('form-signer');
+    const byApi = emailOf('embed-signer');
+    expect((await postForm(`${base}/c/${campaign.slug}/sign`, { full_name: 'Form Signer', email: byForm, subscribe: 'on' })).status).toBe(303);
+    expect((await postJson(`${base}/api/v1/campaigns/${campaign.slug}/signatures`, { fullName: 'Embed Signer', email: byApi, subscribe: true })).status).toBe(202);
+    for (const email of [byForm, byApi]) {
+      expect((await postForm(`${base}/confirm/${confirmToken(await waitForMail(ctx, email))}`, { v: '0' })).status).toBe(303);
+    }
+    expect(await consent(byForm)).toEqual([{ consent_source: 'sign form', consent_text: 'Email me updates about Aigerim Test' }]);
+    // The embedding page's box is not ours to quote; the confirmation page the signer saw is.
+    expect(await consent(byApi)).toEqual([{ consent_source: 'api', consent_text: 'Case updates by email: Yes, once confirmed' }]);
+    expect(await subscriber(byApi)).toMatchObject([{ status: 'active', consent_source: 'api' }]);
+
+    // Without confirmation the opt-in email asks, and the record still says the API.
+    const quick = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const quickApi = emailOf('quick-embed');
+    expect((await postJson(`${base}/api/v1/campaigns/${quick.slug}/signatures`, { fullName: 'Quick Embed', email: quickApi, subscribe: true })).status).toBe(202);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, quickApi), 'subscribe/confirm')}`, {})).status).toBe(303);
+    expect(await subscriber(quickApi)).toMatchObject([{ status: 'active', consent_source: 'api' }]);
+  });
+
   it('asks a signer who had left the alerts and ticks the box again to opt in by email once the signature is confirmed', async () => {
     const campaign = await createLiveCampaign(ctx.db);
     const email = emailOf('came-back');

@@ -18,7 +18,6 @@ import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendCsv } from '../../csv.ts';
 import { parseInput, refuseUnknownFields } from '../../validation.ts';
-import { campaignInput } from '../../campaigns/types.ts';
 import { caseInput } from '../../cases/types.ts';
 import { caseUpdateInput } from '../../alerts/types.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -109,7 +108,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       const body = req.body ?? {};
       const result = honeypotFilled(body)
         ? await pretendToSign(db, slug, body)
-        : await limits.perEmail(body.email, () => sign(db, ctx, slug, body));
+        : await limits.perEmail(body.email, () => sign(db, ctx, slug, body, { via: 'api' }));
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
       res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },
@@ -154,8 +153,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   });
 
   router.post('/campaigns', ...auth, async (req, res) => {
-    refuseUnknownFields(campaignInput, req.body);
-    const campaign = await createCampaign(db, req.body ?? {});
+    const campaign = await createCampaign(db, req.body ?? {}, { exact: true });
     await recordAudit(db, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
     res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });

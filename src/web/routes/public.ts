@@ -121,7 +121,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, seenLetter));
+          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seenLetter }));
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
