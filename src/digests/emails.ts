@@ -55,12 +55,14 @@ export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} su
 /**
  * The letter a digest carries: the campaign's template with the supporter variables empty (many
  * people sign it; their list follows the letter), the blank lines they leave dropped, and who
- * signed and when in the subject. The console's preview of a digest campaign shows the same.
+ * signed and when in the subject (the date only when the template's subject does not carry it
+ * already). The console's preview of a digest campaign shows the same.
  */
 export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number) {
   const letter = renderLetter(subject, body, { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } }, hiddenFor('digest', 'name'));
+  const when = letter.subject.includes(context.date) ? '' : `, ${context.date}`;
   return {
-    subject: oneLine(`${letter.subject} (${supportersText(signers)}, ${context.date})`),
+    subject: oneLine(`${letter.subject} (${supportersText(signers)}${when})`),
     text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
   };
 }

@@ -1,5 +1,24 @@
 import { describe, expect, it } from 'vitest';
+import { renderDigestLetter } from '../../src/digests/emails.ts';
 import { nextDigestWords } from '../../src/digests/service.ts';
+
+describe('the subject of a digest', () => {
+  const context = {
+    target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
+    case: { personName: 'Aigerim', location: 'Almaty' },
+    campaign: { title: 'Free Aigerim' },
+    date: '4 December 2026',
+  };
+
+  it('says how many signed and when', () => {
+    expect(renderDigestLetter('About {{case.personName}}', 'Body', context, 3).subject).toBe('About Aigerim (3 supporters, 4 December 2026)');
+    expect(renderDigestLetter('About {{case.personName}}', 'Body', context, 1).subject).toBe('About Aigerim (1 supporter, 4 December 2026)');
+  });
+
+  it('gives the date once when the template puts it in the subject already', () => {
+    expect(renderDigestLetter('Supporters of {{case.personName}} — {{date}}', 'Body', context, 2).subject).toBe('Supporters of Aigerim — 4 December 2026 (2 supporters)');
+  });
+});
 
 describe('when the console says the next digest goes', () => {
   const at = (iso: string) => new Date(iso);
