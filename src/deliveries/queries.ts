@@ -294,11 +294,11 @@ export async function countLongRetryingByKind(db: Queryable, olderThanMinutes: n
  * Only a failed delivery goes back to the queue, with its attempts counted afresh, and only when
  * its address is not suppressed (the claim would fail it again at once) and it is not a letter to
  * a retired target (which gets no new letter: the send would drop the row, and its record with it).
- * @returns the row requeued, or why not: it is not failed (or is gone), its address is
+ * @returns the row requeued, or why not: there is no such row, it is not failed, its address is
  * suppressed, or its target retired.
  */
 export async function requeueFailed(db: Queryable, id: number) {
-  const { rows } = await db.query<{ requeued: boolean; suppressed: boolean; retired: boolean }>(
+  const { rows } = await db.query<{ found: boolean; requeued: boolean; suppressed: boolean; retired: boolean }>(
     `WITH held AS (
        SELECT d.id, ${SUPPRESSED} AS suppressed, ${TO_RETIRED} AS retired
          FROM deliveries d WHERE d.id = $1 AND d.status = 'failed'
@@ -307,7 +307,8 @@ export async function requeueFailed(db: Queryable, id: number) {
          FROM held WHERE deliveries.id = held.id AND NOT held.suppressed AND NOT held.retired AND deliveries.status = 'failed'
        RETURNING deliveries.id
      )
-     SELECT EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM held), false) AS suppressed,
+     SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1) AS found,
+            EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM held), false) AS suppressed,
             coalesce((SELECT retired FROM held), false) AS retired`,
     [id],
   );

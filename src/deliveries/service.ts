@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Queryable } from '../db/index.ts';
+import { NotFoundError } from '../errors.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
@@ -138,9 +139,11 @@ export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
  * must come off the list first; so does a letter to a target since retired, until it is written to again.
  * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
  * `suppressed` when its address is suppressed; `retired` when its target is.
+ * @throws NotFoundError when there is no such delivery (never made, or deleted with its person).
  */
 export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, id: number): Promise<RetryOutcome> {
-  const { requeued, suppressed, retired } = await q.requeueFailed(db, id);
+  const { found, requeued, suppressed, retired } = await q.requeueFailed(db, id);
+  if (!found) throw new NotFoundError('delivery');
   if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
   await enqueueAfresh(queues, [id]);
   return 'queued';

@@ -201,6 +201,9 @@ describe('the organizer console on PGlite', () => {
     expect((await ctx.db.query('SELECT status FROM deliveries WHERE id = $1', [failed!.id])).rows).toEqual([{ status: 'failed' }]);
     expect(ctx.sink!.messages.filter((m) => m.text?.includes('Waiting Signer'))).toEqual([]);
     await ctx.db.query('DELETE FROM deliveries WHERE id = $1', [failed!.id]);
+    // A delivery that is gone (deleted with its person, say) is not found, not "not failed any more".
+    const gone404 = await client.post(`/admin/deliveries/${failed!.id}/retry`, { back: `/admin/campaigns/${slug}` });
+    expect(gone404.status).toBe(404);
     // The last target written to stays.
     const { rows: [courtTarget] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [court]);
     expect((await client.open((await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, { confirmed: '1' })).location!)).text).toContain('A campaign needs at least one target');
