@@ -34,8 +34,10 @@
       for (var i = 0; i < spans.length; i++) {
         var span = spans[i];
         var text = values[names.indexOf(span.getAttribute('data-field'))] || '';
-        // A subject is one line: each run of white space in it is one space.
-        if (subject && subject.contains(span)) text = text.replace(/\s+/g, ' ');
+        // A subject is one line, as the letter's (oneLine in src/mail/address.ts): each run of
+        // control characters (line breaks) is a space, and so is each run of two or more spaces.
+        // A single space of another kind (an ideographic space between names) stays as typed.
+        if (subject && subject.contains(span)) text = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ');
         span.textContent = text || span.getAttribute('data-placeholder');
         span.classList.toggle('empty', !text);
       }

@@ -1,5 +1,6 @@
 import Handlebars from 'handlebars';
 import { trimBlank } from '../cases/types.ts';
+import { oneLine } from '../mail/address.ts';
 import { letterText, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
@@ -77,12 +78,13 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 /**
  * A typed value as the stored signature will hold it: blank ends trimmed as the form's validation
  * trims them (a one-line field's zero-width and Hangul fillers too; a note's white space only),
- * blank lines as the letter has them, and in a subject, which is one line, each run of white
- * space one space.
+ * blank lines as the letter has them, and in a subject, which is one line, as the letter's
+ * (letter-template's finish): line breaks a space, and each run of two or more spaces one space (a
+ * single ideographic or no-break space stays as typed).
  */
 const asSigned = (key: SupporterField, typed: string, inSubject: boolean) => {
   const value = key === 'personalNote' ? letterText(typed) : trimBlank(letterText(typed));
-  return inSubject ? value.replace(/\s+/g, ' ') : value;
+  return inSubject ? oneLine(value).replace(/\s{2,}/g, ' ') : value;
 };
 
 /** Escapes a rendered text and puts each field marker's span in, holding what was typed or its placeholder. */

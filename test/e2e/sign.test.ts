@@ -7,6 +7,7 @@ import type { Target } from '../../src/campaigns/types.ts';
 import { seedDemo } from '../../src/demo.ts';
 import { launchBrowser, screenshot } from '../helpers/browser.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign } from '../helpers/fixtures.ts';
 
 const addressesOf = (a: ParsedMail['to']) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
 
@@ -173,5 +174,25 @@ describe('signing in a real browser', () => {
     await page.fill('#f-personal_note', `https://docs.example/document/d/${'1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'.repeat(4)}/edit?usp=sharing`);
     expect(await scrollsSideways(page)).toBe(false);
     await screenshot(page, 'phone-long-link');
+  });
+
+  it("previews a subject made of typed fields as the letter's subject, spaces and all", async () => {
+    const campaign = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      letter: { subject: 'From {{supporter.fullName}} in {{supporter.city}}: {{supporter.personalNote}}', body: 'Dear judge,\n\n{{supporter.fullName}}' },
+      targets: [{ name: 'Judge Subject', email: 'subject-judge@court.example', disclose: 'name_place' }],
+    });
+    const page = await newPage();
+    await page.goto(`${base}/c/${campaign.slug}`);
+    // An ideographic space between names and a no-break space stay; the note's line breaks are one space.
+    await page.fill('#f-full_name', '山田\u3000太郎');
+    await page.fill('#f-email', 'yamada@supporter.example');
+    await page.fill('#f-city', 'Oslo\u00a0Nord');
+    await page.fill('#f-personal_note', 'One.\nTwo.\n\n\nThree.');
+    const shown = await page.locator('#letter-preview [data-preview="subject"]').textContent();
+    await page.getByRole('button', { name: 'Sign the letter' }).click();
+    const letter = await mailTo(ctx, 'subject-judge@court.example');
+    expect(letter.subject).toBe('From 山田\u3000太郎 in Oslo\u00a0Nord: One. Two. Three.');
+    expect(shown).toBe(letter.subject);
   });
 });

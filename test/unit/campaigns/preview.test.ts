@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { previewLetterHtml } from '../../../src/campaigns/preview.ts';
-import { hiddenFor, SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
+import { hiddenFor, renderLetter, SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
 
 const base = {
   target: { name: 'Judge One', title: 'District judge', salutation: 'Your Honour' },
@@ -60,6 +60,12 @@ describe('the letter preview', () => {
     for (const city of ['\u3164', '\u200b ']) expect(previewLetterHtml('s', body, base, { fullName: 'Kim', city }).body).not.toContain('Writing from');
     expect(previewLetterHtml('s', body, base, { fullName: 'سارا\u200f' }).body).toContain('>سارا</span>');
     expect(previewLetterHtml('From {{supporter.fullName}}', body, base, { fullName: 'Ana  María' }).subject).toContain('>Ana María</span>');
+    // Spaced as the letter's subject is: a single ideographic or no-break space stays, a line break is a space.
+    const subject = 'From {{supporter.fullName}} in {{supporter.city}}: {{supporter.personalNote}}';
+    for (const typed of [{ fullName: '山田\u3000太郎', city: 'Oslo\u00a0Nord', personalNote: 'One.\nTwo.\r\n\r\nThree.' }, { fullName: 'Ana \t María', city: 'A\u2028B', personalNote: 'x' }]) {
+      const letter = renderLetter(subject, 'b', { ...base, supporter: { country: '', ...typed } });
+      expect(previewLetterHtml(subject, 'b', base, typed).subject.replace(/<[^>]+>/g, '')).toBe(letter.subject);
+    }
     // A note keeps what is not white space, as the form stores it: a zero-width space is a note.
     const withNote = '{{#if supporter.personalNote}}{{supporter.personalNote}}{{else}}Please act now.{{/if}}';
     expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: '  \u200b' }).body).not.toContain('Please act now.');
