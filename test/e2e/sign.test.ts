@@ -174,6 +174,21 @@ describe('signing in a real browser', () => {
     await page.fill('#f-personal_note', `https://docs.example/document/d/${'1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'.repeat(4)}/edit?usp=sharing`);
     expect(await scrollsSideways(page)).toBe(false);
     await screenshot(page, 'phone-long-link');
+    // The confirmation page, where the signer reads what they are about to send: each value gets
+    // the width of the page, not what a label beside it leaves.
+    await page.fill('#f-full_name', 'Gulnara Tursunbayeva-Abdrakhmanova');
+    await page.fill('#f-email', 'phone@supporter.example');
+    await page.fill('#f-personal_note', 'Please let her stay with her family, who are here and have been waiting for news of her since spring.');
+    await page.getByRole('button', { name: 'Sign the letter' }).click();
+    await page.goto(confirmationLink(await mailTo(ctx, 'phone@supporter.example')));
+    const widths = await page.evaluate(() => {
+      const list = document.querySelector('.confirm-details')!.getBoundingClientRect().width;
+      return Array.from(document.querySelectorAll('.confirm-details dd')).map((dd) => dd.getBoundingClientRect().width / list);
+    });
+    expect(widths.length).toBeGreaterThan(0);
+    expect(Math.min(...widths)).toBeGreaterThan(0.9);
+    expect(await scrollsSideways(page)).toBe(false);
+    await screenshot(page, 'phone-confirm');
   });
 
   it("previews a subject made of typed fields as the letter's subject, spaces and all", async () => {
