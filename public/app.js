@@ -37,7 +37,10 @@
         // A subject is one line, as the letter's (oneLine in src/mail/address.ts): each run of
         // control characters (line breaks) is a space, and so is each run of two or more spaces.
         // A single space of another kind (an ideographic space between names) stays as typed.
-        if (subject && subject.contains(span)) text = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ');
+        // Direction controls go and `=?` is broken up, as there, so no typed text reads as an encoded word.
+        if (subject && subject.contains(span)) {
+          text = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '').replace(/=\?/g, '= ?').replace(/\s{2,}/g, ' ');
+        }
         span.textContent = text || span.getAttribute('data-placeholder');
         span.classList.toggle('empty', !text);
       }

@@ -49,6 +49,9 @@ function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
   return stringify(rows, { ...CSV_FORMAT, columns });
 }
 
+/** A date no template can hold, to see where `{{date}}` lands (a private-use character). */
+const DATE_MARK = '\uE004';
+
 /** Who signed a digest, as its From and subject say it. */
 export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} supporters`);
 
@@ -59,8 +62,12 @@ export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} su
  * already). The console's preview of a digest campaign shows the same.
  */
 export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number) {
-  const letter = renderLetter(subject, body, { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } }, hiddenFor('digest', 'name'));
-  const when = letter.subject.includes(context.date) ? '' : `, ${context.date}`;
+  const full = { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } };
+  const letter = renderLetter(subject, body, full, hiddenFor('digest', 'name'));
+  // Whether the template puts today's date in the subject, not whether those words appear in it:
+  // a subject about a hearing on 21 June would otherwise lose the date of the digest of 1 June.
+  const dated = renderLetter(subject, '', { ...full, date: DATE_MARK }, hiddenFor('digest', 'name')).subject.includes(DATE_MARK);
+  const when = dated ? '' : `, ${context.date}`;
   return {
     subject: oneLine(`${letter.subject} (${supportersText(signers)}${when})`),
     text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),

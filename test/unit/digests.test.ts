@@ -18,6 +18,13 @@ describe('the subject of a digest', () => {
   it('gives the date once when the template puts it in the subject already', () => {
     expect(renderDigestLetter('Supporters of {{case.personName}} — {{date}}', 'Body', context, 2).subject).toBe('Supporters of Aigerim — 4 December 2026 (2 supporters)');
   });
+
+  it('dates a subject that holds those words for another reason', () => {
+    const firstOfJune = { ...context, date: '1 June 2026' };
+    expect(renderDigestLetter('Stop the deportation set for 21 June 2026', 'Body', firstOfJune, 2).subject).toBe('Stop the deportation set for 21 June 2026 (2 supporters, 1 June 2026)');
+    const arrested = { ...firstOfJune, case: { personName: 'Ann Lee, arrested 11 June 2026', location: '' } };
+    expect(renderDigestLetter('Free {{case.personName}}', 'Body', arrested, 2).subject).toBe('Free Ann Lee, arrested 11 June 2026 (2 supporters, 1 June 2026)');
+  });
 });
 
 describe('when the console says the next digest goes', () => {
