@@ -40,11 +40,15 @@ export async function getCaseUpdate(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function listCaseUpdates(db: Queryable, caseId: number, limit: number, withWithdrawn: boolean) {
+/**
+ * A keyset page of a case's updates, newest first. Ids follow the order updates are published in
+ * (published_at is the inserting transaction's time), so the id alone is the page's key.
+ */
+export async function listCaseUpdates(db: Queryable, caseId: number, limit: number, withWithdrawn: boolean, beforeId: number | null) {
   const { rows } = await db.query<CaseUpdate>(
-    `SELECT * FROM case_updates WHERE case_id = $1 AND ($3::boolean OR withdrawn_at IS NULL)
-      ORDER BY published_at DESC, id DESC LIMIT $2`,
-    [caseId, limit, withWithdrawn],
+    `SELECT * FROM case_updates WHERE case_id = $1 AND ($3::boolean OR withdrawn_at IS NULL) AND ($4::bigint IS NULL OR id < $4)
+      ORDER BY id DESC LIMIT $2`,
+    [caseId, limit, withWithdrawn, beforeId],
   );
   return rows;
 }

@@ -155,9 +155,22 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
   return { recipients: update.recipients, sent: counts.sent, failed: counts.failed };
 }
 
-/** The latest updates of a case, newest first: for its public page, those not withdrawn. */
-export async function listCaseUpdates(db: Queryable, caseId: number, limit = 20, opts: { withWithdrawn?: boolean } = {}): Promise<CaseUpdate[]> {
-  return q.listCaseUpdates(db, caseId, limit, opts.withWithdrawn ?? false);
+/** How many updates a page of a case's updates shows. */
+export const UPDATES_PAGE = 20;
+
+/**
+ * A page of a case's updates, newest first (for its public page, those not withdrawn), and the
+ * id to ask for the next, older page with (`before`), if there is one.
+ */
+export async function listCaseUpdates(
+  db: Queryable,
+  caseId: number,
+  opts: { withWithdrawn?: boolean; before?: number; limit?: number } = {},
+): Promise<{ updates: CaseUpdate[]; older?: number }> {
+  const limit = opts.limit ?? UPDATES_PAGE;
+  const rows = await q.listCaseUpdates(db, caseId, limit + 1, opts.withWithdrawn ?? false, opts.before ?? null);
+  const updates = rows.slice(0, limit);
+  return rows.length > limit ? { updates, older: updates[updates.length - 1]!.id } : { updates };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
@@ -259,6 +260,37 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await unsubscribe(ctx.db, manageToken(ctx.secret, sub!.id));
     await removeSuppression(ctx.db, left);
     expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('unsubscribed');
+  });
+
+  it("keeps a case's whole history readable, a page of updates at a time, on its page and in the console", async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    // 23 updates, fanned out already (nobody follows the case), the third withdrawn.
+    await ctx.db.query(
+      `INSERT INTO case_updates (case_id, title, body, fanned_out_at, withdrawn_at)
+       SELECT c.id, 'Update number ' || g, 'Body ' || g, now(), CASE WHEN g = 3 THEN now() END
+         FROM cases c, generate_series(1, 23) g WHERE c.slug = $1 ORDER BY g`,
+      [caseSlug],
+    );
+    // Each update once, in the order shown (the console names it again in its Withdraw button).
+    const titles = (html: string) => [...new Set([...html.matchAll(/Update number (\d+)/g)].map((m) => Number(m[1])))];
+    const olderLink = (html: string) => /href="([^"]*before=\d+)[^"]*"[^>]*>Older updates/.exec(html)?.[1]?.replace(/&amp;/g, '&');
+    const first = await (await fetch(`${base}/cases/${caseSlug}`)).text();
+    expect(titles(first)).toEqual([23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4]);
+    const older = await fetch(`${base}${olderLink(first)!}`);
+    expect(older.status).toBe(200);
+    const rest = await older.text();
+    expect(titles(rest)).toEqual([2, 1]);
+    expect(olderLink(rest)).toBeUndefined();
+    expect(rest).toContain('Latest updates');
+    expect((await fetch(`${base}/cases/${caseSlug}?before=abc`)).status).toBe(404);
+
+    // The console lists withdrawn ones too, so every update can be inspected and withdrawn.
+    const { client } = await signedIn(base, ctx.db);
+    const console1 = (await client.get(`/admin/cases/${caseSlug}`)).text;
+    expect(titles(console1)).toHaveLength(20);
+    const console2 = (await client.get(olderLink(console1)!)).text;
+    expect(titles(console2)).toEqual([3, 2, 1]);
+    expect(console2).toContain(`/admin/cases/${caseSlug}/updates/`);
   });
 
   it('refuses a bad update, an unknown case or alert, and a missing token', async () => {

@@ -127,8 +127,8 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     // The one a worker holds still goes; every other is dropped.
     expect(withdrawn).toMatchObject({ dropped: before.total - 1, already: false, update: { id: update.id, withdrawn_at: expect.any(Date) } });
     expect((await deliveryCounts(ctx.db, update.id)).total).toBe(1);
-    expect((await listCaseUpdates(ctx.db, kase.id)).map((u) => u.id)).not.toContain(update.id);
-    expect((await listCaseUpdates(ctx.db, kase.id, 20, { withWithdrawn: true })).map((u) => u.id)).toContain(update.id);
+    expect((await listCaseUpdates(ctx.db, kase.id)).updates.map((u) => u.id)).not.toContain(update.id);
+    expect((await listCaseUpdates(ctx.db, kase.id, { withWithdrawn: true })).updates.map((u) => u.id)).toContain(update.id);
 
     // The rest of the fan-out adds nothing; an alert claimed after the withdrawal is not composed.
     // It stops at its first page, and counts as done (resumeFanouts leaves it alone).

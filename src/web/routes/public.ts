@@ -4,7 +4,7 @@ import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/l
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
-import { CampaignNotOpenError, ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
+import { CampaignNotOpenError, ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
@@ -175,8 +175,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getPublicCase(db, req.params.slug);
     const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
-    const updates = await listCaseUpdates(db, kase.id);
-    page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, subscribeForm: subscribeForm(kase) });
+    // Older updates a page at a time (`?before=<id>`): a case's whole history stays readable.
+    const before = req.query.before === undefined ? undefined : Number(req.query.before);
+    if (before !== undefined && !(Number.isSafeInteger(before) && before > 0)) throw new NotFoundError('page');
+    const { updates, older } = await listCaseUpdates(db, kase.id, { before });
+    page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, older, newer: before !== undefined, subscribeForm: subscribeForm(kase) });
   });
 
   answerOtherMethods(router);

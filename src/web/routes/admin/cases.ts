@@ -6,7 +6,7 @@ import { CASE_STATUSES } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { CASE_FORM_ORDER, formErrors, revisionOf, str, type Render } from './render.ts';
+import { CASE_FORM_ORDER, formErrors, idParam, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
@@ -59,13 +59,14 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    const [campaigns, updates, announced] = await Promise.all([
+    const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
+    const [campaigns, { updates, older }, announced] = await Promise.all([
       listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
-      caseUpdatesWithStats(db, kase),
+      caseUpdatesWithStats(db, kase, before),
       isAnnounced(db, kase),
     ]);
     const canUnpublish = kase.published && !announced;
-    render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, canUnpublish, statuses: statuses(kase.status), values: {} });
+    render(res, 'case', { title: kase.person_name, section: 'cases', case: kase, campaigns, updates, olderUpdates: older, newerUpdates: before !== undefined, canUnpublish, statuses: statuses(kase.status), values: {} });
   });
 
   router.post('/cases/:slug/publish', async (req, res) => {

@@ -12,10 +12,13 @@ import { parseInput } from '../../../validation.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { formErrors, idParam, str, type Render } from './render.ts';
 
-/** The latest updates of a case with each alert's recipients, sent and failed. */
-export async function caseUpdatesWithStats(db: Db, kase: Case) {
-  const updates = await listCaseUpdates(db, kase.id, 20, { withWithdrawn: true });
-  return Promise.all(updates.map(async (u) => ({ ...u, stats: await getAlertStats(db, u.id) })));
+/**
+ * A page of a case's updates (the latest, or those before `before`) with each alert's recipients,
+ * sent and failed, and the id of the next, older page if there is one.
+ */
+export async function caseUpdatesWithStats(db: Db, kase: Case, before?: number) {
+  const { updates, older } = await listCaseUpdates(db, kase.id, { withWithdrawn: true, before });
+  return { updates: await Promise.all(updates.map(async (u) => ({ ...u, stats: await getAlertStats(db, u.id) }))), older };
 }
 
 /**
