@@ -20,8 +20,30 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
-/** An http(s) link in plain text, without the punctuation a sentence puts after it. */
-export const LINK = /\bhttps?:\/\/[^\s<>"']*[^\s<>"'.,;:!?)\]]/g;
+/** What may be an http(s) link in plain text, up to the next space or quote (see links). */
+const LINK_RUN = /\bhttps?:\/\/[^\s<>"']+/g;
+
+const count = (s: string, c: string) => s.split(c).length - 1;
+
+/**
+ * The http(s) links in plain text, with where each starts, without the punctuation a sentence
+ * puts after it: a trailing `.,;:!?`, and a closing bracket the link did not open, so that
+ * `(see https://court.example/x)` links `…/x` while `…/wiki/Camps_(China)` keeps its own.
+ */
+export function links(text: string): { url: string; index: number }[] {
+  const found: { url: string; index: number }[] = [];
+  for (const m of text.matchAll(LINK_RUN)) {
+    let url = m[0];
+    for (;;) {
+      const last = url.at(-1)!;
+      const unopened = (last === ')' && count(url, '(') < count(url, ')')) || (last === ']' && count(url, '[') < count(url, ']'));
+      if (!'.,;:!?'.includes(last) && !unopened) break;
+      url = url.slice(0, -1);
+    }
+    if (!/^https?:\/\/$/.test(url)) found.push({ url, index: m.index });
+  }
+  return found;
+}
 
 /**
  * Plain text, escaped, with its http(s) links made clickable: for what organizers write (a case's
@@ -32,9 +54,9 @@ export function linkify(text: string): string {
   const e = Handlebars.escapeExpression;
   let out = '';
   let last = 0;
-  for (const m of text.matchAll(LINK)) {
-    out += e(text.slice(last, m.index)) + `<a href="${e(m[0])}" rel="nofollow noopener noreferrer">${e(m[0])}</a>`;
-    last = m.index + m[0].length;
+  for (const { url, index } of links(text)) {
+    out += e(text.slice(last, index)) + `<a href="${e(url)}" rel="nofollow noopener noreferrer">${e(url)}</a>`;
+    last = index + url.length;
   }
   return out + e(text.slice(last));
 }

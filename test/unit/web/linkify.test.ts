@@ -9,6 +9,15 @@ describe('linkify', () => {
     );
   });
 
+  it('keeps a closing bracket the link opened, and leaves one it did not to the sentence', () => {
+    const wiki = 'https://en.wikipedia.org/wiki/Xinjiang_internment_camps_(China)';
+    const a = (url: string) => `<a href="${url}" rel="nofollow noopener noreferrer">${url}</a>`;
+    expect(linkify(`See ${wiki} for background.`)).toBe(`See ${a(wiki)} for background.`);
+    expect(linkify(`(background: ${wiki}).`)).toBe(`(background: ${a(wiki)}).`);
+    expect(linkify('[report](https://news.example/r) and https://x.example/a[1]!')).toBe(`[report](${a('https://news.example/r')}) and ${a('https://x.example/a[1]')}!`);
+    expect(linkify('just https:// and https://.')).toBe('just https:// and https://.');
+  });
+
   it('escapes everything else, and makes no link of other schemes or of markup inside a link', () => {
     expect(linkify('<b>x</b> javascript:alert(1) data:text/html,hi')).toBe('&lt;b&gt;x&lt;/b&gt; javascript:alert(1) data:text/html,hi');
     expect(linkify('https://a.example/"><script>')).toBe('<a href="https://a.example/" rel="nofollow noopener noreferrer">https://a.example/</a>&quot;&gt;&lt;script&gt;');

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { NotFoundError } from '../../../errors.ts';
-import { LINK } from '../../../views.ts';
+import { links } from '../../../views.ts';
 
 /** Newest first; an outbox is a dev tool, so a page of the latest is enough. */
 const LIST_LIMIT = 200;
@@ -78,7 +78,7 @@ export async function readOutbox(dir: string, file: string): Promise<OutboxMessa
       headers: headersOf(m),
       text,
       // What the public pages make clickable, the same way (src/views.ts).
-      links: [...new Set(text.match(LINK) ?? [])],
+      links: [...new Set(links(text).map((l) => l.url))],
       attachments: m.attachments.map((a) => a.filename ?? a.contentType),
       raw,
       cut: size > VIEW_BYTES,
