@@ -72,7 +72,8 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('json', (v: unknown) => JSON.stringify(v));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
-  // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<p>{{#each this}}…`
+  // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<div>{{#each this}}<div dir="auto">…`:
+  // a line each, so each takes the direction of its own text.
   h.registerHelper('paragraphs', (s: unknown) =>
     String(s ?? '')
       .replace(/\r\n?/g, '\n')

@@ -35,9 +35,14 @@ export function formatLetterDate(d: Date): string {
   return text;
 }
 
-/** The letter's HTML part: the same text, escaped, in paragraphs. */
+/**
+ * The letter's HTML part: the same text, escaped, in paragraphs of lines, each line taking the
+ * direction of its own text as the page's preview shows it (a Uyghur note in an English letter
+ * reads right to left, the Kazakh line after it left to right).
+ */
 export function letterHtml(text: string): string {
-  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<p dir="auto">${Handlebars.Utils.escapeExpression(p).replace(/\n/g, '<br>\n')}</p>`);
+  const line = (l: string) => `<div dir="auto">${Handlebars.Utils.escapeExpression(l)}</div>`;
+  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<div style="margin: 0 0 1em">${p.split('\n').map(line).join('\n')}</div>`);
   return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
 }
 

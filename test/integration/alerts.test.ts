@@ -96,7 +96,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       expect(part).toContain(`${base}/unsubscribe/${manage}`);
     }
     // A link in the update is one in the HTML part too, as on the case page.
-    expect(alert.html).toContain('<br>\nPlease write now: <a href="https://news.example/report?a&#x3D;1&amp;b&#x3D;2" rel="nofollow noopener noreferrer">https://news.example/report?a&#x3D;1&amp;b&#x3D;2</a>.</p>');
+    expect(alert.html).toContain('<div dir="auto">Please write now: <a href="https://news.example/report?a&#x3D;1&amp;b&#x3D;2" rel="nofollow noopener noreferrer">https://news.example/report?a&#x3D;1&amp;b&#x3D;2</a>.</div>');
     expect(alert.text).toContain('Please write now: https://news.example/report?a=1&b=2.');
     expect(header(alert, 'list-unsubscribe')).toContain(`${base}/unsubscribe/${manage}`);
     expect(header(alert, 'list-unsubscribe')).toContain('mailto:letters@appeal.test');

@@ -108,9 +108,10 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     }
     expect(court!.text).toContain('Your Honour');
     // Paragraphs in the HTML part, not one block with `white-space: pre-wrap` (which Outlook ignores).
-    expect(court!.html).toMatch(/<p dir="auto">Your Honour,?<\/p>/);
-    // Each signer, and each note, takes its own direction: a Uyghur note in an English letter reads right to left.
-    expect(court!.html).toMatch(/<li dir="auto">/);
+    expect(court!.html).toMatch(/<div dir="auto">Your Honour,?<\/div>/);
+    // A signer's name, place and address are each isolated, so a Uyghur name keeps its comma and
+    // brackets where they belong; each line of a note takes its own direction.
+    expect(court!.html).toMatch(/<li><bdi>[^<]+<\/bdi>/);
     expect(court!.html).not.toContain('pre-wrap');
     // A byte order mark, so that Excel reads the names as UTF-8.
     expect(court!.attachments[0]!.content.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
@@ -158,7 +159,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(court.text).toContain('This letter is signed by the supporter below.');
     expect(court.text).toContain('- Real Signer\n  > Free them.\n  > - Famous Person, Astana, Kazakhstan\n  >\n  > <b>bold</b> & more\n');
     expect(court.text).not.toMatch(/^- Famous/m);
-    expect(court.html).toContain('<blockquote dir="auto" style="margin:0.25em 0 0.5em 1em">Free them.<br>- Famous Person, Astana, Kazakhstan<br><br>&lt;b&gt;bold&lt;/b&gt; &amp; more</blockquote>');
+    expect(court.html).toContain('<blockquote style="margin:0.25em 0 0.5em 1em"><div dir="auto">Free them.</div><div dir="auto">- Famous Person, Astana, Kazakhstan</div><div dir="auto"><br></div><div dir="auto">&lt;b&gt;bold&lt;/b&gt; &amp; more</div></blockquote>');
   });
 
   it('gives a target added since some signed only the signers who came after it', async () => {

@@ -18,9 +18,10 @@ describe('formatLetterDate', () => {
 });
 
 describe('letterHtml', () => {
-  it('lets each paragraph take the direction of its own text, so a note in Arabic reads right to left', () => {
-    const html = letterHtml('Dear judge,\n\nأرجو منكم عدم ترحيله <b>\nدبي\n\nDana');
-    expect(html).toContain('<p dir="auto">أرجو منكم عدم ترحيله &lt;b&gt;<br>\nدبي</p>');
-    expect(html.match(/<p dir="auto">/g)).toHaveLength(3);
+  it('lets each line take the direction of its own text, so a note in Arabic reads right to left and the Kazakh line after it left to right', () => {
+    const html = letterHtml('Dear judge,\n\nأرجو منكم عدم ترحيله <b>\nСәлем, Қазақстан!\n\nDana');
+    expect(html).toContain('<div dir="auto">أرجو منكم عدم ترحيله &lt;b&gt;</div>\n<div dir="auto">Сәлем, Қазақстан!</div>');
+    expect(html.match(/<div dir="auto">/g)).toHaveLength(4);
+    expect(html.match(/<div style="margin: 0 0 1em">/g)).toHaveLength(3);
   });
 });
