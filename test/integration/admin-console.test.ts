@@ -649,7 +649,7 @@ describe('the organizer console on PGlite', () => {
   it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const page = await client.open(`/admin/campaigns/${slug}/edit`);
-    const values = Object.fromEntries([...page.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const values = Object.fromEntries([...page.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
     const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(page.text)![1]!.replace(/&#x3D;/g, '=');
     const form = { ...values, case_slug: (await ctx.db.query<{ slug: string }>('SELECT k.slug FROM cases k JOIN campaigns c ON c.case_id = k.id WHERE c.slug = $1', [slug])).rows[0]!.slug, letter_body: body, delivery_mode: 'each', require_confirmation: 'on' };
     const bad = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: '2026-02-30' });
@@ -672,7 +672,10 @@ describe('the organizer console on PGlite', () => {
     const revisionIn = (html: string) => /name="revision" value="(\d+)"/.exec(html)![1]!;
     // Tab B opens the details; tab A then saves a new letter.
     const details = await client.open(`/admin/campaigns/${slug}/edit`);
-    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    // Text fields take the direction of what is typed in them: a Uyghur title reads right to left.
+    expect(details.text).toMatch(/<input id="f-title" name="title" type="text" dir="auto"/);
+    expect(details.text).toMatch(/<textarea id="f-summary" name="summary" rows="\d+" dir="auto"/);
     const oldBody = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(details.text)![1]!.replace(/&#x3D;/g, '=');
     const form = { ...values, case_slug: caseSlug, letter_body: oldBody, delivery_mode: 'each', require_confirmation: 'on', revision: revisionIn(details.text) };
     const letterPage = await client.open(`/admin/campaigns/${slug}/letter`);
@@ -706,7 +709,7 @@ describe('the organizer console on PGlite', () => {
     const { slug, caseSlug } = await createLiveCampaign(ctx.db);
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Early Signer', 'early@supporter.example', 'confirmed', now() FROM campaigns WHERE slug = $1`, [slug]);
     const details = await client.open(`/admin/campaigns/${slug}/edit`);
-    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const values = Object.fromEntries([...details.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
     const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(details.text)![1]!.replace(/&#x3D;/g, '=');
     const res = await client.post(`/admin/campaigns/${slug}/edit`, { ...values, title: '', case_slug: caseSlug, letter_body: body, delivery_mode: 'digest', require_confirmation: 'on' });
     expect(res.status).toBe(400);

@@ -348,7 +348,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     await pastResendGap(ctx.db, email);
     // The person signs with their own; the answer is the same as a first signature's.
-    const again = await sign(email.toLowerCase(), { full_name: 'Dana Real', city: 'Berlin', personal_note: 'Please let her stay.', subscribe: 'on' });
+    const again = await sign(email.toLowerCase(), { full_name: 'Dana Real', city: 'Berlin', country: 'Germany', personal_note: 'Please let her stay.', subscribe: 'on' });
     expect(again.status).toBe(303);
     expect(again.headers.get('location')).toBe(`/c/${slug}/check-email`);
     const [, second] = await mailTo(ctx.sink!, email, 2);
@@ -359,6 +359,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(404);
     const page = await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text();
     expect(page).toContain('Dana Real');
+    // City and country each isolated: a right-to-left city does not swap places with its country.
+    expect(page).toContain('<dt>From</dt><dd><bdi>Berlin</bdi>, <bdi>Germany</bdi></dd>');
     expect(page).toContain('Please let her stay.');
     expect(page).toContain('Judge Official');
     expect(page).not.toContain('threat');

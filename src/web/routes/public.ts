@@ -150,12 +150,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const confirmPage = async (res: Response, token: string, changed?: string) => {
     const found = await findSignatureByToken(db, token);
     const confirmed = found.signature.status === 'confirmed';
-    const place = [found.signature.city, found.signature.country].filter(Boolean).join(', ');
+    // City and country apart, each isolated on the page: a Uyghur city before a Latin-script country
+    // would otherwise swap places with it.
+    const place = [found.signature.city, found.signature.country].filter(Boolean);
     // A campaign that closed before the signer confirmed takes no more letters: no button to press.
     const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
     // The title says what the heading says: a screen reader announces it first.
     const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : 'Confirm your signature';
-    page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
+    page(res, 'confirm', { title, token, ...found, place: place.length ? place : undefined, confirmed, changed }, status);
   };
 
   router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));
