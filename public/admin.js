@@ -40,6 +40,15 @@
   if (form && preview && window.fetch) {
     var timer = null;
     var seq = 0;
+    // A screen reader hears when the letter stops or starts compiling, not the whole letter again
+    // at every pause in typing.
+    var status = document.getElementById('letter-preview-status');
+    var compiles = !preview.querySelector('.compile-errors');
+    var tell = function () {
+      var now = !preview.querySelector('.compile-errors');
+      if (status && now !== compiles) status.textContent = now ? 'The letter compiles again; the preview is up to date.' : 'The letter does not compile: the preview shows where.';
+      compiles = now;
+    };
     var refresh = function () {
       var mine = ++seq;
       var body = new URLSearchParams();
@@ -49,7 +58,7 @@
       });
       fetch(form.getAttribute('data-preview'), { method: 'POST', body: body, credentials: 'same-origin' })
         .then(function (res) { return res.ok ? res.text() : Promise.reject(res.status); })
-        .then(function (html) { if (mine === seq) preview.innerHTML = html; })
+        .then(function (html) { if (mine === seq) { preview.innerHTML = html; tell(); } })
         .catch(function () { /* the Preview button still works */ });
     };
     var schedule = function () {

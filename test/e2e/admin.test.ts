@@ -129,10 +129,16 @@ describe('running a campaign from the console in a real browser', () => {
 
     await body.fill('{{target.salutation}},\n\nRelease {{case.personName}} now.\n{{supporter.password}}\n{{supporter.fullName}}');
     await expect.poll(() => admin.locator('#letter-preview').innerText()).toContain('Line 4');
+    // The preview is no live region (it would read the whole letter out at every pause); a status
+    // says when the letter stops compiling, and when it compiles again.
+    expect(await admin.locator('#letter-preview').getAttribute('aria-live')).toBeNull();
+    expect(await admin.locator('#letter-preview [role=alert]').count()).toBe(0);
+    expect(await admin.getByRole('status').filter({ hasText: 'does not compile' }).count()).toBe(1);
     await screenshot(admin, 'admin-letter-error');
 
     await body.fill('{{target.salutation}},\n\nRelease {{case.personName}} from detention in {{case.location}} now.\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}}');
     await expect.poll(() => admin.locator('#letter-preview').innerText()).toContain('from detention in Almaty, Kazakhstan now.');
+    expect(await admin.locator('#letter-preview-status').innerText()).toContain('compiles again');
     await admin.getByRole('button', { name: 'Save letter' }).click();
     await admin.locator('.flash').waitFor();
     expect(await admin.locator('.flash').innerText()).toBe('Letter saved.');
