@@ -141,6 +141,17 @@ export async function getSignature(db: Queryable, id: number) {
 }
 
 /**
+ * The status of a signature's campaign, read with a share lock for the rest of the confirming
+ * transaction: a close that committed first is seen (a locking read returns the committed row),
+ * and one that comes later waits for the letters this confirmation queues. Confirmations do not
+ * wait for each other.
+ */
+export async function lockCampaignForConfirm(db: Queryable, campaignId: number) {
+  const { rows } = await db.query<{ status: string }>('SELECT status FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
+  return rows[0]!.status;
+}
+
+/**
  * Only a pending signature moves, so two clicks on the button confirm once; and only as the page
  * showed it (`edits`), so words put in by signing again meanwhile are not confirmed unseen.
  */

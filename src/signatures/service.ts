@@ -289,6 +289,8 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
 
   const { ids, askFor } = await db.transaction(async (tx) => {
+    // Closed while this was on its way (the read above is no lock): no letter goes.
+    if ((await q.lockCampaignForConfirm(tx, found.campaign_id)) === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
       // Confirmed by another click meanwhile, or changed by signing again since it was read.

@@ -202,6 +202,26 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(letter!.text).toContain('The text on the page.');
   });
 
+  it.runIf(kind === 'postgres')('sends no letter for a confirmation that waited on a close of its campaign', async () => {
+    const { judge, slug } = await openedPage(true);
+    const email = `${uniq('late')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Late Confirmer', email })).status).toBe(303);
+    const [mail] = await mailTo(ctx.sink!, email);
+    const c = await getCampaign(ctx.db, slug);
+    let confirming: Promise<Response> | undefined;
+    // A close as changeCampaignStatus makes it, held open while the confirmation is sent.
+    await ctx.db.transaction(async (tx) => {
+      await tx.query(`UPDATE campaigns SET status = 'closed', updated_at = now() WHERE id = $1`, [c.id]);
+      confirming = postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0' });
+      await new Promise((r) => setTimeout(r, 700));
+    });
+    expect((await confirming!).status).toBe(410);
+    await settled(ctx.db);
+    expect((await ctx.db.query(`SELECT status FROM signatures WHERE lower(email) = lower($1)`, [email])).rows).toEqual([{ status: 'pending' }]);
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND lower(s.email) = lower($1)`, [email])).rows).toEqual([]);
+    expect(sentTo([judge])).toEqual([]);
+  });
+
   it('keeps a pending signer on the letter their page showed when they sign again from it after an edit', async () => {
     const { judge, slug, opened } = await openedPage(true);
     const email = `${uniq('again')}@supporter.example`;
