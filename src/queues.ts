@@ -14,7 +14,7 @@ export const QUEUES = {
 export interface SendJob {
   deliveryId: number;
 }
-export type MaintenanceJob = { task: 'sweep' } | { task: 'purge' } | { task: 'digest' };
+export type MaintenanceJob = { task: 'sweep' } | { task: 'purge' } | { task: 'digest' } | { task: 'optin-again'; subscriberId: number };
 export interface FanoutJob {
   caseUpdateId: number;
 }

@@ -4,6 +4,7 @@ import { sweepDeliveries } from '../src/deliveries/service.ts';
 import { purgeExpired } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
+import { sendOptinAgain } from '../src/subscribers/service.ts';
 import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 
@@ -59,6 +60,8 @@ export function createMaintenanceWorker(ctx: AppContext) {
           if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');
           return { digests: runs.length };
         }
+        case 'optin-again':
+          return { again: await sendOptinAgain(ctx.db, ctx, job.data.subscriberId) };
         default:
           return null;
       }

@@ -13,7 +13,7 @@ import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
 export interface SignDeps {
-  queues: Pick<Queues, 'send' | 'later' | 'redis'>;
+  queues: Pick<Queues, 'send' | 'later' | 'redis' | 'maintenance'>;
   /** Server secret the confirmation token is derived from. */
   secret: string;
   log: Pick<Logger, 'warn'>;

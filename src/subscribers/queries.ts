@@ -58,6 +58,12 @@ export async function insertOptinDelivery(db: Queryable, subscriber: Pick<Subscr
   return rows[0]?.id;
 }
 
+/** The status of a subscriber's opt-in email (its one delivery row), if there is one. */
+export async function getOptinStatus(db: Queryable, subscriberId: number) {
+  const { rows } = await db.query<{ status: string }>(`SELECT status FROM deliveries WHERE kind = 'optin' AND source_id = $1`, [subscriberId]);
+  return rows[0]?.status;
+}
+
 /** Retention counts unconfirmed requests from the latest one. */
 export async function markOptinRequested(db: Queryable, id: number) {
   await db.query('UPDATE subscribers SET optin_requested_at = now() WHERE id = $1', [id]);

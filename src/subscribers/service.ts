@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { getPublicCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
-import { addressWorks, enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
+import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
@@ -16,7 +16,7 @@ export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
 
 export interface SubscribeDeps {
-  queues: Pick<Queues, 'send' | 'redis' | 'later'>;
+  queues: Pick<Queues, 'send' | 'redis' | 'later' | 'maintenance'>;
   log: Pick<Logger, 'warn'>;
   /** Server secret the opt-in and manage tokens are derived from. */
   secret: string;
@@ -56,18 +56,71 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     // on its way for something else is sent again with this one, with a new link.
     if (waits) await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
-    const requeued = fresh === undefined ? await requeueFinished(tx, 'optin', subscriber.id) : undefined;
-    const delivery = fresh !== undefined ? { id: fresh, waitMs: 0 } : requeued;
-    if (delivery) {
-      const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };
-      await q.setOptinRound(tx, next.id, next.optin_round, hashToken(optinToken(deps.secret, next)), hashToken(manageToken(deps.secret, next.id)));
+    if (fresh !== undefined) {
+      await nextOptinLink(tx, deps.secret, subscriber);
+      return { id: fresh, waitMs: 0 };
     }
-    return delivery;
+    const requeued = await optinAgain(tx, deps.secret, subscriber);
+    // Neither new nor finished: queued (its email, composed when sent, will say this too) or
+    // being sent now, perhaps composed before this request. Then it goes again once sent.
+    if (!requeued && (await q.getOptinStatus(tx, subscriber.id)) === 'sending') return { sending: subscriber.id };
+    return requeued;
   });
   if (!outcome) return;
+  if ('sending' in outcome) {
+    deps.queues.later(
+      deps.queues.maintenance
+        .add('optin-again', { task: 'optin-again', subscriberId: outcome.sending }, OPTIN_AGAIN_JOB(outcome.sending))
+        .then(
+          () => undefined,
+          (err: unknown) => deps.log.warn({ err }, 'an opt-in email asked for again was not scheduled'),
+        ),
+    );
+    return;
+  }
   // A requeued row's old job may still hold the id (failed jobs are kept a while): enqueueAfresh
   // removes it. One still live is finishing the previous email: enqueueAfreshLater looks again.
   enqueueAfreshLater(deps.queues, deps.log, [outcome.id], outcome.waitMs);
+}
+
+/**
+ * The job that sends an opt-in email again when it was asked for while the one before it was
+ * being sent: once the resend gap has passed (by then that email has gone), one per subscriber.
+ */
+const OPTIN_AGAIN_JOB = (subscriberId: number) => ({
+  jobId: `optin-again-${subscriberId}`,
+  delay: RESEND_GAP_SECONDS * 1000,
+  removeOnComplete: true,
+  removeOnFail: true,
+});
+
+/** A new opt-in link: the older ones stop working. */
+async function nextOptinLink(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>): Promise<void> {
+  const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };
+  await q.setOptinRound(tx, next.id, next.optin_round, hashToken(optinToken(secret, next)), hashToken(manageToken(secret, next.id)));
+}
+
+/** The opt-in email again, with a new link, once the one before it has gone (requeueFinished). */
+async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>) {
+  const requeued = await requeueFinished(tx, 'optin', subscriber.id);
+  if (requeued) await nextOptinLink(tx, secret, subscriber);
+  return requeued;
+}
+
+/**
+ * The maintenance job OPTIN_AGAIN_JOB: sends the opt-in email again when something it asks to
+ * confirm is still waiting (the email that was on its way may not have said it). Nothing when the
+ * subscriber is gone, or confirmed meanwhile (that email's page listed everything it confirmed).
+ * @returns whether the email goes again.
+ */
+export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: number): Promise<boolean> {
+  const requeued = await db.transaction(async (tx) => {
+    const subscriber = await q.getSubscriber(tx, subscriberId);
+    if (!subscriber || (await q.listSubscriptions(tx, subscriberId, 'pending')).length === 0) return undefined;
+    return optinAgain(tx, deps.secret, subscriber);
+  });
+  if (requeued) enqueueAfreshLater(deps.queues, deps.log, [requeued.id], requeued.waitMs);
+  return requeued !== undefined;
 }
 
 export interface OptinView {

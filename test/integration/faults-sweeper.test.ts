@@ -60,7 +60,7 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
     away.on('error', () => {});
     await away.waitUntilReady();
     await away.disconnect();
-    const deps = { queues: { send: away, later: ctx.queues.later, redis: ctx.queues.redis }, secret: ctx.secret, log: { warn: (...args: unknown[]) => void warned.push(args) } };
+    const deps = { queues: { send: away, later: ctx.queues.later, redis: ctx.queues.redis, maintenance: ctx.queues.maintenance }, secret: ctx.secret, log: { warn: (...args: unknown[]) => void warned.push(args) } };
     const result = await sign(ctx.db, deps, campaign.slug, { fullName: 'Ada Away', email: 'ada.away@supporter.example' });
     expect(result.kind).toBe('signed');
     await ctx.queues.settled();

@@ -133,6 +133,27 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriber(quickApi)).toMatchObject([{ status: 'active', consent_source: 'api' }]);
   });
 
+  it('sends the opt-in email again for a request made while the one before it was being sent', async () => {
+    const email = emailOf('mid-send');
+    expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
+    await waitForMail(ctx, email);
+    const { id } = (await subscriber(email))[0]!;
+    // A worker sends the opt-in email again now (composed before what comes next was asked for).
+    await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'optin' AND source_id = $1`, [id]);
+    expect((await postForm(`${base}/subscribe`, { email })).status).toBe(303);
+    await ctx.queues.settled();
+    const again = await ctx.queues.maintenance.getJob(`optin-again-${id}`);
+    expect(again?.data).toEqual({ task: 'optin-again', subscriberId: id });
+    expect(await again!.isDelayed()).toBe(true);
+    // That send ends; past the resend gap, the job sends the email again, naming the new request.
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() - interval '2 minutes', lease_until = NULL WHERE kind = 'optin' AND source_id = $1`, [id]);
+    await again!.promote();
+    const second = await waitForMail(ctx, email, 2);
+    expect(second.text).toContain('every case');
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(second, 'subscribe/confirm')}`, {})).status).toBe(303);
+    expect(await subscriptions(email)).toEqual([{ case_slug: null, status: 'active' }, { case_slug: caseSlug, status: 'active' }]);
+  });
+
   it('asks a signer who had left the alerts and ticks the box again to opt in by email once the signature is confirmed', async () => {
     const campaign = await createLiveCampaign(ctx.db);
     const email = emailOf('came-back');
