@@ -81,6 +81,15 @@ export async function setManageTokenHash(db: Queryable, id: number, manageHash: 
   await db.query('UPDATE subscribers SET manage_token_hash = $2 WHERE id = $1 AND manage_token_hash IS NULL', [id, manageHash]);
 }
 
+/**
+ * A subscriber, locked for the rest of the transaction: taken before their opt-in row, in the
+ * order requestSubscription takes them (its upsert locks the subscriber first), or the two deadlock.
+ */
+export async function lockSubscriber(db: Queryable, id: number) {
+  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE id = $1 FOR UPDATE', [id]);
+  return rows[0];
+}
+
 export async function getSubscriber(db: Queryable, id: number) {
   const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE id = $1', [id]);
   return rows[0];

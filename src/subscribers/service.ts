@@ -115,7 +115,7 @@ async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscr
  */
 export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: number): Promise<boolean> {
   const requeued = await db.transaction(async (tx) => {
-    const subscriber = await q.getSubscriber(tx, subscriberId);
+    const subscriber = await q.lockSubscriber(tx, subscriberId);
     if (!subscriber || (await q.listSubscriptions(tx, subscriberId, 'pending')).length === 0) return undefined;
     return optinAgain(tx, deps.secret, subscriber);
   });

@@ -4,6 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
 import { confirmToken, pastResendGap } from '../helpers/signing.ts';
+import { requestSubscription, sendOptinAgain } from '../../src/subscribers/service.ts';
 
 const emailOf = (name: string) => `${uniq(name)}@reader.example`;
 
@@ -152,6 +153,18 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(second.text).toContain('every case');
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(second, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriptions(email)).toEqual([{ case_slug: null, status: 'active' }, { case_slug: caseSlug, status: 'active' }]);
+  });
+
+  it.runIf(kind === 'postgres')('runs the opt-in-again job and a new request for the same address side by side without a deadlock', async () => {
+    const email = emailOf('side-by-side');
+    await requestSubscription(ctx.db, ctx, { email, caseSlug }, 'api');
+    const { id } = (await subscriber(email))[0]!;
+    for (let round = 0; round < 15; round++) {
+      await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() - interval '2 minutes' WHERE kind = 'optin' AND source_id = $1`, [id]);
+      const outcomes = await Promise.allSettled([sendOptinAgain(ctx.db, ctx, id), requestSubscription(ctx.db, ctx, { email, caseSlug: round % 2 ? caseSlug : null }, 'api')]);
+      expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    }
+    await ctx.queues.settled();
   });
 
   it('asks a signer who had left the alerts and ticks the box again to opt in by email once the signature is confirmed', async () => {
