@@ -36,6 +36,12 @@ export function minutes(seconds: number): string {
 }
 
 /** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
+/**
+ * Postgres undid the transaction because another one met it (a deadlock, or a serialization
+ * failure): nothing of it was stored, and the same request sent again goes through.
+ */
+const TRY_AGAIN = new Set(['40P01', '40001']);
+
 export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
   if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON: send one JSON object.' };
@@ -82,6 +88,9 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
   if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
+  if (TRY_AGAIN.has(String((err as { code?: unknown } | null)?.code))) {
+    return { status: 503, code: 'busy', title: 'Please send it again', message: 'Another request changed the same records at the same moment, so nothing you sent was saved. Please send it again: sending something twice does no harm here.' };
+  }
   if (isDatabaseUnavailable(err)) {
     return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
@@ -110,8 +119,9 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
     const mapped = mapError(err);
     if (mapped?.status === 503) {
-      res.set('Retry-After', '30');
-      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, 'request failed: database unavailable');
+      const busy = mapped.code === 'busy';
+      res.set('Retry-After', busy ? '1' : '30');
+      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : 'request failed: database unavailable');
     }
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.

@@ -21,6 +21,29 @@ describe('what a failed request answers', () => {
     expect(mapError(Object.assign(new Error('connection failure'), { code: '08006' }))).toMatchObject({ status: 503 });
   });
 
+  it('is 503 "nothing was saved, send it again" when another transaction met this one and Postgres undid it', async () => {
+    const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const [a, b] = [new pg.Client(url), new pg.Client(url)];
+    await Promise.all([a.connect(), b.connect()]);
+    const table = `deadlock_${process.pid}_${Date.now()}`;
+    try {
+      await a.query(`CREATE TABLE ${table} (id int PRIMARY KEY); INSERT INTO ${table} VALUES (1), (2)`);
+      await Promise.all([a.query('BEGIN'), b.query('BEGIN')]);
+      await a.query(`UPDATE ${table} SET id = id WHERE id = 1`);
+      await b.query(`UPDATE ${table} SET id = id WHERE id = 2`);
+      // Each now waits for the row the other holds: Postgres aborts one of them.
+      const met = await Promise.allSettled([a.query(`UPDATE ${table} SET id = id WHERE id = 2`), b.query(`UPDATE ${table} SET id = id WHERE id = 1`)]);
+      const undone = met.find((m): m is PromiseRejectedResult => m.status === 'rejected')!.reason as { code: string };
+      expect(undone.code).toBe('40P01');
+      expect(mapError(undone)).toMatchObject({ status: 503, code: 'busy', message: expect.stringContaining('nothing you sent was saved') });
+      expect(mapError(Object.assign(new Error('could not serialize access'), { code: '40001' }))).toMatchObject({ status: 503, code: 'busy' });
+    } finally {
+      await Promise.all([a.query('ROLLBACK'), b.query('ROLLBACK')]);
+      await a.query(`DROP TABLE IF EXISTS ${table}`);
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
+
   it('is left to the 500 page for a statement that is wrong, which is logged', () => {
     expect(mapError(Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' }))).toBeUndefined();
     expect(mapError(new Error('something else'))).toBeUndefined();
