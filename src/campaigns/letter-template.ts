@@ -335,11 +335,15 @@ export const letterFingerprint = (subject: string, body: string) =>
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
 export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
 
+/**
+ * Text as a subject holds it: a header must be one line, and hold no encoded word or direction
+ * control, whatever a supporter typed (see oneLine); each run of two or more spaces is one.
+ */
+export const subjectLine = (text: string) => oneLine(text).replace(/\s{2,}/g, ' ');
+
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {
-    // A header must be one line, and hold no encoded word or direction control, whatever a
-    // supporter typed (see oneLine).
-    subject: oneLine(subject).replace(/\s{2,}/g, ' '),
+    subject: subjectLine(subject),
     text: letterText(text) + '\n',
   };
 }

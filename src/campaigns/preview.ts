@@ -1,7 +1,6 @@
 import Handlebars from 'handlebars';
 import { trimBlank } from '../cases/types.ts';
-import { oneLine } from '../mail/address.ts';
-import { letterText, renderMarked, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
+import { letterText, renderMarked, subjectLine, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
 export const PREVIEW_FIELDS = [
@@ -84,7 +83,7 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
  */
 const asSigned = (key: SupporterField, typed: string, inSubject: boolean) => {
   const value = key === 'personalNote' ? letterText(typed) : trimBlank(letterText(typed));
-  return inSubject ? oneLine(value).replace(/\s{2,}/g, ' ') : value;
+  return inSubject ? subjectLine(value) : value;
 };
 
 /** Escapes a rendered text and puts each field marker's span in, holding what was typed or its placeholder. */

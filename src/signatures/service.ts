@@ -281,15 +281,14 @@ export async function findSignatureByToken(db: Queryable, token: string) {
 export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown: number): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
-  const campaign = (await db.query<{ slug: string; title: string; status: string; delivery_mode: string; case_id: number }>(
-    'SELECT slug, title, status, delivery_mode, case_id FROM campaigns WHERE id = $1',
+  const campaign = (await db.query<{ slug: string; title: string; delivery_mode: string; case_id: number }>(
+    'SELECT slug, title, delivery_mode, case_id FROM campaigns WHERE id = $1',
     [found.campaign_id],
   )).rows[0]!;
   if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
-  if (campaign.status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
 
   const { ids, askFor } = await db.transaction(async (tx) => {
-    // Closed while this was on its way (the read above is no lock): no letter goes.
+    // Its status read with a lock, not above: a close that commits meanwhile sends no letter.
     if ((await q.lockCampaignForConfirm(tx, found.campaign_id)) === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {

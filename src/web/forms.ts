@@ -1,3 +1,5 @@
+import { NotFoundError } from '../errors.ts';
+
 /**
  * The summary of a form's mistakes, shown above it: each names its field by its label (`labels`,
  * else the field's name made readable: `full_name` → "Full name") and links to it by `id`.
@@ -26,4 +28,11 @@ export function typedValues(body: unknown): Record<string, string> {
     else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) values[field] = value.join(', ');
   }
   return values;
+}
+
+/** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
+export function idParam(value: unknown, what: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new NotFoundError(what);
+  return n;
 }

@@ -35,13 +35,13 @@ export function minutes(seconds: number): string {
   return m === 1 ? 'a minute' : `${m} minutes`;
 }
 
-/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 /**
  * Postgres undid the transaction because another one met it (a deadlock, or a serialization
  * failure): nothing of it was stored, and the same request sent again goes through.
  */
 const TRY_AGAIN = new Set(['40P01', '40001']);
 
+/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
   if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON: send one JSON object.' };

@@ -4,11 +4,11 @@ import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/l
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
-import { CampaignNotOpenError, ConflictError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.ts';
+import { CampaignNotOpenError, ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { errorSummary, typedValues } from '../forms.ts';
+import { errorSummary, idParam, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, minutes } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -157,7 +157,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
     // The title says what the heading says: a screen reader announces it first.
     const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : 'Confirm your signature';
-    page(res, 'confirm', { title, token, ...found, place: place.length ? place : undefined, confirmed, changed }, status);
+    page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
   };
 
   router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));
@@ -178,8 +178,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const kase = await getPublicCase(db, req.params.slug);
     const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
     // Older updates a page at a time (`?before=<id>`): a case's whole history stays readable.
-    const before = req.query.before === undefined ? undefined : Number(req.query.before);
-    if (before !== undefined && !(Number.isSafeInteger(before) && before > 0)) throw new NotFoundError('page');
+    const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
     const { updates, older } = await listCaseUpdates(db, kase.id, { before });
     page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, older, newer: before !== undefined, subscribeForm: subscribeForm(kase) });
   });

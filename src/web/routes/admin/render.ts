@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { NotFoundError, type FieldErrors } from '../../../errors.ts';
+import type { FieldErrors } from '../../../errors.ts';
 import { errorSummary } from '../../forms.ts';
 
 export type Render = (res: Response, name: string, data: { title: string; section?: string; [key: string]: unknown }, status?: number) => void;
@@ -70,12 +70,7 @@ export function revisionOf(body: unknown): number | null {
   return /^\d{1,9}$/.test(v) ? Number(v) : null;
 }
 
-/** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
-export function idParam(value: unknown, what: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new NotFoundError(what);
-  return n;
-}
+export { idParam } from '../../forms.ts';
 
 /** A form value as one string (a repeated field or a missing one is read as empty). */
 export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
