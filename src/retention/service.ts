@@ -14,8 +14,9 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
         AND s.status = 'pending' AND s.created_at < now() - make_interval(days => $1)`,
     cutoff,
   );
-  const signatures = await db.query(
-    `DELETE FROM signatures WHERE status = 'pending' AND created_at < now() - make_interval(days => $1)`,
+  const signatures = await db.query<{ email: string }>(
+    `DELETE FROM signatures WHERE status = 'pending' AND created_at < now() - make_interval(days => $1)
+     RETURNING lower(email) AS email`,
     cutoff,
   );
   await db.query(
@@ -24,8 +25,9 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
         AND s.status = 'pending' AND s.optin_requested_at < now() - make_interval(days => $1)`,
     cutoff,
   );
-  const subscribers = await db.query(
-    `DELETE FROM subscribers WHERE status = 'pending' AND optin_requested_at < now() - make_interval(days => $1)`,
+  const subscribers = await db.query<{ email: string }>(
+    `DELETE FROM subscribers WHERE status = 'pending' AND optin_requested_at < now() - make_interval(days => $1)
+     RETURNING lower(email) AS email`,
     cutoff,
   );
   // Someone already known (active, or unsubscribed) who asked to follow more and never confirmed:
@@ -36,6 +38,7 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
         AND s.optin_requested_at < now() - make_interval(days => $1)`,
     cutoff,
   );
+  await forgetInAuditLog(db, [...signatures.rows, ...subscribers.rows].map((r) => r.email));
   return { signatures: signatures.rowCount, subscribers: subscribers.rowCount };
 }
 
@@ -53,16 +56,38 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
  * @returns how many were deleted.
  */
 export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
-  const { rowCount } = await db.query(
+  const { rows, rowCount } = await db.query<{ email: string }>(
     `DELETE FROM subscribers s
       WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
              OR (s.status = 'bounced' AND NOT EXISTS (
                    SELECT 1 FROM suppressions x WHERE x.email = lower(s.email) AND x.created_at >= now() - make_interval(days => $1))))
         AND s.optin_requested_at < now() - make_interval(days => $1)
-        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`,
+        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)
+      RETURNING lower(s.email) AS email`,
     [days],
   );
+  await forgetInAuditLog(db, rows.map((r) => r.email));
   return rowCount;
+}
+
+/** SQL: what an audit entry that named a forgotten address keeps. */
+const FORGOTTEN = `object = 'suppression:(forgotten)', detail = NULL`;
+
+/**
+ * The console's log of a lifted suppression names the address, and the organizer's reason may
+ * name the person: once retention has deleted the last signature and subscriber of an address,
+ * those entries stay, and what names them goes, as forgetPerson does on request.
+ */
+async function forgetInAuditLog(db: Queryable, emails: string[]): Promise<void> {
+  if (emails.length === 0) return;
+  await db.query(
+    `UPDATE audit_log a SET ${FORGOTTEN}
+       FROM unnest($1::text[]) AS gone (email)
+      WHERE a.object = 'suppression:' || gone.email
+        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = gone.email)
+        AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE lower(s.email) = gone.email)`,
+    [[...new Set(emails)]],
+  );
 }
 
 export interface Forgotten {
@@ -111,7 +136,7 @@ export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
     // The console's log of a lifted suppression names the address (and an organizer may have
     // written it in the reason): the entry stays, what names them goes.
     await tx.query(
-      `UPDATE audit_log SET object = 'suppression:(forgotten)', detail = NULL
+      `UPDATE audit_log SET ${FORGOTTEN}
         WHERE object = 'suppression:' || lower($1) OR position(lower($1) IN lower(coalesce(detail::text, ''))) > 0`,
       [email],
     );

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { requestSubscription } from '../../src/subscribers/service.ts';
@@ -135,6 +136,38 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.deliveries.filter((d) => d.includes('long-ago'))).toEqual([]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email('bounced-long-ago')])).rowCount).toBe(1);
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
+  });
+
+  it('takes a deleted address out of the audit log\'s lifted suppressions, and keeps it where the address is still held', async () => {
+    const tag = uniq('audit');
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const email = (who: string) => `${who}@${tag}.example`;
+    await requestSubscription(ctx.db, ctx, { email: email('left'), caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '40 days' WHERE email = $1`, [email('left')]);
+    await requestSubscription(ctx.db, ctx, { email: email('never-confirmed'), caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('never-confirmed')]);
+    // Another unconfirmed row of this address goes, but it signed elsewhere and is still held.
+    await sign(ctx.db, ctx, slug, { fullName: 'Still Held', email: email('still-held') });
+    await requestSubscription(ctx.db, ctx, { email: email('still-held'), caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('still-held')]);
+    await ctx.db.query(`UPDATE signatures SET status = 'confirmed', confirmed_at = now() WHERE email = $1`, [email('still-held')]);
+    for (const who of ['left', 'never-confirmed', 'still-held']) {
+      await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${email(who)}`, { reason: `${who} called: inbox fixed`, was: 'bounce: 550' });
+    }
+    const entries = async () =>
+      (await ctx.db.query<{ object: string; detail: unknown }>(
+        `SELECT object, detail FROM audit_log WHERE action = 'suppression.remove' AND (object LIKE $1 OR object = 'suppression:(forgotten)') ORDER BY id`,
+        [`%@${tag}.example`],
+      )).rows;
+
+    await purgeUnconfirmed(ctx.db, 7);
+    await purgeUnsubscribed(ctx.db, 30);
+    const after = await entries();
+    expect(JSON.stringify(after)).not.toMatch(/left|never-confirmed/);
+    expect(after.filter((e) => e.object === `suppression:${email('still-held')}`)).toEqual([
+      { object: `suppression:${email('still-held')}`, detail: { reason: 'still-held called: inbox fixed', was: 'bounce: 550' } },
+    ]);
+    expect((await left(tag)).subscribers).toEqual([]);
   });
 
   it('drops an unsubscribed address\'s request to follow again when it is never confirmed, and keeps the address unsubscribed', async () => {
