@@ -6,11 +6,13 @@ import type { Response } from 'express';
 /**
  * How every CSV Appeal writes is laid out: a header row; a byte-order mark, without which Excel
  * reads the file in its legacy code page and names in Cyrillic or Uyghur come out garbled; CRLF
- * between records, as RFC 4180 has it; and a cell holding a line break quoted. csv-stringify
- * quotes only the record delimiter itself, and a personal note keeps its lines as bare LF, which
- * every reader would take for the end of the record.
+ * between records, as RFC 4180 has it; and a cell holding a line break or a semicolon quoted.
+ * csv-stringify quotes only the record delimiter itself, and a personal note keeps its lines as
+ * bare LF, which every reader would take for the end of the record. Excel in Russian, Kazakh or
+ * German splits on `;` (its list separator there), so `Ann;=2+5` unquoted would open as a cell
+ * starting `=`, a formula that `neutralize` never saw; quoted, it stays one text cell.
  */
-export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows', quoted_match: /[\r\n]/ } as const;
+export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows', quoted_match: /[\r\n;]/ } as const;
 
 /** A cell that starts like a formula gets a leading quote, so a spreadsheet shows it as text. */
 export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
