@@ -47,12 +47,17 @@ function parseCampaign(input: unknown): CampaignInput {
   return c;
 }
 
-/** Field errors for a case slug that names no case and a campaign slug already taken, as the form would read them. */
-async function unknownOrTaken(db: Queryable, input: unknown): Promise<FieldErrors> {
+/**
+ * Field errors for a case slug that names no case and a campaign slug already taken, as the form
+ * would read them. A slug already refused (`refused`) is not looked up: it names nothing, and one
+ * holding a NUL would make Postgres refuse the query, hiding every other mistake.
+ */
+async function unknownOrTaken(db: Queryable, input: unknown, refused: FieldErrors): Promise<FieldErrors> {
   const { caseSlug, slug } = (input ?? {}) as { caseSlug?: unknown; slug?: unknown };
   const fields: FieldErrors = {};
-  if (typeof caseSlug === 'string' && caseSlug.trim() && !(await findCase(db, caseSlug.trim()))) fields.caseSlug = 'no case has this slug';
-  if (typeof slug === 'string' && slug.trim() && (await q.getCampaignBySlug(db, slug.trim()))) fields.slug = 'is taken already: choose another';
+  const lookUp = (field: 'caseSlug' | 'slug', value: unknown): value is string => !refused[field] && typeof value === 'string' && value.trim() !== '';
+  if (lookUp('caseSlug', caseSlug) && !(await findCase(db, caseSlug.trim()))) fields.caseSlug = 'no case has this slug';
+  if (lookUp('slug', slug) && (await q.getCampaignBySlug(db, slug.trim()))) fields.slug = 'is taken already: choose another';
   return fields;
 }
 
@@ -298,7 +303,7 @@ export async function validateCampaignInput(db: Queryable, input: unknown, { exa
     return parseCampaign(input);
   } catch (err) {
     if (err instanceof ValidationError) {
-      for (const [field, message] of Object.entries(await unknownOrTaken(db, input))) err.fields[field] ??= message;
+      for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;
     }
     throw err;
   }

@@ -83,14 +83,16 @@ export async function countOrganizers(db: Queryable): Promise<number> {
   return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizers')).rows[0]!.n;
 }
 
-const TOKEN_LABEL_MAX = 100;
+/** A token's label: one line, as the console lists it. */
+const tokenLabel = z.object({ label: line(100) });
 
 /**
  * Creates an API token for an organizer. The token is returned once; only its hash is stored.
- * @throws ValidationError for a label over 100 characters; NotFoundError when no organizer has that email.
+ * @throws ValidationError for a label over 100 characters or not one line of text; NotFoundError
+ * when no organizer has that email.
  */
-export async function createApiToken(db: Queryable, organizerEmail: string, label = ''): Promise<string> {
-  if (label.length > TOKEN_LABEL_MAX) throw new ValidationError({ label: `must be at most ${TOKEN_LABEL_MAX} characters` });
+export async function createApiToken(db: Queryable, organizerEmail: string, typed = ''): Promise<string> {
+  const { label } = parseInput(tokenLabel, { label: typed });
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;

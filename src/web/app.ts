@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
-import { UnsupportedMediaTypeError } from '../errors.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
+import { refuseUnreadBody } from './middleware/unread-body.ts';
 import { utf8Form, utf8Json } from './middleware/utf8.ts';
 import { createLimits } from './middleware/limits.ts';
 import { adminRoutes } from './routes/admin/index.ts';
@@ -73,15 +73,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/api/v1', apiRoutes(ctx, limits));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));
   app.use(express.json({ limit: BODY_LIMIT, verify: utf8Json }));
-  // Another body type (a multipart form) would be read as no fields, and its signer told that
-  // every field is missing with what they typed gone: say what to send instead.
-  app.use((req, _res, next) => {
-    // A body the parsers above took is a form or JSON; no body at all (a button posting nothing)
-    // has no type to refuse.
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-    if (req.method === 'POST' && req.body === undefined && hasBody) next(new UnsupportedMediaTypeError('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
-    else next();
-  });
+  app.use(refuseUnreadBody('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
 
   app.use(publicRoutes(ctx, limits));
   app.use(subscriberRoutes(ctx, limits));

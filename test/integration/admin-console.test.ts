@@ -562,6 +562,24 @@ describe('the organizer console on PGlite', () => {
     expect(log).toContain('delivery.retry');
   });
 
+  it('answers a body it cannot read with 415 and a method a console address does not take with 405 and Allow', async () => {
+    await client.open('/admin/cases');
+    // Not "this form has expired": the CSRF token may be right, the body is what was not read.
+    for (const type of ['text/plain', 'application/json']) {
+      const res = await client.post('/admin/cases', { slug: uniq('case'), person_name: 'X' }, { headers: { 'content-type': type } });
+      expect(res.status, type).toBe(415);
+      expect(res.text).toContain('application/x-www-form-urlencoded');
+    }
+    const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    for (const [method, path, allow] of [['PUT', '/admin/cases', 'GET, HEAD, POST, OPTIONS'], ['DELETE', '/admin/tokens', 'GET, HEAD, POST, OPTIONS'], ['POST', '/admin/audit', 'GET, HEAD, OPTIONS']] as const) {
+      const res = await fetch(base + path, { method, headers: { cookie, 'x-csrf-token': client.csrf! }, redirect: 'manual' });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+    }
+    // Without the page's token it is refused before anything else, as a forged form is.
+    expect((await fetch(`${base}/admin/cases`, { method: 'PUT', headers: { cookie }, redirect: 'manual' })).status).toBe(403);
+  });
+
   it('creates an API token shown once, shows its last use, and revokes it', async () => {
     await client.open('/admin/tokens');
     const created = await client.post('/admin/tokens', { label: 'nightly export' });
@@ -585,6 +603,13 @@ describe('the organizer console on PGlite', () => {
     const long = await client.post('/admin/tokens', { label: 'x'.repeat(101) });
     expect(long.status).toBe(400);
     expect(long.text).toContain('at most 100 characters');
+    // As every one-line field: no control characters, no line breaks.
+    for (const label of ['a\x01\x1b[31mb', 'export\r\nBcc: x@y.example']) {
+      const bad = await client.post('/admin/tokens', { label });
+      expect(bad.status).toBe(400);
+      expect(bad.text).toContain('must be one line of text');
+    }
+    expect((await ctx.db.query(`SELECT 1 FROM api_tokens WHERE label ~ '[[:cntrl:]]'`)).rowCount).toBe(0);
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toEqual(expect.arrayContaining(['token.create', 'token.revoke']));
   });
 

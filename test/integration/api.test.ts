@@ -151,6 +151,19 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await postJson(`${base}/api/v1/subscribers`, { email: `${uniq('ana')}@supporter.example`, source: 'embed' })).status).toBe(202);
   });
 
+  it('names a slug holding a NUL beside the body\'s other mistakes, and stores nothing', async () => {
+    const caseSlug = await newCase();
+    const before = await rowCounts(ctx.db);
+    // Postgres refuses a NUL in any query: a slug that looked up would hide every other field's error.
+    for (const body of [campaignBody(caseSlug, { slug: 'a\u0000b', title: '' }), campaignBody('a\u0000b', { title: '' })]) {
+      const res = await api('/campaigns', body);
+      expect(res.status).toBe(422);
+      const { error } = await res.json();
+      expect(Object.keys(error.fields).sort()).toEqual([body.slug === 'a\u0000b' ? 'slug' : 'caseSlug', 'title']);
+    }
+    expect(await rowCounts(ctx.db)).toEqual(before);
+  });
+
   it('keeps its answers out of caches, and answers /api itself in JSON', async () => {
     const stats = await get(`/campaigns/${(await createLiveCampaign(ctx.db)).slug}/stats`);
     expect(stats.headers.get('cache-control')).toBe('no-store');

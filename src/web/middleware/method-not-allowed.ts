@@ -10,10 +10,12 @@ interface RouteLayer {
  * its routes take, answers 405 with `Allow` (and OPTIONS 204 with `Allow`) instead of falling
  * through to 404, which would say the address does not exist. `routedElsewhere` names methods a
  * path takes through another router mounted before this one, so that `Allow` lists them too.
+ * `routes`: the routers whose routes count, when `router` mounts them (the console's areas) and
+ * a path's methods are spread over several; the handlers go on `router`, after them all.
  */
-export function answerOtherMethods(router: Router, routedElsewhere: Record<string, string[]> = {}): void {
+export function answerOtherMethods(router: Router, routedElsewhere: Record<string, string[]> = {}, routes: Router[] = [router]): void {
   const byPath = new Map<string, Set<string>>();
-  for (const { route } of router.stack as RouteLayer[]) {
+  for (const { route } of routes.flatMap((r) => r.stack as RouteLayer[])) {
     if (!route) continue;
     for (const path of [route.path].flat()) {
       const methods = byPath.get(path) ?? new Set<string>();

@@ -38,6 +38,13 @@ describe('validating a letter template', () => {
     expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
   });
 
+  it('says a NUL or another control character is not text, not a syntax error, and where it is', () => {
+    expect(errorsOf('Dear {{target.name}},\nfree\u0000 her')).toEqual({ body: 'Line 2: contains characters that are not text' });
+    expect(errorsOf('About \u001b[31m{{case.personName}}', 'subject')).toEqual({ subject: 'Line 1: contains characters that are not text' });
+    expect(errorsOf('half \ud800 a character')).toEqual({ body: 'Line 1: contains characters that are not text' });
+    expect(() => validateLetterTemplate('body', 'Tabs\tand\r\nline breaks are text')).not.toThrow();
+  });
+
   it('names the block left open, on the line it opens, when several are', () => {
     const source = 'Dear {{target.name}},\n{{#if supporter.city}}from {{supporter.city}}{{/if}}\n{{#unless supporter.country}}\n{{!-- {{/unless}} --}}\n{{#if supporter.personalNote}}{{supporter.personalNote}}{{/if}}\n';
     expect(errorsOf(source).body).toBe('Line 3: syntax error: the {{#unless}} block opened here is never closed with {{/unless}}');

@@ -2,10 +2,12 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { RateLimitedError, TooLargeError } from '../../../errors.ts';
+import { MethodNotAllowedError, RateLimitedError, TooLargeError } from '../../../errors.ts';
 import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
+import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
+import { refuseUnreadBody } from '../../middleware/unread-body.ts';
 import { utf8Form } from '../../middleware/utf8.ts';
 import { authRoutes } from './auth.ts';
 import { campaignRoutes } from './campaigns.ts';
@@ -71,6 +73,7 @@ function adminErrors(render: Render): ErrorRequestHandler {
     // The app's handler logs a 503 and says when to come back (Retry-After).
     if (!mapped || mapped.status === 503 || res.headersSent || wantsJson(req)) return next(err);
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+    if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
     render(res, 'error', { title: mapped.title, status: mapped.status, message: mapped.message, fields: mapped.fields }, mapped.status);
   };
 }
@@ -114,22 +117,20 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
   router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES, parameterLimit: 50, verify: utf8Form }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100, verify: utf8Form }));
+  // Before the CSRF check, which would call a body it could not read an expired form.
+  router.use(refuseUnreadBody('Console forms are sent as application/x-www-form-urlencoded, as the page itself sends them.'));
   router.use(requireCsrf);
-  router.use(authRoutes(ctx, render));
+  const signIn = authRoutes(ctx, render);
+  router.use(signIn);
   router.use(requireOrganizer);
   router.use(requireOwnPassword);
   // Admin-only forms are refused before they are asked about.
   router.post(['/organizers/:id/remove', '/tokens/:id/revoke'], requireAdmin);
   router.post(ASK_FIRST, askFirst(render));
-  router.use(dashboardRoutes(ctx, render));
-  router.use(caseRoutes(ctx, render));
-  router.use(updateRoutes(ctx, render));
-  router.use(campaignRoutes(ctx, render));
-  router.use(targetRoutes(ctx, render));
-  router.use(letterRoutes(ctx, render));
-  router.use(watchRoutes(ctx, render));
-  router.use(operationsRoutes(ctx, render));
-  router.use(peopleRoutes(ctx, render));
+  const areas = [dashboardRoutes, caseRoutes, updateRoutes, campaignRoutes, targetRoutes, letterRoutes, watchRoutes, operationsRoutes, peopleRoutes].map((area) => area(ctx, render));
+  for (const area of areas) router.use(area);
+  // A console address asked with a method it does not take: 405 with Allow, not "no such page".
+  answerOtherMethods(router, {}, [signIn, ...areas]);
   router.use((_req, res) => render(res, 'error', { title: 'Not found', status: 404, message: 'There is no console page at this address.' }, 404));
   router.use(adminErrors(render));
   return router;
