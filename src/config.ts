@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { domainToASCII } from 'node:url';
 import crypto from 'node:crypto';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
@@ -160,7 +161,14 @@ export function parseMailbox(value: string): Mailbox | null {
   if (/[\r\n]/.test(value)) return null;
   const match = /^\s*(?:"?([^"<]*?)"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value) ?? /^\s*()([^<>\s"]+@[^<>\s"]+)\s*$/.exec(value);
   if (!match) return null;
-  return { name: (match[1] ?? '').trim(), address: match[2]! };
+  // A domain in its own script (қорғау.kz) goes out in its ASCII form, as nodemailer puts it in
+  // From and the envelope: the greeting, Message-ID, List-ID and the unsubscribe mailto are
+  // header and SMTP text, where only ASCII may stand. A local part cannot be turned into ASCII.
+  const at = match[2]!.lastIndexOf('@');
+  const local = match[2]!.slice(0, at);
+  const domain = domainToASCII(match[2]!.slice(at + 1));
+  if (!/^[\x21-\x7e]+$/.test(local) || !domain) return null;
+  return { name: (match[1] ?? '').trim(), address: `${local}@${domain}` };
 }
 
 export interface Config {

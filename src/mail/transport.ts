@@ -34,13 +34,19 @@ export interface MailerOptions {
   maxConnections?: number;
 }
 
+/** Names only a local network knows (RFC 6762, RFC 8375 and common habit): never a greeting. */
+const PRIVATE_NAME = /(^|\.)(localhost|localdomain|local|lan|internal|intranet|home|corp|home\.arpa)$/i;
+
 /**
- * The name Appeal greets a relay with (EHLO): this machine's when it is a full domain name, else
- * MAIL_FROM's domain. nodemailer's own fallback, "[127.0.0.1]" (a container's or a VM's host name
- * has no dot), is a loopback address from a public one, which spam filters hold against a sender.
+ * The name Appeal greets a relay with (EHLO): this machine's when it is a full, public domain
+ * name, else MAIL_FROM's domain. nodemailer's own fallback, "[127.0.0.1]" (a container's or a
+ * VM's host name has no dot), is a loopback address from a public one, and a name such as
+ * `localhost.localdomain` (the default host name on many Linux installs) no better: spam filters
+ * hold both against a sender.
  */
 export function ehloName(mailFrom: string, hostname = os.hostname()): string {
-  return hostname.includes('.') ? hostname : domainOf(mailFrom);
+  const name = hostname.replace(/\.$/, '');
+  return name.includes('.') && !PRIVATE_NAME.test(name) && /^[\x21-\x7e]+$/.test(name) ? name : domainOf(mailFrom);
 }
 
 function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMTPPool.Options {

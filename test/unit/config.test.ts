@@ -161,6 +161,13 @@ describe('warnings at start', () => {
     expect(warned({ PUBLIC_URL: 'http://127.0.0.1:3000' })).toEqual([]);
     expect(warned({ PUBLIC_URL: 'https://appeal.example', MAIL_FROM: 'Appeal <letters@appeal.example>', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
     expect(warned({ MAIL_FROM: 'letters@mail.appeal.example', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
+    // A domain in its own script is sent in its ASCII form, which DKIM_DOMAIN must use.
+    expect(warned({ MAIL_FROM: 'Қорғау <letters@қорғау.kz>', DKIM_DOMAIN: 'xn--80a1agn21bob.kz', ...dkim })).toEqual([]);
+  });
+
+  it('keeps MAIL_FROM\'s domain in its ASCII form, for the greeting, Message-ID, List-ID and the unsubscribe mailto', () => {
+    expect(loadConfig({ MAIL_FROM: 'Қорғау <letters@Қорғау.kz>' }).mailFrom).toEqual({ name: 'Қорғау', address: 'letters@xn--80a1agn21bob.kz' });
+    expect(() => loadConfig({ MAIL_FROM: 'Қорғау <хат@example.kz>' })).toThrow(/MAIL_FROM/);
   });
 
   it('names PUBLIC_URL when a public one is not https', () => {

@@ -56,6 +56,10 @@ describe('classifying what a real SMTP server answers', () => {
     expect(greeted[0]).not.toMatch(/^\[/);
     expect(ehloName('letters@appeal.example', 'vm')).toBe('appeal.example');
     expect(ehloName('letters@appeal.example', 'mail.appeal.example')).toBe('mail.appeal.example');
+    // Many Linux installs' default host name, and other names only a local network knows.
+    for (const local of ['localhost.localdomain', 'localhost.', 'box.local', 'mail.lan', 'vm.internal', 'nas.home.arpa']) {
+      expect(ehloName('letters@appeal.example', local), local).toBe('appeal.example');
+    }
   });
 
   it('opens one pooled connection per job slot (WORKER_CONCURRENCY), no more', async () => {
