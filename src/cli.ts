@@ -10,13 +10,38 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return '';
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  // The first line as typed: spaces may be part of a password. A blank line means none given.
-  const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]!;
-  return line.trim() === '' ? '' : line;
+/**
+ * How long a piped stdin may stay silent before it counts as empty: a caller that leaves it open
+ * and writes nothing (a script's spawn() that never ends it) would otherwise wait forever.
+ */
+const STDIN_QUIET_MS = 2_000;
+
+/**
+ * The first line of stdin as typed (spaces may be part of a password), once it is complete, at
+ * the end of input, or after STDIN_QUIET_MS of silence; '' for a terminal, nothing, or a blank line.
+ */
+function readStdin(): Promise<string> {
+  const stdin = process.stdin;
+  if (stdin.isTTY) return Promise.resolve('');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let quiet = setTimeout(done, STDIN_QUIET_MS);
+    function done() {
+      clearTimeout(quiet);
+      stdin.off('data', onData).off('end', done).off('error', done);
+      // Nothing more is read: a pipe left open must not keep the process alive.
+      stdin.destroy();
+      const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]!;
+      resolve(line.trim() === '' ? '' : line);
+    }
+    function onData(chunk: Buffer) {
+      chunks.push(chunk);
+      clearTimeout(quiet);
+      if (chunk.includes(0x0a)) done();
+      else quiet = setTimeout(done, STDIN_QUIET_MS);
+    }
+    stdin.on('data', onData).on('end', done).on('error', done);
+  });
 }
 
 /**

@@ -17,7 +17,8 @@ export interface Ran {
  * Runs `tsx <script> ...args` from the project root with only the given environment (plus PATH
  * and HOME), so nothing from the developer's shell leaks in. Kills it after `timeoutMs`.
  */
-export function runTsx(script: string, args: string[], env: Record<string, string>, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<Ran> {
+/** `stdin`: what to write and then end stdin with; 'open' leaves it open, writing nothing. */
+export function runTsx(script: string, args: string[], env: Record<string, string>, opts: { stdin?: string | { open: true }; timeoutMs?: number } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, [script, ...args], {
       cwd: ROOT,
@@ -28,7 +29,7 @@ export function runTsx(script: string, args: string[], env: Record<string, strin
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
+    if (typeof opts.stdin === 'string') child.stdin!.end(opts.stdin);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {

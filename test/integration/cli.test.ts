@@ -11,13 +11,14 @@ import { uniq } from '../helpers/fixtures.ts';
 import { spawn } from 'node:child_process';
 import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
-const cli = (env: Record<string, string>, args: string[], stdin?: string) => runTsx('src/cli.ts', args, { LOG_LEVEL: 'silent', ...env }, { stdin, timeoutMs: 120_000 });
+const cli = (env: Record<string, string>, args: string[], stdin?: string | { open: true }) => runTsx('src/cli.ts', args, { LOG_LEVEL: 'silent', ...env }, { stdin, timeoutMs: 120_000 });
 
 describe('the cli against Postgres (DATABASE_URL)', () => {
   let ctx: TestContext;
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase', Ran>;
+  const silent = `${uniq('silent')}@appeal.test`;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase' | 'addSilentStdin', Ran>;
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -30,7 +31,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
@@ -40,8 +41,10 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['token:create', '--help']),
       cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
       cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['migrate']),
+      // A script's spawn() that leaves stdin open and writes nothing.
+      cli(ctx.env, ['organizer:add', silent], { open: true }),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin };
   }, 300_000);
   afterAll(async () => {
     await ctx?.close();
@@ -78,6 +81,13 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const row = (await findOrganizerByEmail(ctx.db, organizer))!;
     expect(row.role).toBe('organizer');
     expect(await verifyPassword(password!, row.password_hash)).toBe(true);
+  });
+
+  it('organizer:add does not wait for a stdin left open with nothing written: it generates the password', async () => {
+    // Killed by the harness after 120 s, it would have no exit code.
+    expect(r.addSilentStdin.code).toBe(0);
+    const password = /^password: (\S+)$/m.exec(r.addSilentStdin.stdout)?.[1];
+    expect(await verifyPassword(password!, (await findOrganizerByEmail(ctx.db, silent))!.password_hash)).toBe(true);
   });
 
   it('token:create prints a token that works against the API', async () => {
