@@ -129,7 +129,10 @@ export async function signedSinceAdded(db: Queryable, campaignId: number, target
 /** Writes to a retired target again. @returns it; undefined when it is not a retired target of the campaign. */
 export async function reinstateTarget(db: Queryable, campaignId: number, targetId: number) {
   const { rows } = await db.query<Target>(
-    'UPDATE targets SET retired_at = NULL WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL RETURNING *',
+    // As if added now (TARGET_SEEN): whoever signed while it was off did not see it on the page,
+    // and must not have a letter, nor their address, sent to it. Those who signed before it was
+    // taken off and confirm later lose it too: a letter too few, not one they never agreed to.
+    'UPDATE targets SET retired_at = NULL, added_at = now() WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL RETURNING *',
     [campaignId, targetId],
   );
   return rows[0];

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
-import { addTargets, listTargets, reinstateTarget, updateTarget } from '../../src/campaigns/targets.ts';
+import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
 import { ValidationError } from '../../src/errors.ts';
-import { sign } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
 
@@ -69,6 +69,30 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const change = updateCampaignDetails(ctx.db, signed.slug, details(other.caseSlug));
     await expect(change).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/once people have signed/) } });
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
+  });
+
+  it('writes to a target put back only for signatures made after: one made while it was off never reaches it', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${uniq('t')}@court.example` }, { name: 'Embassy', email: `emb-${uniq('t')}@embassy.example`, disclose: 'full' }] });
+    const campaign = await getCampaign(ctx.db, slug);
+    const [, embassy] = await listTargets(ctx.db, campaign.id);
+    const signAs = async (who: string) => {
+      const email = `${who}-${uniq('s')}@supporter.example`;
+      await sign(ctx.db, ctx, slug, { fullName: who, email });
+      return (await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE email = $1', [email])).rows[0]!.id;
+    };
+    const confirm = async (id: number) => expect((await confirmSignature(ctx.db, ctx, confirmToken(ctx.secret, id), 0)).kind).toBe('confirmed');
+    // A letter went to the embassy, so taking it off keeps it on record (retired), not deleted.
+    await confirm(await signAs('first'));
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() WHERE kind = 'letter' AND target_id = $1`, [embassy!.id]);
+    const before = await signAs('before');
+    expect(await removeTarget(ctx.db, slug, embassy!.id)).toMatchObject({ retired: true });
+    // The page this signer saw named the court alone, and promised no official their address.
+    const whileOff = await signAs('while-off');
+    await reinstateTarget(ctx.db, campaign, embassy!.id);
+    const after = await signAs('after');
+    for (const id of [before, whileOff, after]) await confirm(id);
+    const { rows } = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'letter' AND target_id = $1 AND source_id = ANY ($2)`, [embassy!.id, [before, whileOff, after]]);
+    expect(rows.map((r) => r.source_id)).toEqual([after]);
   });
 
   it('keeps a closed campaign\'s letter and officials as they were, while its title and its targets\' addresses may still be corrected', async () => {
