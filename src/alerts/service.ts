@@ -68,9 +68,11 @@ export async function postCaseUpdate(
       'This Idempotency-Key was used before for a different request.',
     );
   }
-  // Also for a repeated request: its first enqueue may be what failed. The job id is the update's.
-  // Not waited for: while Redis is away the organizer still gets an answer, and an add that fails
-  // is made by resumeFanouts (the sweep task) once the update is FANOUT_GRACE_SECONDS old.
+  // Also for a repeated request whose update is not fanned out yet: its first enqueue may be what
+  // failed. The job id is the update's. Not waited for: while Redis is away the organizer still
+  // gets an answer, and an add that fails is made by resumeFanouts (the sweep task) once the
+  // update is FANOUT_GRACE_SECONDS old.
+  if (update.fanned_out_at) return { ...update, repeated: true };
   deps.queues.later(
     enqueueFanout(deps.queues, update.id).catch((err: unknown) =>
       deps.log.warn({ err, caseUpdateId: update.id }, 'fan-out job not added; the sweeper adds it within a few minutes'),
@@ -95,6 +97,9 @@ export async function fanOutCaseUpdate(
   const update = await q.getCaseUpdate(db, caseUpdateId);
   if (!update) return null;
   const result: FanoutResult = { created: 0, enqueued: 0, pages: 0 };
+  // Done already (its job added again by a repeated request, say): another run would page through
+  // the subscribers as they are now, and send the old update to everyone who joined since.
+  if (update.fanned_out_at) return result;
   // Each page's jobs are added while Postgres stores the next page: the two wait on different
   // servers. A page's jobs are added only after its rows committed, and the update is marked done
   // only after the last page's jobs are in.

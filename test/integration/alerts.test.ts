@@ -73,6 +73,15 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(mailsTo(ctx, email).filter((m) => m.subject?.includes('Verdict on Friday'))).toHaveLength(1);
     const { rows } = await ctx.db.query('SELECT id FROM case_updates WHERE title = $1', ['Verdict on Friday']);
     expect(rows).toHaveLength(1);
+    // Repeated once the update went out, to someone who subscribed since: they are not sent it,
+    // and the update's counts still add up.
+    const later = emailOf('later');
+    await subscribeAndConfirm(ctx, base, later, caseSlug);
+    await eventually(async () => ((await ctx.db.query('SELECT fanned_out_at FROM case_updates WHERE id = $1', [first.id])).rows[0]?.fanned_out_at ? true : undefined));
+    expect(((await (await post()).json()) as { id: number; recipients: number })).toMatchObject({ id: first.id, recipients: 1 });
+    await pause(1_000);
+    expect(mailsTo(ctx, later).filter((m) => m.subject?.includes('Verdict on Friday'))).toEqual([]);
+    expect((await alertStats(first.id)).body).toEqual({ recipients: 1, sent: 1, failed: 0 });
     // Audited once, as the console audits a posted update.
     const audit = await ctx.db.query<{ action: string; detail: object }>(`SELECT action, detail FROM audit_log WHERE object = $1`, [`case:${caseSlug}`]);
     expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1 } }]);
