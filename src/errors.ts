@@ -48,8 +48,9 @@ export class EditConflictError extends ConflictError {
   constructor(
     what: string,
     readonly revision: number,
+    message = `Someone saved this ${what} after you opened this form, so your changes were not saved: they would have undone theirs. Your changes are still in the form. Look at the ${what} in another tab, then save again to replace what is there.`,
   ) {
-    super('edit_conflict', `Someone saved this ${what} after you opened this form, so your changes were not saved: they would have undone theirs. Your changes are still in the form. Look at the ${what} in another tab, then save again to replace what is there.`);
+    super('edit_conflict', message);
   }
 }
 

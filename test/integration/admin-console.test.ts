@@ -702,7 +702,7 @@ describe('the organizer console on PGlite', () => {
     expect(details.text).toMatch(/<input id="f-title" name="title" type="text" dir="auto"/);
     expect(details.text).toMatch(/<textarea id="f-summary" name="summary" rows="\d+" dir="auto"/);
     const oldBody = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(details.text)![1]!.replace(/&#x3D;/g, '=');
-    const form = { ...values, case_slug: caseSlug, letter_body: oldBody, delivery_mode: 'each', require_confirmation: 'on', revision: revisionIn(details.text) };
+    const form = { ...values, case_slug: caseSlug, summary: (await getCampaign(ctx.db, slug)).summary, letter_body: oldBody, delivery_mode: 'each', require_confirmation: 'on', revision: revisionIn(details.text) };
     const letterPage = await client.open(`/admin/campaigns/${slug}/letter`);
     const newLetter = { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, the new text.', revision: revisionIn(letterPage.text) };
     expect((await client.post(`/admin/campaigns/${slug}/letter`, newLetter)).status).toBe(303);
@@ -710,6 +710,8 @@ describe('the organizer console on PGlite', () => {
     const stale = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, goal: '50' });
     expect(stale.status).toBe(409);
     expect(stale.text).toContain('Someone saved this campaign after you opened this form');
+    // Which fields: saving again would also put back the older letter, which this tab never touched.
+    expect(stale.text).toContain('What is saved differs from this form in: Body, Goal (your own changes among them).');
     expect(stale.text).toContain('value="50"');
     expect((await getCampaign(ctx.db, slug))).toMatchObject({ letter_body: 'Dear {{target.name}}, the new text.', goal: 100 });
     // Sent again from the page that said so, it replaces what is there, knowingly.
@@ -727,6 +729,7 @@ describe('the organizer console on PGlite', () => {
     const staleCase = await client.post(`/admin/cases/${caseSlug}`, { person_name: 'Aigerim Test', summary: 'A new summary.', status: 'detained', location: 'Almaty', revision: revisionIn(caseForm.text) });
     expect(staleCase.status).toBe(409);
     expect(staleCase.text).toContain('Someone saved this case');
+    expect(staleCase.text).toContain('What is saved differs from this form in: Status, Summary (your own changes among them).');
     expect((await getCase(ctx.db, caseSlug))).toMatchObject({ status: 'released', summary: 'Fled the camps.' });
   });
 

@@ -12,7 +12,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { CAMPAIGN_FORM_ORDER, formErrors, revisionOf, str, type Render } from './render.ts';
+import { CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
@@ -137,7 +137,10 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form now carries the revision saved meanwhile: saving it again replaces that, knowingly.
       if (err instanceof EditConflictError) {
-        return renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: err.message } }, 409);
+        const now = await getCampaign(db, existing.slug);
+        const saved = { ...campaignValues(now, (await getCaseById(db, now.case_id))!.slug), deadline: (await getCampaignDeadline(db, now.slug)) ?? '' };
+        const message = conflictMessage(err.message, saved, req.body, CAMPAIGN_FORM_ORDER.filter((f) => !['revision', 'slug', 'targets_csv'].includes(f)));
+        return renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: message } }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
       // Every mistake at once: a case or mode that may no longer change too, not after the rest is fixed.

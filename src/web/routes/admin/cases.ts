@@ -2,11 +2,11 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
 import { createCase, getCase, isAnnounced, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
-import { CASE_STATUSES } from '../../../cases/types.ts';
+import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { CASE_FORM_ORDER, formErrors, idParam, revisionOf, str, type Render } from './render.ts';
+import { CASE_FORM_ORDER, conflictMessage, formErrors, idParam, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
@@ -14,6 +14,9 @@ const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', st
 function caseForm(body: Record<string, unknown> = {}) {
   return { slug: str(body.slug), personName: str(body.person_name), summary: str(body.summary), status: str(body.status), location: str(body.location) };
 }
+
+/** The case form's fields as a case has them saved. */
+const caseValues = (kase: Case) => ({ revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location });
 
 const statuses = (current?: string) => CASE_STATUSES.map((s) => ({ value: s, label: s.replace(/_/g, ' '), selected: s === current }));
 
@@ -90,7 +93,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases/:slug/edit', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    renderForm(res, { editing: kase.slug, savedName: kase.person_name, published: kase.published, values: { revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location } });
+    renderForm(res, { editing: kase.slug, savedName: kase.person_name, published: kase.published, values: caseValues(kase) });
   });
 
   router.post('/cases/:slug', async (req, res) => {
@@ -103,7 +106,8 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
-        return renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err }, 409);
+        const message = conflictMessage(err.message, caseValues(await getCase(db, existing.slug)), req.body, CASE_FORM_ORDER.filter((f) => f !== 'revision' && f !== 'slug'));
+        return renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err: new EditConflictError('case', err.revision, message) }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
       renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug }, err }, 400);

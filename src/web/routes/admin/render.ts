@@ -61,6 +61,20 @@ const FIELD_LABELS: Record<string, string> = {
   disclose: 'What this target learns',
 };
 
+/**
+ * The message for a form saved on an old revision: the conflict, and which of `fields` someone
+ * saved differently meanwhile (by label). Saving again puts every field of the form in place, so
+ * an organizer who changed the goal alone must see that it would also put back an older letter.
+ */
+export function conflictMessage(message: string, saved: Record<string, string>, typed: unknown, fields: readonly string[]): string {
+  const body = (typed ?? {}) as Record<string, unknown>;
+  const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').trim();
+  const differ = fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
+  if (differ.length === 0) return message;
+  const labels = errorSummary(Object.fromEntries(differ.map((f) => [f, ''])), FIELD_LABELS).map((e) => e.label);
+  return `${message} What is saved differs from this form in: ${labels.join(', ')} (your own changes among them).`;
+}
+
 /** What a target learns of each supporter (its `disclose`), in the console's words. */
 export const SEES = { name: 'the name only', name_place: 'name, city and country', full: 'name, place and email' } as const;
 
