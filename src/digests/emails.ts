@@ -55,21 +55,29 @@ const DATE_MARK = '\uE004';
 /** Who signed a digest, as its From and subject say it. */
 export const supportersText = (n: number) => (n === 1 ? '1 supporter' : `${n} supporters`);
 
+/** Which letter of a day's digest sent in parts this is (see createDigest). */
+export interface DigestPart {
+  part: number;
+  parts: number;
+}
+
 /**
  * The letter a digest carries: the campaign's template with the supporter variables empty (many
  * people sign it; their list follows the letter), the blank lines they leave dropped, and who
  * signed and when in the subject (the date only when the template's subject does not carry it
- * already). The console's preview of a digest campaign shows the same.
+ * already), and which part it is on a day sent in parts. The console's preview of a digest
+ * campaign shows the same.
  */
-export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number) {
+export function renderDigestLetter(subject: string, body: string, context: Omit<LetterContext, 'supporter'>, signers: number, part?: DigestPart) {
   const full = { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } };
   const letter = renderLetter(subject, body, full, hiddenFor('digest', 'name'));
   // Whether the template puts today's date in the subject, not whether those words appear in it:
   // a subject about a hearing on 21 June would otherwise lose the date of the digest of 1 June.
   const dated = renderLetter(subject, '', { ...full, date: DATE_MARK }, hiddenFor('digest', 'name')).subject.includes(DATE_MARK);
   const when = dated ? '' : `, ${context.date}`;
+  const which = part && part.parts > 1 ? `, letter ${part.part} of ${part.parts}` : '';
   return {
-    subject: oneLine(`${letter.subject} (${supportersText(signers)}${when})`),
+    subject: oneLine(`${letter.subject} (${supportersText(signers)}${when}${which})`),
     text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
   };
 }
@@ -91,9 +99,11 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       case: { personName: p.person_name, location: p.location },
       campaign: { title: p.campaign_title },
       date: formatLetterDate(p.created_at),
-    }, signers.length);
+    }, signers.length, p);
     const people = supportersText(signers.length);
+    const inParts = p.parts > 1;
     const data = {
+      part: inParts ? { part: p.part, parts: p.parts } : null,
       orgName: config.orgName,
       letter: letter.text,
       signedBy: signers.length === 1 ? 'the supporter below' : `the ${people} below`,
@@ -109,7 +119,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       ...views.email('digest', data),
       attachments: [
         {
-          filename: `${p.campaign_slug}-signers-${p.created_at.toISOString().slice(0, 10)}.csv`,
+          filename: `${p.campaign_slug}-signers-${p.created_at.toISOString().slice(0, 10)}${inParts ? `-part-${p.part}-of-${p.parts}` : ''}.csv`,
           content: signersCsv(signers, p.disclose === 'full'),
           contentType: 'text/csv; charset=utf-8',
         },

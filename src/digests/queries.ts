@@ -40,12 +40,22 @@ export async function lockDueCampaign(db: Queryable, campaignId: number, now: Da
   return rows.length > 0;
 }
 
-export async function insertDigest(db: Queryable, campaignId: number, now: Date) {
+export async function insertDigest(db: Queryable, campaignId: number, now: Date, part: number) {
   const { rows } = await db.query<{ id: number }>(
-    'INSERT INTO digests (campaign_id, created_at) VALUES ($1, $2) RETURNING id',
-    [campaignId, now],
+    'INSERT INTO digests (campaign_id, created_at, part) VALUES ($1, $2, $3) RETURNING id',
+    [campaignId, now, part],
   );
   return rows[0]!.id;
+}
+
+/** Drops a part that claimed no one (see createDigest). */
+export async function deleteDigest(db: Queryable, digestId: number) {
+  await db.query('DELETE FROM digests WHERE id = $1', [digestId]);
+}
+
+/** Tells the parts of one day's digest how many they are. */
+export async function setDigestParts(db: Queryable, digestIds: number[]) {
+  await db.query('UPDATE digests SET parts = $2 WHERE id = ANY ($1::bigint[])', [digestIds, digestIds.length]);
 }
 
 /** Claims the first `max` confirmed signers not yet in a digest; a claimed signer is never claimed again. */
@@ -77,6 +87,9 @@ export interface DigestParts {
   digest_id: number;
   signatures: number;
   created_at: Date;
+  /** Which letter of the day's digest this is, of how many (1 of 1 on most days). */
+  part: number;
+  parts: number;
   /** When the campaign's previous digest ran; null for its first. */
   since: Date | null;
   campaign_slug: string;
@@ -93,7 +106,7 @@ export interface DigestParts {
 
 export async function getDigestParts(db: Queryable, digestId: number, targetId: number) {
   const { rows } = await db.query<DigestParts>(
-    `SELECT d.id AS digest_id, d.signatures, d.created_at,
+    `SELECT d.id AS digest_id, d.signatures, d.created_at, d.part, d.parts,
             (SELECT max(p.created_at) FROM digests p WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at) AS since,
             c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
             k.person_name, k.location,

@@ -34,35 +34,45 @@ export interface DigestRun {
 }
 
 /**
- * Creates a campaign's digest inside `tx`: claims the first `max` confirmed signers not yet in a
- * digest and inserts one letter per target. Claim and letters commit together, so a crash leaves
- * either both or neither, and a signer is in exactly one digest.
- * @returns null when the campaign is not due or has no new signer (nothing is sent).
+ * Creates a campaign's digest for the day inside `tx`: claims every confirmed signer not yet in a
+ * digest, `max` to a letter, and inserts one letter per target for each part. Claims and letters
+ * commit together, so a crash leaves either all or none, and a signer is in exactly one digest.
+ * The parts are made together so that each knows how many there are: a letter says it is part 2
+ * of 3, and an official can tell the day's letters belong together and whether one is missing.
+ * @returns the parts, in order; null when the campaign is not due or has no new signer (nothing is sent).
  */
-export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS): Promise<DigestRun | null> {
+export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS): Promise<DigestRun[] | null> {
   if (!(await q.lockDueCampaign(tx, campaignId, now, max))) return null;
-  const digestId = await q.insertDigest(tx, campaignId, now);
-  const signatures = await q.claimSignatures(tx, campaignId, digestId, max);
+  const runs: DigestRun[] = [];
+  for (let part = 1; ; part++) {
+    const digestId = await q.insertDigest(tx, campaignId, now, part);
+    const signatures = await q.claimSignatures(tx, campaignId, digestId, max);
+    if (signatures === 0) {
+      // The last part came out full, and no one was left for this one.
+      await q.deleteDigest(tx, digestId);
+      break;
+    }
+    runs.push({ digestId, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, digestId) });
+    if (signatures < max) break;
+  }
   // lockDueCampaign saw a waiting signer and holds the campaign's lock, so this is a safeguard.
-  if (signatures === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
-  return { digestId, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, digestId) };
+  if (runs.length === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
+  await q.setDigestParts(tx, runs.map((r) => r.digestId));
+  return runs;
 }
 
 /**
- * The maintenance task: the digests of every due campaign, each in its own transaction, then its
- * letters enqueued; a campaign with more than `max` waiting signers gets several. Running it
- * twice, or at once in two processes, sends nothing twice; a crash after a commit leaves queued
- * letters that the sweeper enqueues.
+ * The maintenance task: the day's digest of every due campaign, each campaign's in its own
+ * transaction, then its letters enqueued. Run twice, or at once in two processes, it sends
+ * nothing twice; a crash after a commit leaves queued letters that the sweeper enqueues.
  */
 export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = new Date(), max = DIGEST_MAX_SIGNERS): Promise<DigestRun[]> {
   const runs: DigestRun[] = [];
   for (const campaignId of await q.listDueCampaigns(db, now, max)) {
-    for (;;) {
-      const run = await db.transaction((tx) => createDigest(tx, campaignId, now, max));
-      if (!run) break;
-      await enqueueDeliveries(queues, run.deliveryIds);
-      runs.push(run);
-    }
+    const parts = await db.transaction((tx) => createDigest(tx, campaignId, now, max));
+    if (!parts) continue;
+    await enqueueDeliveries(queues, parts.flatMap((p) => p.deliveryIds));
+    runs.push(...parts);
   }
   return runs;
 }

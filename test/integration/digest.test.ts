@@ -104,7 +104,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
       expect(letter.text).toContain('Note 1');
       expect(letter.attachments).toHaveLength(1);
       expect(letter.attachments[0]!.contentType).toBe('text/csv');
-      expect(letter.attachments[0]!.filename).toMatch(/\.csv$/);
+      expect(letter.attachments[0]!.filename).toMatch(/-signers-\d{4}-\d\d-\d\d\.csv$/);
+      // One letter today: nothing says it is a part.
+      expect(`${letter.subject} ${letter.text}`).not.toMatch(/letter \d of \d/);
     }
     expect(court!.text).toContain('Your Honour');
     // Paragraphs in the HTML part, not one block with `white-space: pre-wrap` (which Outlook ignores).
@@ -199,6 +201,15 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(letters.some((l) => l.text!.includes(`${signers[0]!.fullName} =?x?=`))).toBe(true);
     // A first digest: no part claims an earlier one ("who signed since") because of its sibling.
     for (const l of letters) expect(l.text).not.toContain('who signed since');
+    // Each says which of the day's letters it is, in the subject, the text, the HTML and its file's name.
+    const byPart = letters.map((l) => /letter (\d) of 3\)$/.exec(l.subject!)?.[1]).sort();
+    expect(byPart).toEqual(['1', '2', '3']);
+    for (const l of letters) {
+      const k = /letter (\d) of 3\)$/.exec(l.subject!)![1];
+      expect(l.text).toContain(`this is letter ${k} of 3, and each lists different supporters`);
+      expect(l.html).toContain(`this is letter ${k} of 3`);
+      expect(l.attachments[0]!.filename).toMatch(new RegExp(`-part-${k}-of-3\\.csv$`));
+    }
   });
 
   it('sends no second digest the same day after a run that ended on a full letter', async () => {
@@ -238,8 +249,8 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
 
     // A crash after the commit, before any job was added: the letters wait as queued rows.
     const committed = await ctx.db.transaction((tx) => createDigest(tx, c.id, now));
-    expect(committed).toMatchObject({ signatures: 4 });
-    expect(committed!.deliveryIds).toHaveLength(3);
+    expect(committed).toMatchObject([{ signatures: 4 }]);
+    expect(committed![0]!.deliveryIds).toHaveLength(3);
 
     // The re-run creates nothing; the sweeper sends what the crashed run left.
     expect(await runDueDigests(ctx.db, ctx.queues, now)).toEqual([]);

@@ -40,7 +40,7 @@ const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 
 /** What each move does, said before it is done. */
 const ACTIONS = {
-  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one.' },
+  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one (past 250 of them, in parts of 250, each saying which part it is).' },
   pause: {
     verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.',
     digest: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
