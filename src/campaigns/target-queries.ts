@@ -128,11 +128,12 @@ export async function signedSinceAdded(db: Queryable, campaignId: number, target
 
 /** Writes to a retired target again. @returns it; undefined when it is not a retired target of the campaign. */
 export async function reinstateTarget(db: Queryable, campaignId: number, targetId: number) {
+  // The time it was off is kept (TARGET_SEEN): whoever signed then did not see it on the page, and
+  // must not have a letter, nor their address, sent to it; whoever signed before still did.
   const { rows } = await db.query<Target>(
-    // As if added now (TARGET_SEEN): whoever signed while it was off did not see it on the page,
-    // and must not have a letter, nor their address, sent to it. Those who signed before it was
-    // taken off and confirm later lose it too: a letter too few, not one they never agreed to.
-    'UPDATE targets SET retired_at = NULL, added_at = now() WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL RETURNING *',
+    `WITH off AS (SELECT id, retired_at FROM targets WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL FOR UPDATE),
+     absence AS (INSERT INTO target_absences (target_id, retired_at, reinstated_at) SELECT id, retired_at, now() FROM off)
+     UPDATE targets t SET retired_at = NULL FROM off WHERE t.id = off.id RETURNING t.*`,
     [campaignId, targetId],
   );
   return rows[0];

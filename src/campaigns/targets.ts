@@ -111,8 +111,9 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
 }
 
 /**
- * Writes to a retired target again, as a target added now: letters of signatures made from now on
- * go to it. A target written to already is left as it is (`changed` false).
+ * Writes to a retired target again: letters of signatures made from now on go to it, and of those
+ * made before it was retired, never of those made while it was off (their page did not name it).
+ * A target written to already is left as it is (`changed` false).
  * @throws NotFoundError; ConflictError `campaign_closed`
  */
 export async function reinstateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {

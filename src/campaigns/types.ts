@@ -40,10 +40,12 @@ export interface Target {
 
 /**
  * SQL: target `t` is one the signer of signature `s` saw, there when they signed (created_at,
- * which signing again renews). Letters and digests go only to those: a target added later is not
- * one they wrote to. Compared in SQL, at the database's precision.
+ * which signing again renews). Letters and digests go only to those: a target added later, or
+ * retired at the time and written to again since (target_absences), is not one they wrote to.
+ * Compared in SQL, at the database's precision.
  */
-export const TARGET_SEEN = 't.added_at <= s.created_at';
+export const TARGET_SEEN = `t.added_at <= s.created_at
+  AND NOT EXISTS (SELECT 1 FROM target_absences ta WHERE ta.target_id = t.id AND s.created_at >= ta.retired_at AND s.created_at < ta.reinstated_at)`;
 
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';

@@ -71,8 +71,8 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
   });
 
-  it('writes to a target put back only for signatures made after: one made while it was off never reaches it', async () => {
-    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${uniq('t')}@court.example` }, { name: 'Embassy', email: `emb-${uniq('t')}@embassy.example`, disclose: 'full' }] });
+  it('writes to a target put back for signatures made before it was taken off and after, never for one made while it was off', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${uniq('t')}@court.example` }, { name: 'Embassy', email: `emb-${uniq('t')}@embassy.example`, disclose: 'name' }] });
     const campaign = await getCampaign(ctx.db, slug);
     const [, embassy] = await listTargets(ctx.db, campaign.id);
     const signAs = async (who: string) => {
@@ -86,13 +86,15 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() WHERE kind = 'letter' AND target_id = $1`, [embassy!.id]);
     const before = await signAs('before');
     expect(await removeTarget(ctx.db, slug, embassy!.id)).toMatchObject({ retired: true });
-    // The page this signer saw named the court alone, and promised no official their address.
+    // The page this signer saw named the court alone.
     const whileOff = await signAs('while-off');
     await reinstateTarget(ctx.db, campaign, embassy!.id);
     const after = await signAs('after');
     for (const id of [before, whileOff, after]) await confirm(id);
-    const { rows } = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'letter' AND target_id = $1 AND source_id = ANY ($2)`, [embassy!.id, [before, whileOff, after]]);
-    expect(rows.map((r) => r.source_id)).toEqual([after]);
+    const { rows } = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'letter' AND target_id = $1 AND source_id = ANY ($2) ORDER BY source_id`, [embassy!.id, [before, whileOff, after]]);
+    expect(rows.map((r) => r.source_id)).toEqual([before, after]);
+    // Those who signed before it was taken off were told it learns their name only: that holds.
+    await expect(updateTarget(ctx.db, campaign, embassy!.id, { name: 'Embassy', email: embassy!.email, disclose: 'full' })).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('keeps a closed campaign\'s letter and officials as they were, while its title and its targets\' addresses may still be corrected', async () => {

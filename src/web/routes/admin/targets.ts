@@ -116,7 +116,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     try {
       const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
       if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id, name: target.name });
-      setFlash(ctx, res, `${target.name} is written to again: letters of signatures made from now on go to it (those who signed before did not see it on the page).`);
+      setFlash(ctx, res, `${target.name} is written to again: letters of signatures made from now on go to it, not of those made while it was off (their page did not name it).`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
