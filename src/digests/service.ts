@@ -43,21 +43,13 @@ export interface DigestRun {
  */
 export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS): Promise<DigestRun[] | null> {
   if (!(await q.lockDueCampaign(tx, campaignId, now, max))) return null;
-  const runs: DigestRun[] = [];
-  for (let part = 1; ; part++) {
-    const digestId = await q.insertDigest(tx, campaignId, now, part);
-    const signatures = await q.claimSignatures(tx, campaignId, digestId, max);
-    if (signatures === 0) {
-      // The last part came out full, and no one was left for this one.
-      await q.deleteDigest(tx, digestId);
-      break;
-    }
-    runs.push({ digestId, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, digestId) });
-    if (signatures < max) break;
-  }
+  const parts = await q.claimDigestParts(tx, campaignId, now, max);
   // lockDueCampaign saw a waiting signer and holds the campaign's lock, so this is a safeguard.
-  if (runs.length === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
-  await q.setDigestParts(tx, runs.map((r) => r.digestId));
+  if (parts.length === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
+  const runs: DigestRun[] = [];
+  for (const { id, signatures } of parts) {
+    runs.push({ digestId: id, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, id) });
+  }
   return runs;
 }
 
