@@ -166,7 +166,9 @@ export function parseMailbox(value: string): Mailbox | null {
   // header and SMTP text, where only ASCII may stand. A local part cannot be turned into ASCII.
   const at = match[2]!.lastIndexOf('@');
   const local = match[2]!.slice(0, at);
-  const domain = domainToASCII(match[2]!.slice(at + 1));
+  const typed = match[2]!.slice(at + 1);
+  // An ASCII domain (or an address literal, [192.0.2.1]) stays as typed.
+  const domain = /^[\x21-\x7e]+$/.test(typed) ? typed : domainToASCII(typed);
   if (!/^[\x21-\x7e]+$/.test(local) || !domain) return null;
   return { name: (match[1] ?? '').trim(), address: `${local}@${domain}` };
 }

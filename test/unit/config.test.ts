@@ -168,6 +168,9 @@ describe('warnings at start', () => {
   it('keeps MAIL_FROM\'s domain in its ASCII form, for the greeting, Message-ID, List-ID and the unsubscribe mailto', () => {
     expect(loadConfig({ MAIL_FROM: 'Қорғау <letters@Қорғау.kz>' }).mailFrom).toEqual({ name: 'Қорғау', address: 'letters@xn--80a1agn21bob.kz' });
     expect(() => loadConfig({ MAIL_FROM: 'Қорғау <хат@example.kz>' })).toThrow(/MAIL_FROM/);
+    // An ASCII domain, or an address literal, stays as typed.
+    expect(loadConfig({ MAIL_FROM: 'letters@[127.0.0.1]' }).mailFrom.address).toBe('letters@[127.0.0.1]');
+    expect(loadConfig({ MAIL_FROM: 'a@1.2' }).mailFrom.address).toBe('a@1.2');
   });
 
   it('names PUBLIC_URL when a public one is not https', () => {
