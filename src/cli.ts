@@ -25,7 +25,12 @@ function readStdin(): Promise<string> {
   if (stdin.isTTY) return Promise.resolve('');
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    let quiet = setTimeout(done, STDIN_QUIET_MS);
+    let quiet = setTimeout(silent, STDIN_QUIET_MS);
+    function silent() {
+      // Said, since a password piped later is not read: its writer sees a closed pipe.
+      if (chunks.length === 0) process.stderr.write(`appeal: nothing came on stdin for ${STDIN_QUIET_MS / 1000} s, so a password is generated (pipe yours at once, or close stdin to skip the wait)\n`);
+      done();
+    }
     function done() {
       clearTimeout(quiet);
       stdin.off('data', onData).off('end', done).off('error', done);
@@ -38,7 +43,7 @@ function readStdin(): Promise<string> {
       chunks.push(chunk);
       clearTimeout(quiet);
       if (chunk.includes(0x0a)) done();
-      else quiet = setTimeout(done, STDIN_QUIET_MS);
+      else quiet = setTimeout(silent, STDIN_QUIET_MS);
     }
     stdin.on('data', onData).on('end', done).on('error', done);
   });

@@ -86,6 +86,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   it('organizer:add does not wait for a stdin left open with nothing written: it generates the password', async () => {
     // Killed by the harness after 120 s, it would have no exit code.
     expect(r.addSilentStdin.code).toBe(0);
+    expect(r.addSilentStdin.stderr).toContain('nothing came on stdin for 2 s, so a password is generated');
     const password = /^password: (\S+)$/m.exec(r.addSilentStdin.stdout)?.[1];
     expect(await verifyPassword(password!, (await findOrganizerByEmail(ctx.db, silent))!.password_hash)).toBe(true);
   });
