@@ -64,10 +64,41 @@ function isNew(dir: string): boolean {
 function copyTemplate(template: string, dir: string): void {
   const partial = `${dir}.partial`;
   fs.rmSync(partial, { recursive: true, force: true });
-  // FICLONE: a copy-on-write clone where the filesystem has them, a plain copy elsewhere.
-  fs.cpSync(template, partial, { recursive: true, mode: fs.constants.COPYFILE_FICLONE });
+  try {
+    // FICLONE: a copy-on-write clone where the filesystem has them, a plain copy elsewhere.
+    fs.cpSync(template, partial, { recursive: true, mode: fs.constants.COPYFILE_FICLONE });
+  } catch (err) {
+    // A disk that filled up mid-copy gets its space back.
+    fs.rmSync(partial, { recursive: true, force: true });
+    throw err;
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(partial, dir);
+}
+
+/** What PGlite's file system errors (Emscripten's, with an errno and no message) stand for. */
+const WASM_ERRNO: Record<number, string> = {
+  2: 'permission denied (EACCES)',
+  44: 'no such file or directory (ENOENT)',
+  51: 'no space left on device (ENOSPC)',
+  63: 'operation not permitted (EPERM)',
+  69: 'read-only file system (EROFS)',
+};
+
+/**
+ * Opens PGlite in `dir`, saying what went wrong in words when it fails: an error from PGlite's
+ * file system carries only a number, and the start would end with "undefined". A new database that
+ * could not be made is removed, so the next start makes it anew instead of opening half of one.
+ */
+async function openPgliteSaying(dir: string, fresh: boolean) {
+  try {
+    return (await openPglite(dir)).db;
+  } catch (err) {
+    const e = err as { message?: string; errno?: number };
+    if (fresh) fs.rmSync(dir, { recursive: true, force: true });
+    if (e.message) throw err;
+    throw new Error(`DATA_DIR: cannot open the embedded database in ${dir}: ${WASM_ERRNO[e.errno ?? -1] ?? `error ${e.errno ?? String(err)}`}`, { cause: err });
+  }
 }
 
 /**
@@ -79,14 +110,14 @@ export async function openPgliteDir(
   log: Logger,
   template: string = templateDir(),
 ): Promise<{ db: Db; source: PgliteSource }> {
-  if (!isNew(dir)) return { db: (await openPglite(dir)).db, source: 'existing' };
-  if (!isCluster(template)) return { db: (await openPglite(dir)).db, source: 'initdb' };
+  if (!isNew(dir)) return { db: await openPgliteSaying(dir, false), source: 'existing' };
+  if (!isCluster(template)) return { db: await openPgliteSaying(dir, true), source: 'initdb' };
   try {
     copyTemplate(template, dir);
     return { db: (await openPglite(dir)).db, source: 'template' };
   } catch (err) {
     log.warn({ err, template }, 'the PGlite template did not work; making the database with initdb instead (delete the template and run `npm install` to make it anew)');
     fs.rmSync(dir, { recursive: true, force: true });
-    return { db: (await openPglite(dir)).db, source: 'initdb' };
+    return { db: await openPgliteSaying(dir, true), source: 'initdb' };
   }
 }
