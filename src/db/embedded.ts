@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { makeDataDir } from '../config.ts';
@@ -106,23 +107,53 @@ function serveCommand(socket: net.Socket, db: Db, commands: CommandRunner, log: 
 }
 
 /**
- * Sends a cli command to the app holding the embedded database.
- * @throws EmbeddedBusyError when the app holds it but has no command socket.
+ * How long a command waits for the app holding the embedded database to open its command socket:
+ * it holds the database (its pid file) a few seconds before it listens, while it starts.
+ */
+const STARTING_WAIT_MS = 20_000;
+
+/**
+ * Sends a cli command to the app holding the embedded database, waiting while that app starts
+ * (no socket yet, or one a killed run left behind that nothing answers).
+ * @throws EmbeddedBusyError when the app does not take commands within STARTING_WAIT_MS, or stops meanwhile.
  */
 export async function sendCommand(dataDir: string, request: CommandRequest): Promise<CommandReply> {
   const socketPath = path.join(dataDir, COMMAND_SOCKET);
-  if (!fs.existsSync(socketPath)) {
-    throw new EmbeddedBusyError(
-      `DATA_DIR: the embedded database in ${dataDir} is held by process ${embeddedHolder(dataDir)}, which takes no commands. ` +
-        'Stop it and run the command again.',
-    );
+  const giveUpAt = Date.now() + STARTING_WAIT_MS;
+  for (;;) {
+    try {
+      return await ask(socketPath, request);
+    } catch (err) {
+      if (!(err instanceof NotListening)) throw err;
+      const holder = embeddedHolder(dataDir);
+      if (!holder) throw new EmbeddedBusyError(`DATA_DIR: the app holding the embedded database in ${dataDir} stopped before it took the command. Run the command again.`);
+      if (Date.now() > giveUpAt) {
+        throw new EmbeddedBusyError(
+          `DATA_DIR: the embedded database in ${dataDir} is held by process ${holder}, which has taken no commands for ${STARTING_WAIT_MS / 1000} s ` +
+            '(a start that hangs?). Check that process, or stop it and run the command again.',
+        );
+      }
+      await sleep(250);
+    }
   }
+}
+
+/** The command socket is not there yet, or nothing answers on it. */
+class NotListening extends Error {}
+
+function ask(socketPath: string, request: CommandRequest): Promise<CommandReply> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const socket = net.createConnection(socketPath, () => socket.write(JSON.stringify(request) + '\n'));
+    let connected = false;
+    const socket = net.createConnection(socketPath, () => {
+      connected = true;
+      socket.write(JSON.stringify(request) + '\n');
+    });
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => (output += chunk));
-    socket.on('error', reject);
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      reject(!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') ? new NotListening(err.message) : err),
+    );
     socket.on('end', () => {
       try {
         resolve(JSON.parse(output) as CommandReply);

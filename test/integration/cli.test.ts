@@ -243,8 +243,10 @@ describe('the cli while npm start holds the embedded database', () => {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), QUEUE_PREFIX: prefix, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
-    for (let i = 0; i < 600 && !fs.existsSync(path.join(dataDir, 'cli.sock')); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!fs.existsSync(path.join(dataDir, 'cli.sock'))) throw new Error(`npm start did not open ${dataDir}/cli.sock in 60 s (exit code ${app.exitCode})`);
+    // Only until it holds the database: it opens its command socket seconds later, once PGlite is
+    // open, and a command sent meanwhile waits for it instead of being told "no commands".
+    for (let i = 0; i < 600 && !fs.existsSync(path.join(dataDir, 'pglite.pid')); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!fs.existsSync(path.join(dataDir, 'pglite.pid'))) throw new Error(`npm start did not take ${dataDir} in 30 s (exit code ${app.exitCode})`);
   }, 120_000);
   afterAll(async () => {
     if (app && app.exitCode === null) {
