@@ -25,8 +25,11 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-/** Errors that say the database could not be reached or is restarting, not that a statement is wrong. */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+/**
+ * Errors that say the database could not be reached, is restarting, or cannot write for now (a full
+ * disk, 53100), not that a statement is wrong.
+ */
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '53100']);
 
 /**
  * Whether `err` says the database is out of reach for now (refused or dropped connections, a

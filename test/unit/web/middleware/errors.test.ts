@@ -19,6 +19,8 @@ describe('what a failed request answers', () => {
     expect(mapError(refused)).toMatchObject({ status: 503, code: 'unavailable', message: expect.stringContaining('may not have been saved') });
     expect(mapError(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toMatchObject({ status: 503 });
     expect(mapError(Object.assign(new Error('connection failure'), { code: '08006' }))).toMatchObject({ status: 503 });
+    // A full disk under the database: nothing was written, and it passes once space is freed.
+    expect(mapError(Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' }))).toMatchObject({ status: 503, code: 'unavailable' });
   });
 
   it('is 503 "nothing was saved, send it again" when another transaction met this one and Postgres undid it', async () => {
