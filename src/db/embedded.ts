@@ -34,33 +34,13 @@ function lockFile(dataDir: string) {
   return path.join(dataDir, 'pglite.pid');
 }
 
-/**
- * The pid of another live process holding the embedded database, if any. A process with that pid
- * that started after the pid file was written is not its holder: the number was reused (after a
- * reboot, say) and the file is one a killed run left.
- */
+/** The pid of another live process holding the embedded database, if any. */
 export function embeddedHolder(dataDir: string): number | undefined {
   try {
-    const file = lockFile(dataDir);
-    const pid = Number(fs.readFileSync(file, 'utf8'));
+    const pid = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
     if (!pid || pid === process.pid) return undefined;
     process.kill(pid, 0);
-    const started = processStartedAt(pid);
-    if (started !== undefined && started > fs.statSync(file).mtimeMs + 1_000) return undefined;
     return pid;
-  } catch {
-    return undefined;
-  }
-}
-
-/** When process `pid` started, in ms since the epoch, where /proc tells it (Linux); else undefined. */
-function processStartedAt(pid: number): number | undefined {
-  try {
-    const bootSeconds = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the command's name (which may hold spaces), from field 3; starttime is field 22, in clock ticks (100 a second on Linux).
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return bootSeconds && Number.isFinite(ticks) ? bootSeconds * 1000 + ticks * 10 : undefined;
   } catch {
     return undefined;
   }
