@@ -28,7 +28,7 @@ function readStdin(): Promise<string> {
     let quiet = setTimeout(silent, STDIN_QUIET_MS);
     function silent() {
       // Said, since a password piped later is not read: its writer sees a closed pipe.
-      if (chunks.length === 0) process.stderr.write(`appeal: nothing came on stdin for ${STDIN_QUIET_MS / 1000} s, so a password is generated (pipe yours at once, or close stdin to skip the wait)\n`);
+      if (chunks.length === 0) process.stderr.write(`appeal: nothing came on stdin for ${STDIN_QUIET_MS / 1000} s: going on without it, so the password is generated (pipe yours at once, or close stdin to skip the wait)\n`);
       done();
     }
     function done() {
@@ -66,8 +66,15 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
       await db.close();
     }
   }
-  const { embeddedHolder, openEmbedded, sendCommand } = await import('./db/embedded.ts');
-  if (embeddedHolder(config.dataDir)) return sendCommand(config.dataDir, request);
+  const { embeddedHolder, HolderGoneError, openEmbedded, sendCommand } = await import('./db/embedded.ts');
+  if (embeddedHolder(config.dataDir)) {
+    try {
+      return await sendCommand(config.dataDir, request);
+    } catch (err) {
+      // Let go of while the command waited: open it here, as when nobody held it.
+      if (!(err instanceof HolderGoneError)) throw err;
+    }
+  }
   // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
   // organizer to a database no deployed process reads.
   process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);

@@ -81,8 +81,17 @@ export async function openEmbedded(
     async close() {
       if (server) await new Promise((r) => server!.close(r));
       await db.close();
-      fs.rmSync(lockFile(dataDir), { force: true });
-      fs.rmSync(socketPath, { force: true });
+      // Only what is still this process's: the files of another holder, however it came to be one, stay.
+      let holder: number | undefined;
+      try {
+        holder = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
+      } catch {
+        holder = undefined;
+      }
+      if (holder === process.pid) {
+        fs.rmSync(lockFile(dataDir), { force: true });
+        fs.rmSync(socketPath, { force: true });
+      }
     },
   };
 }
@@ -115,7 +124,8 @@ const STARTING_WAIT_MS = 20_000;
 /**
  * Sends a cli command to the app holding the embedded database, waiting while that app starts
  * (no socket yet, or one a killed run left behind that nothing answers).
- * @throws EmbeddedBusyError when the app does not take commands within STARTING_WAIT_MS, or stops meanwhile.
+ * @throws EmbeddedBusyError when the holder takes no commands within STARTING_WAIT_MS (another
+ * cli, which never listens, or an app still starting); HolderGoneError when it lets go meanwhile.
  */
 export async function sendCommand(dataDir: string, request: CommandRequest): Promise<CommandReply> {
   const socketPath = path.join(dataDir, COMMAND_SOCKET);
@@ -126,11 +136,12 @@ export async function sendCommand(dataDir: string, request: CommandRequest): Pro
     } catch (err) {
       if (!(err instanceof NotListening)) throw err;
       const holder = embeddedHolder(dataDir);
-      if (!holder) throw new EmbeddedBusyError(`DATA_DIR: the app holding the embedded database in ${dataDir} stopped before it took the command. Run the command again.`);
+      // Let go of meanwhile (another cli that finished, an app that stopped): the caller opens it.
+      if (!holder) throw new HolderGoneError();
       if (Date.now() > giveUpAt) {
         throw new EmbeddedBusyError(
           `DATA_DIR: the embedded database in ${dataDir} is held by process ${holder}, which has taken no commands for ${STARTING_WAIT_MS / 1000} s ` +
-            '(a start that hangs?). Check that process, or stop it and run the command again.',
+            '(an app still starting, or another `npm run cli` at work). Run the command again once it is done.',
         );
       }
       await sleep(250);
@@ -140,6 +151,11 @@ export async function sendCommand(dataDir: string, request: CommandRequest): Pro
 
 /** The command socket is not there yet, or nothing answers on it. */
 class NotListening extends Error {}
+
+/** The process that held the embedded database let go of it while a command waited for it. */
+export class HolderGoneError extends Error {
+  override name = 'HolderGoneError';
+}
 
 function ask(socketPath: string, request: CommandRequest): Promise<CommandReply> {
   return new Promise((resolve, reject) => {

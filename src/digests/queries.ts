@@ -57,7 +57,7 @@ export async function claimDigestParts(db: Queryable, campaignId: number, now: D
        SELECT part, count(*)::int AS n, (max(part) OVER ())::int AS parts FROM numbered GROUP BY part
      ), made AS (
        INSERT INTO digests (campaign_id, created_at, part, parts, signatures)
-       SELECT $1, $2, part, parts, n FROM parts
+       SELECT $1, $2, part, parts, n FROM parts ORDER BY part
        RETURNING id, part, signatures
      ), claimed AS (
        UPDATE signatures s SET digest_id = made.id FROM numbered JOIN made USING (part) WHERE s.id = numbered.id

@@ -86,7 +86,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   it('organizer:add does not wait for a stdin left open with nothing written: it generates the password', async () => {
     // Killed by the harness after 120 s, it would have no exit code.
     expect(r.addSilentStdin.code).toBe(0);
-    expect(r.addSilentStdin.stderr).toContain('nothing came on stdin for 2 s, so a password is generated');
+    expect(r.addSilentStdin.stderr).toContain('nothing came on stdin for 2 s: going on without it, so the password is generated');
     const password = /^password: (\S+)$/m.exec(r.addSilentStdin.stdout)?.[1];
     expect(await verifyPassword(password!, (await findOrganizerByEmail(ctx.db, silent))!.password_hash)).toBe(true);
   });
@@ -226,6 +226,19 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     } finally {
       await db.close();
     }
+  }, 300_000);
+
+  it('runs two commands started together one after the other: the second waits for the first to let go, then opens it', async () => {
+    const [a, b] = [`${uniq('one')}@appeal.test`, `${uniq('two')}@appeal.test`];
+    const ran = await Promise.all([a, b].map((who) => cli({ DATA_DIR: dataDir }, ['organizer:add', who], 'correct horse battery staple\n')));
+    for (const r of ran) expect(r.code, r.stderr).toBe(0);
+    const { db } = await openPglite(path.join(dataDir, 'pglite'));
+    try {
+      for (const who of [a, b]) expect(await findOrganizerByEmail(db, who)).toBeDefined();
+    } finally {
+      await db.close();
+    }
+    expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
   }, 300_000);
 });
 
