@@ -34,11 +34,31 @@ function lockFile(dataDir: string) {
   return path.join(dataDir, 'pglite.pid');
 }
 
-/** The pid of another live process holding the embedded database, if any. */
+/** Beside the pid file: the boot the holder ran in (Linux's boot id), so a pid from before a reboot is not taken for a live holder. */
+function bootFile(dataDir: string) {
+  return path.join(dataDir, 'pglite.boot');
+}
+
+/** This boot's id where the system has one (Linux), else ''. */
+function bootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The pid of another live process holding the embedded database, if any. A pid file written in an
+ * earlier boot holds nothing: a killed run left it (a power cut, a crash), and after a reboot its
+ * number may belong to any process.
+ */
 export function embeddedHolder(dataDir: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
     if (!pid || pid === process.pid) return undefined;
+    const boot = fs.existsSync(bootFile(dataDir)) ? fs.readFileSync(bootFile(dataDir), 'utf8').trim() : '';
+    if (boot && bootId() && boot !== bootId()) return undefined;
     process.kill(pid, 0);
     return pid;
   } catch {
@@ -64,6 +84,7 @@ export async function openEmbedded(
         'Stop it first, or set DATABASE_URL to share a Postgres server between processes.',
     );
   }
+  fs.writeFileSync(bootFile(dataDir), bootId());
   fs.writeFileSync(lockFile(dataDir), String(process.pid));
   const { db, source } = await openPgliteDir(path.join(dataDir, 'pglite'), log);
   if (source !== 'existing') log.info({ source }, 'embedded database created');
@@ -90,6 +111,7 @@ export async function openEmbedded(
       }
       if (holder === process.pid) {
         fs.rmSync(lockFile(dataDir), { force: true });
+        fs.rmSync(bootFile(dataDir), { force: true });
         fs.rmSync(socketPath, { force: true });
       }
     },
