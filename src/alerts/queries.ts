@@ -205,3 +205,13 @@ export async function countFollowers(db: Queryable, caseId: number) {
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM subscribers s WHERE ${FOLLOWS_CASE}`, [caseId]);
   return rows[0]!.n;
 }
+
+/** Alerts sent and failed, per update, of the updates `ids`: one pass for a page of them. */
+export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) {
+  const { rows } = await db.query<{ source_id: number; sent: number; failed: number }>(
+    `SELECT source_id, count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM deliveries WHERE kind = 'alert' AND source_id = ANY ($1::bigint[]) GROUP BY source_id`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.source_id, r]));
+}

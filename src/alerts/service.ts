@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { JobsOptions } from 'bullmq';
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase, whilePublished } from '../cases/service.ts';
-import { countDeliveries } from '../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { manageToken } from '../subscribers/service.ts';
@@ -156,8 +155,13 @@ export async function resumeFanouts(db: Queryable, queues: Pick<Queues, 'fanout'
 export async function getAlertStats(db: Queryable, caseUpdateId: number): Promise<AlertStats> {
   const update = Number.isSafeInteger(caseUpdateId) ? await q.getCaseUpdate(db, caseUpdateId) : undefined;
   if (!update) throw new NotFoundError('alert');
-  const counts = await countDeliveries(db, { kind: 'alert', sourceId: update.id });
-  return { recipients: update.recipients, sent: counts.sent, failed: counts.failed };
+  return (await withAlertStats(db, [update]))[0]!.stats;
+}
+
+/** Updates with their alerts' recipients, sent and failed, counted for all of them in one query. */
+export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats })[]> {
+  const outcomes = await q.countAlertOutcomes(db, updates.map((u) => u.id));
+  return updates.map((u) => ({ ...u, stats: { recipients: u.recipients, sent: outcomes.get(u.id)?.sent ?? 0, failed: outcomes.get(u.id)?.failed ?? 0 } }));
 }
 
 /** How many updates a page of a case's updates shows. */

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countAlertRecipients, getAlertStats, listCaseUpdates, postCaseUpdate, withdrawCaseUpdate } from '../../../alerts/service.ts';
+import { countAlertRecipients, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
@@ -18,7 +18,7 @@ import { formErrors, idParam, str, type Render } from './render.ts';
  */
 export async function caseUpdatesWithStats(db: Db, kase: Case, before?: number) {
   const { updates, older } = await listCaseUpdates(db, kase.id, { withWithdrawn: true, before });
-  return { updates: await Promise.all(updates.map(async (u) => ({ ...u, stats: await getAlertStats(db, u.id) }))), older };
+  return { updates: await withAlertStats(db, updates), older };
 }
 
 /**
