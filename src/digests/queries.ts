@@ -68,16 +68,19 @@ export async function claimDigestParts(db: Queryable, campaignId: number, now: D
   return rows;
 }
 
-/** One letter per target; source_id is the digest. */
-export async function insertDigestDeliveries(db: Queryable, campaignId: number, digestId: number) {
-  const { rows } = await db.query<{ id: number }>(
+/** One letter per target for each of the digests `digestIds` (a day's parts); source_id is the digest. */
+export async function insertDigestDeliveries(db: Queryable, campaignId: number, digestIds: readonly number[]) {
+  const { rows } = await db.query<{ id: number; source_id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-     SELECT 'digest', $2, t.id, t.campaign_id, t.email FROM targets t WHERE t.campaign_id = $1 AND ${TARGET_WRITTEN}
-     ORDER BY t.position, t.id
-     ON CONFLICT DO NOTHING RETURNING id`,
-    [campaignId, digestId],
+     SELECT 'digest', d.id, t.id, t.campaign_id, t.email
+       FROM unnest($2::bigint[]) WITH ORDINALITY AS d (id, ord)
+       CROSS JOIN targets t
+      WHERE t.campaign_id = $1 AND ${TARGET_WRITTEN}
+      ORDER BY d.ord, t.position, t.id
+     ON CONFLICT DO NOTHING RETURNING id, source_id`,
+    [campaignId, digestIds],
   );
-  return rows.map((r) => r.id);
+  return rows;
 }
 
 export interface DigestParts {

@@ -46,11 +46,9 @@ export async function createDigest(tx: Queryable, campaignId: number, now: Date,
   const parts = await q.claimDigestParts(tx, campaignId, now, max);
   // lockDueCampaign saw a waiting signer and holds the campaign's lock, so this is a safeguard.
   if (parts.length === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
-  const runs: DigestRun[] = [];
-  for (const { id, signatures } of parts) {
-    runs.push({ digestId: id, campaignId, signatures, deliveryIds: await q.insertDigestDeliveries(tx, campaignId, id) });
-  }
-  return runs;
+  const byPart = new Map(parts.map((p) => [p.id, [] as number[]]));
+  for (const letter of await q.insertDigestDeliveries(tx, campaignId, parts.map((p) => p.id))) byPart.get(letter.source_id)!.push(letter.id);
+  return parts.map(({ id, signatures }) => ({ digestId: id, campaignId, signatures, deliveryIds: byPart.get(id)! }));
 }
 
 /**
