@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { domainToASCII } from 'node:url';
 import crypto from 'node:crypto';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { asciiAddress } from './mail/address.ts';
 
 /** Whether `s` decodes as a URL's user or password: `%` not followed by two hex digits does not. */
 const decodes = (s: string) => {
@@ -164,13 +164,9 @@ export function parseMailbox(value: string): Mailbox | null {
   // A domain in its own script (қорғау.kz) goes out in its ASCII form, as nodemailer puts it in
   // From and the envelope: the greeting, Message-ID, List-ID and the unsubscribe mailto are
   // header and SMTP text, where only ASCII may stand. A local part cannot be turned into ASCII.
-  const at = match[2]!.lastIndexOf('@');
-  const local = match[2]!.slice(0, at);
-  const typed = match[2]!.slice(at + 1);
   // An ASCII domain (or an address literal, [192.0.2.1]) stays as typed.
-  const domain = /^[\x21-\x7e]+$/.test(typed) ? typed : domainToASCII(typed);
-  if (!/^[\x21-\x7e]+$/.test(local) || !domain) return null;
-  return { name: (match[1] ?? '').trim(), address: `${local}@${domain}` };
+  const address = asciiAddress(match[2]!);
+  return /^[\x21-\x7e]+$/.test(address) ? { name: (match[1] ?? '').trim(), address } : null;
 }
 
 export interface Config {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import Handlebars from 'handlebars';
+import { NOT_PROSE, NOT_TEXT } from '../cases/types.ts';
 import { TemplateError } from '../errors.ts';
 import { oneLine } from '../mail/address.ts';
 
@@ -155,8 +156,8 @@ function unclosedBlock(source: string): { helper: string; line: number } | undef
  */
 export function validateLetterTemplate(field: 'subject' | 'body', source: string): void {
   // A NUL or another control character is no syntax error the organizer could see: say what it is.
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u.exec(source);
-  if (bad) fail(field, 'contains characters that are not text', source.slice(0, bad.index).split('\n').length);
+  const bad = NOT_PROSE.exec(source);
+  if (bad) fail(field, NOT_TEXT, source.slice(0, bad.index).split('\n').length);
   let ast: hbs.AST.Program;
   try {
     ast = letters.parse(source);

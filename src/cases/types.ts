@@ -33,7 +33,7 @@ export const slug = z
 const BLANK_ENDS = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
 export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
 
-const NOT_TEXT = 'contains characters that are not text';
+export const NOT_TEXT = 'contains characters that are not text';
 /**
  * Half of a character: JSON can spell one (`"\\ud800"`), UTF-8 cannot, and Postgres would store it
  * as U+FFFD, so a name would reach officials with a replacement character in it.
@@ -53,16 +53,21 @@ export const line = (max: number) =>
     .refine(wellFormed, NOT_TEXT);
 
 /**
- * Paragraphs of text: line breaks and tabs, no other control characters (Postgres refuses a NUL,
- * and none belongs in a letter or an alert). A browser sends each line break as CRLF; it counts
- * as one character, as the textarea's maxlength counted it.
+ * What paragraphs of text may not hold: control characters other than line breaks and tabs
+ * (Postgres refuses a NUL, and none belongs in a letter or an alert), and half characters.
+ */
+export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
+
+/**
+ * Paragraphs of text (see NOT_PROSE). A browser sends each line break as CRLF; it counts as one
+ * character, as the textarea's maxlength counted it.
  */
 export const prose = (max: number) =>
   z
     .string()
     .transform((v) => v.replace(/\r\n?/g, '\n').trim())
     .pipe(z.string().max(max, `must be at most ${max} characters`))
-    .refine((v) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(v) && wellFormed(v), NOT_TEXT);
+    .refine((v) => !NOT_PROSE.test(v), NOT_TEXT);
 
 /** An optional field a JSON client may send as null for "none": null is taken as absent. */
 export const nullAsAbsent = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === null ? undefined : v), schema);

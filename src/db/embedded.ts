@@ -39,6 +39,15 @@ function bootFile(dataDir: string) {
   return path.join(dataDir, 'pglite.boot');
 }
 
+/** The pid the pid file names, if there is one. */
+function pidIn(dataDir: string): number | undefined {
+  try {
+    return Number(fs.readFileSync(lockFile(dataDir), 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** This boot's id where the system has one (Linux), else ''. */
 function bootId(): string {
   try {
@@ -55,7 +64,7 @@ function bootId(): string {
  */
 export function embeddedHolder(dataDir: string): number | undefined {
   try {
-    const pid = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
+    const pid = pidIn(dataDir);
     if (!pid || pid === process.pid) return undefined;
     const boot = fs.existsSync(bootFile(dataDir)) ? fs.readFileSync(bootFile(dataDir), 'utf8').trim() : '';
     if (boot && bootId() && boot !== bootId()) return undefined;
@@ -103,13 +112,7 @@ export async function openEmbedded(
       if (server) await new Promise((r) => server!.close(r));
       await db.close();
       // Only what is still this process's: the files of another holder, however it came to be one, stay.
-      let holder: number | undefined;
-      try {
-        holder = Number(fs.readFileSync(lockFile(dataDir), 'utf8'));
-      } catch {
-        holder = undefined;
-      }
-      if (holder === process.pid) {
+      if (pidIn(dataDir) === process.pid) {
         fs.rmSync(lockFile(dataDir), { force: true });
         fs.rmSync(bootFile(dataDir), { force: true });
         fs.rmSync(socketPath, { force: true });

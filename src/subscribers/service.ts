@@ -7,10 +7,8 @@ import type { Queues } from '../queues.ts';
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
+import type { SignedVia } from '../signatures/types.ts';
 import { CONFIRM_PAGE_WORDING, consentWording, signFormWording, subscribeInput, type ConsentSource, type Followed, type Subscriber } from './types.ts';
-
-/** Where a signer's request for alerts came from (see SignedVia). */
-type SignerSource = Extract<ConsentSource, 'sign form' | 'api'>;
 
 export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
@@ -246,7 +244,7 @@ export async function unsubscribe(db: Db, token: string): Promise<void> {
  * email instead (requestSubscription), so leaving is undone only by the person's own click.
  * @returns 'ask' when an opt-in email must ask first.
  */
-export async function subscribeConfirmedSigner(db: Queryable, email: string, caseId: number, source: SignerSource): Promise<'subscribed' | 'ask'> {
+export async function subscribeConfirmedSigner(db: Queryable, email: string, caseId: number, source: SignedVia): Promise<'subscribed' | 'ask'> {
   const subscriber = await q.upsertSubscriber(db, email);
   if (subscriber.status === 'unsubscribed' || subscriber.status === 'bounced') return 'ask';
   const kase = await db.query<{ person_name: string }>('SELECT person_name FROM cases WHERE id = $1', [caseId]);

@@ -6,7 +6,8 @@ import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { CASE_FORM_ORDER, conflictMessage, formErrors, idParam, revisionOf, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;

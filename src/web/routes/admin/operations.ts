@@ -6,7 +6,8 @@ import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
-import { formErrors, idParam, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { formErrors, str, type Render } from './render.ts';
 
 const PAGE = 100;
 /** Emails to subscribers rather than to signers or officials. */

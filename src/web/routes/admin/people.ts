@@ -8,7 +8,8 @@ import {
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
-import { formErrors, idParam, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { formErrors, str, type Render } from './render.ts';
 
 /** Admins only: organizers, API tokens, and the subscriber list (the most sensitive list there is). */
 export function peopleRoutes(ctx: AppContext, render: Render): Router {

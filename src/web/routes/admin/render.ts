@@ -84,7 +84,6 @@ export function revisionOf(body: unknown): number | null {
   return /^\d{1,9}$/.test(v) ? Number(v) : null;
 }
 
-export { idParam } from '../../forms.ts';
 
 /** A form value as one string (a repeated field or a missing one is read as empty). */
 export const str = (v: unknown): string => (typeof v === 'string' ? v : '');

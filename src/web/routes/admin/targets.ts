@@ -8,7 +8,8 @@ import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, idParam, SEES, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { formErrors, SEES, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city and country (default)' },

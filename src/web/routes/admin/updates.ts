@@ -10,7 +10,8 @@ import { ValidationError } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { parseInput } from '../../../validation.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { formErrors, idParam, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { formErrors, str, type Render } from './render.ts';
 
 /**
  * A page of a case's updates (the latest, or those before `before`) with each alert's recipients,

@@ -11,7 +11,8 @@ import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
-import { idParam, safeNext, str, type Render } from './render.ts';
+import { idParam } from '../../forms.ts';
+import { safeNext, str, type Render } from './render.ts';
 
 const CHART_DAYS = 30;
 const PAGE = 50;
