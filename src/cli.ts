@@ -66,19 +66,27 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
       await db.close();
     }
   }
-  const { embeddedHolder, HolderGoneError, openEmbedded, sendCommand } = await import('./db/embedded.ts');
-  if (embeddedHolder(config.dataDir)) {
+  const { embeddedHolder, EmbeddedBusyError, HolderGoneError, openEmbedded, sendCommand } = await import('./db/embedded.ts');
+  let embedded: Awaited<ReturnType<typeof openEmbedded>> | undefined;
+  for (let tries = 0; !embedded; tries++) {
+    if (embeddedHolder(config.dataDir)) {
+      try {
+        return await sendCommand(config.dataDir, request);
+      } catch (err) {
+        // Let go of while the command waited: open it here, as when nobody held it.
+        if (!(err instanceof HolderGoneError)) throw err;
+      }
+    }
     try {
-      return await sendCommand(config.dataDir, request);
+      embedded = await openEmbedded(config.dataDir, pino({ level: 'warn' }));
     } catch (err) {
-      // Let go of while the command waited: open it here, as when nobody held it.
-      if (!(err instanceof HolderGoneError)) throw err;
+      // Another process (a second cli started with this one) took it first: ask or wait for that one.
+      if (!(err instanceof EmbeddedBusyError) || tries >= 3) throw err;
     }
   }
   // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
   // organizer to a database no deployed process reads.
   process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);
-  const embedded = await openEmbedded(config.dataDir, pino({ level: 'warn' }));
   try {
     return await runCommand(embedded.db, config, request);
   } finally {

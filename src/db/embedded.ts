@@ -76,6 +76,36 @@ export function embeddedHolder(dataDir: string): number | undefined {
 }
 
 /**
+ * Makes this process the embedded database's holder: the pid file is created only if there is
+ * none (O_EXCL), so of two processes starting at once exactly one holds it. A file a dead process
+ * left (or one of an earlier boot) is taken over, unless another process took it over first.
+ * @throws EmbeddedBusyError when another live process holds it.
+ */
+function takeHold(dataDir: string): void {
+  for (let tries = 0; ; tries++) {
+    try {
+      fs.writeFileSync(lockFile(dataDir), String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(bootFile(dataDir), bootId());
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = embeddedHolder(dataDir);
+    if (holder || tries >= 3) {
+      throw new EmbeddedBusyError(
+        `DATA_DIR: the embedded database in ${dataDir} is in use by process ${holder ?? pidIn(dataDir)}. ` +
+          'Stop it first, or set DATABASE_URL to share a Postgres server between processes.',
+      );
+    }
+    // Left by a process that is gone. Its boot file goes first: read without one, a pid file is
+    // judged by whether its process lives, so ours is never taken for stale before ours is written.
+    const stale = pidIn(dataDir);
+    fs.rmSync(bootFile(dataDir), { force: true });
+    if (pidIn(dataDir) === stale) fs.rmSync(lockFile(dataDir), { force: true });
+  }
+}
+
+/**
  * Opens PGlite under DATA_DIR for this process alone. With `commands`, also listens on the
  * command socket so `npm run cli` works while this process holds the database.
  * @throws EmbeddedBusyError when another live process holds it.
@@ -86,15 +116,7 @@ export async function openEmbedded(
   commands?: CommandRunner,
 ): Promise<{ db: Db; close(): Promise<void> }> {
   makeDataDir(dataDir);
-  const pid = embeddedHolder(dataDir);
-  if (pid) {
-    throw new EmbeddedBusyError(
-      `DATA_DIR: the embedded database in ${dataDir} is in use by process ${pid}. ` +
-        'Stop it first, or set DATABASE_URL to share a Postgres server between processes.',
-    );
-  }
-  fs.writeFileSync(bootFile(dataDir), bootId());
-  fs.writeFileSync(lockFile(dataDir), String(process.pid));
+  takeHold(dataDir);
   const { db, source } = await openPgliteDir(path.join(dataDir, 'pglite'), log);
   if (source !== 'existing') log.info({ source }, 'embedded database created');
   const socketPath = path.join(dataDir, COMMAND_SOCKET);

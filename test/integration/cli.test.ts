@@ -290,5 +290,7 @@ describe('the cli while npm start holds the embedded database', () => {
     // The app holds the database the whole time: the cli never opened it.
     expect(app!.exitCode).toBeNull();
     expect(Number(fs.readFileSync(path.join(dataDir, 'pglite.pid'), 'utf8'))).toBe(app!.pid);
+    // With the boot it holds it in, so a pid file a reboot left behind is not taken for a live holder.
+    expect(fs.readFileSync(path.join(dataDir, 'pglite.boot'), 'utf8')).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
   }, 120_000);
 });

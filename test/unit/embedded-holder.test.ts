@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { embeddedHolder } from '../../src/db/embedded.ts';
+import { COMMAND_SOCKET, embeddedHolder, HolderGoneError, sendCommand } from '../../src/db/embedded.ts';
+
+const thisBoot = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
 describe('who holds the embedded database', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-holder-'));
@@ -14,9 +17,8 @@ describe('who holds the embedded database', () => {
   });
 
   it('is the live process its pid file names in this boot, not one that has the number after a reboot', () => {
-    const thisBoot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     fs.writeFileSync(path.join(dataDir, 'pglite.pid'), String(other.pid));
-    fs.writeFileSync(path.join(dataDir, 'pglite.boot'), thisBoot);
+    fs.writeFileSync(path.join(dataDir, 'pglite.boot'), thisBoot());
     expect(embeddedHolder(dataDir)).toBe(other.pid);
     // Left by a run killed in an earlier boot (a power cut): the number now belongs to someone else.
     fs.writeFileSync(path.join(dataDir, 'pglite.boot'), '00000000-0000-4000-8000-000000000000');
@@ -26,5 +28,38 @@ describe('who holds the embedded database', () => {
     expect(embeddedHolder(dataDir)).toBe(other.pid);
     fs.writeFileSync(path.join(dataDir, 'pglite.pid'), '2147483646');
     expect(embeddedHolder(dataDir)).toBeUndefined();
+  });
+});
+
+describe('a command for the holder of the embedded database', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-command-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const hold = (pid: number) => {
+    fs.writeFileSync(path.join(dataDir, 'pglite.pid'), String(pid));
+    fs.writeFileSync(path.join(dataDir, 'pglite.boot'), thisBoot());
+  };
+
+  it('waits while the holder starts (no socket yet), and is answered once it listens', async () => {
+    const starting = spawn('sleep', ['30'], { stdio: 'ignore' });
+    hold(starting.pid!);
+    const server = net.createServer((socket) => socket.once('data', () => socket.end(JSON.stringify({ stdout: 'done\n', stderr: '', code: 0 }))));
+    try {
+      const answered = sendCommand(dataDir, { argv: ['migrate'], stdin: '' });
+      await new Promise((r) => setTimeout(r, 700));
+      await new Promise<void>((r) => server.listen(path.join(dataDir, COMMAND_SOCKET), r));
+      expect(await answered).toEqual({ stdout: 'done\n', stderr: '', code: 0 });
+    } finally {
+      server.close();
+      starting.kill('SIGKILL');
+    }
+  });
+
+  it('gives up waiting when the holder goes, so the caller can open the database itself', async () => {
+    fs.rmSync(path.join(dataDir, COMMAND_SOCKET), { force: true });
+    const leaving = spawn('sleep', ['30'], { stdio: 'ignore' });
+    hold(leaving.pid!);
+    const answered = sendCommand(dataDir, { argv: ['migrate'], stdin: '' });
+    setTimeout(() => leaving.kill('SIGKILL'), 500);
+    await expect(answered).rejects.toBeInstanceOf(HolderGoneError);
   });
 });
