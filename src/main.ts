@@ -59,6 +59,28 @@ async function main(mode: Mode): Promise<void> {
   }
   if (mode !== 'web') workers = await startWorkers(ctx);
 
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C: the operator would rather not wait.
+      log.warn({ signal }, 'stopping now, without waiting for the work in flight');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight work');
+    // Stop taking requests and jobs first; in-flight sends finish before connections close.
+    const closing = server && new Promise((r) => server!.close(r));
+    server?.closeIdleConnections();
+    await workers?.close();
+    if (closing && !(await settlesWithin(closing, REQUESTS_CLOSE_MS))) server!.closeAllConnections();
+    await ctx.close();
+    process.exit(0);
+  };
+  // Before the line that says it is running: whoever reads it may stop it at once, and a signal
+  // with no handler yet would kill it with its sends in flight.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
   const lines = [`Appeal (${mode}) is running.`];
   if (server) lines.push(`  Open ${config.publicUrl}/`);
   lines.push(`  Database: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`}`);
@@ -88,25 +110,6 @@ async function main(mode: Mode): Promise<void> {
   process.stderr.write(lines.join('\n') + '\n');
   log.info({ mode, url: server ? `${config.publicUrl}/` : undefined }, 'started');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
-      // A second Ctrl-C: the operator would rather not wait.
-      log.warn({ signal }, 'stopping now, without waiting for the work in flight');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight work');
-    // Stop taking requests and jobs first; in-flight sends finish before connections close.
-    const closing = server && new Promise((r) => server!.close(r));
-    server?.closeIdleConnections();
-    await workers?.close();
-    if (closing && !(await settlesWithin(closing, REQUESTS_CLOSE_MS))) server!.closeAllConnections();
-    await ctx.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 const mode = (process.argv[2] ?? 'all') as Mode;
