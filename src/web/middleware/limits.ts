@@ -88,14 +88,22 @@ export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, nam
   };
 }
 
+/** An address as some proxies forward it, with the client's port: `192.0.2.1:5123`, `[2001:db8::1]:5123`. */
+const WITH_PORT = /^(?:\[([^\]]+)\]|(\d{1,3}(?:\.\d{1,3}){3}))(?::\d{1,5})?$/;
+
 /**
  * What one client holds: an IPv4 address, or an IPv6 /64. One home or phone line gets a whole /64,
  * so counting single IPv6 addresses would give one sender 2^64 allowances. An IPv4-mapped IPv6
  * address (`::ffff:192.0.2.1`, as a dual-stack socket reports IPv4 clients) counts as its IPv4.
+ * A port is dropped (Express keeps what X-Forwarded-For says, and some proxies, Azure's among
+ * them, write `address:port`): a new connection must not be a new client. Anything else that is
+ * not an address counts as one client together, never one apiece.
  */
 export function clientNetwork(ip: string): string {
-  if (!ipaddr.isValid(ip)) return ip;
-  const address = ipaddr.process(ip);
+  const bare = WITH_PORT.exec(ip);
+  const candidate = bare ? (bare[1] ?? bare[2]!) : ip;
+  if (!ipaddr.isValid(candidate)) return 'unparsed';
+  const address = ipaddr.process(candidate);
   if (address.kind() === 'ipv4') return address.toString();
   return `${address.toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
 }

@@ -14,7 +14,16 @@ describe('the client a per-IP limit counts', () => {
     expect(clientNetwork('::1')).toBe('0:0:0:0::/64');
   });
 
-  it('keeps what is not an address as it is', () => {
-    expect(clientNetwork('unknown')).toBe('unknown');
+  it('drops the port a proxy may write after the address, so each connection is not a new client', () => {
+    expect(clientNetwork('203.0.113.7:1001')).toBe('203.0.113.7');
+    expect(clientNetwork('203.0.113.7:1002')).toBe(clientNetwork('203.0.113.7'));
+    expect(clientNetwork('[2001:db8:1:2::1]:1001')).toBe('2001:db8:1:2::/64');
+    expect(clientNetwork('[2001:db8:1:2::5]')).toBe('2001:db8:1:2::/64');
+  });
+
+  it('counts whatever is not an address as one client, not one per spelling', () => {
+    expect(clientNetwork('unknown')).toBe('unparsed');
+    expect(clientNetwork('garbage-1')).toBe(clientNetwork('garbage-2'));
+    expect(clientNetwork('203.0.113.7:99999999')).toBe('unparsed');
   });
 });
