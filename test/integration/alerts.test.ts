@@ -98,6 +98,8 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(alert.subject).toBe('Aigerim Test: Hearing moved to Monday');
     expect(alert.from!.value[0]).toEqual({ name: 'Appeal Test', address: 'letters@appeal.test' });
     for (const part of [alert.text!, alert.html as string]) {
+      // Where the case stands, as its page says it.
+      expect(part).toContain('Aigerim Test · detained · Almaty');
       expect(part).toContain('Hearing moved to Monday');
       expect(part).toContain('The court meets on Monday.');
       expect(part).toContain(`${base}/cases/${caseSlug}`);
