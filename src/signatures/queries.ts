@@ -208,6 +208,25 @@ export async function replacePendingSignature(db: Queryable, campaignId: number,
   return rows[0];
 }
 
+/**
+ * Whether the address's pending signature already says exactly this, on the campaign's current
+ * letter, and its confirmation email is on its way or went less than `withinSeconds` ago: the
+ * same form sent twice (a double click, Back and Sign again), not a change. Locks the signature.
+ */
+export async function isRepeatOfPending(db: Queryable, campaignId: number, input: SignatureInput, via: SignedVia, withinSeconds: number) {
+  const { rows } = await db.query(
+    `SELECT 1
+       FROM signatures s
+       JOIN deliveries d ON d.kind = 'confirm' AND d.source_id = s.id
+      WHERE s.campaign_id = $1 AND lower(s.email) = lower($2) AND s.status = 'pending' AND s.letter_version_id IS NULL
+        AND (s.full_name, s.city, s.country, s.personal_note, s.subscribe, s.via) = ($3::text, $4::text, $5::text, $6::text, $7::boolean, $8::text)
+        AND (d.status IN ('queued', 'sending', 'retry') OR (d.status = 'sent' AND d.sent_at > now() - make_interval(secs => $9)))
+        FOR UPDATE OF s`,
+    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via, withinSeconds],
+  );
+  return rows.length > 0;
+}
+
 export async function setConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string) {
   await db.query('UPDATE signatures SET confirm_round = $2, confirm_token_hash = $3 WHERE id = $1', [signatureId, round, tokenHash]);
 }

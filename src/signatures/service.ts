@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
-import { addressWorks, enqueueAfreshLater, requeueFinished } from '../deliveries/service.ts';
+import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { getCaseById } from '../cases/service.ts';
 import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/service.ts';
@@ -215,12 +215,18 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
 /**
  * The address signed this campaign before. While that signature waits for confirmation it takes
  * these details, and its confirmation email goes again with a new link (the older one stops
- * working) unless one is still on its way, which will carry them. Otherwise a stranger who gave
+ * working) unless one is still on its way, which will carry them; the same details sent twice in
+ * a row change nothing (isRepeatOfPending). Otherwise a stranger who gave
  * the address first would choose what the person then confirms, and the person could not sign.
  * @returns whether a pending signature was replaced; false when it is confirmed.
  */
 async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
+    // The same form again while its email is on its way or has just gone: a new link would make
+    // the one arriving say "does not exist" when it is opened, and the next come a minute later.
+    // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
+    const onCurrentLetter = !from.seenLetter || Number(from.seenLetter.split('.')[0]) === campaign.revision;
+    if (onCurrentLetter && (await q.isRepeatOfPending(tx, campaign.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
     const replaced = await q.replacePendingSignature(tx, campaign.id, s, from.via);
     if (!replaced) return undefined;
     // The new details are for the letter their page showed, as a first signature's are.

@@ -353,6 +353,42 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(sentTo([email])).toHaveLength(2);
   });
 
+  it('keeps the link on its way when the same form is sent twice (a double click, Back and Sign), and mails again only after the gap', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Official', email: target }] });
+    const fields = { full_name: 'Double Click', city: 'Almaty', personal_note: 'Once is enough.' };
+    const sign = (email: string) => postForm(`${base}/c/${slug}/sign`, { email, ...fields });
+    const email = `${uniq('twice')}@supporter.example`;
+    expect((await sign(email)).status).toBe(303);
+    const [first] = await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
+    expect((await sign(email)).status).toBe(303);
+    // What follows a repeat runs after its answer; give it time to do anything it would.
+    await new Promise((r) => setTimeout(r, 500));
+    const { rows } = await ctx.db.query<{ edits: number; status: string }>(
+      `SELECT s.edits, d.status FROM signatures s JOIN deliveries d ON d.kind = 'confirm' AND d.source_id = s.id WHERE s.email = $1`,
+      [email],
+    );
+    expect(rows).toEqual([{ edits: 0, status: 'sent' }]);
+    const page = await (await fetch(`${base}/confirm/${confirmToken(first!)}`)).text();
+    const shown = /name="v" value="(\d+)"/.exec(page)![1]!;
+    expect((await postForm(`${base}/confirm/${confirmToken(first!)}`, { v: shown })).status).toBe(303);
+    await mailTo(ctx.sink!, target);
+    await settled(ctx.db);
+    expect(sentTo([email])).toHaveLength(1);
+
+    // The same form a minute after its email went: that email may never have come, so a new one goes.
+    const later = `${uniq('later')}@supporter.example`;
+    expect((await sign(later)).status).toBe(303);
+    const [mailed] = await mailTo(ctx.sink!, later);
+    await settled(ctx.db);
+    await pastResendGap(ctx.db, later);
+    expect((await sign(later)).status).toBe(303);
+    const [, again] = await mailTo(ctx.sink!, later, 2);
+    expect(confirmToken(again!)).not.toBe(confirmToken(mailed!));
+    await settled(ctx.db);
+  });
+
   it('lets a second signature before confirming replace the first and email a new link, so whoever gave the address first decides nothing', async () => {
     const target = `${uniq('t')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, {
