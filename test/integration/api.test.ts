@@ -294,6 +294,8 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       expect(res.headers.get('access-control-allow-methods')).toContain('POST');
       expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('content-type');
       expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+      // As every API answer (README).
+      expect(res.headers.get('cache-control')).toBe('no-store');
       // Headers the embedding page's script adds is allowed too, so its fetch is not refused.
       const more = await fetch(`${base}/api/v1/subscribers`, {
         method: 'OPTIONS',

@@ -2,6 +2,8 @@ import type { RequestHandler } from 'express';
 
 /** Public embed endpoints: any origin may POST JSON; no cookies are read, so no credentials. */
 export const publicCors: RequestHandler = (req, res, next) => {
+  // The preflight is answered here, before the API's routes set this on every other answer.
+  res.set('Cache-Control', 'no-store');
   res.set('Access-Control-Allow-Origin', '*');
   res.set('Vary', 'Origin');
   // A page embedding the form should be able to say when to try again after a 429.
