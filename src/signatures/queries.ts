@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
+import type { Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
@@ -182,8 +183,8 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
 
 /** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
 export async function listSignatureTargets(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ name: string; title: string }>(
-    `SELECT t.name, t.title FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
+  const { rows } = await db.query<{ name: string; title: string; disclose: Disclose }>(
+    `SELECT t.name, t.title, t.disclose FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
       WHERE s.id = $1 ORDER BY t.position, t.id`,
     [signatureId],
   );
@@ -279,8 +280,10 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
 }
 
 export async function getConfirmParts(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; confirm_round: number; campaign_title: string; campaign_slug: string; campaign_status: string; delivery_mode: string; person_name: string }>(
-    `SELECT s.id, s.full_name, s.email, s.status, s.confirm_round, c.delivery_mode, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name
+  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; confirm_round: number; campaign_title: string; campaign_slug: string; campaign_status: string; delivery_mode: string; person_name: string; alerts_ask: boolean }>(
+    `SELECT s.id, s.full_name, s.email, s.status, s.confirm_round, c.delivery_mode, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name,
+            -- An address that left the alerts (or bounced) is asked by email before it gets them again.
+            EXISTS (SELECT 1 FROM subscribers sub WHERE lower(sub.email) = lower(s.email) AND sub.status IN ('unsubscribed', 'bounced')) AS alerts_ask
        FROM signatures s JOIN campaigns c ON c.id = s.campaign_id JOIN cases k ON k.id = c.case_id
       WHERE s.id = $1`,
     [signatureId],

@@ -9,6 +9,7 @@ import { requestSubscription, subscribeConfirmedSigner } from '../subscribers/se
 import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
+import { discloseWords } from '../campaigns/preview.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
@@ -268,7 +269,9 @@ export async function findSignatureByToken(db: Queryable, token: string) {
     signature,
     // What the button sends, and to whom: the person confirms what they see, not what whoever
     // gave their address may have written.
-    targets: await q.listSignatureTargets(db, signature.id),
+    // Only a signature confirmed by its address is sent with it, so a `full` target gets it here.
+    targets: (await q.listSignatureTargets(db, signature.id)).map((t) => ({ ...t, learns: discloseWords(t.disclose, true) })),
+    alertsAsk: parts.alerts_ask,
     digest: parts.delivery_mode === 'digest',
     campaignTitle: parts.campaign_title,
     campaignSlug: parts.campaign_slug,

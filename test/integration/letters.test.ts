@@ -419,6 +419,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(page).toContain('<dt>From</dt><dd><bdi>Berlin</bdi>, <bdi>Germany</bdi></dd>');
     expect(page).toContain('Please let her stay.');
     expect(page).toContain('Judge Official');
+    // Whoever typed the address may not have seen the sign form's words on what officials get.
+    expect(page).toContain('gets your name, city, country, note and email address (to reply to you)');
     expect(page).not.toContain('threat');
     expect((await postForm(`${base}/confirm/${confirmToken(first!)}`, {})).status).toBe(404);
     const shown = /name="v" value="(\d+)"/.exec(page)![1]!;

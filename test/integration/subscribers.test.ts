@@ -175,6 +175,9 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const before = mailsTo(ctx, email).length;
     expect((await postForm(`${base}/c/${campaign.slug}/sign`, { full_name: 'Came Back', email, subscribe: 'on' })).status).toBe(303);
     const confirmation = await waitForMail(ctx, email, before + 1);
+    // The page says so before the button is pressed.
+    const page = await (await fetch(`${base}/confirm/${confirmToken(confirmation)}`)).text();
+    expect(page).toContain('Yes, once you confirm them too: an email will ask you');
     expect((await postForm(`${base}/confirm/${confirmToken(confirmation)}`, { v: '0' })).status).toBe(303);
     // The tick alone does not undo leaving: an opt-in email asks, and its button does.
     const optin = await waitForMail(ctx, email, before + 2);
