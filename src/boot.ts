@@ -102,12 +102,16 @@ export async function openDatabase(config: Config, allowEmbedded: boolean, log: 
  * Refuses a secret other than the one this database was first used with. Every emailed link
  * (confirm, opt-in, unsubscribe) is derived from it: a process with another one, a worker started
  * without SESSION_SECRET and with a DATA_DIR of its own, say, would mail links that never work,
- * and nobody would hear of it. The database keeps a keyed hash of a constant, not the secret.
+ * and nobody would hear of it. The database keeps a keyed hash of a constant, not the secret;
+ * with `keep: false` one is only compared, not stored when there is none yet.
  * @throws ConfigError naming SESSION_SECRET.
  */
-export async function checkSecret(db: Queryable, secret: string): Promise<void> {
+export async function checkSecret(db: Queryable, secret: string, opts: { keep: boolean } = { keep: true }): Promise<void> {
   const fingerprint = deriveToken(secret, 'secret-fingerprint', 0);
-  if ((await keepSetting(db, 'secret_fingerprint', fingerprint)) !== fingerprint) {
+  const stored = opts.keep
+    ? await keepSetting(db, 'secret_fingerprint', fingerprint)
+    : (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'secret_fingerprint'`)).rows[0]?.value;
+  if (stored !== undefined && stored !== fingerprint) {
     throw new ConfigError(
       'SESSION_SECRET: this database was first used with another secret, and the links already emailed (confirm, unsubscribe) ' +
         'only work with that one. Give every web and worker process the same SESSION_SECRET (or, on one machine, the same DATA_DIR). ' +
@@ -217,7 +221,9 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   const secret = loadSecret(config);
   const database = await openDatabase(config, opts.allowEmbedded, log);
   try {
-    await checkSecret(database.db, secret);
+    // Compared now, kept once Redis answered and the prefix is ours: a first start that failed
+    // there (no Redis yet, no SESSION_SECRET given) must not tie the database to its secret.
+    await checkSecret(database.db, secret, { keep: false });
   } catch (err) {
     await database.close();
     throw err;
@@ -234,6 +240,14 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   try {
     prefixClaim = await claimQueuePrefix(database.db, redis.client, config.queuePrefix, log);
   } catch (err) {
+    await redis.close();
+    await database.close();
+    throw err;
+  }
+  try {
+    await checkSecret(database.db, secret);
+  } catch (err) {
+    await prefixClaim.release();
     await redis.close();
     await database.close();
     throw err;

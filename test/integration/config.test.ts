@@ -96,6 +96,25 @@ describe('starting with another secret than the database was first used with', (
   });
 });
 
+describe('a first start that fails before it runs', () => {
+  it('does not tie the database to its secret: a start with the right one after it runs', async () => {
+    const { createTestContext } = await import('../helpers/context.ts');
+    const { checkSecret } = await import('../../src/boot.ts');
+    const ctx = await createTestContext({ db: 'postgres' });
+    try {
+      // Another secret, and nothing answers at REDIS_URL: refused for Redis, and nothing kept.
+      const unreachable = { ...ctx.env, SESSION_SECRET: 'a-first-secret-of-enough-length', REDIS_URL: 'redis://127.0.0.1:9', LOG_LEVEL: 'silent' };
+      const { code, stderr } = await runTsx('src/main.ts', ['worker'], unreachable, { timeoutMs: 60_000 });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^appeal: REDIS_URL: /);
+      expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(0);
+      await checkSecret(ctx.db, ctx.env.SESSION_SECRET!);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
   it('refuses the second while the first holds the prefix, naming QUEUE_PREFIX, and lets it start once the first stopped', async () => {
     const { createTestContext } = await import('../helpers/context.ts');
