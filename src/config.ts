@@ -100,7 +100,14 @@ const schema = z.object({
     .refine((v) => /^\/?\d*$/.test(new URL(v).pathname), 'the database after the host must be a number, as in redis://host:6379/0')
     .optional(),
   /** smtp:// or smtps:// ; unset means the dev outbox. */
-  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  SMTP_URL: url(['smtp:', 'smtps:'])
+    // Only scheme, login, host and port are read: an option in the query (nodemailer's own URLs
+    // take `?secure=true`, `?tls.rejectUnauthorized=false`) would be dropped without a word.
+    .refine((v) => {
+      const u = new URL(v);
+      return !u.search && !u.hash && !v.includes('?') && !v.includes('#') && u.pathname.replace(/\/+$/, '') === '';
+    }, 'must be smtp:// or smtps:// with user:password@host:port only: no path, ?options or #fragment (smtps:// for TLS from the start; smtp:// takes STARTTLS when offered, and requires it with a login)')
+    .optional(),
   /** Sender of every message, as `Name <address>` or a bare address. @defaultValue Appeal <letters@localhost> */
   MAIL_FROM: z
     .string()

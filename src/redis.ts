@@ -179,10 +179,14 @@ export async function connectRedis(
   // src/web/middleware/limits.ts), and the first requests' counts would be lost from Redis's.
   try {
     if (client.status !== 'ready') await once(client, 'ready', { signal: AbortSignal.timeout(READY_WAIT_MS) });
-  } catch {
+  } catch (err) {
     client.disconnect();
     await stop?.();
-    throw new RedisUnavailableError(`REDIS_URL: ${options.host ?? 'redis'}:${options.port ?? 6379} answered but was not ready within ${READY_WAIT_MS / 1000} s`);
+    const where = `${options.host ?? 'redis'}:${options.port ?? 6379}`;
+    // An error while connecting (`once` rejects on one) is Redis's answer, such as a database
+    // number it does not have: say it, not that it took too long.
+    const why = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError' ? `was not ready within ${READY_WAIT_MS / 1000} s` : `refused the connection: ${(err as Error).message}`;
+    throw new RedisUnavailableError(`REDIS_URL: ${where} answered but ${why}`);
   }
   return {
     options,

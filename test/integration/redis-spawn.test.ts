@@ -70,6 +70,14 @@ describe('the redis-server started under DATA_DIR', () => {
   });
 });
 
+describe('a REDIS_URL whose server refuses the connection', () => {
+  it('says what Redis answered, not that it took too long', async () => {
+    const url = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+    url.pathname = '/99';
+    await expect(connectRedis({ redisUrl: url.toString(), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: .* answered but refused the connection: ERR DB index is out of range/);
+  });
+});
+
 describe('with REDIS_URL unset and nothing answering on the default address', () => {
   // A port nothing listens on stands for a machine without a Redis of its own.
   const nowhere = 'redis://127.0.0.1:1';

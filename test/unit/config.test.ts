@@ -91,6 +91,8 @@ describe('loading config from the environment', () => {
     ['PUBLIC_URL', 'https://appeal.example/?a=b#frag'], ['PUBLIC_URL', 'https://appeal.example/x?'], ['PUBLIC_URL', 'https://user:pw@appeal.example'],
     ['DKIM_DOMAIN', 'exa mple.org'], ['DKIM_DOMAIN', 'https://appeal.example'], ['DKIM_DOMAIN', 'localhost'],
     ['DKIM_SELECTOR', 's;x=y'], ['DKIM_SELECTOR', 's1._domainkey.appeal.example'],
+    ['SMTP_URL', 'smtp://u:p@mail.example:587/path'], ['SMTP_URL', 'smtp://mail.example?secure=true'], ['SMTP_URL', 'smtp://mail.example:587#x'],
+    ['SMTP_URL', 'smtp://mail.example:587?'],
   ];
   it.each(bad)('refuses %s=%j with one line naming the variable', (name, value) => {
     const message = errorOf({ [name]: value });
