@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, EditConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import { DISCLOSE_LEVELS } from './letter-template.ts';
 import { lockCampaign } from './queries.ts';
@@ -83,13 +84,28 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
  * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
  * targets has, or a wider `disclose` once people signed.
  */
-export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown): Promise<{ target: Target; failedMoved: number }> {
+/**
+ * What a target's edit form was opened on, as a number from what it says (a target keeps no
+ * revision of its own): the same fields give the same number, a save made meanwhile another.
+ */
+export function targetRevision(t: Pick<Target, 'name' | 'title' | 'email' | 'salutation' | 'disclose'>): number {
+  const digest = createHash('sha256').update(JSON.stringify([t.name, t.title, t.email, t.salutation, t.disclose])).digest('hex');
+  return parseInt(digest.slice(0, 7), 16);
+}
+
+/**
+ * With `revision` (targetRevision of what the form showed), a target saved since is not
+ * overwritten: a stale form would put back an address that bounced, or a disclosure taken back.
+ * @throws NotFoundError, ValidationError, EditConflictError
+ */
+export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown, revision: number | null = null): Promise<{ target: Target; failedMoved: number }> {
   const t = parseInput(targetInput, input);
   return db.transaction(async (tx) => {
     await lockCampaign(tx, campaign.id);
     const all = await q.listTargets(tx, campaign.id, true);
     const current = all.find((x) => x.id === targetId);
     if (!current) throw new NotFoundError('target');
+    if (revision !== null && targetRevision(current) !== revision) throw new EditConflictError('target', targetRevision(current));
     if (all.some((x) => x.id !== targetId && x.email.toLowerCase() === t.email.toLowerCase())) {
       throw new ValidationError({ email: 'another target of this campaign has this address' });
     }

@@ -731,6 +731,20 @@ describe('the organizer console on PGlite', () => {
     expect(staleCase.text).toContain('Someone saved this case');
     expect(staleCase.text).toContain('What is saved differs from this form in: Status, Summary (your own changes among them).');
     expect((await getCase(ctx.db, caseSlug))).toMatchObject({ status: 'released', summary: 'Fled the camps.' });
+
+    // A target: one organizer fixes its address and tells it less; another's stale form would put both back.
+    const { rows: [target] } = await ctx.db.query<{ id: number }>(`SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 ORDER BY t.id LIMIT 1`, [slug]);
+    const edit = `/admin/campaigns/${slug}/targets/${target!.id}/edit`;
+    const opened = await client.open(edit);
+    const fields = (html: string) => ({ ...Object.fromEntries([...html.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|email)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!])), disclose: /<option value="(\w+)" selected/.exec(html)![1]!, revision: revisionIn(html) });
+    const staleTarget = fields(opened.text);
+    expect((await client.post(edit, { ...fields((await client.open(edit)).text), email: 'court-new@gov.example', disclose: 'name' })).status).toBe(303);
+    const refused = await client.post(edit, { ...staleTarget, salutation: 'Dear Judge Stale' });
+    expect(refused.status).toBe(409);
+    expect(refused.text).toContain('Someone saved this target');
+    expect(refused.text).toContain('value="Dear Judge Stale"');
+    expect(refused.text).toContain('What is saved differs from this form in: Email, Salutation, What this target learns (your own changes among them).');
+    expect((await ctx.db.query('SELECT email, disclose, salutation FROM targets WHERE id = $1', [target!.id])).rows[0]).toEqual({ email: 'court-new@gov.example', disclose: 'name', salutation: staleTarget.salutation });
   });
 
   it('names a delivery mode that may no longer change together with the form\'s other mistakes', async () => {

@@ -1,21 +1,24 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
-import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../../campaigns/targets.ts';
+import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
-import { ConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
-import { formErrors, SEES, str, type Render } from './render.ts';
+import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city and country (default)' },
   { value: 'name', label: 'Name only' },
   { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
 ];
+
+/** What a target's edit form sets. */
+const TARGET_FIELDS = ['name', 'title', 'email', 'salutation', 'disclose'] as const;
 
 /** Targets one by one, and from CSV with a preview before anything is saved. */
 export function targetRoutes(ctx: AppContext, render: Render): Router {
@@ -70,7 +73,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   router.get('/campaigns/:slug/targets/:id/edit', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
-    renderEdit(res, campaign, target, { values: target as unknown as Record<string, unknown> });
+    renderEdit(res, campaign, target, { values: { ...target, revision: String(targetRevision(target)) } });
   });
 
   /** A correction: a misspelt name, an address that bounced, an official told too much. */
@@ -79,8 +82,8 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const before = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const b = req.body ?? {};
     try {
-      const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined });
-      const changed = (['name', 'title', 'email', 'salutation', 'disclose'] as const).filter((k) => before[k] !== target[k]);
+      const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }, revisionOf(b));
+      const changed = TARGET_FIELDS.filter((k) => before[k] !== target[k]);
       // Letters signed for this official now go to the address saved: which one it was is kept.
       if (changed.length) {
         await recordAudit(db, actor(res), 'target.edit', `campaign:${campaign.slug}`, {
@@ -92,6 +95,12 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
           ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
+      // The form comes back with what is saved now as its revision: saving again replaces it, knowingly.
+      if (err instanceof EditConflictError) {
+        const saved = await getTarget(db, campaign, before.id);
+        const message = conflictMessage(err.message, saved as unknown as Record<string, string>, b, TARGET_FIELDS);
+        return renderEdit(res, campaign, saved, { values: { ...b, revision: String(err.revision) }, errors: { revision: message } }, 409);
+      }
       if (!(err instanceof ValidationError)) throw err;
       renderEdit(res, campaign, before, { values: b, errors: err.fields }, 400);
     }
