@@ -350,7 +350,8 @@ describe('CSRF and roles in the console (Postgres)', () => {
 
   it('gives back what was typed when the session ended before the form was sent, and saves nothing', async () => {
     const { client, organizer } = await signedIn(base, ctx.db);
-    await client.open('/admin/cases/new');
+    // The page lets the browser name it to its own site (and to no other), or nothing below would know it.
+    expect((await client.open('/admin/cases/new')).res.headers.get('referrer-policy')).toBe('same-origin');
     // Eight hours without a click, or signed out in another tab.
     await ctx.db.query('DELETE FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
     const slug = uniq('case');
