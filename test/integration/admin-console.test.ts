@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ConsoleClient, signedIn } from '../helpers/admin-client.ts';
+import { ConsoleClient, createOrganizer, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { getCase } from '../../src/cases/service.ts';
@@ -582,6 +582,11 @@ describe('the organizer console on PGlite', () => {
 
   it('creates an API token shown once, shows its last use, and revokes it', async () => {
     await client.open('/admin/tokens');
+    // A form sent back for a mistake keeps whom the token was to act as: sent again, it is theirs.
+    const other = await createOrganizer(ctx.db);
+    const unlabelled = await client.post('/admin/tokens', { label: '', organizer: other.email });
+    expect(unlabelled.status).toBe(400);
+    expect(unlabelled.text).toContain(`<option value="${other.email}" selected>`);
     const created = await client.post('/admin/tokens', { label: 'nightly export' });
     const token = /value="(apl_[^"]+)"/.exec(created.text)![1]!;
     expect((await client.get('/admin/tokens')).text).not.toContain(token);
@@ -736,7 +741,7 @@ describe('the organizer console on PGlite', () => {
     const { rows: [target] } = await ctx.db.query<{ id: number }>(`SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 ORDER BY t.id LIMIT 1`, [slug]);
     const edit = `/admin/campaigns/${slug}/targets/${target!.id}/edit`;
     const opened = await client.open(edit);
-    const fields = (html: string) => ({ ...Object.fromEntries([...html.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|email)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!])), disclose: /<option value="(\w+)" selected/.exec(html)![1]!, revision: revisionIn(html) });
+    const fields = (html: string): Record<string, string> => ({ ...Object.fromEntries([...html.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|email)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!])), disclose: /<option value="(\w+)" selected/.exec(html)![1]!, revision: revisionIn(html) });
     const staleTarget = fields(opened.text);
     expect((await client.post(edit, { ...fields((await client.open(edit)).text), email: 'court-new@gov.example', disclose: 'name' })).status).toBe(303);
     const refused = await client.post(edit, { ...staleTarget, salutation: 'Dear Judge Stale' });

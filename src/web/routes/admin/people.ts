@@ -70,8 +70,10 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     res.redirect(303, '/admin/organizers');
   });
 
-  const renderTokens = async (res: Response, extra: object = {}, status = 200) => {
-    const organizers = (await listOrganizers(db)).map((o) => ({ value: o.email, label: `${o.email} (${o.role})`, selected: o.id === actor(res) }));
+  /** `actsAs`: the organizer the form chose, kept when it comes back with a mistake; the one signed in otherwise. */
+  const renderTokens = async (res: Response, extra: object = {}, status = 200, actsAs?: string) => {
+    const chosen = (o: { id: number; email: string }) => (actsAs ? o.email.toLowerCase() === actsAs.toLowerCase() : o.id === actor(res));
+    const organizers = (await listOrganizers(db)).map((o) => ({ value: o.email, label: `${o.email} (${o.role})`, selected: chosen(o) }));
     render(res, 'tokens', { title: 'API tokens', section: 'tokens', tokens: await listApiTokens(db), organizers_options: organizers, values: {}, ...extra }, status);
   };
 
@@ -80,13 +82,13 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   router.post('/tokens', async (req, res) => {
     const label = str(req.body?.label).trim();
     const email = str(req.body?.organizer) || res.locals.organizer!.email;
-    if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400);
+    if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400, email);
     let token: string;
     try {
       token = await createApiToken(db, email, label);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400);
+      return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400, email);
     }
     await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label });
     await renderTokens(res, { created: { token, label } });
