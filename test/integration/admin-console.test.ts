@@ -95,6 +95,13 @@ describe('the organizer console on PGlite', () => {
     expect(res.text).toContain('please {{#each targets}}x{{/each}}');
     const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [slug]);
     expect(rows[0]!.letter_body).not.toContain('#each');
+    expect(res.text).toContain('The letter does not compile');
+    // A letter that compiles but is refused (too long) is "not saved", not "does not compile".
+    const long = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Hi', letter_body: 'x'.repeat(20_001) });
+    expect(long.status).toBe(400);
+    expect(long.text).toMatch(/Body: must be at most/);
+    expect(long.text).toContain('Not saved');
+    expect(long.text).not.toContain('does not compile');
   });
 
   it('renders the live preview for the target chosen, leaving out what that target may not see', async () => {

@@ -106,10 +106,12 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     // counted for the page, not for the preview asked for at every pause in typing.
     const digest = l.campaign.delivery_mode === 'digest';
     const toGo = digest ? await countLettersToGo(db, l.campaign.id) : undefined;
+    // The heading says "does not compile" only when that is what is wrong, not for a letter too long.
+    const compileFailed = p.errors !== undefined;
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision,
+      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision, compileFailed,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, extra?.revision ? 409 : p.errors ? 400 : 200);
   };
