@@ -119,9 +119,14 @@ export interface CampaignOverview {
 
 /**
  * Campaigns with their signature and letter counts in one statement (the console's lists).
- * `recentDays` keeps live and paused campaigns plus any changed within that many days.
+ * `recentDays` keeps live and paused campaigns plus any changed within that many days; `caseId`
+ * those of one case. `page`: how many (null: all) after how many, live ones first, then by last change.
  */
-export async function listCampaignOverview(db: Queryable, filter: { status?: CampaignStatus; recentDays?: number }) {
+export async function listCampaignOverview(
+  db: Queryable,
+  filter: { status?: CampaignStatus; recentDays?: number; caseId?: number },
+  page: { limit: number | null; offset?: number } = { limit: 200 },
+) {
   const { rows } = await db.query<CampaignOverview>(
     `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
             s.confirmed, s.pending, d.sent, d.failed, d.waiting,
@@ -139,9 +144,10 @@ export async function listCampaignOverview(db: Queryable, filter: { status?: Cam
            FROM deliveries WHERE campaign_id = c.id AND kind IN ('letter', 'digest')) d
       WHERE ($1::text IS NULL OR c.status = $1)
         AND ($2::int IS NULL OR c.status IN ('live', 'paused') OR c.updated_at > now() - make_interval(days => $2))
+        AND ($3::bigint IS NULL OR c.case_id = $3)
       ORDER BY c.status = 'live' DESC, c.updated_at DESC, c.id DESC
-      LIMIT 200`,
-    [filter.status ?? null, filter.recentDays ?? null],
+      LIMIT $4 OFFSET $5`,
+    [filter.status ?? null, filter.recentDays ?? null, filter.caseId ?? null, page.limit, page.offset ?? 0],
   );
   return rows;
 }

@@ -85,6 +85,34 @@ describe('the organizer console on PGlite', () => {
     expect(page.text).not.toContain(`case:${caseSlug}`);
   });
 
+  it('shows every campaign of a case on its page, and pages the campaign list instead of stopping at 200', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    // 201 more of this case's campaigns, closed long ago: last in every list, so no other test's are pushed off a page.
+    const cols = (await ctx.db.query<{ c: string }>(
+      `SELECT column_name AS c FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'campaigns' AND column_name NOT IN ('id', 'slug', 'status', 'updated_at')
+          AND is_generated = 'NEVER' AND is_identity = 'NO'`,
+    )).rows.map((r) => r.c).join(', ');
+    await ctx.db.query(
+      `INSERT INTO campaigns (slug, status, updated_at, ${cols})
+       SELECT slug || '-old-' || g, 'closed', '2001-01-01', ${cols} FROM campaigns, generate_series(1, 201) g WHERE slug = $1`,
+      [slug],
+    );
+    const casePage = await client.open(`/admin/cases/${caseSlug}`);
+    expect(casePage.text).toContain(`href="/admin/campaigns/${slug}"`);
+    expect(casePage.text).toContain(`href="/admin/campaigns/${slug}-old-1"`);
+    const first = await client.open('/admin/campaigns');
+    // The oldest is last of all: past the first page, and on the next.
+    expect(first.text).not.toContain(`${slug}-old-1"`);
+    const more = /href="(\/admin\/campaigns\?page=2)"/.exec(first.text)?.[1];
+    expect(more).toBeDefined();
+    const second = await client.open(more!);
+    expect(second.status).toBe(200);
+    expect(second.text).toContain(`href="/admin/campaigns/${slug}-old-1"`);
+    expect(second.text).toContain('href="/admin/campaigns?page=1"');
+    expect((await client.get('/admin/campaigns?page=0')).status).toBe(404);
+  });
+
   it('keeps an invalid letter in the form and names the line of the error; nothing is saved', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     await client.open(`/admin/campaigns/${slug}/letter`);

@@ -12,6 +12,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAudit } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
+import { idParam } from '../../forms.ts';
 import { CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
@@ -37,6 +38,8 @@ const isDate = (v: string) => {
 };
 
 const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
+/** Campaigns on one page of the list. */
+const CAMPAIGNS_PAGE = 200;
 
 /** What each move does, said before it is done. */
 const ACTIONS = {
@@ -75,9 +78,13 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns', async (req, res) => {
     const status = STATUS_FILTERS.find((s) => s === req.query.status);
-    const campaigns = await listCampaignOverview(db, { status });
+    const page = req.query.page === undefined ? 1 : idParam(req.query.page, 'page');
+    // One more than a page is asked for, to know whether there is a next one.
+    const rows = await listCampaignOverview(db, { status }, { limit: CAMPAIGNS_PAGE + 1, offset: (page - 1) * CAMPAIGNS_PAGE });
+    const campaigns = rows.slice(0, CAMPAIGNS_PAGE);
     render(res, 'campaigns', {
       title: 'Campaigns', section: 'campaigns', campaigns, status,
+      nextPage: rows.length > CAMPAIGNS_PAGE ? page + 1 : undefined, previousPage: page > 1 ? page - 1 : undefined,
       filters: [{ value: '', label: 'All', current: !status }, ...STATUS_FILTERS.map((s) => ({ value: s, label: s, current: s === status }))],
     });
   });

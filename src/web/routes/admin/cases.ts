@@ -65,7 +65,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     const kase = await getCase(db, req.params.slug);
     const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
     const [campaigns, { updates, older }, announced] = await Promise.all([
-      listCampaignOverview(db, {}).then((all) => all.filter((c) => c.case_slug === kase.slug)),
+      listCampaignOverview(db, { caseId: kase.id }, { limit: null }),
       caseUpdatesWithStats(db, kase, before),
       isAnnounced(db, kase),
     ]);
