@@ -185,13 +185,7 @@ export async function changeCampaignStatus(db: Db, slug: string, action: keyof t
 /** Signature and letter counts. Deliveries here are the letters to targets, not confirmations. */
 export async function getCampaignStats(db: Queryable, slug: string): Promise<CampaignStats> {
   const campaign = await getCampaign(db, slug);
-  const [signatures, letters, digests] = await Promise.all([
-    q.countSignatures(db, campaign.id),
-    countDeliveries(db, { campaignId: campaign.id, kind: 'letter' }),
-    countDeliveries(db, { campaignId: campaign.id, kind: 'digest' }),
-  ]);
-  const deliveries = { ...letters };
-  for (const k of Object.keys(deliveries) as (keyof typeof deliveries)[]) deliveries[k] += digests[k];
+  const [signatures, deliveries] = await Promise.all([q.countSignatures(db, campaign.id), countDeliveries(db, campaign.id, ['letter', 'digest'])]);
   return { signatures, deliveries };
 }
 

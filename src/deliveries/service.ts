@@ -112,9 +112,10 @@ export const RESEND_GAP_SECONDS = 60;
 /** requeueFinished with the resend gap; see the query. */
 export const requeueFinished = (db: Queryable, kind: 'optin' | 'confirm', sourceId: number) => q.requeueFinished(db, kind, sourceId, RESEND_GAP_SECONDS);
 
-export async function countDeliveries(db: Queryable, where: { campaignId?: number; kind?: DeliveryKind; sourceId?: number }): Promise<DeliveryCounts> {
+/** A campaign's deliveries of these kinds (its letters: 'letter' and 'digest'), by status. */
+export async function countDeliveries(db: Queryable, campaignId: number, kinds: DeliveryKind[]): Promise<DeliveryCounts> {
   const counts = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as DeliveryCounts;
-  for (const row of await q.countDeliveriesByStatus(db, where)) counts[row.status] = row.n;
+  for (const row of await q.countDeliveriesByStatus(db, campaignId, kinds)) counts[row.status] = row.n;
   return counts;
 }
 
