@@ -66,17 +66,14 @@ export async function setCampaignStatus(db: Queryable, id: number, to: CampaignS
 }
 
 export interface CampaignListing extends Campaign {
-  confirmed: number;
-  pending: number;
   person_name: string;
   case_slug: string;
 }
 
+/** Campaigns with their case's name; their counts come from publicSignatureCounts. */
 export async function listCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }) {
   const { rows } = await db.query<CampaignListing>(
-    `SELECT c.*, k.person_name, k.slug AS case_slug,
-            (SELECT count(*)::int FROM signatures s WHERE s.campaign_id = c.id AND s.status = 'confirmed') AS confirmed,
-            (SELECT count(*)::int FROM signatures s WHERE s.campaign_id = c.id AND s.status = 'pending') AS pending
+    `SELECT c.*, k.person_name, k.slug AS case_slug
        FROM campaigns c JOIN cases k ON k.id = c.case_id
       WHERE ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
       ORDER BY c.updated_at DESC, c.id DESC

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
+import { signaturesChanged } from '../campaigns/service.ts';
 import { asciiAddress } from '../mail/address.ts';
 
 /**
@@ -19,6 +20,7 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
      RETURNING lower(email) AS email`,
     cutoff,
   );
+  if (signatures.rowCount) signaturesChanged(db);
   await db.query(
     `DELETE FROM deliveries d USING subscribers s
       WHERE d.kind IN ('optin', 'welcome') AND d.source_id = s.id
@@ -122,7 +124,7 @@ export async function purgeExpired(db: Queryable, config: Pick<Config, 'retentio
  */
 export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
   const email = asciiAddress(typed);
-  return db.transaction(async (tx) => {
+  const forgotten = await db.transaction(async (tx) => {
     await tx.query(
       `DELETE FROM deliveries d USING signatures s
         WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status <> 'sent' AND lower(s.email) = lower($1)`,
@@ -142,4 +144,6 @@ export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
     );
     return { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
   });
+  if (forgotten.signatures) signaturesChanged(db);
+  return forgotten;
 }

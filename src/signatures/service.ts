@@ -10,6 +10,7 @@ import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import { discloseWords } from '../campaigns/preview.ts';
+import { signaturesChanged } from '../campaigns/service.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
@@ -165,6 +166,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     via,
   });
   if (stored instanceof Error) throw stored;
+  if (stored.campaign) signaturesChanged(db, stored.campaign.id);
   const campaign = checkOpen(stored.campaign);
   // Before its letters are queued: one saved while the signer read the page is not theirs.
   if (seenLetter && stored.signed) await bindSeenLetter(db, id, campaign, seenLetter);
@@ -310,6 +312,7 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, signature.via)) === 'ask';
     return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature : null };
   });
+  signaturesChanged(db, found.campaign_id);
   // Not waited for, as when signing: the signer is answered while Redis is away.
   addJobsAfterAnswer(deps, ids);
   // They left these alerts once: the tick asks, and their own click in the opt-in email answers.

@@ -4,6 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign } from '../helpers/fixtures.ts';
 import { sign } from '../../src/signatures/service.ts';
+import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 
 const addressOf = (a: ParsedMail['to'] | ParsedMail['from'] | ParsedMail['replyTo']) =>
   (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
@@ -92,6 +93,22 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(await (await fetch(`${base}/confirm/${token}`)).text()).toMatch(/<title>Already confirmed[^<]*<\/title>[\s\S]*<h1>Already confirmed<\/h1>/);
     await new Promise((r) => setTimeout(r, 500));
     expect(ctx.sink!.messages).toHaveLength(4);
+  });
+
+  it('shares one count between the views of a campaign page, and counts afresh once a signature is stored or confirmed here', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const { id } = (await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!;
+    const count = async () => Number(/<strong class="count">(\d+)<\/strong>/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1]);
+    expect(await count()).toBe(0);
+    // Views at the same moment share one count: one statement, however many ask.
+    expect(publicSignatureCounts(ctx.db, id)).toBe(publicSignatureCounts(ctx.db, id));
+    // A signature stored here shows on the next view, the signer's own included.
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Counted Once', email: `counted-${kind}@supporter.example` })).status).toBe(303);
+    expect(await count()).toBe(1);
+    // Written by another process (a second web app): shown once this process counts again.
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Elsewhere', $2, 'confirmed', now())`, [id, `elsewhere-${kind}@supporter.example`]);
+    signaturesChanged(ctx.db, id);
+    expect(await count()).toBe(2);
   });
 
   it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {

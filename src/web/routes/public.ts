@@ -2,7 +2,7 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { AppContext } from '../../context.ts';
 import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
-import { getPublicCampaign, listCampaigns } from '../../campaigns/service.ts';
+import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
@@ -84,7 +84,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const checkEmail = (slug: string, res: Response) => seeOther(res, `/c/${encodeURIComponent(slug)}/check-email`);
 
   router.get('/', async (_req, res) => {
-    const campaigns = await listCampaigns(db, { status: 'live' });
+    const campaigns = await listPublicCampaigns(db, { status: 'live' });
     page(res, 'home', { title: 'Campaigns', campaigns });
   });
 
@@ -176,7 +176,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getPublicCase(db, req.params.slug);
-    const campaigns = (await listCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
+    const campaigns = (await listPublicCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
     // Older updates a page at a time (`?before=<id>`): a case's whole history stays readable.
     const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
     const { updates, older } = await listCaseUpdates(db, kase.id, { before });
