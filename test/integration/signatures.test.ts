@@ -101,6 +101,8 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const { id } = (await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!;
     const count = async () => Number(/<strong class="count">(\d+)<\/strong>/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1]);
     expect(await count()).toBe(0);
+    // An organizer's title in Uyghur or Kazakh Arabic script reads right to left, its punctuation at its end.
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).toMatch(/<h1 dir="auto">[^<]+<\/h1>/);
     // Views at the same moment share one count: one statement, however many ask.
     expect(publicSignatureCounts(ctx.db, id)).toBe(publicSignatureCounts(ctx.db, id));
     // A signature stored here shows on the next view, the signer's own included.
