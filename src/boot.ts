@@ -59,6 +59,11 @@ function readSecret(file: string): string | undefined {
 }
 
 export interface Booted extends AppContext {
+  /**
+   * Ties the database to this secret, once the process runs (it may have emailed links): a later
+   * process with another is refused (checkSecret). @throws ConfigError naming SESSION_SECRET
+   */
+  keepSecret(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -221,8 +226,8 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   const secret = loadSecret(config);
   const database = await openDatabase(config, opts.allowEmbedded, log);
   try {
-    // Compared now, kept once Redis answered and the prefix is ours: a first start that failed
-    // there (no Redis yet, no SESSION_SECRET given) must not tie the database to its secret.
+    // Compared now, kept once the process runs (keepSecret): a first start that failed (no Redis
+    // yet, its port taken, no SESSION_SECRET given) must not tie the database to its secret.
     await checkSecret(database.db, secret, { keep: false });
   } catch (err) {
     await database.close();
@@ -240,14 +245,6 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   try {
     prefixClaim = await claimQueuePrefix(database.db, redis.client, config.queuePrefix, log);
   } catch (err) {
-    await redis.close();
-    await database.close();
-    throw err;
-  }
-  try {
-    await checkSecret(database.db, secret);
-  } catch (err) {
-    await prefixClaim.release();
     await redis.close();
     await database.close();
     throw err;
@@ -273,6 +270,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     views: loadViews(),
     secret,
     log,
+    keepSecret: () => checkSecret(database.db, secret),
     async close() {
       // Jobs still being added wait for Redis; while it is away they must not keep the database,
       // embedded PGlite above all, from closing cleanly. The sweeper adds what they did not.

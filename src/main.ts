@@ -58,6 +58,15 @@ async function main(mode: Mode): Promise<void> {
     });
   }
   if (mode !== 'web') workers = await startWorkers(ctx);
+  try {
+    await ctx.keepSecret();
+  } catch (err) {
+    // Another process with another secret started at the same moment and kept its own.
+    server?.close();
+    await workers?.close();
+    await ctx.close();
+    fatal((err as Error).message);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

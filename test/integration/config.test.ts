@@ -3,6 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorkerProcess } from '../helpers/processes.ts';
 import { runTsx, type Ran } from '../helpers/spawn.ts';
 
 /**
@@ -108,7 +109,25 @@ describe('a first start that fails before it runs', () => {
       expect(code).toBe(1);
       expect(stderr).toMatch(/^appeal: REDIS_URL: /);
       expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(0);
+      // Nor a start whose port is taken: it never ran, so it emailed no link.
+      const taken = net.createServer();
+      await new Promise<void>((r) => taken.listen(0, '0.0.0.0', r));
+      try {
+        const port = String((taken.address() as AddressInfo).port);
+        const busy = await runTsx('src/main.ts', ['web'], { ...unreachable, REDIS_URL: ctx.env.REDIS_URL!, PORT: port }, { timeoutMs: 60_000 });
+        expect(busy.code).toBe(1);
+        expect(busy.stderr).toMatch(/^appeal: PORT: cannot listen/);
+      } finally {
+        taken.close();
+      }
+      expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(0);
+      // One that runs keeps its secret: a later one with another is refused.
+      const worker = await startWorkerProcess({ ...ctx.env, LOG_LEVEL: 'info' });
+      worker.kill('SIGTERM');
+      await worker.exited;
+      expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(1);
       await checkSecret(ctx.db, ctx.env.SESSION_SECRET!);
+      await expect(checkSecret(ctx.db, 'a-first-secret-of-enough-length')).rejects.toThrow(/^SESSION_SECRET: /);
     } finally {
       await ctx.close();
     }
