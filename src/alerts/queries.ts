@@ -147,14 +147,14 @@ export async function setManageTokenHashes(db: Queryable, ids: number[], hashes:
 }
 
 /**
- * Marks an update's fan-out done, and its recipients as the alerts it made: posting counted the
+ * Marks an update's fan-out done, with how many alerts it made (`reached`): posting counted the
  * subscribers of that moment, and people who confirmed or left before the fan-out ran change it.
  */
 export async function markFannedOut(db: Queryable, id: number) {
   await db.query(
     `UPDATE case_updates
         SET fanned_out_at = now(),
-            recipients = (SELECT count(*) FROM deliveries WHERE kind = 'alert' AND source_id = $1)
+            reached = (SELECT count(*) FROM deliveries WHERE kind = 'alert' AND source_id = $1)
       WHERE id = $1 AND fanned_out_at IS NULL`,
     [id],
   );

@@ -158,10 +158,13 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
   return (await withAlertStats(db, [update]))[0]!.stats;
 }
 
-/** Updates with their alerts' recipients, sent and failed, counted for all of them in one query. */
-export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats })[]> {
+/**
+ * Updates with their alerts' recipients (those the fan-out reached, once it is done), sent and
+ * failed, counted for all of them in one query.
+ */
+export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients' | 'reached'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats })[]> {
   const outcomes = await q.countAlertOutcomes(db, updates.map((u) => u.id));
-  return updates.map((u) => ({ ...u, stats: { recipients: u.recipients, sent: outcomes.get(u.id)?.sent ?? 0, failed: outcomes.get(u.id)?.failed ?? 0 } }));
+  return updates.map((u) => ({ ...u, stats: { recipients: u.reached ?? u.recipients, sent: outcomes.get(u.id)?.sent ?? 0, failed: outcomes.get(u.id)?.failed ?? 0 } }));
 }
 
 /** How many updates a page of a case's updates shows. */

@@ -8,7 +8,10 @@ export interface CaseUpdate {
   body: string;
   published_by: number | null;
   published_at: Date;
+  /** Subscribers counted when it was posted. */
   recipients: number;
+  /** Alerts its fan-out made, once done (markFannedOut). */
+  reached: number | null;
   fanned_out_at: Date | null;
   /** Taken back by an organizer: off the public page, its unsent alerts dropped. */
   withdrawn_at: Date | null;

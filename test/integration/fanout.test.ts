@@ -113,12 +113,15 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
   it('counts as recipients those the fan-out reached, not those there were when the update was posted', async () => {
     const { caseSlug, kase } = await caseWithSubscribers(uniq('counted'), 30);
     // Counted when posted: this case's followers and those of all cases (other tests' too).
-    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Appeal lodged', body: 'The lawyers filed today.' }, null);
+    const post = () => postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Appeal lodged', body: 'The lawyers filed today.' }, null, `counted-${kind}`);
+    const update = await post();
     // People confirm while the fan-out waits in the queue (a backlog, a worker down).
     const joined = await insertSubscribers(ctx.db, kase.id, uniq('joined'), 12);
     await fanOutCaseUpdate(ctx.db, ctx, update.id, 10);
     expect((await deliveryCounts(ctx.db, update.id)).total).toBe(update.recipients + joined);
     expect(await getAlertStats(ctx.db, update.id)).toMatchObject({ recipients: update.recipients + joined });
+    // The same request again (its Idempotency-Key) is answered as it was the first time.
+    expect(await post()).toMatchObject({ id: update.id, recipients: update.recipients });
   });
 
   it('withdraws an update: off the case page, its unsent alerts dropped, none added or composed after', async () => {
