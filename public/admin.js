@@ -77,8 +77,11 @@
       var el = document.querySelector(selector);
       if (el && el.textContent !== String(value)) el.textContent = String(value);
     };
+    // The next poll is set once this one has its answer: a slow count (a big campaign, a busy
+    // database) never has several of them in flight from one tab.
+    var later = function () { setTimeout(poll, 4000); };
     var poll = function () {
-      if (document.hidden) return;
+      if (document.hidden) return later();
       fetch(counts.getAttribute('data-stats'), { credentials: 'same-origin', headers: { accept: 'application/json' } })
         .then(function (res) { return res.ok ? res.json() : Promise.reject(res.status); })
         .then(function (s) {
@@ -98,8 +101,9 @@
           }
           ['queued', 'sending', 'retry', 'sent', 'failed'].forEach(function (k) { set('#delivery-counts [data-status=' + k + ']', s.deliveries[k]); });
         })
-        .catch(function () { /* a reload still shows them */ });
+        .catch(function () { /* a reload still shows them */ })
+        .then(later);
     };
-    setInterval(poll, 4000);
+    later();
   }
 })();
