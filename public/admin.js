@@ -90,6 +90,9 @@
           set('[data-stat=sent]', s.deliveries.sent);
           set('[data-stat=waiting]', s.deliveries.queued);
           set('[data-stat=failed]', s.deliveries.failed);
+          // Red while any failed, as the page draws it when loaded.
+          var failed = document.querySelector('[data-stat=failed]');
+          if (failed && failed.parentElement) failed.parentElement.classList.toggle('bad', s.deliveries.failed > 0);
           set('[data-stat=sending]', s.deliveries.sending);
           set('[data-stat=retry]', s.deliveries.retry);
           var meter = document.getElementById('goal-meter');
