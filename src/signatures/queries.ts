@@ -147,6 +147,16 @@ export async function getSignature(db: Queryable, id: number) {
  * and one that comes later waits for the letters this confirmation queues. Confirmations do not
  * wait for each other.
  */
+/**
+ * A signature being replaced takes its campaign first (lock order: a letter being saved takes the
+ * campaign, then marks every pending signature), and reads the revision as committed now: the
+ * one its statement read may predate a save that committed meanwhile.
+ */
+export async function lockCampaignForSigning(db: Queryable, campaignId: number): Promise<number> {
+  const { rows } = await db.query<{ revision: number }>('SELECT revision FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
+  return rows[0]!.revision;
+}
+
 export async function lockCampaignForConfirm(db: Queryable, campaignId: number) {
   const { rows } = await db.query<{ status: string }>('SELECT status FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
   return rows[0]!.status;

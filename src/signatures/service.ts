@@ -225,15 +225,20 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
  */
 async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
+    // The campaign first, as a letter being saved takes it (updateCampaignDetails) before it marks
+    // every pending signature with the text they saw: taken in the other order, the two deadlocked
+    // and the organizer's save was undone. Its revision as of now: a letter saved since this
+    // signature's statement read it is not the one the page showed.
+    const current = { ...campaign, revision: await q.lockCampaignForSigning(tx, campaign.id) };
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
-    const onCurrentLetter = !from.seenLetter || Number(from.seenLetter.split('.')[0]) === campaign.revision;
+    const onCurrentLetter = !from.seenLetter || Number(from.seenLetter.split('.')[0]) === current.revision;
     if (onCurrentLetter && (await q.isRepeatOfPending(tx, campaign.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
     const replaced = await q.replacePendingSignature(tx, campaign.id, s, from.via);
     if (!replaced) return undefined;
     // The new details are for the letter their page showed, as a first signature's are.
-    if (from.seenLetter) await bindSeenLetter(tx, replaced.id, campaign, from.seenLetter);
+    if (from.seenLetter) await bindSeenLetter(tx, replaced.id, current, from.seenLetter);
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
     if (requeued) {
       const round = replaced.confirm_round + 1;
