@@ -114,8 +114,17 @@ export async function markFailed(db: Queryable, claim: Claim, error: string, sup
 }
 
 /** Drops a claimed delivery that has nothing left to send (see Claim). */
+/**
+ * Drops a claimed delivery whose email has nothing left to serve (its subscriber left, its
+ * signature was purged). An alert's update no longer counts it among those its fan-out reached,
+ * so its sent and failed still add up to its recipients.
+ */
 export async function deleteUnsendable(db: Queryable, claim: Claim) {
-  await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [claim.id, claim.attempts]);
+  await db.query(
+    `WITH gone AS (DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING kind, source_id)
+     UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE gone.kind = 'alert' AND u.id = gone.source_id AND u.reached > 0`,
+    [claim.id, claim.attempts],
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fanOutCaseUpdate, fanoutJobId, getAlertStats, listCaseUpdates, postCaseUpdate, resumeFanouts, withdrawCaseUpdate } from '../../src/alerts/service.ts';
 import { createComposers } from '../../workers/index.ts';
+import { deleteUnsendable } from '../../src/deliveries/queries.ts';
 import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
@@ -122,6 +123,10 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await getAlertStats(ctx.db, update.id)).toMatchObject({ recipients: update.recipients + joined });
     // The same request again (its Idempotency-Key) is answered as it was the first time.
     expect(await post()).toMatchObject({ id: update.id, recipients: update.recipients });
+    // One who leaves before their alert goes: the worker drops the row, and it no longer counts.
+    const { rows: [row] } = await ctx.db.query<{ id: number }>(`UPDATE deliveries SET status = 'sending', attempts = 1 WHERE id = (SELECT min(id) FROM deliveries WHERE kind = 'alert' AND source_id = $1) RETURNING id`, [update.id]);
+    await deleteUnsendable(ctx.db, { id: row!.id, attempts: 1 });
+    expect(await getAlertStats(ctx.db, update.id)).toMatchObject({ recipients: update.recipients + joined - 1 });
   });
 
   it('withdraws an update: off the case page, its unsent alerts dropped, none added or composed after', async () => {
