@@ -70,12 +70,12 @@ export interface CampaignListing extends Campaign {
   case_slug: string;
 }
 
-/** Campaigns with their case's name; their counts come from publicSignatureCounts. */
+/** Public campaigns (no drafts) with their case's name; their counts come from publicSignatureCounts. */
 export async function listCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }) {
   const { rows } = await db.query<CampaignListing>(
     `SELECT c.*, k.person_name, k.slug AS case_slug
        FROM campaigns c JOIN cases k ON k.id = c.case_id
-      WHERE ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
+      WHERE c.status <> 'draft' AND ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
       ORDER BY c.updated_at DESC, c.id DESC
       LIMIT 200`,
     [filter.status ?? null, filter.caseId ?? null],

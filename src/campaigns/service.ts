@@ -127,7 +127,7 @@ export function signaturesChanged(db: Queryable, campaignId?: number): void {
   else publicCounts(db).delete(campaignId);
 }
 
-/** Campaigns for public pages, each with its signature counts (publicSignatureCounts). */
+/** Campaigns for public pages (drafts are not), each with its signature counts (publicSignatureCounts). */
 export async function listPublicCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }) {
   const campaigns = await q.listCampaigns(db, filter);
   return Promise.all(campaigns.map(async (c) => ({ ...c, ...(await publicSignatureCounts(db, c.id)) })));

@@ -76,15 +76,6 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
 }
 
 /**
- * Corrects a target: its name, title, salutation and address, and what it learns of a supporter.
- * Letters not sent yet (queued, waiting for a retry, or failed) go to a changed address; sent
- * ones keep the address they went to. What it learns may be narrowed at any time, and widened
- * only until someone signed after it was added: they signed being told what it would learn.
- * @returns the target, and how many failed letters now name its new address (to send again).
- * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
- * targets has, or a wider `disclose` once people signed.
- */
-/**
  * What a target's edit form was opened on, as a number from what it says (a target keeps no
  * revision of its own): the same fields give the same number, a save made meanwhile another.
  */
@@ -94,9 +85,15 @@ export function targetRevision(t: Pick<Target, 'name' | 'title' | 'email' | 'sal
 }
 
 /**
+ * Corrects a target: its name, title, salutation and address, and what it learns of a supporter.
+ * Letters not sent yet (queued, waiting for a retry, or failed) go to a changed address; sent
+ * ones keep the address they went to. What it learns may be narrowed at any time, and widened
+ * only until someone signed after it was added: they signed being told what it would learn.
  * With `revision` (targetRevision of what the form showed), a target saved since is not
  * overwritten: a stale form would put back an address that bounced, or a disclosure taken back.
- * @throws NotFoundError, ValidationError, EditConflictError
+ * @returns the target, and how many failed letters now name its new address (to send again).
+ * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
+ * targets has, or a wider `disclose` once people signed; EditConflictError.
  */
 export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown, revision: number | null = null): Promise<{ target: Target; failedMoved: number }> {
   const t = parseInput(targetInput, input);

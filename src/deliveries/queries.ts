@@ -113,10 +113,9 @@ export async function markFailed(db: Queryable, claim: Claim, error: string, sup
   );
 }
 
-/** Drops a claimed delivery that has nothing left to send (see Claim). */
 /**
- * Drops a claimed delivery whose email has nothing left to serve (its subscriber left, its
- * signature was purged). An alert's update no longer counts it among those its fan-out reached,
+ * Drops a claimed delivery (see Claim) whose email has nothing left to serve (its subscriber
+ * left, its signature was purged). An alert's update no longer counts it among those its fan-out reached,
  * so its sent and failed still add up to its recipients.
  */
 export async function deleteUnsendable(db: Queryable, claim: Claim) {

@@ -142,24 +142,16 @@ export async function getSignature(db: Queryable, id: number) {
 }
 
 /**
- * The status of a signature's campaign, read with a share lock for the rest of the confirming
- * transaction: a close that committed first is seen (a locking read returns the committed row),
- * and one that comes later waits for the letters this confirmation queues. Confirmations do not
- * wait for each other.
+ * A signature's campaign, read with a share lock for the rest of the transaction that confirms or
+ * replaces a signature: a close or a letter save that committed first is seen (a locking read
+ * returns the committed row, so `revision` may be newer than what the signing statement read),
+ * and one that comes later waits for this transaction. Taken before any signature row: a letter
+ * save takes the campaign, then marks every pending signature, and the other order deadlocked.
+ * Confirmations and replacements do not wait for each other.
  */
-/**
- * A signature being replaced takes its campaign first (lock order: a letter being saved takes the
- * campaign, then marks every pending signature), and reads the revision as committed now: the
- * one its statement read may predate a save that committed meanwhile.
- */
-export async function lockCampaignForSigning(db: Queryable, campaignId: number): Promise<number> {
-  const { rows } = await db.query<{ revision: number }>('SELECT revision FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
-  return rows[0]!.revision;
-}
-
-export async function lockCampaignForConfirm(db: Queryable, campaignId: number) {
-  const { rows } = await db.query<{ status: string }>('SELECT status FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
-  return rows[0]!.status;
+export async function lockCampaignForSignatures(db: Queryable, campaignId: number) {
+  const { rows } = await db.query<{ status: string; revision: number }>('SELECT status, revision FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
+  return rows[0]!;
 }
 
 /**

@@ -225,11 +225,9 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
  */
 async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
-    // The campaign first, as a letter being saved takes it (updateCampaignDetails) before it marks
-    // every pending signature with the text they saw: taken in the other order, the two deadlocked
-    // and the organizer's save was undone. Its revision as of now: a letter saved since this
+    // The campaign first (see the query), and its revision as of now: a letter saved since this
     // signature's statement read it is not the one the page showed.
-    const current = { ...campaign, revision: await q.lockCampaignForSigning(tx, campaign.id) };
+    const current = { ...campaign, revision: (await q.lockCampaignForSignatures(tx, campaign.id)).revision };
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
@@ -305,7 +303,7 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
 
   const { ids, askFor } = await db.transaction(async (tx) => {
     // Its status read with a lock, not above: a close that commits meanwhile sends no letter.
-    if ((await q.lockCampaignForConfirm(tx, found.campaign_id)) === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
+    if ((await q.lockCampaignForSignatures(tx, found.campaign_id)).status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
       // Confirmed by another click meanwhile, or changed by signing again since it was read.

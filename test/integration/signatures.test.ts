@@ -97,8 +97,17 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
   });
 
   it('shares one count between the views of a campaign page, and counts afresh once a signature is stored or confirmed here', async () => {
-    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const { id } = (await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!;
+    // The case's public page lists its campaigns, never a draft.
+    await ctx.db.query(
+      `INSERT INTO campaigns (slug, case_id, title, letter_subject, letter_body, status)
+       SELECT slug || '-draft', case_id, 'Unlaunched draft', letter_subject, letter_body, 'draft' FROM campaigns WHERE id = $1`,
+      [id],
+    );
+    const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
+    expect(casePage).toContain(`href="/c/${slug}"`);
+    expect(casePage).not.toContain('Unlaunched draft');
     const count = async () => Number(/<strong class="count">(\d+)<\/strong>/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1]);
     expect(await count()).toBe(0);
     // An organizer's title in Uyghur or Kazakh Arabic script reads right to left, its punctuation at its end.

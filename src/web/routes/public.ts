@@ -176,7 +176,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/cases/:slug', async (req, res) => {
     const kase = await getPublicCase(db, req.params.slug);
-    const campaigns = (await listPublicCampaigns(db, { caseId: kase.id })).filter((c) => c.status !== 'draft');
+    const campaigns = await listPublicCampaigns(db, { caseId: kase.id });
     // Older updates a page at a time (`?before=<id>`): a case's whole history stays readable.
     const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
     const { updates, older } = await listCaseUpdates(db, kase.id, { before });
