@@ -1,9 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryKind, DeliveryStatus } from './types.ts';
-import { suppressing } from './suppression-queries.ts';
-
-/** SQL: the delivery `d` goes to an address on the suppression list. */
-const SUPPRESSED = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient))`;
+import { HOLDS as SUPPRESSED, suppressing } from './suppression-queries.ts';
 
 export interface SentMark {
   id: number;

@@ -4,7 +4,8 @@ import type { Queryable } from '../db/index.ts';
 
 /**
  * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
- * active subscriber with it becomes `bounced`.
+ * active subscriber with it becomes `bounced`. An address suppressed as a supporter's or a
+ * subscriber's whose letter is then refused becomes an official's (see HOLDS).
  */
 export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
   await db.query(`WITH ${suppressing('$1', '$2', '$3')}`, [email, reason, kind]);
@@ -12,7 +13,9 @@ export async function insertSuppression(db: Queryable, email: string, reason: st
 
 /** The end of a statement suppressing an address, given the parameters that hold what it needs. */
 export const suppressing = (email: string, reason: string, kind: string) => `suppressed AS (
-       INSERT INTO suppressions (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind}) ON CONFLICT (email) DO NOTHING
+       INSERT INTO suppressions AS x (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind})
+       ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason
+        WHERE EXCLUDED.kind IN (${OFFICIAL_LIST}) AND (x.kind IS NULL OR x.kind NOT IN (${OFFICIAL_LIST}))
      )
      UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
@@ -27,19 +30,32 @@ export async function liftSuppressionOnly(db: Queryable, email: string) {
   await db.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
 }
 
-/** Which of `emails` are on the suppression list (lower-cased). */
-export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ email: string }>('SELECT email FROM suppressions WHERE email = ANY($1::text[])', [emails.map((e) => e.toLowerCase())]);
-  return new Set(rows.map((r) => r.email));
-}
-
 /**
  * Kinds of email that go to officials. A suppressed address refused on one of them is an
  * official's, not a supporter's or a subscriber's: told by what was refused, not by the targets,
  * since any organizer can add an address as a target.
  */
 export const OFFICIAL_KINDS = ['letter', 'digest'];
-const OFFICIAL = `s.kind IN (${OFFICIAL_KINDS.map((k) => `'${k}'`).join(', ')})`;
+const OFFICIAL_LIST = OFFICIAL_KINDS.map((k) => `'${k}'`).join(', ');
+const OFFICIAL = `s.kind IN (${OFFICIAL_LIST})`;
+
+/**
+ * SQL: the delivery `d` goes to an address whose suppression holds it. Letters and digests are
+ * held by an official's suppression only: were a supporter's or a subscriber's bounce to hold
+ * them, any organizer could learn whether an address had been given to Appeal by adding it as a
+ * target. Such a letter goes; if its server refuses it too, the suppression becomes an official's
+ * (see suppressing), and holds the next.
+ */
+export const HOLDS = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient) AND (d.kind NOT IN (${OFFICIAL_LIST}) OR ${OFFICIAL}))`;
+
+/** Which of `emails` (officials' addresses) have a suppression that holds letters (lower-cased; see HOLDS). */
+export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ email: string }>(
+    `SELECT email FROM suppressions s WHERE email = ANY($1::text[]) AND ${OFFICIAL}`,
+    [emails.map((e) => e.toLowerCase())],
+  );
+  return new Set(rows.map((r) => r.email));
+}
 
 /**
  * One keyset page of the suppression list in address order, optionally those containing `search`;

@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
+import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { asciiAddress } from '../mail/address.ts';
 
 /**
@@ -40,7 +41,18 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
         AND s.optin_requested_at < now() - make_interval(days => $1)`,
     cutoff,
   );
-  await forgetInAuditLog(db, [...signatures.rows, ...subscribers.rows].map((r) => r.email));
+  // A confirmation or opt-in refused for its address suppressed it; once nothing of the address
+  // is left, nor is it: its row would say the address was given to Appeal, and for what.
+  const suppressions = await db.query<{ email: string }>(
+    `DELETE FROM suppressions x
+      WHERE x.kind IN ('confirm', 'optin') AND x.created_at < now() - make_interval(days => $1)
+        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = x.email)
+        AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE lower(s.email) = x.email)
+      RETURNING x.email`,
+    cutoff,
+  );
+  await forgetInAuditLog(db, [...signatures.rows, ...subscribers.rows, ...suppressions.rows].map((r) => r.email));
+  await forgetStaleLifts(db, days);
   return { signatures: signatures.rowCount, subscribers: subscribers.rowCount };
 }
 
@@ -89,6 +101,24 @@ async function forgetInAuditLog(db: Queryable, emails: string[]): Promise<void> 
         AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = gone.email)
         AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE lower(s.email) = gone.email)`,
     [[...new Set(emails)]],
+  );
+}
+
+/**
+ * A suppression lifted for an address with no signature or subscriber left (often after
+ * retention deleted them, which forgetInAuditLog covers only as it happens): its entry, once as
+ * old as `days`, loses what names the address. An official's (a letter or digest was refused)
+ * is kept: it is no supporter's.
+ */
+async function forgetStaleLifts(db: Queryable, days: number): Promise<void> {
+  await db.query(
+    `UPDATE audit_log a SET ${FORGOTTEN}
+      WHERE a.action = 'suppression.remove' AND a.object LIKE 'suppression:%@%'
+        AND a.at < now() - make_interval(days => $1)
+        AND coalesce(a.detail ->> 'kind', '') <> ALL ($2::text[])
+        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = substr(a.object, 13))
+        AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE lower(s.email) = substr(a.object, 13))`,
+    [days, OFFICIAL_KINDS],
   );
 }
 

@@ -516,9 +516,14 @@ describe('the organizer console on PGlite', () => {
     const reader = `reader-${tag}@reader.example`;
     // The reader is also added as a target somewhere: what makes an address an official's is the
     // letter refused, not a target any organizer can add.
-    await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge', email: official }, { name: 'Not an official', email: reader }] });
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge', email: official }, { name: 'Not an official', email: reader }] });
     await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550', 'letter'), ($2, 'bounce: 550', 'alert')`, [official, reader]);
     const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    // Nor on the targets page, where any organizer could add any address to ask about it: the
+    // subscriber's bounce holds no letter, so the page has nothing to say of it.
+    const rows = (await organizer.get(`/admin/campaigns/${slug}/targets`)).text.split('<tr');
+    expect(rows.find((r) => r.includes(official))).toContain('>bounced</a>');
+    expect(rows.find((r) => r.includes(reader))).not.toContain('bounced');
     for (const path of ['/admin/suppressions', `/admin/suppressions?q=${tag}`, `/admin/suppressions?q=reader-${tag}`]) {
       const page = await organizer.get(path);
       expect(page.text).not.toContain(reader);

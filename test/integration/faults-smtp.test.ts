@@ -141,6 +141,30 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(after.filter((r) => r.status === 'sent')).toHaveLength(4);
   });
 
+  it('a supporter\'s bounce does not hold letters to the same address; its refusal of a letter makes it an official\'s, which holds the next', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 2);
+    const target = campaign.targets[0]!;
+    // The address bounced as a subscriber's: an organizer adding it as a target must not be able
+    // to tell that from how its letters fare.
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550', 'optin')`, [target]);
+    ctx.sink!.behavior = recordRcpts();
+    await signAs(ctx, campaign, 'Una Unheld');
+    expect((await waitUntilSettled(ctx.db, campaign)).map((r) => r.status)).toEqual(['sent', 'sent']);
+    expect(rcpts.filter((a) => a === target)).toHaveLength(1);
+
+    ctx.sink!.behavior = recordRcpts((address) => (address === target ? { code: 550, message: '5.1.1 no such user' } : undefined));
+    await signAs(ctx, campaign, 'Vic Refused');
+    await waitUntilSettled(ctx.db, campaign);
+    const { rows: suppression } = await ctx.db.query('SELECT kind, reason FROM suppressions WHERE email = $1', [target]);
+    expect(suppression).toEqual([{ kind: 'letter', reason: expect.stringMatching(/^bounce: .*550/) }]);
+
+    await signAs(ctx, campaign, 'Wen Held');
+    const rows = await waitUntilSettled(ctx.db, campaign);
+    expect(rows.filter((r) => r.recipient === target).map((r) => r.status)).toEqual(['sent', 'failed', 'failed']);
+    expect(rows.filter((r) => r.recipient === target).at(-1)!.last_error).toMatch(/suppress/);
+    expect(rcpts.filter((a) => a === target)).toHaveLength(2);
+  });
+
   it('a relay that will not relay for us (554 5.7.1 at RCPT TO) fails the letters and suppresses no official', async () => {
     const campaign = await createLetterCampaign(ctx.db, 2);
     ctx.sink!.behavior = recordRcpts((address) => ({ code: 554, message: `5.7.1 <${address}>: Relay access denied` }));

@@ -170,6 +170,38 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect((await left(tag)).subscribers).toEqual([]);
   });
 
+  it('takes an address whose confirmation or opt-in bounced off the suppression list once nothing else of it is kept, and forgets old lifts of such addresses', async () => {
+    const tag = uniq('bounced');
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const email = (who: string) => `${who}@${tag}.example`;
+    await sign(ctx.db, ctx, slug, { fullName: 'Never Confirmed', email: email('signer') });
+    await requestSubscription(ctx.db, ctx, { email: email('subscriber'), caseSlug }, 'api');
+    await sign(ctx.db, ctx, slug, { fullName: 'Still Waiting', email: email('recent') });
+    await ctx.db.query(
+      `INSERT INTO suppressions (email, reason, kind, created_at) VALUES
+         ($1, 'bounce: 550', 'confirm', now() - interval '8 days'), ($2, 'bounce: 550', 'optin', now() - interval '8 days'),
+         ($3, 'bounce: 550', 'confirm', now() - interval '8 days'), ($4, 'bounce: 550', 'letter', now() - interval '8 days')`,
+      [email('signer'), email('subscriber'), email('recent'), email('official')],
+    );
+    await ctx.db.query(`UPDATE signatures SET created_at = now() - interval '8 days' WHERE email = $1`, [email('signer')]);
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('subscriber')]);
+    // Lifted by an admin after an earlier purge had deleted everything else of the address.
+    for (const [who, kind] of [['lifted', 'optin'], ['official', 'letter']] as const) {
+      await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${email(who)}`, { reason: `${who} phoned`, was: 'bounce: 550', kind });
+    }
+    await ctx.db.query(`UPDATE audit_log SET at = now() - interval '8 days' WHERE object LIKE $1`, [`%@${tag}.example`]);
+
+    await purgeUnconfirmed(ctx.db, 7);
+    const { rows } = await ctx.db.query<{ email: string }>('SELECT email FROM suppressions WHERE email LIKE $1 ORDER BY email', [`%@${tag}.example`]);
+    expect(rows.map((r) => r.email.split('@')[0])).toEqual(['official', 'recent']);
+    const log = await ctx.db.query<{ object: string }>(
+      `SELECT object FROM audit_log WHERE action = 'suppression.remove' AND (object LIKE $1 OR detail ->> 'reason' LIKE '% phoned') ORDER BY id`,
+      [`%@${tag}.example`],
+    );
+    expect(log.rows.map((r) => r.object)).toEqual(expect.arrayContaining([`suppression:${email('official')}`]));
+    expect(JSON.stringify(log.rows)).not.toContain(email('lifted'));
+  });
+
   it('drops an unsubscribed address\'s request to follow again when it is never confirmed, and keeps the address unsubscribed', async () => {
     const tag = uniq('unsub');
     const { caseSlug } = await createLiveCampaign(ctx.db);
