@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db, type Queryable } from './db/index.ts';
@@ -217,9 +217,18 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
   };
 }
 
+/**
+ * The process's log. A database error's `detail` quotes the row it concerns ("Key (email)=(…)
+ * already exists", "Failing row contains (…)"), which may hold a supporter's address or name:
+ * it is withheld; its code and message say what went wrong.
+ */
+export function createLog(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, redact: { paths: ['err.detail'], censor: '[withheld: may quote a row]' } }, destination);
+}
+
 /** Builds everything a process needs, once, from config. */
 export async function boot(config: Readonly<Config>, opts: BootOptions): Promise<Booted> {
-  const log = opts.log ?? pino({ level: config.logLevel });
+  const log = opts.log ?? createLog(config.logLevel);
   // First: what stops the start stops it before anything is written or opened (the secret file
   // in DATA_DIR, the database).
   if (!config.databaseUrl && !opts.allowEmbedded) refuseEmbedded();

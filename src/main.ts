@@ -23,15 +23,14 @@ async function main(mode: Mode): Promise<void> {
     throw err;
   }
   // The rest loads only once config is valid, so a bad variable is reported at once.
-  const [{ pino }, { boot }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
-    import('pino'),
+  const [{ boot, createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
     import('./boot.ts'),
     import('./demo.ts'),
     import('./organizers/service.ts'),
     import('./web/app.ts'),
     import('../workers/index.ts'),
   ]);
-  const log = pino({ level: config.logLevel });
+  const log = createLog(config.logLevel);
   let ctx: Booted;
   try {
     ctx = await boot(config, { allowEmbedded: mode === 'all', log });

@@ -1,0 +1,18 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLog } from '../../src/boot.ts';
+
+describe('the process log', () => {
+  it('withholds what a database error quotes of its row, and keeps its code and message', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) });
+    const err = Object.assign(new Error('duplicate key value violates unique constraint "subscribers_email_key"'), {
+      code: '23505',
+      detail: 'Key (lower(email))=(dana@example.org) already exists.',
+    });
+    createLog('info', sink).error({ err }, 'request failed');
+    const logged = JSON.parse(lines.join('')) as { err: Record<string, unknown> };
+    expect(lines.join('')).not.toContain('dana@example.org');
+    expect(logged.err).toMatchObject({ code: '23505', message: expect.stringContaining('subscribers_email_key') });
+  });
+});
