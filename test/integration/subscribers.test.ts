@@ -240,6 +240,8 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const reminder = await waitForMail(ctx, email, mailsBefore + 1);
     expect(reminder.subject).toBe('Your case alerts from Appeal Test');
     expect(reminder.text).toContain(`/preferences/${manage}`);
+    // The link as text ends the paragraph: a full stop after it is copied with it, and 404s.
+    expect(String(reminder.html)).toContain(`/preferences/${manage}</p>`);
     expect(reminder.text).toContain('Aigerim Test');
     expect(reminder.text).not.toContain('/subscribe/confirm/');
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
