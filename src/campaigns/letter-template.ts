@@ -35,6 +35,27 @@ export interface LetterContext {
 
 export type SupporterField = keyof LetterContext['supporter'];
 
+/** The longest each part of a letter may be (as campaignInput says; CRLF counts as one character). */
+const MAX_LENGTH = { subject: 300, body: 20_000 } as const;
+/** How deeply {{#if}} and {{#unless}} blocks may nest: far beyond any letter, far below what overflows the renderer. */
+const MAX_DEPTH = 30;
+
+/** What is wrong with a part of a letter longer than it may be, if it is: no template is parsed then. */
+export function tooLong(field: 'subject' | 'body', source: string): string | undefined {
+  const max = MAX_LENGTH[field];
+  return source.replace(/\r\n?/g, '\n').trim().length > max ? `must be at most ${max} characters` : undefined;
+}
+
+/** The line where blocks first nest deeper than MAX_DEPTH (counted by their tags, comments aside), if they do. */
+function tooDeep(source: string): number | undefined {
+  let depth = 0;
+  for (const tag of source.matchAll(/\{\{~?\s*(#|\^\s*[^\s}~]|\/)/g)) {
+    depth += tag[1] === '/' ? -1 : 1;
+    if (depth > MAX_DEPTH) return source.slice(0, tag.index).split('\n').length;
+  }
+  return undefined;
+}
+
 /**
  * Where renderMarked puts a supporter field: private-use characters, which cannot come from a
  * template author's intent (the preview drops any typed into a template or a case).
@@ -155,6 +176,12 @@ function unclosedBlock(source: string): { helper: string; line: number } | undef
  * @throws TemplateError naming the field and the line.
  */
 export function validateLetterTemplate(field: 'subject' | 'body', source: string): void {
+  // Before parsing: Handlebars' parser takes time growing with the cube of how deeply blocks
+  // nest, and the whole process waits for it (a megabyte of nested {{#if}} took hours).
+  const long = tooLong(field, source);
+  if (long) fail(field, long);
+  const deep = tooDeep(source);
+  if (deep) fail(field, `blocks nested more than ${MAX_DEPTH} deep`, deep);
   // A NUL or another control character is no syntax error the organizer could see: say what it is.
   const bad = NOT_PROSE.exec(source);
   if (bad) fail(field, NOT_TEXT, source.slice(0, bad.index).split('\n').length);

@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput, refuseUnknownFields } from '../validation.ts';
-import { renderLetter, STARTER_PLACEHOLDER, validateLetterTemplate } from './letter-template.ts';
+import { renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
@@ -18,7 +18,8 @@ function letterTemplateErrors(input: unknown): FieldErrors {
   const fields: FieldErrors = {};
   for (const part of ['subject', 'body'] as const) {
     const source = letter?.[part];
-    if (typeof source !== 'string') continue;
+    // One too long is not parsed; its length is what campaignInput says is wrong with it.
+    if (typeof source !== 'string' || tooLong(part, source)) continue;
     try {
       validateLetterTemplate(part, source);
     } catch (err) {

@@ -130,6 +130,14 @@ describe('the organizer console on PGlite', () => {
     expect(long.text).toMatch(/Body: must be at most/);
     expect(long.text).toContain('Not saved');
     expect(long.text).not.toContain('does not compile');
+    // Nor is one too long parsed, or rendered for the preview: deep nesting overflowed the stack (500).
+    const nested = '{{#if date}}'.repeat(2_000) + 'x' + '{{/if}}'.repeat(2_000);
+    const preview = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'Hi', letter_body: nested });
+    expect(preview.status).toBe(200);
+    expect(preview.text).toContain('must be at most 20000 characters');
+    const deep = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Hi', letter_body: nested });
+    expect(deep.status).toBe(400);
+    expect(deep.text).toMatch(/Body: must be at most 20000 characters/);
   });
 
   it('renders the live preview for the target chosen, leaving out what that target may not see', async () => {

@@ -121,6 +121,11 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const wrong = await api('/campaigns', campaignBody(caseSlug, { goal: 1e20, summary: 'a\u0000b' }));
     expect(wrong.status).toBe(422);
     expect((await wrong.json()).error.fields).toEqual({ goal: 'is too large', summary: 'contains characters that are not text' });
+    // A letter too long is refused for its length, unparsed: deeply nested blocks held the process for minutes.
+    const nested = '{{#if date}}'.repeat(6_000) + '{{/if}}'.repeat(6_000);
+    const long = await api('/campaigns', campaignBody(caseSlug, { letter: { subject: 'S', body: nested } }));
+    expect(long.status).toBe(422);
+    expect((await long.json()).error.fields).toEqual({ 'letter.body': 'must be at most 20000 characters' });
     const unticked = await postJson(`${base}/api/v1/campaigns/${body.slug}/signatures`, { fullName: 'Ana', email: `${uniq('ana')}@supporter.example`, subscribe: 5 });
     expect((await unticked.json()).error.fields).toEqual({ subscribe: 'must be true or false' });
   });

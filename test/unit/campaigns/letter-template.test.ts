@@ -38,6 +38,19 @@ describe('validating a letter template', () => {
     expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
   });
 
+  it('refuses a template too long or nested too deeply at once, before parsing it (which took minutes)', () => {
+    const nested = (n: number) => '{{#if date}}'.repeat(n) + 'x' + '{{/if}}'.repeat(n);
+    const started = performance.now();
+    expect(errorsOf(nested(50_000))).toEqual({ body: 'must be at most 20000 characters' });
+    expect(errorsOf(`Dear {{target.name}},\n${nested(31)}`)).toEqual({ body: 'Line 2: blocks nested more than 30 deep' });
+    expect(errorsOf('{{^if date}}'.repeat(40))).toEqual({ body: 'Line 1: blocks nested more than 30 deep' });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(errorsOf('x'.repeat(301), 'subject')).toEqual({ subject: 'must be at most 300 characters' });
+    // Line breaks as a browser sends them count once, as the field's own limit counts them.
+    expect(() => validateLetterTemplate('body', 'line\r\n'.repeat(3_999))).not.toThrow();
+    expect(() => validateLetterTemplate('body', nested(30) + '{{#if date}}a{{^}}b{{/if}}{{#unless date}}c{{else}}d{{/unless}}'.repeat(100))).not.toThrow();
+  });
+
   it('says a NUL or another control character is not text, not a syntax error, and where it is', () => {
     expect(errorsOf('Dear {{target.name}},\nfree\u0000 her')).toEqual({ body: 'Line 2: contains characters that are not text' });
     expect(errorsOf('About \u001b[31m{{case.personName}}', 'subject')).toEqual({ subject: 'Line 1: contains characters that are not text' });

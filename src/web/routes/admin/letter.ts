@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
+import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
 import { countLettersToGo, getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
@@ -30,17 +30,26 @@ interface Draft {
   body: string;
 }
 
-function check(draft: Draft): FieldErrors | undefined {
+/** What is wrong with the draft, if anything, and whether that is its template (not only a part too long). */
+function check(draft: Draft): { errors?: FieldErrors; compileFailed: boolean } {
   const errors: FieldErrors = {};
+  let compileFailed = false;
   for (const field of ['subject', 'body'] as const) {
+    const long = tooLong(field, draft[field]);
+    if (long) {
+      errors[field] = long;
+      continue;
+    }
     try {
       validateLetterTemplate(field, draft[field]);
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       Object.assign(errors, err.fields);
+      compileFailed = true;
     }
   }
-  return Object.keys(errors).length ? { ...(errors.subject && { letter_subject: errors.subject }), ...(errors.body && { letter_body: errors.body }) } : undefined;
+  if (!Object.keys(errors).length) return { compileFailed };
+  return { errors: { ...(errors.subject && { letter_subject: errors.subject }), ...(errors.body && { letter_body: errors.body }) }, compileFailed };
 }
 
 /** The body's lines around the line a compile error names, the bad one marked. */
@@ -87,10 +96,11 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
   }
 
   function previewData(l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown) {
-    const errors = check(draft);
+    const { errors, compileFailed } = check(draft);
     const target = l.targets.find((t) => String(t.id) === String(targetId)) ?? l.targets[0];
     return {
       errors,
+      compileFailed,
       source: sourceAround(draft.body, errors?.letter_body),
       preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
       target,
@@ -106,12 +116,10 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     // counted for the page, not for the preview asked for at every pause in typing.
     const digest = l.campaign.delivery_mode === 'digest';
     const toGo = digest ? await countLettersToGo(db, l.campaign.id) : undefined;
-    // The heading says "does not compile" only when that is what is wrong, not for a letter too long.
-    const compileFailed = p.errors !== undefined;
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision, compileFailed,
+      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, extra?.revision ? 409 : p.errors ? 400 : 200);
   };
@@ -132,7 +140,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     const l = await load(req.params.slug);
     const draft = { subject: str(req.body?.letter_subject), body: str(req.body?.letter_body) };
     const revision = revisionOf(req.body);
-    if (req.body?.action !== 'save' || check(draft)) return renderEditor(res, l, draft, req.body?.target, revision);
+    if (req.body?.action !== 'save' || check(draft).errors) return renderEditor(res, l, draft, req.body?.target, revision);
     const { input } = campaignForm({ ...campaignValues(l.campaign, l.kase.slug), letter_subject: draft.subject, letter_body: draft.body });
     try {
       await updateCampaignDetails(db, l.campaign.slug, input, revision);
