@@ -88,6 +88,11 @@ export class InvalidEncodingError extends Error {
   }
 }
 
+/** A multipart form that could not be read: cut off, or with no boundary. */
+export class UnreadableFormError extends Error {
+  override name = 'UnreadableFormError';
+}
+
 /** A request body over what its route takes. */
 export class TooLargeError extends Error {
   override name = 'TooLargeError';

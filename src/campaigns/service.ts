@@ -343,15 +343,23 @@ export async function validateCampaignInput(db: Queryable, input: unknown, { exa
 }
 
 /**
- * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none).
+ * A deadline as YYYY-MM-DD: a real calendar day (2026-02-30 is refused, not rolled over to March)
+ * of a year from 1970 (Postgres refuses year 0000; no campaign ends before it began).
+ */
+export function isDeadline(v: string): boolean {
+  const day = v.trim();
+  const d = new Date(`${day}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day && d.getUTCFullYear() >= 1970;
+}
+
+/**
+ * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see isDeadline).
  * @throws NotFoundError; ValidationError naming `deadline`.
  */
 export async function setCampaignDeadline(db: Queryable, slug: string, deadline: string): Promise<string | null> {
   const campaign = await getCampaign(db, slug);
   const value = deadline.trim() || null;
-  if (value !== null && (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value)) {
-    throw new ValidationError({ deadline: 'must be a date like 2026-03-31' });
-  }
+  if (value !== null && !isDeadline(value)) throw new ValidationError({ deadline: 'must be a date like 2026-03-31' });
   await q.setDeadline(db, campaign.id, value);
   return value;
 }

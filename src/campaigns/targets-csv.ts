@@ -93,6 +93,9 @@ export function parseTargetsCsv(text: string): TargetCsv {
       relax_quotes: true,
       trim: true,
       delimiter: guessDelimiter(text),
+      // Any line ending on any line: left to guess, the first line's is taken for all, and a file
+      // pasted together from two (a CRLF header, LF rows) read as one row.
+      record_delimiter: ['\r\n', '\n', '\r'],
     }) as unknown as CsvRecord[];
   } catch (err) {
     const e = err as { message: string; lines?: number };

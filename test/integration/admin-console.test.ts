@@ -488,6 +488,20 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).map((a) => a.action)).toContain('delivery.retry_all');
   });
 
+  it('answers a malformed page cursor or a broken upload with 400, not 500', async () => {
+    for (const offset of ['+99', '+14:99']) {
+      const page = await client.get(`/admin/deliveries/failed?before=${encodeURIComponent(`2026-01-01 00:00:00${offset}`)}~1`);
+      expect(page.status).toBeLessThan(500);
+    }
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'draft');
+    await client.open(`/admin/campaigns/${slug}/targets/import`);
+    for (const type of ['multipart/form-data', 'multipart/form-data; boundary=b']) {
+      const res = await client.post(`/admin/campaigns/${slug}/targets/import`, { step: 'preview' }, { headers: { 'content-type': type } });
+      expect(res.status).toBe(400);
+      expect(res.text).toContain('The form could not be read');
+    }
+  });
+
   it('pages through failed deliveries past the first hundred, also when many failed within one millisecond', async () => {
     const tag = uniq('many');
     await ctx.db.query(
@@ -733,6 +747,13 @@ describe('the organizer console on PGlite', () => {
     const bad = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: '2026-02-30' });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('must be a date like');
+    // Year 0000 is a calendar day to JavaScript and none to Postgres: refused with the form, and
+    // nothing of it saved (the details went in before the deadline failed).
+    const revision = (await ctx.db.query<{ revision: number }>('SELECT revision FROM campaigns WHERE slug = $1', [slug])).rows[0]!.revision;
+    const yearZero = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: 'Not saved', deadline: '0000-06-01' });
+    expect(yearZero.status).toBe(400);
+    expect(yearZero.text).toContain('must be a date like');
+    expect((await ctx.db.query('SELECT title, revision FROM campaigns WHERE slug = $1', [slug])).rows[0]).toMatchObject({ revision });
     // Every mistake at once, each in its own words, not only the form's first.
     const many = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: '', goal: '-5', delivery_mode: 'digest', digest_hour: '25', deadline: 'soon' });
     expect(many.status).toBe(400);

@@ -69,6 +69,18 @@ describe('fields a JSON body may not carry', () => {
     });
   });
 
+  it('names the first twenty of many unknown fields and counts the rest, so the answer stays small', () => {
+    const many = { ...body, ...Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`x${i}`, 1])) };
+    let message = '';
+    try {
+      refuseUnknownFields(campaignInput, many);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^Unknown fields: x0, x1, .*, x19 and 89980 more\.$/);
+    expect(Object.keys(refused(many))).toHaveLength(20);
+  });
+
   it('names a __proto__ key as JSON.parse keeps it (an own field), rather than losing it to the prototype setter', () => {
     const { letter: _, ...rest } = body;
     const fields = refused(JSON.parse(`{"__proto__": {"x": 1}, "letter": {"subject": "S", "body": "B", "__proto__": null}, ${JSON.stringify(rest).slice(1)}`));

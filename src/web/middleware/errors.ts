@@ -15,6 +15,7 @@ import {
   TemplateError,
   TooLargeError,
   UnauthorizedError,
+  UnreadableFormError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.ts';
@@ -56,15 +57,18 @@ export function mapError(err: unknown): Mapped | undefined {
       ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }
       : { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
   }
+  if (err instanceof UnreadableFormError) {
+    return { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form could not be read: the upload was cut off or is not a form. Please send it again.' };
+  }
   if (err instanceof InvalidEncodingError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
   }
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
   }
-  // Postgres refuses a NUL character in text (22021) and a malformed number or date (22P02, 22007,
-  // 22008): the input is wrong, not the server.
-  if (['22021', '22P02', '22007', '22008'].includes((err as { code?: string }).code ?? '')) {
+  // Postgres refuses a NUL character in text (22021) and a malformed number, date or time zone
+  // (22P02, 22007, 22008, 22009): the input is wrong, not the server.
+  if (['22021', '22P02', '22007', '22008', '22009'].includes((err as { code?: string }).code ?? '')) {
     return { status: 400, code: 'invalid_input', title: 'Bad request', message: 'The request contains a value that is not valid here.' };
   }
   if (err instanceof TemplateError) return { status: 422, code: 'invalid_template', title: 'Template error', message: err.message, fields: err.fields };

@@ -22,6 +22,13 @@ describe('reading targets from CSV', () => {
     expect(csv.rows[1]!.errors.join()).toMatch(/email/);
   });
 
+  it('reads a file whose lines end differently (a CRLF header over LF rows, and the reverse), row by row', () => {
+    const crlfHeader = parseTargetsCsv('name,email\r\nA,a@court.example\nB,b@court.example\nC,c@court.example\n');
+    expect(crlfHeader.rows.map((r) => [r.line, r.target?.email])).toEqual([[2, 'a@court.example'], [3, 'b@court.example'], [4, 'c@court.example']]);
+    const lfHeader = parseTargetsCsv('name,email\nA,a@court.example\r\nB,b@court.example\r\n');
+    expect(lfHeader.rows.map((r) => [r.line, r.target?.email])).toEqual([[2, 'a@court.example'], [3, 'b@court.example']]);
+  });
+
   it('counts the empty lines between rows', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,x,a@court.example\n\n  \nB Judge,y,bad\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
-  missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
+  isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { CampaignStatus } from '../../../campaigns/types.ts';
@@ -30,12 +30,6 @@ Yours sincerely,
 {{supporter.fullName}}
 ${SIGNER_PLACE}
 {{date}}`;
-
-/** A real calendar day as YYYY-MM-DD: 2026-02-30 is refused, not rolled over to March. */
-const isDate = (v: string) => {
-  const d = new Date(`${v.trim()}T00:00:00Z`);
-  return /^\d{4}-\d{2}-\d{2}$/.test(v.trim()) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v.trim();
-};
 
 const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 /** Campaigns on one page of the list. */
@@ -105,7 +99,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     }
     if (!csv.valid) all.targets_csv = csv.fileError ?? 'some rows need attention; see the table below';
     const deadline = str(req.body?.deadline);
-    if (deadline && !isDate(deadline)) all.deadline = 'must be a date like 2026-03-31';
+    if (deadline && !isDeadline(deadline)) all.deadline = 'must be a date like 2026-03-31';
     if (Object.keys(all).length === 0) {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
@@ -133,7 +127,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     const { input, errors } = campaignForm(req.body);
     try {
       const deadline = str(req.body?.deadline);
-      if (deadline && !isDate(deadline)) errors.deadline = 'must be a date like 2026-03-31';
+      if (deadline && !isDeadline(deadline)) errors.deadline = 'must be a date like 2026-03-31';
       // Every mistake at once: the form's own (numbers, the date) and those the details have.
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
       const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { MethodNotAllowedError, RateLimitedError, TooLargeError } from '../../../errors.ts';
+import { MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
 import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
@@ -47,6 +47,10 @@ function csvUpload(): RequestHandler[] {
     storage: multer.memoryStorage(),
     limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31 },
   }).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
+  // Multer's own refusals say what was wrong (too large, a part not taken); the parser's (a form
+  // cut off, no boundary) are plain errors, which would read as the server's fault.
+  const read: RequestHandler = (req, res, next) =>
+    upload(req, res, (err?: unknown) => next(err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err));
   const useFile: RequestHandler = (req, _res, next) => {
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
     for (const [fileField, textField] of Object.entries(CSV_FILES)) {
@@ -55,7 +59,7 @@ function csvUpload(): RequestHandler[] {
     }
     next();
   };
-  return [requireOrganizer, declared, upload, useFile];
+  return [requireOrganizer, declared, read, useFile];
 }
 
 /** The console page a form was on (same site: fromThisSite), to go back to; the dashboard otherwise. */
