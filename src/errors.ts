@@ -65,6 +65,17 @@ export class CampaignNotOpenError extends Error {
   }
 }
 
+/**
+ * A signature from a page that listed other targets, or told them less, than the campaign now
+ * has, where its letters would go at once (confirmation off): not stored; the page shows them again.
+ */
+export class TargetsChangedError extends Error {
+  override name = 'TargetsChangedError';
+  constructor() {
+    super('The officials this letter goes to, or what they learn about you, changed while the page was open. Check them and sign again: nothing was sent.');
+  }
+}
+
 /** A link that worked once and has been used or has expired. */
 export class GoneError extends Error {
   override name = 'GoneError';

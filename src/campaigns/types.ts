@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
 import { asciiAddress } from '../mail/address.ts';
@@ -46,6 +47,18 @@ export interface Target {
  */
 export const TARGET_SEEN = `t.added_at <= s.created_at
   AND NOT EXISTS (SELECT 1 FROM target_absences ta WHERE ta.target_id = t.id AND s.created_at >= ta.retired_at AND s.created_at < ta.reinstated_at)`;
+
+/**
+ * Names the targets a sign page lists and what each learns: with confirmation off the letters go
+ * at once, so a signature sent from a page that listed others (one added, a disclosure widened
+ * while it was open) is refused rather than sent to them. TARGETS_FINGERPRINT is the same in SQL.
+ */
+export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[]) =>
+  crypto.createHash('md5').update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose}`).join(',')).digest('hex').slice(0, 16);
+
+/** SQL: targetsFingerprint of campaign `c`'s targets still written to (those its page lists). */
+export const TARGETS_FINGERPRINT = `left(md5(coalesce((SELECT string_agg(t.id || ':' || t.disclose, ',' ORDER BY t.id)
+    FROM targets t WHERE t.campaign_id = c.id AND t.retired_at IS NULL), '')), 16)`;
 
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, type Campaign } from '../campaigns/types.ts';
+import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, TARGETS_FINGERPRINT, type Campaign } from '../campaigns/types.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
@@ -40,6 +40,8 @@ export interface NewSignature {
   /** The hash of its confirmation token; kept only when the campaign asks for confirmation. */
   confirmTokenHash: string;
   via: SignedVia;
+  /** targetsFingerprint of the targets the sign page listed; none from the API. */
+  seenTargets?: string;
 }
 
 export interface StoredSignature {
@@ -50,6 +52,8 @@ export interface StoredSignature {
   /** The status of the signature the address made before (`signed` false on a live campaign). */
   earlier?: 'pending' | 'confirmed';
   deliveryIds: number[];
+  /** Not stored: the campaign sends without confirmation, and its targets are not the ones the page listed. */
+  targetsChanged: boolean;
 }
 
 /**
@@ -68,11 +72,15 @@ export interface StoredSignature {
  */
 export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]): Promise<StoredSignature[]> {
   const column = <T>(pick: (s: NewSignature) => T) => sigs.map(pick);
-  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; delivery_ids: (string | number)[] }>(
+  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; targets_changed: boolean; delivery_ids: (string | number)[] }>(
     `WITH v AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::boolean[], $9::text[], $10::text[])
-         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via)
+                            $8::boolean[], $9::text[], $10::text[], $11::text[])
+         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via, seen_targets)
+     ), changed AS (
+       -- Signed from a page that listed other targets, where the letters would go at once: not stored.
+       SELECT v.id FROM v JOIN campaigns c ON c.slug = v.slug
+        WHERE v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT}
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
                                confirm_token_hash, confirmed_at)
@@ -82,6 +90,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
               CASE WHEN c.require_confirmation THEN v.confirm_token_hash END,
               CASE WHEN NOT c.require_confirmation THEN now() END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
+        WHERE v.id NOT IN (SELECT id FROM changed)
         ORDER BY c.id, lower(v.email), v.id
        ON CONFLICT (campaign_id, lower(email)) DO UPDATE SET status = signatures.status
        -- A row stored now has an id of this batch's (reserved up front); one that was there keeps its own.
@@ -109,6 +118,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
             coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
+            v.id IN (SELECT id FROM changed) AS targets_changed,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
        FROM v LEFT JOIN campaigns c ON c.slug = v.slug
             LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)
@@ -116,7 +126,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
-      column((s) => s.input.subscribe), column((s) => s.confirmTokenHash), column((s) => s.via),
+      column((s) => s.input.subscribe), column((s) => s.confirmTokenHash), column((s) => s.via), column((s) => s.seenTargets ?? null),
     ],
   );
   const byId = new Map(rows.map((r) => [r.sig_id, r]));
@@ -127,7 +137,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
       require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode, revision: r.revision,
     };
     // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
-    return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number) };
+    return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number), targetsChanged: r.targets_changed };
   });
 }
 

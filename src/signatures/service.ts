@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
-import { CampaignNotOpenError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { CampaignNotOpenError, ConflictError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
@@ -164,10 +164,13 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     input: s,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
     via,
+    // The page's `letter` field: revision.letter.targets (see renderCampaign).
+    seenTargets: seenLetter?.split('.')[2] || undefined,
   });
   if (stored instanceof Error) throw stored;
   if (stored.campaign) signaturesChanged(db, stored.campaign.id);
   const campaign = checkOpen(stored.campaign);
+  if (stored.targetsChanged) throw new TargetsChangedError();
   // Before its letters are queued: one saved while the signer read the page is not theirs.
   if (seenLetter && stored.signed) await bindSeenLetter(db, id, campaign, seenLetter);
   const confirmNow = !campaign.require_confirmation;

@@ -4,6 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { addTargets } from '../../src/campaigns/targets.ts';
 import { keepReplacedLetter } from '../../src/campaigns/queries.ts';
 import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, settled, until } from '../helpers/signing.ts';
 import { RESEND_GAP_SECONDS, sweepDeliveries } from '../../src/deliveries/service.ts';
@@ -180,6 +181,36 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(of('Typed Before').subject).toMatch(/^Release /);
     expect(of('Typed Before').text).toContain('The text on the page.');
     for (const name of ['Opened After', 'No Field', 'After Rename']) expect(of(name).text).toContain('A text nobody read.');
+  });
+
+  it('refuses, keeping what was typed, a signature from a page that listed other targets or told them less, where letters go at once', async () => {
+    const { judge, slug, opened } = await openedPage(false);
+    const embassy = `${uniq('embassy')}@embassy.example`;
+    await addTargets(ctx.db, slug, [{ name: 'Unseen Embassy', email: embassy, disclose: 'name_place' }]);
+    const typed = { full_name: 'Zed Stale', email: `${uniq('zed')}@supporter.example`, city: 'Secret City', personal_note: 'Kept for me.' };
+    const stale = await postForm(`${base}/c/${slug}/sign`, { ...typed, letter: opened });
+    expect(stale.status).toBe(409);
+    const page = await stale.text();
+    expect(page).toContain('changed while this page was open. Nothing was sent');
+    expect(page).toContain('Unseen Embassy');
+    expect(page).toContain('Kept for me.');
+    expect(await letterCount(slug)).toBe(0);
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [typed.email])).rows).toEqual([]);
+
+    // Signed again from the page as it came back: the letters go, to the targets it listed.
+    const again = await postForm(`${base}/c/${slug}/sign`, { ...typed, letter: seenLetter(page) });
+    expect(again.status).toBe(303);
+    await settled(ctx.db);
+    expect(sentTo([judge, embassy])).toHaveLength(2);
+
+    // A disclosure widened while a page was open is refused as well.
+    const { slug: quiet, opened: narrow } = await openedPage(false);
+    await ctx.db.query(`UPDATE targets t SET disclose = 'full' FROM campaigns c WHERE c.id = t.campaign_id AND c.slug = $1`, [quiet]);
+    expect((await postForm(`${base}/c/${quiet}/sign`, { ...typed, email: `${uniq('q')}@supporter.example`, letter: narrow })).status).toBe(409);
+    // With confirmation on, the confirmation page lists the targets as they are: the signature is stored.
+    const { slug: confirming, opened: before } = await openedPage(true);
+    await addTargets(ctx.db, confirming, [{ name: 'Later Court', email: `${uniq('later')}@court.example` }]);
+    expect((await postForm(`${base}/c/${confirming}/sign`, { ...typed, letter: before })).status).toBe(303);
   });
 
   // Two connections at once: Postgres only (PGlite is one connection).

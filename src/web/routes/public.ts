@@ -3,8 +3,9 @@ import type { AppContext } from '../../context.ts';
 import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.ts';
+import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
-import { CampaignNotOpenError, ConflictError, RateLimitedError, ValidationError } from '../../errors.ts';
+import { CampaignNotOpenError, ConflictError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
@@ -35,7 +36,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   const AND = new Intl.ListFormat('en', { type: 'conjunction' });
 
-  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string> } = {}, status = 200) {
+  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; targetsChanged?: boolean } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const values = form.values ?? {};
     // The letter as the official told the most reads it, so every field a supporter types shows
@@ -71,7 +72,10 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       signatures: c.signatures,
       open: c.campaign.status === 'live',
       preview,
-      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}`,
+      // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
+      // and the targets with what each learns (TargetsChangedError).
+      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}.${targetsFingerprint(c.targets)}`,
+      targetsChanged: form.targetsChanged,
       values,
       errors: form.errors,
       errorList: form.errors && errorSummary(form.errors),
@@ -104,6 +108,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     if (err instanceof CampaignNotOpenError) {
       return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body) }, err.status === 'closed' ? 410 : 409);
     }
+    // The targets as they are now, with what was typed, to be read and signed again.
+    if (err instanceof TargetsChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), targetsChanged: true }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
