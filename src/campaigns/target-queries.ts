@@ -50,14 +50,21 @@ export async function appendTargets(db: Queryable, campaignId: number, targets: 
 }
 
 /**
- * Deletes a target that has no deliveries. Deliveries cascade from targets, so a target that
- * has letters stays: deleting it would erase the record of what was sent.
+ * Deletes a target no letter has gone to, nor been tried: its letters waiting to go (queued, or for
+ * a retry) go with it, as they would if it were retired. Deliveries cascade from targets, so a
+ * target with a letter sent, being sent or failed stays: deleting it would erase that record.
+ * @returns the target and how many letters were dropped; undefined when it was kept.
  */
 export async function deleteUnusedTarget(db: Queryable, campaignId: number, targetId: number) {
-  const { rows } = await db.query<Target>(
-    `DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = t.campaign_id AND d.target_id = t.id)
-     RETURNING *`,
+  const { rows } = await db.query<Target & { dropped: number }>(
+    `WITH gone AS (
+       DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
+          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = t.campaign_id AND d.target_id = t.id
+                             AND d.status NOT IN ('queued', 'retry'))
+       RETURNING *
+     )
+     SELECT gone.*, (SELECT count(*) FROM deliveries d WHERE d.campaign_id = $1 AND d.target_id IN (SELECT id FROM gone))::int AS dropped
+       FROM gone`,
     [campaignId, targetId],
   );
   return rows[0];

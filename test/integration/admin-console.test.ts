@@ -200,6 +200,23 @@ describe('the organizer console on PGlite', () => {
     expect((await getCampaign(ctx.db, asIs)).status).toBe('live');
   });
 
+  it('removes a target no letter went to yet, with the letters waiting for it, rather than keeping it on record', async () => {
+    const tag = uniq('unsent');
+    const slow = `slow-${tag}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${tag}@gov.example` }, { name: 'Slow Office', email: slow }] });
+    const { rows: [target] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM targets WHERE email = $1', [slow]);
+    // Two letters to it waiting: one queued, one for a retry after a 451; none went.
+    for (const [i, status] of (['queued', 'retry'] as const).entries()) {
+      const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${i}-${tag}@supporter.example`]);
+      await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status) VALUES ('letter', $1, $2, $3, $4, $5)`, [sig!.id, target!.id, target!.campaign_id, slow, status]);
+    }
+    await client.open(`/admin/campaigns/${slug}/targets`);
+    const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
+    expect((await client.open(removed.location!)).text).toContain('Slow Office removed: 2 letters not yet sent will not be sent.');
+    expect((await ctx.db.query('SELECT 1 FROM targets WHERE id = $1', [target!.id])).rows).toEqual([]);
+    expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [slow])).rows).toEqual([]);
+  });
+
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
     const tag = uniq('retire');
     const court = `court-${tag}@gov.example`;

@@ -110,10 +110,9 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     try {
       const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired ? { dropped } : {}) });
-      setFlash(ctx, res, retired
-        ? `${target.name} gets no more letters${dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : ''}. Letters went to it already, so it stays on record.`
-        : `${target.name} removed.`);
+      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired || dropped ? { dropped } : {}) });
+      const notSent = dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : '';
+      setFlash(ctx, res, retired ? `${target.name} gets no more letters${notSent}. Letters went to it already, so it stays on record.` : `${target.name} removed${notSent}.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
