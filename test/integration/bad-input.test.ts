@@ -254,6 +254,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect((await fetch(`${base}/cases/no-such-case`)).status).toBe(404);
       expect((await fetch(`${base}/confirm/not-a-token`)).status).toBe(404);
       expect((await postForm(`${base}/confirm/not-a-token`, {})).status).toBe(404);
+      // A link mangled on its way says so, not only that the request was not understood.
+      for (const path of ['/confirm/%ff%fe', '/c/%zz']) {
+        const res = await fetch(`${base}${path}`);
+        expect(res.status).toBe(400);
+        expect(await res.text()).toContain('copy the whole link from the email');
+      }
     });
   });
 
