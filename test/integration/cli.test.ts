@@ -293,4 +293,15 @@ describe('the cli while npm start holds the embedded database', () => {
     // With the boot it holds it in, so a pid file a reboot left behind is not taken for a live holder.
     expect(fs.readFileSync(path.join(dataDir, 'pglite.boot'), 'utf8')).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
   }, 120_000);
+
+  it('stops on one Ctrl-C (SIGINT), leaving no pid file or command socket, so the cli then opens the database itself', async () => {
+    const exited = new Promise<number | null>((resolve) => app!.once('exit', (code) => resolve(code)));
+    app!.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(fs.readdirSync(dataDir).filter((f) => /pid|sock|boot/.test(f))).toEqual([]);
+    const email = `${uniq('after')}@appeal.test`;
+    // Nothing holds the directory now: the cli opens the database itself.
+    const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email], 'correct horse battery staple\n');
+    expect(added.code, added.stderr).toBe(0);
+  }, 120_000);
 });
