@@ -300,8 +300,11 @@ export function isLoopback(host: string): boolean {
  * Settings that start but work against the people they serve, said at start so an operator sees
  * them before the first email does: the process runs either way.
  */
-export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim'>): string[] {
+export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy'>): string[] {
   const warnings: string[] = [];
+  if (config.trustProxy === 'true') {
+    warnings.push('TRUST_PROXY=true believes every X-Forwarded-For entry, which the client writes itself: anyone escapes the per-IP limits. Set the number of proxies in front (1) or their addresses (loopback)');
+  }
   const url = new URL(config.publicUrl);
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');

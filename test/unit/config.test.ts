@@ -175,6 +175,12 @@ describe('warnings at start', () => {
     expect(loadConfig({ MAIL_FROM: 'a@1.2' }).mailFrom.address).toBe('a@1.2');
   });
 
+  it('names TRUST_PROXY=true, which lets any client choose the address its limits count', () => {
+    expect(warned({ TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY=true believes every X-Forwarded-For entry/)]);
+    expect(warned({ TRUST_PROXY: '1' })).toEqual([]);
+    expect(warned({ TRUST_PROXY: 'loopback' })).toEqual([]);
+  });
+
   it('names PUBLIC_URL when a public one is not https', () => {
     expect(warned({ PUBLIC_URL: 'http://appeal.example' })).toEqual([expect.stringMatching(/^PUBLIC_URL is not https: .*one-click unsubscribe/)]);
   });
