@@ -219,11 +219,12 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
 
 /**
  * The process's log. A database error's `detail` quotes the row it concerns ("Key (email)=(…)
- * already exists", "Failing row contains (…)"), which may hold a supporter's address or name:
- * it is withheld; its code and message say what went wrong.
+ * already exists", "Failing row contains (…)"), and PGlite's carry the statement's `params`:
+ * either may hold a supporter's address or name, so both are withheld; its code and message say
+ * what went wrong.
  */
 export function createLog(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: ['err.detail'], censor: '[withheld: may quote a row]' } }, destination);
+  return pino({ level, redact: { paths: ['err.detail', 'err.params'], censor: '[withheld: may quote a row]' } }, destination);
 }
 
 /** Builds everything a process needs, once, from config. */

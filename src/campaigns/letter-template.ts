@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Handlebars from 'handlebars';
-import { NOT_PROSE, NOT_TEXT } from '../cases/types.ts';
+import { NOT_PROSE, NOT_TEXT, trimBlank } from '../cases/types.ts';
 import { TemplateError } from '../errors.ts';
 import { oneLine } from '../mail/address.ts';
 
@@ -40,16 +40,25 @@ const MAX_LENGTH = { subject: 300, body: 20_000 } as const;
 /** How deeply {{#if}} and {{#unless}} blocks may nest: far beyond any letter, far below what overflows the renderer. */
 const MAX_DEPTH = 30;
 
-/** What is wrong with a part of a letter longer than it may be, if it is: no template is parsed then. */
+/**
+ * What is wrong with a part of a letter longer than it may be, if it is: no template is parsed
+ * then. Measured as campaignInput measures it (line, prose), so a part refused here is refused
+ * there, and one whose template is not checked is never saved.
+ */
 export function tooLong(field: 'subject' | 'body', source: string): string | undefined {
   const max = MAX_LENGTH[field];
-  return source.replace(/\r\n?/g, '\n').trim().length > max ? `must be at most ${max} characters` : undefined;
+  const length = field === 'subject' ? trimBlank(source).length : source.replace(/\r\n?/g, '\n').trim().length;
+  return length > max ? `must be at most ${max} characters` : undefined;
 }
 
-/** The line where blocks first nest deeper than MAX_DEPTH (counted by their tags, comments aside), if they do. */
+/**
+ * The line where blocks first nest deeper than MAX_DEPTH, if they do: counted by their tags,
+ * not in comments nor escaped (`\\{{`), which open and close nothing.
+ */
 function tooDeep(source: string): number | undefined {
   let depth = 0;
-  for (const tag of source.matchAll(/\{\{~?\s*(#|\^\s*[^\s}~]|\/)/g)) {
+  for (const tag of source.matchAll(/\{\{~?!--[\s\S]*?--~?\}\}|\{\{~?!(?!--)[\s\S]*?\}\}|\\\{\{|\{\{~?\s*(#|\^\s*[^\s}~]|\/)/g)) {
+    if (!tag[1]) continue;
     depth += tag[1] === '/' ? -1 : 1;
     if (depth > MAX_DEPTH) return source.slice(0, tag.index).split('\n').length;
   }

@@ -50,24 +50,25 @@ export async function appendTargets(db: Queryable, campaignId: number, targets: 
 }
 
 /**
- * Deletes a target no letter has gone to, nor been tried: its letters waiting to go (queued, or for
- * a retry) go with it, as they would if it were retired. Deliveries cascade from targets, so a
- * target with a letter sent, being sent or failed stays: deleting it would erase that record.
- * @returns the target and how many letters were dropped; undefined when it was kept.
+ * Deletes a target no letter has gone to, nor been tried. Its letters never tried go first, as
+ * they would if it were retired, each checked again under its row lock: one a worker claimed
+ * meanwhile stays. Deliveries cascade from targets, so the target goes only once it has none:
+ * one with a letter sent, being sent, failed or waiting for a retry stays, deleting it would
+ * erase that record.
+ * @returns the target when it was deleted, and how many letters were dropped either way.
  */
 export async function deleteUnusedTarget(db: Queryable, campaignId: number, targetId: number) {
-  const { rows } = await db.query<Target & { dropped: number }>(
-    `WITH gone AS (
-       DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
-          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = t.campaign_id AND d.target_id = t.id
-                             AND d.status NOT IN ('queued', 'retry'))
-       RETURNING *
-     )
-     SELECT gone.*, (SELECT count(*) FROM deliveries d WHERE d.campaign_id = $1 AND d.target_id IN (SELECT id FROM gone))::int AS dropped
-       FROM gone`,
+  const { rowCount: dropped } = await db.query(
+    `DELETE FROM deliveries WHERE campaign_id = $1 AND target_id = $2 AND status = 'queued' AND attempts = 0`,
     [campaignId, targetId],
   );
-  return rows[0];
+  const { rows } = await db.query<Target>(
+    `DELETE FROM targets t WHERE t.id = $2 AND t.campaign_id = $1
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = t.campaign_id AND d.target_id = t.id)
+     RETURNING *`,
+    [campaignId, targetId],
+  );
+  return { target: rows[0], dropped };
 }
 
 export async function countTargets(db: Queryable, campaignId: number) {

@@ -53,8 +53,9 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
 
 /**
  * Takes a target off a campaign. One that no letter went to, nor was tried, is deleted with the
- * letters waiting for it. One that letters went to stays on record, retired: no new letter or digest goes to it, and its letters not yet taken by a
- * worker are dropped (an official who left office, or asked to be written to no more).
+ * letters waiting for it. One that letters went to, or were tried, stays on record, retired: no
+ * new letter or digest goes to it, and its letters not yet taken by a worker are dropped (an
+ * official who left office, or asked to be written to no more).
  * @returns the target, whether it was retired rather than deleted, how many letters were dropped,
  * and whether this call changed anything (a target retired already is left as it is).
  * @throws NotFoundError; ConflictError when it is the campaign's last target written to.
@@ -68,13 +69,10 @@ export async function removeTarget(db: Db, slug: string, targetId: number): Prom
     if (!target) throw new NotFoundError('target');
     if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
     if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
-    const removed = await q.deleteUnusedTarget(tx, campaign.id, targetId);
-    if (removed) {
-      const { dropped, ...target } = removed;
-      return { target, retired: false, dropped, changed: true };
-    }
+    const unused = await q.deleteUnusedTarget(tx, campaign.id, targetId);
+    if (unused.target) return { target: unused.target, retired: false, dropped: unused.dropped, changed: true };
     const { dropped, ...retired } = (await q.retireTarget(tx, campaign.id, targetId))!;
-    return { target: retired, retired: true, dropped, changed: true };
+    return { target: retired, retired: true, dropped: unused.dropped + dropped, changed: true };
   });
 }
 

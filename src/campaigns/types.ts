@@ -50,15 +50,22 @@ export const TARGET_SEEN = `t.added_at <= s.created_at
 
 /**
  * Names the targets a sign page lists and what each learns: with confirmation off the letters go
- * at once, so a signature sent from a page that listed others (one added, a disclosure widened
- * while it was open) is refused rather than sent to them. TARGETS_FINGERPRINT is the same in SQL.
+ * at once, so a signature sent from a page that listed others (one added, a disclosure changed
+ * while it was open) is refused rather than sent to them. Compared only there, where `full`
+ * gives no address (it was not confirmed) and so tells what `name_place` does.
+ * TARGETS_FINGERPRINT is the same in SQL.
  */
 export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[]) =>
-  crypto.createHash('md5').update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose}`).join(',')).digest('hex').slice(0, 16);
+  crypto
+    .createHash('md5')
+    .update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose === 'full' ? 'name_place' : t.disclose}`).join(','))
+    .digest('hex')
+    .slice(0, 16);
 
 /** SQL: targetsFingerprint of campaign `c`'s targets still written to (those its page lists). */
-export const TARGETS_FINGERPRINT = `left(md5(coalesce((SELECT string_agg(t.id || ':' || t.disclose, ',' ORDER BY t.id)
-    FROM targets t WHERE t.campaign_id = c.id AND t.retired_at IS NULL), '')), 16)`;
+export const TARGETS_FINGERPRINT = `left(md5(coalesce((
+    SELECT string_agg(t.id || ':' || CASE t.disclose WHEN 'full' THEN 'name_place' ELSE t.disclose END, ',' ORDER BY t.id)
+      FROM targets t WHERE t.campaign_id = c.id AND t.retired_at IS NULL), '')), 16)`;
 
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';

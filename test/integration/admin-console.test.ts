@@ -4,6 +4,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { getCase } from '../../src/cases/service.ts';
 import { getCampaign } from '../../src/campaigns/service.ts';
+import { addTargets } from '../../src/campaigns/targets.ts';
 import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
 import { STARTER_BODY } from '../../src/web/routes/admin/campaigns.ts';
 import { subscribeConfirmedSigner } from '../../src/subscribers/service.ts';
@@ -205,16 +206,27 @@ describe('the organizer console on PGlite', () => {
     const slow = `slow-${tag}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${tag}@gov.example` }, { name: 'Slow Office', email: slow }] });
     const { rows: [target] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM targets WHERE email = $1', [slow]);
-    // Two letters to it waiting: one queued, one for a retry after a 451; none went.
-    for (const [i, status] of (['queued', 'retry'] as const).entries()) {
-      const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${i}-${tag}@supporter.example`]);
-      await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status) VALUES ('letter', $1, $2, $3, $4, $5)`, [sig!.id, target!.id, target!.campaign_id, slow, status]);
-    }
+    const { rows: [tried] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [`court-${tag}@gov.example`]);
+    const waiting = async (targetId: number, status: string, attempts: number, who: string) => {
+      const { rows: [sig] } = await ctx.db.query<{ id: number }>(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Signer', $2, 'confirmed', now()) RETURNING id`, [target!.campaign_id, `${who}-${tag}@supporter.example`]);
+      await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts) SELECT 'letter', $1, id, campaign_id, email, $3, $4 FROM targets WHERE id = $2`, [sig!.id, targetId, status, attempts]);
+    };
+    // Two letters to it waiting, never tried.
+    await waiting(target!.id, 'queued', 0, 'a');
+    await waiting(target!.id, 'queued', 0, 'b');
     await client.open(`/admin/campaigns/${slug}/targets`);
     const removed = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
     expect((await client.open(removed.location!)).text).toContain('Slow Office removed: 2 letters not yet sent will not be sent.');
     expect((await ctx.db.query('SELECT 1 FROM targets WHERE id = $1', [target!.id])).rows).toEqual([]);
     expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [slow])).rows).toEqual([]);
+
+    // A letter waiting for a retry was tried (its server may have taken it before the answer was
+    // lost): the target stays on record, retired.
+    await addTargets(ctx.db, slug, [{ name: 'Spare', email: `spare-${tag}@gov.example` }]);
+    await waiting(tried!.id, 'retry', 1, 'c');
+    const retired = await client.post(`/admin/campaigns/${slug}/targets/${tried!.id}/remove`, { confirmed: '1' });
+    expect((await client.open(retired.location!)).text).toContain('Court gets no more letters: 1 letter not yet sent will not be sent. Letters went to it or were tried already, so it stays on record.');
+    expect((await ctx.db.query('SELECT retired_at IS NOT NULL AS retired FROM targets WHERE id = $1', [tried!.id])).rows).toEqual([{ retired: true }]);
   });
 
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
@@ -275,7 +287,7 @@ describe('the organizer console on PGlite', () => {
     await until(() => letters(gone), (l) => l.length === 2 && l.every((x) => x === 'sent'));
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.retire', 'target.reinstate']);
     // The log names the official, which an id alone no longer would once the target is gone.
-    expect((await actions(ctx, organizerId)).find((a) => a.action === 'target.retire')!.detail).toMatchObject({ target: target!.id, name: 'Former Minister' });
+    expect((await actions(ctx, organizerId)).find((a) => a.action === 'target.retire' && a.object === `campaign:${slug}`)!.detail).toMatchObject({ target: target!.id, name: 'Former Minister' });
   });
 
   it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {

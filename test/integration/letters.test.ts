@@ -203,10 +203,17 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     expect(sentTo([judge, embassy])).toHaveLength(2);
 
-    // A disclosure widened while a page was open is refused as well.
-    const { slug: quiet, opened: narrow } = await openedPage(false);
-    await ctx.db.query(`UPDATE targets t SET disclose = 'full' FROM campaigns c WHERE c.id = t.campaign_id AND c.slug = $1`, [quiet]);
+    // A disclosure widened while a page was open is refused as well; `full` tells what `name_place`
+    // does where nobody confirms an address, so a change between them refuses nothing.
+    const { slug: quiet } = await openedPage(false);
+    const disclose = (to: string) => ctx.db.query(`UPDATE targets t SET disclose = $2 FROM campaigns c WHERE c.id = t.campaign_id AND c.slug = $1`, [quiet, to]);
+    await disclose('name');
+    const narrow = seenLetter(await (await fetch(`${base}/c/${quiet}`)).text());
+    await disclose('name_place');
     expect((await postForm(`${base}/c/${quiet}/sign`, { ...typed, email: `${uniq('q')}@supporter.example`, letter: narrow })).status).toBe(409);
+    const placed = seenLetter(await (await fetch(`${base}/c/${quiet}`)).text());
+    await disclose('full');
+    expect((await postForm(`${base}/c/${quiet}/sign`, { ...typed, email: `${uniq('q')}@supporter.example`, letter: placed })).status).toBe(303);
     // With confirmation on, the confirmation page lists the targets as they are: the signature is stored.
     const { slug: confirming, opened: before } = await openedPage(true);
     await addTargets(ctx.db, confirming, [{ name: 'Later Court', email: `${uniq('later')}@court.example` }]);

@@ -49,6 +49,11 @@ describe('validating a letter template', () => {
     // Line breaks as a browser sends them count once, as the field's own limit counts them.
     expect(() => validateLetterTemplate('body', 'line\r\n'.repeat(3_999))).not.toThrow();
     expect(() => validateLetterTemplate('body', nested(30) + '{{#if date}}a{{^}}b{{/if}}{{#unless date}}c{{else}}d{{/unless}}'.repeat(100))).not.toThrow();
+    // Tags in comments, or escaped, open and close nothing.
+    expect(() => validateLetterTemplate('body', `{{!-- ${'{{#if date}}'.repeat(40)} --}}{{! {{#if x}} }}x`)).not.toThrow();
+    expect(errorsOf(`${'\\{{/if}}'.repeat(40)}${nested(31)}`)).toEqual({ body: 'Line 1: blocks nested more than 30 deep' });
+    // Measured as the subject's field measures it: blank characters at the ends do not count.
+    expect(errorsOf(`{{#each x}}{{/each}}${'\u200b'.repeat(300)}`, 'subject').subject).toMatch(/\{\{#each\}\} is not available/);
   });
 
   it('says a NUL or another control character is not text, not a syntax error, and where it is', () => {

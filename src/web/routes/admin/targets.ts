@@ -112,7 +112,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
       if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired || dropped ? { dropped } : {}) });
       const notSent = dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : '';
-      setFlash(ctx, res, retired ? `${target.name} gets no more letters${notSent}. Letters went to it already, so it stays on record.` : `${target.name} removed${notSent}.`);
+      setFlash(ctx, res, retired ? `${target.name} gets no more letters${notSent}. Letters went to it or were tried already, so it stays on record.` : `${target.name} removed${notSent}.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
