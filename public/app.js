@@ -54,7 +54,7 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
   // Move focus to the error summary so screen readers announce it.
-  var errors = document.querySelector('.errors[role=alert]');
+  var errors = document.querySelector('.errors[role=alert], .notice[role=alert][autofocus]');
   if (errors) errors.focus();
   var copy = document.querySelector('input.copy');
   if (copy) copy.addEventListener('focus', function () { copy.select(); });

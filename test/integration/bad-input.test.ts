@@ -272,12 +272,21 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const html = await form.text();
       expect(html).toMatch(/paused and not taking signatures/);
       expect(html).toContain('Your signature was not sent.');
+      // Where to look, on a phone too: the notice takes focus, and the title says it was refused.
+      expect(html).toMatch(/<p class="notice" role="alert" tabindex="-1" autofocus>This campaign is paused/);
+      expect(html).toMatch(/<title>Error: /);
       expect(html).toMatch(/<textarea id="kept-note" readonly[^>]*>Please &lt;free&gt; her<\/textarea>/);
       const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('p')}@supporter.example` });
       expect(json.status).toBe(409);
       expect((await json.json()).error.code).toBe('campaign_paused');
     });
-    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('This campaign is paused');
+    const opened = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(opened).toContain('This campaign is paused');
+    expect(opened).not.toContain('autofocus>This campaign');
+    // Its thanks page (a signer's "see the progress") asks nobody to sign it.
+    const thanks = await (await fetch(`${base}/c/${slug}/thanks`)).text();
+    expect(thanks).toContain('The campaign is paused: it takes no signatures for now.');
+    expect(thanks).not.toContain('Ask others to sign');
   });
 
   it('answers a signature on a closed campaign with a 410 page saying so', async () => {

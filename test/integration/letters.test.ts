@@ -197,6 +197,14 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(await letterCount(slug)).toBe(0);
     expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [typed.email])).rows).toEqual([]);
 
+    // Sent back for a mistake instead, the form says so too: the page it comes back on lists the
+    // targets as they are, and the post after it is not refused.
+    const typo = await postForm(`${base}/c/${slug}/sign`, { ...typed, email: 'typo@supporter', letter: opened });
+    expect(typo.status).toBe(400);
+    const typoPage = await typo.text();
+    expect(typoPage).toContain('changed while this page was open');
+    expect(typoPage).toContain('must be a valid email address');
+
     // Signed again from the page as it came back: the letters go, to the targets it listed.
     const again = await postForm(`${base}/c/${slug}/sign`, { ...typed, letter: seenLetter(page) });
     expect(again.status).toBe(303);

@@ -36,8 +36,17 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   const AND = new Intl.ListFormat('en', { type: 'conjunction' });
 
-  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; targetsChanged?: boolean } = {}, status = 200) {
+  /**
+   * The campaign page; with `form`, a form sent back: what was typed, its mistakes, and `seen`,
+   * the `letter` field it carried. Where letters go without confirmation, a form from a page that
+   * listed other targets says so, whatever else sent it back: the page it comes back on lists them
+   * as they are, so the next post would not be refused for it (TargetsChangedError).
+   */
+  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
+    const fingerprint = targetsFingerprint(c.targets);
+    const seenTargets = typeof form.seen === 'string' ? form.seen.split('.')[2] : undefined;
+    const targetsChanged = !c.campaign.require_confirmation && seenTargets !== undefined && seenTargets !== fingerprint;
     const values = form.values ?? {};
     // The letter as the official told the most reads it, so every field a supporter types shows
     // where it goes (a name-only court first in the list would hide the city and country); the
@@ -60,8 +69,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       hiddenFor(c.campaign.delivery_mode, shownTo?.disclose ?? 'name_place'),
     );
     page(res, 'campaign', {
-      // A screen reader hears the title first: it says the form came back with mistakes.
-      title: form.errors ? `Error: ${c.campaign.title}` : c.campaign.title,
+      // A screen reader hears the title first: it says the form came back refused.
+      title: status >= 400 ? `Error: ${c.campaign.title}` : c.campaign.title,
       campaign: c.campaign,
       case: c.case,
       targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),
@@ -74,8 +83,10 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       preview,
       // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
       // and the targets with what each learns (TargetsChangedError).
-      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}.${targetsFingerprint(c.targets)}`,
-      targetsChanged: form.targetsChanged,
+      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}.${fingerprint}`,
+      targetsChanged,
+      // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
+      refused: form.values !== undefined,
       values,
       errors: form.errors,
       errorList: form.errors && errorSummary(form.errors),
@@ -106,14 +117,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const keepTyped: ErrorRequestHandler = async (err, req, res, next) => {
     // Paused or closed since the page was opened: the campaign as it is now, with the note typed.
     if (err instanceof CampaignNotOpenError) {
-      return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body) }, err.status === 'closed' ? 410 : 409);
+      return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, err.status === 'closed' ? 410 : 409);
     }
     // The targets as they are now, with what was typed, to be read and signed again.
-    if (err instanceof TargetsChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), targetsChanged: true }, 409);
+    if (err instanceof TargetsChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
-    await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { email } }, 429);
+    await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { email }, seen: req.body?.letter }, 429);
   };
 
   router.post(
@@ -132,7 +143,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields) }, 400);
+        await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields), seen: req.body?.letter }, 400);
       }
     },
     keepTyped,
