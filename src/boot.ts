@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLog } from './log.ts';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db, type Queryable } from './db/index.ts';
@@ -215,16 +216,6 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
       await Promise.race([client.eval(RELEASE, 2, key, holders, id, self).catch(() => undefined), sleep(RELEASE_WAIT_MS, undefined, { ref: false })]);
     },
   };
-}
-
-/**
- * The process's log. A database error's `detail` quotes the row it concerns ("Key (email)=(…)
- * already exists", "Failing row contains (…)"), and PGlite's carry the statement's `params`:
- * either may hold a supporter's address or name, so both are withheld; its code and message say
- * what went wrong.
- */
-export function createLog(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: ['err.detail', 'err.params'], censor: '[withheld: may quote a row]' } }, destination);
 }
 
 /** Builds everything a process needs, once, from config. */

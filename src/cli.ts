@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { pino } from 'pino';
 import { runCommand, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
+import { createLog } from './log.ts';
 import type { CommandReply, CommandRequest } from './db/embedded.ts';
 
 function fail(message: string): never {
@@ -78,7 +78,7 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
       }
     }
     try {
-      embedded = await openEmbedded(config.dataDir, pino({ level: 'warn' }));
+      embedded = await openEmbedded(config.dataDir, createLog('warn'));
     } catch (err) {
       // Another process (a second cli started with this one) took it first: ask or wait for that one.
       if (!(err instanceof EmbeddedBusyError) || tries >= 3) throw err;

@@ -23,8 +23,9 @@ async function main(mode: Mode): Promise<void> {
     throw err;
   }
   // The rest loads only once config is valid, so a bad variable is reported at once.
-  const [{ boot, createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
+  const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
     import('./boot.ts'),
+    import('./log.ts'),
     import('./demo.ts'),
     import('./organizers/service.ts'),
     import('./web/app.ts'),

@@ -52,14 +52,27 @@ export function tooLong(field: 'subject' | 'body', source: string): string | und
 }
 
 /**
- * The line where blocks first nest deeper than MAX_DEPTH, if they do: counted by their tags,
- * not in comments nor escaped (`\\{{`), which open and close nothing.
+ * The line where blocks first nest deeper than MAX_DEPTH, if they do, counted by their tags as
+ * Handlebars' parser nests them: a block opens one level, each `{{else if …}}` of its chain one
+ * more, and its closing tag ends them all. Tags in comments, and escaped ones (`\{{`, but not
+ * `\\{{`, a backslash before a tag), open and close nothing.
  */
 function tooDeep(source: string): number | undefined {
+  const chains: number[] = [];
   let depth = 0;
-  for (const tag of source.matchAll(/\{\{~?!--[\s\S]*?--~?\}\}|\{\{~?!(?!--)[\s\S]*?\}\}|\\\{\{|\{\{~?\s*(#|\^\s*[^\s}~]|\/)/g)) {
-    if (!tag[1]) continue;
-    depth += tag[1] === '/' ? -1 : 1;
+  const tags = /\{\{~?!--[\s\S]*?--~?\}\}|\{\{~?!(?!--)[\s\S]*?\}\}|(?<!\\)\\\{\{|\{\{~?\s*(#|\^\s*[^\s}~]|else\s+[^\s}~]|\/)/g;
+  for (const tag of source.matchAll(tags)) {
+    const kind = tag[1];
+    if (!kind) continue;
+    if (kind === '/') {
+      depth -= chains.pop() ?? 0;
+      continue;
+    }
+    if (kind.startsWith('else')) {
+      if (chains.length === 0) continue;
+      chains[chains.length - 1]! += 1;
+    } else chains.push(1);
+    depth += 1;
     if (depth > MAX_DEPTH) return source.slice(0, tag.index).split('\n').length;
   }
   return undefined;

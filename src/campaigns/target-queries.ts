@@ -50,7 +50,8 @@ export async function appendTargets(db: Queryable, campaignId: number, targets: 
 }
 
 /**
- * Deletes a target no letter has gone to, nor been tried. Its letters never tried go first, as
+ * Deletes a target no letter has gone to, nor been tried. Its letters never tried (a failed one
+ * sent again starts at 0 attempts, but keeps its last error) go first, as
  * they would if it were retired, each checked again under its row lock: one a worker claimed
  * meanwhile stays. Deliveries cascade from targets, so the target goes only once it has none:
  * one with a letter sent, being sent, failed or waiting for a retry stays, deleting it would
@@ -59,7 +60,7 @@ export async function appendTargets(db: Queryable, campaignId: number, targets: 
  */
 export async function deleteUnusedTarget(db: Queryable, campaignId: number, targetId: number) {
   const { rowCount: dropped } = await db.query(
-    `DELETE FROM deliveries WHERE campaign_id = $1 AND target_id = $2 AND status = 'queued' AND attempts = 0`,
+    `DELETE FROM deliveries WHERE campaign_id = $1 AND target_id = $2 AND status = 'queued' AND attempts = 0 AND last_error IS NULL`,
     [campaignId, targetId],
   );
   const { rows } = await db.query<Target>(

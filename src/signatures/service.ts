@@ -52,17 +52,32 @@ const intake = perDb((db: Queryable) => ({
   nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK), ID_BLOCK_MS),
   store: coalesce(async (sigs: q.NewSignature[]): Promise<(q.StoredSignature | Error)[]> => {
     try {
-      return await q.insertSignatures(db, sigs);
+      return await insertSignatures(db, sigs);
     } catch (err) {
       if (sigs.length === 1) throw err;
       // One row the database refuses must not fail the others that shared its statement: each
       // goes again alone, and only the refused one's caller hears of it.
       const alone = (s: q.NewSignature) =>
-        q.insertSignatures(db, [s]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+        insertSignatures(db, [s]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
       return Promise.all(sigs.map(alone));
     }
   }),
 }));
+/**
+ * Stores signatures (insertSignatures), once more when a target was deleted while the statement
+ * waited for its campaign (removeTarget holds it): its letters' key check fails then, and a second
+ * statement reads the targets as they are now.
+ */
+async function insertSignatures(db: Queryable, sigs: q.NewSignature[]): Promise<q.StoredSignature[]> {
+  try {
+    return await q.insertSignatures(db, sigs);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== FOREIGN_KEY_VIOLATION) throw err;
+    return q.insertSignatures(db, sigs);
+  }
+}
+const FOREIGN_KEY_VIOLATION = '23503';
+
 const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
   coalesce(async (batches: number[][]) => {
     await enqueueDeliveries(queues, batches.flat());

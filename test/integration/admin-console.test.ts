@@ -221,12 +221,19 @@ describe('the organizer console on PGlite', () => {
     expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [slow])).rows).toEqual([]);
 
     // A letter waiting for a retry was tried (its server may have taken it before the answer was
-    // lost): the target stays on record, retired.
-    await addTargets(ctx.db, slug, [{ name: 'Spare', email: `spare-${tag}@gov.example` }]);
+    // lost), and so was one that failed and was sent again (its count starts afresh, its error
+    // stays): each target stays on record, retired.
+    const resent = `resent-${tag}@gov.example`;
+    await addTargets(ctx.db, slug, [{ name: 'Spare', email: `spare-${tag}@gov.example` }, { name: 'Resent', email: resent }]);
+    const { rows: [again] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [resent]);
     await waiting(tried!.id, 'retry', 1, 'c');
-    const retired = await client.post(`/admin/campaigns/${slug}/targets/${tried!.id}/remove`, { confirmed: '1' });
-    expect((await client.open(retired.location!)).text).toContain('Court gets no more letters: 1 letter not yet sent will not be sent. Letters went to it or were tried already, so it stays on record.');
-    expect((await ctx.db.query('SELECT retired_at IS NOT NULL AS retired FROM targets WHERE id = $1', [tried!.id])).rows).toEqual([{ retired: true }]);
+    await waiting(again!.id, 'queued', 0, 'd');
+    await ctx.db.query(`UPDATE deliveries SET last_error = 'timeout after DATA' WHERE recipient = $1`, [resent]);
+    for (const [t, name] of [[tried!, 'Court'], [again!, 'Resent']] as const) {
+      const retired = await client.post(`/admin/campaigns/${slug}/targets/${t.id}/remove`, { confirmed: '1' });
+      expect((await client.open(retired.location!)).text).toContain(`${name} gets no more letters: 1 letter not yet sent will not be sent. Letters went to it or were tried already, so it stays on record.`);
+      expect((await ctx.db.query('SELECT retired_at IS NOT NULL AS retired FROM targets WHERE id = $1', [t.id])).rows).toEqual([{ retired: true }]);
+    }
   });
 
   it('stops writing to a target letters went to: it stays on record, gets no new letter, and can be written to again', async () => {
@@ -584,6 +591,9 @@ describe('the organizer console on PGlite', () => {
     expect((await organizer.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(400);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [reader])).rows).toHaveLength(1);
     expect((await client.get(`/admin/suppressions?q=${tag}`)).text).toContain(reader);
+    // A reason the audit log cannot keep (a NUL) is refused, and the suppression stays with no entry missing.
+    expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'quietly\u0000' })).status).toBe(400);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [official])).rows).toHaveLength(1);
     expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'mailbox restored' })).status).toBe(303);
     expect((await client.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(303);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email IN ($1, $2)', [official, reader])).rows).toHaveLength(0);

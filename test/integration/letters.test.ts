@@ -6,7 +6,7 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { addTargets } from '../../src/campaigns/targets.ts';
 import { keepReplacedLetter } from '../../src/campaigns/queries.ts';
-import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, settled, until } from '../helpers/signing.ts';
+import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, postJson, settled, until } from '../helpers/signing.ts';
 import { RESEND_GAP_SECONDS, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { deliveryJobId } from '../../src/queues.ts';
 
@@ -246,6 +246,26 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     const [letter] = sentTo([judge]);
     expect(letter!.text).toContain('The text on the page.');
+  });
+
+  it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {
+    const { judge, slug } = await openedPage(false);
+    const gone = `${uniq('gone')}@court.example`;
+    await addTargets(ctx.db, slug, [{ name: 'Leaving Court', email: gone }]);
+    const c = await getCampaign(ctx.db, slug);
+    let signing: Promise<Response> | undefined;
+    // A removal as removeTarget makes it (the campaign locked, the unused target deleted), held
+    // open while the signature is sent: its statement read the target before it was gone.
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [c.id]);
+      await tx.query('DELETE FROM targets WHERE email = $1', [gone]);
+      signing = postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Waiting Signer', email: `${uniq('w')}@supporter.example` });
+      await new Promise((r) => setTimeout(r, 700));
+    });
+    expect((await signing!).status).toBe(202);
+    await settled(ctx.db);
+    expect(sentTo([judge])).toHaveLength(1);
+    expect(sentTo([gone])).toEqual([]);
   });
 
   it.runIf(kind === 'postgres')('sends no letter for a confirmation that waited on a close of its campaign', async () => {

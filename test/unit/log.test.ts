@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLog } from '../../src/boot.ts';
+import { createLog } from '../../src/log.ts';
 
 describe('the process log', () => {
   it('withholds what a database error quotes of its row, and keeps its code and message', () => {

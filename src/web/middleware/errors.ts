@@ -67,9 +67,9 @@ export function mapError(err: unknown): Mapped | undefined {
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
   }
-  // Postgres refuses a NUL character in text (22021) and a malformed number, date or time zone
-  // (22P02, 22007, 22008, 22009): the input is wrong, not the server.
-  if (['22021', '22P02', '22007', '22008', '22009'].includes((err as { code?: string }).code ?? '')) {
+  // Postgres refuses a NUL character in text (22021) or in JSON (22P05) and a malformed number,
+  // date or time zone (22P02, 22007, 22008, 22009): the input is wrong, not the server.
+  if (['22021', '22P02', '22P05', '22007', '22008', '22009'].includes((err as { code?: string }).code ?? '')) {
     return { status: 400, code: 'invalid_input', title: 'Bad request', message: 'The request contains a value that is not valid here.' };
   }
   if (err instanceof TemplateError) return { status: 422, code: 'invalid_template', title: 'Template error', message: err.message, fields: err.fields };

@@ -52,6 +52,10 @@ describe('validating a letter template', () => {
     // Tags in comments, or escaped, open and close nothing.
     expect(() => validateLetterTemplate('body', `{{!-- ${'{{#if date}}'.repeat(40)} --}}{{! {{#if x}} }}x`)).not.toThrow();
     expect(errorsOf(`${'\\{{/if}}'.repeat(40)}${nested(31)}`)).toEqual({ body: 'Line 1: blocks nested more than 30 deep' });
+    // A backslash escaped before a tag leaves the tag a tag; a chain of {{else if}} nests as deep.
+    expect(errorsOf('\\\\{{#if date}}'.repeat(31) + 'x' + '{{/if}}'.repeat(31))).toEqual({ body: 'Line 1: blocks nested more than 30 deep' });
+    expect(errorsOf(`{{#if date}}a${'{{else if date}}b'.repeat(30)}{{/if}}`)).toEqual({ body: 'Line 1: blocks nested more than 30 deep' });
+    expect(() => validateLetterTemplate('body', `{{#if date}}a${'{{else if date}}b'.repeat(29)}{{else}}c{{/if}}`.repeat(3))).not.toThrow();
     // Measured as the subject's field measures it: blank characters at the ends do not count.
     expect(errorsOf(`{{#each x}}{{/each}}${'\u200b'.repeat(300)}`, 'subject').subject).toMatch(/\{\{#each\}\} is not available/);
   });

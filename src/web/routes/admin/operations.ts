@@ -3,6 +3,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
+import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
 import { listAudit, recordAudit } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
@@ -87,9 +88,14 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const reason = str(req.body?.reason).trim();
     try {
       if (reason.length < 3) throw new ValidationError({ [`reason`]: 'say why this address may get mail again' });
-      const removed = await removeSuppression(db, email, officialsOnly(res));
+      if (NOT_PROSE.test(reason)) throw new ValidationError({ reason: NOT_TEXT });
+      // Lifted with its audit entry or not at all: no suppression goes without a record of who and why.
+      const removed = await db.transaction(async (tx) => {
+        const gone = await removeSuppression(tx, email, officialsOnly(res));
+        if (gone) await recordAudit(tx, actor(res), 'suppression.remove', `suppression:${gone.email}`, { reason: reason.slice(0, 500), was: gone.reason.slice(0, 200), kind: gone.kind });
+        return gone;
+      });
       if (!removed) throw new ValidationError({ reason: 'this address is not on the list (any more)' });
-      await recordAudit(db, actor(res), 'suppression.remove', `suppression:${removed.email}`, { reason: reason.slice(0, 500), was: removed.reason.slice(0, 200), kind: removed.kind });
       setFlash(ctx, res, `${removed.email} can get mail again.`);
       res.redirect(303, '/admin/suppressions');
     } catch (err) {
