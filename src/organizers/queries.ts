@@ -30,6 +30,17 @@ export async function touchSession(db: Queryable, idHash: string, idleSeconds: n
   return rows[0];
 }
 
+/** A live session's organizer, its expiry left as it is. */
+export async function liveSession(db: Queryable, idHash: string) {
+  const { rows } = await db.query<Organizer & { session_created_at: Date }>(
+    `SELECT o.*, s.created_at AS session_created_at
+       FROM organizer_sessions s JOIN organizers o ON o.id = s.organizer_id
+      WHERE s.id_hash = $1 AND s.expires_at > now()`,
+    [idHash],
+  );
+  return rows[0];
+}
+
 export async function deleteSession(db: Queryable, idHash: string) {
   await db.query('DELETE FROM organizer_sessions WHERE id_hash = $1', [idHash]);
 }

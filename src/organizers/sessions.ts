@@ -19,9 +19,13 @@ export async function createSession(db: Queryable, organizerId: number): Promise
   return id;
 }
 
-/** The organizer of a live session, which now lasts another idle period; undefined when it ended. */
-export async function findSession(db: Queryable, sessionId: string): Promise<Organizer | undefined> {
-  const row = await q.touchSession(db, hashToken(sessionId), SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS);
+/**
+ * The organizer of a live session, which now lasts another idle period (unless `activity` is
+ * false: a page's background poll is no sign anyone is there); undefined when it ended.
+ */
+export async function findSession(db: Queryable, sessionId: string, activity = true): Promise<Organizer | undefined> {
+  const idHash = hashToken(sessionId);
+  const row = activity ? await q.touchSession(db, idHash, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS) : await q.liveSession(db, idHash);
   if (!row) return undefined;
   const { session_created_at: _created, ...organizer } = row;
   return organizer;

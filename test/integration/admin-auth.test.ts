@@ -5,7 +5,7 @@ import { addOrganizer, LOGIN_MAX_FAILURES } from '../../src/organizers/service.t
 import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
-import { uniq } from '../helpers/fixtures.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 
 const failureText = (html: string) => /<div class="errors" role="alert"[^>]*><p>([^<]+)<\/p>/.exec(html)?.[1];
 const cookieLine = (lines: string[], name: string) => lines.find((l) => l.startsWith(`${name}=`));
@@ -77,6 +77,24 @@ describe('signing in to the console (Postgres)', () => {
     const raw = decodeURIComponent(client.cookies.get('appeal_session')!).replace(/^s:/, '').replace(/\.[^.]+$/, '');
     const { rows } = await ctx.db.query<{ id_hash: string }>('SELECT id_hash FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
     expect(rows.map((r) => r.id_hash)).toEqual([crypto.createHash('sha256').update(raw).digest('hex')]);
+  });
+
+  it('keeps a session alive for pages asked for, not for a campaign page\'s background poll of its counts', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    await client.post('/admin/login', { email: organizer.email, password: PASSWORD });
+    const { slug } = await createLiveCampaign(ctx.db);
+    const expires = async () => (await ctx.db.query<{ left: number }>(
+      `SELECT extract(epoch FROM expires_at - now())::float8 AS left FROM organizer_sessions WHERE organizer_id = $1`, [organizer.id],
+    )).rows[0]!.left;
+    // As if the organizer had left the page open for most of the idle period.
+    await ctx.db.query(`UPDATE organizer_sessions SET expires_at = now() + interval '60 seconds' WHERE organizer_id = $1`, [organizer.id]);
+    const poll = await client.get(`/admin/campaigns/${slug}/stats.json`);
+    expect(poll.status).toBe(200);
+    expect(await expires()).toBeLessThanOrEqual(60);
+    expect((await client.get(`/admin/campaigns/${slug}`)).status).toBe(200);
+    expect(await expires()).toBeGreaterThan(3600);
   });
 
   it('marks the cookies Secure when PUBLIC_URL is https', async () => {
