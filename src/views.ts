@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
 import Handlebars from 'handlebars';
 
 export const TEMPLATES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'templates');
@@ -68,6 +69,7 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('formatDate', (d: Date | string | null) =>
     d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '');
   h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
+  h.registerHelper('kindName', (kind: string) => KIND_NAMES[kind as DeliveryKind] ?? kind);
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));
   h.registerHelper('json', (v: unknown) => JSON.stringify(v));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));

@@ -24,12 +24,17 @@ export interface TargetCsv {
 
 type Column = (typeof TARGET_CSV_COLUMNS)[number];
 
-/** Column names as spreadsheets and people write them, with case, spaces, dots, dashes and underscores taken out. */
+/**
+ * Column names as spreadsheets and people write them, with case, spaces, dots, dashes and
+ * underscores taken out: in English, Russian and Kazakh, the languages the campaigns' organizers
+ * keep their lists in.
+ */
 const HEADER_NAMES: Record<string, Column> = {
-  name: 'name', fullname: 'name',
-  title: 'title', position: 'title', jobtitle: 'title',
+  name: 'name', fullname: 'name', фио: 'name', имя: 'name', получатель: 'name', атыжөні: 'name', аты: 'name',
+  title: 'title', position: 'title', jobtitle: 'title', должность: 'title', лауазымы: 'title', лауазым: 'title',
   email: 'email', emailaddress: 'email', mail: 'email',
-  salutation: 'salutation', greeting: 'salutation',
+  электроннаяпочта: 'email', почта: 'email', адресэлектроннойпочты: 'email', электрондықпошта: 'email', пошта: 'email',
+  salutation: 'salutation', greeting: 'salutation', обращение: 'salutation', қаратпа: 'salutation', үндеу: 'salutation',
   disclose: 'disclose',
 };
 
@@ -103,7 +108,8 @@ export function parseTargetsCsv(text: string): TargetCsv {
   }
   const header = records[0] && headerOf(records[0].record);
   if (header && 'error' in header) return { rows: [], valid: false, fileError: header.error };
-  const body = header ? records.slice(1) : records;
+  // A row of separators only (`;;;;`, as Excel writes a formatted empty row) is an empty line.
+  const body = (header ? records.slice(1) : records).filter((r) => r.record.some((cell) => cell !== ''));
   if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
   if (body.length > MAX_ROWS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_ROWS} targets; this CSV has ${body.length} rows.` };
   const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;

@@ -2,6 +2,15 @@ import type { Queryable } from '../db/index.ts';
 import type { Message } from '../mail/transport.ts';
 
 export type DeliveryKind = 'confirm' | 'optin' | 'letter' | 'digest' | 'alert' | 'welcome';
+/** What each kind of email is, in an organizer's words. */
+export const KIND_NAMES: Record<DeliveryKind, string> = {
+  confirm: 'signature confirmation',
+  optin: 'subscription confirmation',
+  letter: 'letter',
+  digest: 'digest',
+  alert: 'case alert',
+  welcome: 'welcome',
+};
 export type DeliveryStatus = 'queued' | 'sending' | 'retry' | 'sent' | 'failed';
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['queued', 'sending', 'retry', 'sent', 'failed'];
 

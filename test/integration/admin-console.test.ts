@@ -761,6 +761,22 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get('/admin/subscribers')).text).toContain('active');
   });
 
+  it('names kinds of email in words on the dashboard and the failed list, and a resumed campaign is resumed, not launched', async () => {
+    const source = 900_000_000 + Math.floor(Math.random() * 1e6);
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error) VALUES ('optin', $1, 'gone@example.net', 'failed', 1, '550 no such user')`, [source]);
+    try {
+      expect((await client.get('/admin')).text).toMatch(/\d+ failed subscription confirmation emails?/);
+      expect((await client.get('/admin/deliveries/failed')).text).toContain('<td>subscription confirmation</td>');
+    } finally {
+      await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
+    }
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'paused');
+    const page = (await client.get(`/admin/campaigns/${slug}/launch`)).text;
+    expect(page).toContain('The campaign page takes signatures again');
+    expect(page).not.toContain('becomes public');
+    expect(page).toContain('The public page is <a');
+  });
+
   it('says on the dashboard which emails a relay has held back for long, before their attempts run out', async () => {
     const source = 900_000_000 + Math.floor(Math.random() * 1e6);
     await ctx.db.query(
@@ -771,7 +787,7 @@ describe('the organizer console on PGlite', () => {
     );
     try {
       const text = (await client.get('/admin')).text;
-      expect(text).toContain('1 optin email is still being retried more than 30 minutes after it was asked for; the mail relay said: 421 4.7.0 [recipient] try again later');
+      expect(text).toContain('1 subscription confirmation email is still being retried more than 30 minutes after it was asked for; the mail relay said: 421 4.7.0 [recipient] try again later');
     } finally {
       await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
     }

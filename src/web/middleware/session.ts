@@ -85,7 +85,27 @@ export async function stopSession(ctx: AppContext, res: Response): Promise<void>
 
 /** A message shown once on the next page (after a redirect). */
 export function setFlash(ctx: AppContext, res: Response, message: string): void {
-  res.cookie(FLASH_COOKIE, message.slice(0, 300), { ...cookieOptions(ctx), maxAge: 60_000 });
+  res.cookie(FLASH_COOKIE, flashText(message), { ...cookieOptions(ctx), maxAge: 60_000 });
+}
+
+/** How long a flash may be once percent-encoded: a cookie holds about 4 kB with its name and signature. */
+const FLASH_ENCODED_MAX = 3_000;
+
+/**
+ * A flash message as its cookie can carry it: whole when it fits, else cut between characters
+ * with an ellipsis. Cut inside a character (an emoji), the cookie could not be encoded, and the
+ * page after an action that had been done answered with an error.
+ */
+export function flashText(message: string): string {
+  let text = '';
+  let size = 0;
+  for (const char of message.replace(/\p{Cs}/gu, '\uFFFD')) {
+    const encoded = encodeURIComponent(char).length;
+    if (size + encoded > FLASH_ENCODED_MAX) return `${text}…`;
+    text += char;
+    size += encoded;
+  }
+  return text;
 }
 
 /**

@@ -29,6 +29,14 @@ describe('reading targets from CSV', () => {
     expect(lfHeader.rows.map((r) => [r.line, r.target?.email])).toEqual([[2, 'a@court.example'], [3, 'b@court.example']]);
   });
 
+  it('reads Russian and Kazakh column names, and skips rows of separators only, as Excel writes formatted empty rows', () => {
+    const ru = parseTargetsCsv('\uFEFFФИО;Должность;Электронная почта;Обращение\nСудья Ермек;Районный суд;judge2@example.org;Уважаемый судья\n;;;\n');
+    expect(ru.valid).toBe(true);
+    expect(ru.rows.map((r) => r.target)).toEqual([expect.objectContaining({ name: 'Судья Ермек', title: 'Районный суд', email: 'judge2@example.org', salutation: 'Уважаемый судья' })]);
+    const kk = parseTargetsCsv('Аты-жөні;Лауазымы;Электрондық пошта\nСот;Аудандық сот;sot@example.kz\n');
+    expect(kk.rows[0]!.target).toMatchObject({ name: 'Сот', title: 'Аудандық сот', email: 'sot@example.kz' });
+  });
+
   it('counts the empty lines between rows', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,x,a@court.example\n\n  \nB Judge,y,bad\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);

@@ -150,6 +150,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     }
   });
 
+  // A paused campaign's page was public all along: it takes signatures again, nothing more.
+  const RESUME = 'The campaign page takes signatures again; their letters go as before.';
   for (const [action, a] of Object.entries(ACTIONS) as [keyof typeof ACTIONS, (typeof ACTIONS)[keyof typeof ACTIONS]][]) {
     router.get(`/campaigns/:slug/${action}`, async (req, res) => {
       const campaign = await getCampaign(db, String(req.params.slug));
@@ -159,7 +161,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
       const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;
       render(res, 'campaign-status', {
-        title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, explain: (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
+        title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
+        explain: verb === 'Resume' ? RESUME : (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
         caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
 import { countFailedByKind, countLongRetryingByKind } from '../../../deliveries/service.ts';
+import { KIND_NAMES, type DeliveryKind } from '../../../deliveries/types.ts';
 import type { Render } from './render.ts';
 
 /** A live campaign this close to its goal is worth a look (raise the goal, plan the hand-over). */
@@ -16,6 +17,8 @@ export interface Attention {
   href?: string;
   text: string;
 }
+
+const kindName = (kind: string) => KIND_NAMES[kind as DeliveryKind] ?? kind;
 
 function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: string; n: number }[], retrying: { kind: string; n: number; last_error: string | null }[]): Attention[] {
   const items: Attention[] = [];
@@ -35,12 +38,12 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
     if (c.status === 'paused') items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is paused and takes no signatures` });
   }
   for (const f of failedByKind) {
-    if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${f.kind} ${f.n === 1 ? 'email' : 'emails'}` });
+    if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${kindName(f.kind)} ${f.n === 1 ? 'email' : 'emails'}` });
   }
   // Not failed yet, but not going either: a relay down or refusing for now shows here before the
   // attempts run out. Letters are listed on their campaign's page, alerts on their case's.
   for (const r of retrying) {
-    const what = `${r.n} ${r.kind} ${r.n === 1 ? 'email is' : 'emails are'}`;
+    const what = `${r.n} ${kindName(r.kind)} ${r.n === 1 ? 'email is' : 'emails are'}`;
     items.push({ text: `${what} still being retried more than ${RETRYING_MINUTES} minutes after ${r.n === 1 ? 'it was' : 'they were'} asked for${r.last_error ? `; the mail relay said: ${r.last_error}` : ''}` });
   }
   return items;
