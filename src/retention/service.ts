@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { asciiAddress } from '../mail/address.ts';
+import { forgetDroppedOptins } from '../subscribers/queries.ts';
 
 /**
  * Deletes signatures and subscribers never confirmed within `days`, with the deliveries that
@@ -35,12 +36,14 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
   );
   // Someone already known (active, or unsubscribed) who asked to follow more and never confirmed:
   // the request goes, the subscriber and what they did confirm stay.
-  await db.query(
+  const dropped = await db.query<{ subscriber_id: number }>(
     `DELETE FROM subscriptions sub USING subscribers s
       WHERE sub.subscriber_id = s.id AND sub.status = 'pending'
-        AND s.optin_requested_at < now() - make_interval(days => $1)`,
+        AND s.optin_requested_at < now() - make_interval(days => $1)
+      RETURNING sub.subscriber_id`,
     cutoff,
   );
+  if (dropped.rowCount) await forgetDroppedOptins(db, [...new Set(dropped.rows.map((r) => r.subscriber_id))]);
   // A confirmation or opt-in refused for its address suppressed it; once nothing of the address
   // is left, nor is it: its row would say the address was given to Appeal, and for what.
   const suppressions = await db.query<{ email: string }>(

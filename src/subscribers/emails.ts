@@ -51,6 +51,9 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
         cases: listed(pending),
         // Someone already getting alerts loses nothing by ignoring it; nobody deletes their address.
         active: subscriber.status === 'active',
+        // One who left, or whose address bounced, is kept as such a while longer (retention); only
+        // the request goes after a few days.
+        known: subscriber.status === 'unsubscribed' || subscriber.status === 'bounced',
         confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
       }),
     };

@@ -164,10 +164,11 @@ export async function markUnsubscribed(db: Queryable, id: number) {
  * manage link proves the address as well as the opt-in would.
  */
 export async function replaceSubscriptions(db: Queryable, subscriberId: number, caseIds: number[], source: string) {
-  await db.query(
-    'DELETE FROM subscriptions WHERE subscriber_id = $1 AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[]))',
+  const { rows: dropped } = await db.query<{ status: string }>(
+    'DELETE FROM subscriptions WHERE subscriber_id = $1 AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[])) RETURNING status',
     [subscriberId, caseIds],
   );
+  if (dropped.some((d) => d.status === 'pending')) await forgetDroppedOptins(db, [subscriberId]);
   await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
      SELECT $1, nullif(k.id, 0), 'active', $3, 'Chosen on the preferences page', now()
@@ -177,6 +178,21 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
        SET status = 'active', confirmed_at = now()
        WHERE subscriptions.status = 'pending'`,
     [subscriberId, caseIds, source],
+  );
+}
+
+/**
+ * The opt-in link of each subscriber in `ids` whose requests were all dropped unconfirmed (left
+ * unticked on the preferences page, or deleted by retention) stops working: it would say "already
+ * confirmed", or "already used", of a request nobody confirmed. It answers as an unknown link,
+ * whose page says a request not confirmed is deleted.
+ */
+export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
+  await db.query(
+    `UPDATE subscribers s SET confirm_token_hash = NULL
+      WHERE s.id = ANY ($1::bigint[]) AND s.confirm_token_hash IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM subscriptions p WHERE p.subscriber_id = s.id AND p.status = 'pending')`,
+    [ids],
   );
 }
 

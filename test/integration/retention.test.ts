@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
-import { requestSubscription } from '../../src/subscribers/service.ts';
+import { findOptin, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
+import { NotFoundError } from '../../src/errors.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -211,7 +212,12 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
     await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [address]);
 
+    const { rows: [row] } = await ctx.db.query<{ id: number; optin_round: number }>('SELECT id, optin_round FROM subscribers WHERE email = $1', [address]);
+    const link = optinToken(ctx.secret, row!);
+    expect(await findOptin(ctx.db, link)).toMatchObject({ pending: [expect.anything()] });
     await purgeUnconfirmed(ctx.db, 7);
+    // Its link no longer says it "was already used": nobody used it; the request is gone.
+    await expect(findOptin(ctx.db, link)).rejects.toBeInstanceOf(NotFoundError);
     const subscriber = await ctx.db.query<{ status: string; pending: number }>(
       `SELECT s.status, (SELECT count(*)::int FROM subscriptions p WHERE p.subscriber_id = s.id AND p.status = 'pending') AS pending
          FROM subscribers s WHERE s.email = $1`,

@@ -359,6 +359,16 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const after = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
     expect(after).toContain('Saved. You will get alerts for what is ticked below.');
     expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);
+    // A request to follow a third case, then left unticked on this page: its opt-in link no longer
+    // says "already confirmed" of a request nobody confirmed.
+    await optinSent(ctx, email);
+    await pastResendGap(ctx.db, email);
+    expect((await postForm(`${base}/subscribe`, { email, case: announced })).status).toBe(303);
+    const asked = await waitForMail(ctx, email, mailsTo(ctx, email).length + 1);
+    const link = `${base}/subscribe/confirm/${tokenIn(asked, 'subscribe/confirm')}`;
+    expect((await fetch(link)).status).toBe(200);
+    await postForm(`${base}/preferences/${manage}`, { all: 'on', cases: [otherCaseSlug] });
+    expect((await fetch(link)).status).toBe(404);
     // Nothing ticked: the page says that means no alerts, and where leaving is.
     await postForm(`${base}/preferences/${manage}`, {});
     const none = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
@@ -383,6 +393,9 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug })).status).toBe(202);
     const optin = await waitForMail(ctx, email, mailsBefore + 1);
     expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
+    // The address is kept as unsubscribed a while yet: ignoring the email drops only the request.
+    expect(optin.text).toContain('this request\nis deleted after a few days');
+    expect(optin.text).not.toContain('the address is');
     const prefs = await (await fetch(`${base}/preferences/${manage}`)).text();
     expect(prefs).toContain('it has unsubscribed');
     await postForm(`${base}/preferences/${manage}`, { all: 'on' });
