@@ -28,7 +28,13 @@
       var file = input.files && input.files[0];
       if (!target || !file) return;
       var reader = new FileReader();
-      reader.onload = function () { target.value = String(reader.result); input.value = ''; };
+      reader.onload = function () {
+        target.value = String(reader.result);
+        input.value = '';
+        // The file field now says "no file chosen": say where its text went.
+        var said = document.getElementById(input.id + '-status');
+        if (said) said.textContent = file.name + ' is loaded into the CSV box above: check it, then send the form.';
+      };
       reader.readAsText(file);
     });
   }

@@ -114,6 +114,8 @@ describe('running a campaign from the console in a real browser', () => {
     // The file input is read into the textarea by admin.js, then posted like a paste.
     await admin.locator('#f-targets_file').setInputFiles(file);
     await expect.poll(() => admin.getByLabel('Targets as CSV').inputValue()).toContain('consul@embassy.example');
+    // The emptied file field says "no file chosen": a status line says where the text went.
+    expect(await admin.getByRole('status').filter({ hasText: 'targets.csv is loaded into the CSV box' }).count()).toBe(1);
     await admin.getByLabel('Goal').fill('1');
     await admin.getByRole('button', { name: 'Create draft campaign' }).click();
     await admin.getByRole('heading', { name: /Do not deport Erlan/ }).waitFor();
@@ -181,6 +183,9 @@ describe('running a campaign from the console in a real browser', () => {
     expect(await admin.locator('#delivery-counts [data-status=failed]').innerText()).toBe('0');
     expect(await admin.locator('table').last().innerText()).toContain('Dana Signer');
     expect(await admin.locator('.chart svg title').first().textContent()).toContain('Signatures per day');
+    // The chart's figures are readable without a mouse, and the goal meter has a name.
+    expect(await admin.locator('.chart-days tbody tr').count()).toBeGreaterThan(0);
+    expect(await admin.getByRole('meter', { name: 'Confirmed signatures toward the goal' }).count()).toBe(1);
     await screenshot(admin, 'admin-campaign');
 
     await admin.goto(`${base}/admin`);
