@@ -49,16 +49,17 @@ export const TARGET_SEEN = `t.added_at <= s.created_at
   AND NOT EXISTS (SELECT 1 FROM target_absences ta WHERE ta.target_id = t.id AND s.created_at >= ta.retired_at AND s.created_at < ta.reinstated_at)`;
 
 /**
- * Names the targets a sign page lists and what each learns: with confirmation off the letters go
- * at once, so a signature sent from a page that listed others (one added, a disclosure changed
- * while it was open) is refused rather than sent to them. Compared only there, where `full`
- * gives no address (it was not confirmed) and so tells what `name_place` does.
- * TARGETS_FINGERPRINT is the same in SQL.
+ * Names the targets a page lists and what each learns, so that a letter goes only where its page
+ * said: a sign form sent from a page that listed others (one added, a disclosure changed while it
+ * was open) where letters go without confirmation, or a confirmation page's button pressed after
+ * its list changed, is refused rather than sent to them. Without a confirmed address (`confirmed`
+ * false) `full` gives no address, and so tells what `name_place` does. TARGETS_FINGERPRINT is the
+ * same in SQL, for sign forms.
  */
-export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[]) =>
+export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[], confirmed = false) =>
   crypto
     .createHash('md5')
-    .update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose === 'full' ? 'name_place' : t.disclose}`).join(','))
+    .update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose === 'full' && !confirmed ? 'name_place' : t.disclose}`).join(','))
     .digest('hex')
     .slice(0, 16);
 

@@ -195,8 +195,8 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
 
 /** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
 export async function listSignatureTargets(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ name: string; title: string; disclose: Disclose }>(
-    `SELECT t.name, t.title, t.disclose FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
+  const { rows } = await db.query<{ id: number; name: string; title: string; disclose: Disclose }>(
+    `SELECT t.id, t.name, t.title, t.disclose FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
       WHERE s.id = $1 ORDER BY t.position, t.id`,
     [signatureId],
   );

@@ -11,6 +11,7 @@ import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import { discloseWords } from '../campaigns/preview.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
+import { targetsFingerprint } from '../campaigns/types.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
@@ -276,6 +277,8 @@ async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: numbe
   if (kase) await requestSubscription(db, deps, { email, caseSlug: kase.slug }, via);
 }
 
+const TARGETS_CHANGED =
+  'The officials this letter goes to, or what one of them learns, changed after this page was opened. Nothing was sent. Check the list below before you confirm.';
 const SIGNATURE_CHANGED =
   'Someone signed again with this address after this page was opened, so the signature now says something else. Nothing was sent. Check what it says now before you confirm.';
 
@@ -288,12 +291,15 @@ export async function findSignatureByToken(db: Queryable, token: string) {
   const signature = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!signature) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const parts = (await q.getConfirmParts(db, signature.id))!;
+  const targets = await q.listSignatureTargets(db, signature.id);
   return {
     signature,
     // What the button sends, and to whom: the person confirms what they see, not what whoever
     // gave their address may have written.
     // Only a signature confirmed by its address is sent with it, so a `full` target gets it here.
-    targets: (await q.listSignatureTargets(db, signature.id)).map((t) => ({ ...t, learns: discloseWords(t.disclose, true) })),
+    targets: targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, true) })),
+    // Carried by the button (see confirmSignature).
+    targetsSeen: targetsFingerprint(targets, true),
     alertsAsk: parts.alerts_ask,
     digest: parts.delivery_mode === 'digest',
     campaignTitle: parts.campaign_title,
@@ -304,13 +310,15 @@ export async function findSignatureByToken(db: Queryable, token: string) {
 }
 
 /**
- * Confirms a signature as the confirmation page showed it (`shown`: its `edits`) and queues its
+ * Confirms a signature as the confirmation page showed it (`shown`: its `edits`; `targetsSeen`:
+ * the fingerprint of the officials it listed, when the button carried one) and queues its
  * letters in the same transaction. Confirming twice is not an error and sends nothing new.
  * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed
  * meanwhile; ConflictError `signature_changed` when someone signed again with the address after
- * the page was opened: the page must show the new words before they can be confirmed.
+ * the page was opened, `targets_changed` when its officials changed (one written to again, a
+ * disclosure changed): the page must show what is sent, and to whom, before it is confirmed.
  */
-export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown: number): Promise<ConfirmResult> {
+export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown: number, targetsSeen?: string): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const campaign = (await db.query<{ slug: string; title: string; delivery_mode: string; case_id: number }>(
@@ -322,6 +330,10 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   const { ids, askFor } = await db.transaction(async (tx) => {
     // Its status read with a lock, not above: a close that commits meanwhile sends no letter.
     if ((await q.lockCampaignForSignatures(tx, found.campaign_id)).status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
+    // Targets change under the campaign's lock, so the list read now is the one the letters go to.
+    if (targetsSeen !== undefined && found.status === 'pending' && targetsFingerprint(await q.listSignatureTargets(tx, found.id), true) !== targetsSeen) {
+      throw new ConflictError('targets_changed', TARGETS_CHANGED);
+    }
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
       // Confirmed by another click meanwhile, or changed by signing again since it was read.

@@ -4,7 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
-import { addTargets } from '../../src/campaigns/targets.ts';
+import { addTargets, reinstateTarget, removeTarget } from '../../src/campaigns/targets.ts';
 import { keepReplacedLetter } from '../../src/campaigns/queries.ts';
 import { addressOf, confirmToken, everything, mailTo, pastResendGap, postForm, postJson, settled, until } from '../helpers/signing.ts';
 import { RESEND_GAP_SECONDS, sweepDeliveries } from '../../src/deliveries/service.ts';
@@ -246,6 +246,36 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     const [letter] = sentTo([judge]);
     expect(letter!.text).toContain('The text on the page.');
+  });
+
+  it('refuses a confirmation whose page listed other officials than the letter would now go to, and shows the list', async () => {
+    const { judge, slug } = await openedPage(true);
+    const consul = `${uniq('consul')}@embassy.example`;
+    await addTargets(ctx.db, slug, [{ name: 'Consul', email: consul }]);
+    const c = await getCampaign(ctx.db, slug);
+    const { rows: [target] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE email = $1', [consul]);
+    // A letter went to the consul once, so removing it retires it, and it can be written to again.
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status) VALUES ('letter', 0, $1, $2, $3, 'sent')`, [target!.id, c.id, consul]);
+    const email = `${uniq('conf')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Careful Confirmer', email })).status).toBe(303);
+    const [mail] = await mailTo(ctx.sink!, email);
+    await removeTarget(ctx.db, slug, target!.id);
+    const opened = await (await fetch(`${base}/confirm/${confirmToken(mail!)}`)).text();
+    expect(opened).not.toContain('Consul');
+    const seen = /name="t" value="([0-9a-f]+)"/.exec(opened)![1]!;
+    await reinstateTarget(ctx.db, c, target!.id);
+
+    const refused = await postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0', t: seen });
+    expect(refused.status).toBe(409);
+    const page = await refused.text();
+    expect(page).toContain('changed after this page was opened. Nothing was sent');
+    expect(page).toContain('Consul');
+    const letters = async () => (await ctx.db.query(`SELECT 1 FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND s.email = $1`, [email])).rowCount;
+    expect(await letters()).toBe(0);
+    const now = /name="t" value="([0-9a-f]+)"/.exec(page)![1]!;
+    expect((await postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0', t: now })).status).toBe(303);
+    await settled(ctx.db);
+    expect(sentTo([judge, consul]).filter((m) => m.text!.includes('Careful Confirmer'))).toHaveLength(2);
   });
 
   it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {

@@ -182,11 +182,13 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.post('/confirm/:token', async (req, res) => {
     // The version of the signature the page showed; a post without one confirms only a signature never replaced.
     const shown = /^\d{1,9}$/.test(String(req.body?.v ?? '')) ? Number(req.body.v) : 0;
+    // The officials it listed; a page from before the button carried them confirms without the check.
+    const targetsSeen = typeof req.body?.t === 'string' && /^[0-9a-f]{16}$/.test(req.body.t) ? req.body.t : undefined;
     try {
-      const result = await confirmSignature(db, ctx, req.params.token, shown);
+      const result = await confirmSignature(db, ctx, req.params.token, shown, targetsSeen);
       res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
     } catch (err) {
-      if (!(err instanceof ConflictError) || err.code !== 'signature_changed') throw err;
+      if (!(err instanceof ConflictError) || (err.code !== 'signature_changed' && err.code !== 'targets_changed')) throw err;
       await confirmPage(res, req.params.token, err.message);
     }
   });
