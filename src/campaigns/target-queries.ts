@@ -36,9 +36,11 @@ export async function getTarget(db: Queryable, campaignId: number, targetId: num
 /** Appends targets after the last position; an email the campaign targets already is skipped. */
 export async function appendTargets(db: Queryable, campaignId: number, targets: CampaignInput['targets']) {
   const { rows } = await db.query<Target>(
-    `INSERT INTO targets (campaign_id, position, name, title, email, salutation, disclose)
+    // Added as of now, not as of the transaction's start: it waited for the campaign's lock, and a
+    // signature stored meanwhile was made on a page without it (TARGET_SEEN).
+    `INSERT INTO targets (campaign_id, position, name, title, email, salutation, disclose, added_at)
      SELECT $1, coalesce((SELECT max(position) FROM targets WHERE campaign_id = $1), 0) + t.ord,
-            t.name, t.title, t.email, t.salutation, t.disclose
+            t.name, t.title, t.email, t.salutation, t.disclose, clock_timestamp()
        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
             AS t(name, title, email, salutation, disclose, ord)
       WHERE NOT EXISTS (SELECT 1 FROM targets x WHERE x.campaign_id = $1 AND lower(x.email) = lower(t.email))
@@ -138,10 +140,12 @@ export async function signedSinceAdded(db: Queryable, campaignId: number, target
 /** Writes to a retired target again. @returns it; undefined when it is not a retired target of the campaign. */
 export async function reinstateTarget(db: Queryable, campaignId: number, targetId: number) {
   // The time it was off is kept (TARGET_SEEN): whoever signed then did not see it on the page, and
-  // must not have a letter, nor their address, sent to it; whoever signed before still did.
+  // must not have a letter, nor their address, sent to it; whoever signed before still did. It
+  // ends now, not when the transaction began: a signature stored while it waited for the lock
+  // was made on a page without it.
   const { rows } = await db.query<Target>(
     `WITH off AS (SELECT id, retired_at FROM targets WHERE id = $2 AND campaign_id = $1 AND retired_at IS NOT NULL FOR UPDATE),
-     absence AS (INSERT INTO target_absences (target_id, retired_at, reinstated_at) SELECT id, retired_at, now() FROM off)
+     absence AS (INSERT INTO target_absences (target_id, retired_at, reinstated_at) SELECT id, retired_at, clock_timestamp() FROM off)
      UPDATE targets t SET retired_at = NULL FROM off WHERE t.id = off.id RETURNING t.*`,
     [campaignId, targetId],
   );
