@@ -75,7 +75,8 @@ export async function listSuppressions(db: Queryable, opts: { afterEmail?: strin
 
 /** How many suppressed addresses are not officials' (see listSuppressions). */
 export async function countOtherSuppressions(db: Queryable) {
-  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM suppressions s WHERE NOT ${OFFICIAL}`);
+  // A suppression kept before kinds were (kind NULL) counts as a supporter's, as listSuppressions hides it.
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM suppressions s WHERE s.kind IS NULL OR NOT ${OFFICIAL}`);
   return rows[0]!.n;
 }
 

@@ -180,8 +180,9 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     input: s,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
     via,
-    // The page's `letter` field: revision.letter.targets (see renderCampaign).
-    seenTargets: seenLetter?.split('.')[2] || undefined,
+    // The page's `letter` field: revision.letter.targets (see renderCampaign). One without its
+    // targets (a page from before they were carried) named them unknown: checked as changed.
+    seenTargets: seenTargetsOf(seenLetter),
   });
   if (stored instanceof Error) throw stored;
   if (stored.campaign) signaturesChanged(db, stored.campaign.id);
@@ -207,6 +208,14 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
 }
+
+/**
+ * The targets fingerprint a sign page's `letter` field carries: none when the form sent no such
+ * field (a form of one's own, whose sender chose), '' when the field names no targets (a page
+ * rendered before it carried them), which matches no campaign's.
+ */
+export const seenTargetsOf = (seenLetter: string | undefined): string | undefined =>
+  !seenLetter ? undefined : (seenLetter.split('.')[2] ?? '');
 
 /**
  * The sign page carries `revision.fingerprint` of the campaign and letter it showed. When the

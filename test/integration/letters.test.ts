@@ -211,6 +211,14 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
     expect(sentTo([judge, embassy])).toHaveLength(2);
 
+    // A page from before sign pages carried their targets (its field has two parts) names none:
+    // refused as one whose targets changed; a form with no such field is its sender's choice.
+    const [revision, letterPart] = seenLetter(await (await fetch(`${base}/c/${slug}`)).text()).split('.');
+    const twoPart = await postForm(`${base}/c/${slug}/sign`, { ...typed, email: `${uniq('old')}@supporter.example`, letter: `${revision}.${letterPart}` });
+    expect(twoPart.status).toBe(409);
+    expect(await twoPart.text()).toContain('changed while this page was open');
+    expect((await postForm(`${base}/c/${slug}/sign`, { ...typed, email: `${uniq('own')}@supporter.example` })).status).toBe(303);
+
     // A disclosure widened while a page was open is refused as well; `full` tells what `name_place`
     // does where nobody confirms an address, so a change between them refuses nothing.
     const { slug: quiet } = await openedPage(false);

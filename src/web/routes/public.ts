@@ -7,7 +7,7 @@ import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
-import { confirmSignature, findSignatureByToken, pretendToSign, sign } from '../../signatures/service.ts';
+import { confirmSignature, findSignatureByToken, pretendToSign, seenTargetsOf, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, minutes } from '../middleware/errors.ts';
@@ -45,7 +45,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const fingerprint = targetsFingerprint(c.targets);
-    const seenTargets = typeof form.seen === 'string' ? form.seen.split('.')[2] : undefined;
+    const seenTargets = seenTargetsOf(typeof form.seen === 'string' ? form.seen.slice(0, 64) : undefined);
     const targetsChanged = !c.campaign.require_confirmation && seenTargets !== undefined && seenTargets !== fingerprint;
     const values = form.values ?? {};
     // The letter as the official told the most reads it, so every field a supporter types shows
