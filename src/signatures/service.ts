@@ -339,16 +339,18 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   const { ids, askFor } = await db.transaction(async (tx) => {
     // Its status read with a lock, not above: a close that commits meanwhile sends no letter.
     if ((await q.lockCampaignForSignatures(tx, found.campaign_id)).status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
-    // Targets change under the campaign's lock, so the list read now is the one the letters go to.
-    if (targetsSeen !== undefined && found.status === 'pending' && targetsFingerprint(await q.listSignatureTargets(tx, found.id), true) !== targetsSeen) {
-      throw new ConflictError('targets_changed', TARGETS_CHANGED);
-    }
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
       // Confirmed by another click meanwhile, or changed by signing again since it was read.
       const now = await q.getSignature(tx, found.id);
       if (now?.status === 'pending') throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
       return { ids: [], askFor: null };
+    }
+    // After the words (which say more when they changed too), before any letter: targets change
+    // under the campaign's lock, so the list read now is the one the letters go to. Refused, the
+    // transaction leaves the signature pending.
+    if (targetsSeen !== undefined && targetsFingerprint(await q.listSignatureTargets(tx, found.id), true) !== targetsSeen) {
+      throw new ConflictError('targets_changed', TARGETS_CHANGED);
     }
     await addressWorks(tx, signature.email);
     const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, signature.via)) === 'ask';

@@ -186,6 +186,10 @@ describe('running a campaign from the console in a real browser', () => {
     // The chart's figures are readable without a mouse, and the goal meter has a name.
     expect(await admin.locator('.chart-days tbody tr').count()).toBeGreaterThan(0);
     expect(await admin.getByRole('meter', { name: 'Confirmed signatures toward the goal' }).count()).toBe(1);
+    // Each scrolling table is a region named for what it holds, so a list of regions tells them apart.
+    const regions = await admin.locator('[role=region]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    expect(regions).toContain('Letters by status (table)');
+    expect(new Set(regions).size).toBe(regions.length);
     await screenshot(admin, 'admin-campaign');
 
     await admin.goto(`${base}/admin`);

@@ -284,6 +284,20 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect((await postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0', t: now })).status).toBe(303);
     await settled(ctx.db);
     expect(sentTo([judge, consul]).filter((m) => m.text!.includes('Careful Confirmer'))).toHaveLength(2);
+
+    // Words and officials both changed (someone signed again with the address, after a target was
+    // added): the page says the words changed, which is what the person must read first.
+    const other = `${uniq('other')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Own Words', email: other, personal_note: 'My own words.' })).status).toBe(303);
+    const [otherMail] = await mailTo(ctx.sink!, other);
+    const otherPage = await (await fetch(`${base}/confirm/${confirmToken(otherMail!)}`)).text();
+    const otherSeen = /name="t" value="([0-9a-f]+)"/.exec(otherPage)![1]!;
+    await addTargets(ctx.db, slug, [{ name: 'Later Envoy', email: `${uniq('envoy')}@embassy.example` }]);
+    // What signing again does to a pending signature: new words, a new version, made now.
+    await ctx.db.query(`UPDATE signatures SET personal_note = 'Words of a stranger.', edits = edits + 1, created_at = now() WHERE email = $1`, [other]);
+    const both = await postForm(`${base}/confirm/${confirmToken(otherMail!)}`, { v: '0', t: otherSeen });
+    expect(both.status).toBe(409);
+    expect(await both.text()).toContain('Someone signed again with this address');
   });
 
   it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {
