@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Handlebars from 'handlebars';
-import { NOT_PROSE, NOT_TEXT, trimBlank } from '../cases/types.ts';
+import { NOT_PROSE, NOT_TEXT, proseText, trimBlank } from '../cases/types.ts';
 import { TemplateError } from '../errors.ts';
 import { oneLine } from '../mail/address.ts';
 
@@ -35,8 +35,8 @@ export interface LetterContext {
 
 export type SupporterField = keyof LetterContext['supporter'];
 
-/** The longest each part of a letter may be (as campaignInput says; CRLF counts as one character). */
-const MAX_LENGTH = { subject: 300, body: 20_000 } as const;
+/** The longest each part of a letter may be (campaignInput's limits; CRLF counts as one character). */
+export const LETTER_MAX_LENGTH = { subject: 300, body: 20_000 } as const;
 /** How deeply {{#if}} and {{#unless}} blocks may nest: far beyond any letter, far below what overflows the renderer. */
 const MAX_DEPTH = 30;
 
@@ -46,8 +46,8 @@ const MAX_DEPTH = 30;
  * there, and one whose template is not checked is never saved.
  */
 export function tooLong(field: 'subject' | 'body', source: string): string | undefined {
-  const max = MAX_LENGTH[field];
-  const length = field === 'subject' ? trimBlank(source).length : source.replace(/\r\n?/g, '\n').trim().length;
+  const max = LETTER_MAX_LENGTH[field];
+  const length = (field === 'subject' ? trimBlank(source) : proseText(source)).length;
   return length > max ? `must be at most ${max} characters` : undefined;
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
 import { asciiAddress } from '../mail/address.ts';
-import { DISCLOSE_LEVELS, type Disclose } from './letter-template.ts';
+import { DISCLOSE_LEVELS, LETTER_MAX_LENGTH, type Disclose } from './letter-template.ts';
 
 export type CampaignStatus = 'draft' | 'live' | 'paused' | 'closed';
 export type DeliveryMode = 'each' | 'digest';
@@ -109,8 +109,8 @@ export const campaignInput = z.object({
   title: line(200).pipe(z.string().min(1, 'is required')),
   summary: nullAsAbsent(prose(20_000).optional().default('')),
   letter: z.object({
-    subject: line(300).pipe(z.string().min(1, 'is required')),
-    body: prose(20_000).pipe(z.string().min(1, 'is required')),
+    subject: line(LETTER_MAX_LENGTH.subject).pipe(z.string().min(1, 'is required')),
+    body: prose(LETTER_MAX_LENGTH.body).pipe(z.string().min(1, 'is required')),
   }),
   targets: z
     .array(targetInput)

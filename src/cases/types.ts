@@ -58,6 +58,9 @@ export const line = (max: number) =>
  */
 export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
 
+/** Paragraphs as they are kept: line breaks as LF, no blank ends. */
+export const proseText = (v: string) => v.replace(/\r\n?/g, '\n').trim();
+
 /**
  * Paragraphs of text (see NOT_PROSE). A browser sends each line break as CRLF; it counts as one
  * character, as the textarea's maxlength counted it.
@@ -65,7 +68,7 @@ export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|
 export const prose = (max: number) =>
   z
     .string()
-    .transform((v) => v.replace(/\r\n?/g, '\n').trim())
+    .transform(proseText)
     .pipe(z.string().max(max, `must be at most ${max} characters`))
     .refine((v) => !NOT_PROSE.test(v), NOT_TEXT);
 

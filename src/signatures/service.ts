@@ -11,7 +11,7 @@ import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import { discloseWords } from '../campaigns/preview.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
-import { targetsFingerprint } from '../campaigns/types.ts';
+import { targetsFingerprint, type Campaign } from '../campaigns/types.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
@@ -127,7 +127,29 @@ export function reservedIds(take: () => Promise<number[]>, maxAgeMs: number): ()
  * Where a signature comes from: the campaign page's form, with the letter it showed (its hidden
  * field `letter`), or a page embedding it through the public API.
  */
-export type SignedFrom = { via: 'sign form'; seenLetter?: string } | { via: 'api'; seenLetter?: undefined };
+export type SignedFrom = { via: 'sign form'; seen?: SeenPage } | { via: 'api'; seen?: undefined };
+
+/** What a sign page showed, as its hidden `letter` field carries it back: `revision.letter.targets`. */
+export interface SeenPage {
+  /** The campaign's revision (see bindSeenLetter). */
+  revision: number;
+  /** letterFingerprint of its letter. */
+  letter: string;
+  /** targetsFingerprint of its targets; '' from a page rendered before it carried them, which matches none. */
+  targets: string;
+}
+
+/** The `letter` field of a sign page showing this campaign, with its letter and these targets. */
+export function seenPageField(campaign: Pick<Campaign, 'revision' | 'letter_subject' | 'letter_body'>, targets: readonly { id: number; disclose: string }[]): string {
+  return `${campaign.revision}.${letterFingerprint(campaign.letter_subject, campaign.letter_body)}.${targetsFingerprint(targets)}`;
+}
+
+/** A sign form's `letter` field read back; undefined when it sent none (a form of one's own, whose sender chose). */
+export function readSeenPage(field: unknown): SeenPage | undefined {
+  if (typeof field !== 'string' || field === '') return undefined;
+  const [revision = '', letter = '', targets = ''] = field.slice(0, 64).split('.');
+  return { revision: Number(revision), letter, targets };
+}
 
 /** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
 function checkOpen(campaign: q.CampaignForSigning | undefined): q.CampaignForSigning {
@@ -162,7 +184,7 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
  */
 export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, from: SignedFrom = { via: 'sign form' }): Promise<SignResult> {
-  const { via, seenLetter } = from;
+  const { via, seen } = from;
   let s: SignatureInput;
   try {
     s = parseInput(signatureInput, input);
@@ -180,16 +202,14 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     input: s,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
     via,
-    // The page's `letter` field: revision.letter.targets (see renderCampaign). One without its
-    // targets (a page from before they were carried) named them unknown: checked as changed.
-    seenTargets: seenTargetsOf(seenLetter),
+    seenTargets: seen?.targets,
   });
   if (stored instanceof Error) throw stored;
   if (stored.campaign) signaturesChanged(db, stored.campaign.id);
   const campaign = checkOpen(stored.campaign);
   if (stored.targetsChanged) throw new TargetsChangedError();
   // Before its letters are queued: one saved while the signer read the page is not theirs.
-  if (seenLetter && stored.signed) await bindSeenLetter(db, id, campaign, seenLetter);
+  if (seen && stored.signed) await bindSeenLetter(db, id, campaign, seen);
   const confirmNow = !campaign.require_confirmation;
   // The rows are committed, so the signer is answered now and the jobs follow: a job not added
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
@@ -210,26 +230,17 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
 }
 
 /**
- * The targets fingerprint a sign page's `letter` field carries: none when the form sent no such
- * field (a form of one's own, whose sender chose), '' when the field names no targets (a page
- * rendered before it carried them), which matches no campaign's.
- */
-export const seenTargetsOf = (seenLetter: string | undefined): string | undefined =>
-  !seenLetter ? undefined : (seenLetter.split('.')[2] ?? '');
-
-/**
  * The sign page carries `revision.fingerprint` of the campaign and letter it showed. When the
  * campaign has been saved since (rarely: the revision is read in the statement that stored the
  * signature) and its letter is not the one shown, the signature is bound to the text its signer
  * read, kept when the new one was saved, so that is what its letters carry. A value that names
  * no text of the campaign changes nothing.
  */
-async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.CampaignForSigning, seenLetter: string): Promise<void> {
-  const [revision, fingerprint] = seenLetter.split('.');
-  if (Number(revision) === campaign.revision || !fingerprint) return;
+async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.CampaignForSigning, seen: SeenPage): Promise<void> {
+  if (seen.revision === campaign.revision || !seen.letter) return;
   const texts = await q.listLetterTexts(db, campaign.id);
-  const seen = texts.find((t) => letterFingerprint(t.letter_subject, t.letter_body) === fingerprint);
-  if (seen && seen.id !== null) await q.setLetterVersion(db, signatureId, seen.id);
+  const text = texts.find((t) => letterFingerprint(t.letter_subject, t.letter_body) === seen.letter);
+  if (text && text.id !== null) await q.setLetterVersion(db, signatureId, text.id);
 }
 
 /**
@@ -259,12 +270,12 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
-    const onCurrentLetter = !from.seenLetter || Number(from.seenLetter.split('.')[0]) === current.revision;
+    const onCurrentLetter = !from.seen || from.seen.revision === current.revision;
     if (onCurrentLetter && (await q.isRepeatOfPending(tx, campaign.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
     const replaced = await q.replacePendingSignature(tx, campaign.id, s, from.via);
     if (!replaced) return undefined;
     // The new details are for the letter their page showed, as a first signature's are.
-    if (from.seenLetter) await bindSeenLetter(tx, replaced.id, current, from.seenLetter);
+    if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
     if (requeued) {
       const round = replaced.confirm_round + 1;

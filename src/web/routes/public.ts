@@ -1,13 +1,13 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
+import { DISCLOSE_LEVELS, hiddenFor } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.ts';
 import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
-import { confirmSignature, findSignatureByToken, pretendToSign, seenTargetsOf, sign } from '../../signatures/service.ts';
+import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, minutes } from '../middleware/errors.ts';
@@ -44,9 +44,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
    */
   async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
-    const fingerprint = targetsFingerprint(c.targets);
-    const seenTargets = seenTargetsOf(typeof form.seen === 'string' ? form.seen.slice(0, 64) : undefined);
-    const targetsChanged = !c.campaign.require_confirmation && seenTargets !== undefined && seenTargets !== fingerprint;
+    const seenTargets = readSeenPage(form.seen)?.targets;
+    const targetsChanged = !c.campaign.require_confirmation && seenTargets !== undefined && seenTargets !== targetsFingerprint(c.targets);
     const values = form.values ?? {};
     // The letter as the official told the most reads it, so every field a supporter types shows
     // where it goes (a name-only court first in the list would hide the city and country); the
@@ -83,7 +82,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       preview,
       // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
       // and the targets with what each learns (TargetsChangedError).
-      seenLetter: `${c.campaign.revision}.${letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body)}.${fingerprint}`,
+      seenLetter: seenPageField(c.campaign, c.targets),
       targetsChanged,
       // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
       refused: form.values !== undefined,
@@ -134,11 +133,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       const slug = String(req.params.slug);
       const input = formToInput(req.body ?? {});
       // Which letter the page showed (hidden field `letter`): the signature carries that text.
-      const seenLetter = typeof req.body?.letter === 'string' ? req.body.letter.slice(0, 64) : undefined;
+      const seen = readSeenPage(req.body?.letter);
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seenLetter }));
+          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seen }));
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
         checkEmail(slug, res);
       } catch (err) {
