@@ -92,7 +92,11 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
         WHERE v.id NOT IN (SELECT id FROM changed)
         ORDER BY c.id, lower(v.email), v.id
-       ON CONFLICT (campaign_id, lower(email)) DO UPDATE SET status = signatures.status
+       -- A pending row records this request as its newest: its details are applied after the answer,
+       -- and of two requests moments apart only this one's may stay (signAgain).
+       ON CONFLICT (campaign_id, lower(email)) DO UPDATE
+         SET status = signatures.status,
+             last_request = CASE WHEN signatures.status = 'pending' THEN EXCLUDED.id ELSE signatures.last_request END
        -- A row stored now has an id of this batch's (reserved up front); one that was there keeps its own.
        RETURNING id, campaign_id, email, status, id = ANY ($1::bigint[]) AS inserted
      ), confirm AS (
@@ -209,16 +213,28 @@ export async function listSignatureTargets(db: Queryable, signatureId: number) {
  * stays as first written (its confirmation email's key). A confirmed signature does not change.
  * @returns the signature replaced, or undefined when the address's signature is confirmed.
  */
-export async function replacePendingSignature(db: Queryable, campaignId: number, input: SignatureInput, via: SignedVia) {
-  const { rows } = await db.query<{ id: number; confirm_round: number }>(
-    `UPDATE signatures
-        SET full_name = $3, city = $4, country = $5, personal_note = $6, subscribe = $7, via = $8,
-            letter_version_id = NULL, created_at = now(), edits = edits + 1
-      WHERE campaign_id = $1 AND lower(email) = lower($2) AND status = 'pending'
-      RETURNING id, confirm_round`,
-    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via],
+/**
+ * The address's pending signature on the campaign, locked, and the id of the newest sign request
+ * that reached it (null on a row from before requests were recorded); undefined when there is none.
+ */
+export async function lockPendingSignature(db: Queryable, campaignId: number, email: string) {
+  const { rows } = await db.query<{ id: number; last_request: number | null }>(
+    `SELECT id, last_request FROM signatures WHERE campaign_id = $1 AND lower(email) = lower($2) AND status = 'pending' FOR UPDATE`,
+    [campaignId, email],
   );
   return rows[0];
+}
+
+export async function replacePendingSignature(db: Queryable, signatureId: number, input: SignatureInput, via: SignedVia) {
+  const { rows } = await db.query<{ id: number; confirm_round: number }>(
+    `UPDATE signatures
+        SET full_name = $2, city = $3, country = $4, personal_note = $5, subscribe = $6, via = $7,
+            letter_version_id = NULL, created_at = now(), edits = edits + 1
+      WHERE id = $1
+      RETURNING id, confirm_round`,
+    [signatureId, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via],
+  );
+  return rows[0]!;
 }
 
 /**

@@ -220,7 +220,7 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
   // alerts), and the time of the answer told whether it had.
   if (!stored.signed || (confirmNow && s.subscribe)) {
     deps.queues.later(
-      followUp(db, deps, campaign, s, stored, from).catch((err: unknown) =>
+      followUp(db, deps, campaign, s, stored, from, id).catch((err: unknown) =>
         deps.log.warn({ err }, 'a repeated signature or its request for alerts was not recorded'),
       ),
     );
@@ -249,8 +249,8 @@ async function bindSeenLetter(db: Queryable, signatureId: number, campaign: q.Ca
  * confirming at once: nobody has confirmed this address, and alerts need double opt-in (a pending
  * signature subscribes when it is confirmed).
  */
-async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, from: SignedFrom): Promise<void> {
-  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, from));
+async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, from: SignedFrom, request: number): Promise<void> {
+  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, from, request));
   if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id, from.via);
 }
 
@@ -260,20 +260,24 @@ async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, 
  * working) unless one is still on its way, which will carry them; the same details sent twice in
  * a row change nothing (isRepeatOfPending). Otherwise a stranger who gave
  * the address first would choose what the person then confirms, and the person could not sign.
- * @returns whether a pending signature was replaced; false when it is confirmed.
+ * Of several requests moments apart, the newest stored (`request`, the id reserved for it) wins
+ * whichever order this work runs in: an older one that comes after it changes nothing.
+ * @returns whether a pending signature was replaced, or left to a newer request; false when it is confirmed.
  */
-async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom): Promise<boolean> {
+async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom, request: number): Promise<boolean> {
   const again = await db.transaction(async (tx) => {
     // The campaign first (see the query), and its revision as of now: a letter saved since this
     // signature's statement read it is not the one the page showed.
     const current = { ...campaign, revision: (await q.lockCampaignForSignatures(tx, campaign.id)).revision };
+    const pending = await q.lockPendingSignature(tx, campaign.id, s.email);
+    if (!pending) return undefined;
+    if (pending.last_request !== null && pending.last_request !== request) return { requeued: undefined };
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
     const onCurrentLetter = !from.seen || from.seen.revision === current.revision;
     if (onCurrentLetter && (await q.isRepeatOfPending(tx, campaign.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
-    const replaced = await q.replacePendingSignature(tx, campaign.id, s, from.via);
-    if (!replaced) return undefined;
+    const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
     // The new details are for the letter their page showed, as a first signature's are.
     if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);

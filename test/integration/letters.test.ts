@@ -584,6 +584,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     // the link stays good (held here as if a worker were sending it).
     await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'confirm' AND recipient = $1`, [email]);
     await postForm(`${base}/c/${slug}/sign`, { full_name: 'Page Reader', email, personal_note: 'Words of a stranger.' });
+    // The new words are stored once the answer has gone.
+    await until(async () => (await ctx.db.query(`SELECT 1 FROM signatures WHERE email = $1 AND personal_note = 'Words of a stranger.'`, [email])).rows[0], 'the new words');
     const refused = await postForm(link, { v: shown });
     expect(refused.status).toBe(409);
     const again = await refused.text();

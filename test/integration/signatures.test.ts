@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
-import { createLiveCampaign } from '../helpers/fixtures.ts';
-import { settled } from '../helpers/signing.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { pastResendGap, settled, until } from '../helpers/signing.ts';
+import type { Db } from '../../src/db/index.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 
@@ -122,6 +123,38 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     signaturesChanged(ctx.db, id);
     expect(await count()).toBe(2);
     // Its letters go before the next test counts what the sink holds.
+    await settled(ctx.db);
+  });
+
+  it('keeps the newest details of two signatures by one address moments apart, whichever is applied last', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('order')}@supporter.example`;
+    const input = (personalNote: string) => ({ fullName: 'Order Signer', email, personalNote });
+    await sign(ctx.db, ctx, slug, input('first'));
+    // Its email went long enough ago that a new one is not held back a minute.
+    await settled(ctx.db);
+    await pastResendGap(ctx.db, email);
+    const note = async () =>
+      (await ctx.db.query<{ personal_note: string }>('SELECT personal_note FROM signatures WHERE email = $1', [email])).rows[0]!.personal_note;
+    // The older request's details are applied after the newer one's: its work waited (a busy pool).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const waits: Db = {
+      kind: ctx.db.kind,
+      query: (sql, params) => ctx.db.query(sql, params),
+      transaction: async (fn) => {
+        await gate;
+        return ctx.db.transaction(fn);
+      },
+      exec: (sql) => ctx.db.exec(sql),
+      close: async () => {},
+    };
+    await sign(waits, ctx, slug, input('older'));
+    await sign(ctx.db, ctx, slug, input('newer'));
+    await until(async () => (await note()) === 'newer' || undefined, 'the newer details');
+    release();
+    await ctx.queues.settled();
+    expect(await note()).toBe('newer');
     await settled(ctx.db);
   });
 
