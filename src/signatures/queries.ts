@@ -170,12 +170,13 @@ export async function lockCampaignForSignatures(db: Queryable, campaignId: numbe
 
 /**
  * Only a pending signature moves, so two clicks on the button confirm once; and only as the page
- * showed it (`edits`), so words put in by signing again meanwhile are not confirmed unseen.
+ * showed it (`edits`, unless undefined), so words put in by signing again meanwhile are not confirmed unseen.
  */
-export async function markConfirmed(db: Queryable, id: number, edits: number) {
+export async function markConfirmed(db: Queryable, id: number, edits: number | undefined) {
   const { rows } = await db.query<Signature>(
-    `UPDATE signatures SET status = 'confirmed', confirmed_at = now() WHERE id = $1 AND status = 'pending' AND edits = $2 RETURNING *`,
-    [id, edits],
+    `UPDATE signatures SET status = 'confirmed', confirmed_at = now()
+      WHERE id = $1 AND status = 'pending' AND ($2::int IS NULL OR edits = $2) RETURNING *`,
+    [id, edits ?? null],
   );
   return rows[0];
 }

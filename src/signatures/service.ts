@@ -334,15 +334,15 @@ export async function findSignatureByToken(db: Queryable, token: string) {
 }
 
 /**
- * Confirms a signature as the confirmation page showed it (`shown`: its `edits`; `targetsSeen`:
- * the fingerprint of the officials it listed, when the button carried one) and queues its
+ * Confirms a signature as the confirmation page showed it (`shown`: its `edits`, when the button
+ * carried them; `targetsSeen`: the fingerprint of the officials it listed, likewise) and queues its
  * letters in the same transaction. Confirming twice is not an error and sends nothing new.
  * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed
  * meanwhile; ConflictError `signature_changed` when someone signed again with the address after
  * the page was opened, `targets_changed` when its officials changed (one written to again, a
  * disclosure changed): the page must show what is sent, and to whom, before it is confirmed.
  */
-export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown: number, targetsSeen?: string): Promise<ConfirmResult> {
+export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown?: number, targetsSeen?: string): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const campaign = (await db.query<{ slug: string; title: string; delivery_mode: string; case_id: number }>(

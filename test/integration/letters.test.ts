@@ -428,7 +428,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
   });
 
   it('sends a burst of signatures by one address one more confirmation, held back a minute, with the last words', async () => {
-    const { slug } = await createLiveCampaign(ctx.db);
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Official', email: target }] });
     const email = `${uniq('burst')}@supporter.example`;
     const sign = (note: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Burst Target', email, personal_note: note });
     expect((await sign('first')).status).toBe(303);
@@ -469,6 +470,11 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(page).toContain('post 5');
     await settled(ctx.db);
     expect(sentTo([email])).toHaveLength(2);
+    // Pressed by a client of its own (no page, so no version of it): the newest link confirms the last words.
+    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, {})).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.text).toContain('post 5');
+    await settled(ctx.db);
   });
 
   it('keeps the link on its way when the same form is sent twice (a double click, Back and Sign), and mails again only after the gap', async () => {

@@ -179,8 +179,10 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));
 
   router.post('/confirm/:token', async (req, res) => {
-    // The version of the signature the page showed; a post without one confirms only a signature never replaced.
-    const shown = /^\d{1,9}$/.test(String(req.body?.v ?? '')) ? Number(req.body.v) : 0;
+    // The version of the signature the page showed. A post without one did not come from the page
+    // (a client of its own, which chose): it confirms the signature as it is, from the newest link.
+    const v = req.body?.v === undefined || req.body.v === '' ? undefined : String(req.body.v);
+    const shown = v === undefined ? undefined : /^\d{1,9}$/.test(v) ? Number(v) : -1;
     // The officials it listed; a page from before the button carried them confirms without the check.
     const targetsSeen = typeof req.body?.t === 'string' && /^[0-9a-f]{16}$/.test(req.body.t) ? req.body.t : undefined;
     try {
