@@ -8,6 +8,7 @@ import { AUTOMATIC, displayName, oneLine, stableMessageId } from '../mail/addres
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
+import { hashToken } from '../tokens.ts';
 
 export interface EmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
@@ -88,13 +89,16 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
   return async (db, delivery) => {
     const p = await q.getConfirmParts(db, delivery.source_id);
     if (!p || p.status !== 'pending') return null;
+    const token = confirmToken(secret, p.id, p.confirm_round);
+    // A later email's link works from now on, and the earlier ones stop (the first's is stored with the signature).
+    if (p.confirm_round > 0) await q.useConfirmRound(db, p.id, p.confirm_round, hashToken(token));
     // No typed name: anyone can put any address in the form, and the name would be their words
     // mailed from the organisation's domain to a stranger.
     const body = views.email('confirm', {
       orgName: config.orgName,
       campaignTitle: p.campaign_title,
       personName: p.person_name,
-      confirmUrl: `${config.publicUrl}/confirm/${confirmToken(secret, p.id, p.confirm_round)}`,
+      confirmUrl: `${config.publicUrl}/confirm/${token}`,
       campaignUrl: `${config.publicUrl}/c/${p.campaign_slug}`,
     });
     return {

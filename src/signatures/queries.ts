@@ -257,8 +257,21 @@ export async function isRepeatOfPending(db: Queryable, campaignId: number, input
   return rows.length > 0;
 }
 
-export async function setConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string) {
-  await db.query('UPDATE signatures SET confirm_round = $2, confirm_token_hash = $3 WHERE id = $1', [signatureId, round, tokenHash]);
+/** The next confirmation email is number `round`; the link that works stays the one sent last (useConfirmRound). */
+export async function setConfirmRound(db: Queryable, signatureId: number, round: number) {
+  await db.query('UPDATE signatures SET confirm_round = $2 WHERE id = $1', [signatureId, round]);
+}
+
+/**
+ * The link of confirmation email `round`, as it is composed, becomes the one that works, while
+ * the signature waits for confirmation and that is still its round.
+ */
+export async function useConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string) {
+  await db.query(
+    `UPDATE signatures SET confirm_token_hash = $3
+      WHERE id = $1 AND confirm_round = $2 AND status = 'pending' AND confirm_token_hash IS DISTINCT FROM $3`,
+    [signatureId, round, tokenHash],
+  );
 }
 
 export interface LetterParts {

@@ -477,6 +477,46 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     await settled(ctx.db);
   });
 
+  it('keeps the link in the inbox working after signing again until the next email is sent, then only the new one', async () => {
+    const target = `${uniq('t')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Official', email: target }] });
+    const email = `${uniq('inbox')}@supporter.example`;
+    const sign = (note: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Inbox Reader', email, personal_note: note });
+    expect((await sign('first words')).status).toBe(303);
+    const [first] = await mailTo(ctx.sink!, email);
+    await settled(ctx.db);
+    // Signed again at once: the new email waits for the resend gap, a minute.
+    expect((await sign('better words')).status).toBe(303);
+    const { rows } = await until(async () => {
+      const r = await ctx.db.query<{ id: number }>(
+        `SELECT d.id FROM deliveries d JOIN signatures s ON s.id = d.source_id
+          WHERE d.kind = 'confirm' AND d.recipient = $1 AND d.status = 'queued' AND s.personal_note = 'better words'`,
+        [email],
+      );
+      return r.rows.length ? r : undefined;
+    }, 'the new words and their email');
+    const job = await until(async () => {
+      const j = await ctx.queues.send.getJob(deliveryJobId(rows[0]!.id));
+      return j && (await j.getState()) === 'delayed' ? j : undefined;
+    }, 'the held-back email');
+    try {
+      // Meanwhile the link in hand opens the signature as it is now.
+      const page = await fetch(`${base}/confirm/${confirmToken(first!)}`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('better words');
+    } finally {
+      await job.promote();
+    }
+    // Once the new email is sent, its link is the one that works.
+    const [, second] = await mailTo(ctx.sink!, email, 2);
+    expect(confirmToken(second!)).not.toBe(confirmToken(first!));
+    expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(404);
+    expect((await postForm(`${base}/confirm/${confirmToken(second!)}`, {})).status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, target);
+    expect(letter!.text).toContain('better words');
+    await settled(ctx.db);
+  });
+
   it('keeps the link on its way when the same form is sent twice (a double click, Back and Sign), and mails again only after the gap', async () => {
     const target = `${uniq('t')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Official', email: target }] });
