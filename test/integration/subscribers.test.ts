@@ -289,7 +289,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
   it('holds a second opt-in asked for within the resend gap back until the gap is over, and sends one for a burst', async () => {
     const email = emailOf('burst');
     await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
-    await waitForMail(ctx, email, 1);
+    const firstToken = tokenIn(await waitForMail(ctx, email, 1), 'subscribe/confirm');
     await optinSent(ctx, email);
     for (let i = 0; i < 4; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: i % 2 ? caseSlug : otherCaseSlug })).status).toBe(202);
     const { rows } = await ctx.db.query<{ id: number; status: string }>(`SELECT id, status FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email]);
@@ -302,12 +302,17 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     try {
       await new Promise((r) => setTimeout(r, 500));
       expect(mailsTo(ctx, email)).toHaveLength(1);
+      // Meanwhile the link in the inbox still opens the request, as it is now.
+      expect((await fetch(`${base}/subscribe/confirm/${firstToken}`)).status).toBe(200);
     } finally {
       // Never left waiting a minute for the tests after this one.
       await job.promote();
     }
     const second = await waitForMail(ctx, email, 2);
     expect(second.text).toContain('Aigerim Test');
+    // Once the new email is sent, only its link works.
+    expect((await fetch(`${base}/subscribe/confirm/${firstToken}`)).status).toBe(404);
+    expect((await fetch(`${base}/subscribe/confirm/${tokenIn(second, 'subscribe/confirm')}`)).status).toBe(200);
     await optinSent(ctx, email);
     await new Promise((r) => setTimeout(r, 300));
     expect(mailsTo(ctx, email)).toHaveLength(2);
