@@ -163,6 +163,16 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         body: bytes(`{"slug":"${uniq('enc')}","personName":"P\xff\xfe","summary":"S","status":"detained"}`),
       });
       expect(kase.status).toBe(400);
+      // Declared in another charset: refused by its media type, with the code the README's table gives.
+      const latin1 = await fetch(`${base}/api/v1/cases`, {
+        method: 'POST', headers: { 'content-type': 'application/json; charset=latin1', ...auth() }, body: '{}',
+      });
+      expect(latin1.status).toBe(415);
+      expect((await latin1.json()).error.code).toBe('unsupported_encoding');
+      // A damaged percent-escape in the address.
+      const damaged = await fetch(`${base}/api/v1/cases/%E0%A4%A`, { headers: auth() });
+      expect(damaged.status).toBe(400);
+      expect((await damaged.json()).error.code).toBe('bad_link');
       // A Latin-1 page's form: %E9 is é there, and no UTF-8 at all.
       const form = await fetch(`${base}/c/${slug}/sign`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual',
