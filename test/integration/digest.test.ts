@@ -126,14 +126,17 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(JSON.stringify([ministry!.text, ministry!.html, csvOf(ministry!)])).not.toContain(signers[0]!.email);
     expect(csvOf(ombudsman!)[0]).toEqual({ name: signers[0]!.fullName, city: 'City1', country: 'France', note: 'Note 1', email: signers[0]!.email });
 
-    // The same day again, and the next day with nobody new: nothing.
-    expect(await runDueDigests(ctx.db, ctx.queues)).toEqual([]);
-    expect(await runDueDigests(ctx.db, ctx.queues, new Date(Date.now() + DAY_MS))).toEqual([]);
+    // The same day again, and the next day with nobody new: nothing. Days as the job counted them:
+    // it ran as of the nearest quarter hour, which near midnight is the next day's first.
+    const { rows: [made] } = await ctx.db.query<{ created_at: Date }>('SELECT created_at FROM digests WHERE campaign_id = $1', [c.id]);
+    const nextDay = new Date(made!.created_at.getTime() + DAY_MS);
+    expect(await runDueDigests(ctx.db, ctx.queues, made!.created_at)).toEqual([]);
+    expect(await runDueDigests(ctx.db, ctx.queues, nextDay)).toEqual([]);
 
     // The next day's digest names only who signed since.
     const late = await c.addSigner();
-    expect(await runDueDigests(ctx.db, ctx.queues)).toEqual([]);
-    const [next] = await runDueDigests(ctx.db, ctx.queues, new Date(Date.now() + DAY_MS));
+    expect(await runDueDigests(ctx.db, ctx.queues, made!.created_at)).toEqual([]);
+    const [next] = await runDueDigests(ctx.db, ctx.queues, nextDay);
     expect(next).toMatchObject({ campaignId: c.id, signatures: 1 });
     const second = await waitForMail(ctx, c.targets.place, 2);
     expect(second.from!.value[0]!.name).toBe('1 supporter via Appeal Test');
