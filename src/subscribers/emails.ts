@@ -3,7 +3,6 @@ import type { Composer } from '../deliveries/types.ts';
 import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
-import { hashToken } from '../tokens.ts';
 import { manageToken, optinToken } from './service.ts';
 
 export interface SubscriberEmailDeps {
@@ -44,9 +43,6 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
         }),
       };
     }
-    const token = optinToken(secret, subscriber);
-    // This email's link works from now on; the one before it stops.
-    await q.useOptinRound(db, subscriber.id, subscriber.optin_round, hashToken(token));
     return {
       ...envelope,
       subject: `Please confirm: case alerts from ${config.orgName}`,
@@ -58,7 +54,7 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
         // One who left, or whose address bounced, is kept as such a while longer (retention); only
         // the request goes after a few days.
         known: subscriber.status === 'unsubscribed' || subscriber.status === 'bounced',
-        confirmUrl: `${config.publicUrl}/subscribe/confirm/${token}`,
+        confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
       }),
     };
   };

@@ -69,19 +69,10 @@ export async function markOptinRequested(db: Queryable, id: number) {
   await db.query('UPDATE subscribers SET optin_requested_at = now() WHERE id = $1', [id]);
 }
 
-/** The next opt-in email is number `round`; with `confirmHash` null its link works only once composed (useOptinRound). */
-export async function setOptinRound(db: Queryable, id: number, round: number, confirmHash: string | null, manageHash: string) {
+export async function setOptinRound(db: Queryable, id: number, round: number, confirmHash: string, manageHash: string) {
   await db.query(
-    'UPDATE subscribers SET optin_round = $2, confirm_token_hash = coalesce($3, confirm_token_hash), manage_token_hash = $4 WHERE id = $1',
+    'UPDATE subscribers SET optin_round = $2, confirm_token_hash = $3, manage_token_hash = $4 WHERE id = $1',
     [id, round, confirmHash, manageHash],
-  );
-}
-
-/** The link of opt-in email `round`, as it is composed, becomes the one that works, while that is still the round. */
-export async function useOptinRound(db: Queryable, id: number, round: number, confirmHash: string) {
-  await db.query(
-    'UPDATE subscribers SET confirm_token_hash = $3 WHERE id = $1 AND optin_round = $2 AND confirm_token_hash IS DISTINCT FROM $3',
-    [id, round, confirmHash],
   );
 }
 

@@ -55,7 +55,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     if (waits) await q.markOptinRequested(tx, subscriber.id);
     const fresh = await q.insertOptinDelivery(tx, subscriber);
     if (fresh !== undefined) {
-      await nextOptinLink(tx, deps.secret, subscriber, true);
+      await nextOptinLink(tx, deps.secret, subscriber);
       return { id: fresh, waitMs: 0 };
     }
     const requeued = await optinAgain(tx, deps.secret, subscriber);
@@ -92,20 +92,16 @@ const OPTIN_AGAIN_JOB = (subscriberId: number) => ({
   removeOnFail: true,
 });
 
-/**
- * A new opt-in link for the next email: working at once for a first email (`now`), otherwise once
- * that email is composed (createOptinComposer), which can be a minute later (the resend gap): the
- * link already in the inbox keeps working until then, and the older ones stop.
- */
-async function nextOptinLink(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>, now: boolean): Promise<void> {
+/** A new opt-in link: the older ones stop working. */
+async function nextOptinLink(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>): Promise<void> {
   const next = { id: subscriber.id, optin_round: subscriber.optin_round + 1 };
-  await q.setOptinRound(tx, next.id, next.optin_round, now ? hashToken(optinToken(secret, next)) : null, hashToken(manageToken(secret, next.id)));
+  await q.setOptinRound(tx, next.id, next.optin_round, hashToken(optinToken(secret, next)), hashToken(manageToken(secret, next.id)));
 }
 
 /** The opt-in email again, with a new link, once the one before it has gone (requeueFinished). */
 async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>) {
   const requeued = await requeueFinished(tx, 'optin', subscriber.id);
-  if (requeued) await nextOptinLink(tx, secret, subscriber, false);
+  if (requeued) await nextOptinLink(tx, secret, subscriber);
   return requeued;
 }
 
@@ -133,7 +129,7 @@ export interface OptinView {
 
 /** Asking again sends a new link and the old one stops working; unconfirmed requests are deleted. */
 const OPTIN_LINK_HINT =
-  'If the address was given more than once, only the link in the newest email works once it has been sent, and that email can take a minute to arrive. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
+  'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request not confirmed within a few days is deleted: subscribe again to get a new link.';
 
 /** What a used opt-in link says while its subscription lasts (as a used signature link does, not an error). */
 export const OPTIN_ALREADY_CONFIRMED = 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.';

@@ -302,17 +302,15 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     try {
       await new Promise((r) => setTimeout(r, 500));
       expect(mailsTo(ctx, email)).toHaveLength(1);
-      // Meanwhile the link in the inbox still opens the request, as it is now.
-      expect((await fetch(`${base}/subscribe/confirm/${firstToken}`)).status).toBe(200);
+      // The link in the inbox stops at once: its page listed only the first case, and pressed now
+      // it would turn on what someone else asked for since, unseen.
+      expect((await fetch(`${base}/subscribe/confirm/${firstToken}`)).status).toBe(404);
     } finally {
       // Never left waiting a minute for the tests after this one.
       await job.promote();
     }
     const second = await waitForMail(ctx, email, 2);
     expect(second.text).toContain('Aigerim Test');
-    // Once the new email is sent, only its link works.
-    expect((await fetch(`${base}/subscribe/confirm/${firstToken}`)).status).toBe(404);
-    expect((await fetch(`${base}/subscribe/confirm/${tokenIn(second, 'subscribe/confirm')}`)).status).toBe(200);
     await optinSent(ctx, email);
     await new Promise((r) => setTimeout(r, 300));
     expect(mailsTo(ctx, email)).toHaveLength(2);
