@@ -83,12 +83,13 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
         WHERE v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT}
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
-                               confirm_token_hash, confirmed_at)
+                               confirm_token_hash, confirmed_at, last_request)
        OVERRIDING SYSTEM VALUE
        SELECT v.id, c.id, v.full_name, v.email, v.city, v.country, v.personal_note, v.subscribe, v.via,
               CASE WHEN c.require_confirmation THEN 'pending' ELSE 'confirmed' END,
               CASE WHEN c.require_confirmation THEN v.confirm_token_hash END,
-              CASE WHEN NOT c.require_confirmation THEN now() END
+              CASE WHEN NOT c.require_confirmation THEN now() END,
+              CASE WHEN c.require_confirmation THEN v.id END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
         WHERE v.id NOT IN (SELECT id FROM changed)
         ORDER BY c.id, lower(v.email), v.id
@@ -257,9 +258,9 @@ export async function isRepeatOfPending(db: Queryable, campaignId: number, input
   return rows.length > 0;
 }
 
-/** The next confirmation email is number `round`; the link that works stays the one sent last (useConfirmRound). */
-export async function setConfirmRound(db: Queryable, signatureId: number, round: number) {
-  await db.query('UPDATE signatures SET confirm_round = $2 WHERE id = $1', [signatureId, round]);
+/** The next confirmation email is number `round`; with `tokenHash` null its link works only once composed (useConfirmRound). */
+export async function setConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string | null) {
+  await db.query('UPDATE signatures SET confirm_round = $2, confirm_token_hash = coalesce($3, confirm_token_hash) WHERE id = $1', [signatureId, round, tokenHash]);
 }
 
 /**

@@ -24,8 +24,8 @@ export interface SignDeps {
 
 /**
  * The link in a signature's confirmation email number `round` (0: the first); signing again before
- * confirming sends a new email, and once it is sent the older links stop working (see
- * createConfirmComposer): until then the one in hand still opens the signature as it is now.
+ * confirming sends a new email, and the older links stop working: at once, or when it is composed
+ * if it is held back by the resend gap (see signAgain).
  */
 export const confirmToken = (secret: string, signatureId: number, round = 0) =>
   deriveToken(secret, round === 0 ? 'confirm-signature' : `confirm-signature-${round}`, signatureId);
@@ -281,10 +281,14 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
     // The new details are for the letter their page showed, as a first signature's are.
     if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
-    // Its link changes when that email is composed: it can wait a minute (the resend gap), and
-    // the link already in the inbox keeps working until then.
+    // A new email with a new link. Held back (the one before went less than the resend gap ago),
+    // its link takes over when it is composed, and the link just sent keeps working until then;
+    // otherwise at once. Either way the page shows, and the button sends, the signature as it is.
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
-    if (requeued) await q.setConfirmRound(tx, replaced.id, replaced.confirm_round + 1);
+    if (requeued) {
+      const round = replaced.confirm_round + 1;
+      await q.setConfirmRound(tx, replaced.id, round, requeued.waitMs > 0 ? null : hashToken(confirmToken(deps.secret, replaced.id, round)));
+    }
     return { requeued };
   });
   if (again?.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);
@@ -308,7 +312,7 @@ const SIGNATURE_CHANGED =
 
 /** A signature not confirmed within the retention period is deleted with its link. */
 const SIGNATURE_LINK_HINT =
-  'If you signed more than once, only the link in the newest email works once it has been sent, and that email can take a minute to arrive. A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
+  'If you signed more than once, only the link in the newest email works once it is on its way, and that email can take a minute to arrive. A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
 
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */
 export async function findSignatureByToken(db: Queryable, token: string) {

@@ -156,6 +156,20 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     await ctx.queues.settled();
     expect(await note()).toBe('newer');
     await settled(ctx.db);
+
+    // The pending signature deleted (its days are up, or its person asked) while an older request
+    // waits: the next one is stored afresh, and the older one's details still do not replace it.
+    let releaseAgain!: () => void;
+    const gateAgain = new Promise<void>((r) => (releaseAgain = r));
+    const waitsAgain: Db = { ...waits, transaction: async (fn) => (await gateAgain, ctx.db.transaction(fn)) };
+    await sign(waitsAgain, ctx, slug, input('older again'));
+    await ctx.db.query(`DELETE FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    await ctx.db.query('DELETE FROM signatures WHERE email = $1', [email]);
+    await sign(ctx.db, ctx, slug, input('stored afresh'));
+    releaseAgain();
+    await ctx.queues.settled();
+    expect(await note()).toBe('stored afresh');
+    await settled(ctx.db);
   });
 
   it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {
