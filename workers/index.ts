@@ -32,8 +32,8 @@ export function createComposers(ctx: AppContext): Composers {
 }
 
 const RESCHEDULE_EVERY_MS = 60_000;
-/** How long stopping waits for the workers: a send in flight ends within the SMTP timeout (30 s). */
-const CLOSE_WORKERS_MS = 35_000;
+/** How long stopping waits for the workers: a send in flight ends within the SMTP timeout (60 s). */
+const CLOSE_WORKERS_MS = 65_000;
 
 export interface Workers {
   workers: Worker[];

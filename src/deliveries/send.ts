@@ -9,8 +9,11 @@ import * as q from './queries.ts';
 import { takeSuppressedAsk } from './suppression-queries.ts';
 import type { Composers, Delivery, DeliveryKind } from './types.ts';
 
-/** A send must end inside its lease; the mail transport's own timeouts are well below it. */
-export const LEASE_SECONDS = 90;
+/**
+ * A send must end inside its lease, its sent mark too: the mail transport's timeouts (10 s to
+ * connect, 10 s for the greeting, 60 s for a reply) and RECORD_SENT_FOR_MS fit within it.
+ */
+export const LEASE_SECONDS = 150;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
 const RETRY_BASE_MS = 2_000;
 /** How soon a job whose claim found the database away is tried again. */
@@ -68,7 +71,7 @@ async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: num
  * Runs a write that records what happened to a claimed delivery, again with backoff while the
  * database is away (for up to RECORD_SENT_FOR_MS), and up to `tries` times in all after any other
  * failure. A retry or failure mark lost to a dropped connection would leave its row `sending`, held
- * by the lease for a minute and a half.
+ * by the lease for two and a half minutes.
  */
 async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> {
   const giveUpAt = Date.now() + RECORD_SENT_FOR_MS;

@@ -72,10 +72,12 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
     maxConnections,
     maxMessages: Infinity,
     // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well
-    // inside the delivery lease so the claim stays meaningful.
+    // inside the delivery lease so the claim stays meaningful. A relay that scans a message
+    // before it answers its end can take tens of seconds, and a reply given up on sends the
+    // message again, a copy per attempt: a minute, not less (LEASE_SECONDS leaves room for it).
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
-    socketTimeout: 30_000,
+    socketTimeout: 60_000,
   };
 }
 

@@ -9,12 +9,13 @@ export interface SinkReply {
 
 /**
  * What the sink answers at each step; return undefined to accept. Lets a test play a relay that
- * is busy (421), greylisting (450), or refusing an address (550).
+ * is busy (421), greylisting (450), or refusing an address (550); `onData` may take its time, as a
+ * relay that scans a message before it answers.
  */
 export interface SinkBehavior {
   onMailFrom?(address: SMTPServerAddress, session: SMTPServerSession): SinkReply | undefined;
   onRcptTo?(address: SMTPServerAddress, session: SMTPServerSession): SinkReply | undefined;
-  onData?(session: SMTPServerSession): SinkReply | undefined;
+  onData?(session: SMTPServerSession): SinkReply | undefined | Promise<SinkReply | undefined>;
 }
 
 export interface SmtpSink {
@@ -61,7 +62,7 @@ export async function startSmtpSink(behavior: SinkBehavior = {}): Promise<SmtpSi
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', async () => {
-        const refused = reply(sink.behavior!.onData?.(session));
+        const refused = reply(await sink.behavior!.onData?.(session));
         if (refused) return cb(refused);
         messages.push(await simpleParser(Buffer.concat(chunks)));
         for (const w of waiters.filter((w) => messages.length >= w.n)) {

@@ -263,7 +263,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
     await first.exited;
     const fannedOutAtKill = (await ctx.db.query('SELECT 1 FROM case_updates WHERE id = $1 AND fanned_out_at IS NOT NULL', [update.id])).rowCount > 0;
     const sentAtKill = [...sink.received.values()].reduce((a, b) => a + b, 0);
-    // The dead worker's leases would run out in 90 s (LEASE_SECONDS); the test moves the clock
+    // The dead worker's leases would run out in 150 s (LEASE_SECONDS); the test moves the clock
     // past them instead of waiting. Nothing else is sending now.
     const held = await ctx.db.query(`UPDATE deliveries SET lease_until = now() WHERE status = 'sending' AND kind = 'alert' AND source_id = $1`, [update.id]);
 

@@ -44,7 +44,7 @@ describe('when a worker process dies or is stopped (postgres)', () => {
     const killedAt = Date.now();
     const atKill = await statusCounts(ctx.db, campaign);
     expect(atKill.queued).toBeGreaterThan(0);
-    // The dead worker's leases would run 90 s; let that time pass.
+    // The dead worker's leases would run 150 s (LEASE_SECONDS); let that time pass.
     const { rows: held } = await ctx.db.query<{ id: number }>(
       `UPDATE deliveries SET lease_until = now() WHERE campaign_id = $1 AND status = 'sending' RETURNING id`,
       [campaign.id],

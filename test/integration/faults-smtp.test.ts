@@ -15,6 +15,7 @@ import {
   waitUntilSettled,
   type LetterCampaign,
 } from '../helpers/faults.ts';
+import { until } from '../helpers/signing.ts';
 
 /** Every letter of the campaign arrived exactly once, and each row says so with the Message-ID that arrived. */
 async function expectEachLetterOnce(ctx: TestContext, campaign: LetterCampaign, letters: number) {
@@ -294,6 +295,26 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(arrived[0]!.messageId).toMatch(/^<[A-Za-z0-9_-]{32}@appeal\.test>$/);
     expect(arrived[0]!.messageId).toBe(stableMessageId(ctx.secret, 'delivery', rows[0]!.id, 'letters@appeal.test'));
   });
+
+  // Which database does not matter here, and the wait is long: once.
+  it.runIf(kind === 'postgres')('a relay that takes 35 s to answer the end of a message (scanning it) gets it once', async () => {
+    let scanned: Promise<unknown> | undefined;
+    ctx.sink!.behavior = {
+      onData: () => {
+        if (scanned) return undefined;
+        scanned = new Promise((r) => setTimeout(r, 35_000));
+        return scanned.then(() => undefined);
+      },
+    };
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await signAs(ctx, campaign, 'Sam Slow');
+    await until(() => (scanned ? true : undefined), 'the message at the relay');
+    await scanned;
+    // Taken once the scan is done (and a copy sent meanwhile would have arrived by now).
+    await new Promise((r) => setTimeout(r, 500));
+    const rows = await expectEachLetterOnce(ctx, campaign, 1);
+    expect(rows[0]!.attempts).toBe(1);
+  }, 70_000);
 
   it('a second job for a delivery that was sent sends nothing', async () => {
     const campaign = await createLetterCampaign(ctx.db, 1);
