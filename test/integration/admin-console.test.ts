@@ -780,6 +780,23 @@ describe('the organizer console on PGlite', () => {
     expect(page).toContain('The public page is <a');
   });
 
+  it('keeps failed letters of a campaign closed long ago in sight on the dashboard, whose totals say what they count', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'closed');
+    const { rows: [campaign] } = await ctx.db.query<{ id: number }>(`UPDATE campaigns SET updated_at = now() - interval '31 days' WHERE slug = $1 RETURNING id`, [slug]);
+    const source = 900_000_000 + Math.floor(Math.random() * 1e6);
+    await ctx.db.query(
+      `INSERT INTO deliveries (kind, source_id, campaign_id, recipient, status, attempts, last_error) VALUES ('letter', $1, $2, 'judge@court.example', 'failed', 1, '550 no such user')`,
+      [source, campaign!.id],
+    );
+    try {
+      const text = (await client.get('/admin')).text;
+      expect(text).toMatch(/<a href="\/admin\/deliveries\/failed">\d+ letters? failed in older campaigns<\/a>/);
+      expect(text).toContain('Live campaigns and those changed in the last 30 days:');
+    } finally {
+      await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
+    }
+  });
+
   it('says on the dashboard which emails a relay has held back for long, before their attempts run out', async () => {
     const source = 900_000_000 + Math.floor(Math.random() * 1e6);
     await ctx.db.query(

@@ -40,6 +40,11 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
   for (const f of failedByKind) {
     if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${kindName(f.kind)} ${f.n === 1 ? 'email' : 'emails'}` });
   }
+  // Letters are listed by campaign above, but only the campaigns shown here: a campaign closed
+  // long ago keeps its failed letters, and they must not drop out of sight.
+  const failedLetters = failedByKind.filter((f) => f.kind === 'letter' || f.kind === 'digest').reduce((n, f) => n + f.n, 0);
+  const elsewhere = failedLetters - campaigns.reduce((n, c) => n + c.failed, 0);
+  if (elsewhere > 0) items.push({ href: '/admin/deliveries/failed', text: `${elsewhere} ${elsewhere === 1 ? 'letter' : 'letters'} failed in older campaigns` });
   // Not failed yet, but not going either: a relay down or refusing for now shows here before the
   // attempts run out. Letters are listed on their campaign's page, alerts on their case's.
   for (const r of retrying) {
