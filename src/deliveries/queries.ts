@@ -94,10 +94,11 @@ export async function markRetry(db: Queryable, claim: Claim, error: string, retr
 /**
  * Fails a claimed delivery. With `suppress`, the same statement puts the address a relay refused
  * on the suppression list (see insertSuppression): a row that says failed for a bounce always has
- * its suppression, whatever happens to the process after.
+ * its suppression, whatever happens to the process after. `untried`: failed before anything was sent
+ * (its address suppressed), so the claim's attempt is given back and the row says it was never tried.
  */
-export async function markFailed(db: Queryable, claim: Claim, error: string, suppress?: { email: string; reason: string; kind: string }) {
-  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL
+export async function markFailed(db: Queryable, claim: Claim, error: string, suppress?: { email: string; reason: string; kind: string }, untried = false) {
+  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL${untried ? ', attempts = attempts - 1' : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`;
   if (!suppress) {
     await db.query(failed, [claim.id, claim.attempts, error]);

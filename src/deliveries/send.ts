@@ -164,7 +164,7 @@ export async function sendDelivery(
     return 'skipped';
   }
   if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient)))) {
-    await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list'));
+    await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', undefined, true));
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
