@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
 import { purgeExpired } from '../src/retention/service.ts';
@@ -9,6 +9,8 @@ import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
 import { workerErrorLog } from './errors.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
+/** How soon an opt-in-again job looks again while the email before it is still being sent. */
+const OPTIN_AGAIN_RECHECK_MS = 15_000;
 export const PURGE_EVERY_MS = 24 * 3600_000;
 /**
  * Each campaign's digest goes out in the first check after its digest_hour: checks run on the
@@ -38,7 +40,7 @@ export function nearestQuarterHour(at: Date): Date {
 export function createMaintenanceWorker(ctx: AppContext) {
   const worker = new Worker<MaintenanceJob>(
     QUEUES.maintenance,
-    async (job) => {
+    async (job, token) => {
       switch (job.data.task) {
         case 'sweep': {
           const requeued = await sweepDeliveries(ctx.db, ctx.queues);
@@ -60,8 +62,16 @@ export function createMaintenanceWorker(ctx: AppContext) {
           if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');
           return { digests: runs.length };
         }
-        case 'optin-again':
-          return { again: await sendOptinAgain(ctx.db, ctx, job.data.subscriberId) };
+        case 'optin-again': {
+          const outcome = await sendOptinAgain(ctx.db, ctx, job.data.subscriberId);
+          // The email before it is still with a slow relay, composed before this request: once
+          // that send ends (its lease bounds it) the email goes again, or its retry says it all.
+          if (outcome === 'sending' && token) {
+            await job.moveToDelayed(Date.now() + OPTIN_AGAIN_RECHECK_MS, token);
+            throw new DelayedError();
+          }
+          return { again: outcome === 'again' };
+        }
         default:
           return null;
       }

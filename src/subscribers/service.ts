@@ -109,16 +109,19 @@ async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscr
  * The maintenance job OPTIN_AGAIN_JOB: sends the opt-in email again when something it asks to
  * confirm is still waiting (the email that was on its way may not have said it). Nothing when the
  * subscriber is gone, or confirmed meanwhile (that email's page listed everything it confirmed).
- * @returns whether the email goes again.
+ * @returns 'again' when the email goes again; 'sending' when the one before it is still being
+ * sent (a relay slow to answer), so the job must look again once that send has ended.
  */
-export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: number): Promise<boolean> {
-  const requeued = await db.transaction(async (tx) => {
+export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: number): Promise<'again' | 'sending' | 'nothing'> {
+  const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.lockSubscriber(tx, subscriberId);
     if (!subscriber || (await q.listSubscriptions(tx, subscriberId, 'pending')).length === 0) return undefined;
-    return optinAgain(tx, deps.secret, subscriber);
+    const requeued = await optinAgain(tx, deps.secret, subscriber);
+    return requeued ?? ((await q.getOptinStatus(tx, subscriberId)) === 'sending' ? 'sending' : undefined);
   });
-  if (requeued) enqueueAfreshLater(deps.queues, deps.log, [requeued.id], requeued.waitMs);
-  return requeued !== undefined;
+  if (outcome === 'sending') return outcome;
+  if (outcome) enqueueAfreshLater(deps.queues, deps.log, [outcome.id], outcome.waitMs);
+  return outcome ? 'again' : 'nothing';
 }
 
 export interface OptinView {

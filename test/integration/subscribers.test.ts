@@ -146,6 +146,14 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const again = await ctx.queues.maintenance.getJob(`optin-again-${id}`);
     expect(again?.data).toEqual({ task: 'optin-again', subscriberId: id });
     expect(await again!.isDelayed()).toBe(true);
+    // Its time comes while that send is still going on (a relay slow to answer): it looks again later.
+    await again!.promote();
+    const state = await eventually(async () => {
+      const s = await ctx.queues.maintenance.getJobState(`optin-again-${id}`);
+      return s === 'delayed' || s === 'completed' || s === 'unknown' ? s : undefined;
+    });
+    expect(state).toBe('delayed');
+    expect(mailsTo(ctx, email)).toHaveLength(1);
     // That send ends; past the resend gap, the job sends the email again, naming the new request.
     await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() - interval '2 minutes', lease_until = NULL WHERE kind = 'optin' AND source_id = $1`, [id]);
     await again!.promote();
