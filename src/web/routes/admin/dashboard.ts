@@ -44,7 +44,7 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
   // long ago keeps its failed letters, and they must not drop out of sight.
   const failedLetters = failedByKind.filter((f) => f.kind === 'letter' || f.kind === 'digest').reduce((n, f) => n + f.n, 0);
   const elsewhere = failedLetters - campaigns.reduce((n, c) => n + c.failed, 0);
-  if (elsewhere > 0) items.push({ href: '/admin/deliveries/failed', text: `${elsewhere} ${elsewhere === 1 ? 'letter' : 'letters'} failed in older campaigns` });
+  if (elsewhere > 0) items.push({ href: '/admin/deliveries/failed', text: `${elsewhere} ${elsewhere === 1 ? 'letter' : 'letters'} failed in campaigns not listed here` });
   // Not failed yet, but not going either: a relay down or refusing for now shows here before the
   // attempts run out. Letters are listed on their campaign's page, alerts on their case's.
   for (const r of retrying) {
