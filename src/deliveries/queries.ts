@@ -82,10 +82,11 @@ export async function getDeliveryState(db: Queryable, id: number) {
  */
 type Claim = { id: number; attempts: number };
 
-export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number) {
+/** `untried`: nothing was sent (the database went away before), so the claim's attempt is given back. */
+export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, untried = false) {
   await db.query(
     `UPDATE deliveries SET status = 'retry', last_error = $3, updated_at = now(), lease_until = NULL,
-            next_attempt_at = now() + make_interval(secs => $4)
+            next_attempt_at = now() + make_interval(secs => $4)${untried ? ', attempts = attempts - 1' : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`,
     [claim.id, claim.attempts, error, retryInMs / 1000],
   );

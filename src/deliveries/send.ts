@@ -176,8 +176,16 @@ export async function sendDelivery(
   try {
     message = await compose(db, delivery);
   } catch (err) {
-    // A failing read or render must give the lease back and count as an attempt; otherwise the
-    // row would sit in `sending` until the lease ends, and come back forever without failing.
+    // The database went away between the claim and the read (a restart, a failover): the lease
+    // and the attempt are given back, and the job tries again shortly, as when the claim finds it
+    // away, so an outage does not use up a letter's attempts.
+    if (token && isDatabaseUnavailable(err)) {
+      await untilRecorded(() => q.markRetry(db, delivery, `database unavailable: ${codesOf(err)}`, DATABASE_AWAY_RETRY_MS, true));
+      await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    // Any other failing read or render must give the lease back and count as an attempt; otherwise
+    // the row would sit in `sending` until the lease ends, and come back forever without failing.
     return settleFailure(db, delivery, err);
   }
   if (!message) {

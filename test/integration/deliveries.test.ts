@@ -106,6 +106,30 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(delays).toHaveLength(1);
     });
 
+    it('gives the lease and the attempt back, and puts the job off a few seconds, when the database goes away while the email is composed', async () => {
+      const id = await delivery('queued');
+      let away = true;
+      const reading: Composers = {
+        confirm: async (db, d) => {
+          if (away) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          return composers.confirm!(db, d);
+        },
+      };
+      const delays: number[] = [];
+      const job = { data: { deliveryId: id }, moveToDelayed: async (at: number) => void delays.push(at - Date.now()) } as unknown as Job<SendJob>;
+      const mailer = { kind: 'smtp', send: async () => ({ messageId: '<m@appeal.test>' }), close: async () => {} } as unknown as Mailer;
+      await expect(sendDelivery(t.db, mailer, reading, job, 'token', () => {})).rejects.toThrow(DelayedError);
+      expect(delays).toHaveLength(1);
+      expect(delays[0]).toBeLessThanOrEqual(5_000);
+      expect(await row(id)).toMatchObject({ status: 'retry', attempts: 0, lease_until: null });
+      // Back: the next run claims and sends it, on its first attempt.
+      away = false;
+      await t.db.query(`UPDATE deliveries SET next_attempt_at = now() WHERE id = $1`, [id]);
+      expect(await sendDelivery(t.db, mailer, reading, job, 'token', () => {})).toBe('sent');
+      await settleSentMarks(t.db);
+      expect(await row(id)).toMatchObject({ status: 'sent', attempts: 1 });
+    });
+
     it('records a retry or a failure again when the connection drops under it, so the row is not left sending for its lease', async () => {
       const dropsLeft = { 'SET status = \'retry\'': 1, 'SET status = \'failed\'': 1 };
       const db: Db = {
