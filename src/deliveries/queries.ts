@@ -82,11 +82,14 @@ export async function getDeliveryState(db: Queryable, id: number) {
  */
 type Claim = { id: number; attempts: number };
 
-/** `untried`: nothing was sent (the database went away before), so the claim's attempt is given back. */
-export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, untried = false) {
+/** What a mark of a claim that sent nothing (`untried`) sets besides: the claim's attempt is given back. */
+const GIVE_ATTEMPT_BACK = ', attempts = attempts - 1';
+
+/** `untried`: nothing was sent (the database went away before), so the row says so. */
+export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
   await db.query(
     `UPDATE deliveries SET status = 'retry', last_error = $3, updated_at = now(), lease_until = NULL,
-            next_attempt_at = now() + make_interval(secs => $4)${untried ? ', attempts = attempts - 1' : ''}
+            next_attempt_at = now() + make_interval(secs => $4)${untried ? GIVE_ATTEMPT_BACK : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`,
     [claim.id, claim.attempts, error, retryInMs / 1000],
   );
@@ -98,8 +101,8 @@ export async function markRetry(db: Queryable, claim: Claim, error: string, retr
  * its suppression, whatever happens to the process after. `untried`: failed before anything was sent
  * (its address suppressed), so the claim's attempt is given back and the row says it was never tried.
  */
-export async function markFailed(db: Queryable, claim: Claim, error: string, suppress?: { email: string; reason: string; kind: string }, untried = false) {
-  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL${untried ? ', attempts = attempts - 1' : ''}
+export async function markFailed(db: Queryable, claim: Claim, error: string, { suppress, untried = false }: { suppress?: { email: string; reason: string; kind: string }; untried?: boolean } = {}) {
+  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL${untried ? GIVE_ATTEMPT_BACK : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`;
   if (!suppress) {
     await db.query(failed, [claim.id, claim.attempts, error]);

@@ -164,7 +164,7 @@ export async function sendDelivery(
     return 'skipped';
   }
   if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient)))) {
-    await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', undefined, true));
+    await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', { untried: true }));
     return 'suppressed';
   }
   const compose = composers[delivery.kind];
@@ -180,7 +180,7 @@ export async function sendDelivery(
     // and the attempt are given back, and the job tries again shortly, as when the claim finds it
     // away, so an outage does not use up a letter's attempts.
     if (token && isDatabaseUnavailable(err)) {
-      await untilRecorded(() => q.markRetry(db, delivery, `database unavailable: ${codesOf(err)}`, DATABASE_AWAY_RETRY_MS, true));
+      await untilRecorded(() => q.markRetry(db, delivery, `database unavailable: ${codesOf(err)}`, DATABASE_AWAY_RETRY_MS, { untried: true }));
       await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
       throw new DelayedError();
     }
@@ -273,7 +273,7 @@ async function settleFailure(db: Queryable, delivery: Delivery, err: unknown): P
     throw new TemporaryFailure(`delivery ${delivery.id}: temporary failure (${codesOf(err)}), attempt ${delivery.attempts}`, isRelayTrouble(err), error, delivery.attempts, retryInMs);
   }
   const suppress = failure === 'recipient-rejected' ? { email: delivery.recipient, reason: `bounce: ${error}`, kind: delivery.kind } : undefined;
-  await untilRecorded(() => q.markFailed(db, delivery, error, suppress));
+  await untilRecorded(() => q.markFailed(db, delivery, error, { suppress }));
   const suppressed = suppress ? '; its address is now on the suppression list' : '';
   throw new UnrecoverableError(`delivery ${delivery.id}: failed (${codesOf(err)}) after ${delivery.attempts} attempts${suppressed}`);
 }

@@ -210,12 +210,6 @@ export async function listSignatureTargets(db: Queryable, signatureId: number) {
 }
 
 /**
- * A signature still waiting for confirmation takes what its address signs with now: whoever gave
- * the address first must not decide what a letter in that person's name says. The address itself
- * stays as first written (its confirmation email's key). A confirmed signature does not change.
- * @returns the signature replaced, or undefined when the address's signature is confirmed.
- */
-/**
  * The address's pending signature on the campaign, locked, and the id of the newest sign request
  * that reached it (null on a row from before requests were recorded); undefined when there is none.
  */
@@ -227,6 +221,11 @@ export async function lockPendingSignature(db: Queryable, campaignId: number, em
   return rows[0];
 }
 
+/**
+ * A signature still waiting for confirmation (locked by lockPendingSignature) takes what its
+ * address signs with now: whoever gave the address first must not decide what a letter in that
+ * person's name says. The address itself stays as first written (its confirmation email's key).
+ */
 export async function replacePendingSignature(db: Queryable, signatureId: number, input: SignatureInput, via: SignedVia) {
   const { rows } = await db.query<{ id: number; confirm_round: number }>(
     `UPDATE signatures
@@ -240,20 +239,19 @@ export async function replacePendingSignature(db: Queryable, signatureId: number
 }
 
 /**
- * Whether the address's pending signature already says exactly this, on the campaign's current
- * letter, and its confirmation email is on its way or went less than `withinSeconds` ago: the
- * same form sent twice (a double click, Back and Sign again), not a change. Locks the signature.
+ * Whether a pending signature (locked by lockPendingSignature) already says exactly this, on the
+ * campaign's current letter, and its confirmation email is on its way or went less than
+ * `withinSeconds` ago: the same form sent twice (a double click, Back and Sign again), not a change.
  */
-export async function isRepeatOfPending(db: Queryable, campaignId: number, input: SignatureInput, via: SignedVia, withinSeconds: number) {
+export async function isRepeatOfPending(db: Queryable, signatureId: number, input: SignatureInput, via: SignedVia, withinSeconds: number) {
   const { rows } = await db.query(
     `SELECT 1
        FROM signatures s
        JOIN deliveries d ON d.kind = 'confirm' AND d.source_id = s.id
-      WHERE s.campaign_id = $1 AND lower(s.email) = lower($2) AND s.status = 'pending' AND s.letter_version_id IS NULL
-        AND (s.full_name, s.city, s.country, s.personal_note, s.subscribe, s.via) = ($3::text, $4::text, $5::text, $6::text, $7::boolean, $8::text)
-        AND (d.status IN ('queued', 'sending', 'retry') OR (d.status = 'sent' AND d.sent_at > now() - make_interval(secs => $9)))
-        FOR UPDATE OF s`,
-    [campaignId, input.email, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via, withinSeconds],
+      WHERE s.id = $1 AND s.letter_version_id IS NULL
+        AND (s.full_name, s.city, s.country, s.personal_note, s.subscribe, s.via) = ($2::text, $3::text, $4::text, $5::text, $6::boolean, $7::text)
+        AND (d.status IN ('queued', 'sending', 'retry') OR (d.status = 'sent' AND d.sent_at > now() - make_interval(secs => $8)))`,
+    [signatureId, input.fullName, input.city, input.country, input.personalNote, input.subscribe, via, withinSeconds],
   );
   return rows.length > 0;
 }

@@ -277,7 +277,7 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
     const onCurrentLetter = !from.seen || from.seen.revision === current.revision;
-    if (onCurrentLetter && (await q.isRepeatOfPending(tx, campaign.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
+    if (onCurrentLetter && (await q.isRepeatOfPending(tx, pending.id, s, from.via, RESEND_GAP_SECONDS))) return { requeued: undefined };
     const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
     // The new details are for the letter their page showed, as a first signature's are.
     if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);

@@ -29,6 +29,12 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       [slug],
     )).rows[0]!.n;
   const sentTo = (addresses: string[]) => ctx.sink!.messages.filter((m) => addressOf(m.to).some((a) => addresses.includes(a!)));
+  /** The job of a confirmation email held back by the resend gap, once added (after the answer that asked for it). */
+  const heldJob = (deliveryId: number) =>
+    until(async () => {
+      const job = await ctx.queues.send.getJob(deliveryJobId(deliveryId));
+      return job && (await job.getState()) === 'delayed' ? job : undefined;
+    }, 'the held-back email');
   /** Saves a campaign's letter (and a title) as the console's form does, every other detail as it is. */
   const saveLetter = async (slug: string, letter: { subject: string; body: string }, title?: string) => {
     const c = await getCampaign(ctx.db, slug);
@@ -444,11 +450,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(rows).toEqual([{ id: expect.any(Number), status: 'queued', held: true }]);
     const id = rows[0]!.id;
     // The job is added once the answer has gone, and the last one's may still be finishing.
-    const held = () => until(async () => {
-      const job = await ctx.queues.send.getJob(deliveryJobId(id));
-      return job && (await job.getState()) === 'delayed' ? job : undefined;
-    }, 'the held-back job');
-    let job = await held();
+    let job = await heldJob(id);
     try {
       expect(job.opts.delay).toBeGreaterThan(0);
       expect(job.opts.delay).toBeLessThanOrEqual(RESEND_GAP_SECONDS * 1000);
@@ -495,10 +497,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       );
       return r.rows.length ? r : undefined;
     }, 'the new words and their email');
-    const job = await until(async () => {
-      const j = await ctx.queues.send.getJob(deliveryJobId(rows[0]!.id));
-      return j && (await j.getState()) === 'delayed' ? j : undefined;
-    }, 'the held-back email');
+    const job = await heldJob(rows[0]!.id);
     try {
       // Meanwhile the link in hand opens the signature as it is now.
       const page = await fetch(`${base}/confirm/${confirmToken(first!)}`);
