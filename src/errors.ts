@@ -76,6 +76,18 @@ export class TargetsChangedError extends Error {
   }
 }
 
+/**
+ * A signature from a page whose letter an organizer replaced, longer ago than a page is read and
+ * signed in (SEEN_LETTER_KEPT): not stored, so a withdrawn text goes nowhere; the page shows the
+ * letter as it is.
+ */
+export class LetterChangedError extends Error {
+  override name = 'LetterChangedError';
+  constructor() {
+    super('The letter changed while the page was open. Read it again and sign again: nothing was sent.');
+  }
+}
+
 /** A link that worked once and has been used or has expired. */
 export class GoneError extends Error {
   override name = 'GoneError';

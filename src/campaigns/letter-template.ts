@@ -385,6 +385,17 @@ function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
 export const letterFingerprint = (subject: string, body: string) =>
   crypto.createHash('sha256').update(subject).update('\u0000').update(body).digest('base64url').slice(0, 22);
 
+/** SQL: letterFingerprint of the letter in row `row` (a campaign or a letter version). */
+export const letterFingerprintSql = (row: string) =>
+  `left(translate(encode(sha256(convert_to(${row}.letter_subject, 'UTF8') || '\\x00'::bytea || convert_to(${row}.letter_body, 'UTF8')), 'base64'), '+/', '-_'), 22)`;
+
+/**
+ * How long a sign page's letter is honoured after an organizer replaced it: time enough to read
+ * the page and write a note, not for a saved page (or its hidden field, replayed) to go on
+ * sending a text the organizer withdrew. An older one is refused (LetterChangedError).
+ */
+export const SEEN_LETTER_KEPT = '1 hour';
+
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
 export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
 

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, TARGETS_FINGERPRINT, type Campaign } from '../campaigns/types.ts';
-import type { Disclose } from '../campaigns/letter-template.ts';
+import { letterFingerprintSql, SEEN_LETTER_KEPT, type Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
 export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
@@ -42,6 +42,8 @@ export interface NewSignature {
   via: SignedVia;
   /** targetsFingerprint of the targets the sign page listed; none from the API. */
   seenTargets?: string;
+  /** The campaign's revision and the letterFingerprint of the letter the sign page showed; none from the API. */
+  seenLetter?: { revision: number | null; letter: string };
 }
 
 export interface StoredSignature {
@@ -54,6 +56,8 @@ export interface StoredSignature {
   deliveryIds: number[];
   /** Not stored: the campaign sends without confirmation, and its targets are not the ones the page listed. */
   targetsChanged: boolean;
+  /** Not stored: the page showed a letter that is neither the campaign's nor one replaced moments ago (SEEN_LETTER_KEPT). */
+  letterChanged: boolean;
 }
 
 /**
@@ -72,15 +76,25 @@ export interface StoredSignature {
  */
 export async function insertSignatures(db: Queryable, sigs: readonly NewSignature[]): Promise<StoredSignature[]> {
   const column = <T>(pick: (s: NewSignature) => T) => sigs.map(pick);
-  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; targets_changed: boolean; delivery_ids: (string | number)[] }>(
+  const { rows } = await db.query<CampaignForSigning & { sig_id: number; signed: boolean; earlier: StoredSignature['earlier'] | null; targets_changed: boolean; letter_changed: boolean; delivery_ids: (string | number)[] }>(
     `WITH v AS (
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::boolean[], $9::text[], $10::text[], $11::text[])
-         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via, seen_targets)
+                            $8::boolean[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])
+         AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via, seen_targets,
+               seen_revision, seen_letter)
      ), changed AS (
        -- Signed from a page that listed other targets, where the letters would go at once: not stored.
        SELECT v.id FROM v JOIN campaigns c ON c.slug = v.slug
         WHERE v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT}
+     ), stale AS (
+       -- Signed from a page whose letter is not the campaign's, nor one replaced moments ago: not
+       -- stored. Hashed only for a page of another revision (a CASE keeps that order).
+       SELECT v.id FROM v JOIN campaigns c ON c.slug = v.slug
+        WHERE CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
+                   ELSE v.seen_letter <> ${letterFingerprintSql('c')}
+                        AND NOT EXISTS (SELECT 1 FROM letter_versions lv
+                                         WHERE lv.campaign_id = c.id AND lv.replaced_at > now() - interval '${SEEN_LETTER_KEPT}'
+                                           AND ${letterFingerprintSql('lv')} = v.seen_letter) END
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
                                confirm_token_hash, confirmed_at, last_request)
@@ -91,7 +105,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
               CASE WHEN NOT c.require_confirmation THEN now() END,
               CASE WHEN c.require_confirmation THEN v.id END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
-        WHERE v.id NOT IN (SELECT id FROM changed)
+        WHERE v.id NOT IN (SELECT id FROM changed) AND v.id NOT IN (SELECT id FROM stale)
         ORDER BY c.id, lower(v.email), v.id
        -- A pending row records this request as its newest: its details are applied after the answer,
        -- and of two requests moments apart only this one's may stay (signAgain).
@@ -123,7 +137,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
             coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
-            v.id IN (SELECT id FROM changed) AS targets_changed,
+            v.id IN (SELECT id FROM changed) AS targets_changed, v.id IN (SELECT id FROM stale) AS letter_changed,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
        FROM v LEFT JOIN campaigns c ON c.slug = v.slug
             LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)
@@ -132,6 +146,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
       column((s) => s.input.subscribe), column((s) => s.confirmTokenHash), column((s) => s.via), column((s) => s.seenTargets ?? null),
+      column((s) => s.seenLetter?.revision ?? null), column((s) => s.seenLetter?.letter ?? null),
     ],
   );
   const byId = new Map(rows.map((r) => [r.sig_id, r]));
@@ -142,7 +157,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
       require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode, revision: r.revision,
     };
     // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.
-    return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number), targetsChanged: r.targets_changed };
+    return { campaign, signed: r.signed, ...(r.earlier ? { earlier: r.earlier } : {}), deliveryIds: r.delivery_ids.map(Number), targetsChanged: r.targets_changed, letterChanged: r.letter_changed };
   });
 }
 
@@ -342,14 +357,15 @@ export async function listSignaturesPage(db: Queryable, campaignId: number, afte
 }
 
 /**
- * The campaign's letters, the one it has now (id null) and the ones it replaced, for matching
- * the text a sign page showed.
+ * The campaign's letters, the one it has now (id null) and the ones it replaced moments ago
+ * (SEEN_LETTER_KEPT), for matching the text a sign page showed.
  */
 export async function listLetterTexts(db: Queryable, campaignId: number) {
   const { rows } = await db.query<{ id: number | null; letter_subject: string; letter_body: string }>(
     `SELECT NULL::bigint AS id, letter_subject, letter_body FROM campaigns WHERE id = $1
      UNION ALL
-     SELECT id, letter_subject, letter_body FROM letter_versions WHERE campaign_id = $1`,
+     SELECT id, letter_subject, letter_body FROM letter_versions
+      WHERE campaign_id = $1 AND replaced_at > now() - interval '${SEEN_LETTER_KEPT}'`,
     [campaignId],
   );
   return rows;

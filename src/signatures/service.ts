@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
-import { CampaignNotOpenError, ConflictError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
+import { CampaignNotOpenError, ConflictError, LetterChangedError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
@@ -204,11 +204,13 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
     via,
     seenTargets: seen?.targets,
+    seenLetter: seen && { revision: Number.isSafeInteger(seen.revision) ? seen.revision : null, letter: seen.letter },
   });
   if (stored instanceof Error) throw stored;
   if (stored.campaign) signaturesChanged(db, stored.campaign.id);
   const campaign = checkOpen(stored.campaign);
   if (stored.targetsChanged) throw new TargetsChangedError();
+  if (stored.letterChanged) throw new LetterChangedError();
   // Before its letters are queued: one saved while the signer read the page is not theirs.
   if (seen && stored.signed) await bindSeenLetter(db, id, campaign, seen);
   const confirmNow = !campaign.require_confirmation;

@@ -189,6 +189,58 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     for (const name of ['Opened After', 'No Field', 'After Rename']) expect(of(name).text).toContain('A text nobody read.');
   });
 
+  it('refuses, keeping what was typed, a signature for a letter the organizer replaced over an hour ago: a withdrawn text goes to nobody', async () => {
+    const v1 = { subject: 'Release {{case.personName}} – ümit', body: 'Dear {{target.name}},\n\nThe corrected text, «Қазақ».\n\n{{supporter.fullName}}' };
+    const v2 = { ...v1, body: 'Dear {{target.name}},\n\nThe corrected text, «Қазақ», again.\n\n{{supporter.fullName}}' };
+    for (const requireConfirmation of [false, true]) {
+      const { judge, slug, opened } = await openedPage(requireConfirmation);
+      await saveLetter(slug, v1);
+      const corrected = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+      await saveLetter(slug, v2);
+      const current = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+      // The first text was replaced an hour ago; the second moments ago, and its page is still honoured.
+      await ctx.db.query(
+        `UPDATE letter_versions SET replaced_at = now() - interval '61 minutes'
+          WHERE campaign_id = (SELECT id FROM campaigns WHERE slug = $1) AND letter_body LIKE '%The text on the page.%'`,
+        [slug],
+      );
+      const typed = { full_name: 'Old Tab', email: `${uniq('old')}@supporter.example`, personal_note: 'Typed for an hour.' };
+      const stale = await postForm(`${base}/c/${slug}/sign`, { ...typed, letter: opened });
+      expect(stale.status).toBe(409);
+      const page = await stale.text();
+      expect(page).toContain('The letter changed while this page was open. Nothing was sent');
+      expect(page).toContain('The corrected text, «Қазақ», again.');
+      expect(page).toContain('Typed for an hour.');
+      expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [typed.email])).rows).toEqual([]);
+      expect(await letterCount(slug)).toBe(0);
+
+      // Signed again from the page it came back on; from the page of the text replaced moments
+      // ago; and, after a rename, from a page of the current text (another revision, the same letter).
+      await saveLetter(slug, v2, 'Renamed');
+      const signers = [
+        { ...typed, letter: seenLetter(page) },
+        { full_name: 'Recent Tab', email: `${uniq('recent')}@supporter.example`, letter: corrected },
+        { full_name: 'Before Rename', email: `${uniq('rename')}@supporter.example`, letter: current },
+      ];
+      for (const signer of signers) {
+        expect((await postForm(`${base}/c/${slug}/sign`, signer)).status).toBe(303);
+        if (requireConfirmation) {
+          const [confirmation] = await mailTo(ctx.sink!, signer.email);
+          expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(303);
+        }
+      }
+      await settled(ctx.db);
+      const letters = sentTo([judge]);
+      expect(letters).toHaveLength(3);
+      const of = (name: string) => letters.find((m) => m.text!.includes(name))!;
+      expect(of('Old Tab').subject).toBe('Release Aigerim Test – ümit');
+      expect(of('Old Tab').text).toContain('The corrected text, «Қазақ», again.');
+      expect(of('Before Rename').text).toContain('The corrected text, «Қазақ», again.');
+      expect(of('Recent Tab').text).toContain('The corrected text, «Қазақ».');
+      for (const m of letters) expect(m.text).not.toContain('The text on the page.');
+    }
+  });
+
   it('refuses, keeping what was typed, a signature from a page that listed other targets or told them less, where letters go at once', async () => {
     const { judge, slug, opened } = await openedPage(false);
     const embassy = `${uniq('embassy')}@embassy.example`;

@@ -9,6 +9,7 @@ import {
   ForbiddenError,
   GoneError,
   InvalidEncodingError,
+  LetterChangedError,
   MethodNotAllowedError,
   NotFoundError,
   RateLimitedError,
@@ -83,6 +84,7 @@ export function mapError(err: unknown): Mapped | undefined {
       : { status: 409, code: 'campaign_paused', title: 'Campaign paused', message: `“${err.campaignTitle}” is paused and not taking signatures right now. Please try again later.` };
   }
   if (err instanceof TargetsChangedError) return { status: 409, code: 'targets_changed', title: 'Conflict', message: err.message };
+  if (err instanceof LetterChangedError) return { status: 409, code: 'letter_changed', title: 'Conflict', message: err.message };
   if (err instanceof ConflictError) return { status: 409, code: err.code, title: 'Conflict', message: err.message, ...(err.fields ? { fields: err.fields } : {}) };
   if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
   if (err instanceof RateLimitedError) {

@@ -1,11 +1,11 @@
 import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { AppContext } from '../../context.ts';
-import { DISCLOSE_LEVELS, hiddenFor } from '../../campaigns/letter-template.ts';
+import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
 import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.ts';
 import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
-import { CampaignNotOpenError, ConflictError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
+import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
@@ -40,12 +40,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
    * The campaign page; with `form`, a form sent back: what was typed, its mistakes, and `seen`,
    * the `letter` field it carried. Where letters go without confirmation, a form from a page that
    * listed other targets says so, whatever else sent it back: the page it comes back on lists them
-   * as they are, so the next post would not be refused for it (TargetsChangedError).
+   * as they are, so the next post would not be refused for it (TargetsChangedError). A form
+   * from a page that showed another letter says that too: it comes back with the letter as it is.
    */
   async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
-    const seenTargets = readSeenPage(form.seen)?.targets;
-    const targetsChanged = !c.campaign.require_confirmation && seenTargets !== undefined && seenTargets !== targetsFingerprint(c.targets);
+    const seen = readSeenPage(form.seen);
+    const targetsChanged = !c.campaign.require_confirmation && seen !== undefined && seen.targets !== targetsFingerprint(c.targets);
+    const letterChanged = !!seen?.letter && seen.letter !== letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body);
     const values = form.values ?? {};
     // The letter as the official told the most reads it, so every field a supporter types shows
     // where it goes (a name-only court first in the list would hide the city and country); the
@@ -84,6 +86,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       // and the targets with what each learns (TargetsChangedError).
       seenLetter: seenPageField(c.campaign, c.targets),
       targetsChanged,
+      letterChanged,
       // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
       refused: form.values !== undefined,
       values,
@@ -118,8 +121,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     if (err instanceof CampaignNotOpenError) {
       return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, err.status === 'closed' ? 410 : 409);
     }
-    // The targets as they are now, with what was typed, to be read and signed again.
-    if (err instanceof TargetsChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, 409);
+    // The targets and the letter as they are now, with what was typed, to be read and signed again.
+    if (err instanceof TargetsChangedError || err instanceof LetterChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
