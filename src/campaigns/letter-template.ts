@@ -300,14 +300,18 @@ const RUNTIME = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefau
  * supporter field in a digest) render empty, and a line they (or an {{#if}} on them) leave empty
  * or with nothing but separators ("Oslo, Norway" become ", ") goes: the official reads no empty
  * place line, no stray comma. So does a line of a field the supporter left empty (no city, no
- * note), so a letter reads the same whether a field was hidden or never given.
+ * note), so a letter reads the same whether a field was hidden or never given. A subject left
+ * empty so is the campaign's title.
  */
 export function renderLetter(subject: string, body: string, context: LetterContext, hiddenFields: ReadonlySet<SupporterField> = NO_MARKS): { subject: string; text: string } {
   // A field the supporter left empty renders as a hidden one does, and its line goes the same way.
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
-  if (hidden.size === 0) return finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME));
-  return renderDropping(subject, body, context, hidden, hidden);
+  const letter = hidden.size === 0 ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME)) : renderDropping(subject, body, context, hidden, hidden);
+  // A subject made only of fields this target is not told, or the supporter left empty: an
+  // official should not get a letter with no subject, so it is the campaign's title.
+  if (!letter.subject) letter.subject = subjectLine(context.campaign.title);
+  return letter;
 }
 
 /**

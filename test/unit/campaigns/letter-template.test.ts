@@ -154,8 +154,8 @@ describe('rendering a letter', () => {
   });
 
   it('reads nothing from the prototype, even from a template that was never validated', () => {
-    const letter = renderLetter('{{supporter.constructor.name}}', '[{{constructor}}][{{supporter.__proto__}}][{{supporter.toString}}]', context);
-    expect(letter).toEqual({ subject: '', text: '[][][]\n' });
+    const letter = renderLetter('[{{supporter.constructor.name}}]', '[{{constructor}}][{{supporter.__proto__}}][{{supporter.toString}}]', context);
+    expect(letter).toEqual({ subject: '[]', text: '[][][]\n' });
   });
 });
 
@@ -172,6 +172,13 @@ describe('a subject with a field the target may not see', () => {
     expect(digest('Appeal — {{supporter.fullName}}, {{supporter.city}} 🙏')).toBe('Appeal 🙏');
     expect(digest('Free her – {{supporter.fullName}}')).toBe('Free her');
     expect(digest('Free her — [{{supporter.fullName}}]')).toBe('Free her');
+  });
+
+  it("is the campaign's title when nothing of it is left: no letter goes with no subject", () => {
+    expect(renderLetter('{{supporter.city}}', 'x', context, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
+    expect(renderLetter('– {{supporter.personalNote}}', 'x', { ...context, supporter: { ...context.supporter, personalNote: '' } }).subject).toBe('Free Aigerim');
+    expect(renderLetter('{{supporter.fullName}}', 'x', context, hiddenFor('digest', 'full')).subject).toBe('Free Aigerim');
+    expect(renderLetter('{{supporter.city}}', 'x', context, hiddenFor('each', 'name_place')).subject).toBe('Lyonville');
   });
 });
 
