@@ -201,6 +201,17 @@ describe('the organizer console on PGlite', () => {
     expect((await getCampaign(ctx.db, asIs)).status).toBe('live');
   });
 
+  it('says on the close page how many signatures wait for confirmation, which closing leaves without a letter', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    expect((await client.get(`/admin/campaigns/${slug}/close`)).text).not.toContain('waiting for');
+    for (const name of ['Pending One', 'Pending Two']) {
+      expect((await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: new URLSearchParams({ full_name: name, email: `${uniq('p')}@supporter.example` }), redirect: 'manual' })).status).toBe(303);
+    }
+    const page = (await client.get(`/admin/campaigns/${slug}/close`)).text;
+    expect(page).toContain('takes no signatures or confirmations');
+    expect(page).toContain('2 signatures are still waiting for their signers to confirm by email. Closed, the campaign takes no confirmation: they send no letter.');
+  });
+
   it('removes a target no letter went to yet, with the letters waiting for it, rather than keeping it on record', async () => {
     const tag = uniq('unsent');
     const slow = `slow-${tag}@gov.example`;

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
+  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, getCampaignStats, listCampaignOverview, parseTargetsCsv,
   isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
@@ -43,7 +43,7 @@ const ACTIONS = {
     digest: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
   },
   close: {
-    verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
+    verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
     digest: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
   },
 } as const;
@@ -160,11 +160,13 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       // A paused campaign is launched again: the organizer resumes it.
       const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
       const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;
+      // Closed, a signature still waiting for its signer's confirmation can no longer be confirmed.
+      const unconfirmed = action === 'close' && allowed ? (await getCampaignStats(db, campaign.slug)).signatures.pending : 0;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
         explain: verb === 'Resume' ? RESUME : (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
         caseUnpublished: kase && !kase.published ? kase : undefined,
-        allowed, targets, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+        allowed, targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
         noSalutation: allowed && action === 'launch' ? missingSalutation(campaign, targets) : null,
       });
