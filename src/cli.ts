@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { runCommand, USAGE } from './cli/commands.ts';
+import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
 import { createLog } from './log.ts';
@@ -110,10 +110,10 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
   process.stderr.write(`appeal: no command given\n${USAGE}`);
   process.exitCode = 2;
 } else {
-  const stdin = ['organizer:add', 'organizer:password'].includes(argv[0] ?? '') ? await readStdin() : '';
   let reply: CommandReply;
   try {
-    reply = await execute(config, { argv, stdin });
+    // A mistake in the command line is said before a database is opened or stdin is waited on.
+    reply = usageProblem(argv) ?? (await execute(config, { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
   } catch (err) {
     fail((err as Error).message);
   }

@@ -47,11 +47,46 @@ function parseCommand<O extends OptionSpec>(command: string, args: string[], opt
   return { email, values: parsed.values };
 }
 
-/** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
-async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, [command, ...args]: string[], stdin: string): Promise<string> {
-  if (['migrate', 'seed-demo', 'purge'].includes(command!) && args.length) {
-    throw new UsageError(`${command} takes no arguments (got "${args[0]}")`);
+/** The commands that name an email, with their options and usage line. */
+const WITH_EMAIL = {
+  'organizer:add': { options: { admin: { type: 'boolean' }, name: { type: 'string' } }, usage: 'organizer:add <email> [--admin] [--name "Name"]' },
+  'organizer:password': { options: {}, usage: 'organizer:password <email>' },
+  forget: { options: {}, usage: 'forget <email>' },
+  'token:create': { options: { label: { type: 'string' } }, usage: 'token:create <email> [--label "what for"]' },
+} as const satisfies Record<string, { options: OptionSpec; usage: string }>;
+const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge'];
+
+/** A command line read; the values of its options as parseArgs gives them. */
+type Parsed = { command: string; email: string; values: Record<string, unknown> };
+
+/** @throws UsageError: an unknown command, a missing email, an unknown option or an argument too many. */
+function parse([command = '', ...args]: string[]): Parsed {
+  if (WITHOUT_ARGUMENTS.includes(command)) {
+    if (args.length) throw new UsageError(`${command} takes no arguments (got "${args[0]}")`);
+    return { command, email: '', values: {} };
   }
+  if (!Object.hasOwn(WITH_EMAIL, command)) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  const spec = WITH_EMAIL[command as keyof typeof WITH_EMAIL];
+  return { command, ...parseCommand(command, args, spec.options, spec.usage) };
+}
+
+/**
+ * What is wrong with a command line, before anything is opened: a typo must not create an
+ * embedded database, nor wait on one that cannot be reached, to be told it is a typo (exit 2).
+ */
+export function usageProblem(argv: string[]): CommandReply | undefined {
+  try {
+    parse(argv);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    return { code: 2, stdout: '', stderr: `appeal: ${err.message}\n` };
+  }
+}
+
+/** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
+async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, argv: string[], stdin: string): Promise<string> {
+  const { command, email, values } = parse(argv);
   if (command !== 'migrate') await migrate(db);
   switch (command) {
     case 'migrate': {
@@ -63,7 +98,6 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
       return added.length ? `added demo campaigns: ${added.join(', ')}\n` : 'demo campaigns exist already\n';
     }
     case 'organizer:add': {
-      const { email, values } = parseCommand(command, args, { admin: { type: 'boolean' }, name: { type: 'string' } }, 'organizer:add <email> [--admin] [--name "Name"]');
       const { organizer, generatedPassword } = await addOrganizer(db, {
         email,
         name: values.name as string | undefined,
@@ -76,30 +110,25 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
     }
     case 'organizer:password': {
-      const { email } = parseCommand(command, args, {}, 'organizer:password <email>');
       const { organizer, generatedPassword } = await resetPassword(db, email, stdin || undefined);
       return `new password set for ${organizer.email}; their sessions are ended\n` +
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
     }
     case 'forget': {
-      const { email } = parseCommand(command, args, {}, 'forget <email>');
       const f = await forgetPerson(db, email);
       return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n`;
     }
     case 'token:create': {
-      const { email, values } = parseCommand(command, args, { label: { type: 'string' } }, 'token:create <email> [--label "what for"]');
       const label = (values.label as string | undefined) ?? 'cli';
       const token = await createApiToken(db, email, label);
       await recordAudit(db, null, 'token.create', `organizer:${email}`, { label, by: 'cli' });
       return `${token}\n`;
     }
-    case 'purge': {
+    default: {
       const purged = await purgeExpired(db, config);
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced\n`;
     }
-    default:
-      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   }
 }
 

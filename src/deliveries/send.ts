@@ -108,14 +108,17 @@ interface SendError {
 /**
  * What the row's last_error keeps: codes and the relay's reply. Relays often quote the refused
  * address back ("550 5.1.1 <a@b>: …"); the row names its recipient already, so it is cut here,
- * and so is any other address in the reply (a forwarding target, another spelling of it): the
- * console shows errors to organizers who may not see subscribers' addresses.
+ * and so is any other address in the reply (a forwarding target, another spelling of it), as
+ * written or percent-encoded: the console shows errors to organizers who may not see
+ * subscribers' addresses. One spelled out ("ann at example.org") is not recognised.
  */
 function describe(err: unknown, recipient: string): string {
   const e = err as SendError;
-  const quoted = new RegExp(recipient.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
+  // As written, and percent-encoded as in a link to the relay's help page ("?rcpt=a%40b").
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const quoted = new RegExp(`${escape(recipient)}|${escape(encodeURIComponent(recipient))}`, 'gi');
   const reply = e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ');
-  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, '[address]');
+  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:&=?]+(?:@|%40)[^\s<>()[\]"',;:&=?]+/gi, '[address]');
   // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
   const why = e.code === 'ETLS' ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)' : '';
   return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);

@@ -18,7 +18,8 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
   const silent = `${uniq('silent')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase' | 'addSilentStdin', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase' | 'addSilentStdin' | 'typoNoDatabase' | 'noEmailEmbedded', Ran>;
+  const freshDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-cli-typo-'));
 
   beforeAll(async () => {
     ctx = await createTestContext({ db: 'postgres' });
@@ -31,7 +32,8 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli(ctx.env, ['organizer:add', `${uniq('short')}@appeal.test`], 'short\n'),
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin] = await Promise.all([
+    const { DATABASE_URL: _postgres, ...embedded } = ctx.env;
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
@@ -43,10 +45,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['migrate']),
       // A script's spawn() that leaves stdin open and writes nothing.
       cli(ctx.env, ['organizer:add', silent], { open: true }),
+      // Mistakes in the command line, where no database can be reached or none exists yet.
+      cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['frobnicate']),
+      cli({ ...embedded, DATA_DIR: freshDataDir }, ['organizer:add'], { open: true }),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded };
   }, 300_000);
   afterAll(async () => {
+    fs.rmSync(freshDataDir, { recursive: true, force: true });
     await ctx?.close();
   });
 
@@ -115,6 +121,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(r.extraArgument.stderr).toMatch(/^appeal: token:create: unexpected argument "ci"/);
     const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizers WHERE email LIKE 'novalue%'`);
     expect(rows[0]!.n).toBe(0);
+  });
+
+  it('says a mistake in the command line (exit code 2) before it opens a database, or waits for stdin', () => {
+    expect(r.typoNoDatabase).toMatchObject({ code: 2, stdout: '' });
+    expect(r.typoNoDatabase.stderr).toMatch(/^appeal: unknown command "frobnicate"\n/);
+    expect(r.noEmailEmbedded).toMatchObject({ code: 2, stdout: '', stderr: 'appeal: organizer:add needs an email\nusage: npm run cli -- organizer:add <email> [--admin] [--name "Name"]\n' });
+    // No embedded database was made for it.
+    expect(fs.readdirSync(freshDataDir)).toEqual([]);
   });
 
   it('prints its usage on --help, after a command too (exit 0), and with no command says so on stderr (exit 2)', () => {
