@@ -35,6 +35,17 @@ export async function insertPendingSubscription(db: Queryable, subscriberId: num
   return rowCount > 0;
 }
 
+/** Whether the subscriber asked for this case (or all cases, `caseId` null) less than `seconds` ago, and it still waits for the opt-in. */
+export async function askedMomentsAgo(db: Queryable, subscriberId: number, caseId: number | null, seconds: number) {
+  const { rowCount } = await db.query(
+    `SELECT 1 FROM subscriptions
+      WHERE subscriber_id = $1 AND coalesce(case_id, 0) = coalesce($2::bigint, 0) AND status = 'pending'
+        AND created_at > now() - make_interval(secs => $3)`,
+    [subscriberId, caseId, seconds],
+  );
+  return rowCount > 0;
+}
+
 /** A subscription that needs no opt-in (a confirmed signer); a pending one becomes active. */
 export async function upsertActiveSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   await db.query(

@@ -48,6 +48,9 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   const kase = s.caseSlug ? await getPublicCase(db, s.caseSlug) : undefined;
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.upsertSubscriber(tx, s.email);
+    // The same request again moments later (a double click, a form sent twice): the email on its
+    // way asks for it already. A new one would make its link, the one opened, "does not exist".
+    if (await q.askedMomentsAgo(tx, subscriber.id, kase?.id ?? null, RESEND_GAP_SECONDS)) return undefined;
     const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
     // Following that case already: the opt-in row's email then carries the link to their
     // preferences (see createOptinComposer), for whoever lost every alert email. An opt-in still

@@ -294,6 +294,25 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
   });
 
+  it('sends one opt-in email for the same request twice in a row (a double click), and its link keeps working', async () => {
+    const email = emailOf('double');
+    const both = await Promise.all([0, 1].map(() => postForm(`${base}/subscribe`, { email, case: caseSlug })));
+    expect(both.map((r) => r.status)).toEqual([303, 303]);
+    const token = tokenIn(await waitForMail(ctx, email, 1), 'subscribe/confirm');
+    await optinSent(ctx, email);
+    // Once more after that email went, as a form sent again from the back button.
+    expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
+    await ctx.queues.settled();
+    const { rows } = await ctx.db.query<{ status: string }>(`SELECT status FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email]);
+    expect(rows).toEqual([{ status: 'sent' }]);
+    const { id } = (await subscriber(email))[0]!;
+    expect(await ctx.queues.maintenance.getJob(`optin-again-${id}`)).toBeUndefined();
+    expect((await fetch(`${base}/subscribe/confirm/${token}`)).status).toBe(200);
+    expect(mailsTo(ctx, email)).toHaveLength(1);
+    expect((await postForm(`${base}/subscribe/confirm/${token}`, {})).status).toBe(303);
+    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
+  });
+
   it('holds a second opt-in asked for within the resend gap back until the gap is over, and sends one for a burst', async () => {
     const email = emailOf('burst');
     await postJson(`${base}/api/v1/subscribers`, { email, caseSlug });
