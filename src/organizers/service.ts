@@ -34,29 +34,38 @@ const organizerInput = z.object({
  * Adds an organizer; without a password one is generated and returned, to be shown once.
  * `handedOver`: someone else sees that password (an admin in the console), so the organizer must
  * choose their own at the first sign-in. Whoever runs the cli adds, most often, themselves.
+ * `requestKey`: the console form's, so that the same form sent twice is told apart from an email
+ * taken by someone else (organizerAddedBy).
  * @throws ValidationError; ConflictError when the email is taken.
  */
-export async function addOrganizer(db: Queryable, input: unknown, opts: { handedOver?: boolean } = {}): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+export async function addOrganizer(db: Queryable, input: unknown, opts: { handedOver?: boolean; requestKey?: string } = {}): Promise<{ organizer: Organizer; generatedPassword?: string }> {
   const o = parseInput(organizerInput, input);
   const weak = o.password && (await passwordWeakness(o.password, [o.email, o.name]));
   if (weak) throw new ValidationError({ password: weak });
   const generatedPassword = o.password ? undefined : crypto.randomBytes(12).toString('base64url');
   const { rows } = await db.query<Organizer>(
-    `INSERT INTO organizers (email, name, role, password_hash, password_must_change) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (lower(email)) DO NOTHING RETURNING *`,
-    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!), generatedPassword !== undefined && opts.handedOver === true],
+    `INSERT INTO organizers (email, name, role, password_hash, password_must_change, request_key) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT DO NOTHING RETURNING *`,
+    [o.email, o.name, o.role, await hashPassword(o.password ?? generatedPassword!), generatedPassword !== undefined && opts.handedOver === true, opts.requestKey ?? null],
   );
   if (!rows[0]) throw new ConflictError('email_taken', `An organizer with the email ${o.email} exists already.`);
   return { organizer: rows[0], generatedPassword };
 }
 
+/** The organizer the console form with this key added, when it was sent before. */
+export async function organizerAddedBy(db: Queryable, requestKey: string): Promise<Organizer | undefined> {
+  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE request_key = $1', [requestKey]);
+  return rows[0];
+}
+
 /**
- * Sets a new password for an organizer who lost theirs (from the command line: whoever runs it
- * holds the database already), ends their sessions and any lockout. Without a password one is
- * generated and returned, to be handed over once.
+ * Sets a new password for an organizer who lost theirs, ends their sessions and any lockout.
+ * Without a password one is generated and returned, to be handed over once. From the command line
+ * (no `byAdmin`), whoever runs it holds the database already; from the console, an admin saw the
+ * password, so the organizer must choose their own at the next sign-in.
  * @throws ValidationError for a short password; NotFoundError when no organizer has that email.
  */
-export async function resetPassword(db: Db, email: string, password?: string): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+export async function resetPassword(db: Db, email: string, password?: string, byAdmin?: number): Promise<{ organizer: Organizer; generatedPassword?: string }> {
   const { password: chosen } = parseInput(organizerInput.pick({ password: true }), { password });
   const organizer = await findOrganizerByEmail(db, email);
   if (!organizer) throw new NotFoundError('organizer');
@@ -66,12 +75,16 @@ export async function resetPassword(db: Db, email: string, password?: string): P
   const hash = await hashPassword(chosen ?? generatedPassword!);
   // All or nothing: a new password with the old sessions still signed in would not be a reset.
   await db.transaction(async (tx) => {
-    await q.setPasswordHash(tx, organizer.id, hash, false);
+    await q.setPasswordHash(tx, organizer.id, hash, byAdmin !== undefined && generatedPassword !== undefined);
     await q.deleteSessionsOf(tx, organizer.id, null);
     await q.clearFailedLogins(tx, organizer.id);
-    await recordAudit(tx, null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: 'cli' });
+    await recordAudit(tx, byAdmin ?? null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: byAdmin === undefined ? 'cli' : 'console' });
   });
   return { organizer, generatedPassword };
+}
+
+export async function getOrganizer(db: Queryable, id: number): Promise<Organizer | undefined> {
+  return q.getOrganizer(db, id);
 }
 
 export async function findOrganizerByEmail(db: Queryable, address: string) {
@@ -92,16 +105,29 @@ const tokenLabel = z.object({ label: line(100) });
  * when no organizer has that email.
  */
 export async function createApiToken(db: Queryable, organizerEmail: string, typed = ''): Promise<string> {
+  return (await insertApiToken(db, organizerEmail, typed))!;
+}
+
+/**
+ * createApiToken for the console's form, whose key makes the same form sent twice (a double
+ * click, a reload of the answer) create one token, not a second that nobody saw.
+ * @returns the token; undefined when the form with this key created its token before.
+ * @throws as createApiToken.
+ */
+export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<string | undefined> {
+  return insertApiToken(db, organizerEmail, typed, requestKey);
+}
+
+async function insertApiToken(db: Queryable, organizerEmail: string, typed: string, requestKey?: string): Promise<string | undefined> {
   const { label } = parseInput(tokenLabel, { label: typed });
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;
-  await db.query('INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, $2, $3)', [
-    organizer.id,
-    hashToken(token),
-    label,
-  ]);
-  return token;
+  const { rowCount } = await db.query(
+    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key) VALUES ($1, $2, $3, $4) ON CONFLICT (request_key) DO NOTHING',
+    [organizer.id, hashToken(token), label, requestKey ?? null],
+  );
+  return rowCount ? token : undefined;
 }
 
 /** The organizer a bearer token belongs to, or undefined for an unknown or revoked token. */

@@ -754,6 +754,49 @@ describe('the organizer console on PGlite', () => {
     expect((await fresh.get('/admin/outbox/any.eml')).status).toBe(403);
   });
 
+  it('shows a new organizer\'s password or a new token once however often its form is sent, and gives an organizer a new password', async () => {
+    const keyOf = (html: string) => /name="request_key" value="([^"]+)"/.exec(html)![1]!;
+    const page = await client.open('/admin/organizers');
+    const csrf = client.csrf!;
+    const email = `${uniq('twice')}@appeal.test`;
+    const form = { email, name: 'Twice Sent', role: 'organizer', request_key: keyOf(page.text) };
+    // A double click: the same form twice at once; and a reload of its answer after.
+    const [a, b] = await Promise.all([client.post('/admin/organizers', form, { csrf }), client.post('/admin/organizers', form, { csrf })]);
+    const reload = await client.post('/admin/organizers', form, { csrf });
+    const answers = [a, b, reload];
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    const shown = answers.map((r) => /value="([^"]+)" aria-label="Generated password"/.exec(r.text)?.[1]).filter(Boolean);
+    expect(shown).toHaveLength(1);
+    expect(answers.filter((r) => r.text.includes('This form added')).length).toBe(2);
+    expect((await ctx.db.query('SELECT 1 FROM organizers WHERE email = $1', [email])).rowCount).toBe(1);
+    // Someone else's form for that address (another key) is told the address is taken.
+    const other = await client.post('/admin/organizers', { ...form, request_key: keyOf((await client.open('/admin/organizers')).text) });
+    expect(other.status).toBe(409);
+    expect(other.text).toContain('exists already');
+
+    // A password not copied: a new one, shown once; the first stops working.
+    const { rows: [added] } = await ctx.db.query<{ id: number }>('SELECT id FROM organizers WHERE email = $1', [email]);
+    const newer = await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1' });
+    expect(newer.status).toBe(200);
+    expect(newer.text).toContain('new password; the old one no longer works');
+    const password = /value="([^"]+)" aria-label="Generated password"/.exec(newer.text)![1]!;
+    expect((await new ConsoleClient(base).login(email, shown[0]!)).status).not.toBe(303);
+    const fresh = new ConsoleClient(base);
+    expect((await fresh.login(email, password)).status).toBe(303);
+    expect((await fresh.get('/admin')).location).toBe('/admin/password');
+    expect((await actions(ctx, organizerId)).map((x) => x.action)).toContain('organizer.password_reset');
+    // Without its confirmation (no script ran), it asks first.
+    expect((await client.post(`/admin/organizers/${added!.id}/password`, {})).text).toContain('Are you sure?');
+
+    const tokens = await client.open('/admin/tokens');
+    const tokenForm = { label: `twice ${uniq('t')}`, request_key: keyOf(tokens.text) };
+    const sent = await Promise.all([0, 1, 2].map(() => client.post('/admin/tokens', tokenForm, { csrf: client.csrf! })));
+    expect(sent.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(sent.filter((r) => /value="apl_/.test(r.text))).toHaveLength(1);
+    expect(sent.filter((r) => r.text.includes('This form created the token')).length).toBe(2);
+    expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [tokenForm.label])).rowCount).toBe(1);
+  });
+
   it('exports subscribers with the cases they follow, neutralising formula cells, and records the export', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const kase = await getCase(ctx.db, caseSlug);

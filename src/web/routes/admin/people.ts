@@ -1,9 +1,10 @@
+import crypto from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { ConflictError, ValidationError } from '../../../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizer, createApiToken, listApiTokens, listOrganizers, recordAudit, removeOrganizer, revokeApiToken,
-  setOrganizerRole, unlockOrganizer,
+  addOrganizer, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, organizerAddedBy, recordAudit, removeOrganizer,
+  resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -18,24 +19,42 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   const actor = (res: Response) => res.locals.organizer!.id;
   router.use(['/organizers', '/tokens', '/subscribers', '/subscribers.csv'], requireAdmin);
 
+  // Each showing of a form that makes a secret gets its own key: sent twice, the form makes it once.
   const renderOrganizers = async (res: Response, extra: object = {}, status = 200) => {
-    render(res, 'organizers', { title: 'Organizers', section: 'organizers', organizers: await listOrganizers(db), values: { role: 'organizer' }, ...extra }, status);
+    render(res, 'organizers', { title: 'Organizers', section: 'organizers', organizers: await listOrganizers(db), values: { role: 'organizer' }, requestKey: crypto.randomUUID(), ...extra }, status);
   };
 
   router.get('/organizers', async (_req, res) => renderOrganizers(res));
 
   router.post('/organizers', async (req, res) => {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
+    const requestKey = str(req.body?.request_key) || undefined;
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
-      const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true });
+      const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true, requestKey });
       await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
-      if (err instanceof ConflictError) return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
+      if (err instanceof ConflictError) {
+        // This form again (a double click, a reload): its first answer showed the password.
+        const added = requestKey && (await organizerAddedBy(db, requestKey));
+        if (added) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
+        return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
+      }
       if (!(err instanceof ValidationError)) throw err;
       await renderOrganizers(res, { values, ...formErrors(err.fields) }, 400);
     }
+  });
+
+  /** A new generated password for another organizer (one who lost theirs, or whose first was not copied), shown once. */
+  router.post('/organizers/:id/password', async (req, res) => {
+    const id = idParam(req.params.id, 'organizer');
+    const organizer = await getOrganizer(db, id);
+    if (!organizer) throw new NotFoundError('organizer');
+    // One's own is changed knowing the current one (the password page), not reset from here.
+    if (organizer.id === actor(res)) return res.redirect(303, '/admin/password');
+    const { generatedPassword } = await resetPassword(db, organizer.email, undefined, actor(res));
+    await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword, reset: true } });
   });
 
   router.post('/organizers/:id/role', async (req, res) => {
@@ -74,7 +93,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   const renderTokens = async (res: Response, extra: object = {}, status = 200, actsAs?: string) => {
     const chosen = (o: { id: number; email: string }) => (actsAs ? o.email.toLowerCase() === actsAs.toLowerCase() : o.id === actor(res));
     const organizers = (await listOrganizers(db)).map((o) => ({ value: o.email, label: `${o.email} (${o.role})`, selected: chosen(o) }));
-    render(res, 'tokens', { title: 'API tokens', section: 'tokens', tokens: await listApiTokens(db), organizers_options: organizers, values: {}, ...extra }, status);
+    render(res, 'tokens', { title: 'API tokens', section: 'tokens', tokens: await listApiTokens(db), organizers_options: organizers, values: {}, requestKey: crypto.randomUUID(), ...extra }, status);
   };
 
   router.get('/tokens', async (_req, res) => renderTokens(res));
@@ -83,13 +102,16 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const label = str(req.body?.label).trim();
     const email = str(req.body?.organizer) || res.locals.organizer!.email;
     if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400, email);
-    let token: string;
+    let token: string | undefined;
     try {
-      token = await createApiToken(db, email, label);
+      // A form of a page from before forms carried a key makes its token as it always did.
+      token = await createApiTokenOnce(db, email, label, str(req.body?.request_key) || crypto.randomUUID());
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400, email);
     }
+    // This form again (a double click, a reload): its first answer showed the token.
+    if (!token) return renderTokens(res, { createdBefore: { label } });
     await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label });
     await renderTokens(res, { created: { token, label } });
   });
