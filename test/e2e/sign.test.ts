@@ -137,8 +137,16 @@ describe('signing in a real browser', () => {
     await page.goto(`${base}/c/${slug}`);
     // The server shows the letter with placeholders where the supporter's words go.
     expect(await page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('[your name]');
-    // A mistake: the page comes back opened on the list of mistakes, not at its top.
+    // The Preview button shows the letter with what was typed, and keeps it in the form.
     await page.fill('#f-full_name', 'Noscript Reader');
+    await page.fill('#f-city', 'Taldykorgan');
+    await page.getByRole('button', { name: 'Preview my letter' }).click();
+    await page.waitForURL(`${base}/c/${slug}/preview#letter-heading`);
+    expect(await page.locator('#letter-preview').textContent()).toContain('Noscript Reader');
+    expect(await page.locator('#letter-preview').textContent()).toContain('Taldykorgan');
+    expect(await page.inputValue('#f-full_name')).toBe('Noscript Reader');
+    expect(await ctx.db.query(`SELECT 1 FROM signatures WHERE full_name = 'Noscript Reader'`)).toMatchObject({ rowCount: 0 });
+    // A mistake: the page comes back opened on the list of mistakes, not at its top.
     await page.fill('#f-email', 'not-an-address');
     await page.getByRole('button', { name: 'Sign the letter' }).click();
     await page.waitForLoadState();

@@ -43,7 +43,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
    * as they are, so the next post would not be refused for it (TargetsChangedError). A form
    * from a page that showed another letter says that too: it comes back with the letter as it is.
    */
-  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown } = {}, status = 200) {
+  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown; previewed?: boolean } = {}, status = 200) {
     const c = await getPublicCampaign(db, slug);
     const seen = readSeenPage(form.seen);
     const targetsChanged = !c.campaign.require_confirmation && seen !== undefined && seen.targets !== targetsFingerprint(c.targets);
@@ -88,7 +88,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       targetsChanged,
       letterChanged,
       // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
-      refused: form.values !== undefined,
+      refused: form.values !== undefined && !form.previewed,
       values,
       errors: form.errors,
       errorList: form.errors && errorSummary(form.errors),
@@ -151,9 +151,17 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     keepTyped,
   );
 
+  /**
+   * The letter with what was typed in it, signing nothing: the page's script shows it as one types,
+   * and without scripts the form's Preview button asks for it here. Nothing is stored or counted.
+   */
+  router.post('/c/:slug/preview', async (req, res) => {
+    await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter, previewed: true });
+  });
+
   // The form's address is in the address bar after a form came back with mistakes; opening it
   // again (a reload, a bookmark) shows the campaign, not an error about methods.
-  router.get('/c/:slug/sign', (req, res) => seeOther(res, `/c/${encodeURIComponent(req.params.slug)}`));
+  router.get(['/c/:slug/sign', '/c/:slug/preview'], (req, res) => seeOther(res, `/c/${encodeURIComponent(String(req.params.slug))}`));
 
   router.get('/c/:slug/check-email', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
