@@ -209,6 +209,11 @@ describe('signing in to the console (Postgres)', () => {
     expect(bad.text).toContain('is not your current password');
     expect(bad.text).toContain('must be at least 10 characters');
     expect(bad.text).toContain('does not match the new password');
+    // The summary reads in the form's order, the page opens on it without scripts too, and its title says it came back.
+    const summary = bad.text.slice(bad.text.indexOf('error-summary-title'));
+    expect(summary.indexOf('Current password')).toBeLessThan(summary.indexOf('New password'));
+    expect(bad.text).toMatch(/<div class="errors" role="alert" tabindex="-1" aria-labelledby="error-summary-title" autofocus>/);
+    expect(bad.text).toContain('<title>Error: Change your password');
     const common = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'password1234', confirm_password: 'password1234' });
     expect(common.status).toBe(400);
     expect(common.text).toContain('is too easy to guess');

@@ -107,7 +107,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       if (!err.fields.current_password) await perOrganizer.giveBack(organizerId);
-      return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, ...formErrors(err.fields) }, 400);
+      return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, ...formErrors(err.fields, {}, ['current_password', 'new_password', 'confirm_password']) }, 400);
     }
     await perOrganizer.giveBack(organizerId);
     // A stolen session must not outlive the password it was stolen with: all end, this one restarts.
