@@ -1,11 +1,9 @@
 import { parse } from 'csv-parse/sync';
 import type { CampaignInput } from './types.ts';
-import { targetInput } from './types.ts';
+import { MAX_TARGETS, targetInput } from './types.ts';
 
 /** Columns in the order a header-less file is read. */
 export const TARGET_CSV_COLUMNS = ['name', 'title', 'email', 'salutation', 'disclose'] as const;
-/** More rows than a campaign may have targets is a mistake, not an import. */
-const MAX_ROWS = 500;
 
 export interface TargetCsvRow {
   /** Line in the file where the row starts (1-based). */
@@ -39,16 +37,38 @@ const HEADER_NAMES: Record<string, Column> = {
 };
 
 /**
+ * Columns holding part of a name, as lists of people keep them (Фамилия, Имя, Отчество; First
+ * name, Last name). With one of them, a column that alone would be the whole name (Имя, Аты,
+ * Name) is one of the parts too, and the name is the parts in the order of their columns.
+ */
+const NAME_PARTS = new Set([
+  'firstname', 'givenname', 'lastname', 'surname', 'familyname', 'middlename', 'patronymic',
+  'фамилия', 'отчество', 'тегі', 'әкесініңаты',
+]);
+const PART_OR_NAME = new Set(['name', 'имя', 'аты']);
+
+const headerKey = (cell: string) => cell.toLowerCase().replace(/[\s._-]+/g, '');
+
+/**
  * The columns a first line names, when it is a header: it holds no address (every target row
  * does) and at least two column names Appeal knows. A header without both a name and an email
  * column is an error of the file: read as a target, it would only say "email is required".
+ * `nameParts`: the columns whose cells make the name together, when it is kept in parts.
  */
-function headerOf(first: string[]): { columns: string[] } | { error: string } | undefined {
+function headerOf(first: string[]): { columns: string[]; nameParts?: number[] } | { error: string } | undefined {
   if (first.some((cell) => cell.includes('@'))) return undefined;
-  const columns = first.map((h) => HEADER_NAMES[h.toLowerCase().replace(/[\s._-]+/g, '')] ?? '');
+  const keys = first.map(headerKey);
+  const columns = keys.map((k) => HEADER_NAMES[k] ?? '');
+  // Without a column for the whole name (ФИО, Full name), its parts make it.
+  let nameParts: number[] | undefined;
+  if (keys.some((k) => NAME_PARTS.has(k)) && !keys.some((k, i) => columns[i] === 'name' && !PART_OR_NAME.has(k))) {
+    nameParts = keys.flatMap((k, i) => (NAME_PARTS.has(k) || PART_OR_NAME.has(k) ? [i] : []));
+    for (const i of nameParts) columns[i] = '';
+    columns.push('name');
+  }
   // One known word could be a value ("name" is one of disclose's); two make a header.
   if (columns.filter(Boolean).length < 2) return undefined;
-  if (columns.includes('name') && columns.includes('email')) return { columns };
+  if (columns.includes('name') && columns.includes('email')) return { columns, ...(nameParts ? { nameParts } : {}) };
   const missing = (['name', 'email'] as const).filter((c) => !columns.includes(c));
   return {
     error: `The first line reads as column names (${first.map((h) => `"${h}"`).join(', ')}), but none of them is ${missing.map((c) => `"${c}"`).join(' or ')}. ` +
@@ -103,7 +123,11 @@ export function parseTargetsCsv(text: string): TargetCsv {
       record_delimiter: ['\r\n', '\n', '\r'],
     }) as unknown as CsvRecord[];
   } catch (err) {
-    const e = err as { message: string; lines?: number };
+    const e = err as { message: string; lines?: number; code?: string };
+    // Where the reader stopped is the end of the file, not the line the quote opened on.
+    if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
+      return { rows: [], valid: false, fileError: 'This is not readable CSV: a quote (") that opens a cell is never closed. Look for a cell that starts with a quote and has no closing one.' };
+    }
     return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
   }
   const header = records[0] && headerOf(records[0].record);
@@ -111,12 +135,17 @@ export function parseTargetsCsv(text: string): TargetCsv {
   // A row of separators only (`;;;;`, as Excel writes a formatted empty row) is an empty line.
   const body = (header ? records.slice(1) : records).filter((r) => r.record.some((cell) => cell !== ''));
   if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
-  if (body.length > MAX_ROWS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_ROWS} targets; this CSV has ${body.length} rows.` };
+  // More rows than a campaign may have targets is a mistake, not an import.
+  if (body.length > MAX_TARGETS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has ${body.length} rows.` };
   const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;
+  const nameParts = header?.nameParts;
   const seen = new Set<string>();
   const rows = body.map(({ record, info, raw }): TargetCsvRow => {
     const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');
     const values = Object.fromEntries(TARGET_CSV_COLUMNS.map((c) => [c, cell(c)])) as TargetCsvRow['values'];
+    if (nameParts) values.name = nameParts.map((i) => record[i] ?? '').filter(Boolean).join(' ');
+    // Written as people write it: "Full", "NAME_PLACE", "name-place", "name place".
+    values.disclose = values.disclose.toLowerCase().replace(/[\s-]+/g, '_');
     const parsed = targetInput.safeParse({ ...values, disclose: values.disclose || undefined });
     const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${String(i.path[0] ?? 'row')} ${i.message}`);
     // As stored: two spellings of one domain (in its own script and in ASCII) are one address.

@@ -6,7 +6,7 @@ import { DISCLOSE_LEVELS } from './letter-template.ts';
 import { lockCampaign } from './queries.ts';
 import * as q from './target-queries.ts';
 import { getCampaign } from './service.ts';
-import { targetInput, type Campaign, type Target } from './types.ts';
+import { MAX_TARGETS, targetInput, type Campaign, type Target } from './types.ts';
 
 // The officials a campaign writes to: adding, correcting, retiring and reinstating them.
 
@@ -28,7 +28,7 @@ function refuseIfClosed(campaign: Pick<Campaign, 'status'>): void {
 /**
  * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
  * live campaign the new targets get the letters of those who sign from now on (TARGET_SEEN).
- * @throws NotFoundError; ConflictError `campaign_closed`; ValidationError for a bad target or more than 500 in all.
+ * @throws NotFoundError; ConflictError `campaign_closed`; ValidationError for a bad target or more than MAX_TARGETS in all.
  */
 export async function addTargets(db: Db, slug: string, input: unknown[]): Promise<{ added: Target[]; skipped: number }> {
   const campaign = await getCampaign(db, slug);
@@ -46,7 +46,7 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
     // Locked and read again: a close that lands meanwhile must not be passed by.
     refuseIfClosed(await lockCampaign(tx, campaign.id));
     const added = await q.appendTargets(tx, campaign.id, targets);
-    if ((await q.countTargets(tx, campaign.id)) > 500) throw new ValidationError({ targets: 'a campaign takes at most 500 targets' });
+    if ((await q.countTargets(tx, campaign.id)) > MAX_TARGETS) throw new ValidationError({ targets: `a campaign takes at most ${MAX_TARGETS} targets` });
     return { added, skipped: targets.length - added.length };
   });
 }

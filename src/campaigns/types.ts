@@ -95,6 +95,9 @@ const emailAddress = (whenEmpty: string) =>
 /** A supporter's or subscriber's own address: left empty, they are asked for it. */
 export const email = emailAddress('please give your email address');
 
+/** Targets a campaign may write to at once (a parliament's members fit). */
+export const MAX_TARGETS = 500;
+
 export const targetInput = z.object({
   name: line(200).pipe(z.string().min(1, 'is required')),
   title: nullAsAbsent(line(200).optional().default('')),
@@ -115,7 +118,7 @@ export const campaignInput = z.object({
   targets: z
     .array(targetInput)
     .min(1, 'add at least one target')
-    .max(500)
+    .max(MAX_TARGETS)
     // One letter per signature and address: a second target with the same email would never get one.
     .superRefine((targets, ctx) => {
       const seen = new Set<string>();

@@ -50,7 +50,7 @@ export class ConsoleClient {
   }
 
   /** Posts as multipart/form-data, as a browser does a form with a file input. */
-  async postFiles(path: string, form: Record<string, string>, files: Record<string, { name: string; content: string }>) {
+  async postFiles(path: string, form: Record<string, string>, files: Record<string, { name: string; content: string | Uint8Array<ArrayBuffer> }>) {
     const body = new FormData();
     body.set('_csrf', this.csrf ?? '');
     for (const [k, v] of Object.entries(form)) body.set(k, v);

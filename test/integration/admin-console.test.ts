@@ -507,6 +507,28 @@ describe('the organizer console on PGlite', () => {
     expect(await count()).toBe(3);
   });
 
+  it('reads a UTF-16 file (Excel\'s "Unicode Text") as a browser does, and says at the preview when a file would pass 500 targets', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const text = '\uFEFFФамилия\tИмя\tEmail\nИванова\tАйгуль\taigul-utf16@gov.example\n';
+    const utf16 = new Uint8Array(Buffer.from(text, 'utf16le'));
+    const preview = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'preview' }, { csv_file: { name: 'unicode.txt', content: utf16 } });
+    expect(preview.status).toBe(200);
+    expect(preview.text).toContain('Иванова Айгуль');
+    expect(preview.text).not.toContain('\u0000');
+
+    // 2 targets now: 499 more would pass 500. The preview says how many fit and offers no import; an import is refused, the CSV kept.
+    const many = Array.from({ length: 499 }, (_, i) => `Member ${i},MP,mp${i}-${slug}@parliament.example`).join('\n');
+    const tooMany = await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: `name,title,email\n${many}`, step: 'preview' });
+    expect(tooMany.status).toBe(409);
+    expect(tooMany.text).toContain('this one has 2, so at most 498 more fit, and this CSV adds 499');
+    expect(tooMany.text).not.toContain('value="import"');
+    const refused = await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: `name,title,email\n${many}`, step: 'import' });
+    expect(refused.status).toBe(409);
+    expect(refused.text).toContain('Member 498,MP');
+    const { rows } = await ctx.db.query('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug]);
+    expect(rows).toHaveLength(2);
+  });
+
   it('after a relay outage, retries every failed delivery at once from the failed list, which names their campaigns', async () => {
     const tag = uniq('outage');
     ctx.sink!.behavior.onRcptTo = (address) => (address.address.includes(tag) ? { code: 554, message: '5.7.1 Relay access denied' } : undefined);

@@ -85,6 +85,29 @@ describe('reading targets from CSV', () => {
     expect(csv.fileError).toMatch(/not saved as UTF-8.*CSV UTF-8/);
   });
 
+  it('makes the name of its parts, in the order of their columns, where a list keeps it in parts', () => {
+    const ru = parseTargetsCsv('Фамилия,Имя,Отчество,Email,Должность\nИванов,Иван,Иванович,ivan@example.org,Министр\n');
+    expect(ru.rows[0]!.target).toMatchObject({ name: 'Иванов Иван Иванович', title: 'Министр', email: 'ivan@example.org' });
+    const kk = parseTargetsCsv('Тегі;Аты;Әкесінің аты;Электрондық пошта\nСерікұлы;Серік;;serik@example.org\n');
+    expect(kk.rows[0]!.target).toMatchObject({ name: 'Серікұлы Серік' });
+    const en = parseTargetsCsv('First name,Last name,Email,Position\nAnn,Lee,ann@example.org,MP\n');
+    expect(en.rows[0]!.target).toMatchObject({ name: 'Ann Lee', title: 'MP' });
+    // A column for the whole name is the name; alone, Имя is one too.
+    expect(parseTargetsCsv('ФИО,Фамилия,Email\nИванов И. И.,Иванов,i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иванов И. И.' });
+    expect(parseTargetsCsv('Имя,Email\nИван Иванов,i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иван Иванов' });
+  });
+
+  it('reads disclose as people write it: any case, a dash or a space for the underscore', () => {
+    const csv = parseTargetsCsv('name,email,disclose\nA,a@example.org,Full\nB,b@example.org,NAME_PLACE\nC,c@example.org,name-place\nD,d@example.org,Name Place\nE,e@example.org,everything\n');
+    expect(csv.rows.map((r) => r.target?.disclose ?? r.errors.join())).toEqual(['full', 'name_place', 'name_place', 'name_place', expect.stringMatching(/^disclose /)]);
+  });
+
+  it('says a quote is never closed without naming the line the reader stopped at', () => {
+    const csv = parseTargetsCsv('name,email\n"Ivan,ivan@example.org\nPetr,petr@example.org\n');
+    expect(csv.fileError).toMatch(/a quote \(\"\) that opens a cell is never closed/);
+    expect(csv.fileError).not.toMatch(/line 3/);
+  });
+
   it('says so when nothing is readable', () => {
     expect(parseTargetsCsv('name,email\n"unclosed,x\n').fileError).toMatch(/not readable CSV/);
     expect(parseTargetsCsv('name,email\n').fileError).toBe('There are no targets in this CSV.');

@@ -55,11 +55,21 @@ function csvUpload(): RequestHandler[] {
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
     for (const [fileField, textField] of Object.entries(CSV_FILES)) {
       const file = files[fileField]?.[0];
-      if (file && file.size > 0) (req.body as Record<string, unknown>)[textField] = file.buffer.toString('utf8');
+      if (file && file.size > 0) (req.body as Record<string, unknown>)[textField] = fileText(file.buffer);
     }
     next();
   };
   return [requireOrganizer, declared, read, useFile];
+}
+
+/**
+ * An uploaded file's text: UTF-8, or UTF-16 when it starts with that byte order mark (Excel's
+ * "Unicode Text", LibreOffice's Unicode export), as a browser reading the file would take it.
+ */
+function fileText(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes);
+  return bytes.toString('utf8');
 }
 
 /** The console page a form was on (same site: fromThisSite), to go back to; the dashboard otherwise. */

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
-import type { Campaign, Target } from '../../../campaigns/types.ts';
+import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
@@ -143,19 +143,26 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     const text = str(req.body?.csv);
     const csv = parseTargetsCsv(text);
-    const existing = new Set((await listTargets(db, campaign.id, { withRetired: true })).map((t) => t.email.toLowerCase()));
+    const listed = await listTargets(db, campaign.id, { withRetired: true });
+    const existing = new Set(listed.map((t) => t.email.toLowerCase()));
     const rows = csv.rows.map((r) => ({ ...r, exists: existing.has((r.target?.email ?? r.values.email).toLowerCase()) }));
     const fresh = rows.filter((r) => r.target && !r.exists).length;
-    let refused: string | undefined;
-    if (req.body?.step === 'import' && csv.valid) {
+    // Said at the preview, with how many fit, and the import not offered: not a bare error after it.
+    const room = MAX_TARGETS - listed.filter((t) => !t.retired_at).length;
+    let refused: string | undefined = fresh > room
+      ? `A campaign takes at most ${MAX_TARGETS} targets: this one has ${MAX_TARGETS - room}, so ${room > 0 ? `at most ${room} more fit` : 'no more fit'}, and this CSV adds ${fresh}.`
+      : undefined;
+    if (req.body?.step === 'import' && csv.valid && !refused) {
       try {
         const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
         await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
         setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
       } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        refused = err.message;
+        // Targets added meanwhile (another tab) took the room: the form comes back as it was.
+        if (err instanceof ValidationError) refused = Object.values(err.fields).join('; ');
+        else if (err instanceof ConflictError) refused = err.message;
+        else throw err;
       }
     }
     const bad = rows.filter((r) => r.errors.length).length;
@@ -164,7 +171,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       : !csv.valid ? { csv: `${bad} ${bad === 1 ? 'row needs' : 'rows need'} attention; nothing is imported until every row is right.` } : undefined;
     render(res, 'targets-import', {
       title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
-      rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0,
+      rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0 && !refused,
       ...(errors ? formErrors(errors) : {}),
     }, refused ? 409 : errors ? 400 : 200);
   });
