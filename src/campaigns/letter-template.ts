@@ -307,9 +307,15 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   // A field the supporter left empty renders as a hidden one does, and its line goes the same way.
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
-  const letter = hidden.size === 0 ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME)) : renderDropping(subject, body, context, hidden, hidden);
-  // A subject made only of fields this target is not told, or the supporter left empty: an
-  // official should not get a letter with no subject, so it is the campaign's title.
+  return titled(hidden.size === 0 ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME)) : renderDropping(subject, body, context, hidden, hidden), context);
+}
+
+/**
+ * A subject made only of fields this target is not told, or the supporter left empty, is the
+ * campaign's title: an official should not get a letter with no subject, and the sign page's
+ * preview shows the one it gets.
+ */
+function titled(letter: { subject: string; text: string }, context: LetterContext) {
   if (!letter.subject) letter.subject = subjectLine(context.campaign.title);
   return letter;
 }
@@ -323,7 +329,7 @@ export function renderLetter(subject: string, body: string, context: LetterConte
  * if the field stays empty.
  */
 export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>, unfilled = NO_MARKS): { subject: string; text: string } {
-  return renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden, unfilled);
+  return titled(renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden, unfilled), context);
 }
 
 /** Where renderMarked puts an {{#if}} on a field not typed yet; never in the text it returns. */

@@ -204,7 +204,8 @@ export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown,
     confirmTokenHash: hashToken(confirmToken(deps.secret, id)),
     via,
     seenTargets: seen?.targets,
-    seenLetter: seen && { revision: Number.isSafeInteger(seen.revision) ? seen.revision : null, letter: seen.letter },
+    // A field with no fingerprint in it (a form of one's own, a damaged one) names no letter.
+    seenLetter: seen?.letter ? { revision: Number.isSafeInteger(seen.revision) ? seen.revision : null, letter: seen.letter } : undefined,
   });
   if (stored instanceof Error) throw stored;
   if (stored.campaign) signaturesChanged(db, stored.campaign.id);

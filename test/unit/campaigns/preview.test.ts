@@ -20,6 +20,11 @@ describe('the letter preview', () => {
     }
   });
 
+  it("shows the campaign's title as the subject where nothing of it is left for the target, as its letter has it", () => {
+    expect(previewLetterHtml('{{supporter.city}}', BODY, base, {}, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
+    expect(renderLetter('{{supporter.city}}', BODY, { ...base, supporter: { fullName: 'A', city: 'Lyon', country: '', personalNote: '' } }, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
+  });
+
   it('leaves empty what the first target is not shown, as its letter does', () => {
     const { body } = previewLetterHtml('s', BODY, base, { city: 'Lyon' }, hiddenFor('each', 'name'));
     expect(body).toContain('data-field="full_name"');
