@@ -90,6 +90,15 @@ export async function clearFailedLogins(db: Queryable, id: number) {
 }
 
 /** `mustChange`: the password was generated for someone else to hand over (see Organizer). */
+/** Records that the console's reset form with this key was sent; false when it was, for this organizer, before. */
+export async function claimPasswordResetKey(db: Queryable, id: number, key: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE organizers SET password_reset_key = $2 WHERE id = $1 AND password_reset_key IS DISTINCT FROM $2',
+    [id, key],
+  );
+  return rowCount > 0;
+}
+
 export async function setPasswordHash(db: Queryable, id: number, hash: string, mustChange: boolean) {
   await db.query('UPDATE organizers SET password_hash = $2, password_must_change = $3 WHERE id = $1', [id, hash, mustChange]);
 }

@@ -65,7 +65,7 @@ export async function organizerAddedBy(db: Queryable, requestKey: string): Promi
  * password, so the organizer must choose their own at the next sign-in.
  * @throws ValidationError for a short password; NotFoundError when no organizer has that email.
  */
-export async function resetPassword(db: Db, email: string, password?: string, byAdmin?: number): Promise<{ organizer: Organizer; generatedPassword?: string }> {
+export async function resetPassword(db: Db, email: string, password?: string, byAdmin?: { id: number; requestKey: string }): Promise<{ organizer: Organizer; generatedPassword?: string; repeated?: true }> {
   const { password: chosen } = parseInput(organizerInput.pick({ password: true }), { password });
   const organizer = await findOrganizerByEmail(db, email);
   if (!organizer) throw new NotFoundError('organizer');
@@ -74,13 +74,16 @@ export async function resetPassword(db: Db, email: string, password?: string, by
   const generatedPassword = chosen ? undefined : crypto.randomBytes(12).toString('base64url');
   const hash = await hashPassword(chosen ?? generatedPassword!);
   // All or nothing: a new password with the old sessions still signed in would not be a reset.
-  await db.transaction(async (tx) => {
+  const done = await db.transaction(async (tx) => {
+    // The console's form sent again (a reload of its answer): the password that answer showed stays.
+    if (byAdmin && !(await q.claimPasswordResetKey(tx, organizer.id, byAdmin.requestKey))) return false;
     await q.setPasswordHash(tx, organizer.id, hash, byAdmin !== undefined && generatedPassword !== undefined);
     await q.deleteSessionsOf(tx, organizer.id, null);
     await q.clearFailedLogins(tx, organizer.id);
-    await recordAudit(tx, byAdmin ?? null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: byAdmin === undefined ? 'cli' : 'console' });
+    await recordAudit(tx, byAdmin?.id ?? null, 'organizer.password_reset', `organizer:${organizer.id}`, { by: byAdmin === undefined ? 'cli' : 'console' });
+    return true;
   });
-  return { organizer, generatedPassword };
+  return done ? { organizer, generatedPassword } : { organizer, repeated: true };
 }
 
 export async function getOrganizer(db: Queryable, id: number): Promise<Organizer | undefined> {
@@ -115,7 +118,16 @@ export async function createApiToken(db: Queryable, organizerEmail: string, type
  * @throws as createApiToken.
  */
 export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<string | undefined> {
-  return insertApiToken(db, organizerEmail, typed, requestKey);
+  const token = await insertApiToken(db, organizerEmail, typed, requestKey);
+  if (token) return token;
+  // The key made a token before. For another label or organizer it is not this form sent again
+  // but a form whose key came back with it (a browser restoring a page): that one is made too.
+  const { rows } = await db.query<{ label: string; email: string }>(
+    'SELECT t.label, o.email FROM api_tokens t JOIN organizers o ON o.id = t.organizer_id WHERE t.request_key = $1',
+    [requestKey],
+  );
+  const same = rows[0] && rows[0].label === parseInput(tokenLabel, { label: typed }).label && rows[0].email.toLowerCase() === organizerEmail.toLowerCase();
+  return same ? undefined : insertApiToken(db, organizerEmail, typed);
 }
 
 async function insertApiToken(db: Queryable, organizerEmail: string, typed: string, requestKey?: string): Promise<string | undefined> {

@@ -107,6 +107,8 @@ function askFirst(render: Render): RequestHandler {
       question: str(req.body?.question) || 'This cannot be undone.',
       action: req.originalUrl,
       back: refererPage(req),
+      // The form's own key, so that the form sent again confirmed is still the one form.
+      requestKey: str(req.body?.request_key),
     });
   };
 }

@@ -28,7 +28,12 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/organizers', async (req, res) => {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
-    const requestKey = str(req.body?.request_key) || undefined;
+    let requestKey = str(req.body?.request_key) || undefined;
+    // A key that added someone else is not this form sent again, but a form whose key came back
+    // with it (a browser restoring a page): it adds this one, as any new form does.
+    const before = requestKey && (await organizerAddedBy(db, requestKey));
+    if (before && before.email.toLowerCase() === values.email.trim().toLowerCase()) return renderOrganizers(res, { addedBefore: { id: before.id, email: before.email } });
+    if (before) requestKey = crypto.randomUUID();
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
       const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true, requestKey });
@@ -38,7 +43,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
       if (err instanceof ConflictError) {
         // This form again (a double click, a reload): its first answer showed the password.
         const added = requestKey && (await organizerAddedBy(db, requestKey));
-        if (added) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
+        if (added && added.email.toLowerCase() === values.email.trim().toLowerCase()) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
         return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
@@ -53,7 +58,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     if (!organizer) throw new NotFoundError('organizer');
     // One's own is changed knowing the current one (the password page), not reset from here.
     if (organizer.id === actor(res)) return res.redirect(303, '/admin/password');
-    const { generatedPassword } = await resetPassword(db, organizer.email, undefined, actor(res));
+    // A form of a page from before forms carried a key resets as it always did.
+    const { generatedPassword, repeated } = await resetPassword(db, organizer.email, undefined, { id: actor(res), requestKey: str(req.body?.request_key) || crypto.randomUUID() });
+    if (repeated) return renderOrganizers(res, { resetBefore: { id: organizer.id, email: organizer.email } });
     await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword, reset: true } });
   });
 
