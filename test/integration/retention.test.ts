@@ -95,6 +95,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
       `UPDATE subscribers SET created_at = now() - interval '30 days', optin_requested_at = now() - interval '30 days' WHERE email = $1`,
       [address],
     );
+    await ctx.db.query(`UPDATE subscriptions SET created_at = now() - interval '30 days' WHERE subscriber_id = (SELECT id FROM subscribers WHERE email = $1)`, [address]);
     await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
 
     await purgeUnconfirmed(ctx.db, 7);
