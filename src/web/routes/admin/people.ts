@@ -9,6 +9,7 @@ import {
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
+import { asciiAddress } from '../../../mail/address.ts';
 import { idParam } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
 
@@ -29,11 +30,15 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   router.post('/organizers', async (req, res) => {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
     let requestKey = str(req.body?.request_key) || undefined;
-    // A key that added someone else is not this form sent again, but a form whose key came back
-    // with it (a browser restoring a page): it adds this one, as any new form does.
-    const before = requestKey && (await organizerAddedBy(db, requestKey));
-    if (before && before.email.toLowerCase() === values.email.trim().toLowerCase()) return renderOrganizers(res, { addedBefore: { id: before.id, email: before.email } });
-    if (before) requestKey = crypto.randomUUID();
+    /** The organizer this form added when it was sent before; one its key added with another address is not this form. */
+    const addedBefore = async () => {
+      const added = requestKey && (await organizerAddedBy(db, requestKey));
+      return added && added.email.toLowerCase() === asciiAddress(values.email).toLowerCase() ? added : undefined;
+    };
+    const before = await addedBefore();
+    if (before) return renderOrganizers(res, { addedBefore: { id: before.id, email: before.email } });
+    // A key that added someone else came back with a form (a browser restoring a page): it adds this one.
+    if (requestKey && (await organizerAddedBy(db, requestKey))) requestKey = crypto.randomUUID();
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
       const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true, requestKey });
@@ -41,9 +46,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
       if (err instanceof ConflictError) {
-        // This form again (a double click, a reload): its first answer showed the password.
-        const added = requestKey && (await organizerAddedBy(db, requestKey));
-        if (added && added.email.toLowerCase() === values.email.trim().toLowerCase()) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
+        // This form again at the same moment (a double click): its first answer showed the password.
+        const added = await addedBefore();
+        if (added) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
         return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
