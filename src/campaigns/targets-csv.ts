@@ -30,7 +30,7 @@ type Column = (typeof TARGET_CSV_COLUMNS)[number];
 const HEADER_NAMES: Record<string, Column> = {
   name: 'name', fullname: 'name', фио: 'name', имя: 'name', получатель: 'name', атыжөні: 'name', аты: 'name',
   title: 'title', position: 'title', jobtitle: 'title', должность: 'title', лауазымы: 'title', лауазым: 'title',
-  email: 'email', emailaddress: 'email', mail: 'email',
+  email: 'email', emailaddress: 'email', mail: 'email', workemail: 'email', элпочта: 'email', эпочта: 'email',
   электроннаяпочта: 'email', почта: 'email', адресэлектроннойпочты: 'email', электрондықпошта: 'email', пошта: 'email',
   salutation: 'salutation', greeting: 'salutation', обращение: 'salutation', қаратпа: 'salutation', үндеу: 'salutation',
   disclose: 'disclose',
@@ -66,8 +66,9 @@ function headerOf(first: string[]): { columns: string[]; nameParts?: number[] } 
     for (const i of nameParts) columns[i] = '';
     columns.push('name');
   }
-  // One known word could be a value ("name" is one of disclose's); two make a header.
-  if (columns.filter(Boolean).length < 2) return undefined;
+  // One known word could be a value ("name" is one of disclose's); two make a header, and so
+  // does a part of a name (no target is named "Фамилия").
+  if (columns.filter(Boolean).length < 2 && !nameParts) return undefined;
   if (columns.includes('name') && columns.includes('email')) return { columns, ...(nameParts ? { nameParts } : {}) };
   const missing = (['name', 'email'] as const).filter((c) => !columns.includes(c));
   return {

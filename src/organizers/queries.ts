@@ -90,12 +90,9 @@ export async function clearFailedLogins(db: Queryable, id: number) {
 }
 
 /** `mustChange`: the password was generated for someone else to hand over (see Organizer). */
-/** Records that the console's reset form with this key was sent; false when it was, for this organizer, before. */
-export async function claimPasswordResetKey(db: Queryable, id: number, key: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    'UPDATE organizers SET password_reset_key = $2 WHERE id = $1 AND password_reset_key IS DISTINCT FROM $2',
-    [id, key],
-  );
+/** Records that the console's form with this key was sent; false when it was before. */
+export async function claimConsoleRequest(db: Queryable, key: string): Promise<boolean> {
+  const { rowCount } = await db.query('INSERT INTO console_requests (key) VALUES ($1) ON CONFLICT DO NOTHING', [key]);
   return rowCount > 0;
 }
 

@@ -76,7 +76,7 @@ export async function resetPassword(db: Db, email: string, password?: string, by
   // All or nothing: a new password with the old sessions still signed in would not be a reset.
   const done = await db.transaction(async (tx) => {
     // The console's form sent again (a reload of its answer): the password that answer showed stays.
-    if (byAdmin && !(await q.claimPasswordResetKey(tx, organizer.id, byAdmin.requestKey))) return false;
+    if (byAdmin && !(await q.claimConsoleRequest(tx, `password:${organizer.id}:${byAdmin.requestKey}`))) return false;
     await q.setPasswordHash(tx, organizer.id, hash, byAdmin !== undefined && generatedPassword !== undefined);
     await q.deleteSessionsOf(tx, organizer.id, null);
     await q.clearFailedLogins(tx, organizer.id);
@@ -118,17 +118,14 @@ export async function createApiToken(db: Queryable, organizerEmail: string, type
  * @throws as createApiToken.
  */
 export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<string | undefined> {
-  const token = await insertApiToken(db, organizerEmail, typed, requestKey);
-  if (token) return token;
-  // The key made a token before. For another label or organizer it is not this form sent again
-  // but a form whose key came back with it (a browser restoring a page): that one is made too.
-  const { rows } = await db.query<{ label: string; email: string }>(
-    'SELECT t.label, o.email FROM api_tokens t JOIN organizers o ON o.id = t.organizer_id WHERE t.request_key = $1',
-    [requestKey],
-  );
-  const same = rows[0] && rows[0].label === parseInput(tokenLabel, { label: typed }).label && rows[0].email.toLowerCase() === organizerEmail.toLowerCase();
-  return same ? undefined : insertApiToken(db, organizerEmail, typed);
+  // The key with what it asks for: one that comes back with another label or organizer (a
+  // browser restoring a page's fields) is another form, and itself sent twice makes one token.
+  const label = parseInput(tokenLabel, { label: typed }).label;
+  return insertApiToken(db, organizerEmail, typed, formKey(requestKey, label, asciiAddress(organizerEmail).toLowerCase()));
 }
+
+/** A console form's key bound to what it asks for. */
+export const formKey = (key: string, ...asked: string[]) => crypto.createHash('sha256').update([key, ...asked].join('\u0000')).digest('base64url');
 
 async function insertApiToken(db: Queryable, organizerEmail: string, typed: string, requestKey?: string): Promise<string | undefined> {
   const { label } = parseInput(tokenLabel, { label: typed });

@@ -35,12 +35,22 @@ export async function insertPendingSubscription(db: Queryable, subscriberId: num
   return rowCount > 0;
 }
 
-/** Whether the subscriber asked for this case (or all cases, `caseId` null) less than `seconds` ago, and it still waits for the opt-in. */
+/**
+ * Whether the subscriber asked for this case (or all cases, `caseId` null) less than `seconds`
+ * ago: it waits for the opt-in since then, or they follow it and their opt-in email (which then
+ * carries the link to their preferences) was asked for or went since then.
+ */
 export async function askedMomentsAgo(db: Queryable, subscriberId: number, caseId: number | null, seconds: number) {
   const { rowCount } = await db.query(
-    `SELECT 1 FROM subscriptions
-      WHERE subscriber_id = $1 AND coalesce(case_id, 0) = coalesce($2::bigint, 0) AND status = 'pending'
-        AND created_at > now() - make_interval(secs => $3)`,
+    `SELECT 1 FROM subscriptions s
+      WHERE s.subscriber_id = $1 AND coalesce(s.case_id, 0) = coalesce($2::bigint, 0)
+        AND CASE s.status
+              WHEN 'pending' THEN s.created_at > now() - make_interval(secs => $3)
+              -- A bounced address asking again is to be asked to confirm, whatever went lately.
+              WHEN 'active' THEN EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'optin' AND d.source_id = $1
+                                            AND d.updated_at > now() - make_interval(secs => $3))
+                             AND NOT EXISTS (SELECT 1 FROM subscribers b WHERE b.id = $1 AND b.status = 'bounced')
+              ELSE false END`,
     [subscriberId, caseId, seconds],
   );
   return rowCount > 0;

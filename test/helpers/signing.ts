@@ -78,7 +78,7 @@ export async function rowCounts(db: Queryable): Promise<Record<string, number>> 
  */
 export async function pastResendGap(db: Queryable, email: string): Promise<void> {
   await db.query(
-    `UPDATE deliveries SET sent_at = sent_at - make_interval(secs => $2)
+    `UPDATE deliveries SET sent_at = sent_at - make_interval(secs => $2), updated_at = updated_at - make_interval(secs => $2)
       WHERE lower(recipient) = lower($1) AND kind IN ('confirm', 'optin') AND sent_at IS NOT NULL`,
     [email, RESEND_GAP_SECONDS],
   );

@@ -797,9 +797,14 @@ describe('the organizer console on PGlite', () => {
     expect(other.text).toContain('exists already');
 
     // The same key with another address (a browser restoring the form's fields) adds that one.
-    const restored = await client.post('/admin/organizers', { ...form, email: `${uniq('restored')}@appeal.test` }, { csrf });
+    const restoredForm = { ...form, email: `${uniq('restored')}@appeal.test` };
+    const restored = await client.post('/admin/organizers', restoredForm, { csrf });
     expect(restored.status).toBe(200);
     expect(restored.text).toMatch(/aria-label="Generated password"/);
+    // And that form sent twice is one form too.
+    const restoredAgain = await client.post('/admin/organizers', restoredForm, { csrf });
+    expect(restoredAgain.status).toBe(200);
+    expect(restoredAgain.text).toContain('This form added');
 
     // A password not copied: a new one, shown once; the first stops working. Sent twice (a reload
     // of its answer, a double click), it resets once: the password shown first stays the one that works.
@@ -817,6 +822,12 @@ describe('the organizer console on PGlite', () => {
     expect((await fresh.login(email, password)).status).toBe(303);
     expect((await fresh.get('/admin')).location).toBe('/admin/password');
     expect((await actions(ctx, organizerId)).filter((x) => x.action === 'organizer.password_reset')).toHaveLength(1);
+    // A later reset from a list shown since works; the older answer reloaded after it does nothing.
+    const laterKey = keyOf((await client.open('/admin/organizers')).text);
+    const later = await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: laterKey });
+    const latest = /value="([^"]+)" aria-label="Generated password"/.exec(later.text)![1]!;
+    expect((await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: listKey })).text).toContain('This form gave');
+    expect((await new ConsoleClient(base).login(email, latest)).status).toBe(303);
     // Without its confirmation (no script ran), it asks first.
     expect((await client.post(`/admin/organizers/${added!.id}/password`, {})).text).toContain('Are you sure?');
 
@@ -830,6 +841,7 @@ describe('the organizer console on PGlite', () => {
     // Its key with another label (a browser restoring the form's fields) makes that token.
     const relabelled = await client.post('/admin/tokens', { ...tokenForm, label: `${tokenForm.label} 2` });
     expect(relabelled.text).toMatch(/value="apl_/);
+    expect((await client.post('/admin/tokens', { ...tokenForm, label: `${tokenForm.label} 2` })).text).toContain('This form created the token');
     expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [`${tokenForm.label} 2`])).rowCount).toBe(1);
   });
 

@@ -254,6 +254,11 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(reminder.text).not.toContain('/subscribe/confirm/');
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
     await optinSent(ctx, email);
+    // The same again moments later (a double click, the form sent twice) sends nothing more.
+    expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
+    await ctx.queues.settled();
+    expect((await ctx.db.query(`SELECT status FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email])).rows).toEqual([{ status: 'sent' }]);
+    expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
     await pastResendGap(ctx.db, email);
     // Asking for another case still sends an opt-in for it.
     await postForm(`${base}/subscribe`, { email, case: otherCaseSlug });

@@ -1,4 +1,7 @@
--- The console's "New password" form carries a key made when the list was shown, as the forms of
--- migration 024 do: sent twice (a reload of its answer, a double click), it resets once, and the
--- password its first answer showed stays the one that works.
-ALTER TABLE organizers ADD COLUMN password_reset_key text;
+-- Forms of the console that must act once however often they are sent (a reload of their answer,
+-- a double click, an older answer reloaded later), by the key each showing of the form carries:
+-- an organizer's new password, whose first answer showed the one that is to work.
+CREATE TABLE console_requests (
+  key text PRIMARY KEY,
+  done_at timestamptz NOT NULL DEFAULT now()
+);

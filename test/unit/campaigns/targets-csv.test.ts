@@ -95,6 +95,9 @@ describe('reading targets from CSV', () => {
     // A column for the whole name is the name; alone, Имя is one too.
     expect(parseTargetsCsv('ФИО,Фамилия,Email\nИванов И. И.,Иванов,i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иванов И. И.' });
     expect(parseTargetsCsv('Имя,Email\nИван Иванов,i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иван Иванов' });
+    // Column names with a part of a name are a header, however few of the others are known.
+    expect(parseTargetsCsv('Фамилия;Имя;Отчество;Эл. почта\nИванов;Иван;Иванович;i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иванов Иван Иванович', email: 'i@example.org' });
+    expect(parseTargetsCsv('First name,Last name,Phone\nJohn,Smith,+7 700\n').fileError).toMatch(/^The first line reads as column names .*none of them is "email"/);
   });
 
   it('reads disclose as people write it: any case, a dash or a space for the underscore', () => {

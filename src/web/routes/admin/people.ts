@@ -3,7 +3,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizer, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, organizerAddedBy, recordAudit, removeOrganizer,
+  addOrganizer, createApiTokenOnce, formKey, getOrganizer, listApiTokens, listOrganizers, organizerAddedBy, recordAudit, removeOrganizer,
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
@@ -29,16 +29,13 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/organizers', async (req, res) => {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
-    let requestKey = str(req.body?.request_key) || undefined;
-    /** The organizer this form added when it was sent before; one its key added with another address is not this form. */
-    const addedBefore = async () => {
-      const added = requestKey && (await organizerAddedBy(db, requestKey));
-      return added && added.email.toLowerCase() === asciiAddress(values.email).toLowerCase() ? added : undefined;
-    };
+    // The form's key with the address it adds: one that comes back with another (a browser
+    // restoring a page's fields) is another form, and itself sent twice adds one organizer.
+    const typed = str(req.body?.request_key);
+    const requestKey = typed ? formKey(typed, asciiAddress(values.email).toLowerCase()) : undefined;
+    const addedBefore = async () => requestKey && (await organizerAddedBy(db, requestKey));
     const before = await addedBefore();
     if (before) return renderOrganizers(res, { addedBefore: { id: before.id, email: before.email } });
-    // A key that added someone else came back with a form (a browser restoring a page): it adds this one.
-    if (requestKey && (await organizerAddedBy(db, requestKey))) requestKey = crypto.randomUUID();
     try {
       // No password from the form: one is generated and shown once, to hand over in person.
       const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true, requestKey });
