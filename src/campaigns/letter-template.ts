@@ -307,7 +307,10 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   // A field the supporter left empty renders as a hidden one does, and its line goes the same way.
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
-  return titled(hidden.size === 0 ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME)) : renderDropping(subject, body, context, hidden, hidden), context);
+  const letter = hidden.size === 0
+    ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME))
+    : renderDropping(subject, body, context, hidden, hidden);
+  return titled(letter, context);
 }
 
 /**

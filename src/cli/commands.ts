@@ -124,11 +124,14 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
       await recordAudit(db, null, 'token.create', `organizer:${email}`, { label, by: 'cli' });
       return `${token}\n`;
     }
-    default: {
+    case 'purge': {
       const purged = await purgeExpired(db, config);
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced\n`;
     }
+    default:
+      // parse names only the commands above.
+      throw new Error(`no code runs the command "${command}"`);
   }
 }
 

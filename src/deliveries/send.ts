@@ -119,7 +119,7 @@ function describe(err: unknown, recipient: string): string {
   const quoted = new RegExp(`${escape(recipient)}|${escape(encodeURIComponent(recipient))}`, 'gi');
   // Cut to what is kept before it is searched: a relay's reply has no length limit of its own.
   const reply = (e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ')).slice(0, 1000);
-  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:&=?]+(?:@|%40)[^\s<>()[\]"',;:&=?]+/gi, '[address]');
+  const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+|[^\s<>()[\]"',;:&=?/]+%40[^\s<>()[\]"',;:&=?/]+/gi, '[address]');
   // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
   const why = e.code === 'ETLS' ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)' : '';
   return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);

@@ -89,13 +89,13 @@ export async function clearFailedLogins(db: Queryable, id: number) {
   await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL, last_failed_login_at = NULL WHERE id = $1', [id]);
 }
 
-/** `mustChange`: the password was generated for someone else to hand over (see Organizer). */
 /** Records that the console's form with this key was sent; false when it was before. */
 export async function claimConsoleRequest(db: Queryable, key: string): Promise<boolean> {
   const { rowCount } = await db.query('INSERT INTO console_requests (key) VALUES ($1) ON CONFLICT DO NOTHING', [key]);
   return rowCount > 0;
 }
 
+/** `mustChange`: the password was generated for someone else to hand over (see Organizer). */
 export async function setPasswordHash(db: Queryable, id: number, hash: string, mustChange: boolean) {
   await db.query('UPDATE organizers SET password_hash = $2, password_must_change = $3 WHERE id = $1', [id, hash, mustChange]);
 }

@@ -52,10 +52,27 @@ export async function addOrganizer(db: Queryable, input: unknown, opts: { handed
   return { organizer: rows[0], generatedPassword };
 }
 
-/** The organizer the console form with this key added, when it was sent before. */
-export async function organizerAddedBy(db: Queryable, requestKey: string): Promise<Organizer | undefined> {
-  const { rows } = await db.query<Organizer>('SELECT * FROM organizers WHERE request_key = $1', [requestKey]);
-  return rows[0];
+/**
+ * addOrganizer for the console's form (the password goes to the admin who sees it), whose key
+ * makes the same form sent twice (a double click, a reload of the answer) add one organizer, and
+ * say so, where a second add would answer "exists already" and the password would be lost. The
+ * key is bound to the address: one a browser restored with another address is another form.
+ * @returns the organizer and its password, or `addedBefore`: the one this form added before.
+ * @throws as addOrganizer.
+ */
+export async function addOrganizerOnce(db: Queryable, input: { email: string; name: string; role: string }, requestKey: string): Promise<{ organizer: Organizer; generatedPassword?: string } | { addedBefore: Organizer }> {
+  const key = formKey(requestKey, addressKey(input.email));
+  const addedBy = async () => (await db.query<Organizer>('SELECT * FROM organizers WHERE request_key = $1', [key])).rows[0];
+  const before = await addedBy();
+  if (before) return { addedBefore: before };
+  try {
+    return await addOrganizer(db, input, { handedOver: true, requestKey: key });
+  } catch (err) {
+    // Sent twice at the same moment: the other send added it.
+    const added = err instanceof ConflictError ? await addedBy() : undefined;
+    if (added) return { addedBefore: added };
+    throw err;
+  }
 }
 
 /**
@@ -86,6 +103,7 @@ export async function resetPassword(db: Db, email: string, password?: string, by
   return done ? { organizer, generatedPassword } : { organizer, repeated: true };
 }
 
+/** The organizer with this id, if there is one. */
 export async function getOrganizer(db: Queryable, id: number): Promise<Organizer | undefined> {
   return q.getOrganizer(db, id);
 }
@@ -108,7 +126,7 @@ const tokenLabel = z.object({ label: line(100) });
  * when no organizer has that email.
  */
 export async function createApiToken(db: Queryable, organizerEmail: string, typed = ''): Promise<string> {
-  return (await insertApiToken(db, organizerEmail, typed))!;
+  return (await insertApiToken(db, organizerEmail, parseInput(tokenLabel, { label: typed }).label))!;
 }
 
 /**
@@ -121,14 +139,17 @@ export async function createApiTokenOnce(db: Queryable, organizerEmail: string, 
   // The key with what it asks for: one that comes back with another label or organizer (a
   // browser restoring a page's fields) is another form, and itself sent twice makes one token.
   const label = parseInput(tokenLabel, { label: typed }).label;
-  return insertApiToken(db, organizerEmail, typed, formKey(requestKey, label, asciiAddress(organizerEmail).toLowerCase()));
+  return insertApiToken(db, organizerEmail, label, formKey(requestKey, label, addressKey(organizerEmail)));
 }
 
 /** A console form's key bound to what it asks for. */
-export const formKey = (key: string, ...asked: string[]) => crypto.createHash('sha256').update([key, ...asked].join('\u0000')).digest('base64url');
+const formKey = (key: string, ...asked: string[]) => crypto.createHash('sha256').update([key, ...asked].join('\u0000')).digest('base64url');
 
-async function insertApiToken(db: Queryable, organizerEmail: string, typed: string, requestKey?: string): Promise<string | undefined> {
-  const { label } = parseInput(tokenLabel, { label: typed });
+/** An address as organizers' addresses are compared. */
+const addressKey = (address: string) => asciiAddress(address).toLowerCase();
+
+/** Inserts a token with a label already checked; undefined when `requestKey` made one before. */
+async function insertApiToken(db: Queryable, organizerEmail: string, label: string, requestKey?: string): Promise<string | undefined> {
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;

@@ -93,7 +93,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
         WHERE CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
                    ELSE v.seen_letter <> ${letterFingerprintSql('c')}
                         AND NOT EXISTS (SELECT 1 FROM letter_versions lv
-                                         WHERE lv.campaign_id = c.id AND lv.replaced_at > now() - interval '${SEEN_LETTER_KEPT}'
+                                         WHERE lv.campaign_id = c.id AND lv.replaced_at > now() - $14::interval
                                            AND ${letterFingerprintSql('lv')} = v.seen_letter) END
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
@@ -146,7 +146,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
       column((s) => s.input.subscribe), column((s) => s.confirmTokenHash), column((s) => s.via), column((s) => s.seenTargets ?? null),
-      column((s) => s.seenLetter?.revision ?? null), column((s) => s.seenLetter?.letter ?? null),
+      column((s) => s.seenLetter?.revision ?? null), column((s) => s.seenLetter?.letter ?? null), SEEN_LETTER_KEPT,
     ],
   );
   const byId = new Map(rows.map((r) => [r.sig_id, r]));
@@ -357,15 +357,14 @@ export async function listSignaturesPage(db: Queryable, campaignId: number, afte
 }
 
 /**
- * The campaign's letters, the one it has now (id null) and the ones it replaced moments ago
- * (SEEN_LETTER_KEPT), for matching the text a sign page showed.
+ * The campaign's letters, the one it has now (id null) and the ones it replaced, for matching the
+ * text a sign page showed (one replaced too long ago is refused when the signature is stored).
  */
 export async function listLetterTexts(db: Queryable, campaignId: number) {
   const { rows } = await db.query<{ id: number | null; letter_subject: string; letter_body: string }>(
     `SELECT NULL::bigint AS id, letter_subject, letter_body FROM campaigns WHERE id = $1
      UNION ALL
-     SELECT id, letter_subject, letter_body FROM letter_versions
-      WHERE campaign_id = $1 AND replaced_at > now() - interval '${SEEN_LETTER_KEPT}'`,
+     SELECT id, letter_subject, letter_body FROM letter_versions WHERE campaign_id = $1`,
     [campaignId],
   );
   return rows;

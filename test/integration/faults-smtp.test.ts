@@ -103,14 +103,14 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     const campaign = await createLetterCampaign(ctx.db, 3);
     const refused = campaign.targets[1]!;
     ctx.sink!.behavior = recordRcpts((address) =>
-      address === refused ? { code: 550, message: `5.1.1 <${address}>: Recipient address rejected, see https://relay.example/why?rcpt=${encodeURIComponent(address)}&fwd=other%40Mail.example` } : undefined,
+      address === refused ? { code: 550, message: `5.1.1 <${address}>: Recipient address rejected, see https://relay.example/why?rcpt=${encodeURIComponent(address)}&fwd=other%40Mail.example; forwarded as <SRS0=AbCd=7Q=example.org=ann@forwarder.net>` } : undefined,
     );
     await signAs(ctx, campaign, 'Rita Refused');
 
     const rows = await waitUntilSettled(ctx.db, campaign);
     const bounced = rows.find((r) => r.recipient === refused)!;
     expect(bounced).toMatchObject({ status: 'failed', attempts: 1, message_id: null });
-    expect(bounced.last_error).toBe('EENVELOPE RCPT TO 550 5.1.1 <[recipient]>: Recipient address rejected, see https://relay.example/why?rcpt=[recipient]&fwd=[address]');
+    expect(bounced.last_error).toBe('EENVELOPE RCPT TO 550 5.1.1 <[recipient]>: Recipient address rejected, see https://relay.example/why?rcpt=[recipient]&fwd=[address]; forwarded as <[address]>');
     // The relay quoted the address; neither the row's error nor the failed job in Redis repeats it.
     expect(bounced.last_error).not.toContain(refused);
     // The row says failed a moment before BullMQ moves the job to its failed set.

@@ -3,13 +3,12 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizer, createApiTokenOnce, formKey, getOrganizer, listApiTokens, listOrganizers, organizerAddedBy, recordAudit, removeOrganizer,
+  addOrganizerOnce, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, recordAudit, removeOrganizer,
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
-import { asciiAddress } from '../../../mail/address.ts';
 import { idParam } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
 
@@ -29,25 +28,16 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/organizers', async (req, res) => {
     const values = { email: str(req.body?.email), name: str(req.body?.name), role: str(req.body?.role) || 'organizer' };
-    // The form's key with the address it adds: one that comes back with another (a browser
-    // restoring a page's fields) is another form, and itself sent twice adds one organizer.
-    const typed = str(req.body?.request_key);
-    const requestKey = typed ? formKey(typed, asciiAddress(values.email).toLowerCase()) : undefined;
-    const addedBefore = async () => requestKey && (await organizerAddedBy(db, requestKey));
-    const before = await addedBefore();
-    if (before) return renderOrganizers(res, { addedBefore: { id: before.id, email: before.email } });
     try {
-      // No password from the form: one is generated and shown once, to hand over in person.
-      const { organizer, generatedPassword } = await addOrganizer(db, values, { handedOver: true, requestKey });
+      // No password from the form: one is generated and shown once, to hand over in person. A
+      // form of a page from before forms carried a key adds as it always did.
+      const added = await addOrganizerOnce(db, values, str(req.body?.request_key) || crypto.randomUUID());
+      if ('addedBefore' in added) return renderOrganizers(res, { addedBefore: { id: added.addedBefore.id, email: added.addedBefore.email } });
+      const { organizer, generatedPassword } = added;
       await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
-      if (err instanceof ConflictError) {
-        // This form again at the same moment (a double click): its first answer showed the password.
-        const added = await addedBefore();
-        if (added) return renderOrganizers(res, { addedBefore: { id: added.id, email: added.email } });
-        return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
-      }
+      if (err instanceof ConflictError) return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
       if (!(err instanceof ValidationError)) throw err;
       await renderOrganizers(res, { values, ...formErrors(err.fields) }, 400);
     }
