@@ -11,6 +11,20 @@
     if (form.elements.confirmed) form.elements.confirmed.value = '1';
   });
 
+  // A form that shows a secret once (it carries a request_key) is sent once: on a slow line a
+  // second click makes the browser drop the first answer, the one that would show it. The server
+  // does the work once either way. Back to the page (bfcache), it can be sent again.
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.elements || !form.elements.request_key) return;
+    if (form.getAttribute('data-sent')) return event.preventDefault();
+    form.setAttribute('data-sent', '1');
+  });
+  window.addEventListener('pageshow', function () {
+    var sent = document.querySelectorAll('form[data-sent]');
+    for (var k = 0; k < sent.length; k++) sent[k].removeAttribute('data-sent');
+  });
+
   // Move focus to the error summary, so a screen reader announces it.
   var errors = document.querySelector('.errors[role=alert]');
   if (errors) errors.focus();

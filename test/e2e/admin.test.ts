@@ -241,6 +241,33 @@ describe('running a campaign from the console in a real browser', () => {
     expect(await admin.locator('main table').innerText()).toContain('mp@parliament.example');
   });
 
+  it('sends a form that shows a token once only once, so a double click on a slow line still shows the token', async () => {
+    await admin.goto(`${base}/admin/tokens`);
+    const label = `slow line ${uniq('t')}`;
+    await admin.getByLabel('What is it for?').fill(label);
+    // A slow line: the answer takes 800 ms, and the button is pressed twice before it comes.
+    let posts = 0;
+    await admin.route('**/admin/tokens', async (route) => {
+      if (route.request().method() === 'POST') posts++;
+      await new Promise((r) => setTimeout(r, 800));
+      await route.continue();
+    });
+    try {
+      await admin.evaluate(() => {
+        const button = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Create token')!;
+        button.click();
+        // The second press while the first is on its way.
+        setTimeout(() => button.click(), 250);
+      });
+      await admin.getByRole('status').filter({ hasText: label }).waitFor();
+    } finally {
+      await admin.unroute('**/admin/tokens');
+    }
+    expect(posts).toBe(1);
+    expect(await admin.locator('input[aria-label="New API token"]').inputValue()).toMatch(/^apl_/);
+    expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [label])).rowCount).toBe(1);
+  });
+
   it('shows the queues to an admin in bull-board and the audit log of what was done', async () => {
     // bull-board's own page links fonts from Google: the console takes that link out.
     const problems: string[] = [];

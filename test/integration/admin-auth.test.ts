@@ -133,6 +133,9 @@ describe('signing in to the console (Postgres)', () => {
     expect(unknown.status).toBe(401);
     expect(failureText(wrong.text)).toBeTruthy();
     expect(failureText(unknown.text)).toBe(failureText(wrong.text));
+    // As every console form sent back: its title says so, and the page opens on the message without scripts too.
+    expect(wrong.text).toContain('<title>Error: Sign in');
+    expect(wrong.text).toMatch(/<div class="errors" role="alert" tabindex="-1" autofocus>/);
     expect(unknown.text.replace(/name="_csrf" value="[^"]+"/, '').replace(/value="[^"]*@appeal.test"/, ''))
       .toBe(wrong.text.replace(/name="_csrf" value="[^"]+"/, '').replace(/value="[^"]*@appeal.test"/, ''));
   });

@@ -211,6 +211,9 @@ describe('the organizer console on PGlite', () => {
     const page = (await client.get(`/admin/campaigns/${slug}/close`)).text;
     expect(page).toContain('takes no signatures or confirmations');
     expect(page).toContain('2 signatures are still waiting for their signers to confirm by email. Closed, the campaign takes no confirmation: they send no letter.');
+    // Heard with the button it warns about.
+    expect(page).toMatch(/<div class="errors" role="alert" tabindex="-1" id="unconfirmed-warning">/);
+    expect(page).toMatch(/<button type="submit" class="danger" aria-describedby="unconfirmed-warning">Close the campaign<\/button>/);
   });
 
   it('removes a target no letter went to yet, with the letters waiting for it, rather than keeping it on record', async () => {
@@ -790,7 +793,7 @@ describe('the organizer console on PGlite', () => {
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     const shown = answers.map((r) => /value="([^"]+)" aria-label="Generated password"/.exec(r.text)?.[1]).filter(Boolean);
     expect(shown).toHaveLength(1);
-    expect(answers.filter((r) => r.text.includes('This form added')).length).toBe(2);
+    expect(answers.filter((r) => r.text.includes('This form was sent more than once, and added')).length).toBe(2);
     expect((await ctx.db.query('SELECT 1 FROM organizers WHERE email = $1', [email])).rowCount).toBe(1);
     // Someone else's form for that address (another key) is told the address is taken.
     const other = await client.post('/admin/organizers', { ...form, request_key: keyOf((await client.open('/admin/organizers')).text) });
@@ -805,7 +808,7 @@ describe('the organizer console on PGlite', () => {
     // And that form sent twice is one form too.
     const restoredAgain = await client.post('/admin/organizers', restoredForm, { csrf });
     expect(restoredAgain.status).toBe(200);
-    expect(restoredAgain.text).toContain('This form added');
+    expect(restoredAgain.text).toContain('This form was sent more than once, and added');
 
     // A password not copied: a new one, shown once; the first stops working. Sent twice (a reload
     // of its answer, a double click), it resets once: the password shown first stays the one that works.
@@ -814,7 +817,7 @@ describe('the organizer console on PGlite', () => {
     const resets = await Promise.all([0, 1].map(() => client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: listKey }, { csrf: client.csrf! })));
     const resetAgain = await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: listKey });
     const newer = [...resets, resetAgain].find((r) => r.text.includes('aria-label="Generated password"'))!;
-    expect([...resets, resetAgain].filter((r) => r.text.includes('This form gave')).length).toBe(2);
+    expect([...resets, resetAgain].filter((r) => r.text.includes('This form was sent more than once, and gave')).length).toBe(2);
     expect(newer.status).toBe(200);
     expect(newer.text).toContain('new password; the old one no longer works');
     const password = /value="([^"]+)" aria-label="Generated password"/.exec(newer.text)![1]!;
@@ -827,8 +830,10 @@ describe('the organizer console on PGlite', () => {
     const laterKey = keyOf((await client.open('/admin/organizers')).text);
     const later = await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: laterKey });
     const latest = /value="([^"]+)" aria-label="Generated password"/.exec(later.text)![1]!;
-    expect((await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: listKey })).text).toContain('This form gave');
+    expect((await client.post(`/admin/organizers/${added!.id}/password`, { confirmed: '1', request_key: listKey })).text).toContain('This form was sent more than once, and gave');
     expect((await new ConsoleClient(base).login(email, latest)).status).toBe(303);
+    // Its answer's address opened again (history, a Cancel leading back to it): the list.
+    expect((await client.get(`/admin/organizers/${added!.id}/password`)).location).toBe('/admin/organizers');
     // Without its confirmation (no script ran), it asks first.
     expect((await client.post(`/admin/organizers/${added!.id}/password`, {})).text).toContain('Are you sure?');
 
@@ -837,12 +842,12 @@ describe('the organizer console on PGlite', () => {
     const sent = await Promise.all([0, 1, 2].map(() => client.post('/admin/tokens', tokenForm, { csrf: client.csrf! })));
     expect(sent.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(sent.filter((r) => /value="apl_/.test(r.text))).toHaveLength(1);
-    expect(sent.filter((r) => r.text.includes('This form created the token')).length).toBe(2);
+    expect(sent.filter((r) => r.text.includes('This form was sent more than once, and created the token')).length).toBe(2);
     expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [tokenForm.label])).rowCount).toBe(1);
     // Its key with another label (a browser restoring the form's fields) makes that token.
     const relabelled = await client.post('/admin/tokens', { ...tokenForm, label: `${tokenForm.label} 2` });
     expect(relabelled.text).toMatch(/value="apl_/);
-    expect((await client.post('/admin/tokens', { ...tokenForm, label: `${tokenForm.label} 2` })).text).toContain('This form created the token');
+    expect((await client.post('/admin/tokens', { ...tokenForm, label: `${tokenForm.label} 2` })).text).toContain('This form was sent more than once, and created the token');
     expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [`${tokenForm.label} 2`])).rowCount).toBe(1);
   });
 

@@ -55,7 +55,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     // A field left empty is a slip, not a guess: said as such, and not counted against anyone.
     if (email.trim() === '' || str(req.body?.password) === '') {
       const missing = email.trim() === '' ? (str(req.body?.password) === '' ? 'your email and password' : 'your email') : 'your password';
-      return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: `Enter ${missing}.` }, 400);
+      return render(res, 'login', { title: 'Error: Sign in', next: safeNext(req.body?.next), values: { email }, failed: `Enter ${missing}.` }, 400);
     }
     const device = readDevice(req);
     // Trusted: a device cookie earned by this email's organizer with their current password, and
@@ -68,7 +68,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     }
     const result = await checkLogin(ctx.db, email, str(req.body?.password), { trustedDeviceOf: trusted ? device!.organizerId : undefined });
     if (result.kind === 'failed') {
-      return render(res, 'login', { title: 'Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
+      return render(res, 'login', { title: 'Error: Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
     }
     await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(clientNetwork(req.ip ?? 'unknown')));
     if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) {

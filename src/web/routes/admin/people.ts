@@ -43,6 +43,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     }
   });
 
+  // The address of a reset's answer, opened again (history, a Cancel that leads back to it): the list.
+  router.get('/organizers/:id/password', (_req, res) => res.redirect(303, '/admin/organizers'));
+
   /** A new generated password for another organizer (one who lost theirs, or whose first was not copied), shown once. */
   router.post('/organizers/:id/password', async (req, res) => {
     const id = idParam(req.params.id, 'organizer');
