@@ -254,7 +254,7 @@ describe('running a campaign from the console in a real browser', () => {
     });
     try {
       await admin.evaluate(() => {
-        const button = [...document.querySelectorAll('button')].find((b) => b.textContent === 'Create token')!;
+        const button = Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Create token')!;
         button.click();
         // The second press while the first is on its way.
         setTimeout(() => button.click(), 250);
