@@ -35,7 +35,7 @@ const organizerInput = z.object({
  * `handedOver`: someone else sees that password (an admin in the console), so the organizer must
  * choose their own at the first sign-in. Whoever runs the cli adds, most often, themselves.
  * `requestKey`: the console form's, so that the same form sent twice is told apart from an email
- * taken by someone else (organizerAddedBy).
+ * taken by someone else (addOrganizerOnce).
  * @throws ValidationError; ConflictError when the email is taken.
  */
 export async function addOrganizer(db: Queryable, input: unknown, opts: { handedOver?: boolean; requestKey?: string } = {}): Promise<{ organizer: Organizer; generatedPassword?: string }> {
@@ -143,7 +143,7 @@ export async function createApiTokenOnce(db: Queryable, organizerEmail: string, 
 }
 
 /** A console form's key bound to what it asks for. */
-const formKey = (key: string, ...asked: string[]) => crypto.createHash('sha256').update([key, ...asked].join('\u0000')).digest('base64url');
+const formKey = (key: string, ...asked: string[]) => hashToken([key, ...asked].join('\u0000'));
 
 /** An address as organizers' addresses are compared. */
 const addressKey = (address: string) => asciiAddress(address).toLowerCase();

@@ -82,19 +82,21 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
                             $8::boolean[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])
          AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via, seen_targets,
                seen_revision, seen_letter)
-     ), changed AS (
-       -- Signed from a page that listed other targets, where the letters would go at once: not stored.
-       SELECT v.id FROM v JOIN campaigns c ON c.slug = v.slug
-        WHERE v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT}
-     ), stale AS (
-       -- Signed from a page whose letter is not the campaign's, nor one replaced moments ago: not
-       -- stored. Hashed only for a page of another revision (a CASE keeps that order).
-       SELECT v.id FROM v JOIN campaigns c ON c.slug = v.slug
-        WHERE CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
+     ), page AS (
+       -- What the sign page showed, against the campaign as it is; a signature refused for it is not stored.
+       -- targets: the page listed other targets, where the letters would go at once.
+       -- letter: its letter is not the campaign's, nor one replaced moments ago; hashed only for a
+       -- page of another revision (a CASE keeps that order).
+       SELECT v.id,
+              v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT} AS targets_changed,
+              CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
                    ELSE v.seen_letter <> ${letterFingerprintSql('c')}
                         AND NOT EXISTS (SELECT 1 FROM letter_versions lv
                                          WHERE lv.campaign_id = c.id AND lv.replaced_at > now() - $14::interval
-                                           AND ${letterFingerprintSql('lv')} = v.seen_letter) END
+                                           AND ${letterFingerprintSql('lv')} = v.seen_letter) END AS letter_changed
+         FROM v JOIN campaigns c ON c.slug = v.slug
+     ), refused AS (
+       SELECT id FROM page WHERE targets_changed OR letter_changed
      ), sig AS (
        INSERT INTO signatures (id, campaign_id, full_name, email, city, country, personal_note, subscribe, via, status,
                                confirm_token_hash, confirmed_at, last_request)
@@ -105,7 +107,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
               CASE WHEN NOT c.require_confirmation THEN now() END,
               CASE WHEN c.require_confirmation THEN v.id END
          FROM v JOIN campaigns c ON c.slug = v.slug AND c.status = 'live'
-        WHERE v.id NOT IN (SELECT id FROM changed) AND v.id NOT IN (SELECT id FROM stale)
+        WHERE v.id NOT IN (SELECT id FROM refused)
         ORDER BY c.id, lower(v.email), v.id
        -- A pending row records this request as its newest: its details are applied after the answer,
        -- and of two requests moments apart only this one's may stay (signAgain).
@@ -137,11 +139,12 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
             coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
-            v.id IN (SELECT id FROM changed) AS targets_changed, v.id IN (SELECT id FROM stale) AS letter_changed,
+            coalesce(page.targets_changed, false) AS targets_changed, coalesce(page.letter_changed, false) AS letter_changed,
             ARRAY (SELECT sent.id FROM sent WHERE sent.source_id = v.id ORDER BY sent.id) AS delivery_ids
        FROM v LEFT JOIN campaigns c ON c.slug = v.slug
             LEFT JOIN sig ON sig.campaign_id = c.id AND lower(sig.email) = lower(v.email)
-            LEFT JOIN saved ON saved.id = c.id`,
+            LEFT JOIN saved ON saved.id = c.id
+            LEFT JOIN page ON page.id = v.id`,
     [
       column((s) => s.id), column((s) => s.campaignSlug), column((s) => s.input.fullName), column((s) => s.input.email),
       column((s) => s.input.city), column((s) => s.input.country), column((s) => s.input.personalNote),
