@@ -41,6 +41,25 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08'));
 }
 
+/**
+ * What pg says, with no code, of a connection lost mid-statement (a server killed, a failover, a
+ * network drop) or never made within its time: such errors are given SQLSTATE 08006
+ * (connection_failure) here, so that isDatabaseUnavailable tells them by code as it tells the rest.
+ */
+const LOST_CONNECTION = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated due to connection timeout',
+  'Client has encountered a connection error and is not queryable',
+  'timeout exceeded when trying to connect',
+]);
+
+function coded(err: unknown): unknown {
+  if (err instanceof Error && (err as { code?: unknown }).code === undefined && LOST_CONNECTION.has(err.message)) {
+    Object.assign(err, { code: '08006' });
+  }
+  return err;
+}
+
 // int8 (counts, ids) as numbers: ids stay far below 2^53.
 const INT8_OID = 20;
 
@@ -97,15 +116,22 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
       } catch (err) {
         // A migration run by a newer process can change what a statement prepared before it
         // returns ("cached plan must not change result type"): run it unprepared once.
-        if (!config.name || !isStalePlan(err)) throw err;
-        result = await pool.query(sql, params as unknown[]);
+        if (!config.name || !isStalePlan(err)) throw coded(err);
+        result = await pool.query(sql, params as unknown[]).catch((again: unknown) => Promise.reject(coded(again)));
       }
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async transaction(fn) {
       for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect();
+        const client = await pool.connect().catch((err: unknown) => Promise.reject(coded(err)));
         let stale: Error | undefined;
+        // A connection lost while checked out is reported on the client too (its statement fails
+        // as well): unheard, that event would end the process. Such a client is not pooled again.
+        let lost: Error | undefined;
+        const onLost = (err: Error) => {
+          lost = err;
+        };
+        client.on('error', onLost);
         try {
           await client.query('BEGIN');
           const tx: Queryable = {
@@ -123,14 +149,15 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
           // are stale, so it is closed rather than pooled, and the transaction runs again on
           // another (each pooled connection may be stale once). Nothing of a failed run committed.
           if (isStalePlan(err)) stale = err as Error;
-          if (!stale || attempt > poolSize) throw err;
+          if (!stale || attempt > poolSize) throw coded(err);
         } finally {
-          client.release(stale);
+          client.removeListener('error', onLost);
+          client.release(stale ?? lost);
         }
       }
     },
     async exec(sql) {
-      await pool.query(sql);
+      await pool.query(sql).catch((err: unknown) => Promise.reject(coded(err)));
     },
     async close() {
       await pool.end();

@@ -6,6 +6,14 @@ import { asciiAddress } from '../mail/address.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
 
 /**
+ * How long an unconfirmed signature or request is kept, as a confirmation or opt-in email tells
+ * whoever did not ask for it: "deleted after 7 days".
+ */
+export function keptFor(days: number): string {
+  return days === 1 ? 'a day' : `${days} days`;
+}
+
+/**
  * Deletes signatures and subscribers never confirmed within `days`, with the deliveries that
  * served them: an address that never said yes is not kept.
  */

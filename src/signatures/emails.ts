@@ -9,9 +9,10 @@ import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
 import { hashToken } from '../tokens.ts';
+import { keptFor } from '../retention/service.ts';
 
 export interface EmailDeps {
-  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
+  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl' | 'retentionUnconfirmedDays'>;
   views: Views;
   secret: string;
 }
@@ -100,6 +101,7 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
       personName: p.person_name,
       confirmUrl: `${config.publicUrl}/confirm/${token}`,
       campaignUrl: `${config.publicUrl}/c/${p.campaign_slug}`,
+      keptFor: keptFor(config.retentionUnconfirmedDays),
     });
     return {
       // A new email for each round (signing again sends one): a copy of the first one's id would be

@@ -4,9 +4,10 @@ import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { manageToken, optinToken } from './service.ts';
+import { keptFor } from '../retention/service.ts';
 
 export interface SubscriberEmailDeps {
-  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl'>;
+  config: Pick<Config, 'orgName' | 'mailFrom' | 'publicUrl' | 'retentionUnconfirmedDays'>;
   views: Views;
   secret: string;
 }
@@ -52,9 +53,10 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
         // Someone already getting alerts loses nothing by ignoring it; nobody deletes their address.
         active: subscriber.status === 'active',
         // One who left, or whose address bounced, is kept as such a while longer (retention); only
-        // the request goes after a few days.
+        // the request goes when unconfirmed ones do.
         known: subscriber.status === 'unsubscribed' || subscriber.status === 'bounced',
         confirmUrl: `${config.publicUrl}/subscribe/confirm/${optinToken(secret, subscriber)}`,
+        keptFor: keptFor(config.retentionUnconfirmedDays),
       }),
     };
   };

@@ -168,7 +168,8 @@ export async function markActive(db: Queryable, id: number, consent: { source: s
  * Leaving ends every subscription; the row stays (until RETENTION_UNSUBSCRIBED_DAYS, see
  * purgeUnsubscribed) so the manage link still answers and a signature confirmed meanwhile with the
  * box ticked does not bring the address back. A bounced subscriber who leaves has left too:
- * lifting the suppression must not make them active.
+ * lifting the suppression must not make them active. A request still waiting for its opt-in
+ * goes too, and its link with it (forgetDroppedOptins).
  */
 export async function markUnsubscribed(db: Queryable, id: number) {
   await db.query(
@@ -176,7 +177,8 @@ export async function markUnsubscribed(db: Queryable, id: number) {
       WHERE id = $1 AND status IN ('pending', 'active', 'bounced')`,
     [id],
   );
-  await db.query('DELETE FROM subscriptions WHERE subscriber_id = $1', [id]);
+  const { rows: dropped } = await db.query<{ status: string }>('DELETE FROM subscriptions WHERE subscriber_id = $1 RETURNING status', [id]);
+  if (dropped.some((d) => d.status === 'pending')) await forgetDroppedOptins(db, [id]);
 }
 
 /**

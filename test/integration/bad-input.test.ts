@@ -344,7 +344,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(Number(form.headers.get('retry-after'))).toBeGreaterThan(0);
       const html = await form.text();
       // Beside the email field it is about, not under a "Form" label.
-      expect(html).toMatch(/href="#f-email">Email: this address has been used in too many requests this hour \(we limit each address so nobody can flood a mailbox\); please try again in \d+ minutes/);
+      expect(html).toMatch(/href="#f-email">Email: this address has been used in too many requests recently \(we limit each address so nobody can flood a mailbox\); please try again in \d+ minutes/);
       expect(html).toMatch(/id="f-full_name"[^>]*value="Busy Signer"/);
       const json = await signJson(slugs[5]!, { fullName: 'Busy Signer', email });
       expect(json.status).toBe(429);

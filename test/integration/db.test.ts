@@ -1,5 +1,7 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.ts';
+import { isDatabaseUnavailable, openPostgres, type Db } from '../../src/db/index.ts';
 import { keepSetting } from '../../src/boot.ts';
 
 describe('statements on Postgres', () => {
@@ -76,5 +78,49 @@ describe('settings kept by processes starting at once', () => {
     });
     expect(await second).toBe('first');
     expect(await keepSetting(t.db, 'installation', 'third')).toBe('first');
+  });
+});
+
+describe('a connection to Postgres lost mid-statement', () => {
+  // A TCP relay to the test server whose connections can be cut without a word from Postgres, as
+  // a failover or a network drop does (a server's own shutdown says 57P01 first).
+  const sockets = new Set<net.Socket>();
+  let relay: net.Server;
+  let db: Db;
+
+  beforeAll(async () => {
+    const target = new URL(TEST_DATABASE_URL);
+    relay = net.createServer((client) => {
+      const server = net.connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, server]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(server).pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const via = new URL(TEST_DATABASE_URL);
+    via.hostname = '127.0.0.1';
+    via.port = String((relay.address() as net.AddressInfo).port);
+    db = openPostgres(via.toString(), { max: 2 });
+  });
+  afterAll(async () => {
+    await db?.close().catch(() => {});
+    await new Promise((resolve) => relay?.close(resolve));
+  });
+
+  it('is told apart as the database out of reach, in a statement and in a transaction', async () => {
+    const cut = () => setTimeout(() => { for (const s of sockets) s.destroy(); }, 300);
+    cut();
+    const inStatement = await db.query('SELECT pg_sleep(5)').then(() => undefined, (err: unknown) => err);
+    expect((inStatement as Error).message).toBe('Connection terminated unexpectedly');
+    expect(isDatabaseUnavailable(inStatement)).toBe(true);
+
+    cut();
+    const inTransaction = await db.transaction((tx) => tx.query('SELECT pg_sleep(5)')).then(() => undefined, (err: unknown) => err);
+    expect(isDatabaseUnavailable(inTransaction)).toBe(true);
+    // Another statement runs on a new connection.
+    expect((await db.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 });

@@ -57,6 +57,9 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     // must not carry text a stranger chose.
     expect(confirmation!.text).not.toContain('Dana Signer');
     expect(confirmation!.html).not.toContain('Dana Signer');
+    // What ignoring it means, with the retention in force (RETENTION_UNCONFIRMED_DAYS, 7 by default).
+    expect(confirmation!.text).toContain('your details are deleted after 7 days.');
+    expect(confirmation!.html).toContain('your details are deleted after 7 days.');
     // Written by the system, not by a person: vacation replies stay away (RFC 3834).
     expect(confirmation!.headers.get('auto-submitted')).toBe('auto-generated');
     const token = confirmLink(confirmation!);

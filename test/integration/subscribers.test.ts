@@ -27,7 +27,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     )).rows;
 
   beforeAll(async () => {
-    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0' } });
+    ctx = await createTestContext({ db: kind, env: { RATE_LIMIT_PER_IP: '0', RETENTION_UNCONFIRMED_DAYS: '3' } });
     base = await ctx.startWeb();
     await ctx.startWorkers();
     ({ caseSlug } = await createLiveCampaign(ctx.db));
@@ -53,7 +53,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(optin.subject).toContain('Please confirm');
     expect(optin.headers.get('auto-submitted')).toBe('auto-generated');
     expect(optin.text).toContain('Aigerim Test');
-    expect(optin.text).toContain('the address is\ndeleted after a few days');
+    expect(optin.text).toContain('the address is\ndeleted after 3 days');
     const token = tokenIn(optin, 'subscribe/confirm');
 
     // Opening the link (as a mail scanner would) changes nothing; the page's button does.
@@ -429,7 +429,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const optin = await waitForMail(ctx, email, mailsBefore + 1);
     expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
     // The address is kept as unsubscribed a while yet: ignoring the email drops only the request.
-    expect(optin.text).toContain('this request\nis deleted after a few days');
+    expect(optin.text).toContain('this request\nis deleted after 3 days');
     expect(optin.text).not.toContain('the address is');
     const prefs = await (await fetch(`${base}/preferences/${manage}`)).text();
     expect(prefs).toContain('it has unsubscribed');
@@ -438,6 +438,29 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
 
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
+  });
+
+  it('drops a request still unconfirmed when its subscriber leaves: its link says so, not that it was used', async () => {
+    const email = emailOf('leave-asking');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    await pastResendGap(ctx.db, email);
+    expect((await postForm(`${base}/subscribe`, { email, case: otherCaseSlug })).status).toBe(303);
+    const asked = await waitForMail(ctx, email, mailsTo(ctx, email).length + 1);
+    const link = `${base}/subscribe/confirm/${tokenIn(asked, 'subscribe/confirm')}`;
+    expect((await fetch(link)).status).toBe(200);
+
+    expect((await postForm(`${base}/unsubscribe/${manage}`, {})).status).toBe(200);
+    const unused = await fetch(link);
+    expect(unused.status).toBe(404);
+    expect(await unused.text()).not.toContain('already used');
+
+    // One who asked for nothing more: the link they used still says what became of it.
+    const other = emailOf('leave-used');
+    const otherManage = await subscribeAndConfirm(ctx, base, other, caseSlug);
+    expect((await postForm(`${base}/unsubscribe/${otherManage}`, {})).status).toBe(200);
+    const usedPage = await fetch(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, other), 'subscribe/confirm')}`);
+    expect(usedPage.status).toBe(410);
+    expect(await usedPage.text()).toContain('already used, and these alerts have stopped since');
   });
 
   it('unsubscribes with one click whatever charset, encoding or body the mailbox provider sends', async () => {
@@ -537,6 +560,27 @@ describe('posting the same subscription again and again', () => {
     const other = emailOf('typo');
     for (let i = 0; i < 12; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email: other, caseSlug: 'no-such-case' })).status).toBe(404);
     expect((await postJson(`${base}/api/v1/subscribers`, { email: other })).status).toBe(202);
+  });
+
+  it('refuses the 21st post naming one address within a day, hours apart as they may be', async () => {
+    const email = emailOf('daily');
+    const hourPassed = async () => {
+      const keys = await ctx.redis.client.keys(`${ctx.config.queuePrefix}:rl:email:*`);
+      if (keys.length) await ctx.redis.client.del(...keys);
+    };
+    for (let hour = 0; hour < 2; hour++) {
+      for (let i = 0; i < 10; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email })).status).toBe(202);
+      await hourPassed();
+    }
+    const refused = await postJson(`${base}/api/v1/subscribers`, { email });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(20 * 3600);
+    expect((await refused.json()).error.message).toMatch(/too many requests recently .*Please try again in 2[34] hours\./);
+    const form = await postForm(`${base}/subscribe`, { email });
+    expect(form.status).toBe(429);
+    expect(await form.text()).toMatch(/try again in 2[34] hours/);
+    // Refused by the day's allowance, the post took nothing from the hour's: another address is untouched.
+    expect((await postJson(`${base}/api/v1/subscribers`, { email: emailOf('daily-other') })).status).toBe(202);
   });
 });
 

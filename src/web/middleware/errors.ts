@@ -31,11 +31,13 @@ interface Mapped {
 }
 
 /** What the per-address limit says of an address that has had its allowance. */
-export const ADDRESS_LIMITED = 'has been used in too many requests this hour (we limit each address so nobody can flood a mailbox)';
+export const ADDRESS_LIMITED = 'has been used in too many requests recently (we limit each address so nobody can flood a mailbox)';
 
-export function minutes(seconds: number): string {
+/** A wait in words: minutes up to an hour and a half, then hours (the daily limits' waits). */
+export function waitInWords(seconds: number): string {
   const m = Math.max(1, Math.ceil(seconds / 60));
-  return m === 1 ? 'a minute' : `${m} minutes`;
+  if (m <= 90) return m === 1 ? 'a minute' : `${m} minutes`;
+  return `${Math.ceil(m / 60)} hours`;
 }
 
 /**
@@ -89,8 +91,8 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
   if (err instanceof RateLimitedError) {
     const message = err.by === 'address'
-      ? `This email address ${ADDRESS_LIMITED}. Please try again in ${minutes(err.retryAfterSeconds)}.`
-      : `Too many attempts from here. Please try again in ${minutes(err.retryAfterSeconds)}.`;
+      ? `This email address ${ADDRESS_LIMITED}. Please try again in ${waitInWords(err.retryAfterSeconds)}.`
+      : `Too many attempts from here. Please try again in ${waitInWords(err.retryAfterSeconds)}.`;
     return { status: 429, code: 'rate_limited', title: 'Too many attempts', message };
   }
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };

@@ -11,6 +11,11 @@ const WINDOW_SECONDS = 600;
 const REDIS_WAIT_MS = 500;
 /** Public posts (sign, subscribe) that may name one address in an hour, whatever the IP. */
 export const PER_EMAIL_PER_HOUR = 10;
+/**
+ * And in a day. Each post may send the address a confirmation or opt-in email: with the hourly
+ * limit alone, a stranger could have it sent one every six minutes, day after day.
+ */
+export const PER_EMAIL_PER_DAY = 20;
 
 /**
  * Counters in Redis, keyed by keyed hashes: a Redis dump shows no IP or address.
@@ -24,6 +29,7 @@ export const PER_EMAIL_PER_HOUR = 10;
 export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>) {
   const ipBudget = budget(ctx, 'ip', Math.max(1, ctx.config.rateLimitPerIp), WINDOW_SECONDS);
   const emailBudget = budget(ctx, 'email', PER_EMAIL_PER_HOUR, 3600);
+  const emailDayBudget = budget(ctx, 'email-day', PER_EMAIL_PER_DAY, 86_400);
   const perIp: RequestHandler =
     ctx.config.rateLimitPerIp > 0
       ? async (req, _res, next) => {
@@ -34,21 +40,27 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
       : (_req, _res, next) => next();
 
   /**
-   * Runs `act` on the hourly allowance of the address it names. A point is taken before it runs,
-   * so posts arriving together cannot overrun the allowance, and given back only when `act`
-   * throws: its outcome then depends on the post, never on what is stored about the address.
-   * @throws RateLimitedError when the address has had its allowance.
+   * Runs `act` on the hourly and daily allowances of the address it names. A point is taken from
+   * each before it runs, so posts arriving together cannot overrun them, and given back only when
+   * `act` throws: its outcome then depends on the post, never on what is stored about the address.
+   * @throws RateLimitedError when the address has had either allowance.
    */
   async function perEmail<T>(email: unknown, act: () => Promise<T>): Promise<T> {
     if (typeof email !== 'string' || !email.trim()) return act();
     // Counted per inbox, so `ann+1@…`, `ann+2@…` share one allowance.
     const address = mailboxKey(email);
-    const wait = await emailBudget.take(address);
-    if (wait !== undefined) throw new RateLimitedError(wait, 'address');
+    const hourWait = await emailBudget.take(address);
+    if (hourWait !== undefined) throw new RateLimitedError(hourWait, 'address');
+    const dayWait = await emailDayBudget.take(address);
+    if (dayWait !== undefined) {
+      // Refused by the day's allowance: the hour's point was not used either.
+      await emailBudget.giveBack(address);
+      throw new RateLimitedError(dayWait, 'address');
+    }
     try {
       return await act();
     } catch (err) {
-      await emailBudget.giveBack(address);
+      await Promise.all([emailBudget.giveBack(address), emailDayBudget.giveBack(address)]);
       throw err;
     }
   }

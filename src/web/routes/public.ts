@@ -10,7 +10,7 @@ import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, typedValues } from '../forms.ts';
-import { ADDRESS_LIMITED, minutes } from '../middleware/errors.ts';
+import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
@@ -110,7 +110,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   });
 
   /**
-   * A sign form refused for its address's hourly limit comes back with what was typed, as a form
+   * A sign form refused for its address's limit comes back with what was typed, as a form
    * with mistakes does (still 429, with Retry-After): a personal note should not have to be
    * written twice. So does the note of one refused because the campaign paused or closed
    * meanwhile. A client over the per-IP limit gets the plain error page: rendering the campaign
@@ -125,7 +125,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     if (err instanceof TargetsChangedError || err instanceof LetterChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
-    const email = `this address ${ADDRESS_LIMITED}; please try again in ${minutes(err.retryAfterSeconds)}`;
+    const email = `this address ${ADDRESS_LIMITED}; please try again in ${waitInWords(err.retryAfterSeconds)}`;
     await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { email }, seen: req.body?.letter }, 429);
   };
 
