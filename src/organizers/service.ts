@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import type { Db, Queryable } from '../db/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import { email } from '../campaigns/types.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { line } from '../cases/types.ts';
@@ -180,6 +182,37 @@ export async function recordAudit(db: Queryable, organizerId: number | null, act
     object,
     detail ? JSON.stringify(detail) : null,
   ]);
+}
+
+/** Waits between tries of an audit entry for an action done already, while the database is away. */
+const AUDIT_RETRY_MS = [500, 1_500, 3_000];
+
+/**
+ * Records an action that has committed already. Its entry failing must not answer the request as
+ * failed: the action stands, and a client told to try again would do it twice (a case update
+ * mailed twice to every subscriber, a campaign "taken" by its own creation). So the entry is tried
+ * again while the database is away, for a few seconds; one still not written is logged as lost (by
+ * its action alone: objects and details may name people) and the request goes on.
+ */
+export async function recordAuditOf(
+  ctx: { db: Queryable; log: Pick<Logger, 'error'> },
+  organizerId: number | null,
+  action: string,
+  object: string,
+  detail?: object,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await recordAudit(ctx.db, organizerId, action, object, detail);
+    } catch (err) {
+      const wait = AUDIT_RETRY_MS[attempt];
+      if (wait === undefined || !isDatabaseUnavailable(err)) {
+        ctx.log.error({ err, action }, 'audit entry not written for an action done');
+        return;
+      }
+      await sleep(wait);
+    }
+  }
 }
 
 export { checkLogin, changePassword, deviceTag, isTrustedDevice, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';

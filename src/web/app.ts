@@ -64,8 +64,9 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));
-  // Before the body parsers, so an embedding page can read a 400 or 413 from them too.
-  app.use(['/api/v1/campaigns/:slug/signatures', '/api/v1/subscribers'], publicCors);
+  // Before the body parsers, so an embedding page can read a 400 or 413 from them too. Matched
+  // without a parameter: a slug whose escapes cannot be decoded (a 400) gets the headers too.
+  app.use([/^\/api\/v1\/campaigns\/[^/]+\/signatures\/?$/i, '/api/v1/subscribers'], publicCors);
   app.post('/unsubscribe/:token', oneClickUnsubscribe(ctx));
   const limits = createLimits(ctx);
   app.use(healthRoutes(ctx));

@@ -194,6 +194,22 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await update.json()).error.code).toBe('case_unpublished');
   });
 
+  it('answers an action that was done as done when its audit entry cannot be written, so it is not sent again', async () => {
+    const caseSlug = uniq('unaudited');
+    // The audit log refuses this case's entries, as it would a write during an outage.
+    await ctx.db.exec(`ALTER TABLE audit_log ADD CONSTRAINT refuse_${caseSlug.replace(/\W/g, '_')} CHECK (object <> 'case:${caseSlug}') NOT VALID`);
+    const created = await api('/cases', { slug: caseSlug, personName: 'Serik Test', summary: 'Detained.', status: 'detained' });
+    expect(created.status).toBe(201);
+    const update = await api(`/cases/${caseSlug}/updates`, { title: 'Court adjourned', body: 'Until further notice.' });
+    expect(update.status).toBe(202);
+    const { rows } = await ctx.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM case_updates u JOIN cases k ON k.id = u.case_id WHERE k.slug = $1',
+      [caseSlug],
+    );
+    expect(rows[0]!.n).toBe(1);
+    await until(async () => (await ctx.db.query('SELECT 1 FROM case_updates u JOIN cases k ON k.id = u.case_id WHERE k.slug = $1 AND u.fanned_out_at IS NOT NULL', [caseSlug])).rowCount || undefined, 'the update fanned out');
+  });
+
   it('launches, pauses and closes a campaign, and answers 409 to a move its state does not allow', async () => {
     const { slug } = (await (await api('/campaigns', campaignBody(await newCase()))).json()) as { slug: string };
     const move = async (action: string) => {
@@ -320,6 +336,13 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       expect(res.headers.get('access-control-expose-headers')).toBe('Retry-After');
       expect(await res.json()).toEqual({ status: 'received' });
       await mailTo(ctx.sink!, email);
+    });
+
+    it('lets the embedding page read an error about a damaged address too', async () => {
+      const res = await postJson(`${base}/api/v1/campaigns/%E0%A4%A/signatures`, { fullName: 'Embed Signer', email: `${uniq('embed')}@supporter.example` }, { origin: 'https://embed.example' });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect((await res.json()).error.code).toBe('bad_link');
     });
 
     it.each([true, false])('gives the same answer to a second signature by the same address (confirmation %s)', async (requireConfirmation) => {

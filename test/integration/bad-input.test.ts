@@ -169,6 +169,22 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       });
       expect(latin1.status).toBe(415);
       expect((await latin1.json()).error.code).toBe('unsupported_encoding');
+      // UTF-16 too, though the parser could read it: the README's rule is UTF-8 alone.
+      const utf16Slug = uniq('utf16');
+      const utf16 = await fetch(`${base}/api/v1/cases`, {
+        method: 'POST', headers: { 'content-type': 'application/json; charset=utf-16le', ...auth() },
+        body: Buffer.from(JSON.stringify({ slug: utf16Slug, personName: 'P', summary: 'S', status: 'detained' }), 'utf16le'),
+      });
+      expect(utf16.status).toBe(415);
+      expect((await utf16.json()).error.code).toBe('unsupported_encoding');
+      expect((await ctx.db.query('SELECT 1 FROM cases WHERE slug = $1', [utf16Slug])).rowCount).toBe(0);
+      // `utf8` is UTF-8's common alias, and read as such: here as far as its missing summary.
+      const alias = await fetch(`${base}/api/v1/cases`, {
+        method: 'POST', headers: { 'content-type': 'application/json; charset="UTF8"', ...auth() },
+        body: JSON.stringify({ slug: uniq('utf8'), personName: 'Айгерім', status: 'detained' }),
+      });
+      expect(alias.status).toBe(422);
+      expect(Object.keys((await alias.json()).error.fields)).toEqual(['summary']);
       // A damaged percent-escape in the address.
       const damaged = await fetch(`${base}/api/v1/cases/%E0%A4%A`, { headers: auth() });
       expect(damaged.status).toBe(400);

@@ -100,6 +100,23 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(ctx.sink!.messages).toHaveLength(4);
   });
 
+  it("previews the letter with what was typed for the page's own form, not for another site's", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const typed = { full_name: 'Dana Preview', email: 'dana@supporter.example', personal_note: 'Typed by hand.' };
+    const own = await fetch(`${base}/c/${slug}/preview`, {
+      method: 'POST', redirect: 'manual', body: new URLSearchParams(typed),
+      headers: { 'sec-fetch-site': 'same-origin' },
+    });
+    expect(own.status).toBe(200);
+    expect(await own.text()).toContain('Typed by hand.');
+    const foreign = await fetch(`${base}/c/${slug}/preview`, {
+      method: 'POST', redirect: 'manual', body: new URLSearchParams(typed),
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
+    expect(foreign.status).toBe(303);
+    expect(foreign.headers.get('location')).toBe(`/c/${slug}`);
+  });
+
   it('shares one count between the views of a campaign page, and counts afresh once a signature is stored or confirmed here', async () => {
     const { slug, caseSlug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const { id } = (await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!;

@@ -7,7 +7,7 @@ import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
 import { UnsupportedMediaTypeError } from '../../errors.ts';
-import { recordAudit } from '../../organizers/service.ts';
+import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
 import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
@@ -64,9 +64,13 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 /** The body of a request that takes none: nothing, or an empty object. */
 const NO_FIELDS = z.object({});
 
+/** The charset a Content-Type names, if it names one. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
 /**
  * Reads a JSON body of up to `limit`. A body of another type is refused with 415: read as nothing,
- * it would be answered that every field is missing.
+ * it would be answered that every field is missing. So is one declared in a charset other than
+ * UTF-8 (the parser alone would take UTF-16 and UTF-32 too, and refuse `utf8`, UTF-8's common alias).
  */
 function jsonBody(limit: string): RequestHandler {
   const parse = express.json({ limit, type: JSON_TYPES, verify: utf8Json });
@@ -74,6 +78,13 @@ function jsonBody(limit: string): RequestHandler {
     // No body (null) or an empty one is what the routes without one (launch, pause, close) get.
     if (req.is(JSON_TYPES) === false && req.headers['content-length'] !== '0') {
       next(new UnsupportedMediaTypeError('Send the body as JSON, with the header Content-Type: application/json.'));
+      return;
+    }
+    const type = req.headers['content-type'] ?? '';
+    const charset = CHARSET.exec(type)?.[1]?.toLowerCase();
+    if (charset === 'utf8') req.headers['content-type'] = type.replace(CHARSET, '; charset=utf-8');
+    else if (charset !== undefined && charset !== 'utf-8') {
+      next(Object.assign(new Error(`unsupported charset "${charset}"`), { status: 415, type: 'charset.unsupported' }));
       return;
     }
     parse(req, res, next);
@@ -133,7 +144,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     refuseUnknownFields(caseUpdateInput, req.body);
     const update = await postCaseUpdate(db, ctx, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     // The console's action for the same thing, so the audit log shows every alert however it was posted.
-    if (!update.repeated) await recordAudit(db, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
+    if (!update.repeated) await recordAuditOf(ctx, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
     res.status(202).json({ id: update.id, recipients: update.recipients });
   });
 
@@ -144,7 +155,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   router.post('/cases', ...auth, async (req, res) => {
     refuseUnknownFields(caseInput, req.body);
     const kase = await createCase(db, req.body ?? {});
-    await recordAudit(db, actor(req), 'case.create', `case:${kase.slug}`);
+    await recordAuditOf(ctx, actor(req), 'case.create', `case:${kase.slug}`);
     res.status(201).location(`/api/v1/cases/${kase.slug}`).json(caseJson(kase));
   });
 
@@ -154,7 +165,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/campaigns', ...auth, async (req, res) => {
     const campaign = await createCampaign(db, req.body ?? {}, { exact: true });
-    await recordAudit(db, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
+    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
     res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });
 
@@ -169,7 +180,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       refuseUnknownFields(NO_FIELDS, req.body ?? {});
       parseInput(NO_FIELDS, req.body ?? {});
       const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
-      if (changed) await recordAudit(db, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
+      if (changed) await recordAuditOf(ctx, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
       res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
     });
   }

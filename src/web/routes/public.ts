@@ -154,8 +154,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   /**
    * The letter with what was typed in it, signing nothing: the page's script shows it as one types,
    * and without scripts the form's Preview button asks for it here. Nothing is stored or counted.
+   * Asked by another site's page (its browser says so), the campaign is shown without the text:
+   * a page of ours must not show a letter in anyone's name worded by a stranger's form.
    */
   router.post('/c/:slug/preview', async (req, res) => {
+    if (req.get('sec-fetch-site') === 'cross-site') return seeOther(res, `/c/${encodeURIComponent(String(req.params.slug))}`);
     await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter, previewed: true });
   });
 

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
-import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAudit } from '../../../organizers/service.ts';
+import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf } from '../../../organizers/service.ts';
 import { randomToken } from '../../../tokens.ts';
 import { budget, clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
@@ -83,7 +83,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     const organizer = res.locals.organizer;
     if (organizer) {
       await stopSession(ctx, res);
-      await recordAudit(ctx.db, organizer.id, 'logout', `organizer:${organizer.id}`);
+      await recordAuditOf(ctx, organizer.id, 'logout', `organizer:${organizer.id}`);
       setFlash(ctx, res, 'You are signed out.');
     }
     res.redirect(303, '/admin/login');

@@ -9,7 +9,7 @@ import type { CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { idParam } from '../../forms.ts';
@@ -104,7 +104,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
         if (deadline) await setCampaignDeadline(db, campaign.slug, deadline);
-        await recordAudit(db, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length });
+        await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length });
         setFlash(ctx, res, `Draft campaign created with ${csv.rows.length} ${csv.rows.length === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
       } catch (err) {
@@ -132,7 +132,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
       const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));
       await setCampaignDeadline(db, campaign.slug, deadline);
-      await recordAudit(db, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
+      await recordAuditOf(ctx, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     } catch (err) {
@@ -181,7 +181,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         return res.redirect(303, `/admin/campaigns/${String(req.params.slug)}`);
       }
       const { campaign, changed } = moved;
-      if (changed) await recordAudit(db, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
+      if (changed) await recordAuditOf(ctx, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
       setFlash(ctx, res, `“${campaign.title}” is ${changed ? 'now' : 'already'} ${campaign.status}.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     });

@@ -4,7 +4,7 @@ import { listCampaignOverview } from '../../../campaigns/service.ts';
 import { createCase, getCase, isAnnounced, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
 import { CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
@@ -52,7 +52,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases', async (req, res) => {
     try {
       const kase = await createCase(db, caseForm(req.body), { published: !req.body?.keep_unpublished });
-      await recordAudit(db, actor(res), 'case.create', `case:${kase.slug}`, kase.published ? undefined : { published: false });
+      await recordAuditOf(ctx, actor(res), 'case.create', `case:${kase.slug}`, kase.published ? undefined : { published: false });
       setFlash(ctx, res, `Case “${kase.person_name}” created${kase.published ? '' : ', not published: its page is not public until you publish it'}.`);
       res.redirect(303, `/admin/cases/${kase.slug}`);
     } catch (err) {
@@ -75,7 +75,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/publish', async (req, res) => {
     const { case: kase, changed } = await publishCase(db, req.params.slug);
-    if (changed) await recordAudit(db, actor(res), 'case.publish', `case:${kase.slug}`);
+    if (changed) await recordAuditOf(ctx, actor(res), 'case.publish', `case:${kase.slug}`);
     setFlash(ctx, res, `The case of ${kase.person_name} is published: its page is public.`);
     res.redirect(303, `/admin/cases/${kase.slug}`);
   });
@@ -83,7 +83,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/unpublish', async (req, res) => {
     try {
       const { case: kase, changed } = await unpublishCase(db, req.params.slug);
-      if (changed) await recordAudit(db, actor(res), 'case.unpublish', `case:${kase.slug}`);
+      if (changed) await recordAuditOf(ctx, actor(res), 'case.unpublish', `case:${kase.slug}`);
       setFlash(ctx, res, `The case of ${kase.person_name} is off the public site until you publish it again.`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -101,7 +101,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     const existing = await getCase(db, req.params.slug);
     try {
       const kase = await updateCase(db, existing.slug, caseForm(req.body), revisionOf(req.body));
-      await recordAudit(db, actor(res), 'case.update', `case:${kase.slug}`, kase.status !== existing.status ? { status: kase.status } : undefined);
+      await recordAuditOf(ctx, actor(res), 'case.update', `case:${kase.slug}`, kase.status !== existing.status ? { status: kase.status } : undefined);
       setFlash(ctx, res, 'Case saved.');
       res.redirect(303, `/admin/cases/${kase.slug}`);
     } catch (err) {
@@ -123,7 +123,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       const kase = await updateCase(db, existing.slug, {
         personName: existing.person_name, summary: existing.summary, location: existing.location, status: str(req.body?.status),
       }, existing.revision);
-      await recordAudit(db, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
+      await recordAuditOf(ctx, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
       setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.`);
     } catch (err) {
       if (err instanceof EditConflictError) {

@@ -7,7 +7,7 @@ import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
 import { EditConflictError, TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAuditOf } from '../../../organizers/service.ts';
 import { renderDigestLetter } from '../../../digests/emails.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -150,7 +150,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       if (!(err instanceof ValidationError)) throw err;
       return renderEditor(res, l, draft, req.body?.target, revision, renameCampaignErrors(err.fields));
     }
-    await recordAudit(db, res.locals.organizer!.id, 'campaign.letter', `campaign:${l.campaign.slug}`);
+    await recordAuditOf(ctx, res.locals.organizer!.id, 'campaign.letter', `campaign:${l.campaign.slug}`);
     setFlash(ctx, res, 'Letter saved.');
     res.redirect(303, `/admin/campaigns/${l.campaign.slug}/letter`);
   });

@@ -4,7 +4,7 @@ import type { AppContext } from '../../../context.ts';
 import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
-import { listAudit, recordAudit } from '../../../organizers/service.ts';
+import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
 import { idParam } from '../../forms.ts';
@@ -61,7 +61,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/deliveries/failed/retry-all', async (_req, res) => {
     const queued = await retryAllFailed(db, ctx.queues);
-    if (queued) await recordAudit(db, actor(res), 'delivery.retry_all', 'deliveries', { queued });
+    if (queued) await recordAuditOf(ctx, actor(res), 'delivery.retry_all', 'deliveries', { queued });
     setFlash(ctx, res, queued ? `${queued} failed ${queued === 1 ? 'delivery is' : 'deliveries are'} queued again.` : 'Nothing to retry.');
     res.redirect(303, '/admin/deliveries/failed');
   });

@@ -3,7 +3,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizerOnce, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, recordAudit, removeOrganizer,
+  addOrganizerOnce, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, recordAudit, recordAuditOf, removeOrganizer,
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
@@ -34,7 +34,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
       const added = await addOrganizerOnce(db, values, str(req.body?.request_key) || crypto.randomUUID());
       if ('addedBefore' in added) return renderOrganizers(res, { addedBefore: { id: added.addedBefore.id, email: added.addedBefore.email } });
       const { organizer, generatedPassword } = added;
-      await recordAudit(db, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
+      await recordAuditOf(ctx, actor(res), 'organizer.add', `organizer:${organizer.id}`, { email: organizer.email, role: organizer.role });
       await renderOrganizers(res, { created: { email: organizer.email, password: generatedPassword } });
     } catch (err) {
       if (err instanceof ConflictError) return renderOrganizers(res, { values, ...formErrors({ email: err.message }) }, 409);
@@ -114,7 +114,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     }
     // This form again (a double click, a reload): its first answer showed the token.
     if (!token) return renderTokens(res, { createdBefore: { label } });
-    await recordAudit(db, actor(res), 'token.create', `organizer:${email}`, { label });
+    await recordAuditOf(ctx, actor(res), 'token.create', `organizer:${email}`, { label });
     await renderTokens(res, { created: { token, label } });
   });
 

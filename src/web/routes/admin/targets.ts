@@ -6,7 +6,7 @@ import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/type
 import { suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
 import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
@@ -52,7 +52,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
         const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === asciiAddress(str(b.email)).toLowerCase());
         throw new ValidationError({ email: retired ? 'is a target this campaign no longer writes to: press “Write to it again” in the list above' : 'this campaign writes to this address already' });
       }
-      await recordAudit(db, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id, name: added[0]!.name });
+      await recordAuditOf(ctx, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id, name: added[0]!.name });
       setFlash(ctx, res, `${added[0]!.name} added.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
@@ -86,7 +86,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       const changed = TARGET_FIELDS.filter((k) => before[k] !== target[k]);
       // Letters signed for this official now go to the address saved: which one it was is kept.
       if (changed.length) {
-        await recordAudit(db, actor(res), 'target.edit', `campaign:${campaign.slug}`, {
+        await recordAuditOf(ctx, actor(res), 'target.edit', `campaign:${campaign.slug}`, {
           target: target.id, changed, ...(changed.includes('email') ? { from: before.email, to: target.email } : {}),
         });
       }
@@ -110,7 +110,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     try {
       const { target, retired, dropped, changed } = await removeTarget(db, campaign.slug, idParam(req.params.id, 'target'));
-      if (changed) await recordAudit(db, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired || dropped ? { dropped } : {}) });
+      if (changed) await recordAuditOf(ctx, actor(res), retired ? 'target.retire' : 'target.remove', `campaign:${campaign.slug}`, { target: target.id, name: target.name, ...(retired || dropped ? { dropped } : {}) });
       const notSent = dropped ? `: ${dropped} ${dropped === 1 ? 'letter' : 'letters'} not yet sent will not be sent` : '';
       setFlash(ctx, res, retired ? `${target.name} gets no more letters${notSent}. Letters went to it or were tried already, so it stays on record.` : `${target.name} removed${notSent}.`);
     } catch (err) {
@@ -124,7 +124,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const campaign = await getCampaign(db, req.params.slug);
     try {
       const { target, changed } = await reinstateTarget(db, campaign, idParam(req.params.id, 'target'));
-      if (changed) await recordAudit(db, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id, name: target.name });
+      if (changed) await recordAuditOf(ctx, actor(res), 'target.reinstate', `campaign:${campaign.slug}`, { target: target.id, name: target.name });
       setFlash(ctx, res, `${target.name} is written to again: letters of signatures made from now on go to it, not of those made while it was off (their page did not name it).`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -155,7 +155,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     if (req.body?.step === 'import' && csv.valid && !refused) {
       try {
         const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
-        await recordAudit(db, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
+        await recordAuditOf(ctx, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
         setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
       } catch (err) {

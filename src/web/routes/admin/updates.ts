@@ -7,7 +7,7 @@ import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
 import type { Db } from '../../../db/index.ts';
 import { ValidationError } from '../../../errors.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAuditOf } from '../../../organizers/service.ts';
 import { parseInput } from '../../../validation.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
@@ -63,7 +63,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/updates', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
     const update = await postCaseUpdate(db, ctx, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id, str(req.body?.request_key) || null);
-    if (!update.repeated) await recordAudit(db, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
+    if (!update.repeated) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
     const expected = Number(str(req.body?.expected));
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
     setFlash(ctx, res, `Update posted: the alert is going to ${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}${changed}.`);
@@ -73,7 +73,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
     const id = idParam(req.params.id, 'update');
     const { update, dropped, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
-    if (!already) await recordAudit(db, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped });
+    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped });
     setFlash(ctx, res, already
       ? `“${update.title}” was withdrawn already.`
       : `“${update.title}” is withdrawn: it is off the case page${dropped ? `, and ${dropped} ${dropped === 1 ? 'alert' : 'alerts'} not yet sent will not be sent` : ''}. Alerts already sent cannot be taken back.`);

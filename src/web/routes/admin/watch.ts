@@ -6,7 +6,7 @@ import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
-import { recordAudit } from '../../../organizers/service.ts';
+import { recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { listSignaturesPage } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
@@ -81,7 +81,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const sigs = await signaturesPage(campaign.id, req.query, PAGE);
     // Every signer's name and address, page by page: read as much as an export, so recorded as
     // one (whether it searched, not what: a search term can be a person's name).
-    await recordAudit(db, actor(res), 'signatures.view', `campaign:${campaign.slug}`, { search: !!sigs.search, older: sigs.paged });
+    await recordAuditOf(ctx, actor(res), 'signatures.view', `campaign:${campaign.slug}`, { search: !!sigs.search, older: sigs.paged });
     render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, ...sigs });
   });
 
@@ -114,7 +114,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
   router.post('/deliveries/:id/retry', async (req, res) => {
     const id = idParam(req.params.id, 'delivery');
     const outcome = await retryFailedDelivery(db, ctx.queues, id);
-    if (outcome === 'queued') await recordAudit(db, actor(res), 'delivery.retry', `delivery:${id}`);
+    if (outcome === 'queued') await recordAuditOf(ctx, actor(res), 'delivery.retry', `delivery:${id}`);
     setFlash(ctx, res, RETRY_FLASH[outcome]);
     res.redirect(303, safeNext(req.body?.back));
   });
