@@ -140,23 +140,26 @@ export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
  * must come off the list first; so does a letter to a target since retired, until it is written to again.
  * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
  * `suppressed` when its address is suppressed; `retired` when its target is.
+ * The answer does not wait for the job: while Redis is away the row is queued all the same, and
+ * the sweeper adds its job once Redis is back (enqueueAfreshLater).
  * @throws NotFoundError when there is no such delivery (never made, or deleted with its person).
  */
-export async function retryFailedDelivery(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>, id: number): Promise<RetryOutcome> {
+export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, id: number): Promise<RetryOutcome> {
   const { found, requeued, suppressed, retired } = await q.requeueFailed(db, id);
   if (!found) throw new NotFoundError('delivery');
   if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
-  await enqueueAfresh(queues, [id]);
+  enqueueAfreshLater(deps.queues, deps.log, [id]);
   return 'queued';
 }
 
 /**
  * Gives every failed delivery whose address is not suppressed, and whose target is not retired, another go, a page at a time, each
  * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the
- * sweeper enqueues), as the sweeper adds them (enqueueAfresh).
+ * sweeper enqueues), as the sweeper adds them (enqueueAfresh). Not waited for, as in
+ * retryFailedDelivery: while Redis is away the rows are queued, and the sweeper adds their jobs.
  * @returns how many were queued again.
  */
-export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send' | 'redis'>): Promise<number> {
+export async function retryAllFailed(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }): Promise<number> {
   // Those failed when it began, once each: a row that fails again meanwhile (the relay still
   // refusing) is not taken again, so this ends.
   const upToId = await q.lastFailedId(db);
@@ -165,9 +168,9 @@ export async function retryAllFailed(db: Queryable, queues: Pick<Queues, 'send' 
     const ids = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
     if (ids.length === 0) return queued;
     afterId = ids[ids.length - 1]!;
-    // A job still live for a row marked failed keeps its id and is finishing; the sweeper gives
-    // that row its job once it is gone.
-    await enqueueAfresh(queues, ids);
+    // A job still live for a row marked failed keeps its id and is finishing; enqueueAfreshLater
+    // looks again, and the sweeper gives that row its job once it is gone.
+    enqueueAfreshLater(deps.queues, deps.log, ids);
     queued += ids.length;
   }
 }

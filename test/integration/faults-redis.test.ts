@@ -10,6 +10,7 @@ import { copiesOf, createLetterCampaign, duplicatesIn, insertLetters, statusCoun
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
 import { confirmToken } from '../../src/signatures/service.ts';
 import { until } from '../helpers/signing.ts';
+import { signedIn } from '../helpers/admin-client.ts';
 import { startWorkerProcess } from '../helpers/processes.ts';
 import { freePort } from '../helpers/spawn.ts';
 
@@ -86,6 +87,7 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
     const base = await ctx.startWeb();
     const { slug, caseSlug } = await createLiveCampaign(ctx.db);
     const apiToken = await createToken(ctx.db);
+    const { client: admin } = await signedIn(base, ctx.db, 'admin');
     await stop(redis, 'SIGKILL');
     const email = `${uniq('outage')}@supporter.example`;
     const started = Date.now();
@@ -113,7 +115,23 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
       method: 'POST', headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Hearing moved', body: 'To next week.' }),
     });
     expect(posted.status).toBe(202);
-    expect((await ctx.db.query(`SELECT count(*)::int AS n FROM deliveries WHERE kind = 'letter' AND source_id = $1`, [signature!.id])).rows).toEqual([{ n: 2 }]);
+    const { rows: letters } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'letter' AND source_id = $1 ORDER BY id`, [signature!.id]);
+    expect(letters).toHaveLength(2);
+
+    // An organizer retrying failed letters is answered at once too: the rows are queued again,
+    // and their jobs follow once Redis is back.
+    const fail = (id: number) => ctx.db.query(`UPDATE deliveries SET status = 'failed', last_error = '554 refused' WHERE id = $1`, [id]);
+    await fail(letters[0]!.id);
+    const organizer = async (path: string) => {
+      const at = Date.now();
+      const answer = await admin.post(path, { back: '/admin/deliveries/failed' });
+      expect(Date.now() - at, path).toBeLessThan(5_000);
+      return answer.status;
+    };
+    expect(await organizer(`/admin/deliveries/${letters[0]!.id}/retry`)).toBe(303);
+    await fail(letters[1]!.id);
+    expect(await organizer('/admin/deliveries/failed/retry-all')).toBe(303);
+    expect((await ctx.db.query(`SELECT status FROM deliveries WHERE id = ANY ($1::bigint[])`, [letters.map((l) => l.id)])).rows).toEqual([{ status: 'queued' }, { status: 'queued' }]);
 
     redis = await startRedis(port, dir);
     const workers = await ctx.startWorkers();

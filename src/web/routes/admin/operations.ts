@@ -60,7 +60,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.post('/deliveries/failed/retry-all', async (_req, res) => {
-    const queued = await retryAllFailed(db, ctx.queues);
+    const queued = await retryAllFailed(db, ctx);
     if (queued) await recordAuditOf(ctx, actor(res), 'delivery.retry_all', 'deliveries', { queued });
     setFlash(ctx, res, queued ? `${queued} failed ${queued === 1 ? 'delivery is' : 'deliveries are'} queued again.` : 'Nothing to retry.');
     res.redirect(303, '/admin/deliveries/failed');

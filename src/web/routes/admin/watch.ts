@@ -113,7 +113,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/deliveries/:id/retry', async (req, res) => {
     const id = idParam(req.params.id, 'delivery');
-    const outcome = await retryFailedDelivery(db, ctx.queues, id);
+    const outcome = await retryFailedDelivery(db, ctx, id);
     if (outcome === 'queued') await recordAuditOf(ctx, actor(res), 'delivery.retry', `delivery:${id}`);
     setFlash(ctx, res, RETRY_FLASH[outcome]);
     res.redirect(303, safeNext(req.body?.back));
