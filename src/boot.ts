@@ -74,7 +74,12 @@ export interface BootOptions {
   log?: Logger;
   /** SMTP pool size. */
   maxConnections?: number;
+  /** On Postgres: how long a statement may go unanswered (see PostgresOptions); unset, no limit. */
+  statementTimeoutMs?: number;
 }
+
+/** How long a stopping process waits for Postgres to close its connections. */
+const DATABASE_CLOSE_MS = 5_000;
 
 function refuseEmbedded(): never {
   throw new Error(
@@ -84,16 +89,27 @@ function refuseEmbedded(): never {
 }
 
 /** Opens the database and migrates it. */
-export async function openDatabase(config: Config, allowEmbedded: boolean, log: Logger): Promise<{ db: Db; close(): Promise<void> }> {
+export async function openDatabase(
+  config: Config,
+  allowEmbedded: boolean,
+  log: Logger,
+  statementTimeoutMs?: number,
+): Promise<{ db: Db; close(): Promise<void> }> {
   if (config.databaseUrl) {
-    const db = openPostgres(config.databaseUrl);
+    const db = openPostgres(config.databaseUrl, { statementTimeoutMs });
     try {
       await migrate(db);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw new Error(`DATABASE_URL: cannot open the database: ${(err as Error).message}`);
     }
-    return { db, close: () => db.close() };
+    return {
+      db,
+      // A server that stopped answering must not keep a stopping process from exiting.
+      async close() {
+        if (!(await settlesWithin(db.close(), DATABASE_CLOSE_MS))) log.warn(`Postgres did not answer within ${DATABASE_CLOSE_MS / 1000} s of stopping: its connections are left to close with the process`);
+      },
+    };
   }
   if (!allowEmbedded) refuseEmbedded();
   // Imported here, not at the top: PGlite is only for the embedded default (~40 MB of RSS under tsx).
@@ -225,7 +241,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   // in DATA_DIR, the database).
   if (!config.databaseUrl && !opts.allowEmbedded) refuseEmbedded();
   const secret = loadSecret(config);
-  const database = await openDatabase(config, opts.allowEmbedded, log);
+  const database = await openDatabase(config, opts.allowEmbedded, log, opts.statementTimeoutMs);
   try {
     // Compared now, kept once the process runs (keepSecret): a first start that failed (no Redis
     // yet, its port taken, no SESSION_SECRET given) must not tie the database to its secret.

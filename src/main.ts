@@ -8,6 +8,12 @@ type Mode = 'all' | 'web' | 'worker';
 
 /** How long a stopping web process lets requests in progress finish. */
 const REQUESTS_CLOSE_MS = 10_000;
+/**
+ * How long a web process's statement may go unanswered by Postgres before its request is answered
+ * 503 (a server gone silent, not one refusing). Only `npm run web`: a worker's statements (a purge,
+ * a fan-out page) may rightly take longer, and its sends wait out an outage anyway.
+ */
+const WEB_STATEMENT_TIMEOUT_MS = 30_000;
 
 function fatal(message: string): never {
   process.stderr.write(`appeal: ${message}\n`);
@@ -34,7 +40,7 @@ async function main(mode: Mode): Promise<void> {
   const log = createLog(config.logLevel);
   let ctx: Booted;
   try {
-    ctx = await boot(config, { allowEmbedded: mode === 'all', log });
+    ctx = await boot(config, { allowEmbedded: mode === 'all', log, statementTimeoutMs: mode === 'web' ? WEB_STATEMENT_TIMEOUT_MS : undefined });
   } catch (err) {
     fatal((err as Error).message);
   }

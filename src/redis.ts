@@ -22,17 +22,38 @@ export interface RedisHandle {
   close(): Promise<void>;
 }
 
+/** Redis's own refusal of a login (NOAUTH, WRONGPASS): something answers, but not to us. */
+class RedisRefusedError extends Error {}
+
+/**
+ * Whether a Redis answers at `options`.
+ * @throws RedisRefusedError when one answers but refuses the login the options carry.
+ */
 async function answers(options: RedisOptions): Promise<boolean> {
   const probe = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-  probe.on('error', () => {});
+  // A refused login is told here; connect() then fails with "Connection is closed."
+  const replies: string[] = [];
+  probe.on('error', (err: Error) => replies.push(err.message));
   try {
     await probe.connect();
     await probe.ping();
     return true;
-  } catch {
+  } catch (err) {
+    const refusal = [...replies, (err as Error).message].find((reply) => /^(NOAUTH|WRONGPASS)\b/.test(reply ?? ''));
+    if (refusal) throw new RedisRefusedError(refusal);
     return false;
   } finally {
     probe.disconnect();
+  }
+}
+
+/** answers(), with a refused login said as such: it is not a Redis that is missing. */
+async function answersAs(options: RedisOptions, variable: string, host: string): Promise<boolean> {
+  try {
+    return await answers(options);
+  } catch (err) {
+    if (!(err instanceof RedisRefusedError)) throw err;
+    throw new RedisUnavailableError(`${variable}: the Redis at ${host} refused the login (${err.message.split('\n')[0]}): put its user and password in REDIS_URL (redis://user:password@host:port)`);
   }
 }
 
@@ -158,10 +179,10 @@ export async function connectRedis(
   let stop: (() => Promise<void>) | undefined;
   if (config.redisUrl) {
     options = optionsFromUrl(config.redisUrl);
-    if (!(await answers(options))) {
+    if (!(await answersAs(options, 'REDIS_URL', new URL(config.redisUrl).host))) {
       throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${new URL(config.redisUrl).host}`);
     }
-  } else if (await answers(optionsFromUrl(defaultUrl))) {
+  } else if (await answersAs(optionsFromUrl(defaultUrl), 'REDIS_URL', new URL(defaultUrl).host)) {
     options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {
     ({ options, stop } = await spawnRedis(config.dataDir));

@@ -34,6 +34,8 @@ export function createComposers(ctx: AppContext): Composers {
 const RESCHEDULE_EVERY_MS = 60_000;
 /** How long stopping waits for the workers: a send in flight ends within the SMTP timeout (60 s). */
 const CLOSE_WORKERS_MS = 65_000;
+/** Past that, how long the sent marks still owed may take (RECORD_SENT_FOR_MS and a margin). */
+const SENT_MARKS_CLOSE_MS = 75_000;
 
 export interface Workers {
   workers: Worker[];
@@ -70,8 +72,10 @@ export async function startWorkers(ctx: AppContext, opts: { concurrency?: number
       // is the sent marks, which go to Postgres and are waited for here whatever Redis does.
       const closed = Promise.all(workers.map((w) => w.close()));
       if (await settlesWithin(closed, CLOSE_WORKERS_MS)) return;
-      ctx.log.warn(`the workers did not stop within ${CLOSE_WORKERS_MS / 1000} s (is Redis answering?): stopping without them; the jobs they hold come back once their locks lapse`);
-      await settleSentMarks(ctx.db);
+      ctx.log.warn(`the workers did not stop within ${CLOSE_WORKERS_MS / 1000} s (are Redis and Postgres answering?): stopping without them; the jobs they hold come back once their locks lapse`);
+      // Sent marks are tried again for a while when Postgres is away (send.ts); one that never
+      // answers must not hold the process for ever. A mark not written sends its message again.
+      if (!(await settlesWithin(settleSentMarks(ctx.db), SENT_MARKS_CLOSE_MS))) ctx.log.warn('sent marks not recorded: Postgres did not answer; those messages go again once their leases end');
     },
   };
 }

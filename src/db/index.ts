@@ -43,7 +43,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 
 /**
  * What pg says, with no code, of a connection lost mid-statement (a server killed, a failover, a
- * network drop) or never made within its time: such errors are given SQLSTATE 08006
+ * network drop), never made within its time, or silent past the statement timeout: such errors are given SQLSTATE 08006
  * (connection_failure) here, so that isDatabaseUnavailable tells them by code as it tells the rest.
  */
 const LOST_CONNECTION = new Set([
@@ -51,6 +51,7 @@ const LOST_CONNECTION = new Set([
   'Connection terminated due to connection timeout',
   'Client has encountered a connection error and is not queryable',
   'timeout exceeded when trying to connect',
+  'Query read timeout',
 ]);
 
 function coded(err: unknown): unknown {
@@ -93,12 +94,33 @@ const isStalePlan = (err: unknown) => {
   return e.code === '0A000' && e.routine === 'RevalidateCachedQuery';
 };
 
-/** A pool on a Postgres server. `searchPath` pins a schema (tests own one each). */
-export function openPostgres(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
+/** How long a new connection may take before the database counts as out of reach. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A script (a migration: an index built on a large table) is given a day, not a statement's time. */
+const SCRIPT_TIMEOUT_MS = 86_400_000;
+
+export interface PostgresOptions {
+  max?: number;
+  /** Pins a schema (tests own one each). */
+  searchPath?: string;
+  /**
+   * How long a statement may go unanswered before it fails as the database out of reach. A server
+   * that stops answering without closing the connection (a network partition, a frozen VM) would
+   * otherwise hold the statement, and a request waiting on it, until TCP gives up many minutes later.
+   */
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** A pool on a Postgres server. */
+export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
   const poolSize = opts.max ?? 10;
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    ...(opts.statementTimeoutMs ? { query_timeout: opts.statementTimeoutMs } : {}),
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
@@ -144,7 +166,9 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
           await client.query('COMMIT');
           return value;
         } catch (err) {
-          await client.query('ROLLBACK').catch(() => {});
+          // A connection out of reach has no transaction left to roll back: it is dropped.
+          if (isDatabaseUnavailable(coded(err))) lost ??= err as Error;
+          else await client.query('ROLLBACK').catch(() => {});
           // A statement prepared before a migration changed its table: this connection's copies
           // are stale, so it is closed rather than pooled, and the transaction runs again on
           // another (each pooled connection may be stale once). Nothing of a failed run committed.
@@ -157,7 +181,9 @@ export function openPostgres(url: string, opts: { max?: number; searchPath?: str
       }
     },
     async exec(sql) {
-      await pool.query(sql).catch((err: unknown) => Promise.reject(coded(err)));
+      // pg reads a statement's own query_timeout, though its types do not name it.
+      const script = { text: sql, query_timeout: SCRIPT_TIMEOUT_MS } as pg.QueryConfig;
+      await pool.query(script).catch((err: unknown) => Promise.reject(coded(err)));
     },
     async close() {
       await pool.end();

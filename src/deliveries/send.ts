@@ -223,7 +223,8 @@ export async function sendDelivery(
 
 /**
  * A send to try again later; `relay` when the relay itself failed, not this one message, and
- * `detail` what it answered (as the row's last_error keeps it: no address), for the log;
+ * `relayReply` what it answered (as the row's last_error keeps it: no address), for the log (not
+ * `detail`, which the log withholds as a database error's);
  * `attempt` the row's count, and `retryInMs` when the row says it goes again (sendBackoff).
  */
 export class TemporaryFailure extends Error {
@@ -231,7 +232,7 @@ export class TemporaryFailure extends Error {
   constructor(
     message: string,
     readonly relay: boolean,
-    readonly detail: string,
+    readonly relayReply: string,
     readonly attempt: number,
     readonly retryInMs: number,
   ) {

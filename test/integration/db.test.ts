@@ -84,9 +84,12 @@ describe('settings kept by processes starting at once', () => {
 describe('a connection to Postgres lost mid-statement', () => {
   // A TCP relay to the test server whose connections can be cut without a word from Postgres, as
   // a failover or a network drop does (a server's own shutdown says 57P01 first).
+  // Silent, it keeps every connection open and passes nothing on: a network partition, a frozen VM.
   const sockets = new Set<net.Socket>();
+  let silent = false;
   let relay: net.Server;
   let db: Db;
+  let via: string;
 
   beforeAll(async () => {
     const target = new URL(TEST_DATABASE_URL);
@@ -97,16 +100,21 @@ describe('a connection to Postgres lost mid-statement', () => {
         s.on('error', () => {});
         s.on('close', () => sockets.delete(s));
       }
-      client.pipe(server).pipe(client);
+      client.on('data', (chunk) => silent || server.write(chunk));
+      server.on('data', (chunk) => silent || client.write(chunk));
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    const via = new URL(TEST_DATABASE_URL);
-    via.hostname = '127.0.0.1';
-    via.port = String((relay.address() as net.AddressInfo).port);
-    db = openPostgres(via.toString(), { max: 2 });
+    const url = new URL(TEST_DATABASE_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String((relay.address() as net.AddressInfo).port);
+    via = url.toString();
+    db = openPostgres(via, { max: 2 });
   });
   afterAll(async () => {
     await db?.close().catch(() => {});
+    for (const s of sockets) s.destroy();
     await new Promise((resolve) => relay?.close(resolve));
   });
 
@@ -122,5 +130,28 @@ describe('a connection to Postgres lost mid-statement', () => {
     expect(isDatabaseUnavailable(inTransaction)).toBe(true);
     // Another statement runs on a new connection.
     expect((await db.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('fails a statement, a transaction and a new connection within their time when the server goes silent', async () => {
+    const timed = openPostgres(via, { max: 2, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+    try {
+      expect((await timed.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      silent = true;
+      const started = Date.now();
+      const inStatement = await timed.query('SELECT 1').then(() => undefined, (err: unknown) => err);
+      expect(isDatabaseUnavailable(inStatement)).toBe(true);
+      const inTransaction = await timed.transaction((tx) => tx.query('SELECT 1')).then(() => undefined, (err: unknown) => err);
+      expect(isDatabaseUnavailable(inTransaction)).toBe(true);
+      // Its connections gone with their statements, a new one is refused in its time too.
+      const connecting = await timed.query('SELECT 1').then(() => undefined, (err: unknown) => err);
+      expect(isDatabaseUnavailable(connecting)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      silent = false;
+      for (const s of sockets) s.destroy();
+      expect((await timed.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      silent = false;
+      await timed.close().catch(() => {});
+    }
   });
 });

@@ -1,10 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectRedis, spawnRedis } from '../../src/redis.ts';
+import { freePort } from '../helpers/spawn.ts';
 
 const serversOn = (socket: string) => {
   try {
@@ -75,6 +76,27 @@ describe('a REDIS_URL whose server refuses the connection', () => {
     const url = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
     url.pathname = '/99';
     await expect(connectRedis({ redisUrl: url.toString(), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: .* answered but refused the connection: ERR DB index is out of range/);
+  });
+
+  it('says a Redis refused the login, not that nothing answers, for a wrong or missing password', async () => {
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-one'], { stdio: 'ignore' });
+    try {
+      const url = (auth: string) => `redis://${auth}127.0.0.1:${port}`;
+      // Up once the right password gets in.
+      for (let i = 0; i < 100; i++) {
+        const r = await connectRedis({ redisUrl: url(':right-one@'), dataDir: os.tmpdir() }).catch(() => undefined);
+        if (r) {
+          await r.close();
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await expect(connectRedis({ redisUrl: url(':wrong@'), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: the Redis at 127\.0\.0\.1:\d+ refused the login \(WRONGPASS[^)]*\): put its user and password in REDIS_URL/);
+      await expect(connectRedis({ redisUrl: url(''), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: the Redis at 127\.0\.0\.1:\d+ refused the login \(NOAUTH/);
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLog } from '../../src/log.ts';
+import { TemporaryFailure } from '../../src/deliveries/send.ts';
 
 describe('the process log', () => {
   it('withholds what a database error quotes of its row, and keeps its code and message', () => {
@@ -16,5 +17,15 @@ describe('the process log', () => {
     const logged = JSON.parse(lines.join('')) as { err: Record<string, unknown> };
     expect(lines.join('')).not.toMatch(/dana@example\.org|Dana Secret/);
     expect(logged.err).toMatchObject({ code: '23505', message: expect.stringContaining('subscribers_email_key') });
+  });
+});
+
+describe('a relay failure in the log', () => {
+  it("keeps what the relay answered, its addresses already cut, where an operator reads it", () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) });
+    const reply = 'no working STARTTLS: Appeal sends a password only over TLS';
+    createLog('info', sink).warn({ err: new TemporaryFailure('delivery 7: temporary failure (ETLS)', true, reply, 1, 2_000) }, 'the mail relay failed');
+    expect(JSON.parse(lines.join('')).err).toMatchObject({ relayReply: reply });
   });
 });
