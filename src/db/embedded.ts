@@ -105,9 +105,31 @@ function takeHold(dataDir: string): void {
   }
 }
 
+/** How long the app waits for a cli command that holds the embedded database to be done with it. */
+const CLI_HOLD_WAIT_MS = 30_000;
+
 /**
- * Opens PGlite under DATA_DIR for this process alone. With `commands`, also listens on the
- * command socket so `npm run cli` works while this process holds the database.
+ * takeHold, waiting for a cli command that holds the database (one run a moment before `npm
+ * start`: it opens no command socket, and is done within seconds) instead of refusing to start.
+ * Held by an app (its socket is there), it refuses at once.
+ */
+async function takeHoldAfterCli(dataDir: string): Promise<void> {
+  const until = Date.now() + CLI_HOLD_WAIT_MS;
+  for (;;) {
+    try {
+      return takeHold(dataDir);
+    } catch (err) {
+      const app = fs.existsSync(path.join(dataDir, COMMAND_SOCKET));
+      if (!(err instanceof EmbeddedBusyError) || app || Date.now() > until) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * Opens PGlite under DATA_DIR for this process alone. With `commands` (the app), also listens on
+ * the command socket so `npm run cli` works while this process holds the database, and waits a
+ * moment for a cli command holding it (takeHoldAfterCli).
  * @throws EmbeddedBusyError when another live process holds it.
  */
 export async function openEmbedded(
@@ -116,7 +138,8 @@ export async function openEmbedded(
   commands?: CommandRunner,
 ): Promise<{ db: Db; close(): Promise<void> }> {
   makeDataDir(dataDir);
-  takeHold(dataDir);
+  if (commands) await takeHoldAfterCli(dataDir);
+  else takeHold(dataDir);
   const { db, source } = await openPgliteDir(path.join(dataDir, 'pglite'), log);
   if (source !== 'existing') log.info({ source }, 'embedded database created');
   const socketPath = path.join(dataDir, COMMAND_SOCKET);

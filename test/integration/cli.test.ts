@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/db/index.ts';
+import { openEmbedded } from '../../src/db/embedded.ts';
+import { createLog } from '../../src/log.ts';
 import { findOrganizerByEmail } from '../../src/organizers/service.ts';
 import { verifyPassword } from '../../src/organizers/passwords.ts';
 import { Redis } from 'ioredis';
@@ -253,6 +255,22 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
       await db.close();
     }
     expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
+  }, 300_000);
+
+  it('lets the app started while a command holds the database wait for it, not refuse to start', async () => {
+    const who = `${uniq('before-start')}@appeal.test`;
+    // A password typed slowly: the command holds the database while it waits for stdin.
+    const command = cli({ DATA_DIR: dataDir }, ['organizer:add', who], { open: true });
+    const pidFile = path.join(dataDir, 'pglite.pid');
+    for (let i = 0; i < 600 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(pidFile)).toBe(true);
+    const app = await openEmbedded(dataDir, createLog('silent'), async () => ({ code: 0, stdout: '', stderr: '' }));
+    try {
+      expect((await command).code).toBe(0);
+      expect(await findOrganizerByEmail(app.db, who)).toBeDefined();
+    } finally {
+      await app.close();
+    }
   }, 300_000);
 });
 
