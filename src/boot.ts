@@ -8,7 +8,7 @@ import { createLog } from './log.ts';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db, type Queryable } from './db/index.ts';
-import { migrate } from './db/migrate.ts';
+import { DatabaseAheadError, migrate } from './db/migrate.ts';
 import { settlesWithin } from './deadline.ts';
 import { createMailer } from './mail/transport.ts';
 import { createQueues } from './queues.ts';
@@ -96,13 +96,17 @@ export async function openDatabase(
   statementTimeoutMs?: number,
 ): Promise<{ db: Db; close(): Promise<void> }> {
   if (config.databaseUrl) {
-    const db = openPostgres(config.databaseUrl, { statementTimeoutMs });
+    // Migrated on a connection of its own, without the statement limit: an index built on a
+    // large table, or a wait for another process's migration, may rightly take minutes.
+    const migrator = openPostgres(config.databaseUrl, { max: 1 });
     try {
-      await migrate(db);
+      await migrate(migrator);
     } catch (err) {
-      await db.close().catch(() => undefined);
       throw new Error(`DATABASE_URL: cannot open the database: ${(err as Error).message}`);
+    } finally {
+      await migrator.close().catch(() => undefined);
     }
+    const db = openPostgres(config.databaseUrl, { statementTimeoutMs });
     return {
       db,
       // A server that stopped answering must not keep a stopping process from exiting.
@@ -116,7 +120,12 @@ export async function openDatabase(
   const { openEmbedded } = await import('./db/embedded.ts');
   const { runCommand } = await import('./cli/commands.ts');
   const embedded = await openEmbedded(config.dataDir, log, (db, request) => runCommand(db, config, request));
-  await migrate(embedded.db);
+  try {
+    await migrate(embedded.db);
+  } catch (err) {
+    await embedded.close().catch(() => undefined);
+    throw err instanceof DatabaseAheadError ? new Error(`DATA_DIR: the embedded database in ${config.dataDir}: ${err.message}`) : err;
+  }
   return embedded;
 }
 

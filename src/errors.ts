@@ -102,6 +102,16 @@ export class UnsupportedMediaTypeError extends Error {
  * A body that is not UTF-8 (see src/web/middleware/utf8.ts). `status` and `type` are what
  * body-parser reads from an error thrown by its `verify`: without them it would answer 403.
  */
+/** A body declared in a charset other than UTF-8 (body-parser's own refusal has the same type). */
+export class UnsupportedCharsetError extends Error {
+  override name = 'UnsupportedCharsetError';
+  readonly status = 415;
+  readonly type = 'charset.unsupported';
+  constructor(charset: string) {
+    super(`unsupported charset "${charset}"`);
+  }
+}
+
 export class InvalidEncodingError extends Error {
   override name = 'InvalidEncodingError';
   readonly status = 400;

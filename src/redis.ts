@@ -23,7 +23,9 @@ export interface RedisHandle {
 }
 
 /** Redis's own refusal of a login (NOAUTH, WRONGPASS): something answers, but not to us. */
-class RedisRefusedError extends Error {}
+class RedisRefusedError extends Error {
+  override name = 'RedisRefusedError';
+}
 
 /**
  * Whether a Redis answers at `options`.
@@ -182,7 +184,12 @@ export async function connectRedis(
     if (!(await answersAs(options, 'REDIS_URL', new URL(config.redisUrl).host))) {
       throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${new URL(config.redisUrl).host}`);
     }
-  } else if (await answersAs(optionsFromUrl(defaultUrl), 'REDIS_URL', new URL(defaultUrl).host)) {
+  } else if (
+    opts.spawn
+      // One on the default address that wants a password is someone else's: npm start runs its own.
+      ? await answers(optionsFromUrl(defaultUrl)).catch((err: unknown) => (err instanceof RedisRefusedError ? false : Promise.reject(err)))
+      : await answersAs(optionsFromUrl(defaultUrl), 'REDIS_URL', new URL(defaultUrl).host)
+  ) {
     options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {
     ({ options, stop } = await spawnRedis(config.dataDir));

@@ -96,19 +96,23 @@ const isStalePlan = (err: unknown) => {
 
 /** How long a new connection may take before the database counts as out of reach. */
 const CONNECT_TIMEOUT_MS = 10_000;
-/** A script (a migration: an index built on a large table) is given a day, not a statement's time. */
-const SCRIPT_TIMEOUT_MS = 86_400_000;
+/** Past a statement's limit, how long more the server's answer is waited for (see PostgresOptions). */
+const SILENT_AFTER_MS = 5_000;
 
 export interface PostgresOptions {
   max?: number;
   /** Pins a schema (tests own one each). */
   searchPath?: string;
   /**
-   * How long a statement may go unanswered before it fails as the database out of reach. A server
+   * How long a statement may run: the server cancels it then (57014, statement_timeout), and one
+   * whose server has not answered SILENT_AFTER_MS later fails as the database out of reach. A server
    * that stops answering without closing the connection (a network partition, a frozen VM) would
    * otherwise hold the statement, and a request waiting on it, until TCP gives up many minutes later.
+   * Not for migrations, whose index builds may rightly take long: they get a pool of their own.
    */
   statementTimeoutMs?: number;
+  /** SILENT_AFTER_MS unless given. */
+  silentAfterMs?: number;
   connectTimeoutMs?: number;
 }
 
@@ -120,7 +124,8 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
     max: poolSize,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,
-    ...(opts.statementTimeoutMs ? { query_timeout: opts.statementTimeoutMs } : {}),
+    keepAliveInitialDelayMillis: 10_000,
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs, query_timeout: opts.statementTimeoutMs + (opts.silentAfterMs ?? SILENT_AFTER_MS) } : {}),
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
@@ -181,9 +186,7 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
       }
     },
     async exec(sql) {
-      // pg reads a statement's own query_timeout, though its types do not name it.
-      const script = { text: sql, query_timeout: SCRIPT_TIMEOUT_MS } as pg.QueryConfig;
-      await pool.query(script).catch((err: unknown) => Promise.reject(coded(err)));
+      await pool.query(sql).catch((err: unknown) => Promise.reject(coded(err)));
     },
     async close() {
       await pool.end();

@@ -85,10 +85,23 @@ type Claim = { id: number; attempts: number };
 /** What a mark of a claim that sent nothing (`untried`) sets besides: the claim's attempt is given back. */
 const GIVE_ATTEMPT_BACK = ', attempts = attempts - 1';
 
-/** `untried`: nothing was sent (the database went away before), so the row says so. */
+/**
+ * `untried`: nothing was sent (the database went away before), so the row says so. A letter or
+ * digest whose target's address was corrected while it was being sent goes to the new address
+ * next time, as one waiting then would have (updateTarget); its error is marked as the previous
+ * address's. Unless another row of its kind and source has that address already (two targets
+ * given one address): it keeps its own then.
+ */
 export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
   await db.query(
-    `UPDATE deliveries SET status = 'retry', last_error = $3, updated_at = now(), lease_until = NULL,
+    `WITH moved AS (
+       SELECT t.email FROM deliveries d JOIN targets t ON t.id = d.target_id
+        WHERE d.id = $1 AND d.kind IN ('letter', 'digest') AND lower(t.email) <> lower(d.recipient)
+          AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id AND lower(o.recipient) = lower(t.email))
+     )
+     UPDATE deliveries SET status = 'retry', updated_at = now(), lease_until = NULL,
+            recipient = coalesce((SELECT email FROM moved), recipient),
+            last_error = CASE WHEN EXISTS (SELECT 1 FROM moved) THEN left('to the previous address: ' || $3, 500) ELSE $3 END,
             next_attempt_at = now() + make_interval(secs => $4)${untried ? GIVE_ATTEMPT_BACK : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`,
     [claim.id, claim.attempts, error, retryInMs / 1000],

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { settlesWithin } from '../deadline.ts';
 import { email } from '../campaigns/types.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { line } from '../cases/types.ts';
@@ -184,15 +184,17 @@ export async function recordAudit(db: Queryable, organizerId: number | null, act
   ]);
 }
 
-/** Waits between tries of an audit entry for an action done already, while the database is away. */
-const AUDIT_RETRY_MS = [500, 1_500, 3_000];
+/** How long the answer to an action done waits for its audit entry. */
+const AUDIT_WAIT_MS = 5_000;
 
 /**
  * Records an action that has committed already. Its entry failing must not answer the request as
  * failed: the action stands, and a client told to try again would do it twice (a case update
- * mailed twice to every subscriber, a campaign "taken" by its own creation). So the entry is tried
- * again while the database is away, for a few seconds; one still not written is logged as lost (by
- * its action alone: objects and details may name people) and the request goes on.
+ * mailed twice to every subscriber, a campaign "taken" by its own creation). Nor may it keep the
+ * answer past a proxy's patience. So the entry is written once, waited for AUDIT_WAIT_MS; one that
+ * failed is logged as lost, by its action alone (objects and details may name people), and one not
+ * answered by then is logged as such and may still land. Not tried again: an entry whose answer was
+ * lost may have been written.
  */
 export async function recordAuditOf(
   ctx: { db: Queryable; log: Pick<Logger, 'error'> },
@@ -201,18 +203,11 @@ export async function recordAuditOf(
   object: string,
   detail?: object,
 ): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await recordAudit(ctx.db, organizerId, action, object, detail);
-    } catch (err) {
-      const wait = AUDIT_RETRY_MS[attempt];
-      if (wait === undefined || !isDatabaseUnavailable(err)) {
-        ctx.log.error({ err, action }, 'audit entry not written for an action done');
-        return;
-      }
-      await sleep(wait);
-    }
-  }
+  const written = recordAudit(ctx.db, organizerId, action, object, detail).then(
+    () => undefined,
+    (err: unknown) => ctx.log.error({ err, action }, 'audit entry not written for an action done'),
+  );
+  if (!(await settlesWithin(written, AUDIT_WAIT_MS))) ctx.log.error({ action }, `audit entry not answered within ${AUDIT_WAIT_MS / 1000} s for an action done`);
 }
 
 export { checkLogin, changePassword, deviceTag, isTrustedDevice, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';

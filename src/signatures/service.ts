@@ -320,8 +320,9 @@ const SIGNATURE_LINK_HINT =
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */
 export async function findSignatureByToken(db: Queryable, token: string) {
   const signature = await q.getSignatureByTokenHash(db, hashToken(token));
-  if (!signature) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
-  const parts = (await q.getConfirmParts(db, signature.id))!;
+  const parts = signature && (await q.getConfirmParts(db, signature.id));
+  // Also when deleted between the two reads (retention, `forget`).
+  if (!signature || !parts) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
   const targets = await q.listSignatureTargets(db, signature.id);
   return {
     signature,
@@ -363,9 +364,11 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     if ((await q.lockCampaignForSignatures(tx, found.campaign_id)).status === 'closed') throw new CampaignNotOpenError('closed', campaign.title);
     const signature = await q.markConfirmed(tx, found.id, shown);
     if (!signature) {
-      // Confirmed by another click meanwhile, or changed by signing again since it was read.
+      // Confirmed by another click meanwhile, or changed by signing again since it was read, or
+      // deleted since (retention, `forget`): its letters would never go, so no thanks for it.
       const now = await q.getSignature(tx, found.id);
-      if (now?.status === 'pending') throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
+      if (!now) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
+      if (now.status === 'pending') throw new ConflictError('signature_changed', SIGNATURE_CHANGED);
       return { ids: [], askFor: null };
     }
     // After the words (which say more when they changed too), before any letter: targets change

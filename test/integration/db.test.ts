@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.ts';
+import { createTestDb, DB_KINDS, TEST_DATABASE_URL, type TestDb } from '../helpers/db.ts';
+import { migrate } from '../../src/db/migrate.ts';
 import { isDatabaseUnavailable, openPostgres, type Db } from '../../src/db/index.ts';
 import { keepSetting } from '../../src/boot.ts';
 
@@ -133,9 +134,12 @@ describe('a connection to Postgres lost mid-statement', () => {
   });
 
   it('fails a statement, a transaction and a new connection within their time when the server goes silent', async () => {
-    const timed = openPostgres(via, { max: 2, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+    const timed = openPostgres(via, { max: 2, statementTimeoutMs: 300, silentAfterMs: 200, connectTimeoutMs: 500 });
     try {
       expect((await timed.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      // A slow statement on a server that answers is cancelled by the server, not left running.
+      const slow = await timed.query('SELECT pg_sleep(3)').then(() => undefined, (err: unknown) => err);
+      expect((slow as { code?: string }).code).toBe('57014');
       silent = true;
       const started = Date.now();
       const inStatement = await timed.query('SELECT 1').then(() => undefined, (err: unknown) => err);
@@ -153,5 +157,23 @@ describe('a connection to Postgres lost mid-statement', () => {
       silent = false;
       await timed.close().catch(() => {});
     }
+  });
+});
+
+describe.each(DB_KINDS)('a database a newer Appeal migrated (%s)', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb(kind);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is refused, naming the migrations this version does not know, and left as it is', async () => {
+    await t.db.query('INSERT INTO schema_migrations (name) VALUES ($1)', ['999_from_a_newer_release.sql']);
+    await expect(migrate(t.db)).rejects.toThrow(/^this database was migrated by a newer version of Appeal \(it has 999_from_a_newer_release\.sql, which this version does not know\)\. Run that version, or restore the backup/);
+    expect((await t.db.query('SELECT 1 FROM schema_migrations WHERE name = $1', ['999_from_a_newer_release.sql'])).rowCount).toBe(1);
+    await t.db.query('DELETE FROM schema_migrations WHERE name = $1', ['999_from_a_newer_release.sql']);
+    expect(await migrate(t.db)).toEqual([]);
   });
 });

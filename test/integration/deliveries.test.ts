@@ -9,6 +9,7 @@ import { createMailer, type Mailer } from '../../src/mail/transport.ts';
 import type { SendJob } from '../../src/queues.ts';
 import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { createLetterCampaign, insertLetters } from '../helpers/faults.ts';
 
 const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
 
@@ -75,6 +76,29 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(await row(id)).toMatchObject({ status: 'sending', attempts: 2 });
       await markRetry(t.db, newer!, '451 try later', 2_000);
       expect(await row(id)).toMatchObject({ status: 'retry', attempts: 2 });
+    });
+
+    it("sends a letter whose target's address was corrected while it was being sent to the new address when it goes again", async () => {
+      const campaign = await createLetterCampaign(t.db, 2);
+      await insertLetters(t.db, campaign, 1);
+      // One signer's two letters, to the first target and to the second.
+      const { rows: letters } = await t.db.query<{ id: number }>(
+        'SELECT id FROM deliveries WHERE campaign_id = $1 ORDER BY recipient = $2 DESC',
+        [campaign.id, campaign.targets[0]],
+      );
+      const claimed = await recordSentAndClaim(t.db, [], letters.map((l) => l.id), 90);
+      const [first, second] = letters.map((l) => claimed.find((c) => c.id === l.id)!);
+      // The console's edit moves letters waiting, not one being sent (updateTarget).
+      const fixed = `fixed@${campaign.tag}.example`;
+      await t.db.query('UPDATE targets SET email = $2 WHERE campaign_id = $1 AND email = $3', [campaign.id, fixed, campaign.targets[0]]);
+      await markRetry(t.db, first!, '451 try later', 2_000);
+      const recipientOf = async (id: number) =>
+        (await t.db.query<{ recipient: string; last_error: string }>('SELECT recipient, last_error FROM deliveries WHERE id = $1', [id])).rows[0]!;
+      expect(await recipientOf(first!.id)).toEqual({ recipient: fixed, last_error: 'to the previous address: 451 try later' });
+      // Given an address another of its letters has (two targets, one address), a letter keeps its own.
+      await t.db.query('UPDATE targets SET email = $2 WHERE campaign_id = $1 AND email = $3', [campaign.id, fixed, campaign.targets[1]]);
+      await markRetry(t.db, second!, '451 try later', 2_000);
+      expect(await recipientOf(second!.id)).toEqual({ recipient: campaign.targets[1], last_error: '451 try later' });
     });
 
     it('puts a job off for a few seconds, using no attempt, when its claim finds the database away', async () => {

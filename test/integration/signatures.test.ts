@@ -229,4 +229,24 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     );
     expect(confirmed.rows.map((r) => r.email.toLowerCase())).toEqual(['burst7@supporter.example']);
   });
+
+  // Two connections: the deletion holds the campaign while the button's request waits for it.
+  it.runIf(kind === 'postgres')('answers 404, not thanks, when the signature is deleted (retention, forget) while its button is pressed', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('edge')}@supporter.example`;
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Edge Signer', email })).status).toBe(303);
+    const token = confirmLink(await until(() => ctx.sink!.messages.find((m) => addressOf(m.to).includes(email)), 'the confirmation'));
+    const { rows: [signature] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM signatures WHERE email = $1', [email]);
+    let pressed: Promise<Response> | undefined;
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [signature!.campaign_id]);
+      pressed = post(`${base}/confirm/${token}`, { v: '0' });
+      await new Promise((r) => setTimeout(r, 500));
+      await tx.query('DELETE FROM deliveries WHERE source_id = $1 AND kind IN ($2, $3)', [signature!.id, 'confirm', 'letter']);
+      await tx.query('DELETE FROM signatures WHERE id = $1', [signature!.id]);
+    });
+    const answer = await pressed!;
+    expect(answer.status).toBe(404);
+    expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE source_id = $1 AND kind = $2', [signature!.id, 'letter'])).rowCount).toBe(0);
+  });
 });

@@ -556,9 +556,9 @@ describe('posting the same subscription again and again', () => {
     expect(statuses).toEqual([...Array(8).fill(202), 303, 303, 429]);
     const { rows } = await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email]);
     expect(rows[0]!.n).toBe(1);
-    // A post refused for what it is (an unknown case) does not count.
+    // A post refused for what it is (an unknown case) does not count, by the hour nor by the day.
     const other = emailOf('typo');
-    for (let i = 0; i < 12; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email: other, caseSlug: 'no-such-case' })).status).toBe(404);
+    for (let i = 0; i < 21; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email: other, caseSlug: 'no-such-case' })).status).toBe(404);
     expect((await postJson(`${base}/api/v1/subscribers`, { email: other })).status).toBe(202);
   });
 
@@ -579,8 +579,12 @@ describe('posting the same subscription again and again', () => {
     const form = await postForm(`${base}/subscribe`, { email });
     expect(form.status).toBe(429);
     expect(await form.text()).toMatch(/try again in 2[34] hours/);
-    // Refused by the day's allowance, the post took nothing from the hour's: another address is untouched.
-    expect((await postJson(`${base}/api/v1/subscribers`, { email: emailOf('daily-other') })).status).toBe(202);
+    // Refused by the day's allowance, those posts took nothing from the hour's: the day over, the
+    // address has its ten posts this hour.
+    const dayKeys = await ctx.redis.client.keys(`${ctx.config.queuePrefix}:rl:email-day:*`);
+    await ctx.redis.client.del(...dayKeys);
+    for (let i = 0; i < 10; i++) expect((await postJson(`${base}/api/v1/subscribers`, { email })).status).toBe(202);
+    expect((await postJson(`${base}/api/v1/subscribers`, { email })).status).toBe(429);
   });
 });
 

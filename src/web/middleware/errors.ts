@@ -104,6 +104,11 @@ export function mapError(err: unknown): Mapped | undefined {
   if (isDatabaseUnavailable(err)) {
     return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
+  // Cancelled by the web process's statement limit (statement_timeout): a database this slow is
+  // as good as away for whoever waits.
+  if ((err as { code?: unknown } | null)?.code === '57014') {
+    return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'Our database took too long to answer, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
+  }
   // The router could not decode a part of the address (`%ff`, `%zz`): a link mangled on its way.
   if (err instanceof URIError) {
     return { status: 400, code: 'bad_link', title: 'Damaged link', message: 'Part of this address cannot be read: it was damaged on its way here. If it came in an email, copy the whole link from the email.' };

@@ -6,7 +6,7 @@ import { listTargets } from '../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
-import { UnsupportedMediaTypeError } from '../../errors.ts';
+import { UnsupportedCharsetError, UnsupportedMediaTypeError } from '../../errors.ts';
 import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
@@ -84,7 +84,7 @@ function jsonBody(limit: string): RequestHandler {
     const charset = CHARSET.exec(type)?.[1]?.toLowerCase();
     if (charset === 'utf8') req.headers['content-type'] = type.replace(CHARSET, '; charset=utf-8');
     else if (charset !== undefined && charset !== 'utf-8') {
-      next(Object.assign(new Error(`unsupported charset "${charset}"`), { status: 415, type: 'charset.unsupported' }));
+      next(new UnsupportedCharsetError(charset));
       return;
     }
     parse(req, res, next);

@@ -81,7 +81,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const sigs = await signaturesPage(campaign.id, req.query, PAGE);
     // Every signer's name and address, page by page: read as much as an export, so recorded as
     // one (whether it searched, not what: a search term can be a person's name).
-    await recordAuditOf(ctx, actor(res), 'signatures.view', `campaign:${campaign.slug}`, { search: !!sigs.search, older: sigs.paged });
+    await recordAudit(db, actor(res), 'signatures.view', `campaign:${campaign.slug}`, { search: !!sigs.search, older: sigs.paged });
     render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, ...sigs });
   });
 

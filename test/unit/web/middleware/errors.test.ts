@@ -21,6 +21,8 @@ describe('what a failed request answers', () => {
     expect(mapError(Object.assign(new Error('connection failure'), { code: '08006' }))).toMatchObject({ status: 503 });
     // A full disk under the database: nothing was written, and it passes once space is freed.
     expect(mapError(Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' }))).toMatchObject({ status: 503, code: 'unavailable' });
+    // Cancelled by the web process's statement limit.
+    expect(mapError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toMatchObject({ status: 503, code: 'unavailable', message: expect.stringContaining('took too long') });
   });
 
   it('is 503 "nothing was saved, send it again" when another transaction met this one and Postgres undid it', async () => {
