@@ -102,7 +102,7 @@ export async function openDatabase(
     try {
       await migrate(migrator);
     } catch (err) {
-      throw new Error(`DATABASE_URL: cannot open the database: ${(err as Error).message}`);
+      throw new Error(err instanceof DatabaseAheadError ? `DATABASE_URL: ${err.message}` : `DATABASE_URL: cannot open the database: ${(err as Error).message}`);
     } finally {
       await migrator.close().catch(() => undefined);
     }

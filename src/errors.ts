@@ -98,10 +98,6 @@ export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError';
 }
 
-/**
- * A body that is not UTF-8 (see src/web/middleware/utf8.ts). `status` and `type` are what
- * body-parser reads from an error thrown by its `verify`: without them it would answer 403.
- */
 /** A body declared in a charset other than UTF-8 (body-parser's own refusal has the same type). */
 export class UnsupportedCharsetError extends Error {
   override name = 'UnsupportedCharsetError';
@@ -112,6 +108,10 @@ export class UnsupportedCharsetError extends Error {
   }
 }
 
+/**
+ * A body that is not UTF-8 (see src/web/middleware/utf8.ts). `status` and `type` are what
+ * body-parser reads from an error thrown by its `verify`: without them it would answer 403.
+ */
 export class InvalidEncodingError extends Error {
   override name = 'InvalidEncodingError';
   readonly status = 400;

@@ -86,22 +86,28 @@ type Claim = { id: number; attempts: number };
 const GIVE_ATTEMPT_BACK = ', attempts = attempts - 1';
 
 /**
- * `untried`: nothing was sent (the database went away before), so the row says so. A letter or
- * digest whose target's address was corrected while it was being sent goes to the new address
- * next time, as one waiting then would have (updateTarget); its error is marked as the previous
- * address's. Unless another row of its kind and source has that address already (two targets
- * given one address): it keeps its own then.
+ * The corrected address of the letter or digest $1 when its official's address changed while it
+ * was being sent: the console moves rows waiting (updateTarget), not one being sent. None when
+ * another row of its kind and source has that address already (two targets given one address).
  */
-export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
-  await db.query(
-    `WITH moved AS (
+const MOVED = `moved AS (
        SELECT t.email FROM deliveries d JOIN targets t ON t.id = d.target_id
         WHERE d.id = $1 AND d.kind IN ('letter', 'digest') AND lower(t.email) <> lower(d.recipient)
           AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id AND lower(o.recipient) = lower(t.email))
-     )
+     )`;
+const IF_MOVED = 'EXISTS (SELECT 1 FROM moved)';
+
+/**
+ * `untried`: nothing was sent (the database went away before), so the row says so. A letter or
+ * digest whose official's address was corrected meanwhile (MOVED) goes to the new address next
+ * time, its error marked as the previous address's.
+ */
+export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
+  await db.query(
+    `WITH ${MOVED}
      UPDATE deliveries SET status = 'retry', updated_at = now(), lease_until = NULL,
             recipient = coalesce((SELECT email FROM moved), recipient),
-            last_error = CASE WHEN EXISTS (SELECT 1 FROM moved) THEN left('to the previous address: ' || $3, 500) ELSE $3 END,
+            last_error = ${untried ? '$3' : `CASE WHEN ${IF_MOVED} THEN left('to the previous address: ' || $3, 500) ELSE $3 END`},
             next_attempt_at = now() + make_interval(secs => $4)${untried ? GIVE_ATTEMPT_BACK : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`,
     [claim.id, claim.attempts, error, retryInMs / 1000],
@@ -113,16 +119,22 @@ export async function markRetry(db: Queryable, claim: Claim, error: string, retr
  * on the suppression list (see insertSuppression): a row that says failed for a bounce always has
  * its suppression, whatever happens to the process after. `untried`: failed before anything was sent
  * (its address suppressed), so the claim's attempt is given back and the row says it was never tried.
+ * A letter or digest whose official's address was corrected meanwhile (MOVED) failed at the old
+ * address only: it goes to the new one at once (the sweeper adds its job), the old one suppressed.
  */
 export async function markFailed(db: Queryable, claim: Claim, error: string, { suppress, untried = false }: { suppress?: { email: string; reason: string; kind: string }; untried?: boolean } = {}) {
-  const failed = `UPDATE deliveries SET status = 'failed', last_error = $3, updated_at = now(), lease_until = NULL${untried ? GIVE_ATTEMPT_BACK : ''}
+  const failed = `UPDATE deliveries SET status = CASE WHEN ${IF_MOVED} THEN 'retry' ELSE 'failed' END,
+            recipient = coalesce((SELECT email FROM moved), recipient),
+            next_attempt_at = CASE WHEN ${IF_MOVED} THEN now() ELSE next_attempt_at END,
+            last_error = CASE WHEN ${IF_MOVED} THEN left('to the previous address: ' || $3, 500) ELSE $3 END,
+            updated_at = now(), lease_until = NULL${untried ? GIVE_ATTEMPT_BACK : ''}
       WHERE id = $1 AND status = 'sending' AND attempts = $2`;
   if (!suppress) {
-    await db.query(failed, [claim.id, claim.attempts, error]);
+    await db.query(`WITH ${MOVED} ${failed}`, [claim.id, claim.attempts, error]);
     return;
   }
   await db.query(
-    `WITH failed AS (${failed}),
+    `WITH ${MOVED}, failed AS (${failed}),
      ${suppressing('$4', '$5', '$6')}`,
     [claim.id, claim.attempts, error, suppress.email, suppress.reason, suppress.kind],
   );

@@ -101,6 +101,23 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(await recipientOf(second!.id)).toEqual({ recipient: campaign.targets[1], last_error: '451 try later' });
     });
 
+    it('sends a letter refused for good at an address corrected meanwhile to the new one, the old one suppressed', async () => {
+      const campaign = await createLetterCampaign(t.db, 1);
+      await insertLetters(t.db, campaign, 2);
+      const { rows: letters } = await t.db.query<{ id: number }>('SELECT id FROM deliveries WHERE campaign_id = $1 ORDER BY id', [campaign.id]);
+      const [refused, untried] = await recordSentAndClaim(t.db, [], letters.map((l) => l.id), 90);
+      const fixed = `fixed@${campaign.tag}.example`;
+      await t.db.query('UPDATE targets SET email = $2 WHERE campaign_id = $1', [campaign.id, fixed]);
+      await markFailed(t.db, refused!, '550 5.1.1 no such user', { suppress: { email: campaign.targets[0]!, reason: 'bounce: 550', kind: 'letter' } });
+      const row = async (id: number) =>
+        (await t.db.query<{ status: string; recipient: string; last_error: string }>('SELECT status, recipient, last_error FROM deliveries WHERE id = $1', [id])).rows[0]!;
+      expect(await row(refused!.id)).toEqual({ status: 'retry', recipient: fixed, last_error: 'to the previous address: 550 5.1.1 no such user' });
+      expect((await t.db.query('SELECT 1 FROM suppressions WHERE email = $1', [campaign.targets[0]])).rowCount).toBe(1);
+      // Nothing sent (the database was away): the error is the database's, whatever the address.
+      await markRetry(t.db, untried!, 'database unavailable: ECONNRESET', 2_000, { untried: true });
+      expect(await row(untried!.id)).toEqual({ status: 'retry', recipient: fixed, last_error: 'database unavailable: ECONNRESET' });
+    });
+
     it('puts a job off for a few seconds, using no attempt, when its claim finds the database away', async () => {
       const id = await delivery('queued');
       const db: Db = {
@@ -155,7 +172,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
     });
 
     it('records a retry or a failure again when the connection drops under it, so the row is not left sending for its lease', async () => {
-      const dropsLeft = { 'SET status = \'retry\'': 1, 'SET status = \'failed\'': 1 };
+      const dropsLeft = { 'SET status = \'retry\'': 1, 'ELSE \'failed\' END': 1 };
       const db: Db = {
         ...t.db,
         async query(sql, params) {
@@ -176,7 +193,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const never = await delivery('queued');
       await expect(sendDelivery(db, refusing(550), composers, job(never), undefined, () => {})).rejects.toThrow(/failed/);
       expect(await row(never)).toMatchObject({ status: 'failed', attempts: 1 });
-      expect(dropsLeft).toEqual({ 'SET status = \'retry\'': 0, 'SET status = \'failed\'': 0 });
+      expect(dropsLeft).toEqual({ 'SET status = \'retry\'': 0, 'ELSE \'failed\' END': 0 });
     });
 
     it('a repeated or late sent mark changes nothing', async () => {
