@@ -125,20 +125,23 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    ...(opts.statementTimeoutMs ? { query_timeout: opts.statementTimeoutMs + (opts.silentAfterMs ?? SILENT_AFTER_MS) } : {}),
+    ...(opts.statementTimeoutMs
+      ? {
+          query_timeout: opts.statementTimeoutMs + (opts.silentAfterMs ?? SILENT_AFTER_MS),
+          // Set on each new connection before its first statement, not sent at its start:
+          // PgBouncer refuses a connection whose start names a parameter it does not know.
+          onConnect: async (client: pg.ClientBase) => {
+            await client.query(`SET statement_timeout = ${Math.round(opts.statementTimeoutMs!)}`);
+          },
+        }
+      : {}),
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
   });
   // An idle client losing its server is reported here; without a listener it would crash the process.
   pool.on('error', () => {});
-  // Set on each new connection, not sent at its start: PgBouncer refuses a connection whose start
-  // names a parameter it does not know (statement_timeout among them). A failure shows on the
-  // connection's first statement.
-  if (opts.statementTimeoutMs) {
-    const limit = `SET statement_timeout = ${Math.round(opts.statementTimeoutMs)}`;
-    pool.on('connect', (client) => void client.query(limit).catch(() => {}));
-  }
+
   const statement = preparedStatements();
   return {
     kind: 'postgres',
