@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db, Queryable } from '../db/index.ts';
+import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
@@ -56,7 +56,10 @@ const intake = perDb((db: Queryable) => ({
     try {
       return await insertSignatures(db, sigs);
     } catch (err) {
-      if (sigs.length === 1) throw err;
+      // A database away, too slow (the web's statement limit) or undoing the statement for
+      // meeting another is no row's doing: every caller hears of it now, not one statement
+      // limit later each.
+      if (sigs.length === 1 || notAboutOneRow(err)) throw err;
       // One row the database refuses must not fail the others that shared its statement: each
       // goes again alone, and only the refused one's caller hears of it.
       const alone = (s: q.NewSignature) =>
@@ -65,6 +68,9 @@ const intake = perDb((db: Queryable) => ({
     }
   }),
 }));
+const NOT_ABOUT_ONE_ROW = new Set(['57014', '40P01', '40001']);
+const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || NOT_ABOUT_ONE_ROW.has(String((err as { code?: unknown } | null)?.code));
+
 /**
  * Stores signatures (insertSignatures), once more when a target was deleted while the statement
  * waited for its campaign (removeTarget holds it): its letters' key check fails then, and a second

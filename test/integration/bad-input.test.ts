@@ -176,7 +176,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         body: Buffer.from(JSON.stringify({ slug: utf16Slug, personName: 'P', summary: 'S', status: 'detained' }), 'utf16le'),
       });
       expect(utf16.status).toBe(415);
-      expect((await utf16.json()).error.code).toBe('unsupported_encoding');
+      expect((await utf16.json()).error).toMatchObject({ code: 'unsupported_encoding', message: expect.stringContaining('must be UTF-8') });
       expect((await ctx.db.query('SELECT 1 FROM cases WHERE slug = $1', [utf16Slug])).rowCount).toBe(0);
       // `utf8` is UTF-8's common alias, and read as such: here as far as its missing summary.
       const alias = await fetch(`${base}/api/v1/cases`, {

@@ -4,7 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { pastResendGap, settled, until } from '../helpers/signing.ts';
-import type { Db } from '../../src/db/index.ts';
+import { openPostgres, type Db } from '../../src/db/index.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 
@@ -228,6 +228,34 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       [slug],
     );
     expect(confirmed.rows.map((r) => r.email.toLowerCase())).toEqual(['burst7@supporter.example']);
+  });
+
+  // Two connections: the campaign held while signatures that share a statement wait for it.
+  it.runIf(kind === 'postgres')('gives signatures that shared a statement cancelled for its time the error at once, not each another statement limit', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const limited = openPostgres(ctx.env.DATABASE_URL!, { statementTimeoutMs: 500, max: 4 });
+    let inserts = 0;
+    const counting: Db = {
+      ...limited,
+      query(sql, params) {
+        if (/INSERT INTO signatures/.test(sql)) inserts++;
+        return limited.query(sql, params);
+      },
+    };
+    try {
+      const outcomes = await ctx.db.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
+        return Promise.allSettled(
+          [1, 2, 3].map((i) => sign(counting, ctx, slug, { fullName: `Slow ${i}`, email: `${uniq('slow')}@supporter.example` })),
+        );
+      });
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(outcomes.map((o) => (o as PromiseRejectedResult).reason.code)).toEqual(['57014', '57014', '57014']);
+      // One statement for the three, not one more each after it.
+      expect(inserts).toBe(1);
+    } finally {
+      await limited.close();
+    }
   });
 
   // Two connections: the deletion holds the campaign while the button's request waits for it.

@@ -67,8 +67,11 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof InvalidEncodingError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
   }
-  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-    return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body encoding is not supported.' };
+  if (e.type === 'charset.unsupported') {
+    return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body must be UTF-8: send it as UTF-8, with charset=utf-8 or no charset in its Content-Type.' };
+  }
+  if (e.type === 'encoding.unsupported') {
+    return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body is compressed in a way this address does not read: send it uncompressed, or with gzip, deflate or br.' };
   }
   // Postgres refuses a NUL character in text (22021) or in JSON (22P05) and a malformed number,
   // date or time zone (22P02, 22007, 22008, 22009): the input is wrong, not the server.
