@@ -56,9 +56,9 @@ const intake = perDb((db: Queryable) => ({
     try {
       return await insertSignatures(db, sigs);
     } catch (err) {
-      // A database away, too slow (the web's statement limit) or undoing the statement for
-      // meeting another is no row's doing: every caller hears of it now, not one statement
-      // limit later each.
+      // A database away or too slow (the web's statement limit) is no row's doing: every caller
+      // hears of it now, not one statement limit later each. (A deadlock is tried again alone:
+      // that is quick, and likely to go through.)
       if (sigs.length === 1 || notAboutOneRow(err)) throw err;
       // One row the database refuses must not fail the others that shared its statement: each
       // goes again alone, and only the refused one's caller hears of it.
@@ -68,8 +68,7 @@ const intake = perDb((db: Queryable) => ({
     }
   }),
 }));
-const NOT_ABOUT_ONE_ROW = new Set(['57014', '40P01', '40001']);
-const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || NOT_ABOUT_ONE_ROW.has(String((err as { code?: unknown } | null)?.code));
+const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || (err as { code?: unknown } | null)?.code === '57014';
 
 /**
  * Stores signatures (insertSignatures), once more when a target was deleted while the statement
