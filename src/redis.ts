@@ -22,42 +22,31 @@ export interface RedisHandle {
   close(): Promise<void>;
 }
 
-/** Redis's own refusal of a login (NOAUTH, WRONGPASS): something answers, but not to us. */
-class RedisRefusedError extends Error {
-  override name = 'RedisRefusedError';
-}
-
 /**
- * Whether a Redis answers at `options`.
- * @throws RedisRefusedError when one answers but refuses the login the options carry.
+ * Whether a Redis answers at `options`; `refused`: one does, but refuses the login the options
+ * carry (NOAUTH, WRONGPASS), which is not a Redis that is missing.
  */
-async function answers(options: RedisOptions): Promise<boolean> {
-  const probe = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+async function probe(options: RedisOptions): Promise<{ answers: boolean; refused?: string }> {
+  const conn = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   // A refused login is told here; connect() then fails with "Connection is closed."
   const replies: string[] = [];
-  probe.on('error', (err: Error) => replies.push(err.message));
+  conn.on('error', (err: Error) => replies.push(err.message));
   try {
-    await probe.connect();
-    await probe.ping();
-    return true;
+    await conn.connect();
+    await conn.ping();
+    return { answers: true };
   } catch (err) {
-    const refusal = [...replies, (err as Error).message].find((reply) => /^(NOAUTH|WRONGPASS)\b/.test(reply ?? ''));
-    if (refusal) throw new RedisRefusedError(refusal);
-    return false;
+    const refused = [...replies, (err as Error).message].find((reply) => /^(NOAUTH|WRONGPASS)\b/.test(reply ?? ''));
+    return { answers: false, refused: refused?.split('\n')[0] };
   } finally {
-    probe.disconnect();
+    conn.disconnect();
   }
 }
 
-/** answers(), with a refused login said as such: it is not a Redis that is missing. */
-async function answersAs(options: RedisOptions, variable: string, host: string): Promise<boolean> {
-  try {
-    return await answers(options);
-  } catch (err) {
-    if (!(err instanceof RedisRefusedError)) throw err;
-    throw new RedisUnavailableError(`${variable}: the Redis at ${host} refused the login (${err.message.split('\n')[0]}): put its user and password in REDIS_URL (redis://user:password@host:port)`);
-  }
-}
+const answers = async (options: RedisOptions) => (await probe(options)).answers;
+
+const refusedLogin = (host: string, reply: string) =>
+  new RedisUnavailableError(`REDIS_URL: the Redis at ${host} refused the login (${reply}): put its user and password in REDIS_URL (redis://user:password@host:port)`);
 
 function optionsFromUrl(url: string): RedisOptions {
   const u = new URL(url);
@@ -179,20 +168,19 @@ export async function connectRedis(
   const defaultUrl = opts.defaultUrl ?? DEFAULT_URL;
   let options: RedisOptions;
   let stop: (() => Promise<void>) | undefined;
+  let found: Awaited<ReturnType<typeof probe>>;
   if (config.redisUrl) {
     options = optionsFromUrl(config.redisUrl);
-    if (!(await answersAs(options, 'REDIS_URL', new URL(config.redisUrl).host))) {
-      throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${new URL(config.redisUrl).host}`);
-    }
-  } else if (
-    opts.spawn
-      // One on the default address that wants a password is someone else's: npm start runs its own.
-      ? await answers(optionsFromUrl(defaultUrl)).catch((err: unknown) => (err instanceof RedisRefusedError ? false : Promise.reject(err)))
-      : await answersAs(optionsFromUrl(defaultUrl), 'REDIS_URL', new URL(defaultUrl).host)
-  ) {
+    const host = new URL(config.redisUrl).host;
+    found = await probe(options);
+    if (!found.answers) throw found.refused ? refusedLogin(host, found.refused) : new RedisUnavailableError(`REDIS_URL: nothing answers at ${host}`);
+  } else if ((found = await probe(optionsFromUrl(defaultUrl))).answers) {
     options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {
+    // Also when one on the default address wants a password: it is someone else's.
     ({ options, stop } = await spawnRedis(config.dataDir));
+  } else if (found.refused) {
+    throw refusedLogin(new URL(defaultUrl).host, found.refused);
   } else {
     throw new RedisUnavailableError(
       `REDIS_URL: nothing answers at ${new URL(defaultUrl).host}. Web and worker processes run apart need one Redis ` +

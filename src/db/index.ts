@@ -61,6 +61,9 @@ function coded(err: unknown): unknown {
   return err;
 }
 
+/** `work`, its failure coded. */
+const codedFailure = <T>(work: Promise<T>): Promise<T> => work.catch((err: unknown) => Promise.reject(coded(err)));
+
 // int8 (counts, ids) as numbers: ids stay far below 2^53.
 const INT8_OID = 20;
 
@@ -154,13 +157,13 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
         // A migration run by a newer process can change what a statement prepared before it
         // returns ("cached plan must not change result type"): run it unprepared once.
         if (!config.name || !isStalePlan(err)) throw coded(err);
-        result = await pool.query(sql, params as unknown[]).catch((again: unknown) => Promise.reject(coded(again)));
+        result = await codedFailure(pool.query(sql, params as unknown[]));
       }
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async transaction(fn) {
       for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect().catch((err: unknown) => Promise.reject(coded(err)));
+        const client = await codedFailure(pool.connect());
         let stale: Error | undefined;
         // A connection lost while checked out is reported on the client too (its statement fails
         // as well): unheard, that event would end the process. Such a client is not pooled again.
@@ -196,7 +199,7 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
       }
     },
     async exec(sql) {
-      await pool.query(sql).catch((err: unknown) => Promise.reject(coded(err)));
+      await codedFailure(pool.query(sql));
     },
     async close() {
       await pool.end();
