@@ -1,6 +1,6 @@
 # Appeal: one image for every process (web, worker, cli); pick one with the command.
 #   docker build -t appeal .
-#   docker run -e DATABASE_URL=… -e REDIS_URL=… -e SESSION_SECRET=… -p 3000:3000 appeal node --import tsx src/main.ts web
+#   docker run -e DATABASE_URL=… -e REDIS_URL=… -e SESSION_SECRET=… -p 3000:3000 appeal node --enable-source-maps dist/main.js web
 # docker-compose.yml wires it to Postgres, Redis and a mail catcher.
 FROM node:24-slim
 
@@ -9,8 +9,8 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 
-# tsx runs the TypeScript as it is (no build step) and is a runtime dependency, so
-# --omit=dev keeps it and drops only the test and type-checking tools.
+# esbuild (the app's build, below) and tsx (the cli runs its TypeScript as it is) are runtime
+# dependencies, so --omit=dev keeps them and drops only the test and type-checking tools.
 COPY package.json package-lock.json ./
 # --ignore-scripts: postinstall prepares a PGlite template from src/, which is not copied yet
 # (and a container uses Postgres).
@@ -21,6 +21,9 @@ COPY src ./src
 COPY workers ./workers
 COPY templates ./templates
 COPY public ./public
+COPY scripts ./scripts
+# The app built once, here, into dist/main.js (what `npm start` does at each start).
+RUN node scripts/start.mjs --build
 
 # DATA_DIR: the embedded database, the dev outbox and the generated secret when those are used.
 # No VOLUME here: every container (migrate, each worker) would get an anonymous volume of its own
@@ -36,4 +39,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # node itself is PID 1 (not npm, not a shell), so `docker stop`'s SIGTERM reaches Appeal's handler:
 # it stops taking requests and jobs, lets in-flight sends finish, then closes its connections.
 # With no argument this is `npm start`'s mode (web + workers in one process); add `web` or `worker`.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "--enable-source-maps", "dist/main.js"]

@@ -36,11 +36,11 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-/** Starts `node --import tsx src/main.ts` (what `npm start` runs) on `dataDir`. @returns seconds from spawn to the first 200 from /readyz. */
+/** Starts `node scripts/start.mjs` (what `npm start` runs: it builds, then runs the app) on `dataDir`. @returns seconds from spawn to the first 200 from /readyz. */
 async function startOnce(dataDir: string, prefix: string): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['scripts/start.mjs'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), REDIS_URL: BENCH_REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -89,7 +89,7 @@ export async function benchStartup(sizes: Sizes): Promise<MeasurementResult> {
     id: 'startup',
     title: '6. Start-up',
     setup:
-      '`node --import tsx src/main.ts` (what `npm start` runs) on an empty DATA_DIR: embedded PGlite created and migrated, demo data added, ' +
+      '`node scripts/start.mjs` (what `npm start` runs) on an empty DATA_DIR: the app built from src/ into dist/main.js, embedded PGlite created and migrated, demo data added, ' +
       'web and workers started; clock from spawn to the first 200 from GET /readyz (polled every 25 ms). Redis already running. ' +
       'Then stopped with SIGTERM and started again on the same DATA_DIR (database already there, demo data in it).',
     series: [

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
+import { ROOT } from './paths.ts';
 import Handlebars from 'handlebars';
 
-export const TEMPLATES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'templates');
+export const TEMPLATES_DIR = path.join(ROOT, 'templates');
 
 export interface Views {
   /** A page in templates/pages inside a layout (default `main`); `false` for none. */

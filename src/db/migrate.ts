@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../paths.ts';
 import type { Db } from './index.ts';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const MIGRATIONS_DIR = path.join(ROOT, 'src', 'db', 'migrations');
 // Any fixed number: it only has to be the same in every process that migrates.
 const MIGRATION_LOCK = 7_417_001;
 

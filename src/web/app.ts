@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
+import { ROOT } from '../paths.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
 import { refuseUnreadBody } from './middleware/unread-body.ts';
@@ -14,7 +14,7 @@ import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 
-const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
+const PUBLIC_DIR = path.join(ROOT, 'public');
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
 

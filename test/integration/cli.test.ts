@@ -282,8 +282,8 @@ describe('the cli while npm start holds the embedded database', () => {
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-held-'));
     const port = await freePort();
-    // node itself, not the tsx wrapper: the pid that holds the database is the one we signal.
-    app = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    // What `npm start` runs, without npm: the pid that holds the database is the one we signal.
+    app = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), QUEUE_PREFIX: prefix, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'warn' },
       stdio: 'ignore',
