@@ -320,7 +320,7 @@ const SIGNATURE_CHANGED =
 
 /** A signature not confirmed within the retention period is deleted with its link. */
 const SIGNATURE_LINK_HINT =
-  'If you signed more than once, only the link in the newest email works once it is on its way, and that email can take a minute to arrive. A signature not confirmed within a few days is deleted: sign again on the campaign page to get a new link.';
+  'If you signed more than once, only the link in the newest email works once it is on its way, and that email can take a minute to arrive. A signature not confirmed in the time its email gave is deleted: sign again on the campaign page to get a new link.';
 
 /** What the confirmation page shows before the button is pressed. @throws NotFoundError */
 export async function findSignatureByToken(db: Queryable, token: string) {

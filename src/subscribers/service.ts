@@ -135,7 +135,7 @@ export interface OptinView {
 
 /** Asking again sends a new link and the old one stops working; unconfirmed requests are deleted. */
 const OPTIN_LINK_HINT =
-  'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request is deleted when it is not confirmed within a few days, or when the address unsubscribes: subscribe again to get a new link.';
+  'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request is deleted when it is not confirmed in the time its email gave, or when the address unsubscribes: subscribe again to get a new link.';
 
 /** What a used opt-in link says while its subscription lasts (as a used signature link does, not an error). */
 export const OPTIN_ALREADY_CONFIRMED = 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.';
