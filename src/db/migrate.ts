@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ROOT } from '../paths.ts';
 import type { Db } from './index.ts';
 
-const MIGRATIONS_DIR = path.join(ROOT, 'src', 'db', 'migrations');
+export const MIGRATIONS_DIR = path.join(ROOT, 'src', 'db', 'migrations');
 // Any fixed number: it only has to be the same in every process that migrates.
 const MIGRATION_LOCK = 7_417_001;
 
@@ -20,8 +20,13 @@ export class DatabaseAheadError extends Error {
  * older Appeal started on a database a newer one migrated (a rollback) would ignore what the newer
  * one keeps there (a case unpublished, a target retired) and undo it on the public pages.
  */
+/** The migrations' file names, in the order they apply. */
+export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+}
+
 export async function migrate(db: Db): Promise<string[]> {
-  const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+  const files = await migrationFiles();
   return db.transaction(async (tx) => {
     // Lock before anything else: two processes starting on an empty database would otherwise
     // race on CREATE TABLE IF NOT EXISTS, which is not safe against concurrent creators.

@@ -1,13 +1,19 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openPglite, type Db } from './index.ts';
+import { migrate, migrationFiles, MIGRATIONS_DIR } from './migrate.ts';
 
 // PGlite's initdb is most of a first start (~5 of ~8 s), and its output is the same every time.
 // So `npm install` makes one cluster per install (src/prepare-pglite.ts) and a new DATA_DIR
-// starts as a copy. The template is initdb's output only: migrations run on the copy as on any
-// database, so src/db/migrate.ts stays the one source of the schema.
+// starts as a copy. Applying the migrations to a new database took another second, so install
+// also keeps a copy with them applied: the schema template, named for the migrations it ran (their
+// names and contents, hashed). A new DATA_DIR starts from the schema template made by these very
+// migrations, or else from initdb's output, and migrations then run on it as on any database: the
+// ones a `git pull` brought since install, or all of them. src/db/migrate.ts stays the one
+// source of the schema, and a checkout of older code never starts from a newer schema.
 
 /** How a database directory came to be: found, copied from the template, or made by initdb. */
 export type PgliteSource = 'existing' | 'template' | 'initdb';
@@ -27,28 +33,66 @@ function isCluster(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'PG_VERSION'));
 }
 
+/** The schema template of `template` for the migrations in `migrations` (see the top of this file). */
+export async function schemaTemplateDir(template: string, migrations = MIGRATIONS_DIR): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of await migrationFiles(migrations)) hash.update(`${file}\0`).update(fs.readFileSync(path.join(migrations, file))).update('\0');
+  return `${template}-schema-${hash.digest('hex').slice(0, 16)}`;
+}
+
 /**
- * Makes the template at `template` unless it is there. initdb writes to a directory of its own,
- * renamed into place when done: concurrent installs and starts see a whole template or none.
+ * Makes a cluster at `dir` with `make`, unless one is there. It is made in a directory of its own,
+ * renamed into place when done: concurrent installs and starts see a whole cluster or none.
  * @returns whether this call made it.
  */
-export async function prepareTemplate(template: string = templateDir()): Promise<boolean> {
-  if (isCluster(template)) return false;
-  fs.mkdirSync(path.dirname(template), { recursive: true });
+async function makeOnce(dir: string, make: (scratch: string) => Promise<void>): Promise<boolean> {
+  if (isCluster(dir)) return false;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
   // A name of its own even within one process: two initdbs in one directory would write over each other.
-  const scratch = fs.mkdtempSync(`${template}.tmp-`);
+  const scratch = fs.mkdtempSync(`${dir}.tmp-`);
   try {
-    const { db } = await openPglite(scratch);
-    await db.close();
-    fs.renameSync(scratch, template);
+    await make(scratch);
+    fs.renameSync(scratch, dir);
     return true;
   } catch (err) {
-    // Renaming onto a non-empty directory fails: another process made the template first.
-    if (isCluster(template)) return false;
+    // Renaming onto a non-empty directory fails: another process made it first.
+    if (isCluster(dir)) return false;
     throw err;
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** Makes the template (initdb's output) at `template` unless it is there. @returns whether this call made it. */
+export async function prepareTemplate(template: string = templateDir()): Promise<boolean> {
+  return makeOnce(template, async (scratch) => {
+    const { db } = await openPglite(scratch);
+    await db.close();
+  });
+}
+
+/**
+ * Makes the schema template of `template` (which must be there) for this code's migrations, unless
+ * it is there, and removes those made for other migrations. @returns whether this call made it.
+ */
+export async function prepareSchemaTemplate(template: string = templateDir()): Promise<boolean> {
+  const schema = await schemaTemplateDir(template);
+  const made = await makeOnce(schema, async (scratch) => {
+    fs.cpSync(template, scratch, { recursive: true });
+    const { db } = await openPglite(scratch);
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+  });
+  const stale = `${path.basename(template)}-schema-`;
+  for (const name of fs.readdirSync(path.dirname(template))) {
+    if (name.startsWith(stale) && !name.includes('.tmp-') && path.join(path.dirname(template), name) !== schema) {
+      fs.rmSync(path.join(path.dirname(template), name), { recursive: true, force: true });
+    }
+  }
+  return made;
 }
 
 function isNew(dir: string): boolean {
@@ -102,8 +146,9 @@ async function openPgliteSaying(dir: string, fresh: boolean) {
 }
 
 /**
- * Opens PGlite in `dir`. A new one starts as a copy of `template` when there is one; a template
- * that cannot be copied or opened is reported and initdb makes the database instead.
+ * Opens PGlite in `dir`. A new one starts as a copy of the schema template for this code's
+ * migrations when there is one, else of `template` when there is one; a template that cannot be
+ * copied or opened is reported and initdb makes the database instead.
  */
 export async function openPgliteDir(
   dir: string,
@@ -111,12 +156,14 @@ export async function openPgliteDir(
   template: string = templateDir(),
 ): Promise<{ db: Db; source: PgliteSource }> {
   if (!isNew(dir)) return { db: await openPgliteSaying(dir, false), source: 'existing' };
-  if (!isCluster(template)) return { db: await openPgliteSaying(dir, true), source: 'initdb' };
+  const schema = await schemaTemplateDir(template);
+  const from = isCluster(schema) ? schema : template;
+  if (!isCluster(from)) return { db: await openPgliteSaying(dir, true), source: 'initdb' };
   try {
-    copyTemplate(template, dir);
+    copyTemplate(from, dir);
     return { db: (await openPglite(dir)).db, source: 'template' };
   } catch (err) {
-    log.warn({ err, template }, 'the PGlite template did not work; making the database with initdb instead (delete the template and run `npm install` to make it anew)');
+    log.warn({ err, template: from }, 'the PGlite template did not work; making the database with initdb instead (delete the template and run `npm install` to make it anew)');
     fs.rmSync(dir, { recursive: true, force: true });
     return { db: await openPgliteSaying(dir, true), source: 'initdb' };
   }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
-import { migrate } from '../../src/db/migrate.ts';
-import { openPgliteDir, prepareTemplate } from '../../src/db/template.ts';
+import { migrate, migrationFiles, MIGRATIONS_DIR } from '../../src/db/migrate.ts';
+import { openPgliteDir, prepareSchemaTemplate, prepareTemplate, schemaTemplateDir } from '../../src/db/template.ts';
 import { isEmpty, seedDemo } from '../../src/demo.ts';
 
 describe('the PGlite template a new DATA_DIR starts from', () => {
@@ -93,6 +93,64 @@ describe('the PGlite template a new DATA_DIR starts from', () => {
       expect(opened.source).toBe('initdb');
       expect(await migrate(opened.db)).toContain('001_initial.sql');
       expect(warnings.map((w) => JSON.parse(w).msg)).toEqual([expect.stringContaining('the PGlite template did not work')]);
+    });
+  });
+
+  describe('with the migrations applied (the schema template)', () => {
+    let schema: string;
+    let stale: string;
+    let madeSchema: boolean[];
+
+    beforeAll(async () => {
+      schema = await schemaTemplateDir(template);
+      // One an earlier checkout's install made, for other migrations.
+      stale = `${template}-schema-0123456789abcdef`;
+      fs.cpSync(template, stale, { recursive: true });
+      madeSchema = await Promise.all([prepareSchemaTemplate(template), prepareSchemaTemplate(template)]);
+    });
+
+    it('is made once beside the template, and one for other migrations is removed', async () => {
+      expect([...madeSchema].sort()).toEqual([false, true]);
+      expect(fs.readdirSync(path.dirname(template)).sort()).toEqual(['pglite-broken', 'pglite-test', path.basename(schema)]);
+      expect(await prepareSchemaTemplate(template)).toBe(false);
+      expect(fs.existsSync(stale)).toBe(false);
+    });
+
+    it('a new database starts from it with every migration done, and empty', async () => {
+      const opened = await openDir('f');
+      expect(opened.source).toBe('template');
+      expect(await migrate(opened.db)).toEqual([]);
+      const { rows } = await opened.db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+      expect(rows.map((r) => r.name)).toEqual(await migrationFiles());
+      expect(await isEmpty(opened.db)).toBe(true);
+    });
+
+    it('is named for the migrations it ran, their names and contents: other migrations look for another', async () => {
+      expect(path.basename(schema)).toMatch(/^pglite-test-schema-[0-9a-f]{16}$/);
+      expect(await schemaTemplateDir(template)).toBe(schema);
+      const dir = path.join(root, 'migrations');
+      fs.cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+      expect(await schemaTemplateDir(template, dir)).toBe(schema);
+      // A pull that adds one, an older checkout without the last, an edit: each another name.
+      const names = new Set([schema]);
+      fs.writeFileSync(path.join(dir, '999_next.sql'), 'SELECT 1;\n');
+      names.add(await schemaTemplateDir(template, dir));
+      fs.rmSync(path.join(dir, '999_next.sql'));
+      const last = (await migrationFiles(dir)).at(-1)!;
+      fs.renameSync(path.join(dir, last), path.join(dir, `${last}.off`));
+      names.add(await schemaTemplateDir(template, dir));
+      fs.renameSync(path.join(dir, `${last}.off`), path.join(dir, last));
+      fs.appendFileSync(path.join(dir, last), '\n');
+      names.add(await schemaTemplateDir(template, dir));
+      expect(names.size).toBe(4);
+    });
+
+    it('without one for these migrations, a new database starts from initdb\'s template and runs them all', async () => {
+      const other = path.join(root, 'cache', 'pglite-other');
+      fs.cpSync(template, other, { recursive: true });
+      const opened = await openDir('g', other);
+      expect(opened.source).toBe('template');
+      expect(await migrate(opened.db)).toContain('001_initial.sql');
     });
   });
 });
