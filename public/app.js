@@ -12,14 +12,16 @@
     var shown = -1;
     var subject = preview.querySelector('[data-preview="subject"]');
     // What the form's validation trims from either end of a one-line field: white space and
-    // characters that show nothing. A note loses white space only.
+    // characters that show nothing; a tab in one is a space. A note loses white space only, or
+    // everything when nothing in it shows.
     var blankEnds = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
     var update = function () {
       // As the letter has it: never more than one blank line in a row.
       var values = inputs.map(function (input, i) {
         if (!input) return '';
         var text = input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n');
-        return names[i] === 'personal_note' ? text.trim() : text.replace(blankEnds, '');
+        if (names[i] !== 'personal_note') return text.replace(/\t/g, ' ').replace(blankEnds, '');
+        return text.replace(blankEnds, '') ? text.trim() : '';
       });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
@@ -47,6 +49,9 @@
     };
     inputs.forEach(function (input) { if (input) input.addEventListener('input', update); });
     update();
+    // Back to this page: the browser puts what was typed back in the fields after this script ran
+    // (or shows the page as it was left), without an input event.
+    window.addEventListener('pageshow', update);
   }
   // Forms that say what they will do before doing it.
   document.addEventListener('submit', function (event) {

@@ -199,6 +199,26 @@ describe('signing in a real browser', () => {
     await screenshot(page, 'phone-confirm');
   });
 
+  it('shows what was typed in the preview after Back, where the browser puts it back in the fields', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/c/${slug}`);
+    await page.fill('#f-full_name', 'Back Button');
+    await page.fill('#f-personal_note', 'My note.');
+    // Away, then Back: the fields come back filled, without an input event.
+    await page.goto(`${base}/`);
+    await page.goBack();
+    expect(await page.inputValue('#f-full_name')).toBe('Back Button');
+    await expect.poll(() => page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('Back Button');
+    expect(await page.locator('#letter-preview').innerText()).toContain('My note.');
+    // A tab pasted into the name is a space, as the signature will hold it; a note of nothing visible is no note.
+    await page.fill('#f-full_name', 'Back\tButton');
+    await page.fill('#f-personal_note', '');
+    await expect.poll(() => page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('Back Button');
+    const withoutNote = await page.locator('#letter-preview').innerHTML();
+    await page.fill('#f-personal_note', '\u200b\u2800');
+    expect(await page.locator('#letter-preview').innerHTML()).toBe(withoutNote);
+  });
+
   it("previews a subject made of typed fields as the letter's subject, spaces and all", async () => {
     const campaign = await createLiveCampaign(ctx.db, {
       requireConfirmation: false,
