@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { trimBlank } from '../cases/types.ts';
+import { oneLineText, trimBlank } from '../cases/types.ts';
 import { letterText, renderMarked, subjectLine, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
@@ -76,13 +76,15 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 
 /**
  * A typed value as the stored signature will hold it: blank ends trimmed as the form's validation
- * trims them (a one-line field's zero-width and Hangul fillers too; a note's white space only),
- * blank lines as the letter has them, and in a subject, which is one line, as the letter's
- * (letter-template's finish): line breaks a space, and each run of two or more spaces one space (a
- * single ideographic or no-break space stays as typed).
+ * trims them (a one-line field's zero-width and Hangul fillers too, and its tabs as spaces; a
+ * note's white space only, or all of it when nothing in it shows), blank lines as the letter has
+ * them, and in a subject, which is one line, as the letter's (letter-template's finish): line
+ * breaks a space, and each run of two or more spaces one space (a single ideographic or no-break
+ * space stays as typed).
  */
 const asSigned = (key: SupporterField, typed: string, inSubject: boolean) => {
-  const value = key === 'personalNote' ? letterText(typed) : trimBlank(letterText(typed));
+  const text = letterText(typed);
+  const value = key !== 'personalNote' ? oneLineText(text) : trimBlank(text) ? text : '';
   return inSubject ? subjectLine(value) : value;
 };
 

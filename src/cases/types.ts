@@ -33,6 +33,12 @@ export const slug = z
 const BLANK_ENDS = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
 export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
 
+/**
+ * A one-line field as kept: a tab is a space (one pasted from a spreadsheet cell shows as one in
+ * the field), and blank ends go.
+ */
+export const oneLineText = (v: string) => trimBlank(v.replace(/\t/g, ' '));
+
 export const NOT_TEXT = 'contains characters that are not text';
 /**
  * Half of a character: JSON can spell one (`"\\ud800"`), UTF-8 cannot, and Postgres would store it
@@ -44,7 +50,7 @@ const wellFormed = (v: string) => !/\p{Cs}/u.test(v);
 export const line = (max: number) =>
   z
     .string()
-    .overwrite(trimBlank)
+    .overwrite(oneLineText)
     .max(max, `must be at most ${max} characters`)
     // C0 and C1 control characters and Unicode's line and paragraph separators: all break lines somewhere.
     .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), 'must be one line of text')
@@ -58,8 +64,14 @@ export const line = (max: number) =>
  */
 export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
 
-/** Paragraphs as they are kept: line breaks as LF, no blank ends. */
-export const proseText = (v: string) => v.replace(/\r\n?/g, '\n').trim();
+/**
+ * Paragraphs as they are kept: line breaks as LF, no blank ends, and nothing at all when there is
+ * nothing to see (only zero-width or Braille blanks would be an empty paragraph in a letter).
+ */
+export const proseText = (v: string) => {
+  const text = v.replace(/\r\n?/g, '\n').trim();
+  return trimBlank(text) ? text : '';
+};
 
 /**
  * Paragraphs of text (see NOT_PROSE). A browser sends each line break as CRLF; it counts as one

@@ -71,9 +71,12 @@ describe('the letter preview', () => {
       const letter = renderLetter(subject, 'b', { ...base, supporter: { country: '', ...typed } });
       expect(previewLetterHtml(subject, 'b', base, typed).subject.replace(/<[^>]+>/g, '')).toBe(letter.subject);
     }
-    // A note keeps what is not white space, as the form stores it: a zero-width space is a note.
+    // A note of nothing visible is no note, as the form stores it; one that shows keeps its invisible ends.
     const withNote = '{{#if supporter.personalNote}}{{supporter.personalNote}}{{else}}Please act now.{{/if}}';
-    expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: '  \u200b' }).body).not.toContain('Please act now.');
+    expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: '  \u200b\u2800' }).body).toContain('Please act now.');
+    expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: ' \u200bAct.' }).body).toContain('>\u200bAct.</span>');
+    // A tab in a one-line field is a space, as the form stores it.
+    expect(previewLetterHtml('s', body, base, { fullName: 'Ann\tLee' }).body).toContain('>Ann Lee</span>');
   });
 
   it('shows a note with no more than one blank line in a row, as the letter has it', () => {

@@ -23,6 +23,14 @@ describe('the signature form', () => {
     expect(signatureInput.parse({ ...base, fullName: 'Ann 👩\u200d👩\u200d👧 Lee' }).fullName).toBe('Ann 👩\u200d👩\u200d👧 Lee');
   });
 
+  it('takes a tab pasted into a one-line field as a space, and a note of nothing visible as no note', () => {
+    // Copied from a spreadsheet cell: the field shows one line, so it must not be "more than one line".
+    expect(signatureInput.parse({ ...base, fullName: 'Ann\tLee', city: '\tAlmaty\t' })).toMatchObject({ fullName: 'Ann Lee', city: 'Almaty' });
+    // It would be an empty paragraph in the letter.
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: '\u2800\u200b\r\n\u3164 ' }).personalNote).toBe('');
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: '\u200bFree her.\u200b' }).personalNote).toBe('\u200bFree her.\u200b');
+  });
+
   it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {
     const reversed = signatureInput.safeParse({ ...base, fullName: 'Ann \u202Eelpmaxe.vog@retsinim' });
     expect(reversed.success).toBe(false);
