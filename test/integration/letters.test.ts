@@ -693,6 +693,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(refused.status).toBe(409);
     const again = await refused.text();
     expect(again).toContain('Someone signed again with this address');
+    // Refused, and its title says so first, as every refused form's does.
+    expect(again).toContain('<title>Error: Confirm your signature');
     expect(again).toContain('Words of a stranger.');
     await new Promise((r) => setTimeout(r, 300));
     expect(sentTo([target])).toEqual([]);

@@ -47,6 +47,12 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe(`/c/${slug}/check-email`);
+    expect(await (await fetch(`${base}/c/${slug}/check-email`)).text()).toContain('Your letter goes out once you confirm.');
+    // A digest's signer adds a name to the day's letter: no letter of their own goes.
+    const digest = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' });
+    const digestPage = await (await fetch(`${base}/c/${digest.slug}/check-email`)).text();
+    expect(digestPage).toContain("Once you confirm, your name goes into the day's letter to the officials.");
+    expect(digestPage).not.toContain('Your letter goes out');
 
     const [confirmation] = await ctx.sink!.waitFor(1);
     expect(addressOf(confirmation!.to)).toEqual(['dana@supporter.example']);

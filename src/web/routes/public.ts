@@ -185,8 +185,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const place = [found.signature.city, found.signature.country].filter(Boolean);
     // A campaign that closed before the signer confirmed takes no more letters: no button to press.
     const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
-    // The title says what the heading says: a screen reader announces it first.
-    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : 'Confirm your signature';
+    // The title says what the heading says, and that the press was refused: a screen reader announces it first.
+    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : `${changed ? 'Error: ' : ''}Confirm your signature`;
     page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
   };
 
