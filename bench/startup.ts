@@ -1,5 +1,5 @@
-// 6. Start-up: `npm start` (node --import tsx src/main.ts) on an empty DATA_DIR, embedded PGlite, until
-// GET /readyz answers 200. Includes migrating the new database and adding the demo data.
+// 6. Start-up: `npm start` (node scripts/start.mjs: build, then run) on an empty DATA_DIR, embedded
+// PGlite, until GET /readyz answers 200. Includes migrating the new database and adding the demo data.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -32,10 +32,10 @@ const WORKER_ARGS = (() => {
 })();
 
 /**
- * Starts `src/main.ts worker` as a process of its own, sharing a test context's database schema,
- * queue prefix and SMTP sink through `env`, and resolves once it takes jobs.
- * Node runs tsx as a loader (not the tsx CLI, which forks a child) so that a signal sent to
- * `pid` reaches the process doing the work, SIGKILL included.
+ * Starts a worker as `npm run worker` does (scripts/start.mjs builds the app and runs it in the same
+ * process) as a process of its own, sharing a test context's database schema, queue prefix and SMTP
+ * sink through `env`, and resolves once it takes jobs. One process, so a signal sent to `pid`
+ * reaches the process doing the work, SIGKILL included.
  */
 export async function startWorkerProcess(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<WorkerProcess> {
   const child = spawn(process.execPath, WORKER_ARGS, {
