@@ -42,6 +42,14 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * Whether `err` is a statement cancelled by the statement limit (57014, statement_timeout): a
+ * database this slow is as good as away for whoever waits.
+ */
+export function isDatabaseTooSlow(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '57014';
+}
+
+/**
  * What pg says, with no code, of a connection lost mid-statement (a server killed, a failover, a
  * network drop), never made within its time, or silent past the statement timeout: such errors are given SQLSTATE 08006
  * (connection_failure) here, so that isDatabaseUnavailable tells them by code as it tells the rest.

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
+import { isDatabaseTooSlow, isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
@@ -68,7 +68,7 @@ const intake = perDb((db: Queryable) => ({
     }
   }),
 }));
-const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || (err as { code?: unknown } | null)?.code === '57014';
+const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || isDatabaseTooSlow(err);
 
 /**
  * Stores signatures (insertSignatures), once more when a target was deleted while the statement

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import { isDatabaseUnavailable } from '../../db/index.ts';
+import { isDatabaseTooSlow, isDatabaseUnavailable } from '../../db/index.ts';
 import type { Views } from '../../views.ts';
 import {
   CampaignNotOpenError,
@@ -107,9 +107,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (isDatabaseUnavailable(err)) {
     return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'We cannot reach our database right now, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
-  // Cancelled by the web process's statement limit (statement_timeout): a database this slow is
-  // as good as away for whoever waits.
-  if ((err as { code?: unknown } | null)?.code === '57014') {
+  if (isDatabaseTooSlow(err)) {
     return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'Our database took too long to answer, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
   // The router could not decode a part of the address (`%ff`, `%zz`): a link mangled on its way.
