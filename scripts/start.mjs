@@ -15,12 +15,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = path.join(ROOT, 'dist', 'main.js');
 
 /**
- * Builds dist/main.js and its source map. Written under names of this process's own, then renamed
- * into place, so that processes starting at the same moment from one checkout never load a file
- * another is still writing.
+ * Builds dist/main.js and its source map, and writes them unless they are there as built already.
+ * Written under names of this process's own, then renamed into place, so that processes starting
+ * at the same moment from one checkout never load a file another is still writing.
+ * @returns false when the built files were there already.
  */
 async function buildMain() {
-  const temp = `${OUT}.${process.pid}`;
   const { outputFiles } = await build({
     entryPoints: [path.join(ROOT, 'src', 'main.ts')],
     bundle: true,
@@ -33,19 +33,34 @@ async function buildMain() {
     write: false,
     logLevel: 'silent',
   });
+  const current = await Promise.all(outputFiles.map((file) => fs.readFile(file.path).then((was) => was.equals(file.contents), () => false)));
+  if (current.every(Boolean)) return false;
   await fs.mkdir(path.dirname(OUT), { recursive: true });
   // The map first: a process that loads the new code finds the map that goes with it.
-  for (const file of [...outputFiles].sort((a) => (a.path.endsWith('.map') ? -1 : 1))) {
-    await fs.writeFile(`${temp}${path.extname(file.path)}`, file.contents);
-    await fs.rename(`${temp}${path.extname(file.path)}`, file.path);
+  const ordered = [...outputFiles].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+  const temps = ordered.map((file) => `${file.path}.${process.pid}`);
+  try {
+    for (const [i, file] of ordered.entries()) {
+      await fs.writeFile(temps[i], file.contents);
+      await fs.rename(temps[i], file.path);
+    }
+  } finally {
+    // A write that failed (a full disk) leaves nothing half written behind.
+    await Promise.all(temps.map((temp) => fs.rm(temp, { force: true })));
   }
+  return true;
 }
 
 try {
   await buildMain();
 } catch (err) {
-  const why = err.errors?.length ? err.errors.map((e) => `${e.location?.file ?? ''}:${e.location?.line ?? ''} ${e.text}`).join('\n') : err.message;
-  process.stderr.write(`appeal: could not build ${path.relative(ROOT, OUT)} from src/:\n${why}\n`);
+  const where = path.relative(ROOT, OUT);
+  const why = err.errors?.length
+    ? `could not build ${where} from src/:\n${err.errors.map((e) => `${e.location?.file ?? ''}:${e.location?.line ?? ''} ${e.text}`).join('\n')}`
+    : ['EACCES', 'EPERM', 'EROFS'].includes(err.code)
+      ? `cannot write ${where} (${err.code}): src/ changed since it was built, or it was never built. Build it as the checkout's owner (node scripts/start.mjs --build), or make ${path.dirname(where)}/ writable for this user`
+      : `could not write ${where}: ${err.message}`;
+  process.stderr.write(`appeal: ${why}\n`);
   process.exit(1);
 } finally {
   // esbuild's service is a child process: it must not outlive the build or keep this one alive.

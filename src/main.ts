@@ -28,7 +28,8 @@ async function main(mode: Mode): Promise<void> {
     if (err instanceof ConfigError) fatal(err.message);
     throw err;
   }
-  // The rest loads only once config is valid, so a bad variable is reported at once.
+  // The rest is opened and started only once config is valid, so a bad variable is reported before
+  // anything is made or connected (under tsx, before it is even loaded).
   const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
     import('./boot.ts'),
     import('./log.ts'),

@@ -7,6 +7,11 @@ export const MIGRATIONS_DIR = path.join(ROOT, 'src', 'db', 'migrations');
 // Any fixed number: it only has to be the same in every process that migrates.
 const MIGRATION_LOCK = 7_417_001;
 
+/** The migrations' file names, in the order they apply. */
+export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+}
+
 /** The database records migrations this code does not have: a newer Appeal ran on it. */
 export class DatabaseAheadError extends Error {
   override name = 'DatabaseAheadError';
@@ -20,11 +25,6 @@ export class DatabaseAheadError extends Error {
  * older Appeal started on a database a newer one migrated (a rollback) would ignore what the newer
  * one keeps there (a case unpublished, a target retired) and undo it on the public pages.
  */
-/** The migrations' file names, in the order they apply. */
-export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
-  return (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
-}
-
 export async function migrate(db: Db): Promise<string[]> {
   const files = await migrationFiles();
   return db.transaction(async (tx) => {

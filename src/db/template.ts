@@ -36,7 +36,7 @@ function isCluster(dir: string): boolean {
 /** The schema template of `template` for the migrations in `migrations` (see the top of this file). */
 export async function schemaTemplateDir(template: string, migrations = MIGRATIONS_DIR): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of await migrationFiles(migrations)) hash.update(`${file}\0`).update(fs.readFileSync(path.join(migrations, file))).update('\0');
+  for (const file of await migrationFiles(migrations)) hash.update(`${file}\0`).update(await fs.promises.readFile(path.join(migrations, file))).update('\0');
   return `${template}-schema-${hash.digest('hex').slice(0, 16)}`;
 }
 
