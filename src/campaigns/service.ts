@@ -207,18 +207,23 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
  * at once, make one change).
  * @throws NotFoundError; ConflictError for a move the current state does not allow.
  */
-export async function changeCampaignStatus(db: Db, slug: string, action: keyof typeof TRANSITIONS): Promise<{ campaign: Campaign; changed: boolean }> {
+export async function changeCampaignStatus(
+  db: Db,
+  slug: string,
+  action: keyof typeof TRANSITIONS,
+): Promise<{ campaign: Campaign; changed: boolean; /** What the move was, in words: launching a paused campaign resumes it. */ done: keyof typeof TRANSITIONS | 'resume' }> {
   const { to, from } = TRANSITIONS[action];
   const campaign = await getCampaign(db, slug);
-  if (campaign.status === to) return { campaign, changed: false };
+  const done = action === 'launch' && campaign.status === 'paused' ? 'resume' : action;
+  if (campaign.status === to) return { campaign, changed: false, done };
   // A live campaign shows its case: one the organizers keep unpublished stays so until they say.
   const moved = action === 'launch'
     ? await db.transaction((tx) => whilePublished(tx, campaign.case_id, 'launch the campaign', () => q.setCampaignStatus(tx, campaign.id, to, from)))
     : await q.setCampaignStatus(db, campaign.id, to, from);
-  if (moved) return { campaign: moved, changed: true };
+  if (moved) return { campaign: moved, changed: true, done };
   // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.
   const now = await getCampaign(db, slug);
-  if (now.status === to) return { campaign: now, changed: false };
+  if (now.status === to) return { campaign: now, changed: false, done };
   throw new ConflictError('invalid_transition', `A ${now.status} campaign cannot ${action}.`);
 }
 

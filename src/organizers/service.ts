@@ -163,15 +163,23 @@ async function insertApiToken(db: Queryable, organizerEmail: string, label: stri
 }
 
 /** The organizer a bearer token belongs to, or undefined for an unknown or revoked token. */
-export async function authenticateApiToken(db: Queryable, token: string): Promise<Organizer | undefined> {
-  const { rows } = await db.query<Organizer>(
+export async function authenticateApiToken(db: Queryable, token: string): Promise<{ organizer: Organizer; token: ApiTokenUsed } | undefined> {
+  const { rows } = await db.query<Organizer & { token_id: number; token_label: string }>(
     `UPDATE api_tokens t SET last_used_at = now()
        FROM organizers o
       WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND o.id = t.organizer_id
-      RETURNING o.*`,
+      RETURNING o.*, t.id AS token_id, t.label AS token_label`,
     [hashToken(token)],
   );
-  return rows[0];
+  if (!rows[0]) return undefined;
+  const { token_id: id, token_label: label, ...organizer } = rows[0];
+  return { organizer, token: { id, label } };
+}
+
+/** The API token a request came with: audit entries of what it did name it, apart from its organizer's own. */
+export interface ApiTokenUsed {
+  id: number;
+  label: string;
 }
 
 export async function recordAudit(db: Queryable, organizerId: number | null, action: string, object: string, detail?: object) {

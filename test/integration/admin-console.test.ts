@@ -75,7 +75,7 @@ describe('the organizer console on PGlite', () => {
 
     expect((await actions(ctx, organizerId)).filter((a) => a.object.includes(slug) || a.object.includes(caseSlug)).map((a) => a.action)).toEqual([
       'case.create', 'case.status', 'campaign.create', 'target.add', 'campaign.letter',
-      'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close', 'signatures.export', 'signatures.view',
+      'campaign.launch', 'campaign.pause', 'campaign.resume', 'campaign.close', 'signatures.export', 'signatures.view',
     ]);
     // Whether a list was searched is kept; what was searched for (a name, perhaps) is not.
     const { rows: [viewed] } = await ctx.db.query(`SELECT * FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`]);
@@ -947,6 +947,13 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, digest_hour: '25', deadline: soon })).status).toBe(303);
     const dashboard = await client.get('/admin');
     expect(dashboard.text).toContain(`ends in 3 days (${soon})`);
+    // The audit log says what each save changed, and a safeguard turned off in so many words.
+    const lastSave = async () => (await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'campaign.update' AND object = $1 ORDER BY id DESC LIMIT 1`, [`campaign:${slug}`])).rows[0]!.detail;
+    // This form sends no summary: saved empty, and said so.
+    expect(await lastSave()).toEqual({ changed: 'summary, deadline' });
+    const { require_confirmation: _on, ...unticked } = form;
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...unticked, deadline: soon })).status).toBe(303);
+    expect(await lastSave()).toEqual({ changed: 'confirmation', confirmation: 'off' });
   });
 
   it('refuses to save a form opened before someone else saved, keeping what was typed, and saves it when sent again', async () => {

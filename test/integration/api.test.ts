@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { DB_KINDS } from '../helpers/db.ts';
+import { hashToken } from '../../src/tokens.ts';
 import { createCase } from '../../src/cases/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
@@ -230,9 +231,13 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await move('close')).toMatchObject({ status: 200, body: { status: 'closed' } });
     expect((await api('/campaigns/no-such-campaign/launch')).status).toBe(404);
 
-    const { rows } = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE object = $1 ORDER BY id', [`campaign:${slug}`]);
-    // What changed the campaign, once each: asking for the state it is in is no action.
-    expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.pause', 'campaign.launch', 'campaign.close']);
+    const { rows } = await ctx.db.query<{ action: string; detail: { via?: string } | null }>('SELECT action, detail FROM audit_log WHERE object = $1 ORDER BY id', [`campaign:${slug}`]);
+    // What changed the campaign, once each: asking for the state it is in is no action. A paused
+    // campaign launched again is resumed.
+    expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.pause', 'campaign.resume', 'campaign.close']);
+    // Done with a token, not in the console: each entry names it, so a stolen token's acts stand apart.
+    const { rows: [used] } = await ctx.db.query<{ id: number; label: string }>('SELECT id, label FROM api_tokens WHERE token_hash = $1', [hashToken(token)]);
+    expect(rows.map((r) => r.detail?.via)).toEqual(Array(5).fill(`API token #${used!.id} "${used!.label}"`));
   });
 
   it('counts signatures and letters in stats as they are confirmed and sent', async () => {

@@ -103,6 +103,11 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   const auth = [requireApiToken(db), jsonBody(ORGANIZER_BODY)] as const;
   const publicBody = jsonBody(PUBLIC_BODY);
   const actor = (req: Request) => (req.res!.locals.organizer?.id ?? null);
+  /** What an audit entry adds for an act done with an API token: which one, so a stolen token's acts stand apart from its organizer's. */
+  const byToken = (req: Request, detail?: object) => {
+    const token = req.res!.locals.apiToken;
+    return token ? { ...detail, via: `API token #${token.id} "${token.label}"` } : detail;
+  };
   const caseSlugOf = async (c: Campaign) => (await db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!.slug;
 
   router.options('/campaigns/:slug/signatures', publicCors);
@@ -144,7 +149,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     refuseUnknownFields(caseUpdateInput, req.body);
     const update = await postCaseUpdate(db, ctx, String(req.params.slug), req.body ?? {}, actor(req), req.get('idempotency-key') ?? null);
     // The console's action for the same thing, so the audit log shows every alert however it was posted.
-    if (!update.repeated) await recordAuditOf(ctx, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, { update: update.id, recipients: update.recipients });
+    if (!update.repeated) await recordAuditOf(ctx, actor(req), 'case.update_post', `case:${String(req.params.slug)}`, byToken(req, { update: update.id, recipients: update.recipients }));
     res.status(202).json({ id: update.id, recipients: update.recipients });
   });
 
@@ -155,7 +160,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   router.post('/cases', ...auth, async (req, res) => {
     refuseUnknownFields(caseInput, req.body);
     const kase = await createCase(db, req.body ?? {});
-    await recordAuditOf(ctx, actor(req), 'case.create', `case:${kase.slug}`);
+    await recordAuditOf(ctx, actor(req), 'case.create', `case:${kase.slug}`, byToken(req));
     res.status(201).location(`/api/v1/cases/${kase.slug}`).json(caseJson(kase));
   });
 
@@ -165,7 +170,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/campaigns', ...auth, async (req, res) => {
     const campaign = await createCampaign(db, req.body ?? {}, { exact: true });
-    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`);
+    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`, byToken(req));
     res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });
 
@@ -179,8 +184,8 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       // They take no fields: `{"status": "live"}` sent to /close must not read as done as asked.
       refuseUnknownFields(NO_FIELDS, req.body ?? {});
       parseInput(NO_FIELDS, req.body ?? {});
-      const { campaign, changed } = await changeCampaignStatus(db, String(req.params.slug), action);
-      if (changed) await recordAuditOf(ctx, actor(req), `campaign.${action}`, `campaign:${campaign.slug}`);
+      const { campaign, changed, done } = await changeCampaignStatus(db, String(req.params.slug), action);
+      if (changed) await recordAuditOf(ctx, actor(req), `campaign.${done}`, `campaign:${campaign.slug}`, byToken(req));
       res.json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
     });
   }
@@ -197,7 +202,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
       (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
       (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
-      () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`),
+      () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)),
     );
   });
 

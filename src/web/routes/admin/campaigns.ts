@@ -5,7 +5,7 @@ import {
   isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
-import type { CampaignStatus } from '../../../campaigns/types.ts';
+import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
@@ -47,6 +47,24 @@ const ACTIONS = {
     digest: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
   },
 } as const;
+
+/** What an audit entry says of a campaign's details saved: what changed, and the safeguards' new values. */
+function detailsChanged(was: Campaign, now: Campaign, deadline: boolean): { changed: string; confirmation?: 'on' | 'off'; mode?: string } | undefined {
+  const fields: [string, boolean][] = [
+    ['title', was.title !== now.title], ['summary', was.summary !== now.summary], ['case', was.case_id !== now.case_id],
+    ['letter', was.letter_subject !== now.letter_subject || was.letter_body !== now.letter_body],
+    ['delivery mode', was.delivery_mode !== now.delivery_mode], ['digest hour', was.digest_hour !== now.digest_hour],
+    ['goal', was.goal !== now.goal], ['confirmation', was.require_confirmation !== now.require_confirmation], ['deadline', deadline],
+  ];
+  const changed = fields.filter(([, yes]) => yes).map(([name]) => name);
+  if (!changed.length) return undefined;
+  return {
+    changed: changed.join(', '),
+    // Turning confirmation off lets anyone sign in anyone's name: the log says so in so many words.
+    ...(was.require_confirmation !== now.require_confirmation ? { confirmation: now.require_confirmation ? 'on' : 'off' } : {}),
+    ...(was.delivery_mode !== now.delivery_mode ? { mode: now.delivery_mode } : {}),
+  };
+}
 
 export function campaignRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -131,8 +149,9 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       // Every mistake at once: the form's own (numbers, the date) and those the details have.
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
       const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));
+      const deadlineWas = (await getCampaignDeadline(db, campaign.slug)) ?? '';
       await setCampaignDeadline(db, campaign.slug, deadline);
-      await recordAuditOf(ctx, actor(res), 'campaign.update', `campaign:${campaign.slug}`);
+      await recordAuditOf(ctx, actor(res), 'campaign.update', `campaign:${campaign.slug}`, detailsChanged(existing, campaign, deadlineWas !== (deadline ?? '')));
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     } catch (err) {
@@ -181,7 +200,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         return res.redirect(303, `/admin/campaigns/${String(req.params.slug)}`);
       }
       const { campaign, changed } = moved;
-      if (changed) await recordAuditOf(ctx, actor(res), `campaign.${action}`, `campaign:${campaign.slug}`);
+      if (changed) await recordAuditOf(ctx, actor(res), `campaign.${moved.done}`, `campaign:${campaign.slug}`);
       setFlash(ctx, res, `“${campaign.title}” is ${changed ? 'now' : 'already'} ${campaign.status}.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
     });
