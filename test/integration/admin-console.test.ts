@@ -85,6 +85,12 @@ describe('the organizer console on PGlite', () => {
     const page = await client.get('/admin/audit?action=campaign');
     expect(page.text).toContain(`campaign:${slug}`);
     expect(page.text).not.toContain(`case:${caseSlug}`);
+    // A wrong password typed for an account is not its organizer's doing, and the log says so.
+    const stranger = new ConsoleClient(base);
+    const { rows: [me] } = await ctx.db.query<{ email: string }>('SELECT email FROM organizers WHERE id = $1', [organizerId]);
+    await stranger.open('/admin/login');
+    expect((await stranger.post('/admin/login', { email: me!.email, password: 'not-the-password' })).status).toBe(401);
+    expect((await client.get('/admin/audit?action=login.failed')).text).toMatch(/someone signing in as<\/span> [^<]*<\/td><td><code>login\.failed<\/code>/);
   });
 
   it('shows every campaign of a case on its page, and pages the campaign list instead of stopping at 200', async () => {

@@ -113,7 +113,9 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
       // as on the list itself; an official's is not. An entry from before kinds were kept is hidden.
       const hidden = officialsOnly(res) && e.action === 'suppression.remove' && !OFFICIAL_KINDS.includes(String(e.detail?.kind));
       if (hidden) return { ...e, object: 'suppression: an address only admins see', detailText: '' };
-      return { ...e, detailText: e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '' };
+      const detailText = e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '';
+      // Not the organizer's doing: whoever typed a wrong password for their account.
+      return { ...e, detailText, attempt: e.action === 'login.failed' || e.action === 'login.locked' };
     });
     render(res, 'audit', { title: 'Audit log', section: 'audit', action, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
   });
