@@ -41,16 +41,30 @@ export async function liveSession(db: Queryable, idHash: string) {
   return rows[0];
 }
 
+/**
+ * Deletes the sessions `where` picks (parameters `params`), keeping on each organizer when they
+ * were last seen in one.
+ */
+async function deleteSessions(db: Queryable, where: string, params: unknown[]) {
+  await db.query(
+    `WITH gone AS (DELETE FROM organizer_sessions WHERE ${where} RETURNING organizer_id, last_seen_at)
+     UPDATE organizers o SET last_seen_at = greatest(o.last_seen_at, g.last_seen_at)
+       FROM (SELECT organizer_id, max(last_seen_at) AS last_seen_at FROM gone GROUP BY organizer_id) g
+      WHERE o.id = g.organizer_id`,
+    params,
+  );
+}
+
 export async function deleteSession(db: Queryable, idHash: string) {
-  await db.query('DELETE FROM organizer_sessions WHERE id_hash = $1', [idHash]);
+  await deleteSessions(db, 'id_hash = $1', [idHash]);
 }
 
 export async function deleteSessionsOf(db: Queryable, organizerId: number, exceptHash: string | null) {
-  await db.query('DELETE FROM organizer_sessions WHERE organizer_id = $1 AND id_hash IS DISTINCT FROM $2', [organizerId, exceptHash]);
+  await deleteSessions(db, 'organizer_id = $1 AND id_hash IS DISTINCT FROM $2', [organizerId, exceptHash]);
 }
 
 export async function deleteExpiredSessions(db: Queryable) {
-  await db.query('DELETE FROM organizer_sessions WHERE expires_at <= now()');
+  await deleteSessions(db, 'expires_at <= now()', []);
 }
 
 /**
@@ -113,7 +127,7 @@ export interface OrganizerListing {
 export async function listOrganizers(db: Queryable) {
   const { rows } = await db.query<OrganizerListing>(
     `SELECT o.id, o.email, o.name, o.role, CASE WHEN o.locked_until > now() THEN o.locked_until END AS locked_until, o.created_at,
-            (SELECT max(s.last_seen_at) FROM organizer_sessions s WHERE s.organizer_id = o.id) AS last_seen_at
+            greatest(o.last_seen_at, (SELECT max(s.last_seen_at) FROM organizer_sessions s WHERE s.organizer_id = o.id)) AS last_seen_at
        FROM organizers o ORDER BY lower(o.email) LIMIT 500`,
   );
   return rows;

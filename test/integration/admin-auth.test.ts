@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganizer, LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
+import { addOrganizer, listOrganizers, LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -195,6 +195,9 @@ describe('signing in to the console (Postgres)', () => {
     expect(rows).toHaveLength(0);
     const audit = await ctx.db.query<{ action: string }>('SELECT action FROM audit_log WHERE organizer_id = $1 ORDER BY id DESC LIMIT 1', [organizer.id]);
     expect(audit.rows).toEqual([{ action: 'logout' }]);
+    // Signed out is not never seen: the organizers list still says when.
+    const listed = (await listOrganizers(ctx.db)).find((o) => o.id === organizer.id)!;
+    expect(Date.now() - listed.last_seen_at!.getTime()).toBeLessThan(60_000);
     const replay = new ConsoleClient(base);
     replay.cookies.set('appeal_session', stolen);
     expect((await replay.get('/admin')).status).toBe(303);
