@@ -26,19 +26,27 @@ export interface Db extends Queryable {
 }
 
 /**
- * Errors that say the database could not be reached, is restarting, or cannot write for now (a full
- * disk, 53100), not that a statement is wrong.
+ * Errors that say the database could not be reached, is restarting, or will not take this
+ * process's work for now, not that a statement is wrong: the network's; a server shutting down,
+ * starting, dropping its sessions or its database (57P01–57P05); too many connections (53300); a
+ * full disk (53100); a database not taking connections (55000, `ALLOW_CONNECTIONS false`) or not
+ * taking writes (25006: a standby, or a primary demoted by a failover); a database not found
+ * (3D000) and, as class 28 below, a login refused (a password being rotated).
  */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '53100']);
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '57P04', '57P05', '53300', '53100', '55000', '25006', '3D000',
+]);
 
 /**
- * Whether `err` says the database is out of reach for now (refused or dropped connections, a
- * server shutting down or starting, too many connections): worth trying again in a moment. By
- * code only, as the SMTP failures are classified (STYLE.md).
+ * Whether `err` says the database is out of reach for now (see UNAVAILABLE; and class 08,
+ * connection exceptions): worth trying again in a moment. A sent mark lost to any of these would
+ * send its message twice, so they are retried through an outage. By code only, as the SMTP
+ * failures are classified (STYLE.md).
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08'));
+  return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08') || code.startsWith('28'));
 }
 
 /**

@@ -1,4 +1,8 @@
+import type { Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres, type Db } from '../../src/db/index.ts';
+import { createWebApp } from '../../src/web/app.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
@@ -675,6 +679,65 @@ describe('the per-IP limit', () => {
       expect((await t.post('198.51.100.7')).status).toBe(429);
       expect((await t.post('198.51.100.8')).status).toBe(400);
       expect((await t.post('198.51.100.9, 198.51.100.7')).status).toBe(429);
+    });
+  });
+});
+
+describe('a database that will not take the work', () => {
+  let ctx: TestContext;
+  let slug: string;
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '0' } });
+    ({ slug } = await createLiveCampaign(ctx.db));
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  /** Runs `act` against a web app of its own on `db`. */
+  async function onDatabase(db: Db, act: (base: string) => Promise<void>) {
+    const server = await new Promise<Server>((resolve) => {
+      const s = createWebApp({ ...ctx, db }).listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      await act(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await db.close();
+    }
+  }
+
+  it('takes no writes (a standby, or a primary a failover demoted): not ready, and a signature is 503 "send it again", storing nothing', async () => {
+    const readOnly = openPostgres(`${ctx.testDb.url!}${encodeURIComponent(' -c default_transaction_read_only=on')}`, { max: 2 });
+    await onDatabase(readOnly, async (base) => {
+      const ready = await fetch(`${base}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'unavailable', database: 'read-only' });
+      expect((await fetch(`${base}/c/${slug}`)).status).toBe(200);
+      const before = await rowCounts(ctx.db);
+      const signed = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Read Only', email: `${uniq('ro')}@supporter.example` });
+      expect(signed.status).toBe(503);
+      expect(signed.headers.get('retry-after')).toBe('30');
+      expect(await signed.text()).toContain('may not have been saved');
+      expect(await rowCounts(ctx.db)).toEqual(before);
+    });
+  });
+
+  it('cannot be reached: a page only opened says it cannot be shown, not that something sent may be lost', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((r) => server.close(r));
+    await onDatabase(openPostgres(`postgres://postgres@127.0.0.1:${port}/none`, { max: 1 }), async (base) => {
+      const page = await fetch(`${base}/c/${slug}`);
+      expect(page.status).toBe(503);
+      const text = await page.text();
+      expect(text).toContain('This page cannot be shown right now');
+      expect(text).not.toContain('may not have been saved');
+      const signed = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Far Away', email: `${uniq('far')}@supporter.example` });
+      expect(signed.status).toBe(503);
+      expect(await signed.text()).toContain('may not have been saved');
     });
   });
 });

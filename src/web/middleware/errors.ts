@@ -137,7 +137,11 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
-    const mapped = mapError(err);
+    let mapped = mapError(err);
+    // Someone who only opened a page sent nothing that could be lost.
+    if (mapped?.code === 'unavailable' && (req.method === 'GET' || req.method === 'HEAD')) {
+      mapped = { ...mapped, message: 'This page cannot be shown right now: our database is not answering. Please try again in a minute.' };
+    }
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
       res.set('Retry-After', busy ? '1' : '30');

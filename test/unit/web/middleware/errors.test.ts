@@ -48,6 +48,33 @@ describe('what a failed request answers', () => {
     }
   });
 
+  it('is 503 when the database takes no connections or no writes, or refuses the login: what a failover or a closed database says', async () => {
+    const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const failure = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err as { code: string });
+    // A standby, or a primary demoted by a failover: reads work, writes are refused (25006).
+    const reader = new pg.Client(url);
+    await reader.connect();
+    const closed = `appeal_closed_${process.pid}_${Date.now()}`;
+    try {
+      await reader.query('SET default_transaction_read_only = on');
+      const readOnly = await failure(reader.query('CREATE TEMP TABLE refused (id int)'));
+      expect(readOnly!.code).toBe('25006');
+      await reader.query('SET default_transaction_read_only = off');
+      // ALLOW_CONNECTIONS false (55000), and a database that is not there (3D000).
+      await reader.query(`CREATE DATABASE ${closed} WITH ALLOW_CONNECTIONS false`);
+      const notAccepting = await failure(new pg.Client(url.replace(/\/[^/]*$/, `/${closed}`)).connect());
+      expect(notAccepting!.code).toBe('55000');
+      const missing = await failure(new pg.Client(url.replace(/\/[^/]*$/, `/${closed}_none`)).connect());
+      expect(missing!.code).toBe('3D000');
+      for (const err of [readOnly, notAccepting, missing]) expect(mapError(err)).toMatchObject({ status: 503, code: 'unavailable' });
+    } finally {
+      await reader.query(`DROP DATABASE IF EXISTS ${closed}`);
+      await reader.end();
+    }
+    // A password being rotated; a session ended by the server's idle limit.
+    for (const code of ['28P01', '28000', '57P05']) expect(mapError(Object.assign(new Error(code), { code }))).toMatchObject({ status: 503, code: 'unavailable' });
+  });
+
   it('is left to the 500 page for a statement that is wrong, which is logged', () => {
     expect(mapError(Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' }))).toBeUndefined();
     expect(mapError(new Error('something else'))).toBeUndefined();
