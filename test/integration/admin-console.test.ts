@@ -487,6 +487,7 @@ describe('the organizer console on PGlite', () => {
     expect(await count()).toBe(2);
     expect((await client.post(`/admin/campaigns/${slug}/targets/import`, { csv: good, step: 'import' })).status).toBe(303);
     expect(await count()).toBe(3);
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('1 target imported; 1 already on the list was skipped.');
   });
 
   it('answers a 5 MB CSV with 413 and imports nothing', async () => {

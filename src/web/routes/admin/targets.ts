@@ -156,7 +156,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       try {
         const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
         await recordAuditOf(ctx, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
-        setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list were skipped` : ''}.`);
+        setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list ${skipped === 1 ? 'was' : 'were'} skipped` : ''}.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
       } catch (err) {
         // Targets added meanwhile (another tab) took the room: the form comes back as it was.
