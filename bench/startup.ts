@@ -89,7 +89,7 @@ export async function benchStartup(sizes: Sizes): Promise<MeasurementResult> {
     id: 'startup',
     title: '6. Start-up',
     setup:
-      '`node scripts/start.mjs` (what `npm start` runs) on an empty DATA_DIR: the app built from src/ into dist/main.js, embedded PGlite created and migrated, demo data added, ' +
+      '`node scripts/start.mjs` (what `npm start` runs) on an empty DATA_DIR: the app built from src/ into dist/main.js, embedded PGlite created (a copy of the template `npm install` made, migrations applied), demo data added, ' +
       'web and workers started; clock from spawn to the first 200 from GET /readyz (polled every 25 ms). Redis already running. ' +
       'Then stopped with SIGTERM and started again on the same DATA_DIR (database already there, demo data in it).',
     series: [
