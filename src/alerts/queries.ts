@@ -59,8 +59,12 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
  * @returns the update, and how many alerts were dropped; undefined when there is no such update
  * of that case, or it was withdrawn already (by this call's twin, say).
  */
+/**
+ * Withdraws an update and drops its alerts not yet sent. `dropped` counts those; `gone` the alerts
+ * already sent or being sent (failed ones too: they were tried), which cannot be taken back.
+ */
 export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
-  const { rows } = await db.query<CaseUpdate & { dropped: number }>(
+  const { rows } = await db.query<CaseUpdate & { dropped: number; gone: number }>(
     `WITH taken AS (
        UPDATE case_updates SET withdrawn_at = now(), withdrawn_by = $3
         WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL
@@ -69,7 +73,9 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
        DELETE FROM deliveries WHERE kind = 'alert' AND source_id IN (SELECT id FROM taken) AND status IN ('queued', 'retry')
        RETURNING 1
      )
-     SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped FROM taken`,
+     SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped,
+            (SELECT count(*) FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = taken.id AND d.status NOT IN ('queued', 'retry'))::int AS gone
+       FROM taken`,
     [caseId, id, by],
   );
   return rows[0];

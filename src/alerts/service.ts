@@ -192,18 +192,18 @@ export async function listCaseUpdates(
  * @returns the update and how many unsent alerts were dropped now.
  * @throws NotFoundError for an unknown case or an update not of that case.
  */
-export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; already: boolean }> {
+export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; gone: number; already: boolean }> {
   const kase = await getCase(db, caseSlug);
   if (!Number.isSafeInteger(id)) throw new NotFoundError('update');
   const row = await q.withdrawCaseUpdate(db, kase.id, id, by);
   if (row) {
-    const { dropped, ...update } = row;
-    return { update, dropped, already: false };
+    const { dropped, gone, ...update } = row;
+    return { update, dropped, gone, already: false };
   }
   // Withdrawn already (two clicks, two organizers), or not an update of this case.
   const update = await q.getCaseUpdate(db, id);
   if (!update || update.case_id !== kase.id) throw new NotFoundError('update');
-  return { update, dropped: 0, already: true };
+  return { update, dropped: 0, gone: 0, already: true };
 }
 
 /**

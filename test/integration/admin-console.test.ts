@@ -438,13 +438,27 @@ describe('the organizer console on PGlite', () => {
     const { rows: [u] } = await ctx.db.query<{ id: number }>('SELECT id FROM case_updates WHERE title = $1', [title]);
     const withdrawn = await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, { confirmed: '1' });
     expect(withdrawn.status).toBe(303);
-    expect((await client.open(withdrawn.location!)).text).toContain(`“${title}” is withdrawn: it is off the case page`);
+    // Nobody follows this case: nothing went out, and nothing will.
+    expect((await client.open(withdrawn.location!)).text).toContain(`“${title}” is withdrawn: it is off the case page, no alert had gone out, and none will.`);
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain(title);
     const page = (await client.get(`/admin/cases/${caseSlug}`)).text;
     expect(page).toMatch(new RegExp(`${title} <span class="badge">withdrawn</span>`));
     expect((await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, { confirmed: '1' })).status).toBe(303);
     expect((await actions(ctx, organizerId)).filter((a) => a.action === 'case.update_withdraw' && a.object === `case:${caseSlug}`)).toHaveLength(1);
     expect((await client.post(`/admin/cases/${caseSlug}/updates/999999999/withdraw`, { confirmed: '1' })).status).toBe(404);
+
+    // Withdrawn while its alerts go out: how many reached inboxes, and how many are stopped.
+    const second = `Also by mistake ${uniq('u')}`;
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title: second, body: 'Wrong.', request_key: uniq('k') })).status).toBe(303);
+    const { rows: [v] } = await ctx.db.query<{ id: number }>('SELECT id FROM case_updates WHERE title = $1', [second]);
+    await ctx.db.query(
+      `INSERT INTO deliveries (kind, source_id, recipient, status) SELECT 'alert', $1, 'w' || i || '@subscriber.example', CASE WHEN i <= 2 THEN 'sent' ELSE 'queued' END FROM generate_series(1, 5) i`,
+      [v!.id],
+    );
+    const partly = await client.post(`/admin/cases/${caseSlug}/updates/${v!.id}/withdraw`, { confirmed: '1' });
+    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 2 alerts had gone out already and cannot be taken back; the other 3 alerts will not be sent.`);
+    const { rows: [entry] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'case.update_withdraw' ORDER BY id DESC LIMIT 1`);
+    expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 3, sent: 2 });
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

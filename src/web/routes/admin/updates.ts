@@ -72,11 +72,13 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
     const id = idParam(req.params.id, 'update');
-    const { update, dropped, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
-    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped });
-    setFlash(ctx, res, already
-      ? `“${update.title}” was withdrawn already.`
-      : `“${update.title}” is withdrawn: it is off the case page${dropped ? `, and ${dropped} ${dropped === 1 ? 'alert' : 'alerts'} not yet sent will not be sent` : ''}. Alerts already sent cannot be taken back.`);
+    const { update, dropped, gone, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
+    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped, sent: gone });
+    const alerts = (n: number) => `${n} ${n === 1 ? 'alert' : 'alerts'}`;
+    // What subscribers may have in their inboxes (none, or how many: those cannot be taken back), and what is stopped.
+    const sent = gone ? `${alerts(gone)} had gone out already and cannot be taken back` : 'no alert had gone out';
+    const stopped = dropped ? `${gone ? '; the other' : ', and its'} ${alerts(dropped)} will not be sent` : gone ? '' : ', and none will';
+    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${sent}${stopped}.`);
     res.redirect(303, `/admin/cases/${String(req.params.slug)}#updates`);
   });
 
