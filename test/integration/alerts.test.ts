@@ -84,7 +84,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect((await alertStats(first.id)).body).toEqual({ recipients: 1, sent: 1, failed: 0 });
     // Audited once, as the console audits a posted update.
     const audit = await ctx.db.query<{ action: string; detail: object }>(`SELECT action, detail FROM audit_log WHERE object = $1`, [`case:${caseSlug}`]);
-    expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1 } }]);
+    expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1, via: expect.stringMatching(/^API token #\d+ "/) } }]);
   });
 
   it('sends a confirmed subscriber an alert with the case, the update, and preferences and unsubscribe links', async () => {
