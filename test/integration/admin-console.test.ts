@@ -788,12 +788,18 @@ describe('the organizer console on PGlite', () => {
     const password = /value="([^"]+)" aria-label="Generated password"/.exec(res.text)![1]!;
     const fresh = new ConsoleClient(base);
     expect((await fresh.login(email, password)).status).toBe(303);
-    // The password was shown to the admin: every page leads to choosing their own first.
-    for (const path of ['/admin', '/admin/campaigns']) expect((await fresh.get(path)).location).toBe('/admin/password');
-    const page = await fresh.open('/admin/password');
+    // The password was shown to the admin: every page leads to choosing their own first, and then
+    // on to the page that was opened.
+    expect((await fresh.get('/admin')).location).toBe('/admin/password');
+    expect((await fresh.get('/admin/campaigns?status=live')).location).toBe('/admin/password?next=%2Fadmin%2Fcampaigns%3Fstatus%3Dlive');
+    const page = await fresh.open('/admin/password?next=%2Fadmin%2Fcampaigns%3Fstatus%3Dlive');
     expect(page.text).toContain('Your password was made for you');
     const chosen = 'correct horse battery staple 42';
-    expect((await fresh.post('/admin/password', { current_password: password, new_password: chosen, confirm_password: chosen })).status).toBe(303);
+    const refused = await fresh.post('/admin/password', { current_password: password, new_password: 'short', confirm_password: 'short', next: '/admin/campaigns?status=live' });
+    expect(refused.status).toBe(400);
+    const changed = await fresh.post('/admin/password', { current_password: password, new_password: chosen, confirm_password: chosen, next: /name="next" value="([^"]*)"/.exec(refused.text)![1]!.replace(/&#x3D;/g, '=') });
+    expect(changed.status).toBe(303);
+    expect(changed.location).toBe('/admin/campaigns?status=live');
     expect((await fresh.open('/admin')).status).toBe(200);
     expect((await fresh.get('/admin/organizers')).status).toBe(403);
     // The outbox shows every email's links and recipients: admins only, as the subscriber list.

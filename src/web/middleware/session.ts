@@ -130,7 +130,9 @@ export const requireOrganizer: RequestHandler = (req, res, next) => {
  */
 export const requireOwnPassword: RequestHandler = (req, res, next) => {
   if (!res.locals.organizer?.password_must_change || req.path === '/password' || req.path === '/logout') return next();
-  res.redirect(303, '/admin/password');
+  // Then on to the page they opened (the one a sign-in led to), as a page, not as a form sent again.
+  const opened = req.method === 'GET' && req.originalUrl !== '/admin' ? `?next=${encodeURIComponent(req.originalUrl)}` : '';
+  res.redirect(303, `/admin/password${opened}`);
 };
 
 /** Admin-only pages: organizers and API tokens, the queues. */

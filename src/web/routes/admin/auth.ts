@@ -89,8 +89,8 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     res.redirect(303, '/admin/login');
   });
 
-  router.get('/password', requireOrganizer, (_req, res) => {
-    render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change });
+  router.get('/password', requireOrganizer, (req, res) => {
+    render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, next: safeNext(req.query.next) });
   });
 
   router.post('/password', requireOrganizer, async (req, res) => {
@@ -107,14 +107,14 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       if (!err.fields.current_password) await perOrganizer.giveBack(organizerId);
-      return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, ...formErrors(err.fields, {}, ['current_password', 'new_password', 'confirm_password']) }, 400);
+      return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, next: safeNext(req.body?.next), ...formErrors(err.fields, {}, ['current_password', 'new_password', 'confirm_password']) }, 400);
     }
     await perOrganizer.giveBack(organizerId);
     // A stolen session must not outlive the password it was stolen with: all end, this one restarts.
     await endOtherSessions(ctx.db, res.locals.organizer!.id);
     await startSession(ctx, res, res.locals.organizer!.id);
     setFlash(ctx, res, 'Your password is changed. Any other browser signed in as you is signed out.');
-    res.redirect(303, '/admin');
+    res.redirect(303, safeNext(req.body?.next));
   });
 
   return router;
