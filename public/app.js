@@ -15,13 +15,15 @@
     // characters that show nothing; a tab in one is a space. A note loses white space only, or
     // everything when nothing in it shows.
     var blankEnds = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
+    var blanks = /[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]/gu;
     var update = function () {
       // As the letter has it: never more than one blank line in a row.
       var values = inputs.map(function (input, i) {
         if (!input) return '';
         var text = input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n');
         if (names[i] !== 'personal_note') return text.replace(/\t/g, ' ').replace(blankEnds, '');
-        return text.replace(blankEnds, '') ? text.trim() : '';
+        // Nothing that shows (src/cases/types.ts, showsSomething): no note.
+        return /[\p{L}\p{N}\p{S}\p{P}]/u.test(text.replace(blanks, '')) ? text.trim() : '';
       });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);

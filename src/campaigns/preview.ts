@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { oneLineText, trimBlank } from '../cases/types.ts';
+import { oneLineText, showsSomething } from '../cases/types.ts';
 import { letterText, renderMarked, subjectLine, type Disclose, type LetterContext, type SupporterField } from './letter-template.ts';
 
 /** Supporter fields the sign form fills in, with the form field names and placeholders. */
@@ -84,7 +84,7 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
  */
 const asSigned = (key: SupporterField, typed: string, inSubject: boolean) => {
   const text = letterText(typed);
-  const value = key !== 'personalNote' ? oneLineText(text) : trimBlank(text) ? text : '';
+  const value = key !== 'personalNote' ? oneLineText(text) : showsSomething(text) ? text : '';
   return inSubject ? subjectLine(value) : value;
 };
 

@@ -30,7 +30,9 @@ export const slug = z
  * joiners, the byte-order mark, Hangul and Braille blanks). A name of only these would pass a
  * plain trim and sign a letter as nobody.
  */
-const BLANK_ENDS = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
+const BLANK = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
+const BLANK_ENDS = new RegExp(`^${BLANK}+|${BLANK}+$`, 'gu');
+const BLANKS = new RegExp(BLANK, 'gu');
 export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
 
 /**
@@ -65,12 +67,18 @@ export const line = (max: number) =>
 export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
 
 /**
+ * Whether text shows anything: a letter, digit, symbol (an emoji) or punctuation mark other than
+ * the blanks above. Those, variation selectors and combining marks alone show nothing.
+ */
+export const showsSomething = (v: string) => /[\p{L}\p{N}\p{S}\p{P}]/u.test(v.replace(BLANKS, ''));
+
+/**
  * Paragraphs as they are kept: line breaks as LF, no blank ends, and nothing at all when there is
- * nothing to see (only zero-width or Braille blanks would be an empty paragraph in a letter).
+ * nothing to see (it would be an empty paragraph in a letter).
  */
 export const proseText = (v: string) => {
   const text = v.replace(/\r\n?/g, '\n').trim();
-  return trimBlank(text) ? text : '';
+  return showsSomething(text) ? text : '';
 };
 
 /**

@@ -215,7 +215,7 @@ describe('signing in a real browser', () => {
     await page.fill('#f-personal_note', '');
     await expect.poll(() => page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('Back Button');
     const withoutNote = await page.locator('#letter-preview').innerHTML();
-    await page.fill('#f-personal_note', '\u200b\u2800');
+    await page.fill('#f-personal_note', '\u200b\u2800\ufe0f');
     expect(await page.locator('#letter-preview').innerHTML()).toBe(withoutNote);
   });
 

@@ -91,6 +91,8 @@ describe('the organizer console on PGlite', () => {
     await stranger.open('/admin/login');
     expect((await stranger.post('/admin/login', { email: me!.email, password: 'not-the-password' })).status).toBe(401);
     expect((await client.get('/admin/audit?action=login.failed')).text).toMatch(/someone signing in as<\/span> [^<]*<\/td><td><code>login\.failed<\/code>/);
+    await ctx.db.query(`INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, $2, 'login.refused', $3, '{"reason":"locked"}')`, [organizerId, me!.email, `organizer:${organizerId}`]);
+    expect((await client.get('/admin/audit?action=login.refused')).text).toMatch(/someone signing in as<\/span> [^<]*<\/td><td><code>login\.refused<\/code>/);
   });
 
   it('shows every campaign of a case on its page, and pages the campaign list instead of stopping at 200', async () => {

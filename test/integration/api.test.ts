@@ -237,7 +237,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(rows.map((r) => r.action)).toEqual(['campaign.create', 'campaign.launch', 'campaign.pause', 'campaign.resume', 'campaign.close']);
     // Done with a token, not in the console: each entry names it, so a stolen token's acts stand apart.
     const { rows: [used] } = await ctx.db.query<{ id: number; label: string }>('SELECT id, label FROM api_tokens WHERE token_hash = $1', [hashToken(token)]);
-    expect(rows.map((r) => r.detail?.via)).toEqual(Array(5).fill(`API token #${used!.id} "${used!.label}"`));
+    expect(rows.map((r) => r.detail?.via)).toEqual(Array(5).fill(`API token #${used!.id} ${JSON.stringify(used!.label)}`));
   });
 
   it('counts signatures and letters in stats as they are confirmed and sent', async () => {

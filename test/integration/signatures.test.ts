@@ -53,6 +53,7 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const digestPage = await (await fetch(`${base}/c/${digest.slug}/check-email`)).text();
     expect(digestPage).toContain("Once you confirm, your name goes into the day's letter to the officials.");
     expect(digestPage).not.toContain('Your letter goes out');
+    expect(digestPage).not.toContain('your letter has gone');
 
     const [confirmation] = await ctx.sink!.waitFor(1);
     expect(addressOf(confirmation!.to)).toEqual(['dana@supporter.example']);

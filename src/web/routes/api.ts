@@ -106,7 +106,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   /** What an audit entry adds for an act done with an API token: which one, so a stolen token's acts stand apart from its organizer's. */
   const byToken = (req: Request, detail?: object) => {
     const token = req.res!.locals.apiToken;
-    return token ? { ...detail, via: `API token #${token.id} "${token.label}"` } : detail;
+    return token ? { ...detail, via: `API token #${token.id} ${JSON.stringify(token.label)}` } : detail;
   };
   const caseSlugOf = async (c: Campaign) => (await db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [c.case_id])).rows[0]!.slug;
 

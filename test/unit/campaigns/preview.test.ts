@@ -73,7 +73,7 @@ describe('the letter preview', () => {
     }
     // A note of nothing visible is no note, as the form stores it; one that shows keeps its invisible ends.
     const withNote = '{{#if supporter.personalNote}}{{supporter.personalNote}}{{else}}Please act now.{{/if}}';
-    expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: '  \u200b\u2800' }).body).toContain('Please act now.');
+    for (const personalNote of ['  \u200b\u2800', '\ufe0f']) expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote }).body).toContain('Please act now.');
     expect(previewLetterHtml('s', withNote, base, { fullName: 'Kim', personalNote: ' \u200bAct.' }).body).toContain('>\u200bAct.</span>');
     // A tab in a one-line field is a space, as the form stores it.
     expect(previewLetterHtml('s', body, base, { fullName: 'Ann\tLee' }).body).toContain('>Ann Lee</span>');

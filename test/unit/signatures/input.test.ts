@@ -29,6 +29,9 @@ describe('the signature form', () => {
     // It would be an empty paragraph in the letter.
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: '\u2800\u200b\r\n\u3164 ' }).personalNote).toBe('');
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: '\u200bFree her.\u200b' }).personalNote).toBe('\u200bFree her.\u200b');
+    // Variation selectors and combining marks alone show nothing either; after an emoji they stay.
+    for (const personalNote of ['\ufe0f', '\u034f\u17b4', ' \u0301\u180b ']) expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote }).personalNote, JSON.stringify(personalNote)).toBe('');
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'Free her ❤\ufe0f' }).personalNote).toBe('Free her ❤\ufe0f');
   });
 
   it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {

@@ -115,7 +115,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
       if (hidden) return { ...e, object: 'suppression: an address only admins see', detailText: '' };
       const detailText = e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '';
       // Not the organizer's doing: whoever typed a wrong password for their account.
-      return { ...e, detailText, attempt: e.action === 'login.failed' || e.action === 'login.locked' };
+      return { ...e, detailText, attempt: ['login.failed', 'login.locked', 'login.refused'].includes(e.action) };
     });
     render(res, 'audit', { title: 'Audit log', section: 'audit', action, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
   });
