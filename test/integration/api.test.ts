@@ -238,6 +238,11 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     // Done with a token, not in the console: each entry names it, so a stolen token's acts stand apart.
     const { rows: [used] } = await ctx.db.query<{ id: number; label: string }>('SELECT id, label FROM api_tokens WHERE token_hash = $1', [hashToken(token)]);
     expect(rows.map((r) => r.detail?.via)).toEqual(Array(5).fill(`API token #${used!.id} ${JSON.stringify(used!.label)}`));
+    // One made to send without confirmation says so: anyone can sign it in anyone's name.
+    const open = (await (await api('/campaigns', campaignBody(await newCase(), { requireConfirmation: false }))).json()) as { slug: string };
+    const { rows: [made] } = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'campaign.create' AND object = $1`, [`campaign:${open.slug}`]);
+    expect(made!.detail).toMatchObject({ confirmation: 'off' });
+    expect(rows[0]!.detail).not.toHaveProperty('confirmation');
   });
 
   it('counts signatures and letters in stats as they are confirmed and sent', async () => {

@@ -170,7 +170,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/campaigns', ...auth, async (req, res) => {
     const campaign = await createCampaign(db, req.body ?? {}, { exact: true });
-    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`, byToken(req));
+    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`, byToken(req, campaign.require_confirmation ? undefined : { confirmation: 'off' }));
     res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
   });
 

@@ -122,7 +122,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
         if (deadline) await setCampaignDeadline(db, campaign.slug, deadline);
-        await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length });
+        // Made without confirming by email, anyone can sign in anyone's name: the log says so.
+        await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length, ...(campaign.require_confirmation ? {} : { confirmation: 'off' }) });
         setFlash(ctx, res, `Draft campaign created with ${csv.rows.length} ${csv.rows.length === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
       } catch (err) {
