@@ -55,26 +55,26 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
 
 /**
  * Withdraws an update and drops its alerts that no worker has taken yet, in one statement. An
- * alert being sent at this moment still goes; those queued or waiting to retry do not.
- * @returns the update, and how many alerts were dropped; undefined when there is no such update
- * of that case, or it was withdrawn already (by this call's twin, say).
- */
-/**
- * Withdraws an update and drops its alerts not yet sent. `dropped` counts those; `gone` the alerts
- * already sent or being sent (failed ones too: they were tried), which cannot be taken back.
+ * alert being sent at this moment still goes; those queued or waiting to retry do not. Its alerts
+ * are locked first, so that one a worker claims meanwhile is counted as what it became.
+ * @returns the update, how many alerts were dropped, and how many were sent or are being sent
+ * (`out`: those cannot be taken back; a failed one reached no one); undefined when there is no such
+ * update of that case, or it was withdrawn already (by this call's twin, say).
  */
 export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
-  const { rows } = await db.query<CaseUpdate & { dropped: number; gone: number }>(
+  const { rows } = await db.query<CaseUpdate & { dropped: number; out: number }>(
     `WITH taken AS (
        UPDATE case_updates SET withdrawn_at = now(), withdrawn_by = $3
         WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL
        RETURNING *
+     ), alerts AS (
+       SELECT d.id, d.status FROM deliveries d WHERE d.kind = 'alert' AND d.source_id IN (SELECT id FROM taken) FOR UPDATE
      ), dropped AS (
-       DELETE FROM deliveries WHERE kind = 'alert' AND source_id IN (SELECT id FROM taken) AND status IN ('queued', 'retry')
+       DELETE FROM deliveries WHERE id IN (SELECT id FROM alerts WHERE status IN ('queued', 'retry'))
        RETURNING 1
      )
      SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped,
-            (SELECT count(*) FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = taken.id AND d.status NOT IN ('queued', 'retry'))::int AS gone
+            (SELECT count(*) FROM alerts WHERE status IN ('sent', 'sending'))::int AS out
        FROM taken`,
     [caseId, id, by],
   );

@@ -189,21 +189,22 @@ export async function listCaseUpdates(
  * Takes an update back: off the case's public page, and its alerts not yet sent are dropped (the
  * fan-out, if still running, adds no more; an alert a worker is sending now still goes).
  * Withdrawing it again changes nothing.
- * @returns the update and how many unsent alerts were dropped now.
+ * @returns the update, how many unsent alerts were dropped now, and how many were sent or are
+ * being sent (`out`).
  * @throws NotFoundError for an unknown case or an update not of that case.
  */
-export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; gone: number; already: boolean }> {
+export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; out: number; already: boolean }> {
   const kase = await getCase(db, caseSlug);
   if (!Number.isSafeInteger(id)) throw new NotFoundError('update');
   const row = await q.withdrawCaseUpdate(db, kase.id, id, by);
   if (row) {
-    const { dropped, gone, ...update } = row;
-    return { update, dropped, gone, already: false };
+    const { dropped, out, ...update } = row;
+    return { update, dropped, out, already: false };
   }
   // Withdrawn already (two clicks, two organizers), or not an update of this case.
   const update = await q.getCaseUpdate(db, id);
   if (!update || update.case_id !== kase.id) throw new NotFoundError('update');
-  return { update, dropped: 0, gone: 0, already: true };
+  return { update, dropped: 0, out: 0, already: true };
 }
 
 /**

@@ -454,13 +454,15 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title: second, body: 'Wrong.', request_key: uniq('k') })).status).toBe(303);
     const { rows: [v] } = await ctx.db.query<{ id: number }>('SELECT id FROM case_updates WHERE title = $1', [second]);
     await ctx.db.query(
-      `INSERT INTO deliveries (kind, source_id, recipient, status) SELECT 'alert', $1, 'w' || i || '@subscriber.example', CASE WHEN i <= 2 THEN 'sent' ELSE 'queued' END FROM generate_series(1, 5) i`,
+      `INSERT INTO deliveries (kind, source_id, recipient, status)
+       SELECT 'alert', $1, 'w' || i || '@subscriber.example', CASE WHEN i = 1 THEN 'sent' WHEN i = 2 THEN 'sending' WHEN i = 3 THEN 'failed' ELSE 'queued' END FROM generate_series(1, 6) i`,
       [v!.id],
     );
     const partly = await client.post(`/admin/cases/${caseSlug}/updates/${v!.id}/withdraw`, { confirmed: '1' });
-    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 2 alerts had gone out already and cannot be taken back; the other 3 alerts will not be sent.`);
+    // One sent, one being sent: out. One failed: it reached no one. Three queued: stopped.
+    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 2 alerts had gone out or were on their way and cannot be taken back; the other 3 alerts will not be sent.`);
     const { rows: [entry] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'case.update_withdraw' ORDER BY id DESC LIMIT 1`);
-    expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 3, sent: 2 });
+    expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 3, sent_or_sending: 2 });
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

@@ -1,5 +1,7 @@
 import type { ParsedMail } from 'mailparser';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withdrawCaseUpdate } from '../../src/alerts/service.ts';
 import { signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -272,6 +274,28 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await unsubscribe(ctx.db, manageToken(ctx.secret, sub!.id));
     await removeSuppression(ctx.db, left);
     expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('unsubscribed');
+  });
+
+  it.runIf(kind === 'postgres')('counts an alert a worker claims while its update is withdrawn as on its way, not as stopped or as nothing', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const { rows: [u] } = await ctx.db.query<{ id: number; case_id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, fanned_out_at) SELECT id, 'Withdrawn', 'B', now() FROM cases WHERE slug = $1 RETURNING id, case_id`,
+      [caseSlug],
+    );
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient) SELECT 'alert', $1, 'race' || i || '@subscriber.example' FROM generate_series(1, 3) i`, [u!.id]);
+    // A worker's claim of one of them, not yet committed when the withdrawal comes.
+    const worker = new pg.Client(ctx.testDb.url!);
+    await worker.connect();
+    try {
+      await worker.query('BEGIN');
+      await worker.query(`UPDATE deliveries SET status = 'sending' WHERE kind = 'alert' AND source_id = $1 AND recipient = 'race1@subscriber.example'`, [u!.id]);
+      const withdrawing = withdrawCaseUpdate(ctx.db, caseSlug, u!.id, null);
+      await new Promise((r) => setTimeout(r, 300));
+      await worker.query('COMMIT');
+      expect(await withdrawing).toMatchObject({ dropped: 2, out: 1 });
+    } finally {
+      await worker.end();
+    }
   });
 
   it("keeps a case's whole history readable, a page of updates at a time, on its page and in the console", async () => {

@@ -26,6 +26,15 @@ export async function caseUpdatesWithStats(db: Db, kase: Case, before?: number) 
  * Posting a case update sends an alert to every follower, so it takes two steps: a preview of
  * the email with the number of subscribers it will reach, then the send.
  */
+/** What subscribers may have in their inboxes (those cannot be taken back), and what is stopped. */
+function withdrawnAlerts(out: number, dropped: number): string {
+  const alerts = (n: number) => `${n} ${n === 1 ? 'alert' : 'alerts'}`;
+  if (out && dropped) return `${alerts(out)} had gone out or were on their way and cannot be taken back; the other ${alerts(dropped)} will not be sent`;
+  if (out) return `${alerts(out)} had gone out or were on their way and cannot be taken back`;
+  if (dropped) return `no alert had gone out, and its ${alerts(dropped)} will not be sent`;
+  return 'no alert had gone out, and none will';
+}
+
 export function updateRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
@@ -72,13 +81,9 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
     const id = idParam(req.params.id, 'update');
-    const { update, dropped, gone, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
-    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped, sent: gone });
-    const alerts = (n: number) => `${n} ${n === 1 ? 'alert' : 'alerts'}`;
-    // What subscribers may have in their inboxes (none, or how many: those cannot be taken back), and what is stopped.
-    const sent = gone ? `${alerts(gone)} had gone out already and cannot be taken back` : 'no alert had gone out';
-    const stopped = dropped ? `${gone ? '; the other' : ', and its'} ${alerts(dropped)} will not be sent` : gone ? '' : ', and none will';
-    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${sent}${stopped}.`);
+    const { update, dropped, out, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
+    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped, sent_or_sending: out });
+    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(out, dropped)}.`);
     res.redirect(303, `/admin/cases/${String(req.params.slug)}#updates`);
   });
 
