@@ -29,14 +29,22 @@ export interface Db extends Queryable {
  * Errors that say the database could not be reached, is restarting, or will not take this
  * process's work for now, not that a statement is wrong: the network's; a server shutting down,
  * starting, dropping its sessions or its database (57P01–57P05); too many connections (53300); a
- * full disk (53100); a database not taking connections (55000, `ALLOW_CONNECTIONS false`) or not
- * taking writes (25006: a standby, or a primary demoted by a failover); a database not found
- * (3D000) and, as class 28 below, a login refused (a password being rotated).
+ * full disk (53100); a database not taking writes (25006: a standby, or a primary demoted by a
+ * failover); a database not found (3D000) and, as class 28 below, a login refused (a password
+ * being rotated).
  */
 const UNAVAILABLE = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  '57P01', '57P02', '57P03', '57P04', '57P05', '53300', '53100', '55000', '25006', '3D000',
+  '57P01', '57P02', '57P03', '57P04', '57P05', '53300', '53100', '25006', '3D000',
 ]);
+
+/**
+ * A database not taking connections (`ALLOW_CONNECTIONS false`): SQLSTATE 55000, which a statement
+ * gets too for its own mistakes (currval before nextval). The refused connection is FATAL, from the
+ * server's CheckMyDatabase; the severity is in the server's language, the routine's name is not.
+ */
+const notTakingConnections = (e: { code?: unknown; severity?: unknown; routine?: unknown }) =>
+  e.code === '55000' && (e.severity === 'FATAL' || e.routine === 'CheckMyDatabase');
 
 /**
  * Whether `err` says the database is out of reach for now (see UNAVAILABLE; and class 08,
@@ -45,8 +53,8 @@ const UNAVAILABLE = new Set([
  * failures are classified (STYLE.md).
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (UNAVAILABLE.has(code) || code.startsWith('08') || code.startsWith('28'));
+  const e = (err ?? {}) as { code?: unknown };
+  return typeof e.code === 'string' && (UNAVAILABLE.has(e.code) || e.code.startsWith('08') || e.code.startsWith('28') || notTakingConnections(e));
 }
 
 /**

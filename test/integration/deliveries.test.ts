@@ -250,10 +250,10 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
     // closed to connections (Postgres's; on PGlite the restart alone). Each lasting seconds, past
     // the four tries given to any other failure.
     it.each([
-      ['57P01', 'terminating connection due to administrator command'],
-      ['25006', 'cannot execute UPDATE in a read-only transaction'],
-      ['55000', 'database "appeal" is not currently accepting connections'],
-    ].slice(0, kind === 'postgres' ? undefined : 1))('when statements carrying sent marks fail for seconds (%s: %s), no claim commits before the marks they carried are recorded, and none is given up', async (code, message) => {
+      ['57P01', 'terminating connection due to administrator command', 'FATAL'],
+      ['25006', 'cannot execute UPDATE in a read-only transaction', 'ERROR'],
+      ['55000', 'database "appeal" is not currently accepting connections', 'FATAL'],
+    ].slice(0, kind === 'postgres' ? undefined : 1))('when statements carrying sent marks fail for seconds (%s: %s), no claim commits before the marks they carried are recorded, and none is given up', async (code, message, severity) => {
       const { rows } = await t.db.query<{ id: number }>(
         `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'confirm', i, 'r' || i || '@appeal.test' FROM generate_series(1, 3) i RETURNING id`,
       );
@@ -272,7 +272,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
           if (failures < 5 && entry.marks.length > 0) {
             failures += 1;
             failed = true;
-            throw Object.assign(new Error(message), { code });
+            throw Object.assign(new Error(message), { code, severity });
           }
           const result = await t.db.query(sql, params);
           entry.ok = true;

@@ -67,6 +67,11 @@ describe('what a failed request answers', () => {
       const missing = await failure(new pg.Client(url.replace(/\/[^/]*$/, `/${closed}_none`)).connect());
       expect(missing!.code).toBe('3D000');
       for (const err of [readOnly, notAccepting, missing]) expect(mapError(err)).toMatchObject({ status: 503, code: 'unavailable' });
+      // The same code for a statement's own mistake is no outage: a 500, logged.
+      await reader.query('CREATE TEMP SEQUENCE never_used');
+      const mistake = await failure(reader.query(`SELECT currval('never_used')`));
+      expect(mistake!.code).toBe('55000');
+      expect(mapError(mistake)).toBeUndefined();
     } finally {
       await reader.query(`DROP DATABASE IF EXISTS ${closed}`);
       await reader.end();
