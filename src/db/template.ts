@@ -148,7 +148,7 @@ async function openPgliteSaying(dir: string, fresh: boolean) {
 /**
  * Opens PGlite in `dir`. A new one starts as a copy of the schema template for this code's
  * migrations when there is one, else of `template` when there is one; a template that cannot be
- * copied or opened is reported and initdb makes the database instead.
+ * copied or opened is reported and the next way is taken: `template`, then initdb.
  */
 export async function openPgliteDir(
   dir: string,
@@ -157,14 +157,18 @@ export async function openPgliteDir(
 ): Promise<{ db: Db; source: PgliteSource }> {
   if (!isNew(dir)) return { db: await openPgliteSaying(dir, false), source: 'existing' };
   const schema = await schemaTemplateDir(template);
-  const from = isCluster(schema) ? schema : template;
-  if (!isCluster(from)) return { db: await openPgliteSaying(dir, true), source: 'initdb' };
-  try {
-    copyTemplate(from, dir);
-    return { db: (await openPglite(dir)).db, source: 'template' };
-  } catch (err) {
-    log.warn({ err, template: from }, 'the PGlite template did not work; making the database with initdb instead (delete the template and run `npm install` to make it anew)');
-    fs.rmSync(dir, { recursive: true, force: true });
-    return { db: await openPgliteSaying(dir, true), source: 'initdb' };
+  for (const from of [schema, template].filter(isCluster)) {
+    try {
+      copyTemplate(from, dir);
+      return { db: (await openPglite(dir)).db, source: 'template' };
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      // One removed while it was copied (an install with other migrations, sharing node_modules,
+      // makes its own and removes this one) is no fault: initdb's template is still there.
+      if (from !== schema || isCluster(schema)) {
+        log.warn({ err, template: from }, 'the PGlite template did not work; making the database another way (delete the template and run `npm install` to make it anew)');
+      }
+    }
   }
+  return { db: await openPgliteSaying(dir, true), source: 'initdb' };
 }

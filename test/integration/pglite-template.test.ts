@@ -145,6 +145,18 @@ describe('the PGlite template a new DATA_DIR starts from', () => {
       expect(names.size).toBe(4);
     });
 
+    it('a broken one is reported, and the database starts from initdb\'s template and runs every migration', async () => {
+      const other = path.join(root, 'cache', 'pglite-fallback');
+      fs.cpSync(template, other, { recursive: true });
+      const broken = await schemaTemplateDir(other);
+      fs.cpSync(schema, broken, { recursive: true });
+      fs.writeFileSync(path.join(broken, 'global', 'pg_control'), Buffer.alloc(8192, 7));
+      const opened = await openDir('h', other);
+      expect(opened.source).toBe('template');
+      expect(await migrate(opened.db)).toContain('001_initial.sql');
+      expect(warnings.map((w) => JSON.parse(w).msg)).toEqual([expect.stringContaining('the PGlite template did not work')]);
+    });
+
     it('without one for these migrations, a new database starts from initdb\'s template and runs them all', async () => {
       const other = path.join(root, 'cache', 'pglite-other');
       fs.cpSync(template, other, { recursive: true });
