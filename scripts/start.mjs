@@ -18,7 +18,6 @@ const OUT = path.join(ROOT, 'dist', 'main.js');
  * Builds dist/main.js and its source map, and writes them unless they are there as built already.
  * Written under names of this process's own, then renamed into place, so that processes starting
  * at the same moment from one checkout never load a file another is still writing.
- * @returns false when the built files were there already.
  */
 async function buildMain() {
   const { outputFiles } = await build({
@@ -34,7 +33,7 @@ async function buildMain() {
     logLevel: 'silent',
   });
   const current = await Promise.all(outputFiles.map((file) => fs.readFile(file.path).then((was) => was.equals(file.contents), () => false)));
-  if (current.every(Boolean)) return false;
+  if (current.every(Boolean)) return;
   await fs.mkdir(path.dirname(OUT), { recursive: true });
   // The map first: a process that loads the new code finds the map that goes with it.
   const ordered = [...outputFiles].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
@@ -48,7 +47,6 @@ async function buildMain() {
     // A write that failed (a full disk) leaves nothing half written behind.
     await Promise.all(temps.map((temp) => fs.rm(temp, { force: true })));
   }
-  return true;
 }
 
 try {

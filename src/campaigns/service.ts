@@ -201,17 +201,20 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
   return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${bare}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
 }
 
+export interface StatusMove {
+  campaign: Campaign;
+  changed: boolean;
+  /** What the move was, in words: launching a paused campaign resumes it. */
+  done: keyof typeof TRANSITIONS | 'resume';
+}
+
 /**
  * Launches, pauses or closes a campaign. Asking for the state it is in already is not an error,
  * and changes nothing: `changed` says whether this call moved it (two clicks, or two organizers
  * at once, make one change).
  * @throws NotFoundError; ConflictError for a move the current state does not allow.
  */
-export async function changeCampaignStatus(
-  db: Db,
-  slug: string,
-  action: keyof typeof TRANSITIONS,
-): Promise<{ campaign: Campaign; changed: boolean; /** What the move was, in words: launching a paused campaign resumes it. */ done: keyof typeof TRANSITIONS | 'resume' }> {
+export async function changeCampaignStatus(db: Db, slug: string, action: keyof typeof TRANSITIONS): Promise<StatusMove> {
   const { to, from } = TRANSITIONS[action];
   const campaign = await getCampaign(db, slug);
   const done = action === 'launch' && campaign.status === 'paused' ? 'resume' : action;

@@ -41,30 +41,31 @@ export async function liveSession(db: Queryable, idHash: string) {
   return rows[0];
 }
 
-/**
- * Deletes the sessions `where` picks (parameters `params`), keeping on each organizer when they
- * were last seen in one.
- */
-async function deleteSessions(db: Queryable, where: string, params: unknown[]) {
+// Each deletion of sessions keeps on their organizer when they were last seen in one.
+
+export async function deleteSession(db: Queryable, idHash: string) {
   await db.query(
-    `WITH gone AS (DELETE FROM organizer_sessions WHERE ${where} RETURNING organizer_id, last_seen_at)
-     UPDATE organizers o SET last_seen_at = greatest(o.last_seen_at, g.last_seen_at)
-       FROM (SELECT organizer_id, max(last_seen_at) AS last_seen_at FROM gone GROUP BY organizer_id) g
-      WHERE o.id = g.organizer_id`,
-    params,
+    `WITH gone AS (DELETE FROM organizer_sessions WHERE id_hash = $1 RETURNING organizer_id, last_seen_at)
+     UPDATE organizers o SET last_seen_at = greatest(o.last_seen_at, gone.last_seen_at) FROM gone WHERE o.id = gone.organizer_id`,
+    [idHash],
   );
 }
 
-export async function deleteSession(db: Queryable, idHash: string) {
-  await deleteSessions(db, 'id_hash = $1', [idHash]);
-}
-
 export async function deleteSessionsOf(db: Queryable, organizerId: number, exceptHash: string | null) {
-  await deleteSessions(db, 'organizer_id = $1 AND id_hash IS DISTINCT FROM $2', [organizerId, exceptHash]);
+  await db.query(
+    `WITH gone AS (DELETE FROM organizer_sessions WHERE organizer_id = $1 AND id_hash IS DISTINCT FROM $2 RETURNING last_seen_at)
+     UPDATE organizers SET last_seen_at = greatest(last_seen_at, (SELECT max(last_seen_at) FROM gone)) WHERE id = $1 AND EXISTS (SELECT 1 FROM gone)`,
+    [organizerId, exceptHash],
+  );
 }
 
 export async function deleteExpiredSessions(db: Queryable) {
-  await deleteSessions(db, 'expires_at <= now()', []);
+  await db.query(
+    `WITH gone AS (DELETE FROM organizer_sessions WHERE expires_at <= now() RETURNING organizer_id, last_seen_at)
+     UPDATE organizers o SET last_seen_at = greatest(o.last_seen_at, g.last_seen_at)
+       FROM (SELECT organizer_id, max(last_seen_at) AS last_seen_at FROM gone GROUP BY organizer_id) g
+      WHERE o.id = g.organizer_id`,
+  );
 }
 
 /**
