@@ -94,13 +94,19 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   }
 }
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) fail(err.message);
-  throw err;
+/**
+ * The configuration, without DKIM: the cli sends no mail, and the key is often readable by the
+ * service's user alone, not by the person running a command with the service's environment.
+ */
+function cliConfig(): Config {
+  try {
+    return loadConfig({ ...process.env, DKIM_DOMAIN: '', DKIM_SELECTOR: '', DKIM_PRIVATE_KEY_FILE: '' });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
 }
+
 const argv = process.argv.slice(2);
 // `token:create --help` asks for help too, and must not open a database or make a token.
 if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
@@ -113,7 +119,7 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
   let reply: CommandReply;
   try {
     // A mistake in the command line is said before a database is opened or stdin is waited on.
-    reply = usageProblem(argv) ?? (await execute(config, { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
+    reply = usageProblem(argv) ?? (await execute(cliConfig(), { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
   } catch (err) {
     fail((err as Error).message);
   }

@@ -20,7 +20,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   const admin = `${uniq('admin')}@appeal.test`;
   const organizer = `${uniq('org')}@appeal.test`;
   const silent = `${uniq('silent')}@appeal.test`;
-  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase' | 'addSilentStdin' | 'typoNoDatabase' | 'noEmailEmbedded', Ran>;
+  let r: Record<'migrate' | 'seed' | 'addAdmin' | 'addGenerated' | 'shortPassword' | 'badConfig' | 'seedAgain' | 'token' | 'nameWithoutValue' | 'extraArgument' | 'noCommand' | 'help' | 'helpAfterCommand' | 'commonPassword' | 'noDatabase' | 'addSilentStdin' | 'typoNoDatabase' | 'noEmailEmbedded' | 'unreadableKey', Ran>;
   const freshDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-cli-typo-'));
 
   beforeAll(async () => {
@@ -35,13 +35,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       cli({ ...ctx.env, PORT: 'abc' }, ['migrate']),
     ]);
     const { DATABASE_URL: _postgres, ...embedded } = ctx.env;
-    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded] = await Promise.all([
+    const [seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded, unreadableKey] = await Promise.all([
       cli(ctx.env, ['seed-demo']),
       cli(ctx.env, ['token:create', admin, '--label', 'ci']),
       cli(ctx.env, ['organizer:add', `${uniq('novalue')}@appeal.test`, '--name', '--admin'], 'correct horse battery staple\n'),
       cli(ctx.env, ['token:create', admin, 'ci']),
       cli(ctx.env, []),
-      cli(ctx.env, ['--help']),
+      // Help needs no working configuration.
+      cli({ ...ctx.env, PORT: 'abc' }, ['--help']),
       cli(ctx.env, ['token:create', '--help']),
       cli(ctx.env, ['organizer:add', `${uniq('common')}@appeal.test`], 'password1234\n'),
       cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['migrate']),
@@ -50,12 +51,18 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       // Mistakes in the command line, where no database can be reached or none exists yet.
       cli({ ...ctx.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' }, ['frobnicate']),
       cli({ ...embedded, DATA_DIR: freshDataDir }, ['organizer:add'], { open: true }),
+      // The service's environment, whose DKIM key only the service may read: the cli sends nothing.
+      cli({ ...ctx.env, DKIM_DOMAIN: 'appeal.test', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY_FILE: path.join(freshDataDir, 'not-readable.pem') }, ['migrate']),
     ]);
-    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded };
+    r = { migrate: migrate!, seed: seed!, addAdmin: addAdmin!, addGenerated: addGenerated!, shortPassword: shortPassword!, badConfig: badConfig!, seedAgain, token, nameWithoutValue, extraArgument, noCommand, help, helpAfterCommand, commonPassword, noDatabase, addSilentStdin, typoNoDatabase, noEmailEmbedded, unreadableKey };
   }, 300_000);
   afterAll(async () => {
     fs.rmSync(freshDataDir, { recursive: true, force: true });
     await ctx?.close();
+  });
+
+  it('runs without the DKIM key, which it has no use for', () => {
+    expect(r.unreadableKey).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
   });
 
   it('migrate says the database is up to date', () => {
