@@ -111,6 +111,9 @@ async function main(mode: Mode): Promise<void> {
   if (!process.env.PUBLIC_URL?.trim()) {
     if (mode === 'worker') {
       warnings.push(`PUBLIC_URL is not set: links in the emails this worker sends start with ${config.publicUrl}, its own port, where no web process answers. Set the web's PUBLIC_URL here too`);
+    } else if (mode === 'web') {
+      // A web process of its own is a deployment, not a try on this machine.
+      warnings.push(`PUBLIC_URL is not set: the share links on its pages start with ${config.publicUrl}, and the console's cookies are not marked Secure. Set PUBLIC_URL to the public https address, as on the workers`);
     } else if (workers && ctx.mailer.kind === 'smtp') {
       warnings.push(`PUBLIC_URL is not set: links in the emails sent through SMTP_URL start with ${config.publicUrl}, which opens on this machine alone. Set PUBLIC_URL to the public address`);
     }

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkerProcess } from '../helpers/processes.ts';
-import { runTsx, type Ran } from '../helpers/spawn.ts';
+import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
+import { eventually } from '../helpers/subscribers.ts';
 
 /**
  * Each bad value, the mode it starts, and the variable the one line must name. Every variable's
@@ -92,6 +93,26 @@ describe('starting with another secret than the database was first used with', (
       expect(stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(stderr).toMatch(/^appeal: SESSION_SECRET: this database was first used with another secret/);
     } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('a web process of its own without PUBLIC_URL', () => {
+  it('warns that its share links and cookies are for this machine', async () => {
+    const { createTestContext } = await import('../helpers/context.ts');
+    const { spawn } = await import('node:child_process');
+    const ctx = await createTestContext({ db: 'postgres' });
+    const port = String(await freePort());
+    const web = spawn(process.execPath, ['scripts/start.mjs', 'web'], { cwd: ROOT, env: { ...process.env, ...ctx.env, PORT: port, PUBLIC_URL: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let said = '';
+      web.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
+      await eventually(async () => (said.includes('Appeal (web) is running.') ? true : undefined), 60_000);
+      expect(said).toContain(`Warning: PUBLIC_URL is not set: the share links on its pages start with http://localhost:${port}`);
+    } finally {
+      web.kill('SIGTERM');
+      await new Promise((r) => web.once('exit', r));
       await ctx.close();
     }
   });
