@@ -26,10 +26,9 @@ const MIN_STORED_SECRET = 32;
  * @throws ConfigError naming DATA_DIR when the file cannot be read, or holds no usable secret.
  */
 export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): string {
-  if (config.sessionSecret) return config.sessionSecret;
+  const known = knownSecret(config);
+  if (known !== undefined) return known;
   const file = path.join(config.dataDir, 'secret');
-  const stored = readSecret(file);
-  if (stored !== undefined) return stored;
   makeDataDir(config.dataDir);
   const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
   fs.writeFileSync(aside, crypto.randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
@@ -42,6 +41,14 @@ export function loadSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): s
     fs.rmSync(aside, { force: true });
   }
   return readSecret(file)!;
+}
+
+/**
+ * SESSION_SECRET, or the one kept in DATA_DIR; undefined when neither is there yet (nothing was
+ * ever signed or keyed with one). @throws ConfigError as loadSecret.
+ */
+export function knownSecret(config: Pick<Config, 'sessionSecret' | 'dataDir'>): string | undefined {
+  return config.sessionSecret || readSecret(path.join(config.dataDir, 'secret'));
 }
 
 function readSecret(file: string): string | undefined {

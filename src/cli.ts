@@ -107,6 +107,29 @@ function cliConfig(): Config {
   }
 }
 
+/**
+ * After `forget`: the counts of public posts that named the address, kept in Redis for up to a day
+ * (a keyed hash and a count), would still say it was used. Deleted here, wherever the command ran.
+ * @returns what to add to the command's output.
+ */
+async function forgetCounters(config: Config, email: string): Promise<CommandReply> {
+  const [{ knownSecret }, { connectRedis }, { addressCounterKeys }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./web/middleware/limits.ts')]);
+  const secret = knownSecret(config);
+  if (!secret) return { code: 0, stdout: '', stderr: '' };
+  let redis;
+  try {
+    redis = await connectRedis(config);
+  } catch (err) {
+    return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not reached (${(err as Error).message}); they lapse on their own within a day\n` };
+  }
+  try {
+    const n = await redis.client.del(...addressCounterKeys(config.queuePrefix, secret, email));
+    return { code: 0, stdout: n ? `and ${n === 1 ? 'the rate-limit counter' : `${n} rate-limit counters`} that named it\n` : '', stderr: '' };
+  } finally {
+    await redis.close();
+  }
+}
+
 const argv = process.argv.slice(2);
 // `token:create --help` asks for help too, and must not open a database or make a token.
 if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
@@ -119,7 +142,12 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
   let reply: CommandReply;
   try {
     // A mistake in the command line is said before a database is opened or stdin is waited on.
-    reply = usageProblem(argv) ?? (await execute(cliConfig(), { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
+    const config = cliConfig();
+    reply = usageProblem(argv) ?? (await execute(config, { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
+    if (argv[0] === 'forget' && reply.code === 0) {
+      const counters = await forgetCounters(config, argv[1]!);
+      reply = { ...reply, stdout: reply.stdout + counters.stdout, stderr: reply.stderr + counters.stderr };
+    }
   } catch (err) {
     fail((err as Error).message);
   }

@@ -19,7 +19,8 @@ export const USAGE = `Usage: npm run cli -- <command>
   token:create <email> [--label "what for"]
                                 create an API token for an organizer and print it
   forget <email>                erase a supporter or subscriber on request: their signatures,
-                                subscriptions and the emails to them that are still kept
+                                subscriptions, the emails to them that are still kept, and the
+                                rate-limit counters in Redis that named the address
   purge                         delete now what retention would: unconfirmed signatures and
                                 subscribers, and subscribers who left or bounced long enough ago
 `;

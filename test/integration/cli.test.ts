@@ -189,9 +189,16 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${lifted.email}`, { reason: `they wrote from ${person}`, was: lifted.reason });
     await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: test')`, [person]);
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).toContain(person.toLowerCase());
+    // Two public posts named the address: the web's counts of them, kept in Redis for a day.
+    const { addressCounterKeys, createLimits } = await import('../../src/web/middleware/limits.ts');
+    const { perEmail } = createLimits(ctx);
+    for (const typed of [person, person.toUpperCase()]) await perEmail(typed, async () => undefined);
+    const counters = addressCounterKeys(ctx.config.queuePrefix, ctx.secret, person);
+    expect(await ctx.redis.client.exists(...counters)).toBe(2);
 
     const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
-    expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\n' });
+    expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\nand 2 rate-limit counters that named it\n', stderr: '' });
+    expect(await ctx.redis.client.exists(...counters)).toBe(0);
     const left = await ctx.db.query<{ n: number }>(
       `SELECT (SELECT count(*) FROM signatures WHERE lower(email) = lower($1))
             + (SELECT count(*) FROM subscribers WHERE lower(email) = lower($1))

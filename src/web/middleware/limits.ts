@@ -77,7 +77,7 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
  * still hold, per process; what is signed meanwhile is stored, and its jobs follow (the sweeper).
  */
 export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, name: string, points: number, seconds: number) {
-  const keyPrefix = `${ctx.config.queuePrefix}:rl:${name}`;
+  const keyPrefix = counterPrefix(ctx.config.queuePrefix, name);
   const limiter = new RLWrapperTimeouts({
     limiter: new RateLimiterRedis({ storeClient: ctx.redis.client, keyPrefix, points, duration: seconds, rejectIfRedisNotReady: true }),
     timeoutMs: REDIS_WAIT_MS,
@@ -97,6 +97,18 @@ export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, nam
     },
     giveBack: (id: string) => limiter.reward(key(id), 1),
   };
+}
+
+/** Where the counts of budget `name` are kept: rate-limiter-flexible's key is this, `:`, and the id. */
+const counterPrefix = (queuePrefix: string, name: string) => `${queuePrefix}:rl:${name}`;
+
+/**
+ * The Redis keys of the counts of public posts that named `email` (perEmail's): a keyed hash and a
+ * count each, which say for up to a day that the address was used. `forget` deletes them.
+ */
+export function addressCounterKeys(queuePrefix: string, secret: string, email: string): string[] {
+  const id = hashIdentifier(secret, mailboxKey(email));
+  return [`${counterPrefix(queuePrefix, 'email')}:${id}`, `${counterPrefix(queuePrefix, 'email-day')}:${id}`];
 }
 
 /** An address as some proxies forward it, with the client's port: `192.0.2.1:5123`, `[2001:db8::1]:5123`. */
