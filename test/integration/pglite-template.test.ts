@@ -8,6 +8,12 @@ import { migrate, migrationFiles, MIGRATIONS_DIR } from '../../src/db/migrate.ts
 import { openPgliteDir, prepareSchemaTemplate, prepareTemplate, schemaTemplateDir } from '../../src/db/template.ts';
 import { isEmpty, seedDemo } from '../../src/demo.ts';
 
+/** A copy of the cluster `from` at `to` whose control file is garbage: PGlite cannot open it. */
+function brokenCopy(from: string, to: string) {
+  fs.cpSync(from, to, { recursive: true });
+  fs.writeFileSync(path.join(to, 'global', 'pg_control'), Buffer.alloc(8192, 7));
+}
+
 describe('the PGlite template a new DATA_DIR starts from', () => {
   let root: string;
   let template: string;
@@ -87,8 +93,7 @@ describe('the PGlite template a new DATA_DIR starts from', () => {
 
     it('a broken template is reported, and initdb makes the database instead', async () => {
       const broken = path.join(root, 'cache', 'pglite-broken');
-      fs.cpSync(template, broken, { recursive: true });
-      fs.writeFileSync(path.join(broken, 'global', 'pg_control'), Buffer.alloc(8192, 7));
+      brokenCopy(template, broken);
       const opened = await openDir('e', broken);
       expect(opened.source).toBe('initdb');
       expect(await migrate(opened.db)).toContain('001_initial.sql');
@@ -148,9 +153,7 @@ describe('the PGlite template a new DATA_DIR starts from', () => {
     it('a broken one is reported, and the database starts from initdb\'s template and runs every migration', async () => {
       const other = path.join(root, 'cache', 'pglite-fallback');
       fs.cpSync(template, other, { recursive: true });
-      const broken = await schemaTemplateDir(other);
-      fs.cpSync(schema, broken, { recursive: true });
-      fs.writeFileSync(path.join(broken, 'global', 'pg_control'), Buffer.alloc(8192, 7));
+      brokenCopy(schema, await schemaTemplateDir(other));
       const opened = await openDir('h', other);
       expect(opened.source).toBe('template');
       expect(await migrate(opened.db)).toContain('001_initial.sql');

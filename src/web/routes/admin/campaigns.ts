@@ -50,19 +50,21 @@ const ACTIONS = {
 
 /** What an audit entry says of a campaign's details saved: what changed, and the safeguards' new values. */
 function detailsChanged(was: Campaign, now: Campaign, deadline: boolean): { changed: string; confirmation?: 'on' | 'off'; mode?: string } | undefined {
+  const confirmation = was.require_confirmation !== now.require_confirmation;
+  const mode = was.delivery_mode !== now.delivery_mode;
   const fields: [string, boolean][] = [
     ['title', was.title !== now.title], ['summary', was.summary !== now.summary], ['case', was.case_id !== now.case_id],
     ['letter', was.letter_subject !== now.letter_subject || was.letter_body !== now.letter_body],
-    ['delivery mode', was.delivery_mode !== now.delivery_mode], ['digest hour', was.digest_hour !== now.digest_hour],
-    ['goal', was.goal !== now.goal], ['confirmation', was.require_confirmation !== now.require_confirmation], ['deadline', deadline],
+    ['delivery mode', mode], ['digest hour', was.digest_hour !== now.digest_hour],
+    ['goal', was.goal !== now.goal], ['confirmation', confirmation], ['deadline', deadline],
   ];
   const changed = fields.filter(([, yes]) => yes).map(([name]) => name);
   if (!changed.length) return undefined;
   return {
     changed: changed.join(', '),
     // Turning confirmation off lets anyone sign in anyone's name: the log says so in so many words.
-    ...(was.require_confirmation !== now.require_confirmation ? { confirmation: now.require_confirmation ? 'on' : 'off' } : {}),
-    ...(was.delivery_mode !== now.delivery_mode ? { mode: now.delivery_mode } : {}),
+    ...(confirmation ? { confirmation: now.require_confirmation ? 'on' : 'off' } : {}),
+    ...(mode ? { mode: now.delivery_mode } : {}),
   };
 }
 

@@ -22,10 +22,6 @@ export async function caseUpdatesWithStats(db: Db, kase: Case, before?: number) 
   return { updates: await withAlertStats(db, updates), older };
 }
 
-/**
- * Posting a case update sends an alert to every follower, so it takes two steps: a preview of
- * the email with the number of subscribers it will reach, then the send.
- */
 /** What subscribers may have in their inboxes (those cannot be taken back), and what is stopped. */
 function withdrawnAlerts(out: number, dropped: number): string {
   const alerts = (n: number) => `${n} ${n === 1 ? 'alert' : 'alerts'}`;
@@ -35,6 +31,10 @@ function withdrawnAlerts(out: number, dropped: number): string {
   return 'no alert had gone out, and none will';
 }
 
+/**
+ * Posting a case update sends an alert to every follower, so it takes two steps: a preview of
+ * the email with the number of subscribers it will reach, then the send.
+ */
 export function updateRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
