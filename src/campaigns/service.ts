@@ -256,11 +256,12 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
   const refused = await frozenDetailErrors(db, existing, { caseId: kase.id, deliveryMode: c.deliveryMode, letter: c.letter });
   if (Object.keys(refused).length) throw new ValidationError(refused);
   return db.transaction(async (tx) => {
-    // A close that landed since `existing` was read keeps the letter too.
-    if (existing.status !== 'closed' && (await q.lockCampaign(tx, existing.id)).status === 'closed') {
-      const closed = closedLetterErrors(existing, c.letter);
-      if (Object.keys(closed).length) throw new ValidationError(closed);
-    }
+    // Checked again under the lock, which a signature's statement waits for: a signature stored
+    // since the check above was handled by the old mode and case (its letters may be out), and a
+    // close that landed meanwhile keeps the letter too.
+    const { status } = await q.lockCampaign(tx, existing.id);
+    const now = await frozenDetailErrors(tx, { ...existing, status }, { caseId: kase.id, deliveryMode: c.deliveryMode, letter: c.letter });
+    if (Object.keys(now).length) throw new ValidationError(now);
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
     if (!saved) throw new EditConflictError('campaign', (await getCampaign(tx, slug)).revision);

@@ -89,7 +89,8 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
 export function createConfirmComposer({ config, views, secret }: EmailDeps): Composer {
   return async (db, delivery) => {
     const p = await q.getConfirmParts(db, delivery.source_id);
-    if (!p || p.status !== 'pending') return null;
+    // Closed while the email waited: its link could only say that no letter will be sent.
+    if (!p || p.status !== 'pending' || p.campaign_status === 'closed') return null;
     const token = confirmToken(secret, p.id, p.confirm_round);
     // A later email's link works from now on, and the earlier ones stop (the first's is stored with the signature).
     if (p.confirm_round > 0) await q.useConfirmRound(db, p.id, p.confirm_round, hashToken(token));

@@ -120,23 +120,26 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        INSERT INTO deliveries (kind, source_id, campaign_id, recipient)
        SELECT 'confirm', id, campaign_id, email FROM sig WHERE inserted AND status = 'pending' ORDER BY id
        ON CONFLICT DO NOTHING RETURNING id, source_id
+     ), saved AS (
+       -- The campaign's revision and delivery mode as committed, not as this statement's snapshot
+       -- has them: a save that held the row while the signature waited for it (its key check) has
+       -- committed since, and a locking read returns the row it wrote (see bindSeenLetter). The key
+       -- check locks so anyway. A switch to a digest that committed meanwhile saw no signature
+       -- (this one was not committed): the letters go in the digest, not one by one as well.
+       SELECT c.id, c.revision, c.delivery_mode FROM campaigns c WHERE c.id IN (SELECT campaign_id FROM sig) FOR KEY SHARE
      ), letters AS (
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
        SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
-         FROM sig JOIN campaigns c ON c.id = sig.campaign_id AND c.delivery_mode = 'each'
+         FROM sig JOIN saved ON saved.id = sig.campaign_id AND saved.delivery_mode = 'each'
               JOIN targets t ON t.campaign_id = sig.campaign_id AND ${TARGET_WRITTEN}
         WHERE sig.inserted AND sig.status = 'confirmed'
         ORDER BY sig.id, t.position, t.id
        ON CONFLICT DO NOTHING RETURNING id, source_id
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
-     ), saved AS (
-       -- The campaign's revision as committed, not as this statement's snapshot has it: a save that
-       -- held the row while the signature waited for it (its key check) has committed since, and
-       -- a locking read returns the row it wrote (see bindSeenLetter). The key check locks so anyway.
-       SELECT c.id, c.revision FROM campaigns c WHERE c.id IN (SELECT campaign_id FROM sig) FOR KEY SHARE
      )
-     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode,
+     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation,
+            coalesce(saved.delivery_mode, c.delivery_mode) AS delivery_mode,
             coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
             coalesce(page.targets_changed, false) AS targets_changed, coalesce(page.letter_changed, false) AS letter_changed,

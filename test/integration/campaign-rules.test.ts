@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
+import type { Db } from '../../src/db/index.ts';
+import type { Delivery } from '../../src/deliveries/types.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
+import { until } from '../helpers/signing.ts';
+import { createComposers } from '../../workers/index.ts';
 
 describe('campaign rules that keep letters from being lost or doubled', () => {
   let ctx: TestContext;
@@ -53,6 +57,54 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await expect(change).rejects.toBeInstanceOf(ValidationError);
     const { rows } = await ctx.db.query<{ delivery_mode: string }>('SELECT delivery_mode FROM campaigns WHERE slug = $1', [signed.slug]);
     expect(rows[0]!.delivery_mode).toBe('each');
+  });
+
+  it('refuses the switch to a digest when someone signs between its first look and its save', async () => {
+    const c = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    // The signature commits after the save counted none and before it locks the campaign: its
+    // letters went one by one, and a digest would name the signer to every official again.
+    const signsMeanwhile: Db = {
+      ...ctx.db,
+      transaction: async (fn) => {
+        await sign(ctx.db, ctx, c.slug, { fullName: 'Quick Signer', email: `${uniq('quick')}@supporter.example` });
+        return ctx.db.transaction(fn);
+      },
+    };
+    const change = updateCampaignDetails(signsMeanwhile, c.slug, { caseSlug: c.caseSlug, title: 'Free Aigerim', letter: { subject: 'S', body: 'B' }, deliveryMode: 'digest' });
+    await expect(change).rejects.toMatchObject({ fields: { deliveryMode: expect.stringMatching(/once people have signed/) } });
+    expect((await getCampaign(ctx.db, c.slug)).delivery_mode).toBe('each');
+  });
+
+  it('sends the letters of a signature that waited for a switch to a digest in the digest only', async () => {
+    const c = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const campaign = await getCampaign(ctx.db, c.slug);
+    const email = `${uniq('waited')}@supporter.example`;
+    let signing: Promise<unknown> | undefined;
+    // The switch holds the campaign, as updateCampaignDetails does, while a signature's statement
+    // (begun before it committed, so its snapshot says `each`) waits for the row.
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
+      await tx.query(`UPDATE campaigns SET delivery_mode = 'digest' WHERE id = $1`, [campaign.id]);
+      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      signing = sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email });
+      const waiting = async () => (await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0;
+      await until(waiting, 'the signature to wait for the campaign');
+    });
+    await signing;
+    const { rows } = await ctx.db.query<{ n: number }>(
+      `SELECT count(d.id)::int AS n FROM signatures s LEFT JOIN deliveries d ON d.kind = 'letter' AND d.source_id = s.id WHERE s.email = $1`,
+      [email],
+    );
+    expect(rows).toEqual([{ n: 0 }]);
+  });
+
+  it('sends no confirmation email that waited while its campaign closed', async () => {
+    const c = await createLiveCampaign(ctx.db);
+    const email = `${uniq('closing')}@supporter.example`;
+    await sign(ctx.db, ctx, c.slug, { fullName: 'Closing Signer', email });
+    await changeCampaignStatus(ctx.db, c.slug, 'close');
+    const { rows: [delivery] } = await ctx.db.query<Delivery>(`SELECT * FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    expect(await createComposers(ctx).confirm!(ctx.db, delivery!)).toBeNull();
   });
 
   it('refuses to move a campaign to another case once people have signed, and allows it before', async () => {
