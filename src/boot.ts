@@ -13,7 +13,7 @@ import { settlesWithin } from './deadline.ts';
 import { createMailer } from './mail/transport.ts';
 import { createQueues } from './queues.ts';
 import { connectRedis } from './redis.ts';
-import { deriveToken } from './tokens.ts';
+import { secretFingerprint } from './tokens.ts';
 import { loadViews } from './views.ts';
 
 /** Shorter than this, a stored secret was cut short or tampered with: never sign with it. */
@@ -145,7 +145,7 @@ export async function openDatabase(
  * @throws ConfigError naming SESSION_SECRET.
  */
 export async function checkSecret(db: Queryable, secret: string, opts: { keep: boolean } = { keep: true }): Promise<void> {
-  const fingerprint = deriveToken(secret, 'secret-fingerprint', 0);
+  const fingerprint = secretFingerprint(secret);
   const stored = opts.keep
     ? await keepSetting(db, 'secret_fingerprint', fingerprint)
     : (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'secret_fingerprint'`)).rows[0]?.value;
@@ -153,7 +153,7 @@ export async function checkSecret(db: Queryable, secret: string, opts: { keep: b
     throw new ConfigError(
       'SESSION_SECRET: this database was first used with another secret, and the links already emailed (confirm, unsubscribe) ' +
         'only work with that one. Give every web and worker process the same SESSION_SECRET (or, on one machine, the same DATA_DIR). ' +
-        "To change the secret on purpose, which breaks every link sent so far, delete the row: DELETE FROM settings WHERE name = 'secret_fingerprint'.",
+        'To change the secret on purpose (every link sent so far stops working), stop every process and run `npm run cli -- rotate-secret` with the new SESSION_SECRET.',
     );
   }
 }

@@ -1,9 +1,11 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
 import { createLog } from './log.ts';
 import type { CommandReply, CommandRequest } from './db/embedded.ts';
+import { randomToken } from './tokens.ts';
 
 function fail(message: string): never {
   process.stderr.write(`appeal: ${message}\n`);
@@ -115,7 +117,8 @@ function cliConfig(): Config {
 async function forgetCounters(config: Config, email: string): Promise<CommandReply> {
   const [{ knownSecret }, { connectRedis }, { addressCounterKeys }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./web/middleware/limits.ts')]);
   const secret = knownSecret(config);
-  if (!secret) return { code: 0, stdout: '', stderr: '' };
+  // Their keys are keyed hashes: without the service's secret there is nothing to find them by.
+  if (!secret) return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here (run forget with the service's environment); they lapse on their own within a day\n` };
   let redis;
   try {
     redis = await connectRedis(config);
@@ -128,6 +131,43 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
   } finally {
     await redis.close();
   }
+}
+
+/**
+ * rotate-secret runs here, never in a running app, which would go on deriving links from the
+ * secret it started with. The new secret is SESSION_SECRET; unset, one is generated, written
+ * beside DATA_DIR/secret first (so a full disk fails before the database changes), and put in its
+ * place once the database has taken it.
+ */
+async function rotateSecretCommand(config: Config, request: CommandRequest): Promise<CommandReply> {
+  if (!config.databaseUrl) {
+    const { embeddedHolder } = await import('./db/embedded.ts');
+    if (embeddedHolder(config.dataDir)) {
+      return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and derives links from the secret it started with\n` };
+    }
+  }
+  if (config.sessionSecret) return execute(config, request);
+  const file = path.join(config.dataDir, 'secret');
+  const next = `${file}.new`;
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(next, `${randomToken(32)}\n`, { mode: 0o600 });
+  let reply: CommandReply;
+  try {
+    reply = await execute({ ...config, sessionSecret: fs.readFileSync(next, 'utf8').trim() }, request);
+  } catch (err) {
+    fs.rmSync(next, { force: true });
+    throw err;
+  }
+  if (reply.code !== 0) {
+    fs.rmSync(next, { force: true });
+    return reply;
+  }
+  try {
+    fs.renameSync(next, file);
+  } catch (err) {
+    return { ...reply, code: 1, stderr: `appeal: the database took the secret in ${next}, but it could not replace ${file} (${(err as Error).message}): rename it yourself before starting\n` };
+  }
+  return { ...reply, stdout: `${reply.stdout}the new secret is in ${file} (SESSION_SECRET is not set: a process that sets it needs this one)\n` };
 }
 
 const argv = process.argv.slice(2);
@@ -143,7 +183,12 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
   try {
     // A mistake in the command line is said before a database is opened or stdin is waited on.
     const config = cliConfig();
-    reply = usageProblem(argv) ?? (await execute(config, { argv, stdin: ['organizer:add', 'organizer:password'].includes(argv[0]) ? await readStdin() : '' }));
+    const command = argv[0];
+    const run = async () => {
+      const request = { argv, stdin: ['organizer:add', 'organizer:password'].includes(command) ? await readStdin() : '' };
+      return command === 'rotate-secret' ? rotateSecretCommand(config, request) : execute(config, request);
+    };
+    reply = usageProblem(argv) ?? (await run());
     if (argv[0] === 'forget' && reply.code === 0) {
       const counters = await forgetCounters(config, argv[1]!);
       reply = { ...reply, stdout: reply.stdout + counters.stdout, stderr: reply.stderr + counters.stderr };

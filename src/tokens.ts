@@ -8,6 +8,12 @@ export function deriveToken(secret: string, purpose: string, id: number): string
   return crypto.createHmac('sha256', secret).update(`${purpose}:${id}`).digest('base64url');
 }
 
+/**
+ * What the database keeps of the secret its links are derived from (settings `secret_fingerprint`):
+ * a keyed hash of a constant, so a process with another secret is told, and the secret is not kept.
+ */
+export const secretFingerprint = (secret: string) => deriveToken(secret, 'secret-fingerprint', 0);
+
 /** Random tokens shown once (API tokens). */
 export function randomToken(bytes = 32): string {
   return crypto.randomBytes(bytes).toString('base64url');

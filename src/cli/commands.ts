@@ -6,6 +6,7 @@ import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
 import { forgetPerson, purgeExpired } from '../retention/service.ts';
+import { rotateSecret } from '../secret-rotation.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
 
@@ -23,6 +24,9 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 rate-limit counters in Redis that named the address
   purge                         delete now what retention would: unconfirmed signatures and
                                 subscribers, and subscribers who left or bounced long enough ago
+  rotate-secret                 tie the database to a new secret, with every process stopped:
+                                SESSION_SECRET's value, or (unset) a new one written to
+                                DATA_DIR/secret; every link emailed before stops working
 `;
 
 class UsageError extends Error {
@@ -55,7 +59,7 @@ const WITH_EMAIL = {
   forget: { options: {}, usage: 'forget <email>' },
   'token:create': { options: { label: { type: 'string' } }, usage: 'token:create <email> [--label "what for"]' },
 } as const satisfies Record<string, { options: OptionSpec; usage: string }>;
-const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge'];
+const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge', 'rotate-secret'];
 
 /** A command line read; the values of its options as parseArgs gives them. */
 type Parsed = { command: string; email: string; values: Record<string, unknown> };
@@ -85,8 +89,11 @@ export function usageProblem(argv: string[]): CommandReply | undefined {
   }
 }
 
+/** What the commands read of the configuration; `sessionSecret` is the new secret for rotate-secret. */
+type CommandConfig = Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays' | 'sessionSecret'>;
+
 /** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
-async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, argv: string[], stdin: string): Promise<string> {
+async function run(db: Db, config: CommandConfig, argv: string[], stdin: string): Promise<string> {
   const { command, email, values } = parse(argv);
   if (command !== 'migrate') await migrate(db);
   switch (command) {
@@ -130,6 +137,14 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced\n`;
     }
+    case 'rotate-secret': {
+      // The cli gives it: SESSION_SECRET, or one it generated (src/cli.ts).
+      if (!config.sessionSecret) throw new Error('rotate-secret: no new secret given (SESSION_SECRET)');
+      const rotated = await rotateSecret(db, config.sessionSecret);
+      if (rotated.kind === 'same') return 'the database uses this secret already: nothing changed\n';
+      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+      return `the database now uses the new secret; the links of ${n(rotated.signatures, 'signature', 'signatures')} and ${n(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
+    }
     default:
       // parse names only the commands above.
       throw new Error(`no code runs the command "${command}"`);
@@ -137,7 +152,7 @@ async function run(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 're
 }
 
 /** A command's outcome as exit code and output; failures a person can cause become one line. */
-export async function runCommand(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>, request: CommandRequest): Promise<CommandReply> {
+export async function runCommand(db: Db, config: CommandConfig, request: CommandRequest): Promise<CommandReply> {
   try {
     return { code: 0, stdout: await run(db, config, request.argv, request.stdin), stderr: '' };
   } catch (err) {

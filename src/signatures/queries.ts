@@ -380,3 +380,21 @@ export async function listLetterTexts(db: Queryable, campaignId: number) {
 export async function setLetterVersion(db: Queryable, signatureId: number, letterVersionId: number) {
   await db.query('UPDATE signatures SET letter_version_id = $2 WHERE id = $1', [signatureId, letterVersionId]);
 }
+
+/** A keyset page of signatures whose confirmation link is kept (its hash), with the round of their latest link. */
+export async function listConfirmLinks(db: Queryable, afterId: number, limit: number) {
+  const { rows } = await db.query<{ id: number; confirm_round: number }>(
+    'SELECT id, confirm_round FROM signatures WHERE id > $1 AND confirm_token_hash IS NOT NULL ORDER BY id LIMIT $2',
+    [afterId, limit],
+  );
+  return rows;
+}
+
+/** Replaces the kept hashes of confirmation links (a new secret derives other links). */
+export async function setConfirmTokenHashes(db: Queryable, ids: readonly number[], hashes: readonly string[]) {
+  await db.query(
+    `UPDATE signatures s SET confirm_token_hash = v.hash FROM unnest($1::bigint[], $2::text[]) AS v (id, hash)
+      WHERE s.id = v.id AND s.confirm_token_hash IS NOT NULL`,
+    [ids, hashes],
+  );
+}

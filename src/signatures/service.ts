@@ -30,6 +30,22 @@ export interface SignDeps {
 export const confirmToken = (secret: string, signatureId: number, round = 0) =>
   deriveToken(secret, round === 0 ? 'confirm-signature' : `confirm-signature-${round}`, signatureId);
 
+/**
+ * Derives the kept confirmation links again from a new secret (see rotateSecret): each signature's
+ * latest link, which an email still waiting is composed with. Links mailed before stop working.
+ * @returns how many signatures' links changed.
+ */
+export async function rederiveConfirmLinks(db: Queryable, secret: string, pageSize = 1_000): Promise<number> {
+  let changed = 0;
+  for (let afterId = 0; ; ) {
+    const page = await q.listConfirmLinks(db, afterId, pageSize);
+    if (page.length === 0) return changed;
+    afterId = page[page.length - 1]!.id;
+    await q.setConfirmTokenHashes(db, page.map((s) => s.id), page.map((s) => hashToken(confirmToken(secret, s.id, s.confirm_round))));
+    changed += page.length;
+  }
+}
+
 /** Letters for a confirmed signature: one per target now, or none yet when the campaign sends digests. */
 async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: string): Promise<number[]> {
   return deliveryMode === 'each' ? q.insertLetterDeliveries(tx, signature) : [];

@@ -277,3 +277,25 @@ export async function countSubscribersByStatus(db: Queryable) {
   const { rows } = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM subscribers GROUP BY status ORDER BY status');
   return rows;
 }
+
+/** A keyset page of subscribers with a link kept (the hash of their opt-in or manage link), and the round of their opt-in. */
+export async function listSubscriberLinks(db: Queryable, afterId: number, limit: number) {
+  const { rows } = await db.query<{ id: number; optin_round: number }>(
+    `SELECT id, optin_round FROM subscribers
+      WHERE id > $1 AND (confirm_token_hash IS NOT NULL OR manage_token_hash IS NOT NULL) ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows;
+}
+
+/** Replaces the kept hashes of subscribers' links; a link not kept (NULL) stays so. */
+export async function setSubscriberTokenHashes(db: Queryable, ids: readonly number[], optin: readonly string[], manage: readonly string[]) {
+  await db.query(
+    `UPDATE subscribers s
+        SET confirm_token_hash = CASE WHEN s.confirm_token_hash IS NULL THEN NULL ELSE v.optin END,
+            manage_token_hash = CASE WHEN s.manage_token_hash IS NULL THEN NULL ELSE v.manage END
+       FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v (id, optin, manage)
+      WHERE s.id = v.id`,
+    [ids, optin, manage],
+  );
+}

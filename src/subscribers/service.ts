@@ -28,6 +28,23 @@ export const optinToken = (secret: string, subscriber: Pick<Subscriber, 'id' | '
 export const manageToken = (secret: string, subscriberId: number) => deriveToken(secret, 'subscriber-manage', subscriberId);
 
 /**
+ * Derives subscribers' kept links again from a new secret (see rotateSecret): the latest opt-in
+ * link and the manage link every alert carries, so the next alert's unsubscribe works. Links
+ * mailed before stop working.
+ * @returns how many subscribers' links changed.
+ */
+export async function rederiveSubscriberLinks(db: Queryable, secret: string, pageSize = 1_000): Promise<number> {
+  let changed = 0;
+  for (let afterId = 0; ; ) {
+    const page = await q.listSubscriberLinks(db, afterId, pageSize);
+    if (page.length === 0) return changed;
+    afterId = page[page.length - 1]!.id;
+    await q.setSubscriberTokenHashes(db, page.map((s) => s.id), page.map((s) => hashToken(optinToken(secret, s))), page.map((s) => hashToken(manageToken(secret, s.id))));
+    changed += page.length;
+  }
+}
+
+/**
  * What requestSubscription checks, storing and sending nothing: a bot caught by the honeypot gets
  * the answer a person would, mistakes included, so it cannot tell it was caught.
  * @throws as requestSubscription does.

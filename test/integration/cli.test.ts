@@ -9,7 +9,11 @@ import { findOrganizerByEmail } from '../../src/organizers/service.ts';
 import { verifyPassword } from '../../src/organizers/passwords.ts';
 import { Redis } from 'ioredis';
 import { createTestContext, TEST_REDIS_URL, type TestContext } from '../helpers/context.ts';
-import { uniq } from '../helpers/fixtures.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { checkSecret } from '../../src/boot.ts';
+import { confirmToken, sign } from '../../src/signatures/service.ts';
+import { manageToken, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
+import { hashToken } from '../../src/tokens.ts';
 import { spawn } from 'node:child_process';
 import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
@@ -167,7 +171,6 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
   });
 
   it('forget erases a person: signatures, subscriber, emails to them and unsent letters; sent letters stay counted', async () => {
-    const { createLiveCampaign } = await import('../helpers/fixtures.ts');
     const { slug } = await createLiveCampaign(ctx.db);
     const person = `${uniq('Forget.Me')}@supporter.example`;
     const { rows: [camp] } = await ctx.db.query<{ id: number; case_id: number }>('SELECT id, case_id FROM campaigns WHERE slug = $1', [slug]);
@@ -199,6 +202,10 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
     expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\nand 2 rate-limit counters that named it\n', stderr: '' });
     expect(await ctx.redis.client.exists(...counters)).toBe(0);
+    // Without the service's secret the counters cannot be found: said, not passed over.
+    const blind = await cli({ ...ctx.env, SESSION_SECRET: '', DATA_DIR: freshDataDir }, ['forget', `${uniq('other')}@supporter.example`]);
+    expect(blind.code, blind.stderr).toBe(0);
+    expect(blind.stderr).toMatch(/^appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here/);
     const left = await ctx.db.query<{ n: number }>(
       `SELECT (SELECT count(*) FROM signatures WHERE lower(email) = lower($1))
             + (SELECT count(*) FROM subscribers WHERE lower(email) = lower($1))
@@ -226,6 +233,48 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
       expect(ran.stderr).toMatch(pattern);
     }
   });
+});
+
+describe('the cli rotating the secret (rotate-secret)', () => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres' });
+  }, 120_000);
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('ties the database to the new secret and derives the kept links again: those mailed before stop working, those mailed next work', async () => {
+    const old = ctx.secret;
+    await checkSecret(ctx.db, old);
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const signer = `${uniq('rotating')}@supporter.example`;
+    await sign(ctx.db, ctx, slug, { fullName: 'Rotating Signer', email: signer });
+    const subscriber = `${uniq('rotating')}@subscriber.example`;
+    await requestSubscription(ctx.db, ctx, { email: subscriber, caseSlug }, 'api');
+    const signature = (await ctx.db.query<{ id: number; confirm_token_hash: string }>('SELECT id, confirm_token_hash FROM signatures WHERE email = $1', [signer])).rows[0]!;
+    const sub = (await ctx.db.query<{ id: number; optin_round: number }>('SELECT id, optin_round FROM subscribers WHERE email = $1', [subscriber])).rows[0]!;
+    // Its alerts' link, as the first alert's fan-out keeps it.
+    await ctx.db.query('UPDATE subscribers SET manage_token_hash = $2 WHERE id = $1', [sub.id, hashToken(manageToken(old, sub.id))]);
+    const links = async () => (await ctx.db.query<{ confirm: string; optin: string; manage: string }>(
+      `SELECT s.confirm_token_hash AS confirm, b.confirm_token_hash AS optin, b.manage_token_hash AS manage
+         FROM signatures s, subscribers b WHERE s.id = $1 AND b.id = $2`,
+      [signature.id, sub.id],
+    )).rows[0]!;
+    expect(await links()).toEqual({ confirm: hashToken(confirmToken(old, signature.id)), optin: hashToken(optinToken(old, sub)), manage: hashToken(manageToken(old, sub.id)) });
+
+    const fresh = 'a new secret, long enough to count';
+    const rotated = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toMatch(/^the database now uses the new secret; the links of \d+ signatures? and \d+ subscribers? were derived again/);
+    expect(await links()).toEqual({ confirm: hashToken(confirmToken(fresh, signature.id)), optin: hashToken(optinToken(fresh, sub)), manage: hashToken(manageToken(fresh, sub.id)) });
+    await expect(checkSecret(ctx.db, fresh)).resolves.toBeUndefined();
+    await expect(checkSecret(ctx.db, old)).rejects.toThrow(/SESSION_SECRET: this database was first used with another secret/);
+
+    const again = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
+    expect([again.code, again.stdout]).toEqual([0, 'the database uses this secret already: nothing changed\n']);
+  }, 120_000);
 });
 
 describe('the cli on the embedded database (DATA_DIR)', () => {
@@ -269,6 +318,35 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
       await db.close();
     }
     expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
+  }, 300_000);
+
+  it('rotate-secret refuses while the app holds the database, and without SESSION_SECRET puts a new secret in DATA_DIR/secret', async () => {
+    const secretFile = path.join(dataDir, 'secret');
+    fs.writeFileSync(secretFile, 'the secret this DATA_DIR began with\n', { mode: 0o600 });
+    const app = await openEmbedded(dataDir, createLog('silent'), async () => ({ code: 0, stdout: '', stderr: '' }));
+    try {
+      await checkSecret(app.db, 'the secret this DATA_DIR began with');
+      const refused = await cli({ DATA_DIR: dataDir }, ['rotate-secret']);
+      expect([refused.code, refused.stderr]).toEqual([1, `appeal: stop Appeal first: it holds the database in ${path.resolve(dataDir)} and derives links from the secret it started with\n`]);
+    } finally {
+      await app.close();
+    }
+    expect(fs.readFileSync(secretFile, 'utf8')).toBe('the secret this DATA_DIR began with\n');
+
+    const rotated = await cli({ DATA_DIR: dataDir }, ['rotate-secret']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain(`the new secret is in ${secretFile}`);
+    const secret = fs.readFileSync(secretFile, 'utf8').trim();
+    expect(secret).not.toBe('the secret this DATA_DIR began with');
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    expect(fs.statSync(secretFile).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(`${secretFile}.new`)).toBe(false);
+    const { db } = await openPglite(path.join(dataDir, 'pglite'));
+    try {
+      await expect(checkSecret(db, secret, { keep: false })).resolves.toBeUndefined();
+    } finally {
+      await db.close();
+    }
   }, 300_000);
 
   it('lets the app started while a command holds the database wait for it, not refuse to start', async () => {
