@@ -170,6 +170,49 @@ async function rotateSecretCommand(config: Config, request: CommandRequest): Pro
   return { ...reply, stdout: `${reply.stdout}the new secret is in ${file} (SESSION_SECRET is not set: a process that sets it needs this one)\n` };
 }
 
+/**
+ * import-embedded: the embedded database in DATA_DIR is copied into the empty one at DATABASE_URL
+ * (copyDatabase), then renamed, kept but no longer opened: a later start without DATABASE_URL
+ * must not carry on in the old copy as if nothing had moved.
+ */
+async function importEmbeddedCommand(config: Config): Promise<CommandReply> {
+  const failed = (message: string): CommandReply => ({ code: 1, stdout: '', stderr: `appeal: ${message}\n` });
+  const source = path.resolve(config.dataDir, 'pglite');
+  if (!config.databaseUrl) return failed('import-embedded copies into the database at DATABASE_URL: set it to a new, empty PostgreSQL database');
+  if (!fs.existsSync(path.join(source, 'PG_VERSION'))) return failed(`there is no embedded database in ${source} to import`);
+  const { embeddedHolder, openEmbedded } = await import('./db/embedded.ts');
+  if (embeddedHolder(config.dataDir)) return failed(`stop Appeal first: it holds the database in ${source} and would go on writing to it`);
+  const { copyDatabase, NotEmptyError } = await import('./db/copy.ts');
+  const target = openPostgres(config.databaseUrl, { max: 2 });
+  let counts;
+  try {
+    await target.query('SELECT 1').catch((err: Error) => {
+      throw new Error(`DATABASE_URL: cannot open the database: ${err.message}`);
+    });
+    const embedded = await openEmbedded(config.dataDir, createLog('warn'));
+    try {
+      counts = await copyDatabase(embedded.db, target);
+    } finally {
+      await embedded.close();
+    }
+  } catch (err) {
+    if (err instanceof NotEmptyError) return failed(err.message);
+    throw err;
+  } finally {
+    await target.close();
+  }
+  fs.renameSync(source, `${source}.imported`);
+  const rows = counts.reduce((sum, c) => sum + c.rows, 0);
+  return {
+    code: 0,
+    stdout:
+      `copied ${rows} ${rows === 1 ? 'row' : 'rows'} into the database at DATABASE_URL: ${counts.filter((c) => c.rows > 0).map((c) => `${c.table} ${c.rows}`).join(', ') || 'none'}\n` +
+      `${source} is now ${source}.imported: kept, no longer used\n` +
+      `start every process with this DATABASE_URL, the same QUEUE_PREFIX and the same secret (SESSION_SECRET, or ${path.resolve(config.dataDir, 'secret')})\n`,
+    stderr: '',
+  };
+}
+
 const argv = process.argv.slice(2);
 // `token:create --help` asks for help too, and must not open a database or make a token.
 if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
@@ -186,7 +229,9 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
     const command = argv[0];
     const run = async () => {
       const request = { argv, stdin: ['organizer:add', 'organizer:password'].includes(command) ? await readStdin() : '' };
-      return command === 'rotate-secret' ? rotateSecretCommand(config, request) : execute(config, request);
+      if (command === 'rotate-secret') return rotateSecretCommand(config, request);
+      if (command === 'import-embedded') return importEmbeddedCommand(config);
+      return execute(config, request);
     };
     reply = usageProblem(argv) ?? (await run());
     if (argv[0] === 'forget' && reply.code === 0) {

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import http, { type Server } from 'node:http';
+import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
@@ -117,6 +119,12 @@ async function main(mode: Mode): Promise<void> {
     } else if (workers && ctx.mailer.kind === 'smtp') {
       warnings.push(`PUBLIC_URL is not set: links in the emails sent through SMTP_URL start with ${config.publicUrl}, which opens on this machine alone. Set PUBLIC_URL to the public address`);
     }
+  }
+  // What an install started on the default and then given a DATABASE_URL left behind: its data is
+  // not in the database this process uses.
+  const embedded = path.resolve(config.dataDir, 'pglite');
+  if (config.databaseUrl && fs.existsSync(path.join(embedded, 'PG_VERSION'))) {
+    warnings.push(`DATABASE_URL is set, and ${embedded} holds an embedded database this process does not use. To move its data, stop Appeal and run: npm run cli -- import-embedded (into an empty database)`);
   }
   for (const warning of warnings) {
     lines.push(`  Warning: ${warning}.`);

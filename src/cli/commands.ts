@@ -24,6 +24,9 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 rate-limit counters in Redis that named the address
   purge                         delete now what retention would: unconfirmed signatures and
                                 subscribers, and subscribers who left or bounced long enough ago
+  import-embedded               copy the embedded database in DATA_DIR/pglite into the empty
+                                database at DATABASE_URL, with every process stopped; then
+                                DATA_DIR/pglite is renamed pglite.imported
   rotate-secret                 tie the database to a new secret, with every process stopped:
                                 SESSION_SECRET's value, or (unset) a new one written to
                                 DATA_DIR/secret; every link emailed before stops working
@@ -59,7 +62,7 @@ const WITH_EMAIL = {
   forget: { options: {}, usage: 'forget <email>' },
   'token:create': { options: { label: { type: 'string' } }, usage: 'token:create <email> [--label "what for"]' },
 } as const satisfies Record<string, { options: OptionSpec; usage: string }>;
-const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge', 'rotate-secret'];
+const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge', 'rotate-secret', 'import-embedded'];
 
 /** A command line read; the values of its options as parseArgs gives them. */
 type Parsed = { command: string; email: string; values: Record<string, unknown> };
@@ -145,6 +148,9 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       return `the database now uses the new secret; the links of ${n(rotated.signatures, 'signature', 'signatures')} and ${n(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
     }
+    case 'import-embedded':
+      // It opens two databases, not the one a command is given (src/cli.ts).
+      throw new Error('import-embedded runs in the cli itself, with every process stopped');
     default:
       // parse names only the commands above.
       throw new Error(`no code runs the command "${command}"`);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPglite } from '../../src/db/index.ts';
+import { openPglite, type Db } from '../../src/db/index.ts';
 import { openEmbedded } from '../../src/db/embedded.ts';
 import { createLog } from '../../src/log.ts';
 import { findOrganizerByEmail } from '../../src/organizers/service.ts';
@@ -14,6 +14,7 @@ import { checkSecret } from '../../src/boot.ts';
 import { confirmToken, sign } from '../../src/signatures/service.ts';
 import { manageToken, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { hashToken } from '../../src/tokens.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { spawn } from 'node:child_process';
 import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
@@ -275,6 +276,80 @@ describe('the cli rotating the secret (rotate-secret)', () => {
     const again = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
     expect([again.code, again.stdout]).toEqual([0, 'the database uses this secret already: nothing changed\n']);
   }, 120_000);
+});
+
+describe('the cli moving the embedded database to PostgreSQL (import-embedded)', () => {
+  let dataDir: string;
+  let secondDir: string;
+  let target: TestDb;
+  const secret = 'the secret of this embedded install';
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-import-'));
+    secondDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-import-'));
+    target = await createTestDb('postgres');
+  }, 120_000);
+  afterAll(async () => {
+    for (const dir of [dataDir, secondDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await target?.close();
+  });
+
+  /** Every row of every table, as JSON text in one order, with times in one zone. */
+  const everyRow = async (db: Db) => {
+    await db.query(`SET TIME ZONE 'UTC'`);
+    const { rows: tables } = await db.query<{ name: string }>(`SELECT relname AS name FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r' AND relname <> 'schema_migrations' ORDER BY 1`);
+    const all: Record<string, string[]> = {};
+    for (const { name } of tables) all[name] = (await db.query<{ row: string }>(`SELECT to_json(t)::text AS row FROM ${name} t ORDER BY to_json(t)::text COLLATE "C"`)).rows.map((r) => r.row);
+    return all;
+  };
+
+  it('copies every row with its id into an empty database, keeps the sequences where they were, and puts the embedded database aside', async () => {
+    const organizer = `${uniq('moving')}@appeal.test`;
+    expect((await cli({ DATA_DIR: dataDir }, ['organizer:add', organizer, '--admin'], 'correct horse battery staple\n')).code).toBe(0);
+    expect((await cli({ DATA_DIR: dataDir }, ['seed-demo'])).code).toBe(0);
+    const embedded = await openEmbedded(dataDir, createLog('silent'));
+    try {
+      await checkSecret(embedded.db, secret);
+      const { slug } = await createLiveCampaign(embedded.db);
+      const { rows: [campaign] } = await embedded.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);
+      // Ids taken ahead, as the sign form takes them a hundred at a time: the copy goes on after them.
+      await embedded.db.query(`SELECT nextval(pg_get_serial_sequence('signatures', 'id')) FROM generate_series(1, 5)`);
+      await embedded.db.query(
+        `INSERT INTO signatures (campaign_id, full_name, email, city, personal_note, status, confirm_token_hash, confirmed_at)
+         VALUES ($1, 'Aısha "Moved" Ñandú', 'moved@supporter.example', 'Алматы', E'line one\nline two 🌱', 'confirmed', 'hash-1', now())`,
+        [campaign!.id],
+      );
+    } finally {
+      await embedded.close();
+    }
+    const source = (await openPglite(path.join(dataDir, 'pglite'))).db;
+    const before = { all: await everyRow(source), next: (await source.query<{ id: string }>(`SELECT last_value::text AS id FROM pg_sequences WHERE sequencename = 'signatures_id_seq'`)).rows[0]!.id };
+    await source.close();
+
+    const moved = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/^copied \d+ rows into the database at DATABASE_URL: .*organizers 1.*signatures 1/);
+    expect(moved.stdout).toContain(`${path.join(dataDir, 'pglite')} is now ${path.join(dataDir, 'pglite')}.imported`);
+    expect(fs.existsSync(path.join(dataDir, 'pglite'))).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'))).toBe(true);
+
+    expect(await everyRow(target.db)).toEqual(before.all);
+    const { rows: [next] } = await target.db.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence('signatures', 'id'))::text AS id`);
+    expect(BigInt(next!.id)).toBe(BigInt(before.next) + 1n);
+    // The same installation: its secret and its organizer's password work there.
+    await expect(checkSecret(target.db, secret, { keep: false })).resolves.toBeUndefined();
+    expect(await verifyPassword('correct horse battery staple', (await findOrganizerByEmail(target.db, organizer))!.password_hash)).toBe(true);
+
+    // Nothing left to import; and a second embedded database is not poured into the first's.
+    const again = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
+    expect([again.code, again.stderr]).toEqual([1, `appeal: there is no embedded database in ${path.join(dataDir, 'pglite')} to import\n`]);
+    expect((await cli({ DATA_DIR: secondDir }, ['seed-demo'])).code).toBe(0);
+    const refused = await cli({ DATA_DIR: secondDir, DATABASE_URL: target.url! }, ['import-embedded']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^appeal: the database to copy into is not empty \(table \w+ has rows\): copy into a new, empty database\n$/);
+    expect(fs.existsSync(path.join(secondDir, 'pglite', 'PG_VERSION'))).toBe(true);
+    expect(await everyRow(target.db)).toEqual(before.all);
+  }, 300_000);
 });
 
 describe('the cli on the embedded database (DATA_DIR)', () => {

@@ -98,11 +98,14 @@ describe('starting with another secret than the database was first used with', (
   });
 });
 
-describe('a web process of its own without PUBLIC_URL', () => {
-  it('warns that its share links and cookies are for this machine', async () => {
+describe('a web process of its own without PUBLIC_URL, given a DATABASE_URL beside an embedded database', () => {
+  it('warns that its share links and cookies are for this machine, and that the embedded data is not used', async () => {
     const { createTestContext } = await import('../helpers/context.ts');
     const { spawn } = await import('node:child_process');
     const ctx = await createTestContext({ db: 'postgres' });
+    // What the default start left in DATA_DIR before DATABASE_URL was set.
+    fs.mkdirSync(path.join(ctx.dataDir, 'pglite'), { recursive: true });
+    fs.writeFileSync(path.join(ctx.dataDir, 'pglite', 'PG_VERSION'), '17\n');
     const port = String(await freePort());
     const web = spawn(process.execPath, ['scripts/start.mjs', 'web'], { cwd: ROOT, env: { ...process.env, ...ctx.env, PORT: port, PUBLIC_URL: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
     try {
@@ -110,6 +113,7 @@ describe('a web process of its own without PUBLIC_URL', () => {
       web.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
       await eventually(async () => (said.includes('Appeal (web) is running.') ? true : undefined), 60_000);
       expect(said).toContain(`Warning: PUBLIC_URL is not set: the share links on its pages start with http://localhost:${port}`);
+      expect(said).toContain(`Warning: DATABASE_URL is set, and ${path.resolve(ctx.dataDir, 'pglite')} holds an embedded database this process does not use. To move its data, stop Appeal and run: npm run cli -- import-embedded`);
     } finally {
       web.kill('SIGTERM');
       await new Promise((r) => web.once('exit', r));
