@@ -95,7 +95,8 @@ async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> 
 const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 
 
-export type SendOutcome = 'sent' | 'skipped' | 'retry' | 'failed' | 'suppressed';
+/** `missing`: no row has the job's id (deleted by retention or `forget`, or the job is another database's). */
+export type SendOutcome = 'sent' | 'skipped' | 'missing' | 'retry' | 'failed' | 'suppressed';
 
 interface SendError {
   responseCode?: number;
@@ -165,7 +166,7 @@ export async function sendDelivery(
       await job.moveToDelayed(state.lease_until.getTime() + 1000, token);
       throw new DelayedError();
     }
-    return 'skipped';
+    return state ? 'skipped' : 'missing';
   }
   if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient)))) {
     await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', { untried: true }));

@@ -341,6 +341,23 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect((await deliveriesOf(ctx.db, campaign))[0]).toMatchObject({ status: 'sent', attempts: 1, message_id: row!.message_id });
   });
 
+  it('a job for a delivery this database has no row for sends nothing, and says so apart', async () => {
+    // Another database's job on the same prefix (a restored copy started on this Redis), or a row deleted since.
+    const id = Number((await ctx.db.query<{ id: string }>(`SELECT coalesce(max(id), 0) + 1000 AS id FROM deliveries`)).rows[0]!.id);
+    const outcome = new Promise<unknown>((resolve) => {
+      const onCompleted = (job: Job, result: unknown) => {
+        if (job.data.deliveryId !== id) return;
+        workers.workers[0]!.off('completed', onCompleted);
+        resolve(result);
+      };
+      workers.workers[0]!.on('completed', onCompleted);
+    });
+    const before = ctx.sink!.messages.length;
+    await enqueueDeliveries(ctx.queues, [id]);
+    expect(await outcome).toBe('missing');
+    expect(ctx.sink!.messages.length).toBe(before);
+  });
+
   it('a letter that cannot be composed gives its lease back, and goes out once when the cause is fixed', async () => {
     const campaign = await createLetterCampaign(ctx.db, 1);
     // Saved templates compile; a row changed behind the app's back is what a bug would look like.
