@@ -182,14 +182,17 @@ export async function markUnsubscribed(db: Queryable, id: number) {
 }
 
 /**
- * Makes the active subscriptions exactly `caseIds` (0 stands for all cases). Unknown case ids
- * are dropped by the join. A pending subscription the subscriber now ticks becomes active: the
- * manage link proves the address as well as the opt-in would.
+ * Makes the active subscriptions among `shownIds` exactly `caseIds` (0 stands for all cases): a
+ * subscription the form did not show is left as it is. Unknown case ids are dropped by the join.
+ * A pending subscription the subscriber now ticks becomes active: the manage link proves the
+ * address as well as the opt-in would.
  */
-export async function replaceSubscriptions(db: Queryable, subscriberId: number, caseIds: number[], source: string) {
+export async function replaceSubscriptions(db: Queryable, subscriberId: number, shownIds: number[], caseIds: number[], source: string) {
   const { rows: dropped } = await db.query<{ status: string }>(
-    'DELETE FROM subscriptions WHERE subscriber_id = $1 AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[])) RETURNING status',
-    [subscriberId, caseIds],
+    `DELETE FROM subscriptions
+      WHERE subscriber_id = $1 AND coalesce(case_id, 0) = ANY ($3::bigint[]) AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[]))
+      RETURNING status`,
+    [subscriberId, caseIds, shownIds],
   );
   if (dropped.some((d) => d.status === 'pending')) await forgetDroppedOptins(db, [subscriberId]);
   await db.query(
@@ -219,20 +222,29 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
   );
 }
 
+/** The most cases the preferences page lists: those followed, then others by name. */
+export const CASES_TO_FOLLOW = 500;
+
 /**
  * The cases a subscriber may choose from: published ones made public by a campaign that left
- * draft or by an update, and those they follow already. A case an organizer is still preparing is
+ * draft or by an update, and those they follow already, which come first, so that however many
+ * cases there are the page shows each one followed. A case an organizer is still preparing is
  * not listed to every subscriber before it is announced.
  */
 export async function listCasesToFollow(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
-    `SELECT k.id, k.slug, k.person_name, k.status FROM cases k
-      WHERE (k.published
-             AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
-                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))
-         OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id AND x.subscriber_id = $1)
-      ORDER BY k.person_name, k.id LIMIT 500`,
-    [subscriberId],
+    `SELECT * FROM (
+       SELECT k.id, k.slug, k.person_name, k.status
+         FROM cases k LEFT JOIN subscriptions x ON x.case_id = k.id AND x.subscriber_id = $1
+        WHERE x.case_id IS NOT NULL
+           OR (k.published
+               AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+                    OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))
+        ORDER BY x.case_id IS NULL, k.person_name, k.id LIMIT $2
+     ) listed
+     -- Shown by name: following a case only decided that it made the cut.
+     ORDER BY person_name, id`,
+    [subscriberId, CASES_TO_FOLLOW],
   );
   return rows;
 }

@@ -237,9 +237,10 @@ export async function updatePreferences(db: Db, token: string, choice: { all: bo
   return db.transaction(async (tx) => {
     const subscriber = await byManageToken(tx, token);
     if (subscriber.status !== 'active') return false;
+    // What the page listed: a case it could not list (past CASES_TO_FOLLOW) keeps its subscription.
     const known = await q.listCasesToFollow(tx, subscriber.id);
     const ids = known.filter((c) => choice.caseSlugs.includes(c.slug)).map((c) => c.id);
-    await q.replaceSubscriptions(tx, subscriber.id, choice.all ? [0, ...ids] : ids, 'preferences page');
+    await q.replaceSubscriptions(tx, subscriber.id, [0, ...known.map((c) => c.id)], choice.all ? [0, ...ids] : ids, 'preferences page');
     return true;
   });
 }
@@ -287,6 +288,7 @@ export async function ensureManageToken(db: Queryable, secret: string, subscribe
 }
 
 export const getSubscriber = q.getSubscriber;
+export const CASES_TO_FOLLOW = q.CASES_TO_FOLLOW;
 
 /** Subscribers a keyset page at a time, with the cases each follows (console CSV export). */
 export const listSubscribersPage = q.listSubscribersPage;

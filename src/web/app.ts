@@ -13,6 +13,7 @@ import { apiRoutes } from './routes/api.ts';
 import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
+import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
 
 const PUBLIC_DIR = path.join(ROOT, 'public');
 /** Public forms are small; anything bigger is not a signature. */
@@ -72,6 +73,8 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use(healthRoutes(ctx));
   // The API reads JSON alone, each route with its own limit (src/web/routes/api.ts).
   app.use('/api/v1', apiRoutes(ctx, limits));
+  // The preferences form names each case ticked, and lists up to CASES_TO_FOLLOW of them.
+  app.post('/preferences/:token', express.urlencoded({ extended: false, limit: '64kb', parameterLimit: CASES_TO_FOLLOW + 10, verify: utf8Form }));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));
   app.use(express.json({ limit: BODY_LIMIT, verify: utf8Json }));
   app.use(refuseUnreadBody('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));

@@ -608,3 +608,43 @@ describe('subscribing from one address too often', () => {
     expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });
+
+describe('the preferences page of a subscriber when there are more cases than it lists', () => {
+  let ctx: TestContext;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '0' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+  }, 60_000);
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  it('lists the cases they follow whatever their names, and saves more than fifty ticked at once', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('many');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    // 520 announced cases whose names sort before the followed one's ("Aigerim Test").
+    await ctx.db.query(
+      `WITH k AS (
+         INSERT INTO cases (slug, person_name, summary, status)
+         SELECT 'many-' || g, 'Aa ' || lpad(g::text, 4, '0'), 'Detained.', 'detained' FROM generate_series(1, 520) g RETURNING id
+       ) INSERT INTO case_updates (case_id, title, body) SELECT id, 'Hearing set', 'A date was set.' FROM k`,
+    );
+    const page = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(page).toContain(`value="${caseSlug}" checked`);
+    expect(page.match(/name="cases"/g)).toHaveLength(500);
+
+    const more = Array.from({ length: 60 }, (_, i) => `many-${i + 1}`);
+    const saved = await postForm(`${base}/preferences/${manage}`, { cases: [caseSlug, ...more] });
+    expect(saved.status).toBe(303);
+    const { rows } = await ctx.db.query<{ n: number; followed: boolean }>(
+      `SELECT count(*)::int AS n, bool_or(c.slug = $2) AS followed FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
+         JOIN cases c ON c.id = x.case_id WHERE s.email = $1 AND x.status = 'active'`,
+      [email, caseSlug],
+    );
+    expect(rows).toEqual([{ n: 61, followed: true }]);
+  }, 60_000);
+});
