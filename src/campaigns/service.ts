@@ -128,9 +128,12 @@ export function signaturesChanged(db: Queryable, campaignId?: number): void {
   else publicCounts(db).delete(campaignId);
 }
 
-/** Campaigns for public pages (drafts are not), each with its signature counts (publicSignatureCounts). */
-export async function listPublicCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }) {
-  const campaigns = await q.listCampaigns(db, filter);
+/**
+ * Campaigns for public pages (drafts are not), changed last first, each with its signature counts
+ * (publicSignatureCounts); a keyset page after `before` (see listCampaigns), 200 unless `limit` says.
+ */
+export async function listPublicCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }, page: { before?: { updatedAt: string; id: number }; limit: number } = { limit: 200 }) {
+  const campaigns = await q.listCampaigns(db, filter, page);
   return Promise.all(campaigns.map(async (c) => ({ ...c, ...(await publicSignatureCounts(db, c.id)) })));
 }
 
@@ -328,6 +331,7 @@ export function detailErrors(slug: string, input: unknown): FieldErrors {
 }
 
 export const listCampaignOverview = q.listCampaignOverview;
+export const sumCampaignOverview = q.sumCampaignOverview;
 export const countSignaturesPerDay = q.countSignaturesPerDay;
 export const searchSignatures = q.searchSignatures;
 export type { CampaignOverview, SignatureListing } from './queries.ts';

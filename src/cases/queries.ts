@@ -66,7 +66,27 @@ export async function getCaseById(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function listCases(db: Queryable) {
-  const { rows } = await db.query<Case>('SELECT * FROM cases ORDER BY updated_at DESC, id DESC LIMIT 500');
+/** A keyset page of cases, changed last first, after `before` (a row's `cursor`: its time as Postgres writes it, and its id). */
+export async function listCasesPage(db: Queryable, before: { updatedAt: string; id: number } | undefined, limit: number) {
+  const { rows } = await db.query<Case & { cursor: string }>(
+    `SELECT *, updated_at::text || '~' || id AS cursor FROM cases
+      WHERE $1::timestamptz IS NULL OR (updated_at, id) < ($1::timestamptz, $2::bigint)
+      ORDER BY updated_at DESC, id DESC LIMIT $3`,
+    [before?.updatedAt ?? null, before?.id ?? 0, limit],
+  );
+  return rows;
+}
+
+/**
+ * The 500 cases changed last, and the case `alsoSlug` names wherever it falls: a campaign's own
+ * case must be on its edit form, or saving it would ask for one.
+ */
+export async function listCases(db: Queryable, alsoSlug?: string) {
+  const { rows } = await db.query<Case>(
+    `SELECT * FROM (SELECT * FROM cases ORDER BY updated_at DESC, id DESC LIMIT 500) recent
+     UNION SELECT * FROM cases WHERE slug = $1
+     ORDER BY updated_at DESC, id DESC`,
+    [alsoSlug ?? null],
+  );
   return rows;
 }

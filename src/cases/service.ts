@@ -82,3 +82,4 @@ export const getCaseById = q.getCaseById;
 /** The case with this slug, or undefined. */
 export const findCase = q.getCaseBySlug;
 export const listCases = q.listCases;
+export const listCasesPage = q.listCasesPage;

@@ -36,3 +36,13 @@ export function idParam(value: unknown, what: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new NotFoundError(what);
   return n;
 }
+
+/**
+ * Where a keyset page of a list ordered by time then id starts: the `cursor` of the page before's
+ * last row, `<time>~<id>` with the time as Postgres writes it (to the microsecond). Undefined when
+ * absent or not such a cursor, which shows the first page.
+ */
+export function timeCursor(value: unknown): { updatedAt: string; id: number } | undefined {
+  const m = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?[+-](?:0\d|1[0-4])(?::[0-5]\d)?)~(\d{1,15})$/.exec(typeof value === 'string' ? value : '');
+  return m ? { updatedAt: m[1]!, id: Number(m[2]) } : undefined;
+}

@@ -56,10 +56,12 @@ export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) 
 /** A public post is a signature or an address; anything bigger is not one. */
 const PUBLIC_BODY = '32kb';
 /**
- * An organizer's post: a summary and a letter of up to 20,000 characters each, which a client
- * escaping non-ASCII writes as six bytes a character, and up to 500 targets.
+ * An organizer's post at its largest: a summary and a letter of up to 20,000 characters each, and
+ * up to 500 targets of three 200-character fields and an address each, all of it outside ASCII
+ * from a client that escapes such characters (`\u0436`, six bytes a character, as JSON.stringify
+ * in Python does by default): about 2.9 MB.
  */
-const ORGANIZER_BODY = '1mb';
+const ORGANIZER_BODY = '3mb';
 const JSON_TYPES = ['application/json', 'application/*+json'];
 /** The body of a request that takes none: nothing, or an empty object. */
 const NO_FIELDS = z.object({});

@@ -9,7 +9,7 @@ import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedErr
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { errorSummary, idParam, typedValues } from '../forms.ts';
+import { errorSummary, idParam, timeCursor, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -17,6 +17,9 @@ import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { subscribeForm } from './subscribers.ts';
 
 /** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
+/** Live campaigns a page of the home page lists, changed last first. */
+const HOME_PAGE = 60;
+
 const SIGN_FIELDS = { full_name: 'fullName', email: 'email', city: 'city', country: 'country', personal_note: 'personalNote', subscribe: 'subscribe' } as const;
 
 function formToInput(body: Record<string, unknown>) {
@@ -100,9 +103,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const seeOther = (res: Response, url: string) => res.status(303).location(url).end();
   const checkEmail = (slug: string, res: Response) => seeOther(res, `/c/${encodeURIComponent(slug)}/check-email`);
 
-  router.get('/', async (_req, res) => {
-    const campaigns = await listPublicCampaigns(db, { status: 'live' });
-    page(res, 'home', { title: 'Campaigns', campaigns });
+  router.get('/', async (req, res) => {
+    const before = timeCursor(req.query.before);
+    const rows = await listPublicCampaigns(db, { status: 'live' }, { before, limit: HOME_PAGE + 1 });
+    const last = rows[HOME_PAGE - 1];
+    page(res, 'home', { title: 'Campaigns', campaigns: rows.slice(0, HOME_PAGE), paged: !!before, next: rows.length > HOME_PAGE && last ? last.cursor : undefined });
   });
 
   router.get('/c/:slug', async (req, res) => {

@@ -74,7 +74,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   const actor = (res: Response) => res.locals.organizer!.id;
 
   const renderForm = async (res: Response, data: { editing?: string; savedTitle?: string; values: Record<string, unknown>; errors?: FieldErrors; csv?: ReturnType<typeof parseTargetsCsv> }, status = 200) => {
-    const cases = (await listCases(db)).map((c) => ({ value: c.slug, label: `${c.person_name} (${c.slug})`, selected: c.slug === data.values.case_slug }));
+    const chosen = typeof data.values.case_slug === 'string' ? data.values.case_slug : undefined;
+    const cases = (await listCases(db, chosen)).map((c) => ({ value: c.slug, label: `${c.person_name} (${c.slug})`, selected: c.slug === chosen }));
     render(res, 'campaign-form', {
       // The heading names the campaign as saved: what is typed may be empty or a mistake.
       title: data.editing ? `Edit “${data.savedTitle}”` : 'New campaign',

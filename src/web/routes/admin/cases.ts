@@ -1,14 +1,17 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
-import { createCase, getCase, isAnnounced, listCases, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
+import { createCase, getCase, isAnnounced, listCasesPage, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { idParam } from '../../forms.ts';
+import { idParam, timeCursor } from '../../forms.ts';
 import { CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
+
+/** Cases a page of the console's list shows, changed last first. */
+const CASES_PAGE = 100;
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
 
@@ -43,8 +46,14 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     }, status);
   };
 
-  router.get('/cases', async (_req, res) => {
-    render(res, 'cases', { title: 'Cases', section: 'cases', cases: await listCases(db) });
+  router.get('/cases', async (req, res) => {
+    const before = timeCursor(req.query.before);
+    const rows = await listCasesPage(db, before, CASES_PAGE + 1);
+    const last = rows[CASES_PAGE - 1];
+    render(res, 'cases', {
+      title: 'Cases', section: 'cases', cases: rows.slice(0, CASES_PAGE), paged: !!before,
+      next: rows.length > CASES_PAGE && last ? last.cursor : undefined,
+    });
   });
 
   router.get('/cases/new', (_req, res) => renderForm(res, { values: { status: 'detained' } }));

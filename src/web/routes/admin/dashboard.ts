@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { listCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
+import { listCampaignOverview, sumCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
 import { countFailedByKind, countLongRetryingByKind } from '../../../deliveries/service.ts';
 import { KIND_NAMES, type DeliveryKind } from '../../../deliveries/types.ts';
 import type { Render } from './render.ts';
@@ -58,20 +58,19 @@ export function dashboardRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
 
   router.get('/', async (_req, res) => {
-    const [campaigns, failedByKind, retrying] = await Promise.all([
+    const [campaigns, totals, failedByKind, retrying] = await Promise.all([
       listCampaignOverview(ctx.db, { recentDays: RECENT_DAYS }),
+      // Of every campaign in scope, not only of those the table has room for.
+      sumCampaignOverview(ctx.db, { recentDays: RECENT_DAYS }),
       countFailedByKind(ctx.db),
       countLongRetryingByKind(ctx.db, RETRYING_MINUTES),
     ]);
-    const totals = campaigns.reduce(
-      (t, c) => ({ confirmed: t.confirmed + c.confirmed, pending: t.pending + c.pending, sent: t.sent + c.sent, failed: t.failed + c.failed }),
-      { confirmed: 0, pending: 0, sent: 0, failed: 0 },
-    );
     render(res, 'dashboard', {
       title: 'Dashboard',
       section: 'dashboard',
       campaigns,
-      live: campaigns.filter((c) => c.status === 'live').length,
+      notListed: totals.campaigns - campaigns.length,
+      live: totals.live,
       totals,
       attention: attentionFor(campaigns, failedByKind, retrying),
       recentDays: RECENT_DAYS,

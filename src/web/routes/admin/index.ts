@@ -22,12 +22,15 @@ import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
 
-/** Console forms: letters and case summaries run to 20,000 characters, which urlencoded may triple. */
-const FORM_LIMIT = '256kb';
+/**
+ * Console forms: a campaign's summary and letter run to 20,000 characters each, and a character
+ * outside ASCII is up to 4 bytes of UTF-8, each sent as three (`%E4`): 20,000 in Chinese are 540 kB.
+ */
+const FORM_LIMIT = '1mb';
 /** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
 const CSV_BYTES = 1024 * 1024;
-/** Room for a CSV form's other fields. */
-const FORM_BYTES = 256 * 1024;
+/** Room for a CSV form's other fields: as for any console form (FORM_LIMIT). */
+const FORM_BYTES = 1024 * 1024;
 const CSV_PATHS = ['/campaigns/new', '/campaigns/:slug/targets/import'];
 /** File inputs of the CSV forms → the text field whose place a chosen file takes. */
 const CSV_FILES: Record<string, string> = { targets_file: 'targets_csv', csv_file: 'csv' };
@@ -40,7 +43,7 @@ const CSV_FILES: Record<string, string> = { targets_file: 'targets_csv', csv_fil
  */
 function csvUpload(): RequestHandler[] {
   const declared: RequestHandler = (req, _res, next) => {
-    if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError('The form with its CSV is larger than 1 MB.');
+    if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError(`The form with its CSV is larger than ${(CSV_BYTES + FORM_BYTES) / (1024 * 1024)} MB.`);
     next();
   };
   const upload = multer({
@@ -135,7 +138,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(cookieParser(ctx.secret));
   router.use(loadSession(ctx));
   router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
-  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES, parameterLimit: 50, verify: utf8Form }));
+  router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES + FORM_BYTES, parameterLimit: 50, verify: utf8Form }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100, verify: utf8Form }));
   // Before the CSRF check, which would call a body it could not read an expired form.
   router.use(refuseUnreadBody('Console forms are sent as application/x-www-form-urlencoded, as the page itself sends them.'));

@@ -7,7 +7,7 @@ import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
 import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
-import { idParam } from '../../forms.ts';
+import { idParam, timeCursor } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
 
 const PAGE = 100;
@@ -44,9 +44,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   });
 
   router.get('/deliveries/failed', async (req, res) => {
-    // A page's last row's cursor, `<time>~<id>`: keyset paging in the list's own order.
-    const m = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?[+-](?:0\d|1[0-4])(?::[0-5]\d)?)~(\d{1,15})$/.exec(str(req.query.before));
-    const before = m ? { updatedAt: m[1]!, id: Number(m[2]) } : undefined;
+    const before = timeCursor(req.query.before);
     const [rows, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
     const last = rows[PAGE - 1];
     // Subscribers' addresses are for admins, as the subscriber list is; a signer's is on their campaign already.
