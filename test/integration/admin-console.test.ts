@@ -171,8 +171,8 @@ describe('the organizer console on PGlite', () => {
     const quiet = await client.get(`/admin/campaigns/${slug}/letter`);
     // Nobody waits yet: no notice (its wording is asserted below, once someone does).
     expect(quiet.text).not.toContain('A digest is written when it goes out');
-    const draft = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' }, 'draft');
-    expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, each target gets one letter');
+    const draft = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', digestHour: 17 }, 'draft');
+    expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, at 17:00 UTC, each target gets one letter');
 
     const { rows: [c] } = await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Wai Ting', 'wait@supporter.example', 'confirmed', now())`, [c!.id]);

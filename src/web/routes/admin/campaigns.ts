@@ -35,16 +35,19 @@ const STATUS_FILTERS: CampaignStatus[] = ['draft', 'live', 'paused', 'closed'];
 /** Campaigns on one page of the list. */
 const CAMPAIGNS_PAGE = 200;
 
-/** What each move does, said before it is done. */
+/** What each move does, said before it is done; `digest`, for a digest campaign sent at `hour` UTC. */
 const ACTIONS = {
-  launch: { verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.', digest: 'The campaign page becomes public and takes signatures. Once a day, each target gets one letter listing everyone who signed and confirmed since the last one (past 250 of them, in parts of 250, each saying which part it is).' },
+  launch: {
+    verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.',
+    digest: (hour: number) => `The campaign page becomes public and takes signatures. Once a day, at ${hour}:00 UTC, each target gets one letter listing everyone who signed and confirmed since the last one (past 250 of them, in parts of 250, each saying which part it is).`,
+  },
   pause: {
     verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.',
-    digest: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
+    digest: (_hour: number) => 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
   },
   close: {
     verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
-    digest: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
+    digest: (_hour: number) => 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
   },
 } as const;
 
@@ -187,7 +190,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const unconfirmed = action === 'close' && allowed ? (await getCampaignStats(db, campaign.slug)).signatures.pending : 0;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
-        explain: verb === 'Resume' ? RESUME : (campaign.delivery_mode === 'digest' && 'digest' in a && a.digest) || a.explain,
+        explain: verb === 'Resume' ? RESUME : campaign.delivery_mode === 'digest' ? a.digest(campaign.digest_hour) : a.explain,
         caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
