@@ -31,10 +31,18 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
   await queues.maintenance.upsertJobScheduler('digest', DIGEST_CHECKS, { name: 'digest', data: { task: 'digest' }, opts });
 }
 
-/** The quarter hour of the clock closest to `at`. */
-export function nearestQuarterHour(at: Date): Date {
+/** How far behind the scheduler's clock a worker's may be and still check for the quarter hour meant. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * The quarter hour of the clock a digest check at `at` is for: the last one begun, or one due
+ * within CLOCK_SKEW_MS (a worker whose clock is a little behind). Not the nearest: a check held
+ * up 8 minutes behind a long job would count as the next quarter hour's and send its digests
+ * early, and signers confirming meanwhile would wait a day.
+ */
+export function checkedQuarterHour(at: Date): Date {
   const quarter = 15 * 60_000;
-  return new Date(Math.round(at.getTime() / quarter) * quarter);
+  return new Date(Math.floor((at.getTime() + CLOCK_SKEW_MS) / quarter) * quarter);
 }
 
 export function createMaintenanceWorker(ctx: AppContext) {
@@ -58,7 +66,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
         case 'digest': {
           // As of the quarter hour this check is for: a worker whose clock is a little behind the
           // scheduler's must not find 21:00's digests not yet due until 21:15.
-          const runs = await runDueDigests(ctx.db, ctx.queues, nearestQuarterHour(new Date()));
+          const runs = await runDueDigests(ctx.db, ctx.queues, checkedQuarterHour(new Date()));
           if (runs.length) ctx.log.info({ digests: runs.map((r) => ({ campaignId: r.campaignId, signatures: r.signatures })) }, 'digests created');
           return { digests: runs.length };
         }
