@@ -127,11 +127,19 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        -- check locks so anyway. A switch to a digest that committed meanwhile saw no signature
        -- (this one was not committed): the letters go in the digest, not one by one as well.
        SELECT c.id, c.revision, c.delivery_mode FROM campaigns c WHERE c.id IN (SELECT campaign_id FROM sig) FOR KEY SHARE
+     ), written AS (
+       -- The targets a signature sending at once writes to, as committed, for the same reason: an
+       -- address corrected while the signature waited is the one its letters go to (the correction
+       -- moved the unsent letters it could see, and these it could not). Read with a lock only
+       -- where a confirmed signature was stored, so signatures that wait for confirmation lock none.
+       SELECT t.id, t.campaign_id, t.email, t.position FROM targets t JOIN saved ON saved.id = t.campaign_id
+        WHERE ${TARGET_WRITTEN} AND EXISTS (SELECT 1 FROM sig WHERE sig.campaign_id = t.campaign_id AND sig.inserted AND sig.status = 'confirmed')
+          FOR SHARE OF t
      ), letters AS (
        INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
        SELECT 'letter', sig.id, t.id, t.campaign_id, t.email
          FROM sig JOIN saved ON saved.id = sig.campaign_id AND saved.delivery_mode = 'each'
-              JOIN targets t ON t.campaign_id = sig.campaign_id AND ${TARGET_WRITTEN}
+              JOIN written t ON t.campaign_id = sig.campaign_id
         WHERE sig.inserted AND sig.status = 'confirmed'
         ORDER BY sig.id, t.position, t.id
        ON CONFLICT DO NOTHING RETURNING id, source_id

@@ -98,6 +98,31 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(rows).toEqual([{ n: 0 }]);
   });
 
+  it('writes to the corrected address when a signature waited for the correction', async () => {
+    const c = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const campaign = await getCampaign(ctx.db, c.slug);
+    const [judge] = await listTargets(ctx.db, campaign.id);
+    const corrected = `${uniq('corrected')}@court.example`;
+    const email = `${uniq('waited')}@supporter.example`;
+    let signing: Promise<unknown> | undefined;
+    // The correction holds the campaign, as updateTarget does, while a signature's statement
+    // (begun before it committed, so its snapshot has the old address) waits for the row.
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
+      await tx.query('UPDATE targets SET email = $2 WHERE id = $1', [judge!.id, corrected]);
+      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      signing = sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email });
+      const waiting = async () => (await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0;
+      await until(waiting, 'the signature to wait for the campaign');
+    });
+    await signing;
+    const { rows } = await ctx.db.query<{ recipient: string }>(
+      `SELECT d.recipient FROM signatures s JOIN deliveries d ON d.kind = 'letter' AND d.source_id = s.id WHERE s.email = $1 AND d.target_id = $2`,
+      [email, judge!.id],
+    );
+    expect(rows).toEqual([{ recipient: corrected }]);
+  });
+
   it('sends no confirmation email that waited while its campaign closed', async () => {
     const c = await createLiveCampaign(ctx.db);
     const email = `${uniq('closing')}@supporter.example`;
