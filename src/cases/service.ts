@@ -64,6 +64,17 @@ export async function whilePublished<T>(tx: Queryable, caseId: number, doing: st
   return act();
 }
 
+/**
+ * A published case, held so for the rest of the transaction `tx` (unpublishing waits for it): for
+ * a public request that announces it, such as asking to follow it.
+ * @throws NotFoundError when it is not published (unpublished meanwhile), as getPublicCase.
+ */
+export async function lockPublicCase(tx: Queryable, caseId: number): Promise<Case> {
+  const kase = await q.lockCase(tx, caseId, 'share');
+  if (!kase?.published) throw new NotFoundError('case');
+  return kase;
+}
+
 /** A case as the public sees it: one not published is not there. @throws NotFoundError */
 export async function getPublicCase(db: Queryable, slug: string): Promise<Case> {
   const c = await getCase(db, slug);

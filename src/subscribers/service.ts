@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db, Queryable } from '../db/index.ts';
-import { getPublicCase } from '../cases/service.ts';
+import { getPublicCase, lockPublicCase } from '../cases/service.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
@@ -64,6 +64,8 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
   const s = parseInput(subscribeInput, input);
   const kase = s.caseSlug ? await getPublicCase(db, s.caseSlug) : undefined;
   const outcome = await db.transaction(async (tx) => {
+    // Held until this commits: an unpublish meanwhile would not see this request, which announces the case.
+    if (kase) await lockPublicCase(tx, kase.id);
     const subscriber = await q.upsertSubscriber(tx, s.email);
     // The same request again moments later (a double click, a form sent twice): the email on its
     // way asks for it already. A new one would make its link, the one opened, "does not exist".
@@ -182,6 +184,9 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
  */
 export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] } | 'already-confirmed'> {
   return db.transaction(async (tx) => {
+    // The subscriber is locked before its subscriptions, in the order an unsubscribe takes them
+    // (the other order deadlocked, and the unsubscribe was lost), and what is pending read again.
+    await q.lockSubscriber(tx, (await findOptin(tx, token)).subscriber.id);
     const { subscriber, pending } = await findOptin(tx, token);
     if (pending.length === 0) return 'already-confirmed';
     // An address that bounced may have a new owner: what it followed before does not come back
@@ -235,8 +240,10 @@ export async function getPreferences(db: Queryable, token: string): Promise<Pref
  */
 export async function updatePreferences(db: Db, token: string, choice: { all: boolean; caseSlugs: string[] }): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const subscriber = await byManageToken(tx, token);
-    if (subscriber.status !== 'active') return false;
+    // Locked, its status read under the lock: an unsubscribe committing meanwhile would not see the
+    // subscriptions written here, and they would outlive it.
+    const subscriber = await q.lockSubscriber(tx, (await byManageToken(tx, token)).id);
+    if (subscriber?.status !== 'active') return false;
     // What the page listed: a case it could not list (past CASES_TO_FOLLOW) keeps its subscription.
     const known = await q.listCasesToFollow(tx, subscriber.id);
     const ids = known.filter((c) => choice.caseSlugs.includes(c.slug)).map((c) => c.id);

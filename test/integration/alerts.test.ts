@@ -339,7 +339,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     const long = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(40_000) }, apiToken);
     expect(long.status).toBe(422);
     expect((await long.json()).error.fields).toEqual({ body: 'must be at most 20000 characters' });
-    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(1_100_000) }, apiToken)).status).toBe(413);
+    expect((await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title: 't', body: 'x'.repeat(3_200_000) }, apiToken)).status).toBe(413);
     expect((await alertStats(99_999_999)).status).toBe(404);
     expect((await alertStats('abc' as unknown as number)).status).toBe(404);
   });
