@@ -54,15 +54,16 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
 }
 
 /**
- * Withdraws an update and drops its alerts that no worker has taken yet, in one statement. An
- * alert being sent at this moment still goes; those queued or waiting to retry do not. Its alerts
- * are locked first, so that one a worker claims meanwhile is counted as what it became.
- * @returns the update, how many alerts were dropped, and how many were sent or are being sent
- * (`out`: those cannot be taken back; a failed one reached no one); undefined when there is no such
- * update of that case, or it was withdrawn already (by this call's twin, say).
+ * Withdraws an update and drops its alerts that no worker has taken yet, in one statement: those
+ * queued or waiting to retry. One being sent at this moment goes if its worker had written it
+ * already, and is dropped when written after this (its composer finds the update withdrawn). Its
+ * alerts are locked first, so that one a worker claims meanwhile is counted as what it became.
+ * @returns the update, how many alerts were dropped, sent (those cannot be taken back; a failed one
+ * reached no one) and being sent; undefined when there is no such update of that case, or it was
+ * withdrawn already (by this call's twin, say).
  */
 export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
-  const { rows } = await db.query<CaseUpdate & { dropped: number; out: number }>(
+  const { rows } = await db.query<CaseUpdate & { dropped: number; sent: number; sending: number }>(
     `WITH taken AS (
        UPDATE case_updates SET withdrawn_at = now(), withdrawn_by = $3
         WHERE id = $2 AND case_id = $1 AND withdrawn_at IS NULL
@@ -74,7 +75,8 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
        RETURNING 1
      )
      SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped,
-            (SELECT count(*) FROM alerts WHERE status IN ('sent', 'sending'))::int AS out
+            (SELECT count(*) FROM alerts WHERE status = 'sent')::int AS sent,
+            (SELECT count(*) FROM alerts WHERE status = 'sending')::int AS sending
        FROM taken`,
     [caseId, id, by],
   );

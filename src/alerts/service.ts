@@ -193,18 +193,18 @@ export async function listCaseUpdates(
  * being sent (`out`).
  * @throws NotFoundError for an unknown case or an update not of that case.
  */
-export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; out: number; already: boolean }> {
+export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; sent: number; sending: number; already: boolean }> {
   const kase = await getCase(db, caseSlug);
   if (!Number.isSafeInteger(id)) throw new NotFoundError('update');
   const row = await q.withdrawCaseUpdate(db, kase.id, id, by);
   if (row) {
-    const { dropped, out, ...update } = row;
-    return { update, dropped, out, already: false };
+    const { dropped, sent, sending, ...update } = row;
+    return { update, dropped, sent, sending, already: false };
   }
   // Withdrawn already (two clicks, two organizers), or not an update of this case.
   const update = await q.getCaseUpdate(db, id);
   if (!update || update.case_id !== kase.id) throw new NotFoundError('update');
-  return { update, dropped: 0, out: 0, already: true };
+  return { update, dropped: 0, sent: 0, sending: 0, already: true };
 }
 
 /**

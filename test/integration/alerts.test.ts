@@ -292,7 +292,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       const withdrawing = withdrawCaseUpdate(ctx.db, caseSlug, u!.id, null);
       await new Promise((r) => setTimeout(r, 300));
       await worker.query('COMMIT');
-      expect(await withdrawing).toMatchObject({ dropped: 2, out: 1 });
+      expect(await withdrawing).toMatchObject({ dropped: 2, sent: 0, sending: 1 });
     } finally {
       await worker.end();
     }

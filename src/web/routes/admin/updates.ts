@@ -22,13 +22,18 @@ export async function caseUpdatesWithStats(db: Db, kase: Case, before?: number) 
   return { updates: await withAlertStats(db, updates), older };
 }
 
-/** What subscribers may have in their inboxes (those cannot be taken back), and what is stopped. */
-function withdrawnAlerts(out: number, dropped: number): string {
+/**
+ * What a withdrawal did to the update's alerts, for its flash: those sent cannot be taken back;
+ * those being sent go only if their worker had written them already; the rest are stopped.
+ */
+function withdrawnAlerts({ sent, sending, dropped }: { sent: number; sending: number; dropped: number }): string {
   const alerts = (n: number) => `${n} ${n === 1 ? 'alert' : 'alerts'}`;
-  if (out && dropped) return `${alerts(out)} had gone out or were on their way and cannot be taken back; the other ${alerts(dropped)} will not be sent`;
-  if (out) return `${alerts(out)} had gone out or were on their way and cannot be taken back`;
-  if (dropped) return `no alert had gone out, and its ${alerts(dropped)} will not be sent`;
-  return 'no alert had gone out, and none will';
+  if (!sent && !sending) return dropped ? `no alert had gone out, and its ${alerts(dropped)} will not be sent` : 'no alert had gone out, and none will';
+  return [
+    sent ? `${alerts(sent)} had gone out and cannot be taken back` : '',
+    sending ? `${alerts(sending)} ${sending === 1 ? 'was' : 'were'} being sent, and ${sending === 1 ? 'goes' : 'go'} only if already written` : '',
+    dropped ? `the other ${alerts(dropped)} will not be sent` : '',
+  ].filter(Boolean).join('; ');
 }
 
 /**
@@ -81,9 +86,9 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
     const id = idParam(req.params.id, 'update');
-    const { update, dropped, out, already } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
-    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, dropped, sent_or_sending: out });
-    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(out, dropped)}.`);
+    const { update, already, ...alerts } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
+    if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, ...alerts });
+    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(alerts)}.`);
     res.redirect(303, `/admin/cases/${String(req.params.slug)}#updates`);
   });
 
