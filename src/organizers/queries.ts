@@ -149,8 +149,13 @@ export async function deleteOrganizer(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function countAdmins(db: Queryable) {
-  return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizers WHERE role = 'admin'`)).rows[0]!.n;
+/**
+ * The admins' ids, their rows locked for the rest of the transaction (in id order, so two callers
+ * queue rather than deadlock): a change of roles that counts them cannot pass another's.
+ */
+export async function lockAdmins(db: Queryable): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>(`SELECT id FROM organizers WHERE role = 'admin' ORDER BY id FOR UPDATE`);
+  return rows.map((r) => r.id);
 }
 
 export interface ApiTokenListing {

@@ -6,7 +6,7 @@ import { settlesWithin } from '../deadline.ts';
 import { email } from '../campaigns/types.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { line } from '../cases/types.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors.ts';
 import { hashToken, randomToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { hashPassword, passwordWeakness } from './passwords.ts';
@@ -183,8 +183,9 @@ export interface ApiTokenUsed {
 }
 
 export async function recordAudit(db: Queryable, organizerId: number | null, action: string, object: string, detail?: object) {
-  // The actor's address is kept on the entry: it outlives the organizer's removal.
-  await db.query('INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, (SELECT email FROM organizers WHERE id = $1), $2, $3, $4)', [
+  // The actor's address is kept on the entry: it outlives the organizer's removal. One removed
+  // while their request ran is recorded without them, not refused after the act was done.
+  await db.query('INSERT INTO audit_log (organizer_id, actor, action, object, detail) SELECT o.id, o.email, $2, $3, $4 FROM (SELECT $1::bigint AS id) a LEFT JOIN organizers o ON o.id = a.id', [
     organizerId,
     action,
     object,
@@ -253,25 +254,42 @@ export async function unlockOrganizer(db: Queryable, actorId: number, organizerI
  * always manage organizers from the console.
  * @throws NotFoundError; ConflictError for the last admin.
  */
-export async function setOrganizerRole(db: Queryable, actorId: number, organizerId: number, role: 'admin' | 'organizer'): Promise<void> {
-  const organizer = await q.getOrganizer(db, organizerId);
-  if (!organizer) throw new NotFoundError('organizer');
-  if (organizer.role === role) return;
-  if (role === 'organizer' && (await q.countAdmins(db)) <= 1) throw new ConflictError('last_admin', 'The last admin cannot stop being an admin.');
-  await q.setRole(db, organizerId, role);
-  await recordAudit(db, actorId, 'organizer.role', `organizer:${organizerId}`, { role });
+export async function setOrganizerRole(db: Db, actorId: number, organizerId: number, role: 'admin' | 'organizer'): Promise<void> {
+  await db.transaction(async (tx) => {
+    const admins = await actingAdmins(tx, actorId);
+    const organizer = await q.getOrganizer(tx, organizerId);
+    if (!organizer) throw new NotFoundError('organizer');
+    if (organizer.role === role) return;
+    if (role === 'organizer' && admins.length <= 1) throw new ConflictError('last_admin', 'The last admin cannot stop being an admin.');
+    await q.setRole(tx, organizerId, role);
+    await recordAudit(tx, actorId, 'organizer.role', `organizer:${organizerId}`, { role });
+  });
+}
+
+/**
+ * The admins, locked (lockAdmins) before what a change of roles counts is read: two admins taking
+ * each other's rights at once left none. The actor must still be one of them.
+ * @throws ForbiddenError when the actor is no longer an admin (taken back or removed meanwhile).
+ */
+async function actingAdmins(tx: Queryable, actorId: number): Promise<number[]> {
+  const admins = await q.lockAdmins(tx);
+  if (!admins.includes(actorId)) throw new ForbiddenError('You are no longer an admin.');
+  return admins;
 }
 
 /**
  * Removes an organizer with their sessions and API tokens; the audit log keeps their actions.
  * @throws NotFoundError; ConflictError for oneself or the last admin.
  */
-export async function removeOrganizer(db: Queryable, actorId: number, organizerId: number): Promise<void> {
+export async function removeOrganizer(db: Db, actorId: number, organizerId: number): Promise<void> {
   if (actorId === organizerId) throw new ConflictError('self', 'You cannot remove yourself.');
-  const organizer = await q.getOrganizer(db, organizerId);
-  if (!organizer) throw new NotFoundError('organizer');
-  if (organizer.role === 'admin' && (await q.countAdmins(db)) <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
-  await q.deleteOrganizer(db, organizerId);
-  // The log's entries of theirs lose their author (ON DELETE SET NULL): this one keeps who it was.
-  await recordAudit(db, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role });
+  await db.transaction(async (tx) => {
+    const admins = await actingAdmins(tx, actorId);
+    const organizer = await q.getOrganizer(tx, organizerId);
+    if (!organizer) throw new NotFoundError('organizer');
+    if (organizer.role === 'admin' && admins.length <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
+    await q.deleteOrganizer(tx, organizerId);
+    // The log's entries of theirs lose their author (ON DELETE SET NULL): this one keeps who it was.
+    await recordAudit(tx, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role });
+  });
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganizer, listOrganizers, LOGIN_MAX_FAILURES } from '../../src/organizers/service.ts';
+import { addOrganizer, listOrganizers, LOGIN_MAX_FAILURES, setOrganizerRole } from '../../src/organizers/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -497,5 +497,36 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const download = await client.get(`/admin/outbox/${file}?download=1`);
     expect(download.status).toBe(200);
     expect(download.text.length).toBeGreaterThan(600_000);
+  });
+  it('keeps an admin when two admins take each other\'s rights at once', async () => {
+    // Only these two are admins; one has begun taking the other's rights (not yet committed).
+    await ctx.db.query(`UPDATE organizers SET role = 'organizer' WHERE role = 'admin'`);
+    const [a, b] = [await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db, 'admin')];
+    let asked: Promise<PromiseSettledResult<void>> | undefined;
+    await ctx.db.transaction(async (tx) => {
+      await tx.query(`UPDATE organizers SET role = 'organizer' WHERE id = $1`, [b.id]);
+      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      asked = setOrganizerRole(ctx.db, b.id, a.id, 'organizer').then(() => ({ status: 'fulfilled' as const, value: undefined }), (reason: unknown) => ({ status: 'rejected' as const, reason }));
+      for (let i = 0; i < 200; i++) {
+        if ((await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    });
+    // b is no longer an admin once the other change commits: theirs is refused, and a stays.
+    expect(await asked).toMatchObject({ status: 'rejected', reason: { name: 'ForbiddenError' } });
+    expect((await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows).toEqual([{ id: a.id }]);
+  });
+
+  it('sends an admin with a password someone else was shown to choose their own before the queues board, and refuses an organizer an admin\'s form before asking', async () => {
+    const { generatedPassword } = await addOrganizer(ctx.db, { email: `${uniq('handed')}@appeal.test`, role: 'admin' }, { handedOver: true });
+    const [admin] = (await ctx.db.query<{ email: string }>('SELECT email FROM organizers WHERE password_must_change ORDER BY id DESC LIMIT 1')).rows;
+    const fresh = new ConsoleClient(base);
+    expect((await fresh.login(admin!.email, generatedPassword)).status).toBe(303);
+    expect((await fresh.get('/admin/queues')).location).toBe('/admin/password?next=%2Fadmin%2Fqueues');
+    expect((await fresh.get('/admin/queues/api/queues')).status).toBe(303);
+
+    const { client } = await signedIn(base, ctx.db);
+    await client.open('/admin');
+    expect((await client.post('/admin/organizers/1/password', {})).status).toBe(403);
   });
 });

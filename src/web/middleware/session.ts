@@ -129,7 +129,9 @@ export const requireOrganizer: RequestHandler = (req, res, next) => {
  * works.
  */
 export const requireOwnPassword: RequestHandler = (req, res, next) => {
-  if (!res.locals.organizer?.password_must_change || req.path === '/password' || req.path === '/logout') return next();
+  // The full path: this also guards routers mounted deeper (the queues board at /admin/queues).
+  const path = req.baseUrl + req.path;
+  if (!res.locals.organizer?.password_must_change || path === '/admin/password' || path === '/admin/logout') return next();
   // Then on to the page they opened (the one a sign-in led to), as a page, not as a form sent again.
   const opened = req.method === 'GET' && req.originalUrl !== '/admin' ? `?next=${encodeURIComponent(req.originalUrl)}` : '';
   res.redirect(303, `/admin/password${opened}`);

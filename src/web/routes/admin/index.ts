@@ -137,7 +137,9 @@ export function adminRoutes(ctx: AppContext): Router {
   });
   router.use(cookieParser(ctx.secret));
   router.use(loadSession(ctx));
-  router.use('/queues', requireOrganizer, requireAdmin, queuesBoard(ctx));
+  // Behind the same gates as every console page: an organizer given a password by someone else
+  // chooses their own before anything else, this board too.
+  router.use('/queues', requireOrganizer, requireOwnPassword, requireAdmin, queuesBoard(ctx));
   router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES + FORM_BYTES, parameterLimit: 50, verify: utf8Form }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100, verify: utf8Form }));
   // Before the CSRF check, which would call a body it could not read an expired form.
@@ -148,7 +150,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(requireOrganizer);
   router.use(requireOwnPassword);
   // Admin-only forms are refused before they are asked about.
-  router.post(['/organizers/:id/remove', '/tokens/:id/revoke'], requireAdmin);
+  router.post(['/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'], requireAdmin);
   router.post(ASK_FIRST, askFirst(render));
   const areas = [dashboardRoutes, caseRoutes, updateRoutes, campaignRoutes, targetRoutes, letterRoutes, watchRoutes, operationsRoutes, peopleRoutes].map((area) => area(ctx, render));
   for (const area of areas) router.use(area);
