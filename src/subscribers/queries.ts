@@ -222,6 +222,15 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
   );
 }
 
+/**
+ * SQL: case `k` may be followed by the subscriber whose subscription to it, if any, is `x`: it is
+ * followed already, or published and announced (a campaign left draft, or an update was posted).
+ */
+const MAY_FOLLOW = `(x.case_id IS NOT NULL
+        OR (k.published
+            AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+                 OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL))))`;
+
 /** The most cases the preferences page lists: those followed, then others by name. */
 export const CASES_TO_FOLLOW = 500;
 
@@ -236,10 +245,7 @@ export async function listCasesToFollow(db: Queryable, subscriberId: number) {
     `SELECT * FROM (
        SELECT k.id, k.slug, k.person_name, k.status
          FROM cases k LEFT JOIN subscriptions x ON x.case_id = k.id AND x.subscriber_id = $1
-        WHERE x.case_id IS NOT NULL
-           OR (k.published
-               AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
-                    OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))
+        WHERE ${MAY_FOLLOW}
         ORDER BY x.case_id IS NULL, k.person_name, k.id LIMIT $2
      ) listed
      -- Shown by name: following a case only decided that it made the cut.
@@ -247,6 +253,16 @@ export async function listCasesToFollow(db: Queryable, subscriberId: number) {
     [subscriberId, CASES_TO_FOLLOW],
   );
   return rows;
+}
+
+/** Of the cases these slugs name, the ids of those the subscriber may follow (see listCasesToFollow), however many there are. */
+export async function casesToFollowBySlug(db: Queryable, subscriberId: number, slugs: readonly string[]) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT k.id FROM cases k LEFT JOIN subscriptions x ON x.case_id = k.id AND x.subscriber_id = $1
+      WHERE k.slug = ANY ($2::text[]) AND ${MAY_FOLLOW}`,
+    [subscriberId, slugs],
+  );
+  return rows.map((r) => r.id);
 }
 
 export interface SubscriberExportRow {

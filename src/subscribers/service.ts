@@ -238,16 +238,18 @@ export async function getPreferences(db: Queryable, token: string): Promise<Pref
  * @returns false when nothing could change (not active).
  * @throws NotFoundError for an unknown link.
  */
-export async function updatePreferences(db: Db, token: string, choice: { all: boolean; caseSlugs: string[] }): Promise<boolean> {
+export async function updatePreferences(db: Db, token: string, choice: { all: boolean; caseSlugs: string[]; listed?: number[] }): Promise<boolean> {
   return db.transaction(async (tx) => {
     // Locked, its status read under the lock: an unsubscribe committing meanwhile would not see the
     // subscriptions written here, and they would outlive it.
     const subscriber = await q.lockSubscriber(tx, (await byManageToken(tx, token)).id);
     if (subscriber?.status !== 'active') return false;
-    // What the page listed: a case it could not list (past CASES_TO_FOLLOW) keeps its subscription.
-    const known = await q.listCasesToFollow(tx, subscriber.id);
-    const ids = known.filter((c) => choice.caseSlugs.includes(c.slug)).map((c) => c.id);
-    await q.replaceSubscriptions(tx, subscriber.id, [0, ...known.map((c) => c.id)], choice.all ? [0, ...ids] : ids, 'preferences page');
+    // What the page listed (`listed`, the form says; else what it would list now) is what the
+    // save decides: a case it did not list (past CASES_TO_FOLLOW) keeps its subscription, and
+    // one it listed is followed if ticked, wherever cases announced since put it.
+    const listed = choice.listed ?? (await q.listCasesToFollow(tx, subscriber.id)).map((c) => c.id);
+    const ids = await q.casesToFollowBySlug(tx, subscriber.id, choice.caseSlugs);
+    await q.replaceSubscriptions(tx, subscriber.id, [0, ...listed], choice.all ? [0, ...ids] : ids, 'preferences page');
     return true;
   });
 }

@@ -649,6 +649,30 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
       [email, caseSlug],
     );
     expect(rows).toEqual([{ n: 61, followed: true }]);
+
+    // The page's last case not followed is ticked after a case that sorts first was announced: the save
+    // decides what the page listed, so it is followed, though the list would now end before it.
+    const opened = await (await fetch(`${base}/preferences/${manage}`)).text();
+    const listed = /name="listed" value="([\d ]+)"/.exec(opened)![1]!;
+    const last = [...opened.matchAll(/name="cases" type="checkbox" value="([^"]+)">/g)].at(-1)![1]!;
+    await ctx.db.query(
+      `WITH k AS (INSERT INTO cases (slug, person_name, summary, status) VALUES ($1, 'Aa 0000', 'Detained.', 'detained') RETURNING id)
+       INSERT INTO case_updates (case_id, title, body) SELECT id, 'Arrested', 'Today.' FROM k`,
+      [uniq('first')],
+    );
+    const ticked = [...opened.matchAll(/name="cases" type="checkbox" value="([^"]+)" checked/g)].map((m) => m[1]!);
+    expect((await postForm(`${base}/preferences/${manage}`, { cases: [...ticked, last], listed })).status).toBe(303);
+    const following = async () => (await ctx.db.query<{ slug: string }>(
+      `SELECT c.slug FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id JOIN cases c ON c.id = x.case_id WHERE s.email = $1 AND x.status = 'active' ORDER BY c.slug`,
+      [email],
+    )).rows.map((r) => r.slug);
+    expect(await following()).toContain(last);
+    expect(await following()).toHaveLength(62);
+    // What a page did not list is left as it is: only many-1 was listed, and it is unticked.
+    const { rows: [one] } = await ctx.db.query<{ id: number }>(`SELECT id FROM cases WHERE slug = 'many-1'`);
+    expect((await postForm(`${base}/preferences/${manage}`, { listed: String(one!.id) })).status).toBe(303);
+    expect(await following()).toHaveLength(61);
+    expect(await following()).not.toContain('many-1');
   }, 60_000);
 
   /** Runs `hold` in a transaction, starts `racing` inside it, and commits once `racing` waits for it (or has ended). */

@@ -16,10 +16,10 @@ import type { createLimits } from '../middleware/limits.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { subscribeForm } from './subscribers.ts';
 
-/** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
 /** Live campaigns a page of the home page lists, changed last first. */
 const HOME_PAGE = 60;
 
+/** Sign form field → service field. The form keeps DESIGN.md's snake_case names. */
 const SIGN_FIELDS = { full_name: 'fullName', email: 'email', city: 'city', country: 'country', personal_note: 'personalNote', subscribe: 'subscribe' } as const;
 
 function formToInput(body: Record<string, unknown>) {

@@ -109,14 +109,16 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     }
     const followsNothing = !prefs.followsAll && !prefs.cases.some((c) => c.followed);
     page(res, 'preferences', {
-      title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs,
+      title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs, listed: prefs.cases.map((c) => c.id).join(' '),
       bounced: prefs.subscriber.status === 'bounced', keepDays: ctx.config.retentionUnsubscribedDays,
     });
   });
 
   router.post('/preferences/:token', async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const saved = await updatePreferences(db, req.params.token, { all: body.all === 'on', caseSlugs: asList(body.cases) });
+    // The ids the page listed; a form without them (a page from before they were sent) decides what would be listed now.
+    const listed = typeof body.listed === 'string' && /^\d{1,15}( \d{1,15})*$/.test(body.listed) ? body.listed.split(' ').map(Number) : undefined;
+    const saved = await updatePreferences(db, req.params.token, { all: body.all === 'on', caseSlugs: asList(body.cases), listed });
     res.redirect(303, `/preferences/${encodeURIComponent(req.params.token)}${saved ? '?saved=1' : ''}`);
   });
 
