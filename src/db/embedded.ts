@@ -147,9 +147,14 @@ export async function openEmbedded(
   if (commands) {
     fs.rmSync(socketPath, { force: true });
     server = net.createServer((socket) => serveCommand(socket, db, commands, log));
-    await new Promise<void>((resolve, reject) => server!.listen(socketPath, resolve).once('error', reject));
-    // Only this user may ask the app to add organizers or tokens.
-    fs.chmodSync(socketPath, 0o600);
+    // Only this user may ask the app to add organizers or tokens: the socket is made 0600 (the
+    // umask while it is created), not changed to it after, when a loose umask gave others a moment.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => server!.listen(socketPath, resolve).once('error', reject));
+    } finally {
+      process.umask(umask);
+    }
   }
   return {
     db,

@@ -486,6 +486,8 @@ describe('the cli while npm start holds the embedded database', () => {
     const unknown = await cli({ DATA_DIR: dataDir }, ['token:create', 'nobody@appeal.test']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('appeal: organizer not found\n');
+    // Only its owner may connect to the command socket.
+    expect(fs.statSync(path.join(dataDir, 'cli.sock')).mode & 0o777).toBe(0o600);
     // The app holds the database the whole time: the cli never opened it.
     expect(app!.exitCode).toBeNull();
     expect(Number(fs.readFileSync(path.join(dataDir, 'pglite.pid'), 'utf8'))).toBe(app!.pid);
