@@ -11,12 +11,13 @@
     if (form.elements.confirmed) form.elements.confirmed.value = '1';
   });
 
-  // A form that shows a secret once (it carries a request_key) is sent once: on a slow line a
-  // second click makes the browser drop the first answer, the one that would show it. The server
-  // does the work once either way. Back to the page (bfcache), it can be sent again.
+  // A form is sent once: on a slow line a second click makes the browser show the second answer
+  // only, which for a form already saved says "someone saved this meanwhile", "this slug exists
+  // already", or, for one that shows a secret once (a request_key), hides the secret. Back to the
+  // page (bfcache), it can be sent again.
   document.addEventListener('submit', function (event) {
     var form = event.target;
-    if (event.defaultPrevented || !form.elements || !form.elements.request_key) return;
+    if (event.defaultPrevented || !form.elements || (form.getAttribute('method') || '').toLowerCase() !== 'post') return;
     if (form.getAttribute('data-sent')) return event.preventDefault();
     form.setAttribute('data-sent', '1');
   });

@@ -241,31 +241,50 @@ describe('running a campaign from the console in a real browser', () => {
     expect(await admin.locator('main table').innerText()).toContain('mp@parliament.example');
   });
 
-  it('sends a form that shows a token once only once, so a double click on a slow line still shows the token', async () => {
-    await admin.goto(`${base}/admin/tokens`);
-    const label = `slow line ${uniq('t')}`;
-    await admin.getByLabel('What is it for?').fill(label);
-    // A slow line: the answer takes 800 ms, and the button is pressed twice before it comes.
+  /**
+   * Presses the button named `text` twice, the second press while the first is on its way over a
+   * slow line (answers to `url` take 800 ms), then waits for `answered`.
+   * @returns how many POSTs left the browser.
+   */
+  async function pressedTwiceOnSlowLine(url: string, text: string, answered: () => Promise<unknown>): Promise<number> {
     let posts = 0;
-    await admin.route('**/admin/tokens', async (route) => {
+    await admin.route(url, async (route) => {
       if (route.request().method() === 'POST') posts++;
       await new Promise((r) => setTimeout(r, 800));
       await route.continue();
     });
     try {
-      await admin.evaluate(() => {
-        const button = Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Create token')!;
+      await admin.evaluate((name) => {
+        const button = Array.from(document.querySelectorAll('button')).find((b) => b.textContent === name)!;
         button.click();
-        // The second press while the first is on its way.
         setTimeout(() => button.click(), 250);
-      });
-      await admin.getByRole('status').filter({ hasText: label }).waitFor();
+      }, text);
+      await answered();
     } finally {
-      await admin.unroute('**/admin/tokens');
+      await admin.unroute(url);
     }
+    return posts;
+  }
+
+  it('sends a form that shows a token once only once, so a double click on a slow line still shows the token', async () => {
+    await admin.goto(`${base}/admin/tokens`);
+    const label = `slow line ${uniq('t')}`;
+    await admin.getByLabel('What is it for?').fill(label);
+    const posts = await pressedTwiceOnSlowLine('**/admin/tokens', 'Create token', () => admin.getByRole('status').filter({ hasText: label }).waitFor());
     expect(posts).toBe(1);
     expect(await admin.locator('input[aria-label="New API token"]').inputValue()).toMatch(/^apl_/);
     expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [label])).rowCount).toBe(1);
+  });
+
+  it('sends any console form once, so a double click on a slow line shows the case created, not "this slug exists already"', async () => {
+    await admin.goto(`${base}/admin/cases/new`);
+    const slug = uniq('twice');
+    await admin.getByLabel("Person's name").fill('Twice Clicked');
+    await admin.getByLabel('Address (slug)').fill(slug);
+    await admin.getByLabel('Summary').fill('Detained at the border.');
+    const posts = await pressedTwiceOnSlowLine('**/admin/cases', 'Create case', () => admin.waitForURL(`${base}/admin/cases/${slug}`));
+    expect(posts).toBe(1);
+    expect(await admin.locator('main').innerText()).not.toContain('exists already');
   });
 
   it('shows the queues to an admin in bull-board and the audit log of what was done', async () => {

@@ -1054,6 +1054,26 @@ describe('the organizer console on PGlite', () => {
     expect(res.text).toContain('Delivery mode: cannot change once people have signed');
   });
 
+  it('answers an edit form sent twice (a double click) as saved both times, and one that differs from a save meanwhile as a conflict', async () => {
+    const slug = uniq('case');
+    const fields = { slug, person_name: 'Saved Twice', summary: 'Held.', status: 'detained', location: '' };
+    expect((await client.post('/admin/cases', fields)).status).toBe(303);
+    const revision = /name="revision" value="(\d+)"/.exec((await client.get(`/admin/cases/${slug}/edit`)).text)![1]!;
+    const edited = { ...fields, summary: 'Held since March.', revision };
+    const [first, second] = [await client.post(`/admin/cases/${slug}`, edited), await client.post(`/admin/cases/${slug}`, edited)];
+    expect([first.status, first.location, second.status, second.location]).toEqual([303, `/admin/cases/${slug}`, 303, `/admin/cases/${slug}`]);
+    expect((await client.open(second.location!)).text).toContain('Case saved.');
+    const other = await client.post(`/admin/cases/${slug}`, { ...edited, summary: 'Something else.' });
+    expect(other.status).toBe(409);
+
+    // The letter editor too.
+    const { slug: campaign } = await createLiveCampaign(ctx.db);
+    const editor = (await client.get(`/admin/campaigns/${campaign}/letter`)).text;
+    const letter = { revision: /name="revision" value="(\d+)"/.exec(editor)![1]!, letter_subject: 'Release her', letter_body: 'Dear judge, release her.', action: 'save' };
+    const [a, b] = [await client.post(`/admin/campaigns/${campaign}/letter`, letter), await client.post(`/admin/campaigns/${campaign}/letter`, letter)];
+    expect([a.status, b.status]).toEqual([303, 303]);
+  });
+
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {
     const admins = async () => (await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows.length;
     expect(await admins()).toBe(1);

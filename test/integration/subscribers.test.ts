@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -80,17 +81,31 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(row!.consent_at).toBeInstanceOf(Date);
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
 
-    // Pressed again, or the link opened again: it says the subscription is confirmed, as a used
-    // signature link does, and opens nothing (a forwarded opt-in email is no key to the preferences).
-    for (const again of [await postForm(`${base}/subscribe/confirm/${token}`, {}), await fetch(`${base}/subscribe/confirm/${token}`)]) {
-      expect(again.status).toBe(200);
-      const text = await again.text();
-      expect(text).toContain('the subscription it asked for is confirmed');
-      expect(text).not.toContain('/preferences/');
-    }
+    // Pressed again (a double click): sent to the link's page, which a reload asks for again
+    // instead of posting. Opened again: it says the subscription is confirmed, as a used signature
+    // link does, and opens nothing (a forwarded opt-in email is no key to the preferences).
+    const pressedAgain = await postForm(`${base}/subscribe/confirm/${token}`, {});
+    expect([pressedAgain.status, pressedAgain.headers.get('location')]).toEqual([303, `/subscribe/confirm/${token}`]);
+    const again = await fetch(`${base}/subscribe/confirm/${token}`);
+    expect(again.status).toBe(200);
+    const text = await again.text();
+    expect(text).toContain('the subscription it asked for is confirmed');
+    expect(text).not.toContain('/preferences/');
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
-    // Once the subscriber has left, the used link says so.
-    await postForm(`${base}${location.replace('preferences', 'unsubscribe').replace('?subscribed=1', '')}`, {});
+    // Once the subscriber has left, the used link says so. Left with the page's button, in a
+    // browser: the answer is a page to GET, so a reload does not post again.
+    const unsubscribeUrl = `${base}${location.replace('preferences', 'unsubscribe').replace('?subscribed=1', '')}`;
+    // As a browser sends the form (fetch() would say Sec-Fetch-Mode: cors of itself).
+    const leftByButton = await new Promise<{ status?: number; location?: string }>((resolve, reject) => {
+      const sent = http.request(unsubscribeUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'same-origin' } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode, location: res.headers.location });
+      });
+      sent.on('error', reject);
+      sent.end('');
+    });
+    expect(leftByButton).toEqual({ status: 303, location: `${unsubscribeUrl.slice(base.length)}?done=1` });
+    expect(await (await fetch(`${unsubscribeUrl}?done=1`)).text()).toContain('You are unsubscribed');
     const left = await fetch(`${base}/subscribe/confirm/${token}`);
     expect(left.status).toBe(410);
     expect(await left.text()).toContain('subscribe again');

@@ -98,7 +98,8 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   // reload asks for that page again instead of posting the button again.
   router.post('/subscribe/confirm/:token', async (req, res) => {
     const confirmed = await confirmSubscription(db, ctx, req.params.token);
-    if (confirmed === 'already-confirmed') return alreadyConfirmed(res);
+    // A second press (a double click) is answered as a page to GET, not one a reload posts again.
+    if (confirmed === 'already-confirmed') return res.redirect(303, `/subscribe/confirm/${encodeURIComponent(req.params.token)}`);
     res.redirect(303, `/preferences/${encodeURIComponent(confirmed.manageToken)}?subscribed=1`);
   });
 
@@ -124,6 +125,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 
   router.get('/unsubscribe/:token', async (req, res) => {
     const subscriber = await findByManageToken(db, req.params.token);
+    if (req.query.done === '1' && subscriber.status === 'unsubscribed') return page(res, 'unsubscribe-done', { title: 'You are unsubscribed' });
     // A bounced subscriber has not left: lifting the suppression would bring the alerts back.
     page(res, 'unsubscribe', { title: 'Unsubscribe', token: req.params.token, active: subscriber.status !== 'unsubscribed' });
   });
@@ -142,6 +144,9 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
 export function oneClickUnsubscribe(ctx: AppContext): RequestHandler {
   return async (req, res) => {
     await unsubscribe(ctx.db, String(req.params.token));
+    // The page's button, in a browser: a page to GET, so a reload or Forward does not post again.
+    // A mailbox provider's one-click POST gets its answer at once.
+    if (req.get('sec-fetch-mode') === 'navigate') return res.redirect(303, `/unsubscribe/${encodeURIComponent(String(req.params.token))}?done=1`);
     res.type('html').send(ctx.views.page('unsubscribe-done', { ...res.locals, title: 'You are unsubscribed' }));
   };
 }

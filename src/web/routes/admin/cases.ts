@@ -7,7 +7,7 @@ import { ConflictError, EditConflictError, ValidationError } from '../../../erro
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam, timeCursor } from '../../forms.ts';
-import { CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
+import { CASE_FORM_ORDER, conflictMessage, differingFields, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 /** Cases a page of the console's list shows, changed last first. */
@@ -116,7 +116,13 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
     } catch (err) {
       // The form comes back with the revision saved meanwhile: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
-        const message = conflictMessage(err.message, caseValues(await getCase(db, existing.slug)), req.body, CASE_FORM_ORDER.filter((f) => f !== 'revision' && f !== 'slug'));
+        const saved = caseValues(await getCase(db, existing.slug));
+        const fields = CASE_FORM_ORDER.filter((f) => f !== 'revision' && f !== 'slug');
+        if (differingFields(saved, req.body, fields).length === 0) {
+          setFlash(ctx, res, 'Case saved.');
+          return res.redirect(303, `/admin/cases/${existing.slug}`);
+        }
+        const message = conflictMessage(err.message, saved, req.body, fields);
         return renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err: new EditConflictError('case', err.revision, message) }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;

@@ -67,12 +67,21 @@ const FIELD_LABELS: Record<string, string> = {
  * an organizer who changed the goal alone must see that it would also put back an older letter.
  */
 export function conflictMessage(message: string, saved: Record<string, string>, typed: unknown, fields: readonly string[]): string {
-  const body = (typed ?? {}) as Record<string, unknown>;
-  const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').trim();
-  const differ = fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
+  const differ = differingFields(saved, typed, fields);
   if (differ.length === 0) return message;
   const labels = errorSummary(Object.fromEntries(differ.map((f) => [f, ''])), FIELD_LABELS).map((e) => e.label);
   return `${message} What is saved differs from this form in: ${labels.join(', ')} (your own changes among them).`;
+}
+
+/**
+ * The fields of a form whose values are not what is saved. None, after an edit conflict, means the
+ * form was saved already: the same form sent twice (a double click), whose second answer should
+ * say saved, not "someone saved this meanwhile".
+ */
+export function differingFields(saved: Record<string, string>, typed: unknown, fields: readonly string[]): string[] {
+  const body = (typed ?? {}) as Record<string, unknown>;
+  const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').trim();
+  return fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
 }
 
 /** What a target learns of each supporter (its `disclose`), in the console's words. */
