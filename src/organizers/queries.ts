@@ -151,10 +151,12 @@ export async function deleteOrganizer(db: Queryable, id: number) {
 
 /**
  * The admins' ids, their rows locked for the rest of the transaction (in id order, so two callers
- * queue rather than deadlock): a change of roles that counts them cannot pass another's.
+ * queue rather than deadlock): a change of roles that counts them cannot pass another's. NO KEY:
+ * an audit entry naming one of them (its key check) need not wait, or an admin resetting another's
+ * password while a third changed a role deadlocked.
  */
 export async function lockAdmins(db: Queryable): Promise<number[]> {
-  const { rows } = await db.query<{ id: number }>(`SELECT id FROM organizers WHERE role = 'admin' ORDER BY id FOR UPDATE`);
+  const { rows } = await db.query<{ id: number }>(`SELECT id FROM organizers WHERE role = 'admin' ORDER BY id FOR NO KEY UPDATE`);
   return rows.map((r) => r.id);
 }
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addOrganizer, listOrganizers, LOGIN_MAX_FAILURES, setOrganizerRole } from '../../src/organizers/service.ts';
+import { addOrganizer, listOrganizers, LOGIN_MAX_FAILURES, recordAudit, setOrganizerRole } from '../../src/organizers/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -515,6 +515,25 @@ describe('CSRF and roles in the console (Postgres)', () => {
     // b is no longer an admin once the other change commits: theirs is refused, and a stays.
     expect(await asked).toMatchObject({ status: 'rejected', reason: { name: 'ForbiddenError' } });
     expect((await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows).toEqual([{ id: a.id }]);
+  });
+
+  it('lets an admin reset another\'s password while a third changes a role, without a deadlock', async () => {
+    const [a, b, c] = [await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db)];
+    let promoting: Promise<void> | undefined;
+    // a resets b's password (b's row first, then a's audit entry, whose key check reads a's row)
+    // while someone promotes c (every admin's row, a's among them, before c's).
+    await ctx.db.transaction(async (tx) => {
+      await tx.query('UPDATE organizers SET password_must_change = true WHERE id = $1', [b.id]);
+      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      promoting = setOrganizerRole(ctx.db, a.id, c.id, 'admin');
+      for (let i = 0; i < 200; i++) {
+        if ((await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await recordAudit(tx, a.id, 'organizer.password_reset', `organizer:${b.id}`);
+    });
+    await expect(promoting).resolves.toBeUndefined();
+    expect((await ctx.db.query<{ role: string }>('SELECT role FROM organizers WHERE id = $1', [c.id])).rows[0]!.role).toBe('admin');
   });
 
   it('sends an admin with a password someone else was shown to choose their own before the queues board, and refuses an organizer an admin\'s form before asking', async () => {

@@ -690,6 +690,19 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
     expect(await following()).not.toContain('many-1');
   }, 60_000);
 
+  it('leaves alone what a page that listed no case did not show', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('listed-none');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    // A page opened when there was no case to list, saved with "every case" ticked.
+    expect((await postForm(`${base}/preferences/${manage}`, { all: 'on', listed: '' })).status).toBe(303);
+    const { rows } = await ctx.db.query<{ slug: string | null }>(
+      `SELECT c.slug FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id LEFT JOIN cases c ON c.id = x.case_id WHERE s.email = $1 ORDER BY c.slug NULLS FIRST`,
+      [email],
+    );
+    expect(rows).toEqual([{ slug: null }, { slug: caseSlug }]);
+  });
+
   /** Runs `hold` in a transaction, starts `racing` inside it, and commits once `racing` waits for it (or has ended). */
   async function whileHeld<T>(hold: (tx: Queryable) => Promise<void>, racing: () => Promise<T>, then?: (tx: Queryable) => Promise<void>): Promise<PromiseSettledResult<T>> {
     let outcome: Promise<PromiseSettledResult<T>> | undefined;
