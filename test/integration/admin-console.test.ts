@@ -1054,10 +1054,15 @@ describe('the organizer console on PGlite', () => {
     expect(res.text).toContain('Delivery mode: cannot change once people have signed');
   });
 
-  it('answers an edit form sent twice (a double click) as saved both times, and one that differs from a save meanwhile as a conflict', async () => {
+  it('answers a case or letter form sent twice (a double click) as done both times, and one that differs from what was saved as a conflict', async () => {
     const slug = uniq('case');
     const fields = { slug, person_name: 'Saved Twice', summary: 'Held.', status: 'detained', location: '' };
-    expect((await client.post('/admin/cases', fields)).status).toBe(303);
+    // Created twice (the page's script not running): both answers say created; another case wanting the slug is told it is taken.
+    const created = [await client.post('/admin/cases', fields), await client.post('/admin/cases', fields)];
+    expect(created.map((r) => [r.status, r.location])).toEqual([[303, `/admin/cases/${slug}`], [303, `/admin/cases/${slug}`]]);
+    const clash = await client.post('/admin/cases', { ...fields, person_name: 'Someone Else' });
+    expect(clash.status).toBe(409);
+    expect(clash.text).toContain('exists already');
     const revision = /name="revision" value="(\d+)"/.exec((await client.get(`/admin/cases/${slug}/edit`)).text)![1]!;
     const edited = { ...fields, summary: 'Held since March.', revision };
     const [first, second] = [await client.post(`/admin/cases/${slug}`, edited), await client.post(`/admin/cases/${slug}`, edited)];

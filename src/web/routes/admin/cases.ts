@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
-import { createCase, getCase, isAnnounced, listCasesPage, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
+import { createCase, findCase, getCase, isAnnounced, listCasesPage, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
 import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
@@ -12,6 +12,8 @@ import { caseUpdatesWithStats } from './updates.ts';
 
 /** Cases a page of the console's list shows, changed last first. */
 const CASES_PAGE = 100;
+/** How soon after a case was created the same form sent again counts as sent twice, not as a clash. */
+const SENT_TWICE_MS = 2 * 60_000;
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
 
@@ -66,6 +68,13 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       res.redirect(303, `/admin/cases/${kase.slug}`);
     } catch (err) {
       if (!(err instanceof ValidationError || err instanceof ConflictError)) throw err;
+      // The slug taken moments ago by this very form (a double press without the page's script):
+      // the second answer says created, as the first did, not "exists already".
+      const made = err instanceof ConflictError ? await findCase(db, str(req.body?.slug).trim()) : undefined;
+      if (made && Date.now() - made.created_at.getTime() < SENT_TWICE_MS && differingFields(caseValues(made), req.body, ['person_name', 'summary', 'status', 'location']).length === 0) {
+        setFlash(ctx, res, `Case “${made.person_name}” created.`);
+        return res.redirect(303, `/admin/cases/${made.slug}`);
+      }
       renderForm(res, { values: req.body ?? {}, err }, err instanceof ConflictError ? 409 : 400);
     }
   });
