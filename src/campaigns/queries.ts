@@ -119,22 +119,6 @@ export interface CampaignOverview {
   days_left: number | null;
 }
 
-/** SQL: the campaigns of the console's overview ($1 status, $2 recent days, $3 case) with their counts. */
-const OVERVIEW = `FROM campaigns c
-       JOIN cases k ON k.id = c.case_id
-       CROSS JOIN LATERAL (
-         SELECT count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed,
-                count(*) FILTER (WHERE status = 'pending')::int AS pending
-           FROM signatures WHERE campaign_id = c.id) s
-       CROSS JOIN LATERAL (
-         SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
-                count(*) FILTER (WHERE status = 'failed')::int AS failed,
-                count(*) FILTER (WHERE status IN ('queued', 'sending', 'retry'))::int AS waiting
-           FROM deliveries WHERE campaign_id = c.id AND kind IN ('letter', 'digest')) d
-      WHERE ($1::text IS NULL OR c.status = $1)
-        AND ($2::int IS NULL OR c.status IN ('live', 'paused') OR c.updated_at > now() - make_interval(days => $2))
-        AND ($3::bigint IS NULL OR c.case_id = $3)`;
-
 /**
  * Campaigns with their signature and letter counts in one statement (the console's lists).
  * `recentDays` keeps live and paused campaigns plus any changed within that many days; `caseId`
@@ -149,24 +133,25 @@ export async function listCampaignOverview(
     `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
             s.confirmed, s.pending, d.sent, d.failed, d.waiting,
             to_char(c.deadline, 'YYYY-MM-DD') AS deadline, c.deadline - (now() AT TIME ZONE 'UTC')::date AS days_left
-       ${OVERVIEW}
+       FROM campaigns c
+       JOIN cases k ON k.id = c.case_id
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed,
+                count(*) FILTER (WHERE status = 'pending')::int AS pending
+           FROM signatures WHERE campaign_id = c.id) s
+       CROSS JOIN LATERAL (
+         SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
+                count(*) FILTER (WHERE status = 'failed')::int AS failed,
+                count(*) FILTER (WHERE status IN ('queued', 'sending', 'retry'))::int AS waiting
+           FROM deliveries WHERE campaign_id = c.id AND kind IN ('letter', 'digest')) d
+      WHERE ($1::text IS NULL OR c.status = $1)
+        AND ($2::int IS NULL OR c.status IN ('live', 'paused') OR c.updated_at > now() - make_interval(days => $2))
+        AND ($3::bigint IS NULL OR c.case_id = $3)
       ORDER BY c.status = 'live' DESC, c.updated_at DESC, c.id DESC
       LIMIT $4 OFFSET $5`,
     [filter.status ?? null, filter.recentDays ?? null, filter.caseId ?? null, page.limit, page.offset ?? 0],
   );
   return rows;
-}
-
-/** listCampaignOverview's campaigns, all of them, summed: how many, how many live, and their counts. */
-export async function sumCampaignOverview(db: Queryable, filter: { status?: CampaignStatus; recentDays?: number; caseId?: number }) {
-  const { rows } = await db.query<{ campaigns: number; live: number; confirmed: number; pending: number; sent: number; failed: number }>(
-    `SELECT count(*)::int AS campaigns, count(*) FILTER (WHERE c.status = 'live')::int AS live,
-            coalesce(sum(s.confirmed), 0)::int AS confirmed, coalesce(sum(s.pending), 0)::int AS pending,
-            coalesce(sum(d.sent), 0)::int AS sent, coalesce(sum(d.failed), 0)::int AS failed
-       ${OVERVIEW}`,
-    [filter.status ?? null, filter.recentDays ?? null, filter.caseId ?? null],
-  );
-  return rows[0]!;
 }
 
 /** Signatures started per UTC day over the last `days` days, with how many of them are confirmed. */

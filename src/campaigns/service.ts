@@ -331,7 +331,6 @@ export function detailErrors(slug: string, input: unknown): FieldErrors {
 }
 
 export const listCampaignOverview = q.listCampaignOverview;
-export const sumCampaignOverview = q.sumCampaignOverview;
 export const countSignaturesPerDay = q.countSignaturesPerDay;
 export const searchSignatures = q.searchSignatures;
 export type { CampaignOverview, SignatureListing } from './queries.ts';

@@ -59,7 +59,10 @@ describe('an installation with more cases and campaigns than a page lists', () =
     expect(await (await fetch(`${base}/?before=nonsense`)).text()).toContain('More campaigns');
   });
 
-  it('counts every campaign in scope on the dashboard, not only those its table lists', async () => {
+  it('counts every campaign in scope on the dashboard, not only those its table lists, and says which needs attention', async () => {
+    // The oldest campaign, past the 200 the table lists, reaches its goal.
+    const { rows: [old] } = await ctx.db.query<{ id: number; title: string }>(`UPDATE campaigns SET goal = 1 WHERE slug = $1 RETURNING id, title`, [oldest.slug]);
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Goal Signer', 'goal@supporter.example', 'confirmed', now())`, [old!.id]);
     const { rows: [all] } = await ctx.db.query<{ live: number; confirmed: number }>(
       `SELECT count(*) FILTER (WHERE status = 'live')::int AS live,
               (SELECT count(*)::int FROM signatures WHERE status = 'confirmed') AS confirmed FROM campaigns`,
@@ -68,6 +71,7 @@ describe('an installation with more cases and campaigns than a page lists', () =
     expect(text).toContain(`<span class="n">${all!.live}</span> live campaigns`);
     expect(text).toContain(`<span class="n">${all!.confirmed}</span> confirmed signatures`);
     expect(text).toMatch(/the 200 live first and changed last are listed, \d+ more are counted above/);
+    expect(text).toContain(`“${old!.title}” reached its goal of 1`);
   });
 
   it('pages the console\'s cases, and keeps a campaign\'s own case on its edit form however far back it is', async () => {
