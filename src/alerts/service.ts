@@ -187,10 +187,10 @@ export async function listCaseUpdates(
 
 /**
  * Takes an update back: off the case's public page, and its alerts not yet sent are dropped (the
- * fan-out, if still running, adds no more; an alert a worker is sending now still goes).
- * Withdrawing it again changes nothing.
- * @returns the update, how many unsent alerts were dropped now, and how many were sent or are
- * being sent (`out`).
+ * fan-out, if still running, adds no more; an alert a worker is sending now goes only if it was
+ * written already). Withdrawing it again changes nothing.
+ * @returns the update, how many unsent alerts were dropped now, and how many were sent and how
+ * many were being sent.
  * @throws NotFoundError for an unknown case or an update not of that case.
  */
 export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: number, by: number | null): Promise<{ update: CaseUpdate; dropped: number; sent: number; sending: number; already: boolean }> {

@@ -116,13 +116,15 @@ export async function getSubscriber(db: Queryable, id: number) {
   return rows[0];
 }
 
-export async function getSubscriberByConfirmHash(db: Queryable, hash: string) {
-  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE confirm_token_hash = $1', [hash]);
+/** `lock`: the row locked for the rest of the transaction, as committed (see lockSubscriber). */
+export async function getSubscriberByConfirmHash(db: Queryable, hash: string, { lock = false } = {}) {
+  const { rows } = await db.query<Subscriber>(`SELECT * FROM subscribers WHERE confirm_token_hash = $1${lock ? ' FOR UPDATE' : ''}`, [hash]);
   return rows[0];
 }
 
-export async function getSubscriberByManageHash(db: Queryable, hash: string) {
-  const { rows } = await db.query<Subscriber>('SELECT * FROM subscribers WHERE manage_token_hash = $1', [hash]);
+/** `lock`: the row locked for the rest of the transaction, as committed (see lockSubscriber). */
+export async function getSubscriberByManageHash(db: Queryable, hash: string, { lock = false } = {}) {
+  const { rows } = await db.query<Subscriber>(`SELECT * FROM subscribers WHERE manage_token_hash = $1${lock ? ' FOR UPDATE' : ''}`, [hash]);
   return rows[0];
 }
 

@@ -164,8 +164,8 @@ export const OPTIN_ALREADY_CONFIRMED = 'This link was already used: the subscrip
  * used and its subscription is confirmed (OPTIN_ALREADY_CONFIRMED).
  * @throws NotFoundError for an unknown link; GoneError when it was used and the alerts stopped since.
  */
-export async function findOptin(db: Queryable, token: string): Promise<OptinView> {
-  const subscriber = await q.getSubscriberByConfirmHash(db, hashToken(token));
+export async function findOptin(db: Queryable, token: string, { lock = false } = {}): Promise<OptinView> {
+  const subscriber = await q.getSubscriberByConfirmHash(db, hashToken(token), { lock });
   if (!subscriber) throw new NotFoundError('confirmation link', OPTIN_LINK_HINT);
   const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
   // Not the preferences themselves: a forwarded or leaked opt-in email must not open them for good.
@@ -184,10 +184,9 @@ export async function findOptin(db: Queryable, token: string): Promise<OptinView
  */
 export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'secret'>, token: string): Promise<{ manageToken: string; following: Followed[] } | 'already-confirmed'> {
   return db.transaction(async (tx) => {
-    // The subscriber is locked before its subscriptions, in the order an unsubscribe takes them
-    // (the other order deadlocked, and the unsubscribe was lost), and what is pending read again.
-    await q.lockSubscriber(tx, (await findOptin(tx, token)).subscriber.id);
-    const { subscriber, pending } = await findOptin(tx, token);
+    // The subscriber is locked before its subscriptions are read, in the order an unsubscribe
+    // takes them (the other order deadlocked, and the unsubscribe was lost).
+    const { subscriber, pending } = await findOptin(tx, token, { lock: true });
     if (pending.length === 0) return 'already-confirmed';
     // An address that bounced may have a new owner: what it followed before does not come back
     // with what this email listed, which is all they confirm.
@@ -208,8 +207,8 @@ export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'sec
 const MANAGE_LINK_HINT =
   'An address is deleted some weeks after it unsubscribes, and its old links stop working then: no alert goes to it any more. If alerts still reach you, use the link in the latest one.';
 
-async function byManageToken(db: Queryable, token: string): Promise<Subscriber> {
-  const subscriber = await q.getSubscriberByManageHash(db, hashToken(token));
+async function byManageToken(db: Queryable, token: string, { lock = false } = {}): Promise<Subscriber> {
+  const subscriber = await q.getSubscriberByManageHash(db, hashToken(token), { lock });
   if (!subscriber) throw new NotFoundError('subscription link', MANAGE_LINK_HINT);
   return subscriber;
 }
@@ -242,8 +241,8 @@ export async function updatePreferences(db: Db, token: string, choice: { all: bo
   return db.transaction(async (tx) => {
     // Locked, its status read under the lock: an unsubscribe committing meanwhile would not see the
     // subscriptions written here, and they would outlive it.
-    const subscriber = await q.lockSubscriber(tx, (await byManageToken(tx, token)).id);
-    if (subscriber?.status !== 'active') return false;
+    const subscriber = await byManageToken(tx, token, { lock: true });
+    if (subscriber.status !== 'active') return false;
     // What the page listed (`listed`, the form says; else what it would list now) is what the
     // save decides: a case it did not list (past CASES_TO_FOLLOW) keeps its subscription, and
     // one it listed is followed if ticked, wherever cases announced since put it.

@@ -6,6 +6,7 @@ import { createWebApp } from '../../src/web/app.ts';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { whileHeld } from '../helpers/locks.ts';
 
 const failureText = (html: string) => /<div class="errors" role="alert"[^>]*><p>([^<]+)<\/p>/.exec(html)?.[1];
 const cookieLine = (lines: string[], name: string) => lines.find((l) => l.startsWith(`${name}=`));
@@ -498,41 +499,32 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(download.status).toBe(200);
     expect(download.text.length).toBeGreaterThan(600_000);
   });
+
   it('keeps an admin when two admins take each other\'s rights at once', async () => {
     // Only these two are admins; one has begun taking the other's rights (not yet committed).
     await ctx.db.query(`UPDATE organizers SET role = 'organizer' WHERE role = 'admin'`);
     const [a, b] = [await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db, 'admin')];
-    let asked: Promise<PromiseSettledResult<void>> | undefined;
-    await ctx.db.transaction(async (tx) => {
-      await tx.query(`UPDATE organizers SET role = 'organizer' WHERE id = $1`, [b.id]);
-      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      asked = setOrganizerRole(ctx.db, b.id, a.id, 'organizer').then(() => ({ status: 'fulfilled' as const, value: undefined }), (reason: unknown) => ({ status: 'rejected' as const, reason }));
-      for (let i = 0; i < 200; i++) {
-        if ((await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    });
+    const asked = await whileHeld(
+      ctx.db,
+      (tx) => tx.query(`UPDATE organizers SET role = 'organizer' WHERE id = $1`, [b.id]),
+      () => setOrganizerRole(ctx.db, b.id, a.id, 'organizer'),
+    );
     // b is no longer an admin once the other change commits: theirs is refused, and a stays.
-    expect(await asked).toMatchObject({ status: 'rejected', reason: { name: 'ForbiddenError' } });
+    expect(asked).toMatchObject({ status: 'rejected', reason: { name: 'ForbiddenError' } });
     expect((await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows).toEqual([{ id: a.id }]);
   });
 
   it('lets an admin reset another\'s password while a third changes a role, without a deadlock', async () => {
     const [a, b, c] = [await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db, 'admin'), await createOrganizer(ctx.db)];
-    let promoting: Promise<void> | undefined;
     // a resets b's password (b's row first, then a's audit entry, whose key check reads a's row)
     // while someone promotes c (every admin's row, a's among them, before c's).
-    await ctx.db.transaction(async (tx) => {
-      await tx.query('UPDATE organizers SET password_must_change = true WHERE id = $1', [b.id]);
-      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      promoting = setOrganizerRole(ctx.db, a.id, c.id, 'admin');
-      for (let i = 0; i < 200; i++) {
-        if ((await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      await recordAudit(tx, a.id, 'organizer.password_reset', `organizer:${b.id}`);
-    });
-    await expect(promoting).resolves.toBeUndefined();
+    const promoting = await whileHeld(
+      ctx.db,
+      (tx) => tx.query('UPDATE organizers SET password_must_change = true WHERE id = $1', [b.id]),
+      () => setOrganizerRole(ctx.db, a.id, c.id, 'admin'),
+      (tx) => recordAudit(tx, a.id, 'organizer.password_reset', `organizer:${b.id}`),
+    );
+    expect(promoting).toEqual({ status: 'fulfilled', value: undefined });
     expect((await ctx.db.query<{ role: string }>('SELECT role FROM organizers WHERE id = $1', [c.id])).rows[0]!.role).toBe('admin');
   });
 

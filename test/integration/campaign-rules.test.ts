@@ -7,7 +7,7 @@ import { ValidationError } from '../../src/errors.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
-import { until } from '../helpers/signing.ts';
+import { whileHeld } from '../helpers/locks.ts';
 import { createComposers } from '../../workers/index.ts';
 
 describe('campaign rules that keep letters from being lost or doubled', () => {
@@ -79,18 +79,17 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const c = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const campaign = await getCampaign(ctx.db, c.slug);
     const email = `${uniq('waited')}@supporter.example`;
-    let signing: Promise<unknown> | undefined;
     // The switch holds the campaign, as updateCampaignDetails does, while a signature's statement
     // (begun before it committed, so its snapshot says `each`) waits for the row.
-    await ctx.db.transaction(async (tx) => {
-      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
-      await tx.query(`UPDATE campaigns SET delivery_mode = 'digest' WHERE id = $1`, [campaign.id]);
-      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      signing = sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email });
-      const waiting = async () => (await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0;
-      await until(waiting, 'the signature to wait for the campaign');
-    });
-    await signing;
+    const signed = await whileHeld(
+      ctx.db,
+      async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
+        await tx.query(`UPDATE campaigns SET delivery_mode = 'digest' WHERE id = $1`, [campaign.id]);
+      },
+      () => sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email }),
+    );
+    expect(signed.status).toBe('fulfilled');
     const { rows } = await ctx.db.query<{ n: number }>(
       `SELECT count(d.id)::int AS n FROM signatures s LEFT JOIN deliveries d ON d.kind = 'letter' AND d.source_id = s.id WHERE s.email = $1`,
       [email],
@@ -104,18 +103,17 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const [judge] = await listTargets(ctx.db, campaign.id);
     const corrected = `${uniq('corrected')}@court.example`;
     const email = `${uniq('waited')}@supporter.example`;
-    let signing: Promise<unknown> | undefined;
     // The correction holds the campaign, as updateTarget does, while a signature's statement
     // (begun before it committed, so its snapshot has the old address) waits for the row.
-    await ctx.db.transaction(async (tx) => {
-      await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
-      await tx.query('UPDATE targets SET email = $2 WHERE id = $1', [judge!.id, corrected]);
-      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      signing = sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email });
-      const waiting = async () => (await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0;
-      await until(waiting, 'the signature to wait for the campaign');
-    });
-    await signing;
+    const signed = await whileHeld(
+      ctx.db,
+      async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
+        await tx.query('UPDATE targets SET email = $2 WHERE id = $1', [judge!.id, corrected]);
+      },
+      () => sign(ctx.db, ctx, c.slug, { fullName: 'Waiting Signer', email }),
+    );
+    expect(signed.status).toBe('fulfilled');
     const { rows } = await ctx.db.query<{ recipient: string }>(
       `SELECT d.recipient FROM signatures s JOIN deliveries d ON d.kind = 'letter' AND d.source_id = s.id WHERE s.email = $1 AND d.target_id = $2`,
       [email, judge!.id],

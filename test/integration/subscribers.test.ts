@@ -4,10 +4,10 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
-import { confirmToken, pastResendGap, until } from '../helpers/signing.ts';
+import { confirmToken, pastResendGap } from '../helpers/signing.ts';
+import { whileHeld } from '../helpers/locks.ts';
 import { confirmSubscription, optinToken, requestSubscription, sendOptinAgain, updatePreferences } from '../../src/subscribers/service.ts';
 import { markUnsubscribed } from '../../src/subscribers/queries.ts';
-import type { Queryable } from '../../src/db/index.ts';
 import { NotFoundError } from '../../src/errors.ts';
 
 const emailOf = (name: string) => `${uniq(name)}@reader.example`;
@@ -703,19 +703,6 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
     expect(rows).toEqual([{ slug: null }, { slug: caseSlug }]);
   });
 
-  /** Runs `hold` in a transaction, starts `racing` inside it, and commits once `racing` waits for it (or has ended). */
-  async function whileHeld<T>(hold: (tx: Queryable) => Promise<void>, racing: () => Promise<T>, then?: (tx: Queryable) => Promise<void>): Promise<PromiseSettledResult<T>> {
-    let outcome: Promise<PromiseSettledResult<T>> | undefined;
-    await ctx.db.transaction(async (tx) => {
-      await hold(tx);
-      const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      let ended = false;
-      outcome = racing().then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason })).finally(() => void (ended = true));
-      await until(async () => ended || (await ctx.db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0, 'the request to wait or end');
-      await then?.(tx);
-    });
-    return outcome!;
-  }
   const subscriptionsOf = async (id: number) =>
     (await ctx.db.query<{ status: string }>('SELECT status FROM subscriptions WHERE subscriber_id = $1', [id])).rows;
 
@@ -726,7 +713,7 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
     const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
     const { rows: [sub] } = await ctx.db.query<{ id: number }>('SELECT id FROM subscribers WHERE email = $1', [email]);
     // The unsubscribe has run its statements and not yet committed when the save comes.
-    const saved = await whileHeld((tx) => markUnsubscribed(tx, sub!.id), () => updatePreferences(ctx.db, manage, { all: false, caseSlugs: [caseSlug, other] }));
+    const saved = await whileHeld(ctx.db, (tx) => markUnsubscribed(tx, sub!.id), () => updatePreferences(ctx.db, manage, { all: false, caseSlugs: [caseSlug, other] }));
     expect(saved).toEqual({ status: 'fulfilled', value: false });
     expect(await subscriptionsOf(sub!.id)).toEqual([]);
   });
@@ -741,6 +728,7 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
     // The unsubscribe holds the subscriber (its first statement) when the confirmation comes, and
     // deletes the subscriptions once the confirmation waits.
     const confirmed = await whileHeld(
+      ctx.db,
       async (tx) => void (await tx.query(`UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = now() WHERE id = $1`, [sub!.id])),
       () => confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, sub!)),
       (tx) => markUnsubscribed(tx, sub!.id),
@@ -758,6 +746,7 @@ describe('subscribers on Postgres: more cases than a page lists, and requests ra
     );
     const email = emailOf('unpublished-race');
     const asked = await whileHeld(
+      ctx.db,
       async (tx) => void (await tx.query('UPDATE cases SET published = false WHERE id = (SELECT id FROM cases WHERE id = $1 FOR UPDATE)', [kase!.id])),
       () => requestSubscription(ctx.db, ctx, { email, caseSlug: kase!.slug }, 'api'),
     );
