@@ -46,3 +46,11 @@ export function timeCursor(value: unknown): { updatedAt: string; id: number } | 
   const m = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?[+-](?:0\d|1[0-4])(?::[0-5]\d)?)~(\d{1,15})$/.exec(typeof value === 'string' ? value : '');
   return m ? { updatedAt: m[1]!, id: Number(m[2]) } : undefined;
 }
+
+/**
+ * A keyset page out of `size + 1` rows asked for: the first `size`, and the cursor of the last of
+ * them when there is more (the extra row says so), for the link to the next page.
+ */
+export function timePage<R extends { cursor: string }>(rows: R[], size: number): { rows: R[]; next: string | undefined } {
+  return { rows: rows.slice(0, size), next: rows.length > size ? rows[size - 1]!.cursor : undefined };
+}

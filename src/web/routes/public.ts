@@ -9,7 +9,7 @@ import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedErr
 import { formatLetterDate } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { errorSummary, idParam, timeCursor, typedValues } from '../forms.ts';
+import { errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -105,9 +105,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/', async (req, res) => {
     const before = timeCursor(req.query.before);
-    const rows = await listPublicCampaigns(db, { status: 'live' }, { before, limit: HOME_PAGE + 1 });
-    const last = rows[HOME_PAGE - 1];
-    page(res, 'home', { title: 'Campaigns', campaigns: rows.slice(0, HOME_PAGE), paged: !!before, next: rows.length > HOME_PAGE && last ? last.cursor : undefined });
+    const { rows, next } = timePage(await listPublicCampaigns(db, { status: 'live' }, { before, limit: HOME_PAGE + 1 }), HOME_PAGE);
+    page(res, 'home', { title: 'Campaigns', campaigns: rows, paged: !!before, next });
   });
 
   router.get('/c/:slug', async (req, res) => {

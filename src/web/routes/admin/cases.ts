@@ -6,7 +6,7 @@ import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
-import { idParam, timeCursor } from '../../forms.ts';
+import { idParam, timeCursor, timePage } from '../../forms.ts';
 import { CASE_FORM_ORDER, conflictMessage, differingFields, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
@@ -50,12 +50,8 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/cases', async (req, res) => {
     const before = timeCursor(req.query.before);
-    const rows = await listCasesPage(db, before, CASES_PAGE + 1);
-    const last = rows[CASES_PAGE - 1];
-    render(res, 'cases', {
-      title: 'Cases', section: 'cases', cases: rows.slice(0, CASES_PAGE), paged: !!before,
-      next: rows.length > CASES_PAGE && last ? last.cursor : undefined,
-    });
+    const { rows, next } = timePage(await listCasesPage(db, before, CASES_PAGE + 1), CASES_PAGE);
+    render(res, 'cases', { title: 'Cases', section: 'cases', cases: rows, paged: !!before, next });
   });
 
   router.get('/cases/new', (_req, res) => renderForm(res, { values: { status: 'detained' } }));

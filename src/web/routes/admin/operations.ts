@@ -7,7 +7,7 @@ import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
 import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
-import { idParam, timeCursor } from '../../forms.ts';
+import { idParam, timeCursor, timePage } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
 
 const PAGE = 100;
@@ -45,15 +45,14 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/deliveries/failed', async (req, res) => {
     const before = timeCursor(req.query.before);
-    const [rows, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
-    const last = rows[PAGE - 1];
+    const [found, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
+    const { rows, next } = timePage(found, PAGE);
     // Subscribers' addresses are for admins, as the subscriber list is; a signer's is on their campaign already.
     const admin = res.locals.organizer!.role === 'admin';
-    const shown = rows.slice(0, PAGE).map((r) => (admin || !SUBSCRIBER_KINDS.has(r.kind) ? r : { ...r, recipient: 'a subscriber (admins see the address)' }));
+    const shown = rows.map((r) => (admin || !SUBSCRIBER_KINDS.has(r.kind) ? r : { ...r, recipient: 'a subscriber (admins see the address)' }));
     render(res, 'failed', {
       title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: shown, showCampaign: true,
-      counts, retryable: counts.retryable, paged: !!before,
-      next: rows.length > PAGE && last ? last.cursor : undefined,
+      counts, retryable: counts.retryable, paged: !!before, next,
     });
   });
 
