@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
 import { DUMMY_HASH, hashPassword, passwordWeakness, verifyPassword } from './passwords.ts';
 import * as q from './queries.ts';
@@ -77,11 +77,13 @@ export async function checkLogin(db: Queryable, email: string, password: string,
 const newPassword = z.string().min(10, 'must be at least 10 characters').max(200, 'must be at most 200 characters');
 
 /**
- * Changes an organizer's own password after checking the current one.
+ * Changes an organizer's own password after checking the current one, and ends every session of
+ * theirs with it, all or nothing: a stolen session must not outlive the password it was stolen
+ * with. The caller starts a new session for the browser that made the change.
  * @throws ValidationError naming `current_password`, `new_password` or `confirm_password`.
  */
 export async function changePassword(
-  db: Queryable,
+  db: Db,
   organizer: Organizer,
   input: { current: string; next: string; confirm: string },
 ): Promise<void> {
@@ -97,6 +99,10 @@ export async function changePassword(
   const stored = (await q.getOrganizer(db, organizer.id))?.password_hash ?? DUMMY_HASH;
   if (!(await verifyPassword(input.current, stored))) fields.current_password = 'is not your current password';
   if (Object.keys(fields).length) throw new ValidationError(fields);
-  await q.setPasswordHash(db, organizer.id, await hashPassword(input.next), false);
-  await recordAudit(db, organizer.id, 'organizer.password', `organizer:${organizer.id}`);
+  const hash = await hashPassword(input.next);
+  await db.transaction(async (tx) => {
+    await q.setPasswordHash(tx, organizer.id, hash, false);
+    await q.deleteSessionsOf(tx, organizer.id, null);
+    await recordAudit(tx, organizer.id, 'organizer.password', `organizer:${organizer.id}`);
+  });
 }

@@ -220,7 +220,7 @@ export async function recordAuditOf(
 }
 
 export { checkLogin, changePassword, deviceTag, isTrustedDevice, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';
-export { createSession, findSession, endSession, endOtherSessions, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from './sessions.ts';
+export { createSession, findSession, endSession, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from './sessions.ts';
 export type { ApiTokenListing, AuditEntry, OrganizerListing } from './queries.ts';
 
 export const listOrganizers = q.listOrganizers;

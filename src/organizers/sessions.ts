@@ -35,7 +35,3 @@ export async function endSession(db: Queryable, sessionId: string): Promise<void
   await q.deleteSession(db, hashToken(sessionId));
 }
 
-/** Ends every session of an organizer but `keepSessionId` (after a password change, on removal). */
-export async function endOtherSessions(db: Queryable, organizerId: number, keepSessionId?: string): Promise<void> {
-  await q.deleteSessionsOf(db, organizerId, keepSessionId ? hashToken(keepSessionId) : null);
-}

@@ -234,6 +234,28 @@ describe('signing in to the console (Postgres)', () => {
   });
 });
 
+describe('a password change that cannot end the other sessions (Postgres)', () => {
+  let ctx: TestContext;
+  let base: string;
+  ownConsole((c, b) => {
+    ctx = c;
+    base = b;
+  });
+
+  it('keeps the old password, so no stolen session outlives a new one', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db);
+    // This block's own schema: ending sessions fails, as a dropped connection would mid-change.
+    await ctx.db.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+      CREATE TRIGGER refuse BEFORE DELETE ON organizer_sessions FOR EACH ROW EXECUTE FUNCTION refuse()`);
+    await client.open('/admin/password');
+    const res = await client.post('/admin/password', { current_password: PASSWORD, new_password: 'a brand new passphrase', confirm_password: 'a brand new passphrase' });
+    expect(res.status).toBe(500);
+    await ctx.db.query('DROP TRIGGER refuse ON organizer_sessions');
+    expect((await new ConsoleClient(base).login(organizer.email, 'a brand new passphrase')).status).not.toBe(303);
+    expect((await new ConsoleClient(base).login(organizer.email)).status).toBe(303);
+  });
+});
+
 const checksOf = async (db: TestContext['db'], organizerId: number) =>
   (await db.query<{ action: string }>('SELECT action FROM audit_log WHERE organizer_id = $1 ORDER BY id', [organizerId])).rows.map((r) => r.action);
 

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
-import { changePassword, checkLogin, deviceTag, endOtherSessions, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf } from '../../../organizers/service.ts';
+import { changePassword, checkLogin, deviceTag, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf } from '../../../organizers/service.ts';
 import { randomToken } from '../../../tokens.ts';
 import { budget, clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
@@ -110,8 +110,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
       return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, next: safeNext(req.body?.next), ...formErrors(err.fields, {}, ['current_password', 'new_password', 'confirm_password']) }, 400);
     }
     await perOrganizer.giveBack(organizerId);
-    // A stolen session must not outlive the password it was stolen with: all end, this one restarts.
-    await endOtherSessions(ctx.db, res.locals.organizer!.id);
+    // The change ended every session of theirs, this one too: this browser starts a new one.
     await startSession(ctx, res, res.locals.organizer!.id);
     setFlash(ctx, res, 'Your password is changed. Any other browser signed in as you is signed out.');
     res.redirect(303, safeNext(req.body?.next));
