@@ -30,11 +30,13 @@ export function typedValues(body: unknown): Record<string, string> {
   return values;
 }
 
-/** A positive integer from a URL or form, or a 404: ids in URLs are never guessed at. */
+/**
+ * A positive integer from a URL or form, written in plain digits, or a 404: ids in URLs are never
+ * guessed at (`Number` alone would read "0x10" as 16, "1e3" as 1000 and " 12 " as 12).
+ */
 export function idParam(value: unknown, what: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new NotFoundError(what);
-  return n;
+  if (typeof value !== 'string' || !/^[1-9]\d{0,14}$/.test(value)) throw new NotFoundError(what);
+  return Number(value);
 }
 
 /**
