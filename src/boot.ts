@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createLog } from './log.ts';
+import { createLog, throttledErrorLog } from './log.ts';
 import { ConfigError, makeDataDir, type Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openPostgres, type Db, type Queryable } from './db/index.ts';
@@ -113,7 +113,10 @@ export async function openDatabase(
     } finally {
       await migrator.close().catch(() => undefined);
     }
-    const db = openPostgres(config.databaseUrl, { statementTimeoutMs });
+    const db = openPostgres(config.databaseUrl, {
+      statementTimeoutMs,
+      onIdleError: throttledErrorLog(log, 'a pooled Postgres connection was lost while idle (the next statement opens another)', 30_000, 'warn'),
+    });
     return {
       db,
       // A server that stopped answering must not keep a stopping process from exiting.
@@ -283,6 +286,9 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
     throw err;
   }
   const queues = createQueues(redis.options, config.queuePrefix);
+  // ioredis reconnects by itself; the log says Redis is away, once per kind of error every 30 s.
+  const redisTrouble = throttledErrorLog(log, 'Redis is out of reach (reconnecting): jobs wait until it answers, and a web process counts rate limits in memory meanwhile', 30_000, 'warn');
+  for (const emitter of [redis.client, queues.redis, queues.send, queues.maintenance, queues.fanout]) emitter.on('error', redisTrouble);
   let mailer;
   try {
     mailer = createMailer(config, { maxConnections: opts.maxConnections });

@@ -9,3 +9,25 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 export function createLog(level: string, destination?: DestinationStream): Logger {
   return pino({ level, redact: { paths: ['err.detail', 'err.where', 'err.params'], censor: '[withheld: may quote a row]' } }, destination);
 }
+
+/**
+ * An 'error' listener that writes each kind of error once per `everyMs`, with how many of
+ * that kind it left out since. While Redis is away every BullMQ worker and Redis client reports
+ * the refused connection many times a second, and after it comes back empty each lost job says its key is
+ * missing: a log that repeats them all buries everything else. Numbers in a message (job ids,
+ * ports) do not make a new kind.
+ */
+export function throttledErrorLog(log: Pick<Logger, 'error' | 'warn'>, msg: string, everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: Error) => void {
+  const seen = new Map<string, { at: number; left: number }>();
+  return (err) => {
+    const kind = (err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120);
+    const now = Date.now();
+    const last = seen.get(kind);
+    if (last && now - last.at < everyMs) {
+      last.left += 1;
+      return;
+    }
+    seen.set(kind, { at: now, left: 0 });
+    log[level]({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, msg);
+  };
+}

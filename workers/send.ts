@@ -3,7 +3,7 @@ import type { AppContext } from '../src/context.ts';
 import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '../src/deliveries/send.ts';
 import type { Composers } from '../src/deliveries/types.ts';
 import { QUEUES, type SendJob } from '../src/queues.ts';
-import { workerErrorLog } from './errors.ts';
+import { throttledErrorLog } from '../src/log.ts';
 
 // A dead worker's jobs come back after the lock lapses; short enough that a crash costs
 // seconds, long enough that a busy event loop renews it in time.
@@ -44,10 +44,10 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
       settings: { backoffStrategy: sendBackoff },
     },
   );
-  worker.on('error', workerErrorLog(ctx.log, 'send worker error'));
+  worker.on('error', throttledErrorLog(ctx.log, 'send worker error'));
   // A relay that cannot be reached or refuses the login holds every letter; one retry at info
   // level a letter would not say so.
-  const relayTrouble = workerErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');
+  const relayTrouble = throttledErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');
   // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
   worker.on('completed', (job, outcome) => {
     if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');

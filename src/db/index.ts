@@ -138,6 +138,8 @@ export interface PostgresOptions {
    * Not for migrations, whose index builds may rightly take long: they get a pool of their own.
    */
   statementTimeoutMs?: number;
+  /** Hears of a pooled connection lost while idle (the next statement opens another). */
+  onIdleError?: (err: Error) => void;
   /** SILENT_AFTER_MS unless given. */
   silentAfterMs?: number;
   connectTimeoutMs?: number;
@@ -167,7 +169,7 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },
   });
   // An idle client losing its server is reported here; without a listener it would crash the process.
-  pool.on('error', () => {});
+  pool.on('error', opts.onIdleError ?? (() => {}));
 
   const statement = preparedStatements();
   return {

@@ -143,16 +143,22 @@ describe('when Redis restarts empty in the middle of a batch (postgres)', () => 
       await workers.close();
     }
   });
-  it('a worker process told to stop while Redis is away exits, instead of hanging on as a worker that takes nothing', { timeout: 150_000 }, async () => {
-    const worker = await startWorkerProcess(ctx.env);
+  it('a worker process whose Redis goes away logs it once, and told to stop exits instead of hanging on as a worker that takes nothing', { timeout: 150_000 }, async () => {
+    const worker = await startWorkerProcess({ ...ctx.env, LOG_LEVEL: 'warn' });
     try {
       await stop(redis, 'SIGKILL');
+      // The log says so, once, rather than nothing or a line per reconnection attempt.
+      await until(() => (worker.output().includes('Redis is out of reach') ? true : undefined), 'the log line', 15_000);
       const signalled = Date.now();
       worker.kill('SIGTERM');
       // The workers get the SMTP timeout and a little more (65 s), then the process closes Postgres and exits.
       const exit = await Promise.race([worker.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 100_000))]);
       expect(exit, worker.output()).toEqual({ code: 0, signal: null });
       expect(Date.now() - signalled).toBeLessThan(85_000);
+      // About a minute of reconnection attempts: a line per 30 s, saying how many alike it left out.
+      const said = worker.output().split('\n').filter((l) => l.includes('Redis is out of reach'));
+      expect(said.length).toBeLessThanOrEqual(4);
+      expect(said.some((l) => /"alikeLeftOut":\d+/.test(l))).toBe(true);
     } finally {
       worker.kill('SIGKILL');
       redis = await startRedis(port, dir);
