@@ -50,12 +50,12 @@ export class ConsoleClient {
   }
 
   /** Posts as multipart/form-data, as a browser does a form with a file input. */
-  async postFiles(path: string, form: Record<string, string>, files: Record<string, { name: string; content: string | Uint8Array<ArrayBuffer> }>) {
+  async postFiles(path: string, form: Record<string, string>, files: Record<string, { name: string; content: string | Uint8Array<ArrayBuffer> }>, opts: { headers?: Record<string, string> } = {}) {
     const body = new FormData();
     body.set('_csrf', this.csrf ?? '');
     for (const [k, v] of Object.entries(form)) body.set(k, v);
     for (const [k, f] of Object.entries(files)) body.set(k, new Blob([f.content], { type: 'text/csv' }), f.name);
-    const res = await fetch(this.base + path, { method: 'POST', body, headers: { cookie: this.header() }, redirect: 'manual' });
+    const res = await fetch(this.base + path, { method: 'POST', body, headers: { cookie: this.header(), ...opts.headers }, redirect: 'manual' });
     this.remember(res);
     return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
   }

@@ -424,10 +424,26 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const cross = await client.post('/admin/cases', caseForm(slug), { headers: { 'sec-fetch-site': 'cross-site' } });
     expect(cross.status).toBe(403);
     expect(cross.text).not.toContain('Detained at the border');
-    // A form whose body is read only for a signed-in organizer (with a CSV) says so too, without its text.
-    const campaign = await client.post('/admin/campaigns/new', { title: 'Free Erlan' }, { headers: { 'sec-fetch-site': 'same-origin' } });
+    // A form with a CSV gives back its text too (the chosen file is not read), and makes nothing.
+    const campaignSlug = uniq('camp');
+    const same = { 'sec-fetch-site': 'same-origin' };
+    const campaign = await client.postFiles('/admin/campaigns/new', { title: 'Free Erlan', slug: campaignSlug, letter_body: 'Dear judge, an hour of writing.', targets_csv: 'name,email\nJudge,judge@court.example' }, { targets_file: { name: 'targets.csv', content: 'name,email\nFile,file@court.example' } }, { headers: same });
     expect(campaign.status).toBe(401);
     expect(campaign.text).toContain('You were signed out');
+    expect(campaign.text).toContain('Dear judge, an hour of writing.');
+    expect(campaign.text).toContain('judge@court.example');
+    expect(campaign.text).not.toContain('file@court.example');
+    expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [campaignSlug])).rowCount).toBe(0);
+    // Larger than a console form, or without the page's token, nothing typed is shown back.
+    const large = await client.postFiles('/admin/campaigns/new', { title: 'Free Erlan', summary: 'x'.repeat(1024 * 1024) }, {}, { headers: same });
+    expect(large.status).toBe(401);
+    expect(large.text).not.toContain('Free Erlan');
+    const token = client.csrf;
+    client.csrf = undefined;
+    const tokenless = await client.postFiles('/admin/campaigns/new', { title: 'Free Erlan' }, {}, { headers: same });
+    client.csrf = token;
+    expect(tokenless.status).toBe(403);
+    expect(tokenless.text).not.toContain('Free Erlan');
   });
 
   it('answers a form without a token with 403 and changes nothing', async () => {

@@ -3,7 +3,7 @@ import express, { Router, type ErrorRequestHandler, type Request, type RequestHa
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
-import { requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
+import { fromThisSite, requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
@@ -62,8 +62,32 @@ function csvUpload(): RequestHandler[] {
     }
     next();
   };
-  return [requireOrganizer, declared, read, useFile];
+  return [signedInOrTyped, declared, read, useFile];
 }
+
+/**
+ * A CSV form sent from a page of this site after its session ended: its text fields are read, files
+ * skipped, so that the signed-out page gives back the letter and the list typed into it, as for
+ * any console form (requireCsrf). Only a body no larger than any console form's is read for a
+ * browser not signed in; any other goes to requireOrganizer unread.
+ */
+const typedFields = multer({
+  storage: multer.memoryStorage(),
+  fileFilter: (_req, _file, take) => take(null, false),
+  limits: { fieldSize: FORM_BYTES, fields: 30, parts: 31 },
+}).any();
+const signedInOrTyped: RequestHandler = (req, res, next) => {
+  const readable = req.method === 'POST' && req.is('multipart/form-data') && Number(req.headers['content-length']) <= FORM_BYTES && fromThisSite(req);
+  if (res.locals.organizer || !readable) return requireOrganizer(req, res, next);
+  typedFields(req, res, (err?: unknown) => {
+    if (err) return next(new SignedOutError([]));
+    try {
+      requireCsrf(req, res, () => next(new SignedOutError([])));
+    } catch (refused) {
+      next(refused);
+    }
+  });
+};
 
 /**
  * An uploaded file's text: UTF-8, or UTF-16 when it starts with that byte order mark (Excel's
