@@ -32,25 +32,14 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
     const p = await alertParts(db)({ caseUpdateId: delivery.source_id, subscriberId: delivery.subscriber_id });
     if (!p || p.withdrawn || p.subscriber_status !== 'active' || !(p.follows_case || p.follows_all)) return null;
     const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
-    const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;
-    const body = views.email('alert', {
-      orgName: config.orgName,
-      personName: p.person_name,
-      followsCase: p.follows_case,
-      location: p.location,
-      caseStatus: p.case_status,
-      title: p.title,
-      body: p.body,
-      publishedAt: p.published_at,
-      caseUrl: `${config.publicUrl}/cases/${p.case_slug}`,
-      preferencesUrl: `${config.publicUrl}/preferences/${token}`,
-      unsubscribeUrl,
-    });
+    const { unsubscribeUrl, ...content } = alertContent(config, views, {
+      personName: p.person_name, followsCase: p.follows_case, location: p.location, caseStatus: p.case_status,
+      title: p.title, body: p.body, publishedAt: p.published_at, caseSlug: p.case_slug,
+    }, token);
     return {
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
-      subject: oneLine(`${p.person_name}: ${p.title}`),
-      ...body,
+      ...content,
       list: {
         // One header with both ways out: the https one is what one-click POSTs to.
         unsubscribe: [[unsubscribeUrl, `mailto:${config.mailFrom.address}?subject=unsubscribe%20${token}`]],
@@ -58,4 +47,38 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
       headers: { ...BULK, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'List-ID': listIdHeader(`${config.orgName} case alerts`, `case-alerts.${listDomain}`) },
     };
   };
+}
+
+export interface AlertFacts {
+  personName: string;
+  /** Whether the subscriber follows this case, not only all cases. */
+  followsCase: boolean;
+  location: string | null;
+  caseStatus: string;
+  title: string;
+  body: string;
+  publishedAt: Date;
+  caseSlug: string;
+}
+
+/**
+ * What an alert says, its subject and its parts, with the subscriber's links made from `token`:
+ * for the composer, and for the console's preview of an update (with a stand-in token).
+ */
+export function alertContent(config: AlertEmailDeps['config'], views: Views, a: AlertFacts, token: string) {
+  const unsubscribeUrl = `${config.publicUrl}/unsubscribe/${token}`;
+  const body = views.email('alert', {
+    orgName: config.orgName,
+    personName: a.personName,
+    followsCase: a.followsCase,
+    location: a.location,
+    caseStatus: a.caseStatus,
+    title: a.title,
+    body: a.body,
+    publishedAt: a.publishedAt,
+    caseUrl: `${config.publicUrl}/cases/${a.caseSlug}`,
+    preferencesUrl: `${config.publicUrl}/preferences/${token}`,
+    unsubscribeUrl,
+  });
+  return { subject: oneLine(`${a.personName}: ${a.title}`), ...body, unsubscribeUrl };
 }

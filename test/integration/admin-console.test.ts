@@ -396,7 +396,16 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(refused.location!)).text).toContain('is not published yet: publish it first');
     expect((await getCampaign(ctx.db, slug)).status).toBe('draft');
     expect((await client.get(`/admin/cases/${caseSlug}`)).text).toContain('Updates can be posted once the case is published');
-    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { title: 'News', body: 'Something.' })).status).toBe(409);
+    // Unpublished after its form was shown: what was typed comes back with the reason, not a dead end.
+    const preview = await client.post(`/admin/cases/${caseSlug}/updates/preview`, { title: 'News typed', body: 'Something long typed.' });
+    expect(preview.status).toBe(409);
+    expect(preview.text).not.toContain('Post update');
+    for (const answer of [preview, await client.post(`/admin/cases/${caseSlug}/updates`, { title: 'News typed', body: 'Something long typed.' })]) {
+      expect(answer.status).toBe(409);
+      expect(answer.text).toContain('is not published');
+      expect(answer.text).toContain('value="News typed"');
+      expect(answer.text).toContain('Something long typed.');
+    }
     expect((await ctx.db.query('SELECT 1 FROM case_updates u JOIN cases k ON k.id = u.case_id WHERE k.slug = $1', [caseSlug])).rowCount).toBe(0);
 
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);

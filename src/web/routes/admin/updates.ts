@@ -1,12 +1,13 @@
 import crypto from 'node:crypto';
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
+import { alertContent } from '../../../alerts/emails.ts';
 import { countAlertRecipients, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
 import type { Db } from '../../../db/index.ts';
-import { ValidationError } from '../../../errors.ts';
+import { ConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { parseInput } from '../../../validation.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -46,20 +47,22 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   /** The alert as a follower of this case will read it (text part), with stand-in links. */
   function previewEmail(kase: Case, u: { title: string; body: string }) {
-    const sample = `${ctx.config.publicUrl}/unsubscribe/…`;
-    return {
-      subject: `${kase.person_name}: ${u.title}`,
-      text: ctx.views.email('alert', {
-        orgName: ctx.config.orgName, personName: kase.person_name, followsCase: true, location: kase.location, caseStatus: kase.status,
-        title: u.title, body: u.body, publishedAt: new Date(), caseUrl: `${ctx.config.publicUrl}/cases/${kase.slug}`,
-        preferencesUrl: `${ctx.config.publicUrl}/preferences/…`, unsubscribeUrl: sample,
-      }).text,
-    };
+    const { subject, text } = alertContent(ctx.config, ctx.views, {
+      personName: kase.person_name, followsCase: true, location: kase.location, caseStatus: kase.status,
+      title: u.title, body: u.body, publishedAt: new Date(), caseSlug: kase.slug,
+    }, '…');
+    return { subject, text };
+  }
+
+  /** The form again with what was typed, for a case unpublished since the form was shown. */
+  function unpublished(res: Response, kase: Case, values: { title: string; body: string }, message: string) {
+    render(res, 'case-update', { title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values, ...formErrors({ case_slug: message }) }, 409);
   }
 
   router.post('/cases/:slug/updates/preview', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
     const values = { title: str(req.body?.title), body: str(req.body?.body) };
+    if (!kase.published) return unpublished(res, kase, values, `The case of ${kase.person_name} is not published: publish it first (on its page), then post the update.`);
     try {
       const u = parseInput(caseUpdateInput, values);
       render(res, 'case-update', {
@@ -76,7 +79,14 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/cases/:slug/updates', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
-    const update = await postCaseUpdate(db, ctx, kase.slug, { title: str(req.body?.title), body: str(req.body?.body) }, res.locals.organizer!.id, str(req.body?.request_key) || null);
+    const values = { title: str(req.body?.title), body: str(req.body?.body) };
+    let update;
+    try {
+      update = await postCaseUpdate(db, ctx, kase.slug, values, res.locals.organizer!.id, str(req.body?.request_key) || null);
+    } catch (err) {
+      if (err instanceof ConflictError && err.code === 'case_unpublished') return unpublished(res, kase, values, err.message);
+      throw err;
+    }
     if (!update.repeated) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
     const expected = Number(str(req.body?.expected));
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
