@@ -26,7 +26,7 @@ export function createComposers(ctx: AppContext): Composers {
   // new link, for each new request).
   const sameId = (compose: Composer): Composer => async (db, delivery) => {
     const message = await compose(db, delivery);
-    return message && { messageId: stableMessageId(ctx.secret, 'delivery', delivery.id, ctx.config.mailFrom.address), ...message };
+    return message && { messageId: stableMessageId(ctx.secret, 'delivery', delivery, ctx.config.mailFrom.address), ...message };
   };
   return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)]));
 }

@@ -35,7 +35,7 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
       WHERE id = ANY ($3::bigint[]) AND id <> ALL ($1::bigint[])
         AND (status IN ('queued', 'retry') OR (status = 'sending' AND lease_until < now()))
       RETURNING d.id, d.kind, d.source_id, d.target_id, d.subscriber_id, d.campaign_id, d.recipient, d.status,
-                d.attempts, d.lease_until, d.last_error, d.message_id, d.sent_at,
+                d.attempts, d.lease_until, d.last_error, d.message_id, d.sent_at, d.created_at,
                 ${SUPPRESSED} AS suppressed`,
     [marks.map((m) => m.id), marks.map((m) => m.messageId), [...claimIds].sort((a, b) => a - b), leaseSeconds],
   );

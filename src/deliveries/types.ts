@@ -28,6 +28,8 @@ export interface Delivery {
   last_error: string | null;
   message_id: string | null;
   sent_at: Date | null;
+  /** When the row was made: with its id, what tells it from a row of a restored or another database. */
+  created_at: Date;
 }
 
 export type DeliveryCounts = Record<DeliveryStatus, number>;

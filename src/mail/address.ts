@@ -41,13 +41,17 @@ export function domainOf(address: string): string {
 }
 
 /**
- * A Message-ID derived with the secret from what the email is (`purpose`, `id`): the same pair
- * gives the same id, so every attempt at one email carries one id (when a relay took a message but
- * its reply was lost, the copy sent again is recognisably the same message), and it gives away no
- * numbers. A new email needs a new pair: mail providers drop a message whose id they have seen.
+ * A Message-ID derived with the secret from what the email is (`purpose`, and the delivery row it
+ * goes out for): the same gives the same id, so every attempt at one email carries one id (when a
+ * relay took a message but its reply was lost, the copy sent again is recognisably the same
+ * message), and it gives away no numbers. A new email needs a new id: mail providers drop a
+ * message whose id they have seen. So the row's creation time counts as well as its number: a
+ * database restored from a backup, or another one with the same secret (staging beside
+ * production), numbers its rows again from where it was, and would give a new letter to the same
+ * official the id of one they already have.
  */
-export function stableMessageId(secret: string, purpose: string, id: number, from: string): string {
-  return `<${deriveToken(secret, `message-id-${purpose}`, id).slice(0, 32)}@${domainOf(from)}>`;
+export function stableMessageId(secret: string, purpose: string, row: { id: number; created_at: Date }, from: string): string {
+  return `<${deriveToken(secret, `message-id-${purpose}-${row.created_at.getTime()}`, row.id).slice(0, 32)}@${domainOf(from)}>`;
 }
 
 /**

@@ -107,7 +107,7 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
     return {
       // A new email for each round (signing again sends one): a copy of the first one's id would be
       // taken for the same message and dropped by some mailboxes.
-      messageId: stableMessageId(secret, `confirm-${p.confirm_round}`, delivery.id, config.mailFrom.address),
+      messageId: stableMessageId(secret, `confirm-${p.confirm_round}`, delivery, config.mailFrom.address),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       subject: oneLine(`Please confirm your signature: ${p.campaign_title}`),

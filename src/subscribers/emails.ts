@@ -28,7 +28,7 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
     const listed = (cases: typeof pending) => cases.map((p) => ({ all: p.caseId === null, personName: p.personName }));
     const envelope = {
       // One id per round: each new request sends a new email, with a new link, on the same row.
-      messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, subscriber.id, config.mailFrom.address),
+      messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, delivery, config.mailFrom.address),
       from: { name: config.orgName, address: config.mailFrom.address },
       to: delivery.recipient,
       headers: AUTOMATIC,
