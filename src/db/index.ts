@@ -154,16 +154,15 @@ export function openPostgres(url: string, opts: PostgresOptions = {}): Db {
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    ...(opts.statementTimeoutMs
-      ? {
-          query_timeout: opts.statementTimeoutMs + (opts.silentAfterMs ?? SILENT_AFTER_MS),
-          // Set on each new connection before its first statement, not sent at its start:
-          // PgBouncer refuses a connection whose start names a parameter it does not know.
-          onConnect: async (client: pg.ClientBase) => {
-            await client.query(`SET statement_timeout = ${Math.round(opts.statementTimeoutMs!)}`);
-          },
-        }
-      : {}),
+    ...(opts.statementTimeoutMs ? { query_timeout: opts.statementTimeoutMs + (opts.silentAfterMs ?? SILENT_AFTER_MS) } : {}),
+    // Set on each new connection before its first statement, not sent at its start: PgBouncer
+    // refuses a connection whose start names a parameter it does not know. Dates as pg parses them,
+    // whatever the server, database or role sets: pg reads only ISO dates (any other comes back
+    // null), and the lists' page cursors are timestamps as text. PGlite always uses these.
+    onConnect: async (client: pg.ClientBase) => {
+      const timeout = opts.statementTimeoutMs ? `; SET statement_timeout = ${Math.round(opts.statementTimeoutMs)}` : '';
+      await client.query(`SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'${timeout}`);
+    },
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser },

@@ -57,6 +57,41 @@ describe('transactions on Postgres', () => {
   });
 });
 
+describe('a Postgres database that writes dates in another style', () => {
+  const name = `appeal_datestyle_${process.pid}_${Date.now()}`;
+  let admin: Db;
+  let db: Db | undefined;
+
+  beforeAll(async () => {
+    admin = openPostgres(TEST_DATABASE_URL, { max: 1 });
+    await admin.query(`CREATE DATABASE ${name}`);
+    // As a server's, a database's or a role's own setting may say.
+    await admin.query(`ALTER DATABASE ${name} SET DateStyle = 'SQL, DMY'`);
+    await admin.query(`ALTER DATABASE ${name} SET IntervalStyle = 'sql_standard'`);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.close();
+  });
+
+  it('still gives dates (pg reads ISO only: any other came back null), and text as ISO', async () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${name}`;
+    for (const opts of [{ max: 1 }, { max: 1, statementTimeoutMs: 5_000 }]) {
+      db = openPostgres(url.toString(), opts);
+      const { rows: [row] } = await db.query<{ at: Date; text: string; gap: string }>(
+        `SELECT timestamptz '2026-03-31 10:20:30.123456+00' AS at, (timestamptz '2026-03-31 10:20:30.123456+00')::text AS text, (interval '1 day 2 hours')::text AS gap`,
+      );
+      expect(row!.at).toEqual(new Date('2026-03-31T10:20:30.123Z'));
+      expect(row!.text).toMatch(/^2026-03-31 \d\d:20:30\.123456[+-]\d\d/);
+      expect(row!.gap).toBe('1 day 02:00:00');
+      await db.close();
+      db = undefined;
+    }
+  });
+});
+
 describe('settings kept by processes starting at once', () => {
   let t: TestDb;
 
