@@ -97,9 +97,7 @@ export const STARTER_PLACEHOLDER = '[Say what has happened and what you ask the 
 // Letters get their own Handlebars with no partials and only if/unless: an organizer's
 // template can read the listed variables and nothing else.
 const letters = Handlebars.create();
-for (const name of ['each', 'with', 'lookup', 'log', 'helperMissing', 'blockHelperMissing']) {
-  if (name !== 'helperMissing' && name !== 'blockHelperMissing') letters.unregisterHelper(name);
-}
+for (const name of ['each', 'with', 'lookup', 'log']) letters.unregisterHelper(name);
 
 function fail(field: string, message: string, line?: number): never {
   throw new TemplateError({ [field]: line ? `Line ${line}: ${message}` : message }, `The letter ${field} does not compile.`);
@@ -245,7 +243,7 @@ function compile(source: string, marked = NO_MARKS, blockMarked = NO_MARKS, unfi
 /**
  * Swaps each output of a field in `marked` for its mark. A mark also goes before each {{#if}} or
  * {{#unless}} on a field in `blockMarked`, so that a line such a block leaves empty is known to be
- * the field's (dropEmptiedLines); the block itself still decides as before. One on a field in
+ * the field's (renderDropping); the block itself still decides as before. One on a field in
  * `unfilled` gets a blockMark: the preview drops the line it leaves empty, as the letter will,
  * while the field's own outputs stay marks that show its placeholder.
  */

@@ -157,6 +157,11 @@ const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; fr
   close: { to: 'closed', from: ['draft', 'live', 'paused'] },
 };
 
+/** Whether a campaign in this status can be launched, paused or closed (changeCampaignStatus). */
+export function canMove(status: CampaignStatus, action: keyof typeof TRANSITIONS): boolean {
+  return TRANSITIONS[action].from.includes(status);
+}
+
 /**
  * What the console warns about before a campaign goes live or while it is: a letter still holding
  * the starter's placeholder line reaches officials as written.

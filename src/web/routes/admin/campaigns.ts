@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, getCampaignStats, listCampaignOverview, parseTargetsCsv,
+  canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, getCampaignStats, listCampaignOverview, parseTargetsCsv,
   isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
@@ -38,15 +38,15 @@ const CAMPAIGNS_PAGE = 200;
 /** What each move does, said before it is done; `digest`, for a digest campaign sent at `hour` UTC. */
 const ACTIONS = {
   launch: {
-    verb: 'Launch', from: ['draft', 'paused'], explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.',
+    verb: 'Launch', explain: 'The campaign page becomes public and takes signatures. Each confirmed signature sends a letter to every target.',
     digest: (hour: number) => `The campaign page becomes public and takes signatures. Once a day, at ${hour}:00 UTC, each target gets one letter listing everyone who signed and confirmed since the last one (past 250 of them, in parts of 250, each saying which part it is).`,
   },
   pause: {
-    verb: 'Pause', from: ['live'], explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.',
+    verb: 'Pause', explain: 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and their letters still go out. You can launch it again.',
     digest: (_hour: number) => 'The page stays up but takes no new signatures. Signatures already made can still be confirmed, and those confirmed go in the next daily digest as usual. You can launch it again.',
   },
   close: {
-    verb: 'Close', from: ['draft', 'live', 'paused'], explain: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
+    verb: 'Close', explain: 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Letters already queued still go out; its letter and the officials it wrote to stay as they are.',
     digest: (_hour: number) => 'The campaign ends for good: it takes no signatures or confirmations and cannot be launched again. Signatures confirmed before it closed still go in the next daily digest; its letter and the officials it wrote to stay as they are.',
   },
 } as const;
@@ -187,7 +187,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     router.get(`/campaigns/:slug/${action}`, async (req, res) => {
       const campaign = await getCampaign(db, String(req.params.slug));
       const targets = await listTargets(db, campaign.id);
-      const allowed = (a.from as readonly string[]).includes(campaign.status);
+      const allowed = canMove(campaign.status, action);
       // A paused campaign is launched again: the organizer resumes it.
       const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
       const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;

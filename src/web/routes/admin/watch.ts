@@ -17,7 +17,6 @@ import { safeNext, str, type Render } from './render.ts';
 const CHART_DAYS = 30;
 const PAGE = 50;
 
-/** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
 /** What the console says after a retry, by outcome. */
 const RETRY_FLASH: Record<RetryOutcome, string> = {
   queued: 'The delivery is queued again.',
@@ -26,6 +25,7 @@ const RETRY_FLASH: Record<RetryOutcome, string> = {
   retired: 'Not retried: its official was removed from the campaign and gets no new letters. Write to it again from the campaign’s Targets page first.',
 };
 
+/** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
 export function watchRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
