@@ -107,4 +107,3 @@ export const caseInput = z.object({
   status: caseStatus,
   location: nullAsAbsent(line(200).optional().default('')),
 });
-export type CaseInput = z.input<typeof caseInput>;

@@ -1,11 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import type { Organizer } from './service.ts';
 
-export interface SessionRow {
-  organizer: Organizer;
-  createdAt: Date;
-}
-
 export async function insertSession(db: Queryable, idHash: string, organizerId: number, idleSeconds: number) {
   await db.query(
     `INSERT INTO organizer_sessions (id_hash, organizer_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))`,

@@ -10,7 +10,7 @@ import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import { discloseWords } from '../campaigns/preview.ts';
-import { signaturesChanged } from '../campaigns/service.ts';
+import { getCampaignById, signaturesChanged } from '../campaigns/service.ts';
 import { targetsFingerprint, type Campaign } from '../campaigns/types.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
@@ -374,10 +374,8 @@ export async function findSignatureByToken(db: Queryable, token: string) {
 export async function confirmSignature(db: Db, deps: SignDeps, token: string, shown?: number, targetsSeen?: string): Promise<ConfirmResult> {
   const found = await q.getSignatureByTokenHash(db, hashToken(token));
   if (!found) throw new NotFoundError('confirmation link', SIGNATURE_LINK_HINT);
-  const campaign = (await db.query<{ slug: string; title: string; delivery_mode: string; case_id: number }>(
-    'SELECT slug, title, delivery_mode, case_id FROM campaigns WHERE id = $1',
-    [found.campaign_id],
-  )).rows[0]!;
+  // A signature's campaign is there as long as the signature is (ON DELETE CASCADE).
+  const campaign = (await getCampaignById(db, found.campaign_id))!;
   if (found.status === 'confirmed') return { kind: 'already-confirmed', campaignSlug: campaign.slug };
 
   const { ids, askFor } = await db.transaction(async (tx) => {

@@ -29,7 +29,6 @@ export const subscribeInput = z.object({
     .transform((v) => v?.trim() || undefined)
     .pipe(slug.optional()),
 });
-export type SubscribeInput = z.output<typeof subscribeInput>;
 
 /** One case a subscriber follows (caseId null: all cases). */
 export interface Followed {
