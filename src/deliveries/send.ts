@@ -10,8 +10,9 @@ import { takeSuppressedAsk } from './suppression-queries.ts';
 import type { Composers, Delivery, DeliveryKind } from './types.ts';
 
 /**
- * A send must end inside its lease, its sent mark too: the mail transport's timeouts (10 s to
- * connect, 10 s for the greeting, 60 s for a reply) and RECORD_SENT_FOR_MS fit within it.
+ * A send must end inside its lease, its sent mark too: the mail transport's timeouts (SMTP_TIMEOUTS:
+ * 10 s to connect, 10 s for the greeting, 60 s for a reply) and RECORD_SENT_FOR_MS fit within it.
+ * A shorter lease lets the sweeper hand a letter a slow relay is still taking to another worker.
  */
 export const LEASE_SECONDS = 150;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
@@ -23,7 +24,7 @@ const DATABASE_AWAY_RETRY_MS = 5_000;
  * or failover takes seconds to a minute; a mark given up on sends its message again once the lease
  * ends), and how many times after any other failure, such as a deadlock.
  */
-const RECORD_SENT_FOR_MS = 70_000;
+export const RECORD_SENT_FOR_MS = 70_000;
 const RECORD_SENT_TRIES = 4;
 const RECORD_SENT_BACKOFF_MS = { first: 200, most: 2_000 };
 

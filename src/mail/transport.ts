@@ -71,15 +71,17 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
     ...(loopback ? { tls: { rejectUnauthorized: false } } : {}),
     maxConnections,
     maxMessages: Infinity,
-    // nodemailer waits up to 10 minutes on a silent socket by default; a send must end well
-    // inside the delivery lease so the claim stays meaningful. A relay that scans a message
-    // before it answers its end can take tens of seconds, and a reply given up on sends the
-    // message again, a copy per attempt: a minute, not less (LEASE_SECONDS leaves room for it).
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 60_000,
+    ...SMTP_TIMEOUTS,
   };
 }
+
+/**
+ * nodemailer waits up to 10 minutes on a silent socket by default; a send must end well inside
+ * the delivery lease so the claim stays meaningful (LEASE_SECONDS, src/deliveries/send.ts). A relay
+ * that scans a message before it answers its end can take tens of seconds, and a reply given up on
+ * sends the message again, a copy per attempt: a minute for a reply, not less.
+ */
+export const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 60_000 } as const;
 
 /**
  * A header line may not pass 998 octets (RFC 5322 2.1.1), and nodemailer folds a header only at
