@@ -617,13 +617,20 @@ describe('subscribing from one address too often', () => {
     await ctx?.close();
   });
 
-  it('answers 429 with Retry-After once the per-IP limit is used up', async () => {
+  it('answers 429 with Retry-After once the per-IP limit is used up, and its counters in Redis name no IP or address', async () => {
+    const emails = Array.from({ length: 4 }, () => emailOf('ip'));
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await postForm(`${base}/subscribe`, { email: emailOf('ip') })).status);
+    for (const email of emails) statuses.push((await postForm(`${base}/subscribe`, { email })).status);
     expect(statuses).toEqual([303, 303, 303, 429]);
     const api = await postJson(`${base}/api/v1/subscribers`, { email: emailOf('ip') });
     expect(api.status).toBe(429);
     expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A Redis dump must not list who asked, nor from where: the counters are keyed hashes.
+    const keys = await ctx.redis.client.keys(`${ctx.config.queuePrefix}:rl:*`);
+    expect(keys.some((k) => k.includes(':rl:ip'))).toBe(true);
+    expect(keys.some((k) => k.includes(':rl:email'))).toBe(true);
+    const exposed = keys.filter((k) => /127\.0\.0\.1|::1|ffff|@|reader|example/i.test(k.slice(`${ctx.config.queuePrefix}:rl:`.length)) || emails.some((e) => k.includes(e.split('@')[0]!)));
+    expect(exposed).toEqual([]);
   });
 });
 
