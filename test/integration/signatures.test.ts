@@ -6,6 +6,7 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { pastResendGap, settled, until } from '../helpers/signing.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
 import { sign } from '../../src/signatures/service.ts';
+import { enqueueDeliveries } from '../../src/queues.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 
 const addressOf = (a: ParsedMail['to'] | ParsedMail['from'] | ParsedMail['replyTo']) =>
@@ -46,6 +47,13 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       full_name: 'Dana Signer', email: 'dana@supporter.example', city: 'Lyon', country: 'France', personal_note: 'Free her now.',
     });
     expect(res.status).toBe(303);
+    // Stored with its confirmation email alone: no letter row waits for anything else to hold it back.
+    const { rows: stored } = await ctx.db.query<{ kind: string }>(
+      `SELECT d.kind FROM deliveries d JOIN signatures s ON s.id = d.source_id JOIN campaigns c ON c.id = s.campaign_id
+        WHERE c.slug = $1 AND d.kind IN ('confirm', 'letter')`,
+      [slug],
+    );
+    expect(stored).toEqual([{ kind: 'confirm' }]);
     expect(res.headers.get('location')).toBe(`/c/${slug}/check-email`);
     expect(await (await fetch(`${base}/c/${slug}/check-email`)).text()).toContain('Your letter goes out once you confirm.');
     // A digest's signer adds a name to the day's letter: no letter of their own goes.
@@ -105,6 +113,24 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(await (await fetch(`${base}/confirm/${token}`)).text()).toMatch(/<title>Already confirmed[^<]*<\/title>[\s\S]*<h1>Already confirmed<\/h1>/);
     await new Promise((r) => setTimeout(r, 500));
     expect(ctx.sink!.messages).toHaveLength(4);
+  });
+
+  it('sends no letter for a signature still unconfirmed, even when a letter row and its job exist', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Early', email: 'early@court.example' }] });
+    const email = `${uniq('early')}@supporter.example`;
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Early Letter', email })).status).toBe(303);
+    // However it came about (a bug, a hand-edited row), the worker checks the signature itself.
+    const { rows } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
+       SELECT 'letter', s.id, t.id, t.campaign_id, t.email FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id
+        WHERE s.email = $1 RETURNING id`,
+      [email],
+    );
+    expect(rows).toHaveLength(1);
+    await enqueueDeliveries(ctx.queues, rows.map((r) => r.id));
+    await until(async () => ((await ctx.db.query('SELECT 1 FROM deliveries WHERE id = $1', [rows[0]!.id])).rowCount === 0 ? true : undefined), 'the letter row dropped');
+    await settled(ctx.db);
+    expect(ctx.sink!.messages.filter((m) => addressOf(m.to).includes('early@court.example'))).toEqual([]);
   });
 
   it("previews the letter with what was typed for the page's own form, not for another site's", async () => {
