@@ -10,11 +10,11 @@ import { createBenchCampaign } from './lib/fixtures.ts';
 import type { MeasurementResult, Sizes } from './lib/result.ts';
 import { alternate, sleep, summarize } from './lib/stats.ts';
 
-/** Peak resident set of a process so far, in MB (Linux: VmHWM). */
+/** Peak resident set of a process so far, in MB of 1,000,000 bytes, as the target is (Linux: VmHWM, in KiB). */
 function peakRssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-  return kb / 1024;
+  const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  return (kib * 1024) / 1_000_000;
 }
 
 /** `n` active subscribers: nine in ten follow the case, one in ten all cases. */
@@ -112,7 +112,9 @@ export async function benchFanout(sizes: Sizes): Promise<MeasurementResult> {
       'and one addBulk each; clock from posting to the fan-out job completed, then checked: one alert row and one waiting send job per ' +
       'subscriber. Baseline: bare Queue.addBulk of as many send jobs (same ids and options) in chunks of 1,000, in its own process. ' +
       `Redis and Postgres emptied between rounds. Both processes run with the V8 flags of \`npm run worker\` (${WORKER_NODE_FLAGS.join(' ') || 'none'}); ` +
-      'peak RSS is the kernel\'s high-water mark (VmHWM) of the whole process, start-up included.',
+      'peak RSS is the kernel\'s high-water mark (VmHWM) of the whole process, start-up included, in MB of 10⁶ bytes. The fan-out ' +
+      'worker runs alone in its process, loaded through tsx (as every bench child is); `npm run worker` runs the build, with the send ' +
+      'and maintenance workers beside it.',
     series: [
       { label: 'fan-out (rows + jobs)', unit: 'recipients/s', values: product },
       { label: 'raw addBulk (jobs only)', unit: 'jobs/s', values: raw },

@@ -1,4 +1,4 @@
-// 6. Start-up: `npm start` (node scripts/start.mjs: build, then run) on an empty DATA_DIR, embedded
+// 6. Start-up: `npm start` (scripts/start.mjs: build, then run) on an empty DATA_DIR, embedded
 // PGlite, until GET /readyz answers 200. Includes migrating the new database and adding the demo data.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -36,15 +36,33 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-/** Starts `node scripts/start.mjs` (what `npm start` runs: it builds, then runs the app) on `dataDir`. @returns seconds from spawn to the first 200 from /readyz. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `npm start` (it builds, then runs the app) on `dataDir`. @returns seconds from spawn to the first 200 from /readyz. */
 async function startOnce(dataDir: string, prefix: string): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['scripts/start.mjs'], {
+  // A process group of its own: npm, its shell and the app are stopped together.
+  const child = spawn('npm', ['start'], {
     cwd: ROOT,
+    detached: true,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, PORT: String(port), REDIS_URL: BENCH_REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // Gone already.
+    }
+  };
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => void (stderr = (stderr + c.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -57,9 +75,11 @@ async function startOnce(dataDir: string, prefix: string): Promise<number> {
     }
   } finally {
     // SIGTERM: the app closes PGlite cleanly, so the restart below finds a sound DATA_DIR.
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    signal('SIGTERM');
+    const killer = setTimeout(() => signal('SIGKILL'), 15_000);
     await exited;
+    // npm may leave before the app has closed its database: the restart waits for the whole group.
+    while (groupAlive(child.pid!)) await sleep(25);
     clearTimeout(killer);
   }
 }
@@ -89,7 +109,7 @@ export async function benchStartup(sizes: Sizes): Promise<MeasurementResult> {
     id: 'startup',
     title: '6. Start-up',
     setup:
-      '`node scripts/start.mjs` (what `npm start` runs) on an empty DATA_DIR: the app built from src/ into dist/main.js, embedded PGlite created (a copy of the template `npm install` made, migrations applied), demo data added, ' +
+      '`npm start` on an empty DATA_DIR: the app built from src/ into dist/main.js, embedded PGlite created (a copy of the template `npm install` made, migrations applied), demo data added, ' +
       'web and workers started; clock from spawn to the first 200 from GET /readyz (polled every 25 ms). Redis already running. ' +
       'Then stopped with SIGTERM and started again on the same DATA_DIR (database already there, demo data in it).',
     series: [

@@ -9,8 +9,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /**
  * The V8 flags `npm run worker` starts a worker with (its heap limit), read from package.json so a
- * worker measured here runs as a deployed one does. Every worker-process child gets them, the
- * baselines too: both sides of a comparison run on the same Node settings.
+ * worker measured here has a deployed one's heap limit (it is loaded through tsx, not built).
+ * Every worker-process child gets them, the baselines too: both sides of a comparison run on the
+ * same Node settings.
  */
 export const WORKER_NODE_FLAGS: string[] = (
   JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
