@@ -122,15 +122,17 @@ export interface CampaignOverview {
 /**
  * Campaigns with their signature and letter counts in one statement (the console's lists).
  * `recentDays` keeps live and paused campaigns plus any changed within that many days; `caseId`
- * those of one case. `page`: how many (null: all) after how many, live ones first, then by last change.
+ * those of one case. `page`: how many (null: all), live ones first, then by last change, after the
+ * row whose `cursor` is `before` (whether it is live, its time as Postgres writes it, its id).
  */
 export async function listCampaignOverview(
   db: Queryable,
   filter: { status?: CampaignStatus; recentDays?: number; caseId?: number },
-  page: { limit: number | null; offset?: number } = { limit: 200 },
+  page: { limit: number | null; before?: { live: boolean; updatedAt: string; id: number } } = { limit: 200 },
 ) {
-  const { rows } = await db.query<CampaignOverview>(
+  const { rows } = await db.query<CampaignOverview & { cursor: string }>(
     `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
+            (c.status = 'live')::int || '~' || c.updated_at::text || '~' || c.id AS cursor,
             s.confirmed, s.pending, d.sent, d.failed, d.waiting,
             to_char(c.deadline, 'YYYY-MM-DD') AS deadline, c.deadline - (now() AT TIME ZONE 'UTC')::date AS days_left
        FROM campaigns c
@@ -147,9 +149,10 @@ export async function listCampaignOverview(
       WHERE ($1::text IS NULL OR c.status = $1)
         AND ($2::int IS NULL OR c.status IN ('live', 'paused') OR c.updated_at > now() - make_interval(days => $2))
         AND ($3::bigint IS NULL OR c.case_id = $3)
+        AND ($6::timestamptz IS NULL OR (c.status = 'live', c.updated_at, c.id) < ($5::boolean, $6::timestamptz, $7::bigint))
       ORDER BY c.status = 'live' DESC, c.updated_at DESC, c.id DESC
-      LIMIT $4 OFFSET $5`,
-    [filter.status ?? null, filter.recentDays ?? null, filter.caseId ?? null, page.limit, page.offset ?? 0],
+      LIMIT $4`,
+    [filter.status ?? null, filter.recentDays ?? null, filter.caseId ?? null, page.limit, page.before?.live ?? false, page.before?.updatedAt ?? null, page.before?.id ?? 0],
   );
   return rows;
 }

@@ -12,7 +12,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { idParam } from '../../forms.ts';
+import { idParam, timeCursor, timePage } from '../../forms.ts';
 import { CAMPAIGN_FORM_ORDER, conflictMessage, differingFields, formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
@@ -96,13 +96,14 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns', async (req, res) => {
     const status = STATUS_FILTERS.find((s) => s === req.query.status);
-    const page = req.query.page === undefined ? 1 : idParam(req.query.page, 'page');
+    // The list's order puts live campaigns first: its cursor says which part a page ends in.
+    const cursor = /^([01])~(.+)$/.exec(typeof req.query.before === 'string' ? req.query.before : '');
+    const at = cursor ? timeCursor(cursor[2]) : undefined;
+    const before = at && { live: cursor![1] === '1', ...at };
     // One more than a page is asked for, to know whether there is a next one.
-    const rows = await listCampaignOverview(db, { status }, { limit: CAMPAIGNS_PAGE + 1, offset: (page - 1) * CAMPAIGNS_PAGE });
-    const campaigns = rows.slice(0, CAMPAIGNS_PAGE);
+    const { rows: campaigns, next } = timePage(await listCampaignOverview(db, { status }, { limit: CAMPAIGNS_PAGE + 1, before }), CAMPAIGNS_PAGE);
     render(res, 'campaigns', {
-      title: 'Campaigns', section: 'campaigns', campaigns, status,
-      nextPage: rows.length > CAMPAIGNS_PAGE ? page + 1 : undefined, previousPage: page > 1 ? page - 1 : undefined,
+      title: 'Campaigns', section: 'campaigns', campaigns, status, next, paged: !!before,
       filters: [{ value: '', label: 'All', current: !status }, ...STATUS_FILTERS.map((s) => ({ value: s, label: s, current: s === status }))],
     });
   });
