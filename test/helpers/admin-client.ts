@@ -60,6 +60,13 @@ export class ConsoleClient {
     return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
   }
 
+  /** Posts a body made by hand, as a script (not a browser) might. */
+  async raw(path: string, body: Buffer, contentType: string) {
+    const res = await fetch(this.base + path, { method: 'POST', body: new Uint8Array(body), headers: { cookie: this.header(), 'content-type': contentType }, redirect: 'manual' });
+    this.remember(res);
+    return { status: res.status, text: await res.text() };
+  }
+
   csrf: string | undefined;
 
   /** GETs a page and keeps the CSRF token of its forms. */

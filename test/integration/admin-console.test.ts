@@ -533,8 +533,8 @@ describe('the organizer console on PGlite', () => {
     expect(rows).toHaveLength(2);
   });
 
-  it('imports targets from a chosen file posted without JavaScript, and answers a 5 MB file with 413', async () => {
-    const { slug } = await createLiveCampaign(ctx.db);
+  it('imports targets from a chosen file posted without JavaScript, and answers a 5 MB file with 413 and a field not in UTF-8 with 400', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
     const count = async () => (await ctx.db.query('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows.length;
     const csv = 'name,title,email,salutation\nFile Judge,Judge,file-judge@court.example,Your Honour\n';
     const preview = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'preview' }, { csv_file: { name: 'targets.csv', content: csv } });
@@ -549,6 +549,20 @@ describe('the organizer console on PGlite', () => {
     const res = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: '', step: 'import' }, { csv_file: { name: 'huge.csv', content: huge } });
     expect(res.status).toBe(413);
     expect(await count()).toBe(3);
+
+    // A text field whose bytes are not UTF-8 (a script's, not a browser's) is refused, not stored garbled.
+    const boundary = 'appeal-test-boundary';
+    const part = (name: string, value: Buffer) => Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`), value, Buffer.from('\r\n')]);
+    const newSlug = uniq('latin');
+    const fields: Record<string, string> = { _csrf: client.csrf!, slug: newSlug, case_slug: caseSlug, letter_subject: 'Free her', letter_body: 'Dear {{target.name}}', delivery_mode: 'each', targets_csv: 'name,email\nJudge,judge@court.example' };
+    const body = Buffer.concat([
+      ...Object.entries(fields).map(([k, v]) => part(k, Buffer.from(v))),
+      part('title', Buffer.concat([Buffer.from('Free Ay'), Buffer.from([0xff, 0xfe]), Buffer.from('gerim')])),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const latin = await client.raw('/admin/campaigns/new', body, `multipart/form-data; boundary=${boundary}`);
+    expect(latin.status).toBe(400);
+    expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [newSlug])).rowCount).toBe(0);
   });
 
   it('reads a UTF-16 file (Excel\'s "Unicode Text") as a browser does, and says at the preview when a file would pass 500 targets', async () => {

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
+import { InvalidEncodingError, MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
 import { fromThisSite, requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
@@ -55,6 +55,10 @@ function csvUpload(): RequestHandler[] {
   const read: RequestHandler = (req, res, next) =>
     upload(req, res, (err?: unknown) => next(err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err));
   const useFile: RequestHandler = (req, _res, next) => {
+    // Multer decodes a text field that is not UTF-8 with U+FFFD for each bad byte, which a
+    // browser's form never sends: refused, as the urlencoded forms refuse such bytes (utf8Form).
+    // A chosen file is checked for the same when its list is read (targets-csv.ts).
+    if (Object.values((req.body ?? {}) as Record<string, unknown>).some((v) => typeof v === 'string' && v.includes('\uFFFD'))) throw new InvalidEncodingError();
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
     for (const [fileField, textField] of Object.entries(CSV_FILES)) {
       const file = files[fileField]?.[0];
