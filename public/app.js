@@ -62,7 +62,11 @@
   });
   // Move focus to the error summary so screen readers announce it.
   var errors = document.querySelector('.errors[role=alert], .notice[role=alert][autofocus]');
-  if (errors) errors.focus();
+  if (errors) {
+    // Its top in view, however tall enlarged text makes it: focus alone would centre it.
+    if (errors.scrollIntoView) errors.scrollIntoView({ block: 'start' });
+    errors.focus({ preventScroll: true });
+  }
   var copy = document.querySelector('input.copy');
   if (copy) copy.addEventListener('focus', function () { copy.select(); });
 })();

@@ -64,6 +64,7 @@ export function linkify(text: string): string {
 
 function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  h.registerHelper('gt', (a: number, b: number) => a > b);
   h.registerHelper('plural', (n: number, one: string, many: string) => (n === 1 ? one : many));
   h.registerHelper('percent', (n: number, of: number) => (of > 0 ? Math.min(100, Math.round((100 * n) / of)) : 0));
   h.registerHelper('formatDate', (d: Date | string | null) =>

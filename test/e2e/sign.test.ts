@@ -199,6 +199,33 @@ describe('signing in a real browser', () => {
     await screenshot(page, 'phone-confirm');
   });
 
+  it("keeps a parliament's list of officials folded on a phone, and nothing scrolls sideways with the page zoomed to 200 %", async () => {
+    const members = Array.from({ length: 40 }, (_, i) => ({ name: `Member of Parliament Number ${i + 1}`, title: 'Committee on Human Rights and Migration', email: `mp${i + 1}@parliament.example` }));
+    const { slug: mps } = await createLiveCampaign(ctx.db, { targets: members });
+    const phone = await newPage({ viewport: { width: 360, height: 640 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await phone.goto(`${base}/c/${mps}`);
+    expect(await phone.locator('details.officials').getAttribute('open')).toBeNull();
+    await phone.fill('#f-full_name', 'Phone Parliament');
+    await phone.fill('#f-email', 'parliament@supporter.example');
+    await phone.getByRole('button', { name: 'Sign the letter' }).click();
+    await phone.goto(confirmationLink(await mailTo(ctx, 'parliament@supporter.example')));
+    // The button that sends the letter is on the first screens, not under forty officials.
+    const button = await phone.getByRole('button', { name: 'Confirm and send my letter' }).boundingBox();
+    expect(button!.y).toBeLessThan(2 * 640);
+    await screenshot(phone, 'phone-confirm-parliament');
+    // 200 % zoom on a 360 px phone: a 180 px wide window to lay out in, its text as large as ever.
+    const zoomed = await newPage({ viewport: { width: 180, height: 320 }, deviceScaleFactor: 4, isMobile: true, hasTouch: true });
+    for (const path of ['/', `/c/${mps}`, '/subscribe']) {
+      await zoomed.goto(`${base}${path}`);
+      expect({ path, sideways: await scrollsSideways(zoomed) }).toEqual({ path, sideways: false });
+    }
+    // City and country one under the other: side by side, each would be a few letters wide.
+    await zoomed.goto(`${base}/c/${mps}`);
+    const [cityBox, countryBox] = await Promise.all(['#f-city', '#f-country'].map((id) => zoomed.locator(id).boundingBox()));
+    expect(countryBox!.y).toBeGreaterThan(cityBox!.y);
+    await screenshot(zoomed, 'phone-zoomed-campaign');
+  });
+
   it('shows what was typed in the preview after Back, where the browser puts it back in the fields', async () => {
     const page = await newPage();
     await page.goto(`${base}/c/${slug}`);
