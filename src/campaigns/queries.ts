@@ -1,4 +1,6 @@
 import type { Queryable } from '../db/index.ts';
+import type { CaseStatus } from '../cases/types.ts';
+import { FOLLOWS_CASE_NOW } from '../signatures/queries.ts';
 import type { Campaign, CampaignInput, CampaignStatus } from './types.ts';
 
 export async function insertCampaign(db: Queryable, caseId: number, c: CampaignInput) {
@@ -108,6 +110,7 @@ export interface CampaignOverview {
   updated_at: Date;
   person_name: string;
   case_slug: string;
+  case_status: CaseStatus;
   confirmed: number;
   pending: number;
   sent: number;
@@ -131,7 +134,7 @@ export async function listCampaignOverview(
   page: { limit: number | null; before?: { live: boolean; updatedAt: string; id: number } } = { limit: 200 },
 ) {
   const { rows } = await db.query<CampaignOverview & { cursor: string }>(
-    `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug,
+    `SELECT c.id, c.slug, c.title, c.status, c.goal, c.delivery_mode, c.updated_at, k.person_name, k.slug AS case_slug, k.status AS case_status,
             (c.status = 'live')::int || '~' || c.updated_at::text || '~' || c.id AS cursor,
             s.confirmed, s.pending, d.sent, d.failed, d.waiting,
             to_char(c.deadline, 'YYYY-MM-DD') AS deadline, c.deadline - (now() AT TIME ZONE 'UTC')::date AS days_left
@@ -176,8 +179,9 @@ export interface SignatureListing {
   email: string;
   city: string;
   country: string;
-  status: string;
-  subscribe: boolean;
+  status: 'pending' | 'confirmed';
+  /** Whether the signer follows the case's alerts now (FOLLOWS_CASE_NOW), not only ticked it once. */
+  follows: boolean;
   created_at: Date;
   confirmed_at: Date | null;
 }
@@ -189,11 +193,11 @@ export interface SignatureListing {
 export async function searchSignatures(db: Queryable, campaignId: number, opts: { search?: string; beforeId?: number; limit: number }) {
   const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
   const { rows } = await db.query<SignatureListing>(
-    `SELECT id, full_name, email, city, country, status, subscribe, created_at, confirmed_at
-       FROM signatures
-      WHERE campaign_id = $1 AND ($2::bigint IS NULL OR id < $2)
-        AND ($3::text IS NULL OR full_name ILIKE $3 OR email ILIKE $3 OR city ILIKE $3 OR country ILIKE $3)
-      ORDER BY id DESC LIMIT $4`,
+    `SELECT s.id, s.full_name, s.email, s.city, s.country, s.status, ${FOLLOWS_CASE_NOW} AS follows, s.created_at, s.confirmed_at
+       FROM signatures s
+      WHERE s.campaign_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
+        AND ($3::text IS NULL OR s.full_name ILIKE $3 OR s.email ILIKE $3 OR s.city ILIKE $3 OR s.country ILIKE $3)
+      ORDER BY s.id DESC LIMIT $4`,
     [campaignId, opts.beforeId ?? null, pattern, opts.limit],
   );
   return rows;

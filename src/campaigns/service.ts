@@ -171,6 +171,60 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
   return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
 }
 
+/** The optional supporter fields, in the words brokenFieldLine uses for them. */
+const OPTIONAL_FIELDS = [
+  { key: 'city', words: 'city', hiddenFromName: true },
+  { key: 'country', words: 'country', hiddenFromName: true },
+  { key: 'personalNote', words: 'personal note', hiddenFromName: false },
+] as const;
+
+/**
+ * A line that says more than an optional supporter field, with the field written into it outside
+ * an {{#if}}, is sent broken wherever the field is empty: “I am writing from ,  about …” for a
+ * supporter who left out their city and country, and in every letter to an official told the name
+ * only. renderLetter drops a line left with nothing but separators, not one that says more. Said on
+ * the campaign's page and before launching, quoting the line as such a letter has it. A digest's
+ * text names no supporter: it has no such line.
+ */
+export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[]): string | null {
+  if (campaign.delivery_mode === 'digest') return null;
+  // Private-use characters no template holds, standing for what a supporter typed.
+  const MARKS = { city: '\uE004', country: '\uE005', personalNote: '\uE006' };
+  // Quoted with what a supporter might have typed in the other fields.
+  const SAMPLES: Record<string, string> = { '\uE004': 'Almaty', '\uE005': 'Kazakhstan', '\uE006': 'Please let him stay.' };
+  const unmarked = (line: string) => line.replace(/[\uE004-\uE006]/g, (mark) => SAMPLES[mark]!);
+  const render = (supporter: { city: string; country: string; personalNote: string }) => {
+    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, {
+      supporter: { fullName: 'Signer', ...supporter },
+      target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
+      case: { personName: 'Person', location: 'Place' },
+      campaign: { title: 'Campaign' },
+      date: 'Date',
+    });
+    return [letter.subject, ...letter.text.split('\n')];
+  };
+  try {
+    const full = render(MARKS);
+    for (const field of OPTIONAL_FIELDS) {
+      const kept = new Set(render({ ...MARKS, [field.key]: '' }));
+      // Kept as it is but for the field, and reading broken for it: a separator with nothing before
+      // it, one left at the end, or two spaces where a word was.
+      const line = full.find((l) => {
+        const left = l.replaceAll(MARKS[field.key], '');
+        return l.includes(MARKS[field.key]) && kept.has(left) && /^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/u.test(unmarked(left));
+      });
+      if (line === undefined) continue;
+      const toName = field.hiddenFromName && targets.some((t) => t.retired_at === null && t.disclose === 'name');
+      return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${unmarked(line.replaceAll(MARKS[field.key], '')).trim()}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
+    }
+  } catch (err) {
+    // A letter that does not render says so where it is edited.
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
+  return null;
+}
+
 /**
  * A salutation is optional on every form and in a CSV. When officials still written to have none
  * and the letter writes `{{target.salutation}}` with nothing in its place, their letters open
@@ -200,8 +254,9 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
       bare = withIt.find((line, i) => line.includes(SAMPLE) && line.replaceAll(SAMPLE, '') === withNone[i]
         && /^\s*[,;:.!]|\s[,;:.!]/u.test(withNone[i]!))?.replaceAll(SAMPLE, '').trim();
     }
-  } catch {
-    return null;
+  } catch (err) {
+    if (err instanceof TemplateError) return null;
+    throw err;
   }
   if (bare === undefined) return null;
   const names = without.slice(0, 3).map((t) => t.name).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');

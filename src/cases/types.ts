@@ -2,6 +2,11 @@ import { z } from 'zod';
 
 export const CASE_STATUSES = ['detained', 'at_risk', 'on_trial', 'released', 'granted_stay', 'deported', 'missing'] as const;
 export type CaseStatus = (typeof CASE_STATUSES)[number];
+/**
+ * Outcomes after which a campaign asking officials to act on the person is likely out of date: the
+ * console asks its organizers to pause, close or rewrite a live one.
+ */
+export const SETTLED_STATUSES: ReadonlySet<CaseStatus> = new Set(['released', 'granted_stay', 'deported']);
 
 export interface Case {
   id: number;

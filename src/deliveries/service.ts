@@ -152,6 +152,21 @@ export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Qu
   return 'queued';
 }
 
+/** Per target of a campaign, the letters that went to an address it has since been corrected from (see sendAgainToCurrentAddress). */
+export const countSentElsewhere = q.countSentElsewhere;
+
+/**
+ * Sends a target's letters that went to an address it no longer has again, to the one it has now:
+ * after a correction, for letters the relay took but the old mailbox never got. Their jobs are
+ * added after the answer, as retryFailedDelivery's.
+ * @returns how many letters go again.
+ */
+export async function sendAgainToCurrentAddress(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, campaignId: number, targetId: number): Promise<number> {
+  const ids = await q.sendAgainToCurrentAddress(db, campaignId, targetId);
+  if (ids.length) enqueueAfreshLater(deps.queues, deps.log, ids);
+  return ids.length;
+}
+
 /**
  * Gives every failed delivery whose address is not suppressed, and whose target is not retired, another go, a page at a time, each
  * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the

@@ -362,9 +362,20 @@ export async function getConfirmParts(db: Queryable, signatureId: number) {
 }
 
 /** One keyset page of a campaign's signatures, oldest first. */
+/**
+ * Whether signature `s`'s signer, who ticked `subscribe`, follows its campaign's case now: a
+ * subscriber still, of the case or of every case. One who left, or whose address bounced, does not;
+ * what they ticked once is no list to write to.
+ */
+export const FOLLOWS_CASE_NOW = `(s.subscribe AND EXISTS (
+  SELECT 1 FROM subscribers sub JOIN subscriptions ss ON ss.subscriber_id = sub.id
+   WHERE lower(sub.email) = lower(s.email) AND sub.status = 'active' AND ss.status = 'active'
+     AND (ss.case_id IS NULL OR ss.case_id = (SELECT case_id FROM campaigns WHERE id = s.campaign_id))))`;
+
+/** A page of a campaign's signatures, oldest first, after `afterId`; `follows`: FOLLOWS_CASE_NOW. */
 export async function listSignaturesPage(db: Queryable, campaignId: number, afterId: number, limit: number) {
-  const { rows } = await db.query<Signature>(
-    'SELECT * FROM signatures WHERE campaign_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+  const { rows } = await db.query<Signature & { follows: boolean }>(
+    `SELECT s.*, ${FOLLOWS_CASE_NOW} AS follows FROM signatures s WHERE s.campaign_id = $1 AND s.id > $2 ORDER BY s.id LIMIT $3`,
     [campaignId, afterId, limit],
   );
   return rows;

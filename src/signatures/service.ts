@@ -414,3 +414,15 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
 }
 
 export const listSignaturesPage = q.listSignaturesPage;
+
+type ListedSignature = Awaited<ReturnType<typeof q.listSignaturesPage>>[number];
+
+/**
+ * A campaign's signatures as CSV, the console's and the API's: its columns, and a signature's row.
+ * `subscribe` says whether the signer follows the case's alerts now (FOLLOWS_CASE_NOW): one who
+ * ticked the box and left since is no one to write to.
+ */
+export const SIGNATURES_CSV = {
+  columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
+  row: (s: ListedSignature) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.follows ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+};

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConsoleClient, createOrganizer, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { postJson, settled } from '../helpers/signing.ts';
 import { getCase } from '../../src/cases/service.ts';
 import { getCampaign } from '../../src/campaigns/service.ts';
 import { addTargets } from '../../src/campaigns/targets.ts';
@@ -127,6 +128,49 @@ describe('the organizer console on PGlite', () => {
     expect(new Set(both).size).toBe(both.length);
     // A cursor that is not one shows the first page.
     expect((await client.get('/admin/campaigns?before=garbage')).text).not.toContain('First page');
+  });
+
+  it('asks to pause, close or rewrite a live campaign once its case is settled, on the status change and on the dashboard', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, { title: 'Halt the deportation of Aigerim' });
+    const changed = await client.post(`/admin/cases/${caseSlug}/status`, { status: 'granted_stay' });
+    expect(changed.status).toBe(303);
+    const page = await client.open(changed.location!);
+    expect(page.text).toContain('Status is now “granted stay”. “Halt the deportation of Aigerim” still takes signatures and sends letters: close or pause it, or change the letter, if it no longer fits.');
+    const dashboard = await client.open('/admin');
+    expect(dashboard.text).toContain(`href="/admin/campaigns/${slug}"`);
+    expect(dashboard.text).toContain('“Halt the deportation of Aigerim” still takes signatures and sends letters, though Aigerim Test’s case is now “granted stay”');
+    // Closed, nothing is asked any more; a case still open asks nothing either.
+    expect((await client.post(`/admin/campaigns/${slug}/close`, {})).status).toBe(303);
+    expect((await client.open('/admin')).text).not.toContain('“Halt the deportation of Aigerim” still takes signatures');
+    const other = await createLiveCampaign(ctx.db);
+    const detained = await client.post(`/admin/cases/${other.caseSlug}/status`, { status: 'on_trial' });
+    expect((await client.open(detained.location!)).text).not.toContain('still takes signatures');
+  });
+
+  it('sends the letters a relay took for an address since corrected again, once, to the address the official has now', async () => {
+    const old = `${uniq('old')}@court.example`;
+    const fixed = `${uniq('fixed')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Moved', email: old }] });
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Early Signer', email: `${uniq('early')}@supporter.example` })).status).toBe(202);
+    await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(old)), (arrived) => arrived);
+    await settled(ctx.db);
+    const { rows: [target] } = await ctx.db.query<{ id: number }>('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug]);
+    const edited = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: fixed, salutation: '', disclose: 'name_place' });
+    const list = await client.open(edited.location!);
+    expect(list.text).toContain('1 letter went to the old address already; if it did not work, send it again from this list.');
+    expect(list.text).toContain(`1 letter went to <span class="break">${old}</span> before the address was corrected.`);
+    const again = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    expect(again.status).toBe(303);
+    expect((await client.open(again.location!)).text).toContain(`1 letter goes again, to ${fixed}.`);
+    await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(fixed) && !!m.text?.includes('Early Signer')), (arrived) => arrived);
+    await settled(ctx.db);
+    // Sent twice (a double click, a reload), it goes once; the offer is gone.
+    expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {})).status).toBe(303);
+    const after = await client.open(`/admin/campaigns/${slug}/targets`);
+    expect(after.text).toContain('No letter of Judge Moved went to another address');
+    expect(after.text).not.toContain('before the address was corrected');
+    await settled(ctx.db);
+    expect(ctx.sink!.messages.filter((m) => JSON.stringify(m.to).includes(fixed))).toHaveLength(1);
   });
 
   it('keeps an invalid letter in the form and names the line of the error; nothing is saved', async () => {

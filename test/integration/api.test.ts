@@ -3,6 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { DB_KINDS } from '../helpers/db.ts';
 import { hashToken } from '../../src/tokens.ts';
 import { createCase } from '../../src/cases/service.ts';
+import { ensureManageToken } from '../../src/subscribers/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
 import { confirmToken, mailTo, postForm, postJson, rowCounts, settled, until } from '../helpers/signing.ts';
@@ -267,6 +268,26 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     }, 'letters counted as sent');
     expect(after).toEqual({ signatures: { pending: 1, confirmed: 1 }, deliveries: { queued: 0, sending: 0, retry: 0, sent: 2, failed: 0 } });
     expect((await get('/campaigns/no-such-campaign/stats')).status).toBe(404);
+  });
+
+  it('says in signatures.csv who follows the case now: a signer who ticked the box and left since is no longer "yes"', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('follow')}@supporter.example`;
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Follow Now', email, subscribe: true })).status).toBe(202);
+    const subscribeCell = async () => {
+      const rows = parse(await (await get(`/campaigns/${slug}/signatures.csv`)).text(), { columns: true, bom: true }) as Record<string, string>[];
+      return rows.find((r) => r.email === email)!.subscribe;
+    };
+    // Not before the address is confirmed: ticking a box is no consent of the address's owner.
+    expect(await subscribeCell()).toBe('no');
+    const [confirmation] = await mailTo(ctx.sink!, email);
+    expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(303);
+    expect(await subscribeCell()).toBe('yes');
+    const { rows: [subscriber] } = await ctx.db.query<{ id: number }>('SELECT id FROM subscribers WHERE email = $1', [email]);
+    // The link in their first alert (its hash is stored when that alert is composed).
+    const link = await ensureManageToken(ctx.db, ctx.secret, subscriber!.id);
+    expect((await postForm(`${base}/unsubscribe/${link}`, { 'List-Unsubscribe': 'One-Click' })).status).toBe(200);
+    expect(await subscribeCell()).toBe('no');
   });
 
   it('exports signatures.csv with every signature, formula-like cells neutralised, and records each export (a HEAD reads and records nothing)', async () => {

@@ -10,7 +10,7 @@ import { UnsupportedCharsetError, UnsupportedMediaTypeError } from '../../errors
 import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
-import { listSignaturesPage, pretendToSign, sign } from '../../signatures/service.ts';
+import { listSignaturesPage, pretendToSign, sign, SIGNATURES_CSV } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { utf8Json } from '../middleware/utf8.ts';
@@ -201,9 +201,9 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     await sendCsv(
       res,
       `${campaign.slug}-signatures.csv`,
-      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
+      SIGNATURES_CSV.columns,
       (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
-      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+      SIGNATURES_CSV.row,
       () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)),
     );
   });

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, getCampaignStats, listCampaignOverview, parseTargetsCsv,
-  isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
+  brokenFieldLine, isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -17,7 +17,7 @@ import { CAMPAIGN_FORM_ORDER, conflictMessage, differingFields, formErrors, revi
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
-I am writing to you about {{case.personName}}{{#if case.location}}, who is held in {{case.location}}{{/if}}.
+I am writing to you about {{case.personName}}{{#if case.location}}, in {{case.location}}{{/if}}.
 
 ${STARTER_PLACEHOLDER}
 
@@ -201,6 +201,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         allowed, targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
         noSalutation: allowed && action === 'launch' ? missingSalutation(campaign, targets) : null,
+        brokenLine: allowed && action === 'launch' ? brokenFieldLine(campaign, targets) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

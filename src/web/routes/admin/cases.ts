@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview } from '../../../campaigns/service.ts';
 import { createCase, findCase, getCase, isAnnounced, listCasesPage, publishCase, unpublishCase, updateCase } from '../../../cases/service.ts';
-import { CASE_STATUSES, type Case } from '../../../cases/types.ts';
+import { CASE_STATUSES, SETTLED_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -144,7 +144,10 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
         personName: existing.person_name, summary: existing.summary, location: existing.location, status: str(req.body?.status),
       }, existing.revision);
       await recordAuditOf(ctx, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
-      setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.`);
+      const live = SETTLED_STATUSES.has(kase.status) ? (await listCampaignOverview(db, { caseId: kase.id, status: 'live' }, { limit: null })).map((c) => `“${c.title}”`) : [];
+      // A letter asking a court to halt a deportation reads wrong once the person has a stay.
+      const stillLive = live.length ? ` ${live.join(', ')} still ${live.length === 1 ? 'takes' : 'take'} signatures and ${live.length === 1 ? 'sends' : 'send'} letters: close or pause ${live.length === 1 ? 'it' : 'them'}, or change the letter, if it no longer fits.` : '';
+      setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.${stillLive}`);
     } catch (err) {
       if (err instanceof EditConflictError) {
         setFlash(ctx, res, 'Status not changed: the case was saved by someone else at that moment. Check it and set the status again.');

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { listCampaignOverview, type CampaignOverview } from '../../../campaigns/service.ts';
+import { SETTLED_STATUSES } from '../../../cases/types.ts';
 import { countFailedByKind, countLongRetryingByKind } from '../../../deliveries/service.ts';
 import { KIND_NAMES, type DeliveryKind } from '../../../deliveries/types.ts';
 import type { Render } from './render.ts';
@@ -38,6 +39,9 @@ function attentionFor(campaigns: CampaignOverview[], failedByKind: { kind: strin
       });
     }
     if (c.status === 'paused') items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” is paused and takes no signatures` });
+    if (c.status === 'live' && SETTLED_STATUSES.has(c.case_status)) {
+      items.push({ href: `/admin/campaigns/${c.slug}`, text: `“${c.title}” still takes signatures and sends letters, though ${c.person_name}’s case is now “${c.case_status.replace(/_/g, ' ')}”: close or pause it, or change its letter` });
+    }
   }
   for (const f of failedByKind) {
     if (f.kind !== 'letter' && f.kind !== 'digest') items.push({ href: '/admin/deliveries/failed', text: `${f.n} failed ${kindName(f.kind)} ${f.n === 1 ? 'email' : 'emails'}` });

@@ -84,8 +84,11 @@ export function differingFields(saved: Record<string, string>, typed: unknown, f
   return fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
 }
 
-/** What a target learns of each supporter (its `disclose`), in the console's words. */
-export const SEES = { name: 'the name only', name_place: 'name, city and country', full: 'name, place and email' } as const;
+/**
+ * What a target learns of each supporter (its `disclose`), in the console's words. The personal
+ * note goes to every target, as the campaign page tells supporters (discloseWords).
+ */
+export const SEES = { name: 'name and note only', name_place: 'name, city, country and note', full: 'name, place, note and email' } as const;
 
 /** The revision a form was opened on (its hidden field); null when it sent none, and then nothing is checked. */
 export function revisionOf(body: unknown): number | null {

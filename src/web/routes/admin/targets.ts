@@ -3,7 +3,7 @@ import type { AppContext } from '../../../context.ts';
 import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
-import { suppressedAmong } from '../../../deliveries/service.ts';
+import { countSentElsewhere, sendAgainToCurrentAddress, suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
@@ -12,9 +12,9 @@ import { idParam } from '../../forms.ts';
 import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
 
 const DISCLOSE = [
-  { value: 'name_place', label: 'Name, city and country (default)' },
-  { value: 'name', label: 'Name only' },
-  { value: 'full', label: 'Name, place and email (as Reply-To, if the supporter confirmed it)' },
+  { value: 'name_place', label: 'Name, city, country and note (default)' },
+  { value: 'name', label: 'Name and note only' },
+  { value: 'full', label: 'Name, place, note and email (as Reply-To, if the supporter confirmed it)' },
 ];
 
 /** What a target's edit form sets. */
@@ -31,9 +31,11 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const targets = await listTargets(db, campaign.id, { withRetired: true });
     // An official whose server refused a letter for good gets no more until the address is fixed.
     const suppressed = await suppressedAmong(db, targets.map((t) => t.email));
+    // Letters the relay took for an address since corrected: the old mailbox may never have had them.
+    const elsewhere = await countSentElsewhere(db, campaign.id);
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
-      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], suppressed: suppressed.has(t.email.toLowerCase()) })),
+      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], suppressed: suppressed.has(t.email.toLowerCase()), sentElsewhere: elsewhere.get(t.id) })),
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
@@ -90,9 +92,11 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
           target: target.id, changed, ...(changed.includes('email') ? { from: before.email, to: target.email } : {}),
         });
       }
+      const wentBefore = changed.includes('email') ? ((await countSentElsewhere(db, campaign.id)).get(target.id)?.n ?? 0) : 0;
       setFlash(ctx, res, !changed.length ? 'Nothing changed.'
         : `${target.name} saved${changed.includes('email') ? ': letters not sent yet go to the new address' : ''}.${failedMoved
-          ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}`);
+          ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}${wentBefore
+          ? ` ${wentBefore} ${wentBefore === 1 ? 'letter' : 'letters'} went to the old address already; if it did not work, send ${wentBefore === 1 ? 'it' : 'them'} again from this list.` : ''}`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
       // The form comes back with what is saved now as its revision: saving again replaces it, knowingly.
@@ -104,6 +108,15 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       if (!(err instanceof ValidationError)) throw err;
       renderEdit(res, campaign, before, { values: b, errors: err.fields }, 400);
     }
+  });
+
+  router.post('/campaigns/:slug/targets/:id/send-again', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
+    const n = await sendAgainToCurrentAddress(db, ctx, campaign.id, target.id);
+    if (n) await recordAuditOf(ctx, actor(res), 'target.send_again', `campaign:${campaign.slug}`, { target: target.id, to: target.email, letters: n });
+    setFlash(ctx, res, n ? `${n} ${n === 1 ? 'letter goes' : 'letters go'} again, to ${target.email}.` : `No letter of ${target.name} went to another address: nothing to send again.`);
+    res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
   });
 
   router.post('/campaigns/:slug/targets/:id/remove', async (req, res) => {

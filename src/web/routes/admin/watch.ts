@@ -1,13 +1,13 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
+import { brokenFieldLine, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { nextDigestWords } from '../../../digests/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
 import { recordAudit, recordAuditOf } from '../../../organizers/service.ts';
-import { listSignaturesPage } from '../../../signatures/service.ts';
+import { listSignaturesPage, SIGNATURES_CSV } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
@@ -59,6 +59,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       unfinished: unfinishedLetter(campaign),
       // A closed campaign sends no more letters: nothing left to fix.
       noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
+      brokenLine: campaign.status === 'closed' ? null : brokenFieldLine(campaign, targets),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest: waitingForDigest?.waiting,
       nextDigest: waitingForDigest && nextDigestWords(campaign.digest_hour, waitingForDigest.lastDigestAt),
@@ -104,9 +105,9 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     await sendCsv(
       res,
       `${campaign.slug}-signatures.csv`,
-      ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
+      SIGNATURES_CSV.columns,
       (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
-      (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.subscribe ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+      SIGNATURES_CSV.row,
       () => recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`),
     );
   });

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { brokenFieldLine } from '../../../src/campaigns/service.ts';
+import type { Disclose } from '../../../src/campaigns/letter-template.ts';
+import { SIGN_OFF } from '../../../src/demo.ts';
+import { STARTER_BODY } from '../../../src/web/routes/admin/campaigns.ts';
+
+type Written = { disclose: Disclose; retired_at: null }[];
+const toName: Written = [{ disclose: 'name', retired_at: null }];
+const toPlace: Written = [{ disclose: 'name_place', retired_at: null }];
+const check = (body: string, targets = toName, deliveryMode: 'each' | 'digest' = 'each') =>
+  brokenFieldLine({ letter_subject: 'About {{case.personName}}', letter_body: body, delivery_mode: deliveryMode }, targets);
+
+describe('brokenFieldLine', () => {
+  it('quotes a line an optional field written into it unguarded leaves broken, and says who gets it so', () => {
+    const body = 'Dear {{target.name}},\n\nI am writing from {{supporter.city}}, {{supporter.country}} about {{case.personName}}.\n\n{{supporter.fullName}}';
+    expect(check(body)).toBe(
+      'For a supporter who leaves out their city (and in every letter to an official told the name only), this line of the letter reads ' +
+        '“I am writing from , Kazakhstan about Person.” Put {{supporter.city}} on a line of its own, or inside {{#if supporter.city}}…{{/if}}.',
+    );
+    // No official told the name only: only a supporter's own empty field breaks it.
+    expect(check(body, toPlace)).toMatch(/^For a supporter who leaves out their city, this line/);
+    expect(check('Dear x,\n\nMy words: {{supporter.personalNote}}\n\n{{supporter.fullName}}')).toMatch(/their personal note, this line of the letter reads “My words:”/);
+    expect(check('Dear x,\n\nI write from {{supporter.city}} about her.')).toMatch(/“I write from  about her\.”/);
+  });
+
+  it('says nothing of a letter that reads well without the field: guarded, on its own line, or in a digest', () => {
+    expect(check(STARTER_BODY)).toBeNull();
+    expect(check(`Dear x,\n\nFree her.\n\n${SIGN_OFF}`)).toBeNull();
+    expect(check('Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{/if}}\n\n{{supporter.fullName}}')).toBeNull();
+    expect(check('Dear x,\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}} {{supporter.country}}')).toBeNull();
+    expect(check('Dear x,\n\nI am writing from {{supporter.city}}, {{supporter.country}}.', toName, 'digest')).toBeNull();
+  });
+});
