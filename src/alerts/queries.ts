@@ -55,12 +55,14 @@ export async function listCaseUpdates(db: Queryable, caseId: number, limit: numb
 
 /**
  * Withdraws an update and drops its alerts that no worker has taken yet, in one statement: those
- * queued or waiting to retry. One being sent at this moment goes if its worker had written it
- * already, and is dropped when written after this (its composer finds the update withdrawn). Its
- * alerts are locked first, so that one a worker claims meanwhile is counted as what it became.
- * @returns the update, how many alerts were dropped, sent (those cannot be taken back; a failed one
- * reached no one) and being sent; undefined when there is no such update of that case, or it was
- * withdrawn already (by this call's twin, say).
+ * queued or waiting to retry, and those that failed (they reached no one, and a retry of one would
+ * be dropped unsent: the console must not offer it). One being sent at this moment goes if its
+ * worker had written it already, and is dropped when written after this (its composer finds the
+ * update withdrawn). Its alerts are locked first, so that one a worker claims meanwhile is counted
+ * as what it became.
+ * @returns the update, how many alerts were dropped, sent (those cannot be taken back) and being
+ * sent; undefined when there is no such update of that case, or it was withdrawn already (by this
+ * call's twin, say).
  */
 export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: number, by: number | null) {
   const { rows } = await db.query<CaseUpdate & { dropped: number; sent: number; sending: number }>(
@@ -71,7 +73,7 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
      ), alerts AS (
        SELECT d.id, d.status FROM deliveries d WHERE d.kind = 'alert' AND d.source_id IN (SELECT id FROM taken) FOR UPDATE
      ), dropped AS (
-       DELETE FROM deliveries WHERE id IN (SELECT id FROM alerts WHERE status IN ('queued', 'retry'))
+       DELETE FROM deliveries WHERE id IN (SELECT id FROM alerts WHERE status IN ('queued', 'retry', 'failed'))
        RETURNING 1
      )
      SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped,

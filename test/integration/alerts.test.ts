@@ -276,6 +276,17 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('unsubscribed');
   });
 
+  it('drops a failed alert with its withdrawn update: no retry offered, none queued by retrying every failed email', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const { rows: [u] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, fanned_out_at) SELECT id, 'Wrong', 'B', now() FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, last_error) VALUES ('alert', $1, 'refused@subscriber.example', 'failed', '550 5.7.1 refused')`, [u!.id]);
+    expect(await withdrawCaseUpdate(ctx.db, caseSlug, u!.id, null)).toMatchObject({ dropped: 1, sent: 0, sending: 0 });
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'alert' AND source_id = $1`, [u!.id])).rowCount).toBe(0);
+  });
+
   it.runIf(kind === 'postgres')('counts an alert a worker claims while its update is withdrawn as on its way, not as stopped or as nothing', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const { rows: [u] } = await ctx.db.query<{ id: number; case_id: number }>(
