@@ -518,10 +518,10 @@ describe('the organizer console on PGlite', () => {
       [v!.id],
     );
     const partly = await client.post(`/admin/cases/${caseSlug}/updates/${v!.id}/withdraw`, { confirmed: '1' });
-    // One sent, one being sent (it goes if written already). One failed: it reached no one. Three queued: stopped.
-    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 1 alert had gone out and cannot be taken back; 1 alert was being sent, and goes only if already written; the other 3 alerts will not be sent.`);
+    // One sent, one being sent (it goes if written already). One failed (it reached no one) and three queued: stopped, none retried later.
+    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 1 alert had gone out and cannot be taken back; 1 alert was being sent, and goes only if already written; the other 4 alerts will not be sent.`);
     const { rows: [entry] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'case.update_withdraw' ORDER BY id DESC LIMIT 1`);
-    expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 3, sent: 1, sending: 1 });
+    expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 4, sent: 1, sending: 1 });
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {
