@@ -171,6 +171,9 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
   return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
 }
 
+/** What reads broken in a line of a letter: a separator with nothing before it, one left at its end, two spaces between words. */
+const oddities = (line: string) => (line.match(/^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/gu) ?? []).length;
+
 /** The optional supporter fields, in the words brokenFieldLine uses for them. */
 const OPTIONAL_FIELDS = [
   { key: 'city', words: 'city', hiddenFromName: true },
@@ -208,10 +211,10 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
     for (const field of OPTIONAL_FIELDS) {
       const kept = new Set(render({ ...MARKS, [field.key]: '' }));
       // Kept as it is but for the field, and reading broken for it: a separator with nothing before
-      // it, one left at the end, or two spaces where a word was.
+      // it, one left at the end, or two spaces where a word was, that the line with the field has not.
       const line = full.find((l) => {
         const left = l.replaceAll(MARKS[field.key], '');
-        return l.includes(MARKS[field.key]) && kept.has(left) && /^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/u.test(unmarked(left));
+        return l.includes(MARKS[field.key]) && kept.has(left) && oddities(unmarked(left)) > oddities(unmarked(l));
       });
       if (line === undefined) continue;
       const toName = field.hiddenFromName && targets.some((t) => t.retired_at === null && t.disclose === 'name');

@@ -351,39 +351,44 @@ export async function requeueFailed(db: Queryable, id: number) {
 }
 
 /**
- * SQL: letter or digest `d` went (the relay took it) to an address its target no longer has, and
- * nothing of the same email went to the address it has now. A relay takes a letter to a mailbox
- * that does not exist and reports the bounce later, to MAIL_FROM, where Appeal does not see it:
- * such letters are `sent`, not failed, and a corrected address alone does not bring them back.
+ * SQL, for each target `t`: its letters and digests `d` that went (the relay took them) to an
+ * address it no longer has, and of which no email of the same key (deliveries_once_key) went to
+ * the address it has now. A relay takes a letter to a mailbox that does not exist and reports the
+ * bounce later, to MAIL_FROM, where Appeal does not see it: such letters are `sent`, not failed,
+ * and a corrected address alone does not bring them back. Two range scans of
+ * deliveries_target_recipient_idx, below and above the address now: only letters to other
+ * addresses are read, however many went to the right one.
  */
-const SENT_ELSEWHERE = `d.kind IN ('letter', 'digest') AND d.status = 'sent' AND lower(d.recipient) <> lower(t.email)
-  AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.kind = d.kind AND e.source_id = d.source_id AND e.target_id = d.target_id AND lower(e.recipient) = lower(t.email))`;
+const SENT_ELSEWHERE = (alias: string) =>
+  ['<', '>'].map((side) => `SELECT d.* FROM deliveries d
+      WHERE d.target_id = ${alias}.id AND lower(d.recipient) ${side} lower(${alias}.email)
+        AND d.kind IN ('letter', 'digest') AND d.status = 'sent'
+        AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.kind = d.kind AND e.source_id = d.source_id AND lower(e.recipient) = lower(${alias}.email))`).join(' UNION ALL ');
 
-/** Per target of the campaign written to: how many of its letters SENT_ELSEWHERE, and to which addresses. */
+/** Per target of the campaign written to: how many emails SENT_ELSEWHERE would send again, and the addresses they went to. */
 export async function countSentElsewhere(db: Queryable, campaignId: number) {
   const { rows } = await db.query<{ target_id: number; n: number; addresses: string }>(
-    `SELECT d.target_id, count(*)::int AS n, string_agg(DISTINCT d.recipient, ', ') AS addresses
-       FROM deliveries d JOIN targets t ON t.id = d.target_id AND t.retired_at IS NULL
-      WHERE d.campaign_id = $1 AND ${SENT_ELSEWHERE}
-      GROUP BY d.target_id`,
+    `SELECT t.id AS target_id, count(DISTINCT (w.kind, w.source_id))::int AS n, string_agg(DISTINCT w.recipient, ', ') AS addresses
+       FROM targets t CROSS JOIN LATERAL (${SENT_ELSEWHERE('t')}) w
+      WHERE t.campaign_id = $1 AND t.retired_at IS NULL
+      GROUP BY t.id`,
     [campaignId],
   );
   return new Map(rows.map((r) => [r.target_id, { n: r.n, addresses: r.addresses }]));
 }
 
 /**
- * A new delivery to the target's address now for each of its letters SENT_ELSEWHERE: the same
- * email (the letter or digest it served) goes to the corrected address. Sent again, the form adds
- * nothing (the unique key per email and recipient).
+ * A new delivery to the target's address now for each email SENT_ELSEWHERE: the same letter or
+ * digest goes to the corrected address. Sent again, the form adds nothing (deliveries_once_key).
  * @returns the new deliveries' ids
  */
 export async function sendAgainToCurrentAddress(db: Queryable, campaignId: number, targetId: number): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
-     SELECT d.kind, d.source_id, d.target_id, d.campaign_id, t.email
-       FROM deliveries d JOIN targets t ON t.id = d.target_id AND t.retired_at IS NULL
-      WHERE d.campaign_id = $1 AND d.target_id = $2 AND ${SENT_ELSEWHERE}
-      ORDER BY d.id
+     SELECT DISTINCT ON (w.kind, w.source_id) w.kind, w.source_id, w.target_id, w.campaign_id, t.email
+       FROM targets t CROSS JOIN LATERAL (${SENT_ELSEWHERE('t')}) w
+      WHERE t.id = $2 AND t.campaign_id = $1 AND t.retired_at IS NULL
+      ORDER BY w.kind, w.source_id
      ON CONFLICT DO NOTHING RETURNING id`,
     [campaignId, targetId],
   );

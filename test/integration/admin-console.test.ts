@@ -171,6 +171,27 @@ describe('the organizer console on PGlite', () => {
     expect(after.text).not.toContain('before the address was corrected');
     await settled(ctx.db);
     expect(ctx.sink!.messages.filter((m) => JSON.stringify(m.to).includes(fixed))).toHaveLength(1);
+    // Corrected once more: one letter went to two old addresses, and it is offered, and sent, once.
+    const third = `${uniq('third')}@court.example`;
+    await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: third, salutation: '', disclose: 'name_place' });
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/1 letter went to <span class="break">[^<]+<\/span> before the address was corrected/);
+    await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toContain(`1 letter goes again, to ${third}.`);
+  });
+
+  it('offers nothing it cannot send: two officials whose addresses were swapped each had the other\'s letter already', async () => {
+    const [x, y] = [`${uniq('x')}@court.example`, `${uniq('y')}@court.example`];
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge X', email: y }, { name: 'Judge Y', email: x }] });
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Swap Signer', email: `${uniq('swap')}@supporter.example` })).status).toBe(202);
+    await until(async () => (await ctx.db.query(`SELECT 1 FROM deliveries WHERE campaign_id = (SELECT id FROM campaigns WHERE slug = $1) AND status = 'sent'`, [slug])).rowCount, (n) => n === 2);
+    const { rows: [tx, ty] } = await ctx.db.query<{ id: number }>('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 ORDER BY t.id', [slug]);
+    const edit = (id: number, name: string, email: string) => client.post(`/admin/campaigns/${slug}/targets/${id}/edit`, { name, title: '', email, salutation: '', disclose: 'name_place' });
+    await edit(ty!.id, 'Judge Y', `${uniq('tmp')}@court.example`);
+    await edit(tx!.id, 'Judge X', x);
+    await edit(ty!.id, 'Judge Y', y);
+    // Each address has a letter of this signature (the unique key is the email and its recipient):
+    // a button that added nothing would stay for ever.
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).not.toContain('before the address was corrected');
   });
 
   it('keeps an invalid letter in the form and names the line of the error; nothing is saved', async () => {

@@ -28,6 +28,8 @@ describe('brokenFieldLine', () => {
     expect(check(`Dear x,\n\nFree her.\n\n${SIGN_OFF}`)).toBeNull();
     expect(check('Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{/if}}\n\n{{supporter.fullName}}')).toBeNull();
     expect(check('Dear x,\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}} {{supporter.country}}')).toBeNull();
+    // Two spaces after a full stop were there before the field: not its doing.
+    expect(check('Dear x,\n\nPlease free him.  I care.  {{supporter.personalNote}}')).toBeNull();
     expect(check('Dear x,\n\nI am writing from {{supporter.city}}, {{supporter.country}}.', toName, 'digest')).toBeNull();
   });
 });
