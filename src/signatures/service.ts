@@ -419,8 +419,8 @@ type ListedSignature = Awaited<ReturnType<typeof q.listSignaturesPage>>[number];
 
 /**
  * A campaign's signatures as CSV, the console's and the API's: its columns, and a signature's row.
- * `subscribe` says whether the signer follows the case's alerts now (FOLLOWS_CASE_NOW): one who
- * ticked the box and left since is no one to write to.
+ * `subscribe` says whether the signer asked for alerts when signing and follows the case now
+ * (FOLLOWS_CASE_NOW): one who ticked the box and left since is no one to write to.
  */
 export const SIGNATURES_CSV = {
   columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
