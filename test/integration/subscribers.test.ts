@@ -267,7 +267,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(reminder.subject).toBe('Your case alerts from Appeal Test');
     expect(reminder.text).toContain(`/preferences/${manage}`);
     // The link as text ends the paragraph: a full stop after it is copied with it, and 404s.
-    expect(String(reminder.html)).toContain(`/preferences/${manage}</p>`);
+    expect(String(reminder.html)).toContain(`/preferences/${manage}</span></p>`);
     expect(reminder.text).toContain('Aigerim Test');
     expect(reminder.text).not.toContain('/subscribe/confirm/');
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
