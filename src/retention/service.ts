@@ -15,9 +15,18 @@ export function keptFor(days: number): string {
 
 /**
  * Deletes signatures and subscribers never confirmed within `days`, with the deliveries that
- * served them: an address that never said yes is not kept.
+ * served them: an address that never said yes is not kept. All or nothing: a purge cut off
+ * midway (the database restarting) would leave audit entries naming addresses whose rows are
+ * gone, which no later purge would find.
  */
-export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ signatures: number; subscribers: number }> {
+export async function purgeUnconfirmed(db: Db, days: number): Promise<{ signatures: number; subscribers: number }> {
+  const purged = await db.transaction((tx) => purgeUnconfirmedIn(tx, days));
+  // Counts are kept per handle: the public pages read through `db`, not the transaction.
+  if (purged.signatures) signaturesChanged(db);
+  return purged;
+}
+
+async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signatures: number; subscribers: number }> {
   const cutoff = [days];
   await db.query(
     `DELETE FROM deliveries d USING signatures s
@@ -30,7 +39,6 @@ export async function purgeUnconfirmed(db: Queryable, days: number): Promise<{ s
      RETURNING lower(email) AS email`,
     cutoff,
   );
-  if (signatures.rowCount) signaturesChanged(db);
   await db.query(
     `DELETE FROM deliveries d USING subscribers s
       WHERE d.kind IN ('optin', 'welcome') AND d.source_id = s.id
@@ -150,7 +158,7 @@ export interface Purged {
  * What retention deletes, all of it: the daily maintenance job's and `npm run cli -- purge`'s.
  * @returns how many of each were deleted.
  */
-export async function purgeExpired(db: Queryable, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>): Promise<Purged> {
+export async function purgeExpired(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>): Promise<Purged> {
   const unconfirmed = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
   return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(db, config.retentionUnsubscribedDays) };
 }

@@ -53,6 +53,22 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     )).rows.map((r) => `${r.kind} ${r.recipient.split('@')[0]}`),
   });
 
+  it('purges all or nothing: cut off at its last step, it keeps every row for the next run to find', async () => {
+    const tag = uniq('cutoff');
+    await population(tag);
+    const before = await left(tag);
+    // The audit log's update, the purge's last write, fails (as a restart mid-purge would).
+    await ctx.db.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$`);
+    await ctx.db.query('CREATE TRIGGER refuse_audit BEFORE UPDATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit()');
+    try {
+      await expect(purgeUnconfirmed(ctx.db, 7)).rejects.toThrow('refused');
+    } finally {
+      await ctx.db.query('DROP TRIGGER refuse_audit ON audit_log');
+      await ctx.db.query('DROP FUNCTION refuse_audit()');
+    }
+    expect(await left(tag)).toEqual(before);
+  });
+
   it('deletes signatures and subscribers never confirmed within the retention period, with their deliveries, and keeps the rest', async () => {
     const tag = uniq('retention');
     await population(tag);
