@@ -13,7 +13,7 @@ import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { CAMPAIGN_FORM_ORDER, conflictMessage, differingFields, formErrors, revisionOf, str, type Render } from './render.ts';
+import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
@@ -168,10 +168,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         const now = await getCampaign(db, existing.slug);
         const saved = { ...campaignValues(now, (await getCaseById(db, now.case_id))!.slug), deadline: (await getCampaignDeadline(db, now.slug)) ?? '' };
         const fields = CAMPAIGN_FORM_ORDER.filter((f) => !['revision', 'slug', 'targets_csv'].includes(f));
-        if (differingFields(saved, req.body, fields).length === 0) {
-          setFlash(ctx, res, 'Campaign saved.');
-          return res.redirect(303, `/admin/campaigns/${existing.slug}`);
-        }
+        if (answerSavedAlready(ctx, res, { saved, typed: req.body, fields, flash: 'Campaign saved.', to: `/admin/campaigns/${existing.slug}` })) return;
         const message = conflictMessage(err.message, saved, req.body, fields);
         return renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, errors: { revision: message } }, 409);
       }

@@ -7,7 +7,7 @@ import { ConflictError, EditConflictError, ValidationError } from '../../../erro
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { CASE_FORM_ORDER, conflictMessage, differingFields, formErrors, revisionOf, str, type Render } from './render.ts';
+import { answerSavedAlready, CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 /** Cases a page of the console's list shows, changed last first. */
@@ -67,10 +67,8 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       // The slug taken moments ago by this very form (a double press without the page's script):
       // the second answer says created, as the first did, not "exists already".
       const made = err instanceof ConflictError ? await findCase(db, str(req.body?.slug).trim()) : undefined;
-      if (made && Date.now() - made.created_at.getTime() < SENT_TWICE_MS && differingFields(caseValues(made), req.body, ['person_name', 'summary', 'status', 'location']).length === 0) {
-        setFlash(ctx, res, `Case “${made.person_name}” created.`);
-        return res.redirect(303, `/admin/cases/${made.slug}`);
-      }
+      if (made && Date.now() - made.created_at.getTime() < SENT_TWICE_MS
+        && answerSavedAlready(ctx, res, { saved: caseValues(made), typed: req.body, fields: ['person_name', 'summary', 'status', 'location'], flash: `Case “${made.person_name}” created.`, to: `/admin/cases/${made.slug}` })) return;
       renderForm(res, { values: req.body ?? {}, err }, err instanceof ConflictError ? 409 : 400);
     }
   });
@@ -123,10 +121,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       if (err instanceof EditConflictError) {
         const saved = caseValues(await getCase(db, existing.slug));
         const fields = CASE_FORM_ORDER.filter((f) => f !== 'revision' && f !== 'slug');
-        if (differingFields(saved, req.body, fields).length === 0) {
-          setFlash(ctx, res, 'Case saved.');
-          return res.redirect(303, `/admin/cases/${existing.slug}`);
-        }
+        if (answerSavedAlready(ctx, res, { saved, typed: req.body, fields, flash: 'Case saved.', to: `/admin/cases/${existing.slug}` })) return;
         const message = conflictMessage(err.message, saved, req.body, fields);
         return renderForm(res, { editing: existing.slug, savedName: existing.person_name, published: existing.published, values: { ...req.body, slug: existing.slug, revision: String(err.revision) }, err: new EditConflictError('case', err.revision, message) }, 409);
       }

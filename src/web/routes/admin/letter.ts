@@ -12,7 +12,7 @@ import { renderDigestLetter } from '../../../digests/emails.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { differingFields, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
+import { answerSavedAlready, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
 
 /** The supporter every preview signs as: invented, and filling every field a letter may use. */
 export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
@@ -149,10 +149,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       if (err instanceof EditConflictError) {
         // The same letter sent twice (a double click): the second answer says saved, as the first did.
         const now = await getCampaign(db, l.campaign.slug);
-        if (differingFields({ letter_subject: now.letter_subject, letter_body: now.letter_body }, req.body, ['letter_subject', 'letter_body']).length === 0) {
-          setFlash(ctx, res, 'Letter saved.');
-          return res.redirect(303, `/admin/campaigns/${l.campaign.slug}/letter`);
-        }
+        const saved = { letter_subject: now.letter_subject, letter_body: now.letter_body };
+        if (answerSavedAlready(ctx, res, { saved, typed: req.body, fields: ['letter_subject', 'letter_body'], flash: 'Letter saved.', to: `/admin/campaigns/${l.campaign.slug}/letter` })) return;
         return renderEditor(res, l, draft, req.body?.target, err.revision, { revision: err.message });
       }
       if (!(err instanceof ValidationError)) throw err;

@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import type { FieldErrors } from '../../../errors.ts';
 import { errorSummary } from '../../forms.ts';
+import { setFlash } from '../../middleware/session.ts';
 
 export type Render = (res: Response, name: string, data: { title: string; section?: string; [key: string]: unknown }, status?: number) => void;
 
@@ -82,6 +83,19 @@ export function differingFields(saved: Record<string, string>, typed: unknown, f
   const body = (typed ?? {}) as Record<string, unknown>;
   const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').trim();
   return fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
+}
+
+/**
+ * After an edit conflict, or a slug taken by what may be this very form: when the form holds what
+ * is saved (differingFields finds nothing), it was sent twice, and this answer says saved, as the
+ * first did, and goes to `to`.
+ * @returns whether it answered.
+ */
+export function answerSavedAlready(ctx: AppContext, res: Response, form: { saved: Record<string, string>; typed: unknown; fields: readonly string[]; flash: string; to: string }): boolean {
+  if (differingFields(form.saved, form.typed, form.fields).length > 0) return false;
+  setFlash(ctx, res, form.flash);
+  res.redirect(303, form.to);
+  return true;
 }
 
 /**
