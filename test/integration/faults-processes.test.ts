@@ -75,6 +75,12 @@ describe('when a worker process dies or is stopped (postgres)', () => {
   it('SIGTERM lets a worker finish the letters it is sending, exit 0, and leave no row sending', async () => {
     const campaign = await createLetterCampaign(ctx.db, 10);
     const ids = await insertLetters(ctx.db, campaign, 20);
+    // A job ends once the relay has its message, and its sent mark commits later (see ledger in
+    // send.ts). Marks made slow here are still owed when the signal comes: a worker that closed
+    // its database without waiting for them would leave those rows `sending`.
+    await ctx.db.query(`CREATE FUNCTION slow_sent_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$;
+      CREATE TRIGGER slow_sent_mark BEFORE UPDATE ON deliveries FOR EACH ROW
+        WHEN (OLD.status = 'sending' AND NEW.status = 'sent') EXECUTE FUNCTION slow_sent_mark()`);
     const worker = await startWorkerProcess(env);
     await enqueueDeliveries(ctx.queues, ids);
 
@@ -82,6 +88,7 @@ describe('when a worker process dies or is stopped (postgres)', () => {
     const before = await statusCounts(ctx.db, campaign);
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
+    await ctx.db.query('DROP TRIGGER slow_sent_mark ON deliveries; DROP FUNCTION slow_sent_mark()');
 
     const after = await statusCounts(ctx.db, campaign);
     expect(after.sending ?? 0).toBe(0);
