@@ -128,6 +128,8 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(rows.filter((r) => r !== bounced).map((r) => r.status)).toEqual(['sent', 'sent']);
     const copies = copiesOf(ctx.sink!.messages, campaign);
     expect([...copies.keys()].map((k) => k.split('|')[0]).sort()).toEqual(campaign.targets.filter((t) => t !== refused).sort());
+    // Each of the others once: a 5xx for one recipient of the pool must not resend its neighbours.
+    expect(duplicatesIn(copies)).toBe(0);
     const { rows: suppressed } = await ctx.db.query<{ email: string; reason: string }>('SELECT email, reason FROM suppressions WHERE email = $1', [refused]);
     expect(suppressed).toHaveLength(1);
     expect(suppressed[0]!.reason).toMatch(/^bounce: .*550/);
