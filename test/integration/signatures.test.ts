@@ -263,6 +263,43 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(confirmed.rows.map((r) => r.email.toLowerCase())).toEqual(['burst7@supporter.example']);
   });
 
+  it('sends one set of letters for a Confirm button clicked five times at once, and subscribes its signer once', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {
+      targets: [
+        { name: 'Court Clerk', email: 'clerk@court.example' },
+        { name: 'Ministry Desk', email: 'desk@ministry.example' },
+      ],
+    });
+    const email = `${uniq('clicks')}@supporter.example`;
+    const before = ctx.sink!.messages.length;
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Cleo Clicker', email, subscribe: 'on' })).status).toBe(303);
+    const [confirmation] = (await ctx.sink!.waitFor(before + 1)).slice(before);
+    const link = `${base}/confirm/${confirmLink(confirmation!)}`;
+    const page = await (await fetch(link)).text();
+    const form = { v: /name="v" value="(\d+)"/.exec(page)![1]!, t: /name="t" value="([^"]*)"/.exec(page)![1]! };
+
+    const answers = await Promise.all(Array.from({ length: 5 }, () => post(link, form)));
+    // Every click is answered as the first was: the signature is confirmed.
+    expect(answers.map((r) => r.status)).toEqual([303, 303, 303, 303, 303]);
+    expect(new Set(answers.map((r) => r.headers.get('location')))).toEqual(new Set([`/c/${slug}/thanks`]));
+    await settled(ctx.db);
+    const { rows } = await ctx.db.query<{ recipient: string }>(
+      `SELECT d.recipient FROM deliveries d JOIN signatures s ON s.id = d.source_id JOIN campaigns c ON c.id = s.campaign_id
+        WHERE d.kind = 'letter' AND c.slug = $1 ORDER BY d.recipient`,
+      [slug],
+    );
+    expect(rows.map((r) => r.recipient)).toEqual(['clerk@court.example', 'desk@ministry.example']);
+    // Confirming the signature confirmed the address: the ticked box follows the case at once.
+    const { rows: follows } = await ctx.db.query<{ status: string }>(
+      'SELECT s.status FROM subscribers s JOIN subscriptions sub ON sub.subscriber_id = s.id WHERE lower(s.email) = $1',
+      [email],
+    );
+    expect(follows).toEqual([{ status: 'active' }]);
+    await new Promise((r) => setTimeout(r, 300));
+    const arrived = ctx.sink!.messages.slice(before + 1).map((m) => addressOf(m.to)[0]!.toLowerCase()).sort();
+    expect(arrived).toEqual(['clerk@court.example', 'desk@ministry.example']);
+  });
+
   // Two connections: the campaign held while signatures that share a statement wait for it.
   it.runIf(kind === 'postgres')('gives signatures that shared a statement cancelled for its time the error at once, not each another statement limit', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
