@@ -114,6 +114,13 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   });
 
   /**
+   * What a sign form sent back shows of what was typed. Another site's form (its browser says so)
+   * gets the campaign without it, as /preview does: a page of ours must not show a letter in
+   * anyone's name worded by a stranger's form, and a form with a mistake in it would otherwise.
+   */
+  const typedBack = (req: Request) => (req.get('sec-fetch-site') === 'cross-site' ? {} : typedValues(req.body));
+
+  /**
    * A sign form refused for its address's limit comes back with what was typed, as a form
    * with mistakes does (still 429, with Retry-After): a personal note should not have to be
    * written twice. So does the note of one refused because the campaign paused or closed
@@ -123,14 +130,14 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const keepTyped: ErrorRequestHandler = async (err, req, res, next) => {
     // Paused or closed since the page was opened: the campaign as it is now, with the note typed.
     if (err instanceof CampaignNotOpenError) {
-      return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, err.status === 'closed' ? 410 : 409);
+      return renderCampaign(res, String(req.params.slug), { values: typedBack(req), seen: req.body?.letter }, err.status === 'closed' ? 410 : 409);
     }
     // The targets and the letter as they are now, with what was typed, to be read and signed again.
-    if (err instanceof TargetsChangedError || err instanceof LetterChangedError) return renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter }, 409);
+    if (err instanceof TargetsChangedError || err instanceof LetterChangedError) return renderCampaign(res, String(req.params.slug), { values: typedBack(req), seen: req.body?.letter }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
     res.set('Retry-After', String(err.retryAfterSeconds));
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${waitInWords(err.retryAfterSeconds)}`;
-    await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), errors: { email }, seen: req.body?.letter }, 429);
+    await renderCampaign(res, String(req.params.slug), { values: typedBack(req), errors: { email }, seen: req.body?.letter }, 429);
   };
 
   router.post(
@@ -149,7 +156,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        await renderCampaign(res, slug, { values: typedValues(req.body), errors: errorsToForm(err.fields), seen: req.body?.letter }, 400);
+        await renderCampaign(res, slug, { values: typedBack(req), errors: errorsToForm(err.fields), seen: req.body?.letter }, 400);
       }
     },
     keepTyped,
