@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
 import { ROOT } from './paths.ts';
+import { staticUrl } from './web/static-files.ts';
 import Handlebars from 'handlebars';
 
 export const TEMPLATES_DIR = path.join(ROOT, 'templates');
@@ -73,6 +74,8 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('kindName', (kind: string) => KIND_NAMES[kind as DeliveryKind] ?? kind);
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));
   h.registerHelper('json', (v: unknown) => JSON.stringify(v));
+  // Named in our own layouts only; unescaped, so `?v=` is not written `?v&#x3D;`.
+  h.registerHelper('static', (name: string) => new h.SafeString(staticUrl(name)));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
   // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<div>{{#each this}}<div dir="auto">…`:

@@ -1,8 +1,6 @@
-import path from 'node:path';
 import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
-import { ROOT } from '../paths.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
 import { refuseUnreadBody } from './middleware/unread-body.ts';
@@ -14,8 +12,8 @@ import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
+import { staticFiles } from './static-files.ts';
 
-const PUBLIC_DIR = path.join(ROOT, 'public');
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
 
@@ -50,6 +48,8 @@ export function createWebApp(ctx: AppContext): express.Express {
         },
       },
       referrerPolicy: { policy: 'no-referrer' },
+      // As frame-ancestors 'none' says, for browsers that read only this header.
+      frameguard: { action: 'deny' },
     }),
   );
   app.use((_req, res, next) => {
@@ -62,7 +62,14 @@ export function createWebApp(ctx: AppContext): express.Express {
     res.set({ 'Cache-Control': 'no-store, private', 'X-Robots-Tag': 'noindex, nofollow' });
     next();
   });
-  app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+  // What a public form sends back (a sign form with a mistake, the no-script preview, a subscribe
+  // form with a mistake) shows what was typed: a name, an address, a note. No cache keeps it, the
+  // browser's own on disk included, as none keeps the confirmation page that shows the same.
+  app.use((req, res, next) => {
+    if (req.method === 'POST' && !res.get('Cache-Control')) res.set('Cache-Control', 'no-store');
+    next();
+  });
+  app.use('/static', staticFiles());
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too. Matched

@@ -620,6 +620,32 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     }
   });
 
+  it('refuses to be framed by both headers, and says an error page depends on what the client accepts', async () => {
+    const page = await fetch(`${base}/`);
+    expect(page.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    // The same address answers HTML or JSON: a cache that keeps a 404 must key it by Accept.
+    const asJson = await fetch(`${base}/c/no-such-campaign`, { headers: { accept: 'application/json' } });
+    expect(asJson.headers.get('content-type')).toMatch(/json/);
+    expect(asJson.headers.get('vary')).toMatch(/Accept/);
+    expect((await fetch(`${base}/c/no-such-campaign`)).headers.get('vary')).toMatch(/Accept/);
+  });
+
+  it("links its script and stylesheets by their content's version, kept a year by that version only", async () => {
+    const html = await (await fetch(`${base}/`)).text();
+    const script = /<script src="(\/static\/app\.js\?v=[\w-]{10})"/.exec(html)?.[1];
+    const style = /<link rel="stylesheet" href="(\/static\/app\.css\?v=[\w-]{10})"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect(style).toBeDefined();
+    const current = await fetch(`${base}${script}`);
+    expect(current.status).toBe(200);
+    expect(current.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    // Another version (an older page's), or none, may change with the next release.
+    for (const other of ['/static/app.js?v=AAAAAAAAAA', '/static/app.js']) {
+      expect((await fetch(`${base}${other}`)).headers.get('cache-control')).toBe('public, max-age=3600');
+    }
+  });
+
   it('answers /healthz and /readyz with 200', async () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);

@@ -120,12 +120,16 @@ export function mapError(err: unknown): Mapped | undefined {
   return undefined;
 }
 
+const byPath = (req: Request) => req.path === '/api' || req.path.startsWith('/api/') || req.path.endsWith('.json');
+
 export function wantsJson(req: Request): boolean {
-  return req.path === '/api' || req.path.startsWith('/api/') || req.path.endsWith('.json') || (!req.accepts('html') && !!req.accepts('json'));
+  return byPath(req) || (!req.accepts('html') && !!req.accepts('json'));
 }
 
 export function sendError(res: Response, req: Request, views: Views, m: Mapped): void {
   if (m.status === 401 && req.path.startsWith('/api/')) res.set('WWW-Authenticate', 'Bearer');
+  // Chosen by what the client accepts: a cache that keeps a 404 must not give a browser the JSON.
+  if (!byPath(req)) res.vary('Accept');
   if (wantsJson(req)) {
     res.status(m.status).json({ error: { code: m.code, message: m.message, ...(m.fields ? { fields: m.fields } : {}) } });
     return;
