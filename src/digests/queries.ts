@@ -106,8 +106,21 @@ export interface DigestParts {
 
 export async function getDigestParts(db: Queryable, digestId: number, targetId: number) {
   const { rows } = await db.query<DigestParts>(
-    `SELECT d.id AS digest_id, d.signatures, d.created_at, d.part, d.parts,
-            (SELECT max(p.created_at) FROM digests p WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at) AS since,
+    `WITH seen AS (
+       -- The day's parts that carry a signer this target saw: only those are sent to it (the
+       -- composer drops a part with none), so they are what it counts, "letter 1 of 1" and not
+       -- "letter 2 of 2" with a first that never comes to a target added during the day.
+       SELECT p.part FROM digests d0 JOIN digests p ON p.campaign_id = d0.campaign_id AND p.created_at = d0.created_at
+        WHERE d0.id = $1 AND EXISTS (SELECT 1 FROM signatures s JOIN targets t ON t.id = $2 WHERE s.digest_id = p.id AND ${TARGET_SEEN})
+     )
+     SELECT d.id AS digest_id, d.signatures, d.created_at,
+            greatest((SELECT count(*) FROM seen WHERE seen.part <= d.part), 1)::int AS part,
+            greatest((SELECT count(*) FROM seen), 1)::int AS parts,
+            -- The last digest of an earlier day that this target was written: one made before
+            -- it was added is not "our letter" to it, and a day's other parts are not earlier.
+            (SELECT max(p.created_at) FROM digests p
+              WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at
+                AND EXISTS (SELECT 1 FROM deliveries x WHERE x.kind = 'digest' AND x.source_id = p.id AND x.target_id = t.id)) AS since,
             c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
             k.person_name, k.location,
             t.name AS target_name, t.title AS target_title, t.salutation, t.disclose

@@ -2,8 +2,10 @@ import { parse } from 'csv-parse/sync';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCampaign } from '../../src/campaigns/service.ts';
+import { addTargets } from '../../src/campaigns/targets.ts';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
 import { createDigest, runDueDigests } from '../../src/digests/service.ts';
+import { formatLetterDate } from '../../src/signatures/emails.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -137,6 +139,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(await runDueDigests(ctx.db, ctx.queues, nextDay)).toEqual([]);
 
     // The next day's digest names only who signed since.
+    const newcomer = `newcomer@${uniq('since')}.example`;
+    await addTargets(ctx.db, c.slug, [{ name: 'Added Between', email: newcomer }]);
+    await pause(5);
     const late = await c.addSigner();
     expect(await runDueDigests(ctx.db, ctx.queues, made!.created_at)).toEqual([]);
     const [next] = await runDueDigests(ctx.db, ctx.queues, nextDay);
@@ -144,7 +149,12 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const second = await waitForMail(ctx, c.targets.place, 2);
     expect(second.from!.value[0]!.name).toBe('1 supporter via Appeal Test');
     expect(csvOf(second).map((r) => r.name)).toEqual([late.fullName]);
-    expect(second.text).toContain('who signed since');
+    // Since the letter it got, not since they signed: one who confirms days later is new to it too.
+    expect(second.text).toContain(`added since our letter of ${formatLetterDate(made!.created_at)}`);
+    // Added after the first digest: this is the first letter it gets, and says no "since".
+    const first = await waitForMail(ctx, newcomer);
+    expect(csvOf(first).map((r) => r.name)).toEqual([late.fullName]);
+    expect(first.text).toContain('This letter is signed by the supporter below.');
     await waitForMail(ctx, c.targets.name, 2);
     await pause(300);
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
@@ -174,7 +184,6 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     const c = await digestCampaign();
     const before = await c.addSigner();
     const added = `added@${uniq('later')}.example`;
-    const { addTargets } = await import('../../src/campaigns/targets.ts');
     await addTargets(ctx.db, c.slug, [{ name: 'Added Later', email: added, disclose: 'full' }]);
     await pause(5);
     const after = await c.addSigner();
@@ -205,8 +214,8 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(named.sort()).toEqual([`${signers[0]!.fullName} =?x?=`, ...signers.slice(1).map((s) => s.fullName)].sort());
     expect(letters.map((l) => l.from!.value[0]!.name).sort()).toEqual(['1 supporter via Appeal Test', '2 supporters via Appeal Test', '2 supporters via Appeal Test']);
     expect(letters.some((l) => l.text!.includes(`${signers[0]!.fullName} =?x?=`))).toBe(true);
-    // A first digest: no part claims an earlier one ("who signed since") because of its sibling.
-    for (const l of letters) expect(l.text).not.toContain('who signed since');
+    // A first digest: no part claims an earlier one ("since our letter of") because of its sibling.
+    for (const l of letters) expect(l.text).not.toContain('since our letter');
     // Each says which of the day's letters it is, in the subject, the text, the HTML and its file's name.
     const byPart = letters.map((l) => /letter (\d) of 3\)$/.exec(l.subject!)?.[1]).sort();
     expect(byPart).toEqual(['1', '2', '3']);
@@ -216,6 +225,23 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
       expect(l.html).toContain(`this is letter ${k} of 3`);
       expect(l.attachments[0]!.filename).toMatch(new RegExp(`-part-${k}-of-3\\.csv$`));
     }
+  });
+
+  it('numbers the parts a target added during the day gets among those it gets, not among the day\'s', async () => {
+    const c = await digestCampaign();
+    for (let i = 0; i < 2; i++) await c.addSigner();
+    const added = `added@${uniq('parts')}.example`;
+    await addTargets(ctx.db, c.slug, [{ name: 'Added Later', email: added }]);
+    await pause(5);
+    const after = await c.addSigner();
+
+    expect((await runDueDigests(ctx.db, ctx.queues, new Date(), 2)).map((r) => r.signatures)).toEqual([2, 1]);
+    const [letter] = await waitForMail(ctx, added).then(() => mailsTo(ctx, added));
+    expect(csvOf(letter!).map((r) => r.name)).toEqual([after.fullName]);
+    // It gets no "letter 1 of 2": this one is all it gets that day, and must not tell it one is missing.
+    expect(letter!.subject).not.toMatch(/letter \d of \d/);
+    expect(letter!.text).not.toContain('this is letter');
+    expect(letter!.attachments[0]!.filename).not.toContain('-part-');
   });
 
   it('sends no second digest the same day after a run that ended on a full letter', async () => {
