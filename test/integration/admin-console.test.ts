@@ -230,6 +230,14 @@ describe('the organizer console on PGlite', () => {
     const nameOnly = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(targets[1]!.id) });
     expect(nameOnly.text).toContain('Dear Minister, from Dana Example of\n');
     expect(nameOnly.text).not.toContain('<html');
+    // The envelope as the official sees it: from the organization's address in the supporter's
+    // name, and a reply reaches the supporter only where the target sees everything.
+    expect(place.text).toContain('<dt>From</dt><dd>&quot;Dana Example via Appeal Test&quot; &lt;letters@appeal.test&gt;</dd>');
+    expect(place.text).toContain('<dt>To</dt><dd>&quot;Judge One&quot; &lt;judge@court.example&gt; (District judge)</dd>');
+    expect(place.text).not.toContain('Reply-To');
+    const [full] = (await ctx.db.query<{ id: number }>(`UPDATE targets SET disclose = 'full' WHERE id = $1 RETURNING id`, [targets[1]!.id])).rows;
+    const everything = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(full!.id) });
+    expect(everything.text).toContain('<dt>Reply-To</dt><dd>&quot;Dana Example&quot; &lt;the supporter&#x27;s address, once confirmed&gt;</dd>');
   });
 
   it('previews a digest campaign as the digest sends it, and warns that a saved letter reaches letters still to go', async () => {
@@ -237,6 +245,7 @@ describe('the organizer console on PGlite', () => {
     const body = '{{target.salutation}},\n\nFree her.\n\n{{supporter.fullName}}\n{{supporter.city}}';
     const preview = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'About {{case.personName}}', letter_body: body });
     expect(preview.text).not.toContain('Dana Example');
+    expect(preview.text).toContain('<dt>From</dt><dd>&quot;3 supporters via Appeal Test&quot; &lt;letters@appeal.test&gt;</dd>');
     expect(preview.text).toMatch(/About [^<]+ \(3 supporters, \d{1,2} \w+ \d{4}\)/);
     expect(preview.text).toContain('Then the list of everyone who signed');
     const quiet = await client.get(`/admin/campaigns/${slug}/letter`);

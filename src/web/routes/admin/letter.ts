@@ -8,7 +8,8 @@ import { getCaseById } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
 import { EditConflictError, TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
-import { renderDigestLetter } from '../../../digests/emails.ts';
+import { renderDigestLetter, supportersText } from '../../../digests/emails.ts';
+import { displayName } from '../../../mail/address.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
@@ -95,6 +96,20 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     return { campaign, kase: kase!, targets };
   }
 
+  /**
+   * The envelope an official sees, as the letter and digest composers write it: who it is from
+   * (never the supporter's own address), and whom a reply reaches.
+   */
+  function headersFor(campaign: Campaign, target: Target | undefined) {
+    const digest = campaign.delivery_mode === 'digest';
+    const sender = digest ? `${supportersText(SAMPLE_DIGEST_SIGNERS)} via ${ctx.config.orgName}` : `${SAMPLE_SUPPORTER.fullName} via ${ctx.config.orgName}`;
+    return {
+      from: `"${displayName(sender)}" <${ctx.config.mailFrom.address}>`,
+      to: target ? `"${displayName(target.name)}" <${target.email}>` : undefined,
+      replyTo: !digest && target?.disclose === 'full' ? `"${SAMPLE_SUPPORTER.fullName}" <the supporter's address, once confirmed>` : undefined,
+    };
+  }
+
   function previewData(l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown) {
     const { errors, compileFailed } = check(draft);
     const target = l.targets.find((t) => String(t.id) === String(targetId)) ?? l.targets[0];
@@ -103,6 +118,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       compileFailed,
       source: sourceAround(draft.body, errors?.letter_body),
       preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
+      headers: headersFor(l.campaign, target),
       target,
       targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
       sample: SAMPLE_SUPPORTER,
