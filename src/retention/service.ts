@@ -4,6 +4,7 @@ import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
+import { recordAudit } from '../organizers/service.ts';
 
 /**
  * How long an unconfirmed signature or request is kept, as a confirmation or opt-in email tells
@@ -141,6 +142,12 @@ async function forgetStaleLifts(db: Queryable, days: number): Promise<void> {
   );
 }
 
+/** A Postgres regular expression matching `address` as a whole, not inside a longer one. */
+function wholeAddress(address: string): string {
+  const escaped = address.toLowerCase().replace(/[^a-z0-9]/g, '\\$&');
+  return `(^|[^a-z0-9._%+-])${escaped}($|[^a-z0-9.-]|\\.($|[^a-z0-9]))`;
+}
+
 export interface Forgotten {
   signatures: number;
   subscribers: number;
@@ -179,19 +186,29 @@ export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
         WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status <> 'sent' AND lower(s.email) = lower($1)`,
       [email],
     );
-    const emails = await tx.query('DELETE FROM deliveries WHERE lower(recipient) = lower($1)', [email]);
+    // The emails to them as a supporter or subscriber. Letters and digests to the address are an
+    // official's (a target's address): the record of what was written to whom stays.
+    const emails = await tx.query('DELETE FROM deliveries WHERE lower(recipient) = lower($1) AND kind <> ALL ($2::text[])', [email, OFFICIAL_KINDS]);
     const signatures = await tx.query('DELETE FROM signatures WHERE lower(email) = lower($1)', [email]);
     // Their subscriptions and alert rows go with the subscriber (ON DELETE CASCADE).
     const subscribers = await tx.query('DELETE FROM subscribers WHERE lower(email) = lower($1)', [email]);
-    await tx.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);
+    // An official's bounce stays too: letters must not go to an address known to refuse them.
+    await tx.query('DELETE FROM suppressions WHERE email = lower($1) AND coalesce(kind, \'\') <> ALL ($2::text[])', [email, OFFICIAL_KINDS]);
     // The console's log of a lifted suppression names the address (and an organizer may have
-    // written it in the reason): the entry stays, what names them goes.
+    // written it in the reason): the entry stays, what names them goes. Only those entries: what
+    // organizers did with officials' addresses (a target edited, letters sent again) is no
+    // supporter's data, and a log an erasure could blank would hide what an organizer did. The
+    // address is matched whole: forgetting g@example.org must not touch one naming org@example.org.
     await tx.query(
       `UPDATE audit_log SET ${FORGOTTEN}
-        WHERE object = 'suppression:' || lower($1) OR position(lower($1) IN lower(coalesce(detail::text, ''))) > 0`,
-      [email],
+        WHERE action = 'suppression.remove' AND coalesce(detail ->> 'kind', '') <> ALL ($3::text[])
+          AND (object = 'suppression:' || lower($1) OR coalesce(detail::text, '') ~* $2)`,
+      [email, wholeAddress(email), OFFICIAL_KINDS],
     );
-    return { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
+    const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
+    // That an erasure ran, and what it took, is the owner's to see; whose address, no one's.
+    await recordAudit(tx, null, 'person.forget', 'person:(forgotten)', { ...counts, by: 'cli' });
+    return counts;
   });
   if (forgotten.signatures) signaturesChanged(db);
   return forgotten;

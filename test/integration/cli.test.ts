@@ -221,6 +221,35 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
   });
 
+  it('forget leaves what was written to an official at that address, and what organizers did with it, and logs that it ran', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const { rows: [camp] } = await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);
+    const official = `${uniq('collector')}@ministry.example`;
+    const { rows: [target] } = await ctx.db.query<{ id: number }>('UPDATE targets SET email = $2 WHERE id = (SELECT min(id) FROM targets WHERE campaign_id = $1) RETURNING id', [camp!.id, official]);
+    const { rows: [sig] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Some Signer', $2, 'confirmed', now()) RETURNING id`,
+      [camp!.id, `${uniq('signer')}@supporter.example`],
+    );
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, $3, $4, 'sent')`, [sig!.id, target!.id, official, camp!.id]);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550', 'letter')`, [official]);
+    const { recordAudit } = await import('../../src/organizers/service.ts');
+    await recordAudit(ctx.db, null, 'target.edit', `campaign:${slug}`, { target: target!.id, from: 'old@court.example', to: official });
+    await recordAudit(ctx.db, null, 'target.send_again', `campaign:${slug}`, { target: target!.id, to: official, letters: 1 });
+    // An address that ends another: forgetting it must not blank the longer one's entries.
+    const longer = `${uniq('org')}@example.org`;
+    await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${longer}`, { reason: `asked by ${longer}`, was: 'bounce' });
+    const auditBefore = (await ctx.db.query('SELECT id, object, detail FROM audit_log ORDER BY id')).rows;
+
+    const { forgetPerson } = await import('../../src/retention/service.ts');
+    for (const person of [official, longer.slice(1)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0 });
+    const auditAfter = (await ctx.db.query<{ id: number; object: string; detail: unknown; action: string }>('SELECT id, action, object, detail FROM audit_log ORDER BY id')).rows;
+    expect(auditAfter.slice(0, auditBefore.length).map(({ id, object, detail }) => ({ id, object, detail }))).toEqual(auditBefore);
+    // Each erasure is on record, by counts, naming nobody.
+    expect(auditAfter.slice(auditBefore.length)).toEqual([0, 1].map(() => expect.objectContaining({ action: 'person.forget', object: 'person:(forgotten)', detail: { signatures: 0, subscribers: 0, emails: 0, by: 'cli' } })));
+    expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [official])).rowCount).toBe(1);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [official])).rowCount).toBe(1);
+  });
+
   it('fails with one line and exit code 1 on a short or common password, a bad variable or a database it cannot reach', () => {
     for (const [ran, pattern] of [
       [r.shortPassword, /^appeal: .*password: must be at least 10 characters/],
