@@ -221,6 +221,23 @@ describe('the organizer console on PGlite', () => {
     expect(deep.text).toMatch(/Body: must be at most 20000 characters/);
   });
 
+  it('shows the newest signers on the campaign page without their addresses, which only the recorded list shows', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const address = `${uniq('recent')}@supporter.example`;
+    await ctx.db.query(
+      `INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Rena Recent', $2, 'confirmed', now() FROM campaigns WHERE slug = $1`,
+      [slug, address],
+    );
+    const views = async () => (await ctx.db.query(`SELECT 1 FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`])).rowCount;
+    const overview = await client.get(`/admin/campaigns/${slug}`);
+    expect(overview.text).toContain('Rena Recent');
+    expect(overview.text).not.toContain(address);
+    expect(await views()).toBe(0);
+    const list = await client.get(`/admin/campaigns/${slug}/signatures`);
+    expect(list.text).toContain(address);
+    expect(await views()).toBe(1);
+  });
+
   it('renders the live preview for the target chosen, leaving out what that target may not see', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const targets = (await ctx.db.query<{ id: number; disclose: string }>('SELECT t.id, t.disclose FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 ORDER BY t.position', [slug])).rows;

@@ -55,7 +55,11 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       campaign.delivery_mode === 'digest' ? countWaitingForDigest(db, campaign.id) : undefined,
     ]);
     render(res, 'campaign', {
-      title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying, ...sigs,
+      title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying,
+      // Without addresses: the page is opened all day, and recording each opening as a view of
+      // signers would bury the views that matter. A page polled by a script would otherwise
+      // collect every new signer's address with no entry in the audit log.
+      signatures: sigs.signatures.map(({ email: _hidden, ...shown }) => shown), withoutEmail: true,
       unfinished: unfinishedLetter(campaign),
       // A closed campaign sends no more letters: nothing left to fix.
       noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
