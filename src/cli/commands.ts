@@ -131,8 +131,8 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'token:create': {
       const label = (values.label as string | undefined) ?? 'cli';
-      const token = await createApiToken(db, email, label);
-      await recordAudit(db, null, 'token.create', `organizer:${email}`, { label, by: 'cli' });
+      const { token, id } = await createApiToken(db, email, label);
+      await recordAudit(db, null, 'token.create', `organizer:${email}`, { token: id, label, by: 'cli' });
       return `${token}\n`;
     }
     case 'purge': {

@@ -127,7 +127,7 @@ const tokenLabel = z.object({ label: line(100) });
  * @throws ValidationError for a label over 100 characters or not one line of text; NotFoundError
  * when no organizer has that email.
  */
-export async function createApiToken(db: Queryable, organizerEmail: string, typed = ''): Promise<string> {
+export async function createApiToken(db: Queryable, organizerEmail: string, typed = ''): Promise<NewApiToken> {
   return (await insertApiToken(db, organizerEmail, parseInput(tokenLabel, { label: typed }).label))!;
 }
 
@@ -137,7 +137,7 @@ export async function createApiToken(db: Queryable, organizerEmail: string, type
  * @returns the token; undefined when the form with this key created its token before.
  * @throws as createApiToken.
  */
-export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<string | undefined> {
+export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<NewApiToken | undefined> {
   // The key with what it asks for: one that comes back with another label or organizer (a
   // browser restoring a page's fields) is another form, and itself sent twice makes one token.
   const label = parseInput(tokenLabel, { label: typed }).label;
@@ -150,16 +150,25 @@ const formKey = (key: string, ...asked: string[]) => hashToken([key, ...asked].j
 /** An address as organizers' addresses are compared. */
 const addressKey = (address: string) => asciiAddress(address).toLowerCase();
 
+/**
+ * A token as it is made: shown once; `id` is the number the audit log and the tokens page know it
+ * by ("API token #3"), so its creation can be told from another token with the same label.
+ */
+export interface NewApiToken {
+  token: string;
+  id: number;
+}
+
 /** Inserts a token with a label already checked; undefined when `requestKey` made one before. */
-async function insertApiToken(db: Queryable, organizerEmail: string, label: string, requestKey?: string): Promise<string | undefined> {
+async function insertApiToken(db: Queryable, organizerEmail: string, label: string, requestKey?: string): Promise<NewApiToken | undefined> {
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;
-  const { rowCount } = await db.query(
-    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key) VALUES ($1, $2, $3, $4) ON CONFLICT (request_key) DO NOTHING',
+  const { rows } = await db.query<{ id: number }>(
+    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key) VALUES ($1, $2, $3, $4) ON CONFLICT (request_key) DO NOTHING RETURNING id',
     [organizer.id, hashToken(token), label, requestKey ?? null],
   );
-  return rowCount ? token : undefined;
+  return rows[0] && { token, id: Number(rows[0].id) };
 }
 
 /** The organizer a bearer token belongs to, or undefined for an unknown or revoked token. */

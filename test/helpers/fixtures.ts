@@ -54,5 +54,5 @@ export async function createLiveCampaign(
 export async function createToken(db: Db, role: 'admin' | 'organizer' = 'admin'): Promise<string> {
   const email = `${uniq('org')}@appeal.test`;
   await addOrganizer(db, { email, role, password: 'correct horse battery' });
-  return createApiToken(db, email, 'test');
+  return (await createApiToken(db, email, 'test')).token;
 }

@@ -879,8 +879,11 @@ describe('the organizer console on PGlite', () => {
     const api = await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } });
     expect(api.status).toBe(404);
     const listed = await client.open('/admin/tokens');
-    expect(listed.text).toMatch(/nightly export<\/td><td class="break">[^<]+<\/td><td class="nowrap">[^<]+<\/td><td class="nowrap">\d{4}-/);
     const id = (await ctx.db.query<{ id: number }>(`SELECT id FROM api_tokens WHERE label = 'nightly export'`)).rows[0]!.id;
+    // Listed by the number its creation and its use are logged by.
+    expect(listed.text).toMatch(new RegExp(`<span class="muted">#${id}</span> nightly export</td><td class="break">[^<]+</td><td class="nowrap">[^<]+</td><td class="nowrap">\\d{4}-`));
+    const { rows: [made] } = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'token.create' AND detail ->> 'label' = 'nightly export'`);
+    expect(made!.detail).toEqual({ token: Number(id), label: 'nightly export' });
     expect((await client.post(`/admin/tokens/${id}/revoke`, { confirmed: '1' })).status).toBe(303);
     expect((await fetch(`${base}/api/v1/campaigns/nope/stats`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     // Again: a no-op; a token that never was: not found, not "revoked already".

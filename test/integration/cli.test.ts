@@ -119,12 +119,13 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const res = await fetch(`${base}/api/v1/campaigns/protect-aigerim/stats`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ signatures: { pending: 0, confirmed: 0 } });
-    const { rows } = await ctx.db.query<{ label: string; token_hash: string }>('SELECT label, token_hash FROM api_tokens');
+    const { rows } = await ctx.db.query<{ id: number; label: string; token_hash: string }>('SELECT id, label, token_hash FROM api_tokens');
     expect(rows).toHaveLength(1);
     expect(rows[0]!.label).toBe('ci');
     expect(rows[0]!.token_hash).not.toContain(token.slice(4));
     const audit = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'token.create' AND object = $1`, [`organizer:${admin}`]);
-    expect(audit.rows.map((a) => a.detail)).toEqual([{ label: 'ci', by: 'cli' }]);
+    // By its number, as what is done with it is logged ("API token #n").
+    expect(audit.rows.map((a) => a.detail)).toEqual([{ token: Number(rows[0]!.id), label: 'ci', by: 'cli' }]);
   });
 
   it('refuses an option without its value or an argument too many (exit code 2), and stores nothing', async () => {

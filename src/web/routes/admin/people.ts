@@ -3,7 +3,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
-  addOrganizerOnce, createApiTokenOnce, getOrganizer, listApiTokens, listOrganizers, recordAudit, recordAuditOf, removeOrganizer,
+  addOrganizerOnce, createApiTokenOnce, getOrganizer, type NewApiToken, listApiTokens, listOrganizers, recordAudit, recordAuditOf, removeOrganizer,
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
@@ -104,18 +104,20 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const label = str(req.body?.label).trim();
     const email = str(req.body?.organizer) || res.locals.organizer!.email;
     if (!label) return renderTokens(res, { values: { label }, ...formErrors({ label: 'name what the token is for, so you know what breaks when you revoke it' }) }, 400, email);
-    let token: string | undefined;
+    let made: NewApiToken | undefined;
     try {
       // A form of a page from before forms carried a key makes its token as it always did.
-      token = await createApiTokenOnce(db, email, label, str(req.body?.request_key) || crypto.randomUUID());
+      made = await createApiTokenOnce(db, email, label, str(req.body?.request_key) || crypto.randomUUID());
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400, email);
     }
     // This form again (a double click, a reload): its first answer showed the token.
-    if (!token) return renderTokens(res, { createdBefore: { label } });
-    await recordAuditOf(ctx, actor(res), 'token.create', `organizer:${email}`, { label });
-    await renderTokens(res, { created: { token, label } });
+    if (!made) return renderTokens(res, { createdBefore: { label } });
+    // By its number, as an export with it is logged ("API token #3"): an admin may make a token
+    // that acts as another organizer, and the log must tell it from theirs of the same label.
+    await recordAuditOf(ctx, actor(res), 'token.create', `organizer:${email}`, { token: made.id, label });
+    await renderTokens(res, { created: { token: made.token, id: made.id, label } });
   });
 
   router.post('/tokens/:id/revoke', async (req, res) => {
