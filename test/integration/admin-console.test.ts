@@ -159,6 +159,14 @@ describe('the organizer console on PGlite', () => {
     const list = await client.open(edited.location!);
     expect(list.text).toContain('1 letter went to the old address already; if it did not work, send it again from this list.');
     expect(list.text).toContain(`1 letter went to <span class="break">${old}</span> before the address was corrected.`);
+    // An organizer who is no admin is told, and refused: one click would take every signer's
+    // letter to an address of the account's choosing (an account taken over, say).
+    const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    expect((await organizer.open(`/admin/campaigns/${slug}/targets`)).text).toContain('An admin can send it again to this address.');
+    const refused = await organizer.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('Only an admin may send letters again');
+    expect(list.text).toContain('Send it again to this address');
     const again = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
     expect(again.status).toBe(303);
     expect((await client.open(again.location!)).text).toContain(`1 letter goes again, to ${fixed}.`);

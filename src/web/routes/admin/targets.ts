@@ -5,7 +5,7 @@ import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targ
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { countSentElsewhere, sendAgainToCurrentAddress, suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
-import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, EditConflictError, ForbiddenError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
@@ -25,6 +25,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
+  const isAdmin = (res: Response) => res.locals.organizer!.role === 'admin';
 
   const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
     const values = form.values ?? { disclose: 'name_place' };
@@ -36,6 +37,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
       targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], suppressed: suppressed.has(t.email.toLowerCase()), sentElsewhere: elsewhere.get(t.id) })),
+      canSendAgain: isAdmin(res),
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
@@ -96,7 +98,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       setFlash(ctx, res, !changed.length ? 'Nothing changed.'
         : `${target.name} saved${changed.includes('email') ? ': letters not sent yet go to the new address' : ''}.${failedMoved
           ? ` ${failedMoved} ${failedMoved === 1 ? 'letter that failed names' : 'letters that failed name'} it now: send ${failedMoved === 1 ? 'it' : 'them'} again from Failed.` : ''}${wentBefore
-          ? ` ${wentBefore} ${wentBefore === 1 ? 'letter' : 'letters'} went to the old address already; if it did not work, send ${wentBefore === 1 ? 'it' : 'them'} again from this list.` : ''}`);
+          ? ` ${wentBefore} ${wentBefore === 1 ? 'letter' : 'letters'} went to the old address already; if it did not work, ${isAdmin(res) ? '' : 'an admin can '}send ${wentBefore === 1 ? 'it' : 'them'} again from this list.` : ''}`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
       // The form comes back with what is saved now as its revision: saving again replaces it, knowingly.
@@ -110,7 +112,13 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     }
   });
 
+  /**
+   * Admins only: it sends every signer's letter, with what the official may see of them, to an
+   * address those letters never went to. An organizer's account taken over (or turned) could
+   * otherwise point an official at a mailbox of its own and collect the whole list in one click.
+   */
   router.post('/campaigns/:slug/targets/:id/send-again', async (req, res) => {
+    if (!isAdmin(res)) throw new ForbiddenError('Only an admin may send letters again: they take signers\' names to an address those letters never went to.');
     const campaign = await getCampaign(db, req.params.slug);
     const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const n = await sendAgainToCurrentAddress(db, ctx, campaign.id, target.id);
