@@ -14,7 +14,7 @@ export const USAGE = `Usage: npm run cli -- <command>
   seed-demo                     add the demo cases and campaigns
   organizer:add <email> [--admin] [--name "Name"]
                                 add an organizer; the password is read from stdin,
-                                or generated and printed when stdin is a terminal or empty
+                                or generated and printed when stdin is a terminal, empty, or silent for 2 s
   organizer:password <email>    set a new password for an organizer who lost theirs (read
                                 from stdin, or generated and printed); ends their sessions
   token:create <email> [--label "what for"]
