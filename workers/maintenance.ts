@@ -1,7 +1,7 @@
 import { DelayedError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
-import { purgeExpired } from '../src/retention/service.ts';
+import { purgeExpired, tidyEmbedded } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
 import { sendOptinAgain } from '../src/subscribers/service.ts';
@@ -61,7 +61,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
           const purged = await purgeExpired(ctx.db, ctx.config);
           // Counts only: what was deleted is gone, and the log must not keep it.
           if (purged.signatures || purged.subscribers || purged.unsubscribed) ctx.log.info(purged, 'retention purge deleted unconfirmed and departed records');
-          return purged;
+          return { ...purged, vacuumed: await tidyEmbedded(ctx.db) };
         }
         case 'digest': {
           // As of the quarter hour this check is for: a worker whose clock is a little behind the
