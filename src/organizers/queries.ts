@@ -99,6 +99,14 @@ export async function clearFailedLogins(db: Queryable, id: number) {
   await db.query('UPDATE organizers SET failed_logins = 0, locked_until = NULL, last_failed_login_at = NULL WHERE id = $1', [id]);
 }
 
+/**
+ * Forgets the keys of forms sent longer ago than any session lives: such a form carries the CSRF
+ * token of a session that has ended, so it cannot be sent again, and its key guards nothing.
+ */
+export async function deleteOldConsoleRequests(db: Queryable, olderThanSeconds: number) {
+  await db.query('DELETE FROM console_requests WHERE done_at < now() - make_interval(secs => $1)', [olderThanSeconds]);
+}
+
 /** Records that the console's form with this key was sent; false when it was before. */
 export async function claimConsoleRequest(db: Queryable, key: string): Promise<boolean> {
   const { rowCount } = await db.query('INSERT INTO console_requests (key) VALUES ($1) ON CONFLICT DO NOTHING', [key]);

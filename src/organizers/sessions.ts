@@ -10,11 +10,13 @@ export const SESSION_MAX_SECONDS = 7 * 24 * 3600;
 
 /**
  * Starts a console session. The id is returned once, for the cookie; the table keeps only its
- * sha256. Expired sessions of anyone are cleared on the way, which keeps the table small.
+ * sha256. Expired sessions of anyone are cleared on the way, which keeps the table small, and so
+ * are the keys of console forms no live session could send again.
  */
 export async function createSession(db: Queryable, organizerId: number): Promise<string> {
   const id = randomToken(32);
   await q.deleteExpiredSessions(db);
+  await q.deleteOldConsoleRequests(db, SESSION_MAX_SECONDS);
   await q.insertSession(db, hashToken(id), organizerId, SESSION_IDLE_SECONDS);
   return id;
 }

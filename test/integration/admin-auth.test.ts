@@ -80,6 +80,17 @@ describe('signing in to the console (Postgres)', () => {
     expect(rows.map((r) => r.id_hash)).toEqual([crypto.createHash('sha256').update(raw).digest('hex')]);
   });
 
+  it('forgets the keys of console forms that no live session could send again, at a sign-in', async () => {
+    await ctx.db.query(`INSERT INTO console_requests (key, done_at) VALUES ('old-form', now() - interval '8 days'), ('recent-form', now() - interval '6 days')`);
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    expect((await client.post('/admin/login', { email: organizer.email, password: PASSWORD })).status).toBe(303);
+    const { rows } = await ctx.db.query<{ key: string }>(`SELECT key FROM console_requests WHERE key IN ('old-form', 'recent-form')`);
+    // Older than the longest session (7 days): its CSRF token's session is gone, so is its key.
+    expect(rows.map((r) => r.key)).toEqual(['recent-form']);
+  });
+
   it('keeps a session alive for pages asked for, not for a campaign page\'s background poll of its counts', async () => {
     const organizer = await createOrganizer(ctx.db);
     const client = new ConsoleClient(base);
