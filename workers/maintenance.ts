@@ -60,7 +60,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
         case 'purge': {
           const purged = await purgeExpired(ctx.db, ctx.config);
           // Counts only: what was deleted is gone, and the log must not keep it.
-          if (purged.signatures || purged.subscribers || purged.unsubscribed) ctx.log.info(purged, 'retention purge deleted unconfirmed and departed records');
+          if (purged.signatures || purged.subscribers || purged.unsubscribed || purged.alerts) ctx.log.info(purged, 'retention purge deleted unconfirmed and departed records, and folded old alerts into counts');
           return { ...purged, vacuumed: await tidyEmbedded(ctx.db) };
         }
         case 'digest': {

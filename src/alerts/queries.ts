@@ -77,7 +77,7 @@ export async function withdrawCaseUpdate(db: Queryable, caseId: number, id: numb
        RETURNING 1
      )
      SELECT taken.*, (SELECT count(*) FROM dropped)::int AS dropped,
-            (SELECT count(*) FROM alerts WHERE status = 'sent')::int AS sent,
+            taken.folded_sent + (SELECT count(*) FROM alerts WHERE status = 'sent')::int AS sent,
             (SELECT count(*) FROM alerts WHERE status = 'sending')::int AS sending
        FROM taken`,
     [caseId, id, by],
@@ -226,12 +226,57 @@ export async function countFollowers(db: Queryable, caseId: number) {
   return rows[0]!.n;
 }
 
-/** Alerts sent and failed, per update, of the updates `ids`: one pass for a page of them. */
+/**
+ * Alerts sent and failed, per update, of the updates `ids`: one pass for a page of them. Those
+ * whose rows were folded into the update (foldSettledAlerts) count too.
+ */
 export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) {
   const { rows } = await db.query<{ source_id: number; sent: number; failed: number }>(
-    `SELECT source_id, count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'failed')::int AS failed
-       FROM deliveries WHERE kind = 'alert' AND source_id = ANY ($1::bigint[]) GROUP BY source_id`,
+    `SELECT u.id AS source_id,
+            u.folded_sent + count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
+            u.folded_failed + count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed
+       FROM case_updates u LEFT JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id
+      WHERE u.id = ANY ($1::bigint[]) GROUP BY u.id`,
     [ids],
   );
-  return new Map(rows.map((r) => [r.source_id, r]));
+  return new Map(rows.map((r) => [Number(r.source_id), r]));
+}
+
+/**
+ * Updates whose alerts all went out (or failed) and whose fan-out ended over `days` ago, and
+ * that still have alert rows; a few at a time.
+ */
+export async function listSettledAlerts(db: Queryable, days: number, limit = 100) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT u.id FROM case_updates u
+      WHERE u.fanned_out_at < now() - make_interval(days => $1)
+        AND EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = u.id)
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = u.id AND d.status IN ('queued', 'sending', 'retry'))
+      ORDER BY u.id LIMIT $2`,
+    [days, limit],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Deletes one update's settled alert rows, adding what they say to its counts, in one statement.
+ * One that a retry (the console's) took back to `queued` since the update was listed stays: the
+ * status is checked again on the row the delete locks.
+ * @returns how many rows were deleted.
+ */
+export async function foldAlerts(db: Queryable, caseUpdateId: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `WITH gone AS (
+       DELETE FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = $1 AND d.status IN ('sent', 'failed')
+       RETURNING d.status
+     ), counted AS (
+       UPDATE case_updates u
+          SET folded_sent = folded_sent + (SELECT count(*) FROM gone WHERE status = 'sent'),
+              folded_failed = folded_failed + (SELECT count(*) FROM gone WHERE status = 'failed')
+        WHERE u.id = $1
+     )
+     SELECT count(*)::int AS n FROM gone`,
+    [caseUpdateId],
+  );
+  return rows[0]!.n;
 }

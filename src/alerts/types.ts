@@ -15,6 +15,9 @@ export interface CaseUpdate {
   fanned_out_at: Date | null;
   /** Taken back by an organizer: off the public page, its unsent alerts dropped. */
   withdrawn_at: Date | null;
+  /** Alerts sent, and failed, whose rows were deleted once settled (foldSettledAlerts). */
+  folded_sent: number;
+  folded_failed: number;
 }
 
 export const caseUpdateInput = z.object({

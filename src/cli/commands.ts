@@ -5,7 +5,7 @@ import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
-import { forgetPerson, purgeExpired } from '../retention/service.ts';
+import { ALERT_ROWS_KEPT_DAYS, forgetPerson, purgeExpired } from '../retention/service.ts';
 import { rotateSecret } from '../secret-rotation.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
@@ -138,7 +138,8 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     case 'purge': {
       const purged = await purgeExpired(db, config);
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced\n`;
+      const alerts = purged.alerts ? `; ${n(purged.alerts, 'alert email', 'alert emails')} of updates over ${ALERT_ROWS_KEPT_DAYS} days old are now only counted` : '';
+      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced${alerts}\n`;
     }
     case 'rotate-secret': {
       // The cli gives it: SESSION_SECRET, or one it generated (src/cli.ts).

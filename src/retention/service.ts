@@ -4,6 +4,7 @@ import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
+import { foldAlerts, listSettledAlerts } from '../alerts/queries.ts';
 import { recordAudit } from '../organizers/service.ts';
 
 /**
@@ -159,6 +160,28 @@ export interface Purged {
   subscribers: number;
   /** Subscribers who left or bounced, deleted with what they followed. */
   unsubscribed: number;
+  /** Alert rows folded into their update's counts (foldSettledAlerts). */
+  alerts: number;
+}
+
+/** How long an update's alert rows are kept once its fan-out ended: the console lists failed ones to retry. */
+export const ALERT_ROWS_KEPT_DAYS = 30;
+
+/**
+ * Deletes the alert rows of updates whose fan-out ended over `days` ago and whose alerts are all
+ * sent or failed, keeping only how many went and failed on the update: a row per subscriber per
+ * update, each naming the address, otherwise grew for as long as the subscriber stayed (10,000
+ * subscribers and three updates a week: 1.5 million rows a year). An update at a time, each in
+ * its own statement, so one with a million alerts does not hold the rest.
+ * @returns how many rows were deleted.
+ */
+export async function foldSettledAlerts(db: Queryable, days = ALERT_ROWS_KEPT_DAYS): Promise<number> {
+  let folded = 0;
+  for (;;) {
+    const ids = await listSettledAlerts(db, days);
+    for (const id of ids) folded += await foldAlerts(db, id);
+    if (ids.length < 100) return folded;
+  }
 }
 
 /**
@@ -180,7 +203,8 @@ export async function tidyEmbedded(db: Db): Promise<boolean> {
  */
 export async function purgeExpired(db: Db, config: Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubscribedDays'>): Promise<Purged> {
   const unconfirmed = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
-  return { ...unconfirmed, unsubscribed: await purgeUnsubscribed(db, config.retentionUnsubscribedDays) };
+  const unsubscribed = await purgeUnsubscribed(db, config.retentionUnsubscribedDays);
+  return { ...unconfirmed, unsubscribed, alerts: await foldSettledAlerts(db) };
 }
 
 /**

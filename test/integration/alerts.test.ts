@@ -276,6 +276,44 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect((await ctx.db.query<{ status: string }>('SELECT status FROM subscribers WHERE id = $1', [sub!.id])).rows[0]!.status).toBe('unsubscribed');
   });
 
+  it('keeps only the counts of alerts all settled a month ago: the rows naming each subscriber go, the totals stay', async () => {
+    // Other tests' updates in this database are recent: only these three are old enough.
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const { rows: [u] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, recipients, reached, fanned_out_at) SELECT id, 'Old news', 'B', 3, 3, now() - interval '31 days' FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    const { rows: [recent] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, recipients, reached, fanned_out_at) SELECT id, 'Recent news', 'B', 1, 1, now() - interval '29 days' FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    const { rows: [stuck] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, recipients, reached, fanned_out_at) SELECT id, 'Still retrying', 'B', 2, 2, now() - interval '40 days' FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    const tag = uniq('fold');
+    // The last one still on its way (held by a live lease, so no worker here touches it).
+    await ctx.db.query(
+      `INSERT INTO deliveries (kind, source_id, recipient, status, lease_until) VALUES
+         ('alert', $1, 'a-${tag}@subscriber.example', 'sent', NULL), ('alert', $1, 'b-${tag}@subscriber.example', 'sent', NULL), ('alert', $1, 'c-${tag}@subscriber.example', 'failed', NULL),
+         ('alert', $2, 'a-${tag}@subscriber.example', 'sent', NULL),
+         ('alert', $3, 'a-${tag}@subscriber.example', 'sent', NULL), ('alert', $3, 'b-${tag}@subscriber.example', 'sending', now() + interval '1 hour')`,
+      [u!.id, recent!.id, stuck!.id],
+    );
+    const before = await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body));
+
+    const { purgeExpired } = await import('../../src/retention/service.ts');
+    expect(await purgeExpired(ctx.db, ctx.config)).toMatchObject({ alerts: 3 });
+    const kept = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'alert' AND recipient LIKE $1`, [`%-${tag}@%`]);
+    expect(kept.rows.map((r) => Number(r.source_id)).sort()).toEqual([recent!.id, stuck!.id, stuck!.id].sort());
+    // What the API and the console say has not moved.
+    expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1 }, { recipients: 1, sent: 1, failed: 0 }, { recipients: 2, sent: 1, failed: 0 }]);
+    expect(await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body))).toEqual(before);
+    expect(await withdrawCaseUpdate(ctx.db, caseSlug, u!.id, null)).toMatchObject({ dropped: 0, sent: 2, sending: 0 });
+    // Again: nothing more to fold.
+    expect(await purgeExpired(ctx.db, ctx.config)).toMatchObject({ alerts: 0 });
+  });
+
   it('drops a failed alert with its withdrawn update: no retry offered, none queued by retrying every failed email', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const { rows: [u] } = await ctx.db.query<{ id: number }>(
