@@ -116,11 +116,12 @@ export async function getDigestParts(db: Queryable, digestId: number, targetId: 
      SELECT d.id AS digest_id, d.signatures, d.created_at,
             greatest((SELECT count(*) FROM seen WHERE seen.part <= d.part), 1)::int AS part,
             greatest((SELECT count(*) FROM seen), 1)::int AS parts,
-            -- The last digest of an earlier day that this target was written: one made before
-            -- it was added is not "our letter" to it, and a day's other parts are not earlier.
+            -- The last digest of an earlier day that reached this target: one made before it was
+            -- added, or refused by its server, is not "our letter" to it, and a day's other parts
+            -- are not earlier.
             (SELECT max(p.created_at) FROM digests p
               WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at
-                AND EXISTS (SELECT 1 FROM deliveries x WHERE x.kind = 'digest' AND x.source_id = p.id AND x.target_id = t.id)) AS since,
+                AND EXISTS (SELECT 1 FROM deliveries x WHERE x.kind = 'digest' AND x.source_id = p.id AND x.target_id = t.id AND x.status = 'sent')) AS since,
             c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
             k.person_name, k.location,
             t.name AS target_name, t.title AS target_title, t.salutation, t.disclose

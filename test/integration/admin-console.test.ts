@@ -263,6 +263,11 @@ describe('the organizer console on PGlite', () => {
     const [full] = (await ctx.db.query<{ id: number }>(`UPDATE targets SET disclose = 'full' WHERE id = $1 RETURNING id`, [targets[1]!.id])).rows;
     const everything = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(full!.id) });
     expect(everything.text).toContain('<dt>Reply-To</dt><dd>&quot;Dana Example&quot; &lt;the supporter&#x27;s address, once confirmed&gt;</dd>');
+    // Without confirmation nobody confirms an address: no official gets one to reply to.
+    await ctx.db.query('UPDATE campaigns SET require_confirmation = false WHERE slug = $1', [slug]);
+    const unconfirmed = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(full!.id) });
+    expect(unconfirmed.text).toContain('<dt>From</dt>');
+    expect(unconfirmed.text).not.toContain('Reply-To');
   });
 
   it('previews a digest campaign as the digest sends it, and warns that a saved letter reaches letters still to go', async () => {

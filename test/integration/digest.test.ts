@@ -160,6 +160,21 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(mailsTo(ctx, c.targets.name)).toHaveLength(2);
   });
 
+  it('says "since our letter of" only after a letter that reached the official', async () => {
+    const c = await digestCampaign();
+    await c.addSigner();
+    const first = (await runDueDigests(ctx.db, ctx.queues, new Date())).find((r) => r.campaignId === c.id);
+    await waitForMail(ctx, c.targets.name);
+    // The court's server refused that one for good: it never had it.
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed', sent_at = NULL WHERE kind = 'digest' AND source_id = $1 AND recipient = $2`, [first!.digestId, c.targets.name]);
+    const { rows: [made] } = await ctx.db.query<{ created_at: Date }>('SELECT created_at FROM digests WHERE id = $1', [first!.digestId]);
+    await c.addSigner();
+    await runDueDigests(ctx.db, ctx.queues, new Date(made!.created_at.getTime() + DAY_MS));
+    const [court, ministry] = await Promise.all([waitForMail(ctx, c.targets.name, 2), waitForMail(ctx, c.targets.place, 2)]);
+    expect(court!.text).toContain('This letter is signed by the supporter below.');
+    expect(ministry!.text).toContain(`added since our letter of ${formatLetterDate(made!.created_at)}`);
+  });
+
   it('passes on no address its owner did not confirm: signed without confirmation, a `full` target sees none', async () => {
     const c = await digestCampaign();
     const signer = await c.addSigner();

@@ -10,6 +10,7 @@ import { EditConflictError, TemplateError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { renderDigestLetter, supportersText } from '../../../digests/emails.ts';
 import { displayName } from '../../../mail/address.ts';
+import { learnsAddress } from '../../../campaigns/preview.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
@@ -106,7 +107,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     return {
       from: `"${displayName(sender)}" <${ctx.config.mailFrom.address}>`,
       to: target ? `"${displayName(target.name)}" <${target.email}>` : undefined,
-      replyTo: !digest && target?.disclose === 'full' ? `"${SAMPLE_SUPPORTER.fullName}" <the supporter's address, once confirmed>` : undefined,
+      // As the sign page says (learnsAddress): without confirmation no official gets the address.
+      replyTo: !digest && target && learnsAddress(target.disclose, campaign.require_confirmation) ? `"${SAMPLE_SUPPORTER.fullName}" <the supporter's address, once confirmed>` : undefined,
     };
   }
 
