@@ -146,7 +146,8 @@ async function forgetStaleLifts(db: Queryable, days: number): Promise<void> {
 /** A Postgres regular expression matching `address` as a whole, not inside a longer one. */
 function wholeAddress(address: string): string {
   const escaped = address.toLowerCase().replace(/[^a-z0-9]/g, '\\$&');
-  return `(^|[^a-z0-9._%+-])${escaped}($|[^a-z0-9.-]|\\.($|[^a-z0-9]))`;
+  // Before it, none of the characters an address's local part may hold (o'neil@ is not neil@).
+  return `(^|[^a-z0-9._%+'!#$&*=?^{}|~/-])${escaped}($|[^a-z0-9.-]|\\.($|[^a-z0-9]))`;
 }
 
 export interface Forgotten {

@@ -239,14 +239,16 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     // An address that ends another: forgetting it must not blank the longer one's entries.
     const longer = `${uniq('org')}@example.org`;
     await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${longer}`, { reason: `asked by ${longer}`, was: 'bounce' });
+    const apostrophe = `o'${uniq('neil')}@example.org`;
+    await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${apostrophe}`, { reason: `asked by ${apostrophe}`, was: 'bounce' });
     const auditBefore = (await ctx.db.query('SELECT id, object, detail FROM audit_log ORDER BY id')).rows;
 
     const { forgetPerson } = await import('../../src/retention/service.ts');
-    for (const person of [official, longer.slice(1)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0 });
+    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0 });
     const auditAfter = (await ctx.db.query<{ id: number; object: string; detail: unknown; action: string }>('SELECT id, action, object, detail FROM audit_log ORDER BY id')).rows;
     expect(auditAfter.slice(0, auditBefore.length).map(({ id, object, detail }) => ({ id, object, detail }))).toEqual(auditBefore);
     // Each erasure is on record, by counts, naming nobody.
-    expect(auditAfter.slice(auditBefore.length)).toEqual([0, 1].map(() => expect.objectContaining({ action: 'person.forget', object: 'person:(forgotten)', detail: { signatures: 0, subscribers: 0, emails: 0, by: 'cli' } })));
+    expect(auditAfter.slice(auditBefore.length)).toEqual([0, 1, 2].map(() => expect.objectContaining({ action: 'person.forget', object: 'person:(forgotten)', detail: { signatures: 0, subscribers: 0, emails: 0, by: 'cli' } })));
     expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [official])).rowCount).toBe(1);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [official])).rowCount).toBe(1);
   });
