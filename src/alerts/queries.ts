@@ -228,13 +228,15 @@ export async function countFollowers(db: Queryable, caseId: number) {
 
 /**
  * Alerts sent and failed, per update, of the updates `ids`: one pass for a page of them. Those
- * whose rows were folded into the update (foldSettledAlerts) count too.
+ * whose rows were folded into the update (foldSettledAlerts) count too; `failed_kept`, the failed
+ * ones whose rows are still there to be retried, does not.
  */
 export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) {
-  const { rows } = await db.query<{ source_id: number; sent: number; failed: number }>(
+  const { rows } = await db.query<{ source_id: number; sent: number; failed: number; failed_kept: number }>(
     `SELECT u.id AS source_id,
             u.folded_sent + count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
-            u.folded_failed + count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed
+            u.folded_failed + count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed,
+            count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed_kept
        FROM case_updates u LEFT JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id
       WHERE u.id = ANY ($1::bigint[]) GROUP BY u.id`,
     [ids],
@@ -243,17 +245,18 @@ export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) 
 }
 
 /**
- * Updates whose alerts all went out (or failed) and whose fan-out ended over `days` ago, and
- * that still have alert rows; a few at a time.
+ * Updates whose fan-out ended over `days` ago and that still have sent or failed alert rows, after
+ * `afterId` (a keyset: an update whose rows cannot all be folded yet is not listed again); a few at
+ * a time. No anti-join over unfinished rows: with the statistics of a day when none were queued,
+ * the planner rescans every alert of a fan-out in flight once per update listed.
  */
-export async function listSettledAlerts(db: Queryable, days: number, limit = 100) {
+export async function listSettledAlerts(db: Queryable, days: number, afterId = 0, limit = 100) {
   const { rows } = await db.query<{ id: number }>(
     `SELECT u.id FROM case_updates u
-      WHERE u.fanned_out_at < now() - make_interval(days => $1)
-        AND EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = u.id)
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = u.id AND d.status IN ('queued', 'sending', 'retry'))
+      WHERE u.id > $3 AND u.fanned_out_at < now() - make_interval(days => $1)
+        AND EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = u.id AND d.status IN ('sent', 'failed'))
       ORDER BY u.id LIMIT $2`,
-    [days, limit],
+    [days, limit, afterId],
   );
   return rows.map((r) => Number(r.id));
 }
@@ -266,8 +269,11 @@ export async function listSettledAlerts(db: Queryable, days: number, limit = 100
  */
 export async function foldAlerts(db: Queryable, caseUpdateId: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `WITH gone AS (
-       DELETE FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = $1 AND d.status IN ('sent', 'failed')
+    `WITH held AS (
+       -- The update first, as withdrawCaseUpdate locks them: the other order deadlocks with it.
+       SELECT id FROM case_updates WHERE id = $1 FOR UPDATE
+     ), gone AS (
+       DELETE FROM deliveries d WHERE d.kind = 'alert' AND d.source_id = (SELECT id FROM held) AND d.status IN ('sent', 'failed')
        RETURNING d.status
      ), counted AS (
        UPDATE case_updates u

@@ -178,10 +178,11 @@ export const ALERT_ROWS_KEPT_DAYS = 30;
  */
 export async function foldSettledAlerts(db: Queryable, days = ALERT_ROWS_KEPT_DAYS): Promise<number> {
   let folded = 0;
-  for (;;) {
-    const ids = await listSettledAlerts(db, days);
+  for (let after = 0; ; ) {
+    const ids = await listSettledAlerts(db, days, after);
     for (const id of ids) folded += await foldAlerts(db, id);
     if (ids.length < 100) return folded;
+    after = ids.at(-1)!;
   }
 }
 

@@ -303,15 +303,46 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     const before = await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body));
 
     const { purgeExpired } = await import('../../src/retention/service.ts');
-    expect(await purgeExpired(ctx.db, ctx.config)).toMatchObject({ alerts: 3 });
+    expect(await purgeExpired(ctx.db, ctx.config)).toMatchObject({ alerts: 4 });
     const kept = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'alert' AND recipient LIKE $1`, [`%-${tag}@%`]);
-    expect(kept.rows.map((r) => Number(r.source_id)).sort()).toEqual([recent!.id, stuck!.id, stuck!.id].sort());
+    // The one still on its way stays; what went of its update is folded.
+    expect(kept.rows.map((r) => Number(r.source_id)).sort()).toEqual([recent!.id, stuck!.id].sort());
     // What the API and the console say has not moved.
     expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1 }, { recipients: 1, sent: 1, failed: 0 }, { recipients: 2, sent: 1, failed: 0 }]);
     expect(await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body))).toEqual(before);
+    // The console counts the folded failure, and links only failures it can still retry (a plain 1 here).
+    const { signedIn } = await import('../helpers/admin-client.ts');
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    const page = (await client.get(`/admin/cases/${caseSlug}`)).text;
+    expect(page).toMatch(/Old news<\/td>.*?<td class="num">3<\/td><td class="num">2<\/td><td class="num">1<\/td>/s);
     expect(await withdrawCaseUpdate(ctx.db, caseSlug, u!.id, null)).toMatchObject({ dropped: 0, sent: 2, sending: 0 });
     // Again: nothing more to fold.
     expect(await purgeExpired(ctx.db, ctx.config)).toMatchObject({ alerts: 0 });
+  });
+
+  it.runIf(kind === 'postgres')('folds an update\'s alerts only once it holds the update, as a withdrawal takes them: the other order deadlocks', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const { rows: [u] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, fanned_out_at) SELECT id, 'Held', 'B', now() - interval '40 days' FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status) SELECT 'alert', $1, 'held' || i || '@subscriber.example', 'sent' FROM generate_series(1, 3) i`, [u!.id]);
+    const { foldAlerts } = await import('../../src/alerts/queries.ts');
+    // A withdrawal's first step: the update locked, its alerts next.
+    const withdrawal = new pg.Client(ctx.testDb.url!);
+    await withdrawal.connect();
+    try {
+      await withdrawal.query('BEGIN');
+      await withdrawal.query('SELECT id FROM case_updates WHERE id = $1 FOR UPDATE', [u!.id]);
+      const folding = foldAlerts(ctx.db, u!.id);
+      await new Promise((r) => setTimeout(r, 300));
+      // The fold waits for the update and has locked no alert yet: the withdrawal gets them at once.
+      expect((await withdrawal.query(`SELECT id FROM deliveries WHERE kind = 'alert' AND source_id = $1 FOR UPDATE NOWAIT`, [u!.id])).rowCount).toBe(3);
+      await withdrawal.query('COMMIT');
+      expect(await folding).toBe(3);
+    } finally {
+      await withdrawal.end();
+    }
   });
 
   it('drops a failed alert with its withdrawn update: no retry offered, none queued by retrying every failed email', async () => {
