@@ -169,8 +169,9 @@ export interface Purged {
 export const ALERT_ROWS_KEPT_DAYS = 30;
 
 /**
- * Deletes the alert rows of updates whose fan-out ended over `days` ago and whose alerts are all
- * sent or failed, keeping only how many went and failed on the update: a row per subscriber per
+ * Deletes the sent and failed alert rows of updates whose fan-out ended over `days` ago (one
+ * still being retried stays until it settles), keeping only how many went and failed on the
+ * update: a row per subscriber per
  * update, each naming the address, otherwise grew for as long as the subscriber stayed (10,000
  * subscribers and three updates a week: 1.5 million rows a year). An update at a time, each in
  * its own statement, so one with a million alerts does not hold the rest.

@@ -1,4 +1,4 @@
--- An update's alerts, once all are sent or failed and a month has passed, are folded into these
+-- An update's alerts sent or failed, a month after its fan-out ended, are folded into these
 -- counts and their rows deleted (see foldSettledAlerts): a row per subscriber per update, each
 -- naming its address, grew without end while the subscriber stayed. GET /alerts/:id and the
 -- console add these to the rows still kept.
