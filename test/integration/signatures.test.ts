@@ -162,6 +162,10 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const foreignHtml = await foreign.text();
     expect(foreignHtml).not.toContain('Words a stranger chose.');
     expect(foreignHtml).not.toContain('Dana Foreign');
+    // A browser without Fetch Metadata says where the form was with Origin.
+    const byOrigin = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', redirect: 'manual', body: new URLSearchParams(typed), headers: { origin: 'https://elsewhere.example' } });
+    expect(byOrigin.status).toBe(400);
+    expect(await byOrigin.text()).not.toContain('Words a stranger chose.');
     const own = await send('same-origin');
     expect(own.status).toBe(400);
     // It shows a name and a note: kept by no cache, the browser's own on disk included.

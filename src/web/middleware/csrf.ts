@@ -35,6 +35,17 @@ export function fromThisSite(req: Parameters<RequestHandler>[0]): boolean {
 }
 
 /**
+ * The browser says another site's page sent the form (Fetch Metadata, else an Origin of another
+ * host, or `null`). A client that says neither (curl, a server of one's own) is not counted.
+ */
+export function fromAnotherSite(req: Parameters<RequestHandler>[0]): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site) return site === 'cross-site';
+  const origin = req.get('origin');
+  return !!origin && (!URL.canParse(origin) || new URL(origin).host !== req.get('host'));
+}
+
+/**
  * A synchronizer token derived from the session it protects: HMAC(secret, kind:session id). It is
  * never stored, changes with every sign-in, and a cross-site page cannot read it.
  * `kind` keeps a signed-in session's token apart from a sign-in form's.

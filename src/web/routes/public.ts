@@ -11,6 +11,7 @@ import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, se
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
+import { fromAnotherSite } from '../middleware/csrf.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
@@ -118,7 +119,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
    * gets the campaign without it, as /preview does: a page of ours must not show a letter in
    * anyone's name worded by a stranger's form, and a form with a mistake in it would otherwise.
    */
-  const typedBack = (req: Request) => (req.get('sec-fetch-site') === 'cross-site' ? {} : typedValues(req.body));
+  const typedBack = (req: Request) => (fromAnotherSite(req) ? {} : typedValues(req.body));
 
   /**
    * A sign form refused for its address's limit comes back with what was typed, as a form
@@ -169,7 +170,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
    * a page of ours must not show a letter in anyone's name worded by a stranger's form.
    */
   router.post('/c/:slug/preview', async (req, res) => {
-    if (req.get('sec-fetch-site') === 'cross-site') return seeOther(res, `/c/${encodeURIComponent(String(req.params.slug))}`);
+    if (fromAnotherSite(req)) return seeOther(res, `/c/${encodeURIComponent(String(req.params.slug))}`);
     await renderCampaign(res, String(req.params.slug), { values: typedValues(req.body), seen: req.body?.letter, previewed: true });
   });
 
