@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { hiddenFor, renderLetter, type LetterContext } from '../campaigns/letter-template.ts';
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/types.ts';
-import { bodyLine, displayName, oneLine } from '../mail/address.ts';
+import { bodyLine, displayName, letterSender, oneLine } from '../mail/address.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import { CSV_FORMAT, neutralize } from '../csv.ts';
@@ -113,7 +113,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', '), noteLines: s.note ? s.note.split('\n').map((l) => l.trimEnd()) : [] })),
     };
     return {
-      from: { name: displayName(`${people} via ${config.orgName}`), address: config.mailFrom.address },
+      from: letterSender(people, config),
       to: { name: displayName(p.target_name), address: delivery.recipient },
       subject: letter.subject,
       ...views.email('digest', data),

@@ -35,6 +35,14 @@ export function displayName(s: string): string {
   return oneLine(s.replace(ADDRESS_MARKS, ' ')).replace(/\s{2,}/g, ' ');
 }
 
+/**
+ * The sender of a letter or digest: MAIL_FROM's address in the name of who it is for ("Dana
+ * Example via Appeal", "12 supporters via Appeal"), never a supporter's own address (DMARC).
+ */
+export function letterSender(who: string, config: { orgName: string; mailFrom: { address: string } }): { name: string; address: string } {
+  return { name: displayName(`${who} via ${config.orgName}`), address: config.mailFrom.address };
+}
+
 /** The domain of an address (MAIL_FROM's, for ids and list names that must be ours). */
 export function domainOf(address: string): string {
   return address.split('@').pop() || 'localhost';

@@ -4,7 +4,7 @@ import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-templat
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
-import { AUTOMATIC, displayName, oneLine, stableMessageId } from '../mail/address.ts';
+import { AUTOMATIC, displayName, letterSender, oneLine, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
@@ -74,7 +74,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
       date: formatLetterDate(p.confirmed_at ?? p.created_at),
     }, hiddenFor('each', p.disclose));
     return {
-      from: { name: displayName(`${p.full_name} via ${config.orgName}`), address: config.mailFrom.address },
+      from: letterSender(p.full_name, config),
       to: { name: displayName(p.target_name), address: delivery.recipient },
       // Only an address its owner confirmed: with confirmation off, anyone can type anyone's, and
       // the official's answer would go to a stranger who never signed.

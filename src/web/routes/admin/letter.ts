@@ -9,7 +9,7 @@ import type { Case } from '../../../cases/types.ts';
 import { EditConflictError, TemplateError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { renderDigestLetter, supportersText } from '../../../digests/emails.ts';
-import { displayName } from '../../../mail/address.ts';
+import { displayName, letterSender } from '../../../mail/address.ts';
 import { learnsAddress } from '../../../campaigns/preview.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -103,9 +103,9 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
    */
   function headersFor(campaign: Campaign, target: Target | undefined) {
     const digest = campaign.delivery_mode === 'digest';
-    const sender = digest ? `${supportersText(SAMPLE_DIGEST_SIGNERS)} via ${ctx.config.orgName}` : `${SAMPLE_SUPPORTER.fullName} via ${ctx.config.orgName}`;
+    const from = letterSender(digest ? supportersText(SAMPLE_DIGEST_SIGNERS) : SAMPLE_SUPPORTER.fullName, ctx.config);
     return {
-      from: `"${displayName(sender)}" <${ctx.config.mailFrom.address}>`,
+      from: `"${from.name}" <${from.address}>`,
       to: target ? `"${displayName(target.name)}" <${target.email}>` : undefined,
       // As the sign page says (learnsAddress): without confirmation no official gets the address.
       replyTo: !digest && target && learnsAddress(target.disclose, campaign.require_confirmation) ? `"${SAMPLE_SUPPORTER.fullName}" <the supporter's address, once confirmed>` : undefined,
