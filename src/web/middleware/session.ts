@@ -137,8 +137,13 @@ export const requireOwnPassword: RequestHandler = (req, res, next) => {
   res.redirect(303, `/admin/password${opened}`);
 };
 
+/** Refuses an organizer who is not an admin, saying `why`. */
+export function adminOnly(why: string): RequestHandler {
+  return (_req, res, next) => {
+    if (res.locals.organizer?.role !== 'admin') throw new ForbiddenError(why);
+    next();
+  };
+}
+
 /** Admin-only pages: organizers and API tokens, the queues. */
-export const requireAdmin: RequestHandler = (_req, res, next) => {
-  if (res.locals.organizer?.role !== 'admin') throw new ForbiddenError('Only an admin may open this page.');
-  next();
-};
+export const requireAdmin = adminOnly('Only an admin may open this page.');

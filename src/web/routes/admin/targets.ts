@@ -5,9 +5,9 @@ import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targ
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { countSentElsewhere, sendAgainToCurrentAddress, suppressedAmong } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
-import { ConflictError, EditConflictError, ForbiddenError, ValidationError, type FieldErrors } from '../../../errors.ts';
+import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
-import { setFlash } from '../../middleware/session.ts';
+import { adminOnly, setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
 import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
 
@@ -117,9 +117,8 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
    * address those letters never went to. An organizer's account taken over (or turned) could
    * otherwise point an official at a mailbox of its own and collect the whole list in one click.
    */
-  router.post('/campaigns/:slug/targets/:id/send-again', async (req, res) => {
-    if (!isAdmin(res)) throw new ForbiddenError('Only an admin may send letters again: they take signers\' names to an address those letters never went to.');
-    const campaign = await getCampaign(db, req.params.slug);
+  router.post('/campaigns/:slug/targets/:id/send-again', adminOnly('Only an admin may send letters again: they take signers\' names to an address those letters never went to.'), async (req, res) => {
+    const campaign = await getCampaign(db, String(req.params.slug));
     const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const n = await sendAgainToCurrentAddress(db, ctx, campaign.id, target.id);
     if (n) await recordAuditOf(ctx, actor(res), 'target.send_again', `campaign:${campaign.slug}`, { target: target.id, to: target.email, letters: n });
