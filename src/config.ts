@@ -300,12 +300,18 @@ export function isLoopback(host: string): boolean {
  * Settings that start but work against the people they serve, said at start so an operator sees
  * them before the first email does: the process runs either way.
  */
-export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy'>): string[] {
+export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy'>, { web = true } = {}): string[] {
   const warnings: string[] = [];
   if (config.trustProxy === 'true') {
     warnings.push('TRUST_PROXY=true believes every X-Forwarded-For entry, which the client writes itself: anyone escapes the per-IP limits. Set the number of proxies in front (1) or their addresses (loopback)');
   }
   const url = new URL(config.publicUrl);
+  // Appeal serves no TLS itself, so a public https address is a proxy's (or a tunnel's), and
+  // without trust every visitor is that proxy's one address: the 21st signer in ten minutes,
+  // anyone's, is turned away, and anyone can block the console's sign-in for all.
+  if (web && config.trustProxy === undefined && url.protocol === 'https:' && !isLoopback(url.hostname)) {
+    warnings.push('PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY is not set: every visitor counts as the proxy\'s address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
+  }
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');
   }

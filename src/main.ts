@@ -107,7 +107,7 @@ async function main(mode: Mode): Promise<void> {
       ? `  Mail: written as .eml files to ${ctx.mailer.outboxDir} (set SMTP_URL to send for real)`
       : '  Mail: sent through SMTP_URL');
   }
-  const warnings = configWarnings(config);
+  const warnings = configWarnings(config, { web: !!server });
   // Its default is this process's own address: fine for trying Appeal with the dev outbox, not
   // for a worker beside a web process (nothing answers on its port) or for real mail.
   if (!process.env.PUBLIC_URL?.trim()) {

@@ -24,11 +24,31 @@ export function trustProxy(value: string | undefined): boolean | number | string
   return value;
 }
 
+/**
+ * Says once that a request came through a proxy TRUST_PROXY does not name: every client behind it
+ * then counts as its one address for the per-IP limits. (A client may send the header itself; the
+ * warning says what to do if a proxy is in front.)
+ */
+function untrustedProxyWarning(log: AppContext['log']): express.RequestHandler {
+  let told = false;
+  return (req, _res, next) => {
+    if (!told && req.headers['x-forwarded-for'] !== undefined) {
+      told = true;
+      log.warn('a request came with X-Forwarded-For, but TRUST_PROXY is not set: if a proxy is in front, every visitor counts as its address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
+    }
+    next();
+  };
+}
+
 /** The Express app: pages, form posts, JSON API. No listening here; see src/main.ts. */
 export function createWebApp(ctx: AppContext): express.Express {
   const app = express();
   app.set('trust proxy', trustProxy(ctx.config.trustProxy));
+  // Where this site's pages are served from as the browser sees them: a proxy may pass on a Host
+  // of its own (nginx's default), and an Origin naming PUBLIC_URL is this site's all the same.
+  app.set('public host', new URL(ctx.config.publicUrl).host);
   app.disable('x-powered-by');
+  if (trustProxy(ctx.config.trustProxy) === false) app.use(untrustedProxyWarning(ctx.log));
   app.use(
     helmet({
       contentSecurityPolicy: {

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres, type Db } from '../../src/db/index.ts';
 import { createWebApp } from '../../src/web/app.ts';
@@ -661,8 +662,10 @@ describe('the per-IP limit', () => {
     let ctx: TestContext;
     let base: string;
     let slug: string;
+    const warnings: string[] = [];
     beforeAll(async () => {
       ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '3', ...env } });
+      (ctx as { log: TestContext['log'] }).log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
       base = await ctx.startWeb();
       ({ slug } = await createLiveCampaign(ctx.db));
     });
@@ -671,7 +674,7 @@ describe('the per-IP limit', () => {
     });
     // Posts that pass the limiter are refused later (no email), so they store nothing.
     const post = (ip: string) => postForm(`${base}/c/${slug}/sign`, { full_name: 'Limit Tester' }, { 'x-forwarded-for': ip });
-    return { ctx: () => ctx, post, base: () => base, slug: () => slug };
+    return { ctx: () => ctx, post, base: () => base, slug: () => slug, warnings };
   };
 
   describe('without TRUST_PROXY', () => {
@@ -694,6 +697,8 @@ describe('the per-IP limit', () => {
       expect(json.status).toBe(429);
       expect(json.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await rowCounts(t.ctx().db)).toEqual(before);
+      // A proxy in front that nothing trusts is said once, not per request.
+      expect(t.warnings.filter((w) => w.includes('X-Forwarded-For, but TRUST_PROXY is not set'))).toHaveLength(1);
     });
   });
 
@@ -705,6 +710,7 @@ describe('the per-IP limit', () => {
       expect((await t.post('198.51.100.7')).status).toBe(429);
       expect((await t.post('198.51.100.8')).status).toBe(400);
       expect((await t.post('198.51.100.9, 198.51.100.7')).status).toBe(429);
+      expect(t.warnings).toEqual([]);
     });
   });
 });

@@ -8,6 +8,9 @@ import { openPostgres, type Db } from '../../src/db/index.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
+import { createWebApp } from '../../src/web/app.ts';
+import { request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const addressOf = (a: ParsedMail['to'] | ParsedMail['from'] | ParsedMail['replyTo']) =>
   (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
@@ -148,6 +151,35 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     });
     expect(foreign.status).toBe(303);
     expect(foreign.headers.get('location')).toBe(`/c/${slug}`);
+  });
+
+  it("knows its own pages by PUBLIC_URL when a proxy in front passes on a Host of its own", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    // nginx's default proxy_pass sends Host: the upstream's address; an old Safari sends Origin alone.
+    const app = createWebApp({ ...ctx, config: { ...ctx.config, publicUrl: 'https://appeal.example.org' } });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const preview = (origin: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const body = new URLSearchParams({ full_name: 'Dana Proxied', personal_note: 'Typed behind a proxy.' }).toString();
+        const req = request({ port, host: '127.0.0.1', method: 'POST', path: `/c/${slug}/preview`, headers: {
+          host: `127.0.0.1:${port}`, origin, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body),
+        } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode!, body: text }));
+        });
+        req.on('error', reject).end(body);
+      });
+      const own = await preview('https://appeal.example.org');
+      expect(own.status).toBe(200);
+      expect(own.body).toContain('Typed behind a proxy.');
+      expect((await preview('https://elsewhere.example')).status).toBe(303);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("sends back a sign form with a mistake without another site's words in it, and for no cache to keep", async () => {

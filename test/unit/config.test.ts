@@ -161,7 +161,7 @@ describe('warnings at start', () => {
   it('says nothing of a local http PUBLIC_URL or an aligned DKIM domain', () => {
     expect(warned({})).toEqual([]);
     expect(warned({ PUBLIC_URL: 'http://127.0.0.1:3000' })).toEqual([]);
-    expect(warned({ PUBLIC_URL: 'https://appeal.example', MAIL_FROM: 'Appeal <letters@appeal.example>', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
+    expect(warned({ PUBLIC_URL: 'https://appeal.example', TRUST_PROXY: '1', MAIL_FROM: 'Appeal <letters@appeal.example>', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
     expect(warned({ MAIL_FROM: 'letters@mail.appeal.example', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
     // A domain in its own script is sent in its ASCII form, which DKIM_DOMAIN must use.
     expect(warned({ MAIL_FROM: 'Қорғау <letters@қорғау.kz>', DKIM_DOMAIN: 'xn--80a1agn21bob.kz', ...dkim })).toEqual([]);
@@ -179,6 +179,14 @@ describe('warnings at start', () => {
     expect(warned({ TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY=true believes every X-Forwarded-For entry/)]);
     expect(warned({ TRUST_PROXY: '1' })).toEqual([]);
     expect(warned({ TRUST_PROXY: 'loopback' })).toEqual([]);
+  });
+
+  it('names TRUST_PROXY when a public https PUBLIC_URL says a proxy is in front and nothing trusts it', () => {
+    expect(warned({ PUBLIC_URL: 'https://appeal.example' })).toEqual([expect.stringMatching(/^PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY is not set/)]);
+    expect(warned({ PUBLIC_URL: 'https://appeal.example', TRUST_PROXY: 'loopback' })).toEqual([]);
+    expect(warned({ PUBLIC_URL: 'https://localhost:3443' })).toEqual([]);
+    // A worker serves no pages and counts no visitors.
+    expect(configWarnings(loadConfig({ PUBLIC_URL: 'https://appeal.example' }), { web: false })).toEqual([]);
   });
 
   it('names PUBLIC_URL when a public one is not https', () => {

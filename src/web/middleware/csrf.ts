@@ -26,23 +26,35 @@ export class SignedOutError extends Error {
   }
 }
 
+type Req = Parameters<RequestHandler>[0];
+
+/**
+ * An Origin naming this site: the Host the request came with, or PUBLIC_URL's (the app's `public
+ * host` setting), since a proxy in front may pass on a Host of its own.
+ */
+function ourOrigin(req: Req, origin: string): boolean {
+  if (!URL.canParse(origin)) return false;
+  const { host } = new URL(origin);
+  return host === req.get('host') || host === req.app.get('public host');
+}
+
 /** The browser says the form came from a page of this site (Fetch Metadata, else Origin). */
-export function fromThisSite(req: Parameters<RequestHandler>[0]): boolean {
+export function fromThisSite(req: Req): boolean {
   const site = req.get('sec-fetch-site');
   if (site) return site === 'same-origin';
   const origin = req.get('origin');
-  return !!origin && URL.canParse(origin) && new URL(origin).host === req.get('host');
+  return !!origin && ourOrigin(req, origin);
 }
 
 /**
  * The browser says another site's page sent the form (Fetch Metadata, else an Origin of another
  * host, or `null`). A client that says neither (curl, a server of one's own) is not counted.
  */
-export function fromAnotherSite(req: Parameters<RequestHandler>[0]): boolean {
+export function fromAnotherSite(req: Req): boolean {
   const site = req.get('sec-fetch-site');
   if (site) return site === 'cross-site';
   const origin = req.get('origin');
-  return !!origin && (!URL.canParse(origin) || new URL(origin).host !== req.get('host'));
+  return !!origin && !ourOrigin(req, origin);
 }
 
 /**
