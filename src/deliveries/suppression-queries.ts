@@ -17,7 +17,7 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
        ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason
         WHERE EXCLUDED.kind IN (${OFFICIAL_LIST}) AND (x.kind IS NULL OR x.kind NOT IN (${OFFICIAL_LIST}))
      )
-     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
+     UPDATE subscribers SET status = 'bounced', bounced_at = now() WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
 /** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
 export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {

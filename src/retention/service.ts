@@ -84,8 +84,8 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * answers (a mistaken click can be undone). Kept longer: one who asked to follow again since,
  * until that request is as old; one with a signature still waiting for confirmation with the
  * updates box ticked, since its confirmation must find them unsubscribed (see
- * subscribeConfirmedSigner). A subscriber whose address bounced goes too once the bounce (its
- * suppression) is as old: until then, lifting the suppression restores them as they last chose;
+ * subscribeConfirmedSigner). A subscriber whose address bounced goes too once the bounce
+ * (bounced_at) is as old: until then, lifting the suppression restores them as they last chose;
  * after, what they followed is not kept for an address that no longer takes mail. The suppression
  * itself stays, so nothing is sent there again.
  * @returns how many were deleted.
@@ -94,8 +94,7 @@ export async function purgeUnsubscribed(db: Queryable, days: number): Promise<nu
   const { rows, rowCount } = await db.query<{ email: string }>(
     `DELETE FROM subscribers s
       WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
-             OR (s.status = 'bounced' AND NOT EXISTS (
-                   SELECT 1 FROM suppressions x WHERE x.email = lower(s.email) AND x.created_at >= now() - make_interval(days => $1))))
+             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1)))
         AND s.optin_requested_at < now() - make_interval(days => $1)
         AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)
       RETURNING lower(s.email) AS email`,

@@ -4,6 +4,8 @@ import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service
 import { sign } from '../../src/signatures/service.ts';
 import { findOptin, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { NotFoundError } from '../../src/errors.ts';
+import { addressWorks } from '../../src/deliveries/service.ts';
+import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -132,7 +134,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     const tag = uniq('left');
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = (who: string) => `${who}@${tag}.example`;
-    for (const who of ['left-long-ago', 'left-lately', 'left-then-asked-again', 'left-but-signing', 'bounced', 'bounced-long-ago', 'active']) {
+    for (const who of ['left-long-ago', 'left-lately', 'left-then-asked-again', 'left-but-signing', 'bounced', 'bounced-long-ago', 'lifted-after-bounce', 'active']) {
       await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
       await ctx.db.query(
         `INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) SELECT 'alert', 1, id, email, 'sent' FROM subscribers WHERE email = $1`,
@@ -145,10 +147,14 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await set('left-lately', `status = 'unsubscribed', unsubscribed_at = now() - interval '29 days'`);
     await set('left-then-asked-again', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '2 days'`);
     await set('left-but-signing', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days'`);
-    await set('bounced', `status = 'bounced', unsubscribed_at = now() - interval '31 days'`);
-    await set('bounced-long-ago', `status = 'bounced'`);
-    // When each bounced is when its address went on the suppression list, which stays.
+    await set('bounced', `status = 'bounced', bounced_at = now() - interval '29 days', unsubscribed_at = now() - interval '31 days'`);
+    await set('bounced-long-ago', `status = 'bounced', bounced_at = now() - interval '31 days'`);
     await ctx.db.query(`INSERT INTO suppressions (email, reason, created_at) VALUES ($1, 'bounce: 550', now() - interval '29 days'), ($2, 'bounce: 550', now() - interval '31 days')`, [email('bounced'), email('bounced-long-ago')]);
+    // Bounced today, and a link followed in another email to it (a signature confirmed from that
+    // inbox) lifts the suppression alone: the bounce is still today's.
+    await insertSuppression(ctx.db, email('lifted-after-bounce'), 'bounce: 550 5.2.1 mailbox full', 'alert');
+    await addressWorks(ctx.db, email('lifted-after-bounce'));
+    expect((await ctx.db.query(`SELECT status FROM subscribers WHERE email = $1`, [email('lifted-after-bounce')])).rows).toEqual([{ status: 'bounced' }]);
     // A signature waiting for confirmation, box ticked: its confirmation must still find the address unsubscribed.
     const { slug } = await createLiveCampaign(ctx.db);
     await sign(ctx.db, ctx, slug, { fullName: 'Still Signing', email: email('left-but-signing'), subscribe: true });
@@ -157,7 +163,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(before).toEqual(expect.arrayContaining(['alert left-long-ago', 'optin left-long-ago']));
     expect(await purgeUnsubscribed(ctx.db, 30)).toBe(2);
     const after = await left(tag);
-    expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again']);
+    expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again', 'lifted-after-bounce']);
     expect(after.deliveries.filter((d) => d.includes('long-ago'))).toEqual([]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email('bounced-long-ago')])).rowCount).toBe(1);
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
