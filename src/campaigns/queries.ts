@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/index.ts';
 import type { CaseStatus } from '../cases/types.ts';
 import { FOLLOWS_CASE_NOW } from '../signatures/queries.ts';
-import type { Campaign, CampaignInput, CampaignStatus } from './types.ts';
+import { LAUNCHED, type Campaign, type CampaignInput, type CampaignStatus } from './types.ts';
 
 export async function insertCampaign(db: Queryable, caseId: number, c: CampaignInput) {
   const { rows } = await db.query<Campaign>(
@@ -61,7 +61,9 @@ export async function getCampaignById(db: Queryable, id: number) {
 /** Moves a campaign only from the states listed, so a repeated or racing request is a no-op. */
 export async function setCampaignStatus(db: Queryable, id: number, to: CampaignStatus, from: CampaignStatus[]) {
   const { rows } = await db.query<Campaign>(
-    'UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3::text[]) RETURNING *',
+    // SET reads the row as it was: a draft closed is discarded.
+    `UPDATE campaigns SET status = $2, discarded = discarded OR (status = 'draft' AND $2 = 'closed'), updated_at = now()
+      WHERE id = $1 AND status = ANY($3::text[]) RETURNING *`,
     [id, to, from],
   );
   return rows[0];
@@ -73,7 +75,7 @@ export interface CampaignListing extends Campaign {
 }
 
 /**
- * Public campaigns (no drafts) with their case's name, changed last first; their counts come from
+ * Public campaigns (LAUNCHED, of a published case) with their case's name, changed last first; their counts come from
  * publicSignatureCounts. A keyset page: `limit` after `before` (a row's `cursor`: its time as
  * Postgres writes it, and its id).
  */
@@ -81,7 +83,7 @@ export async function listCampaigns(db: Queryable, filter: { status?: CampaignSt
   const { rows } = await db.query<CampaignListing & { cursor: string }>(
     `SELECT c.*, k.person_name, k.slug AS case_slug, c.updated_at::text || '~' || c.id AS cursor
        FROM campaigns c JOIN cases k ON k.id = c.case_id
-      WHERE c.status <> 'draft' AND ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
+      WHERE ${LAUNCHED} AND k.published AND ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
         AND ($3::timestamptz IS NULL OR (c.updated_at, c.id) < ($3::timestamptz, $4::bigint))
       ORDER BY c.updated_at DESC, c.id DESC
       LIMIT $5`,

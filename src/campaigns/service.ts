@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { findCase, getCase, getCaseById, whilePublished } from '../cases/service.ts';
+import { findCase, getCase, getCaseById, holdCase, whilePublished } from '../cases/service.ts';
 import type { Case } from '../cases/types.ts';
 import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
@@ -8,7 +8,7 @@ import { parseInput, refuseUnknownFields } from '../validation.ts';
 import { renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
-import { campaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
+import { campaignInput, isLaunched, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
 const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
 
@@ -140,13 +140,14 @@ export async function listPublicCampaigns(db: Queryable, filter: { status?: Camp
 /** A campaign with what its public page needs. Drafts are not public. @throws NotFoundError */
 export async function getPublicCampaign(db: Queryable, slug: string) {
   const campaign = await q.getCampaignBySlug(db, slug);
-  if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
+  if (!campaign || !isLaunched(campaign)) throw new NotFoundError('campaign');
   const [kase, targets, signatures] = await Promise.all([
     getCaseById(db, campaign.case_id),
     tq.listTargets(db, campaign.id),
     publicSignatureCounts(db, campaign.id),
   ]);
-  // A draft closed without launching leaves its case unpublished: its page would show the person.
+  // Launched campaigns keep their case published (it cannot be unpublished, nor one moved to an
+  // unpublished case); checked here all the same, since its page would show the person.
   if (!kase!.published) throw new NotFoundError('campaign');
   return { campaign, case: kase!, targets, signatures };
 }
@@ -328,6 +329,11 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
     const { status } = await q.lockCampaign(tx, existing.id);
     const now = await frozenDetailErrors(tx, { ...existing, status }, { caseId: kase.id, deliveryMode: c.deliveryMode, letter: c.letter });
     if (Object.keys(now).length) throw new ValidationError(now);
+    // A launched campaign shows its case, as launching one does: moved to a case the organizers
+    // keep unpublished, it would put that person's name on the home page.
+    if (kase.id !== existing.case_id && isLaunched({ ...existing, status }) && !(await holdCase(tx, kase.id)).published) {
+      throw new ValidationError({ caseSlug: `is not published yet: publish the case of ${kase.person_name} first (on its page in the console), then move this ${status} campaign to it` });
+    }
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
     if (!saved) throw new EditConflictError('campaign', (await getCampaign(tx, slug)).revision);

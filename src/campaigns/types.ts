@@ -18,12 +18,25 @@ export interface Campaign {
   letter_subject: string;
   letter_body: string;
   status: CampaignStatus;
+  /** Closed while still a draft: never public (see LAUNCHED). */
+  discarded: boolean;
   delivery_mode: DeliveryMode;
   digest_hour: number;
   goal: number | null;
   require_confirmation: boolean;
   created_at: Date;
   updated_at: Date;
+}
+
+/**
+ * SQL: the campaign `c` was launched, so its page is public and it announces its case: not a
+ * draft, nor one closed as a draft (thrown away, not ended). See isLaunched.
+ */
+export const LAUNCHED = `(c.status <> 'draft' AND NOT c.discarded)`;
+
+/** A campaign was launched: its page is public (LAUNCHED, in SQL). */
+export function isLaunched<C extends Pick<Campaign, 'status' | 'discarded'>>(campaign: C): campaign is C & { status: Exclude<CampaignStatus, 'draft'> } {
+  return campaign.status !== 'draft' && !campaign.discarded;
 }
 
 export interface Target {

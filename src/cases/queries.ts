@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.ts';
+import { LAUNCHED } from '../campaigns/types.ts';
 import type { Case, CaseStatus } from './types.ts';
 
 export async function insertCase(db: Queryable, c: { slug: string; personName: string; summary: string; status: CaseStatus; location: string }, published: boolean) {
@@ -24,7 +25,7 @@ export async function updateCase(db: Queryable, id: number, c: { personName: str
  * SQL: case `k` was announced: a campaign of it left draft, an update of it was posted (withdrawn
  * or not: its alerts went out), or someone asked to follow it (their opt-in email named it).
  */
-const ANNOUNCED = `(EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+const ANNOUNCED = `(EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND ${LAUNCHED})
                   OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id)
                   OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.case_id = k.id))`;
 

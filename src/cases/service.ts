@@ -57,11 +57,16 @@ export const isAnnounced = (db: Queryable, kase: Pick<Case, 'id'>) => q.isAnnoun
  * @throws ConflictError when the case is not published: a campaign or an update would announce it.
  */
 export async function whilePublished<T>(tx: Queryable, caseId: number, doing: string, act: () => Promise<T>): Promise<T> {
-  const kase = (await q.lockCase(tx, caseId, 'share'))!;
+  const kase = await holdCase(tx, caseId);
   if (!kase.published) {
     throw new ConflictError('case_unpublished', `The case of ${kase.person_name} is not published yet: publish it first (on its page in the console), then ${doing}.`);
   }
   return act();
+}
+
+/** A case, held for the rest of the transaction `tx` against a change of `published` (see whilePublished). */
+export async function holdCase(tx: Queryable, caseId: number): Promise<Case> {
+  return (await q.lockCase(tx, caseId, 'share'))!;
 }
 
 /**

@@ -3,7 +3,7 @@ import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, TARGETS_FINGERPRINT, ty
 import { letterFingerprintSql, SEEN_LETTER_KEPT, type Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
-export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
+export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'status' | 'discarded' | 'case_id' | 'require_confirmation' | 'delivery_mode' | 'revision'>;
 
 /**
  * The campaigns signatures are for, by slug, with only what signing reads (pg parses every column
@@ -12,7 +12,7 @@ export type CampaignForSigning = Pick<Campaign, 'id' | 'slug' | 'title' | 'statu
  */
 export async function getCampaignsForSigning(db: Queryable, slugs: readonly string[]) {
   const { rows } = await db.query<CampaignForSigning & { ord: number }>(
-    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation, c.delivery_mode, c.revision
+    `SELECT x.ord, c.id, c.slug, c.title, c.status, c.discarded, c.case_id, c.require_confirmation, c.delivery_mode, c.revision
        FROM unnest($1::text[]) WITH ORDINALITY AS x (slug, ord)
        JOIN campaigns c ON c.slug = x.slug`,
     [slugs],
@@ -146,7 +146,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
      ), sent AS (
        SELECT id, source_id FROM confirm UNION ALL SELECT id, source_id FROM letters
      )
-     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.case_id, c.require_confirmation,
+     SELECT v.id AS sig_id, c.id, c.slug, c.title, c.status, c.discarded, c.case_id, c.require_confirmation,
             coalesce(saved.delivery_mode, c.delivery_mode) AS delivery_mode,
             coalesce(saved.revision, c.revision) AS revision,
             coalesce(sig.inserted, false) AS signed, CASE WHEN NOT sig.inserted THEN sig.status END AS earlier,
@@ -167,7 +167,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
   return sigs.map((s) => {
     const r = byId.get(s.id)!;
     const campaign: CampaignForSigning | undefined = r.id === null ? undefined : {
-      id: r.id, slug: r.slug, title: r.title, status: r.status, case_id: r.case_id,
+      id: r.id, slug: r.slug, title: r.title, status: r.status, discarded: r.discarded, case_id: r.case_id,
       require_confirmation: r.require_confirmation, delivery_mode: r.delivery_mode, revision: r.revision,
     };
     // pg parses int8 as a number (src/db), but an int8[] still comes back as strings.

@@ -11,7 +11,7 @@ import { parseInput } from '../validation.ts';
 import { letterFingerprint } from '../campaigns/letter-template.ts';
 import { discloseWords } from '../campaigns/preview.ts';
 import { getCampaignById, signaturesChanged } from '../campaigns/service.ts';
-import { targetsFingerprint, type Campaign } from '../campaigns/types.ts';
+import { isLaunched, targetsFingerprint, type Campaign } from '../campaigns/types.ts';
 import * as q from './queries.ts';
 import { signatureInput, type ConfirmResult, type Signature, type SignatureInput, type SignedVia, type SignResult } from './types.ts';
 
@@ -175,7 +175,7 @@ export function readSeenPage(field: unknown): SeenPage | undefined {
 
 /** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
 function checkOpen(campaign: q.CampaignForSigning | undefined): q.CampaignForSigning {
-  if (!campaign || campaign.status === 'draft') throw new NotFoundError('campaign');
+  if (!campaign || !isLaunched(campaign)) throw new NotFoundError('campaign');
   if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
   return campaign;
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/index.ts';
+import { LAUNCHED } from '../campaigns/types.ts';
 import type { Followed, Subscriber } from './types.ts';
 
 /**
@@ -230,7 +231,7 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
  */
 const MAY_FOLLOW = `(x.case_id IS NOT NULL
         OR (k.published
-            AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND c.status <> 'draft')
+            AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND ${LAUNCHED})
                  OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL))))`;
 
 /** The most cases the preferences page lists: those followed, then others by name. */

@@ -526,9 +526,13 @@ describe('the organizer console on PGlite', () => {
     // A draft of it closed without launching shows nothing of it either.
     const other = await createLiveCampaign(ctx.db, {}, 'draft');
     await ctx.db.query('UPDATE campaigns SET case_id = (SELECT id FROM cases WHERE slug = $1) WHERE slug = $2', [caseSlug, other.slug]);
+    expect((await client.get(`/admin/campaigns/${other.slug}/close`)).text).toContain('The draft is put away for good');
     expect((await client.post(`/admin/campaigns/${other.slug}/close`, {})).status).toBe(303);
     expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);
+    expect((await client.get(`/admin/campaigns/${other.slug}`)).text).toContain('closed as a draft: never public');
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
+    // Nor once its case is published: it was put away, never launched.
+    expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);
     expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
     expect((await getCampaign(ctx.db, slug)).status).toBe('live');
     // Announced by its campaign: it stays public, and its page says why there is no Unpublish.

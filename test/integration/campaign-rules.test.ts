@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { createCase, getCase, unpublishCase } from '../../src/cases/service.ts';
 import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
-import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
+import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
 import { whileHeld } from '../helpers/locks.ts';
 import { createComposers } from '../../workers/index.ts';
 
@@ -144,6 +145,40 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const change = updateCampaignDetails(ctx.db, signed.slug, details(other.caseSlug));
     await expect(change).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/once people have signed/) } });
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
+  });
+
+  it('moves a launched campaign only to a published case, since it would show the person on the home page', async () => {
+    const hidden = uniq('hidden');
+    await createCase(ctx.db, { slug: hidden, personName: 'Hidden Person Name', summary: 'Not yet agreed with the family.', status: 'detained' }, { published: false });
+    // The fixture's letter: a closed campaign's may not change.
+    const details = { caseSlug: hidden, title: 'Free Aigerim', letter: { subject: 'About {{case.personName}}', body: LETTER_BODY }, deliveryMode: 'each' };
+    for (const status of ['live', 'paused', 'closed'] as const) {
+      const { slug, caseSlug } = await createLiveCampaign(ctx.db, {}, status);
+      await expect(updateCampaignDetails(ctx.db, slug, details)).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/^is not published yet: publish the case of Hidden Person Name first/) } });
+      expect((await getCampaign(ctx.db, slug)).case_id).toBe((await getCase(ctx.db, caseSlug)).id);
+    }
+    expect(await (await fetch(`${base}/`)).text()).not.toContain('Hidden Person Name');
+    // A draft shows nothing yet: it may be written for the case before the case goes public.
+    const draft = await createLiveCampaign(ctx.db, {}, 'draft');
+    expect((await updateCampaignDetails(ctx.db, draft.slug, details)).case_id).toBe((await getCase(ctx.db, hidden)).id);
+  });
+
+  it('keeps a draft closed without launching private: no page, no listing, no answer from the signing API, its case not announced', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, { title: 'Discarded draft title' }, 'draft');
+    expect((await changeCampaignStatus(ctx.db, slug, 'close')).campaign).toMatchObject({ status: 'closed', discarded: true });
+    expect((await fetch(`${base}/c/${slug}`)).status).toBe(404);
+    expect(await (await fetch(`${base}/`)).text()).not.toContain('Discarded draft title');
+    expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain('Discarded draft title');
+    const signing = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fullName: 'Guessing Slugs', email: 'guess@supporter.example' }),
+    });
+    expect(signing.status).toBe(404);
+    expect(await signing.text()).not.toContain('Discarded draft title');
+    // Thrown away, it announced nothing: the case may still go back to unpublished.
+    expect((await unpublishCase(ctx.db, caseSlug)).changed).toBe(true);
+    // A campaign closed after it was launched stays public, as before.
+    const ended = await createLiveCampaign(ctx.db, { title: 'Ended campaign title' }, 'closed');
+    expect((await fetch(`${base}/c/${ended.slug}`)).status).toBe(200);
   });
 
   it('writes to a target put back for signatures made before it was taken off and after, never for one made while it was off', async () => {

@@ -181,6 +181,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
 
   // A paused campaign's page was public all along: it takes signatures again, nothing more.
   const RESUME = 'The campaign page takes signatures again; their letters go as before.';
+  // A draft closed is put away, not ended: nothing of it was ever public, and nothing will be.
+  const DISCARD = 'The draft is put away for good: its page, letter and officials never become public, and it cannot be launched. Its case is not announced by it.';
   for (const [action, a] of Object.entries(ACTIONS) as [keyof typeof ACTIONS, (typeof ACTIONS)[keyof typeof ACTIONS]][]) {
     router.get(`/campaigns/:slug/${action}`, async (req, res) => {
       const campaign = await getCampaign(db, String(req.params.slug));
@@ -193,7 +195,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const unconfirmed = action === 'close' && allowed ? (await getCampaignStats(db, campaign.slug)).signatures.pending : 0;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
-        explain: verb === 'Resume' ? RESUME : campaign.delivery_mode === 'digest' ? a.digest(campaign.digest_hour) : a.explain,
+        explain: verb === 'Resume' ? RESUME : action === 'close' && campaign.status === 'draft' ? DISCARD : campaign.delivery_mode === 'digest' ? a.digest(campaign.digest_hour) : a.explain,
         caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
