@@ -30,15 +30,17 @@ export async function purgeUnconfirmed(db: Db, days: number): Promise<{ signatur
 
 async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signatures: number; subscribers: number }> {
   const cutoff = [days];
-  await db.query(
-    `DELETE FROM deliveries d USING signatures s
-      WHERE d.kind IN ('confirm', 'letter') AND d.source_id = s.id
-        AND s.status = 'pending' AND s.created_at < now() - make_interval(days => $1)`,
-    cutoff,
-  );
+  // One statement, the signature first: signing again locks the signature, then its confirmation
+  // row, so this takes them in that order too. Deleted apart, a signature made again between the
+  // two (its time renewed) was kept without the confirmation row every later request re-sends.
   const signatures = await db.query<{ email: string }>(
-    `DELETE FROM signatures WHERE status = 'pending' AND created_at < now() - make_interval(days => $1)
-     RETURNING lower(email) AS email`,
+    `WITH gone AS (
+       DELETE FROM signatures WHERE status = 'pending' AND created_at < now() - make_interval(days => $1)
+       RETURNING id, lower(email) AS email
+     ), emails AS (
+       DELETE FROM deliveries d USING gone WHERE d.kind IN ('confirm', 'letter') AND d.source_id = gone.id
+     )
+     SELECT email FROM gone`,
     cutoff,
   );
   await db.query(

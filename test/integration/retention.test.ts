@@ -10,6 +10,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually } from '../helpers/subscribers.ts';
+import { whileHeld } from '../helpers/locks.ts';
 
 describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
   let ctx: TestContext;
@@ -53,6 +54,23 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
       `SELECT kind, recipient FROM deliveries WHERE recipient LIKE $1 OR source_id IN (SELECT id FROM signatures WHERE email LIKE $1) ORDER BY kind, recipient`,
       [`%@${tag}.example`],
     )).rows.map((r) => `${r.kind} ${r.recipient.split('@')[0]}`),
+  });
+
+  it.runIf(kind === 'postgres')('keeps a pending signature made again while the purge runs with its confirmation, which the next request sends again', async () => {
+    const tag = uniq('again');
+    await population(tag);
+    const email = `old-pending-signer@${tag}.example`;
+    // Signing again renews the signature's time under its row lock, then sends its confirmation again.
+    const purge = await whileHeld(
+      ctx.db,
+      (tx) => tx.query('SELECT 1 FROM signatures WHERE email = $1 FOR UPDATE', [email]),
+      () => purgeUnconfirmed(ctx.db, 7),
+      (tx) => tx.query('UPDATE signatures SET created_at = now() WHERE email = $1', [email]),
+    );
+    expect(purge.status).toBe('fulfilled');
+    const after = await left(tag);
+    expect(after.signatures).toContain('old-pending-signer');
+    expect(after.deliveries).toContain('confirm old-pending-signer');
   });
 
   it('purges all or nothing: cut off at its last step, it keeps every row for the next run to find', async () => {
