@@ -298,7 +298,8 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Settings that start but work against the people they serve, said at start so an operator sees
- * them before the first email does: the process runs either way.
+ * them before the first email does: the process runs either way. `web`: the process serves pages
+ * (what it is told of the proxy in front is for those).
  */
 export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy'>, { web = true } = {}): string[] {
   const warnings: string[] = [];

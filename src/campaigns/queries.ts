@@ -61,9 +61,8 @@ export async function getCampaignById(db: Queryable, id: number) {
 /** Moves a campaign only from the states listed, so a repeated or racing request is a no-op. */
 export async function setCampaignStatus(db: Queryable, id: number, to: CampaignStatus, from: CampaignStatus[]) {
   const { rows } = await db.query<Campaign>(
-    // SET reads the row as it was: a draft closed is discarded.
-    `UPDATE campaigns SET status = $2, discarded = discarded OR (status = 'draft' AND $2 = 'closed'), updated_at = now()
-      WHERE id = $1 AND status = ANY($3::text[]) RETURNING *`,
+    // A draft closed is put away: the database sets `discarded` (migration 031's trigger).
+    'UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = ANY($3::text[]) RETURNING *',
     [id, to, from],
   );
   return rows[0];

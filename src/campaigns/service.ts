@@ -129,7 +129,7 @@ export function signaturesChanged(db: Queryable, campaignId?: number): void {
 }
 
 /**
- * Campaigns for public pages (drafts are not), changed last first, each with its signature counts
+ * Campaigns for public pages (launched ones: see LAUNCHED), changed last first, each with its signature counts
  * (publicSignatureCounts); a keyset page after `before` (see listCampaigns), 200 unless `limit` says.
  */
 export async function listPublicCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }, page: { before?: { updatedAt: string; id: number }; limit: number } = { limit: 200 }) {
@@ -137,7 +137,7 @@ export async function listPublicCampaigns(db: Queryable, filter: { status?: Camp
   return Promise.all(campaigns.map(async (c) => ({ ...c, ...(await publicSignatureCounts(db, c.id)) })));
 }
 
-/** A campaign with what its public page needs. Drafts are not public. @throws NotFoundError */
+/** A campaign with what its public page needs, once launched (isLaunched). @throws NotFoundError */
 export async function getPublicCampaign(db: Queryable, slug: string) {
   const campaign = await q.getCampaignBySlug(db, slug);
   if (!campaign || !isLaunched(campaign)) throw new NotFoundError('campaign');
@@ -349,7 +349,8 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
  * is closed, the letter (closedLetterErrors).
  */
 async function frozenDetailErrors(db: Queryable, existing: Campaign, next: { caseId: number | undefined; deliveryMode: string; letter?: { subject?: unknown; body?: unknown } }): Promise<FieldErrors> {
-  const closed = existing.status === 'closed' ? closedLetterErrors(existing, next.letter) : {};
+  // A draft put away (closed, never launched) showed its letter to nobody.
+  const closed = existing.status === 'closed' && !existing.discarded ? closedLetterErrors(existing, next.letter) : {};
   const modeChanged = next.deliveryMode !== existing.delivery_mode;
   const caseChanged = next.caseId !== undefined && next.caseId !== existing.case_id;
   if (!modeChanged && !caseChanged) return closed;

@@ -34,7 +34,7 @@ export async function publishCase(db: Queryable, slug: string): Promise<{ case: 
 
 /**
  * Takes a case off the public site again, while nothing announced it yet.
- * @throws NotFoundError; ConflictError once a campaign of it left draft, an update was posted, or
+ * @throws NotFoundError; ConflictError once a campaign of it was launched, an update was posted, or
  * someone asked to follow it.
  */
 export async function unpublishCase(db: Db, slug: string): Promise<{ case: Case; changed: boolean }> {

@@ -44,7 +44,7 @@ export async function migrate(db: Db): Promise<string[]> {
     for (const file of files) {
       if (done.has(file)) continue;
       const sql = await fs.readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
-      // Migrations are plain statements separated by semicolons at line ends; no functions with bodies.
+      // Migrations are statements separated by semicolons at line ends; a function's body is written on one line.
       for (const statement of sql.split(/;\s*$/m).map((s) => s.trim()).filter(Boolean)) {
         await tx.query(statement);
       }

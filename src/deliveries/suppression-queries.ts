@@ -4,7 +4,7 @@ import type { Queryable } from '../db/index.ts';
 
 /**
  * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
- * active subscriber with it becomes `bounced`. An address suppressed as a supporter's or a
+ * active subscriber with it becomes `bounced` (the database stamps `bounced_at`: migration 030). An address suppressed as a supporter's or a
  * subscriber's whose letter is then refused becomes an official's (see HOLDS).
  */
 export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
@@ -17,7 +17,7 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
        ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason
         WHERE EXCLUDED.kind IN (${OFFICIAL_LIST}) AND (x.kind IS NULL OR x.kind NOT IN (${OFFICIAL_LIST}))
      )
-     UPDATE subscribers SET status = 'bounced', bounced_at = now() WHERE lower(email) = lower(${email}) AND status = 'active'`;
+     UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
 /** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
 export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {

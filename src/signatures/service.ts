@@ -173,14 +173,14 @@ export function readSeenPage(field: unknown): SeenPage | undefined {
   return { revision: Number(revision), letter, targets };
 }
 
-/** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
+/** @throws NotFoundError (a campaign unknown or not launched), CampaignNotOpenError. */
 function checkOpen(campaign: q.CampaignForSigning | undefined): q.CampaignForSigning {
   if (!campaign || !isLaunched(campaign)) throw new NotFoundError('campaign');
   if (campaign.status !== 'live') throw new CampaignNotOpenError(campaign.status, campaign.title);
   return campaign;
 }
 
-/** @throws NotFoundError (unknown or draft campaign), CampaignNotOpenError. */
+/** @throws NotFoundError (a campaign unknown or not launched), CampaignNotOpenError. */
 async function openCampaign(db: Queryable, slug: string) {
   return checkOpen(await intake(db).campaign(slug));
 }
@@ -203,7 +203,7 @@ export async function pretendToSign(db: Queryable, slug: string, input: unknown)
  * A second signature by the same address sends no second letter: one still waiting for
  * confirmation takes the new details and gets a new confirmation email (see signAgain), and a
  * confirmed one only asks for alerts when `subscribe` is ticked. Every case answers alike.
- * @throws ValidationError, NotFoundError (unknown or draft campaign), CampaignNotOpenError.
+ * @throws ValidationError, NotFoundError (a campaign unknown or not launched), CampaignNotOpenError.
  */
 export async function sign(db: Db, deps: SignDeps, slug: string, input: unknown, from: SignedFrom = { via: 'sign form' }): Promise<SignResult> {
   const { via, seen } = from;

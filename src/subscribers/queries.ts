@@ -227,7 +227,7 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
 
 /**
  * SQL: case `k` may be followed by the subscriber whose subscription to it, if any, is `x`: it is
- * followed already, or published and announced (a campaign left draft, or an update was posted).
+ * followed already, or published and announced (a campaign was launched, or an update was posted).
  */
 const MAY_FOLLOW = `(x.case_id IS NOT NULL
         OR (k.published
@@ -238,8 +238,8 @@ const MAY_FOLLOW = `(x.case_id IS NOT NULL
 export const CASES_TO_FOLLOW = 500;
 
 /**
- * The cases a subscriber may choose from: published ones made public by a campaign that left
- * draft or by an update, and those they follow already, which come first, so that however many
+ * The cases a subscriber may choose from: published ones made public by a campaign launched or
+ * by an update, and those they follow already, which come first, so that however many
  * cases there are the page shows each one followed. A case an organizer is still preparing is
  * not listed to every subscriber before it is announced.
  */

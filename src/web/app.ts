@@ -34,7 +34,7 @@ function untrustedProxyWarning(log: AppContext['log']): express.RequestHandler {
   return (req, _res, next) => {
     if (!told && req.headers['x-forwarded-for'] !== undefined) {
       told = true;
-      log.warn('a request came with X-Forwarded-For, but TRUST_PROXY is not set: if a proxy is in front, every visitor counts as its address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
+      log.warn('a request came with X-Forwarded-For, but TRUST_PROXY trusts no proxy (unset, false or 0): if a proxy is in front, every visitor counts as its address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
     }
     next();
   };

@@ -36,6 +36,8 @@ export interface TestContextOptions {
   mail?: 'sink' | 'outbox';
   /** Extra environment for loadConfig (e.g. RATE_LIMIT_PER_IP). */
   env?: Record<string, string>;
+  /** The app's log (default: silent), for a test of what it says. */
+  log?: AppContext['log'];
 }
 
 /**
@@ -74,7 +76,7 @@ export async function createTestContext(opts: TestContextOptions): Promise<TestC
     mailer,
     views: loadViews(),
     secret: config.sessionSecret!,
-    log: pino({ level: 'silent' }),
+    log: opts.log ?? pino({ level: 'silent' }),
     testDb,
     sink,
     dataDir,

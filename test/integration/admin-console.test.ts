@@ -530,6 +530,11 @@ describe('the organizer console on PGlite', () => {
     expect((await client.post(`/admin/campaigns/${other.slug}/close`, {})).status).toBe(303);
     expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);
     expect((await client.get(`/admin/campaigns/${other.slug}`)).text).toContain('closed as a draft: never public');
+    for (const page of ['letter', 'targets']) {
+      const text = (await client.get(`/admin/campaigns/${other.slug}/${page}`)).text;
+      expect(text).toContain('The campaign was closed as a draft');
+      expect(text).not.toContain('its page');
+    }
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
     // Nor once its case is published: it was put away, never launched.
     expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);

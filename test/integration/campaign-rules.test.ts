@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { createCase, getCase, unpublishCase } from '../../src/cases/service.ts';
+import { confirmSubscription, getPreferences, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
@@ -157,7 +158,6 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
       await expect(updateCampaignDetails(ctx.db, slug, details)).rejects.toMatchObject({ fields: { caseSlug: expect.stringMatching(/^is not published yet: publish the case of Hidden Person Name first/) } });
       expect((await getCampaign(ctx.db, slug)).case_id).toBe((await getCase(ctx.db, caseSlug)).id);
     }
-    expect(await (await fetch(`${base}/`)).text()).not.toContain('Hidden Person Name');
     // A draft shows nothing yet: it may be written for the case before the case goes public.
     const draft = await createLiveCampaign(ctx.db, {}, 'draft');
     expect((await updateCampaignDetails(ctx.db, draft.slug, details)).case_id).toBe((await getCase(ctx.db, hidden)).id);
@@ -167,8 +167,15 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const { slug, caseSlug } = await createLiveCampaign(ctx.db, { title: 'Discarded draft title' }, 'draft');
     expect((await changeCampaignStatus(ctx.db, slug, 'close')).campaign).toMatchObject({ status: 'closed', discarded: true });
     expect((await fetch(`${base}/c/${slug}`)).status).toBe(404);
-    expect(await (await fetch(`${base}/`)).text()).not.toContain('Discarded draft title');
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain('Discarded draft title');
+    // Nor is its case offered to subscribers to follow, as a case a launched campaign made public is.
+    const follower = `${uniq('follower')}@supporter.example`;
+    await requestSubscription(ctx.db, ctx, { email: follower }, 'api');
+    const { rows: [row] } = await ctx.db.query<{ id: number; optin_round: number }>('SELECT id, optin_round FROM subscribers WHERE email = $1', [follower]);
+    const confirmed = await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, row!));
+    if (confirmed === 'already-confirmed') throw new Error('the opt-in was confirmed before');
+    const offered = async () => (await getPreferences(ctx.db, confirmed.manageToken)).cases.map((c) => c.slug);
+    expect(await offered()).not.toContain(caseSlug);
     const signing = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fullName: 'Guessing Slugs', email: 'guess@supporter.example' }),
     });
@@ -176,9 +183,10 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(await signing.text()).not.toContain('Discarded draft title');
     // Thrown away, it announced nothing: the case may still go back to unpublished.
     expect((await unpublishCase(ctx.db, caseSlug)).changed).toBe(true);
-    // A campaign closed after it was launched stays public, as before.
+    // A campaign closed after it was launched stays public, as before, and its case may be followed.
     const ended = await createLiveCampaign(ctx.db, { title: 'Ended campaign title' }, 'closed');
     expect((await fetch(`${base}/c/${ended.slug}`)).status).toBe(200);
+    expect(await offered()).toContain(ended.caseSlug);
   });
 
   it('writes to a target put back for signatures made before it was taken off and after, never for one made while it was off', async () => {

@@ -165,14 +165,17 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await set('left-lately', `status = 'unsubscribed', unsubscribed_at = now() - interval '29 days'`);
     await set('left-then-asked-again', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days', optin_requested_at = now() - interval '2 days'`);
     await set('left-but-signing', `status = 'unsubscribed', unsubscribed_at = now() - interval '31 days'`);
-    await set('bounced', `status = 'bounced', bounced_at = now() - interval '29 days', unsubscribed_at = now() - interval '31 days'`);
-    await set('bounced-long-ago', `status = 'bounced', bounced_at = now() - interval '31 days'`);
+    // Bounced now (the database stamps when), then made to look as old as that.
+    await set('bounced', `status = 'bounced', unsubscribed_at = now() - interval '31 days'`);
+    await set('bounced', `bounced_at = now() - interval '29 days'`);
+    await set('bounced-long-ago', `status = 'bounced'`);
+    await set('bounced-long-ago', `bounced_at = now() - interval '31 days'`);
     await ctx.db.query(`INSERT INTO suppressions (email, reason, created_at) VALUES ($1, 'bounce: 550', now() - interval '29 days'), ($2, 'bounce: 550', now() - interval '31 days')`, [email('bounced'), email('bounced-long-ago')]);
     // Bounced today, and a link followed in another email to it (a signature confirmed from that
     // inbox) lifts the suppression alone: the bounce is still today's.
     await insertSuppression(ctx.db, email('lifted-after-bounce'), 'bounce: 550 5.2.1 mailbox full', 'alert');
     await addressWorks(ctx.db, email('lifted-after-bounce'));
-    expect((await ctx.db.query(`SELECT status FROM subscribers WHERE email = $1`, [email('lifted-after-bounce')])).rows).toEqual([{ status: 'bounced' }]);
+    expect((await ctx.db.query(`SELECT status, bounced_at > now() - interval '1 minute' AS lately FROM subscribers WHERE email = $1`, [email('lifted-after-bounce')])).rows).toEqual([{ status: 'bounced', lately: true }]);
     // A signature waiting for confirmation, box ticked: its confirmation must still find the address unsubscribed.
     const { slug } = await createLiveCampaign(ctx.db);
     await sign(ctx.db, ctx, slug, { fullName: 'Still Signing', email: email('left-but-signing'), subscribe: true });

@@ -41,7 +41,6 @@ export const campaignJson = (c: Campaign, caseSlug: string, targets?: Target[]) 
   title: c.title,
   summary: c.summary,
   status: c.status,
-  // Closed while a draft: put away, never public.
   discarded: c.discarded,
   deliveryMode: c.delivery_mode,
   digestHour: c.digest_hour,

@@ -51,6 +51,15 @@ const ACTIONS = {
   },
 } as const;
 
+/** What the page asking to confirm a launch, pause or close says the move does. */
+function explainMove(action: keyof typeof ACTIONS, campaign: Campaign): string {
+  // A paused campaign's page was public all along: it takes signatures again, nothing more.
+  if (action === 'launch' && campaign.status === 'paused') return 'The campaign page takes signatures again; their letters go as before.';
+  // A draft closed is put away, not ended: nothing of it was ever public, and nothing will be.
+  if (action === 'close' && campaign.status === 'draft') return 'The draft is put away for good: its page, letter and officials never become public, and it cannot be launched. Its case is not announced by it.';
+  return campaign.delivery_mode === 'digest' ? ACTIONS[action].digest(campaign.digest_hour) : ACTIONS[action].explain;
+}
+
 /** What an audit entry says of a campaign's details saved: what changed, and the safeguards' new values. */
 function detailsChanged(was: Campaign, now: Campaign, deadline: boolean): { changed: string; confirmation?: 'on' | 'off'; mode?: string } | undefined {
   const confirmation = was.require_confirmation !== now.require_confirmation;
@@ -179,10 +188,6 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     }
   });
 
-  // A paused campaign's page was public all along: it takes signatures again, nothing more.
-  const RESUME = 'The campaign page takes signatures again; their letters go as before.';
-  // A draft closed is put away, not ended: nothing of it was ever public, and nothing will be.
-  const DISCARD = 'The draft is put away for good: its page, letter and officials never become public, and it cannot be launched. Its case is not announced by it.';
   for (const [action, a] of Object.entries(ACTIONS) as [keyof typeof ACTIONS, (typeof ACTIONS)[keyof typeof ACTIONS]][]) {
     router.get(`/campaigns/:slug/${action}`, async (req, res) => {
       const campaign = await getCampaign(db, String(req.params.slug));
@@ -195,7 +200,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const unconfirmed = action === 'close' && allowed ? (await getCampaignStats(db, campaign.slug)).signatures.pending : 0;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
-        explain: verb === 'Resume' ? RESUME : action === 'close' && campaign.status === 'draft' ? DISCARD : campaign.delivery_mode === 'digest' ? a.digest(campaign.digest_hour) : a.explain,
+        explain: explainMove(action, campaign),
         caseUnpublished: kase && !kase.published ? kase : undefined,
         allowed, targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
