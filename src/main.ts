@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
+import { evictionWarning } from './redis.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
@@ -120,6 +121,8 @@ async function main(mode: Mode): Promise<void> {
       warnings.push(`PUBLIC_URL is not set: links in the emails sent through SMTP_URL start with ${config.publicUrl}, which opens on this machine alone. Set PUBLIC_URL to the public address`);
     }
   }
+  const evicting = await evictionWarning(ctx.redis.client);
+  if (evicting) warnings.push(evicting);
   // What an install started on the default and then given a DATABASE_URL left behind: its data is
   // not in the database this process uses.
   const embedded = path.resolve(config.dataDir, 'pglite');

@@ -213,3 +213,21 @@ export async function connectRedis(
     },
   };
 }
+
+/**
+ * What to tell an operator whose Redis may evict keys under memory pressure (a `maxmemory-policy`
+ * other than `noeviction`, the default of many hosted Redis). BullMQ keeps a job in a hash and its
+ * place in lists; with the lists evicted and the hash kept, the sweeper takes the job for live
+ * and the letter waits for good. Nothing when Redis keeps every key, or does not say (CONFIG is
+ * turned off on some hosted Redis).
+ */
+export async function evictionWarning(client: Redis): Promise<string | undefined> {
+  let policy: string | undefined;
+  try {
+    policy = ((await client.config('GET', 'maxmemory-policy')) as string[])[1];
+  } catch {
+    return undefined;
+  }
+  if (!policy || policy === 'noeviction') return undefined;
+  return `Redis may evict keys when its memory is full (maxmemory-policy ${policy}): a queued letter or alert whose job it evicts in part waits for good. Set maxmemory-policy noeviction (on a hosted Redis, in its settings), or give Appeal a Redis of its own`;
+}

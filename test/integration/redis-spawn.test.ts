@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectRedis, spawnRedis } from '../../src/redis.ts';
+import { connectRedis, evictionWarning, spawnRedis } from '../../src/redis.ts';
 import { freePort } from '../helpers/spawn.ts';
 
 const serversOn = (socket: string) => {
@@ -123,6 +123,44 @@ describe('with REDIS_URL unset and nothing answering on the default address', ()
     } finally {
       await redis.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a Redis that may evict keys', () => {
+  /** A redis-server of this test's own, with these flags; stopped by the returned function. */
+  async function ownRedis(...flags: string[]) {
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...flags], { stdio: 'ignore' });
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => {});
+    for (let i = 0; ; i++) {
+      try {
+        await client.connect();
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return { client, async stop() { client.disconnect(); server.kill(); } };
+  }
+
+  it('is named at start, with the setting to change; one that keeps every key, or will not say, is not', async () => {
+    for (const [flags, expected] of [
+      [['--maxmemory-policy', 'allkeys-lru'], /^Redis may evict keys when its memory is full \(maxmemory-policy allkeys-lru\): .*Set maxmemory-policy noeviction/],
+      [['--maxmemory-policy', 'noeviction'], undefined],
+      // Hosted Redis often turns CONFIG off.
+      [['--maxmemory-policy', 'allkeys-lru', '--rename-command', 'CONFIG', '""'], undefined],
+    ] as const) {
+      const redis = await ownRedis(...flags);
+      try {
+        const said = await evictionWarning(redis.client);
+        if (expected) expect(said).toMatch(expected);
+        else expect(said).toBeUndefined();
+      } finally {
+        await redis.stop();
+      }
     }
   });
 });
