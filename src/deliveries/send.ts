@@ -123,7 +123,10 @@ function describe(err: unknown, recipient: string): string {
   const reply = (e.response ?? [e.responseCode, e.message ?? String(err)].filter(Boolean).join(' ')).slice(0, 1000);
   const cut = reply.replace(quoted, '[recipient]').replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+|[^\s<>()[\]"',;:&=?/]+%40[^\s<>()[\]"',;:&=?/]+/gi, '[address]');
   // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
-  const why = e.code === 'ETLS' ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)' : '';
+  const why = e.code === 'ETLS'
+    ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)'
+    // nodemailer names every timeout CONN, after the message too: a relay still scanning it may have it.
+    : e.code === 'ETIMEDOUT' ? ' (the relay did not answer in time; one still scanning the message may have it, and the next attempt is a copy)' : '';
   return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);
 }
 

@@ -196,6 +196,15 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(dropsLeft).toEqual({ 'SET status = \'retry\'': 0, 'ELSE \'failed\' END': 0 });
     });
 
+    it('records a timeout as one the relay may have answered late, since nodemailer names every timeout CONN', async () => {
+      const silent = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Timeout'), { code: 'ETIMEDOUT', command: 'CONN' }); }, close: async () => {} } as unknown as Mailer;
+      const id = await delivery('queued');
+      await expect(sendDelivery(t.db, silent, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
+      expect((await t.db.query('SELECT status, last_error FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({
+        status: 'retry', last_error: 'ETIMEDOUT CONN Timeout (the relay did not answer in time; one still scanning the message may have it, and the next attempt is a copy)',
+      });
+    });
+
     it('a repeated or late sent mark changes nothing', async () => {
       const id = await delivery('sending', 90);
       await recordSentAndClaim(t.db, [{ id, messageId: '<first@appeal.test>' }], [], 90);
