@@ -131,9 +131,15 @@ export function createMailer(
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const id = info.messageId.replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
       const file = path.join(outboxDir, `${stamp}-${id}.eml`);
-      // Written aside and renamed into place: a process killed mid-write leaves no empty message.
-      await fsp.writeFile(`${file}.part`, info.message as Buffer, { mode: 0o600 });
-      await fsp.rename(`${file}.part`, file);
+      // Written aside and renamed into place: a process killed mid-write leaves no empty message,
+      // and a write that fails (the disk full) leaves no part behind for each attempt.
+      try {
+        await fsp.writeFile(`${file}.part`, info.message as Buffer, { mode: 0o600 });
+        await fsp.rename(`${file}.part`, file);
+      } catch (err) {
+        await fsp.rm(`${file}.part`, { force: true });
+        throw err;
+      }
       return { messageId: info.messageId, file };
     },
     close: () => transport.close(),

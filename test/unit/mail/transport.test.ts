@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import { classifySendError, createMailer, ehloName, isRelayTrouble } from '../../../src/mail/transport.ts';
@@ -273,6 +273,21 @@ describe('the dev outbox', () => {
       expect(eml).toContain(`Message-ID: ${info.messageId}`);
       expect(fs.statSync(info.file!).mode & 0o077).toBe(0);
     } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves no part of a message behind when writing it fails, as on a full disk', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-outbox-'));
+    const full = vi.spyOn(fs.promises, 'rename').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    try {
+      const mailer = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined, workerConcurrency: 10, mailFrom: MAIL_FROM });
+      await expect(mailer.send(message)).rejects.toMatchObject({ code: 'ENOSPC' });
+      mailer.close();
+      expect(full).toHaveBeenCalled();
+      expect(fs.readdirSync(path.join(dataDir, 'outbox'))).toEqual([]);
+    } finally {
+      full.mockRestore();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
