@@ -46,6 +46,19 @@ const UNAVAILABLE = new Set([
 const notTakingConnections = (e: { code?: unknown; severity?: unknown; routine?: unknown }) =>
   e.code === '55000' && (e.severity === 'FATAL' || e.routine === 'CheckMyDatabase');
 
+/** What an operator reads of an error isDatabaseUnavailable counts: the SQLSTATE's cause, in words. */
+export function unavailableCause(err: unknown): string {
+  const code = String((err as { code?: unknown } | undefined)?.code ?? '');
+  if (code === '53300') return 'too many connections: raise max_connections or lower the processes\' pools';
+  if (code === '53100') return 'the database server\'s disk is full';
+  if (code === '25006') return 'the database takes no writes (a standby, or a primary a failover demoted)';
+  if (code === '3D000') return 'no such database';
+  if (code.startsWith('57P')) return 'the database server is shutting down, restarting or dropped the session';
+  if (code.startsWith('28')) return 'the database refused the login';
+  if (code === '55000') return 'the database takes no connections';
+  return 'the database server could not be reached';
+}
+
 /**
  * Whether `err` says the database is out of reach for now (see UNAVAILABLE; and class 08,
  * connection exceptions): worth trying again in a moment. A sent mark lost to any of these would

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import { isDatabaseTooSlow, isDatabaseUnavailable } from '../../db/index.ts';
+import { isDatabaseTooSlow, isDatabaseUnavailable, unavailableCause } from '../../db/index.ts';
 import type { Views } from '../../views.ts';
 import {
   CampaignNotOpenError,
@@ -149,7 +149,7 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
       res.set('Retry-After', busy ? '1' : '30');
-      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : 'request failed: database unavailable');
+      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : `request failed: database unavailable (${unavailableCause(err)})`);
     }
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.
