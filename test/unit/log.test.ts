@@ -18,6 +18,17 @@ describe('the process log', () => {
     expect(lines.join('')).not.toMatch(/dana@example\.org|Dana Secret/);
     expect(logged.err).toMatchObject({ code: '23505', message: expect.stringContaining('subscribers_email_key') });
   });
+
+  it("withholds a Redis error's command arguments (a BullMQ script's whole source), and keeps its name and message", () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) });
+    const script = `--[[ Adds a job ]] ${'local x = 1 '.repeat(2_000)}`;
+    const err = Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'."), { command: { name: 'eval', args: [script, '8', 'appeal:send:wait'] } });
+    createLog('info', sink).warn({ err }, 'send jobs not added');
+    const line = lines.join('');
+    expect(line.length).toBeLessThan(2_000);
+    expect(JSON.parse(line).err).toMatchObject({ message: expect.stringContaining('OOM'), command: { name: 'eval' } });
+  });
 });
 
 describe('a relay failure in the log', () => {
