@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
-import { evictionWarning } from './redis.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
@@ -33,13 +32,14 @@ async function main(mode: Mode): Promise<void> {
   }
   // The rest is opened and started only once config is valid, so a bad variable is reported before
   // anything is made or connected (under tsx, before it is even loaded).
-  const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }] = await Promise.all([
+  const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }, { evictionWarning }] = await Promise.all([
     import('./boot.ts'),
     import('./log.ts'),
     import('./demo.ts'),
     import('./organizers/service.ts'),
     import('./web/app.ts'),
     import('../workers/index.ts'),
+    import('./redis.ts'),
   ]);
   const log = createLog(config.logLevel);
   let ctx: Booted;

@@ -74,8 +74,8 @@ export interface CampaignListing extends Campaign {
 }
 
 /**
- * Public campaigns (LAUNCHED, of a published case) with their case's name, changed last first; their counts come from
- * publicSignatureCounts. A keyset page: `limit` after `before` (a row's `cursor`: its time as
+ * Public campaigns (LAUNCHED, of a published case) with their case's name, changed last first;
+ * their counts come from publicSignatureCounts. A keyset page: `limit` after `before` (a row's `cursor`: its time as
  * Postgres writes it, and its id).
  */
 export async function listCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }, page: { before?: { updatedAt: string; id: number }; limit: number }) {

@@ -129,8 +129,8 @@ export function signaturesChanged(db: Queryable, campaignId?: number): void {
 }
 
 /**
- * Campaigns for public pages (launched ones: see LAUNCHED), changed last first, each with its signature counts
- * (publicSignatureCounts); a keyset page after `before` (see listCampaigns), 200 unless `limit` says.
+ * Campaigns for public pages (launched ones: see LAUNCHED), changed last first, each with its
+ * signature counts (publicSignatureCounts); a keyset page after `before` (see listCampaigns), 200 unless `limit` says.
  */
 export async function listPublicCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }, page: { before?: { updatedAt: string; id: number }; limit: number } = { limit: 200 }) {
   const campaigns = await q.listCampaigns(db, filter, page);

@@ -22,8 +22,9 @@ export async function updateCase(db: Queryable, id: number, c: { personName: str
 }
 
 /**
- * SQL: case `k` was announced: a campaign of it was launched (LAUNCHED), an update of it was posted (withdrawn
- * or not: its alerts went out), or someone asked to follow it (their opt-in email named it).
+ * SQL: case `k` was announced: a campaign of it was launched (LAUNCHED), an update of it was
+ * posted (withdrawn or not: its alerts went out), or someone asked to follow it (their opt-in
+ * email named it).
  */
 const ANNOUNCED = `(EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND ${LAUNCHED})
                   OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id)

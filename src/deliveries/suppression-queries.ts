@@ -4,8 +4,9 @@ import type { Queryable } from '../db/index.ts';
 
 /**
  * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
- * active subscriber with it becomes `bounced` (the database stamps `bounced_at`: migration 030). An address suppressed as a supporter's or a
- * subscriber's whose letter is then refused becomes an official's (see HOLDS).
+ * active subscriber with it becomes `bounced` (the database stamps `bounced_at`: migration 030).
+ * An address suppressed as a supporter's or a subscriber's whose letter is then refused becomes an
+ * official's (see HOLDS).
  */
 export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
   await db.query(`WITH ${suppressing('$1', '$2', '$3')}`, [email, reason, kind]);
