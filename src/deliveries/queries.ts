@@ -147,7 +147,15 @@ export async function markFailed(db: Queryable, claim: Claim, error: string, { s
  */
 export async function deleteUnsendable(db: Queryable, claim: Claim) {
   await db.query(
-    `WITH gone AS (DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2 RETURNING kind, source_id)
+    `WITH held AS (
+       -- An alert's update first, as a withdrawal locks them (see foldAlerts): the other order deadlocks with it.
+       SELECT u.id FROM case_updates u JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id WHERE d.id = $1
+          FOR NO KEY UPDATE OF u
+     ), gone AS (
+       DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2
+          AND (kind <> 'alert' OR source_id = (SELECT id FROM held))
+       RETURNING kind, source_id
+     )
      UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE gone.kind = 'alert' AND u.id = gone.source_id AND u.reached > 0`,
     [claim.id, claim.attempts],
   );

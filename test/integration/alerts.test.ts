@@ -345,6 +345,37 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     }
   });
 
+  it.runIf(kind === 'postgres')('drops the alert of a subscriber who left only once it holds the update, as a withdrawal takes them: the other order deadlocks', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const { rows: [u] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO case_updates (case_id, title, body, fanned_out_at, reached) SELECT id, 'Held', 'B', now(), 2 FROM cases WHERE slug = $1 RETURNING id`,
+      [caseSlug],
+    );
+    const { rows: [, left] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'alert', $1, 'held' || i || '@subscriber.example' FROM generate_series(1, 2) i ORDER BY i RETURNING id`,
+      [u!.id],
+    );
+    const { deleteUnsendable, recordSentAndClaim } = await import('../../src/deliveries/queries.ts');
+    // A worker claimed the second alert; its subscriber left meanwhile, so it is to be dropped.
+    const [claim] = await recordSentAndClaim(ctx.db, [], [left!.id], 150);
+    const withdrawal = new pg.Client(ctx.testDb.url!);
+    await withdrawal.connect();
+    try {
+      // A withdrawal's first step: the update locked, its alerts next.
+      await withdrawal.query('BEGIN');
+      await withdrawal.query('SELECT id FROM case_updates WHERE id = $1 FOR UPDATE', [u!.id]);
+      const dropping = deleteUnsendable(ctx.db, claim!);
+      await new Promise((r) => setTimeout(r, 300));
+      // The drop waits for the update and has locked no alert yet: the withdrawal gets them at once.
+      expect((await withdrawal.query(`SELECT id FROM deliveries WHERE kind = 'alert' AND source_id = $1 FOR UPDATE NOWAIT`, [u!.id])).rowCount).toBe(2);
+      await withdrawal.query('COMMIT');
+      await dropping;
+    } finally {
+      await withdrawal.end();
+    }
+    expect((await ctx.db.query('SELECT reached FROM case_updates WHERE id = $1', [u!.id])).rows[0]).toEqual({ reached: 1 });
+  });
+
   it('drops a failed alert with its withdrawn update: no retry offered, none queued by retrying every failed email', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const { rows: [u] } = await ctx.db.query<{ id: number }>(
