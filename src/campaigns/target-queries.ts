@@ -99,9 +99,14 @@ export async function retireTarget(db: Queryable, campaignId: number, targetId: 
   return rows[0];
 }
 
+/** SQL: the delivery `d` of the target `u` has a twin to `u`'s address, the same official's. */
+const ROW_TO_NEW_ADDRESS = `EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id
+                                   AND o.target_id = u.id AND lower(o.recipient) = lower(u.email))`;
+
 /**
  * Saves a target's details. Letters and digests to it not sent yet (queued, waiting for a retry, or
- * failed) follow a changed address, their last error marked as the previous address's; those
+ * failed) follow a changed address, their last error marked as the previous address's, unless the
+ * same letter has a row to that address already (ROW_TO_NEW_ADDRESS: then they are dropped); those
  * sent keep the one they went to.
  * @returns the target as saved and how many failed letters now name the new address; undefined
  * when it is not the campaign's.
@@ -112,6 +117,13 @@ export async function updateTarget(db: Queryable, campaignId: number, targetId: 
        UPDATE targets SET name = $3, title = $4, email = $5, salutation = $6, disclose = $7
         WHERE id = $2 AND campaign_id = $1
        RETURNING *
+     ), redundant AS (
+       -- The same letter or digest has a row to this address already, this official's (an address
+       -- set back after a mistaken correction, and the letters sent again to the mistaken one): it
+       -- went, or goes, from there.
+       DELETE FROM deliveries d USING updated u
+        WHERE d.campaign_id = $1 AND d.target_id = u.id AND d.status IN ('queued', 'retry', 'failed') AND d.recipient <> u.email
+          AND ${ROW_TO_NEW_ADDRESS}
      ), moved AS (
        -- The relay's last answer was about the old address: say so, next to the new one.
        UPDATE deliveries d SET recipient = u.email, updated_at = now(),
@@ -119,6 +131,7 @@ export async function updateTarget(db: Queryable, campaignId: number, targetId: 
                                 ELSE left('to the previous address: ' || d.last_error, 500) END
          FROM updated u
         WHERE d.campaign_id = $1 AND d.target_id = u.id AND d.status IN ('queued', 'retry', 'failed') AND d.recipient <> u.email
+          AND NOT ${ROW_TO_NEW_ADDRESS}
        RETURNING d.status
      )
      SELECT updated.*, (SELECT count(*) FROM moved WHERE status = 'failed')::int AS failed_moved FROM updated`,

@@ -371,6 +371,8 @@ const SENT_ELSEWHERE = (alias: string) =>
   ['<', '>'].map((side) => `SELECT d.* FROM deliveries d
       WHERE d.target_id = ${alias}.id AND lower(d.recipient) ${side} lower(${alias}.email)
         AND d.kind IN ('letter', 'digest') AND d.status = 'sent'
+        -- A letter of a signer since forgotten could not be written again (its row names nobody).
+        AND (d.kind <> 'letter' OR EXISTS (SELECT 1 FROM signatures s WHERE s.id = d.source_id))
         AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.kind = d.kind AND e.source_id = d.source_id AND lower(e.recipient) = lower(${alias}.email))`).join(' UNION ALL ');
 
 /** Per target of the campaign written to: how many emails SENT_ELSEWHERE would send again, and the addresses they went to. */

@@ -6,7 +6,8 @@ import type { Queryable } from '../db/index.ts';
  * Suppresses an address a relay refused, with the kind of email refused (see OFFICIAL), and an
  * active subscriber with it becomes `bounced` (the database stamps `bounced_at`: migration 030).
  * An address suppressed as a supporter's or a subscriber's whose letter is then refused becomes an
- * official's (see HOLDS).
+ * official's (see HOLDS), suppressed from now: the supporter's bounce, its time included, is what
+ * HOLDS keeps from organizers.
  */
 export async function insertSuppression(db: Queryable, email: string, reason: string, kind: string) {
   await db.query(`WITH ${suppressing('$1', '$2', '$3')}`, [email, reason, kind]);
@@ -15,7 +16,7 @@ export async function insertSuppression(db: Queryable, email: string, reason: st
 /** The end of a statement suppressing an address, given the parameters that hold what it needs. */
 export const suppressing = (email: string, reason: string, kind: string) => `suppressed AS (
        INSERT INTO suppressions AS x (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind})
-       ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason
+       ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, created_at = now(), asked_at = NULL
         WHERE EXCLUDED.kind IN (${OFFICIAL_LIST}) AND (x.kind IS NULL OR x.kind NOT IN (${OFFICIAL_LIST}))
      )
      UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;

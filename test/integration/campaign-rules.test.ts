@@ -9,6 +9,9 @@ import { ValidationError } from '../../src/errors.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
+import { createLetterCampaign, insertLetters } from '../helpers/faults.ts';
+import { countSentElsewhere, sendAgainToCurrentAddress } from '../../src/deliveries/service.ts';
+import { forgetPerson } from '../../src/retention/service.ts';
 import { whileHeld } from '../helpers/locks.ts';
 import { createComposers } from '../../workers/index.ts';
 
@@ -161,6 +164,36 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     // A draft shows nothing yet: it may be written for the case before the case goes public.
     const draft = await createLiveCampaign(ctx.db, {}, 'draft');
     expect((await updateCampaignDetails(ctx.db, draft.slug, details)).case_id).toBe((await getCase(ctx.db, hidden)).id);
+  });
+
+  it('sets a target back to the address its letters went to after a mistaken correction, dropping their copies to the mistaken one', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await insertLetters(ctx.db, campaign, 1);
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now(), attempts = 1 WHERE campaign_id = $1`, [campaign.id]);
+    const [target] = await listTargets(ctx.db, campaign.id);
+    const fields = { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose };
+    const wrong = `wrong@${campaign.tag}.example`;
+    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: wrong });
+    const again = await sendAgainToCurrentAddress(ctx.db, { queues: ctx.queues, log: ctx.log }, campaign.id, target!.id);
+    expect(again).toBe(1);
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed', attempts = 1, last_error = '550 5.1.1 no such user' WHERE recipient = $1`, [wrong]);
+    // Set back: the letter went there already, so its failed copy to the mistaken address goes.
+    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: target!.email });
+    expect((await listTargets(ctx.db, campaign.id))[0]!.email).toBe(target!.email);
+    expect((await ctx.db.query('SELECT recipient, status FROM deliveries WHERE campaign_id = $1', [campaign.id])).rows).toEqual([{ recipient: target!.email, status: 'sent' }]);
+  });
+
+  it('offers to send again only letters that can be written again: not those of a signer since forgotten', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await insertLetters(ctx.db, campaign, 2);
+    const forgotten = `${uniq('forgotten')}@supporter.example`;
+    await ctx.db.query(`UPDATE signatures SET email = $2 WHERE campaign_id = $1 AND email = 'signer1@supporter.example'`, [campaign.id, forgotten]);
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now(), attempts = 1 WHERE campaign_id = $1`, [campaign.id]);
+    await forgetPerson(ctx.db, forgotten);
+    const [target] = await listTargets(ctx.db, campaign.id);
+    await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: `fixed@${campaign.tag}.example` });
+    expect((await countSentElsewhere(ctx.db, campaign.id)).get(target!.id)).toMatchObject({ n: 1 });
+    expect(await sendAgainToCurrentAddress(ctx.db, { queues: ctx.queues, log: ctx.log }, campaign.id, target!.id)).toBe(1);
   });
 
   it('keeps a draft closed without launching private: no page, no listing, no answer from the signing API, its case not announced', async () => {

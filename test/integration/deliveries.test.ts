@@ -3,6 +3,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
+import { insertSuppression, listSuppressions } from '../../src/deliveries/suppression-queries.ts';
 import { sendDelivery, settleSentMarks } from '../../src/deliveries/send.ts';
 import type { Composers } from '../../src/deliveries/types.ts';
 import { createMailer, type Mailer } from '../../src/mail/transport.ts';
@@ -203,6 +204,19 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect((await t.db.query('SELECT status, last_error FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({
         status: 'retry', last_error: 'ETIMEDOUT CONN Timeout (the relay did not answer in time; one still scanning the message may have it, and the next attempt is a copy)',
       });
+    });
+
+    it("dates a supporter's suppression that an official's bounce takes over from that bounce, so organizers learn nothing of the supporter's", async () => {
+      const email = `once.a.supporter@${Date.now()}.example`;
+      await insertSuppression(t.db, email, 'bounce: 550 5.1.1 (an alert)', 'alert');
+      await t.db.query(`UPDATE suppressions SET created_at = now() - interval '200 days', asked_at = now() - interval '100 days' WHERE email = $1`, [email]);
+      expect(await listSuppressions(t.db, { search: email, officialsOnly: true, limit: 10 })).toEqual([]);
+      // Added as a target by an organizer, and refused.
+      await insertSuppression(t.db, email, 'bounce: 550 5.1.1 (a letter)', 'letter');
+      const [shown] = await listSuppressions(t.db, { search: email, officialsOnly: true, limit: 10 });
+      expect(shown).toMatchObject({ email, reason: 'bounce: 550 5.1.1 (a letter)' });
+      expect(Date.now() - shown!.created_at.getTime()).toBeLessThan(60_000);
+      expect((await t.db.query('SELECT asked_at FROM suppressions WHERE email = $1', [email])).rows).toEqual([{ asked_at: null }]);
     });
 
     it('a repeated or late sent mark changes nothing', async () => {
