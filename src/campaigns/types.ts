@@ -18,7 +18,7 @@ export interface Campaign {
   letter_subject: string;
   letter_body: string;
   status: CampaignStatus;
-  /** Closed while still a draft: never public (see LAUNCHED). */
+  /** Put away: closed while still a draft (or, before migration 031, closed with no launch on record and nobody signing): not public (see LAUNCHED). */
   discarded: boolean;
   delivery_mode: DeliveryMode;
   digest_hour: number;

@@ -529,10 +529,10 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${other.slug}/close`)).text).toContain('The draft is put away for good');
     expect((await client.post(`/admin/campaigns/${other.slug}/close`, {})).status).toBe(303);
     expect((await fetch(`${base}/c/${other.slug}`)).status).toBe(404);
-    expect((await client.get(`/admin/campaigns/${other.slug}`)).text).toContain('closed as a draft: never public');
+    expect((await client.get(`/admin/campaigns/${other.slug}`)).text).toContain('put away: not public');
     for (const page of ['letter', 'targets']) {
       const text = (await client.get(`/admin/campaigns/${other.slug}/${page}`)).text;
-      expect(text).toContain('The campaign was closed as a draft');
+      expect(text).toContain('The campaign was put away');
       expect(text).not.toContain('its page');
     }
     expect((await client.post(`/admin/cases/${caseSlug}/publish`, {})).status).toBe(303);
