@@ -457,6 +457,35 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(tokenless.text).not.toContain('Free Erlan');
   });
 
+  it('gives back what was typed when the browser signed in again before the form was sent, and saves nothing', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db);
+    await client.open('/admin/cases/new');
+    const opened = client.csrf!;
+    // Signed out (8 hours idle), then in again in another tab: this browser has a new session.
+    await ctx.db.query('DELETE FROM organizer_sessions WHERE organizer_id = $1', [organizer.id]);
+    expect((await client.login(organizer.email)).status).toBe(303);
+    const slug = uniq('case');
+    const res = await client.post('/admin/cases', { ...caseForm(slug), summary: 'Typed in the first tab.' }, { csrf: opened, headers: { 'sec-fetch-site': 'same-origin', referer: `${base}/admin/cases/new` } });
+    expect(res.status).toBe(409);
+    expect(res.text).toContain('Your session changed');
+    expect(res.text).toContain('Typed in the first tab.');
+    expect(res.text).toContain('href="/admin/cases/new"');
+    expect(await caseExists(slug)).toBe(false);
+    // Sent from another site with that token: the plain refusal, nothing shown back.
+    const cross = await client.post('/admin/cases', caseForm(slug), { csrf: opened, headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(cross.status).toBe(403);
+    expect(cross.text).not.toContain('Erlan Test');
+  });
+
+  it('signs out a tab whose session ended already without asking it to sign in first', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    const stale = client.csrf!;
+    expect((await client.post('/admin/logout', {})).status).toBe(303);
+    const again = await client.post('/admin/logout', {}, { csrf: stale, headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(again.status).toBe(303);
+    expect(again.location).toBe('/admin/login');
+  });
+
   it('answers a form without a token with 403 and changes nothing', async () => {
     const { client } = await signedIn(base, ctx.db);
     const slug = uniq('case');

@@ -241,6 +241,10 @@ describe('the organizer console on PGlite', () => {
     expect(overview.text).toContain('Rena Recent');
     expect(overview.text).not.toContain(address);
     expect(await views()).toBe(0);
+    // HEAD shows nobody: not recorded (as the CSV's is not).
+    const head = await fetch(`${base}/admin/campaigns/${slug}/signatures`, { method: 'HEAD', headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    expect(head.status).toBe(200);
+    expect(await views()).toBe(0);
     const list = await client.get(`/admin/campaigns/${slug}/signatures`);
     expect(list.text).toContain(address);
     expect(await views()).toBe(1);

@@ -16,12 +16,16 @@ const NOT_SHOWN = /password|^_csrf$|^request_key$|^step$|^expected$|^back$|^next
 
 /**
  * A console form sent from this site by a browser whose session ended meanwhile (8 hours idle, or
- * signed out in another tab). Nothing was done; `typed` is what the form held, so the page can
- * give it back to copy instead of losing it.
+ * signed out in another tab), or was replaced (`signedInAgain`: signed in again in another tab, or
+ * a password changed, which starts a new session). Nothing was done; `typed` is what the form
+ * held, so the page can give it back to copy instead of losing it.
  */
 export class SignedOutError extends Error {
   override name = 'SignedOutError';
-  constructor(readonly typed: { name: string; value: string }[]) {
+  constructor(
+    readonly typed: { name: string; value: string }[],
+    readonly signedInAgain = false,
+  ) {
     super('You were signed out, so nothing was saved.');
   }
 }
@@ -83,11 +87,14 @@ export const requireCsrf: RequestHandler = (req, res, next) => {
   const body = req.body as { _csrf?: unknown } | undefined;
   const sent = typeof body?._csrf === 'string' ? body._csrf : req.get('x-csrf-token');
   if (!expected || !sent || !same(sent, expected)) {
-    if (!res.locals.organizer && sent && fromThisSite(req) && req.path !== '/login') {
+    // Signing out with no session left (signed out in another tab already) has nothing to protect.
+    if (req.path === '/logout' && !res.locals.organizer) return next();
+    // A form of an earlier session of this browser: not another site's, so what it held comes back.
+    if (sent && fromThisSite(req) && req.path !== '/login') {
       const typed = Object.entries(body ?? {})
         .filter(([name, value]) => !NOT_SHOWN.test(name) && typeof value === 'string' && value.trim() !== '')
         .map(([name, value]) => ({ name, value: value as string }));
-      throw new SignedOutError(typed);
+      throw new SignedOutError(typed, !!res.locals.organizer);
     }
     throw new ForbiddenError('This form has expired or did not come from this site. Go back, reload the page and try again.');
   }

@@ -112,7 +112,9 @@ function refererPage(req: Request): string {
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (err instanceof SignedOutError && !res.headersSent) {
-      return render(res, 'signed-out', { title: 'You were signed out', typed: err.typed, next: refererPage(req) }, 401);
+      // Signed in again since the form was opened: 409, as for a form saved meanwhile by someone else.
+      const title = err.signedInAgain ? 'Your session changed' : 'You were signed out';
+      return render(res, 'signed-out', { title, typed: err.typed, signedInAgain: err.signedInAgain, next: refererPage(req) }, err.signedInAgain ? 409 : 401);
     }
     const mapped = mapError(err);
     // The app's handler logs a 503 and says when to come back (Retry-After).

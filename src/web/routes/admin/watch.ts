@@ -83,6 +83,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug/signatures', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
+    // HEAD shows no one (sendCsv does the same): nothing is read, and nothing recorded.
+    if (req.method === 'HEAD') return void res.type('html').end();
     const sigs = await signaturesPage(campaign.id, req.query, PAGE);
     // Every signer's name and address, page by page: read as much as an export, so recorded as
     // one (whether it searched, not what: a search term can be a person's name).
