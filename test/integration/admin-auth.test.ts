@@ -477,6 +477,19 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(cross.text).not.toContain('Erlan Test');
   });
 
+  it('takes a sign-in form sent after another tab signed in where it was going', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    const client = new ConsoleClient(base);
+    await client.open('/admin/login');
+    const firstTab = client.csrf!;
+    expect((await client.post('/admin/login', { email: organizer.email, password: PASSWORD, next: '/admin' })).status).toBe(303);
+    const second = await client.post('/admin/login', { email: organizer.email, password: PASSWORD, next: '/admin/cases' }, { csrf: firstTab, headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(second.status).toBe(303);
+    expect(second.location).toBe('/admin/cases');
+    // Another site's sign-in form still gets the refusal.
+    expect((await client.post('/admin/login', { email: organizer.email, password: PASSWORD }, { csrf: firstTab, headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+  });
+
   it('signs out a tab whose session ended already without asking it to sign in first', async () => {
     const { client } = await signedIn(base, ctx.db);
     const stale = client.csrf!;

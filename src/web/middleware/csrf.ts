@@ -30,6 +30,17 @@ export class SignedOutError extends Error {
   }
 }
 
+/**
+ * A sign-in form of this site sent by a browser that signed in meanwhile (in another tab): there
+ * is nothing to do but go where the form was going.
+ */
+export class SignedInAlreadyError extends Error {
+  override name = 'SignedInAlreadyError';
+  constructor() {
+    super('You are signed in already.');
+  }
+}
+
 type Req = Parameters<RequestHandler>[0];
 
 /**
@@ -89,6 +100,7 @@ export const requireCsrf: RequestHandler = (req, res, next) => {
   if (!expected || !sent || !same(sent, expected)) {
     // Signing out with no session left (signed out in another tab already) has nothing to protect.
     if (req.path === '/logout' && !res.locals.organizer) return next();
+    if (req.path === '/login' && res.locals.organizer && fromThisSite(req)) throw new SignedInAlreadyError();
     // A form of an earlier session of this browser: not another site's, so what it held comes back.
     if (sent && fromThisSite(req) && req.path !== '/login') {
       const typed = Object.entries(body ?? {})

@@ -3,7 +3,7 @@ import express, { Router, type ErrorRequestHandler, type Request, type RequestHa
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { InvalidEncodingError, MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
-import { fromThisSite, requireCsrf, SignedOutError } from '../../middleware/csrf.ts';
+import { fromThisSite, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
@@ -111,6 +111,7 @@ function refererPage(req: Request): string {
 
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
+    if (err instanceof SignedInAlreadyError && !res.headersSent) return res.redirect(303, safeNext(req.body?.next));
     if (err instanceof SignedOutError && !res.headersSent) {
       // Signed in again since the form was opened: 409, as for a form saved meanwhile by someone else.
       const title = err.signedInAgain ? 'Your session changed' : 'You were signed out';
