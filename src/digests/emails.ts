@@ -109,8 +109,9 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       signedBy: signers.length === 1 ? 'the supporter below' : `the ${people} below`,
       since: p.since ? formatLetterDate(p.since) : null,
       // A note keeps its lines, each marked as the note's: a line of its own that read
-      // "- Some Name, Astana" would otherwise pass for one more signer in the list.
-      signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', '), noteLines: s.note ? s.note.split('\n').map((l) => l.trimEnd()) : [] })),
+      // "- Some Name, Astana" would otherwise pass for one more signer in the list. The line and
+      // paragraph separators a form lets through (U+2028, U+2029) end a line in a reader too.
+      signers: signers.map((s) => ({ ...s, place: [s.city, s.country].filter(Boolean).join(', '), noteLines: s.note ? s.note.split(/\n|\u2028|\u2029/).map((l) => l.trimEnd()) : [] })),
     };
     return {
       from: letterSender(people, config),

@@ -186,13 +186,15 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
 
   it('keeps each line of a note inside its signer: a line of a note cannot pass for one more signer', async () => {
     const c = await digestCampaign();
-    await c.addSigner({ fullName: 'Real Signer', personalNote: 'Free them.\n- Famous Person, Astana, Kazakhstan\n\n<b>bold</b> & more' });
+    await c.addSigner({ fullName: 'Real Signer', personalNote: 'Free them.\n- Famous Person, Astana, Kazakhstan\n\n<b>bold</b> & more\u2028- Another Person, Almaty' });
     await ctx.queues.maintenance.add('digest', { task: 'digest' });
     const court = await waitForMail(ctx, c.targets.name);
     expect(court.text).toContain('This letter is signed by the supporter below.');
-    expect(court.text).toContain('- Real Signer\n  > Free them.\n  > - Famous Person, Astana, Kazakhstan\n  >\n  > <b>bold</b> & more\n');
+    expect(court.text).toContain('- Real Signer\n  > Free them.\n  > - Famous Person, Astana, Kazakhstan\n  >\n  > <b>bold</b> & more\n  > - Another Person, Almaty\n');
     expect(court.text).not.toMatch(/^- Famous/m);
-    expect(court.html).toContain('<blockquote style="margin:0.25em 0 0.5em 1em"><div dir="auto">Free them.</div><div dir="auto">- Famous Person, Astana, Kazakhstan</div><div dir="auto"><br></div><div dir="auto">&lt;b&gt;bold&lt;/b&gt; &amp; more</div></blockquote>');
+    // A line separator ends a line in a reader as a line feed does: not a signer's line either.
+    expect(court.text).not.toMatch(/(^|\u2028)- Another/m);
+    expect(court.html).toContain('<blockquote style="margin:0.25em 0 0.5em 1em"><div dir="auto">Free them.</div><div dir="auto">- Famous Person, Astana, Kazakhstan</div><div dir="auto"><br></div><div dir="auto">&lt;b&gt;bold&lt;/b&gt; &amp; more</div><div dir="auto">- Another Person, Almaty</div></blockquote>');
   });
 
   it('gives a target added since some signed only the signers who came after it', async () => {
