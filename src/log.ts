@@ -9,7 +9,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * data, tens of kilobytes a line when Redis is out of memory.
  */
 export function createLog(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: ['err.detail', 'err.where', 'err.params', 'err.command.args'], censor: '[withheld: may quote a row]' } }, destination);
+  const censor = (_value: unknown, path: string[]) => (path.at(-1) === 'args' ? '[withheld: the command\'s arguments]' : '[withheld: may quote a row]');
+  return pino({ level, redact: { paths: ['err.detail', 'err.where', 'err.params', 'err.command.args'], censor } }, destination);
 }
 
 /**

@@ -226,6 +226,7 @@ export async function evictionWarning(client: Redis): Promise<string | undefined
   try {
     policy = ((await client.config('GET', 'maxmemory-policy')) as string[])[1];
   } catch {
+    // CONFIG turned off (a hosted Redis): it does not say, and the process runs all the same.
     return undefined;
   }
   if (!policy || policy === 'noeviction') return undefined;

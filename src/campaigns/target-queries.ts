@@ -99,8 +99,11 @@ export async function retireTarget(db: Queryable, campaignId: number, targetId: 
   return rows[0];
 }
 
-/** SQL: the delivery `d` of the target `u` has a twin to `u`'s address, the same official's. */
-const ROW_TO_NEW_ADDRESS = `EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id
+/**
+ * SQL: the delivery `d` of the target `u` has a twin to `u`'s address, the same official's: another
+ * row (an address changed only in its letters' case finds `d` itself, which is no twin).
+ */
+const ROW_TO_NEW_ADDRESS = `EXISTS (SELECT 1 FROM deliveries o WHERE o.id <> d.id AND o.kind = d.kind AND o.source_id = d.source_id
                                    AND o.target_id = u.id AND lower(o.recipient) = lower(u.email))`;
 
 /**

@@ -56,6 +56,7 @@ export function unavailableCause(err: unknown): string {
   if (code.startsWith('57P')) return 'the database server is shutting down, restarting or dropped the session';
   if (code.startsWith('28')) return 'the database refused the login';
   if (code === '55000') return 'the database takes no connections';
+  if (code === '57014') return 'a statement took longer than this process allows (statement_timeout): the database is slow or busy';
   return 'the database server could not be reached';
 }
 

@@ -125,8 +125,9 @@ function describe(err: unknown, recipient: string): string {
   // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
   const why = e.code === 'ETLS'
     ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)'
-    // nodemailer names every timeout CONN, after the message too: a relay still scanning it may have it.
-    : e.code === 'ETIMEDOUT' ? ' (the relay did not answer in time; one still scanning the message may have it, and the next attempt is a copy)' : '';
+    // nodemailer names every timeout CONN; 'Timeout' is a silent connection once greeted, as after
+    // the message (not 'Connection timeout' or 'Greeting never received'): the relay may have it.
+    : e.code === 'ETIMEDOUT' && e.message === 'Timeout' ? ' (the relay stopped answering; if it was taking the message, it may have it, and the next attempt is a copy)' : '';
   return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);
 }
 

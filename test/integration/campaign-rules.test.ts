@@ -183,6 +183,19 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect((await ctx.db.query('SELECT recipient, status FROM deliveries WHERE campaign_id = $1', [campaign.id])).rows).toEqual([{ recipient: target!.email, status: 'sent' }]);
   });
 
+  it('moves letters not sent yet to an address changed only in the case of its letters, dropping none', async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    await insertLetters(ctx.db, campaign, 3);
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed', attempts = 1, last_error = '451 try later' WHERE id = (SELECT min(id) FROM deliveries WHERE campaign_id = $1)`, [campaign.id]);
+    const [target] = await listTargets(ctx.db, campaign.id);
+    const capitalised = target!.email.replace(/^o/, 'O');
+    const { failedMoved } = await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: capitalised });
+    expect(failedMoved).toBe(1);
+    expect((await ctx.db.query('SELECT recipient, status FROM deliveries WHERE campaign_id = $1 ORDER BY id', [campaign.id])).rows).toEqual([
+      { recipient: capitalised, status: 'failed' }, { recipient: capitalised, status: 'queued' }, { recipient: capitalised, status: 'queued' },
+    ]);
+  });
+
   it('offers to send again only letters that can be written again: not those of a signer since forgotten', async () => {
     const campaign = await createLetterCampaign(ctx.db, 1);
     await insertLetters(ctx.db, campaign, 2);

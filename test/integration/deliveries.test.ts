@@ -202,8 +202,13 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const id = await delivery('queued');
       await expect(sendDelivery(t.db, silent, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
       expect((await t.db.query('SELECT status, last_error FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({
-        status: 'retry', last_error: 'ETIMEDOUT CONN Timeout (the relay did not answer in time; one still scanning the message may have it, and the next attempt is a copy)',
+        status: 'retry', last_error: 'ETIMEDOUT CONN Timeout (the relay stopped answering; if it was taking the message, it may have it, and the next attempt is a copy)',
       });
+      // A relay never reached, or that never greeted, has nothing.
+      const unreached = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT', command: 'CONN' }); }, close: async () => {} } as unknown as Mailer;
+      const other = await delivery('queued');
+      await expect(sendDelivery(t.db, unreached, composers, { data: { deliveryId: other } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
+      expect((await t.db.query('SELECT last_error FROM deliveries WHERE id = $1', [other])).rows[0]).toEqual({ last_error: 'ETIMEDOUT CONN Greeting never received' });
     });
 
     it("dates a supporter's suppression that an official's bounce takes over from that bounce, so organizers learn nothing of the supporter's", async () => {

@@ -18,4 +18,8 @@ describe('a database out of reach, in words', () => {
       ECONNREFUSED: 'the database server could not be reached',
     });
   });
+
+  it('names a statement cut off by the process\'s own limit as slow, not as out of reach', () => {
+    expect(unavailableCause(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toMatch(/^a statement took longer than this process allows/);
+  });
 });
