@@ -105,6 +105,8 @@ interface SendError {
   command?: string;
   response?: string;
   message?: string;
+  /** nodemailer's kind of timeout: CONNECTION_TIMEOUT, GREETING_TIMEOUT, SOCKET_TIMEOUT. */
+  timeoutType?: string;
 }
 
 /**
@@ -125,9 +127,9 @@ function describe(err: unknown, recipient: string): string {
   // Refused on our side, not the relay's: say why, or its "command not recognized" reads as theirs.
   const why = e.code === 'ETLS'
     ? ' (no working STARTTLS: Appeal sends a password to a relay on another machine only over TLS)'
-    // nodemailer names every timeout CONN; 'Timeout' is a silent connection once greeted, as after
-    // the message (not 'Connection timeout' or 'Greeting never received'): the relay may have it.
-    : e.code === 'ETIMEDOUT' && e.message === 'Timeout' ? ' (the relay stopped answering; if it was taking the message, it may have it, and the next attempt is a copy)' : '';
+    // nodemailer names every timeout CONN; a socket timeout is a connection gone silent once greeted,
+    // as after the message (not a connection or greeting timeout): the relay may have it.
+    : e.timeoutType === 'SOCKET_TIMEOUT' ? ' (the relay stopped answering; if it was taking the message, it may have it, and the next attempt is a copy)' : '';
   return [e.code, e.command, cut + why].filter(Boolean).join(' ').slice(0, 500);
 }
 

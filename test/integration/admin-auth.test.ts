@@ -486,6 +486,11 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const second = await client.post('/admin/login', { email: organizer.email, password: PASSWORD, next: '/admin/cases' }, { csrf: firstTab, headers: { 'sec-fetch-site': 'same-origin' } });
     expect(second.status).toBe(303);
     expect(second.location).toBe('/admin/cases');
+    // Typed for another organizer: this browser is the first one's, and says so rather than act as them.
+    const other = await createOrganizer(ctx.db);
+    const someoneElse = await client.post('/admin/login', { email: other.email, password: PASSWORD, next: '/admin' }, { csrf: firstTab, headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(someoneElse.status).toBe(403);
+    expect(someoneElse.text).toContain(`signed in as ${organizer.email} already`);
     // Another site's sign-in form still gets the refusal.
     expect((await client.post('/admin/login', { email: organizer.email, password: PASSWORD }, { csrf: firstTab, headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
   });

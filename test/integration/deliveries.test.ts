@@ -198,14 +198,14 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
     });
 
     it('records a timeout as one the relay may have answered late, since nodemailer names every timeout CONN', async () => {
-      const silent = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Timeout'), { code: 'ETIMEDOUT', command: 'CONN' }); }, close: async () => {} } as unknown as Mailer;
+      const silent = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Timeout'), { code: 'ETIMEDOUT', command: 'CONN', timeoutType: 'SOCKET_TIMEOUT' }); }, close: async () => {} } as unknown as Mailer;
       const id = await delivery('queued');
       await expect(sendDelivery(t.db, silent, composers, { data: { deliveryId: id } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
       expect((await t.db.query('SELECT status, last_error FROM deliveries WHERE id = $1', [id])).rows[0]).toEqual({
         status: 'retry', last_error: 'ETIMEDOUT CONN Timeout (the relay stopped answering; if it was taking the message, it may have it, and the next attempt is a copy)',
       });
       // A relay never reached, or that never greeted, has nothing.
-      const unreached = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT', command: 'CONN' }); }, close: async () => {} } as unknown as Mailer;
+      const unreached = { kind: 'smtp', send: async () => { throw Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT', command: 'CONN', timeoutType: 'GREETING_TIMEOUT' }); }, close: async () => {} } as unknown as Mailer;
       const other = await delivery('queued');
       await expect(sendDelivery(t.db, unreached, composers, { data: { deliveryId: other } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
       expect((await t.db.query('SELECT last_error FROM deliveries WHERE id = $1', [other])).rows[0]).toEqual({ last_error: 'ETIMEDOUT CONN Greeting never received' });

@@ -27,7 +27,7 @@ describe('the process log', () => {
     createLog('info', sink).warn({ err }, 'send jobs not added');
     const line = lines.join('');
     expect(line.length).toBeLessThan(2_000);
-    expect(JSON.parse(line).err).toMatchObject({ message: expect.stringContaining('OOM'), command: { name: 'eval' } });
+    expect(JSON.parse(line).err).toMatchObject({ message: expect.stringContaining('OOM'), command: { name: 'eval', args: "[withheld: the command's arguments]" } });
   });
 });
 

@@ -95,12 +95,16 @@ function same(a: string, b: string): boolean {
 export const requireCsrf: RequestHandler = (req, res, next) => {
   if (SAFE_METHODS.has(req.method)) return next();
   const expected = res.locals.csrfToken;
-  const body = req.body as { _csrf?: unknown } | undefined;
+  const body = req.body as Record<string, unknown> | undefined;
   const sent = typeof body?._csrf === 'string' ? body._csrf : req.get('x-csrf-token');
   if (!expected || !sent || !same(sent, expected)) {
     // Signing out with no session left (signed out in another tab already) has nothing to protect.
     if (req.path === '/logout' && !res.locals.organizer) return next();
-    if (req.path === '/login' && res.locals.organizer && fromThisSite(req)) throw new SignedInAlreadyError();
+    if (req.path === '/login' && res.locals.organizer && fromThisSite(req)) {
+      // The same organizer: nothing to do. Another: say who is signed in, rather than act as them.
+      if (String(body?.email ?? '').trim().toLowerCase() === res.locals.organizer.email.toLowerCase()) throw new SignedInAlreadyError();
+      throw new ForbiddenError(`This browser is signed in as ${res.locals.organizer.email} already (in another tab). Sign out first to sign in as someone else.`);
+    }
     // A form of an earlier session of this browser: not another site's, so what it held comes back.
     if (sent && fromThisSite(req) && req.path !== '/login') {
       const typed = Object.entries(body ?? {})

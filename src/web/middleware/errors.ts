@@ -149,7 +149,7 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
       res.set('Retry-After', busy ? '1' : '30');
-      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : `request failed: database unavailable (${unavailableCause(err)})`);
+      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : `request failed: ${isDatabaseTooSlow(err) ? 'database too slow' : 'database unavailable'}: ${unavailableCause(err)}`);
     }
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.
