@@ -250,7 +250,7 @@ export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) 
  * a time. No anti-join over unfinished rows: with the statistics of a day when none were queued,
  * the planner rescans every alert of a fan-out in flight once per update listed.
  */
-export async function listSettledAlerts(db: Queryable, days: number, afterId = 0, limit = 100) {
+export async function listSettledAlerts(db: Queryable, days: number, afterId: number, limit: number) {
   const { rows } = await db.query<{ id: number }>(
     `SELECT u.id FROM case_updates u
       WHERE u.id > $3 AND u.fanned_out_at < now() - make_interval(days => $1)

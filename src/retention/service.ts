@@ -169,21 +169,24 @@ export interface Purged {
 /** How long an update's alert rows are kept once its fan-out ended: the console lists failed ones to retry. */
 export const ALERT_ROWS_KEPT_DAYS = 30;
 
+/** How many updates foldSettledAlerts lists at a time. */
+const FOLD_PAGE = 100;
+
 /**
  * Deletes the sent and failed alert rows of updates whose fan-out ended over `days` ago (one
  * still being retried stays until it settles), keeping only how many went and failed on the
- * update: a row per subscriber per
- * update, each naming the address, otherwise grew for as long as the subscriber stayed (10,000
- * subscribers and three updates a week: 1.5 million rows a year). An update at a time, each in
- * its own statement, so one with a million alerts does not hold the rest.
+ * update: a row per subscriber per update, each naming the address, otherwise grew for as long as
+ * the subscriber stayed (10,000 subscribers and three updates a week: 1.5 million rows a year).
+ * An update at a time, each in its own statement, so one with a million alerts does not hold the
+ * rest.
  * @returns how many rows were deleted.
  */
 export async function foldSettledAlerts(db: Queryable, days = ALERT_ROWS_KEPT_DAYS): Promise<number> {
   let folded = 0;
   for (let after = 0; ; ) {
-    const ids = await listSettledAlerts(db, days, after);
+    const ids = await listSettledAlerts(db, days, after, FOLD_PAGE);
     for (const id of ids) folded += await foldAlerts(db, id);
-    if (ids.length < 100) return folded;
+    if (ids.length < FOLD_PAGE) return folded;
     after = ids.at(-1)!;
   }
 }
