@@ -11,6 +11,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, waitForMail } from '../helpers/subscribers.ts';
+import { until } from '../helpers/signing.ts';
 import { checkedQuarterHour, scheduleMaintenance } from '../../workers/maintenance.ts';
 
 const DAY_MS = 24 * 3600_000;
@@ -165,6 +166,9 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     await c.addSigner();
     const first = (await runDueDigests(ctx.db, ctx.queues, new Date())).find((r) => r.campaignId === c.id);
     await waitForMail(ctx, c.targets.name);
+    // Every first letter on record as sent (a sent mark commits just after the relay takes it),
+    // or the ministry's second would find no letter that reached it yet.
+    await until(async () => (await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'digest' AND source_id = $1 AND status <> 'sent'`, [first!.digestId])).rowCount === 0, 'the first digest letters marked sent');
     // The court's server refused that one for good: it never had it.
     await ctx.db.query(`UPDATE deliveries SET status = 'failed', sent_at = NULL WHERE kind = 'digest' AND source_id = $1 AND recipient = $2`, [first!.digestId, c.targets.name]);
     const { rows: [made] } = await ctx.db.query<{ created_at: Date }>('SELECT created_at FROM digests WHERE id = $1', [first!.digestId]);
