@@ -63,8 +63,12 @@ const integer = (min: number, max: number) =>
  */
 function isTrustProxy(value: string): boolean {
   if (/^\d+$/.test(value) || value === 'true' || value === 'false') return true;
+  const parts = value.split(',').map((part) => part.trim());
+  // proxy-addr reads a bare number in a list as an IPv4 address (`1` is 0.0.0.1): a hop count
+  // stands alone, and a list of them trusts no proxy at all.
+  if (parts.some((part) => /^\d+$/.test(part))) return false;
   try {
-    proxyaddr.compile(value.split(',').map((part) => part.trim()));
+    proxyaddr.compile(parts);
     return true;
   } catch {
     return false;
@@ -148,7 +152,8 @@ const schema = z.object({
   /** Express `trust proxy` value (e.g. 1, loopback). */
   TRUST_PROXY: z
     .string()
-    .refine(isTrustProxy, 'must be a hop count (1), true, or addresses and names like loopback, 10.0.0.0/8')
+    .trim()
+    .refine(isTrustProxy, 'must be a hop count alone (1), true, or addresses and names like loopback, 10.0.0.0/8')
     .optional(),
   /** Days before unconfirmed signatures and subscribers are purged. @defaultValue 7 */
   RETENTION_UNCONFIRMED_DAYS: integer(1, 3650).default(7),
@@ -296,6 +301,20 @@ export function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
+/** TRUST_PROXY as Express's `trust proxy` setting takes it. */
+export function trustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined) return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
+}
+
+/** Unset, `false` and `0` alike: every request's address is the socket's, a proxy's if one is in front. */
+export const trustsNoProxy = (value: string | undefined) => {
+  const trust = trustProxy(value);
+  return trust === false || trust === 0;
+};
+
 /**
  * Settings that start but work against the people they serve, said at start so an operator sees
  * them before the first email does: the process runs either way. `web`: the process serves pages
@@ -310,8 +329,8 @@ export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | '
   // Appeal serves no TLS itself, so a public https address is a proxy's (or a tunnel's), and
   // without trust every visitor is that proxy's one address: the 21st signer in ten minutes,
   // anyone's, is turned away, and anyone can block the console's sign-in for all.
-  if (web && config.trustProxy === undefined && url.protocol === 'https:' && !isLoopback(url.hostname)) {
-    warnings.push('PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY is not set: every visitor counts as the proxy\'s address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
+  if (web && trustsNoProxy(config.trustProxy) && url.protocol === 'https:' && !isLoopback(url.hostname)) {
+    warnings.push('PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY trusts no proxy: every visitor counts as the proxy\'s address and all share one per-IP limit. Set TRUST_PROXY to the number of proxies in front (1) or their addresses (loopback)');
   }
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');

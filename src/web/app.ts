@@ -1,6 +1,7 @@
 import express from 'express';
 import helmet from 'helmet';
 import type { AppContext } from '../context.ts';
+import { trustProxy, trustsNoProxy } from '../config.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
 import { refuseUnreadBody } from './middleware/unread-body.ts';
@@ -16,13 +17,6 @@ import { staticFiles } from './static-files.ts';
 
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
-
-export function trustProxy(value: string | undefined): boolean | number | string {
-  if (value === undefined) return false;
-  if (/^\d+$/.test(value)) return Number(value);
-  if (value === 'true' || value === 'false') return value === 'true';
-  return value;
-}
 
 /**
  * Says once that a request came through a proxy TRUST_PROXY does not name: every client behind it
@@ -48,7 +42,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   // of its own (nginx's default), and an Origin naming PUBLIC_URL is this site's all the same.
   app.set('public host', new URL(ctx.config.publicUrl).host);
   app.disable('x-powered-by');
-  if (trustProxy(ctx.config.trustProxy) === false) app.use(untrustedProxyWarning(ctx.log));
+  if (trustsNoProxy(ctx.config.trustProxy)) app.use(untrustedProxyWarning(ctx.log));
   app.use(
     helmet({
       contentSecurityPolicy: {

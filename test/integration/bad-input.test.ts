@@ -702,6 +702,15 @@ describe('the per-IP limit', () => {
     });
   });
 
+  describe('with TRUST_PROXY=0, which trusts no proxy either', () => {
+    const t = limited({ TRUST_PROXY: '0' });
+
+    it('says once that a request came through a proxy nothing trusts', async () => {
+      for (const ip of ['203.0.113.1', '203.0.113.2']) expect((await t.post(ip)).status).toBe(400);
+      expect(t.warnings.filter((w) => w.includes('X-Forwarded-For, but TRUST_PROXY trusts no proxy'))).toHaveLength(1);
+    });
+  });
+
   describe('with TRUST_PROXY=loopback', () => {
     const t = limited({ TRUST_PROXY: 'loopback' });
 

@@ -4,8 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import express from 'express';
-import { ConfigError, configWarnings, loadConfig, parseMailbox } from '../../src/config.ts';
-import { trustProxy } from '../../src/web/app.ts';
+import { ConfigError, configWarnings, loadConfig, parseMailbox, trustProxy } from '../../src/config.ts';
 
 /** A real RSA key: the DKIM key is read and checked with the config. */
 const KEY_FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-config-')), 'dkim.pem');
@@ -85,7 +84,7 @@ describe('loading config from the environment', () => {
     // message that named nothing, after the database was opened.
     ['REDIS_URL', 'bogus'], ['REDIS_URL', '127.0.0.1:6379'], ['TRUST_PROXY', '10.0.0.0/99'], ['TRUST_PROXY', '1.2.3.4/255.0.255.0'],
     ['TRUST_PROXY', 'fe80::/ffff::'], ['TRUST_PROXY', '1.2.3.4/0'], ['TRUST_PROXY', '::/0'], ['TRUST_PROXY', '10.0.0.1/0.0.0.0'],
-    ['TRUST_PROXY', '10.1/8'], ['TRUST_PROXY', '1.2.3/24'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
+    ['TRUST_PROXY', '10.1/8'], ['TRUST_PROXY', '1.2.3/24'], ['TRUST_PROXY', '1,2'], ['TRUST_PROXY', 'loopback, 1'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
     ['DATA_DIR', `/tmp/${'x'.repeat(100)}`],
     // These started and then broke every link or every DKIM signature without a word.
     ['PUBLIC_URL', 'https://appeal.example/?a=b#frag'], ['PUBLIC_URL', 'https://appeal.example/x?'], ['PUBLIC_URL', 'https://user:pw@appeal.example'],
@@ -135,6 +134,8 @@ describe('loading config from the environment', () => {
       // As Express reads it when the web app starts (it compiles the value at once).
       expect(() => express().set('trust proxy', trustProxy(value))).not.toThrow();
     }
+    // A hop count typed with a space is still a hop count, not the address 0.0.0.1.
+    expect(trustProxy(loadConfig({ TRUST_PROXY: ' 1 ' }).trustProxy)).toBe(1);
   });
 });
 
@@ -182,7 +183,9 @@ describe('warnings at start', () => {
   });
 
   it('names TRUST_PROXY when a public https PUBLIC_URL says a proxy is in front and nothing trusts it', () => {
-    expect(warned({ PUBLIC_URL: 'https://appeal.example' })).toEqual([expect.stringMatching(/^PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY is not set/)]);
+    expect(warned({ PUBLIC_URL: 'https://appeal.example' })).toEqual([expect.stringMatching(/^PUBLIC_URL is https, so a proxy is in front, but TRUST_PROXY trusts no proxy/)]);
+    // 0 and false are Express's words for no trust, as unset is.
+    for (const value of ['0', 'false']) expect(warned({ PUBLIC_URL: 'https://appeal.example', TRUST_PROXY: value })).toHaveLength(1);
     expect(warned({ PUBLIC_URL: 'https://appeal.example', TRUST_PROXY: 'loopback' })).toEqual([]);
     expect(warned({ PUBLIC_URL: 'https://localhost:3443' })).toEqual([]);
     // A worker serves no pages and counts no visitors.
