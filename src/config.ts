@@ -297,9 +297,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
 
 /** A host name or address that only this machine reaches. */
 export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
+  const h = unbracket(host);
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
+
+/**
+ * A URL's host as a socket connects to it: `new URL('redis://[::1]').hostname` keeps the IPv6
+ * brackets, which ioredis and nodemailer would look up as a name (ENOTFOUND).
+ */
+export const unbracket = (hostname: string) => hostname.replace(/^\[(.*)\]$/, '$1');
 
 /** TRUST_PROXY as Express's `trust proxy` setting takes it. */
 export function trustProxy(value: string | undefined): boolean | number | string {

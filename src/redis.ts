@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { makeDataDir, type Config } from './config.ts';
+import { makeDataDir, unbracket, type Config } from './config.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
@@ -51,7 +51,7 @@ const refusedLogin = (host: string, reply: string) =>
 function optionsFromUrl(url: string): RedisOptions {
   const u = new URL(url);
   return {
-    host: u.hostname,
+    host: unbracket(u.hostname),
     port: Number(u.port || 6379),
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { isLoopback, makeDataDir, type Config } from '../config.ts';
+import { isLoopback, makeDataDir, unbracket, type Config } from '../config.ts';
 import { domainOf } from './address.ts';
 
 export type Message = Mail.Options;
@@ -57,7 +57,7 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
   return {
     pool: true,
     name,
-    host: u.hostname,
+    host: unbracket(u.hostname),
     port: Number(u.port || (secure ? 465 : 587)),
     secure,
     auth,

@@ -78,6 +78,22 @@ describe('a REDIS_URL whose server refuses the connection', () => {
     await expect(connectRedis({ redisUrl: url.toString(), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: .* answered but refused the connection: ERR DB index is out of range/);
   });
 
+  it('connects to a Redis named by an IPv6 address, brackets and all', async () => {
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '::1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      let redis: Awaited<ReturnType<typeof connectRedis>> | undefined;
+      for (let i = 0; i < 100 && !redis; i++) {
+        redis = await connectRedis({ redisUrl: `redis://[::1]:${port}`, dataDir: os.tmpdir() }).catch(() => undefined);
+        if (!redis) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(redis).toBeDefined();
+      await redis!.close();
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
   it('says a Redis refused the login, not that nothing answers, for a wrong or missing password', async () => {
     const port = await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-one'], { stdio: 'ignore' });

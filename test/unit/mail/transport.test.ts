@@ -62,6 +62,22 @@ describe('classifying what a real SMTP server answers', () => {
     }
   });
 
+  it('reaches a relay named by an IPv6 address, brackets and all', async () => {
+    const received: string[] = [];
+    const relay = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData(stream, _session, cb) {
+      stream.on('data', (c: Buffer) => received.push(c.toString()));
+      stream.on('end', () => cb());
+    } });
+    await new Promise<void>((resolve) => relay.listen(0, '::1', resolve));
+    try {
+      const { port } = (relay as unknown as { server: net.Server }).server.address() as net.AddressInfo;
+      expect(await sendWith({}, `smtp://[::1]:${port}`)).toBeUndefined();
+      expect(received.join('')).toContain('Subject: About Aigerim');
+    } finally {
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+  });
+
   it('opens one pooled connection per job slot (WORKER_CONCURRENCY), no more', async () => {
     const sessions = new Set<string>();
     sink.behavior = { onMailFrom: (_address, session) => void sessions.add(session.id) };
