@@ -201,13 +201,16 @@ async function importEmbeddedCommand(config: Config): Promise<CommandReply> {
   } finally {
     await target.close();
   }
-  fs.renameSync(source, `${source}.imported`);
+  // Not pglite.imported if an earlier import left one (the app then started afresh without DATABASE_URL).
+  let kept = `${source}.imported`;
+  for (let n = 2; fs.existsSync(kept); n++) kept = `${source}.imported-${n}`;
+  fs.renameSync(source, kept);
   const rows = counts.reduce((sum, c) => sum + c.rows, 0);
   return {
     code: 0,
     stdout:
       `copied ${rows} ${rows === 1 ? 'row' : 'rows'} into the database at DATABASE_URL: ${counts.filter((c) => c.rows > 0).map((c) => `${c.table} ${c.rows}`).join(', ') || 'none'}\n` +
-      `${source} is now ${source}.imported: kept, no longer used\n` +
+      `${source} is now ${kept}: kept, no longer used\n` +
       `start every process with this DATABASE_URL, the same QUEUE_PREFIX and the same secret (SESSION_SECRET, or ${path.resolve(config.dataDir, 'secret')})\n`,
     stderr: '',
   };

@@ -171,17 +171,27 @@ export async function openEmbedded(
   };
 }
 
+/** The longest request the command socket reads. */
+const MAX_COMMAND_LENGTH = 64 * 1024;
+
 function serveCommand(socket: net.Socket, db: Db, commands: CommandRunner, log: Logger): void {
   let input = '';
   socket.setEncoding('utf8');
   socket.on('error', () => {});
   socket.on('data', async (chunk: string) => {
     input += chunk;
-    if (!input.includes('\n') || input.length > 64 * 1024) return;
+    const end = input.indexOf('\n');
+    if (end === -1 && input.length <= MAX_COMMAND_LENGTH) return;
+    socket.removeAllListeners('data');
+    // No command is this long (a password is at most 200 characters): said, rather than waited on.
+    if (end === -1 || end > MAX_COMMAND_LENGTH) {
+      socket.end(JSON.stringify({ code: 1, stdout: '', stderr: 'appeal: the command is too long\n' } satisfies CommandReply) + '\n');
+      return;
+    }
     socket.pause();
     let reply: CommandReply;
     try {
-      reply = await commands(db, JSON.parse(input.slice(0, input.indexOf('\n'))) as CommandRequest);
+      reply = await commands(db, JSON.parse(input.slice(0, end)) as CommandRequest);
     } catch (err) {
       log.warn({ err }, 'cli command over the socket failed');
       reply = { code: 1, stdout: '', stderr: `appeal: ${(err as Error).message}\n` };

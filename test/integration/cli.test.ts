@@ -358,12 +358,16 @@ describe('the cli moving the embedded database to PostgreSQL (import-embedded)',
     const before = { all: await everyRow(source), next: (await source.query<{ id: string }>(`SELECT last_value::text AS id FROM pg_sequences WHERE sequencename = 'signatures_id_seq'`)).rows[0]!.id };
     await source.close();
 
+    // What an earlier import put aside (the app then started afresh without DATABASE_URL): kept too.
+    fs.mkdirSync(path.join(dataDir, 'pglite.imported'));
+    fs.writeFileSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'), 'earlier');
     const moved = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.stdout).toMatch(/^copied \d+ rows into the database at DATABASE_URL: .*organizers 1.*signatures 1/);
-    expect(moved.stdout).toContain(`${path.join(dataDir, 'pglite')} is now ${path.join(dataDir, 'pglite')}.imported`);
+    expect(moved.stdout).toContain(`${path.join(dataDir, 'pglite')} is now ${path.join(dataDir, 'pglite')}.imported-2: kept`);
     expect(fs.existsSync(path.join(dataDir, 'pglite'))).toBe(false);
-    expect(fs.existsSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'))).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, 'pglite.imported-2', 'PG_VERSION'))).toBe(true);
+    expect(fs.readFileSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'), 'utf8')).toBe('earlier');
 
     expect(await everyRow(target.db)).toEqual(before.all);
     const { rows: [next] } = await target.db.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence('signatures', 'id'))::text AS id`);

@@ -4,7 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { COMMAND_SOCKET, embeddedHolder, HolderGoneError, sendCommand } from '../../src/db/embedded.ts';
+import { COMMAND_SOCKET, embeddedHolder, HolderGoneError, openEmbedded, sendCommand } from '../../src/db/embedded.ts';
+import { createLog } from '../../src/log.ts';
 
 const thisBoot = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
@@ -62,4 +63,19 @@ describe('a command for the holder of the embedded database', () => {
     setTimeout(() => leaving.kill('SIGKILL'), 500);
     await expect(answered).rejects.toBeInstanceOf(HolderGoneError);
   });
+});
+
+describe('the command socket of the app holding the embedded database', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-socket-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('answers a request too long to be a command with an error, rather than leave the cli waiting', async () => {
+    const holder = await openEmbedded(dataDir, createLog('silent'), async (_db, request) => ({ code: 0, stdout: `${request.argv.join(' ')}\n`, stderr: '' }));
+    try {
+      expect(await sendCommand(dataDir, { argv: ['organizer:add', 'a@appeal.test'], stdin: 'pw\n' })).toEqual({ code: 0, stdout: 'organizer:add a@appeal.test\n', stderr: '' });
+      expect(await sendCommand(dataDir, { argv: ['organizer:add', 'a@appeal.test'], stdin: 'x'.repeat(70_000) })).toEqual({ code: 1, stdout: '', stderr: 'appeal: the command is too long\n' });
+    } finally {
+      await holder.close();
+    }
+  }, 60_000);
 });
