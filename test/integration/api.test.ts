@@ -182,6 +182,15 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await root.json()).toMatchObject({ error: { code: 'not_found' } });
   });
 
+  it('answers an address it has no endpoint at with 404, whatever the body: no form parser reads it', async () => {
+    const bodies: [string, string][] = [['application/json', `{"a":"${'x'.repeat(40_000)}"}`], ['application/json', '{"a":'], ['text/plain', 'hello']];
+    for (const [type, body] of bodies) {
+      const res = await fetch(`${base}/api/v1/campaign`, { method: 'POST', headers: { 'content-type': type }, body });
+      expect(res.status, `${type} ${body.slice(0, 10)}`).toBe(404);
+      expect(await res.json()).toMatchObject({ error: { code: 'not_found' } });
+    }
+  });
+
   it('answers 409 to launching a campaign, or posting an update, of a case kept unpublished', async () => {
     const caseSlug = uniq('quiet');
     await createCase(ctx.db, { slug: caseSlug, personName: 'Quiet Person', summary: 'Being prepared.', status: 'detained' }, { published: false });

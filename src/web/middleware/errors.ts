@@ -120,14 +120,19 @@ export function mapError(err: unknown): Mapped | undefined {
   return undefined;
 }
 
-const byPath = (req: Request) => req.path === '/api' || req.path.startsWith('/api/') || req.path.endsWith('.json');
+/** The path from the site's root: inside a router mounted at /api/v1, `req.path` is what follows it. */
+const fullPath = (req: Request) => req.baseUrl + req.path;
+const byPath = (req: Request) => {
+  const p = fullPath(req);
+  return p === '/api' || p.startsWith('/api/') || p.endsWith('.json');
+};
 
 export function wantsJson(req: Request): boolean {
   return byPath(req) || (!req.accepts('html') && !!req.accepts('json'));
 }
 
 export function sendError(res: Response, req: Request, views: Views, m: Mapped): void {
-  if (m.status === 401 && req.path.startsWith('/api/')) res.set('WWW-Authenticate', 'Bearer');
+  if (m.status === 401 && fullPath(req).startsWith('/api/')) res.set('WWW-Authenticate', 'Bearer');
   // Chosen by what the client accepts: a cache that keeps a 404 must not give a browser the JSON.
   if (!byPath(req)) res.vary('Accept');
   if (wantsJson(req)) {

@@ -16,6 +16,7 @@ import { publicCors } from '../middleware/cors.ts';
 import { utf8Json } from '../middleware/utf8.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
+import { sendError } from '../middleware/errors.ts';
 import { sendCsv } from '../../csv.ts';
 import { parseInput, refuseUnknownFields } from '../../validation.ts';
 import { caseInput } from '../../cases/types.ts';
@@ -210,5 +211,8 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
   });
 
   answerOtherMethods(router);
+  // Here, not after the site's own form parsers: an address with a typo gets the API's 404,
+  // whatever its body, and no body is read without a token.
+  router.use((req, res) => sendError(res, req, ctx.views, { status: 404, code: 'not_found', title: 'Not found', message: 'There is no API endpoint at this address.' }));
   return router;
 }
