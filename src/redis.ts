@@ -142,7 +142,9 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
   }
   await fs.writeFile(ownerFile, String(process.pid));
   const stop = async () => {
-    if (child.exitCode !== null) return;
+    // Gone already: by its own exit, or by a signal (the OOM killer, kill -9, a crash), which
+    // leaves exitCode null; its 'exit' has been and will not come again.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await exited;

@@ -46,6 +46,16 @@ describe('the redis-server started under DATA_DIR', () => {
     await first.stop?.();
   });
 
+  it('is stopped at once when it was killed meanwhile (the OOM killer, kill -9), so a shutdown goes on to close the database', async () => {
+    const started = await spawnRedis(dataDir);
+    execFileSync('pkill', ['-KILL', '-f', socket]);
+    while (serversOn(socket) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = await Promise.race([started.stop!().then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 3000, 'still waiting'))]);
+    expect(stopped).toBe('stopped');
+    fs.rmSync(socket, { force: true });
+  });
+
   it('is left running by the process that took it over while another process still uses it', async () => {
     const first = await spawnRedis(dataDir);
     fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
