@@ -273,7 +273,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   let prefixClaim;
   try {
     // Only the all-in-one process may start a Redis of its own, as only it may hold the embedded database.
-    redis = await connectRedis(config, { spawn: opts.allowEmbedded });
+    redis = await connectRedis(config, { spawn: opts.allowEmbedded, log });
   } catch (err) {
     await database.close();
     throw err;

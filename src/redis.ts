@@ -1,13 +1,16 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import { makeDataDir, unbracket, type Config } from './config.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
 const READY_WAIT_MS = 10_000;
+/** How long after the redis-server under DATA_DIR stopped it is started again. */
+const RESTART_DELAY_MS = 1000;
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
@@ -113,7 +116,7 @@ async function stopAdoptedRedis(options: RedisOptions, ownerFile: string): Promi
  * over (and stopped at exit) when that process died without stopping it, so a killed start never
  * leaves a second server on the same files.
  */
-export async function spawnRedis(dataDir: string): Promise<Spawned> {
+export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): Promise<Spawned> {
   const dir = path.join(dataDir, 'redis');
   makeDataDir(dir);
   const socket = path.join(dir, 'redis.sock');
@@ -124,12 +127,14 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
     await fs.writeFile(ownerFile, String(process.pid));
     return { options, stop: () => stopAdoptedRedis(options, ownerFile) };
   }
-  const child = spawn(
-    'redis-server',
-    ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
-      '--save', '', '--maxmemory-policy', 'noeviction'],
-    { stdio: 'ignore' },
-  );
+  const start = () =>
+    spawn(
+      'redis-server',
+      ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
+        '--save', '', '--maxmemory-policy', 'noeviction'],
+      { stdio: 'ignore' },
+    );
+  let child = start();
   const spawned = await new Promise<boolean>((resolve) => {
     child.once('error', () => resolve(false));
     child.once('spawn', () => resolve(true));
@@ -141,7 +146,23 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
     );
   }
   await fs.writeFile(ownerFile, String(process.pid));
+  let stopping = false;
+  // Nothing else would start it again if it died (the OOM killer, a crash): every letter would
+  // wait until the app was restarted. Started again a second later, it reads back its AOF.
+  const keepRunning = (server: ChildProcess) =>
+    server.once('exit', (code, signal) => {
+      if (stopping) return;
+      log?.error({ code, signal }, 'the redis-server under DATA_DIR stopped: starting it again in a second');
+      setTimeout(() => {
+        if (stopping) return;
+        child = start();
+        child.on('error', () => {});
+        keepRunning(child);
+      }, RESTART_DELAY_MS).unref();
+    });
+  keepRunning(child);
   const stop = async () => {
+    stopping = true;
     // Gone already: by its own exit, or by a signal (the OOM killer, kill -9, a crash), which
     // leaves exitCode null; its 'exit' has been and will not come again.
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -165,7 +186,7 @@ export async function spawnRedis(dataDir: string): Promise<Spawned> {
  */
 export async function connectRedis(
   config: Pick<Config, 'redisUrl' | 'dataDir'>,
-  opts: { spawn?: boolean; /** Where an unset REDIS_URL looks first (tests point it at nothing). */ defaultUrl?: string } = {},
+  opts: { spawn?: boolean; /** Where an unset REDIS_URL looks first (tests point it at nothing). */ defaultUrl?: string; log?: Pick<Logger, 'error'> } = {},
 ): Promise<RedisHandle> {
   const defaultUrl = opts.defaultUrl ?? DEFAULT_URL;
   let options: RedisOptions;
@@ -180,7 +201,7 @@ export async function connectRedis(
     options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {
     // Also when one on the default address wants a password: it is someone else's.
-    ({ options, stop } = await spawnRedis(config.dataDir));
+    ({ options, stop } = await spawnRedis(config.dataDir, opts.log));
   } else if (found.refused) {
     throw refusedLogin(new URL(defaultUrl).host, found.refused);
   } else {

@@ -56,6 +56,33 @@ describe('the redis-server started under DATA_DIR', () => {
     fs.rmSync(socket, { force: true });
   });
 
+  it('is started again when it dies while its process runs, and what it held is still there', async () => {
+    const said: unknown[] = [];
+    const started = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) });
+    const conn = new Redis({ path: socket });
+    conn.on('error', () => {});
+    try {
+      await conn.set('kept', 'yes');
+      // Written to the AOF within a second (appendfsync everysec); then killed as the OOM killer would.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      execFileSync('pkill', ['-KILL', '-f', socket]);
+      let back = 'no answer';
+      for (let i = 0; i < 100 && back !== 'PONG'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (said.length > 0) back = await ping(socket);
+      }
+      expect(back).toBe('PONG');
+      expect(said).toEqual([{ code: null, signal: 'SIGKILL' }]);
+      // The connection the app holds carries on by itself.
+      expect(await conn.get('kept')).toBe('yes');
+    } finally {
+      conn.disconnect();
+      await started.stop!();
+    }
+    expect(await ping(socket)).toBe('no answer');
+    expect(serversOn(socket)).toBe(0);
+  });
+
   it('is left running by the process that took it over while another process still uses it', async () => {
     const first = await spawnRedis(dataDir);
     fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
