@@ -1,4 +1,6 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { ErrorCode, Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { Logger } from 'pino';
+import { throttledErrorLog } from './log.ts';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /** Queue names. A processor for each lives in workers/. */
@@ -10,6 +12,20 @@ export const QUEUES = {
   /** One job per case update: pages through subscribers and creates alert deliveries. */
   fanout: 'fanout',
 } as const;
+
+/** BullMQ's codes for a job, or its lock, that Redis no longer holds when a worker finishes it. */
+const JOB_GONE: ReadonlySet<unknown> = new Set([ErrorCode.JobNotExist, ErrorCode.JobLockNotExist]);
+
+/**
+ * A BullMQ worker's 'error' listener. A job gone from Redis when the worker finishes it (Redis
+ * restarted empty, or flushed) is no error of the letter's: what became of it is in its row, and
+ * the sweeper adds again what still waits. Logged as an error, it read like a letter lost.
+ */
+export function workerErrorLog(log: Pick<Logger, 'error' | 'warn'>, worker: string): (err: Error) => void {
+  const other = throttledErrorLog(log, `${worker} worker error`);
+  const gone = throttledErrorLog(log, `Redis no longer holds a job the ${worker} worker finished (restarted empty?): the database says what became of it, and the sweeper adds again what still waits`, 30_000, 'warn');
+  return (err) => (JOB_GONE.has((err as { code?: unknown }).code) ? gone : other)(err);
+}
 
 export interface SendJob {
   deliveryId: number;

@@ -1,8 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { fanOutCaseUpdate, resumeFanouts } from '../src/alerts/service.ts';
-import { QUEUES, type FanoutJob } from '../src/queues.ts';
-import { throttledErrorLog } from '../src/log.ts';
+import { QUEUES, workerErrorLog, type FanoutJob } from '../src/queues.ts';
 
 // A fan-out is a loop of short pages: one at a time per process is plenty, and it keeps the
 // send workers' share of the database.
@@ -37,7 +36,7 @@ export function createFanoutWorker(ctx: AppContext) {
       maxStalledCount: MAX_STALLED,
     },
   );
-  worker.on('error', throttledErrorLog(ctx.log, 'fanout worker error'));
+  worker.on('error', workerErrorLog(ctx.log, 'fanout'));
   worker.on('failed', (job, err) => ctx.log.error({ caseUpdateId: job?.data.caseUpdateId, err: err.message }, 'fan-out failed'));
   return worker;
 }

@@ -5,8 +5,7 @@ import { purgeExpired, tidyEmbedded } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
 import { sendOptinAgain } from '../src/subscribers/service.ts';
-import { QUEUES, type MaintenanceJob, type Queues } from '../src/queues.ts';
-import { throttledErrorLog } from '../src/log.ts';
+import { QUEUES, workerErrorLog, type MaintenanceJob, type Queues } from '../src/queues.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
 /** How soon an opt-in-again job looks again while the email before it is still being sent. */
@@ -86,7 +85,7 @@ export function createMaintenanceWorker(ctx: AppContext) {
     },
     { connection: ctx.redis.options as ConnectionOptions, prefix: ctx.config.queuePrefix, concurrency: 1 },
   );
-  worker.on('error', throttledErrorLog(ctx.log, 'maintenance worker error'));
+  worker.on('error', workerErrorLog(ctx.log, 'maintenance'));
   worker.on('failed', (job, err) => ctx.log.error({ task: job?.data.task, err: err.message }, 'maintenance job failed'));
   return worker;
 }

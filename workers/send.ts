@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '../src/deliveries/send.ts';
 import type { Composers } from '../src/deliveries/types.ts';
-import { QUEUES, type SendJob } from '../src/queues.ts';
+import { QUEUES, workerErrorLog, type SendJob } from '../src/queues.ts';
 import { throttledErrorLog } from '../src/log.ts';
 
 // A dead worker's jobs come back after the lock lapses; short enough that a crash costs
@@ -44,7 +44,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
       settings: { backoffStrategy: sendBackoff },
     },
   );
-  worker.on('error', throttledErrorLog(ctx.log, 'send worker error'));
+  worker.on('error', workerErrorLog(ctx.log, 'send'));
   // A relay that cannot be reached or refuses the login holds every letter; one retry at info
   // level a letter would not say so.
   const relayTrouble = throttledErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');

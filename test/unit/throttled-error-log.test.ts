@@ -21,3 +21,20 @@ describe('an error log that repeats nothing', () => {
     expect(lines[2]!.obj).toMatchObject({ alikeLeftOut: 4 });
   });
 });
+
+describe("a BullMQ worker's error log", () => {
+  it('tells a job Redis lost (restarted empty) from an error, as a warning that says where to look', async () => {
+    const { ErrorCode } = await import('bullmq');
+    const { workerErrorLog } = await import('../../src/queues.ts');
+    const lines: { level: string; msg: string }[] = [];
+    const push = (level: string) => (_obj: unknown, msg: string) => void lines.push({ level, msg });
+    const onError = workerErrorLog({ error: push('error'), warn: push('warn') } as never, 'send');
+    // As BullMQ raises them (finishedErrors): the code on the error, the message naming the job.
+    onError(Object.assign(new Error('Missing key for job d-17. moveToFinished'), { code: ErrorCode.JobNotExist }));
+    onError(Object.assign(new Error('Missing lock for job d-18. moveToFinished'), { code: ErrorCode.JobLockNotExist }));
+    onError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }));
+    expect(lines.map((l) => l.level)).toEqual(['warn', 'warn', 'error']);
+    expect(lines[0]!.msg).toMatch(/^Redis no longer holds a job the send worker finished \(restarted empty\?\): the database says what became of it/);
+    expect(lines[2]!.msg).toBe('send worker error');
+  });
+});
