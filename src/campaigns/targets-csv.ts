@@ -91,14 +91,34 @@ interface CsvRecord {
   raw: string;
 }
 
+/** A cell that is an address and nothing more: one a row read with the right separator has. */
+const ADDRESS_ALONE = /^[^\s@,;"]+@[^\s@,;"]+\.[^\s@,;"]+$/;
+const CANDIDATE_SEPARATORS = [',', ';', '\t'] as const;
+
 /**
- * The separator the file's first line uses most: a comma, or the semicolon of Excel in Russian,
- * Kazakh or German settings (whose cells may hold commas: "District Court, Zharkent"), or a tab.
+ * The separator the file uses: a comma, the semicolon of Excel in Russian, Kazakh or German
+ * settings (which leaves a cell's commas unquoted: "District Court, Zharkent"), or a tab. The one
+ * that reads the first lines into rows with an address alone in a cell (or the header's email
+ * column) wins; failing that, the one the first line holds most of, outside quotes.
  */
 function guessDelimiter(text: string): string {
-  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/).find((l) => l.trim()) ?? '';
-  const count = (c: string) => first.split(c).length - 1;
-  return [',', ';', '\t'].reduce((best, c) => (count(c) > count(best) ? c : best));
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/).filter((l) => l.trim()).slice(0, 20);
+  const rowsRead = (delimiter: string) => {
+    try {
+      const records = parse(lines.join('\n'), { delimiter, relax_quotes: true, relax_column_count: true, trim: true }) as string[][];
+      return records.filter((r) => r.some((cell) => ADDRESS_ALONE.test(cell) || HEADER_NAMES[headerKey(cell)] === 'email')).length;
+    } catch {
+      return 0;
+    }
+  };
+  const unquoted = (lines[0] ?? '').replace(/"[^"]*"/g, '');
+  const count = (c: string) => unquoted.split(c).length - 1;
+  const score = new Map(CANDIDATE_SEPARATORS.map((c) => [c, [rowsRead(c), count(c)] as const]));
+  return CANDIDATE_SEPARATORS.reduce((best, c) => {
+    const [rows, seen] = score.get(c)!;
+    const [bestRows, bestSeen] = score.get(best)!;
+    return rows > bestRows || (rows === bestRows && seen > bestSeen) ? c : best;
+  });
 }
 
 /**

@@ -16,6 +16,22 @@ describe('reading targets from CSV', () => {
     expect(tabs.rows[0]!.target).toMatchObject({ name: 'Judge One', email: 'judge@court.example' });
   });
 
+  it('reads semicolons or tabs in a file without a header whose first row has as many commas, quoted or not', () => {
+    for (const first of ['District Court, Zharkent;Judge, Criminal Division;court@example.org', '"District Court, Zharkent";"Judge, Criminal Division";court@example.org']) {
+      const csv = parseTargetsCsv(`${first}\nMinistry;Minister;min@example.org\n`);
+      expect(csv.valid, first).toBe(true);
+      expect(csv.rows.map((r) => r.target)).toEqual([
+        expect.objectContaining({ name: 'District Court, Zharkent', title: 'Judge, Criminal Division', email: 'court@example.org' }),
+        expect.objectContaining({ name: 'Ministry', title: 'Minister', email: 'min@example.org' }),
+      ]);
+    }
+    const tabs = parseTargetsCsv('Court, Zharkent\tJudge, Division\tcourt@example.org\n');
+    expect(tabs.rows[0]!.target).toMatchObject({ name: 'Court, Zharkent', title: 'Judge, Division', email: 'court@example.org' });
+    // And a comma file whose cells hold semicolons stays a comma file.
+    const commas = parseTargetsCsv('Court; Zharkent,Judge; Division,court@example.org\n');
+    expect(commas.rows[0]!.target).toMatchObject({ name: 'Court; Zharkent', email: 'court@example.org' });
+  });
+
   it('names the line a row starts on, also after a quoted value that spans lines', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,"Judge of the\ndistrict\ncourt",a@court.example\nNo Address,,\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
