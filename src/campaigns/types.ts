@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { line, nullAsAbsent, prose, slug } from '../cases/types.ts';
+import { line, newSlug, nullAsAbsent, prose, slug } from '../cases/types.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { DISCLOSE_LEVELS, LETTER_MAX_LENGTH, type Disclose } from './letter-template.ts';
 
@@ -120,7 +120,7 @@ export const targetInput = z.object({
 });
 
 export const campaignInput = z.object({
-  slug,
+  slug: newSlug,
   caseSlug: z.string().trim().min(1, 'choose the case this campaign is about').pipe(slug),
   title: line(200).pipe(z.string().min(1, 'is required')),
   summary: nullAsAbsent(prose(20_000).optional().default('')),

@@ -31,6 +31,12 @@ export const slug = z
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
 
 /**
+ * A slug for a new case or campaign: not a word the console's own pages take in its place
+ * (/admin/campaigns/new is the form for a new one), which would leave it without a page.
+ */
+export const newSlug = slug.refine((s) => s !== 'new', 'is the address of the console\'s form for a new one: choose another');
+
+/**
  * Blank at either end: white space, and characters that show nothing (zero-width spaces and
  * joiners, the byte-order mark, Hangul and Braille blanks). A name of only these would pass a
  * plain trim and sign a letter as nobody.
@@ -106,7 +112,7 @@ export const caseStatus = z
   .pipe(z.enum(CASE_STATUSES, { message: `must be one of: ${CASE_STATUSES.join(', ')}` }));
 
 export const caseInput = z.object({
-  slug,
+  slug: newSlug,
   personName: line(200).pipe(z.string().min(1, 'is required')),
   summary: prose(20_000).pipe(z.string().min(1, 'is required')),
   status: caseStatus,

@@ -60,6 +60,13 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const again = await api('/cases', { slug: caseSlug, personName: 'Other', summary: 'Other.', status: 'detained' });
     expect(again.status).toBe(409);
     expect(await again.json()).toEqual({ error: { code: 'slug_taken', message: expect.stringContaining(caseSlug), fields: { slug: expect.stringContaining('taken') } } });
+    // "new" is the console's form for a new one (/admin/cases/new): a case by that name would have no page there.
+    const reserved = await api('/cases', { slug: 'new', personName: 'Other', summary: 'Other.', status: 'detained' });
+    expect(reserved.status).toBe(422);
+    expect((await reserved.json()).error.fields).toEqual({ slug: expect.stringContaining("console's form for a new one") });
+    const reservedCampaign = await api('/campaigns', { ...campaignBody(caseSlug), slug: 'new' });
+    expect(reservedCampaign.status).toBe(422);
+    expect((await reservedCampaign.json()).error.fields).toEqual({ slug: expect.stringContaining("console's form for a new one") });
 
     const body = campaignBody(caseSlug);
     const res = await api('/campaigns', body);
