@@ -241,7 +241,7 @@ export async function countWaitingForDigest(db: Queryable, campaignId: number): 
 }
 
 /** Holds the campaign's row until the transaction ends: its targets change one change at a time. */
-export async function lockCampaign(db: Queryable, campaignId: number): Promise<Pick<Campaign, 'status'>> {
-  const { rows } = await db.query<Pick<Campaign, 'status'>>('SELECT status FROM campaigns WHERE id = $1 FOR UPDATE', [campaignId]);
+export async function lockCampaign(db: Queryable, campaignId: number): Promise<Pick<Campaign, 'status' | 'case_id'>> {
+  const { rows } = await db.query<Pick<Campaign, 'status' | 'case_id'>>('SELECT status, case_id FROM campaigns WHERE id = $1 FOR UPDATE', [campaignId]);
   return rows[0]!;
 }

@@ -287,8 +287,13 @@ export async function changeCampaignStatus(db: Db, slug: string, action: keyof t
   const done = action === 'launch' && campaign.status === 'paused' ? 'resume' : action;
   if (campaign.status === to) return { campaign, changed: false, done };
   // A live campaign shows its case: one the organizers keep unpublished stays so until they say.
+  // The case is read under the campaign's lock, as a save of the draft takes it: a save that
+  // moved the draft to another case meanwhile has committed by then, and that case is held.
   const moved = action === 'launch'
-    ? await db.transaction((tx) => whilePublished(tx, campaign.case_id, 'launch the campaign', () => q.setCampaignStatus(tx, campaign.id, to, from)))
+    ? await db.transaction(async (tx) => {
+        const { case_id } = await q.lockCampaign(tx, campaign.id);
+        return whilePublished(tx, case_id, 'launch the campaign', () => q.setCampaignStatus(tx, campaign.id, to, from));
+      })
     : await q.setCampaignStatus(db, campaign.id, to, from);
   if (moved) return { campaign: moved, changed: true, done };
   // Moved meanwhile by someone else: to where this call wanted, or somewhere it cannot go from.

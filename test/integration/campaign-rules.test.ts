@@ -151,6 +151,25 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(await caseOf(signed.slug)).toBe(signed.caseSlug);
   });
 
+  it('launches a draft only on a published case, also when a save moved it to an unpublished one as the launch began', async () => {
+    const hidden = uniq('hidden');
+    await createCase(ctx.db, { slug: hidden, personName: 'Hidden Person Name', summary: 'Not yet agreed with the family.', status: 'detained' }, { published: false });
+    const draft = await createLiveCampaign(ctx.db, {}, 'draft');
+    const campaign = await getCampaign(ctx.db, draft.slug);
+    // The save holds the draft, as updateCampaignDetails does, while the launch (which read the
+    // campaign before it) waits for the row.
+    const launched = await whileHeld(
+      ctx.db,
+      async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [campaign.id]);
+        await tx.query('UPDATE campaigns SET case_id = (SELECT id FROM cases WHERE slug = $2) WHERE id = $1', [campaign.id, hidden]);
+      },
+      () => changeCampaignStatus(ctx.db, draft.slug, 'launch'),
+    );
+    expect(launched).toMatchObject({ status: 'rejected', reason: { code: 'case_unpublished' } });
+    expect((await getCampaign(ctx.db, draft.slug)).status).toBe('draft');
+  });
+
   it('moves a launched campaign only to a published case, since it would show the person on the home page', async () => {
     const hidden = uniq('hidden');
     await createCase(ctx.db, { slug: hidden, personName: 'Hidden Person Name', summary: 'Not yet agreed with the family.', status: 'detained' }, { published: false });
