@@ -128,12 +128,15 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
  * Writes to a retired target again: letters of signatures made from now on go to it, and of those
  * made before it was retired, never of those made while it was off (their page did not name it).
  * A target written to already is left as it is (`changed` false).
- * @throws NotFoundError; ConflictError `campaign_closed`
+ * @throws NotFoundError; ConflictError `campaign_closed`, `too_many_targets` (past MAX_TARGETS)
  */
 export async function reinstateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number): Promise<{ target: Target; changed: boolean }> {
   return db.transaction(async (tx) => {
     refuseIfClosed(await lockCampaign(tx, campaign.id));
     const target = await q.reinstateTarget(tx, campaign.id, targetId);
+    if (target && (await q.countTargets(tx, campaign.id)) > MAX_TARGETS) {
+      throw new ConflictError('too_many_targets', `This campaign writes to ${MAX_TARGETS} officials already, the most it takes: take one off before ${target.name} is written to again.`);
+    }
     if (target) return { target, changed: true };
     const current = await q.getTarget(tx, campaign.id, targetId);
     if (!current) throw new NotFoundError('target');

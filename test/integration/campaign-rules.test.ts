@@ -5,6 +5,7 @@ import { confirmSubscription, getPreferences, optinToken, requestSubscription } 
 import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
+import { MAX_TARGETS } from '../../src/campaigns/types.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -278,6 +279,20 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     expect(rows.map((r) => r.source_id)).toEqual([before, after]);
     // Those who signed before it was taken off were told it learns their name only: that holds.
     await expect(updateTarget(ctx.db, campaign, embassy!.id, { name: 'Embassy', email: embassy!.email, disclose: 'full' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('writes to a retired target again only while the campaign has room for it (MAX_TARGETS)', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${uniq('t')}@court.example` }] });
+    const campaign = await getCampaign(ctx.db, slug);
+    const [court] = await listTargets(ctx.db, campaign.id);
+    await ctx.db.query('UPDATE targets SET retired_at = now() WHERE id = $1', [court!.id]);
+    await addTargets(ctx.db, slug, Array.from({ length: MAX_TARGETS }, (_, i) => ({ name: `Member ${i}`, email: `member-${i}-${uniq('m')}@parliament.example` })));
+    await expect(reinstateTarget(ctx.db, campaign, court!.id)).rejects.toMatchObject({ code: 'too_many_targets', message: expect.stringContaining(`writes to ${MAX_TARGETS} officials already`) });
+    expect((await listTargets(ctx.db, campaign.id)).find((t) => t.id === court!.id)?.retired_at).not.toBeNull();
+    // With one taken off, it fits again.
+    const [member] = (await listTargets(ctx.db, campaign.id)).filter((t) => t.id !== court!.id);
+    await removeTarget(ctx.db, slug, member!.id);
+    await expect(reinstateTarget(ctx.db, campaign, court!.id)).resolves.toMatchObject({ changed: true });
   });
 
   it('keeps a closed campaign\'s letter and officials as they were, while its title and its targets\' addresses may still be corrected', async () => {
