@@ -285,9 +285,9 @@ export async function isRepeatOfPending(db: Queryable, signatureId: number, inpu
   return rows.length > 0;
 }
 
-/** The next confirmation email is number `round`; with `tokenHash` null its link works only once composed (useConfirmRound). */
-export async function setConfirmRound(db: Queryable, signatureId: number, round: number, tokenHash: string | null) {
-  await db.query('UPDATE signatures SET confirm_round = $2, confirm_token_hash = coalesce($3, confirm_token_hash) WHERE id = $1', [signatureId, round, tokenHash]);
+/** The next confirmation email is number `round`: its link works once it is composed (useConfirmRound). */
+export async function setConfirmRound(db: Queryable, signatureId: number, round: number) {
+  await db.query('UPDATE signatures SET confirm_round = $2 WHERE id = $1', [signatureId, round]);
 }
 
 /**

@@ -305,14 +305,12 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
     // The new details are for the letter their page showed, as a first signature's are.
     if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
-    // A new email with a new link. Held back (the one before went less than the resend gap ago),
-    // its link takes over when it is composed, and the link just sent keeps working until then;
-    // otherwise at once. Either way the page shows, and the button sends, the signature as it is.
+    // A new email with a new link, which takes over when the email is composed (useConfirmRound):
+    // the link sent before keeps working until then, and for good if the email never goes (its
+    // address suppressed, a relay refusing it). The page shows, and the button sends, the
+    // signature as it is now, whichever link opens it.
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
-    if (requeued) {
-      const round = replaced.confirm_round + 1;
-      await q.setConfirmRound(tx, replaced.id, round, requeued.waitMs > 0 ? null : hashToken(confirmToken(deps.secret, replaced.id, round)));
-    }
+    if (requeued) await q.setConfirmRound(tx, replaced.id, replaced.confirm_round + 1);
     return { requeued };
   });
   if (again?.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);

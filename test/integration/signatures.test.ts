@@ -5,7 +5,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
-import { sign } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, findSignatureByToken, sign } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
@@ -231,6 +231,29 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     signaturesChanged(ctx.db, id);
     expect(await count()).toBe(2);
     // Its letters go before the next test counts what the sink holds.
+    await settled(ctx.db);
+  });
+
+  it('keeps the link already sent working when a new confirmation email cannot go (its address suppressed)', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('bounced')}@supporter.example`;
+    // Bounced once: one email may go to it, asking to confirm; it went with the first signature.
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES (lower($1), 'bounce: 550 5.1.1 test', 'confirm')`, [email]);
+    await sign(ctx.db, ctx, slug, { fullName: 'Bounced Once', email, personalNote: 'first' });
+    await settled(ctx.db);
+    const { rows: [signature] } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE email = $1', [email]);
+    const sent = confirmToken(ctx.secret, signature!.id, 0);
+    expect((await findSignatureByToken(ctx.db, sent)).signature.id).toBe(signature!.id);
+    // Signed again later (a typo mended): the new email is held by the suppression.
+    await pastResendGap(ctx.db, email);
+    await sign(ctx.db, ctx, slug, { fullName: 'Bounced Once', email, personalNote: 'second' });
+    // A repeat's work is done after its answer.
+    await ctx.queues.settled();
+    await settled(ctx.db);
+    expect((await ctx.db.query<{ status: string }>(`SELECT status FROM deliveries WHERE kind = 'confirm' AND source_id = $1`, [signature!.id])).rows).toEqual([{ status: 'failed' }]);
+    // The link that came still opens the signature, as it is now, and confirms it.
+    expect((await findSignatureByToken(ctx.db, sent)).signature).toMatchObject({ id: signature!.id, personal_note: 'second' });
+    expect((await confirmSignature(ctx.db, ctx, sent)).kind).toBe('confirmed');
     await settled(ctx.db);
   });
 
