@@ -329,6 +329,8 @@ async function askForAlerts(db: Db, deps: SignDeps, email: string, caseId: numbe
 
 const TARGETS_CHANGED =
   'The officials this letter goes to, or what one of them learns, changed after this page was opened. Nothing was sent. Check the list below before you confirm.';
+const NO_OFFICIALS =
+  'None of the officials this letter was to go to is written to by the campaign any more, so nothing would be sent in your name. Sign again on the campaign page to write to the officials it writes to now.';
 const SIGNATURE_CHANGED =
   'Someone signed again with this address after this page was opened, so the signature now says something else. Nothing was sent. Check what it says now before you confirm.';
 
@@ -357,6 +359,8 @@ export async function findSignatureByToken(db: Queryable, token: string) {
     campaignSlug: parts.campaign_slug,
     personName: parts.person_name,
     campaignClosed: parts.campaign_status === 'closed',
+    // Every official it was to go to taken off since: confirmed, it would count and send nothing.
+    noOfficials: targets.length === 0,
   };
 }
 
@@ -365,7 +369,7 @@ export async function findSignatureByToken(db: Queryable, token: string) {
  * carried them; `targetsSeen`: the fingerprint of the officials it listed, likewise) and queues its
  * letters in the same transaction. Confirming twice is not an error and sends nothing new.
  * @throws NotFoundError for an unknown token; CampaignNotOpenError when the campaign closed
- * meanwhile; ConflictError `signature_changed` when someone signed again with the address after
+ * meanwhile; ConflictError `no_officials` when every official it was to go to was taken off since, `signature_changed` when someone signed again with the address after
  * the page was opened, `targets_changed` when its officials changed (one written to again, a
  * disclosure changed): the page must show what is sent, and to whom, before it is confirmed.
  */
@@ -391,7 +395,9 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     // After the words (which say more when they changed too), before any letter: targets change
     // under the campaign's lock, so the list read now is the one the letters go to. Refused, the
     // transaction leaves the signature pending.
-    if (targetsSeen !== undefined && targetsFingerprint(await q.listSignatureTargets(tx, found.id), true) !== targetsSeen) {
+    const targets = await q.listSignatureTargets(tx, found.id);
+    if (targets.length === 0) throw new ConflictError('no_officials', NO_OFFICIALS);
+    if (targetsSeen !== undefined && targetsFingerprint(targets, true) !== targetsSeen) {
       throw new ConflictError('targets_changed', TARGETS_CHANGED);
     }
     await addressWorks(tx, signature.email);

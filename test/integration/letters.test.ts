@@ -362,6 +362,31 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(await both.text()).toContain('Someone signed again with this address');
   });
 
+  it('offers no button, and confirms nothing, when every official the letter was to go to was taken off since', async () => {
+    const { judge, slug } = await openedPage(true);
+    const c = await getCampaign(ctx.db, slug);
+    const email = `${uniq('late')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Late Confirmer', email })).status).toBe(303);
+    const [mail] = await mailTo(ctx.sink!, email);
+    // The official replaced: the new one was added after this signature, so it is not written to for it.
+    await addTargets(ctx.db, slug, [{ name: 'New Minister', email: `${uniq('minister')}@gov.example` }]);
+    const { rows: [old] } = await ctx.db.query<{ id: number }>('SELECT id FROM targets WHERE campaign_id = $1 AND email = $2', [c.id, judge]);
+    await removeTarget(ctx.db, slug, old!.id);
+    const opened = await fetch(`${base}/confirm/${confirmToken(mail!)}`);
+    expect(opened.status).toBe(409);
+    const page = await opened.text();
+    expect(page).toContain('No official to write to');
+    expect(page).not.toContain('Confirm and send my letter');
+    const pressed = await postForm(`${base}/confirm/${confirmToken(mail!)}`, {});
+    expect(pressed.status).toBe(409);
+    expect(await pressed.text()).toContain('None of the officials');
+    const { rows } = await ctx.db.query<{ status: string; letters: number }>(
+      `SELECT s.status, (SELECT count(*)::int FROM deliveries d WHERE d.kind = 'letter' AND d.source_id = s.id) AS letters FROM signatures s WHERE s.email = $1`,
+      [email],
+    );
+    expect(rows).toEqual([{ status: 'pending', letters: 0 }]);
+  });
+
   it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {
     const { judge, slug } = await openedPage(false);
     const gone = `${uniq('gone')}@court.example`;

@@ -195,10 +195,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     // City and country apart, each isolated on the page: a Uyghur city before a Latin-script country
     // would otherwise swap places with it.
     const place = [found.signature.city, found.signature.country].filter(Boolean);
-    // A campaign that closed before the signer confirmed takes no more letters: no button to press.
-    const status = changed ? 409 : !confirmed && found.campaignClosed ? 410 : 200;
+    // A campaign that closed before the signer confirmed takes no more letters, nor does one whose
+    // every official it was to go to was taken off since: no button to press.
+    const status = confirmed ? 200 : found.campaignClosed ? 410 : changed || found.noOfficials ? 409 : 200;
     // The title says what the heading says, and that the press was refused: a screen reader announces it first.
-    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : `${changed ? 'Error: ' : ''}Confirm your signature`;
+    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : found.noOfficials ? 'No official to write to' : `${changed ? 'Error: ' : ''}Confirm your signature`;
     page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
   };
 
@@ -215,7 +216,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       const result = await confirmSignature(db, ctx, req.params.token, shown, targetsSeen);
       res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
     } catch (err) {
-      if (!(err instanceof ConflictError) || (err.code !== 'signature_changed' && err.code !== 'targets_changed')) throw err;
+      if (!(err instanceof ConflictError) || !['signature_changed', 'targets_changed', 'no_officials'].includes(err.code)) throw err;
       await confirmPage(res, req.params.token, err.message);
     }
   });
