@@ -43,15 +43,17 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
      SELECT email FROM gone`,
     cutoff,
   );
-  await db.query(
-    `DELETE FROM deliveries d USING subscribers s
-      WHERE d.kind IN ('optin', 'welcome') AND d.source_id = s.id
-        AND s.status = 'pending' AND s.optin_requested_at < now() - make_interval(days => $1)`,
-    cutoff,
-  );
+  // Likewise the subscriber first: asking again locks the subscriber, renews its request, then
+  // sends its opt-in again. Taken the other way, the opt-in just asked for was deleted (the
+  // subscriber, renewed, kept), or the two deadlocked.
   const subscribers = await db.query<{ email: string }>(
-    `DELETE FROM subscribers WHERE status = 'pending' AND optin_requested_at < now() - make_interval(days => $1)
-     RETURNING lower(email) AS email`,
+    `WITH gone AS (
+       DELETE FROM subscribers WHERE status = 'pending' AND optin_requested_at < now() - make_interval(days => $1)
+       RETURNING id, lower(email) AS email
+     ), emails AS (
+       DELETE FROM deliveries d USING gone WHERE d.kind IN ('optin', 'welcome') AND d.source_id = gone.id
+     )
+     SELECT email FROM gone`,
     cutoff,
   );
   // Someone already known (active, or unsubscribed) who asked to follow more and never confirmed:

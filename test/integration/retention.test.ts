@@ -73,6 +73,26 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.deliveries).toContain('confirm old-pending-signer');
   });
 
+  it.runIf(kind === 'postgres')('keeps a pending subscriber who asks again while the purge runs with the opt-in email it asked for', async () => {
+    const tag = uniq('asks');
+    await population(tag);
+    const email = `old-pending-subscriber@${tag}.example`;
+    // Asking again renews the subscriber's request under its row lock, then sends its opt-in again.
+    const purge = await whileHeld(
+      ctx.db,
+      (tx) => tx.query('SELECT 1 FROM subscribers WHERE email = $1 FOR UPDATE', [email]),
+      () => purgeUnconfirmed(ctx.db, 7),
+      async (tx) => {
+        await tx.query('UPDATE subscribers SET optin_requested_at = now() WHERE email = $1', [email]);
+        await tx.query(`UPDATE deliveries SET status = 'queued' WHERE kind = 'optin' AND recipient = $1`, [email]);
+      },
+    );
+    expect(purge.status).toBe('fulfilled');
+    const after = await left(tag);
+    expect(after.subscribers).toContain('old-pending-subscriber');
+    expect(after.deliveries).toContain('optin old-pending-subscriber');
+  });
+
   it('purges all or nothing: cut off at its last step, it keeps every row for the next run to find', async () => {
     const tag = uniq('cutoff');
     await population(tag);
@@ -103,7 +123,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.deliveries).toEqual(expect.arrayContaining(['confirm new-pending-signer', 'optin new-pending-subscriber']));
     // The confirmed signer's letters stay (their recipients are the targets).
     expect((await ctx.db.query(`SELECT 1 FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND s.email = $1`, [`old-confirmed-signer@${tag}.example`])).rowCount).toBe(2);
-    expect((await ctx.db.query(`SELECT 1 FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE s.email LIKE $1`, [`old-pending-subscriber@%`])).rowCount).toBe(0);
+    expect((await ctx.db.query(`SELECT 1 FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE s.email = $1`, [`old-pending-subscriber@${tag}.example`])).rowCount).toBe(0);
   });
 
   it('runs as the daily maintenance job with RETENTION_UNCONFIRMED_DAYS and RETENTION_UNSUBSCRIBED_DAYS', async () => {
