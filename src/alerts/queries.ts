@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import type { CaseUpdate } from './types.ts';
 
 // Who receives a case's alerts: active subscribers with an active subscription to the case or to
@@ -159,15 +159,20 @@ export async function setManageTokenHashes(db: Queryable, ids: number[], hashes:
 /**
  * Marks an update's fan-out done, with how many alerts it made (`reached`): posting counted the
  * subscribers of that moment, and people who confirmed or left before the fan-out ran change it.
+ * Counted once the update is locked (as deleteUnsendable locks it before it drops an alert): a
+ * drop that committed while this waited is not counted, and one after it takes itself off.
  */
-export async function markFannedOut(db: Queryable, id: number) {
-  await db.query(
-    `UPDATE case_updates
-        SET fanned_out_at = now(),
-            reached = (SELECT count(*) FROM deliveries WHERE kind = 'alert' AND source_id = $1)
-      WHERE id = $1 AND fanned_out_at IS NULL`,
-    [id],
-  );
+export async function markFannedOut(db: Db, id: number) {
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT 1 FROM case_updates WHERE id = $1 FOR NO KEY UPDATE', [id]);
+    await tx.query(
+      `UPDATE case_updates
+          SET fanned_out_at = now(),
+              reached = (SELECT count(*) FROM deliveries WHERE kind = 'alert' AND source_id = $1)
+        WHERE id = $1 AND fanned_out_at IS NULL`,
+      [id],
+    );
+  });
 }
 
 /** Updates whose fan-out never finished (a lost job, or one that failed for good), oldest first. */

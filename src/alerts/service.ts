@@ -88,7 +88,7 @@ export async function postCaseUpdate(
  * @returns what this run did; null when the update is gone.
  */
 export async function fanOutCaseUpdate(
-  db: Queryable,
+  db: Db,
   deps: { queues: Pick<Queues, 'send'>; secret: string },
   caseUpdateId: number,
   pageSize = FANOUT_PAGE,

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
 import type { Delivery, DeliveryKind, DeliveryStatus } from './types.ts';
 import { HOLDS as SUPPRESSED, suppressing } from './suppression-queries.ts';
 
@@ -143,22 +143,27 @@ export async function markFailed(db: Queryable, claim: Claim, error: string, { s
 /**
  * Drops a claimed delivery (see Claim) whose email has nothing left to serve (its subscriber
  * left, its signature was purged). An alert's update no longer counts it among those its fan-out reached,
- * so its sent and failed still add up to its recipients.
+ * so its sent and failed still add up to its recipients. The update is locked first, in a
+ * statement of its own, as a withdrawal locks them (see foldAlerts; the other order deadlocks)
+ * and as markFannedOut does: the drop then reads the `reached` of a fan-out that finished while
+ * it waited, which a statement begun before that would see unset and leave one too many.
  */
-export async function deleteUnsendable(db: Queryable, claim: Claim) {
-  await db.query(
-    `WITH held AS (
-       -- An alert's update first, as a withdrawal locks them (see foldAlerts): the other order deadlocks with it.
-       SELECT u.id FROM case_updates u JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id WHERE d.id = $1
-          FOR NO KEY UPDATE OF u
-     ), gone AS (
-       DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2
-          AND (kind <> 'alert' OR source_id = (SELECT id FROM held))
-       RETURNING kind, source_id
-     )
-     UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE gone.kind = 'alert' AND u.id = gone.source_id AND u.reached > 0`,
-    [claim.id, claim.attempts],
-  );
+export async function deleteUnsendable(db: Db, claim: Claim) {
+  await db.transaction(async (tx) => {
+    const { rows: [held] } = await tx.query<{ id: number }>(
+      `SELECT u.id FROM case_updates u JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id WHERE d.id = $1 FOR NO KEY UPDATE OF u`,
+      [claim.id],
+    );
+    await tx.query(
+      `WITH gone AS (
+         DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2
+            AND (kind <> 'alert' OR source_id = $3::bigint)
+         RETURNING kind, source_id
+       )
+       UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE gone.kind = 'alert' AND u.id = gone.source_id AND u.reached > 0`,
+      [claim.id, claim.attempts, held?.id ?? null],
+    );
+  });
 }
 
 /**

@@ -376,6 +376,39 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect((await ctx.db.query('SELECT reached FROM case_updates WHERE id = $1', [u!.id])).rows[0]).toEqual({ reached: 1 });
   });
 
+  it.runIf(kind === 'postgres')('counts what a fan-out reached without an alert dropped as it finished, in either order', async () => {
+    const { deleteUnsendable, recordSentAndClaim } = await import('../../src/deliveries/queries.ts');
+    const { markFannedOut } = await import('../../src/alerts/queries.ts');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const race = async (dropFirst: boolean) => {
+      const { rows: [u] } = await ctx.db.query<{ id: number }>(`INSERT INTO case_updates (case_id, title, body) SELECT id, 'Racing', 'B' FROM cases WHERE slug = $1 RETURNING id`, [caseSlug]);
+      const { rows: alerts } = await ctx.db.query<{ id: number }>(
+        `INSERT INTO deliveries (kind, source_id, recipient) SELECT 'alert', $1::bigint, 'race' || $1::text || '-' || i || '@subscriber.example' FROM generate_series(1, 3) i ORDER BY i RETURNING id`,
+        [u!.id],
+      );
+      // A worker claimed the last alert; its subscriber left meanwhile, so it is to be dropped.
+      const [claim] = await recordSentAndClaim(ctx.db, [], [alerts[2]!.id], 150);
+      const first = new pg.Client(ctx.testDb.url!);
+      await first.connect();
+      try {
+        // One of the two holds the update (uncommitted) while the other begins.
+        await first.query('BEGIN');
+        await first.query('SELECT 1 FROM case_updates WHERE id = $1 FOR NO KEY UPDATE', [u!.id]);
+        if (dropFirst) await first.query('DELETE FROM deliveries WHERE id = $1', [claim!.id]);
+        else await first.query(`UPDATE case_updates SET fanned_out_at = now(), reached = 3 WHERE id = $1`, [u!.id]);
+        const second = dropFirst ? markFannedOut(ctx.db, u!.id) : deleteUnsendable(ctx.db, claim!);
+        await new Promise((r) => setTimeout(r, 300));
+        await first.query('COMMIT');
+        await second;
+      } finally {
+        await first.end();
+      }
+      return (await ctx.db.query('SELECT reached FROM case_updates WHERE id = $1', [u!.id])).rows[0];
+    };
+    expect(await race(true)).toEqual({ reached: 2 });
+    expect(await race(false)).toEqual({ reached: 2 });
+  });
+
   it('drops a failed alert with its withdrawn update: no retry offered, none queued by retrying every failed email', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const { rows: [u] } = await ctx.db.query<{ id: number }>(
