@@ -8,7 +8,7 @@ import { parseInput, refuseUnknownFields } from '../validation.ts';
 import { renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
-import { campaignInput, isLaunched, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
+import { campaignInput, isLaunched, newCampaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
 
 const LETTER_DOES_NOT_COMPILE = 'The letter does not compile.';
 
@@ -35,11 +35,11 @@ function letterTemplateErrors(input: unknown): FieldErrors {
  * an organizer fixing an empty title learns about the template in the same round.
  * @throws TemplateError when the letter has errors (with any field errors), else ValidationError.
  */
-function parseCampaign(input: unknown): CampaignInput {
+function parseCampaign(input: unknown, schema: typeof campaignInput | typeof newCampaignInput = campaignInput): CampaignInput {
   const templateErrors = letterTemplateErrors(input);
   let c: CampaignInput;
   try {
-    c = parseInput(campaignInput, input);
+    c = parseInput(schema, input);
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     if (Object.keys(templateErrors).length) throw new TemplateError({ ...err.fields, ...templateErrors }, LETTER_DOES_NOT_COMPILE);
@@ -420,7 +420,7 @@ export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow 
 export async function validateCampaignInput(db: Queryable, input: unknown, { exact = false } = {}): Promise<CampaignInput> {
   try {
     if (exact) refuseUnknownFields(campaignInput, input);
-    return parseCampaign(input);
+    return parseCampaign(input, newCampaignInput);
   } catch (err) {
     if (err instanceof ValidationError) {
       for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;

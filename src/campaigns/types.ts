@@ -120,7 +120,7 @@ export const targetInput = z.object({
 });
 
 export const campaignInput = z.object({
-  slug: newSlug,
+  slug,
   caseSlug: z.string().trim().min(1, 'choose the case this campaign is about').pipe(slug),
   title: line(200).pipe(z.string().min(1, 'is required')),
   summary: nullAsAbsent(prose(20_000).optional().default('')),
@@ -146,6 +146,9 @@ export const campaignInput = z.object({
   goal: z.number().int().positive('must be a whole number of at least 1').max(100_000_000, 'must be at most 100,000,000').nullish(),
   requireConfirmation: nullAsAbsent(z.boolean().optional().default(true)),
 });
+
+/** A campaign as it is created: its slug not one the console's pages take (see newSlug). */
+export const newCampaignInput = campaignInput.extend({ slug: newSlug });
 export type CampaignInput = z.output<typeof campaignInput>;
 
 export interface CampaignStats {

@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { ConflictError, EditConflictError, NotFoundError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
-import { caseInput, type Case } from './types.ts';
+import { caseInput, newCaseInput, type Case } from './types.ts';
 
 /**
  * Creates a case, public at once unless `published` is false: then its page, its alerts and its
@@ -10,7 +10,7 @@ import { caseInput, type Case } from './types.ts';
  * @throws ValidationError for bad fields; ConflictError when the slug is taken.
  */
 export async function createCase(db: Queryable, input: unknown, { published = true }: { published?: boolean } = {}): Promise<Case> {
-  const c = parseInput(caseInput, input);
+  const c = parseInput(newCaseInput, input);
   const created = await q.insertCase(db, c, published);
   if (!created) throw new ConflictError('slug_taken', `A case with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
   return created;

@@ -30,11 +30,6 @@ export const slug = z
   .max(80, 'must be at most 80 characters')
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
 
-/**
- * A slug for a new case or campaign: not a word the console's own pages take in its place
- * (/admin/campaigns/new is the form for a new one), which would leave it without a page.
- */
-export const newSlug = slug.refine((s) => s !== 'new', 'is the address of the console\'s form for a new one: choose another');
 
 /**
  * Blank at either end: white space, and characters that show nothing (zero-width spaces and
@@ -112,9 +107,19 @@ export const caseStatus = z
   .pipe(z.enum(CASE_STATUSES, { message: `must be one of: ${CASE_STATUSES.join(', ')}` }));
 
 export const caseInput = z.object({
-  slug: newSlug,
+  slug,
   personName: line(200).pipe(z.string().min(1, 'is required')),
   summary: prose(20_000).pipe(z.string().min(1, 'is required')),
   status: caseStatus,
   location: nullAsAbsent(line(200).optional().default('')),
 });
+
+/**
+ * A slug for a new case or campaign: not a word the console's own pages take in its place
+ * (/admin/cases/new is the form for a new one), which would leave it without a page. Only new
+ * ones: one named so before is still saved under its name.
+ */
+export const newSlug = slug.refine((s) => s !== 'new', 'is the address of the console\'s form for a new one: choose another');
+
+/** A case as it is created (see newSlug). */
+export const newCaseInput = caseInput.extend({ slug: newSlug });

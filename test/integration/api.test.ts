@@ -67,6 +67,13 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const reservedCampaign = await api('/campaigns', { ...campaignBody(caseSlug), slug: 'new' });
     expect(reservedCampaign.status).toBe(422);
     expect((await reservedCampaign.json()).error.fields).toEqual({ slug: expect.stringContaining("console's form for a new one") });
+    // One named so before the rule is still saved under its name.
+    const { updateCase } = await import('../../src/cases/service.ts');
+    const older = uniq('older');
+    await api('/cases', { slug: older, personName: 'Older', summary: 'Older.', status: 'detained' });
+    await ctx.db.query(`UPDATE cases SET slug = 'new' WHERE slug = $1`, [older]);
+    await expect(updateCase(ctx.db, 'new', { personName: 'Older', summary: 'Saved again.', status: 'detained' })).resolves.toMatchObject({ slug: 'new', summary: 'Saved again.' });
+    await ctx.db.query(`DELETE FROM cases WHERE slug = 'new'`);
 
     const body = campaignBody(caseSlug);
     const res = await api('/campaigns', body);
