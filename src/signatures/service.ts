@@ -306,9 +306,9 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     // The new details are for the letter their page showed, as a first signature's are.
     if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
     // A new email with a new link, which takes over when the email is composed (useConfirmRound):
-    // the link sent before keeps working until then, and for good if the email never goes (its
-    // address suppressed, a relay refusing it). The page shows, and the button sends, the
-    // signature as it is now, whichever link opens it.
+    // the link sent before keeps working until then, and for good if the email is never composed
+    // (its address suppressed). A relay that refuses it once composed leaves the new link alone.
+    // The page shows, and the button sends, the signature as it is now, whichever link opens it.
     const requeued = await requeueFinished(tx, 'confirm', replaced.id);
     if (requeued) await q.setConfirmRound(tx, replaced.id, replaced.confirm_round + 1);
     return { requeued };
