@@ -9,8 +9,9 @@ import { makeDataDir, unbracket, type Config } from './config.ts';
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
 const READY_WAIT_MS = 10_000;
-/** How long after the redis-server under DATA_DIR stopped it is started again. */
+/** How long after the redis-server under DATA_DIR stopped it is started again, at first and at most. */
 const RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
@@ -148,18 +149,28 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   await fs.writeFile(ownerFile, String(process.pid));
   let stopping = false;
   // Nothing else would start it again if it died (the OOM killer, a crash): every letter would
-  // wait until the app was restarted. Started again a second later, it reads back its AOF.
-  const keepRunning = (server: ChildProcess) =>
-    server.once('exit', (code, signal) => {
-      if (stopping) return;
-      log?.error({ code, signal }, 'the redis-server under DATA_DIR stopped: starting it again in a second');
+  // wait until the app was restarted. Started again a second later, it reads back its AOF; one
+  // that will not start (its files unreadable, redis-server gone from PATH) is tried again at
+  // doubling intervals, each try in the log, and from the first interval once one has run a minute.
+  let delay = RESTART_DELAY_MS;
+  const keepRunning = (server: ChildProcess) => {
+    let gone = false;
+    const startAgain = (why: object) => {
+      if (gone || stopping) return;
+      gone = true;
+      log?.error({ ...why, retryInMs: delay }, 'the redis-server under DATA_DIR stopped: starting it again');
       setTimeout(() => {
         if (stopping) return;
         child = start();
-        child.on('error', () => {});
         keepRunning(child);
-      }, RESTART_DELAY_MS).unref();
-    });
+      }, delay).unref();
+      delay = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
+    };
+    server.once('exit', (code, signal) => startAgain({ code, signal }));
+    // Not started at all (spawn failed): there is no 'exit' to wait for.
+    server.once('error', (err) => startAgain({ err }));
+    setTimeout(() => void (gone || (delay = RESTART_DELAY_MS)), 60_000).unref();
+  };
   keepRunning(child);
   const stop = async () => {
     stopping = true;

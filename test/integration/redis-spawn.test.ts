@@ -72,7 +72,7 @@ describe('the redis-server started under DATA_DIR', () => {
         if (said.length > 0) back = await ping(socket);
       }
       expect(back).toBe('PONG');
-      expect(said).toEqual([{ code: null, signal: 'SIGKILL' }]);
+      expect(said).toEqual([{ code: null, signal: 'SIGKILL', retryInMs: 1000 }]);
       // The connection the app holds carries on by itself.
       expect(await conn.get('kept')).toBe('yes');
     } finally {
@@ -82,6 +82,32 @@ describe('the redis-server started under DATA_DIR', () => {
     expect(await ping(socket)).toBe('no answer');
     expect(serversOn(socket)).toBe(0);
   });
+
+  it('is tried again, each time later, while it cannot be started, and runs once it can', async () => {
+    const said: { retryInMs: number }[] = [];
+    const started = await spawnRedis(dataDir, { error: (fields: { retryInMs: number }) => void said.push(fields) } as never);
+    const path = process.env.PATH;
+    try {
+      // redis-server gone from PATH (an upgrade of the package, say) just as the server dies.
+      process.env.PATH = '/nonexistent';
+      execFileSync('/usr/bin/pkill', ['-KILL', '-f', socket]);
+      for (let i = 0; i < 60 && said.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(said.map((s) => s.retryInMs)).toEqual([1000, 2000]);
+      process.env.PATH = path;
+      // The next try is 4 s after the last: none runs yet.
+      expect(serversOn(socket)).toBe(0);
+      let back = 'no answer';
+      for (let i = 0; i < 60 && back !== 'PONG'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        back = await ping(socket);
+      }
+      expect(back).toBe('PONG');
+    } finally {
+      process.env.PATH = path;
+      await started.stop!();
+    }
+    expect(serversOn(socket)).toBe(0);
+  }, 20_000);
 
   it('is left running by the process that took it over while another process still uses it', async () => {
     const first = await spawnRedis(dataDir);
