@@ -109,6 +109,27 @@ describe('the redis-server started under DATA_DIR', () => {
     expect(serversOn(socket)).toBe(0);
   }, 20_000);
 
+  it('is stopped at once while a try to start it again has failed', async () => {
+    const said: unknown[] = [];
+    const started = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) } as never);
+    const path = process.env.PATH;
+    try {
+      process.env.PATH = '/nonexistent';
+      execFileSync('/usr/bin/pkill', ['-KILL', '-f', socket]);
+      // The first try (a second after) fails to start: the second line says so.
+      for (let i = 0; i < 40 && said.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(said).toHaveLength(2);
+      const stopped = await Promise.race([started.stop!().then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 3000, 'still waiting'))]);
+      expect(stopped).toBe('stopped');
+    } finally {
+      process.env.PATH = path;
+    }
+    // And no try comes after the stop.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(serversOn(socket)).toBe(0);
+    fs.rmSync(socket, { force: true });
+  }, 15_000);
+
   it('is left running by the process that took it over while another process still uses it', async () => {
     const first = await spawnRedis(dataDir);
     fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
