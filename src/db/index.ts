@@ -27,16 +27,26 @@ export interface Db extends Queryable {
 
 /**
  * Errors that say the database could not be reached, is restarting, or will not take this
- * process's work for now, not that a statement is wrong: the network's; a server shutting down,
- * starting, dropping its sessions or its database (57P01–57P05); too many connections (53300); a
- * full disk (53100); a database not taking writes (25006: a standby, or a primary demoted by a
- * failover); a database not found (3D000) and, as class 28 below, a login refused (a password
- * being rotated).
+ * process's work for now, not that a statement is wrong: the network's (NETWORK), and the SQLSTATEs
+ * of AWAY, each with what an operator reads of it (unavailableCause).
  */
-const UNAVAILABLE = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  '57P01', '57P02', '57P03', '57P04', '57P05', '53300', '53100', '25006', '3D000',
-]);
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** SQLSTATEs, whole or by the class they start, that say the database is away, and why in words. */
+const AWAY: readonly (readonly [code: string, cause: string])[] = [
+  ['53300', 'too many connections: raise max_connections or lower the processes\' pools'],
+  ['53100', 'the database server\'s disk is full'],
+  // A standby, or a primary demoted by a failover.
+  ['25006', 'the database takes no writes (a standby, or a primary a failover demoted)'],
+  ['3D000', 'no such database'],
+  // 57P01–57P05: a server shutting down, starting, dropping its sessions or its database.
+  ['57P0', 'the database server is shutting down, restarting or dropped the session'],
+  // Class 28: a login refused (a password being rotated).
+  ['28', 'the database refused the login'],
+  // Class 08: connection exceptions (and a connection lost mid-statement: LOST_CONNECTION).
+  ['08', 'the database server could not be reached'],
+];
+const awayCause = (code: string) => AWAY.find(([start]) => code.startsWith(start))?.[1];
 
 /**
  * A database not taking connections (`ALLOW_CONNECTIONS false`): SQLSTATE 55000, which a statement
@@ -46,29 +56,23 @@ const UNAVAILABLE = new Set([
 const notTakingConnections = (e: { code?: unknown; severity?: unknown; routine?: unknown }) =>
   e.code === '55000' && (e.severity === 'FATAL' || e.routine === 'CheckMyDatabase');
 
-/** What an operator reads of an error isDatabaseUnavailable counts: the SQLSTATE's cause, in words. */
+/** What an operator reads of an error isDatabaseUnavailable or isDatabaseTooSlow counts: its cause, in words. */
 export function unavailableCause(err: unknown): string {
   const code = String((err as { code?: unknown } | undefined)?.code ?? '');
-  if (code === '53300') return 'too many connections: raise max_connections or lower the processes\' pools';
-  if (code === '53100') return 'the database server\'s disk is full';
-  if (code === '25006') return 'the database takes no writes (a standby, or a primary a failover demoted)';
-  if (code === '3D000') return 'no such database';
-  if (code.startsWith('57P')) return 'the database server is shutting down, restarting or dropped the session';
-  if (code.startsWith('28')) return 'the database refused the login';
   if (code === '55000') return 'the database takes no connections';
   if (code === '57014') return 'a statement took longer than this process allows (statement_timeout): the database is slow or busy';
-  return 'the database server could not be reached';
+  return awayCause(code) ?? 'the database server could not be reached';
 }
 
 /**
- * Whether `err` says the database is out of reach for now (see UNAVAILABLE; and class 08,
- * connection exceptions): worth trying again in a moment. A sent mark lost to any of these would
+ * Whether `err` says the database is out of reach for now (NETWORK, AWAY, a database not taking
+ * connections): worth trying again in a moment. A sent mark lost to any of these would
  * send its message twice, so they are retried through an outage. By code only, as the SMTP
  * failures are classified (STYLE.md).
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = (err ?? {}) as { code?: unknown };
-  return typeof e.code === 'string' && (UNAVAILABLE.has(e.code) || e.code.startsWith('08') || e.code.startsWith('28') || notTakingConnections(e));
+  return typeof e.code === 'string' && (NETWORK.has(e.code) || awayCause(e.code) !== undefined || notTakingConnections(e));
 }
 
 /**

@@ -19,6 +19,12 @@ describe('a database out of reach, in words', () => {
     });
   });
 
+  it('counts connection exceptions (class 08) as away, and a statement\'s own mistakes or its time limit not', () => {
+    const away = (code: string, more: object = {}) => isDatabaseUnavailable(Object.assign(new Error('x'), { code, ...more }));
+    expect(['08006', '08001', '57P05', '55000'].map((code) => away(code, code === '55000' ? { severity: 'FATAL' } : {}))).toEqual([true, true, true, true]);
+    expect(['23505', '42P01', '57014', '55000', '40001'].map((code) => away(code))).toEqual([false, false, false, false, false]);
+  });
+
   it('names a statement cut off by the process\'s own limit as slow, not as out of reach', () => {
     expect(unavailableCause(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toMatch(/^a statement took longer than this process allows/);
   });
