@@ -32,6 +32,19 @@ function errorsToForm(fields: Record<string, string>) {
   return Object.fromEntries(Object.entries(fields).map(([k, v]) => [byKey[k] ?? k, v]));
 }
 
+/**
+ * The confirmation page's title and status. A campaign that closed before the signer confirmed
+ * takes no more letters, nor does one whose every official it was to go to was taken off since:
+ * no button to press. The title says what the heading says, and that a press was refused: a
+ * screen reader announces it first.
+ */
+function confirmPageState(confirmed: boolean, found: { campaignClosed: boolean; noOfficials: boolean }, changed?: string): [title: string, status: number] {
+  if (confirmed) return ['Already confirmed', 200];
+  if (found.campaignClosed) return ['Campaign closed', 410];
+  if (found.noOfficials) return ['No official to write to', 409];
+  return changed ? ['Error: Confirm your signature', 409] : ['Confirm your signature', 200];
+}
+
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
   const router = Router();
@@ -195,11 +208,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     // City and country apart, each isolated on the page: a Uyghur city before a Latin-script country
     // would otherwise swap places with it.
     const place = [found.signature.city, found.signature.country].filter(Boolean);
-    // A campaign that closed before the signer confirmed takes no more letters, nor does one whose
-    // every official it was to go to was taken off since: no button to press.
-    const status = confirmed ? 200 : found.campaignClosed ? 410 : changed || found.noOfficials ? 409 : 200;
-    // The title says what the heading says, and that the press was refused: a screen reader announces it first.
-    const title = confirmed ? 'Already confirmed' : found.campaignClosed ? 'Campaign closed' : found.noOfficials ? 'No official to write to' : `${changed ? 'Error: ' : ''}Confirm your signature`;
+    const [title, status] = confirmPageState(confirmed, found, changed);
     page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
   };
 
