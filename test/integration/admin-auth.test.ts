@@ -109,6 +109,18 @@ describe('signing in to the console (Postgres)', () => {
     expect(await expires()).toBeGreaterThan(3600);
   });
 
+  it('keeps no admin signed in for the queues board\'s background poll of its API', async () => {
+    const { client, organizer } = await signedIn(base, ctx.db, 'admin');
+    const expires = async () => (await ctx.db.query<{ left: number }>(
+      `SELECT extract(epoch FROM expires_at - now())::float8 AS left FROM organizer_sessions WHERE organizer_id = $1`, [organizer.id],
+    )).rows[0]!.left;
+    await ctx.db.query(`UPDATE organizer_sessions SET expires_at = now() + interval '60 seconds' WHERE organizer_id = $1`, [organizer.id]);
+    expect((await client.get('/admin/queues/api/queues?activeQueue=&page=1&jobsPerPage=10')).status).toBe(200);
+    expect(await expires()).toBeLessThanOrEqual(60);
+    expect((await client.get('/admin/queues/')).status).toBe(200);
+    expect(await expires()).toBeGreaterThan(3600);
+  });
+
   it('marks the cookies Secure when PUBLIC_URL is https', async () => {
     const app = createWebApp({ ...ctx, config: Object.freeze({ ...ctx.config, publicUrl: 'https://appeal.example' }) });
     const server = await new Promise<import('node:http').Server>((resolve) => {

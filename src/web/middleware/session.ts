@@ -41,9 +41,10 @@ const signedCookie = (req: Request, name: string): string | undefined => {
 export function loadSession(ctx: AppContext): RequestHandler {
   return async (req, res, next) => {
     const sessionId = signedCookie(req, SESSION_COOKIE);
-    // A page's background poll (admin.js reads a campaign's counts every few seconds) keeps no
-    // session alive: a console left open on a campaign would otherwise never sign out.
-    const poll = req.method === 'GET' && req.path.endsWith('.json');
+    // A page's background poll (admin.js reads a campaign's counts every few seconds; the queues
+    // board reads its API every 5 s) keeps no session alive: a console left open on either page
+    // would otherwise never sign out.
+    const poll = req.method === 'GET' && (req.path.endsWith('.json') || req.path.startsWith('/queues/api/'));
     const organizer = sessionId ? await findSession(ctx.db, sessionId, !poll) : undefined;
     if (organizer && sessionId) {
       res.locals.organizer = organizer;
