@@ -70,7 +70,9 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     // The same request again moments later (a double click, a form sent twice): the email on its
     // way asks for it already. A new one would make its link, the one opened, "does not exist".
     if (await q.askedMomentsAgo(tx, subscriber.id, kase?.id ?? null, RESEND_GAP_SECONDS)) return undefined;
-    const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, consentWording(kase?.person_name));
+    // The wording the asking form showed: a sign form's box says less than the subscribe form.
+    const text = source === 'sign form' && kase ? signFormWording(kase.person_name) : consentWording(kase?.person_name);
+    const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, text);
     // Following that case already: the opt-in row's email then carries the link to their
     // preferences (see createOptinComposer), for whoever lost every alert email. An opt-in still
     // on its way for something else is sent again with this one, with a new link.

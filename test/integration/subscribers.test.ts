@@ -150,6 +150,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect((await postJson(`${base}/api/v1/campaigns/${quick.slug}/signatures`, { fullName: 'Quick Embed', email: quickApi, subscribe: true })).status).toBe(202);
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, quickApi), 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(quickApi)).toMatchObject([{ status: 'active', consent_source: 'api' }]);
+    // Through the sign form, the consent quotes that form's box, not the subscribe form's words.
+    const quickForm = emailOf('quick-form');
+    expect((await postForm(`${base}/c/${quick.slug}/sign`, { full_name: 'Quick Form', email: quickForm, subscribe: 'on' })).status).toBe(303);
+    expect((await postForm(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, quickForm), 'subscribe/confirm')}`, {})).status).toBe(303);
+    expect(await consent(quickForm)).toEqual([{ consent_source: 'sign form', consent_text: 'Email me updates about Aigerim Test' }]);
+    expect(await subscriber(quickForm)).toMatchObject([{ status: 'active', consent_source: 'sign form', consent_text: 'Email me updates about Aigerim Test' }]);
   });
 
   it('sends the opt-in email again for a request made while the one before it was being sent', async () => {
