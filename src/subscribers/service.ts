@@ -158,8 +158,12 @@ export interface OptinView {
 const OPTIN_LINK_HINT =
   'If the address was given more than once, only the link in the newest email works, and that email can take a minute to arrive. A request is deleted when it is not confirmed in the time its email gave, or when the address unsubscribes: subscribe again to get a new link.';
 
-/** What a used opt-in link says while its subscription lasts (as a used signature link does, not an error). */
-export const OPTIN_ALREADY_CONFIRMED = 'This link was already used: the subscription it asked for is confirmed. Every alert has a link to change what you follow or to unsubscribe.';
+/**
+ * What a used opt-in link says while its subscription lasts (as a used signature link does, not an
+ * error). A double click's second press lands here too, its first answer dropped by the browser: the
+ * words must not tell someone who just subscribed that their link "was already used", as if by another.
+ */
+export const OPTIN_ALREADY_CONFIRMED = 'Your subscription is confirmed: this link has done what it was for. Every alert has a link to change what you follow or to unsubscribe.';
 
 /**
  * What the opt-in page shows before its button is pressed; `pending` is empty when the link was

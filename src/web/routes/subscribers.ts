@@ -47,7 +47,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
   const checkEmail = (_req: Request, res: Response) => res.redirect(303, '/subscribe/check-email');
-  const alreadyConfirmed = (res: Response) => page(res, 'subscribe-confirm', { title: 'Already confirmed', already: OPTIN_ALREADY_CONFIRMED });
+  const alreadyConfirmed = (res: Response) => page(res, 'subscribe-confirm', { title: 'Subscription confirmed', already: OPTIN_ALREADY_CONFIRMED });
   const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getPublicCase(db, slug) : undefined);
 
   router.get('/subscribe', async (req, res) => {
