@@ -101,7 +101,7 @@ const emailAddress = (whenEmpty: string) =>
     .max(254, 'must be at most 254 characters')
     // Letters outside ASCII before the @ need SMTPUTF8 of every relay on the way, which few offer;
     // a domain in another script is taken in its ASCII form.
-    .refine((v) => !v.includes('@') || /^[\x00-\x7f]*$/.test(v.slice(0, v.lastIndexOf('@'))), 'must have only Latin letters, digits and . _ + - before the @: addresses with other letters there cannot be sent to yet')
+    .refine((v) => !v.includes('@') || /^[\x00-\x7f]*$/.test(v.slice(0, v.lastIndexOf('@'))), 'must have only Latin letters, digits and . _ \' + - before the @: addresses with other letters there cannot be sent to yet')
     .transform(asciiAddress)
     .pipe(z.string().max(254, 'must be at most 254 characters').pipe(z.email({ pattern: EMAIL, message: 'must be a valid email address' })));
 
