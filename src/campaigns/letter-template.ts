@@ -156,6 +156,7 @@ function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void
   // Brackets are stripped from `original`: {{[supporter.fullName]}} reads as one key with a dot in
   // it, which renders empty, so each part must be a segment of an allowed name.
   if (!ALLOWED.has(name) || parts.join('.') !== name || parts.some((p) => p.includes('.'))) {
+    if (ALLOWED.has(name)) fail(field, `write {{${name}}} without square brackets: in brackets it names no variable`, line);
     fail(field, `unknown variable "${name}"; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
   }
 }

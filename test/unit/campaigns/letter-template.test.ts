@@ -95,7 +95,7 @@ describe('validating a letter template', () => {
   });
 
   it('refuses a whole variable in brackets, which Handlebars reads as one key and renders empty', () => {
-    expect(errorsOf('Signed, {{[supporter.fullName]}}').body).toMatch(/^Line 1: unknown variable "supporter\.fullName"/);
+    expect(errorsOf('Signed, {{[supporter.fullName]}}').body).toMatch(/^Line 1: write {{supporter\.fullName}} without square brackets/);
     expect(() => validateLetterTemplate('body', 'Signed, {{[supporter].fullName}} {{supporter.[fullName]}}')).not.toThrow();
   });
 
