@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Db, Queryable } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
@@ -45,13 +46,29 @@ export interface LoginOptions {
 }
 
 /**
+ * The least time a failed sign-in takes to be answered. An organizer's address costs a write or two
+ * more than an unknown one (the attempt counted, the audit entry): a few milliseconds that a few
+ * hundred guesses measure. Every failure waits until this much has passed since it began; the scrypt
+ * check and those writes take well under it (about 0.2 s here on a busy machine).
+ */
+export const FAILED_LOGIN_MIN_MS = 500;
+
+/**
  * Checks an email and password. Every failure looks the same to the caller and costs the same
- * scrypt work: an unknown email and a locked account are checked against a dummy hash, so
- * neither the answer nor its timing tells whether an address belongs to an organizer.
+ * scrypt work: an unknown email and a locked account are checked against a dummy hash, and every
+ * failure is answered no sooner than FAILED_LOGIN_MIN_MS after it began, so neither the answer nor
+ * its timing tells whether an address belongs to an organizer.
  * An attempt is counted before the password is checked, so a burst of parallel guesses gets no
  * more checks than the same guesses one by one.
  */
 export async function checkLogin(db: Queryable, email: string, password: string, options: LoginOptions = {}): Promise<LoginResult> {
+  const began = performance.now();
+  const result = await check(db, email, password, options);
+  if (result.kind === 'failed') await sleep(Math.max(0, began + FAILED_LOGIN_MIN_MS - performance.now()));
+  return result;
+}
+
+async function check(db: Queryable, email: string, password: string, options: LoginOptions): Promise<LoginResult> {
   const organizer = email.trim() ? await findOrganizerByEmail(db, email.trim()) : undefined;
   const trusted = organizer !== undefined && organizer.id === options.trustedDeviceOf;
   const attempt = organizer && !trusted ? await q.reserveLoginAttempt(db, organizer.id, LOGIN_WINDOW_SECONDS) : 0;
