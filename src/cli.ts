@@ -121,7 +121,8 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
   if (!secret) return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here (run forget with the service's environment); they lapse on their own within a day\n` };
   let redis;
   try {
-    redis = await connectRedis(config);
+    // The Redis `npm start` runs under DATA_DIR when nothing answers on the default address: its counters are there.
+    redis = await connectRedis(config, { useSpawned: true });
   } catch (err) {
     return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not reached (${(err as Error).message}); they lapse on their own within a day\n` };
   }

@@ -65,6 +65,9 @@ function optionsFromUrl(url: string): RedisOptions {
   };
 }
 
+/** Where the redis-server `npm start` runs under DATA_DIR listens. */
+const spawnedOptions = (dataDir: string): RedisOptions => ({ path: path.join(dataDir, 'redis', 'redis.sock'), maxRetriesPerRequest: null });
+
 interface Spawned {
   options: RedisOptions;
   /** Stops the redis-server when this process is its owner. */
@@ -122,7 +125,7 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   makeDataDir(dir);
   const socket = path.join(dir, 'redis.sock');
   const ownerFile = path.join(dir, 'owner.pid');
-  const options: RedisOptions = { path: socket, maxRetriesPerRequest: null };
+  const options = spawnedOptions(dataDir);
   if (await answers(options)) {
     if (await ownerRuns(ownerFile)) return { options };
     await fs.writeFile(ownerFile, String(process.pid));
@@ -197,7 +200,13 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
  */
 export async function connectRedis(
   config: Pick<Config, 'redisUrl' | 'dataDir'>,
-  opts: { spawn?: boolean; /** Where an unset REDIS_URL looks first (tests point it at nothing). */ defaultUrl?: string; log?: Pick<Logger, 'error'> } = {},
+  opts: {
+    spawn?: boolean;
+    /** Without spawn: use the redis-server `npm start` runs under DATA_DIR when it answers (the cli's `forget`), never start one. */
+    useSpawned?: boolean;
+    /** Where an unset REDIS_URL looks first (tests point it at nothing). */ defaultUrl?: string;
+    log?: Pick<Logger, 'error'>;
+  } = {},
 ): Promise<RedisHandle> {
   const defaultUrl = opts.defaultUrl ?? DEFAULT_URL;
   let options: RedisOptions;
@@ -213,6 +222,8 @@ export async function connectRedis(
   } else if (opts.spawn) {
     // Also when one on the default address wants a password: it is someone else's.
     ({ options, stop } = await spawnRedis(config.dataDir, opts.log));
+  } else if (opts.useSpawned && (await answers(spawnedOptions(config.dataDir)))) {
+    options = spawnedOptions(config.dataDir);
   } else if (found.refused) {
     throw refusedLogin(new URL(defaultUrl).host, found.refused);
   } else {

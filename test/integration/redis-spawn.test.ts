@@ -225,6 +225,28 @@ describe('with REDIS_URL unset and nothing answering on the default address', ()
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('the cli (forget) uses the redis-server npm start runs under DATA_DIR, and never starts one', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-'));
+    try {
+      // Nothing runs there yet: nothing is started, and it says so.
+      await expect(connectRedis({ redisUrl: undefined, dataDir }, { useSpawned: true, defaultUrl: nowhere })).rejects.toThrow(/^REDIS_URL: nothing answers/);
+      expect(serversOn(path.join(dataDir, 'redis', 'redis.sock'))).toBe(0);
+      const app = await connectRedis({ redisUrl: undefined, dataDir }, { spawn: true, defaultUrl: nowhere });
+      try {
+        await app.client.set('rl:counter', '1');
+        const cli = await connectRedis({ redisUrl: undefined, dataDir }, { useSpawned: true, defaultUrl: nowhere });
+        expect(await cli.client.del('rl:counter')).toBe(1);
+        await cli.close();
+        // Closing the cli's connection leaves the app's server running.
+        expect(await app.client.ping()).toBe('PONG');
+      } finally {
+        await app.close();
+      }
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('a Redis that may evict keys', () => {
