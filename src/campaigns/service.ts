@@ -80,7 +80,9 @@ async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
  */
 export async function createCampaign(db: Db, input: unknown, { exact = false } = {}): Promise<Campaign> {
   const c = await validateCampaignInput(db, input, { exact });
-  const kase = await caseFor(db, c.caseSlug);
+  const kase = await findCase(db, c.caseSlug);
+  // An unknown case and a taken slug are named together, not the slug only once the case is mended.
+  if (!kase) throw new ValidationError({ ...(await unknownOrTaken(db, c, {})), caseSlug: 'no case has this slug' });
   return db.transaction(async (tx) => {
     const campaign = await q.insertCampaign(tx, kase.id, c);
     if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });

@@ -183,6 +183,17 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(utf16.status).toBe(415);
       expect((await utf16.json()).error).toMatchObject({ code: 'unsupported_encoding', message: expect.stringContaining('must be UTF-8') });
       expect((await ctx.db.query('SELECT 1 FROM cases WHERE slug = $1', [utf16Slug])).rowCount).toBe(0);
+      // UTF-32 behind a quoted parameter that reads as charset=utf-8 to a plain search: its code
+      // point past U+10FFFF would be stored as U+FFFD.
+      const hiddenSlug = uniq('utf32');
+      const utf32 = Buffer.concat([...JSON.stringify({ slug: hiddenSlug, personName: 'Ann X', summary: 'S', status: 'detained' })]
+        .map((ch) => { const b = Buffer.alloc(4); b.writeUInt32BE(ch === 'X' ? 0x110000 : ch.codePointAt(0)!); return b; }));
+      const hidden = await fetch(`${base}/api/v1/cases`, {
+        method: 'POST', headers: { 'content-type': 'application/json; x=";charset=utf-8"; charset=utf-32be', ...auth() }, body: utf32,
+      });
+      expect(hidden.status).toBe(415);
+      expect((await hidden.json()).error.code).toBe('unsupported_encoding');
+      expect((await ctx.db.query('SELECT 1 FROM cases WHERE slug = $1', [hiddenSlug])).rowCount).toBe(0);
       // `utf8` is UTF-8's common alias, and read as such: here as far as its missing summary.
       const alias = await fetch(`${base}/api/v1/cases`, {
         method: 'POST', headers: { 'content-type': 'application/json; charset="UTF8"', ...auth() },
@@ -579,6 +590,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     }, auth());
     expect(unknown.status).toBe(422);
     expect((await unknown.json()).error.fields).toEqual({ bogus: expect.stringContaining('not a field'), caseSlug: 'no case has this slug', slug: 'is taken already: choose another' });
+    // The two alone: both named in the 422, not the slug as a 409 once the case is mended.
+    const both = await postJson(`${base}/api/v1/campaigns`, {
+      slug: taken, caseSlug: 'no-such-case', title: 'T', letter: { subject: 'S', body: 'B' }, targets: [{ name: 'N', email: 'n@gov.example' }],
+    }, auth());
+    expect(both.status).toBe(422);
+    expect((await both.json()).error.fields).toEqual({ caseSlug: 'no case has this slug', slug: 'is taken already: choose another' });
   });
 
   it('answers a public page asked with a method it does not take with 405 and Allow, not 404', async () => {

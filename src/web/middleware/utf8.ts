@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidEncodingError } from '../../errors.ts';
+import { InvalidEncodingError, UnsupportedCharsetError } from '../../errors.ts';
 
 // A body that is not UTF-8 is refused (400, nothing stored). The parsers would carry on
 // regardless: JSON's decoder puts U+FFFD in place of each bad byte, and a form field whose escapes
@@ -9,9 +9,15 @@ import { InvalidEncodingError } from '../../errors.ts';
 
 type Verify = (req: IncomingMessage, res: ServerResponse, buf: Buffer, encoding: string) => void;
 
-/** For express.json's `verify`: the raw body, when it says it is UTF-8, must be. */
+/**
+ * For express.json's `verify`: the raw body must be UTF-8, and read as such. `encoding` is the
+ * charset the parser will decode with, as it read the Content-Type: a header that hides another
+ * charset from a simpler reading (`x=";charset=utf-8"; charset=utf-32be`) is refused here, since
+ * UTF-16 and UTF-32 decode a code point that is not one as U+FFFD.
+ */
 export const utf8Json: Verify = (_req, _res, buf, encoding) => {
-  if (encoding === 'utf-8' && !isUtf8(buf)) throw new InvalidEncodingError();
+  if (encoding !== 'utf-8') throw new UnsupportedCharsetError(encoding);
+  if (!isUtf8(buf)) throw new InvalidEncodingError();
 };
 
 /**
