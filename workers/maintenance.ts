@@ -18,16 +18,37 @@ export const PURGE_EVERY_MS = 24 * 3600_000;
  */
 export const DIGEST_CHECKS = { pattern: '0,15,30,45 * * * *', tz: 'UTC' };
 
+/** The periodic jobs, by scheduler id. */
+const SCHEDULES = {
+  sweep: { every: SWEEP_EVERY_MS },
+  purge: { every: PURGE_EVERY_MS },
+  digest: DIGEST_CHECKS,
+} as const;
+
+// A sweep every 30 s is 2,880 jobs a day: keep the last few for the queues board, not all forever.
+const SCHEDULED_JOB_OPTS = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
+
 /**
  * Registers the periodic jobs. Job schedulers are upserts keyed by id, so every worker process
  * may call this at start and there is still one schedule.
  */
 export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
-  // A sweep every 30 s is 2,880 jobs a day: keep the last few for the queues board, not all forever.
-  const opts = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
-  await queues.maintenance.upsertJobScheduler('sweep', { every: SWEEP_EVERY_MS }, { name: 'sweep', data: { task: 'sweep' }, opts });
-  await queues.maintenance.upsertJobScheduler('purge', { every: PURGE_EVERY_MS }, { name: 'purge', data: { task: 'purge' }, opts });
-  await queues.maintenance.upsertJobScheduler('digest', DIGEST_CHECKS, { name: 'digest', data: { task: 'digest' }, opts });
+  for (const id of Object.keys(SCHEDULES) as (keyof typeof SCHEDULES)[]) await schedule(queues, id);
+}
+
+/**
+ * Registers again only the periodic jobs Redis no longer holds (it restarted empty). Upserting one
+ * that is there replaces its next job with the next one due from now: a digest check held back
+ * past its quarter hour behind a long job would be dropped, its digests a quarter hour late.
+ */
+export async function renewMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
+  for (const id of Object.keys(SCHEDULES) as (keyof typeof SCHEDULES)[]) {
+    if (!(await queues.maintenance.getJobScheduler(id))) await schedule(queues, id);
+  }
+}
+
+async function schedule(queues: Pick<Queues, 'maintenance'>, id: keyof typeof SCHEDULES): Promise<void> {
+  await queues.maintenance.upsertJobScheduler(id, SCHEDULES[id], { name: id, data: { task: id }, opts: SCHEDULED_JOB_OPTS });
 }
 
 /** How far behind the scheduler's clock a worker's may be and still check for the quarter hour meant. */
