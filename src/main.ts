@@ -129,6 +129,12 @@ async function main(mode: Mode): Promise<void> {
   if (config.databaseUrl && fs.existsSync(path.join(embedded, 'PG_VERSION'))) {
     warnings.push(`DATABASE_URL is set, and ${embedded} holds an embedded database this process does not use. To move its data, stop Appeal and run: npm run cli -- import-embedded (into an empty database)`);
   }
+  // The other way round: started without the DATABASE_URL that import-embedded moved the data to.
+  // This process made a new embedded database (demo data and all), which the data is not in.
+  const imported = config.databaseUrl ? undefined : lastImported(config.dataDir);
+  if (imported) {
+    warnings.push(`DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this process uses a new embedded database, without that data. Start it with the DATABASE_URL the data was imported into`);
+  }
   for (const warning of warnings) {
     lines.push(`  Warning: ${warning}.`);
     log.warn(warning);
@@ -140,6 +146,19 @@ async function main(mode: Mode): Promise<void> {
   process.stderr.write(lines.join('\n') + '\n');
   log.info({ mode, url: server ? `${config.publicUrl}/` : undefined }, 'started');
 
+}
+
+/** The newest of the folders import-embedded left in DATA_DIR: pglite.imported, then -2, -3 and on. */
+function lastImported(dataDir: string): string | undefined {
+  const numbers = fs.existsSync(dataDir)
+    ? fs.readdirSync(dataDir).flatMap((name) => {
+        const m = /^pglite\.imported(?:-(\d+))?$/.exec(name);
+        return m ? [Number(m[1] ?? 1)] : [];
+      })
+    : [];
+  if (numbers.length === 0) return undefined;
+  const last = Math.max(...numbers);
+  return path.resolve(dataDir, last === 1 ? 'pglite.imported' : `pglite.imported-${last}`);
 }
 
 const mode = (process.argv[2] ?? 'all') as Mode;

@@ -122,6 +122,32 @@ describe('a web process of its own without PUBLIC_URL, given a DATABASE_URL besi
   });
 });
 
+describe('a start without DATABASE_URL after import-embedded moved the data to Postgres', () => {
+  it('warns that this process uses a new embedded database, naming the newest folder the imports left', async () => {
+    const { spawn } = await import('node:child_process');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-imported-'));
+    // Three imports: pglite.imported, then -2 ... -10 is the newest, though -9 sorts after it by name.
+    for (const name of ['pglite.imported', 'pglite.imported-9', 'pglite.imported-10']) {
+      fs.mkdirSync(path.join(dataDir, name));
+      fs.writeFileSync(path.join(dataDir, name, 'PG_VERSION'), '17\n');
+    }
+    const port = String(await freePort());
+    const app = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      let said = '';
+      app.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
+      await eventually(async () => (said.includes('Appeal (all) is running.') ? true : undefined), 60_000);
+      expect(said).toContain(`Warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(dataDir, 'pglite.imported-10')} is what it left): this process uses a new embedded database`);
+    } finally {
+      app.kill('SIGTERM');
+      await new Promise((r) => app.once('exit', r));
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
 describe('a first start that fails before it runs', () => {
   it('does not tie the database to its secret: a start with the right one after it runs', async () => {
     const { createTestContext } = await import('../helpers/context.ts');
