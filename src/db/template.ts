@@ -120,6 +120,12 @@ function copyTemplate(template: string, dir: string): void {
   fs.renameSync(partial, dir);
 }
 
+/** Errors of a copy into DATA_DIR that say its disk takes no more, whatever is copied. */
+const DISK_FULL: Record<string, string> = {
+  ENOSPC: 'no space left on device (ENOSPC)',
+  EDQUOT: 'disk quota exceeded (EDQUOT)',
+};
+
 /** What PGlite's file system errors (Emscripten's, with an errno and no message) stand for. */
 const WASM_ERRNO: Record<number, string> = {
   2: 'permission denied (EACCES)',
@@ -163,6 +169,9 @@ export async function openPgliteDir(
       return { db: (await openPglite(dir)).db, source: 'template' };
     } catch (err) {
       fs.rmSync(dir, { recursive: true, force: true });
+      // The copy's side: no other template or initdb fits on that disk either.
+      const full = DISK_FULL[(err as NodeJS.ErrnoException).code ?? ''];
+      if (full) throw new Error(`DATA_DIR: cannot make the embedded database in ${dir}: ${full}`, { cause: err });
       // One removed while it was copied (an install with other migrations, sharing node_modules,
       // makes its own and removes this one) is no fault: initdb's template is still there.
       if (from !== schema || isCluster(schema)) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { migrate, migrationFiles, MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { openPgliteDir, prepareSchemaTemplate, prepareTemplate, schemaTemplateDir } from '../../src/db/template.ts';
@@ -98,6 +98,19 @@ describe('the PGlite template a new DATA_DIR starts from', () => {
       expect(opened.source).toBe('initdb');
       expect(await migrate(opened.db)).toContain('001_initial.sql');
       expect(warnings.map((w) => JSON.parse(w).msg)).toEqual([expect.stringContaining('the PGlite template did not work')]);
+    });
+
+    it('a disk that is full stops the start naming DATA_DIR, without blaming the template', async () => {
+      const full = vi.spyOn(fs, 'cpSync').mockImplementation(() => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, copyfile'), { code: 'ENOSPC' });
+      });
+      try {
+        await expect(openDir('full')).rejects.toThrow(/^DATA_DIR: cannot make the embedded database in .*: no space left on device \(ENOSPC\)$/);
+      } finally {
+        full.mockRestore();
+      }
+      expect(warnings).toEqual([]);
+      expect(fs.existsSync(path.join(root, 'full', 'pglite'))).toBe(false);
     });
   });
 
