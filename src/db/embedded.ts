@@ -140,9 +140,25 @@ export async function openEmbedded(
   makeDataDir(dataDir);
   if (commands) await takeHoldAfterCli(dataDir);
   else takeHold(dataDir);
-  const { db, source } = await openPgliteDir(path.join(dataDir, 'pglite'), log);
-  if (source !== 'existing') log.info({ source }, 'embedded database created');
   const socketPath = path.join(dataDir, COMMAND_SOCKET);
+  // Only what is still this process's: the files of another holder, however it came to be one, stay.
+  const letGo = () => {
+    if (pidIn(dataDir) !== process.pid) return;
+    fs.rmSync(lockFile(dataDir), { force: true });
+    fs.rmSync(bootFile(dataDir), { force: true });
+    fs.rmSync(socketPath, { force: true });
+  };
+  let opened: Awaited<ReturnType<typeof openPgliteDir>>;
+  try {
+    opened = await openPgliteDir(path.join(dataDir, 'pglite'), log);
+  } catch (err) {
+    // A start that could not open it (a full disk, a folder of another user's) holds nothing: a pid
+    // file left behind would refuse the next start for whatever process gets that pid.
+    letGo();
+    throw err;
+  }
+  const { db, source } = opened;
+  if (source !== 'existing') log.info({ source }, 'embedded database created');
   let server: net.Server | undefined;
   if (commands) {
     fs.rmSync(socketPath, { force: true });
@@ -161,12 +177,7 @@ export async function openEmbedded(
     async close() {
       if (server) await new Promise((r) => server!.close(r));
       await db.close();
-      // Only what is still this process's: the files of another holder, however it came to be one, stay.
-      if (pidIn(dataDir) === process.pid) {
-        fs.rmSync(lockFile(dataDir), { force: true });
-        fs.rmSync(bootFile(dataDir), { force: true });
-        fs.rmSync(socketPath, { force: true });
-      }
+      letGo();
     },
   };
 }

@@ -32,6 +32,19 @@ describe('who holds the embedded database', () => {
   });
 });
 
+describe('a start that cannot open the embedded database', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-unopened-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('leaves no pid or boot file behind to refuse the next start for another process with that pid', async () => {
+    // A database folder PGlite cannot open: a version file and nothing else.
+    fs.mkdirSync(path.join(dataDir, 'pglite'));
+    fs.writeFileSync(path.join(dataDir, 'pglite', 'PG_VERSION'), '17\n');
+    await expect(openEmbedded(dataDir, createLog('silent'))).rejects.toThrow();
+    expect(fs.readdirSync(dataDir).filter((name) => name.startsWith('pglite.'))).toEqual([]);
+  });
+});
+
 describe('a command for the holder of the embedded database', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-command-'));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
