@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganizer, FAILED_LOGIN_MIN_MS, listOrganizers, LOGIN_MAX_FAILURES, recordAudit, setOrganizerRole } from '../../src/organizers/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
@@ -596,6 +598,17 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect((await client.get('/admin/outbox/..%2Fsecret')).status).toBe(404);
     expect((await client.get('/admin/outbox/nothing-here.eml')).status).toBe(404);
     expect((await client.get('/admin/outbox/nothing-here.eml?download=1')).status).toBe(404);
+  });
+
+  it('says when the outbox holds more than the newest it lists', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    const dir = path.dirname((await ctx.mailer.send({ from: 'letters@appeal.test', to: 'a@court.example', subject: 'First', text: 'x' })).file!);
+    const before = fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).length;
+    for (let i = before; i <= 200; i++) fs.writeFileSync(path.join(dir, `0000-old-${String(i).padStart(3, '0')}.eml`), `Subject: old ${i}\r\n\r\nx\r\n`);
+    const total = fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).length;
+    const list = await client.get('/admin/outbox');
+    expect(list.text).toContain(`these are the newest 200 of ${total}, and the older ones are still in that folder`);
+    expect(list.text.match(/href="\/admin\/outbox\/[^"]+\.eml"/g)).toHaveLength(200);
   });
 
   it('shows an outbox message decoded: Cyrillic text as written, a long link whole and clickable, the full file to download', async () => {

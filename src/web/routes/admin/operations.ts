@@ -25,7 +25,8 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   router.use('/outbox', requireAdmin);
   router.get('/outbox', async (_req, res) => {
     const dir = ctx.mailer.outboxDir;
-    render(res, 'outbox', { title: 'Outbox', section: 'outbox', dir, messages: dir ? await listOutbox(dir) : [] });
+    const { messages, total } = dir ? await listOutbox(dir) : { messages: [], total: 0 };
+    render(res, 'outbox', { title: 'Outbox', section: 'outbox', dir, messages, total, more: total > messages.length });
   });
 
   router.get('/outbox/:file', async (req, res) => {

@@ -33,9 +33,11 @@ function headersOf(m: ParsedMail): OutboxHeaders {
   return { subject: m.subject ?? '', from: addresses(m.from), to: addresses(m.to), replyTo: addresses(m.replyTo), date: m.date?.toUTCString() ?? '' };
 }
 
-export async function listOutbox(dir: string): Promise<(OutboxEntry & { subject: string; to: string })[]> {
-  const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => FILE_NAME.test(f)).sort().reverse().slice(0, LIST_LIMIT);
-  return Promise.all(names.map(async (file) => {
+/** The newest messages, and how many the outbox holds: the page says when it lists only some. */
+export async function listOutbox(dir: string): Promise<{ messages: (OutboxEntry & { subject: string; to: string })[]; total: number }> {
+  const all = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => FILE_NAME.test(f));
+  const names = all.sort().reverse().slice(0, LIST_LIMIT);
+  const messages = await Promise.all(names.map(async (file) => {
     const full = path.join(dir, file);
     const [stat, handle] = await Promise.all([fs.stat(full), fs.open(full)]);
     try {
@@ -48,6 +50,7 @@ export async function listOutbox(dir: string): Promise<(OutboxEntry & { subject:
       await handle.close();
     }
   }));
+  return { messages, total: all.length };
 }
 
 export interface OutboxMessage {
