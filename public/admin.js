@@ -44,6 +44,9 @@
       if (!target || !file) return;
       var reader = new FileReader();
       reader.onload = function () {
+        // Not UTF-8 (Excel's "CSV" on Russian or Kazakh Windows): each letter read here would be
+        // "\uFFFD". The file stays chosen, so the server reads it and says how to save it again.
+        if (String(reader.result).indexOf('\uFFFD') !== -1) return;
         target.value = String(reader.result);
         input.value = '';
         // The file field now says "no file chosen": say where its text went.

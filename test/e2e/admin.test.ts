@@ -108,6 +108,18 @@ describe('running a campaign from the console in a real browser', () => {
     await screenshot(admin, 'admin-campaign-new-errors');
   });
 
+  it('leaves a CSV file not saved as UTF-8 to the server, which says so and keeps the form', async () => {
+    // Excel's "CSV" on Russian or Kazakh Windows is Windows-1251: read as UTF-8 each letter is U+FFFD.
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'targets-')), 'cp1251.csv');
+    fs.writeFileSync(file, Buffer.from([0xc5, 0xf0, 0xeb, 0xe0, 0xed, 0x2c, 0x2c, ...Buffer.from('judge@court.example,\n')]));
+    await admin.getByLabel('Targets as CSV').fill('');
+    await admin.locator('#f-targets_file').setInputFiles(file);
+    await admin.getByRole('button', { name: 'Create draft campaign' }).click();
+    await admin.locator('.errors[role=alert]').waitFor();
+    expect(await admin.locator('.errors[role=alert]').innerText()).toContain('not saved as UTF-8');
+    expect(await admin.getByLabel('Title').first().inputValue()).toBe('Do not deport Erlan');
+  });
+
   it('creates a campaign with a CSV file of targets', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'targets-')), 'targets.csv');
     fs.writeFileSync(file, TARGETS_CSV);
