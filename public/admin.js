@@ -127,6 +127,7 @@
             set('[data-stat=percent]', goal > 0 ? Math.min(100, Math.round((100 * s.signatures.confirmed) / goal)) : 0);
           }
           ['queued', 'sending', 'retry', 'sent', 'failed'].forEach(function (k) { set('#delivery-counts [data-status=' + k + ']', s.deliveries[k]); });
+          if (s.waitingForDigest) set('#digest-waiting', s.waitingForDigest);
         })
         .catch(function () { /* a reload still shows them */ })
         .then(later);

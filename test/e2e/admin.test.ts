@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addOrganizer } from '../../src/organizers/service.ts';
 import { launchBrowser, screenshot } from '../helpers/browser.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
-import { uniq } from '../helpers/fixtures.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 
 const addressesOf = (a: ParsedMail['to']) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
 
@@ -207,6 +207,18 @@ describe('running a campaign from the console in a real browser', () => {
     await admin.goto(`${base}/admin`);
     expect(await admin.locator('.attention').innerText()).toMatch(/near its goal|reached/);
     await screenshot(admin, 'admin-dashboard');
+  });
+
+  it('keeps a digest campaign\'s "waits for the next digest" line current without a reload', async () => {
+    const digest = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' });
+    await admin.goto(`${base}/admin/campaigns/${digest.slug}`);
+    expect(await admin.locator('#digest-waiting').innerText()).toBe('No confirmed signature waits for the next digest.');
+    await ctx.db.query(
+      `INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Wai Ting', 'wait@supporter.example', 'confirmed', now() FROM campaigns WHERE slug = $1`,
+      [digest.slug],
+    );
+    await expect.poll(() => admin.locator('[data-stat=confirmed]').innerText(), { timeout: 30_000 }).toBe('1');
+    await expect.poll(() => admin.locator('#digest-waiting').innerText(), { timeout: 10_000 }).toMatch(/^1 confirmed signature waits for the next digest/);
   });
 
   it('posts a case update after seeing how many subscribers get it, and sees the alert counts', async () => {

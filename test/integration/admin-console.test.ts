@@ -289,7 +289,10 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, at 17:00 UTC, each target gets one letter');
 
     const { rows: [c] } = await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('<p id="digest-waiting">No confirmed signature waits for the next digest.</p>');
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Wai Ting', 'wait@supporter.example', 'confirmed', now())`, [c!.id]);
+    // The page's counts poll says it too, so an open page does not read "none waits" beside 1 confirmed.
+    expect(JSON.parse((await client.get(`/admin/campaigns/${slug}/stats.json`)).text).waitingForDigest).toMatch(/^1 confirmed signature waits for the next digest, (at|tomorrow at) \d+:\d\d UTC\.$/);
     const page = await client.get(`/admin/campaigns/${slug}/letter`);
     expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
     // The campaign page counts who waits for the digest: no letter is queued for them yet.

@@ -25,6 +25,17 @@ const RETRY_FLASH: Record<RetryOutcome, string> = {
   retired: 'Not retried: its official was removed from the campaign and gets no new letters. Write to it again from the campaign’s Targets page first.',
 };
 
+/**
+ * What a digest campaign's page says of the signers waiting for the next digest; its counts poll
+ * (stats.json) says it again, so it never reads "none waits" beside a new confirmed signature.
+ */
+async function digestWaitingWords(db: AppContext['db'], campaign: { id: number; delivery_mode: string; digest_hour: number }): Promise<string | undefined> {
+  if (campaign.delivery_mode !== 'digest') return undefined;
+  const { waiting, lastDigestAt } = await countWaitingForDigest(db, campaign.id);
+  if (waiting === 0) return 'No confirmed signature waits for the next digest.';
+  return `${waiting} confirmed ${waiting === 1 ? 'signature waits' : 'signatures wait'} for the next digest, ${nextDigestWords(campaign.digest_hour, lastDigestAt)}.`;
+}
+
 /** Watching a campaign: counts, the chart, deliveries, signatures; retrying what failed. */
 export function watchRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -52,7 +63,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       // The newest ten only: searching and paging signers is the list's, which records each view.
       signaturesPage(campaign.id, {}, 10),
       getCampaignDeadline(db, campaign.slug),
-      campaign.delivery_mode === 'digest' ? countWaitingForDigest(db, campaign.id) : undefined,
+      digestWaitingWords(db, campaign),
     ]);
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, failed, retrying,
@@ -65,8 +76,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
       brokenLine: campaign.status === 'closed' ? null : brokenFieldLine(campaign, targets),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
-      waitingForDigest: waitingForDigest?.waiting,
-      nextDigest: waitingForDigest && nextDigestWords(campaign.digest_hour, waitingForDigest.lastDigestAt),
+      waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
       back: `/admin/campaigns/${campaign.slug}`,
       publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
@@ -78,7 +88,9 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   /** What admin.js polls to keep the campaign page's counts current without a reload. */
   router.get('/campaigns/:slug/stats.json', async (req, res) => {
-    res.json(await getCampaignStats(db, req.params.slug));
+    const campaign = await getCampaign(db, req.params.slug);
+    const [stats, waitingForDigest] = await Promise.all([getCampaignStats(db, campaign.slug), digestWaitingWords(db, campaign)]);
+    res.json({ ...stats, waitingForDigest });
   });
 
   router.get('/campaigns/:slug/signatures', async (req, res) => {
