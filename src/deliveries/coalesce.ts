@@ -9,9 +9,12 @@ interface Waiting<I, O> {
  * out together as the next batch, so under load a statement serves many jobs, and alone each item
  * goes at once: nothing waits on a timer for company. Every caller gets its own result only after
  * the batch's statement has committed, so a batched status change is as durable as a single one.
- * `run` returns one result per item, in order; when it throws, every item of that batch rejects.
+ * `run` returns one result per item, in order; when it throws, every item of that batch rejects,
+ * and so does every item that waited behind it when `failsWaiting` says the error is one they
+ * would meet too (a database away): a caller must not wait out one statement limit for the batch
+ * ahead and then another for its own.
  */
-export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100): (item: I) => Promise<O> {
+export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100, failsWaiting?: (err: unknown) => boolean): (item: I) => Promise<O> {
   const waiting: Waiting<I, O>[] = [];
   let busy = false;
   const next = () => {
@@ -21,7 +24,10 @@ export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100
     run(batch.map((w) => w.item))
       .then(
         (out) => batch.forEach((w, i) => w.resolve(out[i]!)),
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
+        (err: unknown) => {
+          const shared = failsWaiting?.(err) ? waiting.splice(0) : [];
+          for (const w of [...batch, ...shared]) w.reject(err);
+        },
       )
       .finally(() => {
         busy = false;
@@ -57,10 +63,10 @@ export function perDb<D extends object, T>(make: (db: D) => T): (db: D) => T {
  * `ord`, the key's 1-based position (SQL's `unnest(…) WITH ORDINALITY`); a key without a row
  * resolves to undefined.
  */
-export function batchedRead<K, R extends { ord: number }>(load: (keys: K[]) => Promise<R[]>): (key: K) => Promise<R | undefined> {
+export function batchedRead<K, R extends { ord: number }>(load: (keys: K[]) => Promise<R[]>, failsWaiting?: (err: unknown) => boolean): (key: K) => Promise<R | undefined> {
   return coalesce(async (keys: K[]) => {
     const rows = await load(keys);
     const byOrd = new Map(rows.map((r) => [r.ord, r]));
     return keys.map((_, i) => byOrd.get(i + 1));
-  });
+  }, 100, failsWaiting);
 }

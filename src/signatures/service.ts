@@ -66,7 +66,7 @@ const ID_BLOCK_MS = 1_000;
  * (`npm run bench`, intake). Each caller still answers only after its own rows have committed.
  */
 const intake = perDb((db: Queryable) => ({
-  campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs)),
+  campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs), notAboutOneRow),
   nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK), ID_BLOCK_MS),
   store: coalesce(async (sigs: q.NewSignature[]): Promise<(q.StoredSignature | Error)[]> => {
     try {
@@ -82,7 +82,7 @@ const intake = perDb((db: Queryable) => ({
         insertSignatures(db, [s]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
       return Promise.all(sigs.map(alone));
     }
-  }),
+  }, 100, notAboutOneRow),
 }));
 const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || isDatabaseTooSlow(err);
 

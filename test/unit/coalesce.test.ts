@@ -47,6 +47,27 @@ describe('coalesce', () => {
     expect(rec.batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
+  it('rejects the callers waiting behind a batch whose error failsWaiting names, without a batch of their own', async () => {
+    const rec = recording((xs: number[]) => xs);
+    const away = Object.assign(new Error('database away'), { code: '08006' });
+    let fail = true;
+    const call = coalesce(async (xs: number[]) => {
+      const out = await rec.run(xs);
+      if (fail) throw away;
+      return out;
+    }, 100, (err) => (err as { code?: string }).code === '08006');
+    rec.hold();
+    const first = call(1);
+    await new Promise((r) => setImmediate(r));
+    const waiting = [call(2), call(3)];
+    rec.release();
+    const results = await Promise.allSettled([first, ...waiting]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(rec.batches).toEqual([[1]]);
+    fail = false;
+    expect(await call(4)).toBe(4);
+  });
+
   it('rejects every caller of a batch that throws, and goes on with the next', async () => {
     let fail = true;
     const call = coalesce(async (xs: number[]) => {
