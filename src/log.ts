@@ -6,11 +6,13 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * and PGlite's errors carry the statement's `params`: any of them may hold a supporter's address
  * or name, so they are withheld; the error's code and message say what went wrong. A Redis
  * error's command arguments go too: a BullMQ script's are its whole Lua source and the jobs'
- * data, tens of kilobytes a line when Redis is out of memory.
+ * data, tens of kilobytes a line when Redis is out of memory. So does the pg client pg-pool pins
+ * to an idle connection's error (its socket, its statement cache: over 10 kB a line).
  */
 export function createLog(level: string, destination?: DestinationStream): Logger {
-  const censor = (_value: unknown, path: string[]) => (path.at(-1) === 'args' ? '[withheld: the command\'s arguments]' : '[withheld: may quote a row]');
-  return pino({ level, redact: { paths: ['err.detail', 'err.where', 'err.params', 'err.command.args'], censor } }, destination);
+  const censor = (_value: unknown, path: string[]) =>
+    path.at(-1) === 'args' ? '[withheld: the command\'s arguments]' : path.at(-1) === 'client' ? '[withheld: the pg client]' : '[withheld: may quote a row]';
+  return pino({ level, redact: { paths: ['err.detail', 'err.where', 'err.params', 'err.command.args', 'err.client'], censor } }, destination);
 }
 
 /**

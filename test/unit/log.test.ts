@@ -29,6 +29,17 @@ describe('the process log', () => {
     expect(line.length).toBeLessThan(2_000);
     expect(JSON.parse(line).err).toMatchObject({ message: expect.stringContaining('OOM'), command: { name: 'eval', args: "[withheld: the command's arguments]" } });
   });
+
+  it('withholds the pg client that pg-pool pins to an idle connection\'s error, and keeps its code and message', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => void (lines.push(String(chunk)), done()) });
+    const client = { parsedStatements: { appeal_1: 'SELECT '.repeat(2_000) }, connectionParameters: { host: '127.0.0.1' } };
+    const err = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01', client });
+    createLog('info', sink).warn({ err }, 'a pooled Postgres connection was lost while idle');
+    const line = lines.join('');
+    expect(line.length).toBeLessThan(2_000);
+    expect(JSON.parse(line).err).toMatchObject({ code: '57P01', client: '[withheld: the pg client]' });
+  });
 });
 
 describe('a relay failure in the log', () => {
