@@ -325,6 +325,10 @@ describe('running a campaign from the console in a real browser', () => {
     admin.off('request', onRequest);
     expect(problems).toEqual([]);
     expect(elsewhere).toEqual([]);
+    // Its pages link only within it, but for one way back to the console: in its menu of links.
+    await admin.locator('ul[class^="actions-"] > li').last().locator('button').click();
+    await admin.getByText('Back to the console').click();
+    await admin.waitForURL(`${base}/admin`);
     await screenshot(admin, 'admin-queues');
     await admin.goto(`${base}/admin/audit`);
     const log = await admin.locator('table.audit').innerText();

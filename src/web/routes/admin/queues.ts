@@ -57,7 +57,8 @@ export function queuesBoard(ctx: AppContext): Router {
     createBullBoard({
       queues: [ctx.queues.send, ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
       serverAdapter: adapter,
-      options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues` } },
+      // The board's own pages link only within it: one back to the console.
+      options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues`, miscLinks: [{ text: 'Back to the console', url: '/admin' }] } },
     });
     return adapter.getRouter() as RequestHandler;
   };
