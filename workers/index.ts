@@ -9,7 +9,7 @@ import { createAlertComposer } from '../src/alerts/emails.ts';
 import { createDigestComposer } from '../src/digests/emails.ts';
 import { createOptinComposer } from '../src/subscribers/emails.ts';
 import { createFanoutWorker, resumeFanoutsAtStart } from './fanout.ts';
-import { createMaintenanceWorker, renewMaintenance, scheduleMaintenance } from './maintenance.ts';
+import { createMaintenanceWorker, scheduleMaintenance } from './maintenance.ts';
 import { createSendWorker } from './send.ts';
 
 /** One composer per delivery kind; every message a delivery's attempts send has one Message-ID. */
@@ -55,10 +55,10 @@ export async function startWorkers(ctx: AppContext, opts: { concurrency?: number
   await resumeFanoutsAtStart(ctx);
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   // Schedules live in Redis: if Redis restarts empty, the sweeper that recovers from exactly that
-  // must come back without waiting for a worker to restart. Only the missing ones: see renewMaintenance.
+  // must come back without waiting for a worker to restart. Only the missing ones: see scheduleMaintenance.
   const reschedule = schedule
     ? setInterval(() => {
-        renewMaintenance(ctx.queues).catch((err) => ctx.log.warn({ err }, 'could not renew maintenance schedules'));
+        scheduleMaintenance(ctx.queues).catch((err) => ctx.log.warn({ err }, 'could not renew maintenance schedules'));
       }, RESCHEDULE_EVERY_MS)
     : undefined;
   reschedule?.unref();

@@ -29,21 +29,18 @@ const SCHEDULES = {
 const SCHEDULED_JOB_OPTS = { removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } };
 
 /**
- * Registers the periodic jobs. Job schedulers are upserts keyed by id, so every worker process
- * may call this at start and there is still one schedule.
+ * Registers the periodic jobs Redis does not hold as written here: missing ones (a first start,
+ * Redis restarted empty) and ones a release changed. Every worker process calls this at start and
+ * every minute. One held as written is left alone: upserting it replaces its next job with the next
+ * one due from now, so a digest check held back past its quarter hour behind a long job (another
+ * worker's, or one still due while this worker was stopped) would be dropped, its digests a
+ * quarter hour late.
  */
 export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
-  for (const id of Object.keys(SCHEDULES) as (keyof typeof SCHEDULES)[]) await schedule(queues, id);
-}
-
-/**
- * Registers again only the periodic jobs Redis no longer holds (it restarted empty). Upserting one
- * that is there replaces its next job with the next one due from now: a digest check held back
- * past its quarter hour behind a long job would be dropped, its digests a quarter hour late.
- */
-export async function renewMaintenance(queues: Pick<Queues, 'maintenance'>): Promise<void> {
   for (const id of Object.keys(SCHEDULES) as (keyof typeof SCHEDULES)[]) {
-    if (!(await queues.maintenance.getJobScheduler(id))) await schedule(queues, id);
+    const held = await queues.maintenance.getJobScheduler(id);
+    const wanted: { every?: number; pattern?: string; tz?: string } = SCHEDULES[id];
+    if (!held || held.every !== wanted.every || held.pattern !== wanted.pattern || held.tz !== wanted.tz) await schedule(queues, id);
   }
 }
 

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createQueues } from '../../src/queues.ts';
-import { renewMaintenance, scheduleMaintenance } from '../../workers/maintenance.ts';
+import { scheduleMaintenance } from '../../workers/maintenance.ts';
 import { TEST_REDIS_URL } from '../helpers/context.ts';
 
-describe('the maintenance schedules a worker renews every minute', () => {
+describe('the maintenance schedules a worker registers at start and every minute', () => {
   const url = new URL(TEST_REDIS_URL);
   const queues = createQueues({ host: url.hostname, port: Number(url.port || 6379) }, `test-${crypto.randomBytes(5).toString('hex')}`);
   afterAll(async () => {
@@ -16,15 +16,16 @@ describe('the maintenance schedules a worker renews every minute', () => {
   it('keep a digest check held back past its quarter hour behind a long job, and come back once Redis lost them', async () => {
     await scheduleMaintenance(queues);
     const due = Number((await queues.maintenance.getJobScheduler('digest'))!.next);
-    // The maintenance worker is still busy 5 s after the quarter hour when the renewal runs.
+    // The maintenance worker is still busy 5 s after the quarter hour when another worker starts,
+    // or when this one's renewal runs.
     vi.useFakeTimers({ toFake: ['Date'], now: due + 5_000 });
-    await renewMaintenance(queues);
+    await scheduleMaintenance(queues);
     vi.useRealTimers();
     expect(await queues.maintenance.getJobState(`repeat:digest:${due}`)).toBe('delayed');
 
     // Redis restarted empty: every schedule is registered again.
     for (const id of ['sweep', 'purge', 'digest']) await queues.maintenance.removeJobScheduler(id);
-    await renewMaintenance(queues);
+    await scheduleMaintenance(queues);
     expect((await queues.maintenance.getJobSchedulers()).map((s) => s.key).sort()).toEqual(['digest', 'purge', 'sweep']);
   });
 });
