@@ -49,7 +49,8 @@ export interface LoginOptions {
  * The least time a failed sign-in takes to be answered. An organizer's address costs a write or two
  * more than an unknown one (the attempt counted, the audit entry): a few milliseconds that a few
  * hundred guesses measure. Every failure waits until this much has passed since it began; the scrypt
- * check and those writes take well under it (about 0.2 s here on a busy machine).
+ * check and those writes take less on a server not overloaded (0.2–0.25 s on a busy 2-core machine).
+ * A server so loaded that they take longer answers when they are done, and the floor hides nothing.
  */
 export const FAILED_LOGIN_MIN_MS = 500;
 
