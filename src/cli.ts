@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
+import { lastImported } from './paths.ts';
 import { createLog } from './log.ts';
 import type { CommandReply, CommandRequest } from './db/embedded.ts';
 import { randomToken } from './tokens.ts';
@@ -89,6 +90,8 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
   // organizer to a database no deployed process reads.
   process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);
+  const imported = lastImported(config.dataDir);
+  if (imported) process.stderr.write(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this one is another, without that data. Run the command with the DATABASE_URL the data was imported into\n`);
   try {
     return await runCommand(embedded.db, config, request);
   } finally {

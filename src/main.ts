@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
+import { lastImported } from './paths.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
@@ -146,19 +147,6 @@ async function main(mode: Mode): Promise<void> {
   process.stderr.write(lines.join('\n') + '\n');
   log.info({ mode, url: server ? `${config.publicUrl}/` : undefined }, 'started');
 
-}
-
-/** The newest of the folders import-embedded left in DATA_DIR: pglite.imported, then -2, -3 and on. */
-function lastImported(dataDir: string): string | undefined {
-  const numbers = fs.existsSync(dataDir)
-    ? fs.readdirSync(dataDir).flatMap((name) => {
-        const m = /^pglite\.imported(?:-(\d+))?$/.exec(name);
-        return m ? [Number(m[1] ?? 1)] : [];
-      })
-    : [];
-  if (numbers.length === 0) return undefined;
-  const last = Math.max(...numbers);
-  return path.resolve(dataDir, last === 1 ? 'pglite.imported' : `pglite.imported-${last}`);
 }
 
 const mode = (process.argv[2] ?? 'all') as Mode;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,3 +8,16 @@ import { fileURLToPath } from 'node:url';
  * built it into dist/main.js.
  */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The newest of the folders import-embedded left in DATA_DIR: pglite.imported, then -2, -3 and on. */
+export function lastImported(dataDir: string): string | undefined {
+  const numbers = fs.existsSync(dataDir)
+    ? fs.readdirSync(dataDir).flatMap((name) => {
+        const m = /^pglite\.imported(?:-(\d+))?$/.exec(name);
+        return m ? [Number(m[1] ?? 1)] : [];
+      })
+    : [];
+  if (numbers.length === 0) return undefined;
+  const last = Math.max(...numbers);
+  return path.resolve(dataDir, last === 1 ? 'pglite.imported' : `pglite.imported-${last}`);
+}

@@ -399,6 +399,19 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('warns when import-embedded moved the data to PostgreSQL and DATABASE_URL is not set', async () => {
+    const moved = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-cli-imported-'));
+    try {
+      fs.mkdirSync(path.join(moved, 'pglite.imported'));
+      fs.writeFileSync(path.join(moved, 'pglite.imported', 'PG_VERSION'), '17\n');
+      const ran = await cli({ DATA_DIR: moved }, ['migrate']);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stderr).toContain(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${path.join(moved, 'pglite.imported')} is what it left): this one is another, without that data.`);
+    } finally {
+      fs.rmSync(moved, { recursive: true, force: true });
+    }
+  });
+
   it('migrates and adds an organizer in the PGlite under DATA_DIR, then lets go of it', async () => {
     const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email, '--admin'], 'correct horse battery staple\n');
     expect(added.code, added.stderr).toBe(0);
