@@ -10,11 +10,16 @@ interface Waiting<I, O> {
  * goes at once: nothing waits on a timer for company. Every caller gets its own result only after
  * the batch's statement has committed, so a batched status change is as durable as a single one.
  * `run` returns one result per item, in order; when it throws, every item of that batch rejects,
- * and so does every item that waited behind it when `failsWaiting` says the error is one they
- * would meet too (a database away): a caller must not wait out one statement limit for the batch
- * ahead and then another for its own.
+ * and so does every item that waited behind it when `failsWaiting` resolves true: the error is one
+ * they would meet too (a database frozen, not one connection of it lost), and a caller must not wait
+ * out one statement limit for the batch ahead and then another for its own. The next batch waits
+ * for its answer.
  */
-export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100, failsWaiting?: (err: unknown) => boolean): (item: I) => Promise<O> {
+export function coalesce<I, O>(
+  run: (items: I[]) => Promise<O[]>,
+  maxBatch = 100,
+  failsWaiting?: (err: unknown) => boolean | Promise<boolean>,
+): (item: I) => Promise<O> {
   const waiting: Waiting<I, O>[] = [];
   let busy = false;
   const next = () => {
@@ -24,9 +29,10 @@ export function coalesce<I, O>(run: (items: I[]) => Promise<O[]>, maxBatch = 100
     run(batch.map((w) => w.item))
       .then(
         (out) => batch.forEach((w, i) => w.resolve(out[i]!)),
-        (err: unknown) => {
-          const shared = failsWaiting?.(err) ? waiting.splice(0) : [];
-          for (const w of [...batch, ...shared]) w.reject(err);
+        async (err: unknown) => {
+          for (const w of batch) w.reject(err);
+          const shared = failsWaiting && (await Promise.resolve(failsWaiting(err)).catch(() => false));
+          if (shared) for (const w of waiting.splice(0)) w.reject(err);
         },
       )
       .finally(() => {
@@ -63,7 +69,10 @@ export function perDb<D extends object, T>(make: (db: D) => T): (db: D) => T {
  * `ord`, the key's 1-based position (SQL's `unnest(…) WITH ORDINALITY`); a key without a row
  * resolves to undefined.
  */
-export function batchedRead<K, R extends { ord: number }>(load: (keys: K[]) => Promise<R[]>, failsWaiting?: (err: unknown) => boolean): (key: K) => Promise<R | undefined> {
+export function batchedRead<K, R extends { ord: number }>(
+  load: (keys: K[]) => Promise<R[]>,
+  failsWaiting?: (err: unknown) => boolean | Promise<boolean>,
+): (key: K) => Promise<R | undefined> {
   return coalesce(async (keys: K[]) => {
     const rows = await load(keys);
     const byOrd = new Map(rows.map((r) => [r.ord, r]));

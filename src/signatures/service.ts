@@ -66,7 +66,7 @@ const ID_BLOCK_MS = 1_000;
  * (`npm run bench`, intake). Each caller still answers only after its own rows have committed.
  */
 const intake = perDb((db: Queryable) => ({
-  campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs), notAboutOneRow),
+  campaign: batchedRead((slugs: string[]) => q.getCampaignsForSigning(db, slugs), (err) => databaseFrozen(db, err)),
   nextId: reservedIds(() => q.reserveSignatureIds(db, ID_BLOCK), ID_BLOCK_MS),
   store: coalesce(async (sigs: q.NewSignature[]): Promise<(q.StoredSignature | Error)[]> => {
     try {
@@ -82,9 +82,29 @@ const intake = perDb((db: Queryable) => ({
         insertSignatures(db, [s]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
       return Promise.all(sigs.map(alone));
     }
-  }, 100, notAboutOneRow),
+  }, 100, (err) => databaseFrozen(db, err)),
 }));
 const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || isDatabaseTooSlow(err);
+
+/** How long a database that answered a batch with an error has to answer `SELECT 1`. */
+const PROBE_MS = 2_000;
+
+/**
+ * Whether the signatures queued behind a batch that failed with `err` would fail too, so they get
+ * its error at once (coalesce): the database is away or too slow, and does not answer a probe
+ * soon either. One connection lost (a backend killed, a firewall that forgot it) is not that:
+ * another pooled connection takes the next batch.
+ */
+async function databaseFrozen(db: Queryable, err: unknown): Promise<boolean> {
+  if (!notAboutOneRow(err)) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const answered = await Promise.race([
+    db.query('SELECT 1').then(() => true, () => false),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_MS))),
+  ]);
+  clearTimeout(timer);
+  return !answered;
+}
 
 /**
  * Stores signatures (insertSignatures), once more when a target was deleted while the statement

@@ -406,6 +406,40 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     }
   });
 
+  // Two connections: the campaign held while the statement of one signature waits for it.
+  it.runIf(kind === 'postgres')('lets the signatures queued behind a batch whose one connection was lost go through: only that batch hears of it', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const pool = openPostgres(ctx.env.DATABASE_URL!, { max: 4 });
+    try {
+      const signing = (name: string) => {
+        const signed = sign(pool, ctx, slug, { fullName: name, email: `${uniq('drop')}@supporter.example` });
+        signed.catch(() => {});
+        return signed;
+      };
+      const started = await ctx.db.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
+        const first = signing('First');
+        // Its statement waits for the campaign; the next five queue behind it.
+        const waiting = await until(async () => (await ctx.db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE 'WITH v AS (%unnest($1::bigint[]%' AND pid <> pg_backend_pid()`,
+        )).rows[0], 'the first statement waiting for the campaign');
+        const rest = ['Second', 'Third', 'Fourth', 'Fifth', 'Sixth'].map(signing);
+        await new Promise((r) => setTimeout(r, 200));
+        // That one connection is lost (a backend killed, a failover of one connection).
+        await ctx.db.query('SELECT pg_terminate_backend($1)', [waiting.pid]);
+        await first.catch(() => {});
+        // Held a moment more: the queued ones' own statement waits for the campaign now.
+        await new Promise((r) => setTimeout(r, 300));
+        return { all: [first, ...rest] };
+      });
+      const outcomes = await Promise.allSettled(started.all);
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    } finally {
+      await pool.close();
+    }
+  });
+
   // Two connections: the deletion holds the campaign while the button's request waits for it.
   it.runIf(kind === 'postgres')('answers 404, not thanks, when the signature is deleted (retention, forget) while its button is pressed', async () => {
     const { slug } = await createLiveCampaign(ctx.db);

@@ -68,6 +68,31 @@ describe('coalesce', () => {
     expect(await call(4)).toBe(4);
   });
 
+  it('lets the callers waiting behind a failed batch run their own when failsWaiting answers no, after it answers', async () => {
+    const rec = recording((xs: number[]) => xs);
+    let fail = true;
+    let answer!: (no: boolean) => void;
+    const call = coalesce(async (xs: number[]) => {
+      const out = await rec.run(xs);
+      if (fail) {
+        fail = false;
+        throw new Error('one connection lost');
+      }
+      return out;
+    }, 100, () => new Promise<boolean>((r) => (answer = r)));
+    rec.hold();
+    const first = call(1);
+    await new Promise((r) => setImmediate(r));
+    const waiting = [call(2), call(3)];
+    rec.release();
+    await expect(first).rejects.toThrow('one connection lost');
+    // Asked, and not answered yet: the next batch waits.
+    expect(rec.batches).toEqual([[1]]);
+    answer(false);
+    expect(await Promise.all(waiting)).toEqual([2, 3]);
+    expect(rec.batches).toEqual([[1], [2, 3]]);
+  });
+
   it('rejects every caller of a batch that throws, and goes on with the next', async () => {
     let fail = true;
     const call = coalesce(async (xs: number[]) => {
