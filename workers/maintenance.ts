@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { DelayedError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { sweepDeliveries } from '../src/deliveries/service.ts';
@@ -40,13 +41,15 @@ export async function scheduleMaintenance(queues: Pick<Queues, 'maintenance'>): 
   for (const id of Object.keys(SCHEDULES) as (keyof typeof SCHEDULES)[]) {
     const held = await queues.maintenance.getJobScheduler(id);
     const wanted: { every?: number; pattern?: string; tz?: string } = SCHEDULES[id];
-    if (!held || held.every !== wanted.every || held.pattern !== wanted.pattern || held.tz !== wanted.tz) await schedule(queues, id);
+    const template = templateOf(id);
+    const same = held && held.every === wanted.every && held.pattern === wanted.pattern && held.tz === wanted.tz && held.name === template.name
+      && isDeepStrictEqual(held.template?.data, template.data) && isDeepStrictEqual(held.template?.opts, template.opts);
+    if (!same) await queues.maintenance.upsertJobScheduler(id, SCHEDULES[id], template);
   }
 }
 
-async function schedule(queues: Pick<Queues, 'maintenance'>, id: keyof typeof SCHEDULES): Promise<void> {
-  await queues.maintenance.upsertJobScheduler(id, SCHEDULES[id], { name: id, data: { task: id }, opts: SCHEDULED_JOB_OPTS });
-}
+/** The job a schedule adds each time. */
+const templateOf = (id: keyof typeof SCHEDULES) => ({ name: id, data: { task: id }, opts: SCHEDULED_JOB_OPTS });
 
 /** How far behind the scheduler's clock a worker's may be and still check for the quarter hour meant. */
 const CLOCK_SKEW_MS = 60_000;

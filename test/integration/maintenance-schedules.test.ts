@@ -23,6 +23,11 @@ describe('the maintenance schedules a worker registers at start and every minute
     vi.useRealTimers();
     expect(await queues.maintenance.getJobState(`repeat:digest:${due}`)).toBe('delayed');
 
+    // A release that changed what a schedule's job keeps: registered again with it.
+    await queues.maintenance.upsertJobScheduler('sweep', { every: 30_000 }, { name: 'sweep', data: { task: 'sweep' }, opts: { removeOnComplete: true } });
+    await scheduleMaintenance(queues);
+    expect((await queues.maintenance.getJobScheduler('sweep'))!.template?.opts).toEqual({ removeOnComplete: { count: 50 }, removeOnFail: { count: 200 } });
+
     // Redis restarted empty: every schedule is registered again.
     for (const id of ['sweep', 'purge', 'digest']) await queues.maintenance.removeJobScheduler(id);
     await scheduleMaintenance(queues);
