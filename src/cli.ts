@@ -69,6 +69,9 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
       await db.close();
     }
   }
+  // Whether the command goes to the running app or opens the database here.
+  const imported = lastImported(config.dataDir);
+  if (imported) process.stderr.write(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this one is another, without that data. Run the command with the DATABASE_URL the data was imported into\n`);
   const { embeddedHolder, EmbeddedBusyError, HolderGoneError, openEmbedded, sendCommand } = await import('./db/embedded.ts');
   let embedded: Awaited<ReturnType<typeof openEmbedded>> | undefined;
   for (let tries = 0; !embedded; tries++) {
@@ -90,8 +93,6 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
   // organizer to a database no deployed process reads.
   process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);
-  const imported = lastImported(config.dataDir);
-  if (imported) process.stderr.write(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this one is another, without that data. Run the command with the DATABASE_URL the data was imported into\n`);
   try {
     return await runCommand(embedded.db, config, request);
   } finally {

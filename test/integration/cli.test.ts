@@ -404,9 +404,19 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     try {
       fs.mkdirSync(path.join(moved, 'pglite.imported'));
       fs.writeFileSync(path.join(moved, 'pglite.imported', 'PG_VERSION'), '17\n');
+      const warning = `appeal: warning: import-embedded moved the embedded database to PostgreSQL (${path.join(moved, 'pglite.imported')} is what it left): this one is another, without that data.`;
       const ran = await cli({ DATA_DIR: moved }, ['migrate']);
       expect(ran.code, ran.stderr).toBe(0);
-      expect(ran.stderr).toContain(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${path.join(moved, 'pglite.imported')} is what it left): this one is another, without that data.`);
+      expect(ran.stderr).toContain(warning);
+      // The app started without DATABASE_URL holds the new one: the command it runs warns too.
+      const app = await openEmbedded(moved, createLog('silent'), async () => ({ code: 0, stdout: 'done\n', stderr: '' }));
+      try {
+        const handed = await cli({ DATA_DIR: moved }, ['migrate']);
+        expect([handed.code, handed.stdout]).toEqual([0, 'done\n']);
+        expect(handed.stderr).toContain(warning);
+      } finally {
+        await app.close();
+      }
     } finally {
       fs.rmSync(moved, { recursive: true, force: true });
     }
