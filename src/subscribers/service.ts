@@ -8,7 +8,7 @@ import { deriveToken, hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import * as q from './queries.ts';
 import type { SignedVia } from '../signatures/types.ts';
-import { CONFIRM_PAGE_WORDING, consentWording, signFormWording, subscribeInput, type ConsentSource, type Followed, type Subscriber } from './types.ts';
+import { CONFIRM_PAGE_WORDING, consentWording, optinPageWording, signFormWording, subscribeInput, type ConsentSource, type Followed, type Subscriber } from './types.ts';
 
 export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
@@ -70,8 +70,10 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     // The same request again moments later (a double click, a form sent twice): the email on its
     // way asks for it already. A new one would make its link, the one opened, "does not exist".
     if (await q.askedMomentsAgo(tx, subscriber.id, kase?.id ?? null, RESEND_GAP_SECONDS)) return undefined;
-    // The wording the asking form showed: a sign form's box says less than the subscribe form.
-    const text = source === 'sign form' && kase ? signFormWording(kase.person_name) : consentWording(kase?.person_name);
+    // The wording the asking form showed: a sign form's box says less than the subscribe form, and
+    // a page posting through the API is not ours to quote: the opt-in page the person confirms on is.
+    const text = source === 'sign form' && kase ? signFormWording(kase.person_name)
+      : source === 'api' ? optinPageWording(kase?.person_name) : consentWording(kase?.person_name);
     const waits = await q.insertPendingSubscription(tx, subscriber.id, kase?.id ?? null, source, text);
     // Following that case already: the opt-in row's email then carries the link to their
     // preferences (see createOptinComposer), for whoever lost every alert email. An opt-in still

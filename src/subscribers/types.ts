@@ -49,5 +49,12 @@ export function consentWording(personName?: string | null): string {
 /** The checkbox label on the sign form (templates/partials/signatures/form.hbs). */
 export const signFormWording = (personName: string) => `Email me updates about ${personName}`;
 
+/**
+ * What the opt-in page says above its button (templates/pages/subscribe-confirm.hbs): the words a
+ * request through the API is consented with, as the asking page's own are not known here.
+ */
+export const optinPageWording = (personName?: string | null) =>
+  `Confirm your subscription: you are about to get an email whenever there is news about ${personName ?? 'every case'}`;
+
 /** What the signature confirmation page says of alerts asked for (templates/pages/confirm.hbs). */
 export const CONFIRM_PAGE_WORDING = 'Case updates by email: Yes, once confirmed';

@@ -153,7 +153,8 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const quickApi = emailOf('quick-embed');
     expect((await postJson(`${base}/api/v1/campaigns/${quick.slug}/signatures`, { fullName: 'Quick Embed', email: quickApi, subscribe: true })).status).toBe(202);
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, quickApi), 'subscribe/confirm')}`, {})).status).toBe(303);
-    expect(await subscriber(quickApi)).toMatchObject([{ status: 'active', consent_source: 'api' }]);
+    // Confirmed on the opt-in page: its words, not the subscribe form's (not what the embedding page showed).
+    expect(await subscriber(quickApi)).toMatchObject([{ status: 'active', consent_source: 'api', consent_text: 'Confirm your subscription: you are about to get an email whenever there is news about Aigerim Test' }]);
     // Through the sign form, the consent quotes that form's box, not the subscribe form's words.
     const quickForm = emailOf('quick-form');
     expect((await postForm(`${base}/c/${quick.slug}/sign`, { full_name: 'Quick Form', email: quickForm, subscribe: 'on' })).status).toBe(303);
