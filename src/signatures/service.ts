@@ -91,12 +91,14 @@ const PROBE_MS = 2_000;
 
 /**
  * Whether the signatures queued behind a batch that failed with `err` would fail too, so they get
- * its error at once (coalesce): the database is away or too slow, and does not answer a probe
- * soon either. One connection lost (a backend killed, a firewall that forgot it) is not that:
- * another pooled connection takes the next batch.
+ * its error at once (coalesce). A statement Postgres cancelled at its limit (waiting for a lock)
+ * would be cancelled again. A connection lost is the database away when it does not answer a
+ * probe soon either (a frozen server); one connection lost (a backend killed, a firewall that
+ * forgot it) is not: another pooled connection takes the next batch.
  */
 async function databaseFrozen(db: Queryable, err: unknown): Promise<boolean> {
-  if (!notAboutOneRow(err)) return false;
+  if (isDatabaseTooSlow(err)) return true;
+  if (!isDatabaseUnavailable(err)) return false;
   let timer: NodeJS.Timeout | undefined;
   const answered = await Promise.race([
     db.query('SELECT 1').then(() => true, () => false),

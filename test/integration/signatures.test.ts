@@ -406,6 +406,36 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     }
   });
 
+  // Two connections: the campaign held while the signatures wait for it.
+  it.runIf(kind === 'postgres')('gives the signatures queued behind a statement cancelled for its time the error with it, not after a statement limit of their own', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const limited = openPostgres(ctx.env.DATABASE_URL!, { statementTimeoutMs: 1_000, max: 4 });
+    let inserts = 0;
+    const counting: Db = {
+      ...limited,
+      query(sql, params) {
+        if (/INSERT INTO signatures/.test(sql)) inserts++;
+        return limited.query(sql, params);
+      },
+    };
+    try {
+      const signing = (name: string) =>
+        sign(counting, ctx, slug, { fullName: name, email: `${uniq('queued')}@supporter.example` }).then(() => ({ ok: true }), (err: { code?: string }) => ({ ok: false, code: err.code }));
+      const outcomes = await ctx.db.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
+        const first = signing('First');
+        await new Promise((r) => setTimeout(r, 300));
+        const rest = [signing('Second'), signing('Third')];
+        return Promise.all([first, ...rest]);
+      });
+      expect(outcomes.map((o) => [o.ok, 'code' in o ? o.code : undefined])).toEqual([[false, '57014'], [false, '57014'], [false, '57014']]);
+      // Answered with the first statement's cancellation, not after one of their own that waits as long.
+      expect(inserts).toBe(1);
+    } finally {
+      await limited.close();
+    }
+  });
+
   // Two connections: the campaign held while the statement of one signature waits for it.
   it.runIf(kind === 'postgres')('lets the signatures queued behind a batch whose one connection was lost go through: only that batch hears of it', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
