@@ -378,18 +378,24 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(arrived).toEqual(['clerk@court.example', 'desk@ministry.example']);
   });
 
-  // Two connections: the campaign held while signatures that share a statement wait for it.
-  it.runIf(kind === 'postgres')('gives signatures that shared a statement cancelled for its time the error at once, not each another statement limit', async () => {
-    const { slug } = await createLiveCampaign(ctx.db);
-    const limited = openPostgres(ctx.env.DATABASE_URL!, { statementTimeoutMs: 500, max: 4 });
-    let inserts = 0;
+  /** A pool of its own with a short statement limit, and how many statements storing signatures it ran. */
+  function withInsertsCounted(statementTimeoutMs: number) {
+    const limited = openPostgres(ctx.env.DATABASE_URL!, { statementTimeoutMs, max: 4 });
+    let count = 0;
     const counting: Db = {
       ...limited,
       query(sql, params) {
-        if (/INSERT INTO signatures/.test(sql)) inserts++;
+        if (/INSERT INTO signatures/.test(sql)) count++;
         return limited.query(sql, params);
       },
     };
+    return { limited, counting, inserts: () => count };
+  }
+
+  // Two connections: the campaign held while signatures that share a statement wait for it.
+  it.runIf(kind === 'postgres')('gives signatures that shared a statement cancelled for its time the error at once, not each another statement limit', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const { limited, counting, inserts } = withInsertsCounted(500);
     try {
       const outcomes = await ctx.db.transaction(async (tx) => {
         await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
@@ -400,7 +406,7 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
       expect(outcomes.map((o) => (o as PromiseRejectedResult).reason.code)).toEqual(['57014', '57014', '57014']);
       // One statement for the three, not one more each after it.
-      expect(inserts).toBe(1);
+      expect(inserts()).toBe(1);
     } finally {
       await limited.close();
     }
@@ -409,15 +415,7 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
   // Two connections: the campaign held while the signatures wait for it.
   it.runIf(kind === 'postgres')('gives the signatures queued behind a statement cancelled for its time the error with it, not after a statement limit of their own', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
-    const limited = openPostgres(ctx.env.DATABASE_URL!, { statementTimeoutMs: 1_000, max: 4 });
-    let inserts = 0;
-    const counting: Db = {
-      ...limited,
-      query(sql, params) {
-        if (/INSERT INTO signatures/.test(sql)) inserts++;
-        return limited.query(sql, params);
-      },
-    };
+    const { limited, counting, inserts } = withInsertsCounted(1_000);
     try {
       const signing = (name: string) =>
         sign(counting, ctx, slug, { fullName: name, email: `${uniq('queued')}@supporter.example` }).then(() => ({ ok: true }), (err: { code?: string }) => ({ ok: false, code: err.code }));
@@ -430,7 +428,7 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       });
       expect(outcomes.map((o) => [o.ok, 'code' in o ? o.code : undefined])).toEqual([[false, '57014'], [false, '57014'], [false, '57014']]);
       // Answered with the first statement's cancellation, not after one of their own that waits as long.
-      expect(inserts).toBe(1);
+      expect(inserts()).toBe(1);
     } finally {
       await limited.close();
     }
