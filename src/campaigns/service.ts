@@ -306,8 +306,12 @@ export async function changeCampaignStatus(db: Db, slug: string, action: keyof t
 
 /** Signature and letter counts. Deliveries here are the letters to targets, not confirmations. */
 export async function getCampaignStats(db: Queryable, slug: string): Promise<CampaignStats> {
-  const campaign = await getCampaign(db, slug);
-  const [signatures, deliveries] = await Promise.all([q.countSignatures(db, campaign.id), countDeliveries(db, campaign.id, ['letter', 'digest'])]);
+  return campaignStats(db, (await getCampaign(db, slug)).id);
+}
+
+/** getCampaignStats of a campaign already read. */
+export async function campaignStats(db: Queryable, campaignId: number): Promise<CampaignStats> {
+  const [signatures, deliveries] = await Promise.all([q.countSignatures(db, campaignId), countDeliveries(db, campaignId, ['letter', 'digest'])]);
   return { signatures, deliveries };
 }
 

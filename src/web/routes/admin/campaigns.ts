@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, getCampaignStats, listCampaignOverview, parseTargetsCsv,
+  campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
   brokenFieldLine, isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
@@ -197,7 +197,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const verb = action === 'launch' && campaign.status === 'paused' ? 'Resume' : a.verb;
       const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;
       // Closed, a signature still waiting for its signer's confirmation can no longer be confirmed.
-      const unconfirmed = action === 'close' && allowed ? (await getCampaignStats(db, campaign.slug)).signatures.pending : 0;
+      const unconfirmed = action === 'close' && allowed ? (await campaignStats(db, campaign.id)).signatures.pending : 0;
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
         explain: explainMove(action, campaign),

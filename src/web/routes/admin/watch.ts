@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { brokenFieldLine, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, getCampaignStats, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
+import { brokenFieldLine, campaignStats, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, missingSalutation, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { nextDigestWords } from '../../../digests/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -56,7 +56,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const [kase, targets, stats, perDay, failed, retrying, sigs, deadline, waitingForDigest] = await Promise.all([
       getCaseById(db, campaign.case_id),
       listTargets(db, campaign.id),
-      getCampaignStats(db, campaign.slug),
+      campaignStats(db, campaign.id),
       countSignaturesPerDay(db, campaign.id, CHART_DAYS),
       listFailedDeliveries(db, { campaignId: campaign.id, limit: 20 }),
       listCampaignLetters(db, campaign.id, { status: 'retry', limit: 20 }),
@@ -89,7 +89,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
   /** What admin.js polls to keep the campaign page's counts current without a reload. */
   router.get('/campaigns/:slug/stats.json', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    const [stats, waitingForDigest] = await Promise.all([getCampaignStats(db, campaign.slug), digestWaitingWords(db, campaign)]);
+    const [stats, waitingForDigest] = await Promise.all([campaignStats(db, campaign.id), digestWaitingWords(db, campaign)]);
     res.json({ ...stats, waitingForDigest });
   });
 
