@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { isDatabaseTooSlow, isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
+import { settlesWithin } from '../deadline.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
 import { addressWorks, enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
@@ -86,7 +87,7 @@ const intake = perDb((db: Queryable) => ({
 }));
 const notAboutOneRow = (err: unknown) => isDatabaseUnavailable(err) || isDatabaseTooSlow(err);
 
-/** How long a database that answered a batch with an error has to answer `SELECT 1`. */
+/** How long a database that answered a batch with an error has to answer `SELECT 1` (or refuse it: then the next batch fails as fast). */
 const PROBE_MS = 2_000;
 
 /**
@@ -99,13 +100,7 @@ const PROBE_MS = 2_000;
 async function databaseFrozen(db: Queryable, err: unknown): Promise<boolean> {
   if (isDatabaseTooSlow(err)) return true;
   if (!isDatabaseUnavailable(err)) return false;
-  let timer: NodeJS.Timeout | undefined;
-  const answered = await Promise.race([
-    db.query('SELECT 1').then(() => true, () => false),
-    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_MS))),
-  ]);
-  clearTimeout(timer);
-  return !answered;
+  return !(await settlesWithin(db.query('SELECT 1'), PROBE_MS));
 }
 
 /**
