@@ -3,7 +3,7 @@ import path from 'node:path';
 import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
-import { lastImported } from './paths.ts';
+import { importedWarning, lastImported } from './paths.ts';
 import { createLog } from './log.ts';
 import type { CommandReply, CommandRequest } from './db/embedded.ts';
 import { randomToken } from './tokens.ts';
@@ -71,7 +71,7 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   }
   // Whether the command goes to the running app or opens the database here.
   const imported = lastImported(config.dataDir);
-  if (imported) process.stderr.write(`appeal: warning: import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this one is another, without that data. Run the command with the DATABASE_URL the data was imported into\n`);
+  if (imported) process.stderr.write(`appeal: warning: ${importedWarning(imported)}\n`);
   const { embeddedHolder, EmbeddedBusyError, HolderGoneError, openEmbedded, sendCommand } = await import('./db/embedded.ts');
   let embedded: Awaited<ReturnType<typeof openEmbedded>> | undefined;
   for (let tries = 0; !embedded; tries++) {

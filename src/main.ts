@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
-import { lastImported } from './paths.ts';
+import { importedWarning, lastImported } from './paths.ts';
 import type { Workers } from '../workers/index.ts';
 
 type Mode = 'all' | 'web' | 'worker';
@@ -133,9 +133,7 @@ async function main(mode: Mode): Promise<void> {
   // The other way round: started without the DATABASE_URL that import-embedded moved the data to.
   // This process made a new embedded database (demo data and all), which the data is not in.
   const imported = config.databaseUrl ? undefined : lastImported(config.dataDir);
-  if (imported) {
-    warnings.push(`DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): this process uses a new embedded database, without that data. Start it with the DATABASE_URL the data was imported into`);
-  }
+  if (imported) warnings.push(importedWarning(imported));
   for (const warning of warnings) {
     lines.push(`  Warning: ${warning}.`);
     log.warn(warning);

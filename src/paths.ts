@@ -21,3 +21,10 @@ export function lastImported(dataDir: string): string | undefined {
   const last = Math.max(...numbers);
   return path.resolve(dataDir, last === 1 ? 'pglite.imported' : `pglite.imported-${last}`);
 }
+
+/**
+ * What a process without DATABASE_URL says beside a folder import-embedded left (lastImported): the
+ * data went to PostgreSQL, and the embedded database here is another, without it.
+ */
+export const importedWarning = (imported: string) =>
+  `DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${imported} is what it left): the embedded database used here is another, without that data. Give it the DATABASE_URL the data was imported into`;

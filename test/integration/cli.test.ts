@@ -404,7 +404,7 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     try {
       fs.mkdirSync(path.join(moved, 'pglite.imported'));
       fs.writeFileSync(path.join(moved, 'pglite.imported', 'PG_VERSION'), '17\n');
-      const warning = `appeal: warning: import-embedded moved the embedded database to PostgreSQL (${path.join(moved, 'pglite.imported')} is what it left): this one is another, without that data.`;
+      const warning = `appeal: warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(moved, 'pglite.imported')} is what it left): the embedded database used here is another, without that data.`;
       const ran = await cli({ DATA_DIR: moved }, ['migrate']);
       expect(ran.code, ran.stderr).toBe(0);
       expect(ran.stderr).toContain(warning);

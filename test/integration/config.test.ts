@@ -139,7 +139,7 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
       let said = '';
       app.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
       await eventually(async () => (said.includes('Appeal (all) is running.') ? true : undefined), 60_000);
-      expect(said).toContain(`Warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(dataDir, 'pglite.imported-10')} is what it left): this process uses a new embedded database`);
+      expect(said).toContain(`Warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(dataDir, 'pglite.imported-10')} is what it left): the embedded database used here is another, without that data`);
     } finally {
       app.kill('SIGTERM');
       await new Promise((r) => app.once('exit', r));
