@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withdrawCaseUpdate } from '../../src/alerts/service.ts';
 import { signedIn } from '../helpers/admin-client.ts';
+import { whileHeld } from '../helpers/locks.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, createToken, uniq } from '../helpers/fixtures.ts';
@@ -388,21 +389,17 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       );
       // A worker claimed the last alert; its subscriber left meanwhile, so it is to be dropped.
       const [claim] = await recordSentAndClaim(ctx.db, [], [alerts[2]!.id], 150);
-      const first = new pg.Client(ctx.testDb.url!);
-      await first.connect();
-      try {
-        // One of the two holds the update (uncommitted) while the other begins.
-        await first.query('BEGIN');
-        await first.query('SELECT 1 FROM case_updates WHERE id = $1 FOR NO KEY UPDATE', [u!.id]);
-        if (dropFirst) await first.query('DELETE FROM deliveries WHERE id = $1', [claim!.id]);
-        else await first.query(`UPDATE case_updates SET fanned_out_at = now(), reached = 3 WHERE id = $1`, [u!.id]);
-        const second = dropFirst ? markFannedOut(ctx.db, u!.id) : deleteUnsendable(ctx.db, claim!);
-        await new Promise((r) => setTimeout(r, 300));
-        await first.query('COMMIT');
-        await second;
-      } finally {
-        await first.end();
-      }
+      // One of the two holds the update (uncommitted) until the other waits for it.
+      const second = await whileHeld(
+        ctx.db,
+        async (tx) => {
+          await tx.query('SELECT 1 FROM case_updates WHERE id = $1 FOR NO KEY UPDATE', [u!.id]);
+          if (dropFirst) await tx.query('DELETE FROM deliveries WHERE id = $1', [claim!.id]);
+          else await tx.query(`UPDATE case_updates SET fanned_out_at = now(), reached = 3 WHERE id = $1`, [u!.id]);
+        },
+        () => (dropFirst ? markFannedOut(ctx.db, u!.id) : deleteUnsendable(ctx.db, claim!)),
+      );
+      expect(second.status).toBe('fulfilled');
       return (await ctx.db.query('SELECT reached FROM case_updates WHERE id = $1', [u!.id])).rows[0];
     };
     expect(await race(true)).toEqual({ reached: 2 });
