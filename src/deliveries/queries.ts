@@ -148,7 +148,12 @@ export async function markFailed(db: Queryable, claim: Claim, error: string, { s
  * and as markFannedOut does: the drop then reads the `reached` of a fan-out that finished while
  * it waited, which a statement begun before that would see unset and leave one too many.
  */
-export async function deleteUnsendable(db: Db, claim: Claim) {
+export async function deleteUnsendable(db: Db, claim: Claim & { kind: DeliveryKind }) {
+  // Only an alert is counted in an update's `reached`: any other goes in one statement.
+  if (claim.kind !== 'alert') {
+    await db.query(`DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2`, [claim.id, claim.attempts]);
+    return;
+  }
   await db.transaction(async (tx) => {
     const { rows: [held] } = await tx.query<{ id: number }>(
       `SELECT u.id FROM case_updates u JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id WHERE d.id = $1 FOR NO KEY UPDATE OF u`,
@@ -156,11 +161,10 @@ export async function deleteUnsendable(db: Db, claim: Claim) {
     );
     await tx.query(
       `WITH gone AS (
-         DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2
-            AND (kind <> 'alert' OR source_id = $3::bigint)
-         RETURNING kind, source_id
+         DELETE FROM deliveries WHERE id = $1 AND status = 'sending' AND attempts = $2 AND source_id = $3::bigint
+         RETURNING source_id
        )
-       UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE gone.kind = 'alert' AND u.id = gone.source_id AND u.reached > 0`,
+       UPDATE case_updates u SET reached = u.reached - 1 FROM gone WHERE u.id = gone.source_id AND u.reached > 0`,
       [claim.id, claim.attempts, held?.id ?? null],
     );
   });

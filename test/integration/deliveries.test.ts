@@ -73,7 +73,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const stale = { id, attempts: 1 };
       await markRetry(t.db, stale, 'late 451', 2_000);
       await markFailed(t.db, stale, 'late 550');
-      await deleteUnsendable(t.db, stale);
+      await deleteUnsendable(t.db, { ...stale, kind: newer!.kind });
       expect(await row(id)).toMatchObject({ status: 'sending', attempts: 2 });
       await markRetry(t.db, newer!, '451 try later', 2_000);
       expect(await row(id)).toMatchObject({ status: 'retry', attempts: 2 });

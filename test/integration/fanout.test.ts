@@ -125,7 +125,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await post()).toMatchObject({ id: update.id, recipients: update.recipients });
     // One who leaves before their alert goes: the worker drops the row, and it no longer counts.
     const { rows: [row] } = await ctx.db.query<{ id: number }>(`UPDATE deliveries SET status = 'sending', attempts = 1 WHERE id = (SELECT min(id) FROM deliveries WHERE kind = 'alert' AND source_id = $1) RETURNING id`, [update.id]);
-    await deleteUnsendable(ctx.db, { id: row!.id, attempts: 1 });
+    await deleteUnsendable(ctx.db, { id: row!.id, attempts: 1, kind: 'alert' });
     expect(await getAlertStats(ctx.db, update.id)).toMatchObject({ recipients: update.recipients + joined - 1 });
   });
 
