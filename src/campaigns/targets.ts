@@ -8,6 +8,9 @@ import * as q from './target-queries.ts';
 import { getCampaign } from './service.ts';
 import { MAX_TARGETS, targetInput, type Campaign, type Target } from './types.ts';
 
+/** Whether a campaign writes to more officials than it may, counted after a write, inside its transaction. */
+const overMax = async (tx: Queryable, campaignId: number) => (await q.countTargets(tx, campaignId)) > MAX_TARGETS;
+
 // The officials a campaign writes to: adding, correcting, retiring and reinstating them.
 
 /** A campaign's targets written to; with `withRetired`, also those retired (the console's list). */
@@ -46,7 +49,7 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
     // Locked and read again: a close that lands meanwhile must not be passed by.
     refuseIfClosed(await lockCampaign(tx, campaign.id));
     const added = await q.appendTargets(tx, campaign.id, targets);
-    if ((await q.countTargets(tx, campaign.id)) > MAX_TARGETS) throw new ValidationError({ targets: `a campaign takes at most ${MAX_TARGETS} targets` });
+    if (await overMax(tx, campaign.id)) throw new ValidationError({ targets: `a campaign takes at most ${MAX_TARGETS} targets` });
     return { added, skipped: targets.length - added.length };
   });
 }
@@ -134,7 +137,7 @@ export async function reinstateTarget(db: Db, campaign: Pick<Campaign, 'id'>, ta
   return db.transaction(async (tx) => {
     refuseIfClosed(await lockCampaign(tx, campaign.id));
     const target = await q.reinstateTarget(tx, campaign.id, targetId);
-    if (target && (await q.countTargets(tx, campaign.id)) > MAX_TARGETS) {
+    if (target && (await overMax(tx, campaign.id))) {
       throw new ConflictError('too_many_targets', `This campaign writes to ${MAX_TARGETS} officials already, the most it takes: take one off before ${target.name} is written to again.`);
     }
     if (target) return { target, changed: true };
