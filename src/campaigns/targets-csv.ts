@@ -102,7 +102,7 @@ const CANDIDATE_SEPARATORS = [',', ';', '\t'] as const;
  * column) wins; failing that, the one the first line holds most of, outside quotes.
  */
 function guessDelimiter(text: string): string {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/).filter((l) => l.trim()).slice(0, 20);
+  const lines = text.split(/\r\n|\n|\r/).filter((l) => l.trim()).slice(0, 20);
   const rowsRead = (delimiter: string) => {
     try {
       const records = parse(lines.join('\n'), { delimiter, relax_quotes: true, relax_column_count: true, trim: true }) as string[][];
@@ -128,9 +128,10 @@ function guessDelimiter(text: string): string {
  */
 export function parseTargetsCsv(text: string): TargetCsv {
   if (text.includes('\uFFFD')) return { rows: [], valid: false, fileError: NOT_UTF8 };
+  const csv = text.replace(/^\uFEFF/, '');
   let records: CsvRecord[];
   try {
-    records = parse(text.replace(/^\uFEFF/, ''), {
+    records = parse(csv, {
       info: true,
       raw: true,
       skip_empty_lines: true,
@@ -138,7 +139,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
       // A quote inside an unquoted field (Judge "Iron" X) is taken as written, as spreadsheets write it.
       relax_quotes: true,
       trim: true,
-      delimiter: guessDelimiter(text),
+      delimiter: guessDelimiter(csv),
       // Any line ending on any line: left to guess, the first line's is taken for all, and a file
       // pasted together from two (a CRLF header, LF rows) read as one row.
       record_delimiter: ['\r\n', '\n', '\r'],
