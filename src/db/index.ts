@@ -32,6 +32,9 @@ export interface Db extends Queryable {
  */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
+/** The cause of a connection exception, and of an error with no SQLSTATE (a socket's). */
+const UNREACHABLE = 'the database server could not be reached';
+
 /** SQLSTATEs, whole or by the class they start, that say the database is away, and why in words. */
 const AWAY: readonly (readonly [code: string, cause: string])[] = [
   ['53300', 'too many connections: raise max_connections or lower the processes\' pools'],
@@ -44,7 +47,7 @@ const AWAY: readonly (readonly [code: string, cause: string])[] = [
   // Class 28: a login refused (a password being rotated).
   ['28', 'the database refused the login'],
   // Class 08: connection exceptions (and a connection lost mid-statement: LOST_CONNECTION).
-  ['08', 'the database server could not be reached'],
+  ['08', UNREACHABLE],
 ];
 const awayCause = (code: string) => AWAY.find(([start]) => code.startsWith(start))?.[1];
 
@@ -61,7 +64,7 @@ export function unavailableCause(err: unknown): string {
   const code = String((err as { code?: unknown } | undefined)?.code ?? '');
   if (code === '55000') return 'the database takes no connections';
   if (code === '57014') return 'a statement took longer than this process allows (statement_timeout): the database is slow or busy';
-  return awayCause(code) ?? 'the database server could not be reached';
+  return awayCause(code) ?? UNREACHABLE;
 }
 
 /**
