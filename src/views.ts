@@ -22,8 +22,13 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
-/** What may be an http(s) link in plain text, up to the next space or quote (see links). */
-const LINK_RUN = /\bhttps?:\/\/[^\s<>"']+/g;
+/**
+ * What may be an http(s) link in plain text: up to the next space, quote or angle bracket, or the
+ * next punctuation mark or symbol outside ASCII (see links). A link in Chinese is often followed by
+ * the sentence with no space between (`…/123。法院…`), and one in Kazakh or Uyghur by `»` or `،`;
+ * letters of any script stay in it (`…/wiki/Қазақстан`).
+ */
+const LINK_RUN = /\bhttps?:\/\/(?:[!#-&(-;=?-~]|[^\0-\x7f\s\p{P}\p{S}])+/gu;
 
 const count = (s: string, c: string) => s.split(c).length - 1;
 

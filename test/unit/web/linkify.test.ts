@@ -18,6 +18,17 @@ describe('linkify', () => {
     expect(linkify('just https:// and https://.')).toBe('just https:// and https://.');
   });
 
+  it('ends a link at punctuation of other scripts, and keeps letters of any script in it', () => {
+    const a = (url: string) => `<a href="${url}" rel="nofollow noopener noreferrer">${url}</a>`;
+    expect(linkify('报道见https://example.org/news/123。法院将于12月开庭。')).toBe(`报道见${a('https://example.org/news/123')}。法院将于12月开庭。`);
+    expect(linkify('（https://example.org/a）、https://example.org/b，')).toBe(`（${a('https://example.org/a')}）、${a('https://example.org/b')}，`);
+    expect(linkify('Хабар «https://example.org/kz/45» сайтында.')).toBe(`Хабар «${a('https://example.org/kz/45')}» сайтында.`);
+    expect(linkify('خەۋەر: https://example.org/ug/7، ئوقۇڭ')).toBe(`خەۋەر: ${a('https://example.org/ug/7')}، ئوقۇڭ`);
+    expect(linkify('(https://example.org/a)。')).toBe(`(${a('https://example.org/a')})。`);
+    const wiki = 'https://kk.wikipedia.org/wiki/Қазақстан';
+    expect(linkify(`${wiki}.`)).toBe(`${a(wiki)}.`);
+  });
+
   it('escapes everything else, and makes no link of other schemes or of markup inside a link', () => {
     expect(linkify('<b>x</b> javascript:alert(1) data:text/html,hi')).toBe('&lt;b&gt;x&lt;/b&gt; javascript:alert(1) data:text/html,hi');
     expect(linkify('https://a.example/"><script>')).toBe('<a href="https://a.example/" rel="nofollow noopener noreferrer">https://a.example/</a>&quot;&gt;&lt;script&gt;');
