@@ -32,6 +32,7 @@ const HEADER_NAMES: Record<string, Column> = {
   title: 'title', position: 'title', jobtitle: 'title', должность: 'title', лауазымы: 'title', лауазым: 'title',
   email: 'email', emailaddress: 'email', mail: 'email', workemail: 'email', элпочта: 'email', эпочта: 'email',
   электроннаяпочта: 'email', почта: 'email', адресэлектроннойпочты: 'email', электрондықпошта: 'email', пошта: 'email',
+  элпошта: 'email', эпошта: 'email', поштамекенжайы: 'email', электрондықпоштамекенжайы: 'email', emailмекенжайы: 'email', emailадрес: 'email',
   salutation: 'salutation', greeting: 'salutation', обращение: 'salutation', қаратпа: 'salutation', үндеу: 'salutation',
   disclose: 'disclose',
 };

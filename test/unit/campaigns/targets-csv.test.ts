@@ -116,6 +116,14 @@ describe('reading targets from CSV', () => {
     expect(parseTargetsCsv('First name,Last name,Phone\nJohn,Smith,+7 700\n').fileError).toMatch(/^The first line reads as column names .*none of them is "email"/);
   });
 
+  it('knows the email column by its Kazakh abbreviation, in any case', () => {
+    for (const header of ['Аты-жөні;Лауазымы;Эл. пошта;Қаратпа', 'АТЫ-ЖӨНІ;ЛАУАЗЫМЫ;ЭЛ. ПОШТА;ҚАРАТПА', 'Аты-жөні;Лауазымы;Электрондық пошта мекенжайы;Қаратпа']) {
+      const csv = parseTargetsCsv(`${header}\nАлматы облыстық соты;Төраға;kense@example.kz;Құрметті төраға,\n`);
+      expect(csv.fileError).toBeUndefined();
+      expect(csv.rows[0]!.target).toMatchObject({ name: 'Алматы облыстық соты', title: 'Төраға', email: 'kense@example.kz', salutation: 'Құрметті төраға,' });
+    }
+  });
+
   it('reads disclose as people write it: any case, a dash or a space for the underscore', () => {
     const csv = parseTargetsCsv('name,email,disclose\nA,a@example.org,Full\nB,b@example.org,NAME_PLACE\nC,c@example.org,name-place\nD,d@example.org,Name Place\nE,e@example.org,everything\n');
     expect(csv.rows.map((r) => r.target?.disclose ?? r.errors.join())).toEqual(['full', 'name_place', 'name_place', 'name_place', expect.stringMatching(/^disclose /)]);
