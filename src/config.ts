@@ -168,10 +168,15 @@ export interface Mailbox {
   address: string;
 }
 
-/** Parses `Name <a@b>` or `a@b`; null when it is not one mailbox on one line. */
+/**
+ * Parses `Name <a@b>`, `"Name, \"quoted\"" <a@b>` or `a@b`; null when it is not one mailbox on
+ * one line.
+ */
 export function parseMailbox(value: string): Mailbox | null {
   if (/[\r\n]/.test(value)) return null;
-  const match = /^\s*(?:"?([^"<]*?)"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value) ?? /^\s*()([^<>\s"]+@[^<>\s"]+)\s*$/.exec(value);
+  const quoted = /^\s*"((?:[^"\\]|\\.)*)"\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value);
+  if (quoted) quoted[1] = quoted[1]!.replace(/\\(.)/g, '$1');
+  const match = quoted ?? /^\s*(?:"?([^"<]*?)"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value) ?? /^\s*()([^<>\s"]+@[^<>\s"]+)\s*$/.exec(value);
   if (!match) return null;
   // A domain in its own script (қорғау.kz) goes out in its ASCII form, as nodemailer puts it in
   // From and the envelope: the greeting, Message-ID, List-ID and the unsubscribe mailto are

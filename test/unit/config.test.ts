@@ -145,6 +145,8 @@ describe('parsing a mailbox', () => {
     expect(parseMailbox('"Appeal, Letters" <letters@appeal.example>')).toEqual({ name: 'Appeal, Letters', address: 'letters@appeal.example' });
     expect(parseMailbox('  <letters@appeal.example> ')).toEqual({ name: '', address: 'letters@appeal.example' });
     expect(parseMailbox('letters@appeal.example')).toEqual({ name: '', address: 'letters@appeal.example' });
+    // A quoted name may hold quotes and backslashes, escaped.
+    expect(parseMailbox('"Қорғау \\"Бірлік\\" \\\\ 1" <letters@appeal.example>')).toEqual({ name: 'Қорғау "Бірлік" \\ 1', address: 'letters@appeal.example' });
   });
 
   it('refuses anything but one mailbox on one line', () => {
