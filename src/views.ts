@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
+import { unicodeAddress } from './mail/address.ts';
 import { ROOT } from './paths.ts';
 import { staticUrl } from './web/static-files.ts';
 import Handlebars from 'handlebars';
@@ -82,6 +83,14 @@ function registerHelpers(h: typeof Handlebars): void {
   // Named in our own layouts only; unescaped, so `?v=` is not written `?v&#x3D;`.
   h.registerHelper('static', (name: string) => new h.SafeString(staticUrl(name)));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
+  // A stored address; one whose domain is kept in ASCII also as it was written, the form sent to
+  // beside it (`ann@почта.қаз (ann@xn--80a1acny.xn--80ao21a)`), so that no look-alike hides.
+  h.registerHelper('address', (s: unknown) => {
+    const address = String(s ?? '');
+    const unicode = unicodeAddress(address);
+    const e = h.escapeExpression;
+    return new h.SafeString(unicode ? `${e(unicode)} <span class="muted small">(${e(address)})</span>` : e(address));
+  });
   // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
   // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<div>{{#each this}}<div dir="auto">…`:
   // a line each, so each takes the direction of its own text.

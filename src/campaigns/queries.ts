@@ -1,4 +1,5 @@
-import type { Queryable } from '../db/index.ts';
+import { containing, type Queryable } from '../db/index.ts';
+import { asciiSearch } from '../mail/address.ts';
 import type { CaseStatus } from '../cases/types.ts';
 import { FOLLOWS_CASE_NOW } from '../signatures/queries.ts';
 import { LAUNCHED, type Campaign, type CampaignInput, type CampaignStatus } from './types.ts';
@@ -189,17 +190,18 @@ export interface SignatureListing {
 
 /**
  * One keyset page of a campaign's signatures, newest first, optionally those whose name, email,
- * city or country contains `search`. LIKE wildcards typed by the organizer are matched literally.
+ * city or country contains `search` (an address's domain also in the ASCII form it is stored in).
+ * LIKE wildcards typed by the organizer are matched literally.
  */
 export async function searchSignatures(db: Queryable, campaignId: number, opts: { search?: string; beforeId?: number; limit: number }) {
-  const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const ascii = opts.search ? asciiSearch(opts.search) : undefined;
   const { rows } = await db.query<SignatureListing>(
     `SELECT s.id, s.full_name, s.email, s.city, s.country, s.status, ${FOLLOWS_CASE_NOW} AS follows, s.created_at, s.confirmed_at
        FROM signatures s
       WHERE s.campaign_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
-        AND ($3::text IS NULL OR s.full_name ILIKE $3 OR s.email ILIKE $3 OR s.city ILIKE $3 OR s.country ILIKE $3)
+        AND ($3::text IS NULL OR s.full_name ILIKE $3 OR s.email ILIKE $3 OR s.city ILIKE $3 OR s.country ILIKE $3 OR s.email ILIKE $5)
       ORDER BY s.id DESC LIMIT $4`,
-    [campaignId, opts.beforeId ?? null, pattern, opts.limit],
+    [campaignId, opts.beforeId ?? null, opts.search ? containing(opts.search) : null, opts.limit, ascii ? containing(ascii) : null],
   );
   return rows;
 }

@@ -147,6 +147,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Past a statement's limit, how long more the server's answer is waited for (see PostgresOptions). */
 const SILENT_AFTER_MS = 5_000;
 
+/** A LIKE pattern matching text that contains `text`, its own `%`, `_` and `\\` taken literally. */
+export const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 export interface PostgresOptions {
   max?: number;
   /** Pins a schema (tests own one each). */

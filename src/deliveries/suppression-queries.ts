@@ -1,4 +1,5 @@
-import type { Queryable } from '../db/index.ts';
+import { containing, type Queryable } from '../db/index.ts';
+import { asciiSearch } from '../mail/address.ts';
 
 // The suppression list: addresses a relay refused, which get no more mail until lifted.
 
@@ -64,13 +65,13 @@ export async function suppressedAmong(db: Queryable, emails: readonly string[]):
  * `officialsOnly`: only officials' addresses (see OFFICIAL; what an organizer who is not an admin sees).
  */
 export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; officialsOnly?: boolean; limit: number }) {
-  const pattern = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const ascii = opts.search ? asciiSearch(opts.search) : undefined;
   const { rows } = await db.query<{ email: string; reason: string; created_at: Date }>(
     `SELECT email, reason, created_at FROM suppressions s
-      WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2)
+      WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2 OR email ILIKE $5)
         AND (NOT $4::boolean OR ${OFFICIAL})
       ORDER BY email LIMIT $3`,
-    [opts.afterEmail ?? null, pattern, opts.limit, opts.officialsOnly ?? false],
+    [opts.afterEmail ?? null, opts.search ? containing(opts.search) : null, opts.limit, opts.officialsOnly ?? false, ascii ? containing(ascii) : null],
   );
   return rows;
 }

@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { encodeWords, isPlainText, quoteString } from 'nodemailer/lib/mime-funcs';
 import { deriveToken } from '../tokens.ts';
 
@@ -98,6 +98,29 @@ export function asciiAddress(address: string): string {
   const domain = trimmed.slice(at + 1);
   if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return trimmed;
   return trimmed.slice(0, at + 1) + (domainToASCII(domain) || domain);
+}
+
+/**
+ * The ASCII form of what an organizer searches addresses for, when it has another: an address
+ * (`ann@почта.қаз`) or whole labels of a domain (`почта.қаз`), as asciiAddress stores them.
+ */
+export function asciiSearch(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (/^[\x00-\x7f]*$/.test(trimmed)) return undefined;
+  const ascii = trimmed.includes('@') ? asciiAddress(trimmed) : domainToASCII(trimmed);
+  return ascii && ascii !== trimmed ? ascii : undefined;
+}
+
+/**
+ * A stored address as its owner wrote it, for a page: a domain kept in its ASCII form
+ * (`xn--80a1acny.xn--80ao21a`) in its own script (`почта.қаз`); `undefined` when it has no other form.
+ */
+export function unicodeAddress(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  const domain = address.slice(at + 1);
+  if (at < 0 || !/(^|\.)xn--/i.test(domain)) return undefined;
+  const unicode = domainToUnicode(domain);
+  return unicode && unicode !== domain ? address.slice(0, at + 1) + unicode : undefined;
 }
 
 /** Providers that ignore dots in the local part: one mailbox, many spellings. */

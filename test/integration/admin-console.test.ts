@@ -779,6 +779,27 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query('DELETE FROM deliveries WHERE recipient = $1', [reader]);
   });
 
+  it('finds an address by its domain as it was written, and shows it so beside the form it is sent to', async () => {
+    const tag = uniq('idn');
+    const official = `kense-${tag}@сот.қаз`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Сот', email: official }] });
+    const stored = (await ctx.db.query<{ email: string }>('SELECT t.email FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows[0]!.email;
+    expect(stored).toBe(`kense-${tag}@xn--n1afe.xn--80ao21a`);
+    const signer = `${tag}@почта.қаз`;
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Айгүл Сәрсен', email: signer })).status).toBe(202);
+    const shown = `${signer} <span class="muted small">(${tag}@xn--80a1acny.xn--80ao21a)</span>`;
+    for (const q of [signer, 'почта.қаз', 'xn--80a1acny']) {
+      expect((await client.get(`/admin/campaigns/${slug}/signatures?q=${encodeURIComponent(q)}`)).text, q).toContain(shown);
+    }
+    expect((await client.get(`/admin/campaigns/${slug}/signatures?q=${encodeURIComponent('сот.қаз')}`)).text).not.toContain(shown);
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain(`${official} <span class="muted small">(${stored})</span>`);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550', 'letter')`, [stored]);
+    for (const q of [official, 'сот.қаз']) {
+      expect((await client.get(`/admin/suppressions?q=${encodeURIComponent(q)}`)).text, q).toContain(`${official} <span class="muted small">(${stored})</span>`);
+    }
+    await ctx.db.query('DELETE FROM suppressions WHERE email = $1', [stored]);
+  });
+
   it('shows an organizer who is not an admin the officials on the suppression list, and no supporter or subscriber, in the list, its search or its removal', async () => {
     const tag = uniq('supp');
     const official = `judge-${tag}@court.example`;
