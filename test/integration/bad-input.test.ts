@@ -707,9 +707,13 @@ describe('the per-IP limit', () => {
       expect(retryAfter).toBeLessThanOrEqual(600);
       const html = await res.text();
       expect(html).toContain('Please try again in 10 minutes.');
-      expect(html).toContain("Your browser's Back button takes you to the form with what you typed.");
+      expect(html).toContain("Your browser's Back button should take you back to the form.");
       // A flood gets the plain page: nothing of the campaign is read for it.
       expect(html).not.toContain('id="f-full_name"');
+      // Answers to a sign form are never cached, so Back may bring it back empty: the note is on the page.
+      const noted = await postForm(`${t.base()}/c/${t.slug()}/sign`, { full_name: 'Limit Tester', personal_note: '<b>Free her</b>\n& now' }, { 'x-forwarded-for': '203.0.113.5' });
+      expect(noted.status).toBe(429);
+      expect(await noted.text()).toContain('<textarea id="kept-note" readonly rows="6">&lt;b&gt;Free her&lt;/b&gt;\n&amp; now</textarea>');
       const json = await postJson(`${t.base()}/api/v1/campaigns/${t.slug()}/signatures`, { fullName: 'Limit Tester', email: 'limit@supporter.example' });
       expect(json.status).toBe(429);
       expect(json.headers.get('retry-after')).toMatch(/^\d+$/);

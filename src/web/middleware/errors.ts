@@ -139,7 +139,10 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
     res.status(m.status).json({ error: { code: m.code, message: m.message, ...(m.fields ? { fields: m.fields } : {}) } });
     return;
   }
-  res.status(m.status).type('html').send(views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields }));
+  // A sign form's answers are never cached, so the Back button may bring the form back empty: the
+  // note someone wrote (the one long thing on it) is on the page, to be copied.
+  const note = req.method === 'POST' && typeof req.body?.personal_note === 'string' && req.body.personal_note.trim() ? req.body.personal_note : undefined;
+  res.status(m.status).type('html').send(views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note }));
 }
 
 export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
