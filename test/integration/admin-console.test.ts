@@ -1225,6 +1225,10 @@ describe('the organizer console on PGlite', () => {
     expect(res.status).toBe(400);
     expect(res.text).toMatch(/Title: [^<]*(required|at least)/);
     expect(res.text).toContain('Delivery mode: cannot change once people have signed');
+    // Each line of the summary leads to its field, and the field says what is wrong with it.
+    for (const [, id] of res.text.matchAll(/<a href="#([\w-]+)"/g)) expect(res.text, id).toContain(`id="${id}"`);
+    expect(res.text).toMatch(/<div role="radiogroup"[^>]* aria-invalid="true" aria-describedby="f-delivery_mode-error">/);
+    expect(res.text).toMatch(/<p class="error" id="f-delivery_mode-error">cannot change/);
   });
 
   it('answers a case or letter form sent twice (a double click) as done both times, and one that differs from what was saved as a conflict', async () => {
