@@ -14,8 +14,15 @@
     // What the form's validation trims from either end of a one-line field: white space and
     // characters that show nothing; a tab in one is a space. A note loses white space only, or
     // everything when nothing in it shows.
-    var blankEnds = /^[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+|[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]+$/gu;
-    var blanks = /[\s\p{Cf}\u115f\u1160\u3164\u2800\uffa0]/gu;
+    // Built at run time: a browser from before 2018 (Safari 10, Chrome 63) knows no \p{…}, and a
+    // literal would stop the whole script from parsing there; it gets white space alone instead.
+    var unicodeOr = function (source, flags, fallback) {
+      try { return new RegExp(source, flags + 'u'); } catch (e) { return new RegExp(fallback, flags); }
+    };
+    var blank = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
+    var blankEnds = unicodeOr('^' + blank + '+|' + blank + '+$', 'g', '^\\s+|\\s+$');
+    var blanks = unicodeOr(blank, 'g', '\\s');
+    var shows = unicodeOr('[\\p{L}\\p{N}\\p{S}\\p{P}]', '', '\\S');
     var update = function () {
       // As the letter has it: never more than one blank line in a row.
       var values = inputs.map(function (input, i) {
@@ -23,7 +30,7 @@
         var text = input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n');
         if (names[i] !== 'personal_note') return text.replace(/\t/g, ' ').replace(blankEnds, '');
         // Nothing that shows (src/cases/types.ts, showsSomething): no note.
-        return /[\p{L}\p{N}\p{S}\p{P}]/u.test(text.replace(blanks, '')) ? text.trim() : '';
+        return shows.test(text.replace(blanks, '')) ? text.trim() : '';
       });
       if (variants) {
         var bits = variants.fields.reduce(function (acc, name, i) { return values[names.indexOf(name)] ? acc | (1 << i) : acc; }, 0);
