@@ -17,14 +17,21 @@ export async function insertSuppression(db: Queryable, email: string, reason: st
 /** The end of a statement suppressing an address, given the parameters that hold what it needs. */
 export const suppressing = (email: string, reason: string, kind: string) => `suppressed AS (
        INSERT INTO suppressions AS x (email, reason, kind) VALUES (lower(${email}), ${reason}, ${kind})
-       ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, created_at = now(), asked_at = NULL
+       ON CONFLICT (email) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, created_at = now(), asked_at = NULL, asked_by = NULL
         WHERE EXCLUDED.kind IN (${OFFICIAL_LIST}) AND (x.kind IS NULL OR x.kind NOT IN (${OFFICIAL_LIST}))
      )
      UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
-/** Stamps a suppression's one asked-for email; false when it went already (see ASKED_FOR). */
-export async function takeSuppressedAsk(db: Queryable, email: string): Promise<boolean> {
-  const { rowCount } = await db.query('UPDATE suppressions SET asked_at = now() WHERE email = lower($1) AND asked_at IS NULL', [email]);
+/**
+ * Stamps a suppression's one asked-for email as delivery `deliveryId`'s; false when another
+ * delivery took it (see ASKED_FOR). The one that took it keeps it through its own retries: a
+ * greylisting relay's 450 or a relay down must not use up the address's one chance unsent.
+ */
+export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE suppressions SET asked_at = now(), asked_by = $2 WHERE email = lower($1) AND (asked_at IS NULL OR asked_by = $2)',
+    [email, deliveryId],
+  );
   return rowCount > 0;
 }
 

@@ -266,6 +266,27 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(mailsTo(ctx, email)).toHaveLength(1);
   });
 
+  it("keeps a suppressed address's one asked-for email through its own retries: greylisted at first, it goes on a later attempt", async () => {
+    const email = emailOf('greylisted');
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES (lower($1), 'bounce: 550 5.1.1 test', 'alert')`, [email]);
+    let refusals = 1;
+    ctx.sink!.behavior = { onRcptTo: (a) => (a.address === email && refusals-- > 0 ? { code: 450, message: '4.2.0 greylisted, try again later' } : undefined) };
+    try {
+      expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug })).status).toBe(202);
+      const optin = await waitForMail(ctx, email);
+      expect(optin.subject).toContain('Please confirm');
+    } finally {
+      ctx.sink!.behavior = {};
+    }
+    expect(refusals).toBe(-1);
+    expect((await ctx.db.query(`SELECT status, attempts FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email])).rows).toEqual([{ status: 'sent', attempts: 2 }]);
+    // The chance is used now: another request sends nothing.
+    await pastResendGap(ctx.db, email);
+    expect((await postJson(`${base}/api/v1/subscribers`, { email, caseSlug: otherCaseSlug })).status).toBe(202);
+    await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND recipient = $1 AND status = 'failed' AND last_error LIKE 'suppressed%'`, [email])).rowCount ? true : undefined));
+    expect(mailsTo(ctx, email)).toHaveLength(1);
+  });
+
   it('sends a subscriber who asks again for a case they follow the link to their preferences, and answers as for anyone', async () => {
     const email = emailOf('already');
     const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
