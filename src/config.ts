@@ -96,7 +96,10 @@ const schema = z.object({
     .refine((v) => new URL(v).pathname.replace(/\/+$/, '') === '', 'must have no path: Appeal is served at the root of its host name (give it a host name of its own, such as https://appeal.example.org)')
     .optional(),
   /** Embedded database, dev outbox, spawned Redis. @defaultValue ./data */
-  DATA_DIR: z.string().min(1).default('./data'),
+  DATA_DIR: z
+    .string()
+    .default('./data')
+    .refine((v) => v.trim() !== '' && v.trim() === v, 'must be a folder, with no spaces at either end'),
   /** postgres://… ; unset means PGlite under DATA_DIR. */
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   /** Unset: try the default and otherwise spawn redis-server under DATA_DIR. */
@@ -123,7 +126,8 @@ const schema = z.object({
     .min(1)
     .max(100, 'must be at most 100 characters')
     .default('Appeal')
-    .refine((v) => !/[\r\n]/.test(v), 'must be one line'),
+    .refine((v) => !/[\r\n]/.test(v), 'must be one line')
+    .refine((v) => v.trim() !== '', 'must show a name, not only spaces'),
   /** DKIM signing domain; with DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE. */
   DKIM_DOMAIN: dnsName('a domain name', 'example.org').refine((v) => v.includes('.'), 'must be a full domain name, like example.org').optional(),
   /** The selector alone: `appeal2026`, not `appeal2026._domainkey.example.org`. */
@@ -183,8 +187,16 @@ export function parseMailbox(value: string): Mailbox | null {
   // header and SMTP text, where only ASCII may stand. A local part cannot be turned into ASCII.
   // An ASCII domain (or an address literal, [192.0.2.1]) stays as typed.
   const address = asciiAddress(match[2]!);
-  return /^[\x21-\x7e]+$/.test(address) ? { name: (match[1] ?? '').trim(), address } : null;
+  return MAILBOX_ADDRESS.test(address) ? { name: (match[1] ?? '').trim(), address } : null;
 }
+
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+/**
+ * One address a relay takes in MAIL FROM: a dot-atom, one @, and a host name or an address
+ * literal. `a@b, c@d`, `a@b@c` or `a@example..org` would start the app and have the relay refuse
+ * every message it sends.
+ */
+const MAILBOX_ADDRESS = new RegExp(`^${ATOM}(?:\\.${ATOM})*@(?:${LABEL}(?:\\.${LABEL})*|\\[[\\x21-\\x5a\\x5e-\\x7e]+\\])$`);
 
 export interface Config {
   port: number;

@@ -86,6 +86,11 @@ describe('loading config from the environment', () => {
     ['TRUST_PROXY', 'fe80::/ffff::'], ['TRUST_PROXY', '1.2.3.4/0'], ['TRUST_PROXY', '::/0'], ['TRUST_PROXY', '10.0.0.1/0.0.0.0'],
     ['TRUST_PROXY', '10.1/8'], ['TRUST_PROXY', '1.2.3/24'], ['TRUST_PROXY', '1,2'], ['TRUST_PROXY', 'loopback, 1'], ['SMTP_URL', 'smtp://user:p%ZZ@127.0.0.1:2625'], ['REDIS_URL', 'redis://:p%@cache:6379'],
     ['DATA_DIR', `/tmp/${'x'.repeat(100)}`],
+    // These started, and then every message was refused at MAIL FROM, or went from "… via    ",
+    // or the database was made anew in a folder named by spaces.
+    ['MAIL_FROM', 'Appeal <letters@appeal.example,boss@mail.example>'], ['MAIL_FROM', 'a@b@appeal.example'], ['MAIL_FROM', 'letters@appeal..example'],
+    ['MAIL_FROM', 'letters@.example'], ['MAIL_FROM', 'Appeal <let(ters)@appeal.example>'], ['MAIL_FROM', 'Appeal <.letters@appeal.example>'],
+    ['ORG_NAME', '   '], ['DATA_DIR', '   '], ['DATA_DIR', ' ./data'],
     // These started and then broke every link or every DKIM signature without a word.
     ['PUBLIC_URL', 'https://appeal.example/?a=b#frag'], ['PUBLIC_URL', 'https://appeal.example/x?'], ['PUBLIC_URL', 'https://user:pw@appeal.example'],
     ['DKIM_DOMAIN', 'exa mple.org'], ['DKIM_DOMAIN', 'https://appeal.example'], ['DKIM_DOMAIN', 'localhost'],
@@ -145,6 +150,9 @@ describe('parsing a mailbox', () => {
     expect(parseMailbox('"Appeal, Letters" <letters@appeal.example>')).toEqual({ name: 'Appeal, Letters', address: 'letters@appeal.example' });
     expect(parseMailbox('  <letters@appeal.example> ')).toEqual({ name: '', address: 'letters@appeal.example' });
     expect(parseMailbox('letters@appeal.example')).toEqual({ name: '', address: 'letters@appeal.example' });
+    expect(parseMailbox("Appeal <o'brien+letters@mail.appeal.example>")).toEqual({ name: 'Appeal', address: "o'brien+letters@mail.appeal.example" });
+    expect(parseMailbox('letters@[192.0.2.1]')).toEqual({ name: '', address: 'letters@[192.0.2.1]' });
+    expect(parseMailbox('Қорғау <letters@қорғау.kz>')).toEqual({ name: 'Қорғау', address: 'letters@xn--80a1agn21bob.kz' });
     // A quoted name may hold quotes and backslashes, escaped.
     expect(parseMailbox('"Қорғау \\"Бірлік\\" \\\\ 1" <letters@appeal.example>')).toEqual({ name: 'Қорғау "Бірлік" \\ 1', address: 'letters@appeal.example' });
   });
