@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, loadConfig, makeDataDir, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
 import { importedWarning, lastImported } from './paths.ts';
 import { createLog } from './log.ts';
@@ -154,7 +154,7 @@ async function rotateSecretCommand(config: Config, request: CommandRequest): Pro
   if (config.sessionSecret) return execute(config, request);
   const file = path.join(config.dataDir, 'secret');
   const next = `${file}.new`;
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(config.dataDir);
   fs.writeFileSync(next, `${randomToken(32)}\n`, { mode: 0o600 });
   let reply: CommandReply;
   try {

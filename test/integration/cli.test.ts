@@ -483,6 +483,17 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     }
   }, 300_000);
 
+  it('rotate-secret names DATA_DIR when it cannot keep the secret there', async () => {
+    const file = path.join(os.tmpdir(), uniq('not-a-folder'));
+    fs.writeFileSync(file, '');
+    try {
+      const refused = await cli({ DATA_DIR: file }, ['rotate-secret']);
+      expect([refused.code, refused.stderr]).toEqual([1, `appeal: DATA_DIR: cannot use ${file} (EEXIST): it must be a folder this process can write to\n`]);
+    } finally {
+      fs.rmSync(file);
+    }
+  });
+
   it('lets the app started while a command holds the database wait for it, not refuse to start', async () => {
     const who = `${uniq('before-start')}@appeal.test`;
     // A password typed slowly: the command holds the database while it waits for stdin.
