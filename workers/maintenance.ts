@@ -5,7 +5,7 @@ import { sweepDeliveries } from '../src/deliveries/service.ts';
 import { purgeExpired, tidyEmbedded } from '../src/retention/service.ts';
 import { resumeFanouts } from '../src/alerts/service.ts';
 import { runDueDigests } from '../src/digests/service.ts';
-import { sendOptinAgain } from '../src/subscribers/service.ts';
+import { resumeOwedOptins, sendOptinAgain } from '../src/subscribers/service.ts';
 import { QUEUES, workerErrorLog, type MaintenanceJob, type Queues } from '../src/queues.ts';
 
 export const SWEEP_EVERY_MS = 30_000;
@@ -75,7 +75,9 @@ export function createMaintenanceWorker(ctx: AppContext) {
           if (requeued) ctx.log.info({ requeued }, 'sweeper re-enqueued deliveries');
           const fanouts = await resumeFanouts(ctx.db, ctx.queues);
           if (fanouts) ctx.log.info({ fanouts }, 'sweeper re-enqueued unfinished fan-outs');
-          return { requeued, fanouts };
+          const optins = await resumeOwedOptins(ctx.db, ctx.queues);
+          if (optins) ctx.log.info({ optins }, 'sweeper re-enqueued opt-in emails asked for again');
+          return { requeued, fanouts, optins };
         }
         case 'purge': {
           const purged = await purgeExpired(ctx.db, ctx.config);

@@ -91,11 +91,26 @@ export async function markOptinRequested(db: Queryable, id: number) {
   await db.query('UPDATE subscribers SET optin_requested_at = now() WHERE id = $1', [id]);
 }
 
+/** A new opt-in email with a new link: it says all that waits, so no email is owed any more. */
 export async function setOptinRound(db: Queryable, id: number, round: number, confirmHash: string, manageHash: string) {
   await db.query(
-    'UPDATE subscribers SET optin_round = $2, confirm_token_hash = $3, manage_token_hash = $4 WHERE id = $1',
+    'UPDATE subscribers SET optin_round = $2, confirm_token_hash = $3, manage_token_hash = $4, optin_owed_at = NULL WHERE id = $1',
     [id, round, confirmHash, manageHash],
   );
+}
+
+/** An opt-in email is owed once the one being sent has gone (OPTIN_AGAIN_JOB); NULL: none is. */
+export async function setOptinOwed(db: Queryable, id: number, owed: boolean) {
+  await db.query(`UPDATE subscribers SET optin_owed_at = CASE WHEN $2 THEN now() END WHERE id = $1`, [id, owed]);
+}
+
+/** Subscribers owed an opt-in email for longer than `seconds`, oldest first. */
+export async function listOwedOptins(db: Queryable, seconds: number, limit = 500) {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT id FROM subscribers WHERE optin_owed_at < now() - make_interval(secs => $1) ORDER BY optin_owed_at LIMIT $2`,
+    [seconds, limit],
+  );
+  return rows.map((r) => Number(r.id));
 }
 
 /** Subscribers made without a form (confirmed signers) get their manage token hash on first use. */

@@ -87,17 +87,21 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     const requeued = await optinAgain(tx, deps.secret, subscriber);
     // Neither new nor finished: queued (its email, composed when sent, will say this too) or
     // being sent now, perhaps composed before this request. Then it goes again once sent.
-    if (!requeued && (await q.getOptinStatus(tx, subscriber.id)) === 'sending') return { sending: subscriber.id };
+    if (!requeued && (await q.getOptinStatus(tx, subscriber.id)) === 'sending') {
+      await q.setOptinOwed(tx, subscriber.id, true);
+      return { sending: subscriber.id };
+    }
     return requeued;
   });
   if (!outcome) return;
   if ('sending' in outcome) {
+    // Not added (Redis away) or lost with Redis's data, it is added by resumeOwedOptins.
     deps.queues.later(
       deps.queues.maintenance
         .add('optin-again', { task: 'optin-again', subscriberId: outcome.sending }, OPTIN_AGAIN_JOB(outcome.sending))
         .then(
           () => undefined,
-          (err: unknown) => deps.log.warn({ err }, 'an opt-in email asked for again was not scheduled'),
+          (err: unknown) => deps.log.warn({ err }, 'an opt-in email asked for again was not scheduled yet: the sweeper adds it'),
         ),
     );
     return;
@@ -111,12 +115,31 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
  * The job that sends an opt-in email again when it was asked for while the one before it was
  * being sent: once the resend gap has passed (by then that email has gone), one per subscriber.
  */
-const OPTIN_AGAIN_JOB = (subscriberId: number) => ({
+const OPTIN_AGAIN_JOB = (subscriberId: number, delay = RESEND_GAP_SECONDS * 1000) => ({
   jobId: `optin-again-${subscriberId}`,
-  delay: RESEND_GAP_SECONDS * 1000,
+  delay,
   removeOnComplete: true,
   removeOnFail: true,
 });
+
+/** How long past the resend gap an owed opt-in email may wait for its job before the sweeper adds it. */
+const OPTIN_OWED_GRACE_SECONDS = 60;
+
+/**
+ * Adds the OPTIN_AGAIN_JOB again for subscribers still owed an opt-in email well after it was due:
+ * its job was lost with Redis's data, was never added (Redis away), or failed. The sweep task runs it.
+ * @returns how many jobs were added.
+ */
+export async function resumeOwedOptins(db: Queryable, queues: Pick<Queues, 'maintenance'>): Promise<number> {
+  let resumed = 0;
+  for (const id of await q.listOwedOptins(db, RESEND_GAP_SECONDS + OPTIN_OWED_GRACE_SECONDS)) {
+    // Waiting (a slow relay still has the email before it) or running: it is not lost.
+    if ((await queues.maintenance.getJobState(OPTIN_AGAIN_JOB(id).jobId)) !== 'unknown') continue;
+    await queues.maintenance.add('optin-again', { task: 'optin-again', subscriberId: id }, OPTIN_AGAIN_JOB(id, 0));
+    resumed += 1;
+  }
+  return resumed;
+}
 
 /** A new opt-in link: the older ones stop working. */
 async function nextOptinLink(tx: Queryable, secret: string, subscriber: Pick<Subscriber, 'id' | 'optin_round'>): Promise<void> {
@@ -141,9 +164,14 @@ async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscr
 export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: number): Promise<'again' | 'sending' | 'nothing'> {
   const outcome = await db.transaction(async (tx) => {
     const subscriber = await q.lockSubscriber(tx, subscriberId);
-    if (!subscriber || (await q.listSubscriptions(tx, subscriberId, 'pending')).length === 0) return undefined;
-    const requeued = await optinAgain(tx, deps.secret, subscriber);
-    return requeued ?? ((await q.getOptinStatus(tx, subscriberId)) === 'sending' ? 'sending' : undefined);
+    if (!subscriber) return undefined;
+    const waiting = (await q.listSubscriptions(tx, subscriberId, 'pending')).length > 0;
+    const requeued = waiting ? await optinAgain(tx, deps.secret, subscriber) : undefined;
+    if (requeued) return requeued;
+    if (waiting && (await q.getOptinStatus(tx, subscriberId)) === 'sending') return 'sending';
+    // Nothing waits any more (confirmed meanwhile), or there is no email to send again: none is owed.
+    await q.setOptinOwed(tx, subscriberId, false);
+    return undefined;
   });
   if (outcome === 'sending') return outcome;
   if (outcome) enqueueAfreshLater(deps.queues, deps.log, [outcome.id], outcome.waitMs);

@@ -192,6 +192,30 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriptions(email)).toEqual([{ case_slug: null, status: 'active' }, { case_slug: caseSlug, status: 'active' }]);
   });
 
+  it('sends the opt-in email asked for again when Redis lost its job: the sweep adds it from what Postgres owes', async () => {
+    const email = emailOf('owed');
+    expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
+    await waitForMail(ctx, email);
+    const { id } = (await subscriber(email))[0]!;
+    await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'optin' AND source_id = $1`, [id]);
+    expect((await postForm(`${base}/subscribe`, { email })).status).toBe(303);
+    await ctx.queues.settled();
+    const owed = async () => (await ctx.db.query<{ owed: boolean }>('SELECT optin_owed_at IS NOT NULL AS owed FROM subscribers WHERE id = $1', [id])).rows[0]!.owed;
+    expect(await owed()).toBe(true);
+    // Redis restarted with nothing on disk: the delayed job is gone. That send ends meanwhile.
+    await (await ctx.queues.maintenance.getJob(`optin-again-${id}`))!.remove();
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() - interval '3 minutes', lease_until = NULL WHERE kind = 'optin' AND source_id = $1`, [id]);
+    // Not before the job would have run, and a little more.
+    await ctx.queues.maintenance.add('sweep', { task: 'sweep' });
+    await ctx.queues.settled();
+    expect(await ctx.queues.maintenance.getJob(`optin-again-${id}`)).toBeUndefined();
+    await ctx.db.query(`UPDATE subscribers SET optin_owed_at = now() - interval '3 minutes' WHERE id = $1`, [id]);
+    await ctx.queues.maintenance.add('sweep', { task: 'sweep' });
+    const second = await waitForMail(ctx, email, 2);
+    expect(second.text).toContain('every case');
+    expect(await owed()).toBe(false);
+  });
+
   it.runIf(kind === 'postgres')('runs the opt-in-again job and a new request for the same address side by side without a deadlock', async () => {
     const email = emailOf('side-by-side');
     await requestSubscription(ctx.db, ctx, { email, caseSlug }, 'api');
