@@ -163,8 +163,8 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(await subscriber(quickForm)).toMatchObject([{ status: 'active', consent_source: 'sign form', consent_text: 'Email me updates about Aigerim Test' }]);
   });
 
-  it('sends the opt-in email again for a request made while the one before it was being sent', async () => {
-    const email = emailOf('mid-send');
+  /** Subscribes `email` to the case, then to every case while a worker sends the first opt-in email again. @returns the subscriber's id. */
+  const askAgainMidSend = async (email: string) => {
     expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
     await waitForMail(ctx, email);
     const { id } = (await subscriber(email))[0]!;
@@ -172,6 +172,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'optin' AND source_id = $1`, [id]);
     expect((await postForm(`${base}/subscribe`, { email })).status).toBe(303);
     await ctx.queues.settled();
+    return id;
+  };
+
+  it('sends the opt-in email again for a request made while the one before it was being sent', async () => {
+    const email = emailOf('mid-send');
+    const id = await askAgainMidSend(email);
     const again = await ctx.queues.maintenance.getJob(`optin-again-${id}`);
     expect(again?.data).toEqual({ task: 'optin-again', subscriberId: id });
     expect(await again!.isDelayed()).toBe(true);
@@ -194,12 +200,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
 
   it('sends the opt-in email asked for again when Redis lost its job: the sweep adds it from what Postgres owes', async () => {
     const email = emailOf('owed');
-    expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
-    await waitForMail(ctx, email);
-    const { id } = (await subscriber(email))[0]!;
-    await ctx.db.query(`UPDATE deliveries SET status = 'sending', lease_until = now() + interval '1 hour' WHERE kind = 'optin' AND source_id = $1`, [id]);
-    expect((await postForm(`${base}/subscribe`, { email })).status).toBe(303);
-    await ctx.queues.settled();
+    const id = await askAgainMidSend(email);
     const owed = async () => (await ctx.db.query<{ owed: boolean }>('SELECT optin_owed_at IS NOT NULL AS owed FROM subscribers WHERE id = $1', [id])).rows[0]!.owed;
     expect(await owed()).toBe(true);
     // Redis restarted with nothing on disk: the delayed job is gone. That send ends meanwhile.
