@@ -39,6 +39,29 @@ const ownFontsOnly: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/** How long the board's data calls wait for Redis to answer a ping before saying it is away. */
+const REDIS_WAIT_MS = 2000;
+
+/**
+ * The board's data calls (`/api/…`) with Redis away would wait for it to come back, and the page
+ * would spin without a word: they are answered 503, saying so, once a ping has waited REDIS_WAIT_MS.
+ */
+function whileRedisAnswers(ctx: AppContext): RequestHandler {
+  return (req, res, next) => {
+    if (!req.path.startsWith('/api/')) return next();
+    let timer: NodeJS.Timeout | undefined;
+    const away = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), REDIS_WAIT_MS)));
+    Promise.race([ctx.redis.client.ping().then(() => true, () => false), away])
+      .then((answers) => {
+        if (answers) return next();
+        res.status(503).set('Retry-After', '30').json({
+          error: { code: 'unavailable', message: 'Redis is not answering, so the queues cannot be shown. Signatures and letters are kept in the database and go out once it is back.' },
+        });
+      })
+      .finally(() => clearTimeout(timer));
+  };
+}
+
 /**
  * The queues in bull-board at /admin/queues; the caller mounts it behind the admin check.
  * bull-board is loaded at the first visit, not at start: few open it, and every process start
@@ -63,7 +86,7 @@ export function queuesBoard(ctx: AppContext): Router {
     return adapter.getRouter() as RequestHandler;
   };
   const router = Router();
-  router.use(sameOriginWrites, boardCsp, ownFontsOnly, (req, res, next) => {
+  router.use(sameOriginWrites, boardCsp, ownFontsOnly, whileRedisAnswers(ctx), (req, res, next) => {
     board ??= load().catch((err: unknown) => {
       board = undefined; // the next visit tries again
       throw err;
