@@ -70,6 +70,17 @@ function headerOf(first: string[]): { columns: string[]; nameParts?: number[] } 
   // One known word could be a value ("name" is one of disclose's); two make a header, and so
   // does a part of a name (no target is named "Фамилия").
   if (columns.filter(Boolean).length < 2 && !nameParts) return undefined;
+  // Beside a column for the whole name (ФИО, Full name), one that could be either (Имя, Name) is a
+  // part of it, as a first name kept for greetings is: the whole name is the name.
+  if (keys.some((k, i) => columns[i] === 'name' && !PART_OR_NAME.has(k))) {
+    for (const [i, k] of keys.entries()) if (PART_OR_NAME.has(k)) columns[i] = '';
+  }
+  // Two columns for one field (Email and E-mail, Title and Position): the second would be dropped.
+  const twice = columns.filter((c, i) => c && columns.indexOf(c) !== i);
+  if (twice.length) {
+    const named = first.filter((_, i) => columns[i] === twice[0]).map((h) => `"${h}"`);
+    return { error: `The columns ${named.join(' and ')} both mean ${twice[0]}: keep one of them, or leave the others out, so that no ${twice[0]} is dropped.` };
+  }
   if (columns.includes('name') && columns.includes('email')) return { columns, ...(nameParts ? { nameParts } : {}) };
   const missing = (['name', 'email'] as const).filter((c) => !columns.includes(c));
   return {

@@ -116,6 +116,17 @@ describe('reading targets from CSV', () => {
     expect(parseTargetsCsv('First name,Last name,Phone\nJohn,Smith,+7 700\n').fileError).toMatch(/^The first line reads as column names .*none of them is "email"/);
   });
 
+  it('refuses two columns for one field rather than drop the second', () => {
+    const csv = parseTargetsCsv('name,email,E-mail\nDup Court,court-first@example.org,court-second@example.org\n');
+    expect(csv.valid).toBe(false);
+    expect(csv.rows).toEqual([]);
+    expect(csv.fileError).toBe('The columns "email" and "E-mail" both mean email: keep one of them, or leave the others out, so that no email is dropped.');
+    expect(parseTargetsCsv('Name,Title,Position,Email\nA,Judge,Chair,a@example.org\n').fileError).toMatch(/^The columns "Title" and "Position" both mean title/);
+    expect(parseTargetsCsv('name,name,email\nA,B,a@example.org\n').fileError).toMatch(/^The columns "name" and "name" both mean name/);
+    // A first name beside the whole name is a part of it, wherever it stands.
+    expect(parseTargetsCsv('Имя,ФИО,Email\nИван,Иванов Иван Иванович,i@example.org\n').rows[0]!.target).toMatchObject({ name: 'Иванов Иван Иванович' });
+  });
+
   it('knows the email column by its Kazakh abbreviation, in any case', () => {
     for (const header of ['Аты-жөні;Лауазымы;Эл. пошта;Қаратпа', 'АТЫ-ЖӨНІ;ЛАУАЗЫМЫ;ЭЛ. ПОШТА;ҚАРАТПА', 'Аты-жөні;Лауазымы;Электрондық пошта мекенжайы;Қаратпа']) {
       const csv = parseTargetsCsv(`${header}\nАлматы облыстық соты;Төраға;kense@example.kz;Құрметті төраға,\n`);
