@@ -439,11 +439,12 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(res.text).toContain('Detained at the border &lt;b&gt;on Monday&lt;/b&gt;.');
     expect(res.text).toContain('href="/admin/login?next=%2Fadmin%2Fcases%2Fnew"');
     // The form's fields as labelled, not its token.
-    expect(res.text).toMatch(/<label for="typed-\d+">person name<\/label>/);
+    expect(res.text).toMatch(/<label for="typed-\d+">Person&#x27;s name<\/label>/);
     expect(res.text).not.toMatch(/<label[^>]*>_?csrf/i);
     // Nor the letter editor's buttons and choices: what was typed is the subject and the body.
     const letter = await client.post('/admin/campaigns/x/letter', { letter_subject: 'Free her', letter_body: 'Dear judge', target: '6', action: 'save' }, { headers: { 'sec-fetch-site': 'same-origin' } });
     expect(letter.text).toContain('Dear judge');
+    expect(letter.text).toMatch(/<label for="typed-\d+">Subject<\/label>/);
     expect(letter.text).not.toMatch(/<label[^>]*>(target|action)<\/label>/);
     expect(await caseExists(slug)).toBe(false);
     // Sent from another site: the plain refusal, nothing shown back.

@@ -17,7 +17,7 @@ import { letterRoutes } from './letter.ts';
 import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
-import { createRender, safeNext, str, type Render } from './render.ts';
+import { consoleLabel, createRender, safeNext, str, type Render } from './render.ts';
 import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
@@ -115,7 +115,7 @@ function adminErrors(render: Render): ErrorRequestHandler {
     if (err instanceof SignedOutError && !res.headersSent) {
       // Signed in again since the form was opened: 409, as for a form saved meanwhile by someone else.
       const title = err.signedInAgain ? 'Your session changed' : 'You were signed out';
-      return render(res, 'signed-out', { title, typed: err.typed, signedInAgain: err.signedInAgain, next: refererPage(req) }, err.signedInAgain ? 409 : 401);
+      return render(res, 'signed-out', { title, typed: err.typed.map((t) => ({ ...t, label: consoleLabel(t.name) })), signedInAgain: err.signedInAgain, next: refererPage(req) }, err.signedInAgain ? 409 : 401);
     }
     const mapped = mapError(err);
     // The app's handler logs a 503 and says when to come back (Retry-After).

@@ -1,7 +1,7 @@
 import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import type { FieldErrors } from '../../../errors.ts';
-import { errorSummary } from '../../forms.ts';
+import { errorSummary, fieldLabel } from '../../forms.ts';
 import { setFlash } from '../../middleware/session.ts';
 
 export type Render = (res: Response, name: string, data: { title: string; section?: string; [key: string]: unknown }, status?: number) => void;
@@ -42,6 +42,9 @@ export function formErrors(fields: FieldErrors, rename: Record<string, string> =
 /** Fields of the console's campaign and case forms, in the order the pages show them. */
 export const CAMPAIGN_FORM_ORDER = ['revision', 'title', 'slug', 'case_slug', 'summary', 'letter_subject', 'letter_body', 'delivery_mode', 'digest_hour', 'goal', 'deadline', 'require_confirmation', 'targets_csv'];
 export const CASE_FORM_ORDER = ['revision', 'person_name', 'slug', 'status', 'location', 'summary'];
+
+/** What the console's forms label a field (see FIELD_LABELS). */
+export const consoleLabel = (field: string) => fieldLabel(field, FIELD_LABELS);
 
 /** What the error summary calls a field whose form label is not its name made readable. */
 const FIELD_LABELS: Record<string, string> = {
