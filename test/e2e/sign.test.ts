@@ -87,6 +87,7 @@ describe('signing in a real browser', () => {
     await page.getByRole('button', { name: 'Sign the letter' }).click();
     await page.waitForURL(`${base}/c/${slug}/check-email`);
     expect(await page.locator('h1').textContent()).toBe('Check your email');
+    expect(await page.title()).toMatch(/^Check your email to confirm your signature: /);
     await screenshot(page, 'check-email');
 
     const confirmation = await mailTo(ctx, 'dana@supporter.example');
@@ -97,6 +98,7 @@ describe('signing in a real browser', () => {
     await page.getByRole('button', { name: 'Confirm and send my letter' }).click();
     await page.waitForURL(`${base}/c/${slug}/thanks`);
     expect(await page.locator('h1').textContent()).toBe('Thank you');
+    expect(await page.title()).toMatch(/^Thank you for signing: /);
     expect(await page.locator('.count').first().textContent()).toBe('1');
     await screenshot(page, 'thanks');
 

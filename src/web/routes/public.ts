@@ -193,13 +193,13 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/c/:slug/check-email', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
-    page(res, 'check-email', { title: 'Check your email', campaign: c.campaign });
+    page(res, 'check-email', { title: `Check your email to confirm your signature: ${c.campaign.title}`, campaign: c.campaign });
   });
 
   router.get('/c/:slug/thanks', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
     const url = `${ctx.config.publicUrl}/c/${c.campaign.slug}`;
-    page(res, 'thanks', { title: 'Thank you', campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
+    page(res, 'thanks', { title: `Thank you for signing: ${c.campaign.title}`, campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
   });
 
   const confirmPage = async (res: Response, token: string, changed?: string) => {

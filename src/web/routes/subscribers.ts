@@ -84,7 +84,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   });
 
   router.get('/subscribe/check-email', (_req, res) => {
-    page(res, 'subscribe-check-email', { title: 'Check your email' });
+    page(res, 'subscribe-check-email', { title: 'Check your email to confirm your subscription' });
   });
 
   // Mail scanners open links: the emailed link shows a button, and only its POST confirms.
