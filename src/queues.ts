@@ -24,8 +24,16 @@ const JOB_GONE: ReadonlySet<unknown> = new Set([ErrorCode.JobNotExist, ErrorCode
 export function workerErrorLog(log: Pick<Logger, 'error' | 'warn'>, worker: string): (err: Error) => void {
   const other = throttledErrorLog(log, `${worker} worker error`);
   const gone = throttledErrorLog(log, `Redis no longer holds a job the ${worker} worker finished (restarted empty?): the database says what became of it, and the sweeper adds again what still waits`, 30_000, 'warn');
-  return (err) => (JOB_GONE.has((err as { code?: unknown }).code) ? gone : other)(err);
+  // Redis away: the connection's own warning says so (see boot); the worker takes jobs once it is back.
+  const away = throttledErrorLog(log, `the ${worker} worker waits for Redis, out of reach`, 30_000, 'warn');
+  return (err) => {
+    const code = (err as { code?: unknown }).code;
+    (JOB_GONE.has(code) ? gone : REDIS_AWAY.has(code) || err.message === 'Connection is closed.' ? away : other)(err);
+  };
 }
+
+/** Socket errors of a Redis connection that ioredis reconnects by itself. */
+const REDIS_AWAY: ReadonlySet<unknown> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export interface SendJob {
   deliveryId: number;

@@ -32,9 +32,13 @@ describe("a BullMQ worker's error log", () => {
     // As BullMQ raises them (finishedErrors): the code on the error, the message naming the job.
     onError(Object.assign(new Error('Missing key for job d-17. moveToFinished'), { code: ErrorCode.JobNotExist }));
     onError(Object.assign(new Error('Missing lock for job d-18. moveToFinished'), { code: ErrorCode.JobLockNotExist }));
+    // Redis away is what the connection's own warning says; the worker waits for it, no error of its own.
     onError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }));
-    expect(lines.map((l) => l.level)).toEqual(['warn', 'warn', 'error']);
+    onError(new Error('Connection is closed.'));
+    onError(new Error('ERR unknown command'));
+    expect(lines.map((l) => l.level)).toEqual(['warn', 'warn', 'warn', 'warn', 'error']);
     expect(lines[0]!.msg).toMatch(/^Redis no longer holds a job the send worker finished \(restarted empty\?\): the database says what became of it/);
-    expect(lines[2]!.msg).toBe('send worker error');
+    expect(lines.slice(2, 4).map((l) => l.msg)).toEqual(['the send worker waits for Redis, out of reach', 'the send worker waits for Redis, out of reach']);
+    expect(lines[4]!.msg).toBe('send worker error');
   });
 });
