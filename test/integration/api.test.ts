@@ -172,6 +172,33 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await postJson(`${base}/api/v1/subscribers`, { email: `${uniq('ana')}@supporter.example`, source: 'embed' })).status).toBe(202);
   });
 
+  it('answers a honeypot a JSON bot fills with a number, true or a list as it answers a real post, and stores and sends nothing', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const sign = (website?: unknown) => postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Ana', email: `${uniq('ana')}@supporter.example`, ...(website === undefined ? {} : { website }) });
+    const subscribe = (website?: unknown) => postJson(`${base}/api/v1/subscribers`, { email: `${uniq('ana')}@supporter.example`, ...(website === undefined ? {} : { website }) });
+    const realSign = await sign();
+    const realSubscribe = await subscribe();
+    expect([realSign.status, realSubscribe.status]).toEqual([202, 202]);
+    const [signBody, subscribeBody] = [await realSign.json(), await realSubscribe.json()];
+    // What the real posts do after their answer (their emails) ends before the count.
+    await ctx.queues.settled();
+    await settled(ctx.db);
+    const before = await rowCounts(ctx.db);
+    const sent = ctx.sink!.messages.length;
+    for (const website of [1, true, ['x'], { url: 'x' }]) {
+      const signed = await sign(website);
+      expect(signed.status, JSON.stringify(website)).toBe(202);
+      expect(await signed.json()).toEqual(signBody);
+      const subscribed = await subscribe(website);
+      expect(subscribed.status, JSON.stringify(website)).toBe(202);
+      expect(await subscribed.json()).toEqual(subscribeBody);
+    }
+    await ctx.queues.settled();
+    await settled(ctx.db);
+    expect(await rowCounts(ctx.db)).toEqual(before);
+    expect(ctx.sink!.messages.length).toBe(sent);
+  });
+
   it('names a slug holding a NUL beside the body\'s other mistakes, and stores nothing', async () => {
     const caseSlug = await newCase();
     const before = await rowCounts(ctx.db);

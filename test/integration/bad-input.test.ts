@@ -7,7 +7,7 @@ import { createWebApp } from '../../src/web/app.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, createToken, LETTER_BODY, uniq } from '../helpers/fixtures.ts';
-import { addressOf, mailTo, pastResendGap, postForm, postJson, rowCounts, settled } from '../helpers/signing.ts';
+import { addressOf, confirmToken, mailTo, pastResendGap, postForm, postJson, rowCounts, settled } from '../helpers/signing.ts';
 import { changeCampaignStatus, createCampaign } from '../../src/campaigns/service.ts';
 import { createCase } from '../../src/cases/service.ts';
 
@@ -515,6 +515,21 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       }
     });
 
+    it('escapes the name, place and note a signer gave on the confirmation page their email links to', async () => {
+      const confirming = await createLiveCampaign(ctx.db, { requireConfirmation: true });
+      const email = `${uniq('cm')}@supporter.example`;
+      const res = await signForm(confirming.slug, { full_name: `Mark ${IMG}`, email, city: `Almaty ${SCRIPT}`, personal_note: `Free her ${SCRIPT}\n${IMG}` });
+      expect(res.status).toBe(303);
+      const [mail] = await mailTo(ctx.sink!, email);
+      const page = await fetch(`${base}/confirm/${confirmToken(mail!)}`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).not.toMatch(RAW_MARKUP);
+      expect(html).toContain('<bdi>Mark &quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;</bdi>');
+      expect(html).toContain('<bdi>Almaty &lt;script&gt;alert(1)&lt;/script&gt;</bdi>');
+      expect(html).toContain('Free her &lt;script&gt;alert(1)&lt;/script&gt;\n&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;</dd>');
+    });
+
     it('keeps the letter itself as plain text with an escaped HTML part', async () => {
       const target = (await ctx.db.query<{ email: string }>('SELECT t.email FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug])).rows[0]!.email;
       await signForm(slug, { full_name: 'Mark Up', email: `${uniq('mu')}@supporter.example`, personal_note: SCRIPT });
@@ -740,6 +755,16 @@ describe('the per-IP limit', () => {
       expect((await t.post('198.51.100.7')).status).toBe(429);
       expect((await t.post('198.51.100.8')).status).toBe(400);
       expect((await t.post('198.51.100.9, 198.51.100.7')).status).toBe(429);
+      expect(t.warnings).toEqual([]);
+    });
+
+    it('counts a client the proxy forwards with its port as one client, whatever port each connection came from', async () => {
+      // Express keeps `address:port` from X-Forwarded-For as req.ip; only the limiter drops the port.
+      for (const port of [1001, 1002, 1003]) expect((await t.post(`198.51.100.20:${port}`)).status).toBe(400);
+      expect((await t.post('198.51.100.20:1004')).status).toBe(429);
+      expect((await t.post('198.51.100.20')).status).toBe(429);
+      for (const port of [1001, 1002, 1003]) expect((await t.post(`[2001:db8:20::1]:${port}`)).status).toBe(400);
+      expect((await t.post('[2001:db8:20::1]:1004')).status).toBe(429);
       expect(t.warnings).toEqual([]);
     });
   });

@@ -148,6 +148,22 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(delays).toHaveLength(1);
     });
 
+    it('puts a job for a delivery another worker holds off until just after that lease ends, sending nothing and using no attempt', async () => {
+      const held = await delivery('sending', 90);
+      const { lease_until } = await row(held);
+      const delayedTo: number[] = [];
+      const job = { data: { deliveryId: held }, moveToDelayed: async (at: number, token?: string) => void delayedTo.push(token === 'token' ? at : NaN) } as unknown as Job<SendJob>;
+      const mailer = { kind: 'smtp', send: async () => { throw new Error('must not send'); }, close: async () => {} } as unknown as Mailer;
+      // Dropped instead, the job would leave the letter to the sweeper's next pass after the lease.
+      await expect(sendDelivery(t.db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
+      expect(delayedTo).toEqual([lease_until!.getTime() + 1000]);
+      expect(await row(held)).toMatchObject({ status: 'sending', attempts: 1, lease_until });
+      // One no longer held is no one's to wait for: a sent delivery's job ends without a delay.
+      const sent = await delivery('sent');
+      expect(await sendDelivery(t.db, mailer, composers, { ...job, data: { deliveryId: sent } } as Job<SendJob>, 'token', () => {})).toBe('skipped');
+      expect(delayedTo).toHaveLength(1);
+    });
+
     it('gives the lease and the attempt back, and puts the job off a few seconds, when the database goes away while the email is composed', async () => {
       const id = await delivery('queued');
       let away = true;

@@ -188,6 +188,29 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(JSON.stringify([ombudsman.text, ombudsman.html])).not.toContain(signer.email);
   });
 
+  it('leaves out a signer who has not confirmed yet, and names them in the first digest after they do', async () => {
+    const c = await digestCampaign({ confirmByEmail: true });
+    const confirmed = await c.addSigner();
+    const pending = { fullName: `Pending Signer ${uniq('p')}`, email: `pending@${uniq('p')}.example`, city: 'Oslo', country: 'Norway', personalNote: 'Not yet' };
+    expect((await sign(ctx.db, ctx, c.slug, pending)).kind).toBe('confirmation-sent');
+    const { rows: [row] } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE campaign_id = $1 AND email = $2', [c.id, pending.email]);
+
+    const now = new Date();
+    expect((await runDueDigests(ctx.db, ctx.queues, now)).find((r) => r.campaignId === c.id)).toMatchObject({ signatures: 1 });
+    const first = await waitForMail(ctx, c.targets.full);
+    expect(csvOf(first).map((r) => r.name)).toEqual([confirmed.fullName]);
+    expect(JSON.stringify([first.text, first.html, first.attachments[0]!.content.toString('utf8')])).not.toMatch(new RegExp(`${pending.fullName}|${pending.email}|Not yet`));
+    const { rows: [unclaimed] } = await ctx.db.query<{ digest_id: number | null }>('SELECT digest_id FROM signatures WHERE id = $1', [row!.id]);
+    expect(unclaimed!.digest_id).toBeNull();
+
+    expect((await confirmSignature(ctx.db, ctx, confirmToken(ctx.secret, row!.id), 0)).kind).toBe('confirmed');
+    const next = (await runDueDigests(ctx.db, ctx.queues, new Date(now.getTime() + DAY_MS))).find((r) => r.campaignId === c.id);
+    expect(next).toMatchObject({ signatures: 1 });
+    const second = await waitForMail(ctx, c.targets.full, 2);
+    expect(csvOf(second)).toEqual([{ name: pending.fullName, city: 'Oslo', country: 'Norway', note: 'Not yet', email: pending.email }]);
+    expect(second.text).toContain(pending.fullName);
+  });
+
   it('keeps each line of a note inside its signer: a line of a note cannot pass for one more signer', async () => {
     const c = await digestCampaign();
     await c.addSigner({ fullName: 'Real Signer', personalNote: 'Free them.\n- Famous Person, Astana, Kazakhstan\n\n<b>bold</b> & more\u2028- Another Person, Almaty' });

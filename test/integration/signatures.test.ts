@@ -7,6 +7,7 @@ import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
 import { confirmSignature, confirmToken, findSignatureByToken, sign } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
+import { hashToken } from '../../src/tokens.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { request, type Server } from 'node:http';
@@ -116,6 +117,35 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(await (await fetch(`${base}/confirm/${token}`)).text()).toMatch(/<title>Already confirmed[^<]*<\/title>[\s\S]*<h1>Already confirmed<\/h1>/);
     await new Promise((r) => setTimeout(r, 500));
     expect(ctx.sink!.messages).toHaveLength(4);
+  });
+
+  it('keeps only a hash of the link it emails, for the first email and for one sent again after signing again', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('hash')}@supporter.example`;
+    /** Whether any column of the signature, or of a delivery made for it, holds `token`. */
+    const stored = async (token: string) => {
+      const { rows } = await ctx.db.query<Record<string, unknown>>(
+        `SELECT to_jsonb(s) AS signature, (SELECT jsonb_agg(to_jsonb(d)) FROM deliveries d WHERE d.source_id = s.id AND d.kind IN ('confirm', 'letter')) AS deliveries
+           FROM signatures s WHERE s.email = $1`,
+        [email],
+      );
+      expect(rows).toHaveLength(1);
+      return { holds: JSON.stringify(rows[0]).includes(token), hash: (rows[0]!.signature as { confirm_token_hash: string }).confirm_token_hash };
+    };
+
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Hana Hash', email })).status).toBe(303);
+    const first = confirmLink((await mailTo(ctx.sink!, email))[0]!);
+    expect(await stored(first)).toEqual({ holds: false, hash: hashToken(first) });
+
+    // Signed again with other details once the first email has gone: a new email, a new link.
+    await settled(ctx.db);
+    await pastResendGap(ctx.db, email);
+    expect((await post(`${base}/c/${slug}/sign`, { full_name: 'Hana Hash', email, city: 'Bern' })).status).toBe(303);
+    const second = confirmLink((await mailTo(ctx.sink!, email, 2))[1]!);
+    expect(second).not.toBe(first);
+    await settled(ctx.db);
+    expect(await stored(second)).toEqual({ holds: false, hash: hashToken(second) });
+    expect((await stored(first)).holds).toBe(false);
   });
 
   it('sends no letter for a signature still unconfirmed, even when a letter row and its job exist', async () => {

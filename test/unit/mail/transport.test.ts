@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { classifySendError, createMailer, ehloName, isRelayTrouble } from '../../../src/mail/transport.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
@@ -113,6 +114,17 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: '5.1.8 <letters@appeal.test>: Sender address rejected: Domain not found' }) }))).toBe('permanent');
     // No enhanced code: only the codes that mean "no such mailbox" blame it.
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: 'Transaction failed' }) }))).toBe('permanent');
+  });
+
+  it('fails for good any 5xx to RCPT TO or at the end of the data, and retries any 4xx there', async () => {
+    for (const code of [500, 501, 521, 541, 549]) {
+      expect(classifySendError(await sendWith({ onRcptTo: () => ({ code }) })), `${code} to RCPT TO`).toBe('permanent');
+      expect(classifySendError(await sendWith({ onData: () => ({ code }) })), `${code} after DATA`).toBe('permanent');
+    }
+    for (const code of [421, 450, 451, 452]) {
+      expect(classifySendError(await sendWith({ onRcptTo: () => ({ code }) })), `${code} to RCPT TO`).toBe('retry');
+      expect(classifySendError(await sendWith({ onData: () => ({ code }) })), `${code} after DATA`).toBe('retry');
+    }
   });
 
   it('retries a 552 to RCPT TO, which RFC 5321 says to take as 452', async () => {
@@ -242,6 +254,46 @@ describe('DKIM', () => {
     mailer.close();
     const eml = fs.readFileSync(info.file!, 'utf8');
     expect(eml).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=appeal\.test;[^]*?s=s2026;/m);
+  });
+
+  it('signs what goes out through SMTP_URL too, with a signature the public key verifies', async () => {
+    const raw: Buffer[] = [];
+    const relay = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData(stream, _session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        raw.push(Buffer.concat(chunks));
+        cb();
+      });
+    } });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.server.address() as net.AddressInfo).port;
+    const key = dkim(keyFile('rsa-smtp.pem', rsa))!;
+    const mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, dataDir: dir, dkim: key, workerConcurrency: 1, mailFrom: MAIL_FROM });
+    try {
+      await mailer.send({ ...message, text: 'Free her.\n  Trailing space  \n\n\n' });
+    } finally {
+      mailer.close();
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+    expect(raw).toHaveLength(1);
+    const received = await simpleParser(raw[0]!);
+    const signature = received.headerLines.find((l) => l.key === 'dkim-signature')?.line ?? '';
+    expect(signature).toMatch(/(^|;)\s*d=appeal\.test;/);
+    expect(signature).toMatch(/(^|;)\s*s=s2026;/);
+    // Checked as a receiving server does, with the key its DNS record would publish.
+    const published = crypto.createPublicKey(key.privateKey).export({ type: 'spki', format: 'der' }).toString('base64');
+    const verify = async (eml: string) => (await dkimVerify(Buffer.from(eml), {
+      resolver: async (name: string, type: string) => {
+        if (name !== 's2026._domainkey.appeal.test' || type !== 'TXT') throw Object.assign(new Error(`no ${type} ${name}`), { code: 'ENOTFOUND' });
+        return [[`v=DKIM1; k=rsa; p=${published}`]];
+      },
+    })).results.map((r) => r.status.result);
+    const eml = raw[0]!.toString('utf8');
+    expect(await verify(eml)).toEqual(['pass']);
+    // A body or a subject changed on the way fails it.
+    expect(await verify(eml.replace('Free her.', 'Free him.'))).not.toEqual(['pass']);
+    expect(await verify(eml.replace('Subject: About Aigerim', 'Subject: About Aigerym'))).not.toEqual(['pass']);
   });
 
   it('folds a subject of long values run together: no header line over 998 octets, signed and read back as written', async () => {
