@@ -23,6 +23,8 @@ export function nextDigestWords(digestHour: number, lastDigestAt: Date | null, n
   if (now.getTime() < today + digestHour * 3_600_000) return `at ${at}`;
   const quarter = 15 * 60_000;
   const next = new Date(Math.ceil((now.getTime() + 1) / quarter) * quarter);
+  // The midnight check is the next day's: it sends only once that day's hour comes.
+  if (next.getTime() >= today + 86_400_000) return `tomorrow at ${at}`;
   return `at ${next.getUTCHours()}:${String(next.getUTCMinutes()).padStart(2, '0')} UTC (today's hour, ${at}, has passed)`;
 }
 

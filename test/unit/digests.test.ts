@@ -38,6 +38,9 @@ describe('when the console says the next digest goes', () => {
   it('names the next quarter hour once the hour has passed with no digest today', () => {
     expect(nextDigestWords(9, null, at('2026-12-04T15:03:00Z'))).toBe("at 15:15 UTC (today's hour, 9:00 UTC, has passed)");
     expect(nextDigestWords(14, at('2026-12-03T14:00:00Z'), at('2026-12-04T14:45:00Z'))).toBe("at 15:00 UTC (today's hour, 14:00 UTC, has passed)");
+    // Past the day's last check (23:45) the next is tomorrow's, which waits for the hour.
+    expect(nextDigestWords(9, at('2026-12-05T09:00:00Z'), at('2026-12-06T23:50:00Z'))).toBe('tomorrow at 9:00 UTC');
+    expect(nextDigestWords(0, null, at('2026-12-06T23:45:00Z'))).toBe('tomorrow at 0:00 UTC');
   });
 
   it('says tomorrow once today\'s digest went, whatever the hour is now', () => {
