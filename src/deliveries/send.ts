@@ -175,7 +175,7 @@ export async function sendDelivery(
     }
     return state ? 'skipped' : 'missing';
   }
-  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient, delivery.id)))) {
+  if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient, delivery.id, delivery.attempts)))) {
     await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', { untried: true }));
     return 'suppressed';
   }

@@ -23,14 +23,22 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
      UPDATE subscribers SET status = 'bounced' WHERE lower(email) = lower(${email}) AND status = 'active'`;
 
 /**
- * Stamps a suppression's one asked-for email as delivery `deliveryId`'s; false when another
- * delivery took it (see ASKED_FOR). The one that took it keeps it through its own retries: a
- * greylisting relay's 450 or a relay down must not use up the address's one chance unsent.
+ * Stamps a suppression's one asked-for email as delivery `deliveryId`'s, claimed for its
+ * `attempt`-th try; false when it was taken already (see ASKED_FOR). The delivery that took it
+ * keeps it through its own retries, so that a greylisting relay's 450, a relay down, or a worker
+ * stopped mid-send does not use up the address's one chance unsent: a try after the first, or one
+ * whose last try left an error (a try given back, as when the database was away). A request made
+ * again reuses the row with its attempts and error cleared (requeueFinished): that is a new ask,
+ * refused. An ask taken before deliveries were recorded with it (asked_by NULL) was this one's
+ * if this one is on a retry: any other asked-for email to the address was refused at its first try.
  */
-export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number): Promise<boolean> {
+export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number, attempt: number): Promise<boolean> {
   const { rowCount } = await db.query(
-    'UPDATE suppressions SET asked_at = now(), asked_by = $2 WHERE email = lower($1) AND (asked_at IS NULL OR asked_by = $2)',
-    [email, deliveryId],
+    `UPDATE suppressions SET asked_at = now(), asked_by = $2
+      WHERE email = lower($1)
+        AND (asked_at IS NULL
+             OR (coalesce(asked_by, $2) = $2 AND ($3 > 1 OR EXISTS (SELECT 1 FROM deliveries WHERE id = $2 AND last_error IS NOT NULL))))`,
+    [email, deliveryId, attempt],
   );
   return rowCount > 0;
 }

@@ -3,7 +3,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
-import { insertSuppression, listSuppressions } from '../../src/deliveries/suppression-queries.ts';
+import { insertSuppression, listSuppressions, takeSuppressedAsk } from '../../src/deliveries/suppression-queries.ts';
 import { sendDelivery, settleSentMarks } from '../../src/deliveries/send.ts';
 import type { Composers } from '../../src/deliveries/types.ts';
 import { createMailer, type Mailer } from '../../src/mail/transport.ts';
@@ -225,6 +225,28 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const other = await delivery('queued');
       await expect(sendDelivery(t.db, unreached, composers, { data: { deliveryId: other } } as Job<SendJob>, undefined, () => {})).rejects.toMatchObject({ name: 'TemporaryFailure' });
       expect((await t.db.query('SELECT last_error FROM deliveries WHERE id = $1', [other])).rows[0]).toEqual({ last_error: 'ETIMEDOUT CONN Greeting never received' });
+    });
+
+    it("keeps a suppressed address's one asked-for email for the delivery that took it, through its retries only", async () => {
+      const email = `asked.once@${Date.now()}.example`;
+      await insertSuppression(t.db, email, 'bounce: 550 5.1.1', 'optin');
+      const [taker, other] = [await delivery('sending'), await delivery('sending')];
+      const take = (id: number, attempt: number) => takeSuppressedAsk(t.db, email, id, attempt);
+      expect(await take(taker, 1)).toBe(true);
+      // Its retries: a later attempt, or a try given back with the error that ended it.
+      expect(await take(taker, 2)).toBe(true);
+      await t.db.query(`UPDATE deliveries SET last_error = 'database unavailable: ECONNRESET' WHERE id = $1`, [taker]);
+      expect(await take(taker, 1)).toBe(true);
+      // The row used again for a new request (attempts and error cleared), or another delivery: a new ask.
+      await t.db.query('UPDATE deliveries SET last_error = NULL WHERE id = $1', [taker]);
+      expect(await take(taker, 1)).toBe(false);
+      expect(await take(other, 1)).toBe(false);
+      expect(await take(other, 3)).toBe(false);
+      // Taken before asks were recorded with their delivery: the one on a retry is the one that took it.
+      await t.db.query('UPDATE suppressions SET asked_by = NULL WHERE email = $1', [email]);
+      expect(await take(taker, 1)).toBe(false);
+      expect(await take(taker, 2)).toBe(true);
+      expect((await t.db.query('SELECT asked_by FROM suppressions WHERE email = $1', [email])).rows).toEqual([{ asked_by: taker }]);
     });
 
     it("dates a supporter's suppression that an official's bounce takes over from that bounce, so organizers learn nothing of the supporter's", async () => {
