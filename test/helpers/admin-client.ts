@@ -27,8 +27,8 @@ export class ConsoleClient {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
-  async get(path: string): Promise<{ status: number; text: string; location: string | null; res: Response }> {
-    const res = await fetch(this.base + path, { headers: { cookie: this.header() }, redirect: 'manual' });
+  async get(path: string, opts: { headers?: Record<string, string> } = {}): Promise<{ status: number; text: string; location: string | null; res: Response }> {
+    const res = await fetch(this.base + path, { headers: { cookie: this.header(), ...opts.headers }, redirect: 'manual' });
     this.remember(res);
     return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
   }

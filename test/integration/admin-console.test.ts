@@ -1076,6 +1076,24 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get('/admin/subscribers')).text).toContain('active');
   });
 
+  it("gives out no supporter list to another site's page: it asks first, and records nothing", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const recorded = async () => (await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE action IN ('signatures.view', 'signatures.export', 'subscribers.export')`)).rows[0]!.n;
+    for (const path of [`/admin/campaigns/${slug}/signatures`, `/admin/campaigns/${slug}/signatures.csv`, '/admin/subscribers.csv']) {
+      const before = await recorded();
+      for (const site of ['cross-site', 'same-site']) {
+        const refused = await client.get(path, { headers: { 'sec-fetch-site': site, 'sec-fetch-mode': 'navigate' } });
+        expect(refused.status, `${path} ${site}`).toBe(403);
+        expect(refused.res.headers.get('content-disposition')).toBeNull();
+        expect(refused.text).toContain(`<a class="button" href="${path}">Open it</a>`);
+      }
+      expect(await recorded()).toBe(before);
+      // Asked in the console, or from a bookmark.
+      for (const site of ['same-origin', 'none']) expect((await client.get(path, { headers: { 'sec-fetch-site': site } })).status, `${path} ${site}`).toBe(200);
+      expect(await recorded()).toBe(before + 2);
+    }
+  });
+
   it('names kinds of email in words on the dashboard and the failed list, and a resumed campaign is resumed, not launched', async () => {
     const source = 900_000_000 + Math.floor(Math.random() * 1e6);
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error) VALUES ('optin', $1, 'gone@example.net', 'failed', 1, '550 no such user')`, [source]);

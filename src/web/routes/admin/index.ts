@@ -147,6 +147,23 @@ function askFirst(render: Render): RequestHandler {
   };
 }
 
+/** Pages that give out supporters' data, each recorded in the audit log or saved as a file. */
+const GIVES_OUT = ['/campaigns/:slug/signatures', '/campaigns/:slug/signatures.csv', '/subscribers.csv', '/outbox/:file'];
+
+/**
+ * Opened from another site's page (a link, a script moving the tab: the session cookie goes along
+ * with SameSite=Lax), such a page asks first: a stranger's page could otherwise save a supporter
+ * list on the organizer's device, and record the export in their name. A bookmark or a typed
+ * address (`none`), or a browser that says nothing, is the organizer's own asking.
+ */
+function askedHere(render: Render): RequestHandler {
+  return (req, res, next) => {
+    const site = req.get('sec-fetch-site');
+    if (!site || site === 'same-origin' || site === 'none') return next();
+    render(res, 'asked-elsewhere', { title: 'Open it from the console', again: req.originalUrl }, 403);
+  };
+}
+
 /**
  * The organizer console at /admin. Mounted before the public body parsers: it parses its own
  * bodies with larger limits. The chain: cookies → session → (queues board) → body → CSRF →
@@ -183,6 +200,7 @@ export function adminRoutes(ctx: AppContext): Router {
   // Admin-only forms are refused before they are asked about.
   router.post(['/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'], requireAdmin);
   router.post(ASK_FIRST, askFirst(render));
+  router.get(GIVES_OUT, askedHere(render));
   const areas = [dashboardRoutes, caseRoutes, updateRoutes, campaignRoutes, targetRoutes, letterRoutes, watchRoutes, operationsRoutes, peopleRoutes].map((area) => area(ctx, render));
   for (const area of areas) router.use(area);
   // A console address asked with a method it does not take: 405 with Allow, not "no such page".
