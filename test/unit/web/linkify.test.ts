@@ -27,6 +27,11 @@ describe('linkify', () => {
     expect(linkify('(https://example.org/a)。')).toBe(`(${a('https://example.org/a')})。`);
     const wiki = 'https://kk.wikipedia.org/wiki/Қазақстан';
     expect(linkify(`${wiki}.`)).toBe(`${a(wiki)}.`);
+    // Dashes, middle dots and apostrophes between letters join words inside an address.
+    for (const url of ['https://zh.wikipedia.org/wiki/伊力哈木·土赫提', 'https://ja.wikipedia.org/wiki/ウラジーミル・プーチン', 'https://en.wikipedia.org/wiki/Israel–Hamas_war', 'https://example.org/a’s-story']) {
+      expect(linkify(`见 ${url} 。`)).toBe(`见 ${a(url)} 。`);
+    }
+    expect(linkify('“https://example.org/a—” and https://example.org/b’')).toBe(`“${a('https://example.org/a')}—” and ${a('https://example.org/b')}’`);
   });
 
   it('escapes everything else, and makes no link of other schemes or of markup inside a link', () => {
