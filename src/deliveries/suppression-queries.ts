@@ -29,15 +29,15 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
  * stopped mid-send does not use up the address's one chance unsent: a try after the first, or one
  * whose last try left an error (a try given back, as when the database was away). A request made
  * again reuses the row with its attempts and error cleared (requeueFinished): that is a new ask,
- * refused. An ask taken before deliveries were recorded with it (asked_by NULL) was this one's
- * if this one is on a retry: any other asked-for email to the address was refused at its first try.
+ * refused. An ask taken before asks were recorded with their delivery (asked_by NULL) is nobody's
+ * to keep: it could have been another delivery's, one whose first try came before the suppression.
  */
 export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number, attempt: number): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE suppressions SET asked_at = now(), asked_by = $2
       WHERE email = lower($1)
         AND (asked_at IS NULL
-             OR (coalesce(asked_by, $2) = $2 AND ($3 > 1 OR EXISTS (SELECT 1 FROM deliveries WHERE id = $2 AND last_error IS NOT NULL))))`,
+             OR (asked_by = $2 AND ($3 > 1 OR EXISTS (SELECT 1 FROM deliveries WHERE id = $2 AND last_error IS NOT NULL))))`,
     [email, deliveryId, attempt],
   );
   return rowCount > 0;
