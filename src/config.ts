@@ -230,7 +230,8 @@ export class ConfigError extends Error {
  */
 export function makeDataDir(dir: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    // Its own user's alone: it holds the secret, and the outbox holds supporters' emails.
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);

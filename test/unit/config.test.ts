@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import express from 'express';
-import { ConfigError, configWarnings, loadConfig, parseMailbox, trustProxy } from '../../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, makeDataDir, parseMailbox, trustProxy } from '../../src/config.ts';
 
 /** A real RSA key: the DKIM key is read and checked with the config. */
 const KEY_FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-config-')), 'dkim.pem');
@@ -141,6 +141,20 @@ describe('loading config from the environment', () => {
     }
     // A hop count typed with a space is still a hop count, not the address 0.0.0.1.
     expect(trustProxy(loadConfig({ TRUST_PROXY: ' 1 ' }).trustProxy)).toBe(1);
+  });
+});
+
+describe('making DATA_DIR', () => {
+  it("makes it for this process's user alone: it holds the secret and the outbox's emails", () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-datadir-'));
+    try {
+      const dir = path.join(base, 'nested', 'data');
+      makeDataDir(dir);
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.dirname(dir)).mode & 0o777).toBe(0o700);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 
