@@ -123,14 +123,24 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
  */
 export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
 
-/** Adds one send job per delivery id. Adding an id that has a job already is a no-op. */
-export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[], delayMs = 0): Promise<void> {
+/**
+ * The BullMQ priority of an update's alerts (`bulk`). BullMQ takes a job without a priority before
+ * any with one: a confirmation or opt-in someone is waiting for, and the letters to officials, go
+ * before the hundreds of thousands of alerts a case update queues, not hours after them.
+ */
+export const BULK_PRIORITY = 1;
+
+/**
+ * Adds one send job per delivery id; `bulk` for an update's alerts (BULK_PRIORITY). Adding an id
+ * that has a job already is a no-op.
+ */
+export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[], delayMs = 0, { bulk = false } = {}): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
     await queues.send.addBulk(
       ids.slice(i, i + 1000).map((id) => ({
         name: 'send',
         data: { deliveryId: id },
-        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id), ...(delayMs > 0 && { delay: delayMs }) },
+        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id), ...(delayMs > 0 && { delay: delayMs }), ...(bulk && { priority: BULK_PRIORITY }) },
       })),
     );
   }

@@ -100,16 +100,16 @@ async function rawBullmq() {
 async function rawAddBulk() {
   const { Queue } = await import('bullmq');
   const { connectRedis } = await import('../../src/redis.ts');
-  const { SEND_JOB_OPTIONS } = await import('../../src/queues.ts');
+  const { BULK_PRIORITY, SEND_JOB_OPTIONS } = await import('../../src/queues.ts');
   const redis = await connectRedis(config);
   const queue = new Queue('send', { connection: redis.options as never, prefix: config.queuePrefix });
   queue.on('error', () => {});
-  // The same jobs the fan-out adds (ids `d-<n>`, the send options), a chunk of 1,000 at a time.
+  // The same jobs the fan-out adds (ids `d-<n>`, the send options with an update's priority), a chunk of 1,000 at a time.
   const addAll = async (q: Queue, n: number) => {
     for (let i = 1; i <= n; i += 1000) {
       const chunk = [];
       for (let id = i; id < Math.min(i + 1000, n + 1); id++) {
-        chunk.push({ name: 'send', data: { deliveryId: id }, opts: { ...SEND_JOB_OPTIONS, jobId: `d-${id}` } });
+        chunk.push({ name: 'send', data: { deliveryId: id }, opts: { ...SEND_JOB_OPTIONS, jobId: `d-${id}`, priority: BULK_PRIORITY } });
       }
       await q.addBulk(chunk);
     }

@@ -111,7 +111,7 @@ export async function fanOutCaseUpdate(
     if (page.tokenless.length) {
       await q.setManageTokenHashes(db, page.tokenless, page.tokenless.map((id) => hashToken(manageToken(deps.secret, id))));
     }
-    adding = enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover]);
+    adding = enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover], 0, { bulk: true });
     result.created += page.inserted.length;
     result.enqueued += page.inserted.length + page.leftover.length;
     result.pages += 1;

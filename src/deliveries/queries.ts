@@ -176,8 +176,8 @@ export async function deleteUnsendable(db: Db, claim: Claim & { kind: DeliveryKi
  * alone longer than `graceSeconds`, and sending rows whose lease has run out.
  */
 export async function listStrandedDeliveries(db: Queryable, afterId: number, graceSeconds: number, limit: number) {
-  const { rows } = await db.query<{ id: number }>(
-    `SELECT id FROM deliveries
+  const { rows } = await db.query<{ id: number; kind: DeliveryKind }>(
+    `SELECT id, kind FROM deliveries
       WHERE id > $1
         AND status IN ('queued', 'retry', 'sending')
         AND CASE status
@@ -190,7 +190,7 @@ export async function listStrandedDeliveries(db: Queryable, afterId: number, gra
       LIMIT $3`,
     [afterId, graceSeconds, limit],
   );
-  return rows.map((r) => r.id);
+  return rows;
 }
 
 /**

@@ -23,10 +23,13 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
   let afterId = 0;
   let requeued = 0;
   for (;;) {
-    const ids = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
-    if (ids.length === 0) return requeued;
-    afterId = ids[ids.length - 1]!;
-    requeued += await enqueueAfresh(queues, ids);
+    const rows = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
+    if (rows.length === 0) return requeued;
+    afterId = rows[rows.length - 1]!.id;
+    // Alerts keep their place behind what people wait for (BULK_PRIORITY), lost jobs too.
+    const alerts = rows.filter((r) => r.kind === 'alert').map((r) => r.id);
+    const others = rows.filter((r) => r.kind !== 'alert').map((r) => r.id);
+    requeued += (await enqueueAfresh(queues, others)) + (await enqueueAfresh(queues, alerts, { bulk: true }));
   }
 }
 
@@ -38,15 +41,16 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
  * live, or kept as failed.
  * @returns how many rows got a job.
  */
-export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[]): Promise<number> {
-  return ids.length - (await addMissingJobs(queues, ids)).length;
+export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], opts: { bulk?: boolean } = {}): Promise<number> {
+  return ids.length - (await addMissingJobs(queues, ids, 0, opts)).length;
 }
 
 /**
  * enqueueAfresh's work; `delayMs` holds the jobs it adds back that long.
  * @returns the ids left alone because their job is live.
  */
-async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], delayMs = 0): Promise<number[]> {
+async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], delayMs = 0, opts: { bulk?: boolean } = {}): Promise<number[]> {
+  if (ids.length === 0) return [];
   const failedSet = queues.send.toKey('failed');
   const pipeline = queues.redis.pipeline();
   for (const id of ids) {
@@ -67,7 +71,7 @@ async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: reado
   }
   // Together, not one round trip after another: "Retry all" after a relay outage meets a page of them.
   await Promise.all(keptFailed.map((id) => queues.send.remove(deliveryJobId(id))));
-  await enqueueDeliveries(queues, missing, delayMs);
+  await enqueueDeliveries(queues, missing, delayMs, opts);
   return live;
 }
 

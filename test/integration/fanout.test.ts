@@ -8,7 +8,10 @@ import { deleteUnsendable } from '../../src/deliveries/queries.ts';
 import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
-import type { Queues } from '../../src/queues.ts';
+import { deliveryJobId, QUEUES, type Queues, type SendJob } from '../../src/queues.ts';
+import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { sign } from '../../src/signatures/service.ts';
+import { Worker } from 'bullmq';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -183,6 +186,37 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await ctx.queues.fanout.getJobState(fanoutJobId(update.id))).toBe('waiting');
     // A job still waiting is left alone.
     expect(await resumeFanouts(ctx.db, ctx.queues, 0)).toBe(0);
+  });
+
+  // Last: some of its subscribers follow every case, and would be in the other tests' counts.
+  it("queues an update's alerts behind the confirmations people wait for, also when the sweeper adds lost jobs again", async () => {
+    const { caseSlug } = await caseWithSubscribers(uniq('behind'), 40);
+    const { slug } = await createLiveCampaign(ctx.db);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Hearing', body: 'Tomorrow.' }, null);
+    await fanOutCaseUpdate(ctx.db, ctx, update.id);
+    // Signed after the update went out: its confirmation is still the first to go.
+    const email = `${uniq('waits')}@supporter.example`;
+    await sign(ctx.db, ctx, slug, { fullName: 'Waiting Signer', email });
+    await ctx.queues.settled();
+    const { rows: [confirm] } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    const { rows: alerts } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'alert' AND source_id = $1`, [update.id]);
+    const firstTaken = async () => {
+      const taken: number[] = [];
+      const worker = new Worker<SendJob>(QUEUES.send, async (job) => void taken.push(job.data.deliveryId), { connection: ctx.redis.options as never, prefix: ctx.config.queuePrefix, concurrency: 1, autorun: false });
+      void worker.run();
+      await eventually(async () => (taken.length >= 2 ? true : undefined));
+      await worker.close(true);
+      return taken[0];
+    };
+    expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
+    expect(await ctx.queues.send.getJobState(deliveryJobId(confirm!.id))).toBe('waiting');
+    expect(await firstTaken()).toBe(confirm!.id);
+    // Redis restarted empty: the sweeper adds them again, in the same order of precedence.
+    await ctx.queues.send.obliterate({ force: true });
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBeGreaterThanOrEqual(alerts.length + 1);
+    expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
+    expect(await firstTaken()).toBe(confirm!.id);
+    await ctx.queues.send.obliterate({ force: true });
   });
 });
 
