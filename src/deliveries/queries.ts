@@ -284,19 +284,19 @@ export async function listCampaignLetters(db: Queryable, campaignId: number, opt
  * requeueFailed does one (attempts counted afresh). For after an outage of the relay or a fix
  * to its setup, when the failures were not the letters'. A keyset page: ids after `afterId`, up to
  * `upToId`.
- * @returns the ids requeued, in order; none when the range holds no more.
+ * @returns the deliveries requeued (id and kind), in order; none when the range holds no more.
  */
 export async function requeueFailedPage(db: Queryable, range: { afterId: number; upToId: number }, limit: number) {
-  const { rows } = await db.query<{ id: number }>(
+  const { rows } = await db.query<{ id: number; kind: DeliveryKind }>(
     `UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
       WHERE id IN (SELECT id FROM deliveries d
                     WHERE d.status = 'failed' AND d.id > $1 AND d.id <= $2 AND NOT ${SUPPRESSED} AND NOT ${TO_RETIRED}
                     ORDER BY d.id LIMIT $3)
         AND status = 'failed'
-      RETURNING id`,
+      RETURNING id, kind`,
     [range.afterId, range.upToId, limit],
   );
-  return rows.map((r) => r.id).sort((a, b) => a - b);
+  return rows.sort((a, b) => a.id - b.id);
 }
 
 /** The highest id of a failed delivery, 0 when none is. */

@@ -26,11 +26,14 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
     const rows = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
     if (rows.length === 0) return requeued;
     afterId = rows[rows.length - 1]!.id;
-    // Alerts keep their place behind what people wait for (BULK_PRIORITY), lost jobs too.
-    const alerts = rows.filter((r) => r.kind === 'alert').map((r) => r.id);
-    const others = rows.filter((r) => r.kind !== 'alert').map((r) => r.id);
+    const { alerts, others } = byPrecedence(rows);
     requeued += (await enqueueAfresh(queues, others)) + (await enqueueAfresh(queues, alerts, { bulk: true }));
   }
+}
+
+/** Alerts apart from the rest: their jobs keep their place behind what people wait for (BULK_PRIORITY), lost or retried too. */
+function byPrecedence(rows: readonly { id: number; kind: DeliveryKind }[]) {
+  return { alerts: rows.filter((r) => r.kind === 'alert').map((r) => r.id), others: rows.filter((r) => r.kind !== 'alert').map((r) => r.id) };
 }
 
 /**
@@ -87,14 +90,15 @@ const LIVE_JOB_RECHECKS_MS = [100, 400, 1_600];
  * job not added (Redis away) is added by the sweeper, as after any crash between commit and
  * enqueue. Waiting would leave a person without an answer for as long as Redis is away.
  */
-export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[], delayMs = 0): void {
+export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[], delayMs = 0, opts: { bulk?: boolean } = {}): void {
+  if (ids.length === 0) return;
   const started = Date.now();
   const addAll = async () => {
-    let live = await addMissingJobs(queues, ids, delayMs);
+    let live = await addMissingJobs(queues, ids, delayMs, opts);
     for (const wait of LIVE_JOB_RECHECKS_MS) {
       if (live.length === 0) return;
       await sleep(wait);
-      live = await addMissingJobs(queues, live, Math.max(0, delayMs - (Date.now() - started)));
+      live = await addMissingJobs(queues, live, Math.max(0, delayMs - (Date.now() - started)), opts);
     }
   };
   queues.later(
@@ -184,13 +188,15 @@ export async function retryAllFailed(db: Queryable, deps: { queues: Pick<Queues,
   const upToId = await q.lastFailedId(db);
   let queued = 0;
   for (let afterId = 0; ; ) {
-    const ids = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
-    if (ids.length === 0) return queued;
-    afterId = ids[ids.length - 1]!;
+    const rows = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
+    if (rows.length === 0) return queued;
+    afterId = rows[rows.length - 1]!.id;
     // A job still live for a row marked failed keeps its id and is finishing; enqueueAfreshLater
     // looks again, and the sweeper gives that row its job once it is gone.
-    enqueueAfreshLater(deps.queues, deps.log, ids);
-    queued += ids.length;
+    const { alerts, others } = byPrecedence(rows);
+    enqueueAfreshLater(deps.queues, deps.log, others);
+    enqueueAfreshLater(deps.queues, deps.log, alerts, 0, { bulk: true });
+    queued += rows.length;
   }
 }
 

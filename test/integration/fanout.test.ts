@@ -9,7 +9,7 @@ import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
 import { deliveryJobId, QUEUES, type Queues, type SendJob } from '../../src/queues.ts';
-import { sweepDeliveries } from '../../src/deliveries/service.ts';
+import { retryAllFailed, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { Worker } from 'bullmq';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -216,6 +216,12 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBeGreaterThanOrEqual(alerts.length + 1);
     expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
     expect(await firstTaken()).toBe(confirm!.id);
+    // Failed in a relay outage and retried all at once, they go back behind too.
+    await ctx.queues.send.obliterate({ force: true });
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed' WHERE kind = 'alert' AND source_id = $1`, [update.id]);
+    expect(await retryAllFailed(ctx.db, ctx)).toBeGreaterThanOrEqual(alerts.length);
+    await ctx.queues.settled();
+    expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
     await ctx.queues.send.obliterate({ force: true });
   });
 });
