@@ -27,10 +27,11 @@ function walk(dir: string, base = dir): string[] {
  * What may be an http(s) link in plain text: up to the next space, quote or angle bracket, or the
  * next punctuation mark or symbol outside ASCII (see links). A link in Chinese is often followed by
  * the sentence with no space between (`…/123。法院…`), and one in Kazakh or Uyghur by `»` or `،`.
- * Letters of any script stay in it (`…/wiki/Қазақстан`), and so do the dashes, middle dots and
- * apostrophes that join words inside an address (`…/wiki/Israel–Hamas_war`, `…/伊力哈木·土赫提`).
+ * Letters of any script stay in it (`…/wiki/Қазақстан`), and so do the hyphens, en dashes, middle
+ * dots and apostrophes that join words inside an address (`…/wiki/Israel–Hamas_war`,
+ * `…/伊力哈木·土赫提`); an em dash, closed up in English prose (`…/report—it says`), ends it.
  */
-const LINK_RUN = /\bhttps?:\/\/(?:[!#-&(-;=?-~]|[^\0-\x7f\s\p{P}\p{S}]|[\p{Pd}\p{Pc}\u00b7\u2019\u2027\u30fb](?=[\p{L}\p{N}]))+/gu;
+const LINK_RUN = /\bhttps?:\/\/(?:[!#-&(-;=?-~]|[^\0-\x7f\s\p{P}\p{S}]|[\u2010\u2011\u2013\p{Pc}\u00b7\u2019\u2027\u30fb](?=[\p{L}\p{N}]))+/gu;
 
 const count = (s: string, c: string) => s.split(c).length - 1;
 

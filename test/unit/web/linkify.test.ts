@@ -32,6 +32,7 @@ describe('linkify', () => {
       expect(linkify(`见 ${url} 。`)).toBe(`见 ${a(url)} 。`);
     }
     expect(linkify('“https://example.org/a—” and https://example.org/b’')).toBe(`“${a('https://example.org/a')}—” and ${a('https://example.org/b')}’`);
+    expect(linkify('Read https://example.org/report—it says so.')).toBe(`Read ${a('https://example.org/report')}—it says so.`);
   });
 
   it('escapes everything else, and makes no link of other schemes or of markup inside a link', () => {
