@@ -9,3 +9,8 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
   const settled = work.then(() => true, () => true);
   return Promise.race([settled, sleep(ms, false, { ref: false })]);
 }
+
+/** Waits for `work` for at most `ms`; true only if it resolved in time (a rejection or the wait is false). */
+export async function resolvesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([work.then(() => true, () => false), sleep(ms, false, { ref: false })]);
+}

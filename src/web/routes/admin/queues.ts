@@ -1,5 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import type { AppContext } from '../../../context.ts';
+import { resolvesWithin } from '../../../deadline.ts';
 import { ForbiddenError } from '../../../errors.ts';
 import { fromThisSite } from '../../middleware/csrf.ts';
 
@@ -49,16 +50,12 @@ const REDIS_WAIT_MS = 2000;
 function whileRedisAnswers(ctx: AppContext): RequestHandler {
   return (req, res, next) => {
     if (!req.path.startsWith('/api/')) return next();
-    let timer: NodeJS.Timeout | undefined;
-    const away = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), REDIS_WAIT_MS)));
-    Promise.race([ctx.redis.client.ping().then(() => true, () => false), away])
-      .then((answers) => {
-        if (answers) return next();
-        res.status(503).set('Retry-After', '30').json({
-          error: { code: 'unavailable', message: 'Redis is not answering, so the queues cannot be shown. Signatures and letters are kept in the database and go out once it is back.' },
-        });
-      })
-      .finally(() => clearTimeout(timer));
+    void resolvesWithin(ctx.redis.client.ping(), REDIS_WAIT_MS).then((answers) => {
+      if (answers) return next();
+      res.status(503).set('Retry-After', '30').json({
+        error: { code: 'unavailable', message: 'Redis is not answering, so the queues cannot be shown. Signatures and letters are kept in the database and go out once it is back.' },
+      });
+    });
   };
 }
 
