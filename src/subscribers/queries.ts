@@ -99,7 +99,7 @@ export async function setOptinRound(db: Queryable, id: number, round: number, co
   );
 }
 
-/** An opt-in email is owed once the one being sent has gone (OPTIN_AGAIN_JOB); NULL: none is. */
+/** An opt-in email is owed once the one being sent has gone (optinAgainJob); NULL: none is. */
 export async function setOptinOwed(db: Queryable, id: number, owed: boolean) {
   await db.query(`UPDATE subscribers SET optin_owed_at = CASE WHEN $2 THEN now() END WHERE id = $1`, [id, owed]);
 }

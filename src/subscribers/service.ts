@@ -98,7 +98,7 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
     // Not added (Redis away) or lost with Redis's data, it is added by resumeOwedOptins.
     deps.queues.later(
       deps.queues.maintenance
-        .add('optin-again', { task: 'optin-again', subscriberId: outcome.sending }, OPTIN_AGAIN_JOB(outcome.sending))
+        .addBulk([optinAgainJob(outcome.sending)])
         .then(
           () => undefined,
           (err: unknown) => deps.log.warn({ err }, 'an opt-in email asked for again was not scheduled yet: the sweeper adds it'),
@@ -115,30 +115,31 @@ export async function requestSubscription(db: Db, deps: SubscribeDeps, input: un
  * The job that sends an opt-in email again when it was asked for while the one before it was
  * being sent: once the resend gap has passed (by then that email has gone), one per subscriber.
  */
-const OPTIN_AGAIN_JOB = (subscriberId: number, delay = RESEND_GAP_SECONDS * 1000) => ({
-  jobId: `optin-again-${subscriberId}`,
-  delay,
-  removeOnComplete: true,
-  removeOnFail: true,
+const optinAgainJob = (subscriberId: number, delay = RESEND_GAP_SECONDS * 1000) => ({
+  name: 'optin-again',
+  data: { task: 'optin-again' as const, subscriberId },
+  opts: { jobId: `optin-again-${subscriberId}`, delay, removeOnComplete: true, removeOnFail: true },
 });
 
 /** How long past the resend gap an owed opt-in email may wait for its job before the sweeper adds it. */
 const OPTIN_OWED_GRACE_SECONDS = 60;
 
 /**
- * Adds the OPTIN_AGAIN_JOB again for subscribers still owed an opt-in email well after it was due:
- * its job was lost with Redis's data, was never added (Redis away), or failed. The sweep task runs it.
+ * Adds optinAgainJob again for subscribers still owed an opt-in email well after it was due: its
+ * job was lost with Redis's data, was never added (Redis away), or failed. The sweep task runs it.
+ * A job still there (waiting for a slow relay to finish the email before it, or running) is left
+ * alone: removeOnComplete and removeOnFail delete every other, so its key is enough to tell.
  * @returns how many jobs were added.
  */
-export async function resumeOwedOptins(db: Queryable, queues: Pick<Queues, 'maintenance'>): Promise<number> {
-  let resumed = 0;
-  for (const id of await q.listOwedOptins(db, RESEND_GAP_SECONDS + OPTIN_OWED_GRACE_SECONDS)) {
-    // Waiting (a slow relay still has the email before it) or running: it is not lost.
-    if ((await queues.maintenance.getJobState(OPTIN_AGAIN_JOB(id).jobId)) !== 'unknown') continue;
-    await queues.maintenance.add('optin-again', { task: 'optin-again', subscriberId: id }, OPTIN_AGAIN_JOB(id, 0));
-    resumed += 1;
-  }
-  return resumed;
+export async function resumeOwedOptins(db: Queryable, queues: Pick<Queues, 'maintenance' | 'redis'>): Promise<number> {
+  const owed = await q.listOwedOptins(db, RESEND_GAP_SECONDS + OPTIN_OWED_GRACE_SECONDS);
+  if (owed.length === 0) return 0;
+  const pipeline = queues.redis.pipeline();
+  for (const id of owed) pipeline.exists(queues.maintenance.toKey(optinAgainJob(id).opts.jobId));
+  const replies = (await pipeline.exec()) ?? [];
+  const lost = owed.filter((_, i) => replies[i]?.[1] === 0);
+  await queues.maintenance.addBulk(lost.map((id) => optinAgainJob(id, 0)));
+  return lost.length;
 }
 
 /** A new opt-in link: the older ones stop working. */
@@ -155,7 +156,7 @@ async function optinAgain(tx: Queryable, secret: string, subscriber: Pick<Subscr
 }
 
 /**
- * The maintenance job OPTIN_AGAIN_JOB: sends the opt-in email again when something it asks to
+ * The maintenance job optinAgainJob: sends the opt-in email again when something it asks to
  * confirm is still waiting (the email that was on its way may not have said it). Nothing when the
  * subscriber is gone, or confirmed meanwhile (that email's page listed everything it confirmed).
  * @returns 'again' when the email goes again; 'sending' when the one before it is still being
