@@ -1,6 +1,7 @@
 import { ErrorCode, Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import { throttledErrorLog } from './log.ts';
+import { NETWORK } from './db/index.ts';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /** Queue names. A processor for each lives in workers/. */
@@ -28,12 +29,9 @@ export function workerErrorLog(log: Pick<Logger, 'error' | 'warn'>, worker: stri
   const away = throttledErrorLog(log, `the ${worker} worker waits for Redis, out of reach`, 30_000, 'warn');
   return (err) => {
     const code = (err as { code?: unknown }).code;
-    (JOB_GONE.has(code) ? gone : REDIS_AWAY.has(code) || err.message === 'Connection is closed.' ? away : other)(err);
+    (JOB_GONE.has(code) ? gone : NETWORK.has(code) || err.message === 'Connection is closed.' ? away : other)(err);
   };
 }
-
-/** Socket errors of a Redis connection that ioredis reconnects by itself. */
-const REDIS_AWAY: ReadonlySet<unknown> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export interface SendJob {
   deliveryId: number;

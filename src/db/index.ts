@@ -30,7 +30,8 @@ export interface Db extends Queryable {
  * process's work for now, not that a statement is wrong: the network's (NETWORK), and the SQLSTATEs
  * of AWAY, each with what an operator reads of it (unavailableCause).
  */
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Socket errors of a server out of reach, for now: Postgres's here, Redis's too (workerErrorLog). */
+export const NETWORK: ReadonlySet<unknown> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** The cause of a connection exception, and of an error with no SQLSTATE (a socket's). */
 const UNREACHABLE = 'the database server could not be reached';
