@@ -73,6 +73,16 @@ export function fromAnotherSite(req: Req): boolean {
 }
 
 /**
+ * The browser says this page was opened here: from a page of this site, a bookmark or a typed
+ * address (`none`), or it says nothing. Another site's page (`cross-site`), or another host of
+ * this one (`same-site`), is not here.
+ */
+export function openedHere(req: Req): boolean {
+  const site = req.get('sec-fetch-site');
+  return !site || site === 'same-origin' || site === 'none';
+}
+
+/**
  * A synchronizer token derived from the session it protects: HMAC(secret, kind:session id). It is
  * never stored, changes with every sign-in, and a cross-site page cannot read it.
  * `kind` keeps a signed-in session's token apart from a sign-in form's.

@@ -3,7 +3,7 @@ import express, { Router, type ErrorRequestHandler, type Request, type RequestHa
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
 import { InvalidEncodingError, MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
-import { fromThisSite, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
+import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
@@ -158,8 +158,7 @@ const GIVES_OUT = ['/campaigns/:slug/signatures', '/campaigns/:slug/signatures.c
  */
 function askedHere(render: Render): RequestHandler {
   return (req, res, next) => {
-    const site = req.get('sec-fetch-site');
-    if (!site || site === 'same-origin' || site === 'none') return next();
+    if (openedHere(req)) return next();
     render(res, 'asked-elsewhere', { title: 'Open it from the console', again: req.originalUrl }, 403);
   };
 }
