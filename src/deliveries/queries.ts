@@ -351,9 +351,9 @@ export async function countLongRetryingByKind(db: Queryable, olderThanMinutes: n
  * suppressed, or its target retired.
  */
 export async function requeueFailed(db: Queryable, id: number) {
-  const { rows } = await db.query<{ found: boolean; requeued: boolean; suppressed: boolean; retired: boolean }>(
+  const { rows } = await db.query<{ found: boolean; requeued: boolean; suppressed: boolean; retired: boolean; kind: DeliveryKind | null }>(
     `WITH held AS (
-       SELECT d.id, ${SUPPRESSED} AS suppressed, ${TO_RETIRED} AS retired
+       SELECT d.id, d.kind, ${SUPPRESSED} AS suppressed, ${TO_RETIRED} AS retired
          FROM deliveries d WHERE d.id = $1 AND d.status = 'failed'
      ), requeued AS (
        UPDATE deliveries SET status = 'queued', attempts = 0, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
@@ -362,7 +362,7 @@ export async function requeueFailed(db: Queryable, id: number) {
      )
      SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1) AS found,
             EXISTS (SELECT 1 FROM requeued) AS requeued, coalesce((SELECT suppressed FROM held), false) AS suppressed,
-            coalesce((SELECT retired FROM held), false) AS retired`,
+            coalesce((SELECT retired FROM held), false) AS retired, (SELECT kind FROM held) AS kind`,
     [id],
   );
   return rows[0]!;

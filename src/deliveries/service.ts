@@ -153,10 +153,10 @@ export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
  * @throws NotFoundError when there is no such delivery (never made, or deleted with its person).
  */
 export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, id: number): Promise<RetryOutcome> {
-  const { found, requeued, suppressed, retired } = await q.requeueFailed(db, id);
+  const { found, requeued, suppressed, retired, kind } = await q.requeueFailed(db, id);
   if (!found) throw new NotFoundError('delivery');
   if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
-  enqueueAfreshLater(deps.queues, deps.log, [id]);
+  enqueueAfreshLater(deps.queues, deps.log, [id], 0, { bulk: kind === 'alert' });
   return 'queued';
 }
 

@@ -9,7 +9,7 @@ import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
 import { deliveryJobId, QUEUES, type Queues, type SendJob } from '../../src/queues.ts';
-import { retryAllFailed, sweepDeliveries } from '../../src/deliveries/service.ts';
+import { retryAllFailed, retryFailedDelivery, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { Worker } from 'bullmq';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -222,6 +222,12 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect(await retryAllFailed(ctx.db, ctx)).toBeGreaterThanOrEqual(alerts.length);
     await ctx.queues.settled();
     expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
+    // And one retried by itself.
+    await ctx.queues.send.obliterate({ force: true });
+    await ctx.db.query(`UPDATE deliveries SET status = 'failed' WHERE id = $1`, [alerts[1]!.id]);
+    expect(await retryFailedDelivery(ctx.db, ctx, alerts[1]!.id)).toBe('queued');
+    await ctx.queues.settled();
+    expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[1]!.id))).toBe('prioritized');
     await ctx.queues.send.obliterate({ force: true });
   });
 });
