@@ -16,14 +16,27 @@ export async function whileHeld<T>(
   let outcome: Promise<PromiseSettledResult<T>> | undefined;
   await db.transaction(async (tx) => {
     await hold(tx);
-    const { rows: [holder] } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const holder = { pid: await backendOf(tx) };
     let ended = false;
     outcome = racing()
       .then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason }))
       .finally(() => void (ended = true));
-    const waits = async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder!.pid])).rows.length > 0;
-    await until(async () => ended || (await waits()), 'the racing request to wait for the held locks, or to end');
+    await until(async () => ended || (await blockedBy(db, holder!.pid)).length > 0, 'the racing request to wait for the held locks, or to end');
     await then?.(tx);
   });
   return outcome!;
+}
+
+/**
+ * The backends waiting for a lock that backend `holder` holds: this test's own, never those of
+ * another test file sharing the database (each in its schema).
+ */
+export async function blockedBy(db: Queryable, holder: number): Promise<number[]> {
+  const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holder]);
+  return rows.map((r) => r.pid);
+}
+
+/** The backend of the connection `tx` runs on. */
+export async function backendOf(tx: Queryable): Promise<number> {
+  return (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 }

@@ -4,6 +4,7 @@ import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
+import { backendOf, blockedBy } from '../helpers/locks.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
 import { confirmSignature, confirmToken, findSignatureByToken, sign } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
@@ -451,8 +452,10 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
         sign(counting, ctx, slug, { fullName: name, email: `${uniq('queued')}@supporter.example` }).then(() => ({ ok: true }), (err: { code?: string }) => ({ ok: false, code: err.code }));
       const outcomes = await ctx.db.transaction(async (tx) => {
         await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
+        const holder = await backendOf(tx);
         const first = signing('First');
-        await new Promise((r) => setTimeout(r, 300));
+        // Its statement waits for the campaign; the next two queue behind it.
+        await until(async () => ((await blockedBy(ctx.db, holder)).length > 0 ? true : undefined), 'the first statement waiting for the campaign');
         const rest = [signing('Second'), signing('Third')];
         return Promise.all([first, ...rest]);
       });
@@ -476,12 +479,11 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       };
       const started = await ctx.db.transaction(async (tx) => {
         await tx.query('SELECT 1 FROM campaigns WHERE slug = $1 FOR UPDATE', [slug]);
+        const holder = await backendOf(tx);
         const first = signing('First');
-        // Its statement waits for the campaign; the next five queue behind it.
-        const waiting = await until(async () => (await ctx.db.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity
-             WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE 'WITH v AS (%unnest($1::bigint[]%' AND pid <> pg_backend_pid()`,
-        )).rows[0], 'the first statement waiting for the campaign');
+        // Its statement waits for the campaign; the next five queue behind it. Found as blocked by
+        // this transaction: another test file's statement waiting in the same database is not it.
+        const waiting = { pid: await until(async () => (await blockedBy(ctx.db, holder))[0], 'the first statement waiting for the campaign') };
         const rest = ['Second', 'Third', 'Fourth', 'Fifth', 'Sixth'].map(signing);
         await new Promise((r) => setTimeout(r, 200));
         // That one connection is lost (a backend killed, a failover of one connection).
