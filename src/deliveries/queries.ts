@@ -54,16 +54,22 @@ export async function recordSentAndClaim(db: Queryable, sent: readonly SentMark[
 export async function requeueFinished(db: Queryable, kind: 'optin' | 'confirm', sourceId: number, gapSeconds: number) {
   // The row joined to itself: RETURNING sees the row as updated, and the gap runs from when the
   // last email went (or failed), which the update clears. The row keeps when the next may go
-  // (next_attempt_at), so a sweeper re-adding a lost job waits for it too. Attempts and error
-  // cleared, the email is a new one to a suppressed address too (takeSuppressedAsk).
+  // (next_attempt_at), so a sweeper re-adding a lost job waits for it too. The email is a new one
+  // to a suppressed address too: a suppression's ask the row took is no longer its own to keep
+  // (takeSuppressedAsk), whatever attempt a lost mark leaves it at.
   const { rows } = await db.query<{ id: number; wait_ms: number }>(
-    `UPDATE deliveries d
-        SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL, lease_until = NULL,
-            next_attempt_at = nullif(greatest(now(), coalesce(before.sent_at, before.updated_at) + make_interval(secs => $3)), now()),
-            updated_at = now()
-       FROM (SELECT id, sent_at, updated_at FROM deliveries WHERE kind = $1 AND source_id = $2) AS before
-      WHERE d.id = before.id AND d.status IN ('sent', 'failed')
-      RETURNING d.id, ceil(extract(epoch FROM coalesce(d.next_attempt_at - now(), interval '0')) * 1000)::int AS wait_ms`,
+    `WITH requeued AS (
+       UPDATE deliveries d
+          SET status = 'queued', attempts = 0, last_error = NULL, message_id = NULL, sent_at = NULL, lease_until = NULL,
+              next_attempt_at = nullif(greatest(now(), coalesce(before.sent_at, before.updated_at) + make_interval(secs => $3)), now()),
+              updated_at = now()
+         FROM (SELECT id, sent_at, updated_at FROM deliveries WHERE kind = $1 AND source_id = $2) AS before
+        WHERE d.id = before.id AND d.status IN ('sent', 'failed')
+        RETURNING d.id, d.recipient, ceil(extract(epoch FROM coalesce(d.next_attempt_at - now(), interval '0')) * 1000)::int AS wait_ms
+     ), released AS (
+       UPDATE suppressions s SET asked_by = NULL FROM requeued r WHERE s.email = lower(r.recipient) AND s.asked_by = r.id
+     )
+     SELECT id, wait_ms FROM requeued`,
     [kind, sourceId, gapSeconds],
   );
   return rows[0] && { id: rows[0].id, waitMs: rows[0].wait_ms };

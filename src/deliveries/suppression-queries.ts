@@ -28,8 +28,8 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
  * keeps it through its own retries, so that a greylisting relay's 450, a relay down, or a worker
  * stopped mid-send does not use up the address's one chance unsent: a try after the first, or one
  * whose last try left an error (a try given back, as when the database was away). A request made
- * again reuses the row with its attempts and error cleared (requeueFinished): that is a new ask,
- * refused. An ask taken before asks were recorded with their delivery (asked_by NULL) is nobody's
+ * again reuses the row, and takes the ask from it (requeueFinished): that is a new ask, refused
+ * at any attempt, even should the mark of its refusal be lost. An ask taken before asks were recorded with their delivery (asked_by NULL) is nobody's
  * to keep: it could have been another delivery's, one whose first try came before the suppression.
  */
 export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number, attempt: number): Promise<boolean> {

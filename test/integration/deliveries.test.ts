@@ -2,7 +2,7 @@ import os from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
-import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim } from '../../src/deliveries/queries.ts';
+import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim, requeueFinished } from '../../src/deliveries/queries.ts';
 import { insertSuppression, listSuppressions, takeSuppressedAsk } from '../../src/deliveries/suppression-queries.ts';
 import { sendDelivery, settleSentMarks } from '../../src/deliveries/send.ts';
 import type { Composers } from '../../src/deliveries/types.ts';
@@ -246,6 +246,22 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       await t.db.query('UPDATE suppressions SET asked_by = NULL WHERE email = $1', [email]);
       expect(await take(taker, 2)).toBe(false);
       expect(await take(other, 2)).toBe(false);
+    });
+
+    it('takes the ask from a row used again for a new request, so the refusal stays one though its mark is lost', async () => {
+      const email = `Asked.Again@${Date.now()}.example`;
+      await insertSuppression(t.db, email, 'bounce: 550 5.1.1', 'confirm');
+      const { rows: [d] } = await t.db.query<{ id: number; source_id: number }>(
+        `INSERT INTO deliveries (kind, source_id, recipient, status, attempts)
+         VALUES ('confirm', (SELECT coalesce(max(source_id), 0) + 1 FROM deliveries), $1, 'sending', 1) RETURNING id, source_id`,
+        [email],
+      );
+      expect(await takeSuppressedAsk(t.db, email, d!.id, 1)).toBe(true);
+      await t.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now() WHERE id = $1`, [d!.id]);
+      expect(await requeueFinished(t.db, 'confirm', d!.source_id, 0)).toMatchObject({ id: d!.id });
+      expect(await takeSuppressedAsk(t.db, email, d!.id, 1)).toBe(false);
+      // The worker stopped before marking that refusal: the sweeper's job claims the row again, as attempt 2.
+      expect(await takeSuppressedAsk(t.db, email, d!.id, 2)).toBe(false);
     });
 
     it("dates a supporter's suppression that an official's bounce takes over from that bounce, so organizers learn nothing of the supporter's", async () => {
