@@ -25,11 +25,10 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-/**
- * Errors that say the database could not be reached, is restarting, or will not take this
- * process's work for now, not that a statement is wrong: the network's (NETWORK), and the SQLSTATEs
- * of AWAY, each with what an operator reads of it (unavailableCause).
- */
+// Errors that say the database could not be reached, is restarting, or will not take this
+// process's work for now, not that a statement is wrong: the network's (NETWORK), and the SQLSTATEs
+// of AWAY, each with what an operator reads of it (unavailableCause).
+
 /** Socket errors of a server out of reach, for now: Postgres's here, Redis's too (workerErrorLog). */
 export const NETWORK: ReadonlySet<unknown> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 

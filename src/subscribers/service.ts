@@ -128,7 +128,9 @@ const OPTIN_OWED_GRACE_SECONDS = 60;
  * Adds optinAgainJob again for subscribers still owed an opt-in email well after it was due: its
  * job was lost with Redis's data, was never added (Redis away), or failed. The sweep task runs it.
  * A job still there (waiting for a slow relay to finish the email before it, or running) is left
- * alone: removeOnComplete and removeOnFail delete every other, so its key is enough to tell.
+ * as it is: adding one with its id would do nothing. It is looked for only so that the count
+ * returned (and logged) is of jobs really added: removeOnComplete and removeOnFail delete every
+ * other, so its key is enough to tell.
  * @returns how many jobs were added.
  */
 export async function resumeOwedOptins(db: Queryable, queues: Pick<Queues, 'maintenance' | 'redis'>): Promise<number> {

@@ -1,12 +1,12 @@
 import { NotFoundError } from '../errors.ts';
 
+/** What a form labels `field`: `labels`' word for it, else its name made readable (`full_name` → "Full name"). */
+export const fieldLabel = (field: string, labels: Record<string, string> = {}) => labels[field] ?? capitalized(field.replace(/_/g, ' '));
+
 /**
  * The summary of a form's mistakes, shown above it: each names its field by its label (`labels`,
  * else the field's name made readable: `full_name` → "Full name") and links to it by `id`.
  */
-/** What a form labels `field`: `labels`' word for it, else its name made readable (`full_name` → "Full name"). */
-export const fieldLabel = (field: string, labels: Record<string, string> = {}) => labels[field] ?? capitalized(field.replace(/_/g, ' '));
-
 export function errorSummary(errors: Record<string, string>, labels: Record<string, string> = {}) {
   return Object.entries(errors).map(([field, message]) => ({
     field,

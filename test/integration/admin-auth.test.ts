@@ -588,6 +588,12 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const one = await client.get(`/admin/outbox/${file}`);
     expect(one.status).toBe(200);
     expect(one.text).toContain('Hello court.');
+    // Every email's links are in it: another site's page that opens one is asked to open it from the console.
+    for (const path of [`/admin/outbox/${file}`, `/admin/outbox/${file}?download=1`]) {
+      const refused = await client.get(path, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
+      expect(refused.status, path).toBe(403);
+      expect(refused.text).not.toContain('Hello court.');
+    }
     expect((await client.get('/admin/outbox/..%2Fsecret')).status).toBe(404);
     expect((await client.get('/admin/outbox/nothing-here.eml')).status).toBe(404);
     expect((await client.get('/admin/outbox/nothing-here.eml?download=1')).status).toBe(404);
