@@ -181,6 +181,9 @@ export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: 
   return outcome ? 'again' : 'nothing';
 }
 
+/** The cases the subscribe page offers to follow one by one (see listAnnouncedCases). */
+export const casesToChooseFrom = (db: Queryable) => q.listAnnouncedCases(db);
+
 export interface OptinView {
   subscriber: Subscriber;
   /** What confirming adds. */

@@ -41,6 +41,23 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     await ctx?.close();
   });
 
+  it('lists on the subscribe page the cases to follow one by one, a closed campaign\'s too, and none still being prepared', async () => {
+    const closed = await createLiveCampaign(ctx.db, {}, 'closed');
+    const draft = await createLiveCampaign(ctx.db, {}, 'draft');
+    const page = await (await fetch(`${base}/subscribe`)).text();
+    expect(page).toContain('Get updates about every case');
+    for (const listed of [caseSlug, closed.caseSlug]) {
+      expect(page).toContain(`<a href="/subscribe?case=${listed}">Aigerim Test</a> <span class="muted">(Almaty)</span>`);
+      expect(page).toContain(`href="/cases/${listed}"`);
+    }
+    expect(page).not.toContain(draft.caseSlug);
+    // One case's form leads back to every case, and lists none.
+    const one = await (await fetch(`${base}/subscribe?case=${closed.caseSlug}`)).text();
+    expect(one).toContain('Get updates about Aigerim Test');
+    expect(one).toContain('<a href="/subscribe">Get updates about every case instead</a>');
+    expect(one).not.toContain(`/subscribe?case=${caseSlug}`);
+  });
+
   it('subscribes from a case page only after the emailed button is pressed, and records the consent shown', async () => {
     const email = emailOf('case-page');
     const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();

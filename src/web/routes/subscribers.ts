@@ -5,6 +5,7 @@ import { getPublicCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import {
+  casesToChooseFrom,
   confirmSubscription,
   consentWording,
   findByManageToken,
@@ -50,8 +51,16 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
   const alreadyConfirmed = (res: Response) => page(res, 'subscribe-confirm', { title: 'Subscription confirmed', already: OPTIN_ALREADY_CONFIRMED });
   const caseOf = async (slug: unknown) => (typeof slug === 'string' && slug ? getPublicCase(db, slug) : undefined);
 
+  /** The subscribe page: for one case, or for every case with the cases to follow one by one listed. */
+  const subscribePage = async (res: Response, kase: Case | undefined, form: Parameters<typeof subscribeForm>[1] = {}, status = 200) =>
+    page(res, 'subscribe', {
+      title: form.errors ? FORM_ERROR_TITLE : 'Case alerts',
+      subscribeForm: subscribeForm(kase, form),
+      cases: kase ? undefined : await casesToChooseFrom(db),
+    }, status);
+
   router.get('/subscribe', async (req, res) => {
-    page(res, 'subscribe', { title: 'Case alerts', subscribeForm: subscribeForm(await caseOf(req.query.case)) });
+    await subscribePage(res, await caseOf(req.query.case));
   });
 
   router.post('/subscribe', limits.perIp, async (req, res) => {
@@ -59,7 +68,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     const typed = typedValues(body);
     // A case is one slug, or nothing for all cases; a list or a number (from a JSON body) is neither.
     if (body.case != null && typeof body.case !== 'string') {
-      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }) }, 400);
+      return subscribePage(res, undefined, { values: { email: typed.email }, errors: { case: 'choose one case, or none for all cases' } }, 400);
     }
     let kase: Awaited<ReturnType<typeof caseOf>>;
     try {
@@ -68,7 +77,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       // A case taken down since the page was opened: the form again, with what was typed.
       if (!(err instanceof NotFoundError)) throw err;
       const errors = { case: 'this case is no longer listed; subscribe without it to hear about every case' };
-      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(undefined, { values: { email: typed.email }, errors }) }, 404);
+      return subscribePage(res, undefined, { values: { email: typed.email }, errors }, 404);
     }
     try {
       const input = { email: body.email, caseSlug: kase?.slug };
@@ -78,7 +87,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
-      return page(res, 'subscribe', { title: FORM_ERROR_TITLE, subscribeForm: subscribeForm(kase, { values: typed, errors }) }, 400);
+      return subscribePage(res, kase, { values: typed, errors }, 400);
     }
     checkEmail(req, res);
   });
