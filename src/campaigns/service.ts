@@ -188,7 +188,8 @@ const OPTIONAL_FIELDS = [
  * A line that says more than an optional supporter field, with the field written into it outside
  * an {{#if}}, is sent broken wherever the field is empty: “I am writing from ,  about …” for a
  * supporter who left out their city and country, and in every letter to an official told the name
- * only. renderLetter drops a line left with nothing but separators, not one that says more. Said on
+ * only (said so when that letter's line reads broken too). renderLetter drops a line left with
+ * nothing but separators, not one that says more. Said on
  * the campaign's page and before launching, quoting the line as such a letter has it. A digest's
  * text names no supporter: it has no such line.
  */
@@ -211,6 +212,12 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
   };
   try {
     const full = render(MARKS);
+    // What a letter to an official told the name only has: no city, no country.
+    const nameOnly = new Set(render({ ...MARKS, city: '', country: '' }));
+    const brokenForName = (line: string) => {
+      const left = line.replaceAll(MARKS.city, '').replaceAll(MARKS.country, '');
+      return nameOnly.has(left) && oddities(unmarked(left)) > oddities(unmarked(line));
+    };
     for (const field of OPTIONAL_FIELDS) {
       const kept = new Set(render({ ...MARKS, [field.key]: '' }));
       // Kept as it is but for the field, and reading broken for it: a separator with nothing before
@@ -220,7 +227,7 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
         return l.includes(MARKS[field.key]) && kept.has(left) && oddities(unmarked(left)) > oddities(unmarked(l));
       });
       if (line === undefined) continue;
-      const toName = field.hiddenFromName && targets.some((t) => t.retired_at === null && t.disclose === 'name');
+      const toName = field.hiddenFromName && targets.some((t) => t.retired_at === null && t.disclose === 'name') && brokenForName(line);
       return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${unmarked(line.replaceAll(MARKS[field.key], '')).trim()}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
     }
   } catch (err) {

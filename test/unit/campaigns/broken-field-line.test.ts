@@ -23,6 +23,13 @@ describe('brokenFieldLine', () => {
     expect(check('Dear x,\n\nI write from {{supporter.city}} about her.')).toMatch(/“I write from  about her\.”/);
   });
 
+  it('does not say a letter to an official told the name only is broken when its line goes with both fields', () => {
+    const body = 'Dear x,\n\n{{#if supporter.city}}{{supporter.city}}, {{/if}}{{supporter.country}}\n\n{{supporter.fullName}}';
+    expect(check(body)).toBe(
+      'For a supporter who leaves out their country, this line of the letter reads “Almaty,” Put {{supporter.country}} on a line of its own, or inside {{#if supporter.country}}…{{/if}}.',
+    );
+  });
+
   it('says nothing of a letter that reads well without the field: guarded, on its own line, or in a digest', () => {
     expect(check(STARTER_BODY)).toBeNull();
     expect(check(`Dear x,\n\nFree her.\n\n${SIGN_OFF}`)).toBeNull();
