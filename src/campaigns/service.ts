@@ -453,13 +453,29 @@ export function isDeadline(v: string): boolean {
 }
 
 /**
- * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see isDeadline).
+ * What is wrong with `deadline` (`YYYY-MM-DD`, or empty for none) for a campaign whose deadline is
+ * `current`: not a day (isDeadline), or a day already past, most likely a slip of the year. Past
+ * means before yesterday in UTC, so that today is today anywhere. A deadline that has passed is
+ * kept when the campaign is saved again.
+ */
+export function deadlineMistake(deadline: string, current: string | null): string | undefined {
+  const value = deadline.trim();
+  if (!value || value === current) return undefined;
+  if (!isDeadline(value)) return 'must be a date like 2026-03-31';
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  if (value < yesterday) return `has passed: give the day the officials must act by, ${new Date().toISOString().slice(0, 10)} or later`;
+  return undefined;
+}
+
+/**
+ * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see deadlineMistake).
  * @throws NotFoundError; ValidationError naming `deadline`.
  */
 export async function setCampaignDeadline(db: Queryable, slug: string, deadline: string): Promise<string | null> {
   const campaign = await getCampaign(db, slug);
   const value = deadline.trim() || null;
-  if (value !== null && !isDeadline(value)) throw new ValidationError({ deadline: 'must be a date like 2026-03-31' });
+  const mistake = deadlineMistake(deadline, await q.getDeadline(db, campaign.id));
+  if (mistake) throw new ValidationError({ deadline: mistake });
   await q.setDeadline(db, campaign.id, value);
   return value;
 }

@@ -1176,6 +1176,12 @@ describe('the organizer console on PGlite', () => {
     const { require_confirmation: _on, ...unticked } = form;
     expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...unticked, deadline: soon })).status).toBe(303);
     expect(await lastSave()).toEqual({ changed: 'confirmation', confirmation: 'off' });
+    // A day already past is a slip of the year; one that passed while the campaign ran stays as it is.
+    const past = await client.post(`/admin/campaigns/${slug}/edit`, { ...unticked, deadline: '2020-01-01' });
+    expect(past.status).toBe(400);
+    expect(past.text).toContain('has passed: give the day the officials must act by');
+    await ctx.db.query(`UPDATE campaigns SET deadline = '2020-01-01' WHERE slug = $1`, [slug]);
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...unticked, deadline: '2020-01-01' })).status).toBe(303);
   });
 
   it('refuses to save a form opened before someone else saved, keeping what was typed, and saves it when sent again', async () => {

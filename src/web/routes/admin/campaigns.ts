@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
-  brokenFieldLine, isDeadline, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
+  brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -133,7 +133,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     }
     if (!csv.valid) all.targets_csv = csv.fileError ?? 'some rows need attention; see the table below';
     const deadline = str(req.body?.deadline);
-    if (deadline && !isDeadline(deadline)) all.deadline = 'must be a date like 2026-03-31';
+    const deadlineError = deadlineMistake(deadline, null);
+    if (deadlineError) all.deadline = deadlineError;
     if (Object.keys(all).length === 0) {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
@@ -162,11 +163,12 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     const { input, errors } = campaignForm(req.body);
     try {
       const deadline = str(req.body?.deadline);
-      if (deadline && !isDeadline(deadline)) errors.deadline = 'must be a date like 2026-03-31';
+      const deadlineWas = (await getCampaignDeadline(db, existing.slug)) ?? '';
+      const deadlineError = deadlineMistake(deadline, deadlineWas);
+      if (deadlineError) errors.deadline = deadlineError;
       // Every mistake at once: the form's own (numbers, the date) and those the details have.
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
       const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));
-      const deadlineWas = (await getCampaignDeadline(db, campaign.slug)) ?? '';
       await setCampaignDeadline(db, campaign.slug, deadline);
       await recordAuditOf(ctx, actor(res), 'campaign.update', `campaign:${campaign.slug}`, detailsChanged(existing, campaign, deadlineWas !== (deadline ?? '')));
       setFlash(ctx, res, 'Campaign saved.');
