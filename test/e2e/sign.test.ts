@@ -122,7 +122,8 @@ describe('signing in a real browser', () => {
     expect(response.status()).toBe(400);
     await page.waitForLoadState();
 
-    const alert = page.getByRole('alert');
+    // Named, so a screen reader landing on it says what it is before its list.
+    const alert = page.getByRole('alert', { name: 'Please check the form:', exact: true });
     expect(await alert.textContent()).toContain('Please check the form');
     expect(await alert.getByRole('link').first().textContent()).toMatch(/^Full name: /);
     expect(await page.title()).toMatch(/^Error: /);

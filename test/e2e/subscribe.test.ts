@@ -101,7 +101,7 @@ describe('case alerts in a real browser', () => {
     ]);
     expect(response.status()).toBe(400);
     await page.waitForLoadState();
-    expect(await page.getByRole('alert').textContent()).toContain('Please check the form');
+    expect(await page.getByRole('alert', { name: 'Please check the form:', exact: true }).textContent()).toContain('Please check the form');
     expect(await page.locator('#s-email').getAttribute('aria-invalid')).toBe('true');
     expect(await page.inputValue('#s-email')).toBe('not an address');
     expect(await page.locator('#subscribe-heading').textContent()).toBe('Get updates about Aigerim Test');
