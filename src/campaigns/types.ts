@@ -66,7 +66,7 @@ export const TARGET_SEEN = `t.added_at <= s.created_at
  * said: a sign form sent from a page that listed others (one added, a disclosure changed while it
  * was open) where letters go without confirmation, or a confirmation page's button pressed after
  * its list changed, is refused rather than sent to them. Without a confirmed address (`confirmed`
- * false) `full` gives no address, and so tells what `name_place` does. TARGETS_FINGERPRINT is the
+ * false) `full` gives no address, and so tells what `name_place` does. targetsFingerprintOf is the
  * same in SQL, for sign forms.
  */
 export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[], confirmed = false) =>
@@ -76,10 +76,13 @@ export const targetsFingerprint = (targets: readonly { id: number; disclose: str
     .digest('hex')
     .slice(0, 16);
 
-/** SQL: targetsFingerprint of campaign `c`'s targets still written to (those its page lists). */
-export const TARGETS_FINGERPRINT = `left(md5(coalesce((
+/**
+ * SQL: targetsFingerprint of campaign `c`'s targets still written to (those its page lists), read
+ * from `listed`: rows of those targets (id, campaign_id, disclose), retired ones left out.
+ */
+export const targetsFingerprintOf = (listed: string) => `left(md5(coalesce((
     SELECT string_agg(t.id || ':' || CASE t.disclose WHEN 'full' THEN 'name_place' ELSE t.disclose END, ',' ORDER BY t.id)
-      FROM targets t WHERE t.campaign_id = c.id AND t.retired_at IS NULL), '')), 16)`;
+      FROM ${listed} t WHERE t.campaign_id = c.id), '')), 16)`;
 
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */
 export const TARGET_WRITTEN = 't.retired_at IS NULL';

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/index.ts';
-import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, TARGETS_FINGERPRINT, type Campaign } from '../campaigns/types.ts';
+import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN, targetsFingerprintOf, type Campaign } from '../campaigns/types.ts';
 import { letterFingerprintSql, SEEN_LETTER_KEPT, type Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
@@ -82,13 +82,27 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
                             $8::boolean[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])
          AS v (id, slug, full_name, email, city, country, personal_note, subscribe, confirm_token_hash, via, seen_targets,
                seen_revision, seen_letter)
+     ), held AS (
+       -- Where letters go at once, the campaign is held before its targets are read, and they are
+       -- read with a lock: a locking read returns a row as committed, not as this statement's
+       -- snapshot has it. A disclosure widened (or a target retired) by a change that held the
+       -- campaign while this statement waited for it is seen, and the page checked against it: the
+       -- change found no signature (this one was not committed) and let the target learn more.
+       -- The campaign first: a change holds it before it writes a target, so neither waits on the other's lock.
+       SELECT c.id FROM campaigns c
+        WHERE c.slug IN (SELECT slug FROM v WHERE seen_targets IS NOT NULL) AND NOT c.require_confirmation
+          FOR KEY SHARE
+     ), listed AS (
+       SELECT t.id, t.campaign_id, t.disclose FROM held JOIN targets t ON t.campaign_id = held.id
+        WHERE ${TARGET_WRITTEN}
+          FOR SHARE OF t
      ), page AS (
        -- What the sign page showed, against the campaign as it is; a signature refused for it is not stored.
        -- targets: the page listed other targets, where the letters would go at once.
        -- letter: its letter is not the campaign's, nor one replaced moments ago; hashed only for a
        -- page of another revision (a CASE keeps that order).
        SELECT v.id,
-              v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${TARGETS_FINGERPRINT} AS targets_changed,
+              v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${targetsFingerprintOf('listed')} AS targets_changed,
               CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
                    ELSE v.seen_letter <> ${letterFingerprintSql('c')}
                         AND NOT EXISTS (SELECT 1 FROM letter_versions lv

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
+import { whileHeld } from '../helpers/locks.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
@@ -385,6 +386,26 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       [email],
     );
     expect(rows).toEqual([{ status: 'pending', letters: 0 }]);
+  });
+
+  it.runIf(kind === 'postgres')('refuses a signature that waited on a change widening what a target learns, made as its page was sent', async () => {
+    const { judge, slug } = await openedPage(false);
+    await ctx.db.query(`UPDATE targets SET disclose = 'name' WHERE email = $1`, [judge]);
+    const told = seenLetter(await (await fetch(`${base}/c/${slug}`)).text());
+    const c = await getCampaign(ctx.db, slug);
+    const email = `${uniq('placed')}@supporter.example`;
+    // A widening as updateTarget makes it: the campaign held, no signature found, then the target
+    // written, while a form sent from the page that said "name only" waits for the campaign.
+    const signing = await whileHeld(
+      ctx.db,
+      (tx) => tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [c.id]),
+      () => postForm(`${base}/c/${slug}/sign`, { full_name: 'Placed Signer', email, city: 'Secret City', letter: told }),
+      (tx) => tx.query(`UPDATE targets SET disclose = 'name_place' WHERE email = $1`, [judge]),
+    );
+    expect(signing.status === 'fulfilled' && signing.value.status).toBe(409);
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [email])).rows).toEqual([]);
+    await settled(ctx.db);
+    expect(sentTo([judge])).toEqual([]);
   });
 
   it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {
