@@ -64,7 +64,13 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         await signJson(slug, '{fullName: nope}'),
       ]) {
         expect(res.status).toBe(400);
-        expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: expect.any(String) } });
+        expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: 'The request body is not valid JSON: send one JSON object.' } });
+      }
+      // JSON, but no object: not called invalid.
+      for (const body of ['null', '"text"', '1']) {
+        const res = await signJson(slug, body);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: 'The request body is JSON, but not an object: send one JSON object.' } });
       }
     });
   });

@@ -46,10 +46,26 @@ export function waitInWords(seconds: number): string {
  */
 const TRY_AGAIN = new Set(['40P01', '40001']);
 
+const parsesAsJson = (body: unknown) => {
+  if (typeof body !== 'string') return false;
+  try {
+    JSON.parse(body);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
-  if (e.type === 'entity.parse.failed') return { status: 400, code: 'invalid_json', title: 'Bad request', message: 'The request body is not valid JSON: send one JSON object.' };
+  if (e.type === 'entity.parse.failed') {
+    // The JSON parser is strict: `null`, `"text"` or `1` are JSON, and refused as not an object.
+    const message = parsesAsJson((err as { body?: unknown }).body)
+      ? 'The request body is JSON, but not an object: send one JSON object.'
+      : 'The request body is not valid JSON: send one JSON object.';
+    return { status: 400, code: 'invalid_json', title: 'Bad request', message };
+  }
   if (e.type === 'entity.too.large') return { status: 413, code: 'too_large', title: 'Too large', message: 'The request body is too large.' };
   if (e.type === 'parameters.too.many') return { status: 413, code: 'too_large', title: 'Too large', message: 'The form has more fields than this page takes.' };
   if (err instanceof UnsupportedMediaTypeError) {
