@@ -20,9 +20,9 @@ export function createLog(level: string, destination?: DestinationStream): Logge
  * that kind it left out since. While Redis is away every BullMQ worker and Redis client reports
  * the refused connection many times a second, and after it comes back empty each lost job says its key is
  * missing: a log that repeats them all buries everything else. Numbers in a message (job ids,
- * ports) do not make a new kind.
+ * ports) do not make a new kind. `msg` may be worded for the error it is written for.
  */
-export function throttledErrorLog(log: Pick<Logger, 'error' | 'warn'>, msg: string, everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: Error) => void {
+export function throttledErrorLog<E extends Error = Error>(log: Pick<Logger, 'error' | 'warn'>, msg: string | ((err: E) => string), everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: E) => void {
   const seen = new Map<string, { at: number; left: number }>();
   return (err) => {
     const kind = (err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120);
@@ -33,6 +33,6 @@ export function throttledErrorLog(log: Pick<Logger, 'error' | 'warn'>, msg: stri
       return;
     }
     seen.set(kind, { at: now, left: 0 });
-    log[level]({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, msg);
+    log[level]({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, typeof msg === 'string' ? msg : msg(err));
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
+import { relayHint } from './mail/transport.ts';
 import { importedWarning, lastImported } from './paths.ts';
 import type { Workers } from '../workers/index.ts';
 
@@ -144,6 +145,17 @@ async function main(mode: Mode): Promise<void> {
   // For the person who started it; stdout is the JSON log's alone, for whatever collects it.
   process.stderr.write(lines.join('\n') + '\n');
   log.info({ mode, url: server ? `${config.publicUrl}/` : undefined }, 'started');
+  // A wrong password or an untrusted certificate would otherwise show only as letters retried.
+  // Not waited for: a relay down for a moment holds up no start.
+  if (workers && ctx.mailer.kind === 'smtp') {
+    ctx.mailer.verify().catch((err: { code?: string; command?: string; response?: string; message?: string }) => {
+      if (stopping) return;
+      const reply = [err.code, err.command, err.response ?? err.message].filter(Boolean).join(' ');
+      const warning = `the mail relay at SMTP_URL failed a test connection (${reply}): ${relayHint(reply)}. Letters wait and are retried until it works`;
+      process.stderr.write(`  Warning: ${warning}.\n`);
+      log.warn(warning);
+    });
+  }
 
 }
 

@@ -4,6 +4,7 @@ import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '..
 import type { Composers } from '../src/deliveries/types.ts';
 import { QUEUES, workerErrorLog, type SendJob } from '../src/queues.ts';
 import { throttledErrorLog } from '../src/log.ts';
+import { relayHint } from '../src/mail/transport.ts';
 
 // A dead worker's jobs come back after the lock lapses; short enough that a crash costs
 // seconds, long enough that a busy event loop renews it in time.
@@ -47,7 +48,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
   worker.on('error', workerErrorLog(ctx.log, 'send'));
   // A relay that cannot be reached or refuses the login holds every letter; one retry at info
   // level a letter would not say so.
-  const relayTrouble = throttledErrorLog(ctx.log, 'the mail relay failed: letters wait and are retried; check SMTP_URL and the relay', 30_000, 'warn');
+  const relayTrouble = throttledErrorLog<TemporaryFailure>(ctx.log, (err) => `the mail relay failed: letters wait and are retried; ${relayHint(err.relayReply)}`, 30_000, 'warn');
   // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
   worker.on('completed', (job, outcome) => {
     if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');

@@ -35,7 +35,7 @@ async function send() {
   const { createSendWorker } = await import('../../workers/send.ts');
   const { createComposers } = await import('../../workers/index.ts');
   const ctx = process.env.BENCH_MAILER === 'noop'
-    ? { ...booted, mailer: { kind: 'smtp' as const, send: async () => ({ messageId: '<noop@bench.example>' }), close() {} } }
+    ? { ...booted, mailer: { kind: 'smtp' as const, send: async () => ({ messageId: '<noop@bench.example>' }), verify: async () => {}, close() {} } }
     : booted;
   let worker: Worker | undefined;
   serveParent(

@@ -20,6 +20,8 @@ export interface Mailer {
   readonly kind: 'smtp' | 'outbox';
   readonly outboxDir?: string;
   send(message: Message): Promise<SentInfo>;
+  /** Connects to the relay and logs in as a send would, sending nothing; rejects with what failed. The outbox has nothing to check. */
+  verify(): Promise<void>;
   close(): void;
 }
 
@@ -117,6 +119,9 @@ export function createMailer(
         const info = await transport.sendMail(foldableSubject(message));
         return { messageId: info.messageId };
       },
+      async verify() {
+        await transport.verify();
+      },
       close: () => transport.close(),
     };
   }
@@ -142,6 +147,7 @@ export function createMailer(
       }
       return { messageId: info.messageId, file };
     },
+    verify: async () => {},
     close: () => transport.close(),
   };
 }
@@ -175,6 +181,19 @@ function enhancedStatus(response: unknown): [number, number, number] | undefined
 export function isRelayTrouble(err: unknown): boolean {
   const e = err as { code?: string; command?: string };
   return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
+}
+
+/**
+ * What an operator should look at, given a relay failure as the delivery's last error words it
+ * (nodemailer's code first: see describe in src/deliveries/send.ts).
+ */
+export function relayHint(reply: string): string {
+  if (/certificate|CERT_/i.test(reply)) {
+    return "the relay's TLS certificate is not trusted: a relay on another machine must show one a known authority signed; for your own CA's or a self-signed one, give its PEM file to Node with NODE_EXTRA_CA_CERTS";
+  }
+  if (/^EAUTH\b/.test(reply)) return 'the relay refused the login: check the user and password in SMTP_URL (percent-encoded where they hold @ : / or #)';
+  if (/^(ECONNECTION|ESOCKET|EDNS|ETIMEDOUT)\b/.test(reply)) return 'the relay could not be reached: check the host and port in SMTP_URL, and that this machine may connect to it';
+  return 'check SMTP_URL and the relay';
 }
 
 /**

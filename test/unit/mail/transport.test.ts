@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
-import { classifySendError, createMailer, ehloName, isRelayTrouble } from '../../../src/mail/transport.ts';
+import { classifySendError, createMailer, ehloName, isRelayTrouble, relayHint } from '../../../src/mail/transport.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
@@ -209,12 +209,47 @@ describe('classifying what a real SMTP server answers', () => {
     try {
       const err = await sendWith({}, `smtp://${address}:${relay.port}`);
       expect(String(err)).toMatch(/certificate/);
+      const e = err as { code?: string; command?: string; message?: string };
+      expect(relayHint([e.code, e.command, e.message].filter(Boolean).join(' '))).toMatch(/certificate is not trusted: .* NODE_EXTRA_CA_CERTS$/);
       expect(classifySendError(err)).toBe('retry');
       expect(isRelayTrouble(err)).toBe(true);
       expect(relay.secured).toEqual([]);
     } finally {
       await relay.close();
     }
+  });
+
+  it('checks the relay and its login without sending, and says what to look at when it fails', async () => {
+    const relay = new SMTPServer({
+      authOptional: false,
+      allowInsecureAuth: true,
+      logger: false,
+      onAuth: (auth, _session, cb) => (auth.password === 'right' ? cb(null, { user: auth.username }) : cb(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 }))),
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.server.address() as net.AddressInfo).port;
+    const verified = async (smtpUrl: string) => {
+      const mailer = createMailer({ smtpUrl, dataDir, dkim: undefined, workerConcurrency: 1, mailFrom: MAIL_FROM });
+      try {
+        await mailer.verify();
+        return 'ok';
+      } catch (err) {
+        const e = err as { code?: string; command?: string; response?: string; message?: string };
+        return relayHint([e.code, e.command, e.response ?? e.message].filter(Boolean).join(' '));
+      } finally {
+        mailer.close();
+      }
+    };
+    try {
+      expect(await verified(`smtp://ops:right@127.0.0.1:${port}`)).toBe('ok');
+      expect(await verified(`smtp://ops:wrong@127.0.0.1:${port}`)).toMatch(/^the relay refused the login: check the user and password in SMTP_URL/);
+      await new Promise<void>((r) => relay.close(() => r()));
+      expect(await verified(`smtp://ops:right@127.0.0.1:${port}`)).toMatch(/^the relay could not be reached: check the host and port/);
+    } finally {
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+    const outbox = createMailer({ smtpUrl: undefined, dataDir, dkim: undefined, workerConcurrency: 1, mailFrom: MAIL_FROM });
+    await expect(outbox.verify()).resolves.toBeUndefined();
   });
 
   it('retries when nothing answers', async () => {
