@@ -212,12 +212,10 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
   };
   try {
     const full = render(MARKS);
-    // What a letter to an official told the name only has: no city, no country.
-    const nameOnly = new Set(render({ ...MARKS, city: '', country: '' }));
-    const brokenForName = (line: string) => {
-      const left = line.replaceAll(MARKS.city, '').replaceAll(MARKS.country, '');
-      return nameOnly.has(left) && oddities(unmarked(left)) > oddities(unmarked(line));
-    };
+    // A letter to an official told the name only (no city, no country) reads broken too when a
+    // line of it that the full letter does not have reads oddly.
+    const fullLines = new Set(full);
+    const nameOnlyBroken = render({ ...MARKS, city: '', country: '' }).some((l) => !fullLines.has(l) && oddities(unmarked(l)) > 0);
     for (const field of OPTIONAL_FIELDS) {
       const kept = new Set(render({ ...MARKS, [field.key]: '' }));
       // Kept as it is but for the field, and reading broken for it: a separator with nothing before
@@ -227,7 +225,7 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
         return l.includes(MARKS[field.key]) && kept.has(left) && oddities(unmarked(left)) > oddities(unmarked(l));
       });
       if (line === undefined) continue;
-      const toName = field.hiddenFromName && targets.some((t) => t.retired_at === null && t.disclose === 'name') && brokenForName(line);
+      const toName = field.hiddenFromName && nameOnlyBroken && targets.some((t) => t.retired_at === null && t.disclose === 'name');
       return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${unmarked(line.replaceAll(MARKS[field.key], '')).trim()}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
     }
   } catch (err) {
@@ -463,7 +461,7 @@ export function deadlineMistake(deadline: string, current: string | null): strin
   if (!value || value === current) return undefined;
   if (!isDeadline(value)) return 'must be a date like 2026-03-31';
   const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-  if (value < yesterday) return `has passed: give the day the officials must act by, ${new Date().toISOString().slice(0, 10)} or later`;
+  if (value < yesterday) return 'has passed: give the day the officials must act by, today or later';
   return undefined;
 }
 

@@ -89,6 +89,8 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        -- campaign while this statement waited for it is seen, and the page checked against it: the
        -- change found no signature (this one was not committed) and let the target learn more.
        -- The campaign first: a change holds it before it writes a target, so neither waits on the other's lock.
+       -- One that asks for confirmation as committed is not held: its signature is stored as its
+       -- page said (this statement's snapshot), where the letters go at once.
        SELECT c.id FROM campaigns c
         WHERE c.slug IN (SELECT slug FROM v WHERE seen_targets IS NOT NULL) AND NOT c.require_confirmation
           FOR KEY SHARE
@@ -102,7 +104,8 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
        -- letter: its letter is not the campaign's, nor one replaced moments ago; hashed only for a
        -- page of another revision (a CASE keeps that order).
        SELECT v.id,
-              v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND v.seen_targets <> ${targetsFingerprintOf('listed')} AS targets_changed,
+              v.seen_targets IS NOT NULL AND NOT c.require_confirmation AND c.id IN (SELECT id FROM held)
+                AND v.seen_targets <> ${targetsFingerprintOf('listed')} AS targets_changed,
               CASE WHEN v.seen_letter IS NULL OR v.seen_revision IS NOT DISTINCT FROM c.revision THEN false
                    ELSE v.seen_letter <> ${letterFingerprintSql('c')}
                         AND NOT EXISTS (SELECT 1 FROM letter_versions lv

@@ -240,13 +240,13 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
   );
 }
 
-/** SQL: case `k` is published and announced (a campaign was launched, or an update was posted). */
-const ANNOUNCED = `(k.published
+/** SQL: case `k` is offered to anyone to follow: published, with a campaign launched or an update not withdrawn. */
+const OFFERED_TO_FOLLOW = `(k.published
         AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND ${LAUNCHED})
              OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))`;
 
-/** SQL: case `k` may be followed by the subscriber whose subscription to it, if any, is `x`: it is followed already, or ANNOUNCED. */
-const MAY_FOLLOW = `(x.case_id IS NOT NULL OR ${ANNOUNCED})`;
+/** SQL: case `k` may be followed by the subscriber whose subscription to it, if any, is `x`: it is followed already, or OFFERED_TO_FOLLOW. */
+const MAY_FOLLOW = `(x.case_id IS NOT NULL OR ${OFFERED_TO_FOLLOW})`;
 
 /** The most cases the preferences page lists: those followed, then others by name. */
 export const CASES_TO_FOLLOW = 500;
@@ -273,12 +273,12 @@ export async function listCasesToFollow(db: Queryable, subscriberId: number) {
 }
 
 /**
- * The cases anyone may choose to follow, by name: those ANNOUNCED, as the preferences page lists
- * them, up to CASES_TO_FOLLOW. A case whose campaigns are closed is still followed for its outcome.
+ * The cases anyone may choose to follow (OFFERED_TO_FOLLOW), by name, as the preferences page
+ * lists them, up to CASES_TO_FOLLOW. A case whose campaigns are closed is still followed for its outcome.
  */
-export async function listAnnouncedCases(db: Queryable) {
+export async function listCasesOffered(db: Queryable) {
   const { rows } = await db.query<{ slug: string; person_name: string; location: string }>(
-    `SELECT k.slug, k.person_name, k.location FROM cases k WHERE ${ANNOUNCED} ORDER BY k.person_name, k.id LIMIT $1`,
+    `SELECT k.slug, k.person_name, k.location FROM cases k WHERE ${OFFERED_TO_FOLLOW} ORDER BY k.person_name, k.id LIMIT $1`,
     [CASES_TO_FOLLOW],
   );
   return rows;

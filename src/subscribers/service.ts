@@ -181,8 +181,8 @@ export async function sendOptinAgain(db: Db, deps: SubscribeDeps, subscriberId: 
   return outcome ? 'again' : 'nothing';
 }
 
-/** The cases the subscribe page offers to follow one by one (see listAnnouncedCases). */
-export const casesToChooseFrom = (db: Queryable) => q.listAnnouncedCases(db);
+/** The cases the subscribe page offers to follow one by one (see listCasesOffered). */
+export const casesToChooseFrom = (db: Queryable) => q.listCasesOffered(db);
 
 export interface OptinView {
   subscriber: Subscriber;

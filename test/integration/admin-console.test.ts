@@ -58,6 +58,16 @@ describe('the organizer console on PGlite', () => {
     expect(wrong.status).toBe(400);
     expect(wrong.text).toContain('Case: no case has this slug');
     expect(wrong.text).toContain('>Title: is required<');
+    const fields = {
+      slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}',
+      letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}', delivery_mode: 'each', digest_hour: '9', goal: '50',
+      require_confirmation: 'on', targets_csv: 'Judge One,Judge,judge@court.example,Your Honour\nMinistry,,mfa@gov.example,Dear Minister\n',
+    };
+    // A deadline already past: refused with the form, and no draft made behind it.
+    const past = await client.post('/admin/campaigns/new', { ...fields, deadline: '2020-01-01' });
+    expect(past.status).toBe(400);
+    expect(past.text).toContain('has passed: give the day the officials must act by, today or later');
+    expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [slug])).rows).toEqual([]);
     const created = await client.post('/admin/campaigns/new', {
       slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}',
       letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}', delivery_mode: 'each', digest_hour: '9', goal: '50',

@@ -408,6 +408,21 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(sentTo([judge])).toEqual([]);
   });
 
+  it.runIf(kind === 'postgres')('stores, as its page said, a signature that waited on a save turning confirmation on', async () => {
+    const { judge, slug, opened } = await openedPage(false);
+    const c = await getCampaign(ctx.db, slug);
+    const email = `${uniq('switched')}@supporter.example`;
+    const signing = await whileHeld(
+      ctx.db,
+      (tx) => tx.query('SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE', [c.id]),
+      () => postForm(`${base}/c/${slug}/sign`, { full_name: 'Switched Signer', email, letter: opened }),
+      (tx) => tx.query('UPDATE campaigns SET require_confirmation = true WHERE id = $1', [c.id]),
+    );
+    expect(signing.status === 'fulfilled' && signing.value.status).toBe(303);
+    await settled(ctx.db);
+    expect(sentTo([judge])).toHaveLength(1);
+  });
+
   it.runIf(kind === 'postgres')('stores a signature that waited on the removal of a target, and writes to the targets left', async () => {
     const { judge, slug } = await openedPage(false);
     const gone = `${uniq('gone')}@court.example`;

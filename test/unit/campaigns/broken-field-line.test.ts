@@ -28,6 +28,10 @@ describe('brokenFieldLine', () => {
     expect(check(body)).toBe(
       'For a supporter who leaves out their country, this line of the letter reads “Almaty,” Put {{supporter.country}} on a line of its own, or inside {{#if supporter.country}}…{{/if}}.',
     );
+    // Guarded the other way round, the name-only letter's line is left broken: said so.
+    expect(check('Dear x,\n\nI write from {{supporter.city}}{{#if supporter.country}} in {{supporter.country}}{{/if}}, please.')).toMatch(
+      /^For a supporter who leaves out their city \(and in every letter to an official told the name only\), this line of the letter reads “I write from  in Kazakhstan, please\.”/,
+    );
   });
 
   it('says nothing of a letter that reads well without the field: guarded, on its own line, or in a digest', () => {
