@@ -33,8 +33,9 @@ USER node
 
 EXPOSE 3000
 # /healthz says the process is up; /readyz also checks Postgres and Redis. No curl in the slim image.
+# A worker (PID 1 started with `worker`) has no HTTP server: nothing to ask, so it passes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "if (require('fs').readFileSync('/proc/1/cmdline', 'utf8').split('\\0').includes('worker')) process.exit(0); fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 # node itself is PID 1 (not npm, not a shell), so `docker stop`'s SIGTERM reaches Appeal's handler:
 # it stops taking requests and jobs, lets in-flight sends finish, then closes its connections.
