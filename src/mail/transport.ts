@@ -188,9 +188,14 @@ export function isRelayTrouble(err: unknown): boolean {
  * (nodemailer's code first: see describe in src/deliveries/send.ts).
  */
 export function relayHint(reply: string): string {
-  if (/certificate|CERT_/i.test(reply)) {
+  if (/altnames|does not match certificate/i.test(reply)) {
+    return "the relay's TLS certificate is for another name: put a name it lists in SMTP_URL (the relay's own name, not an address or an alias)";
+  }
+  if (/expired|not yet valid/i.test(reply)) return "the relay's TLS certificate has expired or is not yet valid: renew it on the relay, or check this machine's clock";
+  if (/certificate|CERT_|unable to (verify|get)/i.test(reply)) {
     return "the relay's TLS certificate is not trusted: a relay on another machine must show one a known authority signed; for your own CA's or a self-signed one, give its PEM file to Node with NODE_EXTRA_CA_CERTS";
   }
+  if (/^ETLS\b/.test(reply)) return 'the relay offers no working STARTTLS, and Appeal sends a password to a relay on another machine only over TLS: use smtps:// (port 465), or a relay that offers STARTTLS';
   if (/^EAUTH\b/.test(reply)) return 'the relay refused the login: check the user and password in SMTP_URL (percent-encoded where they hold @ : / or #)';
   if (/^(ECONNECTION|ESOCKET|EDNS|ETIMEDOUT)\b/.test(reply)) return 'the relay could not be reached: check the host and port in SMTP_URL, and that this machine may connect to it';
   return 'check SMTP_URL and the relay';
