@@ -787,6 +787,19 @@ describe('the organizer console on PGlite', () => {
     expect(seen.text).not.toContain(reader);
     expect(seen.text).toContain('a subscriber (admins see the address)');
     await ctx.db.query('DELETE FROM deliveries WHERE recipient = $1', [reader]);
+
+    // A signer's suppressed address is marked so, and links to the suppression list only for
+    // whom that list shows it (admins): an organizer's search there would answer "no match".
+    const signer = `bounced-${tag}@supporter.example`;
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error) VALUES ('confirm', 1, $1, 'failed', 1, '550 5.1.1')`, [signer]);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550 5.1.1', 'confirm')`, [signer]);
+    const link = `<a class="badge bad" href="/admin/suppressions?q=${encodeURIComponent(signer)}">suppressed</a>`;
+    expect((await client.get('/admin/deliveries/failed')).text).toContain(link);
+    const plain = (await organizer.get('/admin/deliveries/failed')).text;
+    expect(plain).not.toContain(link);
+    expect(plain).toContain(`${signer}</span> <span class="badge bad">suppressed</span>`);
+    await ctx.db.query('DELETE FROM deliveries WHERE recipient = $1', [signer]);
+    await ctx.db.query('DELETE FROM suppressions WHERE email = $1', [signer]);
   });
 
   it('finds an address by its domain as it was written, and shows it so beside the form it is sent to', async () => {

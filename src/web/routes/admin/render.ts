@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import type { FieldErrors } from '../../../errors.ts';
+import { OFFICIAL_KINDS } from '../../../deliveries/service.ts';
 import { errorSummary, fieldLabel } from '../../forms.ts';
 import { setFlash } from '../../middleware/session.ts';
 
@@ -122,3 +123,10 @@ export function safeNext(value: unknown): string {
   const v = str(value);
   return /^\/admin(?:[/?#]|$)/.test(v) && !v.includes('\\') ? v : '/admin';
 }
+
+/**
+ * Failed deliveries, each marked `listed` when its address, if suppressed, is one the suppression
+ * list shows this organizer (see officialsOnly in operations.ts): the badge links there only then.
+ */
+export const suppressionLinks = <R extends { kind: string }>(rows: R[], admin: boolean) =>
+  rows.map((r) => ({ ...r, listed: admin || OFFICIAL_KINDS.includes(r.kind) }));
