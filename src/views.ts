@@ -43,13 +43,20 @@ const count = (s: string, c: string) => s.split(c).length - 1;
 export function links(text: string): { url: string; index: number }[] {
   const found: { url: string; index: number }[] = [];
   for (const m of text.matchAll(LINK_RUN)) {
-    let url = m[0];
+    const run = m[0];
+    // Brackets counted once and as they are cut off the end: a run of them stays linear.
+    const opened = { ')': count(run, '('), ']': count(run, '[') };
+    const closed = { ')': count(run, ')'), ']': count(run, ']') };
+    let end = run.length;
     for (;;) {
-      const last = url.at(-1)!;
-      const unopened = (last === ')' && count(url, '(') < count(url, ')')) || (last === ']' && count(url, '[') < count(url, ']'));
-      if (!'.,;:!?'.includes(last) && !unopened) break;
-      url = url.slice(0, -1);
+      const last = run[end - 1]!;
+      if (last === ')' || last === ']') {
+        if (opened[last] >= closed[last]) break;
+        closed[last] -= 1;
+      } else if (!'.,;:!?'.includes(last)) break;
+      end -= 1;
     }
+    const url = run.slice(0, end);
     if (!/^https?:\/\/$/.test(url)) found.push({ url, index: m.index });
   }
   return found;

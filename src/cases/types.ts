@@ -37,9 +37,27 @@ export const slug = z
  * plain trim and sign a letter as nobody.
  */
 const BLANK = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
-const BLANK_ENDS = new RegExp(`^${BLANK}+|${BLANK}+$`, 'gu');
+const LEADING_BLANKS = new RegExp(`^${BLANK}+`, 'u');
+const ONE_BLANK = new RegExp(`^${BLANK}$`, 'u');
 const BLANKS = new RegExp(BLANK, 'gu');
-export const trimBlank = (v: string) => v.replace(BLANK_ENDS, '');
+
+/**
+ * The text without its blank ends. The end is walked back one character at a time: a pattern
+ * for it (`BLANK+$`) is tried from every blank of the text, and a long run of spaces inside it
+ * took seconds, in a request anyone may send.
+ */
+export function trimBlank(v: string): string {
+  const s = v.replace(LEADING_BLANKS, '');
+  let end = s.length;
+  while (end > 0) {
+    // One character back: two code units for a surrogate pair.
+    const pair = end >= 2 && /[\udc00-\udfff]/.test(s[end - 1]!) && /[\ud800-\udbff]/.test(s[end - 2]!);
+    const start = pair ? end - 2 : end - 1;
+    if (!ONE_BLANK.test(s.slice(start, end))) break;
+    end = start;
+  }
+  return s.slice(0, end);
+}
 
 /**
  * A one-line field as kept: a tab is a space (one pasted from a spreadsheet cell shows as one in

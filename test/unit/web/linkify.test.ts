@@ -16,6 +16,13 @@ describe('linkify', () => {
     expect(linkify(`(background: ${wiki}).`)).toBe(`(background: ${a(wiki)}).`);
     expect(linkify('[report](https://news.example/r) and https://x.example/a[1]!')).toBe(`[report](${a('https://news.example/r')}) and ${a('https://x.example/a[1]')}!`);
     expect(linkify('just https:// and https://.')).toBe('just https:// and https://.');
+    expect(linkify('https://a.example/(x)]).)')).toBe(`${a('https://a.example/(x)')}]).)`);
+  });
+
+  it('cuts a long run of closing brackets off a link in one pass, not one count of the link per bracket', () => {
+    // Counted again for each bracket cut, 200,000 of them took minutes of a web process's only thread.
+    const text = `See https://a.example/${')'.repeat(200_000)}`;
+    expect(linkify(text)).toBe(`See <a href="https://a.example/" rel="nofollow noopener noreferrer">https://a.example/</a>${')'.repeat(200_000)}`);
   });
 
   it('ends a link at punctuation of other scripts, and keeps letters of any script in it', () => {
