@@ -19,11 +19,13 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 from stdin, or generated and printed); ends their sessions
   token:create <email> [--label "what for"]
                                 create an API token for an organizer and print it
-  forget <email>                erase a supporter or subscriber on request: their signatures,
-                                subscriptions, the emails to them that are still kept, and the
-                                rate-limit counters in Redis that named the address
+  forget <email>                erase a supporter or subscriber on request: their signatures
+                                and their letters not yet sent, subscriptions, the emails to
+                                them that are still kept, the suppression of their address (not
+                                an official's), and the rate-limit counters in Redis that named it
   purge                         delete now what retention would: unconfirmed signatures and
-                                subscribers, and subscribers who left or bounced long enough ago
+                                subscribers, subscribers who left or bounced long enough ago,
+                                and the alert emails of old updates (kept as counts)
   import-embedded               copy the embedded database in DATA_DIR/pglite into the empty
                                 database at DATABASE_URL, with every process stopped; then
                                 DATA_DIR/pglite is renamed pglite.imported
@@ -126,6 +128,8 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
         (generatedPassword ? `password: ${generatedPassword}\n(shown once; change it after signing in)\n` : '');
     }
     case 'forget': {
+      // A typo that names no address at all would read as "nothing held on this person".
+      if (!/^[^@\s]+@[^@\s]+$/.test(email.trim())) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email);
       return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n`;
     }

@@ -208,6 +208,8 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const blind = await cli({ ...ctx.env, SESSION_SECRET: '', DATA_DIR: freshDataDir }, ['forget', `${uniq('other')}@supporter.example`]);
     expect(blind.code, blind.stderr).toBe(0);
     expect(blind.stderr).toMatch(/^appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here/);
+    // A typo naming no address is not "nothing held".
+    expect(await cli(ctx.env, ['forget', 'not-an-address'])).toMatchObject({ code: 1, stdout: '', stderr: 'appeal: "not-an-address" is not an email address: nothing was looked for\n' });
     const left = await ctx.db.query<{ n: number }>(
       `SELECT (SELECT count(*) FROM signatures WHERE lower(email) = lower($1))
             + (SELECT count(*) FROM subscribers WHERE lower(email) = lower($1))
