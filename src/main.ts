@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
 import { settlesWithin } from './deadline.ts';
-import { relayHint } from './mail/transport.ts';
+import { relayFailureWords, relayHint } from './mail/transport.ts';
 import { importedWarning, lastImported } from './paths.ts';
 import type { Workers } from '../workers/index.ts';
 
@@ -148,9 +148,9 @@ async function main(mode: Mode): Promise<void> {
   // A wrong password or an untrusted certificate would otherwise show only as letters retried.
   // Not waited for: a relay down for a moment holds up no start.
   if (workers && ctx.mailer.kind === 'smtp') {
-    ctx.mailer.verify().catch((err: { code?: string; command?: string; response?: string; message?: string }) => {
+    ctx.mailer.verify().catch((err: unknown) => {
       if (stopping) return;
-      const reply = [err.code, err.command, err.response ?? err.message].filter(Boolean).join(' ');
+      const reply = relayFailureWords(err);
       const warning = `the mail relay at SMTP_URL failed a test connection (${reply}): ${relayHint(reply)}. Letters wait and are retried until it works`;
       process.stderr.write(`  Warning: ${warning}.\n`);
       log.warn(warning);

@@ -29,8 +29,9 @@ export const suppressing = (email: string, reason: string, kind: string) => `sup
  * stopped mid-send does not use up the address's one chance unsent: a try after the first, or one
  * whose last try left an error (a try given back, as when the database was away). A request made
  * again reuses the row, and takes the ask from it (requeueFinished): that is a new ask, refused
- * at any attempt, even should the mark of its refusal be lost. An ask taken before asks were recorded with their delivery (asked_by NULL) is nobody's
- * to keep: it could have been another delivery's, one whose first try came before the suppression.
+ * at any attempt, even should the mark of its refusal be lost. An ask taken before asks were
+ * recorded with their delivery (asked_by NULL) is nobody's to keep: it could have been another
+ * delivery's, one whose first try came before the suppression.
  */
 export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId: number, attempt: number): Promise<boolean> {
   const { rowCount } = await db.query(

@@ -183,6 +183,12 @@ export function isRelayTrouble(err: unknown): boolean {
   return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
 }
 
+/** A relay failure in words, as nodemailer gives it: code, command, then the relay's reply (or the error's message). */
+export function relayFailureWords(err: unknown): string {
+  const e = (err ?? {}) as { code?: string; command?: string; response?: string; message?: string };
+  return [e.code, e.command, e.response ?? e.message].filter(Boolean).join(' ');
+}
+
 /**
  * What an operator should look at, given a relay failure as the delivery's last error words it
  * (nodemailer's code first: see describe in src/deliveries/send.ts).

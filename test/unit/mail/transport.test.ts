@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
-import { classifySendError, createMailer, ehloName, isRelayTrouble, relayHint } from '../../../src/mail/transport.ts';
+import { classifySendError, createMailer, ehloName, isRelayTrouble, relayFailureWords, relayHint } from '../../../src/mail/transport.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { startSmtpSink, type SinkBehavior, type SmtpSink } from '../../helpers/smtp-sink.ts';
 
@@ -209,9 +209,8 @@ describe('classifying what a real SMTP server answers', () => {
     try {
       const err = await sendWith({}, `smtp://${address}:${relay.port}`);
       expect(String(err)).toMatch(/certificate/);
-      const e = err as { code?: string; command?: string; message?: string };
       // smtp-server's own certificate is self-signed and out of date: Node names the date first.
-      expect(relayHint([e.code, e.command, e.message].filter(Boolean).join(' '))).toMatch(/^the relay's TLS certificate has expired or is not yet valid/);
+      expect(relayHint(relayFailureWords(err))).toMatch(/^the relay's TLS certificate has expired or is not yet valid/);
       expect(classifySendError(err)).toBe('retry');
       expect(isRelayTrouble(err)).toBe(true);
       expect(relay.secured).toEqual([]);
@@ -235,8 +234,7 @@ describe('classifying what a real SMTP server answers', () => {
         await mailer.verify();
         return 'ok';
       } catch (err) {
-        const e = err as { code?: string; command?: string; response?: string; message?: string };
-        return relayHint([e.code, e.command, e.response ?? e.message].filter(Boolean).join(' '));
+        return relayHint(relayFailureWords(err));
       } finally {
         mailer.close();
       }
