@@ -68,11 +68,7 @@ describe('the organizer console on PGlite', () => {
     expect(past.status).toBe(400);
     expect(past.text).toContain('has passed: give the day the officials must act by, today or later');
     expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [slug])).rows).toEqual([]);
-    const created = await client.post('/admin/campaigns/new', {
-      slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}',
-      letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}', delivery_mode: 'each', digest_hour: '9', goal: '50',
-      require_confirmation: 'on', targets_csv: 'Judge One,Judge,judge@court.example,Your Honour\nMinistry,,mfa@gov.example,Dear Minister\n',
-    });
+    const created = await client.post('/admin/campaigns/new', fields);
     expect(created.status).toBe(303);
     expect(created.location).toBe(`/admin/campaigns/${slug}`);
     expect((await client.post(`/admin/campaigns/${slug}/targets`, { name: 'Embassy', title: '', email: 'consul@embassy.example', salutation: '', disclose: 'name' })).status).toBe(303);

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Db } from '../../src/db/index.ts';
 import { deleteUnsendable, markFailed, markRetry, recordSentAndClaim, requeueFinished } from '../../src/deliveries/queries.ts';
 import { insertSuppression, listSuppressions, takeSuppressedAsk } from '../../src/deliveries/suppression-queries.ts';
@@ -13,6 +13,17 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { createLetterCampaign, insertLetters } from '../helpers/faults.ts';
 
 const composers: Composers = { confirm: async (_db, d) => ({ from: 'letters@appeal.test', to: d.recipient, subject: 's', text: 't' }) };
+
+/** A pooled mailer to a real SMTP sink, both closed when the test ends: for a test that must send nothing. */
+async function relay() {
+  const sink = await startSmtpSink();
+  const mailer = createMailer({ smtpUrl: sink.url, dataDir: os.tmpdir(), dkim: undefined, workerConcurrency: 1, mailFrom: { name: 'Appeal', address: 'letters@appeal.test' } });
+  onTestFinished(async () => {
+    mailer.close();
+    await sink.close();
+  });
+  return { sink, mailer };
+}
 
 describe.each(DB_KINDS)('deliveries on %s', (kind) => {
   let t: TestDb;
@@ -130,7 +141,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       };
       const delays: number[] = [];
       const job = { data: { deliveryId: id }, moveToDelayed: async (at: number) => void delays.push(at - Date.now()) } as unknown as Job<SendJob>;
-      const mailer = { kind: 'smtp', send: async () => { throw new Error('must not send'); }, close: async () => {} } as unknown as Mailer;
+      const { sink, mailer } = await relay();
       // Date stands still (timers do not), so the delay measured is the one asked for, however slow the machine.
       vi.useFakeTimers({ toFake: ['Date'] });
       try {
@@ -146,6 +157,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const broken: Db = { ...t.db, query: async () => { throw Object.assign(new Error('syntax error'), { code: '42601' }); } };
       await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {})).rejects.toThrow('syntax error');
       expect(delays).toHaveLength(1);
+      expect(sink.messages).toEqual([]);
     });
 
     it('puts a job for a delivery another worker holds off until just after that lease ends, sending nothing and using no attempt', async () => {
@@ -153,7 +165,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const { lease_until } = await row(held);
       const delayedTo: number[] = [];
       const job = { data: { deliveryId: held }, moveToDelayed: async (at: number, token?: string) => void delayedTo.push(token === 'token' ? at : NaN) } as unknown as Job<SendJob>;
-      const mailer = { kind: 'smtp', send: async () => { throw new Error('must not send'); }, close: async () => {} } as unknown as Mailer;
+      const { sink, mailer } = await relay();
       // Dropped instead, the job would leave the letter to the sweeper's next pass after the lease.
       await expect(sendDelivery(t.db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
       expect(delayedTo).toEqual([lease_until!.getTime() + 1000]);
@@ -162,6 +174,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const sent = await delivery('sent');
       expect(await sendDelivery(t.db, mailer, composers, { ...job, data: { deliveryId: sent } } as Job<SendJob>, 'token', () => {})).toBe('skipped');
       expect(delayedTo).toHaveLength(1);
+      expect(sink.messages).toEqual([]);
     });
 
     it('gives the lease and the attempt back, and puts the job off a few seconds, when the database goes away while the email is composed', async () => {

@@ -11,7 +11,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, waitForMail } from '../helpers/subscribers.ts';
-import { until } from '../helpers/signing.ts';
+import { settled, until } from '../helpers/signing.ts';
 import { checkedQuarterHour, scheduleMaintenance } from '../../workers/maintenance.ts';
 
 const DAY_MS = 24 * 3600_000;
@@ -104,7 +104,7 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     await ctx.queues.maintenance.add('digest', { task: 'digest' });
     const [court, ministry, ombudsman] = await Promise.all([c.targets.name, c.targets.place, c.targets.full].map((t) => waitForMail(ctx, t)));
     // The sink has them before the worker records them sent; the next day's letter counts those marked sent.
-    await until(async () => (await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'digest' AND campaign_id = $1 AND status <> 'sent'`, [c.id])).rowCount === 0, 'the first digest letters marked sent');
+    await settled(ctx.db);
     for (const letter of [court!, ministry!, ombudsman!]) {
       expect(letter.from!.value[0]).toEqual({ name: '3 supporters via Appeal Test', address: 'letters@appeal.test' });
       expect(letter.subject).toContain('3 supporters');

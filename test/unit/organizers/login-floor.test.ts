@@ -1,5 +1,7 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Queryable } from '../../../src/db/index.ts';
+import { createTestDb } from '../../helpers/db.ts';
+import { createOrganizer } from '../../helpers/admin-client.ts';
 
 // A password check that answers at once: what is timed here is the floor alone, not scrypt.
 vi.mock('../../../src/organizers/passwords.ts', async (original) => ({
@@ -9,21 +11,20 @@ vi.mock('../../../src/organizers/passwords.ts', async (original) => ({
 const { checkLogin, FAILED_LOGIN_MIN_MS } = await import('../../../src/organizers/login.ts');
 
 /**
- * A database that knows one organizer and answers every write at once; `attempts` counts the
- * failed attempts it was told to count, so the organizer's case is known to take its own path.
+ * The embedded database with one organizer; `attempts` counts the statements that count a failed
+ * attempt, so the organizer's case is known to take its own path.
  */
-function fakeDb(known: string): Queryable & { attempts: number } {
-  const organizer = { id: 7, email: known, name: 'Org', password_hash: 'x', role: 'organizer' };
+async function countingDb(): Promise<{ db: Queryable & { attempts: number }; organizer: { id: number; email: string }; close: () => Promise<void> }> {
+  const t = await createTestDb('pglite');
+  const organizer = await createOrganizer(t.db);
   const db = {
     attempts: 0,
     query: async (sql: string, params?: unknown[]) => {
-      const counted = /RETURNING failed_logins AS attempt/.test(sql);
-      if (counted) db.attempts += 1;
-      const rows = /FROM organizers WHERE lower\(email\)/.test(sql) ? (params?.[0] === known ? [organizer] : []) : counted ? [{ attempt: 1 }] : [];
-      return { rows, rowCount: rows.length } as never;
+      if (/RETURNING failed_logins AS attempt/.test(sql)) db.attempts += 1;
+      return t.db.query(sql, params);
     },
-  };
-  return db;
+  } as Queryable & { attempts: number };
+  return { db, organizer, close: t.close };
 }
 
 const timed = async (run: () => Promise<unknown>) => {
@@ -33,12 +34,20 @@ const timed = async (run: () => Promise<unknown>) => {
 };
 
 describe('a failed sign-in', () => {
-  const db = fakeDb('org@appeal.test');
+  let db: Queryable & { attempts: number };
+  let organizer: { id: number; email: string };
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ db, organizer, close } = await countingDb());
+  });
+  afterAll(async () => {
+    await close();
+  });
 
   it('is answered no sooner than the floor, for an unknown address and an organizer\'s alike', async () => {
     const [unknown, wrong] = await Promise.all([
       timed(() => checkLogin(db, 'nobody@appeal.test', 'a guess')),
-      timed(() => checkLogin(db, 'org@appeal.test', 'a guess')),
+      timed(() => checkLogin(db, organizer.email, 'a guess')),
     ]);
     expect(unknown.result).toEqual({ kind: 'failed' });
     expect(wrong.result).toEqual({ kind: 'failed' });
@@ -46,10 +55,11 @@ describe('a failed sign-in', () => {
     expect(wrong.ms).toBeGreaterThanOrEqual(FAILED_LOGIN_MIN_MS - 5);
     // The organizer's address went its own way (a counted attempt): the two paths were both timed.
     expect(db.attempts).toBe(1);
+    expect((await db.query<{ failed_logins: number }>('SELECT failed_logins FROM organizers WHERE id = $1', [organizer.id])).rows).toEqual([{ failed_logins: 1 }]);
   });
 
   it('does not hold back a sign-in that succeeds', async () => {
-    const right = await timed(() => checkLogin(db, 'org@appeal.test', 'the right one'));
+    const right = await timed(() => checkLogin(db, organizer.email, 'the right one'));
     expect(right.result).toMatchObject({ kind: 'signed-in' });
     // Well under the floor, with room for a loaded machine.
     expect(right.ms).toBeLessThan(FAILED_LOGIN_MIN_MS - 100);
