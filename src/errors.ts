@@ -98,6 +98,11 @@ export class UnsupportedMediaTypeError extends Error {
   override name = 'UnsupportedMediaTypeError';
 }
 
+/** A JSON body that is valid JSON but no object (an array: see jsonObject). */
+export class JsonNotObjectError extends Error {
+  override name = 'JsonNotObjectError';
+}
+
 /** A body declared in a charset other than UTF-8 (body-parser's own refusal has the same type). */
 export class UnsupportedCharsetError extends Error {
   override name = 'UnsupportedCharsetError';

@@ -5,7 +5,8 @@ import { trustProxy, trustsNoProxy } from '../config.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
 import { refuseUnreadBody } from './middleware/unread-body.ts';
-import { utf8Form, utf8Json } from './middleware/utf8.ts';
+import { utf8Form } from './middleware/utf8.ts';
+import { jsonObject } from './middleware/json-object.ts';
 import { createLimits } from './middleware/limits.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -97,7 +98,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   // The preferences form names each case ticked, and lists up to CASES_TO_FOLLOW of them.
   app.post('/preferences/:token', express.urlencoded({ extended: false, limit: '64kb', parameterLimit: CASES_TO_FOLLOW + 10, verify: utf8Form }));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));
-  app.use(express.json({ limit: BODY_LIMIT, verify: utf8Json }));
+  app.use(jsonObject({ limit: BODY_LIMIT }));
   app.use(refuseUnreadBody('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
 
   app.use(publicRoutes(ctx, limits));

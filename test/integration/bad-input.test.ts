@@ -66,9 +66,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
         expect(res.status).toBe(400);
         expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: 'The request body is not valid JSON: send one JSON object.' } });
       }
-      // JSON, but no object: not called invalid.
-      for (const body of ['null', '"text"', '1']) {
-        const res = await signJson(slug, body);
+      // JSON, but no object: not called invalid, and an array not answered field by field.
+      for (const res of [
+        ...(await Promise.all(['null', '"text"', '1', '[]', '[{"fullName": "A"}]'].map((body) => signJson(slug, body)))),
+        await postJson(`${base}/api/v1/cases`, '[]', auth()),
+        await postJson(`${base}/api/v1/subscribers`, '[]'),
+      ]) {
         expect(res.status).toBe(400);
         expect(await res.json()).toEqual({ error: { code: 'invalid_json', message: 'The request body is JSON, but not an object: send one JSON object.' } });
       }

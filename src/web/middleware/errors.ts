@@ -9,6 +9,7 @@ import {
   ForbiddenError,
   GoneError,
   InvalidEncodingError,
+  JsonNotObjectError,
   LetterChangedError,
   MethodNotAllowedError,
   NotFoundError,
@@ -59,9 +60,10 @@ const parsesAsJson = (body: unknown) => {
 /** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 export function mapError(err: unknown): Mapped | undefined {
   const e = err as { type?: string; status?: number };
-  if (e.type === 'entity.parse.failed') {
-    // The JSON parser is strict: `null`, `"text"` or `1` are JSON, and refused as not an object.
-    const message = parsesAsJson((err as { body?: unknown }).body)
+  if (e.type === 'entity.parse.failed' || err instanceof JsonNotObjectError) {
+    // The JSON parser is strict: `null`, `"text"` or `1` are JSON, and refused as not an object;
+    // an array is refused by jsonObject.
+    const message = err instanceof JsonNotObjectError || parsesAsJson((err as { body?: unknown }).body)
       ? 'The request body is JSON, but not an object: send one JSON object.'
       : 'The request body is not valid JSON: send one JSON object.';
     return { status: 400, code: 'invalid_json', title: 'Bad request', message };

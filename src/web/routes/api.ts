@@ -13,7 +13,7 @@ import { pretendToSubscribe, requestSubscription } from '../../subscribers/servi
 import { listSignaturesPage, pretendToSign, sign, SIGNATURES_CSV } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
-import { utf8Json } from '../middleware/utf8.ts';
+import { jsonObject } from '../middleware/json-object.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendError } from '../middleware/errors.ts';
@@ -77,7 +77,7 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
  * UTF-8 (the parser alone would take UTF-16 and UTF-32 too, and refuse `utf8`, UTF-8's common alias).
  */
 function jsonBody(limit: string): RequestHandler {
-  const parse = express.json({ limit, type: JSON_TYPES, verify: utf8Json });
+  const parse = jsonObject({ limit, type: JSON_TYPES });
   return (req, res, next) => {
     // No body (null) or an empty one is what the routes without one (launch, pause, close) get.
     if (req.is(JSON_TYPES) === false && req.headers['content-length'] !== '0') {
