@@ -8,12 +8,9 @@ import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/servi
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { listOutbox, outboxPath, readOutbox } from './outbox.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { formErrors, str, suppressionLinks, type Render } from './render.ts';
+import { failedAsShown, formErrors, str, type Render } from './render.ts';
 
 const PAGE = 100;
-/** Emails to subscribers rather than to signers or officials. */
-const SUBSCRIBER_KINDS = new Set(['alert', 'optin', 'welcome']);
-
 /** The dev outbox, failed deliveries, the suppression list and the audit log. */
 export function operationsRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -48,9 +45,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
     const before = timeCursor(req.query.before);
     const [found, counts] = await Promise.all([listFailedDeliveries(db, { before, limit: PAGE + 1 }), countFailed(db)]);
     const { rows, next } = timePage(found, PAGE);
-    // Subscribers' addresses are for admins, as the subscriber list is; a signer's is on their campaign already.
-    const admin = res.locals.organizer!.role === 'admin';
-    const shown = suppressionLinks(rows, admin).map((r) => (admin || !SUBSCRIBER_KINDS.has(r.kind) ? r : { ...r, recipient: 'a subscriber (admins see the address)' }));
+    const shown = failedAsShown(rows, res.locals.organizer!.role === 'admin');
     render(res, 'failed', {
       title: 'Failed deliveries', section: 'failed', back: '/admin/deliveries/failed', failed: shown, showCampaign: true,
       counts, retryable: counts.retryable, paged: !!before, next,

@@ -125,8 +125,15 @@ export function safeNext(value: unknown): string {
 }
 
 /**
- * Failed deliveries, each marked `listed` when its address, if suppressed, is one the suppression
- * list shows this organizer (see officialsOnly in operations.ts): the badge links there only then.
+ * Failed deliveries as this organizer may see them. An address of a supporter or a subscriber is
+ * for admins, as the subscriber list is: an organizer sees a signer's on the campaign's signature
+ * list, where each view is recorded, and the failed lists must not be a way round that. Each row
+ * is marked `listed` when its address, if suppressed, is one the suppression list shows this
+ * organizer (see officialsOnly in operations.ts): the badge links there only then.
  */
-export const suppressionLinks = <R extends { kind: string }>(rows: R[], admin: boolean) =>
-  rows.map((r) => ({ ...r, listed: admin || OFFICIAL_KINDS.includes(r.kind) }));
+export const failedAsShown = <R extends { kind: string; recipient: string }>(rows: R[], admin: boolean) =>
+  rows.map((r) => {
+    if (admin || OFFICIAL_KINDS.includes(r.kind)) return { ...r, listed: true };
+    const recipient = r.kind === 'confirm' ? 'a signer (the signature list shows the address)' : 'a subscriber (admins see the address)';
+    return { ...r, recipient, listed: false };
+  });

@@ -12,7 +12,7 @@ import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
 import { idParam } from '../../forms.ts';
-import { safeNext, str, suppressionLinks, type Render } from './render.ts';
+import { failedAsShown, safeNext, str, type Render } from './render.ts';
 
 const CHART_DAYS = 30;
 const PAGE = 50;
@@ -67,7 +67,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     ]);
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, retrying,
-      failed: suppressionLinks(failed, res.locals.organizer!.role === 'admin'),
+      failed: failedAsShown(failed, res.locals.organizer!.role === 'admin'),
       // Without addresses: the page is opened all day, and recording each opening as a view of
       // signers would bury the views that matter. A page polled by a script would otherwise
       // collect every new signer's address with no entry in the audit log.
