@@ -91,14 +91,25 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * subscribeConfirmedSigner). A subscriber whose address bounced goes too once the bounce
  * (bounced_at) is as old: until then, lifting the suppression restores them as they last chose;
  * after, what they followed is not kept for an address that no longer takes mail. The suppression
- * itself stays, so nothing is sent there again.
+ * itself stays, so nothing is sent there again. A subscriber still active who follows no case
+ * (every box unticked, or the case deleted) is sent nothing either, and goes once they have
+ * followed nothing for as long: counted from the run that first found them so
+ * (follows_nothing_since), which a run that finds them following again clears.
  * @returns how many were deleted.
  */
 export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
+  // Marks who follows nothing now and was not marked, and unmarks who follows something again.
+  await db.query(
+    `UPDATE subscribers s SET follows_nothing_since = CASE WHEN s.follows_nothing_since IS NULL THEN now() END
+      WHERE s.status = 'active'
+        AND (s.follows_nothing_since IS NULL) = NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)`,
+  );
   const { rows, rowCount } = await db.query<{ email: string }>(
     `DELETE FROM subscribers s
       WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
-             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1)))
+             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
+             OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
+                 AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)))
         AND s.optin_requested_at < now() - make_interval(days => $1)
         AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)
       RETURNING lower(s.email) AS email`,

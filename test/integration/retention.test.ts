@@ -210,6 +210,45 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
   });
 
+  it('deletes an active subscriber who has followed no case for the retention period, counted from the run that found them so', async () => {
+    const tag = uniq('nothing');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = (who: string) => `${who}@${tag}.example`;
+    for (const who of ['unticked-all', 'follows-again', 'asked-lately', 'follows']) {
+      await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
+      await ctx.db.query(
+        `INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) SELECT 'alert', 1, id, email, 'sent' FROM subscribers WHERE email = $1`,
+        [email(who)],
+      );
+    }
+    await ctx.db.query(`UPDATE subscribers SET status = 'active', optin_requested_at = now() - interval '40 days' WHERE email LIKE $1`, [`%@${tag}.example`]);
+    await ctx.db.query(`UPDATE subscriptions SET status = 'active' WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email LIKE $1)`, [`%@${tag}.example`]);
+    // Every box unticked on the preferences page: the subscriptions go, the subscriber stays active.
+    await ctx.db.query(
+      `DELETE FROM subscriptions WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email = ANY ($1))`,
+      [[email('unticked-all'), email('asked-lately')]],
+    );
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '2 days' WHERE email = $1`, [email('asked-lately')]);
+    const since = async () =>
+      Object.fromEntries((await ctx.db.query<{ email: string; marked: boolean }>(
+        'SELECT email, follows_nothing_since IS NOT NULL AS marked FROM subscribers WHERE email LIKE $1', [`%@${tag}.example`],
+      )).rows.map((r) => [r.email.split('@')[0], r.marked]));
+
+    // The first run finds them following nothing, and deletes nobody for it yet.
+    await purgeUnsubscribed(ctx.db, 30);
+    expect(await since()).toEqual({ 'unticked-all': true, 'asked-lately': true, 'follows-again': false, follows: false });
+    expect((await left(tag)).subscribers).toHaveLength(4);
+
+    // As long after as the retention period; one of them has been marked, and follows a case again.
+    await ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE email LIKE $1 AND follows_nothing_since IS NOT NULL`, [`%@${tag}.example`]);
+    await ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE email = $1`, [email('follows-again')]);
+    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(1);
+    const after = await left(tag);
+    expect(after.subscribers).toEqual(['asked-lately', 'follows-again', 'follows']);
+    expect(after.deliveries).not.toContain('alert unticked-all');
+    expect(await since()).toEqual({ 'asked-lately': true, 'follows-again': false, follows: false });
+  });
+
   it('takes a deleted address out of the audit log\'s lifted suppressions, and keeps it where the address is still held', async () => {
     const tag = uniq('audit');
     const { slug, caseSlug } = await createLiveCampaign(ctx.db);
