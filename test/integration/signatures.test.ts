@@ -175,7 +175,11 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
       headers: { 'sec-fetch-site': 'same-origin' },
     });
     expect(own.status).toBe(200);
-    expect(await own.text()).toContain('Typed by hand.');
+    const shown = await own.text();
+    expect(shown).toContain('Typed by hand.');
+    // Its title and a notice say it is a preview: nothing was signed.
+    expect(shown).toMatch(/<title>Preview of your letter: [^<]+<\/title>/);
+    expect(shown).toContain('Nothing is signed yet: sign it with the form below.');
     const foreign = await fetch(`${base}/c/${slug}/preview`, {
       method: 'POST', redirect: 'manual', body: new URLSearchParams(typed),
       headers: { 'sec-fetch-site': 'cross-site' },

@@ -88,7 +88,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     );
     page(res, 'campaign', {
       // A screen reader hears the title first: it says the form came back refused.
-      title: status >= 400 ? `Error: ${c.campaign.title}` : c.campaign.title,
+      // A preview (the form's Preview button, without scripts) says so: nothing was signed.
+      title: status >= 400 ? `Error: ${c.campaign.title}` : form.previewed ? `Preview of your letter: ${c.campaign.title}` : c.campaign.title,
+      previewed: form.previewed,
       campaign: c.campaign,
       case: c.case,
       targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),

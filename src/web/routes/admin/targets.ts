@@ -155,7 +155,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug/targets/import', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    render(res, 'targets-import', { title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: {} });
+    render(res, 'targets-import', { title: `Import targets into “${campaign.title}”`, section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: {} });
   });
 
   /** `step=preview` shows what would be imported; `step=import` saves, and only a file with no bad row. */
@@ -190,7 +190,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       : csv.fileError ? { csv: csv.fileError }
       : !csv.valid ? { csv: `${bad} ${bad === 1 ? 'row needs' : 'rows need'} attention; nothing is imported until every row is right.` } : undefined;
     render(res, 'targets-import', {
-      title: 'Import targets', section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
+      title: `Import targets into “${campaign.title}”`, section: 'campaigns', campaign, columns: TARGET_CSV_COLUMNS, values: { csv: text },
       rows, fresh, duplicates: rows.filter((r) => r.exists).length, preview: rows.length > 0, canImport: csv.valid && fresh > 0 && !refused,
       ...(errors ? formErrors(errors) : {}),
     }, refused ? 409 : errors ? 400 : 200);

@@ -113,7 +113,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const rows = await listCampaignLetters(db, campaign.id, { status, beforeId: before, limit: PAGE + 1 });
     const letters = rows.slice(0, PAGE);
     render(res, 'letters', {
-      title: `Letters of “${campaign.title}”`, section: 'campaigns', campaign, letters, status, paged: before !== undefined,
+      title: `Letters of “${campaign.title}”${status ? `: ${status === 'retry' ? 'retrying' : status}` : ''}`, section: 'campaigns', campaign, letters, status, paged: before !== undefined,
       older: rows.length > PAGE ? letters[letters.length - 1]!.id : undefined,
       filters: [{ value: '', label: 'All', current: !status }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s === 'retry' ? 'retrying' : s, current: s === status }))],
     });
