@@ -104,7 +104,7 @@ export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'late
   queues.later(
     addAll().then(
       () => undefined,
-      (err: unknown) => log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+      (err: unknown) => log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them once Redis takes jobs again (within two minutes of that)'),
     ),
   );
 }

@@ -134,7 +134,7 @@ function addJobsAfterAnswer(deps: Pick<SignDeps, 'queues' | 'log'>, ids: number[
   if (ids.length === 0) return;
   deps.queues.later(
     enqueueTogether(deps.queues)(ids).catch((err: unknown) =>
-      deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them within a minute'),
+      deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them once Redis takes jobs again (within two minutes of that)'),
     ),
   );
 }
