@@ -191,10 +191,10 @@ const OPTIONAL_FIELDS = [
  * only (said so when that letter's line reads broken too). renderLetter drops a line left with
  * nothing but separators, not one that says more. Said on
  * the campaign's page and before launching, quoting the line as such a letter has it. A digest's
- * text names no supporter: it has no such line.
+ * letter names no supporter: see digestSupporterLine.
  */
 export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[]): string | null {
-  if (campaign.delivery_mode === 'digest') return null;
+  if (campaign.delivery_mode === 'digest') return digestSupporterLine(campaign);
   // Private-use characters no template holds, standing for what a supporter typed.
   const MARKS = { city: '\uE004', country: '\uE005', personalNote: '\uE006' };
   // Quoted with what a supporter might have typed in the other fields.
@@ -234,6 +234,36 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
     throw err;
   }
   return null;
+}
+
+/**
+ * A digest's letter is the template with every supporter variable empty (renderDigestLetter), the
+ * signers listed below it: a line that writes a supporter's field into more words reaches every
+ * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
+ */
+function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+  const MARK = '\uE007';
+  const render = (field: string) => {
+    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, {
+      supporter: { fullName: field, city: field, country: field, personalNote: field },
+      target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
+      case: { personName: 'Person', location: 'Place' },
+      campaign: { title: 'Campaign' },
+      date: 'Date',
+    });
+    return [letter.subject, ...letter.text.split('\n')];
+  };
+  try {
+    const sent = new Set(render(''));
+    // A line with a field in it that the digest sends, emptied, with words left around the gap.
+    const gaps = render(MARK).filter((l) => l.includes(MARK)).map((l) => l.replaceAll(MARK, ''));
+    const line = gaps.find((l) => sent.has(l) && /[\p{L}\p{N}]/u.test(l));
+    if (line === undefined) return null;
+    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as “${line.trim()}” Take the supporter's fields out of the letter.`;
+  } catch (err) {
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
 }
 
 /**

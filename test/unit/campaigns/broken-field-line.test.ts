@@ -34,13 +34,24 @@ describe('brokenFieldLine', () => {
     );
   });
 
-  it('says nothing of a letter that reads well without the field: guarded, on its own line, or in a digest', () => {
+  it('says nothing of a letter that reads well without the field: guarded, or on its own line', () => {
     expect(check(STARTER_BODY)).toBeNull();
     expect(check(`Dear x,\n\nFree her.\n\n${SIGN_OFF}`)).toBeNull();
     expect(check('Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{/if}}\n\n{{supporter.fullName}}')).toBeNull();
     expect(check('Dear x,\n\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}} {{supporter.country}}')).toBeNull();
     // Two spaces after a full stop were there before the field: not its doing.
     expect(check('Dear x,\n\nPlease free him.  I care.  {{supporter.personalNote}}')).toBeNull();
-    expect(check('Dear x,\n\nI am writing from {{supporter.city}}, {{supporter.country}}.', toName, 'digest')).toBeNull();
+  });
+
+  it('quotes a digest letter\'s line with a supporter field in it: a digest has every one empty', () => {
+    expect(check('Dear x,\n\nI am writing from {{supporter.city}}, {{supporter.country}}.', toName, 'digest')).toBe(
+      'A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as ' +
+        '“I am writing from , .” Take the supporter\'s fields out of the letter.',
+    );
+    expect(check('Dear x,\n\nFree him. Supporter: {{supporter.fullName}} of {{supporter.city}}.', toPlace, 'digest')).toMatch(/“Free him\. Supporter:  of \.”/);
+    // Guarded, on their own lines, or not there: the digest's letter drops them whole.
+    for (const body of [STARTER_BODY, `Dear x,\n\nFree her.\n\n${SIGN_OFF}`, 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{/if}}\n\n{{supporter.fullName}}\n{{supporter.city}}, {{supporter.country}}']) {
+      expect(check(body, toPlace, 'digest')).toBeNull();
+    }
   });
 });
