@@ -445,6 +445,15 @@ describe('the organizer console on PGlite', () => {
     expect((await actions(ctx, organizerId)).filter((a) => a.object === `campaign:${slug}`).map((a) => a.action)).toEqual(['target.retire', 'target.reinstate']);
     // The log names the official, which an id alone no longer would once the target is gone.
     expect((await actions(ctx, organizerId)).find((a) => a.action === 'target.retire' && a.object === `campaign:${slug}`)!.detail).toMatchObject({ target: target!.id, name: 'Former Minister' });
+
+    // Closed, the campaign's page keeps the officials its letters went to: none is taken off it.
+    expect((await client.post(`/admin/campaigns/${slug}/close`, {})).status).toBe(303);
+    const closed = await client.get(`/admin/campaigns/${slug}/targets`);
+    expect(closed.text).not.toContain('/remove"');
+    const refused = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
+    expect((await client.open(refused.location!)).text).toContain('This campaign is closed: no official is taken off it, and its page keeps the officials its letters went to.');
+    expect((await ctx.db.query('SELECT retired_at FROM targets WHERE id = $1', [target!.id])).rows).toEqual([{ retired_at: null }]);
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('Former Minister');
   });
 
   it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {
