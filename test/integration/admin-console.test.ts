@@ -317,6 +317,12 @@ describe('the organizer console on PGlite', () => {
     // The console's starter letter greets them by name instead: nothing to warn about.
     await ctx.db.query('UPDATE campaigns SET letter_body = $2 WHERE slug = $1', [slug, STARTER_BODY.replace(STARTER_PLACEHOLDER, 'Free her.')]);
     expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('no salutation');
+    // An official whose address bounced is listed as such: no letter goes to it.
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ('mp9@parliament.example', 'bounce: 550 5.1.1', 'letter') ON CONFLICT DO NOTHING`);
+    const listed = (await client.get(`/admin/campaigns/${slug}/launch`)).text;
+    expect(listed).toMatch(/Deputy Ospanov <span class="muted small">[^<]*<\/span> <span class="badge bad">bounced: no letter goes to it/);
+    expect(listed).not.toMatch(/Court <span class="muted small">[^<]*<\/span> <span class="badge bad">/);
+    await ctx.db.query(`DELETE FROM suppressions WHERE email = 'mp9@parliament.example'`);
   });
 
   it('warns before launching a campaign whose letter still holds the starter placeholder, and on its page', async () => {
