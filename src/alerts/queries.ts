@@ -237,11 +237,12 @@ export async function countFollowers(db: Queryable, caseId: number) {
  * ones whose rows are still there to be retried, does not.
  */
 export async function countAlertOutcomes(db: Queryable, ids: readonly number[]) {
-  const { rows } = await db.query<{ source_id: number; sent: number; failed: number; failed_kept: number }>(
+  const { rows } = await db.query<{ source_id: number; sent: number; failed: number; failed_kept: number; waiting: number }>(
     `SELECT u.id AS source_id,
             u.folded_sent + count(d.id) FILTER (WHERE d.status = 'sent')::int AS sent,
             u.folded_failed + count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed,
-            count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed_kept
+            count(d.id) FILTER (WHERE d.status = 'failed')::int AS failed_kept,
+            count(d.id) FILTER (WHERE d.status IN ('queued', 'sending', 'retry'))::int AS waiting
        FROM case_updates u LEFT JOIN deliveries d ON d.kind = 'alert' AND d.source_id = u.id
       WHERE u.id = ANY ($1::bigint[]) GROUP BY u.id`,
     [ids],

@@ -162,12 +162,13 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
  * Updates with their alerts' recipients (those the fan-out reached, once it is done), sent and
  * failed, counted for all of them in one query.
  */
-export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients' | 'reached'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats; failedToRetry: number })[]> {
+export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients' | 'reached'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats; failedToRetry: number; waiting: number })[]> {
   const outcomes = await q.countAlertOutcomes(db, updates.map((u) => u.id));
   return updates.map((u) => {
     const o = outcomes.get(u.id);
-    // failedToRetry: those the console's list of failed emails still has (not folded into counts).
-    return { ...u, stats: { recipients: u.reached ?? u.recipients, sent: o?.sent ?? 0, failed: o?.failed ?? 0 }, failedToRetry: o?.failed_kept ?? 0 };
+    // failedToRetry: those the console's list of failed emails still has (not folded into counts);
+    // waiting: those queued, being sent or to be retried, so that sent and failed add up.
+    return { ...u, stats: { recipients: u.reached ?? u.recipients, sent: o?.sent ?? 0, failed: o?.failed ?? 0 }, failedToRetry: o?.failed_kept ?? 0, waiting: o?.waiting ?? 0 };
   });
 }
 
