@@ -162,13 +162,17 @@ export async function listCampaignOverview(
   return rows;
 }
 
-/** Signatures started per UTC day over the last `days` days, with how many of them are confirmed. */
+/**
+ * Signatures started per UTC day over the last `days` days, with how many of them are confirmed.
+ * The days are counted back before the time is made a timestamptz again: subtracted after, they
+ * would follow the server's own time zone across a daylight-saving change.
+ */
 export async function countSignaturesPerDay(db: Queryable, campaignId: number, days: number) {
   const { rows } = await db.query<{ day: string; total: number; confirmed: number }>(
     `SELECT to_char(date_trunc('day', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day,
             count(*)::int AS total, count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed
        FROM signatures
-      WHERE campaign_id = $1 AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $2 - 1)
+      WHERE campaign_id = $1 AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => $2 - 1)) AT TIME ZONE 'UTC'
       GROUP BY 1 ORDER BY 1`,
     [campaignId, days],
   );

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeCampaignStatus, getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
+import { countSignaturesPerDay } from '../../src/campaigns/queries.ts';
 import { createCase, getCase, unpublishCase } from '../../src/cases/service.ts';
 import { confirmSubscription, getPreferences, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { addTargets, listTargets, reinstateTarget, removeTarget, updateTarget } from '../../src/campaigns/targets.ts';
@@ -329,5 +330,24 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
+  });
+  it('counts signatures per UTC day on a server whose own time zone keeps summer time', async () => {
+    // A window reaching back across a change of Berlin's offset: days counted back from today in
+    // Berlin's time would start the first day an hour early or late.
+    const offset = (d: Date) => new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin', timeZoneName: 'shortOffset' }).formatToParts(d).find((p) => p.type === 'timeZoneName')!.value;
+    const today = new Date(new Date().toISOString().slice(0, 10));
+    const days = [...Array(200).keys()].map((n) => n + 100).find((n) => offset(new Date(today.getTime() - (n - 1) * 86_400_000)) !== offset(today))!;
+    const first = new Date(today.getTime() - (days - 1) * 86_400_000);
+    const { slug } = await createLiveCampaign(ctx.db);
+    const { id } = await getCampaign(ctx.db, slug);
+    await ctx.db.query(
+      `INSERT INTO signatures (campaign_id, full_name, email, created_at) VALUES ($1, 'Just In', $2, $3), ($1, 'Just Out', $4, $5)`,
+      [id, `${uniq('in')}@supporter.example`, new Date(first.getTime() + 30 * 60_000), `${uniq('out')}@supporter.example`, new Date(first.getTime() - 30 * 60_000)],
+    );
+    const counted = await ctx.db.transaction(async (tx) => {
+      await tx.query("SET LOCAL TimeZone = 'Europe/Berlin'");
+      return countSignaturesPerDay(tx, id, days);
+    });
+    expect(counted).toEqual([{ day: first.toISOString().slice(0, 10), total: 1, confirmed: 0 }]);
   });
 });
