@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -48,6 +49,20 @@ async function probe(options: RedisOptions): Promise<{ answers: boolean; refused
 }
 
 const answers = async (options: RedisOptions) => (await probe(options)).answers;
+
+/** Whether a TCP connection to the host and port of `options` opens within a second. */
+function takesConnections(options: RedisOptions): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: options.host, port: options.port ?? 6379, timeout: 1000 });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
 
 const refusedLogin = (host: string, reply: string) =>
   new RedisUnavailableError(`REDIS_URL: the Redis at ${host} refused the login (${reply}): put its user and password in REDIS_URL (redis://user:password@host:port)`);
@@ -216,7 +231,14 @@ export async function connectRedis(
     options = optionsFromUrl(config.redisUrl);
     const host = new URL(config.redisUrl).host;
     found = await probe(options);
-    if (!found.answers) throw found.refused ? refusedLogin(host, found.refused) : new RedisUnavailableError(`REDIS_URL: nothing answers at ${host}`);
+    if (!found.answers) {
+      if (found.refused) throw refusedLogin(host, found.refused);
+      // A Redis without TLS takes the connection and waits for a command: the handshake times out.
+      if (options.tls && (await takesConnections(options))) {
+        throw new RedisUnavailableError(`REDIS_URL: ${host} takes connections but completed no TLS handshake: rediss:// needs a Redis with TLS on (redis:// is one without)`);
+      }
+      throw new RedisUnavailableError(`REDIS_URL: nothing answers at ${host}`);
+    }
   } else if ((found = await probe(optionsFromUrl(defaultUrl))).answers) {
     options = optionsFromUrl(defaultUrl);
   } else if (opts.spawn) {

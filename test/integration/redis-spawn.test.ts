@@ -162,6 +162,13 @@ describe('a REDIS_URL whose server refuses the connection', () => {
     await expect(connectRedis({ redisUrl: url.toString(), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: .* answered but refused the connection: ERR DB index is out of range/);
   });
 
+  it('says a Redis without TLS took the connection but no TLS handshake when REDIS_URL says rediss://, and that nothing answers where nothing does', async () => {
+    const url = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+    url.protocol = 'rediss:';
+    await expect(connectRedis({ redisUrl: url.toString(), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: \S+ takes connections but completed no TLS handshake: rediss:\/\/ needs a Redis with TLS on/);
+    await expect(connectRedis({ redisUrl: `rediss://127.0.0.1:${await freePort()}`, dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: nothing answers at /);
+  });
+
   it('connects to a Redis named by an IPv6 address, brackets and all', async () => {
     const port = await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '::1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
