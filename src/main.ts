@@ -66,7 +66,10 @@ async function main(mode: Mode): Promise<void> {
       s.once('error', reject).listen(config.port, () => resolve(s));
     }).catch(async (err: Error) => {
       await ctx.close();
-      return fatal(`PORT: cannot listen on ${config.port}: ${err.message}`);
+      const hint = (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? ': another program (another Appeal, say) listens on it; stop it, or set PORT to another port'
+        : (err as NodeJS.ErrnoException).code === 'EACCES' ? ': ports under 1024 need privileges; set PORT to one above, behind a proxy' : '';
+      return fatal(`PORT: cannot listen on ${config.port}: ${err.message}${hint}`);
     });
   }
   if (mode !== 'web') workers = await startWorkers(ctx);

@@ -106,6 +106,7 @@ interface CsvRecord {
 /** A cell that is an address and nothing more: one a row read with the right separator has. */
 const ADDRESS_ALONE = /^[^\s@,;"]+@[^\s@,;"]+\.[^\s@,;"]+$/;
 const CANDIDATE_SEPARATORS = [',', ';', '\t'] as const;
+const SEPARATOR_NAMES: Record<string, string> = { ',': ',', ';': ';', '\t': 'a tab' };
 
 /**
  * The separator the file uses: a comma, the semicolon of Excel in Russian, Kazakh or German
@@ -142,6 +143,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
   if (text.includes('\uFFFD')) return { rows: [], valid: false, fileError: NOT_UTF8 };
   const csv = text.replace(/^\uFEFF/, '');
   let records: CsvRecord[];
+  const delimiter = guessDelimiter(csv);
   try {
     records = parse(csv, {
       info: true,
@@ -151,7 +153,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
       // A quote inside an unquoted field (Judge "Iron" X) is taken as written, as spreadsheets write it.
       relax_quotes: true,
       trim: true,
-      delimiter: guessDelimiter(csv),
+      delimiter,
       // Any line ending on any line: left to guess, the first line's is taken for all, and a file
       // pasted together from two (a CRLF header, LF rows) read as one row.
       record_delimiter: ['\r\n', '\n', '\r'],
@@ -190,6 +192,9 @@ export function parseTargetsCsv(text: string): TargetCsv {
     // line breaks within it lead back to the line it starts on.
     // `raw` also holds the empty lines skipped before the record: they are not inside it.
     const recordText = raw.replace(/^(?:[ \t]*(?:\r\n|\n|\r))+/, '').replace(/(\r\n|\n|\r)$/, '');
+    // A line pasted from another file (an Excel's semicolons among commas) is read as one cell.
+    const other = record.length === 1 && errors.length ? CANDIDATE_SEPARATORS.find((c) => c !== delimiter && recordText.includes(c)) : undefined;
+    if (other) errors.push(`this line has its cells apart with “${SEPARATOR_NAMES[other]}”, the file's first lines with “${SEPARATOR_NAMES[delimiter]}”: use one throughout`);
     const inner = recordText.match(/\r\n|\n|\r/g)?.length ?? 0;
     return { line: info.lines - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
   });

@@ -69,7 +69,7 @@ describe('starting on a port that is taken', () => {
     try {
       const { code, stdout, stderr } = await runTsx('src/main.ts', [], { DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'silent', QUEUE_PREFIX: `port-${port}` }, { timeoutMs: 60_000 });
       expect(code).toBe(1);
-      expect(stderr.trimEnd()).toMatch(new RegExp(`^appeal: PORT: cannot listen on ${port}: .*EADDRINUSE`));
+      expect(stderr.trimEnd()).toMatch(new RegExp(`^appeal: PORT: cannot listen on ${port}: .*EADDRINUSE.*: another program \\(another Appeal, say\\) listens on it; stop it, or set PORT to another port$`));
       expect(stdout + stderr).not.toContain('is running');
     } finally {
       taken.close();

@@ -32,6 +32,14 @@ describe('reading targets from CSV', () => {
     expect(commas.rows[0]!.target).toMatchObject({ name: 'Court; Zharkent', email: 'court@example.org' });
   });
 
+  it('says a line uses another separator than the file when it reads as one cell', () => {
+    const csv = parseTargetsCsv('Judge Smith; Judge; smith@example.org; Your Honour\nEmbassy, Consul, embassy@example.org, Dear Sir\n');
+    expect(csv.rows[0]!.errors).toEqual([]);
+    expect(csv.rows[1]!.errors).toContain('this line has its cells apart with “,”, the file\'s first lines with “;”: use one throughout');
+    // A line of one cell with no other separator in it is only missing its address.
+    expect(parseTargetsCsv('name;email\nJust A Name\n').rows[0]!.errors.join()).not.toMatch(/separat|apart/);
+  });
+
   it('names the line a row starts on, also after a quoted value that spans lines', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,"Judge of the\ndistrict\ncourt",a@court.example\nNo Address,,\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
