@@ -62,6 +62,64 @@
     // (or shows the page as it was left), without an input event.
     window.addEventListener('pageshow', update);
   }
+  // An address whose domain is one letter off a common mail provider's (gmial.com, mail.ry) is
+  // most often a typo, and its confirmation would never arrive: offer the provider's, never change
+  // it unasked.
+  var PROVIDERS = ['gmail.com', 'googlemail.com', 'mail.ru', 'mail.kz', 'mail.com', 'inbox.ru', 'list.ru', 'bk.ru', 'yandex.ru',
+    'yandex.kz', 'yandex.com', 'ya.ru', 'rambler.ru', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com', 'icloud.com',
+    'me.com', 'proton.me', 'protonmail.com', 'gmx.de', 'gmx.net', 'gmx.com', 'web.de', 'aol.com', 'qq.com', '163.com', 'ukr.net'];
+  // Edits between two strings, a swap of neighbours counting as one (optimal string alignment).
+  var distance = function (a, b) {
+    var d = [];
+    for (var i = 0; i <= a.length; i++) { d[i] = [i]; }
+    for (var j = 0; j <= b.length; j++) { d[0][j] = j; }
+    for (i = 1; i <= a.length; i++) {
+      for (j = 1; j <= b.length; j++) {
+        var cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+    return d[a.length][b.length];
+  };
+  var suggestion = function (address) {
+    var at = address.lastIndexOf('@');
+    if (at < 1) return null;
+    var domain = address.slice(at + 1).toLowerCase();
+    if (domain.length < 4 || PROVIDERS.indexOf(domain) >= 0) return null;
+    for (var k = 0; k < PROVIDERS.length; k++) {
+      if (distance(domain, PROVIDERS[k]) === 1) return address.slice(0, at + 1) + PROVIDERS[k];
+    }
+    return null;
+  };
+  var emailInputs = document.querySelectorAll('input[type=email][autocomplete=email]');
+  Array.prototype.forEach.call(emailInputs, function (input) {
+    var hint = document.createElement('p');
+    hint.id = input.id + '-hint';
+    hint.className = 'hint';
+    hint.setAttribute('aria-live', 'polite');
+    input.parentNode.insertBefore(hint, input.nextSibling);
+    input.setAttribute('aria-describedby', ((input.getAttribute('aria-describedby') || '') + ' ' + hint.id).trim());
+    var check = function () {
+      var better = suggestion(input.value.trim());
+      hint.textContent = '';
+      if (!better) return;
+      var use = document.createElement('button');
+      use.type = 'button';
+      use.className = 'link';
+      use.textContent = better;
+      use.addEventListener('click', function () {
+        input.value = better;
+        hint.textContent = '';
+        input.focus();
+      });
+      hint.appendChild(document.createTextNode('Did you mean '));
+      hint.appendChild(use);
+      hint.appendChild(document.createTextNode('?'));
+    };
+    input.addEventListener('change', check);
+    input.addEventListener('blur', check);
+  });
   // Forms that say what they will do before doing it.
   document.addEventListener('submit', function (event) {
     var message = event.target.getAttribute && event.target.getAttribute('data-confirm');

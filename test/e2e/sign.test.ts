@@ -61,6 +61,32 @@ describe('signing in a real browser', () => {
     await ctx?.close();
   });
 
+  it('offers the provider an address one letter off a common one meant, and changes nothing unasked', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/c/${slug}`);
+    const email = page.locator('#f-email');
+    const hint = page.locator('#f-email-hint');
+    await email.fill('asel@gmial.con');
+    await email.press('Tab');
+    // Two letters off: too far to guess.
+    expect(await hint.innerText()).toBe('');
+    await email.fill('asel@gmial.com');
+    await email.press('Tab');
+    await expect.poll(() => hint.innerText()).toBe('Did you mean asel@gmail.com?');
+    expect(await email.inputValue()).toBe('asel@gmial.com');
+    expect((await email.getAttribute('aria-describedby'))!.split(' ')).toContain('f-email-hint');
+    await hint.getByRole('button', { name: 'asel@gmail.com' }).click();
+    expect(await email.inputValue()).toBe('asel@gmail.com');
+    expect(await hint.innerText()).toBe('');
+    // A provider's own domain, or one nowhere near a common one, gets no hint.
+    for (const address of ['asel@mail.ru', 'asel@mail.kz', 'asel@supporter.example']) {
+      await email.fill(address);
+      await email.press('Tab');
+      expect(await hint.innerText(), address).toBe('');
+    }
+    await page.close();
+  });
+
   it('shows the typed name in the letter preview, signs, confirms from the email, and sends the letters', async () => {
     const page = await newPage();
     await page.goto(`${base}/c/${slug}`);
