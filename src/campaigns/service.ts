@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput, refuseUnknownFields } from '../validation.ts';
-import { renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
+import { digestFieldLine, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { campaignInput, isLaunched, newCampaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
@@ -242,24 +242,15 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
  * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
  */
 function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
-  const MARK = '\uE007';
-  const render = (field: string) => {
-    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, {
-      supporter: { fullName: field, city: field, country: field, personalNote: field },
+  try {
+    const line = digestFieldLine(campaign.letter_subject, campaign.letter_body, {
       target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
       case: { personName: 'Person', location: 'Place' },
       campaign: { title: 'Campaign' },
       date: 'Date',
     });
-    return [letter.subject, ...letter.text.split('\n')];
-  };
-  try {
-    const sent = new Set(render(''));
-    // A line with a field in it that the digest sends, emptied, with words left around the gap.
-    const gaps = render(MARK).filter((l) => l.includes(MARK)).map((l) => l.replaceAll(MARK, ''));
-    const line = gaps.find((l) => sent.has(l) && /[\p{L}\p{N}]/u.test(l));
-    if (line === undefined) return null;
-    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as “${line.trim()}” Take the supporter's fields out of the letter.`;
+    if (line === null) return null;
+    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as “${line}” Take the supporter's fields out of the letter.`;
   } catch (err) {
     if (err instanceof TemplateError) return null;
     throw err;

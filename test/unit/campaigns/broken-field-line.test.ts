@@ -49,6 +49,15 @@ describe('brokenFieldLine', () => {
         '“I am writing from , .” Take the supporter\'s fields out of the letter.',
     );
     expect(check('Dear x,\n\nFree him. Supporter: {{supporter.fullName}} of {{supporter.city}}.', toPlace, 'digest')).toMatch(/“Free him\. Supporter:  of \.”/);
+    // At either end of a line, in the subject, and in a block that shows when the fields are empty.
+    const digest = (subject: string, body: string) =>
+      brokenFieldLine({ letter_subject: subject, letter_body: body, delivery_mode: 'digest' }, toPlace);
+    expect(digest('About her', 'Dear x,\n\n{{supporter.fullName}} from {{supporter.city}}\n\nFree her.')).toMatch(/as “from” Take/);
+    expect(digest('Letter from {{supporter.fullName}}', 'Dear x,\n\nFree her.')).toMatch(/as “Letter from” Take/);
+    expect(digest('{{supporter.fullName}} asks: free her', 'Dear x,\n\nFree her.')).toMatch(/as “asks: free her” Take/);
+    expect(digest('About her', 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{else}}I live far away from {{supporter.country}}.{{/if}}')).toMatch(/as “I live far away from \.” Take/);
+    expect(digest('About her', 'Dear x,\n\n{{#unless supporter.city}}I do not say where I live, {{supporter.fullName}}.{{/unless}}')).toMatch(/as “I do not say where I live, \.” Take/);
+    expect(digest('About her', 'Dear x,\n\nI live in {{{supporter.city}}}.')).toMatch(/as “I live in \.” Take/);
     // Guarded, on their own lines, or not there: the digest's letter drops them whole.
     for (const body of [STARTER_BODY, `Dear x,\n\nFree her.\n\n${SIGN_OFF}`, 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{/if}}\n\n{{supporter.fullName}}\n{{supporter.city}}, {{supporter.country}}']) {
       expect(check(body, toPlace, 'digest')).toBeNull();
