@@ -452,14 +452,17 @@ describe('the organizer console on PGlite', () => {
     // The log names the official, which an id alone no longer would once the target is gone.
     expect((await actions(ctx, organizerId)).find((a) => a.action === 'target.retire' && a.object === `campaign:${slug}`)!.detail).toMatchObject({ target: target!.id, name: 'Former Minister' });
 
-    // Closed, the campaign's page keeps the officials its letters went to: none is taken off it.
+    // Closed, an official's letters still waiting can be stopped (one who left office), and the
+    // question says that the campaign's page then no longer names it.
     expect((await client.post(`/admin/campaigns/${slug}/close`, {})).status).toBe(303);
-    const closed = await client.get(`/admin/campaigns/${slug}/targets`);
-    expect(closed.text).not.toContain('/remove"');
-    const refused = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
-    expect((await client.open(refused.location!)).text).toContain('This campaign is closed: no official is taken off it, and its page keeps the officials its letters went to.');
-    expect((await ctx.db.query('SELECT retired_at FROM targets WHERE id = $1', [target!.id])).rows).toEqual([{ retired_at: null }]);
-    expect(await (await fetch(`${base}/c/${slug}`)).text()).toContain('Former Minister');
+    const { rows: [waiting] } = await ctx.db.query<{ id: number }>(
+      `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient, status, attempts) VALUES ('letter', $1, $2, $3, $4, 'retry', 1) RETURNING id`,
+      [sig!.id, target!.id, target!.campaign_id, `other-${gone}`]);
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain("Remove Former Minister from this closed campaign? Its letters not yet sent are not sent, and the campaign's page no longer names it");
+    const closedRemove = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/remove`, { confirmed: '1' });
+    expect((await client.open(closedRemove.location!)).text).toContain('Former Minister gets no more letters: 1 letter not yet sent will not be sent.');
+    expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE id = $1 AND status = $2', [waiting!.id, 'retry'])).rowCount).toBe(0);
+    expect(await (await fetch(`${base}/c/${slug}`)).text()).not.toContain('Former Minister');
   });
 
   it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {
