@@ -25,7 +25,12 @@ export async function upsertSubscriber(db: Queryable, email: string) {
  */
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   const { rowCount } = await db.query(
-    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
+    `WITH unmarked AS (
+       -- Following something again: the purge of those who follow nothing, waiting on this row,
+       -- reads it anew (see purgeUnsubscribed).
+       UPDATE subscribers SET follows_nothing_since = NULL WHERE id = $1 AND follows_nothing_since IS NOT NULL
+     )
+     INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
      VALUES ($1, $2, 'pending', $3, $4)
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
        SET status = 'pending', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
@@ -60,7 +65,12 @@ export async function askedMomentsAgo(db: Queryable, subscriberId: number, caseI
 /** A subscription that needs no opt-in (a confirmed signer); a pending one becomes active. */
 export async function upsertActiveSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   await db.query(
-    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
+    `WITH unmarked AS (
+       -- Following something again: the purge of those who follow nothing, waiting on this row,
+       -- reads it anew (see purgeUnsubscribed).
+       UPDATE subscribers SET follows_nothing_since = NULL WHERE id = $1 AND follows_nothing_since IS NOT NULL
+     )
+     INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
      VALUES ($1, $2, 'active', $3, $4, now())
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
        SET status = 'active', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text,
@@ -222,6 +232,14 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
        SET status = 'active', confirmed_at = now()
        WHERE subscriptions.status = 'pending'`,
     [subscriberId, caseIds, source],
+  );
+  // Marked when the page leaves nothing ticked, unmarked when it leaves something: written on the
+  // row either way, so a purge of those who follow nothing waiting on it reads it anew.
+  await db.query(
+    `UPDATE subscribers s SET follows_nothing_since = CASE
+       WHEN EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id) THEN NULL ELSE coalesce(s.follows_nothing_since, now()) END
+      WHERE s.id = $1`,
+    [subscriberId],
   );
 }
 

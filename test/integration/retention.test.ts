@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
-import { findOptin, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
+import { findOptin, manageToken, optinToken, requestSubscription, updatePreferences } from '../../src/subscribers/service.ts';
+import { replaceSubscriptions } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { addressWorks } from '../../src/deliveries/service.ts';
 import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
@@ -247,6 +248,44 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.subscribers).toEqual(['asked-lately', 'follows-again', 'follows']);
     expect(after.deliveries).not.toContain('alert unticked-all');
     expect(await since()).toEqual({ 'asked-lately': true, 'follows-again': false, follows: false });
+  });
+
+  it('counts anew from a subscriber who ticks a box and unticks it again, and keeps one who ticks a box while the purge runs', async () => {
+    const tag = uniq('ticker');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = `ticker@${tag}.example`;
+    await requestSubscription(ctx.db, ctx, { email, caseSlug }, 'api');
+    const { rows: [sub] } = await ctx.db.query<{ id: number }>(
+      `UPDATE subscribers SET status = 'active', optin_requested_at = now() - interval '40 days' WHERE email = $1 RETURNING id`, [email]);
+    const token = manageToken(ctx.secret, sub!.id);
+    const aged = () => ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE id = $1`, [sub!.id]);
+    const state = async () => (await ctx.db.query<{ marked: boolean; follows: number }>(
+      'SELECT follows_nothing_since IS NOT NULL AS marked, (SELECT count(*)::int FROM subscriptions x WHERE x.subscriber_id = s.id) AS follows FROM subscribers s WHERE id = $1', [sub!.id])).rows[0];
+
+    // Nothing ticked on the page marks them; a box ticked and unticked since counts from then.
+    expect(await updatePreferences(ctx.db, token, { all: false, caseSlugs: [] })).toBe(true);
+    expect(await state()).toEqual({ marked: true, follows: 0 });
+    await aged();
+    await updatePreferences(ctx.db, token, { all: true, caseSlugs: [] });
+    expect(await state()).toEqual({ marked: false, follows: 1 });
+    await updatePreferences(ctx.db, token, { all: false, caseSlugs: [] });
+    await purgeUnsubscribed(ctx.db, 30);
+    expect(await state()).toEqual({ marked: true, follows: 0 });
+
+    if (kind !== 'postgres') return;
+    // Following all cases again while the purge would delete them: the purge waits for the save's
+    // lock, and reads the row the save wrote.
+    await aged();
+    const purge = await whileHeld(
+      ctx.db,
+      async (tx) => {
+        await tx.query('SELECT 1 FROM subscribers WHERE id = $1 FOR UPDATE', [sub!.id]);
+        await replaceSubscriptions(tx, sub!.id, [0], [0], 'preferences page');
+      },
+      () => purgeUnsubscribed(ctx.db, 30),
+    );
+    expect(purge.status).toBe('fulfilled');
+    expect(await state()).toEqual({ marked: false, follows: 1 });
   });
 
   it('takes a deleted address out of the audit log\'s lifted suppressions, and keeps it where the address is still held', async () => {
