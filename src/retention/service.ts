@@ -93,8 +93,9 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * after, what they followed is not kept for an address that no longer takes mail. The suppression
  * itself stays, so nothing is sent there again. A subscriber still active who follows no case
  * (every box unticked, or the case deleted) is sent nothing either, and goes once they have
- * followed nothing for as long: counted from the run that first found them so
- * (follows_nothing_since), which a run that finds them following again clears.
+ * followed nothing for as long (follows_nothing_since): counted from the save of their preferences
+ * page that left nothing ticked (replaceSubscriptions), or else from the run that first found them
+ * so (the last case they followed deleted); a new subscription clears it.
  * @returns how many were deleted.
  */
 export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
