@@ -31,18 +31,23 @@ export interface RedisHandle {
  * Whether a Redis answers at `options`; `refused`: one does, but refuses the login the options
  * carry (NOAUTH, WRONGPASS), which is not a Redis that is missing.
  */
-async function probe(options: RedisOptions): Promise<{ answers: boolean; refused?: string }> {
+async function probe(options: RedisOptions): Promise<{ answers: boolean; refused?: string; certificate?: string }> {
   const conn = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   // A refused login is told here; connect() then fails with "Connection is closed."
   const replies: string[] = [];
-  conn.on('error', (err: Error) => replies.push(err.message));
+  const certificates: string[] = [];
+  conn.on('error', (err: Error & { code?: string }) => {
+    replies.push(err.message);
+    // A TLS server whose certificate this process does not trust (a private CA, a name it is not for).
+    if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) certificates.push(err.message);
+  });
   try {
     await conn.connect();
     await conn.ping();
     return { answers: true };
   } catch (err) {
     const refused = [...replies, (err as Error).message].find((reply) => /^(NOAUTH|WRONGPASS)\b/.test(reply ?? ''));
-    return { answers: false, refused: refused?.split('\n')[0] };
+    return { answers: false, refused: refused?.split('\n')[0], certificate: certificates[0] };
   } finally {
     conn.disconnect();
   }
@@ -233,6 +238,9 @@ export async function connectRedis(
     found = await probe(options);
     if (!found.answers) {
       if (found.refused) throw refusedLogin(host, found.refused);
+      if (found.certificate) {
+        throw new RedisUnavailableError(`REDIS_URL: the TLS certificate of ${host} is not trusted (${found.certificate}): if a CA of your own signed it, give its certificate in NODE_EXTRA_CA_CERTS (a PEM file)`);
+      }
       // A Redis without TLS takes the connection and waits for a command: the handshake times out.
       if (options.tls && (await takesConnections(options))) {
         throw new RedisUnavailableError(`REDIS_URL: ${host} takes connections but completed no TLS handshake: rediss:// needs a Redis with TLS on (redis:// is one without)`);

@@ -169,6 +169,27 @@ describe('a REDIS_URL whose server refuses the connection', () => {
     await expect(connectRedis({ redisUrl: `rediss://127.0.0.1:${await freePort()}`, dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: nothing answers at /);
   });
 
+  it('says a TLS Redis whose certificate is not trusted is that, not one without TLS', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', path.join(dir, 'cert.pem'),
+      '--tls-key-file', path.join(dir, 'key.pem'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      let said = '';
+      // Until the server listens: before, nothing answers.
+      for (let i = 0; i < 100 && !/not trusted/.test(said); i++) {
+        said = await connectRedis({ redisUrl: `rediss://127.0.0.1:${port}`, dataDir: os.tmpdir() }).then(() => 'connected', (err: Error) => err.message);
+        if (!/not trusted/.test(said)) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(said).toMatch(/^REDIS_URL: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(self[- ]signed certificate\): if a CA of your own signed it, give its certificate in NODE_EXTRA_CA_CERTS/);
+    } finally {
+      server.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('connects to a Redis named by an IPv6 address, brackets and all', async () => {
     const port = await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '::1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
