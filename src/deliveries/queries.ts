@@ -335,14 +335,14 @@ export async function countFailedByKind(db: Queryable) {
 
 /**
  * Emails still being retried a while after they were first asked for: a relay that has refused
- * them for now (or not answered) for longer than greylisting takes. Uses the unfinished rows' index.
+ * them for now (or not answered) for longer than greylisting takes. Uses the retried rows' index
+ * (migration 036), not the unfinished rows', which an update's queued alerts fill.
  */
 export async function countLongRetryingByKind(db: Queryable, olderThanMinutes: number) {
   const { rows } = await db.query<{ kind: string; n: number; last_error: string | null }>(
     `SELECT kind, count(*)::int AS n, (array_agg(last_error ORDER BY updated_at DESC))[1] AS last_error
        FROM deliveries
-      WHERE status IN ('queued', 'retry', 'sending') AND status = 'retry'
-        AND created_at < now() - make_interval(mins => $1)
+      WHERE status = 'retry' AND created_at < now() - make_interval(mins => $1)
       GROUP BY kind ORDER BY kind`,
     [olderThanMinutes],
   );
