@@ -262,8 +262,10 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const res = await postJson(`${base}/api/v1/campaigns/${slug}/close`, { status: 'live', force: true }, auth());
       expect(res.status).toBe(422);
       expect((await res.json()).error.fields).toEqual({ status: expect.any(String), force: expect.any(String) });
+      // A list is no object of fields: refused as JSON that is not one.
       const list = await postJson(`${base}/api/v1/campaigns/${slug}/pause`, [], auth());
-      expect(list.status).toBe(422);
+      expect(list.status).toBe(400);
+      expect((await list.json()).error.code).toBe('invalid_json');
     });
     expect((await ctx.db.query('SELECT status FROM campaigns WHERE slug = $1', [slug])).rows[0]).toEqual({ status: 'live' });
     // No body, or an empty object, is what they take.
