@@ -61,17 +61,21 @@ export async function addTargets(db: Db, slug: string, input: unknown[]): Promis
  * official who left office, or asked to be written to no more).
  * @returns the target, whether it was retired rather than deleted, how many letters were dropped,
  * and whether this call changed anything (a target retired already is left as it is).
- * @throws NotFoundError; ConflictError when it is the campaign's last target written to.
+ * @throws NotFoundError; ConflictError when it is the last target an open campaign writes to.
  */
 export async function removeTarget(db: Db, slug: string, targetId: number): Promise<{ target: Target; retired: boolean; dropped: number; changed: boolean }> {
   const campaign = await getCampaign(db, slug);
   return db.transaction(async (tx) => {
     // Two removals at once must not both count the other's target as left.
-    await lockCampaign(tx, campaign.id);
+    const locked = await lockCampaign(tx, campaign.id);
     const target = await q.getTarget(tx, campaign.id, targetId);
     if (!target) throw new NotFoundError('target');
     if (target.retired_at) return { target, retired: true, dropped: 0, changed: false };
-    if ((await q.countTargets(tx, campaign.id)) <= 1) throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
+    // A closed campaign writes to nobody new: its last official may go (one who left office, whose
+    // letters still waiting must not reach whoever reads that address now).
+    if (locked.status !== 'closed' && (await q.countTargets(tx, campaign.id)) <= 1) {
+      throw new ConflictError('last_target', 'A campaign needs at least one target; add another before removing this one.');
+    }
     const unused = await q.deleteUnusedTarget(tx, campaign.id, targetId);
     if (unused.target) return { target: unused.target, retired: false, dropped: unused.dropped, changed: true };
     const { dropped, ...retired } = (await q.retireTarget(tx, campaign.id, targetId))!;

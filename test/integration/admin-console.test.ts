@@ -463,6 +463,12 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(closedRemove.location!)).text).toContain('Former Minister gets no more letters: 1 letter not yet sent will not be sent.');
     expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE id = $1 AND status = $2', [waiting!.id, 'retry'])).rowCount).toBe(0);
     expect(await (await fetch(`${base}/c/${slug}`)).text()).not.toContain('Former Minister');
+    // Its last official too: a closed campaign writes to nobody new, and adds no one.
+    const last = await client.post(`/admin/campaigns/${slug}/targets/${courtTarget!.id}/remove`, { confirmed: '1' });
+    expect((await client.open(last.location!)).text).toContain('Court gets no more letters');
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).not.toContain('It goes to');
+    expect(page).toContain('This campaign is closed');
   });
 
   it('corrects a target: letters not sent yet and failed ones follow a new address, sent ones keep theirs; what it learns only narrows once people signed', async () => {
