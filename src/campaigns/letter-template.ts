@@ -391,16 +391,17 @@ function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
 }
 
 /**
- * The first line of a digest's letter (its subject first) that writes a supporter field into more
- * words, as the digest has it: a digest renders every supporter field empty (renderDigestLetter),
- * with its blocks deciding as for empty fields, so such a line reaches every official with a gap.
- * A line the fields fill alone is dropped there, and is none.
+ * The first line of a digest letter's text that writes a supporter field into more words, as the
+ * digest has it: a digest renders every supporter field empty (renderDigestLetter), with its
+ * blocks deciding as for empty fields, so such a line reaches every official with a gap. A line
+ * the fields fill alone is dropped there, and is none. The subject is not judged: it loses a field
+ * with the separators around it (dropFromSubject), and the digest adds its count of supporters.
  */
-export function digestFieldLine(subject: string, body: string, context: Omit<LetterContext, 'supporter'>): string | null {
+export function digestFieldLine(body: string, context: Omit<LetterContext, 'supporter'>): string | null {
   const all = new Set(SUPPORTER_FIELDS);
   const empty = { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } };
   const marks = marksOf(all);
-  const lines = [compile(subject, all)(empty, RUNTIME), ...compile(body, all)(empty, RUNTIME).split('\n')];
+  const lines = compile(body, all)(empty, RUNTIME).split('\n');
   const line = lines.find((l) => l.search(marks) >= 0 && /[\p{L}\p{N}]/u.test(l.replace(marks, '')));
   return line === undefined ? null : line.replace(marks, '').trim();
 }

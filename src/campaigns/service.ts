@@ -241,9 +241,9 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
  * signers listed below it: a line that writes a supporter's field into more words reaches every
  * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
  */
-function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+function digestSupporterLine(campaign: Pick<Campaign, 'letter_body'>): string | null {
   try {
-    const line = digestFieldLine(campaign.letter_subject, campaign.letter_body, {
+    const line = digestFieldLine(campaign.letter_body, {
       target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
       case: { personName: 'Person', location: 'Place' },
       campaign: { title: 'Campaign' },

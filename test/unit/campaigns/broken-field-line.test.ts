@@ -53,8 +53,10 @@ describe('brokenFieldLine', () => {
     const digest = (subject: string, body: string) =>
       brokenFieldLine({ letter_subject: subject, letter_body: body, delivery_mode: 'digest' }, toPlace);
     expect(digest('About her', 'Dear x,\n\n{{supporter.fullName}} from {{supporter.city}}\n\nFree her.')).toMatch(/as “from” Take/);
-    expect(digest('Letter from {{supporter.fullName}}', 'Dear x,\n\nFree her.')).toMatch(/as “Letter from” Take/);
-    expect(digest('{{supporter.fullName}} asks: free her', 'Dear x,\n\nFree her.')).toMatch(/as “asks: free her” Take/);
+    // A subject loses a field with the separators around it, as the digest sends it: nothing to say.
+    for (const subject of ['Free her – {{supporter.fullName}}', '{{supporter.fullName}}: free her', 'Free her ({{supporter.city}})', 'Free her – {{supporter.fullName}}, {{supporter.city}} 🙏']) {
+      expect(digest(subject, 'Dear x,\n\nFree her.'), subject).toBeNull();
+    }
     expect(digest('About her', 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{else}}I live far away from {{supporter.country}}.{{/if}}')).toMatch(/as “I live far away from \.” Take/);
     expect(digest('About her', 'Dear x,\n\n{{#unless supporter.city}}I do not say where I live, {{supporter.fullName}}.{{/unless}}')).toMatch(/as “I do not say where I live, \.” Take/);
     expect(digest('About her', 'Dear x,\n\nI live in {{{supporter.city}}}.')).toMatch(/as “I live in \.” Take/);
