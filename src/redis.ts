@@ -31,15 +31,19 @@ export interface RedisHandle {
  * Whether a Redis answers at `options`; `refused`: one does, but refuses the login the options
  * carry (NOAUTH, WRONGPASS), which is not a Redis that is missing.
  */
-async function probe(options: RedisOptions): Promise<{ answers: boolean; refused?: string; certificate?: string }> {
+async function probe(options: RedisOptions): Promise<{ answers: boolean; refused?: string; certificate?: string; handshook?: boolean }> {
   const conn = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   // A refused login is told here; connect() then fails with "Connection is closed."
   const replies: string[] = [];
   const certificates: string[] = [];
+  // Over TLS, `connect` comes once the handshake is done.
+  let handshook = false;
+  conn.on('connect', () => void (handshook = true));
   conn.on('error', (err: Error & { code?: string }) => {
     replies.push(err.message);
-    // A TLS server whose certificate this process does not trust (a private CA, a name it is not for).
-    if (/CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) certificates.push(err.message);
+    // A TLS server whose certificate this process does not trust (a private CA, a name it is not
+    // for); not the server's alert that it wants one of the client (ERR_SSL_…_CERTIFICATE_REQUIRED).
+    if (!err.code?.startsWith('ERR_SSL_') && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) certificates.push(err.message.split('\n')[0]!);
   });
   try {
     await conn.connect();
@@ -47,7 +51,7 @@ async function probe(options: RedisOptions): Promise<{ answers: boolean; refused
     return { answers: true };
   } catch (err) {
     const refused = [...replies, (err as Error).message].find((reply) => /^(NOAUTH|WRONGPASS)\b/.test(reply ?? ''));
-    return { answers: false, refused: refused?.split('\n')[0], certificate: certificates[0] };
+    return { answers: false, refused: refused?.split('\n')[0], certificate: certificates[0], handshook: Boolean(options.tls) && handshook };
   } finally {
     conn.disconnect();
   }
@@ -240,6 +244,12 @@ export async function connectRedis(
       if (found.refused) throw refusedLogin(host, found.refused);
       if (found.certificate) {
         throw new RedisUnavailableError(`REDIS_URL: the TLS certificate of ${host} is not trusted (${found.certificate}): if a CA of your own signed it, give its certificate in NODE_EXTRA_CA_CERTS (a PEM file)`);
+      }
+      if (found.handshook) {
+        throw new RedisUnavailableError(
+          `REDIS_URL: ${host} took the TLS handshake, then closed the connection: a Redis that asks for client certificates (tls-auth-clients, on unless set to no) ` +
+            'refuses Appeal, which presents none; set tls-auth-clients no on it, with a password in REDIS_URL',
+        );
       }
       // A Redis without TLS takes the connection and waits for a command: the handshake times out.
       if (options.tls && (await takesConnections(options))) {

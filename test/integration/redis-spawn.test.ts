@@ -186,6 +186,25 @@ describe('a REDIS_URL whose server refuses the connection', () => {
       expect(said).toMatch(/^REDIS_URL: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(self[- ]signed certificate\): if a CA of your own signed it, give its certificate in NODE_EXTRA_CA_CERTS/);
     } finally {
       server.kill('SIGKILL');
+    }
+    // Trusted (as NODE_EXTRA_CA_CERTS would), and asking for a certificate of the client, as Redis
+    // does unless told tls-auth-clients no: said so, whichever way the server's refusal arrives.
+    const asking = await freePort();
+    const strict = spawn('redis-server', ['--port', '0', '--tls-port', String(asking), '--bind', '127.0.0.1', '--tls-cert-file', path.join(dir, 'cert.pem'),
+      '--tls-key-file', path.join(dir, 'key.pem'), '--tls-ca-cert-file', path.join(dir, 'cert.pem'), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      const trusting = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') };
+      const probe = `import('./src/redis.ts').then((r) => r.connectRedis({ redisUrl: 'rediss://127.0.0.1:${asking}', dataDir: '${os.tmpdir()}' })).then(() => console.log('connected'), (err) => console.log(err.message))`;
+      for (let i = 0; i < 3; i++) {
+        let said = '';
+        for (let tries = 0; tries < 100 && !/handshake/.test(said); tries++) {
+          said = execFileSync(process.execPath, ['--import', 'tsx', '-e', probe], { env: trusting, encoding: 'utf8' }).trim();
+          if (!/handshake/.test(said)) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(said).toMatch(/^REDIS_URL: 127\.0\.0\.1:\d+ took the TLS handshake, then closed the connection: a Redis that asks for client certificates/);
+      }
+    } finally {
+      strict.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
