@@ -3,7 +3,7 @@ import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { findOptin, manageToken, optinToken, requestSubscription, updatePreferences } from '../../src/subscribers/service.ts';
-import { replaceSubscriptions } from '../../src/subscribers/queries.ts';
+import { insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { addressWorks } from '../../src/deliveries/service.ts';
 import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
@@ -270,6 +270,16 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(await state()).toEqual({ marked: false, follows: 1 });
     await updatePreferences(ctx.db, token, { all: false, caseSlugs: [] });
     await purgeUnsubscribed(ctx.db, 30);
+    expect(await state()).toEqual({ marked: true, follows: 0 });
+    // Any new subscription unmarks them: asked for on a form (pending), or a confirmed signer's.
+    const { rows: [kase] } = await ctx.db.query<{ id: number }>('SELECT id FROM cases WHERE slug = $1', [caseSlug]);
+    await insertPendingSubscription(ctx.db, sub!.id, kase!.id, 'api', 'test');
+    expect(await state()).toEqual({ marked: false, follows: 1 });
+    await ctx.db.query('DELETE FROM subscriptions WHERE subscriber_id = $1', [sub!.id]);
+    await aged();
+    await upsertActiveSubscription(ctx.db, sub!.id, kase!.id, 'sign form', 'test');
+    expect(await state()).toEqual({ marked: false, follows: 1 });
+    await updatePreferences(ctx.db, token, { all: false, caseSlugs: [] });
     expect(await state()).toEqual({ marked: true, follows: 0 });
 
     if (kind !== 'postgres') return;
