@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput, refuseUnknownFields } from '../validation.ts';
-import { digestFieldLine, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate } from './letter-template.ts';
+import { digestFieldLine, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate, type LetterContext } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { campaignInput, isLaunched, newCampaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
@@ -184,6 +184,14 @@ const OPTIONAL_FIELDS = [
   { key: 'personalNote', words: 'personal note', hiddenFromName: false },
 ] as const;
 
+/** Stand-ins for all but the supporter, for rendering a letter to judge how its lines read. */
+const SAMPLE_CONTEXT: Omit<LetterContext, 'supporter'> = {
+  target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
+  case: { personName: 'Person', location: 'Place' },
+  campaign: { title: 'Campaign' },
+  date: 'Date',
+};
+
 /**
  * A line that says more than an optional supporter field, with the field written into it outside
  * an {{#if}}, is sent broken wherever the field is empty: “I am writing from ,  about …” for a
@@ -201,13 +209,7 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
   const SAMPLES: Record<string, string> = { '\uE004': 'Almaty', '\uE005': 'Kazakhstan', '\uE006': 'Please let him stay.' };
   const unmarked = (line: string) => line.replace(/[\uE004-\uE006]/g, (mark) => SAMPLES[mark]!);
   const render = (supporter: { city: string; country: string; personalNote: string }) => {
-    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, {
-      supporter: { fullName: 'Signer', ...supporter },
-      target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
-      case: { personName: 'Person', location: 'Place' },
-      campaign: { title: 'Campaign' },
-      date: 'Date',
-    });
+    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...SAMPLE_CONTEXT, supporter: { fullName: 'Signer', ...supporter } });
     return [letter.subject, ...letter.text.split('\n')];
   };
   try {
@@ -243,12 +245,7 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
  */
 function digestSupporterLine(campaign: Pick<Campaign, 'letter_body'>): string | null {
   try {
-    const line = digestFieldLine(campaign.letter_body, {
-      target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
-      case: { personName: 'Person', location: 'Place' },
-      campaign: { title: 'Campaign' },
-      date: 'Date',
-    });
+    const line = digestFieldLine(campaign.letter_body, SAMPLE_CONTEXT);
     if (line === null) return null;
     return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as “${line}” Take the supporter's fields out of the letter.`;
   } catch (err) {

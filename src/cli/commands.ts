@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
+import { email as addressSchema } from '../campaigns/types.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
 import { ALERT_ROWS_KEPT_DAYS, forgetPerson, purgeExpired } from '../retention/service.ts';
@@ -129,7 +130,7 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'forget': {
       // A typo that names no address at all would read as "nothing held on this person".
-      if (!/^[^@\s]+@[^@\s]+$/.test(email.trim())) throw new Error(`"${email}" is not an email address: nothing was looked for`);
+      if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email);
       return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n`;
     }

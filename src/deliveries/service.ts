@@ -131,7 +131,7 @@ export { enqueueDeliveries };
 
 export const listFailedDeliveries = q.listFailedDeliveries;
 export const listCampaignLetters = q.listCampaignLetters;
-export const suppressedAmong = sq.suppressedAmong;
+export const markSuppressed = sq.markSuppressed;
 export const countFailedByKind = q.countFailedByKind;
 export const countLongRetryingByKind = q.countLongRetryingByKind;
 export const listSuppressions = sq.listSuppressions;

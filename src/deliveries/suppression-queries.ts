@@ -76,6 +76,12 @@ export async function suppressedAmong(db: Queryable, emails: readonly string[]):
   return new Set(rows.map((r) => r.email));
 }
 
+/** `targets`, each marked `suppressed` when its address has a suppression that holds letters (suppressedAmong). */
+export async function markSuppressed<T extends { email: string }>(db: Queryable, targets: T[]): Promise<(T & { suppressed: boolean })[]> {
+  const held = await suppressedAmong(db, targets.map((t) => t.email));
+  return targets.map((t) => ({ ...t, suppressed: held.has(t.email.toLowerCase()) }));
+}
+
 /**
  * One keyset page of the suppression list in address order, optionally those containing `search`;
  * `officialsOnly`: only officials' addresses (see OFFICIAL; what an organizer who is not an admin sees).

@@ -95,11 +95,13 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * (every box unticked, or the case deleted) is sent nothing either, and goes once they have
  * followed nothing for as long (follows_nothing_since): counted from the save of their preferences
  * page that left nothing ticked (replaceSubscriptions), or else from the run that first found them
- * so (the last case they followed deleted); a new subscription clears it.
+ * so; a new subscription clears it.
  * @returns how many were deleted.
  */
 export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
-  // Marks who follows nothing now and was not marked, and unmarks who follows something again.
+  // Marks who follows nothing without a mark (an opt-in never confirmed and purged, a case deleted,
+  // a subscriber from before migration 035: the preferences page marks the rest), and unmarks who
+  // follows something (one given a subscription while this very statement marked them).
   await db.query(
     `UPDATE subscribers s SET follows_nothing_since = CASE WHEN s.follows_nothing_since IS NULL THEN now() END
       WHERE s.status = 'active'

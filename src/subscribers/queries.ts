@@ -18,6 +18,15 @@ export async function upsertSubscriber(db: Queryable, email: string) {
 }
 
 /**
+ * SQL: a CTE that clears subscriber $1's mark of following nothing, for a statement that gives them
+ * a subscription: a purge of those who follow nothing, waiting on the row, reads it anew (see
+ * purgeUnsubscribed).
+ */
+const UNMARKED = `WITH unmarked AS (
+       UPDATE subscribers SET follows_nothing_since = NULL WHERE id = $1 AND follows_nothing_since IS NOT NULL
+     )`;
+
+/**
  * Asks for a subscription; it stays pending until the opt-in is confirmed. An active one is left
  * as it is, unless its subscriber bounced: then it waits for the opt-in too, whose confirmation
  * shows the address works again. A pending one takes the wording of the latest form.
@@ -25,11 +34,7 @@ export async function upsertSubscriber(db: Queryable, email: string) {
  */
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   const { rowCount } = await db.query(
-    `WITH unmarked AS (
-       -- Following something again: the purge of those who follow nothing, waiting on this row,
-       -- reads it anew (see purgeUnsubscribed).
-       UPDATE subscribers SET follows_nothing_since = NULL WHERE id = $1 AND follows_nothing_since IS NOT NULL
-     )
+    `${UNMARKED}
      INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
      VALUES ($1, $2, 'pending', $3, $4)
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
@@ -65,11 +70,7 @@ export async function askedMomentsAgo(db: Queryable, subscriberId: number, caseI
 /** A subscription that needs no opt-in (a confirmed signer); a pending one becomes active. */
 export async function upsertActiveSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   await db.query(
-    `WITH unmarked AS (
-       -- Following something again: the purge of those who follow nothing, waiting on this row,
-       -- reads it anew (see purgeUnsubscribed).
-       UPDATE subscribers SET follows_nothing_since = NULL WHERE id = $1 AND follows_nothing_since IS NOT NULL
-     )
+    `${UNMARKED}
      INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
      VALUES ($1, $2, 'active', $3, $4, now())
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE

@@ -8,7 +8,7 @@ import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
-import { suppressedAmong } from '../../../deliveries/service.ts';
+import { markSuppressed } from '../../../deliveries/service.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -201,13 +201,12 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       const kase = action === 'launch' && allowed ? (await getCaseById(db, campaign.case_id))! : undefined;
       // Closed, a signature still waiting for its signer's confirmation can no longer be confirmed.
       const unconfirmed = action === 'close' && allowed ? (await campaignStats(db, campaign.id)).signatures.pending : 0;
-      // An official whose address bounced is listed so, as on the Targets page: no letter goes to it.
-      const suppressed = action === 'launch' ? await suppressedAmong(db, targets.map((t) => t.email)) : new Set<string>();
       render(res, 'campaign-status', {
         title: `${verb} “${campaign.title}”?`, section: 'campaigns', campaign, action, verb, resume: verb === 'Resume',
         explain: explainMove(action, campaign),
         caseUnpublished: kase && !kase.published ? kase : undefined,
-        allowed, targets: targets.map((t) => ({ ...t, suppressed: suppressed.has(t.email.toLowerCase()) })), unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
+        // An official whose address bounced is listed so, as on the Targets page: no letter goes to it.
+        allowed, targets: action === 'launch' ? await markSuppressed(db, targets) : targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
         noSalutation: allowed && action === 'launch' ? missingSalutation(campaign, targets) : null,
         brokenLine: allowed && action === 'launch' ? brokenFieldLine(campaign, targets) : null,

@@ -3,7 +3,7 @@ import type { AppContext } from '../../../context.ts';
 import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
-import { countSentElsewhere, sendAgainToCurrentAddress, suppressedAmong } from '../../../deliveries/service.ts';
+import { countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
@@ -29,14 +29,13 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
 
   const renderTargets = async (res: Response, campaign: Campaign, form: { values?: Record<string, unknown>; errors?: FieldErrors } = {}, status = 200) => {
     const values = form.values ?? { disclose: 'name_place' };
-    const targets = await listTargets(db, campaign.id, { withRetired: true });
     // An official whose server refused a letter for good gets no more until the address is fixed.
-    const suppressed = await suppressedAmong(db, targets.map((t) => t.email));
+    const targets = await markSuppressed(db, await listTargets(db, campaign.id, { withRetired: true }));
     // Letters the relay took for an address since corrected: the old mailbox may never have had them.
     const elsewhere = await countSentElsewhere(db, campaign.id);
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
-      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], suppressed: suppressed.has(t.email.toLowerCase()), sentElsewhere: elsewhere.get(t.id) })),
+      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], sentElsewhere: elsewhere.get(t.id) })),
       canSendAgain: isAdmin(res),
       disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
       ...(form.errors ? formErrors(form.errors) : {}),

@@ -112,10 +112,11 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const before = req.query.before ? idParam(req.query.before, 'page') : undefined;
     const rows = await listCampaignLetters(db, campaign.id, { status, beforeId: before, limit: PAGE + 1 });
     const letters = rows.slice(0, PAGE);
+    const label = (s: (typeof DELIVERY_STATUSES)[number]) => (s === 'retry' ? 'retrying' : s);
     render(res, 'letters', {
-      title: `Letters of “${campaign.title}”${status ? `: ${status === 'retry' ? 'retrying' : status}` : ''}`, section: 'campaigns', campaign, letters, status, paged: before !== undefined,
+      title: `Letters of “${campaign.title}”${status ? `: ${label(status)}` : ''}`, section: 'campaigns', campaign, letters, status, paged: before !== undefined,
       older: rows.length > PAGE ? letters[letters.length - 1]!.id : undefined,
-      filters: [{ value: '', label: 'All', current: !status }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: s === 'retry' ? 'retrying' : s, current: s === status }))],
+      filters: [{ value: '', label: 'All', current: !status }, ...DELIVERY_STATUSES.map((s) => ({ value: s, label: label(s), current: s === status }))],
     });
   });
 
