@@ -106,6 +106,14 @@ interface CsvRecord {
 /** A cell that is an address and nothing more: one a row read with the right separator has. */
 const ADDRESS_ALONE = /^[^\s@,;"]+@[^\s@,;"]+\.[^\s@,;"]+$/;
 const CANDIDATE_SEPARATORS = [',', ';', '\t'] as const;
+/**
+ * Longest line or row read, in characters: a row of targets is four cells of at most 254
+ * characters and a level, so ten times that is another kind of file. The reader takes seconds of
+ * the process's one thread over a single line of a megabyte, while every page waits.
+ */
+const MAX_LINE = 10_000;
+/** Rows read at most, empty ones included: past the targets' limit, the rest need not be read. */
+const MAX_ROWS_READ = 5 * MAX_TARGETS;
 const SEPARATOR_NAMES: Record<string, string> = { ',': ',', ';': ';', '\t': 'a tab' };
 
 /**
@@ -142,6 +150,10 @@ function guessDelimiter(text: string): string {
 export function parseTargetsCsv(text: string): TargetCsv {
   if (text.includes('\uFFFD')) return { rows: [], valid: false, fileError: NOT_UTF8 };
   const csv = text.replace(/^\uFEFF/, '');
+  const longLine = csv.split(/\r\n|\n|\r/).findIndex((line) => line.length > MAX_LINE);
+  if (longLine >= 0) {
+    return { rows: [], valid: false, fileError: `This is not a list of targets: line ${longLine + 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters, and a target's row is a name, title, email and salutation.` };
+  }
   let records: CsvRecord[];
   const delimiter = guessDelimiter(csv);
   try {
@@ -157,12 +169,19 @@ export function parseTargetsCsv(text: string): TargetCsv {
       // Any line ending on any line: left to guess, the first line's is taken for all, and a file
       // pasted together from two (a CRLF header, LF rows) read as one row.
       record_delimiter: ['\r\n', '\n', '\r'],
+      // A quoted cell may hold line breaks, so a row may be longer than any of its lines.
+      max_record_size: MAX_LINE,
+      // Rows of separators only are read too, so reading stops well past the targets' limit.
+      to: MAX_ROWS_READ,
     }) as unknown as CsvRecord[];
   } catch (err) {
     const e = err as { message: string; lines?: number; code?: string };
     // Where the reader stopped is the end of the file, not the line the quote opened on.
     if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
       return { rows: [], valid: false, fileError: 'This is not readable CSV: a quote (") that opens a cell is never closed. Look for a cell that starts with a quote and has no closing one.' };
+    }
+    if (e.code === 'CSV_MAX_RECORD_SIZE') {
+      return { rows: [], valid: false, fileError: `This is not a list of targets: the row at line ${e.lines ?? 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters (a quote that opens a cell may be closed much later).` };
     }
     return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
   }
@@ -172,6 +191,9 @@ export function parseTargetsCsv(text: string): TargetCsv {
   const body = (header ? records.slice(1) : records).filter((r) => r.record.some((cell) => cell !== ''));
   if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
   // More rows than a campaign may have targets is a mistake, not an import.
+  if (records.length >= MAX_ROWS_READ) {
+    return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has more than ${MAX_ROWS_READ.toLocaleString('en-US')} rows.` };
+  }
   if (body.length > MAX_TARGETS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has ${body.length} rows.` };
   const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;
   const nameParts = header?.nameParts;

@@ -123,6 +123,18 @@ describe('signing in to the console (Postgres)', () => {
     expect(await expires()).toBeGreaterThan(3600);
   });
 
+  it('refuses a queue name the board cannot read with a 400, not its 500', async () => {
+    const { client } = await signedIn(base, ctx.db, 'admin');
+    for (const name of ['%25ZZ', 'send%25', '%25']) {
+      const res = await client.get(`/admin/queues/api/queues?activeQueue=${name}&page=1&jobsPerPage=10`);
+      expect(res.status, name).toBe(400);
+      expect(JSON.parse(res.text).error.message).toBe('activeQueue must be the name of one queue.');
+    }
+    const twice = await client.get('/admin/queues/api/queues?activeQueue=send&activeQueue=fanout');
+    expect(twice.status).toBe(400);
+    expect((await client.get('/admin/queues/api/queues?activeQueue=send&page=1&jobsPerPage=10')).status).toBe(200);
+  });
+
   it('marks the cookies Secure when PUBLIC_URL is https', async () => {
     const app = createWebApp({ ...ctx, config: Object.freeze({ ...ctx.config, publicUrl: 'https://appeal.example' }) });
     const server = await new Promise<import('node:http').Server>((resolve) => {

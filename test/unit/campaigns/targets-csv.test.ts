@@ -158,4 +158,27 @@ describe('reading targets from CSV', () => {
     expect(parseTargetsCsv('name,email\n"unclosed,x\n').fileError).toMatch(/not readable CSV/);
     expect(parseTargetsCsv('name,email\n').fileError).toBe('There are no targets in this CSV.');
   });
+
+  // A megabyte on one line held the process's thread for seconds while every page waited.
+  it('refuses a line or a row far longer than a target takes, without reading the rest', () => {
+    const ok = 'name,email\nJudge One,judge@court.example\n';
+    expect(parseTargetsCsv(ok + 'a'.repeat(1_000_000)).fileError).toBe(
+      "This is not a list of targets: line 3 is longer than 10,000 characters, and a target's row is a name, title, email and salutation.",
+    );
+    expect(parseTargetsCsv(`${ok}"${'x\n'.repeat(6_000)}",a@b.example\n`).fileError).toMatch(/^This is not a list of targets: the row at line \d+ is longer than 10,000 characters/);
+    // A long row that is still a target's is read as before.
+    const long = parseTargetsCsv(`name,title,email,salutation\n${'N'.repeat(200)},${'T'.repeat(200)},judge@court.example,${'S'.repeat(200)}\n`);
+    expect(long.valid).toBe(true);
+  });
+
+  it('counts the rows of a file far over the limit without reading them all', () => {
+    const many = parseTargetsCsv('name,email\n' + 'J,j@x.example\n'.repeat(100_000));
+    expect(many.fileError).toBe('A campaign takes at most 500 targets; this CSV has more than 2,500 rows.');
+    const over = parseTargetsCsv('name,email\n' + Array.from({ length: 501 }, (_, i) => `J${i},j${i}@x.example`).join('\n'));
+    expect(over.fileError).toBe('A campaign takes at most 500 targets; this CSV has 501 rows.');
+    // Rows of separators only count toward neither limit's targets.
+    const padded = parseTargetsCsv('name;email\n' + ';\n'.repeat(1_000) + Array.from({ length: 500 }, (_, i) => `J${i};j${i}@x.example`).join('\n'));
+    expect(padded.valid).toBe(true);
+    expect(padded.rows).toHaveLength(500);
+  });
 });

@@ -40,6 +40,23 @@ const ownFontsOnly: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/**
+ * bull-board decodes its `activeQueue` parameter again after Express has, so a `%` in it (a queue
+ * name has none) threw "URI malformed" and answered 500: it is refused here as the mistake it is.
+ */
+const readableQueueName: RequestHandler = (req, res, next) => {
+  const name = req.query.activeQueue;
+  if (name === undefined) return next();
+  try {
+    if (typeof name === 'string') decodeURIComponent(name);
+    else throw new URIError('not one value');
+  } catch {
+    res.status(400).json({ error: { code: 'bad_request', message: 'activeQueue must be the name of one queue.' } });
+    return;
+  }
+  next();
+};
+
 /** How long the board's data calls wait for Redis to answer a ping before saying it is away. */
 const REDIS_WAIT_MS = 2000;
 
@@ -83,7 +100,7 @@ export function queuesBoard(ctx: AppContext): Router {
     return adapter.getRouter() as RequestHandler;
   };
   const router = Router();
-  router.use(sameOriginWrites, boardCsp, ownFontsOnly, whileRedisAnswers(ctx), (req, res, next) => {
+  router.use(sameOriginWrites, boardCsp, ownFontsOnly, readableQueueName, whileRedisAnswers(ctx), (req, res, next) => {
     board ??= load().catch((err: unknown) => {
       board = undefined; // the next visit tries again
       throw err;
