@@ -8,14 +8,24 @@ import type { Response } from 'express';
  * reads the file in its legacy code page and names in Cyrillic or Uyghur come out garbled; CRLF
  * between records, as RFC 4180 has it; and a cell holding a line break or a semicolon quoted.
  * csv-stringify quotes only the record delimiter itself, and a personal note keeps its lines as
- * bare LF, which every reader would take for the end of the record. Excel in Russian, Kazakh or
- * German splits on `;` (its list separator there), so `Ann;=2+5` unquoted would open as a cell
- * starting `=`, a formula that `neutralize` never saw; quoted, it stays one text cell.
+ * bare LF, which every reader would take for the end of the record.
  */
 export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows', quoted_match: /[\r\n;]/ } as const;
 
-/** A cell that starts like a formula gets a leading quote, so a spreadsheet shows it as text. */
-export const neutralize = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+/**
+ * Where a spreadsheet may begin a cell inside a value: at its start; after a `;`, since Excel in
+ * Russian, Kazakh or German splits a comma file on `;` (its list separator there), and a quote
+ * that does not open its field there is only a character, so `x,"Almaty;=1+1"` opens with a cell
+ * `=1+1`; and after a line break, which that reader takes for the end of the row. Quotes and
+ * spaces before the formula's first character do not stop it (`;"=1+1"` is a quoted `=1+1`).
+ */
+const CELL_START_LIKE_A_FORMULA = /(^|[;\r\n])(?=[\s"]*[=+\-@\t\r])/g;
+
+/**
+ * Every place a value could begin a cell that starts like a formula gets a quote there, so a
+ * spreadsheet shows it as text, however it splits the file (`Almaty;=1+1` → `Almaty;'=1+1`).
+ */
+export const neutralize = (v: string) => v.replace(CELL_START_LIKE_A_FORMULA, "$1'");
 
 /**
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one

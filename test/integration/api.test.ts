@@ -344,7 +344,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
     const evil = { fullName: '=HYPERLINK("http://evil.example","x")', email: `${uniq('csv')}@supporter.example`, city: '+SUM(1,2)', country: '@cmd', personalNote: '-2+3 and, "quoted"' };
     const plain = { fullName: 'Plain Person', email: `${uniq('plain')}@supporter.example`, city: 'Oslo', country: 'Norway', personalNote: 'Line one\nline two' };
-    // Excel splits on `;` where that is the list separator (Russian, Kazakh, German): a formula after one must stay inside a quoted cell.
+    // Excel splits on `;` where that is the list separator (Russian, Kazakh, German), and a quote opens a field there only at its start: what follows a `;` is neutralized too.
     const split = { fullName: 'Ann;=2+5;', email: `${uniq('semi')}@supporter.example`, city: 'Oslo;@SUM(1+1)' };
     for (const s of [evil, plain, split]) expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, s)).status).toBe(202);
 
@@ -365,7 +365,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(bytes.subarray(0, 12).toString('latin1')).toBe('\xef\xbb\xbffull_name');
     // Records end in CRLF (RFC 4180): the header, three rows, and nothing after the last.
     expect(bytes.toString('utf8').split('\r\n')).toHaveLength(5);
-    expect(bytes.toString('utf8')).toContain(`\r\n"Ann;=2+5;",${split.email},"Oslo;@SUM(1+1)",`);
+    expect(bytes.toString('utf8')).toContain(`\r\n"Ann;'=2+5;",${split.email},"Oslo;'@SUM(1+1)",`);
     // A note's own line break is quoted: a strict reader (Python's csv, a spreadsheet) would
     // otherwise end the record there.
     expect(bytes.toString('utf8')).toContain(',"Line one\nline two",');

@@ -1,0 +1,33 @@
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { describe, expect, it } from 'vitest';
+import { CSV_FORMAT, neutralize } from '../../src/csv.ts';
+
+/** Cells as Excel with `;` for its list separator reads a comma file: a quote opens a field only at its start. */
+const readAsSemicolonExcel = (text: string) =>
+  (parse(text.replace(/^\uFEFF/, ''), { delimiter: ';', relax_quotes: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'] }) as string[][]).flat();
+
+describe('neutralizing formulas in exported cells', () => {
+  it('quotes a formula at the start of a cell, and one after a semicolon or a line break inside it', () => {
+    expect(neutralize('=HYPERLINK("x")')).toBe(`'=HYPERLINK("x")`);
+    expect(neutralize('Almaty;=cmd|\' /C calc\'!A0;')).toBe(`Almaty;'=cmd|' /C calc'!A0;`);
+    expect(neutralize('Free her;=1+2\nRegards\n@SUM(1)')).toBe(`Free her;'=1+2\nRegards\n'@SUM(1)`);
+    expect(neutralize('Oslo; "=1+1"')).toBe(`Oslo;' "=1+1"`);
+    expect(neutralize('Plain text; and more')).toBe('Plain text; and more');
+  });
+
+  it('leaves no cell starting like a formula whether the file is read on commas or on semicolons', () => {
+    const signers = [
+      ['Dana Example', 'dana@example.org', 'Almaty;=cmd|\' /C calc\'!A0;', 'KZ', 'Free her;=1+2\nRegards'],
+      ['Erlan', 'erlan@example.org', 'Oslo;@SUM(1+1)', '+7;-2', 'Hello\n=2+3;\r\n-1;"=1+1"'],
+      ['=1+1', 'x@example.org', '', 'KZ', '\t=1'],
+    ];
+    const csv = stringify(signers.map((r) => r.map(neutralize)), { ...CSV_FORMAT, header: false });
+    const formula = /^[\s"]*[=+\-@\t\r]/;
+    const byComma = (parse(csv, { bom: true }) as string[][]).flat();
+    expect(byComma.filter((cell) => formula.test(cell))).toEqual([]);
+    expect(readAsSemicolonExcel(csv).filter((cell) => formula.test(cell))).toEqual([]);
+    // Read on commas, as it was written, every value comes back with only the quotes added.
+    expect(byComma.slice(0, 5)).toEqual(['Dana Example', 'dana@example.org', `Almaty;'=cmd|' /C calc'!A0;`, 'KZ', `Free her;'=1+2\nRegards`]);
+  });
+});
