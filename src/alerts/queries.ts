@@ -35,6 +35,20 @@ export async function getCaseUpdateByRequestKey(db: Queryable, caseId: number, r
   return rows[0];
 }
 
+/**
+ * The case's latest update with this title and text posted within the last day and not withdrawn:
+ * a preview sent again (the browser's Back, then Resend) must not read as a new update.
+ */
+export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { title: string; body: string }) {
+  const { rows } = await db.query<CaseUpdate & { request_key: string | null }>(
+    `SELECT * FROM case_updates
+      WHERE case_id = $1 AND title = $2 AND body = $3 AND withdrawn_at IS NULL AND published_at > now() - interval '1 day'
+      ORDER BY id DESC LIMIT 1`,
+    [caseId, u.title, u.body],
+  );
+  return rows[0];
+}
+
 export async function getCaseUpdate(db: Queryable, id: number) {
   const { rows } = await db.query<CaseUpdate>('SELECT * FROM case_updates WHERE id = $1', [id]);
   return rows[0];

@@ -164,7 +164,7 @@ describe('the organizer console on PGlite', () => {
     const edited = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: fixed, salutation: '', disclose: 'name_place' });
     const list = await client.open(edited.location!);
     expect(list.text).toContain('1 letter went to the old address already; if it did not work, send it again from this list.');
-    expect(list.text).toContain(`1 letter went to <span class="break">${old}</span> before the address was corrected.`);
+    expect(list.text).toContain(`1 letter sent to <span class="break">${old}</span> before the address was corrected can go again to this address.`);
     // An organizer who is no admin is told, and refused: one click would take every signer's
     // letter to an address of the account's choosing (an account taken over, say).
     const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
@@ -188,7 +188,7 @@ describe('the organizer console on PGlite', () => {
     // Corrected once more: one letter went to two old addresses, and it is offered, and sent, once.
     const third = `${uniq('third')}@court.example`;
     await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: third, salutation: '', disclose: 'name_place' });
-    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/1 letter went to <span class="break">[^<]+<\/span> before the address was corrected/);
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/1 letter sent to <span class="break">[^<]+<\/span> before the address was corrected can go again/);
     await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
     expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toContain(`1 letter goes again, to ${third}.`);
   });
@@ -632,6 +632,25 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 1 alert had gone out and cannot be taken back; 1 alert was being sent, and goes only if already written; the other 4 alerts will not be sent.`);
     const { rows: [entry] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'case.update_withdraw' ORDER BY id DESC LIMIT 1`);
     expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 4, sent: 1, sending: 1 });
+  });
+
+  // Back after posting shows the preview again (Resend): its Post button must not alert everyone twice.
+  it('says on a preview of an update posted already that it was, and posting it again sends nothing', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const form = { title: `Hearing moved ${uniq('u')}`, body: 'The hearing is now on Monday.' };
+    const keyOf = (html: string) => /name="request_key" value="([^"]+)"/.exec(html)![1]!;
+    const first = await client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
+    expect(first.text).not.toContain('You posted this update already');
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(first.text) })).status).toBe(303);
+
+    const again = await client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
+    expect(again.text).toMatch(/You posted this update already, at \d{4}-\d\d-\d\d \d\d:\d\d UTC: its alert went to 0 subscribers\. Posting it again sends nothing more/);
+    const repeat = await client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(again.text) });
+    expect((await client.open(repeat.location!)).text).toMatch(new RegExp(`“${form.title}” was posted already, at .* UTC: its alert went to 0 subscribers, and is not sent again\\.`));
+    const posted = await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title]);
+    expect(posted.rowCount).toBe(1);
+    // Other text is another update.
+    expect((await client.post(`/admin/cases/${caseSlug}/updates/preview`, { ...form, body: 'The hearing is now on Tuesday.' })).text).not.toContain('You posted this update already');
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { alertContent } from '../../../alerts/emails.ts';
-import { countAlertRecipients, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
+import { countAlertRecipients, findRecentSameUpdate, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
@@ -65,11 +65,15 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     if (!kase.published) return unpublished(res, kase, values, `The case of ${kase.person_name} is not published: publish it first (on its page), then post the update.`);
     try {
       const u = parseInput(caseUpdateInput, values);
+      // The same text posted already (its preview sent again with Back and Resend, or typed again):
+      // said on the page, and its key reused, so that pressing Post does not alert everyone twice.
+      const posted = await findRecentSameUpdate(db, kase.id, u);
       render(res, 'case-update', {
         title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
         email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
+        posted: posted && { at: posted.published_at, recipients: posted.recipients, again: !posted.request_key },
         // One key per preview: pressing Send twice posts one update.
-        requestKey: crypto.randomUUID(),
+        requestKey: posted?.request_key ?? crypto.randomUUID(),
       });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -90,7 +94,10 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     if (!update.repeated) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
     const expected = Number(str(req.body?.expected));
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
-    setFlash(ctx, res, `Update posted: the alert is going to ${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}${changed}.`);
+    const subscribers = `${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}`;
+    setFlash(ctx, res, update.repeated
+      ? `“${update.title}” was posted already, at ${update.published_at.toISOString().replace('T', ' ').slice(0, 16)} UTC: its alert went to ${subscribers}, and is not sent again.`
+      : `Update posted: the alert is going to ${subscribers}${changed}.`);
     res.redirect(303, `/admin/cases/${kase.slug}#updates`);
   });
 
