@@ -112,6 +112,7 @@
           set('[data-stat=confirmed]', s.signatures.confirmed);
           set('[data-stat=pending]', s.signatures.pending);
           set('[data-stat=sent]', s.deliveries.sent);
+          set('[data-stat=sent-word]', s.deliveries.sent === 1 ? 'letter' : 'letters');
           set('[data-stat=waiting]', s.deliveries.queued);
           set('[data-stat=failed]', s.deliveries.failed);
           // Red while any failed, as the page draws it when loaded.

@@ -113,7 +113,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     // One more than a page is asked for, to know whether there is a next one.
     const { rows: campaigns, next } = timePage(await listCampaignOverview(db, { status }, { limit: CAMPAIGNS_PAGE + 1, before }), CAMPAIGNS_PAGE);
     render(res, 'campaigns', {
-      title: status ? `Campaigns: ${status}` : 'Campaigns', section: 'campaigns', campaigns, status, next, paged: !!before,
+      title: status ? `Campaigns: ${status}` : 'Campaigns', section: 'campaigns', campaigns, status, filtered: status, next, paged: !!before,
       filters: [{ value: '', label: 'All', current: !status }, ...STATUS_FILTERS.map((s) => ({ value: s, label: s, current: s === status }))],
     });
   });
