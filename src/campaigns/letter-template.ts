@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Handlebars from 'handlebars';
-import { NOT_PROSE, NOT_TEXT, proseText, trimBlank } from '../cases/types.ts';
+import { collapseBlankRuns, NOT_PROSE, NOT_TEXT, proseText, trimBlank } from '../cases/types.ts';
 import { TemplateError } from '../errors.ts';
 import { oneLine } from '../mail/address.ts';
 
@@ -429,9 +429,10 @@ export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace
 
 /**
  * Text as a subject holds it: a header must be one line, and hold no encoded word or direction
- * control, whatever a supporter typed (see oneLine); each run of two or more spaces is one.
+ * control, whatever a supporter typed (see oneLine); each run of two or more blanks, visible or
+ * not, is one space (collapseBlankRuns).
  */
-export const subjectLine = (text: string) => oneLine(text).replace(/\s{2,}/g, ' ');
+export const subjectLine = (text: string) => collapseBlankRuns(oneLine(text));
 
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {

@@ -28,7 +28,7 @@ export const slug = z
   .trim()
   .min(2, 'must be at least 2 characters')
   .max(80, 'must be at most 80 characters')
-  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single hyphens');
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use Latin letters a–z (lowercase), digits and single hyphens');
 
 
 /**
@@ -40,6 +40,14 @@ const BLANK = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
 const LEADING_BLANKS = new RegExp(`^${BLANK}+`, 'u');
 const ONE_BLANK = new RegExp(`^${BLANK}$`, 'u');
 const BLANKS = new RegExp(BLANK, 'gu');
+const BLANK_RUNS = new RegExp(`${BLANK}{2,}`, 'gu');
+
+/**
+ * Runs of blanks as one space, for a name in a header: a signer named "Ministry of Justice"
+ * followed by fifty Braille blanks pushed "via Appeal" out of the From column of a mail client.
+ * One blank is left as it is: a joiner belongs inside an emoji or a word of some scripts.
+ */
+export const collapseBlankRuns = (v: string) => v.replace(BLANK_RUNS, ' ');
 
 /**
  * The text without its blank ends. The end is walked back one character at a time: a pattern
@@ -72,6 +80,9 @@ export const NOT_TEXT = 'contains characters that are not text';
  */
 const wellFormed = (v: string) => !/\p{Cs}/u.test(v);
 
+const MAX_MARKS = 6;
+const STACKED_MARKS = new RegExp(`\\p{M}{${MAX_MARKS + 1}}`, 'u');
+
 /** One line of text: no control characters, so it can never break a header or a CSV row. */
 export const line = (max: number) =>
   z
@@ -82,6 +93,9 @@ export const line = (max: number) =>
     .refine((v) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(v), 'must be one line of text')
     // They turn how the text shows around (an address read backwards); no name needs them.
     .refine((v) => !/[\u202a-\u202e\u2066-\u2069]/.test(v), 'must not contain text-direction control characters')
+    // Accents stacked by the dozen draw over the lines above and below (in the console's lists,
+    // an official's inbox); no script's letter carries more than a few.
+    .refine((v) => !STACKED_MARKS.test(v), `must not stack more than ${MAX_MARKS} accents or marks on one letter`)
     .refine(wellFormed, NOT_TEXT);
 
 /**

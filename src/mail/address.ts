@@ -1,5 +1,6 @@
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { encodeWords, isPlainText, quoteString } from 'nodemailer/lib/mime-funcs';
+import { collapseBlankRuns } from '../cases/types.ts';
 import { deriveToken } from '../tokens.ts';
 
 /**
@@ -29,10 +30,11 @@ const ADDRESS_MARKS = /[<>@\uFE64\uFE65\uFE6B\uFF1C\uFF1E\uFF20]+/g;
 /**
  * A display name for From, To or Reply-To. Beyond `oneLine`, address marks go: a supporter named
  * `Ann <minister@gov.example>` would otherwise show an address that is not the sender's in a mail
- * client that prints the name alone. No real name needs them.
+ * client that prints the name alone. No real name needs them. A run of blanks, visible or not,
+ * is one space (collapseBlankRuns).
  */
 export function displayName(s: string): string {
-  return oneLine(s.replace(ADDRESS_MARKS, ' ')).replace(/\s{2,}/g, ' ');
+  return collapseBlankRuns(oneLine(s.replace(ADDRESS_MARKS, ' ')));
 }
 
 /**

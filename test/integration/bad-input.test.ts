@@ -110,7 +110,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
 
       const subscriber = await postJson(`${base}/api/v1/subscribers`, { email: `${uniq('sub')}@supporter.example`, caseSlug: 'Not A Slug!' });
       expect(subscriber.status).toBe(422);
-      expect((await subscriber.json()).error.fields).toEqual({ caseSlug: 'use lowercase letters, digits and single hyphens' });
+      expect((await subscriber.json()).error.fields).toEqual({ caseSlug: 'use Latin letters a–z (lowercase), digits and single hyphens' });
     });
   });
 

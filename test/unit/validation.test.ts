@@ -48,7 +48,7 @@ describe("a campaign's case", () => {
 
   it('asks for one when none was chosen, and for a slug when one was typed wrong', () => {
     expect(fields({ caseSlug: '' })).toEqual({ caseSlug: 'choose the case this campaign is about' });
-    expect(fields({ caseSlug: 'Not A Slug' })).toEqual({ caseSlug: 'use lowercase letters, digits and single hyphens' });
+    expect(fields({ caseSlug: 'Not A Slug' })).toEqual({ caseSlug: 'use Latin letters a–z (lowercase), digits and single hyphens' });
     expect(fields({ caseSlug: 'aigerim' })).toEqual({});
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { simpleParser } from 'mailparser';
+import { subjectLine } from '../../../src/campaigns/letter-template.ts';
 import { displayName, listIdHeader, mailboxKey, oneLine } from '../../../src/mail/address.ts';
 
 describe('header text', () => {
@@ -19,6 +20,15 @@ describe('header text', () => {
     const encoded = '=?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4=?=';
     expect(displayName(encoded)).not.toContain('=?');
     expect(oneLine(`Appeal for ${encoded}`)).toBe('Appeal for = ?utf-8?b?TWluaXN0ZXIgPG1pbmlzdGVyQGdvdi5rej4= ?=');
+  });
+
+  it('makes a run of blanks, visible or not, one space, so nothing pushes "via ORG_NAME" out of sight', () => {
+    const padded = `Ministry of Justice${'\u2800'.repeat(50)}.`;
+    expect(displayName(`${padded} via Appeal`)).toBe('Ministry of Justice . via Appeal');
+    expect(displayName(`Ann\u3164\u200b\u115f\u2060\uffa0 \u00a0Bek via Appeal`)).toBe('Ann Bek via Appeal');
+    expect(subjectLine(`Letter from ${padded}`)).toBe('Letter from Ministry of Justice .');
+    // One joiner stays: it belongs inside an emoji or a word.
+    expect(displayName('Family 👨\u200d👩\u200d👧 Bek')).toBe('Family 👨\u200d👩\u200d👧 Bek');
   });
 
   it('drops the controls that reverse how text shows', () => {

@@ -34,6 +34,13 @@ describe('the signature form', () => {
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'Free her ❤\ufe0f' }).personalNote).toBe('Free her ❤\ufe0f');
   });
 
+  it('refuses a letter with accents stacked past any script\'s, and takes the marks real names carry', () => {
+    const zalgo = signatureInput.safeParse({ ...base, fullName: `Z${'\u0336\u0301\u0316'.repeat(37)}ed` });
+    expect(zalgo.error?.issues[0]?.message).toBe('must not stack more than 6 accents or marks on one letter');
+    // Vietnamese and vowelled Uyghur or Arabic written with combining marks; Devanagari's signs.
+    for (const fullName of ['Nguye\u0302\u0303n Thi\u0323', 'مُحَمَّد', 'ئابدۇرېشىت', 'देवनागरी']) expect(signatureInput.parse({ ...base, fullName }).fullName).toBe(fullName);
+  });
+
   it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {
     const reversed = signatureInput.safeParse({ ...base, fullName: 'Ann \u202Eelpmaxe.vog@retsinim' });
     expect(reversed.success).toBe(false);
