@@ -580,13 +580,14 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(JSON.parse(queues.text).queues.map((q: { name: string }) => q.name).sort()).toEqual(['fanout', 'maintenance', 'send']);
   });
 
-  it('refuses a queue action from another origin', async () => {
+  it('refuses a queue action from another origin, or from a sibling site by Fetch Metadata', async () => {
     const { client } = await signedIn(base, ctx.db, 'admin');
-    const res = await fetch(`${base}/admin/queues/api/queues/send/pause`, {
-      method: 'PUT',
-      headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; '), origin: 'https://evil.example' },
-    });
-    expect(res.status).toBe(403);
+    const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    // A sibling subdomain's page is `same-site`: the SameSite=Lax cookie goes with its requests.
+    for (const from of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'none' }]) {
+      const res = await fetch(`${base}/admin/queues/api/queues/send/pause`, { method: 'PUT', headers: { cookie, ...from } });
+      expect(res.status, JSON.stringify(from)).toBe(403);
+    }
     expect(await ctx.queues.send.isPaused()).toBe(false);
   });
 

@@ -161,6 +161,20 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     });
   });
 
+  it('refuses a personal note over 2,000 characters naming the field, and takes one of 2,000', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    await changesNothing(async () => {
+      const form = await signForm(slug, { ...valid(), personal_note: 'x'.repeat(2_001) });
+      expect(form.status).toBe(400);
+      expect(await form.text()).toContain('must be at most 2000 characters');
+      const json = await signJson(slug, { fullName: 'Long Note', email: `${uniq('long')}@supporter.example`, personalNote: 'x'.repeat(2_001) });
+      expect(json.status).toBe(422);
+      expect((await json.json()).error.fields).toEqual({ personalNote: 'must be at most 2000 characters' });
+    });
+    const json = await signJson(slug, { fullName: 'Long Note', email: `${uniq('long')}@supporter.example`, personalNote: 'x'.repeat(2_000) });
+    expect(json.status).toBe(202);
+  });
+
   it('answers a body that is not UTF-8, or a lone half of a character, with 400 and stores nothing', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const bytes = (text: string) => Buffer.from(text, 'latin1');

@@ -177,6 +177,17 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(sink.messages).toEqual([]);
     });
 
+    // A stray job (one the sweeper added again from a row it read as retried) must not revive a letter that failed for good.
+    it('sends nothing for a delivery that failed for good, and leaves its row as it was', async () => {
+      const failed = await delivery('failed');
+      await t.db.query(`UPDATE deliveries SET attempts = 5, last_error = '550 5.1.1 no such user' WHERE id = $1`, [failed]);
+      const { sink, mailer } = await relay();
+      const job = { data: { deliveryId: failed }, moveToDelayed: async () => {} } as unknown as Job<SendJob>;
+      expect(await sendDelivery(t.db, mailer, composers, job, 'token', () => {})).toBe('skipped');
+      expect(sink.messages).toEqual([]);
+      expect((await t.db.query('SELECT status, attempts, last_error FROM deliveries WHERE id = $1', [failed])).rows[0]).toEqual({ status: 'failed', attempts: 5, last_error: '550 5.1.1 no such user' });
+    });
+
     it('gives the lease and the attempt back, and puts the job off a few seconds, when the database goes away while the email is composed', async () => {
       const id = await delivery('queued');
       let away = true;

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { alertContent } from '../../../src/alerts/emails.ts';
+import { loadViews } from '../../../src/views.ts';
+
+const config = { publicUrl: 'https://appeal.example', orgName: 'Appeal', mailFrom: { name: 'Appeal', address: 'letters@appeal.example' } };
+
+describe('an alert email', () => {
+  // An organizer's title goes to every follower: in the HTML part it must be text, never markup.
+  it('escapes the update, the case and the person in its HTML part, and keeps them as written in its text part', () => {
+    const alert = alertContent(config as never, loadViews(), {
+      personName: 'Aigerim <i>N</i>', followsCase: true, location: 'Almaty & "Zharkent"', caseStatus: 'detained',
+      title: 'Court <b>date</b> & "appeal"', body: 'See <img src=x onerror=alert(1)>.', publishedAt: new Date('2026-12-06T10:00:00Z'), caseSlug: 'aigerim',
+    }, 'token');
+    expect(alert.html).toContain('Court &lt;b&gt;date&lt;/b&gt; &amp; &quot;appeal&quot;');
+    expect(alert.html).toContain('Aigerim &lt;i&gt;N&lt;/i&gt;');
+    expect(alert.html).toContain('Almaty &amp; &quot;Zharkent&quot;');
+    expect(alert.html).toContain('See &lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;.');
+    for (const markup of ['<b>', '<i>', '<img']) expect(alert.html).not.toContain(markup);
+    expect(alert.text).toContain('Court <b>date</b> & "appeal"');
+    expect(alert.subject).toBe('Aigerim <i>N</i>: Court <b>date</b> & "appeal"');
+  });
+});
