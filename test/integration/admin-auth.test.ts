@@ -584,7 +584,8 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const { client } = await signedIn(base, ctx.db, 'admin');
     const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     // A sibling subdomain's page is `same-site`: the SameSite=Lax cookie goes with its requests.
-    for (const from of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'none' }]) {
+    const senders: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'none' }];
+    for (const from of senders) {
       const res = await fetch(`${base}/admin/queues/api/queues/send/pause`, { method: 'PUT', headers: { cookie, ...from } });
       expect(res.status, JSON.stringify(from)).toBe(403);
     }
