@@ -62,26 +62,28 @@ export const TARGET_SEEN = `t.added_at <= s.created_at
   AND NOT EXISTS (SELECT 1 FROM target_absences ta WHERE ta.target_id = t.id AND s.created_at >= ta.retired_at AND s.created_at < ta.reinstated_at)`;
 
 /**
- * Names the targets a page lists and what each learns, so that a letter goes only where its page
- * said: a sign form sent from a page that listed others (one added, a disclosure changed while it
- * was open) where letters go without confirmation, or a confirmation page's button pressed after
- * its list changed, is refused rather than sent to them. Without a confirmed address (`confirmed`
- * false) `full` gives no address, and so tells what `name_place` does. targetsFingerprintOf is the
- * same in SQL, for sign forms.
+ * Names the targets a page lists, as it shows them (name and title), and what each learns, so that
+ * a letter goes only where its page said: a sign form sent from a page that listed others (one
+ * added, a disclosure changed, a row renamed for another official while it was open) where letters
+ * go without confirmation, or a confirmation page's button pressed after its list changed, is
+ * refused rather than sent to them. An address the page does not show may be corrected. Without a
+ * confirmed address (`confirmed` false) `full` gives no address, and so tells what `name_place`
+ * does. targetsFingerprintOf is the same in SQL, for sign forms.
  */
-export const targetsFingerprint = (targets: readonly { id: number; disclose: string }[], confirmed = false) =>
+export const targetsFingerprint = (targets: readonly { id: number; disclose: string; name: string; title: string | null }[], confirmed = false) =>
   crypto
     .createHash('md5')
-    .update([...targets].sort((a, b) => a.id - b.id).map((t) => `${t.id}:${t.disclose === 'full' && !confirmed ? 'name_place' : t.disclose}`).join(','))
+    .update([...targets].sort((a, b) => a.id - b.id)
+      .map((t) => `${t.id}:${t.disclose === 'full' && !confirmed ? 'name_place' : t.disclose}:${t.name}\u001f${t.title ?? ''}`).join(','))
     .digest('hex')
     .slice(0, 16);
 
 /**
  * SQL: targetsFingerprint of campaign `c`'s targets still written to (those its page lists), read
- * from `listed`: rows of those targets (id, campaign_id, disclose), retired ones left out.
+ * from `listed`: rows of those targets (id, campaign_id, disclose, name, title), retired ones left out.
  */
 export const targetsFingerprintOf = (listed: string) => `left(md5(coalesce((
-    SELECT string_agg(t.id || ':' || CASE t.disclose WHEN 'full' THEN 'name_place' ELSE t.disclose END, ',' ORDER BY t.id)
+    SELECT string_agg(t.id || ':' || CASE t.disclose WHEN 'full' THEN 'name_place' ELSE t.disclose END || ':' || t.name || chr(31) || t.title, ',' ORDER BY t.id)
       FROM ${listed} t WHERE t.campaign_id = c.id), '')), 16)`;
 
 /** SQL: target `t` is still written to: no new letter or digest goes to a retired one. */

@@ -95,7 +95,7 @@ export async function insertSignatures(db: Queryable, sigs: readonly NewSignatur
         WHERE c.slug IN (SELECT slug FROM v WHERE seen_targets IS NOT NULL) AND NOT c.require_confirmation
           FOR KEY SHARE
      ), listed AS (
-       SELECT t.id, t.campaign_id, t.disclose FROM held JOIN targets t ON t.campaign_id = held.id
+       SELECT t.id, t.campaign_id, t.disclose, t.name, t.title FROM held JOIN targets t ON t.campaign_id = held.id
         WHERE ${TARGET_WRITTEN}
           FOR SHARE OF t
      ), page AS (

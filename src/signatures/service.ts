@@ -179,7 +179,7 @@ export interface SeenPage {
 }
 
 /** The `letter` field of a sign page showing this campaign, with its letter and these targets. */
-export function seenPageField(campaign: Pick<Campaign, 'revision' | 'letter_subject' | 'letter_body'>, targets: readonly { id: number; disclose: string }[]): string {
+export function seenPageField(campaign: Pick<Campaign, 'revision' | 'letter_subject' | 'letter_body'>, targets: Parameters<typeof targetsFingerprint>[0]): string {
   return `${campaign.revision}.${letterFingerprint(campaign.letter_subject, campaign.letter_body)}.${targetsFingerprint(targets)}`;
 }
 

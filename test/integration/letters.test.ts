@@ -363,6 +363,41 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(await both.text()).toContain('Someone signed again with this address');
   });
 
+  // A row reused for another official (an MP's successor) is another official to the signer: the page named the first.
+  it('refuses a signature or a confirmation whose page named an official since renamed for another; a corrected address refuses nothing', async () => {
+    const rename = (slug: string, name: string, title: string) =>
+      ctx.db.query(`UPDATE targets t SET name = $2, title = $3 FROM campaigns c WHERE c.id = t.campaign_id AND c.slug = $1`, [slug, name, title]);
+    const readdress = (slug: string) =>
+      ctx.db.query(`UPDATE targets t SET email = 'corrected.' || t.email FROM campaigns c WHERE c.id = t.campaign_id AND c.slug = $1`, [slug]);
+    const typed = { full_name: 'Stale Tab', email: `${uniq('stale')}@supporter.example`, city: 'Almaty' };
+
+    // Letters at once: the sign form is refused, and the page lists the official as now named.
+    const { slug: direct, opened } = await openedPage(false);
+    await rename(direct, 'Consul Wang', 'Embassy');
+    const stale = await postForm(`${base}/c/${direct}/sign`, { ...typed, letter: opened });
+    expect(stale.status).toBe(409);
+    expect(await stale.text()).toContain('Consul Wang');
+    expect(await letterCount(direct)).toBe(0);
+    const fresh = seenLetter(await (await fetch(`${base}/c/${direct}`)).text());
+    await readdress(direct);
+    expect((await postForm(`${base}/c/${direct}/sign`, { ...typed, letter: fresh })).status).toBe(303);
+
+    // Confirmation on: the button of a page that named the first official is refused.
+    const { slug } = await openedPage(true);
+    const email = `${uniq('careful')}@supporter.example`;
+    expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Careful Confirmer', email })).status).toBe(303);
+    const [mail] = await mailTo(ctx.sink!, email);
+    const seen = /name="t" value="([0-9a-f]+)"/.exec(await (await fetch(`${base}/confirm/${confirmToken(mail!)}`)).text())![1]!;
+    await rename(slug, 'Consul Wang', 'Embassy');
+    const refused = await postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0', t: seen });
+    expect(refused.status).toBe(409);
+    const page = await refused.text();
+    expect(page).toContain('Consul Wang');
+    const now = /name="t" value="([0-9a-f]+)"/.exec(page)![1]!;
+    await readdress(slug);
+    expect((await postForm(`${base}/confirm/${confirmToken(mail!)}`, { v: '0', t: now })).status).toBe(303);
+  });
+
   it('offers no button, and confirms nothing, when every official the letter was to go to was taken off since', async () => {
     const { judge, slug } = await openedPage(true);
     const c = await getCampaign(ctx.db, slug);
