@@ -208,6 +208,12 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/** How many processes of the installation on `prefix` renewed their note (claimQueuePrefix) and have not lapsed. */
+export async function runningProcesses(client: Redis, prefix: string): Promise<number> {
+  const [seconds, micros] = (await client.time()) as [number | string, number | string];
+  return client.zcount(`${prefix}:installation:processes`, `(${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}`, '+inf');
+}
+
 /**
  * One installation (one database) per QUEUE_PREFIX on a Redis: two would take each other's jobs
  * (a job's id is its delivery's id) and skip them, finding no such delivery in their own database,

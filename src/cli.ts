@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand, usageProblem, USAGE } from './cli/commands.ts';
+import { commandEmail, runCommand, usageProblem, USAGE } from './cli/commands.ts';
 import { ConfigError, loadConfig, makeDataDir, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
 import { importedWarning, lastImported } from './paths.ts';
@@ -139,18 +139,38 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
 }
 
 /**
+ * A command that must not run beside running processes: refused while `npm start` holds the
+ * embedded database (it would hand the command to the app), or while web or worker processes on
+ * DATABASE_URL note themselves in Redis under QUEUE_PREFIX (claimQueuePrefix). A Redis out of
+ * reach tells nothing, and the command runs, as README asks every process stopped first.
+ */
+async function refusedWhileAppRuns(config: Config, because: string): Promise<CommandReply | undefined> {
+  if (!config.databaseUrl) {
+    const { embeddedHolder } = await import('./db/embedded.ts');
+    if (!embeddedHolder(config.dataDir)) return undefined;
+    return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and ${because}\n` };
+  }
+  const [{ runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
+  const redis = await connectRedis(config).catch(() => undefined);
+  if (!redis) return undefined;
+  try {
+    const running = await runningProcesses(redis.client, config.queuePrefix);
+    if (running === 0) return undefined;
+    return { code: 1, stdout: '', stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on QUEUE_PREFIX "${config.queuePrefix}", and each ${because}\n` };
+  } finally {
+    await redis.close();
+  }
+}
+
+/**
  * rotate-secret runs here, never in a running app, which would go on deriving links from the
  * secret it started with. The new secret is SESSION_SECRET; unset, one is generated, written
  * beside DATA_DIR/secret first (so a full disk fails before the database changes), and put in its
  * place once the database has taken it.
  */
 async function rotateSecretCommand(config: Config, request: CommandRequest): Promise<CommandReply> {
-  if (!config.databaseUrl) {
-    const { embeddedHolder } = await import('./db/embedded.ts');
-    if (embeddedHolder(config.dataDir)) {
-      return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and derives links from the secret it started with\n` };
-    }
-  }
+  const refused = await refusedWhileAppRuns(config, 'derives links from the secret it started with');
+  if (refused) return refused;
   if (config.sessionSecret) return execute(config, request);
   const file = path.join(config.dataDir, 'secret');
   const next = `${file}.new`;
@@ -239,11 +259,13 @@ if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
       const request = { argv, stdin: ['organizer:add', 'organizer:password'].includes(command) ? await readStdin() : '' };
       if (command === 'rotate-secret') return rotateSecretCommand(config, request);
       if (command === 'import-embedded') return importEmbeddedCommand(config);
+      // A running app has numbers set aside already (signatures take them a hundred at a time).
+      if (command === 'after-restore') return (await refusedWhileAppRuns(config, 'has row numbers set aside from before')) ?? execute(config, request);
       return execute(config, request);
     };
     reply = usageProblem(argv) ?? (await run());
     if (argv[0] === 'forget' && reply.code === 0) {
-      const counters = await forgetCounters(config, argv[1]!);
+      const counters = await forgetCounters(config, commandEmail(argv));
       reply = { ...reply, stdout: reply.stdout + counters.stdout, stderr: reply.stderr + counters.stderr };
     }
   } catch (err) {

@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
+import { RESTORE_GAP, skipIdsAfterRestore } from '../db/restore.ts';
 import { email as addressSchema } from '../campaigns/types.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
@@ -30,6 +31,9 @@ export const USAGE = `Usage: npm run cli -- <command>
   import-embedded               copy the embedded database in DATA_DIR/pglite into the empty
                                 database at DATABASE_URL, with every process stopped; then
                                 DATA_DIR/pglite is renamed pglite.imported
+  after-restore                 after restoring a backup, before any process starts on it: number
+                                new rows past those made after the backup, whose emailed links
+                                would otherwise act on the new rows
   rotate-secret                 tie the database to a new secret, with every process stopped:
                                 SESSION_SECRET's value, or (unset) a new one written to
                                 DATA_DIR/secret; every link emailed before stops working
@@ -65,7 +69,7 @@ const WITH_EMAIL = {
   forget: { options: {}, usage: 'forget <email>' },
   'token:create': { options: { label: { type: 'string' } }, usage: 'token:create <email> [--label "what for"]' },
 } as const satisfies Record<string, { options: OptionSpec; usage: string }>;
-const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge', 'rotate-secret', 'import-embedded'];
+const WITHOUT_ARGUMENTS = ['migrate', 'seed-demo', 'purge', 'rotate-secret', 'import-embedded', 'after-restore'];
 
 /** A command line read; the values of its options as parseArgs gives them. */
 type Parsed = { command: string; email: string; values: Record<string, unknown> };
@@ -80,6 +84,9 @@ function parse([command = '', ...args]: string[]): Parsed {
   const spec = WITH_EMAIL[command as keyof typeof WITH_EMAIL];
   return { command, ...parseCommand(command, args, spec.options, spec.usage) };
 }
+
+/** The email a command line names (`forget -- -x@example.org` names `-x@example.org`), once usageProblem found none wrong. */
+export const commandEmail = (argv: string[]): string => parse(argv).email;
 
 /**
  * What is wrong with a command line, before anything is opened: a typo must not create an
@@ -153,6 +160,11 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       if (rotated.kind === 'same') return 'the database uses this secret already: nothing changed\n';
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       return `the database now uses the new secret; the links of ${n(rotated.signatures, 'signature', 'signatures')} and ${n(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
+    }
+    case 'after-restore': {
+      const moved = await skipIdsAfterRestore(db);
+      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, by: 'cli' });
+      return `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n`;
     }
     case 'import-embedded':
       // It opens two databases, not the one a command is given (src/cli.ts).

@@ -247,7 +247,7 @@ export async function confirmSubscription(db: Db, deps: Pick<SubscribeDeps, 'sec
  * address gets nothing from us, and its owner should not be left wondering.
  */
 const MANAGE_LINK_HINT =
-  'An address is deleted some weeks after it unsubscribes, and its old links stop working then: no alert goes to it any more. If alerts still reach you, use the link in the latest one.';
+  'An address is deleted some weeks after it unsubscribes, and its old links stop working then; links in older alerts may also have been replaced. If alerts still reach you, use the link in the latest one.';
 
 async function byManageToken(db: Queryable, token: string, { lock = false } = {}): Promise<Subscriber> {
   const subscriber = await q.getSubscriberByManageHash(db, hashToken(token), { lock });

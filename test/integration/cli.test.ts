@@ -280,6 +280,25 @@ describe('the cli rotating the secret (rotate-secret)', () => {
     await ctx?.close();
   });
 
+  // A running process would go on mailing links of the old secret, or numbering rows from before the restore.
+  it('refuses rotate-secret and after-restore while web or worker processes of the installation run', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const processes = `${ctx.env.QUEUE_PREFIX}:installation:processes`;
+    await redis.zadd(processes, Date.now() + 60_000, 'a-running-worker');
+    await redis.zadd(processes, Date.now() - 1_000, 'one-that-crashed');
+    try {
+      const [rotate, restore] = await Promise.all(['rotate-secret', 'after-restore'].map((command) => cli({ ...ctx.env, SESSION_SECRET: 'another-secret-value-0123456789' }, [command])));
+      expect(rotate).toMatchObject({ code: 1, stdout: '' });
+      expect(rotate!.stderr).toBe(`appeal: stop every web and worker process first: 1 is running on QUEUE_PREFIX "${ctx.env.QUEUE_PREFIX}", and each derives links from the secret it started with\n`);
+      expect(restore).toMatchObject({ code: 1, stdout: '' });
+      expect(restore!.stderr).toMatch(/and each has row numbers set aside from before\n$/);
+      expect((await ctx.db.query(`SELECT 1 FROM audit_log WHERE action = 'database.after_restore'`)).rowCount).toBe(0);
+    } finally {
+      await redis.del(processes);
+      redis.disconnect();
+    }
+  });
+
   it('ties the database to the new secret and derives the kept links again: those mailed before stop working, those mailed next work', async () => {
     const old = ctx.secret;
     await checkSecret(ctx.db, old);

@@ -1,0 +1,33 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/cli/commands.ts';
+import { createLiveCampaign } from '../helpers/fixtures.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+const config = { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30, sessionSecret: undefined } as never;
+
+describe.each(['pglite', 'postgres'] as const)('after-restore on %s', (kind) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb(kind);
+  }, 60_000);
+  afterAll(async () => t?.close());
+
+  // Rows made after the backup were lost with their numbers, which their emailed links carry.
+  it('numbers every new row a billion past where the backup left off, and records that it ran', async () => {
+    const { slug } = await createLiveCampaign(t.db);
+    const campaignId = (await t.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!.id;
+    const insertSignature = async () => (await t.db.query<{ id: number }>(
+      `INSERT INTO signatures (campaign_id, full_name, email, status) VALUES ($1, 'Restored Signer', 'r' || random() || '@supporter.example', 'pending') RETURNING id`, [campaignId],
+    )).rows[0]!.id;
+    const before = await insertSignature();
+    const reply = await runCommand(t.db, config, { argv: ['after-restore'], stdin: '' });
+    expect(reply).toMatchObject({ code: 0, stderr: '' });
+    expect(reply.stdout).toMatch(/^new rows are numbered from 1,000,000,000 past where the backup left off \(\d+ sequences\)/);
+    expect(await insertSignature()).toBe(before + 1_000_000_001);
+    const subscriber = (await t.db.query<{ id: number }>(`INSERT INTO subscribers (email, status) VALUES ('s' || random() || '@x.example', 'pending') RETURNING id`)).rows[0]!.id;
+    expect(subscriber).toBeGreaterThan(1_000_000_000);
+    const audit = await t.db.query<{ detail: { gap: number } }>(`SELECT detail FROM audit_log WHERE action = 'database.after_restore'`);
+    expect(audit.rows).toEqual([{ detail: expect.objectContaining({ gap: 1_000_000_000, by: 'cli' }) }]);
+    expect(await runCommand(t.db, config, { argv: ['after-restore', 'x'], stdin: '' })).toMatchObject({ code: 2 });
+  });
+});
