@@ -24,8 +24,15 @@ export type CopyCounts = { table: string; rows: number }[];
  */
 export async function copyDatabase(from: Db, to: Db): Promise<CopyCounts> {
   await migrate(from);
+  const ours = await listTables(from);
+  // Before Appeal's tables are made in it: a DATABASE_URL naming another application's database
+  // (or `postgres`) would otherwise get them mixed in with its own.
+  const others = (await listTables(to)).filter((table) => !ours.includes(table));
+  if (others.length) {
+    throw new NotEmptyError(`the database to copy into holds tables that are not Appeal's (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}): copy into a new, empty database`);
+  }
   await migrate(to);
-  const tables = inDependencyOrder(await listTables(from), await listForeignKeys(from));
+  const tables = inDependencyOrder(ours, await listForeignKeys(from));
   return to.transaction(async (tx) => {
     for (const table of tables) {
       const { rows } = await tx.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${ident(table)}) AS any`);

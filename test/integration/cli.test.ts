@@ -382,6 +382,12 @@ describe('the cli moving the embedded database to PostgreSQL (import-embedded)',
     // What an earlier import put aside (the app then started afresh without DATABASE_URL): kept too.
     fs.mkdirSync(path.join(dataDir, 'pglite.imported'));
     fs.writeFileSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'), 'earlier');
+    // A database of another application's (a DATABASE_URL naming the wrong one) gets nothing of Appeal's mixed in.
+    await target.db.exec('CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1)');
+    const wrong = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
+    expect([wrong.code, wrong.stderr]).toEqual([1, "appeal: the database to copy into holds tables that are not Appeal's (invoices): copy into a new, empty database\n"]);
+    expect(fs.existsSync(path.join(dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
+    await target.db.exec('DROP TABLE invoices');
     const moved = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.stdout).toMatch(/^copied \d+ rows into the database at DATABASE_URL: .*organizers 1.*signatures 1/);
