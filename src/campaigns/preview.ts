@@ -144,9 +144,16 @@ const DISCLOSE_WORDS: Record<Disclose, string> = {
 export const learnsAddress = (disclose: Disclose, requireConfirmation: boolean) => disclose === 'full' && requireConfirmation;
 
 /**
+ * A `full` target of a digest campaign gets no Reply-To (one letter names many signers): the
+ * address is in the list of signers, and in the spreadsheet attached to the daily letter.
+ */
+const FULL_IN_DIGEST = 'your name, city, country, note and email address (listed with the other signers in the daily letter and its spreadsheet)';
+
+/**
  * What a target learns of a supporter, in words for the sign page: without the address
  * (learnsAddress), `full` shows what `name_place` does.
  */
-export function discloseWords(disclose: Disclose, requireConfirmation: boolean): string {
-  return DISCLOSE_WORDS[disclose === 'full' && !learnsAddress(disclose, requireConfirmation) ? 'name_place' : disclose];
+export function discloseWords(disclose: Disclose, requireConfirmation: boolean, digest = false): string {
+  const learns = disclose === 'full' && !learnsAddress(disclose, requireConfirmation) ? 'name_place' : disclose;
+  return learns === 'full' && digest ? FULL_IN_DIGEST : DISCLOSE_WORDS[learns];
 }

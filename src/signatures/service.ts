@@ -367,7 +367,7 @@ export async function findSignatureByToken(db: Queryable, token: string) {
     // What the button sends, and to whom: the person confirms what they see, not what whoever
     // gave their address may have written.
     // Only a signature confirmed by its address is sent with it, so a `full` target gets it here.
-    targets: targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, true) })),
+    targets: targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, true, parts.delivery_mode === 'digest') })),
     // Carried by the button (see confirmSignature).
     targetsSeen: targetsFingerprint(targets, true),
     alertsAsk: parts.alerts_ask,

@@ -858,6 +858,16 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const other = /id="letter-preview">([\s\S]*?)<\/div>\s*<\/div>/.exec(await (await fetch(`${base}/c/${nameOnly.slug}`)).text())![1]!;
     expect(other).toContain('data-field="full_name"');
     expect(other).not.toContain('data-field="city"');
+
+    // A digest names many signers in one letter: no Reply-To, the address is in its list and spreadsheet, and the page says so.
+    const daily = await createLiveCampaign(ctx.db, {
+      deliveryMode: 'digest',
+      targets: [{ name: 'Full Official', email: `${uniq('f')}@gov.example`, disclose: 'full' }],
+    });
+    const digestPage = await (await fetch(`${base}/c/${daily.slug}`)).text();
+    expect(digestPage).toContain('Full Official: your name, city, country, note and email address (listed with the other signers in the daily letter and its spreadsheet).');
+    expect(digestPage).toContain("(to confirm; never given to the officials except to Full Official, in the daily letter's list of signers)");
+    expect(digestPage).not.toContain('to reply to you');
   });
 
   it('shows no confirm button once the campaign closed, and sends nothing for a confirmation after it', async () => {

@@ -93,7 +93,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       previewed: form.previewed,
       campaign: c.campaign,
       case: c.case,
-      targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation) })),
+      targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation, digest) })),
       // The officials the email field's note names as getting the address.
       replyTo: AND.format(c.targets.filter((t) => learnsAddress(t.disclose, c.campaign.require_confirmation)).map((t) => t.name)),
       digest,

@@ -14,7 +14,7 @@ import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city, country and note (default)' },
   { value: 'name', label: 'Name and note only' },
-  { value: 'full', label: 'Name, place, note and email (as Reply-To, if the supporter confirmed it)' },
+  { value: 'full', label: 'Name, place, note and email, if the supporter confirmed it (as Reply-To; in a digest, in its list of signers)' },
 ];
 
 /** What a target's edit form sets. */
