@@ -425,7 +425,14 @@ export const letterFingerprintSql = (row: string) =>
 export const SEEN_LETTER_KEPT = '1 hour';
 
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
-export const letterText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n').trim();
+export const letterText = (text: string) =>
+  text
+    .replace(/\r\n?/g, '\n')
+    // `-- ` alone on a line starts an email's signature: mail clients grey out or drop what follows
+    // (the rest of a note, the closing, the name) and leave it out of a reply's quote.
+    .replace(/^-- +$/gm, '--')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 
 /**
  * Text as a subject holds it: a header must be one line, and hold no encoded word or direction

@@ -153,6 +153,12 @@ describe('rendering a letter', () => {
     expect(letter.text).toBe('Dear,\n\nDana Signer\n');
   });
 
+  // Mail clients grey out what follows `-- ` and leave it out of a reply: here the closing and the name.
+  it('keeps a note line of `-- ` from starting an email signature', () => {
+    const letter = renderLetter('s', '{{supporter.personalNote}}\n\nYours sincerely,\n{{supporter.fullName}}', { ...context, supporter: { ...context.supporter, personalNote: 'Free her.\n-- \nI sign off here' } });
+    expect(letter.text).toBe('Free her.\n--\nI sign off here\n\nYours sincerely,\nDana Signer\n');
+  });
+
   it('reads nothing from the prototype, even from a template that was never validated', () => {
     const letter = renderLetter('[{{supporter.constructor.name}}]', '[{{constructor}}][{{supporter.__proto__}}][{{supporter.toString}}]', context);
     expect(letter).toEqual({ subject: '[]', text: '[][][]\n' });
