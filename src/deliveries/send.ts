@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, UnrecoverableError, type BackoffStrategy, type Job } from 'bullmq';
-import { isDatabaseUnavailable, type Db, type Queryable } from '../db/index.ts';
+import { isDatabaseUnavailable, plannedOnce, type Db, type Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
 import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
@@ -64,7 +64,8 @@ const ledger = perDb((db: Queryable) =>
 );
 
 async function runLedgerStatement(db: Queryable, sent: q.SentMark[], claims: number[]) {
-  const statement = () => q.recordSentAndClaim(db, sent, claims, LEASE_SECONDS);
+  // Its plan is the same whatever ids it carries: planned once per connection, not at every run.
+  const statement = () => q.recordSentAndClaim(plannedOnce(db), sent, claims, LEASE_SECONDS);
   return sent.length === 0 ? statement() : untilRecorded(statement, RECORD_SENT_TRIES);
 }
 

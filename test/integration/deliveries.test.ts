@@ -134,6 +134,8 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const id = await delivery('queued');
       const db: Db = {
         ...t.db,
+        // Its statements go through the query below, claims too (plannedOnce).
+        generic: undefined,
         async query(sql, params) {
           if (sql.startsWith('WITH sent AS')) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
           return t.db.query(sql, params);
@@ -154,7 +156,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(delays[0]).toBeLessThanOrEqual(5_000);
       expect(await row(id)).toMatchObject({ status: 'queued', attempts: 0 });
       // Any other failure of the claim is BullMQ's to retry, as before.
-      const broken: Db = { ...t.db, query: async () => { throw Object.assign(new Error('syntax error'), { code: '42601' }); } };
+      const broken: Db = { ...t.db, generic: undefined, query: async () => { throw Object.assign(new Error('syntax error'), { code: '42601' }); } };
       await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {})).rejects.toThrow('syntax error');
       expect(delays).toHaveLength(1);
       expect(sink.messages).toEqual([]);
@@ -216,6 +218,8 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       const dropsLeft = { 'SET status = \'retry\'': 1, 'ELSE \'failed\' END': 1 };
       const db: Db = {
         ...t.db,
+        // Its statements go through the query below, claims too (plannedOnce).
+        generic: undefined,
         async query(sql, params) {
           for (const [write, left] of Object.entries(dropsLeft)) {
             if (sql.includes(write) && left > 0) {
@@ -335,6 +339,8 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       // Sent marks are held back until released, as a slow statement would be.
       const db: Db = {
         ...t.db,
+        // Its statements go through the query below, claims too (plannedOnce).
+        generic: undefined,
         async query(sql, params) {
           if (sql.startsWith('WITH sent AS') && (params![0] as number[]).length > 0) await held;
           return t.db.query(sql, params);
@@ -370,6 +376,8 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       let failed = false;
       const db: Db = {
         ...t.db,
+        // Its statements go through the query below, claims too (plannedOnce).
+        generic: undefined,
         async query(sql, params) {
           if (!sql.startsWith('WITH sent AS')) return t.db.query(sql, params);
           const entry = { marks: params![0] as number[], claims: params![2] as number[], ok: false };
