@@ -17,15 +17,16 @@ export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows'
  * Russian, Kazakh or German splits a comma file on `;` (its list separator there), and a quote
  * that does not open its field there is only a character, so `x,"Almaty;=1+1"` opens with a cell
  * `=1+1`; and after a line break, which that reader takes for the end of the row. Quotes and
- * spaces before the formula's first character do not stop it (`;"=1+1"` is a quoted `=1+1`).
+ * spaces (not line breaks: a blank line starts no formula) before the formula's first character
+ * do not stop it (`;"=1+1"` is a quoted `=1+1`).
  */
-const CELL_START_LIKE_A_FORMULA = /(^|[;\r\n])(?=[\s"]*[=+\-@\t\r])/g;
+const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\r\n])(?=[^\S\r\n]*"*[^\S\r\n]*[=+\-@\t\r])/g;
 
 /**
  * Every place a value could begin a cell that starts like a formula gets a quote there, so a
  * spreadsheet shows it as text, however it splits the file (`Almaty;=1+1` → `Almaty;'=1+1`).
  */
-export const neutralize = (v: string) => v.replace(CELL_START_LIKE_A_FORMULA, "$1'");
+export const neutralize = (v: string) => v.replace(CELL_START_LIKE_A_FORMULA, "'");
 
 /**
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one

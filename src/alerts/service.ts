@@ -212,15 +212,15 @@ export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: nu
   return { update, dropped: 0, sent: 0, sending: 0, already: true };
 }
 
-/**
- * How many subscribers an update of this case would be sent to if posted now: the same rule the
- * fan-out uses. @throws NotFoundError for an unknown case.
- */
 /** The same update posted on the case within the last day, if any (see getRecentSameUpdate). */
 export async function findRecentSameUpdate(db: Queryable, caseId: number, u: { title: string; body: string }) {
   return q.getRecentSameUpdate(db, caseId, u);
 }
 
+/**
+ * How many subscribers an update of this case would be sent to if posted now: the same rule the
+ * fan-out uses. @throws NotFoundError for an unknown case.
+ */
 export async function countAlertRecipients(db: Queryable, caseSlug: string): Promise<number> {
   const kase = await getCase(db, caseSlug);
   return q.countFollowers(db, kase.id);

@@ -40,7 +40,8 @@ const BLANK = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
 const LEADING_BLANKS = new RegExp(`^${BLANK}+`, 'u');
 const ONE_BLANK = new RegExp(`^${BLANK}$`, 'u');
 const BLANKS = new RegExp(BLANK, 'gu');
-const BLANK_RUNS = new RegExp(`${BLANK}{2,}`, 'gu');
+// Not the tag characters (U+E0020–E007F, format characters too): after 🏴 they spell a flag (Scotland's).
+const BLANK_RUNS = new RegExp(`(?:(?![\\u{E0000}-\\u{E007F}])${BLANK}){2,}`, 'gu');
 
 /**
  * Runs of blanks as one space, for a name in a header: a signer named "Ministry of Justice"

@@ -651,6 +651,13 @@ describe('the organizer console on PGlite', () => {
     expect(posted.rowCount).toBe(1);
     // Other text is another update.
     expect((await client.post(`/admin/cases/${caseSlug}/updates/preview`, { ...form, body: 'The hearing is now on Tuesday.' })).text).not.toContain('You posted this update already');
+    // Another organizer is told it was posted, and may post it again as their own (a second alert), not refused for a key not theirs.
+    const other = await signedIn(base, ctx.db, 'organizer');
+    const theirs = await other.client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
+    expect(theirs.text).toContain('This update was posted already, at');
+    expect(theirs.text).toContain('Posting it again sends a second alert to everyone.');
+    expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(theirs.text) })).status).toBe(303);
+    expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

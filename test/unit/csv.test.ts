@@ -14,6 +14,9 @@ describe('neutralizing formulas in exported cells', () => {
     expect(neutralize('Free her;=1+2\nRegards\n@SUM(1)')).toBe(`Free her;'=1+2\nRegards\n'@SUM(1)`);
     expect(neutralize('Oslo; "=1+1"')).toBe(`Oslo;' "=1+1"`);
     expect(neutralize('Plain text; and more')).toBe('Plain text; and more');
+    // A blank line starts no formula, and the line after one is checked as any other.
+    expect(neutralize('Point:\n\n- first\n- second')).toBe("Point:\n\n'- first\n'- second");
+    expect(neutralize('\n=1+1')).toBe("\n'=1+1");
   });
 
   it('leaves no cell starting like a formula whether the file is read on commas or on semicolons', () => {

@@ -29,6 +29,10 @@ describe('header text', () => {
     expect(subjectLine(`Letter from ${padded}`)).toBe('Letter from Ministry of Justice .');
     // One joiner stays: it belongs inside an emoji or a word.
     expect(displayName('Family 👨\u200d👩\u200d👧 Bek')).toBe('Family 👨\u200d👩\u200d👧 Bek');
+    // Nor do the tag characters that spell a subdivision's flag.
+    const scotland = '🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+    expect(displayName(`Amnesty ${scotland} team`)).toBe(`Amnesty ${scotland} team`);
+    expect(subjectLine(`From Amnesty ${scotland}`)).toBe(`From Amnesty ${scotland}`);
   });
 
   it('drops the controls that reverse how text shows', () => {

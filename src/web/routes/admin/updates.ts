@@ -68,12 +68,14 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
       // The same text posted already (its preview sent again with Back and Resend, or typed again):
       // said on the page, and its key reused, so that pressing Post does not alert everyone twice.
       const posted = await findRecentSameUpdate(db, kase.id, u);
+      // Only the one who posted it may send its key again: postCaseUpdate refuses another's.
+      const own = posted && posted.published_by === res.locals.organizer!.id ? posted : undefined;
       render(res, 'case-update', {
         title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
         email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
-        posted: posted && { at: posted.published_at, recipients: posted.recipients, again: !posted.request_key },
+        posted: posted && { at: posted.published_at, recipients: posted.recipients, byYou: !!own, again: !own?.request_key },
         // One key per preview: pressing Send twice posts one update.
-        requestKey: posted?.request_key ?? crypto.randomUUID(),
+        requestKey: own?.request_key ?? crypto.randomUUID(),
       });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
