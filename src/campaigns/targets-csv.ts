@@ -112,7 +112,7 @@ const CANDIDATE_SEPARATORS = [',', ';', '\t'] as const;
  * the process's one thread over a single line of a megabyte, while every page waits.
  */
 const MAX_LINE = 10_000;
-/** Rows read at most, empty ones included: past the targets' limit, the rest need not be read. */
+/** Rows read at most: past the targets' limit, the rest need not be read. */
 const MAX_ROWS_READ = 5 * MAX_TARGETS;
 const SEPARATOR_NAMES: Record<string, string> = { ',': ',', ';': ';', '\t': 'a tab' };
 
@@ -152,7 +152,7 @@ export function parseTargetsCsv(text: string): TargetCsv {
   const csv = text.replace(/^\uFEFF/, '');
   const longLine = csv.split(/\r\n|\n|\r/).findIndex((line) => line.length > MAX_LINE);
   if (longLine >= 0) {
-    return { rows: [], valid: false, fileError: `This is not a list of targets: line ${longLine + 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters, and a target's row is a name, title, email and salutation.` };
+    return { rows: [], valid: false, fileError: `Line ${longLine + 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters, far more than a target's name, title, email and salutation: if the file has other columns (notes, biographies), save it without them.` };
   }
   let records: CsvRecord[];
   const delimiter = guessDelimiter(csv);
@@ -171,8 +171,10 @@ export function parseTargetsCsv(text: string): TargetCsv {
       record_delimiter: ['\r\n', '\n', '\r'],
       // A quoted cell may hold line breaks, so a row may be longer than any of its lines.
       max_record_size: MAX_LINE,
-      // Rows of separators only are read too, so reading stops well past the targets' limit.
-      to: MAX_ROWS_READ,
+      // A row of separators only (`;;;;`, as Excel writes a formatted empty row) is an empty line,
+      // and not counted: reading stops, past a header, one row past MAX_ROWS_READ with something in it.
+      skip_records_with_empty_values: true,
+      to: MAX_ROWS_READ + 2,
     }) as unknown as CsvRecord[];
   } catch (err) {
     const e = err as { message: string; lines?: number; code?: string };
@@ -181,17 +183,16 @@ export function parseTargetsCsv(text: string): TargetCsv {
       return { rows: [], valid: false, fileError: 'This is not readable CSV: a quote (") that opens a cell is never closed. Look for a cell that starts with a quote and has no closing one.' };
     }
     if (e.code === 'CSV_MAX_RECORD_SIZE') {
-      return { rows: [], valid: false, fileError: `This is not a list of targets: the row at line ${e.lines ?? 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters (a quote that opens a cell may be closed much later).` };
+      return { rows: [], valid: false, fileError: `The row at line ${e.lines ?? 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters, far more than a target's name, title, email and salutation (a quote that opens a cell may be closed much later, or the file has other columns: save it without them).` };
     }
     return { rows: [], valid: false, fileError: `This is not readable CSV${e.lines ? ` (line ${e.lines})` : ''}: ${e.message.split('\n')[0]}` };
   }
   const header = records[0] && headerOf(records[0].record);
   if (header && 'error' in header) return { rows: [], valid: false, fileError: header.error };
-  // A row of separators only (`;;;;`, as Excel writes a formatted empty row) is an empty line.
-  const body = (header ? records.slice(1) : records).filter((r) => r.record.some((cell) => cell !== ''));
+  const body = header ? records.slice(1) : records;
   if (body.length === 0) return { rows: [], valid: false, fileError: 'There are no targets in this CSV.' };
   // More rows than a campaign may have targets is a mistake, not an import.
-  if (records.length >= MAX_ROWS_READ) {
+  if (body.length > MAX_ROWS_READ) {
     return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has more than ${MAX_ROWS_READ.toLocaleString('en-US')} rows.` };
   }
   if (body.length > MAX_TARGETS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has ${body.length} rows.` };

@@ -163,9 +163,9 @@ describe('reading targets from CSV', () => {
   it('refuses a line or a row far longer than a target takes, without reading the rest', () => {
     const ok = 'name,email\nJudge One,judge@court.example\n';
     expect(parseTargetsCsv(ok + 'a'.repeat(1_000_000)).fileError).toBe(
-      "This is not a list of targets: line 3 is longer than 10,000 characters, and a target's row is a name, title, email and salutation.",
+      "Line 3 is longer than 10,000 characters, far more than a target's name, title, email and salutation: if the file has other columns (notes, biographies), save it without them.",
     );
-    expect(parseTargetsCsv(`${ok}"${'x\n'.repeat(6_000)}",a@b.example\n`).fileError).toMatch(/^This is not a list of targets: the row at line \d+ is longer than 10,000 characters/);
+    expect(parseTargetsCsv(`${ok}"${'x\n'.repeat(6_000)}",a@b.example\n`).fileError).toMatch(/^The row at line \d+ is longer than 10,000 characters/);
     // A long row that is still a target's is read as before.
     const long = parseTargetsCsv(`name,title,email,salutation\n${'N'.repeat(200)},${'T'.repeat(200)},judge@court.example,${'S'.repeat(200)}\n`);
     expect(long.valid).toBe(true);
@@ -174,6 +174,11 @@ describe('reading targets from CSV', () => {
   it('counts the rows of a file far over the limit without reading them all', () => {
     const many = parseTargetsCsv('name,email\n' + 'J,j@x.example\n'.repeat(100_000));
     expect(many.fileError).toBe('A campaign takes at most 500 targets; this CSV has more than 2,500 rows.');
+    expect(parseTargetsCsv('name,email\n' + 'J,j@x.example\n'.repeat(2_500)).fileError).toBe('A campaign takes at most 500 targets; this CSV has 2500 rows.');
+    // Rows of separators only, as a spreadsheet with a cleared range exports them, are not rows.
+    const cleared = parseTargetsCsv('name,email\n' + Array.from({ length: 200 }, (_, i) => `J${i},j${i}@x.example`).join('\n') + '\n' + ',\n'.repeat(2_400));
+    expect(cleared.valid).toBe(true);
+    expect(cleared.rows).toHaveLength(200);
     const over = parseTargetsCsv('name,email\n' + Array.from({ length: 501 }, (_, i) => `J${i},j${i}@x.example`).join('\n'));
     expect(over.fileError).toBe('A campaign takes at most 500 targets; this CSV has 501 rows.');
     // Rows of separators only count toward neither limit's targets.
