@@ -208,11 +208,34 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-/** How many processes of the installation on `prefix` renewed their note (claimQueuePrefix) and have not lapsed. */
-export async function runningProcesses(client: Redis, prefix: string): Promise<number> {
+/**
+ * The processes of installation `id` (the database's) that renewed their note (claimQueuePrefix)
+ * and have not lapsed, under whatever QUEUE_PREFIX they run on this Redis: each prefix's claim
+ * names its installation. One that crashed is counted until its note lapses (CLAIM_MS).
+ */
+export async function runningProcesses(client: Redis, id: string): Promise<{ running: number; prefixes: string[] }> {
   const [seconds, micros] = (await client.time()) as [number | string, number | string];
-  return client.zcount(`${prefix}:installation:processes`, `(${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}`, '+inf');
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  let running = 0;
+  const prefixes: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', '*:installation', 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      if ((await client.get(key)) !== id) continue;
+      const n = await client.zcount(`${key}:processes`, `(${now}`, '+inf');
+      if (n > 0) {
+        running += n;
+        prefixes.push(key.slice(0, -':installation'.length));
+      }
+    }
+  } while (cursor !== '0');
+  return { running, prefixes };
 }
+
+/** How long a process that stopped without releasing its claim is still counted as running. */
+export const CLAIM_LAPSES_MS = CLAIM_MS;
 
 /**
  * One installation (one database) per QUEUE_PREFIX on a Redis: two would take each other's jobs

@@ -140,9 +140,10 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
 
 /**
  * A command that must not run beside running processes: refused while `npm start` holds the
- * embedded database (it would hand the command to the app), or while web or worker processes on
- * DATABASE_URL note themselves in Redis under QUEUE_PREFIX (claimQueuePrefix). A Redis out of
- * reach tells nothing, and the command runs, as README asks every process stopped first.
+ * embedded database (it would hand the command to the app), or while web or worker processes of
+ * the database at DATABASE_URL note themselves in Redis (claimQueuePrefix), under any
+ * QUEUE_PREFIX, on the Redis `npm start` runs under DATA_DIR too. A Redis out of reach tells
+ * nothing, and the command runs, as README asks every process stopped first.
  */
 async function refusedWhileAppRuns(config: Config, because: string): Promise<CommandReply | undefined> {
   if (!config.databaseUrl) {
@@ -150,13 +151,28 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
     if (!embeddedHolder(config.dataDir)) return undefined;
     return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and ${because}\n` };
   }
-  const [{ runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
-  const redis = await connectRedis(config).catch(() => undefined);
+  const [{ CLAIM_LAPSES_MS, runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
+  const db = openPostgres(config.databaseUrl, { max: 1 });
+  let installation: string | undefined;
+  try {
+    installation = (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'installation'`)).rows[0]?.value;
+  } catch {
+    // No settings table yet: nothing ever ran on this database.
+  } finally {
+    await db.close();
+  }
+  if (!installation) return undefined;
+  const redis = await connectRedis(config, { useSpawned: true }).catch(() => undefined);
   if (!redis) return undefined;
   try {
-    const running = await runningProcesses(redis.client, config.queuePrefix);
+    const { running, prefixes } = await runningProcesses(redis.client, installation);
     if (running === 0) return undefined;
-    return { code: 1, stdout: '', stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on QUEUE_PREFIX "${config.queuePrefix}", and each ${because}\n` };
+    return {
+      code: 1,
+      stdout: '',
+      stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on this database (QUEUE_PREFIX ${prefixes.map((p) => `"${p}"`).join(', ')}), and each ${because}; ` +
+        `one that stopped without saying so is counted for ${CLAIM_LAPSES_MS / 1000} s\n`,
+    };
   } finally {
     await redis.close();
   }

@@ -10,7 +10,8 @@ import { verifyPassword } from '../../src/organizers/passwords.ts';
 import { Redis } from 'ioredis';
 import { createTestContext, TEST_REDIS_URL, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
-import { checkSecret } from '../../src/boot.ts';
+import crypto from 'node:crypto';
+import { checkSecret, keepSetting } from '../../src/boot.ts';
 import { confirmToken, sign } from '../../src/signatures/service.ts';
 import { manageToken, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { hashToken } from '../../src/tokens.ts';
@@ -281,20 +282,25 @@ describe('the cli rotating the secret (rotate-secret)', () => {
   });
 
   // A running process would go on mailing links of the old secret, or numbering rows from before the restore.
-  it('refuses rotate-secret and after-restore while web or worker processes of the installation run', async () => {
+  it('refuses rotate-secret and after-restore while web or worker processes of the database run, under any QUEUE_PREFIX', async () => {
     const redis = new Redis(TEST_REDIS_URL);
-    const processes = `${ctx.env.QUEUE_PREFIX}:installation:processes`;
-    await redis.zadd(processes, Date.now() + 60_000, 'a-running-worker');
-    await redis.zadd(processes, Date.now() - 1_000, 'one-that-crashed');
+    const installation = await keepSetting(ctx.db, 'installation', crypto.randomUUID());
+    // Processes of this database started with another QUEUE_PREFIX than the cli's shell has.
+    const prefix = uniq('elsewhere');
+    await redis.set(`${prefix}:installation`, installation, 'PX', 60_000);
+    await redis.zadd(`${prefix}:installation:processes`, Date.now() + 60_000, 'a-running-worker');
+    await redis.zadd(`${prefix}:installation:processes`, Date.now() - 1_000, 'one-that-crashed');
     try {
       const [rotate, restore] = await Promise.all(['rotate-secret', 'after-restore'].map((command) => cli({ ...ctx.env, SESSION_SECRET: 'another-secret-value-0123456789' }, [command])));
       expect(rotate).toMatchObject({ code: 1, stdout: '' });
-      expect(rotate!.stderr).toBe(`appeal: stop every web and worker process first: 1 is running on QUEUE_PREFIX "${ctx.env.QUEUE_PREFIX}", and each derives links from the secret it started with\n`);
+      expect(rotate!.stderr).toBe(
+        `appeal: stop every web and worker process first: 1 is running on this database (QUEUE_PREFIX "${prefix}"), and each derives links from the secret it started with; one that stopped without saying so is counted for 90 s\n`,
+      );
       expect(restore).toMatchObject({ code: 1, stdout: '' });
-      expect(restore!.stderr).toMatch(/and each has row numbers set aside from before\n$/);
+      expect(restore!.stderr).toContain('and each has row numbers set aside from before;');
       expect((await ctx.db.query(`SELECT 1 FROM audit_log WHERE action = 'database.after_restore'`)).rowCount).toBe(0);
     } finally {
-      await redis.del(processes);
+      await redis.del(`${prefix}:installation`, `${prefix}:installation:processes`);
       redis.disconnect();
     }
   });
