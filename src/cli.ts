@@ -170,7 +170,7 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
     return {
       code: 1,
       stdout: '',
-      stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on this database (QUEUE_PREFIX ${prefixes.map((p) => `"${p}"`).join(', ')}), and each ${because}; ` +
+      stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on this database or a copy of it (QUEUE_PREFIX ${prefixes.map((p) => `"${p}"`).join(', ')}), and each ${because}; ` +
         `one that stopped without saying so is counted for ${CLAIM_LAPSES_MS / 1000} s\n`,
     };
   } finally {

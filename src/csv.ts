@@ -20,7 +20,7 @@ export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows'
  * spaces (not line breaks: a blank line starts no formula) before the formula's first character
  * do not stop it (`;"=1+1"` is a quoted `=1+1`).
  */
-const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\r\n])(?=[^\S\r\n]*"*[^\S\r\n]*[=+\-@\t\r])/g;
+const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\r\n])(?=(?:[^\S\r\n]|")*[=+\-@\t\r])/g;
 
 /**
  * Every place a value could begin a cell that starts like a formula gets a quote there, so a

@@ -39,12 +39,13 @@ export async function getCaseUpdateByRequestKey(db: Queryable, caseId: number, r
  * The case's latest update with this title and text posted within the last day and not withdrawn:
  * a preview sent again (the browser's Back, then Resend) must not read as a new update.
  */
-export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { title: string; body: string }) {
+export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { title: string; body: string }, organizerId: number | null) {
+  // The organizer's own first: posted again by another since, it is still theirs to send again.
   const { rows } = await db.query<CaseUpdate & { request_key: string | null }>(
     `SELECT * FROM case_updates
       WHERE case_id = $1 AND title = $2 AND body = $3 AND withdrawn_at IS NULL AND published_at > now() - interval '1 day'
-      ORDER BY id DESC LIMIT 1`,
-    [caseId, u.title, u.body],
+      ORDER BY published_by IS NOT DISTINCT FROM $4 DESC, id DESC LIMIT 1`,
+    [caseId, u.title, u.body, organizerId],
   );
   return rows[0];
 }

@@ -658,6 +658,11 @@ describe('the organizer console on PGlite', () => {
     expect(theirs.text).toContain('Posting it again sends a second alert to everyone.');
     expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(theirs.text) })).status).toBe(303);
     expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
+    // The first organizer's own post is still found first: their Back and Resend sends nothing.
+    const mine = await client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
+    expect(mine.text).toContain('You posted this update already');
+    await client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(mine.text) });
+    expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

@@ -294,7 +294,7 @@ describe('the cli rotating the secret (rotate-secret)', () => {
       const [rotate, restore] = await Promise.all(['rotate-secret', 'after-restore'].map((command) => cli({ ...ctx.env, SESSION_SECRET: 'another-secret-value-0123456789' }, [command])));
       expect(rotate).toMatchObject({ code: 1, stdout: '' });
       expect(rotate!.stderr).toBe(
-        `appeal: stop every web and worker process first: 1 is running on this database (QUEUE_PREFIX "${prefix}"), and each derives links from the secret it started with; one that stopped without saying so is counted for 90 s\n`,
+        `appeal: stop every web and worker process first: 1 is running on this database or a copy of it (QUEUE_PREFIX "${prefix}"), and each derives links from the secret it started with; one that stopped without saying so is counted for 90 s\n`,
       );
       expect(restore).toMatchObject({ code: 1, stdout: '' });
       expect(restore!.stderr).toContain('and each has row numbers set aside from before;');

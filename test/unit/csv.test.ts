@@ -13,6 +13,8 @@ describe('neutralizing formulas in exported cells', () => {
     expect(neutralize('Almaty;=cmd|\' /C calc\'!A0;')).toBe(`Almaty;'=cmd|' /C calc'!A0;`);
     expect(neutralize('Free her;=1+2\nRegards\n@SUM(1)')).toBe(`Free her;'=1+2\nRegards\n'@SUM(1)`);
     expect(neutralize('Oslo; "=1+1"')).toBe(`Oslo;' "=1+1"`);
+    expect(neutralize('" "=HYPERLINK("x")')).toBe(`'" "=HYPERLINK("x")`);
+    expect(neutralize('Almaty;" "=1+1')).toBe(`Almaty;'" "=1+1`);
     expect(neutralize('Plain text; and more')).toBe('Plain text; and more');
     // A blank line starts no formula, and the line after one is checked as any other.
     expect(neutralize('Point:\n\n- first\n- second')).toBe("Point:\n\n'- first\n'- second");

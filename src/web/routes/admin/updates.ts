@@ -67,7 +67,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
       const u = parseInput(caseUpdateInput, values);
       // The same text posted already (its preview sent again with Back and Resend, or typed again):
       // said on the page, and its key reused, so that pressing Post does not alert everyone twice.
-      const posted = await findRecentSameUpdate(db, kase.id, u);
+      const posted = await findRecentSameUpdate(db, kase.id, u, res.locals.organizer!.id);
       // Only the one who posted it may send its key again: postCaseUpdate refuses another's.
       const own = posted && posted.published_by === res.locals.organizer!.id ? posted : undefined;
       render(res, 'case-update', {
