@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
-import { sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '../src/deliveries/send.ts';
+import { unavailableCause } from '../src/db/index.ts';
+import { DATABASE_AWAY_RETRY_MS, sendBackoff, sendDelivery, settleSentMarks, TemporaryFailure } from '../src/deliveries/send.ts';
 import type { Composers } from '../src/deliveries/types.ts';
 import { QUEUES, workerErrorLog, type SendJob } from '../src/queues.ts';
 import { throttledErrorLog } from '../src/log.ts';
@@ -31,10 +32,17 @@ class SendWorker extends Worker<SendJob> {
 export function createSendWorker(ctx: AppContext, composers: Composers, concurrency = ctx.config.workerConcurrency) {
   const unrecorded = (err: unknown, deliveryId: number) =>
     ctx.log.error({ err, deliveryId }, 'sent mark not recorded: the message goes again when its lease ends');
+  // Every job slot meets it at once in an outage: one line every 30 s says why sends stopped.
+  const databaseAway = throttledErrorLog(
+    ctx.log,
+    (err) => `database unavailable (${unavailableCause(err)}): sends wait, each tried again every ${DATABASE_AWAY_RETRY_MS / 1000} s, using no attempt`,
+    30_000,
+    'warn',
+  );
   const worker = new SendWorker(
     ctx.db,
     QUEUES.send,
-    (job, token) => sendDelivery(ctx.db, ctx.mailer, composers, job, token, unrecorded),
+    (job, token) => sendDelivery(ctx.db, ctx.mailer, composers, job, token, unrecorded, (err) => databaseAway(err as Error)),
     {
       connection: ctx.redis.options as ConnectionOptions,
       prefix: ctx.config.queuePrefix,

@@ -18,7 +18,7 @@ export const LEASE_SECONDS = 150;
 /** Base of the retry backoff the row records; BullMQ's job backoff (queues.ts) is the timer. */
 const RETRY_BASE_MS = 2_000;
 /** How soon a job whose claim found the database away is tried again. */
-const DATABASE_AWAY_RETRY_MS = 5_000;
+export const DATABASE_AWAY_RETRY_MS = 5_000;
 /**
  * How long a statement carrying sent marks is tried again while the database is away (a restart
  * or failover takes seconds to a minute; a mark given up on sends its message again once the lease
@@ -145,7 +145,8 @@ function codesOf(err: unknown): string {
  * and record the outcome. A delivery already sent, failed or held by a live lease is not sent.
  * A sent mark is committed after this resolves (settleSentMarks waits for it); `onUnrecorded`,
  * which must not throw, hears of one that could not be, whose message goes again when its lease
- * ends.
+ * ends. `onDatabaseAway`, which must not throw either, hears of a job put off because the
+ * database is out of reach: nothing else says why sends stopped.
  * @throws DelayedError after moving the job to when another worker's lease ends.
  * @throws UnrecoverableError when the delivery failed for good (5xx, attempts used up).
  * @throws Error on a temporary failure, so BullMQ retries the job with backoff.
@@ -157,12 +158,14 @@ export async function sendDelivery(
   job: Job<SendJob>,
   token: string | undefined,
   onUnrecorded: (err: unknown, deliveryId: number) => void,
+  onDatabaseAway: (err: unknown) => void = () => {},
 ): Promise<SendOutcome> {
   const id = job.data.deliveryId;
   const delivery = await ledger(db)({ claim: id }).catch(async (err: unknown) => {
     // The database is away (a restart, a failover): try again shortly without using up an
     // attempt, so the backoff does not grow through the outage and hold the backlog after it.
     if (token && isDatabaseUnavailable(err)) {
+      onDatabaseAway(err);
       await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
       throw new DelayedError();
     }
@@ -193,6 +196,7 @@ export async function sendDelivery(
     // and the attempt are given back, and the job tries again shortly, as when the claim finds it
     // away, so an outage does not use up a letter's attempts.
     if (token && isDatabaseUnavailable(err)) {
+      onDatabaseAway(err);
       await untilRecorded(() => q.markRetry(db, delivery, `database unavailable: ${codesOf(err)}`, DATABASE_AWAY_RETRY_MS, { untried: true }));
       await job.moveToDelayed(Date.now() + DATABASE_AWAY_RETRY_MS, token);
       throw new DelayedError();

@@ -132,6 +132,7 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
 
     it('puts a job off for a few seconds, using no attempt, when its claim finds the database away', async () => {
       const id = await delivery('queued');
+      const away: unknown[] = [];
       const db: Db = {
         ...t.db,
         // Its statements go through the query below, claims too (plannedOnce).
@@ -147,17 +148,20 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       // Date stands still (timers do not), so the delay measured is the one asked for, however slow the machine.
       vi.useFakeTimers({ toFake: ['Date'] });
       try {
-        await expect(sendDelivery(db, mailer, composers, job, 'token', () => {})).rejects.toThrow(DelayedError);
+        await expect(sendDelivery(db, mailer, composers, job, 'token', () => {}, (err) => away.push(err))).rejects.toThrow(DelayedError);
       } finally {
         vi.useRealTimers();
       }
       expect(delays).toHaveLength(1);
+      // And the worker is told, so its log says why sends stopped.
+      expect(away).toEqual([expect.objectContaining({ code: 'ECONNREFUSED' })]);
       expect(delays[0]).toBeGreaterThan(3_000);
       expect(delays[0]).toBeLessThanOrEqual(5_000);
       expect(await row(id)).toMatchObject({ status: 'queued', attempts: 0 });
       // Any other failure of the claim is BullMQ's to retry, as before.
       const broken: Db = { ...t.db, generic: undefined, query: async () => { throw Object.assign(new Error('syntax error'), { code: '42601' }); } };
-      await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {})).rejects.toThrow('syntax error');
+      await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {}, (err) => away.push(err))).rejects.toThrow('syntax error');
+      expect(away).toHaveLength(1);
       expect(delays).toHaveLength(1);
       expect(sink.messages).toEqual([]);
     });
