@@ -50,6 +50,11 @@ const BLANK_RUNS = new RegExp(`(?:(?![\\u{E0000}-\\u{E007F}])${BLANK}){2,}`, 'gu
  */
 export const collapseBlankRuns = (v: string) => v.replace(BLANK_RUNS, ' ');
 
+/** 🏴 and the tag characters that make it a subdivision's flag (U+E0020–E007E, then CANCEL TAG). */
+const FLAG_AT_END = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}$/u;
+/** Code units such a flag takes at most: 🏴, up to six tag letters and the cancel tag, two units each. */
+const FLAG_MAX_UNITS = 16;
+
 /**
  * The text without its blank ends. The end is walked back one character at a time: a pattern
  * for it (`BLANK+$`) is tried from every blank of the text, and a long run of spaces inside it
@@ -59,6 +64,8 @@ export function trimBlank(v: string): string {
   const s = v.replace(LEADING_BLANKS, '');
   let end = s.length;
   while (end > 0) {
+    // A subdivision's flag (Scotland's: 🏴 and tag characters) ends in format characters that show it.
+    if (FLAG_AT_END.test(s.slice(Math.max(0, end - FLAG_MAX_UNITS), end))) break;
     // One character back: two code units for a surrogate pair.
     const pair = end >= 2 && /[\udc00-\udfff]/.test(s[end - 1]!) && /[\ud800-\udbff]/.test(s[end - 2]!);
     const start = pair ? end - 2 : end - 1;

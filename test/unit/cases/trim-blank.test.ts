@@ -8,6 +8,11 @@ describe('trimBlank', () => {
     // A language tag (U+E0001) is a format character written as two code units.
     expect(trimBlank('\u{E0001}name\u{E0001}\u{E0001}')).toBe('name');
     expect(trimBlank('name 😀')).toBe('name 😀');
+    // A subdivision's flag ends in tag characters, format characters that are part of it.
+    const scotland = '🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+    expect(trimBlank(`Amnesty Scotland ${scotland}`)).toBe(`Amnesty Scotland ${scotland}`);
+    expect(trimBlank(`Amnesty Scotland ${scotland}\u200b `)).toBe(`Amnesty Scotland ${scotland}`);
+    expect(trimBlank('name\u{E0067}\u{E007F}')).toBe('name');
     expect(trimBlank('\u2800\u115f \u1160')).toBe('');
     expect(trimBlank('')).toBe('');
     // Half a character at the end is not blank: it is left for the field's own check.
