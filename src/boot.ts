@@ -181,7 +181,7 @@ export async function keepSetting(db: Queryable, name: string, value: string): P
 }
 
 /** How long a claim on QUEUE_PREFIX lasts unrenewed: a crashed installation's claim lapses. */
-const CLAIM_MS = 90_000;
+export const CLAIM_MS = 90_000;
 const RELEASE_WAIT_MS = 1_000;
 /** How long a stopping process waits for the jobs it is still adding. */
 const QUEUES_CLOSE_MS = 5_000;
@@ -233,9 +233,6 @@ export async function runningProcesses(client: Redis, id: string): Promise<{ run
   } while (cursor !== '0');
   return { running, prefixes };
 }
-
-/** How long a process that stopped without releasing its claim is still counted as running. */
-export const CLAIM_LAPSES_MS = CLAIM_MS;
 
 /**
  * One installation (one database) per QUEUE_PREFIX on a Redis: two would take each other's jobs

@@ -151,7 +151,7 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
     if (!embeddedHolder(config.dataDir)) return undefined;
     return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and ${because}\n` };
   }
-  const [{ CLAIM_LAPSES_MS, runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
+  const [{ CLAIM_MS, runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
   const db = openPostgres(config.databaseUrl, { max: 1 });
   let installation: string | undefined;
   try {
@@ -171,7 +171,7 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
       code: 1,
       stdout: '',
       stderr: `appeal: stop every web and worker process first: ${running} ${running === 1 ? 'is' : 'are'} running on this database or a copy of it (QUEUE_PREFIX ${prefixes.map((p) => `"${p}"`).join(', ')}), and each ${because}; ` +
-        `one that stopped without saying so is counted for ${CLAIM_LAPSES_MS / 1000} s\n`,
+        `one that stopped without saying so is counted for ${CLAIM_MS / 1000} s\n`,
     };
   } finally {
     await redis.close();

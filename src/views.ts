@@ -35,6 +35,9 @@ const LINK_RUN = /\bhttps?:\/\/(?:[!#-&(-;=?-~]|[^\0-\x7f\s\p{P}\p{S}]|[\u2010\u
 
 const count = (s: string, c: string) => s.split(c).length - 1;
 
+/** A time as the console shows it: `2026-12-06 13:31 UTC`. */
+export const formatUtc = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+
 /**
  * The http(s) links in plain text, with where each starts, without the punctuation a sentence
  * puts after it: a trailing `.,;:!?`, and a closing bracket the link did not open, so that
@@ -83,8 +86,7 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('gt', (a: number, b: number) => a > b);
   h.registerHelper('plural', (n: number, one: string, many: string) => (n === 1 ? one : many));
   h.registerHelper('percent', (n: number, of: number) => (of > 0 ? Math.min(100, Math.round((100 * n) / of)) : 0));
-  h.registerHelper('formatDate', (d: Date | string | null) =>
-    d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '');
+  h.registerHelper('formatDate', (d: Date | string | null) => (d ? formatUtc(d) : ''));
   h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
   h.registerHelper('kindName', (kind: string) => KIND_NAMES[kind as DeliveryKind] ?? kind);
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));

@@ -212,10 +212,8 @@ export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: nu
   return { update, dropped: 0, sent: 0, sending: 0, already: true };
 }
 
-/** The same update posted on the case within the last day, if any, `organizerId`'s own first (see getRecentSameUpdate). */
-export async function findRecentSameUpdate(db: Queryable, caseId: number, u: { title: string; body: string }, organizerId: number | null) {
-  return q.getRecentSameUpdate(db, caseId, u, organizerId);
-}
+/** The same update posted on the case within the last day, if any, the organizer's own first. */
+export const findRecentSameUpdate = q.getRecentSameUpdate;
 
 /**
  * How many subscribers an update of this case would be sent to if posted now: the same rule the

@@ -10,6 +10,7 @@ import type { Db } from '../../../db/index.ts';
 import { ConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { parseInput } from '../../../validation.ts';
+import { formatUtc } from '../../../views.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
@@ -98,7 +99,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     const changed = Number.isInteger(expected) && expected !== update.recipients ? ` (the list changed since the preview, which said ${expected})` : '';
     const subscribers = `${update.recipients} ${update.recipients === 1 ? 'subscriber' : 'subscribers'}`;
     setFlash(ctx, res, update.repeated
-      ? `“${update.title}” was posted already, at ${update.published_at.toISOString().replace('T', ' ').slice(0, 16)} UTC: its alert went to ${subscribers}, and is not sent again.`
+      ? `“${update.title}” was posted already, at ${formatUtc(update.published_at)}: its alert went to ${subscribers}, and is not sent again.`
       : `Update posted: the alert is going to ${subscribers}${changed}.`);
     res.redirect(303, `/admin/cases/${kase.slug}#updates`);
   });
