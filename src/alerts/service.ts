@@ -215,6 +215,9 @@ export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: nu
 /** The same update posted on the case within the last day, if any, the organizer's own first. */
 export const findRecentSameUpdate = q.getRecentSameUpdate;
 
+/** The update posted with this request key (a form's or an Idempotency-Key), if one was. */
+export const findUpdateByRequestKey = q.getCaseUpdateByRequestKey;
+
 /**
  * How many subscribers an update of this case would be sent to if posted now: the same rule the
  * fan-out uses. @throws NotFoundError for an unknown case.

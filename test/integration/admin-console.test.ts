@@ -639,6 +639,7 @@ describe('the organizer console on PGlite', () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const form = { title: `Hearing moved ${uniq('u')}`, body: 'The hearing is now on Monday.' };
     const keyOf = (html: string) => /name="request_key" value="([^"]+)"/.exec(html)![1]!;
+    const seenOf = (html: string) => /name="seen_posted" value="(\d+)"/.exec(html)![1]!;
     const first = await client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
     expect(first.text).not.toContain('You posted this update already');
     expect((await client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(first.text) })).status).toBe(303);
@@ -656,13 +657,46 @@ describe('the organizer console on PGlite', () => {
     const theirs = await other.client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
     expect(theirs.text).toContain('This update was posted already, at');
     expect(theirs.text).toContain('Posting it again sends a second alert to everyone.');
-    expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(theirs.text) })).status).toBe(303);
+    expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(theirs.text), seen_posted: seenOf(theirs.text) })).status).toBe(303);
     expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
     // The first organizer's own post is still found first: their Back and Resend sends nothing.
     const mine = await client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
     expect(mine.text).toContain('You posted this update already');
     await client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(mine.text) });
     expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
+  });
+
+  // Two organizers preview the same news before either posts it: neither preview can warn, so Post looks again.
+  it('does not post an update whose text was posted after its preview was made, and says so on the preview again', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const form = { title: `Hearing moved ${uniq('u')}`, body: 'The hearing is now on Monday.' };
+    const fieldsOf = (html: string) => ({
+      ...form,
+      request_key: /name="request_key" value="([^"]+)"/.exec(html)![1]!,
+      seen_posted: /name="seen_posted" value="(\d+)"/.exec(html)![1]!,
+    });
+    const count = async () => (await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount;
+    const other = await signedIn(base, ctx.db, 'organizer');
+    const mine = fieldsOf((await client.post(`/admin/cases/${caseSlug}/updates/preview`, form)).text);
+    const theirs = fieldsOf((await other.client.post(`/admin/cases/${caseSlug}/updates/preview`, form)).text);
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, mine)).status).toBe(303);
+
+    const held = await other.client.post(`/admin/cases/${caseSlug}/updates`, theirs);
+    expect(held.status).toBe(409);
+    expect(held.text).toMatch(/<strong>Not posted\.<\/strong> This update was posted already, at .* UTC: its alert went to 0 subscribers\. Posting it again sends a second alert to everyone\./);
+    expect(await count()).toBe(1);
+    // Pressed again on the page that said so, it posts: a second alert, chosen knowingly.
+    expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, fieldsOf(held.text))).status).toBe(303);
+    expect(await count()).toBe(2);
+
+    // The same organizer's second tab: told it went already, and its Post now sends nothing more.
+    const tabs = [1, 2].map(async () => fieldsOf((await client.post(`/admin/cases/${caseSlug}/updates/preview`, { ...form, body: 'Now Tuesday.' })).text));
+    const [tab1, tab2] = await Promise.all(tabs);
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { ...tab1!, body: 'Now Tuesday.' })).status).toBe(303);
+    const second = await client.post(`/admin/cases/${caseSlug}/updates`, { ...tab2!, body: 'Now Tuesday.' });
+    expect(second.text).toContain('<strong>Not posted.</strong> You posted this update already');
+    expect((await client.post(`/admin/cases/${caseSlug}/updates`, { ...fieldsOf(second.text), body: 'Now Tuesday.' })).status).toBe(303);
+    expect(await count()).toBe(3);
   });
 
   it('keeps right-to-left names in their own direction: typed with dir=auto, listed in <bdi>', async () => {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { alertContent } from '../../../alerts/emails.ts';
-import { countAlertRecipients, findRecentSameUpdate, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
+import { countAlertRecipients, findRecentSameUpdate, findUpdateByRequestKey, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
@@ -60,24 +60,35 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'case-update', { title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values, ...formErrors({ case_slug: message }) }, 409);
   }
 
+  /**
+   * The preview: the alert as followers will read it, how many get it, and the same text posted
+   * already if it was (its preview sent again with Back and Resend, typed again, or posted by
+   * another organizer meanwhile). `heldBack`: a Post that was not sent, because such an update was
+   * posted after this organizer's preview was made, which did not say so.
+   */
+  async function renderPreview(res: Response, kase: Case, values: { title: string; body: string }, heldBack = false) {
+    const u = parseInput(caseUpdateInput, values);
+    const posted = await findRecentSameUpdate(db, kase.id, u, res.locals.organizer!.id);
+    // Only the one who posted it may send its key again: postCaseUpdate refuses another's. Reused,
+    // the key makes pressing Post send nothing more.
+    const own = posted && posted.published_by === res.locals.organizer!.id ? posted : undefined;
+    render(res, 'case-update', {
+      title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
+      email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
+      posted: posted && { at: posted.published_at, recipients: posted.recipients, byYou: !!own, again: !own?.request_key, heldBack },
+      // What this preview told of: Post goes ahead unless another same update comes after it.
+      seenPosted: posted?.id ?? 0,
+      // One key per preview: pressing Send twice posts one update.
+      requestKey: own?.request_key ?? crypto.randomUUID(),
+    }, heldBack ? 409 : 200);
+  }
+
   router.post('/cases/:slug/updates/preview', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
     const values = { title: str(req.body?.title), body: str(req.body?.body) };
     if (!kase.published) return unpublished(res, kase, values, `The case of ${kase.person_name} is not published: publish it first (on its page), then post the update.`);
     try {
-      const u = parseInput(caseUpdateInput, values);
-      // The same text posted already (its preview sent again with Back and Resend, or typed again):
-      // said on the page, and its key reused, so that pressing Post does not alert everyone twice.
-      const posted = await findRecentSameUpdate(db, kase.id, u, res.locals.organizer!.id);
-      // Only the one who posted it may send its key again: postCaseUpdate refuses another's.
-      const own = posted && posted.published_by === res.locals.organizer!.id ? posted : undefined;
-      render(res, 'case-update', {
-        title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
-        email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
-        posted: posted && { at: posted.published_at, recipients: posted.recipients, byYou: !!own, again: !own?.request_key },
-        // One key per preview: pressing Send twice posts one update.
-        requestKey: own?.request_key ?? crypto.randomUUID(),
-      });
+      await renderPreview(res, kase, values);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       render(res, 'case-update', { title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values, ...formErrors(err.fields) }, 400);
@@ -87,9 +98,19 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   router.post('/cases/:slug/updates', async (req, res) => {
     const kase = await getCase(db, req.params.slug);
     const values = { title: str(req.body?.title), body: str(req.body?.body) };
+    const key = str(req.body?.request_key).trim() || null;
+    // The same text posted since this form's preview was made (by another organizer, or from
+    // another tab): everyone would get the alert twice, and this preview did not warn of it. The
+    // preview comes back saying so; pressing Post on it then is a choice made knowingly.
+    const seen = Number(str(req.body?.seen_posted));
+    const typed = caseUpdateInput.safeParse(values);
+    if (typed.success && kase.published && !(key && (await findUpdateByRequestKey(db, kase.id, key)))) {
+      const posted = await findRecentSameUpdate(db, kase.id, typed.data, res.locals.organizer!.id);
+      if (posted && posted.id > (Number.isSafeInteger(seen) ? seen : 0)) return renderPreview(res, kase, values, true);
+    }
     let update;
     try {
-      update = await postCaseUpdate(db, ctx, kase.slug, values, res.locals.organizer!.id, str(req.body?.request_key) || null);
+      update = await postCaseUpdate(db, ctx, kase.slug, values, res.locals.organizer!.id, key);
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'case_unpublished') return unpublished(res, kase, values, err.message);
       throw err;
