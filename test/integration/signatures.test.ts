@@ -6,7 +6,7 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
 import { backendOf, blockedBy } from '../helpers/locks.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
-import { confirmSignature, confirmToken, findSignatureByToken, sign } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, findSignatureByToken, pretendToSign, sign, SIGN_ANSWER_MIN_MS } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { hashToken } from '../../src/tokens.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
@@ -336,6 +336,23 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     await ctx.queues.settled();
     expect(await note()).toBe('stored afresh');
     await settled(ctx.db);
+  });
+
+  // A repeat writes less than a first signature: without a floor, the answer's time told which it was.
+  it('answers no sooner than SIGN_ANSWER_MIN_MS whether the address signed or not, and a bot caught by the honeypot alike', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const email = `${uniq('timed')}@supporter.example`;
+    const timed = async <T>(act: () => Promise<T>) => {
+      const began = performance.now();
+      const result = await act();
+      return { result, ms: performance.now() - began };
+    };
+    const first = await timed(() => sign(ctx.db, ctx, slug, { fullName: 'Timed Signer', email }));
+    const again = await timed(() => sign(ctx.db, ctx, slug, { fullName: 'Timed Signer', email }));
+    const bot = await timed(() => pretendToSign(ctx.db, slug, { fullName: 'Timed Signer', email: `${uniq('bot')}@supporter.example` }));
+    expect([first.result.kind, again.result.kind, bot.result.kind]).toEqual(['signed', 'already-signed', 'signed']);
+    // A timer may fire a fraction of a millisecond before its time on the clock read here.
+    for (const { ms } of [first, again, bot]) expect(ms).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
   });
 
   it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {
