@@ -348,9 +348,12 @@ export const countWaitingForDigest = q.countWaitingForDigest;
  * The slug stays: links to the campaign are out in the world. A new letter text is for signatures
  * from now on: those made before keep the text their signers saw (keepReplacedLetter).
  * With `revision` (what a form was opened on), a campaign saved since is not overwritten.
+ * `deadline` (a date as the form sends it, '' for none), when given, is saved in the same
+ * transaction: saved after it, a form sent twice found the details saved and the deadline not yet,
+ * and was told someone else had changed it.
  * @throws NotFoundError; ValidationError (TemplateError for the letter); EditConflictError.
  */
-export async function updateCampaignDetails(db: Db, slug: string, input: unknown, revision: number | null = null): Promise<Campaign> {
+export async function updateCampaignDetails(db: Db, slug: string, input: unknown, revision: number | null = null, deadline?: string): Promise<Campaign> {
   const existing = await getCampaign(db, slug);
   const c = parseDetails(slug, input);
   const kase = await caseFor(db, c.caseSlug);
@@ -371,6 +374,7 @@ export async function updateCampaignDetails(db: Db, slug: string, input: unknown
     await q.keepReplacedLetter(tx, existing.id, c.letter);
     const saved = await q.updateCampaign(tx, existing.id, kase.id, c, revision);
     if (!saved) throw new EditConflictError('campaign', (await getCampaign(tx, slug)).revision);
+    if (deadline !== undefined) await q.setDeadline(tx, existing.id, deadline.trim() || null);
     return saved;
   });
 }

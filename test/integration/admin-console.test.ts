@@ -1269,12 +1269,41 @@ describe('the organizer console on PGlite', () => {
     }
   });
 
-  it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
-    const { slug } = await createLiveCampaign(ctx.db);
+  /** The campaign's edit form as the console shows it, filled in with what is saved; `revision` too only when asked for. */
+  async function editForm(slug: string, { withRevision = false } = {}): Promise<Record<string, string>> {
     const page = await client.open(`/admin/campaigns/${slug}/edit`);
     const values = Object.fromEntries([...page.text.matchAll(/<input id="f-(\w+)" name="\w+" type="(?:text|number|date)"(?: dir="auto")? value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const revision = withRevision ? /name="revision" value="(\d+)"/.exec(page.text)![1] : undefined;
     const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(page.text)![1]!.replace(/&#x3D;/g, '=');
-    const form = { ...values, case_slug: (await ctx.db.query<{ slug: string }>('SELECT k.slug FROM cases k JOIN campaigns c ON c.case_id = k.id WHERE c.slug = $1', [slug])).rows[0]!.slug, letter_body: body, delivery_mode: 'each', require_confirmation: 'on' };
+    const caseSlug = (await ctx.db.query<{ slug: string }>('SELECT k.slug FROM cases k JOIN campaigns c ON c.case_id = k.id WHERE c.slug = $1', [slug])).rows[0]!.slug;
+    return { ...values, ...(revision ? { revision } : {}), case_slug: caseSlug, letter_body: body, delivery_mode: 'each', require_confirmation: 'on' };
+  }
+
+  // Sent twice at once (a double press without the page's script), the second found the details
+  // saved and the deadline not yet, and was told someone else had saved the campaign.
+  it('saves a campaign form\'s deadline with its details, in one transaction, and answers one sent twice at once as saved', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    await ctx.db.query(`CREATE TABLE campaign_writes (tx bigint, title text, deadline text)`);
+    await ctx.db.query(`CREATE FUNCTION note_campaign_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO campaign_writes VALUES (txid_current(), NEW.title, to_char(NEW.deadline, 'YYYY-MM-DD')); RETURN NEW; END $$`);
+    await ctx.db.query(`CREATE TRIGGER note_campaign_write AFTER UPDATE ON campaigns FOR EACH ROW WHEN (NEW.slug = '${slug}') EXECUTE FUNCTION note_campaign_write()`);
+    try {
+      const form = { ...(await editForm(slug, { withRevision: true })), title: 'Free Aigerim now', deadline: new Date(Date.now() + 40 * 86_400_000).toISOString().slice(0, 10) };
+      const answers = await Promise.all([1, 2].map(() => client.post(`/admin/campaigns/${slug}/edit`, form)));
+      // Not 409 "Someone saved this campaign after you opened this form": both say saved (one flash, as they share a session).
+      expect(answers.map((a) => a.status)).toEqual([303, 303]);
+      expect((await client.open(answers[1]!.location!)).text).toContain('Campaign saved.');
+      const { rows } = await ctx.db.query<{ tx: string; title: string; deadline: string | null }>('SELECT tx, title, deadline FROM campaign_writes');
+      expect(new Set(rows.map((r) => r.tx)).size).toBe(1);
+      expect(rows.at(-1)).toMatchObject({ title: form.title, deadline: form.deadline });
+    } finally {
+      for (const drop of ['DROP TRIGGER note_campaign_write ON campaigns', 'DROP FUNCTION note_campaign_write()', 'DROP TABLE campaign_writes']) await ctx.db.query(drop);
+    }
+  });
+
+  it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const form = await editForm(slug);
     const bad = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, deadline: '2026-02-30' });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('must be a date like');

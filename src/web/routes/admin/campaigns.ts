@@ -169,8 +169,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       if (deadlineError) errors.deadline = deadlineError;
       // Every mistake at once: the form's own (numbers, the date) and those the details have.
       if (Object.keys(errors).length) throw new ValidationError({ ...detailErrors(existing.slug, input), ...errors });
-      const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body));
-      await setCampaignDeadline(db, campaign.slug, deadline);
+      const campaign = await updateCampaignDetails(db, existing.slug, input, revisionOf(req.body), deadline);
       await recordAuditOf(ctx, actor(res), 'campaign.update', `campaign:${campaign.slug}`, detailsChanged(existing, campaign, deadlineWas !== (deadline ?? '')));
       setFlash(ctx, res, 'Campaign saved.');
       res.redirect(303, `/admin/campaigns/${campaign.slug}`);
