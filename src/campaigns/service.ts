@@ -91,6 +91,9 @@ export async function createCampaign(db: Db, input: unknown, { exact = false } =
   });
 }
 
+/** The campaign with this slug, if there is one. */
+export const findCampaign = q.getCampaignBySlug;
+
 /** @throws NotFoundError */
 export async function getCampaign(db: Queryable, slug: string): Promise<Campaign> {
   const campaign = await q.getCampaignBySlug(db, slug);

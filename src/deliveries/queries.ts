@@ -420,3 +420,18 @@ export async function sendAgainToCurrentAddress(db: Queryable, campaignId: numbe
   );
   return rows.map((r) => r.id);
 }
+
+/**
+ * How many letters and digests to the target's address now were made in the last `seconds` in
+ * place of one sent to another address (what sendAgainToCurrentAddress makes): a form sent twice
+ * finds those its first sending made.
+ */
+export async function countSentAgainLately(db: Queryable, campaignId: number, targetId: number, seconds: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM targets t JOIN deliveries d ON d.target_id = t.id AND lower(d.recipient) = lower(t.email)
+      WHERE t.id = $2 AND t.campaign_id = $1 AND d.kind IN ('letter', 'digest') AND d.created_at > now() - make_interval(secs => $3)
+        AND EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id AND o.id <> d.id AND lower(o.recipient) <> lower(t.email))`,
+    [campaignId, targetId, seconds],
+  );
+  return rows[0]!.n;
+}

@@ -160,6 +160,9 @@ export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Qu
   return 'queued';
 }
 
+/** Letters sendAgainToCurrentAddress made for a target in the last `seconds`. */
+export const countSentAgainLately = q.countSentAgainLately;
+
 /** Per target of a campaign, the letters that went to an address it has since been corrected from (see sendAgainToCurrentAddress). */
 export const countSentElsewhere = q.countSentElsewhere;
 

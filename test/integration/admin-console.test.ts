@@ -71,6 +71,12 @@ describe('the organizer console on PGlite', () => {
     const created = await client.post('/admin/campaigns/new', fields);
     expect(created.status).toBe(303);
     expect(created.location).toBe(`/admin/campaigns/${slug}`);
+    // Sent again (a double press without the page's script): created, as the first answer said,
+    // not "exists already"; a campaign with other details wanting the slug is told it is taken.
+    const again = await client.post('/admin/campaigns/new', fields);
+    expect([again.status, again.location]).toEqual([303, `/admin/campaigns/${slug}`]);
+    expect((await client.open(again.location!)).text).toContain('Draft campaign created with 2 targets.');
+    expect((await client.post('/admin/campaigns/new', { ...fields, title: 'Free Nurlan now' })).text).toContain('exists already');
     expect((await client.post(`/admin/campaigns/${slug}/targets`, { name: 'Embassy', title: '', email: 'consul@embassy.example', salutation: '', disclose: 'name' })).status).toBe(303);
     expect((await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Free {{case.personName}}', letter_body: 'Dear {{target.name}}, act now.' })).status).toBe(303);
     for (const action of ['launch', 'pause', 'launch', 'close']) {
@@ -178,10 +184,11 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(again.location!)).text).toContain(`1 letter goes again, to ${fixed}.`);
     await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(fixed) && !!m.text?.includes('Early Signer')), (arrived) => arrived);
     await settled(ctx.db);
-    // Sent twice (a double click, a reload), it goes once; the offer is gone.
+    // Sent twice (a double click, a reload), it goes once, and the second answer says it went, not
+    // that there was nothing to send; the offer is gone.
     expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {})).status).toBe(303);
     const after = await client.open(`/admin/campaigns/${slug}/targets`);
-    expect(after.text).toContain('No letter of Judge Moved went to another address');
+    expect(after.text).toContain(`1 letter was sent again to ${fixed} moments ago: nothing more to send.`);
     expect(after.text).not.toContain('before the address was corrected');
     await settled(ctx.db);
     expect(ctx.sink!.messages.filter((m) => JSON.stringify(m.to).includes(fixed))).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
+  campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
   brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
@@ -14,7 +14,7 @@ import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
+import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
 
@@ -104,6 +104,22 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     }, status);
   };
 
+  const createdFlash = (targets: number) => `Draft campaign created with ${targets} ${targets === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`;
+
+  /**
+   * The slug taken moments ago by this very form (a double press without the page's script): the
+   * second answer says created, as the first did, not "exists already", which would have the
+   * organizer change the slug and make the campaign twice.
+   * @returns whether it answered.
+   */
+  async function answerMadeAlready(res: Response, slug: string, typed: unknown, targets: number): Promise<boolean> {
+    const made = slug ? await findCampaign(db, slug) : undefined;
+    if (!made || Date.now() - made.created_at.getTime() >= SENT_TWICE_MS || (await listTargets(db, made.id)).length !== targets) return false;
+    const saved = { ...campaignValues(made, (await getCaseById(db, made.case_id))!.slug), deadline: (await getCampaignDeadline(db, made.slug)) ?? '' };
+    const fields = CAMPAIGN_FORM_ORDER.filter((f) => !['revision', 'slug', 'targets_csv'].includes(f));
+    return answerSavedAlready(ctx, res, { saved, typed, fields, flash: createdFlash(targets), to: `/admin/campaigns/${made.slug}` });
+  }
+
   router.get('/campaigns', async (req, res) => {
     const status = STATUS_FILTERS.find((s) => s === req.query.status);
     // The list's order puts live campaigns first: its cursor says which part a page ends in.
@@ -125,6 +141,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/new', async (req, res) => {
     const { input, errors } = campaignForm(req.body);
     const csv = parseTargetsCsv(str(req.body?.targets_csv));
+    if (await answerMadeAlready(res, str(req.body?.slug).trim(), req.body, csv.rows.length)) return;
     const all: FieldErrors = { ...errors };
     try {
       await validateCampaignInput(db, { ...input, targets: csv.rows.map((r, i) => r.target ?? { name: 'row', email: `row-${i}@example.org` }) });
@@ -142,7 +159,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         if (deadline) await setCampaignDeadline(db, campaign.slug, deadline);
         // Made without confirming by email, anyone can sign in anyone's name: the log says so.
         await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length, ...(campaign.require_confirmation ? {} : { confirmation: 'off' }) });
-        setFlash(ctx, res, `Draft campaign created with ${csv.rows.length} ${csv.rows.length === 1 ? 'target' : 'targets'}. Check the letter, then launch it.`);
+        setFlash(ctx, res, createdFlash(csv.rows.length));
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
       } catch (err) {
         if (err instanceof ConflictError) all.slug = err.message;

@@ -7,13 +7,11 @@ import { ConflictError, EditConflictError, ValidationError } from '../../../erro
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { answerSavedAlready, CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, str, type Render } from './render.ts';
+import { answerSavedAlready, CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
 import { caseUpdatesWithStats } from './updates.ts';
 
 /** Cases a page of the console's list shows, changed last first. */
 const CASES_PAGE = 100;
-/** How soon after a case was created the same form sent again counts as sent twice, not as a clash. */
-const SENT_TWICE_MS = 2 * 60_000;
 
 const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
 

@@ -3,13 +3,13 @@ import type { AppContext } from '../../../context.ts';
 import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
-import { countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
+import { countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { adminOnly, setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
-import { conflictMessage, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
+import { conflictMessage, formErrors, revisionOf, SEES, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city, country and note (default)' },
@@ -121,7 +121,11 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const n = await sendAgainToCurrentAddress(db, ctx, campaign.id, target.id);
     if (n) await recordAuditOf(ctx, actor(res), 'target.send_again', `campaign:${campaign.slug}`, { target: target.id, to: target.email, letters: n });
-    setFlash(ctx, res, n ? `${n} ${n === 1 ? 'letter goes' : 'letters go'} again, to ${target.email}.` : `No letter of ${target.name} went to another address: nothing to send again.`);
+    // Nothing made: the button pressed twice (or by two admins) finds what its first press made.
+    const lately = n ? 0 : await countSentAgainLately(db, campaign.id, target.id, SENT_TWICE_MS / 1000);
+    setFlash(ctx, res, n ? `${n} ${n === 1 ? 'letter goes' : 'letters go'} again, to ${target.email}.`
+      : lately ? `${lately} ${lately === 1 ? 'letter was' : 'letters were'} sent again to ${target.email} moments ago: nothing more to send.`
+      : `No letter of ${target.name} went to another address: nothing to send again.`);
     res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
   });
 
