@@ -289,6 +289,18 @@ export async function connectRedis(
     const why = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError' ? `was not ready within ${READY_WAIT_MS / 1000} s` : `refused the connection: ${(err as Error).message}`;
     throw new RedisUnavailableError(`REDIS_URL: ${where} answered but ${why}`);
   }
+  // BullMQ reads the server's version with INFO as each queue and worker connects: a user that may
+  // not run it (ACL -@dangerous, a common hardening recipe) crashed the worker with a stack trace
+  // while the web process said it was ready.
+  const denied = await client.info('server').then(
+    () => undefined,
+    (err: Error) => (/^NOPERM\b/.test(err.message) ? err.message.split('\n')[0] : undefined),
+  );
+  if (denied) {
+    client.disconnect();
+    await stop?.();
+    throw new RedisUnavailableError(`REDIS_URL: the Redis user may not run INFO, which BullMQ needs (${denied}): allow it, e.g. ACL SETUSER <user> +info`);
+  }
   return {
     options,
     client,

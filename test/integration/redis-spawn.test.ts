@@ -225,7 +225,7 @@ describe('a REDIS_URL whose server refuses the connection', () => {
     }
   });
 
-  it('says a Redis refused the login, not that nothing answers, for a wrong or missing password', async () => {
+  it('says a Redis refused the login, not that nothing answers, for a wrong or missing password, and names INFO for a user that may not run it', async () => {
     const port = await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'right-one'], { stdio: 'ignore' });
     try {
@@ -241,6 +241,16 @@ describe('a REDIS_URL whose server refuses the connection', () => {
       }
       await expect(connectRedis({ redisUrl: url(':wrong@'), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: the Redis at 127\.0\.0\.1:\d+ refused the login \(WRONGPASS[^)]*\): put its user and password in REDIS_URL/);
       await expect(connectRedis({ redisUrl: url(''), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: the Redis at 127\.0\.0\.1:\d+ refused the login \(NOAUTH/);
+      // A user of its own, hardened the common way: without INFO, BullMQ cannot start; without CONFIG, it can.
+      const admin = await connectRedis({ redisUrl: url(':right-one@'), dataDir: os.tmpdir() });
+      try {
+        await admin.client.call('ACL', 'SETUSER', 'hardened', 'reset', 'on', '>its-own', '~*', '&*', '+@all', '-@dangerous');
+        await admin.client.call('ACL', 'SETUSER', 'noconfig', 'reset', 'on', '>its-own', '~*', '&*', '+@all', '-config');
+      } finally {
+        await admin.close();
+      }
+      await expect(connectRedis({ redisUrl: url('hardened:its-own@'), dataDir: os.tmpdir() })).rejects.toThrow(/^REDIS_URL: the Redis user may not run INFO, which BullMQ needs \(NOPERM[^)]*\): allow it, e\.g\. ACL SETUSER <user> \+info$/);
+      await (await connectRedis({ redisUrl: url('noconfig:its-own@'), dataDir: os.tmpdir() })).close();
     } finally {
       server.kill('SIGKILL');
     }
