@@ -249,7 +249,8 @@ async function answeredAlike<T>(work: () => Promise<T>, counted = true): Promise
   if (counted) answering++;
   try {
     const result = await work();
-    if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, began + SIGN_ANSWER_MIN_MS - performance.now()));
+    // Rounded up: a timer takes whole milliseconds, and would end the wait up to one early.
+    if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, Math.ceil(began + SIGN_ANSWER_MIN_MS - performance.now())));
     return result;
   } finally {
     if (counted) answering--;

@@ -6,7 +6,7 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
 import { backendOf, blockedBy } from '../helpers/locks.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
-import { confirmSignature, confirmToken, findSignatureByToken, pretendToSign, sign, SIGN_ANSWER_MIN_MS } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, findSignatureByToken, pretendToSign, sign, SIGN_ANSWER_MIN_MS, SIGN_BUSY_AT } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { hashToken } from '../../src/tokens.ts';
 import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
@@ -353,6 +353,14 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect([first.result.kind, again.result.kind, bot.result.kind]).toEqual(['signed', 'already-signed', 'signed']);
     // A timer may fire a fraction of a millisecond before its time on the clock read here.
     for (const { ms } of [first, again, bot]) expect(ms).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
+    // A burst of posts caught by the honeypot stores nothing and does not count as a busy process:
+    // the post made amid it waits all the same.
+    const burst = Array.from({ length: SIGN_BUSY_AT }, () => pretendToSign(ctx.db, slug, { fullName: 'Bot', email: `${uniq('bot')}@supporter.example` }));
+    // Their reads done, they wait out their time as the post comes.
+    await new Promise((resolve) => setTimeout(resolve, 8));
+    const amid = await timed(() => sign(ctx.db, ctx, slug, { fullName: 'Timed Signer', email: `${uniq('amid')}@supporter.example` }));
+    await Promise.all(burst);
+    expect(amid.ms).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
   });
 
   it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {
