@@ -430,7 +430,8 @@ export async function countSentAgainLately(db: Queryable, campaignId: number, ta
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM targets t JOIN deliveries d ON d.target_id = t.id AND lower(d.recipient) = lower(t.email)
       WHERE t.id = $2 AND t.campaign_id = $1 AND d.kind IN ('letter', 'digest') AND d.created_at > now() - make_interval(secs => $3)
-        AND EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id AND o.id <> d.id AND lower(o.recipient) <> lower(t.email))`,
+        AND EXISTS (SELECT 1 FROM deliveries o WHERE o.kind = d.kind AND o.source_id = d.source_id AND o.target_id = d.target_id
+                       AND o.status = 'sent' AND o.created_at < d.created_at AND lower(o.recipient) <> lower(t.email))`,
     [campaignId, targetId, seconds],
   );
   return rows[0]!.n;

@@ -77,6 +77,12 @@ describe('the organizer console on PGlite', () => {
     expect([again.status, again.location]).toEqual([303, `/admin/campaigns/${slug}`]);
     expect((await client.open(again.location!)).text).toContain('Draft campaign created with 2 targets.');
     expect((await client.post('/admin/campaigns/new', { ...fields, title: 'Free Nurlan now' })).text).toContain('exists already');
+    // Sent twice at the same moment: both answers say created, one campaign is made.
+    const twin = { ...fields, slug: uniq('twin') };
+    const twins = await Promise.all([1, 2].map(() => client.post('/admin/campaigns/new', twin)));
+    expect(twins.map((r) => [r.status, r.location])).toEqual([[303, `/admin/campaigns/${twin.slug}`], [303, `/admin/campaigns/${twin.slug}`]]);
+    // A target's address corrected after going Back is no double press: answered "created", the fix would be lost unseen.
+    expect((await client.post('/admin/campaigns/new', { ...fields, targets_csv: fields.targets_csv.replace('judge@court.example', 'judge.one@court.example') })).text).toContain('exists already');
     expect((await client.post(`/admin/campaigns/${slug}/targets`, { name: 'Embassy', title: '', email: 'consul@embassy.example', salutation: '', disclose: 'name' })).status).toBe(303);
     expect((await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Free {{case.personName}}', letter_body: 'Dear {{target.name}}, act now.' })).status).toBe(303);
     for (const action of ['launch', 'pause', 'launch', 'close']) {
@@ -162,11 +168,11 @@ describe('the organizer console on PGlite', () => {
   it('sends the letters a relay took for an address since corrected again, once, to the address the official has now', async () => {
     const old = `${uniq('old')}@court.example`;
     const fixed = `${uniq('fixed')}@court.example`;
-    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Moved', email: old }] });
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Moved', email: old }, { name: 'Ministry', email: `${uniq('mfa')}@gov.example` }] });
     expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Early Signer', email: `${uniq('early')}@supporter.example` })).status).toBe(202);
     await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(old)), (arrived) => arrived);
     await settled(ctx.db);
-    const { rows: [target] } = await ctx.db.query<{ id: number }>('SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1', [slug]);
+    const { rows: [target] } = await ctx.db.query<{ id: number }>(`SELECT t.id FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE c.slug = $1 AND t.name = 'Judge Moved'`, [slug]);
     const edited = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: fixed, salutation: '', disclose: 'name_place' });
     const list = await client.open(edited.location!);
     expect(list.text).toContain('1 letter went to the old address already; if it did not work, send it again from this list.');
@@ -185,19 +191,23 @@ describe('the organizer console on PGlite', () => {
     await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(fixed) && !!m.text?.includes('Early Signer')), (arrived) => arrived);
     await settled(ctx.db);
     // Sent twice (a double click, a reload), it goes once, and the second answer says it went, not
-    // that there was nothing to send; the offer is gone.
+    // that there was nothing to send; the offer is gone. Letters signed since to the new address
+    // went there first, and are not counted among those sent again.
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Late Signer', email: `${uniq('late')}@supporter.example` })).status).toBe(202);
+    await settled(ctx.db);
     expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {})).status).toBe(303);
     const after = await client.open(`/admin/campaigns/${slug}/targets`);
     expect(after.text).toContain(`1 letter was sent again to ${fixed} moments ago: nothing more to send.`);
     expect(after.text).not.toContain('before the address was corrected');
     await settled(ctx.db);
-    expect(ctx.sink!.messages.filter((m) => JSON.stringify(m.to).includes(fixed))).toHaveLength(1);
-    // Corrected once more: one letter went to two old addresses, and it is offered, and sent, once.
+    expect(ctx.sink!.messages.filter((m) => JSON.stringify(m.to).includes(fixed) && !!m.text?.includes('Early Signer'))).toHaveLength(1);
+    // Corrected once more: the early letter went to two old addresses, and it is offered, and sent,
+    // once, with the late one.
     const third = `${uniq('third')}@court.example`;
     await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: third, salutation: '', disclose: 'name_place' });
-    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/1 letter sent to <span class="break">[^<]+<\/span> before the address was corrected can go again/);
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/2 letters sent to <span class="break">[^<]+<\/span> before the address was corrected can go again/);
     await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
-    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toContain(`1 letter goes again, to ${third}.`);
+    expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toContain(`2 letters go again, to ${third}.`);
   });
 
   it('offers nothing it cannot send: two officials whose addresses were swapped each had the other\'s letter already', async () => {

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
-  brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput,
+  brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -112,12 +112,19 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
    * organizer change the slug and make the campaign twice.
    * @returns whether it answered.
    */
-  async function answerMadeAlready(res: Response, slug: string, typed: unknown, targets: number): Promise<boolean> {
+  async function answerMadeAlready(res: Response, slug: string, typed: unknown, csv: TargetCsv): Promise<boolean> {
     const made = slug ? await findCampaign(db, slug) : undefined;
-    if (!made || Date.now() - made.created_at.getTime() >= SENT_TWICE_MS || (await listTargets(db, made.id)).length !== targets) return false;
+    if (!made || Date.now() - made.created_at.getTime() >= SENT_TWICE_MS) return false;
+    // Every target as typed: a row corrected after going Back is no double press, and answered
+    // "created" it would be dropped unseen.
+    const targetKey = (t: { name: string; title?: string | null; email: string; salutation?: string | null; disclose?: string }) =>
+      [t.name, t.title ?? '', t.email.toLowerCase(), t.salutation ?? '', t.disclose].join('\u001f');
+    const typedTargets = csv.rows.map((r) => (r.target ? targetKey(r.target) : '')).sort();
+    const madeTargets = (await listTargets(db, made.id)).map(targetKey).sort();
+    if (typedTargets.join('\n') !== madeTargets.join('\n')) return false;
     const saved = { ...campaignValues(made, (await getCaseById(db, made.case_id))!.slug), deadline: (await getCampaignDeadline(db, made.slug)) ?? '' };
     const fields = CAMPAIGN_FORM_ORDER.filter((f) => !['revision', 'slug', 'targets_csv'].includes(f));
-    return answerSavedAlready(ctx, res, { saved, typed, fields, flash: createdFlash(targets), to: `/admin/campaigns/${made.slug}` });
+    return answerSavedAlready(ctx, res, { saved, typed, fields, flash: createdFlash(madeTargets.length), to: `/admin/campaigns/${made.slug}` });
   }
 
   router.get('/campaigns', async (req, res) => {
@@ -141,7 +148,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/new', async (req, res) => {
     const { input, errors } = campaignForm(req.body);
     const csv = parseTargetsCsv(str(req.body?.targets_csv));
-    if (await answerMadeAlready(res, str(req.body?.slug).trim(), req.body, csv.rows.length)) return;
+    if (await answerMadeAlready(res, str(req.body?.slug).trim(), req.body, csv)) return;
     const all: FieldErrors = { ...errors };
     try {
       await validateCampaignInput(db, { ...input, targets: csv.rows.map((r, i) => r.target ?? { name: 'row', email: `row-${i}@example.org` }) });
@@ -162,6 +169,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         setFlash(ctx, res, createdFlash(csv.rows.length));
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
       } catch (err) {
+        // Made by this very form sent at the same moment: the other sending's answer, not "exists already".
+        if (err instanceof ConflictError && (await answerMadeAlready(res, str(req.body?.slug).trim(), req.body, csv))) return;
         if (err instanceof ConflictError) all.slug = err.message;
         else if (err instanceof ValidationError) Object.assign(all, renameCampaignErrors(err.fields));
         else throw err;
