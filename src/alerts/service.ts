@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { JobsOptions } from 'bullmq';
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase, whilePublished } from '../cases/service.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { manageToken } from '../subscribers/service.ts';
 import { hashToken } from '../tokens.ts';
@@ -48,6 +48,7 @@ export async function postCaseUpdate(
   input: unknown,
   publishedBy: number | null,
   requestKey: string | null = null,
+  { sameSince }: { sameSince?: number } = {},
 ): Promise<CaseUpdate & { repeated: boolean }> {
   const u = parseInput(caseUpdateInput, input);
   const key = requestKey?.trim() || null;
@@ -57,7 +58,18 @@ export async function postCaseUpdate(
   }
   const kase = await getCase(db, caseSlug);
   // An update goes to everyone following all cases: it would announce a case kept unpublished.
-  const inserted = await db.transaction((tx) => whilePublished(tx, kase.id, 'post the update', () => q.insertCaseUpdate(tx, kase.id, u, publishedBy, key)));
+  const inserted = await db.transaction((tx) =>
+    whilePublished(tx, kase.id, 'post the update', async () => {
+      // A form's Post (the console's): the same text posted since its preview was made would alert
+      // everyone twice, and its preview did not say so. A key used already posts nothing anyway.
+      if (sameSince !== undefined && !(key && (await q.getCaseUpdateByRequestKey(tx, kase.id, key)))) {
+        if ((await q.latestSameUpdateId(tx, kase.id, u, true)) > sameSince) {
+          throw new ConflictError('update_posted_meanwhile', 'The same update was posted after this preview was made: posting it again sends a second alert to everyone.');
+        }
+      }
+      return q.insertCaseUpdate(tx, kase.id, u, publishedBy, key);
+    }),
+  );
   const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // A key sent again with other content, or by someone else, is a mistake: answering with the
   // first update would drop the new text unseen.
@@ -215,8 +227,8 @@ export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: nu
 /** The same update posted on the case within the last day, if any, the organizer's own first. */
 export const findRecentSameUpdate = q.getRecentSameUpdate;
 
-/** The update posted with this request key (a form's or an Idempotency-Key), if one was. */
-export const findUpdateByRequestKey = q.getCaseUpdateByRequestKey;
+/** The newest same update posted within the last day, by anyone: its id, or 0 (see postCaseUpdate's `sameSince`). */
+export const latestSameUpdateId = (db: Queryable, caseId: number, u: { title: string; body: string }) => q.latestSameUpdateId(db, caseId, u);
 
 /**
  * How many subscribers an update of this case would be sent to if posted now: the same rule the

@@ -706,6 +706,13 @@ describe('the organizer console on PGlite', () => {
     expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, fieldsOf(held.text))).status).toBe(303);
     expect(await count()).toBe(2);
 
+    // Both pressed at the same moment: one posts, the other is held back.
+    const news = { ...form, title: `Verdict ${uniq('v')}` };
+    const previews = await Promise.all([client, other.client].map(async (c) => fieldsOf((await c.post(`/admin/cases/${caseSlug}/updates/preview`, news)).text)));
+    const pressed = await Promise.all([client, other.client].map((c, i) => c.post(`/admin/cases/${caseSlug}/updates`, { ...previews[i]!, title: news.title })));
+    expect(pressed.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [news.title])).rowCount).toBe(1);
+
     // The same organizer's second tab: told it went already, and its Post now sends nothing more.
     const tabs = [1, 2].map(async () => fieldsOf((await client.post(`/admin/cases/${caseSlug}/updates/preview`, { ...form, body: 'Now Tuesday.' })).text));
     const [tab1, tab2] = await Promise.all(tabs);

@@ -90,6 +90,24 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1, via: expect.stringMatching(/^API token #\d+ "/) } }]);
   });
 
+  // Two organizers who previewed the same news press Post at the same moment: neither preview could
+  // warn of the other's, and each Post looked before either had posted.
+  it('posts once an update two organizers previewed and posted at the same moment, and holds the other back', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const news = { title: `Verdict ${uniq('v')}`, body: 'The court ruled today.' };
+    const organizers = await Promise.all([signedIn(base, ctx.db, 'organizer'), signedIn(base, ctx.db, 'organizer')]);
+    for (let round = 1; round <= 3; round++) {
+      const text = { ...news, body: `${news.body} (${round})` };
+      const forms = await Promise.all(organizers.map(async ({ client }) => {
+        const html = (await client.post(`/admin/cases/${caseSlug}/updates/preview`, text)).text;
+        return { ...text, request_key: /name="request_key" value="([^"]+)"/.exec(html)![1]!, seen_posted: /name="seen_posted" value="(\d+)"/.exec(html)![1]! };
+      }));
+      const answers = await Promise.all(organizers.map(({ client }, i) => client.post(`/admin/cases/${caseSlug}/updates`, forms[i]!)));
+      expect(answers.map((a) => a.status).sort()).toEqual([303, 409]);
+      expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE body = $1', [text.body])).rowCount).toBe(1);
+    }
+  });
+
   it('sends a confirmed subscriber an alert with the case, the update, and preferences and unsubscribe links', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = emailOf('follower');

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { alertContent } from '../../../alerts/emails.ts';
-import { countAlertRecipients, findRecentSameUpdate, findUpdateByRequestKey, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
+import { countAlertRecipients, findRecentSameUpdate, latestSameUpdateId, listCaseUpdates, postCaseUpdate, withAlertStats, withdrawCaseUpdate } from '../../../alerts/service.ts';
 import { caseUpdateInput } from '../../../alerts/types.ts';
 import { getCase } from '../../../cases/service.ts';
 import type { Case } from '../../../cases/types.ts';
@@ -76,8 +76,8 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
       title: `Post an update on ${kase.person_name}`, section: 'cases', case: kase, values,
       email: previewEmail(kase, u), recipients: await countAlertRecipients(db, kase.slug),
       posted: posted && { at: posted.published_at, recipients: posted.recipients, byYou: !!own, again: !own?.request_key, heldBack },
-      // What this preview told of: Post goes ahead unless another same update comes after it.
-      seenPosted: posted?.id ?? 0,
+      // What this preview told of: Post goes ahead unless another same update, anyone's, comes after it.
+      seenPosted: posted ? await latestSameUpdateId(db, kase.id, u) : 0,
       // One key per preview: pressing Send twice posts one update.
       requestKey: own?.request_key ?? crypto.randomUUID(),
     }, heldBack ? 409 : 200);
@@ -101,18 +101,15 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     const key = str(req.body?.request_key).trim() || null;
     // The same text posted since this form's preview was made (by another organizer, or from
     // another tab): everyone would get the alert twice, and this preview did not warn of it. The
-    // preview comes back saying so; pressing Post on it then is a choice made knowingly.
+    // preview comes back saying so; pressing Post on it then is a choice made knowingly. A form
+    // without the field (a page from before it) counts as one that saw none.
     const seen = Number(str(req.body?.seen_posted));
-    const typed = caseUpdateInput.safeParse(values);
-    if (typed.success && kase.published && !(key && (await findUpdateByRequestKey(db, kase.id, key)))) {
-      const posted = await findRecentSameUpdate(db, kase.id, typed.data, res.locals.organizer!.id);
-      if (posted && posted.id > (Number.isSafeInteger(seen) ? seen : 0)) return renderPreview(res, kase, values, true);
-    }
     let update;
     try {
-      update = await postCaseUpdate(db, ctx, kase.slug, values, res.locals.organizer!.id, key);
+      update = await postCaseUpdate(db, ctx, kase.slug, values, res.locals.organizer!.id, key, { sameSince: Number.isSafeInteger(seen) ? seen : 0 });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'case_unpublished') return unpublished(res, kase, values, err.message);
+      if (err instanceof ConflictError && err.code === 'update_posted_meanwhile') return renderPreview(res, kase, values, true);
       throw err;
     }
     if (!update.repeated) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_post', `case:${kase.slug}`, { update: update.id, recipients: update.recipients });
