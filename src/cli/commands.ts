@@ -139,7 +139,13 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       // A typo that names no address at all would read as "nothing held on this person".
       if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email);
-      return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n`;
+      const sending = f.sending
+        ? `${f.sending} ${f.sending === 1 ? 'letter' : 'letters'} in their name ${f.sending === 1 ? 'was' : 'were'} being sent and may have gone: ${f.sending === 1 ? 'it stays' : 'they stay'} counted, naming only the official\n`
+        : '';
+      const also = f.alsoHeld.length
+        ? `also held, and not erased: ${f.alsoHeld.join(', ')} (the same mailbox at most providers; run forget on ${f.alsoHeld.length === 1 ? 'it' : 'each'} if it is theirs)\n`
+        : '';
+      return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n${sending}${also}`;
     }
     case 'token:create': {
       const label = (values.label as string | undefined) ?? 'cli';

@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
-import { asciiAddress } from '../mail/address.ts';
+import { asciiAddress, mailboxKey } from '../mail/address.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
 import { foldAlerts, listSettledAlerts } from '../alerts/queries.ts';
 import { recordAudit } from '../organizers/service.ts';
@@ -107,6 +107,17 @@ export async function purgeUnsubscribed(db: Queryable, days: number): Promise<nu
       WHERE s.status = 'active'
         AND (s.follows_nothing_since IS NULL) = NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)`,
   );
+  // A bounced subscriber who had confirmed said yes once: the suppression its bounce made stays as
+  // an alert's, which no purge takes, not as an opt-in's or a confirmation's, which go with the last
+  // record of an address that never said yes (purgeUnconfirmed).
+  await db.query(
+    `UPDATE suppressions x SET kind = 'alert'
+       FROM subscribers s
+      WHERE x.email = lower(s.email) AND x.kind IN ('confirm', 'optin')
+        AND s.status = 'bounced' AND s.confirmed_at IS NOT NULL AND s.bounced_at < now() - make_interval(days => $1)
+        AND s.optin_requested_at < now() - make_interval(days => $1)`,
+    [days],
+  );
   const { rows, rowCount } = await db.query<{ email: string }>(
     `DELETE FROM subscribers s
       WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
@@ -171,6 +182,10 @@ export interface Forgotten {
   signatures: number;
   subscribers: number;
   emails: number;
+  /** Letters in their name a worker was sending: left to finish (they may have gone), then counted as the rest. */
+  sending: number;
+  /** Other spellings of the same mailbox held (`ann+news@`, a Gmail address with dots): not erased, since they may be someone else's. */
+  alsoHeld: string[];
 }
 
 export interface Purged {
@@ -238,12 +253,38 @@ export async function purgeExpired(db: Db, config: Pick<Config, 'retentionUnconf
  * of the person. Audit entries that name the address lose what names it; the erasure itself is
  * not logged with the address.
  */
+/**
+ * Addresses of signers and subscribers held that reach the mailbox `email` reaches (mailboxKey)
+ * but are spelled otherwise: `ann+news@example.org` for `ann@example.org`, dots in a Gmail address.
+ * The per-address limits count them as one; an erasure names them rather than erase them, since a
+ * tag or dot may be another person's address at a provider that does not ignore it.
+ */
+async function otherSpellings(db: Queryable, email: string): Promise<string[]> {
+  const key = mailboxKey(email);
+  const [local, domain] = [key.slice(0, key.lastIndexOf('@')), key.slice(key.lastIndexOf('@') + 1)];
+  const domains = domain === 'gmail.com' ? ['gmail.com', 'googlemail.com'] : [domain];
+  const { rows } = await db.query<{ email: string }>(
+    `SELECT DISTINCT lower(email) AS email FROM (SELECT email FROM signatures UNION ALL SELECT email FROM subscribers) a
+      WHERE lower(split_part(email, '@', 2)) = ANY ($2::text[]) AND lower(email) <> lower($3)
+        AND left(lower(replace(split_part(email, '@', 1), '.', '')), $4) = $1`,
+    [local.replace(/\./g, ''), domains, email, local.replace(/\./g, '').length],
+  );
+  return rows.map((r) => r.email).filter((e) => mailboxKey(e) === key).sort();
+}
+
 export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
   const email = asciiAddress(typed);
   const forgotten = await db.transaction(async (tx) => {
+    // A letter being sent stays: its message may be at the relay already, and deleted, it would go
+    // unrecorded. Its worker marks it sent, or, not composed yet, finds no signature and drops it.
     await tx.query(
       `DELETE FROM deliveries d USING signatures s
-        WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status <> 'sent' AND lower(s.email) = lower($1)`,
+        WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status NOT IN ('sent', 'sending') AND lower(s.email) = lower($1)`,
+      [email],
+    );
+    const { rows: [sending] } = await tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM deliveries d JOIN signatures s ON s.id = d.source_id
+        WHERE d.kind = 'letter' AND d.status = 'sending' AND lower(s.email) = lower($1)`,
       [email],
     );
     // The emails to them as a supporter or subscriber. Letters and digests to the address are an
@@ -268,7 +309,7 @@ export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
     const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
     // That an erasure ran, and what it took, is the owner's to see; whose address, no one's.
     await recordAudit(tx, null, 'person.forget', 'person:(forgotten)', { ...counts, by: 'cli' });
-    return counts;
+    return { ...counts, sending: sending!.n, alsoHeld: await otherSpellings(tx, email) };
   });
   if (forgotten.signatures) signaturesChanged(db);
   return forgotten;

@@ -173,7 +173,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(unknown.stderr).toMatch(/^appeal: .*organizer/);
   });
 
-  it('forget erases a person: signatures, subscriber, emails to them and unsent letters; sent letters stay counted', async () => {
+  it('forget erases a person: signatures, subscriber, emails to them and unsent letters; sent letters and one being sent stay counted, and other spellings are named', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const person = `${uniq('Forget.Me')}@supporter.example`;
     const { rows: [camp] } = await ctx.db.query<{ id: number; case_id: number }>('SELECT id, case_id FROM campaigns WHERE slug = $1', [slug]);
@@ -185,6 +185,11 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, campaign_id, status) VALUES ('confirm', $1, $2, $3, 'sent')`, [sig!.id, person, camp!.id]);
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, 'sent@court.example', $3, 'sent')`, [sig!.id, target!.id, camp!.id]);
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) VALUES ('letter', $1, $2, $3, $4, 'queued')`, [sig!.id, target!.id, target!.email, camp!.id]);
+    // One a worker is sending as the erasure runs: its message may be at the relay already.
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status, lease_until) VALUES ('letter', $1, $2, 'sending@court.example', $3, 'sending', now() + interval '2 minutes')`, [sig!.id, target!.id, camp!.id]);
+    // The same mailbox spelled with a tag: named, not erased (at some providers it is another person's).
+    const tagged = person.replace('@', '+news@').toLowerCase();
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Forget Me Too', $2, 'confirmed', now())`, [camp!.id, tagged]);
     const { subscribeConfirmedSigner } = await import('../../src/subscribers/service.ts');
     await subscribeConfirmedSigner(ctx.db, person.toUpperCase(), camp!.case_id, 'sign form');
     // A suppression lifted once from the console (which logs the address), and the address bouncing again.
@@ -203,7 +208,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(await ctx.redis.client.exists(...counters)).toBe(2);
 
     const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
-    expect(forgot).toMatchObject({ code: 0, stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\nand 2 rate-limit counters that named it\n', stderr: '' });
+    expect(forgot).toMatchObject({
+      code: 0,
+      stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\n' +
+        '1 letter in their name was being sent and may have gone: it stays counted, naming only the official\n' +
+        `also held, and not erased: ${tagged} (the same mailbox at most providers; run forget on it if it is theirs)\n` +
+        'and 2 rate-limit counters that named it\n',
+      stderr: '',
+    });
     expect(await ctx.redis.client.exists(...counters)).toBe(0);
     // Without the service's secret the counters cannot be found: said, not passed over.
     const blind = await cli({ ...ctx.env, SESSION_SECRET: '', DATA_DIR: freshDataDir }, ['forget', `${uniq('other')}@supporter.example`]);
@@ -216,10 +228,12 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
             + (SELECT count(*) FROM subscribers WHERE lower(email) = lower($1))
             + (SELECT count(*) FROM suppressions WHERE email = lower($1))
             + (SELECT count(*) FROM deliveries WHERE lower(recipient) = lower($1))
-            + (SELECT count(*) FROM deliveries WHERE source_id = $2 AND kind = 'letter' AND status <> 'sent') AS n`,
+            + (SELECT count(*) FROM deliveries WHERE source_id = $2 AND kind = 'letter' AND status NOT IN ('sent', 'sending')) AS n`,
       [person, sig!.id],
     );
     expect(Number(left.rows[0]!.n)).toBe(0);
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE source_id = $1 AND kind = 'letter' AND status = 'sending'`, [sig!.id])).rowCount).toBe(1);
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [tagged])).rowCount).toBe(1);
     expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE source_id = $1 AND kind = 'letter' AND status = 'sent'`, [sig!.id])).rowCount).toBe(1);
     // Nothing logged names them.
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
@@ -247,7 +261,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const auditBefore = (await ctx.db.query('SELECT id, object, detail FROM audit_log ORDER BY id')).rows;
 
     const { forgetPerson } = await import('../../src/retention/service.ts');
-    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0 });
+    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0, sending: 0, alsoHeld: [] });
     const auditAfter = (await ctx.db.query<{ id: number; object: string; detail: unknown; action: string }>('SELECT id, action, object, detail FROM audit_log ORDER BY id')).rows;
     expect(auditAfter.slice(0, auditBefore.length).map(({ id, object, detail }) => ({ id, object, detail }))).toEqual(auditBefore);
     // Each erasure is on record, by counts, naming nobody.

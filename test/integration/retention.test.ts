@@ -330,6 +330,24 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect((await left(tag)).subscribers).toEqual([]);
   });
 
+  // README: a bounced subscriber goes, and its address stays on the suppression list. One whose
+  // opt-in to one more case bounced had said yes once: its suppression is not a stranger's.
+  it('keeps the suppression of a subscriber who had confirmed and whose opt-in to another case bounced, after the subscriber is purged', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('once-active')}@bounced.example`;
+    await requestSubscription(ctx.db, ctx, { email, caseSlug }, 'api');
+    await ctx.db.query(
+      `UPDATE subscribers SET status = 'bounced', confirmed_at = now() - interval '60 days', optin_requested_at = now() - interval '31 days' WHERE email = $1`,
+      [email],
+    );
+    await ctx.db.query(`UPDATE subscribers SET bounced_at = now() - interval '31 days' WHERE email = $1`, [email]);
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind, created_at) VALUES ($1, 'bounce: 550', 'optin', now() - interval '31 days')`, [email]);
+    expect(await purgeUnsubscribed(ctx.db, 30)).toBeGreaterThanOrEqual(1);
+    expect((await ctx.db.query('SELECT 1 FROM subscribers WHERE email = $1', [email])).rowCount).toBe(0);
+    await purgeUnconfirmed(ctx.db, 7);
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email])).rowCount).toBe(1);
+  });
+
   it('takes an address whose confirmation or opt-in bounced off the suppression list once nothing else of it is kept, and forgets old lifts of such addresses', async () => {
     const tag = uniq('bounced');
     const { slug, caseSlug } = await createLiveCampaign(ctx.db);
