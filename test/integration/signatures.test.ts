@@ -3,13 +3,13 @@ import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
-import { mailTo, pastResendGap, settled, until } from '../helpers/signing.ts';
+import { mailTo, pastResendGap, postJson, settled, until } from '../helpers/signing.ts';
 import { backendOf, blockedBy } from '../helpers/locks.ts';
 import { openPostgres, type Db } from '../../src/db/index.ts';
 import { confirmSignature, confirmToken, findSignatureByToken, pretendToSign, sign, SIGN_ANSWER_MIN_MS, SIGN_BUSY_AT } from '../../src/signatures/service.ts';
 import { enqueueDeliveries } from '../../src/queues.ts';
 import { hashToken } from '../../src/tokens.ts';
-import { publicSignatureCounts, signaturesChanged } from '../../src/campaigns/service.ts';
+import { publicSignatureCounts, signaturesChanged, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -361,6 +361,32 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const amid = await timed(() => sign(ctx.db, ctx, slug, { fullName: 'Timed Signer', email: `${uniq('amid')}@supporter.example` }));
     await Promise.all(burst);
     expect(amid.ms).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
+  });
+
+  // Signed through a partner's page (the API), the signer may never have seen the letter; and the
+  // campaign's page shows the letter as it reads now, not the one the signature keeps.
+  it('shows on the confirmation page the letter the signature sends, word for word, also when the campaign\'s letter changed since', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Judge Alpha', email: `${uniq('alpha')}@court.example`, salutation: 'Dear Judge Alpha' }, { name: 'Ministry Beta', email: `${uniq('beta')}@gov.example` }] });
+    const email = `${uniq('partner')}@supporter.example`;
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Partner <Signer>', email, city: 'Almaty' })).status).toBe(202);
+    await updateCampaignDetails(ctx.db, slug, { caseSlug, title: 'Free her', summary: '', letter: { subject: 'Version two', body: 'Dear {{target.name}}, VERSION TWO.' }, deliveryMode: 'each' });
+    const [mail] = await mailTo(ctx.sink!, email);
+    const html = await (await fetch(`${base}/confirm/${confirmLink(mail!)}`)).text();
+    expect(html).toContain('<h2>Your letter</h2>');
+    expect(html).toContain('As the first of them, <bdi>Judge Alpha</bdi>, will read it');
+    expect(html).toContain('Dear Judge Alpha,\n\nI write about');
+    expect(html).not.toContain('VERSION TWO');
+    // Escaped as everything typed is.
+    expect(html).toContain('Partner &lt;Signer&gt;');
+    expect(html).not.toContain('Partner <Signer>');
+    // In a digest the letter names no signer: they are listed below it.
+    const digest = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' });
+    const other = `${uniq('partner')}@supporter.example`;
+    expect((await postJson(`${base}/api/v1/campaigns/${digest.slug}/signatures`, { fullName: 'Digest Signer', email: other })).status).toBe(202);
+    const [digestMail] = await mailTo(ctx.sink!, other);
+    const digestPage = await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text();
+    expect(digestPage).toContain("with your name in the list of the day's signers below it.");
+    expect(/<div class="paper confirm-letter">[\s\S]*?<\/div>\s*<\/div>/.exec(digestPage)![0]).not.toContain('Digest Signer');
   });
 
   it('stores a burst of signatures made at once each exactly once, the same address twice in it too', async () => {

@@ -6,7 +6,7 @@ import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.
 import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
-import { formatLetterDate } from '../../signatures/emails.ts';
+import { formatLetterDate, letterToConfirm } from '../../signatures/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
@@ -211,7 +211,11 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     // would otherwise swap places with it.
     const place = [found.signature.city, found.signature.country].filter(Boolean);
     const [title, status] = confirmPageState(confirmed, found, changed);
-    page(res, 'confirm', { title, token, ...found, place, confirmed, changed }, status);
+    // What the button sends, word for word: to the first official, as the page lists them.
+    const letter = !confirmed && !found.campaignClosed && found.targets[0]
+      ? await letterToConfirm(db, found.signature.id, found.targets[0].id, found.digest ? 'digest' : 'each')
+      : undefined;
+    page(res, 'confirm', { title, token, ...found, place, confirmed, changed, letter }, status);
   };
 
   router.get('/confirm/:token', async (req, res) => confirmPage(res, req.params.token));
