@@ -54,14 +54,19 @@ export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { ti
 const POST_UPDATE_LOCK = 7_417_003;
 
 /**
- * The newest update of the case with this title and text posted within the last day and not
- * withdrawn, whoever posted it (see getRecentSameUpdate): its id, or 0. With `hold`, inside a
- * transaction, it first waits for any other post of an update to the case to commit, and keeps
- * the next one waiting until this transaction ends, so two posts of one text cannot both miss
- * each other.
+ * Inside a transaction: waits for any other post of an update to the case to commit, and keeps the
+ * next one waiting until this transaction ends, so two posts of one text, or of one key, cannot
+ * both miss each other.
  */
-export async function latestSameUpdateId(db: Queryable, caseId: number, u: { title: string; body: string }, hold = false): Promise<number> {
-  if (hold) await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [POST_UPDATE_LOCK, caseId]);
+export async function holdCaseForPosting(db: Queryable, caseId: number): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [POST_UPDATE_LOCK, caseId]);
+}
+
+/**
+ * The newest update of the case with this title and text posted within the last day and not
+ * withdrawn, whoever posted it (see getRecentSameUpdate): its id, or 0.
+ */
+export async function latestSameUpdateId(db: Queryable, caseId: number, u: { title: string; body: string }): Promise<number> {
   const { rows } = await db.query<{ id: string | null }>(
     `SELECT max(id) AS id FROM case_updates
       WHERE case_id = $1 AND title = $2 AND body = $3 AND withdrawn_at IS NULL AND published_at > now() - interval '1 day'`,

@@ -62,8 +62,11 @@ export async function postCaseUpdate(
     whilePublished(tx, kase.id, 'post the update', async () => {
       // A form's Post (the console's): the same text posted since its preview was made would alert
       // everyone twice, and its preview did not say so. A key used already posts nothing anyway.
-      if (sameSince !== undefined && !(key && (await q.getCaseUpdateByRequestKey(tx, kase.id, key)))) {
-        if ((await q.latestSameUpdateId(tx, kase.id, u, true)) > sameSince) {
+      // The hold comes first: a Post pressed twice finds its own key taken by the first press, not
+      // the first press's update taken for another's.
+      if (sameSince !== undefined) {
+        await q.holdCaseForPosting(tx, kase.id);
+        if (!(key && (await q.getCaseUpdateByRequestKey(tx, kase.id, key))) && (await q.latestSameUpdateId(tx, kase.id, u)) > sameSince) {
           throw new ConflictError('update_posted_meanwhile', 'The same update was posted after this preview was made: posting it again sends a second alert to everyone.');
         }
       }

@@ -92,7 +92,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
 
   // Two organizers who previewed the same news press Post at the same moment: neither preview could
   // warn of the other's, and each Post looked before either had posted.
-  it('posts once an update two organizers previewed and posted at the same moment, and holds the other back', async () => {
+  it('posts once an update two organizers previewed and posted at the same moment, and holds the other back; one form sent twice is posted once, both answers saying so', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const news = { title: `Verdict ${uniq('v')}`, body: 'The court ruled today.' };
     const organizers = await Promise.all([signedIn(base, ctx.db, 'organizer'), signedIn(base, ctx.db, 'organizer')]);
@@ -105,6 +105,14 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       const answers = await Promise.all(organizers.map(({ client }, i) => client.post(`/admin/cases/${caseSlug}/updates`, forms[i]!)));
       expect(answers.map((a) => a.status).sort()).toEqual([303, 409]);
       expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE body = $1', [text.body])).rowCount).toBe(1);
+      // One Post form sent twice at once (a double click without the page's script): both answers
+      // say posted, as the update was, once; not "Not posted".
+      const twice = { ...text, title: `${news.title} again` };
+      const html = (await organizers[0]!.client.post(`/admin/cases/${caseSlug}/updates/preview`, twice)).text;
+      const form = { ...twice, request_key: /name="request_key" value="([^"]+)"/.exec(html)![1]!, seen_posted: /name="seen_posted" value="(\d+)"/.exec(html)![1]! };
+      const pressed = await Promise.all([1, 2].map(() => organizers[0]!.client.post(`/admin/cases/${caseSlug}/updates`, form)));
+      expect(pressed.map((a) => a.status)).toEqual([303, 303]);
+      expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1 AND body = $2', [twice.title, twice.body])).rowCount).toBe(1);
     }
   });
 
