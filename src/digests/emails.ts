@@ -83,6 +83,24 @@ export function renderDigestLetter(subject: string, body: string, context: Omit<
 }
 
 /**
+ * The letter of the digest to `targetId` that a signature confirmed today goes in, for the
+ * confirmation page: the campaign's letter as it reads now (a digest carries the text current when
+ * it goes, not the one the signer saw), signed by the day's signers listed below it.
+ */
+export async function nextDigestLetter(db: Queryable, targetId: number) {
+  const p = await q.getNextDigestLetter(db, targetId);
+  return p && {
+    ...renderDigestLetter(p.letter_subject, p.letter_body, {
+      target: { name: p.target_name, title: p.target_title, salutation: p.salutation },
+      case: { personName: p.person_name, location: p.location },
+      campaign: { title: p.campaign_title },
+      date: formatLetterDate(new Date()),
+    }, 1),
+    targetName: p.target_name,
+  };
+}
+
+/**
  * A digest letter: the campaign's letter to one target, signed by every supporter the digest
  * claimed, listed in the body and in a CSV attachment. What the target learns of each supporter
  * follows its `disclose`, as for single letters.

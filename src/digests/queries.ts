@@ -104,6 +104,18 @@ export interface DigestParts {
   disclose: Disclose;
 }
 
+/** What a digest to target `targetId` would carry if made now: the campaign's letter as it reads today. */
+export async function getNextDigestLetter(db: Queryable, targetId: number) {
+  const { rows } = await db.query<Pick<DigestParts, 'campaign_title' | 'letter_subject' | 'letter_body' | 'person_name' | 'location' | 'target_name' | 'target_title' | 'salutation'>>(
+    `SELECT c.title AS campaign_title, c.letter_subject, c.letter_body, k.person_name, k.location,
+            t.name AS target_name, t.title AS target_title, t.salutation
+       FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN cases k ON k.id = c.case_id
+      WHERE t.id = $1`,
+    [targetId],
+  );
+  return rows[0];
+}
+
 export async function getDigestParts(db: Queryable, digestId: number, targetId: number) {
   const { rows } = await db.query<DigestParts>(
     `WITH seen AS (

@@ -60,7 +60,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
     if (delivery.target_id === null) return null;
     const p = await letterParts(db)({ signatureId: delivery.source_id, targetId: delivery.target_id });
     if (!p || p.sig_status !== 'confirmed') return null;
-    const { subject, text } = letterFrom(p, 'each', p.confirmed_at ?? p.created_at);
+    const { subject, text } = letterFrom(p, p.confirmed_at ?? p.created_at);
     return {
       from: letterSender(p.full_name, config),
       to: { name: displayName(p.target_name), address: delivery.recipient },
@@ -74,8 +74,8 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
   };
 }
 
-/** A signature's letter to one target as the target reads it: in a digest, with no supporter's details (they are listed below it). */
-function letterFrom(p: q.LetterParts, deliveryMode: 'each' | 'digest', date: Date) {
+/** A signature's letter to one target, as the target reads it. */
+function letterFrom(p: q.LetterParts, date: Date) {
   const supporter = discloseTo(p.disclose, { fullName: p.full_name, city: p.city, country: p.country, personalNote: p.personal_note });
   return renderLetter(p.letter_subject, p.letter_body, {
     supporter,
@@ -83,17 +83,18 @@ function letterFrom(p: q.LetterParts, deliveryMode: 'each' | 'digest', date: Dat
     case: { personName: p.person_name, location: p.location },
     campaign: { title: p.campaign_title },
     date: formatLetterDate(date),
-  }, hiddenFor(deliveryMode, p.disclose));
+  }, hiddenFor('each', p.disclose));
 }
 
 /**
  * The letter a signature waiting for confirmation sends to `targetId`, as it will read if confirmed
  * today, for the confirmation page: who signed through a partner's page (the API) may never have
  * seen it, and the campaign's page shows the campaign's letter now, not the one the signature keeps.
+ * (A digest campaign's is nextDigestLetter.)
  */
-export async function letterToConfirm(db: Queryable, signatureId: number, targetId: number, deliveryMode: 'each' | 'digest') {
+export async function letterToConfirm(db: Queryable, signatureId: number, targetId: number) {
   const p = await letterParts(db)({ signatureId, targetId });
-  return p && { ...letterFrom(p, deliveryMode, new Date()), targetName: p.target_name };
+  return p && { ...letterFrom(p, new Date()), targetName: p.target_name };
 }
 
 export function createConfirmComposer({ config, views, secret }: EmailDeps): Composer {

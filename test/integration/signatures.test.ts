@@ -383,9 +383,12 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const digest = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' });
     const other = `${uniq('partner')}@supporter.example`;
     expect((await postJson(`${base}/api/v1/campaigns/${digest.slug}/signatures`, { fullName: 'Digest Signer', email: other })).status).toBe(202);
+    // And it carries the campaign's text as it reads the day it goes, whatever the signer saw.
+    await updateCampaignDetails(ctx.db, digest.slug, { caseSlug: digest.caseSlug, title: 'Free her', summary: '', letter: { subject: 'Today', body: 'DIGEST VERSION TWO about {{case.personName}}.' }, deliveryMode: 'digest' });
     const [digestMail] = await mailTo(ctx.sink!, other);
     const digestPage = await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text();
-    expect(digestPage).toContain("with your name in the list of the day's signers below it.");
+    expect(digestPage).toContain("with your name in the list of the day's signers below it. A day's letter carries the campaign's text as it reads on that day.");
+    expect(digestPage).toContain('DIGEST VERSION TWO about');
     expect(/<div class="paper confirm-letter">[\s\S]*?<\/div>\s*<\/div>/.exec(digestPage)![0]).not.toContain('Digest Signer');
   });
 

@@ -7,6 +7,7 @@ import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
 import { formatLetterDate, letterToConfirm } from '../../signatures/emails.ts';
+import { nextDigestLetter } from '../../digests/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
@@ -212,9 +213,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const place = [found.signature.city, found.signature.country].filter(Boolean);
     const [title, status] = confirmPageState(confirmed, found, changed);
     // What the button sends, word for word: to the first official, as the page lists them.
-    const letter = !confirmed && !found.campaignClosed && found.targets[0]
-      ? await letterToConfirm(db, found.signature.id, found.targets[0].id, found.digest ? 'digest' : 'each')
-      : undefined;
+    const first = !confirmed && !found.campaignClosed ? found.targets[0] : undefined;
+    const letter = first && (found.digest ? await nextDigestLetter(db, first.id) : await letterToConfirm(db, found.signature.id, first.id));
     page(res, 'confirm', { title, token, ...found, place, confirmed, changed, letter }, status);
   };
 
