@@ -140,7 +140,7 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email);
       const sending = f.sending
-        ? `${f.sending} ${f.sending === 1 ? 'letter' : 'letters'} in their name ${f.sending === 1 ? 'was' : 'were'} being sent and may have gone: ${f.sending === 1 ? 'it stays' : 'they stay'} counted, naming only the official\n`
+        ? `${f.sending} ${f.sending === 1 ? 'letter' : 'letters'} in their name ${f.sending === 1 ? 'was' : 'were'} being sent and may have gone: if so, counted, naming only the official; if not, dropped\n`
         : '';
       const also = f.alsoHeld.length
         ? `also held, and not erased: ${f.alsoHeld.join(', ')} (the same mailbox at most providers; run forget on ${f.alsoHeld.length === 1 ? 'it' : 'each'} if it is theirs)\n`
