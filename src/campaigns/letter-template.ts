@@ -394,8 +394,7 @@ function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
  * The first line of a digest letter's text that writes a supporter field into more words, as the
  * digest has it: a digest renders every supporter field empty (renderDigestLetter), with its
  * blocks deciding as for empty fields, so such a line reaches every official with a gap. A line
- * the fields fill alone is dropped there, and is none. The subject is not judged: it loses a field
- * with the separators around it (dropFromSubject), and the digest adds its count of supporters.
+ * the fields fill alone is dropped there, and is none. The subject: see digestSubjectGap.
  */
 export function digestFieldLine(body: string, context: Omit<LetterContext, 'supporter'>): string | null {
   const all = new Set(SUPPORTER_FIELDS);
@@ -404,6 +403,30 @@ export function digestFieldLine(body: string, context: Omit<LetterContext, 'supp
   const lines = compile(body, all)(empty, RUNTIME).split('\n');
   const line = lines.find((l) => l.search(marks) >= 0 && /[\p{L}\p{N}]/u.test(l.replace(marks, '')));
   return line === undefined ? null : line.replace(marks, '').trim();
+}
+
+/**
+ * A digest's subject as every official gets it (before its count of supporters) when a supporter
+ * field in it stands against a word with only a space between: dropped with its separators
+ * (dropFromSubject), it leaves "Letter from about …" or "… for". One set off by a dash, a colon
+ * or a comma, or with nothing but other fields beside it, goes cleanly, and is none.
+ */
+export function digestSubjectGap(subject: string, context: Omit<LetterContext, 'supporter'>): string | null {
+  const all = new Set(SUPPORTER_FIELDS);
+  const empty = { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } };
+  const withMarks = compile(subject, all)(empty, RUNTIME).replace(/\s+/g, ' ');
+  const run = new RegExp(`${SEPARATOR}*(?:${marksOf(all).source}${SEPARATOR}*)+`, 'gu');
+  const word = /[\p{L}\p{N}]/u;
+  for (const found of withMarks.matchAll(run)) {
+    const before = withMarks.slice(0, found.index).slice(-1);
+    const after = withMarks.slice(found.index + found[0].length, found.index + found[0].length + 1);
+    const lead = LEADING_SEPARATORS.exec(found[0])![0];
+    const trail = TRAILING_SEPARATORS.exec(found[0])![0];
+    if ((word.test(before) && /^\s+$/.test(lead)) || (word.test(after) && /^\s+$/.test(trail))) {
+      return renderLetter(subject, '', empty, all).subject;
+    }
+  }
+  return null;
 }
 
 /**

@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput, refuseUnknownFields } from '../validation.ts';
-import { digestFieldLine, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate, type LetterContext } from './letter-template.ts';
+import { digestFieldLine, digestSubjectGap, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate, type LetterContext } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { campaignInput, isLaunched, newCampaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
@@ -246,11 +246,13 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
  * signers listed below it: a line that writes a supporter's field into more words reaches every
  * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
  */
-function digestSupporterLine(campaign: Pick<Campaign, 'letter_body'>): string | null {
+function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
   try {
     const line = digestFieldLine(campaign.letter_body, SAMPLE_CONTEXT);
-    if (line === null) return null;
-    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as “${line}” Take the supporter's fields out of the letter.`;
+    const subject = line === null ? digestSubjectGap(campaign.letter_subject, SAMPLE_CONTEXT) : null;
+    if (line === null && subject === null) return null;
+    const reaches = line !== null ? `this line reaches every official as “${line}”` : `the subject reaches every official as “${subject}”`;
+    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: ${reaches} Take the supporter's fields out of the letter.`;
   } catch (err) {
     if (err instanceof TemplateError) return null;
     throw err;

@@ -57,6 +57,9 @@ describe('brokenFieldLine', () => {
     for (const subject of ['Free her – {{supporter.fullName}}', '{{supporter.fullName}}: free her', 'Free her ({{supporter.city}})', 'Free her – {{supporter.fullName}}, {{supporter.city}} 🙏']) {
       expect(digest(subject, 'Dear x,\n\nFree her.'), subject).toBeNull();
     }
+    // One written into words, with only a space beside it, leaves them without it.
+    expect(digest('Letter from {{supporter.fullName}} about {{case.personName}}', 'Dear x,\n\nFree her.')).toMatch(/the subject reaches every official as “Letter from about [^”]+” Take/);
+    expect(digest('{{campaign.title}} for {{supporter.fullName}}', 'Dear x,\n\nFree her.')).toMatch(/the subject reaches every official as “[^”]+ for” Take/);
     expect(digest('About her', 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{else}}I live far away from {{supporter.country}}.{{/if}}')).toMatch(/as “I live far away from \.” Take/);
     expect(digest('About her', 'Dear x,\n\n{{#unless supporter.city}}I do not say where I live, {{supporter.fullName}}.{{/unless}}')).toMatch(/as “I do not say where I live, \.” Take/);
     expect(digest('About her', 'Dear x,\n\nI live in {{{supporter.city}}}.')).toMatch(/as “I live in \.” Take/);
