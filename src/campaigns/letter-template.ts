@@ -394,7 +394,7 @@ function dropFromSubject(withMarks: string, ofDropped: RegExp): string {
  * The first line of a digest letter's text that writes a supporter field into more words, as the
  * digest has it: a digest renders every supporter field empty (renderDigestLetter), with its
  * blocks deciding as for empty fields, so such a line reaches every official with a gap. A line
- * the fields fill alone is dropped there, and is none. The subject: see digestSubjectGap.
+ * the fields fill alone is dropped there, and is none. The subject: see digestSubjectFields.
  */
 export function digestFieldLine(body: string, context: Omit<LetterContext, 'supporter'>): string | null {
   const all = new Set(SUPPORTER_FIELDS);
@@ -406,27 +406,14 @@ export function digestFieldLine(body: string, context: Omit<LetterContext, 'supp
 }
 
 /**
- * A digest's subject as every official gets it (before its count of supporters) when a supporter
- * field in it stands against a word with only a space between: dropped with its separators
- * (dropFromSubject), it leaves "Letter from about …" or "… for". One set off by a dash, a colon
- * or a comma, or with nothing but other fields beside it, goes cleanly, and is none.
+ * A digest's subject as every official gets it (before its count of supporters), when the subject
+ * uses a supporter field at all: in a digest every one is empty, and whether the words around it
+ * still read (in any script, with any quotes or marks about it) is not for a rule to judge.
  */
-export function digestSubjectGap(subject: string, context: Omit<LetterContext, 'supporter'>): string | null {
-  const all = new Set(SUPPORTER_FIELDS);
+export function digestSubjectFields(subject: string, context: Omit<LetterContext, 'supporter'>): string | null {
+  if (!/\{\{[^}]*\bsupporter\s*\./.test(subject)) return null;
   const empty = { ...context, supporter: { fullName: '', city: '', country: '', personalNote: '' } };
-  const withMarks = compile(subject, all)(empty, RUNTIME).replace(/\s+/g, ' ');
-  const run = new RegExp(`${SEPARATOR}*(?:${marksOf(all).source}${SEPARATOR}*)+`, 'gu');
-  const word = /[\p{L}\p{N}]/u;
-  for (const found of withMarks.matchAll(run)) {
-    const before = withMarks.slice(0, found.index).slice(-1);
-    const after = withMarks.slice(found.index + found[0].length, found.index + found[0].length + 1);
-    const lead = LEADING_SEPARATORS.exec(found[0])![0];
-    const trail = TRAILING_SEPARATORS.exec(found[0])![0];
-    if ((word.test(before) && /^\s+$/.test(lead)) || (word.test(after) && /^\s+$/.test(trail))) {
-      return renderLetter(subject, '', empty, all).subject;
-    }
-  }
-  return null;
+  return renderLetter(subject, '', empty, new Set(SUPPORTER_FIELDS)).subject;
 }
 
 /**

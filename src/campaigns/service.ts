@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, TemplateError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseInput, refuseUnknownFields } from '../validation.ts';
-import { digestFieldLine, digestSubjectGap, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate, type LetterContext } from './letter-template.ts';
+import { digestFieldLine, digestSubjectFields, renderLetter, STARTER_PLACEHOLDER, tooLong, validateLetterTemplate, type LetterContext } from './letter-template.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { campaignInput, isLaunched, newCampaignInput, type Campaign, type CampaignInput, type CampaignStats, type CampaignStatus, type Target } from './types.ts';
@@ -249,10 +249,13 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
 function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
   try {
     const line = digestFieldLine(campaign.letter_body, SAMPLE_CONTEXT);
-    const subject = line === null ? digestSubjectGap(campaign.letter_subject, SAMPLE_CONTEXT) : null;
+    const subject = digestSubjectFields(campaign.letter_subject, SAMPLE_CONTEXT);
     if (line === null && subject === null) return null;
-    const reaches = line !== null ? `this line reaches every official as “${line}”` : `the subject reaches every official as “${subject}”`;
-    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: ${reaches} Take the supporter's fields out of the letter.`;
+    const said = [
+      line !== null ? `this line reaches every official as “${line}”` : '',
+      subject !== null ? `${line !== null ? 'and the subject, which names no signer, reaches them' : 'the subject, which names no signer, reaches every official'} as “${subject}”` : '',
+    ].filter(Boolean).join(' ');
+    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: ${said} Take the supporter's fields out of the letter.`;
   } catch (err) {
     if (err instanceof TemplateError) return null;
     throw err;

@@ -87,14 +87,18 @@ export function renderDigestLetter(subject: string, body: string, context: Omit<
  * confirmation page: the campaign's letter as it reads now (a digest carries the text current when
  * it goes, not the one the signer saw), signed by the day's signers listed below it.
  */
-export async function nextDigestLetter(db: Queryable, targetId: number) {
+export async function nextDigestLetter(db: Queryable, targetId: number, now = new Date()) {
   const p = await q.getNextDigestLetter(db, targetId);
-  return p && {
+  if (!p) return undefined;
+  // Dated the day it goes: today, or tomorrow once today's has gone (nextDigestWords).
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const goes = p.last_digest_at && p.last_digest_at.getTime() >= today ? new Date(today + 86_400_000) : now;
+  return {
     ...renderDigestLetter(p.letter_subject, p.letter_body, {
       target: { name: p.target_name, title: p.target_title, salutation: p.salutation },
       case: { personName: p.person_name, location: p.location },
       campaign: { title: p.campaign_title },
-      date: formatLetterDate(new Date()),
+      date: formatLetterDate(goes),
     }, 1),
     targetName: p.target_name,
   };

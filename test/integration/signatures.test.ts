@@ -11,6 +11,7 @@ import { enqueueDeliveries } from '../../src/queues.ts';
 import { hashToken } from '../../src/tokens.ts';
 import { publicSignatureCounts, signaturesChanged, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { createWebApp } from '../../src/web/app.ts';
+import { formatLetterDate } from '../../src/signatures/emails.ts';
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -389,6 +390,11 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const digestPage = await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text();
     expect(digestPage).toContain("with your name in the list of the day's signers below it. A day's letter carries the campaign's text as it reads on that day.");
     expect(digestPage).toContain('DIGEST VERSION TWO about');
+    // Dated the day it goes: tomorrow, once today's digest has gone.
+    await ctx.db.query(`INSERT INTO digests (campaign_id) SELECT id FROM campaigns WHERE slug = $1`, [digest.slug]);
+    await updateCampaignDetails(ctx.db, digest.slug, { caseSlug: digest.caseSlug, title: 'Free her', summary: '', letter: { subject: 'Today', body: 'Dated {{date}}.' }, deliveryMode: 'digest' });
+    const tomorrow = formatLetterDate(new Date(Date.now() + 86_400_000));
+    expect(await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text()).toContain(`Dated ${tomorrow}.`);
     expect(/<div class="paper confirm-letter">[\s\S]*?<\/div>\s*<\/div>/.exec(digestPage)![0]).not.toContain('Digest Signer');
   });
 

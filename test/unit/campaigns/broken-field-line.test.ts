@@ -53,13 +53,20 @@ describe('brokenFieldLine', () => {
     const digest = (subject: string, body: string) =>
       brokenFieldLine({ letter_subject: subject, letter_body: body, delivery_mode: 'digest' }, toPlace);
     expect(digest('About her', 'Dear x,\n\n{{supporter.fullName}} from {{supporter.city}}\n\nFree her.')).toMatch(/as “from” Take/);
-    // A subject loses a field with the separators around it, as the digest sends it: nothing to say.
-    for (const subject of ['Free her – {{supporter.fullName}}', '{{supporter.fullName}}: free her', 'Free her ({{supporter.city}})', 'Free her – {{supporter.fullName}}, {{supporter.city}} 🙏']) {
-      expect(digest(subject, 'Dear x,\n\nFree her.'), subject).toBeNull();
+    // A subject names no signer in a digest: any supporter field in it is said, with the subject as
+    // officials get it, whether the words around it still read or not, in any script.
+    for (const [subject, sent] of [
+      ['Free her – {{supporter.fullName}}', 'Free her'],
+      ['Letter from {{supporter.fullName}} about {{case.personName}}', 'Letter from about Person'],
+      ['Letter from {{#if supporter.fullName}}{{supporter.fullName}}{{/if}} about her', 'Letter from about her'],
+      ["{{supporter.fullName}}'s letter about her", "'s letter about her"],
+      ['来自{{supporter.fullName}}的信', '来自的信'],
+    ]) {
+      expect(digest(subject!, 'Dear x,\n\nFree her.'), subject).toMatch(new RegExp(`the subject, which names no signer, reaches every official as “${sent!.replace(/[()]/g, '\\$&')}” Take`));
     }
-    // One written into words, with only a space beside it, leaves them without it.
-    expect(digest('Letter from {{supporter.fullName}} about {{case.personName}}', 'Dear x,\n\nFree her.')).toMatch(/the subject reaches every official as “Letter from about [^”]+” Take/);
-    expect(digest('{{campaign.title}} for {{supporter.fullName}}', 'Dear x,\n\nFree her.')).toMatch(/the subject reaches every official as “[^”]+ for” Take/);
+    expect(digest('Free her', 'Dear x,\n\nFree her.')).toBeNull();
+    // Both at once: said together, not one after the other is fixed.
+    expect(digest('From {{supporter.city}}', 'Dear x,\n\nI am from {{supporter.city}}.')).toMatch(/this line reaches every official as “I am from \.” and the subject, which names no signer, reaches them as “From” Take/);
     expect(digest('About her', 'Dear x,\n\n{{#if supporter.city}}I live in {{supporter.city}}.{{else}}I live far away from {{supporter.country}}.{{/if}}')).toMatch(/as “I live far away from \.” Take/);
     expect(digest('About her', 'Dear x,\n\n{{#unless supporter.city}}I do not say where I live, {{supporter.fullName}}.{{/unless}}')).toMatch(/as “I do not say where I live, \.” Take/);
     expect(digest('About her', 'Dear x,\n\nI live in {{{supporter.city}}}.')).toMatch(/as “I live in \.” Take/);
