@@ -673,7 +673,8 @@ describe('the organizer console on PGlite', () => {
     const other = await signedIn(base, ctx.db, 'organizer');
     const theirs = await other.client.post(`/admin/cases/${caseSlug}/updates/preview`, form);
     expect(theirs.text).toContain('This update was posted already, at');
-    expect(theirs.text).toContain('Posting it again sends a second alert to everyone.');
+    // Nobody follows this case: no alert to send twice.
+    expect(theirs.text).toContain('Posting it again puts it on the case page twice.');
     expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, { ...form, request_key: keyOf(theirs.text), seen_posted: seenOf(theirs.text) })).status).toBe(303);
     expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE title = $1', [form.title])).rowCount).toBe(2);
     // The first organizer's own post is still found first: their Back and Resend sends nothing.
@@ -700,7 +701,7 @@ describe('the organizer console on PGlite', () => {
 
     const held = await other.client.post(`/admin/cases/${caseSlug}/updates`, theirs);
     expect(held.status).toBe(409);
-    expect(held.text).toMatch(/<strong>Not posted\.<\/strong> This update was posted already, at .* UTC: its alert went to 0 subscribers\. Posting it again sends a second alert to everyone\./);
+    expect(held.text).toMatch(/<strong>Not posted\.<\/strong> This update was posted already, at .* UTC: its alert went to 0 subscribers\. Posting it again puts it on the case page twice\./);
     expect(await count()).toBe(1);
     // Pressed again on the page that said so, it posts: a second alert, chosen knowingly.
     expect((await other.client.post(`/admin/cases/${caseSlug}/updates`, fieldsOf(held.text))).status).toBe(303);

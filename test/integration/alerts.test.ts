@@ -94,6 +94,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
   // warn of the other's, and each Post looked before either had posted.
   it('posts once an update two organizers previewed and posted at the same moment, and holds the other back; one form sent twice is posted once, both answers saying so', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
+    await subscribeAndConfirm(ctx, base, emailOf('twice-posted'), caseSlug);
     const news = { title: `Verdict ${uniq('v')}`, body: 'The court ruled today.' };
     const organizers = await Promise.all([signedIn(base, ctx.db, 'organizer'), signedIn(base, ctx.db, 'organizer')]);
     for (let round = 1; round <= 3; round++) {
@@ -104,6 +105,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       }));
       const answers = await Promise.all(organizers.map(({ client }, i) => client.post(`/admin/cases/${caseSlug}/updates`, forms[i]!)));
       expect(answers.map((a) => a.status).sort()).toEqual([303, 409]);
+      expect(answers.find((a) => a.status === 409)!.text).toContain('its alert went to 1 subscriber. Posting it again sends a second alert to everyone.');
       expect((await ctx.db.query('SELECT 1 FROM case_updates WHERE body = $1', [text.body])).rowCount).toBe(1);
       // One Post form sent twice at once (a double click without the page's script): both answers
       // say posted, as the update was, once; not "Not posted".
