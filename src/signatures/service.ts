@@ -229,7 +229,7 @@ export const SIGN_ANSWER_MIN_MS = 25;
 /**
  * With this many signatures being answered at once in this process (their waits included), none
  * waits for SIGN_ANSWER_MIN_MS: the wait would only slow a burst (`npm run bench`, intake, where
- * autocannon's 50 connections lost a third of their rate to it). It is above RATE_LIMIT_PER_IP's
+ * autocannon's 50 connections lost 44 % of their rate to it). It is above RATE_LIMIT_PER_IP's
  * default of 20 posts in 10 minutes, and a bot's posts caught by the honeypot, which store nothing,
  * are not counted: a prober must post that many real signatures at once, from as many addresses
  * and to as many inboxes, to have one answered without the wait.
