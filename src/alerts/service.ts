@@ -231,7 +231,7 @@ export async function withdrawCaseUpdate(db: Queryable, caseSlug: string, id: nu
 export const findRecentSameUpdate = q.getRecentSameUpdate;
 
 /** The newest same update posted within the last day, by anyone: its id, or 0 (see postCaseUpdate's `sameSince`). */
-export const latestSameUpdateId = (db: Queryable, caseId: number, u: { title: string; body: string }) => q.latestSameUpdateId(db, caseId, u);
+export const latestSameUpdateId = q.latestSameUpdateId;
 
 /**
  * How many subscribers an update of this case would be sent to if posted now: the same rule the

@@ -8,6 +8,7 @@ import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import { CSV_FORMAT, neutralize } from '../csv.ts';
 import * as q from './queries.ts';
+import { nextDigestAt } from './service.ts';
 
 export interface DigestEmailDeps {
   config: Pick<Config, 'orgName' | 'mailFrom'>;
@@ -90,9 +91,8 @@ export function renderDigestLetter(subject: string, body: string, context: Omit<
 export async function nextDigestLetter(db: Queryable, targetId: number, now = new Date()) {
   const p = await q.getNextDigestLetter(db, targetId);
   if (!p) return undefined;
-  // Dated the day it goes: today, or tomorrow once today's has gone (nextDigestWords).
-  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  const goes = p.last_digest_at && p.last_digest_at.getTime() >= today ? new Date(today + 86_400_000) : now;
+  // Dated the day it goes.
+  const goes = nextDigestAt(p.digest_hour, p.last_digest_at, now).at;
   return {
     ...renderDigestLetter(p.letter_subject, p.letter_body, {
       target: { name: p.target_name, title: p.target_title, salutation: p.salutation },

@@ -106,8 +106,8 @@ export interface DigestParts {
 
 /** What a digest to target `targetId` would carry if made now: the campaign's letter as it reads today. */
 export async function getNextDigestLetter(db: Queryable, targetId: number) {
-  const { rows } = await db.query<Pick<DigestParts, 'campaign_title' | 'letter_subject' | 'letter_body' | 'person_name' | 'location' | 'target_name' | 'target_title' | 'salutation'> & { last_digest_at: Date | null }>(
-    `SELECT c.title AS campaign_title, c.letter_subject, c.letter_body, k.person_name, k.location,
+  const { rows } = await db.query<Pick<DigestParts, 'campaign_title' | 'letter_subject' | 'letter_body' | 'person_name' | 'location' | 'target_name' | 'target_title' | 'salutation'> & { digest_hour: number; last_digest_at: Date | null }>(
+    `SELECT c.title AS campaign_title, c.letter_subject, c.letter_body, c.digest_hour, k.person_name, k.location,
             t.name AS target_name, t.title AS target_title, t.salutation,
             (SELECT max(d.created_at) FROM digests d WHERE d.campaign_id = c.id) AS last_digest_at
        FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN cases k ON k.id = c.case_id

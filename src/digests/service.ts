@@ -12,20 +12,30 @@ import * as q from './queries.ts';
 export const DIGEST_MAX_SIGNERS = 250;
 
 /**
- * When the next digest goes, as the console says it: at the campaign's hour today; once that hour
- * has passed with none made today, at the next quarter hour (digests are made on the quarter hours
- * of the clock); after one today, tomorrow at the hour.
+ * When the next digest goes: at the campaign's hour today; once that hour has passed with none made
+ * today, at the next quarter hour (digests are made on the quarter hours of the clock); after one
+ * today, tomorrow at the hour. `late`: today's hour has passed and it goes at `at`, the next quarter.
  */
-export function nextDigestWords(digestHour: number, lastDigestAt: Date | null, now = new Date()): string {
+export function nextDigestAt(digestHour: number, lastDigestAt: Date | null, now = new Date()): { at: Date; tomorrow: boolean; late: boolean } {
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
-  const at = `${digestHour}:00 UTC`;
-  if (lastDigestAt && lastDigestAt.getTime() >= today) return `tomorrow at ${at}`;
-  if (now.getTime() < today + digestHour * 3_600_000) return `at ${at}`;
+  const hour = today + digestHour * 3_600_000;
+  const tomorrow = { at: new Date(hour + 86_400_000), tomorrow: true, late: false };
+  if (lastDigestAt && lastDigestAt.getTime() >= today) return tomorrow;
+  if (now.getTime() < hour) return { at: new Date(hour), tomorrow: false, late: false };
   const quarter = 15 * 60_000;
   const next = new Date(Math.ceil((now.getTime() + 1) / quarter) * quarter);
   // The midnight check is the next day's: it sends only once that day's hour comes.
-  if (next.getTime() >= today + 86_400_000) return `tomorrow at ${at}`;
-  return `at ${next.getUTCHours()}:${String(next.getUTCMinutes()).padStart(2, '0')} UTC (today's hour, ${at}, has passed)`;
+  if (next.getTime() >= today + 86_400_000) return tomorrow;
+  return { at: next, tomorrow: false, late: true };
+}
+
+/** When the next digest goes (nextDigestAt), as the console says it. */
+export function nextDigestWords(digestHour: number, lastDigestAt: Date | null, now = new Date()): string {
+  const { at, tomorrow, late } = nextDigestAt(digestHour, lastDigestAt, now);
+  const hour = `${digestHour}:00 UTC`;
+  if (tomorrow) return `tomorrow at ${hour}`;
+  if (!late) return `at ${hour}`;
+  return `at ${at.getUTCHours()}:${String(at.getUTCMinutes()).padStart(2, '0')} UTC (today's hour, ${hour}, has passed)`;
 }
 
 export interface DigestRun {

@@ -246,14 +246,6 @@ export async function purgeExpired(db: Db, config: Pick<Config, 'retentionUnconf
 }
 
 /**
- * Erases one person on request ("delete what you hold on me"): their signatures on every campaign,
- * their subscriber record with what they follow, every email to their address that is still
- * kept, their letters not yet sent, and their address on the suppression list. Letters already
- * sent stay counted: those rows hold the official's address and a dangling signature id, nothing
- * of the person. Audit entries that name the address lose what names it; the erasure itself is
- * not logged with the address.
- */
-/**
  * Addresses of signers and subscribers held that reach the mailbox `email` reaches (mailboxKey)
  * but are spelled otherwise: `ann+news@example.org` for `ann@example.org`, dots in a Gmail address.
  * The per-address limits count them as one; an erasure names them rather than erase them, since a
@@ -272,6 +264,14 @@ async function otherSpellings(db: Queryable, email: string): Promise<string[]> {
   return rows.map((r) => r.email).filter((e) => mailboxKey(e) === key).sort();
 }
 
+/**
+ * Erases one person on request ("delete what you hold on me"): their signatures on every campaign,
+ * their subscriber record with what they follow, every email to their address that is still
+ * kept, their letters not yet sent, and their address on the suppression list. Letters already
+ * sent stay counted: those rows hold the official's address and a dangling signature id, nothing
+ * of the person. Audit entries that name the address lose what names it; the erasure itself is
+ * not logged with the address.
+ */
 export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
   const email = asciiAddress(typed);
   const forgotten = await db.transaction(async (tx) => {

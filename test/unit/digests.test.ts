@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderDigestLetter } from '../../src/digests/emails.ts';
-import { nextDigestWords } from '../../src/digests/service.ts';
+import { nextDigestAt, nextDigestWords } from '../../src/digests/service.ts';
 
 describe('the subject of a digest', () => {
   const context = {
@@ -46,5 +46,13 @@ describe('when the console says the next digest goes', () => {
   it('says tomorrow once today\'s digest went, whatever the hour is now', () => {
     expect(nextDigestWords(9, at('2026-12-04T09:00:00Z'), at('2026-12-04T15:03:00Z'))).toBe('tomorrow at 9:00 UTC');
     expect(nextDigestWords(15, at('2026-12-04T14:45:00Z'), at('2026-12-04T14:50:00Z'))).toBe('tomorrow at 15:00 UTC');
+  });
+
+  // The confirmation page dates the digest letter by it: the day it goes, past midnight too.
+  it('gives the time itself, the same rule as the words', () => {
+    expect(nextDigestAt(9, null, at('2026-12-04T07:10:00Z')).at).toEqual(at('2026-12-04T09:00:00Z'));
+    expect(nextDigestAt(9, null, at('2026-12-04T15:03:00Z')).at).toEqual(at('2026-12-04T15:15:00Z'));
+    expect(nextDigestAt(0, null, at('2026-12-06T23:45:00Z')).at).toEqual(at('2026-12-07T00:00:00Z'));
+    expect(nextDigestAt(9, at('2026-12-04T09:00:00Z'), at('2026-12-04T15:03:00Z')).at).toEqual(at('2026-12-05T09:00:00Z'));
   });
 });

@@ -40,10 +40,10 @@ export function formErrors(fields: FieldErrors, rename: Record<string, string> =
   };
 }
 
-/** Fields of the console's campaign and case forms, in the order the pages show them. */
 /** How soon after something was created the same form sent again counts as sent twice, not as a clash. */
 export const SENT_TWICE_MS = 2 * 60_000;
 
+/** Fields of the console's campaign and case forms, in the order the pages show them. */
 export const CAMPAIGN_FORM_ORDER = ['revision', 'title', 'slug', 'case_slug', 'summary', 'letter_subject', 'letter_body', 'delivery_mode', 'digest_hour', 'goal', 'deadline', 'require_confirmation', 'targets_csv'];
 export const CASE_FORM_ORDER = ['revision', 'person_name', 'slug', 'status', 'location', 'summary'];
 
