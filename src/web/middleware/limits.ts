@@ -18,8 +18,8 @@ export const PER_EMAIL_PER_HOUR = 10;
 export const PER_EMAIL_PER_DAY = 20;
 
 /**
- * Counters in Redis, keyed by keyed hashes: a Redis dump shows no IP or address.
- * `perIp` is middleware; it honours TRUST_PROXY through req.ip, and RATE_LIMIT_PER_IP=0 turns it off.
+ * `perIp` is middleware, counted in this process's memory (see localBudget: no IP address reaches
+ * Redis); it honours TRUST_PROXY through req.ip, and RATE_LIMIT_PER_IP=0 turns it off.
  * `perEmail` wraps the act itself, so that a post refused for what it is (a form with mistakes,
  * an unknown, paused or closed campaign or case) does not count against the address it names:
  * ten such posts could otherwise lock someone out for an hour. Everything else counts, whether
@@ -27,7 +27,7 @@ export const PER_EMAIL_PER_DAY = 20;
  * differently would let anyone learn, from when the 429 comes, whether an address signed.
  */
 export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>) {
-  const ipBudget = budget(ctx, 'ip', Math.max(1, ctx.config.rateLimitPerIp), WINDOW_SECONDS);
+  const ipBudget = localBudget(ctx, 'ip', Math.max(1, ctx.config.rateLimitPerIp), WINDOW_SECONDS);
   const emailBudget = budget(ctx, 'email', PER_EMAIL_PER_HOUR, 3600);
   const emailDayBudget = budget(ctx, 'email-day', PER_EMAIL_PER_DAY, 86_400);
   const perIp: RequestHandler =
@@ -67,9 +67,10 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
 }
 
 /**
- * Attempts counted in Redis under `QUEUE_PREFIX:rl:<name>`, keyed by keyed hashes of who made them.
- * An attempt is taken from the budget before the act, so a burst of parallel requests cannot all
- * slip past the count, and may be given back when the act turns out not to count.
+ * Attempts counted in Redis under `QUEUE_PREFIX:rl:<name>`, keyed by keyed hashes of who made them,
+ * shared by every process: for counts keyed by an address or an account, never by an IP (see
+ * localBudget). An attempt is taken from the budget before the act, so a burst of parallel
+ * requests cannot all slip past the count, and may be given back when the act turns out not to count.
  *
  * While Redis is away (not connected, or not answering within REDIS_WAIT_MS) each web process
  * counts in its own memory instead: the shared client queues commands until Redis is back, and a
@@ -78,12 +79,28 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
  */
 export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, name: string, points: number, seconds: number) {
   const keyPrefix = counterPrefix(ctx.config.queuePrefix, name);
-  const limiter = new RLWrapperTimeouts({
+  return counting(ctx.secret, new RLWrapperTimeouts({
     limiter: new RateLimiterRedis({ storeClient: ctx.redis.client, keyPrefix, points, duration: seconds, rejectIfRedisNotReady: true }),
     timeoutMs: REDIS_WAIT_MS,
     insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: seconds }),
-  });
-  const key = (id: string) => hashIdentifier(ctx.secret, id);
+  }));
+}
+
+/**
+ * Attempts counted in this process's memory alone, for counts keyed by an IP address. In Redis
+ * they would be written to its append-only file, in order, next to the counts of the address or
+ * account the same request named: with SESSION_SECRET from the same disk, the IP's keyed hash is
+ * undone by trying every IPv4 address (a few core-hours), and whoever seized the disk could tell
+ * which IP posted which address for as long as the file keeps its history. Kept here, an IP goes
+ * nowhere; the cost is that each web process counts its own, so with several of them one client
+ * gets the allowance once per process it reaches.
+ */
+export function localBudget(ctx: Pick<AppContext, 'config' | 'secret'>, name: string, points: number, seconds: number) {
+  return counting(ctx.secret, new RateLimiterMemory({ keyPrefix: counterPrefix(ctx.config.queuePrefix, name), points, duration: seconds }));
+}
+
+function counting(secret: string, limiter: RLWrapperTimeouts | RateLimiterMemory) {
+  const key = (id: string) => hashIdentifier(secret, id);
   return {
     /** @returns undefined when there is budget left, else the seconds until there is. */
     async take(id: string): Promise<number | undefined> {

@@ -3,7 +3,7 @@ import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
 import { changePassword, checkLogin, deviceTag, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf } from '../../../organizers/service.ts';
 import { randomToken } from '../../../tokens.ts';
-import { budget, clientNetwork } from '../../middleware/limits.ts';
+import { budget, clientNetwork, localBudget } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 
@@ -40,7 +40,7 @@ function readDevice(req: Request): Device | undefined {
 /** Sign-in, sign-out and the organizer's own password. */
 export function authRoutes(ctx: AppContext, render: Render): Router {
   const router = Router();
-  const perIp = budget(ctx, 'login', LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS);
+  const perIp = localBudget(ctx, 'login', LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS);
   const perDevice = budget(ctx, 'login-device', LOGIN_FAILURES_PER_DEVICE, DEVICE_WINDOW_SECONDS);
   const perOrganizer = budget(ctx, 'password', PASSWORD_FAILURES, LOGIN_WINDOW_SECONDS);
 
