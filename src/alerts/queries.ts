@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../db/index.ts';
+import { LOCK_OBJECT, type Db, type Queryable } from '../db/index.ts';
 import type { CaseUpdate } from './types.ts';
 
 // Who receives a case's alerts: active subscribers with an active subscription to the case or to
@@ -59,7 +59,7 @@ const POST_UPDATE_LOCK = 7_417_003;
  * both miss each other.
  */
 export async function holdCaseForPosting(db: Queryable, caseId: number): Promise<void> {
-  await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [POST_UPDATE_LOCK, caseId]);
+  await db.query(`SELECT pg_advisory_xact_lock($1, ${LOCK_OBJECT})`, [POST_UPDATE_LOCK, caseId]);
 }
 
 /**

@@ -155,6 +155,13 @@ const SILENT_AFTER_MS = 5_000;
 /** A LIKE pattern matching text that contains `text`, its own `%`, `_` and `\\` taken literally. */
 export const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
+/**
+ * `$2`, a row's id (bigint), as the second key of a two-key advisory lock, which takes 32 bits:
+ * ids pass 2^31 after a third `after-restore` (a billion each). Two ids that fold alike share a
+ * lock, which only makes one wait for the other.
+ */
+export const LOCK_OBJECT = '($2::bigint % 2147483648)::int';
+
 export interface PostgresOptions {
   max?: number;
   /** Pins a schema (tests own one each). */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/index.ts';
+import { LOCK_OBJECT, type Queryable } from '../db/index.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
 import { ADDRESS_CONFIRMED, TARGET_SEEN, TARGET_WRITTEN } from '../campaigns/types.ts';
 
@@ -35,7 +35,7 @@ export async function listDueCampaigns(db: Queryable, now: Date, max: number) {
  * still due: a second run that waited here sees the first one's digest and does nothing.
  */
 export async function lockDueCampaign(db: Queryable, campaignId: number, now: Date, max: number) {
-  await db.query('SELECT pg_advisory_xact_lock($1, $2::int)', [DIGEST_LOCK, campaignId]);
+  await db.query(`SELECT pg_advisory_xact_lock($1, ${LOCK_OBJECT})`, [DIGEST_LOCK, campaignId]);
   const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${isDue('$3')}`, [now, campaignId, max]);
   return rows.length > 0;
 }

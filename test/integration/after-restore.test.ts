@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdCaseForPosting } from '../../src/alerts/queries.ts';
 import { runCommand } from '../../src/cli/commands.ts';
+import { lockDueCampaign } from '../../src/digests/queries.ts';
 import { createLiveCampaign } from '../helpers/fixtures.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -29,5 +31,16 @@ describe.each(['pglite', 'postgres'] as const)('after-restore on %s', (kind) => 
     const audit = await t.db.query<{ detail: { gap: number } }>(`SELECT detail FROM audit_log WHERE action = 'database.after_restore'`);
     expect(audit.rows).toEqual([{ detail: expect.objectContaining({ gap: 1_000_000_000, by: 'cli' }) }]);
     expect(await runCommand(t.db, config, { argv: ['after-restore', 'x'], stdin: '' })).toMatchObject({ code: 2 });
+  });
+
+  // Each after-restore moves the numbers on by a billion: the third takes them past 2^31.
+  it('locks a case for posting and a campaign for its digest whatever their ids, past 2^31 too', async () => {
+    const ids = [1, 2_147_483_647, 3_000_000_005, 2 ** 53 - 1];
+    for (const id of ids) {
+      await t.db.transaction(async (tx) => {
+        await holdCaseForPosting(tx, id);
+        expect(await lockDueCampaign(tx, id, new Date(), 100)).toBe(false);
+      });
+    }
   });
 });
