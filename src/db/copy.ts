@@ -27,7 +27,10 @@ export async function copyDatabase(from: Db, to: Db): Promise<CopyCounts> {
   const ours = await listTables(from);
   // Before Appeal's tables are made in it: a DATABASE_URL naming another application's database
   // (or `postgres`) would otherwise get them mixed in with its own.
-  const others = (await listTables(to)).filter((table) => !ours.includes(table));
+  // One that Appeal never migrated is another application's even where a table's name is one of
+  // ours (`organizers`, `sessions`): its migrations would fail on it with Postgres's own words.
+  const migrated = await hasMigrationsRecord(to);
+  const others = (await listTables(to)).filter((table) => !migrated || !ours.includes(table));
   if (others.length) {
     throw new NotEmptyError(`the database to copy into holds tables that are not Appeal's (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}): copy into a new, empty database`);
   }
@@ -56,6 +59,13 @@ async function listTables(db: Queryable): Promise<string[]> {
       ORDER BY c.relname`,
   );
   return rows.map((r) => r.name);
+}
+
+async function hasMigrationsRecord(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r' AND relname = 'schema_migrations') AS any`,
+  );
+  return rows[0]!.any;
 }
 
 async function listForeignKeys(db: Queryable): Promise<{ table: string; references: string }[]> {

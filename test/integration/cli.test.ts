@@ -408,6 +408,12 @@ describe('the cli moving the embedded database to PostgreSQL (import-embedded)',
     expect([wrong.code, wrong.stderr]).toEqual([1, "appeal: the database to copy into holds tables that are not Appeal's (invoices): copy into a new, empty database\n"]);
     expect(fs.existsSync(path.join(dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
     await target.db.exec('DROP TABLE invoices');
+    // Nor one whose tables share their names with Appeal's (`organizers`) but that Appeal never migrated.
+    await target.db.exec('ALTER TABLE schema_migrations RENAME TO theirs_aside');
+    const clash = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
+    await target.db.exec('ALTER TABLE theirs_aside RENAME TO schema_migrations');
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toMatch(/^appeal: the database to copy into holds tables that are not Appeal's \(\w+, \w+, \w+, \w+, \w+, …\): copy into a new, empty database\n$/);
     const moved = await cli({ DATA_DIR: dataDir, DATABASE_URL: target.url! }, ['import-embedded']);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.stdout).toMatch(/^copied \d+ rows into the database at DATABASE_URL: .*organizers 1.*signatures 1/);
