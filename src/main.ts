@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import http, { type Server } from 'node:http';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Booted } from './boot.ts';
 import { ConfigError, configWarnings, loadConfig } from './config.ts';
@@ -34,7 +34,7 @@ async function main(mode: Mode): Promise<void> {
   }
   // The rest is opened and started only once config is valid, so a bad variable is reported before
   // anything is made or connected (under tsx, before it is even loaded).
-  const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp }, { startWorkers }, { evictionWarning }] = await Promise.all([
+  const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp, createWebServer }, { startWorkers }, { evictionWarning }] = await Promise.all([
     import('./boot.ts'),
     import('./log.ts'),
     import('./demo.ts'),
@@ -62,7 +62,7 @@ async function main(mode: Mode): Promise<void> {
     const app = createWebApp(ctx);
     // Not app.listen: Express 5 hands a listen error to its callback, which would read as success.
     server = await new Promise<Server>((resolve, reject) => {
-      const s = http.createServer(app);
+      const s = createWebServer(app);
       s.once('error', reject).listen(config.port, () => resolve(s));
     }).catch(async (err: Error) => {
       await ctx.close();

@@ -15,6 +15,9 @@ import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
 import { staticFiles } from './static-files.ts';
+import { oneRequestAtATime } from './connections.ts';
+
+export { createWebServer } from './connections.ts';
 
 /** Public forms are small; anything bigger is not a signature. */
 const BODY_LIMIT = '32kb';
@@ -38,6 +41,7 @@ function untrustedProxyWarning(log: AppContext['log']): express.RequestHandler {
 /** The Express app: pages, form posts, JSON API. No listening here; see src/main.ts. */
 export function createWebApp(ctx: AppContext): express.Express {
   const app = express();
+  app.use(oneRequestAtATime());
   app.set('trust proxy', trustProxy(ctx.config.trustProxy));
   // Where this site's pages are served from as the browser sees them: a proxy may pass on a Host
   // of its own (nginx's default), and an Origin naming PUBLIC_URL is this site's all the same.

@@ -10,7 +10,7 @@ import { createMailer } from '../../src/mail/transport.ts';
 import { createQueues } from '../../src/queues.ts';
 import { connectRedis } from '../../src/redis.ts';
 import { loadViews } from '../../src/views.ts';
-import { createWebApp } from '../../src/web/app.ts';
+import { createWebApp, createWebServer } from '../../src/web/app.ts';
 import { startWorkers, type Workers } from '../../workers/index.ts';
 import { createTestDb, type DbKind, type TestDb } from './db.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
@@ -84,7 +84,7 @@ export async function createTestContext(opts: TestContextOptions): Promise<TestC
     async startWeb() {
       const app = createWebApp(ctx);
       const server = await new Promise<import('node:http').Server>((resolve) => {
-        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+        const s = createWebServer(app).listen(0, '127.0.0.1', () => resolve(s));
       });
       servers.push(server);
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,0 +1,41 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { RequestHandler } from 'express';
+
+/**
+ * Requests one connection may carry. Past it Node answers 503 and closes the connection without
+ * handing the request to the app (`maxRequestsPerSocket`): a browser opens another, and a client
+ * that pipelined a flood of requests gets the rest refused while they cost almost nothing (nginx
+ * kept 100 as its default for years).
+ */
+export const REQUESTS_PER_CONNECTION = 100;
+
+/** The web process's HTTP server for `app`, its connections limited as above. */
+export function createWebServer(app: http.RequestListener): http.Server {
+  const server = http.createServer(app);
+  server.maxRequestsPerSocket = REQUESTS_PER_CONNECTION;
+  return server;
+}
+
+/**
+ * One request of a connection at a time. HTTP/1.1 lets a client send requests back to back on one
+ * connection without waiting for the answers (pipelining), and Node hands each to the app as it
+ * reads it: one connection carrying thousands ran them all at once, each holding memory and
+ * waiting for a database connection, until visitors on other connections were answered 503. Their
+ * answers go out in order anyway; now they are also worked on in order. Browsers do not pipeline.
+ */
+export function oneRequestAtATime(): RequestHandler {
+  const last = new WeakMap<Socket, Promise<void>>();
+  return (req, res, next) => {
+    const before = last.get(req.socket);
+    const done = new Promise<void>((resolve) =>
+      res.once('close', () => {
+        if (last.get(req.socket) === done) last.delete(req.socket);
+        resolve();
+      }),
+    );
+    last.set(req.socket, done);
+    if (before) void before.then(() => next());
+    else next();
+  };
+}
