@@ -321,6 +321,10 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect((await fetch(`${base}/cases/no-such-case`)).status).toBe(404);
       expect((await fetch(`${base}/confirm/not-a-token`)).status).toBe(404);
       expect((await postForm(`${base}/confirm/not-a-token`, {})).status).toBe(404);
+      // A version that is no text (a JSON client's object) is one no page showed, not a crash.
+      for (const v of [{ toString: 1 }, { toString: null }, [], true]) {
+        expect((await postJson(`${base}/confirm/not-a-token`, { v })).status).toBe(404);
+      }
       // A link mangled on its way says so, not only that the request was not understood.
       for (const path of ['/confirm/%ff%fe', '/c/%zz']) {
         const res = await fetch(`${base}${path}`);

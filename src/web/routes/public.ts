@@ -223,8 +223,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.post('/confirm/:token', async (req, res) => {
     // The version of the signature the page showed. A post without one did not come from the page
     // (a client of its own, which chose): it confirms the signature as it is, from the newest link.
-    const v = req.body?.v === undefined || req.body.v === '' ? undefined : String(req.body.v);
-    const shown = v === undefined ? undefined : /^\d{1,9}$/.test(v) ? Number(v) : -1;
+    // Anything but text or a number (a JSON client's object) is a version no page showed.
+    const v: unknown = req.body?.v;
+    const shown = v === undefined || v === '' ? undefined : (typeof v === 'string' || typeof v === 'number') && /^\d{1,9}$/.test(String(v)) ? Number(v) : -1;
     // The officials it listed; a page from before the button carried them confirms without the check.
     const targetsSeen = typeof req.body?.t === 'string' && /^[0-9a-f]{16}$/.test(req.body.t) ? req.body.t : undefined;
     try {
