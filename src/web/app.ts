@@ -47,6 +47,9 @@ export function createWebApp(ctx: AppContext): express.Express {
   // of its own (nginx's default), and an Origin naming PUBLIC_URL is this site's all the same.
   app.set('public host', new URL(ctx.config.publicUrl).host);
   app.disable('x-powered-by');
+  // Express's own last-resort error page shows a stack trace unless this says production, and
+  // `npm start` sets no NODE_ENV (errorHandler answers every error; this is for one that escapes it).
+  app.set('env', 'production');
   if (trustsNoProxy(ctx.config.trustProxy)) app.use(untrustedProxyWarning(ctx.log));
   app.use(
     helmet({

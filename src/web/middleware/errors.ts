@@ -160,7 +160,16 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
   // A sign form's answers are never cached, so the Back button may bring the form back empty: the
   // note someone wrote (the one long thing on it) is on the page, to be copied.
   const note = req.method === 'POST' && typeof req.body?.personal_note === 'string' && req.body.personal_note.trim() ? req.body.personal_note : undefined;
-  res.status(m.status).type('html').send(views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note }));
+  let page: string;
+  try {
+    page = views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note });
+  } catch {
+    // The page could not be made (its template unreadable with every file descriptor in use, say):
+    // the answer in plain words, never Express's own page with a stack trace and file paths.
+    res.status(m.status).type('text').send(`${m.title}\n\n${m.message}\n`);
+    return;
+  }
+  res.status(m.status).type('html').send(page);
 }
 
 export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {

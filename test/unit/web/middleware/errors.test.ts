@@ -1,7 +1,10 @@
 import net from 'node:net';
+import express from 'express';
 import pg from 'pg';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { mapError } from '../../../../src/web/middleware/errors.ts';
+import type { Views } from '../../../../src/views.ts';
+import { errorHandler, mapError } from '../../../../src/web/middleware/errors.ts';
 
 /** A port nothing listens on: one just closed. */
 async function closedPort(): Promise<number> {
@@ -83,5 +86,26 @@ describe('what a failed request answers', () => {
   it('is left to the 500 page for a statement that is wrong, which is logged', () => {
     expect(mapError(Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' }))).toBeUndefined();
     expect(mapError(new Error('something else'))).toBeUndefined();
+  });
+});
+
+describe('an error page that cannot be made', () => {
+  it('is answered in plain words with its status, never with a stack trace or a file path', async () => {
+    const views = { page: () => { throw Object.assign(new Error("EMFILE: too many open files, open '/srv/appeal/templates/pages/error.hbs'"), { code: 'EMFILE' }); } } as unknown as Views;
+    const app = express();
+    app.get('/gone', () => { throw new Error('at handler (/srv/appeal/src/web/routes/public.ts:1:1)'); });
+    app.use(errorHandler(views, pino({ level: 'silent' })));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/gone`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      const body = await res.text();
+      expect(body).toMatch(/^Something went wrong\n\nSomething went wrong on our side/);
+      expect(body).not.toMatch(/EMFILE|\/srv\/|\.ts|\bat /);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
