@@ -136,6 +136,11 @@ export class TooLargeError extends Error {
   override name = 'TooLargeError';
 }
 
+/** A body that must say its length up front (a console form with a file) and did not. */
+export class LengthRequiredError extends Error {
+  override name = 'LengthRequiredError';
+}
+
 export class RateLimitedError extends Error {
   override name = 'RateLimitedError';
   /** @param by what ran out: this client's posts, or the emails one address may be sent. */

@@ -61,8 +61,10 @@ export class ConsoleClient {
   }
 
   /** Posts a body made by hand, as a script (not a browser) might. */
-  async raw(path: string, body: Buffer, contentType: string) {
-    const res = await fetch(this.base + path, { method: 'POST', body: new Uint8Array(body), headers: { cookie: this.header(), 'content-type': contentType }, redirect: 'manual' });
+  /** POSTs `body` as it is; `chunked` sends it in chunks, saying no length, as a script may. */
+  async raw(path: string, body: Buffer, contentType: string, chunked = false) {
+    const stream = new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new Uint8Array(body)), c.close()) });
+    const res = await fetch(this.base + path, { method: 'POST', body: chunked ? stream : new Uint8Array(body), headers: { cookie: this.header(), 'content-type': contentType }, redirect: 'manual', ...(chunked ? { duplex: 'half' } : {}) } as RequestInit);
     this.remember(res);
     return { status: res.status, text: await res.text() };
   }

@@ -807,6 +807,12 @@ describe('the organizer console on PGlite', () => {
     const latin = await client.raw('/admin/campaigns/new', body, `multipart/form-data; boundary=${boundary}`);
     expect(latin.status).toBe(400);
     expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [newSlug])).rowCount).toBe(0);
+
+    // Sent in chunks with no length, a form could pass its parts' limits many times over: a
+    // browser always says the length, so one that does not is refused before it is read.
+    const chunked = await client.raw(`/admin/campaigns/${slug}/targets/import`, body, `multipart/form-data; boundary=${boundary}`, true);
+    expect(chunked.status).toBe(411);
+    expect(chunked.text).toContain('must say its length');
   });
 
   it('reads a UTF-16 file (Excel\'s "Unicode Text") as a browser does, and says at the preview when a file would pass 500 targets', async () => {

@@ -17,6 +17,7 @@ import {
   TargetsChangedError,
   TemplateError,
   TooLargeError,
+  LengthRequiredError,
   UnauthorizedError,
   UnreadableFormError,
   UnsupportedMediaTypeError,
@@ -73,6 +74,7 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof UnsupportedMediaTypeError) {
     return { status: 415, code: 'unsupported_media_type', title: 'Unsupported', message: err.message || 'The request body is in a format this address does not read.' };
   }
+  if (err instanceof LengthRequiredError) return { status: 411, code: 'length_required', title: 'Length required', message: err.message };
   if (err instanceof TooLargeError) return { status: 413, code: 'too_large', title: 'Too large', message: err.message || 'The request body is too large.' };
   if (err instanceof multer.MulterError) {
     return err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'

@@ -2,7 +2,7 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { InvalidEncodingError, MethodNotAllowedError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
+import { InvalidEncodingError, MethodNotAllowedError, LengthRequiredError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
 import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
@@ -43,6 +43,11 @@ const CSV_FILES: Record<string, string> = { targets_file: 'targets_csv', csv_fil
  */
 function csvUpload(): RequestHandler[] {
   const declared: RequestHandler = (req, _res, next) => {
+    // Sent in chunks, a multipart body says no length, and multer's per-part limits would let 30
+    // parts of a megabyte each through. A browser always sends the length of a form it posts.
+    if (req.headers['content-length'] === undefined && req.is('multipart/form-data')) {
+      throw new LengthRequiredError('A form with a file must say its length (Content-Length): send it from its page in the console.');
+    }
     if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError(`The form with its CSV is larger than ${(CSV_BYTES + FORM_BYTES) / (1024 * 1024)} MB.`);
     next();
   };
