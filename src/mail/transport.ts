@@ -203,6 +203,10 @@ export function relayHint(reply: string): string {
   }
   if (/^ETLS\b/.test(reply)) return 'the relay offers no working STARTTLS, and Appeal sends a password to a relay on another machine only over TLS: use smtps:// (port 465), or a relay that offers STARTTLS';
   if (/^EAUTH\b/.test(reply)) return 'the relay refused the login: check the user and password in SMTP_URL (percent-encoded where they hold @ : / or #)';
+  // Reached, then turned away or cut off: its host and port are right, and checking them misleads.
+  const refused = /^E[A-Z]+ [A-Z ]+ (4\d\d)\b/.exec(reply);
+  if (refused) return `the relay answered ${refused[1]}, a temporary refusal (busy, shutting down, or limiting this sender): letters are retried; if it lasts, ask whoever runs the relay`;
+  if (/closed unexpectedly|ECONNRESET|EPIPE|socket hang up/i.test(reply)) return 'the relay closed the connection in the middle of the conversation: letters are retried; if it lasts, look in the relay\'s log for why (a limit on connections or messages, a crash)';
   if (/^(ECONNECTION|ESOCKET|EDNS|ETIMEDOUT)\b/.test(reply)) return 'the relay could not be reached: check the host and port in SMTP_URL, and that this machine may connect to it';
   return 'check SMTP_URL and the relay';
 }
