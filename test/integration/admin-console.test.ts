@@ -1029,6 +1029,9 @@ describe('the organizer console on PGlite', () => {
     expect(letters).not.toContain('Aru Signer');
     const failedOnes = (await client.get(`/admin/campaigns/${slug}/letters?status=failed`)).text;
     expect(failedOnes).toContain('Gone Official');
+    // By the id the log names it by (deliveryId), here and on the failed deliveries page.
+    expect(failedOnes).toContain(`>id ${failed.id}</span>`);
+    expect((await client.get('/admin/deliveries/failed')).text).toContain(`>id ${failed.id}</span>`);
     // Each filter's page has a title of its own, as a screen reader hears first.
     expect(failedOnes).toMatch(/<title>Letters of “[^”]+”: failed · /);
     expect((await client.get('/admin/campaigns?status=live')).text).toMatch(/<title>Campaigns: live · /);
@@ -1256,7 +1259,7 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status, attempts, last_error) VALUES ('optin', $1, 'gone@example.net', 'failed', 1, '550 no such user')`, [source]);
     try {
       expect((await client.get('/admin')).text).toMatch(/\d+ failed subscription confirmation emails?/);
-      expect((await client.get('/admin/deliveries/failed')).text).toContain('<td>subscription confirmation</td>');
+      expect((await client.get('/admin/deliveries/failed')).text).toContain('<td>subscription confirmation<br>');
     } finally {
       await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
     }
