@@ -54,7 +54,11 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
     const supporter = Object.fromEntries(PREVIEW_FIELDS.map((f, i) => [f.key, shown.has(f.key) && on & (1 << i) ? 'x' : ''])) as LetterContext['supporter'];
     // A line an {{#if}} on a field not typed leaves empty goes, as it will from the letter.
     const unfilled = new Set(PREVIEW_FIELDS.filter((f) => shown.has(f.key) && !supporter[f.key]).map((f) => f.key));
-    const version = renderMarked(subject, body, { ...context, supporter }, hidden, unfilled);
+    // Once something is typed, a field that may be left empty (all but the name, which a signature
+    // needs) and is renders as the letter will have it: no placeholder, and its line gone if it
+    // leaves nothing there. Before anything is typed every placeholder shows where it goes.
+    const left = bits === 0 ? [] : [...unfilled].filter((k) => k !== 'fullName');
+    const version = renderMarked(subject, body, { ...context, supporter }, left.length ? new Set([...hidden, ...left]) : hidden, unfilled);
     const id = `${version.subject}\u0000${version.text}`;
     if (!seen.has(id)) {
       seen.set(id, texts.length);

@@ -28,7 +28,9 @@ describe('the letter preview', () => {
   it('leaves empty what the first target is not shown, as its letter does', () => {
     const { body } = previewLetterHtml('s', BODY, base, { city: 'Lyon' }, hiddenFor('each', 'name'));
     expect(body).toContain('data-field="full_name"');
-    expect(body).toContain('data-field="personal_note"');
+    // Shown to this target, but left empty once something is typed: as the letter will have it.
+    expect(body).not.toContain('data-field="personal_note"');
+    expect(previewLetterHtml('s', BODY, base, { personalNote: 'Hello' }, hiddenFor('each', 'name')).body).toContain('data-field="personal_note"');
     expect(body).not.toContain('data-field="city"');
     expect(body).not.toContain('Lyon');
     expect(body).not.toContain('data-field="country"');
@@ -129,13 +131,29 @@ describe('the letter preview', () => {
 
     it('sends every version for the page to choose from as fields are filled in, once each', () => {
       const { variants } = previewLetterHtml('s', PLACE, base);
-      expect(variants!.list).toHaveLength(2);
+      // Before anything is typed; then with and without a city, with and without a country.
+      expect(variants!.list).toHaveLength(4);
       expect(variants!.masks).toHaveLength(16);
       expect(variants!.fields).toEqual(['full_name', 'city', 'country', 'personal_note']);
       const cityBit = 1 << 1;
       for (const [bits, index] of variants!.masks.entries()) {
         const withCity = bits === 0 || (bits & cityBit) !== 0;
-        expect(text(variants!.list[index]!.body).includes('[your city], ')).toBe(withCity);
+        expect(text(variants!.list[index]!.body).includes('[your city]')).toBe(withCity);
+      }
+    });
+
+    it('shows, for every set of fields typed with the name, the words the letter will have, fields left empty included', () => {
+      const typed = { fullName: 'Dana', city: 'Lyon', country: 'France', personalNote: 'Let her stay.' } as const;
+      const keys = ['fullName', 'city', 'country', 'personalNote'] as const;
+      const letter = 'Dear {{target.name}},\n{{supporter.personalNote}}\n\n{{supporter.fullName}}\n{{supporter.city}}, {{supporter.country}}\n({{supporter.city}})\nFrom {{supporter.city}} in {{supporter.country}}.';
+      const { variants } = previewLetterHtml('S {{supporter.city}}', letter, base);
+      for (let bits = 1; bits < 16; bits += 2) {
+        const supporter = Object.fromEntries(keys.map((k, i) => [k, bits & (1 << i) ? typed[k] : ''])) as Record<(typeof keys)[number], string>;
+        const version = variants!.list[variants!.masks[bits]!]!;
+        // The page's script puts each typed value in its span.
+        const filled = (html: string) => text(html.replace(/<span class="fill[^"]*" data-field="(\w+)"[^>]*>[^<]*<\/span>/g, (_, field: string) => supporter[keys[variants!.fields.indexOf(field)]!]));
+        const sent = renderLetter('S {{supporter.city}}', letter, { ...base, supporter });
+        expect([filled(version.subject), filled(version.body)]).toEqual([sent.subject, sent.text]);
       }
     });
 
@@ -155,8 +173,8 @@ describe('the letter preview', () => {
       expect(text(preview.body)).not.toContain('[your city]');
     });
 
-    it('sends no versions when no block depends on the supporter, nor for fields a target does not see', () => {
-      expect(previewLetterHtml('s', BODY, base).variants).toBeUndefined();
+    it('sends no versions when nothing in the letter depends on what is typed but the name, nor for fields a target does not see', () => {
+      expect(previewLetterHtml('s', '{{target.salutation}},\n{{supporter.fullName}}', base).variants).toBeUndefined();
       expect(previewLetterHtml('s', '{{#if case.location}}in {{case.location}}{{/if}}', base).variants).toBeUndefined();
       expect(previewLetterHtml('s', PLACE, base, {}, hiddenFor('each', 'name')).variants).toBeUndefined();
     });
