@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { email } from '../campaigns/types.ts';
-import { line, nullAsAbsent, prose } from '../cases/types.ts';
+import { line, NOT_TEXT, nullAsAbsent, prose } from '../cases/types.ts';
 import type { ConsentSource } from '../subscribers/types.ts';
 
 /** Where a signature was made: the campaign page's form, or a page embedding it through the API. */
@@ -41,17 +41,24 @@ const checkbox = z.unknown().optional().transform((v, ctx) => {
   return said.some(isTick);
 });
 
+/**
+ * The private-use characters the letter's rendering marks fields with (fieldMark in
+ * letter-template.ts): typed into a field, the letter would drop them and the line they are on,
+ * and the preview would not. No keyboard makes them.
+ */
+const markFree = (v: string) => !/[\uE000-\uE002]/.test(v);
+
 export const signatureInput = z.object({
   // One character is a whole name in some scripts (李, 김); empty is what is refused.
   // A name of marks alone (`<@>`) would sign the letter, and its From, as nobody.
-  fullName: line(120).pipe(z.string().min(1, 'please give your full name').refine((v) => v === '' || /[\p{L}\p{N}]/u.test(v), 'please give your name in letters')),
+  fullName: line(120).refine(markFree, NOT_TEXT).pipe(z.string().min(1, 'please give your full name').refine((v) => v === '' || /[\p{L}\p{N}]/u.test(v), 'please give your name in letters')),
   email,
-  city: nullAsAbsent(line(100).optional().default('')),
-  country: nullAsAbsent(line(100).optional().default('')),
+  city: nullAsAbsent(line(100).refine(markFree, NOT_TEXT).optional().default('')),
+  country: nullAsAbsent(line(100).refine(markFree, NOT_TEXT).optional().default('')),
   // The overrides that show text in the reverse of its order (U+202D, U+202E) make a note read one
   // way to the official and another way to the code; nobody types them. Embeddings and isolates,
   // which editors put around mixed right-to-left text, stay.
-  personalNote: nullAsAbsent(prose(2000).refine((v) => !/[\u202d\u202e]/.test(v), 'must not contain text-direction override characters').optional().default('')),
+  personalNote: nullAsAbsent(prose(2000).refine((v) => !/[\u202d\u202e]/.test(v), 'must not contain text-direction override characters').refine(markFree, NOT_TEXT).optional().default('')),
   subscribe: checkbox,
 });
 export type SignatureInput = z.output<typeof signatureInput>;

@@ -23,6 +23,15 @@ describe('the signature form', () => {
     expect(signatureInput.parse({ ...base, fullName: 'Ann 👩\u200d👩\u200d👧 Lee' }).fullName).toBe('Ann 👩\u200d👩\u200d👧 Lee');
   });
 
+  it('refuses the private-use characters the letter marks its fields with, which no keyboard makes, naming the field', () => {
+    for (const field of ['fullName', 'city', 'country', 'personalNote']) {
+      const result = signatureInput.safeParse({ ...base, fullName: 'Ann', [field]: `A \uE000city\uE001 B` });
+      expect(result.error?.issues.map((i) => [i.path[0], i.message]), field).toEqual([[field, 'contains characters that are not text']]);
+    }
+    // Other private-use characters (a font's icons) are someone's text.
+    expect(signatureInput.parse({ ...base, fullName: 'Ann \uF8FF' }).fullName).toBe('Ann \uF8FF');
+  });
+
   it('takes a tab pasted into a one-line field as a space, and a note of nothing visible as no note', () => {
     // Copied from a spreadsheet cell: the field shows one line, so it must not be "more than one line".
     expect(signatureInput.parse({ ...base, fullName: 'Ann\tLee', city: '\tAlmaty\t' })).toMatchObject({ fullName: 'Ann Lee', city: 'Almaty' });
