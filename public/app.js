@@ -20,7 +20,16 @@
       try { return new RegExp(source, flags + 'u'); } catch (e) { return new RegExp(fallback, flags); }
     };
     var blank = '[\\s\\p{Cf}\\u115f\\u1160\\u3164\\u2800\\uffa0]';
-    var blankEnds = unicodeOr('^' + blank + '+|' + blank + '+$', 'g', '^\\s+|\\s+$');
+    var blankStart = unicodeOr('^' + blank + '+', '', '^\\s+');
+    var blankAtEnd = unicodeOr(blank + '$', '', '\\s$');
+    // A subdivision's flag (Scotland's: 🏴 and tag characters, which are format characters) ends
+    // the text as it shows; the validation keeps it (trimBlank in src/cases/types.ts).
+    var flagAtEnd = unicodeOr('\\u{1F3F4}[\\u{E0020}-\\u{E007E}]+\\u{E007F}$', '', '$^');
+    var trimBlank = function (text) {
+      text = text.replace(blankStart, '');
+      while (blankAtEnd.test(text) && !flagAtEnd.test(text)) text = text.replace(blankAtEnd, '');
+      return text;
+    };
     var blanks = unicodeOr(blank, 'g', '\\s');
     var shows = unicodeOr('[\\p{L}\\p{N}\\p{S}\\p{P}]', '', '\\S');
     var update = function () {
@@ -28,7 +37,7 @@
       var values = inputs.map(function (input, i) {
         if (!input) return '';
         var text = input.value.replace(/\r\n?/g, '\n').replace(/\n{3,}/g, '\n\n');
-        if (names[i] !== 'personal_note') return text.replace(/\t/g, ' ').replace(blankEnds, '');
+        if (names[i] !== 'personal_note') return trimBlank(text.replace(/\t/g, ' '));
         // Nothing that shows (src/cases/types.ts, showsSomething): no note.
         return shows.test(text.replace(blanks, '')) ? text.trim() : '';
       });

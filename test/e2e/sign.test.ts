@@ -87,6 +87,15 @@ describe('signing in a real browser', () => {
     await page.close();
   });
 
+  it('keeps a subdivision flag at the end of a name in the live preview, as the letter keeps it', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/c/${slug}`);
+    const scotland = 'Ann \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+    await page.fill('#f-full_name', `${scotland} \u200b`);
+    await expect.poll(() => page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe(scotland);
+    await page.close();
+  });
+
   it('shows the typed name in the letter preview, signs, confirms from the email, and sends the letters', async () => {
     const page = await newPage();
     await page.goto(`${base}/c/${slug}`);
