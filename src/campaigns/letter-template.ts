@@ -167,7 +167,9 @@ function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void
  */
 function describeParseError(message: string): string {
   const got = /got '(\w+)'\s*$/.exec(message)?.[1];
-  if (got === 'EOF') return 'the template ends before an {{#if}} or {{#unless}} block is closed';
+  // Reached only when no block is left open (validateLetterTemplate names one that is): the
+  // template ends inside a tag, `Thanks {{` or `{{#`.
+  if (got === 'EOF') return 'the template ends inside a tag: close it with }}';
   if (got === 'INVALID') return 'a tag is not closed with }}';
   if (got === 'INVERSE' || got === 'OPEN_INVERSE_CHAIN') return '{{else}} outside an {{#if}} or {{#unless}} block';
   if (got === 'CLOSE') return 'a tag ends too early';

@@ -34,6 +34,10 @@ describe('validating a letter template', () => {
       body: 'Line 3: syntax error: the {{#if}} block opened here is never closed with {{/if}}',
     });
     expect(errorsOf('one\ntwo {{target.name')).toEqual({ body: 'Line 2: syntax error: a tag is not closed with }}' });
+    // A tag opened at the very end, with no block open: said as such, not as a block left open.
+    for (const end of ['{{', '{{{', '{{#']) {
+      expect(errorsOf(`Dear {{target.name}},\nThanks ${end}`), end).toEqual({ body: 'Line 2: syntax error: the template ends inside a tag: close it with }}' });
+    }
     expect(errorsOf('one\n\n{{else}}').body).toMatch(/^Line 3: syntax error: \{\{else\}\} outside/);
     expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
   });
