@@ -22,12 +22,27 @@ export interface PreviewHtml {
 
 type Rendered = { subject: string; text: string };
 
+/**
+ * Every version of a letter as HTML with placeholders, for the page's script. Versions share most
+ * of their lines, so each line is sent once: a version's body is `lines` at the indexes in
+ * `bodies[i]`, joined by line breaks (expandVariants; public/app.js does the same).
+ */
+export interface Variants {
+  /** The form fields the bits of a mask stand for, in order. */
+  fields: string[];
+  /** `masks[bits]`: the version for that set of filled-in fields. */
+  masks: number[];
+  subjects: string[];
+  lines: string[];
+  bodies: number[][];
+}
+
 /** A letter's versions: `texts`, with field markers, and `masks[bits]`, the index of the one for that set of filled-in fields. */
 interface Versions {
   masks: number[];
   texts: Rendered[];
-  /** Every version as HTML with placeholders, for the page's script; absent when there is one, or they are too long to send. */
-  variants?: { fields: string[]; masks: number[]; list: PreviewHtml[] };
+  /** Absent when there is one version, or they are too long to send. */
+  variants?: Variants;
 }
 
 const ALL_FIELDS = (1 << PREVIEW_FIELDS.length) - 1;
@@ -68,14 +83,26 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
   });
   const versions: Versions = { masks, texts };
   if (texts.length > 1) {
-    const list = texts.map((t) => ({ subject: fillFields(t.subject, {}), body: fillFields(t.text, {}) }));
-    if (list.reduce((n, v) => n + v.subject.length + v.body.length, 0) <= VARIANTS_MAX_CHARS) {
-      versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, list };
-    }
+    const lines: string[] = [];
+    const lineIndex = new Map<string, number>();
+    const indexOf = (line: string) => {
+      let i = lineIndex.get(line);
+      if (i === undefined) lineIndex.set(line, (i = lines.push(line) - 1));
+      return i;
+    };
+    const subjects = texts.map((t) => fillFields(t.subject, {}));
+    const bodies = texts.map((t) => fillFields(t.text, {}).split('\n').map(indexOf));
+    const weight = subjects.join('').length + lines.join('').length + bodies.reduce((n, b) => n + b.length * 4, 0);
+    if (weight <= VARIANTS_MAX_CHARS) versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, subjects, lines, bodies };
   }
   if (versionsCache.size >= 200) versionsCache.clear();
   versionsCache.set(key, versions);
   return versions;
+}
+
+/** The versions of `variants` whole, as the page's script rebuilds them. */
+export function expandVariants(variants: Variants): PreviewHtml[] {
+  return variants.subjects.map((subject, i) => ({ subject, body: variants.bodies[i]!.map((l) => variants.lines[l]).join('\n') }));
 }
 
 /**

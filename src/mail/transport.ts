@@ -206,7 +206,9 @@ export function relayHint(reply: string): string {
   // Reached, then turned away or cut off: its host and port are right, and checking them misleads.
   const refused = /^E[A-Z]+ [A-Z ]+ (4\d\d)\b/.exec(reply);
   if (refused) return `the relay answered ${refused[1]}, a temporary refusal (busy, shutting down, or limiting this sender): letters are retried; if it lasts, ask whoever runs the relay`;
-  if (/closed unexpectedly|ECONNRESET|EPIPE|socket hang up/i.test(reply)) return 'the relay closed the connection in the middle of the conversation: letters are retried; if it lasts, look in the relay\'s log for why (a limit on connections or messages, a crash)';
+  // nodemailer says the same of a port that closes before any greeting (no mail server behind it,
+  // a tunnel whose far end is down) and of a relay that hangs up mid-conversation.
+  if (/closed unexpectedly|ECONNRESET|EPIPE|socket hang up/i.test(reply)) return 'the connection was closed from the other end, before the relay\'s greeting or during the conversation: letters are retried; check that the host and port in SMTP_URL are the relay\'s (a port with no mail server behind it does this), and if they are, look in its log for why (a limit on connections or messages, a crash)';
   if (/^(ECONNECTION|ESOCKET|EDNS|ETIMEDOUT)\b/.test(reply)) return 'the relay could not be reached: check the host and port in SMTP_URL, and that this machine may connect to it';
   return 'check SMTP_URL and the relay';
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { previewLetterHtml } from '../../../src/campaigns/preview.ts';
+import { expandVariants, previewLetterHtml } from '../../../src/campaigns/preview.ts';
 import { hiddenFor, renderLetter, SIGNER_PLACE } from '../../../src/campaigns/letter-template.ts';
 
 const base = {
@@ -56,7 +56,7 @@ describe('the letter preview', () => {
     // The version the page's script shows for the name alone is that one too.
     const variants = nameOnly.variants!;
     const nameBit = 1 << variants.fields.indexOf('full_name');
-    expect(strip(variants.list[variants.masks[nameBit]!]!.body).replace('[your name]', 'Aru')).toBe(letter.text);
+    expect(strip(expandVariants(variants)[variants.masks[nameBit]!]!.body).replace('[your name]', 'Aru')).toBe(letter.text);
     // Before anything is typed, every line shows, with its placeholders.
     expect(strip(previewLetterHtml('s', body, base).body)).toContain('Writing from [your city].\n[your note]\n\nYours,\n[your name]\n[your city], [your country]\n');
   });
@@ -132,13 +132,13 @@ describe('the letter preview', () => {
     it('sends every version for the page to choose from as fields are filled in, once each', () => {
       const { variants } = previewLetterHtml('s', PLACE, base);
       // Before anything is typed; then with and without a city, with and without a country.
-      expect(variants!.list).toHaveLength(4);
+      expect(expandVariants(variants!)).toHaveLength(4);
       expect(variants!.masks).toHaveLength(16);
       expect(variants!.fields).toEqual(['full_name', 'city', 'country', 'personal_note']);
       const cityBit = 1 << 1;
       for (const [bits, index] of variants!.masks.entries()) {
         const withCity = bits === 0 || (bits & cityBit) !== 0;
-        expect(text(variants!.list[index]!.body).includes('[your city]')).toBe(withCity);
+        expect(text(expandVariants(variants!)[index]!.body).includes('[your city]')).toBe(withCity);
       }
     });
 
@@ -149,7 +149,7 @@ describe('the letter preview', () => {
       const { variants } = previewLetterHtml('S {{supporter.city}}', letter, base);
       for (let bits = 1; bits < 16; bits += 2) {
         const supporter = Object.fromEntries(keys.map((k, i) => [k, bits & (1 << i) ? typed[k] : ''])) as Record<(typeof keys)[number], string>;
-        const version = variants!.list[variants!.masks[bits]!]!;
+        const version = expandVariants(variants!)[variants!.masks[bits]!]!;
         // The page's script puts each typed value in its span.
         const filled = (html: string) => text(html.replace(/<span class="fill[^"]*" data-field="(\w+)"[^>]*>[^<]*<\/span>/g, (_, field: string) => supporter[keys[variants!.fields.indexOf(field)]!]));
         const sent = renderLetter('S {{supporter.city}}', letter, { ...base, supporter });
@@ -165,8 +165,18 @@ describe('the letter preview', () => {
       expect(text(previewLetterHtml('s', place, base, { city: 'Almaty', country: 'Kazakhstan' }).body)).toBe('Yours,\n[your name]\nAlmaty, Kazakhstan\n');
     });
 
+    it('sends a long letter\'s versions with each line once, however many fields it writes', () => {
+      const paragraphs = Array.from({ length: 40 }, (_, i) => `Paragraph ${i} about the case, `.repeat(12)).join('\n\n');
+      const letter = `${paragraphs}\n{{#if supporter.personalNote}}A word from me: {{supporter.personalNote}}\n{{/if}}${PLACE}\n{{supporter.personalNote}}`;
+      const { variants } = previewLetterHtml('s', letter, base);
+      expect(expandVariants(variants!).length).toBeGreaterThanOrEqual(8);
+      // About one letter's weight, not one per version.
+      expect(JSON.stringify(variants).length).toBeLessThan(letter.length * 1.5);
+    });
+
     it('sends no versions of a letter too long to send in all of them: the page shows the whole letter', () => {
-      const long = `${'A long paragraph about the case. '.repeat(1200)}\n${PLACE}\n{{#if supporter.personalNote}}{{supporter.personalNote}}{{/if}}`;
+      // Its one long line is different in each version.
+      const long = `${'A long paragraph about the case. '.repeat(1200)}{{#if supporter.city}} from {{supporter.city}}{{/if}}{{#if supporter.personalNote}}, {{supporter.personalNote}}{{/if}}\n${PLACE}`;
       const preview = previewLetterHtml('s', long, base, { country: 'Kazakhstan' });
       expect(preview.variants).toBeUndefined();
       // What is typed still decides the version shown when the page is made.

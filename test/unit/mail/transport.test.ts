@@ -260,7 +260,7 @@ describe('classifying what a real SMTP server answers', () => {
     expect(relayHint('EENVELOPE')).toBe('check SMTP_URL and the relay');
     // Reached, then turned away or cut off: not a host or port to check.
     expect(relayHint('ECONNECTION CONN 421 4.3.2 Service shutting down, mailbox [recipient] unavailable')).toMatch(/^the relay answered 421, a temporary refusal/);
-    expect(relayHint('ECONNECTION CONN Connection closed unexpectedly')).toMatch(/^the relay closed the connection in the middle of the conversation/);
+    expect(relayHint('ECONNECTION CONN Connection closed unexpectedly')).toMatch(/^the connection was closed from the other end, before the relay's greeting or during the conversation: .*check that the host and port in SMTP_URL are the relay's/);
     expect(relayHint('ESOCKET CONN connect ECONNREFUSED 127.0.0.1:2525')).toMatch(/^the relay could not be reached/);
     expect(relayHint('ETIMEDOUT CONN Connection timeout')).toMatch(/^the relay could not be reached/);
   });
