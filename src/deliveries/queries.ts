@@ -109,6 +109,19 @@ const IF_MOVED = 'EXISTS (SELECT 1 FROM moved)';
  * digest whose official's address was corrected meanwhile (MOVED) goes to the new address next
  * time, its error marked as the previous address's.
  */
+/**
+ * Renews a claimed delivery's lease for `seconds` from now; false when the claim is no longer this
+ * one's (its lease ran out and another worker claimed the row, or it was marked since).
+ */
+export async function renewLease(db: Queryable, claim: Claim, seconds: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE deliveries SET lease_until = now() + make_interval(secs => $3)
+      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
+    [claim.id, claim.attempts, seconds],
+  );
+  return rowCount === 1;
+}
+
 export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
   await db.query(
     `WITH ${MOVED}

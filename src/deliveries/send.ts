@@ -188,8 +188,53 @@ export async function sendDelivery(
     await untilRecorded(() => q.markFailed(db, delivery, `no composer for ${delivery.kind}`));
     return 'failed';
   }
+  const turn = delivery.kind === 'digest' ? await digestTurn() : undefined;
+  try {
+    return await composeAndSend(db, mailer, compose, delivery, job, token, onUnrecorded, onDatabaseAway, !!turn);
+  } finally {
+    turn?.();
+  }
+}
+
+/**
+ * A digest is built whole in memory, up to DIGEST_MAX_BYTES of message and several times that while
+ * its parts are rendered: one at a time in a process, or ten job slots building ten at once took a
+ * worker past its 128 MB heap, and it crashed again on every restart (the same digests waiting).
+ */
+const digestTurns: (() => void)[] = [];
+let digestBusy = false;
+
+/** Waits until no other digest of this process is being built or sent; call what it returns when done. */
+function digestTurn(): Promise<() => void> {
+  const release = () => {
+    const next = digestTurns.shift();
+    if (next) next();
+    else digestBusy = false;
+  };
+  if (!digestBusy) {
+    digestBusy = true;
+    return Promise.resolve(release);
+  }
+  return new Promise((resolve) => digestTurns.push(() => resolve(release)));
+}
+
+async function composeAndSend(
+  db: Db,
+  mailer: Mailer,
+  compose: NonNullable<Composers[DeliveryKind]>,
+  delivery: Claimed,
+  job: Job<SendJob>,
+  token: string | undefined,
+  onUnrecorded: (err: unknown, deliveryId: number) => void,
+  onDatabaseAway: (err: unknown) => void,
+  waited: boolean,
+): Promise<SendOutcome> {
+  const id = delivery.id;
   let message: Message | null;
   try {
+    // Its lease ran while it waited its turn: renewed from now, unless another worker claimed the
+    // row meanwhile (the lease ran out), which sends it instead.
+    if (waited && !(await q.renewLease(db, delivery, LEASE_SECONDS))) return 'skipped';
     message = await compose(db, delivery);
   } catch (err) {
     // The database went away between the claim and the read (a restart, a failover): the lease

@@ -41,18 +41,34 @@ export async function lockDueCampaign(db: Queryable, campaignId: number, now: Da
 }
 
 /**
+ * About how many bytes a signer adds to a digest message: their name, place and note (in UTF-8)
+ * go into the text part and the HTML part, quoted-printable, and into the CSV, base64; each line
+ * of a note becomes an element of the HTML part. Measured on 250-signer letters: 2,000-character
+ * notes in Kazakh Cyrillic 20 kB a signer, in Chinese 29 kB, of 1,985 line breaks 72 kB.
+ */
+const SIGNER_BYTES = `(1000 + 5 * (octet_length(full_name) + octet_length(coalesce(city, '')) + octet_length(coalesce(country, ''))
+  + octet_length(coalesce(personal_note, ''))) + 36 * (length(coalesce(personal_note, '')) - length(replace(coalesce(personal_note, ''), E'\\n', ''))))`;
+
+/**
  * Makes the day's digest of a campaign: every confirmed signer not yet in one, in signing order,
  * `max` to a part, numbered (part k of n) and claimed in one statement. Claiming part by part in one
  * transaction grew with the square of the backlog (each claim stepped over the rows the earlier
  * ones had claimed, their index entries not cleaned up before the commit).
  * @returns the parts in order, with how many signers each claimed; none when nobody waits.
  */
-export async function claimDigestParts(db: Queryable, campaignId: number, now: Date, max: number) {
+export async function claimDigestParts(db: Queryable, campaignId: number, now: Date, max: number, maxBytes: number) {
   const { rows } = await db.query<{ id: number; signatures: number }>(
     `WITH waiting AS (
-       SELECT id FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL FOR UPDATE
+       SELECT id, ${SIGNER_BYTES} AS bytes
+         FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL FOR UPDATE
+     ), weighed AS (
+       -- A new part each time the bytes of the signers before a row pass a multiple of the budget,
+       SELECT id, ((sum(bytes) OVER (ORDER BY id) - bytes) / $4)::bigint AS by_bytes FROM waiting
+     ), counted AS (
+       -- and within those, after as many signers as a letter takes.
+       SELECT id, by_bytes, (row_number() OVER (PARTITION BY by_bytes ORDER BY id) - 1) / $3 AS by_count FROM weighed
      ), numbered AS (
-       SELECT id, ((row_number() OVER (ORDER BY id) - 1) / $3 + 1)::int AS part FROM waiting
+       SELECT id, dense_rank() OVER (ORDER BY by_bytes, by_count)::int AS part FROM counted
      ), parts AS (
        SELECT part, count(*)::int AS n, (max(part) OVER ())::int AS parts FROM numbered GROUP BY part
      ), made AS (
@@ -63,7 +79,7 @@ export async function claimDigestParts(db: Queryable, campaignId: number, now: D
        UPDATE signatures s SET digest_id = made.id FROM numbered JOIN made USING (part) WHERE s.id = numbered.id
      )
      SELECT id, signatures FROM made ORDER BY part`,
-    [campaignId, now, max],
+    [campaignId, now, max, maxBytes],
   );
   return rows;
 }

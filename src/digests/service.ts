@@ -4,12 +4,16 @@ import * as q from './queries.ts';
 
 /**
  * Signers one digest letter carries at most; more waiting go in further letters of the same run.
- * A signer can take ~30 kB of a message (a 2,000-character note in Cyrillic, quoted-printable in
- * the text and the HTML part, and again in the CSV): 250 keep a letter under ~8 MB, below the
- * 10 MB that relays commonly refuse past, where one unbounded letter was refused (552) and every
- * signer in it lost.
  */
 export const DIGEST_MAX_SIGNERS = 250;
+
+/**
+ * And about as many bytes (SIGNER_BYTES in queries.ts weighs each signer): relays commonly refuse
+ * a message past 10 MB, and then every signer in it is lost (a 552 is final), and a worker builds
+ * the whole message in memory. By count alone, 250 signers whose notes were 2,000 line breaks made
+ * an 18 MB letter, which the worker's 128 MB heap could not build.
+ */
+export const DIGEST_MAX_BYTES = 4_000_000;
 
 /**
  * When the next digest goes: at the campaign's hour today; once that hour has passed with none made
@@ -53,9 +57,9 @@ export interface DigestRun {
  * of 3, and an official can tell the day's letters belong together and whether one is missing.
  * @returns the parts, in order; null when the campaign is not due or has no new signer (nothing is sent).
  */
-export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS): Promise<DigestRun[] | null> {
+export async function createDigest(tx: Queryable, campaignId: number, now: Date, max = DIGEST_MAX_SIGNERS, maxBytes = DIGEST_MAX_BYTES): Promise<DigestRun[] | null> {
   if (!(await q.lockDueCampaign(tx, campaignId, now, max))) return null;
-  const parts = await q.claimDigestParts(tx, campaignId, now, max);
+  const parts = await q.claimDigestParts(tx, campaignId, now, max, maxBytes);
   // lockDueCampaign saw a waiting signer and holds the campaign's lock, so this is a safeguard.
   if (parts.length === 0) throw new Error(`digest for campaign ${campaignId}: no signer to claim`);
   const byPart = new Map(parts.map((p) => [p.id, [] as number[]]));
@@ -68,10 +72,10 @@ export async function createDigest(tx: Queryable, campaignId: number, now: Date,
  * transaction, then its letters enqueued. Run twice, or at once in two processes, it sends
  * nothing twice; a crash after a commit leaves queued letters that the sweeper enqueues.
  */
-export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = new Date(), max = DIGEST_MAX_SIGNERS): Promise<DigestRun[]> {
+export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = new Date(), max = DIGEST_MAX_SIGNERS, maxBytes = DIGEST_MAX_BYTES): Promise<DigestRun[]> {
   const runs: DigestRun[] = [];
   for (const campaignId of await q.listDueCampaigns(db, now, max)) {
-    const parts = await db.transaction((tx) => createDigest(tx, campaignId, now, max));
+    const parts = await db.transaction((tx) => createDigest(tx, campaignId, now, max, maxBytes));
     if (!parts) continue;
     await enqueueDeliveries(queues, parts.flatMap((p) => p.deliveryIds));
     runs.push(...parts);

@@ -183,6 +183,39 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       expect(sink.messages).toEqual([]);
     });
 
+    it('builds and sends one digest at a time in a process, and sends none whose row another worker claimed while it waited', async () => {
+      const digest = async () => (await t.db.query<{ id: number }>(
+        `INSERT INTO deliveries (kind, source_id, recipient) VALUES ('digest', (SELECT coalesce(max(source_id), 0) + 1 FROM deliveries), 'official@gov.example') RETURNING id`,
+      )).rows[0]!.id;
+      const ids = [await digest(), await digest(), await digest()];
+      let building = 0;
+      let most = 0;
+      const built: number[] = [];
+      let letFirstGo!: () => void;
+      const firstWaits = new Promise<void>((r) => (letFirstGo = r));
+      const digests: Composers = {
+        digest: async (_db, d) => {
+          most = Math.max(most, ++building);
+          built.push(d.id);
+          if (d.id === ids[0]) await firstWaits;
+          building -= 1;
+          return { from: 'letters@appeal.test', to: d.recipient, subject: `digest ${d.id}`, text: 't' };
+        },
+      };
+      const { sink, mailer } = await relay();
+      const job = (id: number) => ({ data: { deliveryId: id }, moveToDelayed: async () => {} }) as unknown as Job<SendJob>;
+      const outcomes = ids.map((id) => sendDelivery(t.db, mailer, digests, job(id), 'token', () => {}));
+      await vi.waitFor(() => expect(built).toEqual([ids[0]]));
+      // The second's lease ran out while it waited, and another worker claimed its row.
+      await t.db.query(`UPDATE deliveries SET attempts = attempts + 1, lease_until = now() + interval '150 seconds' WHERE id = $1`, [ids[1]]);
+      letFirstGo();
+      expect(await Promise.all(outcomes)).toEqual(['sent', 'skipped', 'sent']);
+      await settleSentMarks(t.db);
+      expect(most).toBe(1);
+      expect(built).toEqual([ids[0], ids[2]]);
+      expect(sink.messages.map((m) => m.subject).sort()).toEqual([`digest ${ids[0]}`, `digest ${ids[2]}`].sort());
+    });
+
     // A stray job (one the sweeper added again from a row it read as retried) must not revive a letter that failed for good.
     it('sends nothing for a delivery that failed for good, and leaves its row as it was', async () => {
       const failed = await delivery('failed');
