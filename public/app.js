@@ -9,10 +9,10 @@
     var names = ['full_name', 'city', 'country', 'personal_note'];
     var inputs = names.map(function (name) { return document.querySelector('[name="' + name + '"]'); });
     var variants = preview.getAttribute('data-variants') ? JSON.parse(preview.getAttribute('data-variants')) : null;
-    // Each line is sent once; a version is its lines joined (expandVariants in src/campaigns/preview.ts).
+    // Each piece of text is sent once; a version is its pieces joined (expandVariants in src/campaigns/preview.ts).
     if (variants) {
       variants.list = variants.subjects.map(function (subject, i) {
-        return { subject: subject, body: variants.bodies[i].map(function (l) { return variants.lines[l]; }).join('\n') };
+        return { subject: subject, body: variants.bodies[i].map(function (p) { return variants.pieces[p]; }).join('') };
       });
     }
     var shown = -1;

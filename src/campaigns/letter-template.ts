@@ -309,7 +309,7 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
   const letter = hidden.size === 0
-    ? finish(compile(subject)(context, RUNTIME), compile(body)(context, RUNTIME))
+    ? finish(withoutEmptyBrackets(compile(subject)(context, RUNTIME)), compile(body)(context, RUNTIME))
     : renderDropping(subject, body, context, hidden, hidden);
   return titled(letter, context);
 }
@@ -364,11 +364,17 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
     .join('\n')
     .replace(gone, '');
   const withMarks = compile(subject, marked)(context, RUNTIME);
-  let title = dropFromSubject(withMarks, ofDropped).replace(/\(\s*\)|\[\s*\]/g, '');
+  let title = withoutEmptyBrackets(dropFromSubject(withMarks, ofDropped));
   // Brackets the field was in are gone now: "Free her – ({{supporter.city}})" ends in a dash.
   if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
   return finish(title, text);
 }
+
+/**
+ * A subject without the brackets a value left empty, "To Ministry ()" of an official with no title,
+ * whether or not a supporter field was left empty too (the letter's one way or the other).
+ */
+const withoutEmptyBrackets = (subject: string) => subject.replace(/\(\s*\)|\[\s*\]/g, '');
 
 const SEPARATOR = '[\\s,;:·/–—-]';
 const LEADING_SEPARATORS = new RegExp(`^${SEPARATOR}*`, 'u');

@@ -24,8 +24,10 @@ type Rendered = { subject: string; text: string };
 
 /**
  * Every version of a letter as HTML with placeholders, for the page's script. Versions share most
- * of their lines, so each line is sent once: a version's body is `lines` at the indexes in
- * `bodies[i]`, joined by line breaks (expandVariants; public/app.js does the same).
+ * of their text, so it is sent in pieces, each once: the text between fields and line breaks, and
+ * each field's span. A version's body is `pieces` at the indexes in `bodies[i]`, joined
+ * (expandVariants; public/app.js does the same). Whole lines were sent once each at first, but a
+ * long paragraph with a field in it differed in every version.
  */
 export interface Variants {
   /** The form fields the bits of a mask stand for, in order. */
@@ -33,7 +35,7 @@ export interface Variants {
   /** `masks[bits]`: the version for that set of filled-in fields. */
   masks: number[];
   subjects: string[];
-  lines: string[];
+  pieces: string[];
   bodies: number[][];
 }
 
@@ -46,6 +48,12 @@ interface Versions {
 }
 
 const ALL_FIELDS = (1 << PREVIEW_FIELDS.length) - 1;
+/**
+ * Where a version's HTML is cut into pieces: around each field's span (fillFields) and each line
+ * break, and after each sentence, so that a long paragraph whose end differs between versions (an
+ * {{#if}} on the note there) shares its sentences before.
+ */
+const PIECES = /(<span class="fill[^"]*"[^>]*>[^<]*<\/span>|\n)|(?<=[.!?])(?= )/;
 /** Most the versions of one letter may weigh on its page; past it the page shows the whole letter. */
 const VARIANTS_MAX_CHARS = 100_000;
 
@@ -83,17 +91,17 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
   });
   const versions: Versions = { masks, texts };
   if (texts.length > 1) {
-    const lines: string[] = [];
-    const lineIndex = new Map<string, number>();
-    const indexOf = (line: string) => {
-      let i = lineIndex.get(line);
-      if (i === undefined) lineIndex.set(line, (i = lines.push(line) - 1));
+    const pieces: string[] = [];
+    const pieceIndex = new Map<string, number>();
+    const indexOf = (piece: string) => {
+      let i = pieceIndex.get(piece);
+      if (i === undefined) pieceIndex.set(piece, (i = pieces.push(piece) - 1));
       return i;
     };
     const subjects = texts.map((t) => fillFields(t.subject, {}));
-    const bodies = texts.map((t) => fillFields(t.text, {}).split('\n').map(indexOf));
-    const weight = subjects.join('').length + lines.join('').length + bodies.reduce((n, b) => n + b.length * 4, 0);
-    if (weight <= VARIANTS_MAX_CHARS) versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, subjects, lines, bodies };
+    const bodies = texts.map((t) => fillFields(t.text, {}).split(PIECES).filter(Boolean).map(indexOf));
+    const weight = subjects.join('').length + pieces.join('').length + bodies.reduce((n, b) => n + b.length * 4, 0);
+    if (weight <= VARIANTS_MAX_CHARS) versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, subjects, pieces, bodies };
   }
   if (versionsCache.size >= 200) versionsCache.clear();
   versionsCache.set(key, versions);
@@ -102,7 +110,7 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
 
 /** The versions of `variants` whole, as the page's script rebuilds them. */
 export function expandVariants(variants: Variants): PreviewHtml[] {
-  return variants.subjects.map((subject, i) => ({ subject, body: variants.bodies[i]!.map((l) => variants.lines[l]).join('\n') }));
+  return variants.subjects.map((subject, i) => ({ subject, body: variants.bodies[i]!.map((p) => variants.pieces[p]).join('') }));
 }
 
 /**

@@ -165,7 +165,8 @@ describe('rendering a letter', () => {
 
   it('reads nothing from the prototype, even from a template that was never validated', () => {
     const letter = renderLetter('[{{supporter.constructor.name}}]', '[{{constructor}}][{{supporter.__proto__}}][{{supporter.toString}}]', context);
-    expect(letter).toEqual({ subject: '[]', text: '[][][]\n' });
+    // The subject's empty brackets go, and a subject left with nothing is the campaign's title.
+    expect(letter).toEqual({ subject: context.campaign.title, text: '[][][]\n' });
   });
 });
 

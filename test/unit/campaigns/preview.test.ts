@@ -20,6 +20,16 @@ describe('the letter preview', () => {
     }
   });
 
+  it('drops the brackets an empty value leaves in the subject, in the preview and the letter alike, however many fields are typed', () => {
+    const subject = 'To {{target.name}} ({{target.title}}): {{supporter.fullName}}';
+    const untitled = { ...base, target: { ...base.target, title: '' } };
+    const full = { fullName: 'Dana Four', city: 'Lyon', country: 'France', personalNote: 'A note.' };
+    const preview = previewLetterHtml(subject, BODY, untitled, full).subject.replace(/<[^>]+>/g, '');
+    expect(renderLetter(subject, BODY, { ...untitled, supporter: full }).subject).toBe(preview);
+    expect(renderLetter(subject, BODY, { ...untitled, supporter: { ...full, personalNote: '' } }).subject).toBe(preview);
+    expect(preview).toBe('To Judge One : Dana Four');
+  });
+
   it("shows the campaign's title as the subject where nothing of it is left for the target, as its letter has it", () => {
     expect(previewLetterHtml('{{supporter.city}}', BODY, base, {}, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
     expect(renderLetter('{{supporter.city}}', BODY, { ...base, supporter: { fullName: 'A', city: 'Lyon', country: '', personalNote: '' } }, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
@@ -174,9 +184,17 @@ describe('the letter preview', () => {
       expect(JSON.stringify(variants).length).toBeLessThan(letter.length * 1.5);
     });
 
+    it('sends the versions of one long paragraph that writes fields at its start and its end, its sentences once', () => {
+      const middle = Array.from({ length: 300 }, (_, i) => `Sentence ${i} of the case, told at length.`).join(' ');
+      const letter = `Dear {{target.name}}, I am {{supporter.fullName}} of {{supporter.city}} ({{supporter.country}}). ${middle} {{#if supporter.personalNote}}In my own words: {{supporter.personalNote}}{{/if}} Yours, {{supporter.fullName}}, {{supporter.city}}.`;
+      const { variants } = previewLetterHtml('s', letter, base);
+      expect(expandVariants(variants!).length).toBeGreaterThanOrEqual(8);
+      expect(JSON.stringify(variants).length).toBeLessThan(letter.length * 2);
+    });
+
     it('sends no versions of a letter too long to send in all of them: the page shows the whole letter', () => {
-      // Its one long line is different in each version.
-      const long = `${'A long paragraph about the case. '.repeat(1200)}{{#if supporter.city}} from {{supporter.city}}{{/if}}{{#if supporter.personalNote}}, {{supporter.personalNote}}{{/if}}\n${PLACE}`;
+      // Its one long run of words, with no sentence's end, is different in each version.
+      const long = `${'many words about the case '.repeat(1600)}{{#if supporter.city}}from {{supporter.city}}{{/if}}{{#if supporter.personalNote}}, {{supporter.personalNote}}{{/if}}\n${PLACE}`;
       const preview = previewLetterHtml('s', long, base, { country: 'Kazakhstan' });
       expect(preview.variants).toBeUndefined();
       // What is typed still decides the version shown when the page is made.
