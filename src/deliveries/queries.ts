@@ -93,6 +93,19 @@ type Claim = { id: number; attempts: number };
 const GIVE_ATTEMPT_BACK = ', attempts = attempts - 1';
 
 /**
+ * Renews a claimed delivery's lease for `seconds` from now; false when the claim is no longer this
+ * one's (its lease ran out and another worker claimed the row, or it was marked since).
+ */
+export async function renewLease(db: Queryable, claim: Claim, seconds: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE deliveries SET lease_until = now() + make_interval(secs => $3)
+      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
+    [claim.id, claim.attempts, seconds],
+  );
+  return rowCount === 1;
+}
+
+/**
  * The corrected address of the letter or digest $1 when its official's address changed while it
  * was being sent: the console moves rows waiting (updateTarget), not one being sent. None when
  * another row of its kind and source has that address already (two targets given one address).
@@ -109,19 +122,6 @@ const IF_MOVED = 'EXISTS (SELECT 1 FROM moved)';
  * digest whose official's address was corrected meanwhile (MOVED) goes to the new address next
  * time, its error marked as the previous address's.
  */
-/**
- * Renews a claimed delivery's lease for `seconds` from now; false when the claim is no longer this
- * one's (its lease ran out and another worker claimed the row, or it was marked since).
- */
-export async function renewLease(db: Queryable, claim: Claim, seconds: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE deliveries SET lease_until = now() + make_interval(secs => $3)
-      WHERE id = $1 AND status = 'sending' AND attempts = $2`,
-    [claim.id, claim.attempts, seconds],
-  );
-  return rowCount === 1;
-}
-
 export async function markRetry(db: Queryable, claim: Claim, error: string, retryInMs: number, { untried = false } = {}) {
   await db.query(
     `WITH ${MOVED}

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Mutex } from 'async-mutex';
 import { DelayedError, UnrecoverableError, type BackoffStrategy, type Job } from 'bullmq';
 import { isDatabaseUnavailable, plannedOnce, type Db, type Queryable } from '../db/index.ts';
 import type { Mailer, Message } from '../mail/transport.ts';
@@ -188,12 +189,10 @@ export async function sendDelivery(
     await untilRecorded(() => q.markFailed(db, delivery, `no composer for ${delivery.kind}`));
     return 'failed';
   }
-  const turn = delivery.kind === 'digest' ? await digestTurn() : undefined;
-  try {
-    return await composeAndSend(db, mailer, compose, delivery, job, token, onUnrecorded, onDatabaseAway, !!turn);
-  } finally {
-    turn?.();
-  }
+  const send = (waited: boolean) => composeAndSend(db, mailer, compose, delivery, job, token, onUnrecorded, onDatabaseAway, waited);
+  if (delivery.kind !== 'digest') return send(false);
+  const waited = digestTurn.isLocked();
+  return digestTurn.runExclusive(() => send(waited));
 }
 
 /**
@@ -201,22 +200,7 @@ export async function sendDelivery(
  * its parts are rendered: one at a time in a process, or ten job slots building ten at once took a
  * worker past its 128 MB heap, and it crashed again on every restart (the same digests waiting).
  */
-const digestTurns: (() => void)[] = [];
-let digestBusy = false;
-
-/** Waits until no other digest of this process is being built or sent; call what it returns when done. */
-function digestTurn(): Promise<() => void> {
-  const release = () => {
-    const next = digestTurns.shift();
-    if (next) next();
-    else digestBusy = false;
-  };
-  if (!digestBusy) {
-    digestBusy = true;
-    return Promise.resolve(release);
-  }
-  return new Promise((resolve) => digestTurns.push(() => resolve(release)));
-}
+const digestTurn = new Mutex();
 
 async function composeAndSend(
   db: Db,

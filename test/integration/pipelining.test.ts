@@ -45,6 +45,8 @@ describe('a client that pipelines requests on one connection (Postgres)', () => 
     const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
     expect(statuses.slice(0, REQUESTS_PER_CONNECTION)).toEqual(Array(REQUESTS_PER_CONNECTION).fill(200));
     expect(statuses.slice(REQUESTS_PER_CONNECTION).every((s) => s === 503)).toBe(true);
+    // Every one past the allowance is answered, each refused.
+    expect(statuses.slice(REQUESTS_PER_CONNECTION)).toEqual(Array(count - REQUESTS_PER_CONNECTION).fill(503));
     // One page's own statements at a time, not a hundred pages' racing for the pool.
     expect(most).toBeLessThanOrEqual(3);
     // A page on a connection of its own is served as ever.
