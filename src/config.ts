@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { asciiAddress } from './mail/address.ts';
+import { showsSomething } from './cases/types.ts';
 
 /** Whether `s` decodes as a URL's user or password: `%` not followed by two hex digits does not. */
 const decodes = (s: string) => {
@@ -14,6 +16,17 @@ const decodes = (s: string) => {
     return false;
   }
 };
+
+/**
+ * What to say of a URL whose user name or password holds a `#`, `/` or `?`, as passwords that
+ * relays and hosting panels generate do (`Xy7#kP2/q`): the character ends the user part there, so
+ * the URL seems to have no host, or a path, and saying only that misleads. Empty for any other.
+ */
+function credentialsHint(input: unknown): string {
+  const credentials = typeof input === 'string' ? /^[a-z]+:\/\/([^@]*)@/i.exec(input)?.[1] : undefined;
+  if (!credentials || !/[#/?]/.test(credentials)) return '';
+  return '; if the # / or ? is in the user name or password, percent-encode it there (# as %23, / as %2F, ? as %3F; @ as %40, : as %3A)';
+}
 
 const url = (protocols: string[]) =>
   z
@@ -30,7 +43,7 @@ const url = (protocols: string[]) =>
         }
       },
       // abort: the checks after this one read the value as a URL.
-      { message: `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, abort: true },
+      { error: (issue) => `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}${credentialsHint(issue.input)}`, abort: true },
     )
     .refine((value) => {
       const { username, password } = new URL(value);
@@ -113,7 +126,10 @@ const schema = z.object({
     .refine((v) => {
       const u = new URL(v);
       return !u.search && !u.hash && !v.includes('?') && !v.includes('#') && u.pathname.replace(/\/+$/, '') === '';
-    }, 'must be smtp:// or smtps:// with user:password@host:port only: no path, ?options or #fragment (smtps:// for TLS from the start; smtp:// takes STARTTLS when offered, and requires it with a login)')
+    }, {
+      error: (issue) =>
+        `must be smtp:// or smtps:// with user:password@host:port only: no path, ?options or #fragment (smtps:// for TLS from the start; smtp:// takes STARTTLS when offered, and requires it with a login)${credentialsHint(issue.input)}`,
+    })
     .optional(),
   /** Sender of every message, as `Name <address>` or a bare address. @defaultValue Appeal <letters@localhost> */
   MAIL_FROM: z
@@ -127,9 +143,15 @@ const schema = z.object({
     .max(100, 'must be at most 100 characters')
     .default('Appeal')
     .refine((v) => !/[\r\n]/.test(v), 'must be one line')
-    .refine((v) => v.trim() !== '', 'must show a name, not only spaces'),
+    .refine(showsSomething, 'must show a name, not only spaces or invisible characters'),
   /** DKIM signing domain; with DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE. */
-  DKIM_DOMAIN: dnsName('a domain name', 'example.org').refine((v) => v.includes('.'), 'must be a full domain name, like example.org').optional(),
+  DKIM_DOMAIN: z
+    .string()
+    // In its own script (қорғау.kz) as MAIL_FROM takes it: d= carries the ASCII form (xn--…).
+    .transform((v) => (/^[\x00-\x7f]*$/.test(v) ? v : domainToASCII(v) || v))
+    .pipe(dnsName('a domain name', 'example.org'))
+    .refine((v) => v.includes('.'), 'must be a full domain name, like example.org')
+    .optional(),
   /** The selector alone: `appeal2026`, not `appeal2026._domainkey.example.org`. */
   DKIM_SELECTOR: z
     .string()

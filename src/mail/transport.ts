@@ -201,6 +201,13 @@ export function relayHint(reply: string): string {
   if (/certificate|CERT_|unable to (verify|get)/i.test(reply)) {
     return "the relay's TLS certificate is not trusted: a relay on another machine must show one a known authority signed; for your own CA's or a self-signed one, give its PEM file to Node with NODE_EXTRA_CA_CERTS";
   }
+  // The relay answered, in the other TLS mode: the scheme is wrong, not the host or port.
+  if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(reply)) {
+    return 'the relay does not speak TLS from the first byte on this port: use smtp:// (STARTTLS, usually port 587), or smtps:// with the port of its TLS service (usually 465)';
+  }
+  if (/Greeting never received/i.test(reply)) {
+    return 'the relay sent no greeting: if this port expects TLS from the first byte (usually 465), use smtps://; otherwise check the host and port in SMTP_URL, and look in the relay\'s log';
+  }
   if (/^ETLS\b/.test(reply)) return 'the relay offers no working STARTTLS, and Appeal sends a password to a relay on another machine only over TLS: use smtps:// (port 465), or a relay that offers STARTTLS';
   if (/^EAUTH\b/.test(reply)) return 'the relay refused the login: check the user and password in SMTP_URL (percent-encoded where they hold @ : / or #)';
   // Reached, then turned away or cut off: its host and port are right, and checking them misleads.

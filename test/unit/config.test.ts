@@ -90,7 +90,7 @@ describe('loading config from the environment', () => {
     // or the database was made anew in a folder named by spaces.
     ['MAIL_FROM', 'Appeal <letters@appeal.example,boss@mail.example>'], ['MAIL_FROM', 'a@b@appeal.example'], ['MAIL_FROM', 'letters@appeal..example'],
     ['MAIL_FROM', 'letters@.example'], ['MAIL_FROM', 'Appeal <let(ters)@appeal.example>'], ['MAIL_FROM', 'Appeal <.letters@appeal.example>'],
-    ['ORG_NAME', '   '], ['DATA_DIR', '   '], ['DATA_DIR', ' ./data'],
+    ['ORG_NAME', '   '], ['ORG_NAME', '\u200b\u2800\u3164'], ['ORG_NAME', '\u200b'], ['DATA_DIR', '   '], ['DATA_DIR', ' ./data'],
     // These started and then broke every link or every DKIM signature without a word.
     ['PUBLIC_URL', 'https://appeal.example/?a=b#frag'], ['PUBLIC_URL', 'https://appeal.example/x?'], ['PUBLIC_URL', 'https://user:pw@appeal.example'],
     ['DKIM_DOMAIN', 'exa mple.org'], ['DKIM_DOMAIN', 'https://appeal.example'], ['DKIM_DOMAIN', 'localhost'],
@@ -108,6 +108,19 @@ describe('loading config from the environment', () => {
     expect(errorOf({ ORG_NAME: 'x'.repeat(101) })).toBe('ORG_NAME: must be at most 100 characters');
     expect(errorOf({ LOG_LEVEL: 'loud' })).toBe('LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent');
     expect(errorOf({ DKIM_SELECTOR: 's1._domainkey.appeal.example' })).toMatch(/^DKIM_SELECTOR: must be the selector alone/);
+  });
+
+  it('says to percent-encode a # / or ? in a password, which ends it and leaves the URL seeming to have no host', () => {
+    const encode = /; if the # \/ or \? is in the user name or password, percent-encode it there \(# as %23, \/ as %2F, \? as %3F/;
+    expect(errorOf({ SMTP_URL: 'smtp://apikey:Xy7#kP2/q@smtp.example.org:587' })).toMatch(/^SMTP_URL: must be a URL with a host/);
+    for (const env of <Record<string, string>[]>[
+      { SMTP_URL: 'smtp://apikey:Xy7#kP2/q@smtp.example.org:587' }, { SMTP_URL: 'smtp://apikey:a?b@smtp.example.org' },
+      { SMTP_URL: 'smtp://apikey:4815#@smtp.example.org:587' }, { DATABASE_URL: 'postgres://app:pa#ss@db.example.org/appeal' },
+    ]) expect(errorOf(env)).toMatch(encode);
+    expect(loadConfig({ SMTP_URL: 'smtp://apikey:Xy7%23kP2%2Fq@smtp.example.org:587' }).smtpUrl).toBeDefined();
+    // Not said where no user part holds one.
+    expect(errorOf({ SMTP_URL: 'smtp://u:p@mail.example:587/path' })).not.toMatch(encode);
+    expect(errorOf({ SMTP_URL: 'nonsense' })).toBe('SMTP_URL: must be a URL with a host, starting with smtp:// or smtps://');
   });
 
   it('refuses a PUBLIC_URL with a path, since pages and emails link from the root of the host', () => {
@@ -188,8 +201,10 @@ describe('warnings at start', () => {
     expect(warned({ PUBLIC_URL: 'http://127.0.0.1:3000' })).toEqual([]);
     expect(warned({ PUBLIC_URL: 'https://appeal.example', TRUST_PROXY: '1', MAIL_FROM: 'Appeal <letters@appeal.example>', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
     expect(warned({ MAIL_FROM: 'letters@mail.appeal.example', DKIM_DOMAIN: 'appeal.example', ...dkim })).toEqual([]);
-    // A domain in its own script is sent in its ASCII form, which DKIM_DOMAIN must use.
+    // A domain in its own script is sent in its ASCII form, which d= carries too, however DKIM_DOMAIN writes it.
     expect(warned({ MAIL_FROM: 'Қорғау <letters@қорғау.kz>', DKIM_DOMAIN: 'xn--80a1agn21bob.kz', ...dkim })).toEqual([]);
+    expect(warned({ MAIL_FROM: 'Қорғау <letters@xn--80a1agn21bob.kz>', DKIM_DOMAIN: 'қорғау.kz', ...dkim })).toEqual([]);
+    expect(loadConfig({ DKIM_DOMAIN: 'қорғау.kz', ...dkim }).dkim?.domainName).toBe('xn--80a1agn21bob.kz');
   });
 
   it('keeps MAIL_FROM\'s domain in its ASCII form, for the greeting, Message-ID, List-ID and the unsubscribe mailto', () => {

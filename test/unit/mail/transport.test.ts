@@ -242,6 +242,8 @@ describe('classifying what a real SMTP server answers', () => {
     try {
       expect(await verified(`smtp://ops:right@127.0.0.1:${port}`)).toBe('ok');
       expect(await verified(`smtp://ops:wrong@127.0.0.1:${port}`)).toMatch(/^the relay refused the login: check the user and password in SMTP_URL/);
+      // smtps:// to a port that takes STARTTLS: reached, in the other TLS mode.
+      expect(await verified(`smtps://ops:right@127.0.0.1:${port}`)).toMatch(/^the relay does not speak TLS from the first byte on this port: use smtp:\/\//);
       await new Promise<void>((r) => relay.close(() => r()));
       expect(await verified(`smtp://ops:right@127.0.0.1:${port}`)).toMatch(/^the relay could not be reached: check the host and port/);
     } finally {
@@ -263,6 +265,8 @@ describe('classifying what a real SMTP server answers', () => {
     expect(relayHint('ECONNECTION CONN Connection closed unexpectedly')).toMatch(/^the connection was closed from the other end, before the relay's greeting or during the conversation: .*check that the host and port in SMTP_URL are the relay's/);
     expect(relayHint('ESOCKET CONN connect ECONNREFUSED 127.0.0.1:2525')).toMatch(/^the relay could not be reached/);
     expect(relayHint('ETIMEDOUT CONN Connection timeout')).toMatch(/^the relay could not be reached/);
+    // smtp:// to a port that expects TLS at once: the relay waits for a TLS hello, we for its greeting.
+    expect(relayHint('ETIMEDOUT CONN Greeting never received')).toMatch(/^the relay sent no greeting: if this port expects TLS from the first byte \(usually 465\), use smtps:\/\//);
   });
 
   it('retries when nothing answers', async () => {
