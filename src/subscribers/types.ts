@@ -22,12 +22,17 @@ export type ConsentSource = 'subscribe page' | 'case page' | 'api' | 'sign form'
 
 export const subscribeInput = z.object({
   email,
-  /** Absent, null, empty or blank: all cases. */
+  /**
+   * Absent or null: all cases. Empty or blank is refused: an embed whose case came out empty
+   * would otherwise sign its visitors up for every case.
+   */
   caseSlug: z
     .string()
+    .trim()
+    .min(1, 'must name a case; leave caseSlug out for every case')
+    .pipe(slug)
     .nullish()
-    .transform((v) => v?.trim() || undefined)
-    .pipe(slug.optional()),
+    .transform((v) => v ?? undefined),
 });
 
 /** One case a subscriber follows (caseId null: all cases). */

@@ -63,9 +63,10 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
     expect(casePage).toContain('action="/subscribe"');
     expect(casePage).toContain(`name="case" value="${caseSlug}"`);
+    expect(casePage).toContain('name="source" value="case"');
     const wording = /<p class="muted small" id="s-consent">([^<]+)<\/p>/.exec(casePage)![1]!;
 
-    const res = await postForm(`${base}/subscribe`, { email, case: caseSlug, website: '' });
+    const res = await postForm(`${base}/subscribe`, { email, source: 'case', case: caseSlug, website: '' });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/subscribe/check-email');
     expect(await subscriber(email)).toMatchObject([{ status: 'pending', consent_at: null }]);
@@ -406,6 +407,42 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(html).toContain(`value="${email}"`);
     expect(html).toContain('this case is no longer listed');
     expect(await subscriber(email)).toEqual([]);
+  });
+
+  it('records the page a subscription for one case was asked on: the subscribe page offers one case too', async () => {
+    const page = await (await fetch(`${base}/subscribe?case=${caseSlug}`)).text();
+    expect(page).toContain('name="source" value="subscribe"');
+    expect(page).toContain(`name="case" value="${caseSlug}"`);
+    const email = emailOf('subscribe-page-case');
+    expect((await postForm(`${base}/subscribe`, { email, source: 'subscribe', case: caseSlug, website: '' })).status).toBe(303);
+    const consent = async (address: string) =>
+      (await ctx.db.query<{ consent_source: string }>(
+        `SELECT x.consent_source FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id WHERE lower(s.email) = lower($1)`,
+        [address],
+      )).rows;
+    expect(await consent(email)).toEqual([{ consent_source: 'subscribe page' }]);
+    // A page served before forms said where they were (or a made-up value) is told by its case.
+    const old = emailOf('old-form');
+    expect((await postForm(`${base}/subscribe`, { email: old, source: 'toString', case: caseSlug, website: '' })).status).toBe(303);
+    expect(await consent(old)).toEqual([{ consent_source: 'case page' }]);
+  });
+
+  it('refuses an API subscription whose case came out empty, or is named as the form names it, rather than take it for every case', async () => {
+    for (const body of [{ caseSlug: '' }, { caseSlug: '  ' }, { case: caseSlug }]) {
+      const email = emailOf('widened');
+      const res = await postJson(`${base}/api/v1/subscribers`, { email, ...body });
+      expect(res.status).toBe(422);
+      const { error } = (await res.json()) as { error: { code: string; fields: Record<string, string> } };
+      expect(error.code).toBe('invalid_input');
+      expect(Object.keys(error.fields)).toEqual(['caseSlug']);
+      expect(await subscriber(email)).toEqual([]);
+    }
+    // Left out, or null: every case, as before.
+    for (const body of [{}, { caseSlug: null }]) {
+      const email = emailOf('every');
+      expect((await postJson(`${base}/api/v1/subscribers`, { email, ...body })).status).toBe(202);
+      expect(await subscriptions(email)).toEqual([{ case_slug: null, status: 'pending' }]);
+    }
   });
 
   it('keeps one subscriber per address whatever its casing, and answers alike for known and new addresses', async () => {

@@ -6,7 +6,7 @@ import { listTargets } from '../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
-import { UnsupportedCharsetError, UnsupportedMediaTypeError } from '../../errors.ts';
+import { UnsupportedCharsetError, UnsupportedMediaTypeError, ValidationError } from '../../errors.ts';
 import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
@@ -142,6 +142,11 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     publicBody,
     async (req, res) => {
       const body = req.body ?? {};
+      // The form's name for the field: passed over like the embed's own fields, it would make
+      // this a request for every case.
+      if (body.case !== undefined && body.caseSlug === undefined) {
+        throw new ValidationError({ caseSlug: 'is how this API names the case (case is the form\'s name for it)' }, 'Name the case with caseSlug, or leave both out for every case.');
+      }
       if (honeypotFilled(body)) await pretendToSubscribe(db, body);
       else await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.

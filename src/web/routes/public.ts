@@ -243,7 +243,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     // Older updates a page at a time (`?before=<id>`): a case's whole history stays readable.
     const before = req.query.before === undefined ? undefined : idParam(req.query.before, 'page');
     const { updates, older } = await listCaseUpdates(db, kase.id, { before });
-    page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, older, newer: before !== undefined, subscribeForm: subscribeForm(kase) });
+    page(res, 'case', { title: kase.person_name, case: kase, campaigns, updates, older, newer: before !== undefined, subscribeForm: subscribeForm(kase, {}, 'case') });
   });
 
   answerOtherMethods(router);

@@ -17,6 +17,7 @@ import {
   unsubscribe,
   updatePreferences,
 } from '../../subscribers/service.ts';
+import type { ConsentSource } from '../../subscribers/types.ts';
 import { errorSummary, typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -27,9 +28,16 @@ const FORM_ERROR_TITLE = 'Error: Case alerts';
 /** Form field → service field: the form says `case`, the service and API say `caseSlug`. */
 const FIELD_NAMES: Record<string, string> = { caseSlug: 'case' };
 
-/** What templates/partials/subscribers/form.hbs renders: for one case, or for all when `kase` is absent. */
-export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: { values?: object; errors?: Record<string, string> } = {}) {
+/** The page a subscribe form is on, as its `source` field says, for the consent record. */
+const FORM_SOURCES: Record<string, ConsentSource> = { case: 'case page', subscribe: 'subscribe page' };
+
+/**
+ * What templates/partials/subscribers/form.hbs renders: for one case, or for all when `kase` is
+ * absent; `on` is the page it is on (the subscribe page also offers one case, from `?case=`).
+ */
+export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: { values?: object; errors?: Record<string, string> } = {}, on: keyof typeof FORM_SOURCES = 'subscribe') {
   return {
+    source: on,
     caseSlug: kase?.slug,
     personName: kase?.person_name,
     consentText: consentWording(kase?.person_name),
@@ -38,6 +46,10 @@ export function subscribeForm(kase?: Pick<Case, 'slug' | 'person_name'>, form: {
     errorList: form.errors && errorSummary(form.errors),
   };
 }
+
+/** The form's page; a page served before forms said so posts none, and the case tells it then. */
+const formSource = (source: unknown, kase: unknown): ConsentSource =>
+  (typeof source === 'string' && Object.hasOwn(FORM_SOURCES, source) ? FORM_SOURCES[source] : undefined) ?? (kase ? 'case page' : 'subscribe page');
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
 
@@ -83,7 +95,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       const input = { email: body.email, caseSlug: kase?.slug };
       // A bot that filled the honeypot is answered as a person would be, mistakes included.
       if (honeypotFilled(body)) await pretendToSubscribe(db, input);
-      else await limits.perEmail(body.email, () => requestSubscription(db, ctx, input, kase ? 'case page' : 'subscribe page'));
+      else await limits.perEmail(body.email, () => requestSubscription(db, ctx, input, formSource(body.source, kase)));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));
