@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/index.ts';
 import { LAUNCHED } from '../campaigns/types.ts';
-import type { Followed, Subscriber } from './types.ts';
+import { PREFERENCES_WORDING, type Followed, type Subscriber } from './types.ts';
 
 /**
  * The subscriber for an address, created pending when new. The unique index on lower(email)
@@ -226,13 +226,13 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
   if (dropped.some((d) => d.status === 'pending')) await forgetDroppedOptins(db, [subscriberId]);
   await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
-     SELECT $1, nullif(k.id, 0), 'active', $3, 'Chosen on the preferences page', now()
-       FROM (SELECT 0::bigint AS id WHERE 0 = ANY ($2::bigint[])
-             UNION ALL SELECT id FROM cases WHERE id = ANY ($2::bigint[])) k
+     SELECT $1, nullif(k.id, 0), 'active', $3, $4 || ': ' || k.label, now()
+       FROM (SELECT 0::bigint AS id, $5::text AS label WHERE 0 = ANY ($2::bigint[])
+             UNION ALL SELECT id, person_name FROM cases WHERE id = ANY ($2::bigint[])) k
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
        SET status = 'active', confirmed_at = now()
        WHERE subscriptions.status = 'pending'`,
-    [subscriberId, caseIds, source],
+    [subscriberId, caseIds, source, PREFERENCES_WORDING.legend, PREFERENCES_WORDING.all],
   );
   // Marked when the page leaves nothing ticked, unmarked when it leaves something: written on the
   // row either way, so a purge of those who follow nothing waiting on it reads it anew.

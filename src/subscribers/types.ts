@@ -61,5 +61,11 @@ export const signFormWording = (personName: string) => `Email me updates about $
 export const optinPageWording = (personName?: string | null) =>
   `Confirm your subscription: you are about to get an email whenever there is news about ${personName ?? 'every case'}`;
 
+/**
+ * What the preferences page shows (templates/pages/preferences.hbs): a box ticked there is
+ * consented with the legend and its label (the case's person, or every case).
+ */
+export const PREFERENCES_WORDING = { legend: 'Email me when there is news about', all: 'Every case, including new ones' };
+
 /** What the signature confirmation page says of alerts asked for (templates/pages/confirm.hbs). */
 export const CONFIRM_PAGE_WORDING = 'Case updates by email: Yes, once confirmed';

@@ -550,6 +550,20 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
       { case_slug: null, status: 'active' },
       { case_slug: otherCaseSlug, status: 'active' },
     ]);
+    // Consented with the words the page showed: its legend and the ticked box's label.
+    const legend = /<legend>([^<]+)<\/legend>/.exec(page)![1]!;
+    const allLabel = /<label for="p-all">([^<]+)<\/label>/.exec(page)![1]!;
+    const otherName = (await ctx.db.query<{ person_name: string }>('SELECT person_name FROM cases WHERE slug = $1', [otherCaseSlug])).rows[0]!.person_name;
+    expect(page).toContain(`${otherName} <span class="muted">`);
+    const consents = (await ctx.db.query<{ consent_source: string; consent_text: string }>(
+      `SELECT x.consent_source, x.consent_text FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
+        WHERE lower(s.email) = lower($1) AND (x.case_id IS NULL OR x.case_id = (SELECT id FROM cases WHERE slug = $2)) ORDER BY x.case_id NULLS FIRST`,
+      [email, otherCaseSlug],
+    )).rows;
+    expect(consents).toEqual([
+      { consent_source: 'preferences page', consent_text: `${legend}: ${allLabel}` },
+      { consent_source: 'preferences page', consent_text: `${legend}: ${otherName}` },
+    ]);
     const after = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
     expect(after).toContain('Saved. You will get alerts for what is ticked below.');
     expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);

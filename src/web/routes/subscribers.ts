@@ -17,7 +17,7 @@ import {
   unsubscribe,
   updatePreferences,
 } from '../../subscribers/service.ts';
-import type { ConsentSource } from '../../subscribers/types.ts';
+import { PREFERENCES_WORDING, type ConsentSource } from '../../subscribers/types.ts';
 import { errorSummary, typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -132,7 +132,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     const followsNothing = !prefs.followsAll && !prefs.cases.some((c) => c.followed);
     page(res, 'preferences', {
       title: 'Your case alerts', token: req.params.token, saved: req.query.saved === '1', followsNothing, ...prefs, listed: prefs.cases.map((c) => c.id).join(' '),
-      bounced: prefs.subscriber.status === 'bounced', keepDays: ctx.config.retentionUnsubscribedDays,
+      bounced: prefs.subscriber.status === 'bounced', keepDays: ctx.config.retentionUnsubscribedDays, wording: PREFERENCES_WORDING,
     });
   });
 
