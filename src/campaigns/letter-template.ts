@@ -178,20 +178,58 @@ function describeParseError(message: string): string {
   return message.split('\n')[0]!.replace(/^(Parse|Lexical) error on line \d+[.:]?\s*/, '').replace(/\s+-\s+\d+:\d+$/, '');
 }
 
+/** Comments may hold tags: blanked out, keeping their line breaks. */
+const blankComments = (source: string) => source.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (c) => c.replace(/[^\n]/g, ' '));
+/** A block's opening (`{{#if`, `{{^if`) or closing (`{{/if`) tag, with its helper. */
+const BLOCK_TAG = /\{\{~?\s*([#^/])\s*([\w.-]+)/g;
+
 /**
  * The innermost block a template leaves open, and its line: Handlebars reports the end of the
  * template, which in a letter with three {{#if}} blocks says nothing of which one.
  */
 function unclosedBlock(source: string): { helper: string; line: number } | undefined {
-  // Comments may hold tags; blank them out, keeping their line breaks.
-  const text = source.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (c) => c.replace(/[^\n]/g, ' '));
+  const text = blankComments(source);
   const open: { helper: string; line: number }[] = [];
-  for (const tag of text.matchAll(/\{\{~?\s*([#^/])\s*([\w.-]+)/g)) {
+  for (const tag of text.matchAll(BLOCK_TAG)) {
     const [, kind, helper] = tag;
     if (kind === '/') open.pop();
     else open.push({ helper: helper!, line: text.slice(0, tag.index).split('\n').length });
   }
   return open.at(-1);
+}
+
+/**
+ * The line of the first tag a template opens and never closes (`{{case.location.` with no `}}`
+ * before the next `{{`): Handlebars reports the line where it gave up, often lines further down.
+ */
+function unclosedTagLine(source: string): number | undefined {
+  const text = blankComments(source);
+  for (const tag of text.matchAll(/\{\{/g)) {
+    const from = tag.index + 2;
+    const close = text.indexOf('}}', from);
+    const next = text.indexOf('{{', from);
+    if (close < 0 || (next >= 0 && next < close)) return text.slice(0, tag.index).split('\n').length;
+  }
+  return undefined;
+}
+
+/**
+ * The first closing tag that names another block than the one open (`{{#if …}}` … `{{/iff}}`),
+ * with both lines: Handlebars names the opening tag's line only.
+ */
+function mismatchedClose(source: string): { opened: string; openLine: number; closed: string; line: number } | undefined {
+  const text = blankComments(source);
+  const open: { helper: string; line: number }[] = [];
+  for (const tag of text.matchAll(BLOCK_TAG)) {
+    const [, kind, helper] = tag;
+    const line = text.slice(0, tag.index).split('\n').length;
+    if (kind !== '/') open.push({ helper: helper!, line });
+    else {
+      const top = open.pop();
+      if (top && top.helper !== helper) return { opened: top.helper, openLine: top.line, closed: helper!, line };
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -215,7 +253,16 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
     const e = err as { message: string; lineNumber?: number };
     const open = /got 'EOF'\s*$/.test(e.message) ? unclosedBlock(source) : undefined;
     if (open) fail(field, `syntax error: the {{#${open.helper}}} block opened here is never closed with {{/${open.helper}}}`, open.line);
+    if (/doesn't match/.test(e.message)) {
+      const wrong = mismatchedClose(source);
+      if (wrong) fail(field, `syntax error: {{/${wrong.closed}}} does not close the {{#${wrong.opened}}} block opened on line ${wrong.openLine}`, wrong.line);
+    }
     const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]);
+    // A tag left open is what Handlebars stumbles on, wherever it gives up (an `{{` further down).
+    const unclosed = unclosedTagLine(source);
+    if (unclosed && (!line || unclosed <= line)) {
+      fail(field, `syntax error: ${/got 'EOF'\s*$/.test(e.message) ? describeParseError(e.message) : 'a tag is not closed with }}'}`, unclosed);
+    }
     fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
   }
   checkNode(field, ast);

@@ -39,7 +39,21 @@ describe('validating a letter template', () => {
       expect(errorsOf(`Dear {{target.name}},\nThanks ${end}`), end).toEqual({ body: 'Line 2: syntax error: the template ends inside a tag: close it with }}' });
     }
     expect(errorsOf('one\n\n{{else}}').body).toMatch(/^Line 3: syntax error: \{\{else\}\} outside/);
-    expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}').body).toMatch(/^Line 1: syntax error: if doesn't match unless$/);
+    expect(errorsOf('{{#if supporter.city}}\nx\n{{/unless}}')).toEqual({ body: 'Line 3: syntax error: {{/unless}} does not close the {{#if}} block opened on line 1' });
+  });
+
+  it('names the line of the tag left unclosed or closed wrongly, not the line where Handlebars gave up', () => {
+    const letter = '{{target.salutation}},\n\nI write about {{case.personName}}.\nShe is held in {{case.location.\nPlease act.\n\nMore.\nAnd more.\n\nYours,\n{{supporter.fullName}}';
+    expect(errorsOf(letter)).toEqual({ body: 'Line 4: syntax error: a tag is not closed with }}' });
+    expect(errorsOf('Dear,\n\nx\nfrom {{supporter.city\nYours\n')).toEqual({ body: 'Line 4: syntax error: the template ends inside a tag: close it with }}' });
+    // A comment's braces are not tags.
+    expect(errorsOf('{{!-- {{ --}}\n{{!-- x --}}\nHi {{target.name\nBye\n{{date}}').body).toMatch(/^Line 3: /);
+    expect(errorsOf('Dear\n\n{{#if supporter.city}}\nA\n' + 'B\n'.repeat(20) + '{{/iff}}\n')).toEqual({
+      body: 'Line 25: syntax error: {{/iff}} does not close the {{#if}} block opened on line 3',
+    });
+    expect(errorsOf('a\n{{#if supporter.city}}\n{{#unless supporter.country}}\nx\n{{/if}}\n{{/unless}}')).toEqual({
+      body: 'Line 5: syntax error: {{/if}} does not close the {{#unless}} block opened on line 3',
+    });
   });
 
   it('refuses a template too long or nested too deeply at once, before parsing it (which took minutes)', () => {
