@@ -32,6 +32,16 @@ async function main(mode: Mode): Promise<void> {
     if (err instanceof ConfigError) fatal(err.message);
     throw err;
   }
+  // A signal while it starts (migrating, seeding, starting Redis) is kept until it is up, and it
+  // then stops as it would have: killed outright, it left a redis-server and lock files behind.
+  // A second one stops it at once, as later.
+  let asked: NodeJS.Signals | undefined;
+  const askedEarly = (signal: NodeJS.Signals) => {
+    if (asked) process.exit(1);
+    asked = signal;
+  };
+  process.on('SIGTERM', askedEarly);
+  process.on('SIGINT', askedEarly);
   // The rest is opened and started only once config is valid, so a bad variable is reported before
   // anything is made or connected (under tsx, before it is even loaded).
   const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp, createWebServer }, { startWorkers }, { evictionWarning }] = await Promise.all([
@@ -102,8 +112,11 @@ async function main(mode: Mode): Promise<void> {
   };
   // Before the line that says it is running: whoever reads it may stop it at once, and a signal
   // with no handler yet would kill it with its sends in flight.
+  process.removeListener('SIGTERM', askedEarly);
+  process.removeListener('SIGINT', askedEarly);
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  if (asked) return stop(asked);
 
   const lines = [`Appeal (${mode}) is running.`];
   if (server) lines.push(`  Open ${config.publicUrl}/`);

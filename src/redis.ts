@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -92,6 +93,29 @@ function optionsFromUrl(url: string): RedisOptions {
 /** Where the redis-server `npm start` runs under DATA_DIR listens. */
 const spawnedOptions = (dataDir: string): RedisOptions => ({ path: path.join(dataDir, 'redis', 'redis.sock'), maxRetriesPerRequest: null });
 
+/**
+ * What a redis-server under DATA_DIR said last of why it stopped or would not start (`Invalid AOF
+ * manifest file format`): the last warning (`#`) line of its log since `since`, without its pid
+ * and time; undefined when it wrote none.
+ */
+export async function lastWords(logFile: string, since: number): Promise<string | undefined> {
+  try {
+    const file = await fs.open(logFile);
+    try {
+      const { size, mtimeMs } = await file.stat();
+      if (mtimeMs < since) return undefined;
+      const length = Math.min(size, 8192);
+      const { buffer } = await file.read(Buffer.alloc(length), 0, length, size - length);
+      const warnings = buffer.toString('utf8').split('\n').map((line) => /^\d+:[A-Z] [^#]*? # (.+)$/.exec(line)?.[1]).filter(Boolean);
+      return warnings.at(-1);
+    } finally {
+      await file.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 interface Spawned {
   options: RedisOptions;
   /** Stops the redis-server when this process is its owner. */
@@ -131,6 +155,7 @@ async function stopAdoptedRedis(options: RedisOptions, ownerFile: string): Promi
     }
     // The server closes the connection as it shuts down, so the command never gets an answer.
     await conn.call('SHUTDOWN').catch(() => undefined);
+    await fs.rm(ownerFile, { force: true });
   } catch {
     // Gone already: nothing to stop.
   } finally {
@@ -155,13 +180,19 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
     await fs.writeFile(ownerFile, String(process.pid));
     return { options, stop: () => stopAdoptedRedis(options, ownerFile) };
   }
-  const start = () =>
-    spawn(
+  const logFile = path.join(dir, 'redis.log');
+  let startedAt = Date.now();
+  const start = () => {
+    startedAt = Date.now();
+    return spawn(
       'redis-server',
       ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
-        '--save', '', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
+        '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', logFile],
+      // A group of its own: a terminal's Ctrl-C goes to the app, which stops it last, after the
+      // work in flight; reaching it too, it stopped first and was started again mid-shutdown.
+      { stdio: 'ignore', detached: true },
     );
+  };
   let child = start();
   const spawned = await new Promise<boolean>((resolve) => {
     child.once('error', () => resolve(false));
@@ -182,10 +213,13 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   let delay = RESTART_DELAY_MS;
   const keepRunning = (server: ChildProcess) => {
     let gone = false;
-    const startAgain = (why: object) => {
+    const startAgain = async (why: { code?: number | null; signal?: NodeJS.Signals | null; err?: Error }) => {
       if (gone || stopping) return;
       gone = true;
-      log?.error({ ...why, retryInMs: delay }, 'the redis-server under DATA_DIR stopped: starting it again');
+      // Exited of itself with an error: its log says why (a killed one's says nothing new).
+      const said = why.code ? await lastWords(logFile, startedAt) : undefined;
+      if (stopping) return;
+      log?.error({ ...why, ...(said && { said }), retryInMs: delay }, 'the redis-server under DATA_DIR stopped: starting it again');
       setTimeout(() => {
         if (stopping) return;
         child = start();
@@ -193,27 +227,45 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
       }, delay).unref();
       delay = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
     };
-    server.once('exit', (code, signal) => startAgain({ code, signal }));
+    server.once('exit', (code, signal) => void startAgain({ code, signal }));
     // Not started at all (spawn failed): there is no 'exit' to wait for.
-    server.once('error', (err) => startAgain({ err }));
+    server.once('error', (err) => void startAgain({ err }));
     setTimeout(() => void (gone || (delay = RESTART_DELAY_MS)), 60_000).unref();
   };
   keepRunning(child);
+  // In a group of its own it outlives an exit that did not stop it (a second Ctrl-C, a fatal
+  // error): told to stop as the process exits, it writes its AOF and goes.
+  const stopOnExit = () => {
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    fsSync.rmSync(ownerFile, { force: true });
+  };
+  process.once('exit', stopOnExit);
   const stop = async () => {
+    process.removeListener('exit', stopOnExit);
     stopping = true;
     // Gone already: by its own exit, or by a signal (the OOM killer, kill -9, a crash), which
     // leaves exitCode null; its 'exit' has been and will not come again.
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await fs.rm(ownerFile, { force: true });
   };
+  const began = Date.now();
   for (let i = 0; i < 50; i++) {
     if (await answers(options)) return { options, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Read first: stopping one that runs still adds its own goodbye.
+  const said = await lastWords(logFile, began);
   await stop();
-  throw new RedisUnavailableError(`REDIS_URL: the redis-server started under ${dir} did not answer within 5 s`);
+  throw new RedisUnavailableError(
+    `REDIS_URL is unset, and the redis-server started under ${dir} did not answer within 5 s` +
+      (said ? `; it said: ${said} (its log: ${logFile})` : `; see its log, ${logFile}`) +
+      '. Or set REDIS_URL to a Redis of your own',
+  );
 }
 
 /**

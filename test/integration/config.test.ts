@@ -148,6 +148,36 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
   }, 90_000);
 });
 
+describe('a signal while it starts', () => {
+  it('stops once it is up, as it would have, leaving no lock files behind, instead of being killed mid-start', async () => {
+    const { spawn } = await import('node:child_process');
+    const crypto = await import('node:crypto');
+    const { TEST_REDIS_URL } = await import('../helpers/context.ts');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-signalled-'));
+    const env = {
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, REDIS_URL: TEST_REDIS_URL, PORT: String(await freePort()),
+      QUEUE_PREFIX: `test-${crypto.randomBytes(5).toString('hex')}`, SESSION_SECRET: crypto.randomBytes(24).toString('base64url'), LOG_LEVEL: 'info',
+    };
+    const app = spawn(process.execPath, ['scripts/start.mjs'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    app.stdout!.on('data', (c: Buffer) => void (out += c.toString()));
+    app.stderr!.on('data', (c: Buffer) => void (out += c.toString()));
+    const exited = new Promise<[number | null, string | null]>((r) => app.once('exit', (code, signal) => r([code, signal])));
+    try {
+      // The embedded database is being opened (and then migrated and given its demo data).
+      await eventually(async () => (fs.existsSync(path.join(dataDir, 'pglite.pid')) ? true : undefined), 60_000);
+      app.kill('SIGTERM');
+      expect(await exited).toEqual([0, null]);
+      expect(out).toContain('"signal":"SIGTERM","msg":"shutting down: finishing in-flight work"');
+      expect(out).not.toContain('is running');
+      expect(fs.readdirSync(dataDir).filter((f) => f.startsWith('pglite.'))).toEqual([]);
+    } finally {
+      app.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
 describe('a first start that fails before it runs', () => {
   it('does not tie the database to its secret: a start with the right one after it runs', async () => {
     const { createTestContext } = await import('../helpers/context.ts');

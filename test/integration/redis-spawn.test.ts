@@ -143,6 +143,34 @@ describe('the redis-server started under DATA_DIR', () => {
     expect(await ping(socket)).toBe('no answer');
   });
 
+  it('runs in a process group of its own, so a Ctrl-C reaches the app, which stops it last; its owner file goes with it', async () => {
+    const started = await spawnRedis(dataDir);
+    const pid = execFileSync('pgrep', ['-f', socket], { encoding: 'utf8' }).trim();
+    const groupOf = (p: number | string) => execFileSync('ps', ['-o', 'pgid=', '-p', String(p)], { encoding: 'utf8' }).trim();
+    expect(groupOf(pid)).toBe(pid);
+    expect(groupOf(pid)).not.toBe(groupOf(process.pid));
+    expect(fs.existsSync(path.join(dataDir, 'redis', 'owner.pid'))).toBe(true);
+    await started.stop!();
+    expect(fs.existsSync(path.join(dataDir, 'redis', 'owner.pid'))).toBe(false);
+    expect(serversOn(socket)).toBe(0);
+  });
+
+  it('says what redis-server said when it will not start (a damaged AOF manifest)', async () => {
+    const damaged = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-damaged-'));
+    try {
+      fs.mkdirSync(path.join(damaged, 'redis', 'appendonlydir'), { recursive: true });
+      fs.writeFileSync(path.join(damaged, 'redis', 'appendonlydir', 'appendonly.aof.manifest'), 'garbage\n');
+      const said: { said?: string }[] = [];
+      const failed = await spawnRedis(damaged, { error: (fields: { said?: string }) => void said.push(fields) } as never).then(() => 'started', (err: Error) => err.message);
+      expect(failed).toMatch(/^REDIS_URL is unset, and the redis-server started under .* did not answer within 5 s; it said: .*AOF manifest.* \(its log: .*redis\.log\)\. Or set REDIS_URL to a Redis of your own$/);
+      // Each try to start it again says it too.
+      expect(said[0]?.said).toMatch(/AOF manifest/);
+      expect(serversOn(path.join(damaged, 'redis', 'redis.sock'))).toBe(0);
+    } finally {
+      fs.rmSync(damaged, { recursive: true, force: true });
+    }
+  }, 15_000);
+
   it('is shared, and left running, while the process that started it runs', async () => {
     const first = await spawnRedis(dataDir);
     // Another live process owns it (our parent stands in for it).
