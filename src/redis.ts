@@ -262,7 +262,7 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   const said = await lastWords(logFile, began);
   await stop();
   throw new RedisUnavailableError(
-    `REDIS_URL is unset, and the redis-server started under ${dir} did not answer within 5 s` +
+    `REDIS_URL: unset, so a redis-server was started under ${dir}, and it did not answer within 5 s` +
       (said ? `; it said: ${said} (its log: ${logFile})` : `; see its log, ${logFile}`) +
       '. Or set REDIS_URL to a Redis of your own',
   );

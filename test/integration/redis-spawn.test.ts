@@ -162,7 +162,7 @@ describe('the redis-server started under DATA_DIR', () => {
       fs.writeFileSync(path.join(damaged, 'redis', 'appendonlydir', 'appendonly.aof.manifest'), 'garbage\n');
       const said: { said?: string }[] = [];
       const failed = await spawnRedis(damaged, { error: (fields: { said?: string }) => void said.push(fields) } as never).then(() => 'started', (err: Error) => err.message);
-      expect(failed).toMatch(/^REDIS_URL is unset, and the redis-server started under .* did not answer within 5 s; it said: .*AOF manifest.* \(its log: .*redis\.log\)\. Or set REDIS_URL to a Redis of your own$/);
+      expect(failed).toMatch(/^REDIS_URL: unset, so a redis-server was started under .*, and it did not answer within 5 s; it said: .*AOF manifest.* \(its log: .*redis\.log\)\. Or set REDIS_URL to a Redis of your own$/);
       // Each try to start it again says it too.
       expect(said[0]?.said).toMatch(/AOF manifest/);
       expect(serversOn(path.join(damaged, 'redis', 'redis.sock'))).toBe(0);
