@@ -67,6 +67,10 @@ describe('the organizer console on PGlite', () => {
     const past = await client.post('/admin/campaigns/new', { ...fields, deadline: '2020-01-01' });
     expect(past.status).toBe(400);
     expect(past.text).toContain('has passed: give the day the officials must act by, today or later');
+    // A letter that does not compile is a 422, as through the API, with the line named.
+    const uncompiled = await client.post('/admin/campaigns/new', { ...fields, letter_body: 'a\nb\n{{supporter.fullName' });
+    expect(uncompiled.status).toBe(422);
+    expect(uncompiled.text).toContain('Line 3: syntax error: a tag is not closed with }}');
     expect((await ctx.db.query('SELECT 1 FROM campaigns WHERE slug = $1', [slug])).rows).toEqual([]);
     const created = await client.post('/admin/campaigns/new', fields);
     expect(created.status).toBe(303);
@@ -230,7 +234,8 @@ describe('the organizer console on PGlite', () => {
     await client.open(`/admin/campaigns/${slug}/letter`);
     const body = 'Dear {{target.name}},\n\nplease {{#each targets}}x{{/each}}\n';
     const res = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'Hi', letter_body: body });
-    expect(res.status).toBe(400);
+    // A template that does not compile is a 422, as through the API.
+    expect(res.status).toBe(422);
     expect(res.text).toContain('Line 3: {{#each}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed');
     expect(res.text).toContain('please {{#each targets}}x{{/each}}');
     const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [slug]);

@@ -14,6 +14,7 @@ import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
+import { letterFormStatus } from './letter.ts';
 import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
@@ -176,7 +177,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         else throw err;
       }
     }
-    await renderForm(res, { values: req.body ?? {}, errors: all, csv: csv.rows.length ? csv : undefined }, 400);
+    await renderForm(res, { values: req.body ?? {}, errors: all, csv: csv.rows.length ? csv : undefined }, letterFormStatus(req.body));
   });
 
   router.get('/campaigns/:slug/edit', async (req, res) => {
@@ -212,7 +213,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       if (!(err instanceof ValidationError)) throw err;
       // Every mistake at once: a case or mode that may no longer change too, not after the rest is fixed.
       const frozen = await frozenDetailsChanged(db, existing, input);
-      await renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, 400);
+      await renderForm(res, { editing: existing.slug, savedTitle: existing.title, values: { ...req.body, slug: existing.slug }, errors: { ...renameCampaignErrors({ ...frozen, ...err.fields }), ...errors } }, letterFormStatus(req.body));
     }
   });
 

@@ -54,6 +54,13 @@ function check(draft: Draft): { errors?: FieldErrors; compileFailed: boolean } {
   return { errors: { ...(errors.subject && { letter_subject: errors.subject }), ...(errors.body && { letter_body: errors.body }) }, compileFailed };
 }
 
+/**
+ * The status of a console form whose letter is refused: 422 when its template does not compile
+ * (as the API answers it), 400 for any other mistake.
+ */
+export const letterFormStatus = (body: { letter_subject?: unknown; letter_body?: unknown } | undefined): 400 | 422 =>
+  check({ subject: str(body?.letter_subject), body: str(body?.letter_body) }).compileFailed ? 422 : 400;
+
 /** The body's lines around the line a compile error names, the bad one marked. */
 function sourceAround(body: string, error: string | undefined) {
   const line = Number(/^Line (\d+):/.exec(error ?? '')?.[1]);
@@ -139,7 +146,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
       toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
-    }, extra?.revision ? 409 : p.errors ? 400 : 200);
+    }, extra?.revision ? 409 : p.compileFailed ? 422 : p.errors ? 400 : 200);
   };
 
   router.get('/campaigns/:slug/letter', async (req, res) => {
