@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { endsSentence } from './cases/types.ts';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
 import { unicodeAddress } from './mail/address.ts';
 import { ROOT } from './paths.ts';
@@ -87,6 +88,8 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('plural', (n: number, one: string, many: string) => (n === 1 ? one : many));
   h.registerHelper('percent', (n: number, of: number) => (of > 0 ? Math.min(100, Math.round((100 * n) / of)) : 0));
   h.registerHelper('formatDate', (d: Date | string | null) => (d ? formatUtc(d) : ''));
+  // The full stop after text that ends a sentence, unless it has one (see endSentence).
+  h.registerHelper('fullStop', (s: unknown) => (endsSentence(String(s ?? '')) ? '' : '.'));
   h.registerHelper('humanize', (s: string) => String(s ?? '').replace(/_/g, ' '));
   h.registerHelper('kindName', (kind: string) => KIND_NAMES[kind as DeliveryKind] ?? kind);
   h.registerHelper('encode', (s: string) => encodeURIComponent(String(s ?? '')));

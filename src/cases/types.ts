@@ -113,6 +113,13 @@ export const line = (max: number) =>
 export const NOT_PROSE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|\p{Cs}/u;
 
 /**
+ * Text that ends a sentence, with a full stop after it unless it ends with one of its own: a
+ * person named by initials ("Aigul T.") read "for Aigul T.." in the emails about them.
+ */
+export const endSentence = (text: string) => (endsSentence(text) ? text : `${text}.`);
+export const endsSentence = (text: string) => /[.!?…。！？؟][\p{Pf}\p{Pe}"']*$/u.test(text);
+
+/**
  * Whether text shows anything: a letter, digit, symbol (an emoji) or punctuation mark other than
  * the blanks above. Those, variation selectors and combining marks alone show nothing.
  */

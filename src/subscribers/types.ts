@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { email } from '../campaigns/types.ts';
-import { slug } from '../cases/types.ts';
+import { endSentence, slug } from '../cases/types.ts';
 
 export type SubscriberStatus = 'pending' | 'active' | 'unsubscribed' | 'bounced';
 
@@ -48,7 +48,7 @@ export interface Followed {
  */
 export function consentWording(personName?: string | null): string {
   const about = personName ? `about ${personName}` : 'about every case';
-  return `Email me updates ${about}. I confirm by email first, and I can leave at any time with one click.`;
+  return `Email me updates ${endSentence(about)} I confirm by email first, and I can leave at any time with one click.`;
 }
 
 /** The checkbox label on the sign form (templates/partials/signatures/form.hbs). */

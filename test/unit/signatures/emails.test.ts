@@ -25,3 +25,21 @@ describe('letterHtml', () => {
     expect(html.match(/<div style="margin: 0 0 1em">/g)).toHaveLength(3);
   });
 });
+
+describe('a name that ends a sentence', () => {
+  it('gets no second full stop when it ends with its own (a person named by initials)', async () => {
+    const { loadViews } = await import('../../../src/views.ts');
+    const { consentWording } = await import('../../../src/subscribers/types.ts');
+    const views = loadViews();
+    const confirm = (personName: string) =>
+      views.email('confirm', { orgName: 'Appeal', campaignTitle: 'Free Aigul', personName, confirmUrl: 'https://x.example/confirm/t', campaignUrl: 'https://x.example/c/a', keptFor: '7 days' });
+    const initials = confirm('Aigul T.');
+    expect(initials.text).toContain('for Aigul T.\n');
+    expect(initials.text).not.toContain('T..');
+    expect(initials.html).toContain('for Aigul T. Your letter');
+    expect(confirm('Aigul Tursyn').text).toContain('for Aigul Tursyn.\n');
+    expect(confirm('Free them!').html).toContain('for Free them! Your letter');
+    expect(consentWording('Aigul T.')).toBe('Email me updates about Aigul T. I confirm by email first, and I can leave at any time with one click.');
+    expect(consentWording('Aigul')).toBe('Email me updates about Aigul. I confirm by email first, and I can leave at any time with one click.');
+  });
+});
