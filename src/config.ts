@@ -28,6 +28,13 @@ function credentialsHint(input: unknown): string {
   return '; if the # / or ? is in the user name or password, percent-encode it there (# as %23, / as %2F, ? as %3F; @ as %40, : as %3A)';
 }
 
+/** Whether a `#`, `/` or `?` in the password cut the URL there, so that its user name became the host. */
+function userNameAsHost(value: string): boolean {
+  const credentials = /^[a-z]+:\/\/([^@]*)@/i.exec(value)?.[1];
+  if (!credentials || !/[#/?]/.test(credentials)) return false;
+  return new URL(value).hostname.toLowerCase() === credentials.split(':')[0]!.toLowerCase();
+}
+
 const url = (protocols: string[]) =>
   z
     .string()
@@ -45,6 +52,9 @@ const url = (protocols: string[]) =>
       // abort: the checks after this one read the value as a URL.
       { error: (issue) => `must be a URL with a host, starting with ${protocols.map((p) => `${p}//`).join(' or ')}${credentialsHint(issue.input)}`, abort: true },
     )
+    // `postgres://app:4815#kP2@db.example.org` reads as host `app`, port 4815: it passes as a
+    // URL and then fails to connect to a host named by the user name.
+    .refine((value) => !userNameAsHost(value), { error: (issue) => `reads the user name as the host${credentialsHint(issue.input)}`, abort: true })
     .refine((value) => {
       const { username, password } = new URL(value);
       return decodes(username) && decodes(password);

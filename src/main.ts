@@ -40,8 +40,9 @@ async function main(mode: Mode): Promise<void> {
     if (asked) process.exit(1);
     asked = signal;
   };
-  process.on('SIGTERM', askedEarly);
-  process.on('SIGINT', askedEarly);
+  // SIGHUP: the terminal closed, or the SSH session dropped; left to kill it, a redis-server of its own stayed behind.
+  const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const signal of SIGNALS) process.on(signal, askedEarly);
   // The rest is opened and started only once config is valid, so a bad variable is reported before
   // anything is made or connected (under tsx, before it is even loaded).
   const [{ boot }, { createLog }, { isEmpty, seedDemo }, { countOrganizers }, { createWebApp, createWebServer }, { startWorkers }, { evictionWarning }] = await Promise.all([
@@ -112,10 +113,10 @@ async function main(mode: Mode): Promise<void> {
   };
   // Before the line that says it is running: whoever reads it may stop it at once, and a signal
   // with no handler yet would kill it with its sends in flight.
-  process.removeListener('SIGTERM', askedEarly);
-  process.removeListener('SIGINT', askedEarly);
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  for (const signal of SIGNALS) {
+    process.removeListener(signal, askedEarly);
+    process.on(signal, () => void stop(signal));
+  }
   if (asked) return stop(asked);
 
   const lines = [`Appeal (${mode}) is running.`];

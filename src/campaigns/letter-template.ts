@@ -204,7 +204,8 @@ function unclosedBlock(source: string): { helper: string; line: number } | undef
  */
 function unclosedTagLine(source: string): number | undefined {
   const text = blankComments(source);
-  for (const tag of text.matchAll(/\{\{/g)) {
+  // `\{{` is text, not a tag.
+  for (const tag of text.matchAll(/(?<!\\)\{\{/g)) {
     const from = tag.index + 2;
     const close = text.indexOf('}}', from);
     const next = text.indexOf('{{', from);

@@ -147,12 +147,11 @@ function guessDelimiter(text: string): string {
  * header line (a header may order the columns as it likes). Each row is checked like a target
  * typed into the form; a second row with the same email is an error.
  */
-/** A record's own text: its `raw` also holds the empty lines skipped before it, and its line end. */
-const textOf = (raw: string) => raw.replace(/^(?:[ \t]*(?:\r\n|\n|\r))+/, '').replace(/(\r\n|\n|\r)$/, '');
-
 export function parseTargetsCsv(text: string): TargetCsv {
   if (text.includes('\uFFFD')) return { rows: [], valid: false, fileError: NOT_UTF8 };
-  const csv = text.replace(/^\uFEFF/, '');
+  // Line ends made one kind: csv-parse counts a CRLF inside quotes (as a browser sends a
+  // textarea's text) as two lines, and every row after it was named a line too far.
+  const csv = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   const longLine = csv.split(/\r\n|\n|\r/).findIndex((line) => line.length > MAX_LINE);
   if (longLine >= 0) {
     return { rows: [], valid: false, fileError: `Line ${longLine + 1} is longer than ${MAX_LINE.toLocaleString('en-US')} characters, far more than a target's name, title, email and salutation: if the file has other columns (notes, biographies), save it without them.` };
@@ -202,10 +201,6 @@ export function parseTargetsCsv(text: string): TargetCsv {
   const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;
   const nameParts = header?.nameParts;
   const seen = new Set<string>();
-  // csv-parse counts a CRLF inside quotes (as browsers send a textarea's text, and Excel writes
-  // its files) as two lines, from there to the end: each one up to a row's end is taken off its line.
-  const crlfsIn = (recordText: string) => recordText.match(/\r\n/g)?.length ?? 0;
-  let miscounted = header ? crlfsIn(textOf(records[0]!.raw)) : 0;
   const rows = body.map(({ record, info, raw }): TargetCsvRow => {
     const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');
     const values = Object.fromEntries(TARGET_CSV_COLUMNS.map((c) => [c, cell(c)])) as TargetCsvRow['values'];
@@ -220,13 +215,13 @@ export function parseTargetsCsv(text: string): TargetCsv {
     seen.add(key);
     // csv-parse counts the line a record ends on; a record can span lines inside quotes, so the
     // line breaks within it lead back to the line it starts on.
-    const recordText = textOf(raw);
+    // `raw` also holds the empty lines skipped before the record: they are not inside it.
+    const recordText = raw.replace(/^(?:[ \t]*(?:\r\n|\n|\r))+/, '').replace(/(\r\n|\n|\r)$/, '');
     // A line pasted from another file (an Excel's semicolons among commas) is read as one cell.
     const other = record.length === 1 && errors.length ? CANDIDATE_SEPARATORS.find((c) => c !== delimiter && recordText.includes(c)) : undefined;
     if (other) errors.push(`this line has its cells apart with “${SEPARATOR_NAMES[other]}”, the file's first lines with “${SEPARATOR_NAMES[delimiter]}”: use one throughout`);
     const inner = recordText.match(/\r\n|\n|\r/g)?.length ?? 0;
-    miscounted += crlfsIn(recordText);
-    return { line: info.lines - miscounted - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
+    return { line: info.lines - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
   });
   return { rows, valid: rows.every((r) => r.errors.length === 0) };
 }

@@ -149,7 +149,8 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
 });
 
 describe('a signal while it starts', () => {
-  it('stops once it is up, as it would have, leaving no lock files behind, instead of being killed mid-start', async () => {
+  // SIGHUP: the terminal closed, or the SSH session it ran in dropped.
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s: stops once it is up, as it would have, leaving no lock files behind, instead of being killed mid-start', async (signal) => {
     const { spawn } = await import('node:child_process');
     const crypto = await import('node:crypto');
     const { TEST_REDIS_URL } = await import('../helpers/context.ts');
@@ -166,9 +167,9 @@ describe('a signal while it starts', () => {
     try {
       // The embedded database is being opened (and then migrated and given its demo data).
       await eventually(async () => (fs.existsSync(path.join(dataDir, 'pglite.pid')) ? true : undefined), 60_000);
-      app.kill('SIGTERM');
+      app.kill(signal);
       expect(await exited).toEqual([0, null]);
-      expect(out).toContain('"signal":"SIGTERM","msg":"shutting down: finishing in-flight work"');
+      expect(out).toContain(`"signal":"${signal}","msg":"shutting down: finishing in-flight work"`);
       expect(out).not.toContain('is running');
       expect(fs.readdirSync(dataDir).filter((f) => f.startsWith('pglite.'))).toEqual([]);
     } finally {

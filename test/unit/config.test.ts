@@ -118,6 +118,13 @@ describe('loading config from the environment', () => {
       { SMTP_URL: 'smtp://apikey:4815#@smtp.example.org:587' }, { DATABASE_URL: 'postgres://app:pa#ss@db.example.org/appeal' },
     ]) expect(errorOf(env)).toMatch(encode);
     expect(loadConfig({ SMTP_URL: 'smtp://apikey:Xy7%23kP2%2Fq@smtp.example.org:587' }).smtpUrl).toBeDefined();
+    // Cut where the rest still reads as host:port, the user name became the host: refused, not left to fail to connect.
+    for (const env of <Record<string, string>[]>[
+      { DATABASE_URL: 'postgres://app:4815#kP2@db.example.org/appeal' }, { DATABASE_URL: 'postgres://postgres:4815/x@127.0.0.1/appeal' },
+      { REDIS_URL: 'redis://default:6379#kP2@redis.example.org:6379' }, { REDIS_URL: 'redis://default:6379/kP2@redis.example.org:6379' },
+    ]) expect(errorOf(env)).toMatch(new RegExp(`^${Object.keys(env)[0]}: reads the user name as the host; ${encode.source.slice(2)}`));
+    // An @ in the query is no password.
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/appeal?options=a@b' }).databaseUrl).toBeDefined();
     // Not said where no user part holds one.
     expect(errorOf({ SMTP_URL: 'smtp://u:p@mail.example:587/path' })).not.toMatch(encode);
     expect(errorOf({ SMTP_URL: 'nonsense' })).toBe('SMTP_URL: must be a URL with a host, starting with smtp:// or smtps://');

@@ -19,4 +19,17 @@ describe('an alert email', () => {
     expect(alert.text).toContain('Court <b>date</b> & "appeal"');
     expect(alert.subject).toBe('Aigerim <i>N</i>: Court <b>date</b> & "appeal"');
   });
+
+  it('says whom the follower follows in one sentence, with one full stop after a name of initials', () => {
+    const about = (personName: string, followsCase: boolean) =>
+      alertContent(config as never, loadViews(), {
+        personName, followsCase, location: '', caseStatus: 'detained', title: 'News', body: 'Text.', publishedAt: new Date('2026-12-06T10:00:00Z'), caseSlug: 'aigul',
+      }, 'token');
+    for (const part of ['text', 'html'] as const) {
+      expect(about('Aigul T.', true)[part]).toContain('You get this because you follow Aigul T.');
+      expect(about('Aigul T.', true)[part]).not.toContain('T..');
+      expect(about('Aigul Tursyn', true)[part]).toContain('You get this because you follow Aigul Tursyn.');
+      expect(about('Aigul T.', false)[part]).toContain('You get this because you follow all cases.');
+    }
+  });
 });

@@ -46,6 +46,8 @@ describe('validating a letter template', () => {
     const letter = '{{target.salutation}},\n\nI write about {{case.personName}}.\nShe is held in {{case.location.\nPlease act.\n\nMore.\nAnd more.\n\nYours,\n{{supporter.fullName}}';
     expect(errorsOf(letter)).toEqual({ body: 'Line 4: syntax error: a tag is not closed with }}' });
     expect(errorsOf('Dear,\n\nx\nfrom {{supporter.city\nYours\n')).toEqual({ body: 'Line 4: syntax error: the template ends inside a tag: close it with }}' });
+    // An escaped mustache is text, not a tag left open.
+    expect(errorsOf('A\n\\{{ literal\n{{date}\n').body).toMatch(/^Line 3: /);
     // A comment's braces are not tags.
     expect(errorsOf('{{!-- {{ --}}\n{{!-- x --}}\nHi {{target.name\nBye\n{{date}}').body).toMatch(/^Line 3: /);
     expect(errorsOf('Dear\n\n{{#if supporter.city}}\nA\n' + 'B\n'.repeat(20) + '{{/iff}}\n')).toEqual({

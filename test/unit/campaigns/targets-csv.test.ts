@@ -44,7 +44,8 @@ describe('reading targets from CSV', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,"Judge of the\ndistrict\ncourt",a@court.example\nNo Address,,\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
     expect(csv.rows[1]!.errors.join()).toMatch(/email/);
-    // With CRLF line ends, as a browser sends a textarea's text and Excel writes its files, and with lone CRs.
+    // With CRLF line ends, as a browser sends a textarea's text, and with lone CRs; a row of one empty quoted line break is skipped.
+    expect(parseTargetsCsv('name,title,email\r\n"\r\n",,\r\nA,T,a@x.example\r\nB,T,\r\n').rows.map((r) => r.line)).toEqual([4, 5]);
     const crlf = parseTargetsCsv('name,title,email\r\n"Multi\r\nLine Name",T,ok@court.example\r\nNo Email,T,\r\n"Two\r\nbreaks\r\nhere",T,x@court.example\r\nLast,T,\r\n');
     expect(crlf.rows.map((r) => r.line)).toEqual([2, 4, 5, 8]);
     expect(crlf.rows[1]!.values.name).toBe('No Email');
