@@ -319,6 +319,8 @@ export async function changeCampaignStatus(db: Db, slug: string, action: keyof t
   const campaign = await getCampaign(db, slug);
   const done = action === 'launch' && campaign.status === 'paused' ? 'resume' : action;
   if (campaign.status === to) return { campaign, changed: false, done };
+  // Said first: a move that cannot be made is not one to publish a case for.
+  if (!(from as readonly CampaignStatus[]).includes(campaign.status)) throw new ConflictError('invalid_transition', `A ${campaign.status} campaign cannot ${action}.`);
   // A live campaign shows its case: one the organizers keep unpublished stays so until they say.
   // The case is read under the campaign's lock, as a save of the draft takes it: a save that
   // moved the draft to another case meanwhile has committed by then, and that case is held.
@@ -462,10 +464,13 @@ export async function validateCampaignInput(db: Queryable, input: unknown, { exa
   try {
     if (exact) refuseUnknownFields(campaignInput, input);
     return parseCampaign(input, newCampaignInput);
-  } catch (err) {
-    if (err instanceof ValidationError) {
-      for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;
-    }
+  } catch (caught) {
+    if (!(caught instanceof ValidationError)) throw caught;
+    let err = caught;
+    // Refused for an unknown field, the body's other mistakes are named beside it, the letter's too.
+    const templateErrors = err instanceof TemplateError ? {} : letterTemplateErrors(input);
+    if (Object.keys(templateErrors).length) err = new TemplateError({ ...err.fields, ...templateErrors }, LETTER_DOES_NOT_COMPILE);
+    for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;
     throw err;
   }
 }

@@ -163,6 +163,12 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
       'targets.1.Disclose': expect.stringContaining('not a field'),
       goal: 'must be a whole number of at least 1',
     });
+    // The letter's template errors too: that it does not compile is learnt in the same round.
+    const uncompiled = await api('/campaigns', campaignBody(caseSlug, { zz: 1, letter: { subject: 'S', body: 'Dear\n{{nope}}' } }));
+    expect(uncompiled.status).toBe(422);
+    const both = (await uncompiled.json()).error;
+    expect(both.code).toBe('invalid_template');
+    expect(both.fields).toEqual({ zz: expect.stringContaining('not a field'), 'letter.body': expect.stringMatching(/^Line 2: unknown variable "nope"/) });
     expect((await api('/cases', { slug: uniq('case'), personName: 'X', summary: 'Y', status: 'detained', bogus: 1 })).status).toBe(422);
     expect(await rowCounts(ctx.db)).toEqual(before);
     // The public routes pass extra fields over: a page embedding the form may post its own, and a
@@ -244,6 +250,11 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     const update = await api(`/cases/${caseSlug}/updates`, { title: 'News', body: 'Something happened.' });
     expect(update.status).toBe(409);
     expect((await update.json()).error.code).toBe('case_unpublished');
+    // A draft closed (discarded) can never launch: that is said, not that the case needs publishing.
+    expect((await api(`/campaigns/${body.slug}/close`)).status).toBe(200);
+    const closed = await api(`/campaigns/${body.slug}/launch`);
+    expect(closed.status).toBe(409);
+    expect((await closed.json()).error).toEqual({ code: 'invalid_transition', message: 'A closed campaign cannot launch.' });
   });
 
   it('answers an action that was done as done when its audit entry cannot be written, so it is not sent again', async () => {

@@ -851,6 +851,10 @@ describe('a database that will not take the work', () => {
       const text = await page.text();
       expect(text).toContain('This page cannot be shown right now');
       expect(text).not.toContain('may not have been saved');
+      // An API client asked for no page.
+      const stats = await fetch(`${base}/api/v1/campaigns/${slug}/stats`, { headers: { authorization: 'Bearer not-checked-while-away' } });
+      expect(stats.status).toBe(503);
+      expect(await stats.json()).toEqual({ error: { code: 'unavailable', message: 'This cannot be answered right now: our database is unavailable. Please try again in a minute.' } });
       const signed = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Far Away', email: `${uniq('far')}@supporter.example` });
       expect(signed.status).toBe(503);
       expect(await signed.text()).toContain('may not have been saved');

@@ -181,7 +181,8 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     let mapped = mapError(err);
     // Someone who only opened a page sent nothing that could be lost.
     if (mapped?.code === 'unavailable' && (req.method === 'GET' || req.method === 'HEAD')) {
-      mapped = { ...mapped, message: 'This page cannot be shown right now: our database is unavailable. Please try again in a minute.' };
+      const what = wantsJson(req) ? 'This cannot be answered' : 'This page cannot be shown';
+      mapped = { ...mapped, message: `${what} right now: our database is unavailable. Please try again in a minute.` };
     }
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
