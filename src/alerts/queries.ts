@@ -11,7 +11,7 @@ const FOLLOWS_CASE = `s.status = 'active'
                WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))
   AND ${NOT_SUPPRESSED}`;
 
-/** Stores an update with its recipient count, counted in the same statement. */
+/** Stores an update with its recipient count, counted in the same statement, and the case as it is now (its alerts show that). */
 /** A repeated request key returns no row: the caller looks up the update it made the first time. */
 export async function insertCaseUpdate(
   db: Queryable,
@@ -21,8 +21,9 @@ export async function insertCaseUpdate(
   requestKey: string | null,
 ) {
   const { rows } = await db.query<CaseUpdate>(
-    `INSERT INTO case_updates (case_id, title, body, published_by, recipients, request_key)
-     VALUES ($1, $2, $3, $4, (SELECT count(*) FROM subscribers s WHERE ${FOLLOWS_CASE}), $5)
+    `INSERT INTO case_updates (case_id, title, body, published_by, recipients, request_key, case_person_name, case_status, case_location)
+     SELECT $1, $2, $3, $4, (SELECT count(*) FROM subscribers s WHERE ${FOLLOWS_CASE}), $5, k.person_name, k.status, k.location
+       FROM cases k WHERE k.id = $1
      ON CONFLICT (case_id, request_key) WHERE request_key IS NOT NULL DO NOTHING
      RETURNING *`,
     [caseId, u.title, u.body, publishedBy, requestKey],
@@ -248,7 +249,10 @@ export interface AlertParts {
  */
 export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUpdateId: number; subscriberId: number }[]) {
   const { rows } = await db.query<AlertParts & { ord: number }>(
-    `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug, c.person_name, c.status AS case_status, c.location,
+    `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug,
+            -- The case as the update was posted about it (see migration 037).
+            coalesce(u.case_person_name, c.person_name) AS person_name, coalesce(u.case_status, c.status) AS case_status,
+            coalesce(u.case_location, c.location) AS location,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
             f.follows_case, f.follows_all, u.withdrawn_at IS NOT NULL AS withdrawn
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)

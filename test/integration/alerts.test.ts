@@ -153,6 +153,23 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(casePage).toContain('Hearing moved to Monday');
   });
 
+  it('shows the case as it was when the update was posted, whatever it became while its alerts were queued', async () => {
+    const { insertCaseUpdate, getAlertPartsBatch } = await import('../../src/alerts/queries.ts');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('snapshot');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const { rows: [kase] } = await ctx.db.query<{ id: number; person_name: string; status: string; location: string }>('SELECT id, person_name, status, location FROM cases WHERE slug = $1', [caseSlug]);
+    const { rows: [subscriber] } = await ctx.db.query<{ id: number }>('SELECT id FROM subscribers WHERE lower(email) = lower($1)', [email]);
+    // Stored only (no fan-out job): the alerts are composed below, after the case changed.
+    const update = (await insertCaseUpdate(ctx.db, kase!.id, { title: 'Hearing moved', body: 'To Monday.' }, null, null))!;
+    await ctx.db.query(`UPDATE cases SET status = 'released', person_name = 'Renamed Person', location = 'Elsewhere' WHERE id = $1`, [kase!.id]);
+    const parts = async () => (await getAlertPartsBatch(ctx.db, [{ caseUpdateId: update.id, subscriberId: subscriber!.id }]))[0];
+    expect(await parts()).toMatchObject({ person_name: kase!.person_name, case_status: kase!.status, location: kase!.location, title: 'Hearing moved' });
+    // An update posted before the case was kept with it reads the case as it is.
+    await ctx.db.query('UPDATE case_updates SET case_person_name = NULL, case_status = NULL, case_location = NULL WHERE id = $1', [update.id]);
+    expect(await parts()).toMatchObject({ person_name: 'Renamed Person', case_status: 'released', location: 'Elsewhere' });
+  });
+
   it('sends nothing to an address that never confirmed', async () => {
     const { caseSlug } = await createLiveCampaign(ctx.db);
     const email = emailOf('unconfirmed');
