@@ -323,6 +323,47 @@ function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField
   });
 }
 
+/** The supporter fields a supporter may leave empty, or an official may not see. */
+const OPTIONAL_FIELDS = ['supporter.city', 'supporter.country', 'supporter.personalNote'];
+
+/**
+ * The optional supporter fields a letter body writes outside an {{#if}} on them, with other words
+ * on the line, and the first such line: where the field is empty (left out by the supporter, or
+ * hidden from the official) the words around it stay, with a gap ("I live in , ."). A field
+ * alone on its line is not one: that line is dropped. For the console's hint; [] for a template
+ * that does not compile (its errors are said instead).
+ */
+export function gapsLeft(source: string): { variable: string; line: number }[] {
+  let ast: hbs.AST.Program;
+  try {
+    ast = letters.parse(source);
+  } catch {
+    return [];
+  }
+  const lines = source.split('\n');
+  const found = new Map<string, number>();
+  const walk = (node: hbs.AST.Node | undefined, guarded: ReadonlySet<string>): void => {
+    if (!node) return;
+    if (node.type === 'Program') for (const s of (node as hbs.AST.Program).body) walk(s, guarded);
+    else if (node.type === 'MustacheStatement') {
+      const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
+      if (!OPTIONAL_FIELDS.includes(name) || guarded.has(name) || found.has(name) || !node.loc) return;
+      const line = node.loc.start.line;
+      const others = (lines[line - 1] ?? '').replace(new RegExp(`\\{\\{~?\\s*${name.replace('.', '\\.')}\\s*~?\\}\\}`, 'g'), '').trim();
+      if (others) found.set(name, line);
+    } else if (node.type === 'BlockStatement') {
+      const b = node as hbs.AST.BlockStatement;
+      const helper = (b.path as hbs.AST.PathExpression).original;
+      const tested = (b.params[0] as hbs.AST.PathExpression | undefined)?.original;
+      const filled = tested ? new Set([...guarded, tested]) : guarded;
+      walk(b.program, helper === 'if' ? filled : guarded);
+      walk(b.inverse, helper === 'unless' ? filled : guarded);
+    }
+  };
+  walk(ast, new Set());
+  return [...found].map(([variable, line]) => ({ variable, line }));
+}
+
 /** What the target may learn of the supporter; the rest renders empty. */
 export function discloseTo(disclose: Disclose, supporter: LetterContext['supporter']): LetterContext['supporter'] {
   if (disclose === 'name') return { ...supporter, city: '', country: '' };

@@ -287,6 +287,14 @@ describe('the organizer console on PGlite', () => {
     const nameOnly = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(targets[1]!.id) });
     expect(nameOnly.text).toContain('Dear Minister, from Dana Example of\n');
     expect(nameOnly.text).not.toContain('<html');
+    // That gap is pointed out, with where to put the words that belong to the field.
+    expect(nameOnly.text).toContain('Left with a gap where it is empty: <code>{{supporter.city}}</code> (line 1).');
+    expect(place.text).toContain('<code>{{supporter.city}}</code> (line 1)');
+    const guarded = await client.post(`/admin/campaigns/${slug}/letter/preview`, {
+      letter_subject: 'S', letter_body: '{{target.salutation}}, from {{supporter.fullName}}{{#if supporter.city}} of {{supporter.city}}{{/if}}\n{{supporter.personalNote}}', target: String(targets[1]!.id),
+    });
+    expect(guarded.text).toContain('Dear Minister, from Dana Example\n');
+    expect(guarded.text).not.toContain('Left with a gap');
     // The envelope as the official sees it: from the organization's address in the supporter's
     // name, and a reply reaches the supporter only where the target sees everything.
     expect(place.text).toContain('<dt>From</dt><dd>&quot;Dana Example via Appeal Test&quot; &lt;letters@appeal.test&gt;</dd>');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
+import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
 import { TemplateError } from '../../../src/errors.ts';
 
 const context: LetterContext = {
@@ -56,6 +56,19 @@ describe('validating a letter template', () => {
     expect(errorsOf('a\n{{#if supporter.city}}\n{{#unless supporter.country}}\nx\n{{/if}}\n{{/unless}}')).toEqual({
       body: 'Line 5: syntax error: {{/if}} does not close the {{#unless}} block opened on line 3',
     });
+  });
+
+  it('finds the optional supporter fields written outside an {{#if}} on them, with other words on their line', () => {
+    expect(gapsLeft('Dear,\nI live in {{supporter.city}}, {{supporter.country}}.\n{{supporter.personalNote}}\n{{supporter.fullName}}')).toEqual([
+      { variable: 'supporter.city', line: 2 }, { variable: 'supporter.country', line: 2 },
+    ]);
+    // Inside an #if on another field, still a gap; inside its own, or #unless's else, not.
+    expect(gapsLeft('{{#if supporter.city}}I live in {{supporter.city}}, {{supporter.country}}.{{/if}}')).toEqual([{ variable: 'supporter.country', line: 1 }]);
+    expect(gapsLeft('{{#if supporter.city}}in {{supporter.city}}{{#if supporter.country}}, {{supporter.country}}{{/if}}.{{/if}}')).toEqual([]);
+    expect(gapsLeft('{{#unless supporter.city}}somewhere{{else}}in {{supporter.city}}{{/unless}}')).toEqual([]);
+    // Alone on its line (whitespace control and all), the line is dropped when it is empty.
+    expect(gapsLeft('Note:\n  {{~supporter.personalNote~}}  \nP.S. {{supporter.personalNote}}')).toEqual([{ variable: 'supporter.personalNote', line: 3 }]);
+    expect(gapsLeft('Thanks {{')).toEqual([]);
   });
 
   it('refuses a template too long or nested too deeply at once, before parsing it (which took minutes)', () => {

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { discloseTo, hiddenFor, LETTER_VARIABLES, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
+import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
 import { countLettersToGo, getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
@@ -127,6 +127,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       compileFailed,
       source: sourceAround(draft.body, errors?.letter_body),
       preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
+      // A digest's text names nobody: every supporter field is empty in it, gaps or not.
+      gaps: errors || l.campaign.delivery_mode === 'digest' ? [] : gapsLeft(draft.body),
       headers: headersFor(l.campaign, target),
       target,
       targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
