@@ -327,11 +327,12 @@ function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField
 const OPTIONAL_FIELDS = ['supporter.city', 'supporter.country', 'supporter.personalNote'];
 
 /**
- * The optional supporter fields a letter body writes outside an {{#if}} on them, with other words
+ * The optional supporter fields a letter template writes outside an {{#if}} on them, with words
  * on the line, and the first such line: where the field is empty (left out by the supporter, or
- * hidden from the official) the words around it stay, with a gap ("I live in , ."). A field
- * alone on its line is not one: that line is dropped. For the console's hint; [] for a template
- * that does not compile (its errors are said instead).
+ * hidden from the official) the words around it stay, with a gap ("I live in , ."). A line
+ * with no letters or digits but its tags is not one: a line left empty or of separators only is
+ * dropped. Nor is an {{#if}} that holds the field alone a guard: the words stay outside it. For
+ * the console's hint; [] for a template that does not compile (its errors are said instead).
  */
 export function gapsLeft(source: string): { variable: string; line: number }[] {
   let ast: hbs.AST.Program;
@@ -342,22 +343,26 @@ export function gapsLeft(source: string): { variable: string; line: number }[] {
   }
   const lines = source.split('\n');
   const found = new Map<string, number>();
+  const pathOf = (node: hbs.AST.Node) => ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
   const walk = (node: hbs.AST.Node | undefined, guarded: ReadonlySet<string>): void => {
     if (!node) return;
     if (node.type === 'Program') for (const s of (node as hbs.AST.Program).body) walk(s, guarded);
     else if (node.type === 'MustacheStatement') {
-      const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
+      const name = pathOf(node);
       if (!OPTIONAL_FIELDS.includes(name) || guarded.has(name) || found.has(name) || !node.loc) return;
       const line = node.loc.start.line;
-      const others = (lines[line - 1] ?? '').replace(new RegExp(`\\{\\{~?\\s*${name.replace('.', '\\.')}\\s*~?\\}\\}`, 'g'), '').trim();
-      if (others) found.set(name, line);
+      // Its words: the line without its tags (variables, blocks, comments).
+      const words = (lines[line - 1] ?? '').replace(/\{\{[^}]*\}\}\}?/g, '');
+      if (/[\p{L}\p{N}]/u.test(words)) found.set(name, line);
     } else if (node.type === 'BlockStatement') {
       const b = node as hbs.AST.BlockStatement;
-      const helper = (b.path as hbs.AST.PathExpression).original;
+      const helper = pathOf(b);
       const tested = (b.params[0] as hbs.AST.PathExpression | undefined)?.original;
-      const filled = tested ? new Set([...guarded, tested]) : guarded;
+      // {{#if supporter.city}}{{supporter.city}}{{/if}} keeps nothing out that the field would not.
+      const bare = b.program?.body.every((s) => (s.type === 'ContentStatement' ? !(s as hbs.AST.ContentStatement).value.trim() : s.type === 'MustacheStatement' && pathOf(s) === tested));
+      const filled = tested && !bare ? new Set([...guarded, tested]) : guarded;
       walk(b.program, helper === 'if' ? filled : guarded);
-      walk(b.inverse, helper === 'unless' ? filled : guarded);
+      walk(b.inverse, helper === 'unless' && tested ? new Set([...guarded, tested]) : guarded);
     }
   };
   walk(ast, new Set());

@@ -295,6 +295,9 @@ describe('the organizer console on PGlite', () => {
     });
     expect(guarded.text).toContain('Dear Minister, from Dana Example\n');
     expect(guarded.text).not.toContain('Left with a gap');
+    // The subject too: what the official sees first in the inbox.
+    const subject = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'A letter from {{supporter.city}} about {{case.personName}}', letter_body: 'Hi', target: String(targets[1]!.id) });
+    expect(subject.text).toContain('Left with a gap where it is empty: <code>{{supporter.city}}</code> (in the subject).');
     // The envelope as the official sees it: from the organization's address in the supporter's
     // name, and a reply reaches the supporter only where the target sees everything.
     expect(place.text).toContain('<dt>From</dt><dd>&quot;Dana Example via Appeal Test&quot; &lt;letters@appeal.test&gt;</dd>');

@@ -66,8 +66,13 @@ describe('validating a letter template', () => {
     expect(gapsLeft('{{#if supporter.city}}I live in {{supporter.city}}, {{supporter.country}}.{{/if}}')).toEqual([{ variable: 'supporter.country', line: 1 }]);
     expect(gapsLeft('{{#if supporter.city}}in {{supporter.city}}{{#if supporter.country}}, {{supporter.country}}{{/if}}.{{/if}}')).toEqual([]);
     expect(gapsLeft('{{#unless supporter.city}}somewhere{{else}}in {{supporter.city}}{{/unless}}')).toEqual([]);
-    // Alone on its line (whitespace control and all), the line is dropped when it is empty.
-    expect(gapsLeft('Note:\n  {{~supporter.personalNote~}}  \nP.S. {{supporter.personalNote}}')).toEqual([{ variable: 'supporter.personalNote', line: 3 }]);
+    // Alone on its line, or with separators and other tags only, the line is dropped when it is empty.
+    expect(gapsLeft('Note:\n  {{supporter.personalNote}}  \nP.S. {{supporter.personalNote}}')).toEqual([{ variable: 'supporter.personalNote', line: 3 }]);
+    for (const alone of ['{{{supporter.city}}}\nBye', '{{supporter.city}} {{! where }}', '({{supporter.city}})', '{{#if supporter.country}}{{supporter.city}}{{/if}}', '{{supporter.city}} {{supporter.country}}']) {
+      expect(gapsLeft(alone), alone).toEqual([]);
+    }
+    // An #if that holds the field alone keeps the words outside it: no guard.
+    expect(gapsLeft('I live in {{#if supporter.city}}{{supporter.city}}{{/if}}.')).toEqual([{ variable: 'supporter.city', line: 1 }]);
     expect(gapsLeft('Thanks {{')).toEqual([]);
   });
 

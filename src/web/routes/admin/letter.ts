@@ -128,7 +128,10 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       source: sourceAround(draft.body, errors?.letter_body),
       preview: errors ? undefined : previewFor(draft, l.campaign, l.kase, target),
       // A digest's text names nobody: every supporter field is empty in it, gaps or not.
-      gaps: errors || l.campaign.delivery_mode === 'digest' ? [] : gapsLeft(draft.body),
+      gaps: errors || l.campaign.delivery_mode === 'digest' ? [] : [
+        ...gapsLeft(draft.subject).map((g) => ({ variable: g.variable, where: 'in the subject' })),
+        ...gapsLeft(draft.body).map((g) => ({ variable: g.variable, where: `line ${g.line}` })),
+      ],
       headers: headersFor(l.campaign, target),
       target,
       targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
