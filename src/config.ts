@@ -18,21 +18,23 @@ const decodes = (s: string) => {
 };
 
 /**
- * What to say of a URL whose user name or password holds a `#`, `/` or `?`, as passwords that
- * relays and hosting panels generate do (`Xy7#kP2/q`): the character ends the user part there, so
- * the URL seems to have no host, or a path, and saying only that misleads. Empty for any other.
+ * A URL's user name and password when they hold a `#`, `/` or `?`, as passwords that relays and
+ * hosting panels generate do (`Xy7#kP2/q`): the character ends the user part there, so the URL
+ * seems to have no host, or a path, or takes the user name for its host.
  */
-function credentialsHint(input: unknown): string {
+const cutCredentials = (input: unknown) => {
   const credentials = typeof input === 'string' ? /^[a-z]+:\/\/([^@]*)@/i.exec(input)?.[1] : undefined;
-  if (!credentials || !/[#/?]/.test(credentials)) return '';
-  return '; if the # / or ? is in the user name or password, percent-encode it there (# as %23, / as %2F, ? as %3F; @ as %40, : as %3A)';
-}
+  return credentials && /[#/?]/.test(credentials) ? credentials : undefined;
+};
 
-/** Whether a `#`, `/` or `?` in the password cut the URL there, so that its user name became the host. */
+/** What to add to a URL's error when cutCredentials finds its user part cut; empty for any other. */
+const credentialsHint = (input: unknown) =>
+  cutCredentials(input) ? '; if the # / or ? is in the user name or password, percent-encode it there (# as %23, / as %2F, ? as %3F; @ as %40, : as %3A)' : '';
+
+/** Whether the user part was cut so that its user name became the host. */
 function userNameAsHost(value: string): boolean {
-  const credentials = /^[a-z]+:\/\/([^@]*)@/i.exec(value)?.[1];
-  if (!credentials || !/[#/?]/.test(credentials)) return false;
-  return new URL(value).hostname.toLowerCase() === credentials.split(':')[0]!.toLowerCase();
+  const credentials = cutCredentials(value);
+  return !!credentials && new URL(value).hostname.toLowerCase() === credentials.split(':')[0]!.toLowerCase();
 }
 
 const url = (protocols: string[]) =>

@@ -11,8 +11,11 @@ const FOLLOWS_CASE = `s.status = 'active'
                WHERE x.subscriber_id = s.id AND x.status = 'active' AND (x.case_id = $1 OR x.case_id IS NULL))
   AND ${NOT_SUPPRESSED}`;
 
-/** Stores an update with its recipient count, counted in the same statement, and the case as it is now (its alerts show that). */
-/** A repeated request key returns no row: the caller looks up the update it made the first time. */
+/**
+ * Stores an update with its recipient count, counted in the same statement, and the case as it is
+ * now (its alerts show that). A repeated request key returns no row: the caller looks up the
+ * update it made the first time.
+ */
 export async function insertCaseUpdate(
   db: Queryable,
   caseId: number,

@@ -51,6 +51,9 @@ export function tooLong(field: 'subject' | 'body', source: string): string | und
   return length > max ? `must be at most ${max} characters` : undefined;
 }
 
+/** The 1-based line of `text` that position `index` is on. */
+const lineAt = (text: string, index: number) => text.slice(0, index).split('\n').length;
+
 /**
  * The line where blocks first nest deeper than MAX_DEPTH, if they do, counted by their tags as
  * Handlebars' parser nests them: a block opens one level, each `{{else if …}}` of its chain one
@@ -73,7 +76,7 @@ function tooDeep(source: string): number | undefined {
       chains[chains.length - 1]! += 1;
     } else chains.push(1);
     depth += 1;
-    if (depth > MAX_DEPTH) return source.slice(0, tag.index).split('\n').length;
+    if (depth > MAX_DEPTH) return lineAt(source, tag.index);
   }
   return undefined;
 }
@@ -184,18 +187,25 @@ const blankComments = (source: string) => source.replace(/\{\{!--[\s\S]*?--\}\}|
 const BLOCK_TAG = /\{\{~?\s*([#^/])\s*([\w.-]+)/g;
 
 /**
- * The innermost block a template leaves open, and its line: Handlebars reports the end of the
- * template, which in a letter with three {{#if}} blocks says nothing of which one.
+ * The template's blocks, opened and closed in order: the innermost one it leaves open, and the
+ * first closing tag that names another block than the one open (`{{#if …}}` … `{{/iff}}`), with
+ * both lines. Handlebars reports the end of the template for the first, which in a letter with
+ * three {{#if}} blocks says nothing of which one, and the opening tag's line only for the second.
  */
-function unclosedBlock(source: string): { helper: string; line: number } | undefined {
+function blocksOf(source: string) {
   const text = blankComments(source);
   const open: { helper: string; line: number }[] = [];
+  let mismatched: { opened: string; openLine: number; closed: string; line: number } | undefined;
   for (const tag of text.matchAll(BLOCK_TAG)) {
     const [, kind, helper] = tag;
-    if (kind === '/') open.pop();
-    else open.push({ helper: helper!, line: text.slice(0, tag.index).split('\n').length });
+    const line = lineAt(text, tag.index);
+    if (kind !== '/') open.push({ helper: helper!, line });
+    else {
+      const top = open.pop();
+      if (top && top.helper !== helper) mismatched ??= { opened: top.helper, openLine: top.line, closed: helper!, line };
+    }
   }
-  return open.at(-1);
+  return { unclosed: open.at(-1), mismatched };
 }
 
 /**
@@ -209,26 +219,7 @@ function unclosedTagLine(source: string): number | undefined {
     const from = tag.index + 2;
     const close = text.indexOf('}}', from);
     const next = text.indexOf('{{', from);
-    if (close < 0 || (next >= 0 && next < close)) return text.slice(0, tag.index).split('\n').length;
-  }
-  return undefined;
-}
-
-/**
- * The first closing tag that names another block than the one open (`{{#if …}}` … `{{/iff}}`),
- * with both lines: Handlebars names the opening tag's line only.
- */
-function mismatchedClose(source: string): { opened: string; openLine: number; closed: string; line: number } | undefined {
-  const text = blankComments(source);
-  const open: { helper: string; line: number }[] = [];
-  for (const tag of text.matchAll(BLOCK_TAG)) {
-    const [, kind, helper] = tag;
-    const line = text.slice(0, tag.index).split('\n').length;
-    if (kind !== '/') open.push({ helper: helper!, line });
-    else {
-      const top = open.pop();
-      if (top && top.helper !== helper) return { opened: top.helper, openLine: top.line, closed: helper!, line };
-    }
+    if (close < 0 || (next >= 0 && next < close)) return lineAt(text, tag.index);
   }
   return undefined;
 }
@@ -246,23 +237,23 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
   if (deep) fail(field, `blocks nested more than ${MAX_DEPTH} deep`, deep);
   // A NUL or another control character is no syntax error the organizer could see: say what it is.
   const bad = NOT_PROSE.exec(source);
-  if (bad) fail(field, NOT_TEXT, source.slice(0, bad.index).split('\n').length);
+  if (bad) fail(field, NOT_TEXT, lineAt(source, bad.index));
   let ast: hbs.AST.Program;
   try {
     ast = letters.parse(source);
   } catch (err) {
     const e = err as { message: string; lineNumber?: number };
-    const open = /got 'EOF'\s*$/.test(e.message) ? unclosedBlock(source) : undefined;
+    const atEnd = /got 'EOF'\s*$/.test(e.message);
+    const blocks = blocksOf(source);
+    const open = atEnd ? blocks.unclosed : undefined;
     if (open) fail(field, `syntax error: the {{#${open.helper}}} block opened here is never closed with {{/${open.helper}}}`, open.line);
-    if (/doesn't match/.test(e.message)) {
-      const wrong = mismatchedClose(source);
-      if (wrong) fail(field, `syntax error: {{/${wrong.closed}}} does not close the {{#${wrong.opened}}} block opened on line ${wrong.openLine}`, wrong.line);
-    }
+    const wrong = /doesn't match/.test(e.message) ? blocks.mismatched : undefined;
+    if (wrong) fail(field, `syntax error: {{/${wrong.closed}}} does not close the {{#${wrong.opened}}} block opened on line ${wrong.openLine}`, wrong.line);
     const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]);
     // A tag left open is what Handlebars stumbles on, wherever it gives up (an `{{` further down).
     const unclosed = unclosedTagLine(source);
     if (unclosed && (!line || unclosed <= line)) {
-      fail(field, `syntax error: ${/got 'EOF'\s*$/.test(e.message) ? describeParseError(e.message) : 'a tag is not closed with }}'}`, unclosed);
+      fail(field, `syntax error: ${atEnd ? describeParseError(e.message) : 'a tag is not closed with }}'}`, unclosed);
     }
     fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
   }

@@ -462,15 +462,27 @@ export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow 
  */
 export async function validateCampaignInput(db: Queryable, input: unknown, { exact = false } = {}): Promise<CampaignInput> {
   try {
-    if (exact) refuseUnknownFields(campaignInput, input);
+    if (exact) refuseUnknownFieldsOfCampaign(input);
     return parseCampaign(input, newCampaignInput);
-  } catch (caught) {
-    if (!(caught instanceof ValidationError)) throw caught;
-    let err = caught;
-    // Refused for an unknown field, the body's other mistakes are named beside it, the letter's too.
-    const templateErrors = err instanceof TemplateError ? {} : letterTemplateErrors(input);
-    if (Object.keys(templateErrors).length) err = new TemplateError({ ...err.fields, ...templateErrors }, LETTER_DOES_NOT_COMPILE);
-    for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      for (const [field, message] of Object.entries(await unknownOrTaken(db, input, err.fields))) err.fields[field] ??= message;
+    }
+    throw err;
+  }
+}
+
+/**
+ * refuseUnknownFields for a campaign: the body's other mistakes are named beside an unknown field,
+ * the letter's template errors too (as parseCampaign names them beside the rest).
+ * @throws ValidationError, or TemplateError when the letter does not compile either
+ */
+function refuseUnknownFieldsOfCampaign(input: unknown): void {
+  try {
+    refuseUnknownFields(campaignInput, input);
+  } catch (err) {
+    const templateErrors = err instanceof ValidationError ? letterTemplateErrors(input) : {};
+    if (Object.keys(templateErrors).length) throw new TemplateError({ ...(err as ValidationError).fields, ...templateErrors }, LETTER_DOES_NOT_COMPILE);
     throw err;
   }
 }
