@@ -1,85 +1,12 @@
-import crypto from 'node:crypto';
-import Handlebars from 'handlebars';
-import { collapseBlankRuns, NOT_PROSE, NOT_TEXT, proseText, trimBlank } from '../cases/types.ts';
-import { TemplateError } from '../errors.ts';
+// Rendering a letter template: for each target, for a digest, and for the sign page's preview.
+// Other modules import letters from here; its variables, checks and fingerprint are re-exported.
+import { collapseBlankRuns } from '../cases/types.ts';
 import { oneLine } from '../mail/address.ts';
+import { letters, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
 
-/** The variables a letter may use (DESIGN.md); anything else is a compile error. */
-export const LETTER_VARIABLES = [
-  'supporter.fullName',
-  'supporter.city',
-  'supporter.country',
-  'supporter.personalNote',
-  'target.name',
-  'target.title',
-  'target.salutation',
-  'case.personName',
-  'case.location',
-  'campaign.title',
-  'date',
-] as const;
-const ALLOWED = new Set<string>(LETTER_VARIABLES);
-const BLOCK_HELPERS = new Set(['if', 'unless']);
-
-/** What a target may learn of a supporter, least first. */
-export const DISCLOSE_LEVELS = ['name', 'name_place', 'full'] as const;
-export type Disclose = (typeof DISCLOSE_LEVELS)[number];
-
-export interface LetterContext {
-  supporter: { fullName: string; city: string; country: string; personalNote: string };
-  target: { name: string; title: string; salutation: string };
-  case: { personName: string; location: string };
-  campaign: { title: string };
-  date: string;
-}
-
-export type SupporterField = keyof LetterContext['supporter'];
-
-/** The longest each part of a letter may be (campaignInput's limits; CRLF counts as one character). */
-export const LETTER_MAX_LENGTH = { subject: 300, body: 20_000 } as const;
-/** How deeply {{#if}} and {{#unless}} blocks may nest: far beyond any letter, far below what overflows the renderer. */
-const MAX_DEPTH = 30;
-
-/**
- * What is wrong with a part of a letter longer than it may be, if it is: no template is parsed
- * then. Measured as campaignInput measures it (line, prose), so a part refused here is refused
- * there, and one whose template is not checked is never saved.
- */
-export function tooLong(field: 'subject' | 'body', source: string): string | undefined {
-  const max = LETTER_MAX_LENGTH[field];
-  const length = (field === 'subject' ? trimBlank(source) : proseText(source)).length;
-  return length > max ? `must be at most ${max} characters` : undefined;
-}
-
-/** The 1-based line of `text` that position `index` is on. */
-const lineAt = (text: string, index: number) => text.slice(0, index).split('\n').length;
-
-/**
- * The line where blocks first nest deeper than MAX_DEPTH, if they do, counted by their tags as
- * Handlebars' parser nests them: a block opens one level, each `{{else if …}}` of its chain one
- * more, and its closing tag ends them all. Tags in comments, and escaped ones (`\{{`, but not
- * `\\{{`, a backslash before a tag), open and close nothing.
- */
-function tooDeep(source: string): number | undefined {
-  const chains: number[] = [];
-  let depth = 0;
-  const tags = /\{\{~?!--[\s\S]*?--~?\}\}|\{\{~?!(?!--)[\s\S]*?\}\}|(?<!\\)\\\{\{|\{\{~?\s*(#|\^\s*[^\s}~]|else\s+[^\s}~]|\/)/g;
-  for (const tag of source.matchAll(tags)) {
-    const kind = tag[1];
-    if (!kind) continue;
-    if (kind === '/') {
-      depth -= chains.pop() ?? 0;
-      continue;
-    }
-    if (kind.startsWith('else')) {
-      if (chains.length === 0) continue;
-      chains[chains.length - 1]! += 1;
-    } else chains.push(1);
-    depth += 1;
-    if (depth > MAX_DEPTH) return lineAt(source, tag.index);
-  }
-  return undefined;
-}
+export { DISCLOSE_LEVELS, LETTER_VARIABLES, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
+export { gapsLeft, LETTER_MAX_LENGTH, tooLong, validateLetterTemplate } from './letter-checks.ts';
+export { letterFingerprint, letterFingerprintSql, SEEN_LETTER_KEPT } from './letter-fingerprint.ts';
 
 /**
  * Where renderMarked puts a supporter field: private-use characters, which cannot come from a
@@ -96,169 +23,6 @@ export const SIGNER_PLACE = '{{#if supporter.city}}{{supporter.city}}{{#if suppo
 
 /** The line of the console's starter letter an organizer must replace; a letter still holding it is not launched. */
 export const STARTER_PLACEHOLDER = '[Say what has happened and what you ask the official to do.]';
-
-// Letters get their own Handlebars with no partials and only if/unless: an organizer's
-// template can read the listed variables and nothing else.
-const letters = Handlebars.create();
-for (const name of ['each', 'with', 'lookup', 'log']) letters.unregisterHelper(name);
-
-function fail(field: string, message: string, line?: number): never {
-  throw new TemplateError({ [field]: line ? `Line ${line}: ${message}` : message }, `The letter ${field} does not compile.`);
-}
-
-function checkNode(field: string, node: hbs.AST.Node): void {
-  const line = node.loc?.start.line;
-  switch (node.type) {
-    case 'Program':
-      for (const s of (node as hbs.AST.Program).body) checkNode(field, s);
-      return;
-    case 'ContentStatement':
-    case 'CommentStatement':
-      return;
-    case 'MustacheStatement': {
-      const m = node as hbs.AST.MustacheStatement;
-      if (m.params.length || m.hash) {
-        fail(field, `"{{${tagText(m)}}}" is not a variable: a tag holds one variable's name, with no spaces and nothing else; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
-      }
-      checkPath(field, m.path, line);
-      return;
-    }
-    case 'BlockStatement': {
-      const b = node as hbs.AST.BlockStatement;
-      const helper = (b.path as hbs.AST.PathExpression).original;
-      // {{^if x}}…{{/if}} has only an inverse: its program is absent.
-      const open = b.program ? '#' : '^';
-      if (!BLOCK_HELPERS.has(helper)) fail(field, `{{${open}${helper}}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed`, line);
-      if (b.params.length === 0) fail(field, `{{${open}${helper}}} needs the variable it tests, as in {{${open}${helper} supporter.city}}`, line);
-      if (b.params.length > 1 || b.hash) {
-        fail(field, `{{${open}${helper}}} tests one variable, as in {{${open}${helper} supporter.city}}; to test two, put one block inside the other`, line);
-      }
-      checkPath(field, b.params[0]!, line);
-      if (b.program) checkNode(field, b.program);
-      if (b.inverse) checkNode(field, b.inverse);
-      return;
-    }
-    default:
-      fail(field, 'partials and decorators are not available in letters', line);
-  }
-}
-
-/** A mustache as an organizer typed it, near enough to recognise: `uppercase case.personName`. */
-function tagText(m: hbs.AST.MustacheStatement): string {
-  const words = [m.path, ...m.params].map((e) => {
-    const { original } = e as { original?: unknown };
-    return typeof original === 'string' || typeof original === 'number' || typeof original === 'boolean' ? String(original) : '…';
-  });
-  if (m.hash) words.push(...m.hash.pairs.map((p) => `${p.key}=…`));
-  return words.join(' ');
-}
-
-function checkPath(field: string, expr: hbs.AST.Expression, line?: number): void {
-  if (expr.type !== 'PathExpression') fail(field, 'only variables can be used here', line);
-  const { original: name, parts } = expr as hbs.AST.PathExpression;
-  // Brackets are stripped from `original`: {{[supporter.fullName]}} reads as one key with a dot in
-  // it, which renders empty, so each part must be a segment of an allowed name.
-  if (!ALLOWED.has(name) || parts.join('.') !== name || parts.some((p) => p.includes('.'))) {
-    if (ALLOWED.has(name)) fail(field, `write {{${name}}} without square brackets: in brackets it names no variable`, line);
-    fail(field, `unknown variable "${name}"; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
-  }
-}
-
-/**
- * Handlebars' parser names grammar tokens ("Expecting 'ID', got 'EOF'"); an organizer needs to
- * hear which tag is wrong instead.
- */
-function describeParseError(message: string): string {
-  const got = /got '(\w+)'\s*$/.exec(message)?.[1];
-  // Reached only when no block is left open (validateLetterTemplate names one that is): the
-  // template ends inside a tag, `Thanks {{` or `{{#`.
-  if (got === 'EOF') return 'the template ends inside a tag: close it with }}';
-  if (got === 'INVALID') return 'a tag is not closed with }}';
-  if (got === 'INVERSE' || got === 'OPEN_INVERSE_CHAIN') return '{{else}} outside an {{#if}} or {{#unless}} block';
-  if (got === 'CLOSE') return 'a tag ends too early';
-  if (got) return `unexpected ${got.toLowerCase().replace(/_/g, ' ')}`;
-  // Lexer errors and mismatched blocks ("if doesn't match unless - 2:5") say it in words already.
-  return message.split('\n')[0]!.replace(/^(Parse|Lexical) error on line \d+[.:]?\s*/, '').replace(/\s+-\s+\d+:\d+$/, '');
-}
-
-/** Comments may hold tags: blanked out, keeping their line breaks. */
-const blankComments = (source: string) => source.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (c) => c.replace(/[^\n]/g, ' '));
-/** A block's opening (`{{#if`, `{{^if`) or closing (`{{/if`) tag, with its helper. */
-const BLOCK_TAG = /\{\{~?\s*([#^/])\s*([\w.-]+)/g;
-
-/**
- * The template's blocks, opened and closed in order: the innermost one it leaves open, and the
- * first closing tag that names another block than the one open (`{{#if …}}` … `{{/iff}}`), with
- * both lines. Handlebars reports the end of the template for the first, which in a letter with
- * three {{#if}} blocks says nothing of which one, and the opening tag's line only for the second.
- */
-function blocksOf(source: string) {
-  const text = blankComments(source);
-  const open: { helper: string; line: number }[] = [];
-  let mismatched: { opened: string; openLine: number; closed: string; line: number } | undefined;
-  for (const tag of text.matchAll(BLOCK_TAG)) {
-    const [, kind, helper] = tag;
-    const line = lineAt(text, tag.index);
-    if (kind !== '/') open.push({ helper: helper!, line });
-    else {
-      const top = open.pop();
-      if (top && top.helper !== helper) mismatched ??= { opened: top.helper, openLine: top.line, closed: helper!, line };
-    }
-  }
-  return { unclosed: open.at(-1), mismatched };
-}
-
-/**
- * The line of the first tag a template opens and never closes (`{{case.location.` with no `}}`
- * before the next `{{`): Handlebars reports the line where it gave up, often lines further down.
- */
-function unclosedTagLine(source: string): number | undefined {
-  const text = blankComments(source);
-  // `\{{` is text, not a tag.
-  for (const tag of text.matchAll(/(?<!\\)\{\{/g)) {
-    const from = tag.index + 2;
-    const close = text.indexOf('}}', from);
-    const next = text.indexOf('{{', from);
-    if (close < 0 || (next >= 0 && next < close)) return lineAt(text, tag.index);
-  }
-  return undefined;
-}
-
-/**
- * Checks a letter subject or body: Handlebars syntax, the allowed variables, if/unless only.
- * @throws TemplateError naming the field and the line.
- */
-export function validateLetterTemplate(field: 'subject' | 'body', source: string): void {
-  // Before parsing: Handlebars' parser takes time growing with the cube of how deeply blocks
-  // nest, and the whole process waits for it (a megabyte of nested {{#if}} took hours).
-  const long = tooLong(field, source);
-  if (long) fail(field, long);
-  const deep = tooDeep(source);
-  if (deep) fail(field, `blocks nested more than ${MAX_DEPTH} deep`, deep);
-  // A NUL or another control character is no syntax error the organizer could see: say what it is.
-  const bad = NOT_PROSE.exec(source);
-  if (bad) fail(field, NOT_TEXT, lineAt(source, bad.index));
-  let ast: hbs.AST.Program;
-  try {
-    ast = letters.parse(source);
-  } catch (err) {
-    const e = err as { message: string; lineNumber?: number };
-    const atEnd = /got 'EOF'\s*$/.test(e.message);
-    const blocks = blocksOf(source);
-    const open = atEnd ? blocks.unclosed : undefined;
-    if (open) fail(field, `syntax error: the {{#${open.helper}}} block opened here is never closed with {{/${open.helper}}}`, open.line);
-    const wrong = /doesn't match/.test(e.message) ? blocks.mismatched : undefined;
-    if (wrong) fail(field, `syntax error: {{/${wrong.closed}}} does not close the {{#${wrong.opened}}} block opened on line ${wrong.openLine}`, wrong.line);
-    const line = e.lineNumber ?? Number(/line (\d+)/.exec(e.message)?.[1]);
-    // A tag left open is what Handlebars stumbles on, wherever it gives up (an `{{` further down).
-    const unclosed = unclosedTagLine(source);
-    if (unclosed && (!line || unclosed <= line)) {
-      fail(field, `syntax error: ${atEnd ? describeParseError(e.message) : 'a tag is not closed with }}'}`, unclosed);
-    }
-    fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
-  }
-  checkNode(field, ast);
-}
 
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
 const NO_MARKS: ReadonlySet<SupporterField> = new Set();
@@ -312,52 +76,6 @@ function markFields(program: hbs.AST.Program, marked: ReadonlySet<SupporterField
     const field = fieldIn((node as hbs.AST.MustacheStatement).path, marked);
     return field ? [mark(fieldMark(field), node.loc)] : [node];
   });
-}
-
-/** The supporter fields a supporter may leave empty, or an official may not see. */
-const OPTIONAL_FIELDS = ['supporter.city', 'supporter.country', 'supporter.personalNote'];
-
-/**
- * The optional supporter fields a letter template writes outside an {{#if}} on them, with words
- * on the line, and the first such line: where the field is empty (left out by the supporter, or
- * hidden from the official) the words around it stay, with a gap ("I live in , ."). A line
- * with no letters or digits but its tags is not one: a line left empty or of separators only is
- * dropped. Nor is an {{#if}} that holds the field alone a guard: the words stay outside it. For
- * the console's hint; [] for a template that does not compile (its errors are said instead).
- */
-export function gapsLeft(source: string): { variable: string; line: number }[] {
-  let ast: hbs.AST.Program;
-  try {
-    ast = letters.parse(source);
-  } catch {
-    return [];
-  }
-  const lines = source.split('\n');
-  const found = new Map<string, number>();
-  const pathOf = (node: hbs.AST.Node) => ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
-  const walk = (node: hbs.AST.Node | undefined, guarded: ReadonlySet<string>): void => {
-    if (!node) return;
-    if (node.type === 'Program') for (const s of (node as hbs.AST.Program).body) walk(s, guarded);
-    else if (node.type === 'MustacheStatement') {
-      const name = pathOf(node);
-      if (!OPTIONAL_FIELDS.includes(name) || guarded.has(name) || found.has(name) || !node.loc) return;
-      const line = node.loc.start.line;
-      // Its words: the line without its tags (variables, blocks, comments).
-      const words = (lines[line - 1] ?? '').replace(/\{\{[^}]*\}\}\}?/g, '');
-      if (/[\p{L}\p{N}]/u.test(words)) found.set(name, line);
-    } else if (node.type === 'BlockStatement') {
-      const b = node as hbs.AST.BlockStatement;
-      const helper = pathOf(b);
-      const tested = (b.params[0] as hbs.AST.PathExpression | undefined)?.original;
-      // {{#if supporter.city}}{{supporter.city}}{{/if}} keeps nothing out that the field would not.
-      const bare = b.program?.body.every((s) => (s.type === 'ContentStatement' ? !(s as hbs.AST.ContentStatement).value.trim() : s.type === 'MustacheStatement' && pathOf(s) === tested));
-      const filled = tested && !bare ? new Set([...guarded, tested]) : guarded;
-      walk(b.program, helper === 'if' ? filled : guarded);
-      walk(b.inverse, helper === 'unless' && tested ? new Set([...guarded, tested]) : guarded);
-    }
-  };
-  walk(ast, new Set());
-  return [...found].map(([variable, line]) => ({ variable, line }));
 }
 
 /** What the target may learn of the supporter; the rest renders empty. */
@@ -509,24 +227,6 @@ export function digestSubjectFields(subject: string, context: Omit<LetterContext
   return renderLetter(subject, '', empty, new Set(SUPPORTER_FIELDS)).subject;
 }
 
-/**
- * Names a letter's text: the sign page carries the one it showed, so a signature made while an
- * organizer saved a new letter is bound to the text its signer read (bindSeenLetter).
- */
-export const letterFingerprint = (subject: string, body: string) =>
-  crypto.createHash('sha256').update(subject).update('\u0000').update(body).digest('base64url').slice(0, 22);
-
-/** SQL: letterFingerprint of the letter in row `row` (a campaign or a letter version). */
-export const letterFingerprintSql = (row: string) =>
-  `left(translate(encode(sha256(convert_to(${row}.letter_subject, 'UTF8') || '\\x00'::bytea || convert_to(${row}.letter_body, 'UTF8')), 'base64'), '+/', '-_'), 22)`;
-
-/**
- * How long a sign page's letter is honoured after an organizer replaced it: time enough to read
- * the page and write a note, not for a saved page (or its hidden field, replayed) to go on
- * sending a text the organizer withdrew. An older one is refused (LetterChangedError).
- */
-export const SEEN_LETTER_KEPT = '1 hour';
-
 /** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
 export const letterText = (text: string) =>
   text
@@ -550,5 +250,3 @@ function finish(subject: string, text: string): { subject: string; text: string 
     text: letterText(text) + '\n',
   };
 }
-
-
