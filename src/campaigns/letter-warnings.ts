@@ -1,0 +1,138 @@
+// What the console warns about in a campaign's letter, on its page and before launching: a starter
+// line left in, a line an empty supporter field reads broken in, a salutation left out.
+import { TemplateError } from '../errors.ts';
+import { digestFieldLine, digestSubjectFields, renderLetter, STARTER_PLACEHOLDER, type LetterContext } from './letter-template.ts';
+import type { Campaign, Target } from './types.ts';
+
+/**
+ * What the console warns about before a campaign goes live or while it is: a letter still holding
+ * the starter's placeholder line reaches officials as written.
+ */
+export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+  if (!campaign.letter_body.includes(STARTER_PLACEHOLDER) && !campaign.letter_subject.includes(STARTER_PLACEHOLDER)) return null;
+  return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
+}
+
+/** What reads broken in a line of a letter: a separator with nothing before it, one left at its end, two spaces between words. */
+const oddities = (line: string) => (line.match(/^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/gu) ?? []).length;
+
+/** The optional supporter fields, in the words brokenFieldLine uses for them. */
+const OPTIONAL_FIELDS = [
+  { key: 'city', words: 'city', hiddenFromName: true },
+  { key: 'country', words: 'country', hiddenFromName: true },
+  { key: 'personalNote', words: 'personal note', hiddenFromName: false },
+] as const;
+
+/** Stand-ins for all but the supporter, for rendering a letter to judge how its lines read. */
+const SAMPLE_CONTEXT: Omit<LetterContext, 'supporter'> = {
+  target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
+  case: { personName: 'Person', location: 'Place' },
+  campaign: { title: 'Campaign' },
+  date: 'Date',
+};
+
+/**
+ * A line that says more than an optional supporter field, with the field written into it outside
+ * an {{#if}}, is sent broken wherever the field is empty: “I am writing from ,  about …” for a
+ * supporter who left out their city and country, and in every letter to an official told the name
+ * only (said so when that letter's line reads broken too). renderLetter drops a line left with
+ * nothing but separators, not one that says more. Said on
+ * the campaign's page and before launching, quoting the line as such a letter has it. A digest's
+ * letter names no supporter: see digestSupporterLine.
+ */
+export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[]): string | null {
+  if (campaign.delivery_mode === 'digest') return digestSupporterLine(campaign);
+  // Private-use characters no template holds, standing for what a supporter typed.
+  const MARKS = { city: '\uE004', country: '\uE005', personalNote: '\uE006' };
+  // Quoted with what a supporter might have typed in the other fields.
+  const SAMPLES: Record<string, string> = { '\uE004': 'Almaty', '\uE005': 'Kazakhstan', '\uE006': 'Please let him stay.' };
+  const unmarked = (line: string) => line.replace(/[\uE004-\uE006]/g, (mark) => SAMPLES[mark]!);
+  const render = (supporter: { city: string; country: string; personalNote: string }) => {
+    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...SAMPLE_CONTEXT, supporter: { fullName: 'Signer', ...supporter } });
+    return [letter.subject, ...letter.text.split('\n')];
+  };
+  try {
+    const full = render(MARKS);
+    // A letter to an official told the name only (no city, no country) reads broken too when a
+    // line of it that the full letter does not have reads oddly.
+    const fullLines = new Set(full);
+    const nameOnlyBroken = render({ ...MARKS, city: '', country: '' }).some((l) => !fullLines.has(l) && oddities(unmarked(l)) > 0);
+    for (const field of OPTIONAL_FIELDS) {
+      const kept = new Set(render({ ...MARKS, [field.key]: '' }));
+      // Kept as it is but for the field, and reading broken for it: a separator with nothing before
+      // it, one left at the end, or two spaces where a word was, that the line with the field has not.
+      const line = full.find((l) => {
+        const left = l.replaceAll(MARKS[field.key], '');
+        return l.includes(MARKS[field.key]) && kept.has(left) && oddities(unmarked(left)) > oddities(unmarked(l));
+      });
+      if (line === undefined) continue;
+      const toName = field.hiddenFromName && nameOnlyBroken && targets.some((t) => t.retired_at === null && t.disclose === 'name');
+      return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${unmarked(line.replaceAll(MARKS[field.key], '')).trim()}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
+    }
+  } catch (err) {
+    // A letter that does not render says so where it is edited.
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
+  return null;
+}
+
+/**
+ * A digest's letter is the template with every supporter variable empty (renderDigestLetter), the
+ * signers listed below it: a line that writes a supporter's field into more words reaches every
+ * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
+ */
+function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+  try {
+    const line = digestFieldLine(campaign.letter_body, SAMPLE_CONTEXT);
+    const subject = digestSubjectFields(campaign.letter_subject, SAMPLE_CONTEXT);
+    if (line === null && subject === null) return null;
+    const said = [
+      line !== null ? `this line reaches every official as “${line}”` : '',
+      subject !== null ? `${line !== null ? 'and the subject, which names no signer, reaches them' : 'the subject, which names no signer, reaches every official'} as “${subject}”` : '',
+    ].filter(Boolean).join(' ');
+    return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: ${said} Take the supporter's fields out of the letter.`;
+  } catch (err) {
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
+}
+
+/**
+ * A salutation is optional on every form and in a CSV. When officials still written to have none
+ * and the letter writes `{{target.salutation}}` with nothing in its place, their letters open
+ * with "Dear ," or a bare comma: said on the campaign's page and before launching, quoting the
+ * line. A salutation inside `{{#if target.salutation}}` (as in the console's starter letter), or
+ * on a line that reads well without it, is not warned about.
+ */
+export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'salutation' | 'retired_at'>[]): string | null {
+  const without = targets.filter((t) => t.retired_at === null && t.salutation.trim() === '');
+  if (without.length === 0) return null;
+  // A private-use character no template holds, standing for a salutation there is.
+  const SAMPLE = '\uE003';
+  const lines = (salutation: string) => renderLetter(campaign.letter_subject, campaign.letter_body, {
+    supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
+    target: { name: without[0]!.name, title: 'Title', salutation },
+    case: { personName: 'Person', location: 'Place' },
+    campaign: { title: 'Campaign' },
+    date: 'Date',
+  }).text.split('\n');
+  let bare: string | undefined;
+  try {
+    const withIt = lines(SAMPLE);
+    const withNone = lines('');
+    // Written unguarded, the line reads the same with the salutation taken out; in an {{#if}},
+    // the lines differ, or there are fewer of them.
+    if (withIt.length === withNone.length) {
+      bare = withIt.find((line, i) => line.includes(SAMPLE) && line.replaceAll(SAMPLE, '') === withNone[i]
+        && /^\s*[,;:.!]|\s[,;:.!]/u.test(withNone[i]!))?.replaceAll(SAMPLE, '').trim();
+    }
+  } catch (err) {
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
+  if (bare === undefined) return null;
+  const names = without.slice(0, 3).map((t) => t.name).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');
+  const one = without.length === 1;
+  return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${bare}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
+}
