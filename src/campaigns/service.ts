@@ -5,7 +5,7 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseDetails, unknownOrTaken, validateCampaignInput } from './campaign-input.ts';
-import { deadlineMistake } from './deadline.ts';
+import { deadlineMistake } from './campaign-deadline.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { isLaunched, type Campaign, type CampaignStats, type CampaignStatus } from './types.ts';
@@ -252,7 +252,7 @@ export type { CampaignOverview, SignatureListing } from './queries.ts';
 export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
 export { detailErrors, validateCampaignInput } from './campaign-input.ts';
 export { brokenFieldLine, missingSalutation, unfinishedLetter } from './letter-warnings.ts';
-export { deadlineMistake, isDeadline } from './deadline.ts';
+export { deadlineMistake, isDeadline } from './campaign-deadline.ts';
 
 /**
  * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see deadlineMistake).
