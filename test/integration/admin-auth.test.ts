@@ -555,6 +555,37 @@ describe('CSRF and roles in the console (Postgres)', () => {
     expect(await caseExists(slug)).toBe(true);
   });
 
+  it('masks the form token anew in every form, so no two pages carry its bytes, and takes each of them', async () => {
+    const { client } = await signedIn(base, ctx.db);
+    const tokensOf = (html: string) => [...html.matchAll(/name="_csrf" value="([^"]+)"/g)].map((m) => m[1]!);
+    const first = tokensOf((await client.get('/admin/cases/new')).text);
+    const second = tokensOf((await client.get('/admin/cases/new')).text);
+    const all = [...first, ...second];
+    expect(first.length).toBeGreaterThan(1);
+    expect(new Set(all).size).toBe(all.length);
+    // Each one is a random pad and the token XOR the pad: unmasked, they are one token, which no page shows.
+    const unmask = (t: string) => {
+      const b = Buffer.from(t, 'base64url');
+      return Buffer.from(b.subarray(32).map((x, i) => x ^ b[i]!)).toString('base64url');
+    };
+    expect(new Set(all.map(unmask)).size).toBe(1);
+    expect((await client.get('/admin/cases/new')).text).not.toContain(unmask(first[0]!));
+    for (const token of [first[0]!, second[1]!]) {
+      const slug = uniq('case');
+      expect((await client.post('/admin/cases', caseForm(slug), { csrf: token })).status).toBe(303);
+      expect(await caseExists(slug)).toBe(true);
+    }
+    // A page served before tokens were masked sent the token as it is: still the session's.
+    const slug = uniq('case');
+    expect((await client.post('/admin/cases', caseForm(slug), { csrf: unmask(first[0]!) })).status).toBe(303);
+    // A pad that does not undo to the token is refused, as any wrong token.
+    const flipped = Buffer.from(first[0]!, 'base64url');
+    flipped[40] = flipped[40]! ^ 1;
+    const refused = uniq('case');
+    expect((await client.post('/admin/cases', caseForm(refused), { csrf: flipped.toString('base64url') })).status).toBe(403);
+    expect(await caseExists(refused)).toBe(false);
+  });
+
   it('refuses a sign-out without a token, so another site cannot sign an organizer out', async () => {
     const { client } = await signedIn(base, ctx.db);
     expect((await client.post('/admin/logout', {}, { csrf: false })).status).toBe(403);

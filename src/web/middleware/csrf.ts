@@ -91,6 +91,31 @@ export function csrfTokenFor(secret: string, kind: 'session' | 'login', sessionK
   return crypto.createHmac('sha256', secret).update(`csrf:${kind}:${sessionKey}`).digest('base64url');
 }
 
+const xor = (a: Buffer, b: Buffer) => Buffer.from(a.map((byte, i) => byte ^ b[i]!));
+
+/**
+ * The token as one form shows it: a random pad, then the token XOR the pad, new at every form.
+ * A page compressed (by a proxy) with the token beside text the request chose would let someone
+ * who makes the browser ask for it again and again, and watches the sizes, guess the token byte
+ * by byte (BREACH); masked, its bytes differ on every page, and there is nothing to guess at.
+ */
+export function maskToken(token: string): string {
+  const raw = Buffer.from(token, 'base64url');
+  const pad = crypto.randomBytes(raw.length);
+  return Buffer.concat([pad, xor(raw, pad)]).toString('base64url');
+}
+
+/**
+ * The token a form sent, unmasked. One of twice the token's length is masked (maskToken); one of
+ * its length is taken as it is, as pages served before tokens were masked sent it.
+ */
+function unmaskToken(sent: string, expected: string): string {
+  const bytes = Buffer.from(sent, 'base64url');
+  const length = Buffer.from(expected, 'base64url').length;
+  if (bytes.length !== 2 * length) return sent;
+  return xor(bytes.subarray(length), bytes.subarray(0, length)).toString('base64url');
+}
+
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -98,8 +123,8 @@ function same(a: string, b: string): boolean {
 }
 
 /**
- * Every POST (and other unsafe method) must carry the session's token, as the `_csrf` form field
- * or an `X-CSRF-Token` header (admin.js's preview). Without it: 403, and the handler never runs.
+ * Every POST (and other unsafe method) must carry the session's token, masked or not, as the
+ * `_csrf` form field or an `X-CSRF-Token` header (admin.js's preview). Without it: 403, and the handler never runs.
  * Needs the session middleware first, which sets `res.locals.csrfToken`.
  */
 export const requireCsrf: RequestHandler = (req, res, next) => {
@@ -107,7 +132,7 @@ export const requireCsrf: RequestHandler = (req, res, next) => {
   const expected = res.locals.csrfToken;
   const body = req.body as Record<string, unknown> | undefined;
   const sent = typeof body?._csrf === 'string' ? body._csrf : req.get('x-csrf-token');
-  if (!expected || !sent || !same(sent, expected)) {
+  if (!expected || !sent || !same(unmaskToken(sent, expected), expected)) {
     // Signing out with no session left (signed out in another tab already) has nothing to protect.
     if (req.path === '/logout' && !res.locals.organizer) return next();
     if (req.path === '/login' && res.locals.organizer && fromThisSite(req)) {
