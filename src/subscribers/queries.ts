@@ -1,6 +1,8 @@
 import type { Queryable } from '../db/index.ts';
-import { LAUNCHED } from '../campaigns/types.ts';
 import { PREFERENCES_WORDING, type Followed, type Subscriber } from './types.ts';
+
+// A subscriber's row and subscriptions: requests, the opt-in, consent, preferences and leaving.
+// The cases one may follow, and pages of all subscribers, are apart (follow-queries.ts, roster-queries.ts).
 
 /**
  * The subscriber for an address, created pending when new. The unique index on lower(email)
@@ -256,122 +258,5 @@ export async function forgetDroppedOptins(db: Queryable, ids: number[]) {
       WHERE s.id = ANY ($1::bigint[]) AND s.confirm_token_hash IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM subscriptions p WHERE p.subscriber_id = s.id AND p.status = 'pending')`,
     [ids],
-  );
-}
-
-/** SQL: case `k` is offered to anyone to follow: published, with a campaign launched or an update not withdrawn. */
-const OFFERED_TO_FOLLOW = `(k.published
-        AND (EXISTS (SELECT 1 FROM campaigns c WHERE c.case_id = k.id AND ${LAUNCHED})
-             OR EXISTS (SELECT 1 FROM case_updates u WHERE u.case_id = k.id AND u.withdrawn_at IS NULL)))`;
-
-/** SQL: case `k` may be followed by the subscriber whose subscription to it, if any, is `x`: it is followed already, or OFFERED_TO_FOLLOW. */
-const MAY_FOLLOW = `(x.case_id IS NOT NULL OR ${OFFERED_TO_FOLLOW})`;
-
-/** The most cases the preferences page lists: those followed, then others by name. */
-export const CASES_TO_FOLLOW = 500;
-
-/**
- * The cases a subscriber may choose from: published ones made public by a campaign launched or
- * by an update, and those they follow already, which come first, so that however many
- * cases there are the page shows each one followed. A case an organizer is still preparing is
- * not listed to every subscriber before it is announced.
- */
-export async function listCasesToFollow(db: Queryable, subscriberId: number) {
-  const { rows } = await db.query<{ id: number; slug: string; person_name: string; status: string }>(
-    `SELECT * FROM (
-       SELECT k.id, k.slug, k.person_name, k.status
-         FROM cases k LEFT JOIN subscriptions x ON x.case_id = k.id AND x.subscriber_id = $1
-        WHERE ${MAY_FOLLOW}
-        ORDER BY x.case_id IS NULL, k.person_name, k.id LIMIT $2
-     ) listed
-     -- Shown by name: following a case only decided that it made the cut.
-     ORDER BY person_name, id`,
-    [subscriberId, CASES_TO_FOLLOW],
-  );
-  return rows;
-}
-
-/**
- * The cases anyone may choose to follow (OFFERED_TO_FOLLOW), by name, as the preferences page
- * lists them, up to CASES_TO_FOLLOW. A case whose campaigns are closed is still followed for its outcome.
- */
-export async function listCasesOffered(db: Queryable) {
-  const { rows } = await db.query<{ slug: string; person_name: string; location: string }>(
-    `SELECT k.slug, k.person_name, k.location FROM cases k WHERE ${OFFERED_TO_FOLLOW} ORDER BY k.person_name, k.id LIMIT $1`,
-    [CASES_TO_FOLLOW],
-  );
-  return rows;
-}
-
-/** Of the cases these slugs name, the ids of those the subscriber may follow (see listCasesToFollow), however many there are. */
-export async function casesToFollowBySlug(db: Queryable, subscriberId: number, slugs: readonly string[]) {
-  const { rows } = await db.query<{ id: number }>(
-    `SELECT k.id FROM cases k LEFT JOIN subscriptions x ON x.case_id = k.id AND x.subscriber_id = $1
-      WHERE k.slug = ANY ($2::text[]) AND ${MAY_FOLLOW}`,
-    [subscriberId, slugs],
-  );
-  return rows.map((r) => r.id);
-}
-
-export interface SubscriberExportRow {
-  id: number;
-  email: string;
-  status: string;
-  consent_at: Date | null;
-  consent_source: string | null;
-  created_at: Date;
-  confirmed_at: Date | null;
-  unsubscribed_at: Date | null;
-  /** Slugs of the cases followed (confirmed subscriptions), `*` for all cases. */
-  follows: string;
-  /**
-   * Slugs asked for on a form and not yet confirmed by email, `*` for all cases. Kept apart from
-   * `follows`: anyone can type an address into a form, so these are no one's consent.
-   */
-  awaiting_confirmation: string;
-}
-
-/** One keyset page of subscribers with what each follows, for the console's CSV export. */
-export async function listSubscribersPage(db: Queryable, afterId: number, limit: number) {
-  const { rows } = await db.query<SubscriberExportRow>(
-    `SELECT s.id, s.email, s.status, s.consent_at, s.consent_source, s.created_at, s.confirmed_at, s.unsubscribed_at,
-            coalesce(f.follows, '') AS follows, coalesce(f.awaiting, '') AS awaiting_confirmation
-       FROM subscribers s
-            LEFT JOIN LATERAL (
-              SELECT string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST) FILTER (WHERE x.status = 'active') AS follows,
-                     string_agg(coalesce(c.slug, '*'), ' ' ORDER BY c.slug NULLS FIRST) FILTER (WHERE x.status = 'pending') AS awaiting
-                FROM subscriptions x LEFT JOIN cases c ON c.id = x.case_id
-               WHERE x.subscriber_id = s.id
-            ) f ON true
-      WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
-    [afterId, limit],
-  );
-  return rows;
-}
-
-export async function countSubscribersByStatus(db: Queryable) {
-  const { rows } = await db.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM subscribers GROUP BY status ORDER BY status');
-  return rows;
-}
-
-/** A keyset page of subscribers with a link kept (the hash of their opt-in or manage link), and the round of their opt-in. */
-export async function listSubscriberLinks(db: Queryable, afterId: number, limit: number) {
-  const { rows } = await db.query<{ id: number; optin_round: number }>(
-    `SELECT id, optin_round FROM subscribers
-      WHERE id > $1 AND (confirm_token_hash IS NOT NULL OR manage_token_hash IS NOT NULL) ORDER BY id LIMIT $2`,
-    [afterId, limit],
-  );
-  return rows;
-}
-
-/** Replaces the kept hashes of subscribers' links; a link not kept (NULL) stays so. */
-export async function setSubscriberTokenHashes(db: Queryable, ids: readonly number[], optin: readonly string[], manage: readonly string[]) {
-  await db.query(
-    `UPDATE subscribers s
-        SET confirm_token_hash = CASE WHEN s.confirm_token_hash IS NULL THEN NULL ELSE v.optin END,
-            manage_token_hash = CASE WHEN s.manage_token_hash IS NULL THEN NULL ELSE v.manage END
-       FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v (id, optin, manage)
-      WHERE s.id = v.id`,
-    [ids, optin, manage],
   );
 }
