@@ -43,7 +43,7 @@ export interface FanoutJob {
 
 /**
  * Send attempts before a delivery counts as failed; the row's attempts column is the truth.
- * With the doubling backoff (retryDelay in src/deliveries/send.ts), 12 attempts span 35–70 minutes: past greylisting (postgrey
+ * With the doubling backoff (retryDelay in src/deliveries/send-failure.ts), 12 attempts span 35–70 minutes: past greylisting (postgrey
  * refuses retries for 5 minutes) and a short relay outage. 8 gave up after 2–4 minutes.
  */
 export const MAX_SEND_ATTEMPTS = 12;
@@ -54,7 +54,7 @@ export const SEND_BACKOFF = 'delivery-attempts';
 export const SEND_JOB_OPTIONS: JobsOptions = {
   // BullMQ's own count is a backstop: the worker fails the row after MAX_SEND_ATTEMPTS claims.
   attempts: MAX_SEND_ATTEMPTS + 2,
-  // The delay follows the row's attempts (sendBackoff in src/deliveries/send.ts), not the job's: a
+  // The delay follows the row's attempts (sendBackoff in src/deliveries/send-failure.ts), not the job's: a
   // job added again after Redis lost its data carries on where the letter was, not at 2 s.
   backoff: { type: SEND_BACKOFF },
   // A completed job is dead weight: the row says `sent`, or will once the worker's next statement

@@ -191,7 +191,7 @@ export function relayFailureWords(err: unknown): string {
 
 /**
  * What an operator should look at, given a relay failure as the delivery's last error words it
- * (nodemailer's code first: see describe in src/deliveries/send.ts).
+ * (nodemailer's code first: see describe in src/deliveries/send-failure.ts).
  */
 export function relayHint(reply: string): string {
   if (/altnames|does not match certificate/i.test(reply)) {
