@@ -215,8 +215,3 @@ export async function listStrandedDeliveries(db: Queryable, afterId: number, gra
   return rows;
 }
 
-// The console's views: service.ts reaches them through this module, as it does the ledger's.
-export { countFailed, countFailedByKind, countLongRetryingByKind, lastFailedId, listFailedDeliveries, requeueFailed, requeueFailedPage } from './failed-queries.ts';
-export type { FailedCursor, FailedDelivery } from './failed-queries.ts';
-export { countDeliveriesByStatus, countSentAgainLately, countSentElsewhere, listCampaignLetters, sendAgainToCurrentAddress } from './campaign-letter-queries.ts';
-export type { CampaignLetter } from './campaign-letter-queries.ts';

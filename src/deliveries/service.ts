@@ -4,6 +4,8 @@ import type { Queryable } from '../db/index.ts';
 import { NotFoundError } from '../errors.ts';
 import { asciiAddress } from '../mail/address.ts';
 import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
+import * as lq from './campaign-letter-queries.ts';
+import * as fq from './failed-queries.ts';
 import * as q from './queries.ts';
 import * as sq from './suppression-queries.ts';
 import { DELIVERY_STATUSES, type DeliveryCounts, type DeliveryKind } from './types.ts';
@@ -123,21 +125,21 @@ export const requeueFinished = (db: Queryable, kind: 'optin' | 'confirm', source
 /** A campaign's deliveries of these kinds (its letters: 'letter' and 'digest'), by status. */
 export async function countDeliveries(db: Queryable, campaignId: number, kinds: DeliveryKind[]): Promise<DeliveryCounts> {
   const counts = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as DeliveryCounts;
-  for (const row of await q.countDeliveriesByStatus(db, campaignId, kinds)) counts[row.status] = row.n;
+  for (const row of await lq.countDeliveriesByStatus(db, campaignId, kinds)) counts[row.status] = row.n;
   return counts;
 }
 
 export { enqueueDeliveries };
 
-export const listFailedDeliveries = q.listFailedDeliveries;
-export const listCampaignLetters = q.listCampaignLetters;
+export const listFailedDeliveries = fq.listFailedDeliveries;
+export const listCampaignLetters = lq.listCampaignLetters;
 export const markSuppressed = sq.markSuppressed;
-export const countFailedByKind = q.countFailedByKind;
-export const countLongRetryingByKind = q.countLongRetryingByKind;
+export const countFailedByKind = fq.countFailedByKind;
+export const countLongRetryingByKind = fq.countLongRetryingByKind;
 export const listSuppressions = sq.listSuppressions;
 export const countOtherSuppressions = sq.countOtherSuppressions;
 export const OFFICIAL_KINDS: readonly string[] = sq.OFFICIAL_KINDS;
-export type { FailedDelivery } from './queries.ts';
+export type { FailedDelivery } from './failed-queries.ts';
 
 export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
 
@@ -153,7 +155,7 @@ export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
  * @throws NotFoundError when there is no such delivery (never made, or deleted with its person).
  */
 export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, id: number): Promise<RetryOutcome> {
-  const { found, requeued, suppressed, retired, kind } = await q.requeueFailed(db, id);
+  const { found, requeued, suppressed, retired, kind } = await fq.requeueFailed(db, id);
   if (!found) throw new NotFoundError('delivery');
   if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
   enqueueAfreshLater(deps.queues, deps.log, [id], 0, { bulk: kind === 'alert' });
@@ -161,10 +163,10 @@ export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Qu
 }
 
 /** Letters sendAgainToCurrentAddress made for a target in the last `seconds`. */
-export const countSentAgainLately = q.countSentAgainLately;
+export const countSentAgainLately = lq.countSentAgainLately;
 
 /** Per target of a campaign, the letters that went to an address it has since been corrected from (see sendAgainToCurrentAddress). */
-export const countSentElsewhere = q.countSentElsewhere;
+export const countSentElsewhere = lq.countSentElsewhere;
 
 /**
  * Sends a target's letters that went to an address it no longer has again, to the one it has now:
@@ -173,7 +175,7 @@ export const countSentElsewhere = q.countSentElsewhere;
  * @returns how many letters go again.
  */
 export async function sendAgainToCurrentAddress(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, campaignId: number, targetId: number): Promise<number> {
-  const ids = await q.sendAgainToCurrentAddress(db, campaignId, targetId);
+  const ids = await lq.sendAgainToCurrentAddress(db, campaignId, targetId);
   if (ids.length) enqueueAfreshLater(deps.queues, deps.log, ids);
   return ids.length;
 }
@@ -188,10 +190,10 @@ export async function sendAgainToCurrentAddress(db: Queryable, deps: { queues: P
 export async function retryAllFailed(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }): Promise<number> {
   // Those failed when it began, once each: a row that fails again meanwhile (the relay still
   // refusing) is not taken again, so this ends.
-  const upToId = await q.lastFailedId(db);
+  const upToId = await fq.lastFailedId(db);
   let queued = 0;
   for (let afterId = 0; ; ) {
-    const rows = await q.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
+    const rows = await fq.requeueFailedPage(db, { afterId, upToId }, SWEEP_PAGE);
     if (rows.length === 0) return queued;
     afterId = rows[rows.length - 1]!.id;
     // A job still live for a row marked failed keeps its id and is finishing; enqueueAfreshLater
@@ -203,8 +205,8 @@ export async function retryAllFailed(db: Queryable, deps: { queues: Pick<Queues,
   }
 }
 
-export const countFailed = q.countFailed;
-export type { FailedCursor } from './queries.ts';
+export const countFailed = fq.countFailed;
+export type { FailedCursor } from './failed-queries.ts';
 
 /**
  * A link in an email to `email` was followed: mail reaches it, so a suppression from an earlier
