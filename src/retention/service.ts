@@ -2,10 +2,11 @@ import type { Config } from '../config.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
-import { asciiAddress, mailboxKey } from '../mail/address.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
 import { foldAlerts, listSettledAlerts } from '../alerts/queries.ts';
-import { recordAudit } from '../organizers/service.ts';
+import { FORGOTTEN } from './forget.ts';
+
+export { forgetPerson, type Forgotten } from './forget.ts';
 
 /**
  * How long an unconfirmed signature or request is kept, as a confirmation or opt-in email tells
@@ -133,9 +134,6 @@ export async function purgeUnsubscribed(db: Queryable, days: number): Promise<nu
   return rowCount;
 }
 
-/** SQL: what an audit entry that named a forgotten address keeps. */
-const FORGOTTEN = `object = 'suppression:(forgotten)', detail = NULL`;
-
 /**
  * The console's log of a lifted suppression names the address, and the organizer's reason may
  * name the person: once retention has deleted the last signature and subscriber of an address,
@@ -170,24 +168,6 @@ async function forgetStaleLifts(db: Queryable, days: number): Promise<void> {
     [days, OFFICIAL_KINDS],
   );
 }
-
-/** A Postgres regular expression matching `address` as a whole, not inside a longer one. */
-function wholeAddress(address: string): string {
-  const escaped = address.toLowerCase().replace(/[^a-z0-9]/g, '\\$&');
-  // Before it, none of the characters an address's local part may hold (o'neil@ is not neil@).
-  return `(^|[^a-z0-9._%+'!#$&*=?^{}|~/-])${escaped}($|[^a-z0-9.-]|\\.($|[^a-z0-9]))`;
-}
-
-export interface Forgotten {
-  signatures: number;
-  subscribers: number;
-  emails: number;
-  /** Letters in their name a worker was sending: left to finish (they may have gone), then counted as the rest. */
-  sending: number;
-  /** Other spellings of the same mailbox held (`ann+news@`, a Gmail address with dots): not erased, since they may be someone else's. */
-  alsoHeld: string[];
-}
-
 export interface Purged {
   signatures: number;
   subscribers: number;
@@ -243,74 +223,4 @@ export async function purgeExpired(db: Db, config: Pick<Config, 'retentionUnconf
   const unconfirmed = await purgeUnconfirmed(db, config.retentionUnconfirmedDays);
   const unsubscribed = await purgeUnsubscribed(db, config.retentionUnsubscribedDays);
   return { ...unconfirmed, unsubscribed, alerts: await foldSettledAlerts(db) };
-}
-
-/**
- * Addresses of signers and subscribers held that reach the mailbox `email` reaches (mailboxKey)
- * but are spelled otherwise: `ann+news@example.org` for `ann@example.org`, dots in a Gmail address.
- * The per-address limits count them as one; an erasure names them rather than erase them, since a
- * tag or dot may be another person's address at a provider that does not ignore it.
- */
-async function otherSpellings(db: Queryable, email: string): Promise<string[]> {
-  const key = mailboxKey(email);
-  const [local, domain] = [key.slice(0, key.lastIndexOf('@')), key.slice(key.lastIndexOf('@') + 1)];
-  const domains = domain === 'gmail.com' ? ['gmail.com', 'googlemail.com'] : [domain];
-  const { rows } = await db.query<{ email: string }>(
-    `SELECT DISTINCT lower(email) AS email FROM (SELECT email FROM signatures UNION ALL SELECT email FROM subscribers) a
-      WHERE lower(split_part(email, '@', 2)) = ANY ($2::text[]) AND lower(email) <> lower($3)
-        AND left(lower(replace(split_part(email, '@', 1), '.', '')), $4) = $1`,
-    [local.replace(/\./g, ''), domains, email, local.replace(/\./g, '').length],
-  );
-  return rows.map((r) => r.email).filter((e) => mailboxKey(e) === key).sort();
-}
-
-/**
- * Erases one person on request ("delete what you hold on me"): their signatures on every campaign,
- * their subscriber record with what they follow, every email to their address that is still
- * kept, their letters not yet sent, and their address on the suppression list. Letters already
- * sent stay counted: those rows hold the official's address and a dangling signature id, nothing
- * of the person. Audit entries that name the address lose what names it; the erasure itself is
- * not logged with the address.
- */
-export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
-  const email = asciiAddress(typed);
-  const forgotten = await db.transaction(async (tx) => {
-    // A letter being sent stays: its message may be at the relay already, and deleted, it would go
-    // unrecorded. Its worker marks it sent, or, not composed yet, finds no signature and drops it.
-    await tx.query(
-      `DELETE FROM deliveries d USING signatures s
-        WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status NOT IN ('sent', 'sending') AND lower(s.email) = lower($1)`,
-      [email],
-    );
-    const { rows: [sending] } = await tx.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM deliveries d JOIN signatures s ON s.id = d.source_id
-        WHERE d.kind = 'letter' AND d.status = 'sending' AND lower(s.email) = lower($1)`,
-      [email],
-    );
-    // The emails to them as a supporter or subscriber. Letters and digests to the address are an
-    // official's (a target's address): the record of what was written to whom stays.
-    const emails = await tx.query('DELETE FROM deliveries WHERE lower(recipient) = lower($1) AND kind <> ALL ($2::text[])', [email, OFFICIAL_KINDS]);
-    const signatures = await tx.query('DELETE FROM signatures WHERE lower(email) = lower($1)', [email]);
-    // Their subscriptions and alert rows go with the subscriber (ON DELETE CASCADE).
-    const subscribers = await tx.query('DELETE FROM subscribers WHERE lower(email) = lower($1)', [email]);
-    // An official's bounce stays too: letters must not go to an address known to refuse them.
-    await tx.query('DELETE FROM suppressions WHERE email = lower($1) AND coalesce(kind, \'\') <> ALL ($2::text[])', [email, OFFICIAL_KINDS]);
-    // The console's log of a lifted suppression names the address (and an organizer may have
-    // written it in the reason): the entry stays, what names them goes. Only those entries: what
-    // organizers did with officials' addresses (a target edited, letters sent again) is no
-    // supporter's data, and a log an erasure could blank would hide what an organizer did. The
-    // address is matched whole: forgetting g@example.org must not touch one naming org@example.org.
-    await tx.query(
-      `UPDATE audit_log SET ${FORGOTTEN}
-        WHERE action = 'suppression.remove' AND coalesce(detail ->> 'kind', '') <> ALL ($3::text[])
-          AND (object = 'suppression:' || lower($1) OR coalesce(detail::text, '') ~* $2)`,
-      [email, wholeAddress(email), OFFICIAL_KINDS],
-    );
-    const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
-    // That an erasure ran, and what it took, is the owner's to see; whose address, no one's.
-    await recordAudit(tx, null, 'person.forget', 'person:(forgotten)', { ...counts, by: 'cli' });
-    return { ...counts, sending: sending!.n, alsoHeld: await otherSpellings(tx, email) };
-  });
-  if (forgotten.signatures) signaturesChanged(db);
-  return forgotten;
 }
