@@ -58,9 +58,9 @@ const parsesAsJson = (body: unknown) => {
   }
 };
 
-/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
-export function mapError(err: unknown): Mapped | undefined {
-  const e = err as { type?: string; status?: number };
+/** A request body that could not be read: not JSON, too large, in a format or encoding not taken. */
+function unreadableBody(err: unknown): Mapped | undefined {
+  const e = err as { type?: string };
   if (e.type === 'entity.parse.failed' || err instanceof JsonNotObjectError) {
     // The JSON parser is strict: `null`, `"text"` or `1` are JSON, and refused as not an object;
     // an array is refused by jsonObject.
@@ -93,11 +93,21 @@ export function mapError(err: unknown): Mapped | undefined {
   if (e.type === 'encoding.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body is compressed in a way this address does not read: send it uncompressed, or with gzip, deflate or br.' };
   }
+  return undefined;
+}
+
+/** A value Postgres refused as input. */
+function invalidValue(err: unknown): Mapped | undefined {
   // Postgres refuses a NUL character in text (22021) or in JSON (22P05) and a malformed number,
   // date or time zone (22P02, 22007, 22008, 22009): the input is wrong, not the server.
   if (['22021', '22P02', '22P05', '22007', '22008', '22009'].includes((err as { code?: string }).code ?? '')) {
     return { status: 400, code: 'invalid_input', title: 'Bad request', message: 'The request contains a value that is not valid here.' };
   }
+  return undefined;
+}
+
+/** The failures a person can cause (src/errors.ts). */
+function refusedRequest(err: unknown): Mapped | undefined {
   if (err instanceof TemplateError) return { status: 422, code: 'invalid_template', title: 'Template error', message: err.message, fields: err.fields };
   if (err instanceof ValidationError) return { status: 422, code: 'invalid_input', title: 'Check the form', message: err.message, fields: err.fields };
   if (err instanceof NotFoundError) {
@@ -121,6 +131,11 @@ export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };
   if (err instanceof UnauthorizedError) return { status: 401, code: 'unauthorized', title: 'Sign in needed', message: err.message || 'A valid API token is required.' };
   if (err instanceof ForbiddenError) return { status: 403, code: 'forbidden', title: 'Not allowed', message: err.message || 'You may not do this.' };
+  return undefined;
+}
+
+/** The database undid, cannot take or was too slow for what was sent: worth sending again. */
+function databaseAway(err: unknown): Mapped | undefined {
   if (TRY_AGAIN.has(String((err as { code?: unknown } | null)?.code))) {
     return { status: 503, code: 'busy', title: 'Please send it again', message: 'Another request changed the same records at the same moment, so nothing you sent was saved. Please send it again: sending something twice does no harm here.' };
   }
@@ -130,6 +145,12 @@ export function mapError(err: unknown): Mapped | undefined {
   if (isDatabaseTooSlow(err)) {
     return { status: 503, code: 'unavailable', title: 'Briefly unavailable', message: 'Our database took too long to answer, so what you sent may not have been saved. Please send it again in a minute: sending something twice does no harm here.' };
   }
+  return undefined;
+}
+
+/** A request not understood: a damaged link, or another 4xx from Express or a parser. */
+function badRequest(err: unknown): Mapped | undefined {
+  const e = err as { status?: number };
   // The router could not decode a part of the address (`%ff`, `%zz`): a link mangled on its way.
   if (err instanceof URIError) {
     return { status: 400, code: 'bad_link', title: 'Damaged link', message: 'Part of this address cannot be read: it was damaged on its way here. If it came in an email, copy the whole link from the email.' };
@@ -138,6 +159,11 @@ export function mapError(err: unknown): Mapped | undefined {
     return { status: e.status, code: 'bad_request', title: 'Bad request', message: 'The request could not be understood.' };
   }
   return undefined;
+}
+
+/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
+export function mapError(err: unknown): Mapped | undefined {
+  return unreadableBody(err) ?? invalidValue(err) ?? refusedRequest(err) ?? databaseAway(err) ?? badRequest(err);
 }
 
 /** The path from the site's root: inside a router mounted at /api/v1, `req.path` is what follows it. */
