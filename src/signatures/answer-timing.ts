@@ -1,0 +1,42 @@
+// How soon a signature is answered: never so soon that the time tells whether the address signed.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * The least time a signature takes to be answered. A first signature writes its confirmation
+ * email's row, and right after it its job is added and, in a process that also sends, the email
+ * composed; a repeat by an address that signed writes less and defers the rest. On an idle server
+ * that is a millisecond or two, in the answer and in the request after it, which a few hundred
+ * probes measure: whether an address signed. Every answer waits until this much has passed since
+ * it began, by when, on a server not overloaded, either has done that work.
+ */
+export const SIGN_ANSWER_MIN_MS = 25;
+/**
+ * With this many signatures being answered at once in this process (their waits included), none
+ * waits for SIGN_ANSWER_MIN_MS: the wait would only slow a burst (`npm run bench`, intake, where
+ * autocannon's 50 connections lost 44 % of their rate to it). It is above RATE_LIMIT_PER_IP's
+ * default of 20 posts in 10 minutes, and a bot's posts caught by the honeypot, which store nothing,
+ * are not counted: a prober must post that many real signatures at once, from as many addresses
+ * and to as many inboxes, to have one answered without the wait.
+ */
+export const SIGN_BUSY_AT = 24;
+
+/** Signatures this process is answering now, their wait included. */
+let answering = 0;
+
+/**
+ * Runs `work` for a signature's answer, answered no sooner than SIGN_ANSWER_MIN_MS after it began
+ * unless SIGN_BUSY_AT signatures are being answered; `counted`: whether it is one of those (not a
+ * honeypot's pretence).
+ */
+export async function answeredAlike<T>(work: () => Promise<T>, counted = true): Promise<T> {
+  const began = performance.now();
+  if (counted) answering++;
+  try {
+    const result = await work();
+    // Rounded up: a timer takes whole milliseconds, and would end the wait up to one early.
+    if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, Math.ceil(began + SIGN_ANSWER_MIN_MS - performance.now())));
+    return result;
+  } finally {
+    if (counted) answering--;
+  }
+}
