@@ -6,7 +6,6 @@ export * from './intake-queries.ts';
 export * from './pending-queries.ts';
 export * from './letter-parts-queries.ts';
 
-/** One keyset page of a campaign's signatures, oldest first. */
 /**
  * Whether signature `s`'s signer, who ticked `subscribe`, follows its campaign's case now: a
  * subscriber still, of the case or of every case. One who left, or whose address bounced, does not;
