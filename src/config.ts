@@ -102,7 +102,7 @@ function isTrustProxy(value: string): boolean {
 
 /** Longest path a unix socket can have (sun_path holds 108 bytes with the closing NUL). */
 const SOCKET_PATH_MAX = 107;
-/** The longest socket path under DATA_DIR: the Redis that `npm start` may run (src/redis.ts). */
+/** The longest socket path under DATA_DIR: the Redis that `npm start` may run (src/redis-spawn.ts). */
 const LONGEST_SOCKET = path.join('redis', 'redis.sock');
 
 /** Every environment variable Appeal reads, with its default. */

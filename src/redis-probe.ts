@@ -39,7 +39,6 @@ export async function probe(options: RedisOptions): Promise<{ answers: boolean; 
   }
 }
 
-
 export const answers = async (options: RedisOptions) => (await probe(options)).answers;
 
 /** Whether a TCP connection to the host and port of `options` opens within a second. */

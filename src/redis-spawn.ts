@@ -86,7 +86,6 @@ async function stopAdoptedRedis(options: RedisOptions, ownerFile: string): Promi
   }
 }
 
-
 /** Where the redis-server under DATA_DIR keeps its files and listens. */
 interface ServerFiles {
   readonly dir: string;

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * The V8 flags `npm run worker` starts a worker with (its heap limit), read from package.json so a
- * worker measured here has a deployed one's heap limit (it is loaded through tsx, not built).
+ * The V8 flags `npm run worker` starts a worker with (its heap limits), read from package.json so a
+ * worker measured here has a deployed one's heap limits (it is loaded through tsx, not built).
  * Every worker-process child gets them, the baselines too: both sides of a comparison run on the
  * same Node settings.
  */

@@ -69,15 +69,6 @@ export interface PostgresOptions {
  */
 const GENERIC_POOL = 1;
 
-/**
- * The statements a hot path runs with one plan for any parameters: on Postgres, `db.generic`, else
- * `db`. Postgres plans a prepared statement again at every run while a plan made for its values
- * looks cheaper than a generic one, as it always does for arrays of ids (`= ANY($1)`, `unnest`),
- * and for the send worker's claim that planning took as long as running it (0.25 of 0.5 ms; the
- * statement 1.3 → 0.9 ms under load, `npm run bench`). Only for statements whose best plan is the
- * same whatever the values: a lookup by primary key, not a filter on a skewed column or a partial
- * index's predicate.
- */
 /** A pg pool of `size` connections, each set up before its first statement; `settings` adds to it. */
 function connect(url: string, opts: PostgresOptions, size: number, settings = ''): pg.Pool {
   const pool = new pg.Pool({

@@ -3,7 +3,8 @@ import type { Delivery, DeliveryKind, DeliveryStatus } from './types.ts';
 import { HOLDS as SUPPRESSED, suppressing } from './suppression-queries.ts';
 
 // The send worker's ledger (claims, sent marks, retries, failures, drops), a row's resend and the
-// sweeper's pages of stranded rows. The console's views are apart: see the exports at the end.
+// sweeper's pages of stranded rows. The console's views are apart:
+// failed-queries.ts and campaign-letter-queries.ts.
 
 export interface SentMark {
   id: number;

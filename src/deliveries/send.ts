@@ -98,7 +98,6 @@ async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> 
  */
 const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 
-
 /** `missing`: no row has the job's id (deleted by retention or `forget`, or the job is another database's). */
 export type SendOutcome = 'sent' | 'skipped' | 'missing' | 'retry' | 'failed' | 'suppressed';
 

@@ -165,7 +165,7 @@ describe('classifying what a real SMTP server answers', () => {
     try {
       const err = await sendWith({}, `smtp://relayuser:s3cret@${address}:${port}`);
       expect(err).toBeInstanceOf(Error);
-      // The code the delivery's last error explains as ours, not the relay's (describe in send.ts).
+      // The code the delivery's last error explains as ours, not the relay's (describe in send-failure.ts).
       expect((err as { code?: string }).code).toBe('ETLS');
       expect(loggedIn).toBe(false);
       // The relay's setup, fixed by an operator: the letters wait, they are not failed.
