@@ -7,6 +7,7 @@ import { enqueueDeliveries, type Queues } from '../queues.ts';
 import { manageToken } from '../subscribers/service.ts';
 import { hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
+import * as oq from './outcome-queries.ts';
 import * as q from './queries.ts';
 import { caseUpdateInput, type AlertStats, type CaseUpdate, type FanoutResult } from './types.ts';
 
@@ -178,7 +179,7 @@ export async function getAlertStats(db: Queryable, caseUpdateId: number): Promis
  * failed, counted for all of them in one query.
  */
 export async function withAlertStats<U extends Pick<CaseUpdate, 'id' | 'recipients' | 'reached'>>(db: Queryable, updates: U[]): Promise<(U & { stats: AlertStats; failedToRetry: number; waiting: number })[]> {
-  const outcomes = await q.countAlertOutcomes(db, updates.map((u) => u.id));
+  const outcomes = await oq.countAlertOutcomes(db, updates.map((u) => u.id));
   return updates.map((u) => {
     const o = outcomes.get(u.id);
     // failedToRetry: those the console's list of failed emails still has (not folded into counts);

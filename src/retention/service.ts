@@ -3,7 +3,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { forgetDroppedOptins } from '../subscribers/queries.ts';
-import { foldAlerts, listSettledAlerts } from '../alerts/queries.ts';
+import { foldAlerts, listSettledAlerts } from '../alerts/outcome-queries.ts';
 import { FORGOTTEN } from './forget.ts';
 
 export { forgetPerson, type Forgotten } from './forget.ts';

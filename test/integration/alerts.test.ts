@@ -375,7 +375,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       [caseSlug],
     );
     await ctx.db.query(`INSERT INTO deliveries (kind, source_id, recipient, status) SELECT 'alert', $1, 'held' || i || '@subscriber.example', 'sent' FROM generate_series(1, 3) i`, [u!.id]);
-    const { foldAlerts } = await import('../../src/alerts/queries.ts');
+    const { foldAlerts } = await import('../../src/alerts/outcome-queries.ts');
     // A withdrawal's first step: the update locked, its alerts next.
     const withdrawal = new pg.Client(ctx.testDb.url!);
     await withdrawal.connect();
