@@ -25,7 +25,9 @@ export async function probe(options: RedisOptions): Promise<{ answers: boolean; 
     replies.push(err.message);
     // A TLS server whose certificate this process does not trust (a private CA, a name it is not
     // for); not the server's alert that it wants one of the client (ERR_SSL_…_CERTIFICATE_REQUIRED).
-    if (!err.code?.startsWith('ERR_SSL_') && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) certificates.push(err.message.split('\n')[0]!);
+    // Node 24 adds its own advice to the reason ("self-signed certificate; if the root CA is
+    // installed locally, try running Node.js with --use-system-ca"): the message gives Appeal's.
+    if (!err.code?.startsWith('ERR_SSL_') && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) certificates.push(err.message.split('\n')[0]!.split('; ')[0]!);
   });
   try {
     await conn.connect();
