@@ -98,13 +98,14 @@ const newPassword = z.string().min(10, 'must be at least 10 characters').max(200
  * Changes an organizer's own password after checking the current one, and ends every session of
  * theirs with it, all or nothing: a stolen session must not outlive the password it was stolen
  * with. The caller starts a new session for the browser that made the change.
+ * @returns the organizer with the new password's hash (what a device cookie's tag is made from).
  * @throws ValidationError naming `current_password`, `new_password` or `confirm_password`.
  */
 export async function changePassword(
   db: Db,
   organizer: Organizer,
   input: { current: string; next: string; confirm: string },
-): Promise<void> {
+): Promise<Pick<Organizer, 'id' | 'password_hash'>> {
   const fields: Record<string, string> = {};
   const parsed = newPassword.safeParse(input.next);
   if (!parsed.success) fields.new_password = parsed.error.issues[0]!.message;
@@ -123,4 +124,5 @@ export async function changePassword(
     await q.deleteSessionsOf(tx, organizer.id, null);
     await recordAudit(tx, organizer.id, 'organizer.password', `organizer:${organizer.id}`);
   });
+  return { id: organizer.id, password_hash: hash };
 }

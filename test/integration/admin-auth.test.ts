@@ -359,8 +359,12 @@ describe('when a known organizer is under attack (Postgres)', () => {
     expect(rows[0]!.locked).toBe(true);
   });
 
-  it('a device trusted before a password change is trusted no more', async () => {
+  it('a device trusted before a password change is trusted no more, but the browser that changed it is', async () => {
     const organizer = await createOrganizer(ctx.db);
+    // Signed in with the old password, and not since: the laptop left at the office.
+    const other = new ConsoleClient(base);
+    expect((await other.login(organizer.email)).status).toBe(303);
+    await other.post('/admin/logout', {});
     const own = new ConsoleClient(base);
     expect((await own.login(organizer.email)).status).toBe(303);
     await own.open('/admin/password');
@@ -370,8 +374,27 @@ describe('when a known organizer is under attack (Postgres)', () => {
     const stranger = new ConsoleClient(base);
     await stranger.open('/admin/login');
     for (let i = 0; i < LOGIN_MAX_FAILURES; i++) await stranger.post('/admin/login', { email: organizer.email, password: `guess ${i} guess` });
-    // The cookie was earned with the old password: the lockout holds for this browser too.
-    expect((await own.login(organizer.email, 'the second passphrase')).status).toBe(401);
+    // Its cookie was earned with the old password: the lockout holds for it.
+    expect((await other.login(organizer.email, 'the second passphrase')).status).toBe(401);
+    // This one showed the new password when it set it, as a sign-in would have: it still gets in.
+    expect((await own.login(organizer.email, 'the second passphrase')).status).toBe(303);
+    expect((await own.get('/admin')).status).toBe(200);
+  });
+
+  it('keeps the browser of a new organizer, made to choose a password at the first sign-in, trusted through a lockout', async () => {
+    const organizer = await createOrganizer(ctx.db);
+    await ctx.db.query('UPDATE organizers SET password_must_change = true WHERE id = $1', [organizer.id]);
+    const own = new ConsoleClient(base);
+    expect((await own.login(organizer.email)).status).toBe(303);
+    await own.open('/admin/password');
+    expect((await own.post('/admin/password', { current_password: PASSWORD, new_password: 'one of my own choosing', confirm_password: 'one of my own choosing' })).status).toBe(303);
+    await own.post('/admin/logout', {});
+
+    const stranger = new ConsoleClient(base);
+    await stranger.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) await stranger.post('/admin/login', { email: organizer.email, password: `guess ${i} guess` });
+    expect((await stranger.post('/admin/login', { email: organizer.email, password: 'one of my own choosing' })).status).toBe(401);
+    expect((await own.login(organizer.email, 'one of my own choosing')).status).toBe(303);
   });
 
   it('forgets failures older than an hour', async () => {

@@ -1,7 +1,7 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
-import { changePassword, checkLogin, deviceTag, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf } from '../../../organizers/service.ts';
+import { changePassword, checkLogin, deviceTag, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf, type Organizer } from '../../../organizers/service.ts';
 import { randomToken } from '../../../tokens.ts';
 import { budget, clientNetwork, localBudget } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
@@ -35,6 +35,15 @@ function readDevice(req: Request): Device | undefined {
   const value = (req.signedCookies as Record<string, unknown> | undefined)?.[DEVICE_COOKIE];
   const m = typeof value === 'string' ? /^(\d{1,12})\.([\w-]{16,64})\.([\w-]{8,64})$/.exec(value) : null;
   return m ? { organizerId: Number(m[1]), nonce: m[2]!, tag: m[3]! } : undefined;
+}
+
+/**
+ * A device cookie for a browser that has just shown the organizer's current password: it still
+ * gets in while someone else's guesses hold the account locked, until the password changes.
+ */
+function trustDevice(ctx: AppContext, res: Response, organizer: Pick<Organizer, 'id' | 'password_hash'>): void {
+  const value = `${organizer.id}.${randomToken(24)}.${deviceTag(ctx.secret, organizer)}`;
+  res.cookie(DEVICE_COOKIE, value, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
 }
 
 /** Sign-in, sign-out and the organizer's own password. */
@@ -71,10 +80,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
       return render(res, 'login', { title: 'Error: Sign in', next: safeNext(req.body?.next), values: { email }, failed: LOGIN_FAILED }, 401);
     }
     await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(clientNetwork(req.ip ?? 'unknown')));
-    if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) {
-      const value = `${result.organizer.id}.${randomToken(24)}.${deviceTag(ctx.secret, result.organizer)}`;
-      res.cookie(DEVICE_COOKIE, value, { ...cookieOptions(ctx), maxAge: DEVICE_MAX_AGE_MS });
-    }
+    if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) trustDevice(ctx, res, result.organizer);
     await startSession(ctx, res, result.organizer.id);
     res.redirect(303, safeNext(req.body?.next));
   });
@@ -98,8 +104,9 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     const organizerId = String(res.locals.organizer!.id);
     const wait = await perOrganizer.take(organizerId);
     if (wait !== undefined) throw new RateLimitedError(wait);
+    let changed;
     try {
-      await changePassword(ctx.db, res.locals.organizer!, {
+      changed = await changePassword(ctx.db, res.locals.organizer!, {
         current: str(req.body?.current_password),
         next: str(req.body?.new_password),
         confirm: str(req.body?.confirm_password),
@@ -110,7 +117,10 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
       return render(res, 'password', { title: 'Change your password', section: 'account', mustChange: res.locals.organizer!.password_must_change, next: safeNext(req.body?.next), ...formErrors(err.fields, {}, ['current_password', 'new_password', 'confirm_password']) }, 400);
     }
     await perOrganizer.giveBack(organizerId);
-    // The change ended every session of theirs, this one too: this browser starts a new one.
+    // The change ended every session of theirs, this one too: this browser starts a new one, and,
+    // having shown the password, is trusted with the new one as a sign-in would make it (its
+    // device cookie was earned with the old password, which no longer counts).
+    trustDevice(ctx, res, changed);
     await startSession(ctx, res, res.locals.organizer!.id);
     setFlash(ctx, res, 'Your password is changed. Any other browser signed in as you is signed out.');
     res.redirect(303, safeNext(req.body?.next));
