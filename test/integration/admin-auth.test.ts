@@ -338,6 +338,14 @@ describe('when a known organizer is under attack (Postgres)', () => {
     base = b;
   });
 
+  /** A stranger's browser that has guessed until the organizer's account locked. */
+  async function lockOut(email: string): Promise<ConsoleClient> {
+    const stranger = new ConsoleClient(base);
+    await stranger.open('/admin/login');
+    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) await stranger.post('/admin/login', { email, password: `guess ${i} guess` });
+    return stranger;
+  }
+
   it('the organizer still signs in from a browser they used before, while a stranger is locked out', async () => {
     const organizer = await createOrganizer(ctx.db);
     const own = new ConsoleClient(base);
@@ -371,9 +379,7 @@ describe('when a known organizer is under attack (Postgres)', () => {
     expect((await own.post('/admin/password', { current_password: PASSWORD, new_password: 'the second passphrase', confirm_password: 'the second passphrase' })).status).toBe(303);
     await own.post('/admin/logout', {});
 
-    const stranger = new ConsoleClient(base);
-    await stranger.open('/admin/login');
-    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) await stranger.post('/admin/login', { email: organizer.email, password: `guess ${i} guess` });
+    const stranger = await lockOut(organizer.email);
     // Its cookie was earned with the old password: the lockout holds for it.
     expect((await other.login(organizer.email, 'the second passphrase')).status).toBe(401);
     // This one showed the new password when it set it, as a sign-in would have: it still gets in.
@@ -390,9 +396,7 @@ describe('when a known organizer is under attack (Postgres)', () => {
     expect((await own.post('/admin/password', { current_password: PASSWORD, new_password: 'one of my own choosing', confirm_password: 'one of my own choosing' })).status).toBe(303);
     await own.post('/admin/logout', {});
 
-    const stranger = new ConsoleClient(base);
-    await stranger.open('/admin/login');
-    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) await stranger.post('/admin/login', { email: organizer.email, password: `guess ${i} guess` });
+    const stranger = await lockOut(organizer.email);
     expect((await stranger.post('/admin/login', { email: organizer.email, password: 'one of my own choosing' })).status).toBe(401);
     expect((await own.login(organizer.email, 'one of my own choosing')).status).toBe(303);
   });
