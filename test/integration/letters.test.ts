@@ -882,7 +882,16 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const html = await page.text();
     expect(html).toContain('closed before your signature was confirmed');
     expect(html).not.toContain('Confirm and send my letter');
-    expect((await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {})).status).toBe(410);
+    // The button of a page opened while it was live, pressed after the close: the page says what that means.
+    const pressed = await postForm(`${base}/confirm/${confirmToken(confirmation!)}`, {});
+    expect(pressed.status).toBe(410);
+    expect(await pressed.text()).toContain('closed before your signature was confirmed, so no letter will be sent in your name');
+    // Where the sign form sent them: no promise of an email to come.
+    const waiting = await fetch(`${base}/c/${slug}/check-email`);
+    expect(waiting.status).toBe(410);
+    const said = await waiting.text();
+    expect(said).toContain('closed before your signature was confirmed');
+    expect(said).not.toContain('We have sent you a link');
     await settled(ctx.db);
     expect(await letterCount(slug)).toBe(0);
   });

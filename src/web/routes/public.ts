@@ -196,6 +196,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
 
   router.get('/c/:slug/check-email', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
+    // Closed since the form was sent (or the address kept): its confirmation email is not sent, nor a letter.
+    if (c.campaign.status === 'closed') return page(res, 'check-email', { title: `Campaign closed: ${c.campaign.title}`, campaign: c.campaign, closed: true }, 410);
     page(res, 'check-email', { title: `Check your email to confirm your signature: ${c.campaign.title}`, campaign: c.campaign });
   });
 
@@ -232,6 +234,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       const result = await confirmSignature(db, ctx, req.params.token, shown, targetsSeen);
       res.redirect(303, `/c/${encodeURIComponent(result.campaignSlug)}/thanks`);
     } catch (err) {
+      // Closed while the page was open: the page as it now is says what that means for the letter.
+      if (err instanceof CampaignNotOpenError) return confirmPage(res, req.params.token);
       if (!(err instanceof ConflictError) || !['signature_changed', 'targets_changed', 'no_officials'].includes(err.code)) throw err;
       await confirmPage(res, req.params.token, err.message);
     }
