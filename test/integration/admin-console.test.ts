@@ -4,7 +4,7 @@ import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { postJson, settled } from '../helpers/signing.ts';
 import { getCase } from '../../src/cases/service.ts';
-import { getCampaign } from '../../src/campaigns/service.ts';
+import { changeCampaignStatus, getCampaign } from '../../src/campaigns/service.ts';
 import { addTargets } from '../../src/campaigns/targets.ts';
 import { STARTER_PLACEHOLDER } from '../../src/campaigns/letter-template.ts';
 import { STARTER_BODY } from '../../src/web/routes/admin/campaigns.ts';
@@ -1301,6 +1301,20 @@ describe('the organizer console on PGlite', () => {
     } finally {
       await ctx.db.query('DELETE FROM deliveries WHERE source_id = $1', [source]);
     }
+  });
+
+  it('does not count a closed campaign\'s unconfirmed signatures as pending: no letter waits on them', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    for (const name of ['Never Confirmed', 'Nor This One']) {
+      expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: name, email: `${uniq('never')}@supporter.example` })).status).toBe(202);
+    }
+    const pendingTotal = async () => Number(/<span class="n">(\d+)<\/span> pending/.exec((await client.get('/admin')).text)?.[1]);
+    const before = await pendingTotal();
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/data-stat="pending">2<\/span> pending</);
+    await changeCampaignStatus(ctx.db, slug, 'close');
+    expect(await pendingTotal()).toBe(before - 2);
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/data-stat="pending">2<\/span> never confirmed \(closed: no letter goes for them\)/);
+    expect((await client.get('/admin/campaigns')).text).toContain('title="2 never confirmed: closed, no letter goes for them">—</span>');
   });
 
   it('says on the dashboard which emails a relay has held back for long, before their attempts run out', async () => {

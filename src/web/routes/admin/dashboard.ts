@@ -73,7 +73,8 @@ export function dashboardRoutes(ctx: AppContext, render: Render): Router {
     ]);
     const campaigns = all.slice(0, DASHBOARD_ROWS);
     const totals = all.reduce(
-      (t, c) => ({ confirmed: t.confirmed + c.confirmed, pending: t.pending + c.pending, sent: t.sent + c.sent, failed: t.failed + c.failed }),
+      // A closed campaign's pending signatures are never confirmed: no letter waits on them.
+      (t, c) => ({ confirmed: t.confirmed + c.confirmed, pending: t.pending + (c.status === 'closed' ? 0 : c.pending), sent: t.sent + c.sent, failed: t.failed + c.failed }),
       { confirmed: 0, pending: 0, sent: 0, failed: 0 },
     );
     render(res, 'dashboard', {
