@@ -370,6 +370,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(json.status).toBe(410);
       expect((await json.json()).error.code).toBe('campaign_closed');
     });
+    // Its page speaks of the letters in the past, and asks nobody to sign.
+    const page = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(page).toMatch(/It went to\s/);
+    expect(page).toContain('Each official received their own copy.');
+    expect(page).toContain('<h2 id="sign-heading">Signing has closed</h2>');
+    expect(page).not.toMatch(/It goes to|receives their own copy|>Sign it</);
   });
 
   it.each([true, false])('answers a filled honeypot as a real signature is answered (confirmation %s), and stores and sends nothing', async (requireConfirmation) => {
