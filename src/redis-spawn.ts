@@ -21,7 +21,7 @@ export const spawnedOptions = (dataDir: string): RedisOptions => ({ path: path.j
  * manifest file format`): the last warning (`#`) line of its log since `since`, without its pid
  * and time; undefined when it wrote none.
  */
-export async function lastWords(logFile: string, since: number): Promise<string | undefined> {
+async function lastWords(logFile: string, since: number): Promise<string | undefined> {
   try {
     const file = await fs.open(logFile);
     try {

@@ -6,7 +6,7 @@ import { answers, DEFAULT_URL, probe, RedisUnavailableError, takesConnections } 
 import { spawnedOptions, spawnRedis, type Spawned } from './redis-spawn.ts';
 
 export { RedisUnavailableError } from './redis-probe.ts';
-export { lastWords, spawnRedis } from './redis-spawn.ts';
+export { spawnRedis } from './redis-spawn.ts';
 
 const READY_WAIT_MS = 10_000;
 

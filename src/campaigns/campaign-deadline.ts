@@ -4,7 +4,7 @@
  * A deadline as YYYY-MM-DD: a real calendar day (2026-02-30 is refused, not rolled over to March)
  * of a year from 1970 (Postgres refuses year 0000; no campaign ends before it began).
  */
-export function isDeadline(v: string): boolean {
+function isDeadline(v: string): boolean {
   const day = v.trim();
   const d = new Date(`${day}T00:00:00Z`);
   return /^\d{4}-\d{2}-\d{2}$/.test(day) && !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day && d.getUTCFullYear() >= 1970;

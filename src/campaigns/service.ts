@@ -252,7 +252,7 @@ export type { CampaignOverview, SignatureListing } from './queries.ts';
 export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
 export { detailErrors, validateCampaignInput } from './campaign-input.ts';
 export { brokenFieldLine, missingSalutation, unfinishedLetter } from './letter-warnings.ts';
-export { deadlineMistake, isDeadline } from './campaign-deadline.ts';
+export { deadlineMistake } from './campaign-deadline.ts';
 
 /**
  * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see deadlineMistake).
