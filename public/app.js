@@ -115,8 +115,13 @@
     hint.setAttribute('aria-live', 'polite');
     input.parentNode.insertBefore(hint, input.nextSibling);
     input.setAttribute('aria-describedby', ((input.getAttribute('aria-describedby') || '') + ' ' + hint.id).trim());
+    var shown = null;
     var check = function () {
       var better = suggestion(input.value.trim());
+      // The same hint keeps its button: pressing it blurs the field first, and a button built anew
+      // under the pointer would miss the click.
+      if (better === shown) return;
+      shown = better;
       hint.textContent = '';
       if (!better) return;
       var use = document.createElement('button');
@@ -125,6 +130,7 @@
       use.textContent = better;
       use.addEventListener('click', function () {
         input.value = better;
+        shown = null;
         hint.textContent = '';
         input.focus();
       });

@@ -236,6 +236,9 @@ describe('running a campaign from the console in a real browser', () => {
     await screenshot(admin, 'admin-case-update-preview');
     await admin.getByRole('button', { name: 'Post update and send to 1 subscriber' }).click();
     await admin.locator('.flash').waitFor();
+    // What happened is in view, not scrolled past to the list of updates.
+    const flashInView = () => admin.locator('.flash').evaluate((el) => el.getBoundingClientRect().top >= 0 && el.getBoundingClientRect().bottom <= window.innerHeight);
+    expect(await flashInView()).toBe(true);
     const sentCell = () => admin.locator('table.updates tbody tr').first().locator('td').nth(3).innerText();
     await reloadUntil(admin, sentCell, (v) => v === '1');
     expect(await admin.locator('table.updates tbody tr').first().locator('td').nth(2).innerText()).toBe('1');
@@ -252,6 +255,7 @@ describe('running a campaign from the console in a real browser', () => {
     await admin.locator('.flash').waitFor();
     expect(asked).toContain('Withdraw “Court hearing moved to Monday”?');
     expect(await admin.locator('.flash').innerText()).toContain('is withdrawn');
+    expect(await flashInView()).toBe(true);
   });
 
   it('previews a CSV import with row-level errors before importing anything', async () => {

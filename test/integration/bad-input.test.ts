@@ -343,6 +343,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       const html = await form.text();
       expect(html).toMatch(/paused and not taking signatures/);
       expect(html).toContain('Your signature was not sent.');
+      expect(html).toContain('<h2 id="sign-heading">Signing is paused</h2>');
       // Where to look, on a phone too: the notice takes focus, and the title says it was refused.
       expect(html).toMatch(/<p class="notice" role="alert" tabindex="-1" autofocus>This campaign is paused/);
       expect(html).toMatch(/<title>Error: /);
@@ -354,6 +355,9 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     const opened = await (await fetch(`${base}/c/${slug}`)).text();
     expect(opened).toContain('This campaign is paused');
     expect(opened).not.toContain('autofocus>This campaign');
+    // Someone moving by headings hears what the section holds: a notice, no form to sign.
+    expect(opened).toContain('<h2 id="sign-heading">Signing is paused</h2>');
+    expect(opened).not.toMatch(/>Sign it</);
     // Its thanks page (a signer's "see the progress") asks nobody to sign it.
     const thanks = await (await fetch(`${base}/c/${slug}/thanks`)).text();
     expect(thanks).toContain('The campaign is paused: it takes no signatures for now.');

@@ -119,7 +119,9 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     setFlash(ctx, res, update.repeated
       ? `“${update.title}” was posted already, at ${formatUtc(update.published_at)}: its alert went to ${subscribers}, and is not sent again.`
       : `Update posted: the alert is going to ${subscribers}${changed}.`);
-    res.redirect(303, `/admin/cases/${kase.slug}#updates`);
+    // To the top, where the flash says what happened: at #updates it stood out of view, and a
+    // status already on the page when it opens is not read out.
+    res.redirect(303, `/admin/cases/${kase.slug}`);
   });
 
   router.post('/cases/:slug/updates/:id/withdraw', async (req, res) => {
@@ -127,7 +129,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     const { update, already, ...alerts } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
     if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, ...alerts });
     setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(alerts)}.`);
-    res.redirect(303, `/admin/cases/${String(req.params.slug)}#updates`);
+    res.redirect(303, `/admin/cases/${String(req.params.slug)}`);
   });
 
   return router;
