@@ -2,6 +2,7 @@
 // Other modules import letters from here; its variables, checks and fingerprint are re-exported.
 import { collapseBlankRuns } from '../cases/types.ts';
 import { oneLine } from '../mail/address.ts';
+import { hasRightToLeft, isolate } from '../mail/bidi.ts';
 import { letters, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
 
 export { DISCLOSE_LEVELS, LETTER_VARIABLES, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
@@ -111,10 +112,31 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   // A field the supporter left empty renders as a hidden one does, and its line goes the same way.
   const left = SUPPORTER_FIELDS.filter((k) => !hiddenFields.has(k) && !context.supporter[k]);
   const hidden = left.length ? new Set([...hiddenFields, ...left]) : hiddenFields;
+  const values = isolated(context, body);
   const letter = hidden.size === 0
-    ? finish(withoutEmptyBrackets(compile(subject)(context, RUNTIME)), compile(body)(context, RUNTIME))
-    : renderDropping(subject, body, context, hidden, hidden);
+    ? finish(withoutEmptyBrackets(compile(subject)(values, RUNTIME)), compile(body)(values, RUNTIME))
+    : renderDropping(subject, body, values, hidden, hidden);
   return titled(letter, context);
+}
+
+/** Whether each template body holds right-to-left text, asked once per body: a letter is rendered for every message. */
+const rightToLeftBodies = new Map<string, boolean>();
+
+/**
+ * The values written into a letter, each isolated (bidi.ts) where right-to-left text is in play:
+ * every value of a letter whose text holds some, else each value that holds some. A letter and
+ * values all left to right are as they were, byte for byte. A subject keeps none (subjectLine
+ * takes direction controls out of a header).
+ */
+function isolated(context: LetterContext, body: string): LetterContext {
+  let all = rightToLeftBodies.get(body);
+  if (all === undefined) {
+    if (rightToLeftBodies.size > 500) rightToLeftBodies.clear();
+    rightToLeftBodies.set(body, (all = hasRightToLeft(body)));
+  }
+  const one = (value: string) => (value && (all || hasRightToLeft(value)) ? isolate(value) : value);
+  const each = <T extends Record<string, string>>(values: T) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, one(v)])) as T;
+  return { supporter: each(context.supporter), target: each(context.target), case: each(context.case), campaign: each(context.campaign), date: one(context.date) };
 }
 
 /**
@@ -136,7 +158,7 @@ function titled(letter: { subject: string; text: string }, context: LetterContex
  * if the field stays empty.
  */
 export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>, unfilled = NO_MARKS): { subject: string; text: string } {
-  return titled(renderDropping(subject, body, context, new Set(SUPPORTER_FIELDS), hidden, unfilled), context);
+  return titled(renderDropping(subject, body, isolated(context, body), new Set(SUPPORTER_FIELDS), hidden, unfilled), context);
 }
 
 /** Where renderMarked puts an {{#if}} on a field not typed yet; never in the text it returns. */

@@ -133,7 +133,8 @@ function fillFields(text: string, values: Partial<Record<SupporterField, string>
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
     const typed = values[f.key];
     const value = typed === undefined ? undefined : asSigned(f.key, typed, inSubject);
-    return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}">${escapeHtml(value || f.placeholder)}</span>`;
+    // In the body, laid out on its own as the letter's isolates lay it (bidi.ts); a subject keeps none.
+    return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}"${inSubject ? '' : ' dir="auto"'}>${escapeHtml(value || f.placeholder)}</span>`;
   });
 }
 

@@ -226,6 +226,18 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(court.html).toContain('<blockquote style="margin:0.25em 0 0.5em 1em"><div dir="auto">Free them.</div><div dir="auto">- Famous Person, Astana, Kazakhstan</div><div dir="auto"><br></div><div dir="auto">&lt;b&gt;bold&lt;/b&gt; &amp; more</div><div dir="auto">- Another Person, Almaty</div></blockquote>');
   });
 
+  it('keeps a right-to-left name and place in their places in the text list, as <bdi> does in the HTML', async () => {
+    const c = await digestCampaign();
+    await c.addSigner({ fullName: 'ئابدۇرېھىم ئەخمەت', city: 'ئۈرۈمچى', country: '中国', personalNote: '' });
+    await c.addSigner({ fullName: 'Dana Latin', city: 'Lyon', country: 'France', personalNote: '' });
+    await ctx.queues.maintenance.add('digest', { task: 'digest' });
+    const ministry = await waitForMail(ctx, c.targets.place);
+    // Bare, the line is one right-to-left paragraph: the city reads before the name.
+    expect(ministry.text).toContain('- \u2068ئابدۇرېھىم ئەخمەت\u2069, \u2068ئۈرۈمچى, 中国\u2069\n');
+    expect(ministry.text).toContain('- Dana Latin, Lyon, France\n');
+    expect(ministry.html).toContain('<bdi>ئابدۇرېھىم ئەخمەت</bdi>, <bdi>ئۈرۈمچى, 中国</bdi>');
+  });
+
   it('gives a target added since some signed only the signers who came after it', async () => {
     const c = await digestCampaign();
     const before = await c.addSigner();

@@ -546,6 +546,23 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(sentTo(targets)).toHaveLength(2);
   });
 
+  it('keeps a right-to-left name in its place in a sentence of the other direction, in the text and the HTML part', async () => {
+    const official = `${uniq('kz')}@gov.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      requireConfirmation: false,
+      letter: { subject: 'Хат', body: '{{target.salutation}},\n\nМен, {{supporter.fullName}}, {{supporter.city}} қаласынан жазамын.' },
+      targets: [{ name: 'Сот', email: official, salutation: 'Құрметті судья', disclose: 'name_place' }],
+    });
+    const res = await postForm(`${base}/c/${slug}/sign`, { full_name: 'ئابدۇرېھىم ئەخمەتوۋ', email: `${uniq('uy')}@supporter.example`, city: 'ئۈرۈمچى' });
+    expect(res.status).toBe(303);
+    const [letter] = await mailTo(ctx.sink!, official);
+    // Bare, the name and the city read as one right-to-left run: the city before the name.
+    expect(letter!.text).toContain('Мен, \u2068ئابدۇرېھىم ئەخمەتوۋ\u2069, \u2068ئۈرۈمچى\u2069 қаласынан жазамын.');
+    expect(letter!.html).toContain('<div dir="auto">Мен, \u2068ئابدۇرېھىم ئەخمەتوۋ\u2069, \u2068ئۈرۈمچى\u2069 қаласынан жазамын.</div>');
+    expect(letter!.text).toMatch(/^Құрметті судья,$/m);
+    expect(letter!.from!.text).toBe('"ئابدۇرېھىم ئەخمەتوۋ via Appeal Test" <letters@appeal.test>');
+  });
+
   it('with confirmation off, does not subscribe an address nobody confirmed, even when the box is ticked', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Official', email: `${uniq('o')}@gov.example` }] });
     const email = `${uniq('sub')}@supporter.example`;
@@ -573,7 +590,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge Official', email: target, disclose: 'full' }] });
     // Anyone can type anyone's address: the official's answer would go to someone who never signed.
     const page = await (await fetch(`${base}/c/${slug}`)).text();
-    expect(page).toContain('Judge Official: your name, city, country and note.');
+    expect(page).toContain('<bdi>Judge Official</bdi>: your name, city, country and note.');
     expect(page).toContain('(never given to the officials)');
     expect(page).not.toContain('reply address');
     const email = `${uniq('victim')}@supporter.example`;
@@ -843,7 +860,8 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     });
     const page = await (await fetch(`${base}/c/${slug}`)).text();
     expect(page).toContain('What each official learns about you:');
-    expect(page).toContain('Judge Name: your name and note; Full Official: your name, city, country, note and email address (to reply to you).');
+    // Each name in <bdi>: one written right to left keeps its place in the sentence.
+    expect(page).toContain('<bdi>Judge Name</bdi>: your name and note; <bdi>Full Official</bdi>: your name, city, country, note and email address (to reply to you).');
     expect(page).toContain('Your letter is sent only after you confirm');
     expect(page).toContain('(to confirm; never given to the officials except as a reply address to Full Official)');
     const preview = /id="letter-preview"[^>]*>([\s\S]*?)<\/div>\s*<\/div>/.exec(page)![1]!;
@@ -865,7 +883,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       targets: [{ name: 'Full Official', email: `${uniq('f')}@gov.example`, disclose: 'full' }],
     });
     const digestPage = await (await fetch(`${base}/c/${daily.slug}`)).text();
-    expect(digestPage).toContain('Full Official: your name, city, country, note and email address (listed with the other signers in the daily letter and its spreadsheet).');
+    expect(digestPage).toContain('<bdi>Full Official</bdi>: your name, city, country, note and email address (listed with the other signers in the daily letter and its spreadsheet).');
     expect(digestPage).toContain("(to confirm; never given to the officials except to Full Official, in the daily letter's list of signers)");
     expect(digestPage).not.toContain('to reply to you');
   });

@@ -170,6 +170,33 @@ describe('rendering a letter', () => {
     expect(letter).toEqual({ subject: 'About Aigerim', text: 'Your Honour,\n\n<b>Tom & <Jerry></b>\nDana Signer, 1 May 2026\n' });
   });
 
+  // A Uyghur signer's name beside a Uyghur detainee's name in a Kazakh sentence: without
+  // isolates the bidi algorithm joins them into one right-to-left run, and the names swap places.
+  it('isolates each value that is written right to left, so that it keeps its place in the sentence', () => {
+    const FSI = '\u2068';
+    const PDI = '\u2069';
+    const signer = 'ئابدۇرېھىم ئەخمەتوۋ';
+    const detainee = 'ئايگۈل Айгүл Сәрсенбайқызы';
+    const letter = renderLetter('{{supporter.fullName}} – {{case.personName}}', 'Мен, {{supporter.fullName}}, {{case.personName}} үшін жазамын.\n{{supporter.city}}, {{date}}', {
+      ...context,
+      supporter: { ...context.supporter, fullName: signer, city: 'Алматы' },
+      case: { ...context.case, personName: detainee },
+    });
+    expect(letter.text).toBe(`Мен, ${FSI}${signer}${PDI}, ${FSI}${detainee}${PDI} үшін жазамын.\nАлматы, 1 May 2026\n`);
+    // A header holds no direction control.
+    expect(letter.subject).toBe(`${signer} – ${detainee}`);
+  });
+
+  it('isolates every value of a letter written right to left, a note a line at a time, and leaves an all left-to-right letter as it was', () => {
+    const uyghur = renderLetter('s', 'ھۆرمەتلىك {{target.name}}،\n{{supporter.personalNote}}\n{{supporter.fullName}} {{date}}', {
+      ...context,
+      supporter: { ...context.supporter, personalNote: 'Free her.\n\nNow.' },
+    });
+    expect(uyghur.text).toBe('ھۆرمەتلىك \u2068Judge One\u2069،\n\u2068Free her.\u2069\n\n\u2068Now.\u2069\n\u2068Dana Signer\u2069 \u20681 May 2026\u2069\n');
+    const latin = renderLetter('s', '{{target.salutation}},\n{{supporter.personalNote}}\n{{supporter.fullName}}, {{supporter.city}}', { ...context, supporter: { ...context.supporter, fullName: 'Әсел Нұрланқызы' } });
+    expect(latin.text).toBe('Your Honour,\nFree her.\nӘсел Нұрланқызы, Lyonville\n');
+  });
+
   it('keeps the subject on one line whatever the variables hold', () => {
     const letter = renderLetter('From {{supporter.personalNote}} to {{target.name}}', 'x', {
       ...context,

@@ -16,7 +16,7 @@ describe('the letter preview', () => {
     expect(subject).toBe('From <span class="fill empty" data-field="full_name" data-placeholder="[your name]">[your name]</span>');
     expect(body).toContain('Your Honour,');
     for (const [field, placeholder] of [['personal_note', '[your note]'], ['full_name', '[your name]'], ['city', '[your city]'], ['country', '[your country]']]) {
-      expect(body).toContain(`<span class="fill empty" data-field="${field}" data-placeholder="${placeholder}">${placeholder}</span>`);
+      expect(body).toContain(`<span class="fill empty" data-field="${field}" data-placeholder="${placeholder}" dir="auto">${placeholder}</span>`);
     }
   });
 
@@ -49,7 +49,7 @@ describe('the letter preview', () => {
   it('drops the line a hidden field leaves empty, as that target\'s letter does, and keeps a line with a field it is shown', () => {
     const starter = `Yours,\n\n{{supporter.fullName}}\n${SIGNER_PLACE}\n{{date}}`;
     const nameOnly = previewLetterHtml('s', starter, base, { fullName: 'Dana', city: 'Lyon' }, hiddenFor('each', 'name'));
-    expect(nameOnly.body).toBe('Yours,\n\n<span class="fill" data-field="full_name" data-placeholder="[your name]">Dana</span>\n1 May 2026\n');
+    expect(nameOnly.body).toBe('Yours,\n\n<span class="fill" data-field="full_name" data-placeholder="[your name]" dir="auto">Dana</span>\n1 May 2026\n');
     expect(nameOnly.variants).toBeUndefined();
     // The line with the name and the hidden city stays, the city empty in it.
     expect(previewLetterHtml('s', '{{supporter.fullName}}, {{supporter.city}}', base, {}, hiddenFor('each', 'name')).body).toContain('data-field="full_name"');
@@ -105,7 +105,7 @@ describe('the letter preview', () => {
 
   it('shows typed values, escaped, in place of the placeholders', () => {
     const { body } = previewLetterHtml('s', BODY, base, { fullName: ' Dana ', personalNote: '<script>alert(1)</script>', city: '"><img src=x onerror=alert(1)>' });
-    expect(body).toContain('<span class="fill" data-field="full_name" data-placeholder="[your name]">Dana</span>');
+    expect(body).toContain('<span class="fill" data-field="full_name" data-placeholder="[your name]" dir="auto">Dana</span>');
     expect(body).toContain('>&lt;script&gt;alert(1)&lt;/script&gt;</span>');
     expect(body).toContain('>&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;</span>');
     expect(body).not.toMatch(/<script|<img/);

@@ -1,0 +1,25 @@
+// Keeping a value written into a sentence in its place, whatever direction each is written in.
+
+/** A letter of a script written right to left. */
+const RIGHT_TO_LEFT = /[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}\p{Script=Adlam}\p{Script=Hanifi_Rohingya}\p{Script=Yezidi}]/u;
+
+export const hasRightToLeft = (text: string) => RIGHT_TO_LEFT.test(text);
+
+/**
+ * Each line of `value` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE (U+2068, U+2069):
+ * laid out on its own, in the direction of its first letter, as HTML's `<bdi>` does. Without them
+ * the Unicode bidi algorithm joins a right-to-left value to right-to-left words beside it: in
+ * "Мен, {{supporter.fullName}}, {{case.personName}} үшін", a Uyghur signer's name and a Uyghur
+ * detainee's name read as one run, and a reader of the Kazakh sentence sees the names swap.
+ * A line at a time, since an isolate ends with its paragraph. A name, city or country cannot hold
+ * these characters (`line` refuses them); a note's own, which editors put around mixed text, nest
+ * inside, and an embedding a note leaves open ends at the isolate's end instead of running on.
+ */
+export const isolate = (value: string) =>
+  value
+    .split('\n')
+    .map((line) => (line ? `\u2068${line}\u2069` : line))
+    .join('\n');
+
+/** `value` isolated if it holds right-to-left text; as it is if not (a value in an all left-to-right letter needs none). */
+export const isolateRightToLeft = (value: string) => (hasRightToLeft(value) ? isolate(value) : value);
