@@ -134,6 +134,9 @@ function isolated(context: LetterContext, body: string): LetterContext {
     if (rightToLeftBodies.size > 500) rightToLeftBodies.clear();
     rightToLeftBodies.set(body, (all = hasRightToLeft(body)));
   }
+  const groups = [context.supporter, context.target, context.case, context.campaign] as Record<string, string>[];
+  // The common case: nothing right to left anywhere, nothing to do (and nothing to copy).
+  if (!all && !hasRightToLeft(context.date) && !groups.some((values) => Object.values(values).some(hasRightToLeft))) return context;
   const one = (value: string) => (value && (all || hasRightToLeft(value)) ? isolate(value) : value);
   const each = <T extends Record<string, string>>(values: T) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, one(v)])) as T;
   return { supporter: each(context.supporter), target: each(context.target), case: each(context.case), campaign: each(context.campaign), date: one(context.date) };
