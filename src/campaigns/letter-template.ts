@@ -2,7 +2,7 @@
 // Other modules import letters from here; its variables, checks and fingerprint are re-exported.
 import { collapseBlankRuns } from '../cases/types.ts';
 import { oneLine } from '../mail/address.ts';
-import { hasRightToLeft, isolate } from '../mail/bidi.ts';
+import { hasRightToLeft, isolate, unwrapLoneLines } from '../mail/bidi.ts';
 import { letters, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
 
 export { DISCLOSE_LEVELS, LETTER_VARIABLES, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
@@ -116,6 +116,7 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   const letter = hidden.size === 0
     ? finish(withoutEmptyBrackets(compile(subject)(values, RUNTIME)), compile(body)(values, RUNTIME))
     : renderDropping(subject, body, values, hidden, hidden);
+  if (values !== context) letter.text = unwrapLoneLines(letter.text);
   return titled(letter, context);
 }
 
@@ -161,7 +162,10 @@ function titled(letter: { subject: string; text: string }, context: LetterContex
  * if the field stays empty.
  */
 export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>, unfilled = NO_MARKS): { subject: string; text: string } {
-  return titled(renderDropping(subject, body, isolated(context, body), new Set(SUPPORTER_FIELDS), hidden, unfilled), context);
+  const values = isolated(context, body);
+  const letter = renderDropping(subject, body, values, new Set(SUPPORTER_FIELDS), hidden, unfilled);
+  if (values !== context) letter.text = unwrapLoneLines(letter.text);
+  return titled(letter, context);
 }
 
 /** Where renderMarked puts an {{#if}} on a field not typed yet; never in the text it returns. */

@@ -1,6 +1,7 @@
 // What the console warns about in a campaign's letter, on its page and before launching: a starter
 // line left in, a line an empty supporter field reads broken in, a salutation left out.
 import { TemplateError } from '../errors.ts';
+import { withoutIsolates } from '../mail/bidi.ts';
 import { digestFieldLine, digestSubjectFields, renderLetter, STARTER_PLACEHOLDER, type LetterContext } from './letter-template.ts';
 import type { Campaign, Target } from './types.ts';
 
@@ -49,7 +50,8 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
   const unmarked = (line: string) => line.replace(/[\uE004-\uE006]/g, (mark) => SAMPLES[mark]!);
   const render = (supporter: { city: string; country: string; personalNote: string }) => {
     const letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...SAMPLE_CONTEXT, supporter: { fullName: 'Signer', ...supporter } });
-    return [letter.subject, ...letter.text.split('\n')];
+    // Compared by their words: a value is isolated in a letter holding right-to-left text, an empty one not.
+    return [letter.subject, ...withoutIsolates(letter.text).split('\n')];
   };
   try {
     const full = render(MARKS);
@@ -110,13 +112,13 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
   if (without.length === 0) return null;
   // A private-use character no template holds, standing for a salutation there is.
   const SAMPLE = '\uE003';
-  const lines = (salutation: string) => renderLetter(campaign.letter_subject, campaign.letter_body, {
+  const lines = (salutation: string) => withoutIsolates(renderLetter(campaign.letter_subject, campaign.letter_body, {
     supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
     target: { name: without[0]!.name, title: 'Title', salutation },
     case: { personName: 'Person', location: 'Place' },
     campaign: { title: 'Campaign' },
     date: 'Date',
-  }).text.split('\n');
+  }).text).split('\n');
   let bare: string | undefined;
   try {
     const withIt = lines(SAMPLE);

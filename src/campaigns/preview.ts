@@ -133,8 +133,11 @@ function fillFields(text: string, values: Partial<Record<SupporterField, string>
     const f = PREVIEW_FIELDS.find((p) => p.key === key)!;
     const typed = values[f.key];
     const value = typed === undefined ? undefined : asSigned(f.key, typed, inSubject);
-    // In the body, laid out on its own as the letter's isolates lay it (bidi.ts); a subject keeps none.
-    return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}"${inSubject ? '' : ' dir="auto"'}>${escapeHtml(value || f.placeholder)}</span>`;
+    // A one-line field in the body is laid out on its own, as the letter's isolates lay it
+    // (bidi.ts). Not the note, whose lines the letter isolates one by one (a span's direction would
+    // be its first line's), nor the subject, which keeps none.
+    const isolated = !inSubject && f.key !== 'personalNote';
+    return `<span class="fill${value ? '' : ' empty'}" data-field="${f.field}" data-placeholder="${escapeHtml(f.placeholder)}"${isolated ? ' dir="auto"' : ''}>${escapeHtml(value || f.placeholder)}</span>`;
   });
 }
 

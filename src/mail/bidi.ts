@@ -23,3 +23,14 @@ export const isolate = (value: string) =>
 
 /** `value` isolated if it holds right-to-left text; as it is if not (a value in an all left-to-right letter needs none). */
 export const isolateRightToLeft = (value: string) => (hasRightToLeft(value) ? isolate(value) : value);
+
+/**
+ * A line that is one isolated value and nothing else, unwrapped: nothing beside it to keep apart
+ * from, and bare, the line takes its direction from its own words in every reader (the bidi
+ * algorithm skips what an isolate holds when it picks a paragraph's direction, so a Uyghur name
+ * alone on its line would be set left to right).
+ */
+export const unwrapLoneLines = (text: string) => text.replace(/^\u2068([^\n\u2068\u2069]*)\u2069$/gm, '$1');
+
+/** Text without the isolate marks `isolate` puts in: for comparing what letters say. */
+export const withoutIsolates = (text: string) => text.replace(/[\u2068\u2069]/g, '');

@@ -23,6 +23,11 @@ describe('brokenFieldLine', () => {
     expect(check('Dear x,\n\nI write from {{supporter.city}} about her.')).toMatch(/“I write from  about her\.”/);
   });
 
+  it('finds the broken line of a letter that holds right-to-left text too, whose values are isolated', () => {
+    const body = 'Dear x,\n\nI write from {{supporter.city}}, {{supporter.country}} about Aigul (ئايگۈل).\n\n{{supporter.fullName}}';
+    expect(check(body)).toMatch(/^For a supporter who leaves out their city .*reads “I write from , Kazakhstan about Aigul \(ئايگۈل\)\.”/);
+  });
+
   it('does not say a letter to an official told the name only is broken when its line goes with both fields', () => {
     const body = 'Dear x,\n\n{{#if supporter.city}}{{supporter.city}}, {{/if}}{{supporter.country}}\n\n{{supporter.fullName}}';
     expect(check(body)).toBe(

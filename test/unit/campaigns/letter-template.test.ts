@@ -192,7 +192,10 @@ describe('rendering a letter', () => {
       ...context,
       supporter: { ...context.supporter, personalNote: 'Free her.\n\nNow.' },
     });
-    expect(uyghur.text).toBe('ھۆرمەتلىك \u2068Judge One\u2069،\n\u2068Free her.\u2069\n\n\u2068Now.\u2069\n\u2068Dana Signer\u2069 \u20681 May 2026\u2069\n');
+    // A value alone on its line has nothing beside it, and bare it takes its own direction.
+    expect(uyghur.text).toBe('ھۆرمەتلىك \u2068Judge One\u2069،\nFree her.\n\nNow.\n\u2068Dana Signer\u2069 \u20681 May 2026\u2069\n');
+    const alone = renderLetter('s', 'Free her.\n{{supporter.fullName}}\n{{supporter.personalNote}}', { ...context, supporter: { ...context.supporter, fullName: 'ئابدۇرېھىم', personalNote: 'ئۇنى قويۇپ بېرىڭ.\nPlease.' } });
+    expect(alone.text).toBe('Free her.\nئابدۇرېھىم\nئۇنى قويۇپ بېرىڭ.\nPlease.\n');
     const latin = renderLetter('s', '{{target.salutation}},\n{{supporter.personalNote}}\n{{supporter.fullName}}, {{supporter.city}}', { ...context, supporter: { ...context.supporter, fullName: 'Әсел Нұрланқызы' } });
     expect(latin.text).toBe('Your Honour,\nFree her.\nӘсел Нұрланқызы, Lyonville\n');
   });
@@ -334,6 +337,8 @@ describe('missingSalutation', () => {
     expect(warning).toContain('{{#if target.salutation}}');
     expect(missingSalutation(campaign('Dear {{target.salutation}},\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('their letter opens with “Dear ,”');
     expect(missingSalutation(campaign('{{target.salutation}}:\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('with “:”');
+    // A letter holding right-to-left text, whose values are isolated, an empty one not.
+    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree Aigul (ئايگۈل).'), [target('Deputy Ospanov', '')])).toContain('their letter opens with “,”');
   });
 
   it('says nothing when every official still written to has one, the letter has a fallback, or does not use it', async () => {
