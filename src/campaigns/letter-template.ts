@@ -116,7 +116,6 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   const letter = hidden.size === 0
     ? finish(withoutEmptyBrackets(compile(subject)(values, RUNTIME)), compile(body)(values, RUNTIME))
     : renderDropping(subject, body, values, hidden, hidden);
-  if (values !== context) letter.text = unwrapLoneLines(letter.text);
   return titled(letter, context);
 }
 
@@ -162,10 +161,7 @@ function titled(letter: { subject: string; text: string }, context: LetterContex
  * if the field stays empty.
  */
 export function renderMarked(subject: string, body: string, context: LetterContext, hidden: ReadonlySet<SupporterField>, unfilled = NO_MARKS): { subject: string; text: string } {
-  const values = isolated(context, body);
-  const letter = renderDropping(subject, body, values, new Set(SUPPORTER_FIELDS), hidden, unfilled);
-  if (values !== context) letter.text = unwrapLoneLines(letter.text);
-  return titled(letter, context);
+  return titled(renderDropping(subject, body, isolated(context, body), new Set(SUPPORTER_FIELDS), hidden, unfilled), context);
 }
 
 /** Where renderMarked puts an {{#if}} on a field not typed yet; never in the text it returns. */
@@ -276,6 +272,7 @@ export const subjectLine = (text: string) => collapseBlankRuns(oneLine(text));
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {
     subject: subjectLine(subject),
-    text: letterText(text) + '\n',
+    // Unwrapped before letterText, whose rules read a line's words: a note's `-- ` line, isolated, is one.
+    text: letterText(unwrapLoneLines(text)) + '\n',
   };
 }

@@ -98,7 +98,7 @@ function versionsOf(subject: string, body: string, context: Omit<LetterContext, 
       if (i === undefined) pieceIndex.set(piece, (i = pieces.push(piece) - 1));
       return i;
     };
-    const subjects = texts.map((t) => fillFields(t.subject, {}));
+    const subjects = texts.map((t) => fillFields(t.subject, {}, true));
     const bodies = texts.map((t) => fillFields(t.text, {}).split(PIECES).filter(Boolean).map(indexOf));
     const weight = subjects.join('').length + pieces.join('').length + bodies.reduce((n, b) => n + b.length * 4, 0);
     if (weight <= VARIANTS_MAX_CHARS) versions.variants = { fields: PREVIEW_FIELDS.map((f) => f.field), masks, subjects, pieces, bodies };

@@ -30,7 +30,7 @@ export const isolateRightToLeft = (value: string) => (hasRightToLeft(value) ? is
  * algorithm skips what an isolate holds when it picks a paragraph's direction, so a Uyghur name
  * alone on its line would be set left to right).
  */
-export const unwrapLoneLines = (text: string) => text.replace(/^\u2068([^\n\u2068\u2069]*)\u2069$/gm, '$1');
+export const unwrapLoneLines = (text: string) => (text.includes('\u2068') ? text.replace(/^\u2068([^\n\u2068\u2069]*)\u2069$/gm, '$1') : text);
 
 /** Text without the isolate marks `isolate` puts in: for comparing what letters say. */
 export const withoutIsolates = (text: string) => text.replace(/[\u2068\u2069]/g, '');

@@ -225,6 +225,9 @@ describe('rendering a letter', () => {
   it('keeps a note line of `-- ` from starting an email signature', () => {
     const letter = renderLetter('s', '{{supporter.personalNote}}\n\nYours sincerely,\n{{supporter.fullName}}', { ...context, supporter: { ...context.supporter, personalNote: 'Free her.\n-- \nI sign off here' } });
     expect(letter.text).toBe('Free her.\n--\nI sign off here\n\nYours sincerely,\nDana Signer\n');
+    // In a letter holding right-to-left text too, where the note's lines are isolated.
+    const uyghur = renderLetter('s', '{{supporter.personalNote}}\n\nYours sincerely,\n{{supporter.fullName}}', { ...context, supporter: { ...context.supporter, personalNote: 'ئىلھام توختىنى قويۇپ بېرىڭ\n-- \nAli' } });
+    expect(uyghur.text).toBe('ئىلھام توختىنى قويۇپ بېرىڭ\n--\nAli\n\nYours sincerely,\nDana Signer\n');
   });
 
   it('reads nothing from the prototype, even from a template that was never validated', () => {

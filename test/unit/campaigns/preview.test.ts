@@ -68,6 +68,8 @@ describe('the letter preview', () => {
     const variants = nameOnly.variants!;
     const nameBit = 1 << variants.fields.indexOf('full_name');
     expect(strip(expandVariants(variants)[variants.masks[nameBit]!]!.body).replace('[your name]', 'Aru')).toBe(letter.text);
+    // A subject's fields are not isolated in any version, as the subject sent has none.
+    expect(previewLetterHtml('From {{supporter.fullName}}', body, base).variants!.subjects.join('')).not.toContain('dir=');
     // Before anything is typed, every line shows, with its placeholders.
     expect(strip(previewLetterHtml('s', body, base).body)).toContain('Writing from [your city].\n[your note]\n\nYours,\n[your name]\n[your city], [your country]\n');
   });
