@@ -2,6 +2,7 @@ import type { ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withdrawCaseUpdate } from '../../src/alerts/service.ts';
+import { createCase } from '../../src/cases/service.ts';
 import { signedIn } from '../helpers/admin-client.ts';
 import { whileHeld } from '../helpers/locks.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -130,7 +131,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(alert.from!.value[0]).toEqual({ name: 'Appeal Test', address: 'letters@appeal.test' });
     for (const part of [alert.text!, alert.html as string]) {
       // Where the case stands, as its page says it.
-      expect(part).toContain('Aigerim Test · detained · Almaty');
+      expect(part.replace(/<\/?bdi>/g, '')).toContain('Aigerim Test · detained · Almaty');
       expect(part).toContain('Hearing moved to Monday');
       expect(part).toContain('The court meets on Monday.');
       expect(part).toContain(`${base}/cases/${caseSlug}`);
@@ -151,6 +152,20 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
 
     const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
     expect(casePage).toContain('Hearing moved to Monday');
+  });
+
+  it('keeps a right-to-left name and place in their places in an alert\'s first line, and in its plain text', async () => {
+    const caseSlug = uniq('uy');
+    await createCase(ctx.db, { slug: caseSlug, personName: 'ئايگۈل', summary: 'Fled the camps.', status: 'detained', location: 'ئۈرۈمچى' });
+    const email = emailOf('rtl');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    await postUpdate(caseSlug, 'Hearing moved to Monday');
+    const alert = await waitForMail(ctx, email, 2);
+    // Bare, the line starts a right-to-left paragraph in a plain-text reader, and reads backwards.
+    expect(alert.text).toContain('\u2068ئايگۈل\u2069 · detained · \u2068ئۈرۈمچى\u2069\n');
+    expect(alert.html).toContain('<bdi>ئايگۈل</bdi> · detained · <bdi>ئۈرۈمچى</bdi>');
+    // The opt-in email's list of what was asked for: the name after the dash, not before it.
+    expect(mailsTo(ctx, email)[0]!.text).toContain('- \u2068ئايگۈل\u2069\n');
   });
 
   it('shows the case as it was when the update was posted, whatever it became while its alerts were queued', async () => {
