@@ -3,7 +3,7 @@ import path from 'node:path';
 import { endsSentence } from './cases/types.ts';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
 import { unicodeAddress } from './mail/address.ts';
-import { isolateRightToLeft } from './mail/bidi.ts';
+import { isolateRightToLeft, isolatesAsBdi } from './mail/bidi.ts';
 import { ROOT } from './paths.ts';
 import { maskToken } from './web/middleware/csrf.ts';
 import { staticUrl } from './web/static-files.ts';
@@ -102,6 +102,8 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('maskToken', (token: unknown) => (typeof token === 'string' && token ? maskToken(token) : ''));
   // A value in a line of plain text, kept in its place if it is written right to left (bidi.ts).
   h.registerHelper('isolate', (s: unknown) => isolateRightToLeft(String(s ?? '')));
+  // A line of a letter in HTML: escaped, its isolated values as <bdi> (isolatesAsBdi).
+  h.registerHelper('letterLine', (s: unknown) => new h.SafeString(isolatesAsBdi(h.escapeExpression(String(s ?? '')))));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // A stored address; one whose domain is kept in ASCII also as it was written, the form sent to
   // beside it (`ann@почта.қаз (ann@xn--80a1acny.xn--80ao21a)`), so that no look-alike hides.

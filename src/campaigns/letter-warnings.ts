@@ -1,7 +1,7 @@
 // What the console warns about in a campaign's letter, on its page and before launching: a starter
 // line left in, a line an empty supporter field reads broken in, a salutation left out.
 import { TemplateError } from '../errors.ts';
-import { withoutIsolates } from '../mail/bidi.ts';
+import { isolateRightToLeft, withoutIsolates } from '../mail/bidi.ts';
 import { digestFieldLine, digestSubjectFields, renderLetter, STARTER_PLACEHOLDER, type LetterContext } from './letter-template.ts';
 import type { Campaign, Target } from './types.ts';
 
@@ -69,7 +69,7 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
       });
       if (line === undefined) continue;
       const toName = field.hiddenFromName && nameOnlyBroken && targets.some((t) => t.retired_at === null && t.disclose === 'name');
-      return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${unmarked(line.replaceAll(MARKS[field.key], '')).trim()}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
+      return `For a supporter who leaves out their ${field.words}${toName ? ' (and in every letter to an official told the name only)' : ''}, this line of the letter reads “${isolateRightToLeft(unmarked(line.replaceAll(MARKS[field.key], '')).trim())}” Put {{supporter.${field.key}}} on a line of its own, or inside {{#if supporter.${field.key}}}…{{/if}}.`;
     }
   } catch (err) {
     // A letter that does not render says so where it is edited.
@@ -90,8 +90,8 @@ function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter
     const subject = digestSubjectFields(campaign.letter_subject, SAMPLE_CONTEXT);
     if (line === null && subject === null) return null;
     const said = [
-      line !== null ? `this line reaches every official as “${line}”` : '',
-      subject !== null ? `${line !== null ? 'and the subject, which names no signer, reaches them' : 'the subject, which names no signer, reaches every official'} as “${subject}”` : '',
+      line !== null ? `this line reaches every official as “${isolateRightToLeft(line)}”` : '',
+      subject !== null ? `${line !== null ? 'and the subject, which names no signer, reaches them' : 'the subject, which names no signer, reaches every official'} as “${isolateRightToLeft(subject)}”` : '',
     ].filter(Boolean).join(' ');
     return `A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: ${said} Take the supporter's fields out of the letter.`;
   } catch (err) {
@@ -134,7 +134,7 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
     throw err;
   }
   if (bare === undefined) return null;
-  const names = without.slice(0, 3).map((t) => t.name).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');
+  const names = without.slice(0, 3).map((t) => isolateRightToLeft(t.name)).join(', ') + (without.length > 3 ? ` and ${without.length - 3} more` : '');
   const one = without.length === 1;
-  return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${bare}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
+  return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${isolateRightToLeft(bare)}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
 }

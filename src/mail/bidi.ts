@@ -34,3 +34,18 @@ export const unwrapLoneLines = (text: string) => (text.includes('\u2068') ? text
 
 /** Text without the isolate marks `isolate` puts in: for comparing what letters say. */
 export const withoutIsolates = (text: string) => text.replace(/[\u2068\u2069]/g, '');
+
+/**
+ * Escaped HTML with each isolated value as a `<bdi>`: a line in `<div dir="auto">` takes its
+ * direction from its first letter, and HTML looks inside the marks for it (a Kazakh line that
+ * opens with an isolated Uyghur name was set right to left, and read backwards), but skips a
+ * `<bdi>`. Innermost pairs first; a mark without its pair stays as it is.
+ */
+export function isolatesAsBdi(html: string): string {
+  if (!html.includes('\u2068')) return html;
+  for (let before = ''; before !== html; ) {
+    before = html;
+    html = html.replace(/\u2068([^\u2068\u2069]*)\u2069/g, '<bdi>$1</bdi>');
+  }
+  return html;
+}

@@ -5,6 +5,7 @@ import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
 import { AUTOMATIC, displayName, letterSender, oneLine, stableMessageId } from '../mail/address.ts';
+import { isolatesAsBdi } from '../mail/bidi.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
@@ -43,7 +44,7 @@ export function formatLetterDate(d: Date): string {
  * reads right to left, the Kazakh line after it left to right).
  */
 export function letterHtml(text: string): string {
-  const line = (l: string) => `<div dir="auto">${Handlebars.Utils.escapeExpression(l)}</div>`;
+  const line = (l: string) => `<div dir="auto">${isolatesAsBdi(Handlebars.Utils.escapeExpression(l))}</div>`;
   const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<div style="margin: 0 0 1em">${p.split('\n').map(line).join('\n')}</div>`);
   return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
 }

@@ -342,6 +342,27 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, (at|tomorrow at) \d+:\d\d UTC/);
   });
 
+  // Two right-to-left values with only punctuation between them read as one run: swapped.
+  it('keeps right-to-left names and titles in their places in the console\'s lists and messages', async () => {
+    const targets = [
+      { name: 'ئابدۇرېشىت تۇرسۇن', title: 'سوتچى', email: 'judge@court.example' },
+      { name: 'مۇختەر ئەلى', title: 'مىنىستىر', email: 'mfa@ministry.example' },
+    ];
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, { title: 'ئايگۈلنى قويۇپ بېرىڭ', targets }, 'draft');
+    const launch = (await client.open(`/admin/campaigns/${slug}/launch`)).text;
+    expect(launch).toContain('<li><bdi>ئابدۇرېشىت تۇرسۇن</bdi>, <bdi>سوتچى</bdi> <span');
+    // Neither has a salutation: the warning names both, each isolated.
+    expect(launch).toContain('\u2068ئابدۇرېشىت تۇرسۇن\u2069, \u2068مۇختەر ئەلى\u2069 have no salutation');
+    // An <option> holds no <bdi>: its label isolates them.
+    expect((await client.get(`/admin/campaigns/${slug}/letter`)).text).toContain('\u2068ئابدۇرېشىت تۇرسۇن\u2069, \u2068سوتچى\u2069 (sees');
+    expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
+    const second = await createLiveCampaign(ctx.db, { title: 'ئايگۈل ئۈچۈن خەت' });
+    await ctx.db.query('UPDATE campaigns SET case_id = (SELECT case_id FROM campaigns WHERE slug = $1) WHERE slug = $2', [slug, second.slug]);
+    const changed = await client.post(`/admin/cases/${caseSlug}/status`, { status: 'granted_stay' });
+    const titles = (await client.open(changed.location!)).text.match(/Status is now “granted stay”\. (.*) still take signatures/)![1]!.split(', ');
+    expect(titles.sort()).toEqual(['“\u2068ئايگۈل ئۈچۈن خەت\u2069”', '“\u2068ئايگۈلنى قويۇپ بېرىڭ\u2069”']);
+  });
+
   it('warns before launching when officials with no salutation would get a letter opening with a bare comma', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: 'court@court.example', salutation: 'Your Honour' }, { name: 'Deputy Ospanov', email: 'mp9@parliament.example' }] }, 'draft');
     const launch = await client.open(`/admin/campaigns/${slug}/launch`);
@@ -353,7 +374,7 @@ describe('the organizer console on PGlite', () => {
     // An official whose address bounced is listed as such: no letter goes to it.
     await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ('mp9@parliament.example', 'bounce: 550 5.1.1', 'letter') ON CONFLICT DO NOTHING`);
     const listed = (await client.get(`/admin/campaigns/${slug}/launch`)).text;
-    expect(listed).toMatch(/Deputy Ospanov <span class="muted small">[^<]*<\/span> <span class="badge bad">bounced: no letter goes to it/);
+    expect(listed).toMatch(/<bdi>Deputy Ospanov<\/bdi> <span class="muted small">[^<]*<\/span> <span class="badge bad">bounced: no letter goes to it/);
     expect(listed).not.toMatch(/Court <span class="muted small">[^<]*<\/span> <span class="badge bad">/);
     await ctx.db.query(`DELETE FROM suppressions WHERE email = 'mp9@parliament.example'`);
   });

@@ -550,7 +550,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const official = `${uniq('kz')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, {
       requireConfirmation: false,
-      letter: { subject: 'Хат', body: '{{target.salutation}},\n\nМен, {{supporter.fullName}}, {{supporter.city}} қаласынан жазамын.' },
+      letter: { subject: 'Хат', body: '{{target.salutation}},\n\nМен, {{supporter.fullName}}, {{supporter.city}} қаласынан жазамын.\n{{supporter.city}} қаласынан сәлем.' },
       targets: [{ name: 'Сот', email: official, salutation: 'Құрметті судья', disclose: 'name_place' }],
     });
     const res = await postForm(`${base}/c/${slug}/sign`, { full_name: 'ئابدۇرېھىم ئەخمەتوۋ', email: `${uniq('uy')}@supporter.example`, city: 'ئۈرۈمچى' });
@@ -558,7 +558,10 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const [letter] = await mailTo(ctx.sink!, official);
     // Bare, the name and the city read as one right-to-left run: the city before the name.
     expect(letter!.text).toContain('Мен, \u2068ئابدۇرېھىم ئەخمەتوۋ\u2069, \u2068ئۈرۈمچى\u2069 қаласынан жазамын.');
-    expect(letter!.html).toContain('<div dir="auto">Мен, \u2068ئابدۇرېھىم ئەخمەتوۋ\u2069, \u2068ئۈرۈمچى\u2069 қаласынан жазамын.</div>');
+    // In HTML as <bdi>: a line's dir="auto" looks inside the marks for its first letter, not inside a <bdi>.
+    expect(letter!.html).toContain('<div dir="auto">Мен, <bdi>ئابدۇرېھىم ئەخمەتوۋ</bdi>, <bdi>ئۈرۈمچى</bdi> қаласынан жазамын.</div>');
+    expect(letter!.html).toContain('<div dir="auto"><bdi>ئۈرۈمچى</bdi> қаласынан сәлем.</div>');
+    expect(letter!.text).toContain('\n\u2068ئۈرۈمچى\u2069 қаласынан сәлем.\n');
     expect(letter!.text).toMatch(/^Құрметті судья,$/m);
     expect(letter!.from!.text).toBe('"ئابدۇرېھىم ئەخمەتوۋ via Appeal Test" <letters@appeal.test>');
   });

@@ -5,6 +5,7 @@ import { createCase, findCase, getCase, isAnnounced, listCasesPage, publishCase,
 import { CASE_STATUSES, SETTLED_STATUSES, type Case } from '../../../cases/types.ts';
 import { ConflictError, EditConflictError, ValidationError } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
+import { isolateRightToLeft } from '../../../mail/bidi.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
 import { answerSavedAlready, CASE_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
@@ -137,7 +138,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
         personName: existing.person_name, summary: existing.summary, location: existing.location, status: str(req.body?.status),
       }, existing.revision);
       await recordAuditOf(ctx, actor(res), 'case.status', `case:${kase.slug}`, { from: existing.status, to: kase.status });
-      const live = SETTLED_STATUSES.has(kase.status) ? (await listCampaignOverview(db, { caseId: kase.id, status: 'live' }, { limit: null })).map((c) => `“${c.title}”`) : [];
+      const live = SETTLED_STATUSES.has(kase.status) ? (await listCampaignOverview(db, { caseId: kase.id, status: 'live' }, { limit: null })).map((c) => `“${isolateRightToLeft(c.title)}”`) : [];
       // A letter asking a court to halt a deportation reads wrong once the person has a stay.
       const stillLive = live.length ? ` ${live.join(', ')} still ${live.length === 1 ? 'takes' : 'take'} signatures and ${live.length === 1 ? 'sends' : 'send'} letters: close or pause ${live.length === 1 ? 'it' : 'them'}, or change the letter, if it no longer fits.` : '';
       setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.${stillLive}`);

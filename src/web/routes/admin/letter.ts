@@ -10,6 +10,7 @@ import { EditConflictError, TemplateError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { renderDigestLetter, supportersText } from '../../../digests/emails.ts';
 import { displayName, letterSender } from '../../../mail/address.ts';
+import { isolateRightToLeft } from '../../../mail/bidi.ts';
 import { learnsAddress } from '../../../campaigns/preview.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
@@ -134,7 +135,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       ],
       headers: headersFor(l.campaign, target),
       target,
-      targets_options: l.targets.map((t) => ({ value: t.id, label: `${t.name}${t.title ? `, ${t.title}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
+      targets_options: l.targets.map((t) => ({ value: t.id, label: `${isolateRightToLeft(t.name)}${t.title ? `, ${isolateRightToLeft(t.title)}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
       sample: SAMPLE_SUPPORTER,
     };
   }
