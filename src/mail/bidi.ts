@@ -35,17 +35,27 @@ export const unwrapLoneLines = (text: string) => (text.includes('\u2068') ? text
 /** Text without the isolate marks `isolate` puts in: for comparing what letters say. */
 export const withoutIsolates = (text: string) => text.replace(/[\u2068\u2069]/g, '');
 
+/** What `<bdi>` stands for each isolate initiator: FSI, LRI, RLI. */
+const BDI: Record<string, string> = { '\u2068': '<bdi>', '\u2066': '<bdi dir="ltr">', '\u2067': '<bdi dir="rtl">' };
+
 /**
  * Escaped HTML with each isolated value as a `<bdi>`: a line in `<div dir="auto">` takes its
  * direction from its first letter, and HTML looks inside the marks for it (a Kazakh line that
  * opens with an isolated Uyghur name was set right to left, and read backwards), but skips a
- * `<bdi>`. Innermost pairs first; a mark without its pair stays as it is.
+ * `<bdi>`. Marks are paired as the bidi algorithm pairs them, a PDI closing the innermost isolate
+ * open, whichever kind (a note may hold its own LRI or RLI); a mark without its pair stays as it is.
  */
 export function isolatesAsBdi(html: string): string {
-  if (!html.includes('\u2068')) return html;
-  for (let before = ''; before !== html; ) {
-    before = html;
-    html = html.replace(/\u2068([^\u2068\u2069]*)\u2069/g, '<bdi>$1</bdi>');
+  if (!/[\u2066-\u2068]/.test(html)) return html;
+  const out = html.split(/([\u2066-\u2069])/);
+  const open: number[] = [];
+  for (let i = 1; i < out.length; i += 2) {
+    if (out[i] !== '\u2069') open.push(i);
+    else if (open.length) {
+      const at = open.pop()!;
+      out[at] = BDI[out[at]!]!;
+      out[i] = '</bdi>';
+    }
   }
-  return html;
+  return out.join('');
 }
