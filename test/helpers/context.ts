@@ -116,6 +116,17 @@ export async function createTestContext(opts: TestContextOptions): Promise<TestC
   return ctx;
 }
 
+/** Deletes what an app a test started as a process of its own kept in Redis under `prefix`: its queues, schedules and counts. */
+export async function deletePrefix(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(TEST_REDIS_URL);
+  try {
+    await deleteKeys(client, `${prefix}:*`);
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function deleteKeys(client: import('ioredis').Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {

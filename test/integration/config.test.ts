@@ -132,8 +132,9 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
       fs.writeFileSync(path.join(dataDir, name, 'PG_VERSION'), '17\n');
     }
     const port = String(await freePort());
+    const { deletePrefix, TEST_REDIS_URL } = await import('../helpers/context.ts');
     const app = spawn(process.execPath, ['scripts/start.mjs'], {
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     try {
       let said = '';
@@ -144,6 +145,7 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
       app.kill('SIGTERM');
       await new Promise((r) => app.once('exit', r));
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await deletePrefix(`imported-${port}`);
     }
   }, 90_000);
 });
@@ -153,7 +155,7 @@ describe('a signal while it starts', () => {
   it.each(['SIGTERM', 'SIGHUP'] as const)('%s: stops once it is up, as it would have, leaving no lock files behind, instead of being killed mid-start', async (signal) => {
     const { spawn } = await import('node:child_process');
     const crypto = await import('node:crypto');
-    const { TEST_REDIS_URL } = await import('../helpers/context.ts');
+    const { deletePrefix, TEST_REDIS_URL } = await import('../helpers/context.ts');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-signalled-'));
     const env = {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: dataDir, REDIS_URL: TEST_REDIS_URL, PORT: String(await freePort()),
@@ -175,6 +177,7 @@ describe('a signal while it starts', () => {
     } finally {
       app.kill('SIGKILL');
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await deletePrefix(env.QUEUE_PREFIX);
     }
   }, 90_000);
 });
