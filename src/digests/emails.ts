@@ -4,6 +4,7 @@ import { hiddenFor, renderLetter, type LetterContext } from '../campaigns/letter
 import type { Queryable } from '../db/index.ts';
 import type { Composer } from '../deliveries/types.ts';
 import { bodyLine, displayName, letterSender, oneLine } from '../mail/address.ts';
+import { hasRightToLeft } from '../mail/bidi.ts';
 import { formatLetterDate } from '../signatures/emails.ts';
 import type { Views } from '../views.ts';
 import { CSV_FORMAT, neutralize } from '../csv.ts';
@@ -77,8 +78,12 @@ export function renderDigestLetter(subject: string, body: string, context: Omit<
   const dated = renderLetter(subject, '', { ...full, date: DATE_MARK }, hiddenFor('digest', 'name')).subject.includes(DATE_MARK);
   const when = dated ? '' : `, ${context.date}`;
   const which = part && part.parts > 1 ? `, letter ${part.part} of ${part.parts}` : '';
+  // After a right-to-left subject, a reader that sets the line's direction from its first letter
+  // parts the count from its word: "(supporters, 7 December 2026 3)". A LEFT-TO-RIGHT MARK before
+  // the count keeps Appeal's words one run; a header holds no isolate (subjectLine).
+  const keep = hasRightToLeft(letter.subject) ? '\u200e' : '';
   return {
-    subject: oneLine(`${letter.subject} (${supportersText(signers)}${when}${which})`),
+    subject: oneLine(`${letter.subject} (${keep}${supportersText(signers)}${when}${which})`),
     text: letter.text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n'),
   };
 }

@@ -12,6 +12,8 @@ describe('the subject of a digest', () => {
 
   it('says how many signed and when', () => {
     expect(renderDigestLetter('About {{case.personName}}', 'Body', context, 3).subject).toBe('About Aigerim (3 supporters, 4 December 2026)');
+    // After a right-to-left subject, a mark keeps the count with its word in a right-to-left line.
+    expect(renderDigestLetter('ئايگۈلنى قويۇپ بېرىڭ', 'Body', context, 3).subject).toBe('ئايگۈلنى قويۇپ بېرىڭ (\u200e3 supporters, 4 December 2026)');
     expect(renderDigestLetter('About {{case.personName}}', 'Body', context, 1).subject).toBe('About Aigerim (1 supporter, 4 December 2026)');
   });
 
