@@ -13,13 +13,32 @@ export const hasRightToLeft = (text: string) => RIGHT_TO_LEFT.test(text);
  * detainee's name read as one run, and a reader of the Kazakh sentence sees the names swap.
  * A line at a time, since an isolate ends with its paragraph. A name, city or country cannot hold
  * these characters (`line` refuses them); a note's own, which editors put around mixed text, nest
- * inside, and an embedding a note leaves open ends at the isolate's end instead of running on.
+ * inside (balanced first: see closedIsolates), and an embedding a note leaves open ends at the
+ * isolate's end instead of running on.
  */
 export const isolate = (value: string) =>
   value
     .split('\n')
-    .map((line) => (line ? `\u2068${line}\u2069` : line))
+    .map((line) => (line ? `\u2068${closedIsolates(line)}\u2069` : line))
     .join('\n');
+
+/**
+ * A line whose own isolates are balanced: one it leaves open is closed at its end, and a closing
+ * mark with nothing of the line's to close goes (it closed nothing where it was typed). Else the
+ * isolate around the line would end at the line's own mark, or end nothing, and the words after
+ * the value would join its direction.
+ */
+function closedIsolates(line: string): string {
+  if (!/[\u2066-\u2069]/.test(line)) return line;
+  let open = 0;
+  const kept = line.replace(/[\u2066-\u2069]/g, (mark) => {
+    if (mark !== '\u2069') open += 1;
+    else if (open > 0) open -= 1;
+    else return '';
+    return mark;
+  });
+  return kept + '\u2069'.repeat(open);
+}
 
 /** `value` isolated if it holds right-to-left text; as it is if not (a value in an all left-to-right letter needs none). */
 export const isolateRightToLeft = (value: string) => (hasRightToLeft(value) ? isolate(value) : value);

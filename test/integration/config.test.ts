@@ -136,6 +136,8 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
     const app = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // Made at once: an app that died starting has fired its exit already, and the cleanup must not wait for another.
+    const exited = new Promise((r) => app.once('exit', r));
     try {
       let said = '';
       app.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
@@ -143,7 +145,7 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
       expect(said).toContain(`Warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(dataDir, 'pglite.imported-10')} is what it left): the embedded database used here is another, without that data`);
     } finally {
       app.kill('SIGTERM');
-      await new Promise((r) => app.once('exit', r));
+      await exited;
       fs.rmSync(dataDir, { recursive: true, force: true });
       await deletePrefix(`imported-${port}`);
     }

@@ -9,6 +9,9 @@ const RLI = '\u2067';
 describe('isolating values written right to left', () => {
   it('isolates a line at a time, and only what holds right-to-left text when asked so', () => {
     expect(isolate('a\n\nb')).toBe(`${FSI}a${PDI}\n\n${FSI}b${PDI}`);
+    // A note's own isolates are balanced first: one left open is closed, a closing mark of nothing goes.
+    expect(isolate(`שלום ${RLI}עולם\n${PDI}x ${LRI}a${PDI}`)).toBe(`${FSI}שלום ${RLI}עולם${PDI}${PDI}\n${FSI}x ${LRI}a${PDI}${PDI}`);
+    expect(isolatesAsBdi(isolate(`שלום ${RLI}עולם`)) + ' — деп').toBe('<bdi>שלום <bdi dir="rtl">עולם</bdi></bdi> — деп');
     expect(isolateRightToLeft('Әсел Нұрланқызы')).toBe('Әсел Нұрланқызы');
     expect(isolateRightToLeft('ئايگۈل')).toBe(`${FSI}ئايگۈل${PDI}`);
     expect(isolateRightToLeft('שלום')).toBe(`${FSI}שלום${PDI}`);
