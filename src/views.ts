@@ -102,8 +102,7 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('maskToken', (token: unknown) => (typeof token === 'string' && token ? maskToken(token) : ''));
   // A value in a line of plain text, kept in its place if it is written right to left (bidi.ts).
   h.registerHelper('isolate', (s: unknown) => isolateRightToLeft(String(s ?? '')));
-  // A line of a letter in HTML: escaped, its isolated values as <bdi> (isolatesAsBdi).
-  h.registerHelper('letterLine', (s: unknown) => new h.SafeString(isolatesAsBdi(h.escapeExpression(String(s ?? '')))));
+  h.registerHelper('letterHtml', (s: unknown) => new h.SafeString(letterBodyHtml(String(s ?? ''))));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // A stored address; one whose domain is kept in ASCII also as it was written, the form sent to
   // beside it (`ann@почта.қаз (ann@xn--80a1acny.xn--80ao21a)`), so that no look-alike hides.
@@ -116,14 +115,26 @@ function registerHelpers(h: typeof Handlebars): void {
   // Plain text as paragraphs of lines, for an email's HTML part: `white-space: pre-wrap`, which
   // Outlook ignores, ran them together. `{{#each (paragraphs text)}}<div>{{#each this}}<div dir="auto">…`:
   // a line each, so each takes the direction of its own text.
-  h.registerHelper('paragraphs', (s: unknown) =>
-    String(s ?? '')
-      .replace(/\r\n?/g, '\n')
-      .trim()
-      .split(/\n{2,}/)
-      .filter(Boolean)
-      .map((p) => p.split('\n')),
-  );
+  h.registerHelper('paragraphs', (s: unknown) => paragraphsOf(String(s ?? '')));
+}
+
+const paragraphsOf = (text: string) =>
+  text
+    .replace(/\r\n?/g, '\n')
+    .trim()
+    .split(/\n{2,}/)
+    .filter(Boolean)
+    .map((p) => p.split('\n'));
+
+/**
+ * A letter's text as the HTML part of a letter or digest shows it: paragraphs of lines, each line
+ * taking the direction of its own text (a Uyghur note in an English letter reads right to left,
+ * the Kazakh line after it left to right), escaped, with its isolated values as `<bdi>`
+ * (isolatesAsBdi).
+ */
+export function letterBodyHtml(text: string): string {
+  const line = (l: string) => `<div dir="auto">${isolatesAsBdi(Handlebars.Utils.escapeExpression(l))}</div>`;
+  return paragraphsOf(text).map((p) => `<div style="margin: 0 0 1em">${p.map(line).join('\n')}</div>`).join('\n');
 }
 
 /**

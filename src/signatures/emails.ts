@@ -1,12 +1,10 @@
-import Handlebars from 'handlebars';
 import type { Config } from '../config.ts';
 import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-template.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
 import { AUTOMATIC, displayName, letterSender, oneLine, stableMessageId } from '../mail/address.ts';
-import { isolatesAsBdi } from '../mail/bidi.ts';
-import type { Views } from '../views.ts';
+import { letterBodyHtml, type Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
 import { hashToken } from '../tokens.ts';
@@ -38,15 +36,9 @@ export function formatLetterDate(d: Date): string {
   return text;
 }
 
-/**
- * The letter's HTML part: the same text, escaped, in paragraphs of lines, each line taking the
- * direction of its own text as the page's preview shows it (a Uyghur note in an English letter
- * reads right to left, the Kazakh line after it left to right).
- */
+/** The letter's HTML part: the same text in paragraphs of lines (letterBodyHtml), as the page's preview shows it. */
 export function letterHtml(text: string): string {
-  const line = (l: string) => `<div dir="auto">${isolatesAsBdi(Handlebars.Utils.escapeExpression(l))}</div>`;
-  const paragraphs = text.trim().split(/\n{2,}/).map((p) => `<div style="margin: 0 0 1em">${p.split('\n').map(line).join('\n')}</div>`);
-  return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${paragraphs.join('\n')}\n</body></html>\n`;
+  return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${letterBodyHtml(text)}\n</body></html>\n`;
 }
 
 /** Letters composed at once share one read (`npm run bench`, delivery throughput). */
