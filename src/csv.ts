@@ -28,6 +28,14 @@ const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\r\n])(?=(?:[^\S\r\n]|")*[=+\-@\t\r])
  */
 export const neutralize = (v: string) => v.replace(CELL_START_LIKE_A_FORMULA, "'");
 
+/** A CSV download: its file name, its header row, how to read it a page at a time, and an item's row. */
+export interface CsvExport<T extends { id: number }> {
+  filename: string;
+  columns: string[];
+  page: (afterId: number) => Promise<T[]>;
+  row: (item: T) => string[];
+}
+
 /**
  * Streams a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
  * page in memory, laid out as CSV_FORMAT. The rows wait for the client (backpressure); a client that goes away stops the
@@ -37,10 +45,7 @@ export const neutralize = (v: string) => v.replace(CELL_START_LIKE_A_FORMULA, "'
  */
 export async function sendCsv<T extends { id: number }>(
   res: Response,
-  filename: string,
-  columns: string[],
-  page: (afterId: number) => Promise<T[]>,
-  row: (item: T) => string[],
+  { filename, columns, page, row }: CsvExport<T>,
   recordExport: () => Promise<unknown>,
 ): Promise<void> {
   res.type('text/csv; charset=utf-8').attachment(filename);

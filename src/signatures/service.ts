@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { CsvExport } from '../csv.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { CampaignNotOpenError, LetterChangedError, NotFoundError, TargetsChangedError, ValidationError } from '../errors.ts';
 import type { Queues } from '../queues.ts';
@@ -114,16 +115,16 @@ async function storeSignature(db: Db, deps: SignDeps, slug: string, input: unkno
   return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
 }
 
-export const listSignaturesPage = q.listSignaturesPage;
-
 type ListedSignature = Awaited<ReturnType<typeof q.listSignaturesPage>>[number];
 
 /**
- * A campaign's signatures as CSV, the console's and the API's: its columns, and a signature's row.
+ * A campaign's signatures as CSV, the console's and the API's.
  * `subscribe` says whether the signer asked for alerts when signing and follows the case now
  * (FOLLOWS_CASE_NOW): one who ticked the box and left since is no one to write to.
  */
-export const SIGNATURES_CSV = {
+export const signaturesCsv = (db: Queryable, campaign: { id: number; slug: string }): CsvExport<ListedSignature> => ({
+  filename: `${campaign.slug}-signatures.csv`,
   columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
-  row: (s: ListedSignature) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.follows ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
-};
+  page: (afterId) => q.listSignaturesPage(db, campaign.id, afterId, 1000),
+  row: (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.follows ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+});

@@ -10,7 +10,7 @@ import { UnsupportedCharsetError, UnsupportedMediaTypeError, ValidationError } f
 import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
 import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
-import { listSignaturesPage, pretendToSign, sign, SIGNATURES_CSV } from '../../signatures/service.ts';
+import { pretendToSign, sign, signaturesCsv } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { jsonObject } from '../middleware/json-object.ts';
@@ -205,14 +205,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.get('/campaigns/:slug/signatures.csv', ...auth, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
-    await sendCsv(
-      res,
-      `${campaign.slug}-signatures.csv`,
-      SIGNATURES_CSV.columns,
-      (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
-      SIGNATURES_CSV.row,
-      () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)),
-    );
+    await sendCsv(res, signaturesCsv(db, campaign), () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)));
   });
 
   answerOtherMethods(router);

@@ -135,10 +135,12 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const iso = (d: Date | null) => d?.toISOString() ?? '';
     await sendCsv(
       res,
-      'subscribers.csv',
-      ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at', 'awaiting_confirmation'],
-      (afterId) => listSubscribersPage(db, afterId, 1000),
-      (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at), s.awaiting_confirmation],
+      {
+        filename: 'subscribers.csv',
+        columns: ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at', 'awaiting_confirmation'],
+        page: (afterId) => listSubscribersPage(db, afterId, 1000),
+        row: (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at), s.awaiting_confirmation],
+      },
       () => recordAudit(db, actor(res), 'subscribers.export', 'subscribers'),
     );
   });

@@ -7,7 +7,7 @@ import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
 import { recordAudit, recordAuditOf } from '../../../organizers/service.ts';
-import { listSignaturesPage, SIGNATURES_CSV } from '../../../signatures/service.ts';
+import { signaturesCsv } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
@@ -122,14 +122,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/campaigns/:slug/signatures.csv', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
-    await sendCsv(
-      res,
-      `${campaign.slug}-signatures.csv`,
-      SIGNATURES_CSV.columns,
-      (afterId) => listSignaturesPage(db, campaign.id, afterId, 1000),
-      SIGNATURES_CSV.row,
-      () => recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`),
-    );
+    await sendCsv(res, signaturesCsv(db, campaign), () => recordAudit(db, actor(res), 'signatures.export', `campaign:${campaign.slug}`));
   });
 
   router.post('/deliveries/:id/retry', async (req, res) => {
