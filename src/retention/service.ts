@@ -86,10 +86,13 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * Deletes subscribers who left more than `days` ago, with what they followed and every email to
  * them that is kept (opt-ins and alerts carry the subscriber, ON DELETE CASCADE): someone who said
  * no more is not kept on a list a hostile state would want. Until then their manage link still
- * answers (a mistaken click can be undone). Kept longer: one who asked to follow again since,
- * until that request is as old; one with a signature still waiting for confirmation with the
- * updates box ticked, since its confirmation must find them unsubscribed (see
- * subscribeConfirmedSigner). A subscriber whose address bounced goes too once the bounce
+ * answers (a mistaken click can be undone). Kept longer: one with a signature still waiting for
+ * confirmation with the updates box ticked, since its confirmation must find them unsubscribed (see
+ * subscribeConfirmedSigner). One with a request to follow again still waiting for its opt-in
+ * (asked within `days`) keeps the request alone: what they had confirmed and left is forgotten,
+ * and the row is a new address's request, purged as one if never confirmed. Anyone may ask for an
+ * address, so a request (a stranger's, a month after each other) must not keep a record of the
+ * one who left. A subscriber whose address bounced goes too once the bounce
  * (bounced_at) is as old: until then, lifting the suppression restores them as they last chose;
  * after, what they followed is not kept for an address that no longer takes mail. The suppression
  * itself stays, so nothing is sent there again. A subscriber still active who follows no case
@@ -97,9 +100,11 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * followed nothing for as long (follows_nothing_since): counted from the save of their preferences
  * page that left nothing ticked (replaceSubscriptions), or else from the run that first found them
  * so; a new subscription clears it.
+ * Those who left are locked while this decides, so a request made meanwhile is either seen, and
+ * kept, or made after, on a new row.
  * @returns how many were deleted.
  */
-export async function purgeUnsubscribed(db: Queryable, days: number): Promise<number> {
+export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
   // Marks who follows nothing without a mark (an opt-in never confirmed and purged, a case deleted,
   // a subscriber from before migration 035: the preferences page marks the rest), and unmarks who
   // follows something (one given a subscription while this very statement marked them).
@@ -115,23 +120,52 @@ export async function purgeUnsubscribed(db: Queryable, days: number): Promise<nu
     `UPDATE suppressions x SET kind = 'alert'
        FROM subscribers s
       WHERE x.email = lower(s.email) AND x.kind IN ('confirm', 'optin')
-        AND s.status = 'bounced' AND s.confirmed_at IS NOT NULL AND s.bounced_at < now() - make_interval(days => $1)
-        AND s.optin_requested_at < now() - make_interval(days => $1)`,
+        AND s.status = 'bounced' AND s.confirmed_at IS NOT NULL AND s.bounced_at < now() - make_interval(days => $1)`,
     [days],
   );
-  const { rows, rowCount } = await db.query<{ email: string }>(
-    `DELETE FROM subscribers s
-      WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
-             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
-             OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
-                 AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)))
-        AND s.optin_requested_at < now() - make_interval(days => $1)
-        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)
-      RETURNING lower(s.email) AS email`,
-    [days],
+  const leftLongAgo = `
+    SELECT s.id, lower(s.email) AS email,
+           s.optin_requested_at >= now() - make_interval(days => $1)
+             AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'pending') AS asked
+      FROM subscribers s
+     WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
+            OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
+            OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
+                AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)))
+       AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`;
+  return db.transaction(async (tx) => {
+    // Locked first, then read again: a request that committed while the lock waited for it is
+    // seen by the second statement (a new snapshot), not by the first's subqueries.
+    const { rows: locked } = await tx.query<{ id: number }>(`${leftLongAgo} FOR UPDATE OF s`, [days]);
+    if (locked.length === 0) return 0;
+    const { rows: due } = await tx.query<{ id: number; email: string; asked: boolean }>(
+      `SELECT * FROM (${leftLongAgo}) d WHERE d.id = ANY ($2::bigint[])`,
+      [days, locked.map((r) => r.id)],
+    );
+    const asking = due.filter((d) => d.asked).map((d) => d.id);
+    const gone = due.filter((d) => !d.asked).map((d) => d.id);
+    if (asking.length) await keepRequestAlone(tx, asking);
+    if (gone.length) await tx.query('DELETE FROM subscribers WHERE id = ANY ($1::bigint[])', [gone]);
+    await forgetInAuditLog(tx, due.map((d) => d.email));
+    return gone.length;
+  });
+}
+
+/**
+ * What is kept of a subscriber who left long ago and has asked to follow again since: the request,
+ * its opt-in email and its link. Their confirmed subscriptions, the emails they were sent, their
+ * consent and when they came and left are forgotten, as if the address were new.
+ */
+async function keepRequestAlone(tx: Queryable, ids: number[]): Promise<void> {
+  await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
+  await tx.query(`DELETE FROM deliveries WHERE subscriber_id = ANY ($1::bigint[]) AND kind <> 'optin'`, [ids]);
+  await tx.query(
+    `UPDATE subscribers
+        SET status = 'pending', consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL,
+            unsubscribed_at = NULL, bounced_at = NULL, follows_nothing_since = NULL, created_at = optin_requested_at
+      WHERE id = ANY ($1::bigint[])`,
+    [ids],
   );
-  await forgetInAuditLog(db, rows.map((r) => r.email));
-  return rowCount;
 }
 
 /**

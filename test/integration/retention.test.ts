@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/organizers/service.ts';
-import { purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
+import { purgeExpired, purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
-import { findOptin, manageToken, optinToken, requestSubscription, updatePreferences } from '../../src/subscribers/service.ts';
+import { confirmSubscription, findOptin, manageToken, optinToken, requestSubscription, unsubscribe, updatePreferences } from '../../src/subscribers/service.ts';
 import { insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { addressWorks } from '../../src/deliveries/service.ts';
@@ -206,9 +206,44 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(await purgeUnsubscribed(ctx.db, 30)).toBe(2);
     const after = await left(tag);
     expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again', 'lifted-after-bounce']);
+    expect((await ctx.db.query('SELECT status FROM subscribers WHERE email = $1', [email('left-then-asked-again')])).rows).toEqual([{ status: 'pending' }]);
+    expect(after.deliveries.filter((d) => d.endsWith('left-then-asked-again'))).toEqual(['optin left-then-asked-again']);
     expect(after.deliveries.filter((d) => d.includes('long-ago'))).toEqual([]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email('bounced-long-ago')])).rowCount).toBe(1);
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
+  });
+
+  it('does not let a request nobody confirmed keep one who left past RETENTION_UNSUBSCRIBED_DAYS: it is dropped, or kept as a new address\'s request alone', async () => {
+    const tag = uniq('asked');
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = (who: string) => `${who}@${tag}.example`;
+    const row = async (who: string) => (await ctx.db.query<{ id: number; optin_round: number; status: string; consent_text: string | null; confirmed_at: Date | null; unsubscribed_at: Date | null }>(
+      'SELECT id, optin_round, status, consent_text, confirmed_at, unsubscribed_at FROM subscribers WHERE email = $1', [email(who)],
+    )).rows[0];
+    for (const who of ['asked-last-month', 'asked-lately']) {
+      // Subscribed, confirmed, was sent an alert, and left.
+      await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
+      const confirmed = await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, (await row(who))!));
+      await ctx.db.query(`INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) VALUES ('alert', 1, $1, $2, 'sent')`, [(await row(who))!.id, email(who)]);
+      await unsubscribe(ctx.db, (confirmed as { manageToken: string }).manageToken);
+      // Anyone may ask for an address again: the form needs nothing but the address.
+      await ctx.db.query(`UPDATE deliveries SET status = 'sent' WHERE kind = 'optin' AND recipient = $1`, [email(who)]);
+      await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'subscribe page');
+      await ctx.db.query(`UPDATE subscribers SET unsubscribed_at = now() - interval '40 days', confirmed_at = now() - interval '60 days' WHERE email = $1`, [email(who)]);
+    }
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('asked-last-month')]);
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '2 days' WHERE email = $1`, [email('asked-lately')]);
+
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
+    // The request of 8 days ago was dropped (never confirmed), and with it every reason to keep them.
+    expect(await row('asked-last-month')).toBeUndefined();
+    // The request of 2 days ago may be theirs: it stays, its link works, and nothing else of them does.
+    const kept = (await row('asked-lately'))!;
+    expect(kept).toMatchObject({ status: 'pending', consent_text: null, confirmed_at: null, unsubscribed_at: null });
+    expect((await left(tag)).deliveries.filter((d) => d.endsWith('asked-lately'))).toEqual(['optin asked-lately']);
+    expect((await ctx.db.query(`SELECT status FROM subscriptions WHERE subscriber_id = $1`, [kept.id])).rows).toEqual([{ status: 'pending' }]);
+    expect(await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, kept))).toMatchObject({ following: [expect.anything()] });
+    expect(await row('asked-lately')).toMatchObject({ status: 'active' });
   });
 
   it('deletes an active subscriber who has followed no case for the retention period, counted from the run that found them so', async () => {
@@ -243,11 +278,13 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     // As long after as the retention period; one of them has been marked, and follows a case again.
     await ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE email LIKE $1 AND follows_nothing_since IS NOT NULL`, [`%@${tag}.example`]);
     await ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE email = $1`, [email('follows-again')]);
-    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(1);
+    // A request made lately keeps no one once nothing of it waits for an opt-in (see the test
+    // before: anyone may ask for an address).
+    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(2);
     const after = await left(tag);
-    expect(after.subscribers).toEqual(['asked-lately', 'follows-again', 'follows']);
+    expect(after.subscribers).toEqual(['follows-again', 'follows']);
     expect(after.deliveries).not.toContain('alert unticked-all');
-    expect(await since()).toEqual({ 'asked-lately': true, 'follows-again': false, follows: false });
+    expect(await since()).toEqual({ 'follows-again': false, follows: false });
   });
 
   it('counts anew from a subscriber who ticks a box and unticks it again, and keeps one who ticks a box while the purge runs', async () => {
