@@ -249,7 +249,7 @@ export const listCampaignOverview = q.listCampaignOverview;
 export const countSignaturesPerDay = q.countSignaturesPerDay;
 export const searchSignatures = q.searchSignatures;
 export type { CampaignOverview, SignatureListing } from './queries.ts';
-export { parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
+export { NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
 export { detailErrors, validateCampaignInput } from './campaign-input.ts';
 export { brokenFieldLine, missingSalutation, unfinishedLetter } from './letter-warnings.ts';
 export { deadlineMistake } from './campaign-deadline.ts';

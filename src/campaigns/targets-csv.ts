@@ -97,6 +97,9 @@ function headerOf(first: string[]): { columns: string[]; nameParts?: number[] } 
 const NOT_UTF8 = 'This file is not saved as UTF-8, so its letters outside English cannot be read (they show as "�"). ' +
   'In Excel choose File › Save As › "CSV UTF-8 (Comma delimited)"; in LibreOffice tick "Edit filter settings" and choose "Unicode (UTF-8)". Then choose the file again.';
 
+/** What a chosen file that is not UTF-8 reads as: nothing, and how to save it so it is. */
+export const NOT_UTF8_FILE: TargetCsv = { rows: [], valid: false, fileError: NOT_UTF8 };
+
 interface CsvRecord {
   record: string[];
   info: { lines: number };

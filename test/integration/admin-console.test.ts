@@ -852,6 +852,34 @@ describe('the organizer console on PGlite', () => {
     expect(chunked.text).toContain('must say its length');
   });
 
+  it('keeps a CSV form whose chosen file is not UTF-8 as typed, saying so, and takes a U+FFFD a browser sent as text', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    // "Суд,Судья,sud@example.org" as Excel's "CSV" on Russian Windows saves it (Windows-1251).
+    const cp1251 = new Uint8Array([0xd1, 0xf3, 0xe4, 0x2c, 0xd1, 0xf3, 0xe4, 0xfc, 0xff, ...Buffer.from(',sud@example.org\n')]);
+    const typed = 'name,email\nTyped Judge,typed-judge@court.example';
+    const preview = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: typed, step: 'preview' }, { csv_file: { name: 'cp1251.csv', content: cp1251 } });
+    expect(preview.status).toBe(400);
+    expect(preview.text).toContain('not saved as UTF-8');
+    expect(preview.text).toContain('typed-judge@court.example');
+    expect(preview.text).not.toContain('\uFFFD\uFFFD');
+    // The form as it came back, with a file saved right: read as the file says.
+    const good = await client.postFiles(`/admin/campaigns/${slug}/targets/import`, { csv: typed, step: 'preview' }, { csv_file: { name: 'good.csv', content: 'name,email\nGood Judge,good-judge@court.example\n' } });
+    expect(good.status).toBe(200);
+    expect(good.text).toContain('good-judge@court.example');
+
+    // A letter pasted from a garbled email holds U+FFFD: valid UTF-8, taken as the letter editor takes it.
+    const newSlug = uniq('fffd');
+    const fields = { slug: newSlug, title: 'Free Aigerim', case_slug: caseSlug, letter_subject: 'Free her', letter_body: 'Dear {{target.name}}, the caf\uFFFD owner saw her taken.', delivery_mode: 'each', targets_csv: '' };
+    const refused = await client.postFiles('/admin/campaigns/new', fields, { targets_file: { name: 'cp1251.csv', content: cp1251 } });
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('not saved as UTF-8');
+    expect(refused.text).toContain('the caf\uFFFD owner saw her taken.');
+    const created = await client.postFiles('/admin/campaigns/new', fields, { targets_file: { name: 'good.csv', content: 'name,email\nGood Judge,good-judge@court.example\n' } });
+    expect(created.status).toBe(303);
+    const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [newSlug]);
+    expect(rows[0]?.letter_body).toContain('caf\uFFFD owner');
+  });
+
   it('reads a UTF-16 file (Excel\'s "Unicode Text") as a browser does, and says at the preview when a file would pass 500 targets', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const text = '\uFEFFФамилия\tИмя\tEmail\nИванова\tАйгуль\taigul-utf16@gov.example\n';

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
-  campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, parseTargetsCsv,
+  campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, NOT_UTF8_FILE, parseTargetsCsv,
   brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
@@ -148,7 +148,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/campaigns/new', async (req, res) => {
     const { input, errors } = campaignForm(req.body);
-    const csv = parseTargetsCsv(str(req.body?.targets_csv));
+    const csv = res.locals.fileNotUtf8 ? NOT_UTF8_FILE : parseTargetsCsv(str(req.body?.targets_csv));
     if (await answerMadeAlready(res, str(req.body?.slug).trim(), req.body, csv)) return;
     const all: FieldErrors = { ...errors };
     try {

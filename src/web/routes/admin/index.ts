@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
@@ -27,6 +28,13 @@ import { watchRoutes } from './watch.ts';
  * outside ASCII is up to 4 bytes of UTF-8, each sent as three (`%E4`): 20,000 in Chinese are 540 kB.
  */
 const FORM_LIMIT = '1mb';
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** A CSV form's chosen file is not UTF-8 (nor UTF-16 with its mark): its text was not used. */
+    fileNotUtf8?: boolean;
+  }
+}
+
 /** Pasted or uploaded target lists: 500 targets fit with room to spare; a 5 MB file gets 413. */
 const CSV_BYTES = 1024 * 1024;
 /** Room for a CSV form's other fields: as for any console form (FORM_LIMIT). */
@@ -51,23 +59,31 @@ function csvUpload(): RequestHandler[] {
     if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError(`The form with its CSV is larger than ${(CSV_BYTES + FORM_BYTES) / (1024 * 1024)} MB.`);
     next();
   };
-  const upload = multer({
+  // Text fields as their bytes (one character each), decoded in useFile: decoded as UTF-8 here, a
+  // bad byte and a U+FFFD the browser sent (pasted from a garbled email) would look alike. Multer 2
+  // takes defCharset; its types do not have it yet.
+  const options: multer.Options & { defCharset: string } = {
     storage: multer.memoryStorage(),
+    defCharset: 'latin1',
     limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31 },
-  }).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
+  };
+  const upload = multer(options).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
   // Multer's own refusals say what was wrong (too large, a part not taken); the parser's (a form
   // cut off, no boundary) are plain errors, which would read as the server's fault.
   const read: RequestHandler = (req, res, next) =>
     upload(req, res, (err?: unknown) => next(err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err));
-  const useFile: RequestHandler = (req, _res, next) => {
-    // Multer decodes a text field that is not UTF-8 with U+FFFD for each bad byte, which a
-    // browser's form never sends: refused, as the urlencoded forms refuse such bytes (utf8Form).
-    // A chosen file is checked for the same when its list is read (targets-csv.ts).
-    if (Object.values((req.body ?? {}) as Record<string, unknown>).some((v) => typeof v === 'string' && v.includes('\uFFFD'))) throw new InvalidEncodingError();
+  const useFile: RequestHandler = (req, res, next) => {
+    // A text field that is not UTF-8 a browser's form never sends: refused, as the urlencoded
+    // forms refuse such bytes (utf8Form).
+    req.body = utf8Fields(req.body ?? {});
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
     for (const [fileField, textField] of Object.entries(CSV_FILES)) {
       const file = files[fileField]?.[0];
-      if (file && file.size > 0) (req.body as Record<string, unknown>)[textField] = fileText(file.buffer);
+      if (!file || file.size === 0) continue;
+      // A file saved in another encoding is said so by the form, which keeps the text typed into it.
+      const text = fileText(file.buffer);
+      if (text === undefined) res.locals.fileNotUtf8 = true;
+      else (req.body as Record<string, unknown>)[textField] = text;
     }
     next();
   };
@@ -101,11 +117,24 @@ const signedInOrTyped: RequestHandler = (req, res, next) => {
 /**
  * An uploaded file's text: UTF-8, or UTF-16 when it starts with that byte order mark (Excel's
  * "Unicode Text", LibreOffice's Unicode export), as a browser reading the file would take it.
+ * Undefined for a file in neither (Excel's "CSV" on Russian or Kazakh Windows is Windows-1251).
  */
-function fileText(bytes: Buffer): string {
+function fileText(bytes: Buffer): string | undefined {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes);
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes);
-  return bytes.toString('utf8');
+  return isUtf8(bytes) ? bytes.toString('utf8') : undefined;
+}
+
+/** A multipart form's fields, read as bytes (`defCharset: 'latin1'`), as the UTF-8 text they must be. */
+function utf8Fields(value: unknown): unknown {
+  if (typeof value === 'string') {
+    const bytes = Buffer.from(value, 'latin1');
+    if (!isUtf8(bytes)) throw new InvalidEncodingError();
+    return bytes.toString('utf8');
+  }
+  if (Array.isArray(value)) return value.map(utf8Fields);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, utf8Fields(v)]));
+  return value;
 }
 
 /** The console page a form was on (same site: fromThisSite), to go back to; the dashboard otherwise. */

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { getCampaign, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
+import { getCampaign, NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
@@ -165,7 +165,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/:slug/targets/import', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     const text = str(req.body?.csv);
-    const csv = parseTargetsCsv(text);
+    const csv = res.locals.fileNotUtf8 ? NOT_UTF8_FILE : parseTargetsCsv(text);
     const listed = await listTargets(db, campaign.id, { withRetired: true });
     const existing = new Set(listed.map((t) => t.email.toLowerCase()));
     const rows = csv.rows.map((r) => ({ ...r, exists: existing.has((r.target?.email ?? r.values.email).toLowerCase()) }));
