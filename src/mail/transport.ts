@@ -228,9 +228,9 @@ export function relayHint(reply: string): string {
  * lose them all, so those are retried (with backoff, up to the attempt limit) while an operator
  * fixes SMTP_URL or MAIL_FROM.
  *
- * Only a 5xx to RCPT TO that is about the address puts it on the suppression list (ADDRESS_REFUSED:
- * no such mailbox or domain, mailbox disabled, …), or, from a server that gives no enhanced code,
- * 550, 551 or 553. A policy refusal (`5.7.x`: "relay access denied", "sender not
+ * Only a 5xx that is about the address puts it on the suppression list (ADDRESS_REFUSED: no such
+ * mailbox or domain, mailbox disabled, …): to RCPT TO, or after the message with such a code; to
+ * RCPT TO from a server that gives no enhanced code, 550, 551 or 553. A policy refusal (`5.7.x`: "relay access denied", "sender not
  * allowed") says nothing against the address and fails only this delivery; suppressing on it
  * would, behind a misconfigured relay, strike every official and subscriber for good. A 552 to
  * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
@@ -240,9 +240,13 @@ export function classifySendError(err: unknown): SendFailure {
   if (e.code === 'EAUTH' || (e.command && RELAY_STEPS.has(e.command))) return 'retry';
   if (typeof e.responseCode === 'number') {
     if (e.responseCode < 500) return 'retry';
+    const enhanced = enhancedStatus(e.response);
+    // After the message, the reply is to its one recipient (Appeal sends one per message): a relay
+    // that takes every address at RCPT TO and asks the mailbox later refuses it here. Only an
+    // enhanced code says it is the address: a bare 5xx after DATA may be the content's refusal.
+    if (e.command === 'DATA' && enhanced) return ADDRESS_REFUSED.has(`${enhanced[1]}.${enhanced[2]}`) ? 'recipient-rejected' : 'permanent';
     if (e.code !== 'EENVELOPE' || e.command !== 'RCPT TO') return 'permanent';
     if (e.responseCode === 552) return 'retry';
-    const enhanced = enhancedStatus(e.response);
     if (enhanced) return ADDRESS_REFUSED.has(`${enhanced[1]}.${enhanced[2]}`) ? 'recipient-rejected' : 'permanent';
     return [550, 551, 553].includes(e.responseCode) ? 'recipient-rejected' : 'permanent';
   }

@@ -103,6 +103,11 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.1.1 <x>: Recipient address rejected: User unknown' }) }))).toBe('recipient-rejected');
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: '5.2.1 Mailbox disabled' }) }))).toBe('recipient-rejected');
     expect(classifySendError(await sendWith({ onData: () => ({ code: 554 }) }))).toBe('permanent');
+    // A relay that takes every address at RCPT TO and asks the mailbox after the message.
+    expect(classifySendError(await sendWith({ onData: () => ({ code: 550, message: '5.1.1 <judge@court.example>: user unknown' }) }))).toBe('recipient-rejected');
+    // After the message, a refusal of the content (or one with no enhanced code) blames nobody's address.
+    expect(classifySendError(await sendWith({ onData: () => ({ code: 550, message: '5.7.1 Message rejected as spam' }) }))).toBe('permanent');
+    expect(classifySendError(await sendWith({ onData: () => ({ code: 550, message: 'Message rejected' }) }))).toBe('permanent');
   });
 
   it('fails a policy refusal at RCPT TO without blaming the address: a relay that will not relay for us refuses every recipient', async () => {
