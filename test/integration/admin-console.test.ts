@@ -878,6 +878,17 @@ describe('the organizer console on PGlite', () => {
     expect(created.status).toBe(303);
     const { rows } = await ctx.db.query<{ letter_body: string }>('SELECT letter_body FROM campaigns WHERE slug = $1', [newSlug]);
     expect(rows[0]?.letter_body).toContain('caf\uFFFD owner');
+
+    // A script may label a part's charset (curl's `;type=text/plain; charset=utf-8`): its text is read as that.
+    const boundary = 'appeal-labelled';
+    const labelled = uniq('labelled');
+    const part = (name: string, value: string, type = '') => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n${type}\r\n${value}\r\n`;
+    const body = Buffer.from(
+      Object.entries({ ...fields, _csrf: client.csrf!, slug: labelled, targets_csv: 'name,email\nJudge,judge@court.example' }).filter(([k]) => k !== 'title').map(([k, v]) => part(k, v)).join('') +
+        part('title', 'Свобода Айгерим é', 'Content-Type: text/plain; charset=utf-8\r\n') + `--${boundary}--\r\n`,
+    );
+    expect((await client.raw('/admin/campaigns/new', body, `multipart/form-data; boundary=${boundary}`)).status).toBe(303);
+    expect((await ctx.db.query('SELECT title FROM campaigns WHERE slug = $1', [labelled])).rows).toEqual([{ title: 'Свобода Айгерим é' }]);
   });
 
   it('reads a UTF-16 file (Excel\'s "Unicode Text") as a browser does, and says at the preview when a file would pass 500 targets', async () => {

@@ -59,13 +59,19 @@ function csvUpload(): RequestHandler[] {
     if (Number(req.headers['content-length']) > CSV_BYTES + FORM_BYTES) throw new TooLargeError(`The form with its CSV is larger than ${(CSV_BYTES + FORM_BYTES) / (1024 * 1024)} MB.`);
     next();
   };
-  // Text fields as their bytes (one character each), decoded in useFile: decoded as UTF-8 here, a
-  // bad byte and a U+FFFD the browser sent (pasted from a garbled email) would look alike. Multer 2
-  // takes defCharset; its types do not have it yet.
-  const options: multer.Options & { defCharset: string } = {
+  // Multer decodes each byte of a text field that is not UTF-8 as U+FFFD, which a browser may also
+  // send as a character (pasted from a garbled email). The U+FFFD the body sent as characters are
+  // counted on the way in, so a field with more than those holds bytes no browser sends. Multer 2
+  // takes streamHandler; its types do not have it yet.
+  const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
     storage: multer.memoryStorage(),
-    defCharset: 'latin1',
     limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31 },
+    streamHandler: (req, busboy) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => replacementsSent.set(req, countReplacements(Buffer.concat(chunks))));
+      req.pipe(busboy);
+    },
   };
   const upload = multer(options).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
   // Multer's own refusals say what was wrong (too large, a part not taken); the parser's (a form
@@ -73,10 +79,11 @@ function csvUpload(): RequestHandler[] {
   const read: RequestHandler = (req, res, next) =>
     upload(req, res, (err?: unknown) => next(err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err));
   const useFile: RequestHandler = (req, res, next) => {
+    const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
+    const inFiles = Object.values(files).flat().reduce((n, f) => n + countReplacements(f.buffer), 0);
     // A text field that is not UTF-8 a browser's form never sends: refused, as the urlencoded
     // forms refuse such bytes (utf8Form).
-    req.body = utf8Fields(req.body ?? {});
-    const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
+    if (replacementsIn(req.body) > (replacementsSent.get(req) ?? 0) - inFiles) throw new InvalidEncodingError();
     for (const [fileField, textField] of Object.entries(CSV_FILES)) {
       const file = files[fileField]?.[0];
       if (!file || file.size === 0) continue;
@@ -125,16 +132,21 @@ function fileText(bytes: Buffer): string | undefined {
   return isUtf8(bytes) ? bytes.toString('utf8') : undefined;
 }
 
-/** A multipart form's fields, read as bytes (`defCharset: 'latin1'`), as the UTF-8 text they must be. */
-function utf8Fields(value: unknown): unknown {
-  if (typeof value === 'string') {
-    const bytes = Buffer.from(value, 'latin1');
-    if (!isUtf8(bytes)) throw new InvalidEncodingError();
-    return bytes.toString('utf8');
-  }
-  if (Array.isArray(value)) return value.map(utf8Fields);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, utf8Fields(v)]));
-  return value;
+/** How many U+FFFD a CSV form's body sent as characters (EF BF BD in UTF-8), counted as it arrived. */
+const replacementsSent = new WeakMap<Request, number>();
+const REPLACEMENT = Buffer.from('\uFFFD');
+
+function countReplacements(bytes: Buffer): number {
+  let n = 0;
+  for (let at = bytes.indexOf(REPLACEMENT); at >= 0; at = bytes.indexOf(REPLACEMENT, at + REPLACEMENT.length)) n++;
+  return n;
+}
+
+/** How many U+FFFD a parsed form's fields hold (multer nests `name[]` fields in arrays and objects). */
+function replacementsIn(value: unknown): number {
+  if (typeof value === 'string') return value.split('\uFFFD').length - 1;
+  if (value && typeof value === 'object') return Object.values(value).reduce<number>((n, v) => n + replacementsIn(v), 0);
+  return 0;
 }
 
 /** The console page a form was on (same site: fromThisSite), to go back to; the dashboard otherwise. */
