@@ -88,8 +88,9 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * no more is not kept on a list a hostile state would want. Until then their manage link still
  * answers (a mistaken click can be undone). Kept longer: one with a signature still waiting for
  * confirmation with the updates box ticked, since its confirmation must find them unsubscribed (see
- * subscribeConfirmedSigner). One with a request to follow again still waiting for its opt-in
- * (asked within `days`) keeps the request alone: what they had confirmed and left is forgotten,
+ * subscribeConfirmedSigner). One with a request to follow again still waiting for its opt-in (one
+ * never confirmed goes after RETENTION_UNCONFIRMED_DAYS: purgeUnconfirmed, which purgeExpired runs
+ * first) keeps the request alone: what they had confirmed and left is forgotten,
  * and the row is a new address's request, purged as one if never confirmed. Anyone may ask for an
  * address, so a request (a stranger's, a month after each other) must not keep a record of the
  * one who left. A subscriber whose address bounced goes too once the bounce
@@ -125,8 +126,7 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
   );
   const leftLongAgo = `
     SELECT s.id, lower(s.email) AS email,
-           s.optin_requested_at >= now() - make_interval(days => $1)
-             AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'pending') AS asked
+           EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'pending') AS asked
       FROM subscribers s
      WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
@@ -159,6 +159,12 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
 async function keepRequestAlone(tx: Queryable, ids: number[]): Promise<void> {
   await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
   await tx.query(`DELETE FROM deliveries WHERE subscriber_id = ANY ($1::bigint[]) AND kind <> 'optin'`, [ids]);
+  // The opt-in email's row was made with their first request, and is sent again for each later one.
+  await tx.query(
+    `UPDATE deliveries d SET created_at = s.optin_requested_at FROM subscribers s
+      WHERE d.subscriber_id = s.id AND d.kind = 'optin' AND s.id = ANY ($1::bigint[])`,
+    [ids],
+  );
   await tx.query(
     `UPDATE subscribers
         SET status = 'pending', consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL,

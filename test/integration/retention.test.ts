@@ -203,7 +203,8 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
 
     const before = (await left(tag)).deliveries;
     expect(before).toEqual(expect.arrayContaining(['alert left-long-ago', 'optin left-long-ago']));
-    expect(await purgeUnsubscribed(ctx.db, 30)).toBe(2);
+    // As the daily job runs it: requests never confirmed for RETENTION_UNCONFIRMED_DAYS go first.
+    expect(await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 })).toMatchObject({ unsubscribed: 2 });
     const after = await left(tag);
     expect(after.subscribers).toEqual(['active', 'bounced', 'left-but-signing', 'left-lately', 'left-then-asked-again', 'lifted-after-bounce']);
     expect((await ctx.db.query('SELECT status FROM subscribers WHERE email = $1', [email('left-then-asked-again')])).rows).toEqual([{ status: 'pending' }]);
@@ -220,7 +221,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     const row = async (who: string) => (await ctx.db.query<{ id: number; optin_round: number; status: string; consent_text: string | null; confirmed_at: Date | null; unsubscribed_at: Date | null }>(
       'SELECT id, optin_round, status, consent_text, confirmed_at, unsubscribed_at FROM subscribers WHERE email = $1', [email(who)],
     )).rows[0];
-    for (const who of ['asked-last-month', 'asked-lately']) {
+    for (const who of ['asked-last-month', 'asked-lately', 'asked-under-short-retention']) {
       // Subscribed, confirmed, was sent an alert, and left.
       await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'api');
       const confirmed = await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, (await row(who))!));
@@ -230,7 +231,9 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
       await ctx.db.query(`UPDATE deliveries SET status = 'sent' WHERE kind = 'optin' AND recipient = $1`, [email(who)]);
       await requestSubscription(ctx.db, ctx, { email: email(who), caseSlug }, 'subscribe page');
       await ctx.db.query(`UPDATE subscribers SET unsubscribed_at = now() - interval '40 days', confirmed_at = now() - interval '60 days' WHERE email = $1`, [email(who)]);
+      await ctx.db.query(`UPDATE deliveries SET created_at = now() - interval '60 days' WHERE kind = 'optin' AND recipient = $1`, [email(who)]);
     }
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '3 days' WHERE email = $1`, [email('asked-under-short-retention')]);
     await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('asked-last-month')]);
     await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '2 days' WHERE email = $1`, [email('asked-lately')]);
 
@@ -241,9 +244,15 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     const kept = (await row('asked-lately'))!;
     expect(kept).toMatchObject({ status: 'pending', consent_text: null, confirmed_at: null, unsubscribed_at: null });
     expect((await left(tag)).deliveries.filter((d) => d.endsWith('asked-lately'))).toEqual(['optin asked-lately']);
+    const { rows: [optin] } = await ctx.db.query<{ lately: boolean }>(`SELECT created_at > now() - interval '3 days' AS lately FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email('asked-lately')]);
+    expect(optin).toEqual({ lately: true });
     expect((await ctx.db.query(`SELECT status FROM subscriptions WHERE subscriber_id = $1`, [kept.id])).rows).toEqual([{ status: 'pending' }]);
     expect(await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, kept))).toMatchObject({ following: [expect.anything()] });
     expect(await row('asked-lately')).toMatchObject({ status: 'active' });
+
+    // Those who left kept for less time than a request is: the request still lasts as its email said.
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 2 });
+    expect(await row('asked-under-short-retention')).toMatchObject({ status: 'pending', unsubscribed_at: null });
   });
 
   it('deletes an active subscriber who has followed no case for the retention period, counted from the run that found them so', async () => {
@@ -379,7 +388,7 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     );
     await ctx.db.query(`UPDATE subscribers SET bounced_at = now() - interval '31 days' WHERE email = $1`, [email]);
     await ctx.db.query(`INSERT INTO suppressions (email, reason, kind, created_at) VALUES ($1, 'bounce: 550', 'optin', now() - interval '31 days')`, [email]);
-    expect(await purgeUnsubscribed(ctx.db, 30)).toBeGreaterThanOrEqual(1);
+    expect((await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 })).unsubscribed).toBeGreaterThanOrEqual(1);
     expect((await ctx.db.query('SELECT 1 FROM subscribers WHERE email = $1', [email])).rowCount).toBe(0);
     await purgeUnconfirmed(ctx.db, 7);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email])).rowCount).toBe(1);
