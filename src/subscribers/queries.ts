@@ -216,16 +216,16 @@ export async function markUnsubscribed(db: Queryable, id: number) {
  * Makes the active subscriptions among `shownIds` exactly `caseIds` (0 stands for all cases): a
  * subscription the form did not show is left as it is. Unknown case ids are dropped by the join.
  * A pending subscription the subscriber now ticks becomes active: the manage link proves the
- * address as well as the opt-in would.
+ * address as well as the opt-in would. One left unticked stays pending: the page shows it as
+ * waiting for its email's button, and a save about other cases does not cancel what was asked.
  */
 export async function replaceSubscriptions(db: Queryable, subscriberId: number, shownIds: number[], caseIds: number[], source: string) {
-  const { rows: dropped } = await db.query<{ status: string }>(
+  await db.query(
     `DELETE FROM subscriptions
-      WHERE subscriber_id = $1 AND coalesce(case_id, 0) = ANY ($3::bigint[]) AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[]))
-      RETURNING status`,
+      WHERE subscriber_id = $1 AND status = 'active'
+        AND coalesce(case_id, 0) = ANY ($3::bigint[]) AND NOT (coalesce(case_id, 0) = ANY ($2::bigint[]))`,
     [subscriberId, caseIds, shownIds],
   );
-  if (dropped.some((d) => d.status === 'pending')) await forgetDroppedOptins(db, [subscriberId]);
   await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text, confirmed_at)
      SELECT $1, nullif(k.id, 0), 'active', $3, $4 || ': ' || k.label, now()

@@ -98,16 +98,21 @@ export interface PreferencesView {
   followsAll: boolean;
   /** What the subscriber follows, all cases as a null slug. */
   following: Followed[];
-  cases: { id: number; slug: string; person_name: string; status: string; followed: boolean }[];
+  /** What they asked to follow and have not confirmed yet (its opt-in email has the button). */
+  waiting: Followed[];
+  allWaiting: boolean;
+  cases: { id: number; slug: string; person_name: string; status: string; followed: boolean; waiting: boolean }[];
 }
 
 /** What the preferences page shows. @throws NotFoundError for an unknown link. */
 export async function getPreferences(db: Queryable, token: string): Promise<PreferencesView> {
   const subscriber = await byManageToken(db, token);
   const followed = await q.listSubscriptions(db, subscriber.id, 'active');
+  const waiting = await q.listSubscriptions(db, subscriber.id, 'pending');
   const ids = new Set(followed.map((f) => f.caseId));
-  const cases = (await fq.listCasesToFollow(db, subscriber.id)).map((c) => ({ ...c, followed: ids.has(c.id) }));
-  return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), following: followed, cases };
+  const asked = new Set(waiting.map((f) => f.caseId));
+  const cases = (await fq.listCasesToFollow(db, subscriber.id)).map((c) => ({ ...c, followed: ids.has(c.id), waiting: asked.has(c.id) }));
+  return { subscriber, active: subscriber.status === 'active', followsAll: ids.has(null), following: followed, waiting, allWaiting: asked.has(null), cases };
 }
 
 /**

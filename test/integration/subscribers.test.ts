@@ -567,16 +567,25 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const after = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
     expect(after).toContain('Saved. You will get alerts for what is ticked below.');
     expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);
-    // A request to follow a third case, then left unticked on this page: its opt-in link no longer
-    // says "already confirmed" of a request nobody confirmed.
+    // A request to follow a third case, then left unticked on this page (a save about the others):
+    // the page shows it waiting for its email's button, and the save does not cancel it.
     await optinSent(ctx, email);
     await pastResendGap(ctx.db, email);
     expect((await postForm(`${base}/subscribe`, { email, case: announced })).status).toBe(303);
     const asked = await waitForMail(ctx, email, mailsTo(ctx, email).length + 1);
     const link = `${base}/subscribe/confirm/${tokenIn(asked, 'subscribe/confirm')}`;
     expect((await fetch(link)).status).toBe(200);
+    const waiting = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(waiting).toMatch(new RegExp(`value="${announced}">\\s*<label[^>]*>[^<]*<span class="muted">\\([^)]*; asked for: confirm it with the button in the email we sent, or tick it here\\)`));
     await postForm(`${base}/preferences/${manage}`, { all: 'on', cases: [otherCaseSlug] });
-    expect((await fetch(link)).status).toBe(404);
+    expect((await fetch(link)).status).toBe(200);
+    const kept = await subscriptions(email);
+    expect(kept).toHaveLength(3);
+    expect(kept).toEqual(expect.arrayContaining([
+      { case_slug: null, status: 'active' },
+      { case_slug: otherCaseSlug, status: 'active' },
+      { case_slug: announced, status: 'pending' },
+    ]));
     // Nothing ticked: the page says that means no alerts, and where leaving is.
     await postForm(`${base}/preferences/${manage}`, {});
     const none = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
@@ -606,6 +615,9 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(optin.text).not.toContain('the address is');
     const prefs = await (await fetch(`${base}/preferences/${manage}`)).text();
     expect(prefs).toContain('it has unsubscribed');
+    // Not told to subscribe again as if nothing were on its way: the email that was is named.
+    const personName = (await ctx.db.query<{ person_name: string }>('SELECT person_name FROM cases WHERE slug = $1', [caseSlug])).rows[0]!.person_name;
+    expect(prefs).toContain(`You asked to follow <bdi>${personName}</bdi> again: we sent an email that asks you to confirm.`);
     await postForm(`${base}/preferences/${manage}`, { all: 'on' });
     expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'pending' }]);
 
