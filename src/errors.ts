@@ -88,9 +88,15 @@ export class LetterChangedError extends Error {
   }
 }
 
-/** A link that worked once and has been used or has expired. */
+/** A link that worked once and has been used or has expired; `next`: where the page points instead. */
 export class GoneError extends Error {
   override name = 'GoneError';
+  constructor(
+    message: string,
+    readonly next?: { href: string; label: string },
+  ) {
+    super(message);
+  }
 }
 
 /** A request body in a format its route does not read (the API reads JSON only). */

@@ -49,7 +49,7 @@ export async function findOptin(db: Queryable, token: string, { lock = false } =
   const pending = await q.listSubscriptions(db, subscriber.id, 'pending');
   // Not the preferences themselves: a forwarded or leaked opt-in email must not open them for good.
   if (pending.length === 0 && subscriber.status !== 'active') {
-    throw new GoneError('This link was already used, and these alerts have stopped since. To get alerts again, subscribe again.');
+    throw new GoneError('This link was already used, and these alerts have stopped since. To get alerts again, subscribe again.', { href: '/subscribe', label: 'Subscribe again' });
   }
   return { subscriber, pending };
 }

@@ -544,6 +544,12 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(again.headers.get('location')).toBe(`/c/${slug}/thanks`);
     await settled(ctx.db);
     expect(sentTo(targets)).toHaveLength(2);
+
+    // Updates still need their opt-in email: the form says so, and the page after signing that it is coming.
+    expect(page).toContain('Updates, if you tick the box, start once you confirm them by email.');
+    const asking = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Follower', email: `${uniq('follower')}@supporter.example`, subscribe: 'on' });
+    expect(asking.headers.get('location')).toBe(`/c/${slug}/thanks?alerts=1`);
+    expect(await (await fetch(`${base}${asking.headers.get('location')}`)).text()).toContain('You asked for updates about');
   });
 
   it('keeps a right-to-left name in its place in a sentence of the other direction, in the text and the HTML part', async () => {

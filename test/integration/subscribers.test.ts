@@ -645,7 +645,13 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect((await postForm(`${base}/unsubscribe/${otherManage}`, {})).status).toBe(200);
     const usedPage = await fetch(`${base}/subscribe/confirm/${tokenIn(await waitForMail(ctx, other), 'subscribe/confirm')}`);
     expect(usedPage.status).toBe(410);
-    expect(await usedPage.text()).toContain('already used, and these alerts have stopped since');
+    const used = await usedPage.text();
+    expect(used).toContain('already used, and these alerts have stopped since');
+    expect(used).toContain('<a class="button secondary" href="/subscribe">Subscribe again</a>');
+    // The page to leave, seen again after leaving (Back, Reload), says how to come back too.
+    expect(await (await fetch(`${base}/unsubscribe/${otherManage}`)).text()).toContain('Changed your mind? Subscribe again');
+    // A request's page gives a way back for an address typed wrong.
+    expect(await (await fetch(`${base}/subscribe/check-email`)).text()).toContain('<a href="/subscribe">subscribe again</a> with the right one');
   });
 
   it('unsubscribes with one click whatever charset, encoding or body the mailbox provider sends', async () => {

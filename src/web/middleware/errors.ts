@@ -30,6 +30,8 @@ interface Mapped {
   title: string;
   message: string;
   fields?: Record<string, string>;
+  /** A page that goes on from here (a page's link; an API client is told in `message`). */
+  next?: { href: string; label: string };
 }
 
 /** What the per-address limit says of an address that has had its allowance. */
@@ -121,7 +123,7 @@ function refusedRequest(err: unknown): Mapped | undefined {
   if (err instanceof TargetsChangedError) return { status: 409, code: 'targets_changed', title: 'Conflict', message: err.message };
   if (err instanceof LetterChangedError) return { status: 409, code: 'letter_changed', title: 'Conflict', message: err.message };
   if (err instanceof ConflictError) return { status: 409, code: err.code, title: 'Conflict', message: err.message, ...(err.fields ? { fields: err.fields } : {}) };
-  if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message };
+  if (err instanceof GoneError) return { status: 410, code: 'gone', title: 'Link no longer valid', message: err.message, ...(err.next ? { next: err.next } : {}) };
   if (err instanceof RateLimitedError) {
     const message = err.by === 'address'
       ? `This email address ${ADDRESS_LIMITED}. Please try again in ${waitInWords(err.retryAfterSeconds)}.`
@@ -190,7 +192,7 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
   const note = req.method === 'POST' && typeof req.body?.personal_note === 'string' && req.body.personal_note.trim() ? req.body.personal_note : undefined;
   let page: string;
   try {
-    page = views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note });
+    page = views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note, next: m.next });
   } catch {
     // The page could not be made (its template unreadable with every file descriptor in use, say):
     // the answer in plain words, never Express's own page with a stack trace and file paths.

@@ -169,7 +169,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
           : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seen }));
-        if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks`);
+        // Alerts still need the opt-in email: the page says it is coming (said of the ticked box
+        // alone, so it tells nothing of whether the address signed or subscribed before).
+        if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks${input.subscribe ? '?alerts=1' : ''}`);
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
@@ -204,7 +206,10 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/c/:slug/thanks', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
     const url = `${ctx.config.publicUrl}/c/${c.campaign.slug}`;
-    page(res, 'thanks', { title: `Thank you for signing: ${c.campaign.title}`, campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name` });
+    page(res, 'thanks', {
+      title: `Thank you for signing: ${c.campaign.title}`, campaign: c.campaign, case: c.case, signatures: c.signatures, shareUrl: url, shareText: `${c.campaign.title}: add your name`,
+      alertsAsked: req.query.alerts === '1',
+    });
   });
 
   const confirmPage = async (res: Response, token: string, changed?: string) => {
