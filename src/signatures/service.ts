@@ -48,9 +48,9 @@ async function openCampaign(db: Queryable, slug: string) {
 export function pretendToSign(db: Queryable, slug: string, input: unknown): Promise<SignResult> {
   return answeredAlike(async () => {
     const campaign = await openCampaign(db, slug);
-    parseInput(signatureInput, input);
+    const s = parseInput(signatureInput, input);
     const confirmNow = !campaign.require_confirmation;
-    return { kind: confirmNow ? 'signed' : 'confirmation-sent', campaignSlug: campaign.slug, confirmationRequired: !confirmNow } as const;
+    return { kind: confirmNow ? 'signed' : 'confirmation-sent', campaignSlug: campaign.slug, confirmationRequired: !confirmNow, alertsAsked: confirmNow && s.subscribe } as const;
   }, false);
 }
 
@@ -112,7 +112,7 @@ async function storeSignature(db: Db, deps: SignDeps, slug: string, input: unkno
     );
   }
   const kind = !stored.signed ? 'already-signed' : confirmNow ? 'signed' : 'confirmation-sent';
-  return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow };
+  return { kind, campaignSlug: campaign.slug, confirmationRequired: !confirmNow, alertsAsked: confirmNow && s.subscribe };
 }
 
 type ListedSignature = Awaited<ReturnType<typeof q.listSignaturesPage>>[number];

@@ -71,6 +71,11 @@ export interface SignResult {
    * alone, so the answer never shows whether an address signed before.
    */
   confirmationRequired: boolean;
+  /**
+   * The box asking for updates was ticked on a campaign that sends at once: an opt-in email asks
+   * to confirm them (a confirmation page says so otherwise). Said of the box alone, as above.
+   */
+  alertsAsked: boolean;
 }
 
 export type ConfirmResult =

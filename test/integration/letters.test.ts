@@ -550,6 +550,9 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const asking = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Follower', email: `${uniq('follower')}@supporter.example`, subscribe: 'on' });
     expect(asking.headers.get('location')).toBe(`/c/${slug}/thanks?alerts=1`);
     expect(await (await fetch(`${base}${asking.headers.get('location')}`)).text()).toContain('You asked for updates about');
+    // A hidden `0` before the box (an embedding page's form) is a box left unticked: nothing is said to come.
+    const unticked = await postForm(`${base}/c/${slug}/sign`, { full_name: 'Quick Reader', email: `${uniq('reader')}@supporter.example`, subscribe: '0' });
+    expect(unticked.headers.get('location')).toBe(`/c/${slug}/thanks`);
   });
 
   it('keeps a right-to-left name in its place in a sentence of the other direction, in the text and the HTML part', async () => {

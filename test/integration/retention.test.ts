@@ -303,6 +303,8 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await requestSubscription(ctx.db, ctx, { email, caseSlug }, 'api');
     const { rows: [sub] } = await ctx.db.query<{ id: number }>(
       `UPDATE subscribers SET status = 'active', optin_requested_at = now() - interval '40 days' WHERE email = $1 RETURNING id`, [email]);
+    // Confirmed: a request still waiting would be kept by a save that leaves it unticked.
+    await ctx.db.query(`UPDATE subscriptions SET status = 'active' WHERE subscriber_id = $1`, [sub!.id]);
     const token = manageToken(ctx.secret, sub!.id);
     const aged = () => ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE id = $1`, [sub!.id]);
     const state = async () => (await ctx.db.query<{ marked: boolean; follows: number }>(

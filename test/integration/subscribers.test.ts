@@ -586,7 +586,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
       { case_slug: otherCaseSlug, status: 'active' },
       { case_slug: announced, status: 'pending' },
     ]));
-    // Nothing ticked: the page says that means no alerts, and where leaving is.
+    // Nothing ticked while a request waits: no alert comes unless it is confirmed.
+    await postForm(`${base}/preferences/${manage}`, {});
+    const waitingOnly = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
+    expect(waitingOnly).toContain('Nothing is ticked: no alert comes unless you confirm what you asked for');
+    // Nothing ticked and nothing asked for: the page says that means no alerts, and where leaving is.
+    await ctx.db.query(`DELETE FROM subscriptions WHERE status = 'pending' AND subscriber_id = (SELECT id FROM subscribers WHERE lower(email) = lower($1))`, [email]);
     await postForm(`${base}/preferences/${manage}`, {});
     const none = await (await fetch(`${base}/preferences/${manage}?saved=1`)).text();
     expect(none).toContain('Nothing is ticked, so no alert will come');

@@ -171,7 +171,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
           : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seen }));
         // Alerts still need the opt-in email: the page says it is coming (said of the ticked box
         // alone, so it tells nothing of whether the address signed or subscribed before).
-        if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks${input.subscribe ? '?alerts=1' : ''}`);
+        if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks${result.alertsAsked ? '?alerts=1' : ''}`);
         checkEmail(slug, res);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
