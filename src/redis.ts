@@ -135,15 +135,16 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'dataDir'>,
  * What to tell an operator whose Redis may evict keys under memory pressure (a `maxmemory-policy`
  * other than `noeviction`, the default of many hosted Redis). BullMQ keeps a job in a hash and its
  * place in lists; with the lists evicted and the hash kept, the sweeper takes the job for live
- * and the letter waits for good. Nothing when Redis keeps every key, or does not say (CONFIG is
- * turned off on some hosted Redis).
+ * and the letter waits for good. Nothing when Redis keeps every key, or does not say. The policy
+ * is read from INFO, which BullMQ needs anyway: CONFIG is turned off on many hosted Redis and for
+ * users without `@dangerous`, where this warning matters most.
  */
 export async function evictionWarning(client: Redis): Promise<string | undefined> {
   let policy: string | undefined;
   try {
-    policy = ((await client.config('GET', 'maxmemory-policy')) as string[])[1];
+    policy = /^maxmemory_policy:(\S+)/m.exec(await client.info('memory'))?.[1];
   } catch {
-    // CONFIG turned off (a hosted Redis): it does not say, and the process runs all the same.
+    // INFO refused too: BullMQ's own check at start says so, and the process stops there.
     return undefined;
   }
   if (!policy || policy === 'noeviction') return undefined;
