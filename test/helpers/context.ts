@@ -103,6 +103,9 @@ export async function createTestContext(opts: TestContextOptions): Promise<TestC
         await new Promise((r) => s.close(r));
       }
       for (const w of workerSets) await w.close();
+      // Jobs still to be added after an answer (Queues.later) first: added after the keys are
+      // deleted, they stayed in Redis for good under this file's prefix.
+      await queues.settled();
       await Promise.all([queues.send, queues.maintenance, queues.fanout].map((q) => q.obliterate({ force: true }).catch(() => {})));
       await deleteKeys(redis.client, `${prefix}:*`);
       await queues.close();
