@@ -100,7 +100,7 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * (every box unticked, or the case deleted) is sent nothing either, and goes once they have
  * followed nothing for as long (follows_nothing_since): counted from the save of their preferences
  * page that left nothing ticked (replaceSubscriptions), or else from the run that first found them
- * so; a new subscription clears it.
+ * so; a confirmed subscription clears it, a request (which anyone may make) does not.
  * Those who left are locked while this decides, so a request made meanwhile is either seen, and
  * kept, or made after, on a new row.
  * @returns how many were deleted.
@@ -112,7 +112,7 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
   await db.query(
     `UPDATE subscribers s SET follows_nothing_since = CASE WHEN s.follows_nothing_since IS NULL THEN now() END
       WHERE s.status = 'active'
-        AND (s.follows_nothing_since IS NULL) = NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)`,
+        AND (s.follows_nothing_since IS NULL) = NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'active')`,
   );
   // A bounced subscriber who had confirmed said yes once: the suppression its bounce made stays as
   // an alert's, which no purge takes, not as an opt-in's or a confirmation's, which go with the last
@@ -131,7 +131,7 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
      WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
             OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
             OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
-                AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id)))
+                AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'active')))
        AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`;
   return db.transaction(async (tx) => {
     // Locked first, then read again: a request that committed while the lock waited for it is

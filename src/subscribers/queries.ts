@@ -21,7 +21,7 @@ export async function upsertSubscriber(db: Queryable, email: string) {
 
 /**
  * SQL: a CTE that clears subscriber $1's mark of following nothing, for a statement that gives them
- * a subscription: a purge of those who follow nothing, waiting on the row, reads it anew (see
+ * a confirmed subscription: a purge of those who follow nothing, waiting on the row, reads it anew (see
  * purgeUnsubscribed).
  */
 const UNMARKED = `WITH unmarked AS (
@@ -35,9 +35,10 @@ const UNMARKED = `WITH unmarked AS (
  * @returns false when the subscriber follows that case already (nothing waits for an opt-in).
  */
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
+  // Not unmarked as following nothing (UNMARKED): anyone may ask for an address, and a request
+  // would keep one who follows nothing for good. Its confirmation unmarks them.
   const { rowCount } = await db.query(
-    `${UNMARKED}
-     INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
+    `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
      VALUES ($1, $2, 'pending', $3, $4)
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
        SET status = 'pending', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
@@ -176,7 +177,8 @@ export async function dropActiveSubscriptions(db: Queryable, subscriberId: numbe
 
 export async function activatePendingSubscriptions(db: Queryable, subscriberId: number) {
   const { rows } = await db.query<{ consent_source: string; consent_text: string; created_at: Date }>(
-    `UPDATE subscriptions SET status = 'active', confirmed_at = now()
+    `${UNMARKED}
+     UPDATE subscriptions SET status = 'active', confirmed_at = now()
       WHERE subscriber_id = $1 AND status = 'pending'
       RETURNING consent_source, consent_text, created_at`,
     [subscriberId],
@@ -240,7 +242,7 @@ export async function replaceSubscriptions(db: Queryable, subscriberId: number, 
   // row either way, so a purge of those who follow nothing waiting on it reads it anew.
   await db.query(
     `UPDATE subscribers s SET follows_nothing_since = CASE
-       WHEN EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id) THEN NULL ELSE coalesce(s.follows_nothing_since, now()) END
+       WHEN EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'active') THEN NULL ELSE coalesce(s.follows_nothing_since, now()) END
       WHERE s.id = $1`,
     [subscriberId],
   );

@@ -3,7 +3,7 @@ import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeExpired, purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { confirmSubscription, findOptin, manageToken, optinToken, requestSubscription, unsubscribe, updatePreferences } from '../../src/subscribers/service.ts';
-import { insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
+import { activatePendingSubscriptions, insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { addressWorks } from '../../src/deliveries/service.ts';
 import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
@@ -233,7 +233,8 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
       await ctx.db.query(`UPDATE subscribers SET unsubscribed_at = now() - interval '40 days', confirmed_at = now() - interval '60 days' WHERE email = $1`, [email(who)]);
       await ctx.db.query(`UPDATE deliveries SET created_at = now() - interval '60 days' WHERE kind = 'optin' AND recipient = $1`, [email(who)]);
     }
-    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '3 days' WHERE email = $1`, [email('asked-under-short-retention')]);
+    // Left 10 days ago: kept by RETENTION_UNSUBSCRIBED_DAYS=30, past it at 2.
+    await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '3 days', unsubscribed_at = now() - interval '10 days' WHERE email = $1`, [email('asked-under-short-retention')]);
     await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '8 days' WHERE email = $1`, [email('asked-last-month')]);
     await ctx.db.query(`UPDATE subscribers SET optin_requested_at = now() - interval '2 days' WHERE email = $1`, [email('asked-lately')]);
 
@@ -250,7 +251,20 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, kept))).toMatchObject({ following: [expect.anything()] });
     expect(await row('asked-lately')).toMatchObject({ status: 'active' });
 
+    // One who follows nothing (every box unticked) is not kept by a stranger's request either.
+    const idle = email('follows-nothing');
+    await requestSubscription(ctx.db, ctx, { email: idle, caseSlug }, 'api');
+    const { rows: [quiet] } = await ctx.db.query<{ id: number; optin_round: number }>('SELECT id, optin_round FROM subscribers WHERE email = $1', [idle]);
+    await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, quiet!));
+    await updatePreferences(ctx.db, manageToken(ctx.secret, quiet!.id), { all: false, caseSlugs: [] });
+    await ctx.db.query(`UPDATE subscribers SET follows_nothing_since = now() - interval '31 days' WHERE id = $1`, [quiet!.id]);
+    await ctx.db.query(`UPDATE deliveries SET status = 'sent' WHERE kind = 'optin' AND recipient = $1`, [idle]);
+    await requestSubscription(ctx.db, ctx, { email: idle, caseSlug }, 'subscribe page');
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
+    expect((await ctx.db.query('SELECT status, consent_text, confirmed_at FROM subscribers WHERE id = $1', [quiet!.id])).rows).toEqual([{ status: 'pending', consent_text: null, confirmed_at: null }]);
+
     // Those who left kept for less time than a request is: the request still lasts as its email said.
+    expect(await row('asked-under-short-retention')).toMatchObject({ status: 'unsubscribed' });
     await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 2 });
     expect(await row('asked-under-short-retention')).toMatchObject({ status: 'pending', unsubscribed_at: null });
   });
@@ -319,9 +333,12 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     await updatePreferences(ctx.db, token, { all: false, caseSlugs: [] });
     await purgeUnsubscribed(ctx.db, 30);
     expect(await state()).toEqual({ marked: true, follows: 0 });
-    // Any new subscription unmarks them: asked for on a form (pending), or a confirmed signer's.
+    // A request (anyone may make one) leaves the mark; a confirmed subscription, a signer's or an
+    // opt-in's, clears it.
     const { rows: [kase] } = await ctx.db.query<{ id: number }>('SELECT id FROM cases WHERE slug = $1', [caseSlug]);
     await insertPendingSubscription(ctx.db, sub!.id, kase!.id, 'api', 'test');
+    expect(await state()).toEqual({ marked: true, follows: 1 });
+    await activatePendingSubscriptions(ctx.db, sub!.id);
     expect(await state()).toEqual({ marked: false, follows: 1 });
     await ctx.db.query('DELETE FROM subscriptions WHERE subscriber_id = $1', [sub!.id]);
     await aged();

@@ -318,6 +318,10 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const optin = await waitForMail(ctx, email, before + 1);
     expect(optin.subject).toContain('Please confirm');
     expect(await subscriptions(email)).toContainEqual({ case_slug: caseSlug, status: 'pending' });
+    // Its page points at that email's button, and not at asking again: a suppressed address is sent one.
+    const waiting = await (await fetch(`${base}/preferences/${manage}`)).text();
+    expect(waiting).toContain('we sent an email that asks you to confirm. Press its button to start those alerts.</p>');
+    expect(waiting).not.toContain('Asking again sends a new email');
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = lower($1)', [email])).rowCount).toBe(0);
