@@ -308,6 +308,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(prefs.headers.get('x-robots-tag')).toContain('noindex');
     const prefsPage = await prefs.text();
     expect(prefsPage).toContain('its mail server refused one');
+    expect(prefsPage).toContain('<a class="button secondary" href="/subscribe">Subscribe again</a>');
     expect(prefsPage).toContain(`action="/unsubscribe/${manage}"`);
     // Not "already unsubscribed": one who bounced has not left, and may leave for good here.
     expect(await (await fetch(`${base}/unsubscribe/${manage}`)).text()).toContain(`action="/unsubscribe/${manage}"`);
@@ -322,6 +323,7 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const waiting = await (await fetch(`${base}/preferences/${manage}`)).text();
     expect(waiting).toContain('we sent an email that asks you to confirm. Press its button to start those alerts.</p>');
     expect(waiting).not.toContain('Asking again sends a new email');
+    expect(waiting).not.toContain('href="/subscribe">Subscribe again</a>');
     expect((await postForm(`${base}/subscribe/confirm/${tokenIn(optin, 'subscribe/confirm')}`, {})).status).toBe(303);
     expect(await subscriber(email)).toMatchObject([{ status: 'active' }]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = lower($1)', [email])).rowCount).toBe(0);
