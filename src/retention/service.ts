@@ -143,10 +143,11 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
       [days, locked.map((r) => r.id)],
     );
     const asking = due.filter((d) => d.asked).map((d) => d.id);
-    const gone = due.filter((d) => !d.asked).map((d) => d.id);
+    const gone = due.filter((d) => !d.asked);
     if (asking.length) await keepRequestAlone(tx, asking);
-    if (gone.length) await tx.query('DELETE FROM subscribers WHERE id = ANY ($1::bigint[])', [gone]);
-    await forgetInAuditLog(tx, due.map((d) => d.email));
+    if (gone.length) await tx.query('DELETE FROM subscribers WHERE id = ANY ($1::bigint[])', [gone.map((d) => d.id)]);
+    // Only the deleted: an address still held (a request kept alone) keeps its audit entries, as forgetInAuditLog would find.
+    await forgetInAuditLog(tx, gone.map((d) => d.email));
     return gone.length;
   });
 }
