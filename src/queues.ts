@@ -122,23 +122,41 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
 export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
 
 /**
- * The BullMQ priority of an update's alerts (`bulk`). BullMQ takes a job without a priority before
- * any with one: a confirmation or opt-in someone is waiting for, and the letters to officials, go
- * before the hundreds of thousands of alerts a case update queues, not hours after them.
+ * The BullMQ priority of an update's alerts. BullMQ takes a job without a priority before any with
+ * one: a confirmation or opt-in someone is waiting for, and the letters to officials, go before the
+ * hundreds of thousands of alerts a case update queues, not hours after them.
  */
 export const BULK_PRIORITY = 1;
 
 /**
- * Adds one send job per delivery id; `bulk` for an update's alerts (BULK_PRIORITY). Adding an id
+ * The BullMQ priority of a digest's letters, behind alerts too. A worker process sends one digest at
+ * a time (each is built whole in memory), so a digest job waits in its job slot for its turn. Taken
+ * only when nothing else waits, a day's digests hold a confirmation someone waits for no longer than
+ * one digest takes to send; in first-come order, every digest of the run went before it.
+ */
+export const DIGEST_PRIORITY = 2;
+
+/** The priority a delivery's send job gets, by its kind; undefined for none (first). */
+export function sendPriority(kind: string | null): number | undefined {
+  return kind === 'alert' ? BULK_PRIORITY : kind === 'digest' ? DIGEST_PRIORITY : undefined;
+}
+
+/** How send jobs are added: `priority` as sendPriority gives it for their deliveries' kind. */
+export interface EnqueueOptions {
+  priority?: number | undefined;
+}
+
+/**
+ * Adds one send job per delivery id, with `priority` (sendPriority of their kind). Adding an id
  * that has a job already is a no-op.
  */
-export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[], delayMs = 0, { bulk = false } = {}): Promise<void> {
+export async function enqueueDeliveries(queues: Pick<Queues, 'send'>, ids: readonly number[], delayMs = 0, { priority }: EnqueueOptions = {}): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
     await queues.send.addBulk(
       ids.slice(i, i + 1000).map((id) => ({
         name: 'send',
         data: { deliveryId: id },
-        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id), ...(delayMs > 0 && { delay: delayMs }), ...(bulk && { priority: BULK_PRIORITY }) },
+        opts: { ...SEND_JOB_OPTIONS, jobId: deliveryJobId(id), ...(delayMs > 0 && { delay: delayMs }), ...(priority && { priority }) },
       })),
     );
   }

@@ -3,7 +3,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Db, Queryable } from '../db/index.ts';
 import { getCase, whilePublished } from '../cases/service.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { BULK_PRIORITY, enqueueDeliveries, type Queues } from '../queues.ts';
 import { manageToken } from '../subscribers/service.ts';
 import { hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
@@ -127,7 +127,7 @@ export async function fanOutCaseUpdate(
     if (page.tokenless.length) {
       await q.setManageTokenHashes(db, page.tokenless, page.tokenless.map((id) => hashToken(manageToken(deps.secret, id))));
     }
-    adding = enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover], 0, { bulk: true });
+    adding = enqueueDeliveries(deps.queues, [...page.inserted, ...page.leftover], 0, { priority: BULK_PRIORITY });
     result.created += page.inserted.length;
     result.enqueued += page.inserted.length + page.leftover.length;
     result.pages += 1;

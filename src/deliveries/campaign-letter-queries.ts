@@ -77,19 +77,19 @@ export async function countSentElsewhere(db: Queryable, campaignId: number) {
 /**
  * A new delivery to the target's address now for each email SENT_ELSEWHERE: the same letter or
  * digest goes to the corrected address. Sent again, the form adds nothing (deliveries_once_key).
- * @returns the new deliveries' ids
+ * @returns the new deliveries' ids and kinds
  */
-export async function sendAgainToCurrentAddress(db: Queryable, campaignId: number, targetId: number): Promise<number[]> {
-  const { rows } = await db.query<{ id: number }>(
+export async function sendAgainToCurrentAddress(db: Queryable, campaignId: number, targetId: number): Promise<{ id: number; kind: DeliveryKind }[]> {
+  const { rows } = await db.query<{ id: number; kind: DeliveryKind }>(
     `INSERT INTO deliveries (kind, source_id, target_id, campaign_id, recipient)
      SELECT DISTINCT ON (w.kind, w.source_id) w.kind, w.source_id, w.target_id, w.campaign_id, t.email
        FROM targets t CROSS JOIN LATERAL (${SENT_ELSEWHERE('t')}) w
       WHERE t.id = $2 AND t.campaign_id = $1 AND t.retired_at IS NULL
       ORDER BY w.kind, w.source_id
-     ON CONFLICT DO NOTHING RETURNING id`,
+     ON CONFLICT DO NOTHING RETURNING id, kind`,
     [campaignId, targetId],
   );
-  return rows.map((r) => r.id);
+  return rows;
 }
 
 /**

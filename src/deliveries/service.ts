@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Queryable } from '../db/index.ts';
 import { NotFoundError } from '../errors.ts';
 import { asciiAddress } from '../mail/address.ts';
-import { deliveryJobId, enqueueDeliveries, type Queues } from '../queues.ts';
+import { deliveryJobId, enqueueDeliveries, sendPriority, type EnqueueOptions, type Queues } from '../queues.ts';
 import * as lq from './campaign-letter-queries.ts';
 import * as fq from './failed-queries.ts';
 import * as q from './queries.ts';
@@ -28,14 +28,21 @@ export async function sweepDeliveries(db: Queryable, queues: Pick<Queues, 'send'
     const rows = await q.listStrandedDeliveries(db, afterId, graceSeconds, SWEEP_PAGE);
     if (rows.length === 0) return requeued;
     afterId = rows[rows.length - 1]!.id;
-    const { alerts, others } = byPrecedence(rows);
-    requeued += (await enqueueAfresh(queues, others)) + (await enqueueAfresh(queues, alerts, { bulk: true }));
+    for (const [priority, ids] of byPriority(rows)) requeued += await enqueueAfresh(queues, ids, { priority });
   }
 }
 
-/** Alerts apart from the rest: their jobs keep their place behind what people wait for (BULK_PRIORITY), lost or retried too. */
-function byPrecedence(rows: readonly { id: number; kind: DeliveryKind }[]) {
-  return { alerts: rows.filter((r) => r.kind === 'alert').map((r) => r.id), others: rows.filter((r) => r.kind !== 'alert').map((r) => r.id) };
+/**
+ * Rows' ids by the priority of their kind's jobs (sendPriority): alerts and digests keep their place
+ * behind what people wait for, lost or retried too.
+ */
+function byPriority(rows: readonly { id: number; kind: DeliveryKind }[]): Map<number | undefined, number[]> {
+  const groups = new Map<number | undefined, number[]>();
+  for (const { id, kind } of rows) {
+    const priority = sendPriority(kind);
+    groups.set(priority, [...(groups.get(priority) ?? []), id]);
+  }
+  return groups;
 }
 
 /**
@@ -46,7 +53,7 @@ function byPrecedence(rows: readonly { id: number; kind: DeliveryKind }[]) {
  * live, or kept as failed.
  * @returns how many rows got a job.
  */
-export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], opts: { bulk?: boolean } = {}): Promise<number> {
+export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], opts: EnqueueOptions = {}): Promise<number> {
   return ids.length - (await addMissingJobs(queues, ids, 0, opts)).length;
 }
 
@@ -54,7 +61,7 @@ export async function enqueueAfresh(queues: Pick<Queues, 'send' | 'redis'>, ids:
  * enqueueAfresh's work; `delayMs` holds the jobs it adds back that long.
  * @returns the ids left alone because their job is live.
  */
-async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], delayMs = 0, opts: { bulk?: boolean } = {}): Promise<number[]> {
+async function addMissingJobs(queues: Pick<Queues, 'send' | 'redis'>, ids: readonly number[], delayMs = 0, opts: EnqueueOptions = {}): Promise<number[]> {
   if (ids.length === 0) return [];
   const failedSet = queues.send.toKey('failed');
   const pipeline = queues.redis.pipeline();
@@ -92,7 +99,7 @@ const LIVE_JOB_RECHECKS_MS = [100, 400, 1_600];
  * job not added (Redis away) is added by the sweeper, as after any crash between commit and
  * enqueue. Waiting would leave a person without an answer for as long as Redis is away.
  */
-export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[], delayMs = 0, opts: { bulk?: boolean } = {}): void {
+export function enqueueAfreshLater(queues: Pick<Queues, 'send' | 'redis' | 'later'>, log: Pick<Logger, 'warn'>, ids: readonly number[], delayMs = 0, opts: EnqueueOptions = {}): void {
   if (ids.length === 0) return;
   const started = Date.now();
   const addAll = async () => {
@@ -158,7 +165,7 @@ export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Qu
   const { found, requeued, suppressed, retired, kind } = await fq.requeueFailed(db, id);
   if (!found) throw new NotFoundError('delivery');
   if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
-  enqueueAfreshLater(deps.queues, deps.log, [id], 0, { bulk: kind === 'alert' });
+  enqueueAfreshLater(deps.queues, deps.log, [id], 0, { priority: sendPriority(kind) });
   return 'queued';
 }
 
@@ -175,9 +182,9 @@ export const countSentElsewhere = lq.countSentElsewhere;
  * @returns how many letters go again.
  */
 export async function sendAgainToCurrentAddress(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, campaignId: number, targetId: number): Promise<number> {
-  const ids = await lq.sendAgainToCurrentAddress(db, campaignId, targetId);
-  if (ids.length) enqueueAfreshLater(deps.queues, deps.log, ids);
-  return ids.length;
+  const rows = await lq.sendAgainToCurrentAddress(db, campaignId, targetId);
+  for (const [priority, ids] of byPriority(rows)) enqueueAfreshLater(deps.queues, deps.log, ids, 0, { priority });
+  return rows.length;
 }
 
 /**
@@ -198,9 +205,7 @@ export async function retryAllFailed(db: Queryable, deps: { queues: Pick<Queues,
     afterId = rows[rows.length - 1]!.id;
     // A job still live for a row marked failed keeps its id and is finishing; enqueueAfreshLater
     // looks again, and the sweeper gives that row its job once it is gone.
-    const { alerts, others } = byPrecedence(rows);
-    enqueueAfreshLater(deps.queues, deps.log, others);
-    enqueueAfreshLater(deps.queues, deps.log, alerts, 0, { bulk: true });
+    for (const [priority, ids] of byPriority(rows)) enqueueAfreshLater(deps.queues, deps.log, ids, 0, { priority });
     queued += rows.length;
   }
 }

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { DIGEST_PRIORITY, enqueueDeliveries, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
 
 /**
@@ -77,7 +77,7 @@ export async function runDueDigests(db: Db, queues: Pick<Queues, 'send'>, now = 
   for (const campaignId of await q.listDueCampaigns(db, now, max)) {
     const parts = await db.transaction((tx) => createDigest(tx, campaignId, now, max, maxBytes));
     if (!parts) continue;
-    await enqueueDeliveries(queues, parts.flatMap((p) => p.deliveryIds));
+    await enqueueDeliveries(queues, parts.flatMap((p) => p.deliveryIds), 0, { priority: DIGEST_PRIORITY });
     runs.push(...parts);
   }
   return runs;

@@ -342,6 +342,38 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect((await runDueDigests(ctx.db, ctx.queues, new Date(lateToday.getTime() + DAY_MS))).map((r) => r.signatures)).toEqual([1]);
   });
 
+  it('lets a confirmation someone waits for go before the rest of a day\'s digests, not after all of them', async () => {
+    const c = await digestCampaign();
+    for (let i = 0; i < 8; i++) await c.addSigner();
+    const digestTargets = new Set(Object.values(c.targets));
+    // A relay slow enough for each digest that a day's run is still going when someone signs.
+    const arrived: string[] = [];
+    ctx.sink!.behavior.onData = async (session) => {
+      const to = session.envelope.rcptTo[0]!.address;
+      if (digestTargets.has(to)) await pause(150);
+      arrived.push(to);
+      return undefined;
+    };
+    try {
+      // One signer a letter: 8 parts to each of 3 targets, 24 digests, more than the worker has slots.
+      const runs = await runDueDigests(ctx.db, ctx.queues, new Date(), 1);
+      expect(runs).toHaveLength(8);
+      await until(() => arrived.length > 0 || undefined, 'the first digest');
+
+      const other = await createLiveCampaign(ctx.db, { requireConfirmation: true });
+      const signer = `waiting@${uniq('digest')}.example`;
+      expect((await sign(ctx.db, ctx, other.slug, { fullName: 'Someone Waiting', email: signer })).kind).toBe('confirmation-sent');
+      await waitForMail(ctx, signer);
+      // First come, first served, it would have waited for the 14 digests queued before it
+      // besides those in the worker's ten slots.
+      const before = arrived.slice(0, arrived.indexOf(signer)).filter((a) => digestTargets.has(a)).length;
+      expect(before).toBeLessThanOrEqual(4);
+      await until(() => arrived.filter((a) => digestTargets.has(a)).length === 24 || undefined, 'every digest');
+    } finally {
+      ctx.sink!.behavior.onData = undefined;
+    }
+  });
+
   it('puts each signer in exactly one digest across a crash, a re-run, and two runs at once', async () => {
     const c = await digestCampaign();
     const first = [await c.addSigner(), await c.addSigner(), await c.addSigner(), await c.addSigner()];
