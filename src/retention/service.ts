@@ -86,9 +86,11 @@ async function purgeUnconfirmedIn(db: Queryable, days: number): Promise<{ signat
  * Deletes subscribers who left more than `days` ago, with what they followed and every email to
  * them that is kept (opt-ins and alerts carry the subscriber, ON DELETE CASCADE): someone who said
  * no more is not kept on a list a hostile state would want. Until then their manage link still
- * answers (a mistaken click can be undone). Kept longer: one with a signature still waiting for
- * confirmation with the updates box ticked, since its confirmation must find them unsubscribed (see
- * subscribeConfirmedSigner). One with a request to follow again still waiting for its opt-in (one
+ * answers (a mistaken click can be undone). One who left (unsubscribed or bounced) while a
+ * signature with the updates box ticked waits for its confirmation keeps only that they left
+ * (keepLeavingAlone), since that confirmation must find them so (subscribeConfirmedSigner); anyone
+ * may sign with any address, again every few days, so such a signature must not keep more. One
+ * with a request to follow again still waiting for its opt-in (one
  * never confirmed goes after RETENTION_UNCONFIRMED_DAYS: purgeUnconfirmed, which purgeExpired runs
  * first) keeps the request alone: what they had confirmed and left is forgotten,
  * and the row is a new address's request, purged as one if never confirmed. Anyone may ask for an
@@ -126,30 +128,66 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
   );
   const leftLongAgo = `
     SELECT s.id, lower(s.email) AS email,
-           EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'pending') AS asked
+           EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'pending') AS asked,
+           s.status IN ('unsubscribed', 'bounced')
+             AND EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe) AS held
       FROM subscribers s
-     WHERE ((s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
-            OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
-            OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
-                AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'active')))
-       AND NOT EXISTS (SELECT 1 FROM signatures g WHERE lower(g.email) = lower(s.email) AND g.status = 'pending' AND g.subscribe)`;
+     WHERE (s.status = 'unsubscribed' AND s.unsubscribed_at < now() - make_interval(days => $1))
+        OR (s.status = 'bounced' AND s.bounced_at < now() - make_interval(days => $1))
+        OR (s.status = 'active' AND s.follows_nothing_since < now() - make_interval(days => $1)
+            AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'active'))`;
   return db.transaction(async (tx) => {
     // Locked first, then read again: a request that committed while the lock waited for it is
     // seen by the second statement (a new snapshot), not by the first's subqueries.
     const { rows: locked } = await tx.query<{ id: number }>(`${leftLongAgo} FOR UPDATE OF s`, [days]);
     if (locked.length === 0) return 0;
-    const { rows: due } = await tx.query<{ id: number; email: string; asked: boolean }>(
+    const { rows: due } = await tx.query<{ id: number; email: string; asked: boolean; held: boolean }>(
       `SELECT * FROM (${leftLongAgo}) d WHERE d.id = ANY ($2::bigint[])`,
       [days, locked.map((r) => r.id)],
     );
-    const asking = due.filter((d) => d.asked).map((d) => d.id);
-    const gone = due.filter((d) => !d.asked);
+    const held = due.filter((d) => d.held).map((d) => d.id);
+    const asking = due.filter((d) => d.asked && !d.held).map((d) => d.id);
+    const gone = due.filter((d) => !d.asked && !d.held);
+    if (held.length) await keepLeavingAlone(tx, held);
     if (asking.length) await keepRequestAlone(tx, asking);
     if (gone.length) await tx.query('DELETE FROM subscribers WHERE id = ANY ($1::bigint[])', [gone.map((d) => d.id)]);
     // Only the deleted: an address still held (a request kept alone) keeps its audit entries, as forgetInAuditLog would find.
     await forgetInAuditLog(tx, gone.map((d) => d.email));
     return gone.length;
   });
+}
+
+/**
+ * What is kept of a subscriber who left long ago while a signature with the updates box ticked
+ * waits for its confirmation: that the address left, and when, and a request to follow again if
+ * one waits for its opt-in (its email and link with it). What they followed, the emails they were
+ * sent, their consent and when they came are forgotten. The row is looked at again on each run,
+ * and goes (or keeps its request alone) once no such signature waits.
+ */
+async function keepLeavingAlone(tx: Queryable, ids: number[]): Promise<void> {
+  await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
+  await tx.query(
+    `DELETE FROM deliveries d WHERE d.subscriber_id = ANY ($1::bigint[])
+        AND (d.kind <> 'optin' OR NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = d.subscriber_id AND x.status = 'pending'))`,
+    [ids],
+  );
+  await datedAsRequested(tx, ids);
+  await tx.query(
+    `UPDATE subscribers
+        SET consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL, follows_nothing_since = NULL,
+            created_at = coalesce(unsubscribed_at, bounced_at, created_at)
+      WHERE id = ANY ($1::bigint[])`,
+    [ids],
+  );
+}
+
+/** The opt-in email's row was made with their first request, and is sent again for each later one: dated by the last. */
+async function datedAsRequested(tx: Queryable, ids: number[]): Promise<void> {
+  await tx.query(
+    `UPDATE deliveries d SET created_at = s.optin_requested_at FROM subscribers s
+      WHERE d.subscriber_id = s.id AND d.kind = 'optin' AND s.id = ANY ($1::bigint[])`,
+    [ids],
+  );
 }
 
 /**
@@ -160,12 +198,7 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
 async function keepRequestAlone(tx: Queryable, ids: number[]): Promise<void> {
   await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
   await tx.query(`DELETE FROM deliveries WHERE subscriber_id = ANY ($1::bigint[]) AND kind <> 'optin'`, [ids]);
-  // The opt-in email's row was made with their first request, and is sent again for each later one.
-  await tx.query(
-    `UPDATE deliveries d SET created_at = s.optin_requested_at FROM subscribers s
-      WHERE d.subscriber_id = s.id AND d.kind = 'optin' AND s.id = ANY ($1::bigint[])`,
-    [ids],
-  );
+  await datedAsRequested(tx, ids);
   await tx.query(
     `UPDATE subscribers
         SET status = 'pending', consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL,

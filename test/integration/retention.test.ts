@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/organizers/service.ts';
 import { purgeExpired, purgeUnconfirmed, purgeUnsubscribed } from '../../src/retention/service.ts';
-import { sign } from '../../src/signatures/service.ts';
+import { confirmSignature, confirmToken, sign } from '../../src/signatures/service.ts';
 import { confirmSubscription, findOptin, manageToken, optinToken, requestSubscription, unsubscribe, updatePreferences } from '../../src/subscribers/service.ts';
 import { activatePendingSubscriptions, insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
@@ -212,6 +212,9 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(after.deliveries.filter((d) => d.includes('long-ago'))).toEqual([]);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [email('bounced-long-ago')])).rowCount).toBe(1);
     expect(after.deliveries).toEqual(expect.arrayContaining(['alert left-lately', 'optin left-lately', 'alert active']));
+    // Kept for the signature that waits, without what it followed and was sent.
+    expect(after.deliveries.filter((d) => d.startsWith('alert') && d.endsWith('left-but-signing'))).toEqual([]);
+    expect((await ctx.db.query('SELECT status, consent_text FROM subscribers WHERE email = $1', [email('left-but-signing')])).rows).toEqual([{ status: 'unsubscribed', consent_text: null }]);
   });
 
   it('does not let a request nobody confirmed keep one who left past RETENTION_UNSUBSCRIBED_DAYS: it is dropped, or kept as a new address\'s request alone', async () => {
@@ -267,6 +270,41 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     expect(await row('asked-under-short-retention')).toMatchObject({ status: 'unsubscribed' });
     await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 2 });
     expect(await row('asked-under-short-retention')).toMatchObject({ status: 'pending', unsubscribed_at: null });
+  });
+
+  it('keeps no more of one who left than that they left while a signature with the box ticked waits, however often it is made again', async () => {
+    const tag = uniq('held');
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const address = `left@${tag}.example`;
+    const row = async () => (await ctx.db.query<{ id: number; status: string; consent_text: string | null; confirmed_at: Date | null; unsubscribed_at: Date | null }>(
+      'SELECT id, status, consent_text, confirmed_at, unsubscribed_at FROM subscribers WHERE email = $1', [address],
+    )).rows[0];
+    // Subscribed, confirmed, was sent an alert, and left.
+    await requestSubscription(ctx.db, ctx, { email: address, caseSlug }, 'api');
+    const confirmed = await confirmSubscription(ctx.db, ctx, optinToken(ctx.secret, (await ctx.db.query<{ id: number; optin_round: number }>('SELECT id, optin_round FROM subscribers WHERE email = $1', [address])).rows[0]!));
+    const id = (await row())!.id;
+    await ctx.db.query(`INSERT INTO deliveries (kind, source_id, subscriber_id, recipient, status) VALUES ('alert', 1, $1, $2, 'sent')`, [id, address]);
+    await unsubscribe(ctx.db, (confirmed as { manageToken: string }).manageToken);
+    await ctx.db.query(`UPDATE subscribers SET unsubscribed_at = now() - interval '40 days' WHERE id = $1`, [id]);
+    // Anyone may sign with the address and tick the box, and do it again before it is purged.
+    await sign(ctx.db, ctx, slug, { fullName: 'A Stranger', email: address, subscribe: true });
+
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
+    expect(await row()).toMatchObject({ id, status: 'unsubscribed', consent_text: null, confirmed_at: null, unsubscribed_at: expect.any(Date) });
+    expect((await ctx.db.query('SELECT 1 FROM subscriptions WHERE subscriber_id = $1', [id])).rowCount).toBe(0);
+    expect((await ctx.db.query('SELECT kind FROM deliveries WHERE subscriber_id = $1', [id])).rows).toEqual([]);
+
+    // Its confirmation still finds the address left: an opt-in email asks before any alert goes.
+    const { rows: [signature] } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE email = $1', [address]);
+    expect((await confirmSignature(ctx.db, ctx, confirmToken(ctx.secret, signature!.id), 0)).kind).toBe('confirmed');
+    // (asked after the answer, as the confirmation page does not wait for it)
+    await eventually(async () => (await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'optin' AND subscriber_id = $1`, [id])).rowCount || undefined);
+    expect(await row()).toMatchObject({ status: 'unsubscribed' });
+    expect((await ctx.db.query(`SELECT status FROM subscriptions WHERE subscriber_id = $1`, [id])).rows).toEqual([{ status: 'pending' }]);
+
+    // No signature waits any more: the row is a new address's request alone, as any other.
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
+    expect(await row()).toMatchObject({ status: 'pending', unsubscribed_at: null });
   });
 
   it('deletes an active subscriber who has followed no case for the retention period, counted from the run that found them so', async () => {
