@@ -132,6 +132,24 @@ export class InvalidEncodingError extends Error {
   }
 }
 
+/** A form body with a `%` that is not followed by two hexadecimal digits. */
+export class MalformedEscapeError extends Error {
+  override name = 'MalformedEscapeError';
+  readonly status = 400;
+  constructor() {
+    super('The form has a % that is not followed by two hexadecimal digits.');
+  }
+}
+
+/** A form that sent a field more than once where the page has it once. */
+export class RepeatedFieldError extends Error {
+  override name = 'RepeatedFieldError';
+  readonly status = 400;
+  constructor(readonly field: string) {
+    super(`The form sent the field "${field}" more than once.`);
+  }
+}
+
 /** A multipart form that could not be read: cut off, or with no boundary. */
 export class UnreadableFormError extends Error {
   override name = 'UnreadableFormError';

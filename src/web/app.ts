@@ -5,7 +5,7 @@ import { trustProxy, trustsNoProxy } from '../config.ts';
 import { errorHandler, sendError } from './middleware/errors.ts';
 import { publicCors } from './middleware/cors.ts';
 import { refuseUnreadBody } from './middleware/unread-body.ts';
-import { utf8Form } from './middleware/utf8.ts';
+import { utf8CharsetAliases, utf8Form } from './middleware/utf8.ts';
 import { jsonObject } from './middleware/json-object.ts';
 import { createLimits } from './middleware/limits.ts';
 import { adminRoutes } from './routes/admin/index.ts';
@@ -102,6 +102,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use(healthRoutes(ctx));
   // The API reads JSON alone, each route with its own limit (src/web/routes/api.ts).
   app.use('/api/v1', apiRoutes(ctx, limits));
+  app.use(utf8CharsetAliases);
   // The preferences form names each case ticked, and lists up to CASES_TO_FOLLOW of them.
   app.post('/preferences/:token', express.urlencoded({ extended: false, limit: '64kb', parameterLimit: CASES_TO_FOLLOW + 10, verify: utf8Form }));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));

@@ -33,8 +33,9 @@ export class ConsoleClient {
     return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
   }
 
-  async post(path: string, form: Record<string, string>, opts: { csrf?: string | false; headers?: Record<string, string> } = {}) {
-    const body = new URLSearchParams(form);
+  /** Posts a form; a field given a list is sent once for each of its values. */
+  async post(path: string, form: Record<string, string | string[]>, opts: { csrf?: string | false; headers?: Record<string, string> } = {}) {
+    const body = new URLSearchParams(Object.entries(form).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x])));
     if (opts.csrf !== false) body.set('_csrf', opts.csrf ?? this.csrf ?? '');
     const res = await fetch(this.base + path, {
       method: 'POST',

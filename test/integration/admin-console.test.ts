@@ -1425,6 +1425,24 @@ describe('the organizer console on PGlite', () => {
     }
   });
 
+  it('refuses a console form that sends a field twice with 400, saving nothing, not reading it as empty', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const before = await getCampaign(ctx.db, slug);
+    // Read as empty, the box ticked twice turned confirmation off, and the form said "saved".
+    const twice = await client.post(`/admin/campaigns/${slug}/edit`, { ...(await editForm(slug)), title: 'Not saved', require_confirmation: ['on', 'on'] });
+    expect(twice.status).toBe(400);
+    expect(twice.text).toContain('The form sent the field &quot;require_confirmation&quot; more than once.');
+    expect(await getCampaign(ctx.db, slug)).toMatchObject({ title: before.title, require_confirmation: true, revision: before.revision });
+    // A `%` that escapes nothing is refused too, not kept as typed.
+    const broken = await fetch(`${client.base}/admin/campaigns/${slug}/edit`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'title=Z%ZZ', redirect: 'manual' });
+    expect(broken.status).toBe(400);
+    // And a console form said to be in `utf8` or `us-ascii`, UTF-8's alias and subset, is read as UTF-8.
+    const form = await editForm(slug);
+    const aliased = await client.post(`/admin/campaigns/${slug}/edit`, { ...form, title: 'Айгерім must go free' }, { headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf8' } });
+    expect(aliased.status).toBe(303);
+    expect((await getCampaign(ctx.db, slug)).title).toBe('Айгерім must go free');
+  });
+
   it('warns on the dashboard when a live campaign nears its deadline, and refuses a date that is not one', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const form = await editForm(slug);

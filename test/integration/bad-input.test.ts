@@ -235,6 +235,13 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       });
       expect(form.status).toBe(400);
       expect(await form.text()).toContain('UTF-8');
+      // A `%` that escapes nothing, which the parser would keep as typed, to reach officials so.
+      const broken = await fetch(`${base}/c/${slug}/sign`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual',
+        body: `full_name=Z%ZZ&email=${uniq('pct')}%40supporter.example`,
+      });
+      expect(broken.status).toBe(400);
+      expect(await broken.text()).toContain('send % itself as %25');
       const half = await signJson(slug, `{"fullName":"Ay\\ud800gerim","email":"${uniq('sur')}@supporter.example"}`);
       expect(half.status).toBe(422);
       expect((await half.json()).error.fields).toEqual({ fullName: 'contains characters that are not text' });
@@ -249,6 +256,15 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     expect(latin1.status).toBe(303);
     const { rows } = await ctx.db.query<{ full_name: string }>(`SELECT full_name FROM signatures WHERE full_name LIKE 'Ren%Example'`);
     expect(rows.map((r) => r.full_name)).toEqual(['Renée Example']);
+    // Said to be `utf8` (UTF-8's common alias) or `us-ascii` (its subset): read as UTF-8.
+    for (const charset of ['utf8', 'US-ASCII']) {
+      const aliased = await fetch(`${base}/c/${slug}/sign`, {
+        method: 'POST', headers: { 'content-type': `application/x-www-form-urlencoded; charset=${charset}` }, redirect: 'manual',
+        body: `full_name=Ay%C3%A9+${charset}&email=${uniq('alias')}%40supporter.example`,
+      });
+      expect(aliased.status).toBe(303);
+    }
+    expect((await ctx.db.query(`SELECT 1 FROM signatures WHERE full_name IN ('Ayé utf8', 'Ayé US-ASCII')`)).rowCount).toBe(2);
   });
 
   it('refuses a subscribe value that says neither yes nor no, and reads a form sending the box twice', async () => {

@@ -9,6 +9,8 @@ import {
   ForbiddenError,
   GoneError,
   InvalidEncodingError,
+  MalformedEscapeError,
+  RepeatedFieldError,
   JsonNotObjectError,
   LetterChangedError,
   MethodNotAllowedError,
@@ -88,6 +90,12 @@ function unreadableBody(err: unknown): Mapped | undefined {
   }
   if (err instanceof InvalidEncodingError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
+  }
+  if (err instanceof RepeatedFieldError) {
+    return { status: 400, code: 'bad_request', title: 'Bad request', message: `${err.message} Each field of this form is sent once; nothing was saved. Send the form again from its page.` };
+  }
+  if (err instanceof MalformedEscapeError) {
+    return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The form has a % that is not followed by two hexadecimal digits: send % itself as %25, as a browser does.' };
   }
   if (e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body must be UTF-8: send it as UTF-8, with charset=utf-8 or no charset in its Content-Type.' };
@@ -172,7 +180,8 @@ export function mapError(err: unknown): Mapped | undefined {
 const fullPath = (req: Request) => req.baseUrl + req.path;
 const byPath = (req: Request) => {
   const p = fullPath(req);
-  return p === '/api' || p.startsWith('/api/') || p.endsWith('.json');
+  // The console's one JSON page: a page address that only ends in .json (an outbox file named so) is a page's.
+  return p === '/api' || p.startsWith('/api/') || p.endsWith('/stats.json');
 };
 
 export function wantsJson(req: Request): boolean {

@@ -14,6 +14,7 @@ import { pretendToSign, sign, signaturesCsv } from '../../signatures/service.ts'
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
 import { jsonObject } from '../middleware/json-object.ts';
+import { CHARSET, utf8CharsetAliases } from '../middleware/utf8.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 import { sendError } from '../middleware/errors.ts';
@@ -68,13 +69,11 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 /** The body of a request that takes none: nothing, or an empty object. */
 const NO_FIELDS = z.object({});
 
-/** The charset a Content-Type names, if it names one. */
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
-
 /**
  * Reads a JSON body of up to `limit`. A body of another type is refused with 415: read as nothing,
  * it would be answered that every field is missing. So is one declared in a charset other than
- * UTF-8 (the parser alone would take UTF-16 and UTF-32 too, and refuse `utf8`, UTF-8's common alias).
+ * UTF-8 (the parser alone would take UTF-16 and UTF-32 too, and refuse `utf8`, UTF-8's common alias,
+ * which utf8CharsetAliases names as such).
  */
 function jsonBody(limit: string): RequestHandler {
   const parse = jsonObject({ limit, type: JSON_TYPES });
@@ -84,14 +83,11 @@ function jsonBody(limit: string): RequestHandler {
       next(new UnsupportedMediaTypeError('Send the body as JSON, with the header Content-Type: application/json.'));
       return;
     }
-    const type = req.headers['content-type'] ?? '';
-    const charset = CHARSET.exec(type)?.[1]?.toLowerCase();
-    if (charset === 'utf8') req.headers['content-type'] = type.replace(CHARSET, '; charset=utf-8');
-    else if (charset !== undefined && charset !== 'utf-8') {
-      next(new UnsupportedCharsetError(charset));
-      return;
-    }
-    parse(req, res, next);
+    utf8CharsetAliases(req, res, () => {
+      const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+      if (charset !== undefined && charset !== 'utf-8') next(new UnsupportedCharsetError(charset));
+      else parse(req, res, next);
+    });
   };
 }
 

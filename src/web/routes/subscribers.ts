@@ -140,7 +140,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
     const body = (req.body ?? {}) as Record<string, unknown>;
     // The ids the page listed; a form without them (a page from before they were sent) decides what would be listed now.
     const listed = typeof body.listed === 'string' && /^(\d{1,15}( \d{1,15})*)?$/.test(body.listed) ? body.listed.split(' ').filter(Boolean).map(Number) : undefined;
-    const saved = await updatePreferences(db, req.params.token, { all: body.all === 'on', caseSlugs: asList(body.cases), listed });
+    const saved = await updatePreferences(db, req.params.token, { all: asList(body.all).includes('on'), caseSlugs: asList(body.cases), listed });
     res.redirect(303, `/preferences/${encodeURIComponent(req.params.token)}${saved ? '?saved=1' : ''}`);
   });
 

@@ -3,13 +3,13 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { InvalidEncodingError, MethodNotAllowedError, LengthRequiredError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
+import { InvalidEncodingError, MethodNotAllowedError, RepeatedFieldError, LengthRequiredError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
 import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
 import { refuseUnreadBody } from '../../middleware/unread-body.ts';
-import { utf8Form } from '../../middleware/utf8.ts';
+import { utf8CharsetAliases, utf8Form } from '../../middleware/utf8.ts';
 import { authRoutes } from './auth.ts';
 import { campaignRoutes } from './campaigns.ts';
 import { caseRoutes } from './cases.ts';
@@ -233,10 +233,12 @@ export function adminRoutes(ctx: AppContext): Router {
   // Behind the same gates as every console page: an organizer given a password by someone else
   // chooses their own before anything else, this board too.
   router.use('/queues', requireOrganizer, requireOwnPassword, requireAdmin, queuesBoard(ctx));
+  router.use(utf8CharsetAliases);
   router.use(CSV_PATHS, ...csvUpload(), express.urlencoded({ extended: false, limit: CSV_BYTES + FORM_BYTES, parameterLimit: 50, verify: utf8Form }));
   router.use(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 100, verify: utf8Form }));
   // Before the CSRF check, which would call a body it could not read an expired form.
   router.use(refuseUnreadBody('Console forms are sent as application/x-www-form-urlencoded, as the page itself sends them.'));
+  router.use(oneValueEach);
   router.use(requireCsrf);
   const signIn = authRoutes(ctx, render);
   router.use(signIn);
@@ -254,3 +256,13 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(adminErrors(render));
   return router;
 }
+
+/**
+ * Every console form has each field once: one sent twice (by hand; no page does) is refused, not
+ * read as empty, which would save a ticked box as unticked or a role as the lesser one.
+ */
+const oneValueEach: RequestHandler = (req, _res, next) => {
+  const body = req.body as Record<string, unknown> | undefined;
+  const repeated = body && typeof body === 'object' ? Object.keys(body).find((k) => Array.isArray(body[k])) : undefined;
+  next(repeated === undefined ? undefined : new RepeatedFieldError(repeated));
+};
