@@ -141,10 +141,15 @@ export class MalformedEscapeError extends Error {
   }
 }
 
-/** A form that sent a field more than once where the page has it once. */
-export class RepeatedFieldError extends Error {
-  override name = 'RepeatedFieldError';
+/** A console form no page of the console sends: a field repeated, or a value none of its buttons has. */
+export class BadFormError extends Error {
+  override name = 'BadFormError';
   readonly status = 400;
+}
+
+/** A form that sent a field more than once where the page has it once. */
+export class RepeatedFieldError extends BadFormError {
+  override name = 'RepeatedFieldError';
   constructor(readonly field: string) {
     super(`The form sent the field "${field}" more than once.`);
   }

@@ -1588,6 +1588,11 @@ describe('the organizer console on PGlite', () => {
 
     const { client: other, organizer } = await signedIn(base, ctx.db, 'organizer');
     expect((await other.get('/admin')).status).toBe(200);
+    // Only either button's role: none, or another word, is refused, not read as "organizer".
+    await ctx.db.query(`UPDATE organizers SET role = 'admin' WHERE id = $1`, [organizer.id]);
+    for (const form of [{}, { role: 'owner' }]) expect((await client.post(`/admin/organizers/${organizer.id}/role`, form)).status).toBe(400);
+    expect(await admins()).toBe(2);
+    await ctx.db.query(`UPDATE organizers SET role = 'organizer' WHERE id = $1`, [organizer.id]);
     // What they do before they are removed stays theirs in the audit log.
     const { slug } = await createLiveCampaign(ctx.db);
     expect((await other.get(`/admin/campaigns/${slug}/signatures.csv`)).status).toBe(200);

@@ -10,7 +10,7 @@ import {
   GoneError,
   InvalidEncodingError,
   MalformedEscapeError,
-  RepeatedFieldError,
+  BadFormError,
   JsonNotObjectError,
   LetterChangedError,
   MethodNotAllowedError,
@@ -91,8 +91,8 @@ function unreadableBody(err: unknown): Mapped | undefined {
   if (err instanceof InvalidEncodingError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The request body is not valid UTF-8: send the text as UTF-8.' };
   }
-  if (err instanceof RepeatedFieldError) {
-    return { status: 400, code: 'bad_request', title: 'Bad request', message: `${err.message} Each field of this form is sent once; nothing was saved. Send the form again from its page.` };
+  if (err instanceof BadFormError) {
+    return { status: 400, code: 'bad_request', title: 'Bad request', message: `${err.message} Nothing was saved: send the form again from its page.` };
   }
   if (err instanceof MalformedEscapeError) {
     return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The form has a % that is not followed by two hexadecimal digits: send % itself as %25, as a browser does.' };

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
+import { BadFormError, ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
   addOrganizerOnce, createApiTokenOnce, getOrganizer, type NewApiToken, listApiTokens, listOrganizers, recordAudit, recordAuditOf, removeOrganizer,
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
@@ -61,7 +61,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
 
   router.post('/organizers/:id/role', async (req, res) => {
     const id = idParam(req.params.id, 'organizer');
-    const role = req.body?.role === 'admin' ? 'admin' : 'organizer';
+    // Either button's value, and nothing else: a missing or unknown role made an admin an organizer.
+    const role = req.body?.role;
+    if (role !== 'admin' && role !== 'organizer') throw new BadFormError('The form names no role: its button sends role=admin or role=organizer.');
     try {
       await setOrganizerRole(db, actor(res), id, role);
       setFlash(ctx, res, `Role changed to ${role}.`);
