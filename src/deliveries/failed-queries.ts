@@ -138,3 +138,9 @@ export async function requeueFailed(db: Queryable, id: number) {
   );
   return rows[0]!;
 }
+
+/** A delivery's address and kind: the suppression list's link from a failed one names the row, not the address. */
+export async function recipientOf(db: Queryable, id: number): Promise<{ recipient: string; kind: string } | undefined> {
+  const { rows } = await db.query<{ recipient: string; kind: string }>('SELECT recipient, kind FROM deliveries WHERE id = $1', [id]);
+  return rows[0];
+}

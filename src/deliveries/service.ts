@@ -142,6 +142,7 @@ export const listFailedDeliveries = fq.listFailedDeliveries;
 export const listCampaignLetters = lq.listCampaignLetters;
 export const markSuppressed = sq.markSuppressed;
 export const countFailedByKind = fq.countFailedByKind;
+export const recipientOf = fq.recipientOf;
 export const countLongRetryingByKind = fq.countLongRetryingByKind;
 export const listSuppressions = sq.listSuppressions;
 export const countOtherSuppressions = sq.countOtherSuppressions;

@@ -86,14 +86,18 @@ export async function markSuppressed<T extends { email: string }>(db: Queryable,
  * One keyset page of the suppression list in address order, optionally those containing `search`;
  * `officialsOnly`: only officials' addresses (see OFFICIAL; what an organizer who is not an admin sees).
  */
-export async function listSuppressions(db: Queryable, opts: { afterEmail?: string; search?: string; officialsOnly?: boolean; limit: number }) {
+/**
+ * Suppressed addresses in their order, `offset` in: a page's place in the list is a number, not
+ * the address it ends on, which a link would carry into a proxy's log and the browser's history.
+ */
+export async function listSuppressions(db: Queryable, opts: { offset?: number; search?: string; officialsOnly?: boolean; limit: number }) {
   const ascii = opts.search ? asciiSearch(opts.search) : undefined;
   const { rows } = await db.query<{ email: string; reason: string; created_at: Date }>(
     `SELECT email, reason, created_at FROM suppressions s
-      WHERE ($1::text IS NULL OR email > $1) AND ($2::text IS NULL OR email ILIKE $2 OR email ILIKE $5)
+      WHERE ($2::text IS NULL OR email ILIKE $2 OR email ILIKE $5)
         AND (NOT $4::boolean OR ${OFFICIAL})
-      ORDER BY email LIMIT $3`,
-    [opts.afterEmail ?? null, opts.search ? containing(opts.search) : null, opts.limit, opts.officialsOnly ?? false, ascii ? containing(ascii) : null],
+      ORDER BY email LIMIT $3 OFFSET $1`,
+    [opts.offset ?? 0, opts.search ? containing(opts.search) : null, opts.limit, opts.officialsOnly ?? false, ascii ? containing(ascii) : null],
   );
   return rows;
 }

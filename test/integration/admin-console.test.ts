@@ -667,7 +667,7 @@ describe('the organizer console on PGlite', () => {
     expect((await client.open(withdrawn.location!)).text).toContain(`“${title}” is withdrawn: it is off the case page, no alert had gone out, and none will.`);
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).not.toContain(title);
     const page = (await client.get(`/admin/cases/${caseSlug}`)).text;
-    expect(page).toMatch(new RegExp(`${title} <span class="badge">withdrawn</span>`));
+    expect(page).toMatch(new RegExp(`<bdi>${title}</bdi> <span class="badge">withdrawn</span>`));
     expect((await client.post(`/admin/cases/${caseSlug}/updates/${u!.id}/withdraw`, { confirmed: '1' })).status).toBe(303);
     expect((await actions(ctx, organizerId)).filter((a) => a.action === 'case.update_withdraw' && a.object === `case:${caseSlug}`)).toHaveLength(1);
     expect((await client.post(`/admin/cases/${caseSlug}/updates/999999999/withdraw`, { confirmed: '1' })).status).toBe(404);
@@ -996,9 +996,16 @@ describe('the organizer console on PGlite', () => {
       [slug, signer],
     );
     await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) VALUES ($1, 'bounce: 550 5.1.1', 'confirm')`, [signer]);
-    const link = `<a class="badge bad" href="/admin/suppressions?q=${encodeURIComponent(signer)}">suppressed</a>`;
+    // The link names the delivery, not the address, which a proxy would log with the URL.
+    const { rows: [failed] } = await ctx.db.query<{ id: number }>('SELECT id FROM deliveries WHERE recipient = $1', [signer]);
+    const link = `<a class="badge bad" href="/admin/suppressions?delivery=${failed!.id}">suppressed</a>`;
     expect((await client.get('/admin/deliveries/failed')).text).toContain(link);
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain(link);
+    const found = (await client.get(`/admin/suppressions?delivery=${failed!.id}`)).text;
+    expect(found).toContain(`value="${signer}"`);
+    expect(found).toContain('bounce: 550 5.1.1');
+    // An organizer who asks for it by the delivery's id learns no signer's address.
+    expect((await organizer.get(`/admin/suppressions?delivery=${failed!.id}`)).text).not.toContain(signer);
     for (const page of ['/admin/deliveries/failed', `/admin/campaigns/${slug}`]) {
       const plain = (await organizer.get(page)).text;
       expect(plain).not.toContain(signer);
@@ -1055,11 +1062,27 @@ describe('the organizer console on PGlite', () => {
     expect((await organizer.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(400);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [reader])).rows).toHaveLength(1);
     expect((await client.get(`/admin/suppressions?q=${tag}`)).text).toContain(reader);
+    // Its pages are numbered, not marked by the address they end on, which the link would carry.
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind) SELECT 'page-' || lpad(n::text, 3, '0') || '-' || $1 || '@court.example', 'bounce', 'letter' FROM generate_series(1, 105) n`, [tag]);
+    const first = (await client.get(`/admin/suppressions?q=page-`)).text;
+    expect(first).toContain(`page-100-${tag}@court.example`);
+    expect(first).not.toContain(`page-101-${tag}@court.example`);
+    const next = /<a href="([^"]+)">Next page<\/a>/.exec(first)![1]!.replace(/&amp;/g, '&');
+    expect(next).toBe('/admin/suppressions?page=2&q=page-');
+    const second = (await client.get(next)).text;
+    expect(second).toContain(`page-101-${tag}@court.example`);
+    expect(second).toContain(`page-105-${tag}@court.example`);
+    expect(second).not.toContain(`page-100-${tag}@court.example`);
+    expect([...`${first}${second}`.matchAll(/href="([^"]*)"/g)].filter((m) => m[1]!.includes('@') || m[1]!.includes('%40'))).toEqual([]);
+    await ctx.db.query(`DELETE FROM suppressions WHERE email LIKE 'page-%'`);
     // A reason the audit log cannot keep (a NUL) is refused, and the suppression stays with no entry missing.
     expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'quietly\u0000' })).status).toBe(400);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [official])).rows).toHaveLength(1);
     expect((await organizer.post('/admin/suppressions/remove', { email: official, reason: 'mailbox restored' })).status).toBe(303);
-    expect((await client.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' })).status).toBe(303);
+    const lifted = await client.post('/admin/suppressions/remove', { email: reader, reason: 'asked by phone' });
+    expect(lifted.status).toBe(303);
+    // Its flash rides in a cookie, with no address in it.
+    expect(decodeURIComponent(client.lastSetCookies.join('\n'))).not.toContain(reader);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email IN ($1, $2)', [official, reader])).rows).toHaveLength(0);
     // Nor in the audit log of those removals: the official's is there for everyone, the reader's for admins.
     const log = (await organizer.get('/admin/audit?action=suppression')).text;
@@ -1590,7 +1613,7 @@ describe('the organizer console on PGlite', () => {
     expect((await other.get('/admin')).status).toBe(200);
     // Only either button's role: none, or another word, is refused, not read as "organizer".
     await ctx.db.query(`UPDATE organizers SET role = 'admin' WHERE id = $1`, [organizer.id]);
-    for (const form of [{}, { role: 'owner' }]) expect((await client.post(`/admin/organizers/${organizer.id}/role`, form)).status).toBe(400);
+    for (const form of [{}, { role: 'owner' }] as Record<string, string>[]) expect((await client.post(`/admin/organizers/${organizer.id}/role`, form)).status).toBe(400);
     expect(await admins()).toBe(2);
     await ctx.db.query(`UPDATE organizers SET role = 'organizer' WHERE id = $1`, [organizer.id]);
     // What they do before they are removed stays theirs in the audit log.

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
+import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, recipientOf, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
 import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
 import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
@@ -64,13 +64,17 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   // would tell whether an address is on it.
   const officialsOnly = (res: Response) => res.locals.organizer!.role !== 'admin';
   const renderSuppressions = async (res: Response, query: Record<string, unknown>, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) => {
-    const search = str(query.q).trim().slice(0, 200) || undefined;
-    const after = str(query.after) || undefined;
-    const rows = await listSuppressions(db, { search, afterEmail: after, officialsOnly: officialsOnly(res), limit: PAGE + 1 });
+    // From a failed delivery's badge: its address, found here, so the link carries none (a proxy
+    // logs the URL); a supporter's or subscriber's only for whom the list shows it.
+    const from = query.delivery !== undefined ? await recipientOf(db, idParam(query.delivery, 'delivery')) : undefined;
+    const fromShown = from && (!officialsOnly(res) || OFFICIAL_KINDS.includes(from.kind)) ? from.recipient : undefined;
+    const search = str(query.q).trim().slice(0, 200) || fromShown || undefined;
+    const page = /^[1-9]\d{0,5}$/.test(str(query.page)) ? Number(query.page) : 1;
+    const rows = await listSuppressions(db, { search, offset: (page - 1) * PAGE, officialsOnly: officialsOnly(res), limit: PAGE + 1 });
     render(res, 'suppressions', {
       hiddenFromYou: officialsOnly(res) ? await countOtherSuppressions(db) : 0,
       title: 'Suppression list', section: 'suppressions', search, suppressions: rows.slice(0, PAGE),
-      next: rows.length > PAGE ? rows[PAGE - 1]!.email : undefined, values: form.values ?? {}, ...(form.errors ? formErrors(form.errors) : {}),
+      next: rows.length > PAGE ? page + 1 : undefined, values: form.values ?? {}, ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
   };
 
@@ -89,7 +93,8 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
         return gone;
       });
       if (!removed) throw new ValidationError({ reason: 'this address is not on the list (any more)' });
-      setFlash(ctx, res, `${removed.email} can get mail again.`);
+      // Not naming it: the flash rides in a cookie, which is no place for an address.
+      setFlash(ctx, res, 'The address can get mail again; the audit log has your reason.');
       res.redirect(303, '/admin/suppressions');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
