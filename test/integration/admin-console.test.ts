@@ -355,7 +355,16 @@ describe('the organizer console on PGlite', () => {
     expect(launch).toContain('\u2068ئابدۇرېشىت تۇرسۇن\u2069, \u2068مۇختەر ئەلى\u2069 have no salutation');
     // An <option> holds no <bdi>: its label isolates them.
     expect((await client.get(`/admin/campaigns/${slug}/letter`)).text).toContain('\u2068ئابدۇرېشىت تۇرسۇن\u2069, \u2068سوتچى\u2069 (sees');
-    expect((await client.post(`/admin/campaigns/${slug}/launch`, {})).status).toBe(303);
+    const launched = await client.post(`/admin/campaigns/${slug}/launch`, {});
+    expect(launched.status).toBe(303);
+    // The campaign's page: its title isolated in the crumbs and the heading, whose status is read
+    // apart from it; its flash focused, so a screen reader says what was done.
+    const page = (await client.open(launched.location!)).text;
+    expect(page).toContain('› <bdi>ئايگۈلنى قويۇپ بېرىڭ</bdi></p>');
+    expect(page).toContain('<h1><bdi>ئايگۈلنى قويۇپ بېرىڭ</bdi> <span class="status status-live"><span class="sr-only">(status: </span>live<span class="sr-only">)</span></span></h1>');
+    expect(page).toMatch(/<p class="flash" role="status" tabindex="-1" autofocus>/);
+    expect((await client.get('/admin/campaigns')).text).toContain('<bdi>ئايگۈلنى قويۇپ بېرىڭ</bdi></a>');
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain('<td><bdi>ئابدۇرېشىت تۇرسۇن</bdi>');
     const second = await createLiveCampaign(ctx.db, { title: 'ئايگۈل ئۈچۈن خەت' });
     await ctx.db.query('UPDATE campaigns SET case_id = (SELECT case_id FROM campaigns WHERE slug = $1) WHERE slug = $2', [slug, second.slug]);
     const changed = await client.post(`/admin/cases/${caseSlug}/status`, { status: 'granted_stay' });
