@@ -252,6 +252,8 @@ async function importEmbeddedCommand(config: Config): Promise<CommandReply> {
     stdout:
       `copied ${rows} ${rows === 1 ? 'row' : 'rows'} into the database at DATABASE_URL: ${counts.filter((c) => c.rows > 0).map((c) => `${c.table} ${c.rows}`).join(', ') || 'none'}\n` +
       `${source} is now ${kept}: kept, no longer used\n` +
+      // It holds every address it had, out of reach of retention and `forget` from now on.
+      `it still holds every supporter and subscriber it had, which retention and forget no longer reach: once the app runs on PostgreSQL and the data is checked there, delete it (rm -r ${kept})\n` +
       `start every process with this DATABASE_URL, the same QUEUE_PREFIX and the same secret (SESSION_SECRET, or ${path.resolve(config.dataDir, 'secret')})\n`,
     stderr: '',
   };

@@ -418,6 +418,7 @@ describe('the cli moving the embedded database to PostgreSQL (import-embedded)',
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.stdout).toMatch(/^copied \d+ rows into the database at DATABASE_URL: .*organizers 1.*signatures 1/);
     expect(moved.stdout).toContain(`${path.join(dataDir, 'pglite')} is now ${path.join(dataDir, 'pglite')}.imported-2: kept`);
+    expect(moved.stdout).toContain(`which retention and forget no longer reach: once the app runs on PostgreSQL and the data is checked there, delete it (rm -r ${path.join(dataDir, 'pglite')}.imported-2)`);
     expect(fs.existsSync(path.join(dataDir, 'pglite'))).toBe(false);
     expect(fs.existsSync(path.join(dataDir, 'pglite.imported-2', 'PG_VERSION'))).toBe(true);
     expect(fs.readFileSync(path.join(dataDir, 'pglite.imported', 'PG_VERSION'), 'utf8')).toBe('earlier');
