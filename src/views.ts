@@ -102,6 +102,8 @@ function registerHelpers(h: typeof Handlebars): void {
   h.registerHelper('maskToken', (token: unknown) => (typeof token === 'string' && token ? maskToken(token) : ''));
   // A value in a line of plain text, kept in its place if it is written right to left (bidi.ts).
   h.registerHelper('isolate', (s: unknown) => isolateRightToLeft(String(s ?? '')));
+  // ` lang="kk"` on an element whose text is in its case's language (languageTag); nothing for the site's own.
+  h.registerHelper('lang', (tag: unknown) => (typeof tag === 'string' && tag ? new h.SafeString(` lang="${h.escapeExpression(tag)}"`) : ''));
   h.registerHelper('letterHtml', (s: unknown) => new h.SafeString(letterBodyHtml(String(s ?? ''))));
   h.registerHelper('linkify', (s: unknown) => new h.SafeString(linkify(String(s ?? ''))));
   // A stored address; one whose domain is kept in ASCII also as it was written, the form sent to

@@ -33,7 +33,7 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
     if (!p || p.withdrawn || p.subscriber_status !== 'active' || !(p.follows_case || p.follows_all)) return null;
     const token = p.needs_manage_hash ? await ensureManageToken(db, secret, delivery.subscriber_id) : manageToken(secret, delivery.subscriber_id);
     const { unsubscribeUrl, ...content } = alertContent(config, views, {
-      personName: p.person_name, followsCase: p.follows_case, location: p.location, caseStatus: p.case_status,
+      personName: p.person_name, followsCase: p.follows_case, location: p.location, caseStatus: p.case_status, language: p.language,
       title: p.title, body: p.body, publishedAt: p.published_at, caseSlug: p.case_slug,
     }, token);
     return {
@@ -55,6 +55,8 @@ export interface AlertFacts {
   followsCase: boolean;
   location: string | null;
   caseStatus: string;
+  /** The case's language, which its title and body are written in; empty for the site's own. */
+  language: string;
   title: string;
   body: string;
   publishedAt: Date;
@@ -73,6 +75,7 @@ export function alertContent(config: AlertEmailDeps['config'], views: Views, a: 
     followsCase: a.followsCase,
     location: a.location,
     caseStatus: a.caseStatus,
+    language: a.language,
     title: a.title,
     body: a.body,
     publishedAt: a.publishedAt,

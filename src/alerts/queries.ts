@@ -238,6 +238,7 @@ export interface AlertParts {
   person_name: string;
   case_status: string;
   location: string;
+  language: string;
   subscriber_status: string;
   needs_manage_hash: boolean;
   /** Follows this case, or all cases; neither when they stopped after the fan-out. */
@@ -255,7 +256,7 @@ export async function getAlertPartsBatch(db: Queryable, pairs: readonly { caseUp
     `SELECT x.ord, u.title, u.body, u.published_at, c.slug AS case_slug,
             -- The case as the update was posted about it (see migration 037).
             coalesce(u.case_person_name, c.person_name) AS person_name, coalesce(u.case_status, c.status) AS case_status,
-            coalesce(u.case_location, c.location) AS location,
+            coalesce(u.case_location, c.location) AS location, c.language,
             s.status AS subscriber_status, s.manage_token_hash IS NULL AS needs_manage_hash,
             f.follows_case, f.follows_all, u.withdrawn_at IS NOT NULL AS withdrawn
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (case_update_id, subscriber_id, ord)

@@ -2,21 +2,30 @@ import type { Queryable } from '../db/index.ts';
 import { LAUNCHED } from '../campaigns/types.ts';
 import type { Case, CaseStatus } from './types.ts';
 
-export async function insertCase(db: Queryable, c: { slug: string; personName: string; summary: string; status: CaseStatus; location: string }, published: boolean) {
+/** What a case's form and the API write. */
+interface CaseFields {
+  personName: string;
+  summary: string;
+  status: CaseStatus;
+  location: string;
+  language: string;
+}
+
+export async function insertCase(db: Queryable, c: CaseFields & { slug: string }, published: boolean) {
   const { rows } = await db.query<Case>(
-    `INSERT INTO cases (slug, person_name, summary, status, location, published) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO cases (slug, person_name, summary, status, location, language, published) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (slug) DO NOTHING RETURNING *`,
-    [c.slug, c.personName, c.summary, c.status, c.location, published],
+    [c.slug, c.personName, c.summary, c.status, c.location, c.language, published],
   );
   return rows[0];
 }
 
 /** @returns the case saved; undefined when `revision` is given and no longer its own. */
-export async function updateCase(db: Queryable, id: number, c: { personName: string; summary: string; status: CaseStatus; location: string }, revision: number | null) {
+export async function updateCase(db: Queryable, id: number, c: CaseFields, revision: number | null) {
   const { rows } = await db.query<Case>(
-    `UPDATE cases SET person_name = $2, summary = $3, status = $4, location = $5, updated_at = now(), revision = revision + 1
-      WHERE id = $1 AND ($6::int IS NULL OR revision = $6) RETURNING *`,
-    [id, c.personName, c.summary, c.status, c.location, revision],
+    `UPDATE cases SET person_name = $2, summary = $3, status = $4, location = $5, language = $6, updated_at = now(), revision = revision + 1
+      WHERE id = $1 AND ($7::int IS NULL OR revision = $7) RETURNING *`,
+    [id, c.personName, c.summary, c.status, c.location, c.language, revision],
   );
   return rows[0];
 }

@@ -19,7 +19,8 @@ export async function createCase(db: Queryable, input: unknown, { published = tr
 /** With `revision` (what a form was opened on), a case saved since is not overwritten. @throws NotFoundError, ValidationError, EditConflictError */
 export async function updateCase(db: Queryable, slug: string, input: unknown, revision: number | null = null): Promise<Case> {
   const existing = await getCase(db, slug);
-  const c = parseInput(caseInput, { ...(input as object), slug });
+  // A caller that says nothing of the language (the status form) keeps it.
+  const c = parseInput(caseInput, { language: existing.language, ...(input as object), slug });
   const saved = await q.updateCase(db, existing.id, c, revision);
   if (!saved) throw new EditConflictError('case', (await getCase(db, slug)).revision);
   return saved;

@@ -17,6 +17,8 @@ export interface Case {
   summary: string;
   status: CaseStatus;
   location: string;
+  /** The language it is written in, a BCP 47 tag (`kk`, `ru`, `ug`); empty for the site's own, English. */
+  language: string;
   /** Whether its page is public; one being prepared is not (see publishCase). */
   published: boolean;
   created_at: Date;
@@ -148,6 +150,19 @@ export const prose = (max: number) =>
 /** An optional field a JSON client may send as null for "none": null is taken as absent. */
 export const nullAsAbsent = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (v === null ? undefined : v), schema);
 
+/**
+ * A language as a BCP 47 tag (`kk`, `ru`, `ug`, `kk-Cyrl`, `zh-Hans`), lower case but for a script
+ * or region subtag as the standard writes them; empty for none. It goes into `lang` attributes.
+ */
+export const languageTag = z
+  .string()
+  .trim()
+  .max(35, 'must be at most 35 characters')
+  .regex(/^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)?$/, 'must be a language tag such as kk (Kazakh), ru (Russian), ug (Uyghur) or en (English)')
+  .transform((tag) =>
+    tag.split('-').map((part, i) => (i === 0 ? part.toLowerCase() : part.length === 4 ? part[0]!.toUpperCase() + part.slice(1).toLowerCase() : part.length === 2 ? part.toUpperCase() : part.toLowerCase())).join('-'),
+  );
+
 export const caseStatus = z
   .string()
   .transform((v) => v.trim().toLowerCase().replace(/[\s-]+/g, '_'))
@@ -159,6 +174,7 @@ export const caseInput = z.object({
   summary: prose(20_000).pipe(z.string().min(1, 'is required')),
   status: caseStatus,
   location: nullAsAbsent(line(200).optional().default('')),
+  language: nullAsAbsent(languageTag.optional().default('')),
 });
 
 /**

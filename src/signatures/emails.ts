@@ -36,9 +36,13 @@ export function formatLetterDate(d: Date): string {
   return text;
 }
 
-/** The letter's HTML part: the same text in paragraphs of lines (letterBodyHtml), as the page's preview shows it. */
-export function letterHtml(text: string): string {
-  return `<!doctype html><html><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${letterBodyHtml(text)}\n</body></html>\n`;
+/**
+ * The letter's HTML part: the same text in paragraphs of lines (letterBodyHtml), as the page's
+ * preview shows it, marked with its case's language (a tag of letters, digits and hyphens).
+ */
+export function letterHtml(text: string, language = ''): string {
+  const lang = /^[A-Za-z0-9-]+$/.test(language) ? ` lang="${language}"` : '';
+  return `<!doctype html><html${lang}><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${letterBodyHtml(text)}\n</body></html>\n`;
 }
 
 /** Letters composed at once share one read (`npm run bench`, delivery throughput). */
@@ -62,7 +66,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
       replyTo: p.disclose === 'full' && p.email_confirmed ? { name: displayName(p.full_name), address: p.email } : undefined,
       subject,
       text,
-      html: letterHtml(text),
+      html: letterHtml(text, p.language),
     };
   };
 }

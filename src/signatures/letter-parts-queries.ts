@@ -25,6 +25,8 @@ export interface LetterParts {
   letter_body: string;
   person_name: string;
   location: string;
+  /** The case's language (its `lang`); empty for the site's own. */
+  language: string;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
             t.name AS target_name, t.title AS target_title, t.email AS target_email, t.salutation, t.disclose,
             c.title AS campaign_title, c.slug AS campaign_slug,
             coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,
-            k.person_name, k.location
+            k.person_name, k.location, k.language
        FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x (signature_id, target_id, ord)
        JOIN signatures s ON s.id = x.signature_id
        -- A retired target's letter is not composed (a retry, or one made as it retired): it is dropped.

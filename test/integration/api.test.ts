@@ -101,6 +101,32 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(await digest.json()).toMatchObject({ deliveryMode: 'digest', digestHour: 0 });
   });
 
+  it('takes the language a case is written in, and marks its pages, its letters and its alerts\' text with it', async () => {
+    const bad = await api('/cases', { slug: uniq('case'), personName: 'Айгерім', summary: 'Ұсталды.', status: 'detained', language: 'Kazakh!' });
+    expect(bad.status).toBe(422);
+    expect((await bad.json()).error.fields).toEqual({ language: expect.stringContaining('language tag such as kk') });
+    const caseSlug = uniq('case');
+    const created = await api('/cases', { slug: caseSlug, personName: 'Айгерім', summary: 'Шекарада ұсталды.', status: 'detained', language: 'KK-cyrl' });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ language: 'kk-Cyrl' });
+    const body = { ...campaignBody(caseSlug), title: 'Айгерімді босатыңыз', requireConfirmation: false };
+    expect((await api('/campaigns', body)).status).toBe(201);
+    expect((await api(`/campaigns/${body.slug}/launch`)).status).toBe(200);
+
+    const page = await (await fetch(`${base}/c/${body.slug}`)).text();
+    expect(page).toContain('<h1 dir="auto" lang="kk-Cyrl">Айгерімді босатыңыз</h1>');
+    expect(page).toContain('<div class="paper" id="letter-preview" lang="kk-Cyrl"');
+    expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).toContain('<p class="pre" lang="kk-Cyrl">Шекарада ұсталды.</p>');
+    // The case page's status form (the status alone) keeps it.
+    const { updateCase } = await import('../../src/cases/service.ts');
+    expect(await updateCase(ctx.db, caseSlug, { personName: 'Айгерім', summary: 'Шекарада ұсталды.', status: 'on_trial' })).toMatchObject({ language: 'kk-Cyrl' });
+
+    const judge = body.targets[1]!.email;
+    expect((await postJson(`${base}/api/v1/campaigns/${body.slug}/signatures`, { fullName: 'Dana Test', email: `${uniq('s')}@supporter.example` })).status).toBe(202);
+    const [letter] = await mailTo(ctx.sink!, judge);
+    expect(String(letter!.html)).toMatch(/^<!doctype html><html lang="kk-Cyrl">/);
+  });
+
   it('reads JSON alone, organizer bodies as large as their fields allow, null as "none", and says where it put what it made', async () => {
     const caseSlug = uniq('case');
     // Not JSON: 415 saying so, not 422 "is required" for every field; a public post the same.

@@ -31,6 +31,7 @@ export const caseJson = (c: Case) => ({
   summary: c.summary,
   status: c.status,
   location: c.location,
+  language: c.language,
   published: c.published,
   createdAt: c.created_at,
   updatedAt: c.updated_at,

@@ -14,14 +14,14 @@ import { caseUpdatesWithStats } from './updates.ts';
 /** Cases a page of the console's list shows, changed last first. */
 const CASES_PAGE = 100;
 
-const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location' } as const;
+const FIELDS = { slug: 'slug', personName: 'person_name', summary: 'summary', status: 'status', location: 'location', language: 'language' } as const;
 
 function caseForm(body: Record<string, unknown> = {}) {
-  return { slug: str(body.slug), personName: str(body.person_name), summary: str(body.summary), status: str(body.status), location: str(body.location) };
+  return { slug: str(body.slug), personName: str(body.person_name), summary: str(body.summary), status: str(body.status), location: str(body.location), language: str(body.language) };
 }
 
 /** The case form's fields as a case has them saved. */
-const caseValues = (kase: Case) => ({ revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location });
+const caseValues = (kase: Case) => ({ revision: String(kase.revision), slug: kase.slug, person_name: kase.person_name, summary: kase.summary, status: kase.status, location: kase.location, language: kase.language });
 
 const statuses = (current?: string) => CASE_STATUSES.map((s) => ({ value: s, label: s.replace(/_/g, ' '), selected: s === current }));
 
@@ -67,7 +67,7 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       // the second answer says created, as the first did, not "exists already".
       const made = err instanceof ConflictError ? await findCase(db, str(req.body?.slug).trim()) : undefined;
       if (made && Date.now() - made.created_at.getTime() < SENT_TWICE_MS
-        && answerSavedAlready(ctx, res, { saved: caseValues(made), typed: req.body, fields: ['person_name', 'summary', 'status', 'location'], flash: `Case “${made.person_name}” created.`, to: `/admin/cases/${made.slug}` })) return;
+        && answerSavedAlready(ctx, res, { saved: caseValues(made), typed: req.body, fields: ['person_name', 'summary', 'status', 'location', 'language'], flash: `Case “${made.person_name}” created.`, to: `/admin/cases/${made.slug}` })) return;
       renderForm(res, { values: req.body ?? {}, err }, err instanceof ConflictError ? 409 : 400);
     }
   });

@@ -45,7 +45,7 @@ export const SENT_TWICE_MS = 2 * 60_000;
 
 /** Fields of the console's campaign and case forms, in the order the pages show them. */
 export const CAMPAIGN_FORM_ORDER = ['revision', 'title', 'slug', 'case_slug', 'summary', 'letter_subject', 'letter_body', 'delivery_mode', 'digest_hour', 'goal', 'deadline', 'require_confirmation', 'targets_csv'];
-export const CASE_FORM_ORDER = ['revision', 'person_name', 'slug', 'status', 'location', 'summary'];
+export const CASE_FORM_ORDER = ['revision', 'person_name', 'slug', 'status', 'location', 'language', 'summary'];
 
 /** What the console's forms label a field (see FIELD_LABELS). */
 export const consoleLabel = (field: string) => fieldLabel(field, FIELD_LABELS);

@@ -49,7 +49,7 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
   /** The alert as a follower of this case will read it (text part), with stand-in links. */
   function previewEmail(kase: Case, u: { title: string; body: string }) {
     const { subject, text } = alertContent(ctx.config, ctx.views, {
-      personName: kase.person_name, followsCase: true, location: kase.location, caseStatus: kase.status,
+      personName: kase.person_name, followsCase: true, location: kase.location, caseStatus: kase.status, language: kase.language,
       title: u.title, body: u.body, publishedAt: new Date(), caseSlug: kase.slug,
     }, '…');
     return { subject, text };
