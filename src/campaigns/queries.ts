@@ -72,6 +72,8 @@ export async function setCampaignStatus(db: Queryable, id: number, to: CampaignS
 export interface CampaignListing extends Campaign {
   person_name: string;
   case_slug: string;
+  /** The case's language, its campaigns' too (`lang`). */
+  language: string;
 }
 
 /**
@@ -81,7 +83,7 @@ export interface CampaignListing extends Campaign {
  */
 export async function listCampaigns(db: Queryable, filter: { status?: CampaignStatus; caseId?: number }, page: { before?: { updatedAt: string; id: number }; limit: number }) {
   const { rows } = await db.query<CampaignListing & { cursor: string }>(
-    `SELECT c.*, k.person_name, k.slug AS case_slug, c.updated_at::text || '~' || c.id AS cursor
+    `SELECT c.*, k.person_name, k.slug AS case_slug, k.language, c.updated_at::text || '~' || c.id AS cursor
        FROM campaigns c JOIN cases k ON k.id = c.case_id
       WHERE ${LAUNCHED} AND k.published AND ($1::text IS NULL OR c.status = $1) AND ($2::bigint IS NULL OR c.case_id = $2)
         AND ($3::timestamptz IS NULL OR (c.updated_at, c.id) < ($3::timestamptz, $4::bigint))
