@@ -168,10 +168,11 @@ export async function resumeFanouts(db: Queryable, queues: Pick<Queues, 'fanout'
 }
 
 /** @throws NotFoundError for an unknown update id. */
-export async function getAlertStats(db: Queryable, caseUpdateId: number): Promise<AlertStats> {
+export async function getAlertStats(db: Queryable, caseUpdateId: number): Promise<AlertStats & { withdrawn: boolean }> {
   const update = Number.isSafeInteger(caseUpdateId) ? await q.getCaseUpdate(db, caseUpdateId) : undefined;
   if (!update) throw new NotFoundError('alert');
-  return (await withAlertStats(db, [update]))[0]!.stats;
+  // Withdrawn, its emails not yet sent never go: sent and failed stop short of recipients for good.
+  return { ...(await withAlertStats(db, [update]))[0]!.stats, withdrawn: update.withdrawn_at !== null };
 }
 
 /**

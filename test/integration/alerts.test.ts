@@ -85,7 +85,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(((await (await post()).json()) as { id: number; recipients: number })).toMatchObject({ id: first.id, recipients: 1 });
     await pause(1_000);
     expect(mailsTo(ctx, later).filter((m) => m.subject?.includes('Verdict on Friday'))).toEqual([]);
-    expect((await alertStats(first.id)).body).toEqual({ recipients: 1, sent: 1, failed: 0 });
+    expect((await alertStats(first.id)).body).toEqual({ recipients: 1, sent: 1, failed: 0, withdrawn: false });
     // Audited once, as the console audits a posted update.
     const audit = await ctx.db.query<{ action: string; detail: object }>(`SELECT action, detail FROM audit_log WHERE object = $1`, [`case:${caseSlug}`]);
     expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1, via: expect.stringMatching(/^API token #\d+ "/) } }]);
@@ -148,7 +148,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(header(alert, 'precedence')).toBe('bulk');
     expect(header(alert, 'x-auto-response-suppress')).toBe('All');
     expect(header(alert, 'list-id')).toContain('case-alerts.appeal.test');
-    expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0 });
+    expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0, withdrawn: false });
 
     const casePage = await (await fetch(`${base}/cases/${caseSlug}`)).text();
     expect(casePage).toContain('Hearing moved to Monday');
@@ -194,7 +194,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(update.recipients).toBe(0);
     await pause(500);
     expect(mailsTo(ctx, email).map((m) => m.subject)).toEqual([expect.stringContaining('Please confirm')]);
-    expect((await alertStats(update.id)).body).toEqual({ recipients: 0, sent: 0, failed: 0 });
+    expect((await alertStats(update.id)).body).toEqual({ recipients: 0, sent: 0, failed: 0, withdrawn: false });
   });
 
   it('sends one alert to a follower of the case and of all cases; after a one-click unsubscribe, none', async () => {
@@ -280,7 +280,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
       // Not a failure: the row goes, as if the fan-out had never reached them, and so does their
       // place among the recipients (sent and failed add up to them).
       await eventually(async () => ((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'alert' AND source_id = $1`, [update.id])).rowCount === 0 ? true : undefined));
-      expect((await alertStats(update.id)).body).toEqual({ recipients: 0, sent: 0, failed: 0 });
+      expect((await alertStats(update.id)).body).toEqual({ recipients: 0, sent: 0, failed: 0, withdrawn: false });
       expect(mailsTo(ctx, email)).toHaveLength(mailsBefore);
     } finally {
       ctx.sink!.behavior = hold;
@@ -296,7 +296,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: 550 test')`, [bounced]);
     const update = await postUpdate(caseSlug);
     expect(update.recipients).toBe(1);
-    expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0 });
+    expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 1, failed: 0, withdrawn: false });
     const rows = await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'alert' AND source_id = $1 AND recipient = $2`, [update.id, bounced]);
     expect(rows.rowCount).toBe(0);
     expect(mailsTo(ctx, bounced)).toHaveLength(1);
@@ -312,7 +312,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     ctx.sink!.behavior = { onRcptTo: (a) => (a.address === gone ? { code: 550, message: '5.1.1 User unknown' } : undefined) };
     try {
       const update = await postUpdate(caseSlug);
-      expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 0, failed: 1 });
+      expect(await settled(update.id, 1)).toEqual({ recipients: 1, sent: 0, failed: 1, withdrawn: false });
     } finally {
       ctx.sink!.behavior = hold;
     }
@@ -368,7 +368,7 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     const kept = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'alert' AND recipient LIKE $1`, [`%-${tag}@%`]);
     // The one still on its way stays; what went of its update is folded.
     expect(kept.rows.map((r) => Number(r.source_id)).sort()).toEqual([recent!.id, stuck!.id].sort());
-    // What the API and the console say has not moved.
+    expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1, withdrawn: false }, { recipients: 1, sent: 1, failed: 0, withdrawn: false }, { recipients: 2, sent: 1, failed: 0, withdrawn: false }]);
     expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1 }, { recipients: 1, sent: 1, failed: 0 }, { recipients: 2, sent: 1, failed: 0 }]);
     expect(await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body))).toEqual(before);
     // The console counts the folded failure, and links only failures it can still retry (a plain 1 here).

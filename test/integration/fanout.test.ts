@@ -151,6 +151,8 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     expect((await deliveryCounts(ctx.db, update.id)).total).toBe(1);
     expect((await listCaseUpdates(ctx.db, kase.id)).updates.map((u) => u.id)).not.toContain(update.id);
     expect((await listCaseUpdates(ctx.db, kase.id, { withWithdrawn: true })).updates.map((u) => u.id)).toContain(update.id);
+    // What the API answers says so: a client waiting for sent and failed to reach recipients stops.
+    expect(await getAlertStats(ctx.db, update.id)).toMatchObject({ withdrawn: true });
 
     // The rest of the fan-out adds nothing; an alert claimed after the withdrawal is not composed.
     // It stops at its first page, and counts as done (resumeFanouts leaves it alone).
@@ -333,7 +335,7 @@ describe('fan-out to 20,000 subscribers on postgres, with the worker process kil
     expect(sink.received.size).toBe(SUBSCRIBERS);
     expect(duplicates).toBeLessThanOrEqual(CONCURRENCY);
     expect(await deliveryCounts(ctx.db, update.id)).toMatchObject({ total: SUBSCRIBERS, subscribers: SUBSCRIBERS });
-    expect(await getAlertStats(ctx.db, update.id)).toEqual({ recipients: SUBSCRIBERS, sent: SUBSCRIBERS, failed: 0 });
+    expect(await getAlertStats(ctx.db, update.id)).toEqual({ recipients: SUBSCRIBERS, sent: SUBSCRIBERS, failed: 0, withdrawn: false });
 
     const fanoutLog = second.output().split('\n').find((l) => l.includes('case update fanned out'));
     console.log(JSON.stringify({
