@@ -368,8 +368,8 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     const kept = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'alert' AND recipient LIKE $1`, [`%-${tag}@%`]);
     // The one still on its way stays; what went of its update is folded.
     expect(kept.rows.map((r) => Number(r.source_id)).sort()).toEqual([recent!.id, stuck!.id].sort());
+    // What the API and the console say has not moved.
     expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1, withdrawn: false }, { recipients: 1, sent: 1, failed: 0, withdrawn: false }, { recipients: 2, sent: 1, failed: 0, withdrawn: false }]);
-    expect(before).toEqual([{ recipients: 3, sent: 2, failed: 1 }, { recipients: 1, sent: 1, failed: 0 }, { recipients: 2, sent: 1, failed: 0 }]);
     expect(await Promise.all([u!.id, recent!.id, stuck!.id].map(async (id) => (await alertStats(id)).body))).toEqual(before);
     // The console counts the folded failure, and links only failures it can still retry (a plain 1 here).
     const { signedIn } = await import('../helpers/admin-client.ts');
