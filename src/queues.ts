@@ -122,19 +122,21 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
 export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
 
 /**
- * The BullMQ priority of an update's alerts. BullMQ takes a job without a priority before any with
- * one: a confirmation or opt-in someone is waiting for, and the letters to officials, go before the
- * hundreds of thousands of alerts a case update queues, not hours after them.
+ * The BullMQ priority of a digest's letters. BullMQ takes a job without a priority before any with
+ * one, and a lower number before a higher. A worker process sends one digest at a time (each is
+ * built whole in memory), so a digest job waits in its job slot for its turn: behind what has no
+ * priority, a day's digests hold a confirmation someone waits for no longer than one digest takes
+ * to send (in first-come order, every digest of the run went before it); before alerts, a large
+ * update's fan-out does not hold officials' daily letters back for hours.
  */
-export const BULK_PRIORITY = 1;
+export const DIGEST_PRIORITY = 1;
 
 /**
- * The BullMQ priority of a digest's letters, behind alerts too. A worker process sends one digest at
- * a time (each is built whole in memory), so a digest job waits in its job slot for its turn. Taken
- * only when nothing else waits, a day's digests hold a confirmation someone waits for no longer than
- * one digest takes to send; in first-come order, every digest of the run went before it.
+ * The BullMQ priority of an update's alerts, after everything else: a confirmation or opt-in
+ * someone is waiting for, and the letters to officials, go before the hundreds of thousands of
+ * alerts a case update queues, not hours after them.
  */
-export const DIGEST_PRIORITY = 2;
+export const BULK_PRIORITY = 2;
 
 /** The priority a delivery's send job gets, by its kind; undefined for none (first). */
 export function sendPriority(kind: string | null): number | undefined {

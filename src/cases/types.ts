@@ -158,10 +158,29 @@ export const languageTag = z
   .string()
   .trim()
   .max(35, 'must be at most 35 characters')
-  .regex(/^(?:[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)?$/, 'must be a language tag such as kk (Kazakh), ru (Russian), ug (Uyghur) or en (English)')
-  .transform((tag) =>
-    tag.split('-').map((part, i) => (i === 0 ? part.toLowerCase() : part.length === 4 ? part[0]!.toUpperCase() + part.slice(1).toLowerCase() : part.length === 2 ? part.toUpperCase() : part.toLowerCase())).join('-'),
-  );
+  .transform((tag, ctx) => {
+    if (!tag) return '';
+    const canonical = canonicalTag(tag);
+    // A tag of the right shape names no language when its first part is none (`kz` is
+    // Kazakhstan's country code; Kazakh is `kk`): a screen reader would fall back to its default.
+    if (!canonical || !LANGUAGE_NAMES.of(canonical.split('-')[0]!)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a language tag such as kk (Kazakh), ru (Russian), ug (Uyghur) or en (English)' });
+      return z.NEVER;
+    }
+    return canonical;
+  });
+
+/** Languages by their code, in English; undefined for a code that is no language's. */
+const LANGUAGE_NAMES = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' });
+
+/** A BCP 47 tag as the standard writes it (`kk-Cyrl`, `zh-Hans-CN`); undefined for one that is not a tag. */
+function canonicalTag(tag: string): string | undefined {
+  try {
+    return /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/.test(tag) ? Intl.getCanonicalLocales(tag)[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const caseStatus = z
   .string()

@@ -111,14 +111,16 @@ export async function countOtherSuppressions(db: Queryable) {
 
 /**
  * Lifts a suppression (with `officialsOnly`, only an official's); a subscriber who had bounced
- * is active again, as they last chose.
+ * is active again, as they last chose. One with no confirmation on record (all retention keeps of
+ * one who bounced long ago while a signature waits: keepLeavingAlone) stays bounced: active, it
+ * would follow nothing with no consent on record.
  */
 export async function deleteSuppression(db: Queryable, email: string, officialsOnly = false) {
   const { rows } = await db.query<{ email: string; reason: string; kind: string | null }>(
     `WITH gone AS (
        DELETE FROM suppressions s WHERE email = lower($1) AND (NOT $2::boolean OR ${OFFICIAL}) RETURNING email, reason, kind
      ), lifted AS (
-       UPDATE subscribers SET status = 'active' WHERE lower(email) IN (SELECT email FROM gone) AND status = 'bounced'
+       UPDATE subscribers SET status = 'active' WHERE lower(email) IN (SELECT email FROM gone) AND status = 'bounced' AND confirmed_at IS NOT NULL
      )
      SELECT email, reason, kind FROM gone`,
     [email, officialsOnly],

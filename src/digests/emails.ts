@@ -133,6 +133,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       part: inParts ? { part: p.part, parts: p.parts } : null,
       orgName: config.orgName,
       letter: letter.text,
+      language: p.language,
       signedBy: signers.length === 1 ? 'the supporter below' : `the ${people} below`,
       since: p.since ? formatLetterDate(p.since) : null,
       // A note keeps its lines, each marked as the note's: a line of its own that read

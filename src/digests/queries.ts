@@ -114,6 +114,8 @@ export interface DigestParts {
   letter_body: string;
   person_name: string;
   location: string;
+  /** The case's language, which the letter is written in (its `lang`); empty for the site's own. */
+  language: string;
   target_name: string;
   target_title: string;
   salutation: string;
@@ -152,7 +154,7 @@ export async function getDigestParts(db: Queryable, digestId: number, targetId: 
               WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at
                 AND EXISTS (SELECT 1 FROM deliveries x WHERE x.kind = 'digest' AND x.source_id = p.id AND x.target_id = t.id AND x.status = 'sent')) AS since,
             c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
-            k.person_name, k.location,
+            k.person_name, k.location, k.language,
             t.name AS target_name, t.title AS target_title, t.salutation, t.disclose
        FROM digests d
        JOIN campaigns c ON c.id = d.campaign_id

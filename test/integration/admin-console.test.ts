@@ -1058,6 +1058,10 @@ describe('the organizer console on PGlite', () => {
     // subscriber's bounce holds no letter, so the page has nothing to say of it.
     const rows = (await organizer.get(`/admin/campaigns/${slug}/targets`)).text.split('<tr');
     expect(rows.find((r) => r.includes(official))).toContain('>bounced</a>');
+    // Its badge links by the target, not by the address, and finds it on the list.
+    const badge = /href="(\/admin\/suppressions\?[^"]+)"[^>]*>bounced</.exec(rows.find((r) => r.includes(official))!)![1]!.replace(/&amp;/g, '&');
+    expect(badge).toMatch(/^\/admin\/suppressions\?campaign=[\w-]+&target=\d+$/);
+    expect((await organizer.get(badge)).text).toContain(`${official}</td>`);
     expect(rows.find((r) => r.includes(reader))).not.toContain('bounced');
     for (const path of ['/admin/suppressions', `/admin/suppressions?q=${tag}`, `/admin/suppressions?q=reader-${tag}`]) {
       const page = await organizer.get(path);

@@ -115,7 +115,7 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
 
     const page = await (await fetch(`${base}/c/${body.slug}`)).text();
     expect(page).toContain('<h1 dir="auto" lang="kk-Cyrl">Айгерімді босатыңыз</h1>');
-    expect(page).toContain('<div class="paper" id="letter-preview" lang="kk-Cyrl"');
+    expect(page).toContain('<div class="pre" data-preview="body" lang="kk-Cyrl">');
     expect(await (await fetch(`${base}/`)).text()).toContain('<h2 dir="auto" lang="kk-Cyrl"><a href="/c/' + body.slug + '">Айгерімді босатыңыз</a></h2>');
     expect(await (await fetch(`${base}/cases/${caseSlug}`)).text()).toContain('<p class="pre" lang="kk-Cyrl">Шекарада ұсталды.</p>');
     // The case page's status form (the status alone) keeps it.

@@ -239,6 +239,16 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     expect(ministry.html).toContain('<bdi>ئابدۇرېھىم ئەخمەت</bdi>, <bdi>ئۈرۈمچى</bdi>, <bdi>中国</bdi>');
   });
 
+  it('marks the letter in a digest with its case\'s language, and the rest, in English, not', async () => {
+    const c = await digestCampaign();
+    await ctx.db.query(`UPDATE cases SET language = 'ug' WHERE id = (SELECT case_id FROM campaigns WHERE id = $1)`, [c.id]);
+    await c.addSigner();
+    expect(await runDueDigests(ctx.db, ctx.queues, new Date())).toHaveLength(1);
+    const html = String((await waitForMail(ctx, c.targets.place)).html);
+    expect(html).toContain('<div style="font-family:Georgia,serif" lang="ug">');
+    expect(html).toMatch(/<\/div>\s*<p>This letter is signed by the supporter below/);
+  });
+
   it('gives a target added since some signed only the signers who came after it', async () => {
     const c = await digestCampaign();
     const before = await c.addSigner();

@@ -8,7 +8,7 @@ import { deleteUnsendable } from '../../src/deliveries/queries.ts';
 import { getCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
 import type { Delivery } from '../../src/deliveries/types.ts';
-import { deliveryJobId, QUEUES, type Queues, type SendJob } from '../../src/queues.ts';
+import { deliveryJobId, enqueueDeliveries, QUEUES, sendPriority, type Queues, type SendJob } from '../../src/queues.ts';
 import { retryAllFailed, retryFailedDelivery, sweepDeliveries } from '../../src/deliveries/service.ts';
 import { sign } from '../../src/signatures/service.ts';
 import { Worker } from 'bullmq';
@@ -191,6 +191,28 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
   });
 
   // Last: some of its subscribers follow every case, and would be in the other tests' counts.
+  /** The delivery ids of the first `n` send jobs a worker takes, one at a time. */
+  async function takenFirst(n: number): Promise<number[]> {
+    const taken: number[] = [];
+    const worker = new Worker<SendJob>(QUEUES.send, async (job) => void taken.push(job.data.deliveryId), { connection: ctx.redis.options as never, prefix: ctx.config.queuePrefix, concurrency: 1, autorun: false });
+    void worker.run();
+    await eventually(async () => (taken.length >= n ? true : undefined));
+    await worker.close(true);
+    return taken.slice(0, n);
+  }
+
+  it("puts a day's digests before the alerts an update queued, and behind a confirmation", async () => {
+    const { caseSlug } = await caseWithSubscribers(uniq('digests'), 5);
+    const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Hearing', body: 'Tomorrow.' }, null);
+    await fanOutCaseUpdate(ctx.db, ctx, update.id);
+    // Ids no row has: the worker here only notes what it takes.
+    const [digest, confirm] = [900_000_001, 900_000_002];
+    await enqueueDeliveries(ctx.queues, [digest], 0, { priority: sendPriority('digest') });
+    await enqueueDeliveries(ctx.queues, [confirm], 0, { priority: sendPriority('confirm') });
+    expect(await takenFirst(2)).toEqual([confirm, digest]);
+    await ctx.queues.send.obliterate({ force: true });
+  });
+
   it("queues an update's alerts behind the confirmations people wait for, also when the sweeper adds lost jobs again", async () => {
     const { caseSlug } = await caseWithSubscribers(uniq('behind'), 40);
     const { slug } = await createLiveCampaign(ctx.db);
@@ -202,14 +224,7 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     await ctx.queues.settled();
     const { rows: [confirm] } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
     const { rows: alerts } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'alert' AND source_id = $1`, [update.id]);
-    const firstTaken = async () => {
-      const taken: number[] = [];
-      const worker = new Worker<SendJob>(QUEUES.send, async (job) => void taken.push(job.data.deliveryId), { connection: ctx.redis.options as never, prefix: ctx.config.queuePrefix, concurrency: 1, autorun: false });
-      void worker.run();
-      await eventually(async () => (taken.length >= 2 ? true : undefined));
-      await worker.close(true);
-      return taken[0];
-    };
+    const firstTaken = async () => (await takenFirst(2))[0];
     expect(await ctx.queues.send.getJobState(deliveryJobId(alerts[0]!.id))).toBe('prioritized');
     expect(await ctx.queues.send.getJobState(deliveryJobId(confirm!.id))).toBe('waiting');
     expect(await firstTaken()).toBe(confirm!.id);

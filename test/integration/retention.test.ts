@@ -5,7 +5,7 @@ import { confirmSignature, confirmToken, sign } from '../../src/signatures/servi
 import { confirmSubscription, findOptin, manageToken, optinToken, requestSubscription, unsubscribe, updatePreferences } from '../../src/subscribers/service.ts';
 import { activatePendingSubscriptions, insertPendingSubscription, replaceSubscriptions, upsertActiveSubscription } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
-import { addressWorks } from '../../src/deliveries/service.ts';
+import { addressWorks, removeSuppression } from '../../src/deliveries/service.ts';
 import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -305,6 +305,19 @@ describe.each(DB_KINDS)('retention of unconfirmed addresses on %s', (kind) => {
     // No signature waits any more: the row is a new address's request alone, as any other.
     await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
     expect(await row()).toMatchObject({ status: 'pending', unsubscribed_at: null });
+
+    // Bounced long ago, so kept: its suppression lifted, it is not made active with no consent on record.
+    const bounced = `bounced@${tag}.example`;
+    await requestSubscription(ctx.db, ctx, { email: bounced, caseSlug }, 'api');
+    await ctx.db.query(`UPDATE subscribers SET status = 'active', confirmed_at = now() - interval '90 days' WHERE email = $1`, [bounced]);
+    await ctx.db.query(`UPDATE subscribers SET status = 'bounced' WHERE email = $1`, [bounced]);
+    await ctx.db.query(`UPDATE subscribers SET bounced_at = now() - interval '40 days' WHERE email = $1`, [bounced]);
+    await insertSuppression(ctx.db, bounced, 'bounce: 550', 'alert');
+    await sign(ctx.db, ctx, slug, { fullName: 'A Stranger', email: bounced, subscribe: true });
+    await purgeExpired(ctx.db, { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30 });
+    expect((await ctx.db.query('SELECT status, confirmed_at FROM subscribers WHERE email = $1', [bounced])).rows).toEqual([{ status: 'bounced', confirmed_at: null }]);
+    expect(await removeSuppression(ctx.db, bounced)).toMatchObject({ email: bounced });
+    expect((await ctx.db.query('SELECT status FROM subscribers WHERE email = $1', [bounced])).rows).toEqual([{ status: 'bounced' }]);
   });
 
   it('deletes an active subscriber who has followed no case for the retention period, counted from the run that found them so', async () => {

@@ -3,6 +3,8 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { countFailed, countOtherSuppressions, listFailedDeliveries, listSuppressions, OFFICIAL_KINDS, recipientOf, removeSuppression, retryAllFailed } from '../../../deliveries/service.ts';
 import { NotFoundError, ValidationError } from '../../../errors.ts';
+import { getCampaign } from '../../../campaigns/service.ts';
+import { getTarget } from '../../../campaigns/targets.ts';
 import { NOT_PROSE, NOT_TEXT } from '../../../cases/types.ts';
 import { listAudit, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -64,11 +66,12 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
   // would tell whether an address is on it.
   const officialsOnly = (res: Response) => res.locals.organizer!.role !== 'admin';
   const renderSuppressions = async (res: Response, query: Record<string, unknown>, form: { values?: Record<string, unknown>; errors?: Record<string, string> } = {}, status = 200) => {
-    // From a failed delivery's badge: its address, found here, so the link carries none (a proxy
-    // logs the URL); a supporter's or subscriber's only for whom the list shows it.
+    // From a failed delivery's badge, or a target's: its address, found here, so the link carries
+    // none (a proxy logs the URL); a supporter's or subscriber's only for whom the list shows it.
     const from = query.delivery !== undefined ? await recipientOf(db, idParam(query.delivery, 'delivery')) : undefined;
     const fromShown = from && (!officialsOnly(res) || OFFICIAL_KINDS.includes(from.kind)) ? from.recipient : undefined;
-    const search = str(query.q).trim().slice(0, 200) || fromShown || undefined;
+    const target = query.target !== undefined ? await getTarget(db, await getCampaign(db, str(query.campaign)), idParam(query.target, 'target')) : undefined;
+    const search = str(query.q).trim().slice(0, 200) || fromShown || target?.email || undefined;
     const page = /^[1-9]\d{0,5}$/.test(str(query.page)) ? Number(query.page) : 1;
     const rows = await listSuppressions(db, { search, offset: (page - 1) * PAGE, officialsOnly: officialsOnly(res), limit: PAGE + 1 });
     render(res, 'suppressions', {
