@@ -265,11 +265,28 @@ export class ConfigError extends Error {
 export function makeDataDir(dir: string): void {
   try {
     // Its own user's alone: it holds the secret, and the outbox holds supporters' emails.
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirEach(dir, 0o700);
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new ConfigError(`DATA_DIR: cannot use ${dir} (${code}): it must be a folder this process can write to`);
+  }
+}
+
+/**
+ * mkdir -p, a folder at a time: Node 20's recursive mkdirSync never returns under a folder that
+ * refuses new ones without saying ENOENT as expected (DATA_DIR=/proc/x spun at full CPU).
+ */
+function mkdirEach(dir: string, mode: number): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode });
+    } catch (err) {
+      // Made meanwhile by another process starting at the same time.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw err;
+    }
   }
 }
 

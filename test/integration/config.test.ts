@@ -24,6 +24,8 @@ const BAD: { env: Record<string, string>; mode?: string; names: string }[] = [
   // A file, not a folder: nothing can be made under it, on the embedded database or not.
   { env: { DATA_DIR: '/dev/null/appeal' }, names: 'DATA_DIR' },
   { env: { DATA_DIR: '/dev/null/appeal', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' }, mode: 'worker', names: 'DATA_DIR' },
+  // A folder that takes no new folder, not even as root: Node 20's recursive mkdir spun there for good.
+  { env: { DATA_DIR: '/proc/appeal/data' }, names: 'DATA_DIR' },
 ];
 
 describe('starting with a bad configuration', () => {
