@@ -288,6 +288,8 @@ function mkdirEach(dir: string, mode: number): void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw err;
     }
   }
+  // There already, but a file: what mkdir -p says of it.
+  if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'EEXIST' });
 }
 
 function readDkimKey(file: string): string {
