@@ -199,7 +199,8 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   }
   const files: ServerFiles = { dir, socket, logFile: path.join(dir, 'redis.log') };
   const { logFile } = files;
-  const server: Supervised = { ...files, startedAt: Date.now(), child: startRedisServer(files), stopping: false, delay: RESTART_DELAY_MS };
+  const firstStarted = Date.now();
+  const server: Supervised = { ...files, startedAt: firstStarted, child: startRedisServer(files), stopping: false, delay: RESTART_DELAY_MS };
   if (!(await hasSpawned(server.child))) {
     throw new RedisUnavailableError(
       `REDIS_URL: nothing answers on ${DEFAULT_URL} and redis-server is not on PATH. ` +
@@ -209,13 +210,14 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   await fs.writeFile(ownerFile, String(process.pid));
   keepRunning(server, server.child, log);
   const stop = stopWithProcess(server, ownerFile);
-  const began = Date.now();
   for (let i = 0; i < 50; i++) {
     if (await answers(options)) return { options, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
-  // Read first: stopping one that runs still adds its own goodbye.
-  const said = await lastWords(logFile, began);
+  // Read first: stopping one that runs still adds its own goodbye. Anything it wrote since it was
+  // first started counts: one that failed at once wrote before the wait began, and in a busy
+  // minute its next try may not have written yet.
+  const said = await lastWords(logFile, firstStarted);
   await stop();
   throw new RedisUnavailableError(
     `REDIS_URL: unset, so a redis-server was started under ${dir}, and it did not answer within 5 s` +
