@@ -137,7 +137,7 @@ export class MalformedEscapeError extends Error {
   override name = 'MalformedEscapeError';
   readonly status = 400;
   constructor() {
-    super('The form has a % that is not followed by two hexadecimal digits.');
+    super('The form has a % that is not followed by two hexadecimal digits: send % itself as %25, as a browser does.');
   }
 }
 

@@ -40,7 +40,9 @@ function byPriority(rows: readonly { id: number; kind: DeliveryKind }[]): Map<nu
   const groups = new Map<number | undefined, number[]>();
   for (const { id, kind } of rows) {
     const priority = sendPriority(kind);
-    groups.set(priority, [...(groups.get(priority) ?? []), id]);
+    const group = groups.get(priority);
+    if (group) group.push(id);
+    else groups.set(priority, [id]);
   }
   return groups;
 }

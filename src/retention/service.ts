@@ -158,51 +158,50 @@ export async function purgeUnsubscribed(db: Db, days: number): Promise<number> {
 }
 
 /**
- * What is kept of a subscriber who left long ago while a signature with the updates box ticked
- * waits for its confirmation: that the address left, and when, and a request to follow again if
- * one waits for its opt-in (its email and link with it). What they followed, the emails they were
- * sent, their consent and when they came are forgotten. The row is looked at again on each run,
- * and goes (or keeps its request alone) once no such signature waits.
+ * What retention keeps of a subscriber who left long ago, besides their row: a request to follow
+ * again that waits for its opt-in, with that email (dated by the last request) and its link. What
+ * they followed, the other emails they were sent, their consent and when they confirmed go.
  */
-async function keepLeavingAlone(tx: Queryable, ids: number[]): Promise<void> {
+async function forgetAllButRequest(tx: Queryable, ids: number[]): Promise<void> {
   await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
   await tx.query(
     `DELETE FROM deliveries d WHERE d.subscriber_id = ANY ($1::bigint[])
         AND (d.kind <> 'optin' OR NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = d.subscriber_id AND x.status = 'pending'))`,
     [ids],
   );
-  await datedAsRequested(tx, ids);
-  await tx.query(
-    `UPDATE subscribers
-        SET consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL, follows_nothing_since = NULL,
-            created_at = coalesce(unsubscribed_at, bounced_at, created_at)
-      WHERE id = ANY ($1::bigint[])`,
-    [ids],
-  );
-}
-
-/** The opt-in email's row was made with their first request, and is sent again for each later one: dated by the last. */
-async function datedAsRequested(tx: Queryable, ids: number[]): Promise<void> {
+  // The opt-in email's row was made with their first request, and is sent again for each later one.
   await tx.query(
     `UPDATE deliveries d SET created_at = s.optin_requested_at FROM subscribers s
       WHERE d.subscriber_id = s.id AND d.kind = 'optin' AND s.id = ANY ($1::bigint[])`,
     [ids],
   );
+  await tx.query(
+    `UPDATE subscribers SET consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL, follows_nothing_since = NULL
+      WHERE id = ANY ($1::bigint[])`,
+    [ids],
+  );
+}
+
+/**
+ * What is kept of a subscriber who left long ago while a signature with the updates box ticked
+ * waits for its confirmation: besides a waiting request (forgetAllButRequest), that the address
+ * left, and when. The row is looked at again on each run, and goes (or keeps its request alone)
+ * once no such signature waits.
+ */
+async function keepLeavingAlone(tx: Queryable, ids: number[]): Promise<void> {
+  await forgetAllButRequest(tx, ids);
+  await tx.query(`UPDATE subscribers SET created_at = coalesce(unsubscribed_at, bounced_at, created_at) WHERE id = ANY ($1::bigint[])`, [ids]);
 }
 
 /**
  * What is kept of a subscriber who left long ago and has asked to follow again since: the request,
- * its opt-in email and its link. Their confirmed subscriptions, the emails they were sent, their
- * consent and when they came and left are forgotten, as if the address were new.
+ * its opt-in email and its link (forgetAllButRequest); when they came and left is forgotten too,
+ * as if the address were new.
  */
 async function keepRequestAlone(tx: Queryable, ids: number[]): Promise<void> {
-  await tx.query(`DELETE FROM subscriptions WHERE subscriber_id = ANY ($1::bigint[]) AND status <> 'pending'`, [ids]);
-  await tx.query(`DELETE FROM deliveries WHERE subscriber_id = ANY ($1::bigint[]) AND kind <> 'optin'`, [ids]);
-  await datedAsRequested(tx, ids);
+  await forgetAllButRequest(tx, ids);
   await tx.query(
-    `UPDATE subscribers
-        SET status = 'pending', consent_at = NULL, consent_source = NULL, consent_text = NULL, confirmed_at = NULL,
-            unsubscribed_at = NULL, bounced_at = NULL, follows_nothing_since = NULL, created_at = optin_requested_at
+    `UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, bounced_at = NULL, created_at = optin_requested_at
       WHERE id = ANY ($1::bigint[])`,
     [ids],
   );

@@ -95,7 +95,7 @@ function unreadableBody(err: unknown): Mapped | undefined {
     return { status: 400, code: 'bad_request', title: 'Bad request', message: `${err.message} Nothing was saved: send the form again from its page.` };
   }
   if (err instanceof MalformedEscapeError) {
-    return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: 'The form has a % that is not followed by two hexadecimal digits: send % itself as %25, as a browser does.' };
+    return { status: 400, code: 'invalid_encoding', title: 'Bad request', message: err.message };
   }
   if (e.type === 'charset.unsupported') {
     return { status: 415, code: 'unsupported_encoding', title: 'Unsupported', message: 'The request body must be UTF-8: send it as UTF-8, with charset=utf-8 or no charset in its Content-Type.' };
