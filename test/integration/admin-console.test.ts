@@ -1584,7 +1584,9 @@ describe('the organizer console on PGlite', () => {
     expect(res.text).toMatch(/Title: [^<]*(required|at least)/);
     expect(res.text).toContain('Delivery mode: cannot change once people have signed');
     // Each line of the summary leads to its field, and the field says what is wrong with it.
-    for (const [, id] of res.text.matchAll(/<a href="#([\w-]+)"/g)) expect(res.text, id).toContain(`id="${id}"`);
+    const linked = [...res.text.matchAll(/<li><a href="#(f-[\w-]+)">/g)].map((m) => m[1]!);
+    expect(linked).toEqual(['f-title', 'f-delivery_mode']);
+    for (const id of linked) expect(res.text, id).toMatch(new RegExp(`<(?:input|textarea|select|div)\\b[^>]*\\bid="${id}"`));
     expect(res.text).toMatch(/<div role="radiogroup"[^>]* aria-invalid="true" aria-describedby="f-delivery_mode-error">/);
     expect(res.text).toMatch(/<p class="error" id="f-delivery_mode-error">cannot change/);
   });
