@@ -210,6 +210,8 @@ export function relayHint(reply: string): string {
   }
   if (/^ETLS\b/.test(reply)) return 'the relay offers no working STARTTLS, and Appeal sends a password to a relay on another machine only over TLS: use smtps:// (port 465), or a relay that offers STARTTLS';
   if (/^EAUTH\b/.test(reply)) return 'the relay refused the login: check the user and password in SMTP_URL (percent-encoded where they hold @ : / or #)';
+  // The start check cannot see this one: a relay that wants a login says so only to MAIL FROM.
+  if (/\b530\b.*\bauthenticat/i.test(reply)) return 'the relay wants a login: put its user and password in SMTP_URL (smtp://user:password@host:587, percent-encoded where they hold @ : / or #)';
   // Reached, then turned away or cut off: its host and port are right, and checking them misleads.
   const refused = /^E[A-Z]+ [A-Z ]+ (4\d\d)\b/.exec(reply);
   if (refused) return `the relay answered ${refused[1]}, a temporary refusal (busy, shutting down, or limiting this sender): letters are retried; if it lasts, ask whoever runs the relay`;

@@ -247,6 +247,14 @@ describe('classifying what a real SMTP server answers', () => {
     try {
       expect(await verified(`smtp://ops:right@127.0.0.1:${port}`)).toBe('ok');
       expect(await verified(`smtp://ops:wrong@127.0.0.1:${port}`)).toMatch(/^the relay refused the login: check the user and password in SMTP_URL/);
+      // No login at all passes the check (nodemailer logs in only when given a user); the first
+      // message is refused at MAIL FROM, and the hint says what is missing.
+      expect(await verified(`smtp://127.0.0.1:${port}`)).toBe('ok');
+      const anonymous = createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, dataDir, dkim: undefined, workerConcurrency: 1, mailFrom: MAIL_FROM });
+      const refused = await anonymous.send(message).then(() => undefined, (err: unknown) => err);
+      anonymous.close();
+      expect(isRelayTrouble(refused)).toBe(true);
+      expect(relayHint(relayFailureWords(refused))).toMatch(/^the relay wants a login: put its user and password in SMTP_URL/);
       // smtps:// to a port that takes STARTTLS: reached, in the other TLS mode.
       expect(await verified(`smtps://ops:right@127.0.0.1:${port}`)).toMatch(/^the relay does not speak TLS from the first byte on this port: use smtp:\/\//);
       await new Promise<void>((r) => relay.close(() => r()));
