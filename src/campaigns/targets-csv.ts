@@ -203,6 +203,8 @@ export function parseTargetsCsv(text: string): TargetCsv {
   if (body.length > MAX_TARGETS) return { rows: [], valid: false, fileError: `A campaign takes at most ${MAX_TARGETS} targets; this CSV has ${body.length} rows.` };
   const columns: readonly string[] = header?.columns ?? TARGET_CSV_COLUMNS;
   const nameParts = header?.nameParts;
+  // Cells a row may have: the header's, or the five columns in order.
+  const width = header ? records[0]!.record.length : TARGET_CSV_COLUMNS.length;
   const seen = new Set<string>();
   const rows = body.map(({ record, info, raw }): TargetCsvRow => {
     const cell = (name: string) => (columns.indexOf(name) >= 0 ? record[columns.indexOf(name)] ?? '' : '');
@@ -223,6 +225,14 @@ export function parseTargetsCsv(text: string): TargetCsv {
     // A line pasted from another file (an Excel's semicolons among commas) is read as one cell.
     const other = record.length === 1 && errors.length ? CANDIDATE_SEPARATORS.find((c) => c !== delimiter && recordText.includes(c)) : undefined;
     if (other) errors.push(`this line has its cells apart with “${SEPARATOR_NAMES[other]}”, the file's first lines with “${SEPARATOR_NAMES[delimiter]}”: use one throughout`);
+    // A separator inside an unquoted value ("Presiding judge, Almaty District Court") splits it,
+    // and every cell after it moves one column on: the last would be dropped without a word, and
+    // the rest land in the wrong fields. Empty cells past the end (a spreadsheet's) are nothing.
+    const cells = record.findLastIndex((c) => c !== '') + 1;
+    if (cells > width) {
+      const sep = SEPARATOR_NAMES[delimiter];
+      errors.push(`this line has ${cells} cells, ${header ? `the first line names ${width} columns` : `a target has at most ${width} (${TARGET_CSV_COLUMNS.join(', ')})`}: a value with “${sep}” in it needs quotes around it`);
+    }
     const inner = recordText.match(/\r\n|\n|\r/g)?.length ?? 0;
     return { line: info.lines - inner, values, errors, target: parsed.success && !errors.length ? parsed.data : undefined };
   });

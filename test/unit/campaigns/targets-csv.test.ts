@@ -68,6 +68,19 @@ describe('reading targets from CSV', () => {
     expect(kk.rows[0]!.target).toMatchObject({ name: 'Сот', title: 'Аудандық сот', email: 'sot@example.kz' });
   });
 
+  it('refuses a row with more cells than its columns (a comma in an unquoted value) instead of dropping the last', () => {
+    const headed = parseTargetsCsv('name,email,title,salutation\nJudge Serikova,judge9@court.example,Presiding judge, Almaty District Court,Your Honour\nMinister,min@example.org,Minister,,\n');
+    expect(headed.valid).toBe(false);
+    expect(headed.rows[0]!.errors).toEqual(['this line has 5 cells, the first line names 4 columns: a value with “,” in it needs quotes around it']);
+    expect(headed.rows[0]!.target).toBeUndefined();
+    // Empty cells past the last column, as spreadsheets write them, are nothing.
+    expect(headed.rows[1]!.errors).toEqual([]);
+    const bare = parseTargetsCsv('Judge Serikova,Presiding judge,judge9@court.example,Dear Judge,name,Almaty\n');
+    expect(bare.rows[0]!.errors).toEqual(['this line has 6 cells, a target has at most 5 (name, title, email, salutation, disclose): a value with “,” in it needs quotes around it']);
+    const quoted = parseTargetsCsv('name,email,title,salutation\nJudge Serikova,judge9@court.example,"Presiding judge, Almaty District Court",Your Honour\n');
+    expect(quoted.rows[0]!.target).toMatchObject({ title: 'Presiding judge, Almaty District Court', salutation: 'Your Honour' });
+  });
+
   it('counts the empty lines between rows', () => {
     const csv = parseTargetsCsv('name,title,email\nA Judge,x,a@court.example\n\n  \nB Judge,y,bad\n');
     expect(csv.rows.map((r) => r.line)).toEqual([2, 5]);
