@@ -99,6 +99,20 @@ export function foldableSubject(message: Message): Message {
 }
 
 /**
+ * A text part's line breaks are CRLF in its canonical form (RFC 2046 4.1.1), which nodemailer
+ * writes for a quoted-printable part but not for base64, which it picks for text mostly outside
+ * Latin script (a letter in Kazakh or Uyghur): it encodes the LF breaks as given, and a strict
+ * gateway or archiver joins the lines.
+ */
+function crlfBreaks(message: Message): Message {
+  const crlf = (part: Message['text']) => (typeof part === 'string' ? part.replace(/\r?\n/g, '\r\n') : part);
+  return { ...message, text: crlf(message.text), html: crlf(message.html) };
+}
+
+/** A message as it goes to the relay or the outbox. */
+const asSent = (message: Message) => crlfBreaks(foldableSubject(message));
+
+/**
  * The one transport for the process, chosen from config: pooled SMTP when SMTP_URL is set,
  * otherwise `.eml` files under DATA_DIR/outbox. Every message is DKIM-signed when DKIM is set.
  */
@@ -116,7 +130,7 @@ export function createMailer(
     return {
       kind: 'smtp',
       async send(message) {
-        const info = await transport.sendMail(foldableSubject(message));
+        const info = await transport.sendMail(asSent(message));
         return { messageId: info.messageId };
       },
       async verify() {
@@ -132,7 +146,7 @@ export function createMailer(
     kind: 'outbox',
     outboxDir,
     async send(message) {
-      const info = await transport.sendMail(foldableSubject(message));
+      const info = await transport.sendMail(asSent(message));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const id = info.messageId.replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
       const file = path.join(outboxDir, `${stamp}-${id}.eml`);

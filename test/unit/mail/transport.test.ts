@@ -337,11 +337,13 @@ describe('DKIM', () => {
     const mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, dataDir: dir, dkim: key, workerConcurrency: 1, mailFrom: MAIL_FROM });
     try {
       await mailer.send({ ...message, text: 'Free her.\n  Trailing space  \n\n\n' });
+      // Mostly outside Latin script, the parts go as base64, encoded from their canonical form.
+      await mailer.send({ ...message, text: 'Құрметті судья!\nАйгерімді босатыңыз.\r\nРақмет.\n', html: '<div>Құрметті судья!</div>\n<div>Айгерімді босатыңыз.</div>\n' });
     } finally {
       mailer.close();
       await new Promise<void>((r) => relay.close(() => r()));
     }
-    expect(raw).toHaveLength(1);
+    expect(raw).toHaveLength(2);
     const received = await simpleParser(raw[0]!);
     const signature = received.headerLines.find((l) => l.key === 'dkim-signature')?.line ?? '';
     expect(signature).toMatch(/(^|;)\s*d=appeal\.test;/);
@@ -359,6 +361,17 @@ describe('DKIM', () => {
     // A body or a subject changed on the way fails it.
     expect(await verify(eml.replace('Free her.', 'Free him.'))).not.toEqual(['pass']);
     expect(await verify(eml.replace('Subject: About Aigerim', 'Subject: About Aigerym'))).not.toEqual(['pass']);
+
+    // Line breaks are CRLF inside the base64 parts too (RFC 2046 4.1.1), and the signature holds.
+    const kazakh = raw[1]!.toString('utf8');
+    const parts = [...kazakh.matchAll(/Content-Type: text\/(plain|html)[^]*?Content-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/g)];
+    expect(parts.map((p) => p[1])).toEqual(['plain', 'html']);
+    for (const [, , body] of parts) {
+      const decoded = Buffer.from(body!.replace(/\r\n/g, ''), 'base64').toString('utf8');
+      expect(decoded).toMatch(/судья!.*\r\n/);
+      expect(decoded.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/);
+    }
+    expect(await verify(kazakh)).toEqual(['pass']);
   });
 
   it('folds a subject of long values run together: no header line over 998 octets, signed and read back as written', async () => {
