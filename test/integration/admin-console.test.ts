@@ -1411,6 +1411,11 @@ describe('the organizer console on PGlite', () => {
     expect(await pendingTotal()).toBe(before - 2);
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/data-stat="pending">2<\/span> never confirmed \(closed: no letter goes for them\)/);
     expect((await client.get('/admin/campaigns')).text).toContain('title="2 never confirmed: closed, no letter goes for them">—</span>');
+    // Nor does the list of who signed call them pending, as if a confirmation could still come.
+    for (const page of [`/admin/campaigns/${slug}`, `/admin/campaigns/${slug}/signatures`]) {
+      const { text } = await client.get(page);
+      expect(text.match(/<span class="status status-pending">[^<]*<\/span>/g), page).toEqual(Array(2).fill('<span class="status status-pending">never confirmed</span>'));
+    }
   });
 
   it('says on the dashboard which emails a relay has held back for long, before their attempts run out', async () => {
