@@ -24,13 +24,11 @@ const OPTIONAL_FIELDS = [
   { key: 'personalNote', words: 'personal note', hiddenFromName: false },
 ] as const;
 
-/** Stand-ins for all but the supporter, for rendering a letter to judge how its lines read. */
-const SAMPLE_CONTEXT: Omit<LetterContext, 'supporter'> = {
-  target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
-  case: { personName: 'Person', location: 'Place' },
-  campaign: { title: 'Campaign' },
-  date: 'Date',
-};
+/**
+ * All of a letter but the supporter, as the campaign's first official gets it (the route's
+ * letterContextFor): a line the warnings quote reads as the officials will read it.
+ */
+export type WarningContext = Omit<LetterContext, 'supporter'>;
 
 /**
  * A line that says more than an optional supporter field, with the field written into it outside
@@ -41,15 +39,15 @@ const SAMPLE_CONTEXT: Omit<LetterContext, 'supporter'> = {
  * the campaign's page and before launching, quoting the line as such a letter has it. A digest's
  * letter names no supporter: see digestSupporterLine.
  */
-export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[]): string | null {
-  if (campaign.delivery_mode === 'digest') return digestSupporterLine(campaign);
+export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[], context: WarningContext): string | null {
+  if (campaign.delivery_mode === 'digest') return digestSupporterLine(campaign, context);
   // Private-use characters no template holds, standing for what a supporter typed.
   const MARKS = { city: '\uE004', country: '\uE005', personalNote: '\uE006' };
   // Quoted with what a supporter might have typed in the other fields.
   const SAMPLES: Record<string, string> = { '\uE004': 'Almaty', '\uE005': 'Kazakhstan', '\uE006': 'Please let him stay.' };
   const unmarked = (line: string) => line.replace(/[\uE004-\uE006]/g, (mark) => SAMPLES[mark]!);
   const render = (supporter: { city: string; country: string; personalNote: string }) => {
-    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...SAMPLE_CONTEXT, supporter: { fullName: 'Signer', ...supporter } });
+    const letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...context, supporter: { fullName: 'Signer', ...supporter } });
     // Compared by their words: a value is isolated in a letter holding right-to-left text, an empty one not.
     return [letter.subject, ...withoutIsolates(letter.text).split('\n')];
   };
@@ -84,10 +82,10 @@ export function brokenFieldLine(campaign: Pick<Campaign, 'letter_subject' | 'let
  * signers listed below it: a line that writes a supporter's field into more words reaches every
  * official with a gap in it (“Supporter:  of .”). Said as brokenFieldLine says its lines.
  */
-function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>): string | null {
+function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, context: WarningContext): string | null {
   try {
-    const line = digestFieldLine(campaign.letter_body, SAMPLE_CONTEXT);
-    const subject = digestSubjectFields(campaign.letter_subject, SAMPLE_CONTEXT);
+    const line = digestFieldLine(campaign.letter_body, context);
+    const subject = digestSubjectFields(campaign.letter_subject, context);
     if (line === null && subject === null) return null;
     const said = [
       line !== null ? `this line reaches every official as “${isolateRightToLeft(line)}”` : '',
@@ -107,17 +105,15 @@ function digestSupporterLine(campaign: Pick<Campaign, 'letter_subject' | 'letter
  * line. A salutation inside `{{#if target.salutation}}` (as in the console's starter letter), or
  * on a line that reads well without it, is not warned about.
  */
-export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'salutation' | 'retired_at'>[]): string | null {
+export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, targets: Pick<Target, 'name' | 'title' | 'salutation' | 'retired_at'>[], context: WarningContext): string | null {
   const without = targets.filter((t) => t.retired_at === null && t.salutation.trim() === '');
   if (without.length === 0) return null;
   // A private-use character no template holds, standing for a salutation there is.
   const SAMPLE = '\uE003';
   const lines = (salutation: string) => withoutIsolates(renderLetter(campaign.letter_subject, campaign.letter_body, {
+    ...context,
     supporter: { fullName: 'Signer', city: 'City', country: 'Country', personalNote: 'Note' },
-    target: { name: without[0]!.name, title: 'Title', salutation },
-    case: { personName: 'Person', location: 'Place' },
-    campaign: { title: 'Campaign' },
-    date: 'Date',
+    target: { name: without[0]!.name, title: without[0]!.title, salutation },
   }).text).split('\n');
   let bare: string | undefined;
   try {

@@ -377,6 +377,9 @@ describe('the organizer console on PGlite', () => {
     const launch = await client.open(`/admin/campaigns/${slug}/launch`);
     expect(launch.text).toContain('Deputy Ospanov has no salutation, so their letter opens with “,”');
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain('Deputy Ospanov has no salutation');
+    // A line the warnings quote reads as the officials will read it: the case's own person, not a stand-in.
+    await ctx.db.query(`UPDATE campaigns SET letter_body = 'Dear {{target.salutation}}, free {{case.personName}}.' WHERE slug = $1`, [slug]);
+    expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).toContain('their letter opens with “Dear , free Aigerim Test.”');
     // The console's starter letter greets them by name instead: nothing to warn about.
     await ctx.db.query('UPDATE campaigns SET letter_body = $2 WHERE slug = $1', [slug, STARTER_BODY.replace(STARTER_PLACEHOLDER, 'Free her.')]);
     expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('no salutation');

@@ -7,8 +7,15 @@ import { STARTER_BODY } from '../../../src/web/routes/admin/campaigns.ts';
 type Written = { disclose: Disclose; retired_at: null }[];
 const toName: Written = [{ disclose: 'name', retired_at: null }];
 const toPlace: Written = [{ disclose: 'name_place', retired_at: null }];
-const check = (body: string, targets = toName, deliveryMode: 'each' | 'digest' = 'each') =>
-  brokenFieldLine({ letter_subject: 'About {{case.personName}}', letter_body: body, delivery_mode: deliveryMode }, targets);
+/** The letter's context but the supporter, as the console builds it from a campaign (letterContextFor). */
+const SAMPLE_CONTEXT = {
+  target: { name: 'Official', title: 'Title', salutation: 'Salutation' },
+  case: { personName: 'Person', location: 'Place' },
+  campaign: { title: 'Campaign' },
+  date: 'Date',
+};
+const check = (body: string, targets = toName, deliveryMode: 'each' | 'digest' = 'each', context = SAMPLE_CONTEXT) =>
+  brokenFieldLine({ letter_subject: 'About {{case.personName}}', letter_body: body, delivery_mode: deliveryMode }, targets, context);
 
 describe('brokenFieldLine', () => {
   it('quotes a line an optional field written into it unguarded leaves broken, and says who gets it so', () => {
@@ -49,6 +56,13 @@ describe('brokenFieldLine', () => {
     expect(check('Dear x,\n\nPlease free him.  I care.  {{supporter.personalNote}}')).toBeNull();
   });
 
+  it('quotes a line as the officials will read it, with the campaign\'s case and official, not stand-ins', () => {
+    const context = { ...SAMPLE_CONTEXT, target: { name: 'Judge Serikova', title: 'Presiding judge', salutation: 'Your Honour' }, case: { personName: 'Erlan Qasymbek', location: 'Almaty' } };
+    expect(check('Signed, {{supporter.fullName}} of {{supporter.city}}, for {{case.personName}}', toPlace, 'digest', context)).toContain('as “Signed,  of , for Erlan Qasymbek”');
+    expect(check('{{target.salutation}},\n\nI write from {{supporter.city}}, {{supporter.country}} about {{case.personName}} in {{case.location}}.', toPlace, 'each', context))
+      .toContain('reads “I write from , Kazakhstan about Erlan Qasymbek in Almaty.”');
+  });
+
   it('quotes a digest letter\'s line with a supporter field in it: a digest has every one empty', () => {
     expect(check('Dear x,\n\nI am writing from {{supporter.city}}, {{supporter.country}}.', toName, 'digest')).toBe(
       'A digest lists its signers below the letter, so every {{supporter.…}} in the letter is empty: this line reaches every official as ' +
@@ -57,7 +71,7 @@ describe('brokenFieldLine', () => {
     expect(check('Dear x,\n\nFree him. Supporter: {{supporter.fullName}} of {{supporter.city}}.', toPlace, 'digest')).toMatch(/“Free him\. Supporter:  of \.”/);
     // At either end of a line, in the subject, and in a block that shows when the fields are empty.
     const digest = (subject: string, body: string) =>
-      brokenFieldLine({ letter_subject: subject, letter_body: body, delivery_mode: 'digest' }, toPlace);
+      brokenFieldLine({ letter_subject: subject, letter_body: body, delivery_mode: 'digest' }, toPlace, SAMPLE_CONTEXT);
     expect(digest('About her', 'Dear x,\n\n{{supporter.fullName}} from {{supporter.city}}\n\nFree her.')).toMatch(/as “from” Take/);
     // A subject names no signer in a digest: any supporter field in it is said, with the subject as
     // officials get it, whether the words around it still read or not, in any script.

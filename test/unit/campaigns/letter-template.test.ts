@@ -330,29 +330,30 @@ describe('the letters Appeal starts organizers with', () => {
 });
 
 describe('missingSalutation', () => {
-  const target = (name: string, salutation: string, retired = false) => ({ name, salutation, retired_at: retired ? new Date() : null });
+  const target = (name: string, salutation: string, retired = false) => ({ name, title: '', salutation, retired_at: retired ? new Date() : null });
   const campaign = (body: string) => ({ letter_subject: 'About {{case.personName}}', letter_body: body });
+  const SAMPLE_CONTEXT = { target: { name: 'Official', title: '', salutation: '' }, case: { personName: 'Person', location: 'Place' }, campaign: { title: 'Campaign' }, date: 'Date' };
 
   it('warns, quoting the line, when officials with no salutation would get a letter opening with a bare comma or "Dear ,"', async () => {
     const { missingSalutation } = await import('../../../src/campaigns/service.ts');
-    const warning = missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Deputy Ospanov', ''), target('Ministry', ' ')]);
+    const warning = missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Deputy Ospanov', ''), target('Ministry', ' ')], SAMPLE_CONTEXT);
     expect(warning).toContain('Deputy Ospanov, Ministry have no salutation, so their letters open with “,”');
     expect(warning).toContain('{{#if target.salutation}}');
-    expect(missingSalutation(campaign('Dear {{target.salutation}},\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('their letter opens with “Dear ,”');
-    expect(missingSalutation(campaign('{{target.salutation}}:\n\nFree her.'), [target('Deputy Ospanov', '')])).toContain('with “:”');
+    expect(missingSalutation(campaign('Dear {{target.salutation}},\n\nFree her.'), [target('Deputy Ospanov', '')], SAMPLE_CONTEXT)).toContain('their letter opens with “Dear ,”');
+    expect(missingSalutation(campaign('{{target.salutation}}:\n\nFree her.'), [target('Deputy Ospanov', '')], SAMPLE_CONTEXT)).toContain('with “:”');
     // A letter holding right-to-left text, whose values are isolated, an empty one not.
-    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree Aigul (ئايگۈل).'), [target('Deputy Ospanov', '')])).toContain('their letter opens with “,”');
+    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree Aigul (ئايگۈل).'), [target('Deputy Ospanov', '')], SAMPLE_CONTEXT)).toContain('their letter opens with “,”');
   });
 
   it('says nothing when every official still written to has one, the letter has a fallback, or does not use it', async () => {
     const { missingSalutation } = await import('../../../src/campaigns/service.ts');
     const { STARTER_BODY } = await import('../../../src/web/routes/admin/campaigns.ts');
     const none = [target('Deputy Ospanov', '')];
-    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Former minister', '', true)])).toBeNull();
-    expect(missingSalutation(campaign(STARTER_BODY), none)).toBeNull();
-    expect(missingSalutation(campaign('{{#if target.salutation}}{{target.salutation}},{{/if}}\nFree her.'), none)).toBeNull();
-    expect(missingSalutation(campaign('Free her.\n{{target.salutation}}'), none)).toBeNull();
+    expect(missingSalutation(campaign('{{target.salutation}},\n\nFree her.'), [target('Court', 'Your Honour'), target('Former minister', '', true)], SAMPLE_CONTEXT)).toBeNull();
+    expect(missingSalutation(campaign(STARTER_BODY), none, SAMPLE_CONTEXT)).toBeNull();
+    expect(missingSalutation(campaign('{{#if target.salutation}}{{target.salutation}},{{/if}}\nFree her.'), none, SAMPLE_CONTEXT)).toBeNull();
+    expect(missingSalutation(campaign('Free her.\n{{target.salutation}}'), none, SAMPLE_CONTEXT)).toBeNull();
     // A line starting with punctuation that is not the salutation's doing.
-    expect(missingSalutation(campaign('Dear {{target.name}},\n\nFree him.\n...and so on.'), none)).toBeNull();
+    expect(missingSalutation(campaign('Dear {{target.name}},\n\nFree him.\n...and so on.'), none, SAMPLE_CONTEXT)).toBeNull();
   });
 });

@@ -14,7 +14,7 @@ import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
 import { idParam, timeCursor, timePage } from '../../forms.ts';
-import { letterFormStatus } from './letter.ts';
+import { letterFormStatus, warningContext } from './letter.ts';
 import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 export const STARTER_BODY = `{{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}},
@@ -234,8 +234,8 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         // An official whose address bounced is listed so, as on the Targets page: no letter goes to it.
         allowed, targets: action === 'launch' ? await markSuppressed(db, targets) : targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
-        noSalutation: allowed && action === 'launch' ? missingSalutation(campaign, targets) : null,
-        brokenLine: allowed && action === 'launch' ? brokenFieldLine(campaign, targets) : null,
+        noSalutation: kase ? missingSalutation(campaign, targets, warningContext(campaign, kase, targets)) : null,
+        brokenLine: kase ? brokenFieldLine(campaign, targets, warningContext(campaign, kase, targets)) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

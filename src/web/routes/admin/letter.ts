@@ -74,18 +74,27 @@ function sourceAround(body: string, error: string | undefined) {
 /** Signers a digest preview says it carries. */
 const SAMPLE_DIGEST_SIGNERS = 3;
 
+/** All of a letter's context but the supporter, as a target of this campaign gets it today. */
+export function letterContextFor(campaign: Pick<Campaign, 'title'>, kase: Pick<Case, 'person_name' | 'location'>, target: Pick<Target, 'name' | 'title' | 'salutation'> | undefined) {
+  return {
+    target: { name: target?.name ?? 'Target Name', title: target?.title ?? '', salutation: target?.salutation ?? 'Dear Sir or Madam' },
+    case: { personName: kase.person_name, location: kase.location },
+    campaign: { title: campaign.title },
+    date: formatLetterDate(new Date()),
+  };
+}
+
+/** What the letter's warnings quote its lines with: the first official still written to. */
+export const warningContext = (campaign: Pick<Campaign, 'title'>, kase: Pick<Case, 'person_name' | 'location'>, targets: Target[]) =>
+  letterContextFor(campaign, kase, targets.find((t) => t.retired_at === null));
+
 /**
  * The letter one target would get from the sample supporter, with what the target may not see
  * left out; for a digest campaign, the day's letter as the digest sends it (no supporter in it,
  * the list of signers after it).
  */
 function previewFor(draft: Draft, campaign: Campaign, kase: Case, target: Target | undefined) {
-  const context = {
-    target: { name: target?.name ?? 'Target Name', title: target?.title ?? '', salutation: target?.salutation ?? 'Dear Sir or Madam' },
-    case: { personName: kase.person_name, location: kase.location },
-    campaign: { title: campaign.title },
-    date: formatLetterDate(new Date()),
-  };
+  const context = letterContextFor(campaign, kase, target);
   if (campaign.delivery_mode === 'digest') {
     const letter = renderDigestLetter(draft.subject, draft.body, context, SAMPLE_DIGEST_SIGNERS);
     return { ...letter, text: `${letter.text}\n[Then the list of everyone who signed since the last digest, and the same list as a CSV file.]\n` };

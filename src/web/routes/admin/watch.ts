@@ -11,6 +11,7 @@ import { signaturesCsv } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
+import { warningContext } from './letter.ts';
 import { idParam } from '../../forms.ts';
 import { failedAsShown, safeNext, str, type Render } from './render.ts';
 
@@ -74,8 +75,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       signatures: sigs.signatures.map(({ email: _hidden, ...shown }) => shown), withoutEmail: true,
       unfinished: unfinishedLetter(campaign),
       // A closed campaign sends no more letters: nothing left to fix.
-      noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets),
-      brokenLine: campaign.status === 'closed' ? null : brokenFieldLine(campaign, targets),
+      noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets, warningContext(campaign, kase!, targets)),
+      brokenLine: campaign.status === 'closed' ? null : brokenFieldLine(campaign, targets, warningContext(campaign, kase!, targets)),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
