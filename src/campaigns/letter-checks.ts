@@ -98,6 +98,8 @@ function checkNode(field: string, node: hbs.AST.Node): void {
 function tagText(m: hbs.AST.MustacheStatement): string {
   const words = [m.path, ...m.params].map((e) => {
     const { original } = e as { original?: unknown };
+    // A string literal as typed, in its quotes: `lookup target "email"`, not `lookup target email`.
+    if (e.type === 'StringLiteral') return JSON.stringify(original);
     return typeof original === 'string' || typeof original === 'number' || typeof original === 'boolean' ? String(original) : '…';
   });
   if (m.hash) words.push(...m.hash.pairs.map((p) => `${p.key}=…`));

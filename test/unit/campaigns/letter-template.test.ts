@@ -113,7 +113,7 @@ describe('validating a letter template', () => {
   it('tells an organizer what is wrong with a tag in words they used', () => {
     expect(errorsOf('{{uppercase case.personName}}').body).toMatch(/^Line 1: "\{\{uppercase case.personName\}\}" is not a variable: a tag holds one variable's name, with no spaces/);
     expect(errorsOf('Signed,\n{{supporter.full name}}').body).toMatch(/^Line 2: "\{\{supporter.full name\}\}" is not a variable/);
-    expect(errorsOf('{{date "DD.MM.YYYY"}}').body).toMatch(/"\{\{date DD.MM.YYYY\}\}" is not a variable/);
+    expect(errorsOf('{{date "DD.MM.YYYY"}}').body).toMatch(/"\{\{date "DD.MM.YYYY"\}\}" is not a variable/);
     expect(errorsOf('{{#if}}x{{/if}}').body).toBe('Line 1: {{#if}} needs the variable it tests, as in {{#if supporter.city}}');
     expect(errorsOf('{{#unless supporter.city supporter.country}}x{{/unless}}').body).toMatch(/^Line 1: \{\{#unless\}\} tests one variable, as in \{\{#unless supporter.city\}\}; to test two, put one block inside the other$/);
   });
@@ -150,7 +150,7 @@ describe('validating a letter template', () => {
   });
 
   it('refuses helpers, other blocks, partials and decorators', () => {
-    expect(errorsOf('{{lookup supporter "email"}}').body).toMatch(/^Line 1: "\{\{lookup supporter email\}\}" is not a variable/);
+    expect(errorsOf('{{lookup supporter "email"}}').body).toMatch(/^Line 1: "\{\{lookup supporter "email"\}\}" is not a variable/);
     expect(errorsOf('{{log supporter}}').body).toMatch(/"\{\{log supporter\}\}" is not a variable/);
     expect(errorsOf('{{#each case}}x{{/each}}').body).toBe('Line 1: {{#each}} is not available: only {{#if variable}} and {{#unless variable}} blocks are allowed');
     expect(errorsOf('{{#with supporter}}{{city}}{{/with}}').body).toMatch(/\{\{#with\}\} is not available/);
