@@ -37,9 +37,14 @@ const UNMARKED = `WITH unmarked AS (
 export async function insertPendingSubscription(db: Queryable, subscriberId: number, caseId: number | null, source: string, text: string) {
   // Not unmarked as following nothing (UNMARKED): anyone may ask for an address, and a request
   // would keep one who follows nothing for good. Its confirmation unmarks them.
+  // One who gets every case's alerts follows this case already, as one following it by name does:
+  // nothing waits, and the email they get carries the link to their preferences.
   const { rowCount } = await db.query(
     `INSERT INTO subscriptions (subscriber_id, case_id, status, consent_source, consent_text)
-     VALUES ($1, $2, 'pending', $3, $4)
+     SELECT $1, $2::bigint, 'pending', $3, $4
+      WHERE $2::bigint IS NULL
+         OR NOT EXISTS (SELECT 1 FROM subscriptions a JOIN subscribers s ON s.id = a.subscriber_id
+                         WHERE a.subscriber_id = $1 AND a.case_id IS NULL AND a.status = 'active' AND s.status = 'active')
      ON CONFLICT (subscriber_id, coalesce(case_id, 0)) DO UPDATE
        SET status = 'pending', consent_source = EXCLUDED.consent_source, consent_text = EXCLUDED.consent_text, created_at = now()
        WHERE subscriptions.status = 'pending'
@@ -57,7 +62,8 @@ export async function insertPendingSubscription(db: Queryable, subscriberId: num
 export async function askedMomentsAgo(db: Queryable, subscriberId: number, caseId: number | null, seconds: number) {
   const { rowCount } = await db.query(
     `SELECT 1 FROM subscriptions s
-      WHERE s.subscriber_id = $1 AND coalesce(s.case_id, 0) = coalesce($2::bigint, 0)
+      WHERE s.subscriber_id = $1
+        AND (coalesce(s.case_id, 0) = coalesce($2::bigint, 0) OR (s.case_id IS NULL AND s.status = 'active'))
         AND CASE s.status
               WHEN 'pending' THEN s.created_at > now() - make_interval(secs => $3)
               -- A bounced address asking again is to be asked to confirm, whatever went lately.

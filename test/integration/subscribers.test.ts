@@ -366,9 +366,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(mailsTo(ctx, email)).toHaveLength(1);
   });
 
-  it('sends a subscriber who asks again for a case they follow the link to their preferences, and answers as for anyone', async () => {
-    const email = emailOf('already');
-    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+  /**
+   * Asks for caseSlug for a subscriber who follows it already (by name, or every case: `follows`
+   * null): answered as anyone is, and emailed the link to their preferences, not an opt-in; the
+   * same again moments later (a double click, the form sent twice) sends nothing more.
+   */
+  async function askedAgainForFollowed(email: string, manage: string, follows: string | null) {
     const mailsBefore = mailsTo(ctx, email).length;
     const res = await postForm(`${base}/subscribe`, { email: email.toUpperCase(), case: caseSlug });
     expect(res.status).toBe(303);
@@ -377,17 +380,24 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const reminder = await waitForMail(ctx, email, mailsBefore + 1);
     expect(reminder.subject).toBe('Your case alerts from Appeal Test');
     expect(reminder.text).toContain(`/preferences/${manage}`);
-    // The link as text ends the paragraph: a full stop after it is copied with it, and 404s.
-    expect(String(reminder.html)).toContain(`/preferences/${manage}</span></p>`);
-    expect(reminder.text).toContain('Aigerim Test');
     expect(reminder.text).not.toContain('/subscribe/confirm/');
-    expect(await subscriptions(email)).toEqual([{ case_slug: caseSlug, status: 'active' }]);
+    expect(await subscriptions(email)).toEqual([{ case_slug: follows, status: 'active' }]);
     await optinSent(ctx, email);
-    // The same again moments later (a double click, the form sent twice) sends nothing more.
     expect((await postForm(`${base}/subscribe`, { email, case: caseSlug })).status).toBe(303);
     await ctx.queues.settled();
     expect((await ctx.db.query(`SELECT status FROM deliveries WHERE kind = 'optin' AND recipient = $1`, [email])).rows).toEqual([{ status: 'sent' }]);
     expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
+    return reminder;
+  }
+
+  it('sends a subscriber who asks again for a case they follow the link to their preferences, and answers as for anyone', async () => {
+    const email = emailOf('already');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const mailsBefore = mailsTo(ctx, email).length;
+    const reminder = await askedAgainForFollowed(email, manage, caseSlug);
+    // The link as text ends the paragraph: a full stop after it is copied with it, and 404s.
+    expect(String(reminder.html)).toContain(`/preferences/${manage}</span></p>`);
+    expect(reminder.text).toContain('Aigerim Test');
     await pastResendGap(ctx.db, email);
     // Asking for another case still sends an opt-in for it.
     await postForm(`${base}/subscribe`, { email, case: otherCaseSlug });
@@ -396,6 +406,13 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     // Ignoring it costs someone already subscribed nothing, and deletes nothing of theirs.
     expect(optin.text).toContain('nothing changes, and the alerts this\naddress gets already go on as before');
     expect(optin.text).not.toContain('deleted');
+  });
+
+  it('takes a case asked for by someone who gets every case\'s alerts as followed already: the link to their preferences, no opt-in', async () => {
+    const email = emailOf('every');
+    const manage = await subscribeAndConfirm(ctx, base, email);
+    await pastResendGap(ctx.db, email);
+    expect((await askedAgainForFollowed(email, manage, null)).text).toContain('every case');
   });
 
   it('refuses a form naming two cases instead of following all of them', async () => {
@@ -575,7 +592,9 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(after).toContain('Saved. You will get alerts for what is ticked below.');
     expect(after).toMatch(/name="all" type="checkbox" value="on" checked/);
     // A request to follow a third case, then left unticked on this page (a save about the others):
-    // the page shows it waiting for its email's button, and the save does not cancel it.
+    // the page shows it waiting for its email's button, and the save does not cancel it. (Asked
+    // while following every case, it would be followed already: no request.)
+    await postForm(`${base}/preferences/${manage}`, { cases: [otherCaseSlug] });
     await optinSent(ctx, email);
     await pastResendGap(ctx.db, email);
     expect((await postForm(`${base}/subscribe`, { email, case: announced })).status).toBe(303);
