@@ -363,7 +363,7 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       // Where to look, on a phone too: the notice takes focus, and the title says it was refused.
       expect(html).toMatch(/<p class="notice" role="alert" tabindex="-1" autofocus>This campaign is paused/);
       expect(html).toMatch(/<title>Error: /);
-      expect(html).toMatch(/<textarea id="kept-note" readonly[^>]*>Please &lt;free&gt; her<\/textarea>/);
+      expect(html).toMatch(/<textarea id="kept-note" readonly rows="6" dir="auto">Please &lt;free&gt; her<\/textarea>/);
       const json = await signJson(slug, { fullName: 'Some Signer', email: `${uniq('p')}@supporter.example` });
       expect(json.status).toBe(409);
       expect((await json.json()).error.code).toBe('campaign_paused');
@@ -783,7 +783,15 @@ describe('the per-IP limit', () => {
       // Answers to a sign form are never cached, so Back may bring it back empty: the note is on the page.
       const noted = await postForm(`${t.base()}/c/${t.slug()}/sign`, { full_name: 'Limit Tester', personal_note: '<b>Free her</b>\n& now' }, { 'x-forwarded-for': '203.0.113.5' });
       expect(noted.status).toBe(429);
-      expect(await noted.text()).toContain('<textarea id="kept-note" readonly rows="6">&lt;b&gt;Free her&lt;/b&gt;\n&amp; now</textarea>');
+      expect(await noted.text()).toContain('<textarea id="kept-note" readonly rows="6" dir="auto">&lt;b&gt;Free her&lt;/b&gt;\n&amp; now</textarea>');
+      // Not a note another site's page posted: our page would show a stranger's words as if they were ours.
+      for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }] as Record<string, string>[]) {
+        const planted = await postForm(`${t.base()}/c/no-such-campaign/sign`, { full_name: 'X', personal_note: 'NOTICE FROM APPEAL: email your passport scan to help@evil.example' }, headers);
+        expect(planted.status).toBe(429);
+        const page = await planted.text();
+        expect(page).toContain('Please try again in');
+        expect(page).not.toContain('passport');
+      }
       const json = await postJson(`${t.base()}/api/v1/campaigns/${t.slug()}/signatures`, { fullName: 'Limit Tester', email: 'limit@supporter.example' });
       expect(json.status).toBe(429);
       expect(json.headers.get('retry-after')).toMatch(/^\d+$/);

@@ -3,6 +3,7 @@ import multer from 'multer';
 import type { Logger } from 'pino';
 import { isDatabaseTooSlow, isDatabaseUnavailable, unavailableCause } from '../../db/index.ts';
 import type { Views } from '../../views.ts';
+import { fromAnotherSite } from './csrf.ts';
 import {
   CampaignNotOpenError,
   ConflictError,
@@ -197,8 +198,9 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
     return;
   }
   // A sign form's answers are never cached, so the Back button may bring the form back empty: the
-  // note someone wrote (the one long thing on it) is on the page, to be copied.
-  const note = req.method === 'POST' && typeof req.body?.personal_note === 'string' && req.body.personal_note.trim() ? req.body.personal_note : undefined;
+  // note someone wrote (the one long thing on it) is on the page, to be copied. Not a note another
+  // site's page posted: a page of ours would show words a stranger wrote, as if Appeal said them.
+  const note = req.method === 'POST' && !fromAnotherSite(req) && typeof req.body?.personal_note === 'string' && req.body.personal_note.trim() ? req.body.personal_note : undefined;
   let page: string;
   try {
     page = views.page('error', { ...res.locals, title: m.title, status: m.status, message: m.message, fields: m.fields, note, next: m.next });
