@@ -74,6 +74,8 @@ export async function findSignatureByToken(db: Queryable, token: string) {
     campaignTitle: parts.campaign_title,
     campaignSlug: parts.campaign_slug,
     personName: parts.person_name,
+    // The case's language, for the campaign's title and the letter on the page (a screen reader's voice).
+    language: parts.language,
     campaignClosed: parts.campaign_status === 'closed',
     // Every official it was to go to taken off since: confirmed, it would count and send nothing.
     noOfficials: targets.length === 0,

@@ -53,8 +53,8 @@ export async function getLetterPartsBatch(db: Queryable, pairs: readonly { signa
 }
 
 export async function getConfirmParts(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; confirm_round: number; campaign_title: string; campaign_slug: string; campaign_status: string; delivery_mode: string; person_name: string; alerts_ask: boolean }>(
-    `SELECT s.id, s.full_name, s.email, s.status, s.confirm_round, c.delivery_mode, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name,
+  const { rows } = await db.query<{ id: number; full_name: string; email: string; status: string; confirm_round: number; campaign_title: string; campaign_slug: string; campaign_status: string; delivery_mode: string; person_name: string; language: string | null; alerts_ask: boolean }>(
+    `SELECT s.id, s.full_name, s.email, s.status, s.confirm_round, c.delivery_mode, c.title AS campaign_title, c.slug AS campaign_slug, c.status AS campaign_status, k.person_name, k.language,
             -- An address that left the alerts (or bounced) is asked by email before it gets them again.
             EXISTS (SELECT 1 FROM subscribers sub WHERE lower(sub.email) = lower(s.email) AND sub.status IN ('unsubscribed', 'bounced')) AS alerts_ask
        FROM signatures s JOIN campaigns c ON c.id = s.campaign_id JOIN cases k ON k.id = c.case_id

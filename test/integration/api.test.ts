@@ -126,6 +126,16 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect((await postJson(`${base}/api/v1/campaigns/${body.slug}/signatures`, { fullName: 'Dana Test', email: `${uniq('s')}@supporter.example` })).status).toBe(202);
     const [letter] = await mailTo(ctx.sink!, judge);
     expect(String(letter!.html)).toMatch(/^<!doctype html><html lang="kk-Cyrl">/);
+
+    // The pages a signer passes through on the way: the title, and the letter they confirm word for word.
+    await ctx.db.query('UPDATE campaigns SET require_confirmation = true WHERE slug = $1', [body.slug]);
+    const email = `${uniq('s')}@supporter.example`;
+    expect((await postJson(`${base}/api/v1/campaigns/${body.slug}/signatures`, { fullName: 'Dana Test', email })).status).toBe(202);
+    expect(await (await fetch(`${base}/c/${body.slug}/check-email`)).text()).toContain('“<bdi lang="kk-Cyrl">Айгерімді босатыңыз</bdi>”');
+    const [asked] = await mailTo(ctx.sink!, email);
+    const confirm = await (await fetch(`${base}/confirm/${confirmToken(asked!)}`)).text();
+    expect(confirm).toContain('on “<bdi lang="kk-Cyrl">Айгерімді босатыңыз</bdi>” for <bdi lang="kk-Cyrl">Айгерім</bdi>');
+    expect(confirm).toMatch(/<div class="pre" dir="auto" lang="kk-Cyrl">[^<]*Dana Test/);
   });
 
   it('reads JSON alone, organizer bodies as large as their fields allow, null as "none", and says where it put what it made', async () => {

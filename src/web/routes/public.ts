@@ -199,8 +199,8 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   router.get('/c/:slug/check-email', async (req, res) => {
     const c = await getPublicCampaign(db, req.params.slug);
     // Closed since the form was sent (or the address kept): its confirmation email is not sent, nor a letter.
-    if (c.campaign.status === 'closed') return page(res, 'check-email', { title: `Campaign closed: ${c.campaign.title}`, campaign: c.campaign, closed: true }, 410);
-    page(res, 'check-email', { title: `Check your email to confirm your signature: ${c.campaign.title}`, campaign: c.campaign });
+    if (c.campaign.status === 'closed') return page(res, 'check-email', { title: `Campaign closed: ${c.campaign.title}`, campaign: c.campaign, case: c.case, closed: true }, 410);
+    page(res, 'check-email', { title: `Check your email to confirm your signature: ${c.campaign.title}`, campaign: c.campaign, case: c.case });
   });
 
   router.get('/c/:slug/thanks', async (req, res) => {
