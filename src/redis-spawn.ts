@@ -48,13 +48,7 @@ export interface Spawned {
 /** Whether the process that started the redis-server under `dir` still runs (and is not us). */
 async function ownerRuns(ownerFile: string): Promise<boolean> {
   const pid = Number(await fs.readFile(ownerFile, 'utf8').catch(() => ''));
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && running(pid);
 }
 
 /**
@@ -180,11 +174,65 @@ function stopWithProcess(server: Supervised, ownerFile: string): () => Promise<v
   };
 }
 
+/** How often a server taken over from a start that died is looked for (watchAdopted). */
+const ADOPTED_CHECK_MS = 1000;
+
+/**
+ * A server taken over from a start that died is not this process's child: no 'exit' says when it
+ * dies, and nothing would start it again (every letter would wait until the app was restarted).
+ * Its pid is looked for every second instead; once it is gone, one of ours is started in its
+ * place on the same files, kept running as any (keepRunning).
+ * @returns what stops it, or the one started in its place.
+ */
+async function watchAdopted(options: RedisOptions, files: ServerFiles, ownerFile: string, log?: Pick<Logger, 'error'>): Promise<() => Promise<void>> {
+  const pid = await serverPid(options);
+  let stopping = false;
+  let replaced: (() => Promise<void>) | undefined;
+  const timer = setInterval(() => {
+    if (stopping || pid === undefined || running(pid)) return;
+    clearInterval(timer);
+    log?.error({ pid }, 'the redis-server under DATA_DIR (taken over from a start that died) stopped: starting one in its place');
+    const server: Supervised = { ...files, startedAt: Date.now(), child: startRedisServer(files), stopping: false, delay: RESTART_DELAY_MS };
+    keepRunning(server, server.child, log);
+    replaced = stopWithProcess(server, ownerFile);
+  }, ADOPTED_CHECK_MS).unref();
+  return async () => {
+    stopping = true;
+    clearInterval(timer);
+    await (replaced ? replaced() : stopAdoptedRedis(options, ownerFile));
+  };
+}
+
+/** The pid a Redis reports (INFO server); undefined when it cannot be asked. */
+async function serverPid(options: RedisOptions): Promise<number | undefined> {
+  const conn = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  conn.on('error', () => {});
+  try {
+    await conn.connect();
+    const pid = Number(/^process_id:(\d+)/m.exec(await conn.info('server'))?.[1]);
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    conn.disconnect();
+  }
+}
+
+/** Whether a process with this pid runs (one of another user's counts). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Starts redis-server on a unix socket under DATA_DIR, with AOF and noeviction like production.
  * One that answers there already is used: shared while the process that started it runs, taken
- * over (and stopped at exit) when that process died without stopping it, so a killed start never
- * leaves a second server on the same files.
+ * over (kept running, and stopped at exit) when that process died without stopping it, so a killed
+ * start never leaves a second server on the same files.
  */
 export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): Promise<Spawned> {
   const dir = path.join(dataDir, 'redis');
@@ -192,12 +240,12 @@ export async function spawnRedis(dataDir: string, log?: Pick<Logger, 'error'>): 
   const socket = path.join(dir, 'redis.sock');
   const ownerFile = path.join(dir, 'owner.pid');
   const options = spawnedOptions(dataDir);
+  const files: ServerFiles = { dir, socket, logFile: path.join(dir, 'redis.log') };
   if (await answers(options)) {
     if (await ownerRuns(ownerFile)) return { options };
     await fs.writeFile(ownerFile, String(process.pid));
-    return { options, stop: () => stopAdoptedRedis(options, ownerFile) };
+    return { options, stop: await watchAdopted(options, files, ownerFile, log) };
   }
-  const files: ServerFiles = { dir, socket, logFile: path.join(dir, 'redis.log') };
   const { logFile } = files;
   const firstStarted = Date.now();
   const server: Supervised = { ...files, startedAt: firstStarted, child: startRedisServer(files), stopping: false, delay: RESTART_DELAY_MS };

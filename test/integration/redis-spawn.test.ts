@@ -130,6 +130,38 @@ describe('the redis-server started under DATA_DIR', () => {
     fs.rmSync(socket, { force: true });
   }, 15_000);
 
+  it('is started in its place when one taken over from a killed start dies, with what it held', async () => {
+    // Run by a start that was killed (kill -9 left its server, in a group of its own, running).
+    const dir = path.join(dataDir, 'redis');
+    const orphan = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore', detached: true });
+    fs.writeFileSync(path.join(dir, 'owner.pid'), '999999999');
+    while ((await ping(socket)) !== 'PONG') await new Promise((resolve) => setTimeout(resolve, 50));
+    const said: unknown[] = [];
+    const adopted = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) });
+    const conn = new Redis({ path: socket });
+    conn.on('error', () => {});
+    try {
+      await conn.set('kept', 'yes');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      orphan.kill('SIGKILL');
+      let back = 'no answer';
+      for (let i = 0; i < 100 && back !== 'PONG'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (said.length > 0) back = await ping(socket);
+      }
+      expect(back).toBe('PONG');
+      expect(said).toEqual([{ pid: orphan.pid }]);
+      expect(await conn.get('kept')).toBe('yes');
+    } finally {
+      conn.disconnect();
+      orphan.kill('SIGKILL');
+      await adopted.stop!();
+    }
+    expect(await ping(socket)).toBe('no answer');
+    expect(serversOn(socket)).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'owner.pid'))).toBe(false);
+  }, 20_000);
+
   it('is left running by the process that took it over while another process still uses it', async () => {
     const first = await spawnRedis(dataDir);
     fs.writeFileSync(path.join(dataDir, 'redis', 'owner.pid'), '999999999');
