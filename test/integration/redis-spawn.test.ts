@@ -28,6 +28,16 @@ const ping = async (socket: string) => {
   }
 };
 
+/** What the socket answers once the log has said the server stopped (and is started again), within 10 s. */
+const answersOnceSaid = async (socket: string, said: unknown[]) => {
+  let back = 'no answer';
+  for (let i = 0; i < 100 && back !== 'PONG'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (said.length > 0) back = await ping(socket);
+  }
+  return back;
+};
+
 describe('the redis-server started under DATA_DIR', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-redis-'));
   const socket = path.join(dataDir, 'redis', 'redis.sock');
@@ -66,12 +76,7 @@ describe('the redis-server started under DATA_DIR', () => {
       // Written to the AOF within a second (appendfsync everysec); then killed as the OOM killer would.
       await new Promise((resolve) => setTimeout(resolve, 1500));
       execFileSync('pkill', ['-KILL', '-f', socket]);
-      let back = 'no answer';
-      for (let i = 0; i < 100 && back !== 'PONG'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        if (said.length > 0) back = await ping(socket);
-      }
-      expect(back).toBe('PONG');
+      expect(await answersOnceSaid(socket, said)).toBe('PONG');
       expect(said).toEqual([{ code: null, signal: 'SIGKILL', retryInMs: 1000 }]);
       // The connection the app holds carries on by itself.
       expect(await conn.get('kept')).toBe('yes');
@@ -144,12 +149,7 @@ describe('the redis-server started under DATA_DIR', () => {
       await conn.set('kept', 'yes');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       orphan.kill('SIGKILL');
-      let back = 'no answer';
-      for (let i = 0; i < 100 && back !== 'PONG'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        if (said.length > 0) back = await ping(socket);
-      }
-      expect(back).toBe('PONG');
+      expect(await answersOnceSaid(socket, said)).toBe('PONG');
       expect(said).toEqual([{ pid: orphan.pid }]);
       expect(await conn.get('kept')).toBe('yes');
     } finally {
