@@ -41,8 +41,8 @@ export async function listCasesToFollow(db: Queryable, subscriberId: number) {
  * lists them, up to CASES_TO_FOLLOW. A case whose campaigns are closed is still followed for its outcome.
  */
 export async function listCasesOffered(db: Queryable) {
-  const { rows } = await db.query<{ slug: string; person_name: string; location: string }>(
-    `SELECT k.slug, k.person_name, k.location FROM cases k WHERE ${OFFERED_TO_FOLLOW} ORDER BY k.person_name, k.id LIMIT $1`,
+  const { rows } = await db.query<{ slug: string; person_name: string; location: string; language: string | null }>(
+    `SELECT k.slug, k.person_name, k.location, k.language FROM cases k WHERE ${OFFERED_TO_FOLLOW} ORDER BY k.person_name, k.id LIMIT $1`,
     [CASES_TO_FOLLOW],
   );
   return rows;

@@ -47,7 +47,8 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const page = await (await fetch(`${base}/subscribe`)).text();
     expect(page).toContain('Get updates about every case');
     for (const listed of [caseSlug, closed.caseSlug]) {
-      expect(page).toContain(`<a href="/subscribe?case=${listed}">Aigerim Test</a> <span class="muted">(Almaty)</span>`);
+      // The item in the page's direction, its bullet and words; each name in its own.
+      expect(page).toContain(`<li><a href="/subscribe?case=${listed}"><bdi>Aigerim Test</bdi></a> <span class="muted">(<bdi>Almaty</bdi>)</span>`);
       expect(page).toContain(`href="/cases/${listed}"`);
     }
     expect(page).not.toContain(draft.caseSlug);
