@@ -35,11 +35,16 @@ describe('an alert email', () => {
       alertContent(config as never, loadViews(), {
         personName, followsCase, location: '', caseStatus: 'detained', language: '', title: 'News', body: 'Text.', publishedAt: new Date('2026-12-06T10:00:00Z'), caseSlug: 'aigul',
       }, 'token');
+    // The name apart from the sentence around it (bdi), as every name in an email is.
+    const read = (personName: string, followsCase: boolean, part: 'text' | 'html') => about(personName, followsCase)[part]!.replace(/<\/?bdi>/g, '');
     for (const part of ['text', 'html'] as const) {
-      expect(about('Aigul T.', true)[part]).toContain('You get this because you follow Aigul T.');
-      expect(about('Aigul T.', true)[part]).not.toContain('T..');
-      expect(about('Aigul Tursyn', true)[part]).toContain('You get this because you follow Aigul Tursyn.');
-      expect(about('Aigul T.', false)[part]).toContain('You get this because you follow all cases.');
+      expect(read('Aigul T.', true, part)).toContain('You get this because you follow Aigul T.');
+      expect(read('Aigul T.', true, part)).not.toContain('T..');
+      expect(read('Aigul Tursyn', true, part)).toContain('You get this because you follow Aigul Tursyn.');
+      expect(read('Aigul T.', false, part)).toContain('You get this because you follow all cases.');
     }
+    expect(about('ئايگۈل تۇرسۇن', true).html).toContain('Read more about <bdi>ئايگۈل تۇرسۇن</bdi></a>');
+    expect(about('ئايگۈل تۇرسۇن', true).html).toContain('because you follow <bdi>ئايگۈل تۇرسۇن</bdi>.');
+    expect(about('ئايگۈل تۇرسۇن', true).text).toContain('because you follow \u2068ئايگۈل تۇرسۇن\u2069.');
   });
 });
