@@ -218,13 +218,24 @@ async function serverPid(options: RedisOptions): Promise<number | undefined> {
   }
 }
 
-/** Whether a process with this pid runs (one of another user's counts). */
+/**
+ * Whether a process with this pid runs (one of another user's counts). A dead one its parent has
+ * not reaped (a zombie) keeps its pid until then, and one taken over from a killed start is not
+ * our child: its new parent (a container's `sleep infinity` as PID 1, say) may never reap it.
+ * On Linux its state says so; elsewhere the pid alone is asked.
+ */
 function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // "pid (name) state …": the name may hold spaces and parentheses, so the state follows the last ")".
+    const stat = fsSync.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 

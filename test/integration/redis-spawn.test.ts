@@ -136,9 +136,13 @@ describe('the redis-server started under DATA_DIR', () => {
   }, 15_000);
 
   it('is started in its place when one taken over from a killed start dies, with what it held', async () => {
-    // Run by a start that was killed (kill -9 left its server, in a group of its own, running).
+    // Run by a start that was killed (kill -9 left its server, in a group of its own, running),
+    // and left to a parent that never reaps it (a container's `sleep infinity` as PID 1): dead,
+    // it stays a zombie, whose pid still answers.
     const dir = path.join(dataDir, 'redis');
-    const orphan = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore', detached: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const parent = spawn('sh', ['-c', `redis-server --port 0 --unixsocket '${socket}' --unixsocketperm 700 --dir '${dir}' --appendonly yes --save '' & echo $!; exec sleep 60`], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    const orphan = { pid: Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(String(d))))), kill: (signal: NodeJS.Signals) => process.kill(orphan.pid, signal) };
     fs.writeFileSync(path.join(dir, 'owner.pid'), '999999999');
     while ((await ping(socket)) !== 'PONG') await new Promise((resolve) => setTimeout(resolve, 50));
     const said: unknown[] = [];
@@ -152,9 +156,15 @@ describe('the redis-server started under DATA_DIR', () => {
       expect(await answersOnceSaid(socket, said)).toBe('PONG');
       expect(said).toEqual([{ pid: orphan.pid }]);
       expect(await conn.get('kept')).toBe('yes');
+      expect(fs.readFileSync(`/proc/${orphan.pid}/stat`, 'utf8')).toMatch(/\) Z /);
     } finally {
       conn.disconnect();
-      orphan.kill('SIGKILL');
+      try {
+        orphan.kill('SIGKILL');
+      } catch {
+        // Killed above, and reaped with its parent.
+      }
+      parent.kill('SIGKILL');
       await adopted.stop!();
     }
     expect(await ping(socket)).toBe('no answer');
