@@ -2,15 +2,17 @@ import crypto from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createQueues } from '../../src/queues.ts';
 import { scheduleMaintenance } from '../../workers/maintenance.ts';
-import { TEST_REDIS_URL } from '../helpers/context.ts';
+import { deletePrefix, TEST_REDIS_URL } from '../helpers/context.ts';
 
 describe('the maintenance schedules a worker registers at start and every minute', () => {
   const url = new URL(TEST_REDIS_URL);
-  const queues = createQueues({ host: url.hostname, port: Number(url.port || 6379) }, `test-${crypto.randomBytes(5).toString('hex')}`);
+  const prefix = `test-${crypto.randomBytes(5).toString('hex')}`;
+  const queues = createQueues({ host: url.hostname, port: Number(url.port || 6379) }, prefix);
   afterAll(async () => {
     vi.useRealTimers();
-    await queues.maintenance.obliterate({ force: true });
     await queues.close();
+    // Every queue's keys, not only the maintenance queue's: the others keep their meta.
+    await deletePrefix(prefix);
   });
 
   it('keep a digest check held back past its quarter hour behind a long job, and come back once Redis lost them', async () => {
