@@ -155,14 +155,18 @@ export function loadViews(dir = TEMPLATES_DIR): Views {
     html.registerPartial(name, source);
     text.registerPartial(name, source);
   }
+  // Every template is read now, not when first used: a running process must not pick up the files
+  // of the next release from its checkout (`git pull` before the restart), whose templates call
+  // helpers it does not have, and answered 500 on every page it had not shown yet.
+  const sources = new Map(['pages', 'emails', 'layouts'].flatMap((sub) =>
+    walk(path.join(dir, sub)).map((file) => [path.join(sub, file).split(path.sep).join('/'), fs.readFileSync(path.join(dir, sub, file), 'utf8')] as const)));
   const cache = new Map<string, HandlebarsTemplateDelegate>();
   const runtime = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false } as const;
   const get = (file: string) => {
     let t = cache.get(file);
     if (!t) {
-      const full = path.join(dir, file);
-      if (!fs.existsSync(full)) return undefined;
-      const source = fs.readFileSync(full, 'utf8');
+      const source = sources.get(file);
+      if (source === undefined) return undefined;
       t = file.endsWith('.txt.hbs') ? text.compile(source, { noEscape: true, preventIndent: true }) : html.compile(source, { strict: false, preventIndent: true });
       cache.set(file, t);
     }
