@@ -108,7 +108,9 @@ type CommandConfig = Pick<Config, 'retentionUnconfirmedDays' | 'retentionUnsubsc
 /** Runs one command and returns what to print: here, or in the app that holds the embedded database. */
 async function run(db: Db, config: CommandConfig, argv: string[], stdin: string): Promise<string> {
   const { command, email, values } = parse(argv);
-  if (command !== 'migrate') await migrate(db);
+  // Not after-restore: run by this version's cli on a backup of an older one being gone back to,
+  // migrating it would make that version refuse the database ("migrated by a newer version").
+  if (command !== 'migrate' && command !== 'after-restore') await migrate(db);
   switch (command) {
     case 'migrate': {
       const applied = await migrate(db);
@@ -169,7 +171,10 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'after-restore': {
       const moved = await skipIdsAfterRestore(db);
-      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, by: 'cli' });
+      // A backup from before migration 017 has no `actor` column to record it in: the ids are what matters.
+      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, by: 'cli' }).catch((err: { code?: string }) => {
+        if (err.code !== '42703') throw err;
+      });
       return `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n`;
     }
     case 'import-embedded':
