@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { getPublicCase, lockPublicCase } from '../cases/service.ts';
 import { enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import type { Queues } from '../queues.ts';
+import { answeredAlike } from '../signatures/answer-timing.ts';
 import { hashToken } from '../tokens.ts';
 import { parseInput } from '../validation.ts';
 import { manageToken, optinToken } from './links.ts';
@@ -24,9 +25,21 @@ export interface SubscribeDeps {
  * the answer a person would, mistakes included, so it cannot tell it was caught.
  * @throws as requestSubscription does.
  */
-export async function pretendToSubscribe(db: Queryable, input: unknown): Promise<void> {
-  const s = parseInput(subscribeInput, input);
-  if (s.caseSlug) await getPublicCase(db, s.caseSlug);
+export function pretendToSubscribe(db: Queryable, input: unknown): Promise<void> {
+  return answeredAlike(async () => {
+    const s = parseInput(subscribeInput, input);
+    if (s.caseSlug) await getPublicCase(db, s.caseSlug);
+  }, false);
+}
+
+/**
+ * A public post asking for alerts (the subscribe form, the API): requestSubscription, answered no
+ * sooner than a signature is (answeredAlike), so that its time does not tell whether the address
+ * follows a case already, and which (a known address's request writes less than a new one's).
+ * @throws as requestSubscription does.
+ */
+export function subscribe(db: Db, deps: SubscribeDeps, input: unknown, source: ConsentSource): Promise<void> {
+  return answeredAlike(() => requestSubscription(db, deps, input, source));
 }
 
 /**

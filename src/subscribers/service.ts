@@ -13,7 +13,7 @@ import { CONFIRM_PAGE_WORDING, signFormWording, type Followed, type Subscriber }
 export { consentWording } from './types.ts';
 export type { ConsentSource, Followed, Subscriber } from './types.ts';
 export { ensureManageToken, manageToken, optinToken, rederiveSubscriberLinks } from './links.ts';
-export { pretendToSubscribe, requestSubscription, resumeOwedOptins, sendOptinAgain, type SubscribeDeps } from './requests.ts';
+export { pretendToSubscribe, requestSubscription, resumeOwedOptins, sendOptinAgain, subscribe, type SubscribeDeps } from './requests.ts';
 
 // The area's public face: the opt-in page, preferences, leaving and signers who follow are here;
 // asking for alerts is in requests.ts, the links in links.ts.

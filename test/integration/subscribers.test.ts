@@ -6,7 +6,8 @@ import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { eventually, mailsTo, optinSent, postForm, postJson, subscribeAndConfirm, tokenIn, waitForMail } from '../helpers/subscribers.ts';
 import { confirmToken, pastResendGap } from '../helpers/signing.ts';
 import { whileHeld } from '../helpers/locks.ts';
-import { confirmSubscription, optinToken, requestSubscription, sendOptinAgain, updatePreferences } from '../../src/subscribers/service.ts';
+import { confirmSubscription, optinToken, pretendToSubscribe, requestSubscription, sendOptinAgain, subscribe, updatePreferences } from '../../src/subscribers/service.ts';
+import { SIGN_ANSWER_MIN_MS } from '../../src/signatures/service.ts';
 import { markUnsubscribed } from '../../src/subscribers/queries.ts';
 import { NotFoundError } from '../../src/errors.ts';
 
@@ -390,6 +391,24 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(mailsTo(ctx, email)).toHaveLength(mailsBefore + 1);
     return reminder;
   }
+
+  // A known address's request writes less than a new one's: without a floor, the answer's time
+  // told whether it follows a case, as a signature's told whether it signed.
+  it('answers a public request for alerts no sooner than a signature, whether the address follows already or not, and a bot alike', async () => {
+    const email = emailOf('timed');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    await pastResendGap(ctx.db, email);
+    for (const act of [
+      () => subscribe(ctx.db, ctx, { email, caseSlug }, 'api'),
+      () => subscribe(ctx.db, ctx, { email: emailOf('new'), caseSlug }, 'api'),
+      () => pretendToSubscribe(ctx.db, { email: emailOf('bot'), caseSlug }),
+    ]) {
+      const began = performance.now();
+      await act();
+      // A timer may fire a fraction of a millisecond before its time on the clock read here.
+      expect(performance.now() - began).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
+    }
+  });
 
   it('sends a subscriber who asks again for a case they follow the link to their preferences, and answers as for anyone', async () => {
     const email = emailOf('already');

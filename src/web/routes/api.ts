@@ -9,7 +9,7 @@ import type { Case } from '../../cases/types.ts';
 import { UnsupportedCharsetError, UnsupportedMediaTypeError, ValidationError } from '../../errors.ts';
 import { recordAudit, recordAuditOf } from '../../organizers/service.ts';
 import { getAlertStats, postCaseUpdate } from '../../alerts/service.ts';
-import { pretendToSubscribe, requestSubscription } from '../../subscribers/service.ts';
+import { pretendToSubscribe, subscribe } from '../../subscribers/service.ts';
 import { pretendToSign, sign, signaturesCsv } from '../../signatures/service.ts';
 import { requireApiToken } from '../middleware/auth.ts';
 import { publicCors } from '../middleware/cors.ts';
@@ -145,7 +145,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
         throw new ValidationError({ caseSlug: 'is how this API names the case (case is the form\'s name for it)' }, 'Name the case with caseSlug, or leave both out for every case.');
       }
       if (honeypotFilled(body)) await pretendToSubscribe(db, body);
-      else await limits.perEmail(body.email, () => requestSubscription(db, ctx, body, 'api'));
+      else await limits.perEmail(body.email, () => subscribe(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
       res.status(202).json({ status: 'received' });
     },
