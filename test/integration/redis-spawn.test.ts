@@ -43,6 +43,24 @@ describe('the redis-server started under DATA_DIR', () => {
   const socket = path.join(dataDir, 'redis', 'redis.sock');
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
+  /** spawnRedis with what it logs kept, and a connection to the server, as the app holds one. */
+  const spawnedWithLog = async () => {
+    const said: unknown[] = [];
+    const spawned = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) });
+    const conn = new Redis({ path: socket });
+    conn.on('error', () => {});
+    return { said, spawned, conn };
+  };
+
+  /** Stores a key, lets the AOF take it (appendfsync everysec), kills the server; what answers once the log said so. */
+  const killedHoldingAKey = async (conn: Redis, said: unknown[], kill: () => void) => {
+    await conn.set('kept', 'yes');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // As the OOM killer would.
+    kill();
+    return answersOnceSaid(socket, said);
+  };
+
   it('is taken over, not started twice, when the start that ran it was killed, and stops with its new owner', async () => {
     const first = await spawnRedis(dataDir);
     expect(await ping(socket)).toBe('PONG');
@@ -67,16 +85,9 @@ describe('the redis-server started under DATA_DIR', () => {
   });
 
   it('is started again when it dies while its process runs, and what it held is still there', async () => {
-    const said: unknown[] = [];
-    const started = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) });
-    const conn = new Redis({ path: socket });
-    conn.on('error', () => {});
+    const { said, spawned: started, conn } = await spawnedWithLog();
     try {
-      await conn.set('kept', 'yes');
-      // Written to the AOF within a second (appendfsync everysec); then killed as the OOM killer would.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      execFileSync('pkill', ['-KILL', '-f', socket]);
-      expect(await answersOnceSaid(socket, said)).toBe('PONG');
+      expect(await killedHoldingAKey(conn, said, () => execFileSync('pkill', ['-KILL', '-f', socket]))).toBe('PONG');
       expect(said).toEqual([{ code: null, signal: 'SIGKILL', retryInMs: 1000 }]);
       // The connection the app holds carries on by itself.
       expect(await conn.get('kept')).toBe('yes');
@@ -145,15 +156,9 @@ describe('the redis-server started under DATA_DIR', () => {
     const orphan = { pid: Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(String(d))))), kill: (signal: NodeJS.Signals) => process.kill(orphan.pid, signal) };
     fs.writeFileSync(path.join(dir, 'owner.pid'), '999999999');
     while ((await ping(socket)) !== 'PONG') await new Promise((resolve) => setTimeout(resolve, 50));
-    const said: unknown[] = [];
-    const adopted = await spawnRedis(dataDir, { error: (fields: unknown) => void said.push(fields) });
-    const conn = new Redis({ path: socket });
-    conn.on('error', () => {});
+    const { said, spawned: adopted, conn } = await spawnedWithLog();
     try {
-      await conn.set('kept', 'yes');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      orphan.kill('SIGKILL');
-      expect(await answersOnceSaid(socket, said)).toBe('PONG');
+      expect(await killedHoldingAKey(conn, said, () => orphan.kill('SIGKILL'))).toBe('PONG');
       expect(said).toEqual([{ pid: orphan.pid }]);
       expect(await conn.get('kept')).toBe('yes');
       expect(fs.readFileSync(`/proc/${orphan.pid}/stat`, 'utf8')).toMatch(/\) Z /);
