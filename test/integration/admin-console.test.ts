@@ -306,11 +306,20 @@ describe('the organizer console on PGlite', () => {
     const [full] = (await ctx.db.query<{ id: number }>(`UPDATE targets SET disclose = 'full' WHERE id = $1 RETURNING id`, [targets[1]!.id])).rows;
     const everything = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(full!.id) });
     expect(everything.text).toContain('<dt>Reply-To</dt><dd>&quot;Dana Example&quot; &lt;the supporter&#x27;s address, once confirmed&gt;</dd>');
-    // Without confirmation nobody confirms an address: no official gets one to reply to.
+    const seesEmail = 'sees name, place, note and email';
+    expect((await client.get(`/admin/campaigns/${slug}/letter`)).text).toContain(`(${seesEmail})`);
+    expect((await client.get(`/admin/campaigns/${slug}/targets`)).text).toContain(`>${seesEmail.slice(5)}<`);
+    // Without confirmation nobody confirms an address: no official gets one to reply to, and the
+    // console's lists of what each target sees say so too.
     await ctx.db.query('UPDATE campaigns SET require_confirmation = false WHERE slug = $1', [slug]);
     const unconfirmed = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'S', letter_body: body, target: String(full!.id) });
     expect(unconfirmed.text).toContain('<dt>From</dt>');
     expect(unconfirmed.text).not.toContain('Reply-To');
+    for (const page of ['letter', 'targets']) {
+      const text = (await client.get(`/admin/campaigns/${slug}/${page}`)).text;
+      expect(text).not.toContain('note and email');
+      expect(text).toContain('name, place and note (no email: this campaign sends without confirming it)');
+    }
   });
 
   // When the next digest goes, in nextDigestWords's three forms: the hour today, the next quarter

@@ -15,7 +15,7 @@ import { learnsAddress } from '../../../campaigns/preview.ts';
 import { formatLetterDate } from '../../../signatures/emails.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { answerSavedAlready, formErrors, revisionOf, SEES, str, type Render } from './render.ts';
+import { answerSavedAlready, formErrors, revisionOf, seesWords, str, type Render } from './render.ts';
 
 /** The supporter every preview signs as: invented, and filling every field a letter may use. */
 export const SAMPLE_SUPPORTER: LetterContext['supporter'] = {
@@ -144,7 +144,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
       ],
       headers: headersFor(l.campaign, target),
       target,
-      targets_options: l.targets.map((t) => ({ value: t.id, label: `${isolateRightToLeft(t.name)}${t.title ? `, ${isolateRightToLeft(t.title)}` : ''} (sees ${SEES[t.disclose]})`, selected: t.id === target?.id })),
+      targets_options: l.targets.map((t) => ({ value: t.id, label: `${isolateRightToLeft(t.name)}${t.title ? `, ${isolateRightToLeft(t.title)}` : ''} (sees ${seesWords(t.disclose, l.campaign.require_confirmation)})`, selected: t.id === target?.id })),
       sample: SAMPLE_SUPPORTER,
     };
   }

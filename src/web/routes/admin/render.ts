@@ -2,6 +2,8 @@ import type { Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import type { FieldErrors } from '../../../errors.ts';
 import { OFFICIAL_KINDS } from '../../../deliveries/service.ts';
+import { learnsAddress } from '../../../campaigns/preview.ts';
+import type { Disclose } from '../../../campaigns/letter-template.ts';
 import { errorSummary, fieldLabel } from '../../forms.ts';
 import { setFlash } from '../../middleware/session.ts';
 
@@ -105,11 +107,17 @@ export function answerSavedAlready(ctx: AppContext, res: Response, form: { saved
   return true;
 }
 
+const SEES: Record<Disclose, string> = { name: 'name and note only', name_place: 'name, city, country and note', full: 'name, place, note and email' };
+
 /**
  * What a target learns of each supporter (its `disclose`), in the console's words. The personal
- * note goes to every target, as the campaign page tells supporters (discloseWords).
+ * note goes to every target, as the campaign page tells supporters (discloseWords). A `full`
+ * target of a campaign that sends without confirmation gets no address (learnsAddress).
  */
-export const SEES = { name: 'name and note only', name_place: 'name, city, country and note', full: 'name, place, note and email' } as const;
+export function seesWords(disclose: Disclose, requireConfirmation: boolean): string {
+  if (disclose === 'full' && !learnsAddress(disclose, requireConfirmation)) return 'name, place and note (no email: this campaign sends without confirming it)';
+  return SEES[disclose];
+}
 
 /** The revision a form was opened on (its hidden field); null when it sent none, and then nothing is checked. */
 export function revisionOf(body: unknown): number | null {

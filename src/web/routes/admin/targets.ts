@@ -9,13 +9,20 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { adminOnly, setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
-import { conflictMessage, formErrors, revisionOf, SEES, SENT_TWICE_MS, str, type Render } from './render.ts';
+import { conflictMessage, formErrors, revisionOf, seesWords, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city, country and note (default)' },
   { value: 'name', label: 'Name and note only' },
   { value: 'full', label: 'Name, place, note and email, if the supporter confirmed it (as Reply-To; in a digest, in its list of signers)' },
 ];
+
+/** The choices of what a target learns, one selected; `full` says when no address can go (learnsAddress). */
+const discloseChoices = (campaign: Campaign, selected: unknown) => DISCLOSE.map((d) => ({
+  ...d,
+  label: d.value === 'full' && !campaign.require_confirmation ? 'Name, place and note; the email too once this campaign asks supporters to confirm it (it does not now)' : d.label,
+  selected: d.value === selected,
+}));
 
 /** What a target's edit form sets. */
 const TARGET_FIELDS = ['name', 'title', 'email', 'salutation', 'disclose'] as const;
@@ -35,9 +42,9 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const elsewhere = await countSentElsewhere(db, campaign.id);
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
-      targets: targets.map((t) => ({ ...t, sees: SEES[t.disclose], sentElsewhere: elsewhere.get(t.id) })),
+      targets: targets.map((t) => ({ ...t, sees: seesWords(t.disclose, campaign.require_confirmation), sentElsewhere: elsewhere.get(t.id) })),
       canSendAgain: isAdmin(res),
-      disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === values.disclose })),
+      disclose: discloseChoices(campaign, values.disclose),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
   };
@@ -68,7 +75,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
   const renderEdit = (res: Response, campaign: Campaign, target: Target, form: { values: Record<string, unknown>; errors?: FieldErrors }, status = 200) => {
     render(res, 'target-edit', {
       title: `Edit ${target.name}`, section: 'campaigns', campaign, target, values: form.values,
-      disclose: DISCLOSE.map((d) => ({ ...d, selected: d.value === form.values.disclose })),
+      disclose: discloseChoices(campaign, form.values.disclose),
       ...(form.errors ? formErrors(form.errors) : {}),
     }, status);
   };
