@@ -54,6 +54,21 @@ export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { ti
   return rows[0];
 }
 
+/**
+ * The update this organizer posted on the case within the last `seconds` with this title and
+ * text, not withdrawn: a request without an Idempotency-Key sent again (postCaseUpdate).
+ */
+export async function getOwnSameUpdateSince(db: Queryable, caseId: number, u: { title: string; body: string }, organizerId: number | null, seconds: number) {
+  const { rows } = await db.query<CaseUpdate>(
+    `SELECT * FROM case_updates
+      WHERE case_id = $1 AND title = $2 AND body = $3 AND published_by IS NOT DISTINCT FROM $4 AND withdrawn_at IS NULL
+        AND published_at > now() - make_interval(secs => $5)
+      ORDER BY id DESC LIMIT 1`,
+    [caseId, u.title, u.body, organizerId, seconds],
+  );
+  return rows[0];
+}
+
 // Any fixed number, the same in every process: with the case id it names one case's lock for posting updates.
 const POST_UPDATE_LOCK = 7_417_003;
 

@@ -31,6 +31,13 @@ const FANOUT_JOB_OPTIONS: JobsOptions = {
 /** Longest Idempotency-Key taken (a UUID is 36). */
 const MAX_REQUEST_KEY = 200;
 
+/**
+ * How long an update posted without an Idempotency-Key counts as the same request when its
+ * organizer sends the same title and text again: the answer to the first may have been lost (a
+ * 503 says to send it again), and a second alert to everyone is the harm to avoid.
+ */
+export const UNKEYED_REPEAT_SECONDS = 15 * 60;
+
 async function enqueueFanout(queues: Pick<Queues, 'fanout'>, caseUpdateId: number): Promise<void> {
   await queues.fanout.add('fanout', { caseUpdateId }, { ...FANOUT_JOB_OPTIONS, jobId: fanoutJobId(caseUpdateId) });
 }
@@ -59,7 +66,7 @@ export async function postCaseUpdate(
   }
   const kase = await getCase(db, caseSlug);
   // An update goes to everyone following all cases: it would announce a case kept unpublished.
-  const inserted = await db.transaction((tx) =>
+  const outcome = await db.transaction((tx) =>
     whilePublished(tx, kase.id, 'post the update', async () => {
       // A form's Post (the console's): the same text posted since its preview was made would alert
       // everyone twice, and its preview did not say so. A key used already posts nothing anyway.
@@ -70,11 +77,18 @@ export async function postCaseUpdate(
         if (!(key && (await q.getCaseUpdateByRequestKey(tx, kase.id, key))) && (await q.latestSameUpdateId(tx, kase.id, u)) > sameSince) {
           throw new ConflictError('update_posted_meanwhile', 'The same update was posted after this preview was made: posting it again sends a second alert to everyone.');
         }
+      } else if (!key) {
+        // Without a key, the same organizer's same update moments ago is this request sent again.
+        await q.holdCaseForPosting(tx, kase.id);
+        const before = await q.getOwnSameUpdateSince(tx, kase.id, u, publishedBy, UNKEYED_REPEAT_SECONDS);
+        if (before) return { update: before, inserted: false };
       }
-      return q.insertCaseUpdate(tx, kase.id, u, publishedBy, key);
+      const added = await q.insertCaseUpdate(tx, kase.id, u, publishedBy, key);
+      return { update: added, inserted: added !== undefined };
     }),
   );
-  const update = inserted ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
+  const inserted = outcome.inserted;
+  const update = outcome.update ?? (await q.getCaseUpdateByRequestKey(db, kase.id, key!))!;
   // A key sent again with other content, or by someone else, is a mistake: answering with the
   // first update would drop the new text unseen.
   if (!inserted && (update.title !== u.title || update.body !== u.body || update.published_by !== publishedBy)) {

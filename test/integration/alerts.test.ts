@@ -91,6 +91,34 @@ describe.each(DB_KINDS)('case alerts on %s', (kind) => {
     expect(audit.rows).toEqual([{ action: 'case.update_post', detail: { update: first.id, recipients: 1, via: expect.stringMatching(/^API token #\d+ "/) } }]);
   });
 
+  // A 503 after the update committed (its answer lost with the connection) says to send it again,
+  // and a client without a key does: that must not alert everyone a second time.
+  it('takes the same update sent again without a key by its organizer as the same request; other text, another organizer or a withdrawn update posts anew', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const email = emailOf('unkeyed');
+    await subscribeAndConfirm(ctx, base, email, caseSlug);
+    const title = uniq('Trial set');
+    const post = async (body: string, token = apiToken) => {
+      const res = await postJson(`${base}/api/v1/cases/${caseSlug}/updates`, { title, body }, token);
+      expect(res.status).toBe(202);
+      return (await res.json()) as { id: number; recipients: number };
+    };
+    const first = await post('The trial is on Friday.');
+    const again = await Promise.all([post('The trial is on Friday.'), post('The trial is on Friday.')]);
+    expect(again).toEqual([first, first]);
+    const other = await post('The trial is on Saturday.');
+    const byAnother = await post('The trial is on Friday.', await createToken(ctx.db));
+    expect(new Set([first.id, other.id, byAnother.id]).size).toBe(3);
+    await withdrawCaseUpdate(ctx.db, caseSlug, other.id, null);
+    expect((await post('The trial is on Saturday.')).id).toBeGreaterThan(byAnother.id);
+    await Promise.all([settled(first.id, 1), settled(byAnother.id, 1)]);
+    await pause(500);
+    expect(mailsTo(ctx, email).filter((m) => m.text?.includes('The trial is on Friday.'))).toHaveLength(2);
+    // Audited once per update posted, not per request.
+    const audit = await ctx.db.query(`SELECT 1 FROM audit_log WHERE object = $1 AND action = 'case.update_post'`, [`case:${caseSlug}`]);
+    expect(audit.rowCount).toBe(4);
+  });
+
   // Two organizers who previewed the same news press Post at the same moment: neither preview could
   // warn of the other's, and each Post looked before either had posted.
   it('posts once an update two organizers previewed and posted at the same moment, and holds the other back; one form sent twice is posted once, both answers saying so', async () => {
