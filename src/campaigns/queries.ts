@@ -200,14 +200,16 @@ export interface SignatureListing {
  * LIKE wildcards typed by the organizer are matched literally.
  */
 export async function searchSignatures(db: Queryable, campaignId: number, opts: { search?: string; beforeId?: number; limit: number }) {
-  const ascii = opts.search ? asciiSearch(opts.search) : undefined;
+  // Composed, as names are kept (oneLineText).
+  const search = opts.search?.normalize('NFC');
+  const ascii = search ? asciiSearch(search) : undefined;
   const { rows } = await db.query<SignatureListing>(
     `SELECT s.id, s.full_name, s.email, s.city, s.country, s.status, ${FOLLOWS_CASE_NOW} AS follows, s.created_at, s.confirmed_at
        FROM signatures s
       WHERE s.campaign_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
         AND ($3::text IS NULL OR s.full_name ILIKE $3 OR s.email ILIKE $3 OR s.city ILIKE $3 OR s.country ILIKE $3 OR s.email ILIKE $5)
       ORDER BY s.id DESC LIMIT $4`,
-    [campaignId, opts.beforeId ?? null, opts.search ? containing(opts.search) : null, opts.limit, ascii ? containing(ascii) : null],
+    [campaignId, opts.beforeId ?? null, search ? containing(search) : null, opts.limit, ascii ? containing(ascii) : null],
   );
   return rows;
 }

@@ -79,9 +79,11 @@ export function trimBlank(v: string): string {
 
 /**
  * A one-line field as kept: a tab is a space (one pasted from a spreadsheet cell shows as one in
- * the field), and blank ends go.
+ * the field), and blank ends go. Text is kept composed (NFC), as most keyboards type it, so that
+ * a name sent with its accents as separate marks ("и" and a breve for "й") is found by a search
+ * typed the usual way.
  */
-export const oneLineText = (v: string) => trimBlank(v.replace(/\t/g, ' '));
+export const oneLineText = (v: string) => trimBlank(v.replace(/\t/g, ' ').normalize('NFC'));
 
 export const NOT_TEXT = 'contains characters that are not text';
 /**
@@ -128,11 +130,11 @@ export const endsSentence = (text: string) => /[.!?…。！？؟][\p{Pf}\p{Pe}"
 export const showsSomething = (v: string) => /[\p{L}\p{N}\p{S}\p{P}]/u.test(v.replace(BLANKS, ''));
 
 /**
- * Paragraphs as they are kept: line breaks as LF, no blank ends, and nothing at all when there is
- * nothing to see (it would be an empty paragraph in a letter).
+ * Paragraphs as they are kept: line breaks as LF, composed (NFC, as oneLineText), no blank ends,
+ * and nothing at all when there is nothing to see (it would be an empty paragraph in a letter).
  */
 export const proseText = (v: string) => {
-  const text = v.replace(/\r\n?/g, '\n').trim();
+  const text = v.replace(/\r\n?/g, '\n').normalize('NFC').trim();
   return showsSomething(text) ? text : '';
 };
 

@@ -47,7 +47,15 @@ describe('the signature form', () => {
     const zalgo = signatureInput.safeParse({ ...base, fullName: `Z${'\u0336\u0301\u0316'.repeat(37)}ed` });
     expect(zalgo.error?.issues[0]?.message).toBe('must not stack more than 6 accents or marks on one letter');
     // Vietnamese and vowelled Uyghur or Arabic written with combining marks; Devanagari's signs.
-    for (const fullName of ['Nguye\u0302\u0303n Thi\u0323', 'مُحَمَّد', 'ئابدۇرېشىت', 'देवनागरी']) expect(signatureInput.parse({ ...base, fullName }).fullName).toBe(fullName);
+    // Kept composed where Unicode composes them (ễ, ị), as a keyboard types them.
+    for (const fullName of ['Nguye\u0302\u0303n Thi\u0323', 'مُحَمَّد', 'ئابدۇرېشىت', 'देवनागरी']) expect(signatureInput.parse({ ...base, fullName }).fullName).toBe(fullName.normalize('NFC'));
+    expect(signatureInput.parse({ ...base, fullName: 'Nguye\u0302\u0303n Thi\u0323' }).fullName).toBe('Nguy\u1ec5n Th\u1ecb');
+  });
+
+  it('keeps names, places and notes composed, so that a search typed the usual way finds them', () => {
+    const decomposed = signatureInput.parse({ ...base, fullName: 'А\u0438\u0306гу\u0308ль', city: 'Алма\u0308ты', personalNote: 'Ко\u0308мек ете\u0301 аласыз ба?' });
+    expect(decomposed).toMatchObject({ fullName: 'Айгӱль', city: 'Алмӓты', personalNote: 'Кӧмек ете́ аласыз ба?'.normalize('NFC') });
+    expect(decomposed.fullName).toHaveLength(6);
   });
 
   it('refuses the controls that turn how a name shows around, and takes right-to-left names as typed', () => {
