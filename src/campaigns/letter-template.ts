@@ -192,13 +192,13 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
   const gone = unfilled.size ? marksOf(dropped, unfilled) : ofDropped;
   const text = compile(body, marked, dropped, unfilled)(context, RUNTIME)
     .split('\n')
-    .filter((line) => !(line.search(gone) >= 0 && /^[\s,;:·()[\]/]*$/u.test(line.replace(gone, ''))))
+    .filter((line) => !(line.search(gone) >= 0 && SEPARATORS_ONLY.test(line.replace(gone, ''))))
     .join('\n')
     .replace(gone, '');
   const withMarks = compile(subject, marked)(context, RUNTIME);
   let title = withoutEmptyBrackets(dropFromSubject(withMarks, ofDropped));
   // Brackets the field was in are gone now: "Free her – ({{supporter.city}})" ends in a dash.
-  if (withMarks.search(ofDropped) >= 0) title = title.replace(/^[\s,;:–—-]+|[\s,;–—-]+$/gu, '');
+  if (withMarks.search(ofDropped) >= 0) title = title.replace(SEPARATOR_ENDS, '');
   return finish(title, text);
 }
 
@@ -206,9 +206,25 @@ function renderDropping(subject: string, body: string, context: LetterContext, m
  * A subject without the brackets a value left empty, "To Ministry ()" of an official with no title,
  * whether or not a supporter field was left empty too (the letter's one way or the other).
  */
-const withoutEmptyBrackets = (subject: string) => subject.replace(/\(\s*\)|\[\s*\]/g, '');
+const withoutEmptyBrackets = (subject: string) => subject.replace(/\(\s*\)|\[\s*\]|（\s*）/g, '');
 
-const SEPARATOR = '[\\s,;:·/–—-]';
+/**
+ * What separates the fields of a line or a subject, in the scripts letters are written in: Latin
+ * punctuation, dashes, the Arabic comma and semicolon (Uyghur), and the ideographic and full-width
+ * ones (Chinese). A field left empty goes with them.
+ */
+const SEPARATOR_CHARS = ',;:·/–—\\-\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b';
+const SEPARATOR = `[\\s${SEPARATOR_CHARS}]`;
+/**
+ * A line with nothing but separators and brackets once the dropped fields are gone. A run of
+ * dashes ("--", "———") is a rule the letter draws itself, there whatever a field held.
+ */
+const SEPARATORS_ONLY = /^(?:[\s,;:·/\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b()[\]（）]|(?<![–—-])[–—-](?![–—-]))*$/u;
+/**
+ * Separators at a subject's ends, once a dropped field took the words between them away; a colon
+ * ending it may be the subject's own ("Free her:"), not a field's.
+ */
+const SEPARATOR_ENDS = /^[\s,;:–—\-\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b]+|[\s,;–—\-\u060c\u061b\u3001\u30fb\uff0c\uff1b]+$/gu;
 const LEADING_SEPARATORS = new RegExp(`^${SEPARATOR}*`, 'u');
 const TRAILING_SEPARATORS = new RegExp(`${SEPARATOR}*$`, 'u');
 

@@ -38,11 +38,12 @@ export function formatLetterDate(d: Date): string {
 
 /**
  * The letter's HTML part: the same text in paragraphs of lines (letterBodyHtml), as the page's
- * preview shows it, marked with its case's language (a tag of letters, digits and hyphens).
+ * preview shows it, marked with its case's language (a tag of letters, digits and hyphens). A word
+ * longer than the screen (a pasted link, a name with no spaces) wraps, as in our other emails.
  */
 export function letterHtml(text: string, language = ''): string {
   const lang = /^[A-Za-z0-9-]+$/.test(language) ? ` lang="${language}"` : '';
-  return `<!doctype html><html${lang}><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em">\n${letterBodyHtml(text)}\n</body></html>\n`;
+  return `<!doctype html><html${lang}><body style="font-family: Georgia, serif; line-height: 1.5; max-width: 40em; overflow-wrap: anywhere; word-wrap: break-word">\n${letterBodyHtml(text)}\n</body></html>\n`;
 }
 
 /** Letters composed at once share one read (`npm run bench`, delivery throughput). */

@@ -252,6 +252,18 @@ describe('a subject with a field the target may not see', () => {
     expect(digest('Free her — [{{supporter.fullName}}]')).toBe('Free her');
   });
 
+  it('loses the Arabic, ideographic and full-width separators a hidden field leaves as it loses a comma', () => {
+    const nameOnly = { ...context, supporter: discloseTo('name', context.supporter) };
+    const render = (subject: string, body = 'x') => renderLetter(subject, body, nameOnly, hiddenFor('each', 'name'));
+    expect(render('Free her — {{supporter.fullName}}، {{supporter.city}}').subject).toBe('Free her — Dana Signer');
+    expect(render('{{supporter.city}}، {{supporter.country}}：释放她').subject).toBe('释放她');
+    expect(render('释放她（{{supporter.city}}）').subject).toBe('释放她');
+    const lines = ['{{supporter.city}}, {{supporter.country}}', '{{supporter.city}}، {{supporter.country}}', '{{supporter.city}}؛ {{supporter.country}}', '{{supporter.city}}、{{supporter.country}}', '{{supporter.city}}，{{supporter.country}}', '（{{supporter.city}}）', '{{supporter.city}} — {{supporter.country}}'];
+    expect(render('S', `{{supporter.fullName}}\n${lines.join('\n')}\nEND`).text).toBe('Dana Signer\nEND\n');
+    // Shown, the fields keep their separators.
+    expect(renderLetter('S', `${lines[1]}\n${lines[3]}`, context, hiddenFor('each', 'name_place')).text).toBe('Lyonville، Freedonia\nLyonville、Freedonia\n');
+  });
+
   it("is the campaign's title when nothing of it is left: no letter goes with no subject", () => {
     expect(renderLetter('{{supporter.city}}', 'x', context, hiddenFor('each', 'name')).subject).toBe('Free Aigerim');
     expect(renderLetter('– {{supporter.personalNote}}', 'x', { ...context, supporter: { ...context.supporter, personalNote: '' } }).subject).toBe('Free Aigerim');

@@ -24,6 +24,10 @@ describe('letterHtml', () => {
     expect(html.match(/<div dir="auto">/g)).toHaveLength(4);
     expect(html.match(/<div style="margin: 0 0 1em">/g)).toHaveLength(3);
   });
+
+  it('wraps a word longer than a phone\'s screen (a pasted link, a name with no spaces), as our other emails do', () => {
+    expect(letterHtml('x')).toMatch(/<body style="[^"]*overflow-wrap: anywhere; word-wrap: break-word"/);
+  });
 });
 
 describe('a name that ends a sentence', () => {
