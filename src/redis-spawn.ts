@@ -102,8 +102,12 @@ interface Supervised extends ServerFiles {
 function startRedisServer({ dir, socket, logFile }: ServerFiles): ChildProcess {
   return spawn(
     'redis-server',
+    // The append-only file is written anew once it has grown by 4 MB (Redis's own default is 64):
+    // it holds every command since its last rewrite, and a quiet install writes about 14 MB a day,
+    // so a rate-limit counter long expired (a keyed hash of an address, and when) stayed on disk
+    // for days.
     ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir, '--appendonly', 'yes',
-      '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', logFile],
+      '--auto-aof-rewrite-min-size', '4mb', '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', logFile],
     // A group of its own: a terminal's Ctrl-C goes to the app, which stops it last, after the
     // work in flight; reaching it too, it stopped first and was started again mid-shutdown.
     { stdio: 'ignore', detached: true },

@@ -239,6 +239,37 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).not.toContain(person.toLowerCase());
   });
 
+  it('forget has a Redis that keeps an append-only file write it anew, so the counters it deleted are not still in the file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'appeal-aof-'));
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''], { stdio: 'ignore' });
+    const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    redis.on('error', () => {});
+    try {
+      await expect.poll(() => redis.ping().catch(() => ''), { timeout: 10_000 }).toBe('PONG');
+      const { addressCounterKeys } = await import('../../src/web/middleware/limits.ts');
+      const person = `${uniq('aof')}@supporter.example`;
+      const counters = addressCounterKeys(ctx.config.queuePrefix, ctx.secret, person);
+      for (const key of counters) await redis.set(key, '1', 'EX', 3600);
+      const aofDir = path.join(dir, 'appendonlydir');
+      const onDisk = () => fs.readdirSync(aofDir).map((f) => fs.readFileSync(path.join(aofDir, f), 'latin1')).join('');
+      const hash = counters[0]!.split(':').pop()!;
+      await expect.poll(onDisk, { timeout: 5_000 }).toContain(hash);
+
+      const forgot = await cli({ ...ctx.env, REDIS_URL: `redis://127.0.0.1:${port}` }, ['forget', person]);
+      expect(forgot.code).toBe(0);
+      expect(forgot.stdout).toContain('and 2 rate-limit counters that named it');
+      expect(forgot.stderr).toBe('');
+      expect(await redis.exists(...counters)).toBe(0);
+      // The rewrite runs in the background: the files it leaves hold what Redis holds, no history.
+      await expect.poll(async () => /aof_rewrite_in_progress:0[\s\S]*aof_rewrite_scheduled:0/.test(await redis.info('persistence')) && /base/.test(fs.readdirSync(aofDir).join(' ')) && !onDisk().includes(hash), { timeout: 10_000 }).toBe(true);
+    } finally {
+      redis.disconnect();
+      server.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('forget leaves what was written to an official at that address, and what organizers did with it, and logs that it ran', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const { rows: [camp] } = await ctx.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug]);

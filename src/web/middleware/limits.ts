@@ -80,11 +80,30 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'
 export function budget(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, name: string, points: number, seconds: number) {
   const keyPrefix = counterPrefix(ctx.config.queuePrefix, name);
   return counting(ctx.secret, new RLWrapperTimeouts({
-    limiter: new RateLimiterRedis({ storeClient: ctx.redis.client, keyPrefix, points, duration: seconds, rejectIfRedisNotReady: true }),
+    limiter: new RateLimiterRedis({ storeClient: ctx.redis.client, keyPrefix, points, duration: seconds, rejectIfRedisNotReady: true, customIncrTtlLuaScript: COUNT_OR_FORGET }),
     timeoutMs: REDIS_WAIT_MS,
     insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: seconds }),
   }));
 }
+
+/**
+ * rate-limiter-flexible's count (take a point, or give one back with a negative one), but a count
+ * given back to nothing is deleted at once, in the same script: a post refused for what it is
+ * (perEmail) leaves no keyed hash of the address it named in Redis, where it said for a day that
+ * somebody typed that address. Atomic, so a point taken by a post that arrived meanwhile is kept.
+ */
+const COUNT_OR_FORGET = `redis.call('set', KEYS[1], 0, 'EX', ARGV[2], 'NX')
+local consumed = redis.call('incrby', KEYS[1], ARGV[1])
+if consumed <= 0 then
+  redis.call('del', KEYS[1])
+  return {consumed, 0}
+end
+local ttl = redis.call('pttl', KEYS[1])
+if ttl == -1 then
+  redis.call('expire', KEYS[1], ARGV[2])
+  ttl = 1000 * ARGV[2]
+end
+return {consumed, ttl}`;
 
 /**
  * Attempts counted in this process's memory alone, for counts keyed by an IP address. In Redis
