@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { DB_KINDS } from '../helpers/db.ts';
@@ -431,6 +432,36 @@ describe.each(DB_KINDS)('the JSON API on %s', (kind) => {
     expect(rows[1]).toMatchObject({ full_name: 'Plain Person', city: 'Oslo', country: 'Norway', personal_note: 'Line one\nline two', status: 'confirmed' });
     expect(new Date(rows[1]!.signed_at!).getTime()).not.toBeNaN();
   });
+
+  // Exports take their pages in turns: a client that stops reading (a slow line, a script that
+  // pauses) must not hold up another organizer's export while it waits.
+  it('sends an export whole to each of two clients at once, one of them not reading for a while', async () => {
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false });
+    const count = 40_000;
+    await ctx.db.query(
+      `INSERT INTO signatures (campaign_id, full_name, email, city, country, personal_note, status, confirmed_at)
+       SELECT c.id, 'Signer ' || n, 'bulk-' || n || '@supporter.example', 'Almaty', 'Kazakhstan', repeat('Free her. ', 20), 'confirmed', now()
+         FROM campaigns c, generate_series(1, $2::int) AS n WHERE c.slug = $1`,
+      [slug, count],
+    );
+    const url = new URL(`${base}/api/v1/campaigns/${slug}/signatures.csv`);
+    // The first client takes the headers, then reads nothing: the file (about 12 MB) stops at what
+    // the sockets hold.
+    const paused = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      http.get(url, { headers: auth() }, (res) => { res.pause(); resolve(res); }).on('error', reject);
+    });
+    let pausedEnded = false;
+    paused.once('end', () => (pausedEnded = true));
+    await new Promise((r) => setTimeout(r, 300));
+    const other = Buffer.from(await (await get(`/campaigns/${slug}/signatures.csv`)).arrayBuffer());
+    expect(parse(other, { columns: true, bom: true })).toHaveLength(count);
+    expect(pausedEnded).toBe(false);
+    const chunks: Buffer[] = [];
+    paused.on('data', (c: Buffer) => chunks.push(c));
+    paused.resume();
+    await new Promise((resolve) => paused.once('end', resolve));
+    expect(Buffer.concat(chunks).equals(other)).toBe(true);
+  }, 60_000);
 
   describe('the public signature endpoint', () => {
     it('answers a CORS preflight from any origin', async () => {
