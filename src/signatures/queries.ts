@@ -16,10 +16,14 @@ export const FOLLOWS_CASE_NOW = `(s.subscribe AND EXISTS (
    WHERE lower(sub.email) = lower(s.email) AND sub.status = 'active' AND ss.status = 'active'
      AND (ss.case_id IS NULL OR ss.case_id = (SELECT case_id FROM campaigns WHERE id = s.campaign_id))))`;
 
-/** A page of a campaign's signatures, oldest first, after `afterId`; `follows`: FOLLOWS_CASE_NOW. */
+/**
+ * A page of a campaign's signatures, oldest first, after `afterId`, with the columns the export
+ * shows (each one more is parsed a thousand times a page); `follows`: FOLLOWS_CASE_NOW.
+ */
 export async function listSignaturesPage(db: Queryable, campaignId: number, afterId: number, limit: number) {
-  const { rows } = await db.query<Signature & { follows: boolean }>(
-    `SELECT s.*, ${FOLLOWS_CASE_NOW} AS follows FROM signatures s WHERE s.campaign_id = $1 AND s.id > $2 ORDER BY s.id LIMIT $3`,
+  const { rows } = await db.query<Pick<Signature, 'id' | 'full_name' | 'email' | 'city' | 'country' | 'personal_note' | 'status' | 'created_at' | 'confirmed_at'> & { follows: boolean }>(
+    `SELECT s.id, s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.created_at, s.confirmed_at, ${FOLLOWS_CASE_NOW} AS follows
+       FROM signatures s WHERE s.campaign_id = $1 AND s.id > $2 ORDER BY s.id LIMIT $3`,
     [campaignId, afterId, limit],
   );
   return rows;
