@@ -36,9 +36,11 @@ export interface CsvExport<T extends { id: number }> {
 }
 
 /**
- * Pages of the CSV exports this process sends are read and written out one at a time, each after
- * the requests already waiting: an export is work for the web process's one thread (about 30,000
- * rows a second), and five at once left the public pages a second behind.
+ * Pages of the CSV exports this process sends are read and laid out one at a time, each after the
+ * requests already waiting: an export is work for the web process's one thread (about 30,000 rows
+ * a second, most of it parsing the rows as they arrive from Postgres, so the read is in the turn
+ * too), and five at once left the public pages a second behind. Writing a page out is not: a
+ * client that stops reading holds up no other export.
  */
 const makingPage = new Semaphore(1);
 
