@@ -22,17 +22,20 @@ export function createLog(level: string, destination?: DestinationStream): Logge
  * missing: a log that repeats them all buries everything else. Numbers in a message (job ids,
  * ports) do not make a new kind. `msg` may be worded for the error it is written for.
  */
-export function throttledErrorLog<E extends Error = Error>(log: Pick<Logger, 'error' | 'warn'>, msg: string | ((err: E) => string), everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: E) => void {
+export function throttledErrorLog<E extends Error = Error>(log: Record<'error' | 'warn', (obj: Record<string, unknown>, msg: string) => void>, msg: string | ((err: E) => string), everyMs = 30_000, level: 'error' | 'warn' = 'error'): (err: E, also?: Record<string, unknown>) => void {
   const seen = new Map<string, { at: number; left: number }>();
-  return (err) => {
-    const kind = (err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120);
+  return (err, also) => {
+    // What else is written with it (a request's route, say) makes a kind of its own too.
+    const kind = `${(err as { code?: string }).code ?? err.message.replace(/\d+/g, '#').slice(0, 120)}${also ? JSON.stringify(also) : ''}`;
     const now = Date.now();
     const last = seen.get(kind);
     if (last && now - last.at < everyMs) {
       last.left += 1;
       return;
     }
+    // Bounded: kinds are few, but a route's path is the client's to choose when none matched.
+    if (seen.size >= 1_000) seen.clear();
     seen.set(kind, { at: now, left: 0 });
-    log[level]({ err, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, typeof msg === 'string' ? msg : msg(err));
+    log[level]({ err, ...also, ...(last?.left ? { alikeLeftOut: last.left } : {}) }, typeof msg === 'string' ? msg : msg(err));
   };
 }

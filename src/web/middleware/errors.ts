@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
 import { isDatabaseTooSlow, isDatabaseUnavailable, unavailableCause } from '../../db/index.ts';
+import { throttledErrorLog } from '../../log.ts';
 import type { Views } from '../../views.ts';
 import { fromAnotherSite } from './csrf.ts';
 import {
@@ -214,6 +215,18 @@ export function sendError(res: Response, req: Request, views: Views, m: Mapped):
 }
 
 export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
+  // While the database is away every request fails alike: one line per kind and route every 10 s,
+  // with how many were left out, not hundreds a second. The error's code only, as before.
+  const codeOnly = (obj: Record<string, unknown>, msg: string) => {
+    const { err, ...rest } = obj;
+    log.warn({ code: (err as { code?: string } | undefined)?.code, ...rest }, msg);
+  };
+  const databaseAwayLog = throttledErrorLog(
+    { warn: codeOnly, error: codeOnly },
+    (err) => (mapError(err)?.code === 'busy' ? 'request failed: undone by the database for meeting another (send again)' : `request failed: ${isDatabaseTooSlow(err) ? 'database too slow' : 'database unavailable'}: ${unavailableCause(err)}`),
+    10_000,
+    'warn',
+  );
   return (err, req, res, _next) => {
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
@@ -226,7 +239,7 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
       res.set('Retry-After', busy ? '1' : '30');
-      log.warn({ code: (err as { code?: string }).code, method: req.method, path: req.route?.path ?? 'unmatched' }, busy ? 'request failed: undone by the database for meeting another (send again)' : `request failed: ${isDatabaseTooSlow(err) ? 'database too slow' : 'database unavailable'}: ${unavailableCause(err)}`);
+      databaseAwayLog(err as Error, { method: req.method, path: req.route?.path ?? 'unmatched' });
     }
     if (!mapped) {
       // Never the request body: it may hold a supporter's details.

@@ -109,3 +109,32 @@ describe('an error page that cannot be made', () => {
     }
   });
 });
+
+describe('the log while the database is away', () => {
+  // Every request fails alike then: a line each buried the log at hundreds a second.
+  it('writes one line per kind and route every 10 s, with how many alike it left out, naming the code and never the error', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const views = { page: () => 'Briefly unavailable' } as unknown as Views;
+    const app = express();
+    const away = () => Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:5432 (secret detail)'), { code: 'ECONNREFUSED' });
+    app.post('/c/:slug/sign', () => { throw away(); });
+    app.post('/subscribe', () => { throw away(); });
+    app.use(errorHandler(views, log));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const answers = await Promise.all([...Array.from({ length: 30 }, (_, i) => `/c/c${i}/sign`), '/subscribe', '/subscribe'].map((p) => fetch(`${base}${p}`, { method: 'POST' })));
+      expect(answers.map((a) => a.status)).toEqual(Array(32).fill(503));
+      expect(lines.map((l) => [l.msg, l.path])).toEqual([
+        ['request failed: database unavailable: the database server could not be reached', '/c/:slug/sign'],
+        ['request failed: database unavailable: the database server could not be reached', '/subscribe'],
+      ]);
+      expect(lines[0]).toMatchObject({ level: 40, code: 'ECONNREFUSED', method: 'POST' });
+      expect(JSON.stringify(lines)).not.toContain('secret detail');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
