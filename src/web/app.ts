@@ -15,6 +15,7 @@ import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
 import { staticFiles } from './static-files.ts';
+import { emailedToken } from './forms.ts';
 import { oneRequestAtATime } from './connections.ts';
 
 export { createWebServer } from './connections.ts';
@@ -97,6 +98,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too. Matched
   // without a parameter: a slug whose escapes cannot be decoded (a 400) gets the headers too.
   app.use([/^\/api\/v1\/campaigns\/[^/]+\/signatures\/?$/i, '/api/v1/subscribers'], publicCors);
+  app.param('token', emailedToken);
   app.post('/unsubscribe/:token', oneClickUnsubscribe(ctx));
   const limits = createLimits(ctx);
   app.use(healthRoutes(ctx));

@@ -1,3 +1,4 @@
+import type { RequestParamHandler } from 'express';
 import { NotFoundError } from '../errors.ts';
 
 /** What a form labels `field`: `labels`' word for it, else its name made readable (`full_name` → "Full name"). */
@@ -59,3 +60,21 @@ export function timeCursor(value: unknown): { updatedAt: string; id: number } | 
 export function timePage<R extends { cursor: string }>(rows: R[], size: number): { rows: R[]; next: string | undefined } {
   return { rows: rows.slice(0, size), next: rows.length > size ? rows[size - 1]!.cursor : undefined };
 }
+
+/**
+ * An emailed token as a mail client may have linked it: with the `.`, `)`, `>` or `,` after the
+ * link, or a space, taken into it. Tokens are base64url, which has none of those, so what follows
+ * its last letter, digit, `-` or `_` goes: a page asked for moves to its right address, a post is
+ * read with the token alone. Nothing else it could match: a token is found only by its hash.
+ */
+export const emailedToken: RequestParamHandler = (req, res, next, token: string) => {
+  const clean = token.replace(/[^A-Za-z0-9_-]+$/, '');
+  if (clean === token || !clean) return next();
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    const at = req.originalUrl.indexOf('?');
+    const path = (at < 0 ? req.originalUrl : req.originalUrl.slice(0, at)).replace(/\/+$/, '');
+    return res.redirect(301, `${path.slice(0, path.lastIndexOf('/') + 1)}${encodeURIComponent(clean)}${at < 0 ? '' : req.originalUrl.slice(at)}`);
+  }
+  req.params.token = clean;
+  next();
+};

@@ -91,7 +91,17 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(pageHtml).toMatch(/<title>Confirm your signature/);
     expect(ctx.sink!.messages).toHaveLength(1);
 
-    const confirmed = await post(`${base}/confirm/${token}`, {});
+    // A mail client may take the punctuation after a link into it: the page moves to its address,
+    // and the button's post is read with the token alone.
+    for (const tail of ['.', ')', '>', ',', '%20', '%3E', ').']) {
+      const moved = await fetch(`${base}/confirm/${token}${tail}?utm=1`, { redirect: 'manual' });
+      expect(moved.status, tail).toBe(301);
+      expect(moved.headers.get('location'), tail).toBe(`/confirm/${token}?utm=1`);
+    }
+    expect((await fetch(`${base}/confirm/${token.slice(0, -1)}.`, { redirect: 'manual' })).status).toBe(301);
+    expect((await fetch(`${base}/confirm/${token.slice(0, -1)}`)).status).toBe(404);
+
+    const confirmed = await post(`${base}/confirm/${token}.`, {});
     expect(confirmed.status).toBe(303);
     const all = await ctx.sink!.waitFor(4);
     const letters = all.slice(1);

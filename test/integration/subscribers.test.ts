@@ -722,6 +722,18 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
       expect(res.status, type).toBe(200);
       expect(await subscriber(email), type).toMatchObject([{ status: 'unsubscribed' }]);
     }
+    // A link with the punctuation after it taken in, as a mail client may make it: the pages move
+    // to their address, and a post is read with the token alone.
+    const email = emailOf('one-click-dot');
+    const manage = await subscribeAndConfirm(ctx, base, email, caseSlug);
+    for (const page of ['unsubscribe', 'preferences']) {
+      const moved = await fetch(`${base}/${page}/${manage}%3E`, { redirect: 'manual' });
+      expect(moved.status, page).toBe(301);
+      expect(moved.headers.get('location'), page).toBe(`/${page}/${manage}`);
+    }
+    const res = await fetch(`${base}/unsubscribe/${manage}.`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    expect(res.status).toBe(200);
+    expect(await subscriber(email)).toMatchObject([{ status: 'unsubscribed' }]);
   });
 
   it('answers an unknown token with 404 and changes nothing', async () => {

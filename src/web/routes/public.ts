@@ -10,7 +10,7 @@ import { formatLetterDate, letterToConfirm } from '../../signatures/emails.ts';
 import { nextDigestLetter } from '../../digests/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
-import { errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
+import { emailedToken, errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
 import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
 import { fromAnotherSite } from '../middleware/csrf.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
@@ -49,6 +49,7 @@ function confirmPageState(confirmed: boolean, found: { campaignClosed: boolean; 
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
   const router = Router();
+  router.param('token', emailedToken);
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
 

@@ -18,7 +18,7 @@ import {
   updatePreferences,
 } from '../../subscribers/service.ts';
 import { PREFERENCES_WORDING, type ConsentSource } from '../../subscribers/types.ts';
-import { errorSummary, typedValues } from '../forms.ts';
+import { emailedToken, errorSummary, typedValues } from '../forms.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
 
@@ -57,6 +57,7 @@ const asList = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined
 export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
   const router = Router();
+  router.param('token', emailedToken);
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
   const checkEmail = (_req: Request, res: Response) => res.redirect(303, '/subscribe/check-email');
