@@ -28,6 +28,8 @@ export interface Booted extends AppContext {
 export interface BootOptions {
   /** Open the embedded database (PGlite) when DATABASE_URL is unset. Only `npm start` and the cli may. */
   allowEmbedded: boolean;
+  /** How its Postgres sessions are named (PostgresOptions.applicationName). */
+  applicationName?: string;
   log?: Logger;
   /** SMTP pool size. */
   maxConnections?: number;
@@ -51,11 +53,12 @@ export async function openDatabase(
   allowEmbedded: boolean,
   log: Logger,
   statementTimeoutMs?: number,
+  applicationName?: string,
 ): Promise<{ db: Db; close(): Promise<void> }> {
   if (config.databaseUrl) {
     // Migrated on a connection of its own, without the statement limit: an index built on a
     // large table, or a wait for another process's migration, may rightly take minutes.
-    const migrator = openPostgres(config.databaseUrl, { max: 1 });
+    const migrator = openPostgres(config.databaseUrl, { max: 1, applicationName });
     try {
       await migrate(migrator);
     } catch (err) {
@@ -65,6 +68,7 @@ export async function openDatabase(
     }
     const db = openPostgres(config.databaseUrl, {
       statementTimeoutMs,
+      applicationName,
       onIdleError: throttledErrorLog(log, 'a pooled Postgres connection was lost while idle (the next statement opens another)', 30_000, 'warn'),
     });
     return {
@@ -99,7 +103,7 @@ export async function boot(config: Readonly<Config>, opts: BootOptions): Promise
   // in DATA_DIR, the database).
   if (!config.databaseUrl && !opts.allowEmbedded) refuseEmbedded();
   const secret = loadSecret(config);
-  const database = await openDatabase(config, opts.allowEmbedded, log, opts.statementTimeoutMs);
+  const database = await openDatabase(config, opts.allowEmbedded, log, opts.statementTimeoutMs, opts.applicationName);
   try {
     // Compared now, kept once the process runs (keepSecret): a first start that failed (no Redis
     // yet, its port taken, no SESSION_SECRET given) must not tie the database to its secret.

@@ -58,7 +58,7 @@ function readStdin(): Promise<string> {
  */
 async function execute(config: Config, request: CommandRequest): Promise<CommandReply> {
   if (config.databaseUrl) {
-    const db = openPostgres(config.databaseUrl, { max: 2 });
+    const db = openPostgres(config.databaseUrl, { max: 2, applicationName: 'appeal cli' });
     try {
       // Named as web and worker name it: what an operator reads when `migrate` cannot connect.
       await db.query('SELECT 1').catch((err: Error) => {
@@ -172,7 +172,7 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
     return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and ${because}\n` };
   }
   const [{ CLAIM_MS, runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
-  const db = openPostgres(config.databaseUrl, { max: 1 });
+  const db = openPostgres(config.databaseUrl, { max: 1, applicationName: 'appeal cli' });
   let installation: string | undefined;
   try {
     installation = (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'installation'`)).rows[0]?.value;
@@ -244,7 +244,7 @@ async function importEmbeddedCommand(config: Config): Promise<CommandReply> {
   const { embeddedHolder, openEmbedded } = await import('./db/embedded.ts');
   if (embeddedHolder(config.dataDir)) return failed(`stop Appeal first: it holds the database in ${source} and would go on writing to it`);
   const { copyDatabase, NotEmptyError } = await import('./db/copy.ts');
-  const target = openPostgres(config.databaseUrl, { max: 2 });
+  const target = openPostgres(config.databaseUrl, { max: 2, applicationName: 'appeal cli' });
   let counts;
   try {
     await target.query('SELECT 1').catch((err: Error) => {

@@ -176,7 +176,7 @@ async function main(mode: Mode): Promise<void> {
   const log = createLog(config.logLevel);
   let ctx: Booted;
   try {
-    ctx = await boot(config, { allowEmbedded: mode === 'all', log, statementTimeoutMs: mode === 'web' ? WEB_STATEMENT_TIMEOUT_MS : undefined });
+    ctx = await boot(config, { allowEmbedded: mode === 'all', log, statementTimeoutMs: mode === 'web' ? WEB_STATEMENT_TIMEOUT_MS : undefined, applicationName: mode === 'all' ? 'appeal' : `appeal ${mode}` });
   } catch (err) {
     fatal((err as Error).message);
   }

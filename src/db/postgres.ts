@@ -60,6 +60,11 @@ export interface PostgresOptions {
   /** SILENT_AFTER_MS unless given. */
   silentAfterMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * How the process's sessions show in `pg_stat_activity` ("appeal web", "appeal worker"), so an
+   * operator can tell them apart. An `application_name` in DATABASE_URL wins.
+   */
+  applicationName?: string;
 }
 
 /**
@@ -73,6 +78,8 @@ const GENERIC_POOL = 1;
 function connect(url: string, opts: PostgresOptions, size: number, settings = ''): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
+    // A startup parameter PgBouncer knows (it keeps it per client), unlike the settings below.
+    ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
     max: size,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,

@@ -28,6 +28,15 @@ const BAD: { env: Record<string, string>; mode?: string; names: string }[] = [
   { env: { DATA_DIR: '/proc/appeal/data' }, names: 'DATA_DIR' },
 ];
 
+/** The local ports of a process's TCP sockets (Linux: its fds' socket inodes in /proc/net/tcp*). */
+function localPortsOf(pid: number): number[] {
+  const inodes = new Set(fs.readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]; } catch { return undefined; } }).filter(Boolean));
+  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((table) => fs.readFileSync(table, 'utf8').split('\n').slice(1))
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length > 9 && inodes.has(cols[9]))
+    .map((cols) => parseInt(cols[1]!.split(':')[1]!, 16));
+}
+
 describe('starting with a bad configuration', () => {
   let dataDir: string;
   let results: Ran[];
@@ -212,6 +221,10 @@ describe('a first start that fails before it runs', () => {
       expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(0);
       // One that runs keeps its secret: a later one with another is refused.
       const worker = await startWorkerProcess({ ...ctx.env, LOG_LEVEL: 'info' });
+      // Its sessions say what they are, for whoever reads pg_stat_activity: those on its own
+      // sockets' ports (other tests' processes run beside it).
+      const names = await ctx.db.query<{ n: string }>(`SELECT DISTINCT application_name AS n FROM pg_stat_activity WHERE client_port = ANY($1::int[])`, [localPortsOf(worker.pid)]);
+      expect(names.rows).toEqual([{ n: 'appeal worker' }]);
       worker.kill('SIGTERM');
       await worker.exited;
       expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(1);

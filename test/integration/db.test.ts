@@ -17,6 +17,21 @@ describe('statements on Postgres', () => {
     await t?.close();
   });
 
+  // pg_stat_activity is where an operator looks first: web, worker and cli tell apart there.
+  it('names its sessions as asked, unless DATABASE_URL names them', async () => {
+    const named = openPostgres(TEST_DATABASE_URL, { max: 1, applicationName: 'appeal worker' });
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('application_name', 'ops-chosen');
+    const chosen = openPostgres(url.toString(), { max: 1, applicationName: 'appeal worker' });
+    try {
+      const name = async (db: Db) => (await db.query<{ n: string }>(`SELECT application_name AS n FROM pg_stat_activity WHERE pid = pg_backend_pid()`)).rows[0]!.n;
+      expect(await name(named)).toBe('appeal worker');
+      expect(await name(chosen)).toBe('ops-chosen');
+    } finally {
+      await Promise.all([named.close(), chosen.close()]);
+    }
+  });
+
   it('keeps working when a migration changes a table a prepared statement returns', async () => {
     const read = () => t.db.query<Record<string, unknown>>('SELECT * FROM notes WHERE id = $1', [1]);
     // Run on every pooled connection, so each has it prepared.
