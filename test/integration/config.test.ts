@@ -221,12 +221,16 @@ describe('a first start that fails before it runs', () => {
       expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(0);
       // One that runs keeps its secret: a later one with another is refused.
       const worker = await startWorkerProcess({ ...ctx.env, LOG_LEVEL: 'info' });
-      // Its sessions say what they are, for whoever reads pg_stat_activity: those on its own
-      // sockets' ports (other tests' processes run beside it).
-      const names = await ctx.db.query<{ n: string }>(`SELECT DISTINCT application_name AS n FROM pg_stat_activity WHERE client_port = ANY($1::int[])`, [localPortsOf(worker.pid)]);
+      let names;
+      try {
+        // Its sessions say what they are, for whoever reads pg_stat_activity: those on its own
+        // sockets' ports (other tests' processes run beside it).
+        names = await ctx.db.query<{ n: string }>(`SELECT DISTINCT application_name AS n FROM pg_stat_activity WHERE client_port = ANY($1::int[])`, [localPortsOf(worker.pid)]);
+      } finally {
+        worker.kill('SIGTERM');
+        await worker.exited;
+      }
       expect(names.rows).toEqual([{ n: 'appeal worker' }]);
-      worker.kill('SIGTERM');
-      await worker.exited;
       expect((await ctx.db.query(`SELECT 1 FROM settings WHERE name = 'secret_fingerprint'`)).rowCount).toBe(1);
       await checkSecret(ctx.db, ctx.env.SESSION_SECRET!);
       await expect(checkSecret(ctx.db, 'a-first-secret-of-enough-length')).rejects.toThrow(/^SESSION_SECRET: /);
