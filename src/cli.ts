@@ -132,8 +132,8 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
   }
   try {
     const n = await redis.client.del(...addressCounterKeys(config.queuePrefix, secret, email));
-    if (!n) return { code: 0, stdout: '', stderr: '' };
-    const stdout = `and ${n === 1 ? 'the rate-limit counter' : `${n} rate-limit counters`} that named it\n`;
+    const stdout = n ? `and ${n === 1 ? 'the rate-limit counter' : `${n} rate-limit counters`} that named it\n` : '';
+    // Also when none is left to delete: counters expired since are in the file all the same.
     return { code: 0, stdout, stderr: await rewriteAppendOnlyFile(redis.client) };
   } finally {
     await redis.close();

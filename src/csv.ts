@@ -95,8 +95,13 @@ export async function sendCsv<T extends { id: number }>(
   } catch (err) {
     if (gone) return;
     // Part of the file is out: cut it off, so the client sees it did not end. Nothing out yet,
-    // the error is answered as any other (a 503 while the database is away).
+    // the error is answered as any other (a 503 while the database is away), as a page, not as a
+    // file to save.
     if (res.headersSent) res.destroy();
+    else {
+      res.removeHeader('Content-Disposition');
+      res.removeHeader('Content-Type');
+    }
     throw err;
   }
 }

@@ -55,15 +55,18 @@ export async function getRecentSameUpdate(db: Queryable, caseId: number, u: { ti
 }
 
 /**
- * The update this organizer posted on the case within the last `seconds` with this title and
- * text, not withdrawn: a request without an Idempotency-Key sent again (postCaseUpdate).
+ * The newest update this organizer posted on the case within the last `seconds` and did not
+ * withdraw, if it has this title and text: a request without an Idempotency-Key sent again
+ * (postCaseUpdate). One they posted since, with other words, makes the same words news again.
  */
-export async function getOwnSameUpdateSince(db: Queryable, caseId: number, u: { title: string; body: string }, organizerId: number | null, seconds: number) {
+export async function getOwnLatestUpdateIfSame(db: Queryable, caseId: number, u: { title: string; body: string }, organizerId: number | null, seconds: number) {
   const { rows } = await db.query<CaseUpdate>(
-    `SELECT * FROM case_updates
-      WHERE case_id = $1 AND title = $2 AND body = $3 AND published_by IS NOT DISTINCT FROM $4 AND withdrawn_at IS NULL
-        AND published_at > now() - make_interval(secs => $5)
-      ORDER BY id DESC LIMIT 1`,
+    `SELECT * FROM (
+       SELECT * FROM case_updates
+        WHERE case_id = $1 AND published_by IS NOT DISTINCT FROM $4 AND withdrawn_at IS NULL
+          AND published_at > now() - make_interval(secs => $5)
+        ORDER BY id DESC LIMIT 1) latest
+      WHERE title = $2 AND body = $3`,
     [caseId, u.title, u.body, organizerId, seconds],
   );
   return rows[0];

@@ -33,8 +33,9 @@ const MAX_REQUEST_KEY = 200;
 
 /**
  * How long an update posted without an Idempotency-Key counts as the same request when its
- * organizer sends the same title and text again: the answer to the first may have been lost (a
- * 503 says to send it again), and a second alert to everyone is the harm to avoid.
+ * organizer sends the same title and text again, with nothing posted by them between: the answer
+ * to the first may have been lost (a 503 says to send it again), and a second alert to everyone is
+ * the harm to avoid.
  */
 export const UNKEYED_REPEAT_SECONDS = 15 * 60;
 
@@ -78,9 +79,10 @@ export async function postCaseUpdate(
           throw new ConflictError('update_posted_meanwhile', 'The same update was posted after this preview was made: posting it again sends a second alert to everyone.');
         }
       } else if (!key) {
-        // Without a key, the same organizer's same update moments ago is this request sent again.
+        // Without a key, the same organizer's last update, moments ago and in the same words, is
+        // this request sent again.
         await q.holdCaseForPosting(tx, kase.id);
-        const before = await q.getOwnSameUpdateSince(tx, kase.id, u, publishedBy, UNKEYED_REPEAT_SECONDS);
+        const before = await q.getOwnLatestUpdateIfSame(tx, kase.id, u, publishedBy, UNKEYED_REPEAT_SECONDS);
         if (before) return { update: before, inserted: false };
       }
       const added = await q.insertCaseUpdate(tx, kase.id, u, publishedBy, key);

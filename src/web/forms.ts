@@ -68,13 +68,19 @@ export function timePage<R extends { cursor: string }>(rows: R[], size: number):
  * read with the token alone. Nothing else it could match: a token is found only by its hash.
  */
 export const emailedToken: RequestParamHandler = (req, res, next, token: string) => {
-  const clean = token.replace(/[^A-Za-z0-9_-]+$/, '');
-  if (clean === token || !clean) return next();
+  // Walked back from the end, not a pattern anchored at it: `[^…]+$` is tried from every
+  // character of a run that does not end the value, quadratic in a path anyone may send.
+  let end = token.length;
+  while (end > 0 && !TOKEN_CHARACTER.test(token[end - 1]!)) end -= 1;
+  if (end === token.length || end === 0) return next();
+  const clean = token.slice(0, end);
   if (req.method === 'GET' || req.method === 'HEAD') {
+    // This app's own path, never the request line's (which may name a whole URL, another host's).
+    const path = `${req.baseUrl}${req.path}`.replace(/\/+$/, '');
     const at = req.originalUrl.indexOf('?');
-    const path = (at < 0 ? req.originalUrl : req.originalUrl.slice(0, at)).replace(/\/+$/, '');
     return res.redirect(301, `${path.slice(0, path.lastIndexOf('/') + 1)}${encodeURIComponent(clean)}${at < 0 ? '' : req.originalUrl.slice(at)}`);
   }
   req.params.token = clean;
   next();
 };
+const TOKEN_CHARACTER = /[A-Za-z0-9_-]/;

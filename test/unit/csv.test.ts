@@ -36,3 +36,53 @@ describe('neutralizing formulas in exported cells', () => {
     expect(byComma.slice(0, 5)).toEqual(['Dana Example', 'dana@example.org', `Almaty;'=cmd|' /C calc'!A0;`, 'KZ', `Free her;'=1+2\nRegards`]);
   });
 });
+
+describe('a CSV export whose database goes away', () => {
+  const away = () => Object.assign(new Error('connection failure'), { code: '08006' });
+  async function serve(failAt: number) {
+    const express = (await import('express')).default;
+    const { pino } = await import('pino');
+    const { sendCsv } = await import('../../src/csv.ts');
+    const { errorHandler } = await import('../../src/web/middleware/errors.ts');
+    const lines: { msg: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const app = express();
+    app.get('/api/v1/export.csv', async (_req, res) => {
+      await sendCsv(res, {
+        filename: 'people.csv', columns: ['name'],
+        page: async (afterId) => { if (afterId / 1000 >= failAt) throw away(); return Array.from({ length: 1000 }, (_, i) => ({ id: afterId + i + 1, name: `n${afterId + i + 1}` })); },
+        row: (p) => [p.name],
+      }, async () => undefined);
+    });
+    app.use(errorHandler({ page: () => 'page' } as never, log));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    return { url: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/api/v1/export.csv`, lines, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it('answers 503 as an error, not as a file to save, when nothing was sent yet', async () => {
+    const s = await serve(0);
+    try {
+      const res = await fetch(s.url);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-disposition')).toBeNull();
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('cuts the download off when part of it went, and logs why', async () => {
+    const s = await serve(2);
+    try {
+      const res = await fetch(s.url);
+      expect(res.status).toBe(200);
+      await expect(res.text()).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(s.lines.map((l) => l.msg)).toEqual(['request failed: database unavailable: the database server could not be reached']);
+    } finally {
+      await s.close();
+    }
+  });
+});

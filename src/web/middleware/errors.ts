@@ -228,8 +228,10 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     'warn',
   );
   return (err, req, res, _next) => {
-    if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
-    if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
+    // Headers out already (a download cut off): there is nothing left to set, only to log.
+    const set = (name: string, value: string) => void (res.headersSent || res.set(name, value));
+    if (err instanceof RateLimitedError) set('Retry-After', String(err.retryAfterSeconds));
+    if (err instanceof MethodNotAllowedError) set('Allow', err.allowed.join(', '));
     let mapped = mapError(err);
     // Someone who only opened a page sent nothing that could be lost.
     if (mapped?.code === 'unavailable' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -238,7 +240,7 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
     }
     if (mapped?.status === 503) {
       const busy = mapped.code === 'busy';
-      res.set('Retry-After', busy ? '1' : '30');
+      set('Retry-After', busy ? '1' : '30');
       databaseAwayLog(err as Error, { method: req.method, path: req.route?.path ?? 'unmatched' });
     }
     if (!mapped) {

@@ -90,7 +90,8 @@ export function conflictMessage(message: string, saved: Record<string, string>, 
  */
 export function differingFields(saved: Record<string, string>, typed: unknown, fields: readonly string[]): string[] {
   const body = (typed ?? {}) as Record<string, unknown>;
-  const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').trim();
+  // Composed, as text is kept (oneLineText): a form sent twice with its accents as separate marks is the same form.
+  const same = (v: unknown) => str(v).replace(/\r\n?/g, '\n').normalize('NFC').trim();
   return fields.filter((f) => f in saved && same(body[f]) !== same(saved[f]));
 }
 
