@@ -62,7 +62,7 @@ export interface PostgresOptions {
   connectTimeoutMs?: number;
   /**
    * How the process's sessions show in `pg_stat_activity` ("appeal web", "appeal worker"), so an
-   * operator can tell them apart. An `application_name` in DATABASE_URL wins.
+   * operator can tell them apart. An `application_name` in DATABASE_URL wins, and so does PGAPPNAME.
    */
   applicationName?: string;
 }
@@ -79,7 +79,7 @@ function connect(url: string, opts: PostgresOptions, size: number, settings = ''
   const pool = new pg.Pool({
     connectionString: url,
     // A startup parameter PgBouncer knows (it keeps it per client), unlike the settings below.
-    ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
+    ...(opts.applicationName && !process.env.PGAPPNAME ? { application_name: opts.applicationName } : {}),
     max: size,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,
