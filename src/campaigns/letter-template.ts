@@ -289,9 +289,22 @@ export const letterText = (text: string) =>
  */
 export const subjectLine = (text: string) => collapseBlankRuns(oneLine(text));
 
+/**
+ * The longest subject a letter goes with, in characters as a person counts them. A subject that
+ * writes out a supporter's note could run to 20,000 (190 kB of header once encoded, past what
+ * Postfix keeps of a message's headers): what passes this is cut, with an ellipsis.
+ */
+export const RENDERED_SUBJECT_MAX = 400;
+
+function capped(subject: string): string {
+  if (subject.length <= RENDERED_SUBJECT_MAX) return subject;
+  const graphemes = [...new Intl.Segmenter('und', { granularity: 'grapheme' }).segment(subject)].map((g) => g.segment);
+  return graphemes.length <= RENDERED_SUBJECT_MAX ? subject : `${graphemes.slice(0, RENDERED_SUBJECT_MAX - 1).join('').trimEnd()}…`;
+}
+
 function finish(subject: string, text: string): { subject: string; text: string } {
   return {
-    subject: subjectLine(subject),
+    subject: capped(subjectLine(subject)),
     // Unwrapped before letterText, whose rules read a line's words: a note's `-- ` line, isolated, is one.
     text: letterText(unwrapLoneLines(text)) + '\n',
   };

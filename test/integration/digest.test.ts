@@ -297,17 +297,20 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
   });
 
   it('splits a day\'s signers by the bytes their letters will weigh, not only by their number', async () => {
-    const c = await digestCampaign();
-    // A note of blank lines weighs many times its characters in the HTML part, one element a line.
-    const heavy = `Free her${'\n'.repeat(1985)}now`;
-    await c.addSigner({ personalNote: heavy });
-    await c.addSigner({ personalNote: heavy });
-    for (let i = 0; i < 3; i++) await c.addSigner({ personalNote: 'Short.' });
-    // A budget one heavy note passes: each heavy signer ends a letter; the light ones share one.
-    const runs = await runDueDigests(ctx.db, ctx.queues, new Date(), 250, 50_000);
-    expect(runs.map((r) => r.signatures)).toEqual([1, 1, 3]);
-    await waitForMail(ctx, c.targets.full, 3);
-    expect(mailsTo(ctx, c.targets.full).map((m) => csvOf(m).length).sort()).toEqual([1, 1, 3]);
+    // A note of blank lines weighs many times its characters in the HTML part, one element a line;
+    // Unicode's line and paragraph separators end a line there as a line break does.
+    for (const separator of ['\n', '\u2028', '\u2029']) {
+      const c = await digestCampaign();
+      const heavy = `Free her${separator.repeat(1985)}now`;
+      await c.addSigner({ personalNote: heavy });
+      await c.addSigner({ personalNote: heavy });
+      for (let i = 0; i < 3; i++) await c.addSigner({ personalNote: 'Short.' });
+      // A budget one heavy note passes: each heavy signer ends a letter; the light ones share one.
+      const runs = await runDueDigests(ctx.db, ctx.queues, new Date(), 250, 50_000);
+      expect(runs.map((r) => r.signatures), JSON.stringify(separator)).toEqual([1, 1, 3]);
+      await waitForMail(ctx, c.targets.full, 3);
+      expect(mailsTo(ctx, c.targets.full).map((m) => csvOf(m).length).sort()).toEqual([1, 1, 3]);
+    }
   });
 
   it('numbers the parts a target added during the day gets among those it gets, not among the day\'s', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
+import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, RENDERED_SUBJECT_MAX, SIGNER_PLACE, validateLetterTemplate, type LetterContext } from '../../../src/campaigns/letter-template.ts';
 import { TemplateError } from '../../../src/errors.ts';
 
 const context: LetterContext = {
@@ -262,6 +262,16 @@ describe('a subject with a field the target may not see', () => {
     expect(render('S', `{{supporter.fullName}}\n${lines.join('\n')}\nEND`).text).toBe('Dana Signer\nEND\n');
     // Shown, the fields keep their separators.
     expect(renderLetter('S', `${lines[1]}\n${lines[3]}`, context, hiddenFor('each', 'name_place')).text).toBe('Lyonville، Freedonia\nLyonville、Freedonia\n');
+  });
+
+  it('is cut at RENDERED_SUBJECT_MAX characters, with an ellipsis, when a field writes out a long note in it', () => {
+    const note = `${'Қазақстан 👩🏽‍⚖️ '.repeat(200)}end`;
+    const subject = renderLetter('{{supporter.personalNote}}', 'x', { ...context, supporter: { ...context.supporter, personalNote: note } }).subject;
+    const graphemes = [...new Intl.Segmenter('und', { granularity: 'grapheme' }).segment(subject)];
+    expect(graphemes.length).toBeLessThanOrEqual(RENDERED_SUBJECT_MAX);
+    expect(subject.endsWith('…')).toBe(true);
+    expect(note.startsWith(subject.slice(0, -1))).toBe(true);
+    expect(renderLetter('{{supporter.personalNote}}', 'x', { ...context, supporter: { ...context.supporter, personalNote: 'Short.' } }).subject).toBe('Short.');
   });
 
   it("is the campaign's title when nothing of it is left: no letter goes with no subject", () => {
