@@ -210,21 +210,23 @@ const withoutEmptyBrackets = (subject: string) => subject.replace(/\(\s*\)|\[\s*
 
 /**
  * What separates the fields of a line or a subject, in the scripts letters are written in: Latin
- * punctuation, dashes, the Arabic comma and semicolon (Uyghur), and the ideographic and full-width
- * ones (Chinese). A field left empty goes with them.
+ * punctuation, the Arabic comma and semicolon (Uyghur), the ideographic and full-width ones
+ * (Chinese), and dashes. A field left empty goes with them.
  */
-const SEPARATOR_CHARS = ',;:·/–—\\-\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b';
-const SEPARATOR = `[\\s${SEPARATOR_CHARS}]`;
+const COMMAS = ',;\u060c\u061b\u3001\u30fb\uff0c\uff1b';
+const COLONS = ':\uff1a';
+const DASHES = '–—\\-';
+const SEPARATOR = `[\\s${COMMAS}${COLONS}·/${DASHES}]`;
 /**
  * A line with nothing but separators and brackets once the dropped fields are gone. A run of
  * dashes ("--", "———") is a rule the letter draws itself, there whatever a field held.
  */
-const SEPARATORS_ONLY = /^(?:[\s,;:·/\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b()[\]（）]|(?<![–—-])[–—-](?![–—-]))*$/u;
+const SEPARATORS_ONLY = new RegExp(`^(?:[\\s${COMMAS}${COLONS}·/()[\\]（）]|(?<![${DASHES}])[${DASHES}](?![${DASHES}]))*$`, 'u');
 /**
  * Separators at a subject's ends, once a dropped field took the words between them away; a colon
  * ending it may be the subject's own ("Free her:"), not a field's.
  */
-const SEPARATOR_ENDS = /^[\s,;:–—\-\u060c\u061b\u3001\u30fb\uff0c\uff1a\uff1b]+|[\s,;–—\-\u060c\u061b\u3001\u30fb\uff0c\uff1b]+$/gu;
+const SEPARATOR_ENDS = new RegExp(`^[\\s${COMMAS}${COLONS}${DASHES}]+|[\\s${COMMAS}${DASHES}]+$`, 'gu');
 const LEADING_SEPARATORS = new RegExp(`^${SEPARATOR}*`, 'u');
 const TRAILING_SEPARATORS = new RegExp(`${SEPARATOR}*$`, 'u');
 

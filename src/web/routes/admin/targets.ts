@@ -5,6 +5,7 @@ import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targ
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
+import { learnsAddress } from '../../../campaigns/preview.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { adminOnly, setFlash } from '../../middleware/session.ts';
@@ -20,7 +21,7 @@ const DISCLOSE = [
 /** The choices of what a target learns, one selected; `full` says when no address can go (learnsAddress). */
 const discloseChoices = (campaign: Campaign, selected: unknown) => DISCLOSE.map((d) => ({
   ...d,
-  label: d.value === 'full' && !campaign.require_confirmation ? 'Name, place and note; the email too once this campaign asks supporters to confirm it (it does not now)' : d.label,
+  label: d.value === 'full' && !learnsAddress('full', campaign.require_confirmation) ? 'Name, place and note; the email too once this campaign asks supporters to confirm it (it does not now)' : d.label,
   selected: d.value === selected,
 }));
 
