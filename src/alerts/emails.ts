@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Queryable } from '../db/index.ts';
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
-import { BULK, domainOf, listIdHeader, oneLine } from '../mail/address.ts';
+import { BULK, domainOf, listIdHeader, oneLine, orgSender } from '../mail/address.ts';
 import { ensureManageToken, manageToken } from '../subscribers/service.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -37,7 +37,7 @@ export function createAlertComposer({ config, views, secret }: AlertEmailDeps): 
       title: p.title, body: p.body, publishedAt: p.published_at, caseSlug: p.case_slug,
     }, token);
     return {
-      from: { name: config.orgName, address: config.mailFrom.address },
+      from: orgSender(config),
       to: delivery.recipient,
       ...content,
       list: {

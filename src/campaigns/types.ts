@@ -95,8 +95,13 @@ export const TARGET_WRITTEN = 't.retired_at IS NULL';
  */
 export const ADDRESS_CONFIRMED = 's.confirm_token_hash IS NOT NULL';
 
-/** zod's address pattern, with the top-level domain also in its ASCII form (`.xn--80ao21a`, `.қаз`). */
-const EMAIL = /^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+(?:[A-Za-z]{2,}|xn--[A-Za-z0-9\-]+)$/;
+/**
+ * zod's address pattern, with the top-level domain also in its ASCII form (`.xn--80ao21a`, `.қаз`)
+ * in either case (`.XN--P1AI`, as an old list in capitals has it), and with the limits an address
+ * that can exist keeps: at most 64 characters before the @ (RFC 5321), a label of the domain at most
+ * 63, beginning and ending with a letter or digit (RFC 1035).
+ */
+const EMAIL = /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9\-]{1,59})$/i;
 
 const emailAddress = (whenEmpty: string) =>
   z

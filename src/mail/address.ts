@@ -45,6 +45,15 @@ export function letterSender(who: string, config: { orgName: string; mailFrom: {
   return { name: displayName(`${who} via ${config.orgName}`), address: config.mailFrom.address };
 }
 
+/**
+ * The sender of what Appeal writes by itself (confirmations, opt-ins, alerts): MAIL_FROM's address
+ * in ORG_NAME, cleaned as a supporter's name is in a letter's From, so that no mail client shows
+ * an address of ORG_NAME's (`Rights <info@rights.example>`) as the sender.
+ */
+export function orgSender(config: { orgName: string; mailFrom: { address: string } }): { name: string; address: string } {
+  return { name: displayName(config.orgName), address: config.mailFrom.address };
+}
+
 /** The domain of an address (MAIL_FROM's, for ids and list names that must be ours). */
 export function domainOf(address: string): string {
   return address.split('@').pop() || 'localhost';
@@ -71,7 +80,7 @@ export function stableMessageId(secret: string, purpose: string, row: { id: numb
  * fit, and the header folded between them.
  */
 export function listIdHeader(name: string, id: string): { prepared: true; foldLines: true; value: string } {
-  const text = oneLine(name);
+  const text = displayName(name);
   const phrase = isPlainText(text) ? quoteString(text) : encodeWords(text, 'Q', 52, true);
   return { prepared: true, foldLines: true, value: `${phrase} <${id}>` };
 }

@@ -3,7 +3,7 @@ import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-templat
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
-import { AUTOMATIC, displayName, letterSender, oneLine, stableMessageId } from '../mail/address.ts';
+import { AUTOMATIC, displayName, letterSender, oneLine, orgSender, stableMessageId } from '../mail/address.ts';
 import { letterBodyHtml, type Views } from '../views.ts';
 import * as q from './queries.ts';
 import { confirmToken } from './service.ts';
@@ -117,7 +117,7 @@ export function createConfirmComposer({ config, views, secret }: EmailDeps): Com
       // A new email for each round (signing again sends one): a copy of the first one's id would be
       // taken for the same message and dropped by some mailboxes.
       messageId: stableMessageId(secret, `confirm-${p.confirm_round}`, delivery, config.mailFrom.address),
-      from: { name: config.orgName, address: config.mailFrom.address },
+      from: orgSender(config),
       to: delivery.recipient,
       subject: oneLine(`Please confirm your signature: ${p.campaign_title}`),
       headers: AUTOMATIC,

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Composer } from '../deliveries/types.ts';
-import { AUTOMATIC, stableMessageId } from '../mail/address.ts';
+import { AUTOMATIC, orgSender, stableMessageId } from '../mail/address.ts';
 import type { Views } from '../views.ts';
 import * as q from './queries.ts';
 import { manageToken, optinToken } from './service.ts';
@@ -29,7 +29,7 @@ export function createOptinComposer({ config, views, secret }: SubscriberEmailDe
     const envelope = {
       // One id per round: each new request sends a new email, with a new link, on the same row.
       messageId: stableMessageId(secret, `optin-${subscriber.optin_round}`, delivery, config.mailFrom.address),
-      from: { name: config.orgName, address: config.mailFrom.address },
+      from: orgSender(config),
       to: delivery.recipient,
       headers: AUTOMATIC,
     };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { simpleParser } from 'mailparser';
 import { subjectLine } from '../../../src/campaigns/letter-template.ts';
-import { displayName, listIdHeader, mailboxKey, oneLine } from '../../../src/mail/address.ts';
+import { displayName, listIdHeader, mailboxKey, oneLine, orgSender } from '../../../src/mail/address.ts';
 
 describe('header text', () => {
   it('puts a value on one line', () => {
@@ -37,6 +37,16 @@ describe('header text', () => {
 
   it('drops the controls that reverse how text shows', () => {
     expect(displayName('Ann \u202Eelpmaxe.vog@retsinim\u202C via Appeal')).toBe('Ann elpmaxe.vog@retsinim via Appeal'.replace('@', ' '));
+  });
+
+  it("names what Appeal sends by itself with ORG_NAME cleaned as a supporter's name is, and MAIL_FROM's address", async () => {
+    const config = { orgName: 'Atajurt "Kazakh Rights" <info@atajurt.kz>, =?utf-8?q?Gov?=', mailFrom: { address: 'letters@example.org' } };
+    expect(orgSender(config)).toEqual({ name: 'Atajurt "Kazakh Rights" info atajurt.kz , = ?utf-8?q?Gov?=', address: 'letters@example.org' });
+    const raw = await new MailComposer({ from: orgSender(config), to: 'a@example.net', subject: 's', text: 't' }).compile().build();
+    const from = (await simpleParser(raw)).from!;
+    expect(from.value).toHaveLength(1);
+    expect(from.value[0]).toMatchObject({ address: 'letters@example.org', name: 'Atajurt "Kazakh Rights" info atajurt.kz , = ?utf-8?q?Gov?=' });
+    expect(orgSender({ orgName: 'Атажұрт', mailFrom: config.mailFrom }).name).toBe('Атажұрт');
   });
 
   it('leaves real names as they are', () => {
@@ -90,6 +100,12 @@ describe('the List-ID header', () => {
     const { header } = await build('Amnesty-International-Kazakhstan-Section-Volunteer-Network-Coordination case alerts');
     expect(header.join('\r\n')).not.toMatch(/[^\r]\n/);
     expect(header.join(' ')).toContain('<case-alerts.example.org>');
+  });
+
+  it('shows no address in the name of the list', async () => {
+    const { header, parsed } = await build('Rights <info@rights.example> case alerts');
+    expect(header).toEqual(['List-ID: "Rights info rights.example case alerts" <case-alerts.example.org>']);
+    expect(parsed.id).toBe('case-alerts.example.org');
   });
 
   it('quotes an ASCII name, so a comma or a quote in it cannot spill into the id', async () => {

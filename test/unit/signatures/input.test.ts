@@ -74,4 +74,20 @@ describe('the signature form', () => {
     expect(signatureInput.safeParse({ fullName: 'Aigerim', email: 'айгерім@example.kz' }).error?.issues[0]?.message).toMatch(/^must have only Latin letters/);
     for (const email of ['ann@b', 'ann@-bad-.example', 'not an address']) expect(signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues[0]?.message).toBe('must be a valid email address');
   });
+
+  it('takes a domain in ASCII form in capitals, as an old list has it', () => {
+    expect(signatureInput.parse({ fullName: 'Ann', email: 'INFO@MAIL.XN--P1AI' }).email).toBe('INFO@MAIL.XN--P1AI');
+    expect(signatureInput.parse({ fullName: 'Ann', email: 'user@XN--80A1ACNY.Xn--p1ai' }).email).toBe('user@XN--80A1ACNY.Xn--p1ai');
+  });
+
+  it('refuses an address no server could have: over 64 characters before the @, a label of the domain over 63, or one ending in a hyphen', () => {
+    const message = (email: string) => signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues[0]?.message;
+    expect(message(`${'a'.repeat(64)}@court.kz`)).toBeUndefined();
+    expect(message(`${'a'.repeat(65)}@court.kz`)).toBe('must be a valid email address');
+    expect(message(`judge@${'b'.repeat(63)}.kz`)).toBeUndefined();
+    expect(message(`judge@${'b'.repeat(64)}.kz`)).toBe('must be a valid email address');
+    expect(message('judge@court-.kz')).toBe('must be a valid email address');
+    expect(message('judge@co-urt.kz')).toBeUndefined();
+    expect(message(`${'a'.repeat(60)}@${'b.'.repeat(96)}kz`)).toBe('must be at most 254 characters');
+  });
 });
