@@ -109,6 +109,9 @@ const emailAddress = (whenEmpty: string) =>
     .trim()
     .min(1, whenEmpty)
     .max(254, 'must be at most 254 characters')
+    // What a mail client's copy gives: `Ann Bek <ann@example.org>`, or a line of several addresses.
+    .refine((v) => !/<[^<>]*@[^<>]*>/.test(v), { message: 'must be the address alone, without a name or < >', abort: true })
+    .refine((v) => v.indexOf('@') === v.lastIndexOf('@') || !/[\s,;]/.test(v.slice(v.indexOf('@') + 1, v.lastIndexOf('@'))), { message: 'must be one address only', abort: true })
     // Letters outside ASCII before the @ need SMTPUTF8 of every relay on the way, which few offer;
     // a domain in another script is taken in its ASCII form.
     .refine((v) => !v.includes('@') || /^[\x00-\x7f]*$/.test(v.slice(0, v.lastIndexOf('@'))), 'must have only Latin letters, digits and . _ \' + - before the @: addresses with other letters there cannot be sent to yet')

@@ -75,6 +75,16 @@ describe('the signature form', () => {
     for (const email of ['ann@b', 'ann@-bad-.example', 'not an address']) expect(signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues[0]?.message).toBe('must be a valid email address');
   });
 
+  it('says what to change in an address pasted from a mail client, with a name or beside another', () => {
+    const message = (email: string) => signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues[0]?.message;
+    expect(message('Айгерим Бек <aigerim@example.org>')).toBe('must be the address alone, without a name or < >');
+    expect(message('<aigerim@example.org>')).toBe('must be the address alone, without a name or < >');
+    expect(message('aigerim@example.org, dana@example.org')).toBe('must be one address only');
+    expect(message('aigerim@example.org;dana@example.org')).toBe('must be one address only');
+    expect(message('aigerim@example.org dana@example.org')).toBe('must be one address only');
+    expect(message('aigerim example.org')).toBe('must be a valid email address');
+  });
+
   it('takes a domain in ASCII form in capitals, as an old list has it', () => {
     expect(signatureInput.parse({ fullName: 'Ann', email: 'INFO@MAIL.XN--P1AI' }).email).toBe('INFO@MAIL.XN--P1AI');
     expect(signatureInput.parse({ fullName: 'Ann', email: 'user@XN--80A1ACNY.Xn--p1ai' }).email).toBe('user@XN--80A1ACNY.Xn--p1ai');
