@@ -73,6 +73,11 @@ function smtpOptions(smtpUrl: string, maxConnections: number, name: string): SMT
     ...(loopback ? { tls: { rejectUnauthorized: false } } : {}),
     maxConnections,
     maxMessages: Infinity,
+    // A connection the relay closes mid-message (as it does after a 421 "too busy") fails the
+    // message, which then waits its retry's backoff and counts an attempt. nodemailer's pool would
+    // otherwise send it again at once on a new connection, up to five times within a second,
+    // outside both.
+    maxRequeues: 0,
     ...SMTP_TIMEOUTS,
   };
 }
@@ -231,7 +236,7 @@ export function relayHint(reply: string): string {
   if (refused) return `the relay answered ${refused[1]}, a temporary refusal (busy, shutting down, or limiting this sender): letters are retried; if it lasts, ask whoever runs the relay`;
   // nodemailer says the same of a port that closes before any greeting (no mail server behind it,
   // a tunnel whose far end is down) and of a relay that hangs up mid-conversation.
-  if (/closed unexpectedly|ECONNRESET|EPIPE|socket hang up/i.test(reply)) return 'the connection was closed from the other end, before the relay\'s greeting or during the conversation: letters are retried; check that the host and port in SMTP_URL are the relay\'s (a port with no mail server behind it does this), and if they are, look in its log for why (a limit on connections or messages, a crash)';
+  if (/closed unexpectedly|connection was closed|ECONNRESET|EPIPE|socket hang up/i.test(reply)) return 'the connection was closed from the other end, before the relay\'s greeting or during the conversation: letters are retried; check that the host and port in SMTP_URL are the relay\'s (a port with no mail server behind it does this), and if they are, look in its log for why (a limit on connections or messages, a crash)';
   if (/^(ECONNECTION|ESOCKET|EDNS|ETIMEDOUT)\b/.test(reply)) return 'the relay could not be reached: check the host and port in SMTP_URL, and that this machine may connect to it';
   return 'check SMTP_URL and the relay';
 }

@@ -276,6 +276,7 @@ describe('classifying what a real SMTP server answers', () => {
     // Reached, then turned away or cut off: not a host or port to check.
     expect(relayHint('ECONNECTION CONN 421 4.3.2 Service shutting down, mailbox [recipient] unavailable')).toMatch(/^the relay answered 421, a temporary refusal/);
     expect(relayHint('ECONNECTION CONN Connection closed unexpectedly')).toMatch(/^the connection was closed from the other end, before the relay's greeting or during the conversation: .*check that the host and port in SMTP_URL are the relay's/);
+    expect(relayHint('ECONNECTION Reached maximum number of retries after connection was closed')).toMatch(/^the connection was closed from the other end/);
     expect(relayHint('ESOCKET CONN connect ECONNREFUSED 127.0.0.1:2525')).toMatch(/^the relay could not be reached/);
     expect(relayHint('ETIMEDOUT CONN Connection timeout')).toMatch(/^the relay could not be reached/);
     // smtp:// to a port that expects TLS at once: the relay waits for a TLS hello, we for its greeting.
