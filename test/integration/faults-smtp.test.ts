@@ -180,20 +180,24 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(suppressed).toHaveLength(0);
   });
 
-  it('a letter that keeps getting 4xx fails on its last allowed attempt, with no suppression', async () => {
-    ctx.sink!.behavior = { onMailFrom: () => ({ code: 421, message: 'still busy' }) };
+  /** One letter sent on the last attempt it has (the earlier ones spread over the last hour, as the backoff would have), and its row once settled. */
+  async function sendOnLastAttempt() {
     const campaign = await createLetterCampaign(ctx.db, 1);
     const [id] = await insertLetters(ctx.db, campaign, 1);
-    // Earlier attempts spread over the last hour, as the backoff would have.
     await ctx.db.query('UPDATE deliveries SET attempts = $2 WHERE id = $1', [id, MAX_SEND_ATTEMPTS - 1]);
     await enqueueDeliveries(ctx.queues, [id!]);
-
     const [row] = await waitUntilSettled(ctx.db, campaign);
+    return { campaign, id: id!, row: row! };
+  }
+
+  it('a letter that keeps getting 4xx fails on its last allowed attempt, with no suppression', async () => {
+    ctx.sink!.behavior = { onMailFrom: () => ({ code: 421, message: 'still busy' }) };
+    const { campaign, id, row } = await sendOnLastAttempt();
     expect(row).toMatchObject({ status: 'failed', attempts: MAX_SEND_ATTEMPTS, message_id: null });
     // The relay closes the connection after its 421; nodemailer may see the close before the
     // reply, and then says only that.
-    expect(row!.last_error).toMatch(/421 still busy|after connection was closed/);
-    await vi.waitFor(async () => expect(await ctx.queues.send.getJobState(deliveryJobId(id!))).toBe('failed'), { timeout: 10_000, interval: 50 });
+    expect(row.last_error).toMatch(/421 still busy|after connection was closed/);
+    await vi.waitFor(async () => expect(await ctx.queues.send.getJobState(deliveryJobId(id))).toBe('failed'), { timeout: 10_000, interval: 50 });
     const { rows: suppressed } = await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [campaign.targets[0]]);
     expect(suppressed).toEqual([]);
   });
@@ -210,12 +214,7 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
 
     let tries = 0;
     ctx.sink!.behavior = { onRcptTo: () => (tries++, { code: 421, message: '4.7.0 Try again later' }) };
-    const campaign = await createLetterCampaign(ctx.db, 1);
-    const [id] = await insertLetters(ctx.db, campaign, 1);
-    await ctx.db.query('UPDATE deliveries SET attempts = $2 WHERE id = $1', [id, MAX_SEND_ATTEMPTS - 1]);
-    await enqueueDeliveries(ctx.queues, [id!]);
-
-    const [row] = await waitUntilSettled(ctx.db, campaign);
+    const { row } = await sendOnLastAttempt();
     expect(row).toMatchObject({ status: 'failed', attempts: MAX_SEND_ATTEMPTS, message_id: null });
     expect(tries).toBe(1);
   });
