@@ -17,11 +17,12 @@ import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
 import { staticFiles } from './static-files.ts';
 import { emailedToken } from './forms.ts';
 import { oneRequestAtATime } from './connections.ts';
+import { multipartFields } from './middleware/multipart-form.ts';
 
 export { createWebServer } from './connections.ts';
 
 /** Public forms are small; anything bigger is not a signature. */
-const BODY_LIMIT = '32kb';
+const BODY_LIMIT = 32 * 1024;
 
 /**
  * Says once that a request came through a proxy TRUST_PROXY does not name: every client behind it
@@ -106,10 +107,11 @@ export function createWebApp(ctx: AppContext): express.Express {
   app.use('/api/v1', apiRoutes(ctx, limits));
   app.use(utf8CharsetAliases);
   // The preferences form names each case ticked, and lists up to CASES_TO_FOLLOW of them.
-  app.post('/preferences/:token', express.urlencoded({ extended: false, limit: '64kb', parameterLimit: CASES_TO_FOLLOW + 10, verify: utf8Form }));
+  app.post('/preferences/:token', express.urlencoded({ extended: false, limit: '64kb', parameterLimit: CASES_TO_FOLLOW + 10, verify: utf8Form }), multipartFields(64 * 1024, CASES_TO_FOLLOW + 10));
   app.use(express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50, verify: utf8Form }));
+  app.use(multipartFields(BODY_LIMIT, 50));
   app.use(jsonObject({ limit: BODY_LIMIT }));
-  app.use(refuseUnreadBody('Send the form as application/x-www-form-urlencoded (a plain HTML form), or as JSON.'));
+  app.use(refuseUnreadBody('Send the form as application/x-www-form-urlencoded (a plain HTML form), multipart/form-data without files, or JSON.'));
 
   app.use(publicRoutes(ctx, limits));
   app.use(subscriberRoutes(ctx, limits));

@@ -304,17 +304,50 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     expect((await fetch(`${base}/api/v1/campaigns/${slug}/launch`, { method: 'POST', headers: auth() })).status).toBe(200);
   });
 
-  it('answers a multipart form posted to the public forms with 415, and a subscribe naming a case by a number with 400', async () => {
+  it('reads a multipart form posted to the public forms as the fields it holds', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('mp')}@supporter.example`;
+    const multipart = new FormData();
+    multipart.set('full_name', 'Айгерим Multipart');
+    multipart.set('email', email);
+    multipart.set('city', 'Алматы');
+    const sign = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: multipart, redirect: 'manual' });
+    expect(sign.status).toBe(303);
+    const { rows } = await ctx.db.query('SELECT full_name, city, status FROM signatures WHERE email = $1', [email]);
+    expect(rows).toEqual([{ full_name: 'Айгерим Multipart', city: 'Алматы', status: 'pending' }]);
+  });
+
+  it('answers a multipart form with a file, with bytes that are not UTF-8, or too large, with a 4xx, and a subscribe naming a case by a number with 400', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     await changesNothing(async () => {
-      const multipart = new FormData();
-      multipart.set('full_name', 'Multi Part');
-      multipart.set('email', `${uniq('mp')}@supporter.example`);
-      const sign = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: multipart, redirect: 'manual' });
-      expect(sign.status).toBe(415);
-      expect(await sign.text()).toContain('application/x-www-form-urlencoded');
-      const subscribe = await fetch(`${base}/subscribe`, { method: 'POST', body: multipart, redirect: 'manual' });
-      expect(subscribe.status).toBe(415);
+      const withFile = new FormData();
+      withFile.set('full_name', 'File Part');
+      withFile.set('email', `${uniq('mp')}@supporter.example`);
+      withFile.set('personal_note', new Blob(['a note in a file']), 'note.txt');
+      const file = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: withFile, redirect: 'manual' });
+      expect(file.status).toBe(400);
+      expect(await file.text()).toContain('parts this page does not take');
+
+      // A Latin-1 name in a form part: multer would read é as U+FFFD.
+      const boundary = 'b0undary';
+      const latin1 = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="full_name"\r\n\r\nRen`),
+        Buffer.from([0xe9]),
+        Buffer.from(`e\r\n--${boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n${uniq('l1')}@supporter.example\r\n--${boundary}--\r\n`),
+      ]);
+      const notUtf8 = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: latin1, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, redirect: 'manual' });
+      expect(notUtf8.status).toBe(400);
+      expect(await notUtf8.text()).toContain('not valid UTF-8');
+
+      const big = new FormData();
+      big.set('full_name', 'Big Note');
+      big.set('email', `${uniq('big')}@supporter.example`);
+      big.set('personal_note', 'x'.repeat(40_000));
+      expect((await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: big, redirect: 'manual' })).status).toBe(413);
+      const cut = await fetch(`${base}/subscribe`, { method: 'POST', body: `--${boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\nx`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, redirect: 'manual' });
+      expect(cut.status).toBe(400);
+      // Text is still not a form.
+      expect((await fetch(`${base}/subscribe`, { method: 'POST', body: 'email=a@b.example', headers: { 'content-type': 'text/plain' }, redirect: 'manual' })).status).toBe(415);
       // A button posting no body at all has no type to refuse: the link is looked up as ever.
       expect((await fetch(`${base}/subscribe/confirm/no-such-token`, { method: 'POST', redirect: 'manual' })).status).toBe(404);
       const numbered = await postJson(`${base}/subscribe`, { email: `${uniq('num')}@supporter.example`, case: 5 }, { accept: 'text/html' });

@@ -586,8 +586,12 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     expect(again).not.toContain(`value="${preparing}"`);
     expect(again).toContain(`value="${announced}"`);
 
-    // The box sent twice (a hidden field before it, as some pages do) is ticked when either says so.
-    const saved = await postForm(`${base}/preferences/${manage}`, { all: ['', 'on'], cases: [otherCaseSlug, 'no-such-case', preparing] });
+    // The box sent twice (a hidden field before it, as some pages do) is ticked when either says so;
+    // sent as multipart (a script's FormData), the fields are read as a browser's form sends them.
+    const multipart = new FormData();
+    for (const all of ['', 'on']) multipart.append('all', all);
+    for (const slug of [otherCaseSlug, 'no-such-case', preparing]) multipart.append('cases', slug);
+    const saved = await fetch(`${base}/preferences/${manage}`, { method: 'POST', body: multipart, redirect: 'manual' });
     expect(saved.status).toBe(303);
     expect(saved.headers.get('location')).toBe(`/preferences/${manage}?saved=1`);
     expect(await subscriptions(email)).toEqual([

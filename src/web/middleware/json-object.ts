@@ -7,7 +7,7 @@ import { utf8Json } from './utf8.ts';
  * array through as well as an object; every route reads named fields, so `[]` is refused as `null`
  * or `1` are (400 invalid_json), not answered field by field under the name of no field.
  */
-export function jsonObject(options: { limit: string; type?: string[] }): RequestHandler {
+export function jsonObject(options: { limit: string | number; type?: string[] }): RequestHandler {
   const parse = express.json({ ...options, verify: utf8Json });
   return (req, res, next) => parse(req, res, (err?: unknown) => next(err ?? (Array.isArray(req.body) ? new JsonNotObjectError() : undefined)));
 }

@@ -1,0 +1,44 @@
+import { isUtf8 } from 'node:buffer';
+import type { Request, RequestHandler } from 'express';
+import multer from 'multer';
+import { InvalidEncodingError, TooLargeError, UnreadableFormError } from '../../errors.ts';
+
+/**
+ * A public form sent as multipart/form-data (a script's `fetch(url, { body: new FormData(form) })`,
+ * a page whose form says `enctype="multipart/form-data"`), read into the same fields an urlencoded
+ * one gives. Text fields only: a file part is refused (400). A body over `limitBytes`, or a field
+ * over it, is refused with 413, as an urlencoded one is; so is a body that is not UTF-8 (400), which
+ * multer would read with U+FFFD in place of each bad byte and a signer's name would reach officials
+ * so. Any other request, or one whose body a parser before read, passes untouched.
+ */
+export function multipartFields(limitBytes: number, fields: number): RequestHandler {
+  const bodies = new WeakMap<Request, { bytes: Buffer[]; size: number }>();
+  // Multer 2 takes streamHandler; its types do not have it yet.
+  const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
+    storage: multer.memoryStorage(),
+    limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0 },
+    streamHandler: (req, busboy) => {
+      const body = { bytes: [] as Buffer[], size: 0 };
+      bodies.set(req, body);
+      req.on('data', (chunk: Buffer) => {
+        body.size += chunk.length;
+        if (body.size <= limitBytes) body.bytes.push(chunk);
+      });
+      req.pipe(busboy);
+    },
+  };
+  const parse = multer(options).none();
+  return (req, res, next) => {
+    if (req.method !== 'POST' || req.body !== undefined || !req.is('multipart/form-data')) return next();
+    if (Number(req.headers['content-length']) > limitBytes) return next(new TooLargeError());
+    parse(req, res, (err?: unknown) => {
+      // Multer's own refusals say what was wrong (a file, a field too large); the parser's (a body
+      // cut off, no boundary) are plain errors, which would read as the server's fault.
+      if (err) return next(err instanceof multer.MulterError ? err : new UnreadableFormError(String((err as Error).message)));
+      const body = bodies.get(req);
+      if (body && body.size > limitBytes) return next(new TooLargeError());
+      if (body && !isUtf8(Buffer.concat(body.bytes))) return next(new InvalidEncodingError());
+      next();
+    });
+  };
+}
