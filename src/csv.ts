@@ -58,7 +58,9 @@ const drainedOrClosed = (res: Response) =>
 
 /**
  * Sends a CSV attachment read page by page (keyset on `id`), so an export of any size holds one
- * page in memory, laid out as CSV_FORMAT. Each page waits for the client to take the last
+ * page in memory, laid out as CSV_FORMAT; without the byte-order mark when `bom` is false (for a
+ * program reading the API, whose CSV reader would take the mark for part of the first column's
+ * name). Each page waits for the client to take the last
  * (backpressure) and for its turn among the process's other exports (makingPage); a client that
  * goes away stops the reading, and a read that fails mid-way cuts the download off instead of
  * leaving it hanging. `recordExport` (the audit entry) runs before the first read; a HEAD request
@@ -68,6 +70,7 @@ export async function sendCsv<T extends { id: number }>(
   res: Response,
   { filename, columns, page, row }: CsvExport<T>,
   recordExport: () => Promise<unknown>,
+  { bom = true }: { bom?: boolean } = {},
 ): Promise<void> {
   res.type('text/csv; charset=utf-8').attachment(filename);
   if (res.req.method === 'HEAD') {
@@ -85,7 +88,7 @@ export async function sendCsv<T extends { id: number }>(
         const items = await page(afterId);
         if (items.length > 0) afterId = items[items.length - 1]!.id;
         // The header row (and the byte-order mark) go with the first page, even an empty one.
-        return { done: items.length === 0, text: first || items.length > 0 ? stringify(items.map((item) => row(item).map(neutralize)), { ...CSV_FORMAT, header: first, bom: first, columns }) : '' };
+        return { done: items.length === 0, text: first || items.length > 0 ? stringify(items.map((item) => row(item).map(neutralize)), { ...CSV_FORMAT, header: first, bom: bom && first, columns }) : '' };
       });
       if (!chunk || gone) return;
       if (chunk.text && !res.write(chunk.text)) await drainedOrClosed(res);

@@ -30,7 +30,8 @@ export class ConsoleClient {
   async get(path: string, opts: { headers?: Record<string, string> } = {}): Promise<{ status: number; text: string; location: string | null; res: Response }> {
     const res = await fetch(this.base + path, { headers: { cookie: this.header(), ...opts.headers }, redirect: 'manual' });
     this.remember(res);
-    return { status: res.status, text: await res.text(), location: res.headers.get('location'), res };
+    // Read from a copy: res's own body is left for a test that wants the bytes (a download's).
+    return { status: res.status, text: await res.clone().text(), location: res.headers.get('location'), res };
   }
 
   /** Posts a form; a field given a list is sent once for each of its values. */

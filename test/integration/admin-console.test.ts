@@ -94,6 +94,8 @@ describe('the organizer console on PGlite', () => {
     }
     const csv = await client.get(`/admin/campaigns/${slug}/signatures.csv`);
     expect(csv.res.headers.get('content-type')).toMatch(/^text\/csv/);
+    // A byte-order mark first, so Excel reads the names as UTF-8 (the API's export has none).
+    expect(Buffer.from(await csv.res.arrayBuffer()).subarray(0, 3).toString('hex')).toBe('efbbbf');
     expect((await client.get(`/admin/campaigns/${slug}/signatures?q=Dana`)).status).toBe(200);
 
     expect((await actions(ctx, organizerId)).filter((a) => a.object.includes(slug) || a.object.includes(caseSlug)).map((a) => a.action)).toEqual([

@@ -202,7 +202,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.get('/campaigns/:slug/signatures.csv', ...auth, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
-    await sendCsv(res, signaturesCsv(db, campaign), () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)));
+    await sendCsv(res, signaturesCsv(db, campaign), () => recordAudit(db, actor(req), 'signatures.export', `campaign:${campaign.slug}`, byToken(req)), { bom: false });
   });
 
   answerOtherMethods(router);
