@@ -101,16 +101,17 @@ export const ADDRESS_CONFIRMED = 's.confirm_token_hash IS NOT NULL';
  * that can exist keeps: at most 64 characters before the @ (RFC 5321), a label of the domain at most
  * 63, beginning and ending with a letter or digit (RFC 1035).
  */
-const EMAIL = /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9\-]{1,59})$/i;
+const EMAIL = /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--(?:[A-Za-z0-9\-]{0,58}[A-Za-z0-9]))$/i;
 
 const emailAddress = (whenEmpty: string) =>
   z
     .string()
     .trim()
     .min(1, whenEmpty)
-    .max(254, 'must be at most 254 characters')
+    // Aborting: the checks after it would otherwise run on a body-sized string.
+    .max(254, { message: 'must be at most 254 characters', abort: true })
     // What a mail client's copy gives: `Ann Bek <ann@example.org>`, or a line of several addresses.
-    .refine((v) => !/<[^<>]*@[^<>]*>/.test(v), { message: 'must be the address alone, without a name or < >', abort: true })
+    .refine((v) => !/<[^<>@]*@[^<>]*>/.test(v), { message: 'must be the address alone, without a name or < >', abort: true })
     .refine((v) => v.indexOf('@') === v.lastIndexOf('@') || !/[\s,;]/.test(v.slice(v.indexOf('@') + 1, v.lastIndexOf('@'))), { message: 'must be one address only', abort: true })
     // Letters outside ASCII before the @ need SMTPUTF8 of every relay on the way, which few offer;
     // a domain in another script is taken in its ASCII form.

@@ -94,6 +94,13 @@ export function createWebApp(ctx: AppContext): express.Express {
     next();
   });
   app.use('/static', staticFiles());
+  // Any other page changes when an organizer acts (a campaign closed, a case's details taken
+  // down): a shared cache (a CDN) asks each time whether it did, by its ETag, rather than keep
+  // serving the old one for a time of its own choosing.
+  app.use((_req, res, next) => {
+    if (!res.get('Cache-Control')) res.set('Cache-Control', 'no-cache');
+    next();
+  });
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too. Matched

@@ -10,10 +10,21 @@ import type { RequestHandler } from 'express';
  */
 export const REQUESTS_PER_CONNECTION = 100;
 
+/**
+ * How long an idle connection is kept open for its next request: longer than a reverse proxy or
+ * load balancer keeps its own idle connections to the app (60 s at AWS's, nginx's `keepalive_timeout`
+ * and most others at or under it). Node's 5 s closed connections a proxy still held, and a request
+ * the proxy sent on one as it closed (a signature, which a proxy does not send again) got a 502.
+ */
+export const IDLE_CONNECTION_MS = 65_000;
+
 /** The web process's HTTP server for `app`, its connections limited as above. */
 export function createWebServer(app: http.RequestListener): http.Server {
   const server = http.createServer(app);
   server.maxRequestsPerSocket = REQUESTS_PER_CONNECTION;
+  server.keepAliveTimeout = IDLE_CONNECTION_MS;
+  // Node's advice: above keepAliveTimeout, so a request that begins just as the wait ends is read whole.
+  server.headersTimeout = IDLE_CONNECTION_MS + 1_000;
   return server;
 }
 

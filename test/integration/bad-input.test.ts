@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -344,6 +345,18 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       big.set('email', `${uniq('big')}@supporter.example`);
       big.set('personal_note', 'x'.repeat(40_000));
       expect((await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: big, redirect: 'manual' })).status).toBe(413);
+      const many = new FormData();
+      for (let i = 0; i < 60; i++) many.append(`f${i}`, 'x');
+      const tooMany = await fetch(`${base}/c/${slug}/sign`, { method: 'POST', body: many, redirect: 'manual' });
+      expect(tooMany.status).toBe(413);
+      expect(await tooMany.text()).toContain('more fields than this page takes');
+      // A name read as an index into an array of a billion slots, which a route would walk.
+      for (const path of [`/c/${slug}/sign`, '/subscribe', '/preferences/not-a-token']) {
+        const sparse = new FormData();
+        sparse.append('cases[1000000000]', 'x');
+        sparse.append('full_name[1000000000]', 'x');
+        expect((await fetch(`${base}${path}`, { method: 'POST', body: sparse, redirect: 'manual' })).status, path).toBe(400);
+      }
       const cut = await fetch(`${base}/subscribe`, { method: 'POST', body: `--${boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\nx`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, redirect: 'manual' });
       expect(cut.status).toBe(400);
       // Text is still not a form.
@@ -772,12 +785,35 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     }
   });
 
-  it('answers /healthz and /readyz with 200', async () => {
+  it('answers /healthz and /readyz with 200, kept by no cache', async () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ database: 'ok', redis: 'ok' });
+    for (const res of [health, ready]) expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('has a CDN ask again for a public page each time, by its ETag, so a campaign closed shows closed', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    for (const path of ['/', `/c/${slug}`, `/cases/${caseSlug}`, '/subscribe', `/c/${slug}/thanks`, '/no-such-page']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.headers.get('cache-control'), path).toBe('no-cache');
+    }
+    // As a cache revalidates: fetch would add `Cache-Control: no-cache` to a conditional request.
+    const revalidate = (etag: string) => new Promise<number>((resolve, reject) => {
+      http.get(`${base}/c/${slug}`, { headers: { 'if-none-match': etag } }, (res) => resolve(res.resume().statusCode!)).on('error', reject);
+    });
+    const etag = (await fetch(`${base}/c/${slug}`)).headers.get('etag');
+    expect(etag).toBeTruthy();
+    expect(await revalidate(etag!)).toBe(304);
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/close`, {}, auth())).status).toBe(200);
+    // The page changed (no form, "closed"): sent whole again.
+    expect(await revalidate(etag!)).toBe(200);
+    // What sets its own keeps it: the API, the console, the token pages.
+    expect((await fetch(`${base}/api/v1/campaigns/${slug}/stats`, { headers: auth() })).headers.get('cache-control')).toBe('no-store');
+    expect((await fetch(`${base}/admin/login`)).headers.get('cache-control')).toBe('no-store');
+    expect((await fetch(`${base}/confirm/not-a-token`)).headers.get('cache-control')).toBe('no-store, private');
   });
 });
 

@@ -591,7 +591,13 @@ describe.each(DB_KINDS)('subscribing and leaving on %s', (kind) => {
     const multipart = new FormData();
     for (const all of ['', 'on']) multipart.append('all', all);
     for (const slug of [otherCaseSlug, 'no-such-case', preparing]) multipart.append('cases', slug);
-    const saved = await fetch(`${base}/preferences/${manage}`, { method: 'POST', body: multipart, redirect: 'manual' });
+    const asMultipart = await fetch(`${base}/preferences/${manage}`, { method: 'POST', body: multipart, redirect: 'manual' });
+    expect(asMultipart.status).toBe(303);
+    expect(await subscriptions(email)).toEqual([
+      { case_slug: null, status: 'active' },
+      { case_slug: otherCaseSlug, status: 'active' },
+    ]);
+    const saved = await postForm(`${base}/preferences/${manage}`, { all: ['', 'on'], cases: [otherCaseSlug, 'no-such-case', preparing] });
     expect(saved.status).toBe(303);
     expect(saved.headers.get('location')).toBe(`/preferences/${manage}?saved=1`);
     expect(await subscriptions(email)).toEqual([

@@ -83,9 +83,10 @@ function unreadableBody(err: unknown): Mapped | undefined {
   if (err instanceof LengthRequiredError) return { status: 411, code: 'length_required', title: 'Length required', message: err.message };
   if (err instanceof TooLargeError) return { status: 413, code: 'too_large', title: 'Too large', message: err.message || 'The request body is too large.' };
   if (err instanceof multer.MulterError) {
-    return err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE'
-      ? { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' }
-      : { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
+    if (err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FIELD_VALUE') return { status: 413, code: 'too_large', title: 'Too large', message: 'The file or a field of the form is too large.' };
+    // As an urlencoded form's too many fields is answered.
+    if (err.code === 'LIMIT_FIELD_COUNT' || err.code === 'LIMIT_PART_COUNT') return { status: 413, code: 'too_large', title: 'Too large', message: 'The form has more fields than this page takes.' };
+    return { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form has parts this page does not take.' };
   }
   if (err instanceof UnreadableFormError) {
     return { status: 400, code: 'bad_request', title: 'Bad request', message: 'The form could not be read: the upload was cut off or is not a form. Please send it again.' };

@@ -16,7 +16,10 @@ export function multipartFields(limitBytes: number, fields: number): RequestHand
   // Multer 2 takes streamHandler; its types do not have it yet.
   const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
     storage: multer.memoryStorage(),
-    limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0 },
+    // A name such as `cases[1000000000]` would be read as an index into an array of a billion
+    // slots, which a route then walks: one post held the process for seconds. Names are taken
+    // as an urlencoded form's are: `a[0]` no deeper than one level, indexes below `fields`.
+    limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0, fieldNestingDepth: 1, fieldArrayIndexLimit: fields },
     streamHandler: (req, busboy) => {
       const body = { bytes: [] as Buffer[], size: 0 };
       bodies.set(req, body);

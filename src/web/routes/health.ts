@@ -5,6 +5,11 @@ import { answerOtherMethods } from '../middleware/method-not-allowed.ts';
 
 export function healthRoutes(ctx: AppContext): Router {
   const router = Router();
+  // Each answer is of this moment: a cache that kept one would report a process long gone as up.
+  router.use(['/healthz', '/readyz'], (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -99,5 +99,13 @@ describe('the signature form', () => {
     expect(message('judge@court-.kz')).toBe('must be a valid email address');
     expect(message('judge@co-urt.kz')).toBeUndefined();
     expect(message(`${'a'.repeat(60)}@${'b.'.repeat(96)}kz`)).toBe('must be at most 254 characters');
+    expect(message('judge@court.xn--p1ai-')).toBe('must be a valid email address');
+  });
+
+  it('refuses an address over 254 characters for that alone, before any other check reads it', () => {
+    // A body-sized value: `<@@@…` took the check for a pasted name seconds at 30,000 characters.
+    for (const email of [`<${'@'.repeat(30_000)}`, `Ann <ann@example.org>, ${'x'.repeat(300)}@example.org`]) {
+      expect(signatureInput.safeParse({ fullName: 'Ann', email }).error?.issues.map((i) => i.message)).toEqual(['must be at most 254 characters']);
+    }
   });
 });
