@@ -4,6 +4,14 @@ import multer from 'multer';
 import { InvalidEncodingError, TooLargeError, UnreadableFormError } from '../../errors.ts';
 
 /**
+ * For multer's limits: a form field's name with brackets is refused. Multer reads `cases[1000000000]`
+ * as an index into an array of a billion slots, which a route then walks: one post held the
+ * process for seconds. No form of Appeal's names its fields so (an urlencoded form's parser takes
+ * such a name as it is).
+ */
+export const FIELD_NAMES_AS_TYPED = { fieldNestingDepth: 0 } as const;
+
+/**
  * A public form sent as multipart/form-data (a script's `fetch(url, { body: new FormData(form) })`,
  * a page whose form says `enctype="multipart/form-data"`), read into the same fields an urlencoded
  * one gives. Text fields only: a file part is refused (400). A body over `limitBytes`, or a field
@@ -16,10 +24,7 @@ export function multipartFields(limitBytes: number, fields: number): RequestHand
   // Multer 2 takes streamHandler; its types do not have it yet.
   const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
     storage: multer.memoryStorage(),
-    // A name such as `cases[1000000000]` would be read as an index into an array of a billion
-    // slots, which a route then walks: one post held the process for seconds. Names are taken
-    // as an urlencoded form's are: `a[0]` no deeper than one level, indexes below `fields`.
-    limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0, fieldNestingDepth: 1, fieldArrayIndexLimit: fields },
+    limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0, ...FIELD_NAMES_AS_TYPED },
     streamHandler: (req, busboy) => {
       const body = { bytes: [] as Buffer[], size: 0 };
       bodies.set(req, body);

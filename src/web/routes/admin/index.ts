@@ -8,6 +8,7 @@ import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutE
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
+import { FIELD_NAMES_AS_TYPED } from '../../middleware/multipart-form.ts';
 import { refuseUnreadBody } from '../../middleware/unread-body.ts';
 import { utf8CharsetAliases, utf8Form } from '../../middleware/utf8.ts';
 import { authRoutes } from './auth.ts';
@@ -65,7 +66,7 @@ function csvUpload(): RequestHandler[] {
   // takes streamHandler; its types do not have it yet.
   const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
     storage: multer.memoryStorage(),
-    limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31 },
+    limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31, ...FIELD_NAMES_AS_TYPED },
     streamHandler: (req, busboy) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -106,7 +107,7 @@ function csvUpload(): RequestHandler[] {
 const typedFields = multer({
   storage: multer.memoryStorage(),
   fileFilter: (_req, _file, take) => take(null, false),
-  limits: { fieldSize: FORM_BYTES, fields: 30, parts: 31 },
+  limits: { fieldSize: FORM_BYTES, fields: 30, parts: 31, ...FIELD_NAMES_AS_TYPED },
 }).any();
 const signedInOrTyped: RequestHandler = (req, res, next) => {
   const readable = req.method === 'POST' && req.is('multipart/form-data') && Number(req.headers['content-length']) <= FORM_BYTES && fromThisSite(req);
