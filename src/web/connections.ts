@@ -18,13 +18,31 @@ export const REQUESTS_PER_CONNECTION = 100;
  */
 export const IDLE_CONNECTION_MS = 65_000;
 
-/** The web process's HTTP server for `app`, its connections limited as above. */
+/**
+ * The web process's HTTP server for `app`, its connections limited as above. Once it is closing
+ * (`server.close()`, at shutdown), each answer still to go out says `Connection: close` and ends
+ * its connection: Node would keep a connection busy at that moment open, taking requests, until
+ * the shutdown's wait ran out and cut it off with one a proxy had just sent on it.
+ */
 export function createWebServer(app: http.RequestListener): http.Server {
-  const server = http.createServer(app);
+  const server = http.createServer();
   server.maxRequestsPerSocket = REQUESTS_PER_CONNECTION;
   server.keepAliveTimeout = IDLE_CONNECTION_MS;
   // Node's advice: above keepAliveTimeout, so a request that begins just as the wait ends is read whole.
   server.headersTimeout = IDLE_CONNECTION_MS + 1_000;
+  const answering = new Set<http.ServerResponse>();
+  // Before the app, so an answer it sends at once already knows.
+  server.on('request', (_req, res) => {
+    if (!server.listening) res.shouldKeepAlive = false;
+    answering.add(res);
+    res.once('close', () => answering.delete(res));
+  });
+  server.on('request', app);
+  const close = server.close.bind(server);
+  server.close = ((done?: (err?: Error) => void) => {
+    for (const res of answering) if (!res.headersSent) res.shouldKeepAlive = false;
+    return close(done);
+  }) as typeof server.close;
   return server;
 }
 
