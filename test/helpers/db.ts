@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 import { openPglite, openPostgres, type Db } from '../../src/db/index.ts';
 import { migrate } from '../../src/db/migrate.ts';
 
@@ -42,4 +43,17 @@ export async function createTestDb(kind: DbKind): Promise<TestDb> {
       await admin.close();
     },
   };
+}
+
+/**
+ * A database of `kind` for the tests of the describe block this is called in: made before them,
+ * closed after. The object returned is filled in once it is made.
+ */
+export function useTestDb(kind: DbKind): TestDb {
+  const t = {} as TestDb;
+  beforeAll(async () => {
+    Object.assign(t, await createTestDb(kind));
+  }, 60_000);
+  afterAll(async () => t.close?.());
+  return t;
 }

@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { holdCaseForPosting } from '../../src/alerts/queries.ts';
 import { runCommand } from '../../src/cli/commands.ts';
 import { lockDueCampaign } from '../../src/digests/queries.ts';
 import { createLiveCampaign } from '../helpers/fixtures.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { DB_KINDS, useTestDb } from '../helpers/db.ts';
 
 const config = { retentionUnconfirmedDays: 7, retentionUnsubscribedDays: 30, sessionSecret: undefined } as never;
 
-describe.each(['pglite', 'postgres'] as const)('after-restore on %s', (kind) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(kind);
-  }, 60_000);
-  afterAll(async () => t?.close());
+describe.each(DB_KINDS)('after-restore on %s', (kind) => {
+  const t = useTestDb(kind);
 
   // Rows made after the backup were lost with their numbers, which their emailed links carry.
   it('numbers every new row a billion past where the backup left off, and records that it ran', async () => {

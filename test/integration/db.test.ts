@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, DB_KINDS, TEST_DATABASE_URL, type TestDb } from '../helpers/db.ts';
+import { createTestDb, DB_KINDS, TEST_DATABASE_URL, useTestDb, type TestDb } from '../helpers/db.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { isDatabaseUnavailable, openPostgres, type Db } from '../../src/db/index.ts';
 import { keepSetting } from '../../src/boot.ts';
@@ -211,13 +211,7 @@ describe('a connection to Postgres lost mid-statement', () => {
 });
 
 describe.each(DB_KINDS)('a database a newer Appeal migrated (%s)', (kind) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(kind);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestDb(kind);
 
   it('is refused, naming the migrations this version does not know, and left as it is', async () => {
     await t.db.query('INSERT INTO schema_migrations (name) VALUES ($1)', ['999_from_a_newer_release.sql']);

@@ -1,18 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { DB_KINDS, useTestDb } from '../helpers/db.ts';
 import { createLiveCampaign } from '../helpers/fixtures.ts';
 import { ROOT } from '../helpers/spawn.ts';
 
 const migration = (name: string) => fs.readFileSync(path.join(ROOT, 'src', 'db', 'migrations', name), 'utf8');
 
 describe.each(DB_KINDS)('migrations that rewrite rows, on %s', (kind) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await createTestDb(kind);
-  }, 60_000);
-  afterAll(async () => t?.close());
+  const t = useTestDb(kind);
 
   // Signatures stored before text was kept composed: a search typed the usual way finds them after it.
   it('040 composes the signatures stored with their accents apart, and writes no other', async () => {
