@@ -11,6 +11,16 @@ import { InvalidEncodingError, TooLargeError, UnreadableFormError } from '../../
  */
 export const FIELD_NAMES_AS_TYPED = { fieldNestingDepth: 0 } as const;
 
+/** Multer's options with `streamHandler`, which multer 2 takes and its types do not have yet. */
+export type StreamedMulterOptions = multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void };
+
+/**
+ * The error a multer read ended with, to pass on: multer's own refusals say what was wrong (a
+ * file, a field too large); the parser's (a body cut off, no boundary) are plain errors, which
+ * would read as the server's fault.
+ */
+export const formReadError = (err: unknown) => (err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err);
+
 /**
  * A public form sent as multipart/form-data (a script's `fetch(url, { body: new FormData(form) })`,
  * a page whose form says `enctype="multipart/form-data"`), read into the same fields an urlencoded
@@ -21,8 +31,7 @@ export const FIELD_NAMES_AS_TYPED = { fieldNestingDepth: 0 } as const;
  */
 export function multipartFields(limitBytes: number, fields: number): RequestHandler {
   const bodies = new WeakMap<Request, { bytes: Buffer[]; size: number }>();
-  // Multer 2 takes streamHandler; its types do not have it yet.
-  const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
+  const options: StreamedMulterOptions = {
     storage: multer.memoryStorage(),
     limits: { fieldSize: limitBytes, fieldNameSize: 100, fields, parts: fields, files: 0, ...FIELD_NAMES_AS_TYPED },
     streamHandler: (req, busboy) => {
@@ -40,9 +49,7 @@ export function multipartFields(limitBytes: number, fields: number): RequestHand
     if (req.method !== 'POST' || req.body !== undefined || !req.is('multipart/form-data')) return next();
     if (Number(req.headers['content-length']) > limitBytes) return next(new TooLargeError());
     parse(req, res, (err?: unknown) => {
-      // Multer's own refusals say what was wrong (a file, a field too large); the parser's (a body
-      // cut off, no boundary) are plain errors, which would read as the server's fault.
-      if (err) return next(err instanceof multer.MulterError ? err : new UnreadableFormError(String((err as Error).message)));
+      if (err) return next(formReadError(err));
       const body = bodies.get(req);
       if (body && body.size > limitBytes) return next(new TooLargeError());
       if (body && !isUtf8(Buffer.concat(body.bytes))) return next(new InvalidEncodingError());

@@ -3,12 +3,12 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { InvalidEncodingError, MethodNotAllowedError, RepeatedFieldError, LengthRequiredError, RateLimitedError, TooLargeError, UnreadableFormError } from '../../../errors.ts';
+import { InvalidEncodingError, MethodNotAllowedError, RepeatedFieldError, LengthRequiredError, RateLimitedError, TooLargeError } from '../../../errors.ts';
 import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
 import { mapError, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
-import { FIELD_NAMES_AS_TYPED } from '../../middleware/multipart-form.ts';
+import { FIELD_NAMES_AS_TYPED, formReadError, type StreamedMulterOptions } from '../../middleware/multipart-form.ts';
 import { refuseUnreadBody } from '../../middleware/unread-body.ts';
 import { utf8CharsetAliases, utf8Form } from '../../middleware/utf8.ts';
 import { authRoutes } from './auth.ts';
@@ -63,8 +63,8 @@ function csvUpload(): RequestHandler[] {
   // Multer decodes each byte of a text field that is not UTF-8 as U+FFFD, which a browser may also
   // send as a character (pasted from a garbled email). The U+FFFD the body sent as characters are
   // counted on the way in, so a field with more than those holds bytes no browser sends. Multer 2
-  // takes streamHandler; its types do not have it yet.
-  const options: multer.Options & { streamHandler: (req: Request, busboy: NodeJS.WritableStream) => void } = {
+  // takes streamHandler (StreamedMulterOptions).
+  const options: StreamedMulterOptions = {
     storage: multer.memoryStorage(),
     limits: { fileSize: CSV_BYTES, fieldSize: CSV_BYTES, files: 1, fields: 30, parts: 31, ...FIELD_NAMES_AS_TYPED },
     streamHandler: (req, busboy) => {
@@ -75,10 +75,7 @@ function csvUpload(): RequestHandler[] {
     },
   };
   const upload = multer(options).fields(Object.keys(CSV_FILES).map((name) => ({ name, maxCount: 1 })));
-  // Multer's own refusals say what was wrong (too large, a part not taken); the parser's (a form
-  // cut off, no boundary) are plain errors, which would read as the server's fault.
-  const read: RequestHandler = (req, res, next) =>
-    upload(req, res, (err?: unknown) => next(err && !(err instanceof multer.MulterError) ? new UnreadableFormError(String((err as Error).message)) : err));
+  const read: RequestHandler = (req, res, next) => upload(req, res, (err?: unknown) => next(formReadError(err)));
   const useFile: RequestHandler = (req, res, next) => {
     const files = (req.files ?? {}) as Record<string, Express.Multer.File[]>;
     const inFiles = Object.values(files).flat().reduce((n, f) => n + countReplacements(f.buffer), 0);
