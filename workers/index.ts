@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { AppContext } from '../src/context.ts';
 import { settlesWithin } from '../src/deadline.ts';
+import { withAddressAllowance } from '../src/deliveries/allowance.ts';
 import { settleSentMarks } from '../src/deliveries/send.ts';
 import type { Composer, Composers } from '../src/deliveries/types.ts';
 import { stableMessageId } from '../src/mail/address.ts';
@@ -28,7 +29,8 @@ export function createComposers(ctx: AppContext): Composers {
     const message = await compose(db, delivery);
     return message && { messageId: stableMessageId(ctx.secret, 'delivery', delivery, ctx.config.mailFrom.address), ...message };
   };
-  return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)]));
+  // Confirmations and opt-ins count against their address's allowance (see withAddressAllowance).
+  return withAddressAllowance(ctx, Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, sameId(compose!)])));
 }
 
 const RESCHEDULE_EVERY_MS = 60_000;

@@ -5,6 +5,7 @@ import { isDatabaseUnavailable, plannedOnce, type Db, type Queryable } from '../
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
 import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
+import { AllowanceUsedError, ASKED_FOR } from './allowance.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
 import { codesOf, describe, retryDelay, TemporaryFailure } from './send-failure.ts';
@@ -91,15 +92,10 @@ async function untilRecorded<T>(write: () => Promise<T>, tries = 1): Promise<T> 
 }
 
 /**
- * An email a person asks for on a form goes to a suppressed address once per suppression: it asks
- * whether the address works again (a mailbox since emptied or reopened), and following its link
- * lifts the suppression (addressWorks). Without it an address that bounced could never sign or
- * subscribe again; more than one would let anyone keep mailing an address known to bounce.
+ * `missing`: no row has the job's id (deleted by retention or `forget`, or the job is another
+ * database's). `limited`: a confirmation or opt-in over its address's allowance, not sent.
  */
-const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
-
-/** `missing`: no row has the job's id (deleted by retention or `forget`, or the job is another database's). */
-export type SendOutcome = 'sent' | 'skipped' | 'missing' | 'retry' | 'failed' | 'suppressed';
+export type SendOutcome = 'sent' | 'skipped' | 'missing' | 'retry' | 'failed' | 'suppressed' | 'limited';
 
 /**
  * Sends one delivery at most once per claim: claim with a lease, compose from the rows, send,
@@ -140,6 +136,11 @@ export async function sendDelivery(
     }
     return state ? 'skipped' : 'missing';
   }
+  // An email a person asks for on a form (ASKED_FOR) goes to a suppressed address once per
+  // suppression: it asks whether the address works again (a mailbox since emptied or reopened),
+  // and following its link lifts the suppression (addressWorks). Without it an address that
+  // bounced could never sign or subscribe again; more than one would let anyone keep mailing an
+  // address known to bounce.
   if (delivery.suppressed && !(ASKED_FOR.has(delivery.kind) && (await takeSuppressedAsk(db, delivery.recipient, delivery.id, delivery.attempts)))) {
     await untilRecorded(() => q.markFailed(db, delivery, 'suppressed: the address is on the suppression list', { untried: true }));
     return 'suppressed';
@@ -181,6 +182,12 @@ async function composeAndSend(
     if (waited && !(await q.renewLease(db, delivery, LEASE_SECONDS))) return 'skipped';
     message = await compose(db, delivery);
   } catch (err) {
+    // Over its address's allowance (withAddressAllowance): not sent, and no attempt used, so
+    // asking again later sends it.
+    if (err instanceof AllowanceUsedError) {
+      await untilRecorded(() => q.markFailed(db, delivery, err.message, { untried: true }));
+      return 'limited';
+    }
     // The database went away between the claim and the read (a restart, a failover): the lease
     // and the attempt are given back, and the job tries again shortly, as when the claim finds it
     // away, so an outage does not use up a letter's attempts.

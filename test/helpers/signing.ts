@@ -72,14 +72,14 @@ export async function rowCounts(db: Queryable): Promise<Record<string, number>> 
 }
 
 /**
- * As if the resend gap had passed since the last email to `email`: confirmation and opt-in rows
- * asked for again sooner hold their next email back (RESEND_GAP_SECONDS). Call it once that
- * email is sent, before asking again.
+ * As if the resend gap had passed since the last email to `email` went or failed: confirmation
+ * and opt-in rows asked for again sooner hold their next email back (RESEND_GAP_SECONDS). Call it
+ * once that email is sent (or failed), before asking again.
  */
 export async function pastResendGap(db: Queryable, email: string): Promise<void> {
   await db.query(
     `UPDATE deliveries SET sent_at = sent_at - make_interval(secs => $2), updated_at = updated_at - make_interval(secs => $2)
-      WHERE lower(recipient) = lower($1) AND kind IN ('confirm', 'optin') AND sent_at IS NOT NULL`,
+      WHERE lower(recipient) = lower($1) AND kind IN ('confirm', 'optin') AND status IN ('sent', 'failed')`,
     [email, RESEND_GAP_SECONDS],
   );
 }

@@ -16,6 +16,8 @@ import { confirmToken, sign } from '../../src/signatures/service.ts';
 import { manageToken, optinToken, requestSubscription } from '../../src/subscribers/service.ts';
 import { hashToken } from '../../src/tokens.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import type { Delivery } from '../../src/deliveries/types.ts';
+import type { Message } from '../../src/mail/transport.ts';
 import { spawn } from 'node:child_process';
 import { freePort, ROOT, runTsx, type Ran } from '../helpers/spawn.ts';
 
@@ -200,10 +202,10 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     await recordAudit(ctx.db, null, 'suppression.remove', `suppression:${lifted.email}`, { reason: `they wrote from ${person}`, was: lifted.reason });
     await ctx.db.query(`INSERT INTO suppressions (email, reason) VALUES (lower($1), 'bounce: test')`, [person]);
     expect(JSON.stringify((await ctx.db.query('SELECT * FROM audit_log')).rows).toLowerCase()).toContain(person.toLowerCase());
-    // Two public posts named the address: the web's counts of them, kept in Redis for a day.
-    const { addressCounterKeys, createLimits } = await import('../../src/web/middleware/limits.ts');
-    const { perEmail } = createLimits(ctx);
-    for (const typed of [person, person.toUpperCase()]) await perEmail(typed, async () => undefined);
+    // Two confirmation emails went to the address: the workers' counts of them, kept in Redis for a day.
+    const { addressCounterKeys, withAddressAllowance } = await import('../../src/deliveries/allowance.ts');
+    const { confirm } = withAddressAllowance(ctx, { confirm: async () => ({ to: person, subject: 's', text: 't' }) as Message });
+    for (const typed of [person, person.toUpperCase()]) await confirm!(ctx.db, { recipient: typed, attempts: 1 } as Delivery);
     const counters = addressCounterKeys(ctx.config.queuePrefix, ctx.secret, person);
     expect(await ctx.redis.client.exists(...counters)).toBe(2);
 
@@ -247,7 +249,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     redis.on('error', () => {});
     try {
       await expect.poll(() => redis.ping().catch(() => ''), { timeout: 10_000 }).toBe('PONG');
-      const { addressCounterKeys } = await import('../../src/web/middleware/limits.ts');
+      const { addressCounterKeys } = await import('../../src/deliveries/allowance.ts');
       const person = `${uniq('aof')}@supporter.example`;
       const counters = addressCounterKeys(ctx.config.queuePrefix, ctx.secret, person);
       for (const key of counters) await redis.set(key, '1', 'EX', 3600);

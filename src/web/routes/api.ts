@@ -125,7 +125,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
       const body = req.body ?? {};
       const result = honeypotFilled(body)
         ? await pretendToSign(db, slug, body)
-        : await limits.perEmail(body.email, () => sign(db, ctx, slug, body, { via: 'api' }));
+        : await limits.perEmail(req, body.email, () => sign(db, ctx, slug, body, { via: 'api' }));
       // Signing twice answers like the first time: the answer tells nobody whether an address signed.
       res.status(202).json({ status: result.confirmationRequired ? 'received' : 'signed' });
     },
@@ -145,7 +145,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
         throw new ValidationError({ caseSlug: 'is how this API names the case (case is the form\'s name for it)' }, 'Name the case with caseSlug, or leave both out for every case.');
       }
       if (honeypotFilled(body)) await pretendToSubscribe(db, body);
-      else await limits.perEmail(body.email, () => subscribe(db, ctx, body, 'api'));
+      else await limits.perEmail(req, body.email, () => subscribe(db, ctx, body, 'api'));
       // The same answer whether the address was known, active or unsubscribed.
       res.status(202).json({ status: 'received' });
     },

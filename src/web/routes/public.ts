@@ -169,7 +169,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
       try {
         const result = honeypotFilled(req.body)
           ? await pretendToSign(db, slug, input)
-          : await limits.perEmail(input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seen }));
+          : await limits.perEmail(req, input.email, () => sign(db, ctx, slug, input, { via: 'sign form', seen }));
         // Alerts still need the opt-in email: the page says it is coming (said of the ticked box
         // alone, so it tells nothing of whether the address signed or subscribed before).
         if (!result.confirmationRequired) return seeOther(res, `/c/${encodeURIComponent(slug)}/thanks${result.alertsAsked ? '?alerts=1' : ''}`);

@@ -96,7 +96,7 @@ export function subscriberRoutes(ctx: AppContext, limits: ReturnType<typeof crea
       const input = { email: body.email, caseSlug: kase?.slug };
       // A bot that filled the honeypot is answered as a person would be, mistakes included.
       if (honeypotFilled(body)) await pretendToSubscribe(db, input);
-      else await limits.perEmail(body.email, () => subscribe(db, ctx, input, formSource(body.source, kase)));
+      else await limits.perEmail(req, body.email, () => subscribe(db, ctx, input, formSource(body.source, kase)));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       const errors = Object.fromEntries(Object.entries(err.fields).map(([k, v]) => [FIELD_NAMES[k] ?? k, v]));

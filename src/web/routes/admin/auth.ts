@@ -3,7 +3,8 @@ import type { AppContext } from '../../../context.ts';
 import { RateLimitedError, ValidationError } from '../../../errors.ts';
 import { changePassword, checkLogin, deviceTag, findOrganizerByEmail, isTrustedDevice, LOCKOUT_SECONDS, recordAuditOf, type Organizer } from '../../../organizers/service.ts';
 import { randomToken } from '../../../tokens.ts';
-import { budget, clientNetwork, localBudget } from '../../middleware/limits.ts';
+import { budget, localBudget } from '../../../budgets.ts';
+import { clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
 import { formErrors, safeNext, str, type Render } from './render.ts';
 

@@ -1,0 +1,71 @@
+// How many emails a stranger's posts can have sent to one address: counted where they are sent.
+import type { AppContext } from '../context.ts';
+import { budget, counterPrefix } from '../budgets.ts';
+import { mailboxKey } from '../mail/address.ts';
+import { hashIdentifier } from '../tokens.ts';
+import type { Composer, Composers, DeliveryKind } from './types.ts';
+
+/**
+ * Confirmation and opt-in emails one address may be sent in an hour, and in a day: whoever posts
+ * an address on a sign or subscribe form has it sent one, and the posts need not be its owner's.
+ * With the hourly limit alone, a stranger could have it sent one every six minutes, day after day.
+ */
+export const ASKED_EMAILS_PER_HOUR = 10;
+export const ASKED_EMAILS_PER_DAY = 20;
+
+/** The emails a person asks for on a form, which therefore anyone can ask for on their behalf. */
+export const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
+
+/**
+ * A confirmation or opt-in email not sent because its address had its allowance. The form that
+ * asked for it was answered as any other: the allowance is counted here, out of sight, because a
+ * count a form's answer showed (a 429 sooner than one's own posts explain) would tell a stranger
+ * that the address had been used on this site within the hour or the day.
+ */
+export class AllowanceUsedError extends Error {
+  constructor(readonly window: 'hour' | 'day') {
+    const most = window === 'hour' ? `${ASKED_EMAILS_PER_HOUR} within the hour` : `${ASKED_EMAILS_PER_DAY} within the day`;
+    super(`not sent: this address had ${most}, as many confirmation and opt-in emails as Appeal sends one address (someone may be posting it on forms); asking again later sends a new one`);
+    this.name = 'AllowanceUsedError';
+  }
+}
+
+/**
+ * `composers` with the confirmation and opt-in composers counting each new email against its
+ * address's allowance (ASKED_EMAILS_PER_HOUR, _PER_DAY), in Redis, shared by every worker and
+ * keyed by a keyed hash of the inbox (`ann+1@…` and `ann+2@…` count as one). A retry of an email
+ * already counted (after a 421, say) is not counted again; one asked for again is a new email.
+ * An email over the allowance is not sent: its compose throws AllowanceUsedError.
+ */
+export function withAddressAllowance(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, composers: Composers): Composers {
+  const hour = budget(ctx, 'email', ASKED_EMAILS_PER_HOUR, 3600);
+  const day = budget(ctx, 'email-day', ASKED_EMAILS_PER_DAY, 86_400);
+  /** @returns the allowance that was used up, or undefined once a point is taken from both. */
+  async function take(address: string): Promise<'hour' | 'day' | undefined> {
+    // Both at once: one round trip to Redis (auto-pipelined).
+    const [hourWait, dayWait] = await Promise.all([hour.take(address), day.take(address)]);
+    if (hourWait === undefined && dayWait === undefined) return undefined;
+    // Refused by one allowance: the other's point was not used either.
+    await Promise.all([hourWait === undefined && hour.giveBack(address), dayWait === undefined && day.giveBack(address)]);
+    return dayWait !== undefined ? 'day' : 'hour';
+  }
+  const counted = (compose: Composer): Composer => async (db, delivery) => {
+    const message = await compose(db, delivery);
+    // attempts is 1 at a row's first try, and again once it is asked for anew (requeueFinished).
+    if (message && delivery.attempts === 1) {
+      const used = await take(mailboxKey(delivery.recipient));
+      if (used) throw new AllowanceUsedError(used);
+    }
+    return message;
+  };
+  return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, ASKED_FOR.has(kind as DeliveryKind) ? counted(compose!) : compose]));
+}
+
+/**
+ * The Redis keys of the counts of emails asked for `email` (withAddressAllowance's): a keyed hash
+ * and a count each, which say for up to a day that the address was used. `forget` deletes them.
+ */
+export function addressCounterKeys(queuePrefix: string, secret: string, email: string): string[] {
+  const id = hashIdentifier(secret, mailboxKey(email));
+  return [`${counterPrefix(queuePrefix, 'email')}:${id}`, `${counterPrefix(queuePrefix, 'email-day')}:${id}`];
+}

@@ -1,0 +1,98 @@
+// Posts naming one address from several clients: a form's answer says nothing of anyone else's
+// posts, and the address's mailbox is still protected from strangers where the emails are sent.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addressCounterKeys, ASKED_EMAILS_PER_DAY, ASKED_EMAILS_PER_HOUR } from '../../src/deliveries/allowance.ts';
+import { PER_EMAIL_PER_HOUR } from '../../src/web/middleware/limits.ts';
+import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
+import { mailTo, pastResendGap, postForm, postJson, settled } from '../helpers/signing.ts';
+
+describe('posts naming one address from different clients', () => {
+  let ctx: TestContext;
+  let base: string;
+  let slugs: string[];
+  beforeAll(async () => {
+    // Behind a proxy that says who each client is; no per-IP limit, so only the address's counts.
+    ctx = await createTestContext({ db: 'postgres', env: { RATE_LIMIT_PER_IP: '0', TRUST_PROXY: 'loopback' } });
+    base = await ctx.startWeb();
+    await ctx.startWorkers();
+    slugs = await Promise.all(Array.from({ length: 12 }, async () => (await createLiveCampaign(ctx.db)).slug));
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  const sign = (slug: string, email: string, client: string) =>
+    postForm(`${base}/c/${slug}/sign`, { full_name: 'Aigerim Test', email }, { 'x-forwarded-for': client });
+  /** The statuses a client gets posting `email` to each campaign in turn, up to the hour's allowance and one more. */
+  const probe = async (email: string, client: string) => {
+    const statuses: number[] = [];
+    for (const slug of slugs.slice(0, PER_EMAIL_PER_HOUR + 1)) statuses.push((await sign(slug, email, client)).status);
+    return statuses;
+  };
+  /** How many emails reached `email`, once at least `n` have (the sink reads each after the relay's answer). */
+  const emailsTo = async (email: string, n: number) => (await mailTo(ctx.sink!, email, n)).length;
+
+  it('answers a stranger alike whether or not the address signed within the hour, so the 429 tells them nothing', async () => {
+    const used = `${uniq('used')}@supporter.example`;
+    const unused = `${uniq('unused')}@supporter.example`;
+    // The owner signs five campaigns from home.
+    for (const slug of slugs.slice(0, 5)) expect((await sign(slug, used, '198.51.100.1')).status).toBe(303);
+    // A stranger elsewhere posts each address: the same answers for both, their own tenth post the last taken.
+    const expected = [...Array(PER_EMAIL_PER_HOUR).fill(303), 429];
+    expect(await probe(used, '203.0.113.9')).toEqual(expected);
+    expect(await probe(unused, '203.0.113.9')).toEqual(expected);
+    // The JSON API's answer is the same too.
+    expect((await postJson(`${base}/api/v1/campaigns/${slugs[11]}/signatures`, { fullName: 'Aigerim Test', email: used }, { 'x-forwarded-for': '203.0.113.10' })).status).toBe(202);
+  });
+
+  it('sends an address no more confirmation and opt-in emails than its allowance, however many clients post it, and one asked for again later goes', async () => {
+    const email = `${uniq('flooded')}@supporter.example`;
+    // Twelve clients each sign a campaign, one after another, and a thirteenth asks for alerts.
+    for (const [i, slug] of slugs.entries()) {
+      expect((await sign(slug, email, `203.0.113.${100 + i}`)).status).toBe(303);
+      await settled(ctx.db);
+    }
+    expect((await postForm(`${base}/subscribe`, { email }, { 'x-forwarded-for': '203.0.113.200' })).status).toBe(303);
+    await settled(ctx.db);
+    expect(await emailsTo(email, ASKED_EMAILS_PER_HOUR)).toBe(ASKED_EMAILS_PER_HOUR);
+    const signed = await ctx.db.query<{ n: number }>('SELECT count(DISTINCT campaign_id)::int AS n FROM signatures WHERE email = $1', [email]);
+    expect(signed.rows[0]!.n).toBe(slugs.length);
+    const { rows } = await ctx.db.query<{ kind: string; status: string; attempts: number; last_error: string | null }>(
+      `SELECT kind, status, attempts, last_error FROM deliveries WHERE lower(recipient) = lower($1) ORDER BY id`,
+      [email],
+    );
+    expect(rows.filter((r) => r.status === 'sent')).toHaveLength(ASKED_EMAILS_PER_HOUR);
+    const held = rows.filter((r) => r.status !== 'sent');
+    expect(held).toHaveLength(3);
+    for (const r of held) {
+      // No attempt used: asking again sends it.
+      expect(r).toMatchObject({ status: 'failed', attempts: 0 });
+      expect(r.last_error).toMatch(/^not sent: this address had 10 within the hour, as many confirmation and opt-in emails as Appeal sends one address/);
+    }
+    expect(held.map((r) => r.kind)).toEqual(['confirm', 'confirm', 'optin']);
+
+    // The hour over (its counts gone), the owner signs the last campaign again: its confirmation goes.
+    await ctx.redis.client.del(addressCounterKeys(ctx.config.queuePrefix, ctx.secret, email)[0]!);
+    await pastResendGap(ctx.db, email);
+    expect((await sign(slugs[11]!, email, '198.51.100.50')).status).toBe(303);
+    await settled(ctx.db);
+    expect(await emailsTo(email, ASKED_EMAILS_PER_HOUR + 1)).toBe(ASKED_EMAILS_PER_HOUR + 1);
+    // The day's allowance holds as well: ten more, however far apart, and the rest wait a day.
+    expect(ASKED_EMAILS_PER_DAY).toBe(2 * ASKED_EMAILS_PER_HOUR);
+    await ctx.redis.client.del(addressCounterKeys(ctx.config.queuePrefix, ctx.secret, email)[0]!);
+    const others = await Promise.all(Array.from({ length: 10 }, async () => (await createLiveCampaign(ctx.db)).slug));
+    for (const [i, slug] of others.entries()) expect((await sign(slug, email, `192.0.2.${i + 1}`)).status).toBe(303);
+    await settled(ctx.db);
+    expect(await emailsTo(email, ASKED_EMAILS_PER_DAY)).toBe(ASKED_EMAILS_PER_DAY);
+    const dayHeld = await ctx.db.query<{ last_error: string }>(
+      `SELECT last_error FROM deliveries WHERE lower(recipient) = lower($1) AND status = 'failed' AND last_error LIKE '%within the day%'`,
+      [email],
+    );
+    expect(dayHeld.rowCount).toBe(1);
+    // What Redis keeps of it is a keyed hash of the inbox and a count, for at most a day.
+    const keys = await ctx.redis.client.keys(`${ctx.config.queuePrefix}:rl:*`);
+    expect(keys).toEqual(expect.arrayContaining(addressCounterKeys(ctx.config.queuePrefix, ctx.secret, email)));
+    for (const key of keys) expect(key.slice(ctx.config.queuePrefix.length)).toMatch(/^:rl:email(-day)?:[\w-]{32}$/);
+  });
+});
