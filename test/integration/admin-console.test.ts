@@ -1596,6 +1596,11 @@ describe('the organizer console on PGlite', () => {
     expect(refused.text).toContain('value="Dear Judge Stale"');
     expect(refused.text).toContain('What is saved differs from this form in: Email, Salutation, What this target learns (your own changes among them).');
     expect((await ctx.db.query('SELECT email, disclose, salutation FROM targets WHERE id = $1', [target!.id])).rows[0]).toEqual({ email: 'court-new@gov.example', disclose: 'name', salutation: staleTarget.salutation });
+    // The same correction sent twice (a double click): both answers say saved.
+    const correction = { ...fields((await client.open(edit)).text), title: 'Presiding judge' };
+    const twice = [await client.post(edit, correction), await client.post(edit, correction)];
+    expect(twice.map((r) => [r.status, r.location])).toEqual([[303, `/admin/campaigns/${slug}/targets`], [303, `/admin/campaigns/${slug}/targets`]]);
+    expect((await client.open(twice[1]!.location!)).text).toContain('saved.');
   });
 
   it('names a delivery mode that may no longer change together with the form\'s other mistakes', async () => {

@@ -10,7 +10,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { adminOnly, setFlash } from '../../middleware/session.ts';
 import { idParam } from '../../forms.ts';
-import { conflictMessage, formErrors, revisionOf, seesWords, SENT_TWICE_MS, str, type Render } from './render.ts';
+import { answerSavedAlready, conflictMessage, formErrors, revisionOf, seesWords, SENT_TWICE_MS, str, type Render } from './render.ts';
 
 const DISCLOSE = [
   { value: 'name_place', label: 'Name, city, country and note (default)' },
@@ -111,7 +111,11 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
       // The form comes back with what is saved now as its revision: saving again replaces it, knowingly.
       if (err instanceof EditConflictError) {
         const saved = await getTarget(db, campaign, before.id);
-        const message = conflictMessage(err.message, saved as unknown as Record<string, string>, b, TARGET_FIELDS);
+        const savedValues = Object.fromEntries(TARGET_FIELDS.map((k) => [k, saved[k] ?? '']));
+        // The same form sent twice (a double click): the first saved it, and so says the second.
+        const to = `/admin/campaigns/${campaign.slug}/targets`;
+        if (answerSavedAlready(ctx, res, { saved: savedValues, typed: b, fields: TARGET_FIELDS, flash: `${saved.name} saved.`, to })) return;
+        const message = conflictMessage(err.message, savedValues, b, TARGET_FIELDS);
         return renderEdit(res, campaign, saved, { values: { ...b, revision: String(err.revision) }, errors: { revision: message } }, 409);
       }
       if (!(err instanceof ValidationError)) throw err;
