@@ -1,4 +1,4 @@
-// What a campaign's deadline may be; setCampaignDeadline (service.ts) saves it.
+// What a campaign's deadline may be; createCampaign and updateCampaignDetails (service.ts) save it.
 
 /**
  * A deadline as YYYY-MM-DD: a real calendar day (2026-02-30 is refused, not rolled over to March)

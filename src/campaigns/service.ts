@@ -23,9 +23,10 @@ async function caseFor(db: Queryable, caseSlug: string): Promise<Case> {
  * Creates a draft campaign with its targets; the letter templates are compiled now so an
  * organizer sees mistakes before anyone signs.
  * `exact` refuses fields the input does not take (a JSON body; a form carries fields of its own).
+ * `deadline` (`YYYY-MM-DD`, checked by the caller with deadlineMistake; empty for none) is saved with it.
  * @throws ValidationError (TemplateError for the letter), ConflictError when the slug is taken.
  */
-export async function createCampaign(db: Db, input: unknown, { exact = false } = {}): Promise<Campaign> {
+export async function createCampaign(db: Db, input: unknown, { exact = false, deadline = '' }: { exact?: boolean; deadline?: string } = {}): Promise<Campaign> {
   const c = await validateCampaignInput(db, input, { exact });
   const kase = await findCase(db, c.caseSlug);
   // An unknown case and a taken slug are named together, not the slug only once the case is mended.
@@ -34,6 +35,9 @@ export async function createCampaign(db: Db, input: unknown, { exact = false } =
     const campaign = await q.insertCampaign(tx, kase.id, c);
     if (!campaign) throw new ConflictError('slug_taken', `A campaign with the slug "${c.slug}" exists already.`, { slug: 'is taken already: choose another' });
     await tq.insertTargets(tx, campaign.id, c.targets);
+    // In the same transaction, as updateCampaignDetails saves it: saved after, a form sent twice at
+    // once found the campaign made and its deadline not yet, and was told the slug was taken.
+    if (deadline.trim()) await q.setDeadline(tx, campaign.id, deadline.trim());
     return campaign;
   });
 }
@@ -253,19 +257,6 @@ export { NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, typ
 export { detailErrors, validateCampaignInput } from './campaign-input.ts';
 export { brokenFieldLine, missingSalutation, unfinishedLetter } from './letter-warnings.ts';
 export { deadlineMistake } from './campaign-deadline.ts';
-
-/**
- * Sets or clears a campaign's deadline (`YYYY-MM-DD`, or empty for none; see deadlineMistake).
- * @throws NotFoundError; ValidationError naming `deadline`.
- */
-export async function setCampaignDeadline(db: Queryable, slug: string, deadline: string): Promise<string | null> {
-  const campaign = await getCampaign(db, slug);
-  const value = deadline.trim() || null;
-  const mistake = deadlineMistake(deadline, await q.getDeadline(db, campaign.id));
-  if (mistake) throw new ValidationError({ deadline: mistake });
-  await q.setDeadline(db, campaign.id, value);
-  return value;
-}
 
 /** @throws NotFoundError */
 export async function getCampaignDeadline(db: Queryable, slug: string): Promise<string | null> {

@@ -1486,6 +1486,30 @@ describe('the organizer console on PGlite', () => {
     }
   });
 
+  // The same for a new campaign: saved after it, a form sent twice at once on Postgres found the
+  // campaign made and its deadline not yet, and was told the slug was taken.
+  it('makes a campaign and its deadline in one transaction', async () => {
+    const { caseSlug } = await createLiveCampaign(ctx.db);
+    const slug = uniq('dated');
+    await ctx.db.query(`CREATE TABLE campaign_writes (tx bigint, deadline text)`);
+    await ctx.db.query(`CREATE FUNCTION note_campaign_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO campaign_writes VALUES (txid_current(), to_char(NEW.deadline, 'YYYY-MM-DD')); RETURN NEW; END $$`);
+    await ctx.db.query(`CREATE TRIGGER note_campaign_write AFTER INSERT OR UPDATE ON campaigns FOR EACH ROW WHEN (NEW.slug = '${slug}') EXECUTE FUNCTION note_campaign_write()`);
+    try {
+      const deadline = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
+      const made = await client.post('/admin/campaigns/new', {
+        slug, case_slug: caseSlug, title: 'Free Nurlan', summary: '', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}},\nfree {{case.personName}}.\n{{supporter.fullName}}',
+        delivery_mode: 'each', digest_hour: '9', goal: '', require_confirmation: 'on', targets_csv: 'Judge One,Judge,judge@court.example,Your Honour\n', deadline,
+      });
+      expect([made.status, made.location]).toEqual([303, `/admin/campaigns/${slug}`]);
+      const { rows } = await ctx.db.query<{ tx: string; deadline: string | null }>('SELECT tx, deadline FROM campaign_writes');
+      expect(new Set(rows.map((r) => r.tx)).size).toBe(1);
+      expect(rows.at(-1)!.deadline).toBe(deadline);
+    } finally {
+      for (const drop of ['DROP TRIGGER note_campaign_write ON campaigns', 'DROP FUNCTION note_campaign_write()', 'DROP TABLE campaign_writes']) await ctx.db.query(drop);
+    }
+  });
+
   it('refuses a console form that sends a field twice with 400, saving nothing, not reading it as empty', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const before = await getCampaign(ctx.db, slug);

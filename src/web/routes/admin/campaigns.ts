@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, NOT_UTF8_FILE, parseTargetsCsv,
-  brokenFieldLine, deadlineMistake, missingSalutation, setCampaignDeadline, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
+  brokenFieldLine, deadlineMistake, missingSalutation, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -163,8 +163,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
     if (deadlineError) all.deadline = deadlineError;
     if (Object.keys(all).length === 0) {
       try {
-        const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) });
-        if (deadline) await setCampaignDeadline(db, campaign.slug, deadline);
+        const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) }, { deadline });
         // Made without confirming by email, anyone can sign in anyone's name: the log says so.
         await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length, ...(campaign.require_confirmation ? {} : { confirmation: 'off' }) });
         setFlash(ctx, res, createdFlash(csv.rows.length));
