@@ -176,8 +176,11 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
   let installation: string | undefined;
   try {
     installation = (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'installation'`)).rows[0]?.value;
-  } catch {
-    // No settings table yet: nothing ever ran on this database.
+  } catch (err) {
+    // No settings table yet (or no database): nothing ever ran on it. Any other failure (a
+    // timeout, a refused login) says nothing of what runs, and must not let the command through.
+    const code = (err as { code?: unknown }).code;
+    if (code !== '42P01' && code !== '3D000') throw err;
   } finally {
     await db.close();
   }

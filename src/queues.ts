@@ -8,7 +8,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 export const QUEUES = {
   /** One job per delivery row; job id = delivery id. */
   send: 'send',
-  /** Periodic upkeep: sweeper, retention purge, digests. */
+  /** Upkeep: sweeper, retention purge, digests (each periodic), and a subscriber's opt-in sent again after the resend gap. */
   maintenance: 'maintenance',
   /** One job per case update: pages through subscribers and creates alert deliveries. */
   fanout: 'fanout',

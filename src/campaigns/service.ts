@@ -5,7 +5,6 @@ import { perDb } from '../deliveries/coalesce.ts';
 import { countDeliveries } from '../deliveries/service.ts';
 import { ConflictError, EditConflictError, NotFoundError, ValidationError, type FieldErrors } from '../errors.ts';
 import { parseDetails, unknownOrTaken, validateCampaignInput } from './campaign-input.ts';
-import { deadlineMistake } from './campaign-deadline.ts';
 import * as q from './queries.ts';
 import * as tq from './target-queries.ts';
 import { isLaunched, type Campaign, type CampaignStats, type CampaignStatus } from './types.ts';

@@ -412,7 +412,7 @@ describe('when an organizer changes their password (Postgres)', () => {
     expect((await own.post('/admin/password', { current_password: PASSWORD, new_password: 'the second passphrase', confirm_password: 'the second passphrase' })).status).toBe(303);
     await own.post('/admin/logout', {});
 
-    const stranger = await lockOut(base, organizer.email);
+    await lockOut(base, organizer.email);
     // Its cookie was earned with the old password: the lockout holds for it.
     expect((await other.login(organizer.email, 'the second passphrase')).status).toBe(401);
     // This one showed the new password when it set it, as a sign-in would have: it still gets in.

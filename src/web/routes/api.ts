@@ -1,4 +1,4 @@
-import express, { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats } from '../../campaigns/service.ts';
@@ -100,7 +100,7 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
     res.set('Cache-Control', 'no-store');
     next();
   });
-  // The token is checked before a body up to a megabyte is read.
+  // The token is checked before a body (up to ORGANIZER_BODY) is read.
   const auth = [requireApiToken(db), jsonBody(ORGANIZER_BODY)] as const;
   const publicBody = jsonBody(PUBLIC_BODY);
   const actor = (req: Request) => (req.res!.locals.organizer?.id ?? null);

@@ -98,7 +98,7 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onData: () => ({ code: 421 }) }))).toBe('retry');
   });
 
-  it('blames the recipient only for a 5xx to RCPT TO about the address', async () => {
+  it('blames the recipient for a 5xx about the address, at RCPT TO or after the message, and nobody for a refused content', async () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550 }) }))).toBe('recipient-rejected');
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 550, message: '5.1.1 <x>: Recipient address rejected: User unknown' }) }))).toBe('recipient-rejected');
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: '5.2.1 Mailbox disabled' }) }))).toBe('recipient-rejected');
@@ -121,7 +121,7 @@ describe('classifying what a real SMTP server answers', () => {
     expect(classifySendError(await sendWith({ onRcptTo: () => ({ code: 554, message: 'Transaction failed' }) }))).toBe('permanent');
   });
 
-  it('fails for good any 5xx to RCPT TO or at the end of the data, and retries any 4xx there', async () => {
+  it('fails for good a 5xx to RCPT TO (but 552, below) or at the end of the data, and retries any 4xx there', async () => {
     for (const code of [500, 501, 521, 541, 549]) {
       expect(classifySendError(await sendWith({ onRcptTo: () => ({ code }) })), `${code} to RCPT TO`).toBe('permanent');
       expect(classifySendError(await sendWith({ onData: () => ({ code }) })), `${code} after DATA`).toBe('permanent');

@@ -13,7 +13,7 @@ import { ConflictError, EditConflictError, ValidationError, type FieldErrors } f
 import { recordAuditOf } from '../../../organizers/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { campaignForm, campaignValues, renameCampaignErrors } from './campaign-form.ts';
-import { idParam, timeCursor, timePage } from '../../forms.ts';
+import { timeCursor, timePage } from '../../forms.ts';
 import { letterFormStatus, warningContext } from './letter.ts';
 import { answerSavedAlready, CAMPAIGN_FORM_ORDER, conflictMessage, formErrors, revisionOf, SENT_TWICE_MS, str, type Render } from './render.ts';
 
