@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { endsSentence } from './cases/types.ts';
+import { endsSentence, lineBreaks } from './cases/types.ts';
 import { KIND_NAMES, type DeliveryKind } from './deliveries/types.ts';
 import { unicodeAddress } from './mail/address.ts';
 import { isolateRightToLeft, isolatesAsBdi } from './mail/bidi.ts';
@@ -121,8 +121,7 @@ function registerHelpers(h: typeof Handlebars): void {
 }
 
 const paragraphsOf = (text: string) =>
-  text
-    .replace(/\r\n?/g, '\n')
+  lineBreaks(text)
     .trim()
     .split(/\n{2,}/)
     .filter(Boolean)

@@ -1,6 +1,6 @@
 // Rendering a letter template: for each target, for a digest, and for the sign page's preview.
 // Other modules import letters from here; its variables, checks and fingerprint are re-exported.
-import { collapseBlankRuns } from '../cases/types.ts';
+import { collapseBlankRuns, lineBreaks } from '../cases/types.ts';
 import { oneLine } from '../mail/address.ts';
 import { hasRightToLeft, isolate, unwrapLoneLines } from '../mail/bidi.ts';
 import { letters, type Disclose, type LetterContext, type SupporterField } from './letter-variables.ts';
@@ -274,10 +274,9 @@ export function digestSubjectFields(subject: string, context: Omit<LetterContext
   return renderLetter(subject, '', empty, new Set(SUPPORTER_FIELDS)).subject;
 }
 
-/** Text as a letter holds it: LF line ends, no more than one blank line in a row, trimmed. */
+/** Text as a letter holds it: LF line ends (lineBreaks), no more than one blank line in a row, trimmed. */
 export const letterText = (text: string) =>
-  text
-    .replace(/\r\n?/g, '\n')
+  lineBreaks(text)
     // `-- ` alone on a line starts an email's signature: mail clients grey out or drop what follows
     // (the rest of a note, the closing, the name) and leave it out of a reply's quote.
     .replace(/^-- +$/gm, '--')

@@ -134,9 +134,17 @@ export const showsSomething = (v: string) => /[\p{L}\p{N}\p{S}\p{P}]/u.test(v.re
  * and nothing at all when there is nothing to see (it would be an empty paragraph in a letter).
  */
 export const proseText = (v: string) => {
-  const text = v.replace(/\r\n?/g, '\n').normalize('NFC').trim();
+  const text = lineBreaks(v).normalize('NFC').trim();
   return showsSomething(text) ? text : '';
 };
+
+/**
+ * Text with every line break as LF: CR LF and CR as a browser or a file may send them, and
+ * Unicode's line and paragraph separators (U+2028, U+2029, a blank line), which some phones'
+ * keyboards and pasted documents carry. Readers break a line there, but an email's HTML part,
+ * which breaks lines on LF alone, ran them together.
+ */
+export const lineBreaks = (v: string) => v.replace(/\r\n?|\u2028/g, '\n').replace(/\u2029/g, '\n\n');
 
 /**
  * Paragraphs of text (see NOT_PROSE). A browser sends each line break as CRLF; it counts as one

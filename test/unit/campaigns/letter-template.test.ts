@@ -170,6 +170,11 @@ describe('rendering a letter', () => {
     expect(letter).toEqual({ subject: 'About Aigerim', text: 'Your Honour,\n\n<b>Tom & <Jerry></b>\nDana Signer, 1 May 2026\n' });
   });
 
+  it('breaks lines where a note stored before has Unicode\'s line or paragraph separator, so both parts of the email break them', () => {
+    const letter = renderLetter('s', '{{supporter.personalNote}}\n{{supporter.fullName}}', { ...context, supporter: { ...context.supporter, personalNote: 'One\u2028two\u2029three' } });
+    expect(letter.text).toBe('One\ntwo\n\nthree\nDana Signer\n');
+  });
+
   // A Uyghur signer's name beside a Uyghur detainee's name in a Kazakh sentence: without
   // isolates the bidi algorithm joins them into one right-to-left run, and the names swap places.
   it('isolates each value that is written right to left, so that it keeps its place in the sentence', () => {

@@ -25,6 +25,11 @@ describe('letterHtml', () => {
     expect(html.match(/<div style="margin: 0 0 1em">/g)).toHaveLength(3);
   });
 
+  it('breaks a line, and a paragraph, where a note has Unicode\'s line or paragraph separator, as a reader does', () => {
+    const html = letterHtml('Dear judge,\u2028please.\u2029Dana');
+    expect(html).toContain('<div style="margin: 0 0 1em"><div dir="auto">Dear judge,</div>\n<div dir="auto">please.</div></div>\n<div style="margin: 0 0 1em"><div dir="auto">Dana</div></div>');
+  });
+
   it('wraps a word longer than a phone\'s screen (a pasted link, a name with no spaces), as our other emails do', () => {
     expect(letterHtml('x')).toMatch(/<body style="[^"]*overflow-wrap: anywhere; word-wrap: break-word"/);
   });

@@ -43,6 +43,10 @@ describe('the signature form', () => {
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'Free her ❤\ufe0f' }).personalNote).toBe('Free her ❤\ufe0f');
   });
 
+  it('keeps a note\'s Unicode line and paragraph separators as the line break and blank line they show', () => {
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'One\u2028two\u2029three\r\nfour' }).personalNote).toBe('One\ntwo\n\nthree\nfour');
+  });
+
   it('refuses a letter with accents stacked past any script\'s, and takes the marks real names carry', () => {
     const zalgo = signatureInput.safeParse({ ...base, fullName: `Z${'\u0336\u0301\u0316'.repeat(37)}ed` });
     expect(zalgo.error?.issues[0]?.message).toBe('must not stack more than 6 accents or marks on one letter');
