@@ -20,6 +20,10 @@
     if (event.defaultPrevented || !form.elements || (form.getAttribute('method') || '').toLowerCase() !== 'post') return;
     if (form.getAttribute('data-sent')) return event.preventDefault();
     form.setAttribute('data-sent', '1');
+    // A send stopped (Esc, the Stop button) or lost on the way leaves this page as it was, with
+    // no answer to come: after a while the form may be sent again, or only a reload, which loses
+    // what was typed, would send it. The server answers a form sent twice as saved.
+    setTimeout(function () { form.removeAttribute('data-sent'); }, 5000);
   });
   window.addEventListener('pageshow', function () {
     var sent = document.querySelectorAll('form[data-sent]');

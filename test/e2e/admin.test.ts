@@ -317,6 +317,40 @@ describe('running a campaign from the console in a real browser', () => {
     expect(await admin.locator('main').innerText()).not.toContain('exists already');
   });
 
+  it('lets a form whose send was stopped (Esc, the Stop button) be sent again after a few seconds, without a reload that loses what was typed', async () => {
+    await admin.goto(`${base}/admin/cases/new`);
+    const slug = uniq('stopped');
+    await admin.getByLabel("Person's name").fill('Stopped Send');
+    await admin.getByLabel('Address (slug)').fill(slug);
+    await admin.getByLabel('Summary').fill('Typed at length, not to be typed again.');
+    let posts = 0;
+    let hang = true;
+    await admin.route('**/admin/cases', async (route) => {
+      if (route.request().method() === 'POST') posts++;
+      if (hang) return; // no answer: the line is stuck
+      await route.continue();
+    });
+    const cdp = await admin.context().newCDPSession(admin);
+    try {
+      await admin.getByRole('button', { name: 'Create case' }).click({ noWaitAfter: true });
+      await expect.poll(() => posts).toBe(1);
+      await cdp.send('Page.stopLoading');
+      hang = false;
+      // At once, a second press still sends nothing (a double click on a slow line).
+      await admin.getByRole('button', { name: 'Create case' }).click({ noWaitAfter: true });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(posts).toBe(1);
+      // The few seconds the guard holds.
+      await new Promise((r) => setTimeout(r, 4500));
+      await admin.getByRole('button', { name: 'Create case' }).click();
+      await admin.waitForURL(`${base}/admin/cases/${slug}`);
+      expect(posts).toBe(2);
+    } finally {
+      await cdp.detach();
+      await admin.unroute('**/admin/cases');
+    }
+  });
+
   it('shows the queues to an admin in bull-board and the audit log of what was done', async () => {
     // bull-board's own page links fonts from Google: the console takes that link out.
     const problems: string[] = [];
