@@ -306,23 +306,25 @@ describe('running a campaign from the console in a real browser', () => {
     expect((await ctx.db.query('SELECT 1 FROM api_tokens WHERE label = $1', [label])).rowCount).toBe(1);
   });
 
-  it('sends any console form once, so a double click on a slow line shows the case created, not "this slug exists already"', async () => {
+  /** Opens the new-case form and fills it in. @returns the case's slug */
+  async function fillNewCase(prefix: string, name: string): Promise<string> {
     await admin.goto(`${base}/admin/cases/new`);
-    const slug = uniq('twice');
-    await admin.getByLabel("Person's name").fill('Twice Clicked');
+    const slug = uniq(prefix);
+    await admin.getByLabel("Person's name").fill(name);
     await admin.getByLabel('Address (slug)').fill(slug);
     await admin.getByLabel('Summary').fill('Detained at the border.');
+    return slug;
+  }
+
+  it('sends any console form once, so a double click on a slow line shows the case created, not "this slug exists already"', async () => {
+    const slug = await fillNewCase('twice', 'Twice Clicked');
     const posts = await pressedTwiceOnSlowLine('**/admin/cases', 'Create case', () => admin.waitForURL(`${base}/admin/cases/${slug}`));
     expect(posts).toBe(1);
     expect(await admin.locator('main').innerText()).not.toContain('exists already');
   });
 
   it('lets a form whose send was stopped (Esc, the Stop button) be sent again after a few seconds, without a reload that loses what was typed', async () => {
-    await admin.goto(`${base}/admin/cases/new`);
-    const slug = uniq('stopped');
-    await admin.getByLabel("Person's name").fill('Stopped Send');
-    await admin.getByLabel('Address (slug)').fill(slug);
-    await admin.getByLabel('Summary').fill('Typed at length, not to be typed again.');
+    const slug = await fillNewCase('stopped', 'Stopped Send');
     let posts = 0;
     let hang = true;
     await admin.route('**/admin/cases', async (route) => {
