@@ -59,7 +59,7 @@ function readSecret(file: string): string | undefined {
 }
 
 /**
- * Refuses a secret other than the one this database was first used with. Every emailed link
+ * Refuses a secret other than the one this database is tied to (its first, or rotate-secret's). Every emailed link
  * (confirm, opt-in, unsubscribe) is derived from it: a process with another one, a worker started
  * without SESSION_SECRET and with a DATA_DIR of its own, say, would mail links that never work,
  * and nobody would hear of it. The database keeps a keyed hash of a constant, not the secret;
@@ -73,7 +73,7 @@ export async function checkSecret(db: Queryable, secret: string, opts: { keep: b
     : (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'secret_fingerprint'`)).rows[0]?.value;
   if (stored !== undefined && stored !== fingerprint) {
     throw new ConfigError(
-      'SESSION_SECRET: this database was first used with another secret, and the links already emailed (confirm, unsubscribe) ' +
+      'SESSION_SECRET: this database is tied to another secret, and the links already emailed (confirm, unsubscribe) ' +
         'only work with that one. Give every web and worker process the same SESSION_SECRET (or, on one machine, the same DATA_DIR). ' +
         'To change the secret on purpose (every link sent so far stops working), stop every process and run `npm run cli -- rotate-secret` with the new SESSION_SECRET.',
     );

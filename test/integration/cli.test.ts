@@ -388,7 +388,7 @@ describe('the cli rotating the secret (rotate-secret)', () => {
     expect(rotated.stdout).toMatch(/^the database now uses the new secret; the links of \d+ signatures? and \d+ subscribers? were derived again/);
     expect(await links()).toEqual({ confirm: hashToken(confirmToken(fresh, signature.id)), optin: hashToken(optinToken(fresh, sub)), manage: hashToken(manageToken(fresh, sub.id)) });
     await expect(checkSecret(ctx.db, fresh)).resolves.toBeUndefined();
-    await expect(checkSecret(ctx.db, old)).rejects.toThrow(/SESSION_SECRET: this database was first used with another secret/);
+    await expect(checkSecret(ctx.db, old)).rejects.toThrow(/SESSION_SECRET: this database is tied to another secret/);
 
     const again = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
     expect([again.code, again.stdout]).toEqual([0, 'the database uses this secret already: nothing changed\n']);

@@ -102,7 +102,7 @@ describe('starting with another secret than the database was first used with', (
       expect(code).toBe(1);
       expect(stdout).toBe('');
       expect(stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(stderr).toMatch(/^appeal: SESSION_SECRET: this database was first used with another secret/);
+      expect(stderr).toMatch(/^appeal: SESSION_SECRET: this database is tied to another secret/);
     } finally {
       await ctx.close();
     }
