@@ -45,9 +45,11 @@ async function loadSigners(db: Queryable, digestId: number, targetId: number, di
   }
 }
 
-function signersCsv(signers: ShownSigner[], withEmail: boolean): string {
-  const columns = withEmail ? ['name', 'city', 'country', 'note', 'email'] : ['name', 'city', 'country', 'note'];
-  const rows = signers.map((s) => (withEmail ? [s.name, s.city, s.country, s.note, s.email] : [s.name, s.city, s.country, s.note]).map(neutralize));
+function signersCsv(signers: ShownSigner[], disclose: q.DigestParts['disclose']): string {
+  // Only the columns this official may see: empty city and country columns read as signers who
+  // left their place blank.
+  const columns: (keyof ShownSigner)[] = disclose === 'name' ? ['name', 'note'] : disclose === 'name_place' ? ['name', 'city', 'country', 'note'] : ['name', 'city', 'country', 'note', 'email'];
+  const rows = signers.map((s) => columns.map((c) => neutralize(s[c])));
   return stringify(rows, { ...CSV_FORMAT, columns });
 }
 
@@ -149,7 +151,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
       attachments: [
         {
           filename: `${p.campaign_slug}-signers-${p.created_at.toISOString().slice(0, 10)}${inParts ? `-part-${p.part}-of-${p.parts}` : ''}.csv`,
-          content: signersCsv(signers, p.disclose === 'full'),
+          content: signersCsv(signers, p.disclose),
           contentType: 'text/csv; charset=utf-8',
         },
       ],
