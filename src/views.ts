@@ -128,13 +128,23 @@ const paragraphsOf = (text: string) =>
     .map((p) => p.split('\n'));
 
 /**
+ * A line's indent and runs of spaces (a note's indented list, a small table), which HTML would
+ * fold into one space as the text part does not: a tab as four spaces, an indent all no-break
+ * spaces, a run inside the line no-break spaces and one space, where it may still wrap.
+ */
+const spacesKept = (line: string) =>
+  line.includes('  ') || line.includes('\t') || line.startsWith(' ')
+    ? line.replace(/\t/g, '    ').replace(/^ +| {2,}/g, (run, at: number) => (at === 0 ? '\u00a0'.repeat(run.length) : `${'\u00a0'.repeat(run.length - 1)} `))
+    : line;
+
+/**
  * A letter's text as the HTML part of a letter or digest shows it: paragraphs of lines, each line
  * taking the direction of its own text (a Uyghur note in an English letter reads right to left,
  * the Kazakh line after it left to right), escaped, with its isolated values as `<bdi>`
  * (isolatesAsBdi).
  */
 export function letterBodyHtml(text: string): string {
-  const line = (l: string) => `<div dir="auto">${isolatesAsBdi(Handlebars.Utils.escapeExpression(l))}</div>`;
+  const line = (l: string) => `<div dir="auto">${isolatesAsBdi(Handlebars.Utils.escapeExpression(spacesKept(l)))}</div>`;
   return paragraphsOf(text).map((p) => `<div style="margin: 0 0 1em">${p.map(line).join('\n')}</div>`).join('\n');
 }
 

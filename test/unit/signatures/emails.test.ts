@@ -30,6 +30,13 @@ describe('letterHtml', () => {
     expect(html).toContain('<div style="margin: 0 0 1em"><div dir="auto">Dear judge,</div>\n<div dir="auto">please.</div></div>\n<div style="margin: 0 0 1em"><div dir="auto">Dana</div></div>');
   });
 
+  it('keeps a line\'s indent and its runs of spaces, which HTML would fold into one', () => {
+    const html = letterHtml('Please:\n    1. release her\n\tTabbed   spaced\nplain text');
+    expect(html).toContain('<div dir="auto">\u00a0\u00a0\u00a0\u00a01. release her</div>');
+    expect(html).toContain('<div dir="auto">\u00a0\u00a0\u00a0\u00a0Tabbed\u00a0\u00a0 spaced</div>');
+    expect(html).toContain('<div dir="auto">plain text</div>');
+  });
+
   it('wraps a word longer than a phone\'s screen (a pasted link, a name with no spaces), as our other emails do', () => {
     expect(letterHtml('x')).toMatch(/<body style="[^"]*overflow-wrap: anywhere; word-wrap: break-word"/);
   });
