@@ -153,8 +153,15 @@ export const lineBreaks = (v: string) => v.replace(/\r\n?|\u2028/g, '\n').replac
 export const prose = (max: number) =>
   z
     .string()
-    .transform(proseText)
-    .pipe(z.string().max(max, `must be at most ${max} characters`))
+    .transform((v, ctx) => {
+      const text = proseText(v);
+      // A paragraph separator is one character in the textarea too, though kept as a blank line.
+      if (text.length - (v.match(/\u2029/g)?.length ?? 0) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters` });
+        return z.NEVER;
+      }
+      return text;
+    })
     .refine((v) => !NOT_PROSE.test(v), NOT_TEXT);
 
 /** An optional field a JSON client may send as null for "none": null is taken as absent. */

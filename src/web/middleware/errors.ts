@@ -175,6 +175,16 @@ function badRequest(err: unknown): Mapped | undefined {
 }
 
 /** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
+/**
+ * The headers an error's answer carries besides its status: when to try again (Retry-After) for
+ * a limit, which methods there are (Allow) for a wrong one. Nothing once the headers are out.
+ */
+export function setErrorHeaders(res: Response, err: unknown): void {
+  if (res.headersSent) return;
+  if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+  if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
+}
+
 export function mapError(err: unknown): Mapped | undefined {
   return unreadableBody(err) ?? invalidValue(err) ?? refusedRequest(err) ?? databaseAway(err) ?? badRequest(err);
 }
@@ -231,8 +241,7 @@ export function errorHandler(views: Views, log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     // Headers out already (a download cut off): there is nothing left to set, only to log.
     const set = (name: string, value: string) => void (res.headersSent || res.set(name, value));
-    if (err instanceof RateLimitedError) set('Retry-After', String(err.retryAfterSeconds));
-    if (err instanceof MethodNotAllowedError) set('Allow', err.allowed.join(', '));
+    setErrorHeaders(res, err);
     let mapped = mapError(err);
     // Someone who only opened a page sent nothing that could be lost.
     if (mapped?.code === 'unavailable' && (req.method === 'GET' || req.method === 'HEAD')) {

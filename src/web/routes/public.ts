@@ -11,7 +11,7 @@ import { nextDigestLetter } from '../../digests/emails.ts';
 import { confirmSignature, findSignatureByToken, pretendToSign, readSeenPage, seenPageField, sign } from '../../signatures/service.ts';
 import { listCaseUpdates } from '../../alerts/service.ts';
 import { emailedToken, errorSummary, idParam, timeCursor, timePage, typedValues } from '../forms.ts';
-import { ADDRESS_LIMITED, waitInWords } from '../middleware/errors.ts';
+import { ADDRESS_LIMITED, mapError, setErrorHeaders, waitInWords } from '../middleware/errors.ts';
 import { fromAnotherSite } from '../middleware/csrf.ts';
 import { honeypotFilled } from '../middleware/honeypot.ts';
 import type { createLimits } from '../middleware/limits.ts';
@@ -148,12 +148,12 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const keepTyped: ErrorRequestHandler = async (err, req, res, next) => {
     // Paused or closed since the page was opened: the campaign as it is now, with the note typed.
     if (err instanceof CampaignNotOpenError) {
-      return renderCampaign(res, String(req.params.slug), { values: typedBack(req), seen: req.body?.letter }, err.status === 'closed' ? 410 : 409);
+      return renderCampaign(res, String(req.params.slug), { values: typedBack(req), seen: req.body?.letter }, mapError(err)!.status);
     }
     // The targets and the letter as they are now, with what was typed, to be read and signed again.
     if (err instanceof TargetsChangedError || err instanceof LetterChangedError) return renderCampaign(res, String(req.params.slug), { values: typedBack(req), seen: req.body?.letter }, 409);
     if (!(err instanceof RateLimitedError) || err.by !== 'address') return next(err);
-    res.set('Retry-After', String(err.retryAfterSeconds));
+    setErrorHeaders(res, err);
     const email = `this address ${ADDRESS_LIMITED}; please try again in ${waitInWords(err.retryAfterSeconds)}`;
     await renderCampaign(res, String(req.params.slug), { values: typedBack(req), errors: { email }, seen: req.body?.letter }, 429);
   };

@@ -45,6 +45,10 @@ describe('the signature form', () => {
 
   it('keeps a note\'s Unicode line and paragraph separators as the line break and blank line they show', () => {
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: 'One\u2028two\u2029three\r\nfour' }).personalNote).toBe('One\ntwo\n\nthree\nfour');
+    // Each is one character, as the textarea counted it, though the blank line is two.
+    const full = `${'a'.repeat(999)}\u2029${'b'.repeat(1000)}`;
+    expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: full }).personalNote).toHaveLength(2001);
+    expect(signatureInput.safeParse({ ...base, fullName: 'Ann', personalNote: `${full}c` }).success).toBe(false);
   });
 
   it('refuses a letter with accents stacked past any script\'s, and takes the marks real names carry', () => {

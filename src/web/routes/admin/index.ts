@@ -3,10 +3,10 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import type { AppContext } from '../../../context.ts';
-import { InvalidEncodingError, MethodNotAllowedError, RepeatedFieldError, LengthRequiredError, RateLimitedError, TooLargeError } from '../../../errors.ts';
+import { InvalidEncodingError, RepeatedFieldError, LengthRequiredError, TooLargeError } from '../../../errors.ts';
 import { fromThisSite, openedHere, requireCsrf, SignedInAlreadyError, SignedOutError } from '../../middleware/csrf.ts';
 import { answerOtherMethods } from '../../middleware/method-not-allowed.ts';
-import { mapError, wantsJson } from '../../middleware/errors.ts';
+import { mapError, setErrorHeaders, wantsJson } from '../../middleware/errors.ts';
 import { loadSession, requireAdmin, requireOrganizer, requireOwnPassword } from '../../middleware/session.ts';
 import { FIELD_NAMES_AS_TYPED, formReadError, type StreamedMulterOptions } from '../../middleware/multipart-form.ts';
 import { refuseUnreadBody } from '../../middleware/unread-body.ts';
@@ -164,8 +164,7 @@ function adminErrors(render: Render): ErrorRequestHandler {
     const mapped = mapError(err);
     // The app's handler logs a 503 and says when to come back (Retry-After).
     if (!mapped || mapped.status === 503 || res.headersSent || wantsJson(req)) return next(err);
-    if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
-    if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
+    setErrorHeaders(res, err);
     render(res, 'error', { title: mapped.title, status: mapped.status, message: mapped.message, fields: mapped.fields }, mapped.status);
   };
 }
