@@ -73,7 +73,14 @@ function counting(secret: string, limiter: RLWrapperTimeouts | RateLimiterMemory
         throw err;
       }
     },
-    giveBack: (id: string) => limiter.reward(key(id), 1),
+    /**
+     * A count given back to nothing goes (in Redis, by COUNT_OR_FORGET): in memory, kept for its
+     * window, every refused post naming a new address would hold about a kilobyte for a day.
+     */
+    async giveBack(id: string): Promise<void> {
+      const left = await limiter.reward(key(id), 1);
+      if (left.consumedPoints <= 0 && limiter instanceof RateLimiterMemory) await limiter.delete(key(id));
+    },
   };
 }
 

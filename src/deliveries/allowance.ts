@@ -17,15 +17,20 @@ export const ASKED_EMAILS_PER_DAY = 20;
 export const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 
 /**
- * A confirmation or opt-in email not sent because its address had its allowance. The form that
+ * A confirmation or opt-in email not sent now because its address had its allowance (see
+ * composeAndSend for what becomes of it). The form that
  * asked for it was answered as any other: the allowance is counted here, out of sight, because a
  * count a form's answer showed (a 429 sooner than one's own posts explain) would tell a stranger
  * that the address had been used on this site within the hour or the day.
  */
 export class AllowanceUsedError extends Error {
-  constructor(readonly window: 'hour' | 'day') {
+  /** `waitSeconds`: until the allowance that was used up has room again. */
+  constructor(
+    readonly window: 'hour' | 'day',
+    readonly waitSeconds: number,
+  ) {
     const most = window === 'hour' ? `${ASKED_EMAILS_PER_HOUR} within the hour` : `${ASKED_EMAILS_PER_DAY} within the day`;
-    super(`not sent: this address had ${most}, as many confirmation and opt-in emails as Appeal sends one address (someone may be posting it on forms); asking again later sends a new one`);
+    super(`this address had ${most}, as many confirmation and opt-in emails as Appeal sends one address (someone may be posting it on forms)`);
     this.name = 'AllowanceUsedError';
   }
 }
@@ -35,28 +40,37 @@ export class AllowanceUsedError extends Error {
  * address's allowance (ASKED_EMAILS_PER_HOUR, _PER_DAY), in Redis, shared by every worker and
  * keyed by a keyed hash of the inbox (`ann+1@…` and `ann+2@…` count as one). A retry of an email
  * already counted (after a 421, say) is not counted again; one asked for again is a new email.
- * An email over the allowance is not sent: its compose throws AllowanceUsedError.
+ * An email over the allowance is not sent: its compose throws AllowanceUsedError, before the
+ * composer runs, so the link of the email before it (which the composer would replace with the
+ * new email's: useConfirmRound, useOptinRound) keeps working.
  */
 export function withAddressAllowance(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, composers: Composers): Composers {
   const hour = budget(ctx, 'email', ASKED_EMAILS_PER_HOUR, 3600);
   const day = budget(ctx, 'email-day', ASKED_EMAILS_PER_DAY, 86_400);
-  /** @returns the allowance that was used up, or undefined once a point is taken from both. */
-  async function take(address: string): Promise<'hour' | 'day' | undefined> {
+  /** @throws AllowanceUsedError unless a point could be taken from both allowances. */
+  async function take(address: string): Promise<void> {
     // Both at once: one round trip to Redis (auto-pipelined).
     const [hourWait, dayWait] = await Promise.all([hour.take(address), day.take(address)]);
-    if (hourWait === undefined && dayWait === undefined) return undefined;
+    if (hourWait === undefined && dayWait === undefined) return;
     // Refused by one allowance: the other's point was not used either.
     await Promise.all([hourWait === undefined && hour.giveBack(address), dayWait === undefined && day.giveBack(address)]);
-    return dayWait !== undefined ? 'day' : 'hour';
+    throw dayWait !== undefined ? new AllowanceUsedError('day', dayWait) : new AllowanceUsedError('hour', hourWait!);
   }
+  const giveBack = (address: string) => Promise.all([hour.giveBack(address), day.giveBack(address)]);
   const counted = (compose: Composer): Composer => async (db, delivery) => {
-    const message = await compose(db, delivery);
     // attempts is 1 at a row's first try, and again once it is asked for anew (requeueFinished).
-    if (message && delivery.attempts === 1) {
-      const used = await take(mailboxKey(delivery.recipient));
-      if (used) throw new AllowanceUsedError(used);
+    if (delivery.attempts !== 1) return compose(db, delivery);
+    const address = mailboxKey(delivery.recipient);
+    await take(address);
+    try {
+      const message = await compose(db, delivery);
+      // Nothing to send (what it served is gone): no email, nothing counted.
+      if (!message) await giveBack(address);
+      return message;
+    } catch (err) {
+      await giveBack(address);
+      throw err;
     }
-    return message;
   };
   return Object.fromEntries(Object.entries(composers).map(([kind, compose]) => [kind, ASKED_FOR.has(kind as DeliveryKind) ? counted(compose!) : compose]));
 }

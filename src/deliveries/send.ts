@@ -9,7 +9,7 @@ import { AllowanceUsedError, ASKED_FOR } from './allowance.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
 import { codesOf, describe, retryDelay, TemporaryFailure } from './send-failure.ts';
-import { takeSuppressedAsk } from './suppression-queries.ts';
+import { releaseSuppressedAsk, takeSuppressedAsk } from './suppression-queries.ts';
 import type { Composers, Delivery, DeliveryKind } from './types.ts';
 
 export { retryDelay, sendBackoff, TemporaryFailure } from './send-failure.ts';
@@ -182,12 +182,7 @@ async function composeAndSend(
     if (waited && !(await q.renewLease(db, delivery, LEASE_SECONDS))) return 'skipped';
     message = await compose(db, delivery);
   } catch (err) {
-    // Over its address's allowance (withAddressAllowance): not sent, and no attempt used, so
-    // asking again later sends it.
-    if (err instanceof AllowanceUsedError) {
-      await untilRecorded(() => q.markFailed(db, delivery, err.message, { untried: true }));
-      return 'limited';
-    }
+    if (err instanceof AllowanceUsedError) return holdOverAllowance(db, delivery, job, token, err);
     // The database went away between the claim and the read (a restart, a failover): the lease
     // and the attempt are given back, and the job tries again shortly, as when the claim finds it
     // away, so an outage does not use up a letter's attempts.
@@ -228,6 +223,25 @@ async function composeAndSend(
     .finally(() => pending.delete(recorded));
   pending.add(recorded);
   return 'sent';
+}
+
+/**
+ * An email over its address's allowance (withAddressAllowance), with no attempt used. A
+ * confirmation is not sent: signing again later sends it (there may be one per campaign a stranger
+ * posted the address to). An opt-in, one per subscriber, goes once the allowance has room: asking
+ * for it made a new link, and the one in the inbox stopped working (see nextOptinLink). A
+ * suppressed address's one ask (takeSuppressedAsk) went to no email: it is left for the next.
+ */
+async function holdOverAllowance(db: Queryable, delivery: Delivery, job: Job<SendJob>, token: string | undefined, err: AllowanceUsedError): Promise<SendOutcome> {
+  const later = delivery.kind === 'optin' ? err.waitSeconds * 1000 : undefined;
+  if (later !== undefined) await untilRecorded(() => q.markRetry(db, delivery, `held: ${err.message}; it goes when the allowance has room`, later, { untried: true }));
+  else await untilRecorded(() => q.markFailed(db, delivery, `not sent: ${err.message}; asking again later sends a new one`, { untried: true }));
+  await untilRecorded(() => releaseSuppressedAsk(db, delivery.id));
+  if (later !== undefined && token) {
+    await job.moveToDelayed(Date.now() + later, token);
+    throw new DelayedError();
+  }
+  return 'limited';
 }
 
 /** Sent marks not yet committed, per handle, so a closing worker can wait for them. */

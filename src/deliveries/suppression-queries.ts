@@ -44,6 +44,11 @@ export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId
   return rowCount > 0;
 }
 
+/** Gives back the ask delivery `deliveryId` took (takeSuppressedAsk) for an email it did not send. */
+export async function releaseSuppressedAsk(db: Queryable, deliveryId: number) {
+  await db.query('UPDATE suppressions SET asked_at = NULL, asked_by = NULL WHERE asked_by = $1', [deliveryId]);
+}
+
 /** Takes an address off the suppression list, leaving any bounced subscriber with it as it is. */
 export async function liftSuppressionOnly(db: Queryable, email: string) {
   await db.query('DELETE FROM suppressions WHERE email = lower($1)', [email]);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { clientNetwork } from '../../../../src/web/middleware/limits.ts';
 
 describe('the client a per-IP limit counts', () => {
@@ -25,5 +25,24 @@ describe('the client a per-IP limit counts', () => {
     expect(clientNetwork('unknown')).toBe('unparsed');
     expect(clientNetwork('garbage-1')).toBe(clientNetwork('garbage-2'));
     expect(clientNetwork('203.0.113.7:99999999')).toBe('unparsed');
+  });
+});
+
+describe('a count given back', () => {
+  it('leaves nothing in memory once it is back to nothing, and keeps a count still in use', async () => {
+    const { localBudget } = await import('../../../../src/budgets.ts');
+    const { RateLimiterMemory } = await import('rate-limiter-flexible');
+    const deleted = vi.spyOn(RateLimiterMemory.prototype, 'delete');
+    try {
+      const budget = localBudget({ config: { queuePrefix: 'unit' } as never, secret: 'a secret of some length' }, 'unit', 10, 3600);
+      await budget.take('ann@example.org');
+      await budget.take('ann@example.org');
+      await budget.giveBack('ann@example.org');
+      expect(deleted).not.toHaveBeenCalled();
+      await budget.giveBack('ann@example.org');
+      expect(deleted).toHaveBeenCalledTimes(1);
+    } finally {
+      deleted.mockRestore();
+    }
   });
 });
