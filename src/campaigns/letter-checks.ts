@@ -85,6 +85,11 @@ function checkNode(field: string, node: hbs.AST.Node): void {
         fail(field, `{{${open}${helper}}} tests one variable, as in {{${open}${helper} supporter.city}}; to test two, put one block inside the other`, line);
       }
       checkPath(field, b.params[0]!, line);
+      // `as |name|` names nothing an if block gives: a variable under that name inside the block
+      // failed as every letter was rendered (the page's preview, which writes marks, did not).
+      if (b.program?.blockParams?.length || b.inverse?.blockParams?.length) {
+        fail(field, `{{${open}${helper}}} takes no "as |…|": write {{${open}${helper} ${(b.params[0] as hbs.AST.PathExpression).original}}}`, line);
+      }
       if (b.program) checkNode(field, b.program);
       if (b.inverse) checkNode(field, b.inverse);
       return;

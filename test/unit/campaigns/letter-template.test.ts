@@ -159,6 +159,14 @@ describe('validating a letter template', () => {
     expect(errorsOf('x\n{{> footer}}').body).toBe('Line 2: partials and decorators are not available in letters');
     expect(errorsOf('{{#*inline "x"}}y{{/inline}}').body).toMatch(/partials and decorators/);
   });
+
+  // Accepted, `as |supporter|` made {{supporter.city}} inside the block fail at every letter.
+  it('refuses block parameters, which an if block never gives', () => {
+    expect(errorsOf('a\n{{#if supporter.city as |supporter|}}I write from {{supporter.city}}.{{/if}}').body).toBe('Line 2: {{#if}} takes no "as |…|": write {{#if supporter.city}}');
+    expect(errorsOf('{{#if supporter.fullName as |supporter|}}From {{supporter.fullName}}{{/if}}', 'subject').subject).toMatch(/takes no "as \|…\|"/);
+    expect(errorsOf('{{#if target.title}}a{{else if supporter.city as |date|}}{{date}}{{/if}}').body).toMatch(/takes no "as \|…\|"/);
+    expect(errorsOf('{{#unless date as |target|}}{{target.name}}{{/unless}}').body).toMatch(/\{\{#unless\}\} takes no/);
+  });
 });
 
 describe('rendering a letter', () => {
