@@ -59,6 +59,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
     const p = await letterParts(db)({ signatureId: delivery.source_id, targetId: delivery.target_id });
     if (!p || p.sig_status !== 'confirmed') return null;
     const { subject, text } = letterFrom(p, p.confirmed_at ?? p.created_at);
+    if (text.length > LETTER_TEXT_MAX) throw new LetterTooLargeError(text.length);
     return {
       from: letterSender(p.full_name, config),
       to: { name: displayName(p.target_name), address: delivery.recipient },
@@ -70,6 +71,24 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
       html: letterHtml(text, p.language),
     };
   };
+}
+
+/**
+ * The longest letter text sent, in characters: past any template saved now (20,000 characters,
+ * each supporter field written at most MAX_WRITES times), where a template saved before that
+ * limit could write a note hundreds of times. Its HTML part, a few times larger, took a worker
+ * past its heap, and again on every restart.
+ */
+export const LETTER_TEXT_MAX = 100_000;
+
+/** A letter too large to send (LETTER_TEXT_MAX): it fails for good, as a message a relay refuses does. */
+export class LetterTooLargeError extends Error {
+  override name = 'LetterTooLargeError';
+  /** What nodemailer gives a message it cannot build: classifySendError reads it as permanent. */
+  readonly code = 'EMESSAGE';
+  constructor(length: number) {
+    super(`the letter is ${length} characters long, over the ${LETTER_TEXT_MAX} a letter may have: its template writes a supporter's note too many times (edit the letter)`);
+  }
 }
 
 /** A signature's letter to one target, as the target reads it. */

@@ -928,6 +928,26 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     expect(await letterCount(slug)).toBe(0);
   });
 
+  // A template saved before a letter could write a field at most MAX_WRITES times: its letter of
+  // megabytes took the worker past its heap, and again after every restart.
+  it('fails for good a letter too large to send, from a template saved before the limit, and sends the rest', async () => {
+    const judge = `${uniq('judge')}@court.example`;
+    const { slug } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: [{ name: 'Judge', email: judge }] });
+    await ctx.db.query('UPDATE campaigns SET letter_body = $2 WHERE slug = $1', [slug, 'Dear {{target.name}},\n' + '{{supporter.personalNote}}\n'.repeat(60)]);
+    const note = 'ж\n'.repeat(999) + 'ж';
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Big Note', email: `${uniq('big')}@supporter.example`, personalNote: note })).status).toBe(202);
+    expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Small Note', email: `${uniq('small')}@supporter.example`, personalNote: 'Free her.' })).status).toBe(202);
+    await settled(ctx.db);
+    const { rows } = await ctx.db.query<{ status: string; attempts: number; last_error: string | null }>(
+      `SELECT d.status, d.attempts, d.last_error FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND s.full_name = 'Big Note' AND d.recipient = $1`,
+      [judge],
+    );
+    expect(rows).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringMatching(/^EMESSAGE the letter is 120012 characters long, over the 100000 a letter may have/) }]);
+    expect((await mailTo(ctx.sink!, judge, 1)).map((m) => m.text)).toEqual([expect.stringContaining('Free her.')]);
+    // Not an address that bounced: the official's stays off the suppression list.
+    expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [judge])).rowCount).toBe(0);
+  });
+
   it('in digest mode, confirming a signature sends no letters yet', async () => {
     const target = `${uniq('digest')}@gov.example`;
     const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', targets: [{ name: 'Official', email: target }] });

@@ -160,6 +160,13 @@ describe('validating a letter template', () => {
     expect(errorsOf('{{#*inline "x"}}y{{/inline}}').body).toMatch(/partials and decorators/);
   });
 
+  it('refuses a template that writes a supporter field more than five times, which anyone could fill to make a letter of megabytes', () => {
+    const note = '{{supporter.personalNote}}\n';
+    expect(() => validateLetterTemplate('body', `Dear {{target.name}},\n${note.repeat(5)}{{#if supporter.city}}{{supporter.city}}{{/if}}`)).not.toThrow();
+    expect(errorsOf(`Dear {{target.name}},\n${note.repeat(700)}`).body).toBe('Line 7: {{supporter.personalNote}} is written 700 times: a letter may write each supporter field at most 5 times');
+    expect(errorsOf(`{{#if supporter.city}}${note.repeat(3)}{{else}}${note.repeat(3)}{{/if}}`).body).toMatch(/personalNote\}\} is written 6 times/);
+  });
+
   // Accepted, `as |supporter|` made {{supporter.city}} inside the block fail at every letter.
   it('refuses block parameters, which an if block never gives', () => {
     expect(errorsOf('a\n{{#if supporter.city as |supporter|}}I write from {{supporter.city}}.{{/if}}').body).toBe('Line 2: {{#if}} takes no "as |…|": write {{#if supporter.city}}');
