@@ -24,17 +24,38 @@ export const SIGN_BUSY_AT = 24;
 let answering = 0;
 
 /**
- * Runs `work` for a signature's answer, answered no sooner than SIGN_ANSWER_MIN_MS after it began
+ * How long the work of the last answers took, to wait as long as the slowest of them: a request
+ * for alerts by a new address runs about nine statements before its answer, a repeat within the
+ * minute four, and with the database a millisecond or two away (a managed Postgres in another
+ * zone) the first ran past SIGN_ANSWER_MIN_MS and the other did not: whether someone had just
+ * asked for that address's alerts, told apart four times in five by one probe.
+ */
+const RECENT = 32;
+const recent: number[] = [];
+/** The most any answer waits for the slowest recent work: a pause of the process is no norm. */
+export const SIGN_ANSWER_MAX_MS = 1_000;
+
+/** The least time an answer takes now: SIGN_ANSWER_MIN_MS, or the slowest recent work, if longer. */
+export function answerFloor(): number {
+  return Math.min(SIGN_ANSWER_MAX_MS, Math.max(SIGN_ANSWER_MIN_MS, ...recent));
+}
+
+/**
+ * Runs `work` for a signature's answer, answered no sooner than answerFloor() after it began
  * unless SIGN_BUSY_AT signatures are being answered; `counted`: whether it is one of those (not a
- * honeypot's pretence).
+ * honeypot's pretence), whose time counts towards the floor.
  */
 export async function answeredAlike<T>(work: () => Promise<T>, counted = true): Promise<T> {
   const began = performance.now();
   if (counted) answering++;
   try {
     const result = await work();
+    if (counted) {
+      recent.push(performance.now() - began);
+      if (recent.length > RECENT) recent.shift();
+    }
     // Rounded up: a timer takes whole milliseconds, and would end the wait up to one early.
-    if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, Math.ceil(began + SIGN_ANSWER_MIN_MS - performance.now())));
+    if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, Math.ceil(began + answerFloor() - performance.now())));
     return result;
   } finally {
     if (counted) answering--;
