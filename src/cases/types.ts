@@ -155,8 +155,9 @@ export const prose = (max: number) =>
     .string()
     .transform((v, ctx) => {
       const text = proseText(v);
-      // A paragraph separator is one character in the textarea too, though kept as a blank line.
-      if (text.length - (v.match(/\u2029/g)?.length ?? 0) > max) {
+      // Measured before a paragraph separator becomes the blank line it is kept as: it is one
+      // character in the textarea too.
+      if (text && v.replace(/\r\n?|\u2028/g, '\n').normalize('NFC').trim().length > max) {
         ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters` });
         return z.NEVER;
       }

@@ -49,6 +49,10 @@ describe('the signature form', () => {
     const full = `${'a'.repeat(999)}\u2029${'b'.repeat(1000)}`;
     expect(signatureInput.parse({ ...base, fullName: 'Ann', personalNote: full }).personalNote).toHaveLength(2001);
     expect(signatureInput.safeParse({ ...base, fullName: 'Ann', personalNote: `${full}c` }).success).toBe(false);
+    // Separators at either end are trimmed away: they make no room for more text.
+    for (const padded of [`${'a'.repeat(2001)}${'\u2029'.repeat(50)}`, `${'\u2029'.repeat(50)}${'a'.repeat(2001)}`]) {
+      expect(signatureInput.safeParse({ ...base, fullName: 'Ann', personalNote: padded }).success).toBe(false);
+    }
   });
 
   it('refuses a letter with accents stacked past any script\'s, and takes the marks real names carry', () => {
