@@ -136,13 +136,6 @@ export async function sendDelivery(
     }
     return state ? 'skipped' : 'missing';
   }
-  // Past the last attempt only by leases that ran out: its worker stopped (killed, crashed) while
-  // sending it, again and again. A message that crashes every worker that builds it would
-  // otherwise take them all down in turn, for ever.
-  if (delivery.attempts > MAX_SEND_ATTEMPTS) {
-    await untilRecorded(() => q.markFailed(db, delivery, `failed: ${delivery.attempts - 1} tries ended without an outcome (each worker stopped while sending it)`));
-    return 'failed';
-  }
   // An email a person asks for on a form (ASKED_FOR) goes to a suppressed address once per
   // suppression: it asks whether the address works again (a mailbox since emptied or reopened),
   // and following its link lifts the suppression (addressWorks). Without it an address that

@@ -7,7 +7,7 @@ import { insertSuppression, listSuppressions, takeSuppressedAsk } from '../../sr
 import { sendDelivery, settleSentMarks } from '../../src/deliveries/send.ts';
 import type { Composers } from '../../src/deliveries/types.ts';
 import { createMailer, type Mailer } from '../../src/mail/transport.ts';
-import { MAX_SEND_ATTEMPTS, type SendJob } from '../../src/queues.ts';
+import type { SendJob } from '../../src/queues.ts';
 import { createTestDb, DB_KINDS, type TestDb } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { createLetterCampaign, insertLetters } from '../helpers/faults.ts';
@@ -163,17 +163,6 @@ describe.each(DB_KINDS)('deliveries on %s', (kind) => {
       await expect(sendDelivery(broken, mailer, composers, job, 'token', () => {}, (err) => away.push(err))).rejects.toThrow('syntax error');
       expect(away).toHaveLength(1);
       expect(delays).toHaveLength(1);
-      expect(sink.messages).toEqual([]);
-    });
-
-    it('fails a delivery whose every try ended with its worker stopped, rather than letting it stop the next worker too', async () => {
-      const lapsed = await delivery('sending', -5);
-      await t.db.query('UPDATE deliveries SET attempts = $2 WHERE id = $1', [lapsed, MAX_SEND_ATTEMPTS]);
-      const { sink, mailer } = await relay();
-      const job = { data: { deliveryId: lapsed } } as unknown as Job<SendJob>;
-      expect(await sendDelivery(t.db, mailer, composers, job, 'token', () => {})).toBe('failed');
-      const { rows } = await t.db.query<{ status: string; last_error: string }>('SELECT status, last_error FROM deliveries WHERE id = $1', [lapsed]);
-      expect(rows).toEqual([{ status: 'failed', last_error: `failed: ${MAX_SEND_ATTEMPTS} tries ended without an outcome (each worker stopped while sending it)` }]);
       expect(sink.messages).toEqual([]);
     });
 
