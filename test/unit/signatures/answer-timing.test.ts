@@ -1,0 +1,34 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { answeredAlike, answerFloor, SIGN_ANSWER_MAX_MS, SIGN_ANSWER_MIN_MS } from '../../../src/signatures/answer-timing.ts';
+
+const timed = async (work: () => Promise<unknown>, counted = true) => {
+  const began = performance.now();
+  await answeredAlike(work, counted);
+  return performance.now() - began;
+};
+
+describe('how soon a signature or a request for alerts is answered', () => {
+  it('no sooner than SIGN_ANSWER_MIN_MS, nor than the slowest recent work, so a short path cannot be told from a long one', async () => {
+    expect(answerFloor()).toBe(SIGN_ANSWER_MIN_MS);
+    expect(await timed(async () => {})).toBeGreaterThanOrEqual(SIGN_ANSWER_MIN_MS - 1);
+    // A long path (many statements to a database far away) takes 60 ms: the short ones after it wait as long.
+    expect(await timed(() => sleep(60))).toBeGreaterThanOrEqual(59);
+    expect(answerFloor()).toBeGreaterThanOrEqual(59);
+    expect(await timed(async () => {})).toBeGreaterThanOrEqual(59);
+    // A honeypot's pretence waits as long, and does not count.
+    expect(await timed(async () => {}, false)).toBeGreaterThanOrEqual(59);
+    // Once the long one is no longer among the last 32, the floor comes down again.
+    for (let i = 0; i < 32; i++) await answeredAlike(async () => {});
+    expect(answerFloor()).toBeLessThan(59);
+  });
+
+  it('never more than SIGN_ANSWER_MAX_MS for a pause of the process', async () => {
+    const began = performance.now();
+    const stalled = answeredAlike(() => sleep(SIGN_ANSWER_MAX_MS + 200));
+    await stalled;
+    expect(performance.now() - began).toBeLessThan(SIGN_ANSWER_MAX_MS + 400);
+    expect(answerFloor()).toBe(SIGN_ANSWER_MAX_MS);
+    expect(await timed(async () => {})).toBeLessThan(SIGN_ANSWER_MAX_MS + 100);
+  });
+});
