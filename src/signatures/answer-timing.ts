@@ -32,6 +32,13 @@ let answering = 0;
  */
 const RECENT = 32;
 const recent: number[] = [];
+/**
+ * Only the work of an answer begun with at most this many others being answered counts: under a
+ * burst each answer's work is mostly its wait for the others, and a floor of that (100 ms and
+ * more) held every answer of a busy moment as long as the slowest (`npm run bench`, intake: a
+ * third of the rate lost). Probes of an idle server are what the floor is for.
+ */
+const QUIET_AT = 4;
 /** The most any answer waits for the slowest recent work: a pause of the process is no norm. */
 export const SIGN_ANSWER_MAX_MS = 1_000;
 
@@ -43,14 +50,15 @@ export function answerFloor(): number {
 /**
  * Runs `work` for a signature's answer, answered no sooner than answerFloor() after it began
  * unless SIGN_BUSY_AT signatures are being answered; `counted`: whether it is one of those (not a
- * honeypot's pretence), whose time counts towards the floor.
+ * honeypot's pretence), whose time counts towards the floor when the process was quiet (QUIET_AT).
  */
 export async function answeredAlike<T>(work: () => Promise<T>, counted = true): Promise<T> {
   const began = performance.now();
+  const quiet = answering <= QUIET_AT;
   if (counted) answering++;
   try {
     const result = await work();
-    if (counted) {
+    if (counted && quiet) {
       recent.push(performance.now() - began);
       if (recent.length > RECENT) recent.shift();
     }
