@@ -114,8 +114,8 @@ function cliConfig(): Config {
 }
 
 /**
- * After `forget`: the counts of public posts that named the address, kept in Redis for up to a day
- * (a keyed hash and a count), would still say it was used. Deleted here, wherever the command ran.
+ * After `forget`: the counts of the confirmation and opt-in emails sent to the address, kept in
+ * Redis for up to a day (a keyed hash and a count), would still say it was used. Deleted here, wherever the command ran.
  * @returns what to add to the command's output.
  */
 async function forgetCounters(config: Config, email: string): Promise<CommandReply> {

@@ -60,7 +60,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
   // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
   worker.on('completed', (job, outcome) => {
     if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');
-    else if (outcome === 'limited') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery not sent: its address had as many confirmation and opt-in emails as it may have for now');
+    else if (outcome === 'limited') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery held: its address had as many confirmation and opt-in emails as it may have for now');
     // Rare, and a sign of trouble when many: a copy of the database (a restored backup) started
     // on this Redis with this QUEUE_PREFIX takes the other's jobs and finds no rows for them.
     else if (outcome === 'missing') ctx.log.info({ deliveryId: job.data.deliveryId }, 'no such delivery in this database: deleted since (retention, forget), or the job is another database\'s on the same QUEUE_PREFIX');

@@ -144,7 +144,9 @@ export const proseText = (v: string) => {
  * keyboards and pasted documents carry. Readers break a line there, but an email's HTML part,
  * which breaks lines on LF alone, ran them together.
  */
-export const lineBreaks = (v: string) => v.replace(/\r\n?|\u2028/g, '\n').replace(/\u2029/g, '\n\n');
+export const lineBreaks = (v: string) => lineEnds(v).replace(/\u2029/g, '\n\n');
+/** lineBreaks but for the paragraph separator, left one character, as a textarea counts it. */
+const lineEnds = (v: string) => v.replace(/\r\n?|\u2028/g, '\n');
 
 /**
  * Paragraphs of text (see NOT_PROSE). A browser sends each line break as CRLF; it counts as one
@@ -157,7 +159,7 @@ export const prose = (max: number) =>
       const text = proseText(v);
       // Measured before a paragraph separator becomes the blank line it is kept as: it is one
       // character in the textarea too.
-      if (text && v.replace(/\r\n?|\u2028/g, '\n').normalize('NFC').trim().length > max) {
+      if (text && lineEnds(v).normalize('NFC').trim().length > max) {
         ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters` });
         return z.NEVER;
       }

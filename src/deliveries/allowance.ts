@@ -18,10 +18,10 @@ export const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']
 
 /**
  * A confirmation or opt-in email not sent now because its address had its allowance (see
- * composeAndSend for what becomes of it). The form that
- * asked for it was answered as any other: the allowance is counted here, out of sight, because a
- * count a form's answer showed (a 429 sooner than one's own posts explain) would tell a stranger
- * that the address had been used on this site within the hour or the day.
+ * holdOverAllowance in send.ts for what becomes of it). The form that asked for it was answered
+ * as any other: the allowance is counted here, out of sight, because a count a form's answer
+ * showed (a 429 sooner than one's own posts explain) would tell a stranger that the address had
+ * been used on this site within the hour or the day.
  */
 export class AllowanceUsedError extends Error {
   /** `waitSeconds`: until the allowance that was used up has room again. */

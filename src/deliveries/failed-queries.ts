@@ -108,6 +108,9 @@ export async function countLongRetryingByKind(db: Queryable, olderThanMinutes: n
     `SELECT kind, count(*)::int AS n, (array_agg(last_error ORDER BY updated_at DESC))[1] AS last_error
        FROM deliveries
       WHERE status = 'retry' AND created_at < now() - make_interval(mins => $1)
+        -- Tried and refused: not an opt-in held for its address's allowance, nor a try the
+        -- database's absence gave back (attempts 0 both), which no relay had a say in.
+        AND attempts > 0
       GROUP BY kind ORDER BY kind`,
     [olderThanMinutes],
   );

@@ -24,14 +24,19 @@ export const SIGN_BUSY_AT = 24;
 let answering = 0;
 
 /**
- * How long the work of the last answers took, to wait as long as the slowest of them: a request
- * for alerts by a new address runs about nine statements before its answer, a repeat within the
+ * How long the work of recent answers took, to wait as long as the slowest of them: a request for
+ * alerts by a new address runs about nine statements before its answer, a repeat within the
  * minute four, and with the database a millisecond or two away (a managed Postgres in another
  * zone) the first ran past SIGN_ANSWER_MIN_MS and the other did not: whether someone had just
- * asked for that address's alerts, told apart four times in five by one probe.
+ * asked for that address's alerts, told apart four times in five by one probe. Kept by time, for
+ * two minutes (a repeat is one within RESEND_GAP_SECONDS, a minute): kept by number, 32 quick
+ * posts flushed out the slow one a probe was to be compared with, and one slowed by a burst of
+ * page views set every answer's time until 31 more came, days later on a quiet campaign.
  */
-const RECENT = 32;
-const recent: number[] = [];
+const RECENT_MS = 120_000;
+/** At most this many kept, the oldest dropped first: a quiet process makes few. */
+const RECENT_MOST = 1_000;
+const recent: { at: number; took: number }[] = [];
 /**
  * Only the work of an answer begun with at most this many others being answered counts: under a
  * burst each answer's work is mostly its wait for the others, and a floor of that (100 ms and
@@ -43,8 +48,11 @@ const QUIET_AT = 4;
 export const SIGN_ANSWER_MAX_MS = 1_000;
 
 /** The least time an answer takes now: SIGN_ANSWER_MIN_MS, or the slowest recent work, if longer. */
-export function answerFloor(): number {
-  return Math.min(SIGN_ANSWER_MAX_MS, Math.max(SIGN_ANSWER_MIN_MS, ...recent));
+export function answerFloor(now = performance.now()): number {
+  while (recent.length > 0 && recent[0]!.at < now - RECENT_MS) recent.shift();
+  let floor = SIGN_ANSWER_MIN_MS;
+  for (const r of recent) floor = Math.max(floor, r.took);
+  return Math.min(SIGN_ANSWER_MAX_MS, floor);
 }
 
 /**
@@ -59,8 +67,9 @@ export async function answeredAlike<T>(work: () => Promise<T>, counted = true): 
   try {
     const result = await work();
     if (counted && quiet) {
-      recent.push(performance.now() - began);
-      if (recent.length > RECENT) recent.shift();
+      const now = performance.now();
+      recent.push({ at: now, took: now - began });
+      if (recent.length > RECENT_MOST) recent.shift();
     }
     // Rounded up: a timer takes whole milliseconds, and would end the wait up to one early.
     if (answering < SIGN_BUSY_AT) await sleep(Math.max(0, Math.ceil(began + answerFloor() - performance.now())));

@@ -79,10 +79,10 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
  * limit could write a note hundreds of times. Its HTML part, a few times larger, took a worker
  * past its heap, and again on every restart.
  */
-export const LETTER_TEXT_MAX = 100_000;
+const LETTER_TEXT_MAX = 100_000;
 
 /** A letter too large to send (LETTER_TEXT_MAX): it fails for good, as a message a relay refuses does. */
-export class LetterTooLargeError extends Error {
+class LetterTooLargeError extends Error {
   override name = 'LetterTooLargeError';
   /** What nodemailer gives a message it cannot build: classifySendError reads it as permanent. */
   readonly code = 'EMESSAGE';

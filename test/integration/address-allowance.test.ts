@@ -2,6 +2,7 @@
 // posts, and the address's mailbox is still protected from strangers where the emails are sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressCounterKeys, ASKED_EMAILS_PER_DAY, ASKED_EMAILS_PER_HOUR } from '../../src/deliveries/allowance.ts';
+import { countLongRetryingByKind } from '../../src/deliveries/failed-queries.ts';
 import { PER_EMAIL_PER_HOUR } from '../../src/web/middleware/limits.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -85,6 +86,9 @@ describe('posts naming one address from different clients', () => {
     const job = (await ctx.queues.send.getJob(`d-${optin.id}`))!;
     expect(await job.getState()).toBe('delayed');
     expect(job.delay).toBeGreaterThan(3000_000);
+    // Nor does the console's dashboard take it for a relay refusing it, however long it waits.
+    await ctx.db.query(`UPDATE deliveries SET created_at = now() - interval '31 minutes' WHERE id = $1`, [optin.id]);
+    expect(await countLongRetryingByKind(ctx.db, 30)).toEqual([]);
 
     // The hour over (its counts gone): the opt-in goes when its time comes (here, at once), and
     // the owner signs the last campaign again and its confirmation goes.

@@ -174,7 +174,6 @@ function badRequest(err: unknown): Mapped | undefined {
   return undefined;
 }
 
-/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 /**
  * The headers an error's answer carries besides its status: when to try again (Retry-After) for
  * a limit, which methods there are (Allow) for a wrong one. Nothing once the headers are out.
@@ -185,6 +184,7 @@ export function setErrorHeaders(res: Response, err: unknown): void {
   if (err instanceof MethodNotAllowedError) res.set('Allow', err.allowed.join(', '));
 }
 
+/** The one place errors become HTTP. Unknown errors are logged and get a generic answer. */
 export function mapError(err: unknown): Mapped | undefined {
   return unreadableBody(err) ?? invalidValue(err) ?? refusedRequest(err) ?? databaseAway(err) ?? badRequest(err);
 }

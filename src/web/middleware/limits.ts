@@ -9,7 +9,7 @@ const WINDOW_SECONDS = 600;
 /** Public posts (sign, subscribe) one client may make naming one address in an hour. */
 export const PER_EMAIL_PER_HOUR = 10;
 /** And in a day. */
-export const PER_EMAIL_PER_DAY = 20;
+const PER_EMAIL_PER_DAY = 20;
 
 /**
  * `perIp` is middleware, counted in this process's memory (see localBudget: no IP address reaches
