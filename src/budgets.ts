@@ -84,6 +84,25 @@ function counting(secret: string, limiter: RLWrapperTimeouts | RateLimiterMemory
   };
 }
 
+type Budget = ReturnType<typeof counting>;
+
+/**
+ * An hour's and a day's budget counted as one: a point is taken from both, or from neither (one
+ * refused, the other's point is given back), in one round trip where they are in Redis.
+ */
+export function hourAndDay(hour: Budget, day: Budget) {
+  return {
+    /** @returns undefined when both had room, else the one refused (the day, if both were) and how many seconds until both have room. */
+    async take(id: string): Promise<{ window: 'hour' | 'day'; wait: number } | undefined> {
+      const [hourWait, dayWait] = await Promise.all([hour.take(id), day.take(id)]);
+      if (hourWait === undefined && dayWait === undefined) return undefined;
+      await Promise.all([hourWait === undefined && hour.giveBack(id), dayWait === undefined && day.giveBack(id)]);
+      return { window: dayWait !== undefined ? 'day' : 'hour', wait: Math.max(hourWait ?? 0, dayWait ?? 0) };
+    },
+    giveBack: (id: string) => Promise.all([hour.giveBack(id), day.giveBack(id)]).then(() => undefined),
+  };
+}
+
 /** Where the counts of budget `name` are kept: rate-limiter-flexible's key is this, `:`, and the id. */
 export const counterPrefix = (queuePrefix: string, name: string) => `${queuePrefix}:rl:${name}`;
 

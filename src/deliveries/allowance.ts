@@ -1,6 +1,6 @@
 // How many emails a stranger's posts can have sent to one address: counted where they are sent.
 import type { AppContext } from '../context.ts';
-import { budget, counterPrefix } from '../budgets.ts';
+import { budget, counterPrefix, hourAndDay } from '../budgets.ts';
 import { mailboxKey } from '../mail/address.ts';
 import { hashIdentifier } from '../tokens.ts';
 import type { Composer, Composers, DeliveryKind } from './types.ts';
@@ -45,30 +45,20 @@ export class AllowanceUsedError extends Error {
  * new email's: useConfirmRound, useOptinRound) keeps working.
  */
 export function withAddressAllowance(ctx: Pick<AppContext, 'config' | 'redis' | 'secret'>, composers: Composers): Composers {
-  const hour = budget(ctx, 'email', ASKED_EMAILS_PER_HOUR, 3600);
-  const day = budget(ctx, 'email-day', ASKED_EMAILS_PER_DAY, 86_400);
-  /** @throws AllowanceUsedError unless a point could be taken from both allowances. */
-  async function take(address: string): Promise<void> {
-    // Both at once: one round trip to Redis (auto-pipelined).
-    const [hourWait, dayWait] = await Promise.all([hour.take(address), day.take(address)]);
-    if (hourWait === undefined && dayWait === undefined) return;
-    // Refused by one allowance: the other's point was not used either.
-    await Promise.all([hourWait === undefined && hour.giveBack(address), dayWait === undefined && day.giveBack(address)]);
-    throw dayWait !== undefined ? new AllowanceUsedError('day', dayWait) : new AllowanceUsedError('hour', hourWait!);
-  }
-  const giveBack = (address: string) => Promise.all([hour.giveBack(address), day.giveBack(address)]);
+  const allowance = hourAndDay(budget(ctx, 'email', ASKED_EMAILS_PER_HOUR, 3600), budget(ctx, 'email-day', ASKED_EMAILS_PER_DAY, 86_400));
   const counted = (compose: Composer): Composer => async (db, delivery) => {
     // attempts is 1 at a row's first try, and again once it is asked for anew (requeueFinished).
     if (delivery.attempts !== 1) return compose(db, delivery);
     const address = mailboxKey(delivery.recipient);
-    await take(address);
+    const refused = await allowance.take(address);
+    if (refused) throw new AllowanceUsedError(refused.window, refused.wait);
     try {
       const message = await compose(db, delivery);
       // Nothing to send (what it served is gone): no email, nothing counted.
-      if (!message) await giveBack(address);
+      if (!message) await allowance.giveBack(address);
       return message;
     } catch (err) {
-      await giveBack(address);
+      await allowance.giveBack(address);
       throw err;
     }
   };

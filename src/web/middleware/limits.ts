@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
 import type { AppContext } from '../../context.ts';
-import { localBudget } from '../../budgets.ts';
+import { hourAndDay, localBudget } from '../../budgets.ts';
 import { RateLimitedError } from '../../errors.ts';
 import { mailboxKey } from '../../mail/address.ts';
 
@@ -28,8 +28,7 @@ const PER_EMAIL_PER_DAY = 20;
  */
 export function createLimits(ctx: Pick<AppContext, 'config' | 'secret'>) {
   const ipBudget = localBudget(ctx, 'ip', Math.max(1, ctx.config.rateLimitPerIp), WINDOW_SECONDS);
-  const emailBudget = localBudget(ctx, 'client-email', PER_EMAIL_PER_HOUR, 3600);
-  const emailDayBudget = localBudget(ctx, 'client-email-day', PER_EMAIL_PER_DAY, 86_400);
+  const emailBudget = hourAndDay(localBudget(ctx, 'client-email', PER_EMAIL_PER_HOUR, 3600), localBudget(ctx, 'client-email-day', PER_EMAIL_PER_DAY, 86_400));
   const perIp: RequestHandler =
     ctx.config.rateLimitPerIp > 0
       ? async (req, _res, next) => {
@@ -50,16 +49,12 @@ export function createLimits(ctx: Pick<AppContext, 'config' | 'secret'>) {
     if (typeof email !== 'string' || !email.trim()) return act();
     // Counted per inbox, so `ann+1@…`, `ann+2@…` share one allowance.
     const key = `${clientNetwork(req.ip ?? 'unknown')} ${mailboxKey(email)}`;
-    const [hourWait, dayWait] = await Promise.all([emailBudget.take(key), emailDayBudget.take(key)]);
-    if (hourWait !== undefined || dayWait !== undefined) {
-      // Refused by one allowance: the other's point was not used either.
-      await Promise.all([hourWait === undefined && emailBudget.giveBack(key), dayWait === undefined && emailDayBudget.giveBack(key)]);
-      throw new RateLimitedError(Math.max(hourWait ?? 0, dayWait ?? 0), 'address');
-    }
+    const refused = await emailBudget.take(key);
+    if (refused) throw new RateLimitedError(refused.wait, 'address');
     try {
       return await act();
     } catch (err) {
-      await Promise.all([emailBudget.giveBack(key), emailDayBudget.giveBack(key)]);
+      await emailBudget.giveBack(key);
       throw err;
     }
   }
