@@ -232,11 +232,11 @@ async function composeAndSend(
  * for it made a new link, and the one in the inbox stopped working (see nextOptinLink). A
  * suppressed address's one ask (takeSuppressedAsk) went to no email: it is left for the next.
  */
-async function holdOverAllowance(db: Queryable, delivery: Delivery, job: Job<SendJob>, token: string | undefined, err: AllowanceUsedError): Promise<SendOutcome> {
+async function holdOverAllowance(db: Queryable, delivery: Claimed, job: Job<SendJob>, token: string | undefined, err: AllowanceUsedError): Promise<SendOutcome> {
   const later = delivery.kind === 'optin' ? err.waitSeconds * 1000 : undefined;
   if (later !== undefined) await untilRecorded(() => q.markRetry(db, delivery, `held: ${err.message}; it goes when the allowance has room`, later, { untried: true }));
   else await untilRecorded(() => q.markFailed(db, delivery, `not sent: ${err.message}; asking again later sends a new one`, { untried: true }));
-  await untilRecorded(() => releaseSuppressedAsk(db, delivery.id));
+  if (delivery.suppressed) await untilRecorded(() => releaseSuppressedAsk(db, delivery.recipient, delivery.id));
   if (later !== undefined && token) {
     await job.moveToDelayed(Date.now() + later, token);
     throw new DelayedError();

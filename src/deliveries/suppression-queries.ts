@@ -45,8 +45,8 @@ export async function takeSuppressedAsk(db: Queryable, email: string, deliveryId
 }
 
 /** Gives back the ask delivery `deliveryId` took (takeSuppressedAsk) for an email it did not send. */
-export async function releaseSuppressedAsk(db: Queryable, deliveryId: number) {
-  await db.query('UPDATE suppressions SET asked_at = NULL, asked_by = NULL WHERE asked_by = $1', [deliveryId]);
+export async function releaseSuppressedAsk(db: Queryable, email: string, deliveryId: number) {
+  await db.query('UPDATE suppressions SET asked_at = NULL, asked_by = NULL WHERE email = lower($1) AND asked_by = $2', [email, deliveryId]);
 }
 
 /** Takes an address off the suppression list, leaving any bounced subscriber with it as it is. */

@@ -241,6 +241,11 @@ export function relayHint(reply: string): string {
   return 'check SMTP_URL and the relay';
 }
 
+/** A message Appeal itself will not send (a letter too large): it fails for good, blaming no address. */
+export class UnsendableMessage extends Error {
+  override name = 'UnsendableMessage';
+}
+
 /**
  * Classifies a send error by nodemailer's `responseCode`, `code` and `command`, and the reply's
  * enhanced status code, never by its free text: 4xx and lost connections are worth another try;
@@ -257,6 +262,7 @@ export function relayHint(reply: string): string {
  * RCPT TO is the old "too many recipients", which RFC 5321 (4.5.3.1.10) says to treat as 452.
  */
 export function classifySendError(err: unknown): SendFailure {
+  if (err instanceof UnsendableMessage) return 'permanent';
   const e = err as { responseCode?: number; code?: string; command?: string; response?: string };
   if (e.code === 'EAUTH' || (e.command && RELAY_STEPS.has(e.command))) return 'retry';
   if (typeof e.responseCode === 'number') {

@@ -3,6 +3,7 @@ import { discloseTo, hiddenFor, renderLetter } from '../campaigns/letter-templat
 import { batchedRead, perDb } from '../deliveries/coalesce.ts';
 import type { Composer } from '../deliveries/types.ts';
 import type { Queryable } from '../db/index.ts';
+import { UnsendableMessage } from '../mail/transport.ts';
 import { AUTOMATIC, displayName, letterSender, oneLine, orgSender, stableMessageId } from '../mail/address.ts';
 import { letterBodyHtml, type Views } from '../views.ts';
 import * as q from './queries.ts';
@@ -82,10 +83,7 @@ export function createLetterComposer({ config }: EmailDeps): Composer {
 const LETTER_TEXT_MAX = 100_000;
 
 /** A letter too large to send (LETTER_TEXT_MAX): it fails for good, as a message a relay refuses does. */
-class LetterTooLargeError extends Error {
-  override name = 'LetterTooLargeError';
-  /** What nodemailer gives a message it cannot build: classifySendError reads it as permanent. */
-  readonly code = 'EMESSAGE';
+class LetterTooLargeError extends UnsendableMessage {
   constructor(length: number) {
     super(`the letter is ${length} characters long, over the ${LETTER_TEXT_MAX} a letter may have: its template writes a supporter's note too many times (edit the letter)`);
   }

@@ -942,7 +942,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
       `SELECT d.status, d.attempts, d.last_error FROM deliveries d JOIN signatures s ON s.id = d.source_id WHERE d.kind = 'letter' AND s.full_name = 'Big Note' AND d.recipient = $1`,
       [judge],
     );
-    expect(rows).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringMatching(/^EMESSAGE the letter is 120012 characters long, over the 100000 a letter may have/) }]);
+    expect(rows).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringMatching(/^the letter is 120012 characters long, over the 100000 a letter may have/) }]);
     expect((await mailTo(ctx.sink!, judge, 1)).map((m) => m.text)).toEqual([expect.stringContaining('Free her.')]);
     // Not an address that bounced: the official's stays off the suppression list.
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [judge])).rowCount).toBe(0);
