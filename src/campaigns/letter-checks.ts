@@ -57,11 +57,17 @@ function fail(field: string, message: string, line?: number): never {
   throw new TemplateError({ [field]: line ? `Line ${line}: ${message}` : message }, `The letter ${field} does not compile.`);
 }
 
-function checkNode(field: string, node: hbs.AST.Node): void {
+/** How often a template writes each supporter field, and the first that it writes more than MAX_WRITES times, where. */
+interface Writes {
+  times: Map<string, number>;
+  over?: { name: string; line?: number };
+}
+
+function checkNode(field: string, node: hbs.AST.Node, writes: Writes): void {
   const line = node.loc?.start.line;
   switch (node.type) {
     case 'Program':
-      for (const s of (node as hbs.AST.Program).body) checkNode(field, s);
+      for (const s of (node as hbs.AST.Program).body) checkNode(field, s, writes);
       return;
     case 'ContentStatement':
     case 'CommentStatement':
@@ -72,6 +78,12 @@ function checkNode(field: string, node: hbs.AST.Node): void {
         fail(field, `"{{${tagText(m)}}}" is not a variable: a tag holds one variable's name, with no spaces and nothing else; use one of: ${LETTER_VARIABLES.join(', ')}`, line);
       }
       checkPath(field, m.path, line);
+      const name = (m.path as hbs.AST.PathExpression).original;
+      if (name.startsWith('supporter.')) {
+        const n = (writes.times.get(name) ?? 0) + 1;
+        writes.times.set(name, n);
+        if (n > MAX_WRITES) writes.over ??= { name, line };
+      }
       return;
     }
     case 'BlockStatement': {
@@ -90,8 +102,8 @@ function checkNode(field: string, node: hbs.AST.Node): void {
       if (b.program?.blockParams?.length || b.inverse?.blockParams?.length) {
         fail(field, `{{${open}${helper}}} takes no "as |…|": write {{${open}${helper} ${(b.params[0] as hbs.AST.PathExpression).original}}}`, line);
       }
-      if (b.program) checkNode(field, b.program);
-      if (b.inverse) checkNode(field, b.inverse);
+      if (b.program) checkNode(field, b.program, writes);
+      if (b.inverse) checkNode(field, b.inverse, writes);
       return;
     }
     default:
@@ -215,9 +227,10 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
     }
     fail(field, `syntax error: ${describeParseError(e.message)}`, line || undefined);
   }
-  checkNode(field, ast);
-  const repeated = writtenTooOften(ast);
-  if (repeated) fail(field, `{{${repeated.name}}} is written ${repeated.times} times: a letter may write each supporter field at most ${MAX_WRITES} times`, repeated.line);
+  const writes: Writes = { times: new Map() };
+  checkNode(field, ast, writes);
+  const { over } = writes;
+  if (over) fail(field, `{{${over.name}}} is written ${writes.times.get(over.name)} times: a letter may write each supporter field at most ${MAX_WRITES} times`, over.line);
 }
 
 /**
@@ -226,28 +239,6 @@ export function validateLetterTemplate(field: 'subject' | 'body', source: string
  * which took a worker past its heap, and again on every restart.
  */
 export const MAX_WRITES = 5;
-
-/** The first supporter field a template writes more than MAX_WRITES times, with the line it does so. */
-function writtenTooOften(ast: hbs.AST.Program): { name: string; times: number; line?: number } | undefined {
-  const times = new Map<string, number>();
-  let over: { name: string; line?: number } | undefined;
-  const walk = (node: hbs.AST.Node | undefined): void => {
-    if (!node) return;
-    if (node.type === 'Program') for (const s of (node as hbs.AST.Program).body) walk(s);
-    else if (node.type === 'BlockStatement') {
-      walk((node as hbs.AST.BlockStatement).program);
-      walk((node as hbs.AST.BlockStatement).inverse);
-    } else if (node.type === 'MustacheStatement') {
-      const name = ((node as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression).original;
-      if (!name.startsWith('supporter.')) return;
-      const n = (times.get(name) ?? 0) + 1;
-      times.set(name, n);
-      if (n > MAX_WRITES && !over) over = { name, line: node.loc?.start.line };
-    }
-  };
-  walk(ast);
-  return over && { ...over, times: times.get(over.name)! };
-}
 
 /** The supporter fields a supporter may leave empty, or an official may not see. */
 const OPTIONAL_FIELDS = ['supporter.city', 'supporter.country', 'supporter.personalNote'];

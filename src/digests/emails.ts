@@ -26,8 +26,20 @@ interface ShownSigner {
   email: string;
 }
 
-/** The signers of a digest as the target may see them: `name` hides the place, only `full` shows the email. */
+/**
+ * What a target may see of each signer, by its `disclose`: `name` hides the place, only `full`
+ * shows the email. The digest's list and its CSV's columns (a name-only official's file has no
+ * empty place columns, which read as signers who left their place blank).
+ */
+const SHOWN: Record<q.DigestParts['disclose'], readonly (keyof ShownSigner)[]> = {
+  name: ['name', 'note'],
+  name_place: ['name', 'city', 'country', 'note'],
+  full: ['name', 'city', 'country', 'note', 'email'],
+};
+
+/** The signers of a digest as the target may see them (SHOWN); what it may not is empty. */
 async function loadSigners(db: Queryable, digestId: number, targetId: number, disclose: q.DigestParts['disclose']): Promise<ShownSigner[]> {
+  const seen = new Set(SHOWN[disclose]);
   const shown: ShownSigner[] = [];
   for (let afterId = 0; ; ) {
     const page = await q.listDigestSigners(db, digestId, targetId, afterId, SIGNER_PAGE);
@@ -35,10 +47,10 @@ async function loadSigners(db: Queryable, digestId: number, targetId: number, di
     for (const s of page) {
       shown.push({
         name: bodyLine(s.full_name),
-        city: disclose === 'name' ? '' : bodyLine(s.city),
-        country: disclose === 'name' ? '' : bodyLine(s.country),
+        city: seen.has('city') ? bodyLine(s.city) : '',
+        country: seen.has('country') ? bodyLine(s.country) : '',
         note: s.personal_note.trim(),
-        email: disclose === 'full' ? s.email : '',
+        email: seen.has('email') ? s.email : '',
       });
     }
     afterId = page[page.length - 1]!.id;
@@ -46,9 +58,7 @@ async function loadSigners(db: Queryable, digestId: number, targetId: number, di
 }
 
 function signersCsv(signers: ShownSigner[], disclose: q.DigestParts['disclose']): string {
-  // Only the columns this official may see: empty city and country columns read as signers who
-  // left their place blank.
-  const columns: (keyof ShownSigner)[] = disclose === 'name' ? ['name', 'note'] : disclose === 'name_place' ? ['name', 'city', 'country', 'note'] : ['name', 'city', 'country', 'note', 'email'];
+  const columns = [...SHOWN[disclose]];
   const rows = signers.map((s) => columns.map((c) => neutralize(s[c])));
   return stringify(rows, { ...CSV_FORMAT, columns });
 }

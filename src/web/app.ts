@@ -86,19 +86,15 @@ export function createWebApp(ctx: AppContext): express.Express {
     res.set({ 'Cache-Control': 'no-store, private', 'X-Robots-Tag': 'noindex, nofollow' });
     next();
   });
+  app.use('/static', staticFiles());
   // What a public form sends back (a sign form with a mistake, the no-script preview, a subscribe
   // form with a mistake) shows what was typed: a name, an address, a note. No cache keeps it, the
   // browser's own on disk included, as none keeps the confirmation page that shows the same.
-  app.use((req, res, next) => {
-    if (req.method === 'POST' && !res.get('Cache-Control')) res.set('Cache-Control', 'no-store');
-    next();
-  });
-  app.use('/static', staticFiles());
   // Any other page changes when an organizer acts (a campaign closed, a case's details taken
   // down): a shared cache (a CDN) asks each time whether it did, by its ETag, rather than keep
   // serving the old one for a time of its own choosing.
-  app.use((_req, res, next) => {
-    if (!res.get('Cache-Control')) res.set('Cache-Control', 'no-cache');
+  app.use((req, res, next) => {
+    if (!res.get('Cache-Control')) res.set('Cache-Control', req.method === 'POST' ? 'no-store' : 'no-cache');
     next();
   });
   // Before the public body parsers: the console parses its own bodies, with larger limits.

@@ -108,14 +108,7 @@ describe('a Postgres database that writes dates in another style', () => {
 });
 
 describe('settings kept by processes starting at once', () => {
-  let t: TestDb;
-
-  beforeAll(async () => {
-    t = await createTestDb('postgres');
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestDb('postgres');
 
   it('gives the second the value the first stored, when the second asks while the first has not committed', async () => {
     // The second's insert waits on the first's uncommitted row; then its snapshot predates the row.
