@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ConsoleClient, createOrganizer, signedIn } from '../helpers/admin-client.ts';
+import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { postJson, settled } from '../helpers/signing.ts';
@@ -1373,16 +1373,35 @@ describe('the organizer console on PGlite', () => {
     const recorded = async () => (await ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE action IN ('signatures.view', 'signatures.export', 'subscribers.export')`)).rows[0]!.n;
     for (const path of [`/admin/campaigns/${slug}/signatures`, `/admin/campaigns/${slug}/signatures.csv`, '/admin/subscribers.csv']) {
       const before = await recorded();
-      for (const site of ['cross-site', 'same-site']) {
+      // `none`: a link in a mail or chat app, a stranger's link redirecting here, or a bookmark.
+      for (const site of ['cross-site', 'same-site', 'none']) {
         const refused = await client.get(path, { headers: { 'sec-fetch-site': site, 'sec-fetch-mode': 'navigate' } });
         expect(refused.status, `${path} ${site}`).toBe(403);
         expect(refused.res.headers.get('content-disposition')).toBeNull();
         expect(refused.text).toContain(`<a class="button" href="${path}">Open it</a>`);
       }
       expect(await recorded()).toBe(before);
-      // Asked in the console, or from a bookmark.
-      for (const site of ['same-origin', 'none']) expect((await client.get(path, { headers: { 'sec-fetch-site': site } })).status, `${path} ${site}`).toBe(200);
+      // Asked from a console page, or by a client that says nothing of where it was asked.
+      for (const headers of [{ 'sec-fetch-site': 'same-origin' }, {}] as Record<string, string>[]) expect((await client.get(path, { headers })).status, `${path} ${JSON.stringify(headers)}`).toBe(200);
       expect(await recorded()).toBe(before + 2);
+    }
+  });
+
+  it("leads sign-in, from another site's link naming a supporter list, to the page it is asked from, not to the list", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const organizer = await createOrganizer(ctx.db);
+    const landings: Record<string, string> = {
+      [`/admin/campaigns/${slug}/signatures.csv`]: `/admin/campaigns/${slug}`,
+      [`/admin/Campaigns/${slug}/SIGNATURES/?q=a`]: `/admin/campaigns/${slug}`,
+      '/admin/./subscribers.csv': '/admin/subscribers',
+      '/admin/outbox/x.eml': '/admin/outbox',
+      [`/admin/campaigns/${slug}/letters?status=failed`]: `/admin/campaigns/${slug}/letters?status=failed`,
+    };
+    for (const [next, landing] of Object.entries(landings)) {
+      const browser = new ConsoleClient(base);
+      await browser.open(`/admin/login?next=${encodeURIComponent(next)}`);
+      const signedInNow = await browser.post('/admin/login', { email: organizer.email, password: PASSWORD, next }, { headers: { 'sec-fetch-site': 'same-origin' } });
+      expect([signedInNow.status, signedInNow.location], next).toEqual([303, landing]);
     }
   });
 

@@ -73,13 +73,14 @@ export function fromAnotherSite(req: Req): boolean {
 }
 
 /**
- * The browser says this page was opened here: from a page of this site, a bookmark or a typed
- * address (`none`), or it says nothing. Another site's page (`cross-site`), or another host of
- * this one (`same-site`), is not here.
+ * The browser says this page was opened from a page of this site, or it says nothing. Another
+ * site's page (`cross-site`), another host of this one (`same-site`), and anything from outside
+ * the browser (`none`: a bookmark, a typed address, but also a link in a mail or chat app, or a
+ * stranger's link that redirects here) is not here.
  */
 export function openedHere(req: Req): boolean {
   const site = req.get('sec-fetch-site');
-  return !site || site === 'same-origin' || site === 'none';
+  return !site || site === 'same-origin';
 }
 
 /**

@@ -6,7 +6,7 @@ import { randomToken } from '../../../tokens.ts';
 import { budget, localBudget } from '../../../budgets.ts';
 import { clientNetwork } from '../../middleware/limits.ts';
 import { cookieOptions, ensureLoginCookie, requireOrganizer, setFlash, startSession, stopSession } from '../../middleware/session.ts';
-import { formErrors, safeNext, str, type Render } from './render.ts';
+import { formErrors, safeNext, signedInLanding, str, type Render } from './render.ts';
 
 /** Failed sign-ins one address may make per window, across every account, from untrusted browsers. */
 const LOGIN_FAILURES_PER_IP = 20;
@@ -55,7 +55,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
   const perOrganizer = budget(ctx, 'password', PASSWORD_FAILURES, LOGIN_WINDOW_SECONDS);
 
   router.get('/login', (req, res) => {
-    if (res.locals.organizer) return res.redirect(303, safeNext(req.query.next));
+    if (res.locals.organizer) return res.redirect(303, signedInLanding(req.query.next));
     ensureLoginCookie(ctx, res);
     render(res, 'login', { title: 'Sign in', next: safeNext(req.query.next), values: {} });
   });
@@ -83,7 +83,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     await (trusted ? perDevice.giveBack(device!.nonce) : perIp.giveBack(clientNetwork(req.ip ?? 'unknown')));
     if (!device || !isTrustedDevice(ctx.secret, result.organizer, device)) trustDevice(ctx, res, result.organizer);
     await startSession(ctx, res, result.organizer.id);
-    res.redirect(303, safeNext(req.body?.next));
+    res.redirect(303, signedInLanding(req.body?.next));
   });
 
   router.post('/logout', async (_req, res) => {
@@ -124,7 +124,7 @@ export function authRoutes(ctx: AppContext, render: Render): Router {
     trustDevice(ctx, res, changed);
     await startSession(ctx, res, res.locals.organizer!.id);
     setFlash(ctx, res, 'Your password is changed. Any other browser signed in as you is signed out.');
-    res.redirect(303, safeNext(req.body?.next));
+    res.redirect(303, signedInLanding(req.body?.next));
   });
 
   return router;

@@ -19,7 +19,7 @@ import { letterRoutes } from './letter.ts';
 import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
-import { consoleLabel, createRender, safeNext, str, type Render } from './render.ts';
+import { consoleLabel, createRender, safeNext, signedInLanding, str, type Render } from './render.ts';
 import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
@@ -155,7 +155,7 @@ function refererPage(req: Request): string {
 
 function adminErrors(render: Render): ErrorRequestHandler {
   return (err, req, res, next) => {
-    if (err instanceof SignedInAlreadyError && !res.headersSent) return res.redirect(303, safeNext(req.body?.next));
+    if (err instanceof SignedInAlreadyError && !res.headersSent) return res.redirect(303, signedInLanding(req.body?.next));
     if (err instanceof SignedOutError && !res.headersSent) {
       // Signed in again since the form was opened: 409, as for a form saved meanwhile by someone else.
       const title = err.signedInAgain ? 'Your session changed' : 'You were signed out';
@@ -194,10 +194,11 @@ function askFirst(render: Render): RequestHandler {
 const GIVES_OUT = ['/campaigns/:slug/signatures', '/campaigns/:slug/signatures.csv', '/subscribers.csv', '/outbox/:file'];
 
 /**
- * Opened from another site's page (a link, a script moving the tab: the session cookie goes along
- * with SameSite=Lax), such a page asks first: a stranger's page could otherwise save a supporter
- * list on the organizer's device, and record the export in their name. A bookmark or a typed
- * address (`none`), or a browser that says nothing, is the organizer's own asking.
+ * Opened from outside the console, such a page asks first: a stranger's page (a link, a script
+ * moving the tab: the session cookie goes along with SameSite=Lax) could otherwise save a supporter
+ * list on the organizer's device, and record the export in their name. Outside includes `none`: a
+ * link in an email or a chat opened in the browser says so, and so does a stranger's page that
+ * redirects there. A bookmark asks first too, once; a browser that says nothing is let through.
  */
 function askedHere(render: Render): RequestHandler {
   return (req, res, next) => {

@@ -137,6 +137,26 @@ export function safeNext(value: unknown): string {
 }
 
 /**
+ * A page that gives out supporters' data (askedHere's, in index.ts), as Express matches it: any
+ * case, a slash at the end. Captured: the campaign's slug, or `subscribers`.
+ */
+const GIVES_OUT_PATH = /^\/admin\/(?:campaigns\/([^/]+)\/signatures(?:\.csv)?|(subscribers)\.csv|outbox\/[^/]+)\/?$/i;
+
+/**
+ * Where signing in (or choosing one's password) leads: `next` as safeNext keeps it, but never
+ * straight to a page that gives out supporters' data. The form that signs in is this site's own,
+ * so the page it leads to counts as asked for here: another site's link to the sign-in page with
+ * `next` naming an export would otherwise download the list once the organizer signed in. It
+ * leads to the page the export is asked for from instead.
+ */
+export function signedInLanding(value: unknown): string {
+  const next = safeNext(value);
+  const giving = GIVES_OUT_PATH.exec(new URL(next, 'http://console.invalid').pathname);
+  if (!giving) return next;
+  return giving[1] ? `/admin/campaigns/${giving[1]}` : giving[2] ? '/admin/subscribers' : '/admin/outbox';
+}
+
+/**
  * Failed deliveries as this organizer may see them. An address of a supporter or a subscriber is
  * for admins, as the subscriber list is: an organizer sees a signer's on the campaign's signature
  * list, where each view is recorded, and the failed lists must not be a way round that. Each row
