@@ -167,6 +167,8 @@ export interface ApiTokenListing {
   id: number;
   label: string;
   organizer_email: string;
+  /** Who made it in the console, when it was someone else; null for one's own, the command line's, or a maker since removed. */
+  made_by_email: string | null;
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
@@ -174,11 +176,27 @@ export interface ApiTokenListing {
 
 export async function listApiTokens(db: Queryable) {
   const { rows } = await db.query<ApiTokenListing>(
-    `SELECT t.id, t.label, o.email AS organizer_email, t.created_at, t.last_used_at, t.revoked_at
+    `SELECT t.id, t.label, o.email AS organizer_email, m.email AS made_by_email, t.created_at, t.last_used_at, t.revoked_at
        FROM api_tokens t JOIN organizers o ON o.id = t.organizer_id
+       LEFT JOIN organizers m ON m.id = t.made_by AND m.id <> t.organizer_id
       ORDER BY t.revoked_at IS NOT NULL, t.id DESC LIMIT 500`,
   );
   return rows;
+}
+
+/**
+ * Revokes the live tokens `organizerId` made to act as other organizers. The maker saw each one
+ * (a token is shown once, to whoever made it), so once they are no longer trusted to act for
+ * others (removed, or no longer an admin), a token they could have kept must not outlive that,
+ * doing its organizer's work in the audit log. Their own tokens are not these.
+ * @returns the ids revoked.
+ */
+export async function revokeTokensMadeForOthers(db: Queryable, organizerId: number): Promise<number[]> {
+  const { rows } = await db.query<{ id: string }>(
+    'UPDATE api_tokens SET revoked_at = now() WHERE made_by = $1 AND organizer_id <> $1 AND revoked_at IS NULL RETURNING id',
+    [organizerId],
+  );
+  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 }
 
 /** Only a live token is revoked, so a second click changes nothing. */

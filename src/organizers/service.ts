@@ -137,11 +137,11 @@ export async function createApiToken(db: Queryable, organizerEmail: string, type
  * @returns the token; undefined when the form with this key created its token before.
  * @throws as createApiToken.
  */
-export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, requestKey: string): Promise<NewApiToken | undefined> {
+export async function createApiTokenOnce(db: Queryable, organizerEmail: string, typed: string, made: { by: number; requestKey: string }): Promise<NewApiToken | undefined> {
   // The key with what it asks for: one that comes back with another label or organizer (a
   // browser restoring a page's fields) is another form, and itself sent twice makes one token.
   const label = parseInput(tokenLabel, { label: typed }).label;
-  return insertApiToken(db, organizerEmail, label, formKey(requestKey, label, addressKey(organizerEmail)));
+  return insertApiToken(db, organizerEmail, label, { by: made.by, requestKey: formKey(made.requestKey, label, addressKey(organizerEmail)) });
 }
 
 /** A console form's key bound to what it asks for. */
@@ -159,14 +159,17 @@ export interface NewApiToken {
   id: number;
 }
 
-/** Inserts a token with a label already checked; undefined when `requestKey` made one before. */
-async function insertApiToken(db: Queryable, organizerEmail: string, label: string, requestKey?: string): Promise<NewApiToken | undefined> {
+/**
+ * Inserts a token with a label already checked, made by the console's organizer `made.by` (none:
+ * the command line); undefined when `made.requestKey` made one before.
+ */
+async function insertApiToken(db: Queryable, organizerEmail: string, label: string, made?: { by: number; requestKey: string }): Promise<NewApiToken | undefined> {
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;
   const { rows } = await db.query<{ id: number }>(
-    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key) VALUES ($1, $2, $3, $4) ON CONFLICT (request_key) DO NOTHING RETURNING id',
-    [organizer.id, hashToken(token), label, requestKey ?? null],
+    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key, made_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_key) DO NOTHING RETURNING id',
+    [organizer.id, hashToken(token), label, made?.requestKey ?? null, made?.by ?? null],
   );
   return rows[0] && { token, id: Number(rows[0].id) };
 }
@@ -260,18 +263,22 @@ export async function unlockOrganizer(db: Queryable, actorId: number, organizerI
 
 /**
  * Makes an organizer an admin or takes it back. The last admin stays an admin, so someone can
- * always manage organizers from the console.
+ * always manage organizers from the console. One who stops being an admin loses the tokens they
+ * made to act as other organizers (see revokeTokensMadeForOthers).
+ * @returns the ids of the tokens revoked so.
  * @throws NotFoundError; ConflictError for the last admin.
  */
-export async function setOrganizerRole(db: Db, actorId: number, organizerId: number, role: 'admin' | 'organizer'): Promise<void> {
-  await db.transaction(async (tx) => {
+export async function setOrganizerRole(db: Db, actorId: number, organizerId: number, role: 'admin' | 'organizer'): Promise<number[]> {
+  return db.transaction(async (tx) => {
     const admins = await actingAdmins(tx, actorId);
     const organizer = await q.getOrganizer(tx, organizerId);
     if (!organizer) throw new NotFoundError('organizer');
-    if (organizer.role === role) return;
+    if (organizer.role === role) return [];
     if (role === 'organizer' && admins.length <= 1) throw new ConflictError('last_admin', 'The last admin cannot stop being an admin.');
     await q.setRole(tx, organizerId, role);
-    await recordAudit(tx, actorId, 'organizer.role', `organizer:${organizerId}`, { role });
+    const revoked = role === 'organizer' ? await q.revokeTokensMadeForOthers(tx, organizerId) : [];
+    await recordAudit(tx, actorId, 'organizer.role', `organizer:${organizerId}`, { role, ...(revoked.length ? { tokensRevoked: revoked } : {}) });
+    return revoked;
   });
 }
 
@@ -287,18 +294,22 @@ async function actingAdmins(tx: Queryable, actorId: number): Promise<number[]> {
 }
 
 /**
- * Removes an organizer with their sessions and API tokens; the audit log keeps their actions.
+ * Removes an organizer with their sessions and API tokens, and the tokens they made to act as
+ * other organizers (see revokeTokensMadeForOthers); the audit log keeps their actions.
+ * @returns the ids of the tokens made for others that were revoked.
  * @throws NotFoundError; ConflictError for oneself or the last admin.
  */
-export async function removeOrganizer(db: Db, actorId: number, organizerId: number): Promise<void> {
+export async function removeOrganizer(db: Db, actorId: number, organizerId: number): Promise<number[]> {
   if (actorId === organizerId) throw new ConflictError('self', 'You cannot remove yourself.');
-  await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
     const admins = await actingAdmins(tx, actorId);
     const organizer = await q.getOrganizer(tx, organizerId);
     if (!organizer) throw new NotFoundError('organizer');
     if (organizer.role === 'admin' && admins.length <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
+    const revoked = await q.revokeTokensMadeForOthers(tx, organizerId);
     await q.deleteOrganizer(tx, organizerId);
     // The log's entries of theirs lose their author (ON DELETE SET NULL): this one keeps who it was.
-    await recordAudit(tx, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role });
+    await recordAudit(tx, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role, ...(revoked.length ? { tokensRevoked: revoked } : {}) });
+    return revoked;
   });
 }

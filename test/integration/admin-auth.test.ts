@@ -739,7 +739,7 @@ describe('CSRF and roles in the console (Postgres)', () => {
       () => setOrganizerRole(ctx.db, a.id, c.id, 'admin'),
       (tx) => recordAudit(tx, a.id, 'organizer.password_reset', `organizer:${b.id}`),
     );
-    expect(promoting).toEqual({ status: 'fulfilled', value: undefined });
+    expect(promoting).toEqual({ status: 'fulfilled', value: [] });
     expect((await ctx.db.query<{ role: string }>('SELECT role FROM organizers WHERE id = $1', [c.id])).rows[0]!.role).toBe('admin');
   });
 

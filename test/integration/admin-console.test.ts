@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -1223,7 +1224,7 @@ describe('the organizer console on PGlite', () => {
     const listed = await client.open('/admin/tokens');
     const id = (await ctx.db.query<{ id: number }>(`SELECT id FROM api_tokens WHERE label = 'nightly export'`)).rows[0]!.id;
     // Listed by the number its creation and its use are logged by.
-    expect(listed.text).toMatch(new RegExp(`<span class="muted">#${id}</span> nightly export</td><td class="break">[^<]+</td><td class="nowrap">[^<]+</td><td class="nowrap">\\d{4}-`));
+    expect(listed.text).toMatch(new RegExp(`<span class="muted">#${id}</span> nightly export</td><td class="break">[^<]+</td><td class="break"><span class="muted">—</span></td><td class="nowrap">[^<]+</td><td class="nowrap">\\d{4}-`));
     const { rows: [made] } = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'token.create' AND detail ->> 'label' = 'nightly export'`);
     expect(made!.detail).toEqual({ token: Number(id), label: 'nightly export' });
     expect((await client.post(`/admin/tokens/${id}/revoke`, { confirmed: '1' })).status).toBe(303);
@@ -1687,6 +1688,40 @@ describe('the organizer console on PGlite', () => {
     const letter = { revision: /name="revision" value="(\d+)"/.exec(editor)![1]!, letter_subject: 'Release her', letter_body: 'Dear judge, release her.', action: 'save' };
     const [a, b] = [await client.post(`/admin/campaigns/${campaign}/letter`, letter), await client.post(`/admin/campaigns/${campaign}/letter`, letter)];
     expect([a.status, b.status]).toEqual([303, 303]);
+  });
+
+  it("revokes the tokens an admin made to act as others once that admin stops being one or is removed, and names their maker", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const { client: maker, organizer: admin } = await signedIn(base, ctx.db, 'admin');
+    const user = await createOrganizer(ctx.db);
+    const makeToken = async (actsAs: string, label: string) => {
+      await maker.open('/admin/tokens');
+      const made = await maker.post('/admin/tokens', { label, organizer: actsAs, request_key: crypto.randomUUID() });
+      return /class="copy mono" readonly value="([^"]+)"/.exec(made.text)![1]!;
+    };
+    const works = async (token: string) => (await fetch(`${base}/api/v1/campaigns/${slug}/stats`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const forUser = await makeToken(user.email, 'backup sync');
+    const own = await makeToken(admin.email, 'own script');
+    const listed = (await client.get('/admin/tokens')).text;
+    expect(listed).toMatch(new RegExp(`backup sync</td><td class="break">${user.email.replace(/[.]/g, '\\.')}</td><td class="break">${admin.email.replace(/[.]/g, '\\.')}</td>`));
+    expect(listed).toMatch(/own script<\/td><td class="break">[^<]+<\/td><td class="break"><span class="muted">—<\/span><\/td>/);
+    expect([await works(forUser), await works(own)]).toEqual([200, 200]);
+
+    await client.open('/admin/organizers');
+    expect((await client.post(`/admin/organizers/${admin.id}/role`, { role: 'organizer' })).status).toBe(303);
+    const { rows: [revokedFirst] } = await ctx.db.query<{ id: string }>(`SELECT id FROM api_tokens WHERE label = 'backup sync' AND organizer_id = $1`, [user.id]);
+    expect((await client.get('/admin/organizers')).text).toContain(`The API token they made to act as other organizers (#${revokedFirst!.id}) is revoked`);
+    expect([await works(forUser), await works(own)]).toEqual([401, 200]);
+
+    await ctx.db.query(`UPDATE organizers SET role = 'admin' WHERE id = $1`, [admin.id]);
+    const again = await makeToken(user.email, 'second sync');
+    expect(await works(again)).toBe(200);
+    expect((await client.post(`/admin/organizers/${admin.id}/remove`, { confirmed: '1' })).status).toBe(303);
+    expect(await works(again)).toBe(401);
+    const removal = await ctx.db.query<{ detail: { tokensRevoked: number[] } }>(`SELECT detail FROM audit_log WHERE action = 'organizer.remove' AND object = $1`, [`organizer:${admin.id}`]);
+    expect(removal.rows[0]!.detail.tokensRevoked).toHaveLength(1);
+    // The organizer it acted as keeps their own account and tokens.
+    expect((await ctx.db.query('SELECT 1 FROM organizers WHERE id = $1', [user.id])).rowCount).toBe(1);
   });
 
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {

@@ -27,4 +27,28 @@ describe.each(DB_KINDS)('migrations that rewrite rows, on %s', (kind) => {
     // A row already composed is not written: its version is the one it had.
     expect((await t.db.query<{ xmin: string }>(`SELECT xmin::text FROM signatures WHERE email = 'ann@supporter.example'`)).rows).toEqual(before.rows);
   });
+
+  // Tokens made before their maker was kept: the audit entry of their making names it.
+  it('041 finds the maker of each token made in the console from the audit log', async () => {
+    const { rows: people } = await t.db.query<{ id: number }>(
+      `INSERT INTO organizers (email, name, password_hash, role) VALUES ('maker@appeal.test', 'Maker', 'x', 'admin'), ('user@appeal.test', 'User', 'x', 'organizer') RETURNING id`,
+    );
+    const [maker, user] = people.map((p) => Number(p.id));
+    const { rows: tokens } = await t.db.query<{ id: number }>(
+      `INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, 'h1', 'console'), ($1, 'h2', 'cli'), ($1, 'h3', 'old entry') RETURNING id`,
+      [user],
+    );
+    const [byConsole, byCli, byOldEntry] = tokens.map((r) => Number(r.id));
+    await t.db.query(
+      `INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES
+         ($1, 'maker@appeal.test', 'token.create', 'organizer:user@appeal.test', jsonb_build_object('token', $2::bigint, 'label', 'console')),
+         (NULL, NULL, 'token.create', 'organizer:user@appeal.test', jsonb_build_object('token', $3::bigint, 'by', 'cli')),
+         ($1, 'maker@appeal.test', 'token.create', 'organizer:user@appeal.test', '{"label":"old entry"}')`,
+      [maker, byConsole, byCli],
+    );
+    await t.db.exec('ALTER TABLE api_tokens DROP COLUMN made_by');
+    await t.db.exec(migration('041_token_makers.sql'));
+    const { rows } = await t.db.query<{ id: string; made_by: string | null }>('SELECT id, made_by FROM api_tokens WHERE organizer_id = $1 ORDER BY id', [user]);
+    expect(rows.map((r) => [Number(r.id), r.made_by === null ? null : Number(r.made_by)])).toEqual([[byConsole, maker], [byCli, null], [byOldEntry, null]]);
+  });
 });

@@ -12,6 +12,13 @@ import { sendCsv } from '../../../csv.ts';
 import { idParam } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
 
+/** What the console says of the tokens an organizer made for others, revoked as they were removed or stopped being an admin. */
+function tokensRevokedWords(ids: number[]): string {
+  if (ids.length === 0) return '';
+  const named = ids.map((id) => `#${id}`).join(', ');
+  return ` The API ${ids.length === 1 ? 'token' : 'tokens'} they made to act as other organizers (${named}) ${ids.length === 1 ? 'is' : 'are'} revoked: make new ones where they are still needed.`;
+}
+
 /** Admins only: organizers, API tokens, and the subscriber list (the most sensitive list there is). */
 export function peopleRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -65,8 +72,8 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const role = req.body?.role;
     if (role !== 'admin' && role !== 'organizer') throw new BadFormError('The form names no role: its button sends role=admin or role=organizer.');
     try {
-      await setOrganizerRole(db, actor(res), id, role);
-      setFlash(ctx, res, `Role changed to ${role}.`);
+      const revoked = await setOrganizerRole(db, actor(res), id, role);
+      setFlash(ctx, res, `Role changed to ${role}.${tokensRevokedWords(revoked)}`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
@@ -84,8 +91,8 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const id = idParam(req.params.id, 'organizer');
     try {
       // Their sessions and API tokens go with the row (ON DELETE CASCADE).
-      await removeOrganizer(db, actor(res), id);
-      setFlash(ctx, res, 'Organizer removed; their sessions and API tokens no longer work.');
+      const revoked = await removeOrganizer(db, actor(res), id);
+      setFlash(ctx, res, `Organizer removed; their sessions and API tokens no longer work.${tokensRevokedWords(revoked)}`);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       setFlash(ctx, res, err.message);
@@ -109,7 +116,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     let made: NewApiToken | undefined;
     try {
       // A form of a page from before forms carried a key makes its token as it always did.
-      made = await createApiTokenOnce(db, email, label, str(req.body?.request_key) || crypto.randomUUID());
+      made = await createApiTokenOnce(db, email, label, { by: actor(res), requestKey: str(req.body?.request_key) || crypto.randomUUID() });
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return renderTokens(res, { values: { label }, ...formErrors(err.fields) }, 400, email);
