@@ -7,6 +7,9 @@ import { CSV_FORMAT, neutralize } from '../../src/csv.ts';
 const readAsSemicolonExcel = (text: string) =>
   (parse(text.replace(/^\uFEFF/, ''), { delimiter: ';', relax_quotes: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'] }) as string[][]).flat();
 
+/** Cells as a reader told to split on tabs reads it (LibreOffice's import dialog can be): quotes mean nothing there. */
+const readAsTabbed = (text: string) => text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r|\t/);
+
 describe('neutralizing formulas in exported cells', () => {
   it('quotes a formula at the start of a cell, and one after a semicolon or a line break inside it', () => {
     expect(neutralize('=HYPERLINK("x")')).toBe(`'=HYPERLINK("x")`);
@@ -19,6 +22,9 @@ describe('neutralizing formulas in exported cells', () => {
     // A blank line starts no formula, and the line after one is checked as any other.
     expect(neutralize('Point:\n\n- first\n- second')).toBe("Point:\n\n'- first\n'- second");
     expect(neutralize('\n=1+1')).toBe("\n'=1+1");
+    // A reader splitting on tabs starts a cell after one.
+    expect(neutralize('a\t=2+2')).toBe("a\t'=2+2");
+    expect(neutralize('a\t "@x"\tb')).toBe(`a\t' "@x"\tb`);
   });
 
   it('leaves no cell starting like a formula whether the file is read on commas or on semicolons', () => {
@@ -26,12 +32,14 @@ describe('neutralizing formulas in exported cells', () => {
       ['Dana Example', 'dana@example.org', 'Almaty;=cmd|\' /C calc\'!A0;', 'KZ', 'Free her;=1+2\nRegards'],
       ['Erlan', 'erlan@example.org', 'Oslo;@SUM(1+1)', '+7;-2', 'Hello\n=2+3;\r\n-1;"=1+1"'],
       ['=1+1', 'x@example.org', '', 'KZ', '\t=1'],
+      ['Tab', 't@example.org', 'a\t=2+2', 'KZ', 'b\t\t-3'],
     ];
     const csv = stringify(signers.map((r) => r.map(neutralize)), { ...CSV_FORMAT, header: false });
     const formula = /^[\s"]*[=+\-@\t\r]/;
     const byComma = (parse(csv, { bom: true }) as string[][]).flat();
     expect(byComma.filter((cell) => formula.test(cell))).toEqual([]);
     expect(readAsSemicolonExcel(csv).filter((cell) => formula.test(cell))).toEqual([]);
+    expect(readAsTabbed(csv).filter((cell) => formula.test(cell))).toEqual([]);
     // Read on commas, as it was written, every value comes back with only the quotes added.
     expect(byComma.slice(0, 5)).toEqual(['Dana Example', 'dana@example.org', `Almaty;'=cmd|' /C calc'!A0;`, 'KZ', `Free her;'=1+2\nRegards`]);
   });
