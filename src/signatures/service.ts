@@ -121,10 +121,13 @@ type ListedSignature = Awaited<ReturnType<typeof q.listSignaturesPage>>[number];
  * A campaign's signatures as CSV, the console's and the API's.
  * `subscribe` says whether the signer asked for alerts when signing and follows the case now
  * (FOLLOWS_CASE_NOW): one who ticked the box and left since is no one to write to.
+ * A pending signature's address is left out: nobody has shown it is theirs (anyone can type
+ * anyone's address on the form), nothing is sent in its name, and an export travels to places
+ * (a laptop, a shared drive) where unconfirmed addresses would outlive their purge.
  */
 export const signaturesCsv = (db: Queryable, campaign: { id: number; slug: string }): CsvExport<ListedSignature> => ({
   filename: `${campaign.slug}-signatures.csv`,
   columns: ['full_name', 'email', 'city', 'country', 'personal_note', 'status', 'subscribe', 'signed_at', 'confirmed_at'],
   page: (afterId) => q.listSignaturesPage(db, campaign.id, afterId, 1000),
-  row: (s) => [s.full_name, s.email, s.city, s.country, s.personal_note, s.status, s.follows ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
+  row: (s) => [s.full_name, s.status === 'confirmed' ? s.email : '', s.city, s.country, s.personal_note, s.status, s.follows ? 'yes' : 'no', s.created_at.toISOString(), s.confirmed_at?.toISOString() ?? ''],
 });
