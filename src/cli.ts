@@ -92,7 +92,12 @@ async function execute(config: Config, request: CommandRequest): Promise<Command
   }
   // Said, not assumed: one who meant Postgres and forgot DATABASE_URL would otherwise add an
   // organizer to a database no deployed process reads.
-  process.stderr.write(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(config.dataDir)}\n`);
+  const where = path.resolve(config.dataDir);
+  process.stderr.write(
+    embedded.created
+      ? `appeal: DATABASE_URL is not set, and DATA_DIR (${where}) held no database: a new, empty one was made there. If you meant the app's, set DATA_DIR to the directory it runs with\n`
+      : `appeal: DATABASE_URL is not set: using the embedded database in ${where}\n`,
+  );
   try {
     return await runCommand(embedded.db, config, request);
   } finally {

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
-import { asciiAddress } from './mail/address.ts';
+import { asciiAddress, domainOf, PRIVATE_NAME } from './mail/address.ts';
 import { showsSomething } from './cases/types.ts';
 
 /** Whether `s` decodes as a URL's user or password: `%` not followed by two hex digits does not. */
@@ -63,7 +63,9 @@ const url = (protocols: string[]) =>
     }, {
       message: 'has a user name or password with a % not followed by two hex digits: write a % in them as %25',
       abort: true,
-    });
+    })
+    // Port 0 is no port to connect to, and the clients read it as "the default" unsaid.
+    .refine((value) => new URL(value).port !== '0', { message: 'has port 0: name the port to connect to (1–65535), or leave it out for the default' });
 
 /** A DNS name as DKIM's d= and s= carry it: dot-separated labels of letters, digits and hyphens. */
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
@@ -397,7 +399,7 @@ export const trustsNoProxy = (value: string | undefined) => {
  * them before the first email does: the process runs either way. `web`: the process serves pages
  * (what it is told of the proxy in front is for those).
  */
-export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy'>, { web = true } = {}): string[] {
+export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | 'dkim' | 'trustProxy' | 'smtpUrl'>, { web = true } = {}): string[] {
   const warnings: string[] = [];
   if (config.trustProxy === 'true') {
     warnings.push('TRUST_PROXY=true believes every X-Forwarded-For entry, which the client writes itself: anyone escapes the per-IP limits. Set the number of proxies in front (1) or their addresses (loopback)');
@@ -411,6 +413,12 @@ export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | '
   }
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');
+  }
+  // The default (letters@localhost) is for the dev outbox and a relay on this machine: a relay
+  // elsewhere passes mail on to the world, which refuses or junks a sender it cannot answer.
+  const fromDomain = domainOf(config.mailFrom.address);
+  if (config.smtpUrl && !isLoopback(new URL(config.smtpUrl).hostname) && (!fromDomain.includes('.') || PRIVATE_NAME.test(fromDomain) || fromDomain.startsWith('['))) {
+    warnings.push(`MAIL_FROM is ${config.mailFrom.address}, an address no one outside this network can write back to, and SMTP_URL sends through a relay elsewhere: relays refuse such a sender, or receivers junk it. Set MAIL_FROM to an address of your organization's domain`);
   }
   if (config.dkim) {
     const from = config.mailFrom.address.split('@').pop()!.toLowerCase();

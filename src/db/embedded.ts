@@ -136,7 +136,7 @@ export async function openEmbedded(
   dataDir: string,
   log: Logger,
   commands?: CommandRunner,
-): Promise<{ db: Db; close(): Promise<void> }> {
+): Promise<{ db: Db; created: boolean; close(): Promise<void> }> {
   makeDataDir(dataDir);
   if (commands) await takeHoldAfterCli(dataDir);
   else takeHold(dataDir);
@@ -174,6 +174,8 @@ export async function openEmbedded(
   }
   return {
     db,
+    /** Whether DATA_DIR held no database, and this one was made now. */
+    created: source !== 'existing',
     async close() {
       if (server) await new Promise((r) => server!.close(r));
       await db.close();

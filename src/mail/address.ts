@@ -54,6 +54,9 @@ export function orgSender(config: { orgName: string; mailFrom: { address: string
   return { name: displayName(config.orgName), address: config.mailFrom.address };
 }
 
+/** Names only a local network knows (RFC 6762, RFC 8375 and common habit): no mail domain for the world. */
+export const PRIVATE_NAME = /(^|\.)(localhost|localdomain|local|lan|internal|intranet|home|corp|home\.arpa)$/i;
+
 /** The domain of an address (MAIL_FROM's, for ids and list names that must be ours). */
 export function domainOf(address: string): string {
   return address.split('@').pop() || 'localhost';

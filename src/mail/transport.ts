@@ -6,7 +6,7 @@ import { encodeWord } from 'nodemailer/lib/mime-funcs';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { isLoopback, makeDataDir, unbracket, type Config } from '../config.ts';
-import { domainOf } from './address.ts';
+import { domainOf, PRIVATE_NAME } from './address.ts';
 
 export type Message = Mail.Options;
 
@@ -35,9 +35,6 @@ export interface MailerOptions {
    */
   maxConnections?: number;
 }
-
-/** Names only a local network knows (RFC 6762, RFC 8375 and common habit): never a greeting. */
-const PRIVATE_NAME = /(^|\.)(localhost|localdomain|local|lan|internal|intranet|home|corp|home\.arpa)$/i;
 
 /**
  * The name Appeal greets a relay with (EHLO): this machine's when it is a full, public domain
@@ -202,10 +199,15 @@ export function isRelayTrouble(err: unknown): boolean {
   return (e.code !== undefined && RELAY_DOWN.has(e.code)) || (e.command !== undefined && RELAY_STEPS.has(e.command));
 }
 
-/** A relay failure in words, as nodemailer gives it: code, command, then the relay's reply (or the error's message). */
+/**
+ * A relay failure in words, as nodemailer gives it: code, command, then the relay's reply (or the
+ * error's message), on one line. An OpenSSL error ends in the source file and line that raised it
+ * (`:../deps/openssl/…/ssl3_record.c:350:` and a line break), which tell an operator nothing.
+ */
 export function relayFailureWords(err: unknown): string {
   const e = (err ?? {}) as { code?: string; command?: string; response?: string; message?: string };
-  return [e.code, e.command, e.response ?? e.message].filter(Boolean).join(' ');
+  const words = [e.code, e.command, e.response ?? e.message].filter(Boolean).join(' ');
+  return words.replace(/:[^\s:]+\.c:\d+:/g, '').replace(/\s+/g, ' ').trim();
 }
 
 /**

@@ -524,7 +524,10 @@ describe('the cli on the embedded database (DATA_DIR)', () => {
     const added = await cli({ DATA_DIR: dataDir }, ['organizer:add', email, '--admin'], 'correct horse battery staple\n');
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toBe(`added admin ${email}\n`);
-    expect(added.stderr).toBe(`appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(dataDir)}\n`);
+    // A DATA_DIR that held no database (a typo, a volume not mounted) says it made one.
+    expect(added.stderr).toBe(`appeal: DATABASE_URL is not set, and DATA_DIR (${path.resolve(dataDir)}) held no database: a new, empty one was made there. If you meant the app's, set DATA_DIR to the directory it runs with\n`);
+    const again = await cli({ DATA_DIR: dataDir }, ['migrate']);
+    expect([again.code, again.stderr]).toEqual([0, `appeal: DATABASE_URL is not set: using the embedded database in ${path.resolve(dataDir)}\n`]);
 
     expect(fs.existsSync(path.join(dataDir, 'pglite.pid'))).toBe(false);
     const { db } = await openPglite(path.join(dataDir, 'pglite'));

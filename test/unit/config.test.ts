@@ -130,6 +130,13 @@ describe('loading config from the environment', () => {
     expect(errorOf({ SMTP_URL: 'nonsense' })).toBe('SMTP_URL: must be a URL with a host, starting with smtp:// or smtps://');
   });
 
+  it('refuses port 0 in a URL, which the clients would read as their default port', () => {
+    for (const env of [{ SMTP_URL: 'smtp://127.0.0.1:0' }, { REDIS_URL: 'redis://127.0.0.1:0' }, { DATABASE_URL: 'postgres://db:0/appeal' }] as Record<string, string>[]) {
+      expect(errorOf(env)).toBe(`${Object.keys(env)[0]}: has port 0: name the port to connect to (1–65535), or leave it out for the default`);
+    }
+    expect(loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525' }).smtpUrl).toBe('smtp://127.0.0.1:2525');
+  });
+
   it('refuses a PUBLIC_URL with a path, since pages and emails link from the root of the host', () => {
     expect(errorOf({ PUBLIC_URL: 'https://campaigns.example/appeal/' })).toMatch(/^PUBLIC_URL: must have no path/);
     for (const written of ['https://campaigns.example/', 'https://campaigns.example//', 'https://campaigns.example/.', 'https://Campaigns.Example:443']) {
@@ -236,6 +243,17 @@ describe('warnings at start', () => {
     expect(warned({ PUBLIC_URL: 'https://localhost:3443' })).toEqual([]);
     // A worker serves no pages and counts no visitors.
     expect(configWarnings(loadConfig({ PUBLIC_URL: 'https://appeal.example' }), { web: false })).toEqual([]);
+  });
+
+  it('names MAIL_FROM when a relay elsewhere would send from a local name (the default, letters@localhost)', () => {
+    const relay = { SMTP_URL: 'smtp://u:p@smtp.example.org:587', PUBLIC_URL: 'http://127.0.0.1:3000' };
+    for (const from of [undefined, 'Appeal <letters@appeal.local>', 'letters@mailhost', 'letters@[192.0.2.1]']) {
+      expect(warned({ ...relay, ...(from ? { MAIL_FROM: from } : {}) }), from).toEqual([expect.stringMatching(/^MAIL_FROM is \S+, an address no one outside this network can write back to/)]);
+    }
+    expect(warned({ ...relay, MAIL_FROM: 'Appeal <letters@appeal.example.org>' })).toEqual([]);
+    // A relay on this machine (a local Postfix) may rewrite it; the dev outbox sends nothing.
+    expect(warned({ ...relay, SMTP_URL: 'smtp://127.0.0.1:25' })).toEqual([]);
+    expect(warned({})).toEqual([]);
   });
 
   it('names PUBLIC_URL when a public one is not https', () => {

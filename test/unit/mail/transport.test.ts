@@ -224,6 +224,13 @@ describe('classifying what a real SMTP server answers', () => {
     }
   });
 
+  it("words a relay failure on one line, without OpenSSL's source file and line", () => {
+    const err = Object.assign(new Error('800CC806E37F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n'), { code: 'ESOCKET', command: 'CONN' });
+    expect(relayFailureWords(err)).toBe('ESOCKET CONN 800CC806E37F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number');
+    expect(relayHint(relayFailureWords(err))).toMatch(/^the relay does not speak TLS from the first byte/);
+    expect(relayFailureWords({ code: 'EENVELOPE', command: 'RCPT TO', response: '550 5.1.1 <x@y>:\r\n no such user' })).toBe('EENVELOPE RCPT TO 550 5.1.1 <x@y>: no such user');
+  });
+
   it('checks the relay and its login without sending, and says what to look at when it fails', async () => {
     const relay = new SMTPServer({
       authOptional: false,
