@@ -120,11 +120,11 @@ function cliConfig(): Config {
 
 /**
  * After `forget`: the counts of the confirmation and opt-in emails sent to the address, kept in
- * Redis for up to a day (a keyed hash and a count), would still say it was used. Deleted here, wherever the command ran.
+ * Redis (see forgetAddressCounters), deleted wherever the command ran.
  * @returns what to add to the command's output.
  */
 async function forgetCounters(config: Config, email: string): Promise<CommandReply> {
-  const [{ knownSecret }, { connectRedis }, { addressCounterKeys }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./deliveries/allowance.ts')]);
+  const [{ knownSecret }, { connectRedis }, { forgetAddressCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/forget.ts')]);
   const secret = knownSecret(config);
   // Their keys are keyed hashes: without the service's secret there is nothing to find them by.
   if (!secret) return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here (run forget with the service's environment); they lapse on their own within a day\n` };
@@ -136,30 +136,11 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
     return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not reached (${(err as Error).message}); they lapse on their own within a day\n` };
   }
   try {
-    const n = await redis.client.del(...addressCounterKeys(config.queuePrefix, secret, email));
-    const stdout = n ? `and ${n === 1 ? 'the rate-limit counter' : `${n} rate-limit counters`} that named it\n` : '';
-    // Also when none is left to delete: counters expired since are in the file all the same.
-    return { code: 0, stdout, stderr: await rewriteAppendOnlyFile(redis.client) };
+    const { deleted, fileKeepsThem } = await forgetAddressCounters(redis.client, config.queuePrefix, secret, email);
+    const stdout = deleted ? `and ${deleted === 1 ? 'the rate-limit counter' : `${deleted} rate-limit counters`} that named it\n` : '';
+    return { code: 0, stdout, stderr: fileKeepsThem ? `appeal: ${fileKeepsThem}\n` : '' };
   } finally {
     await redis.close();
-  }
-}
-
-/**
- * Has a Redis that keeps an append-only file write it anew: the file holds every command since
- * its last rewrite, a deleted counter's keyed hash and times with them, for days on a quiet
- * install (Redis rewrites it only once it has grown past 64 MB). The rewrite leaves what Redis
- * holds now. @returns what to say when it could not be asked for.
- */
-async function rewriteAppendOnlyFile(client: { info(section: string): Promise<string>; bgrewriteaof(): Promise<unknown> }): Promise<string> {
-  try {
-    if (!/^aof_enabled:1\s*$/m.test(await client.info('persistence'))) return '';
-    await client.bgrewriteaof();
-    return '';
-  } catch (err) {
-    // A rewrite already running or scheduled writes what Redis holds now as well.
-    if (/already in progress|scheduled/i.test((err as Error).message)) return '';
-    return `appeal: Redis's append-only file still holds those counters until Redis next rewrites it (BGREWRITEAOF was refused: ${(err as Error).message})\n`;
   }
 }
 

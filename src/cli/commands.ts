@@ -140,7 +140,7 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     case 'forget': {
       // A typo that names no address at all would read as "nothing held on this person".
       if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
-      const f = await forgetPerson(db, email);
+      const f = await forgetPerson(db, email, 'cli');
       const sending = f.sending
         ? `${f.sending} ${f.sending === 1 ? 'letter' : 'letters'} in their name ${f.sending === 1 ? 'was' : 'were'} being sent and may have gone: if so, counted, naming only the official; if not, dropped\n`
         : '';

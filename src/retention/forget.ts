@@ -1,8 +1,9 @@
-// Erasure on request (`npm run cli -- forget`): one person's records, whatever their age, where
-// the rest of retention deletes by age.
+// Erasure on request (`npm run cli -- forget`, or the console's Erase page): one person's records,
+// whatever their age, where the rest of retention deletes by age.
 import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
+import { addressCounterKeys } from '../deliveries/allowance.ts';
 import { asciiAddress, mailboxKey } from '../mail/address.ts';
 import { recordAudit } from '../organizers/service.ts';
 
@@ -53,7 +54,7 @@ async function otherSpellings(db: Queryable, email: string): Promise<string[]> {
  * of the person. Audit entries that name the address lose what names it; the erasure itself is
  * not logged with the address.
  */
-export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
+export async function forgetPerson(db: Db, typed: string, by: { organizerId: number } | 'cli'): Promise<Forgotten> {
   const email = asciiAddress(typed);
   const forgotten = await db.transaction(async (tx) => {
     // A letter being sent stays: its message may be at the relay already, and deleted, it would go
@@ -89,9 +90,37 @@ export async function forgetPerson(db: Db, typed: string): Promise<Forgotten> {
     );
     const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
     // That an erasure ran, and what it took, is the owner's to see; whose address, no one's.
-    await recordAudit(tx, null, 'person.forget', 'person:(forgotten)', { ...counts, by: 'cli' });
+    await recordAudit(tx, by === 'cli' ? null : by.organizerId, 'person.forget', 'person:(forgotten)', { ...counts, by: by === 'cli' ? 'cli' : 'console' });
     return { ...counts, sending: sending!.n, alsoHeld: await otherSpellings(tx, email) };
   });
   if (forgotten.signatures) signaturesChanged(db);
   return forgotten;
+}
+
+/** What Redis can be asked for here: deleting keys, and rewriting its append-only file. */
+interface CounterStore {
+  del(...keys: string[]): Promise<number>;
+  info(section: string): Promise<string>;
+  bgrewriteaof(): Promise<unknown>;
+}
+
+/**
+ * Deletes the counts of confirmation and opt-in emails sent to `email` (withAddressAllowance's),
+ * which say for up to a day, by a keyed hash, that the address was used; then has a Redis that
+ * keeps an append-only file write it anew, since the file holds every command since its last
+ * rewrite (a deleted counter's keyed hash and times with them), for days on a quiet install:
+ * Redis rewrites it only once it has grown past 64 MB. The rewrite leaves what Redis holds now.
+ * @returns how many counters were deleted, and what to say when the rewrite was refused.
+ */
+export async function forgetAddressCounters(redis: CounterStore, queuePrefix: string, secret: string, email: string): Promise<{ deleted: number; fileKeepsThem?: string }> {
+  const deleted = await redis.del(...addressCounterKeys(queuePrefix, secret, email));
+  // Also when none is left to delete: counters expired since are in the file all the same.
+  try {
+    if (/^aof_enabled:1\s*$/m.test(await redis.info('persistence'))) await redis.bgrewriteaof();
+    return { deleted };
+  } catch (err) {
+    // A rewrite already running or scheduled writes what Redis holds now as well.
+    if (/already in progress|scheduled/i.test((err as Error).message)) return { deleted };
+    return { deleted, fileKeepsThem: `Redis's append-only file still holds those counters until Redis next rewrites it (BGREWRITEAOF was refused: ${(err as Error).message})` };
+  }
 }

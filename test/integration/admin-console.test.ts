@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
+import { addressCounterKeys } from '../../src/deliveries/allowance.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { postJson, settled } from '../helpers/signing.ts';
 import { getCase } from '../../src/cases/service.ts';
@@ -1722,6 +1723,39 @@ describe('the organizer console on PGlite', () => {
     expect(removal.rows[0]!.detail.tokensRevoked).toHaveLength(1);
     // The organizer it acted as keeps their own account and tokens.
     expect((await ctx.db.query('SELECT 1 FROM organizers WHERE id = $1', [user.id])).rowCount).toBe(1);
+  });
+
+  it('erases a person on request for an admin, asking first, and keeps only that it ran in the audit log', async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('erase')}@supporter.example`;
+    const signed = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fullName: 'Erase Me', email }) });
+    expect(signed.status).toBe(202);
+    await ctx.db.query(`INSERT INTO subscribers (email, status) VALUES ($1, 'active')`, [email]);
+    const [hourKey] = addressCounterKeys(ctx.config.queuePrefix, ctx.secret, email);
+    await ctx.redis.client.incr(hourKey!);
+    await ctx.redis.client.expire(hourKey!, 60);
+    const held = async () => (await ctx.db.query(`SELECT 1 FROM signatures WHERE email = $1 UNION ALL SELECT 1 FROM subscribers WHERE email = $1`, [email])).rowCount;
+    expect(await held()).toBe(2);
+
+    await client.open('/admin/forget');
+    expect((await client.post('/admin/forget', { email: 'not an address' })).status).toBe(400);
+    // Sent without the script's question: the page asks, naming the address, and erases nothing.
+    const asked = await client.post('/admin/forget', { email, confirmed: '' });
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain(`Erase everything held for <strong class="break">${email}</strong>?`);
+    expect(await held()).toBe(2);
+    const erased = await client.post('/admin/forget', { email, confirmed: '1' });
+    expect(erased.status).toBe(200);
+    // The hour's count set above, and the day's too once the worker has sent the confirmation.
+    expect(erased.text).toMatch(/Erased 1 signature, 1 subscriber record and 1 email to that address, and (1 rate-limit count|2 rate-limit counts) that named it\./);
+    expect(await held()).toBe(0);
+    expect(await ctx.redis.client.exists(...addressCounterKeys(ctx.config.queuePrefix, ctx.secret, email))).toBe(0);
+    const { rows: [entry] } = await ctx.db.query(`SELECT * FROM audit_log WHERE action = 'person.forget' ORDER BY id DESC LIMIT 1`);
+    expect(entry).toMatchObject({ organizer_id: organizerId, object: 'person:(forgotten)', detail: { signatures: 1, subscribers: 1, emails: 1, by: 'console' } });
+    expect((await ctx.db.query(`SELECT 1 FROM audit_log WHERE object ILIKE $1 OR detail::text ILIKE $1`, [`%${email}%`])).rowCount).toBe(0);
+    // Not an organizer's to do: the subscriber list is admins' only.
+    const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    expect((await organizer.post('/admin/forget', { email, confirmed: '1' })).status).toBe(403);
   });
 
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {

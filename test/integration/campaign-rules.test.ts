@@ -223,7 +223,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const forgotten = `${uniq('forgotten')}@supporter.example`;
     await ctx.db.query(`UPDATE signatures SET email = $2 WHERE campaign_id = $1 AND email = 'signer1@supporter.example'`, [campaign.id, forgotten]);
     await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now(), attempts = 1 WHERE campaign_id = $1`, [campaign.id]);
-    await forgetPerson(ctx.db, forgotten);
+    await forgetPerson(ctx.db, forgotten, 'cli');
     const [target] = await listTargets(ctx.db, campaign.id);
     await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: `fixed@${campaign.tag}.example` });
     expect((await countSentElsewhere(ctx.db, campaign.id)).get(target!.id)).toMatchObject({ n: 1 });

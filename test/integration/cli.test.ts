@@ -305,7 +305,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const auditBefore = (await ctx.db.query('SELECT id, object, detail FROM audit_log ORDER BY id')).rows;
 
     const { forgetPerson } = await import('../../src/retention/service.ts');
-    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person)).toEqual({ signatures: 0, subscribers: 0, emails: 0, sending: 0, alsoHeld: [] });
+    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person, 'cli')).toEqual({ signatures: 0, subscribers: 0, emails: 0, sending: 0, alsoHeld: [] });
     const auditAfter = (await ctx.db.query<{ id: number; object: string; detail: unknown; action: string }>('SELECT id, action, object, detail FROM audit_log ORDER BY id')).rows;
     expect(auditAfter.slice(0, auditBefore.length).map(({ id, object, detail }) => ({ id, object, detail }))).toEqual(auditBefore);
     // Each erasure is on record, by counts, naming nobody.

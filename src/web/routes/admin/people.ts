@@ -7,10 +7,34 @@ import {
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
+import { forgetAddressCounters, forgetPerson } from '../../../retention/forget.ts';
+import { email as emailAddress } from '../../../campaigns/types.ts';
+import { settlesWithin } from '../../../deadline.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
 import { idParam } from '../../forms.ts';
 import { formErrors, str, type Render } from './render.ts';
+
+/** How long an erasure's answer waits for Redis (the counters there lapse within a day anyway). */
+const COUNTERS_WAIT_MS = 3_000;
+
+/**
+ * The counts in Redis of the emails sent to an address just erased (forgetAddressCounters).
+ * @returns how many went, and what to say when they could not be reached.
+ */
+async function forgetCountersNow(ctx: AppContext, email: string): Promise<{ counters: number; countersLeft?: string }> {
+  const left = 'The counts of confirmation emails sent to the address, kept in Redis under a keyed hash, could not be reached now; they lapse on their own within a day.';
+  const work = forgetAddressCounters(ctx.redis.client, ctx.config.queuePrefix, ctx.secret, email);
+  work.catch(() => {});
+  if (!(await settlesWithin(work, COUNTERS_WAIT_MS))) return { counters: 0, countersLeft: left };
+  try {
+    const { deleted, fileKeepsThem } = await work;
+    return { counters: deleted, countersLeft: fileKeepsThem };
+  } catch (err) {
+    ctx.log.warn({ err }, 'an erasure could not delete the counters in Redis that named the address');
+    return { counters: 0, countersLeft: left };
+  }
+}
 
 /** What the console says of the tokens an organizer made for others, revoked as they were removed or stopped being an admin. */
 function tokensRevokedWords(ids: number[]): string {
@@ -24,7 +48,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
   const router = Router();
   const actor = (res: Response) => res.locals.organizer!.id;
-  router.use(['/organizers', '/tokens', '/subscribers', '/subscribers.csv'], requireAdmin);
+  router.use(['/organizers', '/tokens', '/subscribers', '/subscribers.csv', '/forget'], requireAdmin);
 
   // Each showing of a form that makes a secret gets its own key: sent twice, the form makes it once.
   const renderOrganizers = async (res: Response, extra: object = {}, status = 200) => {
@@ -133,6 +157,21 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const revoked = await revokeApiToken(db, actor(res), idParam(req.params.id, 'token'));
     setFlash(ctx, res, revoked ? 'Token revoked: it no longer works.' : 'That token was revoked already.');
     res.redirect(303, '/admin/tokens');
+  });
+
+  // Erasure on request, as `npm run cli -- forget` does it, for admins who have no shell.
+  router.get('/forget', (_req, res) => render(res, 'forget', { title: 'Erase a person', section: 'subscribers', values: {} }));
+
+  router.post('/forget', async (req, res) => {
+    const typed = str(req.body?.email).trim();
+    if (!emailAddress.safeParse(typed).success) {
+      return render(res, 'forget', { title: 'Error: Erase a person', section: 'subscribers', values: { email: typed }, ...formErrors({ email: 'enter the email address of the person to erase' }) }, 400);
+    }
+    // Without a script, the browser asked nothing: this page does, naming the address.
+    if (str(req.body?.confirmed) !== '1') return render(res, 'forget', { title: 'Erase a person?', section: 'subscribers', asking: typed });
+    const forgotten = await forgetPerson(db, typed, { organizerId: actor(res) });
+    const counters = await forgetCountersNow(ctx, typed);
+    render(res, 'forget', { title: 'Erase a person', section: 'subscribers', values: {}, erased: { ...forgotten, ...counters } });
   });
 
   router.get('/subscribers', async (_req, res) => {
