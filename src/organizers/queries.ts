@@ -221,7 +221,7 @@ export interface AuditEntry {
 }
 
 /** One keyset page of the audit log, newest first. */
-export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; limit: number }) {
+export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; actor?: string; limit: number }) {
   const { rows } = await db.query<AuditEntry>(
     // Each entry carries its actor's address (migration 017 wrote it on the entries made before):
     // no join, and one whose organizer was removed since is told by the id the removal cleared.
@@ -229,8 +229,9 @@ export async function listAudit(db: Queryable, filter: { beforeId?: number; acti
             a.action, a.object, a.detail, a.at
        FROM audit_log a
       WHERE ($1::bigint IS NULL OR a.id < $1) AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%')
+        AND ($4::text IS NULL OR lower(a.actor) = lower($4))
       ORDER BY a.id DESC LIMIT $3`,
-    [filter.beforeId ?? null, filter.action ?? null, filter.limit],
+    [filter.beforeId ?? null, filter.action ?? null, filter.limit, filter.actor ?? null],
   );
   return rows;
 }

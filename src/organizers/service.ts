@@ -238,8 +238,12 @@ export type { ApiTokenListing, AuditEntry, OrganizerListing } from './queries.ts
 export const listOrganizers = q.listOrganizers;
 export const listApiTokens = q.listApiTokens;
 
-/** Audit log entries newest first, `limit` at a time; `action` matches it or its children (`campaign` → `campaign.launch`). */
-export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; limit?: number } = {}) {
+/**
+ * Audit log entries newest first, `limit` at a time; `action` matches it or its children
+ * (`campaign` → `campaign.launch`); `actor`, the address of the organizer who acted (also one
+ * removed since), in any case.
+ */
+export async function listAudit(db: Queryable, filter: { beforeId?: number; action?: string; actor?: string; limit?: number } = {}) {
   return q.listAudit(db, { ...filter, limit: Math.min(filter.limit ?? 100, 500) });
 }
 

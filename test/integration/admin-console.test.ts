@@ -117,9 +117,9 @@ describe('the organizer console on PGlite', () => {
     const { rows: [me] } = await ctx.db.query<{ email: string }>('SELECT email FROM organizers WHERE id = $1', [organizerId]);
     await stranger.open('/admin/login');
     expect((await stranger.post('/admin/login', { email: me!.email, password: 'not-the-password' })).status).toBe(401);
-    expect((await client.get('/admin/audit?action=login.failed')).text).toMatch(/someone signing in as<\/span> [^<]*<\/td><td><code>login\.failed<\/code>/);
+    expect((await client.get('/admin/audit?action=login.failed')).text).toMatch(/someone signing in as<\/span> <a href="[^"]+">[^<]*<\/a><\/td><td><code>login\.failed<\/code>/);
     await ctx.db.query(`INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, $2, 'login.refused', $3, '{"reason":"locked"}')`, [organizerId, me!.email, `organizer:${organizerId}`]);
-    expect((await client.get('/admin/audit?action=login.refused')).text).toMatch(/someone signing in as<\/span> [^<]*<\/td><td><code>login\.refused<\/code>/);
+    expect((await client.get('/admin/audit?action=login.refused')).text).toMatch(/someone signing in as<\/span> <a href="[^"]+">[^<]*<\/a><\/td><td><code>login\.refused<\/code>/);
   });
 
   it('shows every campaign of a case on its page, and pages the campaign list instead of stopping at 200', async () => {
@@ -1725,6 +1725,19 @@ describe('the organizer console on PGlite', () => {
     expect((await ctx.db.query('SELECT 1 FROM organizers WHERE id = $1', [user.id])).rowCount).toBe(1);
   });
 
+  it("reads the audit log for one organizer, one removed since too, by their address in any case", async () => {
+    const { client: leaving, organizer } = await signedIn(base, ctx.db, 'organizer');
+    const { slug } = await createLiveCampaign(ctx.db);
+    expect((await leaving.get(`/admin/campaigns/${slug}/signatures.csv`)).status).toBe(200);
+    await client.open('/admin/organizers');
+    expect((await client.post(`/admin/organizers/${organizer.id}/remove`, { confirmed: '1' })).status).toBe(303);
+    const page = await client.get(`/admin/audit?by=${encodeURIComponent(organizer.email.toUpperCase())}`);
+    const actions = [...page.text.matchAll(/<td><code>([^<]+)<\/code><\/td>/g)].map((m) => m[1]);
+    expect(actions).toEqual(['signatures.export', 'login']);
+    expect(page.text).toContain(`<a href="/admin/audit?by=${encodeURIComponent(organizer.email)}">${organizer.email}</a> <span class="badge">removed since</span>`);
+    expect((await client.get(`/admin/audit?by=nobody%40appeal.test`)).text).toContain('Nothing recorded by nobody@appeal.test.');
+  });
+
   it('erases a person on request for an admin, asking first, and keeps only that it ran in the audit log', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const email = `${uniq('erase')}@supporter.example`;
@@ -1785,6 +1798,6 @@ describe('the organizer console on PGlite', () => {
     const removal = await ctx.db.query<{ detail: object }>(`SELECT detail FROM audit_log WHERE action = 'organizer.remove' AND object = $1`, [`organizer:${organizer.id}`]);
     expect(removal.rows[0]!.detail).toEqual({ email: organizer.email, role: 'organizer' });
     const audit = await client.get('/admin/audit?action=signatures.export');
-    expect(audit.text).toMatch(new RegExp(`${organizer.email.replace(/[.]/g, '\\.')} <span class="badge">removed since</span></td><td><code>signatures.export</code></td><td class="break">campaign:${slug}<`));
+    expect(audit.text).toMatch(new RegExp(`${organizer.email.replace(/[.]/g, '\\.')}</a> <span class="badge">removed since</span></td><td><code>signatures.export</code></td><td class="break">campaign:${slug}<`));
   });
 });

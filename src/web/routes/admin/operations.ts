@@ -107,8 +107,9 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
 
   router.get('/audit', async (req, res) => {
     const action = str(req.query.action).trim().slice(0, 60) || undefined;
+    const actor = str(req.query.by).trim().slice(0, 320) || undefined;
     const before = req.query.before ? idParam(req.query.before, 'page') : undefined;
-    const rows = await listAudit(db, { action, beforeId: before, limit: PAGE + 1 });
+    const rows = await listAudit(db, { action, actor, beforeId: before, limit: PAGE + 1 });
     const entries = rows.slice(0, PAGE).map((e) => {
       // A subscriber's or supporter's address taken off the suppression list is for admins only,
       // as on the list itself; an official's is not. An entry from before kinds were kept is hidden.
@@ -118,7 +119,7 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
       // Not the organizer's doing: whoever typed a wrong password for their account.
       return { ...e, detailText, attempt: ['login.failed', 'login.locked', 'login.refused'].includes(e.action) };
     });
-    render(res, 'audit', { title: 'Audit log', section: 'audit', action, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
+    render(res, 'audit', { title: 'Audit log', section: 'audit', action, by: actor, entries, older: rows.length > PAGE ? entries[PAGE - 1]!.id : undefined });
   });
 
   return router;
