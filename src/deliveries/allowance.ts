@@ -13,6 +13,12 @@ import type { Composer, Composers, DeliveryKind } from './types.ts';
 export const ASKED_EMAILS_PER_HOUR = 10;
 export const ASKED_EMAILS_PER_DAY = 20;
 
+/**
+ * How a confirmation held back for its address's allowance begins its last error (holdOverAllowance
+ * in send.ts): a failure no retry mends, and one a stranger may have caused (see HELD_BACK).
+ */
+export const HELD_BACK_WORDS = 'not sent: ';
+
 /** The emails a person asks for on a form, which therefore anyone can ask for on their behalf. */
 export const ASKED_FOR: ReadonlySet<DeliveryKind> = new Set(['confirm', 'optin']);
 

@@ -5,7 +5,7 @@ import { isDatabaseUnavailable, plannedOnce, type Db, type Queryable } from '../
 import type { Mailer, Message } from '../mail/transport.ts';
 import { classifySendError, isRelayTrouble } from '../mail/transport.ts';
 import { MAX_SEND_ATTEMPTS, type SendJob } from '../queues.ts';
-import { AllowanceUsedError, ASKED_FOR } from './allowance.ts';
+import { AllowanceUsedError, ASKED_FOR, HELD_BACK_WORDS } from './allowance.ts';
 import { coalesce, perDb } from './coalesce.ts';
 import * as q from './queries.ts';
 import { codesOf, describe, retryDelay, TemporaryFailure } from './send-failure.ts';
@@ -235,7 +235,7 @@ async function composeAndSend(
 async function holdOverAllowance(db: Queryable, delivery: Claimed, job: Job<SendJob>, token: string | undefined, err: AllowanceUsedError): Promise<SendOutcome> {
   const later = delivery.kind === 'optin' ? err.waitSeconds * 1000 : undefined;
   if (later !== undefined) await untilRecorded(() => q.markRetry(db, delivery, `held: ${err.message}; it goes when the allowance has room`, later, { untried: true }));
-  else await untilRecorded(() => q.markFailed(db, delivery, `not sent: ${err.message}; asking again later sends a new one`, { untried: true }));
+  else await untilRecorded(() => q.markFailed(db, delivery, `${HELD_BACK_WORDS}${err.message}; asking again later sends a new one`, { untried: true }));
   if (delivery.suppressed) await untilRecorded(() => releaseSuppressedAsk(db, delivery.recipient, delivery.id));
   if (later !== undefined && token) {
     await job.moveToDelayed(Date.now() + later, token);

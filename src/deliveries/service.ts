@@ -151,7 +151,7 @@ export const countOtherSuppressions = sq.countOtherSuppressions;
 export const OFFICIAL_KINDS: readonly string[] = sq.OFFICIAL_KINDS;
 export type { FailedDelivery } from './failed-queries.ts';
 
-export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
+export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired' | 'held-back';
 
 /**
  * Gives a failed delivery another go: back to `queued` with its attempts reset, and a fresh job
@@ -159,15 +159,16 @@ export type RetryOutcome = 'queued' | 'not-failed' | 'suppressed' | 'retired';
  * address is on the suppression list stays failed: it would fail again at once, so the address
  * must come off the list first; so does a letter to a target since retired, until it is written to again.
  * @returns `queued`; `not-failed` when it is not failed (sent meanwhile, or retried already);
- * `suppressed` when its address is suppressed; `retired` when its target is.
+ * `suppressed` when its address is suppressed; `retired` when its target is; `held-back` for a
+ * confirmation its address's allowance held back (see HELD_BACK in failed-queries.ts).
  * The answer does not wait for the job: while Redis is away the row is queued all the same, and
  * the sweeper adds its job once Redis is back (enqueueAfreshLater).
  * @throws NotFoundError when there is no such delivery (never made, or deleted with its person).
  */
 export async function retryFailedDelivery(db: Queryable, deps: { queues: Pick<Queues, 'send' | 'redis' | 'later'>; log: Pick<Logger, 'warn'> }, id: number): Promise<RetryOutcome> {
-  const { found, requeued, suppressed, retired, kind } = await fq.requeueFailed(db, id);
+  const { found, requeued, suppressed, retired, heldBack, kind } = await fq.requeueFailed(db, id);
   if (!found) throw new NotFoundError('delivery');
-  if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : 'not-failed';
+  if (!requeued) return suppressed ? 'suppressed' : retired ? 'retired' : heldBack ? 'held-back' : 'not-failed';
   enqueueAfreshLater(deps.queues, deps.log, [id], 0, { priority: sendPriority(kind) });
   return 'queued';
 }
@@ -191,7 +192,8 @@ export async function sendAgainToCurrentAddress(db: Queryable, deps: { queues: P
 }
 
 /**
- * Gives every failed delivery whose address is not suppressed, and whose target is not retired, another go, a page at a time, each
+ * Gives every failed delivery whose address is not suppressed, whose target is not retired, and
+ * which is no confirmation held back for its address's allowance, another go, a page at a time, each
  * page's jobs added once its rows are queued (a crash in between leaves queued rows, which the
  * sweeper enqueues), as the sweeper adds them (enqueueAfresh). Not waited for, as in
  * retryFailedDelivery: while Redis is away the rows are queued, and the sweeper adds their jobs.

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressCounterKeys, ASKED_EMAILS_PER_DAY, ASKED_EMAILS_PER_HOUR } from '../../src/deliveries/allowance.ts';
 import { countLongRetryingByKind } from '../../src/deliveries/failed-queries.ts';
+import { countFailed, retryAllFailed, retryFailedDelivery } from '../../src/deliveries/service.ts';
 import { PER_EMAIL_PER_HOUR } from '../../src/web/middleware/limits.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
@@ -82,6 +83,12 @@ describe('posts naming one address from different clients', () => {
     expect(held.map((r) => [r.kind, r.status, r.attempts])).toEqual([['confirm', 'failed', 0], ['confirm', 'failed', 0], ['optin', 'retry', 0]]);
     const cap = 'this address had 10 within the hour, as many confirmation and opt-in emails as Appeal sends one address (someone may be posting it on forms)';
     expect(held.map((r) => r.last_error)).toEqual([`not sent: ${cap}; asking again later sends a new one`, `not sent: ${cap}; asking again later sends a new one`, `held: ${cap}; it goes when the allowance has room`]);
+    // The console retries neither held confirmation, alone or with every failed delivery: a
+    // stranger's posts asked for them, and the signer who wants one signs again.
+    expect(await retryFailedDelivery(ctx.db, ctx, held[0]!.id)).toBe('held-back');
+    expect((await countFailed(ctx.db)).heldBack).toBeGreaterThanOrEqual(2);
+    await retryAllFailed(ctx.db, ctx);
+    expect((await rowsOf(email)).filter((r) => r.kind === 'confirm' && r.status === 'failed')).toHaveLength(2);
     const optin = held[2]!;
     const job = (await ctx.queues.send.getJob(`d-${optin.id}`))!;
     expect(await job.getState()).toBe('delayed');

@@ -24,6 +24,7 @@ const RETRY_FLASH: Record<RetryOutcome, string> = {
   'not-failed': 'That delivery is not failed any more; nothing to retry.',
   suppressed: 'Not retried: its address is on the suppression list. Take it off the list first if the cause is fixed.',
   retired: 'Not retried: its official was removed from the campaign and gets no new letters. Write to it again from the campaign’s Targets page first.',
+  'held-back': 'Not retried: this confirmation was held back because its address had been sent as many as Appeal sends one address (someone may be posting it on forms). The signer gets a new one by signing again.',
 };
 
 /**
