@@ -103,7 +103,11 @@ function gracefulStop(ctx: Booted, log: Logger, server: Server | undefined, work
 /** The lines that tell the person who started it what runs, and where. */
 function runningLines(mode: Mode, config: Readonly<Config>, ctx: Booted, runs: { web: boolean; workers: boolean }): string[] {
   const lines = [`Appeal (${mode}) is running.`];
-  if (runs.web) lines.push(`  Open ${config.publicUrl}/`);
+  if (runs.web) {
+    lines.push(`  Open ${config.publicUrl}/`);
+    // Behind a proxy PUBLIC_URL is the proxy's address: the port to point it at is said too.
+    if (new URL(config.publicUrl).origin !== `http://localhost:${config.port}`) lines.push(`  Listening on port ${config.port}`);
+  }
   lines.push(`  Database: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`}`);
   if (runs.workers) {
     lines.push(ctx.mailer.kind === 'outbox'

@@ -124,6 +124,8 @@ describe('a web process of its own without PUBLIC_URL, given a DATABASE_URL besi
       web.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
       await eventually(async () => (said.includes('Appeal (web) is running.') ? true : undefined), 60_000);
       expect(said).toContain(`Warning: PUBLIC_URL is not set: the share links on its pages start with http://localhost:${port}`);
+      expect(said).toContain(`  Open http://localhost:${port}/\n`);
+      expect(said).not.toContain('Listening on port');
       expect(said).toContain(`Warning: DATABASE_URL is set, and ${path.resolve(ctx.dataDir, 'pglite')} holds an embedded database this process does not use. To move its data, stop Appeal and run: npm run cli -- import-embedded`);
     } finally {
       web.kill('SIGTERM');
@@ -145,7 +147,7 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
     const port = String(await freePort());
     const { deletePrefix, TEST_REDIS_URL } = await import('../helpers/context.ts');
     const app = spawn(process.execPath, ['scripts/start.mjs'], {
-      cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: ROOT, env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: port, PUBLIC_URL: 'https://appeal.example.org', TRUST_PROXY: '1', REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: `imported-${port}`, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     // Made at once: an app that died starting has fired its exit already, and the cleanup must not wait for another.
     const exited = new Promise((r) => app.once('exit', r));
@@ -154,6 +156,8 @@ describe('a start without DATABASE_URL after import-embedded moved the data to P
       app.stderr!.on('data', (c: Buffer) => void (said += c.toString()));
       await eventually(async () => (said.includes('Appeal (all) is running.') ? true : undefined), 60_000);
       expect(said).toContain(`Warning: DATABASE_URL is not set, and import-embedded moved the embedded database to PostgreSQL (${path.join(dataDir, 'pglite.imported-10')} is what it left): the embedded database used here is another, without that data`);
+      // Behind a proxy, where PUBLIC_URL is the proxy's: the port to point it at too.
+      expect(said).toContain(`  Open https://appeal.example.org/\n  Listening on port ${port}\n`);
     } finally {
       app.kill('SIGTERM');
       await exited;
