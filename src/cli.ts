@@ -124,7 +124,7 @@ function cliConfig(): Config {
  * @returns what to add to the command's output.
  */
 async function forgetCounters(config: Config, email: string): Promise<CommandReply> {
-  const [{ knownSecret }, { connectRedis }, { forgetAddressCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/forget.ts')]);
+  const [{ knownSecret }, { connectRedis }, { forgetAddressCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/service.ts')]);
   const secret = knownSecret(config);
   // Their keys are keyed hashes: without the service's secret there is nothing to find them by.
   if (!secret) return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here (run forget with the service's environment); they lapse on their own within a day\n` };

@@ -414,10 +414,13 @@ export function configWarnings(config: Pick<Config, 'publicUrl' | 'mailFrom' | '
   if (url.protocol !== 'https:' && !isLoopback(url.hostname)) {
     warnings.push('PUBLIC_URL is not https: links in emails go out in the clear, mail clients offer no one-click unsubscribe (RFC 8058 needs https), and sign-in cookies are not Secure');
   }
-  // The default (letters@localhost) is for the dev outbox and a relay on this machine: a relay
-  // elsewhere passes mail on to the world, which refuses or junks a sender it cannot answer.
+  // The default (letters@localhost) is for the dev outbox and a relay nearby (on this machine, or
+  // a container named without dots, as compose's Mailpit): a relay elsewhere passes mail on to
+  // the world, which refuses or junks a sender it cannot answer.
   const fromDomain = domainOf(config.mailFrom.address);
-  if (config.smtpUrl && !isLoopback(new URL(config.smtpUrl).hostname) && (!fromDomain.includes('.') || PRIVATE_NAME.test(fromDomain) || fromDomain.startsWith('['))) {
+  const relay = config.smtpUrl ? new URL(config.smtpUrl).hostname : undefined;
+  const nearby = relay !== undefined && (isLoopback(relay) || /^[a-z0-9-]+$/i.test(relay));
+  if (relay !== undefined && !nearby && (!fromDomain.includes('.') || PRIVATE_NAME.test(fromDomain) || fromDomain.startsWith('['))) {
     warnings.push(`MAIL_FROM is ${config.mailFrom.address}, an address no one outside this network can write back to, and SMTP_URL sends through a relay elsewhere: relays refuse such a sender, or receivers junk it. Set MAIL_FROM to an address of your organization's domain`);
   }
   if (config.dkim) {

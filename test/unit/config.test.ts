@@ -251,8 +251,10 @@ describe('warnings at start', () => {
       expect(warned({ ...relay, ...(from ? { MAIL_FROM: from } : {}) }), from).toEqual([expect.stringMatching(/^MAIL_FROM is \S+, an address no one outside this network can write back to/)]);
     }
     expect(warned({ ...relay, MAIL_FROM: 'Appeal <letters@appeal.example.org>' })).toEqual([]);
-    // A relay on this machine (a local Postfix) may rewrite it; the dev outbox sends nothing.
+    // A relay on this machine (a local Postfix) may rewrite it, as one in a container beside it
+    // (compose's Mailpit) catches it; the dev outbox sends nothing.
     expect(warned({ ...relay, SMTP_URL: 'smtp://127.0.0.1:25' })).toEqual([]);
+    expect(warned({ ...relay, SMTP_URL: 'smtp://mailpit:1025', MAIL_FROM: 'Appeal <letters@appeal.localhost>' })).toEqual([]);
     expect(warned({})).toEqual([]);
   });
 

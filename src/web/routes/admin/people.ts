@@ -7,7 +7,7 @@ import {
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
-import { forgetAddressCounters, forgetPerson } from '../../../retention/forget.ts';
+import { forgetAddressCounters, forgetPerson, type Forgotten } from '../../../retention/service.ts';
 import { email as emailAddress } from '../../../campaigns/types.ts';
 import { settlesWithin } from '../../../deadline.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -24,16 +24,25 @@ const COUNTERS_WAIT_MS = 3_000;
  */
 async function forgetCountersNow(ctx: AppContext, email: string): Promise<{ counters: number; countersLeft?: string }> {
   const left = 'The counts of confirmation emails sent to the address, kept in Redis under a keyed hash, could not be reached now; they lapse on their own within a day.';
-  const work = forgetAddressCounters(ctx.redis.client, ctx.config.queuePrefix, ctx.secret, email);
-  work.catch(() => {});
-  if (!(await settlesWithin(work, COUNTERS_WAIT_MS))) return { counters: 0, countersLeft: left };
-  try {
-    const { deleted, fileKeepsThem } = await work;
-    return { counters: deleted, countersLeft: fileKeepsThem };
-  } catch (err) {
+  const work = forgetAddressCounters(ctx.redis.client, ctx.config.queuePrefix, ctx.secret, email).catch((err: unknown) => {
     ctx.log.warn({ err }, 'an erasure could not delete the counters in Redis that named the address');
-    return { counters: 0, countersLeft: left };
-  }
+    return undefined;
+  });
+  if (!(await settlesWithin(work, COUNTERS_WAIT_MS))) return { counters: 0, countersLeft: left };
+  const done = await work;
+  return done ? { counters: done.deleted, countersLeft: done.fileKeepsThem } : { counters: 0, countersLeft: left };
+}
+
+/** What the console says once a person is erased. */
+function erasedWords(f: Forgotten, c: { counters: number; countersLeft?: string }): string {
+  const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const counters = c.counters ? `, and ${n(c.counters, 'rate-limit count', 'rate-limit counts')} that named it` : '';
+  return [
+    `Erased ${n(f.signatures, 'signature', 'signatures')}, ${n(f.subscribers, 'subscriber record', 'subscriber records')} and ${n(f.emails, 'email', 'emails')} to that address${counters}.`,
+    f.sending ? `${n(f.sending, 'letter in their name was', 'letters in their name were')} being sent and may have gone: if so, counted, naming only the official; if not, dropped.` : '',
+    c.countersLeft ?? '',
+    f.alsoHeld.length ? `Also held, and not erased: ${f.alsoHeld.join(', ')}. Most providers deliver these to the same mailbox, but at some they are another person's: erase each one the person confirms is theirs.` : '',
+  ].filter(Boolean).join(' ');
 }
 
 /** What the console says of the tokens an organizer made for others, revoked as they were removed or stopped being an admin. */
@@ -167,11 +176,13 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     if (!emailAddress.safeParse(typed).success) {
       return render(res, 'forget', { title: 'Error: Erase a person', section: 'subscribers', values: { email: typed }, ...formErrors({ email: 'enter the email address of the person to erase' }) }, 400);
     }
-    // Without a script, the browser asked nothing: this page does, naming the address.
+    // Asked on a page that names the address, so a typo is seen before nothing can be undone.
     if (str(req.body?.confirmed) !== '1') return render(res, 'forget', { title: 'Erase a person?', section: 'subscribers', asking: typed });
     const forgotten = await forgetPerson(db, typed, { organizerId: actor(res) });
     const counters = await forgetCountersNow(ctx, typed);
-    render(res, 'forget', { title: 'Erase a person', section: 'subscribers', values: {}, erased: { ...forgotten, ...counters } });
+    // Answered by a redirect: the page reloaded must not erase (and log) it again.
+    setFlash(ctx, res, erasedWords(forgotten, counters));
+    res.redirect(303, '/admin/forget');
   });
 
   router.get('/subscribers', async (_req, res) => {
