@@ -16,11 +16,11 @@ export const CSV_FORMAT = { header: true, bom: true, record_delimiter: 'windows'
  * Russian, Kazakh or German splits a comma file on `;` (its list separator there), and a quote
  * that does not open its field there is only a character, so `x,"Almaty;=1+1"` opens with a cell
  * `=1+1`; after a tab, which a reader told to split on tabs (LibreOffice's import, a sheet's
- * guess) takes for a cell's end; and after a line break, which that reader takes for the end of
- * the row. Quotes and spaces (not line breaks: a blank line starts no formula) before the
+ * guess) takes for a cell's end (a tab there starts no formula: it is the next cell's end); and
+ * after a line break, which that reader takes for the end of the row. Quotes and spaces (not line breaks: a blank line starts no formula) before the
  * formula's first character do not stop it (`;"=1+1"` is a quoted `=1+1`).
  */
-const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\t\r\n])(?=(?:[^\S\r\n\t]|")*[=+\-@\t\r])/g;
+const CELL_START_LIKE_A_FORMULA = /(?<=^|[;\r\n])(?=(?:[^\S\r\n]|")*[=+\-@\t\r])|(?<=\t)(?=(?:[^\S\r\n\t]|")*[=+\-@\r])/g;
 
 /**
  * Every place a value could begin a cell that starts like a formula gets a quote there, so a

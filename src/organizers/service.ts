@@ -167,10 +167,17 @@ async function insertApiToken(db: Queryable, organizerEmail: string, label: stri
   const organizer = await findOrganizerByEmail(db, organizerEmail);
   if (!organizer) throw new NotFoundError('organizer');
   const token = `apl_${randomToken()}`;
+  // Made in the console only by an admin, checked with the insert and holding the maker's row
+  // (FOR SHARE waits for a change of roles, lockAdmins's): a token made while its maker was being
+  // demoted would otherwise outlive the demotion that revokes the others.
   const { rows } = await db.query<{ id: number }>(
-    'INSERT INTO api_tokens (organizer_id, token_hash, label, request_key, made_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_key) DO NOTHING RETURNING id',
+    `INSERT INTO api_tokens (organizer_id, token_hash, label, request_key, made_by)
+     SELECT $1, $2, $3, $4, $5
+      WHERE $5::bigint IS NULL OR EXISTS (SELECT 1 FROM organizers WHERE id = $5 AND role = 'admin' FOR SHARE)
+     ON CONFLICT (request_key) DO NOTHING RETURNING id`,
     [organizer.id, hashToken(token), label, made?.requestKey ?? null, made?.by ?? null],
   );
+  if (!rows[0] && made && (await q.getOrganizer(db, made.by))?.role !== 'admin') throw new ForbiddenError('You are no longer an admin.');
   return rows[0] && { token, id: Number(rows[0].id) };
 }
 

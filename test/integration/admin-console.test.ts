@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConsoleClient, createOrganizer, PASSWORD, signedIn } from '../helpers/admin-client.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { addressCounterKeys } from '../../src/deliveries/allowance.ts';
+import { createApiTokenOnce } from '../../src/organizers/service.ts';
+import { ForbiddenError } from '../../src/errors.ts';
 import { createLiveCampaign, uniq } from '../helpers/fixtures.ts';
 import { postJson, settled } from '../helpers/signing.ts';
 import { getCase } from '../../src/cases/service.ts';
@@ -1358,8 +1360,11 @@ describe('the organizer console on PGlite', () => {
     const other = await getCase(ctx.db, (await createLiveCampaign(ctx.db)).caseSlug);
     const subscriber = await upsertSubscriber(ctx.db, address);
     await insertPendingSubscription(ctx.db, subscriber.id, other.id, 'case page', 'Keep me updated');
+    // A subscriber who never confirmed: exported without the address nobody has shown is theirs.
+    const pending = await upsertSubscriber(ctx.db, `${uniq('pendingsub')}@supporter.example`);
     const res = await client.get('/admin/subscribers.csv');
     expect(res.status).toBe(200);
+    expect(res.text).not.toContain(pending.email);
     const lines = res.text.split('\r\n');
     expect(lines[0]).toBe('email,status,follows,consent_at,consent_source,created_at,confirmed_at,unsubscribed_at,awaiting_confirmation');
     const line = lines.find((l) => l.includes(address))!;
@@ -1723,6 +1728,10 @@ describe('the organizer console on PGlite', () => {
     expect(removal.rows[0]!.detail.tokensRevoked).toHaveLength(1);
     // The organizer it acted as keeps their own account and tokens.
     expect((await ctx.db.query('SELECT 1 FROM organizers WHERE id = $1', [user.id])).rowCount).toBe(1);
+    // A token asked for by one no longer an admin (demoted while the form was on its way) is not made.
+    const { organizer: former } = await signedIn(base, ctx.db, 'organizer');
+    await expect(createApiTokenOnce(ctx.db, user.email, 'late', { by: former.id, requestKey: crypto.randomUUID() })).rejects.toThrow(ForbiddenError);
+    expect((await ctx.db.query(`SELECT 1 FROM api_tokens WHERE label = 'late'`)).rowCount).toBe(0);
   });
 
   it("reads the audit log for one organizer, one removed since too, by their address in any case", async () => {

@@ -28,27 +28,36 @@ describe.each(DB_KINDS)('migrations that rewrite rows, on %s', (kind) => {
     expect((await t.db.query<{ xmin: string }>(`SELECT xmin::text FROM signatures WHERE email = 'ann@supporter.example'`)).rows).toEqual(before.rows);
   });
 
-  // Tokens made before their maker was kept: the audit entry of their making names it.
-  it('041 finds the maker of each token made in the console from the audit log', async () => {
-    const { rows: people } = await t.db.query<{ id: number }>(
-      `INSERT INTO organizers (email, name, password_hash, role) VALUES ('maker@appeal.test', 'Maker', 'x', 'admin'), ('user@appeal.test', 'User', 'x', 'organizer') RETURNING id`,
+  // Tokens made before their maker was kept: the audit entry of their making names it, and those
+  // the rule would have revoked already (a maker removed, or no longer an admin) are revoked.
+  it('041 finds the maker of each token made in the console from the audit log, and revokes those of makers removed or demoted', async () => {
+    const { rows: people } = await t.db.query<{ id: string }>(
+      `INSERT INTO organizers (email, name, password_hash, role) VALUES ('maker@appeal.test', 'Maker', 'x', 'admin'), ('user@appeal.test', 'User', 'x', 'organizer'),
+         ('demoted@appeal.test', 'Demoted', 'x', 'organizer') RETURNING id`,
     );
-    const [maker, user] = people.map((p) => Number(p.id));
-    const { rows: tokens } = await t.db.query<{ id: number }>(
-      `INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, 'h1', 'console'), ($1, 'h2', 'cli'), ($1, 'h3', 'old entry') RETURNING id`,
+    const [maker, user, demoted] = people.map((p) => Number(p.id));
+    const { rows: tokens } = await t.db.query<{ id: string }>(
+      `INSERT INTO api_tokens (organizer_id, token_hash, label) VALUES ($1, 'h1', 'console'), ($1, 'h2', 'cli'), ($1, 'h3', 'old entry'), ($1, 'h4', 'removed maker'), ($1, 'h5', 'demoted maker') RETURNING id`,
       [user],
     );
-    const [byConsole, byCli, byOldEntry] = tokens.map((r) => Number(r.id));
-    await t.db.query(
-      `INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES
-         ($1, 'maker@appeal.test', 'token.create', 'organizer:user@appeal.test', jsonb_build_object('token', $2::bigint, 'label', 'console')),
-         (NULL, NULL, 'token.create', 'organizer:user@appeal.test', jsonb_build_object('token', $3::bigint, 'by', 'cli')),
-         ($1, 'maker@appeal.test', 'token.create', 'organizer:user@appeal.test', '{"label":"old entry"}')`,
-      [maker, byConsole, byCli],
-    );
+    const [byConsole, byCli, byOldEntry, byRemoved, byDemoted] = tokens.map((r) => Number(r.id));
+    const made = (by: number | null, actor: string | null, token: number, extra = {}) =>
+      t.db.query(`INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, $2, 'token.create', 'organizer:user@appeal.test', $3)`, [by, actor, JSON.stringify({ token, ...extra })]);
+    await made(maker!, 'maker@appeal.test', byConsole!);
+    await made(null, null, byCli!, { by: 'cli' });
+    await t.db.query(`INSERT INTO audit_log (organizer_id, actor, action, object, detail) VALUES ($1, 'maker@appeal.test', 'token.create', 'organizer:user@appeal.test', '{"label":"old entry"}')`, [maker]);
+    await made(null, 'gone@appeal.test', byRemoved!);
+    await made(demoted!, 'demoted@appeal.test', byDemoted!);
     await t.db.exec('ALTER TABLE api_tokens DROP COLUMN made_by');
     await t.db.exec(migration('041_token_makers.sql'));
-    const { rows } = await t.db.query<{ id: string; made_by: string | null }>('SELECT id, made_by FROM api_tokens WHERE organizer_id = $1 ORDER BY id', [user]);
-    expect(rows.map((r) => [Number(r.id), r.made_by === null ? null : Number(r.made_by)])).toEqual([[byConsole, maker], [byCli, null], [byOldEntry, null]]);
+    const { rows } = await t.db.query<{ id: string; made_by: string | null; revoked: boolean }>('SELECT id, made_by, revoked_at IS NOT NULL AS revoked FROM api_tokens WHERE organizer_id = $1 ORDER BY id', [user]);
+    expect(rows.map((r) => [Number(r.id), r.made_by === null ? null : Number(r.made_by), r.revoked])).toEqual([
+      [byConsole, maker, false], [byCli, null, false], [byOldEntry, null, false], [byRemoved, null, true], [byDemoted, demoted, true],
+    ]);
+    const { rows: said } = await t.db.query<{ object: string; detail: { why: string } }>(`SELECT object, detail FROM audit_log WHERE action = 'token.revoke' ORDER BY object`);
+    expect(said).toEqual([
+      { object: `token:${byRemoved}`, detail: { why: 'its maker was removed', by: 'upgrade' } },
+      { object: `token:${byDemoted}`, detail: { why: 'its maker is no longer an admin', by: 'upgrade' } },
+    ].sort((a, b) => a.object.localeCompare(b.object)));
   });
 });

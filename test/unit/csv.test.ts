@@ -25,6 +25,8 @@ describe('neutralizing formulas in exported cells', () => {
     // A reader splitting on tabs starts a cell after one.
     expect(neutralize('a\t=2+2')).toBe("a\t'=2+2");
     expect(neutralize('a\t "@x"\tb')).toBe(`a\t' "@x"\tb`);
+    // A run of tabs (a table pasted into a note) is empty cells, not formulas.
+    expect(neutralize('a\t\tb\t\t\tc')).toBe('a\t\tb\t\t\tc');
   });
 
   it('leaves no cell starting like a formula whether the file is read on commas or on semicolons', () => {

@@ -198,7 +198,8 @@ const GIVES_OUT = ['/campaigns/:slug/signatures', '/campaigns/:slug/signatures.c
  * moving the tab: the session cookie goes along with SameSite=Lax) could otherwise save a supporter
  * list on the organizer's device, and record the export in their name. Outside includes `none`: a
  * link in an email or a chat opened in the browser says so, and so does a stranger's page that
- * redirects there. A bookmark asks first too, once; a browser that says nothing is let through.
+ * redirects there. A bookmark asks first too (one more click); a browser that says nothing is let
+ * through.
  */
 function askedHere(render: Render): RequestHandler {
   return (req, res, next) => {

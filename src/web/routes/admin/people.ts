@@ -198,7 +198,8 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
         filename: 'subscribers.csv',
         columns: ['email', 'status', 'follows', 'consent_at', 'consent_source', 'created_at', 'confirmed_at', 'unsubscribed_at', 'awaiting_confirmation'],
         page: (afterId) => listSubscribersPage(db, afterId, 1000),
-        row: (s) => [s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at), s.awaiting_confirmation],
+        // A pending subscriber's address, as a pending signer's: nobody has shown it is theirs.
+        row: (s) => [s.status === 'pending' ? '' : s.email, s.status, s.follows, iso(s.consent_at), s.consent_source ?? '', iso(s.created_at), iso(s.confirmed_at), iso(s.unsubscribed_at), s.awaiting_confirmation],
       },
       () => recordAudit(db, actor(res), 'subscribers.export', 'subscribers'),
     );
