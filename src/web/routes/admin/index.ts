@@ -19,7 +19,7 @@ import { letterRoutes } from './letter.ts';
 import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
-import { consoleLabel, createRender, safeNext, signedInLanding, str, type Render } from './render.ts';
+import { consoleLabel, createRender, GIVES_OUT, safeNext, signedInLanding, str, type Render } from './render.ts';
 import { targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
@@ -190,8 +190,6 @@ function askFirst(render: Render): RequestHandler {
   };
 }
 
-/** Pages that give out supporters' data, each recorded in the audit log or saved as a file. */
-const GIVES_OUT = ['/campaigns/:slug/signatures', '/campaigns/:slug/signatures.csv', '/subscribers.csv', '/outbox/:file'];
 
 /**
  * Opened from outside the console, such a page asks first: a stranger's page (a link, a script
@@ -246,7 +244,7 @@ export function adminRoutes(ctx: AppContext): Router {
   // Admin-only forms are refused before they are asked about.
   router.post(['/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'], requireAdmin);
   router.post(ASK_FIRST, askFirst(render));
-  router.get(GIVES_OUT, askedHere(render));
+  router.get(GIVES_OUT.map((page) => page.path), askedHere(render));
   const areas = [dashboardRoutes, caseRoutes, updateRoutes, campaignRoutes, targetRoutes, letterRoutes, watchRoutes, operationsRoutes, peopleRoutes].map((area) => area(ctx, render));
   for (const area of areas) router.use(area);
   // A console address asked with a method it does not take: 405 with Allow, not "no such page".

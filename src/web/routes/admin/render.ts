@@ -137,10 +137,21 @@ export function safeNext(value: unknown): string {
 }
 
 /**
- * A page that gives out supporters' data (askedHere's, in index.ts), as Express matches it: any
- * case, a slash at the end. Captured: the campaign's slug, or `subscribers`.
+ * Console pages that give out supporters' data, each recorded in the audit log or saved as a
+ * file (index.ts guards them: askedHere), with the page each is asked for from.
  */
-const GIVES_OUT_PATH = /^\/admin\/(?:campaigns\/([^/]+)\/signatures(?:\.csv)?|(subscribers)\.csv|outbox\/[^/]+)\/?$/i;
+export const GIVES_OUT = [
+  { path: '/campaigns/:slug/signatures', askedFrom: '/campaigns/:slug' },
+  { path: '/campaigns/:slug/signatures.csv', askedFrom: '/campaigns/:slug' },
+  { path: '/subscribers.csv', askedFrom: '/subscribers' },
+  { path: '/outbox/:file', askedFrom: '/outbox' },
+];
+
+/** Each of GIVES_OUT as Express matches it under /admin: any case, a slash at the end. */
+const GIVING_OUT = GIVES_OUT.map(({ path, askedFrom }) => ({
+  pattern: new RegExp(`^/admin${path.replace(/\./g, '\\.').replace(/:(\w+)/g, '(?<$1>[^/]+)')}/?$`, 'i'),
+  askedFrom,
+}));
 
 /**
  * Where signing in (or choosing one's password) leads: `next` as safeNext keeps it, but never
@@ -151,9 +162,12 @@ const GIVES_OUT_PATH = /^\/admin\/(?:campaigns\/([^/]+)\/signatures(?:\.csv)?|(s
  */
 export function signedInLanding(value: unknown): string {
   const next = safeNext(value);
-  const giving = GIVES_OUT_PATH.exec(new URL(next, 'http://console.invalid').pathname);
-  if (!giving) return next;
-  return giving[1] ? `/admin/campaigns/${giving[1]}` : giving[2] ? '/admin/subscribers' : '/admin/outbox';
+  const path = new URL(next, 'http://console.invalid').pathname;
+  for (const { pattern, askedFrom } of GIVING_OUT) {
+    const giving = pattern.exec(path);
+    if (giving) return `/admin${askedFrom.replace(/:(\w+)/g, (_, name: string) => giving.groups![name]!)}`;
+  }
+  return next;
 }
 
 /**
