@@ -147,6 +147,21 @@ export async function setRole(db: Queryable, id: number, role: 'admin' | 'organi
   return rows[0];
 }
 
+/** Sets an organizer's address and name. @returns false when another organizer has the address. */
+export async function setProfile(db: Queryable, id: number, email: string, name: string): Promise<boolean> {
+  try {
+    const { rowCount } = await db.query(
+      `UPDATE organizers SET email = $2, name = $3 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM organizers o WHERE lower(o.email) = lower($2) AND o.id <> $1)`,
+      [id, email, name],
+    );
+    return rowCount === 1;
+  } catch (err) {
+    // Taken by another organizer's change at the same moment (organizers_email_key).
+    if ((err as { code?: string }).code === '23505') return false;
+    throw err;
+  }
+}
+
 export async function deleteOrganizer(db: Queryable, id: number) {
   const { rows } = await db.query<{ email: string }>('DELETE FROM organizers WHERE id = $1 RETURNING email', [id]);
   return rows[0];

@@ -238,6 +238,7 @@ export async function recordAuditOf(
   if (!(await settlesWithin(written, AUDIT_WAIT_MS))) ctx.log.error({ action }, `audit entry not answered within ${AUDIT_WAIT_MS / 1000} s for an action done`);
 }
 
+export { updateOrganizer } from './profile.ts';
 export { checkLogin, changePassword, deviceTag, isTrustedDevice, LOGIN_MAX_FAILURES, LOCKOUT_SECONDS, type LoginResult } from './login.ts';
 export { createSession, findSession, endSession, SESSION_IDLE_SECONDS, SESSION_MAX_SECONDS } from './sessions.ts';
 export type { ApiTokenListing, AuditEntry, OrganizerListing } from './queries.ts';

@@ -1781,6 +1781,29 @@ describe('the organizer console on PGlite', () => {
     expect((await organizer.post('/admin/forget', { email, confirmed: '1' })).status).toBe(403);
   });
 
+  it("lets an admin correct an organizer's address and name, who then signs in with the new address", async () => {
+    const { client: them, organizer } = await signedIn(base, ctx.db, 'organizer');
+    const other = await createOrganizer(ctx.db);
+    const corrected = `${uniq('corrected')}@appeal.test`;
+    expect((await client.get(`/admin/organizers/${organizer.id}/edit`)).text).toContain(`value="${organizer.email}"`);
+    // Another organizer's address, in other capitals: refused, what was typed kept.
+    const taken = await client.post(`/admin/organizers/${organizer.id}`, { email: other.email.toUpperCase(), name: 'Dana' });
+    expect(taken.status).toBe(409);
+    expect(taken.text).toContain(`An organizer with the email ${other.email.toUpperCase()} exists already.`);
+    expect((await client.post(`/admin/organizers/${organizer.id}`, { email: 'not an address', name: '' })).status).toBe(400);
+    const saved = await client.post(`/admin/organizers/${organizer.id}`, { email: corrected, name: 'Dana Corrected' });
+    expect([saved.status, saved.location]).toEqual([303, '/admin/organizers']);
+    expect((await client.get('/admin/organizers')).text).toContain(`Saved. They sign in as ${corrected} from now on: tell them.`);
+    const { rows: [entry] } = await ctx.db.query(`SELECT organizer_id, detail FROM audit_log WHERE action = 'organizer.update' AND object = $1`, [`organizer:${organizer.id}`]);
+    expect(entry).toEqual({ organizer_id: organizerId, detail: { email: { from: organizer.email, to: corrected }, name: { from: 'Test organizer', to: 'Dana Corrected' } } });
+    // Their session goes on; a new sign-in takes the new address, not the old.
+    expect((await them.get('/admin')).status).toBe(200);
+    expect((await new ConsoleClient(base).login(organizer.email)).status).toBe(401);
+    expect((await new ConsoleClient(base).login(corrected)).status).toBe(303);
+    // Not an organizer's to do, for anyone.
+    expect((await them.post(`/admin/organizers/${organizer.id}`, { email: corrected, name: 'Me' })).status).toBe(403);
+  });
+
   it('keeps the last admin an admin, and removing an organizer ends their sessions', async () => {
     const admins = async () => (await ctx.db.query(`SELECT id FROM organizers WHERE role = 'admin'`)).rows.length;
     expect(await admins()).toBe(1);

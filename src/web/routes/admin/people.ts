@@ -4,7 +4,7 @@ import type { AppContext } from '../../../context.ts';
 import { BadFormError, ConflictError, NotFoundError, ValidationError } from '../../../errors.ts';
 import {
   addOrganizerOnce, createApiTokenOnce, getOrganizer, type NewApiToken, listApiTokens, listOrganizers, recordAudit, recordAuditOf, removeOrganizer,
-  resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer,
+  resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer, updateOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
 import { forgetAddressCounters, forgetPerson, type Forgotten } from '../../../retention/service.ts';
@@ -112,6 +112,30 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
       setFlash(ctx, res, err.message);
     }
     res.redirect(303, '/admin/organizers');
+  });
+
+  const renderEdit = (res: Response, organizer: { id: number; email: string }, values: object, errors: Record<string, string> = {}, status = 200) =>
+    render(res, 'organizer-edit', { title: `${Object.keys(errors).length ? 'Error: ' : ''}Edit ${organizer.email}`, section: 'organizers', organizer, values, ...formErrors(errors) }, status);
+
+  router.get('/organizers/:id/edit', async (req, res) => {
+    const organizer = await getOrganizer(db, idParam(req.params.id, 'organizer'));
+    if (!organizer) throw new NotFoundError('organizer');
+    renderEdit(res, organizer, { email: organizer.email, name: organizer.name });
+  });
+
+  router.post('/organizers/:id', async (req, res) => {
+    const organizer = await getOrganizer(db, idParam(req.params.id, 'organizer'));
+    if (!organizer) throw new NotFoundError('organizer');
+    const values = { email: str(req.body?.email).trim(), name: str(req.body?.name) };
+    try {
+      const changed = await updateOrganizer(db, res.locals.organizer!, organizer.id, values);
+      setFlash(ctx, res, Object.keys(changed).length === 0 ? 'Nothing changed.' : changed.email ? `Saved. They sign in as ${changed.email.to} from now on: tell them.` : 'Saved.');
+      res.redirect(303, '/admin/organizers');
+    } catch (err) {
+      if (err instanceof ConflictError) return renderEdit(res, organizer, values, { email: err.message }, 409);
+      if (!(err instanceof ValidationError)) throw err;
+      renderEdit(res, organizer, values, err.fields, 400);
+    }
   });
 
   router.post('/organizers/:id/unlock', async (req, res) => {
