@@ -72,6 +72,9 @@ const OFFICIAL = `s.kind IN (${OFFICIAL_LIST})`;
  */
 export const HOLDS = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(d.recipient) AND (d.kind NOT IN (${OFFICIAL_LIST}) OR ${OFFICIAL}))`;
 
+/** SQL: the target `t`'s address has a suppression that holds its letters (see HOLDS). */
+export const TARGET_HELD = `EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(t.email) AND ${OFFICIAL})`;
+
 /** Which of `emails` (officials' addresses) have a suppression that holds letters (lower-cased; see HOLDS). */
 export async function suppressedAmong(db: Queryable, emails: readonly string[]): Promise<Set<string>> {
   const { rows } = await db.query<{ email: string }>(

@@ -2,6 +2,7 @@
 // confirming it with its letters, replacing it when its address signs again, its link's rounds.
 import type { Queryable } from '../db/index.ts';
 import { TARGET_SEEN, TARGET_WRITTEN } from '../campaigns/types.ts';
+import { TARGET_HELD } from '../deliveries/suppression-queries.ts';
 import type { Disclose } from '../campaigns/letter-template.ts';
 import type { Signature, SignatureInput, SignedVia } from './types.ts';
 
@@ -58,10 +59,14 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
   return rows.map((r) => r.id);
 }
 
-/** Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page. */
+/**
+ * Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page;
+ * `held`: the target's address refused mail for good, so its letter waits for a corrected one.
+ */
 export async function listSignatureTargets(db: Queryable, signatureId: number) {
-  const { rows } = await db.query<{ id: number; name: string; title: string; disclose: Disclose }>(
-    `SELECT t.id, t.name, t.title, t.disclose FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
+  const { rows } = await db.query<{ id: number; name: string; title: string; disclose: Disclose; held: boolean }>(
+    `SELECT t.id, t.name, t.title, t.disclose, ${TARGET_HELD} AS held
+       FROM signatures s JOIN targets t ON t.campaign_id = s.campaign_id AND ${TARGET_SEEN} AND ${TARGET_WRITTEN}
       WHERE s.id = $1 ORDER BY t.position, t.id`,
     [signatureId],
   );

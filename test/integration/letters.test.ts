@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
 import type { ParsedMail } from 'mailparser';
 import { DB_KINDS } from '../helpers/db.ts';
 import { whileHeld } from '../helpers/locks.ts';
@@ -759,7 +760,12 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
 
     // The older link no longer works; the newer one shows what will be sent, and to whom.
     expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(404);
+    // Its official's address refused a letter for good: the page says the letter waits for a corrected one.
+    await insertSuppression(ctx.db, target, 'bounce: 550 no such user', 'letter');
     const page = await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text();
+    expect(page).toContain('Their address has been refusing mail: your letter to them waits until the organizers correct it.');
+    await ctx.db.query('DELETE FROM suppressions WHERE email = lower($1)', [target]);
+    expect(await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text()).not.toContain('refusing mail');
     expect(page).toContain('Dana Real');
     // City and country each isolated: a right-to-left city does not swap places with its country.
     expect(page).toContain('<dt>From</dt><dd><bdi>Berlin</bdi>, <bdi>Germany</bdi></dd>');
