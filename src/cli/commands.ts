@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import type { CommandReply, CommandRequest } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
-import { RESTORE_GAP, skipIdsAfterRestore } from '../db/restore.ts';
+import { countUnfinishedEmails, endEmailedConfirmLinks, RESTORE_GAP, skipIdsAfterRestore } from '../db/restore.ts';
 import { email as addressSchema } from '../campaigns/types.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
@@ -33,7 +33,9 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 DATA_DIR/pglite is renamed pglite.imported
   after-restore                 after restoring a backup, before any process starts on it: number
                                 new rows past those made after the backup, whose emailed links
-                                would otherwise act on the new rows
+                                would otherwise act on the new rows; end the confirmation links
+                                emailed for signatures pending in the backup; say how many emails
+                                were waiting to be sent
   rotate-secret                 tie the database to a new secret, with every process stopped:
                                 SESSION_SECRET's value, or (unset) a new one written to
                                 DATA_DIR/secret; every link emailed before stops working
@@ -171,11 +173,21 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'after-restore': {
       const moved = await skipIdsAfterRestore(db);
+      const linksEnded = await endEmailedConfirmLinks(db);
+      const unfinished = await countUnfinishedEmails(db);
       // A backup from before migration 017 has no `actor` column to record it in: the ids are what matters.
-      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, by: 'cli' }).catch((err: { code?: string }) => {
+      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, confirmLinksEnded: linksEnded, by: 'cli' }).catch((err: { code?: string }) => {
         if (err.code !== '42703') throw err;
       });
-      return `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n`;
+      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+      const waiting = unfinished.reduce((sum, k) => sum + k.n, 0);
+      return (
+        `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n` +
+        (linksEnded ? `${n(linksEnded, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again\n` : '') +
+        (waiting
+          ? `${n(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
+          : '')
+      );
     }
     case 'import-embedded':
       // It opens two databases, not the one a command is given (src/cli.ts).

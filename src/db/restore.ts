@@ -22,3 +22,28 @@ export async function skipIdsAfterRestore(db: Queryable): Promise<number> {
   );
   return rows[0]!.moved;
 }
+
+/**
+ * Ends the confirmation links already emailed for signatures pending in the backup: any of them
+ * may have been confirmed after the backup, its letters sent, and confirmed again from the same
+ * link the officials would get them twice, as new emails. Their signers sign again for a new link.
+ * A signature whose confirmation email has not gone out keeps its link: that email carries it.
+ * Only columns every version has: it runs on a backup of any age.
+ * @returns how many links ended.
+ */
+export async function endEmailedConfirmLinks(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE signatures s SET confirm_token_hash = NULL
+      WHERE s.status = 'pending' AND s.confirm_token_hash IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'confirm' AND d.source_id = s.id AND d.status IN ('queued', 'retry', 'sending'))`,
+  );
+  return rowCount ?? 0;
+}
+
+/** Emails the backup holds as not yet sent (queued, retried, being sent), by kind: any may have gone out after it. */
+export async function countUnfinishedEmails(db: Queryable): Promise<{ kind: string; n: number }[]> {
+  const { rows } = await db.query<{ kind: string; n: number }>(
+    `SELECT kind, count(*)::int AS n FROM deliveries WHERE status IN ('queued', 'retry', 'sending') GROUP BY kind ORDER BY kind`,
+  );
+  return rows;
+}

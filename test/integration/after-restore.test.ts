@@ -29,6 +29,30 @@ describe.each(DB_KINDS)('after-restore on %s', (kind) => {
     expect(await runCommand(t.db, config, { argv: ['after-restore', 'x'], stdin: '' })).toMatchObject({ code: 2 });
   });
 
+  // A signature pending in the backup may have been confirmed since, its letters sent: pressed
+  // again, its emailed link would send them twice, as new emails.
+  it('ends the confirmation links emailed for signatures pending in the backup, not one whose email has not gone, and says what was waiting to be sent', async () => {
+    const { slug } = await createLiveCampaign(t.db);
+    const campaignId = (await t.db.query<{ id: number }>('SELECT id FROM campaigns WHERE slug = $1', [slug])).rows[0]!.id;
+    const signature = async (status: string, confirm: string) => {
+      const { rows: [s] } = await t.db.query<{ id: number }>(
+        `INSERT INTO signatures (campaign_id, full_name, email, status, confirm_token_hash) VALUES ($1, 'Signer', 'r' || random() || '@supporter.example', $2, md5(random()::text)) RETURNING id`,
+        [campaignId, status],
+      );
+      await t.db.query(`INSERT INTO deliveries (kind, source_id, campaign_id, recipient, status) VALUES ('confirm', $1, $2, $4, $3)`, [s!.id, campaignId, confirm, `x${s!.id}@supporter.example`]);
+      return s!.id;
+    };
+    const emailed = await signature('pending', 'sent');
+    const waiting = await signature('pending', 'queued');
+    const confirmed = await signature('confirmed', 'sent');
+    const reply = await runCommand(t.db, config, { argv: ['after-restore'], stdin: '' });
+    expect(reply.code).toBe(0);
+    expect(reply.stdout).toContain('1 pending signature had a confirmation link emailed before the backup: those links no longer work');
+    expect(reply.stdout).toMatch(/\d+ emails? (was|were) waiting to be sent in the backup \(confirm \d+\): any that went out after the backup go again once a worker starts, with the same Message-ID/);
+    const { rows } = await t.db.query<{ id: string; linked: boolean }>('SELECT id, confirm_token_hash IS NOT NULL AS linked FROM signatures WHERE id = ANY($1::bigint[]) ORDER BY id', [[emailed, waiting, confirmed]]);
+    expect(rows.map((r) => r.linked)).toEqual([false, true, true]);
+  });
+
   // Run by this version's cli on a backup of the older version being gone back to: migrated, the
   // backup would be refused by that version ("migrated by a newer version").
   it('applies no migration to the backup it is run on', async () => {
