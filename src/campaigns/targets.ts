@@ -99,11 +99,16 @@ export function targetRevision(t: Pick<Target, 'name' | 'title' | 'email' | 'sal
  * only until someone signed after it was added: they signed being told what it would learn.
  * With `revision` (targetRevision of what the form showed), a target saved since is not
  * overwritten: a stale form would put back an address that bounced, or a disclosure taken back.
+ * Once people signed for it, its address is an admin's to change (`by.admin`): their letters not
+ * sent yet follow the address, so an organizer's account (taken over, or gone rogue) could
+ * otherwise send them, names, places and notes, to an address of its own, and retry the failed
+ * ones there: the very thing sending letters again is kept to admins for.
  * @returns the target, and how many failed letters now name its new address (to send again).
  * @throws NotFoundError; ValidationError for a bad field, an address another of the campaign's
- * targets has, or a wider `disclose` once people signed; EditConflictError.
+ * targets has, an address changed by an organizer once people signed, or a wider `disclose` once
+ * people signed; EditConflictError.
  */
-export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown, revision: number | null = null): Promise<{ target: Target; failedMoved: number }> {
+export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targetId: number, input: unknown, revision: number | null, by: { admin: boolean }): Promise<{ target: Target; failedMoved: number }> {
   const t = parseInput(targetInput, input);
   return db.transaction(async (tx) => {
     await lockCampaign(tx, campaign.id);
@@ -113,6 +118,9 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
     if (revision !== null && targetRevision(current) !== revision) throw new EditConflictError('target', targetRevision(current));
     if (all.some((x) => x.id !== targetId && x.email.toLowerCase() === t.email.toLowerCase())) {
       throw new ValidationError({ email: 'another target of this campaign has this address' });
+    }
+    if (!by.admin && t.email.toLowerCase() !== current.email.toLowerCase() && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
+      throw new ValidationError({ email: 'people have signed for this official, and their letters not sent yet would follow a new address: only an admin changes it now. Ask one, or add the new address as another official' });
     }
     if (DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
       throw new ValidationError({ disclose: 'people signed being told what this target learns of them: it can be told less now, not more' });

@@ -194,12 +194,12 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const [target] = await listTargets(ctx.db, campaign.id);
     const fields = { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose };
     const wrong = `wrong@${campaign.tag}.example`;
-    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: wrong });
+    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: wrong }, null, { admin: true });
     const again = await sendAgainToCurrentAddress(ctx.db, { queues: ctx.queues, log: ctx.log }, campaign.id, target!.id);
     expect(again).toBe(1);
     await ctx.db.query(`UPDATE deliveries SET status = 'failed', attempts = 1, last_error = '550 5.1.1 no such user' WHERE recipient = $1`, [wrong]);
     // Set back: the letter went there already, so its failed copy to the mistaken address goes.
-    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: target!.email });
+    await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: target!.email }, null, { admin: true });
     expect((await listTargets(ctx.db, campaign.id))[0]!.email).toBe(target!.email);
     expect((await ctx.db.query('SELECT recipient, status FROM deliveries WHERE campaign_id = $1', [campaign.id])).rows).toEqual([{ recipient: target!.email, status: 'sent' }]);
   });
@@ -210,11 +210,27 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await ctx.db.query(`UPDATE deliveries SET status = 'failed', attempts = 1, last_error = '451 try later' WHERE id = (SELECT min(id) FROM deliveries WHERE campaign_id = $1)`, [campaign.id]);
     const [target] = await listTargets(ctx.db, campaign.id);
     const capitalised = target!.email.replace(/^o/, 'O');
-    const { failedMoved } = await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: capitalised });
+    const { failedMoved } = await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: capitalised }, null, { admin: true });
     expect(failedMoved).toBe(1);
     expect((await ctx.db.query('SELECT recipient, status FROM deliveries WHERE campaign_id = $1 ORDER BY id', [campaign.id])).rows).toEqual([
       { recipient: capitalised, status: 'failed' }, { recipient: capitalised, status: 'queued' }, { recipient: capitalised, status: 'queued' },
     ]);
+  });
+
+  it("keeps a signed-for official's address an admin's to change: an organizer's letters-in-waiting would follow it anywhere", async () => {
+    const campaign = await createLetterCampaign(ctx.db, 1);
+    const [target] = await listTargets(ctx.db, campaign.id);
+    const fields = { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose };
+    // Nobody signed yet: a draft's typo is anyone's to fix.
+    const typo = `typo@${campaign.tag}.example`;
+    await expect(updateTarget(ctx.db, campaign, target!.id, { ...fields, email: typo }, null, { admin: false })).resolves.toMatchObject({ target: { email: typo } });
+    await insertLetters(ctx.db, campaign, 2);
+    const elsewhere = updateTarget(ctx.db, campaign, target!.id, { ...fields, email: 'drop@evil.example' }, null, { admin: false });
+    await expect(elsewhere).rejects.toMatchObject({ fields: { email: expect.stringMatching(/^people have signed for this official.*only an admin changes it now/) } });
+    expect((await ctx.db.query('SELECT DISTINCT recipient FROM deliveries WHERE campaign_id = $1', [campaign.id])).rows).toEqual([{ recipient: typo }]);
+    // Its name, or its address in other capitals, stays theirs to correct; an admin may move it.
+    await expect(updateTarget(ctx.db, campaign, target!.id, { ...fields, name: 'Judge Corrected', email: typo.toUpperCase() }, null, { admin: false })).resolves.toMatchObject({ target: { name: 'Judge Corrected' } });
+    await expect(updateTarget(ctx.db, campaign, target!.id, { ...fields, email: `fixed@${campaign.tag}.example` }, null, { admin: true })).resolves.toMatchObject({ failedMoved: 0 });
   });
 
   it('offers to send again only letters that can be written again: not those of a signer since forgotten', async () => {
@@ -225,7 +241,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await ctx.db.query(`UPDATE deliveries SET status = 'sent', sent_at = now(), attempts = 1 WHERE campaign_id = $1`, [campaign.id]);
     await forgetPerson(ctx.db, forgotten, 'cli');
     const [target] = await listTargets(ctx.db, campaign.id);
-    await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: `fixed@${campaign.tag}.example` });
+    await updateTarget(ctx.db, campaign, target!.id, { name: target!.name, title: target!.title, salutation: target!.salutation, disclose: target!.disclose, email: `fixed@${campaign.tag}.example` }, null, { admin: true });
     expect((await countSentElsewhere(ctx.db, campaign.id)).get(target!.id)).toMatchObject({ n: 1 });
     expect(await sendAgainToCurrentAddress(ctx.db, { queues: ctx.queues, log: ctx.log }, campaign.id, target!.id)).toBe(1);
   });
@@ -279,7 +295,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const { rows } = await ctx.db.query<{ source_id: number }>(`SELECT source_id FROM deliveries WHERE kind = 'letter' AND target_id = $1 AND source_id = ANY ($2) ORDER BY source_id`, [embassy!.id, [before, whileOff, after]]);
     expect(rows.map((r) => r.source_id)).toEqual([before, after]);
     // Those who signed before it was taken off were told it learns their name only: that holds.
-    await expect(updateTarget(ctx.db, campaign, embassy!.id, { name: 'Embassy', email: embassy!.email, disclose: 'full' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(updateTarget(ctx.db, campaign, embassy!.id, { name: 'Embassy', email: embassy!.email, disclose: 'full' }, null, { admin: true })).rejects.toBeInstanceOf(ValidationError);
   });
 
   it('writes to a retired target again only while the campaign has room for it (MAX_TARGETS)', async () => {
@@ -313,7 +329,7 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     const [judge, ministry] = await listTargets(ctx.db, campaign.id);
     await ctx.db.query('UPDATE targets SET retired_at = now() WHERE id = $1', [ministry!.id]);
     await expect(reinstateTarget(ctx.db, campaign, ministry!.id)).rejects.toMatchObject({ code: 'campaign_closed' });
-    await expect(updateTarget(ctx.db, campaign, judge!.id, { name: judge!.name, email: 'fixed@court.example' })).resolves.toMatchObject({ target: { email: 'fixed@court.example' } });
+    await expect(updateTarget(ctx.db, campaign, judge!.id, { name: judge!.name, email: 'fixed@court.example' }, null, { admin: true })).resolves.toMatchObject({ target: { email: 'fixed@court.example' } });
     expect((await listTargets(ctx.db, campaign.id, { withRetired: true })).map((t) => [t.name, !!t.retired_at])).toEqual([['Judge One', false], ['Ministry', true]]);
 
     const page = await fetch(`${base}/c/${slug}`);

@@ -93,7 +93,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     const before = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const b = req.body ?? {};
     try {
-      const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }, revisionOf(b));
+      const { target, failedMoved } = await updateTarget(db, campaign, before.id, { name: str(b.name), title: str(b.title), email: str(b.email), salutation: str(b.salutation), disclose: str(b.disclose) || undefined }, revisionOf(b), { admin: isAdmin(res) });
       const changed = TARGET_FIELDS.filter((k) => before[k] !== target[k]);
       // Letters signed for this official now go to the address saved: which one it was is kept.
       if (changed.length) {
