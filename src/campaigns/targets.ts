@@ -29,6 +29,14 @@ function refuseIfClosed(campaign: Pick<Campaign, 'status'>): void {
 }
 
 /**
+ * What the audit log keeps of targets added (one by one, by a CSV, with a new campaign): who
+ * each is, where its letters go, and what it learns of a signer. An address an organizer added
+ * and later removed would otherwise be found nowhere in the log, though letters went to it.
+ */
+export const targetsForAudit = (targets: readonly Pick<Target, 'id' | 'name' | 'email' | 'disclose'>[]) =>
+  targets.map((t) => ({ target: t.id, name: t.name, email: t.email, disclose: t.disclose }));
+
+/**
  * Adds targets to a campaign. A target whose email the campaign has already is skipped. On a
  * live campaign the new targets get the letters of those who sign from now on (TARGET_SEEN).
  * @throws NotFoundError; ConflictError `campaign_closed`; ValidationError for a bad target or more than MAX_TARGETS in all.

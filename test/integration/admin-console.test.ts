@@ -106,6 +106,17 @@ describe('the organizer console on PGlite', () => {
       'case.create', 'case.status', 'campaign.create', 'target.add', 'campaign.letter',
       'campaign.launch', 'campaign.pause', 'campaign.resume', 'campaign.close', 'signatures.export', 'signatures.view',
     ]);
+    // Where each official's letters go, and what it learns, is kept from the start: an address
+    // added and removed again would otherwise be found nowhere.
+    const { rows: made } = await ctx.db.query<{ action: string; detail: { targets?: object[] } & Record<string, unknown> }>(
+      `SELECT action, detail FROM audit_log WHERE action IN ('campaign.create', 'target.add') AND object = $1 ORDER BY id`, [`campaign:${slug}`],
+    );
+    expect(made[0]!.detail.targets).toEqual([
+      expect.objectContaining({ name: 'Judge One', email: expect.stringContaining('@'), disclose: expect.any(String) }),
+      expect.objectContaining({ name: 'Ministry', email: 'mfa@gov.example', disclose: 'name_place' }),
+    ]);
+    expect(made[1]!.detail).toMatchObject({ name: 'Embassy', email: 'consul@embassy.example', disclose: 'name' });
+    expect((await client.get('/admin/audit?action=campaign.create')).text).toContain('targets: [{&quot;name&quot;:&quot;Judge One&quot;,&quot;email&quot;:');
     // Whether a list was searched is kept; what was searched for (a name, perhaps) is not.
     const { rows: [viewed] } = await ctx.db.query(`SELECT * FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`]);
     expect(JSON.stringify(viewed)).not.toContain('Dana');

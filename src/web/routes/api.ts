@@ -2,7 +2,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { changeCampaignStatus, createCampaign, getCampaign, getCampaignStats } from '../../campaigns/service.ts';
-import { listTargets } from '../../campaigns/targets.ts';
+import { listTargets, targetsForAudit } from '../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../campaigns/types.ts';
 import { createCase, getCase } from '../../cases/service.ts';
 import type { Case } from '../../cases/types.ts';
@@ -176,8 +176,9 @@ export function apiRoutes(ctx: AppContext, limits: ReturnType<typeof createLimit
 
   router.post('/campaigns', ...auth, async (req, res) => {
     const campaign = await createCampaign(db, req.body ?? {}, { exact: true });
-    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`, byToken(req, campaign.require_confirmation ? undefined : { confirmation: 'off' }));
-    res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), await listTargets(db, campaign.id)));
+    const targets = await listTargets(db, campaign.id);
+    await recordAuditOf(ctx, actor(req), 'campaign.create', `campaign:${campaign.slug}`, byToken(req, { targets: targetsForAudit(targets), ...(campaign.require_confirmation ? {} : { confirmation: 'off' }) }));
+    res.status(201).location(`/api/v1/campaigns/${campaign.slug}`).json(campaignJson(campaign, await caseSlugOf(campaign), targets));
   });
 
   router.get('/campaigns/:slug', ...auth, async (req, res) => {

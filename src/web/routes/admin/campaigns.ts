@@ -4,7 +4,7 @@ import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, NOT_UTF8_FILE, parseTargetsCsv,
   brokenFieldLine, deadlineMistake, missingSalutation, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
-import { listTargets } from '../../../campaigns/targets.ts';
+import { listTargets, targetsForAudit } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
 import { LETTER_VARIABLES, SIGNER_PLACE, STARTER_PLACEHOLDER } from '../../../campaigns/letter-template.ts';
 import { getCaseById, listCases } from '../../../cases/service.ts';
@@ -165,7 +165,9 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
       try {
         const campaign = await createCampaign(db, { ...input, targets: csv.rows.map((r) => r.target) }, { deadline });
         // Made without confirming by email, anyone can sign in anyone's name: the log says so.
-        await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, { targets: csv.rows.length, ...(campaign.require_confirmation ? {} : { confirmation: 'off' }) });
+        await recordAuditOf(ctx, actor(res), 'campaign.create', `campaign:${campaign.slug}`, {
+          targets: targetsForAudit(await listTargets(db, campaign.id)), ...(campaign.require_confirmation ? {} : { confirmation: 'off' }),
+        });
         setFlash(ctx, res, createdFlash(csv.rows.length));
         return res.redirect(303, `/admin/campaigns/${campaign.slug}`);
       } catch (err) {

@@ -115,7 +115,8 @@ export function operationsRoutes(ctx: AppContext, render: Render): Router {
       // as on the list itself; an official's is not. An entry from before kinds were kept is hidden.
       const hidden = officialsOnly(res) && e.action === 'suppression.remove' && !OFFICIAL_KINDS.includes(String(e.detail?.kind));
       if (hidden) return { ...e, object: 'suppression: an address only admins see', detailText: '' };
-      const detailText = e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : '';
+      // A value of its own parts (an edit's from and to, the targets a campaign was made with) as JSON, not "[object Object]".
+      const detailText = e.detail ? Object.entries(e.detail).map(([k, v]) => `${k}: ${v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ') : '';
       // Not the organizer's doing: whoever typed a wrong password for their account.
       return { ...e, detailText, attempt: ['login.failed', 'login.locked', 'login.refused'].includes(e.action) };
     });

@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { getCampaign, NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
-import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, updateTarget } from '../../../campaigns/targets.ts';
+import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, targetsForAudit, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
 import { countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
@@ -63,7 +63,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
         const retired = (await listTargets(db, campaign.id, { withRetired: true })).find((t) => t.retired_at && t.email.toLowerCase() === asciiAddress(str(b.email)).toLowerCase());
         throw new ValidationError({ email: retired ? 'is a target this campaign no longer writes to: press “Write to it again” in the list above' : 'this campaign writes to this address already' });
       }
-      await recordAuditOf(ctx, actor(res), 'target.add', `campaign:${campaign.slug}`, { target: added[0]!.id, name: added[0]!.name });
+      await recordAuditOf(ctx, actor(res), 'target.add', `campaign:${campaign.slug}`, targetsForAudit(added)[0]!);
       setFlash(ctx, res, `${added[0]!.name} added.`);
       res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
     } catch (err) {
@@ -190,7 +190,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     if (req.body?.step === 'import' && csv.valid && !refused) {
       try {
         const { added, skipped } = await addTargets(db, campaign.slug, rows.map((r) => r.target!));
-        await recordAuditOf(ctx, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped });
+        await recordAuditOf(ctx, actor(res), 'target.import', `campaign:${campaign.slug}`, { added: added.length, skipped, targets: targetsForAudit(added) });
         setFlash(ctx, res, `${added.length} ${added.length === 1 ? 'target' : 'targets'} imported${skipped ? `; ${skipped} already on the list ${skipped === 1 ? 'was' : 'were'} skipped` : ''}.`);
         return res.redirect(303, `/admin/campaigns/${campaign.slug}/targets`);
       } catch (err) {
