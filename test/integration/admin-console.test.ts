@@ -202,11 +202,15 @@ describe('the organizer console on PGlite', () => {
     // letter to an address of the account's choosing (an account taken over, say).
     const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
     expect((await organizer.open(`/admin/campaigns/${slug}/targets`)).text).toContain('An admin can send it again to this address.');
-    const refused = await organizer.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    const refused = await organizer.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { confirmed: '1' });
     expect(refused.status).toBe(403);
     expect(refused.text).toContain('Only an admin may send letters again');
     expect(list.text).toContain('Send it again to this address');
-    const again = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    // Sent without the page's script, the form asks first, naming where the letters would go.
+    const asked = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { question: 'Send 1 letter again?' });
+    expect([asked.status, asked.text.includes('Send 1 letter again?')]).toEqual([200, true]);
+    expect(list.text).toContain(`to ${fixed}? Check in the audit log (target.edit) who corrected the address`);
+    const again = await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { confirmed: '1' });
     expect(again.status).toBe(303);
     expect((await client.open(again.location!)).text).toContain(`1 letter goes again, to ${fixed}.`);
     await until(async () => ctx.sink!.messages.some((m) => JSON.stringify(m.to).includes(fixed) && !!m.text?.includes('Early Signer')), (arrived) => arrived);
@@ -216,7 +220,7 @@ describe('the organizer console on PGlite', () => {
     // went there first, and are not counted among those sent again.
     expect((await postJson(`${base}/api/v1/campaigns/${slug}/signatures`, { fullName: 'Late Signer', email: `${uniq('late')}@supporter.example` })).status).toBe(202);
     await settled(ctx.db);
-    expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {})).status).toBe(303);
+    expect((await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { confirmed: '1' })).status).toBe(303);
     const after = await client.open(`/admin/campaigns/${slug}/targets`);
     expect(after.text).toContain(`1 letter was sent again to ${fixed} moments ago: nothing more to send.`);
     expect(after.text).not.toContain('before the address was corrected');
@@ -227,7 +231,7 @@ describe('the organizer console on PGlite', () => {
     const third = `${uniq('third')}@court.example`;
     await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/edit`, { name: 'Judge Moved', title: '', email: third, salutation: '', disclose: 'name_place' });
     expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toMatch(/2 letters sent to <span class="break">[^<]+<\/span> before the address was corrected can go again/);
-    await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
+    await client.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { confirmed: '1' });
     expect((await client.open(`/admin/campaigns/${slug}/targets`)).text).toContain(`2 letters go again, to ${third}.`);
   });
 

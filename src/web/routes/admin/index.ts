@@ -170,7 +170,7 @@ function adminErrors(render: Render): ErrorRequestHandler {
 }
 
 /** Forms that undo something for good: the page's script asks before sending, or askFirst does. */
-const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', '/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'];
+const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', '/campaigns/:slug/targets/:id/send-again', '/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'];
 
 /**
  * A destructive form sent without its confirmation (no script ran in the browser) is answered
