@@ -14,6 +14,29 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
   return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
 }
 
+/** A web address in a letter's text, as a mail client or gateway finds one to open or check. */
+const LINK = /\b(?:https?:\/\/|www\.)[^\s<>"]+/giu;
+
+/**
+ * A link in the letter that carries what a supporter typed (`…?n={{supporter.fullName}}`): a mail
+ * gateway that opens links to check them, or one click, hands it to whoever runs that site, with
+ * no word of it on the sign page. Said on the campaign's page and before launching.
+ */
+export function supporterInLink(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, context: WarningContext): string | null {
+  const marks = { fullName: '\uE010', city: '\uE011', country: '\uE012', personalNote: '\uE013' };
+  let text: string;
+  try {
+    text = withoutIsolates(renderLetter(campaign.letter_subject, campaign.letter_body, { ...context, supporter: marks }).text);
+  } catch (err) {
+    if (err instanceof TemplateError) return null;
+    throw err;
+  }
+  const link = (text.match(LINK) ?? []).find((l) => /[\uE010-\uE013]/u.test(l));
+  if (!link) return null;
+  const shown = link.replace(/\uE010/g, '{{supporter.fullName}}').replace(/\uE011/g, '{{supporter.city}}').replace(/\uE012/g, '{{supporter.country}}').replace(/\uE013/g, '{{supporter.personalNote}}');
+  return `A link in the letter carries what supporters type (${shown}): a mail system that opens links to check them, or one click, hands it to whoever runs that site. Keep supporter fields out of links.`;
+}
+
 /** What reads broken in a line of a letter: a separator with nothing before it, one left at its end, two spaces between words. */
 const oddities = (line: string) => (line.match(/^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/gu) ?? []).length;
 

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, NOT_UTF8_FILE, parseTargetsCsv,
-  brokenFieldLine, deadlineMistake, missingSalutation, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
+  brokenFieldLine, deadlineMistake, missingSalutation, supporterInLink, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
 import { listTargets, targetsForAudit } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -237,6 +237,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
         noSalutation: kase ? missingSalutation(campaign, targets, warningContext(campaign, kase, targets)) : null,
         brokenLine: kase ? brokenFieldLine(campaign, targets, warningContext(campaign, kase, targets)) : null,
+        linked: kase ? supporterInLink(campaign, warningContext(campaign, kase, targets)) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {
