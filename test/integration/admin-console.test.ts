@@ -278,17 +278,19 @@ describe('the organizer console on PGlite', () => {
     expect(deep.text).toMatch(/Body: must be at most 20000 characters/);
   });
 
-  it('shows the newest signers on the campaign page without their addresses, which only the recorded list shows', async () => {
+  it('shows the newest signers on the campaign page by name, without their addresses or places, which only the recorded list shows', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const address = `${uniq('recent')}@supporter.example`;
     await ctx.db.query(
-      `INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Rena Recent', $2, 'confirmed', now() FROM campaigns WHERE slug = $1`,
+      `INSERT INTO signatures (campaign_id, full_name, email, city, country, status, confirmed_at) SELECT id, 'Rena Recent', $2, 'Zharkent', 'Kazakhstan', 'confirmed', now() FROM campaigns WHERE slug = $1`,
       [slug, address],
     );
     const views = async () => (await ctx.db.query(`SELECT 1 FROM audit_log WHERE action = 'signatures.view' AND object = $1`, [`campaign:${slug}`])).rowCount;
     const overview = await client.get(`/admin/campaigns/${slug}`);
     expect(overview.text).toContain('Rena Recent');
+    // Nor the home town: the list of signers, recorded, has it.
     expect(overview.text).not.toContain(address);
+    expect(overview.text).not.toContain('Zharkent');
     expect(await views()).toBe(0);
     // HEAD shows nobody: not recorded (as the CSV's is not).
     const head = await fetch(`${base}/admin/campaigns/${slug}/signatures`, { method: 'HEAD', headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });

@@ -70,10 +70,11 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     render(res, 'campaign', {
       title: campaign.title, section: 'campaigns', campaign, deadline, case: kase, targets, stats, retrying,
       failed: failedAsShown(failed, res.locals.organizer!.role === 'admin'),
-      // Without addresses: the page is opened all day, and recording each opening as a view of
-      // signers would bury the views that matter. A page polled by a script would otherwise
-      // collect every new signer's address with no entry in the audit log.
-      signatures: sigs.signatures.map(({ email: _hidden, ...shown }) => shown), withoutEmail: true,
+      // Names and statuses only, at a glance: the page is opened all day, and recording each
+      // opening as a view of signers would bury the views that matter. A page polled by a script
+      // would otherwise collect every new signer's address and home town with no entry in the
+      // audit log; the list of signers (recorded) has them.
+      signatures: sigs.signatures.map(({ email: _email, city: _city, country: _country, ...shown }) => shown), glance: true,
       unfinished: unfinishedLetter(campaign),
       // A closed campaign sends no more letters: nothing left to fix.
       noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets, warningContext(campaign, kase!, targets)),
