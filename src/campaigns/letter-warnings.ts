@@ -2,6 +2,7 @@
 // line left in, a line an empty supporter field reads broken in, a salutation left out.
 import { TemplateError } from '../errors.ts';
 import { isolateRightToLeft, withoutIsolates } from '../mail/bidi.ts';
+import { links } from '../views.ts';
 import { digestFieldLine, digestSubjectFields, renderLetter, STARTER_PLACEHOLDER, type LetterContext } from './letter-template.ts';
 import type { Campaign, Target } from './types.ts';
 
@@ -14,28 +15,31 @@ export function unfinishedLetter(campaign: Pick<Campaign, 'letter_subject' | 'le
   return `The letter still says “${STARTER_PLACEHOLDER}”: officials would get that line as it is. Write what has happened and what you ask the official to do in its place.`;
 }
 
-/** A web address in a letter's text, as a mail client or gateway finds one to open or check. */
-const LINK = /\b(?:https?:\/\/|www\.)[^\s<>"]+/giu;
-
 /**
  * A link in the letter that carries what a supporter typed (`…?n={{supporter.fullName}}`): a mail
  * gateway that opens links to check them, or one click, hands it to whoever runs that site, with
- * no word of it on the sign page. Said on the campaign's page and before launching.
+ * no word of it on the sign page. Links as the letter's HTML part makes them (views.ts links); a
+ * field no official is told (a digest's, the place for officials told the name only) is empty in
+ * every letter, and no matter. Said on the campaign's page and before launching.
  */
-export function supporterInLink(campaign: Pick<Campaign, 'letter_subject' | 'letter_body'>, context: WarningContext): string | null {
-  const marks = { fullName: '\uE010', city: '\uE011', country: '\uE012', personalNote: '\uE013' };
-  let text: string;
+export function supporterInLink(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'disclose' | 'retired_at'>[], context: WarningContext): string | null {
+  if (campaign.delivery_mode === 'digest') return null;
+  const placeShown = targets.some((t) => !t.retired_at && t.disclose !== 'name');
+  const marks = { fullName: '\uE010', city: placeShown ? '\uE011' : '', country: placeShown ? '\uE012' : '', personalNote: '\uE013' };
+  let letter: { subject: string; text: string };
   try {
-    text = withoutIsolates(renderLetter(campaign.letter_subject, campaign.letter_body, { ...context, supporter: marks }).text);
+    letter = renderLetter(campaign.letter_subject, campaign.letter_body, { ...context, supporter: marks });
   } catch (err) {
     if (err instanceof TemplateError) return null;
     throw err;
   }
-  const link = (text.match(LINK) ?? []).find((l) => /[\uE010-\uE013]/u.test(l));
-  if (!link) return null;
-  const shown = link.replace(/\uE010/g, '{{supporter.fullName}}').replace(/\uE011/g, '{{supporter.city}}').replace(/\uE012/g, '{{supporter.country}}').replace(/\uE013/g, '{{supporter.personalNote}}');
+  const carrying = links(withoutIsolates(`${letter.subject}\n${letter.text}`)).find((l) => /[\uE010-\uE013]/u.test(l.url));
+  if (!carrying) return null;
+  const shown = carrying.url.replace(/[\uE010-\uE013]/gu, (mark) => `{{supporter.${FIELD_OF_MARK[mark]}}}`);
   return `A link in the letter carries what supporters type (${shown}): a mail system that opens links to check them, or one click, hands it to whoever runs that site. Keep supporter fields out of links.`;
 }
+
+const FIELD_OF_MARK: Record<string, string> = { '\uE010': 'fullName', '\uE011': 'city', '\uE012': 'country', '\uE013': 'personalNote' };
 
 /** What reads broken in a line of a letter: a separator with nothing before it, one left at its end, two spaces between words. */
 const oddities = (line: string) => (line.match(/^\s*[,;:.]|\s[,;:.]|[,;:]\s*$|\S\s{2,}\S/gu) ?? []).length;

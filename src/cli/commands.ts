@@ -173,17 +173,18 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'after-restore': {
       const moved = await skipIdsAfterRestore(db);
-      const linksEnded = await endEmailedConfirmLinks(db);
+      const links = await endEmailedConfirmLinks(db);
       const unfinished = await countUnfinishedEmails(db);
       // A backup from before migration 017 has no `actor` column to record it in: the ids are what matters.
-      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, confirmLinksEnded: linksEnded, by: 'cli' }).catch((err: { code?: string }) => {
+      await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, confirmLinksEnded: links.ended, by: 'cli' }).catch((err: { code?: string }) => {
         if (err.code !== '42703') throw err;
       });
       const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       const waiting = unfinished.reduce((sum, k) => sum + k.n, 0);
       return (
         `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n` +
-        (linksEnded ? `${n(linksEnded, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again\n` : '') +
+        (links.emailed ? `${n(links.emailed, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again, and one who confirmed after the backup sends the letters again by doing so\n` : '') +
+        (links.ended > links.emailed ? `${n(links.ended - links.emailed, 'confirmation email', 'confirmation emails')} waiting to be sent will carry a new link, for the same reason\n` : '') +
         (waiting
           ? `${n(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
           : '')

@@ -24,20 +24,29 @@ export async function skipIdsAfterRestore(db: Queryable): Promise<number> {
 }
 
 /**
- * Ends the confirmation links already emailed for signatures pending in the backup: any of them
- * may have been confirmed after the backup, its letters sent, and confirmed again from the same
- * link the officials would get them twice, as new emails. Their signers sign again for a new link.
- * A signature whose confirmation email has not gone out keeps its link: that email carries it.
- * Only columns every version has: it runs on a backup of any age.
- * @returns how many links ended.
+ * How far after-restore moves on the confirmation round of each pending signature: past any round
+ * a signer's "sign again" used between the backup and the loss, whose email (its link, its
+ * Message-ID, both derived from the round) may have gone out.
  */
-export async function endEmailedConfirmLinks(db: Queryable): Promise<number> {
-  const { rowCount } = await db.query(
-    `UPDATE signatures s SET confirm_token_hash = NULL
+export const RESTORE_ROUND_GAP = 1_000;
+
+/**
+ * Ends the confirmation links of every signature pending in the backup, and moves its round on
+ * (RESTORE_ROUND_GAP): any of them may have been confirmed after the backup, its letters sent, and
+ * confirmed again from the same link the officials would get them twice, as new emails. A
+ * confirmation email the backup holds as waiting (which may have gone out after it too) is
+ * composed with the new round's link when it goes; one sent already leaves its signer to sign again.
+ * Only columns every version since 2026-12-03 has: it runs on a backup of any age since.
+ * @returns how many signatures' links ended, and how many of those had their email sent.
+ */
+export async function endEmailedConfirmLinks(db: Queryable): Promise<{ ended: number; emailed: number }> {
+  const { rows } = await db.query<{ emailed: boolean }>(
+    `UPDATE signatures s SET confirm_token_hash = NULL, confirm_round = s.confirm_round + $1
       WHERE s.status = 'pending' AND s.confirm_token_hash IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'confirm' AND d.source_id = s.id AND d.status IN ('queued', 'retry', 'sending'))`,
+      RETURNING NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'confirm' AND d.source_id = s.id AND d.status IN ('queued', 'retry', 'sending')) AS emailed`,
+    [RESTORE_ROUND_GAP],
   );
-  return rowCount ?? 0;
+  return { ended: rows.length, emailed: rows.filter((r) => r.emailed).length };
 }
 
 /** Emails the backup holds as not yet sent (queued, retried, being sent), by kind: any may have gone out after it. */

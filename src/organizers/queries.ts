@@ -229,6 +229,8 @@ export interface AuditEntry {
   organizer_email: string | null;
   /** Whether that organizer has been removed since. */
   removed: boolean;
+  /** The organizer's address now, when it was corrected since the entry. */
+  now_email: string | null;
   action: string;
   object: string;
   detail: Record<string, unknown> | null;
@@ -240,11 +242,15 @@ export async function listAudit(db: Queryable, filter: { beforeId?: number; acti
   const { rows } = await db.query<AuditEntry>(
     // Each entry carries its actor's address (migration 017 wrote it on the entries made before):
     // no join, and one whose organizer was removed since is told by the id the removal cleared.
+    // `by` follows the organizer, not the address: an organizer whose address was corrected since
+    // is found by either, and an address given to someone else since finds the entries of whoever
+    // had it then (each marked with who that is now).
     `SELECT a.id, a.actor AS organizer_email, (a.organizer_id IS NULL AND a.actor IS NOT NULL) AS removed,
+            CASE WHEN lower(o.email) <> lower(a.actor) THEN o.email END AS now_email,
             a.action, a.object, a.detail, a.at
-       FROM audit_log a
+       FROM audit_log a LEFT JOIN organizers o ON o.id = a.organizer_id
       WHERE ($1::bigint IS NULL OR a.id < $1) AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%')
-        AND ($4::text IS NULL OR lower(a.actor) = lower($4))
+        AND ($4::text IS NULL OR lower(a.actor) = lower($4) OR lower(o.email) = lower($4))
       ORDER BY a.id DESC LIMIT $3`,
     [filter.beforeId ?? null, filter.action ?? null, filter.limit, filter.actor ?? null],
   );

@@ -202,7 +202,7 @@ describe('the organizer console on PGlite', () => {
     // letter to an address of the account's choosing (an account taken over, say).
     const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
     expect((await organizer.open(`/admin/campaigns/${slug}/targets`)).text).toContain('An admin can send it again to this address.');
-    const refused = await organizer.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, { confirmed: '1' });
+    const refused = await organizer.post(`/admin/campaigns/${slug}/targets/${target!.id}/send-again`, {});
     expect(refused.status).toBe(403);
     expect(refused.text).toContain('Only an admin may send letters again');
     expect(list.text).toContain('Send it again to this address');
@@ -1813,6 +1813,9 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get('/admin/organizers')).text).toContain(`Saved. They sign in as ${corrected} from now on: tell them.`);
     const { rows: [entry] } = await ctx.db.query(`SELECT organizer_id, detail FROM audit_log WHERE action = 'organizer.update' AND object = $1`, [`organizer:${organizer.id}`]);
     expect(entry).toEqual({ organizer_id: organizerId, detail: { email: { from: organizer.email, to: corrected }, name: { from: 'Test organizer', to: 'Dana Corrected' } } });
+    // The audit log follows them: found by either address, the old entries marked with the new.
+    const byNew = await client.get(`/admin/audit?by=${encodeURIComponent(corrected)}`);
+    expect(byNew.text).toContain(`${organizer.email}</a> <span class="badge">now ${corrected}</span>`);
     // Their session goes on; a new sign-in takes the new address, not the old.
     expect((await them.get('/admin')).status).toBe(200);
     expect((await new ConsoleClient(base).login(organizer.email)).status).toBe(401);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
 import type { ParsedMail } from 'mailparser';
+import { insertSuppression } from '../../src/deliveries/suppression-queries.ts';
 import { DB_KINDS } from '../helpers/db.ts';
 import { whileHeld } from '../helpers/locks.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
@@ -763,7 +763,7 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     // Its official's address refused a letter for good: the page says the letter waits for a corrected one.
     await insertSuppression(ctx.db, target, 'bounce: 550 no such user', 'letter');
     const page = await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text();
-    expect(page).toContain('Their address has been refusing mail: your letter to them waits until the organizers correct it.');
+    expect(page).toContain('Their address has been refusing mail: your letter to them is held until the address is corrected and it is sent again.');
     await ctx.db.query('DELETE FROM suppressions WHERE email = lower($1)', [target]);
     expect(await (await fetch(`${base}/confirm/${confirmToken(second!)}`)).text()).not.toContain('refusing mail');
     expect(page).toContain('Dana Real');

@@ -237,7 +237,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
         noSalutation: kase ? missingSalutation(campaign, targets, warningContext(campaign, kase, targets)) : null,
         brokenLine: kase ? brokenFieldLine(campaign, targets, warningContext(campaign, kase, targets)) : null,
-        linked: kase ? supporterInLink(campaign, warningContext(campaign, kase, targets)) : null,
+        linked: kase ? supporterInLink(campaign, targets, warningContext(campaign, kase, targets)) : null,
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

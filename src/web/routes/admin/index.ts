@@ -20,7 +20,7 @@ import { operationsRoutes } from './operations.ts';
 import { peopleRoutes } from './people.ts';
 import { queuesBoard } from './queues.ts';
 import { consoleLabel, createRender, GIVES_OUT, safeNext, signedInLanding, str, type Render } from './render.ts';
-import { targetRoutes } from './targets.ts';
+import { SEND_AGAIN, sendAgainAdminOnly, targetRoutes } from './targets.ts';
 import { updateRoutes } from './updates.ts';
 import { watchRoutes } from './watch.ts';
 
@@ -170,7 +170,7 @@ function adminErrors(render: Render): ErrorRequestHandler {
 }
 
 /** Forms that undo something for good: the page's script asks before sending, or askFirst does. */
-const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', '/campaigns/:slug/targets/:id/send-again', '/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'];
+const ASK_FIRST = ['/cases/:slug/updates/:id/withdraw', '/campaigns/:slug/targets/:id/remove', SEND_AGAIN, '/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'];
 
 /**
  * A destructive form sent without its confirmation (no script ran in the browser) is answered
@@ -189,7 +189,6 @@ function askFirst(render: Render): RequestHandler {
     });
   };
 }
-
 
 /**
  * Opened from outside the console, such a page asks first: a stranger's page (a link, a script
@@ -243,6 +242,7 @@ export function adminRoutes(ctx: AppContext): Router {
   router.use(requireOwnPassword);
   // Admin-only forms are refused before they are asked about.
   router.post(['/organizers/:id/remove', '/organizers/:id/password', '/tokens/:id/revoke'], requireAdmin);
+  router.post(SEND_AGAIN, sendAgainAdminOnly);
   router.post(ASK_FIRST, askFirst(render));
   router.get(GIVES_OUT.map((page) => page.path), askedHere(render));
   const areas = [dashboardRoutes, caseRoutes, updateRoutes, campaignRoutes, targetRoutes, letterRoutes, watchRoutes, operationsRoutes, peopleRoutes].map((area) => area(ctx, render));

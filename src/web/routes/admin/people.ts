@@ -129,7 +129,9 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
     const values = { email: str(req.body?.email).trim(), name: str(req.body?.name) };
     try {
       const changed = await updateOrganizer(db, res.locals.organizer!, organizer.id, values);
-      setFlash(ctx, res, Object.keys(changed).length === 0 ? 'Nothing changed.' : changed.email ? `Saved. They sign in as ${changed.email.to} from now on: tell them.` : 'Saved.');
+      const own = organizer.id === actor(res);
+      setFlash(ctx, res, Object.keys(changed).length === 0 ? 'Nothing changed.' : !changed.email ? 'Saved.'
+        : own ? `Saved. You sign in as ${changed.email.to} from now on.` : `Saved. They sign in as ${changed.email.to} from now on: tell them.`);
       res.redirect(303, '/admin/organizers');
     } catch (err) {
       if (err instanceof ConflictError) return renderEdit(res, organizer, values, { email: err.message }, 409);

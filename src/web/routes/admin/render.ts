@@ -149,7 +149,7 @@ export const GIVES_OUT = [
 
 /** Each of GIVES_OUT as Express matches it under /admin: any case, a slash at the end. */
 const GIVING_OUT = GIVES_OUT.map(({ path, askedFrom }) => ({
-  pattern: new RegExp(`^/admin${path.replace(/\./g, '\\.').replace(/:(\w+)/g, '(?<$1>[^/]+)')}/?$`, 'i'),
+  pattern: new RegExp(`^/admin${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:(\w+)/g, '(?<$1>[^/]+)')}/?$`, 'i'),
   askedFrom,
 }));
 

@@ -28,6 +28,10 @@ const discloseChoices = (campaign: Campaign, selected: unknown) => DISCLOSE.map(
 /** What a target's edit form sets. */
 const TARGET_FIELDS = ['name', 'title', 'email', 'salutation', 'disclose'] as const;
 
+/** Sending letters again to an official's corrected address: an admin's (see the route), refused before it is asked about (index.ts). */
+export const SEND_AGAIN = '/campaigns/:slug/targets/:id/send-again';
+export const sendAgainAdminOnly = adminOnly('Only an admin may send letters again: they take signers\' names to an address those letters never went to.');
+
 /** Targets one by one, and from CSV with a preview before anything is saved. */
 export function targetRoutes(ctx: AppContext, render: Render): Router {
   const { db } = ctx;
@@ -128,7 +132,7 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
    * address those letters never went to. An organizer's account taken over (or turned) could
    * otherwise point an official at a mailbox of its own and collect the whole list in one click.
    */
-  router.post('/campaigns/:slug/targets/:id/send-again', adminOnly('Only an admin may send letters again: they take signers\' names to an address those letters never went to.'), async (req, res) => {
+  router.post(SEND_AGAIN, sendAgainAdminOnly, async (req, res) => {
     const campaign = await getCampaign(db, String(req.params.slug));
     const target = await getTarget(db, campaign, idParam(req.params.id, 'target'));
     const n = await sendAgainToCurrentAddress(db, ctx, campaign.id, target.id);
