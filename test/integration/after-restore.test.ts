@@ -79,3 +79,35 @@ describe.each(DB_KINDS)('after-restore on %s', (kind) => {
     }
   });
 });
+
+describe('after-restore and the confirmation emails it leaves waiting', () => {
+  // A confirmation the backup holds as waiting may have gone out after it, and been confirmed:
+  // when it goes again, it carries a link of the new round, and that link works.
+  it('sends a waiting confirmation with a new, working link, and a signer whose link ended gets a working one by signing again', async () => {
+    const { createTestContext } = await import('../helpers/context.ts');
+    const { confirmToken, mailTo, pastResendGap, postForm } = await import('../helpers/signing.ts');
+    const ctx = await createTestContext({ db: 'postgres' });
+    try {
+      const base = await ctx.startWeb();
+      const { slug } = await createLiveCampaign(ctx.db);
+      const email = `waiting${Date.now()}@supporter.example`;
+      // Signed with no worker running: its confirmation waits, as in a backup taken then.
+      expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Wanda Waiting', email })).status).toBe(303);
+      const restored = await runCommand(ctx.db, config, { argv: ['after-restore'], stdin: '' });
+      expect(restored.stdout).toContain('1 confirmation email waiting to be sent will carry a new link');
+      await ctx.startWorkers();
+      const [first] = await mailTo(ctx.sink!, email);
+      expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(200);
+      // Sent, then the backup restored again: that link ends, and signing again brings one that works.
+      await runCommand(ctx.db, config, { argv: ['after-restore'], stdin: '' });
+      expect((await fetch(`${base}/confirm/${confirmToken(first!)}`)).status).toBe(404);
+      await pastResendGap(ctx.db, email);
+      expect((await postForm(`${base}/c/${slug}/sign`, { full_name: 'Wanda Waiting', email })).status).toBe(303);
+      const [, second] = await mailTo(ctx.sink!, email, 2);
+      expect(second!.messageId).not.toBe(first!.messageId);
+      expect((await fetch(`${base}/confirm/${confirmToken(second!)}`)).status).toBe(200);
+    } finally {
+      await ctx.close();
+    }
+  }, 60_000);
+});
