@@ -32,7 +32,8 @@ export async function updateCampaign(db: Queryable, id: number, caseId: number, 
 /**
  * Before a campaign's letter changes: keeps the text being replaced, and points every signature
  * made under it (those not pointing at an older text already) at it, so their letters, whenever
- * they go, carry what their signers saw. Nothing happens when the text is not changing.
+ * they go, carry what their signers saw; so too every digest made under it, whose letters may
+ * still be waiting to go. Nothing happens when the text is not changing.
  */
 export async function keepReplacedLetter(db: Queryable, campaignId: number, next: { subject: string; body: string }) {
   await db.query(
@@ -41,6 +42,10 @@ export async function keepReplacedLetter(db: Queryable, campaignId: number, next
        SELECT id, letter_subject, letter_body FROM campaigns
         WHERE id = $1 AND (letter_subject <> $2 OR letter_body <> $3)
        RETURNING id
+     ), digests_kept AS (
+       UPDATE digests SET letter_version_id = kept.id
+         FROM kept
+        WHERE digests.campaign_id = $1 AND digests.letter_version_id IS NULL
      )
      UPDATE signatures SET letter_version_id = kept.id
        FROM kept
@@ -221,23 +226,6 @@ export async function setDeadline(db: Queryable, id: number, deadline: string | 
 export async function getDeadline(db: Queryable, id: number) {
   const { rows } = await db.query<{ deadline: string | null }>(`SELECT to_char(deadline, 'YYYY-MM-DD') AS deadline FROM campaigns WHERE id = $1`, [id]);
   return rows[0]?.deadline ?? null;
-}
-
-/**
- * What a change to a digest campaign's letter would still reach: digests queued and not yet gone,
- * and signatures not in a digest yet (unconfirmed, or waiting for the next one). A digest is
- * composed when it goes, from the campaign's current template; letters of `each` campaigns keep
- * the text their signers saw, so only digest campaigns ask.
- */
-export async function countLettersToGo(db: Queryable, campaignId: number) {
-  const { rows } = await db.query<{ letters: number; signatures: number }>(
-    `SELECT (SELECT count(*) FROM deliveries
-              WHERE campaign_id = $1 AND kind IN ('letter', 'digest') AND status IN ('queued', 'retry', 'sending'))::int AS letters,
-            (SELECT count(*) FROM signatures s
-              WHERE s.campaign_id = $1 AND (s.status = 'pending' OR (s.status = 'confirmed' AND s.digest_id IS NULL)))::int AS signatures`,
-    [campaignId],
-  );
-  return rows[0]!;
 }
 
 /** Confirmed signatures of a digest campaign that no digest has carried yet. */

@@ -167,7 +167,6 @@ export async function campaignStats(db: Queryable, campaignId: number): Promise<
 
 export const getCampaignById = q.getCampaignById;
 export const countSignatures = q.countSignatures;
-export const countLettersToGo = q.countLettersToGo;
 export const countWaitingForDigest = q.countWaitingForDigest;
 
 /**

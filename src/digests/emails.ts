@@ -101,12 +101,13 @@ export function renderDigestLetter(subject: string, body: string, context: Omit<
 }
 
 /**
- * The letter of the digest to `targetId` that a signature confirmed today goes in, for the
- * confirmation page: the campaign's letter as it reads now (a digest carries the text current when
- * it goes, not the one the signer saw), signed by the day's signers listed below it.
+ * The letter of the digest to `targetId` that signature `signatureId`, confirmed today, goes in,
+ * for the confirmation page: the text its signer saw (the campaign's letter as it reads now, or
+ * the one it replaced since they signed, which their digest letter carries: see claimDigestParts),
+ * signed by the day's signers listed below it.
  */
-export async function nextDigestLetter(db: Queryable, targetId: number, now = new Date()) {
-  const p = await q.getNextDigestLetter(db, targetId);
+export async function nextDigestLetter(db: Queryable, targetId: number, signatureId: number, now = new Date()) {
+  const p = await q.getNextDigestLetter(db, targetId, signatureId);
   if (!p) return undefined;
   // Dated the day it goes.
   const goes = nextDigestAt(p.digest_hour, p.last_digest_at, now).at;

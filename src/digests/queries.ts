@@ -63,21 +63,24 @@ const SIGNER_BYTES = `(1000 + 5 * (octet_length(full_name) + octet_length(coales
 export async function claimDigestParts(db: Queryable, campaignId: number, now: Date, max: number, maxBytes: number) {
   const { rows } = await db.query<{ id: number; signatures: number }>(
     `WITH waiting AS (
-       SELECT id, ${SIGNER_BYTES} AS bytes
+       SELECT id, letter_version_id AS version, ${SIGNER_BYTES} AS bytes
          FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL FOR UPDATE
      ), weighed AS (
-       -- A new part each time the bytes of the signers before a row pass a multiple of the budget,
-       SELECT id, ((sum(bytes) OVER (ORDER BY id) - bytes) / $4)::bigint AS by_bytes FROM waiting
+       -- Signers under one text of the letter share letters: the text each confirmed (a letter
+       -- saved anew while they waited kept theirs). Within that, a new part each time the bytes
+       -- of the signers before a row pass a multiple of the budget,
+       SELECT id, version, ((sum(bytes) OVER (PARTITION BY version ORDER BY id) - bytes) / $4)::bigint AS by_bytes FROM waiting
      ), counted AS (
        -- and within those, after as many signers as a letter takes.
-       SELECT id, by_bytes, (row_number() OVER (PARTITION BY by_bytes ORDER BY id) - 1) / $3 AS by_count FROM weighed
+       SELECT id, version, by_bytes, (row_number() OVER (PARTITION BY version, by_bytes ORDER BY id) - 1) / $3 AS by_count FROM weighed
      ), numbered AS (
-       SELECT id, dense_rank() OVER (ORDER BY by_bytes, by_count)::int AS part FROM counted
+       -- Older texts first; the letter as it reads now (no version) last.
+       SELECT id, version, dense_rank() OVER (ORDER BY version NULLS LAST, by_bytes, by_count)::int AS part FROM counted
      ), parts AS (
-       SELECT part, count(*)::int AS n, (max(part) OVER ())::int AS parts FROM numbered GROUP BY part
+       SELECT part, min(version) AS version, count(*)::int AS n, (max(part) OVER ())::int AS parts FROM numbered GROUP BY part
      ), made AS (
-       INSERT INTO digests (campaign_id, created_at, part, parts, signatures)
-       SELECT $1, $2, part, parts, n FROM parts ORDER BY part
+       INSERT INTO digests (campaign_id, created_at, part, parts, signatures, letter_version_id)
+       SELECT $1, $2, part, parts, n, version FROM parts ORDER BY part
        RETURNING id, part, signatures
      ), claimed AS (
        UPDATE signatures s SET digest_id = made.id FROM numbered JOIN made USING (part) WHERE s.id = numbered.id
@@ -126,15 +129,20 @@ export interface DigestParts {
   disclose: Disclose;
 }
 
-/** What a digest to target `targetId` would carry if made now: the campaign's letter as it reads today. */
-export async function getNextDigestLetter(db: Queryable, targetId: number) {
+/**
+ * What a digest to target `targetId` would carry for signature `signatureId` if made now: the
+ * text that signature is bound to (a letter replaced since it was made), else the campaign's
+ * letter as it reads today.
+ */
+export async function getNextDigestLetter(db: Queryable, targetId: number, signatureId: number) {
   const { rows } = await db.query<Pick<DigestParts, 'campaign_title' | 'letter_subject' | 'letter_body' | 'person_name' | 'location' | 'target_name' | 'target_title' | 'salutation'> & { digest_hour: number; last_digest_at: Date | null }>(
-    `SELECT c.title AS campaign_title, c.letter_subject, c.letter_body, c.digest_hour, k.person_name, k.location,
-            t.name AS target_name, t.title AS target_title, t.salutation,
+    `SELECT c.title AS campaign_title, coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,
+            c.digest_hour, k.person_name, k.location, t.name AS target_name, t.title AS target_title, t.salutation,
             (SELECT max(d.created_at) FROM digests d WHERE d.campaign_id = c.id) AS last_digest_at
        FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN cases k ON k.id = c.case_id
+       LEFT JOIN signatures s ON s.id = $2 LEFT JOIN letter_versions v ON v.id = s.letter_version_id
       WHERE t.id = $1`,
-    [targetId],
+    [targetId, signatureId],
   );
   return rows[0];
 }
@@ -157,11 +165,14 @@ export async function getDigestParts(db: Queryable, digestId: number, targetId: 
             (SELECT max(p.created_at) FROM digests p
               WHERE p.campaign_id = d.campaign_id AND p.created_at < d.created_at
                 AND EXISTS (SELECT 1 FROM deliveries x WHERE x.kind = 'digest' AND x.source_id = p.id AND x.target_id = t.id AND x.status = 'sent')) AS since,
-            c.slug AS campaign_slug, c.title AS campaign_title, c.letter_subject, c.letter_body,
+            c.slug AS campaign_slug, c.title AS campaign_title,
+            -- The text its signers confirmed, when the letter was saved anew while they waited.
+            coalesce(v.letter_subject, c.letter_subject) AS letter_subject, coalesce(v.letter_body, c.letter_body) AS letter_body,
             k.person_name, k.location, k.language,
             t.name AS target_name, t.title AS target_title, t.salutation, t.disclose
        FROM digests d
        JOIN campaigns c ON c.id = d.campaign_id
+       LEFT JOIN letter_versions v ON v.id = d.letter_version_id
        JOIN cases k ON k.id = c.case_id
        JOIN targets t ON t.id = $2 AND t.campaign_id = d.campaign_id AND ${TARGET_WRITTEN}
       WHERE d.id = $1`,

@@ -349,7 +349,7 @@ describe('the organizer console on PGlite', () => {
   // hour once today's hour has passed (the fixture's 9:00 UTC, after 9 in the morning), tomorrow.
   const NEXT_DIGEST_WORDS = /^1 confirmed signature waits for the next digest, (at \d+:\d\d UTC( \(today's hour, 9:00 UTC, has passed\))?|tomorrow at 9:00 UTC)\.$/;
 
-  it('previews a digest campaign as the digest sends it, and warns that a saved letter reaches letters still to go', async () => {
+  it('previews a digest campaign as the digest sends it, and says a saved letter is for signatures from now on', async () => {
     const { slug } = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', requireConfirmation: false });
     const body = '{{target.salutation}},\n\nFree her.\n\n{{supporter.fullName}}\n{{supporter.city}}';
     const preview = await client.post(`/admin/campaigns/${slug}/letter/preview`, { letter_subject: 'About {{case.personName}}', letter_body: body });
@@ -358,8 +358,8 @@ describe('the organizer console on PGlite', () => {
     expect(preview.text).toMatch(/About [^<]+ \(3 supporters, \d{1,2} \w+ \d{4}\)/);
     expect(preview.text).toContain('Then the list of everyone who signed');
     const quiet = await client.get(`/admin/campaigns/${slug}/letter`);
-    // Nobody waits yet: no notice (its wording is asserted below, once someone does).
-    expect(quiet.text).not.toContain('A digest is written when it goes out');
+    // Those who signed keep their text: a day's digest is split by it (digest.test.ts).
+    expect(quiet.text).toContain('Signatures made before you save keep the letter their signers saw (a day’s digest is split into a letter per text when they differ)');
     const draft = await createLiveCampaign(ctx.db, { deliveryMode: 'digest', digestHour: 17 }, 'draft');
     expect((await client.get(`/admin/campaigns/${draft.slug}/launch`)).text).toContain('Once a day, at 17:00 UTC, each target gets one letter');
 
@@ -368,8 +368,6 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Wai Ting', 'wait@supporter.example', 'confirmed', now())`, [c!.id]);
     // The page's counts poll says it too, so an open page does not read "none waits" beside 1 confirmed.
     expect(JSON.parse((await client.get(`/admin/campaigns/${slug}/stats.json`)).text).waitingForDigest).toMatch(NEXT_DIGEST_WORDS);
-    const page = await client.get(`/admin/campaigns/${slug}/letter`);
-    expect(page.text).toContain('the letters of 1 signature not yet confirmed or waiting for the next digest will carry, not the text their signers saw');
     // The campaign page counts who waits for the digest: no letter is queued for them yet.
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toMatch(/1 confirmed signature waits for the next digest, (at|tomorrow at) \d+:\d\d UTC/);
   });

@@ -1,7 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCampaign } from '../../src/campaigns/service.ts';
+import { getCampaign, updateCampaignDetails } from '../../src/campaigns/service.ts';
 import { addTargets } from '../../src/campaigns/targets.ts';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
 import { createDigest, runDueDigests } from '../../src/digests/service.ts';
@@ -295,6 +295,41 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
       expect(l.html).toContain(`this is letter ${k} of 3`);
       expect(l.attachments[0]!.filename).toMatch(new RegExp(`-part-${k}-of-3\\.csv$`));
     }
+  });
+
+  it('puts each signer under the text they confirmed: a letter saved anew while they waited goes to those after only', async () => {
+    const c = await digestCampaign();
+    const early = [await c.addSigner(), await c.addSigner()];
+    const campaign = await getCampaign(ctx.db, c.slug);
+    const caseSlug = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [campaign.case_id])).rows[0]!.slug;
+    const rewritten = 'We, the undersigned, now say something else entirely.\n\n{{date}}';
+    await updateCampaignDetails(ctx.db, c.slug, { caseSlug, title: campaign.title, summary: campaign.summary, deliveryMode: 'digest', digestHour: campaign.digest_hour, requireConfirmation: campaign.require_confirmation, letter: { subject: campaign.letter_subject, body: rewritten } });
+    const late = await c.addSigner();
+
+    const runs = await runDueDigests(ctx.db, ctx.queues, new Date());
+    expect(runs.map((r) => r.signatures)).toEqual([2, 1]);
+    const letters = await waitForMail(ctx, c.targets.place, 2).then(() => mailsTo(ctx, c.targets.place));
+    const under = (name: string) => letters.find((l) => csvOf(l).some((r) => r.name === name))!;
+    for (const s of early) {
+      expect(under(s.fullName).text).not.toContain('something else entirely');
+      expect(under(s.fullName).text).toContain(campaign.letter_body.split('\n')[0]!.replace(/\{\{[^}]+\}\}/g, '').trim().slice(0, 20));
+    }
+    expect(under(late.fullName).text).toContain('We, the undersigned, now say something else entirely.');
+    expect(csvOf(under(late.fullName)).map((r) => r.name)).toEqual([late.fullName]);
+  });
+
+  it('sends a digest made before the letter was saved anew with the text it was made under', async () => {
+    const c = await digestCampaign();
+    const signer = await c.addSigner();
+    const campaign = await getCampaign(ctx.db, c.slug);
+    const caseSlug = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [campaign.case_id])).rows[0]!.slug;
+    // Made (its letters queued, not yet sent), then the letter saved anew before they go.
+    await ctx.db.transaction((tx) => createDigest(tx, c.id, new Date()));
+    await updateCampaignDetails(ctx.db, c.slug, { caseSlug, title: campaign.title, summary: campaign.summary, deliveryMode: 'digest', digestHour: campaign.digest_hour, requireConfirmation: campaign.require_confirmation, letter: { subject: campaign.letter_subject, body: 'Rewritten after the digest was made.\n\n{{date}}' } });
+    await sweepDeliveries(ctx.db, ctx.queues, 0);
+    const [letter] = await waitForMail(ctx, c.targets.place, 1).then(() => mailsTo(ctx, c.targets.place));
+    expect(csvOf(letter!).map((r) => r.name)).toEqual([signer.fullName]);
+    expect(letter!.text).not.toContain('Rewritten after the digest was made.');
   });
 
   it('splits a day\'s signers by the bytes their letters will weigh, not only by their number', async () => {

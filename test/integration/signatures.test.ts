@@ -394,17 +394,21 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     const digest = await createLiveCampaign(ctx.db, { deliveryMode: 'digest' });
     const other = `${uniq('partner')}@supporter.example`;
     expect((await postJson(`${base}/api/v1/campaigns/${digest.slug}/signatures`, { fullName: 'Digest Signer', email: other })).status).toBe(202);
-    // And it carries the campaign's text as it reads the day it goes, whatever the signer saw.
+    // And it keeps the text the signer signed under, though the letter is saved anew before they confirm.
     await updateCampaignDetails(ctx.db, digest.slug, { caseSlug: digest.caseSlug, title: 'Free her', summary: '', letter: { subject: 'Today', body: 'DIGEST VERSION TWO about {{case.personName}}.' }, deliveryMode: 'digest' });
     const [digestMail] = await mailTo(ctx.sink!, other);
     const digestPage = await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text();
-    expect(digestPage).toContain("with your name in the list of the day's signers below it. A day's letter carries the campaign's text as it reads on that day.");
-    expect(digestPage).toContain('DIGEST VERSION TWO about');
+    expect(digestPage).toContain("with your name in the list of the day's signers below it, under this text even if the campaign's letter is changed before the day's letter goes.");
+    expect(digestPage).not.toContain('DIGEST VERSION TWO');
+    expect(digestPage).toContain('I write about');
     // Dated the day it goes: tomorrow, once today's digest has gone.
     await ctx.db.query(`INSERT INTO digests (campaign_id) SELECT id FROM campaigns WHERE slug = $1`, [digest.slug]);
     await updateCampaignDetails(ctx.db, digest.slug, { caseSlug: digest.caseSlug, title: 'Free her', summary: '', letter: { subject: 'Today', body: 'Dated {{date}}.' }, deliveryMode: 'digest' });
+    const later = `${uniq('later')}@supporter.example`;
+    expect((await postJson(`${base}/api/v1/campaigns/${digest.slug}/signatures`, { fullName: 'Later Signer', email: later })).status).toBe(202);
+    const [laterMail] = await mailTo(ctx.sink!, later);
     const tomorrow = formatLetterDate(new Date(Date.now() + 86_400_000));
-    expect(await (await fetch(`${base}/confirm/${confirmLink(digestMail!)}`)).text()).toContain(`Dated ${tomorrow}.`);
+    expect(await (await fetch(`${base}/confirm/${confirmLink(laterMail!)}`)).text()).toContain(`Dated ${tomorrow}.`);
     expect(/<div class="paper confirm-letter">[\s\S]*?<\/div>\s*<\/div>/.exec(digestPage)![0]).not.toContain('Digest Signer');
   });
 

@@ -222,7 +222,7 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
     const [title, status] = confirmPageState(confirmed, found, changed);
     // What the button sends, word for word: to the first official, as the page lists them.
     const first = !confirmed && !found.campaignClosed ? found.targets[0] : undefined;
-    const letter = first && (found.digest ? await nextDigestLetter(db, first.id) : await letterToConfirm(db, found.signature.id, first.id));
+    const letter = first && (found.digest ? await nextDigestLetter(db, first.id, found.signature.id) : await letterToConfirm(db, found.signature.id, first.id));
     page(res, 'confirm', { title, token, ...found, place, confirmed, changed, letter }, status);
   };
 

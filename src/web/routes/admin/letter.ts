@@ -1,7 +1,7 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
-import { countLettersToGo, getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
+import { getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -152,14 +152,11 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
   /** `revision`: what the form carries back, the one it was opened on (see updateCampaignDetails). */
   const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, revision: number | null, extra?: FieldErrors) => {
     const p = previewData(l, draft, targetId);
-    // Only a digest takes the letter as it is when it goes (signatures keep the text they signed);
-    // counted for the page, not for the preview asked for at every pause in typing.
     const digest = l.campaign.delivery_mode === 'digest';
-    const toGo = digest ? await countLettersToGo(db, l.campaign.id) : undefined;
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      toGo: toGo && toGo.letters + toGo.signatures > 0 ? toGo : undefined, digest, revision: revision ?? l.campaign.revision,
+      digest, revision: revision ?? l.campaign.revision,
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, extra?.revision ? 409 : p.compileFailed ? 422 : p.errors ? 400 : 200);
   };
