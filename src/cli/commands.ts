@@ -186,7 +186,7 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
         (links.emailed ? `${n(links.emailed, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again, and one who confirmed after the backup sends the letters again by doing so\n` : '') +
         (links.ended > links.emailed ? `${n(links.ended - links.emailed, 'confirmation email', 'confirmation emails')} waiting to be sent will carry a new link, for the same reason\n` : '') +
         (waiting
-          ? `${n(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
+          ? `${n(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, a letter or an alert with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
           : '')
       );
     }

@@ -31,7 +31,8 @@ export async function skipIdsAfterRestore(db: Queryable): Promise<number> {
 export const RESTORE_ROUND_GAP = 1_000;
 
 /**
- * Ends the confirmation links of every signature pending in the backup, and moves its round on
+ * Ends the confirmation links of every signature pending in the backup (one without a link yet,
+ * whose email is waiting, too), and moves its round on
  * (RESTORE_ROUND_GAP): any of them may have been confirmed after the backup, its letters sent, and
  * confirmed again from the same link the officials would get them twice, as new emails. A
  * confirmation email the backup holds as waiting (which may have gone out after it too) is
@@ -42,7 +43,7 @@ export const RESTORE_ROUND_GAP = 1_000;
 export async function endEmailedConfirmLinks(db: Queryable): Promise<{ ended: number; emailed: number }> {
   const { rows } = await db.query<{ emailed: boolean }>(
     `UPDATE signatures s SET confirm_token_hash = NULL, confirm_round = s.confirm_round + $1
-      WHERE s.status = 'pending' AND s.confirm_token_hash IS NOT NULL
+      WHERE s.status = 'pending'
       RETURNING NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'confirm' AND d.source_id = s.id AND d.status IN ('queued', 'retry', 'sending')) AS emailed`,
     [RESTORE_ROUND_GAP],
   );

@@ -143,7 +143,7 @@ export function createDigestComposer({ config, views }: DigestEmailDeps): Compos
     const people = supportersText(signers.length);
     const inParts = p.parts > 1;
     const data = {
-      part: inParts ? { part: p.part, parts: p.parts } : null,
+      part: inParts ? { part: p.part, parts: p.parts, texts: p.texts > 1 } : null,
       orgName: config.orgName,
       letter: letter.text,
       language: p.language,

@@ -63,13 +63,19 @@ const SIGNER_BYTES = `(1000 + 5 * (octet_length(full_name) + octet_length(coales
 export async function claimDigestParts(db: Queryable, campaignId: number, now: Date, max: number, maxBytes: number) {
   const { rows } = await db.query<{ id: number; signatures: number }>(
     `WITH waiting AS (
-       SELECT id, letter_version_id AS version, ${SIGNER_BYTES} AS bytes
-         FROM signatures WHERE campaign_id = $1 AND status = 'confirmed' AND digest_id IS NULL FOR UPDATE
+       -- The text each signer confirmed: a letter saved anew while they waited kept theirs. One the
+       -- same as the letter now (saved back) is the letter now; old texts alike are one text.
+       SELECT s.id, s.letter_version_id AS version, ${SIGNER_BYTES} AS bytes,
+              CASE WHEN v.id IS NULL OR (v.letter_subject = c.letter_subject AND v.letter_body = c.letter_body) THEN NULL
+                   ELSE md5(v.letter_subject || E'\\x01' || v.letter_body) END AS text_key
+         FROM signatures s JOIN campaigns c ON c.id = s.campaign_id LEFT JOIN letter_versions v ON v.id = s.letter_version_id
+        WHERE s.campaign_id = $1 AND s.status = 'confirmed' AND s.digest_id IS NULL FOR UPDATE OF s
+     ), texts AS (
+       SELECT id, bytes, CASE WHEN text_key IS NOT NULL THEN min(version) OVER (PARTITION BY text_key) END AS version FROM waiting
      ), weighed AS (
-       -- Signers under one text of the letter share letters: the text each confirmed (a letter
-       -- saved anew while they waited kept theirs). Within that, a new part each time the bytes
-       -- of the signers before a row pass a multiple of the budget,
-       SELECT id, version, ((sum(bytes) OVER (PARTITION BY version ORDER BY id) - bytes) / $4)::bigint AS by_bytes FROM waiting
+       -- Signers under one text share letters. Within that, a new part each time the bytes of the
+       -- signers before a row pass a multiple of the budget,
+       SELECT id, version, ((sum(bytes) OVER (PARTITION BY version ORDER BY id) - bytes) / $4)::bigint AS by_bytes FROM texts
      ), counted AS (
        -- and within those, after as many signers as a letter takes.
        SELECT id, version, by_bytes, (row_number() OVER (PARTITION BY version, by_bytes ORDER BY id) - 1) / $3 AS by_count FROM weighed
@@ -113,6 +119,8 @@ export interface DigestParts {
   /** Which letter of the day's digest this is, of how many (1 of 1 on most days). */
   part: number;
   parts: number;
+  /** How many texts of the letter the day's letters carry (signers are split by the text each signed). */
+  texts: number;
   /** When the campaign's previous digest ran; null for its first. */
   since: Date | null;
   campaign_slug: string;
@@ -153,12 +161,14 @@ export async function getDigestParts(db: Queryable, digestId: number, targetId: 
        -- The day's parts that carry a signer this target saw: only those are sent to it (the
        -- composer drops a part with none), so they are what it counts, "letter 1 of 1" and not
        -- "letter 2 of 2" with a first that never comes to a target added during the day.
-       SELECT p.part FROM digests d0 JOIN digests p ON p.campaign_id = d0.campaign_id AND p.created_at = d0.created_at
+       SELECT p.part, p.letter_version_id FROM digests d0 JOIN digests p ON p.campaign_id = d0.campaign_id AND p.created_at = d0.created_at
         WHERE d0.id = $1 AND EXISTS (SELECT 1 FROM signatures s JOIN targets t ON t.id = $2 WHERE s.digest_id = p.id AND ${TARGET_SEEN})
      )
      SELECT d.id AS digest_id, d.signatures, d.created_at,
             greatest((SELECT count(*) FROM seen WHERE seen.part <= d.part), 1)::int AS part,
             greatest((SELECT count(*) FROM seen), 1)::int AS parts,
+            -- How many texts of the letter they carry: the day's signers are split by the text each signed.
+            greatest((SELECT count(DISTINCT coalesce(seen.letter_version_id, 0)) FROM seen), 1)::int AS texts,
             -- The last digest of an earlier day that reached this target: one made before it was
             -- added, or refused by its server, is not "our letter" to it, and a day's other parts
             -- are not earlier.

@@ -250,7 +250,8 @@ export async function listAudit(db: Queryable, filter: { beforeId?: number; acti
             a.action, a.object, a.detail, a.at
        FROM audit_log a LEFT JOIN organizers o ON o.id = a.organizer_id
       WHERE ($1::bigint IS NULL OR a.id < $1) AND ($2::text IS NULL OR a.action = $2 OR a.action LIKE $2 || '.%')
-        AND ($4::text IS NULL OR lower(a.actor) = lower($4) OR lower(o.email) = lower($4))
+        AND ($4::text IS NULL OR lower(a.actor) = lower($4)
+             OR a.organizer_id = (SELECT b.id FROM organizers b WHERE lower(b.email) = lower($4)))
       ORDER BY a.id DESC LIMIT $3`,
     [filter.beforeId ?? null, filter.action ?? null, filter.limit, filter.actor ?? null],
   );

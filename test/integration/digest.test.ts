@@ -316,6 +316,24 @@ describe.each(DB_KINDS)('letters in digest mode on %s', (kind) => {
     }
     expect(under(late.fullName).text).toContain('We, the undersigned, now say something else entirely.');
     expect(csvOf(under(late.fullName)).map((r) => r.name)).toEqual([late.fullName]);
+    // The official is told why the day's letters read differently.
+    for (const l of letters) expect(l.text!.replace(/\s+/g, ' ')).toContain("Our letter was worded anew while people were signing it, so today's digest comes in 2 letters, sent together, each signed by those who signed its words");
+  });
+
+  it('does not split a day\'s signers by a text saved back as it was', async () => {
+    const c = await digestCampaign();
+    const first = await c.addSigner();
+    const campaign = await getCampaign(ctx.db, c.slug);
+    const caseSlug = (await ctx.db.query<{ slug: string }>('SELECT slug FROM cases WHERE id = $1', [campaign.case_id])).rows[0]!.slug;
+    const save = (body: string) => updateCampaignDetails(ctx.db, c.slug, { caseSlug, title: campaign.title, summary: campaign.summary, deliveryMode: 'digest', digestHour: campaign.digest_hour, requireConfirmation: campaign.require_confirmation, letter: { subject: campaign.letter_subject, body } });
+    await save('A draft saved by mistake.\n\n{{date}}');
+    await save(campaign.letter_body);
+    const second = await c.addSigner();
+    const runs = await runDueDigests(ctx.db, ctx.queues, new Date());
+    expect(runs.map((r) => r.signatures)).toEqual([2]);
+    const [letter] = await waitForMail(ctx, c.targets.place, 1).then(() => mailsTo(ctx, c.targets.place));
+    expect(csvOf(letter!).map((r) => r.name).sort()).toEqual([first.fullName, second.fullName].sort());
+    expect(letter!.text).not.toContain('A draft saved by mistake.');
   });
 
   it('sends a digest made before the letter was saved anew with the text it was made under', async () => {
