@@ -210,8 +210,10 @@ describe('the redis-server started under DATA_DIR', () => {
       const said: { said?: string }[] = [];
       const failed = await spawnRedis(damaged, { error: (fields: { said?: string }) => void said.push(fields) } as never).then(() => 'started', (err: Error) => err.message);
       expect(failed).toMatch(/^REDIS_URL: unset, so a redis-server was started under .*, and it did not answer within 5 s; it said: .*AOF manifest.* \(its log: .*redis\.log\)\. Or set REDIS_URL to a Redis of your own$/);
-      // Each try to start it again says it too.
-      expect(said[0]?.said).toMatch(/AOF manifest/);
+      // Each try to start it again that is logged says it too. (On a loaded machine the first
+      // exit can come so late in the 5 s that the start gives up before that try is logged: CI
+      // saw none once.)
+      for (const s of said) expect(s.said).toMatch(/AOF manifest/);
       expect(serversOn(path.join(damaged, 'redis', 'redis.sock'))).toBe(0);
     } finally {
       fs.rmSync(damaged, { recursive: true, force: true });
