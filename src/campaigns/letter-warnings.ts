@@ -161,3 +161,16 @@ export function missingSalutation(campaign: Pick<Campaign, 'letter_subject' | 'l
   const one = without.length === 1;
   return `${names} ${one ? 'has' : 'have'} no salutation, so ${one ? 'their letter opens' : 'their letters open'} with “${isolateRightToLeft(bare)}”. Give ${one ? 'it one' : 'them one'} on the targets page, or write {{#if target.salutation}}{{target.salutation}}{{else}}Dear {{target.name}}{{/if}} in the letter.`;
 }
+
+/**
+ * What the console warns about a letter as officials would read it (missingSalutation,
+ * brokenFieldLine, supporterInLink), each null when nothing is wrong: on the campaign's page and
+ * before launching.
+ */
+export function letterWarnings(campaign: Pick<Campaign, 'letter_subject' | 'letter_body' | 'delivery_mode'>, targets: Pick<Target, 'name' | 'title' | 'salutation' | 'disclose' | 'retired_at'>[], context: WarningContext) {
+  return {
+    noSalutation: missingSalutation(campaign, targets, context),
+    brokenLine: brokenFieldLine(campaign, targets, context),
+    linked: supporterInLink(campaign, targets, context),
+  };
+}

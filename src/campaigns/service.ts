@@ -253,7 +253,7 @@ export const searchSignatures = q.searchSignatures;
 export type { CampaignOverview, SignatureListing } from './queries.ts';
 export { NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS, type TargetCsv, type TargetCsvRow } from './targets-csv.ts';
 export { detailErrors, validateCampaignInput } from './campaign-input.ts';
-export { brokenFieldLine, missingSalutation, supporterInLink, unfinishedLetter } from './letter-warnings.ts';
+export { brokenFieldLine, letterWarnings, missingSalutation, supporterInLink, unfinishedLetter } from './letter-warnings.ts';
 export { deadlineMistake } from './campaign-deadline.ts';
 
 /** @throws NotFoundError */

@@ -7,7 +7,8 @@ import { countUnfinishedEmails, endEmailedConfirmLinks, RESTORE_GAP, skipIdsAfte
 import { email as addressSchema } from '../campaigns/types.ts';
 import { seedDemo } from '../demo.ts';
 import { addOrganizer, createApiToken, recordAudit, resetPassword } from '../organizers/service.ts';
-import { ALERT_ROWS_KEPT_DAYS, forgetPerson, purgeExpired } from '../retention/service.ts';
+import { ALERT_ROWS_KEPT_DAYS, forgetPerson, forgottenWords, purgeExpired } from '../retention/service.ts';
+import { counted } from '../words.ts';
 import { rotateSecret } from '../secret-rotation.ts';
 
 export const USAGE = `Usage: npm run cli -- <command>
@@ -143,13 +144,11 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       // A typo that names no address at all would read as "nothing held on this person".
       if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email, 'cli');
-      const sending = f.sending
-        ? `${f.sending} ${f.sending === 1 ? 'letter' : 'letters'} in their name ${f.sending === 1 ? 'was' : 'were'} being sent and may have gone: if so, counted, naming only the official; if not, dropped\n`
-        : '';
+      const { erased, sending } = forgottenWords(f);
       const also = f.alsoHeld.length
         ? `also held, and not erased: ${f.alsoHeld.join(', ')} (the same mailbox at most providers; run forget on ${f.alsoHeld.length === 1 ? 'it' : 'each'} if it is theirs)\n`
         : '';
-      return `forgot ${f.signatures} ${f.signatures === 1 ? 'signature' : 'signatures'}, ${f.subscribers} ${f.subscribers === 1 ? 'subscriber' : 'subscribers'} and ${f.emails} ${f.emails === 1 ? 'email' : 'emails'} to that address\n${sending}${also}`;
+      return `forgot ${erased}\n${sending && `${sending}\n`}${also}`;
     }
     case 'token:create': {
       const label = (values.label as string | undefined) ?? 'cli';
@@ -159,17 +158,15 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
     }
     case 'purge': {
       const purged = await purgeExpired(db, config);
-      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-      const alerts = purged.alerts ? `; ${n(purged.alerts, 'alert email', 'alert emails')} of updates over ${ALERT_ROWS_KEPT_DAYS} days old are now only counted` : '';
-      return `purged ${n(purged.signatures, 'signature', 'signatures')} and ${n(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${n(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced${alerts}\n`;
+      const alerts = purged.alerts ? `; ${counted(purged.alerts, 'alert email', 'alert emails')} of updates over ${ALERT_ROWS_KEPT_DAYS} days old are now only counted` : '';
+      return `purged ${counted(purged.signatures, 'signature', 'signatures')} and ${counted(purged.subscribers, 'subscriber', 'subscribers')} never confirmed, and ${counted(purged.unsubscribed, 'subscriber', 'subscribers')} who left or bounced${alerts}\n`;
     }
     case 'rotate-secret': {
       // The cli gives it: SESSION_SECRET, or one it generated (src/cli.ts).
       if (!config.sessionSecret) throw new Error('rotate-secret: no new secret given (SESSION_SECRET)');
       const rotated = await rotateSecret(db, config.sessionSecret);
       if (rotated.kind === 'same') return 'the database uses this secret already: nothing changed\n';
-      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-      return `the database now uses the new secret; the links of ${n(rotated.signatures, 'signature', 'signatures')} and ${n(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
+      return `the database now uses the new secret; the links of ${counted(rotated.signatures, 'signature', 'signatures')} and ${counted(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
     }
     case 'after-restore': {
       const moved = await skipIdsAfterRestore(db);
@@ -179,14 +176,13 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       await recordAudit(db, null, 'database.after_restore', 'database', { sequences: moved, gap: RESTORE_GAP, confirmLinksEnded: links.ended, by: 'cli' }).catch((err: { code?: string }) => {
         if (err.code !== '42703') throw err;
       });
-      const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
       const waiting = unfinished.reduce((sum, k) => sum + k.n, 0);
       return (
         `new rows are numbered from ${RESTORE_GAP.toLocaleString('en-US')} past where the backup left off (${moved} sequences): links emailed from rows made after the backup name none of them\n` +
-        (links.emailed ? `${n(links.emailed, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again, and one who confirmed after the backup sends the letters again by doing so\n` : '') +
-        (links.ended > links.emailed ? `${n(links.ended - links.emailed, 'confirmation email', 'confirmation emails')} waiting to be sent will carry a new link, for the same reason\n` : '') +
+        (links.emailed ? `${counted(links.emailed, 'pending signature', 'pending signatures')} had a confirmation link emailed before the backup: those links no longer work (confirmed after the backup, pressed again they would send the letters twice); their signers sign again, and one who confirmed after the backup sends the letters again by doing so\n` : '') +
+        (links.ended > links.emailed ? `${counted(links.ended - links.emailed, 'confirmation email', 'confirmation emails')} waiting to be sent will carry a new link, for the same reason\n` : '') +
         (waiting
-          ? `${n(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, a letter or an alert with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
+          ? `${counted(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, a letter or an alert with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
           : '')
       );
     }

@@ -6,6 +6,7 @@ import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
 import { addressCounterKeys } from '../deliveries/allowance.ts';
 import { asciiAddress, mailboxKey } from '../mail/address.ts';
 import { recordAudit } from '../organizers/service.ts';
+import { counted } from '../words.ts';
 
 /** SQL: what an audit entry that named a forgotten address keeps. */
 export const FORGOTTEN = `object = 'suppression:(forgotten)', detail = NULL`;
@@ -25,6 +26,17 @@ export interface Forgotten {
   sending: number;
   /** Other spellings of the same mailbox held (`ann+news@`, a Gmail address with dots): not erased, since they may be someone else's. */
   alsoHeld: string[];
+}
+
+/**
+ * What an erasure took, in words both the cli and the console say: what went (`1 signature, 0
+ * subscriber records and 2 emails to that address`), and the letters a worker was sending then.
+ */
+export function forgottenWords(f: Forgotten): { erased: string; sending: string } {
+  return {
+    erased: `${counted(f.signatures, 'signature', 'signatures')}, ${counted(f.subscribers, 'subscriber record', 'subscriber records')} and ${counted(f.emails, 'email', 'emails')} to that address`,
+    sending: f.sending ? `${counted(f.sending, 'letter in their name was', 'letters in their name were')} being sent and may have gone: if so, counted, naming only the official; if not, dropped` : '',
+  };
 }
 
 /**

@@ -212,7 +212,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const forgot = await cli(ctx.env, ['forget', person.toLowerCase()]);
     expect(forgot).toMatchObject({
       code: 0,
-      stdout: 'forgot 1 signature, 1 subscriber and 1 email to that address\n' +
+      stdout: 'forgot 1 signature, 1 subscriber record and 1 email to that address\n' +
         '1 letter in their name was being sent and may have gone: if so, counted, naming only the official; if not, dropped\n' +
         `also held, and not erased: ${tagged} (the same mailbox at most providers; run forget on it if it is theirs)\n` +
         'and 2 rate-limit counters that named it\n',

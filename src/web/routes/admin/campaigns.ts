@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
 import {
   campaignStats, canMove, changeCampaignStatus, createCampaign, detailErrors, findCampaign, frozenDetailsChanged, getCampaign, getCampaignDeadline, listCampaignOverview, NOT_UTF8_FILE, parseTargetsCsv,
-  brokenFieldLine, deadlineMistake, missingSalutation, supporterInLink, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
+  deadlineMistake, letterWarnings, unfinishedLetter, updateCampaignDetails, validateCampaignInput, type TargetCsv,
 } from '../../../campaigns/service.ts';
 import { listTargets, targetsForAudit } from '../../../campaigns/targets.ts';
 import type { Campaign, CampaignStatus } from '../../../campaigns/types.ts';
@@ -235,9 +235,7 @@ export function campaignRoutes(ctx: AppContext, render: Render): Router {
         // An official whose address bounced is listed so, as on the Targets page: no letter goes to it.
         allowed, targets: action === 'launch' ? await markSuppressed(db, targets) : targets, unconfirmed, publicUrl: `${ctx.config.publicUrl}/c/${campaign.slug}`,
         unfinished: allowed && action === 'launch' ? unfinishedLetter(campaign) : null,
-        noSalutation: kase ? missingSalutation(campaign, targets, warningContext(campaign, kase, targets)) : null,
-        brokenLine: kase ? brokenFieldLine(campaign, targets, warningContext(campaign, kase, targets)) : null,
-        linked: kase ? supporterInLink(campaign, targets, warningContext(campaign, kase, targets)) : null,
+        ...(kase ? letterWarnings(campaign, targets, warningContext(campaign, kase, targets)) : {}),
       });
     });
     router.post(`/campaigns/:slug/${action}`, async (req, res) => {

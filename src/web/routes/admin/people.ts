@@ -7,7 +7,8 @@ import {
   resetPassword, revokeApiToken, setOrganizerRole, unlockOrganizer, updateOrganizer,
 } from '../../../organizers/service.ts';
 import { countSubscribersByStatus, listSubscribersPage } from '../../../subscribers/service.ts';
-import { forgetAddressCounters, forgetPerson, type Forgotten } from '../../../retention/service.ts';
+import { forgetAddressCounters, forgetPerson, forgottenWords, type Forgotten } from '../../../retention/service.ts';
+import { counted } from '../../../words.ts';
 import { email as emailAddress } from '../../../campaigns/types.ts';
 import { settlesWithin } from '../../../deadline.ts';
 import { requireAdmin, setFlash } from '../../middleware/session.ts';
@@ -35,11 +36,11 @@ async function forgetCountersNow(ctx: AppContext, email: string): Promise<{ coun
 
 /** What the console says once a person is erased. */
 function erasedWords(f: Forgotten, c: { counters: number; countersLeft?: string }): string {
-  const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-  const counters = c.counters ? `, and ${n(c.counters, 'rate-limit count', 'rate-limit counts')} that named it` : '';
+  const { erased, sending } = forgottenWords(f);
+  const counters = c.counters ? `, and ${counted(c.counters, 'rate-limit count', 'rate-limit counts')} that named it` : '';
   return [
-    `Erased ${n(f.signatures, 'signature', 'signatures')}, ${n(f.subscribers, 'subscriber record', 'subscriber records')} and ${n(f.emails, 'email', 'emails')} to that address${counters}.`,
-    f.sending ? `${n(f.sending, 'letter in their name was', 'letters in their name were')} being sent and may have gone: if so, counted, naming only the official; if not, dropped.` : '',
+    `Erased ${erased}${counters}.`,
+    sending && `${sending}.`,
     c.countersLeft ?? '',
     f.alsoHeld.length ? `Also held, and not erased: ${f.alsoHeld.join(', ')}. Most providers deliver these to the same mailbox, but at some they are another person's: erase each one the person confirms is theirs.` : '',
   ].filter(Boolean).join(' ');

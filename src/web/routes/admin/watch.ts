@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { brokenFieldLine, campaignStats, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, missingSalutation, searchSignatures, supporterInLink, unfinishedLetter } from '../../../campaigns/service.ts';
+import { campaignStats, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, letterWarnings, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { nextDigestWords } from '../../../digests/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -77,9 +77,7 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
       signatures: sigs.signatures.map(({ email: _email, city: _city, country: _country, ...shown }) => shown), glance: true,
       unfinished: unfinishedLetter(campaign),
       // A closed campaign sends no more letters: nothing left to fix.
-      noSalutation: campaign.status === 'closed' ? null : missingSalutation(campaign, targets, warningContext(campaign, kase!, targets)),
-      brokenLine: campaign.status === 'closed' ? null : brokenFieldLine(campaign, targets, warningContext(campaign, kase!, targets)),
-      linked: campaign.status === 'closed' ? null : supporterInLink(campaign, targets, warningContext(campaign, kase!, targets)),
+      ...(campaign.status === 'closed' ? {} : letterWarnings(campaign, targets, warningContext(campaign, kase!, targets))),
       // A digest campaign's confirmed signers wait for the day's digest: counted, or the page reads "0 letters".
       waitingForDigest,
       chart: signatureChart(perDay, CHART_DAYS),
