@@ -33,10 +33,13 @@ export async function listDueCampaigns(db: Queryable, now: Date, max: number) {
 /**
  * Serialises digest runs of one campaign until the transaction ends, then re-checks that it is
  * still due: a second run that waited here sees the first one's digest and does nothing.
+ * The campaign is held (KEY SHARE, as the digests' key check would hold it) before any signer
+ * is: a save of the letter holds the campaign, then marks its signers (keepReplacedLetter), and
+ * the other order deadlocked, the organizer's save undone.
  */
 export async function lockDueCampaign(db: Queryable, campaignId: number, now: Date, max: number) {
   await db.query(`SELECT pg_advisory_xact_lock($1, ${LOCK_OBJECT})`, [DIGEST_LOCK, campaignId]);
-  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${isDue('$3')}`, [now, campaignId, max]);
+  const { rows } = await db.query<{ id: number }>(`SELECT c.id FROM campaigns c WHERE c.id = $2 AND ${isDue('$3')} FOR KEY SHARE OF c`, [now, campaignId, max]);
   return rows.length > 0;
 }
 
