@@ -96,16 +96,27 @@ export async function listPublicCampaigns(db: Queryable, filter: { status?: Camp
 export async function getPublicCampaign(db: Queryable, slug: string) {
   const campaign = await q.getCampaignBySlug(db, slug);
   if (!campaign || !isLaunched(campaign)) throw new NotFoundError('campaign');
+  const page = await campaignPage(db, campaign);
+  // Launched campaigns keep their case published (it cannot be unpublished, nor one moved to an
+  // unpublished case); checked here all the same, since its page would show the person.
+  if (!page.case.published) throw new NotFoundError('campaign');
+  return page;
+}
+
+/**
+ * What a campaign's public page shows, whatever its status: for the public, getPublicCampaign;
+ * for organizers, the page of a draft as it will read once launched.
+ */
+export async function campaignPage(db: Queryable, campaign: Campaign) {
   const [kase, targets, signatures] = await Promise.all([
     getCaseById(db, campaign.case_id),
     tq.listTargets(db, campaign.id),
     publicSignatureCounts(db, campaign.id),
   ]);
-  // Launched campaigns keep their case published (it cannot be unpublished, nor one moved to an
-  // unpublished case); checked here all the same, since its page would show the person.
-  if (!kase!.published) throw new NotFoundError('campaign');
   return { campaign, case: kase!, targets, signatures };
 }
+
+export type CampaignPage = Awaited<ReturnType<typeof campaignPage>>;
 
 const TRANSITIONS: Record<'launch' | 'pause' | 'close', { to: CampaignStatus; from: CampaignStatus[] }> = {
   launch: { to: 'live', from: ['draft', 'paused'] },

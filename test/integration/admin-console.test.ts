@@ -135,6 +135,30 @@ describe('the organizer console on PGlite', () => {
     expect((await client.get('/admin/audit?action=login.refused')).text).toMatch(/someone signing in as<\/span> <a href="[^"]+">[^<]*<\/a><\/td><td><code>login\.refused<\/code>/);
   });
 
+  it("shows organizers a draft's public page before it is public, with a form that signs nothing; a launched one's is its own", async () => {
+    const { slug } = await createLiveCampaign(ctx.db, {}, 'draft');
+    expect((await client.get(`/c/${slug}`)).status).toBe(404);
+    expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain(`not public yet (<a href="/admin/campaigns/${slug}/page">preview its page</a>)`);
+    // The launch question names the address it will have, and links to what is there now: the preview.
+    const ask = await client.get(`/admin/campaigns/${slug}/launch`);
+    expect(ask.text).toContain(`will be ${ctx.config.publicUrl}/c/${slug} (<a href="/admin/campaigns/${slug}/page">preview it</a>)`);
+    expect(ask.text).not.toContain(`href="${ctx.config.publicUrl}/c/${slug}"`);
+
+    const preview = await client.get(`/admin/campaigns/${slug}/page`);
+    expect(preview.status).toBe(200);
+    expect(preview.text).toContain('A preview for organizers: this page is not public until the campaign is launched, and its form signs nothing.');
+    expect(preview.text).toContain('About Aigerim Test');
+    expect(preview.text).toContain('<bdi>Judge One</bdi> (<bdi>District judge</bdi>)');
+    expect(preview.text).toContain('<button type="submit" disabled>Sign the letter</button>');
+    // Nobody signed in sees it.
+    const stranger = await new ConsoleClient(base).get(`/admin/campaigns/${slug}/page`);
+    expect(stranger.text).not.toContain('About Aigerim Test');
+
+    await changeCampaignStatus(ctx.db, slug, 'launch');
+    expect(await client.get(`/admin/campaigns/${slug}/page`)).toMatchObject({ status: 303, location: `/c/${slug}` });
+    expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('preview it');
+  });
+
   it('shows every campaign of a case on its page, and pages the campaign list instead of stopping at 200', async () => {
     const { slug, caseSlug } = await createLiveCampaign(ctx.db);
     // 201 more of this case's campaigns, closed long ago: last in every list, so no other test's are pushed off a page.

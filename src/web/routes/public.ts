@@ -2,7 +2,7 @@ import { Router, type ErrorRequestHandler, type Request, type Response } from 'e
 import type { AppContext } from '../../context.ts';
 import { DISCLOSE_LEVELS, hiddenFor, letterFingerprint } from '../../campaigns/letter-template.ts';
 import { discloseWords, learnsAddress, previewLetterHtml } from '../../campaigns/preview.ts';
-import { getPublicCampaign, listPublicCampaigns } from '../../campaigns/service.ts';
+import { getPublicCampaign, listPublicCampaigns, type CampaignPage } from '../../campaigns/service.ts';
 import { targetsFingerprint } from '../../campaigns/types.ts';
 import { getPublicCase } from '../../cases/service.ts';
 import { CampaignNotOpenError, ConflictError, LetterChangedError, RateLimitedError, TargetsChangedError, ValidationError } from '../../errors.ts';
@@ -46,6 +46,76 @@ function confirmPageState(confirmed: boolean, found: { campaignClosed: boolean; 
   return changed ? ['Error: Confirm your signature', 409] : ['Confirm your signature', 200];
 }
 
+/** A sign form sent back: what was typed, its mistakes, the page it was on (`seen`), or a preview. */
+interface CampaignForm {
+  values?: Record<string, string>;
+  errors?: Record<string, string>;
+  seen?: unknown;
+  previewed?: boolean;
+}
+
+const AND = new Intl.ListFormat('en', { type: 'conjunction' });
+
+/**
+ * The campaign page's data; with `form`, a form sent back: what was typed, its mistakes, and `seen`,
+ * the `letter` field it carried. Where letters go without confirmation, a form from a page that
+ * listed other targets says so, whatever else sent it back: the page it comes back on lists them
+ * as they are, so the next post would not be refused for it (TargetsChangedError). A form
+ * from a page that showed another letter says that too: it comes back with the letter as it is.
+ */
+export function campaignView(c: CampaignPage, form: CampaignForm = {}, status = 200) {
+  const seen = readSeenPage(form.seen);
+  const targetsChanged = !c.campaign.require_confirmation && seen !== undefined && seen.targets !== targetsFingerprint(c.targets);
+  const letterChanged = !!seen?.letter && seen.letter !== letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body);
+  const values = form.values ?? {};
+  // The letter as the official told the most reads it, so every field a supporter types shows
+  // where it goes (a name-only court first in the list would hide the city and country); the
+  // page says what each official learns.
+  const shownTo = c.targets.reduce<(typeof c.targets)[number] | undefined>(
+    (best, t) => (!best || DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(best.disclose) ? t : best),
+    undefined,
+  );
+  const digest = c.campaign.delivery_mode === 'digest';
+  const preview = previewLetterHtml(
+    c.campaign.letter_subject,
+    c.campaign.letter_body,
+    {
+      target: { name: shownTo?.name ?? '', title: shownTo?.title ?? '', salutation: shownTo?.salutation ?? '' },
+      case: { personName: c.case.person_name, location: c.case.location },
+      campaign: { title: c.campaign.title },
+      date: formatLetterDate(new Date()),
+    },
+    { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
+    hiddenFor(c.campaign.delivery_mode, shownTo?.disclose ?? 'name_place'),
+  );
+  return {
+    // A screen reader hears the title first: it says the form came back refused.
+    // A preview (the form's Preview button, without scripts) says so: nothing was signed.
+    title: status >= 400 ? `Error: ${c.campaign.title}` : form.previewed ? `Preview of your letter: ${c.campaign.title}` : c.campaign.title,
+    previewed: form.previewed,
+    campaign: c.campaign,
+    case: c.case,
+    targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation, digest) })),
+    // The officials the email field's note names as getting the address.
+    replyTo: AND.format(c.targets.filter((t) => learnsAddress(t.disclose, c.campaign.require_confirmation)).map((t) => t.name)),
+    digest,
+    confirmFirst: c.campaign.require_confirmation,
+    signatures: c.signatures,
+    open: c.campaign.status === 'live',
+    preview,
+    // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
+    // and the targets with what each learns (TargetsChangedError).
+    seenLetter: seenPageField(c.campaign, c.targets),
+    targetsChanged,
+    letterChanged,
+    // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
+    refused: form.values !== undefined && !form.previewed,
+    values,
+    errors: form.errors,
+    errorList: form.errors && errorSummary(form.errors),
+  };
+}
+
 export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLimits>): Router {
   const { db, views } = ctx;
   const router = Router();
@@ -53,67 +123,9 @@ export function publicRoutes(ctx: AppContext, limits: ReturnType<typeof createLi
   const page = (res: Response, name: string, data: object, status = 200) =>
     res.status(status).type('html').send(views.page(name, { ...res.locals, ...data }));
 
-  const AND = new Intl.ListFormat('en', { type: 'conjunction' });
-
-  /**
-   * The campaign page; with `form`, a form sent back: what was typed, its mistakes, and `seen`,
-   * the `letter` field it carried. Where letters go without confirmation, a form from a page that
-   * listed other targets says so, whatever else sent it back: the page it comes back on lists them
-   * as they are, so the next post would not be refused for it (TargetsChangedError). A form
-   * from a page that showed another letter says that too: it comes back with the letter as it is.
-   */
-  async function renderCampaign(res: Response, slug: string, form: { values?: Record<string, string>; errors?: Record<string, string>; seen?: unknown; previewed?: boolean } = {}, status = 200) {
-    const c = await getPublicCampaign(db, slug);
-    const seen = readSeenPage(form.seen);
-    const targetsChanged = !c.campaign.require_confirmation && seen !== undefined && seen.targets !== targetsFingerprint(c.targets);
-    const letterChanged = !!seen?.letter && seen.letter !== letterFingerprint(c.campaign.letter_subject, c.campaign.letter_body);
-    const values = form.values ?? {};
-    // The letter as the official told the most reads it, so every field a supporter types shows
-    // where it goes (a name-only court first in the list would hide the city and country); the
-    // page says what each official learns.
-    const shownTo = c.targets.reduce<(typeof c.targets)[number] | undefined>(
-      (best, t) => (!best || DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(best.disclose) ? t : best),
-      undefined,
-    );
-    const digest = c.campaign.delivery_mode === 'digest';
-    const preview = previewLetterHtml(
-      c.campaign.letter_subject,
-      c.campaign.letter_body,
-      {
-        target: { name: shownTo?.name ?? '', title: shownTo?.title ?? '', salutation: shownTo?.salutation ?? '' },
-        case: { personName: c.case.person_name, location: c.case.location },
-        campaign: { title: c.campaign.title },
-        date: formatLetterDate(new Date()),
-      },
-      { fullName: values.full_name ?? '', city: values.city ?? '', country: values.country ?? '', personalNote: values.personal_note ?? '' },
-      hiddenFor(c.campaign.delivery_mode, shownTo?.disclose ?? 'name_place'),
-    );
-    page(res, 'campaign', {
-      // A screen reader hears the title first: it says the form came back refused.
-      // A preview (the form's Preview button, without scripts) says so: nothing was signed.
-      title: status >= 400 ? `Error: ${c.campaign.title}` : form.previewed ? `Preview of your letter: ${c.campaign.title}` : c.campaign.title,
-      previewed: form.previewed,
-      campaign: c.campaign,
-      case: c.case,
-      targets: c.targets.map((t) => ({ ...t, learns: discloseWords(t.disclose, c.campaign.require_confirmation, digest) })),
-      // The officials the email field's note names as getting the address.
-      replyTo: AND.format(c.targets.filter((t) => learnsAddress(t.disclose, c.campaign.require_confirmation)).map((t) => t.name)),
-      digest,
-      confirmFirst: c.campaign.require_confirmation,
-      signatures: c.signatures,
-      open: c.campaign.status === 'live',
-      preview,
-      // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
-      // and the targets with what each learns (TargetsChangedError).
-      seenLetter: seenPageField(c.campaign, c.targets),
-      targetsChanged,
-      letterChanged,
-      // Sent back for the campaign's status: the notice, not the top of the page, is where to look.
-      refused: form.values !== undefined && !form.previewed,
-      values,
-      errors: form.errors,
-      errorList: form.errors && errorSummary(form.errors),
-    }, status);
+  /** The campaign page; with `form`, a form sent back (see campaignView). */
+  async function renderCampaign(res: Response, slug: string, form: CampaignForm = {}, status = 200) {
+    page(res, 'campaign', campaignView(await getPublicCampaign(db, slug), form, status), status);
   }
 
   // A bare 303: res.redirect negotiates a body for the Accept header that no browser shows, and on

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { campaignStats, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, letterWarnings, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
+import { campaignPage, campaignStats, countSignaturesPerDay, countWaitingForDigest, getCampaign, getCampaignDeadline, letterWarnings, searchSignatures, unfinishedLetter } from '../../../campaigns/service.ts';
 import { nextDigestWords } from '../../../digests/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
@@ -13,6 +13,8 @@ import { sendCsv } from '../../../csv.ts';
 import { signatureChart } from './chart.ts';
 import { warningContext } from './letter.ts';
 import { idParam } from '../../forms.ts';
+import { campaignView } from '../public.ts';
+import { isLaunched } from '../../../campaigns/types.ts';
 import { failedAsShown, safeNext, str, type Render } from './render.ts';
 
 const CHART_DAYS = 30;
@@ -52,6 +54,19 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     const shown = rows.slice(0, limit);
     return { search, signatures: shown, older: more ? shown[shown.length - 1]!.id : undefined, paged: !!before };
   }
+
+  /**
+   * The public page of a campaign not launched yet, as supporters will see it, for its organizers:
+   * the case, the letter, what each official learns, the form (which signs nothing here). A
+   * launched campaign's page is its public one.
+   */
+  router.get('/campaigns/:slug/page', async (req, res) => {
+    const campaign = await getCampaign(db, req.params.slug);
+    if (isLaunched(campaign)) return res.redirect(303, `/c/${encodeURIComponent(campaign.slug)}`);
+    const view = campaignView(await campaignPage(db, campaign));
+    const data = { ...view, title: `Preview: ${view.title}`, orgName: ctx.config.orgName, notLaunched: true, open: true };
+    res.type('html').send(ctx.views.page('campaign', data));
+  });
 
   router.get('/campaigns/:slug', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
