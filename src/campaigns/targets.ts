@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
 import { ConflictError, EditConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { adminsToAsk } from '../organizers/service.ts';
 import { parseInput } from '../validation.ts';
 import { DISCLOSE_LEVELS } from './letter-template.ts';
 import { lockCampaign } from './queries.ts';
@@ -128,7 +129,10 @@ export async function updateTarget(db: Db, campaign: Pick<Campaign, 'id'>, targe
       throw new ValidationError({ email: 'another target of this campaign has this address' });
     }
     if (!by.admin && t.email.toLowerCase() !== current.email.toLowerCase() && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
-      throw new ValidationError({ email: 'people have signed for this official, and their letters not sent yet would follow a new address: only an admin changes it now. Ask one, or add the new address as another official' });
+      throw new ValidationError({
+        email: `people have signed for this official, and their letters not sent yet would follow a new address: only an admin changes it now, and may then send the letters that went to the old address again, to the new one. Ask ${await adminsToAsk(tx)}. `
+          + 'Added as another official instead, the new address gets the letters of those who sign from now on only, and this one keeps getting theirs until it is removed',
+      });
     }
     if (DISCLOSE_LEVELS.indexOf(t.disclose) > DISCLOSE_LEVELS.indexOf(current.disclose) && (await q.signedSinceAdded(tx, campaign.id, targetId))) {
       throw new ValidationError({ disclose: 'people signed being told what this target learns of them: it can be told less now, not more' });

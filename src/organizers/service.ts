@@ -115,6 +115,17 @@ export async function findOrganizerByEmail(db: Queryable, address: string) {
   return rows[0];
 }
 
+const OR = new Intl.ListFormat('en', { type: 'disjunction' });
+
+/**
+ * Whom an organizer asks for what only an admin does, in words: the admins by name and address,
+ * the longest-standing first ("Ann Admin (ann@org.example) or bo@org.example").
+ */
+export async function adminsToAsk(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ name: string; email: string }>(`SELECT name, email FROM organizers WHERE role = 'admin' ORDER BY id LIMIT 5`);
+  return OR.format(rows.map((a) => (a.name ? `${a.name} (${a.email})` : a.email)));
+}
+
 export async function countOrganizers(db: Queryable): Promise<number> {
   return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM organizers')).rows[0]!.n;
 }

@@ -227,6 +227,12 @@ describe('campaign rules that keep letters from being lost or doubled', () => {
     await insertLetters(ctx.db, campaign, 2);
     const elsewhere = updateTarget(ctx.db, campaign, target!.id, { ...fields, email: 'drop@evil.example' }, null, { admin: false });
     await expect(elsewhere).rejects.toMatchObject({ fields: { email: expect.stringMatching(/^people have signed for this official.*only an admin changes it now/) } });
+    // It names whom to ask, and what adding the address as another official would not do.
+    await createToken(ctx.db, 'admin');
+    const { rows: [admin] } = await ctx.db.query<{ name: string; email: string }>(`SELECT name, email FROM organizers WHERE role = 'admin' ORDER BY id LIMIT 1`);
+    const refused = await updateTarget(ctx.db, campaign, target!.id, { ...fields, email: 'drop@evil.example' }, null, { admin: false }).catch((err: ValidationError) => err.fields.email!);
+    expect(refused).toContain(`send the letters that went to the old address again, to the new one. Ask ${admin!.name ? `${admin!.name} (${admin!.email})` : admin!.email}`);
+    expect(refused).toContain('the new address gets the letters of those who sign from now on only, and this one keeps getting theirs until it is removed');
     expect((await ctx.db.query('SELECT DISTINCT recipient FROM deliveries WHERE campaign_id = $1', [campaign.id])).rows).toEqual([{ recipient: typo }]);
     // Its name, or its address in other capitals, stays theirs to correct; an admin may move it.
     await expect(updateTarget(ctx.db, campaign, target!.id, { ...fields, name: 'Judge Corrected', email: typo.toUpperCase() }, null, { admin: false })).resolves.toMatchObject({ target: { name: 'Judge Corrected' } });
