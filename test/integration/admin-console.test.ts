@@ -1820,6 +1820,27 @@ describe('the organizer console on PGlite', () => {
     expect((await organizer.post('/admin/forget', { email, confirmed: '1' })).status).toBe(403);
   });
 
+  it("offers an admin to erase a signer from the campaign's list, asking first, and tells an organizer whom to ask", async () => {
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('off')}@supporter.example`;
+    const signed = await fetch(`${base}/api/v1/campaigns/${slug}/signatures`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fullName: 'Take Me Off', email }) });
+    expect(signed.status).toBe(202);
+    const list = await client.get(`/admin/campaigns/${slug}/signatures`);
+    const form = list.text.match(/<form method="post" action="\/admin\/forget" class="inline">.*?<\/form>/s)?.[0];
+    expect(form).toContain(`<input type="hidden" name="email" value="${email}">`);
+    expect(form).toContain('Erase…<span class="sr-only"> <bdi>Take Me Off</bdi></span>');
+    // Its press is the erase page's question, naming the address; nothing is erased yet.
+    const asked = await client.post('/admin/forget', { email });
+    expect(asked.text).toContain(`Erase everything held for <strong class="break">${email}</strong>?`);
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [email])).rowCount).toBe(1);
+
+    const { client: organizer } = await signedIn(base, ctx.db, 'organizer');
+    const theirs = await organizer.get(`/admin/campaigns/${slug}/signatures`);
+    expect(theirs.text).not.toContain('action="/admin/forget"');
+    const { rows: [admin] } = await ctx.db.query<{ name: string; email: string }>(`SELECT name, email FROM organizers WHERE role = 'admin' ORDER BY id LIMIT 1`);
+    expect(theirs.text).toContain(`Only an admin erases a person (from every campaign and list; letters already sent stay sent): ask ${admin!.name ? `${admin!.name} (${admin!.email})` : admin!.email}`);
+  });
+
   it("lets an admin correct an organizer's address and name, who then signs in with the new address", async () => {
     const { client: them, organizer } = await signedIn(base, ctx.db, 'organizer');
     const other = await createOrganizer(ctx.db);

@@ -6,7 +6,7 @@ import { listTargets } from '../../../campaigns/targets.ts';
 import { getCaseById } from '../../../cases/service.ts';
 import { listCampaignLetters, listFailedDeliveries, retryFailedDelivery, type RetryOutcome } from '../../../deliveries/service.ts';
 import { DELIVERY_STATUSES } from '../../../deliveries/types.ts';
-import { recordAudit, recordAuditOf } from '../../../organizers/service.ts';
+import { adminsToAsk, recordAudit, recordAuditOf } from '../../../organizers/service.ts';
 import { signaturesCsv } from '../../../signatures/service.ts';
 import { setFlash } from '../../middleware/session.ts';
 import { sendCsv } from '../../../csv.ts';
@@ -119,7 +119,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
     // Every signer's name and address, page by page: read as much as an export, so recorded as
     // one (whether it searched, not what: a search term can be a person's name).
     await recordAudit(db, actor(res), 'signatures.view', `campaign:${campaign.slug}`, { search: !!sigs.search, older: sigs.paged });
-    render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, ...sigs });
+    const askAdmin = res.locals.organizer!.role === 'admin' ? undefined : await adminsToAsk(db);
+    render(res, 'signatures', { title: `Signatures of “${campaign.title}”`, section: 'campaigns', campaign, askAdmin, ...sigs });
   });
 
   /** Every letter of the campaign: which official got which, when, and what the relay said. */
