@@ -198,7 +198,7 @@ describe('the organizer console on PGlite', () => {
     const changed = await client.post(`/admin/cases/${caseSlug}/status`, { status: 'granted_stay' });
     expect(changed.status).toBe(303);
     const page = await client.open(changed.location!);
-    expect(page.text).toContain('Status is now “granted stay”. “Halt the deportation of Aigerim” still takes signatures and sends letters: close or pause it, or change the letter, if it no longer fits.');
+    expect(page.text).toContain('Status is now “granted stay”. Nobody was emailed: post an update to tell the case’s followers. “Halt the deportation of Aigerim” still takes signatures and sends letters: close or pause it, or change the letter, if it no longer fits.');
     const dashboard = await client.open('/admin');
     expect(dashboard.text).toContain(`href="/admin/campaigns/${slug}"`);
     expect(dashboard.text).toContain('“Halt the deportation of Aigerim” still takes signatures and sends letters, though Aigerim Test’s case is now “granted stay”');
@@ -422,7 +422,7 @@ describe('the organizer console on PGlite', () => {
     const second = await createLiveCampaign(ctx.db, { title: 'ئايگۈل ئۈچۈن خەت' });
     await ctx.db.query('UPDATE campaigns SET case_id = (SELECT case_id FROM campaigns WHERE slug = $1) WHERE slug = $2', [slug, second.slug]);
     const changed = await client.post(`/admin/cases/${caseSlug}/status`, { status: 'granted_stay' });
-    const titles = (await client.open(changed.location!)).text.match(/Status is now “granted stay”\. (.*) still take signatures/)![1]!.split(', ');
+    const titles = (await client.open(changed.location!)).text.match(/Status is now “granted stay”\. Nobody was emailed: post an update to tell the case’s followers\. (.*) still take signatures/)![1]!.split(', ');
     expect(titles.sort()).toEqual(['“\u2068ئايگۈل ئۈچۈن خەت\u2069”', '“\u2068ئايگۈلنى قويۇپ بېرىڭ\u2069”']);
   });
 
@@ -749,7 +749,7 @@ describe('the organizer console on PGlite', () => {
     );
     const partly = await client.post(`/admin/cases/${caseSlug}/updates/${v!.id}/withdraw`, { confirmed: '1' });
     // One sent, one being sent (it goes if written already). One failed (it reached no one) and three queued: stopped, none retried later.
-    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 1 alert had gone out and cannot be taken back; 1 alert was being sent, and goes only if already written; the other 4 alerts will not be sent.`);
+    expect((await client.open(partly.location!)).text).toContain(`“${second}” is withdrawn: it is off the case page, 1 alert had gone out and cannot be taken back; 1 alert was being sent, and goes only if already written; the other 4 alerts will not be sent. A correction posted as a new update is emailed to the case’s followers again.`);
     const { rows: [entry] } = await ctx.db.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE action = 'case.update_withdraw' ORDER BY id DESC LIMIT 1`);
     expect(entry!.detail).toMatchObject({ update: v!.id, dropped: 4, sent: 1, sending: 1 });
   });

@@ -141,7 +141,9 @@ export function caseRoutes(ctx: AppContext, render: Render): Router {
       const live = SETTLED_STATUSES.has(kase.status) ? (await listCampaignOverview(db, { caseId: kase.id, status: 'live' }, { limit: null })).map((c) => `“${isolateRightToLeft(c.title)}”`) : [];
       // A letter asking a court to halt a deportation reads wrong once the person has a stay.
       const stillLive = live.length ? ` ${live.join(', ')} still ${live.length === 1 ? 'takes' : 'take'} signatures and ${live.length === 1 ? 'sends' : 'send'} letters: close or pause ${live.length === 1 ? 'it' : 'them'}, or change the letter, if it no longer fits.` : '';
-      setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.${stillLive}`);
+      // Someone used to alert services takes a change of status for news that went out.
+      const untold = kase.status === existing.status ? '' : ' Nobody was emailed: post an update to tell the case’s followers.';
+      setFlash(ctx, res, `Status is now “${kase.status.replace(/_/g, ' ')}”.${untold}${stillLive}`);
     } catch (err) {
       if (err instanceof EditConflictError) {
         setFlash(ctx, res, 'Status not changed: the case was saved by someone else at that moment. Check it and set the status again.');

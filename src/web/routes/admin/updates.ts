@@ -128,7 +128,9 @@ export function updateRoutes(ctx: AppContext, render: Render): Router {
     const id = idParam(req.params.id, 'update');
     const { update, already, ...alerts } = await withdrawCaseUpdate(db, String(req.params.slug), id, res.locals.organizer!.id);
     if (!already) await recordAuditOf(ctx, res.locals.organizer!.id, 'case.update_withdraw', `case:${String(req.params.slug)}`, { update: update.id, title: update.title, ...alerts });
-    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(alerts)}.`);
+    // A mistake in it is put right by another update, which its followers get as they got this one.
+    const correct = alerts.sent || alerts.sending ? ' A correction posted as a new update is emailed to the case’s followers again.' : '';
+    setFlash(ctx, res, already ? `“${update.title}” was withdrawn already.` : `“${update.title}” is withdrawn: it is off the case page, ${withdrawnAlerts(alerts)}.${correct}`);
     res.redirect(303, `/admin/cases/${String(req.params.slug)}`);
   });
 
