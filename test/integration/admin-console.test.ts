@@ -1662,6 +1662,27 @@ describe('the organizer console on PGlite', () => {
     const staleLetter = await client.post(`/admin/campaigns/${slug}/letter`, { ...newLetter, letter_body: 'Dear {{target.name}}, an older draft.' });
     expect(staleLetter.status).toBe(409);
     expect(staleLetter.text).toContain('an older draft');
+    const seenIn = (html: string) => /name="letter_seen" value="([^"]+)"/.exec(html)![1]!;
+    // A letter editor open while the goal alone is saved elsewhere (another tab) saves its letter,
+    // keeping that goal: nothing the other tab saved is undone.
+    const editor = await client.open(`/admin/campaigns/${slug}/letter`);
+    const now = await client.open(`/admin/campaigns/${slug}/edit`);
+    const body = /<textarea id="f-letter_body"[^>]*>([\s\S]*?)<\/textarea>/.exec(now.text)![1]!.replace(/&#x3D;/g, '=');
+    expect((await client.post(`/admin/campaigns/${slug}/edit`, { ...form, letter_body: body, goal: '70', revision: revisionIn(now.text) })).status).toBe(303);
+    const meanwhile = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, saved beside the goal.', revision: revisionIn(editor.text), letter_seen: seenIn(editor.text) });
+    expect(meanwhile.status).toBe(303);
+    expect(await getCampaign(ctx.db, slug)).toMatchObject({ letter_body: 'Dear {{target.name}}, saved beside the goal.', goal: 70 });
+    // One open while the letter itself is saved elsewhere is refused: it would undo that letter.
+    const [first, second] = [await client.open(`/admin/campaigns/${slug}/letter`), await client.open(`/admin/campaigns/${slug}/letter`)];
+    const save = (page: string, text: string) => client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: text, revision: revisionIn(page), letter_seen: seenIn(page) });
+    expect((await save(first.text, 'Dear {{target.name}}, the first tab.')).status).toBe(303);
+    const undoing = await save(second.text, 'Dear {{target.name}}, the second tab.');
+    expect(undoing.status).toBe(409);
+    expect(undoing.text).toContain('the second tab.');
+    expect((await getCampaign(ctx.db, slug)).letter_body).toBe('Dear {{target.name}}, the first tab.');
+    // Sent again from the page that said so, it replaces it, knowingly.
+    expect((await save(undoing.text, 'Dear {{target.name}}, the second tab.')).status).toBe(303);
+    expect((await getCampaign(ctx.db, slug)).letter_body).toBe('Dear {{target.name}}, the second tab.');
 
     // A case edited while its status changed on the case page.
     const caseForm = await client.open(`/admin/cases/${caseSlug}/edit`);

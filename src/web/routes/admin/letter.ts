@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { AppContext } from '../../../context.ts';
-import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
+import { discloseTo, gapsLeft, hiddenFor, LETTER_VARIABLES, letterFingerprint, renderLetter, tooLong, validateLetterTemplate, type LetterContext } from '../../../campaigns/letter-template.ts';
 import { getCampaign, updateCampaignDetails } from '../../../campaigns/service.ts';
 import { listTargets } from '../../../campaigns/targets.ts';
 import type { Campaign, Target } from '../../../campaigns/types.ts';
@@ -149,14 +149,17 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     };
   }
 
-  /** `revision`: what the form carries back, the one it was opened on (see updateCampaignDetails). */
-  const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, revision: number | null, extra?: FieldErrors) => {
+  /**
+   * `revision`: what the form carries back, the one it was opened on (see updateCampaignDetails);
+   * `letterSeen`: the letter it was opened on (letterFingerprint), the campaign's now by default.
+   */
+  const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, revision: number | null, extra?: FieldErrors, letterSeen?: string) => {
     const p = previewData(l, draft, targetId);
     const digest = l.campaign.delivery_mode === 'digest';
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      digest, revision: revision ?? l.campaign.revision,
+      digest, revision: revision ?? l.campaign.revision, letterSeen: letterSeen || letterFingerprint(l.campaign.letter_subject, l.campaign.letter_body),
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, extra?.revision ? 409 : p.compileFailed ? 422 : p.errors ? 400 : 200);
   };
@@ -176,8 +179,12 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
   router.post('/campaigns/:slug/letter', async (req, res) => {
     const l = await load(req.params.slug);
     const draft = { subject: str(req.body?.letter_subject), body: str(req.body?.letter_body) };
-    const revision = revisionOf(req.body);
-    if (req.body?.action !== 'save' || check(draft).errors) return renderEditor(res, l, draft, req.body?.target, revision);
+    // A save of the campaign's other details since the page opened (its goal, say) is no conflict:
+    // they are saved as they are now. Only a letter saved meanwhile is, which this would undo.
+    const letterSeen = str(req.body?.letter_seen);
+    const letterUnchanged = letterSeen === letterFingerprint(l.campaign.letter_subject, l.campaign.letter_body);
+    const revision = letterUnchanged ? l.campaign.revision : revisionOf(req.body);
+    if (req.body?.action !== 'save' || check(draft).errors) return renderEditor(res, l, draft, req.body?.target, revisionOf(req.body), undefined, letterSeen);
     const { input } = campaignForm({ ...campaignValues(l.campaign, l.kase.slug), letter_subject: draft.subject, letter_body: draft.body });
     try {
       await updateCampaignDetails(db, l.campaign.slug, input, revision);
@@ -188,10 +195,10 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
         const now = await getCampaign(db, l.campaign.slug);
         const saved = { letter_subject: now.letter_subject, letter_body: now.letter_body };
         if (answerSavedAlready(ctx, res, { saved, typed: req.body, fields: ['letter_subject', 'letter_body'], flash: 'Letter saved.', to: `/admin/campaigns/${l.campaign.slug}/letter` })) return;
-        return renderEditor(res, l, draft, req.body?.target, err.revision, { revision: err.message });
+        return renderEditor(res, l, draft, req.body?.target, err.revision, { revision: err.message }, letterFingerprint(now.letter_subject, now.letter_body));
       }
       if (!(err instanceof ValidationError)) throw err;
-      return renderEditor(res, l, draft, req.body?.target, revision, renameCampaignErrors(err.fields));
+      return renderEditor(res, l, draft, req.body?.target, revisionOf(req.body), renameCampaignErrors(err.fields), letterSeen);
     }
     await recordAuditOf(ctx, res.locals.organizer!.id, 'campaign.letter', `campaign:${l.campaign.slug}`);
     setFlash(ctx, res, 'Letter saved.');
