@@ -21,9 +21,19 @@ export interface SeenPage {
   targets: string;
 }
 
+/**
+ * What a page of a campaign whose signers confirm first carries for its targets. Their letters go
+ * to the officials the confirmation page shows, checked there; what the sign page promised was
+ * that step. Where confirmation was turned off since, the letters would go at once, from a page
+ * that said they would not (nor what a `full` official learns), and this matches no targets: the
+ * signature is refused as one from a page listing other targets is (TargetsChangedError).
+ */
+const CONFIRM_FIRST = 'confirm';
+
 /** The `letter` field of a sign page showing this campaign, with its letter and these targets. */
-export function seenPageField(campaign: Pick<Campaign, 'revision' | 'letter_subject' | 'letter_body'>, targets: Parameters<typeof targetsFingerprint>[0]): string {
-  return `${campaign.revision}.${letterFingerprint(campaign.letter_subject, campaign.letter_body)}.${targetsFingerprint(targets)}`;
+export function seenPageField(campaign: Pick<Campaign, 'revision' | 'letter_subject' | 'letter_body' | 'require_confirmation'>, targets: Parameters<typeof targetsFingerprint>[0]): string {
+  const shown = campaign.require_confirmation ? CONFIRM_FIRST : targetsFingerprint(targets);
+  return `${campaign.revision}.${letterFingerprint(campaign.letter_subject, campaign.letter_body)}.${shown}`;
 }
 
 /** A sign form's `letter` field read back; undefined when it sent none (a form of one's own, whose sender chose). */

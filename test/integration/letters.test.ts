@@ -298,6 +298,20 @@ describe.each(DB_KINDS)('letters on %s', (kind) => {
     const { slug: confirming, opened: before } = await openedPage(true);
     await addTargets(ctx.db, confirming, [{ name: 'Later Court', email: `${uniq('later')}@court.example` }]);
     expect((await postForm(`${base}/c/${confirming}/sign`, { ...typed, letter: before })).status).toBe(303);
+
+    // A page that said "you will confirm by email first", sent after confirmation was turned off,
+    // would send at once: refused the same, and from the page it comes back on, the letter goes.
+    const { judge: judged, slug: switched, opened: promised } = await openedPage(true);
+    await ctx.db.query('UPDATE campaigns SET require_confirmation = false, revision = revision + 1 WHERE slug = $1', [switched]);
+    const unconfirmed = { ...typed, email: `${uniq('switch')}@supporter.example` };
+    const refused = await postForm(`${base}/c/${switched}/sign`, { ...unconfirmed, letter: promised });
+    expect(refused.status).toBe(409);
+    const shown = await refused.text();
+    expect(shown).toContain('or whether you confirm by email before it goes, changed while this page was open. Nothing was sent');
+    expect((await ctx.db.query('SELECT 1 FROM signatures WHERE email = $1', [unconfirmed.email])).rows).toEqual([]);
+    expect((await postForm(`${base}/c/${switched}/sign`, { ...unconfirmed, letter: seenLetter(shown) })).status).toBe(303);
+    await settled(ctx.db);
+    expect(sentTo([judged])).toHaveLength(1);
   });
 
   // Two connections at once: Postgres only (PGlite is one connection).
