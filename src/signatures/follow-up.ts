@@ -3,6 +3,8 @@
 import type { Db } from '../db/index.ts';
 import { enqueueAfreshLater, requeueFinished, RESEND_GAP_SECONDS } from '../deliveries/service.ts';
 import { getCaseById } from '../cases/service.ts';
+import { signaturesChanged } from '../campaigns/service.ts';
+import { addJobsAfterAnswer } from './intake-batch.ts';
 import { requestSubscription } from '../subscribers/service.ts';
 import * as q from './queries.ts';
 import { bindSeenLetter, type SignedFrom } from './seen-page.ts';
@@ -16,7 +18,7 @@ import type { SignatureInput, SignedVia } from './types.ts';
  * signature subscribes when it is confirmed).
  */
 export async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, stored: q.StoredSignature, from: SignedFrom, request: number): Promise<void> {
-  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || !(await signAgain(db, deps, campaign, s, from, request));
+  const confirmed = stored.signed ? !campaign.require_confirmation : stored.earlier === 'confirmed' || (await signAgain(db, deps, campaign, s, from, request)) !== 'pending';
   if (confirmed && s.subscribe) await askForAlerts(db, deps, s.email, campaign.case_id, from.via);
 }
 
@@ -28,16 +30,27 @@ export async function followUp(db: Db, deps: SignDeps, campaign: q.CampaignForSi
  * the address first would choose what the person then confirms, and the person could not sign.
  * Of several requests moments apart, the newest stored (`request`, the id reserved for it) wins
  * whichever order this work runs in: an older one that comes after it changes nothing.
- * @returns whether a pending signature was replaced, or left to a newer request; false when it is confirmed.
+ * Where confirmation was turned off since it was signed, the repeat is signed as any signature
+ * there is, and answered so ("your letter is on its way"): it is confirmed with these details at
+ * once and its letters go; its confirmation email, if not on its way, is not sent.
+ * @returns 'pending' when a pending signature was replaced, or left to a newer request;
+ * 'confirmed' when it was confirmed now; undefined when it was confirmed already.
  */
-async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom, request: number): Promise<boolean> {
+async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning, s: SignatureInput, from: SignedFrom, request: number): Promise<'pending' | 'confirmed' | undefined> {
   const again = await db.transaction(async (tx) => {
     // The campaign first (see the query), and its revision as of now: a letter saved since this
     // signature's statement read it is not the one the page showed.
-    const current = { ...campaign, revision: (await q.lockCampaignForSignatures(tx, campaign.id)).revision };
+    const locked = await q.lockCampaignForSignatures(tx, campaign.id);
+    const current = { ...campaign, revision: locked.revision };
     const pending = await q.lockPendingSignature(tx, campaign.id, s.email);
     if (!pending) return undefined;
     if (pending.last_request !== null && pending.last_request !== request) return { requeued: undefined };
+    if (!locked.require_confirmation) {
+      const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
+      if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
+      const signature = (await q.confirmUnverified(tx, replaced.id))!;
+      return { letters: campaign.delivery_mode === 'each' ? await q.insertLetterDeliveries(tx, signature) : [] };
+    }
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.
     // Sent longer ago, the same details get a new email as any repeat does (it may never have come).
@@ -54,8 +67,14 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
     if (requeued) await q.setConfirmRound(tx, replaced.id, replaced.confirm_round + 1);
     return { requeued };
   });
-  if (again?.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);
-  return again !== undefined;
+  if (!again) return undefined;
+  if (again.letters) {
+    signaturesChanged(db, campaign.id);
+    addJobsAfterAnswer(deps, again.letters);
+    return 'confirmed';
+  }
+  if (again.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);
+  return 'pending';
 }
 
 /**

@@ -25,8 +25,28 @@ export async function getSignature(db: Queryable, id: number) {
  * Confirmations and replacements do not wait for each other.
  */
 export async function lockCampaignForSignatures(db: Queryable, campaignId: number) {
-  const { rows } = await db.query<{ status: string; revision: number }>('SELECT status, revision FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
+  const { rows } = await db.query<{ status: string; revision: number; require_confirmation: boolean }>(
+    'SELECT status, revision, require_confirmation FROM campaigns WHERE id = $1 FOR SHARE',
+    [campaignId],
+  );
   return rows[0]!;
+}
+
+/**
+ * A pending signature confirmed without its email, as one signed where confirmation is off is:
+ * its link stops working, its address counts as unconfirmed (ADDRESS_CONFIRMED: no official is
+ * given it), and its confirmation email, if not on its way yet, is not sent.
+ */
+export async function confirmUnverified(db: Queryable, id: number) {
+  const { rows } = await db.query<Signature>(
+    `WITH unsent AS (
+       DELETE FROM deliveries WHERE kind = 'confirm' AND source_id = $1 AND status IN ('queued', 'retry')
+     )
+     UPDATE signatures SET status = 'confirmed', confirmed_at = now(), confirm_token_hash = NULL
+      WHERE id = $1 AND status = 'pending' RETURNING *`,
+    [id],
+  );
+  return rows[0];
 }
 
 /**

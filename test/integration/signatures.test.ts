@@ -303,6 +303,38 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     await settled(ctx.db);
   });
 
+  it('sends the letters of one who signs again once confirmation was turned off, as its answer says, and drops the confirmation email still waiting', async () => {
+    const tag = uniq('switched');
+    const judge = `judge@${tag}.example`;
+    const full = `full@${tag}.example`;
+    const { slug } = await createLiveCampaign(ctx.db, {
+      targets: [{ name: 'Judge', email: judge, disclose: 'name_place' }, { name: 'Full Official', email: full, disclose: 'full' }],
+    });
+    const email = `${tag}@supporter.example`;
+    expect(await sign(ctx.db, ctx, slug, { fullName: 'First Try', email, personalNote: 'first' })).toMatchObject({ confirmationRequired: true });
+    await settled(ctx.db);
+    const { rows: [signature] } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE email = $1', [email]);
+    // Its confirmation email waits for another try (a relay said 4xx): it should not go after this.
+    await ctx.db.query(`UPDATE deliveries SET status = 'retry' WHERE kind = 'confirm' AND source_id = $1`, [signature!.id]);
+    await ctx.db.query('UPDATE campaigns SET require_confirmation = false, revision = revision + 1 WHERE slug = $1', [slug]);
+
+    const again = await sign(ctx.db, ctx, slug, { fullName: 'Second Try', email, city: 'Almaty', personalNote: 'second' });
+    expect(again).toMatchObject({ confirmationRequired: false });
+    await ctx.queues.settled();
+    await settled(ctx.db);
+    const [letter] = await mailTo(ctx.sink!, judge, 1);
+    expect(letter!.text).toContain('Second Try');
+    expect(letter!.text).toContain('second');
+    // Nobody confirmed the address: the `full` official is not given it.
+    const [toFull] = await mailTo(ctx.sink!, full, 1);
+    expect(toFull!.replyTo).toBeUndefined();
+    expect(toFull!.text).not.toContain(email);
+    expect((await ctx.db.query(`SELECT status FROM signatures WHERE id = $1`, [signature!.id])).rows).toEqual([{ status: 'confirmed' }]);
+    expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'confirm' AND source_id = $1`, [signature!.id])).rowCount).toBe(0);
+    // The link emailed before opens nothing now.
+    await expect(findSignatureByToken(ctx.db, confirmToken(ctx.secret, signature!.id, 0))).rejects.toThrow(/confirmation link/);
+  });
+
   it('keeps the newest details of two signatures by one address moments apart, whichever is applied last', async () => {
     const { slug } = await createLiveCampaign(ctx.db);
     const email = `${uniq('order')}@supporter.example`;
