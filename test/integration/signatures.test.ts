@@ -276,6 +276,14 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Elsewhere', $2, 'confirmed', now())`, [id, `elsewhere-${kind}@supporter.example`]);
     signaturesChanged(ctx.db, id);
     expect(await count()).toBe(2);
+    // Against the goal: towards it, reaching it, past it.
+    const progress = async (goal: number) => {
+      await ctx.db.query('UPDATE campaigns SET goal = $2 WHERE id = $1', [id, goal]);
+      return /<strong class="count">\d+<\/strong> ([^<]+)<\/p>/.exec(await (await fetch(`${base}/c/${slug}`)).text())![1];
+    };
+    expect([await progress(3), await progress(2), await progress(1)]).toEqual([
+      'people have signed, towards a goal of 3.', 'people have signed, reaching the goal of 2.', 'people have signed, passing the goal of 1.',
+    ]);
     // Its letters go before the next test counts what the sink holds.
     await settled(ctx.db);
   });
