@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { commandEmail, runCommand, usageProblem, USAGE } from './cli/commands.ts';
+import { commandEmail, runCommand, SECRET_UNCHANGED, usageProblem, USAGE } from './cli/commands.ts';
+import { counted } from './words.ts';
 import { ConfigError, loadConfig, makeDataDir, type Config } from './config.ts';
 import { openPostgres } from './db/index.ts';
 import { importedWarning, lastImported } from './paths.ts';
@@ -124,10 +125,23 @@ function cliConfig(): Config {
  * @returns what to add to the command's output.
  */
 async function forgetCounters(config: Config, email: string): Promise<CommandReply> {
-  const [{ knownSecret }, { connectRedis }, { forgetAddressCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/service.ts')]);
+  const [{ checkSecret, knownSecret }, { connectRedis }, { forgetAddressCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/service.ts')]);
   const secret = knownSecret(config);
+  const notLookedFor = (why: string): CommandReply => ({ code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: ${why} (run forget with the service's environment); they lapse on their own within a day\n` });
   // Their keys are keyed hashes: without the service's secret there is nothing to find them by.
-  if (!secret) return { code: 0, stdout: '', stderr: `appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here (run forget with the service's environment); they lapse on their own within a day\n` };
+  if (!secret) return notLookedFor('SESSION_SECRET is not set here');
+  // Nor with another one, which would find none and say nothing of those left.
+  if (config.databaseUrl) {
+    const db = openPostgres(config.databaseUrl, { max: 1, applicationName: 'appeal cli' });
+    try {
+      await checkSecret(db, secret, { keep: false });
+    } catch (err) {
+      if (err instanceof ConfigError) return notLookedFor('SESSION_SECRET here is not the secret this database is tied to');
+      throw err;
+    } finally {
+      await db.close();
+    }
+  }
   let redis;
   try {
     // The Redis `npm start` runs under DATA_DIR when nothing answers on the default address: its counters are there.
@@ -194,6 +208,33 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
  * place once the database has taken it.
  */
 async function rotateSecretCommand(config: Config, request: CommandRequest): Promise<CommandReply> {
+  const reply = await rotateInDatabase(config, request);
+  if (reply.code !== 0 || reply.stdout === SECRET_UNCHANGED) return reply;
+  const counters = await forgetOldCounters(config);
+  return { ...reply, stdout: reply.stdout + counters.stdout, stderr: reply.stderr + counters.stderr };
+}
+
+/**
+ * After rotate-secret: the rate-limit counts in Redis, keyed with the old secret (forgetAllCounters).
+ * @returns what to add to the command's output.
+ */
+async function forgetOldCounters(config: Config): Promise<CommandReply> {
+  const [{ connectRedis }, { forgetAllCounters }] = await Promise.all([import('./redis.ts'), import('./retention/service.ts')]);
+  let redis;
+  try {
+    redis = await connectRedis(config, { useSpawned: true });
+  } catch (err) {
+    return { code: 0, stdout: '', stderr: `appeal: the rate-limit counts kept with the old secret were not reached (${(err as Error).message}); they lapse on their own within a day\n` };
+  }
+  try {
+    const { deleted, fileKeepsThem } = await forgetAllCounters(redis.client, config.queuePrefix);
+    return { code: 0, stdout: deleted ? `${counted(deleted, 'rate-limit count', 'rate-limit counts')} kept with the old secret (QUEUE_PREFIX "${config.queuePrefix}") deleted\n` : '', stderr: fileKeepsThem ? `appeal: ${fileKeepsThem}\n` : '' };
+  } finally {
+    await redis.close();
+  }
+}
+
+async function rotateInDatabase(config: Config, request: CommandRequest): Promise<CommandReply> {
   const refused = await refusedWhileAppRuns(config, 'derives links from the secret it started with');
   if (refused) return refused;
   if (config.sessionSecret) return execute(config, request);

@@ -42,6 +42,9 @@ export const USAGE = `Usage: npm run cli -- <command>
                                 DATA_DIR/secret; every link emailed before stops working
 `;
 
+/** What rotate-secret says when the database has this secret already. */
+export const SECRET_UNCHANGED = 'the database uses this secret already: nothing changed\n';
+
 class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -165,7 +168,7 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       // The cli gives it: SESSION_SECRET, or one it generated (src/cli.ts).
       if (!config.sessionSecret) throw new Error('rotate-secret: no new secret given (SESSION_SECRET)');
       const rotated = await rotateSecret(db, config.sessionSecret);
-      if (rotated.kind === 'same') return 'the database uses this secret already: nothing changed\n';
+      if (rotated.kind === 'same') return SECRET_UNCHANGED;
       return `the database now uses the new secret; the links of ${counted(rotated.signatures, 'signature', 'signatures')} and ${counted(rotated.subscribers, 'subscriber', 'subscribers')} were derived again, and every link emailed before stops working\n`;
     }
     case 'after-restore': {

@@ -1,5 +1,7 @@
 // Erasure on request (`npm run cli -- forget`, or the console's Erase page): one person's records,
 // whatever their age, where the rest of retention deletes by age.
+import type { Redis } from 'ioredis';
+import { counterPrefix } from '../budgets.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { signaturesChanged } from '../campaigns/service.ts';
 import { OFFICIAL_KINDS } from '../deliveries/suppression-queries.ts';
@@ -125,7 +127,28 @@ interface CounterStore {
  * @returns how many counters were deleted, and what to say when the rewrite was refused.
  */
 export async function forgetAddressCounters(redis: CounterStore, queuePrefix: string, secret: string, email: string): Promise<{ deleted: number; fileKeepsThem?: string }> {
-  const deleted = await redis.del(...addressCounterKeys(queuePrefix, secret, email));
+  return rewrittenAfter(redis, await redis.del(...addressCounterKeys(queuePrefix, secret, email)));
+}
+
+/**
+ * Deletes every count kept under `queuePrefix` (per address, per IP, per sign-in: each a keyed
+ * hash), for rotate-secret: made with the secret it replaces, they count nothing from then on, and
+ * whoever has that secret (it may have leaked) could still tell from them, for a day, which
+ * addresses were emailed. The append-only file is written anew, as forgetAddressCounters has it.
+ */
+export async function forgetAllCounters(redis: CounterStore & Pick<Redis, 'scan'>, queuePrefix: string): Promise<{ deleted: number; fileKeepsThem?: string }> {
+  const pattern = `${counterPrefix(queuePrefix, '').replace(/[*?[\]\\]/g, '\\$&')}*`;
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return rewrittenAfter(redis, deleted);
+}
+
+async function rewrittenAfter(redis: CounterStore, deleted: number): Promise<{ deleted: number; fileKeepsThem?: string }> {
   // Also when none is left to delete: counters expired since are in the file all the same.
   try {
     if (/^aof_enabled:1\s*$/m.test(await redis.info('persistence'))) await redis.bgrewriteaof();

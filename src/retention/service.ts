@@ -6,7 +6,7 @@ import { forgetDroppedOptins } from '../subscribers/queries.ts';
 import { foldAlerts, listSettledAlerts } from '../alerts/outcome-queries.ts';
 import { FORGOTTEN } from './forget.ts';
 
-export { forgetAddressCounters, forgetPerson, forgottenWords, type Forgotten } from './forget.ts';
+export { forgetAddressCounters, forgetAllCounters, forgetPerson, forgottenWords, type Forgotten } from './forget.ts';
 
 /**
  * How long an unconfirmed signature or request is kept, as a confirmation or opt-in email tells

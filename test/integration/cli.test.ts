@@ -223,6 +223,14 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const blind = await cli({ ...ctx.env, SESSION_SECRET: '', DATA_DIR: freshDataDir }, ['forget', `${uniq('other')}@supporter.example`]);
     expect(blind.code, blind.stderr).toBe(0);
     expect(blind.stderr).toMatch(/^appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET is not set here/);
+    // With another secret than the service's, it would find none and say nothing of those left.
+    await checkSecret(ctx.db, ctx.secret);
+    await confirm!(ctx.db, { recipient: person, attempts: 1 } as Delivery);
+    const astray = await cli({ ...ctx.env, SESSION_SECRET: 'not the secret of this database at all' }, ['forget', person]);
+    expect(astray.code, astray.stderr).toBe(0);
+    expect(astray.stderr).toMatch(/^appeal: the rate-limit counters that name the address were not looked for: SESSION_SECRET here is not the secret this database is tied to/);
+    expect(await ctx.redis.client.exists(...counters)).toBe(2);
+    expect((await cli(ctx.env, ['forget', person])).stdout).toContain('and 2 rate-limit counters that named it\n');
     // A typo naming no address is not "nothing held".
     expect(await cli(ctx.env, ['forget', 'not-an-address'])).toMatchObject({ code: 1, stdout: '', stderr: 'appeal: "not-an-address" is not an email address: nothing was looked for\n' });
     const left = await ctx.db.query<{ n: number }>(
@@ -382,10 +390,22 @@ describe('the cli rotating the secret (rotate-secret)', () => {
     )).rows[0]!;
     expect(await links()).toEqual({ confirm: hashToken(confirmToken(old, signature.id)), optin: hashToken(optinToken(old, sub)), manage: hashToken(manageToken(old, sub.id)) });
 
+    // A count of emails to the signer, keyed with the old secret; and another installation's, whose prefix begins alike.
+    const { addressCounterKeys } = await import('../../src/deliveries/allowance.ts');
+    const [counter] = addressCounterKeys(ctx.config.queuePrefix, old, signer);
+    const [othersCounter] = addressCounterKeys(`${ctx.config.queuePrefix}x`, old, signer);
+    await ctx.redis.client.set(counter!, '1', 'EX', 3600);
+    await ctx.redis.client.set(othersCounter!, '1', 'EX', 3600);
+
     const fresh = 'a new secret, long enough to count';
     const rotated = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
     expect(rotated.code, rotated.stderr).toBe(0);
     expect(rotated.stdout).toMatch(/^the database now uses the new secret; the links of \d+ signatures? and \d+ subscribers? were derived again/);
+    // Whoever has the old secret (it may have leaked) cannot tell from them whom Appeal emailed.
+    expect(rotated.stdout).toMatch(new RegExp(`\\n\\d+ rate-limit counts? kept with the old secret \\(QUEUE_PREFIX "${ctx.config.queuePrefix}"\\) deleted\\n$`));
+    expect(await ctx.redis.client.exists(counter!)).toBe(0);
+    expect(await ctx.redis.client.exists(othersCounter!)).toBe(1);
+    await ctx.redis.client.del(othersCounter!);
     expect(await links()).toEqual({ confirm: hashToken(confirmToken(fresh, signature.id)), optin: hashToken(optinToken(fresh, sub)), manage: hashToken(manageToken(fresh, sub.id)) });
     await expect(checkSecret(ctx.db, fresh)).resolves.toBeUndefined();
     await expect(checkSecret(ctx.db, old)).rejects.toThrow(/SESSION_SECRET: this database is tied to another secret/);
