@@ -67,10 +67,11 @@ export async function runningProcesses(client: Redis, id: string): Promise<{ run
  * `<prefix>:installation`, the database's installation id, and renews it; a process of another
  * installation refuses to start while it is held, and the claim lasts until the last process that
  * holds it stops (or 90 s after it crashed). Redis restarted empty: the next renewal claims it again.
+ * Processes of the same installation running under another prefix are warned of (`elsewhere`).
  * @returns what releases the claim when the process stops.
  * @throws ConfigError naming QUEUE_PREFIX.
  */
-export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: string, log: Pick<Logger, 'error'>): Promise<{ release(): Promise<void> }> {
+export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: string, log: Pick<Logger, 'error' | 'warn'>): Promise<{ release(): Promise<void>; elsewhere: Promise<string[]> }> {
   const id = await keepSetting(db, 'installation', crypto.randomUUID());
   const key = `${prefix}:installation`;
   // Every process of the installation notes itself beside the claim, so that one stopping (or
@@ -94,7 +95,22 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
     );
   }, CLAIM_MS / 3);
   renew.unref();
+  // A web process started on another machine without this QUEUE_PREFIX (with the default, say)
+  // shares no queue with the rest: what it queues waits minutes for a sweeper here, and its jobs
+  // stay in Redis. Not waited for: the search goes through every key of a busy Redis.
+  const elsewhere = runningProcesses(client, id).then(({ prefixes }) => {
+    const others = prefixes.filter((p) => p !== prefix);
+    if (others.length) {
+      log.warn(
+        { prefix, others },
+        `processes of this database also run under QUEUE_PREFIX ${others.map((p) => `"${p}"`).join(', ')}: they share no queue with this one ("${prefix}"), ` +
+          'so the emails each queues wait for a sweeper on the other side, minutes late, and leave jobs behind. Give every web and worker process of one installation the same QUEUE_PREFIX',
+      );
+    }
+    return others;
+  }, () => []);
   return {
+    elsewhere,
     async release() {
       clearInterval(renew);
       // Not while Redis is away: the client would hold the command, and the process its stop, until

@@ -250,7 +250,7 @@ describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
     const { claimQueuePrefix } = await import('../../src/boot.ts');
     const { ConfigError } = await import('../../src/config.ts');
     const [a, b] = [await createTestContext({ db: 'postgres' }), await createTestContext({ db: 'postgres' })];
-    const log = { error: () => undefined };
+    const log = { error: () => undefined, warn: () => undefined };
     const prefix = `${a.env.QUEUE_PREFIX}-shared`;
     try {
       const first = await claimQueuePrefix(a.db, a.redis.client, prefix, log);
@@ -262,6 +262,13 @@ describe('two installations on one Redis with the same QUEUE_PREFIX', () => {
       // One of its processes stopping leaves the claim to the others: it is still refused.
       await sameInstallation.release();
       expect(await claimQueuePrefix(b.db, b.redis.client, prefix, log).catch((err: unknown) => err)).toBeInstanceOf(ConfigError);
+      // A process of the same database on another prefix (a web started without QUEUE_PREFIX, say) is told.
+      const warned: string[] = [];
+      const astray = await claimQueuePrefix(a.db, a.redis.client, `${prefix}-astray`, { ...log, warn: ((_: unknown, message: string) => void warned.push(message)) as never });
+      expect(await astray.elsewhere).toEqual([prefix]);
+      expect(warned).toEqual([expect.stringMatching(new RegExp(`^processes of this database also run under QUEUE_PREFIX "${prefix}": they share no queue with this one \\("${prefix}-astray"\\)`))]);
+      await astray.release();
+      expect(await first.elsewhere).toEqual([]);
       await first.release();
       const second = await claimQueuePrefix(b.db, b.redis.client, prefix, log);
       await second.release();
