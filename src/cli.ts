@@ -158,6 +158,22 @@ async function forgetCounters(config: Config, email: string): Promise<CommandRep
   }
 }
 
+/** The installation id of the database at `url` (claimQueuePrefix's); undefined when nothing ever ran on it. */
+async function installationAt(url: string): Promise<string | undefined> {
+  const db = openPostgres(url, { max: 1, applicationName: 'appeal cli' });
+  try {
+    return (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'installation'`)).rows[0]?.value;
+  } catch (err) {
+    // No settings table yet (or no database): nothing ever ran on it. Any other failure (a
+    // timeout, a refused login) says nothing of what runs, and must not let the command through.
+    const code = (err as { code?: unknown }).code;
+    if (code !== '42P01' && code !== '3D000') throw err;
+    return undefined;
+  } finally {
+    await db.close();
+  }
+}
+
 /**
  * A command that must not run beside running processes: refused while `npm start` holds the
  * embedded database (it would hand the command to the app), or while web or worker processes of
@@ -172,18 +188,7 @@ async function refusedWhileAppRuns(config: Config, because: string): Promise<Com
     return { code: 1, stdout: '', stderr: `appeal: stop Appeal first: it holds the database in ${path.resolve(config.dataDir)} and ${because}\n` };
   }
   const [{ CLAIM_MS, runningProcesses }, { connectRedis }] = await Promise.all([import('./boot.ts'), import('./redis.ts')]);
-  const db = openPostgres(config.databaseUrl, { max: 1, applicationName: 'appeal cli' });
-  let installation: string | undefined;
-  try {
-    installation = (await db.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'installation'`)).rows[0]?.value;
-  } catch (err) {
-    // No settings table yet (or no database): nothing ever ran on it. Any other failure (a
-    // timeout, a refused login) says nothing of what runs, and must not let the command through.
-    const code = (err as { code?: unknown }).code;
-    if (code !== '42P01' && code !== '3D000') throw err;
-  } finally {
-    await db.close();
-  }
+  const installation = await installationAt(config.databaseUrl);
   if (!installation) return undefined;
   const redis = await connectRedis(config, { useSpawned: true }).catch(() => undefined);
   if (!redis) return undefined;
@@ -219,7 +224,7 @@ async function rotateSecretCommand(config: Config, request: CommandRequest): Pro
  * @returns what to add to the command's output.
  */
 async function forgetOldCounters(config: Config): Promise<CommandReply> {
-  const [{ connectRedis }, { forgetAllCounters }] = await Promise.all([import('./redis.ts'), import('./retention/service.ts')]);
+  const [{ runningProcesses }, { connectRedis }, { forgetAllCounters }] = await Promise.all([import('./boot.ts'), import('./redis.ts'), import('./retention/service.ts')]);
   let redis;
   try {
     redis = await connectRedis(config, { useSpawned: true });
@@ -227,6 +232,13 @@ async function forgetOldCounters(config: Config): Promise<CommandReply> {
     return { code: 0, stdout: '', stderr: `appeal: the rate-limit counts kept with the old secret were not reached (${(err as Error).message}); they lapse on their own within a day\n` };
   }
   try {
+    // Another installation's prefix (the cli's shell left with the default, say) is not this one's to clear.
+    const holder = await redis.client.get(`${config.queuePrefix}:installation`);
+    const ours = config.databaseUrl ? await installationAt(config.databaseUrl) : undefined;
+    const othersRun = holder !== null && (ours ? holder !== ours : (await runningProcesses(redis.client, holder)).running > 0);
+    if (othersRun) {
+      return { code: 0, stdout: '', stderr: `appeal: the rate-limit counts under QUEUE_PREFIX "${config.queuePrefix}" were left alone: another installation runs under it (give rotate-secret the service's QUEUE_PREFIX to delete this one's); they lapse on their own within a day\n` };
+    }
     const { deleted, fileKeepsThem } = await forgetAllCounters(redis.client, config.queuePrefix);
     return { code: 0, stdout: deleted ? `${counted(deleted, 'rate-limit count', 'rate-limit counts')} kept with the old secret (QUEUE_PREFIX "${config.queuePrefix}") deleted\n` : '', stderr: fileKeepsThem ? `appeal: ${fileKeepsThem}\n` : '' };
   } finally {

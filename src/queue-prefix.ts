@@ -104,7 +104,8 @@ export async function claimQueuePrefix(db: Queryable, client: Redis, prefix: str
       log.warn(
         { prefix, others },
         `processes of this database also run under QUEUE_PREFIX ${others.map((p) => `"${p}"`).join(', ')}: they share no queue with this one ("${prefix}"), ` +
-          'so the emails each queues wait for a sweeper on the other side, minutes late, and leave jobs behind. Give every web and worker process of one installation the same QUEUE_PREFIX',
+          'so the emails each queues wait for a sweeper on the other side, minutes late, and leave jobs behind. Give every web and worker process of one installation the same QUEUE_PREFIX ' +
+          '(a copy of this database run beside it on purpose, a restored backup say, is told this too: there, each its own prefix is right)',
       );
     }
     return others;

@@ -35,12 +35,16 @@ export async function lockCampaignForSignatures(db: Queryable, campaignId: numbe
 /**
  * A pending signature confirmed without its email, as one signed where confirmation is off is:
  * its link stops working, its address counts as unconfirmed (ADDRESS_CONFIRMED: no official is
- * given it), and its confirmation email, if not on its way yet, is not sent.
+ * given it), and its confirmation email, if not on its way yet, is not sent (giving back the one
+ * email a suppressed address may have, if it had taken it).
  */
 export async function confirmUnverified(db: Queryable, id: number) {
   const { rows } = await db.query<Signature>(
     `WITH unsent AS (
-       DELETE FROM deliveries WHERE kind = 'confirm' AND source_id = $1 AND status IN ('queued', 'retry')
+       DELETE FROM deliveries WHERE kind = 'confirm' AND source_id = $1 AND status IN ('queued', 'retry') RETURNING id
+     ), released AS (
+       -- The one email a suppressed address may be sent, taken by it (takeSuppressedAsk), is free again.
+       UPDATE suppressions SET asked_at = NULL, asked_by = NULL WHERE asked_by IN (SELECT id FROM unsent)
      )
      UPDATE signatures SET status = 'confirmed', confirmed_at = now(), confirm_token_hash = NULL
       WHERE id = $1 AND status = 'pending' RETURNING *`,

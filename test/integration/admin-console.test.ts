@@ -1672,6 +1672,15 @@ describe('the organizer console on PGlite', () => {
     const meanwhile = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, saved beside the goal.', revision: revisionIn(editor.text), letter_seen: seenIn(editor.text) });
     expect(meanwhile.status).toBe(303);
     expect(await getCampaign(ctx.db, slug)).toMatchObject({ letter_body: 'Dear {{target.name}}, saved beside the goal.', goal: 70 });
+    // A page from before the editor carried its letter (none sent), previewed after another's save, is
+    // checked by its revision still: it does not take on the letter as it is now.
+    const old = await client.open(`/admin/campaigns/${slug}/letter`);
+    const theirs = await client.open(`/admin/campaigns/${slug}/letter`);
+    expect((await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, saved by someone else.', revision: revisionIn(theirs.text), letter_seen: seenIn(theirs.text) })).status).toBe(303);
+    const previewed = await client.post(`/admin/campaigns/${slug}/letter`, { action: 'preview', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, mine.', revision: revisionIn(old.text) });
+    expect(previewed.text).toContain('name="letter_seen" value=""');
+    expect((await client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: 'Dear {{target.name}}, mine.', revision: revisionIn(previewed.text), letter_seen: '' })).status).toBe(409);
+    expect((await getCampaign(ctx.db, slug)).letter_body).toBe('Dear {{target.name}}, saved by someone else.');
     // One open while the letter itself is saved elsewhere is refused: it would undo that letter.
     const [first, second] = [await client.open(`/admin/campaigns/${slug}/letter`), await client.open(`/admin/campaigns/${slug}/letter`)];
     const save = (page: string, text: string) => client.post(`/admin/campaigns/${slug}/letter`, { action: 'save', letter_subject: 'About {{case.personName}}', letter_body: text, revision: revisionIn(page), letter_seen: seenIn(page) });

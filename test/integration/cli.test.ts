@@ -412,6 +412,20 @@ describe('the cli rotating the secret (rotate-secret)', () => {
 
     const again = await cli({ ...ctx.env, SESSION_SECRET: fresh }, ['rotate-secret']);
     expect([again.code, again.stdout]).toEqual([0, 'the database uses this secret already: nothing changed\n']);
+
+    // Given another installation's QUEUE_PREFIX (a shell left with the default, say), it leaves that one's counts alone.
+    const theirs = `${ctx.config.queuePrefix}-theirs`;
+    const [theirCounter] = addressCounterKeys(theirs, 'their own secret', signer);
+    await ctx.redis.client.set(`${theirs}:installation`, 'another-installation', 'EX', 60);
+    await ctx.redis.client.set(theirCounter!, '1', 'EX', 60);
+    try {
+      const astray = await cli({ ...ctx.env, QUEUE_PREFIX: theirs, SESSION_SECRET: 'yet another secret, long enough' }, ['rotate-secret']);
+      expect(astray.code, astray.stderr).toBe(0);
+      expect(astray.stderr).toBe(`appeal: the rate-limit counts under QUEUE_PREFIX "${theirs}" were left alone: another installation runs under it (give rotate-secret the service's QUEUE_PREFIX to delete this one's); they lapse on their own within a day\n`);
+      expect(await ctx.redis.client.exists(theirCounter!)).toBe(1);
+    } finally {
+      await ctx.redis.client.del(`${theirs}:installation`, theirCounter!);
+    }
   }, 120_000);
 });
 

@@ -323,7 +323,11 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     await settled(ctx.db);
     const { rows: [signature] } = await ctx.db.query<{ id: number }>('SELECT id FROM signatures WHERE email = $1', [email]);
     // Its confirmation email waits for another try (a relay said 4xx): it should not go after this.
-    await ctx.db.query(`UPDATE deliveries SET status = 'retry' WHERE kind = 'confirm' AND source_id = $1`, [signature!.id]);
+    // It had taken the one email its address may have while on the suppression list: given back.
+    const { rows: [confirmation] } = await ctx.db.query<{ id: number }>(
+      `UPDATE deliveries SET status = 'retry' WHERE kind = 'confirm' AND source_id = $1 RETURNING id`, [signature!.id],
+    );
+    await ctx.db.query(`INSERT INTO suppressions (email, reason, kind, asked_at, asked_by) VALUES (lower($1), 'bounce: 550 test', 'confirm', now(), $2)`, [email, confirmation!.id]);
     await ctx.db.query('UPDATE campaigns SET require_confirmation = false, revision = revision + 1 WHERE slug = $1', [slug]);
 
     const again = await sign(ctx.db, ctx, slug, { fullName: 'Second Try', email, city: 'Almaty', personalNote: 'second' });
@@ -339,6 +343,7 @@ describe.each(DB_KINDS)('signing a letter on %s', (kind) => {
     expect(toFull!.text).not.toContain(email);
     expect((await ctx.db.query(`SELECT status FROM signatures WHERE id = $1`, [signature!.id])).rows).toEqual([{ status: 'confirmed' }]);
     expect((await ctx.db.query(`SELECT 1 FROM deliveries WHERE kind = 'confirm' AND source_id = $1`, [signature!.id])).rowCount).toBe(0);
+    expect((await ctx.db.query(`SELECT asked_at, asked_by FROM suppressions WHERE email = lower($1)`, [email])).rows).toEqual([{ asked_at: null, asked_by: null }]);
     // The link emailed before opens nothing now.
     await expect(findSignatureByToken(ctx.db, confirmToken(ctx.secret, signature!.id, 0))).rejects.toThrow(/confirmation link/);
   });

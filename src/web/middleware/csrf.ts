@@ -12,7 +12,7 @@ declare module 'express-serve-static-core' {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Form fields never shown back: secrets, and the form's own machinery. */
-const NOT_SHOWN = /password|^_csrf$|^request_key$|^step$|^expected$|^back$|^next$|^revision$|^question$|^confirmed$|^action$|^target$/;
+const NOT_SHOWN = /password|^_csrf$|^request_key$|^step$|^expected$|^back$|^next$|^revision$|^letter_seen$|^question$|^confirmed$|^action$|^target$/;
 
 /**
  * A console form sent from this site by a browser whose session ended meanwhile (8 hours idle, or

@@ -151,7 +151,8 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
 
   /**
    * `revision`: what the form carries back, the one it was opened on (see updateCampaignDetails);
-   * `letterSeen`: the letter it was opened on (letterFingerprint), the campaign's now by default.
+   * `letterSeen`: the letter it was opened on (letterFingerprint), the campaign's now when opened
+   * afresh; a form sent back keeps what it carried, none included (its revision is checked then).
    */
   const renderEditor = async (res: Response, l: Awaited<ReturnType<typeof load>>, draft: Draft, targetId: unknown, revision: number | null, extra?: FieldErrors, letterSeen?: string) => {
     const p = previewData(l, draft, targetId);
@@ -159,7 +160,7 @@ export function letterRoutes(ctx: AppContext, render: Render): Router {
     if (extra) p.errors = { ...extra, ...p.errors };
     render(res, 'letter', {
       title: `Letter of “${l.campaign.title}”`, section: 'campaigns', campaign: l.campaign, values: draft, variables: LETTER_VARIABLES.map((v) => `{{${v}}}`),
-      digest, revision: revision ?? l.campaign.revision, letterSeen: letterSeen || letterFingerprint(l.campaign.letter_subject, l.campaign.letter_body),
+      digest, revision: revision ?? l.campaign.revision, letterSeen: letterSeen ?? letterFingerprint(l.campaign.letter_subject, l.campaign.letter_body),
       ...p, ...(p.errors ? formErrors(p.errors) : {}),
     }, extra?.revision ? 409 : p.compileFailed ? 422 : p.errors ? 400 : 200);
   };

@@ -63,7 +63,8 @@ export function watchRoutes(ctx: AppContext, render: Render): Router {
   router.get('/campaigns/:slug/page', async (req, res) => {
     const campaign = await getCampaign(db, req.params.slug);
     if (isLaunched(campaign)) return res.redirect(303, `/c/${encodeURIComponent(campaign.slug)}`);
-    const view = campaignView(await campaignPage(db, campaign));
+    // A draft put away (closed, never launched) reads as the draft it was, not as a campaign that wrote.
+    const view = campaignView(await campaignPage(db, { ...campaign, status: 'draft' }));
     const data = { ...view, title: `Preview: ${view.title}`, orgName: ctx.config.orgName, notLaunched: true, open: true };
     res.type('html').send(ctx.views.page('campaign', data));
   });
