@@ -154,6 +154,13 @@ describe('the organizer console on PGlite', () => {
     const stranger = await new ConsoleClient(base).get(`/admin/campaigns/${slug}/page`);
     expect(stranger.text).not.toContain('About Aigerim Test');
 
+    // A draft put away (closed, never launched) reads as the draft it was, not as a campaign that wrote.
+    const { slug: discarded } = await createLiveCampaign(ctx.db, {}, 'draft');
+    await changeCampaignStatus(ctx.db, discarded, 'close');
+    const away = await client.get(`/admin/campaigns/${discarded}/page`);
+    expect(away.status).toBe(200);
+    expect(away.text).toMatch(/It goes to\s+<bdi>Judge One<\/bdi>/);
+
     await changeCampaignStatus(ctx.db, slug, 'launch');
     expect(await client.get(`/admin/campaigns/${slug}/page`)).toMatchObject({ status: 303, location: `/c/${slug}` });
     expect((await client.get(`/admin/campaigns/${slug}/launch`)).text).not.toContain('preview it');
