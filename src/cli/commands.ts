@@ -186,7 +186,9 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
         (links.ended > links.emailed ? `${counted(links.ended - links.emailed, 'confirmation email', 'confirmation emails')} waiting to be sent will carry a new link, for the same reason\n` : '') +
         (waiting
           ? `${counted(waiting, 'email was', 'emails were')} waiting to be sent in the backup (${unfinished.map((k) => `${k.kind} ${k.n}`).join(', ')}): any that went out after the backup go again once a worker starts, a letter or an alert with the same Message-ID (many mail systems drop such a copy); see README, Backup and restore\n`
-          : '')
+          : '') +
+        // The backup holds again those erased since, and its waiting emails to them go with the first worker.
+        'before any worker starts, run forget again for every erasure asked for since the backup\n'
       );
     }
     case 'import-embedded':

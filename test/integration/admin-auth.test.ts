@@ -650,6 +650,15 @@ describe('CSRF and roles in the console (Postgres)', () => {
     const queues = await client.get('/admin/queues/api/queues');
     expect(queues.status).toBe(200);
     expect(JSON.parse(queues.text).queues.map((q: { name: string }) => q.name).sort()).toEqual(['fanout', 'maintenance', 'send']);
+    // A send job's retry there would find its email marked failed and send nothing: no button, and its API says where.
+    const send = JSON.parse(queues.text).queues.find((q: { name: string }) => q.name === 'send');
+    expect(send).toMatchObject({ allowRetries: false, description: expect.stringContaining('Failed emails are retried from the console') });
+    const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    for (const path of ['/admin/queues/api/queues/send/retry/failed', '/admin/queues/api/queues/send/d-1/retry']) {
+      const retried = await fetch(`${base}${path}`, { method: 'PUT', headers: { cookie, 'sec-fetch-site': 'same-origin', origin: base } });
+      expect(retried.status, path).toBe(409);
+      expect(await retried.json()).toEqual({ error: expect.stringContaining('not here: a retry here would find its email marked failed') });
+    }
   });
 
   it('refuses a queue action from another origin, or from a sibling site by Fetch Metadata', async () => {

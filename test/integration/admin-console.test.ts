@@ -1211,6 +1211,8 @@ describe('the organizer console on PGlite', () => {
     expect(letters).not.toContain('Aru Signer');
     const failedOnes = (await client.get(`/admin/campaigns/${slug}/letters?status=failed`)).text;
     expect(failedOnes).toContain('Gone Official');
+    // An official's bounced address: corrected, not taken off the list, is the likelier way out.
+    expect((await client.get('/admin/deliveries/failed')).text).toContain(`An address that is wrong is corrected on the campaign’s <a href="/admin/campaigns/${slug}/targets">Targets</a> page`);
     // By the id the log names it by (deliveryId), here and on the failed deliveries page.
     expect(failedOnes).toContain(`>id ${failed.id}</span>`);
     expect((await client.get('/admin/deliveries/failed')).text).toContain(`>id ${failed.id}</span>`);

@@ -76,6 +76,8 @@ function whileRedisAnswers(ctx: AppContext): RequestHandler {
   };
 }
 
+const SEND_RETRIES = 'Failed emails are retried from the console (Failed, or a campaign\'s Letters page), not here: a retry here would find its email marked failed and send nothing.';
+
 /**
  * The queues in bull-board at /admin/queues; the caller mounts it behind the admin check.
  * bull-board is loaded at the first visit, not at start: few open it, and every process start
@@ -92,7 +94,12 @@ export function queuesBoard(ctx: AppContext): Router {
     const adapter = new ExpressAdapter();
     adapter.setBasePath('/admin/queues');
     createBullBoard({
-      queues: [ctx.queues.send, ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
+      // A send job's retry here finds its row failed and sends nothing: failed emails are retried
+      // from the console's Failed page, which moves the row back first.
+      queues: [
+        new BullMQAdapter(ctx.queues.send, { allowRetries: false, description: SEND_RETRIES }),
+        ...[ctx.queues.maintenance, ctx.queues.fanout].map((q) => new BullMQAdapter(q)),
+      ],
       serverAdapter: adapter,
       // The board's own pages link only within it: one back to the console.
       options: { uiConfig: { boardTitle: `${ctx.config.orgName} queues`, miscLinks: [{ text: 'Back to the console', url: '/admin' }] } },
@@ -100,6 +107,10 @@ export function queuesBoard(ctx: AppContext): Router {
     return adapter.getRouter() as RequestHandler;
   };
   const router = Router();
+  // The board hides its retry buttons for the send queue; its API would still answer 200 and do nothing.
+  router.put(['/api/queues/send/retry/:status', '/api/queues/send/:jobId/retry'], (_req, res) => {
+    res.status(409).json({ error: SEND_RETRIES });
+  });
   router.use(sameOriginWrites, boardCsp, ownFontsOnly, readableQueueName, whileRedisAnswers(ctx), (req, res, next) => {
     board ??= load().catch((err: unknown) => {
       board = undefined; // the next visit tries again
