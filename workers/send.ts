@@ -12,6 +12,8 @@ import { relayHint } from '../src/mail/transport.ts';
 const LOCK_MS = 15_000;
 // A stalled job is a crash, not a poison message: let it come back a few times before failing.
 const MAX_STALLED = 5;
+/** Deferrals in a row, with nothing accepted between, that say the relay defers everything. */
+const DEFERRED_RUN = 10;
 
 /** A job ends before its sent mark commits; closing waits for those marks too. */
 class SendWorker extends Worker<SendJob> {
@@ -57,6 +59,16 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
   // A relay that cannot be reached or refuses the login holds every letter; one retry at info
   // level a letter would not say so.
   const relayTrouble = throttledErrorLog<TemporaryFailure>(ctx.log, (err) => `the mail relay failed: letters wait and are retried; ${relayHint(err.relayReply)}`, 30_000, 'warn');
+  // One recipient deferred (4xx) is routine, greylisting say, and logged at info; a run of them
+  // with nothing accepted between is the relay deferring everything, which an outage of its own
+  // upstream, a quota or a block looks like: said at once, not when attempts run out an hour on.
+  let deferredInARow = 0;
+  const relayDeferring = throttledErrorLog<TemporaryFailure>(
+    ctx.log,
+    (err) => `the mail relay deferred the last ${deferredInARow} emails in a row and accepted none (last reply: ${err.relayReply.slice(0, 200)}): they wait and are retried; check the relay's queue, quota and logs`,
+    30_000,
+    'warn',
+  );
   // Not a failure of the job, but a letter that went nowhere: the log should square with the count.
   worker.on('completed', (job, outcome) => {
     if (outcome === 'suppressed') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery failed: its address is on the suppression list');
@@ -66,6 +78,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
     else if (outcome === 'missing') ctx.log.info({ deliveryId: job.data.deliveryId }, 'no such delivery in this database: deleted since (retention, forget), or the job is another database\'s on the same QUEUE_PREFIX');
     // Every send, at LOG_LEVEL=debug: by id, so a relay's log can be matched through the row.
     else ctx.log.debug({ deliveryId: job.data.deliveryId, outcome }, 'delivery done');
+    if (outcome === 'sent') deferredInARow = 0;
   });
   worker.on('failed', (job, err) => {
     if (!job) return;
@@ -77,6 +90,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
       const attempt = err instanceof TemporaryFailure ? err.attempt : job.attemptsMade;
       ctx.log.info({ deliveryId: job.data.deliveryId, attempt, err: err.message }, 'delivery will be retried');
       if (err instanceof TemporaryFailure && err.relay) relayTrouble(err);
+      else if (err instanceof TemporaryFailure && ++deferredInARow >= DEFERRED_RUN) relayDeferring(err);
     }
   });
   return worker;

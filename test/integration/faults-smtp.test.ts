@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Job } from 'bullmq';
 import { sweepDeliveries } from '../../src/deliveries/service.ts';
@@ -439,4 +440,24 @@ describe.each(DB_KINDS)('when the mail relay misbehaves (%s)', (kind) => {
     expect(delivered!.attempts).toBe(2);
     expect(delivered!.sent_at!.getTime()).toBeGreaterThanOrEqual(rows[0]!.lease_until.getTime());
   });
+});
+
+describe('a relay deferring every recipient (4xx at RCPT TO)', () => {
+  it('is said in a warning once ten emails in a row were deferred and none accepted, not an hour on when attempts run out', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const ctx = await createTestContext({ db: 'postgres', log });
+    try {
+      await ctx.startWorkers();
+      ctx.sink!.behavior = { onRcptTo: () => ({ code: 451 }) };
+      const campaign = await createLetterCampaign(ctx.db, 12);
+      await signAs(ctx, campaign, 'Dee Ferred');
+      const warned = await until(() => lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.startsWith('the mail relay deferred the last')), 'the warning', 60_000);
+      expect(warned.level).toBe(40);
+      expect(warned.msg).toMatch(/^the mail relay deferred the last 1\d emails in a row and accepted none \(last reply: .*451/);
+    } finally {
+      ctx.sink!.behavior = {};
+      await ctx.close();
+    }
+  }, 120_000);
 });
