@@ -214,6 +214,12 @@ export async function revokeTokensMadeForOthers(db: Queryable, organizerId: numb
   return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 }
 
+/** The live tokens that act as an organizer (theirs, or made for them by an admin). */
+export async function liveTokensOf(db: Queryable, organizerId: number): Promise<number[]> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM api_tokens WHERE organizer_id = $1 AND revoked_at IS NULL ORDER BY id', [organizerId]);
+  return rows.map((r) => Number(r.id));
+}
+
 /** Only a live token is revoked, so a second click changes nothing. */
 export async function revokeApiToken(db: Queryable, id: number) {
   const { rows } = await db.query<{ id: number; label: string }>(

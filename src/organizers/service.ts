@@ -330,9 +330,16 @@ export async function removeOrganizer(db: Db, actorId: number, organizerId: numb
     if (!organizer) throw new NotFoundError('organizer');
     if (organizer.role === 'admin' && admins.length <= 1) throw new ConflictError('last_admin', 'The last admin cannot be removed.');
     const revoked = await q.revokeTokensMadeForOthers(tx, organizerId);
+    // Deleted with them (ON DELETE CASCADE): the log, which has each one's creation, has its end too.
+    const deleted = await q.liveTokensOf(tx, organizerId);
     await q.deleteOrganizer(tx, organizerId);
     // The log's entries of theirs lose their author (ON DELETE SET NULL): this one keeps who it was.
-    await recordAudit(tx, actorId, 'organizer.remove', `organizer:${organizerId}`, { email: organizer.email, role: organizer.role, ...(revoked.length ? { tokensRevoked: revoked } : {}) });
+    await recordAudit(tx, actorId, 'organizer.remove', `organizer:${organizerId}`, {
+      email: organizer.email,
+      role: organizer.role,
+      ...(revoked.length ? { tokensRevoked: revoked } : {}),
+      ...(deleted.length ? { tokensDeleted: deleted } : {}),
+    });
     return revoked;
   });
 }

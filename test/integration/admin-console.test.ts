@@ -1800,10 +1800,13 @@ describe('the organizer console on PGlite', () => {
     await ctx.db.query(`UPDATE organizers SET role = 'admin' WHERE id = $1`, [admin.id]);
     const again = await makeToken(user.email, 'second sync');
     expect(await works(again)).toBe(200);
+    const { rows: [ownToken] } = await ctx.db.query<{ id: string }>(`SELECT id FROM api_tokens WHERE label = 'own script' AND organizer_id = $1`, [admin.id]);
     expect((await client.post(`/admin/organizers/${admin.id}/remove`, { confirmed: '1' })).status).toBe(303);
     expect(await works(again)).toBe(401);
     const removal = await ctx.db.query<{ detail: { tokensRevoked: number[] } }>(`SELECT detail FROM audit_log WHERE action = 'organizer.remove' AND object = $1`, [`organizer:${admin.id}`]);
     expect(removal.rows[0]!.detail.tokensRevoked).toHaveLength(1);
+    // Their own token went with them: its end is in the log, as its creation is.
+    expect(removal.rows[0]!.detail).toMatchObject({ tokensDeleted: [Number(ownToken!.id)] });
     // The organizer it acted as keeps their own account and tokens.
     expect((await ctx.db.query('SELECT 1 FROM organizers WHERE id = $1', [user.id])).rowCount).toBe(1);
     // A token asked for by one no longer an admin (demoted while the form was on its way) is not made.
