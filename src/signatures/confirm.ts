@@ -12,7 +12,7 @@ import { askForAlerts } from './follow-up.ts';
 import { addJobsAfterAnswer } from './intake-batch.ts';
 import * as q from './queries.ts';
 import type { SignDeps } from './service.ts';
-import type { ConfirmResult, Signature } from './types.ts';
+import type { ConfirmResult } from './types.ts';
 
 /**
  * The link in a signature's confirmation email number `round` (0: the first); signing again before
@@ -38,10 +38,6 @@ export async function rederiveConfirmLinks(db: Queryable, secret: string, pageSi
   }
 }
 
-/** Letters for a confirmed signature: one per target now, or none yet when the campaign sends digests. */
-async function lettersFor(tx: Queryable, signature: Signature, deliveryMode: string): Promise<number[]> {
-  return deliveryMode === 'each' ? q.insertLetterDeliveries(tx, signature) : [];
-}
 
 const TARGETS_CHANGED =
   'The officials this letter goes to, or what one of them learns, changed after this page was opened. Nothing was sent. Check the list below before you confirm.';
@@ -120,7 +116,7 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
     }
     await addressWorks(tx, signature.email);
     const ask = signature.subscribe && (await subscribeConfirmedSigner(tx, signature.email, campaign.case_id, signature.via)) === 'ask';
-    return { ids: await lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature : null };
+    return { ids: await q.lettersFor(tx, signature, campaign.delivery_mode), askFor: ask ? signature : null };
   });
   signaturesChanged(db, found.campaign_id);
   // Not waited for, as when signing: the signer is answered while Redis is away.

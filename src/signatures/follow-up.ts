@@ -49,7 +49,7 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
       const replaced = await q.replacePendingSignature(tx, pending.id, s, from.via);
       if (from.seen) await bindSeenLetter(tx, replaced.id, current, from.seen);
       const signature = (await q.confirmUnverified(tx, replaced.id))!;
-      return { letters: campaign.delivery_mode === 'each' ? await q.insertLetterDeliveries(tx, signature) : [] };
+      return { letters: await q.lettersFor(tx, signature, campaign.delivery_mode) };
     }
     // The same form again while its email is on its way or has just gone: a new link would make
     // the one arriving say "does not exist" when it is opened, and the next come a minute later.

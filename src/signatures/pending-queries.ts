@@ -83,6 +83,11 @@ export async function insertLetterDeliveries(db: Queryable, signature: Signature
   return rows.map((r) => r.id);
 }
 
+/** Letters for a confirmed signature: one per target now, or none yet when the campaign sends digests. */
+export async function lettersFor(db: Queryable, signature: Signature, deliveryMode: string): Promise<number[]> {
+  return deliveryMode === 'each' ? insertLetterDeliveries(db, signature) : [];
+}
+
 /**
  * Who a signature's letters go to (see insertLetterDeliveries), for the confirmation page;
  * `held`: the target's address refused mail for good, so its letter waits for a corrected one.
