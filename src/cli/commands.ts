@@ -147,11 +147,11 @@ async function run(db: Db, config: CommandConfig, argv: string[], stdin: string)
       // A typo that names no address at all would read as "nothing held on this person".
       if (!addressSchema.safeParse(email).success) throw new Error(`"${email}" is not an email address: nothing was looked for`);
       const f = await forgetPerson(db, email, 'cli');
-      const { erased, sending } = forgottenWords(f);
+      const { erased, unsent, sending } = forgottenWords(f);
       const also = f.alsoHeld.length
         ? `also held, and not erased: ${f.alsoHeld.join(', ')} (the same mailbox at most providers; run forget on ${f.alsoHeld.length === 1 ? 'it' : 'each'} if it is theirs)\n`
         : '';
-      return `forgot ${erased}\n${sending && `${sending}\n`}${also}`;
+      return `forgot ${erased}\n${unsent && `${unsent}\n`}${sending && `${sending}\n`}${also}`;
     }
     case 'token:create': {
       const label = (values.label as string | undefined) ?? 'cli';

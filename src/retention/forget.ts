@@ -24,6 +24,8 @@ export interface Forgotten {
   signatures: number;
   subscribers: number;
   emails: number;
+  /** Letters in their name not sent yet (queued, waiting for a retry, or failed): dropped, so no official gets them. */
+  unsent: number;
   /** Letters in their name a worker was sending: left to finish (they may have gone), then counted as the rest. */
   sending: number;
   /** Other spellings of the same mailbox held (`ann+news@`, a Gmail address with dots): not erased, since they may be someone else's. */
@@ -34,8 +36,9 @@ export interface Forgotten {
  * What an erasure took, in words both the cli and the console say: what went (`1 signature, 0
  * subscriber records and 2 emails to that address`), and the letters a worker was sending then.
  */
-export function forgottenWords(f: Forgotten): { erased: string; sending: string } {
+export function forgottenWords(f: Forgotten): { erased: string; unsent: string; sending: string } {
   return {
+    unsent: f.unsent ? `${counted(f.unsent, 'letter in their name not sent yet is', 'letters in their name not sent yet are')} dropped: no official gets ${f.unsent === 1 ? 'it' : 'them'}` : '',
     erased: `${counted(f.signatures, 'signature', 'signatures')}, ${counted(f.subscribers, 'subscriber record', 'subscriber records')} and ${counted(f.emails, 'email', 'emails')} to that address`,
     sending: f.sending ? `${counted(f.sending, 'letter in their name was', 'letters in their name were')} being sent and may have gone: if so, counted, naming only the official; if not, dropped` : '',
   };
@@ -73,7 +76,7 @@ export async function forgetPerson(db: Db, typed: string, by: { organizerId: num
   const forgotten = await db.transaction(async (tx) => {
     // A letter being sent stays: its message may be at the relay already, and deleted, it would go
     // unrecorded. Its worker marks it sent, or, not composed yet, finds no signature and drops it.
-    await tx.query(
+    const unsent = await tx.query(
       `DELETE FROM deliveries d USING signatures s
         WHERE d.kind = 'letter' AND d.source_id = s.id AND d.status NOT IN ('sent', 'sending') AND lower(s.email) = lower($1)`,
       [email],
@@ -102,7 +105,7 @@ export async function forgetPerson(db: Db, typed: string, by: { organizerId: num
           AND (object = 'suppression:' || lower($1) OR coalesce(detail::text, '') ~* $2)`,
       [email, wholeAddress(email), OFFICIAL_KINDS],
     );
-    const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount };
+    const counts = { signatures: signatures.rowCount, subscribers: subscribers.rowCount, emails: emails.rowCount, unsent: unsent.rowCount };
     // That an erasure ran, and what it took, is the owner's to see; whose address, no one's.
     await recordAudit(tx, by === 'cli' ? null : by.organizerId, 'person.forget', 'person:(forgotten)', { ...counts, by: by === 'cli' ? 'cli' : 'console' });
     return { ...counts, sending: sending!.n, alsoHeld: await otherSpellings(tx, email) };

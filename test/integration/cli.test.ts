@@ -213,6 +213,7 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     expect(forgot).toMatchObject({
       code: 0,
       stdout: 'forgot 1 signature, 1 subscriber record and 1 email to that address\n' +
+        '1 letter in their name not sent yet is dropped: no official gets it\n' +
         '1 letter in their name was being sent and may have gone: if so, counted, naming only the official; if not, dropped\n' +
         `also held, and not erased: ${tagged} (the same mailbox at most providers; run forget on it if it is theirs)\n` +
         'and 2 rate-limit counters that named it\n',
@@ -313,11 +314,11 @@ describe('the cli against Postgres (DATABASE_URL)', () => {
     const auditBefore = (await ctx.db.query('SELECT id, object, detail FROM audit_log ORDER BY id')).rows;
 
     const { forgetPerson } = await import('../../src/retention/service.ts');
-    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person, 'cli')).toEqual({ signatures: 0, subscribers: 0, emails: 0, sending: 0, alsoHeld: [] });
+    for (const person of [official, longer.slice(1), apostrophe.slice(2)]) expect(await forgetPerson(ctx.db, person, 'cli')).toEqual({ signatures: 0, subscribers: 0, emails: 0, unsent: 0, sending: 0, alsoHeld: [] });
     const auditAfter = (await ctx.db.query<{ id: number; object: string; detail: unknown; action: string }>('SELECT id, action, object, detail FROM audit_log ORDER BY id')).rows;
     expect(auditAfter.slice(0, auditBefore.length).map(({ id, object, detail }) => ({ id, object, detail }))).toEqual(auditBefore);
     // Each erasure is on record, by counts, naming nobody.
-    expect(auditAfter.slice(auditBefore.length)).toEqual([0, 1, 2].map(() => expect.objectContaining({ action: 'person.forget', object: 'person:(forgotten)', detail: { signatures: 0, subscribers: 0, emails: 0, by: 'cli' } })));
+    expect(auditAfter.slice(auditBefore.length)).toEqual([0, 1, 2].map(() => expect.objectContaining({ action: 'person.forget', object: 'person:(forgotten)', detail: { signatures: 0, subscribers: 0, emails: 0, unsent: 0, by: 'cli' } })));
     expect((await ctx.db.query('SELECT 1 FROM deliveries WHERE recipient = $1', [official])).rowCount).toBe(1);
     expect((await ctx.db.query('SELECT 1 FROM suppressions WHERE email = $1', [official])).rowCount).toBe(1);
   });

@@ -36,10 +36,11 @@ async function forgetCountersNow(ctx: AppContext, email: string): Promise<{ coun
 
 /** What the console says once a person is erased. */
 function erasedWords(f: Forgotten, c: { counters: number; countersLeft?: string }): string {
-  const { erased, sending } = forgottenWords(f);
+  const { erased, unsent, sending } = forgottenWords(f);
   const counters = c.counters ? `, and ${counted(c.counters, 'rate-limit count', 'rate-limit counts')} that named it` : '';
   return [
     `Erased ${erased}${counters}.`,
+    unsent && `${unsent}.`,
     sending && `${sending}.`,
     c.countersLeft ?? '',
     f.alsoHeld.length ? `Also held, and not erased: ${f.alsoHeld.join(', ')}. Most providers deliver these to the same mailbox, but at some they are another person's: erase each one the person confirms is theirs.` : '',
