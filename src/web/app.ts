@@ -40,6 +40,9 @@ function untrustedProxyWarning(log: AppContext['log']): express.RequestHandler {
   };
 }
 
+/** Features no page uses, denied (names a browser does not know are reported in its console). */
+const PERMISSIONS_POLICY = ['camera', 'microphone', 'geolocation', 'payment', 'usb', 'browsing-topics'].map((f) => `${f}=()`).join(', ');
+
 /** The Express app: pages, form posts, JSON API. No listening here; see src/main.ts. */
 export function createWebApp(ctx: AppContext): express.Express {
   const app = express();
@@ -71,12 +74,18 @@ export function createWebApp(ctx: AppContext): express.Express {
           upgradeInsecureRequests: ctx.config.publicUrl.startsWith('https:') ? [] : null,
         },
       },
-      referrerPolicy: { policy: 'no-referrer' },
+      // Other sites get no Referer (a token page's address stays here). Not no-referrer: under it a
+      // browser sends the site's own form posts with `Origin: null`, as another site's would come,
+      // and one without Fetch Metadata (Safari before 16.4) has only Origin to tell them apart by.
+      referrerPolicy: { policy: 'same-origin' },
       // As frame-ancestors 'none' says, for browsers that read only this header.
       frameguard: { action: 'deny' },
     }),
   );
+  // No page uses a camera, a microphone, a location or the like, nor lets an ad script ask the
+  // browser what its reader is interested in.
   app.use((_req, res, next) => {
+    res.set('Permissions-Policy', PERMISSIONS_POLICY);
     res.locals.orgName = ctx.config.orgName;
     next();
   });

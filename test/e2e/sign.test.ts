@@ -174,6 +174,10 @@ describe('signing in a real browser', () => {
 
   it('signs and confirms with JavaScript turned off', async () => {
     const page = await newPage({ javaScriptEnabled: false });
+    // Browsers without Fetch Metadata (Safari before 16.4) tell the site's own forms apart by
+    // their Origin alone, which a no-referrer page would send as `null`, as another site's.
+    const origins: string[] = [];
+    page.on('request', (r) => void (r.method() === 'POST' && r.allHeaders().then((h) => origins.push(h.origin ?? '(none)'))));
     await page.goto(`${base}/c/${slug}`);
     // The server shows the letter with placeholders where the supporter's words go.
     expect(await page.locator('#letter-preview [data-field=full_name]').first().textContent()).toBe('[your name]');
@@ -199,6 +203,7 @@ describe('signing in a real browser', () => {
     await page.getByRole('button', { name: 'Confirm and send my letter' }).click();
     await page.waitForURL(`${base}/c/${slug}/thanks`);
     expect(await page.locator('.count').first().textContent()).toBe('2');
+    expect(origins).toEqual(Array(4).fill(new URL(base).origin));
     await screenshot(page, 'thanks-no-js');
   });
 

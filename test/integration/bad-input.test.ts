@@ -852,6 +852,8 @@ describe('the per-IP limit', () => {
       expect(retryAfter).toBeLessThanOrEqual(600);
       const html = await res.text();
       expect(html).toContain('Please try again in 10 minutes.');
+      // Said of the network, not of the person: a Tor exit's users share one allowance.
+      expect(html).toContain('people who share a connection (a Tor exit, a mobile carrier, an office) count together');
       expect(html).toContain("Your browser's Back button should take you back to the form.");
       // A flood gets the plain page: nothing of the campaign is read for it.
       expect(html).not.toContain('id="f-full_name"');

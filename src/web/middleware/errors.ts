@@ -138,7 +138,7 @@ function refusedRequest(err: unknown): Mapped | undefined {
   if (err instanceof RateLimitedError) {
     const message = err.by === 'address'
       ? `This email address ${ADDRESS_LIMITED}. Please try again in ${waitInWords(err.retryAfterSeconds)}.`
-      : `Too many attempts from here. Please try again in ${waitInWords(err.retryAfterSeconds)}.`;
+      : `Too many attempts from your network: people who share a connection (a Tor exit, a mobile carrier, an office) count together. Please try again in ${waitInWords(err.retryAfterSeconds)}.`;
     return { status: 429, code: 'rate_limited', title: 'Too many attempts', message };
   }
   if (err instanceof MethodNotAllowedError) return { status: 405, code: 'method_not_allowed', title: 'Not allowed here', message: err.message };

@@ -218,10 +218,6 @@ export function adminRoutes(ctx: AppContext): Router {
     // Console pages hold supporters' names and addresses: no shared cache keeps them.
     res.set('Cache-Control', 'no-store');
     res.set('X-Robots-Tag', 'noindex');
-    // The console's own forms say which page they were on (refererPage: the way back from "Are you
-    // sure?" and from "You were signed out"); the site's no-referrer would leave it blank. Other
-    // sites still get none.
-    res.set('Referrer-Policy', 'same-origin');
     next();
   });
   router.use(cookieParser(ctx.secret));
