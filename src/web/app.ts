@@ -40,6 +40,9 @@ function untrustedProxyWarning(log: AppContext['log']): express.RequestHandler {
   };
 }
 
+/** A Host header naming a Tor onion service. */
+const ONION_HOST = /\.onion(:\d+)?$/i;
+
 /** Features no page uses, denied (names a browser does not know are reported in its console). */
 const PERMISSIONS_POLICY = ['camera', 'microphone', 'geolocation', 'payment', 'usb', 'browsing-topics'].map((f) => `${f}=()`).join(', ');
 
@@ -56,7 +59,7 @@ export function createWebApp(ctx: AppContext): express.Express {
   // `npm start` sets no NODE_ENV (errorHandler answers every error; this is for one that escapes it).
   app.set('env', 'production');
   if (trustsNoProxy(ctx.config.trustProxy)) app.use(untrustedProxyWarning(ctx.log));
-  app.use(
+  const headers = (upgradeInsecure: boolean) =>
     helmet({
       contentSecurityPolicy: {
         directives: {
@@ -70,8 +73,7 @@ export function createWebApp(ctx: AppContext): express.Express {
           frameAncestors: ["'none'"],
           objectSrc: ["'none'"],
           baseUri: ["'self'"],
-          // Only behind https: on a plain-http install it would send forms to a port nobody serves.
-          upgradeInsecureRequests: ctx.config.publicUrl.startsWith('https:') ? [] : null,
+          upgradeInsecureRequests: upgradeInsecure ? [] : null,
         },
       },
       // Other sites get no Referer (a token page's address stays here). Not no-referrer: under it a
@@ -80,8 +82,13 @@ export function createWebApp(ctx: AppContext): express.Express {
       referrerPolicy: { policy: 'same-origin' },
       // As frame-ancestors 'none' says, for browsers that read only this header.
       frameguard: { action: 'deny' },
-    }),
-  );
+    });
+  // Forms and assets are fetched over https only behind https: on a plain-http install it would send
+  // them to a port nobody serves, and so on an onion address in front of an https one (Tor's own
+  // encryption, no certificate), which Tor Browser counts as secure as it is.
+  const secured = headers(ctx.config.publicUrl.startsWith('https:'));
+  const plain = headers(false);
+  app.use((req, res, next) => (ONION_HOST.test(req.get('host') ?? '') ? plain : secured)(req, res, next));
   // No page uses a camera, a microphone, a location or the like, nor lets an ad script ask the
   // browser what its reader is interested in.
   app.use((_req, res, next) => {

@@ -760,6 +760,30 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     }
   });
 
+  it('has browsers fetch over https behind an https PUBLIC_URL, except on an onion address in front of it', async () => {
+    expect((await fetch(`${base}/`)).headers.get('content-security-policy')).not.toMatch(/upgrade-insecure-requests/);
+    const server = await new Promise<Server>((resolve) => {
+      const s = createWebApp({ ...ctx, config: Object.freeze({ ...ctx.config, publicUrl: 'https://appeal.example' }) }).listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const cspFor = (host: string) =>
+        new Promise<string>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/', headers: { host } }, (res) => {
+            res.resume();
+            resolve(String(res.headers['content-security-policy']));
+          }).on('error', reject);
+        });
+      expect(await cspFor('appeal.example')).toMatch(/upgrade-insecure-requests/);
+      // Tor's own encryption, no certificate: upgraded, its forms would go to a port nobody serves.
+      const onion = await cspFor('appealxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion');
+      expect(onion).not.toMatch(/upgrade-insecure-requests/);
+      expect(onion).toMatch(/default-src 'self'/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('refuses to be framed by both headers, and says an error page depends on what the client accepts', async () => {
     const page = await fetch(`${base}/`);
     expect(page.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
