@@ -14,7 +14,7 @@ import { healthRoutes } from './routes/health.ts';
 import { publicRoutes } from './routes/public.ts';
 import { oneClickUnsubscribe, subscriberRoutes } from './routes/subscribers.ts';
 import { CASES_TO_FOLLOW } from '../subscribers/service.ts';
-import { staticFiles } from './static-files.ts';
+import { staticFiles, staticUrl } from './static-files.ts';
 import { emailedToken } from './forms.ts';
 import { oneRequestAtATime } from './connections.ts';
 import { multipartFields } from './middleware/multipart-form.ts';
@@ -45,6 +45,30 @@ const ONION_HOST = /\.onion(:\d+)?$/i;
 
 /** Features no page uses, denied (names a browser does not know are reported in its console). */
 const PERMISSIONS_POLICY = ['camera', 'microphone', 'geolocation', 'payment', 'usb', 'browsing-topics'].map((f) => `${f}=()`).join(', ');
+
+/** A campaign's or case's address: its slug is lowercase, whatever a phone or a person made of the link. */
+const SLUGGED = /^\/(c|cases)\/([^/]+)(.*)$/i;
+
+/**
+ * A page asked for with capitals where addresses have none (`/c/Protect-Aigerim`, `/ADMIN/...`) is
+ * sent to its address: Express's routes ignore case, but the console's cookie path does not (a
+ * signed-in organizer would be asked to sign in), and a slug is matched as stored.
+ */
+const lowercaseAddresses: express.RequestHandler = (req, res, next) => {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+  let to: string | undefined;
+  const admin = /^\/admin(?=\/|$)/i.exec(req.path);
+  if (admin) {
+    if (admin[0] !== '/admin') to = `/admin${req.path.slice(admin[0].length)}`;
+  } else {
+    const slugged = SLUGGED.exec(req.path);
+    const [, kind = '', slug = '', rest = ''] = slugged ?? [];
+    if (slugged && (kind + slug) !== (kind + slug).toLowerCase()) to = `/${kind.toLowerCase()}/${slug.toLowerCase()}${rest}`;
+  }
+  if (to === undefined) return next();
+  const query = req.originalUrl.indexOf('?');
+  res.redirect(301, to + (query >= 0 ? req.originalUrl.slice(query) : ''));
+};
 
 /** The Express app: pages, form posts, JSON API. No listening here; see src/main.ts. */
 export function createWebApp(ctx: AppContext): express.Express {
@@ -103,6 +127,9 @@ export function createWebApp(ctx: AppContext): express.Express {
     next();
   });
   app.use('/static', staticFiles());
+  // Asked for by browsers on answers that are not pages (/healthz, a JSON error), and by bookmark
+  // and link-preview services: the site's icon, where pages name it.
+  app.get('/favicon.ico', (_req, res) => res.redirect(302, staticUrl('favicon.svg')));
   // What a public form sends back (a sign form with a mistake, the no-script preview, a subscribe
   // form with a mistake) shows what was typed: a name, an address, a note. No cache keeps it, the
   // browser's own on disk included, as none keeps the confirmation page that shows the same.
@@ -113,6 +140,7 @@ export function createWebApp(ctx: AppContext): express.Express {
     if (!res.get('Cache-Control')) res.set('Cache-Control', req.method === 'POST' ? 'no-store' : 'no-cache');
     next();
   });
+  app.use(lowercaseAddresses);
   // Before the public body parsers: the console parses its own bodies, with larger limits.
   app.use('/admin', adminRoutes(ctx));
   // Before the body parsers, so an embedding page can read a 400 or 413 from them too. Matched

@@ -136,7 +136,7 @@ describe('the organizer console on PGlite', () => {
   });
 
   it("shows organizers a draft's public page before it is public, with a form that signs nothing; a launched one's is its own", async () => {
-    const { slug } = await createLiveCampaign(ctx.db, {}, 'draft');
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db, {}, 'draft');
     expect((await client.get(`/c/${slug}`)).status).toBe(404);
     expect((await client.get(`/admin/campaigns/${slug}`)).text).toContain(`not public yet (<a href="/admin/campaigns/${slug}/page">preview its page</a>)`);
     // The launch question names the address it will have, and links to what is there now: the preview.
@@ -150,6 +150,14 @@ describe('the organizer console on PGlite', () => {
     expect(preview.text).toContain('About Aigerim Test');
     expect(preview.text).toContain('<bdi>Judge One</bdi> (<bdi>District judge</bdi>)');
     expect(preview.text).toContain('<button type="submit" disabled>Sign the letter</button>');
+    expect(preview.text).toContain(`<a href="/cases/${caseSlug}">Aigerim Test</a>`);
+    // A case not published yet has no public page to link to: its name alone.
+    const { publishCase, unpublishCase } = await import('../../src/cases/service.ts');
+    await unpublishCase(ctx.db, caseSlug);
+    const hidden = await client.get(`/admin/campaigns/${slug}/page`);
+    expect(hidden.text).toMatch(/<p class="muted">Aigerim Test · /);
+    expect(hidden.text).not.toContain(`href="/cases/${caseSlug}"`);
+    await publishCase(ctx.db, caseSlug);
     // Nobody signed in sees it.
     const stranger = await new ConsoleClient(base).get(`/admin/campaigns/${slug}/page`);
     expect(stranger.text).not.toContain('About Aigerim Test');
@@ -1847,7 +1855,9 @@ describe('the organizer console on PGlite', () => {
     );
 
     await client.open('/admin/forget');
-    expect((await client.post('/admin/forget', { email: 'not an address' })).status).toBe(400);
+    const mistaken = await client.post('/admin/forget', { email: 'not an address' });
+    expect(mistaken.status).toBe(400);
+    expect(mistaken.text).toContain('<title>Error: Erase a person · ');
     // Sent without the script's question: the page asks, naming the address, and erases nothing.
     const asked = await client.post('/admin/forget', { email, confirmed: '' });
     expect(asked.status).toBe(200);
@@ -1898,7 +1908,10 @@ describe('the organizer console on PGlite', () => {
     const taken = await client.post(`/admin/organizers/${organizer.id}`, { email: other.email.toUpperCase(), name: 'Dana' });
     expect(taken.status).toBe(409);
     expect(taken.text).toContain(`An organizer with the email ${other.email.toUpperCase()} exists already.`);
-    expect((await client.post(`/admin/organizers/${organizer.id}`, { email: 'not an address', name: '' })).status).toBe(400);
+    const mistaken = await client.post(`/admin/organizers/${organizer.id}`, { email: 'not an address', name: '' });
+    expect(mistaken.status).toBe(400);
+    // Said once: the first thing a screen reader reads.
+    expect(mistaken.text).toContain(`<title>Error: Edit ${organizer.email} · `);
     const saved = await client.post(`/admin/organizers/${organizer.id}`, { email: corrected, name: 'Dana Corrected' });
     expect([saved.status, saved.location]).toEqual([303, '/admin/organizers']);
     expect((await client.get('/admin/organizers')).text).toContain(`Saved. They sign in as ${corrected} from now on: tell them.`);

@@ -437,12 +437,20 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(json.status).toBe(410);
       expect((await json.json()).error.code).toBe('campaign_closed');
     });
-    // Its page speaks of the letters in the past, and asks nobody to sign.
+    // Nobody signed it: its page says no letter went, and asks nobody to sign.
+    const unsigned = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(unsigned).toMatch(/It was to go to\s/);
+    expect(unsigned).toContain('Nobody confirmed a signature before it closed, so no letter was sent.');
+    expect(unsigned).not.toMatch(/It went to|received their own copy/);
+    // Signed: its page speaks of the letters in the past.
+    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Closed Signer', $2, 'confirmed', now() FROM campaigns WHERE slug = $1`, [slug, `${uniq('closed')}@supporter.example`]);
+    const { signaturesChanged } = await import('../../src/campaigns/service.ts');
+    signaturesChanged(ctx.db);
     const page = await (await fetch(`${base}/c/${slug}`)).text();
     expect(page).toMatch(/It went to\s/);
     expect(page).toContain('Each official received their own copy.');
     expect(page).toContain('<h2 id="sign-heading">Signing has closed</h2>');
-    expect(page).not.toMatch(/It goes to|receives their own copy|>Sign it</);
+    expect(page).not.toMatch(/It goes to|receives their own copy|>Sign it<|no letter was sent/);
   });
 
   it.each([true, false])('answers a filled honeypot as a real signature is answered (confirmation %s), and stores and sends nothing', async (requireConfirmation) => {
@@ -758,6 +766,28 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
       expect(res.headers.get('content-security-policy')).toMatch(/font-src 'self'(;|$)/);
       expect(res.headers.get('x-powered-by')).toBeNull();
     }
+  });
+
+  it('sends an address typed or rewritten with capitals to its own, and /favicon.ico to the icon', async () => {
+    const { slug, caseSlug } = await createLiveCampaign(ctx.db);
+    const to = async (path: string, method = 'GET') => {
+      const res = await fetch(`${base}${path}`, { method, redirect: 'manual' });
+      return [res.status, res.headers.get('location')];
+    };
+    expect(await to(`/c/${slug.toUpperCase()}?ref=share`)).toEqual([301, `/c/${slug}?ref=share`]);
+    expect(await to(`/C/${slug}/thanks`)).toEqual([301, `/c/${slug}/thanks`]);
+    expect(await to(`/cases/${caseSlug.replace(/^./, (c) => c.toUpperCase())}`, 'HEAD')).toEqual([301, `/cases/${caseSlug}`]);
+    // The console's cookie is sent to /admin alone: a signed-in organizer would be asked to sign in.
+    expect(await to('/ADMIN/campaigns?status=live')).toEqual([301, '/admin/campaigns?status=live']);
+    expect(await to('/Admin')).toEqual([301, '/admin']);
+    // As they are: addresses already lowercase, tokens (whose case is theirs), posts.
+    expect((await to(`/c/${slug}`))[0]).toBe(200);
+    expect((await to('/confirm/AbCdEf'))[0]).toBe(404);
+    expect((await to(`/c/${slug.toUpperCase()}/sign`, 'POST'))[0]).not.toBe(301);
+    const [status, icon] = await to('/favicon.ico');
+    expect(status).toBe(302);
+    const svg = await fetch(`${base}${icon}`);
+    expect([svg.status, svg.headers.get('content-type')]).toEqual([200, 'image/svg+xml']);
   });
 
   it('has browsers fetch over https behind an https PUBLIC_URL, except on an onion address in front of it', async () => {

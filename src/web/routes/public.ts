@@ -102,6 +102,10 @@ export function campaignView(c: CampaignPage, form: CampaignForm = {}, status = 
     confirmFirst: c.campaign.require_confirmation,
     signatures: c.signatures,
     open: c.campaign.status === 'live',
+    // Closed: the page says what was written, and to whom, in the past; closed with nobody's
+    // signature confirmed, that nothing went.
+    wentOut: c.campaign.status === 'closed' && c.signatures.confirmed > 0,
+    closedUnsigned: c.campaign.status === 'closed' && c.signatures.confirmed === 0,
     preview,
     // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
     // and the targets with what each learns (TargetsChangedError).

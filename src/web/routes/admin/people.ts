@@ -117,7 +117,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   });
 
   const renderEdit = (res: Response, organizer: { id: number; email: string }, values: object, errors: Record<string, string> = {}, status = 200) =>
-    render(res, 'organizer-edit', { title: `${Object.keys(errors).length ? 'Error: ' : ''}Edit ${organizer.email}`, section: 'organizers', organizer, values, ...formErrors(errors) }, status);
+    render(res, 'organizer-edit', { title: `Edit ${organizer.email}`, section: 'organizers', organizer, values, ...formErrors(errors) }, status);
 
   router.get('/organizers/:id/edit', async (req, res) => {
     const organizer = await getOrganizer(db, idParam(req.params.id, 'organizer'));
@@ -202,7 +202,7 @@ export function peopleRoutes(ctx: AppContext, render: Render): Router {
   router.post('/forget', async (req, res) => {
     const typed = str(req.body?.email).trim();
     if (!emailAddress.safeParse(typed).success) {
-      return render(res, 'forget', { title: 'Error: Erase a person', section: 'subscribers', values: { email: typed }, ...formErrors({ email: 'enter the email address of the person to erase' }) }, 400);
+      return render(res, 'forget', { title: 'Erase a person', section: 'subscribers', values: { email: typed }, ...formErrors({ email: 'enter the email address of the person to erase' }) }, 400);
     }
     // Asked on a page that names the address, so a typo is seen before nothing can be undone.
     if (str(req.body?.confirmed) !== '1') return render(res, 'forget', { title: 'Erase a person?', section: 'subscribers', asking: typed });
