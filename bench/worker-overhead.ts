@@ -1,6 +1,6 @@
 // 5. Worker overhead: the send worker's own path (claim, compose, mark sent; BullMQ around it)
 // with a mailer that resolves at once, against a bare BullMQ Worker whose processor does nothing.
-import { enqueueDeliveries } from '../src/queues.ts';
+import { enqueueDeliveries, sendPriority } from '../src/queues.ts';
 import { createBenchEnv } from './lib/bench-env.ts';
 import { startChild } from './lib/child.ts';
 import { drain, untilSent } from './lib/drain.ts';
@@ -24,7 +24,8 @@ export async function benchWorkerOverhead(sizes: Sizes): Promise<MeasurementResu
     const run = async (role: 'send' | 'raw-bullmq') => {
       await env.resetQueues();
       if (role === 'send') await queueLetters(env.db, env.queues, campaign.id);
-      else await enqueueDeliveries(env.queues, Array.from({ length: n }, (_, i) => i + 1));
+      // The same jobs, options and priority included, as the letters queued for the send worker.
+      else await enqueueDeliveries(env.queues, Array.from({ length: n }, (_, i) => i + 1), 0, { priority: sendPriority('letter') });
       const worker = await startChild('worker-process.ts', { ...childEnv, BENCH_ROLE: role, BENCH_MAILER: 'noop' });
       try {
         const r = await drain([worker], n);

@@ -122,25 +122,34 @@ export function createQueues(connection: RedisOptions, prefix: string): Queues {
 export const deliveryJobId = (deliveryId: number) => `d-${deliveryId}`;
 
 /**
- * The BullMQ priority of a digest's letters. BullMQ takes a job without a priority before any with
- * one, and a lower number before a higher. A worker process sends one digest at a time (each is
- * built whole in memory), so a digest job waits in its job slot for its turn: behind what has no
- * priority, a day's digests hold a confirmation someone waits for no longer than one digest takes
- * to send (in first-come order, every digest of the run went before it); before alerts, a large
+ * The BullMQ priority of letters to officials. BullMQ takes a job without a priority before any
+ * with one, and a lower number before a higher: a confirmation or opt-in someone is waiting for
+ * has none, so it goes first. In first-come order, every confirmed signature of a campaign aimed
+ * at a parliament queued sixty letters ahead of the next signer's confirmation, and in a surge
+ * behind a relay taking 5 messages a second signers waited minutes for it, hours at a provider's
+ * hourly quota.
+ */
+export const LETTER_PRIORITY = 1;
+
+/**
+ * The BullMQ priority of a digest's letters. A worker process sends one digest at a time (each is
+ * built whole in memory), so a digest job waits in its job slot for its turn: behind the
+ * confirmations and letters, a day's digests hold them no longer than one digest takes to send
+ * (in first-come order, every digest of the run went before them); before alerts, a large
  * update's fan-out does not hold officials' daily letters back for hours.
  */
-export const DIGEST_PRIORITY = 1;
+export const DIGEST_PRIORITY = 2;
 
 /**
  * The BullMQ priority of an update's alerts, after everything else: a confirmation or opt-in
  * someone is waiting for, and the letters to officials, go before the hundreds of thousands of
  * alerts a case update queues, not hours after them.
  */
-export const BULK_PRIORITY = 2;
+export const BULK_PRIORITY = 3;
 
 /** The priority a delivery's send job gets, by its kind; undefined for none (first). */
 export function sendPriority(kind: string | null): number | undefined {
-  return kind === 'alert' ? BULK_PRIORITY : kind === 'digest' ? DIGEST_PRIORITY : undefined;
+  return kind === 'alert' ? BULK_PRIORITY : kind === 'digest' ? DIGEST_PRIORITY : kind === 'letter' ? LETTER_PRIORITY : undefined;
 }
 
 /** How send jobs are added: `priority` as sendPriority gives it for their deliveries' kind. */

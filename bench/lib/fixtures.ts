@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { changeCampaignStatus, createCampaign } from '../../src/campaigns/service.ts';
 import { createCase } from '../../src/cases/service.ts';
 import type { Db } from '../../src/db/index.ts';
-import { enqueueDeliveries, type Queues } from '../../src/queues.ts';
+import { enqueueDeliveries, sendPriority, type Queues } from '../../src/queues.ts';
 
 export const LETTER_SUBJECT = 'About {{case.personName}}';
 export const LETTER_BODY = `{{target.salutation}},
@@ -79,6 +79,6 @@ export async function queueLetters(db: Db, queues: Pick<Queues, 'send'>, campaig
     [campaignId],
   );
   const ids = rows.map((r) => r.id);
-  await enqueueDeliveries(queues, ids);
+  await enqueueDeliveries(queues, ids, 0, { priority: sendPriority('letter') });
   return ids;
 }

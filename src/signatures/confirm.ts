@@ -120,7 +120,7 @@ export async function confirmSignature(db: Db, deps: SignDeps, token: string, sh
   });
   signaturesChanged(db, found.campaign_id);
   // Not waited for, as when signing: the signer is answered while Redis is away.
-  addJobsAfterAnswer(deps, ids);
+  addJobsAfterAnswer(deps, ids, 'letter');
   // They left these alerts once: the tick asks, and their own click in the opt-in email answers.
   // After the answer, as when signing: the confirmation page need not wait for the opt-in's rows.
   if (askFor) {

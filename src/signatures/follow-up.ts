@@ -70,7 +70,7 @@ async function signAgain(db: Db, deps: SignDeps, campaign: q.CampaignForSigning,
   if (!again) return undefined;
   if (again.letters) {
     signaturesChanged(db, campaign.id);
-    addJobsAfterAnswer(deps, again.letters);
+    addJobsAfterAnswer(deps, again.letters, 'letter');
     return 'confirmed';
   }
   if (again.requeued) enqueueAfreshLater(deps.queues, deps.log, [again.requeued.id], again.requeued.waitMs);

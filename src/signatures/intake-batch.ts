@@ -3,7 +3,7 @@
 import { isDatabaseTooSlow, isDatabaseUnavailable, type Queryable } from '../db/index.ts';
 import { settlesWithin } from '../deadline.ts';
 import { batchedRead, coalesce, perDb } from '../deliveries/coalesce.ts';
-import { enqueueDeliveries, type Queues } from '../queues.ts';
+import { enqueueDeliveries, sendPriority, type Queues } from '../queues.ts';
 import * as q from './queries.ts';
 import type { SignDeps } from './service.ts';
 
@@ -73,22 +73,32 @@ async function insertSignatures(db: Queryable, sigs: q.NewSignature[]): Promise<
 }
 const FOREIGN_KEY_VIOLATION = '23503';
 
+/** Rows of one kind whose send jobs are to be added. */
+interface JobsToAdd {
+  ids: number[];
+  kind: 'confirm' | 'letter';
+}
+
 const enqueueTogether = perDb((queues: Pick<Queues, 'send'>) =>
-  coalesce(async (batches: number[][]) => {
-    await enqueueDeliveries(queues, batches.flat());
+  coalesce(async (batches: JobsToAdd[]) => {
+    for (const kind of ['confirm', 'letter'] as const) {
+      const ids = batches.flatMap((b) => (b.kind === kind ? b.ids : []));
+      if (ids.length) await enqueueDeliveries(queues, ids, 0, { priority: sendPriority(kind) });
+    }
     return batches.map(() => undefined);
   }),
 );
 
 /**
  * Adds the send jobs of committed rows without holding up the answer: jobs of requests that
- * arrive together share one addBulk, and a job not added (Redis away, the process gone) is added
- * by the sweeper, as after any crash between commit and enqueue.
+ * arrive together share one addBulk per kind (confirmations go before letters: sendPriority), and
+ * a job not added (Redis away, the process gone) is added by the sweeper, as after any crash
+ * between commit and enqueue.
  */
-export function addJobsAfterAnswer(deps: Pick<SignDeps, 'queues' | 'log'>, ids: number[]): void {
+export function addJobsAfterAnswer(deps: Pick<SignDeps, 'queues' | 'log'>, ids: number[], kind: JobsToAdd['kind']): void {
   if (ids.length === 0) return;
   deps.queues.later(
-    enqueueTogether(deps.queues)(ids).catch((err: unknown) =>
+    enqueueTogether(deps.queues)({ ids, kind }).catch((err: unknown) =>
       deps.log.warn({ err, deliveries: ids.length }, 'send jobs not added; the sweeper adds them once Redis takes jobs again (within two minutes of that)'),
     ),
   );

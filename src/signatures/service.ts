@@ -100,7 +100,7 @@ async function storeSignature(db: Db, deps: SignDeps, slug: string, input: unkno
   // The rows are committed, so the signer is answered now and the jobs follow: a job not added
   // (Redis away, the process gone) is added by the sweeper, as after any crash between the two.
   // Waiting for them cost every signature a round trip to Redis (`npm run bench`, intake).
-  addJobsAfterAnswer(deps, stored.deliveryIds);
+  addJobsAfterAnswer(deps, stored.deliveryIds, confirmNow ? 'letter' : 'confirm');
   // What a repeat or a ticked box asks for besides comes after the answer too: done before it,
   // it made the answer measurably later for an address that had signed (or had asked for
   // alerts), and the time of the answer told whether it had.

@@ -201,16 +201,40 @@ describe.each(DB_KINDS)('fan-out on %s', (kind) => {
     return taken.slice(0, n);
   }
 
-  it("puts a day's digests before the alerts an update queued, and behind a confirmation", async () => {
+  it("puts a day's digests before the alerts an update queued, and behind letters and a confirmation", async () => {
     const { caseSlug } = await caseWithSubscribers(uniq('digests'), 5);
     const update = await postCaseUpdate(ctx.db, ctx, caseSlug, { title: 'Hearing', body: 'Tomorrow.' }, null);
     await fanOutCaseUpdate(ctx.db, ctx, update.id);
     // Ids no row has: the worker here only notes what it takes.
-    const [digest, confirm] = [900_000_001, 900_000_002];
+    const [digest, letter, confirm] = [900_000_001, 900_000_002, 900_000_003];
     await enqueueDeliveries(ctx.queues, [digest], 0, { priority: sendPriority('digest') });
+    await enqueueDeliveries(ctx.queues, [letter], 0, { priority: sendPriority('letter') });
     await enqueueDeliveries(ctx.queues, [confirm], 0, { priority: sendPriority('confirm') });
-    expect(await takenFirst(2)).toEqual([confirm, digest]);
+    expect(await takenFirst(3)).toEqual([confirm, letter, digest]);
     await ctx.queues.send.obliterate({ force: true });
+  });
+
+  it("puts a signer's confirmation before the letters of every signature confirmed earlier, as a surge queues them", async () => {
+    // Letters to a parliament: every signature sent at once queues one per official.
+    const officials = Array.from({ length: 30 }, (_, i) => ({ name: `Member ${i}`, email: `member${i}@parliament.example` }));
+    const { slug: sendsAtOnce } = await createLiveCampaign(ctx.db, { requireConfirmation: false, targets: officials });
+    for (let i = 0; i < 3; i++) await sign(ctx.db, ctx, sendsAtOnce, { fullName: `Early Signer ${i}`, email: `${uniq('early')}@supporter.example` });
+    const { slug } = await createLiveCampaign(ctx.db);
+    const email = `${uniq('waits')}@supporter.example`;
+    await sign(ctx.db, ctx, slug, { fullName: 'Waiting Signer', email });
+    await ctx.queues.settled();
+    const { rows: [confirm] } = await ctx.db.query<{ id: number }>(`SELECT id FROM deliveries WHERE kind = 'confirm' AND recipient = $1`, [email]);
+    const { rows: letters } = await ctx.db.query<{ id: number }>(`SELECT d.id FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id WHERE c.slug = $1 AND d.kind = 'letter'`, [sendsAtOnce]);
+    expect(letters).toHaveLength(90);
+    expect(await ctx.queues.send.getJobState(deliveryJobId(letters[0]!.id))).toBe('prioritized');
+    expect((await takenFirst(1))[0]).toBe(confirm!.id);
+    // Redis restarted empty: the sweeper adds them again in the same order of precedence.
+    await ctx.queues.send.obliterate({ force: true });
+    expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBeGreaterThanOrEqual(91);
+    expect((await takenFirst(1))[0]).toBe(confirm!.id);
+    await ctx.queues.send.obliterate({ force: true });
+    // Nothing sent them: out of the way of the next test's sweep.
+    await ctx.db.query('DELETE FROM deliveries WHERE id = ANY ($1::bigint[])', [[confirm!.id, ...letters.map((l) => l.id)]]);
   });
 
   it("queues an update's alerts behind the confirmations people wait for, also when the sweeper adds lost jobs again", async () => {

@@ -131,7 +131,8 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
     expect(await jobState(id!)).toBe('failed');
 
     expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(1);
-    expect(await jobState(id!)).toBe('waiting');
+    // A letter: behind the confirmations people wait for (sendPriority).
+    expect(await jobState(id!)).toBe('prioritized');
     const [row] = await deliverAll(campaign, 1);
     expect(row!.attempts).toBe(4);
   });
@@ -150,7 +151,7 @@ describe.each(DB_KINDS)('when the send jobs are gone but the rows are not (%s)',
       [ids[1]],
     );
     expect(await sweepDeliveries(ctx.db, ctx.queues, 0)).toBe(1);
-    expect(await jobState(ids[0]!)).toBe('waiting');
+    expect(await jobState(ids[0]!)).toBe('prioritized');
     expect(await jobState(ids[1]!)).toBe('unknown');
 
     await ctx.db.query(`UPDATE deliveries SET lease_until = now() - interval '1 second' WHERE id = $1`, [ids[1]]);
