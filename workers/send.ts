@@ -75,7 +75,7 @@ export function createSendWorker(ctx: AppContext, composers: Composers, concurre
     else if (outcome === 'limited') ctx.log.info({ deliveryId: job.data.deliveryId }, 'delivery held: its address had as many confirmation and opt-in emails as it may have for now');
     // Rare, and a sign of trouble when many: a copy of the database (a restored backup) started
     // on this Redis with this QUEUE_PREFIX takes the other's jobs and finds no rows for them.
-    else if (outcome === 'missing') ctx.log.info({ deliveryId: job.data.deliveryId }, 'no such delivery in this database: deleted since (retention, forget), or the job is another database\'s on the same QUEUE_PREFIX');
+    else if (outcome === 'missing') ctx.log.info({ deliveryId: job.data.deliveryId }, 'no such delivery in this database: deleted since (its target removed or its update withdrawn with what was not sent yet, retention, forget), or the job is another database\'s on the same QUEUE_PREFIX');
     // Every send, at LOG_LEVEL=debug: by id, so a relay's log can be matched through the row.
     else ctx.log.debug({ deliveryId: job.data.deliveryId, outcome }, 'delivery done');
     if (outcome === 'sent') deferredInARow = 0;

@@ -16,6 +16,30 @@ export async function countDeliveriesByStatus(db: Queryable, campaignId: number,
   return rows;
 }
 
+/** One official's letters and digests of a campaign: sent (the relay took them), waiting (queued, to be retried, being sent), failed. */
+export interface TargetLetterCounts {
+  sent: number;
+  waiting: number;
+  failed: number;
+}
+
+/**
+ * Each target's letters and digests by how they stand, so an organizer can tell whether the judge
+ * got them all; by target id, targets with none left out. One pass over the campaign's
+ * deliveries (deliveries_campaign_kind_idx).
+ */
+export async function countLettersByTarget(db: Queryable, campaignId: number): Promise<Map<number, TargetLetterCounts>> {
+  const { rows } = await db.query<TargetLetterCounts & { target_id: number }>(
+    `SELECT target_id, count(*) FILTER (WHERE status = 'sent')::int AS sent,
+            count(*) FILTER (WHERE status IN ('queued', 'retry', 'sending'))::int AS waiting,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM deliveries WHERE campaign_id = $1 AND kind IN ('letter', 'digest') AND target_id IS NOT NULL
+      GROUP BY target_id`,
+    [campaignId],
+  );
+  return new Map(rows.map(({ target_id, ...counts }) => [Number(target_id), counts]));
+}
+
 export interface CampaignLetter {
   id: number;
   kind: string;

@@ -179,6 +179,9 @@ export const countSentAgainLately = lq.countSentAgainLately;
 /** Per target of a campaign, the letters that went to an address it has since been corrected from (see sendAgainToCurrentAddress). */
 export const countSentElsewhere = lq.countSentElsewhere;
 
+/** Each target's letters and digests: sent, waiting, failed (see the query). */
+export const countLettersByTarget = lq.countLettersByTarget;
+
 /**
  * Sends a target's letters that went to an address it no longer has again, to the one it has now:
  * after a correction, for letters the relay took but the old mailbox never got. Their jobs are

@@ -492,6 +492,24 @@ describe('the organizer console on PGlite', () => {
     expect(page).toMatch(/<button type="submit" class="danger" aria-describedby="unconfirmed-warning">Close the campaign<\/button>/);
   });
 
+  it('shows on the Targets page how many of each official\'s letters were sent, are waiting and failed', async () => {
+    const tag = uniq('counts');
+    const { slug } = await createLiveCampaign(ctx.db, { targets: [{ name: 'Court', email: `court-${tag}@gov.example` }, { name: 'Quiet Office', email: `quiet-${tag}@gov.example` }] });
+    const { rows: [court] } = await ctx.db.query<{ id: number; campaign_id: number }>('SELECT id, campaign_id FROM targets WHERE email = $1', [`court-${tag}@gov.example`]);
+    // Rows alone, no jobs (no sweeper runs here): four signers' letters to the court, as they stand.
+    for (const status of ['sent', 'sent', 'retry', 'failed']) {
+      await ctx.db.query(
+        `WITH s AS (INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) VALUES ($1, 'Signer', $2, 'confirmed', now()) RETURNING id)
+         INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status) SELECT 'letter', s.id, $3, $4, $1, $5 FROM s`,
+        [court!.campaign_id, `${uniq('signer')}@supporter.example`, court!.id, `court-${tag}@gov.example`, status],
+      );
+    }
+    const page = (await client.get(`/admin/campaigns/${slug}/targets`)).text;
+    expect(page).toContain('<th scope="col">Letters</th>');
+    expect(page).toContain(`<td class="nowrap">2 sent<br>1 waiting<br><a class="bad" href="/admin/campaigns/${slug}/letters?status=failed">1 failed</a></td>`);
+    expect(page).toContain('<td class="nowrap">0 sent</td>');
+  });
+
   it('removes a target no letter went to yet, with the letters waiting for it, rather than keeping it on record', async () => {
     const tag = uniq('unsent');
     const slow = `slow-${tag}@gov.example`;

@@ -3,7 +3,7 @@ import type { AppContext } from '../../../context.ts';
 import { getCampaign, NOT_UTF8_FILE, parseTargetsCsv, TARGET_CSV_COLUMNS } from '../../../campaigns/service.ts';
 import { addTargets, getTarget, listTargets, reinstateTarget, removeTarget, targetRevision, targetsForAudit, updateTarget } from '../../../campaigns/targets.ts';
 import { MAX_TARGETS, type Campaign, type Target } from '../../../campaigns/types.ts';
-import { countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
+import { countLettersByTarget, countSentAgainLately, countSentElsewhere, markSuppressed, sendAgainToCurrentAddress } from '../../../deliveries/service.ts';
 import { asciiAddress } from '../../../mail/address.ts';
 import { learnsAddress } from '../../../campaigns/preview.ts';
 import { ConflictError, EditConflictError, ValidationError, type FieldErrors } from '../../../errors.ts';
@@ -44,10 +44,10 @@ export function targetRoutes(ctx: AppContext, render: Render): Router {
     // An official whose server refused a letter for good gets no more until the address is fixed.
     const targets = await markSuppressed(db, await listTargets(db, campaign.id, { withRetired: true }));
     // Letters the relay took for an address since corrected: the old mailbox may never have had them.
-    const elsewhere = await countSentElsewhere(db, campaign.id);
+    const [elsewhere, letters] = await Promise.all([countSentElsewhere(db, campaign.id), countLettersByTarget(db, campaign.id)]);
     render(res, 'targets', {
       title: `Targets of “${campaign.title}”`, section: 'campaigns', campaign, values,
-      targets: targets.map((t) => ({ ...t, sees: seesWords(t.disclose, campaign.require_confirmation), sentElsewhere: elsewhere.get(t.id) })),
+      targets: targets.map((t) => ({ ...t, sees: seesWords(t.disclose, campaign.require_confirmation), sentElsewhere: elsewhere.get(t.id), letters: letters.get(t.id) ?? { sent: 0, waiting: 0, failed: 0 } })),
       canSendAgain: isAdmin(res),
       disclose: discloseChoices(campaign, values.disclose),
       ...(form.errors ? formErrors(form.errors) : {}),
