@@ -108,12 +108,15 @@ export async function getPublicCampaign(db: Queryable, slug: string) {
  * for organizers, the page of a draft as it will read once launched.
  */
 export async function campaignPage(db: Queryable, campaign: Campaign) {
-  const [kase, targets, signatures] = await Promise.all([
+  const [kase, targets, signatures, letters] = await Promise.all([
     getCaseById(db, campaign.case_id),
     tq.listTargets(db, campaign.id),
     publicSignatureCounts(db, campaign.id),
+    // A closed campaign's page says whether its letters went: by the letters, not the signatures,
+    // which an erasure deletes while the letters they sent stay counted.
+    campaign.status === 'closed' ? countDeliveries(db, campaign.id, ['letter', 'digest']) : undefined,
   ]);
-  return { campaign, case: kase!, targets, signatures };
+  return { campaign, case: kase!, targets, signatures, lettersWent: !!letters && letters.sent > 0 };
 }
 
 export type CampaignPage = Awaited<ReturnType<typeof campaignPage>>;

@@ -442,8 +442,14 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     expect(unsigned).toMatch(/It was to go to\s/);
     expect(unsigned).toContain('Nobody confirmed a signature before it closed, so no letter was sent.');
     expect(unsigned).not.toMatch(/It went to|received their own copy/);
-    // Signed: its page speaks of the letters in the past.
-    await ctx.db.query(`INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Closed Signer', $2, 'confirmed', now() FROM campaigns WHERE slug = $1`, [slug, `${uniq('closed')}@supporter.example`]);
+    // Signed, and its letter sent: its page speaks of the letters in the past.
+    const signer = `${uniq('closed')}@supporter.example`;
+    await ctx.db.query(
+      `WITH s AS (INSERT INTO signatures (campaign_id, full_name, email, status, confirmed_at) SELECT id, 'Closed Signer', $2, 'confirmed', now() FROM campaigns WHERE slug = $1 RETURNING id, campaign_id)
+       INSERT INTO deliveries (kind, source_id, target_id, recipient, campaign_id, status, sent_at)
+       SELECT 'letter', s.id, t.id, t.email, s.campaign_id, 'sent', now() FROM s JOIN targets t ON t.campaign_id = s.campaign_id`,
+      [slug, signer],
+    );
     const { signaturesChanged } = await import('../../src/campaigns/service.ts');
     signaturesChanged(ctx.db);
     const page = await (await fetch(`${base}/c/${slug}`)).text();
@@ -451,6 +457,12 @@ describe.each(DB_KINDS)('bad input on %s', (kind) => {
     expect(page).toContain('Each official received their own copy.');
     expect(page).toContain('<h2 id="sign-heading">Signing has closed</h2>');
     expect(page).not.toMatch(/It goes to|receives their own copy|>Sign it<|no letter was sent/);
+    // Its signer erased since: the letters went all the same, and the page still says so.
+    const { forgetPerson } = await import('../../src/retention/service.ts');
+    expect((await forgetPerson(ctx.db, signer, 'cli')).signatures).toBe(1);
+    const erased = await (await fetch(`${base}/c/${slug}`)).text();
+    expect(erased).toMatch(/It went to\s/);
+    expect(erased).not.toContain('no letter was sent');
   });
 
   it.each([true, false])('answers a filled honeypot as a real signature is answered (confirmation %s), and stores and sends nothing', async (requireConfirmation) => {

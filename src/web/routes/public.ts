@@ -57,6 +57,21 @@ interface CampaignForm {
 const AND = new Intl.ListFormat('en', { type: 'conjunction' });
 
 /**
+ * How the page speaks of where the letter goes: `goes` (to …) and how each official gets it. A
+ * closed campaign speaks in the past, or says no letter went when none did.
+ */
+function whereLettersGo(when: 'goes' | 'went' | 'none', digest: boolean): { goes: string; copies: string } {
+  if (when === 'none') return { goes: 'was to go', copies: 'Nobody confirmed a signature before it closed, so no letter was sent.' };
+  const past = when === 'went';
+  return {
+    goes: when,
+    copies: digest
+      ? `Once a day each official ${past ? 'received' : 'receives'} one copy listing everyone who signed since the last one.`
+      : `Each official ${past ? 'received' : 'receives'} their own copy.`,
+  };
+}
+
+/**
  * The campaign page's data; with `form`, a form sent back: what was typed, its mistakes, and `seen`,
  * the `letter` field it carried. Where letters go without confirmation, a form from a page that
  * listed other targets says so, whatever else sent it back: the page it comes back on lists them
@@ -102,10 +117,7 @@ export function campaignView(c: CampaignPage, form: CampaignForm = {}, status = 
     confirmFirst: c.campaign.require_confirmation,
     signatures: c.signatures,
     open: c.campaign.status === 'live',
-    // Closed: the page says what was written, and to whom, in the past; closed with nobody's
-    // signature confirmed, that nothing went.
-    wentOut: c.campaign.status === 'closed' && c.signatures.confirmed > 0,
-    closedUnsigned: c.campaign.status === 'closed' && c.signatures.confirmed === 0,
+    ...whereLettersGo(c.campaign.status === 'closed' ? (c.lettersWent ? 'went' : 'none') : 'goes', digest),
     preview,
     // What the page shows, as a signature made from it carries it back: the letter (bindSeenLetter)
     // and the targets with what each learns (TargetsChangedError).
